@@ -1,0 +1,214 @@
+//! `switchyard connections ...`
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use switchyard::admin::{self, NewWebhookSecrets};
+use switchyard::aws::AwsClients;
+use switchyard::clock::{Clock, SystemClock};
+use switchyard::secrets::SecretStore;
+use switchyard::store::connections::{Connection, ConnectionStore, WebhookSettings};
+
+use crate::webhook::{parse_scheme, read_secret};
+use crate::Outcome;
+
+/// Where the connections live.
+#[derive(Debug, Args)]
+pub struct Target {
+    /// DynamoDB table.
+    #[arg(long, env = "TABLE_NAME", value_name = "TABLE")]
+    table: String,
+    /// AWS endpoint (the local emulator, e.g. http://127.0.0.1:5000); default: AWS itself.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    endpoint_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConnectionsCommand {
+    /// Create a connection; its webhook secret goes to Secrets Manager, the rest to DynamoDB.
+    ///
+    /// Prints the connection (with its webhook path /hooks/<id>) as JSON.
+    Create(Box<CreateArgs>),
+    /// List a tenant's connections.
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Tenant whose connections to list.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one connection as JSON (never its secrets).
+    Show {
+        #[command(flatten)]
+        target: Target,
+        /// Connection id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Tenant owning the connection.
+    #[arg(long, default_value = "default")]
+    tenant: String,
+    /// Connection id (letters, digits, '_' and '-'); default: a new `conn_<ulid>`.
+    #[arg(long)]
+    id: Option<String>,
+    /// Provider / connector: stripe, hubspot, shopify, ...
+    #[arg(long)]
+    provider: String,
+    /// A name for people; default: the provider.
+    #[arg(long)]
+    name: Option<String>,
+    /// Webhook signature scheme; default: the provider's, when the provider is a known scheme.
+    #[arg(long)]
+    scheme: Option<String>,
+    /// JSON or YAML file describing a generic HMAC scheme (with --scheme generic).
+    #[arg(long, value_name = "FILE")]
+    generic_config: Option<PathBuf>,
+    /// File holding the webhook signing secret.
+    #[arg(long, value_name = "FILE")]
+    webhook_secret_file: Option<PathBuf>,
+    /// File holding the previous webhook secret, still accepted during a rotation.
+    #[arg(long, value_name = "FILE")]
+    previous_webhook_secret_file: Option<PathBuf>,
+    /// Tolerance for timestamped signatures, in seconds (default: the deployment's).
+    #[arg(long, value_name = "SECS")]
+    tolerance: Option<u64>,
+    /// Non-secret settings as a JSON object, e.g. '{"base_url":"http://127.0.0.1:8420"}'.
+    #[arg(long, value_name = "JSON")]
+    config: Option<String>,
+}
+
+pub fn run(cmd: ConnectionsCommand) -> Outcome {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match cmd {
+            ConnectionsCommand::Create(args) => create(*args).await,
+            ConnectionsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
+            ConnectionsCommand::Show { target, id } => show(target, &id).await,
+        }
+    })
+}
+
+async fn clients(target: &Target) -> AwsClients {
+    let mut loader =
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(switchyard::aws::default_timeouts());
+    if let Some(url) = &target.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let mut config = loader.load().await;
+    if config.region().is_none() {
+        // A local emulator does not care; AWS does, and then says so itself.
+        config = config
+            .into_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build();
+    }
+    AwsClients::from_config(&config)
+}
+
+async fn create(args: CreateArgs) -> Outcome {
+    let id = args
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("conn_{}", ulid::Ulid::new().to_string().to_lowercase()));
+    let scheme = match (&args.scheme, &args.webhook_secret_file) {
+        (Some(name), _) => Some(parse_scheme(name, args.generic_config.as_deref())?),
+        (None, Some(_)) => Some(
+            parse_scheme(&args.provider, None)
+                .with_context(|| format!("provider {:?} is not a webhook scheme; pass --scheme", args.provider))?,
+        ),
+        (None, None) => None,
+    };
+    let webhook = match &args.webhook_secret_file {
+        Some(f) => Some(NewWebhookSecrets {
+            current: read_secret(f)?,
+            previous: args
+                .previous_webhook_secret_file
+                .as_deref()
+                .map(read_secret)
+                .transpose()?,
+        }),
+        None if args.previous_webhook_secret_file.is_some() => {
+            bail!("--previous-webhook-secret-file needs --webhook-secret-file")
+        }
+        None => None,
+    };
+    let config = match &args.config {
+        None => Default::default(),
+        Some(raw) => match serde_json::from_str::<serde_json::Value>(raw).context("--config is not valid JSON")? {
+            serde_json::Value::Object(map) => map,
+            _ => bail!("--config must be a JSON object"),
+        },
+    };
+    let conn = Connection {
+        id,
+        tenant: args.tenant.clone(),
+        provider: args.provider.clone(),
+        name: args.name.clone().unwrap_or_else(|| args.provider.clone()),
+        webhook: scheme.map(|scheme| WebhookSettings {
+            scheme,
+            tolerance_secs: args.tolerance,
+        }),
+        secret_arn: None,
+        config,
+        created_at: SystemClock.now_unix(),
+    };
+    let clients = clients(&args.target).await;
+    let store = ConnectionStore::new(clients.dynamodb.clone(), &args.target.table);
+    let secrets = SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO);
+    let created = admin::create_connection(&store, &secrets, conn, webhook).await?;
+    print_json(&created)?;
+    eprintln!("webhook path: /hooks/{}", created.id);
+    Ok(true)
+}
+
+async fn list(target: Target, tenant: &str, json: bool) -> Outcome {
+    let clients = clients(&target).await;
+    let store = ConnectionStore::new(clients.dynamodb, &target.table);
+    let conns = store.list(tenant).await?;
+    if json {
+        print_json(&conns)?;
+        return Ok(true);
+    }
+    if conns.is_empty() {
+        println!("no connections for tenant {tenant}");
+        return Ok(true);
+    }
+    println!("{:<34} {:<12} {:<18} NAME", "ID", "PROVIDER", "WEBHOOK SCHEME");
+    for c in conns {
+        let scheme = c.webhook.as_ref().map(|w| w.scheme.name()).unwrap_or("-");
+        println!("{:<34} {:<12} {:<18} {}", c.id, c.provider, scheme, c.name);
+    }
+    Ok(true)
+}
+
+async fn show(target: Target, id: &str) -> Outcome {
+    let clients = clients(&target).await;
+    let store = ConnectionStore::new(clients.dynamodb, &target.table);
+    match store.get(id).await? {
+        Some(c) => {
+            print_json(&c)?;
+            Ok(true)
+        }
+        None => {
+            eprintln!("connection {id} not found in table {}", target.table);
+            Ok(false)
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

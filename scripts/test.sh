@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: installs the pinned tools, then runs every test. The tests start their
+# own moto server on a free loopback port (see tests/src/lib.rs) and stop it when they end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found. Install Rust with rustup (https://rustup.rs), then run this again." >&2
+  exit 2
+fi
+scripts/setup-venv.sh
+
+echo "==> cargo fmt --check" >&2
+cargo fmt --all -- --check
+echo "==> cargo clippy" >&2
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "==> cargo test" >&2
+cargo test --workspace --all-targets "$@"

@@ -1,0 +1,75 @@
+//! Administrative operations shared by the CLI (and, later, the admin API).
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::secrets::{ConnectionSecretValue, SecretError, SecretStore};
+use crate::store::connections::{Connection, ConnectionStore};
+use crate::store::StoreError;
+
+/// A failure creating a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The secret name a connection's credentials are stored under.
+pub fn secret_name(tenant: &str, connection_id: &str) -> String {
+    format!("switchyard/{tenant}/{connection_id}")
+}
+
+/// Webhook secrets given when creating a connection.
+pub struct NewWebhookSecrets {
+    pub current: SecretString,
+    pub previous: Option<SecretString>,
+}
+
+/// Creates a connection: its secret in Secrets Manager first, then the item (holding the ARN) in
+/// DynamoDB. If the item cannot be written the secret is deleted again, so a failure leaves
+/// nothing behind.
+pub async fn create_connection(
+    connections: &ConnectionStore,
+    secrets: &SecretStore,
+    mut conn: Connection,
+    webhook: Option<NewWebhookSecrets>,
+) -> Result<Connection, AdminError> {
+    crate::store::table::validate_id("connection id", &conn.id)?;
+    crate::store::table::validate_id("tenant", &conn.tenant)?;
+    if conn.webhook.is_some() && webhook.is_none() {
+        return Err(AdminError::Invalid(
+            "a webhook scheme needs a webhook secret (--webhook-secret-file)".into(),
+        ));
+    }
+    if connections.get(&conn.id).await?.is_some() {
+        return Err(StoreError::AlreadyExists {
+            kind: "connection",
+            id: conn.id.clone(),
+        }
+        .into());
+    }
+    let arn = match webhook {
+        None => None,
+        Some(w) => {
+            let value = ConnectionSecretValue {
+                webhook_secret: Some(w.current.expose_secret().to_string()),
+                previous_webhook_secret: w.previous.map(|p| p.expose_secret().to_string()),
+                other: Default::default(),
+            };
+            Some(secrets.create(&secret_name(&conn.tenant, &conn.id), &value).await?)
+        }
+    };
+    conn.secret_arn = arn.clone();
+    if let Err(e) = connections.create(&conn).await {
+        if let Some(arn) = arn {
+            if let Err(cleanup) = secrets.delete_now(&arn).await {
+                tracing::error!(message = "Could not delete the secret of a connection that failed to save.", arn = %arn, error = %cleanup);
+            }
+        }
+        return Err(e.into());
+    }
+    Ok(conn)
+}

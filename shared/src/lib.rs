@@ -1,0 +1,16 @@
+//! Switchyard's shared library: everything the Lambda functions have in common.
+//!
+//! Function crates are thin: they build [`aws::AwsClients`] and a typed config once per cold
+//! start and hand each event to a handler here (for the webhook receiver, [`receiver::handle`]).
+
+pub mod admin;
+pub mod aws;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod logging;
+pub mod queue;
+pub mod receiver;
+pub mod secrets;
+pub mod store;
+pub mod webhook;

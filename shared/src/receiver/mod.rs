@@ -1,0 +1,294 @@
+//! The webhook receiver: verify, dedupe, store, enqueue.
+//!
+//! `prepare` is the pure hot path (verify the signature, split the payload into events, build
+//! the stored items and queue messages); `handle` wraps it with the I/O: the connection lookup
+//! and secret (both cached in the warm process), one conditional `PutItem` per event and one SQS
+//! send per accepted event.
+
+pub mod request;
+mod response;
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use futures::{stream, StreamExt};
+use tracing::{error, info, warn, Instrument};
+
+use crate::aws::AwsClients;
+use crate::cache::TtlCache;
+use crate::clock::SharedClock;
+use crate::config::ReceiverConfig;
+use crate::queue::{InboundEventRef, SyncMessage, SyncQueue};
+use crate::secrets::SecretStore;
+use crate::store::connections::{Connection, ConnectionStore};
+use crate::store::events::{EventStore, PutOutcome, StoredEvent};
+use crate::webhook::{self, Extracted, SigningSecrets, VerifyOptions, WebhookRequest};
+pub use request::{downstream_headers, from_apigw, InboundRequest, RequestError};
+pub use response::Reply;
+
+/// Everything the receiver needs, built once per cold start.
+#[derive(Debug)]
+pub struct ReceiverDeps {
+    pub config: ReceiverConfig,
+    pub connections: ConnectionStore,
+    /// Warm-process cache of connection lookups; `None` remembers an unknown id for a short while.
+    pub connection_cache: TtlCache<String, Option<Arc<Connection>>>,
+    pub secrets: SecretStore,
+    pub events: EventStore,
+    pub queue: SyncQueue,
+    pub clock: SharedClock,
+}
+
+impl ReceiverDeps {
+    pub fn new(config: ReceiverConfig, clients: &AwsClients, clock: SharedClock) -> Self {
+        Self {
+            connections: ConnectionStore::new(clients.dynamodb.clone(), &config.table_name),
+            connection_cache: TtlCache::new(config.connection_cache_ttl, 4096),
+            secrets: SecretStore::new(clients.secrets.clone(), config.secret_cache_ttl),
+            events: EventStore::new(clients.dynamodb.clone(), &config.table_name),
+            queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
+            clock,
+            config,
+        }
+    }
+
+    async fn connection(&self, id: &str) -> Result<Option<Arc<Connection>>, crate::store::StoreError> {
+        if let Some(hit) = self.connection_cache.get(&id.to_string()) {
+            return Ok(hit);
+        }
+        let found = self.connections.get(id).await?.map(Arc::new);
+        self.connection_cache.insert(id.to_string(), found.clone());
+        Ok(found)
+    }
+}
+
+/// The outcome of the pure part of the receiver.
+#[derive(Debug)]
+pub enum Prepared {
+    /// A verified handshake to answer directly (Slack `url_verification`).
+    Challenge { body: String, content_type: &'static str },
+    /// Verified events, ready to store and enqueue.
+    Events(Vec<(StoredEvent, SyncMessage)>),
+}
+
+/// Why the pure part refused a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("signature rejected: {0}")]
+    Signature(#[from] webhook::Rejection),
+    #[error("payload not understood: {0}")]
+    Payload(#[from] webhook::ExtractError),
+}
+
+/// Verifies `req` for `conn` and builds the items to store and the messages to send. No I/O.
+pub fn prepare(
+    config: &ReceiverConfig,
+    conn: &Connection,
+    scheme: &webhook::Scheme,
+    tolerance_secs: u64,
+    secrets: &SigningSecrets,
+    req: &InboundRequest,
+    now: i64,
+) -> Result<(Prepared, webhook::Verified), Refusal> {
+    let wreq = WebhookRequest {
+        method: &req.method,
+        url: &req.url,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    let verified = webhook::verify(scheme, &wreq, secrets, &VerifyOptions { now, tolerance_secs })?;
+    let events = match webhook::extract(scheme, &wreq)? {
+        Extracted::Challenge { body, content_type } => {
+            return Ok((Prepared::Challenge { body, content_type }, verified))
+        }
+        Extracted::Events(events) => events,
+    };
+    let headers = downstream_headers(&req.headers);
+    let expires_at = now.saturating_add(config.event_ttl.as_secs() as i64);
+    let provider = scheme.name();
+    let built = events
+        .into_iter()
+        .map(|ev| {
+            let stored = StoredEvent {
+                connection_id: conn.id.clone(),
+                event_id: ev.event_id,
+                event_type: ev.event_type,
+                provider: provider.to_string(),
+                body: ev.raw.into_owned(),
+                headers: headers.clone(),
+                received_at: now,
+                expires_at,
+            };
+            let msg = SyncMessage::InboundEvent(InboundEventRef {
+                connection_id: stored.connection_id.clone(),
+                event_id: stored.event_id.clone(),
+                event_type: stored.event_type.clone(),
+                provider: provider.to_string(),
+                received_at: now,
+                attempt: 0,
+            });
+            (stored, msg)
+        })
+        .collect();
+    Ok((Prepared::Events(built), verified))
+}
+
+/// How many conditional puts of one batched payload run at once.
+const PUT_CONCURRENCY: usize = 16;
+
+/// Handles one API Gateway v2 event. Never fails: every outcome is an HTTP answer.
+pub async fn handle(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    let request_id = event.request_context.request_id.clone().unwrap_or_default();
+    let span = tracing::info_span!(
+        "webhook",
+        request_id = %request_id,
+        connection_id = tracing::field::Empty,
+        provider = tracing::field::Empty
+    );
+    handle_inner(deps, event).instrument(span).await.into_response()
+}
+
+async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Reply {
+    let req = match from_apigw(&event, deps.config.max_body_bytes) {
+        Ok(r) => r,
+        Err(e @ RequestError::TooLarge { .. }) => {
+            warn!(message = "Webhook rejected.", outcome = "too_large", reason = %e);
+            return Reply::TooLarge;
+        }
+        Err(e @ RequestError::MethodNotAllowed(_)) => {
+            warn!(message = "Webhook rejected.", outcome = "method_not_allowed", reason = %e);
+            return Reply::MethodNotAllowed;
+        }
+        Err(e) => {
+            warn!(message = "Webhook rejected.", outcome = "bad_request", reason = %e);
+            return Reply::BadRequest;
+        }
+    };
+    let span = tracing::Span::current();
+    span.record("connection_id", req.connection_id.as_str());
+
+    let conn = match deps.connection(&req.connection_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            warn!(message = "Webhook rejected.", outcome = "unknown_connection");
+            return Reply::Unauthorized;
+        }
+        Err(e) => {
+            error!(message = "Connection lookup failed.", outcome = "error", error = %e);
+            return Reply::Unavailable;
+        }
+    };
+    span.record("provider", conn.provider.as_str());
+    let (Some(settings), Some(arn)) = (conn.webhook.as_ref(), conn.secret_arn.as_deref()) else {
+        warn!(message = "Webhook rejected.", outcome = "webhooks_not_configured");
+        return Reply::Unauthorized;
+    };
+    let secrets = match deps.secrets.webhook_secrets(arn).await {
+        Ok(s) => s,
+        Err(e @ crate::secrets::SecretError::Aws { .. }) => {
+            error!(message = "Reading the webhook secret failed.", outcome = "error", error = %e);
+            return Reply::Unavailable;
+        }
+        Err(e) => {
+            error!(message = "The connection's webhook secret is unusable; fix the secret.", outcome = "misconfigured", error = %e);
+            return Reply::Unauthorized;
+        }
+    };
+
+    let now = deps.clock.now_unix();
+    let tolerance = settings.tolerance_secs.unwrap_or(deps.config.tolerance_secs);
+    let prepared = match prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now) {
+        Ok((p, verified)) => {
+            if verified.secret == webhook::SecretUsed::Previous {
+                info!(message = "Webhook signed with the previous secret; finish the rotation at the provider.");
+            }
+            p
+        }
+        Err(Refusal::Signature(r)) => {
+            warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
+            return Reply::Unauthorized;
+        }
+        Err(Refusal::Payload(e)) => {
+            warn!(message = "Webhook rejected.", outcome = "malformed_payload", reason = %e);
+            return Reply::BadRequest;
+        }
+    };
+    let events = match prepared {
+        Prepared::Challenge { body, content_type } => {
+            info!(message = "Answered a verification challenge.", outcome = "challenge");
+            return Reply::Challenge { body, content_type };
+        }
+        Prepared::Events(events) => events,
+    };
+    store_and_enqueue(deps, events).await
+}
+
+async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMessage)>) -> Reply {
+    let total = events.len();
+    let results: Vec<_> = stream::iter(events)
+        .map(|(stored, msg)| async move {
+            let outcome = deps.events.put_if_new(&stored).await;
+            (stored, msg, outcome)
+        })
+        .buffered(PUT_CONCURRENCY)
+        .collect()
+        .await;
+
+    let mut fresh = Vec::with_capacity(total);
+    let mut duplicates = 0usize;
+    let mut store_failed = false;
+    for (stored, msg, outcome) in results {
+        match outcome {
+            Ok(PutOutcome::Stored) => fresh.push((stored, msg)),
+            Ok(PutOutcome::Duplicate) => duplicates += 1,
+            Err(e) => {
+                error!(message = "Storing an event failed.", event_id = %stored.event_id, error = %e);
+                store_failed = true;
+            }
+        }
+    }
+
+    let msgs: Vec<SyncMessage> = fresh.iter().map(|(_, m)| m.clone()).collect();
+    let unsent = if msgs.is_empty() {
+        vec![]
+    } else {
+        deps.queue.send_all(&msgs).await
+    };
+    if !unsent.is_empty() {
+        // Undo the stores we could not enqueue, so the provider's retry counts as new, not duplicate.
+        for i in &unsent {
+            let (stored, _) = &fresh[*i];
+            if let Err(e) = deps.events.delete(&stored.connection_id, &stored.event_id).await {
+                error!(
+                    message = "An event is stored but not enqueued and could not be removed; replay it by hand.",
+                    event_id = %stored.event_id,
+                    error = %e
+                );
+            }
+        }
+    }
+    if store_failed || !unsent.is_empty() {
+        error!(
+            message = "Webhook not fully accepted; the provider should retry.",
+            outcome = "error",
+            events = total,
+            enqueued = fresh.len() - unsent.len(),
+            duplicates
+        );
+        return Reply::Unavailable;
+    }
+    let accepted = fresh.len();
+    let outcome = if accepted == 0 && duplicates > 0 {
+        "duplicate"
+    } else {
+        "accepted"
+    };
+    info!(
+        message = "Webhook accepted.",
+        outcome,
+        events = total,
+        accepted,
+        duplicates
+    );
+    Reply::Accepted { accepted, duplicates }
+}

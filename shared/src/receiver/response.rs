@@ -1,0 +1,63 @@
+//! HTTP answers of the receiver. Bodies are generic on purpose: why a signature was rejected is
+//! in the log, never in the response, and an unknown connection looks like a bad signature.
+
+use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use aws_lambda_events::encodings::Body;
+use http::header::{HeaderValue, CONTENT_TYPE};
+
+/// Every answer the receiver gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Accepted {
+        accepted: usize,
+        duplicates: usize,
+    },
+    Challenge {
+        body: String,
+        content_type: &'static str,
+    },
+    BadRequest,
+    Unauthorized,
+    MethodNotAllowed,
+    TooLarge,
+    /// Our side failed (DynamoDB, SQS, Secrets Manager): the provider should retry.
+    Unavailable,
+}
+
+impl Reply {
+    pub fn status(&self) -> u16 {
+        match self {
+            Reply::Accepted { .. } | Reply::Challenge { .. } => 200,
+            Reply::BadRequest => 400,
+            Reply::Unauthorized => 401,
+            Reply::MethodNotAllowed => 405,
+            Reply::TooLarge => 413,
+            Reply::Unavailable => 503,
+        }
+    }
+
+    pub fn into_response(self) -> ApiGatewayV2httpResponse {
+        let status = self.status();
+        let (body, content_type) = match self {
+            Reply::Accepted { accepted, duplicates } => (
+                serde_json::json!({"status": "accepted", "accepted": accepted, "duplicates": duplicates}).to_string(),
+                "application/json",
+            ),
+            Reply::Challenge { body, content_type } => (body, content_type),
+            Reply::BadRequest => (r#"{"error":"malformed request"}"#.to_string(), "application/json"),
+            Reply::Unauthorized => (r#"{"error":"unauthorized"}"#.to_string(), "application/json"),
+            Reply::MethodNotAllowed => (r#"{"error":"method not allowed"}"#.to_string(), "application/json"),
+            Reply::TooLarge => (r#"{"error":"payload too large"}"#.to_string(), "application/json"),
+            Reply::Unavailable => (
+                r#"{"error":"temporarily unavailable, retry later"}"#.to_string(),
+                "application/json",
+            ),
+        };
+        let mut resp = ApiGatewayV2httpResponse::default();
+        resp.status_code = i64::from(status);
+        resp.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp.body = Some(Body::Text(body));
+        resp
+    }
+}

@@ -1,0 +1,166 @@
+//! Connection items: which provider a connection talks to, how its webhooks are signed, and
+//! where its credentials live (an ARN: the secret itself is only ever in Secrets Manager).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::table::{self, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::StoreError;
+use crate::webhook::Scheme;
+
+/// A connection to one account at one provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Connection {
+    /// Globally unique id; it appears in the webhook URL `/hooks/{id}`.
+    pub id: String,
+    /// The tenant that owns the connection.
+    pub tenant: String,
+    /// Connector definition id: `stripe`, `hubspot`, `shopify`, ...
+    pub provider: String,
+    /// A name for people.
+    pub name: String,
+    /// How inbound webhooks for this connection are verified; `None` refuses every webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookSettings>,
+    /// ARN of the Secrets Manager secret holding this connection's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_arn: Option<String>,
+    /// Non-secret settings (base URL, account id, ...).
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// Webhook verification settings of a connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookSettings {
+    /// The signature scheme.
+    pub scheme: Scheme,
+    /// Overrides the deployment's tolerance for timestamped schemes, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_secs: Option<u64>,
+}
+
+/// Reads and writes connection items.
+#[derive(Debug, Clone)]
+pub struct ConnectionStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+const KIND: &str = "connection";
+
+impl ConnectionStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Stores a new connection; fails with `AlreadyExists` if the id is taken (by any tenant).
+    pub async fn create(&self, conn: &Connection) -> Result<(), StoreError> {
+        table::validate_id("connection id", &conn.id)?;
+        table::validate_id("tenant", &conn.tenant)?;
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(conn).map_err(|e| StoreError::Invalid {
+                what: "connection",
+                reason: e.to_string(),
+            })?;
+        item.insert(PK.into(), AttributeValue::S(table::connection_pk(&conn.id)));
+        item.insert(SK.into(), AttributeValue::S(CONNECTION_SK.into()));
+        item.insert(GSI1PK.into(), AttributeValue::S(table::tenant_pk(&conn.tenant)));
+        item.insert(GSI1SK.into(), AttributeValue::S(table::connection_pk(&conn.id)));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::AlreadyExists {
+                    kind: KIND,
+                    id: conn.id.clone(),
+                })
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    /// The connection with this id, if any. An id that cannot exist is answered `None` without a request.
+    pub async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+        if table::validate_id("connection id", id).is_err() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|item| from_item(item, id)).transpose()
+    }
+
+    /// Every connection of a tenant, in id order.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<Connection>, StoreError> {
+        table::validate_id("tenant", tenant)?;
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :conn)")
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_names("#sk", GSI1SK)
+            .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
+            .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            out.push(from_item(item, &key)?);
+        }
+        Ok(out)
+    }
+
+    /// Removes a connection item (its secret is the caller's to delete).
+    pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(())
+    }
+}
+
+fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Connection, StoreError> {
+    for k in [PK, SK, GSI1PK, GSI1SK] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        kind: KIND,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}

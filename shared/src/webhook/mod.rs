@@ -1,0 +1,87 @@
+//! Webhook signature verification and event extraction.
+//!
+//! Pure code over bytes: no I/O, no clock (the caller passes `now` in [`VerifyOptions`]).
+//!
+//! ```
+//! use switchyard::webhook::{self, Headers, Scheme, SigningSecrets, VerifyOptions, WebhookRequest};
+//!
+//! let headers = Headers::from_pairs([(
+//!     "X-Hub-Signature-256",
+//!     "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17",
+//! )]);
+//! let req = WebhookRequest {
+//!     method: "POST",
+//!     url: "https://hooks.example.com/github",
+//!     headers: &headers,
+//!     body: b"Hello, World!",
+//! };
+//! let secrets = SigningSecrets::new("It's a Secret to Everybody");
+//! assert!(webhook::verify(&Scheme::Github, &req, &secrets, &VerifyOptions::default()).is_ok());
+//! ```
+//!
+//! Each provider's exact scheme is described in its module and in
+//! `WEBHOOK_SIGNATURES.md`. Rules shared by all of them:
+//!
+//! * the raw body bytes are verified; header names are case-insensitive;
+//! * MACs are compared in constant time;
+//! * every signature a request carries is considered, and the previous secret is tried when
+//!   the current one does not match ([`SecretUsed::Previous`]);
+//! * header and timestamp problems are reported before any secret is used;
+//! * timestamped schemes enforce [`VerifyOptions::tolerance_secs`] in both directions;
+//! * no error message contains a secret, a MAC or the body.
+
+mod calendly;
+mod crypto;
+mod event;
+mod form;
+mod generic;
+mod github;
+mod headers;
+mod hubspot;
+mod intuit;
+mod rejection;
+mod request;
+mod scheme;
+mod secrets;
+mod shopify;
+mod slack;
+mod standard;
+mod stripe;
+mod timestamp;
+mod twilio;
+mod xero;
+
+pub use event::{
+    extract, ExtractError, Extracted, InboundEvent, MAX_BATCH_EVENTS, MAX_EVENT_ID_LEN, MAX_EVENT_TYPE_LEN,
+};
+pub use headers::Headers;
+pub use rejection::Rejection;
+pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
+pub use scheme::{GenericHmac, HmacAlgorithm, Scheme, SignatureEncoding, UnknownScheme};
+pub use secrets::{SecretUsed, SigningSecrets, Verified};
+
+/// Verifies a webhook request's signature under `scheme`.
+///
+/// `Ok` names the secret that matched. An `Err` is safe to log (see [`Rejection::code`]):
+/// [`Rejection::InvalidSecret`] is a configuration problem on our side; every other variant is
+/// a request that must not be processed.
+pub fn verify(
+    scheme: &Scheme,
+    req: &WebhookRequest<'_>,
+    secrets: &SigningSecrets,
+    opts: &VerifyOptions,
+) -> Result<Verified, Rejection> {
+    match scheme {
+        Scheme::Stripe => stripe::verify(req, secrets, opts),
+        Scheme::StandardWebhooks => standard::verify(req, secrets, opts),
+        Scheme::Github => github::verify(req, secrets),
+        Scheme::Slack => slack::verify(req, secrets, opts),
+        Scheme::Shopify => shopify::verify(req, secrets),
+        Scheme::Hubspot => hubspot::verify(req, secrets, opts),
+        Scheme::Intuit => intuit::verify(req, secrets),
+        Scheme::Xero => xero::verify(req, secrets),
+        Scheme::Calendly => calendly::verify(req, secrets, opts),
+        Scheme::Twilio => twilio::verify(req, secrets),
+        Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
+    }
+}

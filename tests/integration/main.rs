@@ -1,0 +1,4 @@
+//! Integration tests against the local AWS emulator, in one test binary (one link of the AWS SDK).
+
+mod receiver;
+mod signing;

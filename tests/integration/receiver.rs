@@ -1,0 +1,472 @@
+//! The webhook receiver end to end: real SDK clients, moto's DynamoDB, SQS and Secrets Manager.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body;
+use base64::Engine as _;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use switchyard::admin::{create_connection, NewWebhookSecrets};
+use switchyard::clock::FixedClock;
+use switchyard::config::ReceiverConfig;
+use switchyard::receiver::{handle, ReceiverDeps};
+use switchyard::secrets::SecretStore;
+use switchyard::store::connections::{Connection, ConnectionStore, WebhookSettings};
+use switchyard::store::events::EventStore;
+use switchyard::webhook::Scheme;
+use switchyard_tests::TestEnv;
+
+use crate::signing;
+
+const NOW: i64 = 1_763_800_000;
+const STRIPE_SECRET: &str = "whsec_test_secret";
+
+struct Rig {
+    env: TestEnv,
+    deps: ReceiverDeps,
+    clock: FixedClock,
+}
+
+impl Rig {
+    async fn new() -> Self {
+        Self::with_queue(None).await
+    }
+
+    async fn with_queue(queue_override: Option<&str>) -> Self {
+        let env = TestEnv::new().await;
+        let clock = FixedClock::at(NOW);
+        let config = ReceiverConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(
+                queue_override
+                    .map(str::to_string)
+                    .unwrap_or_else(|| env.queue_url.clone()),
+            ),
+            _ => None,
+        })
+        .expect("test config is complete");
+        let deps = ReceiverDeps::new(config, &env.clients, Arc::new(clock.clone()));
+        Self { env, deps, clock }
+    }
+
+    async fn connection(&self, id: &str, provider: &str, scheme: Scheme, secret: &str, previous: Option<&str>) {
+        let conn = Connection {
+            id: id.into(),
+            tenant: "acme".into(),
+            provider: provider.into(),
+            name: format!("{provider} test"),
+            webhook: Some(WebhookSettings {
+                scheme,
+                tolerance_secs: None,
+            }),
+            secret_arn: None,
+            config: Default::default(),
+            created_at: NOW,
+        };
+        create_connection(
+            &ConnectionStore::new(self.env.clients.dynamodb.clone(), &self.env.table),
+            &SecretStore::new(self.env.clients.secrets.clone(), std::time::Duration::ZERO),
+            conn,
+            Some(NewWebhookSecrets {
+                current: SecretString::from(secret.to_string()),
+                previous: previous.map(|p| SecretString::from(p.to_string())),
+            }),
+        )
+        .await
+        .expect("connection is created");
+        self.env.counter.reset();
+    }
+
+    async fn post(&self, connection_id: &str, headers: &[(&str, &str)], body: &[u8]) -> (i64, Value) {
+        let ev = apigw_event(connection_id, headers, body, false);
+        self.send(ev).await
+    }
+
+    async fn send(&self, ev: ApiGatewayV2httpRequest) -> (i64, Value) {
+        let resp = handle(&self.deps, ev).await;
+        let body = match resp.body {
+            Some(Body::Text(t)) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
+            other => panic!("unexpected body {other:?}"),
+        };
+        (resp.status_code, body)
+    }
+
+    /// Every inbound-event item in the table.
+    async fn stored_events(&self) -> Vec<Value> {
+        let out = self
+            .env
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&self.env.table)
+            .filter_expression("begins_with(pk, :p)")
+            .expression_attribute_values(":p", aws_sdk_dynamodb::types::AttributeValue::S("EVT#".into()))
+            .send()
+            .await
+            .expect("scan works");
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| {
+                json!({
+                    "pk": i["pk"].as_s().unwrap(),
+                    "event_id": i["event_id"].as_s().unwrap(),
+                    "event_type": i["event_type"].as_s().unwrap(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn apigw_event(connection_id: &str, headers: &[(&str, &str)], body: &[u8], base64: bool) -> ApiGatewayV2httpRequest {
+    let hdrs: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.to_string())))
+        .collect();
+    let body = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        String::from_utf8(body.to_vec()).expect("test bodies are UTF-8 unless sent as base64")
+    };
+    serde_json::from_value(json!({
+        "version": "2.0",
+        "routeKey": "POST /hooks/{connection_id}",
+        "rawPath": format!("/hooks/{connection_id}"),
+        "rawQueryString": "",
+        "headers": hdrs,
+        "pathParameters": {"connection_id": connection_id},
+        "requestContext": {
+            "domainName": "hooks.example.com",
+            "requestId": "test-request",
+            "http": {"method": "POST", "path": format!("/hooks/{connection_id}"), "protocol": "HTTP/1.1", "sourceIp": "203.0.113.9", "userAgent": "test"},
+            "timeEpoch": 0
+        },
+        "body": body,
+        "isBase64Encoded": base64
+    }))
+    .expect("valid API Gateway v2 event")
+}
+
+fn stripe_event(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({"id": id, "object": "event", "type": "customer.created", "data": {"object": {"id": "cus_1", "email": "a@example.com"}}}))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn accepted_stripe_event_is_stored_and_enqueued() {
+    let rig = Rig::new().await;
+    rig.connection("conn_stripe", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_1");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let (status, resp) = rig.post("conn_stripe", &[("Stripe-Signature", &sig)], &body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["accepted"], 1);
+
+    let stored = EventStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table)
+        .get("conn_stripe", "evt_1")
+        .await
+        .unwrap()
+        .expect("event is stored");
+    assert_eq!(stored.body, body, "the raw body is stored byte for byte");
+    assert_eq!(stored.event_type, "customer.created");
+    assert_eq!(stored.received_at, NOW);
+    assert!(
+        !stored.headers.contains_key("stripe-signature"),
+        "signatures are not stored"
+    );
+
+    let msgs = rig.env.drain_queue().await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["kind"], "inbound_event");
+    assert_eq!(msgs[0]["connection_id"], "conn_stripe");
+    assert_eq!(msgs[0]["event_id"], "evt_1");
+}
+
+#[tokio::test]
+async fn warm_path_costs_exactly_one_dynamodb_write_and_one_sqs_send() {
+    let rig = Rig::new().await;
+    rig.connection("conn_warm", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    // Cold: the connection and secret are looked up and cached.
+    let body = stripe_event("evt_cold");
+    let (status, _) = rig
+        .post(
+            "conn_warm",
+            &[("Stripe-Signature", &signing::stripe(STRIPE_SECRET, NOW, &body))],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 200);
+    rig.env.counter.reset();
+
+    let body = stripe_event("evt_warm");
+    let (status, _) = rig
+        .post(
+            "conn_warm",
+            &[("Stripe-Signature", &signing::stripe(STRIPE_SECRET, NOW, &body))],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let counts = rig.env.counter.snapshot();
+    let total: usize = counts.values().sum();
+    assert_eq!(total, 2, "warm path sends exactly two AWS requests, got {counts:?}");
+    assert_eq!(rig.env.counter.service_total("DynamoDB"), 1, "{counts:?}");
+    assert_eq!(rig.env.counter.count("DynamoDB.PutItem"), 1, "{counts:?}");
+    assert_eq!(rig.env.counter.count("SQS.SendMessage"), 1, "{counts:?}");
+}
+
+#[tokio::test]
+async fn duplicate_delivery_is_acknowledged_and_not_enqueued() {
+    let rig = Rig::new().await;
+    rig.connection("conn_dup", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_dup");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let (first, _) = rig.post("conn_dup", &[("Stripe-Signature", &sig)], &body).await;
+    rig.clock.advance(30);
+    let sig2 = signing::stripe(STRIPE_SECRET, NOW + 30, &body);
+    let (second, resp) = rig.post("conn_dup", &[("Stripe-Signature", &sig2)], &body).await;
+    assert_eq!((first, second), (200, 200));
+    assert_eq!(resp["duplicates"], 1);
+    assert_eq!(resp["accepted"], 0);
+    assert_eq!(
+        rig.env.drain_queue().await.len(),
+        1,
+        "only the first delivery is enqueued"
+    );
+    assert_eq!(rig.stored_events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn tampered_body_is_rejected_with_401_and_leaves_nothing() {
+    let rig = Rig::new().await;
+    rig.connection("conn_bad", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_bad");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let (status, resp) = rig.post("conn_bad", &[("Stripe-Signature", &sig)], &tampered).await;
+    assert_eq!(status, 401);
+    assert_eq!(resp, json!({"error": "unauthorized"}), "the response does not say why");
+    assert!(rig.stored_events().await.is_empty());
+    assert!(rig.env.drain_queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn missing_signature_and_stale_timestamp_are_rejected() {
+    let rig = Rig::new().await;
+    rig.connection("conn_stale", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_stale");
+    let (missing, _) = rig.post("conn_stale", &[], &body).await;
+    let stale = signing::stripe(STRIPE_SECRET, NOW - 301, &body);
+    let (old, _) = rig.post("conn_stale", &[("Stripe-Signature", &stale)], &body).await;
+    let future = signing::stripe(STRIPE_SECRET, NOW + 301, &body);
+    let (ahead, _) = rig.post("conn_stale", &[("Stripe-Signature", &future)], &body).await;
+    assert_eq!((missing, old, ahead), (401, 401, 401));
+    assert!(rig.stored_events().await.is_empty());
+    assert!(rig.env.drain_queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_connection_is_answered_like_a_bad_signature() {
+    let rig = Rig::new().await;
+    rig.connection("conn_known", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_x");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let unknown = rig.post("conn_nobody", &[("Stripe-Signature", &sig)], &body).await;
+    let bad_sig = rig
+        .post("conn_known", &[("Stripe-Signature", "t=1,v1=00")], &body)
+        .await;
+    let invalid_id = rig.post("..%2F..", &[("Stripe-Signature", &sig)], &body).await;
+    assert_eq!(unknown, bad_sig, "no way to tell which ids exist");
+    assert_eq!(invalid_id, bad_sig);
+    assert!(rig.stored_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn oversized_body_is_413_and_leaves_nothing() {
+    let rig = Rig::new().await;
+    rig.connection("conn_big", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let filler = "x".repeat(256 * 1024);
+    let body = serde_json::to_vec(&json!({"id": "evt_big", "type": "t", "filler": filler})).unwrap();
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let (status, _) = rig.post("conn_big", &[("Stripe-Signature", &sig)], &body).await;
+    assert_eq!(status, 413);
+    let (status64, _) = rig
+        .send(apigw_event("conn_big", &[("Stripe-Signature", &sig)], &body, true))
+        .await;
+    assert_eq!(status64, 413);
+    assert!(rig.stored_events().await.is_empty());
+    assert!(rig.env.drain_queue().await.is_empty());
+    assert_eq!(
+        rig.env.counter.service_total("DynamoDB"),
+        0,
+        "refused before any lookup"
+    );
+}
+
+#[tokio::test]
+async fn base64_encoded_body_is_verified_over_the_decoded_bytes() {
+    let rig = Rig::new().await;
+    rig.connection("conn_b64", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_b64");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let (status, _) = rig
+        .send(apigw_event("conn_b64", &[("Stripe-Signature", &sig)], &body, true))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(rig.env.drain_queue().await.len(), 1);
+}
+
+#[tokio::test]
+async fn signed_but_malformed_payload_is_400_and_leaves_nothing() {
+    let rig = Rig::new().await;
+    rig.connection("conn_malformed", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = b"{not json".to_vec();
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let (status, _) = rig.post("conn_malformed", &[("Stripe-Signature", &sig)], &body).await;
+    assert_eq!(status, 400);
+    assert!(rig.stored_events().await.is_empty());
+    assert!(rig.env.drain_queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn previous_secret_is_accepted_during_rotation() {
+    let rig = Rig::new().await;
+    rig.connection("conn_rot", "stripe", Scheme::Stripe, "whsec_new", Some("whsec_old"))
+        .await;
+    let body = stripe_event("evt_rot");
+    let (status, _) = rig
+        .post(
+            "conn_rot",
+            &[("Stripe-Signature", &signing::stripe("whsec_old", NOW, &body))],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let body = stripe_event("evt_rot_2");
+    let (status, _) = rig
+        .post(
+            "conn_rot",
+            &[("Stripe-Signature", &signing::stripe("whsec_other", NOW, &body))],
+            &body,
+        )
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn hubspot_batch_is_split_into_one_event_per_element() {
+    let rig = Rig::new().await;
+    let secret = "hubspot-client-secret";
+    rig.connection("conn_hs", "hubspot", Scheme::Hubspot, secret, None)
+        .await;
+    let body = br#"[{"eventId":101,"subscriptionType":"contact.creation","objectId":1,"occurredAt":1763800000000},{"eventId":102,"subscriptionType":"contact.propertyChange","objectId":2,"propertyName":"email","propertyValue":"b@example.com"},{"eventId":103,"subscriptionType":"deal.creation","objectId":3}]"#;
+    let ts_ms = (NOW * 1000).to_string();
+    let url = "https://hooks.example.com/hooks/conn_hs";
+    let sig = signing::hubspot_v3(secret, "POST", url, body, NOW * 1000);
+    let headers = [
+        ("X-HubSpot-Signature-v3", sig.as_str()),
+        ("X-HubSpot-Request-Timestamp", ts_ms.as_str()),
+    ];
+    let (status, resp) = rig.post("conn_hs", &headers, body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["accepted"], 3);
+    let mut ids: Vec<String> = rig
+        .env
+        .drain_queue()
+        .await
+        .iter()
+        .map(|m| m["event_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["101", "102", "103"]);
+    let second = EventStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table)
+        .get("conn_hs", "102")
+        .await
+        .unwrap()
+        .expect("element stored");
+    let element: Value = serde_json::from_slice(&second.body).unwrap();
+    assert_eq!(
+        element["propertyValue"], "b@example.com",
+        "each element keeps its own bytes"
+    );
+    assert_eq!(second.event_type, "contact.propertyChange");
+
+    // HubSpot redelivers the same batch: nothing new is enqueued.
+    let (status, resp) = rig.post("conn_hs", &headers, body).await;
+    assert_eq!((status, resp["duplicates"].as_u64()), (200, Some(3)));
+    assert!(rig.env.drain_queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn slack_url_verification_is_answered_with_the_challenge() {
+    let rig = Rig::new().await;
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    rig.connection("conn_slack", "slack", Scheme::Slack, secret, None).await;
+    let body = br#"{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let ts = NOW.to_string();
+    let sig = signing::slack(secret, NOW, body);
+    let (status, resp) = rig
+        .post(
+            "conn_slack",
+            &[("X-Slack-Signature", &sig), ("X-Slack-Request-Timestamp", &ts)],
+            body,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        resp,
+        Value::String("3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P".into())
+    );
+    assert!(rig.stored_events().await.is_empty(), "a handshake is not an event");
+    // An unsigned challenge is refused like anything else.
+    let (status, _) = rig
+        .post("conn_slack", &[("X-Slack-Request-Timestamp", &ts)], body)
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn github_delivery_id_is_the_event_id() {
+    let rig = Rig::new().await;
+    rig.connection("conn_gh", "github", Scheme::Github, "mysecret", None)
+        .await;
+    let body = br#"{"action":"opened","number":1}"#;
+    let sig = signing::github("mysecret", body);
+    let headers = [
+        ("X-Hub-Signature-256", sig.as_str()),
+        ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+        ("X-GitHub-Event", "pull_request"),
+    ];
+    let (status, _) = rig.post("conn_gh", &headers, body).await;
+    assert_eq!(status, 200);
+    let msgs = rig.env.drain_queue().await;
+    assert_eq!(msgs[0]["event_id"], "72d3162e-cc78-11e3-81ab-4c9367dc0958");
+    assert_eq!(msgs[0]["event_type"], "pull_request");
+}
+
+#[tokio::test]
+async fn event_that_cannot_be_enqueued_is_removed_and_answered_503() {
+    let missing_queue = format!("{}/123456789012/no-such-queue", switchyard_tests::emulator().endpoint);
+    let rig = Rig::with_queue(Some(&missing_queue)).await;
+    rig.connection("conn_noq", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_noq");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    let (status, _) = rig.post("conn_noq", &[("Stripe-Signature", &sig)], &body).await;
+    assert_eq!(status, 503, "the provider must retry");
+    assert!(
+        rig.stored_events().await.is_empty(),
+        "the stored event is removed so the retry is not taken for a duplicate"
+    );
+}
