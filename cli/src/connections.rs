@@ -18,10 +18,10 @@ use crate::Outcome;
 pub struct Target {
     /// DynamoDB table.
     #[arg(long, env = "TABLE_NAME", value_name = "TABLE")]
-    table: String,
+    pub table: String,
     /// AWS endpoint (the local emulator, e.g. http://127.0.0.1:5000); default: AWS itself.
     #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
-    endpoint_url: Option<String>,
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +100,7 @@ pub fn run(cmd: ConnectionsCommand) -> Outcome {
     })
 }
 
-async fn clients(target: &Target) -> AwsClients {
+pub async fn clients(target: &Target) -> AwsClients {
     let mut loader =
         aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(switchyard::aws::default_timeouts());
     if let Some(url) = &target.endpoint_url {

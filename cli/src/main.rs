@@ -4,6 +4,7 @@
 //! could not run (bad arguments, unreadable file, AWS error).
 
 mod connections;
+mod local;
 mod webhook;
 
 use std::process::ExitCode;
@@ -26,6 +27,9 @@ enum Command {
     /// Connections: create, list and show them (writes DynamoDB and Secrets Manager).
     #[command(subcommand)]
     Connections(connections::ConnectionsCommand),
+    /// Local development against the emulator.
+    #[command(subcommand)]
+    Local(local::LocalCommand),
 }
 
 /// An outcome the CLI reports: `Ok(true)` exit 0, `Ok(false)` exit 1, `Err` exit 2.
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Webhook(cmd) => webhook::run(cmd),
         Command::Connections(cmd) => connections::run(cmd),
+        Command::Local(cmd) => local::run(cmd),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

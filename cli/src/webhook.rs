@@ -21,8 +21,42 @@ pub enum WebhookCommand {
     ///   switchyard webhook verify --scheme stripe --secret-file whsec.txt \
     ///     --header 'Stripe-Signature: t=1700000000,v1=5257a8...' --body-file event.json
     Verify(Box<VerifyArgs>),
-    /// List the signature schemes `verify` understands.
+    /// Sign a body the way a provider would, and print the headers (one `Name: value` per line).
+    ///
+    /// For testing your own endpoint or replaying a sample event with a fresh timestamp:
+    ///
+    ///   switchyard webhook sign --scheme stripe --secret-file whsec.txt --body-file event.json
+    Sign(Box<SignArgs>),
+    /// List the signature schemes `verify` and `sign` understand.
     Schemes,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Signature scheme (see `switchyard webhook schemes`).
+    #[arg(long)]
+    scheme: String,
+    /// File holding the signing secret (a trailing newline is ignored).
+    #[arg(long, value_name = "FILE")]
+    secret_file: PathBuf,
+    /// File holding the body to sign, byte for byte.
+    #[arg(long, value_name = "FILE")]
+    body_file: PathBuf,
+    /// HTTP method (HubSpot v3 signs it).
+    #[arg(long, default_value = "POST")]
+    method: String,
+    /// Full URL the provider would call (HubSpot and Twilio sign it).
+    #[arg(long, value_name = "URL", default_value = "")]
+    url: String,
+    /// Timestamp to sign, Unix seconds; default now.
+    #[arg(long, value_name = "UNIX")]
+    now: Option<i64>,
+    /// Standard Webhooks message id (`webhook-id`); default derived from the body.
+    #[arg(long, value_name = "ID")]
+    message_id: Option<String>,
+    /// JSON or YAML file describing a generic HMAC scheme (with --scheme generic).
+    #[arg(long, value_name = "FILE")]
+    generic_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -66,10 +100,10 @@ pub fn run(cmd: WebhookCommand) -> Outcome {
             for name in Scheme::NAMES {
                 println!("{name}");
             }
-            println!("generic");
             Ok(true)
         }
         WebhookCommand::Verify(args) => verify(*args),
+        WebhookCommand::Sign(args) => sign(*args),
     }
 }
 
@@ -102,6 +136,25 @@ pub fn parse_scheme(name: &str, generic_config: Option<&Path>) -> anyhow::Result
         bail!("--generic-config only goes with --scheme generic");
     }
     Scheme::from_name(name).map_err(|e| anyhow::anyhow!("{e} (see `switchyard webhook schemes`)"))
+}
+
+fn sign(args: SignArgs) -> Outcome {
+    let scheme = parse_scheme(&args.scheme, args.generic_config.as_deref())?;
+    let secret = read_secret(&args.secret_file)?;
+    let body = std::fs::read(&args.body_file)
+        .with_context(|| format!("cannot read body file {}", args.body_file.display()))?;
+    let input = webhook::SignInput {
+        method: &args.method,
+        url: &args.url,
+        body: &body,
+        secret: &secret,
+        now: args.now.unwrap_or_else(|| VerifyOptions::default().now),
+        message_id: args.message_id.as_deref(),
+    };
+    for (name, value) in webhook::sign(&scheme, &input)? {
+        println!("{name}: {value}");
+    }
+    Ok(true)
 }
 
 fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {

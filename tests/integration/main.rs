@@ -1,4 +1,5 @@
 //! Integration tests against the local AWS emulator, in one test binary (one link of the AWS SDK).
 
+mod events;
 mod receiver;
 mod signing;

@@ -181,6 +181,50 @@ pub(crate) fn verify(
         .first_match(|key| matches_any(&hmac(config.algorithm, key, &parts), &signatures))
 }
 
+/// Headers that sign `req` under `config` at `now` (the timestamp header, when the template
+/// uses one, is set to `now`). Used by `webhook::sign`.
+pub(crate) fn sign(
+    config: &GenericHmac,
+    req: &WebhookRequest<'_>,
+    key: &[u8],
+    now: i64,
+) -> Result<Vec<(String, String)>, String> {
+    config.validate()?;
+    let template = Template::parse(&config.template).map_err(|e| e.to_string())?;
+    let timestamp = now.to_string();
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(template.segments.len());
+    for segment in &template.segments {
+        parts.push(match segment {
+            Segment::Literal(text) => text.as_bytes(),
+            Segment::Value(Placeholder::Body) => req.body,
+            Segment::Value(Placeholder::Timestamp) => timestamp.as_bytes(),
+            Segment::Value(Placeholder::Method) => req.method.as_bytes(),
+            Segment::Value(Placeholder::Url) => req.url.as_bytes(),
+            Segment::Value(Placeholder::Header(name)) => req
+                .headers
+                .get(name)
+                .ok_or_else(|| format!("the template signs header {name}, which the request does not have"))?
+                .as_bytes(),
+        });
+    }
+    let mac = hmac(config.algorithm, key, &parts);
+    let encoded = match config.encoding {
+        SignatureEncoding::Hex => hex::encode(mac),
+        SignatureEncoding::Base64 => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(mac)
+        }
+    };
+    let mut headers = vec![(
+        config.header.clone(),
+        format!("{}{encoded}", config.prefix.as_deref().unwrap_or("")),
+    )];
+    if let (Some(header), true) = (&config.timestamp_header, template.uses(&Placeholder::Timestamp)) {
+        headers.push((header.clone(), timestamp));
+    }
+    Ok(headers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

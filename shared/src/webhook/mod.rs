@@ -44,6 +44,7 @@ mod request;
 mod scheme;
 mod secrets;
 mod shopify;
+mod sign;
 mod slack;
 mod standard;
 mod stripe;
@@ -59,6 +60,7 @@ pub use rejection::Rejection;
 pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
 pub use scheme::{GenericHmac, HmacAlgorithm, Scheme, SignatureEncoding, UnknownScheme};
 pub use secrets::{SecretUsed, SigningSecrets, Verified};
+pub use sign::{sign, SignError, SignInput};
 
 /// Verifies a webhook request's signature under `scheme`.
 ///

@@ -31,7 +31,7 @@ fn require<'h>(headers: &'h Headers, names: [&'static str; 2]) -> Result<(&'stat
 }
 
 /// Decodes a `whsec_<base64>` secret (prefix and padding optional) into key bytes.
-fn decode_secret(secret: &str) -> Result<SecretSlice<u8>, Rejection> {
+pub(crate) fn decode_secret(secret: &str) -> Result<SecretSlice<u8>, Rejection> {
     let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
     match decode_base64_secret(encoded) {
         Some(key) if !key.is_empty() => Ok(SecretSlice::from(key)),

@@ -59,7 +59,7 @@ fn url_variants(url: &str) -> Vec<Cow<'_, str>> {
 }
 
 /// Concatenates parameters as Twilio signs them.
-fn signed_params(params: Vec<(String, String)>) -> String {
+pub(crate) fn signed_params(params: Vec<(String, String)>) -> String {
     let mut grouped: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for (name, value) in params {
         grouped.entry(name).or_default().insert(value);

@@ -1,0 +1,397 @@
+//! The `switchyard` binary as a user runs it: exit codes, output, and its effect on the emulator.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use switchyard_tests::{emulator, temp_file, TestEnv};
+
+fn switchyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("TABLE_NAME")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the switchyard binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+// GitHub's documented example: secret "It's a Secret to Everybody", payload "Hello, World!".
+const GH_SIG: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+
+#[test]
+fn verify_prints_valid_and_exits_0_for_a_good_signature() {
+    let secret = temp_file("secret.txt", b"It's a Secret to Everybody\n");
+    let body = temp_file("body.txt", b"Hello, World!");
+    let header = format!("X-Hub-Signature-256: {GH_SIG}");
+    let out = switchyard(&[
+        "webhook",
+        "verify",
+        "--scheme",
+        "github",
+        "--secret-file",
+        p(&secret),
+        "--header",
+        &header,
+        "--body-file",
+        p(&body),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "valid\n");
+}
+
+#[test]
+fn verify_prints_the_reason_and_exits_1_for_a_tampered_body() {
+    let secret = temp_file("secret.txt", b"It's a Secret to Everybody");
+    let body = temp_file("body.txt", b"Hello, World?");
+    let header = format!("X-Hub-Signature-256: {GH_SIG}");
+    let out = switchyard(&[
+        "webhook",
+        "verify",
+        "--scheme",
+        "github",
+        "--secret-file",
+        p(&secret),
+        "--header",
+        &header,
+        "--body-file",
+        p(&body),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.starts_with("invalid: "), "{text}");
+    assert!(text.to_lowercase().contains("signature"), "{text}");
+    assert!(!text.contains("Secret to Everybody"), "the secret is never printed");
+}
+
+#[test]
+fn verify_reports_a_stale_timestamp_and_accepts_it_with_now() {
+    // WEBHOOK_SIGNATURES.md, Slack's official vector at ts 1531420618.
+    let secret = temp_file("secret.txt", b"8f742231b10e8888abcd99yyyzzz85a5");
+    let body = temp_file(
+        "body.txt",
+        b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c",
+    );
+    let args = |now: Option<&'static str>| {
+        let mut a = vec![
+            "webhook".to_string(),
+            "verify".into(),
+            "--scheme".into(),
+            "slack".into(),
+            "--secret-file".into(),
+            p(&secret).into(),
+            "--body-file".into(),
+            p(&body).into(),
+            "-H".into(),
+            "X-Slack-Request-Timestamp: 1531420618".into(),
+            "-H".into(),
+            "X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503".into(),
+        ];
+        if let Some(n) = now {
+            a.extend(["--now".to_string(), n.to_string()]);
+        }
+        a
+    };
+    let stale = switchyard(&args(None).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(stale.status.code(), Some(1));
+    assert!(stdout(&stale).contains("old"), "{}", stdout(&stale));
+    let pinned = switchyard(&args(Some("1531420618")).iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(pinned.status.code(), Some(0), "{}", stdout(&pinned));
+}
+
+#[test]
+fn verify_accepts_the_previous_secret_during_rotation() {
+    let new = temp_file("new.txt", b"rotated-secret");
+    let old = temp_file("old.txt", b"It's a Secret to Everybody");
+    let body = temp_file("body.txt", b"Hello, World!");
+    let header = format!("X-Hub-Signature-256: {GH_SIG}");
+    let base = [
+        "webhook",
+        "verify",
+        "--scheme",
+        "github",
+        "--secret-file",
+        p(&new),
+        "--header",
+        &header,
+        "--body-file",
+        p(&body),
+    ];
+    assert_eq!(switchyard(&base).status.code(), Some(1));
+    let mut with_prev = base.to_vec();
+    with_prev.extend(["--previous-secret-file", p(&old)]);
+    let out = switchyard(&with_prev);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("previous secret"));
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_message_saying_what_to_fix() {
+    let secret = temp_file("secret.txt", b"s");
+    let body = temp_file("body.txt", b"{}");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "webhook",
+                "verify",
+                "--scheme",
+                "nope",
+                "--secret-file",
+                p(&secret),
+                "--body-file",
+                p(&body),
+            ],
+            "nope",
+        ),
+        (
+            vec![
+                "webhook",
+                "verify",
+                "--scheme",
+                "github",
+                "--secret-file",
+                "/nonexistent/s",
+                "--body-file",
+                p(&body),
+            ],
+            "/nonexistent/s",
+        ),
+        (
+            vec![
+                "webhook",
+                "verify",
+                "--scheme",
+                "github",
+                "--secret-file",
+                p(&secret),
+                "--body-file",
+                p(&body),
+                "-H",
+                "no colon here",
+            ],
+            "Name: value",
+        ),
+        (
+            vec![
+                "webhook",
+                "verify",
+                "--scheme",
+                "hubspot",
+                "--secret-file",
+                p(&secret),
+                "--body-file",
+                p(&body),
+            ],
+            "--url",
+        ),
+        (
+            vec![
+                "webhook",
+                "verify",
+                "--scheme",
+                "generic",
+                "--secret-file",
+                p(&secret),
+                "--body-file",
+                p(&body),
+            ],
+            "--generic-config",
+        ),
+    ];
+    for (args, hint) in cases {
+        let out = switchyard(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(hint), "{args:?}: {}", stderr(&out));
+    }
+    let empty = temp_file("empty.txt", b"\n");
+    let out = switchyard(&[
+        "webhook",
+        "verify",
+        "--scheme",
+        "github",
+        "--secret-file",
+        p(&empty),
+        "--body-file",
+        p(&body),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("empty"));
+}
+
+#[test]
+fn sign_output_verifies_for_every_named_scheme() {
+    let body = temp_file("body.txt", br#"{"id":"evt_1","type":"x"}"#);
+    let list = switchyard(&["webhook", "schemes"]);
+    for scheme in stdout(&list).lines().filter(|s| *s != "generic" && *s != "twilio") {
+        let secret_value: &[u8] = if scheme == "standard-webhooks" {
+            b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        } else {
+            b"s3cret"
+        };
+        let secret = temp_file("secret.txt", secret_value);
+        let url = "https://hooks.example.com/hooks/conn_1";
+        let signed = switchyard(&[
+            "webhook",
+            "sign",
+            "--scheme",
+            scheme,
+            "--secret-file",
+            p(&secret),
+            "--body-file",
+            p(&body),
+            "--url",
+            url,
+            "--now",
+            "1763800000",
+        ]);
+        assert_eq!(signed.status.code(), Some(0), "{scheme}: {}", stderr(&signed));
+        let mut args = vec![
+            "webhook".to_string(),
+            "verify".into(),
+            "--scheme".into(),
+            scheme.into(),
+            "--secret-file".into(),
+            p(&secret).into(),
+            "--body-file".into(),
+            p(&body).into(),
+            "--url".into(),
+            url.into(),
+            "--now".into(),
+            "1763800000".into(),
+        ];
+        for line in stdout(&signed).lines() {
+            args.extend(["-H".to_string(), line.to_string()]);
+        }
+        let out = switchyard(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(stdout(&out), "valid\n", "{scheme}");
+    }
+}
+
+#[tokio::test]
+async fn connections_create_list_and_show_against_the_emulator() {
+    let env = TestEnv::new().await;
+    let endpoint = &emulator().endpoint;
+    let secret = temp_file("whsec.txt", b"whsec_cli_test\n");
+    let common = ["--table", env.table.as_str(), "--endpoint-url", endpoint.as_str()];
+
+    let mut create = vec![
+        "connections",
+        "create",
+        "--tenant",
+        "acme",
+        "--id",
+        "conn_cli",
+        "--provider",
+        "stripe",
+    ];
+    create.extend(["--webhook-secret-file", p(&secret)]);
+    create.extend(common);
+    let out = switchyard(&create);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let created: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(created["webhook"]["scheme"]["scheme"], "stripe", "{created}");
+    let arn = created["secret_arn"].as_str().expect("the ARN is stored").to_string();
+    assert!(!stdout(&out).contains("whsec_cli_test"), "the secret is never printed");
+
+    // The secret is in Secrets Manager, the item only points at it.
+    let value = env
+        .clients
+        .secrets
+        .get_secret_value()
+        .secret_id(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(value.secret_string().unwrap().contains("whsec_cli_test"));
+
+    let mut list = vec!["connections", "list", "--tenant", "acme"];
+    list.extend(common);
+    let out = switchyard(&list);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stdout(&out).contains("conn_cli") && stdout(&out).contains("stripe"),
+        "{}",
+        stdout(&out)
+    );
+
+    let mut show = vec!["connections", "show", "conn_cli"];
+    show.extend(common);
+    let out = switchyard(&show);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stdout(&out)).unwrap()["id"],
+        "conn_cli"
+    );
+
+    let mut missing = vec!["connections", "show", "conn_nobody"];
+    missing.extend(common);
+    assert_eq!(switchyard(&missing).status.code(), Some(1));
+
+    // Creating the same id again fails and leaves no second secret behind.
+    let before = env
+        .clients
+        .secrets
+        .list_secrets()
+        .send()
+        .await
+        .unwrap()
+        .secret_list()
+        .len();
+    let out = switchyard(&create);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+    let after = env
+        .clients
+        .secrets
+        .list_secrets()
+        .send()
+        .await
+        .unwrap()
+        .secret_list()
+        .len();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn local_init_creates_the_table_and_queue_idempotently() {
+    let endpoint = &emulator().endpoint;
+    let table = format!("cli-init-{}", ulid_like());
+    for _ in 0..2 {
+        let out = switchyard(&[
+            "local",
+            "init",
+            "--table",
+            &table,
+            "--endpoint-url",
+            endpoint,
+            "--queue",
+            &table,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("TABLE_NAME={table}")));
+        assert!(stdout(&out).contains("SYNC_QUEUE_URL="));
+    }
+}
+
+fn ulid_like() -> String {
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
