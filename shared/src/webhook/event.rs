@@ -201,13 +201,31 @@ fn first_non_space(body: &[u8]) -> Option<u8> {
 // ---------------------------------------------------------------------------------------------
 // Providers
 
+/// Stripe's top-level `id` and `type`, read without building the rest of the (often large)
+/// event: the other fields are skipped, not allocated. This is the receiver's hot path.
+#[derive(serde::Deserialize)]
+struct IdAndType<'a> {
+    #[serde(borrow, default)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, rename = "type")]
+    event_type: Option<&'a RawValue>,
+}
+
+/// A string from a raw JSON field; absent or `null` is missing, another type is invalid.
+fn raw_str(raw: Option<&RawValue>, field: &str) -> Result<String, ExtractError> {
+    match raw.map(RawValue::get) {
+        None | Some("null") => Err(ExtractError::MissingField(field.to_owned())),
+        Some(text) => serde_json::from_str::<String>(text).map_err(|_| invalid(field, "expected a string")),
+    }
+}
+
 fn stripe(body: &[u8]) -> Result<Vec<InboundEvent<'_>>, ExtractError> {
-    let value = parse_json(body)?;
-    whole_body(
-        str_field(&value, "id")?.to_owned(),
-        str_field(&value, "type")?.to_owned(),
-        body,
-    )
+    let top: IdAndType<'_> = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+    if first_non_space(body) != Some(b'{') {
+        // serde also reads a struct from an array; a Stripe event is an object.
+        return Err(invalid("body", "expected a JSON object"));
+    }
+    whole_body(raw_str(top.id, "id")?, raw_str(top.event_type, "type")?, body)
 }
 
 fn standard_webhooks<'a>(req: &WebhookRequest<'a>) -> Result<Vec<InboundEvent<'a>>, ExtractError> {
@@ -446,6 +464,38 @@ fn generic<'a>(config: &GenericHmac, req: &WebhookRequest<'a>) -> Result<Vec<Inb
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stripe_event_must_be_an_object_with_string_id_and_type() {
+        let headers = Headers::new();
+        let run = |body: &'static [u8]| {
+            extract(
+                &Scheme::Stripe,
+                &WebhookRequest {
+                    method: "POST",
+                    url: "",
+                    headers: &headers,
+                    body,
+                },
+            )
+        };
+        assert!(matches!(
+            run(br#"["evt_1","customer.created"]"#),
+            Err(ExtractError::InvalidField { .. })
+        ));
+        assert!(matches!(
+            run(br#"{"id":5,"type":"t"}"#),
+            Err(ExtractError::InvalidField { .. })
+        ));
+        assert!(matches!(run(br#"{"type":"t"}"#), Err(ExtractError::MissingField(_))));
+        assert!(
+            matches!(run(br#"{"id":"evt_\u0031","type":"t","x":[1,{"y":null}]}"#), Ok(Extracted::Events(ref e)) if e[0].event_id == "evt_1")
+        );
+        assert!(matches!(
+            run(br#"{"id":"evt_1","type":"t""#),
+            Err(ExtractError::InvalidJson(_))
+        ));
+    }
+
     use super::*;
     use crate::webhook::headers::Headers;
 
