@@ -302,7 +302,7 @@ async fn connections_create_list_and_show_against_the_emulator() {
     let out = switchyard(&create);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let created: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(created["webhook"]["scheme"]["scheme"], "stripe", "{created}");
+    assert_eq!(created["webhook"]["scheme"], "stripe", "{created}");
     let arn = created["secret_arn"].as_str().expect("the ARN is stored").to_string();
     assert!(!stdout(&out).contains("whsec_cli_test"), "the secret is never printed");
 

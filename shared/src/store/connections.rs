@@ -34,10 +34,12 @@ pub struct Connection {
     pub created_at: i64,
 }
 
-/// Webhook verification settings of a connection.
+/// Webhook verification settings of a connection, stored flat:
+/// `{"scheme": "stripe", "tolerance_secs": 120}` (a generic scheme adds its fields beside).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WebhookSettings {
     /// The signature scheme.
+    #[serde(flatten)]
     pub scheme: Scheme,
     /// Overrides the deployment's tolerance for timestamped schemes, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,4 +165,49 @@ fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Con
         key: key.to_string(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::GenericHmac;
+
+    fn connection(scheme: Scheme, tolerance_secs: Option<u64>) -> Connection {
+        Connection {
+            id: "conn_1".into(),
+            tenant: "acme".into(),
+            provider: "custom".into(),
+            name: "Custom".into(),
+            webhook: Some(WebhookSettings { scheme, tolerance_secs }),
+            secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:switchyard/acme/conn_1".into()),
+            config: serde_json::json!({"base_url": "https://api.example.com", "page_size": 50})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            created_at: 1_763_800_000,
+        }
+    }
+
+    #[test]
+    fn connection_round_trips_through_a_dynamodb_item() {
+        let mut generic = GenericHmac::new("X-Signature");
+        generic.timestamp_header = Some("X-Timestamp".into());
+        generic.template = "{timestamp}.{body}".into();
+        for conn in [
+            connection(Scheme::Stripe, Some(120)),
+            connection(Scheme::Generic(generic), None),
+        ] {
+            let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&conn).unwrap();
+            assert_eq!(from_item(item, "k").unwrap(), conn);
+        }
+    }
+
+    #[test]
+    fn webhook_settings_are_stored_flat() {
+        let json = serde_json::to_value(connection(Scheme::Stripe, Some(120))).unwrap();
+        assert_eq!(
+            json["webhook"],
+            serde_json::json!({"scheme": "stripe", "tolerance_secs": 120})
+        );
+    }
 }
