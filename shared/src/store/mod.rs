@@ -2,6 +2,9 @@
 
 pub mod connections;
 pub mod events;
+pub mod flows;
+pub mod jobs;
+pub mod links;
 pub mod table;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;

@@ -1,0 +1,189 @@
+//! Flow items: a source connection's stream, mapped by a jq program, written to a destination
+//! connection's write operation. The flow item also carries the incremental cursor.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::table::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::StoreError;
+
+/// Full refresh or incremental since the flow's cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    #[default]
+    Incremental,
+    Full,
+}
+
+/// A flow definition plus its sync state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    pub source_connection: String,
+    pub source_stream: String,
+    pub destination_connection: String,
+    pub destination_operation: String,
+    /// jq program turning one source record into one destination record.
+    pub mapping: String,
+    #[serde(default)]
+    pub mode: SyncMode,
+    /// Run a sync job every this many seconds; `None`: only on demand and on webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_interval_secs: Option<u64>,
+    /// Inbound event types that run this flow in real time; empty: the types the source
+    /// connector's webhook definition routes to `source_stream`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub created_at: i64,
+    /// Highest cursor value fully synced (incremental mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+    /// Unix seconds of the next scheduled run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<i64>,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+pub fn flow_pk(id: &str) -> String {
+    format!("FLOW#{id}")
+}
+pub const FLOW_SK: &str = "FLOW";
+const KIND: &str = "flow";
+
+/// Reads and writes flow items.
+#[derive(Debug, Clone)]
+pub struct FlowStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl FlowStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Stores a new flow; `AlreadyExists` if the id is taken.
+    pub async fn create(&self, flow: &Flow) -> Result<(), StoreError> {
+        table::validate_id("flow id", &flow.id)?;
+        table::validate_id("tenant", &flow.tenant)?;
+        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(flow).map_err(|e| StoreError::Invalid {
+            what: KIND,
+            reason: e.to_string(),
+        })?;
+        item.insert(PK.into(), AttributeValue::S(flow_pk(&flow.id)));
+        item.insert(SK.into(), AttributeValue::S(FLOW_SK.into()));
+        item.insert(GSI1PK.into(), AttributeValue::S(table::tenant_pk(&flow.tenant)));
+        item.insert(GSI1SK.into(), AttributeValue::S(flow_pk(&flow.id)));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                Err(StoreError::AlreadyExists {
+                    kind: KIND,
+                    id: flow.id.clone(),
+                })
+            }
+            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        }
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Option<Flow>, StoreError> {
+        if table::validate_id("flow id", id).is_err() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(flow_pk(id)))
+            .key(SK, AttributeValue::S(FLOW_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|item| from_item(item, id)).transpose()
+    }
+
+    /// Every flow of a tenant, in id order.
+    pub async fn list(&self, tenant: &str) -> Result<Vec<Flow>, StoreError> {
+        table::validate_id("tenant", tenant)?;
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :flow)")
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_names("#sk", GSI1SK)
+            .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
+            .expression_attribute_values(":flow", AttributeValue::S("FLOW#".into()))
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            out.push(from_item(item, &key)?);
+        }
+        Ok(out)
+    }
+
+    /// Records the cursor a finished incremental job reached. Only moves forward from
+    /// `expected` (the cursor the job started from), so a slow old job cannot rewind it.
+    pub async fn advance_cursor(&self, id: &str, expected: Option<&str>, cursor: &str) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(flow_pk(id)))
+            .key(SK, AttributeValue::S(FLOW_SK.into()))
+            .update_expression("SET #c = :new")
+            .expression_attribute_names("#c", "cursor")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":new", AttributeValue::S(cursor.into()));
+        req = match expected {
+            Some(old) => req
+                .condition_expression("attribute_exists(#pk) AND #c = :old")
+                .expression_attribute_values(":old", AttributeValue::S(old.into())),
+            None => req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#c)"),
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+}
+
+fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Flow, StoreError> {
+    for k in [PK, SK, GSI1PK, GSI1SK] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        kind: KIND,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,169 @@
+//! Record links: for each flow, which destination record a source record became and the hash
+//! of what was last written. They make writes idempotent (update the linked record rather than
+//! create another) and let unchanged records be skipped.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+
+use super::flows::flow_pk;
+use super::table::{PK, SK};
+use super::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLink {
+    pub source_id: String,
+    pub destination_id: String,
+    pub content_hash: String,
+    pub updated_at: i64,
+}
+
+pub fn link_sk(source_id: &str) -> String {
+    format!("REC#{source_id}")
+}
+
+/// DynamoDB's limits per BatchGetItem and BatchWriteItem.
+const GET_BATCH: usize = 100;
+const WRITE_BATCH: usize = 25;
+const MAX_UNPROCESSED_ROUNDS: u32 = 8;
+
+#[derive(Debug, Clone)]
+pub struct LinkStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl LinkStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// The links of these source records (absent ones are simply missing from the map).
+    pub async fn get_many(&self, flow_id: &str, source_ids: &[String]) -> Result<HashMap<String, RecordLink>, StoreError> {
+        let mut out = HashMap::with_capacity(source_ids.len());
+        let mut unique: Vec<&String> = source_ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        for chunk in unique.chunks(GET_BATCH) {
+            let keys = chunk
+                .iter()
+                .map(|id| {
+                    HashMap::from([
+                        (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
+                        (SK.to_string(), AttributeValue::S(link_sk(id))),
+                    ])
+                })
+                .collect::<Vec<_>>();
+            let mut request = Some(HashMap::from([(
+                self.table.clone(),
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys are set"),
+            )]));
+            let mut round = 0;
+            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+                if round > 0 {
+                    tokio::time::sleep(backoff(round)).await;
+                }
+                if round >= MAX_UNPROCESSED_ROUNDS {
+                    return Err(StoreError::Dynamo {
+                        operation: "BatchGetItem",
+                        message: "keys stayed unprocessed after repeated retries (throttled)".into(),
+                    });
+                }
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+                for item in resp.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let link = from_item(&item)?;
+                    out.insert(link.source_id.clone(), link);
+                }
+                request = resp.unprocessed_keys;
+                round += 1;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes links (create or replace).
+    pub async fn put_many(&self, flow_id: &str, links: &[RecordLink]) -> Result<(), StoreError> {
+        for chunk in links.chunks(WRITE_BATCH) {
+            let writes = chunk
+                .iter()
+                .map(|l| {
+                    let item = HashMap::from([
+                        (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
+                        (SK.to_string(), AttributeValue::S(link_sk(&l.source_id))),
+                        ("source_id".to_string(), AttributeValue::S(l.source_id.clone())),
+                        ("destination_id".to_string(), AttributeValue::S(l.destination_id.clone())),
+                        ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
+                        ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
+                    ]);
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set"))
+                        .build()
+                })
+                .collect::<Vec<_>>();
+            let mut request = Some(HashMap::from([(self.table.clone(), writes)]));
+            let mut round = 0;
+            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
+                if round > 0 {
+                    tokio::time::sleep(backoff(round)).await;
+                }
+                if round >= MAX_UNPROCESSED_ROUNDS {
+                    return Err(StoreError::Dynamo {
+                        operation: "BatchWriteItem",
+                        message: "items stayed unprocessed after repeated retries (throttled)".into(),
+                    });
+                }
+                let resp = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
+                request = resp.unprocessed_items;
+                round += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn backoff(round: u32) -> Duration {
+    Duration::from_millis(25u64 << round.min(6))
+}
+
+fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, StoreError> {
+    let s = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt {
+                kind: "record link",
+                key: item.get(SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+                reason: format!("missing {name}"),
+            })
+    };
+    Ok(RecordLink {
+        source_id: s("source_id")?,
+        destination_id: s("destination_id")?,
+        content_hash: s("content_hash")?,
+        updated_at: item
+            .get("updated_at")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    })
+}
