@@ -3,20 +3,22 @@
 use anyhow::Context;
 use clap::Subcommand;
 use switchyard::aws::AwsClients;
+use switchyard::local::resources;
 
 use crate::connections::{clients, Target};
 use crate::Outcome;
 
 #[derive(Debug, Subcommand)]
 pub enum LocalCommand {
-    /// Create the table and the sync queue in the emulator (idempotent), and print the
-    /// environment the functions need.
+    /// Create the tables and queues infra/template.yaml declares in the emulator (idempotent),
+    /// and print the environment the functions need (TABLE_NAME=..., SYNC_QUEUE_URL=...).
     Init {
-        #[command(flatten)]
-        target: Target,
-        /// Name of the sync queue.
-        #[arg(long, default_value = "switchyard-sync")]
-        queue: String,
+        /// AWS endpoint of the emulator, e.g. http://127.0.0.1:5000.
+        #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Stage the resource names are made for (switchyard-<stage>, switchyard-<stage>-sync, ...).
+        #[arg(long, default_value = "local")]
+        stage: String,
     },
 }
 
@@ -27,26 +29,39 @@ pub fn run(cmd: LocalCommand) -> Outcome {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cmd {
-            LocalCommand::Init { target, queue } => init(target, &queue).await,
+            LocalCommand::Init { endpoint_url, stage } => {
+                let target = Target {
+                    table: String::new(),
+                    endpoint_url,
+                };
+                init(target, &stage).await
+            }
         }
     })
 }
 
-async fn init(target: Target, queue: &str) -> Outcome {
+async fn init(target: Target, stage: &str) -> Outcome {
     if target.endpoint_url.is_none() {
         anyhow::bail!("`local init` is for the emulator: pass --endpoint-url or set AWS_ENDPOINT_URL");
     }
-    let AwsClients { dynamodb, sqs, .. } = clients(&target).await;
-    switchyard::store::table::create_table(&dynamodb, &target.table).await?;
-    let url = sqs
-        .create_queue()
-        .queue_name(queue)
-        .send()
-        .await
-        .context("creating the sync queue")?
-        .queue_url
-        .context("CreateQueue returned no URL")?;
-    println!("TABLE_NAME={}", target.table);
-    println!("SYNC_QUEUE_URL={url}");
+    let clients: AwsClients = clients(&target).await;
+    let resources = resources::parse(resources::TEMPLATE, stage)?;
+    let created = resources::create(&clients, &resources).await?;
+    for (logical, name) in &created.tables {
+        eprintln!("table {logical}: {name}");
+    }
+    for (logical, url) in &created.queue_urls {
+        eprintln!("queue {logical}: {url}");
+    }
+    println!(
+        "TABLE_NAME={}",
+        created.table("Table").context("the template declares no Table")?
+    );
+    println!(
+        "SYNC_QUEUE_URL={}",
+        created
+            .queue_url("SyncQueue")
+            .context("the template declares no SyncQueue")?
+    );
     Ok(true)
 }

@@ -366,32 +366,33 @@ async fn connections_create_list_and_show_against_the_emulator() {
 }
 
 #[test]
-fn local_init_creates_the_table_and_queue_idempotently() {
+fn local_init_creates_the_template_resources_idempotently() {
     let endpoint = &emulator().endpoint;
-    let table = format!("cli-init-{}", ulid_like());
+    let stage = format!("c{}", &ulid_like()[..10]);
     for _ in 0..2 {
-        let out = switchyard(&[
-            "local",
-            "init",
-            "--table",
-            &table,
-            "--endpoint-url",
-            endpoint,
-            "--queue",
-            &table,
-        ]);
+        let out = switchyard(&["local", "init", "--endpoint-url", endpoint, "--stage", &stage]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-        assert!(stdout(&out).contains(&format!("TABLE_NAME={table}")));
-        assert!(stdout(&out).contains("SYNC_QUEUE_URL="));
+        assert!(
+            stdout(&out).contains(&format!("TABLE_NAME=switchyard-{stage}\n")),
+            "{}",
+            stdout(&out)
+        );
+        assert!(
+            stdout(&out).contains(&format!("/switchyard-{stage}-sync\n")),
+            "{}",
+            stdout(&out)
+        );
+        assert!(stderr(&out).contains("SyncDeadLetterQueue"));
     }
 }
 
 fn ulid_like() -> String {
     format!(
-        "{}",
+        "{:010}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_nanos()
+            % 10_000_000_000
     )
 }

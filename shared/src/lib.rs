@@ -8,6 +8,8 @@ pub mod aws;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod connector;
+pub mod local;
 pub mod logging;
 pub mod queue;
 pub mod receiver;

@@ -119,6 +119,7 @@ pub struct TestEnv {
     pub counter: RequestCounter,
     pub table: String,
     pub queue_url: String,
+    pub dlq_url: String,
 }
 
 impl TestEnv {
@@ -142,26 +143,30 @@ impl TestEnv {
                     .build(),
             ),
         };
-        let suffix = ulid::Ulid::new().to_string().to_lowercase();
-        let table = format!("switchyard-test-{suffix}");
-        switchyard::store::table::create_table(&clients.dynamodb, &table)
+        // Every test gets its own stage: its own table and queues, created from the SAM template.
+        let ulid = ulid::Ulid::new().to_string().to_lowercase();
+        let stage = format!("t{}", &ulid[ulid.len() - 12..]);
+        let resources = switchyard::local::resources::parse(switchyard::local::resources::TEMPLATE, &stage)
+            .expect("infra/template.yaml parses");
+        let created = switchyard::local::resources::create(&clients, &resources)
             .await
-            .expect("the emulator creates the table");
-        let queue_url = clients
-            .sqs
-            .create_queue()
-            .queue_name(format!("switchyard-sync-{suffix}"))
-            .send()
-            .await
-            .expect("the emulator creates the queue")
-            .queue_url
-            .expect("CreateQueue returns a URL");
+            .expect("the emulator creates the template's resources");
+        let table = created.table("Table").expect("the template declares Table").to_string();
+        let queue_url = created
+            .queue_url("SyncQueue")
+            .expect("the template declares SyncQueue")
+            .to_string();
+        let dlq_url = created
+            .queue_url("SyncDeadLetterQueue")
+            .expect("the template declares SyncDeadLetterQueue")
+            .to_string();
         counter.reset();
         Self {
             clients,
             counter,
             table,
             queue_url,
+            dlq_url,
         }
     }
 

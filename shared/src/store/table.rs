@@ -1,4 +1,4 @@
-//! Key layout of the single table, and its creation for the emulator.
+//! Key layout of the single table (declared in infra/template.yaml).
 //!
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! |---|---|---|---|
@@ -9,11 +9,6 @@
 //! receiver only knows the id from the URL: a `GetItem` on the hot path beats a GSI query, and the
 //! conditional put on `CONN#<id>` makes ids unique across tenants. Listing a tenant's connections
 //! uses the `gsi1` index instead.
-
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
-};
 
 use super::StoreError;
 
@@ -51,66 +46,6 @@ pub fn validate_id(what: &'static str, id: &str) -> Result<(), StoreError> {
             reason: format!("{id:?} must be 1 to 64 characters of letters, digits, '_' or '-'"),
         })
     }
-}
-
-fn key(name: &str, kind: KeyType) -> KeySchemaElement {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .expect("key schema element has its required fields")
-}
-
-fn attr(name: &str) -> AttributeDefinition {
-    AttributeDefinition::builder()
-        .attribute_name(name)
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .expect("attribute definition has its required fields")
-}
-
-/// Creates the table as infra/template.yaml declares it (keys, gsi1, TTL), for the emulator.
-/// An existing table is left as it is.
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
-    let gsi = GlobalSecondaryIndex::builder()
-        .index_name(GSI1)
-        .key_schema(key(GSI1PK, KeyType::Hash))
-        .key_schema(key(GSI1SK, KeyType::Range))
-        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-        .build()
-        .expect("gsi has its required fields");
-    let created = client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr(PK))
-        .attribute_definitions(attr(SK))
-        .attribute_definitions(attr(GSI1PK))
-        .attribute_definitions(attr(GSI1SK))
-        .key_schema(key(PK, KeyType::Hash))
-        .key_schema(key(SK, KeyType::Range))
-        .global_secondary_indexes(gsi)
-        .send()
-        .await;
-    match created {
-        Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
-        Err(e) => return Err(StoreError::dynamo("CreateTable", e)),
-    }
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name(EXPIRES_AT)
-                .enabled(true)
-                .build()
-                .expect("ttl spec has its required fields"),
-        )
-        .send()
-        .await
-        .map_err(|e| StoreError::dynamo("UpdateTimeToLive", e))?;
-    Ok(())
 }
 
 #[cfg(test)]

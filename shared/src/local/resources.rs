@@ -1,0 +1,391 @@
+//! Reads the DynamoDB tables and SQS queues that `infra/template.yaml` declares and creates them
+//! in the emulator (moto). Only what the emulator needs is read: names, keys, indexes, TTL,
+//! visibility timeouts and redrive policies.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_yaml::Value;
+
+use crate::aws::AwsClients;
+
+/// The template as shipped, embedded so the CLI works from any directory.
+pub const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
+
+/// A problem reading the template.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TemplateError {
+    #[error("infra/template.yaml is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("infra/template.yaml: {resource}: {reason}")]
+    Resource { resource: String, reason: String },
+}
+
+/// A table as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpec {
+    pub logical_id: String,
+    pub name: String,
+    /// (name, type) pairs: `S`, `N` or `B`.
+    pub attributes: Vec<(String, String)>,
+    /// (attribute, `HASH`/`RANGE`) pairs.
+    pub key_schema: Vec<(String, String)>,
+    pub indexes: Vec<(String, Vec<(String, String)>)>,
+    pub ttl_attribute: Option<String>,
+}
+
+/// A queue as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    pub logical_id: String,
+    pub name: String,
+    pub visibility_timeout: Option<i64>,
+    pub retention_secs: Option<i64>,
+    /// Dead-letter queue logical id and maxReceiveCount.
+    pub redrive: Option<(String, i64)>,
+}
+
+/// Every table and queue of the template.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resources {
+    pub tables: Vec<TableSpec>,
+    pub queues: Vec<QueueSpec>,
+}
+
+/// What was created: physical names and URLs by logical id.
+#[derive(Debug, Clone, Default)]
+pub struct Created {
+    pub tables: BTreeMap<String, String>,
+    pub queue_urls: BTreeMap<String, String>,
+    pub queue_arns: BTreeMap<String, String>,
+}
+
+impl Created {
+    pub fn table(&self, logical_id: &str) -> Option<&str> {
+        self.tables.get(logical_id).map(String::as_str)
+    }
+    pub fn queue_url(&self, logical_id: &str) -> Option<&str> {
+        self.queue_urls.get(logical_id).map(String::as_str)
+    }
+}
+
+fn err(resource: &str, reason: impl Into<String>) -> TemplateError {
+    TemplateError::Resource {
+        resource: resource.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// Resolves a name that is a plain string or `!Sub` with `${Stage}` only.
+fn resolve_name(resource: &str, v: &Value, stage: &str) -> Result<String, TemplateError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Tagged(t) if t.tag == "!Sub" => {
+            let text = t
+                .value
+                .as_str()
+                .ok_or_else(|| err(resource, "!Sub of a non-string is not supported locally"))?;
+            let out = text.replace("${Stage}", stage);
+            if out.contains("${") {
+                return Err(err(
+                    resource,
+                    format!("cannot resolve {text:?} locally (only ${{Stage}})"),
+                ));
+            }
+            Ok(out)
+        }
+        _ => Err(err(resource, "name must be a string or !Sub")),
+    }
+}
+
+fn pairs(resource: &str, v: Option<&Value>, a: &str, b: &str) -> Result<Vec<(String, String)>, TemplateError> {
+    let list = v
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| err(resource, format!("expected a list of {a}/{b}")))?;
+    list.iter()
+        .map(|e| {
+            let x = e.get(a).and_then(Value::as_str);
+            let y = e.get(b).and_then(Value::as_str);
+            match (x, y) {
+                (Some(x), Some(y)) => Ok((x.to_string(), y.to_string())),
+                _ => Err(err(resource, format!("each entry needs {a} and {b}"))),
+            }
+        })
+        .collect()
+}
+
+/// Reads the tables and queues of a SAM template, naming them for `stage`.
+pub fn parse(template: &str, stage: &str) -> Result<Resources, TemplateError> {
+    let doc: Value = serde_yaml::from_str(template).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| TemplateError::Yaml("no Resources section".into()))?;
+    let mut out = Resources::default();
+    for (id, res) in resources {
+        let id = id.as_str().unwrap_or_default().to_string();
+        let props = res.get("Properties");
+        match res.get("Type").and_then(Value::as_str) {
+            Some("AWS::DynamoDB::Table") => {
+                let props = props.ok_or_else(|| err(&id, "no Properties"))?;
+                let name = match props.get("TableName") {
+                    Some(v) => resolve_name(&id, v, stage)?,
+                    None => format!("{id}-{stage}"),
+                };
+                let indexes = match props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence) {
+                    None => vec![],
+                    Some(list) => list
+                        .iter()
+                        .map(|g| {
+                            let name = g
+                                .get("IndexName")
+                                .and_then(Value::as_str)
+                                .ok_or_else(|| err(&id, "an index has no IndexName"))?;
+                            Ok((
+                                name.to_string(),
+                                pairs(&id, g.get("KeySchema"), "AttributeName", "KeyType")?,
+                            ))
+                        })
+                        .collect::<Result<_, TemplateError>>()?,
+                };
+                let ttl = props
+                    .get("TimeToLiveSpecification")
+                    .filter(|t| t.get("Enabled").and_then(Value::as_bool) == Some(true))
+                    .and_then(|t| t.get("AttributeName"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                out.tables.push(TableSpec {
+                    attributes: pairs(&id, props.get("AttributeDefinitions"), "AttributeName", "AttributeType")?,
+                    key_schema: pairs(&id, props.get("KeySchema"), "AttributeName", "KeyType")?,
+                    logical_id: id,
+                    name,
+                    indexes,
+                    ttl_attribute: ttl,
+                });
+            }
+            Some("AWS::SQS::Queue") => {
+                let name = match props.and_then(|p| p.get("QueueName")) {
+                    Some(v) => resolve_name(&id, v, stage)?,
+                    None => format!("{id}-{stage}"),
+                };
+                let int = |key: &str| props.and_then(|p| p.get(key)).and_then(Value::as_i64);
+                let redrive = match props.and_then(|p| p.get("RedrivePolicy")) {
+                    None => None,
+                    Some(r) => {
+                        let target = match r.get("deadLetterTargetArn") {
+                            Some(Value::Tagged(t)) if t.tag == "!GetAtt" => t
+                                .value
+                                .as_str()
+                                .and_then(|s| s.strip_suffix(".Arn"))
+                                .map(str::to_string),
+                            _ => None,
+                        }
+                        .ok_or_else(|| err(&id, "deadLetterTargetArn must be !GetAtt <Queue>.Arn"))?;
+                        let max = r
+                            .get("maxReceiveCount")
+                            .and_then(Value::as_i64)
+                            .ok_or_else(|| err(&id, "RedrivePolicy needs maxReceiveCount"))?;
+                        Some((target, max))
+                    }
+                };
+                out.queues.push(QueueSpec {
+                    logical_id: id,
+                    name,
+                    visibility_timeout: int("VisibilityTimeout"),
+                    retention_secs: int("MessageRetentionPeriod"),
+                    redrive,
+                });
+            }
+            _ => {}
+        }
+    }
+    // Dead-letter queues first, so redrive targets exist when their sources are created.
+    let targets: Vec<String> = out
+        .queues
+        .iter()
+        .filter_map(|q| q.redrive.as_ref().map(|r| r.0.clone()))
+        .collect();
+    out.queues.sort_by_key(|q| !targets.contains(&q.logical_id));
+    for q in &out.queues {
+        if let Some((target, _)) = &q.redrive {
+            if !out.queues.iter().any(|t| &t.logical_id == target) {
+                return Err(err(
+                    &q.logical_id,
+                    format!("redrive target {target} is not a queue of the template"),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A failure creating a resource in the emulator.
+#[derive(Debug, thiserror::Error)]
+#[error("creating {resource} failed: {message}")]
+pub struct CreateError {
+    pub resource: String,
+    pub message: String,
+}
+
+fn create_err(resource: &str, e: impl std::error::Error) -> CreateError {
+    CreateError {
+        resource: resource.to_string(),
+        message: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn key(name: &str, kind: &str) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(if kind == "RANGE" { KeyType::Range } else { KeyType::Hash })
+        .build()
+        .expect("key schema element has its fields")
+}
+
+/// Creates every table and queue (existing ones are kept) and returns their names and URLs.
+pub async fn create(clients: &AwsClients, resources: &Resources) -> Result<Created, CreateError> {
+    let mut created = Created::default();
+    for t in &resources.tables {
+        let mut req = clients
+            .dynamodb
+            .create_table()
+            .table_name(&t.name)
+            .billing_mode(BillingMode::PayPerRequest);
+        for (name, ty) in &t.attributes {
+            req = req.attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::from(ty.as_str()))
+                    .build()
+                    .expect("attribute definition has its fields"),
+            );
+        }
+        for (name, kind) in &t.key_schema {
+            req = req.key_schema(key(name, kind));
+        }
+        for (index, keys) in &t.indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build());
+            for (name, kind) in keys {
+                gsi = gsi.key_schema(key(name, kind));
+            }
+            req = req.global_secondary_indexes(gsi.build().expect("index has its fields"));
+        }
+        match req.send().await {
+            Ok(_) => {
+                if let Some(attr) = &t.ttl_attribute {
+                    clients
+                        .dynamodb
+                        .update_time_to_live()
+                        .table_name(&t.name)
+                        .time_to_live_specification(
+                            TimeToLiveSpecification::builder()
+                                .attribute_name(attr)
+                                .enabled(true)
+                                .build()
+                                .expect("ttl spec has its fields"),
+                        )
+                        .send()
+                        .await
+                        .map_err(|e| create_err(&t.logical_id, e))?;
+                }
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => {}
+            Err(e) => return Err(create_err(&t.logical_id, e)),
+        }
+        created.tables.insert(t.logical_id.clone(), t.name.clone());
+    }
+    for q in &resources.queues {
+        let mut req = clients.sqs.create_queue().queue_name(&q.name);
+        if let Some(v) = q.visibility_timeout {
+            req = req.attributes(QueueAttributeName::VisibilityTimeout, v.to_string());
+        }
+        if let Some(v) = q.retention_secs {
+            req = req.attributes(QueueAttributeName::MessageRetentionPeriod, v.to_string());
+        }
+        if let Some((target, max)) = &q.redrive {
+            let arn = created
+                .queue_arns
+                .get(target)
+                .ok_or_else(|| create_err(&q.logical_id, std::fmt::Error))?;
+            let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max.to_string()});
+            req = req.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let url = req
+            .send()
+            .await
+            .map_err(|e| create_err(&q.logical_id, e))?
+            .queue_url
+            .unwrap_or_default();
+        let arn = clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| create_err(&q.logical_id, e))?
+            .attributes
+            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+            .unwrap_or_default();
+        created.queue_urls.insert(q.logical_id.clone(), url);
+        created.queue_arns.insert(q.logical_id.clone(), arn);
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_template_declares_the_table_and_queues_the_code_uses() {
+        let res = parse(TEMPLATE, "test").unwrap();
+        let table = res.tables.iter().find(|t| t.logical_id == "Table").expect("Table");
+        assert_eq!(table.name, "switchyard-test");
+        assert_eq!(
+            table.key_schema,
+            [
+                (crate::store::table::PK.to_string(), "HASH".to_string()),
+                (crate::store::table::SK.to_string(), "RANGE".to_string())
+            ]
+        );
+        assert_eq!(table.indexes[0].0, crate::store::table::GSI1);
+        assert_eq!(table.ttl_attribute.as_deref(), Some(crate::store::table::EXPIRES_AT));
+        let sync = res
+            .queues
+            .iter()
+            .find(|q| q.logical_id == "SyncQueue")
+            .expect("SyncQueue");
+        assert_eq!(sync.redrive.as_ref().map(|r| r.0.as_str()), Some("SyncDeadLetterQueue"));
+        let dlq_at = res
+            .queues
+            .iter()
+            .position(|q| q.logical_id == "SyncDeadLetterQueue")
+            .unwrap();
+        let sync_at = res.queues.iter().position(|q| q.logical_id == "SyncQueue").unwrap();
+        assert!(dlq_at < sync_at, "dead-letter queues are created first");
+    }
+
+    #[test]
+    fn unresolvable_names_are_reported_with_the_resource() {
+        let t =
+            "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      QueueName: !Sub ${AWS::StackName}-q\n";
+        let e = parse(t, "x").unwrap_err();
+        assert!(
+            matches!(e, TemplateError::Resource { ref resource, .. } if resource == "Q"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn redrive_to_a_missing_queue_is_an_error() {
+        let t = "Resources:\n  Q:\n    Type: AWS::SQS::Queue\n    Properties:\n      RedrivePolicy:\n        deadLetterTargetArn: !GetAtt Nope.Arn\n        maxReceiveCount: 3\n";
+        assert!(parse(t, "x").unwrap_err().to_string().contains("Nope"));
+    }
+}
