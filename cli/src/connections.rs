@@ -78,6 +78,10 @@ pub struct CreateArgs {
     /// File holding the previous webhook secret, still accepted during a rotation.
     #[arg(long, value_name = "FILE")]
     previous_webhook_secret_file: Option<PathBuf>,
+    /// JSON file of connector credentials stored in the connection's secret, e.g.
+    /// {"api_key": "sk_test_..."} or {"client_id": ..., "client_secret": ..., "refresh_token": ...}.
+    #[arg(long, value_name = "FILE")]
+    credentials_file: Option<PathBuf>,
     /// Tolerance for timestamped signatures, in seconds (default: the deployment's).
     #[arg(long, value_name = "SECS")]
     tolerance: Option<u64>,
@@ -144,6 +148,23 @@ async fn create(args: CreateArgs) -> Outcome {
         }
         None => None,
     };
+    let credentials = match &args.credentials_file {
+        None => Default::default(),
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            // serde_json's messages may quote the input: say where, never what.
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(map)) => map,
+                Ok(_) => bail!("{} must hold a JSON object of credentials", f.display()),
+                Err(e) => bail!(
+                    "{} is not valid JSON (line {}, column {})",
+                    f.display(),
+                    e.line(),
+                    e.column()
+                ),
+            }
+        }
+    };
     let config = match &args.config {
         None => Default::default(),
         Some(raw) => match serde_json::from_str::<serde_json::Value>(raw).context("--config is not valid JSON")? {
@@ -167,7 +188,7 @@ async fn create(args: CreateArgs) -> Outcome {
     let clients = clients(&args.target).await;
     let store = ConnectionStore::new(clients.dynamodb.clone(), &args.target.table);
     let secrets = SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO);
-    let created = admin::create_connection(&store, &secrets, conn, webhook).await?;
+    let created = admin::create_connection(&store, &secrets, conn, webhook, credentials).await?;
     print_json(&created)?;
     eprintln!("webhook path: /hooks/{}", created.id);
     Ok(true)

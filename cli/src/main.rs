@@ -4,6 +4,8 @@
 //! could not run (bad arguments, unreadable file, AWS error).
 
 mod connections;
+mod connectors;
+mod flows;
 mod local;
 mod webhook;
 
@@ -11,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Switchyard's developer CLI: check webhook signatures and manage connections.
+/// Switchyard's developer CLI: check webhook signatures, manage connections and flows, run syncs.
 #[derive(Debug, Parser)]
 #[command(name = "switchyard", version, propagate_version = true)]
 struct Cli {
@@ -27,6 +29,15 @@ enum Command {
     /// Connections: create, list and show them (writes DynamoDB and Secrets Manager).
     #[command(subcommand)]
     Connections(connections::ConnectionsCommand),
+    /// Connector definitions: list, show, validate a file before deploying it.
+    #[command(subcommand)]
+    Connectors(connectors::ConnectorsCommand),
+    /// Flows: create, list, run a sync job.
+    #[command(subcommand)]
+    Flows(flows::FlowsCommand),
+    /// Sync state of a flow: cursor, latest jobs, counts, last error.
+    #[command(subcommand)]
+    Sync(flows::SyncCommand),
     /// Local development against the emulator.
     #[command(subcommand)]
     Local(local::LocalCommand),
@@ -42,6 +53,9 @@ fn main() -> ExitCode {
         Command::Webhook(cmd) => webhook::run(cmd),
         Command::Connections(cmd) => connections::run(cmd),
         Command::Local(cmd) => local::run(cmd),
+        Command::Connectors(cmd) => connectors::run(cmd),
+        Command::Flows(cmd) => flows::run(cmd),
+        Command::Sync(cmd) => flows::run_sync(cmd),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

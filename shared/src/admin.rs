@@ -28,14 +28,15 @@ pub struct NewWebhookSecrets {
     pub previous: Option<SecretString>,
 }
 
-/// Creates a connection: its secret in Secrets Manager first, then the item (holding the ARN) in
-/// DynamoDB. If the item cannot be written the secret is deleted again, so a failure leaves
-/// nothing behind.
+/// Creates a connection: its secret (webhook secrets and connector credentials such as an API
+/// key or OAuth tokens) in Secrets Manager first, then the item (holding the ARN) in DynamoDB.
+/// If the item cannot be written the secret is deleted again, so a failure leaves nothing behind.
 pub async fn create_connection(
     connections: &ConnectionStore,
     secrets: &SecretStore,
     mut conn: Connection,
     webhook: Option<NewWebhookSecrets>,
+    credentials: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Connection, AdminError> {
     crate::store::table::validate_id("connection id", &conn.id)?;
     crate::store::table::validate_id("tenant", &conn.tenant)?;
@@ -51,16 +52,26 @@ pub async fn create_connection(
         }
         .into());
     }
-    let arn = match webhook {
-        None => None,
-        Some(w) => {
-            let value = ConnectionSecretValue {
-                webhook_secret: Some(w.current.expose_secret().to_string()),
-                previous_webhook_secret: w.previous.map(|p| p.expose_secret().to_string()),
-                other: Default::default(),
-            };
-            Some(secrets.create(&secret_name(&conn.tenant, &conn.id), &value).await?)
-        }
+    if credentials
+        .keys()
+        .any(|k| k == "webhook_secret" || k == "previous_webhook_secret")
+    {
+        return Err(AdminError::Invalid(
+            "give webhook secrets with --webhook-secret-file, not in the credentials".into(),
+        ));
+    }
+    let arn = if webhook.is_none() && credentials.is_empty() {
+        None
+    } else {
+        let value = ConnectionSecretValue {
+            webhook_secret: webhook.as_ref().map(|w| w.current.expose_secret().to_string()),
+            previous_webhook_secret: webhook
+                .as_ref()
+                .and_then(|w| w.previous.as_ref())
+                .map(|p| p.expose_secret().to_string()),
+            other: credentials,
+        };
+        Some(secrets.create(&secret_name(&conn.tenant, &conn.id), &value).await?)
     };
     conn.secret_arn = arn.clone();
     if let Err(e) = connections.create(&conn).await {

@@ -66,6 +66,49 @@ impl ReceiverConfig {
     }
 }
 
+/// Settings of connector-sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// The DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// The sync queue, for continuations (`SYNC_QUEUE_URL`).
+    pub sync_queue_url: String,
+    /// Allow connector requests to loopback and private networks (`ALLOW_PRIVATE_NETWORK`,
+    /// default false: only for local development and tests).
+    pub allow_private_network: bool,
+    /// Stop and hand over to a continuation when less than this is left (`SYNC_TIME_RESERVE_SECS`, default 30).
+    pub time_reserve: Duration,
+    /// Per-request timeout towards SaaS APIs (`CONNECTOR_REQUEST_TIMEOUT_SECS`, default 30).
+    pub request_timeout: Duration,
+    /// How long a connector client (and its rate-limit pacer) is reused (`CONNECTION_CACHE_TTL_SECS`, default 60).
+    pub connection_cache_ttl: Duration,
+}
+
+impl SyncConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: required(
+                &lookup,
+                "TABLE_NAME",
+                "the DynamoDB table name (the SAM template sets it)",
+            )?,
+            sync_queue_url: required(
+                &lookup,
+                "SYNC_QUEUE_URL",
+                "the sync queue URL (the SAM template sets it)",
+            )?,
+            allow_private_network: parsed(&lookup, "ALLOW_PRIVATE_NETWORK", false)?,
+            time_reserve: Duration::from_secs(parsed(&lookup, "SYNC_TIME_RESERVE_SECS", 30)?),
+            request_timeout: Duration::from_secs(parsed(&lookup, "CONNECTOR_REQUEST_TIMEOUT_SECS", 30)?),
+            connection_cache_ttl: Duration::from_secs(parsed(&lookup, "CONNECTION_CACHE_TTL_SECS", 60)?),
+        })
+    }
+}
+
 fn required(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,

@@ -15,4 +15,5 @@ pub mod queue;
 pub mod receiver;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 pub mod webhook;

@@ -11,6 +11,18 @@ use serde::{Deserialize, Serialize};
 pub enum SyncMessage {
     /// An accepted webhook event, stored in the table under `EVT#<connection_id>#<event_id>`.
     InboundEvent(InboundEventRef),
+    /// Run (or continue) a sync job whose item already exists.
+    SyncJob(SyncJobRef),
+}
+
+/// Points at a job item `FLOW#<flow_id>` / `JOB#<job_id>`; the job's checkpoint says where to resume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncJobRef {
+    pub flow_id: String,
+    pub job_id: String,
+    /// Delivery attempt, starting at 0; the retry machinery raises it.
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 /// Points at a stored inbound event; the body stays in DynamoDB (SQS messages are capped at 256 KB).

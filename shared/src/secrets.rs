@@ -131,6 +131,34 @@ impl SecretStore {
         self.webhook_cache.remove(&arn.to_string());
     }
 
+    /// Writes `fields` into the secret's JSON object, keeping its other fields: how a rotated
+    /// OAuth refresh token is stored the moment it arrives.
+    pub async fn merge_fields(
+        &self,
+        arn: &str,
+        fields: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), SecretError> {
+        let current = self.get_value(arn).await?;
+        let mut doc: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&current).map_err(|_| SecretError::Invalid {
+                arn: arn.to_string(),
+                reason: "the value is not a JSON object",
+            })?;
+        doc.extend(fields);
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(serde_json::Value::Object(doc).to_string())
+            .send()
+            .await
+            .map_err(|e| SecretError::Aws {
+                operation: "PutSecretValue",
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        self.webhook_cache.remove(&arn.to_string());
+        Ok(())
+    }
+
     /// Creates a secret and returns its ARN.
     pub async fn create(&self, name: &str, value: &ConnectionSecretValue) -> Result<String, SecretError> {
         let body = serde_json::to_string(value).expect("a map of strings always serialises");

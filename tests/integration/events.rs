@@ -77,6 +77,7 @@ async fn every_sample_event_is_accepted() {
                     current: SecretString::from(secret),
                     previous: None,
                 }),
+                Default::default(),
             )
             .await
             .unwrap();

@@ -3,3 +3,4 @@
 mod events;
 mod receiver;
 mod signing;
+mod sync;

@@ -72,6 +72,7 @@ impl Rig {
                 current: SecretString::from(secret.to_string()),
                 previous: previous.map(|p| SecretString::from(p.to_string())),
             }),
+            Default::default(),
         )
         .await
         .expect("connection is created");

@@ -7,6 +7,7 @@
 //! emulator that is already running instead.
 
 pub mod counter;
+pub mod localstripe;
 pub mod samples;
 
 use std::io::Write as _;

@@ -79,10 +79,11 @@ impl FlowStore {
     pub async fn create(&self, flow: &Flow) -> Result<(), StoreError> {
         table::validate_id("flow id", &flow.id)?;
         table::validate_id("tenant", &flow.tenant)?;
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(flow).map_err(|e| StoreError::Invalid {
-            what: KIND,
-            reason: e.to_string(),
-        })?;
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(flow).map_err(|e| StoreError::Invalid {
+                what: KIND,
+                reason: e.to_string(),
+            })?;
         item.insert(PK.into(), AttributeValue::S(flow_pk(&flow.id)));
         item.insert(SK.into(), AttributeValue::S(FLOW_SK.into()));
         item.insert(GSI1PK.into(), AttributeValue::S(table::tenant_pk(&flow.tenant)));
@@ -98,7 +99,10 @@ impl FlowStore {
             .await;
         match res {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
                 Err(StoreError::AlreadyExists {
                     kind: KIND,
                     id: flow.id.clone(),
@@ -171,7 +175,12 @@ impl FlowStore {
         };
         match req.send().await {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }

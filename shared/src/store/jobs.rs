@@ -110,10 +110,11 @@ impl JobStore {
 
     /// Writes the whole job item (create or checkpoint).
     pub async fn put(&self, job: &Job) -> Result<(), StoreError> {
-        let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(job).map_err(|e| StoreError::Invalid {
-            what: KIND,
-            reason: e.to_string(),
-        })?;
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(job).map_err(|e| StoreError::Invalid {
+                what: KIND,
+                reason: e.to_string(),
+            })?;
         item.insert(PK.into(), AttributeValue::S(flow_pk(&job.flow_id)));
         item.insert(SK.into(), AttributeValue::S(job_sk(&job.job_id)));
         self.client

@@ -43,7 +43,11 @@ impl LinkStore {
     }
 
     /// The links of these source records (absent ones are simply missing from the map).
-    pub async fn get_many(&self, flow_id: &str, source_ids: &[String]) -> Result<HashMap<String, RecordLink>, StoreError> {
+    pub async fn get_many(
+        &self,
+        flow_id: &str,
+        source_ids: &[String],
+    ) -> Result<HashMap<String, RecordLink>, StoreError> {
         let mut out = HashMap::with_capacity(source_ids.len());
         let mut unique: Vec<&String> = source_ids.iter().collect();
         unique.sort();
@@ -84,7 +88,12 @@ impl LinkStore {
                     .send()
                     .await
                     .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-                for item in resp.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                for item in resp
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
                     let link = from_item(&item)?;
                     out.insert(link.source_id.clone(), link);
                 }
@@ -105,7 +114,10 @@ impl LinkStore {
                         (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
                         (SK.to_string(), AttributeValue::S(link_sk(&l.source_id))),
                         ("source_id".to_string(), AttributeValue::S(l.source_id.clone())),
-                        ("destination_id".to_string(), AttributeValue::S(l.destination_id.clone())),
+                        (
+                            "destination_id".to_string(),
+                            AttributeValue::S(l.destination_id.clone()),
+                        ),
                         ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
                         ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
                     ]);

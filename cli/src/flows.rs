@@ -1,0 +1,368 @@
+//! `switchyard flows ...` and `switchyard sync status`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand, ValueEnum};
+use switchyard::clock::{Clock, SystemClock};
+use switchyard::config::SyncConfig;
+use switchyard::connector::{Mapping, Registry};
+use switchyard::queue::SyncJobRef;
+use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::store::jobs::Job;
+use switchyard::sync::{self, JobOutcome, SyncDeps};
+
+use crate::connections::{clients, Target};
+use crate::Outcome;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Mode {
+    Incremental,
+    Full,
+}
+
+impl From<Mode> for SyncMode {
+    fn from(m: Mode) -> Self {
+        match m {
+            Mode::Incremental => SyncMode::Incremental,
+            Mode::Full => SyncMode::Full,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Create a flow: a source connection's stream, mapped by a jq program, written to a
+    /// destination connection's write operation.
+    Create(Box<CreateArgs>),
+    /// List a tenant's flows.
+    List {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a sync job for a flow now, here, printing progress per page (or --enqueue it for
+    /// connector-sync).
+    Run(Box<RunArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    target: Target,
+    #[arg(long, default_value = "default")]
+    tenant: String,
+    /// Flow id; default a new `flow_<ulid>`.
+    #[arg(long)]
+    id: Option<String>,
+    /// A name for people.
+    #[arg(long)]
+    name: Option<String>,
+    /// Source connection id.
+    #[arg(long)]
+    source: String,
+    /// Source stream (see `switchyard connectors show <connector>`), e.g. customers.
+    #[arg(long)]
+    stream: String,
+    /// Destination connection id.
+    #[arg(long)]
+    destination: String,
+    /// Destination write operation, e.g. contacts.upsert_by_email.
+    #[arg(long)]
+    operation: String,
+    /// The jq mapping from a source record to a destination record.
+    #[arg(long, conflicts_with = "mapping_file")]
+    mapping: Option<String>,
+    /// File holding the jq mapping.
+    #[arg(long, value_name = "FILE")]
+    mapping_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "incremental")]
+    mode: Mode,
+    /// Run every this many seconds (scheduled dispatch).
+    #[arg(long, value_name = "SECS")]
+    every: Option<u64>,
+    /// Event types that run the flow in real time (repeatable); default: those the source
+    /// connector routes to the stream.
+    #[arg(long = "event-type", value_name = "TYPE")]
+    event_types: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Flow id.
+    id: String,
+    /// Full refresh instead of the flow's mode.
+    #[arg(long)]
+    full: bool,
+    /// Send the job to connector-sync through the sync queue instead of running it here.
+    #[arg(long)]
+    enqueue: bool,
+    /// The sync queue (needed with --enqueue).
+    #[arg(long, env = "SYNC_QUEUE_URL", value_name = "URL")]
+    queue_url: Option<String>,
+    /// Let connectors reach loopback and private addresses (local fakes only).
+    #[arg(long, env = "ALLOW_PRIVATE_NETWORK")]
+    allow_private_network: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// A flow's cursor and its latest jobs: status, counts, timings and last error.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Flow id.
+        flow: String,
+        /// How many recent jobs to show.
+        #[arg(long, default_value_t = 5)]
+        jobs: i32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+pub fn run(cmd: FlowsCommand) -> Outcome {
+    runtime()?.block_on(async move {
+        match cmd {
+            FlowsCommand::Create(args) => create(*args).await,
+            FlowsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
+            FlowsCommand::Run(args) => run_flow(*args).await,
+        }
+    })
+}
+
+pub fn run_sync(cmd: SyncCommand) -> Outcome {
+    runtime()?.block_on(async move {
+        match cmd {
+            SyncCommand::Status {
+                target,
+                flow,
+                jobs,
+                json,
+            } => status(target, &flow, jobs, json).await,
+        }
+    })
+}
+
+async fn create(args: CreateArgs) -> Outcome {
+    let mapping = match (&args.mapping, &args.mapping_file) {
+        (Some(m), _) => m.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        (None, None) => bail!("give the jq mapping with --mapping or --mapping-file"),
+    };
+    Mapping::compile(&mapping).map_err(|e| anyhow::anyhow!("the mapping does not compile: {e}"))?;
+    let registry = Registry::embedded()?;
+    let aws = clients(&args.target).await;
+    let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &args.target.table);
+    let source = connections
+        .get(&args.source)
+        .await?
+        .with_context(|| format!("source connection {} does not exist", args.source))?;
+    let destination = connections
+        .get(&args.destination)
+        .await?
+        .with_context(|| format!("destination connection {} does not exist", args.destination))?;
+    let source_def = registry
+        .get(&source.provider)
+        .with_context(|| format!("connection {} uses unknown connector {}", source.id, source.provider))?;
+    if !source_def.streams.contains_key(&args.stream) {
+        bail!(
+            "connector {} has no stream {:?}; it has: {}",
+            source_def.id,
+            args.stream,
+            source_def.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let dest_def = registry.get(&destination.provider).with_context(|| {
+        format!(
+            "connection {} uses unknown connector {}",
+            destination.id, destination.provider
+        )
+    })?;
+    if !dest_def.writes.contains_key(&args.operation) {
+        bail!(
+            "connector {} has no write operation {:?}; it has: {}",
+            dest_def.id,
+            args.operation,
+            dest_def.writes.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let now = SystemClock.now_unix();
+    let flow = Flow {
+        id: args
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("flow_{}", ulid::Ulid::new().to_string().to_lowercase())),
+        tenant: args.tenant.clone(),
+        name: args.name.clone().unwrap_or_else(|| {
+            format!(
+                "{} {} -> {} {}",
+                source.provider, args.stream, destination.provider, args.operation
+            )
+        }),
+        source_connection: source.id,
+        source_stream: args.stream.clone(),
+        destination_connection: destination.id,
+        destination_operation: args.operation.clone(),
+        mapping,
+        mode: args.mode.into(),
+        schedule_interval_secs: args.every,
+        event_types: args.event_types.clone(),
+        enabled: true,
+        created_at: now,
+        cursor: None,
+        next_run_at: args.every.map(|_| now),
+    };
+    switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table)
+        .create(&flow)
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&flow)?);
+    Ok(true)
+}
+
+async fn list(target: Target, tenant: &str, json: bool) -> Outcome {
+    let aws = clients(&target).await;
+    let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table)
+        .list(tenant)
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&flows)?);
+        return Ok(true);
+    }
+    if flows.is_empty() {
+        println!("no flows for tenant {tenant}");
+        return Ok(true);
+    }
+    println!(
+        "{:<32} {:<11} {:<36} {:<36} CURSOR",
+        "ID", "MODE", "SOURCE", "DESTINATION"
+    );
+    for f in flows {
+        println!(
+            "{:<32} {:<11} {:<36} {:<36} {}",
+            f.id,
+            format!("{:?}", f.mode).to_lowercase(),
+            format!("{}/{}", f.source_connection, f.source_stream),
+            format!("{}/{}", f.destination_connection, f.destination_operation),
+            f.cursor.as_deref().unwrap_or("-")
+        );
+    }
+    Ok(true)
+}
+
+async fn run_flow(args: RunArgs) -> Outcome {
+    if args.enqueue && args.queue_url.is_none() {
+        bail!("--enqueue needs the sync queue: pass --queue-url or set SYNC_QUEUE_URL");
+    }
+    let aws = clients(&args.target).await;
+    let config = SyncConfig {
+        table_name: args.target.table.clone(),
+        sync_queue_url: args.queue_url.clone().unwrap_or_default(),
+        allow_private_network: args.allow_private_network,
+        time_reserve: std::time::Duration::from_secs(30),
+        request_timeout: std::time::Duration::from_secs(30),
+        connection_cache_ttl: std::time::Duration::from_secs(3600),
+    };
+    let deps = SyncDeps::new(config, &aws, Arc::new(Registry::embedded()?), Arc::new(SystemClock))?;
+    let flow = deps
+        .flows
+        .get(&args.id)
+        .await?
+        .with_context(|| format!("flow {} does not exist", args.id))?;
+    let mode = args.full.then_some(SyncMode::Full);
+    let job = sync::start_job(&deps, &flow, "manual", mode, args.enqueue).await?;
+    if args.enqueue {
+        println!("enqueued job {} of flow {}", job.job_id, flow.id);
+        return Ok(true);
+    }
+    eprintln!("job {} of flow {} ({:?})", job.job_id, flow.id, job.mode);
+    let job_ref = SyncJobRef {
+        flow_id: flow.id.clone(),
+        job_id: job.job_id.clone(),
+        attempt: 0,
+    };
+    let progress = |j: &Job| {
+        eprintln!(
+            "  page {:>4}: read {} written {} unchanged {} failed {}",
+            j.pages, j.counts.read, j.counts.written, j.counts.unchanged, j.counts.failed
+        )
+    };
+    match sync::run_job(&deps, &job_ref, &sync::Unlimited, &progress).await {
+        Ok(JobOutcome::Finished(job)) => {
+            print_job(&job);
+            Ok(job.counts.failed == 0)
+        }
+        Ok(other) => {
+            eprintln!("job ended as {other:?}");
+            Ok(false)
+        }
+        Err(e) => bail!("the job failed: {e}"),
+    }
+}
+
+fn print_job(j: &Job) {
+    let took = j.finished_at.unwrap_or(j.updated_at) - j.started_at;
+    println!(
+        "{} {:?} {} pages: read {} written {} unchanged {} failed {} ({} s)",
+        j.job_id, j.status, j.pages, j.counts.read, j.counts.written, j.counts.unchanged, j.counts.failed, took
+    );
+    if let Some(e) = &j.last_error {
+        println!("  last error: {e}");
+    }
+    for f in &j.recent_failures {
+        println!("  failed {}: {}", f.source_id, f.reason);
+    }
+}
+
+async fn status(target: Target, flow_id: &str, jobs: i32, json: bool) -> Outcome {
+    let aws = clients(&target).await;
+    let Some(flow) = switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), &target.table)
+        .get(flow_id)
+        .await?
+    else {
+        eprintln!("flow {flow_id} does not exist");
+        return Ok(false);
+    };
+    let recent = switchyard::store::jobs::JobStore::new(aws.dynamodb, &target.table)
+        .recent(flow_id, jobs.clamp(1, 100))
+        .await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"flow": flow, "jobs": recent}))?
+        );
+        return Ok(true);
+    }
+    println!("flow {} ({})", flow.id, flow.name);
+    println!(
+        "  {}/{} -> {}/{}, {:?}, cursor {}",
+        flow.source_connection,
+        flow.source_stream,
+        flow.destination_connection,
+        flow.destination_operation,
+        flow.mode,
+        flow.cursor.as_deref().unwrap_or("(none yet)")
+    );
+    if recent.is_empty() {
+        println!("  no jobs yet: `switchyard flows run {}`", flow.id);
+    }
+    for j in &recent {
+        print_job(j);
+    }
+    Ok(true)
+}

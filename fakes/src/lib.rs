@@ -1,0 +1,45 @@
+//! Small fake SaaS servers for Switchyard's tests and benches.
+//!
+//! Each fake follows its provider's documented request and response shapes, limits and
+//! rate-limit behaviour closely enough that a connector tested against it works against the
+//! real service:
+//!
+//! * [`hubspot`]: CRM v3 objects (contacts, companies, deals), batch endpoints, search, OAuth
+//!   token refresh, the 100-requests-per-10-seconds rolling limit;
+//! * [`slack`]: `chat.postMessage` and `auth.test`, with the per-channel posting limit;
+//! * [`webhook_sink`]: records every delivery and verifies Standard Webhooks signatures;
+//! * [`paged_source`]: a generic cursor-paged REST source of N generated records.
+//!
+//! A test starts a fake in-process with `start(config)`; it listens on a free loopback port
+//! (`127.0.0.1:0`) on its own thread and runtime, so it keeps serving whatever the test's
+//! runtime does, and it stops when the returned [`FakeHandle`] is dropped. The handle gives the
+//! base URL, the fake's state (stored objects, posted messages, deliveries) without HTTP, the
+//! [`RequestLog`] and the [`Faults`] switchboard:
+//!
+//! ```no_run
+//! use switchyard_fakes::{hubspot, FaultConfig};
+//!
+//! let hub = hubspot::start(hubspot::HubspotConfig::default());
+//! println!("point the connector at {}", hub.base_url);
+//! hub.faults.configure(FaultConfig { seed: 7, server_error_ratio: 0.2, ..FaultConfig::default() });
+//! // ... run the code under test ...
+//! assert_eq!(hub.rate_limited_count(), 0);
+//! println!("{} requests, {} contacts", hub.requests.len(), hub.count(hubspot::ObjectType::Contacts));
+//! ```
+//!
+//! The `switchyard-fakes` binary serves the same fakes on fixed ports for manual runs.
+
+pub mod faults;
+pub mod hubspot;
+pub mod paged_source;
+pub mod rate_limit;
+pub mod requests;
+mod server;
+pub mod slack;
+mod timestamp;
+pub mod webhook_sink;
+
+pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};
+pub use rate_limit::RateLimit;
+pub use requests::{RequestLog, RequestRecord};
+pub use server::FakeHandle;

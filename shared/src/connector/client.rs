@@ -1,0 +1,937 @@
+//! The engine: executes one definition for one connection.
+//!
+//! Every request goes the same way: the URL guard, credentials (refreshing an OAuth token
+//! ahead of expiry), the pacer, reqwest with the request timeout, a capped body read, the
+//! provider's rate-limit headers, then [`classify`]. A 429 within
+//! [`ClientSettings::max_inline_wait`] is waited out and retried here (the pacer already
+//! holds every other request of the connection back); a longer one, a 5xx on a write, and
+//! anything else come back as a [`ConnectorError`] whose class the caller acts on.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::Url;
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+
+use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
+use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
+use super::cursor;
+use super::definition::{ConnectorDefinition, HttpMethod, StreamSpec, WriteKind, WriteSpec};
+use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
+use super::pagination::{self, PageResponse, PageToken, PaginationError, StreamState};
+use super::ratelimit::Pacer;
+use super::request::{same_origin, PreparedBody, PreparedRequest};
+use super::template::Vars;
+use super::url_guard;
+use super::write::{read_results, scalar_text, Input, WriteResult};
+use crate::connector::definition::RateLimitSpec;
+
+/// Per-connection settings of a client.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Overrides the definition's base URL (the connection's `base_url`; tests point it at
+    /// local fakes).
+    pub base_url: Option<String>,
+    /// The connection's non-secret config, read by `{{ config.* }}` placeholders.
+    pub config: Map<String, Value>,
+    /// Chooses an auth alternative by kind (`oauth2`, `bearer`); default: the first whose
+    /// credentials are present.
+    pub auth: Option<String>,
+    /// Longest wait for one response (also the per-request loop guard).
+    pub request_timeout: Duration,
+    /// Allow loopback, private and link-local addresses (local fakes, tests). A deployment
+    /// setting: never read from a connection's config.
+    pub allow_private_network: bool,
+    /// Most pages one stream run may read.
+    pub max_pages: u32,
+    /// Retries inside one call for rate limits (and for transient failures of reads).
+    pub max_inline_retries: u32,
+    /// Longest Retry-After waited out inside one call; longer ones return `RateLimited`.
+    pub max_inline_wait: Duration,
+    /// Largest response body read, in bytes.
+    pub max_response_bytes: usize,
+    /// Overrides the definition's rate limit (a higher API tier, say).
+    pub rate_limit: Option<RateLimitSpec>,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self {
+            base_url: None,
+            config: Map::new(),
+            auth: None,
+            request_timeout: Duration::from_secs(30),
+            allow_private_network: false,
+            max_pages: 10_000,
+            max_inline_retries: 2,
+            max_inline_wait: Duration::from_secs(5),
+            max_response_bytes: 32 * 1024 * 1024,
+            rate_limit: None,
+        }
+    }
+}
+
+impl ClientSettings {
+    /// Settings from a connection's non-secret config: `base_url` and `auth` are read from
+    /// it, and the whole config is available to templates.
+    pub fn from_connection_config(config: &Map<String, Value>) -> Self {
+        Self {
+            base_url: config.get("base_url").and_then(Value::as_str).map(str::to_owned),
+            auth: config.get("auth").and_then(Value::as_str).map(str::to_owned),
+            config: config.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+/// One page of a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The records, as the provider sent them.
+    pub records: Vec<Value>,
+    /// The state for the next page; `None` when the stream is done.
+    pub next: Option<StreamState>,
+    /// Highest cursor value seen in this run so far (this page included). When `next` is
+    /// `None`, it is the cursor to start the next incremental run from.
+    pub max_cursor: Option<String>,
+}
+
+/// The outcome of a successful check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    /// HTTP status of the check request.
+    pub status: u16,
+    /// Time to the response (pacing and token refresh included).
+    pub latency: Duration,
+    /// The auth in use (`api_key`, `bearer`, `basic`, `oauth2`, `none`).
+    pub auth: &'static str,
+}
+
+/// Where an inbound event's record is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventRecord {
+    /// The event carries the object.
+    Embedded { stream: String, record: Value },
+    /// The event carries only the id: fetch it with [`ConnectorClient::fetch_record`].
+    Fetch { stream: String, id: String },
+    /// No stream listens for this event type.
+    Unrouted,
+}
+
+/// A response that passed classification.
+struct Response {
+    status: u16,
+    headers: HeaderMap,
+    body: Value,
+}
+
+/// What the request is, for retries and messages.
+#[derive(Clone, Copy)]
+struct Exec<'a> {
+    /// Safe to repeat after a transient failure (reads).
+    idempotent: bool,
+    /// Statuses returned as they are instead of classified (a fetch's 404).
+    pass: &'a [u16],
+    /// A successful response must have a JSON body (reads); writes whose results are not
+    /// read accept any body (a webhook receiver answering `OK`).
+    json: bool,
+}
+
+/// A definition bound to one connection's settings, credentials, HTTP client and pacer.
+pub struct ConnectorClient {
+    def: Arc<ConnectorDefinition>,
+    compiled: CompiledDefinition,
+    settings: ClientSettings,
+    base_url: Url,
+    config: Value,
+    auth: Authenticator,
+    credentials: Credentials,
+    http: reqwest::Client,
+    pacer: Arc<Pacer>,
+    checked_origins: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for ConnectorClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorClient")
+            .field("definition", &self.def.id)
+            .field("base_url", &self.base_url.origin().ascii_serialization())
+            .field("auth", &self.auth.kind())
+            .finish()
+    }
+}
+
+impl ConnectorClient {
+    /// Binds `def` to a connection. Fails (without I/O) when the base URL is missing or
+    /// refused, required config is missing, or the credentials fit no auth alternative.
+    pub fn new(
+        def: Arc<ConnectorDefinition>,
+        settings: ClientSettings,
+        credentials: Credentials,
+        http: reqwest::Client,
+    ) -> Result<Self, ConnectorError> {
+        let compiled = CompiledDefinition::compile(&def)
+            .map_err(|e| ConnectorError::config(format!("definition `{}`: {}: {}", def.id, e.field, e.message)))?;
+        let base = settings
+            .base_url
+            .as_deref()
+            .or(def.base_url.as_deref())
+            .ok_or_else(|| {
+                ConnectorError::config(format!(
+                    "connector `{}` needs a base_url in the connection config",
+                    def.id
+                ))
+            })?;
+        let base_url = Url::parse(base).map_err(|_| ConnectorError::config("the base_url is not an absolute URL"))?;
+        url_guard::check_static(&base_url, def.require_https, settings.allow_private_network).map_err(url_rejected)?;
+        let mut config = Map::new();
+        for (key, field) in &def.config {
+            match settings
+                .config
+                .get(key)
+                .filter(|v| !v.is_null())
+                .or(field.default.as_ref())
+            {
+                Some(v) => {
+                    config.insert(key.clone(), v.clone());
+                }
+                None if field.required => {
+                    return Err(ConnectorError::config(format!(
+                        "connector `{}` needs `{key}` in the connection config",
+                        def.id
+                    )))
+                }
+                None => {}
+            }
+        }
+        for (key, value) in &settings.config {
+            config.entry(key.clone()).or_insert_with(|| value.clone());
+        }
+        config.insert("base_url".into(), Value::String(base_url.to_string()));
+        let auth = Authenticator::new(&def.auth, settings.auth.as_deref(), &credentials)?;
+        let pacer = Arc::new(Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref())));
+        Ok(Self {
+            def,
+            compiled,
+            settings,
+            base_url,
+            config: Value::Object(config),
+            auth,
+            credentials,
+            http,
+            pacer,
+            checked_origins: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Shares a pacer between clients of the same connection (one per warm process).
+    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// This client's pacer.
+    pub fn pacer(&self) -> Arc<Pacer> {
+        self.pacer.clone()
+    }
+
+    /// The definition.
+    pub fn definition(&self) -> &ConnectorDefinition {
+        &self.def
+    }
+
+    fn stream(&self, name: &str) -> Result<(&StreamSpec, &CompiledStream), ConnectorError> {
+        match (self.def.streams.get(name), self.compiled.streams.get(name)) {
+            (Some(spec), Some(compiled)) => Ok((spec, compiled)),
+            _ => Err(ConnectorError::config(format!(
+                "connector `{}` has no stream `{name}`",
+                self.def.id
+            ))),
+        }
+    }
+
+    fn write_op(&self, name: &str) -> Result<(&WriteSpec, &CompiledWrite), ConnectorError> {
+        match (self.def.writes.get(name), self.compiled.writes.get(name)) {
+            (Some(spec), Some(compiled)) => Ok((spec, compiled)),
+            _ => Err(ConnectorError::config(format!(
+                "connector `{}` has no write operation `{name}`",
+                self.def.id
+            ))),
+        }
+    }
+
+    fn vars(&self) -> Vars<'_> {
+        let mut vars = Vars::new();
+        vars.root("config", Cow::Borrowed(&self.config));
+        vars
+    }
+
+    /// The primary key of a record of `stream`, as text.
+    pub fn record_id(&self, stream: &str, record: &Value) -> Option<String> {
+        let spec = self.def.streams.get(stream)?;
+        record.pointer(&spec.primary_key).and_then(scalar_text)
+    }
+
+    /// Reads the page `state` points at.
+    pub async fn read_page(&self, stream: &str, state: &StreamState) -> Result<Page, ConnectorError> {
+        let (spec, compiled) = self.stream(stream)?;
+        pagination::check_before_request(state, self.settings.max_pages).map_err(pagination_error)?;
+        let mut vars = self.vars();
+        for (name, value) in pagination::page_vars(&spec.pagination, state) {
+            vars.set(name, Some(value));
+        }
+        let incremental = match (&state.since, &spec.cursor) {
+            (Some(since), Some(c)) => {
+                let values = cursor::since_values(c.kind, since, c.lookback_secs).map_err(|e| {
+                    ConnectorError::config(format!("the stream's checkpointed cursor is unreadable: {e}"))
+                })?;
+                for (name, value) in values {
+                    vars.set(name, Some(value));
+                }
+                true
+            }
+            _ => false,
+        };
+        let template = match (&compiled.incremental_request, incremental) {
+            (Some(req), true) => req,
+            _ => &compiled.request,
+        };
+        let mut prepared = template.prepare(&self.base_url, &vars, &self.compiled.headers)?;
+        if let Some(PageToken::Url(next)) = &state.page {
+            prepared.url = Url::parse(next)
+                .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
+        }
+        let request_url = prepared.url.clone();
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: &[],
+                    json: true,
+                },
+            )
+            .await?;
+        let records = compiled
+            .records
+            .select(&response.body)
+            .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: records: {e}")))?;
+        let mut max_cursor = state.max_cursor.clone();
+        if let Some(c) = &spec.cursor {
+            for record in &records {
+                if let Some(text) = record.pointer(&c.field).and_then(|v| cursor::from_value(c.kind, v)) {
+                    max_cursor = cursor::max(c.kind, max_cursor, &text);
+                }
+            }
+        }
+        let link = link_header(&response.headers);
+        let page_response = PageResponse {
+            body: &response.body,
+            link_header: link.as_deref(),
+            records: &records,
+        };
+        let token = pagination::next_token(&spec.pagination, state, &page_response).map_err(pagination_error)?;
+        let next = match token {
+            None => None,
+            Some(PageToken::Url(raw)) => {
+                let url = self.next_url(&request_url, &raw)?;
+                Some(pagination::advance(state, PageToken::Url(url)).map_err(pagination_error)?)
+            }
+            Some(token) => Some(pagination::advance(state, token).map_err(pagination_error)?),
+        };
+        let next = next.map(|mut n| {
+            n.max_cursor = max_cursor.clone();
+            n
+        });
+        Ok(Page {
+            records,
+            next,
+            max_cursor,
+        })
+    }
+
+    /// Resolves a next-page URL against the request URL, keeps it on the API's host, and
+    /// removes a query credential the API may have echoed.
+    fn next_url(&self, current: &Url, raw: &str) -> Result<String, ConnectorError> {
+        let mut url = current
+            .join(raw)
+            .map_err(|_| ConnectorError::invalid_response("the next-page URL is not a URL"))?;
+        if !same_origin(&self.base_url, &url) {
+            return Err(ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::UrlRejected,
+                "the next-page URL points away from the API's host; refusing to send credentials there",
+            ));
+        }
+        if let Some(param) = &self.auth.secret_query_param {
+            let kept: Vec<(String, String)> = url
+                .query_pairs()
+                .filter(|(k, _)| k != param.as_str())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            url.set_query(None);
+            if !kept.is_empty() {
+                url.query_pairs_mut().extend_pairs(kept);
+            }
+        }
+        Ok(url.to_string())
+    }
+
+    /// Fetches one record of `stream` by id; `None` when the provider says it does not exist.
+    pub async fn fetch_record(&self, stream: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let (_, compiled) = self.stream(stream)?;
+        let (request, selector) = compiled.fetch.as_ref().ok_or_else(|| {
+            ConnectorError::config(format!(
+                "stream `{stream}` of `{}` cannot fetch single records",
+                self.def.id
+            ))
+        })?;
+        let not_found = &self.def.streams[stream]
+            .fetch
+            .as_ref()
+            .expect("compiled fetch implies a fetch spec")
+            .not_found;
+        let mut vars = self.vars();
+        vars.set("id", Some(Value::String(id.to_owned())));
+        let prepared = request.prepare(&self.base_url, &vars, &self.compiled.headers)?;
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: not_found,
+                    json: true,
+                },
+            )
+            .await?;
+        if not_found.contains(&response.status) {
+            return Ok(None);
+        }
+        selector
+            .select_one(&response.body)
+            .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: fetched record: {e}")))
+    }
+
+    /// Where the record of an inbound event is (the event as one JSON object).
+    pub fn event_record(&self, event: &Value) -> Result<EventRecord, ConnectorError> {
+        let hooks = self
+            .def
+            .webhooks
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config(format!("connector `{}` takes no webhooks", self.def.id)))?;
+        let event_type = event
+            .pointer(&hooks.event_type)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(stream) = hooks.stream_for(event_type) else {
+            return Ok(EventRecord::Unrouted);
+        };
+        if let Some(record) = hooks
+            .object
+            .as_deref()
+            .and_then(|p| event.pointer(p))
+            .filter(|v| v.is_object())
+        {
+            return Ok(EventRecord::Embedded {
+                stream: stream.to_owned(),
+                record: record.clone(),
+            });
+        }
+        let id = hooks
+            .object_id
+            .as_deref()
+            .and_then(|p| event.pointer(p))
+            .and_then(scalar_text)
+            .ok_or_else(|| ConnectorError::invalid_response("the event carries neither the object nor its id"))?;
+        Ok(EventRecord::Fetch {
+            stream: stream.to_owned(),
+            id,
+        })
+    }
+
+    /// The record an inbound event is about, fetched when the event carries only its id:
+    /// `(stream, record)`, or `None` when no stream listens or the record no longer exists.
+    pub async fn resolve_event(&self, event: &Value) -> Result<Option<(String, Value)>, ConnectorError> {
+        match self.event_record(event)? {
+            EventRecord::Unrouted => Ok(None),
+            EventRecord::Embedded { stream, record } => Ok(Some((stream, record))),
+            EventRecord::Fetch { stream, id } => Ok(self.fetch_record(&stream, &id).await?.map(|r| (stream, r))),
+        }
+    }
+
+    /// Runs the check request.
+    pub async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let request = self
+            .compiled
+            .check
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config(format!("connector `{}` has no check request", self.def.id)))?;
+        let started = Instant::now();
+        let prepared = request.prepare(&self.base_url, &self.vars(), &self.compiled.headers)?;
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: &[],
+                    json: true,
+                },
+            )
+            .await?;
+        if let Some(expect) = self.def.check.as_ref().and_then(|c| c.expect.as_ref()) {
+            if !expect.matches(&response.body) {
+                let mut e = ConnectorError::new(
+                    ErrorClass::Permanent,
+                    ErrorKind::InvalidResponse,
+                    format!("the check response does not satisfy `{}`", expect.pointer),
+                );
+                e.status = Some(response.status);
+                return Err(e);
+            }
+        }
+        Ok(CheckReport {
+            status: response.status,
+            latency: started.elapsed(),
+            auth: self.auth.kind(),
+        })
+    }
+
+    /// Writes `records` (already mapped) with `operation`, `batch_size` per request. Returns
+    /// one result per input, in order. A record the destination refuses fails alone: a
+    /// batch refused as a whole with a permanent error is split until the poison record is
+    /// isolated. When the first request fails with a retriable or re-auth error, nothing was
+    /// written and the error is returned; when a later one does, the records not yet written
+    /// fail with that class and the earlier results are kept.
+    pub async fn write_batch(&self, operation: &str, records: &[Value]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let (spec, compiled) = self.write_op(operation)?;
+        let mut results: Vec<Option<WriteResult>> = vec![None; records.len()];
+        let mut ready: Vec<Item> = Vec::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let key = match &spec.key {
+                Some(pointer) => match record.pointer(pointer).and_then(scalar_text).filter(|k| !k.is_empty()) {
+                    Some(k) => Some(k),
+                    None if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) => {
+                        results[index] = Some(WriteResult::failed(
+                            format!("the record has no `{pointer}` to identify it by"),
+                            ErrorClass::Permanent,
+                        ));
+                        continue;
+                    }
+                    None => None,
+                },
+                None => None,
+            };
+            ready.push(Item { index, key });
+        }
+        let mut sent_any = false;
+        let mut stop: Option<ConnectorError> = None;
+        for chunk in ready.chunks(spec.batch_size) {
+            if let Some(e) = &stop {
+                for item in chunk {
+                    results[item.index] = Some(WriteResult::failed(e.message.clone(), e.class));
+                }
+                continue;
+            }
+            match self.write_isolating(spec, compiled, records, chunk).await {
+                Ok(out) => {
+                    for (item, result) in chunk.iter().zip(out) {
+                        results[item.index] = Some(result);
+                    }
+                }
+                Err(e) if !sent_any => return Err(e),
+                Err(e) => {
+                    for item in chunk {
+                        results[item.index] = Some(WriteResult::failed(e.message.clone(), e.class));
+                    }
+                    stop = Some(e);
+                }
+            }
+            sent_any = true;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every record gets a result"))
+            .collect())
+    }
+
+    /// Writes one chunk; a permanent whole-request refusal of several records is split in
+    /// halves (when the operation allows) so only the poison records fail.
+    fn write_isolating<'a>(
+        &'a self,
+        spec: &'a WriteSpec,
+        compiled: &'a CompiledWrite,
+        records: &'a [Value],
+        chunk: &'a [Item],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<WriteResult>, ConnectorError>> {
+        Box::pin(async move {
+            match self.write_chunk(spec, compiled, records, chunk).await {
+                Ok(results) => Ok(results),
+                Err(e) if e.class == ErrorClass::Permanent && e.kind == ErrorKind::Http => {
+                    if chunk.len() == 1 || !spec.split_on_failure {
+                        return Ok(chunk
+                            .iter()
+                            .map(|_| WriteResult::failed(e.message.clone(), ErrorClass::Permanent))
+                            .collect());
+                    }
+                    let (left, right) = chunk.split_at(chunk.len() / 2);
+                    let mut out = self.write_isolating(spec, compiled, records, left).await?;
+                    match self.write_isolating(spec, compiled, records, right).await {
+                        Ok(more) => out.extend(more),
+                        Err(e) => out.extend(right.iter().map(|_| WriteResult::failed(e.message.clone(), e.class))),
+                    }
+                    Ok(out)
+                }
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    async fn write_chunk(
+        &self,
+        spec: &WriteSpec,
+        compiled: &CompiledWrite,
+        records: &[Value],
+        chunk: &[Item],
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
+        let mut items = Vec::with_capacity(chunk.len());
+        let mut inputs = Vec::with_capacity(chunk.len());
+        for (position, item) in chunk.iter().enumerate() {
+            let reference = position.to_string();
+            let record = &records[item.index];
+            let enveloped = match &compiled.envelope {
+                None => record.clone(),
+                Some(t) => {
+                    let mut vars = self.vars();
+                    vars.root("record", Cow::Borrowed(record))
+                        .set("key", item.key.clone().map(Value::String))
+                        .set("ref", Some(Value::String(reference.clone())));
+                    t.render(&vars).unwrap_or(Value::Null)
+                }
+            };
+            items.push(enveloped);
+            inputs.push(Input {
+                key: item.key.clone(),
+                reference,
+            });
+        }
+        let mut vars = self.vars();
+        let single = (chunk.len() == 1).then(|| &records[chunk[0].index]);
+        if let Some(record) = single {
+            vars.root("record", Cow::Borrowed(record))
+                .set("key", chunk[0].key.clone().map(Value::String))
+                .set("ref", Some(Value::String("0".into())))
+                .set("item", items.first().cloned());
+        }
+        vars.set("records", Some(Value::Array(items)));
+        let mut prepared = compiled
+            .request
+            .prepare(&self.base_url, &vars, &self.compiled.headers)?;
+        if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
+            let secret = self.credentials.get(&sign.secret).ok_or_else(|| {
+                ConnectorError::new(
+                    ErrorClass::Permanent,
+                    ErrorKind::Credentials,
+                    format!("the credentials lack `{}` needed to sign deliveries", sign.secret),
+                )
+            })?;
+            let body = prepared.body.as_ref().map(PreparedBody::bytes).unwrap_or_default();
+            let headers = crate::webhook::sign(
+                scheme,
+                &crate::webhook::SignInput {
+                    method: prepared.method.as_str(),
+                    url: prepared.url.as_str(),
+                    body,
+                    secret,
+                    now: now_unix(),
+                    message_id: None,
+                },
+            )
+            .map_err(|e| ConnectorError::new(ErrorClass::Permanent, ErrorKind::Credentials, e.to_string()))?;
+            prepared.headers.extend(headers);
+        }
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: false,
+                    pass: &[],
+                    json: reads_response(&spec.response),
+                },
+            )
+            .await?;
+        Ok(read_results(&spec.response, &inputs, &response.body))
+    }
+
+    /// Checks a URL's origin once per client (DNS included unless private networks are
+    /// allowed).
+    async fn guard(&self, url: &Url) -> Result<(), ConnectorError> {
+        let origin = url.origin().ascii_serialization();
+        let known = self
+            .checked_origins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&origin);
+        if known {
+            return Ok(());
+        }
+        url_guard::check_url(url, self.def.require_https, self.settings.allow_private_network)
+            .await
+            .map_err(url_rejected)?;
+        self.checked_origins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(origin);
+        Ok(())
+    }
+
+    async fn execute(&self, request: PreparedRequest, exec: Exec<'_>) -> Result<Response, ConnectorError> {
+        let what = format!("{} {}", request.method.as_str(), request.url.path());
+        let mut attempt = 0u32;
+        let mut refreshed_after_401 = false;
+        loop {
+            self.guard(&request.url).await?;
+            let token_settings = TokenRequestSettings {
+                http: &self.http,
+                timeout: self.settings.request_timeout,
+                allow_private_network: self.settings.allow_private_network,
+            };
+            let auth = self.auth.parts(&token_settings).await?;
+            self.pacer.acquire().await;
+            let mut url = request.url.clone();
+            if let Some((name, value)) = &auth.query {
+                url.query_pairs_mut().append_pair(name, value.expose_secret());
+            }
+            let mut builder = self
+                .http
+                .request(method(request.method), url)
+                .timeout(self.settings.request_timeout)
+                .header(http::header::ACCEPT, "application/json");
+            for (name, value) in &request.headers {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| ConnectorError::config(format!("`{name}` is not a valid header name")))?;
+                let value = HeaderValue::from_str(value).map_err(|_| {
+                    ConnectorError::config(format!("the value of header `{name}` is not valid in HTTP"))
+                })?;
+                builder = builder.header(name, value);
+            }
+            if let Some((name, value)) = auth.header {
+                builder = builder.header(name, value);
+            }
+            if let Some(body) = &request.body {
+                if !request
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                {
+                    builder = builder.header(http::header::CONTENT_TYPE, body.content_type());
+                }
+                builder = builder.body(body.bytes().to_vec());
+            }
+            let started = Instant::now();
+            let sent = builder.send().await;
+            let outcome = match sent {
+                Err(e) => Err(self.transport_error(&what, &e)),
+                Ok(response) => self.read_response(&what, response, exec.json).await,
+            };
+            let response = match outcome {
+                Ok(r) => r,
+                Err(e) => {
+                    if exec.idempotent && e.class == ErrorClass::Transient && attempt < self.settings.max_inline_retries
+                    {
+                        attempt += 1;
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            tracing::debug!(
+                message = "Connector request done.",
+                connector = %self.def.id,
+                request = %what,
+                status = response.status,
+                elapsed_ms = started.elapsed().as_millis() as u64
+            );
+            self.pacer.observe(&response.headers);
+            if exec.pass.contains(&response.status) {
+                return Ok(response);
+            }
+            let class = match classify(
+                &self.def.errors,
+                response.status,
+                &response.headers,
+                &response.body,
+                SystemTime::now(),
+            ) {
+                Verdict::Success => return Ok(response),
+                Verdict::Failure(class) => class,
+            };
+            let error = self.http_error(&what, class, &response);
+            match class {
+                ErrorClass::RateLimited { retry_after } => {
+                    let delay = retry_after.unwrap_or(Duration::from_secs(1));
+                    self.pacer.pause_for(delay);
+                    tracing::info!(
+                        message = "Rate limited by the provider.",
+                        connector = %self.def.id,
+                        request = %what,
+                        retry_after_ms = delay.as_millis() as u64
+                    );
+                    if attempt < self.settings.max_inline_retries && delay <= self.settings.max_inline_wait {
+                        attempt += 1;
+                        continue;
+                    }
+                }
+                ErrorClass::Transient if exec.idempotent && attempt < self.settings.max_inline_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                ErrorClass::ReAuth if self.auth.is_oauth2() && !refreshed_after_401 => {
+                    // The access token may have been revoked early: refresh once and retry.
+                    refreshed_after_401 = true;
+                    if self.auth.invalidate().await {
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            return Err(error);
+        }
+    }
+
+    fn transport_error(&self, what: &str, e: &reqwest::Error) -> ConnectorError {
+        let (kind, detail) = if e.is_timeout() {
+            (
+                ErrorKind::Timeout,
+                format!("no response within {:?}", self.settings.request_timeout),
+            )
+        } else if e.is_connect() {
+            (ErrorKind::Network, "the connection failed".to_owned())
+        } else {
+            (ErrorKind::Network, "the request failed".to_owned())
+        };
+        if let Some(source) = std::error::Error::source(e) {
+            // Connection errors name hosts and OS errors, never credentials.
+            tracing::debug!(message = "Connector transport error.", request = %what, error = %source);
+        }
+        ConnectorError::new(ErrorClass::Transient, kind, format!("{what}: {detail}"))
+    }
+
+    async fn read_response(
+        &self,
+        what: &str,
+        mut response: reqwest::Response,
+        json: bool,
+    ) -> Result<Response, ConnectorError> {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let limit = self.settings.max_response_bytes;
+        if response.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(too_big(what, status, limit));
+        }
+        let mut bytes = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if bytes.len() + chunk.len() > limit {
+                        return Err(too_big(what, status, limit));
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(self.transport_error(what, &e)),
+            }
+        }
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Value::Null
+        } else {
+            match serde_json::from_slice(&bytes) {
+                Ok(v) => v,
+                Err(_) if json && (200..300).contains(&status) => {
+                    let mut e =
+                        ConnectorError::invalid_response(format!("{what}: HTTP {status} with a body that is not JSON"));
+                    e.status = Some(status);
+                    return Err(e);
+                }
+                Err(_) => Value::Null,
+            }
+        };
+        Ok(Response { status, headers, body })
+    }
+
+    fn http_error(&self, what: &str, class: ErrorClass, response: &Response) -> ConnectorError {
+        let detail = self
+            .def
+            .errors
+            .message
+            .as_deref()
+            .and_then(|p| response.body.pointer(p))
+            .and_then(|v| match v {
+                Value::String(s) => Some(short_text(s, 200)),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            })
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
+        ConnectorError {
+            class,
+            kind: ErrorKind::Http,
+            status: Some(response.status),
+            message: format!("{what}: HTTP {} ({}){detail}", response.status, class.name()),
+        }
+    }
+}
+
+/// A record waiting to be written: its index in the caller's slice and its key.
+#[derive(Debug, Clone)]
+struct Item {
+    index: usize,
+    key: Option<String>,
+}
+
+/// Whether a write's response is read for per-record results.
+fn reads_response(spec: &crate::connector::definition::WriteResponseSpec) -> bool {
+    spec.results.is_some() || spec.destination_id.is_some() || spec.errors.is_some()
+}
+
+fn method(m: HttpMethod) -> reqwest::Method {
+    match m {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Delete => reqwest::Method::DELETE,
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(200 * (1u64 << attempt.min(5)))
+}
+
+fn too_big(what: &str, status: u16, limit: usize) -> ConnectorError {
+    let mut e = ConnectorError::invalid_response(format!("{what}: the response is larger than {limit} bytes"));
+    e.status = Some(status);
+    e
+}
+
+fn link_header(headers: &HeaderMap) -> Option<String> {
+    let values: Vec<&str> = headers
+        .get_all(http::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+fn url_rejected(e: url_guard::UrlRejected) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Permanent, ErrorKind::UrlRejected, e.to_string())
+}
+
+fn pagination_error(e: PaginationError) -> ConnectorError {
+    ConnectorError::new(ErrorClass::Permanent, ErrorKind::Pagination, e.to_string())
+}

@@ -1,0 +1,564 @@
+//! A definition checked beyond what serde checks, with its templates and selectors compiled.
+//!
+//! [`CompiledDefinition::compile`] is the start-up validation: templates parse and use only
+//! the placeholders their place allows, JSON pointers are pointers, jq programs compile,
+//! pagination styles get the placeholders they need, webhook schemes exist and events name
+//! real streams. An error names the field path (`streams.contacts.request.query.after`).
+
+use std::collections::BTreeMap;
+
+use reqwest::Url;
+
+use super::definition::{
+    AuthSpec, ConnectorDefinition, CursorKind, ErrorAction, PaginationSpec, StatusPattern, StreamSpec, WriteKind,
+    WriteSpec,
+};
+use super::mapping::Selector;
+use super::request::{compile_pairs, CompiledRequest};
+use super::template::{JsonTemplate, Template, VarName};
+use crate::webhook::Scheme;
+
+/// A problem in a definition: where (a dotted field path) and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A stream, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledStream {
+    pub request: CompiledRequest,
+    pub incremental_request: Option<CompiledRequest>,
+    pub records: Selector,
+    pub fetch: Option<(CompiledRequest, Selector)>,
+}
+
+/// A write operation, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledWrite {
+    pub request: CompiledRequest,
+    pub envelope: Option<JsonTemplate>,
+    pub sign: Option<Scheme>,
+}
+
+/// A definition's templates and selectors, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledDefinition {
+    pub headers: Vec<(String, Template)>,
+    pub check: Option<CompiledRequest>,
+    pub streams: BTreeMap<String, CompiledStream>,
+    pub writes: BTreeMap<String, CompiledWrite>,
+}
+
+fn check_pointer(field: &str, pointer: &str) -> Result<(), Invalid> {
+    if pointer.is_empty() || pointer.starts_with('/') {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("`{pointer}` is not a JSON pointer: it must be empty or start with `/`"),
+        ))
+    }
+}
+
+fn check_opt_pointer(field: &str, pointer: &Option<String>) -> Result<(), Invalid> {
+    pointer.as_deref().map_or(Ok(()), |p| check_pointer(field, p))
+}
+
+fn check_name(field: &str, name: &str) -> Result<(), Invalid> {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            format!("`{name}` must be lowercase letters, digits, `_`, `-` or `.`"),
+        ))
+    }
+}
+
+fn check_header_name(field: &str, name: &str) -> Result<(), Invalid> {
+    http::HeaderName::from_bytes(name.as_bytes())
+        .map(|_| ())
+        .map_err(|_| invalid(field, format!("`{name}` is not a valid header name")))
+}
+
+fn compile_request(field: &str, spec: &super::definition::RequestSpec) -> Result<CompiledRequest, Invalid> {
+    if !spec.path.is_empty() && !spec.path.starts_with('/') && !spec.path.starts_with("{{") {
+        return Err(invalid(format!("{field}.path"), "a path must start with `/`"));
+    }
+    for name in spec.headers.keys() {
+        check_header_name(&format!("{field}.headers.{name}"), name)?;
+    }
+    CompiledRequest::compile(spec)
+        .map_err(|(at, e)| invalid(format!("{field}.{}", at.replace('/', ".")), e.to_string()))
+}
+
+/// Which placeholders a template may use.
+struct Allowed<'a> {
+    exact: &'a [&'a str],
+    roots: &'a [&'a str],
+}
+
+impl Allowed<'_> {
+    fn check<'v>(
+        &self,
+        field: &str,
+        vars: impl IntoIterator<Item = (String, &'v VarName)>,
+        config: &BTreeMap<String, super::definition::ConfigField>,
+    ) -> Result<(), Invalid> {
+        for (at, var) in vars {
+            let name = var.as_str();
+            let at = if at.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{field}.{at}")
+            };
+            if self.exact.contains(&name) {
+                continue;
+            }
+            if self.roots.contains(&var.root()) && name.contains('.') {
+                if var.root() == "config" {
+                    let key = name.split('.').nth(1).unwrap_or_default();
+                    if !config.contains_key(key) && key != "base_url" {
+                        return Err(invalid(
+                            at,
+                            format!("`{{{{ {name} }}}}` reads config `{key}`, which the definition's `config` does not declare"),
+                        ));
+                    }
+                }
+                continue;
+            }
+            if self.roots.contains(&name) {
+                continue;
+            }
+            let mut allowed: Vec<String> = self.exact.iter().map(|s| (*s).to_owned()).collect();
+            allowed.extend(self.roots.iter().map(|r| format!("{r}.*")));
+            return Err(invalid(
+                at,
+                format!(
+                    "placeholder `{name}` is not available here; use one of {}",
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl CompiledDefinition {
+    /// Validates and compiles `def`.
+    pub fn compile(def: &ConnectorDefinition) -> Result<CompiledDefinition, Invalid> {
+        let ok_id = !def.id.is_empty()
+            && def
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok_id {
+            return Err(invalid("id", "the id must be lowercase letters, digits and `-`"));
+        }
+        if let Some(base) = &def.base_url {
+            let url = Url::parse(base).map_err(|_| invalid("base_url", "not an absolute URL"))?;
+            match url.scheme() {
+                "https" => {}
+                "http" if !def.require_https => {}
+                _ => return Err(invalid("base_url", "the scheme must be https (or http)")),
+            }
+        }
+        let config_only = Allowed {
+            exact: &[],
+            roots: &["config"],
+        };
+        for name in def.headers.keys() {
+            check_header_name(&format!("headers.{name}"), name)?;
+        }
+        let headers = compile_pairs(&def.headers).map_err(|(k, e)| invalid(format!("headers.{k}"), e.to_string()))?;
+        for (k, t) in &headers {
+            config_only.check(
+                &format!("headers.{k}"),
+                t.vars().map(|v| (String::new(), v)),
+                &def.config,
+            )?;
+        }
+        check_auth(&def.auth)?;
+        if let Some(rl) = &def.rate_limit {
+            if rl.requests == 0 {
+                return Err(invalid("rate_limit.requests", "must be at least 1"));
+            }
+            if rl.window_ms == 0 {
+                return Err(invalid("rate_limit.window_ms", "must be at least 1"));
+            }
+            if let Some(h) = &rl.headers {
+                for (field, name) in [("remaining", &h.remaining), ("reset", &h.reset)] {
+                    if let Some(name) = name {
+                        check_header_name(&format!("rate_limit.headers.{field}"), name)?;
+                    }
+                }
+            }
+        }
+        check_opt_pointer("errors.message", &def.errors.message)?;
+        for (i, rule) in def.errors.rules.iter().enumerate() {
+            let at = format!("errors.rules[{i}]");
+            for p in &rule.status {
+                let valid = match p {
+                    StatusPattern::Code(c) => (100..=599).contains(c),
+                    StatusPattern::Class(c) => {
+                        matches!(c.as_bytes(), [b'1'..=b'5', b'x' | b'X', b'x' | b'X'])
+                    }
+                };
+                if !valid {
+                    return Err(invalid(
+                        format!("{at}.status"),
+                        format!("`{p:?}` is not a status code (100-599) or a class like \"5xx\""),
+                    ));
+                }
+            }
+            if let Some(b) = &rule.body {
+                check_pointer(&format!("{at}.body.pointer"), &b.pointer)?;
+            }
+            if let Some(h) = &rule.header {
+                check_header_name(&format!("{at}.header.name"), &h.name)?;
+            }
+            if rule.retry_after_secs.is_some() && rule.action != ErrorAction::RateLimited {
+                return Err(invalid(
+                    format!("{at}.retry_after_secs"),
+                    "only a `rate_limited` rule can set a retry delay",
+                ));
+            }
+            if rule.status.is_empty() && rule.body.is_none() && rule.header.is_none() {
+                return Err(invalid(at, "a rule needs at least one of `status`, `body`, `header`"));
+            }
+        }
+        let check = match &def.check {
+            None => None,
+            Some(spec) => {
+                let req = compile_request("check.request", &spec.request)?;
+                config_only.check("check.request", req.vars(), &def.config)?;
+                if let Some(m) = &spec.expect {
+                    check_pointer("check.expect.pointer", &m.pointer)?;
+                }
+                Some(req)
+            }
+        };
+        let mut streams = BTreeMap::new();
+        for (name, spec) in &def.streams {
+            check_name(&format!("streams.{name}"), name)?;
+            streams.insert(name.clone(), compile_stream(&format!("streams.{name}"), spec, def)?);
+        }
+        let mut writes = BTreeMap::new();
+        for (name, spec) in &def.writes {
+            check_name(&format!("writes.{name}"), name)?;
+            writes.insert(name.clone(), compile_write(&format!("writes.{name}"), spec, def)?);
+        }
+        if let Some(hooks) = &def.webhooks {
+            Scheme::from_name(&hooks.scheme).map_err(|e| invalid("webhooks.scheme", e.to_string()))?;
+            check_pointer("webhooks.event_id", &hooks.event_id)?;
+            check_pointer("webhooks.event_type", &hooks.event_type)?;
+            check_opt_pointer("webhooks.object", &hooks.object)?;
+            check_opt_pointer("webhooks.object_id", &hooks.object_id)?;
+            if !hooks.events.is_empty() && hooks.object.is_none() && hooks.object_id.is_none() {
+                return Err(invalid(
+                    "webhooks",
+                    "events map to streams, so set `object` (the object inside the event) or `object_id` (to fetch it)",
+                ));
+            }
+            for (event, stream) in &hooks.events {
+                let at = format!("webhooks.events.{event}");
+                let Some(spec) = def.streams.get(stream) else {
+                    return Err(invalid(at, format!("stream `{stream}` does not exist")));
+                };
+                if hooks.object.is_none() && spec.fetch.is_none() {
+                    return Err(invalid(
+                        at,
+                        format!("events carry only an id, so stream `{stream}` needs a `fetch` request"),
+                    ));
+                }
+                if event.find('*').is_some_and(|i| i != event.len() - 1) {
+                    return Err(invalid(at, "`*` may only end an event pattern"));
+                }
+            }
+        }
+        Ok(CompiledDefinition {
+            headers,
+            check,
+            streams,
+            writes,
+        })
+    }
+}
+
+fn check_auth(auth: &[AuthSpec]) -> Result<(), Invalid> {
+    for (i, spec) in auth.iter().enumerate() {
+        let at = format!("auth[{i}]");
+        if auth[..i].iter().any(|earlier| earlier.kind() == spec.kind()) {
+            return Err(invalid(
+                at,
+                format!(
+                    "a second `{}` alternative cannot be told apart from the first",
+                    spec.kind()
+                ),
+            ));
+        }
+        for key in spec.required_credentials() {
+            if key.trim().is_empty() {
+                return Err(invalid(at.clone(), "credential key names must not be empty"));
+            }
+        }
+        match spec {
+            AuthSpec::ApiKey { name, location, .. } => {
+                if matches!(location, super::definition::KeyLocation::Header) {
+                    check_header_name(&format!("{at}.name"), name)?;
+                } else if name.is_empty() {
+                    return Err(invalid(
+                        format!("{at}.name"),
+                        "the query parameter name must not be empty",
+                    ));
+                }
+            }
+            AuthSpec::Oauth2(o) => {
+                let url =
+                    Url::parse(&o.token_url).map_err(|_| invalid(format!("{at}.token_url"), "not an absolute URL"))?;
+                if !matches!(url.scheme(), "https" | "http") {
+                    return Err(invalid(format!("{at}.token_url"), "the scheme must be https"));
+                }
+            }
+            AuthSpec::Bearer { .. } | AuthSpec::Basic { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Result<CompiledStream, Invalid> {
+    check_pointer(&format!("{at}.primary_key"), &spec.primary_key)?;
+    let time_cursor = match &spec.cursor {
+        Some(c) => {
+            check_pointer(&format!("{at}.cursor.field"), &c.field)?;
+            if c.lookback_secs > 0 && c.kind == CursorKind::String {
+                return Err(invalid(
+                    format!("{at}.cursor.lookback_secs"),
+                    "a string cursor cannot be moved back in time",
+                ));
+            }
+            c.kind != CursorKind::String
+        }
+        None => false,
+    };
+    let mut page_vars: Vec<&str> = Vec::new();
+    let mut required_page_var = None;
+    match &spec.pagination {
+        PaginationSpec::None | PaginationSpec::LinkHeader { .. } => {}
+        PaginationSpec::Cursor {
+            token,
+            token_from_last_record,
+            has_more,
+            page_size,
+        } => {
+            let p = format!("{at}.pagination");
+            match (token, token_from_last_record) {
+                (Some(t), None) => check_pointer(&format!("{p}.token"), t)?,
+                (None, Some(t)) => check_pointer(&format!("{p}.token_from_last_record"), t)?,
+                _ => {
+                    return Err(invalid(
+                        p,
+                        "cursor pagination needs exactly one of `token` and `token_from_last_record`",
+                    ))
+                }
+            }
+            check_opt_pointer(&format!("{p}.has_more"), has_more)?;
+            if *page_size == Some(0) {
+                return Err(invalid(format!("{p}.page_size"), "must be at least 1"));
+            }
+            page_vars.push("page.token");
+            if page_size.is_some() {
+                page_vars.push("page.size");
+            }
+            required_page_var = Some("page.token");
+        }
+        PaginationSpec::NextUrl { pointer } => check_pointer(&format!("{at}.pagination.pointer"), pointer)?,
+        PaginationSpec::Offset { page_size, total, .. } => {
+            if *page_size == 0 {
+                return Err(invalid(format!("{at}.pagination.page_size"), "must be at least 1"));
+            }
+            check_opt_pointer(&format!("{at}.pagination.total"), total)?;
+            page_vars.extend(["page.offset", "page.size"]);
+            required_page_var = Some("page.offset");
+        }
+        PaginationSpec::PageNumber {
+            page_size, total_pages, ..
+        } => {
+            if *page_size == 0 {
+                return Err(invalid(format!("{at}.pagination.page_size"), "must be at least 1"));
+            }
+            check_opt_pointer(&format!("{at}.pagination.total_pages"), total_pages)?;
+            page_vars.extend(["page.number", "page.size"]);
+            required_page_var = Some("page.number");
+        }
+    }
+    let mut exact = page_vars.clone();
+    if spec.cursor.is_some() {
+        exact.push("since");
+    }
+    if time_cursor {
+        exact.extend(["since.unix_seconds", "since.unix_millis", "since.rfc3339"]);
+    }
+    let allowed = Allowed {
+        exact: &exact,
+        roots: &["config"],
+    };
+    let compile_list = |field: String, req: &super::definition::RequestSpec| -> Result<CompiledRequest, Invalid> {
+        let compiled = compile_request(&field, req)?;
+        allowed.check(&field, compiled.vars(), &def.config)?;
+        if let Some(required) = required_page_var {
+            if !compiled.vars().iter().any(|(_, v)| v.as_str() == required) {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "the pagination sends the next page as `{{{{ {required} }}}}`, which the request never uses"
+                    ),
+                ));
+            }
+        }
+        Ok(compiled)
+    };
+    let request = compile_list(format!("{at}.request"), &spec.request)?;
+    let incremental_request = match &spec.incremental_request {
+        None => None,
+        Some(req) => {
+            if spec.cursor.is_none() {
+                return Err(invalid(
+                    format!("{at}.incremental_request"),
+                    "an incremental request needs a `cursor`",
+                ));
+            }
+            Some(compile_list(format!("{at}.incremental_request"), req)?)
+        }
+    };
+    let records = Selector::parse(&spec.records).map_err(|e| invalid(format!("{at}.records"), e.to_string()))?;
+    let fetch = match &spec.fetch {
+        None => None,
+        Some(f) => {
+            let field = format!("{at}.fetch.request");
+            let req = compile_request(&field, &f.request)?;
+            Allowed {
+                exact: &["id"],
+                roots: &["config"],
+            }
+            .check(&field, req.vars(), &def.config)?;
+            if !req.vars().iter().any(|(_, v)| v.as_str() == "id") {
+                return Err(invalid(field, "a fetch request must use `{{ id }}`"));
+            }
+            let sel = Selector::parse(&f.record).map_err(|e| invalid(format!("{at}.fetch.record"), e.to_string()))?;
+            Some((req, sel))
+        }
+    };
+    Ok(CompiledStream {
+        request,
+        incremental_request,
+        records,
+        fetch,
+    })
+}
+
+fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Result<CompiledWrite, Invalid> {
+    if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) && spec.key.is_none() {
+        return Err(invalid(
+            format!("{at}.key"),
+            "update and upsert operations need the `key` that identifies a record",
+        ));
+    }
+    check_opt_pointer(&format!("{at}.key"), &spec.key)?;
+    if !(1..=1000).contains(&spec.batch_size) {
+        return Err(invalid(format!("{at}.batch_size"), "must be between 1 and 1000"));
+    }
+    let field = format!("{at}.request");
+    let request = compile_request(&field, &spec.request)?;
+    let single: &[&str] = &["records", "item", "key", "ref"];
+    let allowed = if spec.batch_size == 1 {
+        Allowed {
+            exact: single,
+            roots: &["config", "record"],
+        }
+    } else {
+        Allowed {
+            exact: &["records"],
+            roots: &["config"],
+        }
+    };
+    allowed.check(&field, request.vars(), &def.config)?;
+    let sends_records = request
+        .vars()
+        .iter()
+        .any(|(_, v)| matches!(v.root(), "records" | "record" | "item"));
+    if !sends_records {
+        return Err(invalid(
+            field,
+            "the request never sends the records: use `{{ records }}` (or `{{ record }}` with batch_size 1)",
+        ));
+    }
+    let envelope = match &spec.envelope {
+        None => None,
+        Some(v) => {
+            let t = JsonTemplate::compile(v)
+                .map_err(|(p, e)| invalid(format!("{at}.envelope{}", p.replace('/', ".")), e.to_string()))?;
+            Allowed {
+                exact: &["key", "ref"],
+                roots: &["config", "record"],
+            }
+            .check(
+                &format!("{at}.envelope"),
+                t.vars().into_iter().map(|v| (String::new(), v)),
+                &def.config,
+            )?;
+            Some(t)
+        }
+    };
+    let r = &spec.response;
+    for (name, p) in [
+        ("results", &r.results),
+        ("destination_id", &r.destination_id),
+        ("result_ref", &r.result_ref),
+        ("result_key", &r.result_key),
+        ("errors", &r.errors),
+        ("error_ref", &r.error_ref),
+        ("error_key", &r.error_key),
+        ("error_message", &r.error_message),
+    ] {
+        check_opt_pointer(&format!("{at}.response.{name}"), p)?;
+    }
+    if spec.batch_size > 1 && r.results.is_none() {
+        return Err(invalid(
+            format!("{at}.response.results"),
+            "a batch write needs `results` to tell which records succeeded",
+        ));
+    }
+    let sign = match &spec.sign {
+        None => None,
+        Some(s) => {
+            let scheme =
+                Scheme::from_name(&s.scheme).map_err(|e| invalid(format!("{at}.sign.scheme"), e.to_string()))?;
+            if s.secret.trim().is_empty() {
+                return Err(invalid(
+                    format!("{at}.sign.secret"),
+                    "name the credential holding the secret",
+                ));
+            }
+            Some(scheme)
+        }
+    };
+    Ok(CompiledWrite {
+        request,
+        envelope,
+        sign,
+    })
+}

@@ -1,0 +1,181 @@
+//! Cursor values of incremental streams: reading them from records, ordering them, and the
+//! lower bound (`since`) of the next run with its lookback window.
+//!
+//! Cursors are stored as text (in the flow's checkpoint) in the stream's own format, so a
+//! checkpoint is readable and survives definition changes that keep the format.
+
+use std::cmp::Ordering;
+
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::definition::CursorKind;
+
+/// A cursor value that cannot be read in the stream's format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cursor value is not {expected}")]
+pub struct CursorError {
+    pub expected: &'static str,
+}
+
+/// A parsed cursor, comparable within one kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Parsed {
+    /// Nanoseconds since the epoch (time kinds).
+    Nanos(i128),
+    Text(String),
+}
+
+fn expected(kind: CursorKind) -> &'static str {
+    match kind {
+        CursorKind::UnixSeconds => "unix seconds",
+        CursorKind::UnixMillis => "unix milliseconds",
+        CursorKind::Rfc3339 => "an RFC 3339 date-time",
+        CursorKind::String => "a string",
+    }
+}
+
+fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
+    let err = || CursorError {
+        expected: expected(kind),
+    };
+    let number = |scale: i128| -> Result<Parsed, CursorError> {
+        let t = text.trim();
+        if let Ok(i) = t.parse::<i64>() {
+            return Ok(Parsed::Nanos(i128::from(i) * scale));
+        }
+        let f = t.parse::<f64>().map_err(|_| err())?;
+        if !f.is_finite() {
+            return Err(err());
+        }
+        Ok(Parsed::Nanos((f * scale as f64) as i128))
+    };
+    match kind {
+        CursorKind::UnixSeconds => number(1_000_000_000),
+        CursorKind::UnixMillis => number(1_000_000),
+        CursorKind::Rfc3339 => OffsetDateTime::parse(text.trim(), &Rfc3339)
+            .map(|t| Parsed::Nanos(t.unix_timestamp_nanos()))
+            .map_err(|_| err()),
+        CursorKind::String => Ok(Parsed::Text(text.to_owned())),
+    }
+}
+
+/// The cursor text of a record's cursor field value (a number or a string); `None` for
+/// null, absent or unreadable values.
+pub fn from_value(kind: CursorKind, value: &Value) -> Option<String> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return None,
+    };
+    parse(kind, &text).ok().map(|_| text)
+}
+
+/// Orders two cursor texts of one kind; unreadable values sort first.
+pub fn compare(kind: CursorKind, a: &str, b: &str) -> Ordering {
+    match (parse(kind, a), parse(kind, b)) {
+        (Ok(a), Ok(b)) => a.cmp(&b),
+        (Err(_), Ok(_)) => Ordering::Less,
+        (Ok(_), Err(_)) => Ordering::Greater,
+        (Err(_), Err(_)) => a.cmp(b),
+    }
+}
+
+/// The larger of an optional current maximum and a candidate.
+pub fn max(kind: CursorKind, current: Option<String>, candidate: &str) -> Option<String> {
+    match current {
+        Some(c) if compare(kind, &c, candidate) != Ordering::Less => Some(c),
+        _ => Some(candidate.to_owned()),
+    }
+}
+
+/// Checks a cursor text (a checkpoint read back, a user-supplied start).
+pub fn validate(kind: CursorKind, text: &str) -> Result<(), CursorError> {
+    parse(kind, text).map(|_| ())
+}
+
+/// The `since` placeholder values for a run starting at `cursor`, moved back by
+/// `lookback_secs`: `since` in the stream's own format, plus `since.unix_seconds`,
+/// `since.unix_millis` and `since.rfc3339` for time kinds.
+pub fn since_values(
+    kind: CursorKind,
+    cursor: &str,
+    lookback_secs: u64,
+) -> Result<Vec<(&'static str, Value)>, CursorError> {
+    let parsed = parse(kind, cursor)?;
+    let Parsed::Nanos(nanos) = parsed else {
+        return Ok(vec![("since", Value::String(cursor.to_owned()))]);
+    };
+    let nanos = nanos - i128::from(lookback_secs) * 1_000_000_000;
+    let secs = nanos.div_euclid(1_000_000_000) as i64;
+    let millis = nanos.div_euclid(1_000_000) as i64;
+    let rfc3339 = OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .ok_or(CursorError {
+            expected: expected(kind),
+        })?;
+    let native = match kind {
+        CursorKind::UnixSeconds => json!(secs),
+        CursorKind::UnixMillis => json!(millis),
+        _ => Value::String(rfc3339.clone()),
+    };
+    Ok(vec![
+        ("since", native),
+        ("since.unix_seconds", json!(secs)),
+        ("since.unix_millis", json!(millis)),
+        ("since.rfc3339", Value::String(rfc3339)),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_numbers_and_strings_in_the_stream_format() {
+        assert_eq!(
+            from_value(CursorKind::UnixSeconds, &json!(1700000000)).as_deref(),
+            Some("1700000000")
+        );
+        assert_eq!(
+            from_value(CursorKind::UnixMillis, &json!("1700000000123")).as_deref(),
+            Some("1700000000123")
+        );
+        assert_eq!(
+            from_value(CursorKind::Rfc3339, &json!("2024-01-02T03:04:05.678Z")).as_deref(),
+            Some("2024-01-02T03:04:05.678Z")
+        );
+        assert_eq!(from_value(CursorKind::Rfc3339, &json!("yesterday")), None);
+        assert_eq!(from_value(CursorKind::UnixSeconds, &Value::Null), None);
+    }
+
+    #[test]
+    fn compares_by_time_not_by_text() {
+        assert_eq!(compare(CursorKind::UnixSeconds, "999", "1000"), Ordering::Less);
+        assert_eq!(
+            compare(CursorKind::Rfc3339, "2024-01-02T00:00:00+01:00", "2024-01-01T23:30:00Z"),
+            Ordering::Less
+        );
+        assert_eq!(
+            max(CursorKind::UnixSeconds, Some("1000".into()), "999").as_deref(),
+            Some("1000")
+        );
+        assert_eq!(max(CursorKind::UnixSeconds, None, "5").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn since_applies_the_lookback_and_offers_every_format() {
+        let values = since_values(CursorKind::UnixSeconds, "1700000300", 300).unwrap();
+        let get = |k: &str| values.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(get("since"), json!(1700000000));
+        assert_eq!(get("since.unix_millis"), json!(1700000000000i64));
+        assert_eq!(get("since.rfc3339"), json!("2023-11-14T22:13:20Z"));
+        let values = since_values(CursorKind::Rfc3339, "2024-01-01T00:01:00Z", 60).unwrap();
+        assert_eq!(values[0].1, json!("2024-01-01T00:00:00Z"));
+        let values = since_values(CursorKind::String, "abc", 0).unwrap();
+        assert_eq!(values, vec![("since", json!("abc"))]);
+        assert!(since_values(CursorKind::UnixSeconds, "nope", 0).is_err());
+    }
+}

@@ -1,0 +1,1037 @@
+//! The connector definition: typed configuration read from `shared/connectors/*.yaml`.
+//!
+//! Every struct denies unknown fields, declares its defaults beside the field and documents
+//! each field, so a typo in a definition is an error that names the file and the key (see
+//! [`super::registry`]). Checks that serde cannot express (templates, JSON pointers, jq
+//! programs, cross references) live in [`super::validate`].
+//!
+//! Strings called *templates* may contain `{{ name }}` placeholders; which names a template
+//! may use depends on where it is (see [`super::template`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One connector: how to reach a provider's API and what it can read and write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorDefinition {
+    /// Unique id, lowercase `[a-z0-9-]`; must equal the file name without `.yaml`.
+    pub id: String,
+
+    /// Name for people (`HubSpot`).
+    pub name: String,
+
+    /// What the connector talks to and what it supports, for `connectors show`.
+    #[serde(default)]
+    pub description: String,
+
+    /// Base URL every request path is relative to. A connection's `base_url` config overrides
+    /// it; when absent the connection must set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+
+    /// Refuse a plain `http://` base URL (outbound webhooks deliver only over HTTPS). Local
+    /// tests that set `allow_private_network` are exempt.
+    #[serde(default)]
+    pub require_https: bool,
+
+    /// Non-secret settings a connection may (or must) provide; templates read them as
+    /// `{{ config.<name> }}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, ConfigField>,
+
+    /// Headers sent with every request (API version pins, `Accept`). Templates over `config`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Scalar>,
+
+    /// Ways to authenticate, a single one or a list of alternatives. The first alternative
+    /// whose credentials are all present is used, unless the connection's config names one
+    /// (`auth: bearer`). Empty: requests are sent without credentials.
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    pub auth: Vec<AuthSpec>,
+
+    /// The provider's rate limit for one connection; requests are paced to stay under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
+
+    /// How responses are turned into success or an error class.
+    #[serde(default)]
+    pub errors: ErrorSpec,
+
+    /// A cheap request proving the credentials work (used by the health checker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckSpec>,
+
+    /// Readable streams of records, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub streams: BTreeMap<String, StreamSpec>,
+
+    /// Write operations, by name (`contacts.upsert_by_email`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub writes: BTreeMap<String, WriteSpec>,
+
+    /// Inbound webhooks from this provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<WebhookSpec>,
+}
+
+/// A non-secret connection setting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigField {
+    /// What the setting means.
+    #[serde(default)]
+    pub description: String,
+
+    /// A connection without this setting (and without a default) is refused.
+    #[serde(default)]
+    pub required: bool,
+
+    /// Value used when the connection does not set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth
+
+/// How requests prove who they are. Credential fields name keys of the connection's
+/// Secrets Manager JSON, never values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthSpec {
+    /// An API key in a header or a query parameter.
+    ApiKey {
+        /// `header` or `query`.
+        #[serde(rename = "in")]
+        location: KeyLocation,
+        /// Header or query parameter name (`X-Api-Key`, `api_key`).
+        name: String,
+        /// Credential key holding the API key.
+        #[serde(default = "default_api_key")]
+        credential: String,
+        /// Text put in front of the key (`Token `).
+        #[serde(default)]
+        prefix: String,
+    },
+    /// `Authorization: Bearer <token>` with a long-lived token (private app token, bot token).
+    Bearer {
+        /// Credential key holding the token.
+        #[serde(default = "default_access_token")]
+        credential: String,
+    },
+    /// HTTP basic authentication.
+    Basic {
+        /// Credential key holding the user name.
+        #[serde(default = "default_username")]
+        username: String,
+        /// Credential key holding the password; an absent credential sends an empty password
+        /// (Stripe's secret key as user name).
+        #[serde(default = "default_password")]
+        password: String,
+    },
+    /// OAuth 2.0 with access tokens obtained from a token endpoint and refreshed ahead of expiry.
+    Oauth2(OAuth2Spec),
+}
+
+impl AuthSpec {
+    /// The `type` tag, which a connection's config may use to choose an alternative.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthSpec::ApiKey { .. } => "api_key",
+            AuthSpec::Bearer { .. } => "bearer",
+            AuthSpec::Basic { .. } => "basic",
+            AuthSpec::Oauth2(_) => "oauth2",
+        }
+    }
+
+    /// Credential keys that must be present for this alternative to be usable.
+    pub fn required_credentials(&self) -> Vec<&str> {
+        match self {
+            AuthSpec::ApiKey { credential, .. } | AuthSpec::Bearer { credential } => vec![credential],
+            AuthSpec::Basic { username, .. } => vec![username],
+            AuthSpec::Oauth2(spec) => match spec.grant {
+                Grant::RefreshToken => vec![&spec.client_id, &spec.client_secret, &spec.refresh_token],
+                Grant::ClientCredentials => vec![&spec.client_id, &spec.client_secret],
+            },
+        }
+    }
+}
+
+/// Where an API key goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyLocation {
+    Header,
+    Query,
+}
+
+/// OAuth 2.0 settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth2Spec {
+    /// Token endpoint (absolute URL).
+    pub token_url: String,
+
+    /// `refresh_token` (a user authorised the app once) or `client_credentials`.
+    #[serde(default = "default_grant")]
+    pub grant: Grant,
+
+    /// How the client authenticates at the token endpoint: `body` (client_id and
+    /// client_secret as form fields) or `basic` (HTTP basic).
+    #[serde(default = "default_client_auth")]
+    pub client_auth: ClientAuth,
+
+    /// Scopes requested with the client-credentials grant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+
+    /// Extra form fields sent to the token endpoint (`audience`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra_params: BTreeMap<String, String>,
+
+    /// Refresh when the access token expires within this many seconds.
+    #[serde(default = "default_refresh_ahead_secs")]
+    pub refresh_ahead_secs: u64,
+
+    /// Lifetime assumed when the token response has no `expires_in`.
+    #[serde(default = "default_token_lifetime_secs")]
+    pub default_lifetime_secs: u64,
+
+    /// Credential key of the client id.
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+
+    /// Credential key of the client secret.
+    #[serde(default = "default_client_secret")]
+    pub client_secret: String,
+
+    /// Credential key of the refresh token (refresh-token grant).
+    #[serde(default = "default_refresh_token")]
+    pub refresh_token: String,
+
+    /// Credential key of a stored access token, used until it nears expiry.
+    #[serde(default = "default_access_token")]
+    pub access_token: String,
+
+    /// Credential key of the stored access token's expiry (unix seconds).
+    #[serde(default = "default_expires_at")]
+    pub expires_at: String,
+}
+
+/// OAuth 2.0 grant used to obtain access tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// How the OAuth client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    Body,
+    Basic,
+}
+
+fn default_api_key() -> String {
+    "api_key".into()
+}
+fn default_access_token() -> String {
+    "access_token".into()
+}
+fn default_username() -> String {
+    "username".into()
+}
+fn default_password() -> String {
+    "password".into()
+}
+fn default_grant() -> Grant {
+    Grant::RefreshToken
+}
+fn default_client_auth() -> ClientAuth {
+    ClientAuth::Body
+}
+fn default_refresh_ahead_secs() -> u64 {
+    300
+}
+fn default_token_lifetime_secs() -> u64 {
+    3600
+}
+fn default_client_id() -> String {
+    "client_id".into()
+}
+fn default_client_secret() -> String {
+    "client_secret".into()
+}
+fn default_refresh_token() -> String {
+    "refresh_token".into()
+}
+fn default_expires_at() -> String {
+    "expires_at".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits
+
+/// A budget of requests per window for one connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Requests allowed in one window.
+    pub requests: u32,
+
+    /// Window length in milliseconds (HubSpot: 100 requests per 10000 ms).
+    pub window_ms: u64,
+
+    /// Extra spacing added to each window, absorbing network jitter so the provider never
+    /// counts more than `requests` in its own window.
+    #[serde(default = "default_margin_ms")]
+    pub margin_ms: u64,
+
+    /// Response headers through which the provider reports its own view of the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<RateLimitHeaders>,
+}
+
+fn default_margin_ms() -> u64 {
+    50
+}
+
+/// Provider rate-limit headers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitHeaders {
+    /// Header with the requests left in the current window; `0` pauses the connection until
+    /// the reset (or one window when there is no reset header).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<String>,
+
+    /// Header saying when the window resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<String>,
+
+    /// How the reset header is written.
+    #[serde(default = "default_reset_kind")]
+    pub reset_kind: ResetKind,
+}
+
+fn default_reset_kind() -> ResetKind {
+    ResetKind::DeltaSeconds
+}
+
+/// Format of a rate-limit reset header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetKind {
+    /// Seconds from now.
+    DeltaSeconds,
+    /// Milliseconds from now.
+    DeltaMillis,
+    /// A unix timestamp in seconds.
+    UnixSeconds,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/// Turning responses into success or an error class.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorSpec {
+    /// JSON pointer to the provider's short error message or code in a response body
+    /// (`/error` for Slack, `/error/message` for Stripe). Quoted, truncated, in error messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+
+    /// Rules tried in order before the built-in defaults; the first match decides. Defaults:
+    /// 2xx succeed, 401 re-auth, 408 and 5xx (but 501, 505) retry, 429 rate-limited,
+    /// anything else fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<ErrorRule>,
+}
+
+/// One error-mapping rule. All given conditions must hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRule {
+    /// Status codes (`429`) or classes (`"5xx"`); empty matches any status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<StatusPattern>,
+
+    /// A condition on the JSON body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<ValueMatch>,
+
+    /// A condition on a response header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderMatch>,
+
+    /// What a matching response means.
+    pub action: ErrorAction,
+
+    /// Delay for `rate_limited` when the response has no Retry-After or reset header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+/// A status code or a class of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StatusPattern {
+    /// One code: `404`.
+    Code(u16),
+    /// A class: `"4xx"`, `"5xx"`.
+    Class(String),
+}
+
+impl StatusPattern {
+    /// Whether `status` matches. An invalid class (caught by validation) matches nothing.
+    pub fn matches(&self, status: u16) -> bool {
+        match self {
+            StatusPattern::Code(code) => *code == status,
+            StatusPattern::Class(class) => match class.as_bytes() {
+                [d @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => status / 100 == u16::from(d - b'0'),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A condition on a value inside a JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueMatch {
+    /// JSON pointer to the value (`/error`).
+    pub pointer: String,
+
+    /// The value must equal this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<Value>,
+
+    /// The value must equal one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_of: Vec<Value>,
+
+    /// The value must be a string containing this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+}
+
+impl ValueMatch {
+    /// Whether the document satisfies the condition. With no comparison given, the value
+    /// must be present and not null.
+    pub fn matches(&self, doc: &Value) -> bool {
+        let Some(value) = doc.pointer(&self.pointer) else {
+            return false;
+        };
+        if let Some(expected) = &self.equals {
+            if value != expected {
+                return false;
+            }
+        }
+        if !self.one_of.is_empty() && !self.one_of.contains(value) {
+            return false;
+        }
+        if let Some(needle) = &self.contains {
+            if !value.as_str().is_some_and(|s| s.contains(needle.as_str())) {
+                return false;
+            }
+        }
+        if self.equals.is_none() && self.one_of.is_empty() && self.contains.is_none() {
+            return !value.is_null();
+        }
+        true
+    }
+}
+
+/// A condition on a response header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderMatch {
+    /// Header name (case-insensitive).
+    pub name: String,
+
+    /// The header must have this value (case-insensitive); absent: the header must be present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+}
+
+/// What a response matching a rule means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorAction {
+    /// Success after all (a 404 on a delete, say).
+    Ok,
+    /// A transient failure: try again later.
+    Retry,
+    /// The provider's rate limit: try again after the delay it asks for.
+    RateLimited,
+    /// The credentials are no longer accepted: a person must re-authorise.
+    Reauth,
+    /// A permanent failure: retrying the same request cannot succeed.
+    Fail,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/// An HTTP request template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestSpec {
+    /// HTTP method.
+    #[serde(default = "default_method")]
+    pub method: HttpMethod,
+
+    /// Path template relative to the base URL (`/v1/customers/{{ id }}`). Placeholder values
+    /// are percent-encoded as one path segment.
+    #[serde(default)]
+    pub path: String,
+
+    /// Query parameter templates. A parameter whose template uses an unset value (the page
+    /// token on the first page, `since` in a full refresh) is left out.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, Scalar>,
+
+    /// Header templates, left out like query parameters when a value is unset.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Scalar>,
+
+    /// Body template: any JSON value whose strings may hold placeholders. A string that is a
+    /// single placeholder is replaced by the value itself (a number, an object, the batch's
+    /// records); an object key whose value is unset is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+
+    /// How the body is encoded: `json` or `form` (a flat object, URL-encoded).
+    #[serde(default = "default_body_format")]
+    pub body_format: BodyFormat,
+}
+
+fn default_method() -> HttpMethod {
+    HttpMethod::Get
+}
+
+fn default_body_format() -> BodyFormat {
+    BodyFormat::Json
+}
+
+/// HTTP methods a definition may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method's name (`GET`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// Request body encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyFormat {
+    Json,
+    Form,
+}
+
+/// A cheap request proving the credentials work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The request (templates over `config`).
+    pub request: RequestSpec,
+
+    /// A condition the response body must also meet (Slack's `auth.test` answers 200 with
+    /// `ok: false`; its error rules usually catch that first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<ValueMatch>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+/// A readable collection of records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// What the records are.
+    #[serde(default)]
+    pub description: String,
+
+    /// The list request. Placeholders: `config.*`, `page.*`, `since*`.
+    pub request: RequestSpec,
+
+    /// Used instead of `request` when an incremental sync has a cursor (HubSpot's search
+    /// endpoint). Same placeholders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental_request: Option<RequestSpec>,
+
+    /// Where the records are in a response: a JSON pointer (`/data`, an array) or a jq
+    /// program (`.results[]`).
+    pub records: String,
+
+    /// JSON pointer to a record's unique id.
+    #[serde(default = "default_primary_key")]
+    pub primary_key: String,
+
+    /// The field incremental syncs advance on; absent: the stream only supports full refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<CursorSpec>,
+
+    /// How to get the next page.
+    #[serde(default)]
+    pub pagination: PaginationSpec,
+
+    /// How to fetch one record by id (webhook events that carry only an id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchSpec>,
+}
+
+fn default_primary_key() -> String {
+    "/id".into()
+}
+
+/// The cursor field of an incremental stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorSpec {
+    /// JSON pointer to the cursor value in a record (`/created`, `/updatedAt`).
+    pub field: String,
+
+    /// How the value is written.
+    #[serde(rename = "type")]
+    pub kind: CursorKind,
+
+    /// Re-read this many seconds before the checkpointed cursor, catching records written
+    /// out of order (time cursors only).
+    #[serde(default)]
+    pub lookback_secs: u64,
+}
+
+/// How a cursor value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CursorKind {
+    /// Unix seconds (Stripe `created`).
+    UnixSeconds,
+    /// Unix milliseconds.
+    UnixMillis,
+    /// RFC 3339 date-time (HubSpot `updatedAt`).
+    Rfc3339,
+    /// An opaque string compared byte-wise (no lookback).
+    String,
+}
+
+/// Fetching a single record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchSpec {
+    /// The request. Placeholders: `config.*`, `id`.
+    pub request: RequestSpec,
+
+    /// Where the record is in the response: a JSON pointer (`""` is the whole body) or jq.
+    #[serde(default)]
+    pub record: String,
+
+    /// Statuses meaning the record does not exist.
+    #[serde(default = "default_not_found")]
+    pub not_found: Vec<u16>,
+}
+
+fn default_not_found() -> Vec<u16> {
+    vec![404]
+}
+
+/// Pagination styles.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PaginationSpec {
+    /// One page.
+    #[default]
+    None,
+    /// An opaque token, from the body or the last record, sent back as `{{ page.token }}`.
+    Cursor {
+        /// JSON pointer to the next token in the body (`/paging/next/after`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// JSON pointer into the page's last record whose value is the next token (Stripe's
+        /// `starting_after` is the last object's `/id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token_from_last_record: Option<String>,
+        /// JSON pointer to a boolean saying whether more pages follow (`/has_more`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has_more: Option<String>,
+        /// Page size, available as `{{ page.size }}`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        page_size: Option<u64>,
+    },
+    /// The body holds the next page's URL.
+    NextUrl {
+        /// JSON pointer to the URL (absolute or relative to the request).
+        pointer: String,
+    },
+    /// An RFC 8288 `Link` header holds the next page's URL.
+    LinkHeader {
+        /// Link relation of the next page.
+        #[serde(default = "default_rel")]
+        rel: String,
+    },
+    /// `{{ page.offset }}` advances by the records received.
+    Offset {
+        /// Records asked per page (`{{ page.size }}`); a shorter page is the last.
+        page_size: u64,
+        /// First offset.
+        #[serde(default)]
+        start: u64,
+        /// JSON pointer to the total record count, when the API gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<String>,
+    },
+    /// `{{ page.number }}` counts up.
+    PageNumber {
+        /// Records asked per page (`{{ page.size }}`); a shorter page is the last.
+        page_size: u64,
+        /// First page number.
+        #[serde(default = "default_first_page")]
+        start: u64,
+        /// JSON pointer to the total page count, when the API gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total_pages: Option<String>,
+    },
+}
+
+fn default_rel() -> String {
+    "next".into()
+}
+
+fn default_first_page() -> u64 {
+    1
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+/// A write operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteSpec {
+    /// What the operation does.
+    #[serde(default)]
+    pub description: String,
+
+    /// `create`, `update` or `upsert`.
+    pub kind: WriteKind,
+
+    /// JSON pointer to the key in each (mapped) record: the destination id for `update`, the
+    /// natural key (`/email`) or id for `upsert`. Required for both; available as `{{ key }}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+
+    /// Records per request (HubSpot batch endpoints: 100). `1` sends one record per request.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+
+    /// The request. Placeholders: `config.*`, `records` (the enveloped records of the batch)
+    /// and, with `batch_size: 1`, `record`, `record.*`, `key`, `ref`.
+    pub request: RequestSpec,
+
+    /// Envelope applied to each record before it joins `records`. Placeholders: `record`,
+    /// `record.<field>`, `key`, `ref` (the record's index in the batch, as text), `config.*`.
+    /// Default: the record itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<Value>,
+
+    /// How per-record results are read from the response.
+    #[serde(default)]
+    pub response: WriteResponseSpec,
+
+    /// Sign each request body like a webhook provider would (outbound webhooks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignSpec>,
+
+    /// When a whole batch is refused with a permanent error, split it in halves and retry
+    /// them, so a poison record fails alone instead of failing its batch.
+    #[serde(default = "default_true")]
+    pub split_on_failure: bool,
+}
+
+fn default_batch_size() -> usize {
+    1
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Kinds of write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteKind {
+    Create,
+    Update,
+    Upsert,
+}
+
+/// Reading per-record results of a write. All pointers are optional; without `results`
+/// the whole body is the result of a single-record request.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteResponseSpec {
+    /// JSON pointer to the array of per-record results (`/results`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<String>,
+
+    /// JSON pointer, inside a result, to the destination's id (`/id`, Slack's `/ts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_id: Option<String>,
+
+    /// JSON pointer, inside a result, to the `ref` the envelope sent
+    /// (HubSpot's `/objectWriteTraceId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_ref: Option<String>,
+
+    /// JSON pointer, inside a result, to the record's key (`/properties/email`), compared
+    /// ignoring ASCII case. Used when a result has no ref.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_key: Option<String>,
+
+    /// JSON pointer to the array of per-record errors (`/errors`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<String>,
+
+    /// JSON pointer, inside an error, to the ref or refs (a string or an array) it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_ref: Option<String>,
+
+    /// JSON pointer, inside an error, to the key or keys (a string or an array) it concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_key: Option<String>,
+
+    /// JSON pointer, inside an error, to its message.
+    #[serde(default = "default_error_message", skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+fn default_error_message() -> Option<String> {
+    Some("/message".into())
+}
+
+/// Signing outbound request bodies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignSpec {
+    /// A scheme name [`crate::webhook::Scheme::from_name`] accepts (`standard-webhooks`).
+    pub scheme: String,
+
+    /// Credential key of the signing secret (`whsec_...` for Standard Webhooks).
+    #[serde(default = "default_signing_secret")]
+    pub secret: String,
+}
+
+fn default_signing_secret() -> String {
+    "signing_secret".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks
+
+/// Inbound webhooks from the provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    /// Signature scheme name, as [`crate::webhook::Scheme::from_name`] accepts it.
+    pub scheme: String,
+
+    /// JSON pointer to the event id in one event (`/id`, HubSpot `/eventId`).
+    pub event_id: String,
+
+    /// JSON pointer to the event type (`/type`, HubSpot `/subscriptionType`).
+    pub event_type: String,
+
+    /// JSON pointer to the full object inside the event (Stripe `/data/object`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+
+    /// JSON pointer to the object's id, fetched through the stream's `fetch` when the event
+    /// does not carry the object (HubSpot `/objectId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
+
+    /// Event type -> stream it updates. A key ending in `*` matches by prefix; exact keys win.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub events: BTreeMap<String, String>,
+}
+
+impl WebhookSpec {
+    /// The stream an event type updates: an exact key, else the longest matching prefix key.
+    pub fn stream_for(&self, event_type: &str) -> Option<&str> {
+        if let Some(stream) = self.events.get(event_type) {
+            return Some(stream);
+        }
+        self.events
+            .iter()
+            .filter_map(|(pattern, stream)| {
+                let prefix = pattern.strip_suffix('*')?;
+                event_type
+                    .starts_with(prefix)
+                    .then_some((prefix.len(), stream.as_str()))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, stream)| stream)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serde helpers
+
+/// A YAML scalar read as text: `limit: 100` and `limit: "100"` are the same template.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Scalar(pub String);
+
+impl Scalar {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Scalar {
+    fn from(s: &str) -> Self {
+        Scalar(s.to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_owned()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+/// Reads `auth:` as one mapping or a list of them, keeping field paths for errors.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<AuthSpec>, D::Error> {
+    struct OneOrMany;
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Vec<AuthSpec>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an auth mapping or a list of them")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            AuthSpec::deserialize(de::value::MapAccessDeserializer::new(map)).map(|one| vec![one])
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            Vec::<AuthSpec>::deserialize(de::value::SeqAccessDeserializer::new(seq))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(Vec::new())
+        }
+    }
+    deserializer.deserialize_any(OneOrMany)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_patterns_match_codes_and_classes() {
+        assert!(StatusPattern::Code(429).matches(429));
+        assert!(!StatusPattern::Code(429).matches(430));
+        assert!(StatusPattern::Class("5xx".into()).matches(503));
+        assert!(StatusPattern::Class("4XX".into()).matches(404));
+        assert!(!StatusPattern::Class("5xx".into()).matches(499));
+        assert!(!StatusPattern::Class("nonsense".into()).matches(500));
+    }
+
+    #[test]
+    fn value_match_supports_equals_one_of_contains_and_presence() {
+        let doc = serde_json::json!({"ok": false, "error": "channel_not_found", "n": null});
+        let m = |yaml: &str| serde_yaml::from_str::<ValueMatch>(yaml).unwrap().matches(&doc);
+        assert!(m("{pointer: /ok, equals: false}"));
+        assert!(!m("{pointer: /ok, equals: true}"));
+        assert!(m("{pointer: /error, one_of: [ratelimited, channel_not_found]}"));
+        assert!(m("{pointer: /error, contains: not_found}"));
+        assert!(m("{pointer: /error}"));
+        assert!(!m("{pointer: /n}"));
+        assert!(!m("{pointer: /missing}"));
+    }
+
+    #[test]
+    fn webhook_events_match_exact_keys_before_longest_prefix() {
+        let spec: WebhookSpec = serde_yaml::from_str(
+            "{scheme: stripe, event_id: /id, event_type: /type, events: \
+             {'customer.*': customers, 'customer.subscription.*': subscriptions, \
+             customer.source.created: sources}}",
+        )
+        .unwrap();
+        assert_eq!(spec.stream_for("customer.updated"), Some("customers"));
+        assert_eq!(spec.stream_for("customer.subscription.deleted"), Some("subscriptions"));
+        assert_eq!(spec.stream_for("customer.source.created"), Some("sources"));
+        assert_eq!(spec.stream_for("invoice.paid"), None);
+    }
+
+    #[test]
+    fn auth_is_one_mapping_or_a_list() {
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(deserialize_with = "one_or_many")]
+            auth: Vec<AuthSpec>,
+        }
+        let one: Holder = serde_yaml::from_str("auth: {type: bearer}").unwrap();
+        assert_eq!(one.auth.len(), 1);
+        assert_eq!(one.auth[0].required_credentials(), vec!["access_token"]);
+        let many: Holder =
+            serde_yaml::from_str("auth: [{type: oauth2, token_url: 'https://x/token'}, {type: bearer}]").unwrap();
+        assert_eq!(many.auth.len(), 2);
+        assert_eq!(many.auth[0].kind(), "oauth2");
+    }
+
+    #[test]
+    fn scalars_accept_numbers_and_booleans_as_text() {
+        let map: BTreeMap<String, Scalar> = serde_yaml::from_str("{limit: 100, archived: false, q: x}").unwrap();
+        assert_eq!(map["limit"].as_str(), "100");
+        assert_eq!(map["archived"].as_str(), "false");
+        assert_eq!(map["q"].as_str(), "x");
+    }
+}

@@ -1,0 +1,570 @@
+//! Pagination as pure state stepping: the state after a page is a function of the state
+//! before it and the response. No I/O, so every style and every loop guard is unit-tested.
+//!
+//! Loop guards end a stream with an error instead of looping: a token seen before (the
+//! current one or any of the last [`RECENT_TOKENS`]), the page cap (checked before each
+//! request by [`check_before_request`]) and, in the engine, the request timeout.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::definition::PaginationSpec;
+
+/// How many recent page tokens the repeated-token guard remembers.
+pub const RECENT_TOKENS: usize = 16;
+
+/// Where a stream is: checkpointed after every page and carried in continuation messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// Lower bound of an incremental run (the flow's checkpointed cursor, before lookback);
+    /// `None` reads everything (full refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+
+    /// Where the next page starts; `None` is the first page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<PageToken>,
+
+    /// Pages read so far in this run.
+    #[serde(default)]
+    pub pages_read: u32,
+
+    /// Highest cursor value seen so far in this run. When a run ends, it becomes the
+    /// flow's cursor (the next run's `since`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cursor: Option<String>,
+
+    /// Fingerprints of recent page tokens (the repeated-token guard).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_tokens: Vec<String>,
+}
+
+impl StreamState {
+    /// The first page of a full refresh.
+    pub fn full_refresh() -> Self {
+        Self::default()
+    }
+
+    /// The first page of an incremental run from `cursor` (`None`: from the beginning).
+    pub fn incremental(cursor: Option<String>) -> Self {
+        Self {
+            since: cursor,
+            ..Self::default()
+        }
+    }
+
+    /// Whether this is the first page of a run.
+    pub fn is_first_page(&self) -> bool {
+        self.page.is_none()
+    }
+}
+
+/// The position of the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum PageToken {
+    /// An opaque token for `{{ page.token }}`.
+    Cursor(String),
+    /// The next page's full URL (next-URL and Link-header styles). Credentials that travel
+    /// in the query are removed before it is stored.
+    Url(String),
+    /// `{{ page.offset }}`.
+    Offset(u64),
+    /// `{{ page.number }}`.
+    Number(u64),
+}
+
+/// What the stepping needs from a response.
+#[derive(Debug, Clone, Copy)]
+pub struct PageResponse<'a> {
+    /// The parsed body.
+    pub body: &'a Value,
+    /// The `Link` header values, joined with `, `.
+    pub link_header: Option<&'a str>,
+    /// The records selected from this page.
+    pub records: &'a [Value],
+}
+
+/// Why pagination stopped with an error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PaginationError {
+    #[error("the API returned a page token already seen in this run (after page {page}); stopping instead of looping")]
+    RepeatedToken { page: u32 },
+    #[error("the stream reached the page cap of {max} pages in one run")]
+    PageCap { max: u32 },
+    #[error("the response says more pages follow but gives no way to reach them: {0}")]
+    MissingToken(&'static str),
+    #[error("the next page token is not a string or a number")]
+    BadToken,
+}
+
+/// The page cap guard: refuses a request when `max_pages` pages were already read.
+pub fn check_before_request(state: &StreamState, max_pages: u32) -> Result<(), PaginationError> {
+    if state.pages_read >= max_pages {
+        return Err(PaginationError::PageCap { max: max_pages });
+    }
+    Ok(())
+}
+
+/// The `page.*` placeholder values for the request `state` describes.
+pub fn page_vars(spec: &PaginationSpec, state: &StreamState) -> Vec<(&'static str, Value)> {
+    let mut vars = Vec::new();
+    match spec {
+        PaginationSpec::None | PaginationSpec::NextUrl { .. } | PaginationSpec::LinkHeader { .. } => {}
+        PaginationSpec::Cursor { page_size, .. } => {
+            if let Some(PageToken::Cursor(token)) = &state.page {
+                vars.push(("page.token", json!(token)));
+            }
+            if let Some(size) = page_size {
+                vars.push(("page.size", json!(size)));
+            }
+        }
+        PaginationSpec::Offset { page_size, start, .. } => {
+            let offset = match &state.page {
+                Some(PageToken::Offset(o)) => *o,
+                _ => *start,
+            };
+            vars.push(("page.offset", json!(offset)));
+            vars.push(("page.size", json!(page_size)));
+        }
+        PaginationSpec::PageNumber { page_size, start, .. } => {
+            let number = match &state.page {
+                Some(PageToken::Number(n)) => *n,
+                _ => *start,
+            };
+            vars.push(("page.number", json!(number)));
+            vars.push(("page.size", json!(page_size)));
+        }
+    }
+    vars
+}
+
+/// The state after the page `state` described returned `response`: `None` when the stream
+/// has no more pages. The returned state carries `since` and `max_cursor` over unchanged
+/// (the engine updates `max_cursor`).
+pub fn step(
+    spec: &PaginationSpec,
+    state: &StreamState,
+    response: &PageResponse<'_>,
+) -> Result<Option<StreamState>, PaginationError> {
+    match next_token(spec, state, response)? {
+        Some(token) => advance(state, token).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The state for the page at `token`, after the page `state` described. Refuses a token seen
+/// before (the current one or a recent one). Callers that rewrite tokens (resolving relative
+/// URLs) do so before calling this, so the guard compares like with like.
+pub fn advance(state: &StreamState, token: PageToken) -> Result<StreamState, PaginationError> {
+    let fingerprint = fingerprint(&token);
+    let current = state.page.as_ref().map(self::fingerprint);
+    if current.as_deref() == Some(fingerprint.as_str()) || state.recent_tokens.contains(&fingerprint) {
+        return Err(PaginationError::RepeatedToken {
+            page: state.pages_read + 1,
+        });
+    }
+    let mut recent = state.recent_tokens.clone();
+    if let Some(current) = current {
+        recent.push(current);
+    }
+    if recent.len() > RECENT_TOKENS {
+        recent.drain(..recent.len() - RECENT_TOKENS);
+    }
+    Ok(StreamState {
+        since: state.since.clone(),
+        page: Some(token),
+        pages_read: state.pages_read + 1,
+        max_cursor: state.max_cursor.clone(),
+        recent_tokens: recent,
+    })
+}
+
+/// The raw token of the page after `response`, or `None` at the end of the stream.
+pub fn next_token(
+    spec: &PaginationSpec,
+    state: &StreamState,
+    response: &PageResponse<'_>,
+) -> Result<Option<PageToken>, PaginationError> {
+    let records = response.records.len() as u64;
+    Ok(match spec {
+        PaginationSpec::None => None,
+        PaginationSpec::Cursor {
+            token,
+            token_from_last_record,
+            has_more,
+            ..
+        } => {
+            if let Some(pointer) = has_more {
+                // An absent flag is read as "no more": stopping beats looping.
+                if !response.body.pointer(pointer).and_then(Value::as_bool).unwrap_or(false) {
+                    return Ok(None);
+                }
+            }
+            let value = if let Some(pointer) = token {
+                response.body.pointer(pointer)
+            } else if let Some(pointer) = token_from_last_record {
+                match response.records.last() {
+                    Some(last) => last.pointer(pointer),
+                    None if has_more.is_some() => {
+                        return Err(PaginationError::MissingToken(
+                            "the page has no records to continue after",
+                        ))
+                    }
+                    None => return Ok(None),
+                }
+            } else {
+                None
+            };
+            match value {
+                None | Some(Value::Null) => {
+                    if has_more.is_some() {
+                        return Err(PaginationError::MissingToken("the next token is absent"));
+                    }
+                    None
+                }
+                Some(Value::String(s)) if s.is_empty() => None,
+                Some(Value::String(s)) => Some(PageToken::Cursor(s.clone())),
+                Some(Value::Number(n)) => Some(PageToken::Cursor(n.to_string())),
+                Some(_) => return Err(PaginationError::BadToken),
+            }
+        }
+        PaginationSpec::NextUrl { pointer } => match response.body.pointer(pointer) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(PageToken::Url(s.trim().to_owned())),
+            Some(_) => return Err(PaginationError::BadToken),
+        },
+        PaginationSpec::LinkHeader { rel } => response
+            .link_header
+            .and_then(|h| link_target(h, rel))
+            .map(PageToken::Url),
+        PaginationSpec::Offset {
+            page_size,
+            start,
+            total,
+        } => {
+            if records == 0 {
+                return Ok(None);
+            }
+            let offset = match &state.page {
+                Some(PageToken::Offset(o)) => *o,
+                _ => *start,
+            };
+            let next = offset + records;
+            let more = match total
+                .as_deref()
+                .and_then(|p| response.body.pointer(p))
+                .and_then(Value::as_u64)
+            {
+                Some(total) => next < total,
+                None => records >= *page_size,
+            };
+            more.then_some(PageToken::Offset(next))
+        }
+        PaginationSpec::PageNumber {
+            page_size,
+            start,
+            total_pages,
+        } => {
+            if records == 0 {
+                return Ok(None);
+            }
+            let number = match &state.page {
+                Some(PageToken::Number(n)) => *n,
+                _ => *start,
+            };
+            let more = match total_pages
+                .as_deref()
+                .and_then(|p| response.body.pointer(p))
+                .and_then(Value::as_u64)
+            {
+                // Page numbers may start at 0 or 1: count pages read from `start`.
+                Some(total) => number + 1 - start < total,
+                None => records >= *page_size,
+            };
+            more.then_some(PageToken::Number(number + 1))
+        }
+    })
+}
+
+fn fingerprint(token: &PageToken) -> String {
+    let text = match token {
+        PageToken::Cursor(s) => format!("c:{s}"),
+        PageToken::Url(s) => format!("u:{s}"),
+        PageToken::Offset(o) => format!("o:{o}"),
+        PageToken::Number(n) => format!("n:{n}"),
+    };
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The target of the link with relation `rel` in an RFC 8288 `Link` header value.
+pub fn link_target(header: &str, rel: &str) -> Option<String> {
+    let mut rest = header;
+    loop {
+        let start = rest.find('<')?;
+        let end = start + rest[start..].find('>')?;
+        let target = &rest[start + 1..end];
+        let after = &rest[end + 1..];
+        let params_end = after.find('<').unwrap_or(after.len());
+        let params = after[..params_end].trim().trim_end_matches(',');
+        let matches = params.split(';').any(|param| {
+            let Some((name, value)) = param.split_once('=') else {
+                return false;
+            };
+            name.trim().eq_ignore_ascii_case("rel")
+                && value
+                    .trim()
+                    .trim_matches('"')
+                    .split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
+        });
+        if matches {
+            return Some(target.trim().to_owned());
+        }
+        rest = &after[params_end..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> PaginationSpec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    fn recs(n: usize) -> Vec<Value> {
+        (0..n).map(|i| json!({"id": format!("r{i}")})).collect()
+    }
+
+    fn step_with(spec: &PaginationSpec, state: &StreamState, body: Value, records: &[Value]) -> Option<StreamState> {
+        step(
+            spec,
+            state,
+            &PageResponse {
+                body: &body,
+                link_header: None,
+                records,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cursor_in_body_follows_the_token_until_it_is_absent() {
+        let s = spec("{type: cursor, token: /paging/next/after, page_size: 100}");
+        let first = StreamState::full_refresh();
+        assert_eq!(page_vars(&s, &first), vec![("page.size", json!(100))]);
+        let next = step_with(&s, &first, json!({"paging": {"next": {"after": "200"}}}), &recs(100)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Cursor("200".into())));
+        assert_eq!(next.pages_read, 1);
+        assert_eq!(page_vars(&s, &next)[0], ("page.token", json!("200")));
+        assert_eq!(step_with(&s, &next, json!({"results": []}), &recs(3)), None);
+    }
+
+    #[test]
+    fn cursor_from_last_record_stops_when_has_more_is_false() {
+        let s = spec("{type: cursor, token_from_last_record: /id, has_more: /has_more}");
+        let next = step_with(&s, &StreamState::default(), json!({"has_more": true}), &recs(3)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Cursor("r2".into())));
+        assert_eq!(step_with(&s, &next, json!({"has_more": false}), &recs(3)), None);
+        assert_eq!(step_with(&s, &next, json!({}), &recs(3)), None);
+    }
+
+    #[test]
+    fn has_more_without_records_or_token_is_an_error_not_a_loop() {
+        let s = spec("{type: cursor, token_from_last_record: /id, has_more: /has_more}");
+        let body = json!({"has_more": true});
+        let err = step(
+            &s,
+            &StreamState::default(),
+            &PageResponse {
+                body: &body,
+                link_header: None,
+                records: &[],
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, PaginationError::MissingToken(_)));
+    }
+
+    #[test]
+    fn next_url_in_body_is_followed_until_null() {
+        let s = spec("{type: next_url, pointer: /next}");
+        let next = step_with(
+            &s,
+            &StreamState::default(),
+            json!({"next": "https://api.x/items?p=2"}),
+            &recs(1),
+        )
+        .unwrap();
+        assert_eq!(next.page, Some(PageToken::Url("https://api.x/items?p=2".into())));
+        assert_eq!(step_with(&s, &next, json!({"next": null}), &recs(1)), None);
+        assert_eq!(step_with(&s, &next, json!({"next": ""}), &recs(1)), None);
+    }
+
+    #[test]
+    fn link_header_next_is_parsed_among_other_relations() {
+        let header = r#"<https://api.x/items?page=1>; rel="first", <https://api.x/items?page=3>; rel="next last""#;
+        assert_eq!(
+            link_target(header, "next").as_deref(),
+            Some("https://api.x/items?page=3")
+        );
+        assert_eq!(
+            link_target(header, "first").as_deref(),
+            Some("https://api.x/items?page=1")
+        );
+        assert_eq!(link_target(header, "prev"), None);
+        assert_eq!(link_target("garbage", "next"), None);
+        let s = spec("{type: link_header}");
+        let body = Value::Null;
+        let next = step(
+            &s,
+            &StreamState::default(),
+            &PageResponse {
+                body: &body,
+                link_header: Some(header),
+                records: &recs(1),
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(next.page, Some(PageToken::Url("https://api.x/items?page=3".into())));
+        assert_eq!(step_with(&s, &next, Value::Null, &recs(1)), None);
+    }
+
+    #[test]
+    fn offset_advances_by_records_and_stops_on_a_short_page_or_total() {
+        let s = spec("{type: offset, page_size: 2}");
+        let first = StreamState::default();
+        assert_eq!(
+            page_vars(&s, &first),
+            vec![("page.offset", json!(0)), ("page.size", json!(2))]
+        );
+        let next = step_with(&s, &first, Value::Null, &recs(2)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Offset(2)));
+        assert_eq!(step_with(&s, &next, Value::Null, &recs(1)), None);
+        assert_eq!(step_with(&s, &next, Value::Null, &[]), None);
+        let s = spec("{type: offset, page_size: 2, total: /total}");
+        let next = step_with(&s, &first, json!({"total": 3}), &recs(2)).unwrap();
+        assert_eq!(step_with(&s, &next, json!({"total": 3}), &recs(2)), None);
+    }
+
+    #[test]
+    fn page_number_counts_up_and_stops_on_a_short_page_or_total_pages() {
+        let s = spec("{type: page_number, page_size: 2}");
+        let first = StreamState::default();
+        assert_eq!(page_vars(&s, &first)[0], ("page.number", json!(1)));
+        let next = step_with(&s, &first, Value::Null, &recs(2)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Number(2)));
+        assert_eq!(step_with(&s, &next, Value::Null, &recs(1)), None);
+        let s = spec("{type: page_number, page_size: 2, start: 0, total_pages: /pages}");
+        let next = step_with(&s, &first, json!({"pages": 2}), &recs(2)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Number(1)));
+        assert_eq!(step_with(&s, &next, json!({"pages": 2}), &recs(2)), None);
+    }
+
+    #[test]
+    fn no_pagination_reads_one_page() {
+        assert_eq!(
+            step_with(&PaginationSpec::None, &StreamState::default(), json!({}), &recs(5)),
+            None
+        );
+    }
+
+    #[test]
+    fn the_same_token_twice_in_a_row_is_a_loop() {
+        let s = spec("{type: cursor, token: /next}");
+        let next = step_with(&s, &StreamState::default(), json!({"next": "a"}), &recs(1)).unwrap();
+        let body = json!({"next": "a"});
+        let err = step(
+            &s,
+            &next,
+            &PageResponse {
+                body: &body,
+                link_header: None,
+                records: &recs(1),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, PaginationError::RepeatedToken { page: 2 });
+    }
+
+    #[test]
+    fn a_token_cycle_is_a_loop() {
+        let s = spec("{type: next_url, pointer: /next}");
+        let mut state = StreamState::default();
+        for url in ["/a", "/b", "/c"] {
+            state = step_with(&s, &state, json!({"next": url}), &recs(1)).unwrap();
+        }
+        let body = json!({"next": "/a"});
+        let err = step(
+            &s,
+            &state,
+            &PageResponse {
+                body: &body,
+                link_header: None,
+                records: &recs(1),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, PaginationError::RepeatedToken { .. }));
+    }
+
+    #[test]
+    fn recent_tokens_are_bounded() {
+        let s = spec("{type: cursor, token: /next}");
+        let mut state = StreamState::default();
+        for i in 0..100 {
+            state = step_with(&s, &state, json!({"next": format!("t{i}")}), &recs(1)).unwrap();
+        }
+        assert_eq!(state.recent_tokens.len(), RECENT_TOKENS);
+        assert_eq!(state.pages_read, 100);
+    }
+
+    #[test]
+    fn the_page_cap_refuses_the_next_request() {
+        let mut state = StreamState::default();
+        assert!(check_before_request(&state, 2).is_ok());
+        state.pages_read = 2;
+        assert_eq!(
+            check_before_request(&state, 2),
+            Err(PaginationError::PageCap { max: 2 })
+        );
+    }
+
+    #[test]
+    fn a_non_scalar_token_is_an_error() {
+        let s = spec("{type: cursor, token: /next}");
+        let body = json!({"next": {"a": 1}});
+        let err = step(
+            &s,
+            &StreamState::default(),
+            &PageResponse {
+                body: &body,
+                link_header: None,
+                records: &[],
+            },
+        )
+        .unwrap_err();
+        assert_eq!(err, PaginationError::BadToken);
+    }
+
+    #[test]
+    fn state_round_trips_through_json_and_keeps_since_and_max_cursor() {
+        let s = spec("{type: cursor, token: /next}");
+        let mut start = StreamState::incremental(Some("1700000000".into()));
+        start.max_cursor = Some("1700000500".into());
+        let next = step_with(&s, &start, json!({"next": "x"}), &recs(1)).unwrap();
+        assert_eq!(next.since.as_deref(), Some("1700000000"));
+        assert_eq!(next.max_cursor.as_deref(), Some("1700000500"));
+        let text = serde_json::to_string(&next).unwrap();
+        assert_eq!(serde_json::from_str::<StreamState>(&text).unwrap(), next);
+        assert_eq!(
+            serde_json::to_value(StreamState::default()).unwrap(),
+            json!({"pages_read": 0})
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! Pacing requests under a connection's rate limit, before they are sent.
+//!
+//! [`PacerCore`] is the arithmetic, over time offsets the caller supplies (tests use a fake
+//! clock): a request may start only when fewer than `requests` requests started in the
+//! preceding `window + margin`. Reservations are handed out in order, so every window of
+//! length `window` holds at most `requests` starts, whatever the provider's window alignment,
+//! and our own pacing never causes a 429. The margin absorbs network jitter between our send
+//! time and the provider's arrival time.
+//!
+//! The provider's own signals pause the pacer: `Retry-After` on a 429 or 503, and a
+//! remaining-budget header of `0` until its reset header says (or one window).
+//!
+//! [`Pacer`] wraps the core for async callers, sleeping on tokio's clock.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+
+use super::definition::{RateLimitHeaders, RateLimitSpec, ResetKind};
+
+/// The pacing arithmetic. Times are offsets from an origin the caller chooses.
+#[derive(Debug, Clone)]
+pub struct PacerCore {
+    limit: Option<(usize, Duration)>,
+    margin: Duration,
+    /// Start times of the last `requests` reservations, in order.
+    starts: VecDeque<Duration>,
+    /// No request starts before this.
+    paused_until: Duration,
+}
+
+impl PacerCore {
+    /// A pacer for `spec`; `None` only honours pauses (Retry-After).
+    pub fn new(spec: Option<&RateLimitSpec>) -> Self {
+        Self {
+            limit: spec
+                .filter(|s| s.requests > 0 && s.window_ms > 0)
+                .map(|s| (s.requests as usize, Duration::from_millis(s.window_ms))),
+            margin: spec.map_or(Duration::ZERO, |s| Duration::from_millis(s.margin_ms)),
+            starts: VecDeque::new(),
+            paused_until: Duration::ZERO,
+        }
+    }
+
+    /// Reserves the next start at or after `now`; returns how long to wait before sending.
+    pub fn reserve(&mut self, now: Duration) -> Duration {
+        let mut at = now.max(self.paused_until);
+        if let Some(last) = self.starts.back() {
+            at = at.max(*last);
+        }
+        if let Some((requests, window)) = self.limit {
+            if self.starts.len() >= requests {
+                let oldest_in_budget = self.starts[self.starts.len() - requests];
+                at = at.max(oldest_in_budget + window + self.margin);
+            }
+            self.starts.push_back(at);
+            while self.starts.len() > requests {
+                self.starts.pop_front();
+            }
+        }
+        at - now
+    }
+
+    /// No request starts before `now + delay`.
+    pub fn pause_for(&mut self, now: Duration, delay: Duration) {
+        self.paused_until = self.paused_until.max(now + delay);
+    }
+
+    /// Reads the provider's remaining-budget and reset headers; a remaining budget of 0
+    /// pauses until the reset (or one window, or one second without a configured window).
+    pub fn observe_headers(&mut self, now: Duration, spec: &RateLimitHeaders, headers: &HeaderMap, wall: SystemTime) {
+        let Some(remaining) = spec.remaining.as_deref().and_then(|name| header_u64(headers, name)) else {
+            return;
+        };
+        if remaining > 0 {
+            return;
+        }
+        let reset = spec
+            .reset
+            .as_deref()
+            .and_then(|name| header_u64(headers, name))
+            .map(|value| match spec.reset_kind {
+                ResetKind::DeltaSeconds => Duration::from_secs(value),
+                ResetKind::DeltaMillis => Duration::from_millis(value),
+                ResetKind::UnixSeconds => {
+                    let now_unix = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+                    Duration::from_secs(value).saturating_sub(now_unix)
+                }
+            });
+        let delay = reset
+            .or(self.limit.map(|(_, window)| window))
+            .unwrap_or(Duration::from_secs(1))
+            .min(super::errors::MAX_RETRY_AFTER);
+        self.pause_for(now, delay + self.margin);
+    }
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
+    let text = headers.get(name)?.to_str().ok()?.trim();
+    text.parse::<u64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f.ceil() as u64)
+    })
+}
+
+/// A connection's pacer, shared by every request of that connection in this process.
+#[derive(Debug)]
+pub struct Pacer {
+    core: Mutex<PacerCore>,
+    headers: Option<RateLimitHeaders>,
+    origin: tokio::time::Instant,
+}
+
+impl Pacer {
+    pub fn new(spec: Option<&RateLimitSpec>) -> Self {
+        Self {
+            core: Mutex::new(PacerCore::new(spec)),
+            headers: spec.and_then(|s| s.headers.clone()),
+            origin: tokio::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn core(&self) -> std::sync::MutexGuard<'_, PacerCore> {
+        // The core's state stays consistent even if a holder panicked mid-update.
+        self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Waits until a request may start.
+    pub async fn acquire(&self) {
+        let wait = {
+            let now = self.now();
+            self.core().reserve(now)
+        };
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Pauses every request of the connection for `delay` (a Retry-After).
+    pub fn pause_for(&self, delay: Duration) {
+        let now = self.now();
+        self.core().pause_for(now, delay);
+    }
+
+    /// Feeds a response's headers to the pacer.
+    pub fn observe(&self, headers: &HeaderMap) {
+        if let Some(spec) = &self.headers {
+            let now = self.now();
+            self.core().observe_headers(now, spec, headers, SystemTime::now());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn spec(requests: u32, window_ms: u64, margin_ms: u64) -> RateLimitSpec {
+        RateLimitSpec {
+            requests,
+            window_ms,
+            margin_ms,
+            headers: None,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Starts of `n` requests issued back to back with a fake clock that jumps to each start.
+    fn starts(core: &mut PacerCore, n: usize, mut now: Duration) -> Vec<Duration> {
+        (0..n)
+            .map(|_| {
+                let wait = core.reserve(now);
+                now += wait;
+                now
+            })
+            .collect()
+    }
+
+    fn max_in_any_window(starts: &[Duration], window: Duration) -> usize {
+        starts
+            .iter()
+            .map(|s| starts.iter().filter(|t| **t >= *s && **t < *s + window).count())
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn the_budget_goes_out_at_once_then_waits_a_window() {
+        let mut core = PacerCore::new(Some(&spec(3, 1000, 0)));
+        let s = starts(&mut core, 7, Duration::ZERO);
+        assert_eq!(s, vec![ms(0), ms(0), ms(0), ms(1000), ms(1000), ms(1000), ms(2000)]);
+    }
+
+    #[test]
+    fn no_window_ever_holds_more_than_the_budget_even_with_uneven_arrivals() {
+        let mut core = PacerCore::new(Some(&spec(100, 10_000, 50)));
+        let mut now = Duration::ZERO;
+        let mut all = Vec::new();
+        for i in 0..1000u64 {
+            // Bursty arrivals: sometimes together, sometimes spread out.
+            now += ms((i * 37) % 90);
+            let wait = core.reserve(now);
+            all.push(now + wait);
+        }
+        assert!(max_in_any_window(&all, ms(10_000)) <= 100);
+        // And the budget is used: 1000 requests take about 10 windows, not much more.
+        let span = *all.last().unwrap() - all[0];
+        assert!(span < ms(10 * 10_050 + 1000), "{span:?}");
+    }
+
+    #[test]
+    fn sustained_rate_is_at_least_ninety_percent_of_the_limit() {
+        let mut core = PacerCore::new(Some(&spec(100, 10_000, 50)));
+        let s = starts(&mut core, 2000, Duration::ZERO);
+        // 2000 requests fill 20 windows; the last window ends one window after its first start.
+        let elapsed = (*s.last().unwrap() - s[0]).as_secs_f64() + 10.05;
+        let rate = 2000.0 / elapsed;
+        assert!((9.0..=10.0).contains(&rate), "rate {rate}/s");
+    }
+
+    #[test]
+    fn retry_after_pauses_every_later_request() {
+        let mut core = PacerCore::new(None);
+        assert_eq!(core.reserve(ms(10)), Duration::ZERO);
+        core.pause_for(ms(10), ms(2000));
+        assert_eq!(core.reserve(ms(500)), ms(1510));
+        assert_eq!(core.reserve(ms(2500)), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_zero_remaining_header_pauses_until_reset_or_a_window() {
+        let mut hdrs = HeaderMap::new();
+        hdrs.insert("x-remaining", HeaderValue::from_static("0"));
+        hdrs.insert("x-reset", HeaderValue::from_static("3"));
+        let with_reset = RateLimitHeaders {
+            remaining: Some("X-Remaining".into()),
+            reset: Some("X-Reset".into()),
+            reset_kind: ResetKind::DeltaSeconds,
+        };
+        let mut core = PacerCore::new(Some(&spec(100, 10_000, 0)));
+        core.observe_headers(Duration::ZERO, &with_reset, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(Duration::ZERO), ms(3000));
+
+        let without_reset = RateLimitHeaders {
+            reset: None,
+            ..with_reset.clone()
+        };
+        let mut core = PacerCore::new(Some(&spec(100, 10_000, 0)));
+        core.observe_headers(Duration::ZERO, &without_reset, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(Duration::ZERO), ms(10_000));
+
+        let unix = RateLimitHeaders {
+            reset_kind: ResetKind::UnixSeconds,
+            ..with_reset.clone()
+        };
+        let mut hdrs_unix = HeaderMap::new();
+        hdrs_unix.insert("x-remaining", HeaderValue::from_static("0"));
+        hdrs_unix.insert("x-reset", HeaderValue::from_static("1000005"));
+        let mut core = PacerCore::new(None);
+        core.observe_headers(
+            Duration::ZERO,
+            &unix,
+            &hdrs_unix,
+            UNIX_EPOCH + Duration::from_secs(1_000_000),
+        );
+        assert_eq!(core.reserve(Duration::ZERO), ms(5000));
+
+        hdrs.insert("x-remaining", HeaderValue::from_static("7"));
+        let mut core = PacerCore::new(Some(&spec(100, 10_000, 0)));
+        core.observe_headers(Duration::ZERO, &with_reset, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn without_a_limit_requests_are_not_delayed() {
+        let mut core = PacerCore::new(None);
+        assert!(starts(&mut core, 1000, Duration::ZERO).iter().all(|s| s.is_zero()));
+    }
+
+    #[tokio::test]
+    async fn the_async_pacer_sleeps_between_windows() {
+        let pacer = Pacer::new(Some(&spec(2, 100, 0)));
+        let start = tokio::time::Instant::now();
+        for _ in 0..5 {
+            pacer.acquire().await;
+        }
+        // 2 at t=0, 2 at t=100ms, 1 at t=200ms.
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(600),
+            "{elapsed:?}"
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! The connector definitions embedded in the binary, validated at start-up, and
+//! [`validate_file`] for `switchyard connectors validate FILE`.
+//!
+//! A broken definition is a [`DefinitionError`] naming the file and the field path, found
+//! when the registry loads (a cold start, a test) rather than in the middle of a sync.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::compiled::CompiledDefinition;
+use super::definition::ConnectorDefinition;
+
+/// The definitions in `shared/connectors/`, by file name. `every_yaml_file_is_embedded`
+/// fails when a file is added there but not here.
+const EMBEDDED: &[(&str, &str)] = &[
+    ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
+    ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("slack.yaml", include_str!("../../connectors/slack.yaml")),
+    ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
+    ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
+];
+
+/// A definition that does not load: which file, which field, what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct DefinitionError {
+    /// The file (as given: `hubspot.yaml`, or the path passed to [`validate_file`]).
+    pub file: String,
+    /// The dotted field path (`streams.contacts.pagination.token`); empty for the document
+    /// as a whole.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for DefinitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() || self.field == "." {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: field `{}`: {}", self.file, self.field, self.message)
+        }
+    }
+}
+
+/// Parses and validates one definition. `file` names it in errors; when it ends in
+/// `.yaml` or `.yml`, the stem must equal the definition's id.
+pub fn parse_definition(file: &str, text: &str) -> Result<ConnectorDefinition, DefinitionError> {
+    let error = |field: String, message: String| DefinitionError {
+        file: file.to_owned(),
+        field,
+        message,
+    };
+    let deserializer = serde_yaml::Deserializer::from_str(text);
+    let def: ConnectorDefinition = serde_path_to_error::deserialize(deserializer)
+        .map_err(|e| error(e.path().to_string(), e.inner().to_string()))?;
+    let stem = Path::new(file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")));
+    if let Some(stem) = stem {
+        if stem != def.id {
+            return Err(error(
+                "id".into(),
+                format!("the id `{}` must match the file name `{stem}`", def.id),
+            ));
+        }
+    }
+    CompiledDefinition::compile(&def).map_err(|e| error(e.field, e.message))?;
+    Ok(def)
+}
+
+/// Reads, parses and validates a definition file.
+pub fn validate_file(path: &Path) -> Result<ConnectorDefinition, DefinitionError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| DefinitionError {
+        file: file.clone(),
+        field: String::new(),
+        message: format!("cannot read the file: {e}"),
+    })?;
+    parse_definition(&file, &text)
+}
+
+/// The loaded definitions, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    definitions: BTreeMap<String, Arc<ConnectorDefinition>>,
+}
+
+impl Registry {
+    /// The definitions embedded at build time, all validated.
+    pub fn embedded() -> Result<Registry, DefinitionError> {
+        Self::from_sources(EMBEDDED.iter().copied())
+    }
+
+    /// Definitions from `(file name, YAML text)` pairs, all validated; ids must be unique.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Registry, DefinitionError> {
+        let mut definitions = BTreeMap::new();
+        for (file, text) in sources {
+            let def = parse_definition(file, text)?;
+            if definitions.contains_key(&def.id) {
+                return Err(DefinitionError {
+                    file: file.to_owned(),
+                    field: "id".into(),
+                    message: format!("another definition already has the id `{}`", def.id),
+                });
+            }
+            definitions.insert(def.id.clone(), Arc::new(def));
+        }
+        Ok(Registry { definitions })
+    }
+
+    /// A definition by id.
+    pub fn get(&self, id: &str) -> Option<&ConnectorDefinition> {
+        self.definitions.get(id).map(Arc::as_ref)
+    }
+
+    /// A definition by id, shared (what [`super::ConnectorClient::new`] takes).
+    pub fn get_shared(&self, id: &str) -> Option<Arc<ConnectorDefinition>> {
+        self.definitions.get(id).cloned()
+    }
+
+    /// The ids, sorted.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.definitions.keys().map(String::as_str)
+    }
+
+    /// The YAML source of an embedded definition, for `connectors show`.
+    pub fn embedded_source(id: &str) -> Option<&'static str> {
+        EMBEDDED
+            .iter()
+            .find(|(file, _)| file.strip_suffix(".yaml") == Some(id))
+            .map(|(_, text)| *text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+id: mini
+name: Mini
+base_url: https://api.example.com
+streams:
+  items:
+    request: {path: /items, query: {after: "{{ page.token }}"}}
+    records: /data
+    pagination: {type: cursor, token: /next}
+"#;
+
+    fn err(yaml: &str) -> DefinitionError {
+        parse_definition("mini.yaml", yaml).unwrap_err()
+    }
+
+    #[test]
+    fn every_embedded_definition_validates() {
+        let registry = Registry::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let ids: Vec<_> = registry.ids().collect();
+        assert_eq!(ids, ["generic-rest", "hubspot", "slack", "stripe", "webhook"]);
+        assert!(Registry::embedded_source("stripe").unwrap().contains("id: stripe"));
+    }
+
+    #[test]
+    fn every_yaml_file_is_embedded() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<String> = EMBEDDED.iter().map(|(f, _)| (*f).to_owned()).collect();
+        assert_eq!(
+            on_disk, embedded,
+            "add new files in shared/connectors/ to EMBEDDED in registry.rs"
+        );
+    }
+
+    #[test]
+    fn a_minimal_definition_loads() {
+        let def = parse_definition("mini.yaml", MINIMAL).unwrap();
+        assert_eq!(def.id, "mini");
+        assert!(def.streams.contains_key("items"));
+    }
+
+    #[test]
+    fn a_misspelt_key_names_the_file_and_the_field() {
+        let e = err(&MINIMAL.replace("records: /data", "recrods: /data"));
+        assert_eq!(e.file, "mini.yaml");
+        assert_eq!(e.field, "streams.items.recrods");
+        assert!(e.message.contains("unknown field `recrods`"), "{e}");
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("mini.yaml: field `streams.items.recrods`:"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_nested_field() {
+        let e = err(&MINIMAL.replace(
+            "name: Mini",
+            "name: Mini\nrate_limit: {requests: many, window_ms: 1000}",
+        ));
+        assert_eq!(e.field, "rate_limit.requests", "{e}");
+    }
+
+    #[test]
+    fn an_unknown_pagination_type_is_reported_at_the_pagination() {
+        let e = err(&MINIMAL.replace("type: cursor", "type: curser"));
+        assert_eq!(e.field, "streams.items.pagination.type");
+        assert!(e.message.contains("curser"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_template_names_the_query_parameter() {
+        let e = err(&MINIMAL.replace("\"{{ page.token }}\"", "\"{{ page.token \""));
+        assert_eq!(e.field, "streams.items.request.query.after", "{e}");
+        assert!(e.message.contains("never closed"), "{e}");
+    }
+
+    #[test]
+    fn a_placeholder_not_available_in_its_place_is_refused() {
+        let e = err(&MINIMAL.replace("{path: /items,", "{path: \"/items/{{ record.id }}\","));
+        assert_eq!(e.field, "streams.items.request.path", "{e}");
+        assert!(e.message.contains("`record.id` is not available"), "{e}");
+        let e = err(&MINIMAL.replace("{path: /items,", "{path: \"/items/{{ config.account }}\","));
+        assert!(e.message.contains("does not declare"), "{e}");
+    }
+
+    #[test]
+    fn cursor_pagination_must_send_its_token() {
+        let e = err(&MINIMAL.replace("query: {after: \"{{ page.token }}\"}", "query: {}"));
+        assert_eq!(e.field, "streams.items.request");
+        assert!(e.message.contains("page.token"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_jq_selector_names_the_records_field() {
+        let e = err(&MINIMAL.replace("records: /data", "records: \".data[\""));
+        assert_eq!(e.field, "streams.items.records");
+        assert!(e.message.contains("jq"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_webhook_scheme_is_refused() {
+        let yaml = format!("{MINIMAL}webhooks: {{scheme: stripey, event_id: /id, event_type: /type}}\n");
+        let e = err(&yaml);
+        assert_eq!(e.field, "webhooks.scheme");
+        assert!(e.message.contains("stripey"), "{e}");
+    }
+
+    #[test]
+    fn webhook_events_must_name_existing_streams() {
+        let yaml =
+            format!("{MINIMAL}webhooks: {{scheme: stripe, event_id: /id, event_type: /type, object: /data/object, events: {{a.b: nope}}}}\n");
+        let e = err(&yaml);
+        assert_eq!(e.field, "webhooks.events.a.b");
+    }
+
+    #[test]
+    fn the_id_must_match_the_file_name() {
+        let e = parse_definition("other.yaml", MINIMAL).unwrap_err();
+        assert_eq!(e.field, "id");
+        assert!(e.to_string().contains("other"));
+        assert!(parse_definition("inline", MINIMAL).is_ok());
+    }
+
+    #[test]
+    fn invalid_yaml_reports_the_position() {
+        let e = err("id: [unclosed");
+        assert!(e.message.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn upserts_need_a_key_and_batches_need_results() {
+        let base = r#"
+id: mini
+name: Mini
+base_url: https://api.example.com
+writes:
+  items.upsert:
+    kind: upsert
+    batch_size: 10
+    request: {method: POST, path: /batch, body: {inputs: "{{ records }}"}}
+"#;
+        let e = err(base);
+        assert_eq!(e.field, "writes.items.upsert.key");
+        let e = err(&base.replace("kind: upsert", "kind: upsert\n    key: /email"));
+        assert_eq!(e.field, "writes.items.upsert.response.results");
+        let e = err(&base
+            .replace("kind: upsert", "kind: upsert\n    key: /email")
+            .replace("batch_size: 10", "batch_size: 5000"));
+        assert_eq!(e.field, "writes.items.upsert.batch_size");
+    }
+
+    #[test]
+    fn validate_file_names_the_path_and_reports_unreadable_files() {
+        let e = validate_file(Path::new("/nonexistent/x.yaml")).unwrap_err();
+        assert_eq!(e.file, "/nonexistent/x.yaml");
+        assert!(e.message.contains("cannot read"));
+        let dir = std::env::temp_dir().join(format!("switchyard-connector-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mini.yaml");
+        std::fs::write(&path, MINIMAL.replace("type: cursor", "type: cursor, bogus: 1")).unwrap();
+        let e = validate_file(&path).unwrap_err();
+        assert!(
+            e.to_string().contains("mini.yaml") && e.message.contains("bogus"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,349 @@
+//! Request templates, compiled once and rendered into a [`PreparedRequest`] (pure: no I/O).
+//! The engine adds credentials and sends it with reqwest.
+
+use std::borrow::Cow;
+
+use reqwest::Url;
+use serde_json::Value;
+
+use super::definition::{BodyFormat, HttpMethod, RequestSpec, Scalar};
+use super::errors::ConnectorError;
+use super::template::{JsonTemplate, Template, TemplateError, VarName, Vars};
+
+/// A request template with its templates parsed.
+#[derive(Debug, Clone)]
+pub struct CompiledRequest {
+    pub method: HttpMethod,
+    path: Template,
+    query: Vec<(String, Template)>,
+    headers: Vec<(String, Template)>,
+    body: Option<JsonTemplate>,
+    body_format: BodyFormat,
+}
+
+/// A rendered request, ready for credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreparedRequest {
+    pub method: HttpMethod,
+    pub url: Url,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<PreparedBody>,
+}
+
+/// An encoded body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PreparedBody {
+    /// `application/json`.
+    Json(Vec<u8>),
+    /// `application/x-www-form-urlencoded`.
+    Form(String),
+}
+
+impl PreparedBody {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            PreparedBody::Json(b) => b,
+            PreparedBody::Form(s) => s.as_bytes(),
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            PreparedBody::Json(_) => "application/json",
+            PreparedBody::Form(_) => "application/x-www-form-urlencoded",
+        }
+    }
+}
+
+/// Compiles `(name, template)` pairs; the error names the key.
+pub(crate) fn compile_pairs<'a>(
+    pairs: impl IntoIterator<Item = (&'a String, &'a Scalar)>,
+) -> Result<Vec<(String, Template)>, (String, TemplateError)> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            Template::parse(v.as_str())
+                .map(|t| (k.clone(), t))
+                .map_err(|e| (k.clone(), e))
+        })
+        .collect()
+}
+
+impl CompiledRequest {
+    /// Compiles a request template. The error gives the field (`path`, `query.after`,
+    /// `body/inputs/0/id`) and the template problem.
+    pub fn compile(spec: &RequestSpec) -> Result<CompiledRequest, (String, TemplateError)> {
+        let path = Template::parse(&spec.path).map_err(|e| ("path".to_owned(), e))?;
+        let query = compile_pairs(&spec.query).map_err(|(k, e)| (format!("query.{k}"), e))?;
+        let headers = compile_pairs(&spec.headers).map_err(|(k, e)| (format!("headers.{k}"), e))?;
+        let body = spec
+            .body
+            .as_ref()
+            .map(JsonTemplate::compile)
+            .transpose()
+            .map_err(|(at, e)| (format!("body{at}"), e))?;
+        Ok(CompiledRequest {
+            method: spec.method,
+            path,
+            query,
+            headers,
+            body,
+            body_format: spec.body_format,
+        })
+    }
+
+    /// Every placeholder the request uses, with the field it is in.
+    pub fn vars(&self) -> Vec<(String, &VarName)> {
+        let mut out: Vec<(String, &VarName)> = self.path.vars().map(|v| ("path".to_owned(), v)).collect();
+        for (k, t) in &self.query {
+            out.extend(t.vars().map(|v| (format!("query.{k}"), v)));
+        }
+        for (k, t) in &self.headers {
+            out.extend(t.vars().map(|v| (format!("headers.{k}"), v)));
+        }
+        if let Some(body) = &self.body {
+            out.extend(body.vars().into_iter().map(|v| ("body".to_owned(), v)));
+        }
+        out
+    }
+
+    /// Renders against `vars` on `base`. `default_headers` (the definition's) come first and
+    /// are overridden by the request's own.
+    pub fn prepare(
+        &self,
+        base: &Url,
+        vars: &Vars<'_>,
+        default_headers: &[(String, Template)],
+    ) -> Result<PreparedRequest, ConnectorError> {
+        let path = self.path.render(vars, true).ok_or_else(|| {
+            let names: Vec<_> = self.path.vars().map(|v| format!("`{v}`")).collect();
+            ConnectorError::config(format!("the request path needs {} and one is unset", names.join(", ")))
+        })?;
+        let mut url = join(base, &path)?;
+        {
+            let rendered: Vec<(&str, String)> = self
+                .query
+                .iter()
+                .filter_map(|(k, t)| t.render(vars, false).map(|v| (k.as_str(), v)))
+                .collect();
+            if !rendered.is_empty() {
+                url.query_pairs_mut().extend_pairs(rendered);
+            }
+        }
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for (k, t) in default_headers.iter().chain(&self.headers) {
+            if let Some(v) = t.render(vars, false) {
+                headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(k));
+                headers.push((k.clone(), v));
+            }
+        }
+        let body = match &self.body {
+            None => None,
+            Some(t) => t.render(vars).map(|v| encode_body(&v, self.body_format)).transpose()?,
+        };
+        Ok(PreparedRequest {
+            method: self.method,
+            url,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Appends `path` to `base`'s path (keeping a base path such as `/stripe`), and checks the
+/// result stays on the base's scheme, host and port.
+pub fn join(base: &Url, path: &str) -> Result<Url, ConnectorError> {
+    let mut text = base.as_str().to_owned();
+    // Query and fragment of the base go after the path.
+    let (prefix, suffix) = match text.find(['?', '#']) {
+        Some(i) => {
+            let suffix = text.split_off(i);
+            (text, suffix)
+        }
+        None => (text, String::new()),
+    };
+    let joined = if path.is_empty() {
+        format!("{prefix}{suffix}")
+    } else {
+        format!(
+            "{}/{}{suffix}",
+            prefix.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    };
+    let url = Url::parse(&joined).map_err(|_| ConnectorError::config("the request path does not form a URL"))?;
+    if !same_origin(base, &url) {
+        return Err(ConnectorError::config("the request path leaves the base URL's host"));
+    }
+    Ok(url)
+}
+
+/// Whether two URLs share scheme, host and port.
+pub fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
+}
+
+fn encode_body(value: &Value, format: BodyFormat) -> Result<PreparedBody, ConnectorError> {
+    Ok(match format {
+        BodyFormat::Json => PreparedBody::Json(serde_json::to_vec(value).expect("a JSON value always serialises")),
+        BodyFormat::Form => {
+            let Value::Object(map) = value else {
+                return Err(ConnectorError::config("a form body must be an object"));
+            };
+            let mut pairs = Vec::new();
+            for (k, v) in map {
+                flatten_form(Cow::Borrowed(k.as_str()), v, &mut pairs);
+            }
+            PreparedBody::Form(
+                form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(pairs)
+                    .finish(),
+            )
+        }
+    })
+}
+
+/// Flattens nested objects and arrays the way Stripe reads forms: `metadata[plan]=pro`,
+/// `expand[0]=customer`. Nulls are left out.
+fn flatten_form(key: Cow<'_, str>, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Null => {}
+        Value::Object(map) => {
+            for (k, v) in map {
+                flatten_form(Cow::Owned(format!("{key}[{k}]")), v, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten_form(Cow::Owned(format!("{key}[{i}]")), v, out);
+            }
+        }
+        Value::String(s) => out.push((key.into_owned(), s.clone())),
+        other => out.push((key.into_owned(), other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compile(yaml: &str) -> CompiledRequest {
+        CompiledRequest::compile(&serde_yaml::from_str(yaml).unwrap()).unwrap()
+    }
+
+    fn vars() -> Vars<'static> {
+        let mut v = Vars::new();
+        v.set("page.token", Some(json!("cus_9")))
+            .set("id", Some(json!("cus/../x")))
+            .root("config", Cow::Owned(json!({"version": "2024-06-20"})));
+        v
+    }
+
+    #[test]
+    fn renders_path_query_headers_and_drops_unset_parameters() {
+        let base = Url::parse("https://api.stripe.com").unwrap();
+        let req = compile(
+            "{path: /v1/customers, query: {limit: 100, starting_after: '{{ page.token }}', 'created[gte]': '{{ since }}'}, \
+             headers: {Stripe-Version: '{{ config.version }}', X-Unset: '{{ config.nope }}'}}",
+        );
+        let p = req.prepare(&base, &vars(), &[]).unwrap();
+        assert_eq!(
+            p.url.as_str(),
+            "https://api.stripe.com/v1/customers?limit=100&starting_after=cus_9"
+        );
+        assert_eq!(p.headers, vec![("Stripe-Version".to_owned(), "2024-06-20".to_owned())]);
+        assert_eq!(p.body, None);
+    }
+
+    #[test]
+    fn path_values_are_encoded_as_one_segment_and_cannot_escape() {
+        let base = Url::parse("http://127.0.0.1:8080/stripe/").unwrap();
+        let p = compile("{path: '/v1/customers/{{ id }}'}")
+            .prepare(&base, &vars(), &[])
+            .unwrap();
+        assert_eq!(p.url.as_str(), "http://127.0.0.1:8080/stripe/v1/customers/cus%2F..%2Fx");
+        let err = compile("{path: '/v1/customers/{{ missing }}'}")
+            .prepare(&base, &vars(), &[])
+            .unwrap_err();
+        assert!(err.message.contains("`missing`"));
+    }
+
+    #[test]
+    fn a_base_url_query_is_kept_after_the_path() {
+        let base = Url::parse("https://hooks.example.com/in?token=abc").unwrap();
+        let p = compile("{method: POST, path: ''}")
+            .prepare(&base, &vars(), &[])
+            .unwrap();
+        assert_eq!(p.url.as_str(), "https://hooks.example.com/in?token=abc");
+        let p = compile("{path: /x, query: {a: 1}}")
+            .prepare(&base, &vars(), &[])
+            .unwrap();
+        assert_eq!(p.url.as_str(), "https://hooks.example.com/in/x?token=abc&a=1");
+    }
+
+    #[test]
+    fn paths_never_change_the_host() {
+        let base = Url::parse("https://api.example.com/v1").unwrap();
+        for path in [
+            "@evil.example/x",
+            "//evil.example/x",
+            "/\\\\evil.example",
+            "/../../x",
+            "/ok/@evil",
+        ] {
+            let url = join(&base, path).unwrap();
+            assert_eq!(url.host_str(), Some("api.example.com"), "{path} -> {url}");
+        }
+    }
+
+    #[test]
+    fn json_and_form_bodies_are_encoded() {
+        let base = Url::parse("https://api.example.com").unwrap();
+        let p = compile("{method: POST, path: /x, body: {after: '{{ page.token }}', limit: 10}}")
+            .prepare(&base, &vars(), &[])
+            .unwrap();
+        assert_eq!(
+            p.body,
+            Some(PreparedBody::Json(br#"{"after":"cus_9","limit":10}"#.to_vec()))
+        );
+        let p = compile(
+            "{method: POST, path: /x, body_format: form, body: {email: a@b.c, metadata: {plan: pro}, expand: [x], n: null}}",
+        )
+        .prepare(&base, &vars(), &[])
+        .unwrap();
+        assert_eq!(
+            p.body,
+            Some(PreparedBody::Form(
+                "email=a%40b.c&expand%5B0%5D=x&metadata%5Bplan%5D=pro".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn request_headers_override_definition_headers_case_insensitively() {
+        let base = Url::parse("https://api.example.com").unwrap();
+        let defaults = vec![
+            ("Accept".to_owned(), Template::parse("application/json").unwrap()),
+            ("X-Version".to_owned(), Template::parse("1").unwrap()),
+        ];
+        let p = compile("{path: /x, headers: {x-version: 2}}")
+            .prepare(&base, &vars(), &defaults)
+            .unwrap();
+        assert_eq!(
+            p.headers,
+            vec![
+                ("Accept".to_owned(), "application/json".to_owned()),
+                ("x-version".to_owned(), "2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn compile_errors_name_the_field() {
+        let spec: RequestSpec = serde_yaml::from_str("{path: /x, query: {after: '{{ page.token'}}").unwrap();
+        assert_eq!(CompiledRequest::compile(&spec).unwrap_err().0, "query.after");
+        let spec: RequestSpec = serde_yaml::from_str("{path: /x, body: {inputs: ['{{ }}']}}").unwrap();
+        assert_eq!(CompiledRequest::compile(&spec).unwrap_err().0, "body/inputs/0");
+    }
+}

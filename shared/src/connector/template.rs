@@ -1,0 +1,378 @@
+//! `{{ name }}` placeholders in request templates: parsing, and rendering against [`Vars`].
+//!
+//! A name is dotted segments (`config.base_url`, `page.token`, `record.properties.email`).
+//! A placeholder whose value is unset (or JSON `null`) makes its query parameter, header or
+//! body field disappear; in a path it is an error. Nothing here performs I/O.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde_json::{Map, Value};
+
+/// Characters left alone in a path segment (RFC 3986 unreserved).
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A dotted placeholder name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VarName(String);
+
+impl VarName {
+    /// The whole name (`page.token`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first segment (`page`).
+    pub fn root(&self) -> &str {
+        self.0.split('.').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Lit(String),
+    Var(VarName),
+}
+
+/// A parsed string template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+/// A template that does not parse. Names the offending text, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("`{{{{` at byte {0} is never closed with `}}}}`")]
+    Unclosed(usize),
+    #[error("empty placeholder at byte {0}")]
+    Empty(usize),
+    #[error("placeholder `{0}` is not a dotted name of letters, digits, `_` and `-`")]
+    BadName(String),
+}
+
+impl Template {
+    /// Parses `text`.
+    pub fn parse(text: &str) -> Result<Template, TemplateError> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        let mut offset = 0;
+        while let Some(start) = rest.find("{{") {
+            if start > 0 {
+                parts.push(Part::Lit(rest[..start].to_owned()));
+            }
+            let after = &rest[start + 2..];
+            let end = after.find("}}").ok_or(TemplateError::Unclosed(offset + start))?;
+            let name = after[..end].trim();
+            if name.is_empty() {
+                return Err(TemplateError::Empty(offset + start));
+            }
+            let valid = name.split('.').all(|segment| {
+                !segment.is_empty()
+                    && segment
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            });
+            if !valid {
+                return Err(TemplateError::BadName(name.to_owned()));
+            }
+            parts.push(Part::Var(VarName(name.to_owned())));
+            let consumed = start + 2 + end + 2;
+            offset += consumed;
+            rest = &rest[consumed..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Lit(rest.to_owned()));
+        }
+        Ok(Template { parts })
+    }
+
+    /// The placeholder names used, in order.
+    pub fn vars(&self) -> impl Iterator<Item = &VarName> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Var(v) => Some(v),
+            Part::Lit(_) => None,
+        })
+    }
+
+    /// The name, when the template is exactly one placeholder (`"{{ records }}"`).
+    pub fn single_var(&self) -> Option<&VarName> {
+        match self.parts.as_slice() {
+            [Part::Var(v)] => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Renders to text; `None` when a placeholder is unset. `encode_path` percent-encodes
+    /// each value as one path segment.
+    pub fn render(&self, vars: &Vars<'_>, encode_path: bool) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Lit(text) => out.push_str(text),
+                Part::Var(name) => {
+                    let value = vars.text(name)?;
+                    if encode_path {
+                        out.extend(utf8_percent_encode(&value, PATH_SEGMENT));
+                    } else {
+                        out.push_str(&value);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Whether the template has no placeholder.
+    pub fn is_literal(&self) -> bool {
+        self.vars().next().is_none()
+    }
+}
+
+/// A JSON body template, compiled once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonTemplate {
+    /// A value without placeholders.
+    Lit(Value),
+    /// A string template; a single placeholder keeps the value's JSON type.
+    Str(Template),
+    Arr(Vec<JsonTemplate>),
+    Obj(Vec<(String, JsonTemplate)>),
+}
+
+impl JsonTemplate {
+    /// Compiles a JSON value whose strings may hold placeholders. The error names the JSON
+    /// pointer of the bad string.
+    pub fn compile(value: &Value) -> Result<JsonTemplate, (String, TemplateError)> {
+        fn go(value: &Value, at: &mut String) -> Result<JsonTemplate, (String, TemplateError)> {
+            Ok(match value {
+                Value::String(s) => {
+                    let t = Template::parse(s).map_err(|e| (at.clone(), e))?;
+                    if t.is_literal() {
+                        JsonTemplate::Lit(value.clone())
+                    } else {
+                        JsonTemplate::Str(t)
+                    }
+                }
+                Value::Array(items) => {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, item) in items.iter().enumerate() {
+                        let len = at.len();
+                        at.push_str(&format!("/{i}"));
+                        out.push(go(item, at)?);
+                        at.truncate(len);
+                    }
+                    JsonTemplate::Arr(out)
+                }
+                Value::Object(map) => {
+                    let mut out = Vec::with_capacity(map.len());
+                    for (k, v) in map {
+                        let len = at.len();
+                        at.push('/');
+                        at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                        out.push((k.clone(), go(v, at)?));
+                        at.truncate(len);
+                    }
+                    JsonTemplate::Obj(out)
+                }
+                other => JsonTemplate::Lit(other.clone()),
+            })
+        }
+        go(value, &mut String::new())
+    }
+
+    /// Every placeholder name used.
+    pub fn vars(&self) -> Vec<&VarName> {
+        let mut out = Vec::new();
+        fn go<'a>(t: &'a JsonTemplate, out: &mut Vec<&'a VarName>) {
+            match t {
+                JsonTemplate::Lit(_) => {}
+                JsonTemplate::Str(s) => out.extend(s.vars()),
+                JsonTemplate::Arr(items) => items.iter().for_each(|i| go(i, out)),
+                JsonTemplate::Obj(fields) => fields.iter().for_each(|(_, v)| go(v, out)),
+            }
+        }
+        go(self, &mut out);
+        out
+    }
+
+    /// Renders; `None` when the whole value is unset. Unset object fields and array items
+    /// are dropped.
+    pub fn render(&self, vars: &Vars<'_>) -> Option<Value> {
+        match self {
+            JsonTemplate::Lit(v) => Some(v.clone()),
+            JsonTemplate::Str(t) => match t.single_var() {
+                Some(name) => vars.get(name).filter(|v| !v.is_null()).map(Cow::into_owned),
+                None => t.render(vars, false).map(Value::String),
+            },
+            JsonTemplate::Arr(items) => Some(Value::Array(items.iter().filter_map(|i| i.render(vars)).collect())),
+            JsonTemplate::Obj(fields) => {
+                let mut map = Map::new();
+                for (k, v) in fields {
+                    if let Some(rendered) = v.render(vars) {
+                        map.insert(k.clone(), rendered);
+                    }
+                }
+                Some(Value::Object(map))
+            }
+        }
+    }
+}
+
+/// Values placeholders resolve to: dotted names set directly (`page.token`, `since`) and
+/// roots walked into (`config`, `record`).
+#[derive(Debug, Default, Clone)]
+pub struct Vars<'a> {
+    exact: BTreeMap<&'static str, Value>,
+    roots: BTreeMap<&'static str, Cow<'a, Value>>,
+}
+
+impl<'a> Vars<'a> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a name exactly (`page.token`). `None` leaves it unset.
+    pub fn set(&mut self, name: &'static str, value: Option<Value>) -> &mut Self {
+        if let Some(v) = value {
+            self.exact.insert(name, v);
+        }
+        self
+    }
+
+    /// Sets a root walked by dotted names (`config` -> `config.account_id`).
+    pub fn root(&mut self, name: &'static str, value: Cow<'a, Value>) -> &mut Self {
+        self.roots.insert(name, value);
+        self
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &VarName) -> Option<Cow<'_, Value>> {
+        if let Some(v) = self.exact.get(name.as_str()) {
+            return Some(Cow::Borrowed(v));
+        }
+        let mut segments = name.as_str().split('.');
+        let mut current: &Value = self.roots.get(segments.next()?)?.as_ref();
+        for segment in segments {
+            current = match current {
+                Value::Object(map) => map.get(segment)?,
+                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        Some(Cow::Borrowed(current))
+    }
+
+    /// The value of `name` as text: strings as they are, numbers and booleans printed,
+    /// arrays and objects as compact JSON; `None` when unset or null.
+    pub fn text(&self, name: &VarName) -> Option<String> {
+        match self.get(name)?.as_ref() {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn vars() -> Vars<'static> {
+        let mut v = Vars::new();
+        v.set("page.token", Some(json!("cus_9")))
+            .set("page.size", Some(json!(100)))
+            .set("id", Some(json!("a/b c")))
+            .root(
+                "config",
+                Cow::Owned(json!({"account": "acme", "flag": true, "none": null})),
+            )
+            .root(
+                "record",
+                Cow::Owned(json!({"email": "x@y.z", "tags": ["a", "b"], "n": 3})),
+            );
+        v
+    }
+
+    #[test]
+    fn parses_literals_and_placeholders_with_or_without_spaces() {
+        let t = Template::parse("/v1/{{config.account}}/items/{{ id }}").unwrap();
+        assert_eq!(
+            t.vars().map(VarName::as_str).collect::<Vec<_>>(),
+            ["config.account", "id"]
+        );
+        assert_eq!(t.render(&vars(), true).unwrap(), "/v1/acme/items/a%2Fb%20c");
+        assert!(Template::parse("plain").unwrap().is_literal());
+    }
+
+    #[test]
+    fn rejects_unclosed_empty_and_malformed_placeholders() {
+        assert_eq!(Template::parse("a {{ b").unwrap_err(), TemplateError::Unclosed(2));
+        assert_eq!(Template::parse("{{ }}").unwrap_err(), TemplateError::Empty(0));
+        assert!(matches!(Template::parse("{{ a..b }}"), Err(TemplateError::BadName(_))));
+        assert!(matches!(Template::parse("{{ a b }}"), Err(TemplateError::BadName(_))));
+    }
+
+    #[test]
+    fn unset_or_null_values_render_to_none() {
+        let v = vars();
+        assert_eq!(Template::parse("{{ since }}").unwrap().render(&v, false), None);
+        assert_eq!(Template::parse("x{{ config.none }}").unwrap().render(&v, false), None);
+        assert_eq!(
+            Template::parse("{{ config.flag }}").unwrap().render(&v, false).unwrap(),
+            "true"
+        );
+        assert_eq!(
+            Template::parse("{{ page.size }}").unwrap().render(&v, false).unwrap(),
+            "100"
+        );
+    }
+
+    #[test]
+    fn json_templates_keep_types_for_single_placeholders_and_drop_unset_fields() {
+        let body = json!({
+            "email": "{{ record.email }}",
+            "greeting": "hi {{ record.email }}",
+            "count": "{{ record.n }}",
+            "tags": "{{ record.tags }}",
+            "after": "{{ page.after }}",
+            "list": ["{{ record.n }}", "{{ missing }}", 7],
+            "literal": {"a": 1}
+        });
+        let t = JsonTemplate::compile(&body).unwrap();
+        assert_eq!(
+            t.render(&vars()).unwrap(),
+            json!({
+                "email": "x@y.z",
+                "greeting": "hi x@y.z",
+                "count": 3,
+                "tags": ["a", "b"],
+                "list": [3, 7],
+                "literal": {"a": 1}
+            })
+        );
+        let names: Vec<_> = t.vars().into_iter().map(VarName::as_str).collect();
+        assert!(names.contains(&"page.after") && names.contains(&"missing"));
+    }
+
+    #[test]
+    fn json_template_errors_name_the_pointer_of_the_bad_string() {
+        let (at, _) = JsonTemplate::compile(&json!({"inputs": [{"id": "{{ key"}]})).unwrap_err();
+        assert_eq!(at, "/inputs/0/id");
+    }
+
+    #[test]
+    fn dotted_names_walk_arrays_by_index() {
+        let t = Template::parse("{{ record.tags.1 }}").unwrap();
+        assert_eq!(t.render(&vars(), false).unwrap(), "b");
+    }
+}

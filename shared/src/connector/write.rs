@@ -1,0 +1,283 @@
+//! Per-record results of a write request: which inputs succeeded (with the destination's id)
+//! and which failed (with the destination's reason). Pure: reads the response body only.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::definition::WriteResponseSpec;
+use super::errors::{short_text, ErrorClass};
+
+/// The outcome of writing one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum WriteResult {
+    /// Written; the destination's id when the response gives one.
+    Ok { destination_id: Option<String> },
+    /// Not written: why, and whether trying again may help.
+    Failed { reason: String, class: ErrorClass },
+}
+
+impl WriteResult {
+    pub fn is_ok(&self) -> bool {
+        matches!(self, WriteResult::Ok { .. })
+    }
+
+    pub(crate) fn failed(reason: impl Into<String>, class: ErrorClass) -> Self {
+        WriteResult::Failed {
+            reason: reason.into(),
+            class,
+        }
+    }
+}
+
+/// One record of a request, as the result matching sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Input {
+    /// The record's key (`/email`), when the operation has one.
+    pub key: Option<String>,
+    /// The record's `ref` in this request (its index, as text).
+    pub reference: String,
+}
+
+/// Scalar JSON as text: strings as they are, numbers printed.
+pub(crate) fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn texts(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(items)) => items.iter().filter_map(scalar_text).collect(),
+        Some(v) => scalar_text(v).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Matches a successful response's results and errors to the request's inputs. Inputs that
+/// no result or error mentions fail: with the response's unattributed error messages when
+/// there are some (permanent), else as "no result" (transient: the write may not have
+/// happened).
+pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Value) -> Vec<WriteResult> {
+    let destination_id = |result: &Value| {
+        spec.destination_id
+            .as_deref()
+            .and_then(|p| result.pointer(p))
+            .and_then(scalar_text)
+    };
+    let Some(results_pointer) = spec.results.as_deref() else {
+        // The whole body is the result of each input (one per request, normally).
+        return inputs
+            .iter()
+            .map(|_| WriteResult::Ok {
+                destination_id: destination_id(body),
+            })
+            .collect();
+    };
+    let mut out: Vec<Option<WriteResult>> = vec![None; inputs.len()];
+    let results = body
+        .pointer(results_pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for (position, result) in results.iter().enumerate() {
+        let by_ref = spec
+            .result_ref
+            .as_deref()
+            .and_then(|p| result.pointer(p))
+            .and_then(scalar_text)
+            .and_then(|r| inputs.iter().position(|i| i.reference == r));
+        let by_key = || {
+            let key = spec
+                .result_key
+                .as_deref()
+                .and_then(|p| result.pointer(p))
+                .and_then(scalar_text)?;
+            (0..inputs.len())
+                .find(|&i| out[i].is_none() && inputs[i].key.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(&key)))
+        };
+        let by_order = || (results.len() == inputs.len()).then_some(position);
+        if let Some(i) = by_ref.or_else(by_key).or_else(by_order) {
+            out[i] = Some(WriteResult::Ok {
+                destination_id: destination_id(result),
+            });
+        }
+    }
+    let mut unattributed = Vec::new();
+    let errors = spec
+        .errors
+        .as_deref()
+        .and_then(|p| body.pointer(p))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for error in errors {
+        let message = spec
+            .error_message
+            .as_deref()
+            .and_then(|p| error.pointer(p))
+            .and_then(Value::as_str)
+            .map(|m| short_text(m, 300))
+            .unwrap_or_else(|| "rejected by the destination".to_owned());
+        let refs = texts(spec.error_ref.as_deref().and_then(|p| error.pointer(p)));
+        let keys = texts(spec.error_key.as_deref().and_then(|p| error.pointer(p)));
+        let mut attributed = false;
+        for (i, input) in inputs.iter().enumerate() {
+            let hit = refs.contains(&input.reference)
+                || input
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| keys.iter().any(|e| e.eq_ignore_ascii_case(k)));
+            if hit {
+                out[i] = Some(WriteResult::failed(message.clone(), ErrorClass::Permanent));
+                attributed = true;
+            }
+        }
+        if !attributed {
+            unattributed.push(message);
+        }
+    }
+    out.into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| match unattributed.first() {
+                Some(message) => WriteResult::failed(message.clone(), ErrorClass::Permanent),
+                None => WriteResult::failed(
+                    "the destination returned no result for this record",
+                    ErrorClass::Transient,
+                ),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hubspot() -> WriteResponseSpec {
+        serde_yaml::from_str(
+            "{results: /results, destination_id: /id, result_ref: /objectWriteTraceId, \
+             result_key: /properties/email, errors: /errors, error_ref: /context/objectWriteTraceId, \
+             error_key: /context/ids}",
+        )
+        .unwrap()
+    }
+
+    fn inputs(keys: &[&str]) -> Vec<Input> {
+        keys.iter()
+            .enumerate()
+            .map(|(i, k)| Input {
+                key: Some((*k).to_owned()),
+                reference: i.to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn results_match_inputs_by_ref_whatever_their_order() {
+        let body = json!({"status": "COMPLETE", "results": [
+            {"id": "202", "objectWriteTraceId": "1", "properties": {"email": "b@x.io"}},
+            {"id": "101", "objectWriteTraceId": "0", "properties": {"email": "a@x.io"}}
+        ]});
+        let out = read_results(&hubspot(), &inputs(&["a@x.io", "b@x.io"]), &body);
+        assert_eq!(
+            out,
+            vec![
+                WriteResult::Ok {
+                    destination_id: Some("101".into())
+                },
+                WriteResult::Ok {
+                    destination_id: Some("202".into())
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn results_without_refs_match_by_key_ignoring_case() {
+        let body = json!({"results": [
+            {"id": "2", "properties": {"email": "b@x.io"}},
+            {"id": "1", "properties": {"email": "a@x.io"}}
+        ]});
+        let out = read_results(&hubspot(), &inputs(&["A@x.io", "b@x.io"]), &body);
+        assert_eq!(
+            out[0],
+            WriteResult::Ok {
+                destination_id: Some("1".into())
+            }
+        );
+        assert_eq!(
+            out[1],
+            WriteResult::Ok {
+                destination_id: Some("2".into())
+            }
+        );
+    }
+
+    #[test]
+    fn per_record_errors_fail_only_their_records() {
+        let body = json!({
+            "status": "COMPLETE",
+            "results": [{"id": "1", "objectWriteTraceId": "0"}],
+            "errors": [{"status": "error", "category": "VALIDATION_ERROR",
+                        "message": "Property values were not valid", "context": {"ids": ["bad@x.io"]}}],
+            "numErrors": 1
+        });
+        let out = read_results(&hubspot(), &inputs(&["a@x.io", "bad@x.io", "c@x.io"]), &body);
+        assert!(out[0].is_ok());
+        assert_eq!(
+            out[1],
+            WriteResult::failed("Property values were not valid", ErrorClass::Permanent)
+        );
+        assert_eq!(
+            out[2],
+            WriteResult::failed(
+                "the destination returned no result for this record",
+                ErrorClass::Transient
+            )
+        );
+    }
+
+    #[test]
+    fn unattributed_errors_fail_the_unmatched_records_with_their_message() {
+        let body = json!({"results": [], "errors": [{"message": "quota exceeded"}]});
+        let out = read_results(&hubspot(), &inputs(&["a@x.io"]), &body);
+        assert_eq!(out[0], WriteResult::failed("quota exceeded", ErrorClass::Permanent));
+    }
+
+    #[test]
+    fn without_a_results_pointer_the_body_is_the_result() {
+        let spec: WriteResponseSpec = serde_yaml::from_str("{destination_id: /ts}").unwrap();
+        let out = read_results(&spec, &inputs(&["x"]), &json!({"ok": true, "ts": "1503435956.000247"}));
+        assert_eq!(
+            out[0],
+            WriteResult::Ok {
+                destination_id: Some("1503435956.000247".into())
+            }
+        );
+    }
+
+    #[test]
+    fn equal_counts_match_by_order_as_a_last_resort() {
+        let spec: WriteResponseSpec = serde_yaml::from_str("{results: /data, destination_id: /id}").unwrap();
+        let out = read_results(&spec, &inputs(&["a", "b"]), &json!({"data": [{"id": 1}, {"id": 2}]}));
+        assert_eq!(
+            out[1],
+            WriteResult::Ok {
+                destination_id: Some("2".into())
+            }
+        );
+    }
+
+    #[test]
+    fn write_results_serialise_with_a_status_tag() {
+        let v = serde_json::to_value(WriteResult::failed("bad email", ErrorClass::Permanent)).unwrap();
+        assert_eq!(
+            v,
+            json!({"status": "failed", "reason": "bad email", "class": {"class": "permanent"}})
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Connector clients per connection, reused by a warm process so each connection's rate-limit
+//! pacer keeps its state between messages.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::TtlCache;
+use crate::connector::{ClientSettings, ConnectorClient, Credentials, Registry};
+use crate::secrets::SecretStore;
+use crate::store::connections::{Connection, ConnectionStore};
+
+use super::SyncError;
+
+pub struct ClientCache {
+    http: reqwest::Client,
+    allow_private_network: bool,
+    cache: TtlCache<String, Arc<ConnectorClient>>,
+}
+
+impl ClientCache {
+    pub fn new(http: reqwest::Client, ttl: Duration, allow_private_network: bool) -> Self {
+        Self {
+            http,
+            allow_private_network,
+            cache: TtlCache::new(ttl, 1024),
+        }
+    }
+
+    /// The connection and a client for it.
+    pub async fn get(
+        &self,
+        registry: &Registry,
+        connections: &ConnectionStore,
+        secrets: &Arc<SecretStore>,
+        connection_id: &str,
+    ) -> Result<(Connection, Arc<ConnectorClient>), SyncError> {
+        let conn = connections
+            .get(connection_id)
+            .await?
+            .ok_or_else(|| SyncError::Config(format!("connection {connection_id} does not exist")))?;
+        if let Some(client) = self.cache.get(&conn.id) {
+            return Ok((conn, client));
+        }
+        let def = registry.get_shared(&conn.provider).ok_or_else(|| {
+            SyncError::Config(format!(
+                "connection {} uses connector {:?}, which is not defined (see `switchyard connectors list`)",
+                conn.id, conn.provider
+            ))
+        })?;
+        let credentials = match conn.secret_arn.as_deref() {
+            None => Credentials::new(),
+            Some(arn) => {
+                let value = secrets.get_value(arn).await?;
+                let creds = Credentials::from_json(&value).map_err(|_| {
+                    SyncError::Config(format!("the secret of connection {} is not a JSON object", conn.id))
+                })?;
+                let store = secrets.clone();
+                let arn = arn.to_string();
+                creds.on_token_refresh(move |update| {
+                    let store = store.clone();
+                    let arn = arn.clone();
+                    async move {
+                        use secrecy::ExposeSecret;
+                        let mut fields = serde_json::Map::new();
+                        fields.insert("access_token".into(), update.access_token.expose_secret().into());
+                        fields.insert("access_token_expires_at".into(), update.expires_at.into());
+                        if let Some(refresh) = &update.refresh_token {
+                            fields.insert("refresh_token".into(), refresh.expose_secret().into());
+                        }
+                        store.merge_fields(&arn, fields).await.map_err(|e| Box::new(e) as _)
+                    }
+                })
+            }
+        };
+        let mut settings = ClientSettings::from_connection_config(&conn.config);
+        settings.allow_private_network = self.allow_private_network;
+        let client = Arc::new(ConnectorClient::new(def, settings, credentials, self.http.clone())?);
+        self.cache.insert(conn.id.clone(), client.clone());
+        Ok((conn, client))
+    }
+}

@@ -1,0 +1,104 @@
+//! The real-time path: an inbound webhook event runs the flows that listen for its type.
+
+use tracing::{info, warn};
+
+use crate::connector::{EventRecord, Mapping};
+use crate::queue::InboundEventRef;
+
+use super::{sync_records, PageCounts, SyncDeps, SyncError};
+
+/// Runs every enabled flow whose source is the event's connection and that listens for the
+/// event's type (its `event_types`, or else the stream the connector routes the type to).
+/// Returns the counts per flow run.
+pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<Vec<(String, PageCounts)>, SyncError> {
+    let Some(stored) = deps.events.get(&ev.connection_id, &ev.event_id).await? else {
+        warn!(message = "Inbound event no longer stored (expired?); nothing to do.", connection_id = %ev.connection_id, event_id = %ev.event_id);
+        return Ok(vec![]);
+    };
+    let (conn, source) = deps
+        .clients
+        .get(&deps.registry, &deps.connections, &deps.secrets, &ev.connection_id)
+        .await?;
+    let flows: Vec<_> = deps
+        .flows
+        .list(&conn.tenant)
+        .await?
+        .into_iter()
+        .filter(|f| f.enabled && f.source_connection == conn.id)
+        .collect();
+    if flows.is_empty() {
+        return Ok(vec![]);
+    }
+    let body: serde_json::Value = serde_json::from_slice(&stored.body)
+        .map_err(|_| SyncError::Config(format!("stored event {} is not JSON", stored.event_id)))?;
+    let routed = match source.event_record(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            warn!(message = "Event not understood by the source connector.", event_id = %stored.event_id, error = %e);
+            return Ok(vec![]);
+        }
+    };
+    let routed_stream = match &routed {
+        EventRecord::Embedded { stream, .. } | EventRecord::Fetch { stream, .. } => Some(stream.clone()),
+        EventRecord::Unrouted => None,
+    };
+    let listening: Vec<_> = flows
+        .into_iter()
+        .filter(|f| {
+            if f.event_types.is_empty() {
+                routed_stream.as_deref() == Some(f.source_stream.as_str())
+            } else {
+                f.event_types.iter().any(|t| t == &stored.event_type)
+            }
+        })
+        .collect();
+    if listening.is_empty() {
+        return Ok(vec![]);
+    }
+    let record = match routed {
+        EventRecord::Embedded { record, .. } => Some(record),
+        EventRecord::Fetch { stream, id } => source.fetch_record(&stream, &id).await?,
+        EventRecord::Unrouted => None,
+    };
+    let Some(record) = record else {
+        info!(message = "The event's record no longer exists at the source.", event_id = %stored.event_id);
+        return Ok(vec![]);
+    };
+    let mut out = Vec::with_capacity(listening.len());
+    for flow in listening {
+        let mapping = Mapping::compile(&flow.mapping)
+            .map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;
+        let (_, destination) = deps
+            .clients
+            .get(
+                &deps.registry,
+                &deps.connections,
+                &deps.secrets,
+                &flow.destination_connection,
+            )
+            .await?;
+        let counts = sync_records(
+            &flow,
+            &source,
+            &destination,
+            &mapping,
+            &deps.links,
+            std::slice::from_ref(&record),
+            deps.clock.now_unix(),
+        )
+        .await?;
+        for (id, reason) in &counts.failures {
+            warn!(message = "Record from event not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
+        }
+        info!(
+            message = "Event synced.",
+            flow_id = %flow.id,
+            event_id = %stored.event_id,
+            written = counts.written,
+            unchanged = counts.unchanged,
+            failed = counts.failures.len()
+        );
+        out.push((flow.id.clone(), counts));
+    }
+    Ok(out)
+}

@@ -1,0 +1,249 @@
+//! Sync jobs: page by page since the flow's cursor, checkpointed after every page, handed over
+//! to a continuation message when the Lambda's time runs short.
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use crate::connector::{cursor, Mapping, StreamState};
+use crate::queue::{SyncJobRef, SyncMessage};
+use crate::store::flows::{Flow, SyncMode};
+use crate::store::jobs::{Job, JobCounts, JobStatus};
+
+use super::{sync_records, SyncDeps, SyncError};
+
+/// How much time an invocation has left: Lambda's deadline, or none for a run in the CLI.
+pub trait Budget: Sync {
+    /// `None`: no limit.
+    fn remaining(&self) -> Option<std::time::Duration>;
+}
+
+/// No time limit (the CLI's `flows run`).
+pub struct Unlimited;
+
+impl Budget for Unlimited {
+    fn remaining(&self) -> Option<std::time::Duration> {
+        None
+    }
+}
+
+/// The Lambda invocation's deadline.
+pub struct Deadline(pub Instant);
+
+impl Budget for Deadline {
+    fn remaining(&self) -> Option<std::time::Duration> {
+        Some(self.0.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// How a run of a job ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobOutcome {
+    /// The stream is exhausted; the job is `Succeeded` or `Partial`.
+    Finished(Job),
+    /// Time ran short: a continuation message was sent.
+    Continued(Job),
+    /// Nothing to do (the job was already finished: a redelivered message).
+    AlreadyDone,
+}
+
+/// Creates a job item for `flow` and, unless `enqueue` is false, sends the message that runs it.
+pub async fn start_job(
+    deps: &SyncDeps,
+    flow: &Flow,
+    trigger: &str,
+    mode: Option<SyncMode>,
+    enqueue: bool,
+) -> Result<Job, SyncError> {
+    let now = deps.clock.now_unix();
+    let mode = mode.unwrap_or(flow.mode);
+    let start_cursor = match mode {
+        SyncMode::Incremental => flow.cursor.clone(),
+        SyncMode::Full => None,
+    };
+    let state = match mode {
+        SyncMode::Incremental => StreamState::incremental(start_cursor.clone()),
+        SyncMode::Full => StreamState::full_refresh(),
+    };
+    let job = Job {
+        flow_id: flow.id.clone(),
+        job_id: ulid::Ulid::new().to_string(),
+        status: JobStatus::Running,
+        mode,
+        trigger: trigger.to_string(),
+        counts: JobCounts::default(),
+        started_at: now,
+        updated_at: now,
+        finished_at: None,
+        pages: 0,
+        start_cursor,
+        max_cursor: None,
+        state: Some(serde_json::to_value(&state).expect("stream state serialises")),
+        continuations: 0,
+        last_error: None,
+        recent_failures: vec![],
+    };
+    deps.jobs.put(&job).await?;
+    if enqueue {
+        deps.queue
+            .send(&SyncMessage::SyncJob(SyncJobRef {
+                flow_id: flow.id.clone(),
+                job_id: job.job_id.clone(),
+                attempt: 0,
+            }))
+            .await?;
+    }
+    Ok(job)
+}
+
+/// Runs a job from its checkpoint until the stream ends or less than the configured reserve
+/// of `budget` is left. `progress` is told about every page (the CLI prints it).
+pub async fn run_job(
+    deps: &SyncDeps,
+    job_ref: &SyncJobRef,
+    budget: &dyn Budget,
+    progress: &(dyn Fn(&Job) + Sync),
+) -> Result<JobOutcome, SyncError> {
+    let flow = deps
+        .flows
+        .get(&job_ref.flow_id)
+        .await?
+        .ok_or_else(|| SyncError::Config(format!("flow {} does not exist", job_ref.flow_id)))?;
+    let mut job = deps
+        .jobs
+        .get(&flow.id, &job_ref.job_id)
+        .await?
+        .ok_or_else(|| SyncError::Config(format!("job {} of flow {} does not exist", job_ref.job_id, flow.id)))?;
+    if job.status != JobStatus::Running {
+        return Ok(JobOutcome::AlreadyDone);
+    }
+    let mapping =
+        Mapping::compile(&flow.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;
+    let (_, source) = deps
+        .clients
+        .get(
+            &deps.registry,
+            &deps.connections,
+            &deps.secrets,
+            &flow.source_connection,
+        )
+        .await?;
+    let (_, destination) = deps
+        .clients
+        .get(
+            &deps.registry,
+            &deps.connections,
+            &deps.secrets,
+            &flow.destination_connection,
+        )
+        .await?;
+    let cursor_kind = source
+        .definition()
+        .streams
+        .get(&flow.source_stream)
+        .ok_or_else(|| {
+            SyncError::Config(format!(
+                "flow {}: connector {} has no stream {}",
+                flow.id,
+                source.definition().id,
+                flow.source_stream
+            ))
+        })?
+        .cursor
+        .as_ref()
+        .map(|c| c.kind);
+
+    let mut state: StreamState = match &job.state {
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|e| SyncError::Config(format!("job {}: unreadable checkpoint: {e}", job.job_id)))?,
+        None => StreamState::full_refresh(),
+    };
+
+    loop {
+        if let Some(remaining) = budget.remaining() {
+            if remaining < deps.config.time_reserve {
+                job.continuations += 1;
+                job.updated_at = deps.clock.now_unix();
+                deps.jobs.put(&job).await?;
+                deps.queue.send(&SyncMessage::SyncJob(job_ref.clone())).await?;
+                info!(message = "Sync job continues in a new invocation.", flow_id = %flow.id, job_id = %job.job_id, pages = job.pages);
+                return Ok(JobOutcome::Continued(job));
+            }
+        }
+        let page = match source.read_page(&flow.source_stream, &state).await {
+            Ok(p) => p,
+            Err(e) => return fail(deps, &mut job, SyncError::Connector(e)).await,
+        };
+        let now = deps.clock.now_unix();
+        let counts = match sync_records(&flow, &source, &destination, &mapping, &deps.links, &page.records, now).await {
+            Ok(c) => c,
+            Err(e) => return fail(deps, &mut job, e).await,
+        };
+        job.counts.read += counts.read;
+        job.counts.written += counts.written;
+        job.counts.unchanged += counts.unchanged;
+        for (id, reason) in &counts.failures {
+            warn!(message = "Record not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
+            job.record_failure(id, reason, now);
+        }
+        job.pages += 1;
+        if let (Some(kind), Some(max)) = (cursor_kind, page.max_cursor.as_deref()) {
+            job.max_cursor = cursor::max(kind, job.max_cursor.take(), max);
+        }
+        job.updated_at = now;
+        match page.next {
+            Some(next) => {
+                job.state = Some(serde_json::to_value(&next).expect("stream state serialises"));
+                deps.jobs.put(&job).await?;
+                progress(&job);
+                state = next;
+            }
+            None => {
+                job.state = None;
+                job.status = if job.counts.failed > 0 {
+                    JobStatus::Partial
+                } else {
+                    JobStatus::Succeeded
+                };
+                job.finished_at = Some(now);
+                if job.mode == SyncMode::Incremental {
+                    if let Some(max) = &job.max_cursor {
+                        let moved = deps
+                            .flows
+                            .advance_cursor(&flow.id, job.start_cursor.as_deref(), max)
+                            .await?;
+                        if !moved {
+                            warn!(message = "Flow cursor moved under this job; kept the newer one.", flow_id = %flow.id, job_id = %job.job_id);
+                        }
+                    }
+                }
+                deps.jobs.put(&job).await?;
+                progress(&job);
+                info!(
+                    message = "Sync job finished.",
+                    flow_id = %flow.id,
+                    job_id = %job.job_id,
+                    read = job.counts.read,
+                    written = job.counts.written,
+                    unchanged = job.counts.unchanged,
+                    failed = job.counts.failed,
+                    pages = job.pages
+                );
+                return Ok(JobOutcome::Finished(job));
+            }
+        }
+    }
+}
+
+/// Records the error on the job. A retriable error keeps the job running from its last
+/// checkpoint (the message is tried again); any other fails it.
+async fn fail(deps: &SyncDeps, job: &mut Job, error: SyncError) -> Result<JobOutcome, SyncError> {
+    job.last_error = Some(error.to_string());
+    job.updated_at = deps.clock.now_unix();
+    if !error.is_retriable() {
+        job.status = JobStatus::Failed;
+        job.finished_at = Some(job.updated_at);
+    }
+    deps.jobs.put(job).await?;
+    Err(error)
+}

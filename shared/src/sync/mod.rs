@@ -1,0 +1,48 @@
+//! connector-sync: runs flows. A sync job pulls a stream page by page since the flow's cursor,
+//! maps each record with the flow's jq program, skips records whose content did not change
+//! (record links), writes the rest in batches, and checkpoints after every page; an inbound
+//! event runs the flows listening for its type (the real-time path).
+
+mod clients;
+mod deps;
+mod event;
+mod handler;
+mod job;
+mod records;
+
+pub use clients::ClientCache;
+pub use deps::SyncDeps;
+pub use event::run_inbound_event;
+pub use handler::handle_sqs;
+pub use job::{run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
+pub use records::{sync_records, PageCounts};
+
+/// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Connector(#[from] crate::connector::ConnectorError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Queue(#[from] crate::queue::QueueError),
+    #[error("{0}")]
+    Config(String),
+}
+
+impl SyncError {
+    /// Whether trying the same message again later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            SyncError::Connector(e) => e.class.is_retriable(),
+            SyncError::Store(crate::store::StoreError::Dynamo { .. }) => true,
+            SyncError::Store(_) => false,
+            SyncError::Secret(crate::secrets::SecretError::Aws { .. }) => true,
+            SyncError::Secret(_) => false,
+            SyncError::Queue(_) => true,
+            SyncError::Config(_) => false,
+        }
+    }
+}

@@ -1,0 +1,1614 @@
+//! The connector engine against local HTTP fakes (wiremock, loopback only): every auth kind,
+//! every pagination style end to end, batch writes with per-record failures, error classes,
+//! Retry-After and the pacer. The embedded Stripe, HubSpot, Slack and webhook definitions are
+//! exercised with their base URL pointed at the fake.
+//!
+//! Property tests over definition parsing, templates and pagination stepping are in `props`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde_json::{json, Value};
+use switchyard::connector::registry::parse_definition;
+use switchyard::connector::{
+    ClientSettings, ConnectorClient, ConnectorDefinition, Credentials, ErrorClass, ErrorKind, EventRecord, PageToken,
+    Registry, StreamState, TokenUpdate, WriteResult,
+};
+use wiremock::matchers::{body_string_contains, header, method, path, query_param, query_param_is_missing};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn def(yaml: &str) -> Arc<ConnectorDefinition> {
+    Arc::new(parse_definition("test", yaml).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn embedded(id: &str) -> Arc<ConnectorDefinition> {
+    Registry::embedded().unwrap().get_shared(id).unwrap()
+}
+
+fn settings(server: &MockServer) -> ClientSettings {
+    ClientSettings {
+        base_url: Some(server.uri()),
+        allow_private_network: true,
+        request_timeout: Duration::from_secs(5),
+        ..ClientSettings::default()
+    }
+}
+
+fn client(def: Arc<ConnectorDefinition>, settings: ClientSettings, creds: Credentials) -> ConnectorClient {
+    ConnectorClient::new(def, settings, creds, reqwest::Client::new()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Reads a stream to its end; returns the records, the run's max cursor and the pages read.
+async fn read_all(client: &ConnectorClient, stream: &str, start: StreamState) -> (Vec<Value>, Option<String>, u32) {
+    let mut state = start;
+    let mut records = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = client.read_page(stream, &state).await.unwrap_or_else(|e| panic!("{e}"));
+        pages += 1;
+        records.extend(page.records);
+        match page.next {
+            Some(next) => {
+                // The state survives a checkpoint round trip (DynamoDB, SQS continuation).
+                let text = serde_json::to_string(&next).unwrap();
+                state = serde_json::from_str(&text).unwrap();
+            }
+            None => return (records, page.max_cursor, pages),
+        }
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+const ITEMS: &str = r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {path: /items}
+    records: /items
+check:
+  request: {path: /me}
+"#;
+
+async fn items_server(matcher_header: Option<(&'static str, &'static str)>) -> MockServer {
+    let server = MockServer::start().await;
+    let mut mock = Mock::given(method("GET")).and(path("/items"));
+    if let Some((k, v)) = matcher_header {
+        mock = mock.and(header(k, v));
+    }
+    mock.respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 1}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth
+
+#[tokio::test]
+async fn api_key_in_a_header_is_sent_with_its_prefix() {
+    let server = items_server(Some(("x-api-key", "Key k-123"))).await;
+    let d = def(&format!(
+        "{ITEMS}auth: {{type: api_key, in: header, name: X-Api-Key, prefix: 'Key '}}\n"
+    ));
+    let c = client(d, settings(&server), Credentials::new().with("api_key", "k-123"));
+    let page = c.read_page("items", &StreamState::default()).await.unwrap();
+    assert_eq!(page.records, vec![json!({"id": 1})]);
+}
+
+#[tokio::test]
+async fn api_key_in_the_query_is_sent_but_never_stored_in_next_page_urls() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(query_param("key", "secret-key"))
+        .and(query_param_is_missing("page"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [{"id": 1}],
+            // The API echoes the key into its next link.
+            "next": "/items?page=2&key=secret-key"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(query_param("page", "2"))
+        .and(query_param("key", "secret-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 2}], "next": null})))
+        .mount(&server)
+        .await;
+    let d = def(r#"
+id: test
+name: Test
+auth: {type: api_key, in: query, name: key}
+streams:
+  items:
+    request: {path: /items}
+    records: /items
+    pagination: {type: next_url, pointer: /next}
+"#);
+    let c = client(d, settings(&server), Credentials::new().with("api_key", "secret-key"));
+    let first = c.read_page("items", &StreamState::default()).await.unwrap();
+    let next = first.next.unwrap();
+    let stored = serde_json::to_string(&next).unwrap();
+    assert!(!stored.contains("secret-key"), "{stored}");
+    assert!(matches!(&next.page, Some(PageToken::Url(u)) if u.ends_with("/items?page=2")));
+    let second = c.read_page("items", &next).await.unwrap();
+    assert_eq!(second.records, vec![json!({"id": 2})]);
+    assert!(second.next.is_none());
+}
+
+#[tokio::test]
+async fn bearer_token_is_sent() {
+    let server = items_server(Some(("authorization", "Bearer pat-1"))).await;
+    let d = def(&format!("{ITEMS}auth: {{type: bearer}}\n"));
+    let c = client(d, settings(&server), Credentials::new().with("access_token", "pat-1"));
+    c.read_page("items", &StreamState::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn basic_auth_sends_a_key_as_user_with_an_empty_password() {
+    // base64("sk_test_1:")
+    let server = items_server(Some(("authorization", "Basic c2tfdGVzdF8xOg=="))).await;
+    let d = def(&format!("{ITEMS}auth: {{type: basic, username: api_key}}\n"));
+    let c = client(d, settings(&server), Credentials::new().with("api_key", "sk_test_1"));
+    c.read_page("items", &StreamState::default()).await.unwrap();
+}
+
+fn oauth_def(server: &MockServer, extra: &str) -> Arc<ConnectorDefinition> {
+    def(&format!(
+        "{ITEMS}auth:\n  - {{type: oauth2, token_url: '{}/oauth/token', refresh_ahead_secs: 300{extra}}}\n  - {{type: bearer}}\n",
+        server.uri()
+    ))
+}
+
+fn oauth_creds(access: &str, expires_at: i64) -> Credentials {
+    Credentials::new()
+        .with("client_id", "cid")
+        .with("client_secret", "csecret")
+        .with("refresh_token", "r1")
+        .with("access_token", access)
+        .with("expires_at", expires_at.to_string())
+}
+
+#[tokio::test]
+async fn oauth2_refreshes_ahead_of_expiry_then_reuses_the_fresh_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains("refresh_token=r1"))
+        .and(body_string_contains("client_id=cid"))
+        .and(body_string_contains("client_secret=csecret"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "fresh", "expires_in": 1800, "token_type": "bearer"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(header("authorization", "Bearer fresh"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let updates = Arc::new(Mutex::new(Vec::<TokenUpdate>::new()));
+    let seen = updates.clone();
+    // The stored token expires in 60 s, inside the 300 s refresh window.
+    let creds = oauth_creds("stale", now_unix() + 60).on_token_refresh(move |u| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(u);
+            Ok(())
+        }
+    });
+    let c = client(oauth_def(&server, ""), settings(&server), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    let updates = updates.lock().unwrap();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].access_token.expose_secret(), "fresh");
+    assert!(updates[0].refresh_token.is_none(), "the refresh token did not rotate");
+    assert!((updates[0].expires_at - now_unix() - 1800).abs() <= 5);
+}
+
+#[tokio::test]
+async fn oauth2_uses_a_stored_token_that_is_far_from_expiry() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("authorization", "Bearer stored"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(
+        oauth_def(&server, ""),
+        settings(&server),
+        oauth_creds("stored", now_unix() + 3600),
+    );
+    c.read_page("items", &StreamState::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_goes_to_the_callback_and_is_used_next() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .and(body_string_contains("refresh_token=r1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            // expires_in 0: the next request must refresh again, with the rotated token.
+            "access_token": "a1", "refresh_token": "r2", "expires_in": 0
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/oauth/token"))
+        .and(body_string_contains("refresh_token=r2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "a2", "refresh_token": "r2", "expires_in": 3600
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .mount(&server)
+        .await;
+    let stored = Arc::new(Mutex::new(Vec::<Option<String>>::new()));
+    let seen = stored.clone();
+    let creds = oauth_creds("none", 0).on_token_refresh(move |u| {
+        let seen = seen.clone();
+        async move {
+            seen.lock()
+                .unwrap()
+                .push(u.refresh_token.map(|t| t.expose_secret().to_owned()));
+            Ok(())
+        }
+    });
+    let c = client(oauth_def(&server, ""), settings(&server), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let items: Vec<_> = requests.iter().filter(|r| r.url.path() == "/items").collect();
+    assert_eq!(items[0].headers["authorization"], "Bearer a1");
+    assert_eq!(items[1].headers["authorization"], "Bearer a2");
+    // Rotated once (r1 -> r2); the second response repeated r2, which is not a rotation.
+    assert_eq!(*stored.lock().unwrap(), vec![Some("r2".to_owned()), None]);
+}
+
+#[tokio::test]
+async fn invalid_grant_needs_reauth_and_is_not_retried() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "error": "invalid_grant", "error_description": "refresh token r1 revoked"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let c = client(oauth_def(&server, ""), settings(&server), oauth_creds("old", 0));
+    for _ in 0..3 {
+        let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NeedsReauth);
+        assert_eq!(err.class, ErrorClass::ReAuth);
+        assert!(!err.is_retriable());
+        assert!(err.message.contains("invalid_grant"), "{err}");
+        for secret in ["r1", "csecret", "cid", "old"] {
+            assert!(!err.message.contains(secret), "{err} leaks {secret}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn client_credentials_grant_sends_scopes_with_basic_client_auth() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .and(header("authorization", "Basic Y2lkOmNzZWNyZXQ="))
+        .and(body_string_contains("grant_type=client_credentials"))
+        .and(body_string_contains("scope=read+write"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "cc", "expires_in": "3600"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("authorization", "Bearer cc"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let d = oauth_def(
+        &server,
+        ", grant: client_credentials, client_auth: basic, scopes: [read, write]",
+    );
+    let creds = Credentials::new()
+        .with("client_id", "cid")
+        .with("client_secret", "csecret");
+    let c = client(d, settings(&server), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_401_with_oauth_refreshes_once_and_retries() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "new", "expires_in": 3600})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("authorization", "Bearer revoked"))
+        .respond_with(ResponseTemplate::new(401))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("authorization", "Bearer new"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 1}]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(
+        oauth_def(&server, ""),
+        settings(&server),
+        oauth_creds("revoked", now_unix() + 3600),
+    );
+    let page = c.read_page("items", &StreamState::default()).await.unwrap();
+    assert_eq!(page.records.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failing_token_store_is_reported_and_retried_before_the_token_is_used() {
+    let server = MockServer::start().await;
+    Mock::given(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "a1", "refresh_token": "r2", "expires_in": 3600
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let creds = oauth_creds("none", 0).on_token_refresh(move |_| {
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n == 0 {
+                Err("Secrets Manager unavailable".into())
+            } else {
+                Ok(())
+            }
+        }
+    });
+    let c = client(oauth_def(&server, ""), settings(&server), creds);
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TokenStore);
+    assert!(err.is_retriable());
+    // The next call stores the pending tokens first (no second refresh), then proceeds.
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn credentials_never_appear_in_errors_or_debug_output() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(500).set_body_json(json!({"error": {"message": "boom"}})))
+        .mount(&server)
+        .await;
+    let d = def(&format!("{ITEMS}auth: {{type: api_key, in: query, name: key}}\n"));
+    let s = ClientSettings {
+        max_inline_retries: 0,
+        ..settings(&server)
+    };
+    let c = client(d, s, Credentials::new().with("api_key", "topsecret-key"));
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient);
+    assert_eq!(err.status, Some(500));
+    let shown = format!("{err} {err:?} {c:?}");
+    assert!(!shown.contains("topsecret"), "{shown}");
+    assert!(err.message.starts_with("GET /items: HTTP 500"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination, end to end
+
+#[tokio::test]
+async fn stripe_customers_page_after_the_last_id_and_filter_incremental_runs_by_created() {
+    let server = MockServer::start().await;
+    let customer = |n: u32| json!({"id": format!("cus_{n}"), "object": "customer", "created": 1_700_000_000 + n});
+    // Newest first, like Stripe.
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("limit", "100"))
+        .and(query_param("created[gte]", "1699999700"))
+        .and(query_param_is_missing("starting_after"))
+        .and(header("authorization", "Bearer sk_test_123"))
+        .and(header("stripe-version", "2024-06-20"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/customers", "has_more": true,
+            "data": [customer(5), customer(4)]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers"))
+        .and(query_param("starting_after", "cus_4"))
+        .and(query_param("created[gte]", "1699999700"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/customers", "has_more": false,
+            "data": [customer(3)]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("stripe"),
+        settings(&server),
+        Credentials::new().with("api_key", "sk_test_123"),
+    );
+    // The checkpoint is 1700000000; the 300 s lookback asks from 1699999700.
+    let (records, max_cursor, pages) =
+        read_all(&c, "customers", StreamState::incremental(Some("1700000000".into()))).await;
+    assert_eq!(pages, 2);
+    assert_eq!(records.len(), 3);
+    assert_eq!(max_cursor.as_deref(), Some("1700000005"));
+    assert_eq!(c.record_id("customers", &records[0]).as_deref(), Some("cus_5"));
+}
+
+#[tokio::test]
+async fn hubspot_lists_follow_paging_next_after_and_incremental_runs_use_search() {
+    let server = MockServer::start().await;
+    let contact = |id: u32, updated: &str| {
+        json!({"id": id.to_string(), "properties": {"email": format!("c{id}@x.io")},
+               "createdAt": "2024-01-01T00:00:00Z", "updatedAt": updated, "archived": false})
+    };
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts"))
+        .and(query_param_is_missing("after"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "results": [contact(1, "2024-02-01T00:00:00Z")],
+            "paging": {"next": {"after": "2", "link": "https://api.hubapi.com/..."}}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts"))
+        .and(query_param("after", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "results": [contact(2, "2024-03-01T00:00:00.500Z")]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let search_bodies = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let bodies = search_bodies.clone();
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/search"))
+        .respond_with(move |req: &Request| {
+            let body: Value = req.body_json().unwrap();
+            bodies.lock().unwrap().push(body.clone());
+            if body.get("after").is_none() {
+                ResponseTemplate::new(200).set_body_json(json!({
+                    "total": 2, "results": [contact(3, "2024-03-02T00:00:00Z")],
+                    "paging": {"next": {"after": "1"}}
+                }))
+            } else {
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"total": 2, "results": [contact(4, "2024-03-03T00:00:00Z")]}))
+            }
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let (records, max_cursor, _) = read_all(&c, "contacts", StreamState::full_refresh()).await;
+    assert_eq!(records.len(), 2);
+    assert_eq!(max_cursor.as_deref(), Some("2024-03-01T00:00:00.500Z"));
+
+    let (records, max_cursor, _) = read_all(&c, "contacts", StreamState::incremental(max_cursor)).await;
+    assert_eq!(records.len(), 2);
+    assert_eq!(max_cursor.as_deref(), Some("2024-03-03T00:00:00Z"));
+    let bodies = search_bodies.lock().unwrap();
+    // 2024-03-01T00:00:00.500Z minus the 60 s lookback, in milliseconds.
+    assert_eq!(
+        bodies[0]["filterGroups"][0]["filters"][0]["value"],
+        json!(1_709_251_140_500i64)
+    );
+    assert_eq!(bodies[0]["limit"], json!(100));
+    assert_eq!(bodies[1]["after"], json!("1"));
+}
+
+fn style_def(pagination: &str, query: &str) -> Arc<ConnectorDefinition> {
+    def(&format!(
+        r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {{path: /items, query: {query}}}
+    records: /items
+    pagination: {pagination}
+"#
+    ))
+}
+
+/// Serves `total` items `size` at a time, reading the position with `position(req)`.
+fn paged(
+    total: usize,
+    size: usize,
+    position: fn(&Request) -> usize,
+    extra: fn(usize, usize) -> Value,
+) -> impl Fn(&Request) -> ResponseTemplate {
+    move |req: &Request| {
+        let start = position(req);
+        let items: Vec<Value> = (start..(start + size).min(total)).map(|i| json!({"id": i})).collect();
+        let mut body = json!({"items": items});
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra(start, total)) {
+            b.extend(e);
+        }
+        ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+fn query(req: &Request, name: &str) -> Option<String> {
+    req.url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[tokio::test]
+async fn next_url_pagination_reads_every_page() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(paged(
+            25,
+            10,
+            |r| query(r, "from").map_or(0, |v| v.parse().unwrap()),
+            |start, total| {
+                let next = start + 10;
+                // Relative next URLs, resolved against the request URL.
+                json!({"next": if next < total { Value::String(format!("/items?from={next}")) } else { Value::Null }})
+            },
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def("{type: next_url, pointer: /next}", "{}"),
+        settings(&server),
+        Credentials::new(),
+    );
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    assert_eq!((records.len(), pages), (25, 3));
+}
+
+#[tokio::test]
+async fn link_header_pagination_reads_every_page() {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    Mock::given(path("/items"))
+        .respond_with(move |req: &Request| {
+            let page: usize = query(req, "page").map_or(1, |v| v.parse().unwrap());
+            let items: Vec<Value> = (0..2).map(|i| json!({"id": page * 10 + i})).collect();
+            let mut t = ResponseTemplate::new(200).set_body_json(json!({"items": items}));
+            let mut links = vec![format!(r#"<{uri}/items?page=1>; rel="first""#)];
+            if page < 3 {
+                links.push(format!(r#"<{uri}/items?page={}>; rel="next""#, page + 1));
+            }
+            t = t.insert_header("link", links.join(", "));
+            t
+        })
+        .expect(3)
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def("{type: link_header}", "{}"),
+        settings(&server),
+        Credentials::new(),
+    );
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    assert_eq!((records.len(), pages), (6, 3));
+}
+
+#[tokio::test]
+async fn offset_pagination_stops_on_a_short_page() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(paged(
+            23,
+            10,
+            |r| query(r, "offset").unwrap().parse().unwrap(),
+            |_, _| json!({}),
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def(
+            "{type: offset, page_size: 10}",
+            "{offset: '{{ page.offset }}', limit: '{{ page.size }}'}",
+        ),
+        settings(&server),
+        Credentials::new(),
+    );
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    assert_eq!((records.len(), pages), (23, 3));
+    let ids: Vec<_> = records.iter().map(|r| r["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (0..23).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn page_number_pagination_stops_at_total_pages() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(paged(
+            30,
+            10,
+            |r| (query(r, "page").unwrap().parse::<usize>().unwrap() - 1) * 10,
+            |_, _| json!({"total_pages": 3}),
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def(
+            "{type: page_number, page_size: 10, total_pages: /total_pages}",
+            "{page: '{{ page.number }}', per_page: '{{ page.size }}'}",
+        ),
+        settings(&server),
+        Credentials::new(),
+    );
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    assert_eq!((records.len(), pages), (30, 3));
+}
+
+#[tokio::test]
+async fn cursor_in_body_pagination_reads_every_page() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(paged(
+            15,
+            5,
+            |r| query(r, "cursor").map_or(0, |v| v.trim_start_matches('c').parse().unwrap()),
+            |start, total| json!({"meta": {"next": if start + 5 < total { json!(format!("c{}", start + 5)) } else { Value::Null }}}),
+        ))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def("{type: cursor, token: /meta/next}", "{cursor: '{{ page.token }}'}"),
+        settings(&server),
+        Credentials::new(),
+    );
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    assert_eq!((records.len(), pages), (15, 3));
+}
+
+#[tokio::test]
+async fn a_server_repeating_its_cursor_ends_the_stream_with_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 1}], "next": "same"})))
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def("{type: cursor, token: /next}", "{cursor: '{{ page.token }}'}"),
+        settings(&server),
+        Credentials::new(),
+    );
+    let first = c.read_page("items", &StreamState::default()).await.unwrap();
+    let err = c.read_page("items", &first.next.unwrap()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Pagination);
+    assert_eq!(err.class, ErrorClass::Permanent);
+    assert!(err.message.contains("already seen"), "{err}");
+}
+
+#[tokio::test]
+async fn the_page_cap_ends_an_endless_stream_with_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(|req: &Request| {
+            let n: u64 = query(req, "cursor").map_or(0, |v| v.parse().unwrap());
+            ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": n}], "next": (n + 1).to_string()}))
+        })
+        .expect(3)
+        .mount(&server)
+        .await;
+    let s = ClientSettings {
+        max_pages: 3,
+        ..settings(&server)
+    };
+    let c = client(
+        style_def("{type: cursor, token: /next}", "{cursor: '{{ page.token }}'}"),
+        s,
+        Credentials::new(),
+    );
+    let mut state = StreamState::default();
+    let mut pages = 0;
+    let err = loop {
+        match c.read_page("items", &state).await {
+            Ok(page) => {
+                pages += 1;
+                state = page.next.expect("the fake never ends");
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(pages, 3);
+    assert_eq!(err.kind, ErrorKind::Pagination);
+    assert!(err.message.contains("page cap of 3"), "{err}");
+}
+
+#[tokio::test]
+async fn a_request_timeout_ends_the_call_with_a_transient_error() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"items": []}))
+                .set_delay(Duration::from_secs(3)),
+        )
+        .mount(&server)
+        .await;
+    let s = ClientSettings {
+        request_timeout: Duration::from_millis(200),
+        max_inline_retries: 0,
+        ..settings(&server)
+    };
+    let c = client(def(ITEMS), s, Credentials::new());
+    let started = Instant::now();
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(err.kind, ErrorKind::Timeout);
+    assert_eq!(err.class, ErrorClass::Transient);
+}
+
+#[tokio::test]
+async fn a_next_url_on_another_host_is_refused() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "items": [{"id": 1}], "next": "http://attacker.example/steal"
+        })))
+        .mount(&server)
+        .await;
+    let c = client(
+        style_def("{type: next_url, pointer: /next}", "{}"),
+        settings(&server),
+        Credentials::new(),
+    );
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UrlRejected);
+}
+
+#[tokio::test]
+async fn transient_read_failures_are_retried_inline() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 1}]})))
+        .mount(&server)
+        .await;
+    let c = client(def(ITEMS), settings(&server), Credentials::new());
+    let page = c.read_page("items", &StreamState::default()).await.unwrap();
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_success_that_is_not_json_is_an_invalid_response() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("<html>maintenance</html>"))
+        .mount(&server)
+        .await;
+    let c = client(def(ITEMS), settings(&server), Credentials::new());
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidResponse);
+    assert!(!err.message.contains("maintenance"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_waited_out_and_retried() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 1}]})))
+        .mount(&server)
+        .await;
+    let c = client(def(ITEMS), settings(&server), Credentials::new());
+    let started = Instant::now();
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_returned_as_rate_limited_and_pauses_the_connection() {
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(def(ITEMS), settings(&server), Credentials::new());
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(
+        err.class,
+        ErrorClass::RateLimited {
+            retry_after: Some(Duration::from_secs(120))
+        }
+    );
+    assert_eq!(err.error_type(), "Retryable");
+}
+
+#[tokio::test]
+async fn hubspot_429_without_retry_after_uses_the_definition_delay() {
+    let server = MockServer::start().await;
+    Mock::given(path("/crm/v3/objects/contacts"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({
+            "status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT", "correlationId": "c", "policyName": "TEN_SECONDLY_ROLLING"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let err = c.read_page("contacts", &StreamState::default()).await.unwrap_err();
+    assert_eq!(
+        err.class,
+        ErrorClass::RateLimited {
+            retry_after: Some(Duration::from_secs(10))
+        }
+    );
+    assert!(err.message.contains("ten_secondly_rolling"), "{err}");
+}
+
+#[tokio::test]
+async fn the_pacer_keeps_requests_under_the_budget() {
+    let server = MockServer::start().await;
+    let arrivals = Arc::new(Mutex::new(Vec::<Instant>::new()));
+    let seen = arrivals.clone();
+    Mock::given(path("/items"))
+        .respond_with(move |_: &Request| {
+            seen.lock().unwrap().push(Instant::now());
+            ResponseTemplate::new(200).set_body_json(json!({"items": []}))
+        })
+        .mount(&server)
+        .await;
+    let d = def(&format!(
+        "{ITEMS}rate_limit: {{requests: 5, window_ms: 500, margin_ms: 20}}\n"
+    ));
+    let c = Arc::new(client(d, settings(&server), Credentials::new()));
+    let started = Instant::now();
+    // Concurrent callers share the pacer.
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.read_page("items", &StreamState::default()).await.unwrap() })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed();
+    let arrivals = arrivals.lock().unwrap();
+    assert_eq!(arrivals.len(), 12);
+    for a in arrivals.iter() {
+        let in_window = arrivals
+            .iter()
+            .filter(|b| **b >= *a && **b < *a + Duration::from_millis(500))
+            .count();
+        assert!(in_window <= 5, "{in_window} requests within 500 ms");
+    }
+    // 12 requests at 5 per 520 ms need two full windows, and not much more.
+    assert!(
+        elapsed >= Duration::from_millis(1040) && elapsed < Duration::from_millis(2500),
+        "{elapsed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writes
+
+fn hubspot_batch_responder(
+    poison: &'static str,
+    calls: Arc<Mutex<Vec<usize>>>,
+) -> impl Fn(&Request) -> ResponseTemplate {
+    move |req: &Request| {
+        let body: Value = req.body_json().unwrap();
+        let inputs = body["inputs"].as_array().unwrap().clone();
+        calls.lock().unwrap().push(inputs.len());
+        if inputs.len() > 100 {
+            return ResponseTemplate::new(400).set_body_json(json!({"status": "error", "message": "too many inputs"}));
+        }
+        let mut results = Vec::new();
+        let mut errors = Vec::new();
+        for input in &inputs {
+            let email = input["id"].as_str().unwrap().to_lowercase();
+            assert_eq!(input["idProperty"], "email");
+            if email == poison {
+                errors.push(json!({
+                    "status": "error", "category": "VALIDATION_ERROR",
+                    "message": format!("Property values were not valid for {email}"),
+                    "context": {"ids": [email]}
+                }));
+            } else {
+                results.push(json!({
+                    "id": format!("hs-{email}"), "new": true,
+                    "objectWriteTraceId": input["objectWriteTraceId"],
+                    "properties": {"email": email},
+                    "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-01T00:00:00Z"
+                }));
+            }
+        }
+        // Results in reverse order: matching must not rely on order.
+        results.reverse();
+        let status = if errors.is_empty() { 200 } else { 207 };
+        ResponseTemplate::new(status).set_body_json(json!({
+            "status": "COMPLETE", "results": results, "errors": errors, "numErrors": errors.len(),
+            "startedAt": "2024-01-01T00:00:00Z", "completedAt": "2024-01-01T00:00:01Z"
+        }))
+    }
+}
+
+#[tokio::test]
+async fn hubspot_upserts_go_in_batches_of_100_with_per_record_results() {
+    let server = MockServer::start().await;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .and(header("authorization", "Bearer pat"))
+        .respond_with(hubspot_batch_responder("bad@x.io", calls.clone()))
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let mut records: Vec<Value> = (0..250)
+        .map(|i| json!({"properties": {"email": format!("user{i}@x.io"), "firstname": "U"}}))
+        .collect();
+    records[120] = json!({"properties": {"email": "BAD@x.io"}});
+    records[7] = json!({"properties": {"firstname": "no email"}});
+    let results = c.write_batch("contacts.upsert_by_email", &records).await.unwrap();
+    assert_eq!(results.len(), 250);
+    // The record without an email never left: 249 inputs, 100 + 100 + 49.
+    assert_eq!(*calls.lock().unwrap(), vec![100, 100, 49]);
+    assert_eq!(
+        results[0],
+        WriteResult::Ok {
+            destination_id: Some("hs-user0@x.io".into())
+        }
+    );
+    assert!(
+        matches!(&results[7], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("/properties/email"))
+    );
+    assert!(
+        matches!(&results[120], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("not valid")),
+        "{:?}",
+        results[120]
+    );
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 248);
+}
+
+#[tokio::test]
+async fn a_batch_refused_as_a_whole_is_split_until_the_poison_record_fails_alone() {
+    let server = MockServer::start().await;
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/create"))
+        .respond_with(move |req: &Request| {
+            let body: Value = req.body_json().unwrap();
+            let inputs = body["inputs"].as_array().unwrap();
+            seen.lock().unwrap().push(inputs.len());
+            if inputs.iter().any(|i| i["properties"]["email"] == "poison@x.io") {
+                return ResponseTemplate::new(400).set_body_json(json!({
+                    "status": "error", "category": "VALIDATION_ERROR",
+                    "message": "Property values were not valid: email poison@x.io"
+                }));
+            }
+            let results: Vec<Value> = inputs
+                .iter()
+                .map(|i| {
+                    json!({"id": format!("id-{}", i["properties"]["email"].as_str().unwrap()),
+                                "objectWriteTraceId": i["objectWriteTraceId"]})
+                })
+                .collect();
+            ResponseTemplate::new(201).set_body_json(json!({"status": "COMPLETE", "results": results}))
+        })
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let mut records: Vec<Value> = (0..8)
+        .map(|i| json!({"properties": {"email": format!("u{i}@x.io")}}))
+        .collect();
+    records[5] = json!({"properties": {"email": "poison@x.io"}});
+    let results = c.write_batch("contacts.create", &records).await.unwrap();
+    for (i, r) in results.iter().enumerate() {
+        if i == 5 {
+            assert!(
+                matches!(r, WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("HTTP 400") && reason.contains("not valid")),
+                "{r:?}"
+            );
+        } else {
+            assert_eq!(
+                r,
+                &WriteResult::Ok {
+                    destination_id: Some(format!("id-u{i}@x.io"))
+                }
+            );
+        }
+    }
+    // 8 fails -> [0..4] ok, [4..8] fails -> [4, 5] fails -> [4] ok, [5] fails; [6, 7] ok:
+    // bisection, not one request per record.
+    assert_eq!(*sizes.lock().unwrap(), vec![8, 4, 4, 2, 1, 1, 2]);
+}
+
+#[tokio::test]
+async fn a_retriable_failure_after_the_first_batch_keeps_earlier_results() {
+    let server = MockServer::start().await;
+    let calls = Arc::new(Mutex::new(Vec::new()));
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .respond_with(hubspot_batch_responder("none", calls.clone()))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v3/objects/contacts/batch/upsert"))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let records: Vec<Value> = (0..150)
+        .map(|i| json!({"properties": {"email": format!("u{i}@x.io")}}))
+        .collect();
+    let results = c.write_batch("contacts.upsert_by_email", &records).await.unwrap();
+    assert!(results[..100].iter().all(WriteResult::is_ok));
+    assert!(results[100..].iter().all(|r| matches!(
+        r,
+        WriteResult::Failed {
+            class: ErrorClass::Transient,
+            ..
+        }
+    )));
+    // Writes are not retried inline on a 5xx: the batch may have been applied.
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_retriable_failure_of_the_first_batch_is_an_error() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "60"))
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let records = vec![json!({"properties": {"email": "a@x.io"}})];
+    let err = c.write_batch("contacts.upsert_by_email", &records).await.unwrap_err();
+    assert_eq!(err.class.retry_after(), Some(Duration::from_secs(60)));
+}
+
+#[tokio::test]
+async fn slack_ok_false_bodies_are_classified_per_record() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .and(header("authorization", "Bearer xoxb-1"))
+        .respond_with(|req: &Request| {
+            let body: Value = req.body_json().unwrap();
+            assert_eq!(req.headers["content-type"], "application/json; charset=utf-8");
+            match body["channel"].as_str().unwrap() {
+                "C-missing" => {
+                    ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": "channel_not_found"}))
+                }
+                _ => ResponseTemplate::new(200).set_body_json(json!({
+                    "ok": true, "channel": body["channel"], "ts": "1503435956.000247",
+                    "message": {"text": body["text"]}
+                })),
+            }
+        })
+        .mount(&server)
+        .await;
+    let s = ClientSettings {
+        rate_limit: Some(switchyard::connector::definition::RateLimitSpec {
+            requests: 100,
+            window_ms: 1000,
+            margin_ms: 0,
+            headers: None,
+        }),
+        ..settings(&server)
+    };
+    let c = client(embedded("slack"), s, Credentials::new().with("bot_token", "xoxb-1"));
+    let records = vec![
+        json!({"channel": "C1", "text": "hello"}),
+        json!({"channel": "C-missing", "text": "lost"}),
+    ];
+    let results = c.write_batch("chat.post_message", &records).await.unwrap();
+    assert_eq!(
+        results[0],
+        WriteResult::Ok {
+            destination_id: Some("1503435956.000247".into())
+        }
+    );
+    assert!(
+        matches!(&results[1], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("channel_not_found")),
+        "{:?}",
+        results[1]
+    );
+}
+
+#[tokio::test]
+async fn slack_invalid_auth_and_ratelimited_map_to_reauth_and_rate_limited() {
+    for (error, expected) in [
+        ("invalid_auth", ErrorClass::ReAuth),
+        (
+            "ratelimited",
+            ErrorClass::RateLimited {
+                retry_after: Some(Duration::from_secs(30)),
+            },
+        ),
+    ] {
+        let server = MockServer::start().await;
+        let mut response = ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": error}));
+        if error == "ratelimited" {
+            response = response.insert_header("retry-after", "30");
+        }
+        Mock::given(method("POST")).respond_with(response).mount(&server).await;
+        let c = client(
+            embedded("slack"),
+            settings(&server),
+            Credentials::new().with("bot_token", "xoxb-1"),
+        );
+        let err = c
+            .write_batch("chat.post_message", &[json!({"channel": "C1", "text": "x"})])
+            .await
+            .unwrap_err();
+        assert_eq!(err.class, expected, "{error}");
+        assert!(err.message.contains(error), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn outbound_webhooks_are_signed_with_standard_webhooks_headers() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks/in"))
+        .respond_with(ResponseTemplate::new(202).set_body_string("accepted"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let s = ClientSettings {
+        base_url: Some(format!("{}/hooks/in", server.uri())),
+        ..settings(&server)
+    };
+    let c = client(
+        embedded("webhook"),
+        s,
+        Credentials::new().with("signing_secret", secret),
+    );
+    let record = json!({"type": "customer.updated", "data": {"id": "cus_1", "email": "a@x.io"}});
+    let results = c.write_batch("deliver", std::slice::from_ref(&record)).await.unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let requests = server.received_requests().await.unwrap();
+    let req = &requests[0];
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body, record);
+    assert!(req.headers["webhook-id"].to_str().unwrap().starts_with("msg_"));
+    assert!(req.headers["webhook-signature"].to_str().unwrap().starts_with("v1,"));
+    // The reference implementation accepts the delivery.
+    standardwebhooks::Webhook::new(secret)
+        .unwrap()
+        .verify(&req.body, &req.headers)
+        .expect("a valid Standard Webhooks signature");
+}
+
+#[tokio::test]
+async fn outbound_webhooks_refuse_plain_http_and_internal_addresses_in_production() {
+    let s = ClientSettings {
+        base_url: Some("http://hooks.example.com/in".into()),
+        ..ClientSettings::default()
+    };
+    let err = ConnectorClient::new(embedded("webhook"), s, Credentials::new(), reqwest::Client::new()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UrlRejected);
+    let s = ClientSettings {
+        base_url: Some("https://169.254.169.254/latest/meta-data".into()),
+        ..ClientSettings::default()
+    };
+    let err = ConnectorClient::new(embedded("webhook"), s, Credentials::new(), reqwest::Client::new()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UrlRejected);
+    assert!(err.message.contains("link-local"), "{err}");
+}
+
+#[tokio::test]
+async fn loopback_is_refused_at_request_time_unless_allowed() {
+    let server = items_server(None).await;
+    let s = ClientSettings {
+        allow_private_network: false,
+        base_url: Some(server.uri().replace("127.0.0.1", "localhost")),
+        ..settings(&server)
+    };
+    let c = ConnectorClient::new(def(ITEMS), s, Credentials::new(), reqwest::Client::new()).unwrap();
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UrlRejected);
+    // The mock's `expect(1)` is not checked here: the request never reached it.
+    server.reset().await;
+}
+
+#[tokio::test]
+async fn the_guarded_http_client_refuses_names_that_resolve_to_loopback() {
+    // Even when the pre-request check is skipped (allow_private_network in the settings), a
+    // client built by `http_client` resolves through the guard: no DNS-rebinding window.
+    let server = MockServer::start().await;
+    Mock::given(path("/items"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let http = switchyard::connector::url_guard::http_client(Duration::from_secs(2), false).unwrap();
+    let s = ClientSettings {
+        base_url: Some(server.uri().replace("127.0.0.1", "localhost")),
+        max_inline_retries: 0,
+        ..settings(&server)
+    };
+    let c = ConnectorClient::new(def(ITEMS), s, Credentials::new(), http).unwrap();
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Network, "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Check, fetch, webhooks
+
+#[tokio::test]
+async fn check_reports_status_latency_and_auth() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/auth.test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "team": "T", "user": "U"})))
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("slack"),
+        settings(&server),
+        Credentials::new().with("bot_token", "xoxb-1"),
+    );
+    let report = c.check().await.unwrap();
+    assert_eq!(report.status, 200);
+    assert_eq!(report.auth, "bearer");
+
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/customers"))
+        .and(query_param("limit", "1"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "error": {"type": "invalid_request_error", "code": "api_key_invalid", "message": "Invalid API Key provided: sk_test_***"}
+        })))
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("stripe"),
+        settings(&server),
+        Credentials::new().with("api_key", "sk_test_bad"),
+    );
+    let err = c.check().await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::ReAuth);
+    assert!(err.message.contains("api_key_invalid"), "{err}");
+    assert!(!err.message.contains("sk_test_bad"));
+}
+
+#[tokio::test]
+async fn hubspot_events_fetch_the_object_and_deleted_objects_are_none() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts/501"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "501", "properties": {"email": "a@x.io"}, "archived": false
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/crm/v3/objects/contacts/404"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({"status": "error", "category": "OBJECT_NOT_FOUND"})),
+        )
+        .mount(&server)
+        .await;
+    let c = client(
+        embedded("hubspot"),
+        settings(&server),
+        Credentials::new().with("access_token", "pat"),
+    );
+    let event = json!({"eventId": 100, "subscriptionId": 1, "portalId": 62515, "occurredAt": 1_564_113_600_000i64,
+                       "subscriptionType": "contact.propertyChange", "attemptNumber": 0, "objectId": 501,
+                       "propertyName": "email", "propertyValue": "a@x.io", "changeSource": "CRM"});
+    assert_eq!(
+        c.event_record(&event).unwrap(),
+        EventRecord::Fetch {
+            stream: "contacts".into(),
+            id: "501".into()
+        }
+    );
+    let (stream, record) = c.resolve_event(&event).await.unwrap().unwrap();
+    assert_eq!((stream.as_str(), record["id"].as_str()), ("contacts", Some("501")));
+    let deleted = json!({"eventId": 101, "subscriptionType": "contact.deletion", "objectId": 404});
+    assert_eq!(c.resolve_event(&deleted).await.unwrap(), None);
+    let other = json!({"eventId": 102, "subscriptionType": "ticket.creation", "objectId": 1});
+    assert_eq!(c.resolve_event(&other).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn stripe_events_carry_the_object() {
+    let c = ConnectorClient::new(
+        embedded("stripe"),
+        ClientSettings::default(),
+        Credentials::new().with("api_key", "sk_test_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let event = json!({"id": "evt_1", "object": "event", "type": "customer.updated",
+                       "data": {"object": {"id": "cus_1", "object": "customer", "email": "a@x.io"}}});
+    assert_eq!(
+        c.event_record(&event).unwrap(),
+        EventRecord::Embedded {
+            stream: "customers".into(),
+            record: event["data"]["object"].clone()
+        }
+    );
+    let unrouted = json!({"id": "evt_2", "type": "payout.paid", "data": {"object": {"id": "po_1"}}});
+    assert_eq!(c.event_record(&unrouted).unwrap(), EventRecord::Unrouted);
+}
+
+#[tokio::test]
+async fn missing_config_and_credentials_are_reported_when_the_client_is_built() {
+    let d = def(r#"
+id: test
+name: Test
+config:
+  account: {required: true}
+auth: {type: bearer}
+streams:
+  items:
+    request: {path: "/{{ config.account }}/items"}
+    records: /items
+"#);
+    let base = ClientSettings {
+        base_url: Some("https://api.example.com".into()),
+        ..ClientSettings::default()
+    };
+    let err = ConnectorClient::new(
+        d.clone(),
+        base.clone(),
+        Credentials::new().with("access_token", "t"),
+        reqwest::Client::new(),
+    )
+    .unwrap_err();
+    assert!(err.message.contains("`account`"), "{err}");
+    let with_account = ClientSettings::from_connection_config(
+        json!({"base_url": "https://api.example.com", "account": "acme"})
+            .as_object()
+            .unwrap(),
+    );
+    let err = ConnectorClient::new(
+        d.clone(),
+        with_account.clone(),
+        Credentials::new(),
+        reqwest::Client::new(),
+    )
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Credentials);
+    assert!(ConnectorClient::new(
+        d,
+        with_account,
+        Credentials::new().with("access_token", "t"),
+        reqwest::Client::new()
+    )
+    .is_ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests
+
+mod props {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+    use switchyard::connector::definition::PaginationSpec;
+    use switchyard::connector::pagination::{self, PageResponse, StreamState};
+    use switchyard::connector::registry::parse_definition;
+    use switchyard::connector::template::{Template, Vars};
+    use switchyard::connector::{content_hash, Mapping, Registry};
+
+    fn embedded_sources() -> Vec<String> {
+        let registry = Registry::embedded().unwrap();
+        registry
+            .ids()
+            .map(|id| Registry::embedded_source(id).unwrap().to_owned())
+            .collect()
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z0-9/_.]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,6}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn pagination_spec() -> impl Strategy<Value = PaginationSpec> {
+        prop_oneof![
+            Just(PaginationSpec::None),
+            (any::<bool>(), any::<bool>()).prop_map(|(from_last, has_more)| PaginationSpec::Cursor {
+                token: (!from_last).then(|| "/next".to_owned()),
+                token_from_last_record: from_last.then(|| "/id".to_owned()),
+                has_more: has_more.then(|| "/has_more".to_owned()),
+                page_size: Some(10),
+            }),
+            Just(PaginationSpec::NextUrl {
+                pointer: "/next".into()
+            }),
+            Just(PaginationSpec::LinkHeader { rel: "next".into() }),
+            (1u64..20, any::<bool>()).prop_map(|(page_size, total)| PaginationSpec::Offset {
+                page_size,
+                start: 0,
+                total: total.then(|| "/total".to_owned()),
+            }),
+            (1u64..20, any::<bool>()).prop_map(|(page_size, total)| PaginationSpec::PageNumber {
+                page_size,
+                start: 1,
+                total_pages: total.then(|| "/total".to_owned()),
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_text_never_panics_the_definition_parser(text in "\\PC{0,400}") {
+            let _ = parse_definition("fuzz.yaml", &text);
+        }
+
+        #[test]
+        fn mutated_embedded_definitions_never_panic(
+            which in 0usize..5,
+            cut in 0usize..20_000,
+            insert in "[a-z:{}\\[\\]\"' \\n/-]{0,12}",
+        ) {
+            let sources = embedded_sources();
+            let source = &sources[which % sources.len()];
+            let mut at = cut % (source.len() + 1);
+            while !source.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mutated = format!("{}{}{}", &source[..at], insert, &source[at..]);
+            let _ = parse_definition("fuzz", &mutated);
+            let truncated = &source[..at];
+            let _ = parse_definition("fuzz", truncated);
+        }
+
+        #[test]
+        fn pagination_stepping_never_panics_and_always_terminates(
+            spec in pagination_spec(),
+            pages in prop::collection::vec((json_value(), 0usize..12, prop::option::of("[a-c]{1,2}")), 1..30),
+            max_pages in 1u32..40,
+        ) {
+            let mut state = StreamState::default();
+            let mut steps = 0u32;
+            for (body, count, link) in pages.iter().cycle() {
+                if pagination::check_before_request(&state, max_pages).is_err() {
+                    break;
+                }
+                let records: Vec<Value> = (0..*count).map(|i| json!({"id": i})).collect();
+                let link = link.as_ref().map(|l| format!("<https://x/{l}>; rel=\"next\""));
+                let response = PageResponse { body, link_header: link.as_deref(), records: &records };
+                match pagination::step(&spec, &state, &response) {
+                    Ok(Some(next)) => {
+                        prop_assert_eq!(next.pages_read, state.pages_read + 1);
+                        state = next;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+                steps += 1;
+                prop_assert!(steps <= max_pages, "the page cap must stop the loop");
+            }
+        }
+
+        #[test]
+        fn templates_never_panic(text in "\\PC{0,80}", value in json_value()) {
+            if let Ok(t) = Template::parse(&text) {
+                let mut vars = Vars::new();
+                vars.set("page.token", Some(value.clone()))
+                    .root("config", std::borrow::Cow::Owned(value));
+                let _ = t.render(&vars, true);
+                let _ = t.render(&vars, false);
+            }
+        }
+
+        #[test]
+        fn jq_compilation_and_runs_never_panic(program in "[.ab\\[\\]|(){}:, \"0-9+*/-]{0,24}", input in json_value()) {
+            if let Ok(m) = Mapping::compile(&program) {
+                let _ = m.apply_all(&input);
+            }
+        }
+
+        #[test]
+        fn content_hash_ignores_key_order(value in json_value()) {
+            let reparsed: Value = serde_json::from_str(&value.to_string()).unwrap();
+            prop_assert_eq!(content_hash(&value), content_hash(&reparsed));
+            if let Value::Object(map) = &value {
+                let reversed: serde_json::Map<String, Value> = map.clone().into_iter().rev().collect();
+                prop_assert_eq!(content_hash(&value), content_hash(&Value::Object(reversed)));
+            }
+        }
+    }
+}

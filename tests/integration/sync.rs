@@ -1,0 +1,422 @@
+//! connector-sync end to end: localstripe as Stripe, the in-repo fake HubSpot, moto for state.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use switchyard::admin::{create_connection, NewWebhookSecrets};
+use switchyard::clock::SystemClock;
+use switchyard::config::{ReceiverConfig, SyncConfig};
+use switchyard::connector::Registry;
+use switchyard::queue::SyncJobRef;
+use switchyard::receiver::{handle, ReceiverDeps};
+use switchyard::store::connections::{Connection, WebhookSettings};
+use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::store::jobs::JobStatus;
+use switchyard::sync::{self, JobOutcome, SyncDeps};
+use switchyard::webhook::Scheme;
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType, PropertySchema};
+use switchyard_fakes::FakeHandle;
+use switchyard_tests::localstripe::{self, LocalStripe, API_KEY};
+use switchyard_tests::TestEnv;
+
+const WEBHOOK_SECRET: &str = "whsec_sync_tests";
+/// Stripe customer -> HubSpot contact, keyed by email.
+const MAPPING: &str = r#"
+if (.email // "") == "" then error("customer \(.id) has no email") else . end
+| { properties: {
+      email: .email,
+      firstname: ((.name // "") | split(" ") | .[0] // ""),
+      lastname: ((.name // "") | split(" ") | .[1:] | join(" ")),
+      stripe_customer_id: .id
+  } }
+"#;
+
+struct Rig {
+    env: TestEnv,
+    deps: SyncDeps,
+    stripe: LocalStripe,
+    hubspot: FakeHandle<hubspot::Hubspot>,
+    flow: Flow,
+}
+
+impl Rig {
+    async fn new() -> Self {
+        let env = TestEnv::new().await;
+        // Secrets Manager is shared by every test: a tenant of our own keeps secret names apart.
+        let tenant = format!("acme{}", ulid::Ulid::new().to_string().to_lowercase());
+        let stripe = localstripe::start_isolated();
+        let hubspot = hubspot::start(HubspotConfig {
+            schema: PropertySchema::default().with_property(ObjectType::Contacts, "stripe_customer_id"),
+            ..HubspotConfig::default()
+        });
+        let config = SyncConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
+            "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+            "SYNC_TIME_RESERVE_SECS" => Some("2".into()),
+            _ => None,
+        })
+        .unwrap();
+        let deps = SyncDeps::new(
+            config,
+            &env.clients,
+            Arc::new(Registry::embedded().unwrap()),
+            Arc::new(SystemClock),
+        )
+        .expect("sync deps build");
+        let connect = |id: &str, provider: &str, base_url: &str, credentials: Value, webhook: Option<Scheme>| {
+            let conn = Connection {
+                id: id.into(),
+                tenant: tenant.clone(),
+                provider: provider.into(),
+                name: provider.into(),
+                webhook: webhook.map(|scheme| WebhookSettings {
+                    scheme,
+                    tolerance_secs: None,
+                }),
+                secret_arn: None,
+                config: json!({"base_url": base_url}).as_object().cloned().unwrap(),
+                created_at: 0,
+            };
+            let has_webhook = conn.webhook.is_some();
+            let deps = &deps;
+            async move {
+                create_connection(
+                    &deps.connections,
+                    &deps.secrets,
+                    conn,
+                    has_webhook.then(|| NewWebhookSecrets {
+                        current: SecretString::from(WEBHOOK_SECRET.to_string()),
+                        previous: None,
+                    }),
+                    credentials.as_object().cloned().unwrap(),
+                )
+                .await
+                .expect("connection is created")
+            }
+        };
+        connect(
+            "conn_stripe",
+            "stripe",
+            &stripe.base_url,
+            json!({"api_key": API_KEY}),
+            Some(Scheme::Stripe),
+        )
+        .await;
+        connect(
+            "conn_hubspot",
+            "hubspot",
+            &hubspot.base_url,
+            json!({"access_token": hubspot::TEST_TOKEN}),
+            None,
+        )
+        .await;
+        let flow = Flow {
+            id: "flow_customers".into(),
+            tenant: tenant.clone(),
+            name: "Stripe customers to HubSpot contacts".into(),
+            source_connection: "conn_stripe".into(),
+            source_stream: "customers".into(),
+            destination_connection: "conn_hubspot".into(),
+            destination_operation: "contacts.upsert_by_email".into(),
+            mapping: MAPPING.into(),
+            mode: SyncMode::Incremental,
+            schedule_interval_secs: None,
+            event_types: vec![],
+            enabled: true,
+            created_at: 0,
+            cursor: None,
+            next_run_at: None,
+        };
+        deps.flows.create(&flow).await.unwrap();
+        Self {
+            env,
+            deps,
+            stripe,
+            hubspot,
+            flow,
+        }
+    }
+
+    async fn run(&self, mode: Option<SyncMode>) -> switchyard::store::jobs::Job {
+        let job = sync::start_job(&self.deps, &self.flow, "test", mode, false)
+            .await
+            .unwrap();
+        let job_ref = SyncJobRef {
+            flow_id: self.flow.id.clone(),
+            job_id: job.job_id,
+            attempt: 0,
+        };
+        match sync::run_job(&self.deps, &job_ref, &sync::Unlimited, &|_| {})
+            .await
+            .unwrap()
+        {
+            JobOutcome::Finished(job) => job,
+            other => panic!("job did not finish: {other:?}"),
+        }
+    }
+
+    fn contact(&self, email: &str) -> Option<hubspot_fake_contact::Contact> {
+        self.hubspot
+            .find(ObjectType::Contacts, "email", email)
+            .map(|o| hubspot_fake_contact::Contact {
+                firstname: o.get("firstname").unwrap_or_default().to_string(),
+                lastname: o.get("lastname").unwrap_or_default().to_string(),
+                stripe_customer_id: o.get("stripe_customer_id").unwrap_or_default().to_string(),
+            })
+    }
+
+    /// Runs every message on the sync queue through connector-sync's handler, as Lambda would.
+    async fn drain_through_handler(&self) -> usize {
+        let mut handled = 0;
+        loop {
+            let msgs = self.env.drain_queue().await;
+            if msgs.is_empty() {
+                return handled;
+            }
+            handled += msgs.len();
+            let mut event = SqsEvent::default();
+            for (i, m) in msgs.into_iter().enumerate() {
+                let mut sqs = SqsMessage::default();
+                sqs.message_id = Some(format!("m{i}"));
+                sqs.body = Some(m.to_string());
+                event.records.push(sqs);
+            }
+            let resp = sync::handle_sqs(&self.deps, event, Some(Instant::now() + Duration::from_secs(60))).await;
+            assert!(resp.batch_item_failures.is_empty(), "no message failed");
+        }
+    }
+}
+
+/// A Lambda budget that has a minute left when asked first and nothing after.
+#[derive(Default)]
+struct OnePageOfTime(std::sync::atomic::AtomicUsize);
+
+impl sync::Budget for OnePageOfTime {
+    fn remaining(&self) -> Option<Duration> {
+        let calls = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(if calls == 0 {
+            Duration::from_secs(60)
+        } else {
+            Duration::ZERO
+        })
+    }
+}
+
+mod hubspot_fake_contact {
+    #[derive(Debug, PartialEq, Eq)]
+    pub struct Contact {
+        pub firstname: String,
+        pub lastname: String,
+        pub stripe_customer_id: String,
+    }
+}
+
+#[tokio::test]
+async fn stripe_customers_reach_hubspot_then_only_changes_are_written() {
+    let rig = Rig::new().await;
+    let mut ids = vec![];
+    for i in 0..5 {
+        let c = rig
+            .stripe
+            .create_customer(&format!("person{i}@example.com"), &format!("Person Number{i}"))
+            .await;
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+
+    let first = rig.run(Some(SyncMode::Full)).await;
+    assert_eq!(first.status, JobStatus::Succeeded, "{first:?}");
+    assert_eq!(
+        (first.counts.read, first.counts.written, first.counts.unchanged),
+        (5, 5, 0)
+    );
+    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 5);
+    let c = rig.contact("person3@example.com").expect("contact exists");
+    assert_eq!(c.firstname, "Person");
+    assert_eq!(c.lastname, "Number3");
+    assert_eq!(c.stripe_customer_id, ids[3]);
+
+    // Change one customer, add one: only those two are written; the rest are skipped as unchanged.
+    rig.stripe
+        .update_customer(&ids[1], json!({"name": "Renamed Person"}))
+        .await;
+    rig.stripe.create_customer("late@example.com", "Late Comer").await;
+    let second = rig.run(Some(SyncMode::Incremental)).await;
+    assert_eq!(second.status, JobStatus::Succeeded, "{second:?}");
+    assert_eq!(second.counts.written, 2, "{:?}", second.counts);
+    assert_eq!(second.counts.unchanged, second.counts.read - 2, "{:?}", second.counts);
+    assert_eq!(
+        rig.hubspot.count(ObjectType::Contacts),
+        6,
+        "updated in place, not duplicated"
+    );
+    assert_eq!(rig.contact("person1@example.com").unwrap().lastname, "Person");
+
+    // Nothing changed: nothing written.
+    let third = rig.run(Some(SyncMode::Incremental)).await;
+    assert_eq!(third.counts.written, 0, "{:?}", third.counts);
+    let flow = rig.deps.flows.get(&rig.flow.id).await.unwrap().unwrap();
+    assert!(flow.cursor.is_some(), "incremental jobs checkpoint the flow's cursor");
+}
+
+#[tokio::test]
+async fn stripe_webhook_through_the_receiver_ends_as_a_hubspot_contact() {
+    let rig = Rig::new().await;
+    let receiver_config = ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(rig.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(rig.env.queue_url.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let receiver = ReceiverDeps::new(receiver_config, &rig.env.clients, Arc::new(SystemClock));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body = serde_json::to_vec(&json!({
+        "id": "evt_realtime_1", "object": "event", "type": "customer.created", "created": now,
+        "data": {"object": {"id": "cus_realtime", "object": "customer", "email": "realtime@example.com", "name": "Real Time", "created": now}}
+    }))
+    .unwrap();
+    let signed = switchyard::webhook::sign(
+        &Scheme::Stripe,
+        &switchyard::webhook::SignInput {
+            method: "POST",
+            url: "",
+            body: &body,
+            secret: &SecretString::from(WEBHOOK_SECRET.to_string()),
+            now,
+            message_id: None,
+        },
+    )
+    .unwrap();
+    let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(json!({
+        "version": "2.0", "rawPath": "/hooks/conn_stripe", "rawQueryString": "",
+        "headers": {"stripe-signature": signed[0].1, "content-type": "application/json"},
+        "pathParameters": {"connection_id": "conn_stripe"},
+        "requestContext": {"domainName": "localhost", "requestId": "r1", "timeEpoch": 0,
+            "http": {"method": "POST", "path": "/hooks/conn_stripe", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
+        "body": String::from_utf8(body).unwrap(), "isBase64Encoded": false
+    }))
+    .unwrap();
+    assert_eq!(handle(&receiver, event).await.status_code, 200);
+    assert_eq!(rig.drain_through_handler().await, 1);
+    let contact = rig.contact("realtime@example.com").expect("the event became a contact");
+    assert_eq!(contact.stripe_customer_id, "cus_realtime");
+}
+
+#[tokio::test]
+async fn sync_resumes_from_its_checkpoint_after_running_out_of_time() {
+    let rig = Rig::new().await;
+    for i in 0..130 {
+        rig.stripe
+            .create_customer(&format!("bulk{i:03}@example.com"), "Bulk Customer")
+            .await;
+    }
+    let job = sync::start_job(&rig.deps, &rig.flow, "test", Some(SyncMode::Full), false)
+        .await
+        .unwrap();
+    let job_ref = SyncJobRef {
+        flow_id: rig.flow.id.clone(),
+        job_id: job.job_id.clone(),
+        attempt: 0,
+    };
+    // Plenty of time before the first page, then less than the reserve: the job hands over.
+    let outcome = sync::run_job(&rig.deps, &job_ref, &OnePageOfTime::default(), &|_| {})
+        .await
+        .unwrap();
+    let JobOutcome::Continued(paused) = outcome else {
+        panic!("expected a continuation, got {outcome:?}");
+    };
+    assert_eq!(paused.pages, 1);
+    assert_eq!(paused.counts.written, 100);
+    assert!(paused.state.is_some(), "the checkpoint says where to resume");
+
+    // The continuation message resumes the same job from page 2.
+    assert_eq!(rig.drain_through_handler().await, 1);
+    let done = rig.deps.jobs.get(&rig.flow.id, &job.job_id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Succeeded);
+    assert_eq!(done.continuations, 1);
+    assert_eq!((done.pages, done.counts.read, done.counts.written), (2, 130, 130));
+    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 130, "no record written twice");
+}
+
+#[tokio::test]
+async fn failure_mid_sync_resumes_from_the_last_checkpoint() {
+    let rig = Rig::new().await;
+    for i in 0..130 {
+        rig.stripe
+            .create_customer(&format!("crash{i:03}@example.com"), "Crash Test")
+            .await;
+    }
+    let job = sync::start_job(&rig.deps, &rig.flow, "test", Some(SyncMode::Full), false)
+        .await
+        .unwrap();
+    let job_ref = SyncJobRef {
+        flow_id: rig.flow.id.clone(),
+        job_id: job.job_id.clone(),
+        attempt: 0,
+    };
+    // Page 1 goes through; the write of page 2 fails with 503s beyond the engine's inline retries.
+    let progress = |j: &switchyard::store::jobs::Job| {
+        if j.pages == 1 {
+            rig.hubspot.faults.fail_next(usize::MAX, 503);
+        }
+    };
+    let err = sync::run_job(&rig.deps, &job_ref, &sync::Unlimited, &progress)
+        .await
+        .unwrap_err();
+    assert!(err.is_retriable(), "{err}");
+    let stuck = rig.deps.jobs.get(&rig.flow.id, &job.job_id).await.unwrap().unwrap();
+    assert_eq!(stuck.status, JobStatus::Running, "a retriable failure keeps the job");
+    assert_eq!(stuck.pages, 1);
+    assert!(stuck.last_error.is_some());
+
+    rig.hubspot.faults.disable();
+    let outcome = sync::run_job(&rig.deps, &job_ref, &sync::Unlimited, &|_| {})
+        .await
+        .unwrap();
+    let JobOutcome::Finished(done) = outcome else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(done.counts.written, 130);
+    assert_eq!(done.pages, 2, "the resumed run read page 2 only, not page 1 again");
+    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 130);
+}
+
+#[tokio::test]
+async fn poison_records_are_recorded_and_do_not_block_the_page() {
+    let rig = Rig::new().await;
+    rig.stripe.create_customer("good1@example.com", "Good One").await;
+    let no_email = rig.stripe.create_customer("", "No Email").await;
+    rig.stripe.create_customer("not-an-email", "Bad Address").await;
+    rig.stripe.create_customer("good2@example.com", "Good Two").await;
+
+    let job = rig.run(Some(SyncMode::Full)).await;
+    assert_eq!(job.status, JobStatus::Partial);
+    assert_eq!(
+        (job.counts.read, job.counts.written, job.counts.failed),
+        (4, 2, 2),
+        "{:?}",
+        job.counts
+    );
+    let reasons: Vec<(String, String)> = job
+        .recent_failures
+        .iter()
+        .map(|f| (f.source_id.clone(), f.reason.clone()))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|(id, r)| id == no_email["id"].as_str().unwrap() && r.contains("no email")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|(_, r)| r.to_lowercase().contains("email")),
+        "{reasons:?}"
+    );
+    assert!(rig.contact("good1@example.com").is_some() && rig.contact("good2@example.com").is_some());
+}
