@@ -34,16 +34,54 @@ if (.email // "") == "" then error("customer \(.id) has no email") else . end
   } }
 "#;
 
-struct Rig {
-    env: TestEnv,
-    deps: SyncDeps,
-    stripe: LocalStripe,
-    hubspot: FakeHandle<hubspot::Hubspot>,
-    flow: Flow,
+pub(crate) struct Rig {
+    pub(crate) env: TestEnv,
+    pub(crate) deps: SyncDeps,
+    pub(crate) stripe: LocalStripe,
+    pub(crate) hubspot: FakeHandle<hubspot::Hubspot>,
+    pub(crate) flow: Flow,
+    tenant: String,
+}
+
+async fn connect(
+    deps: &SyncDeps,
+    tenant: &str,
+    id: &str,
+    provider: &str,
+    base_url: &str,
+    credentials: Value,
+    webhook: Option<Scheme>,
+) {
+    let conn = Connection {
+        id: id.into(),
+        tenant: tenant.into(),
+        provider: provider.into(),
+        name: provider.into(),
+        webhook: webhook.map(|scheme| WebhookSettings {
+            scheme,
+            tolerance_secs: None,
+        }),
+        secret_arn: None,
+        config: json!({"base_url": base_url}).as_object().cloned().unwrap(),
+        created_at: 0,
+    };
+    let has_webhook = conn.webhook.is_some();
+    create_connection(
+        &deps.connections,
+        &deps.secrets,
+        conn,
+        has_webhook.then(|| NewWebhookSecrets {
+            current: SecretString::from(WEBHOOK_SECRET.to_string()),
+            previous: None,
+        }),
+        credentials.as_object().cloned().unwrap(),
+    )
+    .await
+    .expect("connection is created");
 }
 
 impl Rig {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         let env = TestEnv::new().await;
         // Secrets Manager is shared by every test: a tenant of our own keeps secret names apart.
         let tenant = format!("acme{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -67,38 +105,9 @@ impl Rig {
             Arc::new(SystemClock),
         )
         .expect("sync deps build");
-        let connect = |id: &str, provider: &str, base_url: &str, credentials: Value, webhook: Option<Scheme>| {
-            let conn = Connection {
-                id: id.into(),
-                tenant: tenant.clone(),
-                provider: provider.into(),
-                name: provider.into(),
-                webhook: webhook.map(|scheme| WebhookSettings {
-                    scheme,
-                    tolerance_secs: None,
-                }),
-                secret_arn: None,
-                config: json!({"base_url": base_url}).as_object().cloned().unwrap(),
-                created_at: 0,
-            };
-            let has_webhook = conn.webhook.is_some();
-            let deps = &deps;
-            async move {
-                create_connection(
-                    &deps.connections,
-                    &deps.secrets,
-                    conn,
-                    has_webhook.then(|| NewWebhookSecrets {
-                        current: SecretString::from(WEBHOOK_SECRET.to_string()),
-                        previous: None,
-                    }),
-                    credentials.as_object().cloned().unwrap(),
-                )
-                .await
-                .expect("connection is created")
-            }
-        };
         connect(
+            &deps,
+            &tenant,
             "conn_stripe",
             "stripe",
             &stripe.base_url,
@@ -107,6 +116,8 @@ impl Rig {
         )
         .await;
         connect(
+            &deps,
+            &tenant,
             "conn_hubspot",
             "hubspot",
             &hubspot.base_url,
@@ -138,15 +149,42 @@ impl Rig {
             stripe,
             hubspot,
             flow,
+            tenant,
         }
     }
 
+    /// Adds a connection of this rig's tenant.
+    pub(crate) async fn connect(&self, id: &str, provider: &str, base_url: &str, credentials: Value) {
+        connect(&self.deps, &self.tenant, id, provider, base_url, credentials, None).await;
+    }
+
+    /// Adds a flow from the Stripe connection's customers to `destination`'s `operation`.
+    pub(crate) async fn flow_from_customers(
+        &self,
+        id: &str,
+        destination: &str,
+        operation: &str,
+        mapping: &str,
+    ) -> Flow {
+        let flow = Flow {
+            id: id.into(),
+            destination_connection: destination.into(),
+            destination_operation: operation.into(),
+            mapping: mapping.into(),
+            ..self.flow.clone()
+        };
+        self.deps.flows.create(&flow).await.unwrap();
+        flow
+    }
+
     async fn run(&self, mode: Option<SyncMode>) -> switchyard::store::jobs::Job {
-        let job = sync::start_job(&self.deps, &self.flow, "test", mode, false)
-            .await
-            .unwrap();
+        self.run_flow(&self.flow, mode).await
+    }
+
+    pub(crate) async fn run_flow(&self, flow: &Flow, mode: Option<SyncMode>) -> switchyard::store::jobs::Job {
+        let job = sync::start_job(&self.deps, flow, "test", mode, false).await.unwrap();
         let job_ref = SyncJobRef {
-            flow_id: self.flow.id.clone(),
+            flow_id: flow.id.clone(),
             job_id: job.job_id,
             attempt: 0,
         };
