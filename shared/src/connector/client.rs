@@ -590,13 +590,13 @@ impl ConnectorClient {
         })
     }
 
-    async fn write_chunk(
+    /// Renders one batch's request (envelopes, body template, headers): the CPU part of a write.
+    fn prepare_write(
         &self,
-        spec: &WriteSpec,
         compiled: &CompiledWrite,
         records: &[Value],
         chunk: &[Item],
-    ) -> Result<Vec<WriteResult>, ConnectorError> {
+    ) -> Result<(PreparedRequest, Vec<Input>), ConnectorError> {
         let mut items = Vec::with_capacity(chunk.len());
         let mut inputs = Vec::with_capacity(chunk.len());
         for (position, item) in chunk.iter().enumerate() {
@@ -627,9 +627,41 @@ impl ConnectorClient {
                 .set("item", items.first().cloned());
         }
         vars.set("records", Some(Value::Array(items)));
-        let mut prepared = compiled
+        let prepared = compiled
             .request
             .prepare(&self.base_url, &vars, &self.compiled.headers)?;
+        Ok((prepared, inputs))
+    }
+
+    /// Builds, without sending, the request body of the first batch of `operation` for
+    /// `records` and returns its size in bytes: the engine's batch-building cost, for benchmarks.
+    pub fn build_batch_body(&self, operation: &str, records: &[Value]) -> Result<usize, ConnectorError> {
+        let (spec, compiled) = self.write_op(operation)?;
+        let chunk: Vec<Item> = records
+            .iter()
+            .enumerate()
+            .take(spec.batch_size)
+            .map(|(index, record)| Item {
+                index,
+                key: spec
+                    .key
+                    .as_ref()
+                    .and_then(|pointer| record.pointer(pointer))
+                    .and_then(scalar_text),
+            })
+            .collect();
+        let (prepared, _) = self.prepare_write(compiled, records, &chunk)?;
+        Ok(prepared.body.as_ref().map(|b| b.bytes().len()).unwrap_or(0))
+    }
+
+    async fn write_chunk(
+        &self,
+        spec: &WriteSpec,
+        compiled: &CompiledWrite,
+        records: &[Value],
+        chunk: &[Item],
+    ) -> Result<Vec<WriteResult>, ConnectorError> {
+        let (mut prepared, inputs) = self.prepare_write(compiled, records, chunk)?;
         if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
             let secret = self.credentials.get(&sign.secret).ok_or_else(|| {
                 ConnectorError::new(

@@ -128,6 +128,12 @@ impl Registry {
         self.definitions.keys().map(String::as_str)
     }
 
+    /// Every embedded definition as `(file name, YAML text)`, to extend with definitions of
+    /// one's own through [`Registry::from_sources`].
+    pub fn embedded_sources() -> &'static [(&'static str, &'static str)] {
+        EMBEDDED
+    }
+
     /// The YAML source of an embedded definition, for `connectors show`.
     pub fn embedded_source(id: &str) -> Option<&'static str> {
         EMBEDDED

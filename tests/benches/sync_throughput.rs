@@ -1,0 +1,171 @@
+//! End-to-end sync throughput: 20,000 records from the in-repo paged source, through the
+//! connector engine and connector-sync's job loop, to the fake HubSpot (100 requests per
+//! 10 s, batch upsert of 100), with record links and checkpoints in moto's DynamoDB.
+//!
+//!     cargo bench -p switchyard-tests --bench sync_throughput            # 20,000 records
+//!     SYNC_BENCH_RECORDS=50000 cargo bench -p switchyard-tests --bench sync_throughput
+//!
+//! Prints records/s, HubSpot requests/s against its allowed rate, and the 429 count.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use switchyard::admin::create_connection;
+use switchyard::clock::SystemClock;
+use switchyard::config::SyncConfig;
+use switchyard::connector::Registry;
+use switchyard::queue::SyncJobRef;
+use switchyard::store::connections::Connection;
+use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::sync::{self, JobOutcome, SyncDeps};
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType, DEFAULT_RATE_LIMIT};
+use switchyard_fakes::paged_source::{self, SourceConfig};
+use switchyard_tests::TestEnv;
+
+const FAKE_SOURCE: &str = include_str!("../fixtures/connectors/fake-source.yaml");
+
+#[tokio::main]
+async fn main() {
+    // `cargo test --benches` runs bench targets too: keep that run to a smoke-sized one.
+    let smoke = std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
+    let records: usize = std::env::var("SYNC_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if smoke { 300 } else { 20_000 });
+
+    let env = TestEnv::new().await;
+    let source = paged_source::start(SourceConfig {
+        records,
+        ..SourceConfig::default()
+    });
+    let hub = hubspot::start(HubspotConfig::default());
+
+    let mut sources = Registry::embedded_sources().to_vec();
+    sources.push(("fake-source.yaml", FAKE_SOURCE));
+    let registry = Registry::from_sources(sources).expect("definitions validate");
+    let config = SyncConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
+        "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+        _ => None,
+    })
+    .unwrap();
+    let deps = SyncDeps::new(config, &env.clients, Arc::new(registry), Arc::new(SystemClock)).unwrap();
+    let tenant = format!("bench{}", ulid::Ulid::new().to_string().to_lowercase());
+    for (id, provider, base_url, creds) in [
+        ("conn_source", "fake-source", source.base_url.clone(), json!({})),
+        (
+            "conn_hubspot",
+            "hubspot",
+            hub.base_url.clone(),
+            json!({"access_token": hubspot::TEST_TOKEN}),
+        ),
+    ] {
+        let conn = Connection {
+            id: id.into(),
+            tenant: tenant.clone(),
+            provider: provider.into(),
+            name: provider.into(),
+            webhook: None,
+            secret_arn: None,
+            config: json!({"base_url": base_url}).as_object().cloned().unwrap(),
+            created_at: 0,
+        };
+        create_connection(
+            &deps.connections,
+            &deps.secrets,
+            conn,
+            None,
+            creds.as_object().cloned().unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let flow = Flow {
+        id: "flow_bench".into(),
+        tenant: tenant.clone(),
+        name: "bench".into(),
+        source_connection: "conn_source".into(),
+        source_stream: "records".into(),
+        destination_connection: "conn_hubspot".into(),
+        destination_operation: "contacts.upsert_by_email".into(),
+        mapping: r#"{properties: {email: .email, firstname: .first_name, lastname: .last_name, company: .company}}"#
+            .into(),
+        mode: SyncMode::Full,
+        schedule_interval_secs: None,
+        event_types: vec![],
+        enabled: true,
+        created_at: 0,
+        cursor: None,
+        next_run_at: None,
+    };
+    deps.flows.create(&flow).await.unwrap();
+
+    let job = sync::start_job(&deps, &flow, "bench", None, false).await.unwrap();
+    let job_ref = SyncJobRef {
+        flow_id: flow.id.clone(),
+        job_id: job.job_id,
+        attempt: 0,
+    };
+    let started = Instant::now();
+    let cpu_started = cpu_time();
+    let outcome = sync::run_job(&deps, &job_ref, &sync::Unlimited, &|j| {
+        if j.pages % 5 == 0 {
+            eprintln!(
+                "  {} records written after {:.1} s",
+                j.counts.written,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    })
+    .await
+    .expect("the bench sync succeeds");
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_started);
+    let JobOutcome::Finished(done) = outcome else {
+        panic!("the bench job did not finish: {outcome:?}")
+    };
+
+    let writes = hub
+        .requests
+        .count_where(|r| r.method == "POST" && r.path.ends_with("/batch/upsert"));
+    let throttled = hub.rate_limited_count();
+    let limit = DEFAULT_RATE_LIMIT;
+    let allowed_per_sec = limit.limit as f64 / limit.window.as_secs_f64();
+    // A rolling window allows a first burst of `requests`; after that, `requests` per window.
+    let steady = elapsed.as_secs_f64().max(limit.window.as_secs_f64());
+    let windows = (steady / limit.window.as_secs_f64()).ceil() + 1.0;
+    let utilisation = writes as f64 / (windows * limit.limit as f64);
+    assert_eq!(done.counts.written as usize, records, "every record written");
+    assert_eq!(hub.count(ObjectType::Contacts), records, "no duplicates");
+
+    println!();
+    println!("sync throughput: {records} records, fake source -> engine -> fake HubSpot (100 req / 10 s)");
+    println!("  elapsed:            {:.2} s", elapsed.as_secs_f64());
+    println!("  records/s:          {:.0}", records as f64 / elapsed.as_secs_f64());
+    println!(
+        "  HubSpot requests:   {writes} batch upserts, {:.2} req/s (allowed {allowed_per_sec:.0} req/s after a burst of {})",
+        writes as f64 / elapsed.as_secs_f64(),
+        limit.limit
+    );
+    println!(
+        "  rate-limit use:     {:.0}% of the {windows:.0} windows' budget",
+        utilisation * 100.0
+    );
+    println!("  429s from HubSpot:  {throttled}");
+    println!(
+        "  process CPU:        {:.2} s ({:.1} us per record: engine, SDK clients and the in-process fakes together)",
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / records as f64
+    );
+}
+
+/// CPU time used by this process so far (user + system), from /proc.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|u| u.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
