@@ -1,0 +1,217 @@
+//! `switchyard connectors ...`, `flows ...` and `sync status` as a user runs them.
+
+use std::process::{Command, Output};
+
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
+use switchyard_tests::localstripe::{self, API_KEY};
+use switchyard_tests::{emulator, temp_file, TestEnv};
+
+fn switchyard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("TABLE_NAME")
+        .env_remove("SYNC_QUEUE_URL")
+        .env_remove("ALLOW_PRIVATE_NETWORK")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the switchyard binary runs")
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn connectors_list_and_show_the_built_in_definitions() {
+    let list = switchyard(&["connectors", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", err(&list));
+    for id in ["stripe", "hubspot", "slack", "webhook", "generic-rest"] {
+        assert!(
+            out(&list).lines().any(|l| l.starts_with(id)),
+            "{id} missing from:\n{}",
+            out(&list)
+        );
+    }
+    let show = switchyard(&["connectors", "show", "hubspot"]);
+    assert!(out(&show).contains("contacts.upsert_by_email"));
+    assert_eq!(switchyard(&["connectors", "show", "nope"]).status.code(), Some(1));
+}
+
+#[test]
+fn connectors_validate_names_the_file_and_field_of_a_mistake() {
+    let good = temp_file(
+        "generic-rest.yaml",
+        include_bytes!("../../shared/connectors/generic-rest.yaml"),
+    );
+    let ok = switchyard(&["connectors", "validate", good.to_str().unwrap()]);
+    assert_eq!(
+        (ok.status.code(), out(&ok).as_str()),
+        (Some(0), "valid\n"),
+        "{}",
+        err(&ok)
+    );
+
+    let broken = String::from_utf8_lossy(include_bytes!("../../shared/connectors/generic-rest.yaml"))
+        .replace("type: page_number", "type: page_numbr");
+    let bad = temp_file("generic-rest.yaml", broken.as_bytes());
+    let res = switchyard(&["connectors", "validate", bad.to_str().unwrap()]);
+    assert_eq!(res.status.code(), Some(1));
+    let text = out(&res);
+    assert!(
+        text.starts_with("invalid: ") && text.contains("generic-rest.yaml"),
+        "{text}"
+    );
+    assert!(text.contains("streams.items.pagination"), "{text}");
+    let missing = switchyard(&["connectors", "validate", "/nonexistent/x.yaml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(out(&missing).contains("cannot read"));
+}
+
+#[tokio::test]
+async fn flows_create_run_and_sync_status() {
+    let env = TestEnv::new().await;
+    let stripe = localstripe::start_isolated();
+    let hub = hubspot::start(HubspotConfig::default());
+    stripe.create_customer("cli1@example.com", "Cli One").await;
+    stripe.create_customer("cli2@example.com", "Cli Two").await;
+    let endpoint = emulator().endpoint.clone();
+    let tenant = format!("cli{}", &env.table[env.table.len() - 8..]);
+    let table = env.table.clone();
+    let with = |args: Vec<&str>| {
+        let mut all: Vec<String> = args.into_iter().map(str::to_string).collect();
+        all.extend([
+            "--table".to_string(),
+            table.clone(),
+            "--endpoint-url".to_string(),
+            endpoint.clone(),
+        ]);
+        switchyard(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+
+    let stripe_creds = temp_file("stripe.json", format!(r#"{{"api_key": "{API_KEY}"}}"#).as_bytes());
+    let hub_creds = temp_file(
+        "hubspot.json",
+        format!(r#"{{"access_token": "{}"}}"#, hubspot::TEST_TOKEN).as_bytes(),
+    );
+    let stripe_cfg = format!(r#"{{"base_url": "{}"}}"#, stripe.base_url);
+    let hub_cfg = format!(r#"{{"base_url": "{}"}}"#, hub.base_url);
+    for (id, provider, creds, cfg) in [
+        ("conn_cli_stripe", "stripe", &stripe_creds, &stripe_cfg),
+        ("conn_cli_hubspot", "hubspot", &hub_creds, &hub_cfg),
+    ] {
+        let o = with(vec![
+            "connections",
+            "create",
+            "--tenant",
+            &tenant,
+            "--id",
+            id,
+            "--provider",
+            provider,
+            "--credentials-file",
+            creds.to_str().unwrap(),
+            "--config",
+            cfg,
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        assert!(!out(&o).contains(API_KEY), "credentials are never printed");
+    }
+
+    // Mistakes are caught before anything is written.
+    let bad_op = with(vec![
+        "flows",
+        "create",
+        "--tenant",
+        &tenant,
+        "--id",
+        "flow_cli",
+        "--source",
+        "conn_cli_stripe",
+        "--stream",
+        "customers",
+        "--destination",
+        "conn_cli_hubspot",
+        "--operation",
+        "contacts.upsert_by_emial",
+        "--mapping",
+        "{properties: {email: .email}}",
+    ]);
+    assert_eq!(bad_op.status.code(), Some(2));
+    assert!(
+        err(&bad_op).contains("contacts.upsert_by_email"),
+        "the error lists the real operations: {}",
+        err(&bad_op)
+    );
+    let bad_jq = with(vec![
+        "flows",
+        "create",
+        "--tenant",
+        &tenant,
+        "--id",
+        "flow_cli",
+        "--source",
+        "conn_cli_stripe",
+        "--stream",
+        "customers",
+        "--destination",
+        "conn_cli_hubspot",
+        "--operation",
+        "contacts.upsert_by_email",
+        "--mapping",
+        "{properties: {email: .email}",
+    ]);
+    assert_eq!(bad_jq.status.code(), Some(2));
+    assert!(err(&bad_jq).contains("mapping"), "{}", err(&bad_jq));
+
+    let created = with(vec![
+        "flows",
+        "create",
+        "--tenant",
+        &tenant,
+        "--id",
+        "flow_cli",
+        "--source",
+        "conn_cli_stripe",
+        "--stream",
+        "customers",
+        "--destination",
+        "conn_cli_hubspot",
+        "--operation",
+        "contacts.upsert_by_email",
+        "--mapping",
+        "{properties: {email: .email, firstname: .name}}",
+    ]);
+    assert_eq!(created.status.code(), Some(0), "{}", err(&created));
+    let listed = with(vec!["flows", "list", "--tenant", &tenant]);
+    assert!(out(&listed).contains("flow_cli"), "{}", out(&listed));
+
+    let run = with(vec!["flows", "run", "flow_cli", "--allow-private-network"]);
+    assert_eq!(run.status.code(), Some(0), "{}\n{}", out(&run), err(&run));
+    assert!(out(&run).contains("written 2"), "{}", out(&run));
+    assert!(err(&run).contains("page"), "progress is printed: {}", err(&run));
+    assert_eq!(hub.count(ObjectType::Contacts), 2);
+
+    let status = with(vec!["sync", "status", "flow_cli"]);
+    assert_eq!(status.status.code(), Some(0));
+    assert!(
+        out(&status).contains("Succeeded") && out(&status).contains("read 2"),
+        "{}",
+        out(&status)
+    );
+
+    // Without --allow-private-network the network guard refuses loopback URLs, and says so.
+    let guarded = with(vec!["flows", "run", "flow_cli"]);
+    assert_eq!(guarded.status.code(), Some(2));
+    assert!(
+        err(&guarded).to_lowercase().contains("loopback") || err(&guarded).contains("private"),
+        "{}",
+        err(&guarded)
+    );
+}
