@@ -1,5 +1,10 @@
-# Switchyard: the two set-up commands are `make dev` (arrives with the local stack) and `make test`.
-.PHONY: test bench venv fmt
+# Switchyard: the two set-up commands are `make dev` and `make test`.
+.PHONY: dev test bench venv fmt
+
+## Run Switchyard locally: emulator + template resources + local runner + demo (Ctrl-C stops).
+dev:
+	scripts/setup-venv.sh
+	cargo run -q -p switchyard-cli -- local up
 
 ## Run the whole test suite (installs moto into .venv first).
 test:
@@ -7,7 +12,8 @@ test:
 
 ## Criterion benchmarks (prints the figures).
 bench:
-	cargo bench -p switchyard --bench webhook
+	cargo bench -p switchyard --bench webhook --bench sync
+	cargo bench -p switchyard-tests --bench sync_throughput
 
 ## Install the pinned local tools into .venv.
 venv:

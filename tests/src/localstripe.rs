@@ -37,17 +37,7 @@ pub const API_KEY: &str = "sk_test_12345";
 /// on every interface) and keeps its state in memory (the stock store pickles itself to
 /// `/tmp/localstripe.pickle` after every write and reloads it at start, which parallel runs
 /// would share).
-const LAUNCHER: &str = r#"
-import logging, sys
-from aiohttp import web
-from localstripe import resources
-resources.Store.dump_to_disk = lambda self: None
-from localstripe.server import app
-log = logging.getLogger("aiohttp.access")
-log.setLevel(logging.INFO)
-log.addHandler(logging.StreamHandler())
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=log, print=None)
-"#;
+const LAUNCHER: &str = include_str!("../../scripts/localstripe_serve.py");
 
 /// A running localstripe.
 pub struct LocalStripe {

@@ -1,0 +1,239 @@
+//! `switchyard local ...`: Switchyard on a laptop: the AWS emulator, the template's resources,
+//! a local runner for the functions, and a demo against localstripe and the fake HubSpot.
+
+mod demo;
+mod processes;
+pub mod runner;
+
+use anyhow::Context;
+use clap::Subcommand;
+use switchyard::aws::AwsClients;
+use switchyard::local::resources;
+
+use crate::connections::{clients, Target};
+use crate::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Run Switchyard locally: start the AWS emulator (moto) and create the resources
+    /// infra/template.yaml declares, serve the HTTP API on 127.0.0.1 as API Gateway would, poll
+    /// the sync queue as Lambda would, and (unless --no-demo) seed a demo: localstripe, a fake
+    /// HubSpot, a Stripe customers -> HubSpot contacts flow and signed webhooks between them.
+    /// Ctrl-C stops everything it started.
+    Up(Box<UpArgs>),
+    /// Create the tables and queues infra/template.yaml declares in the emulator (idempotent),
+    /// and print the environment the functions need (TABLE_NAME=..., SYNC_QUEUE_URL=...).
+    Init {
+        /// AWS endpoint of the emulator, e.g. http://127.0.0.1:5000.
+        #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+        endpoint_url: Option<String>,
+        /// Stage the resource names are made for (switchyard-<stage>, switchyard-<stage>-sync, ...).
+        #[arg(long, default_value = "local")]
+        stage: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    /// Port of the HTTP API (webhooks: POST /hooks/{connection_id}).
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Port of the AWS emulator.
+    #[arg(long, default_value_t = 5000)]
+    aws_port: u16,
+    /// Port of localstripe (demo).
+    #[arg(long, default_value_t = 8420)]
+    stripe_port: u16,
+    /// Port of the fake HubSpot (demo).
+    #[arg(long, default_value_t = 8421)]
+    hubspot_port: u16,
+    /// Stage the resource names are made for.
+    #[arg(long, default_value = "local")]
+    stage: String,
+    /// Only the emulator and the runner: no localstripe, no fake HubSpot, no demo data.
+    #[arg(long)]
+    no_demo: bool,
+}
+
+pub fn run(cmd: LocalCommand) -> Outcome {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match cmd {
+            LocalCommand::Up(args) => up(*args).await,
+            LocalCommand::Init { endpoint_url, stage } => {
+                let target = Target {
+                    table: String::new(),
+                    endpoint_url,
+                };
+                init(target, &stage).await
+            }
+        }
+    })
+}
+
+async fn init(target: Target, stage: &str) -> Outcome {
+    if target.endpoint_url.is_none() {
+        anyhow::bail!("`local init` is for the emulator: pass --endpoint-url or set AWS_ENDPOINT_URL");
+    }
+    let clients: AwsClients = clients(&target).await;
+    let resources = resources::parse(resources::TEMPLATE, stage)?;
+    let created = resources::create(&clients, &resources).await?;
+    for (logical, name) in &created.tables {
+        eprintln!("table {logical}: {name}");
+    }
+    for (logical, url) in &created.queue_urls {
+        eprintln!("queue {logical}: {url}");
+    }
+    println!(
+        "TABLE_NAME={}",
+        created.table("Table").context("the template declares no Table")?
+    );
+    println!(
+        "SYNC_QUEUE_URL={}",
+        created
+            .queue_url("SyncQueue")
+            .context("the template declares no SyncQueue")?
+    );
+    Ok(true)
+}
+
+async fn up(args: UpArgs) -> Outcome {
+    use std::sync::Arc;
+    use switchyard::clock::SystemClock;
+    use switchyard::config::{ReceiverConfig, SyncConfig};
+    use switchyard::receiver::ReceiverDeps;
+    use switchyard::sync::SyncDeps;
+
+    processes::ensure_free(args.port, "the HTTP API")?;
+    let venv = processes::venv()?;
+    let logs = std::env::temp_dir().join(format!("switchyard-local-{}", args.stage));
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+
+    eprintln!("==> starting the AWS emulator (moto) on 127.0.0.1:{}", args.aws_port);
+    let _moto = processes::start_moto(&venv, args.aws_port, &logs).await?;
+    let endpoint = format!("http://127.0.0.1:{}", args.aws_port);
+    let target = Target {
+        table: String::new(),
+        endpoint_url: Some(endpoint.clone()),
+    };
+    let aws = clients(&target).await;
+    let created = resources::create(&aws, &resources::parse(resources::TEMPLATE, &args.stage)?).await?;
+    let table = created
+        .table("Table")
+        .context("the template declares no Table")?
+        .to_string();
+    let queue_url = created
+        .queue_url("SyncQueue")
+        .context("the template declares no SyncQueue")?
+        .to_string();
+    eprintln!(
+        "==> created from infra/template.yaml: table {table}, queues {}",
+        created.queue_urls.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
+
+    let lookup = |k: &str| match k {
+        "TABLE_NAME" => Some(table.clone()),
+        "SYNC_QUEUE_URL" => Some(queue_url.clone()),
+        "ALLOW_PRIVATE_NETWORK" => Some("true".to_string()),
+        _ => std::env::var(k).ok(),
+    };
+    let receiver = Arc::new(ReceiverDeps::new(
+        ReceiverConfig::from_lookup(lookup)?,
+        &aws,
+        Arc::new(SystemClock),
+    ));
+    let sync_deps = Arc::new(SyncDeps::new(
+        SyncConfig::from_lookup(lookup)?,
+        &aws,
+        Arc::new(switchyard::connector::Registry::embedded()?),
+        Arc::new(SystemClock),
+    )?);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+    let receiver_url = format!("http://127.0.0.1:{}", args.port);
+
+    let mut _localstripe = None;
+    let mut _hubspot = None;
+    if !args.no_demo {
+        eprintln!(
+            "==> starting localstripe on 127.0.0.1:{} and the fake HubSpot on 127.0.0.1:{}",
+            args.stripe_port, args.hubspot_port
+        );
+        _localstripe = Some(processes::start_localstripe(&venv, args.stripe_port, &logs).await?);
+        processes::ensure_free(args.hubspot_port, "the fake HubSpot")?;
+        let hubspot = switchyard_fakes::hubspot::try_start(switchyard_fakes::hubspot::HubspotConfig {
+            port: args.hubspot_port,
+            schema: switchyard_fakes::hubspot::PropertySchema::default()
+                .with_property(switchyard_fakes::hubspot::ObjectType::Contacts, "stripe_customer_id"),
+            ..Default::default()
+        })
+        .context("cannot start the fake HubSpot")?;
+        let stripe_url = format!("http://127.0.0.1:{}", args.stripe_port);
+        demo::seed(
+            &sync_deps,
+            &stripe_url,
+            &hubspot.base_url,
+            &receiver_url,
+            switchyard_fakes::hubspot::TEST_TOKEN,
+        )
+        .await?;
+        _hubspot = Some(hubspot);
+    }
+
+    let http = tokio::spawn(runner::serve_http(listener, receiver));
+    let poller = tokio::spawn(runner::poll_sync_queue(
+        aws.sqs.clone(),
+        queue_url.clone(),
+        sync_deps,
+        runner::PollSettings {
+            batch_size: 10,
+            retry_visibility_secs: 10,
+            function_timeout: std::time::Duration::from_secs(900),
+        },
+    ));
+
+    println!();
+    println!("Switchyard is running locally. Ctrl-C stops everything.");
+    println!("  webhooks       {receiver_url}/hooks/{{connection_id}}");
+    println!("  AWS emulator   {endpoint}  (table {table})");
+    println!("  logs of tools  {}", logs.display());
+    println!("  in another shell:");
+    println!(
+        "    export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test TABLE_NAME={table} SYNC_QUEUE_URL={queue_url}"
+    );
+    if !args.no_demo {
+        println!();
+        println!("Demo: Stripe customers -> HubSpot contacts");
+        println!(
+            "  1. create a customer in localstripe:\n       curl -s -u {}: http://127.0.0.1:{}/v1/customers -d email=jenny@example.com -d name='Jenny Rosen'",
+            demo::STRIPE_API_KEY, args.stripe_port
+        );
+        println!(
+            "  2. watch it arrive in HubSpot (localstripe sends the webhook about a second later):\n       curl -s -H 'Authorization: Bearer {}' http://127.0.0.1:{}/crm/v3/objects/contacts",
+            switchyard_fakes::hubspot::TEST_TOKEN, args.hubspot_port
+        );
+        println!("  3. look at the flow: switchyard sync status {}", demo::FLOW);
+        println!(
+            "     (a full sync by hand: switchyard flows run {} --allow-private-network)",
+            demo::FLOW
+        );
+    }
+    println!();
+
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => {
+            r.context("cannot wait for Ctrl-C")?;
+            eprintln!("\n==> stopping");
+        }
+        r = http => {
+            r.context("the HTTP server task failed")??;
+        }
+        _ = poller => {}
+    }
+    Ok(true)
+}
