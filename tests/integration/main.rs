@@ -5,3 +5,4 @@ mod events;
 mod receiver;
 mod signing;
 mod sync;
+mod template;

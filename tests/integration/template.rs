@@ -1,0 +1,179 @@
+//! infra/template.yaml: it lints clean, every function's environment points at resources that
+//! exist, and every role grants exactly the actions its function's code uses.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_yaml::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Value {
+    serde_yaml::from_str(switchyard::local::resources::TEMPLATE).expect("the template is YAML")
+}
+
+fn resources(t: &Value) -> &serde_yaml::Mapping {
+    t["Resources"].as_mapping().expect("Resources")
+}
+
+/// Every function and the role it runs as.
+fn functions(t: &Value) -> Vec<(String, &Value, String)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| {
+            let role = match &r["Properties"]["Role"] {
+                Value::Tagged(tag) if tag.tag == "!GetAtt" => {
+                    tag.value.as_str().unwrap_or_default().trim_end_matches(".Arn").to_string()
+                }
+                other => panic!("{id:?}: Role must be !GetAtt <its own role>.Arn, got {other:?}"),
+            };
+            (id.as_str().unwrap().to_string(), r, role)
+        })
+        .collect()
+}
+
+/// What each function's code calls (see the modules named), as IAM actions.
+fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    let logs = ["logs:CreateLogStream", "logs:PutLogEvents"];
+    BTreeMap::from([
+        (
+            // shared/src/receiver: connection GetItem, event PutItem (+ DeleteItem when it
+            // cannot be enqueued), SendMessage, the webhook secret.
+            "WebhookReceiverFunction",
+            logs.iter()
+                .copied()
+                .chain([
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:DeleteItem",
+                    "sqs:SendMessage",
+                    "secretsmanager:GetSecretValue",
+                ])
+                .collect(),
+        ),
+        (
+            // shared/src/sync: store/{connections,flows,jobs,links,events}.rs, the SQS event
+            // source mapping, continuations, credentials and rotated tokens (sync/clients.rs).
+            "ConnectorSyncFunction",
+            logs.iter()
+                .copied()
+                .chain([
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:Query",
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SendMessage",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                ])
+                .collect(),
+        ),
+    ])
+}
+
+fn as_list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+#[test]
+fn template_passes_cfn_lint_without_errors_or_warnings() {
+    let lint = root().join(".venv/bin/cfn-lint");
+    assert!(
+        lint.exists(),
+        "cfn-lint is missing ({}): run `make test` or `scripts/setup-venv.sh`, which install it from requirements-dev.txt",
+        lint.display()
+    );
+    let out = Command::new(&lint)
+        .arg(root().join("infra/template.yaml"))
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "cfn-lint reports:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn function_environments_refer_to_resources_that_exist() {
+    let t = template();
+    let known: BTreeSet<String> = resources(&t)
+        .keys()
+        .chain(t["Parameters"].as_mapping().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default())
+        .filter_map(|k| k.as_str().map(str::to_string))
+        .collect();
+    let fns = functions(&t);
+    assert!(fns.len() >= 2, "the template declares the functions");
+    for (id, f, _) in &fns {
+        let vars = f["Properties"]["Environment"]["Variables"]
+            .as_mapping()
+            .unwrap_or_else(|| panic!("{id} has no environment"));
+        for name in ["TABLE_NAME", "SYNC_QUEUE_URL"] {
+            assert!(vars.contains_key(name), "{id} lacks {name}, which its config requires");
+        }
+        for (name, value) in vars {
+            let target = match value {
+                Value::Tagged(tag) if tag.tag == "!Ref" => tag.value.as_str().map(str::to_string),
+                Value::Tagged(tag) if tag.tag == "!GetAtt" => {
+                    tag.value.as_str().and_then(|s| s.split('.').next()).map(str::to_string)
+                }
+                Value::Tagged(tag) => panic!("{id}.{name:?}: unexpected {}", tag.tag),
+                _ => None,
+            };
+            if let Some(target) = target {
+                assert!(known.contains(&target), "{id}.{name:?} refers to {target}, which the template does not declare");
+            }
+        }
+    }
+}
+
+#[test]
+fn each_role_grants_exactly_what_its_function_uses_and_nothing_broad() {
+    let t = template();
+    let expected = used_actions();
+    let fns = functions(&t);
+    assert_eq!(
+        fns.iter().map(|(id, _, _)| id.as_str()).collect::<BTreeSet<_>>(),
+        expected.keys().copied().collect::<BTreeSet<_>>(),
+        "every function has its expected actions listed in this test"
+    );
+    for (id, f, role_id) in fns {
+        assert!(f["Properties"].get("Policies").is_none(), "{id}: use its own role, not SAM Policies");
+        let role = &resources(&t)[role_id.as_str()];
+        assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"), "{id}: {role_id} is a role");
+        assert!(role["Properties"].get("ManagedPolicyArns").is_none(), "{id}: no managed policies (they grant on *)");
+        let mut granted = BTreeSet::new();
+        for policy in as_list(&role["Properties"]["Policies"]) {
+            for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
+                assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+                for action in as_list(&statement["Action"]) {
+                    let action = action.as_str().expect("actions are strings");
+                    assert!(!action.contains('*'), "{id}: wildcard action {action}");
+                    granted.insert(action.to_string());
+                }
+                for resource in as_list(&statement["Resource"]) {
+                    assert_ne!(resource.as_str(), Some("*"), "{id}: a statement grants on every resource");
+                }
+            }
+        }
+        let want: BTreeSet<String> = expected[id.as_str()].iter().map(|a| a.to_string()).collect();
+        let extra: Vec<_> = granted.difference(&want).collect();
+        let missing: Vec<_> = want.difference(&granted).collect();
+        assert!(extra.is_empty(), "{id} is granted actions its code does not use: {extra:?}");
+        assert!(missing.is_empty(), "{id} lacks actions its code uses: {missing:?}");
+    }
+}
