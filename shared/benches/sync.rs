@@ -5,7 +5,6 @@
 //!     cargo bench -p switchyard --bench sync
 
 use std::hint::black_box;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
