@@ -26,9 +26,12 @@ fn functions(t: &Value) -> Vec<(String, &Value, String)> {
         .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
         .map(|(id, r)| {
             let role = match &r["Properties"]["Role"] {
-                Value::Tagged(tag) if tag.tag == "!GetAtt" => {
-                    tag.value.as_str().unwrap_or_default().trim_end_matches(".Arn").to_string()
-                }
+                Value::Tagged(tag) if tag.tag == "!GetAtt" => tag
+                    .value
+                    .as_str()
+                    .unwrap_or_default()
+                    .trim_end_matches(".Arn")
+                    .to_string(),
                 other => panic!("{id:?}: Role must be !GetAtt <its own role>.Arn, got {other:?}"),
             };
             (id.as_str().unwrap().to_string(), r, role)
@@ -113,7 +116,12 @@ fn function_environments_refer_to_resources_that_exist() {
     let t = template();
     let known: BTreeSet<String> = resources(&t)
         .keys()
-        .chain(t["Parameters"].as_mapping().map(|m| m.keys().collect::<Vec<_>>()).unwrap_or_default())
+        .chain(
+            t["Parameters"]
+                .as_mapping()
+                .map(|m| m.keys().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        )
         .filter_map(|k| k.as_str().map(str::to_string))
         .collect();
     let fns = functions(&t);
@@ -135,7 +143,10 @@ fn function_environments_refer_to_resources_that_exist() {
                 _ => None,
             };
             if let Some(target) = target {
-                assert!(known.contains(&target), "{id}.{name:?} refers to {target}, which the template does not declare");
+                assert!(
+                    known.contains(&target),
+                    "{id}.{name:?} refers to {target}, which the template does not declare"
+                );
             }
         }
     }
@@ -152,10 +163,20 @@ fn each_role_grants_exactly_what_its_function_uses_and_nothing_broad() {
         "every function has its expected actions listed in this test"
     );
     for (id, f, role_id) in fns {
-        assert!(f["Properties"].get("Policies").is_none(), "{id}: use its own role, not SAM Policies");
+        assert!(
+            f["Properties"].get("Policies").is_none(),
+            "{id}: use its own role, not SAM Policies"
+        );
         let role = &resources(&t)[role_id.as_str()];
-        assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"), "{id}: {role_id} is a role");
-        assert!(role["Properties"].get("ManagedPolicyArns").is_none(), "{id}: no managed policies (they grant on *)");
+        assert_eq!(
+            role["Type"].as_str(),
+            Some("AWS::IAM::Role"),
+            "{id}: {role_id} is a role"
+        );
+        assert!(
+            role["Properties"].get("ManagedPolicyArns").is_none(),
+            "{id}: no managed policies (they grant on *)"
+        );
         let mut granted = BTreeSet::new();
         for policy in as_list(&role["Properties"]["Policies"]) {
             for statement in as_list(&policy["PolicyDocument"]["Statement"]) {
@@ -166,14 +187,21 @@ fn each_role_grants_exactly_what_its_function_uses_and_nothing_broad() {
                     granted.insert(action.to_string());
                 }
                 for resource in as_list(&statement["Resource"]) {
-                    assert_ne!(resource.as_str(), Some("*"), "{id}: a statement grants on every resource");
+                    assert_ne!(
+                        resource.as_str(),
+                        Some("*"),
+                        "{id}: a statement grants on every resource"
+                    );
                 }
             }
         }
         let want: BTreeSet<String> = expected[id.as_str()].iter().map(|a| a.to_string()).collect();
         let extra: Vec<_> = granted.difference(&want).collect();
         let missing: Vec<_> = want.difference(&granted).collect();
-        assert!(extra.is_empty(), "{id} is granted actions its code does not use: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "{id} is granted actions its code does not use: {extra:?}"
+        );
         assert!(missing.is_empty(), "{id} lacks actions its code uses: {missing:?}");
     }
 }
