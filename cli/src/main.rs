@@ -5,8 +5,10 @@
 
 mod connections;
 mod connectors;
+mod dead_letters;
 mod flows;
 mod local;
+mod status;
 mod webhook;
 
 use std::process::ExitCode;
@@ -38,9 +40,15 @@ enum Command {
     /// Sync state of a flow: cursor, latest jobs, counts, last error.
     #[command(subcommand)]
     Sync(flows::SyncCommand),
+    /// Dead letters: messages that stopped retrying; list, show and replay them.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(dead_letters::DeadLettersCommand),
     /// Local development against the emulator.
     #[command(subcommand)]
     Local(local::LocalCommand),
+    /// One screen: every connection's state, circuit and last check; every flow's last run,
+    /// lag and failures (exit 1 when a connection is down or needs re-auth).
+    Status(Box<status::StatusArgs>),
 }
 
 /// An outcome the CLI reports: `Ok(true)` exit 0, `Ok(false)` exit 1, `Err` exit 2.
@@ -56,6 +64,8 @@ fn main() -> ExitCode {
         Command::Connectors(cmd) => connectors::run(cmd),
         Command::Flows(cmd) => flows::run(cmd),
         Command::Sync(cmd) => flows::run_sync(cmd),
+        Command::DeadLetters(cmd) => dead_letters::run(cmd),
+        Command::Status(args) => status::run(*args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -42,7 +42,82 @@ impl SyncMessage {
     pub fn to_body(&self) -> String {
         serde_json::to_string(self).expect("sync messages always serialise: plain strings and numbers")
     }
+
+    /// The delivery attempt, starting at 0.
+    pub fn attempt(&self) -> u32 {
+        match self {
+            SyncMessage::InboundEvent(e) => e.attempt,
+            SyncMessage::SyncJob(j) => j.attempt,
+        }
+    }
+
+    pub fn set_attempt(&mut self, attempt: u32) {
+        match self {
+            SyncMessage::InboundEvent(e) => e.attempt = attempt,
+            SyncMessage::SyncJob(j) => j.attempt = attempt,
+        }
+    }
+
+    /// What the message is about, stable across attempts: `evt:<connection>:<event>` or
+    /// `job:<flow>:<job>`. A parked message is stored under it, so parking twice overwrites.
+    pub fn key(&self) -> String {
+        match self {
+            SyncMessage::InboundEvent(e) => format!("evt:{}:{}", e.connection_id, e.event_id),
+            SyncMessage::SyncJob(j) => format!("job:{}:{}", j.flow_id, j.job_id),
+        }
+    }
 }
+
+/// One failed attempt of a message: carried in the message from retry to retry and kept
+/// when the message is parked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    /// The attempt that failed (0 is the first delivery).
+    pub attempt: u32,
+    /// Unix seconds of the failure.
+    pub at: i64,
+    /// The failure's class: `transient`, `rate_limited`, `reauth`, `permanent` (or `crashed`
+    /// for a message the dead-letter queue returned without a known error).
+    pub class: String,
+    /// What went wrong (safe to log: no secrets, no bodies).
+    pub error: String,
+    /// The delay chosen before the next attempt, in seconds (none when the message was parked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_secs: Option<u64>,
+}
+
+/// A sync message with its delivery history, as it travels on the sync queue and its
+/// dead-letter queue. The history fields sit beside the message's own (flattened), so a plain
+/// [`SyncMessage`] body reads as an envelope without history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    #[serde(flatten)]
+    pub message: SyncMessage,
+    /// Every failed attempt so far, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<AttemptRecord>,
+    /// Unix seconds before which the message must not run: a retry delay longer than SQS's
+    /// 900-second maximum hops through repeated delayed sends until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<i64>,
+}
+
+impl Envelope {
+    pub fn new(message: SyncMessage) -> Self {
+        Self {
+            message,
+            history: Vec::new(),
+            not_before: None,
+        }
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("envelopes always serialise: plain strings and numbers")
+    }
+}
+
+/// SQS's longest `DelaySeconds`.
+pub const MAX_DELAY_SECS: u64 = 900;
 
 /// A failure sending to SQS.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +155,23 @@ impl SyncQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(msg.to_body())
+            .send()
+            .await
+            .map_err(|e| QueueError {
+                operation: "SendMessage",
+                message: DisplayErrorContext(e).to_string(),
+            })?;
+        Ok(())
+    }
+
+    /// Sends an envelope to become visible after `delay_secs` (clamped to SQS's 900): one
+    /// `SendMessage` request.
+    pub async fn send_delayed(&self, envelope: &Envelope, delay_secs: u64) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(envelope.to_body())
+            .delay_seconds(delay_secs.min(MAX_DELAY_SECS) as i32)
             .send()
             .await
             .map_err(|e| QueueError {
@@ -158,5 +250,34 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&msg.to_body()).unwrap();
         assert_eq!(v["kind"], "inbound_event");
         assert_eq!(serde_json::from_value::<SyncMessage>(v).unwrap(), msg);
+    }
+
+    #[test]
+    fn envelope_carries_history_beside_the_message_and_reads_plain_messages() {
+        let msg = SyncMessage::SyncJob(SyncJobRef {
+            flow_id: "f".into(),
+            job_id: "j".into(),
+            attempt: 2,
+        });
+        let plain: Envelope = serde_json::from_str(&msg.to_body()).unwrap();
+        assert_eq!(plain, Envelope::new(msg.clone()));
+        let env = Envelope {
+            message: msg,
+            history: vec![AttemptRecord {
+                attempt: 1,
+                at: 10,
+                class: "transient".into(),
+                error: "503".into(),
+                delay_secs: Some(5),
+            }],
+            not_before: Some(99),
+        };
+        let v: serde_json::Value = serde_json::from_str(&env.to_body()).unwrap();
+        assert_eq!(v["kind"], "sync_job");
+        assert_eq!(v["attempt"], 2);
+        assert_eq!(v["history"][0]["class"], "transient");
+        assert_eq!(serde_json::from_value::<Envelope>(v.clone()).unwrap(), env);
+        // connector-sync's older reader still understands it.
+        assert_eq!(serde_json::from_value::<SyncMessage>(v).unwrap().attempt(), 2);
     }
 }

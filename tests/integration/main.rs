@@ -2,7 +2,9 @@
 
 mod destinations;
 mod events;
+mod health;
 mod receiver;
+mod retry;
 mod signing;
 mod sync;
 mod template;

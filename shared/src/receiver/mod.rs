@@ -145,7 +145,10 @@ pub async fn handle(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> ApiG
         connection_id = tracing::field::Empty,
         provider = tracing::field::Empty
     );
-    handle_inner(deps, event).instrument(span).await.into_response()
+    let started = std::time::Instant::now();
+    let reply = handle_inner(deps, event).instrument(span).await.into_response();
+    crate::metrics::webhook::duration(started.elapsed().as_secs_f64() * 1000.0);
+    reply
 }
 
 async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Reply {
@@ -153,14 +156,17 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         Ok(r) => r,
         Err(e @ RequestError::TooLarge { .. }) => {
             warn!(message = "Webhook rejected.", outcome = "too_large", reason = %e);
+            crate::metrics::webhook::rejected("too_large");
             return Reply::TooLarge;
         }
         Err(e @ RequestError::MethodNotAllowed(_)) => {
             warn!(message = "Webhook rejected.", outcome = "method_not_allowed", reason = %e);
+            crate::metrics::webhook::rejected("method_not_allowed");
             return Reply::MethodNotAllowed;
         }
         Err(e) => {
             warn!(message = "Webhook rejected.", outcome = "bad_request", reason = %e);
+            crate::metrics::webhook::rejected("bad_request");
             return Reply::BadRequest;
         }
     };
@@ -171,6 +177,7 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         Ok(Some(c)) => c,
         Ok(None) => {
             warn!(message = "Webhook rejected.", outcome = "unknown_connection");
+            crate::metrics::webhook::rejected("unknown_connection");
             return Reply::Unauthorized;
         }
         Err(e) => {
@@ -181,6 +188,7 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
     span.record("provider", conn.provider.as_str());
     let (Some(settings), Some(arn)) = (conn.webhook.as_ref(), conn.secret_arn.as_deref()) else {
         warn!(message = "Webhook rejected.", outcome = "webhooks_not_configured");
+        crate::metrics::webhook::rejected("webhooks_not_configured");
         return Reply::Unauthorized;
     };
     let secrets = match deps.secrets.webhook_secrets(arn).await {
@@ -206,10 +214,12 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         }
         Err(Refusal::Signature(r)) => {
             warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
+            crate::metrics::webhook::rejected("bad_signature");
             return Reply::Unauthorized;
         }
         Err(Refusal::Payload(e)) => {
             warn!(message = "Webhook rejected.", outcome = "malformed_payload", reason = %e);
+            crate::metrics::webhook::rejected("malformed_payload");
             return Reply::BadRequest;
         }
     };
@@ -283,6 +293,7 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
     } else {
         "accepted"
     };
+    crate::metrics::webhook::accepted(accepted, duplicates);
     info!(
         message = "Webhook accepted.",
         outcome,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::{self, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
+use crate::health::HealthRecord;
 use crate::webhook::Scheme;
 
 /// A connection to one account at one provider.
@@ -54,6 +55,8 @@ pub struct ConnectionStore {
 }
 
 const KIND: &str = "connection";
+/// The attribute holding a connection's [`HealthRecord`] (written by the health checker only).
+pub const HEALTH: &str = "health";
 
 impl ConnectionStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -119,6 +122,16 @@ impl ConnectionStore {
 
     /// Every connection of a tenant, in id order.
     pub async fn list(&self, tenant: &str) -> Result<Vec<Connection>, StoreError> {
+        Ok(self
+            .list_with_health(tenant)
+            .await?
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect())
+    }
+
+    /// Every connection of a tenant with its health record (absent before its first check).
+    pub async fn list_with_health(&self, tenant: &str) -> Result<Vec<(Connection, Option<HealthRecord>)>, StoreError> {
         table::validate_id("tenant", tenant)?;
         let mut pages = self
             .client
@@ -137,9 +150,103 @@ impl ConnectionStore {
         while let Some(item) = pages.next().await {
             let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
             let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            out.push(from_item(item, &key)?);
+            out.push(from_item_with_health(item, &key)?);
         }
         Ok(out)
+    }
+
+    /// One page of every tenant's connections (a Scan of the connection items), with their
+    /// health records, and the key to continue from. The health checker pages through them
+    /// instead of loading them all.
+    pub async fn scan_page(
+        &self,
+        start: Option<HashMap<String, AttributeValue>>,
+        limit: i32,
+    ) -> Result<ConnectionPage, StoreError> {
+        let out = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("#sk = :sk AND begins_with(#pk, :conn)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":sk", AttributeValue::S(CONNECTION_SK.into()))
+            .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
+            .set_exclusive_start_key(start)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Scan", e))?;
+        let mut items = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            items.push(from_item_with_health(item, &key)?);
+        }
+        Ok(ConnectionPage {
+            items,
+            next: out.last_evaluated_key.filter(|k| !k.is_empty()),
+        })
+    }
+
+    /// The connection's health record (consistent read of that attribute only).
+    pub async fn health(&self, id: &str) -> Result<Option<HealthRecord>, StoreError> {
+        if table::validate_id("connection id", id).is_err() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .projection_expression("#h")
+            .expression_attribute_names("#h", HEALTH)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item
+            .and_then(|mut item| item.remove(HEALTH))
+            .map(|v| health_from_value(v, id))
+            .transpose()
+    }
+
+    /// Stores the connection's health record with one `UpdateItem`, only if the stored one is
+    /// still at `record.version - 1` (or absent, for version 1): of two overlapping health
+    /// runs, one wins and the other gets `false` (and sends no alert).
+    pub async fn put_health(&self, id: &str, record: &HealthRecord) -> Result<bool, StoreError> {
+        let value = serde_dynamo::to_attribute_value(record).map_err(|e| StoreError::Invalid {
+            what: "health record",
+            reason: e.to_string(),
+        })?;
+        let previous = record.version.saturating_sub(1);
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("SET #h = :h")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#h", HEALTH)
+            .expression_attribute_names("#v", "version")
+            .expression_attribute_values(":h", value)
+            .expression_attribute_values(":prev", AttributeValue::N(previous.to_string()));
+        req = if previous == 0 {
+            req.condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#h) OR #h.#v = :prev)")
+        } else {
+            req.condition_expression("attribute_exists(#pk) AND #h.#v = :prev")
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
     }
 
     /// Removes a connection item (its secret is the caller's to delete).
@@ -156,8 +263,32 @@ impl ConnectionStore {
     }
 }
 
+/// One page of [`ConnectionStore::scan_page`].
+#[derive(Debug)]
+pub struct ConnectionPage {
+    pub items: Vec<(Connection, Option<HealthRecord>)>,
+    /// Where the next page starts; `None` after the last.
+    pub next: Option<HashMap<String, AttributeValue>>,
+}
+
+fn health_from_value(value: AttributeValue, key: &str) -> Result<HealthRecord, StoreError> {
+    serde_dynamo::from_attribute_value(value).map_err(|e| StoreError::Corrupt {
+        kind: "connection health",
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn from_item_with_health(
+    mut item: HashMap<String, AttributeValue>,
+    key: &str,
+) -> Result<(Connection, Option<HealthRecord>), StoreError> {
+    let health = item.remove(HEALTH).map(|v| health_from_value(v, key)).transpose()?;
+    Ok((from_item(item, key)?, health))
+}
+
 fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Connection, StoreError> {
-    for k in [PK, SK, GSI1PK, GSI1SK] {
+    for k in [PK, SK, GSI1PK, GSI1SK, HEALTH] {
         item.remove(k);
     }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {

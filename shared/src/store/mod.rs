@@ -1,6 +1,7 @@
 //! DynamoDB state: one table, single-table design (see ARCHITECTURE.md, "State").
 
 pub mod connections;
+pub mod dead_letters;
 pub mod events;
 pub mod flows;
 pub mod jobs;

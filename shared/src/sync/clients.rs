@@ -14,7 +14,8 @@ use super::SyncError;
 pub struct ClientCache {
     http: reqwest::Client,
     allow_private_network: bool,
-    cache: TtlCache<String, Arc<ConnectorClient>>,
+    /// The connection item and its client, together: one lookup per connection per TTL.
+    cache: TtlCache<String, (Connection, Arc<ConnectorClient>)>,
 }
 
 impl ClientCache {
@@ -34,13 +35,13 @@ impl ClientCache {
         secrets: &Arc<SecretStore>,
         connection_id: &str,
     ) -> Result<(Connection, Arc<ConnectorClient>), SyncError> {
+        if let Some(hit) = self.cache.get(&connection_id.to_string()) {
+            return Ok(hit);
+        }
         let conn = connections
             .get(connection_id)
             .await?
             .ok_or_else(|| SyncError::Config(format!("connection {connection_id} does not exist")))?;
-        if let Some(client) = self.cache.get(&conn.id) {
-            return Ok((conn, client));
-        }
         let def = registry.get_shared(&conn.provider).ok_or_else(|| {
             SyncError::Config(format!(
                 "connection {} uses connector {:?}, which is not defined (see `switchyard connectors list`)",
@@ -75,7 +76,7 @@ impl ClientCache {
         let mut settings = ClientSettings::from_connection_config(&conn.config);
         settings.allow_private_network = self.allow_private_network;
         let client = Arc::new(ConnectorClient::new(def, settings, credentials, self.http.clone())?);
-        self.cache.insert(conn.id.clone(), client.clone());
+        self.cache.insert(conn.id.clone(), (conn.clone(), client.clone()));
         Ok((conn, client))
     }
 }

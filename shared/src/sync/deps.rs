@@ -5,8 +5,10 @@ use crate::clock::SharedClock;
 use crate::config::SyncConfig;
 use crate::connector::Registry;
 use crate::queue::SyncQueue;
+use crate::retry::RetryPolicy;
 use crate::secrets::SecretStore;
 use crate::store::connections::ConnectionStore;
+use crate::store::dead_letters::DeadLetterStore;
 use crate::store::events::EventStore;
 use crate::store::flows::FlowStore;
 use crate::store::jobs::JobStore;
@@ -27,6 +29,12 @@ pub struct SyncDeps {
     pub queue: SyncQueue,
     pub clients: ClientCache,
     pub clock: SharedClock,
+    /// Where messages that stop retrying are parked.
+    pub dead_letters: DeadLetterStore,
+    /// The retry schedule (`RETRY_*` variables; tests may replace it).
+    pub retry: RetryPolicy,
+    /// A tenant's flows, for routing inbound events without a query per event.
+    pub flow_cache: crate::cache::TtlCache<String, Arc<Vec<crate::store::flows::Flow>>>,
 }
 
 impl SyncDeps {
@@ -39,7 +47,10 @@ impl SyncDeps {
         let http = crate::connector::url_guard::http_client(config.request_timeout, config.allow_private_network)
             .map_err(|e| super::SyncError::Config(format!("cannot build the HTTP client: {e}")))?;
         let secrets = Arc::new(SecretStore::new(aws.secrets.clone(), config.connection_cache_ttl));
+        let retry = RetryPolicy::from_env().map_err(|e| super::SyncError::Config(e.to_string()))?;
         Ok(Self {
+            dead_letters: DeadLetterStore::new(aws.dynamodb.clone(), &config.table_name),
+            retry,
             registry,
             connections: ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
             flows: FlowStore::new(aws.dynamodb.clone(), &config.table_name),
@@ -48,9 +59,23 @@ impl SyncDeps {
             events: EventStore::new(aws.dynamodb.clone(), &config.table_name),
             queue: SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url),
             clients: ClientCache::new(http, config.connection_cache_ttl, config.allow_private_network),
+            flow_cache: crate::cache::TtlCache::new(config.connection_cache_ttl, 1024),
             secrets,
             clock,
             config,
         })
+    }
+}
+
+impl SyncDeps {
+    /// A tenant's flows, cached for the connection-cache TTL (a new or changed flow is seen
+    /// by inbound events within that time; sync jobs always read their flow afresh).
+    pub async fn tenant_flows(&self, tenant: &str) -> Result<Arc<Vec<crate::store::flows::Flow>>, super::SyncError> {
+        if let Some(hit) = self.flow_cache.get(&tenant.to_string()) {
+            return Ok(hit);
+        }
+        let flows = Arc::new(self.flows.list(tenant).await?);
+        self.flow_cache.insert(tenant.to_string(), flows.clone());
+        Ok(flows)
     }
 }

@@ -20,11 +20,11 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
         .get(&deps.registry, &deps.connections, &deps.secrets, &ev.connection_id)
         .await?;
     let flows: Vec<_> = deps
-        .flows
-        .list(&conn.tenant)
+        .tenant_flows(&conn.tenant)
         .await?
-        .into_iter()
+        .iter()
         .filter(|f| f.enabled && f.source_connection == conn.id)
+        .cloned()
         .collect();
     if flows.is_empty() {
         return Ok(vec![]);
@@ -97,6 +97,13 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             written = counts.written,
             unchanged = counts.unchanged,
             failed = counts.failures.len()
+        );
+        crate::metrics::records(
+            &flow.id,
+            counts.read,
+            counts.written,
+            counts.unchanged,
+            counts.failures.len() as u64,
         );
         out.push((flow.id.clone(), counts));
     }

@@ -6,14 +6,21 @@ use std::time::Instant;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use tracing::{error, warn, Instrument};
 
-use crate::queue::SyncMessage;
+use crate::connector::ErrorClass;
+use crate::queue::{Envelope, SyncMessage};
+use crate::retry::decision::attempt_record;
+use crate::retry::{self, parking, Decision, ParkReason};
 
-use super::{run_inbound_event, run_job, Deadline, SyncDeps, Unlimited};
+use super::{run_inbound_event, run_job, Deadline, SyncDeps, SyncError, Unlimited};
 
-/// Handles a batch from the sync queue. Messages are parsed one by one inside the loop: an
-/// unreadable body is logged and dropped (it can never succeed), a retriable failure is
-/// reported as a batch item failure (SQS redelivers it, then moves it to the dead-letter queue),
-/// and a permanent failure is logged with its reason and acknowledged.
+/// Handles a batch from the sync queue. Messages are parsed one by one inside the loop. A
+/// failure is classified ([`crate::retry::classify`]): a transient or rate-limited one is sent
+/// again with the schedule's delay (Retry-After as a floor) and a higher attempt count; a
+/// permanent or re-auth one, an exhausted one and an inbound event whose record the
+/// destination refuses are parked as dead letters (re-auth also flags the connection); an
+/// unreadable body is parked as it is. Only when that handling itself fails (SQS or DynamoDB
+/// down) is the message reported as a batch item failure: SQS redelivers it and, after
+/// `maxReceiveCount`, moves it to the dead-letter queue for the retry handler.
 pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in event.records {
@@ -23,32 +30,110 @@ pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Insta
             warn!(parent: &span, message = "Message without a body dropped.");
             continue;
         };
-        let msg: SyncMessage = match serde_json::from_str(body) {
+        let now = deps.clock.now_unix();
+        let envelope: Envelope = match serde_json::from_str(body) {
             Ok(m) => m,
             Err(e) => {
-                error!(parent: &span, message = "Unreadable message dropped.", error = %e);
+                error!(parent: &span, message = "Unreadable message parked.", error = %e);
+                let dead = parking::unreadable(&message_id, body, &format!("not a sync message: {e}"), now);
+                if parking::park(&deps.dead_letters, &dead).await.is_err() {
+                    response.add_failure(message_id);
+                }
                 continue;
             }
         };
+        if let Some(delay) = retry::hop_delay(&envelope, now) {
+            // A long retry delay, waited out 900 s at a time.
+            if let Err(e) = deps.queue.send_delayed(&envelope, delay).await {
+                warn!(parent: &span, message = "Re-sending a delayed message failed.", error = %e);
+                response.add_failure(message_id);
+            }
+            continue;
+        }
+        let msg = &envelope.message;
         let result = async {
-            match &msg {
-                SyncMessage::InboundEvent(ev) => run_inbound_event(deps, ev).await.map(|_| ()),
-                SyncMessage::SyncJob(job) => match deadline {
-                    Some(d) => run_job(deps, job, &Deadline(d), &|_| {}).await.map(|_| ()),
-                    None => run_job(deps, job, &Unlimited, &|_| {}).await.map(|_| ()),
-                },
+            match msg {
+                SyncMessage::InboundEvent(ev) => run_inbound_event(deps, ev).await.map(|runs| {
+                    runs.into_iter()
+                        .flat_map(|(flow, counts)| {
+                            counts
+                                .failures
+                                .into_iter()
+                                .map(move |(id, reason)| format!("flow {flow}: record {id}: {reason}"))
+                        })
+                        .collect::<Vec<_>>()
+                }),
+                SyncMessage::SyncJob(job) => {
+                    // An open circuit defers the job (same attempt, not a failure).
+                    if super::defer_if_circuit_open(deps, job, body).await? {
+                        return Ok(vec![]);
+                    }
+                    match deadline {
+                        Some(d) => run_job(deps, job, &Deadline(d), &|_| {}).await.map(|_| vec![]),
+                        None => run_job(deps, job, &Unlimited, &|_| {}).await.map(|_| vec![]),
+                    }
+                }
             }
         }
         .instrument(span.clone())
         .await;
-        if let Err(e) = result {
-            if e.is_retriable() {
-                warn!(parent: &span, message = "Sync failed; the message will be retried.", error = %e);
-                response.add_failure(message_id);
-            } else {
-                error!(parent: &span, message = "Sync failed permanently.", error = %e);
+        let handled = match result {
+            Ok(refused) if refused.is_empty() => Ok(()),
+            // The destination refused the event's record: retrying cannot help; park it so it
+            // is visible and replayable (a sync job records such records on the job instead).
+            Ok(refused) => {
+                let failure = SyncError::Connector(crate::connector::ConnectorError::new(
+                    ErrorClass::Permanent,
+                    crate::connector::ErrorKind::Http,
+                    refused.join("; "),
+                ));
+                on_failure(deps, &envelope, &failure, now)
+                    .instrument(span.clone())
+                    .await
             }
+            Err(e) => on_failure(deps, &envelope, &e, now).instrument(span.clone()).await,
+        };
+        if let Err(e) = handled {
+            error!(parent: &span, message = "Handling a failure failed; SQS will deliver the message again.", error = %e);
+            response.add_failure(message_id);
         }
     }
     response
+}
+
+/// Retries or parks a failed message. An `Err` means neither happened.
+async fn on_failure(deps: &SyncDeps, envelope: &Envelope, error: &SyncError, now: i64) -> Result<(), String> {
+    let class = retry::classify(error);
+    let failed = envelope.message.attempt();
+    let text = error.to_string();
+    match retry::decide(&deps.retry, class, failed, retry::random_draw()) {
+        Decision::Retry { next_attempt, delay } => {
+            let record = attempt_record(failed, now, class.name(), &text, Some(delay));
+            let next = retry::next_attempt(envelope, record, next_attempt, delay, deps.retry.delay_scale, now);
+            deps.queue
+                .send_delayed(&next.envelope, next.delay_secs)
+                .await
+                .map_err(|e| e.to_string())?;
+            warn!(
+                message = "Sync failed; retry scheduled.",
+                class = class.name(),
+                attempt = next_attempt,
+                delay_secs = next.delay_secs,
+                error = %text
+            );
+            Ok(())
+        }
+        Decision::Park(reason) => {
+            if reason == ParkReason::ReAuth {
+                parking::flag_reauth(deps, &envelope.message, &text)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+            let record = attempt_record(failed, now, class.name(), &text, None);
+            let dead = parking::dead_letter(envelope, record, reason, now);
+            parking::park(&deps.dead_letters, &dead)
+                .await
+                .map_err(|e| e.to_string())
+        }
+    }
 }

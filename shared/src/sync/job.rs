@@ -179,6 +179,13 @@ pub async fn run_job(
             Ok(c) => c,
             Err(e) => return fail(deps, &mut job, e).await,
         };
+        crate::metrics::records(
+            &flow.id,
+            counts.read,
+            counts.written,
+            counts.unchanged,
+            counts.failures.len() as u64,
+        );
         job.counts.read += counts.read;
         job.counts.written += counts.written;
         job.counts.unchanged += counts.unchanged;

@@ -4,6 +4,7 @@
 //! event runs the flows listening for its type (the real-time path).
 
 mod clients;
+mod defer;
 mod deps;
 mod event;
 mod handler;
@@ -11,6 +12,7 @@ mod job;
 mod records;
 
 pub use clients::ClientCache;
+pub use defer::{defer_if_circuit_open, open_circuit};
 pub use deps::SyncDeps;
 pub use event::run_inbound_event;
 pub use handler::handle_sqs;

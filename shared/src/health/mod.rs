@@ -1,0 +1,80 @@
+//! Connection health: the health checker runs each connection's check request on a schedule,
+//! records status and latency on the connection item, moves its circuit breaker, refreshes
+//! OAuth tokens ahead of expiry, and alerts only when a state changes.
+//!
+//! * [`state`]: the pure state machine and circuit breaker ([`apply`]).
+//! * [`check`]: one connection's check, with the proactive token refresh.
+//! * [`runner`]: every connection, paged from DynamoDB, checked with bounded concurrency
+//!   inside the invocation's time budget ([`run_checks`]).
+//! * [`alert`]: Slack or an outbound webhook, one message per transition.
+//! * [`config`]: the health checker's environment.
+
+pub mod alert;
+pub mod check;
+pub mod config;
+pub mod runner;
+pub mod state;
+
+use std::sync::Arc;
+
+pub use alert::{Alert, AlertError, Alerter};
+pub use config::HealthConfig;
+pub use runner::{run_checks, ConnectionResult, RunReport};
+pub use state::{apply, CheckOutcome, CircuitState, ConnectionState, HealthPolicy, HealthRecord, Transition};
+
+use crate::aws::AwsClients;
+use crate::clock::SharedClock;
+use crate::connector::Registry;
+use crate::secrets::SecretStore;
+use crate::store::connections::ConnectionStore;
+
+/// Why the health checker could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Everything the health checker needs, built once per cold start.
+pub struct HealthDeps {
+    pub config: HealthConfig,
+    pub registry: Arc<Registry>,
+    pub connections: ConnectionStore,
+    pub secrets: Arc<SecretStore>,
+    /// For check requests (the URL guard applies unless private networks are allowed).
+    pub http: reqwest::Client,
+    pub alerter: Alerter,
+    pub clock: SharedClock,
+}
+
+impl HealthDeps {
+    /// Builds the dependencies; reads the Slack token from Secrets Manager when Slack alerts
+    /// are configured.
+    pub async fn new(
+        config: HealthConfig,
+        aws: &AwsClients,
+        registry: Arc<Registry>,
+        clock: SharedClock,
+    ) -> Result<Self, HealthError> {
+        let http = crate::connector::url_guard::http_client(config.check_timeout, config.allow_private_network)
+            .map_err(|e| HealthError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let secrets = Arc::new(SecretStore::new(
+            aws.secrets.clone(),
+            std::time::Duration::from_secs(60),
+        ));
+        let alerter = Alerter::from_config(&config, &secrets, http.clone()).await?;
+        Ok(Self {
+            connections: ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
+            registry,
+            secrets,
+            http,
+            alerter,
+            clock,
+            config,
+        })
+    }
+}

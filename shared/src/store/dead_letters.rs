@@ -1,0 +1,365 @@
+//! Dead letters: messages that stopped retrying, parked with everything needed to understand
+//! and replay them: the full message, every attempt's time and error, the classification.
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | dead letter | `DEAD#<message key>` | `DEAD` | `DEAD` / `<parked_at, 12 digits>#<message key>` |
+//! | audit entry | `AUDIT#<tenant>` | `<unix secs, 12 digits>#<ulid>` | - |
+//!
+//! The message key (`evt:<connection>:<event>` or `job:<flow>:<job>`) names what the message is
+//! about, so parking the same message again (a redelivery, or a replay that failed again)
+//! overwrites its dead letter instead of adding a second one. Listing queries `gsi1` in time
+//! order; dead letters are few, so one index partition is plenty.
+//!
+//! A connection whose credentials were refused gets a `reauth_required` attribute (kept apart
+//! from the health checker's `health`): `{since, reason, message_key}`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::table::{self, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::StoreError;
+use crate::queue::AttemptRecord;
+
+pub const DEAD_SK: &str = "DEAD";
+/// The `gsi1` partition holding every dead letter.
+pub const DEAD_INDEX_PK: &str = "DEAD";
+/// The connection attribute saying a person must re-authorise it.
+pub const REAUTH_REQUIRED: &str = "reauth_required";
+
+pub fn dead_letter_pk(key: &str) -> String {
+    format!("DEAD#{key}")
+}
+
+fn index_sk(parked_at: i64, key: &str) -> String {
+    format!("{:012}#{key}", parked_at.max(0))
+}
+
+/// Parked, or sent back to the sync queue by a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterStatus {
+    Parked,
+    Replayed,
+}
+
+/// A parked message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The message key: `evt:<connection>:<event>` or `job:<flow>:<job>`.
+    pub key: String,
+    /// `inbound_event` or `sync_job` (`unreadable` for a body that is not a sync message).
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_id: Option<String>,
+    /// The whole message body as it was when parked (an envelope with its history).
+    pub message: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Every failed attempt: time, class and error.
+    pub history: Vec<AttemptRecord>,
+    /// The last failure's class: `transient`, `rate_limited`, `reauth`, `permanent`, `unhandled`.
+    pub classification: String,
+    /// Why it was parked: `permanent`, `reauth` or `exhausted`.
+    pub reason: String,
+    pub last_error: String,
+    pub parked_at: i64,
+    pub status: DeadLetterStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_at: Option<i64>,
+}
+
+/// Which dead letters to list.
+#[derive(Debug, Clone, Default)]
+pub struct DeadLetterFilter {
+    /// Parked at or after (unix seconds).
+    pub since: Option<i64>,
+    /// Only these statuses (all when empty).
+    pub statuses: Vec<DeadLetterStatus>,
+}
+
+/// An audit entry: who did what to which item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub tenant: String,
+    pub at: i64,
+    /// Who: a user name, `cli:<user>`, or a function name.
+    pub actor: String,
+    /// What: `dead_letter.replay`, ...
+    pub action: String,
+    /// Which item (a dead letter's key, a connection id).
+    pub target: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+}
+
+const KIND: &str = "dead letter";
+
+#[derive(Debug, Clone)]
+pub struct DeadLetterStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DeadLetterStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Parks (or re-parks) a message: one `PutItem`.
+    pub async fn put(&self, dead: &DeadLetter) -> Result<(), StoreError> {
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(dead).map_err(|e| StoreError::Invalid {
+                what: KIND,
+                reason: e.to_string(),
+            })?;
+        item.insert(PK.into(), AttributeValue::S(dead_letter_pk(&dead.key)));
+        item.insert(SK.into(), AttributeValue::S(DEAD_SK.into()));
+        item.insert(GSI1PK.into(), AttributeValue::S(DEAD_INDEX_PK.into()));
+        item.insert(GSI1SK.into(), AttributeValue::S(index_sk(dead.parked_at, &dead.key)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<DeadLetter>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(dead_letter_pk(key)))
+            .key(SK, AttributeValue::S(DEAD_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|item| from_item(item, key)).transpose()
+    }
+
+    /// Dead letters in the order they were parked, oldest first.
+    pub async fn list(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("#pk = :pk AND #sk >= :since")
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_names("#sk", GSI1SK)
+            .expression_attribute_values(":pk", AttributeValue::S(DEAD_INDEX_PK.into()))
+            .expression_attribute_values(
+                ":since",
+                AttributeValue::S(format!("{:012}", filter.since.unwrap_or(0).max(0))),
+            )
+            .into_paginator()
+            .items()
+            .send();
+        let mut out = Vec::new();
+        while let Some(item) = pages.next().await {
+            let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let dead = from_item(item, &key)?;
+            if filter.statuses.is_empty() || filter.statuses.contains(&dead.status) {
+                out.push(dead);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks a dead letter replayed (it stays for the record; parking it again overwrites it).
+    pub async fn mark_replayed(&self, key: &str, at: i64) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(dead_letter_pk(key)))
+            .key(SK, AttributeValue::S(DEAD_SK.into()))
+            .update_expression("SET #status = :replayed, #at = :at")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#at", "replayed_at")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":replayed", AttributeValue::S("replayed".into()))
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Marks a connection as needing re-authorisation (one `UpdateItem`; only if it exists).
+    /// Returns false when there is no such connection.
+    pub async fn flag_reauth(
+        &self,
+        connection_id: &str,
+        reason: &str,
+        message_key: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut flag = HashMap::new();
+        flag.insert("since".to_string(), AttributeValue::N(at.to_string()));
+        flag.insert(
+            "reason".to_string(),
+            AttributeValue::S(crate::connector::errors::short_text(reason, 500)),
+        );
+        flag.insert("message_key".to_string(), AttributeValue::S(message_key.to_string()));
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(connection_id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("SET #flag = :flag")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#flag", REAUTH_REQUIRED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":flag", AttributeValue::M(flag))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// The connection's re-authorisation flag, if set: (since, reason).
+    pub async fn reauth_flag(&self, connection_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(connection_id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .projection_expression("#flag")
+            .expression_attribute_names("#flag", REAUTH_REQUIRED)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        let Some(AttributeValue::M(flag)) = out.item.and_then(|mut i| i.remove(REAUTH_REQUIRED)) else {
+            return Ok(None);
+        };
+        let since = flag
+            .get("since")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let reason = flag
+            .get("reason")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some((since, reason)))
+    }
+
+    /// Writes an audit entry.
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        table::validate_id("tenant", &entry.tenant)?;
+        let mut item: HashMap<String, AttributeValue> =
+            serde_dynamo::to_item(entry).map_err(|e| StoreError::Invalid {
+                what: "audit entry",
+                reason: e.to_string(),
+            })?;
+        item.insert(PK.into(), AttributeValue::S(format!("AUDIT#{}", entry.tenant)));
+        item.insert(
+            SK.into(),
+            AttributeValue::S(format!("{:012}#{}", entry.at.max(0), ulid::Ulid::new())),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    /// A tenant's audit entries, oldest first.
+    pub async fn audit_entries(&self, tenant: &str) -> Result<Vec<AuditEntry>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":pk", AttributeValue::S(format!("AUDIT#{tenant}")))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|mut item| {
+                item.remove(PK);
+                item.remove(SK);
+                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+                    kind: "audit entry",
+                    key: tenant.to_string(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<DeadLetter, StoreError> {
+    for k in [PK, SK, GSI1PK, GSI1SK] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        kind: KIND,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dead_letter_round_trips_through_an_item() {
+        let dead = DeadLetter {
+            key: "evt:c:e".into(),
+            kind: "inbound_event".into(),
+            connection_id: Some("c".into()),
+            flow_id: None,
+            message: "{}".into(),
+            attempts: 3,
+            history: vec![AttemptRecord {
+                attempt: 0,
+                at: 1,
+                class: "transient".into(),
+                error: "503".into(),
+                delay_secs: Some(5),
+            }],
+            classification: "permanent".into(),
+            reason: "permanent".into(),
+            last_error: "bad email".into(),
+            parked_at: 9,
+            status: DeadLetterStatus::Parked,
+            replayed_at: None,
+        };
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&dead).unwrap();
+        assert_eq!(from_item(item, "k").unwrap(), dead);
+        assert!(index_sk(9, "evt:c:e") < index_sk(10, "evt:a:a"), "index sorts by time");
+    }
+}
