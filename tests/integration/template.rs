@@ -44,6 +44,22 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     let logs = ["logs:CreateLogStream", "logs:PutLogEvents"];
     BTreeMap::from([
         (
+            // shared/src/retry/dead_letter_queue.rs: the DLQ event source, retries to the sync
+            // queue, parking under DEAD#.
+            "RetryHandlerFunction",
+            logs.iter()
+                .copied()
+                .chain([
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                    "sqs:SendMessage",
+                    "dynamodb:PutItem",
+                ])
+                .collect(),
+        ),
+        (
             // shared/src/receiver: connection GetItem, event PutItem (+ DeleteItem when it
             // cannot be enqueued), SendMessage, the webhook secret.
             "WebhookReceiverFunction",

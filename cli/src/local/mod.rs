@@ -186,15 +186,32 @@ async fn up(args: UpArgs) -> Outcome {
     }
 
     let http = tokio::spawn(runner::serve_http(listener, receiver));
-    let poller = tokio::spawn(runner::poll_sync_queue(
+    let settings = || runner::PollSettings {
+        batch_size: 10,
+        retry_visibility_secs: 10,
+    };
+    let poller = tokio::spawn(runner::poll_queue(
+        "connector-sync",
         aws.sqs.clone(),
         queue_url.clone(),
-        sync_deps,
-        runner::PollSettings {
-            batch_size: 10,
-            retry_visibility_secs: 10,
-            function_timeout: std::time::Duration::from_secs(900),
-        },
+        settings(),
+        runner::sync_handler(sync_deps, std::time::Duration::from_secs(900)),
+    ));
+    let retry_deps = Arc::new(switchyard::retry::RetryDeps::new(
+        switchyard::retry::RetryConfig::from_lookup(lookup)?,
+        &aws,
+        Arc::new(SystemClock),
+    ));
+    let dlq_url = created
+        .queue_url("SyncDeadLetterQueue")
+        .context("the template declares no SyncDeadLetterQueue")?
+        .to_string();
+    let dlq_poller = tokio::spawn(runner::poll_queue(
+        "retry-handler",
+        aws.sqs.clone(),
+        dlq_url,
+        settings(),
+        runner::retry_handler(retry_deps),
     ));
 
     println!();
@@ -234,6 +251,7 @@ async fn up(args: UpArgs) -> Outcome {
             r.context("the HTTP server task failed")??;
         }
         _ = poller => {}
+        _ = dlq_poller => {}
     }
     Ok(true)
 }

@@ -112,14 +112,39 @@ pub struct PollSettings {
     /// Visibility timeout given to a failed message so it comes back soon (Lambda would leave
     /// the queue's own timeout; locally that would be an hour and a half).
     pub retry_visibility_secs: i32,
-    /// Time one invocation may take.
-    pub function_timeout: Duration,
 }
 
-/// Polls `queue_url` and hands each batch to connector-sync's handler, deleting the messages
-/// that succeeded. Failed messages come back after `retry_visibility_secs`; the queue's redrive
-/// policy moves them to the dead-letter queue after maxReceiveCount receives.
-pub async fn poll_sync_queue(sqs: aws_sdk_sqs::Client, queue_url: String, deps: Arc<SyncDeps>, settings: PollSettings) {
+/// connector-sync's handler for one batch.
+pub fn sync_handler(deps: Arc<SyncDeps>, timeout: Duration) -> impl Fn(SqsEvent) -> BoxedBatch + Send + Sync {
+    move |event| {
+        let deps = deps.clone();
+        Box::pin(async move { sync::handle_sqs(&deps, event, Some(Instant::now() + timeout)).await })
+    }
+}
+
+/// retry-handler's handler for one batch of the dead-letter queue.
+pub fn retry_handler(deps: Arc<switchyard::retry::RetryDeps>) -> impl Fn(SqsEvent) -> BoxedBatch + Send + Sync {
+    move |event| {
+        let deps = deps.clone();
+        Box::pin(async move { switchyard::retry::handle_dlq(&deps, event).await })
+    }
+}
+
+/// A handler's answer to one batch.
+pub type BoxedBatch =
+    std::pin::Pin<Box<dyn std::future::Future<Output = aws_lambda_events::event::sqs::SqsBatchResponse> + Send>>;
+
+/// Polls `queue_url` as an event source mapping and hands each batch to `handler` (logged as
+/// `function`), deleting the messages that succeeded. Failed messages come back after
+/// `retry_visibility_secs`; the queue's redrive policy moves them to its dead-letter queue
+/// after maxReceiveCount receives.
+pub async fn poll_queue(
+    function: &'static str,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    settings: PollSettings,
+    handler: impl Fn(SqsEvent) -> BoxedBatch,
+) {
     loop {
         let received = sqs
             .receive_message()
@@ -164,14 +189,14 @@ pub async fn poll_sync_queue(sqs: aws_sdk_sqs::Client, queue_url: String, deps: 
             event.records.push(record);
         }
         let started = Instant::now();
-        let resp = sync::handle_sqs(&deps, event, Some(Instant::now() + settings.function_timeout)).await;
+        let resp = handler(event).await;
         let failed: Vec<String> = resp
             .batch_item_failures
             .iter()
             .map(|f| f.item_identifier.clone())
             .collect();
         eprintln!(
-            "connector-sync    {} message(s), {} failed ({} ms)",
+            "{function:<17} {} message(s), {} failed ({} ms)",
             messages.len(),
             failed.len(),
             started.elapsed().as_millis()
@@ -196,7 +221,7 @@ pub async fn poll_sync_queue(sqs: aws_sdk_sqs::Client, queue_url: String, deps: 
                     .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
             };
             if let Err(e) = settled {
-                eprintln!("connector-sync    cannot settle message {id}: {e}");
+                eprintln!("{function:<17} cannot settle message {id}: {e}");
             }
         }
     }
