@@ -133,10 +133,10 @@ async fn main() {
     let throttled = hub.rate_limited_count();
     let limit = DEFAULT_RATE_LIMIT;
     let allowed_per_sec = limit.limit as f64 / limit.window.as_secs_f64();
-    // A rolling window allows a first burst of `requests`; after that, `requests` per window.
-    let steady = elapsed.as_secs_f64().max(limit.window.as_secs_f64());
-    let windows = (steady / limit.window.as_secs_f64()).ceil() + 1.0;
-    let utilisation = writes as f64 / (windows * limit.limit as f64);
+    // In a rolling window, the most requests the limit allows within `elapsed` is one window's
+    // budget plus one more for each full window that passed.
+    let allowed = limit.limit as f64 * ((elapsed.as_secs_f64() / limit.window.as_secs_f64()).floor() + 1.0);
+    let utilisation = writes as f64 / allowed;
     assert_eq!(done.counts.written as usize, records, "every record written");
     assert_eq!(hub.count(ObjectType::Contacts), records, "no duplicates");
 
@@ -150,7 +150,7 @@ async fn main() {
         limit.limit
     );
     println!(
-        "  rate-limit use:     {:.0}% of the {windows:.0} windows' budget",
+        "  rate-limit use:     {:.0}% ({writes} of the {allowed:.0} requests the limit allows in that time)",
         utilisation * 100.0
     );
     println!("  429s from HubSpot:  {throttled}");

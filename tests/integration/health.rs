@@ -270,7 +270,21 @@ async fn an_alert_that_could_not_be_delivered_is_sent_by_the_next_run_once() {
     let sink = webhook_sink::start(webhook_sink::SinkConfig::default());
     rig.health.alerter = Alerter::none(reqwest::Client::new()).with_webhook(&sink.url("/alerts"));
     rig.bearer("conn_b").await;
-    rig.tick().await;
+    // A webhook-only connection (no connector definition, no API credentials) is left alone.
+    let webhook_only = Connection {
+        id: "conn_hooks".into(),
+        tenant: rig.tenant.clone(),
+        provider: "github".into(),
+        name: "GitHub webhooks".into(),
+        webhook: None,
+        secret_arn: None,
+        config: Default::default(),
+        created_at: T0,
+    };
+    rig.sync.connections.create(&webhook_only).await.unwrap();
+    let report = rig.tick().await;
+    assert_eq!((report.checked, report.no_check, report.transitions), (1, 1, 0));
+    assert_eq!(rig.health.connections.health("conn_hooks").await.unwrap(), None);
     // The check fails (the connection goes down) and so does every delivery attempt.
     rig.hubspot.faults.fail_next(1, 500);
     sink.faults.fail_next(3, 500);

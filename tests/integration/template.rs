@@ -44,6 +44,20 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     let logs = ["logs:CreateLogStream", "logs:PutLogEvents"];
     BTreeMap::from([
         (
+            // shared/src/health: Scan pages connections (store/connections.rs scan_page), health
+            // is recorded with a conditional UpdateItem, credentials for checks and token refresh.
+            "HealthCheckerFunction",
+            logs.iter()
+                .copied()
+                .chain([
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                ])
+                .collect(),
+        ),
+        (
             // shared/src/retry/dead_letter_queue.rs: the DLQ event source, retries to the sync
             // queue, parking under DEAD#.
             "RetryHandlerFunction",
@@ -87,6 +101,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "dynamodb:BatchGetItem",
                     "dynamodb:BatchWriteItem",
                     "dynamodb:Query",
+                    // shared/src/dispatch.rs: due flows.
+                    "dynamodb:Scan",
                     "sqs:ReceiveMessage",
                     "sqs:DeleteMessage",
                     "sqs:ChangeMessageVisibility",
@@ -146,8 +162,14 @@ fn function_environments_refer_to_resources_that_exist() {
         let vars = f["Properties"]["Environment"]["Variables"]
             .as_mapping()
             .unwrap_or_else(|| panic!("{id} has no environment"));
-        for name in ["TABLE_NAME", "SYNC_QUEUE_URL"] {
-            assert!(vars.contains_key(name), "{id} lacks {name}, which its config requires");
+        let required: &[&str] = match id.as_str() {
+            // shared/src/health/config.rs
+            "HealthCheckerFunction" => &["TABLE_NAME"],
+            // config.rs (ReceiverConfig, SyncConfig), retry/dead_letter_queue.rs (RetryConfig)
+            _ => &["TABLE_NAME", "SYNC_QUEUE_URL"],
+        };
+        for name in required {
+            assert!(vars.contains_key(*name), "{id} lacks {name}, which its config requires");
         }
         for (name, value) in vars {
             let target = match value {

@@ -195,7 +195,7 @@ async fn up(args: UpArgs) -> Outcome {
         aws.sqs.clone(),
         queue_url.clone(),
         settings(),
-        runner::sync_handler(sync_deps, std::time::Duration::from_secs(900)),
+        runner::sync_handler(sync_deps.clone(), std::time::Duration::from_secs(900)),
     ));
     let retry_deps = Arc::new(switchyard::retry::RetryDeps::new(
         switchyard::retry::RetryConfig::from_lookup(lookup)?,
@@ -206,6 +206,18 @@ async fn up(args: UpArgs) -> Outcome {
         .queue_url("SyncDeadLetterQueue")
         .context("the template declares no SyncDeadLetterQueue")?
         .to_string();
+    let dispatcher = Arc::new(switchyard::dispatch::Dispatcher::new(aws.dynamodb.clone(), &table));
+    let health = Arc::new(
+        switchyard::health::HealthDeps::new(
+            switchyard::health::HealthConfig::from_lookup(lookup)?,
+            &aws,
+            Arc::new(switchyard::connector::Registry::embedded()?),
+            Arc::new(SystemClock),
+        )
+        .await?,
+    );
+    // Polled by this task rather than spawned: the health run's future is not provably Send.
+    let schedules = runner::fire_schedules(sync_deps.clone(), dispatcher, health);
     let dlq_poller = tokio::spawn(runner::poll_queue(
         "retry-handler",
         aws.sqs.clone(),
@@ -252,6 +264,7 @@ async fn up(args: UpArgs) -> Outcome {
         }
         _ = poller => {}
         _ = dlq_poller => {}
+        _ = schedules => {}
     }
     Ok(true)
 }

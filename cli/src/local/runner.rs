@@ -227,6 +227,49 @@ pub async fn poll_queue(
     }
 }
 
+/// Fires the template's schedules: connector-sync's dispatch tick every minute and the health
+/// checker every five minutes, as EventBridge would (the first ticks right away).
+pub async fn fire_schedules(
+    sync_deps: Arc<SyncDeps>,
+    dispatcher: Arc<switchyard::dispatch::Dispatcher>,
+    health: Arc<switchyard::health::HealthDeps>,
+) {
+    let mut dispatch = tokio::time::interval(Duration::from_secs(60));
+    let mut checks = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tokio::select! {
+            _ = dispatch.tick() => {
+                let started = Instant::now();
+                match dispatcher.tick(&sync_deps).await {
+                    Ok(r) => eprintln!(
+                        "connector-sync    dispatch tick: {} due, {} dispatched, {} skipped (open circuit) ({} ms)",
+                        r.due,
+                        r.dispatched.len(),
+                        r.skipped_open_circuit.len(),
+                        started.elapsed().as_millis()
+                    ),
+                    Err(e) => eprintln!("connector-sync    dispatch tick failed: {e}"),
+                }
+            }
+            _ = checks.tick() => {
+                let started = Instant::now();
+                let deadline = Instant::now() + Duration::from_secs(300);
+                match switchyard::health::run_checks(&health, Some(deadline)).await {
+                    Ok(r) => eprintln!(
+                        "health-checker    {} connections, {} checked, {} state changes, {} alerts ({} ms)",
+                        r.connections,
+                        r.checked,
+                        r.transitions,
+                        r.alerts_sent,
+                        started.elapsed().as_millis()
+                    ),
+                    Err(e) => eprintln!("health-checker    run failed: {e}"),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

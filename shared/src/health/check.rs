@@ -19,13 +19,14 @@ use super::state::{CheckOutcome, HealthRecord};
 use super::HealthDeps;
 use crate::connector::auth::TokenCallbackError;
 use crate::connector::definition::{AuthSpec, Grant, OAuth2Spec};
-use crate::connector::{ClientSettings, ConnectorClient, ConnectorDefinition, Credentials};
+use crate::connector::{ClientSettings, ConnectorClient, ConnectorDefinition, Credentials, ErrorKind};
 use crate::store::connections::Connection;
 
 /// What checking one connection found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
-    /// `None`: the connector has no check request.
+    /// `None`: nothing to check (no connector definition or check request, or a webhook-only
+    /// connection without API credentials).
     pub outcome: Option<CheckOutcome>,
     /// The OAuth token was refreshed (and stored) during the check.
     pub token_refreshed: bool,
@@ -42,17 +43,21 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
         }),
         token_refreshed: false,
     };
+    let not_checkable = Checked {
+        outcome: None,
+        token_refreshed: false,
+    };
+    // Webhook-only connections (a provider without a connector definition, or no API
+    // credentials) have nothing to check: they are left alone rather than reported down.
     let Some(def) = deps.registry.get_shared(&conn.provider) else {
-        return failed(format!("connector {:?} is not defined", conn.provider), false);
+        return not_checkable;
     };
     if def.check.is_none() {
-        return Checked {
-            outcome: None,
-            token_refreshed: false,
-        };
+        return not_checkable;
     }
     let refreshed = Arc::new(AtomicBool::new(false));
     let mut credentials = Credentials::new();
+    let mut has_api_credentials = false;
     if let Some(arn) = conn.secret_arn.as_deref() {
         let value = match deps.secrets.get_value(arn).await {
             Ok(v) => v,
@@ -61,6 +66,9 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
         let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(&value) else {
             return failed("the connection's secret is not a JSON object".into(), false);
         };
+        has_api_credentials = map
+            .keys()
+            .any(|k| k != "webhook_secret" && k != "previous_webhook_secret");
         if let Some(spec) = oauth_in_use(&def, conn, &map) {
             if refresh_due(
                 spec,
@@ -111,6 +119,7 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
     settings.max_inline_wait = Duration::from_secs(1);
     let client = match ConnectorClient::new(def, settings, credentials, deps.http.clone()) {
         Ok(c) => c,
+        Err(e) if e.kind == ErrorKind::Credentials && !has_api_credentials => return not_checkable,
         Err(e) => return failed(e.message.clone(), e.needs_reauth()),
     };
     // The engine's own timeout covers each request; this one bounds token refresh + pacing too.
@@ -139,7 +148,9 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
 /// The OAuth alternative the engine will choose for this connection, if it is OAuth: the one
 /// named by the connection's `auth` config, else the first alternative whose credentials are
 /// all present (the engine's rule).
-fn oauth_in_use<'a>(
+/// The OAuth2 alternative a connection's client will use, if it uses OAuth2 (the same choice
+/// as the engine's: the connection's `auth` setting, else the first whose credentials are present).
+pub(crate) fn oauth_in_use<'a>(
     def: &'a ConnectorDefinition,
     conn: &Connection,
     secret: &serde_json::Map<String, Value>,

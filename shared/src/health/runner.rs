@@ -31,7 +31,8 @@ pub enum ConnectionResult {
     Checked { transition: bool, alerted: bool },
     /// The circuit is open and its cool-down is running: no request made.
     CoolingDown,
-    /// The connector has no check request.
+    /// Nothing to check: no connector definition or check request, or a webhook-only
+    /// connection without API credentials.
     NoCheck,
     /// Another run recorded a newer result first (overlapping runs); this one was dropped.
     Superseded,

@@ -52,21 +52,32 @@ impl ClientCache {
             None => Credentials::new(),
             Some(arn) => {
                 let value = secrets.get_value(arn).await?;
-                let creds = Credentials::from_json(&value).map_err(|_| {
+                let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&value).map_err(|_| {
                     SyncError::Config(format!("the secret of connection {} is not a JSON object", conn.id))
                 })?;
+                // Rotated tokens are stored under the names the definition reads them from.
+                let keys = crate::health::check::oauth_in_use(&def, &conn, &map).map(|spec| {
+                    (
+                        spec.access_token.clone(),
+                        spec.expires_at.clone(),
+                        spec.refresh_token.clone(),
+                    )
+                });
                 let store = secrets.clone();
                 let arn = arn.to_string();
-                creds.on_token_refresh(move |update| {
+                Credentials::from_map(&map).on_token_refresh(move |update| {
                     let store = store.clone();
                     let arn = arn.clone();
+                    let keys = keys.clone();
                     async move {
                         use secrecy::ExposeSecret;
+                        let (access_key, expires_key, refresh_key) = keys
+                            .unwrap_or_else(|| ("access_token".into(), "expires_at".into(), "refresh_token".into()));
                         let mut fields = serde_json::Map::new();
-                        fields.insert("access_token".into(), update.access_token.expose_secret().into());
-                        fields.insert("access_token_expires_at".into(), update.expires_at.into());
+                        fields.insert(access_key, update.access_token.expose_secret().into());
+                        fields.insert(expires_key, update.expires_at.into());
                         if let Some(refresh) = &update.refresh_token {
-                            fields.insert("refresh_token".into(), refresh.expose_secret().into());
+                            fields.insert(refresh_key, refresh.expose_secret().into());
                         }
                         store.merge_fields(&arn, fields).await.map_err(|e| Box::new(e) as _)
                     }
