@@ -14,6 +14,7 @@ test:
 bench:
 	cargo bench -p switchyard --bench webhook --bench sync
 	cargo bench -p switchyard-tests --bench sync_throughput
+	cargo bench -p health-checker
 
 ## Install the pinned local tools into .venv.
 venv:

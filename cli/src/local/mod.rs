@@ -246,7 +246,11 @@ async fn up(args: UpArgs) -> Outcome {
             "  2. watch it arrive in HubSpot (localstripe sends the webhook about a second later):\n       curl -s -H 'Authorization: Bearer {}' http://127.0.0.1:{}/crm/v3/objects/contacts",
             switchyard_fakes::hubspot::TEST_TOKEN, args.hubspot_port
         );
-        println!("  3. look at the flow: switchyard sync status {}", demo::FLOW);
+        println!(
+            "  3. look at the status screen: switchyard status --tenant {} (one flow: switchyard sync status {})",
+            demo::TENANT,
+            demo::FLOW
+        );
         println!(
             "     (a full sync by hand: switchyard flows run {} --allow-private-network)",
             demo::FLOW
