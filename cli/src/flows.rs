@@ -86,6 +86,10 @@ pub struct CreateArgs {
     /// Run every this many seconds (scheduled dispatch).
     #[arg(long, value_name = "SECS")]
     every: Option<u64>,
+    /// This flow's retry schedule for failed sync jobs: seconds after each failed attempt,
+    /// comma-separated (e.g. 60,600,3600); default the deployment's (5 s .. 10 h).
+    #[arg(long, value_name = "SECS,SECS,...")]
+    retry_schedule: Option<String>,
     /// Event types that run the flow in real time (repeatable); default: those the source
     /// connector routes to the stream.
     #[arg(long = "event-type", value_name = "TYPE")]
@@ -166,6 +170,16 @@ async fn create(args: CreateArgs) -> Outcome {
         (None, None) => bail!("give the jq mapping with --mapping or --mapping-file"),
     };
     Mapping::compile(&mapping).map_err(|e| anyhow::anyhow!("the mapping does not compile: {e}"))?;
+    let retry_schedule_secs = match &args.retry_schedule {
+        None => None,
+        Some(text) => Some(
+            switchyard::retry::RetrySchedule::parse_secs(text)
+                .map_err(|e| anyhow::anyhow!("--retry-schedule: {e}"))?
+                .iter()
+                .map(|d| d.as_secs())
+                .collect(),
+        ),
+    };
     let registry = Registry::embedded()?;
     let aws = clients(&args.target).await;
     let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &args.target.table);
@@ -227,6 +241,7 @@ async fn create(args: CreateArgs) -> Outcome {
         created_at: now,
         cursor: None,
         next_run_at: args.every.map(|_| now),
+        retry_schedule_secs,
     };
     switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table)
         .create(&flow)

@@ -286,6 +286,7 @@ mod tests {
             created_at: 0,
             cursor: None,
             next_run_at: Some(now - 120),
+            retry_schedule_secs: None,
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

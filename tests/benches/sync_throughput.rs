@@ -99,6 +99,7 @@ async fn main() {
         created_at: 0,
         cursor: None,
         next_run_at: None,
+        retry_schedule_secs: None,
     };
     deps.flows.create(&flow).await.unwrap();
 

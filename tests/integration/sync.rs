@@ -141,6 +141,7 @@ impl Rig {
             created_at: 0,
             cursor: None,
             next_run_at: None,
+            retry_schedule_secs: None,
         };
         deps.flows.create(&flow).await.unwrap();
         Self {

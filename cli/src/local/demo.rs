@@ -117,6 +117,7 @@ pub async fn seed(
         created_at: now,
         cursor: None,
         next_run_at: Some(now),
+        retry_schedule_secs: None,
     };
     match deps.flows.create(&flow).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

@@ -48,6 +48,21 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// This policy with a flow's own schedule (seconds after each failed attempt) when the
+    /// flow has one; jitter and delay scale stay the deployment's.
+    pub fn for_flow(&self, flow_schedule_secs: Option<&[u64]>) -> RetryPolicy {
+        match flow_schedule_secs {
+            None => self.clone(),
+            Some(secs) => RetryPolicy {
+                schedule: RetrySchedule {
+                    delays: secs.iter().copied().map(std::time::Duration::from_secs).collect(),
+                    jitter: self.schedule.jitter,
+                },
+                delay_scale: self.delay_scale,
+            },
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -93,6 +108,30 @@ impl RetryPolicy {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_flow_schedule_replaces_the_delays_and_keeps_jitter_and_scale() {
+        let deployment = RetryPolicy {
+            schedule: RetrySchedule {
+                delays: vec![std::time::Duration::from_secs(5)],
+                jitter: 0.1,
+            },
+            delay_scale: 0.0,
+        };
+        let flow = deployment.for_flow(Some(&[60, 600]));
+        assert_eq!(flow.schedule.retries(), 2);
+        assert_eq!(
+            flow.schedule.delay(1, None, 0.5),
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(
+            flow.schedule.delay(2, None, 0.5),
+            None,
+            "parked after the flow's last retry"
+        );
+        assert_eq!((flow.schedule.jitter, flow.delay_scale), (0.1, 0.0));
+        assert_eq!(deployment.for_flow(None), deployment);
+    }
+
     use super::*;
 
     #[test]

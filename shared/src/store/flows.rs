@@ -48,6 +48,10 @@ pub struct Flow {
     /// Unix seconds of the next scheduled run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_run_at: Option<i64>,
+    /// This flow's retry schedule for failed sync jobs, seconds after each failed attempt;
+    /// `None`: the deployment's (`RETRY_SCHEDULE_SECS`, default 5 s .. 10 h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_schedule_secs: Option<Vec<u64>>,
 }
 
 fn enabled() -> bool {

@@ -106,10 +106,19 @@ async fn on_failure(deps: &SyncDeps, envelope: &Envelope, error: &SyncError, now
     let class = retry::classify(error);
     let failed = envelope.message.attempt();
     let text = error.to_string();
-    match retry::decide(&deps.retry, class, failed, retry::random_draw()) {
+    // A sync job follows its flow's retry schedule when the flow has one.
+    let flow_policy = match &envelope.message {
+        crate::queue::SyncMessage::SyncJob(job) => match deps.flows.get(&job.flow_id).await {
+            Ok(Some(flow)) => Some(deps.retry.for_flow(flow.retry_schedule_secs.as_deref())),
+            _ => None,
+        },
+        _ => None,
+    };
+    let policy = flow_policy.as_ref().unwrap_or(&deps.retry);
+    match retry::decide(policy, class, failed, retry::random_draw()) {
         Decision::Retry { next_attempt, delay } => {
             let record = attempt_record(failed, now, class.name(), &text, Some(delay));
-            let next = retry::next_attempt(envelope, record, next_attempt, delay, deps.retry.delay_scale, now);
+            let next = retry::next_attempt(envelope, record, next_attempt, delay, policy.delay_scale, now);
             deps.queue
                 .send_delayed(&next.envelope, next.delay_secs)
                 .await
