@@ -124,6 +124,7 @@ async fn handle_one(deps: &RetryDeps, envelope: &Envelope, now: i64) -> Result<(
                 .send_delayed(&retry.envelope, retry.delay_secs)
                 .await
                 .map_err(|e| e.to_string())?;
+            crate::metrics::retry_outcome("retry-handler", UNHANDLED, false);
             info!(message = "Message back on the sync queue.", key = %envelope.message.key(), attempt = n, delay_secs = retry.delay_secs);
             Ok(())
         }
@@ -131,6 +132,7 @@ async fn handle_one(deps: &RetryDeps, envelope: &Envelope, now: i64) -> Result<(
             let record = attempt_record(failed, now, UNHANDLED, error, None);
             let dead = dead_letter(envelope, record, reason, now);
             park(&deps.dead_letters, &dead).await.map_err(|e| e.to_string())?;
+            crate::metrics::retry_outcome("retry-handler", UNHANDLED, true);
             warn!(message = "Attempts used up; message parked.", key = %dead.key, attempts = dead.attempts);
             Ok(())
         }

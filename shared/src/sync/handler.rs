@@ -123,6 +123,7 @@ async fn on_failure(deps: &SyncDeps, envelope: &Envelope, error: &SyncError, now
                 .send_delayed(&next.envelope, next.delay_secs)
                 .await
                 .map_err(|e| e.to_string())?;
+            crate::metrics::retry_outcome("connector-sync", class.name(), false);
             warn!(
                 message = "Sync failed; retry scheduled.",
                 class = class.name(),
@@ -142,7 +143,9 @@ async fn on_failure(deps: &SyncDeps, envelope: &Envelope, error: &SyncError, now
             let dead = parking::dead_letter(envelope, record, reason, now);
             parking::park(&deps.dead_letters, &dead)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            crate::metrics::retry_outcome("connector-sync", class.name(), true);
+            Ok(())
         }
     }
 }
