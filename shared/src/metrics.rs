@@ -99,6 +99,13 @@ impl Metrics {
     pub fn render(&self, timestamp_ms: i64) -> Value {
         let mut root = Map::new();
         let dims: Vec<&str> = self.dimensions.iter().map(|(k, _)| *k).collect();
+        // Also roll every value up to the service alone, so alarms can watch a total
+        // (parked messages of any class, say) without listing every dimension value.
+        let dimension_sets: Vec<Vec<&str>> = if dims.len() > 1 {
+            vec![dims.clone(), vec!["Service"]]
+        } else {
+            vec![dims.clone()]
+        };
         let metrics: Vec<Value> = self
             .values
             .iter()
@@ -110,7 +117,7 @@ impl Metrics {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
                     "Namespace": NAMESPACE,
-                    "Dimensions": [dims],
+                    "Dimensions": dimension_sets,
                     "Metrics": metrics,
                 }]
             }),
@@ -205,7 +212,16 @@ mod tests {
         let cw = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(line["_aws"]["Timestamp"], 1_700_000_000_000i64);
         assert_eq!(cw["Namespace"], "Switchyard");
-        assert_eq!(cw["Dimensions"], json!([["Service", "Reason"]]));
+        assert_eq!(
+            cw["Dimensions"],
+            json!([["Service", "Reason"], ["Service"]]),
+            "each value is also rolled up to the service alone"
+        );
+        let plain = Metrics::new("connector-sync").count("X", 1).render(0);
+        assert_eq!(
+            plain["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Service"]])
+        );
         assert_eq!(
             cw["Metrics"],
             json!([{"Name": "WebhooksRejected", "Unit": "Count"}, {"Name": "Duration", "Unit": "Milliseconds"}])
