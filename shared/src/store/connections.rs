@@ -70,36 +70,23 @@ impl ConnectionStore {
     pub async fn create(&self, conn: &Connection) -> Result<(), StoreError> {
         table::validate_id("connection id", &conn.id)?;
         table::validate_id("tenant", &conn.tenant)?;
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(conn).map_err(|e| StoreError::Invalid {
-                what: "connection",
-                reason: e.to_string(),
-            })?;
-        item.insert(PK.into(), AttributeValue::S(table::connection_pk(&conn.id)));
-        item.insert(SK.into(), AttributeValue::S(CONNECTION_SK.into()));
-        item.insert(GSI1PK.into(), AttributeValue::S(table::tenant_pk(&conn.tenant)));
-        item.insert(GSI1SK.into(), AttributeValue::S(table::connection_pk(&conn.id)));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists {
-                    kind: KIND,
-                    id: conn.id.clone(),
-                })
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        let item = super::typed_item(
+            KIND,
+            conn,
+            &[
+                (PK, table::connection_pk(&conn.id)),
+                (SK, CONNECTION_SK.into()),
+                (GSI1PK, table::tenant_pk(&conn.tenant)),
+                (GSI1SK, table::connection_pk(&conn.id)),
+            ],
+        )?;
+        if super::put_if_absent(&self.client, &self.table, item).await? {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists {
+                kind: KIND,
+                id: conn.id.clone(),
+            })
         }
     }
 
@@ -288,14 +275,8 @@ fn from_item_with_health(
 }
 
 fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Connection, StoreError> {
-    for k in [PK, SK, GSI1PK, GSI1SK, HEALTH] {
-        item.remove(k);
-    }
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-        kind: KIND,
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
+    item.remove(HEALTH);
+    super::from_typed_item(KIND, item, key)
 }
 
 #[cfg(test)]

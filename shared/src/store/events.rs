@@ -125,25 +125,13 @@ impl EventStore {
 
     /// Stores the event unless one with the same key exists: one `PutItem`, nothing else.
     pub async fn put_if_new(&self, event: &StoredEvent) -> Result<PutOutcome, StoreError> {
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(event.to_item()))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(PutOutcome::Stored),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(PutOutcome::Duplicate)
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
-        }
+        Ok(
+            if super::put_if_absent(&self.client, &self.table, event.to_item()).await? {
+                PutOutcome::Stored
+            } else {
+                PutOutcome::Duplicate
+            },
+        )
     }
 
     /// Reads a stored event.

@@ -83,36 +83,23 @@ impl FlowStore {
     pub async fn create(&self, flow: &Flow) -> Result<(), StoreError> {
         table::validate_id("flow id", &flow.id)?;
         table::validate_id("tenant", &flow.tenant)?;
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(flow).map_err(|e| StoreError::Invalid {
-                what: KIND,
-                reason: e.to_string(),
-            })?;
-        item.insert(PK.into(), AttributeValue::S(flow_pk(&flow.id)));
-        item.insert(SK.into(), AttributeValue::S(FLOW_SK.into()));
-        item.insert(GSI1PK.into(), AttributeValue::S(table::tenant_pk(&flow.tenant)));
-        item.insert(GSI1SK.into(), AttributeValue::S(flow_pk(&flow.id)));
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::AlreadyExists {
-                    kind: KIND,
-                    id: flow.id.clone(),
-                })
-            }
-            Err(e) => Err(StoreError::dynamo("PutItem", e)),
+        let item = super::typed_item(
+            KIND,
+            flow,
+            &[
+                (PK, flow_pk(&flow.id)),
+                (SK, FLOW_SK.into()),
+                (GSI1PK, table::tenant_pk(&flow.tenant)),
+                (GSI1SK, flow_pk(&flow.id)),
+            ],
+        )?;
+        if super::put_if_absent(&self.client, &self.table, item).await? {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists {
+                kind: KIND,
+                id: flow.id.clone(),
+            })
         }
     }
 
@@ -190,13 +177,6 @@ impl FlowStore {
     }
 }
 
-fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Flow, StoreError> {
-    for k in [PK, SK, GSI1PK, GSI1SK] {
-        item.remove(k);
-    }
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-        kind: KIND,
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
+fn from_item(item: HashMap<String, AttributeValue>, key: &str) -> Result<Flow, StoreError> {
+    super::from_typed_item(KIND, item, key)
 }

@@ -110,13 +110,7 @@ impl JobStore {
 
     /// Writes the whole job item (create or checkpoint).
     pub async fn put(&self, job: &Job) -> Result<(), StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(job).map_err(|e| StoreError::Invalid {
-                what: KIND,
-                reason: e.to_string(),
-            })?;
-        item.insert(PK.into(), AttributeValue::S(flow_pk(&job.flow_id)));
-        item.insert(SK.into(), AttributeValue::S(job_sk(&job.job_id)));
+        let item = super::typed_item(KIND, job, &[(PK, flow_pk(&job.flow_id)), (SK, job_sk(&job.job_id))])?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -168,14 +162,8 @@ impl JobStore {
     }
 }
 
-fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Job, StoreError> {
-    item.remove(PK);
-    item.remove(SK);
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-        kind: KIND,
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
+fn from_item(item: HashMap<String, AttributeValue>, key: &str) -> Result<Job, StoreError> {
+    super::from_typed_item(KIND, item, key)
 }
 
 #[cfg(test)]

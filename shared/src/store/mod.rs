@@ -37,3 +37,66 @@ impl StoreError {
         }
     }
 }
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// A typed value as an item, with its key attributes added.
+pub(crate) fn typed_item<T: serde::Serialize>(
+    kind: &'static str,
+    value: &T,
+    keys: &[(&str, String)],
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(value).map_err(|e| StoreError::Invalid {
+        what: kind,
+        reason: e.to_string(),
+    })?;
+    for (name, value) in keys {
+        item.insert((*name).to_string(), AttributeValue::S(value.clone()));
+    }
+    Ok(item)
+}
+
+/// A typed value read back from an item, its key attributes dropped.
+pub(crate) fn from_typed_item<T: serde::de::DeserializeOwned>(
+    kind: &'static str,
+    mut item: HashMap<String, AttributeValue>,
+    key: &str,
+) -> Result<T, StoreError> {
+    for k in [table::PK, table::SK, table::GSI1PK, table::GSI1SK] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
+        kind,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// One `PutItem` unless an item with the same key exists: `Ok(true)` stored, `Ok(false)` it
+/// was already there (nothing written).
+pub(crate) async fn put_if_absent(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<bool, StoreError> {
+    let res = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", table::PK)
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::dynamo("PutItem", e)),
+    }
+}
