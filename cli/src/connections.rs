@@ -109,12 +109,13 @@ pub async fn clients(target: &Target) -> AwsClients {
         aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(switchyard::aws::default_timeouts());
     if let Some(url) = &target.endpoint_url {
         loader = loader.endpoint_url(url);
-        // The emulator takes any credentials; don't go looking for real ones (or the instance
-        // metadata service) when none are set.
+        // A local emulator takes any credentials; don't go looking for real ones (or the
+        // instance metadata service) for it when none are set.
+        let local = ["://127.", "://localhost", "://[::1]"].iter().any(|p| url.contains(p));
         let has_credentials = ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE"]
             .iter()
             .any(|v| std::env::var_os(v).is_some());
-        if !has_credentials {
+        if local && !has_credentials {
             loader = loader.credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
                 "test",
                 "test",
@@ -123,7 +124,7 @@ pub async fn clients(target: &Target) -> AwsClients {
                 "switchyard-local",
             ));
         }
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        if local && std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
             loader = loader.region(aws_config::Region::new("us-east-1"));
         }
     }
