@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::table::{self, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::table::{self, CONNECTION_SK, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 use crate::health::HealthRecord;
 use crate::webhook::Scheme;
@@ -119,27 +119,11 @@ impl ConnectionStore {
 
     /// Every connection of a tenant with its health record (absent before its first check).
     pub async fn list_with_health(&self, tenant: &str) -> Result<Vec<(Connection, Option<HealthRecord>)>, StoreError> {
-        table::validate_id("tenant", tenant)?;
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :conn)")
-            .expression_attribute_names("#pk", GSI1PK)
-            .expression_attribute_names("#sk", GSI1SK)
-            .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
-            .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
-            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            out.push(from_item_with_health(item, &key)?);
-        }
-        Ok(out)
+        super::tenant_items(&self.client, &self.table, tenant, "CONN#")
+            .await?
+            .into_iter()
+            .map(|(key, item)| from_item_with_health(item, &key))
+            .collect()
     }
 
     /// One page of every tenant's connections (a Scan of the connection items), with their

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::table::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::table::{self, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 
 /// Full refresh or incremental since the flow's cursor.
@@ -122,27 +122,11 @@ impl FlowStore {
 
     /// Every flow of a tenant, in id order.
     pub async fn list(&self, tenant: &str) -> Result<Vec<Flow>, StoreError> {
-        table::validate_id("tenant", tenant)?;
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :flow)")
-            .expression_attribute_names("#pk", GSI1PK)
-            .expression_attribute_names("#sk", GSI1SK)
-            .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
-            .expression_attribute_values(":flow", AttributeValue::S("FLOW#".into()))
-            .into_paginator()
-            .items()
-            .send();
-        let mut out = Vec::new();
-        while let Some(item) = pages.next().await {
-            let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
-            let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            out.push(from_item(item, &key)?);
-        }
-        Ok(out)
+        super::tenant_items(&self.client, &self.table, tenant, "FLOW#")
+            .await?
+            .into_iter()
+            .map(|(key, item)| from_item(item, &key))
+            .collect()
     }
 
     /// Records the cursor a finished incremental job reached. Only moves forward from

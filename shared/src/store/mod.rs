@@ -100,3 +100,37 @@ pub(crate) async fn put_if_absent(
         Err(e) => Err(StoreError::dynamo("PutItem", e)),
     }
 }
+
+/// Every item of a tenant whose index sort key starts with `prefix` (`CONN#`, `FLOW#`), from
+/// the `gsi1` index, with its primary key for error messages.
+pub(crate) async fn tenant_items(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &str,
+    prefix: &str,
+) -> Result<Vec<(String, HashMap<String, AttributeValue>)>, StoreError> {
+    table::validate_id("tenant", tenant)?;
+    let mut pages = client
+        .query()
+        .table_name(table)
+        .index_name(table::GSI1)
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        .expression_attribute_names("#pk", table::GSI1PK)
+        .expression_attribute_names("#sk", table::GSI1SK)
+        .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
+        .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_string()))
+        .into_paginator()
+        .items()
+        .send();
+    let mut out = Vec::new();
+    while let Some(item) = pages.next().await {
+        let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
+        let key = item
+            .get(table::PK)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        out.push((key, item));
+    }
+    Ok(out)
+}
