@@ -115,15 +115,16 @@ impl DeadLetterStore {
 
     /// Parks (or re-parks) a message: one `PutItem`.
     pub async fn put(&self, dead: &DeadLetter) -> Result<(), StoreError> {
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(dead).map_err(|e| StoreError::Invalid {
-                what: KIND,
-                reason: e.to_string(),
-            })?;
-        item.insert(PK.into(), AttributeValue::S(dead_letter_pk(&dead.key)));
-        item.insert(SK.into(), AttributeValue::S(DEAD_SK.into()));
-        item.insert(GSI1PK.into(), AttributeValue::S(DEAD_INDEX_PK.into()));
-        item.insert(GSI1SK.into(), AttributeValue::S(index_sk(dead.parked_at, &dead.key)));
+        let item = super::typed_item(
+            KIND,
+            dead,
+            &[
+                (PK, dead_letter_pk(&dead.key)),
+                (SK, DEAD_SK.into()),
+                (GSI1PK, DEAD_INDEX_PK.into()),
+                (GSI1SK, index_sk(dead.parked_at, &dead.key)),
+            ],
+        )?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -272,16 +273,14 @@ impl DeadLetterStore {
     /// Writes an audit entry.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         table::validate_id("tenant", &entry.tenant)?;
-        let mut item: HashMap<String, AttributeValue> =
-            serde_dynamo::to_item(entry).map_err(|e| StoreError::Invalid {
-                what: "audit entry",
-                reason: e.to_string(),
-            })?;
-        item.insert(PK.into(), AttributeValue::S(format!("AUDIT#{}", entry.tenant)));
-        item.insert(
-            SK.into(),
-            AttributeValue::S(format!("{:012}#{}", entry.at.max(0), ulid::Ulid::new())),
-        );
+        let item = super::typed_item(
+            "audit entry",
+            entry,
+            &[
+                (PK, format!("AUDIT#{}", entry.tenant)),
+                (SK, format!("{:012}#{}", entry.at.max(0), ulid::Ulid::new())),
+            ],
+        )?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -307,28 +306,13 @@ impl DeadLetterStore {
         out.items
             .unwrap_or_default()
             .into_iter()
-            .map(|mut item| {
-                item.remove(PK);
-                item.remove(SK);
-                serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-                    kind: "audit entry",
-                    key: tenant.to_string(),
-                    reason: e.to_string(),
-                })
-            })
+            .map(|item| super::from_typed_item("audit entry", item, tenant))
             .collect()
     }
 }
 
-fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<DeadLetter, StoreError> {
-    for k in [PK, SK, GSI1PK, GSI1SK] {
-        item.remove(k);
-    }
-    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
-        kind: KIND,
-        key: key.to_string(),
-        reason: e.to_string(),
-    })
+fn from_item(item: HashMap<String, AttributeValue>, key: &str) -> Result<DeadLetter, StoreError> {
+    super::from_typed_item(KIND, item, key)
 }
 
 #[cfg(test)]
