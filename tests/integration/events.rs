@@ -37,6 +37,16 @@ fn committed_samples_match_the_generator() {
             path.display()
         );
     }
+    let path = events_root().join("webhook-receiver/connections.json");
+    let committed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+            .unwrap();
+    assert_eq!(
+        committed,
+        samples::connections_manifest(),
+        "{} is stale: run `cargo run -p switchyard-tests --example make_events`",
+        path.display()
+    );
 }
 
 #[tokio::test]

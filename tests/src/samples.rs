@@ -40,7 +40,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "stripe",
         secret: "stripe.txt",
         body: "stripe.json",
-        connection_id: "conn_stripe_demo",
+        connection_id: "conn_stripe_sample",
         content_type: "application/json; charset=utf-8",
         headers: &[("user-agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")],
         event_ids: &["evt_1QdemoB7WZ01zgkWcustcrt1"],
@@ -50,7 +50,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "standard-webhooks",
         secret: "standard-webhooks.txt",
         body: "standard-webhooks.json",
-        connection_id: "conn_svix_demo",
+        connection_id: "conn_svix_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &["msg_2fK1demoStandardWebhooks"],
@@ -60,7 +60,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "github",
         secret: "github.txt",
         body: "github.json",
-        connection_id: "conn_github_demo",
+        connection_id: "conn_github_sample",
         content_type: JSON,
         headers: &[
             ("X-GitHub-Event", "pull_request"),
@@ -74,7 +74,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "slack",
         secret: "slack.txt",
         body: "slack.json",
-        connection_id: "conn_slack_demo",
+        connection_id: "conn_slack_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &["Ev123ABC456"],
@@ -84,7 +84,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "slack",
         secret: "slack.txt",
         body: "slack-url-verification.json",
-        connection_id: "conn_slack_demo",
+        connection_id: "conn_slack_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &[],
@@ -94,7 +94,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "shopify",
         secret: "shopify.txt",
         body: "shopify.json",
-        connection_id: "conn_shopify_demo",
+        connection_id: "conn_shopify_sample",
         content_type: JSON,
         headers: &[
             ("X-Shopify-Topic", "orders/create"),
@@ -109,7 +109,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "hubspot",
         secret: "hubspot.txt",
         body: "hubspot.json",
-        connection_id: "conn_hubspot_demo",
+        connection_id: "conn_hubspot_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &["1001", "1002"],
@@ -119,7 +119,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "intuit",
         secret: "intuit.txt",
         body: "intuit.json",
-        connection_id: "conn_quickbooks_demo",
+        connection_id: "conn_quickbooks_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &["8279335863ad2dd8d54872f6bc12bc5ff6e69696d88b3b68be80bd7a2ffb22d7"],
@@ -129,7 +129,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "xero",
         secret: "xero.txt",
         body: "xero.json",
-        connection_id: "conn_xero_demo",
+        connection_id: "conn_xero_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &["6fa55708cf02d2596fab81b3d0d7d419572939abcb9d73ffb1ea2b22c55956e4"],
@@ -139,7 +139,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "calendly",
         secret: "calendly.txt",
         body: "calendly.json",
-        connection_id: "conn_calendly_demo",
+        connection_id: "conn_calendly_sample",
         content_type: JSON,
         headers: &[],
         event_ids: &["f71b2ee3cb666c59024cddf2145a7f659f727db8469fa8403f3ffea4bee44815"],
@@ -149,7 +149,7 @@ pub const SAMPLES: &[Sample] = &[
         scheme: "twilio",
         secret: "twilio.txt",
         body: "twilio.txt",
-        connection_id: "conn_twilio_demo",
+        connection_id: "conn_twilio_sample",
         content_type: "application/x-www-form-urlencoded",
         headers: &[("I-Twilio-Idempotency-Token", "a1b2c3d4-0000-4000-8000-twiliodemo01")],
         event_ids: &["a1b2c3d4-0000-4000-8000-twiliodemo01"],
@@ -218,4 +218,43 @@ pub fn build_event(root: &Path, sample: &Sample, now: i64) -> anyhow::Result<Val
         "body": text,
         "isBase64Encoded": false
     }))
+}
+
+/// The replay window of the sample connections: ten years, so the committed samples (signed at
+/// [`SAMPLE_TIME`]) verify when invoked locally.
+pub const SAMPLE_TOLERANCE_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The provider of a sample's connection: the middle of `conn_<provider>_sample`.
+pub fn provider(sample: &Sample) -> &'static str {
+    sample
+        .connection_id
+        .strip_prefix("conn_")
+        .and_then(|s| s.strip_suffix("_sample"))
+        .unwrap_or(sample.scheme)
+}
+
+/// `events/webhook-receiver/connections.json`: the connections the samples are signed for, which
+/// `switchyard local up` (and `local init --samples`) register so the samples can be invoked with
+/// `cargo lambda invoke`. Secret paths are relative to the manifest. The samples are signed at a
+/// fixed time, so these connections (and only these) widen their replay window to ten years.
+pub fn connections_manifest() -> Value {
+    let mut seen = std::collections::BTreeSet::new();
+    let entries: Vec<Value> = SAMPLES
+        .iter()
+        .filter(|s| seen.insert(s.connection_id))
+        .map(|s| {
+            json!({
+                "connection_id": s.connection_id,
+                "provider": provider(s),
+                "scheme": s.scheme,
+                "webhook_secret_file": format!("../test-secrets/{}", s.secret),
+                "tolerance_secs": SAMPLE_TOLERANCE_SECS,
+            })
+        })
+        .collect();
+    json!({
+        "tenant": "samples",
+        "note": "Connections for the samples in this directory, registered by `switchyard local up`. Public test secrets from the providers' SDK test suites and a ten-year replay window: for local samples only, never for a real connection.",
+        "connections": entries,
+    })
 }

@@ -30,7 +30,7 @@ pub const MAPPING: &str = r#"((.name // "") | split(" ")) as $name
     stripe_customer_id: .id
 } }"#;
 
-fn ignore_existing(r: Result<Connection, AdminError>) -> anyhow::Result<()> {
+pub(super) fn ignore_existing(r: Result<Connection, AdminError>) -> anyhow::Result<()> {
     match r {
         Ok(_) | Err(AdminError::Store(StoreError::AlreadyExists { .. })) => Ok(()),
         Err(e) => Err(e.into()),

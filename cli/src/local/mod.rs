@@ -2,8 +2,11 @@
 //! a local runner for the functions, and a demo against localstripe and the fake HubSpot.
 
 mod demo;
+mod lambda_env;
 mod processes;
 pub mod runner;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -30,6 +33,13 @@ pub enum LocalCommand {
         /// Stage the resource names are made for (switchyard-<stage>, switchyard-<stage>-sync, ...).
         #[arg(long, default_value = "local")]
         stage: String,
+        /// Also write the functions' environment to this file, for `cargo lambda watch --env-file`.
+        #[arg(long, value_name = "PATH")]
+        env_file: Option<PathBuf>,
+        /// Also register the connections the sample events in events/ are signed for (tenant
+        /// `samples`, public test secrets), read from this manifest.
+        #[arg(long, value_name = "MANIFEST", num_args = 0..=1, default_missing_value = lambda_env::DEFAULT_SAMPLES)]
+        samples: Option<PathBuf>,
     },
 }
 
@@ -53,6 +63,17 @@ pub struct UpArgs {
     /// Only the emulator and the runner: no localstripe, no fake HubSpot, no demo data.
     #[arg(long)]
     no_demo: bool,
+    /// Where to write the functions' environment for `cargo lambda watch --env-file`.
+    #[arg(long, value_name = "PATH", default_value = lambda_env::DEFAULT_ENV_FILE)]
+    env_file: PathBuf,
+    /// Manifest of the connections the sample events in events/ are signed for; they are
+    /// registered (tenant `samples`) so `cargo lambda invoke --data-file events/...` works. Skipped
+    /// with a note when the file is not there (run from the repository root).
+    #[arg(long, value_name = "MANIFEST", default_value = lambda_env::DEFAULT_SAMPLES)]
+    samples: PathBuf,
+    /// Do not register the sample connections.
+    #[arg(long)]
+    no_samples: bool,
 }
 
 pub fn run(cmd: LocalCommand) -> Outcome {
@@ -63,21 +84,26 @@ pub fn run(cmd: LocalCommand) -> Outcome {
     rt.block_on(async move {
         match cmd {
             LocalCommand::Up(args) => up(*args).await,
-            LocalCommand::Init { endpoint_url, stage } => {
+            LocalCommand::Init {
+                endpoint_url,
+                stage,
+                env_file,
+                samples,
+            } => {
                 let target = Target {
                     table: String::new(),
                     endpoint_url,
                 };
-                init(target, &stage).await
+                init(target, &stage, env_file.as_deref(), samples.as_deref()).await
             }
         }
     })
 }
 
-async fn init(target: Target, stage: &str) -> Outcome {
-    if target.endpoint_url.is_none() {
+async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Option<&Path>) -> Outcome {
+    let Some(endpoint) = target.endpoint_url.clone() else {
         anyhow::bail!("`local init` is for the emulator: pass --endpoint-url or set AWS_ENDPOINT_URL");
-    }
+    };
     let clients: AwsClients = clients(&target).await;
     let resources = resources::parse(resources::TEMPLATE, stage)?;
     let created = resources::create(&clients, &resources).await?;
@@ -87,17 +113,31 @@ async fn init(target: Target, stage: &str) -> Outcome {
     for (logical, url) in &created.queue_urls {
         eprintln!("queue {logical}: {url}");
     }
-    println!(
-        "TABLE_NAME={}",
-        created.table("Table").context("the template declares no Table")?
-    );
-    println!(
-        "SYNC_QUEUE_URL={}",
-        created
-            .queue_url("SyncQueue")
-            .context("the template declares no SyncQueue")?
-    );
+    let table = created.table("Table").context("the template declares no Table")?;
+    let queue_url = created
+        .queue_url("SyncQueue")
+        .context("the template declares no SyncQueue")?;
+    if let Some(path) = env_file {
+        let env = lambda_env::LambdaEnv {
+            endpoint: &endpoint,
+            table,
+            sync_queue_url: queue_url,
+        };
+        eprintln!("environment for cargo lambda: {}", env.write(path)?.display());
+    }
+    if let Some(manifest) = samples {
+        let ids = register_samples(&clients, table, manifest).await?;
+        eprintln!("sample connections: {}", ids.join(", "));
+    }
+    println!("TABLE_NAME={table}");
+    println!("SYNC_QUEUE_URL={queue_url}");
     Ok(true)
+}
+
+async fn register_samples(clients: &AwsClients, table: &str, manifest: &Path) -> anyhow::Result<Vec<String>> {
+    let connections = switchyard::store::connections::ConnectionStore::new(clients.dynamodb.clone(), table);
+    let secrets = switchyard::secrets::SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO);
+    lambda_env::register_samples(&connections, &secrets, manifest).await
 }
 
 async fn up(args: UpArgs) -> Outcome {
@@ -133,6 +173,30 @@ async fn up(args: UpArgs) -> Outcome {
         "==> created from infra/template.yaml: table {table}, queues {}",
         created.queue_urls.keys().cloned().collect::<Vec<_>>().join(", ")
     );
+
+    let env_file = lambda_env::LambdaEnv {
+        endpoint: &endpoint,
+        table: &table,
+        sync_queue_url: &queue_url,
+    }
+    .write(&args.env_file)?;
+    let samples = if args.no_samples {
+        None
+    } else if args.samples.is_file() {
+        let ids = register_samples(&aws, &table, &args.samples).await?;
+        eprintln!(
+            "==> registered {} sample connections from {} (tenant samples)",
+            ids.len(),
+            args.samples.display()
+        );
+        Some(ids)
+    } else {
+        eprintln!(
+            "==> no {} here: sample connections not registered (run from the repository root)",
+            args.samples.display()
+        );
+        None
+    };
 
     let lookup = |k: &str| match k {
         "TABLE_NAME" => Some(table.clone()),
@@ -235,6 +299,15 @@ async fn up(args: UpArgs) -> Outcome {
     println!(
         "    export AWS_ENDPOINT_URL={endpoint} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test TABLE_NAME={table} SYNC_QUEUE_URL={queue_url}"
     );
+    println!("  one function at a time, rebuilt on change (cargo-lambda is in .venv/bin):");
+    println!(
+        "    PATH=$PWD/.venv/bin:$PATH cargo lambda watch --env-file {}",
+        env_file.display()
+    );
+    if samples.is_some() {
+        println!("    PATH=$PWD/.venv/bin:$PATH cargo lambda invoke webhook-receiver --data-file events/webhook-receiver/stripe.json");
+        println!("    (events/README.md has a sample for every function)");
+    }
     if !args.no_demo {
         println!();
         println!("Demo: Stripe customers -> HubSpot contacts");

@@ -6,7 +6,7 @@
 //! and every EventBridge dispatch tick to `switchyard::dispatch::Dispatcher::tick`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use switchyard::aws::AwsClients;
@@ -16,15 +16,6 @@ use switchyard::connector::Registry;
 use switchyard::dispatch::{Dispatcher, SyncInvocation};
 use switchyard::metrics::Metrics;
 use switchyard::sync::{self, SyncDeps};
-
-/// The invocation's deadline (epoch milliseconds) as an `Instant`.
-fn deadline(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -40,7 +31,7 @@ async fn main() -> Result<(), Error> {
         let dispatcher = dispatcher.clone();
         async move {
             let started = Instant::now();
-            let deadline = deadline(event.context.deadline);
+            let deadline = switchyard::clock::invocation_deadline(event.context.deadline);
             let response = match SyncInvocation::from_value(event.payload)? {
                 SyncInvocation::Sqs(batch) => {
                     serde_json::to_value(sync::handle_sqs(&deps, batch, Some(deadline)).await)?

@@ -5,7 +5,6 @@
 //! event runs `switchyard::health::run_checks` within the invocation's deadline.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -13,15 +12,6 @@ use switchyard::aws::AwsClients;
 use switchyard::clock::SystemClock;
 use switchyard::connector::Registry;
 use switchyard::health::{self, HealthConfig, HealthDeps};
-
-/// The invocation's deadline (epoch milliseconds) as an `Instant`.
-fn deadline(deadline_ms: u64) -> Instant {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-}
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,7 +24,11 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
         async move {
-            let report = health::run_checks(&deps, Some(deadline(event.context.deadline))).await?;
+            let report = health::run_checks(
+                &deps,
+                Some(switchyard::clock::invocation_deadline(event.context.deadline)),
+            )
+            .await?;
             Ok::<_, Error>(serde_json::to_value(report)?)
         }
     }))
