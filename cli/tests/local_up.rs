@@ -1,7 +1,9 @@
 //! `switchyard local up` (what `make dev` runs) as a newcomer uses it: the demo's three steps
-//! work, Ctrl-C stops everything, and running it again works.
+//! work, Ctrl-C stops everything, and running it again works; and beside it, every function runs
+//! under `cargo lambda watch` and answers `cargo lambda invoke --data-file events/...`.
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,9 +20,17 @@ struct Up {
     ports: [u16; 4],
 }
 
-fn start() -> Up {
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Starts `switchyard local up` on free ports; `extra` arguments are added. The environment file
+/// for cargo lambda goes to a temporary directory unless `extra` says where.
+fn start(extra: &[&str]) -> Up {
     let ports = [free_port(), free_port(), free_port(), free_port()];
-    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv");
+    let venv = root().join(".venv");
+    let env_file = std::env::temp_dir().join(format!("switchyard-lambda-{}.env", ports[0]));
+    let stderr = std::env::temp_dir().join(format!("switchyard-local-up-{}.log", ports[0]));
     let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args([
             "local",
@@ -36,10 +46,16 @@ fn start() -> Up {
             "--hubspot-port",
             &ports[3].to_string(),
         ])
+        .args(if extra.contains(&"--env-file") {
+            vec![]
+        } else {
+            vec!["--env-file".as_ref(), env_file.as_os_str()]
+        })
+        .args(extra)
         .env("SWITCHYARD_VENV", venv)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .expect("the switchyard binary runs");
     let stdout = child.stdout.take().unwrap();
@@ -56,7 +72,10 @@ fn start() -> Up {
             Ok(_) => {}
             Err(_) => {
                 let _ = child.kill();
-                panic!("`switchyard local up` did not come up within 90 s; try it by hand with `make dev`");
+                panic!(
+                    "`switchyard local up` did not come up within 90 s (its log: {}); try it by hand with `make dev`",
+                    stderr.display()
+                );
             }
         }
     }
@@ -85,7 +104,7 @@ impl Up {
 
 #[tokio::test]
 async fn make_dev_demo_moves_a_new_stripe_customer_into_hubspot() {
-    let up = start();
+    let up = start(&[]);
     let [_, _, stripe, hubspot] = up.ports;
     let http = reqwest::Client::new();
     // 1. Create a customer in localstripe.
@@ -129,7 +148,7 @@ async fn make_dev_demo_moves_a_new_stripe_customer_into_hubspot() {
     assert!(busy.is_empty(), "ports {busy:?} are still in use after Ctrl-C");
 
     // Running it again works.
-    let again = start();
+    let again = start(&[]);
     assert!(again.stop().success());
 }
 
@@ -146,4 +165,208 @@ fn busy_ports(ports: &[u16]) -> Vec<u16> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// `cargo lambda watch` serving the workspace's functions on a free port, stopped (with the
+/// function instances it started, each in its own session) when dropped.
+struct Watch {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Watch {
+    fn start(env_file: &Path) -> Watch {
+        let bin = root().join(".venv/bin");
+        assert!(
+            bin.join("cargo-lambda").is_file(),
+            "cargo-lambda is not in .venv: run scripts/setup-venv.sh (make dev and make test run it)"
+        );
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("switchyard-cargo-lambda-watch-{port}.log"));
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let child = Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+                &port.to_string(),
+            ])
+            .arg("--env-file")
+            .arg(env_file)
+            .current_dir(root())
+            .env("PATH", path)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .spawn()
+            .expect("cargo runs");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch never listened; see {}",
+                log.display()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Watch { child, port, log }
+    }
+
+    /// `cargo lambda invoke <function> --data-file <events/...>`: the function's JSON answer.
+    /// The first invocation of a function builds it, so this waits up to five minutes.
+    fn invoke(&self, function: &str, data_file: &str) -> serde_json::Value {
+        let path = format!(
+            "{}:{}",
+            root().join(".venv/bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut child = Command::new("cargo")
+            .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string(), function])
+            .arg("--data-file")
+            .arg(root().join(data_file))
+            .current_dir(root())
+            .env("PATH", path)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cargo runs");
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("invoking {function} took over 5 minutes; see {}", self.log.display());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "cargo lambda invoke {function} --data-file {data_file} failed: {}{}\n(function log: {})",
+            stdout,
+            String::from_utf8_lossy(&out.stderr),
+            self.log.display()
+        );
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{function} answered {stdout:?}, not JSON: {e}"))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // Ctrl-C, as a person would: cargo lambda stops the function instances it started.
+        let _ = Command::new("kill")
+            .args(["-s", "INT", "--", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env_value(env_file: &Path, key: &str) -> String {
+    std::fs::read_to_string(env_file)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+        .unwrap_or_else(|| panic!("{key} missing from {}", env_file.display()))
+}
+
+#[tokio::test]
+async fn every_function_answers_cargo_lambda_invoke_with_its_sample_event() {
+    let dir = std::env::temp_dir().join(format!("switchyard-cargo-lambda-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let env_file = dir.join("lambda.env");
+    let samples = root().join("events/webhook-receiver/connections.json");
+    let up = start(&[
+        "--no-demo",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--samples",
+        samples.to_str().unwrap(),
+    ]);
+    let watch = Watch::start(&env_file);
+
+    // The receiver: every sample verifies against the connection `local up` registered for it,
+    // and the same delivery again is a duplicate.
+    let mut names: Vec<String> = std::fs::read_dir(root().join("events/webhook-receiver"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".json") && n != "connections.json")
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10, "{names:?}");
+    for name in &names {
+        let answer = watch.invoke("webhook-receiver", &format!("events/webhook-receiver/{name}"));
+        assert_eq!(answer["statusCode"], 200, "{name}: {answer}");
+        if name == "slack-url-verification.json" {
+            continue;
+        }
+        let body: serde_json::Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        assert!(body["accepted"].as_u64().unwrap() >= 1, "{name}: {body}");
+    }
+    let again = watch.invoke("webhook-receiver", "events/webhook-receiver/stripe.json");
+    let body: serde_json::Value = serde_json::from_str(again["body"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (body["accepted"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{body}"
+    );
+
+    // connector-sync: the dispatch tick runs (no flows in this stack, so nothing is due).
+    let tick = watch.invoke("connector-sync", "events/connector-sync/dispatch-tick.json");
+    assert_eq!(
+        (tick["due"].as_u64(), tick["failed"].as_u64()),
+        (Some(0), Some(0)),
+        "{tick}"
+    );
+
+    // retry-handler: the dead letter goes back to the sync queue with its next delay.
+    let queue_url = env_value(&env_file, "SYNC_QUEUE_URL");
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .endpoint_url(env_value(&env_file, "AWS_ENDPOINT_URL"))
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "test",
+            ))
+            .build(),
+    );
+    let delayed = || async {
+        sqs.get_queue_attributes()
+            .queue_url(&queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let before = delayed().await;
+    let retried = watch.invoke("retry-handler", "events/retry-handler/dlq-message.json");
+    assert_eq!(retried, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        delayed().await,
+        before + 1,
+        "the retried message is not waiting on the sync queue"
+    );
+
+    // health-checker: every connection is looked at within the invocation (the sample
+    // connections are webhook-only, so there is nothing to call).
+    let health = watch.invoke("health-checker", "events/health-checker/scheduled.json");
+    assert!(health["connections"].as_u64().unwrap() >= 10, "{health}");
+    assert_eq!(health["not_reached"], 0, "{health}");
+    assert_eq!(health["errors"], 0, "{health}");
+
+    drop(watch);
+    assert!(up.stop().success());
+    let _ = std::fs::remove_dir_all(&dir);
 }
