@@ -243,3 +243,49 @@ fn each_role_grants_exactly_what_its_function_uses_and_nothing_broad() {
         assert!(missing.is_empty(), "{id} lacks actions its code uses: {missing:?}");
     }
 }
+
+/// A function's `Timeout`, or the template's global one.
+fn timeout_secs(t: &Value, function: &Value) -> u64 {
+    function["Properties"]["Timeout"]
+        .as_u64()
+        .or_else(|| t["Globals"]["Function"]["Timeout"].as_u64())
+        .expect("every function has a Timeout (its own or the global one)")
+}
+
+#[test]
+fn every_queue_hides_a_message_for_at_least_six_of_its_consumers_timeouts() {
+    // AWS's guidance for SQS event sources: a message must stay invisible while its consumer can
+    // still be working on it, with room for retries of the batch; otherwise it is delivered twice.
+    let t = template();
+    let mut consumers = 0;
+    for (id, f, _) in functions(&t) {
+        let timeout = timeout_secs(&t, f);
+        let Some(events) = f["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (name, event) in events {
+            if event["Type"].as_str() != Some("SQS") {
+                continue;
+            }
+            let queue = match &event["Properties"]["Queue"] {
+                Value::Tagged(tag) if tag.tag == "!GetAtt" => tag
+                    .value
+                    .as_str()
+                    .and_then(|s| s.strip_suffix(".Arn"))
+                    .unwrap_or_default()
+                    .to_string(),
+                other => panic!("{id}.{name:?}: Queue must be !GetAtt <queue>.Arn, got {other:?}"),
+            };
+            let visibility = resources(&t)
+                .get(queue.as_str())
+                .and_then(|q| q["Properties"]["VisibilityTimeout"].as_u64())
+                .unwrap_or_else(|| panic!("{queue} (consumed by {id}) sets no VisibilityTimeout"));
+            assert!(
+                visibility >= 6 * timeout,
+                "{queue}'s VisibilityTimeout {visibility} s is under six times {id}'s Timeout {timeout} s"
+            );
+            consumers += 1;
+        }
+    }
+    assert!(consumers >= 2, "connector-sync and retry-handler consume queues");
+}

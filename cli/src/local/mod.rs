@@ -160,7 +160,12 @@ async fn up(args: UpArgs) -> Outcome {
         endpoint_url: Some(endpoint.clone()),
     };
     let aws = clients(&target).await;
-    let created = resources::create(&aws, &resources::parse(resources::TEMPLATE, &args.stage)?).await?;
+    let spec = resources::parse(resources::TEMPLATE, &args.stage)?;
+    let timeout = |function: &str| {
+        spec.function_timeout(function)
+            .with_context(|| format!("infra/template.yaml declares no {function} function with a Timeout"))
+    };
+    let created = resources::create(&aws, &spec).await?;
     let table = created
         .table("Table")
         .context("the template declares no Table")?
@@ -259,7 +264,7 @@ async fn up(args: UpArgs) -> Outcome {
         aws.sqs.clone(),
         queue_url.clone(),
         settings(),
-        runner::sync_handler(sync_deps.clone(), std::time::Duration::from_secs(900)),
+        runner::sync_handler(sync_deps.clone(), timeout("connector-sync")?),
     ));
     let retry_deps = Arc::new(switchyard::retry::RetryDeps::new(
         switchyard::retry::RetryConfig::from_lookup(lookup)?,
@@ -281,7 +286,7 @@ async fn up(args: UpArgs) -> Outcome {
         .await?,
     );
     // Polled by this task rather than spawned: the health run's future is not provably Send.
-    let schedules = runner::fire_schedules(sync_deps.clone(), dispatcher, health);
+    let schedules = runner::fire_schedules(sync_deps.clone(), dispatcher, health, timeout("health-checker")?);
     let dlq_poller = tokio::spawn(runner::poll_queue(
         "retry-handler",
         aws.sqs.clone(),

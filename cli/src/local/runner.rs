@@ -228,11 +228,13 @@ pub async fn poll_queue(
 }
 
 /// Fires the template's schedules: connector-sync's dispatch tick every minute and the health
-/// checker every five minutes, as EventBridge would (the first ticks right away).
+/// checker every five minutes, as EventBridge would (the first ticks right away). A health run
+/// gets `health_timeout`, the function's timeout in the template.
 pub async fn fire_schedules(
     sync_deps: Arc<SyncDeps>,
     dispatcher: Arc<switchyard::dispatch::Dispatcher>,
     health: Arc<switchyard::health::HealthDeps>,
+    health_timeout: Duration,
 ) {
     let mut dispatch = tokio::time::interval(Duration::from_secs(60));
     let mut checks = tokio::time::interval(Duration::from_secs(300));
@@ -253,7 +255,7 @@ pub async fn fire_schedules(
             }
             _ = checks.tick() => {
                 let started = Instant::now();
-                let deadline = Instant::now() + Duration::from_secs(300);
+                let deadline = Instant::now() + health_timeout;
                 match switchyard::health::run_checks(&health, Some(deadline)).await {
                     Ok(r) => eprintln!(
                         "health-checker    {} connections, {} checked, {} state changes, {} alerts ({} ms)",

@@ -49,11 +49,24 @@ pub struct QueueSpec {
     pub redrive: Option<(String, i64)>,
 }
 
-/// Every table and queue of the template.
+/// Every table and queue of the template, and each function's timeout.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Resources {
     pub tables: Vec<TableSpec>,
     pub queues: Vec<QueueSpec>,
+    /// `Timeout` (its own or the global one) in seconds, by the function's binary name
+    /// (`Metadata.BuildProperties.Binary`), so the local runner gives handlers the deadline Lambda
+    /// would.
+    pub function_timeouts: BTreeMap<String, u64>,
+}
+
+impl Resources {
+    /// A function's timeout; `None` when the template has no such function.
+    pub fn function_timeout(&self, binary: &str) -> Option<std::time::Duration> {
+        self.function_timeouts
+            .get(binary)
+            .map(|s| std::time::Duration::from_secs(*s))
+    }
 }
 
 /// What was created: physical names and URLs by logical id.
@@ -166,6 +179,24 @@ pub fn parse(template: &str, stage: &str) -> Result<Resources, TemplateError> {
                     indexes,
                     ttl_attribute: ttl,
                 });
+            }
+            Some("AWS::Serverless::Function") => {
+                let binary = res
+                    .get("Metadata")
+                    .and_then(|m| m.get("BuildProperties"))
+                    .and_then(|b| b.get("Binary"))
+                    .and_then(Value::as_str);
+                let timeout = props
+                    .and_then(|p| p.get("Timeout"))
+                    .or_else(|| {
+                        doc.get("Globals")
+                            .and_then(|g| g.get("Function"))
+                            .and_then(|f| f.get("Timeout"))
+                    })
+                    .and_then(Value::as_u64);
+                if let (Some(binary), Some(timeout)) = (binary, timeout) {
+                    out.function_timeouts.insert(binary.to_string(), timeout);
+                }
             }
             Some("AWS::SQS::Queue") => {
                 let name = match props.and_then(|p| p.get("QueueName")) {
@@ -370,6 +401,22 @@ mod tests {
             .unwrap();
         let sync_at = res.queues.iter().position(|q| q.logical_id == "SyncQueue").unwrap();
         assert!(dlq_at < sync_at, "dead-letter queues are created first");
+    }
+
+    #[test]
+    fn function_timeouts_come_from_the_function_or_the_globals() {
+        let t = "Globals:\n  Function:\n    Timeout: 10\nResources:\n  A:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties:\n        Binary: a\n    Properties:\n      Timeout: 900\n  B:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildProperties:\n        Binary: b\n";
+        let res = parse(t, "x").unwrap();
+        assert_eq!(res.function_timeout("a"), Some(std::time::Duration::from_secs(900)));
+        assert_eq!(res.function_timeout("b"), Some(std::time::Duration::from_secs(10)));
+        assert_eq!(res.function_timeout("c"), None);
+        let shipped = parse(TEMPLATE, "test").unwrap();
+        for f in ["webhook-receiver", "connector-sync", "retry-handler", "health-checker"] {
+            assert!(
+                shipped.function_timeout(f).is_some(),
+                "{f} has no timeout in the template"
+            );
+        }
     }
 
     #[test]
