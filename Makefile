@@ -15,6 +15,7 @@ bench:
 	cargo bench -p switchyard --bench webhook --bench sync
 	cargo bench -p switchyard-tests --bench sync_throughput
 	cargo bench -p health-checker
+	cargo bench -p switchyard-tests --bench footprint
 
 ## Install the pinned local tools into .venv.
 venv:

@@ -8,6 +8,7 @@
 
 pub mod counter;
 pub mod localstripe;
+pub mod runtime_api;
 pub mod samples;
 
 use std::io::Write as _;
