@@ -27,10 +27,10 @@ pub struct LambdaEnv<'a> {
 }
 
 impl LambdaEnv<'_> {
-    fn render(&self) -> String {
+    fn render(&self, path: &Path) -> String {
         format!(
             "# Written by `switchyard local`: the functions' environment against the local emulator.\n\
-             # cargo lambda watch --env-file {DEFAULT_ENV_FILE}\n\
+             # cargo lambda watch --env-file {}\n\
              AWS_ENDPOINT_URL={}\n\
              AWS_REGION=us-east-1\n\
              AWS_ACCESS_KEY_ID=test\n\
@@ -39,7 +39,10 @@ impl LambdaEnv<'_> {
              SYNC_QUEUE_URL={}\n\
              # The local fakes (localstripe, the fake HubSpot) listen on 127.0.0.1.\n\
              ALLOW_PRIVATE_NETWORK=true\n",
-            self.endpoint, self.table, self.sync_queue_url
+            path.display(),
+            self.endpoint,
+            self.table,
+            self.sync_queue_url
         )
     }
 
@@ -48,7 +51,7 @@ impl LambdaEnv<'_> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        std::fs::write(path, self.render()).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, self.render(path)).with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path.to_path_buf())
     }
 }
@@ -129,11 +132,12 @@ mod tests {
             table: "switchyard-local",
             sync_queue_url: "http://127.0.0.1:5000/123456789012/switchyard-local-sync",
         }
-        .render();
+        .render(Path::new(DEFAULT_ENV_FILE));
         for line in [
             "AWS_ENDPOINT_URL=http://127.0.0.1:5000",
             "TABLE_NAME=switchyard-local",
             "SYNC_QUEUE_URL=http://127.0.0.1:5000/123456789012/switchyard-local-sync",
+            "# cargo lambda watch --env-file target/lambda.env",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
         }
