@@ -545,6 +545,18 @@ struct Drained {
     problems: Vec<String>,
 }
 
+/// Drains the queue into the function (see [`drain_queue`]) and stops it: what happened, the
+/// function's footprint, and the time from `started` to the last answer.
+async fn drain_and_stop(
+    mut function: FunctionProcess,
+    source: &SqsEventSource,
+    started: Instant,
+) -> anyhow::Result<(Drained, Footprint, Duration)> {
+    let drained = drain_queue(&mut function, source).await?;
+    let wall = drained.last_answer.unwrap_or(started).duration_since(started);
+    Ok((drained, function.stop().await?, wall))
+}
+
 /// Plays Lambda's event source mapping until the queue is empty: receive up to 10 messages,
 /// invoke, delete what the function did not report as failed. Messages the function sends
 /// back (continuations, retries, delayed ones) are handled too.
@@ -786,6 +798,26 @@ impl SyncRig {
         })
     }
 
+    /// connector-sync, started against this rig.
+    async fn start_function(&self, binary: &Path, scenario: &str, log_dir: &Path) -> anyhow::Result<FunctionProcess> {
+        FunctionProcess::start(spec("connector-sync", binary, scenario, log_dir, self.function_env())).await
+    }
+
+    /// What went wrong in a drained run that should have made `expected` HubSpot contacts and
+    /// parked nothing.
+    async fn problems(&self, drained: &Drained, expected: usize, what: &str) -> anyhow::Result<Vec<String>> {
+        let mut problems = drained.problems.clone();
+        let contacts = self.hubspot.count(ObjectType::Contacts);
+        if contacts != expected {
+            problems.push(format!("{expected} {what}, {contacts} HubSpot contacts"));
+        }
+        let parked = self.parked().await?;
+        if parked > 0 {
+            problems.push(format!("{parked} message(s) parked as dead letters"));
+        }
+        Ok(problems)
+    }
+
     fn function_env(&self) -> Vec<(String, String)> {
         let mut env = aws_env(&self.env);
         env.push(("ALLOW_PRIVATE_NETWORK".into(), "true".into()));
@@ -837,23 +869,14 @@ async fn sync_job_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyh
     seed_customers(&stripe, n).await?;
     let rig = SyncRig::new(&stripe.base_url).await?;
     let source = SqsEventSource::new(rig.env.clients.sqs.clone(), &rig.env.queue_url).await?;
-    let mut function = FunctionProcess::start(spec(
-        "connector-sync",
-        binary,
-        "connector-sync-job",
-        log_dir,
-        rig.function_env(),
-    ))
-    .await?;
+    let function = rig.start_function(binary, "connector-sync-job", log_dir).await?;
 
     // What the dispatcher does for a due flow: a job item and its message on the sync queue.
     let started = Instant::now();
     let job = sync::start_job(&rig.deps, &rig.flow, "footprint", Some(SyncMode::Full), true).await?;
-    let drained = drain_queue(&mut function, &source).await?;
-    let wall = drained.last_answer.unwrap_or(started).duration_since(started);
-    let footprint = function.stop().await?;
+    let (drained, footprint, wall) = drain_and_stop(function, &source, started).await?;
 
-    let mut problems = drained.problems.clone();
+    let mut problems = rig.problems(&drained, n, "customers").await?;
     let done = rig
         .deps
         .jobs
@@ -865,14 +888,6 @@ async fn sync_job_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyh
     }
     if (done.counts.read, done.counts.written, done.counts.failed) != (n as u64, n as u64, 0) {
         problems.push(format!("{n} customers, job counts {:?}", done.counts));
-    }
-    let contacts = rig.hubspot.count(ObjectType::Contacts);
-    if contacts != n {
-        problems.push(format!("{n} customers, {contacts} HubSpot contacts"));
-    }
-    let parked = rig.parked().await?;
-    if parked > 0 {
-        problems.push(format!("{parked} message(s) parked as dead letters"));
     }
     let upserts = rig
         .hubspot
@@ -922,28 +937,9 @@ async fn inbound_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyho
         );
     }
     let source = SqsEventSource::new(rig.env.clients.sqs.clone(), &rig.env.queue_url).await?;
-    let mut function = FunctionProcess::start(spec(
-        "connector-sync",
-        binary,
-        "connector-sync-inbound",
-        log_dir,
-        rig.function_env(),
-    ))
-    .await?;
-    let started = Instant::now();
-    let drained = drain_queue(&mut function, &source).await?;
-    let wall = drained.last_answer.unwrap_or(started).duration_since(started);
-    let footprint = function.stop().await?;
-
-    let mut problems = drained.problems.clone();
-    let contacts = rig.hubspot.count(ObjectType::Contacts);
-    if contacts != n {
-        problems.push(format!("{n} inbound events, {contacts} HubSpot contacts"));
-    }
-    let parked = rig.parked().await?;
-    if parked > 0 {
-        problems.push(format!("{parked} message(s) parked as dead letters"));
-    }
+    let function = rig.start_function(binary, "connector-sync-inbound", log_dir).await?;
+    let (drained, footprint, wall) = drain_and_stop(function, &source, Instant::now()).await?;
+    let problems = rig.problems(&drained, n, "inbound events").await?;
     Ok(Row {
         function: "connector-sync",
         scenario: "connector-sync events".into(),
@@ -1038,11 +1034,8 @@ async fn retry_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyhow:
     // messages misses those whose delay ends while it counts.
     let mut fenv = aws_env(&env);
     fenv.push(("RETRY_DELAY_SCALE".into(), "0".into()));
-    let mut function = FunctionProcess::start(spec("retry-handler", binary, "retry-handler", log_dir, fenv)).await?;
-    let started = Instant::now();
-    let drained = drain_queue(&mut function, &dlq).await?;
-    let wall = drained.last_answer.unwrap_or(started).duration_since(started);
-    let footprint = function.stop().await?;
+    let function = FunctionProcess::start(spec("retry-handler", binary, "retry-handler", log_dir, fenv)).await?;
+    let (drained, footprint, wall) = drain_and_stop(function, &dlq, Instant::now()).await?;
 
     let mut problems = drained.problems.clone();
     let requeued = SqsEventSource::new(env.clients.sqs.clone(), &env.queue_url)
