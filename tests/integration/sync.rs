@@ -208,6 +208,47 @@ impl Rig {
             })
     }
 
+    /// Delivers a webhook through the receiver, signed with the rig's webhook secret as the
+    /// provider would; the receiver's status code.
+    async fn deliver(&self, connection_id: &str, scheme: &Scheme, body: &[u8], headers: &[(&str, &str)]) -> i64 {
+        let config = ReceiverConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(self.env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(self.env.queue_url.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let receiver = ReceiverDeps::new(config, &self.env.clients, Arc::new(SystemClock));
+        let signed = switchyard::webhook::sign(
+            scheme,
+            &switchyard::webhook::SignInput {
+                method: "POST",
+                url: "",
+                body,
+                secret: &SecretString::from(WEBHOOK_SECRET.to_string()),
+                now: unix_now(),
+                message_id: None,
+            },
+        )
+        .unwrap();
+        let mut all: serde_json::Map<String, Value> = signed
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
+            .collect();
+        all.extend(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), json!(v))));
+        all.insert("content-type".into(), json!("application/json"));
+        let path = format!("/hooks/{connection_id}");
+        let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(json!({
+            "version": "2.0", "rawPath": path, "rawQueryString": "",
+            "headers": all,
+            "pathParameters": {"connection_id": connection_id},
+            "requestContext": {"domainName": "localhost", "requestId": "r1", "timeEpoch": 0,
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
+            "body": String::from_utf8(body.to_vec()).unwrap(), "isBase64Encoded": false
+        }))
+        .unwrap();
+        handle(&receiver, event).await.status_code
+    }
+
     /// Runs every message on the sync queue through connector-sync's handler, as Lambda would.
     async fn drain_through_handler(&self) -> usize {
         let mut handled = 0;
@@ -243,6 +284,13 @@ impl sync::Budget for OnePageOfTime {
             Duration::ZERO
         })
     }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 mod hubspot_fake_contact {
@@ -304,47 +352,52 @@ async fn stripe_customers_reach_hubspot_then_only_changes_are_written() {
 #[tokio::test]
 async fn stripe_webhook_through_the_receiver_ends_as_a_hubspot_contact() {
     let rig = Rig::new().await;
-    let receiver_config = ReceiverConfig::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(rig.env.table.clone()),
-        "SYNC_QUEUE_URL" => Some(rig.env.queue_url.clone()),
-        _ => None,
-    })
-    .unwrap();
-    let receiver = ReceiverDeps::new(receiver_config, &rig.env.clients, Arc::new(SystemClock));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now();
     let body = serde_json::to_vec(&json!({
         "id": "evt_realtime_1", "object": "event", "type": "customer.created", "created": now,
         "data": {"object": {"id": "cus_realtime", "object": "customer", "email": "realtime@example.com", "name": "Real Time", "created": now}}
     }))
     .unwrap();
-    let signed = switchyard::webhook::sign(
-        &Scheme::Stripe,
-        &switchyard::webhook::SignInput {
-            method: "POST",
-            url: "",
-            body: &body,
-            secret: &SecretString::from(WEBHOOK_SECRET.to_string()),
-            now,
-            message_id: None,
-        },
-    )
-    .unwrap();
-    let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(json!({
-        "version": "2.0", "rawPath": "/hooks/conn_stripe", "rawQueryString": "",
-        "headers": {"stripe-signature": signed[0].1, "content-type": "application/json"},
-        "pathParameters": {"connection_id": "conn_stripe"},
-        "requestContext": {"domainName": "localhost", "requestId": "r1", "timeEpoch": 0,
-            "http": {"method": "POST", "path": "/hooks/conn_stripe", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
-        "body": String::from_utf8(body).unwrap(), "isBase64Encoded": false
-    }))
-    .unwrap();
-    assert_eq!(handle(&receiver, event).await.status_code, 200);
+    assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 200);
     assert_eq!(rig.drain_through_handler().await, 1);
     let contact = rig.contact("realtime@example.com").expect("the event became a contact");
     assert_eq!(contact.stripe_customer_id, "cus_realtime");
+}
+
+#[tokio::test]
+async fn an_event_no_flow_takes_is_done_even_when_its_provider_has_no_connector() {
+    // A webhook-only connection: GitHub has no connector definition here, and no credentials.
+    let rig = Rig::new().await;
+    let github = Scheme::from_name("github").unwrap();
+    connect(
+        &rig.deps,
+        &rig.tenant,
+        "conn_github",
+        "github",
+        "https://api.github.com",
+        json!({}),
+        Some(github.clone()),
+    )
+    .await;
+    let body = br#"{"action":"opened","number":1}"#;
+    let headers = [
+        ("X-GitHub-Event", "pull_request"),
+        ("X-GitHub-Delivery", "72d3162e-0000-4000-8000-000000000001"),
+    ];
+    assert_eq!(rig.deliver("conn_github", &github, body, &headers).await, 200);
+
+    assert_eq!(
+        rig.drain_through_handler().await,
+        1,
+        "the event was handled without a failure"
+    );
+    let parked =
+        switchyard::store::dead_letters::DeadLetterStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table)
+            .list(&switchyard::store::dead_letters::DeadLetterFilter::default())
+            .await
+            .unwrap();
+    assert!(parked.is_empty(), "nothing is parked: {parked:?}");
+    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 0);
 }
 
 #[tokio::test]

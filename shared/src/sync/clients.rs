@@ -35,13 +35,30 @@ impl ClientCache {
         secrets: &Arc<SecretStore>,
         connection_id: &str,
     ) -> Result<(Connection, Arc<ConnectorClient>), SyncError> {
-        if let Some(hit) = self.cache.get(&connection_id.to_string()) {
+        if let Some(hit) = self.cached(connection_id) {
             return Ok(hit);
         }
         let conn = connections
             .get(connection_id)
             .await?
             .ok_or_else(|| SyncError::Config(format!("connection {connection_id} does not exist")))?;
+        let client = self.for_connection(registry, secrets, &conn).await?;
+        Ok((conn, client))
+    }
+
+    /// The connection and its client, when a warm process already has them.
+    pub fn cached(&self, connection_id: &str) -> Option<(Connection, Arc<ConnectorClient>)> {
+        self.cache.get(&connection_id.to_string())
+    }
+
+    /// A client for a connection already read (kept for the next lookup): its connector
+    /// definition must exist and its secret is read.
+    pub async fn for_connection(
+        &self,
+        registry: &Registry,
+        secrets: &Arc<SecretStore>,
+        conn: &Connection,
+    ) -> Result<Arc<ConnectorClient>, SyncError> {
         let def = registry.get_shared(&conn.provider).ok_or_else(|| {
             SyncError::Config(format!(
                 "connection {} uses connector {:?}, which is not defined (see `switchyard connectors list`)",
@@ -56,7 +73,7 @@ impl ClientCache {
                     SyncError::Config(format!("the secret of connection {} is not a JSON object", conn.id))
                 })?;
                 // Rotated tokens are stored under the names the definition reads them from.
-                let keys = crate::health::check::oauth_in_use(&def, &conn, &map).map(|spec| {
+                let keys = crate::health::check::oauth_in_use(&def, conn, &map).map(|spec| {
                     (
                         spec.access_token.clone(),
                         spec.expires_at.clone(),
@@ -88,6 +105,6 @@ impl ClientCache {
         settings.allow_private_network = self.allow_private_network;
         let client = Arc::new(ConnectorClient::new(def, settings, credentials, self.http.clone())?);
         self.cache.insert(conn.id.clone(), (conn.clone(), client.clone()));
-        Ok((conn, client))
+        Ok(client)
     }
 }

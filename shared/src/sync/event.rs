@@ -15,10 +15,18 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
         warn!(message = "Inbound event no longer stored (expired?); nothing to do.", connection_id = %ev.connection_id, event_id = %ev.event_id);
         return Ok(vec![]);
     };
-    let (conn, source) = deps
-        .clients
-        .get(&deps.registry, &deps.connections, &deps.secrets, &ev.connection_id)
-        .await?;
+    // Whether any flow takes this connection's events decides whether its source client is
+    // needed at all: an event no flow takes (a webhook-only connection, whose provider may have
+    // no connector definition or credentials) is done, not a failure to park.
+    let cached = deps.clients.cached(&ev.connection_id);
+    let conn = match &cached {
+        Some((conn, _)) => conn.clone(),
+        None => deps
+            .connections
+            .get(&ev.connection_id)
+            .await?
+            .ok_or_else(|| SyncError::Config(format!("connection {} does not exist", ev.connection_id)))?,
+    };
     let flows: Vec<_> = deps
         .tenant_flows(&conn.tenant)
         .await?
@@ -27,8 +35,17 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
         .cloned()
         .collect();
     if flows.is_empty() {
+        info!(message = "No flow takes this connection's events; nothing to do.", connection_id = %conn.id, event_id = %ev.event_id);
         return Ok(vec![]);
     }
+    let source = match cached {
+        Some((_, source)) => source,
+        None => {
+            deps.clients
+                .for_connection(&deps.registry, &deps.secrets, &conn)
+                .await?
+        }
+    };
     let body: serde_json::Value = serde_json::from_slice(&stored.body)
         .map_err(|_| SyncError::Config(format!("stored event {} is not JSON", stored.event_id)))?;
     let routed = match source.event_record(&body) {
