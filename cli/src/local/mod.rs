@@ -147,6 +147,13 @@ async fn up(args: UpArgs) -> Outcome {
     use switchyard::receiver::ReceiverDeps;
     use switchyard::sync::SyncDeps;
 
+    // Ctrl-C (and a TERM from a supervisor) are taken from here on, so one that arrives while
+    // starting up, or just after the banner, stops everything rather than being lost or
+    // killing the process before it can stop what it started.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+
     processes::ensure_free(args.port, "the HTTP API")?;
     let venv = processes::venv()?;
     let logs = std::env::temp_dir().join(format!("switchyard-local-{}", args.stage));
@@ -337,10 +344,8 @@ async fn up(args: UpArgs) -> Outcome {
     println!();
 
     tokio::select! {
-        r = tokio::signal::ctrl_c() => {
-            r.context("cannot wait for Ctrl-C")?;
-            eprintln!("\n==> stopping");
-        }
+        _ = interrupt.recv() => eprintln!("\n==> stopping"),
+        _ = terminate.recv() => eprintln!("\n==> stopping (SIGTERM)"),
         r = http => {
             r.context("the HTTP server task failed")??;
         }
