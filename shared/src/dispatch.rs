@@ -143,16 +143,7 @@ impl Dispatcher {
                 .expression_attribute_values(":old", AttributeValue::N(o.to_string())),
             None => req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#next)"),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        crate::store::written(req.send().await, "UpdateItem")
     }
 
     /// One tick: claims and dispatches every due flow.

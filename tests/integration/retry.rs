@@ -544,10 +544,10 @@ async fn a_refused_credential_parks_the_message_and_flags_the_connection() {
         (dead[0].reason.as_str(), dead[0].classification.as_str()),
         ("reauth", "reauth")
     );
-    let flag = rig.deps.dead_letters.reauth_flag("conn_hubspot").await.unwrap();
+    let flag = rig.deps.connections.reauth_flag("conn_hubspot").await.unwrap();
     assert!(flag.is_some(), "the destination connection needs re-authorisation");
     assert_eq!(
-        rig.deps.dead_letters.reauth_flag("conn_stripe").await.unwrap(),
+        rig.deps.connections.reauth_flag("conn_stripe").await.unwrap(),
         None,
         "the source's credentials were not refused"
     );

@@ -117,7 +117,7 @@ pub async fn flag_reauth(deps: &SyncDeps, message: &SyncMessage, reason: &str) -
                 false
             }
         };
-        if refused && deps.dead_letters.flag_reauth(&id, reason, &message.key(), now).await? {
+        if refused && deps.connections.flag_reauth(&id, reason, &message.key(), now).await? {
             info!(message = "Connection needs re-authorisation.", connection_id = %id);
             flagged.push(id);
         }

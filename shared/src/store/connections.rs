@@ -11,6 +11,10 @@ use super::StoreError;
 use crate::health::HealthRecord;
 use crate::webhook::Scheme;
 
+/// Set on a connection whose credentials were refused (kept apart from the health checker's
+/// `health`): `{since, reason, message_key}`.
+pub const REAUTH_REQUIRED: &str = "reauth_required";
+
 /// A connection to one account at one provider.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Connection {
@@ -159,8 +163,9 @@ impl ConnectionStore {
         })
     }
 
-    /// The connection's health record (consistent read of that attribute only).
-    pub async fn health(&self, id: &str) -> Result<Option<HealthRecord>, StoreError> {
+    /// One attribute of a connection item (a consistent read of that attribute only); `None`
+    /// when the connection or the attribute does not exist.
+    async fn attribute(&self, id: &str, name: &str) -> Result<Option<AttributeValue>, StoreError> {
         if table::validate_id("connection id", id).is_err() {
             return Ok(None);
         }
@@ -170,14 +175,19 @@ impl ConnectionStore {
             .table_name(&self.table)
             .key(PK, AttributeValue::S(table::connection_pk(id)))
             .key(SK, AttributeValue::S(CONNECTION_SK.into()))
-            .projection_expression("#h")
-            .expression_attribute_names("#h", HEALTH)
+            .projection_expression("#a")
+            .expression_attribute_names("#a", name)
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item
-            .and_then(|mut item| item.remove(HEALTH))
+        Ok(out.item.and_then(|mut item| item.remove(name)))
+    }
+
+    /// The connection's health record (consistent read of that attribute only).
+    pub async fn health(&self, id: &str) -> Result<Option<HealthRecord>, StoreError> {
+        self.attribute(id, HEALTH)
+            .await?
             .map(|v| health_from_value(v, id))
             .transpose()
     }
@@ -208,16 +218,57 @@ impl ConnectionStore {
         } else {
             req.condition_expression("attribute_exists(#pk) AND #h.#v = :prev")
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        super::written(req.send().await, "UpdateItem")
+    }
+
+    /// Marks a connection as needing re-authorisation (one `UpdateItem`; only if it exists).
+    /// Returns false when there is no such connection.
+    pub async fn flag_reauth(
+        &self,
+        connection_id: &str,
+        reason: &str,
+        message_key: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut flag = HashMap::new();
+        flag.insert("since".to_string(), AttributeValue::N(at.to_string()));
+        flag.insert(
+            "reason".to_string(),
+            AttributeValue::S(crate::connector::errors::short_text(reason, 500)),
+        );
+        flag.insert("message_key".to_string(), AttributeValue::S(message_key.to_string()));
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(connection_id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("SET #flag = :flag")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#flag", REAUTH_REQUIRED)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":flag", AttributeValue::M(flag))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
+    /// The connection's re-authorisation flag, if set: (since, reason).
+    pub async fn reauth_flag(&self, connection_id: &str) -> Result<Option<(i64, String)>, StoreError> {
+        let Some(AttributeValue::M(flag)) = self.attribute(connection_id, REAUTH_REQUIRED).await? else {
+            return Ok(None);
+        };
+        let since = flag
+            .get("since")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let reason = flag
+            .get("reason")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        Ok(Some((since, reason)))
     }
 
     /// Removes a connection item (its secret is the caller's to delete).

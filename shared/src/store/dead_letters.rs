@@ -10,24 +10,19 @@
 //! about, so parking the same message again (a redelivery, or a replay that failed again)
 //! overwrites its dead letter instead of adding a second one. Listing queries `gsi1` in time
 //! order; dead letters are few, so one index partition is plenty.
-//!
-//! A connection whose credentials were refused gets a `reauth_required` attribute (kept apart
-//! from the health checker's `health`): `{since, reason, message_key}`.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::table::{self, CONNECTION_SK, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::table::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 use crate::queue::AttemptRecord;
 
 pub const DEAD_SK: &str = "DEAD";
 /// The `gsi1` partition holding every dead letter.
 pub const DEAD_INDEX_PK: &str = "DEAD";
-/// The connection attribute saying a person must re-authorise it.
-pub const REAUTH_REQUIRED: &str = "reauth_required";
 
 pub fn dead_letter_pk(key: &str) -> String {
     format!("DEAD#{key}")
@@ -125,14 +120,7 @@ impl DeadLetterStore {
                 (GSI1SK, index_sk(dead.parked_at, &dead.key)),
             ],
         )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        super::put(&self.client, &self.table, item).await
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<DeadLetter>, StoreError> {
@@ -199,77 +187,6 @@ impl DeadLetterStore {
         Ok(())
     }
 
-    /// Marks a connection as needing re-authorisation (one `UpdateItem`; only if it exists).
-    /// Returns false when there is no such connection.
-    pub async fn flag_reauth(
-        &self,
-        connection_id: &str,
-        reason: &str,
-        message_key: &str,
-        at: i64,
-    ) -> Result<bool, StoreError> {
-        let mut flag = HashMap::new();
-        flag.insert("since".to_string(), AttributeValue::N(at.to_string()));
-        flag.insert(
-            "reason".to_string(),
-            AttributeValue::S(crate::connector::errors::short_text(reason, 500)),
-        );
-        flag.insert("message_key".to_string(), AttributeValue::S(message_key.to_string()));
-        let res = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(table::connection_pk(connection_id)))
-            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
-            .update_expression("SET #flag = :flag")
-            .condition_expression("attribute_exists(#pk)")
-            .expression_attribute_names("#flag", REAUTH_REQUIRED)
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":flag", AttributeValue::M(flag))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
-    }
-
-    /// The connection's re-authorisation flag, if set: (since, reason).
-    pub async fn reauth_flag(&self, connection_id: &str) -> Result<Option<(i64, String)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(table::connection_pk(connection_id)))
-            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
-            .projection_expression("#flag")
-            .expression_attribute_names("#flag", REAUTH_REQUIRED)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        let Some(AttributeValue::M(flag)) = out.item.and_then(|mut i| i.remove(REAUTH_REQUIRED)) else {
-            return Ok(None);
-        };
-        let since = flag
-            .get("since")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let reason = flag
-            .get("reason")
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
-        Ok(Some((since, reason)))
-    }
-
     /// Writes an audit entry.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         table::validate_id("tenant", &entry.tenant)?;
@@ -281,14 +198,7 @@ impl DeadLetterStore {
                 (SK, format!("{:012}#{}", entry.at.max(0), ulid::Ulid::new())),
             ],
         )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        super::put(&self.client, &self.table, item).await
     }
 
     /// A tenant's audit entries, oldest first.

@@ -148,16 +148,7 @@ impl FlowStore {
                 .expression_attribute_values(":old", AttributeValue::S(old.into())),
             None => req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#c)"),
         };
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        super::written(req.send().await, "UpdateItem")
     }
 }
 

@@ -111,14 +111,7 @@ impl JobStore {
     /// Writes the whole job item (create or checkpoint).
     pub async fn put(&self, job: &Job) -> Result<(), StoreError> {
         let item = super::typed_item(KIND, job, &[(PK, flow_pk(&job.flow_id)), (SK, job_sk(&job.job_id))])?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+        super::put(&self.client, &self.table, item).await
     }
 
     pub async fn get(&self, flow_id: &str, job_id: &str) -> Result<Option<Job>, StoreError> {

@@ -74,6 +74,40 @@ pub(crate) fn from_typed_item<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// A conditional write's outcome: `Ok(true)` written, `Ok(false)` its condition did not hold
+/// (nothing written), any other failure an error naming `operation`.
+pub(crate) fn written<O, E, R>(
+    res: Result<O, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(StoreError::dynamo(operation, e)),
+    }
+}
+
+/// One unconditional `PutItem`.
+pub(crate) async fn put(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+) -> Result<(), StoreError> {
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .map_err(|e| StoreError::dynamo("PutItem", e))?;
+    Ok(())
+}
+
 /// One `PutItem` unless an item with the same key exists: `Ok(true)` stored, `Ok(false)` it
 /// was already there (nothing written).
 pub(crate) async fn put_if_absent(
@@ -89,16 +123,7 @@ pub(crate) async fn put_if_absent(
         .expression_attribute_names("#pk", table::PK)
         .send()
         .await;
-    match res {
-        Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(StoreError::dynamo("PutItem", e)),
-    }
+    written(res, "PutItem")
 }
 
 /// Every item of a tenant whose index sort key starts with `prefix` (`CONN#`, `FLOW#`), from
