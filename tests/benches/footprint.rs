@@ -26,14 +26,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use secrecy::SecretString;
 use serde_json::{json, Map, Value};
 use switchyard::admin::{create_connection, NewWebhookSecrets};
-use switchyard::clock::SystemClock;
+use switchyard::clock::{Clock, SystemClock};
 use switchyard::config::{ReceiverConfig, SyncConfig};
 use switchyard::connector::{ErrorClass, Registry};
 use switchyard::receiver::{self, ReceiverDeps};
@@ -294,13 +294,6 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
 
 // ---------------------------------------------------------------------------------- shared
 
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn unique(prefix: &str) -> String {
     let u = ulid::Ulid::new().to_string().to_lowercase();
     format!("{prefix}{}", &u[u.len() - 10..])
@@ -347,7 +340,7 @@ fn connection(tenant: &str, id: &str, provider: &str, base_url: &str, webhook: b
         }),
         secret_arn: None,
         config: json!({"base_url": base_url}).as_object().cloned().unwrap_or_default(),
-        created_at: now_unix(),
+        created_at: SystemClock.now_unix(),
     }
 }
 
@@ -653,7 +646,7 @@ async fn webhook_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyho
     let mut problems = Vec::new();
     let started = Instant::now();
     for i in 0..n {
-        let now = now_unix();
+        let now = SystemClock.now_unix();
         let is_large = large_every > 0 && i % large_every == large_every - 1;
         let body = if is_large {
             invoice_event(i, now, 250_000)
@@ -783,7 +776,7 @@ impl SyncRig {
             schedule_interval_secs: Some(300),
             event_types: vec![],
             enabled: true,
-            created_at: now_unix(),
+            created_at: SystemClock.now_unix(),
             cursor: None,
             next_run_at: None,
             retry_schedule_secs: None,
@@ -927,7 +920,7 @@ async fn inbound_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyho
         Arc::new(SystemClock),
     );
     for i in 0..n {
-        let now = now_unix();
+        let now = SystemClock.now_unix();
         let body = customer_event(i, now, 10_000);
         let event = apigw_event("conn_stripe", &rig.webhook_secret, &body, now, i);
         let response = receiver::handle(&receiver, serde_json::from_value(event)?).await;
@@ -992,7 +985,7 @@ fn dead_letter_body(i: usize, attempt: u32, now: i64) -> String {
 async fn retry_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyhow::Result<Row> {
     let n = sizes.dlq_messages;
     let env = TestEnv::new().await;
-    let now = now_unix();
+    let now = SystemClock.now_unix();
     // Attempts 0..=7 in turn: the default schedule retries the first seven, parks the eighth.
     let policy = RetryPolicy::default();
     let mut expected_retries = 0;

@@ -7,7 +7,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use secrecy::SecretString;
 use serde_json::{json, Value};
 use switchyard::admin::{create_connection, NewWebhookSecrets};
-use switchyard::clock::SystemClock;
+use switchyard::clock::{Clock, SystemClock};
 use switchyard::config::{ReceiverConfig, SyncConfig};
 use switchyard::connector::Registry;
 use switchyard::queue::SyncJobRef;
@@ -225,7 +225,7 @@ impl Rig {
                 url: "",
                 body,
                 secret: &SecretString::from(WEBHOOK_SECRET.to_string()),
-                now: unix_now(),
+                now: SystemClock.now_unix(),
                 message_id: None,
             },
         )
@@ -284,13 +284,6 @@ impl sync::Budget for OnePageOfTime {
             Duration::ZERO
         })
     }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 mod hubspot_fake_contact {
@@ -352,7 +345,7 @@ async fn stripe_customers_reach_hubspot_then_only_changes_are_written() {
 #[tokio::test]
 async fn stripe_webhook_through_the_receiver_ends_as_a_hubspot_contact() {
     let rig = Rig::new().await;
-    let now = unix_now();
+    let now = SystemClock.now_unix();
     let body = serde_json::to_vec(&json!({
         "id": "evt_realtime_1", "object": "event", "type": "customer.created", "created": now,
         "data": {"object": {"id": "cus_realtime", "object": "customer", "email": "realtime@example.com", "name": "Real Time", "created": now}}
