@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod queue;
 pub mod receiver;
 pub mod retry;
+pub mod sandbox;
 pub mod secrets;
 pub mod store;
 pub mod sync;

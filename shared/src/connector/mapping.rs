@@ -6,8 +6,16 @@
 //! are refused by the loader.
 //!
 //! A program that fails on one record is a [`MappingError`] for that record only.
+//!
+//! Mappings are written by tenants, so every compile and every run happens in the
+//! [`crate::sandbox`], within the deployment's [`Limits`] (per record: 100 ms, 64 MB of
+//! memory, 16 MB of stack and 1 MB of output by default; programs up to 64 KB and 64 levels
+//! of nesting). A record that exceeds a bound fails alone with that bound as its reason.
+//! [`Mapping::cached`] compiles a program once per process.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
@@ -16,6 +24,7 @@ use serde::Deserialize as _;
 use serde_json::{Map, Number, Value};
 
 use super::errors::short_text;
+use crate::sandbox::{self, Exceeded, Limits};
 
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
 
@@ -26,22 +35,21 @@ const DENIED_DEFS: &[&str] = &["debug", "stderr", "halt", "halt_error"];
 /// Most outputs [`Mapping::apply_all`] collects.
 pub const MAX_OUTPUTS: usize = 10_000;
 
-/// A compiled jq program.
+/// A compiled jq program (cheap to clone: the compiled program is shared).
+#[derive(Clone)]
 pub struct Mapping {
+    inner: Arc<Compiled>,
+}
+
+struct Compiled {
     filter: Filter,
     source: String,
+    limits: Limits,
 }
 
 impl fmt::Debug for Mapping {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Mapping").field("source", &self.source).finish()
-    }
-}
-
-impl Clone for Mapping {
-    fn clone(&self) -> Self {
-        // Recompiling cannot fail: the source compiled before.
-        Mapping::compile(&self.source).expect("a program that compiled once compiles again")
+        f.debug_struct("Mapping").field("source", &self.inner.source).finish()
     }
 }
 
@@ -63,45 +71,158 @@ pub enum MappingError {
     /// An output cannot be JSON (an object key that is not a string, say).
     #[error("jq output is not JSON: {0}")]
     NotJson(String),
+    /// The program exceeded a bound of time, memory or stack on this record (or while compiling).
+    #[error("jq program {0}")]
+    Bound(Exceeded),
+    /// An output is larger than the deployment allows.
+    #[error("jq program output exceeded {}", sandbox::human_bytes(*.0))]
+    OutputTooLarge(usize),
+    /// The program's text is longer than the deployment allows.
+    #[error("jq program is {len} bytes long; the limit is {max}")]
+    TooLong { len: usize, max: usize },
+    /// The program nests brackets or blocks deeper than the deployment allows.
+    #[error("jq program nests more than {0} levels deep")]
+    TooDeep(usize),
 }
 
+impl MappingError {
+    /// True when the program itself is at fault whatever the record (it does not compile, or
+    /// it broke a bound of time, memory, stack or output).
+    pub fn is_bound(&self) -> bool {
+        matches!(
+            self,
+            MappingError::Bound(_)
+                | MappingError::OutputTooLarge(_)
+                | MappingError::TooLong { .. }
+                | MappingError::TooDeep(_)
+        )
+    }
+}
+
+/// Compiled programs of this process, by source text (flows share them; a warm Lambda
+/// compiles each flow's mapping once).
+static CACHE: Mutex<Option<HashMap<String, Result<Mapping, MappingError>>>> = Mutex::new(None);
+/// Most programs the cache keeps before it starts afresh.
+const CACHE_CAPACITY: usize = 512;
+
 impl Mapping {
-    /// Compiles `jq`.
+    /// Compiles `jq` within the process's [`Limits::global`].
     pub fn compile(jq: &str) -> Result<Mapping, MappingError> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs())
-            .filter(|d| !DENIED_DEFS.contains(&d.name));
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs())
-            .filter(|(name, _, _)| !DENIED_NATIVES.contains(name));
-        let loader = Loader::new(defs);
-        let arena = Arena::default();
-        let modules = loader
-            .load(&arena, File { code: jq, path: () })
-            .map_err(|errors| MappingError::Compile(describe_load_errors(jq, errors)))?;
-        let filter = Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
-            let names: Vec<String> = errors
-                .into_iter()
-                .flat_map(|(_, errs)| errs)
-                .map(|(name, undefined)| format!("undefined {} `{name}`", undefined.as_str()))
-                .collect();
-            MappingError::Compile(names.join("; "))
-        })?;
+        Self::compile_with(jq, Limits::global())
+    }
+
+    /// Compiles `jq` once per process: later calls with the same text share the program (or
+    /// the error).
+    pub fn cached(jq: &str) -> Result<Mapping, MappingError> {
+        if let Some(hit) = CACHE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|c| c.get(jq))
+        {
+            return hit.clone();
+        }
+        let compiled = Self::compile(jq);
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = cache.get_or_insert_with(HashMap::new);
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(jq.to_owned(), compiled.clone());
+        compiled
+    }
+
+    /// Compiles `jq` within `limits`: its length and nesting are checked first, then it is
+    /// compiled in the sandbox (the parser recurses; a deep program must not overflow the
+    /// caller's stack).
+    pub fn compile_with(jq: &str, limits: &Limits) -> Result<Mapping, MappingError> {
+        if jq.len() > limits.max_program_bytes {
+            return Err(MappingError::TooLong {
+                len: jq.len(),
+                max: limits.max_program_bytes,
+            });
+        }
+        if nesting_depth(jq) > limits.max_nesting {
+            return Err(MappingError::TooDeep(limits.max_nesting));
+        }
+        let filter = sandbox::run_one(jq.to_owned(), limits.compile_bounds(), |jq| compile_filter(jq))
+            .map_err(MappingError::Bound)??;
         Ok(Mapping {
-            filter,
-            source: jq.to_owned(),
+            inner: Arc::new(Compiled {
+                filter,
+                source: jq.to_owned(),
+                limits: *limits,
+            }),
         })
     }
 
     /// The program's text.
     pub fn source(&self) -> &str {
-        &self.source
+        &self.inner.source
+    }
+
+    /// The limits this program runs within.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// Runs the program and expects exactly one output.
     pub fn apply(&self, input: &Value) -> Result<Value, MappingError> {
+        self.apply_each(Arc::new(vec![input.clone()]))
+            .pop()
+            .unwrap_or(Err(MappingError::Empty))
+    }
+
+    /// Runs the program over every input, each within the bounds, and expects exactly one
+    /// output per input. An input that fails (or exceeds a bound) does not stop the rest.
+    /// Blocks the calling thread (inside a multi-threaded runtime, the worker is handed over
+    /// with `block_in_place` first).
+    pub fn apply_each(&self, inputs: Arc<Vec<Value>>) -> Vec<Result<Value, MappingError>> {
+        let inner = self.inner.clone();
+        let bounds = self.inner.limits.run_bounds();
+        sandbox::blocking(|| sandbox::run_each(inputs, bounds, move |input| inner.apply_one(input)))
+            .into_iter()
+            .map(|r| r.map_err(MappingError::Bound).and_then(|r| r))
+            .collect()
+    }
+
+    /// Runs the program and collects every output (at most [`MAX_OUTPUTS`]).
+    pub fn apply_all(&self, input: &Value) -> Result<Vec<Value>, MappingError> {
+        let inner = self.inner.clone();
+        let bounds = self.inner.limits.run_bounds();
+        sandbox::blocking(|| sandbox::run_one(input.clone(), bounds, move |input| inner.run(input, MAX_OUTPUTS)))
+            .map_err(MappingError::Bound)?
+    }
+}
+
+/// Compiles a program with the standard library, minus what reaches outside the record.
+fn compile_filter(jq: &str) -> Result<Filter, MappingError> {
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs())
+        .filter(|d| !DENIED_DEFS.contains(&d.name));
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs())
+        .filter(|(name, _, _)| !DENIED_NATIVES.contains(name));
+    let loader = Loader::new(defs);
+    let arena = Arena::default();
+    let modules = loader
+        .load(&arena, File { code: jq, path: () })
+        .map_err(|errors| MappingError::Compile(describe_load_errors(jq, errors)))?;
+    Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
+        let names: Vec<String> = errors
+            .into_iter()
+            .flat_map(|(_, errs)| errs)
+            .map(|(name, undefined)| format!("undefined {} `{name}`", undefined.as_str()))
+            .collect();
+        MappingError::Compile(names.join("; "))
+    })
+}
+
+impl Compiled {
+    /// One output for `input` (runs on a sandbox thread).
+    fn apply_one(&self, input: &Value) -> Result<Value, MappingError> {
         let mut outputs = self.run(input, 2)?;
         match outputs.len() {
             0 => Err(MappingError::Empty),
@@ -114,20 +235,91 @@ impl Mapping {
         }
     }
 
-    /// Runs the program and collects every output (at most [`MAX_OUTPUTS`]).
-    pub fn apply_all(&self, input: &Value) -> Result<Vec<Value>, MappingError> {
-        self.run(input, MAX_OUTPUTS)
-    }
-
     fn run(&self, input: &Value, limit: usize) -> Result<Vec<Value>, MappingError> {
         let input = Val::deserialize(input).map_err(|e| MappingError::NotJson(e.to_string()))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut out = Vec::new();
+        let mut budget = OutputBudget(self.limits.max_output_bytes);
         for result in self.filter.id.run((ctx, input)).map(unwrap_valr).take(limit) {
             let val = result.map_err(|e| MappingError::Runtime(short_text(&e.to_string(), 300)))?;
-            out.push(to_json(val)?);
+            out.push(to_json(val, &mut budget).map_err(|e| match e {
+                MappingError::OutputTooLarge(_) => MappingError::OutputTooLarge(self.limits.max_output_bytes),
+                other => other,
+            })?);
         }
         Ok(out)
+    }
+}
+
+/// How deeply `jq` nests brackets, `if ... end` blocks and string interpolations; text in
+/// strings and comments is skipped.
+fn nesting_depth(jq: &str) -> usize {
+    let bytes = jq.as_bytes();
+    // `None`: inside a string; `Some(d)`: code, opened at bracket depth `d`.
+    let mut stack: Vec<Option<usize>> = vec![Some(0)];
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if stack.last() == Some(&None) {
+            match c {
+                b'\\' if bytes.get(i + 1) == Some(&b'(') => {
+                    stack.push(Some(depth));
+                    depth += 1;
+                    i += 1;
+                }
+                b'\\' => i += 1,
+                b'"' => {
+                    stack.pop();
+                }
+                _ => {}
+            }
+        } else {
+            match c {
+                b'"' => stack.push(None),
+                b'#' => {
+                    while i + 1 < bytes.len() && bytes[i + 1] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => {
+                    depth = depth.saturating_sub(1);
+                    // The `)` that closes an interpolation returns to its string.
+                    if c == b')' && stack.len() > 1 && stack.last() == Some(&Some(depth)) {
+                        stack.pop();
+                    }
+                }
+                b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
+                    let start = i;
+                    while i + 1 < bytes.len() && (bytes[i + 1].is_ascii_alphanumeric() || bytes[i + 1] == b'_') {
+                        i += 1;
+                    }
+                    let field_or_var = start > 0 && matches!(bytes[start - 1], b'.' | b'$');
+                    if !field_or_var {
+                        match &jq[start..=i] {
+                            "if" => depth += 1,
+                            "end" => depth = depth.saturating_sub(1),
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        deepest = deepest.max(depth);
+        i += 1;
+    }
+    deepest
+}
+
+/// Bytes of JSON an output may still take.
+struct OutputBudget(usize);
+
+impl OutputBudget {
+    fn spend(&mut self, n: usize) -> Result<(), MappingError> {
+        self.0 = self.0.checked_sub(n).ok_or(MappingError::OutputTooLarge(0))?;
+        Ok(())
     }
 }
 
@@ -153,27 +345,45 @@ fn describe_load_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) ->
     messages.join("; ")
 }
 
-/// Converts a jaq value to JSON. NaN and infinities become `null` (as jq prints them).
-fn to_json(val: Val) -> Result<Value, MappingError> {
+/// Converts a jaq value to JSON, spending its size (as compact JSON, escapes aside) from
+/// `budget`. NaN and infinities become `null` (as jq prints them).
+fn to_json(val: Val, budget: &mut OutputBudget) -> Result<Value, MappingError> {
     Ok(match val {
-        Val::Null => Value::Null,
-        Val::Bool(b) => Value::Bool(b),
-        Val::Num(n) => num_to_json(&n),
-        Val::TStr(bytes) | Val::BStr(bytes) => Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-        Val::Arr(items) => Value::Array(
-            jaq_json::Rc::unwrap_or_clone(items)
-                .into_iter()
-                .map(to_json)
-                .collect::<Result<_, _>>()?,
-        ),
+        Val::Null => {
+            budget.spend(4)?;
+            Value::Null
+        }
+        Val::Bool(b) => {
+            budget.spend(5)?;
+            Value::Bool(b)
+        }
+        Val::Num(n) => {
+            budget.spend(8)?;
+            num_to_json(&n)
+        }
+        Val::TStr(bytes) | Val::BStr(bytes) => {
+            budget.spend(bytes.len() + 2)?;
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        Val::Arr(items) => {
+            budget.spend(2 + items.len())?;
+            Value::Array(
+                jaq_json::Rc::unwrap_or_clone(items)
+                    .into_iter()
+                    .map(|v| to_json(v, budget))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
         Val::Obj(map) => {
+            budget.spend(2)?;
             let mut out = Map::new();
             for (k, v) in jaq_json::Rc::unwrap_or_clone(map) {
                 let key = match k {
                     Val::TStr(bytes) | Val::BStr(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
                     other => return Err(MappingError::NotJson(format!("object key {other} is not a string"))),
                 };
-                out.insert(key, to_json(v)?);
+                budget.spend(key.len() + 4)?;
+                out.insert(key, to_json(v, budget)?);
             }
             Value::Object(out)
         }
@@ -195,6 +405,9 @@ fn num_to_json(n: &jaq_json::Num) -> Value {
     }
 }
 
+/// Output a jq record selector may produce (a response page's records).
+const SELECTOR_MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+
 /// Where records are in a response: a JSON pointer or a jq program.
 #[derive(Debug, Clone)]
 pub enum Selector {
@@ -210,7 +423,15 @@ impl Selector {
         if text.is_empty() || text.starts_with('/') {
             Ok(Selector::Pointer(text.to_owned()))
         } else {
-            Ok(Selector::Jq(Box::new(Mapping::compile(text)?)))
+            // A selector reads a whole response page, so its output may be as large as one;
+            // time and stack stay the deployment's.
+            let global = Limits::global();
+            let limits = Limits {
+                max_output_bytes: global.max_output_bytes.max(SELECTOR_MAX_OUTPUT_BYTES),
+                max_memory_bytes: global.max_memory_bytes.max(4 * SELECTOR_MAX_OUTPUT_BYTES),
+                ..*global
+            };
+            Ok(Selector::Jq(Box::new(Mapping::compile_with(text, &limits)?)))
         }
     }
 
@@ -335,6 +556,171 @@ mod tests {
             Selector::parse("").unwrap().select_one(&json!({"id": 9})).unwrap(),
             Some(json!({"id": 9}))
         );
+    }
+
+    fn tight() -> Limits {
+        Limits {
+            time: std::time::Duration::from_millis(100),
+            max_output_bytes: 64 * 1024,
+            max_memory_bytes: 32 * 1024 * 1024,
+            max_stack_bytes: 4 * 1024 * 1024,
+            ..Limits::default()
+        }
+    }
+
+    fn bounded_failure(program: &str) -> MappingError {
+        bounded_failure_within(program, &tight())
+    }
+
+    fn bounded_failure_within(program: &str, limits: &Limits) -> MappingError {
+        let m = Mapping::compile_with(program, limits).unwrap();
+        let err = m.apply(&json!({"name": "Ada"})).unwrap_err();
+        assert!(err.is_bound(), "{program}: {err}");
+        err
+    }
+
+    #[test]
+    fn endless_loops_fail_within_the_time_bound() {
+        for program in [
+            "last(repeat(.))",
+            "until(false; .)",
+            "def f: f; f",
+            "[limit(1e12; repeat(1))] | length",
+        ] {
+            let started = std::time::Instant::now();
+            let err = bounded_failure(program);
+            assert!(
+                matches!(
+                    err,
+                    MappingError::Bound(Exceeded::Time(_)) | MappingError::Bound(Exceeded::Memory(_))
+                ),
+                "{program}: {err}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
+                "{program} took {:?}",
+                started.elapsed()
+            );
+        }
+        assert_eq!(
+            bounded_failure("last(repeat(.))").to_string(),
+            "jq program exceeded 100 ms"
+        );
+    }
+
+    #[test]
+    fn growing_memory_fails_within_the_memory_bound() {
+        for program in [
+            "[repeat(.)]",
+            "[range(1e8)]",
+            "[limit(1e8; repeat(\"xxxxxxxx\"))] | add",
+        ] {
+            let err = bounded_failure(program);
+            assert!(
+                matches!(
+                    err,
+                    MappingError::Bound(Exceeded::Memory(_)) | MappingError::Bound(Exceeded::Time(_))
+                ),
+                "{program}: {err}"
+            );
+        }
+        // With time to spare, memory is the bound that stops it.
+        let patient = Limits {
+            time: std::time::Duration::from_secs(20),
+            ..tight()
+        };
+        assert_eq!(
+            bounded_failure_within("[range(1e8)]", &patient).to_string(),
+            "jq program exceeded 32 MB of memory"
+        );
+    }
+
+    #[test]
+    fn runaway_recursion_fails_without_overflowing_the_stack() {
+        for program in ["def f: 1 + f; f", "def f: [f]; f", "def f: {a: f}; f"] {
+            let err = bounded_failure(program);
+            assert!(
+                matches!(
+                    err,
+                    MappingError::Bound(Exceeded::Stack(_))
+                        | MappingError::Bound(Exceeded::Memory(_))
+                        | MappingError::Bound(Exceeded::Time(_))
+                ),
+                "{program}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_output_over_the_output_bound_fails() {
+        let patient = Limits {
+            time: std::time::Duration::from_secs(20),
+            ..tight()
+        };
+        let err = bounded_failure_within("[range(3000) | \"abcdefghijklmnopqrstuvwxyz\"]", &patient);
+        assert_eq!(err, MappingError::OutputTooLarge(64 * 1024));
+        assert_eq!(err.to_string(), "jq program output exceeded 64 KB");
+    }
+
+    #[test]
+    fn deep_or_long_programs_are_refused_at_compile_time() {
+        let deep = format!("{}.{}", "(".repeat(700), ")".repeat(700));
+        assert_eq!(Mapping::compile(&deep).unwrap_err(), MappingError::TooDeep(64));
+        let deep_arrays = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(Mapping::compile(&deep_arrays).unwrap_err(), MappingError::TooDeep(64));
+        let deep_ifs = format!("{}.{}", "if . then ".repeat(100), " else . end".repeat(100));
+        assert_eq!(Mapping::compile(&deep_ifs).unwrap_err(), MappingError::TooDeep(64));
+        let long = format!(".a{}", " | .a".repeat(20_000));
+        assert!(matches!(
+            Mapping::compile(&long).unwrap_err(),
+            MappingError::TooLong { max: 65536, .. }
+        ));
+        // Within the limits, nesting is fine; brackets in strings and comments do not count.
+        Mapping::compile(&format!("{}.{}", "(".repeat(60), ")".repeat(60))).unwrap();
+        Mapping::compile(&format!("\"{}\" | . # {}\n", "(".repeat(200), "[".repeat(200))).unwrap();
+        Mapping::compile(r#""\(.a) and \(.b | tostring)""#).unwrap();
+    }
+
+    #[test]
+    fn a_long_operator_chain_compiles_or_fails_cleanly() {
+        // Not nested by brackets, but deep for a recursive parser: it must not abort the process.
+        let chain = format!("1{}", " + 1".repeat(12_000));
+        match Mapping::compile(&chain) {
+            Ok(m) => {
+                let _ = m.apply(&json!(null));
+            }
+            Err(e) => assert!(e.is_bound(), "{e}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_record_fails_alone_and_the_rest_of_the_page_is_mapped() {
+        let m = Mapping::compile_with(
+            "if .loop then last(repeat(.)) elif .big then [range(1e8)] else .n * 2 end",
+            &tight(),
+        )
+        .unwrap();
+        let page = vec![
+            json!({"n": 1}),
+            json!({"loop": true}),
+            json!({"n": 2}),
+            json!({"big": true}),
+            json!({"n": 3}),
+        ];
+        let out = m.apply_each(Arc::new(page));
+        assert_eq!(out[0], Ok(json!(2)));
+        assert!(matches!(out[1], Err(MappingError::Bound(_))), "{:?}", out[1]);
+        assert_eq!(out[2], Ok(json!(4)));
+        assert!(matches!(out[3], Err(MappingError::Bound(_))), "{:?}", out[3]);
+        assert_eq!(out[4], Ok(json!(6)));
+    }
+
+    #[test]
+    fn cached_programs_are_compiled_once() {
+        let a = Mapping::cached("{cached_once: .x}").unwrap();
+        let b = Mapping::cached("{cached_once: .x}").unwrap();
+        assert!(Arc::ptr_eq(&a.inner, &b.inner));
+        assert!(Mapping::cached("nosuch_filter").is_err());
     }
 
     #[test]

@@ -83,8 +83,8 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     };
     let mut out = Vec::with_capacity(listening.len());
     for flow in listening {
-        let mapping = Mapping::compile(&flow.mapping)
-            .map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;
+        let mapping =
+            Mapping::cached(&flow.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;
         let (_, destination) = deps
             .clients
             .get(

@@ -118,7 +118,7 @@ pub async fn run_job(
         return Ok(JobOutcome::AlreadyDone);
     }
     let mapping =
-        Mapping::compile(&flow.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;
+        Mapping::cached(&flow.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;
     let (_, source) = deps
         .clients
         .get(

@@ -35,17 +35,25 @@ pub async fn sync_records(
         read: records.len() as u64,
         ..PageCounts::default()
     };
-    // Map and hash; collect the candidates by source id (a later duplicate in one page wins).
-    let mut candidates: Vec<(String, Value, String)> = Vec::with_capacity(records.len());
+    // Map (in the sandbox, each record within the mapping's bounds) and hash; collect the
+    // candidates by source id (a later duplicate in one page wins).
+    let mut ids = Vec::with_capacity(records.len());
+    let mut inputs = Vec::with_capacity(records.len());
     for record in records {
-        let Some(source_id) = source.record_id(&flow.source_stream, record) else {
-            counts.failures.push((
+        match source.record_id(&flow.source_stream, record) {
+            Some(source_id) => {
+                ids.push(source_id);
+                inputs.push(record.clone());
+            }
+            None => counts.failures.push((
                 "(no id)".into(),
                 format!("record has no primary key for stream {}", flow.source_stream),
-            ));
-            continue;
-        };
-        match mapping.apply(record) {
+            )),
+        }
+    }
+    let mut candidates: Vec<(String, Value, String)> = Vec::with_capacity(inputs.len());
+    for (source_id, result) in ids.into_iter().zip(mapping.apply_each(std::sync::Arc::new(inputs))) {
+        match result {
             Ok(mapped) => {
                 let hash = content_hash(&mapped);
                 candidates.retain(|(id, _, _)| id != &source_id);
