@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::config::SyncConfig;
-use switchyard::connector::{Mapping, Registry};
+use switchyard::connector::{check_mapping, MappingError, Registry};
 use switchyard::queue::SyncJobRef;
 use switchyard::store::flows::{Flow, SyncMode};
 use switchyard::store::jobs::Job;
@@ -81,6 +81,11 @@ pub struct CreateArgs {
     /// File holding the jq mapping.
     #[arg(long, value_name = "FILE")]
     mapping_file: Option<PathBuf>,
+    /// Source records to try the mapping on before the flow is saved (JSON Lines, or one JSON
+    /// array): every one must map. Without it the mapping is tried on made-up records, and
+    /// refused only if it breaks a bound (time, memory, nesting, output size).
+    #[arg(long, value_name = "FILE")]
+    sample_records: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "incremental")]
     mode: Mode,
     /// Run every this many seconds (scheduled dispatch).
@@ -163,13 +168,35 @@ pub fn run_sync(cmd: SyncCommand) -> Outcome {
     })
 }
 
+/// Sample records for `--sample-records`: JSON Lines, or one JSON array.
+fn read_sample_records(path: &std::path::Path) -> anyhow::Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if text.trim_start().starts_with('[') {
+        return serde_json::from_str(&text).with_context(|| format!("{}: not a JSON array of records", path.display()));
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).with_context(|| format!("{} line {}: not a JSON record", path.display(), i + 1))
+        })
+        .collect()
+}
+
 async fn create(args: CreateArgs) -> Outcome {
     let mapping = match (&args.mapping, &args.mapping_file) {
         (Some(m), _) => m.clone(),
         (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
         (None, None) => bail!("give the jq mapping with --mapping or --mapping-file"),
     };
-    Mapping::compile(&mapping).map_err(|e| anyhow::anyhow!("the mapping does not compile: {e}"))?;
+    let samples = match &args.sample_records {
+        None => None,
+        Some(path) => Some(read_sample_records(path)?),
+    };
+    check_mapping(&mapping, samples.as_deref()).map_err(|e| match e {
+        MappingError::Sample { .. } => anyhow::anyhow!("the mapping was refused: {e}"),
+        other => anyhow::anyhow!("the mapping does not compile: {other}"),
+    })?;
     let retry_schedule_secs = match &args.retry_schedule {
         None => None,
         Some(text) => Some(

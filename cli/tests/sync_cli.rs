@@ -170,6 +170,63 @@ async fn flows_create_run_and_sync_status() {
     assert_eq!(bad_jq.status.code(), Some(2));
     assert!(err(&bad_jq).contains("mapping"), "{}", err(&bad_jq));
 
+    // The adversarial corpus: loops, memory bombs, runaway recursion, deep nesting. Each is
+    // refused with the bound it broke, the CLI does not abort, and no flow is saved.
+    let deep = format!("{}.{}", "(".repeat(700), ")".repeat(700));
+    let create_with = |mapping: &str, extra: &[&str]| {
+        let mut args = vec![
+            "flows",
+            "create",
+            "--tenant",
+            &tenant,
+            "--id",
+            "flow_adversarial",
+            "--source",
+            "conn_cli_stripe",
+            "--stream",
+            "customers",
+            "--destination",
+            "conn_cli_hubspot",
+            "--operation",
+            "contacts.upsert_by_email",
+            "--mapping",
+            mapping,
+        ];
+        args.extend_from_slice(extra);
+        with(args)
+    };
+    for (mapping, expected) in [
+        ("last(repeat(.))", "exceeded 100 ms"),
+        ("until(false; .)", "exceeded 100 ms"),
+        ("def f: f; f", "exceeded 100 ms"),
+        ("[range(1e9)]", "exceeded"),
+        ("[repeat(.)]", "exceeded"),
+        ("def f: 1 + f; f", "jq program"),
+        ("def f: [f]; f", "jq program"),
+        (deep.as_str(), "nests more than 64 levels deep"),
+    ] {
+        let refused = create_with(mapping, &[]);
+        assert_eq!(refused.status.code(), Some(2), "{mapping}: {}", err(&refused));
+        assert!(err(&refused).contains(expected), "{mapping}: {}", err(&refused));
+    }
+    // The author's own sample records: a mapping that fails on one is refused, by line number.
+    let samples = temp_file(
+        "samples.jsonl",
+        b"{\"email\": \"a@example.com\", \"name\": \"Ada\"}\n{\"email\": 7}\n",
+    );
+    let refused = create_with(
+        "{properties: {email: (.email | ascii_downcase)}}",
+        &["--sample-records", samples.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2), "{}", err(&refused));
+    assert!(err(&refused).contains("on sample record 2"), "{}", err(&refused));
+    let listed = with(vec!["flows", "list", "--tenant", &tenant]);
+    assert!(
+        !out(&listed).contains("flow_adversarial"),
+        "nothing was saved: {}",
+        out(&listed)
+    );
+
     let created = with(vec![
         "flows",
         "create",

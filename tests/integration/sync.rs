@@ -82,6 +82,11 @@ async fn connect(
 
 impl Rig {
     pub(crate) async fn new() -> Self {
+        Self::with_mapping(MAPPING).await
+    }
+
+    /// A rig whose Stripe customers -> HubSpot contacts flow maps with `mapping`.
+    pub(crate) async fn with_mapping(mapping: &str) -> Self {
         let env = TestEnv::new().await;
         // Secrets Manager is shared by every test: a tenant of our own keeps secret names apart.
         let tenant = format!("acme{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -133,7 +138,7 @@ impl Rig {
             source_stream: "customers".into(),
             destination_connection: "conn_hubspot".into(),
             destination_operation: "contacts.upsert_by_email".into(),
-            mapping: MAPPING.into(),
+            mapping: mapping.into(),
             mode: SyncMode::Incremental,
             schedule_interval_secs: None,
             event_types: vec![],
@@ -504,4 +509,63 @@ async fn poison_records_are_recorded_and_do_not_block_the_page() {
         "{reasons:?}"
     );
     assert!(rig.contact("good1@example.com").is_some() && rig.contact("good2@example.com").is_some());
+}
+
+/// The adversarial-mappings corpus, by customer name: loops, memory bombs, runaway recursion.
+/// Every other customer goes through the ordinary mapping.
+const ADVERSARIAL_MAPPING: &str = r#"
+if .name == "Loop Forever" then last(repeat(.))
+elif .name == "Until Never" then until(false; .)
+elif .name == "Memory Bomb" then [range(1e9)]
+elif .name == "Deep Recursion" then (def f: [f]; f)
+elif .name == "Add Recursion" then (def f: 1 + f; f)
+else { properties: { email: .email, firstname: .name, stripe_customer_id: .id } }
+end
+"#;
+
+#[tokio::test]
+async fn adversarial_mappings_fail_alone_and_the_rest_of_the_batch_is_delivered() {
+    let rig = Rig::with_mapping(ADVERSARIAL_MAPPING).await;
+    let now = SystemClock.now_unix();
+    let names = [
+        "Good First",
+        "Loop Forever",
+        "Memory Bomb",
+        "Good Middle",
+        "Deep Recursion",
+        "Until Never",
+        "Add Recursion",
+        "Good Last",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let body = serde_json::to_vec(&json!({
+            "id": format!("evt_adv_{i}"), "object": "event", "type": "customer.created", "created": now,
+            "data": {"object": {"id": format!("cus_adv_{i}"), "object": "customer",
+                "email": format!("adv{i}@example.com"), "name": name, "created": now}}
+        }))
+        .unwrap();
+        assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 200);
+    }
+    // One batch of all eight, through connector-sync's handler: no message fails the batch.
+    assert_eq!(rig.drain_through_handler().await, names.len());
+
+    for (i, name) in names.iter().enumerate() {
+        let delivered = rig.contact(&format!("adv{i}@example.com")).is_some();
+        assert_eq!(delivered, name.starts_with("Good"), "{name}");
+    }
+    let parked =
+        switchyard::store::dead_letters::DeadLetterStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table)
+            .list(&switchyard::store::dead_letters::DeadLetterFilter::default())
+            .await
+            .unwrap();
+    assert_eq!(parked.len(), 5, "each bad record is parked on its own: {parked:?}");
+    for dead in &parked {
+        assert_eq!(dead.reason, "permanent", "{dead:?}");
+        assert!(
+            dead.last_error.contains("mapping failed: jq program exceeded")
+                || dead.last_error.contains("mapping failed: jq program nested too deeply"),
+            "a readable reason naming the bound: {}",
+            dead.last_error
+        );
+    }
 }

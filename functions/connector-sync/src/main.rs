@@ -17,10 +17,18 @@ use switchyard::dispatch::{Dispatcher, SyncInvocation};
 use switchyard::metrics::Metrics;
 use switchyard::sync::{self, SyncDeps};
 
+/// Stranded sandbox threads (each holds at most the mapping memory and stack bounds) after
+/// which the process is replaced.
+const RECYCLE_AFTER_STRANDED: usize = 3;
+/// Time left for the runtime to post the response before the process exits.
+const RECYCLE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     switchyard::logging::init_json();
     let config = SyncConfig::from_env()?;
+    // Fail the cold start on a bad MAPPING_* setting rather than run with defaults.
+    switchyard::sandbox::Limits::from_env()?;
     let registry = Arc::new(Registry::embedded()?);
     let clients = AwsClients::from_env().await;
     let dispatcher = Arc::new(Dispatcher::new(clients.dynamodb.clone(), &config.table_name));
@@ -41,6 +49,9 @@ async fn main() -> Result<(), Error> {
             Metrics::new("connector-sync")
                 .millis("HandlerDuration", started.elapsed().as_secs_f64() * 1000.0)
                 .emit();
+            // A mapping that broke a bound leaves a stranded sandbox thread (see
+            // switchyard::sandbox); a few are harmless, more are recycled with the process.
+            switchyard::sandbox::recycle_when_stranded(RECYCLE_AFTER_STRANDED, RECYCLE_GRACE);
             Ok::<_, Error>(response)
         }
     }))

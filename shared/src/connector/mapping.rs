@@ -83,6 +83,9 @@ pub enum MappingError {
     /// The program nests brackets or blocks deeper than the deployment allows.
     #[error("jq program nests more than {0} levels deep")]
     TooDeep(usize),
+    /// [`check_mapping`]: the program failed on a sample record (1-based).
+    #[error("on sample record {index}: {error}")]
+    Sample { index: usize, error: Box<MappingError> },
 }
 
 impl MappingError {
@@ -193,6 +196,46 @@ impl Mapping {
         sandbox::blocking(|| sandbox::run_one(input.clone(), bounds, move |input| inner.run(input, MAX_OUTPUTS)))
             .map_err(MappingError::Bound)?
     }
+}
+
+/// Records a new mapping is tried on when its author gives none: a program that loops,
+/// recurses or explodes on an ordinary record is refused before it is saved.
+pub fn default_samples() -> Vec<Value> {
+    vec![
+        Value::Object(Map::new()),
+        serde_json::json!({
+            "id": "sample_1",
+            "email": "sample@example.com",
+            "name": "Sample Record",
+            "created": 1_700_000_000,
+            "properties": {"email": "sample@example.com", "firstname": "Sample"},
+            "tags": ["a", "b"]
+        }),
+    ]
+}
+
+/// Checks a mapping before it is saved (`flows create`, the management API): it must compile
+/// within the limits and map every sample record within its bounds. With the author's own
+/// samples every failure counts; with [`default_samples`] only a broken bound does (an
+/// ordinary mapping may well fail on a made-up record).
+pub fn check_mapping(jq: &str, samples: Option<&[Value]>) -> Result<Mapping, MappingError> {
+    let mapping = Mapping::compile(jq)?;
+    let (samples, strict) = match samples {
+        Some(s) => (s.to_vec(), true),
+        None => (default_samples(), false),
+    };
+    for (i, result) in mapping.apply_each(Arc::new(samples)).into_iter().enumerate() {
+        match result {
+            Err(e) if strict || e.is_bound() => {
+                return Err(MappingError::Sample {
+                    index: i + 1,
+                    error: Box::new(e),
+                })
+            }
+            _ => {}
+        }
+    }
+    Ok(mapping)
 }
 
 /// Compiles a program with the standard library, minus what reaches outside the record.
@@ -713,6 +756,26 @@ mod tests {
         assert_eq!(out[2], Ok(json!(4)));
         assert!(matches!(out[3], Err(MappingError::Bound(_))), "{:?}", out[3]);
         assert_eq!(out[4], Ok(json!(6)));
+    }
+
+    #[test]
+    fn checking_a_mapping_refuses_what_breaks_a_bound_on_the_samples() {
+        // A made-up record may make an ordinary mapping fail: that is not a reason to refuse it.
+        check_mapping(".properties.email | ascii_downcase", None).unwrap();
+        check_mapping("{email: .email, first: (.name | split(\" \") | .[0])}", None).unwrap();
+        for bad in ["last(repeat(.))", "[repeat(.)]", "def f: [f]; f"] {
+            let err = check_mapping(bad, None).unwrap_err();
+            assert!(err.is_bound(), "{bad}: {err}");
+            assert!(err.to_string().starts_with("on sample record 1: jq program"), "{err}");
+        }
+        // The author's own samples: every failure counts, named by its place.
+        let samples = [json!({"name": "Ada Lovelace"}), json!({"name": 7})];
+        let err = check_mapping(".name | split(\" \")", Some(&samples)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("on sample record 2: jq program failed"),
+            "{err}"
+        );
+        assert!(check_mapping("nosuch", None).is_err());
     }
 
     #[test]

@@ -52,7 +52,7 @@ pub use client::{CheckReport, ClientSettings, ConnectorClient, EventRecord, Page
 pub use definition::ConnectorDefinition;
 pub use errors::{ConnectorError, ErrorClass, ErrorKind};
 pub use hash::content_hash;
-pub use mapping::{Mapping, MappingError};
+pub use mapping::{check_mapping, Mapping, MappingError};
 pub use pagination::{PageToken, StreamState};
 pub use ratelimit::Pacer;
 pub use registry::{validate_file, DefinitionError, Registry};

@@ -183,6 +183,29 @@ where
     results
 }
 
+/// For a Lambda function, after an invocation: once `at_least` sandbox threads are stranded,
+/// the process exits `grace` from now (time for the runtime to post this invocation's
+/// response), so Lambda starts a fresh one instead of carrying the stranded threads' memory.
+/// Returns whether an exit is scheduled.
+pub fn recycle_when_stranded(at_least: usize, grace: Duration) -> bool {
+    static SCHEDULED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let count = stranded();
+    if count < at_least.max(1) {
+        return false;
+    }
+    if !SCHEDULED.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        tracing::warn!(
+            message = "Sandbox threads are stranded; the process recycles after this invocation.",
+            stranded = count
+        );
+        let _ = std::thread::Builder::new().name("recycle".into()).spawn(move || {
+            std::thread::sleep(grace);
+            std::process::exit(0);
+        });
+    }
+    true
+}
+
 /// Runs `f`, which blocks for a while, without starving the async runtime: inside a
 /// multi-threaded Tokio runtime the worker thread is handed over first (`block_in_place`), so
 /// the runtime's other tasks (the local runner's webhook receiver, say) keep running.

@@ -51,18 +51,41 @@ pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Insta
             continue;
         }
         let msg = &envelope.message;
+        // Inbound events get the invocation's deadline too: one that cannot start with the
+        // reserve left goes back to the queue as it is (same attempt), and one that runs into
+        // the reserve is cut off and retried, so a slow event never holds up its neighbours
+        // past the Lambda timeout.
+        let inbound_cutoff = deadline.map(|d| d.checked_sub(deps.config.time_reserve).unwrap_or(d));
+        if let (SyncMessage::InboundEvent(_), Some(cutoff)) = (msg, inbound_cutoff) {
+            if Instant::now() >= cutoff {
+                if let Err(e) = deps.queue.send_delayed(&envelope, 0).await {
+                    warn!(parent: &span, message = "Handing an event back to the queue failed.", error = %e);
+                    response.add_failure(message_id);
+                }
+                continue;
+            }
+        }
         let result = async {
             match msg {
-                SyncMessage::InboundEvent(ev) => run_inbound_event(deps, ev).await.map(|runs| {
-                    runs.into_iter()
-                        .flat_map(|(flow, counts)| {
-                            counts
-                                .failures
-                                .into_iter()
-                                .map(move |(id, reason)| format!("flow {flow}: record {id}: {reason}"))
-                        })
-                        .collect::<Vec<_>>()
-                }),
+                SyncMessage::InboundEvent(ev) => {
+                    let run = run_inbound_event(deps, ev);
+                    let runs = match inbound_cutoff {
+                        Some(cutoff) => tokio::time::timeout_at(cutoff.into(), run)
+                            .await
+                            .unwrap_or_else(|_| Err(out_of_time())),
+                        None => run.await,
+                    };
+                    runs.map(|runs| {
+                        runs.into_iter()
+                            .flat_map(|(flow, counts)| {
+                                counts
+                                    .failures
+                                    .into_iter()
+                                    .map(move |(id, reason)| format!("flow {flow}: record {id}: {reason}"))
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                }
                 SyncMessage::SyncJob(job) => {
                     // An open circuit defers the job (same attempt, not a failure).
                     if super::defer_if_circuit_open(deps, job, body).await? {
@@ -99,6 +122,15 @@ pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Insta
         }
     }
     response
+}
+
+/// An inbound event cut off at the invocation's deadline: transient, so it is retried.
+fn out_of_time() -> SyncError {
+    SyncError::Connector(crate::connector::ConnectorError::new(
+        ErrorClass::Transient,
+        crate::connector::ErrorKind::Timeout,
+        "the event did not finish before the invocation's deadline".to_string(),
+    ))
 }
 
 /// Retries or parks a failed message. An `Err` means neither happened.
