@@ -85,9 +85,17 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
         })
     });
+    // The sync path: a page's records go to the mapping sandbox in one hand-over.
+    group.bench_function("map_page_in_sandbox", |b| {
+        b.iter(|| mapping.apply_each(std::sync::Arc::new(black_box(&records).clone())))
+    });
     group.bench_function("map_hash_batch", |b| {
         b.iter(|| {
-            let out: Vec<Value> = black_box(&records).iter().map(|r| mapping.apply(r).unwrap()).collect();
+            let out: Vec<Value> = mapping
+                .apply_each(std::sync::Arc::new(black_box(&records).clone()))
+                .into_iter()
+                .map(Result::unwrap)
+                .collect();
             let hashes: Vec<String> = out.iter().map(content_hash).collect();
             let size = hubspot.build_batch_body("contacts.upsert_by_email", &out).unwrap();
             (hashes, size)
