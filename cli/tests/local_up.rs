@@ -370,3 +370,89 @@ async fn every_function_answers_cargo_lambda_invoke_with_its_sample_event() {
     assert!(up.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_mapping_that_loops_on_some_records_does_not_stall_the_local_stack() {
+    let up = start(&[]);
+    let [receiver, aws, stripe, hubspot] = up.ports;
+    let env_file = std::env::temp_dir().join(format!("switchyard-lambda-{receiver}.env"));
+    // A careless mapping: fine on ordinary records (so `flows create` accepts it), endless on
+    // customers whose email starts with "loop".
+    let created = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["flows", "create", "--tenant", "demo", "--id", "flow_loops_on_some"])
+        .args(["--source", "conn_stripe_demo", "--stream", "customers"])
+        .args([
+            "--destination",
+            "conn_hubspot_demo",
+            "--operation",
+            "contacts.upsert_by_email",
+        ])
+        .args([
+            "--mapping",
+            r#"if (.email | startswith("loop")) then last(repeat(.)) else {properties: {email: .email}} end"#,
+        ])
+        .args(["--table", &env_value(&env_file, "TABLE_NAME")])
+        .args(["--endpoint-url", &format!("http://127.0.0.1:{aws}")])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for email in [
+        "loop1@example.com",
+        "good1@example.com",
+        "loop2@example.com",
+        "loop3@example.com",
+        "good2@example.com",
+    ] {
+        let created = http
+            .post(format!("http://127.0.0.1:{stripe}/v1/customers"))
+            .basic_auth("sk_test_12345", Some(""))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("email={}&name=Some+One", email.replace('@', "%40")))
+            .send()
+            .await
+            .unwrap();
+        assert!(created.status().is_success());
+    }
+    // While the looping records fail, the receiver keeps answering (an unknown connection gets
+    // its 401 at once) and the good customers arrive.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let answered = http
+            .post(format!("http://127.0.0.1:{receiver}/hooks/conn_nobody"))
+            .body("{}")
+            .send()
+            .await
+            .expect("the receiver answers while mappings fail");
+        assert_eq!(answered.status().as_u16(), 401);
+        let list: serde_json::Value = http
+            .get(format!(
+                "http://127.0.0.1:{hubspot}/crm/v3/objects/contacts?properties=email"
+            ))
+            .bearer_auth("pat-na1-fake-hubspot-token")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let emails: Vec<&str> = list["results"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|c| c["properties"]["email"].as_str()).collect())
+            .unwrap_or_default();
+        if emails.contains(&"good1@example.com") && emails.contains(&"good2@example.com") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the good customers never arrived: {emails:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // And Ctrl-C still stops it.
+    assert!(up.stop().success());
+}
