@@ -177,11 +177,13 @@ async fn read_stream(client: &ConnectorClient, stream: &str, since: Option<Strin
     }
     eprintln!(
         "{}: {pages} pages, {records} records, {}{}",
-        if stopped.is_some() { "stopped at --limit" } else { "done" },
+        if stopped.is_some() {
+            "stopped at --limit"
+        } else {
+            "done"
+        },
         session::counters(&client.stats().snapshot(), started),
-        max_cursor
-            .map(|c| format!("; highest cursor {c}"))
-            .unwrap_or_default()
+        max_cursor.map(|c| format!("; highest cursor {c}")).unwrap_or_default()
     );
     Ok(true)
 }

@@ -81,11 +81,7 @@ pub fn read_input_file(path: &Path, what: &str, max_bytes: u64) -> anyhow::Resul
             .with_context(|| format!("cannot read {what} {}", path.display()))?;
     }
     if bytes.len() as u64 > max_bytes {
-        bail!(
-            "cannot read {what} {}: larger than {} bytes",
-            path.display(),
-            max_bytes
-        );
+        bail!("cannot read {what} {}: larger than {} bytes", path.display(), max_bytes);
     }
     Ok(bytes)
 }
@@ -139,9 +135,7 @@ pub fn client(def: Arc<ConnectorDefinition>, args: &ConnectionArgs) -> anyhow::R
     let id = def.id.clone();
     ConnectorClient::new(def, settings, credentials, http).map_err(|e| {
         let hint = match e.kind {
-            ErrorKind::UrlRejected if !args.allow_private_network => {
-                "; for a local fake pass --allow-private-network"
-            }
+            ErrorKind::UrlRejected if !args.allow_private_network => "; for a local fake pass --allow-private-network",
             ErrorKind::Credentials if args.credentials_file.is_none() => "; pass --credentials-file",
             _ => "",
         };

@@ -6,8 +6,9 @@ use std::time::Instant;
 
 use anyhow::bail;
 use clap::Args;
-use serde_json::{json, Value};
-use switchyard::connector::{ConnectorDefinition, WriteResult};
+use serde::Serialize;
+use serde_json::Value;
+use switchyard::connector::{ConnectorDefinition, RedactedRequest, WriteResult};
 
 use super::session::{self, ConnectionArgs};
 use crate::Outcome;
@@ -69,20 +70,48 @@ fn key_of(def: &ConnectorDefinition, operation: &str, record: &Value) -> Option<
 
 /// A result line: `ok` with the destination's id, `refused` (retrying the same record cannot
 /// help) or `failed` (may succeed later: a rate limit, a timeout).
-fn result_line(line: &Line, key: Option<Value>, result: &WriteResult) -> Value {
-    let mut out = match result {
-        WriteResult::Ok { destination_id } => json!({"line": line.number, "status": "ok", "destination_id": destination_id}),
-        WriteResult::Failed { reason, class } => json!({
-            "line": line.number,
-            "status": if class.is_retriable() { "failed" } else { "refused" },
-            "class": class.name(),
-            "reason": reason,
-        }),
-    };
-    if let Some(key) = key {
-        out["key"] = key;
+#[derive(Debug, Serialize)]
+struct ResultLine<'a> {
+    line: usize,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    destination_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+fn result_line<'a>(line: &Line, key: Option<Value>, result: &'a WriteResult) -> ResultLine<'a> {
+    match result {
+        WriteResult::Ok { destination_id } => ResultLine {
+            line: line.number,
+            status: "ok",
+            key,
+            destination_id: destination_id.as_deref(),
+            class: None,
+            reason: None,
+        },
+        WriteResult::Failed { reason, class } => ResultLine {
+            line: line.number,
+            status: if class.is_retriable() { "failed" } else { "refused" },
+            key,
+            destination_id: None,
+            class: Some(class.name()),
+            reason: Some(reason),
+        },
     }
-    out
+}
+
+/// A dry run's request line: which request, the records' lines, then the request.
+#[derive(Debug, Serialize)]
+struct DryRunLine<'a> {
+    request: usize,
+    lines: Vec<usize>,
+    #[serde(flatten)]
+    http: &'a RedactedRequest,
 }
 
 pub async fn write(args: WriteArgs) -> Outcome {
@@ -108,18 +137,17 @@ pub async fn write(args: WriteArgs) -> Outcome {
             .plan_write(&args.operation, &records)
             .map_err(|e| anyhow::anyhow!("cannot build the requests: {e}"))?;
         for (n, planned) in plan.requests.iter().enumerate() {
-            let numbers: Vec<usize> = planned.records.iter().map(|&i| lines[i].number).collect();
-            let mut out = serde_json::to_value(&planned.request)?;
-            out["request"] = json!(n + 1);
-            out["lines"] = json!(numbers);
+            let out = DryRunLine {
+                request: n + 1,
+                lines: planned.records.iter().map(|&i| lines[i].number).collect(),
+                http: &planned.request,
+            };
             println!("{}", serde_json::to_string(&out)?);
         }
         for (index, result) in &plan.refused {
             let line = &lines[*index];
-            println!(
-                "{}",
-                result_line(line, key_of(&def, &args.operation, &line.record), result)
-            );
+            let out = result_line(line, key_of(&def, &args.operation, &line.record), result);
+            println!("{}", serde_json::to_string(&out)?);
         }
         eprintln!(
             "dry run of {what}: {} requests for {} records, {} refused before sending; nothing was sent",
@@ -147,10 +175,8 @@ pub async fn write(args: WriteArgs) -> Outcome {
             WriteResult::Failed { class, .. } if class.is_retriable() => failed += 1,
             WriteResult::Failed { .. } => refused += 1,
         }
-        println!(
-            "{}",
-            result_line(line, key_of(&def, &args.operation, &line.record), result)
-        );
+        let out = result_line(line, key_of(&def, &args.operation, &line.record), result);
+        println!("{}", serde_json::to_string(&out)?);
     }
     eprintln!(
         "{what}: {} records, {ok} ok, {refused} refused, {failed} failed; {}",
@@ -163,6 +189,7 @@ pub async fn write(args: WriteArgs) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use switchyard::connector::ErrorClass;
 
     #[test]
@@ -193,8 +220,7 @@ mod tests {
                 class: ErrorClass::Permanent,
             },
         );
-        assert_eq!(refused["status"], "refused");
-        assert_eq!(refused["line"], 4);
+        assert_eq!((refused.status, refused.line), ("refused", 4));
         let later = result_line(
             &line,
             Some(json!("a@b.c")),
@@ -203,6 +229,6 @@ mod tests {
                 class: ErrorClass::RateLimited { retry_after: None },
             },
         );
-        assert_eq!((later["status"].as_str(), later["key"].as_str()), (Some("failed"), Some("a@b.c")));
+        assert_eq!((later.status, later.key), ("failed", Some(json!("a@b.c"))));
     }
 }

@@ -91,7 +91,9 @@ fn read_prints_every_record_of_a_paged_stream_with_progress() {
     let records = json_lines(&o);
     assert_eq!(records.len(), 230);
     assert_eq!(ids(&records), seeded, "every seeded record, once");
-    assert!(records.iter().any(|r| r["properties"]["email"] == "seed229@example.com"));
+    assert!(records
+        .iter()
+        .any(|r| r["properties"]["email"] == "seed229@example.com"));
     // 100 per page: three pages, one request each.
     assert_eq!(hub.requests.matching("GET", "/crm/v3/objects/contacts").len(), 3);
     let progress = err(&o);
@@ -108,7 +110,12 @@ fn read_stops_at_the_limit_without_reading_further_pages() {
     let hub = hubspot::start(HubspotConfig::default());
     seed_contacts(&hub, 230);
     let creds = hub_credentials();
-    let o = against("read", &hub.base_url, &creds, &["--stream", "contacts", "--limit", "150"]);
+    let o = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--limit", "150"],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(json_lines(&o).len(), 150);
     assert_eq!(hub.requests.len(), 2, "two pages hold 150 records");
@@ -126,7 +133,12 @@ fn read_since_uses_the_incremental_request_and_its_cursor() {
             .expect("formats")
     };
     let past = rfc3339(-3600);
-    let o = against("read", &hub.base_url, &creds, &["--stream", "contacts", "--since", &past]);
+    let o = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--since", &past],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(ids(&json_lines(&o)), seeded);
     assert_eq!(
@@ -138,13 +150,27 @@ fn read_since_uses_the_incremental_request_and_its_cursor() {
 
     // Well past the lookback window: nothing changed since then.
     let future = rfc3339(3600);
-    let o = against("read", &hub.base_url, &creds, &["--stream", "contacts", "--since", &future]);
+    let o = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--since", &future],
+    );
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     assert_eq!(out(&o), "");
 
-    let o = against("read", &hub.base_url, &creds, &["--stream", "contacts", "--since", "yesterday"]);
+    let o = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--since", "yesterday"],
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(err(&o).contains("--since") && err(&o).contains("RFC 3339"), "{}", err(&o));
+    assert!(
+        err(&o).contains("--since") && err(&o).contains("RFC 3339"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -156,7 +182,12 @@ fn read_fetches_one_record_by_id() {
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let records = json_lines(&o);
     assert_eq!((records.len(), records[0]["id"].as_str()), (1, Some(id.as_str())));
-    let missing = against("read", &hub.base_url, &creds, &["--stream", "contacts", "--fetch", "999999"]);
+    let missing = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--fetch", "999999"],
+    );
     assert_eq!(missing.status.code(), Some(1), "{}", err(&missing));
     assert!(err(&missing).contains("no contacts record 999999"), "{}", err(&missing));
 }
@@ -280,8 +311,7 @@ fn write_dry_run_redacts_every_kind_of_credential() {
         (
             temp_file(
                 "generic-rest.yaml",
-                with_auth("{type: oauth2, token_url: https://auth.example.com/token, grant: refresh_token}")
-                    .as_bytes(),
+                with_auth("{type: oauth2, token_url: https://auth.example.com/token, grant: refresh_token}").as_bytes(),
             )
             .display()
             .to_string(),
@@ -337,7 +367,11 @@ fn write_creates_records_reports_refusals_and_reads_back() {
     let results = json_lines(&o);
     assert_eq!(results.len(), 2);
     for (n, r) in results.iter().enumerate() {
-        assert_eq!((r["line"].as_u64(), r["status"].as_str()), (Some(n as u64 + 1), Some("ok")), "{r}");
+        assert_eq!(
+            (r["line"].as_u64(), r["status"].as_str()),
+            (Some(n as u64 + 1), Some("ok")),
+            "{r}"
+        );
         let id = r["destination_id"].as_str().expect("HubSpot returns the new id");
         assert!(hub.object(ObjectType::Contacts, id).is_some());
     }
@@ -366,7 +400,11 @@ fn write_creates_records_reports_refusals_and_reads_back() {
     let results = json_lines(&o);
     assert_eq!(results[0]["status"], "refused", "{}", out(&o));
     assert!(
-        results[0]["reason"].as_str().unwrap_or_default().to_lowercase().contains("email"),
+        results[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase()
+            .contains("email"),
         "the destination's reason: {}",
         results[0]
     );
@@ -389,11 +427,25 @@ fn bad_input_exits_2_naming_the_problem() {
     let dir = std::env::temp_dir();
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
-            vec!["read", "hubspotz", "--stream", "contacts", "--credentials-file", &creds_path],
+            vec![
+                "read",
+                "hubspotz",
+                "--stream",
+                "contacts",
+                "--credentials-file",
+                &creds_path,
+            ],
             "unknown connector \"hubspotz\"",
         ),
         (
-            vec!["read", "hubspot", "--stream", "contact", "--credentials-file", &creds_path],
+            vec![
+                "read",
+                "hubspot",
+                "--stream",
+                "contact",
+                "--credentials-file",
+                &creds_path,
+            ],
             "no stream \"contact\"",
         ),
         (
@@ -410,16 +462,18 @@ fn bad_input_exits_2_naming_the_problem() {
             "no write operation \"contacts.upsert\"",
         ),
         (
-            vec!["read", "hubspot", "--stream", "contacts", "--credentials-file", missing_creds],
+            vec![
+                "read",
+                "hubspot",
+                "--stream",
+                "contacts",
+                "--credentials-file",
+                missing_creds,
+            ],
             "cannot read credentials file /nonexistent/hubspot-creds.json",
         ),
         (
-            vec![
-                "check",
-                "hubspot",
-                "--credentials-file",
-                dir.to_str().unwrap(),
-            ],
+            vec!["check", "hubspot", "--credentials-file", dir.to_str().unwrap()],
             "not a regular file",
         ),
         (
@@ -442,7 +496,11 @@ fn bad_input_exits_2_naming_the_problem() {
         all.extend(["--base-url", &hub.base_url, "--allow-private-network"]);
         let o = switchyard(&all);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
-        assert!(err(&o).contains(expected), "{args:?}: expected {expected:?} in {}", err(&o));
+        assert!(
+            err(&o).contains(expected),
+            "{args:?}: expected {expected:?} in {}",
+            err(&o)
+        );
     }
     assert_eq!(hub.requests.len(), 0, "bad input sends nothing");
 }

@@ -351,7 +351,10 @@ impl Authenticator {
             }
             Kind::Query(name, _) => (None, Some((name.clone(), redacted.to_owned()))),
             Kind::OAuth2(_) => (
-                Some((http::header::AUTHORIZATION.as_str().to_owned(), format!("Bearer {redacted}"))),
+                Some((
+                    http::header::AUTHORIZATION.as_str().to_owned(),
+                    format!("Bearer {redacted}"),
+                )),
                 None,
             ),
         }

@@ -190,7 +190,10 @@ mod tests {
 
     #[test]
     fn user_input_takes_the_stream_format_or_rfc3339() {
-        assert_eq!(from_user_input(CursorKind::UnixSeconds, "1700000000").unwrap(), "1700000000");
+        assert_eq!(
+            from_user_input(CursorKind::UnixSeconds, "1700000000").unwrap(),
+            "1700000000"
+        );
         assert_eq!(
             from_user_input(CursorKind::UnixSeconds, "2023-11-14T22:13:20Z").unwrap(),
             "1700000000"
