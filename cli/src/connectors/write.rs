@@ -212,23 +212,20 @@ mod tests {
             number: 4,
             record: json!({}),
         };
-        let refused = result_line(
-            &line,
-            None,
-            &WriteResult::Failed {
-                reason: "bad email".into(),
-                class: ErrorClass::Permanent,
-            },
+        let permanent = WriteResult::Failed {
+            reason: "bad email".into(),
+            class: ErrorClass::Permanent,
+        };
+        let refused = result_line(&line, None, &permanent);
+        assert_eq!(
+            (refused.status, refused.line, refused.reason),
+            ("refused", 4, Some("bad email"))
         );
-        assert_eq!((refused.status, refused.line), ("refused", 4));
-        let later = result_line(
-            &line,
-            Some(json!("a@b.c")),
-            &WriteResult::Failed {
-                reason: "slow down".into(),
-                class: ErrorClass::RateLimited { retry_after: None },
-            },
-        );
+        let rate_limited = WriteResult::Failed {
+            reason: "slow down".into(),
+            class: ErrorClass::RateLimited { retry_after: None },
+        };
+        let later = result_line(&line, Some(json!("a@b.c")), &rate_limited);
         assert_eq!((later.status, later.key), ("failed", Some(json!("a@b.c"))));
     }
 }

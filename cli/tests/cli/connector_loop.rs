@@ -2,7 +2,7 @@
 //! against the fake HubSpot (and, for dry runs, against nothing at all).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -42,7 +42,7 @@ fn hub_credentials() -> PathBuf {
 }
 
 /// `connectors <cmd> hubspot <extra> --base-url <fake> --credentials-file <creds> --allow-private-network`.
-fn against(cmd: &str, base_url: &str, creds: &PathBuf, extra: &[&str]) -> Output {
+fn against(cmd: &str, base_url: &str, creds: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["connectors", cmd, "hubspot"];
     args.extend(extra);
     args.extend([

@@ -153,6 +153,15 @@ pub(crate) struct AuthParts {
     pub query: Option<(String, SecretString)>,
 }
 
+/// Where a request's credential goes, its value redacted (dry runs).
+#[derive(Debug, Default)]
+pub(crate) struct RedactedAuth {
+    /// `(lower-case name, shown value)`.
+    pub header: Option<(String, String)>,
+    /// `(parameter, shown value)`.
+    pub query: Option<(String, String)>,
+}
+
 /// The chosen authentication of one client.
 pub(crate) struct Authenticator {
     kind: Kind,
@@ -339,24 +348,30 @@ impl Authenticator {
     /// Where the credential goes, with its value replaced by `redacted`: a header (the
     /// `Authorization` scheme word kept, `Bearer [REDACTED]`) or a query parameter. No I/O:
     /// an OAuth token is not fetched.
-    pub(crate) fn redacted_parts(&self, redacted: &str) -> (Option<(String, String)>, Option<(String, String)>) {
+    pub(crate) fn redacted_parts(&self, redacted: &str) -> RedactedAuth {
         match &self.kind {
-            Kind::None => (None, None),
+            Kind::None => RedactedAuth::default(),
             Kind::Header(name, value) => {
                 let shown = match value.expose_secret().split_once(' ') {
                     Some((scheme, _)) if *name == http::header::AUTHORIZATION => format!("{scheme} {redacted}"),
                     _ => redacted.to_owned(),
                 };
-                (Some((name.as_str().to_owned(), shown)), None)
+                RedactedAuth {
+                    header: Some((name.as_str().to_owned(), shown)),
+                    query: None,
+                }
             }
-            Kind::Query(name, _) => (None, Some((name.clone(), redacted.to_owned()))),
-            Kind::OAuth2(_) => (
-                Some((
+            Kind::Query(name, _) => RedactedAuth {
+                header: None,
+                query: Some((name.clone(), redacted.to_owned())),
+            },
+            Kind::OAuth2(_) => RedactedAuth {
+                header: Some((
                     http::header::AUTHORIZATION.as_str().to_owned(),
                     format!("Bearer {redacted}"),
                 )),
-                None,
-            ),
+                query: None,
+            },
         }
     }
 

@@ -616,9 +616,9 @@ impl ConnectorClient {
 
     /// A prepared request as [`execute`](Self::execute) would send it, credentials redacted.
     fn redacted(&self, request: &PreparedRequest) -> RedactedRequest {
-        let (auth_header, auth_query) = self.auth.redacted_parts(REDACTED);
+        let auth = self.auth.redacted_parts(REDACTED);
         let mut url = request.url.to_string();
-        if let Some((name, value)) = auth_query {
+        if let Some((name, value)) = auth.query {
             url.push(if request.url.query().is_some() { '&' } else { '?' });
             url.extend(form_urlencoded::byte_serialize(name.as_bytes()));
             url.push('=');
@@ -627,7 +627,7 @@ impl ConnectorClient {
         // The order execute() adds them in.
         let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
         headers.extend(request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
-        headers.extend(auth_header);
+        headers.extend(auth.header);
         if let Some(body) = &request.body {
             if !headers.iter().any(|(k, _)| k == "content-type") {
                 headers.push(("content-type".to_owned(), body.content_type().to_owned()));
