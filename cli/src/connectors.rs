@@ -1,4 +1,9 @@
-//! `switchyard connectors ...`
+//! `switchyard connectors ...`: the built-in definitions, and the connector author's loop
+//! (`validate`, `read`, `check`, `write --dry-run`) against a fake or the real API.
+
+mod read;
+mod session;
+mod write;
 
 use std::path::PathBuf;
 
@@ -23,6 +28,22 @@ pub enum ConnectorsCommand {
         /// The YAML definition.
         file: PathBuf,
     },
+    /// Read a stream through the engine: records as JSON lines on stdout, per-page progress
+    /// (records, requests, rate-limit waits) on stderr. Exit 1 when a request fails.
+    Read(Box<read::ReadArgs>),
+    /// Run the connector's check request: `ok: ...` (exit 0) or `failed: ...` (exit 1).
+    Check(Box<read::CheckArgs>),
+    /// Write records from a JSON Lines file: one result line per record (ok with the
+    /// destination's id, or refused with its reason); exit 1 when any record is not written.
+    /// With --dry-run, print the requests instead, credentials redacted, and send nothing.
+    Write(Box<write::WriteArgs>),
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 pub fn run(cmd: ConnectorsCommand) -> Outcome {
@@ -53,6 +74,9 @@ pub fn run(cmd: ConnectorsCommand) -> Outcome {
                 Ok(false)
             }
         },
+        ConnectorsCommand::Read(args) => runtime()?.block_on(read::read(*args)),
+        ConnectorsCommand::Check(args) => runtime()?.block_on(read::check(*args)),
+        ConnectorsCommand::Write(args) => runtime()?.block_on(write::write(*args)),
         ConnectorsCommand::Validate { file } => match validate_file(&file) {
             Ok(def) => {
                 println!("valid");

@@ -5,6 +5,9 @@ use std::process::{Command, Output};
 
 use switchyard_tests::{emulator, temp_file, TestEnv};
 
+#[path = "cli/connector_loop.rs"]
+mod connector_loop;
+
 fn switchyard(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))
         .args(args)

@@ -132,6 +132,11 @@ impl Credentials {
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
     }
+
+    /// Every non-empty value, for redacting them from text shown to people.
+    pub(crate) fn secret_values(&self) -> impl Iterator<Item = &SecretString> {
+        self.values.values().filter(|v| !v.expose_secret().is_empty())
+    }
 }
 
 pub(crate) fn now_unix() -> i64 {
@@ -146,6 +151,15 @@ pub(crate) fn now_unix() -> i64 {
 pub(crate) struct AuthParts {
     pub header: Option<(HeaderName, HeaderValue)>,
     pub query: Option<(String, SecretString)>,
+}
+
+/// Where a request's credential goes, its value redacted (dry runs).
+#[derive(Debug, Default)]
+pub(crate) struct RedactedAuth {
+    /// `(lower-case name, shown value)`.
+    pub header: Option<(String, String)>,
+    /// `(parameter, shown value)`.
+    pub query: Option<(String, String)>,
 }
 
 /// The chosen authentication of one client.
@@ -329,6 +343,36 @@ impl Authenticator {
                 }
             }
         })
+    }
+
+    /// Where the credential goes, with its value replaced by `redacted`: a header (the
+    /// `Authorization` scheme word kept, `Bearer [REDACTED]`) or a query parameter. No I/O:
+    /// an OAuth token is not fetched.
+    pub(crate) fn redacted_parts(&self, redacted: &str) -> RedactedAuth {
+        match &self.kind {
+            Kind::None => RedactedAuth::default(),
+            Kind::Header(name, value) => {
+                let shown = match value.expose_secret().split_once(' ') {
+                    Some((scheme, _)) if *name == http::header::AUTHORIZATION => format!("{scheme} {redacted}"),
+                    _ => redacted.to_owned(),
+                };
+                RedactedAuth {
+                    header: Some((name.as_str().to_owned(), shown)),
+                    query: None,
+                }
+            }
+            Kind::Query(name, _) => RedactedAuth {
+                header: None,
+                query: Some((name.clone(), redacted.to_owned())),
+            },
+            Kind::OAuth2(_) => RedactedAuth {
+                header: Some((
+                    http::header::AUTHORIZATION.as_str().to_owned(),
+                    format!("Bearer {redacted}"),
+                )),
+                query: None,
+            },
+        }
     }
 
     /// Forgets the current OAuth access token after the API refused it (a 401), so the next

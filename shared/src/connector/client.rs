@@ -23,8 +23,10 @@ use super::cursor;
 use super::definition::{ConnectorDefinition, HttpMethod, StreamSpec, WriteKind, WriteSpec};
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::pagination::{self, PageResponse, PageToken, PaginationError, StreamState};
+use super::plan::{redact_text, PlannedRequest, RedactedRequest, WritePlan, REDACTED};
 use super::ratelimit::Pacer;
 use super::request::{same_origin, PreparedBody, PreparedRequest};
+use super::stats::ClientStats;
 use super::template::Vars;
 use super::url_guard;
 use super::write::{read_results, scalar_text, Input, WriteResult};
@@ -152,6 +154,7 @@ pub struct ConnectorClient {
     credentials: Credentials,
     http: reqwest::Client,
     pacer: Arc<Pacer>,
+    stats: Arc<ClientStats>,
     checked_origins: Mutex<HashSet<String>>,
 }
 
@@ -224,6 +227,7 @@ impl ConnectorClient {
             credentials,
             http,
             pacer,
+            stats: Arc::new(ClientStats::new()),
             checked_origins: Mutex::new(HashSet::new()),
         })
     }
@@ -237,6 +241,18 @@ impl ConnectorClient {
     /// This client's pacer.
     pub fn pacer(&self) -> Arc<Pacer> {
         self.pacer.clone()
+    }
+
+    /// Counts this client's work into `stats` (shared with other clients, say) instead of
+    /// its own counters.
+    pub fn with_stats(mut self, stats: Arc<ClientStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
+    /// This client's counters: requests, retries, rate-limit waits.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
     }
 
     /// The definition.
@@ -509,23 +525,9 @@ impl ConnectorClient {
     pub async fn write_batch(&self, operation: &str, records: &[Value]) -> Result<Vec<WriteResult>, ConnectorError> {
         let (spec, compiled) = self.write_op(operation)?;
         let mut results: Vec<Option<WriteResult>> = vec![None; records.len()];
-        let mut ready: Vec<Item> = Vec::with_capacity(records.len());
-        for (index, record) in records.iter().enumerate() {
-            let key = match &spec.key {
-                Some(pointer) => match record.pointer(pointer).and_then(scalar_text).filter(|k| !k.is_empty()) {
-                    Some(k) => Some(k),
-                    None if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) => {
-                        results[index] = Some(WriteResult::failed(
-                            format!("the record has no `{pointer}` to identify it by"),
-                            ErrorClass::Permanent,
-                        ));
-                        continue;
-                    }
-                    None => None,
-                },
-                None => None,
-            };
-            ready.push(Item { index, key });
+        let (ready, refused) = keyed_items(spec, records);
+        for (index, result) in refused {
+            results[index] = Some(result);
         }
         let mut sent_any = false;
         let mut stop: Option<ConnectorError> = None;
@@ -556,6 +558,98 @@ impl ConnectorClient {
             .into_iter()
             .map(|r| r.expect("every record gets a result"))
             .collect())
+    }
+
+    /// What [`write_batch`](Self::write_batch) would send for `records`, built without any
+    /// I/O (no request, no token refresh, no DNS) and with every credential redacted: the
+    /// connector author's dry run. A request that would be split after a refusal is shown
+    /// whole; signature headers are computed, then redacted.
+    pub fn plan_write(&self, operation: &str, records: &[Value]) -> Result<WritePlan, ConnectorError> {
+        let (spec, compiled) = self.write_op(operation)?;
+        let (ready, refused) = keyed_items(spec, records);
+        let mut requests = Vec::new();
+        for chunk in ready.chunks(spec.batch_size) {
+            let (mut prepared, _) = self.prepare_write(compiled, records, chunk)?;
+            let mut signed = Vec::new();
+            if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
+                if self.credentials.contains(&sign.secret) {
+                    let body = prepared.body.as_ref().map(PreparedBody::bytes).unwrap_or_default();
+                    let headers = crate::webhook::sign(
+                        scheme,
+                        &crate::webhook::SignInput {
+                            method: prepared.method.as_str(),
+                            url: prepared.url.as_str(),
+                            body,
+                            secret: self.credentials.get(&sign.secret).expect("checked just above"),
+                            now: now_unix(),
+                            message_id: None,
+                        },
+                    )
+                    .map_err(|e| ConnectorError::new(ErrorClass::Permanent, ErrorKind::Credentials, e.to_string()))?;
+                    signed = headers
+                        .into_iter()
+                        .map(|(name, value)| {
+                            let shown = if name.to_ascii_lowercase().contains("signature") {
+                                REDACTED.to_owned()
+                            } else {
+                                value
+                            };
+                            (name, shown)
+                        })
+                        .collect();
+                } else {
+                    return Err(ConnectorError::new(
+                        ErrorClass::Permanent,
+                        ErrorKind::Credentials,
+                        format!("the credentials lack `{}` needed to sign deliveries", sign.secret),
+                    ));
+                }
+            }
+            prepared.headers.extend(signed);
+            requests.push(PlannedRequest {
+                records: chunk.iter().map(|item| item.index).collect(),
+                request: self.redacted(&prepared),
+            });
+        }
+        Ok(WritePlan { requests, refused })
+    }
+
+    /// A prepared request as [`execute`](Self::execute) would send it, credentials redacted.
+    fn redacted(&self, request: &PreparedRequest) -> RedactedRequest {
+        let auth = self.auth.redacted_parts(REDACTED);
+        let mut url = request.url.to_string();
+        if let Some((name, value)) = auth.query {
+            url.push(if request.url.query().is_some() { '&' } else { '?' });
+            url.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+            url.push('=');
+            url.push_str(&value);
+        }
+        // The order execute() adds them in.
+        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        headers.extend(request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
+        headers.extend(auth.header);
+        if let Some(body) = &request.body {
+            if !headers.iter().any(|(k, _)| k == "content-type") {
+                headers.push(("content-type".to_owned(), body.content_type().to_owned()));
+            }
+        }
+        let secrets = || self.credentials.secret_values();
+        let body = request.body.as_ref().map(|b| {
+            let text = redact_text(&String::from_utf8_lossy(b.bytes()), secrets());
+            match b {
+                PreparedBody::Json(_) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                PreparedBody::Form(_) => Value::String(text),
+            }
+        });
+        RedactedRequest {
+            method: request.method.as_str(),
+            url: redact_text(&url, secrets()),
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k, redact_text(&v, secrets())))
+                .collect(),
+            body,
+        }
     }
 
     /// Writes one chunk; a permanent whole-request refusal of several records is split in
@@ -732,7 +826,7 @@ impl ConnectorClient {
                 allow_private_network: self.settings.allow_private_network,
             };
             let auth = self.auth.parts(&token_settings).await?;
-            self.pacer.acquire().await;
+            self.stats.paced(self.pacer.acquire().await);
             let mut url = request.url.clone();
             if let Some((name, value)) = &auth.query {
                 url.query_pairs_mut().append_pair(name, value.expose_secret());
@@ -764,6 +858,7 @@ impl ConnectorClient {
                 builder = builder.body(body.bytes().to_vec());
             }
             let started = Instant::now();
+            self.stats.request_sent();
             let sent = builder.send().await;
             let outcome = match sent {
                 Err(e) => Err(self.transport_error(&what, &e)),
@@ -775,6 +870,7 @@ impl ConnectorClient {
                     if exec.idempotent && e.class == ErrorClass::Transient && attempt < self.settings.max_inline_retries
                     {
                         attempt += 1;
+                        self.stats.retried();
                         tokio::time::sleep(backoff(attempt)).await;
                         continue;
                     }
@@ -805,6 +901,7 @@ impl ConnectorClient {
             let error = self.http_error(&what, class, &response);
             match class {
                 ErrorClass::RateLimited { retry_after } => {
+                    self.stats.rate_limited();
                     let delay = retry_after.unwrap_or(Duration::from_secs(1));
                     self.pacer.pause_for(delay);
                     tracing::info!(
@@ -815,11 +912,13 @@ impl ConnectorClient {
                     );
                     if attempt < self.settings.max_inline_retries && delay <= self.settings.max_inline_wait {
                         attempt += 1;
+                        self.stats.retried();
                         continue;
                     }
                 }
                 ErrorClass::Transient if exec.idempotent && attempt < self.settings.max_inline_retries => {
                     attempt += 1;
+                    self.stats.retried();
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
@@ -827,6 +926,7 @@ impl ConnectorClient {
                     // The access token may have been revoked early: refresh once and retry.
                     refreshed_after_401 = true;
                     if self.auth.invalidate().await {
+                        self.stats.retried();
                         continue;
                     }
                 }
@@ -924,6 +1024,34 @@ impl ConnectorClient {
 struct Item {
     index: usize,
     key: Option<String>,
+}
+
+/// The records of a write with their keys, and those refused because an update or upsert
+/// finds no key in them.
+fn keyed_items(spec: &WriteSpec, records: &[Value]) -> (Vec<Item>, Vec<(usize, WriteResult)>) {
+    let mut ready = Vec::with_capacity(records.len());
+    let mut refused = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        let key = match &spec.key {
+            Some(pointer) => match record.pointer(pointer).and_then(scalar_text).filter(|k| !k.is_empty()) {
+                Some(k) => Some(k),
+                None if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) => {
+                    refused.push((
+                        index,
+                        WriteResult::failed(
+                            format!("the record has no `{pointer}` to identify it by"),
+                            ErrorClass::Permanent,
+                        ),
+                    ));
+                    continue;
+                }
+                None => None,
+            },
+            None => None,
+        };
+        ready.push(Item { index, key });
+    }
+    (ready, refused)
 }
 
 /// Whether a write's response is read for per-record results.

@@ -95,6 +95,29 @@ pub fn validate(kind: CursorKind, text: &str) -> Result<(), CursorError> {
     parse(kind, text).map(|_| ())
 }
 
+/// A start cursor a person typed (`--since`): the stream's own format as it is, or an RFC 3339
+/// date-time converted to the stream's format (unix seconds or milliseconds; string cursors
+/// take the text as it is).
+pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorError> {
+    let text = text.trim();
+    if parse(kind, text).is_ok() {
+        return Ok(text.to_owned());
+    }
+    let err = CursorError {
+        expected: match kind {
+            CursorKind::UnixSeconds => "unix seconds or an RFC 3339 date-time",
+            CursorKind::UnixMillis => "unix milliseconds or an RFC 3339 date-time",
+            _ => expected(kind),
+        },
+    };
+    let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| err.clone())?;
+    match kind {
+        CursorKind::UnixSeconds => Ok(at.unix_timestamp().to_string()),
+        CursorKind::UnixMillis => Ok((at.unix_timestamp_nanos() / 1_000_000).to_string()),
+        CursorKind::Rfc3339 | CursorKind::String => Err(err),
+    }
+}
+
 /// The `since` placeholder values for a run starting at `cursor`, moved back by
 /// `lookback_secs`: `since` in the stream's own format, plus `since.unix_seconds`,
 /// `since.unix_millis` and `since.rfc3339` for time kinds.
@@ -163,6 +186,29 @@ mod tests {
             Some("1000")
         );
         assert_eq!(max(CursorKind::UnixSeconds, None, "5").as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn user_input_takes_the_stream_format_or_rfc3339() {
+        assert_eq!(
+            from_user_input(CursorKind::UnixSeconds, "1700000000").unwrap(),
+            "1700000000"
+        );
+        assert_eq!(
+            from_user_input(CursorKind::UnixSeconds, "2023-11-14T22:13:20Z").unwrap(),
+            "1700000000"
+        );
+        assert_eq!(
+            from_user_input(CursorKind::UnixMillis, "2023-11-14T22:13:20.5Z").unwrap(),
+            "1700000000500"
+        );
+        assert_eq!(
+            from_user_input(CursorKind::Rfc3339, "2024-01-01T00:00:00Z").unwrap(),
+            "2024-01-01T00:00:00Z"
+        );
+        assert!(from_user_input(CursorKind::Rfc3339, "1700000000").is_err());
+        let e = from_user_input(CursorKind::UnixSeconds, "yesterday").unwrap_err();
+        assert!(e.to_string().contains("RFC 3339"), "{e}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   templates), [`pagination`] (state stepping and loop guards), [`cursor`] (incremental
 //!   cursors and lookback), [`errors`] (the one classification), [`ratelimit`] (pacing
 //!   arithmetic), [`mapping`] (jq via jaq), [`hash`] (content hashes), [`write`] (per-record
-//!   results).
+//!   results), [`plan`] (dry-run requests, redacted), [`stats`] (a client's counters).
 //! * I/O: [`client`] (the engine), [`auth`] (OAuth token refresh), [`url_guard`] (the
 //!   network guard for user-configured URLs).
 //!
@@ -40,9 +40,11 @@ pub mod errors;
 pub mod hash;
 pub mod mapping;
 pub mod pagination;
+pub mod plan;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;
+pub mod stats;
 pub mod template;
 pub mod url_guard;
 pub mod write;
@@ -54,6 +56,8 @@ pub use errors::{ConnectorError, ErrorClass, ErrorKind};
 pub use hash::content_hash;
 pub use mapping::{check_mapping, Mapping, MappingError};
 pub use pagination::{PageToken, StreamState};
+pub use plan::{PlannedRequest, RedactedRequest, WritePlan};
 pub use ratelimit::Pacer;
 pub use registry::{validate_file, DefinitionError, Registry};
+pub use stats::{ClientStats, StatsSnapshot};
 pub use write::WriteResult;

@@ -133,8 +133,8 @@ impl Pacer {
         self.core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits until a request may start.
-    pub async fn acquire(&self) {
+    /// Waits until a request may start; returns how long it waited.
+    pub async fn acquire(&self) -> Duration {
         let wait = {
             let now = self.now();
             self.core().reserve(now)
@@ -142,6 +142,7 @@ impl Pacer {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        wait
     }
 
     /// Pauses every request of the connection for `delay` (a Retry-After).

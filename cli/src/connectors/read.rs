@@ -1,0 +1,217 @@
+//! `switchyard connectors read` and `check`: a stream through the engine, records as JSON
+//! lines on stdout, progress on stderr.
+
+use std::io::{BufWriter, ErrorKind as IoErrorKind, Write};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use switchyard::connector::cursor::from_user_input;
+use switchyard::connector::{ConnectorClient, ConnectorDefinition, ErrorKind, StreamState};
+
+use super::session::{self, ConnectionArgs};
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Connector id (see `switchyard connectors list`) or a definition file (my-api.yaml).
+    connector: String,
+    /// The stream to read (see `switchyard connectors show <connector>`).
+    #[arg(long)]
+    stream: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// Read incrementally from this cursor: RFC 3339 or the stream's cursor format. The
+    /// stream's lookback window applies, as in a sync job.
+    #[arg(long, value_name = "CURSOR")]
+    since: Option<String>,
+    /// Stop after this many records.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Fetch one record by id instead of reading the stream (when the stream can).
+    #[arg(long, visible_alias = "fetch", value_name = "ID", conflicts_with_all = ["since", "limit"])]
+    id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Connector id (see `switchyard connectors list`) or a definition file (my-api.yaml).
+    connector: String,
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+fn stream_names(def: &ConnectorDefinition) -> String {
+    def.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+}
+
+pub async fn read(args: ReadArgs) -> Outcome {
+    let def = session::definition(&args.connector)?;
+    let Some(spec) = def.streams.get(&args.stream) else {
+        bail!(
+            "connector {} has no stream {:?}; it has: {}",
+            def.id,
+            args.stream,
+            stream_names(&def)
+        );
+    };
+    let since = match (&args.since, &spec.cursor) {
+        (None, _) => None,
+        (Some(_), None) => bail!(
+            "stream {} of {} has no cursor, so it cannot be read --since",
+            args.stream,
+            def.id
+        ),
+        (Some(text), Some(cursor)) => {
+            Some(from_user_input(cursor.kind, text).map_err(|e| anyhow::anyhow!("--since {text:?}: {e}"))?)
+        }
+    };
+    if args.id.is_some() && spec.fetch.is_none() {
+        bail!(
+            "stream {} of {} cannot fetch single records (its definition has no `fetch`)",
+            args.stream,
+            def.id
+        );
+    }
+    let lookback = spec.cursor.as_ref().map_or(0, |c| c.lookback_secs);
+    let client = session::client(def.clone(), &args.connection)?;
+    if let Some(id) = &args.id {
+        return fetch(&client, &args.stream, id).await;
+    }
+    match &since {
+        Some(cursor) if lookback > 0 => eprintln!(
+            "reading {}/{} since {cursor} (less its {lookback} s lookback)",
+            def.id, args.stream
+        ),
+        Some(cursor) => eprintln!("reading {}/{} since {cursor}", def.id, args.stream),
+        None => eprintln!("reading {}/{} (full refresh)", def.id, args.stream),
+    }
+    read_stream(&client, &args.stream, since, args.limit).await
+}
+
+async fn fetch(client: &ConnectorClient, stream: &str, id: &str) -> Outcome {
+    let started = Instant::now();
+    let result = client.fetch_record(stream, id).await;
+    let counters = session::counters(&client.stats().snapshot(), started);
+    match result {
+        Ok(Some(record)) => {
+            println!("{}", serde_json::to_string(&record)?);
+            eprintln!("fetched {stream} {id}: {counters}");
+            Ok(true)
+        }
+        Ok(None) => {
+            eprintln!("no {stream} record {id}: {counters}");
+            Ok(false)
+        }
+        Err(e) => {
+            eprintln!("fetching {stream} {id} failed: {e} ({counters})");
+            Ok(false)
+        }
+    }
+}
+
+/// Whether writing to stdout failed because the reader went away (`| head`): not an error.
+fn closed(e: &std::io::Error) -> bool {
+    e.kind() == IoErrorKind::BrokenPipe
+}
+
+async fn read_stream(client: &ConnectorClient, stream: &str, since: Option<String>, limit: Option<u64>) -> Outcome {
+    let started = Instant::now();
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut state = Some(match since {
+        Some(cursor) => StreamState::incremental(Some(cursor)),
+        None => StreamState::full_refresh(),
+    });
+    let (mut pages, mut records) = (0u64, 0u64);
+    let mut max_cursor = None;
+    let mut stopped = None;
+    while let Some(current) = state.take() {
+        let page = match client.read_page(stream, &current).await {
+            Ok(page) => page,
+            Err(e) => {
+                let _ = out.flush();
+                eprintln!(
+                    "page {}: failed after {records} records: {e} ({})",
+                    pages + 1,
+                    session::counters(&client.stats().snapshot(), started)
+                );
+                if e.kind == ErrorKind::UrlRejected {
+                    eprintln!("  for a local fake pass --allow-private-network");
+                }
+                return Ok(false);
+            }
+        };
+        pages += 1;
+        let on_page = page.records.len();
+        for record in &page.records {
+            if limit.is_some_and(|n| records >= n) {
+                stopped = Some("--limit");
+                break;
+            }
+            let written = serde_json::to_writer(&mut out, record)
+                .map_err(std::io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            match written {
+                Ok(()) => records += 1,
+                Err(e) if closed(&e) => return Ok(true),
+                Err(e) => return Err(e).context("cannot write to stdout"),
+            }
+        }
+        match out.flush() {
+            Ok(()) => {}
+            Err(e) if closed(&e) => return Ok(true),
+            Err(e) => return Err(e).context("cannot write to stdout"),
+        }
+        max_cursor = page.max_cursor.clone();
+        eprintln!(
+            "page {pages}: {on_page} records ({records} in all), {}",
+            session::counters(&client.stats().snapshot(), started)
+        );
+        if stopped.is_none() && limit.is_some_and(|n| records >= n) && page.next.is_some() {
+            stopped = Some("--limit");
+        }
+        if stopped.is_some() {
+            break;
+        }
+        state = page.next;
+    }
+    eprintln!(
+        "{}: {pages} pages, {records} records, {}{}",
+        if stopped.is_some() {
+            "stopped at --limit"
+        } else {
+            "done"
+        },
+        session::counters(&client.stats().snapshot(), started),
+        max_cursor.map(|c| format!("; highest cursor {c}")).unwrap_or_default()
+    );
+    Ok(true)
+}
+
+pub async fn check(args: CheckArgs) -> Outcome {
+    let def = session::definition(&args.connector)?;
+    if def.check.is_none() {
+        bail!("connector {} has no check request", def.id);
+    }
+    let client = session::client(def.clone(), &args.connection)?;
+    let started = Instant::now();
+    match client.check().await {
+        Ok(report) => {
+            println!(
+                "ok: HTTP {} in {} ms ({} auth)",
+                report.status,
+                report.latency.as_millis(),
+                report.auth
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            println!("failed: {e}");
+            if e.needs_reauth() {
+                eprintln!("the credentials were refused: check the token in the credentials file");
+            }
+            eprintln!("{}", session::counters(&client.stats().snapshot(), started));
+            Ok(false)
+        }
+    }
+}
