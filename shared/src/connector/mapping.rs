@@ -92,13 +92,14 @@ impl MappingError {
     /// True when the program itself is at fault whatever the record (it does not compile, or
     /// it broke a bound of time, memory, stack or output).
     pub fn is_bound(&self) -> bool {
-        matches!(
-            self,
+        match self {
             MappingError::Bound(_)
-                | MappingError::OutputTooLarge(_)
-                | MappingError::TooLong { .. }
-                | MappingError::TooDeep(_)
-        )
+            | MappingError::OutputTooLarge(_)
+            | MappingError::TooLong { .. }
+            | MappingError::TooDeep(_) => true,
+            MappingError::Sample { error, .. } => error.is_bound(),
+            _ => false,
+        }
     }
 }
 
