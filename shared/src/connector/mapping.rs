@@ -779,6 +779,27 @@ mod tests {
         assert!(check_mapping("nosuch", None).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 200, ..Default::default() })]
+        /// Whatever a stranger types, compiling answers Ok or Err: it never panics, hangs or
+        /// overflows the stack (brackets, blocks, strings, comments and operators in any order).
+        #[test]
+        fn compiling_any_text_never_crashes(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "(", ")", "[", "]", "{", "}", "\"", "\\(", "#", "\n", "if", "then", "else", "end",
+                    ".", "|", "+", "-", "1", "a", ":", ";", ",", "def f:", "f", "reduce", "as $x", "?", " ",
+                ]),
+                0..400,
+            )
+        ) {
+            let text: String = parts.concat();
+            let _ = Mapping::compile(&text);
+            let depth = nesting_depth(&text);
+            proptest::prop_assert!(depth <= text.len());
+        }
+    }
+
     #[test]
     fn cached_programs_are_compiled_once() {
         let a = Mapping::cached("{cached_once: .x}").unwrap();
