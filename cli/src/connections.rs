@@ -72,6 +72,11 @@ pub struct CreateArgs {
     /// JSON or YAML file describing a generic HMAC scheme (with --scheme generic).
     #[arg(long, value_name = "FILE")]
     generic_config: Option<PathBuf>,
+    /// HubSpot signature versions the connection accepts, comma-separated: v3 (the default),
+    /// and v2 or v1 only for an app HubSpot still signs that way (they carry no timestamp, so
+    /// they have no replay window).
+    #[arg(long, value_name = "VERSIONS", value_delimiter = ',')]
+    hubspot_signature_versions: Vec<switchyard::webhook::HubspotVersion>,
     /// File holding the webhook signing secret.
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
@@ -145,11 +150,18 @@ async fn create(args: CreateArgs) -> Outcome {
         .clone()
         .unwrap_or_else(|| format!("conn_{}", ulid::Ulid::new().to_string().to_lowercase()));
     let scheme = match (&args.scheme, &args.webhook_secret_file) {
-        (Some(name), _) => Some(parse_scheme(name, args.generic_config.as_deref())?),
+        (Some(name), _) => Some(parse_scheme(
+            name,
+            args.generic_config.as_deref(),
+            &args.hubspot_signature_versions,
+        )?),
         (None, Some(_)) => Some(
-            parse_scheme(&args.provider, None)
+            parse_scheme(&args.provider, None, &args.hubspot_signature_versions)
                 .with_context(|| format!("provider {:?} is not a webhook scheme; pass --scheme", args.provider))?,
         ),
+        (None, None) if !args.hubspot_signature_versions.is_empty() => {
+            bail!("--hubspot-signature-versions needs --webhook-secret-file")
+        }
         (None, None) => None,
     };
     let webhook = match &args.webhook_secret_file {

@@ -365,7 +365,7 @@ async fn previous_secret_is_accepted_during_rotation() {
 async fn hubspot_batch_is_split_into_one_event_per_element() {
     let rig = Rig::new().await;
     let secret = "hubspot-client-secret";
-    rig.connection("conn_hs", "hubspot", Scheme::Hubspot, secret, None)
+    rig.connection("conn_hs", "hubspot", Scheme::Hubspot(Default::default()), secret, None)
         .await;
     let body = br#"[{"eventId":101,"subscriptionType":"contact.creation","objectId":1,"occurredAt":1763800000000},{"eventId":102,"subscriptionType":"contact.propertyChange","objectId":2,"propertyName":"email","propertyValue":"b@example.com"},{"eventId":103,"subscriptionType":"deal.creation","objectId":3}]"#;
     let ts_ms = (NOW * 1000).to_string();

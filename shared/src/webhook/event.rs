@@ -87,7 +87,7 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Github => github(req)?,
         Scheme::Slack => return slack(req.body),
         Scheme::Shopify => shopify(req)?,
-        Scheme::Hubspot => hubspot(req.body)?,
+        Scheme::Hubspot(_) => hubspot(req.body)?,
         Scheme::Intuit => intuit(req.body)?,
         Scheme::Xero => xero(req.body)?,
         Scheme::Calendly => calendly(req.body)?,
@@ -558,7 +558,7 @@ mod tests {
         let error = run(&Scheme::Stripe, &none, br#"{"id": 5, "type": "sk_live_leak"}"#);
         // id is a number: a field error naming the field only.
         assert_eq!(error.unwrap_err().code(), "invalid_field");
-        let error = run(&Scheme::Hubspot, &Headers::new(), br#""sk_live_leak""#).unwrap_err();
+        let error = run(&Scheme::Hubspot(Default::default()), &Headers::new(), br#""sk_live_leak""#).unwrap_err();
         assert!(!error.to_string().contains("sk_live_leak"), "{error}");
     }
 
@@ -724,7 +724,7 @@ mod tests {
     fn hubspot_batch_is_split_keeping_each_elements_raw_bytes() {
         let body = br#"[{"eventId":1,"subscriptionType":"contact.creation","objectId":123},  {"objectId": 7, "eventId":"2","subscriptionType":"deal.propertyChange"}]"#;
         let none = Headers::new();
-        let events = events(&Scheme::Hubspot, &none, body);
+        let events = events(&Scheme::Hubspot(Default::default()), &none, body);
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].event_id, "1");
         assert_eq!(events[0].event_type, "contact.creation");
@@ -744,8 +744,8 @@ mod tests {
 
     #[test]
     fn hubspot_empty_batch_has_no_events() {
-        assert_eq!(events(&Scheme::Hubspot, &Headers::new(), b"[]"), vec![]);
-        assert_eq!(events(&Scheme::Hubspot, &Headers::new(), b" [ ] "), vec![]);
+        assert_eq!(events(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[]"), vec![]);
+        assert_eq!(events(&Scheme::Hubspot(Default::default()), &Headers::new(), b" [ ] "), vec![]);
     }
 
     #[test]
@@ -753,12 +753,12 @@ mod tests {
         let element = r#"{"eventId":1,"subscriptionType":"contact.creation"}"#;
         let at_cap = format!("[{}]", vec![element; MAX_BATCH_EVENTS].join(","));
         assert_eq!(
-            events(&Scheme::Hubspot, &Headers::new(), at_cap.as_bytes()).len(),
+            events(&Scheme::Hubspot(Default::default()), &Headers::new(), at_cap.as_bytes()).len(),
             MAX_BATCH_EVENTS
         );
         let over = format!("[{}]", vec![element; MAX_BATCH_EVENTS + 1].join(","));
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), over.as_bytes()),
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), over.as_bytes()),
             Err(ExtractError::TooManyEvents { count: 1001, max: 1000 })
         );
     }
@@ -766,18 +766,18 @@ mod tests {
     #[test]
     fn hubspot_requires_an_array_of_identified_events() {
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), br#"{"eventId":1}"#)
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), br#"{"eventId":1}"#)
                 .unwrap_err()
                 .code(),
             "invalid_json"
         );
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), br#"[{"subscriptionType":"x"}]"#),
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), br#"[{"subscriptionType":"x"}]"#),
             Err(ExtractError::MissingField("eventId".into()))
         );
         assert_eq!(
             run(
-                &Scheme::Hubspot,
+                &Scheme::Hubspot(Default::default()),
                 &Headers::new(),
                 br#"[{"eventId":1.5,"subscriptionType":"x"}]"#
             )
@@ -786,7 +786,7 @@ mod tests {
             "invalid_field"
         );
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), b"[1]").unwrap_err().code(),
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[1]").unwrap_err().code(),
             "missing_field"
         );
     }
@@ -939,7 +939,7 @@ mod tests {
         );
         assert_eq!(
             run(
-                &Scheme::Hubspot,
+                &Scheme::Hubspot(Default::default()),
                 &Headers::new(),
                 br#"[{"eventId":"","subscriptionType":"x"}]"#
             )
