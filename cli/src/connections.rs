@@ -11,7 +11,7 @@ use switchyard::secrets::SecretStore;
 use switchyard::store::connections::{Connection, ConnectionStore, WebhookSettings};
 
 use crate::webhook::{parse_scheme, read_secret};
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 /// Where the connections live.
 #[derive(Debug, Args)]
@@ -181,7 +181,7 @@ async fn create(args: CreateArgs) -> Outcome {
     let credentials = match &args.credentials_file {
         None => Default::default(),
         Some(f) => {
-            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            let text = input_file::read_to_string(f, "credentials file", input_file::CONFIG_LIMIT)?;
             // serde_json's messages may quote the input: say where, never what.
             match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(serde_json::Value::Object(map)) => map,

@@ -14,7 +14,7 @@ use switchyard::store::jobs::Job;
 use switchyard::sync::{self, JobOutcome, SyncDeps};
 
 use crate::connections::{clients, Target};
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -166,7 +166,7 @@ pub fn run_sync(cmd: SyncCommand) -> Outcome {
 async fn create(args: CreateArgs) -> Outcome {
     let mapping = match (&args.mapping, &args.mapping_file) {
         (Some(m), _) => m.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        (None, Some(f)) => input_file::read_to_string(f, "mapping file", input_file::SOURCE_LIMIT)?,
         (None, None) => bail!("give the jq mapping with --mapping or --mapping-file"),
     };
     Mapping::compile(&mapping).map_err(|e| anyhow::anyhow!("the mapping does not compile: {e}"))?;

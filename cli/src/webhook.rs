@@ -10,7 +10,7 @@ use switchyard::webhook::{
     WebhookRequest,
 };
 
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -118,7 +118,7 @@ pub fn run(cmd: WebhookCommand) -> Outcome {
 
 /// Reads a secret from a file, dropping one trailing newline.
 pub fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read secret file {}", path.display()))?;
+    let raw = input_file::read_to_string(path, "secret file", input_file::SECRET_LIMIT)?;
     let trimmed = raw.trim_end_matches(['\n', '\r']);
     if trimmed.is_empty() {
         bail!("secret file {} is empty", path.display());
@@ -150,7 +150,7 @@ fn parse_scheme_name(name: &str, generic_config: Option<&Path>) -> anyhow::Resul
                 "--scheme generic needs --generic-config FILE describing the header, algorithm, encoding and template"
             );
         };
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = input_file::read_to_string(path, "generic scheme configuration", input_file::CONFIG_LIMIT)?;
         let cfg: GenericHmac =
             serde_yaml::from_str(&text).with_context(|| format!("{} is not a valid generic scheme", path.display()))?;
         cfg.validate()
@@ -170,8 +170,7 @@ fn sign(args: SignArgs) -> Outcome {
         &args.hubspot_signature_versions,
     )?;
     let secret = read_secret(&args.secret_file)?;
-    let body = std::fs::read(&args.body_file)
-        .with_context(|| format!("cannot read body file {}", args.body_file.display()))?;
+    let body = input_file::read(&args.body_file, "body file", input_file::BODY_LIMIT)?;
     let input = webhook::SignInput {
         method: &args.method,
         url: &args.url,
@@ -218,8 +217,7 @@ fn verify(args: VerifyArgs) -> Outcome {
         let (name, value) = parse_header(raw)?;
         headers.insert(&name, &value);
     }
-    let body = std::fs::read(&args.body_file)
-        .with_context(|| format!("cannot read body file {}", args.body_file.display()))?;
+    let body = input_file::read(&args.body_file, "body file", input_file::BODY_LIMIT)?;
     let defaults = VerifyOptions::default();
     let opts = VerifyOptions {
         now: args.now.unwrap_or(defaults.now),

@@ -104,6 +104,8 @@ async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Opt
     let Some(endpoint) = target.endpoint_url.clone() else {
         anyhow::bail!("`local init` is for the emulator: pass --endpoint-url or set AWS_ENDPOINT_URL");
     };
+    // Read before anything is created, so a bad file changes nothing.
+    let samples = samples.map(lambda_env::load_samples).transpose()?;
     let clients: AwsClients = clients(&target).await;
     let resources = resources::parse(resources::TEMPLATE, stage)?;
     let created = resources::create(&clients, &resources).await?;
@@ -125,8 +127,8 @@ async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Opt
         };
         eprintln!("environment for cargo lambda: {}", env.write(path)?.display());
     }
-    if let Some(manifest) = samples {
-        let ids = register_samples(&clients, table, manifest).await?;
+    if let Some(samples) = samples {
+        let ids = register_samples(&clients, table, samples).await?;
         eprintln!("sample connections: {}", ids.join(", "));
     }
     println!("TABLE_NAME={table}");
@@ -134,10 +136,14 @@ async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Opt
     Ok(true)
 }
 
-async fn register_samples(clients: &AwsClients, table: &str, manifest: &Path) -> anyhow::Result<Vec<String>> {
+async fn register_samples(
+    clients: &AwsClients,
+    table: &str,
+    samples: lambda_env::Samples,
+) -> anyhow::Result<Vec<String>> {
     let connections = switchyard::store::connections::ConnectionStore::new(clients.dynamodb.clone(), table);
     let secrets = switchyard::secrets::SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO);
-    lambda_env::register_samples(&connections, &secrets, manifest).await
+    lambda_env::register_samples(&connections, &secrets, samples).await
 }
 
 async fn up(args: UpArgs) -> Outcome {
@@ -156,6 +162,12 @@ async fn up(args: UpArgs) -> Outcome {
 
     processes::ensure_free(args.port, "the HTTP API")?;
     let venv = processes::venv()?;
+    // Read before anything starts, so a bad file stops nothing half-way.
+    let samples = if args.no_samples || !args.samples.exists() {
+        None
+    } else {
+        Some(lambda_env::load_samples(&args.samples)?)
+    };
     let logs = std::env::temp_dir().join(format!("switchyard-local-{}", args.stage));
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
 
@@ -194,8 +206,8 @@ async fn up(args: UpArgs) -> Outcome {
     .write(&args.env_file)?;
     let samples = if args.no_samples {
         None
-    } else if args.samples.is_file() {
-        let ids = register_samples(&aws, &table, &args.samples).await?;
+    } else if let Some(samples) = samples {
+        let ids = register_samples(&aws, &table, samples).await?;
         eprintln!(
             "==> registered {} sample connections from {} (tenant samples)",
             ids.len(),
