@@ -5,6 +5,7 @@ mod demo;
 mod lambda_env;
 mod processes;
 pub mod runner;
+mod shutdown;
 
 use std::path::{Path, PathBuf};
 
@@ -146,19 +147,30 @@ async fn register_samples(
     lambda_env::register_samples(&connections, &secrets, samples).await
 }
 
+/// How long a stop may take before the signal thread kills the tools and exits.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 async fn up(args: UpArgs) -> Outcome {
+    // Ctrl-C (and a TERM from a supervisor) are taken from here on, on a thread of their own, so
+    // one that arrives while starting up, or just after the banner, stops everything rather than
+    // being lost, and a stop that stalls still ends (see `shutdown`). Stopping drops `run_up`,
+    // and with it the tools it started (each `processes::Tool` stops its process group).
+    let mut stop = shutdown::listen(STOP_GRACE)?;
+    tokio::select! {
+        outcome = run_up(args) => outcome,
+        signal = stop.requested() => {
+            eprintln!("\n==> stopping ({signal})");
+            Ok(true)
+        }
+    }
+}
+
+async fn run_up(args: UpArgs) -> Outcome {
     use std::sync::Arc;
     use switchyard::clock::SystemClock;
     use switchyard::config::{ReceiverConfig, SyncConfig};
     use switchyard::receiver::ReceiverDeps;
     use switchyard::sync::SyncDeps;
-
-    // Ctrl-C (and a TERM from a supervisor) are taken from here on, so one that arrives while
-    // starting up, or just after the banner, stops everything rather than being lost or
-    // killing the process before it can stop what it started.
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
 
     processes::ensure_free(args.port, "the HTTP API")?;
     let venv = processes::venv()?;
@@ -356,8 +368,6 @@ async fn up(args: UpArgs) -> Outcome {
     println!();
 
     tokio::select! {
-        _ = interrupt.recv() => eprintln!("\n==> stopping"),
-        _ = terminate.recv() => eprintln!("\n==> stopping (SIGTERM)"),
         r = http => {
             r.context("the HTTP server task failed")??;
         }
