@@ -48,13 +48,13 @@ pub struct Size(pub u64);
 impl std::fmt::Display for Size {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let bytes = self.0;
-        if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
-            write!(f, "{bytes} bytes ({} MiB)", bytes / (1024 * 1024))
-        } else if bytes >= 1024 && bytes % 1024 == 0 {
-            write!(f, "{bytes} bytes ({} KiB)", bytes / 1024)
-        } else {
-            write!(f, "{bytes} bytes")
+        for (unit, name) in [(1024 * 1024, "MiB"), (1024, "KiB")] {
+            let (whole, rest) = (bytes / unit, bytes % unit);
+            if whole > 0 && rest == 0 {
+                return write!(f, "{bytes} bytes ({whole} {name})");
+            }
         }
+        write!(f, "{bytes} bytes")
     }
 }
 
@@ -146,9 +146,13 @@ mod tests {
 
     #[test]
     fn refuses_directories_and_devices_before_reading() {
-        let err = read(Path::new("/dev/zero"), "mapping file", 1024).unwrap_err().to_string();
+        let err = read(Path::new("/dev/zero"), "mapping file", 1024)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/dev/zero") && err.contains("character device"), "{err}");
-        let err = read(&std::env::temp_dir(), "mapping file", 1024).unwrap_err().to_string();
+        let err = read(&std::env::temp_dir(), "mapping file", 1024)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("directory"), "{err}");
     }
 

@@ -273,7 +273,9 @@ mod tests {
             parse_scheme("hubspot", None, &[HubspotVersion::V2, HubspotVersion::V3]).unwrap(),
             Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V3, HubspotVersion::V2]))
         );
-        let err = parse_scheme("stripe", None, &[HubspotVersion::V1]).unwrap_err().to_string();
+        let err = parse_scheme("stripe", None, &[HubspotVersion::V1])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("hubspot"), "{err}");
     }
 }

@@ -442,16 +442,110 @@ fn file_arguments(other: &Path) -> Vec<Vec<String>> {
     let v = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     vec![
         v(&["connectors", "validate", "{}"]),
-        v(&["webhook", "verify", "--scheme", "github", "--secret-file", &o, "--body-file", "{}"]),
-        v(&["webhook", "verify", "--scheme", "github", "--secret-file", "{}", "--body-file", &o]),
-        v(&["webhook", "verify", "--scheme", "github", "--secret-file", &o, "--previous-secret-file", "{}", "--body-file", &o]),
-        v(&["webhook", "verify", "--scheme", "generic", "--generic-config", "{}", "--secret-file", &o, "--body-file", &o]),
-        v(&["webhook", "sign", "--scheme", "github", "--secret-file", &o, "--body-file", "{}"]),
-        v(&["connections", "create", "--provider", "stripe", "--webhook-secret-file", "{}"]),
-        v(&["connections", "create", "--provider", "stripe", "--credentials-file", "{}"]),
-        v(&["connections", "create", "--provider", "stripe", "--webhook-secret-file", &o, "--previous-webhook-secret-file", "{}"]),
-        v(&["flows", "create", "--id", "f", "--source", "a", "--stream", "s", "--destination", "b", "--operation", "o", "--mapping-file", "{}"]),
-        v(&["local", "init", "--endpoint-url", "http://127.0.0.1:9", "--samples", "{}"]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            &o,
+            "--body-file",
+            "{}",
+        ]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            "{}",
+            "--body-file",
+            &o,
+        ]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            &o,
+            "--previous-secret-file",
+            "{}",
+            "--body-file",
+            &o,
+        ]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "generic",
+            "--generic-config",
+            "{}",
+            "--secret-file",
+            &o,
+            "--body-file",
+            &o,
+        ]),
+        v(&[
+            "webhook",
+            "sign",
+            "--scheme",
+            "github",
+            "--secret-file",
+            &o,
+            "--body-file",
+            "{}",
+        ]),
+        v(&[
+            "connections",
+            "create",
+            "--provider",
+            "stripe",
+            "--webhook-secret-file",
+            "{}",
+        ]),
+        v(&[
+            "connections",
+            "create",
+            "--provider",
+            "stripe",
+            "--credentials-file",
+            "{}",
+        ]),
+        v(&[
+            "connections",
+            "create",
+            "--provider",
+            "stripe",
+            "--webhook-secret-file",
+            &o,
+            "--previous-webhook-secret-file",
+            "{}",
+        ]),
+        v(&[
+            "flows",
+            "create",
+            "--id",
+            "f",
+            "--source",
+            "a",
+            "--stream",
+            "s",
+            "--destination",
+            "b",
+            "--operation",
+            "o",
+            "--mapping-file",
+            "{}",
+        ]),
+        v(&[
+            "local",
+            "init",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--samples",
+            "{}",
+        ]),
     ]
 }
 
@@ -468,7 +562,11 @@ fn refused(args: &[String], file: &Path, expect: &str) {
 fn dev_zero_is_refused_by_every_file_argument_without_reading_it() {
     let other = temp_file("other.txt", b"It's a Secret to Everybody");
     for args in file_arguments(&other) {
-        refused(&args, Path::new("/dev/zero"), "not a regular file (it is a character device)");
+        refused(
+            &args,
+            Path::new("/dev/zero"),
+            "not a regular file (it is a character device)",
+        );
     }
 }
 
@@ -495,8 +593,28 @@ fn an_oversized_file_is_refused_naming_the_limit() {
     for args in file_arguments(&other) {
         refused(&args, &big, "is larger than the limit of ");
     }
-    let out = switchyard_within(15, &["webhook", "verify", "--scheme", "github", "--secret-file", p(&other), "--body-file", p(&big)]);
-    assert!(stderr(&out).contains("limit of 10485760 bytes (10 MiB)"), "{}", stderr(&out));
+    let out = switchyard_within(
+        15,
+        &[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            p(&other),
+            "--body-file",
+            p(&big),
+        ],
+    );
+    assert!(
+        stderr(&out).contains("limit of 10485760 bytes (10 MiB)"),
+        "{}",
+        stderr(&out)
+    );
     let out = switchyard_within(15, &["connectors", "validate", p(&big)]);
-    assert!(stderr(&out).contains("limit of 1048576 bytes (1 MiB)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("limit of 1048576 bytes (1 MiB)"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -183,7 +183,11 @@ fn killing_local_up_takes_moto_and_localstripe_down_with_it() {
     let tools = children_of(parent);
     let names: Vec<String> = tools
         .iter()
-        .map(|pid| std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default().replace('\0', " "))
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ")
+        })
         .collect();
     assert!(
         names.iter().any(|n| n.contains("moto_server")) && names.iter().any(|n| n.contains("localstripe")),

@@ -17,8 +17,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use sha2::{Digest, Sha256, Sha512};
 use switchyard::webhook::{
-    extract, verify, GenericHmac, Headers, HmacAlgorithm, HubspotConfig, HubspotVersion, Rejection, Scheme, SecretUsed, SignatureEncoding,
-    SigningSecrets, VerifyOptions, WebhookRequest,
+    extract, verify, GenericHmac, Headers, HmacAlgorithm, HubspotConfig, HubspotVersion, Rejection, Scheme, SecretUsed,
+    SignatureEncoding, SigningSecrets, VerifyOptions, WebhookRequest,
 };
 
 // ---------------------------------------------------------------------------------------------

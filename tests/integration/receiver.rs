@@ -353,7 +353,12 @@ async fn signed_body_with_invalid_utf8_or_deep_nesting_is_400_and_leaves_nothing
         let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
         // Base64, as API Gateway passes a body that is not UTF-8.
         let (status, _) = rig
-            .send(apigw_event("conn_unreadable", &[("Stripe-Signature", &sig)], &body, true))
+            .send(apigw_event(
+                "conn_unreadable",
+                &[("Stripe-Signature", &sig)],
+                &body,
+                true,
+            ))
             .await;
         assert_eq!(status, 400);
     }
@@ -365,8 +370,14 @@ async fn signed_body_with_invalid_utf8_or_deep_nesting_is_400_and_leaves_nothing
 async fn hubspot_connection_refuses_a_stale_v3_delivery_replayed_as_v1() {
     let rig = Rig::new().await;
     let secret = "hubspot-client-secret";
-    rig.connection("conn_hs_v3", "hubspot", Scheme::Hubspot(Default::default()), secret, None)
-        .await;
+    rig.connection(
+        "conn_hs_v3",
+        "hubspot",
+        Scheme::Hubspot(Default::default()),
+        secret,
+        None,
+    )
+    .await;
     let body = br#"[{"eventId":7,"subscriptionType":"contact.creation","objectId":1}]"#;
     let url = "https://hooks.example.com/hooks/conn_hs_v3";
     let stale_ms = (NOW - 3600) * 1000;
@@ -385,7 +396,9 @@ async fn hubspot_connection_refuses_a_stale_v3_delivery_replayed_as_v1() {
         )
         .await;
     assert_eq!(status, 401, "stale under v3");
-    let (stripped, _) = rig.post("conn_hs_v3", &[("X-HubSpot-Signature", v1.as_str())], body).await;
+    let (stripped, _) = rig
+        .post("conn_hs_v3", &[("X-HubSpot-Signature", v1.as_str())], body)
+        .await;
     assert_eq!(stripped, 401, "the same delivery without its v3 headers");
     assert!(rig.stored_events().await.is_empty());
     assert!(rig.env.drain_queue().await.is_empty());
@@ -394,7 +407,9 @@ async fn hubspot_connection_refuses_a_stale_v3_delivery_replayed_as_v1() {
     use switchyard::webhook::{HubspotConfig, HubspotVersion};
     let legacy = Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V3, HubspotVersion::V1]));
     rig.connection("conn_hs_v1", "hubspot", legacy, secret, None).await;
-    let (status, resp) = rig.post("conn_hs_v1", &[("X-HubSpot-Signature", v1.as_str())], body).await;
+    let (status, resp) = rig
+        .post("conn_hs_v1", &[("X-HubSpot-Signature", v1.as_str())], body)
+        .await;
     assert_eq!(status, 200, "{resp}");
     assert_eq!(resp["accepted"], 1);
 }

@@ -315,7 +315,7 @@ mod tests {
             // Teredo 2001::/32: server in bits 32..64, client inverted in the last 32 bits.
             ("2001:0:7f00:1::", "loopback"),
             ("2001:0:4136:e378:8000:63bf:5601:5656", "link-local"), // client !5601:5656 = 169.254.169.169
-            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"), // client 10.0.0.1
+            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),    // client 10.0.0.1
             // Other special-purpose IPv6 ranges.
             ("100::1", "discard-only"),
             ("2001:2::1", "benchmarking"),
@@ -334,7 +334,10 @@ mod tests {
             Some("documentation")
         );
         // Server 65.54.227.120, client 8.8.8.8 (!0808:0808 = f7f7:f7f7).
-        assert_eq!(forbidden_range("2001:0:4136:e378:8000:63bf:f7f7:f7f7".parse().unwrap()), None);
+        assert_eq!(
+            forbidden_range("2001:0:4136:e378:8000:63bf:f7f7:f7f7".parse().unwrap()),
+            None
+        );
     }
 
     #[test]
@@ -403,7 +406,11 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.is_connect(), "{err}");
-        assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1, "the name was resolved");
+        assert_eq!(
+            lookups.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the name was resolved"
+        );
         assert_eq!(
             listener.accept().map(|_| ()).unwrap_err().kind(),
             std::io::ErrorKind::WouldBlock,

@@ -673,9 +673,18 @@ mod tests {
             ("invalid UTF-8 in a key", bad_utf8_key),
             ("10,000 nested arrays", deep("[", "]")),
             ("10,000 nested objects", deep(r#"{"a":"#, "}")),
-            ("trailing garbage", br#"{"id":"evt_1","type":"customer.created"} x"#.to_vec()),
-            ("lone surrogate", br#"{"id":"evt_1","type":"customer.created","x":"\ud800"}"#.to_vec()),
-            ("number out of range", br#"{"id":"evt_1","type":"customer.created","x":1e999}"#.to_vec()),
+            (
+                "trailing garbage",
+                br#"{"id":"evt_1","type":"customer.created"} x"#.to_vec(),
+            ),
+            (
+                "lone surrogate",
+                br#"{"id":"evt_1","type":"customer.created","x":"\ud800"}"#.to_vec(),
+            ),
+            (
+                "number out of range",
+                br#"{"id":"evt_1","type":"customer.created","x":1e999}"#.to_vec(),
+            ),
         ]
     }
 
@@ -750,7 +759,12 @@ mod tests {
         let error = run(&Scheme::Stripe, &none, br#"{"id": 5, "type": "sk_live_leak"}"#);
         // id is a number: a field error naming the field only.
         assert_eq!(error.unwrap_err().code(), "invalid_field");
-        let error = run(&Scheme::Hubspot(Default::default()), &Headers::new(), br#""sk_live_leak""#).unwrap_err();
+        let error = run(
+            &Scheme::Hubspot(Default::default()),
+            &Headers::new(),
+            br#""sk_live_leak""#,
+        )
+        .unwrap_err();
         assert!(!error.to_string().contains("sk_live_leak"), "{error}");
     }
 
@@ -767,7 +781,9 @@ mod tests {
             pair("msg_2", "unknown")
         );
         assert_eq!(
-            run(&Scheme::StandardWebhooks, &headers, b"not json").unwrap_err().code(),
+            run(&Scheme::StandardWebhooks, &headers, b"not json")
+                .unwrap_err()
+                .code(),
             "invalid_json"
         );
         assert_eq!(
@@ -936,8 +952,14 @@ mod tests {
 
     #[test]
     fn hubspot_empty_batch_has_no_events() {
-        assert_eq!(events(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[]"), vec![]);
-        assert_eq!(events(&Scheme::Hubspot(Default::default()), &Headers::new(), b" [ ] "), vec![]);
+        assert_eq!(
+            events(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[]"),
+            vec![]
+        );
+        assert_eq!(
+            events(&Scheme::Hubspot(Default::default()), &Headers::new(), b" [ ] "),
+            vec![]
+        );
     }
 
     #[test]
@@ -958,13 +980,21 @@ mod tests {
     #[test]
     fn hubspot_requires_an_array_of_identified_events() {
         assert_eq!(
-            run(&Scheme::Hubspot(Default::default()), &Headers::new(), br#"{"eventId":1}"#)
-                .unwrap_err()
-                .code(),
+            run(
+                &Scheme::Hubspot(Default::default()),
+                &Headers::new(),
+                br#"{"eventId":1}"#
+            )
+            .unwrap_err()
+            .code(),
             "invalid_json"
         );
         assert_eq!(
-            run(&Scheme::Hubspot(Default::default()), &Headers::new(), br#"[{"subscriptionType":"x"}]"#),
+            run(
+                &Scheme::Hubspot(Default::default()),
+                &Headers::new(),
+                br#"[{"subscriptionType":"x"}]"#
+            ),
             Err(ExtractError::MissingField("eventId".into()))
         );
         assert_eq!(
@@ -978,7 +1008,9 @@ mod tests {
             "invalid_field"
         );
         assert_eq!(
-            run(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[1]").unwrap_err().code(),
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[1]")
+                .unwrap_err()
+                .code(),
             "missing_field"
         );
     }

@@ -173,7 +173,9 @@ impl FromStr for HubspotVersion {
             "v1" => Ok(HubspotVersion::V1),
             "v2" => Ok(HubspotVersion::V2),
             "v3" => Ok(HubspotVersion::V3),
-            _ => Err(format!("unknown HubSpot signature version `{name}`; expected v1, v2 or v3")),
+            _ => Err(format!(
+                "unknown HubSpot signature version `{name}`; expected v1, v2 or v3"
+            )),
         }
     }
 }
@@ -189,7 +191,10 @@ impl FromStr for HubspotVersion {
 #[serde(deny_unknown_fields)]
 pub struct HubspotConfig {
     /// The signature versions accepted; default `["v3"]`.
-    #[serde(default = "default_hubspot_versions", skip_serializing_if = "is_default_hubspot_versions")]
+    #[serde(
+        default = "default_hubspot_versions",
+        skip_serializing_if = "is_default_hubspot_versions"
+    )]
     pub signature_versions: BTreeSet<HubspotVersion>,
 }
 
@@ -442,11 +447,16 @@ mod tests {
         let stored: Scheme = serde_json::from_value(serde_json::json!({"scheme": "hubspot"})).unwrap();
         assert_eq!(stored, Scheme::Hubspot(HubspotConfig::default()));
         assert_eq!(Scheme::from_name("hubspot"), Ok(stored.clone()));
-        let Scheme::Hubspot(config) = &stored else { unreachable!() };
+        let Scheme::Hubspot(config) = &stored else {
+            unreachable!()
+        };
         assert!(config.accepts(HubspotVersion::V3));
         assert!(!config.accepts(HubspotVersion::V2) && !config.accepts(HubspotVersion::V1));
         // The default is not written out, so existing items keep their shape.
-        assert_eq!(serde_json::to_value(&stored).unwrap(), serde_json::json!({"scheme": "hubspot"}));
+        assert_eq!(
+            serde_json::to_value(&stored).unwrap(),
+            serde_json::json!({"scheme": "hubspot"})
+        );
 
         let legacy: Scheme = serde_json::from_value(serde_json::json!({
             "scheme": "hubspot",

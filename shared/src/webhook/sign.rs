@@ -172,7 +172,10 @@ mod tests {
             (Scheme::Github, "mysecret"),
             (Scheme::Slack, "8f742231b10e8888abcd99yyyzzz85a5"),
             (Scheme::Shopify, "7008c5f4da4718b9b45d26d3fcbbb157"),
-            (Scheme::Hubspot(HubspotConfig::default()), "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"),
+            (
+                Scheme::Hubspot(HubspotConfig::default()),
+                "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
+            ),
             (
                 Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V2])),
                 "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
