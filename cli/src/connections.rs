@@ -11,7 +11,7 @@ use switchyard::secrets::SecretStore;
 use switchyard::store::connections::{Connection, ConnectionStore, WebhookSettings};
 
 use crate::webhook::{parse_scheme, read_secret};
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 /// Where the connections live.
 #[derive(Debug, Args)]
@@ -72,6 +72,11 @@ pub struct CreateArgs {
     /// JSON or YAML file describing a generic HMAC scheme (with --scheme generic).
     #[arg(long, value_name = "FILE")]
     generic_config: Option<PathBuf>,
+    /// HubSpot signature versions the connection accepts, comma-separated: v3 (the default),
+    /// and v2 or v1 only for an app HubSpot still signs that way (they carry no timestamp, so
+    /// they have no replay window).
+    #[arg(long, value_name = "VERSIONS", value_delimiter = ',')]
+    hubspot_signature_versions: Vec<switchyard::webhook::HubspotVersion>,
     /// File holding the webhook signing secret.
     #[arg(long, value_name = "FILE")]
     webhook_secret_file: Option<PathBuf>,
@@ -145,11 +150,18 @@ async fn create(args: CreateArgs) -> Outcome {
         .clone()
         .unwrap_or_else(|| format!("conn_{}", ulid::Ulid::new().to_string().to_lowercase()));
     let scheme = match (&args.scheme, &args.webhook_secret_file) {
-        (Some(name), _) => Some(parse_scheme(name, args.generic_config.as_deref())?),
+        (Some(name), _) => Some(parse_scheme(
+            name,
+            args.generic_config.as_deref(),
+            &args.hubspot_signature_versions,
+        )?),
         (None, Some(_)) => Some(
-            parse_scheme(&args.provider, None)
+            parse_scheme(&args.provider, None, &args.hubspot_signature_versions)
                 .with_context(|| format!("provider {:?} is not a webhook scheme; pass --scheme", args.provider))?,
         ),
+        (None, None) if !args.hubspot_signature_versions.is_empty() => {
+            bail!("--hubspot-signature-versions needs --webhook-secret-file")
+        }
         (None, None) => None,
     };
     let webhook = match &args.webhook_secret_file {
@@ -169,7 +181,7 @@ async fn create(args: CreateArgs) -> Outcome {
     let credentials = match &args.credentials_file {
         None => Default::default(),
         Some(f) => {
-            let text = std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?;
+            let text = input_file::read_to_string(f, "credentials file", input_file::CONFIG_LIMIT)?;
             // serde_json's messages may quote the input: say where, never what.
             match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(serde_json::Value::Object(map)) => map,

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use switchyard::connector::{validate_file, Registry};
+use switchyard::connector::registry::parse_definition;
+use switchyard::connector::Registry;
 
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 #[derive(Debug, Subcommand)]
 pub enum ConnectorsCommand {
@@ -77,7 +78,10 @@ pub fn run(cmd: ConnectorsCommand) -> Outcome {
         ConnectorsCommand::Read(args) => runtime()?.block_on(read::read(*args)),
         ConnectorsCommand::Check(args) => runtime()?.block_on(read::check(*args)),
         ConnectorsCommand::Write(args) => runtime()?.block_on(write::write(*args)),
-        ConnectorsCommand::Validate { file } => match validate_file(&file) {
+        ConnectorsCommand::Validate { file } => match parse_definition(
+            &file.display().to_string(),
+            &input_file::read_to_string(&file, "connector definition", input_file::SOURCE_LIMIT)?,
+        ) {
             Ok(def) => {
                 println!("valid");
                 eprintln!(

@@ -14,7 +14,7 @@ use switchyard::store::jobs::Job;
 use switchyard::sync::{self, JobOutcome, SyncDeps};
 
 use crate::connections::{clients, Target};
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Mode {
@@ -170,7 +170,7 @@ pub fn run_sync(cmd: SyncCommand) -> Outcome {
 
 /// Sample records for `--sample-records`: JSON Lines, or one JSON array.
 fn read_sample_records(path: &std::path::Path) -> anyhow::Result<Vec<serde_json::Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = input_file::read_to_string(path, "sample records file", input_file::BODY_LIMIT)?;
     if text.trim_start().starts_with('[') {
         return serde_json::from_str(&text).with_context(|| format!("{}: not a JSON array of records", path.display()));
     }
@@ -186,7 +186,7 @@ fn read_sample_records(path: &std::path::Path) -> anyhow::Result<Vec<serde_json:
 async fn create(args: CreateArgs) -> Outcome {
     let mapping = match (&args.mapping, &args.mapping_file) {
         (Some(m), _) => m.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("cannot read {}", f.display()))?,
+        (None, Some(f)) => input_file::read_to_string(f, "mapping file", input_file::SOURCE_LIMIT)?,
         (None, None) => bail!("give the jq mapping with --mapping or --mapping-file"),
     };
     let samples = match &args.sample_records {

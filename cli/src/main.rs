@@ -7,6 +7,7 @@ mod connections;
 mod connectors;
 mod dead_letters;
 mod flows;
+mod input_file;
 mod local;
 mod status;
 mod webhook;

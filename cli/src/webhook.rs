@@ -6,10 +6,11 @@ use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use secrecy::SecretString;
 use switchyard::webhook::{
-    self, GenericHmac, Headers, Scheme, SecretUsed, SigningSecrets, VerifyOptions, WebhookRequest,
+    self, GenericHmac, Headers, HubspotConfig, HubspotVersion, Scheme, SecretUsed, SigningSecrets, VerifyOptions,
+    WebhookRequest,
 };
 
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhookCommand {
@@ -57,6 +58,10 @@ pub struct SignArgs {
     /// JSON or YAML file describing a generic HMAC scheme (with --scheme generic).
     #[arg(long, value_name = "FILE")]
     generic_config: Option<PathBuf>,
+    /// HubSpot signature versions the receiving connection accepts (default v3); the newest
+    /// is signed.
+    #[arg(long, value_name = "VERSIONS", value_delimiter = ',')]
+    hubspot_signature_versions: Vec<HubspotVersion>,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +97,10 @@ pub struct VerifyArgs {
     /// JSON or YAML file describing a generic HMAC scheme (header, algorithm, encoding, prefix, template).
     #[arg(long, value_name = "FILE")]
     generic_config: Option<PathBuf>,
+    /// HubSpot signature versions to accept, comma-separated (default v3 only, as a new
+    /// connection). v1 and v2 sign no timestamp: allow them only to check such a connection.
+    #[arg(long, value_name = "VERSIONS", value_delimiter = ',')]
+    hubspot_signature_versions: Vec<HubspotVersion>,
 }
 
 pub fn run(cmd: WebhookCommand) -> Outcome {
@@ -109,7 +118,7 @@ pub fn run(cmd: WebhookCommand) -> Outcome {
 
 /// Reads a secret from a file, dropping one trailing newline.
 pub fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
-    let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read secret file {}", path.display()))?;
+    let raw = input_file::read_to_string(path, "secret file", input_file::SECRET_LIMIT)?;
     let trimmed = raw.trim_end_matches(['\n', '\r']);
     if trimmed.is_empty() {
         bail!("secret file {} is empty", path.display());
@@ -117,15 +126,31 @@ pub fn read_secret(path: &Path) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(trimmed.to_string()))
 }
 
-/// Parses `--scheme` (and `--generic-config` for the generic scheme).
-pub fn parse_scheme(name: &str, generic_config: Option<&Path>) -> anyhow::Result<Scheme> {
+/// Parses `--scheme` (with `--generic-config` for the generic scheme, and
+/// `--hubspot-signature-versions` for HubSpot: empty means the default, v3 only).
+pub fn parse_scheme(
+    name: &str,
+    generic_config: Option<&Path>,
+    hubspot_versions: &[HubspotVersion],
+) -> anyhow::Result<Scheme> {
+    let scheme = parse_scheme_name(name, generic_config)?;
+    match scheme {
+        Scheme::Hubspot(_) if !hubspot_versions.is_empty() => Ok(Scheme::Hubspot(HubspotConfig::accepting(
+            hubspot_versions.iter().copied(),
+        ))),
+        _ if !hubspot_versions.is_empty() => bail!("--hubspot-signature-versions only goes with the hubspot scheme"),
+        scheme => Ok(scheme),
+    }
+}
+
+fn parse_scheme_name(name: &str, generic_config: Option<&Path>) -> anyhow::Result<Scheme> {
     if name.eq_ignore_ascii_case("generic") {
         let Some(path) = generic_config else {
             bail!(
                 "--scheme generic needs --generic-config FILE describing the header, algorithm, encoding and template"
             );
         };
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let text = input_file::read_to_string(path, "generic scheme configuration", input_file::CONFIG_LIMIT)?;
         let cfg: GenericHmac =
             serde_yaml::from_str(&text).with_context(|| format!("{} is not a valid generic scheme", path.display()))?;
         cfg.validate()
@@ -139,10 +164,13 @@ pub fn parse_scheme(name: &str, generic_config: Option<&Path>) -> anyhow::Result
 }
 
 fn sign(args: SignArgs) -> Outcome {
-    let scheme = parse_scheme(&args.scheme, args.generic_config.as_deref())?;
+    let scheme = parse_scheme(
+        &args.scheme,
+        args.generic_config.as_deref(),
+        &args.hubspot_signature_versions,
+    )?;
     let secret = read_secret(&args.secret_file)?;
-    let body = std::fs::read(&args.body_file)
-        .with_context(|| format!("cannot read body file {}", args.body_file.display()))?;
+    let body = input_file::read(&args.body_file, "body file", input_file::BODY_LIMIT)?;
     let input = webhook::SignInput {
         method: &args.method,
         url: &args.url,
@@ -169,8 +197,12 @@ fn parse_header(raw: &str) -> anyhow::Result<(String, String)> {
 }
 
 fn verify(args: VerifyArgs) -> Outcome {
-    let scheme = parse_scheme(&args.scheme, args.generic_config.as_deref())?;
-    if matches!(scheme, Scheme::Hubspot | Scheme::Twilio) && args.url.is_none() {
+    let scheme = parse_scheme(
+        &args.scheme,
+        args.generic_config.as_deref(),
+        &args.hubspot_signature_versions,
+    )?;
+    if matches!(scheme, Scheme::Hubspot(_) | Scheme::Twilio) && args.url.is_none() {
         bail!(
             "scheme {} signs the request URL: pass --url with the full URL the provider called",
             scheme.name()
@@ -185,8 +217,7 @@ fn verify(args: VerifyArgs) -> Outcome {
         let (name, value) = parse_header(raw)?;
         headers.insert(&name, &value);
     }
-    let body = std::fs::read(&args.body_file)
-        .with_context(|| format!("cannot read body file {}", args.body_file.display()))?;
+    let body = input_file::read(&args.body_file, "body file", input_file::BODY_LIMIT)?;
     let defaults = VerifyOptions::default();
     let opts = VerifyOptions {
         now: args.now.unwrap_or(defaults.now),
@@ -228,7 +259,23 @@ mod tests {
 
     #[test]
     fn generic_scheme_without_config_is_a_usage_error() {
-        let err = parse_scheme("generic", None).unwrap_err().to_string();
+        let err = parse_scheme("generic", None, &[]).unwrap_err().to_string();
         assert!(err.contains("--generic-config"), "{err}");
+    }
+
+    #[test]
+    fn hubspot_versions_default_to_v3_and_go_only_with_hubspot() {
+        assert_eq!(
+            parse_scheme("hubspot", None, &[]).unwrap(),
+            Scheme::Hubspot(HubspotConfig::default())
+        );
+        assert_eq!(
+            parse_scheme("hubspot", None, &[HubspotVersion::V2, HubspotVersion::V3]).unwrap(),
+            Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V3, HubspotVersion::V2]))
+        );
+        let err = parse_scheme("stripe", None, &[HubspotVersion::V1])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hubspot"), "{err}");
     }
 }

@@ -399,3 +399,225 @@ fn ulid_like() -> String {
             % 10_000_000_000
     )
 }
+
+/// Runs the binary and fails the test if it has not exited within `secs` (a read that blocks on
+/// a FIFO, or one that never ends on /dev/zero, would hang here).
+fn switchyard_within(secs: u64, args: &[&str]) -> Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(args)
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        // An endpoint nothing listens on: a file check that let the command go on would fail
+        // later, not reach AWS.
+        .env("TABLE_NAME", "t")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the switchyard binary runs");
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`switchyard {}` did not finish within {secs} s", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn fifo(name: &str) -> std::path::PathBuf {
+    let path = temp_file("placeholder", b"").with_file_name(name);
+    let status = Command::new("mkfifo").arg(&path).status().expect("mkfifo runs");
+    assert!(status.success());
+    path
+}
+
+/// Every file argument, as `(args before the file, flag, args after)`.
+fn file_arguments(other: &Path) -> Vec<Vec<String>> {
+    let o = p(other).to_string();
+    let v = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    vec![
+        v(&["connectors", "validate", "{}"]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            &o,
+            "--body-file",
+            "{}",
+        ]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            "{}",
+            "--body-file",
+            &o,
+        ]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            &o,
+            "--previous-secret-file",
+            "{}",
+            "--body-file",
+            &o,
+        ]),
+        v(&[
+            "webhook",
+            "verify",
+            "--scheme",
+            "generic",
+            "--generic-config",
+            "{}",
+            "--secret-file",
+            &o,
+            "--body-file",
+            &o,
+        ]),
+        v(&[
+            "webhook",
+            "sign",
+            "--scheme",
+            "github",
+            "--secret-file",
+            &o,
+            "--body-file",
+            "{}",
+        ]),
+        v(&[
+            "connections",
+            "create",
+            "--provider",
+            "stripe",
+            "--webhook-secret-file",
+            "{}",
+        ]),
+        v(&[
+            "connections",
+            "create",
+            "--provider",
+            "stripe",
+            "--credentials-file",
+            "{}",
+        ]),
+        v(&[
+            "connections",
+            "create",
+            "--provider",
+            "stripe",
+            "--webhook-secret-file",
+            &o,
+            "--previous-webhook-secret-file",
+            "{}",
+        ]),
+        v(&[
+            "flows",
+            "create",
+            "--id",
+            "f",
+            "--source",
+            "a",
+            "--stream",
+            "s",
+            "--destination",
+            "b",
+            "--operation",
+            "o",
+            "--mapping-file",
+            "{}",
+        ]),
+        v(&[
+            "local",
+            "init",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--samples",
+            "{}",
+        ]),
+    ]
+}
+
+fn refused(args: &[String], file: &Path, expect: &str) {
+    let args: Vec<String> = args.iter().map(|a| a.replace("{}", p(file))).collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = switchyard_within(15, &refs);
+    assert_eq!(out.status.code(), Some(2), "{refs:?}: {}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(p(file)) && err.contains(expect), "{refs:?}: {err}");
+}
+
+#[test]
+fn dev_zero_is_refused_by_every_file_argument_without_reading_it() {
+    let other = temp_file("other.txt", b"It's a Secret to Everybody");
+    for args in file_arguments(&other) {
+        refused(
+            &args,
+            Path::new("/dev/zero"),
+            "not a regular file (it is a character device)",
+        );
+    }
+}
+
+#[test]
+fn a_fifo_without_a_writer_is_refused_without_blocking() {
+    let other = temp_file("other.txt", b"It's a Secret to Everybody");
+    let fifo = fifo("no-writer.fifo");
+    for args in file_arguments(&other) {
+        refused(&args, &fifo, "not a regular file (it is a FIFO)");
+    }
+}
+
+#[test]
+fn an_oversized_file_is_refused_naming_the_limit() {
+    let other = temp_file("other.txt", b"It's a Secret to Everybody");
+    // Over every cap (the largest, for bodies, is 10 MiB), sparse so it costs no disk.
+    let big = temp_file("big.bin", b"");
+    std::fs::File::options()
+        .write(true)
+        .open(&big)
+        .unwrap()
+        .set_len(10 * 1024 * 1024 + 1)
+        .unwrap();
+    for args in file_arguments(&other) {
+        refused(&args, &big, "is larger than the limit of ");
+    }
+    let out = switchyard_within(
+        15,
+        &[
+            "webhook",
+            "verify",
+            "--scheme",
+            "github",
+            "--secret-file",
+            p(&other),
+            "--body-file",
+            p(&big),
+        ],
+    );
+    assert!(
+        stderr(&out).contains("limit of 10485760 bytes (10 MiB)"),
+        "{}",
+        stderr(&out)
+    );
+    let out = switchyard_within(15, &["connectors", "validate", p(&big)]);
+    assert!(
+        stderr(&out).contains("limit of 1048576 bytes (1 MiB)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -152,6 +152,67 @@ async fn make_dev_demo_moves_a_new_stripe_customer_into_hubspot() {
     assert!(again.stop().success());
 }
 
+/// `(pid, state)` of every process whose parent is `parent`, from /proc.
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| proc_stat(*pid).is_some_and(|(_, ppid)| ppid == parent))
+        .collect()
+}
+
+/// The state letter and parent of a process, or `None` when it is gone.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid ...`; comm may contain spaces and parentheses.
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Alive: present and not a zombie (an orphan's zombie may wait for a reaper that never comes).
+fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+#[test]
+fn killing_local_up_takes_moto_and_localstripe_down_with_it() {
+    let mut up = start(&[]);
+    let parent = up.child.id();
+    let tools = children_of(parent);
+    let names: Vec<String> = tools
+        .iter()
+        .map(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .replace('\0', " ")
+        })
+        .collect();
+    assert!(
+        names.iter().any(|n| n.contains("moto_server")) && names.iter().any(|n| n.contains("localstripe")),
+        "expected moto and localstripe among the children of `local up`: {names:?}"
+    );
+
+    // SIGKILL: no handler, no drop, no clean-up code of ours runs.
+    up.child.kill().unwrap();
+    up.child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<u32> = tools.iter().copied().filter(|pid| alive(*pid)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 5 s after `local up` was killed: {left:?} of {names:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let busy = busy_ports(&up.ports[1..3]);
+    assert!(busy.is_empty(), "ports {busy:?} are still in use");
+}
+
 fn busy_ports(ports: &[u16]) -> Vec<u16> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -69,9 +69,10 @@ fn connectors_validate_names_the_file_and_field_of_a_mistake() {
         "{text}"
     );
     assert!(text.contains("streams.items.pagination"), "{text}");
+    // An unreadable file is the command failing (exit 2), as for every other file argument.
     let missing = switchyard(&["connectors", "validate", "/nonexistent/x.yaml"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(out(&missing).contains("cannot read"));
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(err(&missing).contains("cannot read connector definition /nonexistent/x.yaml"));
 }
 
 #[tokio::test]

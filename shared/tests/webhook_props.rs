@@ -17,8 +17,8 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use sha2::{Digest, Sha256, Sha512};
 use switchyard::webhook::{
-    extract, verify, GenericHmac, Headers, HmacAlgorithm, Rejection, Scheme, SecretUsed, SignatureEncoding,
-    SigningSecrets, VerifyOptions, WebhookRequest,
+    extract, verify, GenericHmac, Headers, HmacAlgorithm, HubspotConfig, HubspotVersion, Rejection, Scheme, SecretUsed,
+    SignatureEncoding, SigningSecrets, VerifyOptions, WebhookRequest,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ fn all_schemes() -> Vec<Scheme> {
         Scheme::Github,
         Scheme::Slack,
         Scheme::Shopify,
-        Scheme::Hubspot,
+        Scheme::Hubspot(HubspotConfig::default()),
         Scheme::Intuit,
         Scheme::Xero,
         Scheme::Calendly,
@@ -425,7 +425,12 @@ fn hubspot() -> impl Strategy<Value = Signed> {
                 }
             };
             Signed {
-                scheme: Scheme::Hubspot,
+                // A connection that allows v1 and v2 as well (by default only v3 is accepted).
+                scheme: Scheme::Hubspot(HubspotConfig::accepting([
+                    HubspotVersion::V1,
+                    HubspotVersion::V2,
+                    HubspotVersion::V3,
+                ])),
                 method: method.into(),
                 url,
                 headers,
@@ -665,7 +670,7 @@ proptest! {
         let mac = B64.encode(hmac_sha256(b"s", &cat(&[b"POST", URL.as_bytes(), body, ts.as_bytes()])));
         let headers = Headers::from_pairs([("X-HubSpot-Signature-v3", mac), ("X-HubSpot-Request-Timestamp", ts)]);
         let req = WebhookRequest { method: "POST", url: URL, headers: &headers, body };
-        let result = verify(&Scheme::Hubspot, &req, &SigningSecrets::new("s"), &VerifyOptions { now, tolerance_secs: tolerance });
+        let result = verify(&Scheme::Hubspot(HubspotConfig::default()), &req, &SigningSecrets::new("s"), &VerifyOptions { now, tolerance_secs: tolerance });
         let distance = (i128::from(now) - i128::from(t.div_euclid(1000))).abs();
         prop_assert_eq!(result.is_ok(), distance <= i128::from(tolerance));
     }

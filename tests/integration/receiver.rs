@@ -337,6 +337,84 @@ async fn signed_but_malformed_payload_is_400_and_leaves_nothing() {
 }
 
 #[tokio::test]
+async fn signed_body_with_invalid_utf8_or_deep_nesting_is_400_and_leaves_nothing() {
+    let rig = Rig::new().await;
+    rig.connection("conn_unreadable", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    // Stripe's `id` and `type` are fine; the rest is what a later stage could not read.
+    let mut bad_utf8 = br#"{"id":"evt_utf8","type":"customer.created","data":{"object":{"name":""#.to_vec();
+    bad_utf8.extend_from_slice(&[0xff, 0xfe]);
+    bad_utf8.extend_from_slice(br#""}}}"#);
+    let mut deep = br#"{"id":"evt_deep","type":"customer.created","data":"#.to_vec();
+    deep.extend("[".repeat(10_000).bytes());
+    deep.extend("]".repeat(10_000).bytes());
+    deep.push(b'}');
+    for body in [bad_utf8, deep] {
+        let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+        // Base64, as API Gateway passes a body that is not UTF-8.
+        let (status, _) = rig
+            .send(apigw_event(
+                "conn_unreadable",
+                &[("Stripe-Signature", &sig)],
+                &body,
+                true,
+            ))
+            .await;
+        assert_eq!(status, 400);
+    }
+    assert!(rig.stored_events().await.is_empty());
+    assert!(rig.env.drain_queue().await.is_empty());
+}
+
+#[tokio::test]
+async fn hubspot_connection_refuses_a_stale_v3_delivery_replayed_as_v1() {
+    let rig = Rig::new().await;
+    let secret = "hubspot-client-secret";
+    rig.connection(
+        "conn_hs_v3",
+        "hubspot",
+        Scheme::Hubspot(Default::default()),
+        secret,
+        None,
+    )
+    .await;
+    let body = br#"[{"eventId":7,"subscriptionType":"contact.creation","objectId":1}]"#;
+    let url = "https://hooks.example.com/hooks/conn_hs_v3";
+    let stale_ms = (NOW - 3600) * 1000;
+    let v3 = signing::hubspot_v3(secret, "POST", url, body, stale_ms);
+    let v1 = signing::hubspot_v1(secret, body);
+    let stale_ts = stale_ms.to_string();
+    let (status, _) = rig
+        .post(
+            "conn_hs_v3",
+            &[
+                ("X-HubSpot-Signature-v3", v3.as_str()),
+                ("X-HubSpot-Request-Timestamp", stale_ts.as_str()),
+                ("X-HubSpot-Signature", v1.as_str()),
+            ],
+            body,
+        )
+        .await;
+    assert_eq!(status, 401, "stale under v3");
+    let (stripped, _) = rig
+        .post("conn_hs_v3", &[("X-HubSpot-Signature", v1.as_str())], body)
+        .await;
+    assert_eq!(stripped, 401, "the same delivery without its v3 headers");
+    assert!(rig.stored_events().await.is_empty());
+    assert!(rig.env.drain_queue().await.is_empty());
+
+    // A connection that allows v1 explicitly takes it.
+    use switchyard::webhook::{HubspotConfig, HubspotVersion};
+    let legacy = Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V3, HubspotVersion::V1]));
+    rig.connection("conn_hs_v1", "hubspot", legacy, secret, None).await;
+    let (status, resp) = rig
+        .post("conn_hs_v1", &[("X-HubSpot-Signature", v1.as_str())], body)
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["accepted"], 1);
+}
+
+#[tokio::test]
 async fn previous_secret_is_accepted_during_rotation() {
     let rig = Rig::new().await;
     rig.connection("conn_rot", "stripe", Scheme::Stripe, "whsec_new", Some("whsec_old"))
@@ -365,7 +443,7 @@ async fn previous_secret_is_accepted_during_rotation() {
 async fn hubspot_batch_is_split_into_one_event_per_element() {
     let rig = Rig::new().await;
     let secret = "hubspot-client-secret";
-    rig.connection("conn_hs", "hubspot", Scheme::Hubspot, secret, None)
+    rig.connection("conn_hs", "hubspot", Scheme::Hubspot(Default::default()), secret, None)
         .await;
     let body = br#"[{"eventId":101,"subscriptionType":"contact.creation","objectId":1,"occurredAt":1763800000000},{"eventId":102,"subscriptionType":"contact.propertyChange","objectId":2,"propertyName":"email","propertyValue":"b@example.com"},{"eventId":103,"subscriptionType":"deal.creation","objectId":3}]"#;
     let ts_ms = (NOW * 1000).to_string();

@@ -31,6 +31,15 @@ pub fn hubspot_v3(secret: &str, method: &str, url: &str, body: &[u8], ts_ms: i64
     ))
 }
 
+/// `X-HubSpot-Signature` v1 value: plain SHA-256 of `secret + body`, hex (no timestamp).
+pub fn hubspot_v1(secret: &str, body: &[u8]) -> String {
+    use sha2::Digest as _;
+    let mut hash = Sha256::new();
+    hash.update(secret.as_bytes());
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
 /// `X-Slack-Signature` value.
 pub fn slack(secret: &str, ts: i64, body: &[u8]) -> String {
     let ts = ts.to_string();

@@ -60,28 +60,18 @@ pub fn definition(connector: &str) -> anyhow::Result<Arc<ConnectorDefinition>> {
 
 /// Reads a file a person named, capped at `max_bytes`: a regular file or `-` for stdin.
 /// Every input file of these commands goes through here.
-pub fn read_input_file(path: &Path, what: &str, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        std::io::stdin()
-            .lock()
-            .take(max_bytes + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {what} from stdin"))?;
-    } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot read {what} {}", path.display()))?;
-        let meta = file
-            .metadata()
-            .with_context(|| format!("cannot read {what} {}", path.display()))?;
-        if !meta.is_file() {
-            bail!("cannot read {what} {}: not a regular file", path.display());
-        }
-        file.take(max_bytes + 1)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {what} {}", path.display()))?;
+pub fn read_input_file(path: &Path, what: &'static str, max_bytes: u64) -> anyhow::Result<Vec<u8>> {
+    if path != Path::new("-") {
+        return Ok(crate::input_file::read(path, what, max_bytes)?);
     }
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {what} from stdin"))?;
     if bytes.len() as u64 > max_bytes {
-        bail!("cannot read {what} {}: larger than {} bytes", path.display(), max_bytes);
+        bail!("cannot read {what} from stdin: larger than {max_bytes} bytes");
     }
     Ok(bytes)
 }

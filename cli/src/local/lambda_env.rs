@@ -78,25 +78,23 @@ struct SampleConnection {
     tolerance_secs: Option<u64>,
 }
 
-/// Registers the connections a samples manifest lists (what already exists is kept) and returns
-/// their ids.
-pub async fn register_samples(
-    connections: &ConnectionStore,
-    secrets: &SecretStore,
-    manifest_path: &Path,
-) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(manifest_path)
-        .with_context(|| format!("cannot read the samples manifest {}", manifest_path.display()))?;
+/// The sample connections a manifest lists, with their secrets, read before anything is created.
+pub struct Samples {
+    connections: Vec<(Connection, NewWebhookSecrets)>,
+}
+
+/// Reads a samples manifest and the secret files it names.
+pub fn load_samples(manifest_path: &Path) -> anyhow::Result<Samples> {
+    let text = crate::input_file::read_to_string(manifest_path, "samples manifest", crate::input_file::CONFIG_LIMIT)?;
     let manifest: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a samples manifest", manifest_path.display()))?;
     let dir = manifest_path.parent().unwrap_or(Path::new("."));
-    let mut ids = Vec::new();
+    let mut connections = Vec::new();
     for entry in manifest.connections {
         let scheme = Scheme::from_name(&entry.scheme)
             .map_err(|e| anyhow::anyhow!("{}: {}: {e}", manifest_path.display(), entry.connection_id))?;
         let secret_path = dir.join(&entry.webhook_secret_file);
-        let secret =
-            std::fs::read_to_string(&secret_path).with_context(|| format!("cannot read {}", secret_path.display()))?;
+        let secret = crate::input_file::read_to_string(&secret_path, "secret file", crate::input_file::SECRET_LIMIT)?;
         let conn = Connection {
             id: entry.connection_id.clone(),
             tenant: manifest.tenant.clone(),
@@ -114,9 +112,23 @@ pub async fn register_samples(
             current: SecretString::from(secret.trim_end().to_string()),
             previous: None,
         };
+        connections.push((conn, webhook));
+    }
+    Ok(Samples { connections })
+}
+
+/// Registers the sample connections (what already exists is kept) and returns their ids.
+pub async fn register_samples(
+    connections: &ConnectionStore,
+    secrets: &SecretStore,
+    samples: Samples,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for (conn, webhook) in samples.connections {
+        let id = conn.id.clone();
         ignore_existing(create_connection(connections, secrets, conn, Some(webhook), Default::default()).await)
-            .with_context(|| format!("cannot register the sample connection {}", entry.connection_id))?;
-        ids.push(entry.connection_id);
+            .with_context(|| format!("cannot register the sample connection {id}"))?;
+        ids.push(id);
     }
     Ok(ids)
 }

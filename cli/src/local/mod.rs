@@ -5,6 +5,7 @@ mod demo;
 mod lambda_env;
 mod processes;
 pub mod runner;
+mod shutdown;
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,8 @@ async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Opt
     let Some(endpoint) = target.endpoint_url.clone() else {
         anyhow::bail!("`local init` is for the emulator: pass --endpoint-url or set AWS_ENDPOINT_URL");
     };
+    // Read before anything is created, so a bad file changes nothing.
+    let samples = samples.map(lambda_env::load_samples).transpose()?;
     let clients: AwsClients = clients(&target).await;
     let resources = resources::parse(resources::TEMPLATE, stage)?;
     let created = resources::create(&clients, &resources).await?;
@@ -125,8 +128,8 @@ async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Opt
         };
         eprintln!("environment for cargo lambda: {}", env.write(path)?.display());
     }
-    if let Some(manifest) = samples {
-        let ids = register_samples(&clients, table, manifest).await?;
+    if let Some(samples) = samples {
+        let ids = register_samples(&clients, table, samples).await?;
         eprintln!("sample connections: {}", ids.join(", "));
     }
     println!("TABLE_NAME={table}");
@@ -134,28 +137,49 @@ async fn init(target: Target, stage: &str, env_file: Option<&Path>, samples: Opt
     Ok(true)
 }
 
-async fn register_samples(clients: &AwsClients, table: &str, manifest: &Path) -> anyhow::Result<Vec<String>> {
+async fn register_samples(
+    clients: &AwsClients,
+    table: &str,
+    samples: lambda_env::Samples,
+) -> anyhow::Result<Vec<String>> {
     let connections = switchyard::store::connections::ConnectionStore::new(clients.dynamodb.clone(), table);
     let secrets = switchyard::secrets::SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO);
-    lambda_env::register_samples(&connections, &secrets, manifest).await
+    lambda_env::register_samples(&connections, &secrets, samples).await
 }
 
+/// How long a stop may take before the signal thread kills the tools and exits.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 async fn up(args: UpArgs) -> Outcome {
+    // Ctrl-C (and a TERM from a supervisor) are taken from here on, on a thread of their own, so
+    // one that arrives while starting up, or just after the banner, stops everything rather than
+    // being lost, and a stop that stalls still ends (see `shutdown`). Stopping drops `run_up`,
+    // and with it the tools it started (each `processes::Tool` stops its process group).
+    let mut stop = shutdown::listen(STOP_GRACE)?;
+    tokio::select! {
+        outcome = run_up(args) => outcome,
+        signal = stop.requested() => {
+            eprintln!("\n==> stopping ({signal})");
+            Ok(true)
+        }
+    }
+}
+
+async fn run_up(args: UpArgs) -> Outcome {
     use std::sync::Arc;
     use switchyard::clock::SystemClock;
     use switchyard::config::{ReceiverConfig, SyncConfig};
     use switchyard::receiver::ReceiverDeps;
     use switchyard::sync::SyncDeps;
 
-    // Ctrl-C (and a TERM from a supervisor) are taken from here on, so one that arrives while
-    // starting up, or just after the banner, stops everything rather than being lost or
-    // killing the process before it can stop what it started.
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
-
     processes::ensure_free(args.port, "the HTTP API")?;
     let venv = processes::venv()?;
+    // Read before anything starts, so a bad file stops nothing half-way.
+    let samples = if args.no_samples || !args.samples.exists() {
+        None
+    } else {
+        Some(lambda_env::load_samples(&args.samples)?)
+    };
     let logs = std::env::temp_dir().join(format!("switchyard-local-{}", args.stage));
     std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
 
@@ -194,8 +218,8 @@ async fn up(args: UpArgs) -> Outcome {
     .write(&args.env_file)?;
     let samples = if args.no_samples {
         None
-    } else if args.samples.is_file() {
-        let ids = register_samples(&aws, &table, &args.samples).await?;
+    } else if let Some(samples) = samples {
+        let ids = register_samples(&aws, &table, samples).await?;
         eprintln!(
             "==> registered {} sample connections from {} (tenant samples)",
             ids.len(),
@@ -344,8 +368,6 @@ async fn up(args: UpArgs) -> Outcome {
     println!();
 
     tokio::select! {
-        _ = interrupt.recv() => eprintln!("\n==> stopping"),
-        _ = terminate.recv() => eprintln!("\n==> stopping (SIGTERM)"),
         r = http => {
             r.context("the HTTP server task failed")??;
         }

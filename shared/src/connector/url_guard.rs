@@ -3,12 +3,15 @@
 //! Before any request the engine checks the URL: only `http` and `https`, no credentials in
 //! the URL, and every address the host resolves to must be public: no loopback, private
 //! (RFC 1918, unique-local), link-local (169.254.0.0/16 holds the instance metadata
-//! service), carrier-grade NAT, unspecified, broadcast, multicast or documentation ranges,
-//! including IPv4-mapped IPv6 forms of them. Deployments (and tests against local fakes)
-//! opt out with `allow_private_network`.
+//! service), carrier-grade NAT, unspecified, broadcast, multicast or documentation ranges.
+//! IPv6 addresses that embed an IPv4 address (IPv4-mapped, IPv4-translated, IPv4-compatible,
+//! NAT64 `64:ff9b::/96`, 6to4 `2002::/16`, Teredo server and client) are held to the IPv4
+//! rules; NAT64 local-use `64:ff9b:1::/48` is refused whole. Deployments (and tests against
+//! local fakes) opt out with `allow_private_network`.
 //!
 //! Checking before connecting leaves a window for DNS rebinding; [`GuardedResolver`] closes
-//! it for clients built with [`http_client`], which resolves through the same check.
+//! it for clients built with [`http_client`]: reqwest connects only to the addresses the
+//! resolver checked.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -63,27 +66,55 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return forbidden_v4(v4);
-    }
     let seg = ip.segments();
-    Some(match () {
-        _ if ip.is_loopback() => "loopback",
-        _ if ip.is_unspecified() => "unspecified",
-        _ if ip.is_multicast() => "multicast",
-        _ if (seg[0] & 0xfe00) == 0xfc00 => "unique-local",
-        _ if (seg[0] & 0xffc0) == 0xfe80 => "link-local",
-        _ if (seg[0] & 0xffc0) == 0xfec0 => "site-local",
-        _ if seg[0] == 0x2001 && seg[1] == 0x0db8 => "documentation",
-        // IPv4-compatible (deprecated) and NAT64 forms embed an IPv4 address.
-        _ if seg[..6] == [0, 0, 0, 0, 0, 0] => return forbidden_v4(embedded_v4(&seg)),
-        _ if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] => return forbidden_v4(embedded_v4(&seg)),
-        _ => return None,
-    })
+    let special = match () {
+        _ if ip.is_loopback() => Some("loopback"),
+        _ if ip.is_unspecified() => Some("unspecified"),
+        _ if ip.is_multicast() => Some("multicast"),
+        _ if (seg[0] & 0xfe00) == 0xfc00 => Some("unique-local"),
+        _ if (seg[0] & 0xffc0) == 0xfe80 => Some("link-local"),
+        _ if (seg[0] & 0xffc0) == 0xfec0 => Some("site-local"),
+        _ if seg[0] == 0x2001 && seg[1] == 0x0db8 => Some("documentation"),
+        _ if seg[0] == 0x3fff && seg[1] < 0x1000 => Some("documentation"),
+        _ if seg[..4] == [0x0100, 0, 0, 0] => Some("discard-only"),
+        _ if seg[0] == 0x2001 && seg[1] == 0x0002 && seg[2] == 0 => Some("benchmarking"),
+        _ if seg[0] == 0x2001 && (seg[1] & 0xfff0) == 0x0010 => Some("ORCHID"),
+        _ if seg[0] == 0x2001 && (seg[1] & 0xfff0) == 0x0020 => Some("ORCHIDv2"),
+        // NAT64 local-use (RFC 8215): translated inside the operator's own network, with a
+        // prefix length the operator picks, so the whole /48 is refused.
+        _ if seg[..3] == [0x0064, 0xff9b, 0x0001] => Some("NAT64 local-use"),
+        _ => None,
+    };
+    if special.is_some() {
+        return special;
+    }
+    // Every form that carries an IPv4 address is held to the IPv4 rules (and reported with
+    // the IPv4 address's range: `2002:7f00:1::` is a loopback address).
+    embedded_v4(&ip).into_iter().find_map(forbidden_v4)
 }
 
-fn embedded_v4(seg: &[u16; 8]) -> Ipv4Addr {
-    Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8)
+/// The IPv4 addresses an IPv6 address embeds (none for most).
+fn embedded_v4(ip: &Ipv6Addr) -> Vec<Ipv4Addr> {
+    let seg = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    match seg {
+        // ::ffff:a.b.c.d (IPv4-mapped, RFC 4291).
+        [0, 0, 0, 0, 0, 0xffff, hi, lo] => vec![v4(hi, lo)],
+        // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765).
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => vec![v4(hi, lo)],
+        // ::a.b.c.d (IPv4-compatible, deprecated; :: and ::1 are caught above).
+        [0, 0, 0, 0, 0, 0, hi, lo] => vec![v4(hi, lo)],
+        // 64:ff9b::a.b.c.d (NAT64 well-known prefix, RFC 6052).
+        [0x0064, 0xff9b, 0, 0, 0, 0, hi, lo] => vec![v4(hi, lo)],
+        // 2002:AABB:CCDD::/48 (6to4, RFC 3056): the IPv4 address is bits 16..48.
+        [0x2002, hi, lo, ..] => vec![v4(hi, lo)],
+        // 2001:0:SSSS:SSSS:flags:port:CCCC:CCCC (Teredo, RFC 4380): the server's address in
+        // bits 32..64, the client's in the last 32 bits, inverted.
+        [0x2001, 0, s_hi, s_lo, _, _, c_hi, c_lo] => {
+            vec![v4(s_hi, s_lo), v4(!c_hi, !c_lo)]
+        }
+        _ => vec![],
+    }
 }
 
 /// Checks the parts of a URL that need no DNS.
@@ -150,16 +181,54 @@ fn check_addrs(host: &str, addrs: &[SocketAddr]) -> Result<(), UrlRejected> {
     Ok(())
 }
 
-/// A DNS resolver for reqwest that refuses names resolving to forbidden addresses, so a
-/// host cannot pass [`check_url`] and then rebind to an internal address.
-#[derive(Debug, Default, Clone)]
-pub struct GuardedResolver;
+/// How a name is looked up: the system resolver, or (in tests) a fixed answer.
+type Lookup = dyn Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> + Send + Sync;
+
+/// A DNS resolver for reqwest that resolves a name, checks every address it resolves to and
+/// hands reqwest exactly the checked addresses to connect to: a name cannot pass
+/// [`check_url`] and then rebind to an internal address, and a refused name is refused before
+/// any connection is attempted. (URLs with a literal IP are not resolved; [`check_static`]
+/// covers them.)
+#[derive(Clone)]
+pub struct GuardedResolver {
+    lookup: Arc<Lookup>,
+}
+
+impl std::fmt::Debug for GuardedResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedResolver").finish_non_exhaustive()
+    }
+}
+
+impl Default for GuardedResolver {
+    /// The system resolver.
+    fn default() -> Self {
+        Self::with_lookup(|host| {
+            Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.collect()) })
+        })
+    }
+}
+
+impl GuardedResolver {
+    /// A resolver over another lookup (tests answer names with addresses of their choosing).
+    pub fn with_lookup(
+        lookup: impl Fn(String) -> futures::future::BoxFuture<'static, std::io::Result<Vec<SocketAddr>>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Self {
+        Self {
+            lookup: Arc::new(lookup),
+        }
+    }
+}
 
 impl reqwest::dns::Resolve for GuardedResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_owned();
+        let lookup = (self.lookup)(host.clone());
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs = lookup.await?;
             check_addrs(&host, &addrs).map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -170,6 +239,11 @@ impl reqwest::dns::Resolve for GuardedResolver {
 /// would resend credentials), no proxy, the given timeouts and, unless
 /// `allow_private_network`, the [`GuardedResolver`].
 pub fn http_client(request_timeout: Duration, allow_private_network: bool) -> reqwest::Result<reqwest::Client> {
+    let resolver = (!allow_private_network).then(GuardedResolver::default);
+    http_client_with(request_timeout, resolver)
+}
+
+fn http_client_with(request_timeout: Duration, resolver: Option<GuardedResolver>) -> reqwest::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -177,8 +251,8 @@ pub fn http_client(request_timeout: Duration, allow_private_network: bool) -> re
         .timeout(request_timeout)
         .pool_idle_timeout(Duration::from_secs(60))
         .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
-    if !allow_private_network {
-        builder = builder.dns_resolver(Arc::new(GuardedResolver));
+    if let Some(resolver) = resolver {
+        builder = builder.dns_resolver(Arc::new(resolver));
     }
     builder.build()
 }
@@ -212,6 +286,147 @@ mod tests {
         ] {
             assert_eq!(forbidden_range(ip.parse().unwrap()), Some(range), "{ip}");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_embedding_an_ipv4_address_are_held_to_the_ipv4_rules() {
+        for (ip, range) in [
+            // IPv4-mapped ::ffff:0:0/96, both spellings.
+            ("::ffff:7f00:1", "loopback"),
+            ("::ffff:10.0.0.1", "private"),
+            // IPv4-translated ::ffff:0:0:0/96.
+            ("::ffff:0:169.254.169.254", "link-local"),
+            // IPv4-compatible ::a.b.c.d.
+            ("::127.0.0.1", "loopback"),
+            ("::169.254.169.254", "link-local"),
+            ("::10.1.2.3", "private"),
+            // NAT64 well-known prefix 64:ff9b::/96.
+            ("64:ff9b::127.0.0.1", "loopback"),
+            ("64:ff9b::169.254.169.254", "link-local"),
+            ("64:ff9b::192.168.0.1", "private"),
+            // NAT64 local-use 64:ff9b:1::/48, whatever it embeds.
+            ("64:ff9b:1::8.8.8.8", "NAT64 local-use"),
+            ("64:ff9b:1:abcd::1", "NAT64 local-use"),
+            // 6to4 2002::/16: the IPv4 address is bits 16..48.
+            ("2002:7f00:1::", "loopback"),
+            ("2002:a9fe:a9fe::1", "link-local"),
+            ("2002:c0a8:101:1::5", "private"),
+            ("2002:0a00:0001:ffff:ffff:ffff:ffff:ffff", "private"),
+            // Teredo 2001::/32: server in bits 32..64, client inverted in the last 32 bits.
+            ("2001:0:7f00:1::", "loopback"),
+            ("2001:0:4136:e378:8000:63bf:5601:5656", "link-local"), // client !5601:5656 = 169.254.169.169
+            ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "private"),    // client 10.0.0.1
+            // Other special-purpose IPv6 ranges.
+            ("100::1", "discard-only"),
+            ("2001:2::1", "benchmarking"),
+            ("2001:20::1", "ORCHIDv2"),
+            ("3fff::1", "documentation"),
+        ] {
+            assert_eq!(forbidden_range(ip.parse().unwrap()), Some(range), "{ip}");
+        }
+        // Public IPv4 addresses in the same forms are public.
+        for ip in ["::ffff:52.94.76.10", "64:ff9b::8.8.8.8", "2002:0808:0808::1"] {
+            assert_eq!(forbidden_range(ip.parse().unwrap()), None, "{ip}");
+        }
+        // RFC 4380's example: server 65.54.227.120, client 192.0.2.45 (documentation).
+        assert_eq!(
+            forbidden_range("2001:0000:4136:e378:8000:63bf:3fff:fdd2".parse().unwrap()),
+            Some("documentation")
+        );
+        // Server 65.54.227.120, client 8.8.8.8 (!0808:0808 = f7f7:f7f7).
+        assert_eq!(
+            forbidden_range("2001:0:4136:e378:8000:63bf:f7f7:f7f7".parse().unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn static_checks_refuse_embedded_ipv4_literals() {
+        for u in [
+            "http://[2002:7f00:1::]/",
+            "http://[::ffff:169.254.169.254]/latest/meta-data/",
+            "http://[64:ff9b::a9fe:a9fe]/",
+            "http://[2001:0:7f00:1::]/",
+            "http://[::127.0.0.1]/",
+        ] {
+            assert!(
+                matches!(check_static(&url(u), false, false), Err(UrlRejected::Forbidden { .. })),
+                "{u}"
+            );
+        }
+    }
+
+    /// A resolver whose every name answers `addrs`, and counts the lookups.
+    fn fixed(addrs: Vec<SocketAddr>, lookups: Arc<std::sync::atomic::AtomicUsize>) -> GuardedResolver {
+        GuardedResolver::with_lookup(move |_| {
+            lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let addrs = addrs.clone();
+            Box::pin(async move { Ok(addrs) })
+        })
+    }
+
+    #[tokio::test]
+    async fn resolver_refuses_names_resolving_to_embedded_internal_addresses_without_connecting() {
+        use reqwest::dns::Resolve as _;
+        // The resolver only answers: nothing here can open a connection.
+        for ip in [
+            "2002:7f00:1::",
+            "2001:0:7f00:1::",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "::ffff:0:a00:1",
+            "::a9fe:a9fe",
+        ] {
+            let addr = SocketAddr::new(ip.parse().unwrap(), 0);
+            let resolver = fixed(vec![addr], Arc::default());
+            let name: reqwest::dns::Name = "rebind.example".parse().unwrap();
+            let err = match resolver.resolve(name).await {
+                Ok(_) => panic!("{ip} was let through"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains("rebind.example"), "{err}");
+        }
+        let public = fixed(vec!["[2002:808:808::1]:0".parse().unwrap()], Arc::default());
+        assert!(public.resolve("ok.example".parse().unwrap()).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn client_refuses_a_name_that_resolves_to_loopback_before_connecting() {
+        // A listener on loopback that the name resolves to (IPv4-mapped form): were the guard
+        // to let it through, the connection would land here, and only here.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mapped: SocketAddr = format!("[::ffff:127.0.0.1]:{port}").parse().unwrap();
+        let client = http_client_with(Duration::from_secs(5), Some(fixed(vec![mapped], lookups.clone()))).unwrap();
+        let err = client
+            .get(format!("http://rebind.example:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{err}");
+        assert_eq!(
+            lookups.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "the name was resolved"
+        );
+        assert_eq!(
+            listener.accept().map(|_| ()).unwrap_err().kind(),
+            std::io::ErrorKind::WouldBlock,
+            "no connection reached the listener"
+        );
+
+        // The same client connects to a name whose addresses pass (proof that the listener
+        // would have seen a connection): allowed here by skipping the guard.
+        let open = http_client_with(Duration::from_millis(300), None).unwrap();
+        let _ = open.get(format!("http://127.0.0.1:{port}/")).send().await;
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(listener.accept().is_ok(), "an unguarded client does reach the listener");
+    }
+
+    #[test]
+    fn public_addresses_stay_public() {
         for ip in ["52.94.76.10", "8.8.8.8", "2600:1f18::1", "1.1.1.1"] {
             assert_eq!(forbidden_range(ip.parse().unwrap()), None, "{ip}");
         }

@@ -80,14 +80,21 @@ impl ExtractError {
 }
 
 /// Splits a verified delivery into events (or a challenge to answer).
+///
+/// A scheme whose deliveries are JSON has the whole body checked first ([`check_json`]): a
+/// signed body that is not well-formed UTF-8 JSON, or nests deeper than serde_json's limit
+/// (128), is refused here, so it is never stored to fail later.
 pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracted<'a>, ExtractError> {
+    if let Some(json) = json_document(scheme, req) {
+        check_json(json.as_ref())?;
+    }
     let events = match scheme {
         Scheme::Stripe => stripe(req.body)?,
         Scheme::StandardWebhooks => standard_webhooks(req)?,
         Scheme::Github => github(req)?,
         Scheme::Slack => return slack(req.body),
         Scheme::Shopify => shopify(req)?,
-        Scheme::Hubspot => hubspot(req.body)?,
+        Scheme::Hubspot(_) => hubspot(req.body)?,
         Scheme::Intuit => intuit(req.body)?,
         Scheme::Xero => xero(req.body)?,
         Scheme::Calendly => calendly(req.body)?,
@@ -95,6 +102,100 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Generic(config) => generic(config, req)?,
     };
     Ok(Extracted::Events(events))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-body JSON check
+
+/// The JSON document a delivery carries, for the schemes that send JSON: the body itself, or
+/// a GitHub form delivery's `payload` parameter. `None` for bodies that are not JSON (Twilio
+/// forms, Slack slash commands, a Shopify XML subscription, a generic scheme's opaque bytes).
+/// Slack and a generic scheme's pointers parse what they read in full already.
+fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a, [u8]>> {
+    let content_type = req
+        .headers
+        .get("Content-Type")
+        .map(|value| value.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    match scheme {
+        Scheme::Stripe
+        | Scheme::StandardWebhooks
+        | Scheme::Hubspot(_)
+        | Scheme::Intuit
+        | Scheme::Xero
+        | Scheme::Calendly => Some(Cow::Borrowed(req.body)),
+        Scheme::Github if content_type.starts_with("application/x-www-form-urlencoded") => Some(Cow::Owned(
+            form::first_value(req.body, "payload").unwrap_or_default().into_bytes(),
+        )),
+        Scheme::Github => Some(Cow::Borrowed(req.body)),
+        Scheme::Shopify if content_type.contains("xml") => None,
+        Scheme::Shopify => Some(Cow::Borrowed(req.body)),
+        Scheme::Slack | Scheme::Twilio | Scheme::Generic(_) => None,
+    }
+}
+
+/// Reads a whole JSON document without building it: every string, keys included, must be
+/// UTF-8, every number in range, nothing may follow the value, and nesting is bounded by
+/// serde_json's recursion limit (128 levels), which fails cleanly instead of exhausting the
+/// stack. Nothing is allocated beyond serde_json's scratch buffer for escaped strings.
+pub(crate) fn check_json(bytes: &[u8]) -> Result<(), ExtractError> {
+    serde_json::from_slice::<WellFormed>(bytes)
+        .map(|_| ())
+        .map_err(|e| json_error(&e))
+}
+
+/// Any JSON value, visited in full and then dropped (unlike `IgnoredAny`, which serde_json
+/// skips without checking strings or depth).
+struct WellFormed;
+
+impl<'de> Deserialize<'de> for WellFormed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(WellFormedVisitor)
+    }
+}
+
+struct WellFormedVisitor;
+
+impl<'de> serde::de::Visitor<'de> for WellFormedVisitor {
+    type Value = WellFormed;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+
+    fn visit_unit<E>(self) -> Result<WellFormed, E> {
+        Ok(WellFormed)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<WellFormed, A::Error> {
+        while seq.next_element::<WellFormed>()?.is_some() {}
+        Ok(WellFormed)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<WellFormed, A::Error> {
+        while map.next_entry::<WellFormed, WellFormed>()?.is_some() {}
+        Ok(WellFormed)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -552,13 +653,118 @@ mod tests {
         );
     }
 
+    /// Bodies that a signature can cover but no later stage can read.
+    fn malformed_bodies() -> Vec<(&'static str, Vec<u8>)> {
+        let deep = |open: &str, close: &str| {
+            let mut body = br#"{"id":"evt_1","type":"customer.created","data":"#.to_vec();
+            body.extend(open.repeat(10_000).bytes());
+            body.extend(close.repeat(10_000).bytes());
+            body.push(b'}');
+            body
+        };
+        let mut bad_utf8 = br#"{"id":"evt_1","type":"customer.created","data":{"name":""#.to_vec();
+        bad_utf8.extend_from_slice(&[0xff, 0xfe, 0x80]);
+        bad_utf8.extend_from_slice(br#""}}"#);
+        let mut bad_utf8_key = br#"{"id":"evt_1","type":"customer.created","#.to_vec();
+        bad_utf8_key.extend_from_slice(&[b'"', 0xc3, 0x28, b'"']);
+        bad_utf8_key.extend_from_slice(b":1}");
+        vec![
+            ("invalid UTF-8 in a string", bad_utf8),
+            ("invalid UTF-8 in a key", bad_utf8_key),
+            ("10,000 nested arrays", deep("[", "]")),
+            ("10,000 nested objects", deep(r#"{"a":"#, "}")),
+            (
+                "trailing garbage",
+                br#"{"id":"evt_1","type":"customer.created"} x"#.to_vec(),
+            ),
+            (
+                "lone surrogate",
+                br#"{"id":"evt_1","type":"customer.created","x":"\ud800"}"#.to_vec(),
+            ),
+            (
+                "number out of range",
+                br#"{"id":"evt_1","type":"customer.created","x":1e999}"#.to_vec(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn stripe_body_is_read_in_full_not_only_id_and_type() {
+        let none = Headers::new();
+        for (what, body) in malformed_bodies() {
+            assert_eq!(
+                run(&Scheme::Stripe, &none, &body).map(|_| ()).unwrap_err().code(),
+                "invalid_json",
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_json_scheme_refuses_malformed_bodies_without_overflowing_the_stack() {
+        let json_schemes = [
+            Scheme::Stripe,
+            Scheme::StandardWebhooks,
+            Scheme::Github,
+            Scheme::Shopify,
+            Scheme::Hubspot(Default::default()),
+            Scheme::Intuit,
+            Scheme::Xero,
+            Scheme::Calendly,
+        ];
+        let headers = Headers::from_pairs([
+            ("webhook-id", "msg_1"),
+            ("X-GitHub-Delivery", "d1"),
+            ("X-GitHub-Event", "issues"),
+            ("X-Shopify-Webhook-Id", "wh-1"),
+            ("X-Shopify-Topic", "orders/create"),
+        ]);
+        for scheme in &json_schemes {
+            for (what, body) in malformed_bodies() {
+                assert!(run(scheme, &headers, &body).is_err(), "{scheme}: {what} was accepted");
+            }
+        }
+        // A GitHub form delivery carries its JSON in `payload`.
+        let form = Headers::from_pairs([
+            ("X-GitHub-Delivery", "d1"),
+            ("X-GitHub-Event", "issues"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ]);
+        assert!(run(&Scheme::Github, &form, b"payload=%7B%22a%22%3A1%7D").is_ok());
+        assert_eq!(
+            run(&Scheme::Github, &form, b"payload=%7B%22a%22%3A%5B%7D")
+                .unwrap_err()
+                .code(),
+            "invalid_json"
+        );
+    }
+
+    #[test]
+    fn check_json_accepts_what_serde_json_reads() {
+        for body in [
+            &br#"{"a":[1,-2,3.5e10,true,false,null,"\u00e9\n"],"b":{}}"#[..],
+            b" [ ] ",
+            "\"caf\u{e9}\"".as_bytes(),
+            b"12",
+        ] {
+            assert_eq!(check_json(body), Ok(()), "{}", String::from_utf8_lossy(body));
+        }
+        let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(check_json(nested.as_bytes()), Ok(()));
+    }
+
     #[test]
     fn invalid_json_errors_do_not_quote_the_body() {
         let none = Headers::new();
         let error = run(&Scheme::Stripe, &none, br#"{"id": 5, "type": "sk_live_leak"}"#);
         // id is a number: a field error naming the field only.
         assert_eq!(error.unwrap_err().code(), "invalid_field");
-        let error = run(&Scheme::Hubspot, &Headers::new(), br#""sk_live_leak""#).unwrap_err();
+        let error = run(
+            &Scheme::Hubspot(Default::default()),
+            &Headers::new(),
+            br#""sk_live_leak""#,
+        )
+        .unwrap_err();
         assert!(!error.to_string().contains("sk_live_leak"), "{error}");
     }
 
@@ -575,8 +781,10 @@ mod tests {
             pair("msg_2", "unknown")
         );
         assert_eq!(
-            one(&Scheme::StandardWebhooks, &headers, b"not json"),
-            pair("msg_1", "unknown")
+            run(&Scheme::StandardWebhooks, &headers, b"not json")
+                .unwrap_err()
+                .code(),
+            "invalid_json"
         );
         assert_eq!(
             run(&Scheme::StandardWebhooks, &Headers::new(), b"{}"),
@@ -724,7 +932,7 @@ mod tests {
     fn hubspot_batch_is_split_keeping_each_elements_raw_bytes() {
         let body = br#"[{"eventId":1,"subscriptionType":"contact.creation","objectId":123},  {"objectId": 7, "eventId":"2","subscriptionType":"deal.propertyChange"}]"#;
         let none = Headers::new();
-        let events = events(&Scheme::Hubspot, &none, body);
+        let events = events(&Scheme::Hubspot(Default::default()), &none, body);
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].event_id, "1");
         assert_eq!(events[0].event_type, "contact.creation");
@@ -744,8 +952,14 @@ mod tests {
 
     #[test]
     fn hubspot_empty_batch_has_no_events() {
-        assert_eq!(events(&Scheme::Hubspot, &Headers::new(), b"[]"), vec![]);
-        assert_eq!(events(&Scheme::Hubspot, &Headers::new(), b" [ ] "), vec![]);
+        assert_eq!(
+            events(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[]"),
+            vec![]
+        );
+        assert_eq!(
+            events(&Scheme::Hubspot(Default::default()), &Headers::new(), b" [ ] "),
+            vec![]
+        );
     }
 
     #[test]
@@ -753,12 +967,12 @@ mod tests {
         let element = r#"{"eventId":1,"subscriptionType":"contact.creation"}"#;
         let at_cap = format!("[{}]", vec![element; MAX_BATCH_EVENTS].join(","));
         assert_eq!(
-            events(&Scheme::Hubspot, &Headers::new(), at_cap.as_bytes()).len(),
+            events(&Scheme::Hubspot(Default::default()), &Headers::new(), at_cap.as_bytes()).len(),
             MAX_BATCH_EVENTS
         );
         let over = format!("[{}]", vec![element; MAX_BATCH_EVENTS + 1].join(","));
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), over.as_bytes()),
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), over.as_bytes()),
             Err(ExtractError::TooManyEvents { count: 1001, max: 1000 })
         );
     }
@@ -766,18 +980,26 @@ mod tests {
     #[test]
     fn hubspot_requires_an_array_of_identified_events() {
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), br#"{"eventId":1}"#)
-                .unwrap_err()
-                .code(),
+            run(
+                &Scheme::Hubspot(Default::default()),
+                &Headers::new(),
+                br#"{"eventId":1}"#
+            )
+            .unwrap_err()
+            .code(),
             "invalid_json"
         );
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), br#"[{"subscriptionType":"x"}]"#),
+            run(
+                &Scheme::Hubspot(Default::default()),
+                &Headers::new(),
+                br#"[{"subscriptionType":"x"}]"#
+            ),
             Err(ExtractError::MissingField("eventId".into()))
         );
         assert_eq!(
             run(
-                &Scheme::Hubspot,
+                &Scheme::Hubspot(Default::default()),
                 &Headers::new(),
                 br#"[{"eventId":1.5,"subscriptionType":"x"}]"#
             )
@@ -786,7 +1008,9 @@ mod tests {
             "invalid_field"
         );
         assert_eq!(
-            run(&Scheme::Hubspot, &Headers::new(), b"[1]").unwrap_err().code(),
+            run(&Scheme::Hubspot(Default::default()), &Headers::new(), b"[1]")
+                .unwrap_err()
+                .code(),
             "missing_field"
         );
     }
@@ -939,7 +1163,7 @@ mod tests {
         );
         assert_eq!(
             run(
-                &Scheme::Hubspot,
+                &Scheme::Hubspot(Default::default()),
                 &Headers::new(),
                 br#"[{"eventId":"","subscriptionType":"x"}]"#
             )

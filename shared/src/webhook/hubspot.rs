@@ -1,10 +1,17 @@
-//! HubSpot, three versions chosen from the headers:
+//! HubSpot, three versions; a connection accepts only those its [`HubspotConfig`] names (v3
+//! alone unless v1/v2 are allowed explicitly):
 //!
-//! * v3 when `X-HubSpot-Signature-v3` is present: base64 HMAC-SHA256 over
-//!   `method + uri + body + timestamp`, with `X-HubSpot-Request-Timestamp` in **milliseconds**.
-//! * otherwise `X-HubSpot-Signature` with `X-HubSpot-Signature-Version` `v1` (the default when
-//!   the version header is missing, as in HubSpot's Node SDK) or `v2`: plain SHA-256 (not HMAC),
-//!   hex, over `secret + body` (v1) or `secret + method + uri + body` (v2).
+//! * v3 in `X-HubSpot-Signature-v3`: base64 HMAC-SHA256 over `method + uri + body + timestamp`,
+//!   with `X-HubSpot-Request-Timestamp` in **milliseconds**.
+//! * v1 or v2 in `X-HubSpot-Signature`, with `X-HubSpot-Signature-Version` `v1` (the default
+//!   when the version header is missing, as in HubSpot's Node SDK) or `v2`: plain SHA-256 (not
+//!   HMAC), hex, over `secret + body` (v1) or `secret + method + uri + body` (v2). Neither signs
+//!   a timestamp, so neither has a replay window.
+//!
+//! When v3 is accepted and its header is present, v3 alone decides: a bad or stale v3
+//! signature is not rescued by a v1/v2 header. A request signed only with versions the
+//! connection does not accept is refused ([`Rejection::VersionNotAccepted`]), so stripping the
+//! v3 headers off a stale delivery does not downgrade it to a version without a timestamp.
 //!
 //! The URI is the full requested URL with HubSpot's documented percent-escapes decoded.
 
@@ -13,7 +20,7 @@ use std::borrow::Cow;
 use super::crypto::{collect_signatures, decode_signature, hmac_sha256, matches_any, sha256};
 use super::rejection::Rejection;
 use super::request::{VerifyOptions, WebhookRequest};
-use super::scheme::SignatureEncoding;
+use super::scheme::{HubspotConfig, HubspotVersion, SignatureEncoding};
 use super::secrets::{SigningSecrets, Verified};
 use super::timestamp::{check_fresh, parse_unix_millis};
 
@@ -58,16 +65,47 @@ pub(crate) fn signed_uri(url: &str) -> Cow<'_, str> {
 }
 
 pub(crate) fn verify(
+    config: &HubspotConfig,
     req: &WebhookRequest<'_>,
     secrets: &SigningSecrets,
     options: &VerifyOptions,
 ) -> Result<Verified, Rejection> {
-    if req.headers.contains(V3_SIGNATURE_HEADER) {
-        verify_v3(req, secrets, options)
-    } else if req.headers.contains(SIGNATURE_HEADER) {
-        verify_v1_v2(req, secrets)
+    let has_v3 = req.headers.contains(V3_SIGNATURE_HEADER);
+    if has_v3 && config.accepts(HubspotVersion::V3) {
+        return verify_v3(req, secrets, options);
+    }
+    let legacy = if req.headers.contains(SIGNATURE_HEADER) {
+        Some(legacy_version(req)?)
     } else {
-        Err(Rejection::missing(V3_SIGNATURE_HEADER))
+        None
+    };
+    match legacy {
+        Some(version) if config.accepts(version) => verify_v1_v2(req, secrets, version),
+        // Signed, but only with versions this connection refuses.
+        Some(version) => Err(not_accepted(if has_v3 { HubspotVersion::V3 } else { version }, config)),
+        None if has_v3 => Err(not_accepted(HubspotVersion::V3, config)),
+        None if config.accepts(HubspotVersion::V3) => Err(Rejection::missing(V3_SIGNATURE_HEADER)),
+        None => Err(Rejection::missing(SIGNATURE_HEADER)),
+    }
+}
+
+fn not_accepted(version: HubspotVersion, config: &HubspotConfig) -> Rejection {
+    Rejection::VersionNotAccepted {
+        version: version.name().to_owned(),
+        accepted: config.accepted_list(),
+    }
+}
+
+/// The version an `X-HubSpot-Signature` claims: `X-HubSpot-Signature-Version`, v1 when absent.
+fn legacy_version(req: &WebhookRequest<'_>) -> Result<HubspotVersion, Rejection> {
+    match req.headers.get(VERSION_HEADER).map(str::trim) {
+        None => Ok(HubspotVersion::V1),
+        Some(version) if version.eq_ignore_ascii_case("v1") => Ok(HubspotVersion::V1),
+        Some(version) if version.eq_ignore_ascii_case("v2") => Ok(HubspotVersion::V2),
+        Some(_) => Err(Rejection::malformed(
+            VERSION_HEADER,
+            "expected `v1` or `v2` (v3 uses `X-HubSpot-Signature-v3`)",
+        )),
     }
 }
 
@@ -101,18 +139,12 @@ fn verify_v3(
     })
 }
 
-fn verify_v1_v2(req: &WebhookRequest<'_>, secrets: &SigningSecrets) -> Result<Verified, Rejection> {
-    let v2 = match req.headers.get(VERSION_HEADER).map(str::trim) {
-        None => false,
-        Some(version) if version.eq_ignore_ascii_case("v1") => false,
-        Some(version) if version.eq_ignore_ascii_case("v2") => true,
-        Some(_) => {
-            return Err(Rejection::malformed(
-                VERSION_HEADER,
-                "expected `v1` or `v2` (v3 uses `X-HubSpot-Signature-v3`)",
-            ))
-        }
-    };
+fn verify_v1_v2(
+    req: &WebhookRequest<'_>,
+    secrets: &SigningSecrets,
+    version: HubspotVersion,
+) -> Result<Verified, Rejection> {
+    let v2 = version == HubspotVersion::V2;
     let signatures = collect_signatures(
         SIGNATURE_HEADER,
         req.headers.get_all(SIGNATURE_HEADER),
@@ -152,7 +184,24 @@ mod tests {
     const V3_PY_SIG: &str = "K36dawei4A+QBNolUOqo7s91KQDWQ5MXZ/QufNYuk/Y=";
     const V3_JSON_SIG: &str = "oaA3M5dEtt6kFsseJD/Hv/x+JNl1vsoxFj4oxmwP6Go=";
 
+    /// A connection that allows every version (the vectors cover all three).
+    fn all_versions() -> HubspotConfig {
+        HubspotConfig::accepting([HubspotVersion::V1, HubspotVersion::V2, HubspotVersion::V3])
+    }
+
     fn check(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        secrets: &SigningSecrets,
+        now: i64,
+    ) -> Result<Verified, Rejection> {
+        check_with(&all_versions(), method, url, headers, body, secrets, now)
+    }
+
+    fn check_with(
+        config: &HubspotConfig,
         method: &str,
         url: &str,
         headers: &[(&str, &str)],
@@ -167,7 +216,7 @@ mod tests {
             headers: &headers,
             body: body.as_bytes(),
         };
-        verify(&req, secrets, &VerifyOptions::at(now))
+        verify(config, &req, secrets, &VerifyOptions::at(now))
     }
 
     fn v3(sig: &str, ts: &str, body: &str, now: i64) -> Result<Verified, Rejection> {
@@ -462,6 +511,109 @@ mod tests {
         assert_eq!(
             check("POST", URL, &headers, V1_BODY, &secrets, 0).unwrap().secret,
             SecretUsed::Previous
+        );
+    }
+
+    #[test]
+    fn hubspot_default_refuses_v1_and_v2_even_when_validly_signed() {
+        let v3_only = HubspotConfig::default();
+        let secrets = SigningSecrets::new(SECRET);
+        let v1 = [("X-HubSpot-Signature", V1_SIG)];
+        assert_eq!(
+            check_with(&v3_only, "POST", URL, &v1, V1_BODY, &secrets, 0),
+            Err(Rejection::VersionNotAccepted {
+                version: "v1".into(),
+                accepted: "v3".into()
+            })
+        );
+        let v2 = [
+            (
+                "X-HubSpot-Signature",
+                "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900",
+            ),
+            ("X-HubSpot-Signature-Version", "v2"),
+        ];
+        assert_eq!(
+            check_with(&v3_only, "POST", URL, &v2, JSON_BODY, &secrets, 0)
+                .unwrap_err()
+                .code(),
+            "version_not_accepted"
+        );
+        assert_eq!(
+            check_with(&v3_only, "POST", URL, &[], JSON_BODY, &secrets, 0),
+            Err(Rejection::missing("X-HubSpot-Signature-v3"))
+        );
+        let v3 = [
+            ("X-HubSpot-Signature-v3", V3_PY_SIG),
+            ("X-HubSpot-Request-Timestamp", V3_TS),
+        ];
+        assert!(check_with(&v3_only, "POST", URL, &v3, PY_BODY, &secrets, V3_NOW).is_ok());
+    }
+
+    #[test]
+    fn hubspot_stale_v3_delivery_is_not_accepted_with_its_v3_headers_stripped() {
+        // A delivery HubSpot signed both ways (v3 + v1); the v3 timestamp is an hour old.
+        let secrets = SigningSecrets::new(SECRET);
+        let py_v1 = "69fc6631a867edd4f9e9e627fc5c1148e3fbdd8b21837b6d2b8901c1fa57f750";
+        let both = [
+            ("X-HubSpot-Signature-v3", V3_PY_SIG),
+            ("X-HubSpot-Request-Timestamp", V3_TS),
+            ("X-HubSpot-Signature", py_v1),
+        ];
+        let later = V3_NOW + 3600;
+        let v3_only = HubspotConfig::default();
+        assert_eq!(
+            check_with(&v3_only, "POST", URL, &both, PY_BODY, &secrets, later)
+                .unwrap_err()
+                .code(),
+            "stale_timestamp"
+        );
+        let stripped = [("X-HubSpot-Signature", py_v1)];
+        assert_eq!(
+            check_with(&v3_only, "POST", URL, &stripped, PY_BODY, &secrets, later)
+                .unwrap_err()
+                .code(),
+            "version_not_accepted"
+        );
+        // Allowing v1 explicitly is what makes the stripped delivery verify.
+        let with_v1 = HubspotConfig::accepting([HubspotVersion::V3, HubspotVersion::V1]);
+        assert!(check_with(&with_v1, "POST", URL, &stripped, PY_BODY, &secrets, later).is_ok());
+    }
+
+    #[test]
+    fn hubspot_allows_exactly_the_configured_legacy_versions() {
+        let v2_only = HubspotConfig::accepting([HubspotVersion::V2]);
+        let secrets = SigningSecrets::new(SECRET);
+        let v2 = [
+            (
+                "X-HubSpot-Signature",
+                "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900",
+            ),
+            ("X-HubSpot-Signature-Version", "v2"),
+        ];
+        assert!(check_with(&v2_only, "POST", URL, &v2, JSON_BODY, &secrets, 0).is_ok());
+        let v1 = [("X-HubSpot-Signature", V1_SIG)];
+        assert_eq!(
+            check_with(&v2_only, "POST", URL, &v1, V1_BODY, &secrets, 0),
+            Err(Rejection::VersionNotAccepted {
+                version: "v1".into(),
+                accepted: "v2".into()
+            })
+        );
+        // A v3 signature on a connection without v3 is refused, not checked.
+        let v3 = [
+            ("X-HubSpot-Signature-v3", V3_PY_SIG),
+            ("X-HubSpot-Request-Timestamp", V3_TS),
+        ];
+        assert_eq!(
+            check_with(&v2_only, "POST", URL, &v3, PY_BODY, &secrets, V3_NOW)
+                .unwrap_err()
+                .code(),
+            "version_not_accepted"
+        );
+        assert_eq!(
+            check_with(&v2_only, "POST", URL, &[], PY_BODY, &secrets, 0),
+            Err(Rejection::missing("X-HubSpot-Signature"))
         );
     }
 

@@ -58,7 +58,7 @@ pub use event::{
 pub use headers::Headers;
 pub use rejection::Rejection;
 pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
-pub use scheme::{GenericHmac, HmacAlgorithm, Scheme, SignatureEncoding, UnknownScheme};
+pub use scheme::{GenericHmac, HmacAlgorithm, HubspotConfig, HubspotVersion, Scheme, SignatureEncoding, UnknownScheme};
 pub use secrets::{SecretUsed, SigningSecrets, Verified};
 pub use sign::{sign, SignError, SignInput};
 
@@ -79,7 +79,7 @@ pub fn verify(
         Scheme::Github => github::verify(req, secrets),
         Scheme::Slack => slack::verify(req, secrets, opts),
         Scheme::Shopify => shopify::verify(req, secrets),
-        Scheme::Hubspot => hubspot::verify(req, secrets, opts),
+        Scheme::Hubspot(config) => hubspot::verify(config, req, secrets, opts),
         Scheme::Intuit => intuit::verify(req, secrets),
         Scheme::Xero => xero::verify(req, secrets),
         Scheme::Calendly => calendly::verify(req, secrets, opts),

@@ -34,6 +34,11 @@ pub enum Rejection {
     /// The body must be parsed to verify (Twilio form parameters) and could not be.
     #[error("malformed body: {reason}")]
     MalformedBody { reason: String },
+
+    /// The request is signed only with a signature version the connection does not accept
+    /// (HubSpot v1/v2 on a connection that takes v3 only, say).
+    #[error("signature version {version} is not accepted by this connection (it accepts {accepted})")]
+    VersionNotAccepted { version: String, accepted: String },
 }
 
 impl Rejection {
@@ -47,6 +52,7 @@ impl Rejection {
             Rejection::NoMatchingSignature => "no_matching_signature",
             Rejection::InvalidSecret { .. } => "invalid_secret",
             Rejection::MalformedBody { .. } => "malformed_body",
+            Rejection::VersionNotAccepted { .. } => "version_not_accepted",
         }
     }
 
@@ -94,6 +100,13 @@ mod tests {
             (Rejection::NoMatchingSignature, "no_matching_signature"),
             (Rejection::invalid_secret("empty"), "invalid_secret"),
             (Rejection::MalformedBody { reason: "bad".into() }, "malformed_body"),
+            (
+                Rejection::VersionNotAccepted {
+                    version: "v1".into(),
+                    accepted: "v3".into(),
+                },
+                "version_not_accepted",
+            ),
         ];
         for (rejection, code) in cases {
             assert_eq!(rejection.code(), code);

@@ -1,5 +1,6 @@
 //! Which signing scheme a connection uses, and the configuration of the generic HMAC scheme.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -24,8 +25,9 @@ pub enum Scheme {
     Slack,
     /// `X-Shopify-Hmac-Sha256` (base64 HMAC-SHA256 of the body).
     Shopify,
-    /// HubSpot v1, v2 or v3, chosen from the request headers.
-    Hubspot,
+    /// HubSpot v3 (`X-HubSpot-Signature-v3`), and v1 or v2 (`X-HubSpot-Signature`) only
+    /// when the connection's [`HubspotConfig`] allows them.
+    Hubspot(HubspotConfig),
     /// QuickBooks Online: `intuit-signature` (base64 HMAC-SHA256 of the body).
     Intuit,
     /// `x-xero-signature` (base64 HMAC-SHA256 of the body).
@@ -63,7 +65,7 @@ impl Scheme {
             Scheme::Github => "github",
             Scheme::Slack => "slack",
             Scheme::Shopify => "shopify",
-            Scheme::Hubspot => "hubspot",
+            Scheme::Hubspot(_) => "hubspot",
             Scheme::Intuit => "intuit",
             Scheme::Xero => "xero",
             Scheme::Calendly => "calendly",
@@ -81,7 +83,7 @@ impl Scheme {
             "github" => Scheme::Github,
             "slack" => Scheme::Slack,
             "shopify" => Scheme::Shopify,
-            "hubspot" => Scheme::Hubspot,
+            "hubspot" => Scheme::Hubspot(HubspotConfig::default()),
             "intuit" | "quickbooks" => Scheme::Intuit,
             "xero" => Scheme::Xero,
             "calendly" => Scheme::Calendly,
@@ -92,12 +94,13 @@ impl Scheme {
         Ok(scheme)
     }
 
-    /// Checks the scheme's configuration (only the generic scheme has any). Call this when a
+    /// Checks the scheme's configuration (the generic and HubSpot schemes have one). Call this when a
     /// connection's config is loaded; [`super::verify`] reports an invalid generic config as
     /// [`super::Rejection::InvalidSecret`].
     pub fn validate(&self) -> Result<(), String> {
         match self {
             Scheme::Generic(config) => config.validate(),
+            Scheme::Hubspot(config) => config.validate(),
             _ => Ok(()),
         }
     }
@@ -130,6 +133,114 @@ pub enum UnknownScheme {
          (signature header, algorithm, encoding, template)"
     )]
     NeedsConfig,
+}
+
+/// A HubSpot signature version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HubspotVersion {
+    /// `sha256(secret + body)`, hex, in `X-HubSpot-Signature`: no timestamp, no URL.
+    V1,
+    /// `sha256(secret + method + uri + body)`, hex, in `X-HubSpot-Signature`: no timestamp.
+    V2,
+    /// Base64 HMAC-SHA256 over `method + uri + body + timestamp` in `X-HubSpot-Signature-v3`,
+    /// with `X-HubSpot-Request-Timestamp`: the only version with a replay window.
+    V3,
+}
+
+impl HubspotVersion {
+    /// `v1`, `v2` or `v3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HubspotVersion::V1 => "v1",
+            HubspotVersion::V2 => "v2",
+            HubspotVersion::V3 => "v3",
+        }
+    }
+}
+
+impl fmt::Display for HubspotVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for HubspotVersion {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "v1" => Ok(HubspotVersion::V1),
+            "v2" => Ok(HubspotVersion::V2),
+            "v3" => Ok(HubspotVersion::V3),
+            _ => Err(format!(
+                "unknown HubSpot signature version `{name}`; expected v1, v2 or v3"
+            )),
+        }
+    }
+}
+
+/// HubSpot settings of a connection: which signature versions it accepts.
+///
+/// Stored beside the scheme tag: `{"scheme": "hubspot", "signature_versions": ["v3", "v2"]}`;
+/// without the field a connection accepts v3 only. v1 and v2 sign no timestamp, so a delivery
+/// signed that way can be replayed at any time, and a v3 delivery refused as stale would be
+/// accepted again with its v3 headers stripped: allow them only for an app HubSpot still signs
+/// that way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HubspotConfig {
+    /// The signature versions accepted; default `["v3"]`.
+    #[serde(
+        default = "default_hubspot_versions",
+        skip_serializing_if = "is_default_hubspot_versions"
+    )]
+    pub signature_versions: BTreeSet<HubspotVersion>,
+}
+
+fn default_hubspot_versions() -> BTreeSet<HubspotVersion> {
+    BTreeSet::from([HubspotVersion::V3])
+}
+
+fn is_default_hubspot_versions(versions: &BTreeSet<HubspotVersion>) -> bool {
+    *versions == default_hubspot_versions()
+}
+
+impl Default for HubspotConfig {
+    /// v3 only.
+    fn default() -> Self {
+        Self {
+            signature_versions: default_hubspot_versions(),
+        }
+    }
+}
+
+impl HubspotConfig {
+    /// A config accepting exactly `versions` (repeats ignored, order irrelevant).
+    pub fn accepting(versions: impl IntoIterator<Item = HubspotVersion>) -> Self {
+        Self {
+            signature_versions: versions.into_iter().collect(),
+        }
+    }
+
+    /// Whether deliveries signed with `version` are accepted.
+    pub fn accepts(&self, version: HubspotVersion) -> bool {
+        self.signature_versions.contains(&version)
+    }
+
+    /// The accepted versions, for messages: `v2, v3`.
+    pub fn accepted_list(&self) -> String {
+        let names: Vec<&str> = self.signature_versions.iter().map(|v| v.name()).collect();
+        names.join(", ")
+    }
+
+    /// At least one version must be accepted.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.signature_versions.is_empty() {
+            return Err("`signature_versions` must name at least one of v1, v2, v3".to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// HMAC hash function.
@@ -329,6 +440,55 @@ mod tests {
         assert_eq!(config.template, "{body}");
         let again: Scheme = serde_json::from_value(serde_json::to_value(&generic).unwrap()).unwrap();
         assert_eq!(again, generic);
+    }
+
+    #[test]
+    fn hubspot_accepts_only_v3_unless_versions_are_configured() {
+        let stored: Scheme = serde_json::from_value(serde_json::json!({"scheme": "hubspot"})).unwrap();
+        assert_eq!(stored, Scheme::Hubspot(HubspotConfig::default()));
+        assert_eq!(Scheme::from_name("hubspot"), Ok(stored.clone()));
+        let Scheme::Hubspot(config) = &stored else {
+            unreachable!()
+        };
+        assert!(config.accepts(HubspotVersion::V3));
+        assert!(!config.accepts(HubspotVersion::V2) && !config.accepts(HubspotVersion::V1));
+        // The default is not written out, so existing items keep their shape.
+        assert_eq!(
+            serde_json::to_value(&stored).unwrap(),
+            serde_json::json!({"scheme": "hubspot"})
+        );
+
+        let legacy: Scheme = serde_json::from_value(serde_json::json!({
+            "scheme": "hubspot",
+            "signature_versions": ["v3", "v2"],
+        }))
+        .unwrap();
+        assert_eq!(
+            legacy,
+            Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V2, HubspotVersion::V3]))
+        );
+        let again: Scheme = serde_json::from_value(serde_json::to_value(&legacy).unwrap()).unwrap();
+        assert_eq!(again, legacy);
+    }
+
+    #[test]
+    fn hubspot_config_refuses_unknown_versions_fields_and_an_empty_list() {
+        let error = serde_json::from_value::<Scheme>(serde_json::json!({
+            "scheme": "hubspot",
+            "signature_versions": ["v4"],
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("v4"), "{error}");
+        let error = serde_json::from_value::<Scheme>(serde_json::json!({
+            "scheme": "hubspot",
+            "signature_version": ["v1"],
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("signature_version"), "{error}");
+        let empty = Scheme::Hubspot(HubspotConfig::accepting([]));
+        assert!(empty.validate().unwrap_err().contains("signature_versions"));
+        assert_eq!("V2".parse::<HubspotVersion>(), Ok(HubspotVersion::V2));
+        assert!("v9".parse::<HubspotVersion>().is_err());
     }
 
     #[test]

@@ -5,11 +5,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use secrecy::ExposeSecret;
 
-use super::crypto::{hmac, hmac_sha256, sha256_hex};
+use super::crypto::{hmac, hmac_sha256, sha256, sha256_hex};
 use super::form::parse_strict;
 use super::headers::Headers;
 use super::request::WebhookRequest;
-use super::scheme::{HmacAlgorithm, Scheme};
+use super::scheme::{HmacAlgorithm, HubspotVersion, Scheme};
 
 /// What to sign.
 pub struct SignInput<'a> {
@@ -97,7 +97,8 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
         Scheme::Shopify => vec![h("X-Shopify-Hmac-Sha256", STANDARD.encode(hmac_sha256(key, &[body])))],
         Scheme::Intuit => vec![h("intuit-signature", STANDARD.encode(hmac_sha256(key, &[body])))],
         Scheme::Xero => vec![h("x-xero-signature", STANDARD.encode(hmac_sha256(key, &[body])))],
-        Scheme::Hubspot => {
+        // The newest version the connection accepts.
+        Scheme::Hubspot(config) if config.accepts(HubspotVersion::V3) => {
             if input.url.is_empty() {
                 return Err(err("HubSpot v3 signs the request URL: give the URL"));
             }
@@ -109,6 +110,24 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
                 h("X-HubSpot-Request-Timestamp", ts_ms),
             ]
         }
+        Scheme::Hubspot(config) if config.accepts(HubspotVersion::V2) => {
+            if input.url.is_empty() {
+                return Err(err("HubSpot v2 signs the request URL: give the URL"));
+            }
+            let uri = super::hubspot::signed_uri(input.url);
+            vec![
+                h(
+                    "X-HubSpot-Signature",
+                    hex::encode(sha256(&[key, input.method.as_bytes(), uri.as_bytes(), body])),
+                ),
+                h("X-HubSpot-Signature-Version", "v2".to_string()),
+            ]
+        }
+        Scheme::Hubspot(config) if config.accepts(HubspotVersion::V1) => vec![
+            h("X-HubSpot-Signature", hex::encode(sha256(&[key, body]))),
+            h("X-HubSpot-Signature-Version", "v1".to_string()),
+        ],
+        Scheme::Hubspot(_) => return Err(err("the HubSpot configuration accepts no signature version")),
         Scheme::Twilio => {
             if input.url.is_empty() {
                 return Err(err("Twilio signs the request URL: give the URL"));
@@ -139,7 +158,7 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhook::{verify, GenericHmac, SigningSecrets, VerifyOptions};
+    use crate::webhook::{verify, GenericHmac, HubspotConfig, SigningSecrets, VerifyOptions};
     use secrecy::SecretString;
 
     fn all_schemes() -> Vec<(Scheme, &'static str)> {
@@ -153,7 +172,18 @@ mod tests {
             (Scheme::Github, "mysecret"),
             (Scheme::Slack, "8f742231b10e8888abcd99yyyzzz85a5"),
             (Scheme::Shopify, "7008c5f4da4718b9b45d26d3fcbbb157"),
-            (Scheme::Hubspot, "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"),
+            (
+                Scheme::Hubspot(HubspotConfig::default()),
+                "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
+            ),
+            (
+                Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V2])),
+                "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
+            ),
+            (
+                Scheme::Hubspot(HubspotConfig::accepting([HubspotVersion::V1])),
+                "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy",
+            ),
             (Scheme::Intuit, "12345"),
             (Scheme::Xero, "xero-key"),
             (Scheme::Calendly, "calendly-key"),
@@ -260,7 +290,7 @@ mod tests {
     #[test]
     fn hubspot_and_twilio_need_a_url() {
         let secret = SecretString::from("s".to_string());
-        for scheme in [Scheme::Hubspot, Scheme::Twilio] {
+        for scheme in [Scheme::Hubspot(HubspotConfig::default()), Scheme::Twilio] {
             let input = SignInput {
                 method: "POST",
                 url: "",
