@@ -36,6 +36,7 @@ pub mod rate_limit;
 pub mod requests;
 mod server;
 pub mod slack;
+pub mod spec;
 mod timestamp;
 pub mod webhook_sink;
 

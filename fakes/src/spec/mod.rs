@@ -1,0 +1,258 @@
+//! Providers' published API descriptions: loading them and checking traffic against them.
+//!
+//! The files live outside the repository, in the specs folder (`SWITCHYARD_SPECS_DIR`, by
+//! default `../shared/specs` from the repository root); they are read, never copied. A
+//! [`Spec`] is one provider's set of documents (HubSpot publishes one per object type):
+//!
+//! * [`Spec::find`] matches a concrete method and path to an operation;
+//! * [`Spec::check_request`] validates its path, query, header parameters and body;
+//! * [`Spec::check_response`] validates the status and body the fake (or a proxied server)
+//!   sends.
+//!
+//! Each problem is a [`Violation`] naming the operation and the JSON pointer of the offending
+//! value. Validators are compiled per operation on first use and cached, so a 4 MB description
+//! loads in the time it takes to parse it.
+//!
+//! Formats: OpenAPI 3.0 and 3.1 and Swagger 2.0 ([`openapi`]). Another format (GraphQL SDL,
+//! OData EDMX) is a new module with its own document type and a new [`Document`] variant; the
+//! fake server only talks to [`Spec`].
+
+pub mod form;
+pub mod openapi;
+mod schema;
+mod violations;
+
+use std::path::{Path, PathBuf};
+
+use http::Method;
+use serde_json::Value;
+
+pub use openapi::OpenApi;
+pub use violations::{Direction, Violation, ViolationLog};
+
+/// The environment variable naming the specs folder.
+pub const SPECS_DIR_ENV: &str = "SWITCHYARD_SPECS_DIR";
+
+/// Why a spec could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error(
+        "the spec file {path} does not exist: set {SPECS_DIR_ENV} to the folder holding the providers' specs \
+         (default: ../shared/specs from the repository root)"
+    )]
+    Missing { path: PathBuf },
+    #[error("could not read the spec file {path}: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    #[error("the spec file {path} is not valid {format}: {message}")]
+    Parse {
+        path: PathBuf,
+        format: &'static str,
+        message: String,
+    },
+    #[error("the spec file {path} is not a description the fakes can read: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+}
+
+/// The specs folder: `$SWITCHYARD_SPECS_DIR`, else `../shared/specs` from the repository root.
+pub fn specs_dir() -> PathBuf {
+    match std::env::var_os(SPECS_DIR_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs"),
+    }
+}
+
+/// Reads a YAML or JSON file from the specs folder (`relative` is e.g. `hubspot/contacts.yaml`).
+pub fn load_value(relative: &str) -> Result<(PathBuf, Value), SpecError> {
+    load_value_from(&specs_dir(), relative)
+}
+
+/// Reads a YAML or JSON file below `dir`.
+pub fn load_value_from(dir: &Path, relative: &str) -> Result<(PathBuf, Value), SpecError> {
+    let path = dir.join(relative);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(SpecError::Missing { path }),
+        Err(error) => return Err(SpecError::Read { path, error }),
+    };
+    let json = path.extension().is_some_and(|e| e == "json");
+    let value = if json {
+        serde_json::from_str(&text).map_err(|e| SpecError::Parse {
+            path: path.clone(),
+            format: "JSON",
+            message: e.to_string(),
+        })?
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| SpecError::Parse {
+            path: path.clone(),
+            format: "YAML",
+            message: e.to_string(),
+        })?
+    };
+    Ok((path, value))
+}
+
+/// One machine-readable description.
+pub enum Document {
+    /// OpenAPI 3.0 / 3.1 or Swagger 2.0.
+    OpenApi(OpenApi),
+}
+
+impl Document {
+    /// Loads a file, recognising its format from its content.
+    pub fn load(dir: &Path, relative: &str) -> Result<Self, SpecError> {
+        let (path, value) = load_value_from(dir, relative)?;
+        if value.get("openapi").is_some() || value.get("swagger").is_some() {
+            return OpenApi::new(value)
+                .map(Document::OpenApi)
+                .map_err(|reason| SpecError::Unsupported { path, reason });
+        }
+        Err(SpecError::Unsupported {
+            path,
+            reason: "neither `openapi` nor `swagger` at the top: only OpenAPI 3.x and Swagger 2.0 are supported".into(),
+        })
+    }
+}
+
+/// A matched operation: which document and operation, and the path parameters.
+#[derive(Debug, Clone)]
+pub struct Matched {
+    doc: usize,
+    op: usize,
+    /// The operation's id (or `METHOD template` when it has none).
+    pub operation: String,
+    /// The path template, e.g. `/crm/v3/objects/contacts/{contactId}`.
+    pub template: String,
+    /// Path parameters by name, percent-decoded.
+    pub path_params: Vec<(String, String)>,
+}
+
+/// What a request carried, as the checks need it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParts<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// What a response carried.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseParts<'a> {
+    pub status: u16,
+    pub content_type: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// One provider's descriptions.
+pub struct Spec {
+    /// The files, relative to the specs folder, for messages.
+    pub files: Vec<String>,
+    docs: Vec<Document>,
+    /// Parameters to skip (`header:token`), with the reason given in the profile.
+    ignored_parameters: Vec<String>,
+}
+
+impl Spec {
+    /// Loads every file from the specs folder.
+    pub fn load(files: &[String]) -> Result<Self, SpecError> {
+        Self::load_from(&specs_dir(), files)
+    }
+
+    /// Loads every file below `dir`.
+    pub fn load_from(dir: &Path, files: &[String]) -> Result<Self, SpecError> {
+        let docs = files
+            .iter()
+            .map(|f| Document::load(dir, f))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            files: files.to_vec(),
+            docs,
+            ignored_parameters: Vec::new(),
+        })
+    }
+
+    /// Skips the named parameters (`in:name`, e.g. `header:token`) in request checks.
+    pub fn ignore_parameters(&mut self, names: impl IntoIterator<Item = String>) {
+        self.ignored_parameters.extend(names);
+    }
+
+    /// The operation for `method` on a concrete `path`, preferring templates with more
+    /// literal segments.
+    pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
+        let mut best: Option<(usize, Matched)> = None;
+        for (doc_index, doc) in self.docs.iter().enumerate() {
+            let Document::OpenApi(api) = doc;
+            if let Some((score, op, params)) = api.find(method, path) {
+                if best.as_ref().is_none_or(|(s, _)| score > *s) {
+                    let operation = api.operation(op);
+                    best = Some((
+                        score,
+                        Matched {
+                            doc: doc_index,
+                            op,
+                            operation: operation.id.clone(),
+                            template: operation.template.clone(),
+                            path_params: params,
+                        },
+                    ));
+                }
+            }
+        }
+        best.map(|(_, m)| m)
+    }
+
+    /// Checks a request; an unknown path or method is one violation.
+    pub fn check_request(&self, parts: &RequestParts<'_>) -> (Option<Matched>, Vec<Violation>) {
+        let method = Method::from_bytes(parts.method.as_bytes()).unwrap_or(Method::GET);
+        let Some(matched) = self.find(&method, parts.path) else {
+            let violation = Violation::new(
+                "-",
+                Direction::Request,
+                parts.method,
+                parts.path,
+                "",
+                format!("no operation {} {} in {}", parts.method, parts.path, self.files.join(", ")),
+            );
+            return (None, vec![violation]);
+        };
+        let Document::OpenApi(api) = &self.docs[matched.doc];
+        let violations = api.check_request(matched.op, &matched.path_params, parts, &self.ignored_parameters);
+        (Some(matched), violations)
+    }
+
+    /// Checks a response to a matched request.
+    pub fn check_response(&self, matched: &Matched, request: &RequestParts<'_>, response: &ResponseParts<'_>) -> Vec<Violation> {
+        let Document::OpenApi(api) = &self.docs[matched.doc];
+        api.check_response(matched.op, request, response)
+    }
+
+    /// A self-contained JSON Schema for the body of `status` answering the operation at
+    /// `method template` (for generating objects), if the spec gives one.
+    pub fn response_schema(&self, method: &Method, template: &str, status: u16) -> Option<Value> {
+        self.docs.iter().find_map(|doc| {
+            let Document::OpenApi(api) = doc;
+            api.response_schema(method, template, status)
+        })
+    }
+
+    /// Validates a value against a self-contained schema from [`Self::response_schema`];
+    /// the messages carry the JSON pointer of each problem.
+    pub fn validate_value(&self, schema: &Value, value: &Value) -> Result<Vec<(String, String)>, String> {
+        let draft = self
+            .docs
+            .first()
+            .map(|doc| {
+                let Document::OpenApi(api) = doc;
+                api.draft()
+            })
+            .unwrap_or(jsonschema::Draft::Draft4);
+        let validator = schema::compile(schema, draft)?;
+        Ok(validator
+            .iter_errors(value)
+            .map(|e| (e.instance_path().to_string(), e.to_string()))
+            .collect())
+    }
+}
