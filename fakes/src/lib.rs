@@ -31,12 +31,14 @@
 
 pub mod faults;
 pub mod hubspot;
+pub mod profile;
 pub mod paged_source;
 pub mod rate_limit;
 pub mod requests;
 mod server;
 pub mod slack;
 pub mod spec;
+pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
 

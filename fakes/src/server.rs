@@ -37,6 +37,11 @@ impl<S> FakeHandle<S> {
         self.addr
     }
 
+    /// `http://127.0.0.1:{port}`, without a trailing slash (the `base_url` field).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     /// `base_url` followed by `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)

@@ -126,6 +126,16 @@ pub struct Matched {
     pub path_params: Vec<(String, String)>,
 }
 
+/// The outcome of a request check.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The operation, unless none matched.
+    pub matched: Option<Matched>,
+    pub violations: Vec<Violation>,
+    /// The body as JSON (a form body parsed and typed by the schema), when it could be read.
+    pub body: Option<Value>,
+}
+
 /// What a request carried, as the checks need it.
 #[derive(Debug, Clone, Default)]
 pub struct RequestParts<'a> {
@@ -205,7 +215,7 @@ impl Spec {
     }
 
     /// Checks a request; an unknown path or method is one violation.
-    pub fn check_request(&self, parts: &RequestParts<'_>) -> (Option<Matched>, Vec<Violation>) {
+    pub fn check_request(&self, parts: &RequestParts<'_>) -> Checked {
         let method = Method::from_bytes(parts.method.as_bytes()).unwrap_or(Method::GET);
         let Some(matched) = self.find(&method, parts.path) else {
             let violation = Violation::new(
@@ -216,11 +226,19 @@ impl Spec {
                 "",
                 format!("no operation {} {} in {}", parts.method, parts.path, self.files.join(", ")),
             );
-            return (None, vec![violation]);
+            return Checked {
+                matched: None,
+                violations: vec![violation],
+                body: None,
+            };
         };
         let Document::OpenApi(api) = &self.docs[matched.doc];
-        let violations = api.check_request(matched.op, &matched.path_params, parts, &self.ignored_parameters);
-        (Some(matched), violations)
+        let (violations, body) = api.check_request(matched.op, &matched.path_params, parts, &self.ignored_parameters);
+        Checked {
+            matched: Some(matched),
+            violations,
+            body,
+        }
     }
 
     /// Checks a response to a matched request.

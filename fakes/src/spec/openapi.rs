@@ -374,7 +374,7 @@ impl OpenApi {
         path_params: &[(String, String)],
         parts: &RequestParts<'_>,
         ignored: &[String],
-    ) -> Vec<Violation> {
+    ) -> (Vec<Violation>, Option<Value>) {
         let op = &self.operations[index];
         let mut out = Vec::new();
         let mut violation = |pointer: String, message: String| {
@@ -428,28 +428,28 @@ impl OpenApi {
 
         // The body.
         if op.body.is_empty() {
-            return out;
+            return (out, None);
         }
         if parts.body.is_empty() {
             if op.body_required {
                 violation("/body".into(), "the operation requires a body and none was sent".into());
             }
-            return out;
+            return (out, None);
         }
         let Some((media, schema)) = pick(&op.body, parts.content_type) else {
-            return out;
+            return (out, None);
         };
         let media_essence = essence(media);
         let slot = self.body_slot(op, media, schema);
         let Ok(compiled) = &*slot else {
-            return out;
+            return (out, None);
         };
         let body = if media_essence.contains("json") {
             match serde_json::from_slice::<Value>(parts.body) {
                 Ok(body) => body,
                 Err(e) => {
                     violation("/body".into(), format!("the body is not JSON: {e}"));
-                    return out;
+                    return (out, None);
                 }
             }
         } else if media_essence == "application/x-www-form-urlencoded" {
@@ -457,12 +457,12 @@ impl OpenApi {
             form::coerce(parsed, &compiled.schema, &compiled.schema)
         } else {
             // multipart and others: not checked.
-            return out;
+            return (out, None);
         };
         for error in compiled.validator.iter_errors(&body) {
             violation(format!("/body{}", error.instance_path()), error.to_string());
         }
-        out
+        (out, Some(body))
     }
 
     /// The declared response for a status: exact, then `4XX`, then `default`.
