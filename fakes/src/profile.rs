@@ -83,9 +83,10 @@ pub struct Collection {
     /// JSON pointer of the id in an object.
     #[serde(default = "default_id_field")]
     pub id_field: String,
-    /// How new ids look.
+    /// New ids are this prefix and 14 random alphanumerics (`cus_...`); without it they are
+    /// numbers from 1001, as strings.
     #[serde(default)]
-    pub id_style: IdStyle,
+    pub id_prefix: Option<String>,
     /// Pointer of the creation time.
     #[serde(default)]
     pub created_field: Option<String>,
@@ -143,17 +144,6 @@ pub struct Fixture {
     pub file: String,
     /// JSON pointer of the object in the file.
     pub pointer: String,
-}
-
-/// How ids are made.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum IdStyle {
-    /// `"1001"`, `"1002"`, ... as strings.
-    #[default]
-    Numeric,
-    /// A prefix and 14 random alphanumerics (`cus_...`).
-    Prefixed(String),
 }
 
 /// What a mirrored field repeats.

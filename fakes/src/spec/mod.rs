@@ -22,7 +22,9 @@ pub mod openapi;
 mod schema;
 mod violations;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::Method;
 use serde_json::Value;
@@ -97,7 +99,29 @@ pub enum Document {
     OpenApi(OpenApi),
 }
 
+/// Documents already loaded by this process: a test binary starting many fakes parses (and
+/// compiles validators for) each description once.
+fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<Document>>> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, Arc<Document>>>> = OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
+}
+
 impl Document {
+    /// Loads a file (once per process), recognising its format from its content.
+    pub fn load_shared(dir: &Path, relative: &str) -> Result<Arc<Self>, SpecError> {
+        let path = dir.join(relative);
+        let key = path.canonicalize().unwrap_or(path);
+        if let Some(doc) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(doc.clone());
+        }
+        let doc = Arc::new(Self::load(dir, relative)?);
+        cache()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, doc.clone());
+        Ok(doc)
+    }
+
     /// Loads a file, recognising its format from its content.
     pub fn load(dir: &Path, relative: &str) -> Result<Self, SpecError> {
         let (path, value) = load_value_from(dir, relative)?;
@@ -160,7 +184,7 @@ pub struct ResponseParts<'a> {
 pub struct Spec {
     /// The files, relative to the specs folder, for messages.
     pub files: Vec<String>,
-    docs: Vec<Document>,
+    docs: Vec<Arc<Document>>,
     /// Parameters to skip (`header:token`), with the reason given in the profile.
     ignored_parameters: Vec<String>,
 }
@@ -175,7 +199,7 @@ impl Spec {
     pub fn load_from(dir: &Path, files: &[String]) -> Result<Self, SpecError> {
         let docs = files
             .iter()
-            .map(|f| Document::load(dir, f))
+            .map(|f| Document::load_shared(dir, f))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             files: files.to_vec(),
@@ -194,7 +218,7 @@ impl Spec {
     pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
         let mut best: Option<(usize, Matched)> = None;
         for (doc_index, doc) in self.docs.iter().enumerate() {
-            let Document::OpenApi(api) = doc;
+            let Document::OpenApi(api) = &**doc;
             if let Some((score, op, params)) = api.find(method, path) {
                 if best.as_ref().is_none_or(|(s, _)| score > *s) {
                     let operation = api.operation(op);
@@ -232,7 +256,7 @@ impl Spec {
                 body: None,
             };
         };
-        let Document::OpenApi(api) = &self.docs[matched.doc];
+        let Document::OpenApi(api) = &*self.docs[matched.doc];
         let (violations, body) = api.check_request(matched.op, &matched.path_params, parts, &self.ignored_parameters);
         Checked {
             matched: Some(matched),
@@ -243,7 +267,7 @@ impl Spec {
 
     /// Checks a response to a matched request.
     pub fn check_response(&self, matched: &Matched, request: &RequestParts<'_>, response: &ResponseParts<'_>) -> Vec<Violation> {
-        let Document::OpenApi(api) = &self.docs[matched.doc];
+        let Document::OpenApi(api) = &*self.docs[matched.doc];
         api.check_response(matched.op, request, response)
     }
 
@@ -251,7 +275,7 @@ impl Spec {
     /// `method template` (for generating objects), if the spec gives one.
     pub fn response_schema(&self, method: &Method, template: &str, status: u16) -> Option<Value> {
         self.docs.iter().find_map(|doc| {
-            let Document::OpenApi(api) = doc;
+            let Document::OpenApi(api) = &**doc;
             api.response_schema(method, template, status)
         })
     }
@@ -263,7 +287,7 @@ impl Spec {
             .docs
             .first()
             .map(|doc| {
-                let Document::OpenApi(api) = doc;
+                let Document::OpenApi(api) = &**doc;
                 api.draft()
             })
             .unwrap_or(jsonschema::Draft::Draft4);

@@ -273,10 +273,12 @@ impl SpecFake {
                 let State { collections, rng, .. } = &mut *state;
                 let objects = collections.entry(c.name.clone()).or_default();
                 for n in 1..=records {
-                    let base = match &fixture {
-                        Some(f) => f.clone(),
-                        None => Generator { root: schema, rng, n }.generate(schema),
-                    };
+                    // The example object over a generated one: an example newer than the spec
+                    // (Stripe's fixtures are) keeps the fields the spec requires.
+                    let mut base = Generator { root: schema, rng, n }.generate(schema);
+                    if let Some(fixture) = &fixture {
+                        store::merge(&mut base, fixture);
+                    }
                     let value = apply_seed(c, base, n);
                     // Seeds are spread over the past hour, oldest first.
                     let at = now - 3_600_000 + (n as i64) * (3_000_000 / records.max(1) as i64);

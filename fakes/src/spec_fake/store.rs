@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{Map, Value};
 
-use crate::profile::{Collection, IdStyle, Mirror, TimeFormat};
+use crate::profile::{Collection, Mirror, TimeFormat};
 use crate::timestamp::{iso_ms, now_ms};
 
 /// One stored object.
@@ -39,13 +39,13 @@ impl Objects {
         self.by_seq.len()
     }
 
-    fn new_id(&mut self, style: &IdStyle, rng: &mut StdRng) -> String {
-        match style {
-            IdStyle::Numeric => {
+    fn new_id(&mut self, prefix: Option<&str>, rng: &mut StdRng) -> String {
+        match prefix {
+            None => {
                 self.next_numeric += 1;
                 (1000 + self.next_numeric).to_string()
             }
-            IdStyle::Prefixed(prefix) => {
+            Some(prefix) => {
                 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
                 let tail: String = (0..14)
                     .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
@@ -64,7 +64,7 @@ impl Objects {
         at_ms: i64,
         rng: &mut StdRng,
     ) -> Stored {
-        let id = self.new_id(&collection.id_style, rng);
+        let id = self.new_id(collection.id_prefix.as_deref(), rng);
         stamp(collection, format, &mut value, &id, at_ms, at_ms);
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -105,10 +105,7 @@ impl Objects {
 
 /// Writes the id, timestamps and mirrors into an object.
 fn stamp(collection: &Collection, format: TimeFormat, value: &mut Value, id: &str, created: i64, updated: i64) {
-    let id_value = match collection.id_style {
-        IdStyle::Numeric | IdStyle::Prefixed(_) => Value::String(id.to_owned()),
-    };
-    set(value, &collection.id_field, id_value);
+    set(value, &collection.id_field, Value::String(id.to_owned()));
     if let Some(field) = &collection.created_field {
         set(value, field, time_value(format, created));
     }
