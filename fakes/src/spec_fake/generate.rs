@@ -3,15 +3,14 @@
 //!
 //! It follows `$ref`s (into the schema's own `definitions`), takes the first non-null branch
 //! of `anyOf` / `oneOf`, merges `allOf`, the first `enum` value, and produces strings for the
-//! common formats. Objects get their required properties, plus the optional ones near the top.
+//! common formats. Objects get their required properties only (a profile's `seed` adds the
+//! realistic ones): an optional `archivedAt` on a live object would mislead.
 
 use percent_encoding::percent_decode_str;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 
-/// Depth beyond which only required properties are generated.
-const OPTIONAL_DEPTH: usize = 2;
 const MAX_DEPTH: usize = 12;
 
 pub(crate) struct Generator<'a> {
@@ -108,7 +107,7 @@ impl Generator<'_> {
             .collect();
         if let Some(Value::Object(properties)) = schema.get("properties") {
             for (name, property) in properties {
-                if required.contains(&name.as_str()) || depth < OPTIONAL_DEPTH {
+                if required.contains(&name.as_str()) {
                     let value = self.at(property, depth + 1);
                     out.insert(name.clone(), value);
                 }
