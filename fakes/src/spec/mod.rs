@@ -17,6 +17,7 @@
 //! OData EDMX) is a new module with its own document type and a new [`Document`] variant; the
 //! fake server only talks to [`Spec`].
 
+pub mod check;
 pub mod form;
 pub mod openapi;
 mod schema;
@@ -29,6 +30,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use http::Method;
 use serde_json::Value;
 
+pub use check::SpecCheck;
 pub use openapi::OpenApi;
 pub use violations::{Direction, Violation, ViolationLog};
 

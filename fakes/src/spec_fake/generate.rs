@@ -22,10 +22,16 @@ pub(crate) struct Generator<'a> {
 
 impl Generator<'_> {
     pub(crate) fn generate(&mut self, schema: &Value) -> Value {
-        self.at(schema, 0)
+        self.at(schema, 0, None)
     }
 
-    fn at(&mut self, schema: &Value, depth: usize) -> Value {
+    /// Like [`generate`](Self::generate), with every property `like` has generated too (so
+    /// an example object merged on top keeps what the schema requires of its parts).
+    pub(crate) fn generate_like(&mut self, schema: &Value, like: &Value) -> Value {
+        self.at(schema, 0, Some(like))
+    }
+
+    fn at(&mut self, schema: &Value, depth: usize, like: Option<&Value>) -> Value {
         let root = self.root;
         let schema = resolve(root, schema);
         if depth > MAX_DEPTH {
@@ -41,7 +47,7 @@ impl Generator<'_> {
             let mut merged = Map::new();
             let mut other = None;
             for branch in branches {
-                match self.at(branch, depth) {
+                match self.at(branch, depth, like) {
                     Value::Object(map) => merged.extend(map),
                     value => other = Some(value),
                 }
@@ -59,7 +65,7 @@ impl Generator<'_> {
                     .find(|b| !is_null_schema(resolve(self.root, b)))
                     .or(branches.first());
                 if let Some(branch) = branch {
-                    return self.at(branch, depth);
+                    return self.at(branch, depth, like);
                 }
             }
         }
@@ -75,11 +81,11 @@ impl Generator<'_> {
             _ => return Value::String("x".into()),
         };
         match kind.as_str() {
-            "object" => self.object(schema, depth),
+            "object" => self.object(schema, depth, like),
             "array" => {
                 let min = schema.get("minItems").and_then(Value::as_u64).unwrap_or(0) as usize;
                 let items = schema.get("items").cloned().unwrap_or(Value::Bool(true));
-                Value::Array((0..min).map(|_| self.at(&items, depth + 1)).collect())
+                Value::Array((0..min).map(|_| self.at(&items, depth + 1, None)).collect())
             }
             "string" => self.string(schema),
             "integer" => {
@@ -96,7 +102,7 @@ impl Generator<'_> {
         }
     }
 
-    fn object(&mut self, schema: &Value, depth: usize) -> Value {
+    fn object(&mut self, schema: &Value, depth: usize, like: Option<&Value>) -> Value {
         let mut out = Map::new();
         let required: Vec<&str> = schema
             .get("required")
@@ -107,8 +113,9 @@ impl Generator<'_> {
             .collect();
         if let Some(Value::Object(properties)) = schema.get("properties") {
             for (name, property) in properties {
-                if required.contains(&name.as_str()) {
-                    let value = self.at(property, depth + 1);
+                let like_child = like.and_then(|l| l.get(name)).filter(|v| !v.is_null());
+                if required.contains(&name.as_str()) || like_child.is_some() {
+                    let value = self.at(property, depth + 1, like_child);
                     out.insert(name.clone(), value);
                 }
             }

@@ -139,8 +139,7 @@ pub(crate) fn list(fake: &SpecFake, c: &Collection, query: Option<&str>) -> Repl
         PageStyle::Offset => {
             let offset: usize = param(&pairs, &p.offset_param).and_then(|o| o.parse().ok()).unwrap_or(0);
             let page: Vec<&Stored> = filtered.iter().skip(offset).take(limit).copied().collect();
-            let more = offset + page.len() < filtered.len();
-            (page, more.then(|| (offset + limit).to_string()))
+            (page, None)
         }
         PageStyle::Page | PageStyle::LinkHeader => {
             let number: usize = param(&pairs, &p.page_param)
@@ -186,13 +185,8 @@ pub(crate) fn list(fake: &SpecFake, c: &Collection, query: Option<&str>) -> Repl
             }
         }
         PageStyle::StartingAfter => set(&mut body, &p.has_more, json!(next.is_some())),
-        PageStyle::Offset | PageStyle::Page => {
-            if let (Some(next), false) = (&next, p.next.is_empty()) {
-                if body.pointer(&p.next).is_none() && p.style == PageStyle::Page {
-                    set(&mut body, &p.next, json!(next));
-                }
-            }
-        }
+        // Offset and page styles: the client computes the next page (with `total` if sent).
+        PageStyle::Offset | PageStyle::Page => {}
         PageStyle::LinkHeader => {
             if let Some(next) = &next {
                 headers.push(("link".to_owned(), format!("<{}>; rel=\"next\"", next_url(&p.page_param, next))));

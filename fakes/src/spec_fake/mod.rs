@@ -148,6 +148,8 @@ impl FakeServer {
             state: fake.clone(),
             faults: options.faults.clone(),
             respond: injected_fault,
+            check: None,
+            violations: fake.violations.clone(),
         };
         Ok(server::spawn(spec, move |base_url| {
             let _ = fake.base_url.set(base_url.to_owned());
@@ -177,7 +179,7 @@ pub struct SpecFake {
     item_schemas: HashMap<String, Value>,
     state: Mutex<State>,
     access: Mutex<Access>,
-    violations: ViolationLog,
+    violations: Arc<ViolationLog>,
     rate_limited: AtomicU64,
     webhooks_sent: AtomicU64,
     http: reqwest::Client,
@@ -230,7 +232,7 @@ impl SpecFake {
                 rng: StdRng::seed_from_u64(options.seed),
             }),
             access: Mutex::new(access),
-            violations: ViolationLog::default(),
+            violations: Arc::default(),
             rate_limited: AtomicU64::new(0),
             webhooks_sent: AtomicU64::new(0),
             http: reqwest::Client::builder()
@@ -275,10 +277,15 @@ impl SpecFake {
                 for n in 1..=records {
                     // The example object over a generated one: an example newer than the spec
                     // (Stripe's fixtures are) keeps the fields the spec requires.
-                    let mut base = Generator { root: schema, rng, n }.generate(schema);
-                    if let Some(fixture) = &fixture {
-                        store::merge(&mut base, fixture);
-                    }
+                    let mut generator = Generator { root: schema, rng, n };
+                    let base = match &fixture {
+                        Some(fixture) => {
+                            let mut base = generator.generate_like(schema, fixture);
+                            store::merge(&mut base, fixture);
+                            base
+                        }
+                        None => generator.generate(schema),
+                    };
                     let value = apply_seed(c, base, n);
                     // Seeds are spread over the past hour, oldest first.
                     let at = now - 3_600_000 + (n as i64) * (3_000_000 / records.max(1) as i64);

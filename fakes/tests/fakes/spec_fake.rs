@@ -334,3 +334,23 @@ fn slacks_swagger_form_fields_are_checked() {
     let pointers: Vec<&str> = checked.violations.iter().map(|v| v.pointer.as_str()).collect();
     assert!(pointers.contains(&"/body/mrkdwn") && pointers.contains(&"/body"), "{pointers:?}");
 }
+
+#[tokio::test]
+async fn the_hand_written_fakes_can_have_their_traffic_checked_too() {
+    use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
+    use switchyard_fakes::spec::SpecCheck;
+
+    let hub = hubspot::start(HubspotConfig {
+        spec_check: Some(SpecCheck::hubspot()),
+        ..HubspotConfig::default()
+    });
+    hub.insert(ObjectType::Contacts, &[("email", "a@example.com"), ("firstname", "A"), ("lastname", "B")]);
+    let (status, _, _) = get(&hub.url("/crm/v3/objects/contacts?limit=10")).await;
+    assert_eq!(status, 200);
+    assert!(hub.violations.is_empty(), "{:#?}", hub.violations.all());
+
+    let (status, _, _) = get(&hub.url("/crm/v3/objects/contacts?limit=ten")).await;
+    assert_eq!(status, 400, "the hand fake answers as before");
+    let violations = hub.violations.all();
+    assert_eq!(violations[0].pointer, "/query/limit", "{violations:#?}");
+}
