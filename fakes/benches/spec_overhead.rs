@@ -59,7 +59,9 @@ fn bench(c: &mut Criterion) {
     assert!(spec.check_response(&matched, &request, &response).is_empty());
 
     let mut group = c.benchmark_group("hubspot_list_100");
-    group.bench_function("request_check", |b| b.iter(|| black_box(spec.check_request(black_box(&request)))));
+    group.bench_function("request_check", |b| {
+        b.iter(|| black_box(spec.check_request(black_box(&request))))
+    });
     group.bench_function("response_check", |b| {
         b.iter(|| black_box(spec.check_response(&matched, black_box(&request), black_box(&response))))
     });

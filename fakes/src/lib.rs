@@ -31,8 +31,8 @@
 
 pub mod faults;
 pub mod hubspot;
-pub mod profile;
 pub mod paged_source;
+pub mod profile;
 pub mod rate_limit;
 pub mod requests;
 mod server;

@@ -154,7 +154,12 @@ async fn serve(command: Command) -> Result<()> {
     println!("{provider} {}", fake.base_url());
     eprintln!(
         "{provider}: {} checked against {}; violations at {}/_fake/violations",
-        fake.profile().collections.iter().map(|c| format!("{} ({})", c.name, fake.count(&c.name))).collect::<Vec<_>>().join(", "),
+        fake.profile()
+            .collections
+            .iter()
+            .map(|c| format!("{} ({})", c.name, fake.count(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", "),
         fake.spec().files.join(", "),
         fake.base_url(),
     );

@@ -83,8 +83,7 @@ fn insert(map: &mut Map<String, Value>, path: &[String], value: Value) {
 fn arrays(value: Value) -> Value {
     match value {
         Value::Object(map) => {
-            let numbered = !map.is_empty()
-                && (0..map.len()).all(|i| map.contains_key(&i.to_string()));
+            let numbered = !map.is_empty() && (0..map.len()).all(|i| map.contains_key(&i.to_string()));
             if numbered {
                 let mut map = map;
                 let items = (0..map.len())
@@ -199,7 +198,9 @@ fn deref<'a>(mut schema: &'a Value, root: &'a Value) -> &'a Value {
         let Some(reference) = schema.get("$ref").and_then(Value::as_str) else {
             return schema;
         };
-        let pointer = percent_decode_str(reference.trim_start_matches('#')).decode_utf8_lossy().into_owned();
+        let pointer = percent_decode_str(reference.trim_start_matches('#'))
+            .decode_utf8_lossy()
+            .into_owned();
         let Some(target) = root.pointer(&pointer) else {
             return schema;
         };

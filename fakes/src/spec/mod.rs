@@ -250,7 +250,12 @@ impl Spec {
                 parts.method,
                 parts.path,
                 "",
-                format!("no operation {} {} in {}", parts.method, parts.path, self.files.join(", ")),
+                format!(
+                    "no operation {} {} in {}",
+                    parts.method,
+                    parts.path,
+                    self.files.join(", ")
+                ),
             );
             return Checked {
                 matched: None,
@@ -268,7 +273,12 @@ impl Spec {
     }
 
     /// Checks a response to a matched request.
-    pub fn check_response(&self, matched: &Matched, request: &RequestParts<'_>, response: &ResponseParts<'_>) -> Vec<Violation> {
+    pub fn check_response(
+        &self,
+        matched: &Matched,
+        request: &RequestParts<'_>,
+        response: &ResponseParts<'_>,
+    ) -> Vec<Violation> {
         let Document::OpenApi(api) = &*self.docs[matched.doc];
         api.check_response(matched.op, request, response)
     }

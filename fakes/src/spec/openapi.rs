@@ -31,6 +31,12 @@ struct Compiled {
 }
 
 type Slot = Arc<Result<Compiled, String>>;
+/// Media type -> raw schema (`None`: no body).
+type MediaSchemas = Vec<(String, Option<Value>)>;
+/// A declared response: status key (`200`, `4XX`, `default`) and its media types.
+type Declared = (String, MediaSchemas);
+/// A path match: literal segments matched, operation index, path parameters.
+type PathMatch = (usize, usize, Vec<(String, String)>);
 
 /// One declared parameter.
 #[derive(Debug, Clone)]
@@ -54,7 +60,7 @@ pub struct Operation {
     body: Vec<(String, Value)>,
     body_required: bool,
     /// Status key (`200`, `4XX`, `default`) -> media type -> raw schema (`None`: no body).
-    responses: Vec<(String, Vec<(String, Option<Value>)>)>,
+    responses: Vec<Declared>,
     params: OnceLock<Slot>,
     bodies: Mutex<HashMap<String, Slot>>,
     replies: Mutex<HashMap<(String, String), Slot>>,
@@ -87,7 +93,12 @@ fn split(path: &str) -> Vec<String> {
 
 /// The media type without parameters, lower case.
 fn essence(content_type: &str) -> String {
-    content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
 }
 
 /// Picks the entry for `content_type`: exact, then any JSON, then `*/*`, then the first.
@@ -128,7 +139,12 @@ impl OpenApi {
             operations: Vec::new(),
             index: HashMap::new(),
         };
-        let paths = api.doc.get("paths").and_then(Value::as_object).cloned().unwrap_or_default();
+        let paths = api
+            .doc
+            .get("paths")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for (path, item) in &paths {
             let item = api.deref(item).clone();
             let shared = item.get("parameters").cloned().unwrap_or(Value::Null);
@@ -164,7 +180,11 @@ impl OpenApi {
     /// Follows `$ref`s to parameters, responses and request bodies.
     fn deref<'a>(&'a self, mut value: &'a Value) -> &'a Value {
         for _ in 0..8 {
-            match value.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
+            match value
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix('#'))
+            {
                 Some(pointer) => match self.doc.pointer(&form::decode_segment(pointer)) {
                     Some(target) => value = target,
                     None => return value,
@@ -210,7 +230,11 @@ impl OpenApi {
                         Some(schema) => schema.clone(),
                         None => swagger_schema(p),
                     };
-                    let name = if location == "header" { name.to_ascii_lowercase() } else { name };
+                    let name = if location == "header" {
+                        name.to_ascii_lowercase()
+                    } else {
+                        name
+                    };
                     // An operation's parameter overrides the path item's of the same name.
                     parameters.retain(|q| !(q.name == name && q.location == location));
                     parameters.push(Parameter {
@@ -232,7 +256,12 @@ impl OpenApi {
         if let Some(request_body) = op.get("requestBody") {
             let request_body = self.deref(request_body);
             body_required = request_body.get("required").and_then(Value::as_bool).unwrap_or(false);
-            for (media, content) in request_body.get("content").and_then(Value::as_object).into_iter().flatten() {
+            for (media, content) in request_body
+                .get("content")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
                 let schema = content.get("schema").cloned().unwrap_or(Value::Bool(true));
                 body.push((media.clone(), schema));
             }
@@ -301,10 +330,10 @@ impl OpenApi {
     }
 
     /// `(literal segments, operation, path parameters)` of the best match.
-    pub(crate) fn find(&self, method: &Method, path: &str) -> Option<(usize, usize, Vec<(String, String)>)> {
+    pub(crate) fn find(&self, method: &Method, path: &str) -> Option<PathMatch> {
         let segments = split(path);
         let candidates = self.index.get(&(method.clone(), segments.len()))?;
-        let mut best: Option<(usize, usize, Vec<(String, String)>)> = None;
+        let mut best: Option<PathMatch> = None;
         for &index in candidates {
             let op = &self.operations[index];
             if let Some((score, params)) = match_segments(&op.segments, &segments) {
@@ -378,7 +407,14 @@ impl OpenApi {
         let op = &self.operations[index];
         let mut out = Vec::new();
         let mut violation = |pointer: String, message: String| {
-            out.push(Violation::new(&op.id, Direction::Request, parts.method, parts.path, &pointer, cut(message)));
+            out.push(Violation::new(
+                &op.id,
+                Direction::Request,
+                parts.method,
+                parts.path,
+                &pointer,
+                cut(message),
+            ));
         };
 
         // Parameters, as one instance {"path": {...}, "query": {...}, "header": {...}}.
@@ -466,7 +502,7 @@ impl OpenApi {
     }
 
     /// The declared response for a status: exact, then `4XX`, then `default`.
-    fn response_for<'o>(&self, op: &'o Operation, status: u16) -> Option<&'o (String, Vec<(String, Option<Value>)>)> {
+    fn response_for<'o>(&self, op: &'o Operation, status: u16) -> Option<&'o Declared> {
         let exact = status.to_string();
         let range = format!("{}XX", status / 100);
         op.responses
@@ -477,16 +513,31 @@ impl OpenApi {
     }
 
     /// Checks a response's status and body.
-    pub(crate) fn check_response(&self, index: usize, request: &RequestParts<'_>, parts: &ResponseParts<'_>) -> Vec<Violation> {
+    pub(crate) fn check_response(
+        &self,
+        index: usize,
+        request: &RequestParts<'_>,
+        parts: &ResponseParts<'_>,
+    ) -> Vec<Violation> {
         let op = &self.operations[index];
         let violation = |pointer: &str, message: String| {
-            Violation::new(&op.id, Direction::Response, request.method, request.path, pointer, cut(message))
+            Violation::new(
+                &op.id,
+                Direction::Response,
+                request.method,
+                request.path,
+                pointer,
+                cut(message),
+            )
         };
         let Some((status_key, media)) = self.response_for(op, parts.status) else {
             let listed: Vec<&str> = op.responses.iter().map(|(k, _)| k.as_str()).collect();
             return vec![violation(
                 "/status",
-                format!("status {} is not among the operation's responses {listed:?}", parts.status),
+                format!(
+                    "status {} is not among the operation's responses {listed:?}",
+                    parts.status
+                ),
             )];
         };
         let Some((media_type, Some(schema))) = pick(media, parts.content_type) else {
@@ -512,7 +563,10 @@ impl OpenApi {
 
     /// A self-contained schema of `status`'s JSON body for `method template`.
     pub(crate) fn response_schema(&self, method: &Method, template: &str, status: u16) -> Option<Value> {
-        let op = self.operations.iter().find(|o| o.method == *method && o.template == template)?;
+        let op = self
+            .operations
+            .iter()
+            .find(|o| o.method == *method && o.template == template)?;
         let (_, media) = self.response_for(op, status)?;
         let (_, schema) = pick(media, Some("application/json"))?;
         match self.converter().build(schema.as_ref()?) {

@@ -16,9 +16,17 @@ use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
 /// Keywords whose value is data, not a schema: copied as they are.
-const DATA_KEYWORDS: &[&str] = &["enum", "const", "default", "example", "examples", "required", "type", "format"];
+const DATA_KEYWORDS: &[&str] = &[
+    "enum", "const", "default", "example", "examples", "required", "type", "format",
+];
 /// Keywords holding a map from names to schemas.
-const SCHEMA_MAPS: &[&str] = &["properties", "patternProperties", "definitions", "$defs", "dependentSchemas"];
+const SCHEMA_MAPS: &[&str] = &[
+    "properties",
+    "patternProperties",
+    "definitions",
+    "$defs",
+    "dependentSchemas",
+];
 /// Keywords dropped: OpenAPI annotations that are not JSON Schema.
 const DROPPED: &[&str] = &["discriminator", "xml", "externalDocs", "nullable", "x-nullable"];
 
@@ -73,7 +81,9 @@ impl Converter<'_> {
         };
         if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
             let Some(fragment) = reference.strip_prefix('#') else {
-                return Err(format!("the reference {reference} is outside the document and is not fetched"));
+                return Err(format!(
+                    "the reference {reference} is outside the document and is not fetched"
+                ));
             };
             let pointer = percent_decode_str(fragment).decode_utf8_lossy().into_owned();
             let name = key(&pointer);
@@ -176,13 +186,19 @@ mod tests {
                 "B": {"type": "string", "nullable": true, "enum": ["x"]},
             }}
         });
-        let converter = Converter { doc: &doc, legacy: true };
+        let converter = Converter {
+            doc: &doc,
+            legacy: true,
+        };
         let schema = converter.build(&json!({"$ref": "#/components/schemas/A"})).unwrap();
         let defs = &schema["definitions"];
         assert_eq!(defs["components.schemas.B"]["type"], json!(["string", "null"]));
         assert_eq!(defs["components.schemas.B"]["enum"], json!(["x", null]));
         // A property named like a keyword stays a property.
-        assert_eq!(defs["components.schemas.A"]["properties"]["nullable"], json!({"type": "string"}));
+        assert_eq!(
+            defs["components.schemas.A"]["properties"]["nullable"],
+            json!({"type": "string"})
+        );
         let validator = compile(&schema, Draft::Draft4).unwrap();
         assert!(validator.is_valid(&json!({"b": null})));
         assert!(validator.is_valid(&json!({"b": "x"})));
@@ -192,7 +208,10 @@ mod tests {
     #[test]
     fn remote_references_are_refused() {
         let doc = json!({});
-        let converter = Converter { doc: &doc, legacy: true };
+        let converter = Converter {
+            doc: &doc,
+            legacy: true,
+        };
         assert!(converter.build(&json!({"$ref": "https://example.com/x.json"})).is_err());
     }
 }

@@ -60,7 +60,12 @@ impl Access {
         if self.auth.is_open() {
             return Some("anonymous".into());
         }
-        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
         if let Some(authorization) = header("authorization") {
             if let Some((scheme, credential)) = authorization.split_once(' ') {
                 let credential = credential.trim();
@@ -120,7 +125,12 @@ impl Access {
         let Some(limit) = self.limit else {
             return Budget::Unlimited;
         };
-        match self.windows.entry(who.to_owned()).or_default().admit(&limit, Instant::now()) {
+        match self
+            .windows
+            .entry(who.to_owned())
+            .or_default()
+            .admit(&limit, Instant::now())
+        {
             Admission::Allowed { remaining } => Budget::Allowed { limit, remaining },
             Admission::Limited { retry_after } => Budget::Limited { limit, retry_after },
         }

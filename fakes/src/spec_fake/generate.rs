@@ -41,7 +41,12 @@ impl Generator<'_> {
             return value.clone();
         }
         if let Some(Value::Array(values)) = schema.get("enum") {
-            return values.iter().find(|v| !v.is_null()).or(values.first()).cloned().unwrap_or(Value::Null);
+            return values
+                .iter()
+                .find(|v| !v.is_null())
+                .or(values.first())
+                .cloned()
+                .unwrap_or(Value::Null);
         }
         if let Some(Value::Array(branches)) = schema.get("allOf") {
             let mut merged = Map::new();
@@ -136,7 +141,10 @@ impl Generator<'_> {
             Some("date") => "2024-01-01".into(),
             Some("email") => format!("user{n}@example.com"),
             Some("uri" | "url") => format!("https://example.com/{n}"),
-            Some("uuid") => format!("00000000-0000-4000-8000-{:012x}", self.rng.random_range(0..0xffff_ffff_ffffu64)),
+            Some("uuid") => format!(
+                "00000000-0000-4000-8000-{:012x}",
+                self.rng.random_range(0..0xffff_ffff_ffffu64)
+            ),
             Some("ipv4") => "192.0.2.1".into(),
             Some("hostname") => "example.com".into(),
             _ => {

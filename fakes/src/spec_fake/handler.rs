@@ -53,7 +53,10 @@ pub(crate) fn response(status: u16, headers: &[(String, String)], body: Vec<u8>)
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             response.headers_mut().append(name, value);
         }
     }
@@ -162,7 +165,13 @@ impl SpecFake {
 
     /// `/_fake/...`: the violation record and collection counts.
     fn control(&self, method: &Method, path: &str) -> Response {
-        let json = |status: u16, body: Value| response(status, &[("content-type".into(), "application/json".into())], body.to_string().into_bytes());
+        let json = |status: u16, body: Value| {
+            response(
+                status,
+                &[("content-type".into(), "application/json".into())],
+                body.to_string().into_bytes(),
+            )
+        };
         match (method.clone(), path) {
             (Method::GET, "violations") => json(200, serde_json::to_value(self.violations()).unwrap_or_default()),
             (Method::DELETE, "violations") => {
@@ -178,20 +187,32 @@ impl SpecFake {
                     .collect();
                 json(200, Value::Object(counts))
             }
-            _ => json(404, json!({"message": format!("no fake endpoint {method} /_fake/{path}")})),
+            _ => json(
+                404,
+                json!({"message": format!("no fake endpoint {method} /_fake/{path}")}),
+            ),
         }
     }
 
     /// The OAuth token endpoint.
     fn token(&self, body: &[u8]) -> Response {
         let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
-        let json = |status: u16, body: Value| response(status, &[("content-type".into(), "application/json".into())], body.to_string().into_bytes());
+        let json = |status: u16, body: Value| {
+            response(
+                status,
+                &[("content-type".into(), "application/json".into())],
+                body.to_string().into_bytes(),
+            )
+        };
         match self.access().refresh(&form) {
             Ok((access_token, refresh_token, expires_in)) => json(
                 200,
                 json!({"token_type": "bearer", "access_token": access_token, "refresh_token": refresh_token, "expires_in": expires_in}),
             ),
-            Err(error) => json(400, json!({"error": error, "error_description": error, "status": "error", "message": error})),
+            Err(error) => json(
+                400,
+                json!({"error": error, "error_description": error, "status": "error", "message": error}),
+            ),
         }
     }
 
@@ -296,7 +317,13 @@ impl SpecFake {
     fn create(&self, c: &Collection, body: Option<&Value>) -> Reply {
         let input = body.cloned().unwrap_or_else(|| json!({}));
         let stored = self.create_object(&c.name, &input);
-        webhooks::emit(self, c, c.events.as_ref().and_then(|e| e.created.as_deref()), &stored.id, &stored.value);
+        webhooks::emit(
+            self,
+            c,
+            c.events.as_ref().and_then(|e| e.created.as_deref()),
+            &stored.id,
+            &stored.value,
+        );
         Reply::json(c.create_status, stored.value)
     }
 
@@ -304,7 +331,13 @@ impl SpecFake {
         let patch = body.cloned().unwrap_or_else(|| json!({}));
         match self.update_object(&c.name, id, &patch) {
             Some(stored) => {
-                webhooks::emit(self, c, c.events.as_ref().and_then(|e| e.updated.as_deref()), id, &stored.value);
+                webhooks::emit(
+                    self,
+                    c,
+                    c.events.as_ref().and_then(|e| e.updated.as_deref()),
+                    id,
+                    &stored.value,
+                );
                 Reply::json(200, stored.value)
             }
             None => self.missing(c, id),
@@ -316,7 +349,13 @@ impl SpecFake {
         let Some(removed) = removed else {
             return self.missing(c, id);
         };
-        webhooks::emit(self, c, c.events.as_ref().and_then(|e| e.deleted.as_deref()), id, &removed.value);
+        webhooks::emit(
+            self,
+            c,
+            c.events.as_ref().and_then(|e| e.deleted.as_deref()),
+            id,
+            &removed.value,
+        );
         match &c.delete_body {
             Some(body) => {
                 let vars = |name: &str| (name == "id").then(|| Value::String(id.to_owned()));

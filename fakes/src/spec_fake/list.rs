@@ -61,7 +61,10 @@ fn passes(filter: &Filter, object: &Value, wanted: &str) -> bool {
         Value::Number(_) => filter.format.or(Some(TimeFormat::UnixMs)),
         _ => None,
     };
-    let (Some(actual), Some(wanted)) = (key(actual, field_format), key(&Value::String(wanted.to_owned()), filter.format)) else {
+    let (Some(actual), Some(wanted)) = (
+        key(actual, field_format),
+        key(&Value::String(wanted.to_owned()), filter.format),
+    ) else {
         return false;
     };
     match filter.op {
@@ -113,12 +116,21 @@ pub(crate) fn list(fake: &SpecFake, c: &Collection, query: Option<&str>) -> Repl
                 Some(raw) => match raw.parse() {
                     Ok(start) => start,
                     Err(_) => {
-                        return fake.error(&fake.profile.errors.bad_request, &format!("Invalid paging cursor {raw}"))
+                        return fake.error(
+                            &fake.profile.errors.bad_request,
+                            &format!("Invalid paging cursor {raw}"),
+                        )
                     }
                 },
             };
-            let mut page: Vec<&Stored> = filtered.into_iter().filter(|s| s.seq >= start).take(limit + 1).collect();
-            let next = (page.len() > limit).then(|| page.pop().map(|s| s.seq.to_string())).flatten();
+            let mut page: Vec<&Stored> = filtered
+                .into_iter()
+                .filter(|s| s.seq >= start)
+                .take(limit + 1)
+                .collect();
+            let next = (page.len() > limit)
+                .then(|| page.pop().map(|s| s.seq.to_string()))
+                .flatten();
             (page, next)
         }
         PageStyle::StartingAfter => {
@@ -127,9 +139,7 @@ pub(crate) fn list(fake: &SpecFake, c: &Collection, query: Option<&str>) -> Repl
                 None => 0,
                 Some(id) => match filtered.iter().position(|s| s.id == id) {
                     Some(i) => i + 1,
-                    None => {
-                        return fake.error(&fake.profile.errors.bad_request, &format!("No such object: '{id}'"))
-                    }
+                    None => return fake.error(&fake.profile.errors.bad_request, &format!("No such object: '{id}'")),
                 },
             };
             let page: Vec<&Stored> = filtered.iter().skip(start).take(limit).copied().collect();
@@ -171,7 +181,9 @@ pub(crate) fn list(fake: &SpecFake, c: &Collection, query: Option<&str>) -> Repl
     let next_url = |param_name: &str, value: &str| {
         let mut kept: Vec<(String, String)> = pairs.iter().filter(|(k, _)| k != param_name).cloned().collect();
         kept.push((param_name.to_owned(), value.to_owned()));
-        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(kept)
+            .finish();
         format!("{}{}?{query}", fake.base_url(), c.path)
     };
     let mut headers = Vec::new();
@@ -189,7 +201,10 @@ pub(crate) fn list(fake: &SpecFake, c: &Collection, query: Option<&str>) -> Repl
         PageStyle::Offset | PageStyle::Page => {}
         PageStyle::LinkHeader => {
             if let Some(next) = &next {
-                headers.push(("link".to_owned(), format!("<{}>; rel=\"next\"", next_url(&p.page_param, next))));
+                headers.push((
+                    "link".to_owned(),
+                    format!("<{}>; rel=\"next\"", next_url(&p.page_param, next)),
+                ));
             }
         }
     }

@@ -162,7 +162,11 @@ impl FakeServer {
 }
 
 fn injected_fault(status: StatusCode) -> Response {
-    (status, Json(json!({ "message": "injected fault", "status": status.as_u16() }))).into_response()
+    (
+        status,
+        Json(json!({ "message": "injected fault", "status": status.as_u16() })),
+    )
+        .into_response()
 }
 
 /// A running spec-driven fake's state; read it through the [`FakeHandle`].
@@ -297,7 +301,14 @@ impl SpecFake {
             for value in &seeded {
                 match self.spec.validate_value(schema, value) {
                     Ok(errors) => violations.extend(errors.into_iter().map(|(pointer, message)| {
-                        Violation::new(&format!("seed:{}", c.name), Direction::Response, "SEED", &c.item_path, &pointer, message)
+                        Violation::new(
+                            &format!("seed:{}", c.name),
+                            Direction::Response,
+                            "SEED",
+                            &c.item_path,
+                            &pointer,
+                            message,
+                        )
                     })),
                     Err(message) => {
                         return Err(StartError::Mismatch {
@@ -371,7 +382,11 @@ impl SpecFake {
     /// One object by id.
     pub fn object(&self, collection: &str, id: &str) -> Option<Value> {
         self.collection(collection);
-        self.lock().collections.get(collection)?.get(id).map(|s| s.value.clone())
+        self.lock()
+            .collections
+            .get(collection)?
+            .get(id)
+            .map(|s| s.value.clone())
     }
 
     /// Creates an object directly (no HTTP, no webhook): `value` deep-merged over a generated

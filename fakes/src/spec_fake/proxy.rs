@@ -9,9 +9,20 @@ use super::SpecFake;
 use crate::spec::{RequestParts, ResponseParts};
 
 /// Hop-by-hop headers and the ones the client recomputes.
-const SKIPPED: &[&str] = &["host", "content-length", "connection", "transfer-encoding", "keep-alive"];
+const SKIPPED: &[&str] = &[
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "keep-alive",
+];
 
-pub(crate) async fn forward(fake: &SpecFake, upstream: &str, headers: &HeaderMap, request: RequestParts<'_>) -> Response {
+pub(crate) async fn forward(
+    fake: &SpecFake,
+    upstream: &str,
+    headers: &HeaderMap,
+    request: RequestParts<'_>,
+) -> Response {
     let checked = fake.spec.check_request(&request);
     fake.violations.record(fake.name, checked.violations);
     let url = match request.query {

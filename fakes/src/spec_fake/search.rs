@@ -96,7 +96,11 @@ pub(crate) fn search(fake: &SpecFake, c: &Collection, body: &Value) -> Reply {
         let (name, descending) = match sort {
             Value::String(name) => (name.trim_start_matches('-').to_owned(), name.starts_with('-')),
             other => (
-                other.get("propertyName").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                other
+                    .get("propertyName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
                 other.get("direction").and_then(Value::as_str) == Some("DESCENDING"),
             ),
         };

@@ -63,7 +63,10 @@ mod tests {
             "object" => Some(json!({"id": "1"})),
             _ => None,
         };
-        let out = fill(&json!({"a": "{n}", "b": "user{n}@x", "c": "{object}", "d": "{other}"}), &vars);
+        let out = fill(
+            &json!({"a": "{n}", "b": "user{n}@x", "c": "{object}", "d": "{other}"}),
+            &vars,
+        );
         assert_eq!(out, json!({"a": 7, "b": "user7@x", "c": {"id": "1"}, "d": "{other}"}));
     }
 }

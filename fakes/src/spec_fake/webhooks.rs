@@ -42,20 +42,22 @@ pub(crate) fn emit(fake: &SpecFake, _c: &Collection, event_type: Option<&str>, i
     let body = body.to_string().into_bytes();
     let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
     if let Some(secret) = &fake.webhook_secret {
-        let signed = Scheme::from_name(&profile.scheme).map_err(|e| e.to_string()).and_then(|scheme| {
-            sign(
-                &scheme,
-                &SignInput {
-                    method: "POST",
-                    url,
-                    body: &body,
-                    secret: &SecretString::from(secret.clone()),
-                    now: now / 1000,
-                    message_id: None,
-                },
-            )
+        let signed = Scheme::from_name(&profile.scheme)
             .map_err(|e| e.to_string())
-        });
+            .and_then(|scheme| {
+                sign(
+                    &scheme,
+                    &SignInput {
+                        method: "POST",
+                        url,
+                        body: &body,
+                        secret: &SecretString::from(secret.clone()),
+                        now: now / 1000,
+                        message_id: None,
+                    },
+                )
+                .map_err(|e| e.to_string())
+            });
         match signed {
             Ok(signature) => headers.extend(signature),
             Err(error) => warn!(message = "Webhook not signed.", fake = fake.name, error = %error),

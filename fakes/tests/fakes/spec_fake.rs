@@ -50,7 +50,10 @@ async fn seeded_objects_validate_and_a_clean_run_records_no_violations() {
     let (status, _, body) = get(&hub.url("/crm/v3/objects/contacts?limit=5&archived=false")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["results"].as_array().unwrap().len(), 5);
-    assert!(body["results"][0]["properties"]["email"].as_str().unwrap().ends_with("@example.com"));
+    assert!(body["results"][0]["properties"]["email"]
+        .as_str()
+        .unwrap()
+        .ends_with("@example.com"));
     let (status, _, violations) = get(&hub.url("/_fake/violations")).await;
     assert_eq!(status, 200);
     assert_eq!(violations, json!([]), "{violations:#}");
@@ -67,7 +70,10 @@ async fn pagination_walks_every_object_over_three_pages() {
         assert_eq!(status, 200, "{body}");
         pages += 1;
         for object in body["results"].as_array().unwrap() {
-            assert!(seen.insert(object["id"].as_str().unwrap().to_owned()), "no object twice");
+            assert!(
+                seen.insert(object["id"].as_str().unwrap().to_owned()),
+                "no object twice"
+            );
         }
         match body["paging"]["next"]["after"].as_str() {
             Some(after) => url = hub.url(&format!("/crm/v3/objects/companies?limit=10&after={after}")),
@@ -167,7 +173,12 @@ async fn writes_round_trip_and_touched_objects_come_back_in_a_modified_since_sea
         .unwrap();
     let (status, _, found) = parts(search).await;
     assert_eq!(status, 200, "{found}");
-    let ids: Vec<&str> = found["results"].as_array().unwrap().iter().map(|o| o["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, touched.iter().map(String::as_str).collect::<Vec<_>>());
 
     let deleted = http
@@ -230,7 +241,12 @@ async fn credentials_and_the_rate_limit_are_the_providers() {
     let (status, _, token) = parts(token).await;
     assert_eq!(status, 200);
     let access = token["access_token"].as_str().unwrap();
-    let response = client().get(hub.url("/crm/v3/objects/deals")).bearer_auth(access).send().await.unwrap();
+    let response = client()
+        .get(hub.url("/crm/v3/objects/deals"))
+        .bearer_auth(access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(hub.violations().is_empty(), "{:#?}", hub.violations());
 }
@@ -273,7 +289,11 @@ async fn stripe_form_requests_are_checked_against_stripes_spec() {
         .post(stripe.url("/v1/customers"))
         .basic_auth("sk_test_12345", Some(""))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(crate::form(&[("email", "jenny@example.com"), ("name", "Jenny Rosen"), ("metadata[plan]", "gold")]))
+        .body(crate::form(&[
+            ("email", "jenny@example.com"),
+            ("name", "Jenny Rosen"),
+            ("metadata[plan]", "gold"),
+        ]))
         .send()
         .await
         .unwrap();
@@ -286,7 +306,14 @@ async fn stripe_form_requests_are_checked_against_stripes_spec() {
     let mut url = stripe.url("/v1/customers?limit=5");
     let mut pages = 0;
     loop {
-        let (status, _, page) = parts(http.get(&url).basic_auth("sk_test_12345", Some("")).send().await.unwrap()).await;
+        let (status, _, page) = parts(
+            http.get(&url)
+                .basic_auth("sk_test_12345", Some(""))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, 200, "{page}");
         pages += 1;
         let data = page["data"].as_array().unwrap();
@@ -332,7 +359,10 @@ fn slacks_swagger_form_fields_are_checked() {
     assert!(checked.violations.is_empty(), "{:#?}", checked.violations);
     let checked = spec.check_request(&request(b"text=hi&mrkdwn=maybe"));
     let pointers: Vec<&str> = checked.violations.iter().map(|v| v.pointer.as_str()).collect();
-    assert!(pointers.contains(&"/body/mrkdwn") && pointers.contains(&"/body"), "{pointers:?}");
+    assert!(
+        pointers.contains(&"/body/mrkdwn") && pointers.contains(&"/body"),
+        "{pointers:?}"
+    );
 }
 
 #[tokio::test]
@@ -344,7 +374,10 @@ async fn the_hand_written_fakes_can_have_their_traffic_checked_too() {
         spec_check: Some(SpecCheck::hubspot()),
         ..HubspotConfig::default()
     });
-    hub.insert(ObjectType::Contacts, &[("email", "a@example.com"), ("firstname", "A"), ("lastname", "B")]);
+    hub.insert(
+        ObjectType::Contacts,
+        &[("email", "a@example.com"), ("firstname", "A"), ("lastname", "B")],
+    );
     let (status, _, _) = get(&hub.url("/crm/v3/objects/contacts?limit=10")).await;
     assert_eq!(status, 200);
     assert!(hub.violations.is_empty(), "{:#?}", hub.violations.all());
