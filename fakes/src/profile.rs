@@ -39,6 +39,10 @@ pub struct Profile {
     /// provider's real behaviour).
     #[serde(default)]
     pub ignore_parameters: Vec<Ignored>,
+    /// Corrections to the spec where it disagrees with the provider's documented behaviour,
+    /// each with its reason.
+    #[serde(default)]
+    pub spec_patches: Vec<crate::spec::SpecPatch>,
     /// The stateful collections.
     #[serde(default)]
     pub collections: Vec<Collection>,

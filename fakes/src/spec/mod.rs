@@ -101,6 +101,47 @@ pub enum Document {
     OpenApi(OpenApi),
 }
 
+/// A correction to a provider's spec, kept in the fake's profile with the reason: the spec
+/// file itself is never edited or copied.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SpecPatch {
+    /// The spec files it applies to (relative to the specs folder).
+    pub files: Vec<String>,
+    /// JSON pointer of the value to replace (or add, when its parent exists).
+    pub pointer: String,
+    /// The new value; absent: the value is removed.
+    #[serde(default)]
+    pub value: Option<Value>,
+    /// Why the spec is wrong here, with the provider's documentation that says so.
+    pub reason: String,
+}
+
+/// Applies patches to a parsed document; `Err` names the pointer that does not fit.
+fn apply_patches(doc: &mut Value, patches: &[&SpecPatch]) -> Result<(), String> {
+    for patch in patches {
+        let (parent, last) = patch
+            .pointer
+            .rsplit_once('/')
+            .ok_or_else(|| format!("patch pointer {:?} is not a JSON pointer", patch.pointer))?;
+        let key = last.replace("~1", "/").replace("~0", "~");
+        let Some(Value::Object(parent)) = doc.pointer_mut(parent) else {
+            return Err(format!("patch pointer {} has no object at its parent", patch.pointer));
+        };
+        match &patch.value {
+            Some(value) => {
+                parent.insert(key, value.clone());
+            }
+            None => {
+                parent
+                    .remove(&key)
+                    .ok_or_else(|| format!("patch pointer {} points at nothing to remove", patch.pointer))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Documents already loaded by this process: a test binary starting many fakes parses (and
 /// compiles validators for) each description once.
 fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<Document>>> {
@@ -109,14 +150,20 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<Document>>> {
 }
 
 impl Document {
-    /// Loads a file (once per process), recognising its format from its content.
-    pub fn load_shared(dir: &Path, relative: &str) -> Result<Arc<Self>, SpecError> {
+    /// Loads a file (once per process for the same patches), recognising its format from
+    /// its content.
+    pub fn load_shared(dir: &Path, relative: &str, patches: &[&SpecPatch]) -> Result<Arc<Self>, SpecError> {
         let path = dir.join(relative);
-        let key = path.canonicalize().unwrap_or(path);
+        let mut key = path.canonicalize().unwrap_or(path);
+        if !patches.is_empty() {
+            let mut name = key.into_os_string();
+            name.push(format!("#{}", serde_json::to_string(patches).unwrap_or_default()));
+            key = PathBuf::from(name);
+        }
         if let Some(doc) = cache().lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(doc.clone());
         }
-        let doc = Arc::new(Self::load(dir, relative)?);
+        let doc = Arc::new(Self::load_patched(dir, relative, patches)?);
         cache()
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -126,7 +173,15 @@ impl Document {
 
     /// Loads a file, recognising its format from its content.
     pub fn load(dir: &Path, relative: &str) -> Result<Self, SpecError> {
-        let (path, value) = load_value_from(dir, relative)?;
+        Self::load_patched(dir, relative, &[])
+    }
+
+    fn load_patched(dir: &Path, relative: &str, patches: &[&SpecPatch]) -> Result<Self, SpecError> {
+        let (path, mut value) = load_value_from(dir, relative)?;
+        apply_patches(&mut value, patches).map_err(|reason| SpecError::Unsupported {
+            path: path.clone(),
+            reason,
+        })?;
         if value.get("openapi").is_some() || value.get("swagger").is_some() {
             return OpenApi::new(value)
                 .map(Document::OpenApi)
@@ -199,9 +254,17 @@ impl Spec {
 
     /// Loads every file below `dir`.
     pub fn load_from(dir: &Path, files: &[String]) -> Result<Self, SpecError> {
+        Self::load_patched(dir, files, &[])
+    }
+
+    /// Loads every file below `dir` with the profile's corrections applied.
+    pub fn load_patched(dir: &Path, files: &[String], patches: &[SpecPatch]) -> Result<Self, SpecError> {
         let docs = files
             .iter()
-            .map(|f| Document::load_shared(dir, f))
+            .map(|f| {
+                let mine: Vec<&SpecPatch> = patches.iter().filter(|p| p.files.contains(f)).collect();
+                Document::load_shared(dir, f, &mine)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             files: files.to_vec(),

@@ -198,7 +198,7 @@ struct State {
 impl SpecFake {
     fn new(profile: Profile, options: &FakeOptions) -> Result<Self, StartError> {
         let dir = options.specs_dir.clone().unwrap_or_else(spec::specs_dir);
-        let mut spec = Spec::load_from(&dir, &profile.specs)?;
+        let mut spec = Spec::load_patched(&dir, &profile.specs, &profile.spec_patches)?;
         spec.ignore_parameters(profile.ignore_parameters.iter().map(|i| i.parameter.clone()));
         let mismatch = |message: String| StartError::Mismatch {
             provider: profile.provider.clone(),

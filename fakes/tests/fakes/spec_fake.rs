@@ -387,3 +387,41 @@ async fn the_hand_written_fakes_can_have_their_traffic_checked_too() {
     let violations = hub.violations.all();
     assert_eq!(violations[0].pointer, "/query/limit", "{violations:#?}");
 }
+
+#[tokio::test]
+async fn the_connectors_search_body_passes_with_the_profiles_spec_patches() {
+    let hub = hubspot(15);
+    let body = json!({
+        "filterGroups": [{"filters": [{"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": "0"}]}],
+        "sorts": [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+        "properties": ["name", "domain", "hs_lastmodifieddate"],
+        "limit": 10,
+    });
+    let (status, _, first) = parts(
+        client()
+            .post(hub.url("/crm/v3/objects/companies/search"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["total"], 15);
+    let mut next = body.clone();
+    next["after"] = first["paging"]["next"]["after"].clone();
+    let (status, _, second) = parts(
+        client()
+            .post(hub.url("/crm/v3/objects/companies/search"))
+            .bearer_auth(TOKEN)
+            .json(&next)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(second["results"].as_array().unwrap().len(), 5);
+    assert!(hub.violations().is_empty(), "{:#?}", hub.violations());
+}
