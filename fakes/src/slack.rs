@@ -315,7 +315,6 @@ async fn post_message(State(slack): State<Arc<Slack>>, headers: HeaderMap, body:
         "type": "message",
         "user": "U0FAKEBOT",
         "bot_id": "B0FAKEBOT",
-        "app_id": "A0FAKEAPP",
         "team": "T0FAKETEAM",
         "text": text.clone().unwrap_or_default(),
         "ts": ts,

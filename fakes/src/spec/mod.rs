@@ -244,6 +244,9 @@ pub struct Spec {
     docs: Vec<Arc<Document>>,
     /// Parameters to skip (`header:token`), with the reason given in the profile.
     ignored_parameters: Vec<String>,
+    /// `(method, declared)`: a request with `method` may match an operation declared for
+    /// `declared` (Slack's Web API takes POST for every method its spec lists as GET).
+    method_aliases: Vec<(Method, Method)>,
 }
 
 impl Spec {
@@ -270,6 +273,7 @@ impl Spec {
             files: files.to_vec(),
             docs,
             ignored_parameters: Vec::new(),
+            method_aliases: Vec::new(),
         })
     }
 
@@ -278,9 +282,24 @@ impl Spec {
         self.ignored_parameters.extend(names);
     }
 
-    /// The operation for `method` on a concrete `path`, preferring templates with more
-    /// literal segments.
+    /// Lets requests with `method` match operations declared for `declared` when none is
+    /// declared for `method` itself.
+    pub fn alias_method(&mut self, method: Method, declared: Method) {
+        self.method_aliases.push((method, declared));
+    }
+
+    /// The operation for `method` on a concrete `path` (or an alias of the method),
+    /// preferring templates with more literal segments.
     pub fn find(&self, method: &Method, path: &str) -> Option<Matched> {
+        self.find_exact(method, path).or_else(|| {
+            self.method_aliases
+                .iter()
+                .filter(|(alias, _)| alias == method)
+                .find_map(|(_, declared)| self.find_exact(declared, path))
+        })
+    }
+
+    fn find_exact(&self, method: &Method, path: &str) -> Option<Matched> {
         let mut best: Option<(usize, Matched)> = None;
         for (doc_index, doc) in self.docs.iter().enumerate() {
             let Document::OpenApi(api) = &**doc;

@@ -425,3 +425,32 @@ async fn the_connectors_search_body_passes_with_the_profiles_spec_patches() {
     assert_eq!(second["results"].as_array().unwrap().len(), 5);
     assert!(hub.violations().is_empty(), "{:#?}", hub.violations());
 }
+
+#[tokio::test]
+async fn the_slack_fakes_traffic_follows_slacks_spec() {
+    use switchyard_fakes::slack::{self, SlackConfig};
+    use switchyard_fakes::spec::SpecCheck;
+
+    let slack = slack::start(SlackConfig {
+        spec_check: Some(SpecCheck::slack()),
+        ..SlackConfig::default()
+    });
+    let response = client()
+        .post(slack.url("/api/chat.postMessage"))
+        .bearer_auth(slack::TEST_TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::form(&[("channel", "C0000000001"), ("text", "hello")]))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = parts(response).await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
+    let response = client()
+        .post(slack.url("/api/auth.test"))
+        .bearer_auth(slack::TEST_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(slack.violations.is_empty(), "{:#?}", slack.violations.all());
+}
