@@ -454,3 +454,58 @@ async fn the_slack_fakes_traffic_follows_slacks_spec() {
     assert_eq!(response.status(), 200);
     assert!(slack.violations.is_empty(), "{:#?}", slack.violations.all());
 }
+
+#[tokio::test]
+async fn writes_emit_the_profiles_webhooks_signed_with_the_providers_scheme() {
+    use secrecy::SecretString;
+    use switchyard::webhook::{sign, Scheme, SignInput};
+    use switchyard_fakes::webhook_sink::{self, SinkConfig};
+
+    let sink = webhook_sink::start(SinkConfig::default());
+    let target = sink.url("/hooks/hubspot");
+    let hub = FakeServer::start(
+        "hubspot",
+        FakeOptions {
+            records: 1,
+            webhook_url: Some(target.clone()),
+            webhook_secret: Some("fake-app-secret".into()),
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap();
+    let (status, _, created) = parts(
+        client()
+            .post(hub.url("/crm/v3/objects/contacts"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"properties": {"email": "hook@example.com"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sink.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let delivery = sink.deliveries().pop().expect("one delivery");
+    let events = delivery.json().unwrap();
+    assert_eq!(events[0]["subscriptionType"], "contact.creation");
+    assert_eq!(events[0]["objectId"].to_string(), created["id"].as_str().unwrap());
+
+    let timestamp_ms: i64 = delivery.header("x-hubspot-request-timestamp").unwrap().parse().unwrap();
+    let expected = sign(
+        &Scheme::Hubspot,
+        &SignInput {
+            method: "POST",
+            url: &target,
+            body: &delivery.body,
+            secret: &SecretString::from("fake-app-secret".to_owned()),
+            now: timestamp_ms / 1000,
+            message_id: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(delivery.header("x-hubspot-signature-v3"), Some(expected[0].1.as_str()));
+    assert_eq!(hub.webhooks_sent(), 1);
+}
