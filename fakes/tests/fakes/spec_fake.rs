@@ -509,3 +509,59 @@ async fn writes_emit_the_profiles_webhooks_signed_with_the_providers_scheme() {
     assert_eq!(delivery.header("x-hubspot-signature-v3"), Some(expected[0].1.as_str()));
     assert_eq!(hub.webhooks_sent(), 1);
 }
+
+/// The HubSpot profile with another pagination style, to walk every style over one spec.
+fn hubspot_paged(
+    style: switchyard_fakes::profile::PageStyle,
+) -> switchyard_fakes::FakeHandle<switchyard_fakes::spec_fake::SpecFake> {
+    let mut profile = switchyard_fakes::profile::Profile::built_in("hubspot").unwrap();
+    profile.list.pagination.style = style;
+    profile.list.pagination.total = Some("/total".into());
+    FakeServer::start_with(
+        profile,
+        FakeOptions {
+            records: 23,
+            ..FakeOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn link_header_page_and_offset_styles_walk_every_object() {
+    use switchyard_fakes::profile::PageStyle;
+
+    // Link header: follow rel="next" until there is none.
+    let hub = hubspot_paged(PageStyle::LinkHeader);
+    let mut url = hub.url("/crm/v3/objects/deals?limit=10");
+    let mut ids = HashSet::new();
+    let mut pages = 0;
+    loop {
+        let (status, headers, body) = get(&url).await;
+        assert_eq!(status, 200, "{body}");
+        pages += 1;
+        ids.extend(body["results"].as_array().unwrap().iter().map(|o| o["id"].to_string()));
+        match header(&headers, "link") {
+            Some(link) => url = link.trim_start_matches('<').split('>').next().unwrap().to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!((pages, ids.len()), (3, 23));
+
+    // Page numbers and offsets: the client counts up to the total.
+    for (style, param, steps) in [
+        (PageStyle::Page, "page", [1, 2, 3]),
+        (PageStyle::Offset, "offset", [0, 10, 20]),
+    ] {
+        let hub = hubspot_paged(style);
+        let mut ids = HashSet::new();
+        for step in steps {
+            let (status, _, body) = get(&hub.url(&format!("/crm/v3/objects/deals?limit=10&{param}={step}"))).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body["total"], 23);
+            ids.extend(body["results"].as_array().unwrap().iter().map(|o| o["id"].to_string()));
+        }
+        assert_eq!(ids.len(), 23, "{style:?}");
+        assert!(hub.violations().is_empty(), "{:#?}", hub.violations());
+    }
+}
