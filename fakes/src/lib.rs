@@ -1,4 +1,17 @@
-//! Small fake SaaS servers for Switchyard's tests and benches.
+//! Fake SaaS servers for Switchyard's tests and benches.
+//!
+//! Two kinds live here:
+//!
+//! * [`spec_fake`]: one generic, stateful fake driven by a provider's published spec (read
+//!   from `SWITCHYARD_SPECS_DIR`, default `../shared/specs`; see [`spec`]) and a short
+//!   [`profile`] (`fakes/profiles/<provider>.yaml`: hubspot, stripe). Every request and
+//!   response is checked against the spec; violations are recorded (`GET /_fake/violations`,
+//!   `handle.violations()`). It can also stand in front of another server as a checking proxy
+//!   (localstripe). This is what connector conformance tests use.
+//! * the hand-written fakes below, kept for behaviour a profile does not express (HubSpot's
+//!   batch endpoints, idProperty, property validation and unique-email conflicts; Slack's
+//!   per-channel posting limit). Their traffic can be checked against the spec too
+//!   (`spec_check: Some(SpecCheck::hubspot())`, violations on `handle.violations`).
 //!
 //! Each fake follows its provider's documented request and response shapes, limits and
 //! rate-limit behaviour closely enough that a connector tested against it works against the
@@ -27,15 +40,20 @@
 //! println!("{} requests, {} contacts", hub.requests.len(), hub.count(hubspot::ObjectType::Contacts));
 //! ```
 //!
-//! The `switchyard-fakes` binary serves the same fakes on fixed ports for manual runs.
+//! The `switchyard-fakes` binary serves the same fakes on fixed ports for manual runs, and
+//! `switchyard-fakes serve <provider> --port N [--records K] [--rate-limit 100/10s] [--proxy URL]`
+//! serves one spec-driven fake.
 
 pub mod faults;
 pub mod hubspot;
 pub mod paged_source;
+pub mod profile;
 pub mod rate_limit;
 pub mod requests;
 mod server;
 pub mod slack;
+pub mod spec;
+pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
 

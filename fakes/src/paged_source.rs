@@ -137,6 +137,8 @@ pub fn try_start(config: SourceConfig) -> io::Result<FakeHandle<PagedSource>> {
         port: config.port,
         state: state.clone(),
         faults: config.faults,
+        check: None,
+        violations: Default::default(),
         respond: |status| {
             let error = match status {
                 StatusCode::TOO_MANY_REQUESTS => "rate_limited",

@@ -13,6 +13,8 @@ use tracing::error;
 
 use crate::faults::{self, FaultConfig, FaultLayer, FaultResponder, Faults};
 use crate::requests::{self, Recorder, RequestLog};
+use crate::spec::check::{self, CheckLayer, SpecCheck};
+use crate::spec::ViolationLog;
 
 /// A running fake. Dropping it stops the server and frees the port.
 ///
@@ -26,6 +28,8 @@ pub struct FakeHandle<S> {
     pub requests: Arc<RequestLog>,
     /// Fault injection for this fake.
     pub faults: Arc<Faults>,
+    /// Spec violations seen in the fake's traffic (empty unless the fake checks a spec).
+    pub violations: Arc<ViolationLog>,
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -35,6 +39,11 @@ impl<S> FakeHandle<S> {
     /// The bound loopback address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// `http://127.0.0.1:{port}`, without a trailing slash (the `base_url` field).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     /// `base_url` followed by `path` (which starts with `/`).
@@ -74,6 +83,10 @@ pub(crate) struct Spec<S> {
     pub(crate) faults: FaultConfig,
     /// The fake's error body for injected statuses.
     pub(crate) respond: FaultResponder,
+    /// Check every request and response against this spec (hand-written fakes).
+    pub(crate) check: Option<SpecCheck>,
+    /// Where violations are recorded.
+    pub(crate) violations: Arc<ViolationLog>,
 }
 
 /// Binds `127.0.0.1:{port}`, builds the fake's router with its base URL, wraps it in the fault
@@ -98,7 +111,17 @@ pub(crate) fn spawn<S: Send + Sync + 'static>(
         fake: spec.name,
         log: log.clone(),
     });
-    let app = router(&base_url)
+    let mut app = router(&base_url);
+    if let Some(spec_check) = &spec.check {
+        let loaded = spec_check.load().map_err(io::Error::other)?;
+        let layer = Arc::new(CheckLayer {
+            fake: spec.name,
+            spec: loaded,
+            log: spec.violations.clone(),
+        });
+        app = app.layer(from_fn_with_state(layer, check::check));
+    }
+    let app = app
         .layer(from_fn_with_state(fault_layer, faults::inject))
         .layer(from_fn_with_state(recorder, requests::record));
 
@@ -113,6 +136,7 @@ pub(crate) fn spawn<S: Send + Sync + 'static>(
         state: spec.state,
         requests: log,
         faults,
+        violations: spec.violations,
         addr,
         shutdown: Some(shutdown),
         thread: Some(thread),

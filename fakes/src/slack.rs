@@ -57,6 +57,9 @@ pub struct SlackConfig {
     /// `chat.postMessage` budget per channel (Slack: about one message per second).
     pub rate_limit: RateLimit,
     pub faults: FaultConfig,
+    /// Check every request and response against the provider's spec and record violations
+    /// on the handle (`handle.violations`); off by default.
+    pub spec_check: Option<crate::spec::SpecCheck>,
 }
 
 impl Default for SlackConfig {
@@ -72,6 +75,7 @@ impl Default for SlackConfig {
             ],
             rate_limit: RateLimit::new(1, Duration::from_secs(1)),
             faults: FaultConfig::default(),
+            spec_check: None,
         }
     }
 }
@@ -128,6 +132,8 @@ pub fn try_start(config: SlackConfig) -> io::Result<FakeHandle<Slack>> {
         port: config.port,
         state: state.clone(),
         faults: config.faults,
+        check: config.spec_check,
+        violations: Default::default(),
         respond: fault,
     };
     server::spawn(spec, move |_| {
@@ -309,7 +315,6 @@ async fn post_message(State(slack): State<Arc<Slack>>, headers: HeaderMap, body:
         "type": "message",
         "user": "U0FAKEBOT",
         "bot_id": "B0FAKEBOT",
-        "app_id": "A0FAKEAPP",
         "team": "T0FAKETEAM",
         "text": text.clone().unwrap_or_default(),
         "ts": ts,

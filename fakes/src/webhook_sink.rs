@@ -110,6 +110,8 @@ pub fn try_start(config: SinkConfig) -> io::Result<FakeHandle<WebhookSink>> {
         port: config.port,
         state: state.clone(),
         faults: config.faults,
+        check: None,
+        violations: Default::default(),
         respond: |status| status.into_response(),
     };
     server::spawn(spec, move |base_url| {

@@ -77,6 +77,9 @@ pub struct HubspotConfig {
     /// Which properties exist beyond HubSpot's standard ones.
     pub schema: PropertySchema,
     pub faults: FaultConfig,
+    /// Check every request and response against the provider's spec and record violations
+    /// on the handle (`handle.violations`); off by default.
+    pub spec_check: Option<crate::spec::SpecCheck>,
 }
 
 impl Default for HubspotConfig {
@@ -90,6 +93,7 @@ impl Default for HubspotConfig {
             search_rate_limit: None,
             schema: PropertySchema::default(),
             faults: FaultConfig::default(),
+            spec_check: None,
         }
     }
 }
@@ -152,6 +156,8 @@ pub fn try_start(config: HubspotConfig) -> io::Result<FakeHandle<Hubspot>> {
         port: config.port,
         state: state.clone(),
         faults: config.faults,
+        check: config.spec_check,
+        violations: Default::default(),
         respond: errors::fault,
     };
     server::spawn(spec, move |base_url| {

@@ -5,6 +5,7 @@ mod handle;
 mod hubspot;
 mod paged_source;
 mod slack;
+mod spec_fake;
 mod webhook_sink;
 
 use std::time::Duration;
