@@ -127,6 +127,10 @@ impl Mapping {
             return hit.clone();
         }
         let compiled = Self::compile(jq);
+        if let Err(MappingError::Bound(_)) = compiled {
+            // Compiling ran out of time or stack: not cached, as a busy machine may be why.
+            return compiled;
+        }
         let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
         let cache = cache.get_or_insert_with(HashMap::new);
         if cache.len() >= CACHE_CAPACITY {
