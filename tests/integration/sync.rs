@@ -569,3 +569,38 @@ async fn adversarial_mappings_fail_alone_and_the_rest_of_the_batch_is_delivered(
         );
     }
 }
+
+#[tokio::test]
+async fn an_inbound_event_without_time_to_run_goes_back_to_the_queue_unchanged() {
+    let rig = Rig::new().await;
+    let now = SystemClock.now_unix();
+    let body = serde_json::to_vec(&json!({
+        "id": "evt_late_1", "object": "event", "type": "customer.created", "created": now,
+        "data": {"object": {"id": "cus_late", "object": "customer", "email": "late@example.com", "name": "Late Comer", "created": now}}
+    }))
+    .unwrap();
+    assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 200);
+    let sent = rig.env.drain_queue().await;
+    assert_eq!(sent.len(), 1);
+    let mut event = SqsEvent::default();
+    let mut sqs = SqsMessage::default();
+    sqs.message_id = Some("late".into());
+    sqs.body = Some(sent[0].to_string());
+    event.records.push(sqs);
+    // One second left, inside the rig's two-second reserve: the event must not start.
+    let resp = sync::handle_sqs(&rig.deps, event, Some(Instant::now() + Duration::from_secs(1))).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert!(rig.contact("late@example.com").is_none(), "the event did not run");
+    let back = rig.env.drain_queue().await;
+    assert_eq!(back, sent, "the same message, same attempt, is back on the queue");
+    // With time, it runs.
+    for m in &back {
+        let mut event = SqsEvent::default();
+        let mut sqs = SqsMessage::default();
+        sqs.message_id = Some("late".into());
+        sqs.body = Some(m.to_string());
+        event.records.push(sqs);
+        sync::handle_sqs(&rig.deps, event, Some(Instant::now() + Duration::from_secs(60))).await;
+    }
+    assert!(rig.contact("late@example.com").is_some());
+}
