@@ -17,9 +17,10 @@
 pub mod guard;
 mod limits;
 
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 pub use guard::{stranded, Bound};
 pub use limits::{Limits, LimitsError};
@@ -41,9 +42,10 @@ pub enum Exceeded {
 pub(crate) fn human_bytes(n: usize) -> String {
     const MB: usize = 1024 * 1024;
     const KB: usize = 1024;
-    if n >= MB && n % MB == 0 {
+    // Whole megabytes or kilobytes (powers of two: the low bits are zero).
+    if n >= MB && n.trailing_zeros() >= 20 {
         format!("{} MB", n / MB)
-    } else if n >= KB && n % KB == 0 {
+    } else if n >= KB && n.trailing_zeros() >= 10 {
         format!("{} KB", n / KB)
     } else {
         format!("{n} bytes")
@@ -107,6 +109,26 @@ fn give_back(worker: Worker) {
     }
 }
 
+/// Where a task is: which input it runs and since when. The caller watches it instead of
+/// taking a hand-over per input, so a page costs one wake-up, not one per record.
+struct Progress<T> {
+    /// Index of the input being run (`usize::MAX` before the first).
+    current: AtomicUsize,
+    /// When it started, in nanoseconds since [`epoch`].
+    since: AtomicU64,
+    /// Results of the inputs finished so far (pushed outside the bounds, never while armed).
+    done: Mutex<Vec<T>>,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn nanos_since_epoch() -> u64 {
+    epoch().elapsed().as_nanos() as u64
+}
+
 /// Runs `f` over every input on a sandbox thread, one after another, each within `bounds`.
 /// Results come back in input order; an input that exceeds a bound gets `Err` and the rest
 /// go on. Blocks the calling thread (at most `bounds.time` per input).
@@ -122,65 +144,100 @@ where
     };
     let f = Arc::new(f);
     let n = inputs.len();
-    let mut results = Vec::with_capacity(n);
+    let mut results: Vec<Result<T, Exceeded>> = Vec::with_capacity(n);
     while results.len() < n {
         let start = results.len();
         let Some(worker) = take_worker() else {
             results.extend((start..n).map(|_| Err(Exceeded::Unavailable)));
             break;
         };
-        let (tx, rx) = mpsc::channel::<T>();
-        let (task_inputs, task_f) = (inputs.clone(), f.clone());
+        let progress = Arc::new(Progress {
+            current: AtomicUsize::new(usize::MAX),
+            since: AtomicU64::new(nanos_since_epoch()),
+            done: Mutex::new(Vec::with_capacity(n - start)),
+        });
+        let (finished_tx, finished_rx) = mpsc::channel::<()>();
+        let (task_inputs, task_f, task_progress) = (inputs.clone(), f.clone(), progress.clone());
         let task: Task = Box::new(move |shared: &guard::Shared| {
-            for input in &task_inputs[start..] {
+            for (i, input) in task_inputs[start..].iter().enumerate() {
                 if shared.is_cancelled() {
                     return;
                 }
+                task_progress.since.store(nanos_since_epoch(), Ordering::Release);
+                task_progress.current.store(start + i, Ordering::Release);
                 guard::arm(bounds.memory, bounds.stack);
                 let out = task_f(input);
                 guard::disarm();
-                if tx.send(out).is_err() {
-                    return;
-                }
+                task_progress.done.lock().unwrap_or_else(|e| e.into_inner()).push(out);
             }
+            let _ = finished_tx.send(());
         });
         if worker.tasks.send(task).is_err() {
             // The thread ended (it cannot, short of a bug); try another.
             continue;
         }
-        let mut finished = true;
-        for _ in start..n {
-            match rx.recv_timeout(bounds.time) {
-                Ok(out) => results.push(Ok(out)),
+        loop {
+            let watched = progress.current.load(Ordering::Acquire);
+            let since = progress.since.load(Ordering::Acquire);
+            let deadline = epoch() + Duration::from_nanos(since) + bounds.time;
+            match finished_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(()) => {
+                    let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
+                    results.extend(done.into_iter().map(Ok));
+                    give_back(worker);
+                    break;
+                }
                 Err(RecvTimeoutError::Timeout) => {
+                    let moved_on = progress.current.load(Ordering::Acquire) != watched
+                        || progress.since.load(Ordering::Acquire) != since;
+                    if moved_on || Instant::now() < deadline {
+                        continue;
+                    }
+                    // The input being run (or, before the first, the start) is out of time.
                     worker.shared.cancel();
-                    let exceeded = match worker.shared.exceeded() {
-                        Some(Bound::Memory) => Exceeded::Memory(bounds.memory),
-                        Some(Bound::Stack) => Exceeded::Stack(bounds.stack),
-                        _ => Exceeded::Time(bounds.time),
-                    };
-                    tracing::warn!(
-                        message = "Sandboxed work exceeded a bound; its thread is stranded.",
-                        bound = %exceeded,
-                        stranded = stranded() + 1
-                    );
-                    results.push(Err(exceeded));
-                    finished = false;
+                    let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
+                    let finished = done.len();
+                    results.extend(done.into_iter().map(Ok));
+                    if start + finished < n && (watched == usize::MAX || watched >= start + finished) {
+                        let exceeded = match worker.shared.exceeded() {
+                            Some(Bound::Memory) => Exceeded::Memory(bounds.memory),
+                            Some(Bound::Stack) => Exceeded::Stack(bounds.stack),
+                            _ => Exceeded::Time(bounds.time),
+                        };
+                        tracing::warn!(
+                            message = "Sandboxed work exceeded a bound; its thread is stranded.",
+                            bound = %exceeded,
+                            stranded = stranded() + 1
+                        );
+                        results.push(Err(exceeded));
+                    }
                     break;
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    // The task ended without a result: a panic in `f` (unwinding builds).
-                    results.push(Err(Exceeded::Unavailable));
-                    finished = false;
+                    // The task ended without finishing: a panic in `f` (unwinding builds).
+                    let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
+                    results.extend(done.into_iter().map(Ok));
+                    if results.len() < n {
+                        results.push(Err(Exceeded::Unavailable));
+                    }
                     break;
                 }
             }
         }
-        if finished {
-            give_back(worker);
-        }
     }
     results
+}
+
+/// Runs `f` once within `bounds` (see [`run_each`]).
+pub fn run_one<I, T, F>(input: I, bounds: Bounds, f: F) -> Result<T, Exceeded>
+where
+    I: Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(&I) -> T + Send + Sync + 'static,
+{
+    run_each(Arc::new(vec![input]), bounds, f)
+        .pop()
+        .unwrap_or(Err(Exceeded::Unavailable))
 }
 
 /// For a Lambda function, after an invocation: once `at_least` sandbox threads are stranded,
@@ -214,18 +271,6 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
         _ => f(),
     }
-}
-
-/// Runs `f` once within `bounds` (see [`run_each`]).
-pub fn run_one<I, T, F>(input: I, bounds: Bounds, f: F) -> Result<T, Exceeded>
-where
-    I: Send + Sync + 'static,
-    T: Send + 'static,
-    F: Fn(&I) -> T + Send + Sync + 'static,
-{
-    run_each(Arc::new(vec![input]), bounds, f)
-        .pop()
-        .unwrap_or(Err(Exceeded::Unavailable))
 }
 
 #[cfg(test)]
