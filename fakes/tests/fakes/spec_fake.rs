@@ -495,7 +495,7 @@ async fn writes_emit_the_profiles_webhooks_signed_with_the_providers_scheme() {
 
     let timestamp_ms: i64 = delivery.header("x-hubspot-request-timestamp").unwrap().parse().unwrap();
     let expected = sign(
-        &Scheme::Hubspot,
+        &Scheme::Hubspot(Default::default()),
         &SignInput {
             method: "POST",
             url: &target,
