@@ -395,6 +395,12 @@ impl Spec {
     /// Validates a value against a self-contained schema from [`Self::response_schema`];
     /// the messages carry the JSON pointer of each problem.
     pub fn validate_value(&self, schema: &Value, value: &Value) -> Result<Vec<(String, String)>, String> {
+        Ok(self.validate_values(schema, std::slice::from_ref(value))?.remove(0))
+    }
+
+    /// Validates many values against one schema, compiling it once (a large schema takes far
+    /// longer to compile than a value takes to check): one list of problems per value.
+    pub fn validate_values(&self, schema: &Value, values: &[Value]) -> Result<Vec<Vec<(String, String)>>, String> {
         let draft = self
             .docs
             .first()
@@ -404,9 +410,14 @@ impl Spec {
             })
             .unwrap_or(jsonschema::Draft::Draft4);
         let validator = schema::compile(schema, draft)?;
-        Ok(validator
-            .iter_errors(value)
-            .map(|e| (e.instance_path().to_string(), e.to_string()))
+        Ok(values
+            .iter()
+            .map(|value| {
+                validator
+                    .iter_errors(value)
+                    .map(|e| (e.instance_path().to_string(), e.to_string()))
+                    .collect()
+            })
             .collect())
     }
 }
