@@ -458,7 +458,7 @@ async fn the_slack_fakes_traffic_follows_slacks_spec() {
 #[tokio::test]
 async fn writes_emit_the_profiles_webhooks_signed_with_the_providers_scheme() {
     use secrecy::SecretString;
-    use switchyard::webhook::{sign, Scheme, SignInput};
+    use switchyard::webhook::{sign, HubspotConfig, Scheme, SignInput};
     use switchyard_fakes::webhook_sink::{self, SinkConfig};
 
     let sink = webhook_sink::start(SinkConfig::default());
@@ -495,7 +495,7 @@ async fn writes_emit_the_profiles_webhooks_signed_with_the_providers_scheme() {
 
     let timestamp_ms: i64 = delivery.header("x-hubspot-request-timestamp").unwrap().parse().unwrap();
     let expected = sign(
-        &Scheme::Hubspot,
+        &Scheme::Hubspot(HubspotConfig::default()),
         &SignInput {
             method: "POST",
             url: &target,
