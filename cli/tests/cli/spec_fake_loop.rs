@@ -41,7 +41,12 @@ async fn read_against_the_spec_driven_hubspot_fake_prints_every_seeded_contact_w
     let emails = |records: &[Value]| -> BTreeSet<String> {
         records
             .iter()
-            .map(|r| r["properties"]["email"].as_str().expect("contacts have emails").to_owned())
+            .map(|r| {
+                r["properties"]["email"]
+                    .as_str()
+                    .expect("contacts have emails")
+                    .to_owned()
+            })
             .collect()
     };
     let seeded = fake.objects("contacts");

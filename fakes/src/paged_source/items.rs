@@ -43,25 +43,24 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": { "message": message.into() } }))).into_response()
 }
 
-fn authorised(source: &PagedSource, headers: &HeaderMap) -> Result<(), Response> {
-    let Some(key) = &source.api_key else {
-        return Ok(());
-    };
+/// The 401 answer when the source wants an API key and the request lacks it.
+fn denied(source: &PagedSource, headers: &HeaderMap) -> Option<Response> {
+    let key = source.api_key.as_ref()?;
     match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        Some(presented) if presented == key => Ok(()),
-        _ => Err(error(StatusCode::UNAUTHORIZED, "missing or unknown X-Api-Key")),
+        Some(presented) if presented == key => None,
+        _ => Some(error(StatusCode::UNAUTHORIZED, "missing or unknown X-Api-Key")),
     }
 }
 
 async fn me(State(source): State<Arc<PagedSource>>, Path(workspace): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(denied) = authorised(&source, &headers) {
+    if let Some(denied) = denied(&source, &headers) {
         return denied;
     }
     Json(json!({ "workspace": workspace })).into_response()
 }
 
 async fn list(State(source): State<Arc<PagedSource>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    if let Err(denied) = authorised(&source, &headers) {
+    if let Some(denied) = denied(&source, &headers) {
         return denied;
     }
     let params: Vec<(String, String)> = query
@@ -87,7 +86,12 @@ async fn list(State(source): State<Arc<PagedSource>>, headers: HeaderMap, RawQue
         None => None,
         Some(raw) => match parse_ms(raw) {
             Some(ms) => Some(ms),
-            None => return error(StatusCode::BAD_REQUEST, format!("updated_since: not a timestamp: {raw:?}")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("updated_since: not a timestamp: {raw:?}"),
+                )
+            }
         },
     };
     let records = source.lock();
@@ -115,7 +119,7 @@ async fn item(
     Path((_workspace, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(denied) = authorised(&source, &headers) {
+    if let Some(denied) = denied(&source, &headers) {
         return denied;
     }
     match source.lock().iter().find(|r| r.id == id) {
@@ -125,7 +129,7 @@ async fn item(
 }
 
 async fn batch(State(source): State<Arc<PagedSource>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if let Err(denied) = authorised(&source, &headers) {
+    if let Some(denied) = denied(&source, &headers) {
         return denied;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {

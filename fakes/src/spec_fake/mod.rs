@@ -297,10 +297,13 @@ impl SpecFake {
                 }
                 objects.seeded = records;
             }
-            let checked = self.spec.validate_values(schema, &seeded).map_err(|message| StartError::Mismatch {
-                provider: self.profile.provider.clone(),
-                message,
-            })?;
+            let checked = self
+                .spec
+                .validate_values(schema, &seeded)
+                .map_err(|message| StartError::Mismatch {
+                    provider: self.profile.provider.clone(),
+                    message,
+                })?;
             let violations: Vec<Violation> = checked
                 .into_iter()
                 .flatten()

@@ -39,15 +39,14 @@ pub enum Exceeded {
 }
 
 pub(crate) fn human_bytes(n: usize) -> String {
-    const MB: usize = 1024 * 1024;
-    const KB: usize = 1024;
-    if n >= MB && n % MB == 0 {
-        format!("{} MB", n / MB)
-    } else if n >= KB && n % KB == 0 {
-        format!("{} KB", n / KB)
-    } else {
-        format!("{n} bytes")
+    // Without `%`, which clippy wants as `is_multiple_of` (stable only after our MSRV, 1.85).
+    for (unit, name) in [(1024 * 1024, "MB"), (1024, "KB")] {
+        let (whole, rest) = (n / unit, n % unit);
+        if whole > 0 && rest == 0 {
+            return format!("{whole} {name}");
+        }
     }
+    format!("{n} bytes")
 }
 
 /// The bounds one run is held to.

@@ -79,5 +79,9 @@ async fn generic_rest() {
         },
     )
     .await;
-    assert_eq!(fake.len(), before + 2, "an upsert of a known external id creates nothing");
+    assert_eq!(
+        fake.len(),
+        before + 2,
+        "an upsert of a known external id creates nothing"
+    );
 }

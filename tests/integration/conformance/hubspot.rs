@@ -32,11 +32,7 @@ async fn hubspot() {
     )
     .expect("the HubSpot spec and profile load");
     let c = client("hubspot", reads.base_url(), &token, json!({}));
-    for (stream, property) in [
-        ("contacts", "firstname"),
-        ("companies", "name"),
-        ("deals", "dealname"),
-    ] {
+    for (stream, property) in [("contacts", "firstname"), ("companies", "name"), ("deals", "dealname")] {
         let pointer = format!("/properties/{property}");
         prove_stream(
             &c,
@@ -72,7 +68,10 @@ async fn hubspot() {
     });
     let c = client("hubspot", hub.base_url(), &token, json!({}));
     prove_check(&c).await;
-    let grace = hub.insert(ObjectType::Contacts, &[("email", "grace@example.com"), ("firstname", "G")]);
+    let grace = hub.insert(
+        ObjectType::Contacts,
+        &[("email", "grace@example.com"), ("firstname", "G")],
+    );
     let acme = hub.insert(ObjectType::Companies, &[("name", "Acme")]);
     let deal = hub.insert(ObjectType::Deals, &[("dealname", "Big one")]);
 
@@ -91,7 +90,7 @@ async fn hubspot() {
                     "{object_type:?} {id}: {name}"
                 );
             }
-        }) as Box<dyn Fn(&Value, Option<&str>)>
+        }) as super::Verify<'_>
     };
 
     let before = hub.count(ObjectType::Contacts);
@@ -111,7 +110,9 @@ async fn hubspot() {
     .await;
     assert_eq!(hub.count(ObjectType::Contacts), before + 1, "one created, one updated");
     assert_eq!(
-        hub.object(ObjectType::Contacts, &grace.id).expect("kept").get("firstname"),
+        hub.object(ObjectType::Contacts, &grace.id)
+            .expect("kept")
+            .get("firstname"),
         Some("Grace"),
         "the upsert updated the existing contact"
     );

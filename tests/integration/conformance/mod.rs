@@ -48,9 +48,7 @@ pub fn client(id: &str, base_url: &str, credentials: &[(&str, &str)], config: Va
     settings.request_timeout = Duration::from_secs(20);
     settings.max_inline_retries = 3;
     settings.max_inline_wait = Duration::from_secs(15);
-    let credentials = credentials
-        .iter()
-        .fold(Credentials::new(), |c, (k, v)| c.with(*k, *v));
+    let credentials = credentials.iter().fold(Credentials::new(), |c, (k, v)| c.with(*k, *v));
     let http = url_guard::http_client(settings.request_timeout, true).expect("an HTTP client");
     ConnectorClient::new(Arc::clone(&def), settings, credentials, http)
         .unwrap_or_else(|e| panic!("connector {id} binds to the fake: {e}"))
@@ -84,6 +82,13 @@ pub async fn read_all(client: &ConnectorClient, stream: &str, state: StreamState
     run
 }
 
+/// Changes objects in a fake, given the full read's records; returns the changed ids.
+pub type Change<'a> = Box<dyn FnOnce(&[Value]) -> Vec<String> + 'a>;
+/// The fake's current object by id.
+pub type Lookup<'a> = Box<dyn Fn(&str) -> Option<Value> + 'a>;
+/// Checks a written record against the fake: `(record, destination id)`.
+pub type Verify<'a> = Box<dyn Fn(&Value, Option<&str>) + 'a>;
+
 /// What one stream's proof needs from its fake.
 pub struct StreamCase<'a> {
     pub stream: &'a str,
@@ -91,9 +96,9 @@ pub struct StreamCase<'a> {
     pub expected: usize,
     /// Changes objects in the fake (updates, new objects) and returns their ids: after it,
     /// an incremental run from the full run's highest cursor must return each of them.
-    pub change: Box<dyn FnOnce(&[Value]) -> Vec<String> + 'a>,
+    pub change: Change<'a>,
     /// The fake's current object by id (to compare a fetch and changed values with).
-    pub object: Box<dyn Fn(&str) -> Option<Value> + 'a>,
+    pub object: Lookup<'a>,
     /// Pointers compared between what the connector read and the fake's object.
     pub compare: &'a [&'a str],
     /// An id the fake does not have.
@@ -123,7 +128,11 @@ pub async fn prove_stream(client: &ConnectorClient, case: StreamCase<'_>) {
 
     // Full refresh.
     let full = read_all(client, stream, StreamState::full_refresh()).await;
-    assert!(full.pages >= 3, "{stream}: a full read of {} pages, expected at least 3", full.pages);
+    assert!(
+        full.pages >= 3,
+        "{stream}: a full read of {} pages, expected at least 3",
+        full.pages
+    );
     let ids: BTreeSet<String> = full.records.iter().map(|r| id_of(client, stream, r)).collect();
     assert_eq!(full.records.len(), case.expected, "{stream}: full read record count");
     assert_eq!(ids.len(), full.records.len(), "{stream}: a record was read twice");
@@ -155,7 +164,10 @@ pub async fn prove_stream(client: &ConnectorClient, case: StreamCase<'_>) {
     let lower = lower_bound(cursor_spec.kind, &max, cursor_spec.lookback_secs);
     let mut expected: BTreeSet<String> = changed.iter().cloned().collect();
     for record in &full.records {
-        if let Some(value) = record.pointer(&cursor_spec.field).and_then(|v| cursor::from_value(cursor_spec.kind, v)) {
+        if let Some(value) = record
+            .pointer(&cursor_spec.field)
+            .and_then(|v| cursor::from_value(cursor_spec.kind, v))
+        {
             if cursor::compare(cursor_spec.kind, &value, &lower) != std::cmp::Ordering::Less {
                 expected.insert(id_of(client, stream, record));
             }
@@ -167,7 +179,11 @@ pub async fn prove_stream(client: &ConnectorClient, case: StreamCase<'_>) {
         "{stream}: incremental read from {max} (lookback {} s) after changing {changed:?}",
         cursor_spec.lookback_secs
     );
-    assert_eq!(got.len(), incremental.records.len(), "{stream}: an incremental record was read twice");
+    assert_eq!(
+        got.len(),
+        incremental.records.len(),
+        "{stream}: an incremental record was read twice"
+    );
     for id in &changed {
         let object = (case.object)(id).unwrap_or_else(|| panic!("{stream}: the fake has {id}"));
         assert_same(stream, "incremental read", got[id], &object, case.compare);
@@ -214,7 +230,7 @@ pub struct WriteCase<'a> {
     pub records: Vec<Value>,
     pub refused: &'a [usize],
     /// Checks one written record against the fake: `(record, destination id)`.
-    pub verify: Box<dyn Fn(&Value, Option<&str>) + 'a>,
+    pub verify: Verify<'a>,
 }
 
 /// Writes the batch and checks every result and the values the fake now holds.

@@ -27,7 +27,10 @@ async fn stripe() {
     )
     .expect("the Stripe spec and profile load");
     let c = client("stripe", fake.base_url(), &[("api_key", "sk_test_12345")], json!({}));
-    assert!(c.definition().writes.is_empty(), "Stripe's connector has no write operations");
+    assert!(
+        c.definition().writes.is_empty(),
+        "Stripe's connector has no write operations"
+    );
     for (stream, missing) in [
         ("customers", "cus_missing"),
         ("invoices", "in_missing"),

@@ -70,7 +70,11 @@ async fn webhook() {
         },
     )
     .await;
-    assert_eq!(sink.len(), 3, "every record is delivered once, the refused one included");
+    assert_eq!(
+        sink.len(),
+        3,
+        "every record is delivered once, the refused one included"
+    );
 
     // The same body keeps its webhook-id, so the receiver can drop a redelivery.
     prove_write(
