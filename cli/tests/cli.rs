@@ -7,6 +7,8 @@ use switchyard_tests::{emulator, temp_file, TestEnv};
 
 #[path = "cli/connector_loop.rs"]
 mod connector_loop;
+#[path = "cli/spec_fake_loop.rs"]
+mod spec_fake_loop;
 
 fn switchyard(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_switchyard"))

@@ -21,7 +21,8 @@
 //!   token refresh, the 100-requests-per-10-seconds rolling limit;
 //! * [`slack`]: `chat.postMessage` and `auth.test`, with the per-channel posting limit;
 //! * [`webhook_sink`]: records every delivery and verifies Standard Webhooks signatures;
-//! * [`paged_source`]: a generic cursor-paged REST source of N generated records.
+//! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
+//!   the page-numbered shape the `generic-rest` template documents.
 //!
 //! A test starts a fake in-process with `start(config)`; it listens on a free loopback port
 //! (`127.0.0.1:0`) on its own thread and runtime, so it keeps serving whatever the test's

@@ -29,7 +29,19 @@ pub struct SinkConfig {
     pub secret: Option<String>,
     /// The previous secret during a rotation.
     pub previous_secret: Option<String>,
+    /// Deliveries this endpoint refuses (recorded all the same), as a receiver refuses an
+    /// event it does not take: the first rule whose pointer matches answers its status.
+    pub refuse: Vec<Refusal>,
     pub faults: FaultConfig,
+}
+
+/// A delivery the sink refuses: when the JSON body's value at `pointer` equals `equals`, the
+/// sink answers `status` (say 400, or 410 Gone) with `{"error": "refused"}`.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub pointer: String,
+    pub equals: Value,
+    pub status: u16,
 }
 
 /// One request the sink received.
@@ -73,6 +85,7 @@ pub struct WebhookSink {
     base_url: OnceLock<String>,
     secrets: Mutex<Option<SigningSecrets>>,
     deliveries: Mutex<Vec<Delivery>>,
+    refuse: Vec<Refusal>,
     arrived: Notify,
 }
 
@@ -89,7 +102,7 @@ fn secrets(current: Option<String>, previous: Option<String>) -> Option<SigningS
 }
 
 /// Starts a sink on a free loopback port (or `config.port`); it accepts any method and path
-/// and answers 200 unless a fault says otherwise.
+/// and answers 200 unless a fault or a [`Refusal`] says otherwise.
 ///
 /// # Panics
 /// When the loopback port cannot be bound.
@@ -103,6 +116,7 @@ pub fn try_start(config: SinkConfig) -> io::Result<FakeHandle<WebhookSink>> {
         base_url: OnceLock::new(),
         secrets: Mutex::new(secrets(config.secret, config.previous_secret)),
         deliveries: Mutex::new(Vec::new()),
+        refuse: config.refuse,
         arrived: Notify::new(),
     });
     let spec = Spec {
@@ -199,6 +213,12 @@ async fn receive(
         };
         webhook::verify(&Scheme::StandardWebhooks, &request, secrets, &VerifyOptions::default()).map(|v| v.secret)
     });
+    let refused = serde_json::from_slice::<Value>(&body).ok().and_then(|json| {
+        sink.refuse
+            .iter()
+            .find(|r| json.pointer(&r.pointer) == Some(&r.equals))
+            .map(|r| StatusCode::from_u16(r.status).unwrap_or(StatusCode::BAD_REQUEST))
+    });
     lock(&sink.deliveries).push(Delivery {
         method: method.to_string(),
         path,
@@ -208,5 +228,8 @@ async fn receive(
         verification,
     });
     sink.arrived.notify_waiters();
-    StatusCode::OK.into_response()
+    match refused {
+        Some(status) => (status, axum::Json(serde_json::json!({ "error": "refused" }))).into_response(),
+        None => StatusCode::OK.into_response(),
+    }
 }

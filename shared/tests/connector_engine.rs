@@ -541,10 +541,11 @@ async fn hubspot_lists_follow_paging_next_after_and_incremental_runs_use_search(
     assert_eq!(records.len(), 2);
     assert_eq!(max_cursor.as_deref(), Some("2024-03-03T00:00:00Z"));
     let bodies = search_bodies.lock().unwrap();
-    // 2024-03-01T00:00:00.500Z minus the 60 s lookback, in milliseconds.
+    // 2024-03-01T00:00:00.500Z minus the 60 s lookback, in milliseconds, as a string (the
+    // search API's filter values are strings).
     assert_eq!(
         bodies[0]["filterGroups"][0]["filters"][0]["value"],
-        json!(1_709_251_140_500i64)
+        json!("1709251140500")
     );
     assert_eq!(bodies[0]["limit"], json!(100));
     assert_eq!(bodies[1]["after"], json!("1"));

@@ -259,11 +259,14 @@ fn input_error(category: &str, message: String, id: Option<&str>, trace: Option<
     if let Some(trace) = trace {
         context.insert("objectWriteTraceId".into(), json!([trace]));
     }
+    // StandardError requires `errors` and `links`; HubSpot sends them empty when it has none.
     let mut error = json!({
         "status": "error",
         "category": category,
         "message": message,
         "context": context,
+        "errors": [],
+        "links": {},
     });
     if let Some(id) = id {
         error["id"] = json!(id);

@@ -247,6 +247,10 @@ pub struct Spec {
     /// `(method, declared)`: a request with `method` may match an operation declared for
     /// `declared` (Slack's Web API takes POST for every method its spec lists as GET).
     method_aliases: Vec<(Method, Method)>,
+    /// A 2xx response whose body breaks the success schema may be an error answered with
+    /// 2xx instead (Slack's `{"ok": false, "error": ...}`): it passes when it fits the
+    /// operation's `default` response.
+    errors_in_success: bool,
 }
 
 impl Spec {
@@ -274,7 +278,14 @@ impl Spec {
             docs,
             ignored_parameters: Vec::new(),
             method_aliases: Vec::new(),
+            errors_in_success: false,
         })
+    }
+
+    /// Accepts a 2xx response that fits the operation's `default` (error) response, for APIs
+    /// that answer errors with HTTP 200.
+    pub fn accept_errors_in_success(&mut self) {
+        self.errors_in_success = true;
     }
 
     /// Skips the named parameters (`in:name`, e.g. `header:token`) in request checks.
@@ -362,7 +373,14 @@ impl Spec {
         response: &ResponseParts<'_>,
     ) -> Vec<Violation> {
         let Document::OpenApi(api) = &*self.docs[matched.doc];
-        api.check_response(matched.op, request, response)
+        let violations = api.check_response(matched.op, request, response);
+        if violations.is_empty() || !self.errors_in_success || !(200..300).contains(&response.status) {
+            return violations;
+        }
+        match api.check_response_as_error(matched.op, request, response) {
+            Some(as_error) if as_error.is_empty() => as_error,
+            _ => violations,
+        }
     }
 
     /// A self-contained JSON Schema for the body of `status` answering the operation at
@@ -377,6 +395,12 @@ impl Spec {
     /// Validates a value against a self-contained schema from [`Self::response_schema`];
     /// the messages carry the JSON pointer of each problem.
     pub fn validate_value(&self, schema: &Value, value: &Value) -> Result<Vec<(String, String)>, String> {
+        Ok(self.validate_values(schema, std::slice::from_ref(value))?.remove(0))
+    }
+
+    /// Validates many values against one schema, compiling it once (a large schema takes far
+    /// longer to compile than a value takes to check): one list of problems per value.
+    pub fn validate_values(&self, schema: &Value, values: &[Value]) -> Result<Vec<Vec<(String, String)>>, String> {
         let draft = self
             .docs
             .first()
@@ -386,9 +410,14 @@ impl Spec {
             })
             .unwrap_or(jsonschema::Draft::Draft4);
         let validator = schema::compile(schema, draft)?;
-        Ok(validator
-            .iter_errors(value)
-            .map(|e| (e.instance_path().to_string(), e.to_string()))
+        Ok(values
+            .iter()
+            .map(|value| {
+                validator
+                    .iter_errors(value)
+                    .map(|e| (e.instance_path().to_string(), e.to_string()))
+                    .collect()
+            })
             .collect())
     }
 }

@@ -520,6 +520,31 @@ impl OpenApi {
         parts: &ResponseParts<'_>,
     ) -> Vec<Violation> {
         let op = &self.operations[index];
+        self.check_response_against(index, request, parts, self.response_for(op, parts.status))
+    }
+
+    /// Checks a response's body against the operation's `default` (error) response whatever
+    /// its status: for APIs that answer errors with 200 (Slack's `{"ok": false}`). `None`
+    /// when the operation declares no default response.
+    pub(crate) fn check_response_as_error(
+        &self,
+        index: usize,
+        request: &RequestParts<'_>,
+        parts: &ResponseParts<'_>,
+    ) -> Option<Vec<Violation>> {
+        let op = &self.operations[index];
+        let declared = op.responses.iter().find(|(k, _)| k == "default")?;
+        Some(self.check_response_against(index, request, parts, Some(declared)))
+    }
+
+    fn check_response_against(
+        &self,
+        index: usize,
+        request: &RequestParts<'_>,
+        parts: &ResponseParts<'_>,
+        declared: Option<&Declared>,
+    ) -> Vec<Violation> {
+        let op = &self.operations[index];
         let violation = |pointer: &str, message: String| {
             Violation::new(
                 &op.id,
@@ -530,7 +555,7 @@ impl OpenApi {
                 cut(message),
             )
         };
-        let Some((status_key, media)) = self.response_for(op, parts.status) else {
+        let Some((status_key, media)) = declared else {
             let listed: Vec<&str> = op.responses.iter().map(|(k, _)| k.as_str()).collect();
             return vec![violation(
                 "/status",

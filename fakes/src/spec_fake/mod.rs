@@ -297,27 +297,27 @@ impl SpecFake {
                 }
                 objects.seeded = records;
             }
-            let mut violations = Vec::new();
-            for value in &seeded {
-                match self.spec.validate_value(schema, value) {
-                    Ok(errors) => violations.extend(errors.into_iter().map(|(pointer, message)| {
-                        Violation::new(
-                            &format!("seed:{}", c.name),
-                            Direction::Response,
-                            "SEED",
-                            &c.item_path,
-                            &pointer,
-                            message,
-                        )
-                    })),
-                    Err(message) => {
-                        return Err(StartError::Mismatch {
-                            provider: self.profile.provider.clone(),
-                            message,
-                        })
-                    }
-                }
-            }
+            let checked = self
+                .spec
+                .validate_values(schema, &seeded)
+                .map_err(|message| StartError::Mismatch {
+                    provider: self.profile.provider.clone(),
+                    message,
+                })?;
+            let violations: Vec<Violation> = checked
+                .into_iter()
+                .flatten()
+                .map(|(pointer, message)| {
+                    Violation::new(
+                        &format!("seed:{}", c.name),
+                        Direction::Response,
+                        "SEED",
+                        &c.item_path,
+                        &pointer,
+                        message,
+                    )
+                })
+                .collect();
             self.violations.record(self.name, violations);
         }
         Ok(())

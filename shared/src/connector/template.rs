@@ -2,7 +2,10 @@
 //!
 //! A name is dotted segments (`config.base_url`, `page.token`, `record.properties.email`).
 //! A placeholder whose value is unset (or JSON `null`) makes its query parameter, header or
-//! body field disappear; in a path it is an error. Nothing here performs I/O.
+//! body field disappear; in a path it is an error. In a JSON body a string that is exactly one
+//! placeholder keeps the value's JSON type; `{{ name | string }}` makes it a JSON string (an
+//! API that takes a number as text: `"value": "{{ since.unix_millis | string }}"`). Nothing
+//! here performs I/O.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -40,6 +43,8 @@ impl fmt::Display for VarName {
 enum Part {
     Lit(String),
     Var(VarName),
+    /// `{{ name | string }}`: always rendered as text.
+    Text(VarName),
 }
 
 /// A parsed string template.
@@ -55,7 +60,9 @@ pub enum TemplateError {
     Unclosed(usize),
     #[error("empty placeholder at byte {0}")]
     Empty(usize),
-    #[error("placeholder `{0}` is not a dotted name of letters, digits, `_` and `-`")]
+    #[error(
+        "placeholder `{0}` is not a dotted name of letters, digits, `_` and `-` (optionally followed by `| string`)"
+    )]
     BadName(String),
 }
 
@@ -71,7 +78,13 @@ impl Template {
             }
             let after = &rest[start + 2..];
             let end = after.find("}}").ok_or(TemplateError::Unclosed(offset + start))?;
-            let name = after[..end].trim();
+            let inner = after[..end].trim();
+            let (name, as_text) = match inner.split_once('|') {
+                Some((name, "string")) => (name.trim(), true),
+                Some((name, filter)) if filter.trim() == "string" => (name.trim(), true),
+                Some(_) => return Err(TemplateError::BadName(inner.to_owned())),
+                None => (inner, false),
+            };
             if name.is_empty() {
                 return Err(TemplateError::Empty(offset + start));
             }
@@ -84,7 +97,8 @@ impl Template {
             if !valid {
                 return Err(TemplateError::BadName(name.to_owned()));
             }
-            parts.push(Part::Var(VarName(name.to_owned())));
+            let name = VarName(name.to_owned());
+            parts.push(if as_text { Part::Text(name) } else { Part::Var(name) });
             let consumed = start + 2 + end + 2;
             offset += consumed;
             rest = &rest[consumed..];
@@ -98,7 +112,7 @@ impl Template {
     /// The placeholder names used, in order.
     pub fn vars(&self) -> impl Iterator<Item = &VarName> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Var(v) => Some(v),
+            Part::Var(v) | Part::Text(v) => Some(v),
             Part::Lit(_) => None,
         })
     }
@@ -118,7 +132,7 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Lit(text) => out.push_str(text),
-                Part::Var(name) => {
+                Part::Var(name) | Part::Text(name) => {
                     let value = vars.text(name)?;
                     if encode_path {
                         out.extend(utf8_percent_encode(&value, PATH_SEGMENT));
@@ -335,6 +349,18 @@ mod tests {
             Template::parse("{{ page.size }}").unwrap().render(&v, false).unwrap(),
             "100"
         );
+    }
+
+    #[test]
+    fn the_string_filter_renders_a_single_placeholder_as_text() {
+        let t = JsonTemplate::compile(&json!({"n": "{{ page.size | string }}", "m": "{{page.size|string}}"})).unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), json!({"n": "100", "m": "100"}));
+        let t = JsonTemplate::compile(&json!({"n": "{{ page.missing | string }}"})).unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), json!({}));
+        assert!(matches!(
+            Template::parse("{{ page.size | upper }}"),
+            Err(TemplateError::BadName(_))
+        ));
     }
 
     #[test]

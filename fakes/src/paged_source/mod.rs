@@ -7,6 +7,9 @@
 //! last record returned, so records changed meanwhile ([`PagedSource::touch`]) are seen once
 //! more at the end. `updated_since` (RFC 3339 or epoch milliseconds, inclusive) starts an
 //! incremental read.
+//!
+//! The same records are also served in the page-numbered shape the `generic-rest` connector
+//! template documents (`/v1/{workspace}/items...`, see [`items`]), for its conformance test.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -17,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+
+mod items;
 
 use crate::faults::FaultConfig;
 use crate::server::{self, FakeHandle, Spec};
@@ -43,6 +48,9 @@ pub struct SourceConfig {
     pub max_limit: usize,
     /// A bearer token to require; `None` accepts anonymous requests.
     pub token: Option<String>,
+    /// An API key the `/v1/{workspace}/...` routes require in `X-Api-Key`; `None` accepts
+    /// anonymous requests.
+    pub api_key: Option<String>,
     pub faults: FaultConfig,
 }
 
@@ -55,6 +63,7 @@ impl Default for SourceConfig {
             default_limit: 100,
             max_limit: 1000,
             token: None,
+            api_key: None,
             faults: FaultConfig::default(),
         }
     }
@@ -73,6 +82,8 @@ pub struct SourceRecord {
     pub updated_at: i64,
     /// 1 at generation, +1 at each [`PagedSource::touch`].
     pub version: u32,
+    /// The writer's id of a record created or updated through `items/batch` (upsert key).
+    pub external_id: Option<String>,
 }
 
 impl SourceRecord {
@@ -86,12 +97,13 @@ impl SourceRecord {
             company: format!("Company {}", n % 97),
             updated_at: BASE_TIME_MS + i64::try_from(n).unwrap_or(i64::MAX / 2_000) * 1000,
             version: 1,
+            external_id: None,
         }
     }
 
     /// The record as served.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut json = json!({
             "id": self.id,
             "email": self.email,
             "first_name": self.first_name,
@@ -99,7 +111,11 @@ impl SourceRecord {
             "company": self.company,
             "updated_at": iso_ms(self.updated_at),
             "version": self.version,
-        })
+        });
+        if let Some(external_id) = &self.external_id {
+            json["external_id"] = json!(external_id);
+        }
+        json
     }
 
     fn key(&self) -> (i64, &str) {
@@ -112,6 +128,7 @@ pub struct PagedSource {
     /// Sorted by (`updated_at`, id).
     records: Mutex<Vec<SourceRecord>>,
     token: Option<String>,
+    api_key: Option<String>,
     default_limit: usize,
     max_limit: usize,
 }
@@ -129,6 +146,7 @@ pub fn try_start(config: SourceConfig) -> io::Result<FakeHandle<PagedSource>> {
     let state = Arc::new(PagedSource {
         records: Mutex::new((1..=config.records).map(SourceRecord::generate).collect()),
         token: config.token,
+        api_key: config.api_key,
         default_limit: config.default_limit,
         max_limit: config.max_limit,
     });
@@ -149,7 +167,10 @@ pub fn try_start(config: SourceConfig) -> io::Result<FakeHandle<PagedSource>> {
         },
     };
     server::spawn(spec, move |_| {
-        Router::new().route("/records", get(records)).with_state(state)
+        Router::new()
+            .route("/records", get(records))
+            .merge(items::routes())
+            .with_state(state)
     })
 }
 
@@ -161,6 +182,11 @@ impl PagedSource {
     /// Every record in serving order.
     pub fn records(&self) -> Vec<SourceRecord> {
         self.lock().clone()
+    }
+
+    /// One record by id.
+    pub fn record(&self, id: &str) -> Option<SourceRecord> {
+        self.lock().iter().find(|r| r.id == id).cloned()
     }
 
     pub fn len(&self) -> usize {

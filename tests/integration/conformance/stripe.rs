@@ -1,0 +1,62 @@
+//! Stripe (`shared/connectors/stripe.yaml`): streams only, no write operations.
+//!
+//! Against the spec-driven fake (`fakes/profiles/stripe.yaml` over `stripe/spec3.yaml`, seeded
+//! from `stripe/fixtures3.json`'s example objects): 250 objects per collection, so a full read
+//! is three pages of 100 (`starting_after` paging with `has_more`). Stripe lists filter on
+//! `created` only, so the incremental change is new objects: an incremental read from the
+//! highest `created` returns them and the seeds inside the 300 s lookback. Every request and
+//! response is checked against Stripe's spec; the fake must record no violation.
+//!
+//! The spec-driven fake proves more than localstripe here: localstripe answers what it
+//! implements, while this fake validates each request and response against Stripe's published
+//! description (and the spec is loaded once per test process).
+
+use serde_json::json;
+use switchyard_fakes::spec_fake::{FakeOptions, FakeServer};
+
+use super::{client, prove_check, prove_stream, StreamCase};
+
+#[tokio::test]
+async fn stripe() {
+    let fake = FakeServer::start(
+        "stripe",
+        FakeOptions {
+            records: 250,
+            ..FakeOptions::default()
+        },
+    )
+    .expect("the Stripe spec and profile load");
+    let c = client("stripe", fake.base_url(), &[("api_key", "sk_test_12345")], json!({}));
+    assert!(
+        c.definition().writes.is_empty(),
+        "Stripe's connector has no write operations"
+    );
+    for (stream, missing) in [
+        ("customers", "cus_missing"),
+        ("invoices", "in_missing"),
+        ("subscriptions", "sub_missing"),
+        ("charges", "ch_missing"),
+    ] {
+        prove_stream(
+            &c,
+            StreamCase {
+                stream,
+                expected: fake.count(stream),
+                change: Box::new(|_| {
+                    (1..=3)
+                        .map(|i| {
+                            let created = fake.insert(stream, json!({ "description": format!("New {stream} {i}") }));
+                            created["id"].as_str().expect("string ids").to_owned()
+                        })
+                        .collect()
+                }),
+                object: Box::new(|id| fake.object(stream, id)),
+                compare: &["/id", "/object", "/created", "/description"],
+                missing_id: missing,
+            },
+        )
+        .await;
+    }
+    prove_check(&c).await;
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
