@@ -109,9 +109,21 @@ pub async fn sdk_config() -> SdkConfig {
         .endpoint_url(&emulator().endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "switchyard-tests"))
-        .timeout_config(switchyard::aws::default_timeouts())
+        .timeout_config(emulator_timeouts())
         .load()
         .await
+}
+
+/// The emulator answers a few dozen requests a second on two shared cores; with the deployed
+/// 3 s attempt timeout a slow ReceiveMessage is retried after moto has already handed its
+/// messages out, and they stay invisible for the visibility timeout (the fault-injection test
+/// then finds them "stuck"). Tests give the emulator the time it needs instead.
+fn emulator_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(30))
+        .operation_timeout(std::time::Duration::from_secs(60))
+        .build()
 }
 
 /// One test's resources: a fresh table and sync queue in the shared emulator, and clients that
