@@ -18,8 +18,14 @@ echo "==> cargo test" >&2
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --workspace --all-targets "$@" 2>&1 | tee "$log"
+# The 2,000-event fault-injection proof runs on its own after the rest: beside the other
+# integration tests (they share two cores with one moto) the emulator slows down enough to
+# leave messages in flight when the proof checks that both queues drained.
+cargo test --workspace --all-targets "$@" -- --skip fault_injection_with_2000_events 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+cargo test -p switchyard-tests --test integration "$@" -- fault_injection_with_2000_events 2>&1 | tee -a "$log"
+alone=${PIPESTATUS[0]}
+[ "$status" -ne 0 ] || status=$alone
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
