@@ -21,11 +21,16 @@ set +e
 # The 2,000-event fault-injection proof runs on its own after the rest: beside the other
 # integration tests (they share two cores with one moto) the emulator slows down enough to
 # leave messages in flight when the proof checks that both queues drained.
-cargo test --workspace --all-targets "$@" -- --skip fault_injection_with_2000_events 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-cargo test -p switchyard-tests --test integration "$@" -- fault_injection_with_2000_events 2>&1 | tee -a "$log"
-alone=${PIPESTATUS[0]}
-[ "$status" -ne 0 ] || status=$alone
+status=0
+run() {
+  "$@" 2>&1 | tee -a "$log"
+  local rc=${PIPESTATUS[0]}
+  [ "$rc" -eq 0 ] || status=$rc
+}
+run cargo test --workspace --all-targets --exclude switchyard-tests
+run cargo test -p switchyard-tests --lib --benches
+run cargo test -p switchyard-tests --tests -- --skip fault_injection_with_2000_events
+run cargo test -p switchyard-tests --test integration -- fault_injection_with_2000_events
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
