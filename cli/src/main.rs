@@ -10,6 +10,7 @@ mod flows;
 mod input_file;
 mod local;
 mod status;
+mod table;
 mod webhook;
 
 use std::process::ExitCode;
@@ -50,6 +51,9 @@ enum Command {
     /// One screen: every connection's state, circuit and last check; every flow's last run,
     /// lag and failures (exit 1 when a connection is down or needs re-auth).
     Status(Box<status::StatusArgs>),
+    /// Table maintenance: backfill index keys after an upgrade.
+    #[command(subcommand)]
+    Table(table::TableCommand),
 }
 
 /// An outcome the CLI reports: `Ok(true)` exit 0, `Ok(false)` exit 1, `Err` exit 2.
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
         Command::Sync(cmd) => flows::run_sync(cmd),
         Command::DeadLetters(cmd) => dead_letters::run(cmd),
         Command::Status(args) => status::run(*args),
+        Command::Table(cmd) => table::run(cmd),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -48,3 +48,144 @@ impl AwsClients {
         Self::from_config(&load_config().await)
     }
 }
+
+/// How a failed AWS call should be treated by whoever decides about retrying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsFailure {
+    /// The service throttled us (DynamoDB `ProvisionedThroughputExceededException`,
+    /// `ThrottlingException`, SQS `RequestThrottled`, ...): retry later, more slowly.
+    Throttled,
+    /// Worth retrying: 5xx, timeouts, connection failures, unreadable responses.
+    Transient,
+    /// The same request cannot succeed (validation, missing resource, access denied).
+    Permanent,
+}
+
+impl AwsFailure {
+    /// Whether trying the same call again later may succeed without a person acting.
+    pub fn is_retriable(self) -> bool {
+        !matches!(self, AwsFailure::Permanent)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AwsFailure::Throttled => "throttled",
+            AwsFailure::Transient => "transient",
+            AwsFailure::Permanent => "permanent",
+        }
+    }
+}
+
+/// Classifies a failed SDK call, after the SDK's own retries. Throttling and transient codes
+/// are the SDK's own lists (`aws_runtime::retries::classifiers`), so we agree with its retry
+/// strategy; any other service error is transient only when its status is 5xx (or 429).
+pub fn classify_sdk_error<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> AwsFailure
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata,
+    R: HttpStatus,
+{
+    use aws_runtime::retries::classifiers::{THROTTLING_ERRORS, TRANSIENT_ERRORS};
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ConstructionFailure(_) => AwsFailure::Permanent,
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => AwsFailure::Transient,
+        SdkError::DispatchFailure(d) if d.is_user() => AwsFailure::Permanent,
+        SdkError::DispatchFailure(_) => AwsFailure::Transient,
+        SdkError::ServiceError(ctx) => {
+            let code = ctx.err().code().unwrap_or_default();
+            // SQS's query-protocol codes carry a prefix (`AWS.SimpleQueueService.RequestThrottled`).
+            let short = code.rsplit('.').next().unwrap_or(code);
+            let status = ctx.raw().status_code();
+            if THROTTLING_ERRORS.contains(&short) || status == 429 {
+                AwsFailure::Throttled
+            } else if TRANSIENT_ERRORS.contains(&short) || (500..600).contains(&status) {
+                AwsFailure::Transient
+            } else {
+                AwsFailure::Permanent
+            }
+        }
+        _ => AwsFailure::Transient,
+    }
+}
+
+/// The status code of a raw response, whatever the SDK's response type.
+pub trait HttpStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HttpStatus for aws_smithy_runtime_api::client::orchestrator::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::client::result::SdkError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<PutItemError, HttpResponse> {
+        let err = PutItemError::generic(ErrorMetadata::builder().code(code).message("m").build());
+        let raw = HttpResponse::new(StatusCode::try_from(status).expect("valid status"), SdkBody::empty());
+        SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn throttling_codes_of_dynamodb_and_sqs_are_throttled() {
+        for code in [
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "AWS.SimpleQueueService.RequestThrottled",
+            "RequestThrottled",
+        ] {
+            assert_eq!(
+                classify_sdk_error(&service_error(code, 400)),
+                AwsFailure::Throttled,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify_sdk_error(&service_error("Whatever", 429)),
+            AwsFailure::Throttled
+        );
+    }
+
+    #[test]
+    fn server_errors_and_timeouts_are_transient() {
+        for (code, status) in [
+            ("InternalServerError", 500),
+            ("ServiceUnavailable", 503),
+            ("RequestTimeout", 400),
+        ] {
+            assert_eq!(
+                classify_sdk_error(&service_error(code, status)),
+                AwsFailure::Transient,
+                "{code}"
+            );
+        }
+        let timeout: SdkError<PutItemError, HttpResponse> = SdkError::timeout_error("slow");
+        assert_eq!(classify_sdk_error(&timeout), AwsFailure::Transient);
+    }
+
+    #[test]
+    fn validation_and_missing_resources_are_permanent() {
+        for code in [
+            "ValidationException",
+            "ResourceNotFoundException",
+            "AccessDeniedException",
+            "AWS.SimpleQueueService.NonExistentQueue",
+        ] {
+            let class = classify_sdk_error(&service_error(code, 400));
+            assert_eq!(class, AwsFailure::Permanent, "{code}");
+            assert!(!class.is_retriable());
+        }
+        let construction: SdkError<PutItemError, HttpResponse> = SdkError::construction_failure("bad input");
+        assert_eq!(classify_sdk_error(&construction), AwsFailure::Permanent);
+    }
+}

@@ -82,6 +82,11 @@ pub struct SyncConfig {
     pub request_timeout: Duration,
     /// How long a connector client (and its rate-limit pacer) is reused (`CONNECTION_CACHE_TTL_SECS`, default 60).
     pub connection_cache_ttl: Duration,
+    /// An inbound event stored this long without connector-sync taking it is sent again by the
+    /// dispatch tick (`PENDING_EVENT_SWEEP_SECS`, default 900): the receiver stored it but could
+    /// neither enqueue nor remove it. Longer than any healthy queue backlog, since an event still
+    /// waiting in the queue would run twice.
+    pub pending_event_sweep: Duration,
 }
 
 impl SyncConfig {
@@ -105,6 +110,7 @@ impl SyncConfig {
             time_reserve: Duration::from_secs(parsed(&lookup, "SYNC_TIME_RESERVE_SECS", 30)?),
             request_timeout: Duration::from_secs(parsed(&lookup, "CONNECTOR_REQUEST_TIMEOUT_SECS", 30)?),
             connection_cache_ttl: Duration::from_secs(parsed(&lookup, "CONNECTION_CACHE_TTL_SECS", 60)?),
+            pending_event_sweep: Duration::from_secs(parsed(&lookup, "PENDING_EVENT_SWEEP_SECS", 900)?),
         })
     }
 }

@@ -16,14 +16,16 @@ use serde_json::Value;
 use tracing::{info, warn};
 
 use crate::metrics::Metrics;
-use crate::queue::{SyncJobRef, SyncMessage};
+use crate::queue::{InboundEventRef, SyncJobRef, SyncMessage};
 use crate::store::flows::{flow_pk, Flow, FLOW_SK};
 use crate::store::jobs::JobStatus;
-use crate::store::table::{GSI1PK, GSI1SK, PK, SK};
+use crate::store::table::{self, GSI1PK, GSI1SK, PK, SK};
 use crate::store::StoreError;
 use crate::sync::{start_job, SyncDeps, SyncError};
 
 const SERVICE: &str = "connector-sync";
+/// Most pending inbound events one tick sends (the next tick takes the rest).
+const SWEEP_LIMIT: usize = 500;
 
 /// What connector-sync was invoked with.
 #[derive(Debug)]
@@ -65,6 +67,8 @@ pub struct DispatchReport {
     pub claimed_elsewhere: usize,
     /// Flows whose job could not be created or enqueued (released for the next tick).
     pub failed: usize,
+    /// Inbound events the receiver stored but did not enqueue, sent now.
+    pub pending_events_sent: usize,
 }
 
 /// Dispatches due flows; built once per cold start beside [`SyncDeps`].
@@ -82,34 +86,27 @@ impl Dispatcher {
         }
     }
 
-    /// Every enabled scheduled flow whose `next_run_at` is missing or not after `now` (a paged
-    /// Scan of flow items).
+    /// Every enabled scheduled flow whose `next_run_at` is missing or not after `now`: a paged
+    /// Query of the sparse `sched` index, which holds nothing else that could be due.
     pub async fn due_flows(&self, now: i64) -> Result<Vec<Flow>, StoreError> {
         let mut pages = self
             .dynamodb
-            .scan()
+            .query()
             .table_name(&self.table)
-            .filter_expression(
-                "#sk = :sk AND begins_with(#pk, :flow) AND attribute_exists(#every) AND #en = :yes \
-                 AND (attribute_not_exists(#next) OR #next <= :now)",
-            )
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_names("#every", "schedule_interval_secs")
-            .expression_attribute_names("#en", "enabled")
-            .expression_attribute_names("#next", "next_run_at")
-            .expression_attribute_values(":sk", AttributeValue::S(FLOW_SK.into()))
-            .expression_attribute_values(":flow", AttributeValue::S("FLOW#".into()))
-            .expression_attribute_values(":yes", AttributeValue::Bool(true))
-            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .index_name(table::SCHED)
+            .key_condition_expression("#k = :due AND #s <= :until")
+            .expression_attribute_names("#k", table::SCHED_PK)
+            .expression_attribute_names("#s", table::SCHED_SK)
+            .expression_attribute_values(":due", AttributeValue::S(table::SCHED_DUE_FLOWS.into()))
+            .expression_attribute_values(":until", AttributeValue::S(table::due_until(now)))
             .into_paginator()
             .items()
             .send();
         let mut out = Vec::new();
         while let Some(item) = pages.next().await {
-            let mut item = item.map_err(|e| StoreError::dynamo("Scan", e))?;
+            let mut item = item.map_err(|e| StoreError::dynamo("Query", e))?;
             let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            for k in [PK, SK, GSI1PK, GSI1SK] {
+            for k in [PK, SK, GSI1PK, GSI1SK, table::SCHED_PK, table::SCHED_SK] {
                 item.remove(k);
             }
             match serde_dynamo::from_item::<_, Flow>(item) {
@@ -130,12 +127,15 @@ impl Dispatcher {
             .key(PK, AttributeValue::S(flow_pk(flow_id)))
             .key(SK, AttributeValue::S(FLOW_SK.into()))
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#next", "next_run_at");
+            .expression_attribute_names("#next", "next_run_at")
+            // The flow's place in the sparse `sched` index moves with its next run.
+            .expression_attribute_names("#due", table::SCHED_SK)
+            .expression_attribute_values(":due", AttributeValue::S(table::due_sk(next, flow_id)));
         req = match next {
             Some(n) => req
-                .update_expression("SET #next = :next")
+                .update_expression("SET #next = :next, #due = :due")
                 .expression_attribute_values(":next", AttributeValue::N(n.to_string())),
-            None => req.update_expression("REMOVE #next"),
+            None => req.update_expression("REMOVE #next SET #due = :due"),
         };
         req = match old {
             Some(o) => req
@@ -146,12 +146,64 @@ impl Dispatcher {
         crate::store::written(req.send().await, "UpdateItem")
     }
 
-    /// One tick: claims and dispatches every due flow.
+    /// Sends again the inbound events stored more than the sweep period ago that connector-sync
+    /// never took (the receiver stored each, then could neither enqueue nor remove it). Each is
+    /// claimed first, so overlapping ticks send it once. Returns how many were sent.
+    pub async fn sweep_pending_events(&self, deps: &SyncDeps, now: i64) -> Result<usize, SyncError> {
+        let cutoff = now - deps.config.pending_event_sweep.as_secs() as i64;
+        let found = deps.events.pending_before(cutoff, SWEEP_LIMIT).await?;
+        let mut claimed = Vec::with_capacity(found.len());
+        for ev in found {
+            if deps.events.claim_pending(&ev, now).await? {
+                claimed.push(ev);
+            }
+        }
+        let messages: Vec<SyncMessage> = claimed
+            .iter()
+            .map(|ev| {
+                SyncMessage::InboundEvent(InboundEventRef {
+                    connection_id: ev.connection_id.clone(),
+                    event_id: ev.event_id.clone(),
+                    event_type: ev.event_type.clone(),
+                    provider: ev.provider.clone(),
+                    received_at: ev.received_at,
+                    attempt: 0,
+                })
+            })
+            .collect();
+        if messages.is_empty() {
+            return Ok(0);
+        }
+        // An unsent one keeps its claim and is tried again one sweep period later.
+        let unsent = deps.queue.send_all(&messages).await;
+        for (i, ev) in claimed.iter().enumerate() {
+            if !unsent.contains(&i) {
+                warn!(
+                    message = "Sent an inbound event the receiver stored but did not enqueue.",
+                    connection_id = %ev.connection_id,
+                    event_id = %ev.event_id,
+                    received_at = ev.received_at
+                );
+            }
+        }
+        Ok(messages.len() - unsent.len())
+    }
+
+    /// One tick: sends pending inbound events, then claims and dispatches every due flow.
     pub async fn tick(&self, deps: &SyncDeps) -> Result<DispatchReport, SyncError> {
         let now = deps.clock.now_unix();
+        // A failing sweep must not hold up scheduled flows: it is logged and tried next tick.
+        let pending_events_sent = match self.sweep_pending_events(deps, now).await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(message = "The pending-event sweep failed; the next tick tries again.", error = %e);
+                0
+            }
+        };
         let due = self.due_flows(now).await?;
         let mut report = DispatchReport {
             due: due.len(),
+            pending_events_sent,
             ..DispatchReport::default()
         };
         let mut circuits: HashMap<String, Option<i64>> = HashMap::new();
@@ -226,12 +278,14 @@ impl Dispatcher {
             dispatched = report.dispatched.len(),
             skipped_open_circuit = report.skipped_open_circuit.len(),
             claimed_elsewhere = report.claimed_elsewhere,
-            failed = report.failed
+            failed = report.failed,
+            pending_events_sent = report.pending_events_sent
         );
         Metrics::new(SERVICE)
             .count("FlowsDispatched", report.dispatched.len() as u64)
             .count("FlowsSkippedOpenCircuit", report.skipped_open_circuit.len() as u64)
             .count("DispatchFailed", report.failed as u64)
+            .count("PendingEventsSent", report.pending_events_sent as u64)
             .emit();
         Ok(report)
     }

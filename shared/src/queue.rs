@@ -121,10 +121,26 @@ pub const MAX_DELAY_SECS: u64 = 900;
 
 /// A failure sending to SQS.
 #[derive(Debug, thiserror::Error)]
-#[error("SQS request {operation} failed: {message}")]
+#[error("SQS request {operation} failed ({}): {message}", failure.name())]
 pub struct QueueError {
     pub operation: &'static str,
     pub message: String,
+    /// Throttled, transient or permanent: what retrying can do about it.
+    pub failure: crate::aws::AwsFailure,
+}
+
+impl QueueError {
+    fn sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+        R: crate::aws::HttpStatus + std::fmt::Debug,
+    {
+        QueueError {
+            operation,
+            failure: crate::aws::classify_sdk_error(&err),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
 }
 
 /// The sync queue.
@@ -157,10 +173,7 @@ impl SyncQueue {
             .message_body(msg.to_body())
             .send()
             .await
-            .map_err(|e| QueueError {
-                operation: "SendMessage",
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| QueueError::sdk("SendMessage", e))?;
         Ok(())
     }
 
@@ -174,10 +187,7 @@ impl SyncQueue {
             .delay_seconds(delay_secs.min(MAX_DELAY_SECS) as i32)
             .send()
             .await
-            .map_err(|e| QueueError {
-                operation: "SendMessage",
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| QueueError::sdk("SendMessage", e))?;
         Ok(())
     }
 

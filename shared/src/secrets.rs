@@ -18,12 +18,35 @@ use crate::webhook::SigningSecrets;
 /// A failure reading or writing a secret. Never carries the secret's value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    #[error("Secrets Manager request {operation} failed: {message}")]
-    Aws { operation: &'static str, message: String },
+    #[error("Secrets Manager request {operation} failed ({}): {message}", failure.name())]
+    Aws {
+        operation: &'static str,
+        message: String,
+        failure: crate::aws::AwsFailure,
+    },
     #[error("secret {arn} was not found")]
     NotFound { arn: String },
     #[error("secret {arn} has no usable value: {reason}")]
     Invalid { arn: String, reason: &'static str },
+}
+
+impl SecretError {
+    fn aws<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+        R: crate::aws::HttpStatus + std::fmt::Debug,
+    {
+        SecretError::Aws {
+            operation,
+            failure: crate::aws::classify_sdk_error(&err),
+            message: DisplayErrorContext(err).to_string(),
+        }
+    }
+
+    /// Whether a later attempt may succeed without a person acting.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, SecretError::Aws { failure, .. } if failure.is_retriable())
+    }
 }
 
 /// The JSON document stored as a connection's secret value.
@@ -103,10 +126,7 @@ impl SecretStore {
                 {
                     SecretError::NotFound { arn: arn.to_string() }
                 } else {
-                    SecretError::Aws {
-                        operation: "GetSecretValue",
-                        message: DisplayErrorContext(e).to_string(),
-                    }
+                    SecretError::aws("GetSecretValue", e)
                 }
             })?;
         out.secret_string.ok_or_else(|| SecretError::Invalid {
@@ -151,10 +171,7 @@ impl SecretStore {
             .secret_string(serde_json::Value::Object(doc).to_string())
             .send()
             .await
-            .map_err(|e| SecretError::Aws {
-                operation: "PutSecretValue",
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| SecretError::aws("PutSecretValue", e))?;
         self.webhook_cache.remove(&arn.to_string());
         Ok(())
     }
@@ -169,13 +186,11 @@ impl SecretStore {
             .secret_string(body)
             .send()
             .await
-            .map_err(|e| SecretError::Aws {
-                operation: "CreateSecret",
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| SecretError::aws("CreateSecret", e))?;
         out.arn.ok_or_else(|| SecretError::Aws {
             operation: "CreateSecret",
             message: "the response had no ARN".into(),
+            failure: crate::aws::AwsFailure::Permanent,
         })
     }
 
@@ -188,10 +203,7 @@ impl SecretStore {
             .force_delete_without_recovery(true)
             .send()
             .await
-            .map_err(|e| SecretError::Aws {
-                operation: "DeleteSecret",
-                message: DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| SecretError::aws("DeleteSecret", e))?;
         Ok(())
     }
 }

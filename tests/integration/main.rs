@@ -4,6 +4,7 @@ mod conformance;
 mod destinations;
 mod events;
 mod health;
+mod indexes;
 mod receiver;
 mod retry;
 mod signing;

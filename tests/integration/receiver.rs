@@ -545,3 +545,61 @@ async fn event_that_cannot_be_enqueued_is_removed_and_answered_503() {
         "the stored event is removed so the retry is not taken for a duplicate"
     );
 }
+
+#[tokio::test]
+async fn a_throttled_store_answers_503_with_retry_after_and_keeps_nothing() {
+    use switchyard_tests::faults::Fault;
+    let rig = Rig::new().await;
+    rig.connection("conn_throttle", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_throttled");
+    let headers = [("Stripe-Signature", signing::stripe(STRIPE_SECRET, NOW, &body))];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // DynamoDB throttles every attempt the SDK makes (its standard retry mode makes three).
+    rig.env.faults.fail("DynamoDB.PutItem", Fault::Throttled, 3);
+    let resp = handle(&rig.deps, apigw_event("conn_throttle", &headers, &body, false)).await;
+    assert_eq!(
+        resp.status_code, 503,
+        "throttling is ours to retry, the provider's to resend"
+    );
+    assert_eq!(
+        resp.headers.get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("10"),
+        "a throttled receiver asks the provider to come back later"
+    );
+    assert_eq!(
+        rig.env.faults.injected(),
+        vec!["DynamoDB.PutItem"; 3],
+        "the SDK itself retried the throttling error before giving up"
+    );
+    assert!(rig.stored_events().await.is_empty(), "nothing stored");
+    assert!(rig.env.drain_queue().await.is_empty(), "nothing enqueued");
+
+    // The provider's retry, once the throttling is over, is accepted as new.
+    let (status, resp) = rig.post("conn_throttle", &headers, &body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["accepted"], 1);
+    assert_eq!(rig.env.drain_queue().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_send_answers_503_with_a_short_retry_after_and_removes_the_event() {
+    use switchyard_tests::faults::Fault;
+    let rig = Rig::new().await;
+    rig.connection("conn_nosend", "stripe", Scheme::Stripe, STRIPE_SECRET, None)
+        .await;
+    let body = stripe_event("evt_unsent");
+    let sig = signing::stripe(STRIPE_SECRET, NOW, &body);
+    rig.env.faults.fail("SQS.SendMessage", Fault::Unreachable, 3);
+    let resp = handle(
+        &rig.deps,
+        apigw_event("conn_nosend", &[("Stripe-Signature", &sig)], &body, false),
+    )
+    .await;
+    assert_eq!(resp.status_code, 503);
+    assert_eq!(resp.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("2"));
+    assert!(
+        rig.stored_events().await.is_empty(),
+        "the compensating delete removed the event, so the provider's retry is new"
+    );
+}

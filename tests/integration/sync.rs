@@ -604,3 +604,139 @@ async fn an_inbound_event_without_time_to_run_goes_back_to_the_queue_unchanged()
     }
     assert!(rig.contact("late@example.com").is_some());
 }
+
+/// The receiver's last loss window: the event is stored, the send fails and the compensating
+/// delete fails too. The provider's retry is then a duplicate; the dispatch tick's sweep is what
+/// delivers the event, once.
+#[tokio::test]
+async fn an_event_stored_but_neither_enqueued_nor_removed_is_swept_and_delivered_once() {
+    use switchyard::dispatch::Dispatcher;
+    use switchyard_tests::faults::Fault;
+    let rig = Rig::new().await;
+    let now = SystemClock.now_unix();
+    let body = serde_json::to_vec(&json!({
+        "id": "evt_lost_window", "object": "event", "type": "customer.created", "created": now,
+        "data": {"object": {"id": "cus_swept", "object": "customer", "email": "swept@example.com", "name": "Swept Up", "created": now}}
+    }))
+    .unwrap();
+    rig.env.faults.fail("SQS.SendMessage", Fault::Unreachable, 3);
+    rig.env.faults.fail("DynamoDB.DeleteItem", Fault::Unreachable, 3);
+    assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 503);
+    assert_eq!(
+        rig.env.faults.injected(),
+        ["SQS.SendMessage", "DynamoDB.DeleteItem"],
+        "both the send and its compensation failed"
+    );
+    rig.env.faults.clear();
+    // The provider retries: the stored event makes it a duplicate, so nothing is enqueued.
+    assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 200);
+    assert_eq!(rig.drain_through_handler().await, 0, "nothing reached the queue");
+    assert!(rig.contact("swept@example.com").is_none());
+
+    let dispatcher = Dispatcher::new(rig.env.clients.dynamodb.clone(), &rig.env.table);
+    let sweep = rig.deps.config.pending_event_sweep.as_secs() as i64;
+    assert_eq!(
+        dispatcher.sweep_pending_events(&rig.deps, now + 5).await.unwrap(),
+        0,
+        "an event younger than the sweep period may still be on its way"
+    );
+    let later = now + sweep + 1;
+    assert_eq!(dispatcher.sweep_pending_events(&rig.deps, later).await.unwrap(), 1);
+    assert_eq!(
+        dispatcher.sweep_pending_events(&rig.deps, later).await.unwrap(),
+        0,
+        "an overlapping tick finds it claimed"
+    );
+    assert_eq!(rig.drain_through_handler().await, 1);
+    let contact = rig
+        .contact("swept@example.com")
+        .expect("the swept event became a contact");
+    assert_eq!(contact.stripe_customer_id, "cus_swept");
+    assert_eq!(
+        dispatcher
+            .sweep_pending_events(&rig.deps, later + 10 * sweep)
+            .await
+            .unwrap(),
+        0,
+        "connector-sync took it: it is never sent again"
+    );
+}
+
+/// Events delivered the normal way leave the pending index when connector-sync takes them, so
+/// the sweep never sends them a second time.
+#[tokio::test]
+async fn events_connector_sync_took_are_never_swept() {
+    use switchyard::dispatch::Dispatcher;
+    let rig = Rig::new().await;
+    let now = SystemClock.now_unix();
+    for i in 0..3 {
+        let body = serde_json::to_vec(&json!({
+            "id": format!("evt_taken_{i}"), "object": "event", "type": "customer.created", "created": now,
+            "data": {"object": {"id": format!("cus_taken_{i}"), "object": "customer", "email": format!("taken{i}@example.com"), "name": "Taken", "created": now}}
+        }))
+        .unwrap();
+        assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 200);
+    }
+    assert_eq!(rig.drain_through_handler().await, 3);
+    let dispatcher = Dispatcher::new(rig.env.clients.dynamodb.clone(), &rig.env.table);
+    assert_eq!(
+        dispatcher.sweep_pending_events(&rig.deps, now + 100_000).await.unwrap(),
+        0
+    );
+}
+
+/// DynamoDB throttling outlasting the SDK's own retries is retried later as rate-limited, not
+/// parked: the event is delivered once the throttling is over.
+#[tokio::test]
+async fn dynamodb_throttling_during_an_event_is_retried_not_parked() {
+    use switchyard::store::dead_letters::DeadLetterFilter;
+    use switchyard_tests::faults::Fault;
+    let rig = Rig::new().await;
+    let now = SystemClock.now_unix();
+    let body = serde_json::to_vec(&json!({
+        "id": "evt_throttled_read", "object": "event", "type": "customer.created", "created": now,
+        "data": {"object": {"id": "cus_throttled", "object": "customer", "email": "throttled@example.com", "name": "Throttled", "created": now}}
+    }))
+    .unwrap();
+    assert_eq!(rig.deliver("conn_stripe", &Scheme::Stripe, &body, &[]).await, 200);
+    let msgs = rig.env.drain_queue().await;
+    assert_eq!(msgs.len(), 1);
+    // Reading the stored event is throttled on every attempt the SDK makes.
+    rig.env.faults.fail("DynamoDB.GetItem", Fault::Throttled, 3);
+    let mut event = SqsEvent::default();
+    let mut sqs = SqsMessage::default();
+    sqs.message_id = Some("m0".into());
+    sqs.body = Some(msgs[0].to_string());
+    event.records.push(sqs);
+    let resp = sync::handle_sqs(&rig.deps, event, Some(Instant::now() + Duration::from_secs(60))).await;
+    assert!(
+        resp.batch_item_failures.is_empty(),
+        "the failure was handled: retried later"
+    );
+    assert_eq!(rig.env.faults.injected(), vec!["DynamoDB.GetItem"; 3]);
+    assert!(
+        rig.deps
+            .dead_letters
+            .list(&DeadLetterFilter::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "throttling is not a reason to park"
+    );
+    let attrs = rig
+        .env
+        .clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&rig.env.queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .unwrap();
+    let delayed = attrs
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesDelayed))
+        .cloned();
+    assert_eq!(delayed.as_deref(), Some("1"), "the event is queued again, delayed");
+    assert!(rig.contact("throttled@example.com").is_none());
+}

@@ -44,13 +44,13 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     let logs = ["logs:CreateLogStream", "logs:PutLogEvents"];
     BTreeMap::from([
         (
-            // shared/src/health: Scan pages connections (store/connections.rs scan_page), health
+            // shared/src/health: a Query of the sched index pages connections (store/connections.rs scan_page), health
             // is recorded with a conditional UpdateItem, credentials for checks and token refresh.
             "HealthCheckerFunction",
             logs.iter()
                 .copied()
                 .chain([
-                    "dynamodb:Scan",
+                    "dynamodb:Query",
                     "dynamodb:UpdateItem",
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:PutSecretValue",
@@ -100,9 +100,9 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "dynamodb:UpdateItem",
                     "dynamodb:BatchGetItem",
                     "dynamodb:BatchWriteItem",
+                    // gsi1 (tenant flows), and shared/src/dispatch.rs: due flows and pending
+                    // events from the sparse sched and pending indexes.
                     "dynamodb:Query",
-                    // shared/src/dispatch.rs: due flows.
-                    "dynamodb:Scan",
                     "sqs:ReceiveMessage",
                     "sqs:DeleteMessage",
                     "sqs:ChangeMessageVisibility",

@@ -7,6 +7,7 @@
 //! emulator that is already running instead.
 
 pub mod counter;
+pub mod faults;
 pub mod localstripe;
 pub mod runtime_api;
 pub mod samples;
@@ -131,6 +132,8 @@ fn emulator_timeouts() -> aws_config::timeout::TimeoutConfig {
 pub struct TestEnv {
     pub clients: AwsClients,
     pub counter: RequestCounter,
+    /// Makes chosen operations of these clients fail (empty: none do).
+    pub faults: faults::FaultInjector,
     pub table: String,
     pub queue_url: String,
     pub dlq_url: String,
@@ -140,20 +143,24 @@ impl TestEnv {
     pub async fn new() -> Self {
         let config = sdk_config().await;
         let counter = RequestCounter::default();
+        let faults = faults::FaultInjector::default();
         let clients = AwsClients {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(
                 aws_sdk_dynamodb::config::Builder::from(&config)
                     .interceptor(counter.clone())
+                    .interceptor(faults.clone())
                     .build(),
             ),
             sqs: aws_sdk_sqs::Client::from_conf(
                 aws_sdk_sqs::config::Builder::from(&config)
                     .interceptor(counter.clone())
+                    .interceptor(faults.clone())
                     .build(),
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
                 aws_sdk_secretsmanager::config::Builder::from(&config)
                     .interceptor(counter.clone())
+                    .interceptor(faults.clone())
                     .build(),
             ),
         };
@@ -178,6 +185,7 @@ impl TestEnv {
         Self {
             clients,
             counter,
+            faults,
             table,
             queue_url,
             dlq_url,

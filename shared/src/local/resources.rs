@@ -34,8 +34,20 @@ pub struct TableSpec {
     pub attributes: Vec<(String, String)>,
     /// (attribute, `HASH`/`RANGE`) pairs.
     pub key_schema: Vec<(String, String)>,
-    pub indexes: Vec<(String, Vec<(String, String)>)>,
+    pub indexes: Vec<IndexSpec>,
     pub ttl_attribute: Option<String>,
+}
+
+/// A global secondary index as the template declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    /// (attribute, `HASH`/`RANGE`) pairs.
+    pub keys: Vec<(String, String)>,
+    /// `ALL`, `KEYS_ONLY` or `INCLUDE`.
+    pub projection: String,
+    /// The attributes an `INCLUDE` projection adds.
+    pub include: Vec<String>,
 }
 
 /// A queue as declared.
@@ -158,10 +170,21 @@ pub fn parse(template: &str, stage: &str) -> Result<Resources, TemplateError> {
                                 .get("IndexName")
                                 .and_then(Value::as_str)
                                 .ok_or_else(|| err(&id, "an index has no IndexName"))?;
-                            Ok((
-                                name.to_string(),
-                                pairs(&id, g.get("KeySchema"), "AttributeName", "KeyType")?,
-                            ))
+                            let projection = g.get("Projection");
+                            Ok(IndexSpec {
+                                name: name.to_string(),
+                                keys: pairs(&id, g.get("KeySchema"), "AttributeName", "KeyType")?,
+                                projection: projection
+                                    .and_then(|p| p.get("ProjectionType"))
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("ALL")
+                                    .to_string(),
+                                include: projection
+                                    .and_then(|p| p.get("NonKeyAttributes"))
+                                    .and_then(Value::as_sequence)
+                                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                                    .unwrap_or_default(),
+                            })
                         })
                         .collect::<Result<_, TemplateError>>()?,
                 };
@@ -298,11 +321,15 @@ pub async fn create(clients: &AwsClients, resources: &Resources) -> Result<Creat
         for (name, kind) in &t.key_schema {
             req = req.key_schema(key(name, kind));
         }
-        for (index, keys) in &t.indexes {
+        for index in &t.indexes {
+            let projection = Projection::builder()
+                .projection_type(ProjectionType::from(index.projection.as_str()))
+                .set_non_key_attributes((!index.include.is_empty()).then(|| index.include.clone()))
+                .build();
             let mut gsi = GlobalSecondaryIndex::builder()
-                .index_name(index)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build());
-            for (name, kind) in keys {
+                .index_name(&index.name)
+                .projection(projection);
+            for (name, kind) in &index.keys {
                 gsi = gsi.key_schema(key(name, kind));
             }
             req = req.global_secondary_indexes(gsi.build().expect("index has its fields"));
@@ -386,7 +413,7 @@ mod tests {
                 (crate::store::table::SK.to_string(), "RANGE".to_string())
             ]
         );
-        assert_eq!(table.indexes[0].0, crate::store::table::GSI1);
+        assert_eq!(table.indexes[0].name, crate::store::table::GSI1);
         assert_eq!(table.ttl_attribute.as_deref(), Some(crate::store::table::EXPIRES_AT));
         let sync = res
             .queues

@@ -182,7 +182,9 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         }
         Err(e) => {
             error!(message = "Connection lookup failed.", outcome = "error", error = %e);
-            return Reply::Unavailable;
+            return Reply::Unavailable {
+                throttled: e.is_throttled(),
+            };
         }
     };
     span.record("provider", conn.provider.as_str());
@@ -193,9 +195,11 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
     };
     let secrets = match deps.secrets.webhook_secrets(arn).await {
         Ok(s) => s,
-        Err(e @ crate::secrets::SecretError::Aws { .. }) => {
+        Err(e @ crate::secrets::SecretError::Aws { failure, .. }) => {
             error!(message = "Reading the webhook secret failed.", outcome = "error", error = %e);
-            return Reply::Unavailable;
+            return Reply::Unavailable {
+                throttled: failure == crate::aws::AwsFailure::Throttled,
+            };
         }
         Err(e) => {
             error!(message = "The connection's webhook secret is unusable; fix the secret.", outcome = "misconfigured", error = %e);
@@ -247,6 +251,7 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
     let mut fresh = Vec::with_capacity(total);
     let mut duplicates = 0usize;
     let mut store_failed = false;
+    let mut throttled = false;
     for (stored, msg, outcome) in results {
         match outcome {
             Ok(PutOutcome::Stored) => fresh.push((stored, msg)),
@@ -254,6 +259,7 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
             Err(e) => {
                 error!(message = "Storing an event failed.", event_id = %stored.event_id, error = %e);
                 store_failed = true;
+                throttled |= e.is_throttled();
             }
         }
     }
@@ -265,12 +271,13 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
         deps.queue.send_all(&msgs).await
     };
     if !unsent.is_empty() {
-        // Undo the stores we could not enqueue, so the provider's retry counts as new, not duplicate.
+        // Undo the stores we could not enqueue, so the provider's retry counts as new, not
+        // duplicate. What cannot be undone stays pending: the dispatch tick's sweep sends it.
         for i in &unsent {
             let (stored, _) = &fresh[*i];
             if let Err(e) = deps.events.delete(&stored.connection_id, &stored.event_id).await {
-                error!(
-                    message = "An event is stored but not enqueued and could not be removed; replay it by hand.",
+                warn!(
+                    message = "An event is stored but not enqueued and could not be removed; the pending-event sweep will send it.",
                     event_id = %stored.event_id,
                     error = %e
                 );
@@ -285,7 +292,7 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
             enqueued = fresh.len() - unsent.len(),
             duplicates
         );
-        return Reply::Unavailable;
+        return Reply::Unavailable { throttled };
     }
     let accepted = fresh.len();
     let outcome = if accepted == 0 && duplicates > 0 {

@@ -3,7 +3,11 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::encodings::Body;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+
+/// `Retry-After` (seconds) when AWS throttled the receiver, and after any other failure on our side.
+const THROTTLED_RETRY_AFTER: &str = "10";
+const UNAVAILABLE_RETRY_AFTER: &str = "2";
 
 /// Every answer the receiver gives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +24,11 @@ pub enum Reply {
     Unauthorized,
     MethodNotAllowed,
     TooLarge,
-    /// Our side failed (DynamoDB, SQS, Secrets Manager): the provider should retry.
-    Unavailable,
+    /// Our side failed (DynamoDB, SQS, Secrets Manager): the provider should retry, later when
+    /// AWS throttled us (`Retry-After` says how much later).
+    Unavailable {
+        throttled: bool,
+    },
 }
 
 impl Reply {
@@ -32,12 +39,20 @@ impl Reply {
             Reply::Unauthorized => 401,
             Reply::MethodNotAllowed => 405,
             Reply::TooLarge => 413,
-            Reply::Unavailable => 503,
+            Reply::Unavailable { .. } => 503,
         }
     }
 
     pub fn into_response(self) -> ApiGatewayV2httpResponse {
         let status = self.status();
+        let retry_after = match self {
+            Reply::Unavailable { throttled } => Some(if throttled {
+                THROTTLED_RETRY_AFTER
+            } else {
+                UNAVAILABLE_RETRY_AFTER
+            }),
+            _ => None,
+        };
         let (body, content_type) = match self {
             Reply::Accepted { accepted, duplicates } => (
                 serde_json::json!({"status": "accepted", "accepted": accepted, "duplicates": duplicates}).to_string(),
@@ -48,7 +63,7 @@ impl Reply {
             Reply::Unauthorized => (r#"{"error":"unauthorized"}"#.to_string(), "application/json"),
             Reply::MethodNotAllowed => (r#"{"error":"method not allowed"}"#.to_string(), "application/json"),
             Reply::TooLarge => (r#"{"error":"payload too large"}"#.to_string(), "application/json"),
-            Reply::Unavailable => (
+            Reply::Unavailable { .. } => (
                 r#"{"error":"temporarily unavailable, retry later"}"#.to_string(),
                 "application/json",
             ),
@@ -57,6 +72,9 @@ impl Reply {
         resp.status_code = i64::from(status);
         resp.headers
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(secs) = retry_after {
+            resp.headers.insert(RETRY_AFTER, HeaderValue::from_static(secs));
+        }
         resp.body = Some(Body::Text(body));
         resp
     }

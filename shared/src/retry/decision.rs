@@ -14,13 +14,23 @@ use super::RetryPolicy;
 /// Longest error text kept per attempt.
 const MAX_ERROR_CHARS: usize = 500;
 
-/// The class of a connector-sync failure: a connector's own class, AWS trouble (DynamoDB, SQS,
-/// Secrets Manager) as transient, anything else (a missing flow, a broken mapping) as permanent.
-/// Agrees with [`SyncError::is_retriable`].
+/// The class of a connector-sync failure: a connector's own class; AWS trouble (DynamoDB, SQS,
+/// Secrets Manager) as its classification says ([`crate::aws::classify_sdk_error`]): throttling
+/// as rate-limited, 5xx and timeouts as transient, validation and missing resources as permanent;
+/// anything else (a missing flow, a broken mapping) as permanent. Agrees with
+/// [`SyncError::is_retriable`].
 pub fn classify(error: &SyncError) -> ErrorClass {
-    match error {
-        SyncError::Connector(e) => e.class,
-        other if other.is_retriable() => ErrorClass::Transient,
+    use crate::aws::AwsFailure;
+    let aws = match error {
+        SyncError::Connector(e) => return e.class,
+        SyncError::Store(crate::store::StoreError::Dynamo { failure, .. }) => Some(*failure),
+        SyncError::Secret(crate::secrets::SecretError::Aws { failure, .. }) => Some(*failure),
+        SyncError::Queue(e) => Some(e.failure),
+        _ => None,
+    };
+    match aws {
+        Some(AwsFailure::Throttled) => ErrorClass::RateLimited { retry_after: None },
+        Some(AwsFailure::Transient) => ErrorClass::Transient,
         _ => ErrorClass::Permanent,
     }
 }
@@ -146,13 +156,35 @@ mod tests {
             retry_after: Some(Duration::from_secs(9)),
         };
         assert_eq!(classify(&conn(limited)), limited);
-        let dynamo = SyncError::Store(crate::store::StoreError::Dynamo {
-            operation: "GetItem",
-            message: "throttled".into(),
+        let dynamo = |failure| {
+            SyncError::Store(crate::store::StoreError::Dynamo {
+                operation: "GetItem",
+                message: "x".into(),
+                failure,
+            })
+        };
+        use crate::aws::AwsFailure;
+        assert_eq!(
+            classify(&dynamo(AwsFailure::Throttled)),
+            ErrorClass::RateLimited { retry_after: None }
+        );
+        assert_eq!(classify(&dynamo(AwsFailure::Transient)), ErrorClass::Transient);
+        assert_eq!(classify(&dynamo(AwsFailure::Permanent)), ErrorClass::Permanent);
+        let queue = SyncError::Queue(crate::queue::QueueError {
+            operation: "SendMessage",
+            message: "x".into(),
+            failure: AwsFailure::Throttled,
         });
-        assert_eq!(classify(&dynamo), ErrorClass::Transient);
+        assert_eq!(classify(&queue), ErrorClass::RateLimited { retry_after: None });
         assert_eq!(classify(&SyncError::Config("no flow".into())), ErrorClass::Permanent);
-        for e in [conn(ErrorClass::Transient), conn(ErrorClass::Permanent), dynamo] {
+        for e in [
+            conn(ErrorClass::Transient),
+            conn(ErrorClass::Permanent),
+            dynamo(AwsFailure::Throttled),
+            dynamo(AwsFailure::Transient),
+            dynamo(AwsFailure::Permanent),
+            queue,
+        ] {
             assert_eq!(classify(&e).is_retriable(), e.is_retriable(), "{e}");
         }
     }

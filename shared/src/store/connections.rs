@@ -82,6 +82,8 @@ impl ConnectionStore {
                 (SK, CONNECTION_SK.into()),
                 (GSI1PK, table::tenant_pk(&conn.tenant)),
                 (GSI1SK, table::connection_pk(&conn.id)),
+                (table::SCHED_PK, table::SCHED_CONNECTIONS.into()),
+                (table::SCHED_SK, conn.id.clone()),
             ],
         )?;
         if super::put_if_absent(&self.client, &self.table, item).await? {
@@ -130,9 +132,9 @@ impl ConnectionStore {
             .collect()
     }
 
-    /// One page of every tenant's connections (a Scan of the connection items), with their
-    /// health records, and the key to continue from. The health checker pages through them
-    /// instead of loading them all.
+    /// One page of every tenant's connections (a Query of the sparse `sched` index, which holds
+    /// connections and scheduled flows only), with their health records, and the key to
+    /// continue from. The health checker pages through them instead of loading them all.
     pub async fn scan_page(
         &self,
         start: Option<HashMap<String, AttributeValue>>,
@@ -140,18 +142,17 @@ impl ConnectionStore {
     ) -> Result<ConnectionPage, StoreError> {
         let out = self
             .client
-            .scan()
+            .query()
             .table_name(&self.table)
-            .filter_expression("#sk = :sk AND begins_with(#pk, :conn)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":sk", AttributeValue::S(CONNECTION_SK.into()))
-            .expression_attribute_values(":conn", AttributeValue::S("CONN#".into()))
+            .index_name(table::SCHED)
+            .key_condition_expression("#k = :conn")
+            .expression_attribute_names("#k", table::SCHED_PK)
+            .expression_attribute_values(":conn", AttributeValue::S(table::SCHED_CONNECTIONS.into()))
             .set_exclusive_start_key(start)
             .limit(limit)
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("Scan", e))?;
+            .map_err(|e| StoreError::dynamo("Query", e))?;
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
             let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::table::{self, EVENT_SK, EXPIRES_AT, PK, SK};
+use super::table::{self, EVENT_SK, EXPIRES_AT, PENDING, PENDING_PK, PENDING_SHARDS, PENDING_SK, PK, SK};
 use super::StoreError;
 
 /// An accepted inbound event as stored for connector-sync.
@@ -58,6 +58,14 @@ impl StoredEvent {
         item.insert("headers".into(), AttributeValue::M(headers));
         item.insert("received_at".into(), AttributeValue::N(self.received_at.to_string()));
         item.insert(EXPIRES_AT.into(), AttributeValue::N(self.expires_at.to_string()));
+        // Pending until connector-sync takes it: the sparse `pending` index is how the dispatch
+        // tick finds an event the receiver stored but could neither enqueue nor remove.
+        let pk = self.pk();
+        item.insert(PENDING_PK.into(), AttributeValue::S(table::pending_pk(&pk)));
+        item.insert(
+            PENDING_SK.into(),
+            AttributeValue::S(table::pending_sk(self.received_at, &pk)),
+        );
         item
     }
 
@@ -108,6 +116,18 @@ impl StoredEvent {
     }
 }
 
+/// An event the `pending` index holds: enough to send its message again, and the index key
+/// it was found under (its claim).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub connection_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub provider: String,
+    pub received_at: i64,
+    pending_sk: String,
+}
+
 /// Reads and writes inbound events.
 #[derive(Debug, Clone)]
 pub struct EventStore {
@@ -147,6 +167,100 @@ impl EventStore {
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
         out.item.as_ref().map(StoredEvent::from_item).transpose()
+    }
+
+    /// Marks the event as taken by connector-sync (its message was received, so it is in SQS's
+    /// hands): it leaves the `pending` index. `false` when no such event is stored.
+    pub async fn mark_taken(&self, connection_id: &str, event_id: &str) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::event_pk(connection_id, event_id)))
+            .key(SK, AttributeValue::S(EVENT_SK.into()))
+            .update_expression("REMOVE #ppk, #psk")
+            .condition_expression("attribute_exists(#ppk)")
+            .expression_attribute_names("#ppk", PENDING_PK)
+            .expression_attribute_names("#psk", PENDING_SK);
+        super::written(req.send().await, "UpdateItem")
+    }
+
+    /// Up to `limit` events received at or before `cutoff` and not yet taken, oldest first in
+    /// each of the index's shards (one Query per shard).
+    pub async fn pending_before(&self, cutoff: i64, limit: usize) -> Result<Vec<PendingEvent>, StoreError> {
+        let mut out = Vec::new();
+        let until = format!("{:012}#~", cutoff.max(0));
+        for shard in 0..PENDING_SHARDS {
+            if out.len() >= limit {
+                break;
+            }
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING)
+                .key_condition_expression("#ppk = :shard AND #psk <= :until")
+                .expression_attribute_names("#ppk", PENDING_PK)
+                .expression_attribute_names("#psk", PENDING_SK)
+                .expression_attribute_values(":shard", AttributeValue::S(format!("PENDING#{shard}")))
+                .expression_attribute_values(":until", AttributeValue::S(until.clone()))
+                .limit(i32::try_from(limit - out.len()).unwrap_or(i32::MAX))
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in resp.items.unwrap_or_default() {
+                let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                let received_at = item
+                    .get("received_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok());
+                match (
+                    s("connection_id"),
+                    s("event_id"),
+                    s("event_type"),
+                    s("provider"),
+                    received_at,
+                    s(PENDING_SK),
+                ) {
+                    (
+                        Some(connection_id),
+                        Some(event_id),
+                        Some(event_type),
+                        Some(provider),
+                        Some(received_at),
+                        Some(pending_sk),
+                    ) => out.push(PendingEvent {
+                        connection_id,
+                        event_id,
+                        event_type,
+                        provider,
+                        received_at,
+                        pending_sk,
+                    }),
+                    _ => tracing::warn!(message = "Unreadable pending event skipped.", key = ?s(PK)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claims a pending event for one re-send: moves its place in the index to `now` if it is
+    /// still where it was found, so of two overlapping sweeps one sends it, and a re-send that
+    /// is lost too is tried again one sweep period later. `false`: taken or claimed meanwhile.
+    pub async fn claim_pending(&self, event: &PendingEvent, now: i64) -> Result<bool, StoreError> {
+        let pk = table::event_pk(&event.connection_id, &event.event_id);
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk.clone()))
+            .key(SK, AttributeValue::S(EVENT_SK.into()))
+            .update_expression("SET #psk = :new")
+            .condition_expression("#psk = :old")
+            .expression_attribute_names("#psk", PENDING_SK)
+            .expression_attribute_values(":old", AttributeValue::S(event.pending_sk.clone()))
+            .expression_attribute_values(":new", AttributeValue::S(table::pending_sk(now, &pk)));
+        super::written(req.send().await, "UpdateItem")
     }
 
     /// Removes a stored event: the receiver's compensation when it could not enqueue it, so the

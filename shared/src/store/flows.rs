@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::table::{self, GSI1PK, GSI1SK, PK, SK};
+use super::table::{self, GSI1PK, GSI1SK, PK, SCHED_DUE_FLOWS, SCHED_PK, SCHED_SK, SK};
 use super::StoreError;
 
 /// Full refresh or incremental since the flow's cursor.
@@ -83,16 +83,14 @@ impl FlowStore {
     pub async fn create(&self, flow: &Flow) -> Result<(), StoreError> {
         table::validate_id("flow id", &flow.id)?;
         table::validate_id("tenant", &flow.tenant)?;
-        let item = super::typed_item(
-            KIND,
-            flow,
-            &[
-                (PK, flow_pk(&flow.id)),
-                (SK, FLOW_SK.into()),
-                (GSI1PK, table::tenant_pk(&flow.tenant)),
-                (GSI1SK, flow_pk(&flow.id)),
-            ],
-        )?;
+        let mut keys = vec![
+            (PK, flow_pk(&flow.id)),
+            (SK, FLOW_SK.into()),
+            (GSI1PK, table::tenant_pk(&flow.tenant)),
+            (GSI1SK, flow_pk(&flow.id)),
+        ];
+        keys.extend(sched_keys(flow));
+        let item = super::typed_item(KIND, flow, &keys)?;
         if super::put_if_absent(&self.client, &self.table, item).await? {
             Ok(())
         } else {
@@ -149,6 +147,19 @@ impl FlowStore {
             None => req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#c)"),
         };
         super::written(req.send().await, "UpdateItem")
+    }
+}
+
+/// The `sched` index keys of an enabled scheduled flow (dispatch finds it there by next run);
+/// none for any other flow, which the sparse index then leaves out.
+pub(crate) fn sched_keys(flow: &Flow) -> Vec<(&'static str, String)> {
+    if flow.enabled && flow.schedule_interval_secs.is_some() {
+        vec![
+            (SCHED_PK, SCHED_DUE_FLOWS.to_string()),
+            (SCHED_SK, table::due_sk(flow.next_run_at, &flow.id)),
+        ]
+    } else {
+        vec![]
     }
 }
 

@@ -78,7 +78,8 @@ impl LinkStore {
                 if round >= MAX_UNPROCESSED_ROUNDS {
                     return Err(StoreError::Dynamo {
                         operation: "BatchGetItem",
-                        message: "keys stayed unprocessed after repeated retries (throttled)".into(),
+                        message: "keys stayed unprocessed after repeated retries".into(),
+                        failure: crate::aws::AwsFailure::Throttled,
                     });
                 }
                 let resp = self
@@ -135,7 +136,8 @@ impl LinkStore {
                 if round >= MAX_UNPROCESSED_ROUNDS {
                     return Err(StoreError::Dynamo {
                         operation: "BatchWriteItem",
-                        message: "items stayed unprocessed after repeated retries (throttled)".into(),
+                        message: "items stayed unprocessed after repeated retries".into(),
+                        failure: crate::aws::AwsFailure::Throttled,
                     });
                 }
                 let resp = self

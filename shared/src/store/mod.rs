@@ -6,6 +6,7 @@ pub mod events;
 pub mod flows;
 pub mod jobs;
 pub mod links;
+pub mod migrate;
 pub mod table;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -13,8 +14,13 @@ use aws_sdk_dynamodb::error::DisplayErrorContext;
 /// A failure talking to the table, in the caller's terms.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DynamoDB request {operation} failed: {message}")]
-    Dynamo { operation: &'static str, message: String },
+    #[error("DynamoDB request {operation} failed ({}): {message}", failure.name())]
+    Dynamo {
+        operation: &'static str,
+        message: String,
+        /// Throttled, transient or permanent: what retrying can do about it.
+        failure: crate::aws::AwsFailure,
+    },
     #[error("item {key} in the table is not a valid {kind}: {reason}")]
     Corrupt {
         kind: &'static str,
@@ -30,11 +36,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn dynamo<E: std::error::Error>(operation: &'static str, err: E) -> Self {
+    pub(crate) fn dynamo<E, R>(
+        operation: &'static str,
+        err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    ) -> Self
+    where
+        E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+        R: crate::aws::HttpStatus + std::fmt::Debug,
+    {
         StoreError::Dynamo {
             operation,
+            failure: crate::aws::classify_sdk_error(&err),
             message: DisplayErrorContext(err).to_string(),
         }
+    }
+
+    /// Whether a later attempt of the same work may succeed without a person acting.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, StoreError::Dynamo { failure, .. } if failure.is_retriable())
+    }
+
+    /// Whether DynamoDB throttled the request.
+    pub fn is_throttled(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Dynamo {
+                failure: crate::aws::AwsFailure::Throttled,
+                ..
+            }
+        )
     }
 }
 
@@ -64,7 +94,14 @@ pub(crate) fn from_typed_item<T: serde::de::DeserializeOwned>(
     mut item: HashMap<String, AttributeValue>,
     key: &str,
 ) -> Result<T, StoreError> {
-    for k in [table::PK, table::SK, table::GSI1PK, table::GSI1SK] {
+    for k in [
+        table::PK,
+        table::SK,
+        table::GSI1PK,
+        table::GSI1SK,
+        table::SCHED_PK,
+        table::SCHED_SK,
+    ] {
         item.remove(k);
     }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt {
@@ -82,7 +119,7 @@ pub(crate) fn written<O, E, R>(
 ) -> Result<bool, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: crate::aws::HttpStatus + std::fmt::Debug,
 {
     use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match res {

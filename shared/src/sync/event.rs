@@ -11,7 +11,21 @@ use super::{sync_records, PageCounts, SyncDeps, SyncError};
 /// event's type (its `event_types`, or else the stream the connector routes the type to).
 /// Returns the counts per flow run.
 pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<Vec<(String, PageCounts)>, SyncError> {
-    let Some(stored) = deps.events.get(&ev.connection_id, &ev.event_id).await? else {
+    // The message is in SQS's hands now (a failure from here on is retried or parked), so a
+    // first delivery takes the event out of the pending index, in parallel with reading it.
+    let stored = if ev.attempt == 0 {
+        let (stored, taken) = tokio::join!(
+            deps.events.get(&ev.connection_id, &ev.event_id),
+            deps.events.mark_taken(&ev.connection_id, &ev.event_id)
+        );
+        if let Err(e) = taken {
+            warn!(message = "Could not mark the event taken; the pending-event sweep may send it once more.", event_id = %ev.event_id, error = %e);
+        }
+        stored?
+    } else {
+        deps.events.get(&ev.connection_id, &ev.event_id).await?
+    };
+    let Some(stored) = stored else {
         warn!(message = "Inbound event no longer stored (expired?); nothing to do.", connection_id = %ev.connection_id, event_id = %ev.event_id);
         return Ok(vec![]);
     };

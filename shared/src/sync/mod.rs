@@ -39,11 +39,9 @@ impl SyncError {
     pub fn is_retriable(&self) -> bool {
         match self {
             SyncError::Connector(e) => e.class.is_retriable(),
-            SyncError::Store(crate::store::StoreError::Dynamo { .. }) => true,
-            SyncError::Store(_) => false,
-            SyncError::Secret(crate::secrets::SecretError::Aws { .. }) => true,
-            SyncError::Secret(_) => false,
-            SyncError::Queue(_) => true,
+            SyncError::Store(e) => e.is_retriable(),
+            SyncError::Secret(e) => e.is_retriable(),
+            SyncError::Queue(e) => e.failure.is_retriable(),
             SyncError::Config(_) => false,
         }
     }
