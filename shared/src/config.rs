@@ -87,6 +87,9 @@ pub struct SyncConfig {
     /// neither enqueue nor remove it. Longer than any healthy queue backlog, since an event still
     /// waiting in the queue would run twice.
     pub pending_event_sweep: Duration,
+    /// Share each connection's rate budget between concurrent invocations through the table
+    /// (`SHARED_RATE_BUDGET`, default true); false: each process paces alone.
+    pub shared_rate_budget: bool,
 }
 
 impl SyncConfig {
@@ -111,6 +114,7 @@ impl SyncConfig {
             request_timeout: Duration::from_secs(parsed(&lookup, "CONNECTOR_REQUEST_TIMEOUT_SECS", 30)?),
             connection_cache_ttl: Duration::from_secs(parsed(&lookup, "CONNECTION_CACHE_TTL_SECS", 60)?),
             pending_event_sweep: Duration::from_secs(parsed(&lookup, "PENDING_EVENT_SWEEP_SECS", 900)?),
+            shared_rate_budget: parsed(&lookup, "SHARED_RATE_BUDGET", true)?,
         })
     }
 }

@@ -5,6 +5,7 @@ mod destinations;
 mod events;
 mod health;
 mod indexes;
+mod rate_budget;
 mod receiver;
 mod retry;
 mod signing;

@@ -238,6 +238,14 @@ impl ConnectorClient {
         self
     }
 
+    /// Paces this client's requests from `budget`, shared with every other process using the
+    /// same connection (see [`crate::connector::ratelimit::SharedBudget`]).
+    pub fn with_shared_budget(mut self, budget: Arc<dyn super::ratelimit::SharedBudget>) -> Self {
+        let spec = self.settings.rate_limit.as_ref().or(self.def.rate_limit.as_ref());
+        self.pacer = Arc::new(Pacer::shared(spec, budget));
+        self
+    }
+
     /// This client's pacer.
     pub fn pacer(&self) -> Arc<Pacer> {
         self.pacer.clone()

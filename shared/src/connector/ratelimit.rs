@@ -11,6 +11,13 @@
 //! remaining-budget header of `0` until its reset header says (or one window).
 //!
 //! [`Pacer`] wraps the core for async callers, sleeping on tokio's clock.
+//!
+//! Many processes (concurrent Lambda invocations) on one connection share one budget through
+//! a [`SharedBudget`]: start slots `(window + margin) / requests` apart on the wall clock,
+//! handed out a few at a time (a lease) by one conditional write each. Slots never overlap
+//! between processes, so any window of the provider's holds at most `requests` starts whatever
+//! the concurrency; a slot a process does not use is lost, which costs at most one lease per
+//! process at the end of its work.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -107,12 +114,38 @@ fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
     })
 }
 
+/// A budget of request start slots shared by every process using one connection.
+pub trait SharedBudget: Send + Sync + std::fmt::Debug {
+    /// Reserves `n` consecutive start slots `interval_ms` apart, none before `now_ms` (unix
+    /// milliseconds) nor before any slot reserved earlier by anyone; returns the first.
+    fn reserve(&self, n: u32, interval_ms: u64, now_ms: u64) -> futures::future::BoxFuture<'_, Result<u64, String>>;
+    /// No slot starts before `until_ms` (the provider asked everyone to wait).
+    fn pause_until(&self, until_ms: u64) -> futures::future::BoxFuture<'_, Result<(), String>>;
+}
+
+/// This process's part of a shared budget: the slots it leased and not yet used.
+#[derive(Debug)]
+struct SharedLease {
+    budget: std::sync::Arc<dyn SharedBudget>,
+    interval_ms: u64,
+    lease: u32,
+    slots: tokio::sync::Mutex<VecDeque<u64>>,
+}
+
+fn now_unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// A connection's pacer, shared by every request of that connection in this process.
 #[derive(Debug)]
 pub struct Pacer {
     core: Mutex<PacerCore>,
     headers: Option<RateLimitHeaders>,
     origin: tokio::time::Instant,
+    shared: Option<SharedLease>,
 }
 
 impl Pacer {
@@ -121,7 +154,47 @@ impl Pacer {
             core: Mutex::new(PacerCore::new(spec)),
             headers: spec.and_then(|s| s.headers.clone()),
             origin: tokio::time::Instant::now(),
+            shared: None,
         }
+    }
+
+    /// A pacer whose starts come from `budget`, shared with every other process on the
+    /// connection. Without a rate limit in `spec` there is nothing to share and it paces alone.
+    pub fn shared(spec: Option<&RateLimitSpec>, budget: std::sync::Arc<dyn SharedBudget>) -> Self {
+        let mut pacer = Self::new(spec);
+        if let Some(s) = spec.filter(|s| s.requests > 0 && s.window_ms > 0) {
+            let interval_ms = (s.window_ms + s.margin_ms).div_ceil(u64::from(s.requests)).max(1);
+            pacer.shared = Some(SharedLease {
+                budget,
+                interval_ms,
+                // A tenth of the budget per lease: one write per ten requests at most, and a
+                // process that stops early wastes under a tenth of a window.
+                lease: (s.requests / 10).clamp(1, 50),
+                slots: tokio::sync::Mutex::new(VecDeque::new()),
+            });
+        }
+        pacer
+    }
+
+    /// The next shared slot (unix ms), leasing more when this process has none left. `None`
+    /// when the shared budget cannot be reached: the caller paces alone meanwhile.
+    async fn shared_slot(&self, lease: &SharedLease) -> Option<u64> {
+        let mut slots = lease.slots.lock().await;
+        let now = now_unix_ms();
+        // Slots already past are lost: using them late would bunch requests together.
+        while slots.front().is_some_and(|s| *s + lease.interval_ms < now) {
+            slots.pop_front();
+        }
+        if slots.is_empty() {
+            match lease.budget.reserve(lease.lease, lease.interval_ms, now).await {
+                Ok(first) => slots.extend((0..u64::from(lease.lease)).map(|i| first + i * lease.interval_ms)),
+                Err(e) => {
+                    tracing::warn!(message = "The shared rate budget is unreachable; pacing this process alone.", error = %e);
+                    return None;
+                }
+            }
+        }
+        slots.pop_front()
     }
 
     fn now(&self) -> Duration {
@@ -135,6 +208,21 @@ impl Pacer {
 
     /// Waits until a request may start; returns how long it waited.
     pub async fn acquire(&self) -> Duration {
+        if let Some(lease) = &self.shared {
+            if let Some(slot) = self.shared_slot(lease).await {
+                // Local pauses (a Retry-After this process saw) still hold.
+                let paused = {
+                    let core = self.core();
+                    let now = self.now();
+                    core.paused_until.saturating_sub(now)
+                };
+                let wait = Duration::from_millis(slot.saturating_sub(now_unix_ms())).max(paused);
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                return wait;
+            }
+        }
         let wait = {
             let now = self.now();
             self.core().reserve(now)
@@ -145,17 +233,44 @@ impl Pacer {
         wait
     }
 
-    /// Pauses every request of the connection for `delay` (a Retry-After).
+    /// Pauses every request of the connection for `delay` (a Retry-After), in every process
+    /// when the budget is shared.
     pub fn pause_for(&self, delay: Duration) {
         let now = self.now();
         self.core().pause_for(now, delay);
+        self.share_pause();
+    }
+
+    /// Tells the shared budget about this process's pause, in the background.
+    fn share_pause(&self) {
+        let Some(lease) = &self.shared else { return };
+        let until = {
+            let core = self.core();
+            core.paused_until.saturating_sub(self.now())
+        };
+        if until.is_zero() {
+            return;
+        }
+        let until_ms = now_unix_ms() + until.as_millis() as u64;
+        let budget = lease.budget.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                if let Err(e) = budget.pause_until(until_ms).await {
+                    tracing::warn!(message = "Could not share a rate-limit pause.", error = %e);
+                }
+            });
+        }
     }
 
     /// Feeds a response's headers to the pacer.
     pub fn observe(&self, headers: &HeaderMap) {
         if let Some(spec) = &self.headers {
             let now = self.now();
+            let before = self.core().paused_until;
             self.core().observe_headers(now, spec, headers, SystemTime::now());
+            if self.core().paused_until > before {
+                self.share_pause();
+            }
         }
     }
 }

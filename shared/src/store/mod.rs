@@ -7,6 +7,7 @@ pub mod flows;
 pub mod jobs;
 pub mod links;
 pub mod migrate;
+pub mod rate_budget;
 pub mod table;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;

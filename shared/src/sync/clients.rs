@@ -14,15 +14,24 @@ use super::SyncError;
 pub struct ClientCache {
     http: reqwest::Client,
     allow_private_network: bool,
+    /// Where each connection's rate budget is shared between processes (the table); `None`:
+    /// every process paces alone.
+    shared_budget: Option<(aws_sdk_dynamodb::Client, String)>,
     /// The connection item and its client, together: one lookup per connection per TTL.
     cache: TtlCache<String, (Connection, Arc<ConnectorClient>)>,
 }
 
 impl ClientCache {
-    pub fn new(http: reqwest::Client, ttl: Duration, allow_private_network: bool) -> Self {
+    pub fn new(
+        http: reqwest::Client,
+        ttl: Duration,
+        allow_private_network: bool,
+        shared_budget: Option<(aws_sdk_dynamodb::Client, String)>,
+    ) -> Self {
         Self {
             http,
             allow_private_network,
+            shared_budget,
             cache: TtlCache::new(ttl, 1024),
         }
     }
@@ -103,7 +112,12 @@ impl ClientCache {
         };
         let mut settings = ClientSettings::from_connection_config(&conn.config);
         settings.allow_private_network = self.allow_private_network;
-        let client = Arc::new(ConnectorClient::new(def, settings, credentials, self.http.clone())?);
+        let mut client = ConnectorClient::new(def, settings, credentials, self.http.clone())?;
+        if let Some((dynamodb, table)) = &self.shared_budget {
+            let budget = crate::store::rate_budget::DynamoBudget::new(dynamodb.clone(), table, &conn.id);
+            client = client.with_shared_budget(Arc::new(budget));
+        }
+        let client = Arc::new(client);
         self.cache.insert(conn.id.clone(), (conn.clone(), client.clone()));
         Ok(client)
     }

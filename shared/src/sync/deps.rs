@@ -58,7 +58,14 @@ impl SyncDeps {
             links: LinkStore::new(aws.dynamodb.clone(), &config.table_name),
             events: EventStore::new(aws.dynamodb.clone(), &config.table_name),
             queue: SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url),
-            clients: ClientCache::new(http, config.connection_cache_ttl, config.allow_private_network),
+            clients: ClientCache::new(
+                http,
+                config.connection_cache_ttl,
+                config.allow_private_network,
+                config
+                    .shared_rate_budget
+                    .then(|| (aws.dynamodb.clone(), config.table_name.clone())),
+            ),
             flow_cache: crate::cache::TtlCache::new(config.connection_cache_ttl, 1024),
             secrets,
             clock,

@@ -1,0 +1,116 @@
+//! One rate budget per connection, whatever the concurrency: eight workers (eight Lambda
+//! invocations, each with its own client and pacer) write to one HubSpot connection. Alone,
+//! each spends the whole budget and HubSpot answers 429; through the shared budget in the table
+//! none is refused. `--nocapture` prints the rate used and the cost in DynamoDB requests.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use switchyard::connector::definition::RateLimitSpec;
+use switchyard::connector::{url_guard, ClientSettings, ConnectorClient, Credentials, Registry};
+use switchyard::store::rate_budget::DynamoBudget;
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
+use switchyard_fakes::rate_limit::RateLimit;
+use switchyard_tests::TestEnv;
+
+const WORKERS: usize = 8;
+/// HubSpot's limit in this test: 50 requests per rolling second (its real one is 100 per 10 s;
+/// the arithmetic is the same, the test is ten times shorter).
+const LIMIT: u32 = 50;
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// One worker's client, as one Lambda invocation builds it: its own pacer and HTTP client.
+fn worker_client(base_url: &str) -> ConnectorClient {
+    let def = Registry::embedded()
+        .expect("the built-in definitions validate")
+        .get_shared("hubspot")
+        .expect("hubspot is built in");
+    let settings = ClientSettings {
+        base_url: Some(base_url.to_owned()),
+        allow_private_network: true,
+        // A 429 is counted by the fake and returned, not waited out and hidden.
+        max_inline_retries: 0,
+        rate_limit: Some(RateLimitSpec {
+            requests: LIMIT,
+            window_ms: WINDOW.as_millis() as u64,
+            margin_ms: 50,
+            headers: None,
+        }),
+        ..ClientSettings::default()
+    };
+    let credentials = Credentials::new().with("access_token", hubspot::TEST_TOKEN);
+    let http = url_guard::http_client(Duration::from_secs(20), true).expect("an HTTP client");
+    ConnectorClient::new(def, settings, credentials, http).expect("the client binds to the fake")
+}
+
+fn contacts(worker: usize, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| json!({"properties": {"email": format!("w{worker}-{i}@example.com"), "firstname": "Budget"}}))
+        .collect()
+}
+
+fn hubspot_with_limit() -> switchyard_fakes::FakeHandle<hubspot::Hubspot> {
+    hubspot::start(HubspotConfig {
+        rate_limit: RateLimit::new(LIMIT, WINDOW),
+        ..HubspotConfig::default()
+    })
+}
+
+/// The problem, shown: eight processes pacing alone each spend the whole budget at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_pacing_alone_overrun_the_providers_limit() {
+    let hubspot = hubspot_with_limit();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let c = worker_client(&hubspot.base_url);
+            tokio::spawn(async move { c.write_batch("contacts.upsert_by_email", &contacts(w, 1_000)).await })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await.expect("worker runs");
+    }
+    assert!(
+        hubspot.rate_limited_count() > 0,
+        "{WORKERS} workers with {LIMIT}-request pacers each must exceed {LIMIT} per window"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_workers_on_one_connection_share_one_budget_and_earn_no_429() {
+    const RECORDS: usize = 20_000;
+    let env = TestEnv::new().await;
+    let hubspot = hubspot_with_limit();
+    let started = Instant::now();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            let budget = DynamoBudget::new(env.clients.dynamodb.clone(), &env.table, "conn_hubspot");
+            let c = worker_client(&hubspot.base_url).with_shared_budget(Arc::new(budget));
+            tokio::spawn(async move {
+                c.write_batch("contacts.upsert_by_email", &contacts(w, RECORDS / WORKERS))
+                    .await
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for w in workers {
+        let results = w.await.expect("worker runs").expect("the batch is written");
+        written += results.iter().filter(|r| r.is_ok()).count();
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(hubspot.rate_limited_count(), 0, "no request was refused for the rate");
+    assert_eq!(written, RECORDS);
+    assert_eq!(hubspot.count(ObjectType::Contacts), RECORDS);
+
+    let requests = RECORDS / 100;
+    let allowed = f64::from(LIMIT) / WINDOW.as_secs_f64();
+    let rate = requests as f64 / elapsed.as_secs_f64();
+    let updates = env.counter.count("DynamoDB.UpdateItem");
+    println!(
+        "{WORKERS} workers, {RECORDS} records in {requests} requests: {:.1} s, {rate:.1} requests/s of {allowed:.0} allowed ({:.0}%); \
+         shared budget cost {updates} UpdateItem ({:.2} per provider request)",
+        elapsed.as_secs_f64(),
+        100.0 * rate / allowed,
+        updates as f64 / requests as f64
+    );
+}
