@@ -144,6 +144,20 @@ impl Alerter {
         http: reqwest::Client,
     ) -> Result<Self, HealthError> {
         let mut alerter = Self::none(http);
+        // Alert URLs get the connectors' guard: checked here, before any connection (the
+        // guarded client's resolver then checks every address a host name resolves to).
+        let guard = |what: &str, url: &str| -> Result<(), HealthError> {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|_| HealthError::Config(format!("the {what} is not an absolute URL")))?;
+            crate::connector::url_guard::check_static(&parsed, false, config.allow_private_network)
+                .map_err(|e| HealthError::Config(format!("the {what} is refused: {e}")))
+        };
+        if config.slack_channel.is_some() {
+            guard("Slack API URL", &config.slack_api_url)?;
+        }
+        if let Some(url) = &config.alert_webhook_url {
+            guard("alert webhook URL", url)?;
+        }
         if let (Some(channel), Some(arn)) = (&config.slack_channel, &config.slack_secret_arn) {
             let value = secrets.get_value(arn).await?;
             let token = serde_json::from_str::<Value>(&value)
@@ -268,6 +282,60 @@ fn without_url(e: &reqwest::Error) -> String {
 mod tests {
     use super::*;
     use crate::health::{CircuitState, ConnectionState};
+
+    /// Outbound safety: an alert webhook at a private, loopback or metadata address (in any of
+    /// its spellings) is refused when the health checker starts, before any connection.
+    #[tokio::test]
+    async fn alert_urls_at_private_addresses_are_refused_before_any_connection() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let secrets = SecretStore::new(
+            aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::Config::builder()
+                    .behavior_version(aws_sdk_secretsmanager::config::BehaviorVersion::latest())
+                    .build(),
+            ),
+            Duration::ZERO,
+        );
+        let http = crate::connector::url_guard::http_client(Duration::from_secs(2), false).unwrap();
+        for url in [
+            format!("http://127.0.0.1:{port}/alerts"),
+            format!("http://[::ffff:127.0.0.1]:{port}/alerts"),
+            format!("http://0x7f000001:{port}/alerts"),
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "http://10.0.0.8/alerts".to_string(),
+        ] {
+            let config = super::super::HealthConfig::from_lookup(|k| match k {
+                "TABLE_NAME" => Some("t".into()),
+                "ALERT_WEBHOOK_URL" => Some(url.clone()),
+                _ => None,
+            })
+            .unwrap();
+            match Alerter::from_config(&config, &secrets, http.clone()).await {
+                Err(HealthError::Config(reason)) => assert!(reason.contains("refused"), "{url}: {reason}"),
+                other => panic!("{url}: expected a refusal, got {:?}", other.map(|a| a.is_configured())),
+            }
+            let allowed = super::super::HealthConfig::from_lookup(|k| match k {
+                "TABLE_NAME" => Some("t".into()),
+                "ALERT_WEBHOOK_URL" => Some(url.clone()),
+                "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+                _ => None,
+            })
+            .unwrap();
+            assert!(
+                Alerter::from_config(&allowed, &secrets, http.clone())
+                    .await
+                    .unwrap()
+                    .is_configured(),
+                "{url}: allowed where the deployment allows private networks"
+            );
+        }
+        assert!(
+            matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "no connection was attempted"
+        );
+    }
 
     #[test]
     fn the_text_says_what_changed_since_when_and_the_last_error() {
