@@ -149,7 +149,7 @@ async fn main() {
         task.abort();
         let _ = task.await;
         crashes += 1;
-        if crashes % 20 == 0 {
+        if crashes.is_multiple_of(20) {
             let j = deps.jobs.get(&flow.id, &job_ref.job_id).await.unwrap().unwrap();
             let rate = j.counts.read as f64 / started.elapsed().as_secs_f64();
             eprintln!(
@@ -180,7 +180,7 @@ async fn main() {
         .sum::<usize>();
     let contacts = hub.count(ObjectType::Contacts);
     let pages_read = source.requests.len();
-    let pages_min = records.div_ceil(PAGE) + usize::from(records % PAGE == 0);
+    let pages_min = records.div_ceil(PAGE);
     let upserts = hub
         .requests
         .count_where(|r| r.method == "POST" && r.path.ends_with("/batch/upsert"));

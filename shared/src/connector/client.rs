@@ -112,6 +112,8 @@ pub struct Page {
     /// Highest cursor value seen in this run so far (this page included). When `next` is
     /// `None`, it is the cursor to start the next incremental run from.
     pub max_cursor: Option<String>,
+    /// How many records the whole run returns, when the stream's `total` pointer finds it.
+    pub total: Option<u64>,
 }
 
 /// The outcome of a successful check.
@@ -383,10 +385,16 @@ impl ConnectorClient {
             n.max_cursor = max_cursor.clone();
             n
         });
+        let total = spec
+            .total
+            .as_deref()
+            .and_then(|p| response.body.pointer(p))
+            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
         Ok(Page {
             records,
             next,
             max_cursor,
+            total,
         })
     }
 
