@@ -340,11 +340,19 @@ async fn run_flow(args: RunArgs) -> Outcome {
         job_id: job.job_id.clone(),
         attempt: 0,
     };
+    let started = std::time::Instant::now();
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let progress = |j: &Job| {
-        eprintln!(
-            "  page {:>4}: read {} written {} unchanged {} failed {}",
-            j.pages, j.counts.read, j.counts.written, j.counts.unchanged, j.counts.failed
-        )
+        let line = progress_line(j, started.elapsed());
+        if bar {
+            // One line, redrawn in place; the final line stays.
+            eprint!("\r\x1b[2K{line}");
+            if j.finished_at.is_some() {
+                eprintln!();
+            }
+        } else {
+            eprintln!("{line}");
+        }
     };
     match sync::run_job(&deps, &job_ref, &sync::Unlimited, &progress).await {
         Ok(JobOutcome::Finished(job)) => {
@@ -356,6 +364,46 @@ async fn run_flow(args: RunArgs) -> Outcome {
             Ok(false)
         }
         Err(e) => bail!("the job failed: {e}"),
+    }
+}
+
+/// One progress line: pages, records read (of the total, when the source says how many),
+/// records/s, the ETA when the total is known, and what became of the records.
+fn progress_line(j: &Job, elapsed: std::time::Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(0.001);
+    let rate = j.counts.read as f64 / secs;
+    let read = match j.expected_records.filter(|t| *t > 0) {
+        Some(total) => {
+            let done = j.counts.read.min(total);
+            let pct = 100.0 * done as f64 / total as f64;
+            let filled = (pct / 5.0).round() as usize;
+            let eta = if rate > 0.0 && j.finished_at.is_none() {
+                format!(", ETA {}", human_duration((total - done) as f64 / rate))
+            } else {
+                String::new()
+            };
+            format!(
+                "[{}{}] {pct:>5.1}% {} of {total} records, {rate:.0} records/s{eta}",
+                "#".repeat(filled.min(20)),
+                ".".repeat(20 - filled.min(20)),
+                j.counts.read
+            )
+        }
+        None => format!("{} records, {rate:.0} records/s", j.counts.read),
+    };
+    format!(
+        "  page {:>4}: {read}; written {} unchanged {} failed {}",
+        j.pages, j.counts.written, j.counts.unchanged, j.counts.failed
+    )
+}
+
+/// `42 s`, `3 m 05 s`, `2 h 07 m`.
+fn human_duration(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} m {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} m", s / 3600, (s % 3600) / 60),
     }
 }
 
@@ -409,4 +457,45 @@ async fn status(target: Target, flow_id: &str, jobs: i32, json: bool) -> Outcome
         print_job(j);
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn job(read: u64, expected: Option<u64>) -> Job {
+        let mut j: Job = serde_json::from_value(serde_json::json!({
+            "flow_id": "f", "job_id": "j", "status": "running", "mode": "full", "trigger": "manual",
+            "started_at": 0, "updated_at": 0, "pages": 3
+        }))
+        .unwrap();
+        j.counts.read = read;
+        j.counts.written = read;
+        j.expected_records = expected;
+        j
+    }
+
+    #[test]
+    fn progress_shows_rate_share_and_eta_when_the_source_gives_a_total() {
+        let line = progress_line(&job(250_000, Some(1_000_000)), Duration::from_secs(100));
+        assert!(
+            line.contains("[#####...............]  25.0% 250000 of 1000000 records"),
+            "{line}"
+        );
+        assert!(line.contains("2500 records/s"), "{line}");
+        assert!(line.contains("ETA 5 m 00 s"), "{line}");
+        let unknown = progress_line(&job(3_000, None), Duration::from_secs(2));
+        assert!(
+            unknown.contains("3000 records, 1500 records/s") && !unknown.contains("ETA"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn durations_read_like_a_person_writes_them() {
+        assert_eq!(human_duration(42.4), "42 s");
+        assert_eq!(human_duration(185.0), "3 m 05 s");
+        assert_eq!(human_duration(7_620.0), "2 h 07 m");
+    }
 }

@@ -302,6 +302,7 @@ mod tests {
             updated_at: finished,
             finished_at: Some(finished),
             pages: 1,
+            expected_records: None,
             start_cursor: None,
             max_cursor: None,
             state: None,

@@ -253,7 +253,11 @@ async fn flows_create_run_and_sync_status() {
     let run = with(vec!["flows", "run", "flow_cli", "--allow-private-network"]);
     assert_eq!(run.status.code(), Some(0), "{}\n{}", out(&run), err(&run));
     assert!(out(&run).contains("written 2"), "{}", out(&run));
-    assert!(err(&run).contains("page"), "progress is printed: {}", err(&run));
+    assert!(
+        err(&run).contains("page") && err(&run).contains("records/s"),
+        "progress, with the rate, is printed: {}",
+        err(&run)
+    );
     assert_eq!(hub.count(ObjectType::Contacts), 2);
 
     let status = with(vec!["sync", "status", "flow_cli"]);

@@ -1110,6 +1110,7 @@ async fn replaying_a_failed_job_reopens_it_with_a_fresh_attempt_count() {
         updated_at: 2,
         finished_at: Some(2),
         pages: 3,
+        expected_records: None,
         start_cursor: None,
         max_cursor: None,
         state: Some(json!({"page": 4})),

@@ -2,7 +2,7 @@
 //! incremental-sync tests.
 //!
 //! `GET /records?limit=&cursor=&updated_since=` answers
-//! `{"records":[...],"next_cursor":"..."|null,"has_more":bool}`. Records are ordered by
+//! `{"records":[...],"next_cursor":"..."|null,"has_more":bool,"total":n}`. Records are ordered by
 //! `updated_at` (the cursor field) and then id; `next_cursor` is opaque and resumes after the
 //! last record returned, so records changed meanwhile ([`PagedSource::touch`]) are seen once
 //! more at the end. `updated_since` (RFC 3339 or epoch milliseconds, inclusive) starts an
@@ -296,6 +296,8 @@ async fn records(State(source): State<Arc<PagedSource>>, headers: HeaderMap, Raw
     if let Some(since) = since {
         start = start.max(records.partition_point(|r| r.updated_at < since));
     }
+    // Like many list APIs, the total the query matches, whatever page this is.
+    let total = records.len() - since.map_or(0, |since| records.partition_point(|r| r.updated_at < since));
     let page = &records[start.min(records.len())..(start + limit).min(records.len())];
     let has_more = start + page.len() < records.len();
     let next_cursor = if has_more { page.last().map(encode_cursor) } else { None };
@@ -303,6 +305,7 @@ async fn records(State(source): State<Arc<PagedSource>>, headers: HeaderMap, Raw
         "records": page.iter().map(SourceRecord::to_json).collect::<Vec<_>>(),
         "next_cursor": next_cursor,
         "has_more": has_more,
+        "total": total,
     }))
     .into_response()
 }

@@ -80,11 +80,23 @@ impl Default for ClientSettings {
 impl ClientSettings {
     /// Settings from a connection's non-secret config: `base_url` and `auth` are read from
     /// it, and the whole config is available to templates.
+    ///
+    /// A `rate_limit` object (`{"requests": 190, "window_ms": 10000}`, the definition's
+    /// vocabulary) overrides the definition's limit for this connection, for accounts whose
+    /// plan allows more (or less); one that does not read as a rate limit is ignored with a
+    /// warning, and the definition's limit holds.
     pub fn from_connection_config(config: &Map<String, Value>) -> Self {
+        let rate_limit = config.get("rate_limit").and_then(|v| {
+            serde_json::from_value::<RateLimitSpec>(v.clone())
+                .map_err(|e| tracing::warn!(message = "The connection's rate_limit is not usable; the definition's limit applies.", error = %e))
+                .ok()
+                .filter(|s| s.requests > 0 && s.window_ms > 0)
+        });
         Self {
             base_url: config.get("base_url").and_then(Value::as_str).map(str::to_owned),
             auth: config.get("auth").and_then(Value::as_str).map(str::to_owned),
             config: config.clone(),
+            rate_limit,
             ..Self::default()
         }
     }
@@ -100,6 +112,8 @@ pub struct Page {
     /// Highest cursor value seen in this run so far (this page included). When `next` is
     /// `None`, it is the cursor to start the next incremental run from.
     pub max_cursor: Option<String>,
+    /// How many records the whole run returns, when the stream's `total` pointer finds it.
+    pub total: Option<u64>,
 }
 
 /// The outcome of a successful check.
@@ -371,10 +385,16 @@ impl ConnectorClient {
             n.max_cursor = max_cursor.clone();
             n
         });
+        let total = spec
+            .total
+            .as_deref()
+            .and_then(|p| response.body.pointer(p))
+            .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
         Ok(Page {
             records,
             next,
             max_cursor,
+            total,
         })
     }
 
@@ -1102,4 +1122,32 @@ fn url_rejected(e: url_guard::UrlRejected) -> ConnectorError {
 
 fn pagination_error(e: PaginationError) -> ConnectorError {
     ConnectorError::new(ErrorClass::Permanent, ErrorKind::Pagination, e.to_string())
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_overrides_the_definitions_rate_limit_only_with_a_usable_one() {
+        let config = |v: Value| v.as_object().cloned().unwrap();
+        let s = ClientSettings::from_connection_config(&config(
+            serde_json::json!({"rate_limit": {"requests": 190, "window_ms": 10000}}),
+        ));
+        let limit = s.rate_limit.expect("the override is read");
+        assert_eq!((limit.requests, limit.window_ms), (190, 10_000));
+        for bad in [
+            serde_json::json!({"rate_limit": {"requests": 0, "window_ms": 1000}}),
+            serde_json::json!({"rate_limit": "fast"}),
+            serde_json::json!({"rate_limit": {"requests": 5}}),
+            serde_json::json!({}),
+        ] {
+            assert!(
+                ClientSettings::from_connection_config(&config(bad.clone()))
+                    .rate_limit
+                    .is_none(),
+                "{bad}"
+            );
+        }
+    }
 }

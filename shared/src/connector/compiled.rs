@@ -445,6 +445,14 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         }
     };
     let records = Selector::parse(&spec.records).map_err(|e| invalid(format!("{at}.records"), e.to_string()))?;
+    if let Some(total) = &spec.total {
+        if !total.starts_with('/') {
+            return Err(invalid(
+                format!("{at}.total"),
+                format!("{total:?} is not a JSON pointer (it starts with `/`, like `/total`)"),
+            ));
+        }
+    }
     let fetch = match &spec.fetch {
         None => None,
         Some(f) => {

@@ -594,6 +594,11 @@ pub struct StreamSpec {
     #[serde(default = "default_primary_key")]
     pub primary_key: String,
 
+    /// JSON pointer to the number of records the whole run returns, when the API says
+    /// (`/total`, `/meta/total_count`): progress shows a percentage and an ETA with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<String>,
+
     /// The field incremental syncs advance on; absent: the stream only supports full refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cursor: Option<CursorSpec>,

@@ -56,6 +56,9 @@ pub struct Job {
     pub finished_at: Option<i64>,
     #[serde(default)]
     pub pages: u64,
+    /// How many records the source says the run returns (its stream's `total`), when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_records: Option<u64>,
     /// The flow's cursor when the job started (incremental mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_cursor: Option<String>,
@@ -176,6 +179,7 @@ mod tests {
             updated_at: 0,
             finished_at: None,
             pages: 0,
+            expected_records: None,
             start_cursor: None,
             max_cursor: None,
             state: None,

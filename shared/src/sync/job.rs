@@ -76,6 +76,7 @@ pub async fn start_job(
         updated_at: now,
         finished_at: None,
         pages: 0,
+        expected_records: None,
         start_cursor,
         max_cursor: None,
         state: Some(serde_json::to_value(&state).expect("stream state serialises")),
@@ -194,6 +195,9 @@ pub async fn run_job(
             job.record_failure(id, reason, now);
         }
         job.pages += 1;
+        if page.total.is_some() {
+            job.expected_records = page.total;
+        }
         if let (Some(kind), Some(max)) = (cursor_kind, page.max_cursor.as_deref()) {
             job.max_cursor = cursor::max(kind, job.max_cursor.take(), max);
         }

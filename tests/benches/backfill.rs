@@ -1,0 +1,220 @@
+//! A backfill at scale with crashes: 1,000,000 records from the in-repo paged source, through
+//! the connector engine and connector-sync's job loop, to the fake HubSpot, with record links and
+//! checkpoints in moto's DynamoDB. The job is killed at random moments, mid-page included (the
+//! task is aborted, as a Lambda that dies), and resumed from its checkpoint, as SQS's redelivery
+//! would. At the end every record has exactly one record link and one HubSpot contact, and the
+//! rework is at most one page per crash (pages re-read; batch upserts beyond the minimum).
+//!
+//!     cargo bench -p switchyard-tests --bench backfill                      # 1,000,000 records
+//!     BACKFILL_RECORDS=200000 cargo bench -p switchyard-tests --bench backfill
+//!
+//! HubSpot's rate limit is lifted (a connection-level `rate_limit` override) so the run measures
+//! the engine and the store, not the provider's pace.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
+use rand::Rng;
+use serde_json::json;
+use switchyard::admin::create_connection;
+use switchyard::clock::SystemClock;
+use switchyard::config::SyncConfig;
+use switchyard::connector::Registry;
+use switchyard::queue::SyncJobRef;
+use switchyard::store::connections::Connection;
+use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::sync::{self, JobOutcome, SyncDeps};
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
+use switchyard_fakes::paged_source::{self, SourceConfig};
+use switchyard_fakes::rate_limit::RateLimit;
+use switchyard_tests::TestEnv;
+
+const FAKE_SOURCE: &str = include_str!("../fixtures/connectors/fake-source.yaml");
+/// The fake source's page size in the definition (`limit: 1000`).
+const PAGE: usize = 1000;
+/// HubSpot's batch upsert size.
+const BATCH: usize = 100;
+
+#[tokio::main]
+async fn main() {
+    // `cargo test --benches` runs bench targets too: keep that run to a smoke-sized one.
+    let smoke = std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
+    let records: usize = std::env::var("BACKFILL_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if smoke { 3_000 } else { 1_000_000 });
+
+    let env = TestEnv::new().await;
+    let source = paged_source::start(SourceConfig {
+        records,
+        ..SourceConfig::default()
+    });
+    let hub = hubspot::start(HubspotConfig {
+        rate_limit: RateLimit::new(1_000_000, Duration::from_secs(1)),
+        ..HubspotConfig::default()
+    });
+    let mut sources = Registry::embedded_sources().to_vec();
+    sources.push(("fake-source.yaml", FAKE_SOURCE));
+    let registry = Registry::from_sources(sources).expect("definitions validate");
+    let config = SyncConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
+        "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+        _ => None,
+    })
+    .unwrap();
+    let deps = Arc::new(SyncDeps::new(config, &env.clients, Arc::new(registry), Arc::new(SystemClock)).unwrap());
+    let tenant = format!("bench{}", ulid::Ulid::new().to_string().to_lowercase());
+    for (id, provider, config, creds) in [
+        (
+            "conn_source",
+            "fake-source",
+            json!({"base_url": source.base_url}),
+            json!({}),
+        ),
+        (
+            "conn_hubspot",
+            "hubspot",
+            json!({"base_url": hub.base_url, "rate_limit": {"requests": 1_000_000, "window_ms": 1000}}),
+            json!({"access_token": hubspot::TEST_TOKEN}),
+        ),
+    ] {
+        let conn = Connection {
+            id: id.into(),
+            tenant: tenant.clone(),
+            provider: provider.into(),
+            name: provider.into(),
+            webhook: None,
+            secret_arn: None,
+            config: config.as_object().cloned().unwrap(),
+            created_at: 0,
+        };
+        create_connection(
+            &deps.connections,
+            &deps.secrets,
+            conn,
+            None,
+            creds.as_object().cloned().unwrap(),
+        )
+        .await
+        .unwrap();
+    }
+    let flow = Flow {
+        id: "flow_backfill".into(),
+        tenant: tenant.clone(),
+        name: "backfill".into(),
+        source_connection: "conn_source".into(),
+        source_stream: "records".into(),
+        destination_connection: "conn_hubspot".into(),
+        destination_operation: "contacts.upsert_by_email".into(),
+        mapping: r#"{properties: {email: .email, firstname: .first_name, lastname: .last_name, company: .company}}"#
+            .into(),
+        mode: SyncMode::Full,
+        schedule_interval_secs: None,
+        event_types: vec![],
+        enabled: true,
+        created_at: 0,
+        cursor: None,
+        next_run_at: None,
+        retry_schedule_secs: None,
+    };
+    deps.flows.create(&flow).await.unwrap();
+    let job = sync::start_job(&deps, &flow, "bench", None, false).await.unwrap();
+    let job_ref = SyncJobRef {
+        flow_id: flow.id.clone(),
+        job_id: job.job_id,
+        attempt: 0,
+    };
+
+    // Run, kill at a random moment, resume from the checkpoint; until the job finishes.
+    let started = Instant::now();
+    let mut crashes = 0usize;
+    // Crash often enough to matter (about every 3 pages' worth of time), never so often that
+    // no page can finish: a kill comes 0.2 to 2 s after a (re)start.
+    let done = loop {
+        let task = {
+            let deps = deps.clone();
+            let job_ref = job_ref.clone();
+            tokio::spawn(async move { sync::run_job(&deps, &job_ref, &sync::Unlimited, &|_| {}).await })
+        };
+        let kill_after = Duration::from_millis(rand::rng().random_range(200..2000));
+        tokio::time::sleep(kill_after).await;
+        if task.is_finished() {
+            match task.await.expect("the job task runs").expect("the job succeeds") {
+                JobOutcome::Finished(job) => break job,
+                other => panic!("the job ended as {other:?}"),
+            }
+        }
+        task.abort();
+        let _ = task.await;
+        crashes += 1;
+        if crashes.is_multiple_of(20) {
+            let j = deps.jobs.get(&flow.id, &job_ref.job_id).await.unwrap().unwrap();
+            let rate = j.counts.read as f64 / started.elapsed().as_secs_f64();
+            eprintln!(
+                "  {} of {records} records after {:.0} s ({rate:.0} records/s), {crashes} crashes",
+                j.counts.read,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let elapsed = started.elapsed();
+
+    let links = env
+        .clients
+        .dynamodb
+        .query()
+        .table_name(&env.table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :rec)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("FLOW#{}", flow.id)))
+        .expression_attribute_values(":rec", AttributeValue::S("REC#".into()))
+        .select(Select::Count)
+        .into_paginator()
+        .send()
+        .try_collect()
+        .await
+        .expect("the links can be counted")
+        .iter()
+        .map(|p| p.count as usize)
+        .sum::<usize>();
+    let contacts = hub.count(ObjectType::Contacts);
+    let pages_read = source.requests.len();
+    let pages_min = records.div_ceil(PAGE);
+    let upserts = hub
+        .requests
+        .count_where(|r| r.method == "POST" && r.path.ends_with("/batch/upsert"));
+    let upserts_min = records.div_ceil(BATCH);
+
+    println!();
+    println!("backfill: {records} records, fake source -> engine -> fake HubSpot, killed {crashes} times");
+    println!(
+        "  elapsed:           {:.1} s ({:.0} records/s with the crashes)",
+        elapsed.as_secs_f64(),
+        records as f64 / elapsed.as_secs_f64()
+    );
+    println!("  record links:      {links} (one per record: {})", links == records);
+    println!("  HubSpot contacts:  {contacts}");
+    println!(
+        "  pages read:        {pages_read} (minimum {pages_min}; {} re-read, {:.2} per crash)",
+        pages_read.saturating_sub(pages_min),
+        pages_read.saturating_sub(pages_min) as f64 / crashes.max(1) as f64
+    );
+    println!(
+        "  batch upserts:     {upserts} (minimum {upserts_min}; {} extra, {:.2} per crash, a page is {} batches)",
+        upserts.saturating_sub(upserts_min),
+        upserts.saturating_sub(upserts_min) as f64 / crashes.max(1) as f64,
+        PAGE / BATCH
+    );
+    println!("  job counts:        {:?}", done.counts);
+    assert_eq!(links, records, "every record has exactly one record link");
+    assert_eq!(contacts, records, "every record is exactly one HubSpot contact");
+    assert!(
+        pages_read <= pages_min + crashes,
+        "resuming re-reads at most the page a crash interrupted"
+    );
+    assert!(
+        upserts <= upserts_min + crashes * (PAGE / BATCH),
+        "resuming re-writes at most the page a crash interrupted"
+    );
+}
