@@ -61,6 +61,10 @@ pub struct Profile {
     /// Webhooks emitted on writes (sent when the fake is given a target URL).
     #[serde(default)]
     pub webhooks: Option<Webhooks>,
+    /// A collection that keeps every event the writes emit (the webhook body), listable like
+    /// any other: the provider's events API (Stripe's `/v1/events`).
+    #[serde(default)]
+    pub event_log: Option<String>,
     /// Provider-specific handlers by capability name (e.g. `filter_groups_search`).
     #[serde(default)]
     pub extensions: Vec<String>,
@@ -190,6 +194,8 @@ pub struct Filter {
 #[serde(rename_all = "snake_case")]
 pub enum FilterOp {
     Eq,
+    /// Equal, where a `*` at the end of the wanted value matches any rest (`customer.*`).
+    Wildcard,
     Gt,
     Gte,
     Lt,

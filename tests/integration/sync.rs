@@ -740,3 +740,70 @@ async fn dynamodb_throttling_during_an_event_is_retried_not_parked() {
     assert_eq!(delayed.as_deref(), Some("1"), "the event is queued again, delayed");
     assert!(rig.contact("throttled@example.com").is_none());
 }
+
+/// Stripe lists filter on creation only: an update to an existing customer reaches an
+/// incremental run through the Events API, and a cursor older than the 30 days Stripe keeps
+/// events makes the run read everything instead.
+#[tokio::test]
+async fn stripe_updates_arrive_through_events_and_an_old_cursor_reads_everything() {
+    let rig = Rig::new().await;
+    let mut ids = vec![];
+    for i in 0..3 {
+        let c = rig
+            .stripe
+            .create_customer(&format!("evented{i}@example.com"), &format!("Evented Person{i}"))
+            .await;
+        ids.push(c["id"].as_str().unwrap().to_string());
+    }
+    let first = rig.run(Some(SyncMode::Incremental)).await;
+    assert_eq!(
+        (first.counts.read, first.counts.written),
+        (3, 3),
+        "no cursor yet: a full read"
+    );
+    let cursor = rig.deps.flows.get(&rig.flow.id).await.unwrap().unwrap().cursor;
+    let at = cursor
+        .as_deref()
+        .and_then(|c| c.parse::<i64>().ok())
+        .expect("a unix-seconds cursor");
+    assert!(
+        at >= first.started_at,
+        "the cursor moves to the run's start: {at} < {}",
+        first.started_at
+    );
+
+    rig.stripe
+        .update_customer(&ids[0], json!({"name": "Renamed Customer"}))
+        .await;
+    let flow = rig.deps.flows.get(&rig.flow.id).await.unwrap().unwrap();
+    let second = rig.run_flow(&flow, Some(SyncMode::Incremental)).await;
+    assert_eq!(second.start_cursor, cursor, "an incremental run from the cursor");
+    assert_eq!(
+        second.counts.written, 1,
+        "only the updated customer: {:?}",
+        second.counts
+    );
+    assert_eq!(rig.contact("evented0@example.com").unwrap().lastname, "Customer");
+
+    // A cursor from before what the Events API keeps: everything is read again.
+    let old = (SystemClock.now_unix() - 40 * 86_400).to_string();
+    let current = rig.deps.flows.get(&rig.flow.id).await.unwrap().unwrap().cursor;
+    assert!(rig
+        .deps
+        .flows
+        .advance_cursor(&rig.flow.id, current.as_deref(), &old)
+        .await
+        .unwrap());
+    let flow = rig.deps.flows.get(&rig.flow.id).await.unwrap().unwrap();
+    let third = rig.run_flow(&flow, Some(SyncMode::Incremental)).await;
+    assert_eq!(third.start_cursor.as_deref(), Some(old.as_str()));
+    assert_eq!(third.counts.read, 3, "a full read: {:?}", third.counts);
+    assert_eq!(third.counts.written, 0, "nothing changed: {:?}", third.counts);
+    let after = rig.deps.flows.get(&rig.flow.id).await.unwrap().unwrap().cursor;
+    let after: i64 = after.unwrap().parse().unwrap();
+    assert!(
+        after >= third.started_at,
+        "and the cursor is recent again: {after} < {} ({third:?})",
+        third.started_at
+    );
+}

@@ -56,6 +56,13 @@ fn passes(filter: &Filter, object: &Value, wanted: &str) -> bool {
     let Some(actual) = object.pointer(&filter.field) else {
         return false;
     };
+    if filter.op == FilterOp::Wildcard {
+        let actual = actual.as_str().unwrap_or_default();
+        return match wanted.strip_suffix('*') {
+            Some(prefix) => actual.starts_with(prefix),
+            None => actual == wanted,
+        };
+    }
     // The field's own format decides how it compares (a unix integer, an RFC 3339 text).
     let field_format = match actual {
         Value::Number(_) => filter.format.or(Some(TimeFormat::UnixMs)),
@@ -68,7 +75,7 @@ fn passes(filter: &Filter, object: &Value, wanted: &str) -> bool {
         return false;
     };
     match filter.op {
-        FilterOp::Eq => actual == wanted,
+        FilterOp::Eq | FilterOp::Wildcard => actual == wanted,
         FilterOp::Gt => actual > wanted,
         FilterOp::Gte => actual >= wanted,
         FilterOp::Lt => actual < wanted,

@@ -389,15 +389,25 @@ impl SpecFake {
             .map(|s| s.value.clone())
     }
 
-    /// Creates an object directly (no HTTP, no webhook): `value` deep-merged over a generated
-    /// one; id and timestamps are the fake's. Returns the stored object.
+    /// Creates an object directly (no HTTP, no webhook sent; the event log, if the profile
+    /// keeps one, records it as the provider would): `value` deep-merged over a generated one;
+    /// id and timestamps are the fake's. Returns the stored object.
     pub fn insert(&self, collection: &str, value: Value) -> Value {
-        self.create_object(collection, &value).value
+        let stored = self.create_object(collection, &value);
+        let c = self.collection(collection);
+        let event = c.events.as_ref().and_then(|e| e.created.as_deref());
+        webhooks::log_event(self, c, event, &stored.id, &stored.value);
+        stored.value
     }
 
-    /// Deep-merges `patch` into an object and moves its modified time (no webhook).
+    /// Deep-merges `patch` into an object and moves its modified time (no webhook sent; the
+    /// event log records it).
     pub fn update(&self, collection: &str, id: &str, patch: Value) -> Option<Value> {
-        self.update_object(collection, id, &patch).map(|s| s.value)
+        let stored = self.update_object(collection, id, &patch)?;
+        let c = self.collection(collection);
+        let event = c.events.as_ref().and_then(|e| e.updated.as_deref());
+        webhooks::log_event(self, c, event, id, &stored.value);
+        Some(stored.value)
     }
 
     /// Marks the `n` least recently modified objects as modified now (ids returned), for
@@ -454,6 +464,11 @@ impl SpecFake {
         let mut value = Generator { root: schema, rng, n }.generate(schema);
         store::merge(&mut value, input);
         objects.insert(c, self.profile.timestamps, value, at, rng)
+    }
+
+    /// Adds an event to the event-log collection `log`.
+    pub(crate) fn record_event(&self, log: &str, event: &Value) {
+        self.create_object(log, event);
     }
 
     fn update_object(&self, collection: &str, id: &str, patch: &Value) -> Option<store::Stored> {

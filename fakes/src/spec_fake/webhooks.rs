@@ -14,8 +14,37 @@ use crate::timestamp::now_ms;
 
 static EVENT_COUNTER: AtomicU64 = AtomicU64::new(1);
 
+/// Records `event_type` for an object in the profile's event log, and sends it when the fake
+/// has a webhook target.
+pub(crate) fn emit(fake: &SpecFake, c: &Collection, event_type: Option<&str>, id: &str, object: &Value) {
+    log_event(fake, c, event_type, id, object);
+    send(fake, event_type, id, object);
+}
+
+/// Keeps `event_type` for an object in the profile's event log (the provider's events API).
+pub(crate) fn log_event(fake: &SpecFake, _c: &Collection, event_type: Option<&str>, id: &str, object: &Value) {
+    if let (Some(log), Some(event_type), Some(profile)) = (&fake.profile.event_log, event_type, &fake.profile.webhooks)
+    {
+        let now = now_ms();
+        let vars = |name: &str| match name {
+            "event_type" => Some(json!(event_type)),
+            "object_id" => Some(json!(id)),
+            "object" => Some(object.clone()),
+            "occurred_at_ms" => Some(json!(now)),
+            "occurred_at_secs" => Some(json!(now / 1000)),
+            _ => None,
+        };
+        // The log assigns the event its own id and time, as the provider's store would.
+        let mut body = template::fill(&profile.body, &vars);
+        if let Some(map) = body.as_object_mut() {
+            map.remove("id");
+        }
+        fake.record_event(log, &body);
+    }
+}
+
 /// Sends `event_type` for an object when the fake has a webhook target.
-pub(crate) fn emit(fake: &SpecFake, _c: &Collection, event_type: Option<&str>, id: &str, object: &Value) {
+fn send(fake: &SpecFake, event_type: Option<&str>, id: &str, object: &Value) {
     let (Some(url), Some(event_type), Some(profile)) = (&fake.webhook_url, event_type, &fake.profile.webhooks) else {
         return;
     };

@@ -20,12 +20,13 @@ use serde_json::{Map, Value};
 use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
-use super::definition::{ConnectorDefinition, HttpMethod, StreamSpec, WriteKind, WriteSpec};
+use super::definition::{ChangesSpec, ConnectorDefinition, HttpMethod, StreamSpec, WriteKind, WriteSpec};
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
+use super::mapping::Selector;
 use super::pagination::{self, PageResponse, PageToken, PaginationError, StreamState};
 use super::plan::{redact_text, PlannedRequest, RedactedRequest, WritePlan, REDACTED};
 use super::ratelimit::Pacer;
-use super::request::{same_origin, PreparedBody, PreparedRequest};
+use super::request::{same_origin, CompiledRequest, PreparedBody, PreparedRequest};
 use super::stats::ClientStats;
 use super::template::Vars;
 use super::url_guard;
@@ -318,6 +319,9 @@ impl ConnectorClient {
     pub async fn read_page(&self, stream: &str, state: &StreamState) -> Result<Page, ConnectorError> {
         let (spec, compiled) = self.stream(stream)?;
         pagination::check_before_request(state, self.settings.max_pages).map_err(pagination_error)?;
+        if let (Some(since), Some(changes), Some(feed)) = (&state.since, &spec.changes, &compiled.changes) {
+            return self.read_changes_page(stream, spec, changes, feed, state, since).await;
+        }
         let mut vars = self.vars();
         for (name, value) in pagination::page_vars(&spec.pagination, state) {
             vars.set(name, Some(value));
@@ -366,25 +370,7 @@ impl ConnectorClient {
                 }
             }
         }
-        let link = link_header(&response.headers);
-        let page_response = PageResponse {
-            body: &response.body,
-            link_header: link.as_deref(),
-            records: &records,
-        };
-        let token = pagination::next_token(&spec.pagination, state, &page_response).map_err(pagination_error)?;
-        let next = match token {
-            None => None,
-            Some(PageToken::Url(raw)) => {
-                let url = self.next_url(&request_url, &raw)?;
-                Some(pagination::advance(state, PageToken::Url(url)).map_err(pagination_error)?)
-            }
-            Some(token) => Some(pagination::advance(state, token).map_err(pagination_error)?),
-        };
-        let next = next.map(|mut n| {
-            n.max_cursor = max_cursor.clone();
-            n
-        });
+        let next = self.next_state(spec, state, &request_url, &response, &records, &max_cursor)?;
         let total = spec
             .total
             .as_deref()
@@ -395,6 +381,110 @@ impl ConnectorClient {
             next,
             max_cursor,
             total,
+        })
+    }
+
+    /// The state after a page whose list held `records` (`None`: the stream is done).
+    fn next_state(
+        &self,
+        spec: &StreamSpec,
+        state: &StreamState,
+        request_url: &Url,
+        response: &Response,
+        records: &[Value],
+        max_cursor: &Option<String>,
+    ) -> Result<Option<StreamState>, ConnectorError> {
+        let link = link_header(&response.headers);
+        let page_response = PageResponse {
+            body: &response.body,
+            link_header: link.as_deref(),
+            records,
+        };
+        let token = pagination::next_token(&spec.pagination, state, &page_response).map_err(pagination_error)?;
+        let next = match token {
+            None => None,
+            Some(PageToken::Url(raw)) => {
+                let url = self.next_url(request_url, &raw)?;
+                Some(pagination::advance(state, PageToken::Url(url)).map_err(pagination_error)?)
+            }
+            Some(token) => Some(pagination::advance(state, token).map_err(pagination_error)?),
+        };
+        Ok(next.map(|mut n| {
+            n.max_cursor = max_cursor.clone();
+            n
+        }))
+    }
+
+    /// Reads a page of the stream's change feed from `since`: the records its items name,
+    /// fetched as they are now (each once per page), and the items' highest time as the cursor.
+    async fn read_changes_page(
+        &self,
+        stream: &str,
+        spec: &StreamSpec,
+        changes: &ChangesSpec,
+        (request, items_selector): &(CompiledRequest, Selector),
+        state: &StreamState,
+        since: &str,
+    ) -> Result<Page, ConnectorError> {
+        let mut vars = self.vars();
+        for (name, value) in pagination::page_vars(&spec.pagination, state) {
+            vars.set(name, Some(value));
+        }
+        let values = cursor::since_values(changes.cursor.kind, since, changes.cursor.lookback_secs)
+            .map_err(|e| ConnectorError::config(format!("the stream's checkpointed cursor is unreadable: {e}")))?;
+        for (name, value) in values {
+            vars.set(name, Some(value));
+        }
+        let mut prepared = request.prepare(&self.base_url, &vars, &self.compiled.headers)?;
+        if let Some(PageToken::Url(next)) = &state.page {
+            prepared.url = Url::parse(next)
+                .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
+        }
+        let request_url = prepared.url.clone();
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: &[],
+                    json: true,
+                },
+            )
+            .await?;
+        let items = items_selector
+            .select(&response.body)
+            .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;
+        let mut max_cursor = state.max_cursor.clone();
+        let mut ids: Vec<String> = Vec::new();
+        for item in &items {
+            if let Some(text) = item
+                .pointer(&changes.cursor.field)
+                .and_then(|v| cursor::from_value(changes.cursor.kind, v))
+            {
+                max_cursor = cursor::max(changes.cursor.kind, max_cursor, &text);
+            }
+            if changes.only.as_ref().is_some_and(|m| !m.matches(item)) {
+                continue;
+            }
+            if let Some(id) = item.pointer(&changes.id).and_then(scalar_text) {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+        let mut records = Vec::with_capacity(ids.len());
+        for id in &ids {
+            // A record deleted since its change is gone: nothing to sync.
+            if let Some(record) = self.fetch_record(stream, id).await? {
+                records.push(record);
+            }
+        }
+        let next = self.next_state(spec, state, &request_url, &response, &items, &max_cursor)?;
+        Ok(Page {
+            records,
+            next,
+            max_cursor,
+            total: None,
         })
     }
 

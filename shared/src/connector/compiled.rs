@@ -39,6 +39,8 @@ pub struct CompiledStream {
     pub incremental_request: Option<CompiledRequest>,
     pub records: Selector,
     pub fetch: Option<(CompiledRequest, Selector)>,
+    /// The change feed's request and item selector.
+    pub changes: Option<(CompiledRequest, Selector)>,
 }
 
 /// A write operation, compiled.
@@ -470,11 +472,44 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             Some((req, sel))
         }
     };
+    let changes = match &spec.changes {
+        None => None,
+        Some(ch) => {
+            let field = format!("{at}.changes");
+            let Some(cursor) = &spec.cursor else {
+                return Err(invalid(field, "a change feed needs the stream's `cursor`"));
+            };
+            if fetch.is_none() {
+                return Err(invalid(
+                    field,
+                    "a change feed needs `fetch`: changed records are fetched as they are now",
+                ));
+            }
+            if ch.cursor.kind != cursor.kind {
+                return Err(invalid(
+                    format!("{field}.cursor.type"),
+                    "must be the stream cursor's type: the feed continues from the same cursor",
+                ));
+            }
+            for (name, pointer) in [("id", &ch.id), ("cursor.field", &ch.cursor.field)] {
+                if !pointer.starts_with('/') {
+                    return Err(invalid(
+                        format!("{field}.{name}"),
+                        format!("{pointer:?} is not a JSON pointer (it starts with `/`)"),
+                    ));
+                }
+            }
+            let request = compile_list(format!("{field}.request"), &ch.request)?;
+            let items = Selector::parse(&ch.records).map_err(|e| invalid(format!("{field}.records"), e.to_string()))?;
+            Some((request, items))
+        }
+    };
     Ok(CompiledStream {
         request,
         incremental_request,
         records,
         fetch,
+        changes,
     })
 }
 

@@ -118,6 +118,24 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
     }
 }
 
+/// Unix seconds of a time cursor; `None` for string cursors and unreadable text.
+pub fn to_unix_secs(kind: CursorKind, text: &str) -> Option<i64> {
+    match parse(kind, text).ok()? {
+        Parsed::Nanos(n) => i64::try_from(n.div_euclid(1_000_000_000)).ok(),
+        Parsed::Text(_) => None,
+    }
+}
+
+/// The cursor text of unix second `secs` in a time cursor's format; `None` for string cursors.
+pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
+    match kind {
+        CursorKind::UnixSeconds => Some(secs.to_string()),
+        CursorKind::UnixMillis => Some((i128::from(secs) * 1000).to_string()),
+        CursorKind::Rfc3339 => OffsetDateTime::from_unix_timestamp(secs).ok()?.format(&Rfc3339).ok(),
+        CursorKind::String => None,
+    }
+}
+
 /// The `since` placeholder values for a run starting at `cursor`, moved back by
 /// `lookback_secs`: `since` in the stream's own format, plus `since.unix_seconds`,
 /// `since.unix_millis` and `since.rfc3339` for time kinds.
@@ -155,6 +173,16 @@ pub fn since_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_cursors_convert_to_and_from_unix_seconds() {
+        for kind in [CursorKind::UnixSeconds, CursorKind::UnixMillis, CursorKind::Rfc3339] {
+            let text = from_unix_secs(kind, 1_764_000_000).unwrap();
+            assert_eq!(to_unix_secs(kind, &text), Some(1_764_000_000), "{kind:?} {text}");
+        }
+        assert_eq!(from_unix_secs(CursorKind::String, 5), None);
+        assert_eq!(to_unix_secs(CursorKind::String, "abc"), None);
+    }
 
     #[test]
     fn reads_numbers_and_strings_in_the_stream_format() {

@@ -610,6 +610,39 @@ pub struct StreamSpec {
     /// How to fetch one record by id (webhook events that carry only an id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchSpec>,
+
+    /// A change feed incremental runs read instead of the list, for APIs whose lists cannot
+    /// filter on an update time (Stripe's Events API). Needs `fetch` and `cursor`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangesSpec>,
+}
+
+/// A feed of changes: each item names a changed record, which is fetched as it is now (with the
+/// stream's `fetch`), so the order of the feed and repeated changes never write an old version.
+/// Paged like the stream. A cursor older than `max_age_secs` (the feed's retention) makes the
+/// run a full refresh instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesSpec {
+    /// The feed request. Placeholders: `config.*`, `page.*`, `since*`.
+    pub request: RequestSpec,
+
+    /// Where the items are in a response (a JSON pointer or a jq program, as `records`).
+    pub records: String,
+
+    /// JSON pointer to the changed record's id in an item (`/data/object/id`).
+    pub id: String,
+
+    /// Only items matching this (`{pointer: /data/object/object, equals: customer}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only: Option<ValueMatch>,
+
+    /// The item's time, the run's cursor (the same type as the stream's cursor).
+    pub cursor: CursorSpec,
+
+    /// How far back the feed reaches, in seconds (Stripe keeps events 30 days).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u64>,
 }
 
 fn default_primary_key() -> String {

@@ -246,6 +246,31 @@ streams:
     }
 
     #[test]
+    fn a_change_feed_needs_a_cursor_fetch_and_pointers_of_the_cursor_type() {
+        let changes = r#"    records: /data
+    cursor: {field: /updated, type: unix_seconds}
+    fetch: {request: {path: "/items/{{ id }}"}}
+    changes:
+      request: {path: /events, query: {after: "{{ page.token }}", since: "{{ since }}"}}
+      records: /data
+      id: /data/object/id
+      cursor: {field: /created, type: unix_seconds}
+      max_age_secs: 2592000"#;
+        let with = |text: &str| MINIMAL.replace("    records: /data", text);
+        let def = parse_definition("mini.yaml", &with(changes)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.streams["items"].changes.as_ref().unwrap().max_age_secs, Some(2_592_000));
+        let e = err(&with(&changes.replace("    fetch: {request: {path: \"/items/{{ id }}\"}}\n", "")));
+        assert_eq!(e.field, "streams.items.changes", "{e}");
+        assert!(e.message.contains("fetch"), "{e}");
+        let e = err(&with(&changes.replace("cursor: {field: /created, type: unix_seconds}", "cursor: {field: /created, type: rfc3339}")));
+        assert_eq!(e.field, "streams.items.changes.cursor.type", "{e}");
+        let e = err(&with(&changes.replace("id: /data/object/id", "id: data.object.id")));
+        assert_eq!(e.field, "streams.items.changes.id", "{e}");
+        let e = err(&with(&changes.replace("after: \"{{ page.token }}\", ", "")));
+        assert!(e.field.starts_with("streams.items.changes.request"), "{e}");
+    }
+
+    #[test]
     fn a_bad_jq_selector_names_the_records_field() {
         let e = err(&MINIMAL.replace("records: /data", "records: \".data[\""));
         assert_eq!(e.field, "streams.items.records");

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use crate::connector::definition::CursorKind;
 use crate::connector::{cursor, Mapping, StreamState};
 use crate::queue::{SyncJobRef, SyncMessage};
 use crate::store::flows::{Flow, SyncMode};
@@ -138,27 +139,36 @@ pub async fn run_job(
             &flow.destination_connection,
         )
         .await?;
-    let cursor_kind = source
-        .definition()
-        .streams
-        .get(&flow.source_stream)
-        .ok_or_else(|| {
-            SyncError::Config(format!(
-                "flow {}: connector {} has no stream {}",
-                flow.id,
-                source.definition().id,
-                flow.source_stream
-            ))
-        })?
-        .cursor
-        .as_ref()
-        .map(|c| c.kind);
+    let stream_spec = source.definition().streams.get(&flow.source_stream).ok_or_else(|| {
+        SyncError::Config(format!(
+            "flow {}: connector {} has no stream {}",
+            flow.id,
+            source.definition().id,
+            flow.source_stream
+        ))
+    })?;
+    let cursor_kind = stream_spec.cursor.as_ref().map(|c| c.kind);
+    // A stream read incrementally through a change feed: the run's cursor also moves to the
+    // job's start, since a full read (the fallback below) sees every record as of then.
+    let feed = stream_spec.changes.as_ref();
 
     let mut state: StreamState = match &job.state {
         Some(v) => serde_json::from_value(v.clone())
             .map_err(|e| SyncError::Config(format!("job {}: unreadable checkpoint: {e}", job.job_id)))?,
         None => StreamState::full_refresh(),
     };
+    // A change feed reaches back only so far: from an older cursor, read everything instead.
+    if let (Some(feed), Some(kind), Some(since)) = (feed, cursor_kind, state.since.as_deref()) {
+        if !feed_reaches(feed.max_age_secs, kind, since, job.started_at) && state.is_first_page() && job.pages == 0 {
+            info!(
+                message = "The cursor is older than the change feed reaches; this run reads everything.",
+                flow_id = %flow.id,
+                job_id = %job.job_id,
+                cursor = %since
+            );
+            state = StreamState::full_refresh();
+        }
+    }
 
     loop {
         if let Some(remaining) = budget.remaining() {
@@ -218,6 +228,13 @@ pub async fn run_job(
                 };
                 job.finished_at = Some(now);
                 if job.mode == SyncMode::Incremental {
+                    if let (Some(_), Some(kind)) = (feed, cursor_kind) {
+                        // Everything up to the job's start was read (the feed, or the full
+                        // fallback); the lookback covers what changed while it ran.
+                        if let Some(start) = cursor::from_unix_secs(kind, job.started_at) {
+                            job.max_cursor = cursor::max(kind, job.max_cursor.take(), &start);
+                        }
+                    }
                     if let Some(max) = &job.max_cursor {
                         let moved = deps
                             .flows
@@ -246,6 +263,17 @@ pub async fn run_job(
     }
 }
 
+/// Whether a change feed that keeps `max_age_secs` of history still reaches back to cursor
+/// `since` for a run starting at `now` (unix seconds). A feed without a limit always does.
+fn feed_reaches(max_age_secs: Option<u64>, kind: CursorKind, since: &str, now: i64) -> bool {
+    let Some(max_age) = max_age_secs else { return true };
+    match cursor::to_unix_secs(kind, since) {
+        Some(at) => at >= now.saturating_sub(i64::try_from(max_age).unwrap_or(i64::MAX)),
+        // A cursor that is not a time cannot be aged: trust the feed.
+        None => true,
+    }
+}
+
 /// Records the error on the job. A retriable error keeps the job running from its last
 /// checkpoint (the message is tried again); any other fails it.
 async fn fail(deps: &SyncDeps, job: &mut Job, error: SyncError) -> Result<JobOutcome, SyncError> {
@@ -257,4 +285,24 @@ async fn fail(deps: &SyncDeps, job: &mut Job, error: SyncError) -> Result<JobOut
     }
     deps.jobs.put(job).await?;
     Err(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_feed_reaches_back_only_as_far_as_it_keeps_history() {
+        let day = 86_400;
+        let now = 1_764_000_000;
+        let thirty = Some(30 * day as u64);
+        let at = |days_ago: i64| (now - days_ago * day).to_string();
+        assert!(feed_reaches(thirty, CursorKind::UnixSeconds, &at(29), now));
+        assert!(feed_reaches(thirty, CursorKind::UnixSeconds, &at(30), now));
+        assert!(!feed_reaches(thirty, CursorKind::UnixSeconds, &at(31), now));
+        assert!(feed_reaches(None, CursorKind::UnixSeconds, &at(400), now));
+        assert!(feed_reaches(thirty, CursorKind::String, "opaque", now));
+        let millis = ((now - 31 * day) * 1000).to_string();
+        assert!(!feed_reaches(thirty, CursorKind::UnixMillis, &millis, now));
+    }
 }

@@ -3,9 +3,10 @@
 //! Against the spec-driven fake (`fakes/profiles/stripe.yaml` over `stripe/spec3.yaml`, seeded
 //! from `stripe/fixtures3.json`'s example objects): 250 objects per collection, so a full read
 //! is three pages of 100 (`starting_after` paging with `has_more`). Stripe lists filter on
-//! `created` only, so the incremental change is new objects: an incremental read from the
-//! highest `created` returns them and the seeds inside the 300 s lookback. Every request and
-//! response is checked against Stripe's spec; the fake must record no violation.
+//! `created` only, so incremental reads go through the Events API (`/v1/events`, the fake's
+//! event log): after new objects and an update to the oldest one, an incremental read returns
+//! exactly those. Every request and response is checked against Stripe's spec; the fake must
+//! record no violation.
 //!
 //! The spec-driven fake proves more than localstripe here: localstripe answers what it
 //! implements, while this fake validates each request and response against Stripe's published
@@ -42,13 +43,25 @@ async fn stripe() {
             StreamCase {
                 stream,
                 expected: fake.count(stream),
-                change: Box::new(|_| {
-                    (1..=3)
+                // New objects, and an update to the oldest one: Stripe lists cannot filter on
+                // an update time, so only the Events API feed finds that one.
+                change: Box::new(|full| {
+                    let oldest = full
+                        .iter()
+                        .min_by_key(|r| r["created"].as_i64())
+                        .and_then(|r| r["id"].as_str())
+                        .expect("the full read has records")
+                        .to_owned();
+                    fake.update(stream, &oldest, json!({"description": format!("Updated {stream}")}))
+                        .expect("the oldest object exists");
+                    let mut ids: Vec<String> = (1..=3)
                         .map(|i| {
                             let created = fake.insert(stream, json!({ "description": format!("New {stream} {i}") }));
                             created["id"].as_str().expect("string ids").to_owned()
                         })
-                        .collect()
+                        .collect();
+                    ids.push(oldest);
+                    ids
                 }),
                 object: Box::new(|id| fake.object(stream, id)),
                 compare: &["/id", "/object", "/created", "/description"],
