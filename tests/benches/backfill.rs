@@ -11,6 +11,7 @@
 //! HubSpot's rate limit is lifted (a connection-level `rate_limit` override) so the run measures
 //! the engine and the store, not the provider's pace.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -127,19 +128,40 @@ async fn main() {
         attempt: 0,
     };
 
-    // Run, kill at a random moment, resume from the checkpoint; until the job finishes.
+    // Run, kill at a random moment, resume from the checkpoint; until the job finishes. A kill
+    // comes after 1 to 6 more pages were checkpointed, and then part-way into the next page (a
+    // random share of the last page's time), so every run makes progress and most kills land
+    // mid-page.
     let started = Instant::now();
     let mut crashes = 0usize;
-    // Crash often enough to matter (about every 3 pages' worth of time), never so often that
-    // no page can finish: a kill comes 0.2 to 2 s after a (re)start.
+    let pages_done = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let done = loop {
+        let target = pages_done.load(Ordering::SeqCst) + rand::rng().random_range(1..=6);
         let task = {
             let deps = deps.clone();
             let job_ref = job_ref.clone();
-            tokio::spawn(async move { sync::run_job(&deps, &job_ref, &sync::Unlimited, &|_| {}).await })
+            let pages_done = pages_done.clone();
+            tokio::spawn(async move {
+                let progress = move |j: &switchyard::store::jobs::Job| pages_done.store(j.pages, Ordering::SeqCst);
+                sync::run_job(&deps, &job_ref, &sync::Unlimited, &progress).await
+            })
         };
-        let kill_after = Duration::from_millis(rand::rng().random_range(200..2000));
-        tokio::time::sleep(kill_after).await;
+        let mut last_page = Instant::now();
+        let mut page_time = Duration::from_millis(500);
+        let mut seen = pages_done.load(Ordering::SeqCst);
+        while !task.is_finished() && pages_done.load(Ordering::SeqCst) < target {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now_pages = pages_done.load(Ordering::SeqCst);
+            if now_pages != seen {
+                page_time = last_page.elapsed();
+                last_page = Instant::now();
+                seen = now_pages;
+            }
+        }
+        if !task.is_finished() {
+            let into_page = page_time.mul_f64(rand::rng().random_range(0.05..0.95));
+            tokio::time::sleep(into_page).await;
+        }
         if task.is_finished() {
             match task.await.expect("the job task runs").expect("the job succeeds") {
                 JobOutcome::Finished(job) => break job,
