@@ -285,6 +285,11 @@ impl Rig {
                 .queue_url(url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(0)
+                // A receive whose answer is lost (an attempt timed out on a loaded machine, and
+                // the SDK asked again) leaves its messages in flight with nobody to settle them,
+                // as in SQS. They come back after the visibility timeout: the queue's 30 minutes
+                // would outlast the run, so this poller asks for 3 (three times the longest batch).
+                .visibility_timeout(180)
                 .message_system_attribute_names(MessageSystemAttributeName::All)
                 .send()
                 .await
