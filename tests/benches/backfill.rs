@@ -18,20 +18,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use rand::Rng;
 use serde_json::json;
-use switchyard::admin::create_connection;
-use switchyard::clock::SystemClock;
-use switchyard::config::SyncConfig;
-use switchyard::connector::Registry;
 use switchyard::queue::SyncJobRef;
-use switchyard::store::connections::Connection;
-use switchyard::store::flows::{Flow, SyncMode};
-use switchyard::sync::{self, JobOutcome, SyncDeps};
-use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
-use switchyard_fakes::paged_source::{self, SourceConfig};
+use switchyard::sync::{self, JobOutcome};
+use switchyard_fakes::hubspot::{HubspotConfig, ObjectType};
 use switchyard_fakes::rate_limit::RateLimit;
-use switchyard_tests::TestEnv;
 
-const FAKE_SOURCE: &str = include_str!("../fixtures/connectors/fake-source.yaml");
 /// The fake source's page size in the definition (`limit: 1000`).
 const PAGE: usize = 1000;
 /// HubSpot's batch upsert size.
@@ -46,81 +37,22 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 3_000 } else { 1_000_000 });
 
-    let env = TestEnv::new().await;
-    let source = paged_source::start(SourceConfig {
+    let switchyard_tests::sync_bench::SyncBench {
+        env,
+        deps,
+        flow,
+        source,
+        hub,
+    } = switchyard_tests::sync_bench::start(
+        "flow_backfill",
         records,
-        ..SourceConfig::default()
-    });
-    let hub = hubspot::start(HubspotConfig {
-        rate_limit: RateLimit::new(1_000_000, Duration::from_secs(1)),
-        ..HubspotConfig::default()
-    });
-    let mut sources = Registry::embedded_sources().to_vec();
-    sources.push(("fake-source.yaml", FAKE_SOURCE));
-    let registry = Registry::from_sources(sources).expect("definitions validate");
-    let config = SyncConfig::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(env.table.clone()),
-        "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
-        "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
-        _ => None,
-    })
-    .unwrap();
-    let deps = Arc::new(SyncDeps::new(config, &env.clients, Arc::new(registry), Arc::new(SystemClock)).unwrap());
-    let tenant = format!("bench{}", ulid::Ulid::new().to_string().to_lowercase());
-    for (id, provider, config, creds) in [
-        (
-            "conn_source",
-            "fake-source",
-            json!({"base_url": source.base_url}),
-            json!({}),
-        ),
-        (
-            "conn_hubspot",
-            "hubspot",
-            json!({"base_url": hub.base_url, "rate_limit": {"requests": 1_000_000, "window_ms": 1000}}),
-            json!({"access_token": hubspot::TEST_TOKEN}),
-        ),
-    ] {
-        let conn = Connection {
-            id: id.into(),
-            tenant: tenant.clone(),
-            provider: provider.into(),
-            name: provider.into(),
-            webhook: None,
-            secret_arn: None,
-            config: config.as_object().cloned().unwrap(),
-            created_at: 0,
-        };
-        create_connection(
-            &deps.connections,
-            &deps.secrets,
-            conn,
-            None,
-            creds.as_object().cloned().unwrap(),
-        )
-        .await
-        .unwrap();
-    }
-    let flow = Flow {
-        id: "flow_backfill".into(),
-        tenant: tenant.clone(),
-        name: "backfill".into(),
-        source_connection: "conn_source".into(),
-        source_stream: "records".into(),
-        destination_connection: "conn_hubspot".into(),
-        destination_operation: "contacts.upsert_by_email".into(),
-        mapping: r#"{properties: {email: .email, firstname: .first_name, lastname: .last_name, company: .company}}"#
-            .into(),
-        mode: SyncMode::Full,
-        schedule_interval_secs: None,
-        event_types: vec![],
-        enabled: true,
-        created_at: 0,
-        cursor: None,
-        next_run_at: None,
-        retry_schedule_secs: None,
-    };
-    deps.flows.create(&flow).await.unwrap();
+        HubspotConfig {
+            rate_limit: RateLimit::new(1_000_000, Duration::from_secs(1)),
+            ..HubspotConfig::default()
+        },
+        json!({"rate_limit": {"requests": 1_000_000, "window_ms": 1000}}),
+    )
+    .await;
     let job = sync::start_job(&deps, &flow, "bench", None, false).await.unwrap();
     let job_ref = SyncJobRef {
         flow_id: flow.id.clone(),

@@ -7,23 +7,12 @@
 //!
 //! Prints records/s, HubSpot requests/s against its allowed rate, and the 429 count.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchyard::admin::create_connection;
-use switchyard::clock::SystemClock;
-use switchyard::config::SyncConfig;
-use switchyard::connector::Registry;
 use switchyard::queue::SyncJobRef;
-use switchyard::store::connections::Connection;
-use switchyard::store::flows::{Flow, SyncMode};
-use switchyard::sync::{self, JobOutcome, SyncDeps};
-use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType, DEFAULT_RATE_LIMIT};
-use switchyard_fakes::paged_source::{self, SourceConfig};
-use switchyard_tests::TestEnv;
-
-const FAKE_SOURCE: &str = include_str!("../fixtures/connectors/fake-source.yaml");
+use switchyard::sync::{self, JobOutcome};
+use switchyard_fakes::hubspot::{HubspotConfig, ObjectType, DEFAULT_RATE_LIMIT};
 
 #[tokio::main]
 async fn main() {
@@ -34,74 +23,14 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 300 } else { 20_000 });
 
-    let env = TestEnv::new().await;
-    let source = paged_source::start(SourceConfig {
-        records,
-        ..SourceConfig::default()
-    });
-    let hub = hubspot::start(HubspotConfig::default());
-
-    let mut sources = Registry::embedded_sources().to_vec();
-    sources.push(("fake-source.yaml", FAKE_SOURCE));
-    let registry = Registry::from_sources(sources).expect("definitions validate");
-    let config = SyncConfig::from_lookup(|k| match k {
-        "TABLE_NAME" => Some(env.table.clone()),
-        "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
-        "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
-        _ => None,
-    })
-    .unwrap();
-    let deps = SyncDeps::new(config, &env.clients, Arc::new(registry), Arc::new(SystemClock)).unwrap();
-    let tenant = format!("bench{}", ulid::Ulid::new().to_string().to_lowercase());
-    for (id, provider, base_url, creds) in [
-        ("conn_source", "fake-source", source.base_url.clone(), json!({})),
-        (
-            "conn_hubspot",
-            "hubspot",
-            hub.base_url.clone(),
-            json!({"access_token": hubspot::TEST_TOKEN}),
-        ),
-    ] {
-        let conn = Connection {
-            id: id.into(),
-            tenant: tenant.clone(),
-            provider: provider.into(),
-            name: provider.into(),
-            webhook: None,
-            secret_arn: None,
-            config: json!({"base_url": base_url}).as_object().cloned().unwrap(),
-            created_at: 0,
-        };
-        create_connection(
-            &deps.connections,
-            &deps.secrets,
-            conn,
-            None,
-            creds.as_object().cloned().unwrap(),
-        )
-        .await
-        .unwrap();
-    }
-    let flow = Flow {
-        id: "flow_bench".into(),
-        tenant: tenant.clone(),
-        name: "bench".into(),
-        source_connection: "conn_source".into(),
-        source_stream: "records".into(),
-        destination_connection: "conn_hubspot".into(),
-        destination_operation: "contacts.upsert_by_email".into(),
-        mapping: r#"{properties: {email: .email, firstname: .first_name, lastname: .last_name, company: .company}}"#
-            .into(),
-        mode: SyncMode::Full,
-        schedule_interval_secs: None,
-        event_types: vec![],
-        enabled: true,
-        created_at: 0,
-        cursor: None,
-        next_run_at: None,
-        retry_schedule_secs: None,
-    };
-    deps.flows.create(&flow).await.unwrap();
+    // The environment and the source stop when dropped: keep them to the end.
+    let switchyard_tests::sync_bench::SyncBench {
+        env: _env,
+        source: _source,
+        deps,
+        flow,
+        hub,
+    } = switchyard_tests::sync_bench::start("flow_bench", records, HubspotConfig::default(), json!({})).await;
 
     let job = sync::start_job(&deps, &flow, "bench", None, false).await.unwrap();
     let job_ref = SyncJobRef {

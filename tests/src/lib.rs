@@ -11,6 +11,7 @@ pub mod faults;
 pub mod localstripe;
 pub mod runtime_api;
 pub mod samples;
+pub mod sync_bench;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};

@@ -342,22 +342,7 @@ impl ConnectorClient {
             (Some(req), true) => req,
             _ => &compiled.request,
         };
-        let mut prepared = template.prepare(&self.base_url, &vars, &self.compiled.headers)?;
-        if let Some(PageToken::Url(next)) = &state.page {
-            prepared.url = Url::parse(next)
-                .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
-        }
-        let request_url = prepared.url.clone();
-        let response = self
-            .execute(
-                prepared,
-                Exec {
-                    idempotent: true,
-                    pass: &[],
-                    json: true,
-                },
-            )
-            .await?;
+        let (request_url, response) = self.request_page(template, &vars, state).await?;
         let records = compiled
             .records
             .select(&response.body)
@@ -382,6 +367,33 @@ impl ConnectorClient {
             max_cursor,
             total,
         })
+    }
+
+    /// Sends a list request for the page `state` points at (a stored next-page URL replaces the
+    /// template's): the URL asked and the response.
+    async fn request_page(
+        &self,
+        template: &CompiledRequest,
+        vars: &Vars<'_>,
+        state: &StreamState,
+    ) -> Result<(Url, Response), ConnectorError> {
+        let mut prepared = template.prepare(&self.base_url, vars, &self.compiled.headers)?;
+        if let Some(PageToken::Url(next)) = &state.page {
+            prepared.url = Url::parse(next)
+                .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
+        }
+        let request_url = prepared.url.clone();
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: &[],
+                    json: true,
+                },
+            )
+            .await?;
+        Ok((request_url, response))
     }
 
     /// The state after a page whose list held `records` (`None`: the stream is done).
@@ -435,22 +447,7 @@ impl ConnectorClient {
         for (name, value) in values {
             vars.set(name, Some(value));
         }
-        let mut prepared = request.prepare(&self.base_url, &vars, &self.compiled.headers)?;
-        if let Some(PageToken::Url(next)) = &state.page {
-            prepared.url = Url::parse(next)
-                .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
-        }
-        let request_url = prepared.url.clone();
-        let response = self
-            .execute(
-                prepared,
-                Exec {
-                    idempotent: true,
-                    pass: &[],
-                    json: true,
-                },
-            )
-            .await?;
+        let (request_url, response) = self.request_page(request, &vars, state).await?;
         let items = items_selector
             .select(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;

@@ -258,11 +258,19 @@ streams:
       max_age_secs: 2592000"#;
         let with = |text: &str| MINIMAL.replace("    records: /data", text);
         let def = parse_definition("mini.yaml", &with(changes)).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(def.streams["items"].changes.as_ref().unwrap().max_age_secs, Some(2_592_000));
-        let e = err(&with(&changes.replace("    fetch: {request: {path: \"/items/{{ id }}\"}}\n", "")));
+        assert_eq!(
+            def.streams["items"].changes.as_ref().unwrap().max_age_secs,
+            Some(2_592_000)
+        );
+        let e = err(&with(
+            &changes.replace("    fetch: {request: {path: \"/items/{{ id }}\"}}\n", ""),
+        ));
         assert_eq!(e.field, "streams.items.changes", "{e}");
         assert!(e.message.contains("fetch"), "{e}");
-        let e = err(&with(&changes.replace("cursor: {field: /created, type: unix_seconds}", "cursor: {field: /created, type: rfc3339}")));
+        let e = err(&with(&changes.replace(
+            "cursor: {field: /created, type: unix_seconds}",
+            "cursor: {field: /created, type: rfc3339}",
+        )));
         assert_eq!(e.field, "streams.items.changes.cursor.type", "{e}");
         let e = err(&with(&changes.replace("id: /data/object/id", "id: data.object.id")));
         assert_eq!(e.field, "streams.items.changes.id", "{e}");
