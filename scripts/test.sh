@@ -27,10 +27,14 @@ run() {
   local rc=${PIPESTATUS[0]}
   [ "$rc" -eq 0 ] || status=$rc
 }
+# Every test process leaves its log lines and stored secrets here for the secrets scan, which
+# runs last.
+rm -rf target/switchyard-test-logs
 run cargo test --workspace --all-targets --exclude switchyard-tests
 run cargo test -p switchyard-tests --lib --benches
-run cargo test -p switchyard-tests --tests -- --skip fault_injection_with_2000_events
+run cargo test -p switchyard-tests --test integration -- --skip fault_injection_with_2000_events
 run cargo test -p switchyard-tests --test integration -- fault_injection_with_2000_events
+run cargo test -p switchyard-tests --test secrets_in_logs
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

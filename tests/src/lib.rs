@@ -9,6 +9,7 @@
 pub mod counter;
 pub mod faults;
 pub mod localstripe;
+pub mod log_capture;
 pub mod runtime_api;
 pub mod samples;
 pub mod sync_bench;
@@ -142,6 +143,7 @@ pub struct TestEnv {
 
 impl TestEnv {
     pub async fn new() -> Self {
+        log_capture::install();
         let config = sdk_config().await;
         let counter = RequestCounter::default();
         let faults = faults::FaultInjector::default();
@@ -162,6 +164,7 @@ impl TestEnv {
                 aws_sdk_secretsmanager::config::Builder::from(&config)
                     .interceptor(counter.clone())
                     .interceptor(faults.clone())
+                    .interceptor(log_capture::SecretRecorder)
                     .build(),
             ),
         };

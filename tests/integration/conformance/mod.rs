@@ -48,6 +48,10 @@ pub fn client(id: &str, base_url: &str, credentials: &[(&str, &str)], config: Va
     settings.request_timeout = Duration::from_secs(20);
     settings.max_inline_retries = 3;
     settings.max_inline_wait = Duration::from_secs(15);
+    switchyard_tests::log_capture::install();
+    for (_, value) in credentials {
+        switchyard_tests::log_capture::known_secret(value);
+    }
     let credentials = credentials.iter().fold(Credentials::new(), |c, (k, v)| c.with(*k, *v));
     let http = url_guard::http_client(settings.request_timeout, true).expect("an HTTP client");
     ConnectorClient::new(Arc::clone(&def), settings, credentials, http)
