@@ -52,7 +52,11 @@ fn scan(dir: &Path, secrets: &BTreeSet<String>) -> (usize, Vec<Leak>) {
                     leaks.push(Leak {
                         file: path.display().to_string(),
                         line: n + 1,
-                        what: format!("a stored secret ({} characters, starts {:?})", s.len(), &s[..4.min(s.len())]),
+                        what: format!(
+                            "a stored secret ({} characters, starts {:?})",
+                            s.len(),
+                            &s[..4.min(s.len())]
+                        ),
                     });
                 }
             }
@@ -88,7 +92,11 @@ fn no_stored_secret_or_credential_appears_in_any_log_line() {
 fn the_scan_finds_a_planted_secret_and_a_bearer_token() {
     let dir = std::env::temp_dir().join(format!("switchyard-scan-selftest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("1.secrets"), format!("{}\n", hex::encode("refresh-token-0123456789"))).unwrap();
+    std::fs::write(
+        dir.join("1.secrets"),
+        format!("{}\n", hex::encode("refresh-token-0123456789")),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("1.log"),
         concat!(

@@ -5,6 +5,7 @@ mod destinations;
 mod events;
 mod health;
 mod indexes;
+mod outbound;
 mod rate_budget;
 mod receiver;
 mod retry;
