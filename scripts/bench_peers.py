@@ -180,8 +180,8 @@ def main() -> None:
         fake.wait()
 
     print()
-    print(f"| pass | reader | records/s | CPU per record | peak RSS |")
-    print(f"|---|---|---|---|---|")
+    print("| pass | reader | records/s | CPU per record | peak RSS |")
+    print("|---|---|---|---|---|")
     for name, results in rows:
         medians = {}
         for reader in ("airbyte", "switchyard"):
