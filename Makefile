@@ -1,5 +1,5 @@
 # Switchyard: the two set-up commands are `make dev` and `make test`.
-.PHONY: dev test bench venv fmt
+.PHONY: dev test bench bench-peers venv fmt
 
 ## Run Switchyard locally: emulator + template resources + local runner + demo (Ctrl-C stops).
 dev:
@@ -16,6 +16,10 @@ bench:
 	cargo bench -p switchyard-tests --bench sync_throughput
 	cargo bench -p health-checker
 	cargo bench -p switchyard-tests --bench footprint
+
+## Switchyard beside Airbyte's CDK on the same paged stream (creates .venv-peers; several minutes).
+bench-peers:
+	scripts/bench-peers.sh
 
 ## Install the pinned local tools into .venv.
 venv:

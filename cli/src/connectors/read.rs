@@ -1,16 +1,19 @@
 //! `switchyard connectors read` and `check`: a stream through the engine, records as JSON
-//! lines on stdout, progress on stderr.
+//! lines on stdout, progress on stderr. `read --mapping` runs each page through a flow's jq
+//! mapping first, the way a sync job does, to preview what a flow would write.
 
 use std::io::{BufWriter, ErrorKind as IoErrorKind, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use switchyard::connector::cursor::from_user_input;
-use switchyard::connector::{ConnectorClient, ConnectorDefinition, ErrorKind, StreamState};
+use switchyard::connector::{ConnectorClient, ConnectorDefinition, ErrorKind, Mapping, StreamState};
 
 use super::session::{self, ConnectionArgs};
-use crate::Outcome;
+use crate::{input_file, Outcome};
 
 #[derive(Debug, Args)]
 pub struct ReadArgs {
@@ -31,6 +34,14 @@ pub struct ReadArgs {
     /// Fetch one record by id instead of reading the stream (when the stream can).
     #[arg(long, visible_alias = "fetch", value_name = "ID", conflicts_with_all = ["since", "limit"])]
     id: Option<String>,
+    /// Map every record with this jq program (as `flows create --mapping` takes it) and print
+    /// what it produces; a record the program refuses is reported on stderr and makes the
+    /// exit code 1.
+    #[arg(long, value_name = "JQ", conflicts_with_all = ["id", "mapping_file"])]
+    mapping: Option<String>,
+    /// File holding the jq mapping.
+    #[arg(long, value_name = "FILE", conflicts_with = "id")]
+    mapping_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +84,13 @@ pub async fn read(args: ReadArgs) -> Outcome {
             def.id
         );
     }
+    let mapping = match (&args.mapping, &args.mapping_file) {
+        (Some(jq), _) => Some(jq.clone()),
+        (None, Some(f)) => Some(input_file::read_to_string(f, "mapping file", input_file::SOURCE_LIMIT)?),
+        (None, None) => None,
+    }
+    .map(|jq| Mapping::compile(&jq).map_err(|e| anyhow::anyhow!("--mapping: {e}")))
+    .transpose()?;
     let lookback = spec.cursor.as_ref().map_or(0, |c| c.lookback_secs);
     let client = session::client(def.clone(), &args.connection)?;
     if let Some(id) = &args.id {
@@ -86,7 +104,7 @@ pub async fn read(args: ReadArgs) -> Outcome {
         Some(cursor) => eprintln!("reading {}/{} since {cursor}", def.id, args.stream),
         None => eprintln!("reading {}/{} (full refresh)", def.id, args.stream),
     }
-    read_stream(&client, &args.stream, since, args.limit).await
+    read_stream(&client, &args.stream, since, args.limit, mapping.as_ref()).await
 }
 
 async fn fetch(client: &ConnectorClient, stream: &str, id: &str) -> Outcome {
@@ -115,14 +133,20 @@ fn closed(e: &std::io::Error) -> bool {
     e.kind() == IoErrorKind::BrokenPipe
 }
 
-async fn read_stream(client: &ConnectorClient, stream: &str, since: Option<String>, limit: Option<u64>) -> Outcome {
+async fn read_stream(
+    client: &ConnectorClient,
+    stream: &str,
+    since: Option<String>,
+    limit: Option<u64>,
+    mapping: Option<&Mapping>,
+) -> Outcome {
     let started = Instant::now();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut state = Some(match since {
         Some(cursor) => StreamState::incremental(Some(cursor)),
         None => StreamState::full_refresh(),
     });
-    let (mut pages, mut records) = (0u64, 0u64);
+    let (mut pages, mut records, mut refused) = (0u64, 0u64, 0u64);
     let mut max_cursor = None;
     let mut stopped = None;
     while let Some(current) = state.take() {
@@ -143,11 +167,27 @@ async fn read_stream(client: &ConnectorClient, stream: &str, since: Option<Strin
         };
         pages += 1;
         let on_page = page.records.len();
-        for record in &page.records {
+        let mapped = match mapping {
+            // One batch per page, as a sync job maps them; the page's records are kept for the
+            // cursor, so the mapping gets its own copy.
+            Some(mapping) => mapping.apply_each(Arc::new(page.records.clone())),
+            None => Vec::new(),
+        };
+        for (index, record) in page.records.iter().enumerate() {
             if limit.is_some_and(|n| records >= n) {
                 stopped = Some("--limit");
                 break;
             }
+            let record = match mapped.get(index) {
+                None => record,
+                Some(Ok(mapped)) => mapped,
+                Some(Err(e)) => {
+                    refused += 1;
+                    let _ = out.flush();
+                    eprintln!("page {pages}, record {}: mapping refused it: {e}", index + 1);
+                    continue;
+                }
+            };
             let written = serde_json::to_writer(&mut out, record)
                 .map_err(std::io::Error::from)
                 .and_then(|()| out.write_all(b"\n"));
@@ -176,16 +216,21 @@ async fn read_stream(client: &ConnectorClient, stream: &str, since: Option<Strin
         state = page.next;
     }
     eprintln!(
-        "{}: {pages} pages, {records} records, {}{}",
+        "{}: {pages} pages, {records} records{}, {}{}",
         if stopped.is_some() {
             "stopped at --limit"
         } else {
             "done"
         },
+        if refused > 0 {
+            format!(" ({refused} refused by the mapping)")
+        } else {
+            String::new()
+        },
         session::counters(&client.stats().snapshot(), started),
         max_cursor.map(|c| format!("; highest cursor {c}")).unwrap_or_default()
     );
-    Ok(true)
+    Ok(refused == 0)
 }
 
 pub async fn check(args: CheckArgs) -> Outcome {

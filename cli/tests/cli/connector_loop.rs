@@ -123,6 +123,49 @@ fn read_stops_at_the_limit_without_reading_further_pages() {
 }
 
 #[test]
+fn read_with_a_mapping_prints_mapped_records_and_exits_1_naming_a_refused_one() {
+    let hub = hubspot::start(HubspotConfig::default());
+    seed_contacts(&hub, 120);
+    let creds = hub_credentials();
+    let mapping =
+        r#"if .properties.email == "seed7@example.com" then error("no seed7") else {email: .properties.email} end"#;
+    let o = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--mapping", mapping],
+    );
+    assert_eq!(o.status.code(), Some(1), "a refused record is exit 1: {}", err(&o));
+    let records = json_lines(&o);
+    assert_eq!(records.len(), 119, "every other record, mapped");
+    assert!(records.iter().all(|r| r.as_object().is_some_and(|o| o.len() == 1)));
+    assert!(records.iter().any(|r| r["email"] == "seed119@example.com"));
+    let progress = err(&o);
+    assert!(
+        progress.contains("mapping refused it") && progress.contains("no seed7"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("119 records (1 refused by the mapping)"),
+        "{progress}"
+    );
+
+    let bad = against(
+        "read",
+        &hub.base_url,
+        &creds,
+        &["--stream", "contacts", "--mapping", "{"],
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", err(&bad));
+    assert!(err(&bad).contains("--mapping"), "{}", err(&bad));
+    assert_eq!(
+        hub.requests.matching("GET", "/crm/v3/objects/contacts").len(),
+        2,
+        "a mapping that does not compile stops the read before its first request"
+    );
+}
+
+#[test]
 fn read_since_uses_the_incremental_request_and_its_cursor() {
     let hub = hubspot::start(HubspotConfig::default());
     let seeded = seed_contacts(&hub, 120);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make bench-peers`: Switchyard's connector engine side by side with Airbyte's CDK on the same
+# stream of the in-repo paged source (scripts/bench_peers.py does the runs and prints the table).
+# Creates .venv-peers with airbyte-cdk (pinned below) on first use, builds the release CLI and
+# fakes, then runs the bench at low priority. Arguments go to bench_peers.py (--records, --runs).
+# Not part of `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+AIRBYTE_CDK=airbyte-cdk==7.39.1
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "error: $PYTHON not found. Install Python 3.10+ (e.g. 'apt-get install python3 python3-venv') or set PYTHON." >&2
+  exit 2
+fi
+
+installed=$(.venv-peers/bin/python -m pip show airbyte-cdk 2>/dev/null || true)
+if ! grep -qx "Version: ${AIRBYTE_CDK#*==}" <<<"$installed"; then
+  echo "==> Installing $AIRBYTE_CDK into .venv-peers (from PyPI)" >&2
+  if ! "$PYTHON" -m venv .venv-peers; then
+    echo "error: '$PYTHON -m venv .venv-peers' failed. On Debian/Ubuntu install python3-venv." >&2
+    exit 2
+  fi
+  if ! .venv-peers/bin/python -m pip install --quiet --disable-pip-version-check "$AIRBYTE_CDK"; then
+    echo "error: could not install $AIRBYTE_CDK into .venv-peers: is PyPI reachable, and is $PYTHON" >&2
+    echo "       a version airbyte-cdk supports (3.10 to 3.13)? Remove .venv-peers and retry." >&2
+    exit 2
+  fi
+fi
+if [ ! -x .venv-peers/bin/source-declarative-manifest ]; then
+  echo "error: .venv-peers has airbyte-cdk but no source-declarative-manifest; remove .venv-peers and retry." >&2
+  exit 2
+fi
+
+echo "==> Building the release CLI and fakes" >&2
+nice -n 10 cargo build --release -q -p switchyard-cli -p switchyard-fakes
+
+exec nice -n 10 "$PYTHON" scripts/bench_peers.py "$@"
