@@ -143,7 +143,10 @@ async fn dispatch_and_health_ticks_query_the_sparse_index_and_never_scan() {
     assert!(page.next.is_none());
 
     let counts = env.counter.snapshot();
-    println!("a dispatch and a health tick beside {} other items: {counts:?}", other_items());
+    println!(
+        "a dispatch and a health tick beside {} other items: {counts:?}",
+        other_items()
+    );
     assert_eq!(
         env.counter.count("DynamoDB.Scan"),
         0,
