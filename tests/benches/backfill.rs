@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use rand::Rng;
 use serde_json::json;
-use switchyard::queue::SyncJobRef;
 use switchyard::sync::{self, JobOutcome};
 use switchyard_fakes::hubspot::{HubspotConfig, ObjectType};
 use switchyard_fakes::rate_limit::RateLimit;
@@ -37,13 +36,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 3_000 } else { 1_000_000 });
 
-    let switchyard_tests::sync_bench::SyncBench {
-        env,
-        deps,
-        flow,
-        source,
-        hub,
-    } = switchyard_tests::sync_bench::start(
+    let bench = switchyard_tests::sync_bench::start(
         "flow_backfill",
         records,
         HubspotConfig {
@@ -53,12 +46,8 @@ async fn main() {
         json!({"rate_limit": {"requests": 1_000_000, "window_ms": 1000}}),
     )
     .await;
-    let job = sync::start_job(&deps, &flow, "bench", None, false).await.unwrap();
-    let job_ref = SyncJobRef {
-        flow_id: flow.id.clone(),
-        job_id: job.job_id,
-        attempt: 0,
-    };
+    let job_ref = bench.start_job().await;
+    let (env, deps, flow, source, hub) = (&bench.env, &bench.deps, &bench.flow, &bench.source, &bench.hub);
 
     // Run, kill at a random moment, resume from the checkpoint; until the job finishes. A kill
     // comes after 1 to 6 more pages were checkpointed, and then part-way into the next page (a

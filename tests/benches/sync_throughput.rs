@@ -10,7 +10,6 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use switchyard::queue::SyncJobRef;
 use switchyard::sync::{self, JobOutcome};
 use switchyard_fakes::hubspot::{HubspotConfig, ObjectType, DEFAULT_RATE_LIMIT};
 
@@ -23,24 +22,13 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if smoke { 300 } else { 20_000 });
 
-    // The environment and the source stop when dropped: keep them to the end.
-    let switchyard_tests::sync_bench::SyncBench {
-        env: _env,
-        source: _source,
-        deps,
-        flow,
-        hub,
-    } = switchyard_tests::sync_bench::start("flow_bench", records, HubspotConfig::default(), json!({})).await;
+    let bench = switchyard_tests::sync_bench::start("flow_bench", records, HubspotConfig::default(), json!({})).await;
+    let job_ref = bench.start_job().await;
+    let (deps, hub) = (&bench.deps, &bench.hub);
 
-    let job = sync::start_job(&deps, &flow, "bench", None, false).await.unwrap();
-    let job_ref = SyncJobRef {
-        flow_id: flow.id.clone(),
-        job_id: job.job_id,
-        attempt: 0,
-    };
     let started = Instant::now();
     let cpu_started = cpu_time();
-    let outcome = sync::run_job(&deps, &job_ref, &sync::Unlimited, &|j| {
+    let outcome = sync::run_job(deps, &job_ref, &sync::Unlimited, &|j| {
         if j.pages % 5 == 0 {
             eprintln!(
                 "  {} records written after {:.1} s",

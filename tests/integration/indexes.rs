@@ -91,6 +91,17 @@ async fn seed_other_items(env: &TestEnv, n: usize) {
     }
 }
 
+/// The ids of the flows dispatch finds due at `now`.
+async fn due_ids(dispatcher: &Dispatcher, now: i64) -> Vec<String> {
+    dispatcher
+        .due_flows(now)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.id)
+        .collect()
+}
+
 async fn seeded() -> (TestEnv, ConnectionStore, FlowStore) {
     let env = TestEnv::new().await;
     let connections = ConnectionStore::new(env.clients.dynamodb.clone(), &env.table);
@@ -125,13 +136,7 @@ async fn dispatch_and_health_ticks_query_the_sparse_index_and_never_scan() {
     let (env, connections, _) = seeded().await;
     let dispatcher = Dispatcher::new(env.clients.dynamodb.clone(), &env.table);
 
-    let due: Vec<String> = dispatcher
-        .due_flows(NOW)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    let due = due_ids(&dispatcher, NOW).await;
     assert_eq!(
         due,
         ["flow_due", "flow_first_run"],
@@ -188,13 +193,7 @@ async fn a_dispatched_flow_moves_in_the_index_to_its_next_run() {
         dispatcher.due_flows(NOW).await.unwrap().is_empty(),
         "dispatched flows left the due range"
     );
-    let due_later: Vec<String> = dispatcher
-        .due_flows(NOW + 300)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    let due_later = due_ids(&dispatcher, NOW + 300).await;
     assert_eq!(due_later, ["flow_due", "flow_first_run", "flow_later"]);
     assert_eq!(env.counter.count("DynamoDB.Scan"), 0);
 }
@@ -222,25 +221,13 @@ async fn backfill_indexes_items_written_before_the_index_existed_once() {
             .await
             .unwrap();
     }
-    let due: Vec<String> = dispatcher
-        .due_flows(NOW)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    let due = due_ids(&dispatcher, NOW).await;
     assert_eq!(due, ["flow_first_run"], "an unindexed flow is invisible to dispatch");
     assert_eq!(connections.scan_page(None, 100).await.unwrap().items.len(), 2);
 
     let report = backfill_sched_index(&env.clients.dynamodb, &env.table).await.unwrap();
     assert_eq!((report.connections, report.flows), (1, 1), "{report:?}");
-    let due: Vec<String> = dispatcher
-        .due_flows(NOW)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    let due = due_ids(&dispatcher, NOW).await;
     assert_eq!(due, ["flow_due", "flow_first_run"]);
     assert_eq!(connections.scan_page(None, 100).await.unwrap().items.len(), 3);
 

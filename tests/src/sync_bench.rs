@@ -9,9 +9,10 @@ use switchyard::admin::create_connection;
 use switchyard::clock::SystemClock;
 use switchyard::config::SyncConfig;
 use switchyard::connector::Registry;
+use switchyard::queue::SyncJobRef;
 use switchyard::store::connections::Connection;
 use switchyard::store::flows::{Flow, SyncMode};
-use switchyard::sync::SyncDeps;
+use switchyard::sync::{self, SyncDeps};
 use switchyard_fakes::hubspot::{self, Hubspot, HubspotConfig};
 use switchyard_fakes::paged_source::{self, PagedSource, SourceConfig};
 use switchyard_fakes::FakeHandle;
@@ -115,5 +116,19 @@ pub async fn start(flow_id: &str, records: usize, hub: HubspotConfig, hubspot_co
         flow,
         source,
         hub,
+    }
+}
+
+impl SyncBench {
+    /// Creates a job of the bench flow (not enqueued) and returns the reference that runs it.
+    pub async fn start_job(&self) -> SyncJobRef {
+        let job = sync::start_job(&self.deps, &self.flow, "bench", None, false)
+            .await
+            .expect("the bench job is created");
+        SyncJobRef {
+            flow_id: self.flow.id.clone(),
+            job_id: job.job_id,
+            attempt: 0,
+        }
     }
 }

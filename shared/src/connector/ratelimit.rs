@@ -266,9 +266,13 @@ impl Pacer {
     pub fn observe(&self, headers: &HeaderMap) {
         if let Some(spec) = &self.headers {
             let now = self.now();
-            let before = self.core().paused_until;
-            self.core().observe_headers(now, spec, headers, SystemTime::now());
-            if self.core().paused_until > before {
+            let paused_longer = {
+                let mut core = self.core();
+                let before = core.paused_until;
+                core.observe_headers(now, spec, headers, SystemTime::now());
+                core.paused_until > before
+            };
+            if paused_longer {
                 self.share_pause();
             }
         }
