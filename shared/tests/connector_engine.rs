@@ -439,14 +439,14 @@ async fn credentials_never_appear_in_errors_or_debug_output() {
 // Pagination, end to end
 
 #[tokio::test]
-async fn stripe_customers_page_after_the_last_id_and_filter_incremental_runs_by_created() {
+async fn stripe_customers_page_after_the_last_id_and_incremental_runs_read_the_events_api() {
     let server = MockServer::start().await;
     let customer = |n: u32| json!({"id": format!("cus_{n}"), "object": "customer", "created": 1_700_000_000 + n});
-    // Newest first, like Stripe.
+    // A full read: newest first, like Stripe, paged after the last id.
     Mock::given(method("GET"))
         .and(path("/v1/customers"))
         .and(query_param("limit", "100"))
-        .and(query_param("created[gte]", "1699999700"))
+        .and(query_param_is_missing("created[gte]"))
         .and(query_param_is_missing("starting_after"))
         .and(header("authorization", "Bearer sk_test_123"))
         .and(header("stripe-version", "2024-06-20"))
@@ -460,10 +460,34 @@ async fn stripe_customers_page_after_the_last_id_and_filter_incremental_runs_by_
     Mock::given(method("GET"))
         .and(path("/v1/customers"))
         .and(query_param("starting_after", "cus_4"))
-        .and(query_param("created[gte]", "1699999700"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "object": "list", "url": "/v1/customers", "has_more": false,
             "data": [customer(3)]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Incremental: the Events API from the checkpoint less the 300 s lookback; each customer an
+    // event names (once, whatever its events) is fetched as it is now; other objects are skipped.
+    let event = |id: &str, created: u32, object: Value| json!({"id": id, "object": "event", "type": "x.updated", "created": created, "data": {"object": object}});
+    Mock::given(method("GET"))
+        .and(path("/v1/events"))
+        .and(query_param("created[gte]", "1699999700"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "list", "url": "/v1/events", "has_more": false,
+            "data": [
+                event("evt_3", 1_700_000_300, customer(1)),
+                event("evt_2", 1_700_000_200, json!({"id": "in_1", "object": "invoice"})),
+                event("evt_1", 1_700_000_100, customer(1)),
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/customers/cus_1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "cus_1", "object": "customer", "created": 1_600_000_000, "name": "Now"
         })))
         .expect(1)
         .mount(&server)
@@ -473,13 +497,16 @@ async fn stripe_customers_page_after_the_last_id_and_filter_incremental_runs_by_
         settings(&server),
         Credentials::new().with("api_key", "sk_test_123"),
     );
-    // The checkpoint is 1700000000; the 300 s lookback asks from 1699999700.
-    let (records, max_cursor, pages) =
-        read_all(&c, "customers", StreamState::incremental(Some("1700000000".into()))).await;
-    assert_eq!(pages, 2);
-    assert_eq!(records.len(), 3);
-    assert_eq!(max_cursor.as_deref(), Some("1700000005"));
+    let (records, _, pages) = read_all(&c, "customers", StreamState::full_refresh()).await;
+    assert_eq!((pages, records.len()), (2, 3));
     assert_eq!(c.record_id("customers", &records[0]).as_deref(), Some("cus_5"));
+    // The checkpoint is 1700000000; the 300 s lookback asks from 1699999700.
+    let (records, max_cursor, _) = read_all(&c, "customers", StreamState::incremental(Some("1700000000".into()))).await;
+    assert_eq!(
+        records,
+        [json!({"id": "cus_1", "object": "customer", "created": 1_600_000_000, "name": "Now"})]
+    );
+    assert_eq!(max_cursor.as_deref(), Some("1700000300"), "the newest event's time");
 }
 
 #[tokio::test]
