@@ -410,6 +410,13 @@ impl SpecFake {
         Some(stored.value)
     }
 
+    /// The fake's write clock, advanced: every write after this call is stamped later than the
+    /// value returned. Tests take their "modified since" point here, not from the wall clock,
+    /// because a burst of writes runs the clock ahead of it (one millisecond per write).
+    pub fn now_ms(&self) -> i64 {
+        self.lock().clock.tick()
+    }
+
     /// Marks the `n` least recently modified objects as modified now (ids returned), for
     /// testing incremental reads.
     pub fn touch(&self, collection: &str, n: usize) -> Vec<String> {

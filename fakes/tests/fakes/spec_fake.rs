@@ -154,8 +154,7 @@ async fn writes_round_trip_and_touched_objects_come_back_in_a_modified_since_sea
     assert_eq!(updated["properties"]["firstname"], "New");
     assert_eq!(updated["properties"]["lastname"], "Person");
 
-    let since = switchyard_fakes_now_ms();
-    std::thread::sleep(Duration::from_millis(5));
+    let since = hub.now_ms();
     let touched = hub.touch("contacts", 2);
     assert_eq!(touched.len(), 2);
     let search = http
@@ -191,13 +190,6 @@ async fn writes_round_trip_and_touched_objects_come_back_in_a_modified_since_sea
     let (status, _, _) = get(&hub.url(&format!("/crm/v3/objects/contacts/{id}"))).await;
     assert_eq!(status, 404);
     assert!(hub.violations().is_empty(), "{:#?}", hub.violations());
-}
-
-fn switchyard_fakes_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
 }
 
 #[tokio::test]
