@@ -18,6 +18,11 @@
 //! FOOTPRINT_INBOUND_EVENTS (500), FOOTPRINT_DLQ_MESSAGES (1000), FOOTPRINT_HEALTH_CONNECTIONS
 //! (1000). Scenarios: webhook, sync, inbound, retry, health (FOOTPRINT_SCENARIOS, default all).
 //!
+//! Profiles: `FOOTPRINT_CARGO_PROFILE=profiling` builds the binaries with the `profiling` cargo
+//! profile (release with symbols), and `FOOTPRINT_PERF=1` attaches `perf record` to the webhook
+//! and sync functions after their cold start, so the profile holds warm invocations only; the
+//! run prints where each `perf.data` went.
+//!
 //! Under `cargo test` (no `--bench`) it builds the debug binaries (a no-op when they are fresh)
 //! and runs every scenario with a handful of events, to prove the harness works; those figures
 //! mean nothing. Memory and timeout come from infra/template.yaml.
@@ -166,9 +171,9 @@ fn main() {
     println!(
         "footprint: {} binaries; function output goes to {}/",
         if smoke {
-            "DEBUG (smoke run under `cargo test`: the figures mean nothing)"
+            "DEBUG (smoke run under `cargo test`: the figures mean nothing)".to_string()
         } else {
-            "release"
+            std::env::var("FOOTPRINT_CARGO_PROFILE").unwrap_or_else(|_| "release".into())
         },
         log_dir.display()
     );
@@ -178,6 +183,7 @@ fn main() {
         .build()
         .expect("a tokio runtime builds");
     let results = rt.block_on(async {
+        start_aws_endpoint().await;
         let mut results: Vec<(&str, anyhow::Result<Row>)> = Vec::new();
         for name in &selected {
             let bin = |f: &str| binaries[f].clone();
@@ -235,11 +241,13 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
         .parent()
         .expect("tests/ lives inside the workspace")
         .to_path_buf();
+    let profile = if release {
+        std::env::var("FOOTPRINT_CARGO_PROFILE").unwrap_or_else(|_| "release".into())
+    } else {
+        "dev".into()
+    };
     let mut command = Command::new(&cargo);
-    command.arg("build");
-    if release {
-        command.arg("--release");
-    }
+    command.args(["build", "--profile", &profile]);
     for f in FUNCTIONS {
         command.args(["-p", f]);
     }
@@ -250,8 +258,7 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     eprintln!(
-        "footprint: building the function binaries: cargo build {}-p {}",
-        if release { "--release " } else { "" },
+        "footprint: building the function binaries: cargo build --profile {profile} -p {}",
         FUNCTIONS.join(" -p ")
     );
     let output = command
@@ -284,9 +291,8 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
             .unwrap_or_else(|| panic!("cargo build reported no binary for {f}"));
         assert!(
             path.is_file(),
-            "the {f} binary is missing at {}: run `cargo build {}-p {f}`",
+            "the {f} binary is missing at {}: run `cargo build --profile {profile} -p {f}`",
             path.display(),
-            if release { "--release " } else { "" }
         );
     }
     found
@@ -294,14 +300,74 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
 
 // ---------------------------------------------------------------------------------- shared
 
+/// `perf record` attached to a running function (FOOTPRINT_PERF=1), from after its cold start.
+struct Perf {
+    child: std::process::Child,
+    output: PathBuf,
+}
+
+impl Perf {
+    fn attach(function: &FunctionProcess, log_dir: &Path, scenario: &str) -> Option<Self> {
+        if std::env::var("FOOTPRINT_PERF").map_or(true, |v| v.is_empty() || v == "0") {
+            return None;
+        }
+        let output = log_dir.join(format!("{scenario}.perf.data"));
+        let child = Command::new("perf")
+            .args(["record", "-q", "-F", "1999", "--call-graph", "dwarf,16384", "-p"])
+            .arg(function.pid().to_string())
+            .arg("-o")
+            .arg(&output)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("FOOTPRINT_PERF is set but `perf` could not start ({e}): install it with `apt-get install linux-perf`")
+            });
+        // perf needs a moment to attach before the first event.
+        std::thread::sleep(Duration::from_millis(500));
+        Some(Self { child, output })
+    }
+
+    fn finish(mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        println!(
+            "footprint: profile in {0} (perf report -i {0} --no-children)",
+            self.output.display()
+        );
+    }
+}
+
 fn unique(prefix: &str) -> String {
     let u = ulid::Ulid::new().to_string().to_lowercase();
     format!("{prefix}{}", &u[u.len() - 10..])
 }
 
 /// The environment every function gets: the emulator, stand-in credentials, the table and queue.
+/// The AWS endpoint the functions call: the keep-alive proxy in front of moto (see
+/// `switchyard_tests::keepalive`), unless FOOTPRINT_KEEPALIVE=0 asks for moto itself.
+static AWS_ENDPOINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn start_aws_endpoint() {
+    let moto = switchyard_tests::emulator().endpoint.clone();
+    let endpoint = if std::env::var("FOOTPRINT_KEEPALIVE").is_ok_and(|v| v == "0") {
+        println!("footprint: functions call moto directly (a new connection for every AWS call)");
+        moto
+    } else {
+        let proxy = switchyard_tests::keepalive::start(&moto)
+            .await
+            .expect("the keep-alive proxy starts");
+        println!(
+            "footprint: functions call AWS through a keep-alive proxy in front of moto, reusing connections as they would with AWS (FOOTPRINT_KEEPALIVE=0: moto directly)"
+        );
+        proxy.endpoint
+    };
+    let _ = AWS_ENDPOINT.set(endpoint);
+}
+
 fn aws_env(env: &TestEnv) -> Vec<(String, String)> {
-    let endpoint = switchyard_tests::emulator().endpoint.clone();
+    let endpoint = AWS_ENDPOINT.get().expect("start_aws_endpoint ran first").clone();
     [
         ("AWS_ENDPOINT_URL", endpoint.as_str()),
         ("AWS_REGION", "us-east-1"),
@@ -639,6 +705,7 @@ async fn webhook_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyho
     fenv.push(("WEBHOOK_TOLERANCE_SECS".into(), "300".into()));
     let mut function =
         FunctionProcess::start(spec("webhook-receiver", binary, "webhook-receiver", log_dir, fenv)).await?;
+    let perf = Perf::attach(&function, log_dir, "webhook-receiver");
 
     let large_every = sizes.webhook_large_every;
     let (mut large, mut small_bytes, mut large_bytes) = (0usize, 0usize, 0usize);
@@ -679,6 +746,9 @@ async fn webhook_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyho
         }
     }
     let wall = started.elapsed();
+    if let Some(perf) = perf {
+        perf.finish();
+    }
     let footprint = function.stop().await?;
 
     // Every accepted event is one message on the sync queue.
@@ -863,11 +933,15 @@ async fn sync_job_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyh
     let rig = SyncRig::new(&stripe.base_url).await?;
     let source = SqsEventSource::new(rig.env.clients.sqs.clone(), &rig.env.queue_url).await?;
     let function = rig.start_function(binary, "connector-sync-job", log_dir).await?;
+    let perf = Perf::attach(&function, log_dir, "connector-sync-job");
 
     // What the dispatcher does for a due flow: a job item and its message on the sync queue.
     let started = Instant::now();
     let job = sync::start_job(&rig.deps, &rig.flow, "footprint", Some(SyncMode::Full), true).await?;
     let (drained, footprint, wall) = drain_and_stop(function, &source, started).await?;
+    if let Some(perf) = perf {
+        perf.finish();
+    }
 
     let mut problems = rig.problems(&drained, n, "customers").await?;
     let done = rig

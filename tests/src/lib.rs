@@ -8,6 +8,7 @@
 
 pub mod counter;
 pub mod faults;
+pub mod keepalive;
 pub mod localstripe;
 pub mod log_capture;
 pub mod runtime_api;

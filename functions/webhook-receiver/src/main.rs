@@ -11,7 +11,9 @@ use switchyard::clock::SystemClock;
 use switchyard::config::ReceiverConfig;
 use switchyard::receiver::{self, ReceiverDeps};
 
-#[tokio::main]
+// One event at a time, and every await is I/O: a single-threaded runtime spares each event the
+// wake-ups of parked worker threads (a third of the receiver's CPU in the footprint profile).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     switchyard::logging::init_json();
     let config = ReceiverConfig::from_env()?;

@@ -189,6 +189,11 @@ impl FunctionProcess {
         &self.name
     }
 
+    /// The process id (to attach a profiler, say).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
