@@ -207,9 +207,8 @@ fn main() {
     let rows: Vec<&Row> = results.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
     print_table(&rows);
     println!(
-        "footprint: whole run {:.1} s ({} build, emulator and fake set-up included)",
+        "footprint: whole run {:.1} s (build, emulator and fake set-up included)",
         wall.as_secs_f64(),
-        if smoke { "debug" } else { "release" }
     );
     let mut failed = Vec::new();
     for (name, result) in &results {
