@@ -1036,8 +1036,7 @@ mod tests {
         assert_eq!(WriteResponseSpec::default(), empty);
         assert_eq!(empty.error_message.as_deref(), Some("/message"));
         // Saved as JSON (where the section is always written) and read back: unchanged.
-        let write: WriteSpec =
-            serde_yaml::from_str("{kind: create, request: {method: POST, path: /hooks}}").unwrap();
+        let write: WriteSpec = serde_yaml::from_str("{kind: create, request: {method: POST, path: /hooks}}").unwrap();
         let again: WriteSpec = serde_json::from_str(&serde_json::to_string(&write).unwrap()).unwrap();
         assert_eq!(again, write);
     }

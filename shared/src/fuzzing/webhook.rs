@@ -86,7 +86,11 @@ pub fn webhook_extract(data: &[u8]) {
     };
     match webhook::extract(&scheme, &req) {
         Ok(Extracted::Events(events)) => {
-            assert!(events.len() <= MAX_BATCH_EVENTS, "{} events from one delivery", events.len());
+            assert!(
+                events.len() <= MAX_BATCH_EVENTS,
+                "{} events from one delivery",
+                events.len()
+            );
             for event in &events {
                 assert!(
                     !event.event_id.is_empty() && event.event_id.len() <= MAX_EVENT_ID_LEN,

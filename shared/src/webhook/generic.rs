@@ -328,13 +328,19 @@ mod tests {
             };
             let signed = sign(&config, &request(&Headers::new(), BODY), SECRET.as_bytes(), NOW).unwrap();
             let headers = Headers::from_pairs([("X-Signature", signed[0].1.trim())]);
-            assert!(verify_with(&config, &headers, BODY, &secrets, NOW).is_ok(), "prefix {prefix:?}");
+            assert!(
+                verify_with(&config, &headers, BODY, &secrets, NOW).is_ok(),
+                "prefix {prefix:?}"
+            );
         }
         let config = GenericHmac {
             prefix: Some("sha256=".into()),
             ..GenericHmac::new("X-Signature")
         };
-        for value in [format!("sha256= {BODY_SHA256_HEX}"), format!("  sha256=\t{BODY_SHA256_HEX} ")] {
+        for value in [
+            format!("sha256= {BODY_SHA256_HEX}"),
+            format!("  sha256=\t{BODY_SHA256_HEX} "),
+        ] {
             let headers = Headers::from_pairs([("X-Signature", value.as_str())]);
             assert!(verify_with(&config, &headers, BODY, &secrets, NOW).is_ok(), "{value:?}");
         }
