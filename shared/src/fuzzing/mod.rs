@@ -10,7 +10,7 @@
 //! * [`webhook_extract`]: every scheme's event id and type extraction; the events must keep
 //!   the documented bounds (id length, type length, batch size).
 //! * [`connector_definition`]: the connector definition parser and validator (YAML or JSON);
-//!   a definition that loads must load again, unchanged, from its own JSON serialisation.
+//!   a definition that loads must come back unchanged through its own JSON serialisation.
 //! * [`request_template`]: `{{ name }}` templates and request templates rendered against
 //!   arbitrary values; a rendered request stays under its base URL.
 //! * [`mapping_compile`]: jq mapping compilation, and a run on a sample record, in the
@@ -27,9 +27,12 @@ pub use connector::{connector_definition, request_template};
 pub use mapping::mapping_compile;
 pub use webhook::{webhook_extract, webhook_verify};
 
+/// A fuzz entry point: any bytes in, no panic.
+pub type Target = fn(&[u8]);
+
 /// Every target by its `cargo fuzz` name (the names of `fuzz/fuzz_targets/*.rs` and of the
 /// folders under `fuzz/regressions/`).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("webhook_verify", webhook_verify),
     ("webhook_extract", webhook_extract),
     ("connector_definition", connector_definition),
