@@ -42,7 +42,8 @@ for target in $TARGETS; do
     echo "fuzz: $target for ${SECONDS_EACH}s (log: $log)"
     status=0
     # One in-process job on one core; -timeout makes a hang a finding.
-    cargo +nightly fuzz run -s "$SANITIZER" "$target" "fuzz/corpus/$target" -- \
+    # The kept regressions seed the run too (read only: new inputs go to the corpus).
+    cargo +nightly fuzz run -s "$SANITIZER" "$target" "fuzz/corpus/$target" "fuzz/regressions/$target" -- \
         -max_total_time="$SECONDS_EACH" -timeout=25 -print_final_stats=1 \
         >"$log" 2>&1 || status=$?
     after=$(find "fuzz/artifacts/$target" -type f | wc -l)

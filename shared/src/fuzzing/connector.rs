@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::connector::definition::{ConnectorDefinition, RequestSpec};
 use crate::connector::registry::parse_definition;
-use crate::connector::request::{same_origin, CompiledRequest};
+use crate::connector::request::{join, same_origin, CompiledRequest};
 use crate::connector::template::{JsonTemplate, Template, Vars};
 
 /// Parses an arbitrary connector definition (YAML, of which JSON is a subset). One that
@@ -38,8 +38,8 @@ const BASE: &str = "https://api.example.com/v1";
 /// Renders templates against arbitrary values. The first line is a JSON object of values
 /// (`config`, `record`, `page`, `since`); the rest is a string template, and also a request
 /// template (YAML). A rendered request must stay on its base URL, and, when the path's
-/// literal text is plain (letters, digits, `/`, `-`, `_`), under the base URL's path: a
-/// value fills one path segment and cannot climb out of it.
+/// literal text is plain (letters, digits, `/`, `-`, `_`), under the base URL's path with
+/// each value in its own segment: a value cannot climb out of it (`..`).
 pub fn request_template(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -82,29 +82,34 @@ pub fn request_template(data: &[u8]) {
         "the request left its base URL: {}",
         prepared.url
     );
-    if plain_literals(&spec.path) {
+    if let Some(shape) = plain_shape(&spec.path) {
+        // The same template with every value `x`: a value fills exactly one segment, so the
+        // rendered path has as many segments as this one.
+        let expected = join(&base, &shape).expect("a plain path joins");
         let path = prepared.url.path();
         assert!(
-            path == "/v1" || path.starts_with("/v1/"),
-            "a placeholder value climbed out of the base path: template {:?} gave {path}",
+            (path == "/v1" || path.starts_with("/v1/"))
+                && path.split('/').count() == expected.path().split('/').count(),
+            "a placeholder value left its path segment: template {:?} gave {path}",
             spec.path
         );
     }
 }
 
-/// Whether the text outside the template's placeholders is letters, digits, `/`, `-`, `_`.
-fn plain_literals(template: &str) -> bool {
+/// The template with each placeholder replaced by `x`, when the text outside the
+/// placeholders is plain (letters, digits, `/`, `-`, `_`).
+fn plain_shape(template: &str) -> Option<String> {
     let mut rest = template;
-    let mut literals = String::new();
+    let mut shape = String::new();
     while let Some(start) = rest.find("{{") {
-        literals.push_str(&rest[..start]);
-        match rest[start..].find("}}") {
-            Some(end) => rest = &rest[start + end + 2..],
-            None => return false,
-        }
+        shape.push_str(&rest[..start]);
+        shape.push('x');
+        let end = rest[start..].find("}}")?;
+        rest = &rest[start + end + 2..];
     }
-    literals.push_str(rest);
-    literals
+    shape.push_str(rest);
+    shape
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-' || b == b'_')
+        .then_some(shape)
 }
