@@ -1,5 +1,5 @@
 # Switchyard: the two set-up commands are `make dev` and `make test`.
-.PHONY: dev test bench bench-peers venv fmt
+.PHONY: dev test bench bench-peers venv fmt fuzz
 
 ## Run Switchyard locally: emulator + template resources + local runner + demo (Ctrl-C stops).
 dev:
@@ -20,6 +20,10 @@ bench:
 ## Switchyard beside Airbyte's CDK on the same paged stream (creates .venv-peers; several minutes).
 bench-peers:
 	scripts/bench-peers.sh
+
+## Fuzz every cargo-fuzz target for FUZZ_SECONDS (default 600) each, one after another (nightly).
+fuzz:
+	scripts/fuzz.sh
 
 ## Install the pinned local tools into .venv.
 venv:

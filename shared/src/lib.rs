@@ -10,6 +10,8 @@ pub mod clock;
 pub mod config;
 pub mod connector;
 pub mod dispatch;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod health;
 pub mod local;
 pub mod logging;

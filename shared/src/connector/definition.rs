@@ -832,7 +832,7 @@ pub enum WriteKind {
 
 /// Reading per-record results of a write. All pointers are optional; without `results`
 /// the whole body is the result of a single-record request.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteResponseSpec {
     /// JSON pointer to the array of per-record results (`/results`).
@@ -872,6 +872,24 @@ pub struct WriteResponseSpec {
 
 fn default_error_message() -> Option<String> {
     Some("/message".into())
+}
+
+/// The same as `response: {}`: a write without a `response` section reads error messages
+/// from `/message` too. (A derived `Default` left `error_message` unset, so the section's
+/// absence and `{}` meant different things, and a definition changed when saved as JSON.)
+impl Default for WriteResponseSpec {
+    fn default() -> Self {
+        Self {
+            results: None,
+            destination_id: None,
+            result_ref: None,
+            result_key: None,
+            errors: None,
+            error_ref: None,
+            error_key: None,
+            error_message: default_error_message(),
+        }
+    }
 }
 
 /// Signing outbound request bodies.
@@ -1011,6 +1029,17 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<AuthSpe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_write_without_a_response_section_reads_it_as_an_empty_one() {
+        let empty: WriteResponseSpec = serde_yaml::from_str("{}").unwrap();
+        assert_eq!(WriteResponseSpec::default(), empty);
+        assert_eq!(empty.error_message.as_deref(), Some("/message"));
+        // Saved as JSON (where the section is always written) and read back: unchanged.
+        let write: WriteSpec = serde_yaml::from_str("{kind: create, request: {method: POST, path: /hooks}}").unwrap();
+        let again: WriteSpec = serde_json::from_str(&serde_json::to_string(&write).unwrap()).unwrap();
+        assert_eq!(again, write);
+    }
 
     #[test]
     fn status_patterns_match_codes_and_classes() {

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::definition::{BodyFormat, HttpMethod, RequestSpec, Scalar};
 use super::errors::ConnectorError;
-use super::template::{JsonTemplate, Template, TemplateError, VarName, Vars};
+use super::template::{JsonTemplate, PathError, Template, TemplateError, VarName, Vars};
 
 /// A request template with its templates parsed.
 #[derive(Debug, Clone)]
@@ -115,9 +115,14 @@ impl CompiledRequest {
         vars: &Vars<'_>,
         default_headers: &[(String, Template)],
     ) -> Result<PreparedRequest, ConnectorError> {
-        let path = self.path.render(vars, true).ok_or_else(|| {
-            let names: Vec<_> = self.path.vars().map(|v| format!("`{v}`")).collect();
-            ConnectorError::config(format!("the request path needs {} and one is unset", names.join(", ")))
+        let path = self.path.render_path(vars).map_err(|e| match e {
+            PathError::Unset(_) => {
+                let names: Vec<_> = self.path.vars().map(|v| format!("`{v}`")).collect();
+                ConnectorError::config(format!("the request path needs {} and one is unset", names.join(", ")))
+            }
+            PathError::DotSegment(name) => ConnectorError::config(format!(
+                "the value of `{name}` is `.` or `..`, which cannot be a segment of the request path"
+            )),
         })?;
         let mut url = join(base, &path)?;
         {
@@ -267,6 +272,17 @@ mod tests {
             .prepare(&base, &vars(), &[])
             .unwrap_err();
         assert!(err.message.contains("`missing`"));
+        // A whole value of `..` (or `.`) would climb a segment: DELETE /customers/.. is
+        // DELETE /customers' parent. Refused, naming the placeholder (found by fuzzing).
+        for id in ["..", "."] {
+            let mut v = vars();
+            v.set("id", Some(json!(id)));
+            let err = compile("{method: DELETE, path: '/v1/customers/{{ id }}'}")
+                .prepare(&base, &v, &[])
+                .unwrap_err();
+            assert!(err.message.contains("`id`") && err.message.contains("`..`"), "{err}");
+            assert!(!err.is_retriable());
+        }
     }
 
     #[test]

@@ -145,10 +145,40 @@ impl Template {
         Some(out)
     }
 
+    /// Renders a URL path: each value percent-encoded as one path segment. A value of `.`
+    /// or `..` cannot be one (URL parsers resolve it, `%2E` included, and the request would
+    /// climb to another endpoint: `DELETE /customers/..` is `DELETE /`), so it is refused
+    /// with [`PathError::DotSegment`] naming the placeholder.
+    pub fn render_path(&self, vars: &Vars<'_>) -> Result<String, PathError> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Lit(text) => out.push_str(text),
+                Part::Var(name) | Part::Text(name) => {
+                    let value = vars.text(name).ok_or_else(|| PathError::Unset(name.clone()))?;
+                    if value == "." || value == ".." {
+                        return Err(PathError::DotSegment(name.clone()));
+                    }
+                    out.extend(utf8_percent_encode(&value, PATH_SEGMENT));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether the template has no placeholder.
     pub fn is_literal(&self) -> bool {
         self.vars().next().is_none()
     }
+}
+
+/// Why a path template does not render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathError {
+    /// The placeholder's value is unset (or null).
+    Unset(VarName),
+    /// The placeholder's value is `.` or `..`, which a URL path cannot carry as a segment.
+    DotSegment(VarName),
 }
 
 /// A JSON body template, compiled once.
@@ -315,6 +345,31 @@ mod tests {
                 Cow::Owned(json!({"email": "x@y.z", "tags": ["a", "b"], "n": 3})),
             );
         v
+    }
+
+    #[test]
+    fn a_path_value_of_dot_or_dot_dot_is_refused_not_resolved() {
+        // Found with the request_template fuzz target's check that a value stays in its
+        // segment: `..` percent-encodes to itself and the URL parser climbs a segment.
+        let t = Template::parse("/customers/{{ record.id }}").unwrap();
+        for id in [".", ".."] {
+            let mut v = Vars::new();
+            v.root("record", Cow::Owned(json!({ "id": id })));
+            assert_eq!(
+                t.render_path(&v),
+                Err(PathError::DotSegment(VarName("record.id".into())))
+            );
+        }
+        let mut v = Vars::new();
+        v.root("record", Cow::Owned(json!({"id": "...", "other": ".."})));
+        assert_eq!(t.render_path(&v).unwrap(), "/customers/...");
+        assert_eq!(
+            t.render_path(&Vars::new()),
+            Err(PathError::Unset(VarName("record.id".into())))
+        );
+        // Literal dots are the definition's own: left alone.
+        let t = Template::parse("/v1/../{{ config.account }}/.").unwrap();
+        assert_eq!(t.render_path(&vars()).unwrap(), "/v1/../acme/.");
     }
 
     #[test]

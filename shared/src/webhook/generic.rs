@@ -140,9 +140,12 @@ pub(crate) fn verify(
         req.headers.get_all(&config.header),
         &expected,
         |value| {
+            // `value` arrives trimmed (HTTP drops a header value's surrounding whitespace), so
+            // the prefix is matched without its own, and whitespace between the prefix and the
+            // signature (`sha256= 7f..`) is skipped.
             let encoded = match &config.prefix {
-                Some(prefix) => match value.strip_prefix(prefix.as_str()) {
-                    Some(rest) => rest,
+                Some(prefix) => match value.strip_prefix(prefix.trim()) {
+                    Some(rest) => rest.trim_start(),
                     None => return Vec::new(),
                 },
                 None => value,
@@ -310,6 +313,54 @@ mod tests {
         // Hex is accepted in either case.
         let upper = Headers::from_pairs([("x-signature", BODY_SHA256_HEX.to_uppercase())]);
         assert!(verify_with(&config, &upper, BODY, &secrets, NOW).is_ok());
+    }
+
+    #[test]
+    fn prefix_whitespace_is_not_significant() {
+        // A prefix configured with whitespace around it (found by the webhook_verify fuzz
+        // target: ` sha256=` signed deliveries its own verifier refused, as the header value
+        // arrives trimmed), and a signature written after a space.
+        let secrets = SigningSecrets::new(SECRET);
+        for prefix in [" sha256=", "sha256= ", "\tsha256=\t"] {
+            let config = GenericHmac {
+                prefix: Some(prefix.into()),
+                ..GenericHmac::new("X-Signature")
+            };
+            let signed = sign(&config, &request(&Headers::new(), BODY), SECRET.as_bytes(), NOW).unwrap();
+            let headers = Headers::from_pairs([("X-Signature", signed[0].1.trim())]);
+            assert!(
+                verify_with(&config, &headers, BODY, &secrets, NOW).is_ok(),
+                "prefix {prefix:?}"
+            );
+        }
+        let config = GenericHmac {
+            prefix: Some("sha256=".into()),
+            ..GenericHmac::new("X-Signature")
+        };
+        for value in [
+            format!("sha256= {BODY_SHA256_HEX}"),
+            format!("  sha256=\t{BODY_SHA256_HEX} "),
+        ] {
+            let headers = Headers::from_pairs([("X-Signature", value.as_str())]);
+            assert!(verify_with(&config, &headers, BODY, &secrets, NOW).is_ok(), "{value:?}");
+        }
+        // Still required: a signature without its prefix is refused.
+        let headers = Headers::from_pairs([("X-Signature", BODY_SHA256_HEX)]);
+        assert!(matches!(
+            verify_with(&config, &headers, BODY, &secrets, NOW),
+            Err(Rejection::MalformedHeader { .. })
+        ));
+    }
+
+    #[test]
+    fn a_blank_prefix_is_a_configuration_error() {
+        for prefix in ["", " ", "\t "] {
+            let config = GenericHmac {
+                prefix: Some(prefix.into()),
+                ..GenericHmac::new("X-Signature")
+            };
+            assert!(config.validate().unwrap_err().contains("`prefix`"), "{prefix:?}");
+        }
     }
 
     #[test]

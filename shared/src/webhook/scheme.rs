@@ -292,7 +292,8 @@ pub struct GenericHmac {
     pub encoding: SignatureEncoding,
 
     /// Text in front of the encoded signature (e.g. `sha256=`). When set it must be present
-    /// and is stripped before decoding.
+    /// and is stripped before decoding. Whitespace around it is not significant: header
+    /// values arrive trimmed, and `sha256= 7f..` is accepted as `sha256=7f..`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
 
@@ -371,8 +372,8 @@ impl GenericHmac {
             }
             _ => {}
         }
-        if matches!(&self.prefix, Some(prefix) if prefix.is_empty()) {
-            return Err("`prefix` must not be empty when set".to_owned());
+        if matches!(&self.prefix, Some(prefix) if prefix.trim().is_empty()) {
+            return Err("`prefix` must not be empty or only whitespace when set".to_owned());
         }
         if matches!(&self.event_id_header, Some(header) if header.trim().is_empty()) {
             return Err("`event_id_header` must not be empty when set".to_owned());

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `switchyard::fuzzing::webhook_verify`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| switchyard::fuzzing::webhook_verify(data));
