@@ -14,9 +14,7 @@
 //!
 //! Threads that are not sandboxed pay one thread-local read per allocation.
 
-use std::alloc::{GlobalAlloc, Layout};
-
-use mimalloc::MiMalloc as System;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
