@@ -164,20 +164,78 @@ pub(crate) fn top_fields<'a, const N: usize>(
     names: [&'static str; N],
 ) -> Result<TopFields<'a, N>, ExtractError> {
     let mut de = serde_json::Deserializer::from_str(utf8(bytes)?);
-    let found = serde::Deserializer::deserialize_any(&mut de, TopFieldsVisitor { names })
+    serde::Deserializer::deserialize_any(&mut de, TopFieldsVisitor { names })
         .and_then(|found| de.end().map(|()| found))
-        .map_err(|e| json_error(&e))?;
-    // A captured value was only skipped over; check it as strictly as the rest.
-    for raw in found.values.iter().flatten() {
-        check_json(raw.get().as_bytes())?;
-    }
-    Ok(found)
+        .map_err(|e| json_error(&e))
 }
 
-/// What [`top_fields`] found: whether the document is an object, and each named field's value.
+/// What [`top_fields`] found: whether the document is an object, and each named field.
 pub(crate) struct TopFields<'a, const N: usize> {
     pub(crate) is_object: bool,
-    pub(crate) values: [Option<&'a RawValue>; N],
+    pub(crate) values: [Field<'a>; N],
+}
+
+/// A named top-level field. Its value is read by the same deserializer as the rest of the
+/// document, so it is held to the same checks (depth included) at its true depth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Field<'a> {
+    Absent,
+    Null,
+    Str(Cow<'a, str>),
+    /// A number, boolean, array or object.
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Str(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Field<'de>, A::Error> {
+        WellFormedVisitor.visit_seq(seq).map(|_| Field::Other)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Field<'de>, A::Error> {
+        WellFormedVisitor.visit_map(map).map(|_| Field::Other)
+    }
 }
 
 struct TopFieldsVisitor<const N: usize> {
@@ -221,11 +279,11 @@ impl<'de, const N: usize> serde::de::Visitor<'de> for TopFieldsVisitor<N> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut values = [None; N];
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        let mut values = std::array::from_fn(|_| Field::Absent);
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match self.names.iter().position(|name| *name == key) {
                 // A repeated key: the last one wins, as in serde_json's own maps.
-                Some(i) => values[i] = Some(map.next_value::<&'de RawValue>()?),
+                Some(i) => values[i] = map.next_value::<Field<'de>>()?,
                 None => {
                     map.next_value::<WellFormed>()?;
                 }
@@ -242,7 +300,7 @@ impl<const N: usize> TopFieldsVisitor<N> {
     fn not_an_object<'a>(&self) -> TopFields<'a, N> {
         TopFields {
             is_object: false,
-            values: [None; N],
+            values: std::array::from_fn(|_| Field::Absent),
         }
     }
 }
@@ -405,11 +463,12 @@ fn first_non_space(body: &[u8]) -> Option<u8> {
 // ---------------------------------------------------------------------------------------------
 // Providers
 
-/// A string from a raw JSON field; absent or `null` is missing, another type is invalid.
-fn raw_str(raw: Option<&RawValue>, field: &str) -> Result<String, ExtractError> {
-    match raw.map(RawValue::get) {
-        None | Some("null") => Err(ExtractError::MissingField(field.to_owned())),
-        Some(text) => serde_json::from_str::<String>(text).map_err(|_| invalid(field, "expected a string")),
+/// A string field; absent or `null` is missing, another type is invalid.
+fn field_str(value: Field<'_>, field: &str) -> Result<String, ExtractError> {
+    match value {
+        Field::Absent | Field::Null => Err(ExtractError::MissingField(field.to_owned())),
+        Field::Str(text) => Ok(text.into_owned()),
+        Field::Other => Err(invalid(field, "expected a string")),
     }
 }
 
@@ -419,7 +478,7 @@ fn stripe(body: &[u8]) -> Result<Vec<InboundEvent<'_>>, ExtractError> {
         return Err(invalid("body", "expected a JSON object"));
     }
     let [id, event_type] = top.values;
-    whole_body(raw_str(id, "id")?, raw_str(event_type, "type")?, body)
+    whole_body(field_str(id, "id")?, field_str(event_type, "type")?, body)
 }
 
 fn standard_webhooks<'a>(req: &WebhookRequest<'a>) -> Result<Vec<InboundEvent<'a>>, ExtractError> {
@@ -427,10 +486,10 @@ fn standard_webhooks<'a>(req: &WebhookRequest<'a>) -> Result<Vec<InboundEvent<'a
         .ok_or_else(|| ExtractError::MissingField("webhook-id".to_owned()))?;
     let [event_type] = top_fields(req.body, ["type"])?.values;
     // The type is optional here: a delivery without a string `type` is still an event.
-    let event_type = event_type
-        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned());
+    let event_type = match event_type {
+        Field::Str(text) if !text.is_empty() => text.into_owned(),
+        _ => "unknown".to_owned(),
+    };
     whole_body(id.to_owned(), event_type, req.body)
 }
 
@@ -841,14 +900,19 @@ mod tests {
         )
         .unwrap();
         assert!(top.is_object);
-        let got: Vec<Option<&str>> = top.values.iter().map(|v| v.map(RawValue::get)).collect();
-        assert_eq!(got, vec![Some(r#""evt_1""#), Some(r#""t.1""#), None]);
+        assert_eq!(
+            top.values,
+            [Field::Str("evt_1".into()), Field::Str("t.1".into()), Field::Absent]
+        );
+        // Escapes are decoded; null and other types are told apart.
+        let top = top_fields(br#"{"id": "a\u0062", "type": null, "n": [1]}"#, ["id", "type", "n"]).unwrap();
+        assert_eq!(top.values, [Field::Str("ab".into()), Field::Null, Field::Other]);
         // The last of a repeated key wins, as when the body is parsed later.
         let top = top_fields(br#"{"id": "a", "id": "b"}"#, ["id"]).unwrap();
-        assert_eq!(top.values[0].map(RawValue::get), Some(r#""b""#));
+        assert_eq!(top.values, [Field::Str("b".into())]);
         let top = top_fields(b"[1, 2]", ["id"]).unwrap();
         assert!(!top.is_object);
-        assert!(top.values[0].is_none());
+        assert_eq!(top.values, [Field::Absent]);
     }
 
     #[test]
@@ -878,6 +942,17 @@ mod tests {
         for (what, body) in bodies {
             assert!(check_json(&body).is_err(), "check_json accepted {what}");
             assert!(top_fields(&body, ["id"]).is_err(), "top_fields accepted {what}");
+        }
+        // At the depth limit exactly, in a named field and elsewhere, both agree.
+        for depth in 125..=130 {
+            let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            for body in [format!(r#"{{"id": {nested}}}"#), format!(r#"{{"a": {nested}}}"#)] {
+                assert_eq!(
+                    check_json(body.as_bytes()).is_ok(),
+                    top_fields(body.as_bytes(), ["id"]).is_ok(),
+                    "depth {depth}: {body:.40}"
+                );
+            }
         }
     }
 
