@@ -306,7 +306,7 @@ struct Perf {
 }
 
 impl Perf {
-    fn attach(function: &FunctionProcess, log_dir: &Path, scenario: &str) -> Option<Self> {
+    async fn attach(function: &FunctionProcess, log_dir: &Path, scenario: &str) -> Option<Self> {
         if std::env::var("FOOTPRINT_PERF").map_or(true, |v| v.is_empty() || v == "0") {
             return None;
         }
@@ -322,7 +322,7 @@ impl Perf {
                 panic!("FOOTPRINT_PERF is set but `perf` could not start ({e}): install it with `apt-get install linux-perf`")
             });
         // perf needs a moment to attach before the first event.
-        std::thread::sleep(Duration::from_millis(500));
+        tokio::time::sleep(Duration::from_millis(500)).await;
         Some(Self { child, output })
     }
 
@@ -704,7 +704,7 @@ async fn webhook_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyho
     fenv.push(("WEBHOOK_TOLERANCE_SECS".into(), "300".into()));
     let mut function =
         FunctionProcess::start(spec("webhook-receiver", binary, "webhook-receiver", log_dir, fenv)).await?;
-    let perf = Perf::attach(&function, log_dir, "webhook-receiver");
+    let perf = Perf::attach(&function, log_dir, "webhook-receiver").await;
 
     let large_every = sizes.webhook_large_every;
     let (mut large, mut small_bytes, mut large_bytes) = (0usize, 0usize, 0usize);
@@ -932,7 +932,7 @@ async fn sync_job_scenario(binary: &Path, sizes: &Sizes, log_dir: &Path) -> anyh
     let rig = SyncRig::new(&stripe.base_url).await?;
     let source = SqsEventSource::new(rig.env.clients.sqs.clone(), &rig.env.queue_url).await?;
     let function = rig.start_function(binary, "connector-sync-job", log_dir).await?;
-    let perf = Perf::attach(&function, log_dir, "connector-sync-job");
+    let perf = Perf::attach(&function, log_dir, "connector-sync-job").await;
 
     // What the dispatcher does for a due flow: a job item and its message on the sync queue.
     let started = Instant::now();

@@ -86,10 +86,7 @@ impl ExtractError {
 /// (128), is refused here, so it is never stored to fail later.
 pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracted<'a>, ExtractError> {
     if let Some(json) = json_document(scheme, req) {
-        // Stripe and Standard Webhooks read their fields in the checking pass ([`top_fields`]).
-        if !matches!(scheme, Scheme::Stripe | Scheme::StandardWebhooks) {
-            check_json(json.as_ref())?;
-        }
+        check_json(json.as_ref())?;
     }
     let events = match scheme {
         Scheme::Stripe => stripe(req.body)?,
@@ -110,28 +107,27 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
 // ---------------------------------------------------------------------------------------------
 // Whole-body JSON check
 
-/// The JSON document a delivery carries, for the schemes that send JSON: the body itself, or
-/// a GitHub form delivery's `payload` parameter. `None` for bodies that are not JSON (Twilio
-/// forms, Slack slash commands, a Shopify XML subscription, a generic scheme's opaque bytes).
-/// Slack and a generic scheme's pointers parse what they read in full already.
+/// The JSON document to check before extracting, for the schemes that send JSON: the body
+/// itself, or a GitHub form delivery's `payload` parameter. `None` for bodies that are not JSON
+/// (Twilio forms, Slack slash commands, a Shopify XML subscription, a generic scheme's opaque
+/// bytes), and for the JSON schemes whose extractor checks the whole body in the pass that
+/// reads its fields ([`top_fields`]: Stripe, Standard Webhooks). Slack and a generic scheme's
+/// pointers parse what they read in full already.
 fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a, [u8]>> {
-    let content_type = req
-        .headers
-        .get("Content-Type")
-        .map(|value| value.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+    let content_type = || {
+        req.headers
+            .get("Content-Type")
+            .map(|value| value.trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
     match scheme {
-        Scheme::Stripe
-        | Scheme::StandardWebhooks
-        | Scheme::Hubspot(_)
-        | Scheme::Intuit
-        | Scheme::Xero
-        | Scheme::Calendly => Some(Cow::Borrowed(req.body)),
-        Scheme::Github if content_type.starts_with("application/x-www-form-urlencoded") => Some(Cow::Owned(
+        Scheme::Stripe | Scheme::StandardWebhooks => None,
+        Scheme::Hubspot(_) | Scheme::Intuit | Scheme::Xero | Scheme::Calendly => Some(Cow::Borrowed(req.body)),
+        Scheme::Github if content_type().starts_with("application/x-www-form-urlencoded") => Some(Cow::Owned(
             form::first_value(req.body, "payload").unwrap_or_default().into_bytes(),
         )),
         Scheme::Github => Some(Cow::Borrowed(req.body)),
-        Scheme::Shopify if content_type.contains("xml") => None,
+        Scheme::Shopify if content_type().contains("xml") => None,
         Scheme::Shopify => Some(Cow::Borrowed(req.body)),
         Scheme::Slack | Scheme::Twilio | Scheme::Generic(_) => None,
     }
