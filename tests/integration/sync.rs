@@ -60,6 +60,7 @@ async fn connect(
         webhook: webhook.map(|scheme| WebhookSettings {
             scheme,
             tolerance_secs: None,
+            handshake_until: None,
         }),
         secret_arn: None,
         config: json!({"base_url": base_url}).as_object().cloned().unwrap(),

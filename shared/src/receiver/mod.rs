@@ -66,7 +66,11 @@ impl ReceiverDeps {
 #[derive(Debug)]
 pub enum Prepared {
     /// A verified handshake to answer directly (Slack `url_verification`).
-    Challenge { body: String, content_type: &'static str },
+    Challenge {
+        body: String,
+        content_type: &'static str,
+        headers: Vec<(&'static str, String)>,
+    },
     /// Verified events, ready to store and enqueue.
     Events(Vec<(StoredEvent, SyncMessage)>),
 }
@@ -99,7 +103,14 @@ pub fn prepare(
     let verified = webhook::verify(scheme, &wreq, secrets, &VerifyOptions { now, tolerance_secs })?;
     let events = match webhook::extract(scheme, &wreq)? {
         Extracted::Challenge { body, content_type } => {
-            return Ok((Prepared::Challenge { body, content_type }, verified))
+            return Ok((
+                Prepared::Challenge {
+                    body,
+                    content_type,
+                    headers: Vec::new(),
+                },
+                verified,
+            ))
         }
         Extracted::Events(events) => events,
     };
@@ -193,6 +204,15 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         crate::metrics::webhook::rejected("webhooks_not_configured");
         return Reply::Unauthorized;
     };
+    let wreq = WebhookRequest {
+        method: &req.method,
+        url: &req.url,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    if let Some(handshake) = webhook::handshake(&settings.scheme, &wreq) {
+        return answer_handshake(deps, &conn, settings, arn, handshake).await;
+    }
     let secrets = match deps.secrets.webhook_secrets(arn).await {
         Ok(s) => s,
         Err(e @ crate::secrets::SecretError::Aws { failure, .. }) => {
@@ -228,13 +248,91 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         }
     };
     let events = match prepared {
-        Prepared::Challenge { body, content_type } => {
+        Prepared::Challenge {
+            body,
+            content_type,
+            headers,
+        } => {
             info!(message = "Answered a verification challenge.", outcome = "challenge");
-            return Reply::Challenge { body, content_type };
+            return Reply::Challenge {
+                body,
+                content_type,
+                headers,
+            };
         }
         Prepared::Events(events) => events,
     };
     store_and_enqueue(deps, events).await
+}
+
+/// Answers a provider's set-up handshake ([`webhook::Handshake`]). A secret handed over is
+/// taken only while the connection expects one, and only once: the expectation is claimed with
+/// a conditional write before the secret is stored.
+async fn answer_handshake(
+    deps: &ReceiverDeps,
+    conn: &Connection,
+    settings: &crate::store::connections::WebhookSettings,
+    arn: &str,
+    handshake: webhook::Handshake<'_>,
+) -> Reply {
+    let (secret, header) = match handshake {
+        webhook::Handshake::Answer { body, content_type } => {
+            info!(message = "Answered a webhook set-up ping.", outcome = "handshake");
+            return Reply::Challenge {
+                body,
+                content_type,
+                headers: Vec::new(),
+            };
+        }
+        webhook::Handshake::SetSecret { secret, header } => (secret, header),
+    };
+    let now = deps.clock.now_unix();
+    let Some(until) = settings.handshake_until.filter(|until| *until >= now) else {
+        warn!(
+            message = "Webhook handshake refused: the connection is not expecting one.",
+            outcome = "unexpected_handshake"
+        );
+        crate::metrics::webhook::rejected("unexpected_handshake");
+        return Reply::Unauthorized;
+    };
+    match deps.connections.claim_handshake(&conn.id, until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            warn!(
+                message = "Webhook handshake refused: another handshake took it first.",
+                outcome = "unexpected_handshake"
+            );
+            crate::metrics::webhook::rejected("unexpected_handshake");
+            deps.connection_cache.remove(&conn.id);
+            return Reply::Unauthorized;
+        }
+        Err(e) => {
+            error!(message = "Claiming the webhook handshake failed.", outcome = "error", error = %e);
+            return Reply::Unavailable {
+                throttled: e.is_throttled(),
+            };
+        }
+    }
+    deps.connection_cache.remove(&conn.id);
+    let mut fields = serde_json::Map::new();
+    fields.insert("webhook_secret".into(), serde_json::Value::String(secret.to_owned()));
+    if let Err(e) = deps.secrets.merge_fields(arn, fields).await {
+        error!(
+            message = "Storing the handshake's webhook secret failed; create the webhook again after re-arming the connection.",
+            outcome = "error",
+            error = %e
+        );
+        return Reply::Unavailable { throttled: false };
+    }
+    info!(
+        message = "Webhook handshake answered; its secret is now the connection's webhook secret.",
+        outcome = "handshake"
+    );
+    Reply::Challenge {
+        body: String::new(),
+        content_type: "text/plain",
+        headers: vec![(header, secret.to_owned())],
+    }
 }
 
 async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMessage)>) -> Reply {

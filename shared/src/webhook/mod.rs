@@ -30,15 +30,18 @@
 //! * timestamped schemes enforce [`VerifyOptions::tolerance_secs`] in both directions;
 //! * no error message contains a secret, a MAC or the body.
 
+mod asana;
 mod calendly;
 mod crypto;
 mod event;
 mod form;
 mod generic;
 mod github;
+mod handshake;
 mod headers;
 mod hubspot;
 mod intuit;
+mod linear;
 mod rejection;
 mod request;
 mod scheme;
@@ -50,11 +53,14 @@ mod standard;
 mod stripe;
 mod timestamp;
 mod twilio;
+mod woocommerce;
 mod xero;
+mod zendesk;
 
 pub use event::{
     extract, ExtractError, Extracted, InboundEvent, MAX_BATCH_EVENTS, MAX_EVENT_ID_LEN, MAX_EVENT_TYPE_LEN,
 };
+pub use handshake::{handshake, Handshake};
 pub use headers::Headers;
 pub use rejection::Rejection;
 pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
@@ -84,6 +90,10 @@ pub fn verify(
         Scheme::Xero => xero::verify(req, secrets),
         Scheme::Calendly => calendly::verify(req, secrets, opts),
         Scheme::Twilio => twilio::verify(req, secrets),
+        Scheme::Woocommerce => woocommerce::verify(req, secrets),
+        Scheme::Linear => linear::verify(req, secrets, opts),
+        Scheme::Zendesk => zendesk::verify(req, secrets, opts),
+        Scheme::Asana => asana::verify(req, secrets),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

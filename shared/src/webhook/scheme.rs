@@ -36,6 +36,16 @@ pub enum Scheme {
     Calendly,
     /// `X-Twilio-Signature` (base64 HMAC-SHA1 over the URL and sorted form parameters).
     Twilio,
+    /// `X-WC-Webhook-Signature` (base64 HMAC-SHA256 of the body); WooCommerce's unsigned
+    /// ping on saving a webhook is answered without an event.
+    Woocommerce,
+    /// `Linear-Signature` (hex HMAC-SHA256 of the body) and the body's `webhookTimestamp`.
+    Linear,
+    /// `X-Zendesk-Webhook-Signature` (base64 HMAC-SHA256 over the timestamp header and body).
+    Zendesk,
+    /// `X-Hook-Signature` (hex HMAC-SHA256 of the body), keyed with the secret of the
+    /// `X-Hook-Secret` handshake.
+    Asana,
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -54,6 +64,10 @@ impl Scheme {
         "xero",
         "calendly",
         "twilio",
+        "woocommerce",
+        "linear",
+        "zendesk",
+        "asana",
         "generic",
     ];
 
@@ -70,6 +84,10 @@ impl Scheme {
             Scheme::Xero => "xero",
             Scheme::Calendly => "calendly",
             Scheme::Twilio => "twilio",
+            Scheme::Woocommerce => "woocommerce",
+            Scheme::Linear => "linear",
+            Scheme::Zendesk => "zendesk",
+            Scheme::Asana => "asana",
             Scheme::Generic(_) => "generic",
         }
     }
@@ -88,6 +106,10 @@ impl Scheme {
             "xero" => Scheme::Xero,
             "calendly" => Scheme::Calendly,
             "twilio" => Scheme::Twilio,
+            "woocommerce" => Scheme::Woocommerce,
+            "linear" => Scheme::Linear,
+            "zendesk" => Scheme::Zendesk,
+            "asana" => Scheme::Asana,
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -125,7 +147,8 @@ impl FromStr for Scheme {
 pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
-         github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio"
+         github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, \
+         woocommerce, linear, zendesk, asana"
     )]
     Unknown { name: String },
     #[error(
