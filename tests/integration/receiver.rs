@@ -780,3 +780,138 @@ async fn woocommerce_ping_is_answered_without_an_event_and_deliveries_are_verifi
     let (status, _) = rig.post("conn_wc", &first[1..], body).await;
     assert_eq!(status, 401);
 }
+
+/// An API Gateway event with a method, query string and request id of the test's choosing.
+fn apigw_request(
+    method: &str,
+    connection_id: &str,
+    query: &str,
+    request_id: &str,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
+    let mut ev = apigw_event(connection_id, &[], body, false);
+    ev.raw_query_string = Some(query.to_owned());
+    ev.request_context.request_id = Some(request_id.to_owned());
+    ev.request_context.http.method = method.parse().expect("an HTTP method");
+    ev
+}
+
+fn text_body(resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> String {
+    match &resp.body {
+        Some(Body::Text(t)) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dropbox_challenge_is_echoed_for_a_dropbox_connection_only_and_other_gets_are_405() {
+    let rig = Rig::new().await;
+    rig.connection("conn_dbx", "dropbox", Scheme::Dropbox, "dropbox-app-secret", None)
+        .await;
+    rig.connection("conn_gh2", "github", Scheme::Github, "github-secret-value", None)
+        .await;
+    let resp = handle(
+        &rig.deps,
+        apigw_request("GET", "conn_dbx", "challenge=Y2hhbGxlbmdl", "r1", b""),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(text_body(&resp), "Y2hhbGxlbmdl");
+    assert_eq!(
+        resp.headers.get("x-content-type-options").and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    let resp = handle(
+        &rig.deps,
+        apigw_request("GET", "conn_gh2", "challenge=Y2hhbGxlbmdl", "r2", b""),
+    )
+    .await;
+    assert_eq!(resp.status_code, 405, "a GitHub connection has no challenge to answer");
+    let resp = handle(&rig.deps, apigw_request("GET", "conn_dbx", "", "r3", b"")).await;
+    assert_eq!(resp.status_code, 405, "a GET without a challenge is not a delivery");
+    let resp = handle(
+        &rig.deps,
+        apigw_request("GET", "conn_unknown", "challenge=x", "r4", b""),
+    )
+    .await;
+    assert_eq!(resp.status_code, 401, "an unknown connection answers nothing");
+    assert!(rig.stored_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn dropbox_notifications_for_the_same_account_twice_are_two_events() {
+    let rig = Rig::new().await;
+    let secret = "dropbox-app-secret";
+    rig.connection("conn_dbx_notify", "dropbox", Scheme::Dropbox, secret, None)
+        .await;
+    let body =
+        br#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]},"delta":{"users":[12345678]}}"#;
+    let input = switchyard::webhook::SignInput {
+        method: "POST",
+        url: "",
+        body,
+        secret: &SecretString::from(secret.to_string()),
+        now: NOW,
+        message_id: None,
+    };
+    let (name, sig) = switchyard::webhook::sign(&Scheme::Dropbox, &input).unwrap().remove(0);
+    for request in ["first-change", "second-change"] {
+        let mut ev = apigw_event("conn_dbx_notify", &[(name.as_str(), sig.as_str())], body, false);
+        ev.request_context.request_id = Some(request.to_owned());
+        let resp = handle(&rig.deps, ev).await;
+        assert_eq!(resp.status_code, 200, "{}", text_body(&resp));
+    }
+    let events = rig.stored_events().await;
+    assert_eq!(
+        events.len(),
+        2,
+        "two changes, two notifications, two events: {events:?}"
+    );
+    assert!(events.iter().all(|e| e["event_type"] == "list_folder.changed"));
+    let (status, _) = rig.post("conn_dbx_notify", &[(name.as_str(), "00")], body).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn graph_validation_is_echoed_and_notifications_need_the_client_state() {
+    let rig = Rig::new().await;
+    let state = "graph-client-state-7f3a9c";
+    rig.connection("conn_graph", "microsoft-graph", Scheme::MicrosoftGraph, state, None)
+        .await;
+    let resp = handle(
+        &rig.deps,
+        apigw_request(
+            "POST",
+            "conn_graph",
+            "validationToken=Validation%3a+Testing+client+application",
+            "v1",
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(text_body(&resp), "Validation: Testing client application");
+    assert!(rig.stored_events().await.is_empty(), "a validation is not an event");
+
+    let body = format!(
+        r##"{{"value":[{{"subscriptionId":"7f105c7d","clientState":"{state}","changeType":"updated","resource":"Users/u1/Messages/m1","resourceData":{{"@odata.type":"#Microsoft.Graph.Message","id":"m1"}}}}]}}"##
+    );
+    let resp = handle(
+        &rig.deps,
+        apigw_request("POST", "conn_graph", "", "n1", body.as_bytes()),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200, "{}", text_body(&resp));
+    let events = rig.stored_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_type"], "message.updated");
+
+    let forged = body.replace(state, "a-guessed-client-state");
+    let resp = handle(
+        &rig.deps,
+        apigw_request("POST", "conn_graph", "", "n2", forged.as_bytes()),
+    )
+    .await;
+    assert_eq!(resp.status_code, 401);
+    assert_eq!(rig.stored_events().await.len(), 1);
+}

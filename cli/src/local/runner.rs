@@ -30,7 +30,7 @@ pub fn apigw_event(
 ) -> ApiGatewayV2httpRequest {
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".into());
-    event.route_key = Some("POST /hooks/{connection_id}".into());
+    event.route_key = Some(format!("{method} /hooks/{{connection_id}}"));
     event.raw_path = Some(uri.path().to_string());
     event.raw_query_string = Some(uri.query().unwrap_or("").to_string());
     event.headers = headers.clone();
@@ -96,11 +96,12 @@ async fn hook(
     out
 }
 
-/// Serves `POST /hooks/{connection_id}` on `listener` until the task is dropped.
+/// Serves `POST /hooks/{connection_id}` (and `GET`, for verification challenges) on `listener`
+/// until the task is dropped.
 pub async fn serve_http(listener: tokio::net::TcpListener, receiver: Arc<ReceiverDeps>) -> anyhow::Result<()> {
     let host = listener.local_addr()?.to_string();
     let app = Router::new()
-        .route("/hooks/{connection_id}", post(hook))
+        .route("/hooks/{connection_id}", post(hook).get(hook))
         .with_state(Http { receiver, host });
     axum::serve(listener, app).await?;
     Ok(())

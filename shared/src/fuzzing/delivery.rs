@@ -100,9 +100,9 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// The scheme the selector's low bits choose (15 schemes).
+    /// The scheme the selector's low bits choose (17 schemes).
     pub(crate) fn scheme(&self) -> Scheme {
-        match (self.selector & 0x7f) % 15 {
+        match (self.selector & 0x7f) % 17 {
             0 => Scheme::Stripe,
             1 => Scheme::StandardWebhooks,
             2 => Scheme::Github,
@@ -117,6 +117,8 @@ impl<'a> Delivery<'a> {
             12 => Scheme::Linear,
             13 => Scheme::Zendesk,
             14 => Scheme::Asana,
+            15 => Scheme::Dropbox,
+            16 => Scheme::MicrosoftGraph,
             _ => Scheme::Generic(self.generic.clone()),
         }
     }

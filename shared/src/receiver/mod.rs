@@ -117,12 +117,18 @@ pub fn prepare(
     let headers = downstream_headers(&req.headers);
     let expires_at = now.saturating_add(config.event_ttl.as_secs() as i64);
     let provider = scheme.name();
+    let per_delivery = scheme.ids_per_delivery() && !req.request_id.is_empty();
     let built = events
         .into_iter()
         .map(|ev| {
+            let event_id = if per_delivery {
+                format!("{}:{}", ev.event_id, req.request_id)
+            } else {
+                ev.event_id
+            };
             let stored = StoredEvent {
                 connection_id: conn.id.clone(),
-                event_id: ev.event_id,
+                event_id,
                 event_type: ev.event_type,
                 provider: provider.to_string(),
                 body: ev.raw.into_owned(),
@@ -212,6 +218,15 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
     };
     if let Some(handshake) = webhook::handshake(&settings.scheme, &wreq) {
         return answer_handshake(deps, &conn, settings, arn, handshake).await;
+    }
+    if req.method != "POST" {
+        warn!(
+            message = "Webhook rejected.",
+            outcome = "method_not_allowed",
+            reason = "not a verification challenge"
+        );
+        crate::metrics::webhook::rejected("method_not_allowed");
+        return Reply::MethodNotAllowed;
     }
     let secrets = match deps.secrets.webhook_secrets(arn).await {
         Ok(s) => s,

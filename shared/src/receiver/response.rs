@@ -86,6 +86,13 @@ impl Reply {
         if let Some(secs) = retry_after {
             resp.headers.insert(RETRY_AFTER, HeaderValue::from_static(secs));
         }
+        if status == 200 && content_type == "text/plain" {
+            // A challenge echoes what the provider sent: never let a browser sniff it as HTML.
+            resp.headers.insert(
+                http::header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+        }
         for (name, value) in extra {
             // A value that cannot be a header (checked printable ASCII before) is left out.
             if let Ok(value) = HeaderValue::from_str(&value) {

@@ -103,6 +103,8 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Linear => super::linear::extract(req)?,
         Scheme::Zendesk => super::zendesk::extract(req)?,
         Scheme::Asana => super::asana::extract(req)?,
+        Scheme::Dropbox => super::dropbox::extract(req)?,
+        Scheme::MicrosoftGraph => super::graph::extract(req)?,
         Scheme::Generic(config) => generic(config, req)?,
     };
     Ok(Extracted::Events(events))
@@ -133,7 +135,9 @@ fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a
         | Scheme::Woocommerce
         | Scheme::Linear
         | Scheme::Zendesk
-        | Scheme::Asana => Some(Cow::Borrowed(req.body)),
+        | Scheme::Asana
+        | Scheme::Dropbox
+        | Scheme::MicrosoftGraph => Some(Cow::Borrowed(req.body)),
         Scheme::Github if content_type().starts_with("application/x-www-form-urlencoded") => Some(Cow::Owned(
             form::first_value(req.body, "payload").unwrap_or_default().into_bytes(),
         )),

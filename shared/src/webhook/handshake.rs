@@ -8,6 +8,9 @@
 //!   receiver takes it only for a connection that is expecting one (its
 //!   `handshake_until` is in the future), stores it as the webhook secret, then echoes it.
 //!
+//! * Dropbox verifies a webhook URI with `GET ?challenge=<value>`, and Microsoft Graph a
+//!   subscription with `POST ?validationToken=<token>`: the value is echoed as `text/plain`.
+//!
 //! Slack's `url_verification` is signed, so it is answered after verification instead
 //! ([`super::Extracted::Challenge`]).
 
@@ -31,6 +34,14 @@ pub fn handshake<'r>(scheme: &Scheme, req: &WebhookRequest<'r>) -> Option<Handsh
             body: r#"{"status":"ok"}"#.to_owned(),
             content_type: "application/json",
         }),
+        Scheme::Dropbox => super::dropbox::challenge(req).map(|challenge| Handshake::Answer {
+            body: challenge,
+            content_type: "text/plain",
+        }),
+        Scheme::MicrosoftGraph => super::graph::validation_token(req).map(|token| Handshake::Answer {
+            body: token,
+            content_type: "text/plain",
+        }),
         Scheme::Asana => super::asana::handshake_secret(req).map(|secret| Handshake::SetSecret {
             secret,
             header: super::asana::HANDSHAKE_HEADER,
@@ -40,6 +51,15 @@ pub fn handshake<'r>(scheme: &Scheme, req: &WebhookRequest<'r>) -> Option<Handsh
 }
 
 impl Scheme {
+    /// Whether deliveries are change notifications without identity (Dropbox, Microsoft
+    /// Graph): two changes to one resource notify alike, so de-duplicating by content would
+    /// drop the second. The receiver makes each delivery its own event instead (the event id
+    /// gains the request id); a provider's retry may then be handled twice, which is harmless
+    /// for a notification that only says "read the changes".
+    pub fn ids_per_delivery(&self) -> bool {
+        matches!(self, Scheme::Dropbox | Scheme::MicrosoftGraph)
+    }
+
     /// Whether the provider sets the webhook secret itself, through a handshake, so that a
     /// connection may be created without one and wait for it.
     pub fn secret_set_by_handshake(&self) -> bool {

@@ -33,10 +33,12 @@
 mod asana;
 mod calendly;
 mod crypto;
+mod dropbox;
 mod event;
 mod form;
 mod generic;
 mod github;
+mod graph;
 mod handshake;
 mod headers;
 mod hubspot;
@@ -94,6 +96,8 @@ pub fn verify(
         Scheme::Linear => linear::verify(req, secrets, opts),
         Scheme::Zendesk => zendesk::verify(req, secrets, opts),
         Scheme::Asana => asana::verify(req, secrets),
+        Scheme::Dropbox => dropbox::verify(req, secrets),
+        Scheme::MicrosoftGraph => graph::verify(req, secrets),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

@@ -46,6 +46,12 @@ pub enum Scheme {
     /// `X-Hook-Signature` (hex HMAC-SHA256 of the body), keyed with the secret of the
     /// `X-Hook-Secret` handshake.
     Asana,
+    /// `X-Dropbox-Signature` (hex HMAC-SHA256 of the body); the `GET ?challenge=` verification
+    /// request is answered.
+    Dropbox,
+    /// Microsoft Graph change notifications: every notification's `clientState` is the
+    /// secret; the `validationToken` request is answered.
+    MicrosoftGraph,
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -68,6 +74,8 @@ impl Scheme {
         "linear",
         "zendesk",
         "asana",
+        "dropbox",
+        "microsoft-graph",
         "generic",
     ];
 
@@ -88,12 +96,14 @@ impl Scheme {
             Scheme::Linear => "linear",
             Scheme::Zendesk => "zendesk",
             Scheme::Asana => "asana",
+            Scheme::Dropbox => "dropbox",
+            Scheme::MicrosoftGraph => "microsoft-graph",
             Scheme::Generic(_) => "generic",
         }
     }
 
     /// Looks a scheme up by name, case-insensitively. Aliases: `svix` (Standard Webhooks),
-    /// `quickbooks` (Intuit). `generic` is refused: it needs a [`GenericHmac`] configuration.
+    /// `quickbooks` (Intuit), `graph` (Microsoft Graph). `generic` is refused: it needs a [`GenericHmac`] configuration.
     pub fn from_name(name: &str) -> Result<Scheme, UnknownScheme> {
         let scheme = match name.to_ascii_lowercase().as_str() {
             "stripe" => Scheme::Stripe,
@@ -110,6 +120,8 @@ impl Scheme {
             "linear" => Scheme::Linear,
             "zendesk" => Scheme::Zendesk,
             "asana" => Scheme::Asana,
+            "dropbox" => Scheme::Dropbox,
+            "microsoft-graph" | "graph" => Scheme::MicrosoftGraph,
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -148,7 +160,7 @@ pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
          github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, \
-         woocommerce, linear, zendesk, asana"
+         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph)"
     )]
     Unknown { name: String },
     #[error(

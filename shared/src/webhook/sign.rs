@@ -112,6 +112,12 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
             ]
         }
         Scheme::Asana => vec![h("X-Hook-Signature", hex::encode(hmac_sha256(key, &[body])))],
+        Scheme::Dropbox => vec![h("X-Dropbox-Signature", hex::encode(hmac_sha256(key, &[body])))],
+        Scheme::MicrosoftGraph => {
+            return Err(err(
+                "Microsoft Graph signs nothing: each notification carries the secret as its `clientState`",
+            ))
+        }
         // The newest version the connection accepts.
         Scheme::Hubspot(config) if config.accepts(HubspotVersion::V3) => {
             if input.url.is_empty() {
@@ -207,6 +213,7 @@ mod tests {
             (Scheme::Linear, "lin_wh_secret"),
             (Scheme::Zendesk, "zendesk-secret"),
             (Scheme::Asana, "asana-handshake-secret"),
+            (Scheme::Dropbox, "dropbox-app-secret"),
             (Scheme::Generic(generic), "generic-secret"),
         ]
     }
