@@ -915,3 +915,38 @@ async fn graph_validation_is_echoed_and_notifications_need_the_client_state() {
     assert_eq!(resp.status_code, 401);
     assert_eq!(rig.stored_events().await.len(), 1);
 }
+
+#[tokio::test]
+async fn mailchimp_is_verified_by_its_path_secret_and_its_url_check_answered() {
+    let rig = Rig::new().await;
+    let secret = "mc-path-secret-4f9a2c";
+    rig.connection("conn_mc", "mailchimp", Scheme::Mailchimp, secret, None)
+        .await;
+    let with_path = |method: &str, path_secret: &str, body: &[u8]| {
+        let mut ev = apigw_request(method, "conn_mc", "", "r", body);
+        let path = format!("/hooks/conn_mc/{path_secret}");
+        ev.raw_path = Some(path.clone());
+        ev.request_context.http.path = Some(path);
+        ev.path_parameters.insert("secret".into(), path_secret.into());
+        ev
+    };
+    // Mailchimp's URL check: a GET with the right path secret gets a 200, and stores nothing.
+    let resp = handle(&rig.deps, with_path("GET", secret, b"")).await;
+    assert_eq!(resp.status_code, 200);
+    let resp = handle(&rig.deps, with_path("GET", "guess", b"")).await;
+    assert_eq!(resp.status_code, 401);
+    assert!(rig.stored_events().await.is_empty());
+
+    let body = b"type=subscribe&fired_at=2009-03-26+21%3A35%3A57&data%5Bid%5D=8a25ff1d98&data%5Blist_id%5D=a6b5da1054&data%5Bemail%5D=api%40mailchimp.com";
+    let resp = handle(&rig.deps, with_path("POST", secret, body)).await;
+    assert_eq!(resp.status_code, 200, "{}", text_body(&resp));
+    let events = rig.stored_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_type"], "subscribe");
+    // Without the path secret, or with a wrong one, nothing is accepted.
+    let resp = handle(&rig.deps, with_path("POST", "guess", body)).await;
+    assert_eq!(resp.status_code, 401);
+    let (status, _) = rig.post("conn_mc", &[], body).await;
+    assert_eq!(status, 401);
+    assert_eq!(rig.stored_events().await.len(), 1);
+}

@@ -100,9 +100,9 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// The scheme the selector's low bits choose (17 schemes).
+    /// The scheme the selector's low bits choose (18 schemes).
     pub(crate) fn scheme(&self) -> Scheme {
-        match (self.selector & 0x7f) % 17 {
+        match (self.selector & 0x7f) % 18 {
             0 => Scheme::Stripe,
             1 => Scheme::StandardWebhooks,
             2 => Scheme::Github,
@@ -119,6 +119,7 @@ impl<'a> Delivery<'a> {
             14 => Scheme::Asana,
             15 => Scheme::Dropbox,
             16 => Scheme::MicrosoftGraph,
+            17 => Scheme::Mailchimp,
             _ => Scheme::Generic(self.generic.clone()),
         }
     }

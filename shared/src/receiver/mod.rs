@@ -216,10 +216,13 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         headers: &req.headers,
         body: &req.body,
     };
-    if let Some(handshake) = webhook::handshake(&settings.scheme, &wreq) {
-        return answer_handshake(deps, &conn, settings, arn, handshake).await;
+    let mut url_check = None;
+    match webhook::handshake(&settings.scheme, &wreq) {
+        Some(webhook::Handshake::Verified { body, content_type }) => url_check = Some((body, content_type)),
+        Some(handshake) => return answer_handshake(deps, &conn, settings, arn, handshake).await,
+        None => {}
     }
-    if req.method != "POST" {
+    if req.method != "POST" && url_check.is_none() {
         warn!(
             message = "Webhook rejected.",
             outcome = "method_not_allowed",
@@ -244,6 +247,27 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
 
     let now = deps.clock.now_unix();
     let tolerance = settings.tolerance_secs.unwrap_or(deps.config.tolerance_secs);
+    if let Some((body, content_type)) = url_check {
+        let opts = VerifyOptions {
+            now,
+            tolerance_secs: tolerance,
+        };
+        return match webhook::verify(&settings.scheme, &wreq, &secrets, &opts) {
+            Ok(_) => {
+                info!(message = "Answered a webhook URL check.", outcome = "handshake");
+                Reply::Challenge {
+                    body,
+                    content_type,
+                    headers: Vec::new(),
+                }
+            }
+            Err(r) => {
+                warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
+                crate::metrics::webhook::rejected("bad_signature");
+                Reply::Unauthorized
+            }
+        };
+    }
     let prepared = match prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now) {
         Ok((p, verified)) => {
             if verified.secret == webhook::SecretUsed::Previous {
@@ -300,6 +324,8 @@ async fn answer_handshake(
             };
         }
         webhook::Handshake::SetSecret { secret, header } => (secret, header),
+        // Answered by the caller once the request verifies; never without that.
+        webhook::Handshake::Verified { .. } => return Reply::Unauthorized,
     };
     let now = deps.clock.now_unix();
     let Some(until) = settings.handshake_until.filter(|until| *until >= now) else {

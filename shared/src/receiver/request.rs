@@ -54,7 +54,7 @@ pub fn from_apigw(event: &ApiGatewayV2httpRequest, max_body_bytes: usize) -> Res
             raw_path
                 .trim_end_matches('/')
                 .rsplit_once("/hooks/")
-                .map(|(_, id)| id.to_string())
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
         })
         .filter(|id| !id.is_empty())
         .ok_or(RequestError::NoConnectionId)?;

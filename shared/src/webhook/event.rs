@@ -105,6 +105,7 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Asana => super::asana::extract(req)?,
         Scheme::Dropbox => super::dropbox::extract(req)?,
         Scheme::MicrosoftGraph => super::graph::extract(req)?,
+        Scheme::Mailchimp => super::mailchimp::extract(req)?,
         Scheme::Generic(config) => generic(config, req)?,
     };
     Ok(Extracted::Events(events))
@@ -144,7 +145,7 @@ fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a
         Scheme::Github => Some(Cow::Borrowed(req.body)),
         Scheme::Shopify if content_type().contains("xml") => None,
         Scheme::Shopify => Some(Cow::Borrowed(req.body)),
-        Scheme::Slack | Scheme::Twilio | Scheme::Generic(_) => None,
+        Scheme::Slack | Scheme::Twilio | Scheme::Mailchimp | Scheme::Generic(_) => None,
     }
 }
 

@@ -11,6 +11,9 @@
 //! * Dropbox verifies a webhook URI with `GET ?challenge=<value>`, and Microsoft Graph a
 //!   subscription with `POST ?validationToken=<token>`: the value is echoed as `text/plain`.
 //!
+//! * Mailchimp checks a new webhook's URL with a `GET`: answered 200 when the URL's path
+//!   secret verifies.
+//!
 //! Slack's `url_verification` is signed, so it is answered after verification instead
 //! ([`super::Extracted::Challenge`]).
 
@@ -22,6 +25,9 @@ use super::scheme::Scheme;
 pub enum Handshake<'r> {
     /// Answer 200 with this body; nothing is stored.
     Answer { body: String, content_type: &'static str },
+    /// Answer 200 with this body, nothing stored, but only if the request passes the scheme's
+    /// verification (Mailchimp's URL check carries the path secret).
+    Verified { body: String, content_type: &'static str },
     /// The provider hands over the webhook's signing secret: store it, then answer 200 with
     /// it echoed in `header`.
     SetSecret { secret: &'r str, header: &'static str },
@@ -41,6 +47,10 @@ pub fn handshake<'r>(scheme: &Scheme, req: &WebhookRequest<'r>) -> Option<Handsh
         Scheme::MicrosoftGraph => super::graph::validation_token(req).map(|token| Handshake::Answer {
             body: token,
             content_type: "text/plain",
+        }),
+        Scheme::Mailchimp if super::mailchimp::is_url_check(req) => Some(Handshake::Verified {
+            body: r#"{"status":"ok"}"#.to_owned(),
+            content_type: "application/json",
         }),
         Scheme::Asana => super::asana::handshake_secret(req).map(|secret| Handshake::SetSecret {
             secret,

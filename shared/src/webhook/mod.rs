@@ -44,6 +44,7 @@ mod headers;
 mod hubspot;
 mod intuit;
 mod linear;
+mod mailchimp;
 mod rejection;
 mod request;
 mod scheme;
@@ -98,6 +99,7 @@ pub fn verify(
         Scheme::Asana => asana::verify(req, secrets),
         Scheme::Dropbox => dropbox::verify(req, secrets),
         Scheme::MicrosoftGraph => graph::verify(req, secrets),
+        Scheme::Mailchimp => mailchimp::verify(req, secrets),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

@@ -52,6 +52,9 @@ pub enum Scheme {
     /// Microsoft Graph change notifications: every notification's `clientState` is the
     /// secret; the `validationToken` request is answered.
     MicrosoftGraph,
+    /// Mailchimp audience webhooks: unsigned, so the secret is a path segment of the URL,
+    /// `/hooks/{connection_id}/{secret}`; Mailchimp's `GET` URL check is answered.
+    Mailchimp,
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -76,6 +79,7 @@ impl Scheme {
         "asana",
         "dropbox",
         "microsoft-graph",
+        "mailchimp",
         "generic",
     ];
 
@@ -98,6 +102,7 @@ impl Scheme {
             Scheme::Asana => "asana",
             Scheme::Dropbox => "dropbox",
             Scheme::MicrosoftGraph => "microsoft-graph",
+            Scheme::Mailchimp => "mailchimp",
             Scheme::Generic(_) => "generic",
         }
     }
@@ -122,6 +127,7 @@ impl Scheme {
             "asana" => Scheme::Asana,
             "dropbox" => Scheme::Dropbox,
             "microsoft-graph" | "graph" => Scheme::MicrosoftGraph,
+            "mailchimp" => Scheme::Mailchimp,
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -160,7 +166,7 @@ pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
          github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, \
-         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph)"
+         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph), mailchimp"
     )]
     Unknown { name: String },
     #[error(

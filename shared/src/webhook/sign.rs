@@ -113,6 +113,11 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
         }
         Scheme::Asana => vec![h("X-Hook-Signature", hex::encode(hmac_sha256(key, &[body])))],
         Scheme::Dropbox => vec![h("X-Dropbox-Signature", hex::encode(hmac_sha256(key, &[body])))],
+        Scheme::Mailchimp => {
+            return Err(err(
+                "Mailchimp signs nothing: the secret is the last segment of the URL, /hooks/{id}/{secret}",
+            ))
+        }
         Scheme::MicrosoftGraph => {
             return Err(err(
                 "Microsoft Graph signs nothing: each notification carries the secret as its `clientState`",
