@@ -487,7 +487,7 @@ async fn suiteql(
     }
     let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(1000);
     let offset: usize = query.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
-    if !(1..=1000).contains(&limit) || offset % limit != 0 {
+    if !(1..=1000).contains(&limit) || offset / limit * limit != offset {
         state.violation(
             "POST",
             &path,
@@ -560,14 +560,14 @@ async fn suiteql(
 // ---------------------------------------------------------------------------------------------
 // Records
 
-fn record_fields(state: &Netsuite, path: &str, body: &[u8]) -> Result<Map<String, Value>, Response> {
+fn record_fields(state: &Netsuite, path: &str, body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
     let Some(Value::Object(fields)) = serde_json::from_slice::<Value>(body).ok() else {
         state.violation("POST", path, "/body", "a record body is a JSON object".into());
-        return Err(ns_error(
+        return Err(Box::new(ns_error(
             StatusCode::BAD_REQUEST,
             "INVALID_CONTENT",
             "The request body is not valid JSON.",
-        ));
+        )));
     };
     let mut stored = Map::new();
     for (k, v) in fields {
@@ -578,12 +578,12 @@ fn record_fields(state: &Netsuite, path: &str, body: &[u8]) -> Result<Map<String
                 &format!("/body/{k}"),
                 format!("`{k}` is not a writable customer field"),
             );
-            return Err(error_at(
+            return Err(Box::new(error_at(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FLD",
                 &format!("Invalid field {k}."),
                 Some(&k),
-            ));
+            )));
         };
         let typed = if k == "isPerson" { v.is_boolean() } else { v.is_string() };
         if !typed {
@@ -598,12 +598,12 @@ fn record_fields(state: &Netsuite, path: &str, body: &[u8]) -> Result<Map<String
     }
     if let Some(email) = stored.get("email").and_then(Value::as_str) {
         if !email.contains('@') {
-            return Err(error_at(
+            return Err(Box::new(error_at(
                 StatusCode::BAD_REQUEST,
                 "INVALID_FLD_VALUE",
                 &format!("Error while accessing a resource. Invalid field value {email} for field email."),
                 Some("email"),
-            ));
+            )));
         }
     }
     Ok(stored)
@@ -621,7 +621,7 @@ async fn create_customer(
     }
     let fields = match record_fields(&state, uri.path(), &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let created = state.create(fields, now_ms());
     let location = format!(
@@ -649,7 +649,7 @@ async fn update_customer(
     }
     let fields = match record_fields(&state, uri.path(), &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match state.touch(&id, Value::Object(fields)) {
         Some(_) => StatusCode::NO_CONTENT.into_response(),

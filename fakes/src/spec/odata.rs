@@ -635,22 +635,21 @@ fn check_query(ty: Option<&EntityType>, target: &Target, query: &[(String, Strin
                 Some(Err(e)) => problems.push((at, e)),
                 None => problems.push((at, "$filter needs an entity set".into())),
             },
-            "$top" | "$skip" => {
-                if value.parse::<u64>().is_err() {
-                    problems.push((at, format!("{name} is a non-negative integer, not `{value}`")));
-                }
-            }
+            "$top" | "$skip" => problems.extend(
+                value
+                    .parse::<u64>()
+                    .is_err()
+                    .then(|| (at, format!("{name} is a non-negative integer, not `{value}`"))),
+            ),
             "$skiptoken" => {}
-            "$inlinecount" => {
-                if !matches!(value.as_str(), "allpages" | "none") {
-                    problems.push((at, "$inlinecount is `allpages` or `none`".into()));
-                }
-            }
-            "$format" => {
-                if !matches!(value.as_str(), "json" | "xml" | "atom") {
-                    problems.push((at, "$format is json, xml or atom".into()));
-                }
-            }
+            "$inlinecount" => problems.extend(
+                (!matches!(value.as_str(), "allpages" | "none"))
+                    .then(|| (at, "$inlinecount is `allpages` or `none`".into())),
+            ),
+            "$format" => problems.extend(
+                (!matches!(value.as_str(), "json" | "xml" | "atom"))
+                    .then(|| (at, "$format is json, xml or atom".into())),
+            ),
             "$select" => {
                 for item in value.split(',').map(str::trim) {
                     if item != "*" && !known_property(item) {
@@ -663,7 +662,7 @@ fn check_query(ty: Option<&EntityType>, target: &Target, query: &[(String, Strin
                     let mut words = item.split_whitespace();
                     let property = words.next().unwrap_or_default();
                     let direction = words.next();
-                    if !ty.is_some_and(|t| t.property(property).is_some()) {
+                    if ty.is_none_or(|t| t.property(property).is_none()) {
                         problems.push((
                             at.clone(),
                             format!("$orderby names `{property}`, which is not a property"),
@@ -820,7 +819,8 @@ pub fn json_date_millis(text: &str) -> Option<(i64, bool)> {
         .find(|(_, c)| *c == '+' || *c == '-')
         .map_or(inner.len(), |(i, _)| i);
     let (millis, offset) = inner.split_at(end);
-    if !offset.is_empty() && !(offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit())) {
+    let offset_ok = offset.is_empty() || (offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit()));
+    if !offset_ok {
         return None;
     }
     Some((millis.parse().ok()?, !offset.is_empty()))

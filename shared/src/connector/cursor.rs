@@ -48,7 +48,8 @@ fn json_date_millis(text: &str) -> Option<i64> {
         .find(|(_, c)| *c == '+' || *c == '-')
         .map_or(inner.len(), |(i, _)| i);
     let (millis, offset) = inner.split_at(digits_end);
-    if !offset.is_empty() && !(offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit())) {
+    let offset_ok = offset.is_empty() || (offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit()));
+    if !offset_ok {
         return None;
     }
     millis.parse().ok()
