@@ -6,6 +6,7 @@ mod events;
 mod health;
 mod indexes;
 mod outbound;
+mod pipedrive_flows;
 mod rate_budget;
 mod receiver;
 mod retry;

@@ -17,6 +17,7 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
@@ -166,7 +167,10 @@ streams:
     fn every_embedded_definition_validates() {
         let registry = Registry::embedded().unwrap_or_else(|e| panic!("{e}"));
         let ids: Vec<_> = registry.ids().collect();
-        assert_eq!(ids, ["generic-rest", "hubspot", "slack", "stripe", "webhook"]);
+        assert_eq!(
+            ids,
+            ["generic-rest", "hubspot", "pipedrive", "slack", "stripe", "webhook"]
+        );
         assert!(Registry::embedded_source("stripe").unwrap().contains("id: stripe"));
     }
 

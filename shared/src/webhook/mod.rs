@@ -30,6 +30,7 @@
 //! * timestamped schemes enforce [`VerifyOptions::tolerance_secs`] in both directions;
 //! * no error message contains a secret, a MAC or the body.
 
+mod basic_auth;
 mod calendly;
 mod crypto;
 mod event;
@@ -58,7 +59,10 @@ pub use event::{
 pub use headers::Headers;
 pub use rejection::Rejection;
 pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
-pub use scheme::{GenericHmac, HmacAlgorithm, HubspotConfig, HubspotVersion, Scheme, SignatureEncoding, UnknownScheme};
+pub use scheme::{
+    BasicAuthConfig, GenericHmac, HmacAlgorithm, HubspotConfig, HubspotVersion, Scheme, SignatureEncoding,
+    UnknownScheme,
+};
 pub use secrets::{SecretUsed, SigningSecrets, Verified};
 pub use sign::{sign, SignError, SignInput};
 
@@ -84,6 +88,7 @@ pub fn verify(
         Scheme::Xero => xero::verify(req, secrets),
         Scheme::Calendly => calendly::verify(req, secrets, opts),
         Scheme::Twilio => twilio::verify(req, secrets),
+        Scheme::BasicAuth(_) => basic_auth::verify(req, secrets),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::basic_auth::BasicAuthConfig;
 use super::generic::{Placeholder, Template};
 
 /// A provider's webhook signing scheme, stored in a connection's config.
@@ -36,6 +37,9 @@ pub enum Scheme {
     Calendly,
     /// `X-Twilio-Signature` (base64 HMAC-SHA1 over the URL and sorted form parameters).
     Twilio,
+    /// HTTP basic auth (`Authorization: Basic`) against `user:password`, for providers that
+    /// sign nothing (Pipedrive); event id and type from the configured JSON pointers.
+    BasicAuth(BasicAuthConfig),
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -54,6 +58,7 @@ impl Scheme {
         "xero",
         "calendly",
         "twilio",
+        "basic-auth",
         "generic",
     ];
 
@@ -70,6 +75,7 @@ impl Scheme {
             Scheme::Xero => "xero",
             Scheme::Calendly => "calendly",
             Scheme::Twilio => "twilio",
+            Scheme::BasicAuth(_) => "basic-auth",
             Scheme::Generic(_) => "generic",
         }
     }
@@ -88,6 +94,7 @@ impl Scheme {
             "xero" => Scheme::Xero,
             "calendly" => Scheme::Calendly,
             "twilio" => Scheme::Twilio,
+            "basic-auth" => Scheme::BasicAuth(BasicAuthConfig::default()),
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -101,6 +108,7 @@ impl Scheme {
         match self {
             Scheme::Generic(config) => config.validate(),
             Scheme::Hubspot(config) => config.validate(),
+            Scheme::BasicAuth(config) => config.validate(),
             _ => Ok(()),
         }
     }
@@ -125,7 +133,7 @@ impl FromStr for Scheme {
 pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
-         github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio"
+         github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, basic-auth"
     )]
     Unknown { name: String },
     #[error(

@@ -19,6 +19,7 @@
 
 mod generic_rest;
 mod hubspot;
+mod pipedrive;
 mod slack;
 mod stripe;
 mod webhook;
