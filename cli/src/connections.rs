@@ -162,8 +162,16 @@ async fn create(args: CreateArgs) -> Outcome {
             &args.hubspot_signature_versions,
         )?),
         (None, Some(_)) => Some(
-            parse_scheme(&args.provider, None, &args.hubspot_signature_versions)
-                .with_context(|| format!("provider {:?} is not a webhook scheme; pass --scheme", args.provider))?,
+            match parse_scheme(&args.provider, None, &args.hubspot_signature_versions) {
+                Ok(scheme) => scheme,
+                // A built-in connector that receives webhooks names its own scheme.
+                Err(e) => switchyard::connector::Registry::embedded()
+                    .ok()
+                    .and_then(|registry| registry.get_shared(&args.provider))
+                    .and_then(|def| def.webhooks.as_ref().and_then(|w| w.receiver_scheme().ok()))
+                    .ok_or(e)
+                    .with_context(|| format!("provider {:?} is not a webhook scheme; pass --scheme", args.provider))?,
+            },
         ),
         (None, None) if !args.hubspot_signature_versions.is_empty() => {
             bail!("--hubspot-signature-versions needs --webhook-secret-file")

@@ -19,6 +19,8 @@
 //!
 //! * [`hubspot`]: CRM v3 objects (contacts, companies, deals), batch endpoints, search, OAuth
 //!   token refresh, the 100-requests-per-10-seconds rolling limit;
+//! * [`pipedrive`]: API v1 persons, organizations, deals and the recents feed, with Pipedrive's
+//!   read and write shapes (which differ) and its burst limit;
 //! * [`slack`]: `chat.postMessage` and `auth.test`, with the per-channel posting limit;
 //! * [`webhook_sink`]: records every delivery and verifies Standard Webhooks signatures;
 //! * [`odata`]: a generic stateful OData v2 service built from the service's EDMX metadata and a
@@ -55,6 +57,7 @@ pub mod hubspot;
 pub mod netsuite;
 pub mod odata;
 pub mod paged_source;
+pub mod pipedrive;
 pub mod profile;
 pub mod rate_limit;
 pub mod requests;

@@ -8,6 +8,7 @@ mod flows_sap_s4hana;
 mod health;
 mod indexes;
 mod outbound;
+mod pipedrive_flows;
 mod rate_budget;
 mod receiver;
 mod retry;

@@ -50,15 +50,15 @@ async fn connect(
     provider: &str,
     config: Value,
     credentials: Value,
-    webhook: Option<Scheme>,
+    webhook: Option<(Scheme, &str)>,
 ) {
     let conn = Connection {
         id: id.into(),
         tenant: tenant.into(),
         provider: provider.into(),
         name: provider.into(),
-        webhook: webhook.map(|scheme| WebhookSettings {
-            scheme,
+        webhook: webhook.as_ref().map(|(scheme, _)| WebhookSettings {
+            scheme: scheme.clone(),
             tolerance_secs: None,
             handshake_until: None,
         }),
@@ -69,13 +69,12 @@ async fn connect(
             .expect("a connection config is a JSON object"),
         created_at: 0,
     };
-    let has_webhook = conn.webhook.is_some();
     create_connection(
         &deps.connections,
         &deps.secrets,
         conn,
-        has_webhook.then(|| NewWebhookSecrets {
-            current: SecretString::from(WEBHOOK_SECRET.to_string()),
+        webhook.map(|(_, secret)| NewWebhookSecrets {
+            current: SecretString::from(secret.to_string()),
             previous: None,
         }),
         credentials.as_object().cloned().unwrap(),
@@ -121,7 +120,7 @@ impl Rig {
             "stripe",
             json!({"base_url": stripe.base_url}),
             json!({"api_key": API_KEY}),
-            Some(Scheme::Stripe),
+            Some((Scheme::Stripe, WEBHOOK_SECRET)),
         )
         .await;
         connect(
@@ -172,6 +171,28 @@ impl Rig {
     /// Adds a connection of this rig's tenant whose config holds more than the base URL.
     pub(crate) async fn connect_with_config(&self, id: &str, provider: &str, config: Value, credentials: Value) {
         connect(&self.deps, &self.tenant, id, provider, config, credentials, None).await;
+    }
+
+    /// Adds a connection of this rig's tenant that receives webhooks under `scheme`, verified
+    /// with `secret`.
+    pub(crate) async fn connect_receiving(
+        &self,
+        id: &str,
+        provider: &str,
+        base_url: &str,
+        credentials: Value,
+        webhook: (Scheme, &str),
+    ) {
+        connect(
+            &self.deps,
+            &self.tenant,
+            id,
+            provider,
+            json!({"base_url": base_url}),
+            credentials,
+            Some(webhook),
+        )
+        .await;
     }
 
     /// Adds a flow from the Stripe connection's customers to `destination`'s `operation`.
@@ -226,6 +247,19 @@ impl Rig {
     /// Delivers a webhook through the receiver, signed with the rig's webhook secret as the
     /// provider would; the receiver's status code.
     async fn deliver(&self, connection_id: &str, scheme: &Scheme, body: &[u8], headers: &[(&str, &str)]) -> i64 {
+        self.deliver_with(connection_id, scheme, WEBHOOK_SECRET, body, headers)
+            .await
+    }
+
+    /// [`Self::deliver`] with the provider holding `secret`.
+    pub(crate) async fn deliver_with(
+        &self,
+        connection_id: &str,
+        scheme: &Scheme,
+        secret: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> i64 {
         let config = ReceiverConfig::from_lookup(|k| match k {
             "TABLE_NAME" => Some(self.env.table.clone()),
             "SYNC_QUEUE_URL" => Some(self.env.queue_url.clone()),
@@ -239,7 +273,7 @@ impl Rig {
                 method: "POST",
                 url: "",
                 body,
-                secret: &SecretString::from(WEBHOOK_SECRET.to_string()),
+                secret: &SecretString::from(secret.to_string()),
                 now: SystemClock.now_unix(),
                 message_id: None,
             },
@@ -265,7 +299,7 @@ impl Rig {
     }
 
     /// Runs every message on the sync queue through connector-sync's handler, as Lambda would.
-    async fn drain_through_handler(&self) -> usize {
+    pub(crate) async fn drain_through_handler(&self) -> usize {
         let mut handled = 0;
         loop {
             let msgs = self.env.drain_queue().await;
@@ -384,7 +418,7 @@ async fn an_event_no_flow_takes_is_done_even_when_its_provider_has_no_connector(
         "github",
         json!({"base_url": "https://api.github.com"}),
         json!({}),
-        Some(github.clone()),
+        Some((github.clone(), WEBHOOK_SECRET)),
     )
     .await;
     let body = br#"{"action":"opened","number":1}"#;

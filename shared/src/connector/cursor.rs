@@ -8,7 +8,9 @@ use std::cmp::Ordering;
 
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 
 use super::definition::CursorKind;
 
@@ -33,6 +35,7 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::UnixMillis => "unix milliseconds",
         CursorKind::Rfc3339 => "an RFC 3339 date-time",
         CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/",
+        CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS`",
         CursorKind::String => "a string",
     }
 }
@@ -79,8 +82,24 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
         CursorKind::JsonDate => json_date_millis(text)
             .map(|ms| Parsed::Nanos(i128::from(ms) * 1_000_000))
             .ok_or_else(err),
+        CursorKind::UtcDatetime => PrimitiveDateTime::parse(text.trim(), UTC_DATETIME)
+            .map(|t| Parsed::Nanos(t.assume_utc().unix_timestamp_nanos()))
+            .map_err(|_| err()),
         CursorKind::String => Ok(Parsed::Text(text.to_owned())),
     }
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, the [`CursorKind::UtcDatetime`] layout.
+const UTC_DATETIME: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+/// A unix time in nanoseconds as `YYYY-MM-DD HH:MM:SS` (UTC, whole seconds).
+fn utc_datetime(nanos: i128) -> Option<String> {
+    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+    OffsetDateTime::from_unix_timestamp(secs)
+        .ok()?
+        .format(UTC_DATETIME)
+        .ok()
 }
 
 /// The cursor text of a record's cursor field value (a number or a string); `None` for
@@ -130,6 +149,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
             CursorKind::UnixSeconds => "unix seconds or an RFC 3339 date-time",
             CursorKind::UnixMillis => "unix milliseconds or an RFC 3339 date-time",
             CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/ or an RFC 3339 date-time",
+            CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` or an RFC 3339 date-time",
             _ => expected(kind),
         },
     };
@@ -138,6 +158,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
         CursorKind::UnixSeconds => Ok(at.unix_timestamp().to_string()),
         CursorKind::UnixMillis => Ok((at.unix_timestamp_nanos() / 1_000_000).to_string()),
         CursorKind::JsonDate => Ok(format!("/Date({})/", at.unix_timestamp_nanos() / 1_000_000)),
+        CursorKind::UtcDatetime => utc_datetime(at.unix_timestamp_nanos()).ok_or(err),
         CursorKind::Rfc3339 | CursorKind::String => Err(err),
     }
 }
@@ -157,6 +178,7 @@ pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
         CursorKind::UnixMillis => Some((i128::from(secs) * 1000).to_string()),
         CursorKind::Rfc3339 => OffsetDateTime::from_unix_timestamp(secs).ok()?.format(&Rfc3339).ok(),
         CursorKind::JsonDate => Some(format!("/Date({})/", i128::from(secs) * 1000)),
+        CursorKind::UtcDatetime => utc_datetime(i128::from(secs) * 1_000_000_000),
         CursorKind::String => None,
     }
 }
@@ -188,19 +210,22 @@ pub fn since_values(
         CursorKind::UnixSeconds => json!(secs),
         CursorKind::UnixMillis => json!(millis),
         CursorKind::JsonDate => Value::String(format!("/Date({millis})/")),
+        CursorKind::UtcDatetime => Value::String(utc_datetime(nanos).ok_or(CursorError {
+            expected: expected(kind),
+        })?),
         _ => Value::String(rfc3339.clone()),
     };
     let utc = OffsetDateTime::from_unix_timestamp(secs).map_err(|_| CursorError {
         expected: expected(kind),
     })?;
     let utc_date = format!("{:04}-{:02}-{:02}", utc.year(), u8::from(utc.month()), utc.day());
-    let utc_datetime = format!("{utc_date}T{:02}:{:02}:{:02}", utc.hour(), utc.minute(), utc.second());
+    let utc_date_time = format!("{utc_date}T{:02}:{:02}:{:02}", utc.hour(), utc.minute(), utc.second());
     Ok(vec![
         ("since", native),
         ("since.unix_seconds", json!(secs)),
         ("since.unix_millis", json!(millis)),
         ("since.rfc3339", Value::String(rfc3339)),
-        ("since.utc_datetime", Value::String(utc_datetime)),
+        ("since.utc_datetime", Value::String(utc_date_time)),
         ("since.utc_date", Value::String(utc_date)),
     ])
 }
@@ -241,6 +266,7 @@ mod tests {
             CursorKind::UnixMillis,
             CursorKind::Rfc3339,
             CursorKind::JsonDate,
+            CursorKind::UtcDatetime,
         ] {
             let text = from_unix_secs(kind, 1_764_000_000).unwrap();
             assert_eq!(to_unix_secs(kind, &text), Some(1_764_000_000), "{kind:?} {text}");
@@ -316,5 +342,31 @@ mod tests {
         let values = since_values(CursorKind::String, "abc", 0).unwrap();
         assert_eq!(values, vec![("since", json!("abc"))]);
         assert!(since_values(CursorKind::UnixSeconds, "nope", 0).is_err());
+    }
+
+    #[test]
+    fn utc_datetimes_read_compare_and_step_back_as_utc() {
+        let kind = CursorKind::UtcDatetime;
+        assert_eq!(
+            from_value(kind, &json!("2019-05-29 04:21:51")).as_deref(),
+            Some("2019-05-29 04:21:51")
+        );
+        assert_eq!(from_value(kind, &json!("2019-05-29T04:21:51Z")), None);
+        assert_eq!(from_value(kind, &json!("2019-05-29")), None);
+        assert_eq!(
+            compare(kind, "2019-05-29 04:21:51", "2019-05-29 10:00:00"),
+            Ordering::Less
+        );
+        assert_eq!(to_unix_secs(kind, "1970-01-01 00:01:00"), Some(60));
+        let values = since_values(kind, "2024-01-01 00:01:00", 90).unwrap();
+        let get = |k: &str| values.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(get("since"), json!("2023-12-31 23:59:30"));
+        assert_eq!(get("since.rfc3339"), json!("2023-12-31T23:59:30Z"));
+        assert_eq!(
+            from_user_input(kind, "2024-01-01T02:00:00+02:00").unwrap(),
+            "2024-01-01 00:00:00"
+        );
+        let e = from_user_input(kind, "yesterday").unwrap_err();
+        assert!(e.to_string().contains("YYYY-MM-DD HH:MM:SS"), "{e}");
     }
 }

@@ -780,6 +780,9 @@ pub enum CursorKind {
     /// Microsoft's JSON date, `/Date(<unix millis>[+-hhmm])/`: OData v2 `Edm.DateTime` and
     /// `Edm.DateTimeOffset` values (SAP Gateway), ASP.NET JSON.
     JsonDate,
+    /// A UTC date and time without a zone, `YYYY-MM-DD HH:MM:SS` (Pipedrive's `update_time`,
+    /// SQL `DATETIME` text). Read and written as UTC.
+    UtcDatetime,
     /// An opaque string compared byte-wise (no lookback).
     String,
 }
@@ -1050,6 +1053,18 @@ pub struct WebhookSpec {
 }
 
 impl WebhookSpec {
+    /// The receiver's scheme for a connection of this connector. Schemes that read the event
+    /// id and type through configured pointers (`basic-auth`) take the definition's
+    /// `event_id` and `event_type`.
+    pub fn receiver_scheme(&self) -> Result<crate::webhook::Scheme, crate::webhook::UnknownScheme> {
+        let mut scheme = crate::webhook::Scheme::from_name(&self.scheme)?;
+        if let crate::webhook::Scheme::BasicAuth(config) = &mut scheme {
+            config.event_id_pointer = Some(self.event_id.clone());
+            config.event_type_pointer = Some(self.event_type.clone());
+        }
+        Ok(scheme)
+    }
+
     /// The stream an event type updates: an exact key, else the longest matching prefix key.
     pub fn stream_for(&self, event_type: &str) -> Option<&str> {
         if let Some(stream) = self.events.get(event_type) {
@@ -1187,6 +1202,19 @@ mod tests {
         assert_eq!(spec.stream_for("customer.subscription.deleted"), Some("subscriptions"));
         assert_eq!(spec.stream_for("customer.source.created"), Some("sources"));
         assert_eq!(spec.stream_for("invoice.paid"), None);
+    }
+
+    #[test]
+    fn a_basic_auth_receiver_reads_event_id_and_type_where_the_definition_says() {
+        let spec: WebhookSpec =
+            serde_yaml::from_str("{scheme: basic-auth, event_id: /meta/id, event_type: /meta/entity}").unwrap();
+        let crate::webhook::Scheme::BasicAuth(config) = spec.receiver_scheme().unwrap() else {
+            panic!("basic-auth");
+        };
+        assert_eq!(config.event_id_pointer.as_deref(), Some("/meta/id"));
+        assert_eq!(config.event_type_pointer.as_deref(), Some("/meta/entity"));
+        let stripe: WebhookSpec = serde_yaml::from_str("{scheme: stripe, event_id: /id, event_type: /type}").unwrap();
+        assert_eq!(stripe.receiver_scheme().unwrap(), crate::webhook::Scheme::Stripe);
     }
 
     #[test]

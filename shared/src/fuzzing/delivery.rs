@@ -100,9 +100,9 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// The scheme the selector's low bits choose (18 schemes).
+    /// The scheme the selector's low bits choose (19 schemes).
     pub(crate) fn scheme(&self) -> Scheme {
-        match (self.selector & 0x7f) % 18 {
+        match (self.selector & 0x7f) % 19 {
             0 => Scheme::Stripe,
             1 => Scheme::StandardWebhooks,
             2 => Scheme::Github,
@@ -120,6 +120,7 @@ impl<'a> Delivery<'a> {
             15 => Scheme::Dropbox,
             16 => Scheme::MicrosoftGraph,
             17 => Scheme::Mailchimp,
+            18 => Scheme::BasicAuth(Default::default()),
             _ => Scheme::Generic(self.generic.clone()),
         }
     }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::crypto::sha256_hex;
 use super::form;
 use super::request::WebhookRequest;
-use super::scheme::{GenericHmac, Scheme};
+use super::scheme::Scheme;
 use super::standard;
 
 /// Longest accepted event id, in bytes.
@@ -106,7 +106,18 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Dropbox => super::dropbox::extract(req)?,
         Scheme::MicrosoftGraph => super::graph::extract(req)?,
         Scheme::Mailchimp => super::mailchimp::extract(req)?,
-        Scheme::Generic(config) => generic(config, req)?,
+        Scheme::BasicAuth(config) => by_pointers(
+            None,
+            config.event_id_pointer.as_deref(),
+            config.event_type_pointer.as_deref(),
+            req,
+        )?,
+        Scheme::Generic(config) => by_pointers(
+            config.event_id_header.as_deref(),
+            config.event_id_pointer.as_deref(),
+            config.event_type_pointer.as_deref(),
+            req,
+        )?,
     };
     Ok(Extracted::Events(events))
 }
@@ -145,7 +156,7 @@ fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a
         Scheme::Github => Some(Cow::Borrowed(req.body)),
         Scheme::Shopify if content_type().contains("xml") => None,
         Scheme::Shopify => Some(Cow::Borrowed(req.body)),
-        Scheme::Slack | Scheme::Twilio | Scheme::Mailchimp | Scheme::Generic(_) => None,
+        Scheme::Slack | Scheme::Twilio | Scheme::Mailchimp | Scheme::Generic(_) | Scheme::BasicAuth(_) => None,
     }
 }
 
@@ -699,33 +710,34 @@ fn pointer_value(value: &Value, pointer: &str) -> Result<Option<String>, Extract
     }
 }
 
-fn generic<'a>(config: &GenericHmac, req: &WebhookRequest<'a>) -> Result<Vec<InboundEvent<'a>>, ExtractError> {
-    let needs_json = config.event_type_pointer.is_some()
-        || (config.event_id_pointer.is_some()
-            && config
-                .event_id_header
-                .as_deref()
-                .is_none_or(|name| !req.headers.contains(name)));
+/// One event per delivery, its id from a header or a JSON pointer (else the body's SHA-256)
+/// and its type from a JSON pointer (else `unknown`): the generic HMAC and basic-auth schemes.
+fn by_pointers<'a>(
+    event_id_header: Option<&str>,
+    event_id_pointer: Option<&str>,
+    event_type_pointer: Option<&str>,
+    req: &WebhookRequest<'a>,
+) -> Result<Vec<InboundEvent<'a>>, ExtractError> {
+    let needs_json = event_type_pointer.is_some()
+        || (event_id_pointer.is_some() && event_id_header.is_none_or(|name| !req.headers.contains(name)));
     let json = if needs_json { Some(parse_json(req.body)?) } else { None };
 
-    let from_header = config
-        .event_id_header
-        .as_deref()
+    let from_header = event_id_header
         .and_then(|name| req.headers.get(name))
         .map(str::to_owned);
-    let event_id = match (from_header, &config.event_id_pointer, &json) {
+    let event_id = match (from_header, event_id_pointer, &json) {
         (Some(id), _, _) => id,
         (None, Some(pointer), Some(json)) => {
-            pointer_value(json, pointer)?.ok_or_else(|| ExtractError::MissingField(pointer.clone()))?
+            pointer_value(json, pointer)?.ok_or_else(|| ExtractError::MissingField(pointer.to_owned()))?
         }
-        (None, _, _) => match &config.event_id_header {
-            Some(name) => return Err(ExtractError::MissingField(name.clone())),
+        (None, _, _) => match event_id_header {
+            Some(name) => return Err(ExtractError::MissingField(name.to_owned())),
             None => sha256_hex(req.body),
         },
     };
-    let event_type = match (&config.event_type_pointer, &json) {
+    let event_type = match (event_type_pointer, &json) {
         (Some(pointer), Some(json)) => {
-            pointer_value(json, pointer)?.ok_or_else(|| ExtractError::MissingField(pointer.clone()))?
+            pointer_value(json, pointer)?.ok_or_else(|| ExtractError::MissingField(pointer.to_owned()))?
         }
         _ => "unknown".to_owned(),
     };
@@ -768,6 +780,27 @@ mod tests {
 
     use super::*;
     use crate::webhook::headers::Headers;
+    use crate::webhook::scheme::{BasicAuthConfig, GenericHmac};
+
+    #[test]
+    fn basic_auth_events_take_id_and_type_from_the_configured_pointers() {
+        let scheme = Scheme::BasicAuth(BasicAuthConfig {
+            event_id_pointer: Some("/meta/id".into()),
+            event_type_pointer: Some("/meta/entity".into()),
+        });
+        let body =
+            br#"{"meta":{"id":"8f3b","entity":"person","entity_id":"12","change_source":"app"},"data":{"id":12}}"#;
+        assert_eq!(one(&scheme, &Headers::new(), body), pair("8f3b", "person"));
+        assert!(matches!(
+            run(&scheme, &Headers::new(), br#"{"meta":{"entity":"person"}}"#),
+            Err(ExtractError::MissingField(field)) if field == "/meta/id"
+        ));
+        // Without pointers: the body's digest and `unknown`.
+        assert_eq!(
+            one(&Scheme::BasicAuth(BasicAuthConfig::default()), &Headers::new(), body),
+            pair(&hash(body), "unknown")
+        );
+    }
 
     fn run<'a>(scheme: &Scheme, headers: &'a Headers, body: &'a [u8]) -> Result<Extracted<'a>, ExtractError> {
         let req = WebhookRequest {

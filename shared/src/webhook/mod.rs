@@ -31,6 +31,7 @@
 //! * no error message contains a secret, a MAC or the body.
 
 mod asana;
+mod basic_auth;
 mod calendly;
 mod crypto;
 mod dropbox;
@@ -67,7 +68,10 @@ pub use handshake::{handshake, Handshake};
 pub use headers::Headers;
 pub use rejection::Rejection;
 pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
-pub use scheme::{GenericHmac, HmacAlgorithm, HubspotConfig, HubspotVersion, Scheme, SignatureEncoding, UnknownScheme};
+pub use scheme::{
+    BasicAuthConfig, GenericHmac, HmacAlgorithm, HubspotConfig, HubspotVersion, Scheme, SignatureEncoding,
+    UnknownScheme,
+};
 pub use secrets::{SecretUsed, SigningSecrets, Verified};
 pub use sign::{sign, SignError, SignInput};
 
@@ -100,6 +104,7 @@ pub fn verify(
         Scheme::Dropbox => dropbox::verify(req, secrets),
         Scheme::MicrosoftGraph => graph::verify(req, secrets),
         Scheme::Mailchimp => mailchimp::verify(req, secrets),
+        Scheme::BasicAuth(_) => basic_auth::verify(req, secrets),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

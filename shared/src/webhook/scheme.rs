@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::basic_auth::BasicAuthConfig;
 use super::generic::{Placeholder, Template};
 
 /// A provider's webhook signing scheme, stored in a connection's config.
@@ -55,6 +56,9 @@ pub enum Scheme {
     /// Mailchimp audience webhooks: unsigned, so the secret is a path segment of the URL,
     /// `/hooks/{connection_id}/{secret}`; Mailchimp's `GET` URL check is answered.
     Mailchimp,
+    /// HTTP basic auth (`Authorization: Basic`) against `user:password`, for providers that
+    /// sign nothing (Pipedrive); event id and type from the configured JSON pointers.
+    BasicAuth(BasicAuthConfig),
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -80,6 +84,7 @@ impl Scheme {
         "dropbox",
         "microsoft-graph",
         "mailchimp",
+        "basic-auth",
         "generic",
     ];
 
@@ -103,6 +108,7 @@ impl Scheme {
             Scheme::Dropbox => "dropbox",
             Scheme::MicrosoftGraph => "microsoft-graph",
             Scheme::Mailchimp => "mailchimp",
+            Scheme::BasicAuth(_) => "basic-auth",
             Scheme::Generic(_) => "generic",
         }
     }
@@ -128,6 +134,7 @@ impl Scheme {
             "dropbox" => Scheme::Dropbox,
             "microsoft-graph" | "graph" => Scheme::MicrosoftGraph,
             "mailchimp" => Scheme::Mailchimp,
+            "basic-auth" => Scheme::BasicAuth(BasicAuthConfig::default()),
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -141,6 +148,7 @@ impl Scheme {
         match self {
             Scheme::Generic(config) => config.validate(),
             Scheme::Hubspot(config) => config.validate(),
+            Scheme::BasicAuth(config) => config.validate(),
             _ => Ok(()),
         }
     }
@@ -166,7 +174,7 @@ pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
          github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, \
-         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph), mailchimp"
+         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph), mailchimp, basic-auth"
     )]
     Unknown { name: String },
     #[error(

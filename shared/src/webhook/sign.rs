@@ -168,6 +168,11 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
             let mac = hmac(HmacAlgorithm::Sha1, key, &[input.url.as_bytes(), params.as_bytes()]);
             vec![h("X-Twilio-Signature", STANDARD.encode(mac))]
         }
+        // The credentials themselves, as the sender puts them on every delivery.
+        Scheme::BasicAuth(_) => vec![h(
+            "Authorization",
+            super::basic_auth::header_value(input.secret.expose_secret()),
+        )],
         Scheme::Generic(config) => {
             let headers = Headers::new();
             let req = WebhookRequest {

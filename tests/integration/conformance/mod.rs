@@ -20,6 +20,7 @@
 mod generic_rest;
 mod hubspot;
 mod netsuite;
+mod pipedrive;
 pub mod sap_s4hana;
 mod slack;
 mod stripe;
