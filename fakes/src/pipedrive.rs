@@ -670,10 +670,33 @@ fn page_envelope(items: Vec<Value>, total: usize, start: usize, limit: usize) ->
     (Value::Array(items), pagination)
 }
 
+/// The query pairs, the rate-limit headers and the kind of item in the path, or the 401, 429
+/// or 400 that ends the request.
+type Admitted = (Vec<(String, String)>, Vec<(String, String)>, Option<Kind>);
+
+impl Pipedrive {
+    fn admitted(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        kind: Option<&str>,
+    ) -> Result<Admitted, Box<Response>> {
+        let pairs = query_pairs(query);
+        let rate = self.admit(headers, &pairs)?;
+        let kind = match kind {
+            None => None,
+            Some(segment) => match Kind::from_path(segment) {
+                Some(kind) => Some(kind),
+                None => return Err(Box::new(Refusal::bad("Unknown method .".into()).into_response(rate))),
+            },
+        };
+        Ok((pairs, rate, kind))
+    }
+}
+
 async fn me(State(fake): State<Arc<Pipedrive>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let pairs = query_pairs(query.as_deref());
-    let rate = match fake.admit(&headers, &pairs) {
-        Ok(rate) => rate,
+    let (_, rate, _) = match fake.admitted(&headers, query.as_deref(), None) {
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
     reply(
@@ -693,13 +716,9 @@ async fn list(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let pairs = query_pairs(query.as_deref());
-    let rate = match fake.admit(&headers, &pairs) {
-        Ok(rate) => rate,
+    let (pairs, rate, kind) = match fake.admitted(&headers, query.as_deref(), Some(&kind)) {
+        Ok((pairs, rate, kind)) => (pairs, rate, kind.expect("a kind was asked for")),
         Err(response) => return *response,
-    };
-    let Some(kind) = Kind::from_path(&kind) else {
-        return Refusal::bad("Unknown method .".into()).into_response(rate);
     };
     let (start, limit) = match paging(&pairs) {
         Ok(p) => p,
@@ -718,9 +737,8 @@ async fn list(
 }
 
 async fn recents(State(fake): State<Arc<Pipedrive>>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let pairs = query_pairs(query.as_deref());
-    let rate = match fake.admit(&headers, &pairs) {
-        Ok(rate) => rate,
+    let (pairs, rate, _) = match fake.admitted(&headers, query.as_deref(), None) {
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
     let Some(since_text) = param(&pairs, "since_timestamp") else {
@@ -778,13 +796,9 @@ async fn read(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let pairs = query_pairs(query.as_deref());
-    let rate = match fake.admit(&headers, &pairs) {
-        Ok(rate) => rate,
+    let (_, rate, kind) = match fake.admitted(&headers, query.as_deref(), Some(&kind)) {
+        Ok((pairs, rate, kind)) => (pairs, rate, kind.expect("a kind was asked for")),
         Err(response) => return *response,
-    };
-    let Some(kind) = Kind::from_path(&kind) else {
-        return Refusal::bad("Unknown method .".into()).into_response(rate);
     };
     match fake.item(kind, &id) {
         Some(item) => reply(StatusCode::OK, json!({"success": true, "data": item}), rate),
@@ -839,13 +853,9 @@ fn write(
     query: Option<String>,
     body: Bytes,
 ) -> Response {
-    let pairs = query_pairs(query.as_deref());
-    let rate = match fake.admit(&headers, &pairs) {
-        Ok(rate) => rate,
+    let (_, rate, kind) = match fake.admitted(&headers, query.as_deref(), Some(&kind)) {
+        Ok((pairs, rate, kind)) => (pairs, rate, kind.expect("a kind was asked for")),
         Err(response) => return *response,
-    };
-    let Some(kind) = Kind::from_path(&kind) else {
-        return Refusal::bad("Unknown method .".into()).into_response(rate);
     };
     let id = match id.map(|id| id.parse::<u64>()) {
         None => None,
