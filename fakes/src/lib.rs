@@ -21,6 +21,8 @@
 //!   token refresh, the 100-requests-per-10-seconds rolling limit;
 //! * [`slack`]: `chat.postMessage` and `auth.test`, with the per-channel posting limit;
 //! * [`webhook_sink`]: records every delivery and verifies Standard Webhooks signatures;
+//! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
+//!   If-Modified-Since, upserts answered record by record) and its accounts server;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -57,6 +59,7 @@ pub mod spec;
 pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
+pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};
 pub use rate_limit::RateLimit;

@@ -193,7 +193,7 @@ impl CompiledDefinition {
                 &def.config,
             )?;
         }
-        check_auth(&def.auth)?;
+        check_auth(&def.auth, &config_only, &def.config)?;
         if let Some(rl) = &def.rate_limit {
             if rl.requests == 0 {
                 return Err(invalid("rate_limit.requests", "must be at least 1"));
@@ -300,7 +300,11 @@ impl CompiledDefinition {
     }
 }
 
-fn check_auth(auth: &[AuthSpec]) -> Result<(), Invalid> {
+fn check_auth(
+    auth: &[AuthSpec],
+    config_only: &Allowed<'_>,
+    config: &BTreeMap<String, super::definition::ConfigField>,
+) -> Result<(), Invalid> {
     for (i, spec) in auth.iter().enumerate() {
         let at = format!("auth[{i}]");
         if auth[..i].iter().any(|earlier| earlier.kind() == spec.kind()) {
@@ -329,10 +333,31 @@ fn check_auth(auth: &[AuthSpec]) -> Result<(), Invalid> {
                 }
             }
             AuthSpec::Oauth2(o) => {
-                let url =
-                    Url::parse(&o.token_url).map_err(|_| invalid(format!("{at}.token_url"), "not an absolute URL"))?;
-                if !matches!(url.scheme(), "https" | "http") {
-                    return Err(invalid(format!("{at}.token_url"), "the scheme must be https"));
+                let field = format!("{at}.token_url");
+                let template = Template::parse(&o.token_url).map_err(|e| invalid(&field, e.to_string()))?;
+                if template.is_literal() {
+                    let url = Url::parse(&o.token_url).map_err(|_| invalid(&field, "not an absolute URL"))?;
+                    if !matches!(url.scheme(), "https" | "http") {
+                        return Err(invalid(&field, "the scheme must be https"));
+                    }
+                } else {
+                    // Filled from the connection's config when a client is built; the URL
+                    // is checked then.
+                    config_only.check(&field, template.vars().map(|v| (String::new(), v)), config)?;
+                }
+                if let Some(name) = &o.base_url_from {
+                    if name.trim().is_empty() || name.contains('/') {
+                        return Err(invalid(
+                            format!("{at}.base_url_from"),
+                            "name a top-level field of the token response (`instance_url`)",
+                        ));
+                    }
+                }
+                if o.header_scheme.is_empty() || !o.header_scheme.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        format!("{at}.header_scheme"),
+                        "a scheme word without spaces (`Bearer`)",
+                    ));
                 }
             }
             AuthSpec::Bearer { .. } | AuthSpec::Basic { .. } => {}
@@ -578,6 +603,15 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
         ("error_message", &r.error_message),
     ] {
         check_opt_pointer(&format!("{at}.response.{name}"), p)?;
+    }
+    if let Some(m) = &r.result_failed {
+        check_pointer(&format!("{at}.response.result_failed.pointer"), &m.pointer)?;
+        if r.results.is_none() {
+            return Err(invalid(
+                format!("{at}.response.result_failed"),
+                "`result_failed` judges entries of `results`, which is not set",
+            ));
+        }
     }
     if spec.batch_size > 1 && r.results.is_none() {
         return Err(invalid(

@@ -20,6 +20,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
+    ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
 ];
 
 /// A definition that does not load: which file, which field, what is wrong.

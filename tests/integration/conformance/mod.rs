@@ -22,6 +22,7 @@ mod hubspot;
 mod slack;
 mod stripe;
 mod webhook;
+mod zoho_crm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
