@@ -18,7 +18,7 @@
 //! (`+00:00`) to the second, as Zoho writes them in the user's zone; an empty list is answered
 //! 200 with an empty `data` (Zoho answers 204, which the engine cannot read as a page yet).
 //! Field validation covers what the conformance test refuses: a mandatory field missing on
-//! insert (`MANDATORY_NOT_FOUND`) and an email field without `@` (`INVALID_DATA`).
+//! insert, or empty (`MANDATORY_NOT_FOUND`) and an email field without `@` (`INVALID_DATA`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -301,20 +301,25 @@ fn fault(status: StatusCode) -> Response {
     }
 }
 
-fn authorized(zoho: &Zoho, headers: &HeaderMap) -> Result<(), Response> {
+/// The error a request gets before its operation runs: a bad token or an unknown module.
+fn refused(zoho: &Zoho, headers: &HeaderMap, module: &str) -> Option<Response> {
+    authorized(zoho, headers).or_else(|| module_known(module))
+}
+
+fn authorized(zoho: &Zoho, headers: &HeaderMap) -> Option<Response> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Zoho-oauthtoken "));
     match token {
-        Some(t) if lock(&zoho.access_tokens).contains(t.trim()) => Ok(()),
-        Some(_) => Err(error(
+        Some(t) if lock(&zoho.access_tokens).contains(t.trim()) => None,
+        Some(_) => Some(error(
             StatusCode::UNAUTHORIZED,
             "INVALID_TOKEN",
             "invalid oauth token",
             json!({}),
         )),
-        None => Err(error(
+        None => Some(error(
             StatusCode::UNAUTHORIZED,
             "AUTHENTICATION_FAILURE",
             "Authentication failed",
@@ -323,11 +328,11 @@ fn authorized(zoho: &Zoho, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-fn module_known(module: &str) -> Result<(), Response> {
+fn module_known(module: &str) -> Option<Response> {
     if MODULES.iter().any(|(m, _, _)| *m == module) {
-        Ok(())
+        None
     } else {
-        Err(error(
+        Some(error(
             StatusCode::BAD_REQUEST,
             "INVALID_MODULE",
             "the module name given seems to be invalid",
@@ -380,7 +385,7 @@ async fn list(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(&zoho, &headers).and_then(|()| module_known(&module)) {
+    if let Some(r) = refused(&zoho, &headers, &module) {
         return r;
     }
     let per_page = match query.get("per_page").map(|p| p.parse::<usize>()) {
@@ -464,7 +469,7 @@ async fn record(
     Path((module, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(&zoho, &headers).and_then(|()| module_known(&module)) {
+    if let Some(r) = refused(&zoho, &headers, &module) {
         return r;
     }
     match zoho.record(&module, &id) {
@@ -480,7 +485,7 @@ async fn upsert(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = authorized(&zoho, &headers).and_then(|()| module_known(&module)) {
+    if let Some(r) = refused(&zoho, &headers, &module) {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -559,7 +564,11 @@ fn upsert_one(zoho: &Zoho, module: &str, checks: &[String], mandatory: &[&str], 
             })
         }
         None => {
-            if let Some(missing) = mandatory.iter().find(|f| fields.get(**f).is_none_or(Value::is_null)) {
+            if let Some(missing) = mandatory.iter().find(|f| {
+                fields
+                    .get(**f)
+                    .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()))
+            }) {
                 return refuse(
                     "MANDATORY_NOT_FOUND",
                     "required field not found",

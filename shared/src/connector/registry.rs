@@ -167,7 +167,10 @@ streams:
     fn every_embedded_definition_validates() {
         let registry = Registry::embedded().unwrap_or_else(|e| panic!("{e}"));
         let ids: Vec<_> = registry.ids().collect();
-        assert_eq!(ids, ["generic-rest", "hubspot", "slack", "stripe", "webhook"]);
+        assert_eq!(
+            ids,
+            ["generic-rest", "hubspot", "slack", "stripe", "webhook", "zoho-crm"]
+        );
         assert!(Registry::embedded_source("stripe").unwrap().contains("id: stripe"));
     }
 
