@@ -1832,3 +1832,44 @@ async fn zoho_style_in_place_results_refuse_only_the_failed_records() {
         "{results:?}"
     );
 }
+
+#[tokio::test]
+async fn an_empty_status_ends_the_run_with_no_records_and_the_cursor_kept() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(ResponseTemplate::new(304))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let d = def(r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {path: /items, headers: {If-Modified-Since: "{{ since.rfc3339 }}"}}
+    records: /items
+    cursor: {field: /updated, type: rfc3339}
+    empty_statuses: [204, 304]
+"#);
+    let c = client(d, settings(&server), Credentials::new());
+    let mut state = StreamState::incremental(Some("2026-01-01T00:00:00Z".into()));
+    state.max_cursor = Some("2026-01-01T00:00:00Z".into());
+    let page = c.read_page("items", &state).await.unwrap();
+    assert!(page.records.is_empty() && page.next.is_none(), "{page:?}");
+    assert_eq!(page.max_cursor.as_deref(), Some("2026-01-01T00:00:00Z"));
+}
+
+#[test]
+fn empty_statuses_must_be_successes_or_redirections() {
+    let err = parse_definition(
+        "test",
+        "id: test\nname: Test\nstreams:\n  items:\n    request: {path: /items}\n    records: /items\n    empty_statuses: [404]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("streams.items.empty_statuses") && err.contains("404"),
+        "{err}"
+    );
+}

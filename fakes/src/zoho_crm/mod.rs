@@ -15,8 +15,8 @@
 //! Assumptions where the docs leave it open: an upsert answers 200 when every record was
 //! written, 207 when some were refused and 400 when all were; `If-Modified-Since` returns
 //! records modified at or after the given second; a record's times are written in UTC
-//! (`+00:00`) to the second, as Zoho writes them in the user's zone; an empty list is answered
-//! 200 with an empty `data` (Zoho answers 204, which the engine cannot read as a page yet).
+//! (`+00:00`) to the second, as Zoho writes them in the user's zone. An empty list answers 204
+//! No Content, and 304 Not Modified when `If-Modified-Since` was sent, as Zoho documents.
 //! Field validation covers what the conformance test refuses: a mandatory field missing on
 //! insert, or empty (`MANDATORY_NOT_FOUND`) and an email field without `@` (`INVALID_DATA`).
 
@@ -447,6 +447,14 @@ async fn list(
         .take(per_page)
         .map(|r| select(r, query.get("fields").map(String::as_str)))
         .collect();
+    if page.is_empty() {
+        return if since.is_some() {
+            StatusCode::NOT_MODIFIED
+        } else {
+            StatusCode::NO_CONTENT
+        }
+        .into_response();
+    }
     let more = start + page.len() < matching.len();
     Json(json!({
         "data": page,

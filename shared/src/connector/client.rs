@@ -415,7 +415,15 @@ impl ConnectorClient {
             (Some(req), true) => req,
             _ => &compiled.request,
         };
-        let (request_url, response) = self.request_page(template, &vars, state).await?;
+        let (request_url, response) = self.request_page(template, &vars, state, &spec.empty_statuses).await?;
+        if spec.empty_statuses.contains(&response.status) {
+            return Ok(Page {
+                records: Vec::new(),
+                next: None,
+                max_cursor: state.max_cursor.clone(),
+                total: None,
+            });
+        }
         let records = compiled
             .records
             .select(&response.body)
@@ -449,6 +457,7 @@ impl ConnectorClient {
         template: &CompiledRequest,
         vars: &Vars<'_>,
         state: &StreamState,
+        empty: &[u16],
     ) -> Result<(Url, Response), ConnectorError> {
         self.ensure_base_url().await?;
         let mut prepared = template.prepare(&self.current_base_url()?, vars, &self.compiled.headers)?;
@@ -462,7 +471,7 @@ impl ConnectorClient {
                 prepared,
                 Exec {
                     idempotent: true,
-                    pass: &[],
+                    pass: empty,
                     json: true,
                 },
             )
@@ -521,7 +530,7 @@ impl ConnectorClient {
         for (name, value) in values {
             vars.set(name, Some(value));
         }
-        let (request_url, response) = self.request_page(request, &vars, state).await?;
+        let (request_url, response) = self.request_page(request, &vars, state, &[]).await?;
         let items = items_selector
             .select(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;

@@ -368,6 +368,12 @@ fn check_auth(
 
 fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Result<CompiledStream, Invalid> {
     check_pointer(&format!("{at}.primary_key"), &spec.primary_key)?;
+    if let Some(status) = spec.empty_statuses.iter().find(|s| !(200..400).contains(*s)) {
+        return Err(invalid(
+            format!("{at}.empty_statuses"),
+            format!("{status} is not a success (2xx) or a redirection (3xx, `304 Not Modified`)"),
+        ));
+    }
     let time_cursor = match &spec.cursor {
         Some(c) => {
             check_pointer(&format!("{at}.cursor.field"), &c.field)?;

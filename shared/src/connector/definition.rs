@@ -625,6 +625,12 @@ pub struct StreamSpec {
     #[serde(default)]
     pub pagination: PaginationSpec,
 
+    /// Statuses with which the API answers a list that has no records, without a body (Zoho:
+    /// 204 for an empty list, 304 when nothing changed since `If-Modified-Since`): the run
+    /// ends there, its cursor unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_statuses: Vec<u16>,
+
     /// How to fetch one record by id (webhook events that carry only an id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchSpec>,

@@ -10,7 +10,8 @@
 //! 250 records per module modified over the past hour: a full read is three pages of 100
 //! (`page_token`), an incremental read (`If-Modified-Since`) after five records changed
 //! returns them and those in the 60 s lookback window, a fetch finds a record (and an unknown
-//! id answers 204, read as none). Each upsert writes a batch with one record Zoho refuses, one
+//! id answers 204, read as none), and an incremental read with nothing modified since gets 304
+//! Not Modified, an empty last page. Each upsert writes a batch with one record Zoho refuses, one
 //! new record and one matched on its duplicate check field.
 
 use serde_json::{json, Value};
@@ -72,6 +73,18 @@ async fn zoho_crm() {
         .await;
     }
     prove_check(&c).await;
+    // Nothing modified since: Zoho answers 304 without a body, an empty last page.
+    let none = super::read_all(
+        &c,
+        "leads",
+        switchyard::connector::StreamState::incremental(Some("2099-01-01T00:00:00+00:00".into())),
+    )
+    .await;
+    assert_eq!(
+        (none.records.len(), none.pages),
+        (0, 1),
+        "304 Not Modified is an empty page"
+    );
 
     // Every written record's fields are what the fake now holds under the returned id.
     let holds = |module: &'static str| {
