@@ -87,6 +87,12 @@ pub struct CreateArgs {
     /// {"api_key": "sk_test_..."} or {"client_id": ..., "client_secret": ..., "refresh_token": ...}.
     #[arg(long, value_name = "FILE")]
     credentials_file: Option<PathBuf>,
+    /// For a provider that sends the webhook secret in a handshake (Asana's `X-Hook-Secret`):
+    /// accept that handshake for this many minutes, instead of --webhook-secret-file. Create the
+    /// webhook at the provider within that time; the first handshake sets the secret, and no
+    /// later one is accepted.
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(1..=1440))]
+    await_handshake: Option<u32>,
     /// Tolerance for timestamped signatures, in seconds (default: the deployment's).
     #[arg(long, value_name = "SECS")]
     tolerance: Option<u64>,
@@ -162,6 +168,10 @@ async fn create(args: CreateArgs) -> Outcome {
         (None, None) if !args.hubspot_signature_versions.is_empty() => {
             bail!("--hubspot-signature-versions needs --webhook-secret-file")
         }
+        (None, None) if args.await_handshake.is_some() => Some(
+            parse_scheme(&args.provider, None, &args.hubspot_signature_versions)
+                .with_context(|| format!("provider {:?} is not a webhook scheme; pass --scheme", args.provider))?,
+        ),
         (None, None) => None,
     };
     let webhook = match &args.webhook_secret_file {
@@ -210,6 +220,9 @@ async fn create(args: CreateArgs) -> Outcome {
         webhook: scheme.map(|scheme| WebhookSettings {
             scheme,
             tolerance_secs: args.tolerance,
+            handshake_until: args
+                .await_handshake
+                .map(|minutes| SystemClock.now_unix() + i64::from(minutes) * 60),
         }),
         secret_arn: None,
         config,

@@ -21,6 +21,11 @@
 //!   token refresh, the 100-requests-per-10-seconds rolling limit;
 //! * [`slack`]: `chat.postMessage` and `auth.test`, with the per-channel posting limit;
 //! * [`webhook_sink`]: records every delivery and verifies Standard Webhooks signatures;
+//! * [`odata`]: a generic stateful OData v2 service built from the service's EDMX metadata and a
+//!   short profile (`kind: odata_v2`: SAP S/4HANA's business partners), every request and
+//!   response checked against the metadata, with SAP Gateway's CSRF token check;
+//! * [`netsuite`]: SuiteQL over customers and the REST record API, with token-based (OAuth 1.0a)
+//!   signatures verified, following Oracle's documentation (no spec is published);
 //! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
 //!   If-Modified-Since, upserts answered record by record) and its accounts server;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
@@ -49,6 +54,8 @@
 
 pub mod faults;
 pub mod hubspot;
+pub mod netsuite;
+pub mod odata;
 pub mod paged_source;
 pub mod profile;
 pub mod rate_limit;

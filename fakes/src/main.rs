@@ -72,7 +72,7 @@ enum Command {
     /// Serve a spec-driven fake: the provider's spec from the specs folder
     /// (SWITCHYARD_SPECS_DIR, default ../shared/specs) and its profile.
     Serve {
-        /// Provider with a profile: hubspot, stripe.
+        /// Provider with a profile: hubspot, stripe, sap-s4hana (an OData v2 fake).
         provider: String,
         /// Loopback port (0: a free one, printed).
         #[arg(long, default_value_t = 0)]
@@ -133,6 +133,28 @@ async fn serve(command: Command) -> Result<()> {
         webhook_secret,
         serve_violations,
     } = command;
+    if let Ok(profile) = switchyard_fakes::odata::Profile::built_in(&provider) {
+        // An OData v2 service fake (EDMX metadata + profile): rate limits, proxying and
+        // webhooks are OpenAPI-fake options it does not take.
+        let spec = profile.spec.clone();
+        let service = profile.service_path.clone();
+        let fake = switchyard_fakes::odata::try_start(
+            profile,
+            switchyard_fakes::odata::ODataConfig {
+                port,
+                records,
+                ..Default::default()
+            },
+        )
+        .with_context(|| format!("could not serve the fake {provider}"))?;
+        println!("{provider} {}{service}", fake.base_url());
+        eprintln!(
+            "{provider}: OData v2 service checked against {spec}; violations at {}/_fake/violations",
+            fake.base_url()
+        );
+        tokio::signal::ctrl_c().await.context("could not wait for Ctrl-C")?;
+        return Ok(());
+    }
     let override_limit = rate_limit.as_deref().map(parse_rate_limit).transpose()?;
     let mut options = FakeOptions {
         port,

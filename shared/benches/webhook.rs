@@ -77,6 +77,7 @@ fn connection(scheme: Scheme) -> Connection {
         webhook: Some(WebhookSettings {
             scheme,
             tolerance_secs: None,
+            handshake_until: None,
         }),
         secret_arn: Some("arn".into()),
         config: Default::default(),

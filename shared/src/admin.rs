@@ -40,9 +40,20 @@ pub async fn create_connection(
 ) -> Result<Connection, AdminError> {
     crate::store::table::validate_id("connection id", &conn.id)?;
     crate::store::table::validate_id("tenant", &conn.tenant)?;
-    if conn.webhook.is_some() && webhook.is_none() {
+    let awaits_handshake = conn.webhook.as_ref().is_some_and(|w| w.handshake_until.is_some());
+    if let Some(settings) = &conn.webhook {
+        if awaits_handshake && !settings.scheme.secret_set_by_handshake() {
+            return Err(AdminError::Invalid(format!(
+                "the {} scheme has no handshake that sets the webhook secret; give it with --webhook-secret-file",
+                settings.scheme.name()
+            )));
+        }
+    }
+    if conn.webhook.is_some() && webhook.is_none() && !awaits_handshake {
         return Err(AdminError::Invalid(
-            "a webhook scheme needs a webhook secret (--webhook-secret-file)".into(),
+            "a webhook scheme needs a webhook secret (--webhook-secret-file), or, for a provider that \
+             sends it in a handshake (asana), --await-handshake"
+                .into(),
         ));
     }
     if connections.get(&conn.id).await?.is_some() {
@@ -60,7 +71,7 @@ pub async fn create_connection(
             "give webhook secrets with --webhook-secret-file, not in the credentials".into(),
         ));
     }
-    let arn = if webhook.is_none() && credentials.is_empty() {
+    let arn = if webhook.is_none() && credentials.is_empty() && !awaits_handshake {
         None
     } else {
         let value = ConnectionSecretValue {

@@ -402,6 +402,7 @@ fn connection(tenant: &str, id: &str, provider: &str, base_url: &str, webhook: b
         webhook: webhook.then_some(WebhookSettings {
             scheme: Scheme::Stripe,
             tolerance_secs: None,
+            handshake_until: None,
         }),
         secret_arn: None,
         config: json!({"base_url": base_url}).as_object().cloned().unwrap_or_default(),

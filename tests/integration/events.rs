@@ -73,6 +73,7 @@ async fn every_sample_event_is_accepted() {
                 webhook: Some(WebhookSettings {
                     scheme: Scheme::from_name(sample.scheme).unwrap(),
                     tolerance_secs: None,
+                    handshake_until: None,
                 }),
                 secret_arn: None,
                 config: Default::default(),

@@ -3,6 +3,8 @@
 mod conformance;
 mod destinations;
 mod events;
+mod flows_netsuite;
+mod flows_sap_s4hana;
 mod health;
 mod indexes;
 mod outbound;

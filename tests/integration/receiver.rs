@@ -59,6 +59,7 @@ impl Rig {
             webhook: Some(WebhookSettings {
                 scheme,
                 tolerance_secs: None,
+                handshake_until: None,
             }),
             secret_arn: None,
             config: Default::default(),
@@ -602,4 +603,350 @@ async fn a_failed_send_answers_503_with_a_short_retry_after_and_removes_the_even
         rig.stored_events().await.is_empty(),
         "the compensating delete removed the event, so the provider's retry is new"
     );
+}
+
+/// Creates an Asana connection with no webhook secret, expecting the secret's handshake until
+/// `until`; returns its secret's ARN.
+async fn asana_awaiting_handshake(rig: &Rig, id: &str, until: i64) -> String {
+    let conn = Connection {
+        id: id.into(),
+        tenant: "acme".into(),
+        provider: "asana".into(),
+        name: "asana test".into(),
+        webhook: Some(WebhookSettings {
+            scheme: Scheme::Asana,
+            tolerance_secs: None,
+            handshake_until: Some(until),
+        }),
+        secret_arn: None,
+        config: Default::default(),
+        created_at: NOW,
+    };
+    let created = create_connection(
+        &ConnectionStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table),
+        &SecretStore::new(rig.env.clients.secrets.clone(), std::time::Duration::ZERO),
+        conn,
+        None,
+        Default::default(),
+    )
+    .await
+    .expect("an Asana connection may wait for its handshake instead of a secret");
+    created
+        .secret_arn
+        .expect("a secret is created to receive the handshake's")
+}
+
+async fn stored_webhook_secret(rig: &Rig, arn: &str) -> Option<String> {
+    let store = SecretStore::new(rig.env.clients.secrets.clone(), std::time::Duration::ZERO);
+    let doc: Value = serde_json::from_str(&store.get_value(arn).await.expect("the secret exists")).unwrap();
+    doc["webhook_secret"].as_str().map(str::to_owned)
+}
+
+fn asana_signature(secret: &str, body: &[u8]) -> String {
+    let input = switchyard::webhook::SignInput {
+        method: "POST",
+        url: "https://hooks.example.com/hooks/conn_asana",
+        body,
+        secret: &SecretString::from(secret.to_string()),
+        now: NOW,
+        message_id: None,
+    };
+    switchyard::webhook::sign(&Scheme::Asana, &input).unwrap()[0].1.clone()
+}
+
+#[tokio::test]
+async fn asana_handshake_sets_the_secret_once_and_signed_events_then_verify() {
+    let rig = Rig::new().await;
+    let arn = asana_awaiting_handshake(&rig, "conn_asana", NOW + 600).await;
+    assert_eq!(stored_webhook_secret(&rig, &arn).await, None);
+
+    let secret = "b537207f20cbfa02357cf448134da559";
+    let resp = handle(
+        &rig.deps,
+        apigw_event("conn_asana", &[("X-Hook-Secret", secret)], b"", false),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(
+        resp.headers.get("x-hook-secret").and_then(|v| v.to_str().ok()),
+        Some(secret),
+        "the handshake's answer echoes the secret"
+    );
+    assert_eq!(stored_webhook_secret(&rig, &arn).await.as_deref(), Some(secret));
+    assert!(rig.stored_events().await.is_empty(), "a handshake is not an event");
+
+    // A second handshake (an attacker who learnt the URL, say) is refused and changes nothing.
+    let (status, _) = rig
+        .post("conn_asana", &[("X-Hook-Secret", "attacker-chosen-secret-value")], b"")
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(stored_webhook_secret(&rig, &arn).await.as_deref(), Some(secret));
+
+    // Deliveries signed with the handshake's secret are accepted, one event per Asana event.
+    let body = br#"{"events":[{"user":{"gid":"1","resource_type":"user"},"created_at":"2024-03-01T10:00:00.123Z","action":"changed","resource":{"gid":"1200","resource_type":"task"}},{"user":{"gid":"1","resource_type":"user"},"created_at":"2024-03-01T10:00:01.456Z","action":"added","resource":{"gid":"1201","resource_type":"story"}}]}"#;
+    let sig = asana_signature(secret, body);
+    let (status, resp) = rig.post("conn_asana", &[("X-Hook-Signature", &sig)], body).await;
+    assert_eq!(status, 200, "{resp}");
+    assert_eq!(resp["accepted"], 2);
+    let mut types: Vec<String> = rig
+        .stored_events()
+        .await
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    types.sort();
+    assert_eq!(types, ["story.added", "task.changed"]);
+    // ...and one signed with another secret is not.
+    let forged = asana_signature("attacker-chosen-secret-value", body);
+    let (status, _) = rig.post("conn_asana", &[("X-Hook-Signature", &forged)], body).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn asana_handshake_is_refused_when_the_connection_expects_none_or_its_window_passed() {
+    let rig = Rig::new().await;
+    // Expired: the window closed a second ago.
+    let arn = asana_awaiting_handshake(&rig, "conn_asana_late", NOW - 1).await;
+    let (status, _) = rig
+        .post(
+            "conn_asana_late",
+            &[("X-Hook-Secret", "b537207f20cbfa02357cf448134da559")],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(stored_webhook_secret(&rig, &arn).await, None, "nothing was stored");
+
+    // An Asana connection created with its secret expects no handshake at all.
+    rig.connection("conn_asana_set", "asana", Scheme::Asana, "the-configured-secret", None)
+        .await;
+    let (status, _) = rig
+        .post(
+            "conn_asana_set",
+            &[("X-Hook-Secret", "attacker-chosen-secret-value")],
+            b"",
+        )
+        .await;
+    assert_eq!(status, 401);
+    assert!(rig.stored_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn woocommerce_ping_is_answered_without_an_event_and_deliveries_are_verified() {
+    let rig = Rig::new().await;
+    let secret = "wc-webhook-secret-value";
+    rig.connection("conn_wc", "woocommerce", Scheme::Woocommerce, secret, None)
+        .await;
+    let (status, _) = rig
+        .post(
+            "conn_wc",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            b"webhook_id=15",
+        )
+        .await;
+    assert_eq!(status, 200, "WooCommerce keeps the webhook only if its ping gets a 2xx");
+    assert!(rig.stored_events().await.is_empty(), "a ping is not an event");
+
+    let body = br#"{"id":727,"status":"processing","date_modified_gmt":"2024-03-01T10:00:00"}"#;
+    let input = switchyard::webhook::SignInput {
+        method: "POST",
+        url: "",
+        body,
+        secret: &SecretString::from(secret.to_string()),
+        now: NOW,
+        message_id: None,
+    };
+    let sig = switchyard::webhook::sign(&Scheme::Woocommerce, &input).unwrap()[0]
+        .1
+        .clone();
+    let headers = |delivery: &'static str| {
+        [
+            ("X-WC-Webhook-Signature", sig.clone()),
+            ("X-WC-Webhook-Topic", "order.updated".to_owned()),
+            ("X-WC-Webhook-Delivery-ID", delivery.to_owned()),
+        ]
+    };
+    let first = headers("d1");
+    let first: Vec<(&str, &str)> = first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, resp) = rig.post("conn_wc", &first, body).await;
+    assert_eq!((status, resp["accepted"].clone()), (200, json!(1)));
+    // WooCommerce fires the update hook again for the same save: the same version, one event.
+    let second = headers("d2");
+    let second: Vec<(&str, &str)> = second.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, resp) = rig.post("conn_wc", &second, body).await;
+    assert_eq!((status, resp["duplicates"].clone()), (200, json!(1)));
+    assert_eq!(rig.stored_events().await.len(), 1);
+    // Unsigned, it is refused.
+    let (status, _) = rig.post("conn_wc", &first[1..], body).await;
+    assert_eq!(status, 401);
+}
+
+/// An API Gateway event with a method, query string and request id of the test's choosing.
+fn apigw_request(
+    method: &str,
+    connection_id: &str,
+    query: &str,
+    request_id: &str,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
+    let mut ev = apigw_event(connection_id, &[], body, false);
+    ev.raw_query_string = Some(query.to_owned());
+    ev.request_context.request_id = Some(request_id.to_owned());
+    ev.request_context.http.method = method.parse().expect("an HTTP method");
+    ev
+}
+
+fn text_body(resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> String {
+    match &resp.body {
+        Some(Body::Text(t)) => t.clone(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn dropbox_challenge_is_echoed_for_a_dropbox_connection_only_and_other_gets_are_405() {
+    let rig = Rig::new().await;
+    rig.connection("conn_dbx", "dropbox", Scheme::Dropbox, "dropbox-app-secret", None)
+        .await;
+    rig.connection("conn_gh2", "github", Scheme::Github, "github-secret-value", None)
+        .await;
+    let resp = handle(
+        &rig.deps,
+        apigw_request("GET", "conn_dbx", "challenge=Y2hhbGxlbmdl", "r1", b""),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(text_body(&resp), "Y2hhbGxlbmdl");
+    assert_eq!(
+        resp.headers.get("x-content-type-options").and_then(|v| v.to_str().ok()),
+        Some("nosniff")
+    );
+    let resp = handle(
+        &rig.deps,
+        apigw_request("GET", "conn_gh2", "challenge=Y2hhbGxlbmdl", "r2", b""),
+    )
+    .await;
+    assert_eq!(resp.status_code, 405, "a GitHub connection has no challenge to answer");
+    let resp = handle(&rig.deps, apigw_request("GET", "conn_dbx", "", "r3", b"")).await;
+    assert_eq!(resp.status_code, 405, "a GET without a challenge is not a delivery");
+    let resp = handle(
+        &rig.deps,
+        apigw_request("GET", "conn_unknown", "challenge=x", "r4", b""),
+    )
+    .await;
+    assert_eq!(resp.status_code, 401, "an unknown connection answers nothing");
+    assert!(rig.stored_events().await.is_empty());
+}
+
+#[tokio::test]
+async fn dropbox_notifications_for_the_same_account_twice_are_two_events() {
+    let rig = Rig::new().await;
+    let secret = "dropbox-app-secret";
+    rig.connection("conn_dbx_notify", "dropbox", Scheme::Dropbox, secret, None)
+        .await;
+    let body =
+        br#"{"list_folder":{"accounts":["dbid:AAH4f99T0taONIb-OurWxbNQ6ywGRopQngc"]},"delta":{"users":[12345678]}}"#;
+    let input = switchyard::webhook::SignInput {
+        method: "POST",
+        url: "",
+        body,
+        secret: &SecretString::from(secret.to_string()),
+        now: NOW,
+        message_id: None,
+    };
+    let (name, sig) = switchyard::webhook::sign(&Scheme::Dropbox, &input).unwrap().remove(0);
+    for request in ["first-change", "second-change"] {
+        let mut ev = apigw_event("conn_dbx_notify", &[(name.as_str(), sig.as_str())], body, false);
+        ev.request_context.request_id = Some(request.to_owned());
+        let resp = handle(&rig.deps, ev).await;
+        assert_eq!(resp.status_code, 200, "{}", text_body(&resp));
+    }
+    let events = rig.stored_events().await;
+    assert_eq!(
+        events.len(),
+        2,
+        "two changes, two notifications, two events: {events:?}"
+    );
+    assert!(events.iter().all(|e| e["event_type"] == "list_folder.changed"));
+    let (status, _) = rig.post("conn_dbx_notify", &[(name.as_str(), "00")], body).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn graph_validation_is_echoed_and_notifications_need_the_client_state() {
+    let rig = Rig::new().await;
+    let state = "graph-client-state-7f3a9c";
+    rig.connection("conn_graph", "microsoft-graph", Scheme::MicrosoftGraph, state, None)
+        .await;
+    let resp = handle(
+        &rig.deps,
+        apigw_request(
+            "POST",
+            "conn_graph",
+            "validationToken=Validation%3a+Testing+client+application",
+            "v1",
+            b"",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(text_body(&resp), "Validation: Testing client application");
+    assert!(rig.stored_events().await.is_empty(), "a validation is not an event");
+
+    let body = format!(
+        r##"{{"value":[{{"subscriptionId":"7f105c7d","clientState":"{state}","changeType":"updated","resource":"Users/u1/Messages/m1","resourceData":{{"@odata.type":"#Microsoft.Graph.Message","id":"m1"}}}}]}}"##
+    );
+    let resp = handle(
+        &rig.deps,
+        apigw_request("POST", "conn_graph", "", "n1", body.as_bytes()),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200, "{}", text_body(&resp));
+    let events = rig.stored_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_type"], "message.updated");
+
+    let forged = body.replace(state, "a-guessed-client-state");
+    let resp = handle(
+        &rig.deps,
+        apigw_request("POST", "conn_graph", "", "n2", forged.as_bytes()),
+    )
+    .await;
+    assert_eq!(resp.status_code, 401);
+    assert_eq!(rig.stored_events().await.len(), 1);
+}
+
+#[tokio::test]
+async fn mailchimp_is_verified_by_its_path_secret_and_its_url_check_answered() {
+    let rig = Rig::new().await;
+    let secret = "mc-path-secret-4f9a2c";
+    rig.connection("conn_mc", "mailchimp", Scheme::Mailchimp, secret, None)
+        .await;
+    let with_path = |method: &str, path_secret: &str, body: &[u8]| {
+        let mut ev = apigw_request(method, "conn_mc", "", "r", body);
+        let path = format!("/hooks/conn_mc/{path_secret}");
+        ev.raw_path = Some(path.clone());
+        ev.request_context.http.path = Some(path);
+        ev.path_parameters.insert("secret".into(), path_secret.into());
+        ev
+    };
+    // Mailchimp's URL check: a GET with the right path secret gets a 200, and stores nothing.
+    let resp = handle(&rig.deps, with_path("GET", secret, b"")).await;
+    assert_eq!(resp.status_code, 200);
+    let resp = handle(&rig.deps, with_path("GET", "guess", b"")).await;
+    assert_eq!(resp.status_code, 401);
+    assert!(rig.stored_events().await.is_empty());
+
+    let body = b"type=subscribe&fired_at=2009-03-26+21%3A35%3A57&data%5Bid%5D=8a25ff1d98&data%5Blist_id%5D=a6b5da1054&data%5Bemail%5D=api%40mailchimp.com";
+    let resp = handle(&rig.deps, with_path("POST", secret, body)).await;
+    assert_eq!(resp.status_code, 200, "{}", text_body(&resp));
+    let events = rig.stored_events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event_type"], "subscribe");
+    // Without the path secret, or with a wrong one, nothing is accepted.
+    let resp = handle(&rig.deps, with_path("POST", "guess", body)).await;
+    assert_eq!(resp.status_code, 401);
+    let (status, _) = rig.post("conn_mc", &[], body).await;
+    assert_eq!(status, 401);
+    assert_eq!(rig.stored_events().await.len(), 1);
 }

@@ -186,6 +186,7 @@ impl Rig {
                 webhook: webhook.map(|scheme| WebhookSettings {
                     scheme,
                     tolerance_secs: None,
+                    handshake_until: None,
                 }),
                 secret_arn: None,
                 config: json!({"base_url": base_url}).as_object().cloned().unwrap(),

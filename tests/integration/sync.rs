@@ -48,7 +48,7 @@ async fn connect(
     tenant: &str,
     id: &str,
     provider: &str,
-    base_url: &str,
+    config: Value,
     credentials: Value,
     webhook: Option<Scheme>,
 ) {
@@ -60,9 +60,13 @@ async fn connect(
         webhook: webhook.map(|scheme| WebhookSettings {
             scheme,
             tolerance_secs: None,
+            handshake_until: None,
         }),
         secret_arn: None,
-        config: json!({"base_url": base_url}).as_object().cloned().unwrap(),
+        config: config
+            .as_object()
+            .cloned()
+            .expect("a connection config is a JSON object"),
         created_at: 0,
     };
     let has_webhook = conn.webhook.is_some();
@@ -115,7 +119,7 @@ impl Rig {
             &tenant,
             "conn_stripe",
             "stripe",
-            &stripe.base_url,
+            json!({"base_url": stripe.base_url}),
             json!({"api_key": API_KEY}),
             Some(Scheme::Stripe),
         )
@@ -125,7 +129,7 @@ impl Rig {
             &tenant,
             "conn_hubspot",
             "hubspot",
-            &hubspot.base_url,
+            json!({"base_url": hubspot.base_url}),
             json!({"access_token": hubspot::TEST_TOKEN}),
             None,
         )
@@ -161,7 +165,13 @@ impl Rig {
 
     /// Adds a connection of this rig's tenant.
     pub(crate) async fn connect(&self, id: &str, provider: &str, base_url: &str, credentials: Value) {
-        connect(&self.deps, &self.tenant, id, provider, base_url, credentials, None).await;
+        let config = json!({ "base_url": base_url });
+        connect(&self.deps, &self.tenant, id, provider, config, credentials, None).await;
+    }
+
+    /// Adds a connection of this rig's tenant whose config holds more than the base URL.
+    pub(crate) async fn connect_with_config(&self, id: &str, provider: &str, config: Value, credentials: Value) {
+        connect(&self.deps, &self.tenant, id, provider, config, credentials, None).await;
     }
 
     /// Adds a flow from the Stripe connection's customers to `destination`'s `operation`.
@@ -372,7 +382,7 @@ async fn an_event_no_flow_takes_is_done_even_when_its_provider_has_no_connector(
         &rig.tenant,
         "conn_github",
         "github",
-        "https://api.github.com",
+        json!({"base_url": "https://api.github.com"}),
         json!({}),
         Some(github.clone()),
     )

@@ -75,16 +75,19 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ),
         (
             // shared/src/receiver: connection GetItem, event PutItem (+ DeleteItem when it
-            // cannot be enqueued), SendMessage, the webhook secret.
+            // cannot be enqueued), SendMessage, the webhook secret; a handshake's claim
+            // (UpdateItem) and the secret it sets (PutSecretValue).
             "WebhookReceiverFunction",
             logs.iter()
                 .copied()
                 .chain([
                     "dynamodb:GetItem",
+                    "dynamodb:UpdateItem",
                     "dynamodb:PutItem",
                     "dynamodb:DeleteItem",
                     "sqs:SendMessage",
                     "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
                 ])
                 .collect(),
         ),

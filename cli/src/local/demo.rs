@@ -54,6 +54,7 @@ pub async fn seed(
         webhook: Some(WebhookSettings {
             scheme: Scheme::Stripe,
             tolerance_secs: None,
+            handshake_until: None,
         }),
         secret_arn: None,
         config: json!({"base_url": stripe_url}).as_object().cloned().unwrap_or_default(),

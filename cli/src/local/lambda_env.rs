@@ -103,6 +103,7 @@ pub fn load_samples(manifest_path: &Path) -> anyhow::Result<Samples> {
             webhook: Some(WebhookSettings {
                 scheme,
                 tolerance_secs: entry.tolerance_secs,
+                handshake_until: None,
             }),
             secret_arn: None,
             config: Default::default(),

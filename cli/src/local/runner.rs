@@ -30,7 +30,7 @@ pub fn apigw_event(
 ) -> ApiGatewayV2httpRequest {
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".into());
-    event.route_key = Some("POST /hooks/{connection_id}".into());
+    event.route_key = Some(format!("{method} /hooks/{{connection_id}}"));
     event.raw_path = Some(uri.path().to_string());
     event.raw_query_string = Some(uri.query().unwrap_or("").to_string());
     event.headers = headers.clone();
@@ -68,6 +68,29 @@ struct Http {
     host: String,
 }
 
+/// The request path as printed: a path secret after the connection id is never shown.
+fn shown_path(path: &str) -> String {
+    match path.split_once("/hooks/") {
+        Some((before, rest)) => match rest.split_once('/') {
+            Some((id, _secret)) => format!("{before}/hooks/{id}/[redacted]"),
+            None => path.to_owned(),
+        },
+        None => path.to_owned(),
+    }
+}
+
+/// `/hooks/{connection_id}/{secret}`: the secret stays in the path the receiver reads.
+async fn hook_with_secret(
+    state: State<Http>,
+    Path((connection_id, _secret)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    hook(state, Path(connection_id), method, uri, headers, body).await
+}
+
 async fn hook(
     State(http): State<Http>,
     Path(connection_id): Path<String>,
@@ -83,7 +106,7 @@ async fn hook(
     eprintln!(
         "webhook-receiver  {} {} -> {} ({} ms)",
         method,
-        uri.path(),
+        shown_path(uri.path()),
         status.as_u16(),
         started.elapsed().as_millis()
     );
@@ -96,11 +119,16 @@ async fn hook(
     out
 }
 
-/// Serves `POST /hooks/{connection_id}` on `listener` until the task is dropped.
+/// Serves `POST /hooks/{connection_id}` (and `GET`, for verification challenges) on `listener`
+/// until the task is dropped.
 pub async fn serve_http(listener: tokio::net::TcpListener, receiver: Arc<ReceiverDeps>) -> anyhow::Result<()> {
     let host = listener.local_addr()?.to_string();
     let app = Router::new()
-        .route("/hooks/{connection_id}", post(hook))
+        .route("/hooks/{connection_id}", post(hook).get(hook))
+        .route(
+            "/hooks/{connection_id}/{secret}",
+            post(hook_with_secret).get(hook_with_secret),
+        )
         .with_state(Http { receiver, host });
     axum::serve(listener, app).await?;
     Ok(())
@@ -278,6 +306,8 @@ mod tests {
 
     #[test]
     fn binary_body_is_sent_base64_like_api_gateway() {
+        assert_eq!(shown_path("/hooks/conn_1/s3cret"), "/hooks/conn_1/[redacted]");
+        assert_eq!(shown_path("/hooks/conn_1"), "/hooks/conn_1");
         let uri: Uri = "/hooks/conn_1?a=1".parse().unwrap();
         let ev = apigw_event(
             &Method::POST,

@@ -13,12 +13,14 @@
 //! value. Validators are compiled per operation on first use and cached, so a 4 MB description
 //! loads in the time it takes to parse it.
 //!
-//! Formats: OpenAPI 3.0 and 3.1 and Swagger 2.0 ([`openapi`]). Another format (GraphQL SDL,
-//! OData EDMX) is a new module with its own document type and a new [`Document`] variant; the
-//! fake server only talks to [`Spec`].
+//! Formats: OpenAPI 3.0 and 3.1 and Swagger 2.0 ([`openapi`]), behind [`Spec`]; OData v2 EDMX
+//! metadata ([`odata`]), which has no operations to match (OData's URL conventions address
+//! entity sets and keys instead), so its checks take a resolved resource and are used by the
+//! OData fake ([`crate::odata`]) directly.
 
 pub mod check;
 pub mod form;
+pub mod odata;
 pub mod openapi;
 mod schema;
 mod violations;

@@ -179,6 +179,19 @@ enum Kind {
     Header(HeaderName, SecretString),
     Query(String, SecretString),
     OAuth2(Box<OAuth2>),
+    OAuth1(Box<OAuth1>),
+}
+
+/// OAuth 1.0a keys: every request is signed (see [`super::oauth1`]).
+struct OAuth1 {
+    method: super::oauth1::SignatureMethod,
+    /// The realm template, rendered once the connection's config is known.
+    realm_template: Option<String>,
+    realm: Option<String>,
+    consumer_key: SecretString,
+    consumer_secret: SecretString,
+    token: SecretString,
+    token_secret: SecretString,
 }
 
 struct OAuth2 {
@@ -285,6 +298,18 @@ impl Authenticator {
                     None,
                 )
             }
+            AuthSpec::Oauth1(spec) => (
+                Kind::OAuth1(Box::new(OAuth1 {
+                    method: spec.signature_method,
+                    realm_template: spec.realm.clone(),
+                    realm: None,
+                    consumer_key: get(&spec.consumer_key),
+                    consumer_secret: get(&spec.consumer_secret),
+                    token: get(&spec.token),
+                    token_secret: get(&spec.token_secret),
+                })),
+                None,
+            ),
             AuthSpec::Oauth2(spec) => {
                 let expires_at = creds
                     .get(&spec.expires_at)
@@ -331,6 +356,49 @@ impl Authenticator {
         matches!(self.kind, Kind::OAuth2(_))
     }
 
+    /// Renders an OAuth 1.0a realm template against the connection's config.
+    pub(crate) fn render_realm(&mut self, vars: &super::template::Vars<'_>) -> Result<(), ConnectorError> {
+        if let Kind::OAuth1(o) = &mut self.kind {
+            if let Some(template) = &o.realm_template {
+                let t = super::template::Template::parse(template)
+                    .map_err(|e| ConnectorError::config(format!("the OAuth 1.0a realm: {e}")))?;
+                let realm = t.render(vars, false).ok_or_else(|| {
+                    ConnectorError::config("the OAuth 1.0a realm reads a config value the connection does not set")
+                })?;
+                o.realm = Some(realm);
+            }
+        }
+        Ok(())
+    }
+
+    /// The OAuth 1.0a `Authorization` header of one request (`None` for other kinds): signed
+    /// over its method, URL and form parameters with a fresh nonce and timestamp.
+    pub(crate) fn signature_header(
+        &self,
+        method: &str,
+        url: &Url,
+        form: &[(String, String)],
+    ) -> Result<Option<HeaderValue>, ConnectorError> {
+        let Kind::OAuth1(o) = &self.kind else {
+            return Ok(None);
+        };
+        let nonce = ulid::Ulid::new().to_string();
+        let header = super::oauth1::authorization(&super::oauth1::SignInput {
+            method,
+            url,
+            form,
+            signature_method: o.method,
+            consumer_key: o.consumer_key.expose_secret(),
+            consumer_secret: o.consumer_secret.expose_secret(),
+            token: o.token.expose_secret(),
+            token_secret: o.token_secret.expose_secret(),
+            timestamp: now_unix(),
+            nonce: &nonce,
+            realm: o.realm.as_deref(),
+        });
+        sensitive(&SecretString::from(header)).map(Some)
+    }
+
     /// What the next request must carry, refreshing an OAuth token first when it is missing
     /// or expires within `refresh_ahead_secs`.
     pub(crate) async fn parts(&self, settings: &TokenRequestSettings<'_>) -> Result<AuthParts, ConnectorError> {
@@ -344,6 +412,7 @@ impl Authenticator {
                 header: None,
                 query: Some((name.clone(), value.clone())),
             },
+            Kind::OAuth1(_) => AuthParts::default(),
             Kind::OAuth2(oauth) => {
                 let token = oauth.access_token(settings).await?;
                 AuthParts {
@@ -380,6 +449,20 @@ impl Authenticator {
             Kind::Query(name, _) => RedactedAuth {
                 header: None,
                 query: Some((name.clone(), redacted.to_owned())),
+            },
+            Kind::OAuth1(o) => RedactedAuth {
+                header: Some((
+                    http::header::AUTHORIZATION.as_str().to_owned(),
+                    format!(
+                        "OAuth {}oauth_signature_method=\"{}\", [signed per request: {redacted}]",
+                        o.realm
+                            .as_deref()
+                            .map(|r| format!("realm=\"{r}\", "))
+                            .unwrap_or_default(),
+                        o.method.as_str()
+                    ),
+                )),
+                query: None,
             },
             Kind::OAuth2(oauth) => RedactedAuth {
                 header: Some((

@@ -20,11 +20,14 @@ use serde_json::{Map, Value};
 use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
-use super::definition::{AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, StreamSpec, WriteKind, WriteSpec};
+use super::definition::{
+    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PreflightSpec, StreamSpec, WriteKind, WriteSpec,
+};
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
 use super::pagination::{self, PageResponse, PageToken, PaginationError, StreamState};
 use super::plan::{redact_text, PlannedRequest, RedactedRequest, WritePlan, REDACTED};
+use super::preflight;
 use super::ratelimit::Pacer;
 use super::request::{same_origin, CompiledRequest, PreparedBody, PreparedRequest};
 use super::stats::ClientStats;
@@ -190,6 +193,15 @@ struct Exec<'a> {
     /// A successful response must have a JSON body (reads); writes whose results are not
     /// read accept any body (a webhook receiver answering `OK`).
     json: bool,
+    /// Carries the definition's write pre-flight headers (writes).
+    preflight: bool,
+}
+
+/// What one send loop ended with.
+enum Sent {
+    Done(Response),
+    /// The response asks for a new write pre-flight.
+    PreflightRefused(Response),
 }
 
 /// A definition bound to one connection's settings, credentials, HTTP client and pacer.
@@ -205,6 +217,8 @@ pub struct ConnectorClient {
     pacer: Arc<Pacer>,
     stats: Arc<ClientStats>,
     checked_origins: Mutex<HashSet<String>>,
+    /// Headers (and cookies) from the write pre-flight, once fetched.
+    preflight: tokio::sync::Mutex<Option<preflight::Captured>>,
 }
 
 impl std::fmt::Debug for ConnectorClient {
@@ -266,7 +280,12 @@ impl ConnectorClient {
         config.insert("base_url".into(), Value::String(base_url.to_string()));
         let config = Value::Object(config);
         let auth_specs = bind_token_urls(&def, &config)?;
-        let auth = Authenticator::new(&auth_specs, settings.auth.as_deref(), &credentials)?;
+        let mut auth = Authenticator::new(&auth_specs, settings.auth.as_deref(), &credentials)?;
+        {
+            let mut vars = Vars::new();
+            vars.root("config", Cow::Borrowed(&config));
+            auth.render_realm(&vars)?;
+        }
         let pacer = Arc::new(Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref())));
         Ok(Self {
             def,
@@ -280,6 +299,7 @@ impl ConnectorClient {
             pacer,
             stats: Arc::new(ClientStats::new()),
             checked_origins: Mutex::new(HashSet::new()),
+            preflight: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -473,6 +493,7 @@ impl ConnectorClient {
                     idempotent: true,
                     pass: empty,
                     json: true,
+                    preflight: false,
                 },
             )
             .await?;
@@ -620,6 +641,7 @@ impl ConnectorClient {
                     idempotent: true,
                     pass: not_found,
                     json: true,
+                    preflight: false,
                 },
             )
             .await?;
@@ -695,6 +717,7 @@ impl ConnectorClient {
                     idempotent: true,
                     pass: &[],
                     json: true,
+                    preflight: false,
                 },
             )
             .await?;
@@ -806,6 +829,16 @@ impl ConnectorClient {
                 }
             }
             prepared.headers.extend(signed);
+            if let Some(pre) = &self.def.write_preflight {
+                // Fetched by the pre-flight request when the write is sent, not now.
+                let from = "[from the write pre-flight]".to_owned();
+                prepared
+                    .headers
+                    .extend(pre.capture_headers.iter().map(|h| (h.clone(), from.clone())));
+                if pre.cookies {
+                    prepared.headers.push(("cookie".to_owned(), from));
+                }
+            }
             requests.push(PlannedRequest {
                 records: chunk.iter().map(|item| item.index).collect(),
                 request: self.redacted(&prepared),
@@ -987,10 +1020,27 @@ impl ConnectorClient {
                     idempotent: false,
                     pass: &[],
                     json: reads_response(&spec.response),
+                    preflight: true,
                 },
             )
             .await?;
-        Ok(read_results(&spec.response, &inputs, &response.body))
+        let mut results = read_results(&spec.response, &inputs, &response.body);
+        if let Some(header) = &spec.response.destination_id_header {
+            let from_header = response
+                .headers
+                .get(header.as_str())
+                .and_then(|v| v.to_str().ok())
+                .and_then(super::write::id_from_location);
+            for result in &mut results {
+                if let WriteResult::Ok {
+                    destination_id: id @ None,
+                } = result
+                {
+                    id.clone_from(&from_header);
+                }
+            }
+        }
+        Ok(results)
     }
 
     /// Checks a URL's origin once per client (DNS included unless private networks are
@@ -1015,7 +1065,81 @@ impl ConnectorClient {
         Ok(())
     }
 
+    /// Sends a request: with the write pre-flight's headers when `exec.preflight` and the
+    /// definition has one (fetching them first, and once more when a response refuses them).
     async fn execute(&self, request: PreparedRequest, exec: Exec<'_>) -> Result<Response, ConnectorError> {
+        let spec = match (&self.def.write_preflight, exec.preflight) {
+            (Some(spec), true) => spec,
+            _ => {
+                return match self.send(&request, exec, &[], None).await? {
+                    Sent::Done(r) | Sent::PreflightRefused(r) => Ok(r),
+                }
+            }
+        };
+        let mut refreshed = false;
+        loop {
+            let captured = self.preflight_headers(spec).await?;
+            match self.send(&request, exec, &captured, Some(spec)).await? {
+                Sent::Done(response) => return Ok(response),
+                Sent::PreflightRefused(response) => {
+                    *self.preflight.lock().await = None;
+                    if refreshed {
+                        let what = format!("{} {}", request.method.as_str(), request.url.path());
+                        let mut e = self.http_error(&what, ErrorClass::Permanent, &response);
+                        e.message
+                            .push_str(": the values of a fresh write pre-flight were refused too");
+                        return Err(e);
+                    }
+                    tracing::info!(
+                        message = "The write pre-flight's values were refused; fetching them again.",
+                        connector = %self.def.id,
+                        status = response.status
+                    );
+                    refreshed = true;
+                    self.stats.retried();
+                }
+            }
+        }
+    }
+
+    /// The write pre-flight's headers: fetched once per client (concurrent writers wait for
+    /// the one fetch), kept until a write's response refuses them.
+    async fn preflight_headers(&self, spec: &PreflightSpec) -> Result<preflight::Captured, ConnectorError> {
+        let mut state = self.preflight.lock().await;
+        if let Some(captured) = &*state {
+            return Ok(captured.clone());
+        }
+        let request = self
+            .compiled
+            .preflight
+            .as_ref()
+            .expect("a compiled definition has the pre-flight request its spec declares");
+        self.ensure_base_url().await?;
+        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.headers)?;
+        let exec = Exec {
+            idempotent: true,
+            pass: &[],
+            json: false,
+            preflight: false,
+        };
+        let response = match self.send(&prepared, exec, &[], None).await? {
+            Sent::Done(r) | Sent::PreflightRefused(r) => r,
+        };
+        let captured = preflight::capture(spec, &response.headers)?;
+        *state = Some(captured.clone());
+        Ok(captured)
+    }
+
+    /// The send loop: guard, auth, pacing, retries of rate limits and transient failures,
+    /// classification. `extra` headers go on every attempt; a response `stale_when` says
+    /// refuses them ends the loop as [`Sent::PreflightRefused`].
+    async fn send(
+        &self,
+        request: &PreparedRequest,
+        exec: Exec<'_>,
+        extra: &[(HeaderName, HeaderValue)],
+        stale_when: Option<&PreflightSpec>,
+    ) -> Result<Sent, ConnectorError> {
         let what = format!("{} {}", request.method.as_str(), request.url.path());
         let mut attempt = 0u32;
         let mut refreshed_after_401 = false;
@@ -1032,6 +1156,14 @@ impl ConnectorClient {
             if let Some((name, value)) = &auth.query {
                 url.query_pairs_mut().append_pair(name, value.expose_secret());
             }
+            // OAuth 1.0a signs each request, form body parameters included.
+            let form: Vec<(String, String)> = match &request.body {
+                Some(PreparedBody::Form(text)) => form_urlencoded::parse(text.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let signed = self.auth.signature_header(request.method.as_str(), &url, &form)?;
             let mut builder = self
                 .http
                 .request(method(request.method), url)
@@ -1047,6 +1179,12 @@ impl ConnectorClient {
             }
             if let Some((name, value)) = auth.header {
                 builder = builder.header(name, value);
+            }
+            if let Some(value) = signed {
+                builder = builder.header(http::header::AUTHORIZATION, value);
+            }
+            for (name, value) in extra {
+                builder = builder.header(name.clone(), value.clone());
             }
             if let Some(body) = &request.body {
                 if !request
@@ -1086,8 +1224,11 @@ impl ConnectorClient {
                 elapsed_ms = started.elapsed().as_millis() as u64
             );
             self.pacer.observe(&response.headers);
+            if stale_when.is_some_and(|spec| preflight::asks_for_refresh(spec, response.status, &response.headers)) {
+                return Ok(Sent::PreflightRefused(response));
+            }
             if exec.pass.contains(&response.status) {
-                return Ok(response);
+                return Ok(Sent::Done(response));
             }
             let class = match classify(
                 &self.def.errors,
@@ -1096,7 +1237,7 @@ impl ConnectorClient {
                 &response.body,
                 SystemTime::now(),
             ) {
-                Verdict::Success => return Ok(response),
+                Verdict::Success => return Ok(Sent::Done(response)),
                 Verdict::Failure(class) => class,
             };
             let error = self.http_error(&what, class, &response);

@@ -56,6 +56,8 @@ pub struct CompiledWrite {
 pub struct CompiledDefinition {
     pub headers: Vec<(String, Template)>,
     pub check: Option<CompiledRequest>,
+    /// The write pre-flight's request.
+    pub preflight: Option<CompiledRequest>,
     pub streams: BTreeMap<String, CompiledStream>,
     pub writes: BTreeMap<String, CompiledWrite>,
 }
@@ -253,6 +255,10 @@ impl CompiledDefinition {
                 Some(req)
             }
         };
+        let preflight = match &def.write_preflight {
+            None => None,
+            Some(spec) => Some(compile_preflight(spec, def, &config_only)?),
+        };
         let mut streams = BTreeMap::new();
         for (name, spec) in &def.streams {
             check_name(&format!("streams.{name}"), name)?;
@@ -294,10 +300,55 @@ impl CompiledDefinition {
         Ok(CompiledDefinition {
             headers,
             check,
+            preflight,
             streams,
             writes,
         })
     }
+}
+
+fn compile_preflight(
+    spec: &super::definition::PreflightSpec,
+    def: &ConnectorDefinition,
+    config_only: &Allowed<'_>,
+) -> Result<CompiledRequest, Invalid> {
+    let at = "write_preflight";
+    if def.writes.is_empty() {
+        return Err(invalid(at, "a write pre-flight needs write operations to serve"));
+    }
+    let req = compile_request(&format!("{at}.request"), &spec.request)?;
+    config_only.check(&format!("{at}.request"), req.vars(), &def.config)?;
+    if spec.capture_headers.is_empty() && !spec.cookies {
+        return Err(invalid(
+            at,
+            "the pre-flight captures nothing: name `capture_headers` or leave `cookies` on",
+        ));
+    }
+    for (i, name) in spec.capture_headers.iter().enumerate() {
+        check_header_name(&format!("{at}.capture_headers[{i}]"), name)?;
+    }
+    for (i, rule) in spec.refresh_on.iter().enumerate() {
+        let field = format!("{at}.refresh_on[{i}]");
+        if rule.status.is_empty() && rule.header.is_none() {
+            return Err(invalid(field, "a refresh rule needs `status` or `header`"));
+        }
+        for p in &rule.status {
+            let valid = match p {
+                StatusPattern::Code(c) => (100..=599).contains(c),
+                StatusPattern::Class(c) => matches!(c.as_bytes(), [b'1'..=b'5', b'x' | b'X', b'x' | b'X']),
+            };
+            if !valid {
+                return Err(invalid(
+                    format!("{field}.status"),
+                    format!("`{p:?}` is not a status code (100-599) or a class like \"4xx\""),
+                ));
+            }
+        }
+        if let Some(h) = &rule.header {
+            check_header_name(&format!("{field}.header.name"), &h.name)?;
+        }
+    }
+    Ok(req)
 }
 
 fn check_auth(
@@ -358,6 +409,19 @@ fn check_auth(
                         format!("{at}.header_scheme"),
                         "a scheme word without spaces (`Bearer`)",
                     ));
+                }
+            }
+            AuthSpec::Oauth1(o) => {
+                if let Some(realm) = &o.realm {
+                    let t = Template::parse(realm).map_err(|e| invalid(format!("{at}.realm"), e.to_string()))?;
+                    for var in t.vars() {
+                        if var.root() != "config" || !var.as_str().contains('.') {
+                            return Err(invalid(
+                                format!("{at}.realm"),
+                                format!("placeholder `{var}` is not available here; use config.*"),
+                            ));
+                        }
+                    }
                 }
             }
             AuthSpec::Bearer { .. } | AuthSpec::Basic { .. } => {}
@@ -443,7 +507,13 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         exact.push("since");
     }
     if time_cursor {
-        exact.extend(["since.unix_seconds", "since.unix_millis", "since.rfc3339"]);
+        exact.extend([
+            "since.unix_seconds",
+            "since.unix_millis",
+            "since.rfc3339",
+            "since.utc_datetime",
+            "since.utc_date",
+        ]);
     }
     let allowed = Allowed {
         exact: &exact,
@@ -616,6 +686,15 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
             return Err(invalid(
                 format!("{at}.response.result_failed"),
                 "`result_failed` judges entries of `results`, which is not set",
+            ));
+        }
+    }
+    if let Some(h) = &r.destination_id_header {
+        check_header_name(&format!("{at}.response.destination_id_header"), h)?;
+        if spec.batch_size > 1 {
+            return Err(invalid(
+                format!("{at}.response.destination_id_header"),
+                "a header names one record: use it with batch_size 1",
             ));
         }
     }

@@ -32,8 +32,27 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::UnixSeconds => "unix seconds",
         CursorKind::UnixMillis => "unix milliseconds",
         CursorKind::Rfc3339 => "an RFC 3339 date-time",
+        CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/",
         CursorKind::String => "a string",
     }
+}
+
+/// Reads `/Date(<millis>)/`, optionally with an offset (`/Date(1700000000000+0060)/`), the
+/// millis being UTC either way (the offset only says where the value was written).
+fn json_date_millis(text: &str) -> Option<i64> {
+    let inner = text.trim().strip_prefix("/Date(")?.strip_suffix(")/")?;
+    // The sign of the millis may be `-` (before 1970); an offset follows the digits.
+    let digits_end = inner
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '+' || *c == '-')
+        .map_or(inner.len(), |(i, _)| i);
+    let (millis, offset) = inner.split_at(digits_end);
+    let offset_ok = offset.is_empty() || (offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit()));
+    if !offset_ok {
+        return None;
+    }
+    millis.parse().ok()
 }
 
 fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
@@ -57,6 +76,9 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
         CursorKind::Rfc3339 => OffsetDateTime::parse(text.trim(), &Rfc3339)
             .map(|t| Parsed::Nanos(t.unix_timestamp_nanos()))
             .map_err(|_| err()),
+        CursorKind::JsonDate => json_date_millis(text)
+            .map(|ms| Parsed::Nanos(i128::from(ms) * 1_000_000))
+            .ok_or_else(err),
         CursorKind::String => Ok(Parsed::Text(text.to_owned())),
     }
 }
@@ -107,6 +129,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
         expected: match kind {
             CursorKind::UnixSeconds => "unix seconds or an RFC 3339 date-time",
             CursorKind::UnixMillis => "unix milliseconds or an RFC 3339 date-time",
+            CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/ or an RFC 3339 date-time",
             _ => expected(kind),
         },
     };
@@ -114,6 +137,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
     match kind {
         CursorKind::UnixSeconds => Ok(at.unix_timestamp().to_string()),
         CursorKind::UnixMillis => Ok((at.unix_timestamp_nanos() / 1_000_000).to_string()),
+        CursorKind::JsonDate => Ok(format!("/Date({})/", at.unix_timestamp_nanos() / 1_000_000)),
         CursorKind::Rfc3339 | CursorKind::String => Err(err),
     }
 }
@@ -132,13 +156,16 @@ pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
         CursorKind::UnixSeconds => Some(secs.to_string()),
         CursorKind::UnixMillis => Some((i128::from(secs) * 1000).to_string()),
         CursorKind::Rfc3339 => OffsetDateTime::from_unix_timestamp(secs).ok()?.format(&Rfc3339).ok(),
+        CursorKind::JsonDate => Some(format!("/Date({})/", i128::from(secs) * 1000)),
         CursorKind::String => None,
     }
 }
 
 /// The `since` placeholder values for a run starting at `cursor`, moved back by
 /// `lookback_secs`: `since` in the stream's own format, plus `since.unix_seconds`,
-/// `since.unix_millis` and `since.rfc3339` for time kinds.
+/// `since.unix_millis`, `since.rfc3339`, `since.utc_datetime` (`2024-06-01T08:30:00`, UTC
+/// without an offset: OData v2 `datetime'...'` literals) and `since.utc_date` (`2024-06-01`)
+/// for time kinds.
 pub fn since_values(
     kind: CursorKind,
     cursor: &str,
@@ -160,13 +187,21 @@ pub fn since_values(
     let native = match kind {
         CursorKind::UnixSeconds => json!(secs),
         CursorKind::UnixMillis => json!(millis),
+        CursorKind::JsonDate => Value::String(format!("/Date({millis})/")),
         _ => Value::String(rfc3339.clone()),
     };
+    let utc = OffsetDateTime::from_unix_timestamp(secs).map_err(|_| CursorError {
+        expected: expected(kind),
+    })?;
+    let utc_date = format!("{:04}-{:02}-{:02}", utc.year(), u8::from(utc.month()), utc.day());
+    let utc_datetime = format!("{utc_date}T{:02}:{:02}:{:02}", utc.hour(), utc.minute(), utc.second());
     Ok(vec![
         ("since", native),
         ("since.unix_seconds", json!(secs)),
         ("since.unix_millis", json!(millis)),
         ("since.rfc3339", Value::String(rfc3339)),
+        ("since.utc_datetime", Value::String(utc_datetime)),
+        ("since.utc_date", Value::String(utc_date)),
     ])
 }
 
@@ -175,8 +210,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn json_dates_read_with_or_without_an_offset_and_order_by_time() {
+        let kind = CursorKind::JsonDate;
+        assert_eq!(
+            from_value(kind, &json!("/Date(1700000000000)/")).as_deref(),
+            Some("/Date(1700000000000)/")
+        );
+        assert!(from_value(kind, &json!("/Date(1700000000000+0060)/")).is_some());
+        assert!(from_value(kind, &json!("/Date(-86400000)/")).is_some());
+        for bad in ["/Date()/", "Date(1)", "/Date(12x)/", "/Date(1+60)/", "1700000000000"] {
+            assert_eq!(from_value(kind, &json!(bad)), None, "{bad}");
+        }
+        assert_eq!(compare(kind, "/Date(999)/", "/Date(1000+0100)/"), Ordering::Less);
+        assert_eq!(to_unix_secs(kind, "/Date(1700000000000)/"), Some(1_700_000_000));
+        assert_eq!(
+            from_user_input(kind, "2023-11-14T22:13:20Z").unwrap(),
+            "/Date(1700000000000)/"
+        );
+        let values = since_values(kind, "/Date(1700006400000)/", 3600).unwrap();
+        let get = |k: &str| values.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert_eq!(get("since"), json!("/Date(1700002800000)/"));
+        assert_eq!(get("since.utc_datetime"), json!("2023-11-14T23:00:00"));
+        assert_eq!(get("since.utc_date"), json!("2023-11-14"));
+    }
+
+    #[test]
     fn time_cursors_convert_to_and_from_unix_seconds() {
-        for kind in [CursorKind::UnixSeconds, CursorKind::UnixMillis, CursorKind::Rfc3339] {
+        for kind in [
+            CursorKind::UnixSeconds,
+            CursorKind::UnixMillis,
+            CursorKind::Rfc3339,
+            CursorKind::JsonDate,
+        ] {
             let text = from_unix_secs(kind, 1_764_000_000).unwrap();
             assert_eq!(to_unix_secs(kind, &text), Some(1_764_000_000), "{kind:?} {text}");
         }

@@ -74,6 +74,13 @@ pub struct ConnectorDefinition {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub writes: BTreeMap<String, WriteSpec>,
 
+    /// A request sent before the first write whose response headers (and cookies) every
+    /// write then carries: an anti-forgery token and its session (SAP Gateway's
+    /// `x-csrf-token: fetch`). Sent again, once, when a write's response matches
+    /// `refresh_on` (the token expired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_preflight: Option<PreflightSpec>,
+
     /// Inbound webhooks from this provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<WebhookSpec>,
@@ -136,6 +143,9 @@ pub enum AuthSpec {
     },
     /// OAuth 2.0 with access tokens obtained from a token endpoint and refreshed ahead of expiry.
     Oauth2(OAuth2Spec),
+    /// OAuth 1.0a (RFC 5849): every request signed with the consumer's and the token's secrets
+    /// (NetSuite token-based authentication).
+    Oauth1(OAuth1Spec),
 }
 
 impl AuthSpec {
@@ -146,6 +156,7 @@ impl AuthSpec {
             AuthSpec::Bearer { .. } => "bearer",
             AuthSpec::Basic { .. } => "basic",
             AuthSpec::Oauth2(_) => "oauth2",
+            AuthSpec::Oauth1(_) => "oauth1",
         }
     }
 
@@ -154,6 +165,12 @@ impl AuthSpec {
         match self {
             AuthSpec::ApiKey { credential, .. } | AuthSpec::Bearer { credential } => vec![credential],
             AuthSpec::Basic { username, .. } => vec![username],
+            AuthSpec::Oauth1(spec) => vec![
+                &spec.consumer_key,
+                &spec.consumer_secret,
+                &spec.token,
+                &spec.token_secret,
+            ],
             AuthSpec::Oauth2(spec) => match spec.grant {
                 Grant::RefreshToken => vec![&spec.client_id, &spec.client_secret, &spec.refresh_token],
                 Grant::ClientCredentials => vec![&spec.client_id, &spec.client_secret],
@@ -238,6 +255,51 @@ pub struct OAuth2Spec {
     pub expires_at: String,
 }
 
+/// OAuth 1.0a settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuth1Spec {
+    /// `HMAC-SHA256` (default) or `HMAC-SHA1`.
+    #[serde(default = "default_signature_method")]
+    pub signature_method: super::oauth1::SignatureMethod,
+
+    /// The `realm` parameter, a template over `config` (NetSuite: `{{ config.account_id }}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub realm: Option<String>,
+
+    /// Credential key of the consumer key.
+    #[serde(default = "default_consumer_key")]
+    pub consumer_key: String,
+
+    /// Credential key of the consumer secret.
+    #[serde(default = "default_consumer_secret")]
+    pub consumer_secret: String,
+
+    /// Credential key of the token (id).
+    #[serde(default = "default_token")]
+    pub token: String,
+
+    /// Credential key of the token secret.
+    #[serde(default = "default_token_secret")]
+    pub token_secret: String,
+}
+
+fn default_signature_method() -> super::oauth1::SignatureMethod {
+    super::oauth1::SignatureMethod::HmacSha256
+}
+fn default_consumer_key() -> String {
+    "consumer_key".into()
+}
+fn default_consumer_secret() -> String {
+    "consumer_secret".into()
+}
+fn default_token() -> String {
+    "token".into()
+}
+fn default_token_secret() -> String {
+    "token_secret".into()
+}
+
 /// OAuth 2.0 grant used to obtain access tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -292,6 +354,45 @@ fn default_refresh_token() -> String {
 }
 fn default_expires_at() -> String {
     "expires_at".into()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write pre-flight
+
+/// A request whose response supplies headers and cookies for the writes that follow it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightSpec {
+    /// The request (templates over `config`), sent with the connection's auth.
+    pub request: RequestSpec,
+
+    /// Response headers copied onto every write under the same name (`x-csrf-token`). A
+    /// response without one of them is an error naming it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub capture_headers: Vec<String>,
+
+    /// Send the cookies the response sets (`name=value` of each `Set-Cookie`) with every
+    /// write: the session the captured values belong to.
+    #[serde(default = "default_true")]
+    pub cookies: bool,
+
+    /// Write responses meaning the captured values are no longer accepted: the pre-flight
+    /// is sent again and the write retried, once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refresh_on: Vec<PreflightRefresh>,
+}
+
+/// A write response that asks for a new pre-flight. All given conditions must hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreflightRefresh {
+    /// Status codes (`403`) or classes; empty matches any status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub status: Vec<StatusPattern>,
+
+    /// A condition on a response header (`{name: x-csrf-token, equals: required}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<HeaderMatch>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -700,6 +801,9 @@ pub enum CursorKind {
     UnixMillis,
     /// RFC 3339 date-time (HubSpot `updatedAt`).
     Rfc3339,
+    /// Microsoft's JSON date, `/Date(<unix millis>[+-hhmm])/`: OData v2 `Edm.DateTime` and
+    /// `Edm.DateTimeOffset` values (SAP Gateway), ASP.NET JSON.
+    JsonDate,
     /// An opaque string compared byte-wise (no lookback).
     String,
 }
@@ -899,6 +1003,12 @@ pub struct WriteResponseSpec {
     /// read from the entry with `error_message`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_failed: Option<ValueMatch>,
+
+    /// A response header holding the written record's URL, whose last path segment is the
+    /// destination id (NetSuite answers a create with 204 and `Location`). Used for
+    /// single-record requests whose body gives no id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_id_header: Option<String>,
 }
 
 fn default_error_message() -> Option<String> {
@@ -920,6 +1030,7 @@ impl Default for WriteResponseSpec {
             error_key: None,
             error_message: default_error_message(),
             result_failed: None,
+            destination_id_header: None,
         }
     }
 }

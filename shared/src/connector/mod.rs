@@ -8,7 +8,9 @@
 //!   templates), [`pagination`] (state stepping and loop guards), [`cursor`] (incremental
 //!   cursors and lookback), [`errors`] (the one classification), [`ratelimit`] (pacing
 //!   arithmetic), [`mapping`] (jq via jaq), [`hash`] (content hashes), [`write`] (per-record
-//!   results), [`plan`] (dry-run requests, redacted), [`stats`] (a client's counters).
+//!   results), [`plan`] (dry-run requests, redacted), [`stats`] (a client's counters),
+//!   [`preflight`] (headers and cookies a write pre-flight supplies to writes), [`oauth1`]
+//!   (RFC 5849 request signatures).
 //! * I/O: [`client`] (the engine), [`auth`] (OAuth token refresh), [`url_guard`] (the
 //!   network guard for user-configured URLs).
 //!
@@ -39,8 +41,10 @@ pub mod definition;
 pub mod errors;
 pub mod hash;
 pub mod mapping;
+pub mod oauth1;
 pub mod pagination;
 pub mod plan;
+pub mod preflight;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;

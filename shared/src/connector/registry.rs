@@ -17,6 +17,8 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
+    ("sap-s4hana.yaml", include_str!("../../connectors/sap-s4hana.yaml")),
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
@@ -169,7 +171,16 @@ streams:
         let ids: Vec<_> = registry.ids().collect();
         assert_eq!(
             ids,
-            ["generic-rest", "hubspot", "slack", "stripe", "webhook", "zoho-crm"]
+            [
+                "generic-rest",
+                "hubspot",
+                "netsuite",
+                "sap-s4hana",
+                "slack",
+                "stripe",
+                "webhook",
+                "zoho-crm"
+            ]
         );
         assert!(Registry::embedded_source("stripe").unwrap().contains("id: stripe"));
     }
@@ -188,6 +199,33 @@ streams:
             on_disk, embedded,
             "add new files in shared/connectors/ to EMBEDDED in registry.rs"
         );
+    }
+
+    #[test]
+    fn a_write_preflight_is_validated_with_the_field_named() {
+        let with_write = |preflight: &str| {
+            format!(
+                "{MINIMAL}writes:\n  create:\n    kind: create\n    request: {{method: POST, path: /items, body: '{{{{ record }}}}'}}\n{preflight}"
+            )
+        };
+        let ok = "write_preflight:\n  request: {path: '', headers: {x-csrf-token: fetch}}\n  capture_headers: [x-csrf-token]\n  refresh_on: [{status: [403], header: {name: x-csrf-token, equals: required}}]\n";
+        let def = parse_definition("mini.yaml", &with_write(ok)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.write_preflight.unwrap().capture_headers, ["x-csrf-token"]);
+        let e = err(&with_write(&ok.replace("[x-csrf-token]", "['bad header']")));
+        assert_eq!(e.field, "write_preflight.capture_headers[0]", "{e}");
+        let e = err(&with_write(&ok.replace(
+            "status: [403], header: {name: x-csrf-token, equals: required}",
+            "status: []",
+        )));
+        assert_eq!(e.field, "write_preflight.refresh_on[0]", "{e}");
+        let e = err(&with_write(&ok.replace("{path: ''", "{path: '/{{ config.nope }}'")));
+        assert_eq!(e.field, "write_preflight.request.path", "{e}");
+        let e = err(&with_write("write_preflight: {request: {path: /x}, cookies: false}\n"));
+        assert!(e.message.contains("captures nothing"), "{e}");
+        let e = err(&format!("{MINIMAL}{ok}"));
+        assert!(e.message.contains("write operations"), "{e}");
+        let e = err(&with_write(&ok.replace("capture_headers", "capture_header")));
+        assert_eq!(e.field, "write_preflight.capture_header", "{e}");
     }
 
     #[test]

@@ -66,6 +66,17 @@ fn message_of(spec: &WriteResponseSpec, error: &Value) -> String {
         .unwrap_or_else(|| "rejected by the destination".to_owned())
 }
 
+/// The last path segment of a URL (or path) in a header: the id a `Location` names.
+pub(crate) fn id_from_location(value: &str) -> Option<String> {
+    let path = value.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+    let last = path.rsplit('/').next().filter(|s| !s.is_empty())?;
+    Some(
+        percent_encoding::percent_decode_str(last)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
+}
+
 /// Matches a successful response's results and errors to the request's inputs. Inputs that
 /// no result or error mentions fail: with the response's unattributed error messages when
 /// there are some (permanent), else as "no result" (transient: the write may not have
@@ -278,6 +289,17 @@ mod tests {
                 destination_id: Some("2".into())
             }
         );
+    }
+
+    #[test]
+    fn an_id_is_the_last_segment_of_a_location() {
+        assert_eq!(
+            id_from_location("https://1234567-sb1.suitetalk.api.netsuite.com/services/rest/record/v1/customer/647")
+                .as_deref(),
+            Some("647")
+        );
+        assert_eq!(id_from_location("/v1/items/a%20b/?x=1").as_deref(), Some("a b"));
+        assert_eq!(id_from_location(""), None);
     }
 
     #[test]

@@ -100,9 +100,9 @@ impl<'a> Delivery<'a> {
         }
     }
 
-    /// The scheme the selector's low bits choose (11 schemes).
+    /// The scheme the selector's low bits choose (18 schemes).
     pub(crate) fn scheme(&self) -> Scheme {
-        match (self.selector & 0x7f) % 11 {
+        match (self.selector & 0x7f) % 18 {
             0 => Scheme::Stripe,
             1 => Scheme::StandardWebhooks,
             2 => Scheme::Github,
@@ -113,6 +113,13 @@ impl<'a> Delivery<'a> {
             7 => Scheme::Xero,
             8 => Scheme::Calendly,
             9 => Scheme::Twilio,
+            11 => Scheme::Woocommerce,
+            12 => Scheme::Linear,
+            13 => Scheme::Zendesk,
+            14 => Scheme::Asana,
+            15 => Scheme::Dropbox,
+            16 => Scheme::MicrosoftGraph,
+            17 => Scheme::Mailchimp,
             _ => Scheme::Generic(self.generic.clone()),
         }
     }

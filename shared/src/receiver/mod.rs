@@ -66,7 +66,11 @@ impl ReceiverDeps {
 #[derive(Debug)]
 pub enum Prepared {
     /// A verified handshake to answer directly (Slack `url_verification`).
-    Challenge { body: String, content_type: &'static str },
+    Challenge {
+        body: String,
+        content_type: &'static str,
+        headers: Vec<(&'static str, String)>,
+    },
     /// Verified events, ready to store and enqueue.
     Events(Vec<(StoredEvent, SyncMessage)>),
 }
@@ -99,19 +103,32 @@ pub fn prepare(
     let verified = webhook::verify(scheme, &wreq, secrets, &VerifyOptions { now, tolerance_secs })?;
     let events = match webhook::extract(scheme, &wreq)? {
         Extracted::Challenge { body, content_type } => {
-            return Ok((Prepared::Challenge { body, content_type }, verified))
+            return Ok((
+                Prepared::Challenge {
+                    body,
+                    content_type,
+                    headers: Vec::new(),
+                },
+                verified,
+            ))
         }
         Extracted::Events(events) => events,
     };
     let headers = downstream_headers(&req.headers);
     let expires_at = now.saturating_add(config.event_ttl.as_secs() as i64);
     let provider = scheme.name();
+    let per_delivery = scheme.ids_per_delivery() && !req.request_id.is_empty();
     let built = events
         .into_iter()
         .map(|ev| {
+            let event_id = if per_delivery {
+                format!("{}:{}", ev.event_id, req.request_id)
+            } else {
+                ev.event_id
+            };
             let stored = StoredEvent {
                 connection_id: conn.id.clone(),
-                event_id: ev.event_id,
+                event_id,
                 event_type: ev.event_type,
                 provider: provider.to_string(),
                 body: ev.raw.into_owned(),
@@ -193,6 +210,27 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         crate::metrics::webhook::rejected("webhooks_not_configured");
         return Reply::Unauthorized;
     };
+    let wreq = WebhookRequest {
+        method: &req.method,
+        url: &req.url,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    let mut url_check = None;
+    match webhook::handshake(&settings.scheme, &wreq) {
+        Some(webhook::Handshake::Verified { body, content_type }) => url_check = Some((body, content_type)),
+        Some(handshake) => return answer_handshake(deps, &conn, settings, arn, handshake).await,
+        None => {}
+    }
+    if req.method != "POST" && url_check.is_none() {
+        warn!(
+            message = "Webhook rejected.",
+            outcome = "method_not_allowed",
+            reason = "not a verification challenge"
+        );
+        crate::metrics::webhook::rejected("method_not_allowed");
+        return Reply::MethodNotAllowed;
+    }
     let secrets = match deps.secrets.webhook_secrets(arn).await {
         Ok(s) => s,
         Err(e @ crate::secrets::SecretError::Aws { failure, .. }) => {
@@ -209,6 +247,27 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
 
     let now = deps.clock.now_unix();
     let tolerance = settings.tolerance_secs.unwrap_or(deps.config.tolerance_secs);
+    if let Some((body, content_type)) = url_check {
+        let opts = VerifyOptions {
+            now,
+            tolerance_secs: tolerance,
+        };
+        return match webhook::verify(&settings.scheme, &wreq, &secrets, &opts) {
+            Ok(_) => {
+                info!(message = "Answered a webhook URL check.", outcome = "handshake");
+                Reply::Challenge {
+                    body,
+                    content_type,
+                    headers: Vec::new(),
+                }
+            }
+            Err(r) => {
+                warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
+                crate::metrics::webhook::rejected("bad_signature");
+                Reply::Unauthorized
+            }
+        };
+    }
     let prepared = match prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now) {
         Ok((p, verified)) => {
             if verified.secret == webhook::SecretUsed::Previous {
@@ -228,13 +287,93 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         }
     };
     let events = match prepared {
-        Prepared::Challenge { body, content_type } => {
+        Prepared::Challenge {
+            body,
+            content_type,
+            headers,
+        } => {
             info!(message = "Answered a verification challenge.", outcome = "challenge");
-            return Reply::Challenge { body, content_type };
+            return Reply::Challenge {
+                body,
+                content_type,
+                headers,
+            };
         }
         Prepared::Events(events) => events,
     };
     store_and_enqueue(deps, events).await
+}
+
+/// Answers a provider's set-up handshake ([`webhook::Handshake`]). A secret handed over is
+/// taken only while the connection expects one, and only once: the expectation is claimed with
+/// a conditional write before the secret is stored.
+async fn answer_handshake(
+    deps: &ReceiverDeps,
+    conn: &Connection,
+    settings: &crate::store::connections::WebhookSettings,
+    arn: &str,
+    handshake: webhook::Handshake<'_>,
+) -> Reply {
+    let (secret, header) = match handshake {
+        webhook::Handshake::Answer { body, content_type } => {
+            info!(message = "Answered a webhook set-up ping.", outcome = "handshake");
+            return Reply::Challenge {
+                body,
+                content_type,
+                headers: Vec::new(),
+            };
+        }
+        webhook::Handshake::SetSecret { secret, header } => (secret, header),
+        // Answered by the caller once the request verifies; never without that.
+        webhook::Handshake::Verified { .. } => return Reply::Unauthorized,
+    };
+    let now = deps.clock.now_unix();
+    let Some(until) = settings.handshake_until.filter(|until| *until >= now) else {
+        warn!(
+            message = "Webhook handshake refused: the connection is not expecting one.",
+            outcome = "unexpected_handshake"
+        );
+        crate::metrics::webhook::rejected("unexpected_handshake");
+        return Reply::Unauthorized;
+    };
+    match deps.connections.claim_handshake(&conn.id, until).await {
+        Ok(true) => {}
+        Ok(false) => {
+            warn!(
+                message = "Webhook handshake refused: another handshake took it first.",
+                outcome = "unexpected_handshake"
+            );
+            crate::metrics::webhook::rejected("unexpected_handshake");
+            deps.connection_cache.remove(&conn.id);
+            return Reply::Unauthorized;
+        }
+        Err(e) => {
+            error!(message = "Claiming the webhook handshake failed.", outcome = "error", error = %e);
+            return Reply::Unavailable {
+                throttled: e.is_throttled(),
+            };
+        }
+    }
+    deps.connection_cache.remove(&conn.id);
+    let mut fields = serde_json::Map::new();
+    fields.insert("webhook_secret".into(), serde_json::Value::String(secret.to_owned()));
+    if let Err(e) = deps.secrets.merge_fields(arn, fields).await {
+        error!(
+            message = "Storing the handshake's webhook secret failed; create the webhook again after re-arming the connection.",
+            outcome = "error",
+            error = %e
+        );
+        return Reply::Unavailable { throttled: false };
+    }
+    info!(
+        message = "Webhook handshake answered; its secret is now the connection's webhook secret.",
+        outcome = "handshake"
+    );
+    Reply::Challenge {
+        body: String::new(),
+        content_type: "text/plain",
+        headers: vec![(header, secret.to_owned())],
+    }
 }
 
 async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMessage)>) -> Reply {

@@ -14,7 +14,7 @@ pub enum RequestError {
     TooLarge { size: usize, limit: usize },
     #[error("the body is marked base64 but is not valid base64")]
     BadBase64,
-    #[error("method {0} is not allowed; webhooks are POSTed")]
+    #[error("method {0} is not allowed; webhooks are POSTed (GET only for a verification challenge)")]
     MethodNotAllowed(String),
     #[error("the path has no connection id")]
     NoConnectionId,
@@ -36,7 +36,9 @@ pub struct InboundRequest {
 /// refusing a body over `max_body_bytes` before decoding it.
 pub fn from_apigw(event: &ApiGatewayV2httpRequest, max_body_bytes: usize) -> Result<InboundRequest, RequestError> {
     let method = event.request_context.http.method.as_str().to_ascii_uppercase();
-    if method != "POST" {
+    // GET reaches the receiver only for a provider's verification challenge (Dropbox); the
+    // receiver refuses any other GET once it knows the connection's scheme.
+    if method != "POST" && method != "GET" {
         return Err(RequestError::MethodNotAllowed(method));
     }
     let raw_path = event
@@ -52,7 +54,7 @@ pub fn from_apigw(event: &ApiGatewayV2httpRequest, max_body_bytes: usize) -> Res
             raw_path
                 .trim_end_matches('/')
                 .rsplit_once("/hooks/")
-                .map(|(_, id)| id.to_string())
+                .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_string())
         })
         .filter(|id| !id.is_empty())
         .ok_or(RequestError::NoConnectionId)?;

@@ -19,6 +19,9 @@ pub enum Reply {
     Challenge {
         body: String,
         content_type: &'static str,
+        /// Headers the handshake's answer must carry (Asana's `X-Hook-Secret` echo). Never
+        /// logged: the value can be the webhook's secret.
+        headers: Vec<(&'static str, String)>,
     },
     BadRequest,
     Unauthorized,
@@ -53,12 +56,20 @@ impl Reply {
             }),
             _ => None,
         };
+        let mut extra = Vec::new();
         let (body, content_type) = match self {
             Reply::Accepted { accepted, duplicates } => (
                 serde_json::json!({"status": "accepted", "accepted": accepted, "duplicates": duplicates}).to_string(),
                 "application/json",
             ),
-            Reply::Challenge { body, content_type } => (body, content_type),
+            Reply::Challenge {
+                body,
+                content_type,
+                headers,
+            } => {
+                extra = headers;
+                (body, content_type)
+            }
             Reply::BadRequest => (r#"{"error":"malformed request"}"#.to_string(), "application/json"),
             Reply::Unauthorized => (r#"{"error":"unauthorized"}"#.to_string(), "application/json"),
             Reply::MethodNotAllowed => (r#"{"error":"method not allowed"}"#.to_string(), "application/json"),
@@ -74,6 +85,19 @@ impl Reply {
             .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         if let Some(secs) = retry_after {
             resp.headers.insert(RETRY_AFTER, HeaderValue::from_static(secs));
+        }
+        if status == 200 && content_type == "text/plain" {
+            // A challenge echoes what the provider sent: never let a browser sniff it as HTML.
+            resp.headers.insert(
+                http::header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+        }
+        for (name, value) in extra {
+            // A value that cannot be a header (checked printable ASCII before) is left out.
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                resp.headers.insert(name, value);
+            }
         }
         resp.body = Some(Body::Text(body));
         resp

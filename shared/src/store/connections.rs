@@ -49,6 +49,11 @@ pub struct WebhookSettings {
     /// Overrides the deployment's tolerance for timestamped schemes, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance_secs: Option<u64>,
+    /// Until when (unix seconds) the connection accepts a secret-setting handshake (Asana's
+    /// `X-Hook-Secret`). Set when the webhook is about to be created at the provider; the
+    /// first handshake in time clears it, so one handshake is ever taken, and none after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_until: Option<i64>,
 }
 
 /// Reads and writes connection items.
@@ -254,6 +259,26 @@ impl ConnectionStore {
         super::written(res, "UpdateItem")
     }
 
+    /// Takes the connection's expectation of a secret-setting handshake: removes
+    /// `webhook.handshake_until` only if it still holds `until`. Returns false when another
+    /// handshake took it first (or it was re-armed meanwhile), so one handshake wins.
+    pub async fn claim_handshake(&self, connection_id: &str, until: i64) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(connection_id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("REMOVE #w.#h")
+            .condition_expression("#w.#h = :until")
+            .expression_attribute_names("#w", "webhook")
+            .expression_attribute_names("#h", "handshake_until")
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
     /// The connection's re-authorisation flag, if set: (since, reason).
     pub async fn reauth_flag(&self, connection_id: &str) -> Result<Option<(i64, String)>, StoreError> {
         let Some(AttributeValue::M(flag)) = self.attribute(connection_id, REAUTH_REQUIRED).await? else {
@@ -326,7 +351,11 @@ mod tests {
             tenant: "acme".into(),
             provider: "custom".into(),
             name: "Custom".into(),
-            webhook: Some(WebhookSettings { scheme, tolerance_secs }),
+            webhook: Some(WebhookSettings {
+                scheme,
+                tolerance_secs,
+                handshake_until: None,
+            }),
             secret_arn: Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:switchyard/acme/conn_1".into()),
             config: serde_json::json!({"base_url": "https://api.example.com", "page_size": 50})
                 .as_object()

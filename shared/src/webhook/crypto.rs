@@ -125,9 +125,20 @@ pub(crate) fn collect_signatures<'v>(
 }
 
 /// Verifies a base64 HMAC-SHA256 of the raw body carried by the first of `headers` present
-/// (every value of that header is tried). Shopify, Intuit and Xero sign this way.
+/// (every value of that header is tried). Shopify, Intuit, Xero and WooCommerce sign this way.
 pub(crate) fn verify_body_hmac_sha256_base64(
     headers: &[&str],
+    req: &WebhookRequest<'_>,
+    secrets: &SigningSecrets,
+) -> Result<Verified, Rejection> {
+    verify_body_hmac_sha256(headers, SignatureEncoding::Base64, req, secrets)
+}
+
+/// Verifies an HMAC-SHA256 of the raw body, in `encoding`, carried by the first of `headers`
+/// present (every value of that header is tried). Linear, Asana and Dropbox sign in hex.
+pub(crate) fn verify_body_hmac_sha256(
+    headers: &[&str],
+    encoding: SignatureEncoding,
     req: &WebhookRequest<'_>,
     secrets: &SigningSecrets,
 ) -> Result<Verified, Rejection> {
@@ -136,16 +147,13 @@ pub(crate) fn verify_body_hmac_sha256_base64(
         .copied()
         .find(|name| req.headers.contains(name))
         .unwrap_or(headers[0]);
-    let signatures = collect_signatures(
-        header,
-        req.headers.get_all(header),
-        "base64 of a 32-byte HMAC-SHA256",
-        |value| {
-            decode_signature(SignatureEncoding::Base64, value, 32)
-                .into_iter()
-                .collect()
-        },
-    )?;
+    let expected = match encoding {
+        SignatureEncoding::Base64 => "base64 of a 32-byte HMAC-SHA256",
+        SignatureEncoding::Hex => "64 hex digits of an HMAC-SHA256",
+    };
+    let signatures = collect_signatures(header, req.headers.get_all(header), expected, |value| {
+        decode_signature(encoding, value, 32).into_iter().collect()
+    })?;
     secrets
         .utf8_keys()?
         .first_match(|key| matches_any(&hmac_sha256(key, &[req.body]), &signatures))

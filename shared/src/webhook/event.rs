@@ -99,6 +99,13 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Xero => xero(req.body)?,
         Scheme::Calendly => calendly(req.body)?,
         Scheme::Twilio => twilio(req)?,
+        Scheme::Woocommerce => super::woocommerce::extract(req)?,
+        Scheme::Linear => super::linear::extract(req)?,
+        Scheme::Zendesk => super::zendesk::extract(req)?,
+        Scheme::Asana => super::asana::extract(req)?,
+        Scheme::Dropbox => super::dropbox::extract(req)?,
+        Scheme::MicrosoftGraph => super::graph::extract(req)?,
+        Scheme::Mailchimp => super::mailchimp::extract(req)?,
         Scheme::Generic(config) => generic(config, req)?,
     };
     Ok(Extracted::Events(events))
@@ -122,14 +129,23 @@ fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a
     };
     match scheme {
         Scheme::Stripe | Scheme::StandardWebhooks => None,
-        Scheme::Hubspot(_) | Scheme::Intuit | Scheme::Xero | Scheme::Calendly => Some(Cow::Borrowed(req.body)),
+        Scheme::Hubspot(_)
+        | Scheme::Intuit
+        | Scheme::Xero
+        | Scheme::Calendly
+        | Scheme::Woocommerce
+        | Scheme::Linear
+        | Scheme::Zendesk
+        | Scheme::Asana
+        | Scheme::Dropbox
+        | Scheme::MicrosoftGraph => Some(Cow::Borrowed(req.body)),
         Scheme::Github if content_type().starts_with("application/x-www-form-urlencoded") => Some(Cow::Owned(
             form::first_value(req.body, "payload").unwrap_or_default().into_bytes(),
         )),
         Scheme::Github => Some(Cow::Borrowed(req.body)),
         Scheme::Shopify if content_type().contains("xml") => None,
         Scheme::Shopify => Some(Cow::Borrowed(req.body)),
-        Scheme::Slack | Scheme::Twilio | Scheme::Generic(_) => None,
+        Scheme::Slack | Scheme::Twilio | Scheme::Mailchimp | Scheme::Generic(_) => None,
     }
 }
 
@@ -358,7 +374,7 @@ impl<'de> serde::de::Visitor<'de> for WellFormedVisitor {
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
-fn json_error(error: &serde_json::Error) -> ExtractError {
+pub(super) fn json_error(error: &serde_json::Error) -> ExtractError {
     // `Display` for data errors can quote body content; report only the category and position.
     let category = match error.classify() {
         serde_json::error::Category::Io => "I/O error",
@@ -369,11 +385,11 @@ fn json_error(error: &serde_json::Error) -> ExtractError {
     ExtractError::InvalidJson(format!("{category} at line {} column {}", error.line(), error.column()))
 }
 
-fn parse_json(bytes: &[u8]) -> Result<Value, ExtractError> {
+pub(super) fn parse_json(bytes: &[u8]) -> Result<Value, ExtractError> {
     serde_json::from_slice(bytes).map_err(|e| json_error(&e))
 }
 
-fn invalid(field: &str, reason: &str) -> ExtractError {
+pub(super) fn invalid(field: &str, reason: &str) -> ExtractError {
     ExtractError::InvalidField {
         field: field.to_owned(),
         reason: reason.to_owned(),
@@ -381,7 +397,7 @@ fn invalid(field: &str, reason: &str) -> ExtractError {
 }
 
 /// A string field; absent or `null` is missing, another type is invalid.
-fn str_field<'v>(value: &'v Value, field: &str) -> Result<&'v str, ExtractError> {
+pub(super) fn str_field<'v>(value: &'v Value, field: &str) -> Result<&'v str, ExtractError> {
     match value.get(field) {
         None | Some(Value::Null) => Err(ExtractError::MissingField(field.to_owned())),
         Some(Value::String(text)) => Ok(text),
@@ -390,7 +406,7 @@ fn str_field<'v>(value: &'v Value, field: &str) -> Result<&'v str, ExtractError>
 }
 
 /// An id field: a string, or an integer rendered in decimal.
-fn id_value(value: Option<&Value>, field: &str) -> Result<String, ExtractError> {
+pub(super) fn id_value(value: Option<&Value>, field: &str) -> Result<String, ExtractError> {
     match value {
         None | Some(Value::Null) => Err(ExtractError::MissingField(field.to_owned())),
         Some(Value::String(text)) => Ok(text.clone()),
@@ -399,7 +415,11 @@ fn id_value(value: Option<&Value>, field: &str) -> Result<String, ExtractError> 
     }
 }
 
-fn event<'a>(event_id: String, event_type: String, raw: Cow<'a, [u8]>) -> Result<InboundEvent<'a>, ExtractError> {
+pub(super) fn event<'a>(
+    event_id: String,
+    event_type: String,
+    raw: Cow<'a, [u8]>,
+) -> Result<InboundEvent<'a>, ExtractError> {
     if event_id.is_empty() {
         return Err(ExtractError::InvalidEventId {
             reason: "empty".to_owned(),
@@ -428,7 +448,7 @@ fn whole_body<'a>(event_id: String, event_type: String, body: &'a [u8]) -> Resul
 }
 
 /// Splits a JSON array into its elements' raw bytes, enforcing [`MAX_BATCH_EVENTS`].
-fn split_array(elements: Vec<&RawValue>) -> Result<Vec<&RawValue>, ExtractError> {
+pub(super) fn split_array(elements: Vec<&RawValue>) -> Result<Vec<&RawValue>, ExtractError> {
     if elements.len() > MAX_BATCH_EVENTS {
         return Err(ExtractError::TooManyEvents {
             count: elements.len(),
@@ -442,17 +462,17 @@ fn parse_array(body: &[u8]) -> Result<Vec<&RawValue>, ExtractError> {
     split_array(serde_json::from_slice(body).map_err(|e| json_error(&e))?)
 }
 
-fn header<'r>(req: &WebhookRequest<'r>, names: &[&str]) -> Option<&'r str> {
+pub(super) fn header<'r>(req: &WebhookRequest<'r>, names: &[&str]) -> Option<&'r str> {
     names.iter().find_map(|name| req.headers.get(name))
 }
 
-fn required_header(req: &WebhookRequest<'_>, names: &[&str]) -> Result<String, ExtractError> {
+pub(super) fn required_header(req: &WebhookRequest<'_>, names: &[&str]) -> Result<String, ExtractError> {
     header(req, names)
         .map(str::to_owned)
         .ok_or_else(|| ExtractError::MissingField(names[0].to_owned()))
 }
 
-fn first_non_space(body: &[u8]) -> Option<u8> {
+pub(super) fn first_non_space(body: &[u8]) -> Option<u8> {
     body.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 

@@ -30,15 +30,21 @@
 //! * timestamped schemes enforce [`VerifyOptions::tolerance_secs`] in both directions;
 //! * no error message contains a secret, a MAC or the body.
 
+mod asana;
 mod calendly;
 mod crypto;
+mod dropbox;
 mod event;
 mod form;
 mod generic;
 mod github;
+mod graph;
+mod handshake;
 mod headers;
 mod hubspot;
 mod intuit;
+mod linear;
+mod mailchimp;
 mod rejection;
 mod request;
 mod scheme;
@@ -50,11 +56,14 @@ mod standard;
 mod stripe;
 mod timestamp;
 mod twilio;
+mod woocommerce;
 mod xero;
+mod zendesk;
 
 pub use event::{
     extract, ExtractError, Extracted, InboundEvent, MAX_BATCH_EVENTS, MAX_EVENT_ID_LEN, MAX_EVENT_TYPE_LEN,
 };
+pub use handshake::{handshake, Handshake};
 pub use headers::Headers;
 pub use rejection::Rejection;
 pub use request::{VerifyOptions, WebhookRequest, DEFAULT_TOLERANCE_SECS};
@@ -84,6 +93,13 @@ pub fn verify(
         Scheme::Xero => xero::verify(req, secrets),
         Scheme::Calendly => calendly::verify(req, secrets, opts),
         Scheme::Twilio => twilio::verify(req, secrets),
+        Scheme::Woocommerce => woocommerce::verify(req, secrets),
+        Scheme::Linear => linear::verify(req, secrets, opts),
+        Scheme::Zendesk => zendesk::verify(req, secrets, opts),
+        Scheme::Asana => asana::verify(req, secrets),
+        Scheme::Dropbox => dropbox::verify(req, secrets),
+        Scheme::MicrosoftGraph => graph::verify(req, secrets),
+        Scheme::Mailchimp => mailchimp::verify(req, secrets),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

@@ -36,6 +36,25 @@ pub enum Scheme {
     Calendly,
     /// `X-Twilio-Signature` (base64 HMAC-SHA1 over the URL and sorted form parameters).
     Twilio,
+    /// `X-WC-Webhook-Signature` (base64 HMAC-SHA256 of the body); WooCommerce's unsigned
+    /// ping on saving a webhook is answered without an event.
+    Woocommerce,
+    /// `Linear-Signature` (hex HMAC-SHA256 of the body) and the body's `webhookTimestamp`.
+    Linear,
+    /// `X-Zendesk-Webhook-Signature` (base64 HMAC-SHA256 over the timestamp header and body).
+    Zendesk,
+    /// `X-Hook-Signature` (hex HMAC-SHA256 of the body), keyed with the secret of the
+    /// `X-Hook-Secret` handshake.
+    Asana,
+    /// `X-Dropbox-Signature` (hex HMAC-SHA256 of the body); the `GET ?challenge=` verification
+    /// request is answered.
+    Dropbox,
+    /// Microsoft Graph change notifications: every notification's `clientState` is the
+    /// secret; the `validationToken` request is answered.
+    MicrosoftGraph,
+    /// Mailchimp audience webhooks: unsigned, so the secret is a path segment of the URL,
+    /// `/hooks/{connection_id}/{secret}`; Mailchimp's `GET` URL check is answered.
+    Mailchimp,
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -54,6 +73,13 @@ impl Scheme {
         "xero",
         "calendly",
         "twilio",
+        "woocommerce",
+        "linear",
+        "zendesk",
+        "asana",
+        "dropbox",
+        "microsoft-graph",
+        "mailchimp",
         "generic",
     ];
 
@@ -70,12 +96,19 @@ impl Scheme {
             Scheme::Xero => "xero",
             Scheme::Calendly => "calendly",
             Scheme::Twilio => "twilio",
+            Scheme::Woocommerce => "woocommerce",
+            Scheme::Linear => "linear",
+            Scheme::Zendesk => "zendesk",
+            Scheme::Asana => "asana",
+            Scheme::Dropbox => "dropbox",
+            Scheme::MicrosoftGraph => "microsoft-graph",
+            Scheme::Mailchimp => "mailchimp",
             Scheme::Generic(_) => "generic",
         }
     }
 
     /// Looks a scheme up by name, case-insensitively. Aliases: `svix` (Standard Webhooks),
-    /// `quickbooks` (Intuit). `generic` is refused: it needs a [`GenericHmac`] configuration.
+    /// `quickbooks` (Intuit), `graph` (Microsoft Graph). `generic` is refused: it needs a [`GenericHmac`] configuration.
     pub fn from_name(name: &str) -> Result<Scheme, UnknownScheme> {
         let scheme = match name.to_ascii_lowercase().as_str() {
             "stripe" => Scheme::Stripe,
@@ -88,6 +121,13 @@ impl Scheme {
             "xero" => Scheme::Xero,
             "calendly" => Scheme::Calendly,
             "twilio" => Scheme::Twilio,
+            "woocommerce" => Scheme::Woocommerce,
+            "linear" => Scheme::Linear,
+            "zendesk" => Scheme::Zendesk,
+            "asana" => Scheme::Asana,
+            "dropbox" => Scheme::Dropbox,
+            "microsoft-graph" | "graph" => Scheme::MicrosoftGraph,
+            "mailchimp" => Scheme::Mailchimp,
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -125,7 +165,8 @@ impl FromStr for Scheme {
 pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
-         github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio"
+         github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, \
+         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph), mailchimp"
     )]
     Unknown { name: String },
     #[error(

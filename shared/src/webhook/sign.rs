@@ -97,6 +97,32 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
         Scheme::Shopify => vec![h("X-Shopify-Hmac-Sha256", STANDARD.encode(hmac_sha256(key, &[body])))],
         Scheme::Intuit => vec![h("intuit-signature", STANDARD.encode(hmac_sha256(key, &[body])))],
         Scheme::Xero => vec![h("x-xero-signature", STANDARD.encode(hmac_sha256(key, &[body])))],
+        Scheme::Woocommerce => vec![h("X-WC-Webhook-Signature", STANDARD.encode(hmac_sha256(key, &[body])))],
+        // Linear's timestamp is the body's `webhookTimestamp`: the body must carry it.
+        Scheme::Linear => vec![h("Linear-Signature", hex::encode(hmac_sha256(key, &[body])))],
+        Scheme::Zendesk => {
+            let stamp = time::OffsetDateTime::from_unix_timestamp(input.now)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .ok_or_else(|| err("the time is out of range"))?;
+            let mac = hmac_sha256(key, &[stamp.as_bytes(), body]);
+            vec![
+                h("X-Zendesk-Webhook-Signature", STANDARD.encode(mac)),
+                h("X-Zendesk-Webhook-Signature-Timestamp", stamp),
+            ]
+        }
+        Scheme::Asana => vec![h("X-Hook-Signature", hex::encode(hmac_sha256(key, &[body])))],
+        Scheme::Dropbox => vec![h("X-Dropbox-Signature", hex::encode(hmac_sha256(key, &[body])))],
+        Scheme::Mailchimp => {
+            return Err(err(
+                "Mailchimp signs nothing: the secret is the last segment of the URL, /hooks/{id}/{secret}",
+            ))
+        }
+        Scheme::MicrosoftGraph => {
+            return Err(err(
+                "Microsoft Graph signs nothing: each notification carries the secret as its `clientState`",
+            ))
+        }
         // The newest version the connection accepts.
         Scheme::Hubspot(config) if config.accepts(HubspotVersion::V3) => {
             if input.url.is_empty() {
@@ -188,6 +214,11 @@ mod tests {
             (Scheme::Xero, "xero-key"),
             (Scheme::Calendly, "calendly-key"),
             (Scheme::Twilio, "12345"),
+            (Scheme::Woocommerce, "wc-secret"),
+            (Scheme::Linear, "lin_wh_secret"),
+            (Scheme::Zendesk, "zendesk-secret"),
+            (Scheme::Asana, "asana-handshake-secret"),
+            (Scheme::Dropbox, "dropbox-app-secret"),
             (Scheme::Generic(generic), "generic-secret"),
         ]
     }
@@ -196,8 +227,14 @@ mod tests {
     fn every_scheme_signs_what_its_verifier_accepts() {
         let now = 1_763_800_000;
         for (scheme, secret) in all_schemes() {
+            let linear_body = format!(
+                r#"{{"type":"Issue","action":"create","webhookTimestamp":{}}}"#,
+                now * 1000
+            );
             let body: &[u8] = if scheme == Scheme::Twilio {
                 b"CallSid=CA1&From=%2B14158675309"
+            } else if scheme == Scheme::Linear {
+                linear_body.as_bytes()
             } else {
                 br#"{"id":"evt_1","type":"thing.happened"}"#
             };

@@ -19,6 +19,8 @@
 
 mod generic_rest;
 mod hubspot;
+mod netsuite;
+pub mod sap_s4hana;
 mod slack;
 mod stripe;
 mod webhook;
