@@ -32,7 +32,17 @@ fn err(o: &Output) -> String {
 fn connectors_list_and_show_the_built_in_definitions() {
     let list = switchyard(&["connectors", "list"]);
     assert_eq!(list.status.code(), Some(0), "{}", err(&list));
-    for id in ["stripe", "hubspot", "slack", "webhook", "generic-rest"] {
+    for id in [
+        "stripe",
+        "hubspot",
+        "slack",
+        "webhook",
+        "generic-rest",
+        "zoho-crm",
+        "pipedrive",
+        "sap-s4hana",
+        "netsuite",
+    ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),
             "{id} missing from:\n{}",

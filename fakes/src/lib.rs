@@ -28,6 +28,8 @@
 //!   response checked against the metadata, with SAP Gateway's CSRF token check;
 //! * [`netsuite`]: SuiteQL over customers and the REST record API, with token-based (OAuth 1.0a)
 //!   signatures verified, following Oracle's documentation (no spec is published);
+//! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
+//!   If-Modified-Since, upserts answered record by record) and its accounts server;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -67,6 +69,7 @@ pub mod spec;
 pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
+pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};
 pub use rate_limit::RateLimit;

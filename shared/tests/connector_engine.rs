@@ -1640,3 +1640,236 @@ mod props {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// OAuth2: a token URL from the connection's config, the base URL from the token response
+
+fn regional_def(extra_auth: &str) -> Arc<ConnectorDefinition> {
+    def(&format!(
+        "{ITEMS}base_url: https://api.unused.example.com\n\
+         config:\n  accounts_url: {{default: 'https://accounts.unused.example.com'}}\n\
+         auth:\n  type: oauth2\n  token_url: '{{{{ config.accounts_url }}}}/oauth/v2/token'\n  \
+         base_url_from: api_domain\n  header_scheme: Zoho-oauthtoken\n{extra_auth}"
+    ))
+}
+
+fn regional_settings(accounts: &MockServer) -> ClientSettings {
+    let mut config = serde_json::Map::new();
+    config.insert("accounts_url".into(), json!(accounts.uri()));
+    ClientSettings {
+        config,
+        allow_private_network: true,
+        request_timeout: Duration::from_secs(5),
+        ..ClientSettings::default()
+    }
+}
+
+#[tokio::test]
+async fn oauth2_base_url_from_the_token_response_takes_every_request_there_and_is_stored() {
+    let accounts = MockServer::start().await;
+    let api = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/v2/token"))
+        .and(body_string_contains("refresh_token=r1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "t1", "api_domain": api.uri(), "token_type": "Bearer", "expires_in": 3600
+        })))
+        .expect(1)
+        .mount(&accounts)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(header("authorization", "Zoho-oauthtoken t1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": 1}]})))
+        .expect(1)
+        .mount(&api)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/me"))
+        .and(header("authorization", "Zoho-oauthtoken t1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"me": 1})))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let updates = Arc::new(Mutex::new(Vec::<TokenUpdate>::new()));
+    let seen = updates.clone();
+    let creds = Credentials::new()
+        .with("client_id", "cid")
+        .with("client_secret", "csecret")
+        .with("refresh_token", "r1")
+        .on_token_refresh(move |u| {
+            let seen = seen.clone();
+            async move {
+                seen.lock().unwrap().push(u);
+                Ok(())
+            }
+        });
+    let c = client(regional_def(""), regional_settings(&accounts), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    c.check().await.unwrap();
+    let updates = updates.lock().unwrap();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(
+        updates[0].values.get("api_domain"),
+        Some(&api.uri()),
+        "stored beside the tokens"
+    );
+}
+
+#[tokio::test]
+async fn oauth2_a_stored_base_url_is_used_with_a_stored_token() {
+    let accounts = MockServer::start().await;
+    let api = MockServer::start().await;
+    Mock::given(path("/oauth/v2/token"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&accounts)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .and(header("authorization", "Zoho-oauthtoken stored"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(1)
+        .mount(&api)
+        .await;
+    let creds = oauth_creds("stored", now_unix() + 3600).with("api_domain", api.uri());
+    let c = client(regional_def(""), regional_settings(&accounts), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn oauth2_a_token_response_without_the_base_url_field_is_an_error_naming_it() {
+    let accounts = MockServer::start().await;
+    Mock::given(path("/oauth/v2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "t1", "expires_in": 3600})))
+        .mount(&accounts)
+        .await;
+    let c = client(regional_def(""), regional_settings(&accounts), oauth_creds("none", 0));
+    let e = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert!(e.message.contains("`api_domain`"), "{e}");
+    assert!(!e.message.contains("t1"), "no token in errors: {e}");
+}
+
+#[tokio::test]
+async fn oauth2_a_base_url_from_the_token_response_is_checked_like_a_configured_one() {
+    let accounts = MockServer::start().await;
+    Mock::given(path("/oauth/v2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": "t1", "api_domain": "file:///etc/passwd", "expires_in": 3600
+        })))
+        .mount(&accounts)
+        .await;
+    let c = client(regional_def(""), regional_settings(&accounts), oauth_creds("none", 0));
+    let e = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::UrlRejected, "{e}");
+    assert!(e.message.contains("`api_domain`"), "{e}");
+}
+
+#[test]
+fn a_token_url_placeholder_must_name_declared_config() {
+    let err = parse_definition(
+        "test",
+        &format!("{ITEMS}auth:\n  type: oauth2\n  token_url: '{{{{ config.region }}}}/token'\n"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("auth[0].token_url") && err.contains("region"), "{err}");
+}
+
+#[test]
+fn result_failed_needs_results() {
+    let err = parse_definition(
+        "test",
+        &format!(
+            "{ITEMS}writes:\n  things.create:\n    kind: create\n    request: {{method: POST, path: /things, body: \"{{{{ records }}}}\"}}\n    \
+             response: {{result_failed: {{pointer: /status, equals: error}}}}\n"
+        ),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("writes.things.create.response.result_failed"), "{err}");
+}
+
+#[tokio::test]
+async fn zoho_style_in_place_results_refuse_only_the_failed_records() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/crm/v2.1/Leads/upsert"))
+        .and(body_string_contains("\"duplicate_check_fields\":[\"Email\"]"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            {"code": "SUCCESS", "action": "insert", "details": {"id": "9001"}, "message": "record added", "status": "success"},
+            {"code": "INVALID_DATA", "details": {"api_name": "Email"}, "message": "invalid data", "status": "error"}
+        ]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let creds = Credentials::new()
+        .with("access_token", "t")
+        .with("api_domain", server.uri())
+        .with("expires_at", (now_unix() + 3600).to_string())
+        .with("client_id", "c")
+        .with("client_secret", "s")
+        .with("refresh_token", "r");
+    let c = client(embedded("zoho-crm"), settings(&server), creds);
+    let results = c
+        .write_batch(
+            "leads.upsert_by_email",
+            &[
+                json!({"Last_Name": "Lovelace", "Email": "ada@example.com"}),
+                json!({"Last_Name": "X", "Email": "nope"}),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[0],
+        WriteResult::Ok {
+            destination_id: Some("9001".into())
+        }
+    );
+    assert!(
+        matches!(&results[1], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason == "invalid data"),
+        "{results:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_status_ends_the_run_with_no_records_and_the_cursor_kept() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/items"))
+        .respond_with(ResponseTemplate::new(304))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let d = def(r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {path: /items, headers: {If-Modified-Since: "{{ since.rfc3339 }}"}}
+    records: /items
+    cursor: {field: /updated, type: rfc3339}
+    empty_statuses: [204, 304]
+"#);
+    let c = client(d, settings(&server), Credentials::new());
+    let mut state = StreamState::incremental(Some("2026-01-01T00:00:00Z".into()));
+    state.max_cursor = Some("2026-01-01T00:00:00Z".into());
+    let page = c.read_page("items", &state).await.unwrap();
+    assert!(page.records.is_empty() && page.next.is_none(), "{page:?}");
+    assert_eq!(page.max_cursor.as_deref(), Some("2026-01-01T00:00:00Z"));
+}
+
+#[test]
+fn empty_statuses_must_be_successes_or_redirections() {
+    let err = parse_definition(
+        "test",
+        "id: test\nname: Test\nstreams:\n  items:\n    request: {path: /items}\n    records: /items\n    empty_statuses: [404]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("streams.items.empty_statuses") && err.contains("404"),
+        "{err}"
+    );
+}

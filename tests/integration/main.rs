@@ -15,3 +15,4 @@ mod retry;
 mod signing;
 mod sync;
 mod template;
+mod zoho_crm_flows;

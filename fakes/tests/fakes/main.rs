@@ -7,6 +7,7 @@ mod paged_source;
 mod slack;
 mod spec_fake;
 mod webhook_sink;
+mod zoho_crm;
 
 use std::time::Duration;
 

@@ -48,6 +48,9 @@ pub struct TokenUpdate {
     /// The new refresh token, when the provider rotated it: the old one may already be
     /// invalid, so it must be stored now.
     pub refresh_token: Option<SecretString>,
+    /// Non-secret values of the token response to store beside the tokens, by credential
+    /// key: the API's base URL under the definition's `base_url_from`.
+    pub values: BTreeMap<String, String>,
 }
 
 /// A connection's credentials: the keys of its Secrets Manager JSON, values kept secret.
@@ -197,6 +200,9 @@ struct OAuth2 {
     client_secret: SecretString,
     on_token: Option<TokenCallback>,
     state: tokio::sync::Mutex<TokenState>,
+    /// The API's base URL from the last token response (or the stored credentials), when
+    /// the definition takes it from there (`base_url_from`).
+    base_url: std::sync::Mutex<Option<String>>,
 }
 
 struct TokenState {
@@ -310,8 +316,14 @@ impl Authenticator {
                     .and_then(|v| v.expose_secret().trim().parse::<f64>().ok())
                     .map_or(0, |f| f as i64);
                 let access = creds.get(&spec.access_token).cloned();
+                let base_url = spec
+                    .base_url_from
+                    .as_deref()
+                    .and_then(|key| creds.get(key))
+                    .map(|v| v.expose_secret().to_owned());
                 (
                     Kind::OAuth2(Box::new(OAuth2 {
+                        base_url: std::sync::Mutex::new(base_url),
                         spec: spec.clone(),
                         client_id: get(&spec.client_id),
                         client_secret: get(&spec.client_secret),
@@ -406,7 +418,11 @@ impl Authenticator {
                 AuthParts {
                     header: Some((
                         http::header::AUTHORIZATION,
-                        sensitive(&SecretString::from(format!("Bearer {}", token.expose_secret())))?,
+                        sensitive(&SecretString::from(format!(
+                            "{} {}",
+                            oauth.spec.header_scheme,
+                            token.expose_secret()
+                        )))?,
                     )),
                     query: None,
                 }
@@ -448,13 +464,30 @@ impl Authenticator {
                 )),
                 query: None,
             },
-            Kind::OAuth2(_) => RedactedAuth {
+            Kind::OAuth2(oauth) => RedactedAuth {
                 header: Some((
                     http::header::AUTHORIZATION.as_str().to_owned(),
-                    format!("Bearer {redacted}"),
+                    format!("{} {redacted}", oauth.spec.header_scheme),
                 )),
                 query: None,
             },
+        }
+    }
+
+    /// The token response field the API's base URL comes from, when the definition takes
+    /// it from there.
+    pub(crate) fn base_url_from(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::OAuth2(oauth) => oauth.spec.base_url_from.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The API's base URL from the token response (or stored with the tokens), if known yet.
+    pub(crate) fn base_url(&self) -> Option<String> {
+        match &self.kind {
+            Kind::OAuth2(oauth) => oauth.base_url.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            _ => None,
         }
     }
 
@@ -515,6 +548,9 @@ impl OAuth2 {
         };
         state.access = Some(update.access_token.clone());
         state.expires_at = update.expires_at;
+        if let Some(base) = self.spec.base_url_from.as_ref().and_then(|key| update.values.get(key)) {
+            *self.base_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(base.clone());
+        }
         if let Some(rotated) = &update.refresh_token {
             state.refresh = Some(rotated.clone());
         }
@@ -690,10 +726,24 @@ impl OAuth2 {
             .filter(|s| !s.is_empty())
             .filter(|new| state.refresh.as_ref().is_none_or(|old| old.expose_secret() != *new))
             .map(|s| SecretString::from(s.to_owned()));
+        let mut values = BTreeMap::new();
+        if let Some(key) = &self.spec.base_url_from {
+            let base = body
+                .get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    with_status(ConnectorError::invalid_response(format!(
+                        "the OAuth token response has no `{key}`, which gives the API's base URL"
+                    )))
+                })?;
+            values.insert(key.clone(), base.to_owned());
+        }
         Ok(TokenUpdate {
             access_token: SecretString::from(access.to_owned()),
             expires_at: now_unix() + expires_in,
             refresh_token: rotated,
+            values,
         })
     }
 }

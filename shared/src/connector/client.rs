@@ -21,7 +21,7 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    ChangesSpec, ConnectorDefinition, HttpMethod, PreflightSpec, StreamSpec, WriteKind, WriteSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PreflightSpec, StreamSpec, WriteKind, WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
@@ -31,10 +31,44 @@ use super::preflight;
 use super::ratelimit::Pacer;
 use super::request::{same_origin, CompiledRequest, PreparedBody, PreparedRequest};
 use super::stats::ClientStats;
-use super::template::Vars;
+use super::template::{Template, Vars};
 use super::url_guard;
 use super::write::{read_results, scalar_text, Input, WriteResult};
 use crate::connector::definition::RateLimitSpec;
+
+/// The definition's auth alternatives with each OAuth2 `token_url` placeholder filled from
+/// the connection's config (a data centre's accounts server), the result checked as a URL.
+fn bind_token_urls(def: &ConnectorDefinition, config: &Value) -> Result<Vec<AuthSpec>, ConnectorError> {
+    let mut specs = def.auth.clone();
+    for spec in &mut specs {
+        let AuthSpec::Oauth2(o) = spec else { continue };
+        let template = Template::parse(&o.token_url)
+            .map_err(|e| ConnectorError::config(format!("connector `{}`: auth token_url: {e}", def.id)))?;
+        if template.is_literal() {
+            continue;
+        }
+        let mut vars = Vars::new();
+        vars.root("config", Cow::Borrowed(config));
+        let rendered = template.render(&vars, false).ok_or_else(|| {
+            let names: Vec<&str> = template.vars().map(|v| v.as_str()).collect();
+            ConnectorError::config(format!(
+                "connector `{}`: the OAuth token_url needs {} in the connection config",
+                def.id,
+                names.join(", ")
+            ))
+        })?;
+        match Url::parse(&rendered) {
+            Ok(url) if matches!(url.scheme(), "https" | "http") => o.token_url = rendered,
+            _ => {
+                return Err(ConnectorError::config(format!(
+                    "connector `{}`: the OAuth token_url filled from the connection config is not an http(s) URL",
+                    def.id
+                )))
+            }
+        }
+    }
+    Ok(specs)
+}
 
 /// Per-connection settings of a client.
 #[derive(Debug, Clone)]
@@ -244,8 +278,9 @@ impl ConnectorClient {
             config.entry(key.clone()).or_insert_with(|| value.clone());
         }
         config.insert("base_url".into(), Value::String(base_url.to_string()));
-        let mut auth = Authenticator::new(&def.auth, settings.auth.as_deref(), &credentials)?;
         let config = Value::Object(config);
+        let auth_specs = bind_token_urls(&def, &config)?;
+        let mut auth = Authenticator::new(&auth_specs, settings.auth.as_deref(), &credentials)?;
         {
             let mut vars = Vars::new();
             vars.root("config", Cow::Borrowed(&config));
@@ -266,6 +301,43 @@ impl ConnectorClient {
             checked_origins: Mutex::new(HashSet::new()),
             preflight: tokio::sync::Mutex::new(None),
         })
+    }
+
+    /// The base URL requests go to: the one the token response gave (see the OAuth2
+    /// `base_url_from`), else the connection's or the definition's. Checked like any
+    /// configured URL: the provider's answer is not trusted to point anywhere.
+    fn current_base_url(&self) -> Result<Url, ConnectorError> {
+        let Some(raw) = self.auth.base_url() else {
+            return Ok(self.base_url.clone());
+        };
+        let field = self.auth.base_url_from().unwrap_or("base_url_from");
+        let url = Url::parse(&raw).map_err(|_| {
+            ConnectorError::invalid_response(format!(
+                "connector `{}`: the token response's `{field}` is not an absolute URL",
+                self.def.id
+            ))
+        })?;
+        url_guard::check_static(&url, self.def.require_https, self.settings.allow_private_network).map_err(|e| {
+            ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::UrlRejected,
+                format!("connector `{}`: the token response's `{field}`: {e}", self.def.id),
+            )
+        })?;
+        Ok(url)
+    }
+
+    /// Gets a token first when the base URL comes from the token response and none is known.
+    async fn ensure_base_url(&self) -> Result<(), ConnectorError> {
+        if self.auth.base_url_from().is_some() && self.auth.base_url().is_none() {
+            let settings = TokenRequestSettings {
+                http: &self.http,
+                timeout: self.settings.request_timeout,
+                allow_private_network: self.settings.allow_private_network,
+            };
+            self.auth.parts(&settings).await?;
+        }
+        Ok(())
     }
 
     /// Shares a pacer between clients of the same connection (one per warm process).
@@ -363,7 +435,15 @@ impl ConnectorClient {
             (Some(req), true) => req,
             _ => &compiled.request,
         };
-        let (request_url, response) = self.request_page(template, &vars, state).await?;
+        let (request_url, response) = self.request_page(template, &vars, state, &spec.empty_statuses).await?;
+        if spec.empty_statuses.contains(&response.status) {
+            return Ok(Page {
+                records: Vec::new(),
+                next: None,
+                max_cursor: state.max_cursor.clone(),
+                total: None,
+            });
+        }
         let records = compiled
             .records
             .select(&response.body)
@@ -397,8 +477,10 @@ impl ConnectorClient {
         template: &CompiledRequest,
         vars: &Vars<'_>,
         state: &StreamState,
+        empty: &[u16],
     ) -> Result<(Url, Response), ConnectorError> {
-        let mut prepared = template.prepare(&self.base_url, vars, &self.compiled.headers)?;
+        self.ensure_base_url().await?;
+        let mut prepared = template.prepare(&self.current_base_url()?, vars, &self.compiled.headers)?;
         if let Some(PageToken::Url(next)) = &state.page {
             prepared.url = Url::parse(next)
                 .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
@@ -409,7 +491,7 @@ impl ConnectorClient {
                 prepared,
                 Exec {
                     idempotent: true,
-                    pass: &[],
+                    pass: empty,
                     json: true,
                     preflight: false,
                 },
@@ -469,7 +551,7 @@ impl ConnectorClient {
         for (name, value) in values {
             vars.set(name, Some(value));
         }
-        let (request_url, response) = self.request_page(request, &vars, state).await?;
+        let (request_url, response) = self.request_page(request, &vars, state, &[]).await?;
         let items = items_selector
             .select(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;
@@ -513,7 +595,7 @@ impl ConnectorClient {
         let mut url = current
             .join(raw)
             .map_err(|_| ConnectorError::invalid_response("the next-page URL is not a URL"))?;
-        if !same_origin(&self.base_url, &url) {
+        if !same_origin(&self.current_base_url()?, &url) {
             return Err(ConnectorError::new(
                 ErrorClass::Permanent,
                 ErrorKind::UrlRejected,
@@ -550,7 +632,8 @@ impl ConnectorClient {
             .not_found;
         let mut vars = self.vars();
         vars.set("id", Some(Value::String(id.to_owned())));
-        let prepared = request.prepare(&self.base_url, &vars, &self.compiled.headers)?;
+        self.ensure_base_url().await?;
+        let prepared = request.prepare(&self.current_base_url()?, &vars, &self.compiled.headers)?;
         let response = self
             .execute(
                 prepared,
@@ -625,7 +708,8 @@ impl ConnectorClient {
             .as_ref()
             .ok_or_else(|| ConnectorError::config(format!("connector `{}` has no check request", self.def.id)))?;
         let started = Instant::now();
-        let prepared = request.prepare(&self.base_url, &self.vars(), &self.compiled.headers)?;
+        self.ensure_base_url().await?;
+        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.headers)?;
         let response = self
             .execute(
                 prepared,
@@ -872,7 +956,7 @@ impl ConnectorClient {
         vars.set("records", Some(Value::Array(items)));
         let prepared = compiled
             .request
-            .prepare(&self.base_url, &vars, &self.compiled.headers)?;
+            .prepare(&self.current_base_url()?, &vars, &self.compiled.headers)?;
         Ok((prepared, inputs))
     }
 
@@ -904,6 +988,7 @@ impl ConnectorClient {
         records: &[Value],
         chunk: &[Item],
     ) -> Result<Vec<WriteResult>, ConnectorError> {
+        self.ensure_base_url().await?;
         let (mut prepared, inputs) = self.prepare_write(compiled, records, chunk)?;
         if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
             let secret = self.credentials.get(&sign.secret).ok_or_else(|| {
@@ -1029,7 +1114,8 @@ impl ConnectorClient {
             .preflight
             .as_ref()
             .expect("a compiled definition has the pre-flight request its spec declares");
-        let prepared = request.prepare(&self.base_url, &self.vars(), &self.compiled.headers)?;
+        self.ensure_base_url().await?;
+        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.headers)?;
         let exec = Exec {
             idempotent: true,
             pass: &[],

@@ -195,7 +195,7 @@ impl CompiledDefinition {
                 &def.config,
             )?;
         }
-        check_auth(&def.auth)?;
+        check_auth(&def.auth, &config_only, &def.config)?;
         if let Some(rl) = &def.rate_limit {
             if rl.requests == 0 {
                 return Err(invalid("rate_limit.requests", "must be at least 1"));
@@ -351,7 +351,11 @@ fn compile_preflight(
     Ok(req)
 }
 
-fn check_auth(auth: &[AuthSpec]) -> Result<(), Invalid> {
+fn check_auth(
+    auth: &[AuthSpec],
+    config_only: &Allowed<'_>,
+    config: &BTreeMap<String, super::definition::ConfigField>,
+) -> Result<(), Invalid> {
     for (i, spec) in auth.iter().enumerate() {
         let at = format!("auth[{i}]");
         if auth[..i].iter().any(|earlier| earlier.kind() == spec.kind()) {
@@ -380,10 +384,31 @@ fn check_auth(auth: &[AuthSpec]) -> Result<(), Invalid> {
                 }
             }
             AuthSpec::Oauth2(o) => {
-                let url =
-                    Url::parse(&o.token_url).map_err(|_| invalid(format!("{at}.token_url"), "not an absolute URL"))?;
-                if !matches!(url.scheme(), "https" | "http") {
-                    return Err(invalid(format!("{at}.token_url"), "the scheme must be https"));
+                let field = format!("{at}.token_url");
+                let template = Template::parse(&o.token_url).map_err(|e| invalid(&field, e.to_string()))?;
+                if template.is_literal() {
+                    let url = Url::parse(&o.token_url).map_err(|_| invalid(&field, "not an absolute URL"))?;
+                    if !matches!(url.scheme(), "https" | "http") {
+                        return Err(invalid(&field, "the scheme must be https"));
+                    }
+                } else {
+                    // Filled from the connection's config when a client is built; the URL
+                    // is checked then.
+                    config_only.check(&field, template.vars().map(|v| (String::new(), v)), config)?;
+                }
+                if let Some(name) = &o.base_url_from {
+                    if name.trim().is_empty() || name.contains('/') {
+                        return Err(invalid(
+                            format!("{at}.base_url_from"),
+                            "name a top-level field of the token response (`instance_url`)",
+                        ));
+                    }
+                }
+                if o.header_scheme.is_empty() || !o.header_scheme.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        format!("{at}.header_scheme"),
+                        "a scheme word without spaces (`Bearer`)",
+                    ));
                 }
             }
             AuthSpec::Oauth1(o) => {
@@ -407,6 +432,12 @@ fn check_auth(auth: &[AuthSpec]) -> Result<(), Invalid> {
 
 fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Result<CompiledStream, Invalid> {
     check_pointer(&format!("{at}.primary_key"), &spec.primary_key)?;
+    if let Some(status) = spec.empty_statuses.iter().find(|s| !(200..400).contains(*s)) {
+        return Err(invalid(
+            format!("{at}.empty_statuses"),
+            format!("{status} is not a success (2xx) or a redirection (3xx, `304 Not Modified`)"),
+        ));
+    }
     let time_cursor = match &spec.cursor {
         Some(c) => {
             check_pointer(&format!("{at}.cursor.field"), &c.field)?;
@@ -648,6 +679,15 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
         ("error_message", &r.error_message),
     ] {
         check_opt_pointer(&format!("{at}.response.{name}"), p)?;
+    }
+    if let Some(m) = &r.result_failed {
+        check_pointer(&format!("{at}.response.result_failed.pointer"), &m.pointer)?;
+        if r.results.is_none() {
+            return Err(invalid(
+                format!("{at}.response.result_failed"),
+                "`result_failed` judges entries of `results`, which is not set",
+            ));
+        }
     }
     if let Some(h) = &r.destination_id_header {
         check_header_name(&format!("{at}.response.destination_id_header"), h)?;

@@ -191,8 +191,23 @@ pub enum KeyLocation {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OAuth2Spec {
-    /// Token endpoint (absolute URL).
+    /// Token endpoint (absolute URL). It may use `{{ config.<key> }}` placeholders for keys
+    /// the definition declares under `config` (a data centre's accounts server, say); they are
+    /// filled from the connection's config when the client is built.
     pub token_url: String,
+
+    /// A field of the token response holding the API's base URL for this connection (Zoho's
+    /// `api_domain`, Salesforce's `instance_url`). Every request then goes to that URL instead
+    /// of the definition's or the connection's `base_url`; it is stored beside the tokens
+    /// under the same name and read back from the credentials, so a stored token keeps its
+    /// base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url_from: Option<String>,
+
+    /// The scheme word before the access token in the `Authorization` header (`Bearer`;
+    /// Zoho: `Zoho-oauthtoken`).
+    #[serde(default = "default_header_scheme")]
+    pub header_scheme: String,
 
     /// `refresh_token` (a user authorised the app once) or `client_credentials`.
     #[serde(default = "default_grant")]
@@ -318,6 +333,9 @@ fn default_grant() -> Grant {
 }
 fn default_client_auth() -> ClientAuth {
     ClientAuth::Body
+}
+fn default_header_scheme() -> String {
+    "Bearer".into()
 }
 fn default_refresh_ahead_secs() -> u64 {
     300
@@ -708,6 +726,12 @@ pub struct StreamSpec {
     #[serde(default)]
     pub pagination: PaginationSpec,
 
+    /// Statuses with which the API answers a list that has no records, without a body (Zoho:
+    /// 204 for an empty list, 304 when nothing changed since `If-Modified-Since`): the run
+    /// ends there, its cursor unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_statuses: Vec<u16>,
+
     /// How to fetch one record by id (webhook events that carry only an id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchSpec>,
@@ -976,6 +1000,13 @@ pub struct WriteResponseSpec {
     #[serde(default = "default_error_message", skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
 
+    /// A condition on an entry of `results` that makes it a refusal of its record, for APIs
+    /// that answer each record in place, successes and failures in one array (Zoho's
+    /// `{"status": "error"}`, Salesforce's `{"success": false}`). The refusal's message is
+    /// read from the entry with `error_message`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_failed: Option<ValueMatch>,
+
     /// A response header holding the written record's URL, whose last path segment is the
     /// destination id (NetSuite answers a create with 204 and `Location`). Used for
     /// single-record requests whose body gives no id.
@@ -1001,6 +1032,7 @@ impl Default for WriteResponseSpec {
             error_ref: None,
             error_key: None,
             error_message: default_error_message(),
+            result_failed: None,
             destination_id_header: None,
         }
     }

@@ -23,6 +23,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
+    ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
 ];
 
 /// A definition that does not load: which file, which field, what is wrong.
@@ -179,7 +180,8 @@ streams:
                 "sap-s4hana",
                 "slack",
                 "stripe",
-                "webhook"
+                "webhook",
+                "zoho-crm"
             ]
         );
         assert!(Registry::embedded_source("stripe").unwrap().contains("id: stripe"));

@@ -56,6 +56,16 @@ fn texts(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// The message of an error (or a failed result), or a generic one.
+fn message_of(spec: &WriteResponseSpec, error: &Value) -> String {
+    spec.error_message
+        .as_deref()
+        .and_then(|p| error.pointer(p))
+        .and_then(Value::as_str)
+        .map(|m| short_text(m, 300))
+        .unwrap_or_else(|| "rejected by the destination".to_owned())
+}
+
 /// The last path segment of a URL (or path) in a header: the id a `Location` names.
 pub(crate) fn id_from_location(value: &str) -> Option<String> {
     let path = value.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
@@ -111,8 +121,12 @@ pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Va
         };
         let by_order = || (results.len() == inputs.len()).then_some(position);
         if let Some(i) = by_ref.or_else(by_key).or_else(by_order) {
-            out[i] = Some(WriteResult::Ok {
-                destination_id: destination_id(result),
+            out[i] = Some(if spec.result_failed.as_ref().is_some_and(|m| m.matches(result)) {
+                WriteResult::failed(message_of(spec, result), ErrorClass::Permanent)
+            } else {
+                WriteResult::Ok {
+                    destination_id: destination_id(result),
+                }
             });
         }
     }
@@ -125,13 +139,7 @@ pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Va
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     for error in errors {
-        let message = spec
-            .error_message
-            .as_deref()
-            .and_then(|p| error.pointer(p))
-            .and_then(Value::as_str)
-            .map(|m| short_text(m, 300))
-            .unwrap_or_else(|| "rejected by the destination".to_owned());
+        let message = message_of(spec, error);
         let refs = texts(spec.error_ref.as_deref().and_then(|p| error.pointer(p)));
         let keys = texts(spec.error_key.as_deref().and_then(|p| error.pointer(p)));
         let mut attributed = false;
@@ -300,6 +308,29 @@ mod tests {
         assert_eq!(
             v,
             json!({"status": "failed", "reason": "bad email", "class": {"class": "permanent"}})
+        );
+    }
+
+    #[test]
+    fn results_answered_in_place_fail_when_they_match_result_failed() {
+        let spec: WriteResponseSpec = serde_yaml::from_str(
+            "{results: /data, destination_id: /details/id, error_message: /message, \
+             result_failed: {pointer: /status, equals: error}}",
+        )
+        .unwrap();
+        let body = json!({"data": [
+            {"code": "SUCCESS", "details": {"id": "501"}, "message": "record added", "status": "success"},
+            {"code": "INVALID_DATA", "details": {"api_name": "Email"}, "message": "invalid data", "status": "error"}
+        ]});
+        let out = read_results(&spec, &inputs(&["a@x.io", "b@x.io"]), &body);
+        assert_eq!(
+            out,
+            vec![
+                WriteResult::Ok {
+                    destination_id: Some("501".into())
+                },
+                WriteResult::failed("invalid data", ErrorClass::Permanent)
+            ]
         );
     }
 }

@@ -100,6 +100,9 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
                     if let Some(rotated) = &update.refresh_token {
                         fields.insert(refresh_key, rotated.expose_secret().into());
                     }
+                    for (key, value) in &update.values {
+                        fields.insert(key.clone(), value.as_str().into());
+                    }
                     store
                         .merge_fields(&arn, fields)
                         .await

@@ -105,6 +105,9 @@ impl ClientCache {
                         if let Some(refresh) = &update.refresh_token {
                             fields.insert(refresh_key, refresh.expose_secret().into());
                         }
+                        for (key, value) in &update.values {
+                            fields.insert(key.clone(), value.as_str().into());
+                        }
                         store.merge_fields(&arn, fields).await.map_err(|e| Box::new(e) as _)
                     }
                 })

@@ -25,6 +25,7 @@ pub mod sap_s4hana;
 mod slack;
 mod stripe;
 mod webhook;
+mod zoho_crm;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
