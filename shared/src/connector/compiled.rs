@@ -291,6 +291,7 @@ impl CompiledDefinition {
                 }
             }
         }
+        super::sql::spec::validate(def)?;
         Ok(CompiledDefinition {
             headers,
             check,

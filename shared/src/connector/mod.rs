@@ -9,6 +9,8 @@
 //!   cursors and lookback), [`errors`] (the one classification), [`ratelimit`] (pacing
 //!   arithmetic), [`mapping`] (jq via jaq), [`hash`] (content hashes), [`write`] (per-record
 //!   results), [`plan`] (dry-run requests, redacted), [`stats`] (a client's counters).
+//! * Kinds beside HTTP: [`sql`] (PostgreSQL, MySQL/MariaDB, SQLite), reached through the same
+//!   [`ConnectorClient`].
 //! * I/O: [`client`] (the engine), [`auth`] (OAuth token refresh), [`url_guard`] (the
 //!   network guard for user-configured URLs).
 //!
@@ -44,6 +46,7 @@ pub mod plan;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;
+pub mod sql;
 pub mod stats;
 pub mod template;
 pub mod url_guard;

@@ -17,7 +17,10 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
+    ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
+    ("sqlite.yaml", include_str!("../../connectors/sqlite.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
 ];
@@ -166,7 +169,19 @@ streams:
     fn every_embedded_definition_validates() {
         let registry = Registry::embedded().unwrap_or_else(|e| panic!("{e}"));
         let ids: Vec<_> = registry.ids().collect();
-        assert_eq!(ids, ["generic-rest", "hubspot", "slack", "stripe", "webhook"]);
+        assert_eq!(
+            ids,
+            [
+                "generic-rest",
+                "hubspot",
+                "mysql",
+                "postgres",
+                "slack",
+                "sqlite",
+                "stripe",
+                "webhook"
+            ]
+        );
         assert!(Registry::embedded_source("stripe").unwrap().contains("id: stripe"));
     }
 

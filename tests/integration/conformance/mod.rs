@@ -20,6 +20,7 @@
 mod generic_rest;
 mod hubspot;
 mod slack;
+mod sql;
 mod stripe;
 mod webhook;
 
