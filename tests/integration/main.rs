@@ -10,5 +10,6 @@ mod rate_budget;
 mod receiver;
 mod retry;
 mod signing;
+mod sql_flows;
 mod sync;
 mod template;
