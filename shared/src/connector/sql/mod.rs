@@ -900,3 +900,26 @@ pub fn classify(dialect: Dialect, e: &sqlx::Error) -> (ErrorClass, ErrorKind) {
         _ => (ErrorClass::Permanent, ErrorKind::Database),
     }
 }
+
+impl ConnectorDefinition {
+    /// The names of the streams, whatever the connector's kind.
+    pub fn stream_names(&self) -> Vec<String> {
+        match &self.sql {
+            Some(sql) => sql.streams.keys().cloned().collect(),
+            None => self.streams.keys().cloned().collect(),
+        }
+    }
+
+    /// The names of the write operations, whatever the connector's kind.
+    pub fn write_names(&self) -> Vec<String> {
+        match &self.sql {
+            Some(sql) => sql.writes.keys().cloned().collect(),
+            None => self.writes.keys().cloned().collect(),
+        }
+    }
+
+    /// Whether the connector can be checked (an HTTP check request, or any SQL connector).
+    pub fn has_check(&self) -> bool {
+        self.check.is_some() || self.sql.is_some()
+    }
+}
