@@ -9,6 +9,8 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 2
 fi
 scripts/setup-venv.sh
+# PostgreSQL and MariaDB for the SQL connector tests (started here, or install instructions).
+scripts/ensure-databases.sh
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -58,8 +58,8 @@ pub fn run(cmd: ConnectorsCommand) -> Outcome {
                     "{:<14} {:<22} {:<8} {:<7} {}",
                     def.id,
                     def.name,
-                    def.streams.len(),
-                    def.writes.len(),
+                    def.stream_names().len(),
+                    def.write_names().len(),
                     def.webhooks.as_ref().map(|w| w.scheme.as_str()).unwrap_or("-")
                 );
             }
@@ -88,8 +88,8 @@ pub fn run(cmd: ConnectorsCommand) -> Outcome {
                     "{}: connector {} ({} streams, {} write operations)",
                     file.display(),
                     def.id,
-                    def.streams.len(),
-                    def.writes.len()
+                    def.stream_names().len(),
+                    def.write_names().len()
                 );
                 Ok(true)
             }

@@ -221,12 +221,12 @@ async fn create(args: CreateArgs) -> Outcome {
     let source_def = registry
         .get(&source.provider)
         .with_context(|| format!("connection {} uses unknown connector {}", source.id, source.provider))?;
-    if !source_def.streams.contains_key(&args.stream) {
+    if !source_def.stream_names().contains(&args.stream) {
         bail!(
             "connector {} has no stream {:?}; it has: {}",
             source_def.id,
             args.stream,
-            source_def.streams.keys().cloned().collect::<Vec<_>>().join(", ")
+            source_def.stream_names().join(", ")
         );
     }
     let dest_def = registry.get(&destination.provider).with_context(|| {
@@ -235,12 +235,12 @@ async fn create(args: CreateArgs) -> Outcome {
             destination.id, destination.provider
         )
     })?;
-    if !dest_def.writes.contains_key(&args.operation) {
+    if !dest_def.write_names().contains(&args.operation) {
         bail!(
             "connector {} has no write operation {:?}; it has: {}",
             dest_def.id,
             args.operation,
-            dest_def.writes.keys().cloned().collect::<Vec<_>>().join(", ")
+            dest_def.write_names().join(", ")
         );
     }
     let now = SystemClock.now_unix();

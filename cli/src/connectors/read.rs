@@ -235,19 +235,26 @@ async fn read_stream(
 
 pub async fn check(args: CheckArgs) -> Outcome {
     let def = session::definition(&args.connector)?;
-    if def.check.is_none() {
+    if !def.has_check() {
         bail!("connector {} has no check request", def.id);
     }
     let client = session::client(def.clone(), &args.connection)?;
     let started = Instant::now();
     match client.check().await {
         Ok(report) => {
-            println!(
-                "ok: HTTP {} in {} ms ({} auth)",
-                report.status,
-                report.latency.as_millis(),
-                report.auth
-            );
+            if def.sql.is_some() {
+                println!(
+                    "ok: connected, every table and column found, in {} ms",
+                    report.latency.as_millis()
+                );
+            } else {
+                println!(
+                    "ok: HTTP {} in {} ms ({} auth)",
+                    report.status,
+                    report.latency.as_millis(),
+                    report.auth
+                );
+            }
             Ok(true)
         }
         Err(e) => {

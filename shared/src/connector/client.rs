@@ -219,6 +219,8 @@ pub struct ConnectorClient {
     checked_origins: Mutex<HashSet<String>>,
     /// Headers (and cookies) from the write pre-flight, once fetched.
     preflight: tokio::sync::Mutex<Option<preflight::Captured>>,
+    /// A `kind: sql` connector's database client; every call goes there instead of HTTP.
+    sql: Option<Arc<super::sql::SqlClient>>,
 }
 
 impl std::fmt::Debug for ConnectorClient {
@@ -242,6 +244,24 @@ impl ConnectorClient {
     ) -> Result<Self, ConnectorError> {
         let compiled = CompiledDefinition::compile(&def)
             .map_err(|e| ConnectorError::config(format!("definition `{}`: {}: {}", def.id, e.field, e.message)))?;
+        if def.kind == super::definition::ConnectorKind::Sql {
+            let sql = super::sql::SqlClient::new(&def, &settings.config, &credentials, settings.max_pages)?;
+            return Ok(Self {
+                auth: Authenticator::new(&[], None, &credentials)?,
+                compiled,
+                base_url: Url::parse("sql://database").expect("a constant URL"),
+                config: Value::Object(settings.config.clone()),
+                credentials,
+                http,
+                pacer: Arc::new(Pacer::new(None)),
+                stats: Arc::new(ClientStats::new()),
+                checked_origins: Mutex::new(HashSet::new()),
+                preflight: tokio::sync::Mutex::new(None),
+                settings,
+                def,
+                sql: Some(Arc::new(sql)),
+            });
+        }
         let base = settings
             .base_url
             .as_deref()
@@ -300,6 +320,7 @@ impl ConnectorClient {
             stats: Arc::new(ClientStats::new()),
             checked_origins: Mutex::new(HashSet::new()),
             preflight: tokio::sync::Mutex::new(None),
+            sql: None,
         })
     }
 
@@ -338,6 +359,22 @@ impl ConnectorClient {
             self.auth.parts(&settings).await?;
         }
         Ok(())
+    }
+
+    /// The database client of a `kind: sql` connector.
+    pub fn sql(&self) -> Option<&super::sql::SqlClient> {
+        self.sql.as_deref()
+    }
+
+    /// Whether `stream` exists, and if so its cursor kind and change feed (for sync jobs,
+    /// whatever the connector's kind).
+    pub fn stream_cursor(&self, stream: &str) -> Option<(Option<super::definition::CursorKind>, Option<&ChangesSpec>)> {
+        if let Some(sql) = &self.sql {
+            let spec = sql.spec().streams.get(stream)?;
+            return Some((spec.cursor.as_ref().map(|c| c.kind.engine_kind()), None));
+        }
+        let spec = self.def.streams.get(stream)?;
+        Some((spec.cursor.as_ref().map(|c| c.kind), spec.changes.as_ref()))
     }
 
     /// Shares a pacer between clients of the same connection (one per warm process).
@@ -404,12 +441,18 @@ impl ConnectorClient {
 
     /// The primary key of a record of `stream`, as text.
     pub fn record_id(&self, stream: &str, record: &Value) -> Option<String> {
+        if let Some(sql) = &self.sql {
+            return sql.record_id(stream, record);
+        }
         let spec = self.def.streams.get(stream)?;
         record.pointer(&spec.primary_key).and_then(scalar_text)
     }
 
     /// Reads the page `state` points at.
     pub async fn read_page(&self, stream: &str, state: &StreamState) -> Result<Page, ConnectorError> {
+        if let Some(sql) = &self.sql {
+            return sql.read_page(stream, state).await;
+        }
         let (spec, compiled) = self.stream(stream)?;
         pagination::check_before_request(state, self.settings.max_pages).map_err(pagination_error)?;
         if let (Some(since), Some(changes), Some(feed)) = (&state.since, &spec.changes, &compiled.changes) {
@@ -618,6 +661,9 @@ impl ConnectorClient {
 
     /// Fetches one record of `stream` by id; `None` when the provider says it does not exist.
     pub async fn fetch_record(&self, stream: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
+        if let Some(sql) = &self.sql {
+            return sql.fetch_record(stream, id).await;
+        }
         let (_, compiled) = self.stream(stream)?;
         let (request, selector) = compiled.fetch.as_ref().ok_or_else(|| {
             ConnectorError::config(format!(
@@ -702,6 +748,9 @@ impl ConnectorClient {
 
     /// Runs the check request.
     pub async fn check(&self) -> Result<CheckReport, ConnectorError> {
+        if let Some(sql) = &self.sql {
+            return sql.check().await;
+        }
         let request = self
             .compiled
             .check
@@ -746,6 +795,9 @@ impl ConnectorClient {
     /// written and the error is returned; when a later one does, the records not yet written
     /// fail with that class and the earlier results are kept.
     pub async fn write_batch(&self, operation: &str, records: &[Value]) -> Result<Vec<WriteResult>, ConnectorError> {
+        if let Some(sql) = &self.sql {
+            return sql.write_batch(operation, records).await;
+        }
         let (spec, compiled) = self.write_op(operation)?;
         let mut results: Vec<Option<WriteResult>> = vec![None; records.len()];
         let (ready, refused) = keyed_items(spec, records);
@@ -788,6 +840,12 @@ impl ConnectorClient {
     /// connector author's dry run. A request that would be split after a refusal is shown
     /// whole; signature headers are computed, then redacted.
     pub fn plan_write(&self, operation: &str, records: &[Value]) -> Result<WritePlan, ConnectorError> {
+        if self.sql.is_some() {
+            return Err(ConnectorError::config(format!(
+                "connector `{}` writes to a database: a dry run shows HTTP requests only",
+                self.def.id
+            )));
+        }
         let (spec, compiled) = self.write_op(operation)?;
         let (ready, refused) = keyed_items(spec, records);
         let mut requests = Vec::new();

@@ -297,6 +297,7 @@ impl CompiledDefinition {
                 }
             }
         }
+        super::sql::spec::validate(def)?;
         Ok(CompiledDefinition {
             headers,
             check,

@@ -84,6 +84,31 @@ pub struct ConnectorDefinition {
     /// Inbound webhooks from this provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<WebhookSpec>,
+
+    /// What the connector talks to: `http` (the default: an API, described by the fields
+    /// above) or `sql` (a database, described by `sql`).
+    #[serde(default, skip_serializing_if = "ConnectorKind::is_http")]
+    pub kind: ConnectorKind,
+
+    /// A `kind: sql` connector's engine, streams (tables or queries) and writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<super::sql::SqlSpec>,
+}
+
+/// The kind of system a connector talks to; each kind reads streams and runs writes behind
+/// the same [`super::ConnectorClient`] calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectorKind {
+    #[default]
+    Http,
+    Sql,
+}
+
+impl ConnectorKind {
+    pub fn is_http(&self) -> bool {
+        *self == ConnectorKind::Http
+    }
 }
 
 /// A non-secret connection setting.

@@ -98,6 +98,8 @@ pub enum ErrorKind {
     Credentials,
     /// A rotated token could not be handed to the token store.
     TokenStore,
+    /// A database (`kind: sql`) refused a statement or failed.
+    Database,
 }
 
 /// A connector failure. The message is safe to log and store: it names the request (method

@@ -11,6 +11,8 @@
 //!   results), [`plan`] (dry-run requests, redacted), [`stats`] (a client's counters),
 //!   [`preflight`] (headers and cookies a write pre-flight supplies to writes), [`oauth1`]
 //!   (RFC 5849 request signatures).
+//! * Kinds beside HTTP: [`sql`] (PostgreSQL, MySQL/MariaDB, SQLite), reached through the same
+//!   [`ConnectorClient`].
 //! * I/O: [`client`] (the engine), [`auth`] (OAuth token refresh), [`url_guard`] (the
 //!   network guard for user-configured URLs).
 //!
@@ -48,6 +50,7 @@ pub mod preflight;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;
+pub mod sql;
 pub mod stats;
 pub mod template;
 pub mod url_guard;

@@ -17,10 +17,13 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
+    ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
     ("sap-s4hana.yaml", include_str!("../../connectors/sap-s4hana.yaml")),
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
+    ("sqlite.yaml", include_str!("../../connectors/sqlite.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
     ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
@@ -175,10 +178,13 @@ streams:
             [
                 "generic-rest",
                 "hubspot",
+                "mysql",
                 "netsuite",
                 "pipedrive",
+                "postgres",
                 "sap-s4hana",
                 "slack",
+                "sqlite",
                 "stripe",
                 "webhook",
                 "zoho-crm"

@@ -139,7 +139,9 @@ pub async fn run_job(
             &flow.destination_connection,
         )
         .await?;
-    let stream_spec = source.definition().streams.get(&flow.source_stream).ok_or_else(|| {
+    // A stream read incrementally through a change feed: the run's cursor also moves to the
+    // job's start, since a full read (the fallback below) sees every record as of then.
+    let (cursor_kind, feed) = source.stream_cursor(&flow.source_stream).ok_or_else(|| {
         SyncError::Config(format!(
             "flow {}: connector {} has no stream {}",
             flow.id,
@@ -147,10 +149,6 @@ pub async fn run_job(
             flow.source_stream
         ))
     })?;
-    let cursor_kind = stream_spec.cursor.as_ref().map(|c| c.kind);
-    // A stream read incrementally through a change feed: the run's cursor also moves to the
-    // job's start, since a full read (the fallback below) sees every record as of then.
-    let feed = stream_spec.changes.as_ref();
 
     let mut state: StreamState = match &job.state {
         Some(v) => serde_json::from_value(v.clone())

@@ -23,6 +23,7 @@ mod netsuite;
 mod pipedrive;
 pub mod sap_s4hana;
 mod slack;
+mod sql;
 mod stripe;
 mod webhook;
 mod zoho_crm;

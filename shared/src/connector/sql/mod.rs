@@ -1,0 +1,925 @@
+//! `kind: sql` connectors: PostgreSQL, MySQL/MariaDB and SQLite through `sqlx`, behind the same
+//! [`super::ConnectorClient`] calls as HTTP connectors (read a page, fetch by id, write a
+//! batch, check), so sync jobs, cursors, checkpoints, record links and job counts do not care
+//! which kind a connection is.
+//!
+//! * [`spec`]: the definition's `sql:` section and its validation (identifiers checked).
+//! * [`dialect`]: statement text per engine (quoting, placeholders, keyset chunks, upserts).
+//! * [`values`]: rows to JSON records and record values to bind parameters.
+//! * [`redact`]: the connection URL kept out of every message.
+//!
+//! Streams read in keyset-paginated chunks (`WHERE (cursor, key) > (?, ?) ORDER BY cursor, key
+//! LIMIT n`), never OFFSET. Writes run one transaction per batch with a savepoint per record,
+//! so a record the database refuses (a constraint, a bad value) is rolled back alone and
+//! reported with the database's reason while the rest of the batch commits. The pool (1 or 2
+//! connections) lives in the client, which connector-sync keeps across warm invocations.
+
+pub mod dialect;
+pub mod redact;
+pub mod spec;
+pub mod values;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{Column as _, Executor, Row, TypeInfo};
+use tokio::sync::Mutex;
+
+use super::auth::Credentials;
+use super::client::{CheckReport, Page};
+use super::cursor;
+use super::definition::ConnectorDefinition;
+use super::errors::{ConnectorError, ErrorClass, ErrorKind};
+use super::pagination::{self, PageToken, StreamState};
+use super::write::WriteResult;
+
+pub use dialect::{Column, ColumnClass, Dialect};
+pub use spec::{SqlCursorKind, SqlSpec, SqlStreamSpec, SqlWriteKind, SqlWriteSpec};
+use values::BindValue;
+
+/// A connection pool of one engine.
+enum Pool {
+    Pg(PgPool),
+    My(MySqlPool),
+    Lite(SqlitePool),
+}
+
+/// Binds [`BindValue`]s to a query of any engine.
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for v in $params {
+            q = match v {
+                BindValue::Null => q.bind(None::<String>),
+                BindValue::Int(i) => q.bind(*i),
+                BindValue::Float(f) => q.bind(*f),
+                BindValue::Text(s) => q.bind(s.as_str()),
+            };
+        }
+        q
+    }};
+}
+
+/// One prepared row write: its statement and parameters.
+#[derive(Clone)]
+struct RowWrite {
+    index: usize,
+    sql: String,
+    params: Vec<BindValue>,
+    /// The destination id when the record carries it.
+    id: Option<String>,
+    /// MySQL upserts: an update on the key first; the insert runs when it matched no row.
+    update: Option<(String, Vec<BindValue>)>,
+}
+
+/// A `kind: sql` definition bound to one connection: its pool, schema and described columns.
+pub struct SqlClient {
+    connector: String,
+    spec: SqlSpec,
+    dialect: Dialect,
+    schema: Option<String>,
+    pool: Pool,
+    url: SecretString,
+    /// Columns per relation, described once per client.
+    columns: Mutex<HashMap<String, std::sync::Arc<Vec<Column>>>>,
+    max_pages: u32,
+}
+
+impl std::fmt::Debug for SqlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlClient")
+            .field("connector", &self.connector)
+            .field("dialect", &self.dialect)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl SqlClient {
+    /// Binds `def` (of `kind: sql`) to a connection: the URL from the credentials, the
+    /// `schema` from its config. No I/O: the pool connects on first use.
+    pub fn new(
+        def: &ConnectorDefinition,
+        config: &Map<String, Value>,
+        credentials: &Credentials,
+        max_pages: u32,
+    ) -> Result<Self, ConnectorError> {
+        let spec = def
+            .sql
+            .clone()
+            .ok_or_else(|| ConnectorError::config(format!("connector `{}` has no `sql` section", def.id)))?;
+        let dialect = spec.dialect;
+        let url = credentials.get(&spec.url_credential).cloned().ok_or_else(|| {
+            ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::Credentials,
+                format!(
+                    "connector `{}` needs the database URL in the connection's secret under `{}`",
+                    def.id, spec.url_credential
+                ),
+            )
+        })?;
+        if !dialect.accepts_url(url.expose_secret()) {
+            return Err(ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::Credentials,
+                format!(
+                    "connector `{}`: the connection URL in `{}` is not a {} URL",
+                    def.id,
+                    spec.url_credential,
+                    dialect.name()
+                ),
+            ));
+        }
+        let schema = match config.get("schema") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => {
+                dialect::check_identifier(s, false)
+                    .map_err(|e| ConnectorError::config(format!("connector `{}`: config `schema`: {e}", def.id)))?;
+                Some(s.clone())
+            }
+            Some(_) => {
+                return Err(ConnectorError::config(format!(
+                    "connector `{}`: config `schema` must be a string",
+                    def.id
+                )))
+            }
+        };
+        let bad_url = |e: sqlx::Error| {
+            ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::Credentials,
+                format!(
+                    "connector `{}`: the connection URL cannot be read: {}",
+                    def.id,
+                    redact::redact(&e.to_string(), url.expose_secret())
+                ),
+            )
+        };
+        let size = spec.pool_size;
+        let timeout = Duration::from_secs(spec.connect_timeout_secs);
+        let idle = Some(Duration::from_secs(300));
+        let pool = match dialect {
+            Dialect::Postgres => {
+                let options = PgConnectOptions::from_str(url.expose_secret())
+                    .map_err(bad_url)?
+                    .options([("TimeZone", "UTC")]);
+                Pool::Pg(
+                    PgPoolOptions::new()
+                        .max_connections(size)
+                        .min_connections(0)
+                        .acquire_timeout(timeout)
+                        .idle_timeout(idle)
+                        .connect_lazy_with(options),
+                )
+            }
+            Dialect::Mysql => {
+                let options = MySqlConnectOptions::from_str(url.expose_secret())
+                    .map_err(bad_url)?
+                    .timezone(Some(String::from("+00:00")));
+                Pool::My(
+                    MySqlPoolOptions::new()
+                        .max_connections(size)
+                        .min_connections(0)
+                        .acquire_timeout(timeout)
+                        .idle_timeout(idle)
+                        .connect_lazy_with(options),
+                )
+            }
+            Dialect::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url.expose_secret())
+                    .map_err(bad_url)?
+                    .busy_timeout(timeout);
+                Pool::Lite(
+                    SqlitePoolOptions::new()
+                        .max_connections(size)
+                        .min_connections(0)
+                        .acquire_timeout(timeout)
+                        .idle_timeout(idle)
+                        .connect_lazy_with(options),
+                )
+            }
+        };
+        Ok(Self {
+            connector: def.id.clone(),
+            spec,
+            dialect,
+            schema,
+            pool,
+            url,
+            columns: Mutex::new(HashMap::new()),
+            max_pages,
+        })
+    }
+
+    /// The definition's `sql` section.
+    pub fn spec(&self) -> &SqlSpec {
+        &self.spec
+    }
+
+    fn stream(&self, name: &str) -> Result<&SqlStreamSpec, ConnectorError> {
+        self.spec
+            .streams
+            .get(name)
+            .ok_or_else(|| ConnectorError::config(format!("connector `{}` has no stream `{name}`", self.connector)))
+    }
+
+    fn write_op(&self, name: &str) -> Result<&SqlWriteSpec, ConnectorError> {
+        self.spec.writes.get(name).ok_or_else(|| {
+            ConnectorError::config(format!(
+                "connector `{}` has no write operation `{name}`",
+                self.connector
+            ))
+        })
+    }
+
+    /// A database error as a connector error, the URL redacted, with `what` in front.
+    fn error(&self, what: &str, e: &sqlx::Error) -> ConnectorError {
+        let (class, kind) = classify(self.dialect, e);
+        let message = redact::redact(&describe_error(e), self.url.expose_secret());
+        ConnectorError::new(
+            class,
+            kind,
+            format!("connector `{}`: {what}: {message}", self.connector),
+        )
+    }
+
+    /// The columns of a relation, described by the database (once per client).
+    async fn columns(&self, relation: &str, what: &str) -> Result<std::sync::Arc<Vec<Column>>, ConnectorError> {
+        if let Some(hit) = self.columns.lock().await.get(relation) {
+            return Ok(hit.clone());
+        }
+        let sql = self.dialect.describe_sql(relation);
+        let d = self.dialect;
+        let described: Result<Vec<Column>, sqlx::Error> = match &self.pool {
+            Pool::Pg(p) => p.describe(&sql).await.map(|x| {
+                x.columns()
+                    .iter()
+                    .map(|c| Column::new(d, c.name(), c.type_info().name()))
+                    .collect()
+            }),
+            Pool::My(p) => p.describe(&sql).await.map(|x| {
+                x.columns()
+                    .iter()
+                    .map(|c| Column::new(d, c.name(), c.type_info().name()))
+                    .collect()
+            }),
+            Pool::Lite(p) => {
+                // A table's declared types (`DATETIME`, `JSON`) are in its catalogue; a
+                // query's come from the statement.
+                let is_table = !relation.starts_with('(');
+                if is_table {
+                    let name = relation.trim_matches('"').replace("\"\"", "\"");
+                    sqlx::query("SELECT name, type FROM pragma_table_info(?)")
+                        .bind(name)
+                        .fetch_all(p)
+                        .await
+                        .map(|rows| {
+                            rows.iter()
+                                .map(|r| Column::new(d, r.get::<String, _>(0), r.get::<String, _>(1)))
+                                .collect()
+                        })
+                } else {
+                    p.describe(&sql).await.map(|x| {
+                        x.columns()
+                            .iter()
+                            .map(|c| Column::new(d, c.name(), c.type_info().name()))
+                            .collect()
+                    })
+                }
+            }
+        };
+        let columns = described.map_err(|e| {
+            let mut err = self.error(&format!("{what} cannot be read"), &e);
+            if matches!(e, sqlx::Error::Database(_)) {
+                err.class = ErrorClass::Permanent;
+                err.kind = ErrorKind::Config;
+            }
+            err
+        })?;
+        if columns.is_empty() {
+            return Err(ConnectorError::config(format!(
+                "connector `{}`: {what} does not exist (or has no columns)",
+                self.connector
+            )));
+        }
+        let columns = std::sync::Arc::new(columns);
+        self.columns.lock().await.insert(relation.to_owned(), columns.clone());
+        Ok(columns)
+    }
+
+    fn find<'c>(&self, columns: &'c [Column], name: &str, what: &str) -> Result<&'c Column, ConnectorError> {
+        columns.iter().find(|c| c.name == name).ok_or_else(|| {
+            let have: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            ConnectorError::config(format!(
+                "connector `{}`: {what} has no column `{name}` (it has: {})",
+                self.connector,
+                have.join(", ")
+            ))
+        })
+    }
+
+    fn stream_relation(&self, spec: &SqlStreamSpec) -> (String, String) {
+        let relation = self
+            .dialect
+            .relation(spec.table.as_deref(), spec.query.as_deref(), self.schema.as_deref());
+        let what = match &spec.table {
+            Some(t) => format!("table `{t}`"),
+            None => "the stream's query".to_string(),
+        };
+        (relation, what)
+    }
+
+    /// The primary key of a record of `stream`, as text.
+    pub fn record_id(&self, stream: &str, record: &Value) -> Option<String> {
+        let spec = self.spec.streams.get(stream)?;
+        record.get(&spec.primary_key).and_then(values::scalar_text)
+    }
+
+    /// Reads the chunk `state` points at.
+    pub fn read_page<'a>(
+        &'a self,
+        stream: &'a str,
+        state: &'a StreamState,
+    ) -> BoxFuture<'a, Result<Page, ConnectorError>> {
+        // Boxed here, where the lifetimes are concrete: sqlx's executor bounds otherwise make
+        // the callers' futures fail to prove `Send` for every lifetime.
+        Box::pin(self.read_page_inner(stream, state))
+    }
+
+    async fn read_page_inner(&self, stream: &str, state: &StreamState) -> Result<Page, ConnectorError> {
+        let spec = self.stream(stream)?;
+        pagination::check_before_request(state, self.max_pages)
+            .map_err(|e| ConnectorError::new(ErrorClass::Permanent, ErrorKind::Pagination, e.to_string()))?;
+        let (relation, what) = self.stream_relation(spec);
+        let what = format!("stream `{stream}`: {what}");
+        let columns = self.columns(&relation, &what).await?;
+        let key = self.find(&columns, &spec.primary_key, &what)?;
+        let cursor_col = match &spec.cursor {
+            Some(c) => Some(self.find(&columns, &c.column, &what)?),
+            None => None,
+        };
+        let d = self.dialect;
+        let mut params = Vec::new();
+        let after = match &state.page {
+            Some(PageToken::Cursor(token)) => {
+                let (cursor_value, key_value) = values::decode_position(token).ok_or_else(|| {
+                    ConnectorError::config(format!("stream `{stream}`: unreadable page token in the checkpoint"))
+                })?;
+                if let Some(c) = cursor_col {
+                    params.push(values::bind_value(d, c, &cursor_value));
+                }
+                params.push(values::bind_value(d, key, &key_value));
+                true
+            }
+            Some(_) => {
+                return Err(ConnectorError::config(format!(
+                    "stream `{stream}`: the checkpoint's page token is not a SQL position"
+                )))
+            }
+            None => false,
+        };
+        let mut since = false;
+        if !after {
+            if let (Some(from), Some(c), Some(cspec)) = (&state.since, cursor_col, &spec.cursor) {
+                let kind = cspec.kind.engine_kind();
+                let lower = cursor::since_values(kind, from, cspec.lookback_secs)
+                    .map_err(|e| ConnectorError::config(format!("stream `{stream}`: cursor `{from}`: {e}")))?;
+                let mut value = lower[0].1.clone();
+                if cspec.kind == SqlCursorKind::Integer || cspec.kind == SqlCursorKind::UnixSeconds {
+                    if let Some(n) = value.as_str().and_then(|s| s.parse::<i64>().ok()) {
+                        value = Value::from(n);
+                    }
+                }
+                if cspec.kind == SqlCursorKind::UnixMillis {
+                    if let Some(n) = value.as_str().and_then(|s| s.parse::<i64>().ok()) {
+                        value = Value::from(n);
+                    }
+                }
+                params.push(values::bind_value(d, c, &value));
+                since = true;
+            }
+        }
+        let sql = d.select_chunk(&dialect::ChunkQuery {
+            relation: &relation,
+            columns: &columns,
+            key,
+            cursor: cursor_col,
+            after,
+            since,
+            limit: spec.chunk_size,
+        });
+        let rows = self
+            .fetch_json(&sql, &params)
+            .await
+            .map_err(|e| self.error(&format!("{what}: read"), &e))?;
+        let mut records = Vec::with_capacity(rows.len());
+        for text in rows {
+            let mut row: Value = serde_json::from_str(&text).map_err(|_| {
+                ConnectorError::invalid_response(format!("stream `{stream}`: a row did not convert to JSON"))
+            })?;
+            values::normalize_row(&columns, &mut row);
+            records.push(row);
+        }
+        let mut max_cursor = state.max_cursor.clone();
+        if let (Some(cspec), Some(last)) = (&spec.cursor, records.last()) {
+            let kind = cspec.kind.engine_kind();
+            if let Some(text) = last.get(&cspec.column).and_then(|v| cursor::from_value(kind, v)) {
+                max_cursor = cursor::max(kind, max_cursor, &text);
+            }
+        }
+        let full = records.len() == spec.chunk_size as usize;
+        let next = match records.last() {
+            Some(last) if full => {
+                let key_value = last.get(&spec.primary_key).cloned().unwrap_or(Value::Null);
+                let cursor_value = spec
+                    .cursor
+                    .as_ref()
+                    .map(|c| last.get(&c.column).cloned().unwrap_or(Value::Null));
+                let token = PageToken::Cursor(values::encode_position(cursor_value.as_ref(), &key_value));
+                let mut next = pagination::advance(state, token)
+                    .map_err(|e| ConnectorError::new(ErrorClass::Permanent, ErrorKind::Pagination, e.to_string()))?;
+                next.max_cursor = max_cursor.clone();
+                Some(next)
+            }
+            _ => None,
+        };
+        Ok(Page {
+            records,
+            next,
+            max_cursor,
+            total: None,
+        })
+    }
+
+    /// One record of `stream` by primary key; `None` when no row has it.
+    pub fn fetch_record<'a>(
+        &'a self,
+        stream: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
+        Box::pin(self.fetch_record_inner(stream, id))
+    }
+
+    async fn fetch_record_inner(&self, stream: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
+        let spec = self.stream(stream)?;
+        let (relation, what) = self.stream_relation(spec);
+        let what = format!("stream `{stream}`: {what}");
+        let columns = self.columns(&relation, &what).await?;
+        let key = self.find(&columns, &spec.primary_key, &what)?;
+        let sql = self.dialect.select_one(&relation, &columns, key);
+        // An id is text; a numeric key compares as a number in MySQL and SQLite.
+        let id_value = match (self.dialect, id.parse::<i64>()) {
+            (Dialect::Postgres, _) | (_, Err(_)) => Value::String(id.to_owned()),
+            (_, Ok(n)) => Value::from(n),
+        };
+        let params = [values::bind_value(self.dialect, key, &id_value)];
+        let rows = match self.fetch_json(&sql, &params).await {
+            Ok(rows) => rows,
+            // PostgreSQL refuses an id its key type cannot hold (`abc` for a bigint): no row.
+            Err(sqlx::Error::Database(e))
+                if self.dialect == Dialect::Postgres && e.code().as_deref() == Some("22P02") =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.error(&format!("{what}: fetch"), &e)),
+        };
+        match rows.into_iter().next() {
+            None => Ok(None),
+            Some(text) => {
+                let mut row: Value = serde_json::from_str(&text).map_err(|_| {
+                    ConnectorError::invalid_response(format!("stream `{stream}`: the row did not convert to JSON"))
+                })?;
+                values::normalize_row(&columns, &mut row);
+                Ok(Some(row))
+            }
+        }
+    }
+
+    async fn fetch_json(&self, sql: &str, params: &[BindValue]) -> Result<Vec<String>, sqlx::Error> {
+        match &self.pool {
+            Pool::Pg(p) => {
+                bind_all!(sqlx::query_scalar::<_, String>(sql), params)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::My(p) => {
+                bind_all!(sqlx::query_scalar::<_, String>(sql), params)
+                    .fetch_all(p)
+                    .await
+            }
+            Pool::Lite(p) => {
+                bind_all!(sqlx::query_scalar::<_, String>(sql), params)
+                    .fetch_all(p)
+                    .await
+            }
+        }
+    }
+
+    /// Connects, runs `SELECT 1`, and checks that every stream's and write's table and
+    /// columns exist (the error names the missing one).
+    pub fn check(&self) -> BoxFuture<'_, Result<CheckReport, ConnectorError>> {
+        Box::pin(self.check_inner())
+    }
+
+    async fn check_inner(&self) -> Result<CheckReport, ConnectorError> {
+        let started = Instant::now();
+        let result = match &self.pool {
+            Pool::Pg(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Pool::My(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Pool::Lite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+        };
+        result.map_err(|e| self.error("the database cannot be reached", &e))?;
+        self.validate_schema().await?;
+        Ok(CheckReport {
+            status: 200,
+            latency: started.elapsed(),
+            auth: "database_url",
+        })
+    }
+
+    /// Every stream's and write's relation and named columns exist.
+    pub async fn validate_schema(&self) -> Result<(), ConnectorError> {
+        for (name, spec) in &self.spec.streams {
+            let (relation, what) = self.stream_relation(spec);
+            let what = format!("stream `{name}`: {what}");
+            let columns = self.columns(&relation, &what).await?;
+            self.find(&columns, &spec.primary_key, &what)?;
+            if let Some(c) = &spec.cursor {
+                self.find(&columns, &c.column, &what)?;
+            }
+        }
+        for (name, spec) in &self.spec.writes {
+            let what = format!("write `{name}`: table `{}`", spec.table);
+            let columns = self
+                .columns(&self.dialect.table(&spec.table, self.schema.as_deref()), &what)
+                .await?;
+            for key in &spec.key {
+                self.find(&columns, key, &what)?;
+            }
+            if let Some(id) = &spec.id_column {
+                self.find(&columns, id, &what)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `records` (JSON objects: column -> value) with `operation`, `batch_size` per
+    /// transaction; one result per record, in order. A record naming a column the table does
+    /// not have, or that the database refuses, fails alone (permanently, with the reason);
+    /// the others commit. A failure of the database itself (connection, deadlock) in the
+    /// first batch is returned as an error with nothing written; in a later batch, that batch
+    /// and the rest fail with its class and the earlier batches stay written.
+    pub fn write_batch<'a>(
+        &'a self,
+        operation: &'a str,
+        records: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<WriteResult>, ConnectorError>> {
+        Box::pin(self.write_batch_inner(operation, records))
+    }
+
+    async fn write_batch_inner(&self, operation: &str, records: &[Value]) -> Result<Vec<WriteResult>, ConnectorError> {
+        let spec = self.write_op(operation)?;
+        let table = self.dialect.table(&spec.table, self.schema.as_deref());
+        let what = format!("write `{operation}`: table `{}`", spec.table);
+        let columns = self.columns(&table, &what).await?;
+        let mut results: Vec<Option<WriteResult>> = vec![None; records.len()];
+        let mut ready = Vec::new();
+        for (index, record) in records.iter().enumerate() {
+            match self.prepare_row(spec, &table, &columns, record) {
+                Ok((sql, params, id, update)) => ready.push(RowWrite {
+                    index,
+                    sql,
+                    params,
+                    id,
+                    update,
+                }),
+                Err(reason) => {
+                    results[index] = Some(WriteResult::Failed {
+                        reason: format!("record {}: {reason}", index + 1),
+                        class: ErrorClass::Permanent,
+                    })
+                }
+            }
+        }
+        let mut stop: Option<ConnectorError> = None;
+        let mut sent_any = false;
+        for chunk in ready.chunks(spec.batch_size) {
+            if let Some(e) = &stop {
+                for row in chunk {
+                    results[row.index] = Some(WriteResult::Failed {
+                        reason: e.message.clone(),
+                        class: e.class,
+                    });
+                }
+                continue;
+            }
+            // Each batch runs as a task of its own over owned data (the pool is shared): sqlx's
+            // transaction executors cannot prove `Send` for every lifetime inside the callers'
+            // futures otherwise.
+            let (rows, dialect, url) = (chunk.to_vec(), self.dialect, self.url.expose_secret().to_owned());
+            let task = match &self.pool {
+                Pool::Pg(p) => tokio::spawn(write_chunk_pg(p.clone(), rows, dialect, url)),
+                Pool::My(p) => tokio::spawn(write_chunk_my(p.clone(), rows, dialect, url)),
+                Pool::Lite(p) => tokio::spawn(write_chunk_lite(p.clone(), rows, dialect, url)),
+            };
+            let outcome = task.await.map_err(|_| sqlx::Error::WorkerCrashed).and_then(|r| r);
+            match outcome {
+                Ok(out) => {
+                    for (row, result) in chunk.iter().zip(out) {
+                        results[row.index] = Some(result);
+                    }
+                }
+                Err(e) => {
+                    let e = self.error(&format!("{what}: the batch was rolled back"), &e);
+                    if !sent_any {
+                        return Err(e);
+                    }
+                    for row in chunk {
+                        results[row.index] = Some(WriteResult::Failed {
+                            reason: e.message.clone(),
+                            class: e.class,
+                        });
+                    }
+                    stop = Some(e);
+                }
+            }
+            sent_any = true;
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.expect("every record gets a result"))
+            .collect())
+    }
+
+    /// The statement and parameters writing one record, or why the record is refused: not an
+    /// object, empty, naming a column the table does not have, or lacking a key column.
+    fn prepare_row(
+        &self,
+        spec: &SqlWriteSpec,
+        table: &str,
+        columns: &[Column],
+        record: &Value,
+    ) -> Result<PreparedRow, String> {
+        let Value::Object(fields) = record else {
+            return Err("the mapped record is not a JSON object of column values".into());
+        };
+        if fields.is_empty() {
+            return Err("the mapped record has no columns".into());
+        }
+        let mut used = Vec::with_capacity(fields.len());
+        let mut params = Vec::with_capacity(fields.len());
+        for (name, value) in fields {
+            let column = columns.iter().find(|c| &c.name == name).ok_or_else(|| {
+                format!(
+                    "table `{}` has no column `{}`",
+                    spec.table,
+                    name.chars().take(64).collect::<String>().escape_debug()
+                )
+            })?;
+            used.push(column);
+            params.push(values::bind_value(self.dialect, column, value));
+        }
+        for key in &spec.key {
+            if fields.get(key).is_none_or(Value::is_null) {
+                return Err(format!("the key column `{key}` has no value"));
+            }
+        }
+        let id_column = spec.id_column.as_ref().or(spec.key.first());
+        let id = id_column.and_then(|c| fields.get(c)).and_then(values::scalar_text);
+        let returning = match (id_column, &id) {
+            (Some(name), None) => columns.iter().find(|c| &c.name == name),
+            _ => None,
+        };
+        if self.dialect == Dialect::Mysql && !spec.key.is_empty() {
+            let sql = self.dialect.insert(table, &used, &[], returning);
+            let mut update_params: Vec<BindValue> = used
+                .iter()
+                .zip(&params)
+                .filter(|(c, _)| !spec.key.contains(&c.name))
+                .map(|(_, p)| p.clone())
+                .collect();
+            for key in &spec.key {
+                let column = used.iter().find(|c| &c.name == key).expect("key present");
+                update_params.push(values::bind_value(self.dialect, column, &fields[key]));
+            }
+            let update = self.dialect.update_on_key(table, &used, &spec.key);
+            return Ok((sql, params, id, Some((update, update_params))));
+        }
+        let sql = self.dialect.insert(table, &used, &spec.key, returning);
+        Ok((sql, params, id, None))
+    }
+}
+
+/// A record's insert (statement, parameters), its destination id, and MySQL's update first.
+type PreparedRow = (String, Vec<BindValue>, Option<String>, Option<(String, Vec<BindValue>)>);
+
+/// The per-engine batch writers: one transaction, a savepoint per record.
+macro_rules! write_chunk {
+    ($name:ident, $pool:ty, $last_id:expr) => {
+        async fn $name(
+            pool: $pool,
+            chunk: Vec<RowWrite>,
+            dialect: Dialect,
+            url: String,
+        ) -> Result<Vec<WriteResult>, sqlx::Error> {
+            let mut tx = pool.begin().await?;
+            let mut out = Vec::with_capacity(chunk.len());
+            for row in &chunk {
+                (&mut *tx).execute("SAVEPOINT switchyard_record").await?;
+                if let Some((update, params)) = &row.update {
+                    match bind_all!(sqlx::query(update), params).execute(&mut *tx).await {
+                        Ok(done) if done.rows_affected() > 0 => {
+                            (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                            out.push(WriteResult::Ok {
+                                destination_id: row.id.clone(),
+                            });
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(e) if refuses_record(dialect, &e) => {
+                            (&mut *tx)
+                                .execute("ROLLBACK TO SAVEPOINT switchyard_record")
+                                .await?;
+                            (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                            out.push(WriteResult::Failed {
+                                reason: format!(
+                                    "refused by the database: {}",
+                                    redact::redact(&describe_error(&e), &url)
+                                ),
+                                class: ErrorClass::Permanent,
+                            });
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+                let returning = row.id.is_none() && dialect != Dialect::Mysql && row.sql.contains(" RETURNING ");
+                let result: Result<Option<String>, sqlx::Error> = if returning {
+                    bind_all!(sqlx::query_scalar::<_, String>(&row.sql), &row.params)
+                        .fetch_optional(&mut *tx)
+                        .await
+                } else {
+                    bind_all!(sqlx::query(&row.sql), &row.params)
+                        .execute(&mut *tx)
+                        .await
+                        .map(|done| {
+                            #[allow(clippy::redundant_closure_call)]
+                            ($last_id)(&done)
+                        })
+                };
+                match result {
+                    Ok(returned) => {
+                        (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                        out.push(WriteResult::Ok {
+                            destination_id: row.id.clone().or(returned),
+                        });
+                    }
+                    Err(e) if refuses_record(dialect, &e) => {
+                        (&mut *tx)
+                            .execute("ROLLBACK TO SAVEPOINT switchyard_record")
+                            .await?;
+                        (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                        out.push(WriteResult::Failed {
+                            reason: format!(
+                                "refused by the database: {}",
+                                redact::redact(&describe_error(&e), &url)
+                            ),
+                            class: ErrorClass::Permanent,
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            tx.commit().await?;
+            Ok(out)
+        }
+    };
+}
+
+write_chunk!(
+    write_chunk_pg,
+    PgPool,
+    |_: &sqlx::postgres::PgQueryResult| None::<String>
+);
+write_chunk!(write_chunk_my, MySqlPool, |done: &sqlx::mysql::MySqlQueryResult| {
+    Some(done.last_insert_id())
+        .filter(|id| *id != 0)
+        .map(|id| id.to_string())
+});
+write_chunk!(
+    write_chunk_lite,
+    SqlitePool,
+    |_: &sqlx::sqlite::SqliteQueryResult| None::<String>
+);
+
+/// A database error's message (with its SQLSTATE or code), or the error itself.
+fn describe_error(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("{} (code {code})", db.message()),
+            None => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Whether the database refused this record (a constraint, a value it cannot store) rather
+/// than failing as a whole: the record fails alone and the batch goes on.
+fn refuses_record(dialect: Dialect, e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else { return false };
+    if !matches!(classify(dialect, e).0, ErrorClass::Permanent) {
+        return false;
+    }
+    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+    match dialect {
+        // 22: data exception, 23: integrity constraint, 42804/42P18: a value of the wrong type.
+        Dialect::Postgres => code.starts_with("22") || code.starts_with("23") || code.starts_with("428"),
+        Dialect::Mysql => code.starts_with("22") || code.starts_with("23") || code == "HY000",
+        Dialect::Sqlite => {
+            let primary = code.parse::<i64>().map(|c| c & 0xff).unwrap_or(0);
+            // CONSTRAINT, MISMATCH, RANGE, TOOBIG
+            matches!(primary, 19 | 20 | 25 | 18)
+        }
+    }
+}
+
+/// The one classification of database failures: connection trouble, deadlocks and timeouts
+/// are transient; refused credentials need a person; the rest is permanent.
+pub fn classify(dialect: Dialect, e: &sqlx::Error) -> (ErrorClass, ErrorKind) {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            (ErrorClass::Transient, ErrorKind::Network)
+        }
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => (ErrorClass::Transient, ErrorKind::Network),
+        sqlx::Error::Configuration(_) => (ErrorClass::Permanent, ErrorKind::Config),
+        sqlx::Error::Database(db) => {
+            let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+            let transient = match dialect {
+                // 08 connection, 40 rollback (serialization, deadlock), 53 resources,
+                // 57 operator intervention (shutdown, statement timeout), 58 system.
+                Dialect::Postgres => ["08", "40", "53", "57", "58"].iter().any(|p| code.starts_with(p)),
+                Dialect::Mysql => {
+                    let number = db
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .map(|m| m.number())
+                        .unwrap_or(0);
+                    code.starts_with("08")
+                        || code.starts_with("40")
+                        || matches!(number, 1205 | 1213 | 1040 | 2006 | 2013)
+                }
+                Dialect::Sqlite => {
+                    let primary = code.parse::<i64>().map(|c| c & 0xff).unwrap_or(0);
+                    matches!(primary, 5 | 6 | 10 | 13)
+                }
+            };
+            let reauth = match dialect {
+                Dialect::Postgres => code.starts_with("28"),
+                Dialect::Mysql => matches!(
+                    db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .map(|m| m.number()),
+                    Some(1045) | Some(1044) | Some(1698)
+                ),
+                Dialect::Sqlite => false,
+            };
+            if reauth {
+                (ErrorClass::ReAuth, ErrorKind::Credentials)
+            } else if transient {
+                (ErrorClass::Transient, ErrorKind::Database)
+            } else {
+                (ErrorClass::Permanent, ErrorKind::Database)
+            }
+        }
+        _ => (ErrorClass::Permanent, ErrorKind::Database),
+    }
+}
+
+impl ConnectorDefinition {
+    /// The names of the streams, whatever the connector's kind.
+    pub fn stream_names(&self) -> Vec<String> {
+        match &self.sql {
+            Some(sql) => sql.streams.keys().cloned().collect(),
+            None => self.streams.keys().cloned().collect(),
+        }
+    }
+
+    /// The names of the write operations, whatever the connector's kind.
+    pub fn write_names(&self) -> Vec<String> {
+        match &self.sql {
+            Some(sql) => sql.writes.keys().cloned().collect(),
+            None => self.writes.keys().cloned().collect(),
+        }
+    }
+
+    /// Whether the connector can be checked (an HTTP check request, or any SQL connector).
+    pub fn has_check(&self) -> bool {
+        self.check.is_some() || self.sql.is_some()
+    }
+}
