@@ -2,7 +2,7 @@
 # The SQL connector tests need PostgreSQL (127.0.0.1:5432, trust authentication on loopback,
 # a `test` database) and MariaDB (127.0.0.1:3306, root without a password, a `test` database).
 # Starts them when they are installed but not running; fails, saying how to install them, when
-# they are missing. SQLite needs nothing (the tests use a temporary file). Called by
+# they are missing (installing them first when run as root on Debian). SQLite needs nothing (the tests use a temporary file). Called by
 # scripts/test.sh; safe to run again.
 set -euo pipefail
 
@@ -24,6 +24,23 @@ missing() {
   echo "then run scripts/ensure-databases.sh again." >&2
   exit 1
 }
+
+# Installs the Debian packages that are missing, when we are root on Debian (CI, a fresh
+# machine); anywhere else the checks below say what to install.
+apt_updated=""
+install() {
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 || return 0
+  if [ -z "$apt_updated" ]; then
+    echo "==> apt-get update (to install $*)" >&2
+    apt-get update -qq >&2
+    apt_updated=1
+  fi
+  echo "==> apt-get install -y $*" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+listening 5432 || command -v pg_ctlcluster >/dev/null 2>&1 || install postgresql
+listening 3306 || command -v mariadbd-safe >/dev/null 2>&1 || command -v mysqld_safe >/dev/null 2>&1 \
+  || install mariadb-server
 
 # PostgreSQL
 if ! listening 5432; then
