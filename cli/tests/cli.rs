@@ -238,11 +238,41 @@ fn bad_arguments_exit_2_with_a_message_saying_what_to_fix() {
 
 #[test]
 fn sign_output_verifies_for_every_named_scheme() {
-    let body = temp_file("body.txt", br#"{"id":"evt_1","type":"x"}"#);
+    let plain = temp_file("body.txt", br#"{"id":"evt_1","type":"x"}"#);
+    // Linear signs only the body, and the body carries the timestamp.
+    let stamped = temp_file(
+        "linear-body.txt",
+        br#"{"type":"Issue","action":"create","webhookTimestamp":1763800000000}"#,
+    );
     let list = switchyard(&["webhook", "schemes"]);
-    for scheme in stdout(&list).lines().filter(|s| *s != "generic" && *s != "twilio") {
+    // Senders that sign nothing: `sign` says so instead of printing headers.
+    for unsigned in ["microsoft-graph", "mailchimp"] {
+        assert!(stdout(&list).lines().any(|l| l == unsigned), "{unsigned} is listed");
+        let secret = temp_file("secret.txt", b"s3cret");
+        let out = switchyard(&[
+            "webhook",
+            "sign",
+            "--scheme",
+            unsigned,
+            "--secret-file",
+            p(&secret),
+            "--body-file",
+            p(&plain),
+        ]);
+        assert_ne!(out.status.code(), Some(0), "{unsigned}");
+        assert!(stderr(&out).contains("signs nothing"), "{unsigned}: {}", stderr(&out));
+    }
+    let signed_schemes = stdout(&list);
+    let signed_schemes = signed_schemes
+        .lines()
+        .filter(|s| !["generic", "twilio", "microsoft-graph", "mailchimp"].contains(s));
+    for scheme in signed_schemes {
+        let body = if scheme == "linear" { &stamped } else { &plain };
         let secret_value: &[u8] = if scheme == "standard-webhooks" {
             b"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        } else if scheme == "basic-auth" {
+            // The secret of a basic-auth connection is `user:password`.
+            b"pipedrive:s3cret"
         } else {
             b"s3cret"
         };
