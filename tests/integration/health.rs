@@ -516,7 +516,18 @@ async fn overlapping_dispatch_ticks_never_dispatch_a_flow_twice() {
     off.enabled = false;
     rig.sync.flows.create(&off).await.unwrap();
 
-    let dispatcher = Dispatcher::new(rig.env.clients.dynamodb.clone(), &rig.env.table);
+    // The ticks' claims go to moto one at a time: moto applies a conditional write without a
+    // lock, so two racing on one item can both succeed, which DynamoDB never allows (this test
+    // once saw a flow claimed twice that way on a loaded machine).
+    let serial = switchyard_tests::keepalive::start_serialized(&switchyard_tests::emulator().endpoint)
+        .await
+        .expect("the serialising proxy starts");
+    let claims = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&switchyard_tests::sdk_config().await)
+            .endpoint_url(&serial.endpoint)
+            .build(),
+    );
+    let dispatcher = Dispatcher::new(claims, &rig.env.table);
     for round in 0..2 {
         let (a, b, c) = tokio::join!(
             dispatcher.tick(&rig.sync),

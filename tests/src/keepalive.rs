@@ -34,6 +34,8 @@ const HOP_BY_HOP: [&str; 8] = [
 struct Upstream {
     base: String,
     client: reqwest::Client,
+    /// Held across each forwarded request when the proxy serialises (see [`start_serialized`]).
+    one_at_a_time: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// A running proxy; it stops when its runtime does.
@@ -43,6 +45,18 @@ pub struct KeepAliveProxy {
 
 /// Starts a proxy on a free loopback port in front of `upstream` (`http://host:port`).
 pub async fn start(upstream: &str) -> std::io::Result<KeepAliveProxy> {
+    start_with(upstream, false).await
+}
+
+/// Like [`start`], but forwards one request at a time. moto serves each request on a thread of
+/// its own and checks a DynamoDB condition and applies the write without a lock, so two
+/// conditional writes racing on one item can both succeed, which DynamoDB never allows. A test
+/// that proves a claim protocol under contention sends its conditional writes through this.
+pub async fn start_serialized(upstream: &str) -> std::io::Result<KeepAliveProxy> {
+    start_with(upstream, true).await
+}
+
+async fn start_with(upstream: &str, serialized: bool) -> std::io::Result<KeepAliveProxy> {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     let state = Upstream {
@@ -51,6 +65,7 @@ pub async fn start(upstream: &str) -> std::io::Result<KeepAliveProxy> {
             .no_proxy()
             .build()
             .map_err(std::io::Error::other)?,
+        one_at_a_time: serialized.then(Default::default),
     };
     let app = Router::new().fallback(forward).with_state(state);
     tokio::spawn(async move {
@@ -60,6 +75,10 @@ pub async fn start(upstream: &str) -> std::io::Result<KeepAliveProxy> {
 }
 
 async fn forward(State(up): State<Upstream>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let _turn = match &up.one_at_a_time {
+        Some(lock) => Some(lock.clone().lock_owned().await),
+        None => None,
+    };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = up.client.request(method, format!("{}{path}", up.base)).body(body);
     for (name, value) in &headers {
