@@ -1420,6 +1420,52 @@ async fn hubspot_events_fetch_the_object_and_deleted_objects_are_none() {
     assert_eq!(c.resolve_event(&other).await.unwrap(), None);
 }
 
+/// `fetch.id_pattern`: an id from an event that does not match as a whole is refused
+/// permanently and never sent; one that matches is fetched. A pattern that is not a regular
+/// expression is refused when the definition loads, naming the field.
+#[tokio::test]
+async fn fetch_id_pattern_refuses_an_id_that_does_not_match_unsent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/query"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{"id": "42"}]})))
+        .mount(&server)
+        .await;
+    let yaml = |pattern: &str| {
+        format!(
+            r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {{path: /items}}
+    records: /items
+    fetch:
+      id_pattern: "{pattern}"
+      request:
+        method: POST
+        path: /query
+        body: {{q: "SELECT * FROM item WHERE id = {{{{ id }}}}"}}
+      record: /items/0
+check:
+  request: {{path: /items}}
+"#
+        )
+    };
+    let c = client(def(&yaml("[0-9]{1,20}")), settings(&server), Credentials::new());
+    let record = c.fetch_record("items", "42").await.unwrap().unwrap();
+    assert_eq!(record["id"], "42");
+    for forged in ["42 OR 1=1", "0; DROP TABLE item", "", "4a", "123456789012345678901"] {
+        let err = c.fetch_record("items", forged).await.unwrap_err();
+        assert_eq!((err.class, err.kind), (ErrorClass::Permanent, ErrorKind::InvalidInput), "{forged:?}");
+        assert!(!err.message.contains(forged) || forged.is_empty(), "the id is not quoted: {err}");
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "only the valid id was sent");
+
+    let err = parse_definition("test", &yaml("[0-9")).unwrap_err().to_string();
+    assert!(err.contains("streams.items.fetch.id_pattern"), "{err}");
+}
+
 #[tokio::test]
 async fn stripe_events_carry_the_object() {
     let c = ConnectorClient::new(

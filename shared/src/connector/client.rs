@@ -665,12 +665,24 @@ impl ConnectorClient {
             return sql.fetch_record(stream, id).await;
         }
         let (_, compiled) = self.stream(stream)?;
-        let (request, selector) = compiled.fetch.as_ref().ok_or_else(|| {
+        let fetch = compiled.fetch.as_ref().ok_or_else(|| {
             ConnectorError::config(format!(
                 "stream `{stream}` of `{}` cannot fetch single records",
                 self.def.id
             ))
         })?;
+        if !fetch.accepts(id) {
+            // The id is not quoted: it came from a stranger's event and may be anything.
+            return Err(ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::InvalidInput,
+                format!(
+                    "stream `{stream}`: the record id ({} bytes) does not match the definition's `fetch.id_pattern`; not sent",
+                    id.len()
+                ),
+            ));
+        }
+        let (request, selector) = (&fetch.request, &fetch.record);
         let not_found = &self.def.streams[stream]
             .fetch
             .as_ref()

@@ -38,9 +38,26 @@ pub struct CompiledStream {
     pub request: CompiledRequest,
     pub incremental_request: Option<CompiledRequest>,
     pub records: Selector,
-    pub fetch: Option<(CompiledRequest, Selector)>,
+    pub fetch: Option<CompiledFetch>,
     /// The change feed's request and item selector.
     pub changes: Option<(CompiledRequest, Selector)>,
+}
+
+/// A fetch-by-id request, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledFetch {
+    pub request: CompiledRequest,
+    pub record: Selector,
+    /// `fetch.id_pattern`, anchored at both ends.
+    pub id_pattern: Option<regex::Regex>,
+}
+
+impl CompiledFetch {
+    /// Whether `id` may be sent: it matches `fetch.id_pattern` as a whole (any id does when
+    /// none is set).
+    pub fn accepts(&self, id: &str) -> bool {
+        self.id_pattern.as_ref().is_none_or(|re| re.is_match(id))
+    }
 }
 
 /// A write operation, compiled.
@@ -570,8 +587,22 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             if !req.vars().iter().any(|(_, v)| v.as_str() == "id") {
                 return Err(invalid(field, "a fetch request must use `{{ id }}`"));
             }
-            let sel = Selector::parse(&f.record).map_err(|e| invalid(format!("{at}.fetch.record"), e.to_string()))?;
-            Some((req, sel))
+            let record =
+                Selector::parse(&f.record).map_err(|e| invalid(format!("{at}.fetch.record"), e.to_string()))?;
+            let id_pattern = match &f.id_pattern {
+                None => None,
+                Some(p) => Some(
+                    regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| invalid(format!("{at}.fetch.id_pattern"), format!("not a regular expression: {e}")))?,
+                ),
+            };
+            Some(CompiledFetch {
+                request: req,
+                record,
+                id_pattern,
+            })
         }
     };
     let changes = match &spec.changes {

@@ -850,6 +850,13 @@ pub struct FetchSpec {
     /// Statuses meaning the record does not exist.
     #[serde(default = "default_not_found")]
     pub not_found: Vec<u16>,
+
+    /// A regular expression every id must match as a whole before it is sent (`[0-9]{1,20}`).
+    /// Ids come from webhook events, which strangers write: set this wherever the id lands in a
+    /// query language (SuiteQL, SOQL, OData filters) rather than in a URL path segment, which
+    /// templates already escape. An id that does not match fails permanently, unsent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_pattern: Option<String>,
 }
 
 fn default_not_found() -> Vec<u16> {

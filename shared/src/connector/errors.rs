@@ -98,6 +98,8 @@ pub enum ErrorKind {
     Credentials,
     /// A rotated token could not be handed to the token store.
     TokenStore,
+    /// A value from a record or an event (an id, say) does not fit the definition's pattern.
+    InvalidInput,
     /// A database (`kind: sql`) refused a statement or failed.
     Database,
 }
