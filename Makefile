@@ -10,12 +10,14 @@ dev:
 test:
 	scripts/test.sh
 
-## Criterion benchmarks (prints the figures).
+## Criterion benchmarks and the long proofs (print their figures).
 bench:
 	cargo bench -p switchyard --bench webhook --bench sync
 	cargo bench -p switchyard-tests --bench sync_throughput
 	cargo bench -p health-checker
 	cargo bench -p switchyard-tests --bench footprint
+	scripts/setup-venv.sh
+	cargo test -p switchyard-tests --test integration -- --ignored fault_injection_with_2000_events --nocapture
 
 ## Switchyard beside Airbyte's CDK on the same paged stream (creates .venv-peers; several minutes).
 bench-peers:
