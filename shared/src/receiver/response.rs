@@ -9,8 +9,9 @@ use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
 const THROTTLED_RETRY_AFTER: &str = "10";
 const UNAVAILABLE_RETRY_AFTER: &str = "2";
 
-/// Every answer the receiver gives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Every answer the receiver gives. Its `Debug` shows a challenge's header names, never their
+/// values.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Reply {
     Accepted {
         accepted: usize,
@@ -32,6 +33,36 @@ pub enum Reply {
     Unavailable {
         throttled: bool,
     },
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Accepted { accepted, duplicates } => f
+                .debug_struct("Accepted")
+                .field("accepted", accepted)
+                .field("duplicates", duplicates)
+                .finish(),
+            Reply::Challenge {
+                body,
+                content_type,
+                headers,
+            } => f
+                .debug_struct("Challenge")
+                .field("body", body)
+                .field("content_type", content_type)
+                .field(
+                    "headers",
+                    &headers.iter().map(|(name, _)| (*name, "[redacted]")).collect::<Vec<_>>(),
+                )
+                .finish(),
+            Reply::BadRequest => f.write_str("BadRequest"),
+            Reply::Unauthorized => f.write_str("Unauthorized"),
+            Reply::MethodNotAllowed => f.write_str("MethodNotAllowed"),
+            Reply::TooLarge => f.write_str("TooLarge"),
+            Reply::Unavailable { throttled } => f.debug_struct("Unavailable").field("throttled", throttled).finish(),
+        }
+    }
 }
 
 impl Reply {
@@ -101,5 +132,28 @@ impl Reply {
         }
         resp.body = Some(Body::Text(body));
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_debug_names_its_headers_but_never_their_values() {
+        let reply = Reply::Challenge {
+            body: String::new(),
+            content_type: "text/plain",
+            headers: vec![("X-Hook-Secret", "hook-secret-value-1234".into())],
+        };
+        let shown = format!("{reply:?}");
+        assert!(shown.contains("X-Hook-Secret"), "{shown}");
+        assert!(!shown.contains("hook-secret-value-1234"), "{shown}");
+        let response = reply.into_response();
+        assert_eq!(
+            response.headers.get("X-Hook-Secret").map(|v| v.to_str().unwrap()),
+            Some("hook-secret-value-1234"),
+            "the answer itself still carries the value"
+        );
     }
 }
