@@ -16,6 +16,7 @@ pub mod health;
 pub mod local;
 pub mod logging;
 pub mod metrics;
+pub mod quality;
 pub mod queue;
 pub mod receiver;
 pub mod retry;

@@ -1,0 +1,453 @@
+//! Data quality: per-flow baselines of what a sync job usually does, and the anomalies that
+//! stand far outside them (a sync that suddenly reads nothing, a reject rate jumping from 0% to
+//! 40%, a job taking ten times as long).
+//!
+//! A baseline is rolling statistics, never a rescan of history: per metric an exponentially
+//! weighted mean and variance, kept per part of the week (weekday or weekend, times four
+//! six-hour parts of the day, UTC), so an ordinary quiet night or weekend is compared with
+//! other nights and weekends, never with a busy weekday. A part of the week is judged once it
+//! has [`MIN_SAMPLES`] observations: within two hours for a flow synced every quarter hour,
+//! within two weeks for a daily one.
+//!
+//! An anomaly opens an *episode*: it is alerted once, when it opens, and stays open (and out of
+//! the baseline, so a lasting fault keeps being seen as one) until the metric is back inside
+//! its usual range. An episode that lasts [`RELEARN_AFTER`] observations is a new normal: the
+//! baseline starts learning again from there.
+//!
+//! [`Quality::observe`] is pure; `store::quality` keeps the state in DynamoDB beside the flow.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Weight of a new observation once a statistic is warm (about the last 20 observations).
+pub const ALPHA: f64 = 0.1;
+/// Observations a statistic needs before it judges anything.
+pub const MIN_SAMPLES: u32 = 8;
+/// How many standard deviations away counts as far outside.
+pub const THRESHOLD_SD: f64 = 4.0;
+/// Consecutive anomalous observations after which they are accepted as the new normal.
+pub const RELEARN_AFTER: u32 = 20;
+
+/// An exponentially weighted mean and variance. Until `1 / n` falls below [`ALPHA`] every
+/// observation weighs the same (a plain mean), so the first few do not dominate.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Stat {
+    pub n: u32,
+    pub mean: f64,
+    pub var: f64,
+}
+
+impl Stat {
+    pub fn add(&mut self, x: f64) {
+        self.n = self.n.saturating_add(1);
+        let alpha = (1.0 / f64::from(self.n)).max(ALPHA);
+        let diff = x - self.mean;
+        let incr = alpha * diff;
+        self.mean += incr;
+        // West's exponentially weighted variance.
+        self.var = (1.0 - alpha) * (self.var + diff * incr);
+    }
+
+    pub fn sd(&self) -> f64 {
+        self.var.max(0.0).sqrt()
+    }
+
+    fn warm(&self) -> bool {
+        self.n >= MIN_SAMPLES
+    }
+}
+
+/// What one finished job did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobSample {
+    /// Unix seconds the job finished (places it in its part of the week).
+    pub at: i64,
+    pub read: u64,
+    /// Records that failed permanently (rejected by the mapping or the destination).
+    pub rejected: u64,
+    pub duration_secs: f64,
+}
+
+/// The metrics a baseline keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Records read per job.
+    Records,
+    /// Share of the records read that were rejected.
+    RejectRate,
+    /// Job duration.
+    Duration,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 3] = [Metric::Records, Metric::RejectRate, Metric::Duration];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Records => "records",
+            Metric::RejectRate => "reject_rate",
+            Metric::Duration => "duration",
+        }
+    }
+
+    fn value(self, s: &JobSample) -> f64 {
+        match self {
+            Metric::Records => s.read as f64,
+            Metric::RejectRate => {
+                if s.read == 0 {
+                    0.0
+                } else {
+                    s.rejected as f64 / s.read as f64
+                }
+            }
+            Metric::Duration => s.duration_secs,
+        }
+    }
+
+    /// The smallest spread worth judging against: a metric that never varied would otherwise
+    /// flag the first ordinary wobble.
+    fn sd_floor(self, mean: f64) -> f64 {
+        match self {
+            Metric::Records => (0.1 * mean).max(2.0),
+            Metric::RejectRate => 0.05,
+            Metric::Duration => (0.5 * mean).max(5.0),
+        }
+    }
+
+    fn describe(self, v: f64) -> String {
+        match self {
+            Metric::Records => format!("{v:.0} records"),
+            Metric::RejectRate => format!("{:.1}% rejected", v * 100.0),
+            Metric::Duration => format!("{v:.1} s"),
+        }
+    }
+}
+
+/// The part of the week an instant falls in: 0..=3 weekday six-hour parts, 4..=7 weekend ones.
+pub fn week_part(unix: i64) -> u8 {
+    let days = unix.div_euclid(86_400);
+    // 1970-01-01 was a Thursday: day 0 is Thursday, so (days + 3) % 7 is 0 on Monday.
+    let weekday = (days + 3).rem_euclid(7);
+    let hour = unix.rem_euclid(86_400) / 3_600;
+    let weekend = u8::from(weekday >= 5);
+    weekend * 4 + (hour / 6) as u8
+}
+
+/// One metric's baseline, per part of the week.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MetricBaseline {
+    #[serde(default)]
+    pub parts: BTreeMap<u8, Stat>,
+}
+
+impl MetricBaseline {
+    /// The statistic to judge an observation at `part` against, once it is warm.
+    fn reference(&self, part: u8) -> Option<&Stat> {
+        self.parts.get(&part).filter(|s| s.warm())
+    }
+
+    fn add(&mut self, part: u8, x: f64) {
+        self.parts.entry(part).or_default().add(x);
+    }
+}
+
+/// An open episode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Episode {
+    /// Unix seconds of the first anomalous job.
+    pub since: i64,
+    /// Anomalous observations so far.
+    pub count: u32,
+    /// The latest finding's text.
+    pub summary: String,
+}
+
+/// A flow's data-quality state.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Quality {
+    #[serde(default)]
+    pub baselines: BTreeMap<Metric, MetricBaseline>,
+    #[serde(default)]
+    pub open: BTreeMap<Metric, Episode>,
+}
+
+/// An observation far outside its baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub metric: Metric,
+    pub observed: f64,
+    pub usual: f64,
+    pub sd: f64,
+    /// Whether this observation opened the episode (alert) or continues an open one.
+    pub opened: bool,
+    pub since: i64,
+    /// What, since when, compared to what.
+    pub summary: String,
+}
+
+/// What one observation changed.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Observed {
+    pub findings: Vec<Finding>,
+    /// Metrics whose episode closed (back inside the usual range, or accepted as the new normal).
+    pub closed: Vec<Metric>,
+}
+
+impl Quality {
+    /// Judges `sample` against the baselines, then learns from it: an anomalous value stays
+    /// out of its baseline while its episode is shorter than [`RELEARN_AFTER`].
+    pub fn observe(&mut self, sample: &JobSample) -> Observed {
+        let part = week_part(sample.at);
+        let mut out = Observed::default();
+        for metric in Metric::ALL {
+            let x = metric.value(sample);
+            let baseline = self.baselines.entry(metric).or_default();
+            let verdict = baseline.reference(part).and_then(|s| judge(metric, x, s));
+            match verdict {
+                Some((usual, sd)) => {
+                    let episode = self.open.entry(metric).or_insert_with(|| Episode {
+                        since: sample.at,
+                        count: 0,
+                        summary: String::new(),
+                    });
+                    episode.count += 1;
+                    let opened = episode.count == 1;
+                    let summary = format!(
+                        "{}: {} where about {} is usual here (spread {}), since {}",
+                        metric.name(),
+                        metric.describe(x),
+                        metric.describe(usual),
+                        metric.describe(sd),
+                        rfc3339(episode.since),
+                    );
+                    episode.summary.clone_from(&summary);
+                    out.findings.push(Finding {
+                        metric,
+                        observed: x,
+                        usual,
+                        sd,
+                        opened,
+                        since: episode.since,
+                        summary,
+                    });
+                    if episode.count >= RELEARN_AFTER {
+                        // A new normal: learn it from scratch.
+                        self.open.remove(&metric);
+                        *baseline = MetricBaseline::default();
+                        baseline.add(part, x);
+                        out.closed.push(metric);
+                    }
+                }
+                None => {
+                    if self.open.remove(&metric).is_some() {
+                        out.closed.push(metric);
+                    }
+                    baseline.add(part, x);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `Some((usual, spread))` when `x` is far outside `stat`.
+fn judge(metric: Metric, x: f64, stat: &Stat) -> Option<(f64, f64)> {
+    let sd = stat.sd().max(metric.sd_floor(stat.mean));
+    let far = (x - stat.mean).abs() > THRESHOLD_SD * sd;
+    let anomalous = match metric {
+        // Fewer records matter as much as more; a job that reads nothing where dozens are
+        // usual is the classic silent failure.
+        Metric::Records => far || (x == 0.0 && stat.mean >= 2.0 * THRESHOLD_SD),
+        // Only more rejects, or a slower job, is a problem.
+        Metric::RejectRate | Metric::Duration => far && x > stat.mean,
+    };
+    anomalous.then_some((stat.mean, sd))
+}
+
+fn rfc3339(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Monday 2026-11-02 00:00 UTC.
+    const MONDAY: i64 = 1_793_577_600;
+    const HOUR: i64 = 3_600;
+
+    /// A flow synced hourly whose volume follows the week: busy on weekday working hours,
+    /// light at night, very light at the weekend, with a little noise.
+    fn ordinary(at: i64, noise: u64) -> JobSample {
+        let part = week_part(at);
+        let read = match part {
+            1 | 2 => 120 + noise % 17,
+            0 | 3 => 20 + noise % 5,
+            _ => 4 + noise % 3,
+        };
+        JobSample {
+            at,
+            read,
+            rejected: u64::from(noise % 11 == 0 && read > 100),
+            duration_secs: 2.0 + (noise % 7) as f64 / 10.0 + read as f64 / 100.0,
+        }
+    }
+
+    /// Four weeks of hourly jobs.
+    fn learned() -> (Quality, i64) {
+        let mut q = Quality::default();
+        let mut noise = 7u64;
+        let mut at = MONDAY;
+        for _ in 0..(4 * 7 * 24) {
+            noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33;
+            let out = q.observe(&ordinary(at, noise));
+            assert!(out.findings.is_empty(), "ordinary history flagged at {at}: {:?}", out.findings);
+            at += HOUR;
+        }
+        (q, at)
+    }
+
+    #[test]
+    fn week_parts_follow_utc_weekdays_and_six_hour_parts() {
+        assert_eq!(week_part(MONDAY), 0);
+        assert_eq!(week_part(MONDAY + 9 * HOUR), 1);
+        assert_eq!(week_part(MONDAY + 4 * 24 * HOUR + 23 * HOUR), 3, "Friday night");
+        assert_eq!(week_part(MONDAY + 5 * 24 * HOUR), 4, "Saturday");
+        assert_eq!(week_part(MONDAY + 6 * 24 * HOUR + 13 * HOUR), 6, "Sunday afternoon");
+        assert_eq!(week_part(MONDAY + 7 * 24 * HOUR), 0, "next Monday");
+    }
+
+    #[test]
+    fn ordinary_weekly_seasonality_raises_nothing() {
+        let (mut q, start) = learned();
+        // A fifth ordinary week, quiet weekend included: nothing flagged.
+        let mut noise = 99u64;
+        for h in 0..(7 * 24) {
+            noise = noise.wrapping_mul(2862933555777941757).wrapping_add(3037000493) >> 17;
+            let out = q.observe(&ordinary(start + h * HOUR, noise));
+            assert!(out.findings.is_empty(), "{:?}", out.findings);
+        }
+    }
+
+    #[test]
+    fn exactly_the_anomalies_of_a_synthetic_history_are_flagged_once_per_episode() {
+        let (mut q, start) = learned();
+        // Monday 10:00 of week five.
+        let at = start + 10 * HOUR;
+        let base = ordinary(at, 3);
+
+        // 1. The source suddenly returns nothing, three jobs in a row: one episode, alerted
+        //    once (the first finding opens it), then closed by an ordinary job.
+        let mut opened = 0;
+        for i in 0..3 {
+            let out = q.observe(&JobSample {
+                read: 0,
+                rejected: 0,
+                ..ordinary(at + i * HOUR, 3)
+            });
+            let records: Vec<_> = out.findings.iter().filter(|f| f.metric == Metric::Records).collect();
+            assert_eq!(records.len(), 1, "{:?}", out.findings);
+            assert_eq!(records[0].observed, 0.0);
+            assert!(records[0].usual > 100.0, "compared with working hours: {:?}", records[0]);
+            assert_eq!(records[0].since, at);
+            opened += usize::from(records[0].opened);
+            assert!(records[0].summary.contains("records: 0 records"), "{}", records[0].summary);
+        }
+        assert_eq!(opened, 1, "alerted once per episode");
+        let out = q.observe(&ordinary(at + 3 * HOUR, 5));
+        assert_eq!(out.closed, vec![Metric::Records]);
+        assert!(out.findings.is_empty());
+
+        // 2. Rejects jump from about 0% to 40%: flagged; the record count is ordinary.
+        let out = q.observe(&JobSample {
+            rejected: base.read * 2 / 5,
+            ..ordinary(at + 4 * HOUR, 3)
+        });
+        assert_eq!(
+            out.findings.iter().map(|f| f.metric).collect::<Vec<_>>(),
+            vec![Metric::RejectRate]
+        );
+        assert!(out.findings[0].opened);
+
+        // 3. A job ten times as slow: flagged (the reject episode closes: back to normal).
+        let out = q.observe(&JobSample {
+            duration_secs: 40.0,
+            ..ordinary(at + 5 * HOUR, 3)
+        });
+        assert_eq!(
+            out.findings.iter().map(|f| f.metric).collect::<Vec<_>>(),
+            vec![Metric::Duration]
+        );
+        assert_eq!(out.closed, vec![Metric::RejectRate]);
+
+        // 4. Fewer records than usual but within the spread, and a faster job: nothing.
+        let out = q.observe(&JobSample {
+            read: base.read - 10,
+            duration_secs: 1.0,
+            ..ordinary(at + 6 * HOUR, 3)
+        });
+        assert!(out.findings.is_empty(), "{:?}", out.findings);
+
+        // 5. A weekend-sized job on a weekday morning is far below the working-hours figure.
+        let out = q.observe(&JobSample {
+            read: 5,
+            ..ordinary(at + 7 * HOUR, 3)
+        });
+        assert_eq!(
+            out.findings.iter().map(|f| f.metric).collect::<Vec<_>>(),
+            vec![Metric::Records]
+        );
+    }
+
+    #[test]
+    fn nothing_is_judged_before_the_baseline_has_enough_observations() {
+        let mut q = Quality::default();
+        for i in 0..(MIN_SAMPLES as i64) {
+            let read = if i == 3 { 0 } else { 100 };
+            let out = q.observe(&JobSample {
+                at: MONDAY + i * HOUR,
+                read,
+                rejected: 0,
+                duration_secs: 1.0,
+            });
+            assert!(out.findings.is_empty(), "{:?}", out.findings);
+        }
+    }
+
+    #[test]
+    fn a_lasting_change_becomes_the_new_normal() {
+        let (mut q, start) = learned();
+        let at = start + 10 * HOUR;
+        let mut findings = 0;
+        for i in 0..(RELEARN_AFTER as i64 + 10) {
+            let out = q.observe(&JobSample {
+                read: 1_000,
+                ..ordinary(at + i * 7 * 24 * HOUR, 3)
+            });
+            findings += out.findings.len();
+        }
+        assert_eq!(findings, RELEARN_AFTER as usize, "flagged until accepted, then learned");
+        assert!(q.open.is_empty());
+    }
+
+    #[test]
+    fn state_round_trips_through_json() {
+        let (q, _) = learned();
+        let text = serde_json::to_string(&q).unwrap();
+        let back: Quality = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.baselines.len(), q.baselines.len());
+        for (metric, baseline) in &q.baselines {
+            for (part, stat) in &baseline.parts {
+                let other = back.baselines[metric].parts[part];
+                assert_eq!(other.n, stat.n);
+                assert!((other.mean - stat.mean).abs() <= 1e-9 * stat.mean.abs().max(1.0));
+                assert!((other.var - stat.var).abs() <= 1e-9 * stat.var.abs().max(1.0));
+            }
+        }
+    }
+}
