@@ -1,5 +1,7 @@
 //! `switchyard status`: one screen with every connection's state, circuit and last check, and
-//! every flow's last run, lag and failures. Exit 1 when a connection is down or needs re-auth.
+//! every flow's last run, lag and failures, and every open data-quality anomaly. Exit 1 when a connection is down or needs re-auth.
+
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use clap::Args;
@@ -8,7 +10,9 @@ use switchyard::clock::{Clock, SystemClock};
 use switchyard::health::{ConnectionState, HealthRecord};
 use switchyard::store::connections::{Connection, ConnectionStore};
 use switchyard::store::flows::{Flow, FlowStore};
+use switchyard::quality::{Episode, Metric};
 use switchyard::store::jobs::{Job, JobStatus, JobStore};
+use switchyard::store::quality::QualityStore;
 
 use crate::connections::{clients, Target};
 use crate::Outcome;
@@ -30,10 +34,11 @@ pub struct StatusArgs {
     now: Option<i64>,
 }
 
-/// A flow and its most recent jobs, newest first.
+/// A flow, its most recent jobs (newest first) and its open data-quality anomalies.
 pub struct FlowStatus {
     pub flow: Flow,
     pub jobs: Vec<Job>,
+    pub anomalies: BTreeMap<Metric, Episode>,
 }
 
 pub fn run(args: StatusArgs) -> Outcome {
@@ -49,6 +54,7 @@ pub fn run(args: StatusArgs) -> Outcome {
             .await
             .context("cannot list connections")?;
         let jobs = JobStore::new(aws.dynamodb.clone(), table);
+        let quality = QualityStore::new(aws.dynamodb.clone(), table);
         let mut flows = Vec::new();
         for flow in FlowStore::new(aws.dynamodb.clone(), table)
             .list(&args.tenant)
@@ -59,7 +65,17 @@ pub fn run(args: StatusArgs) -> Outcome {
                 .recent(&flow.id, RECENT_JOBS)
                 .await
                 .with_context(|| format!("cannot read the jobs of flow {}", flow.id))?;
-            flows.push(FlowStatus { flow, jobs: recent });
+            let anomalies = quality
+                .get(&flow.id)
+                .await
+                .with_context(|| format!("cannot read the data-quality state of flow {}", flow.id))?
+                .quality
+                .open;
+            flows.push(FlowStatus {
+                flow,
+                jobs: recent,
+                anomalies,
+            });
         }
         let now = args.now.unwrap_or_else(|| SystemClock.now_unix());
         if args.json {
@@ -207,6 +223,22 @@ pub fn render(
                 .unwrap_or_default()
         ));
     }
+    let open: Vec<_> = flows
+        .iter()
+        .flat_map(|f| f.anomalies.values().map(move |e| (&f.flow.id, e)))
+        .collect();
+    if !open.is_empty() {
+        out.push_str(&format!("\nData-quality anomalies: {}\n", open.len()));
+        for (flow, episode) in open {
+            out.push_str(&format!(
+                "  {:<24} {} ({} job{})\n",
+                flow,
+                episode.summary,
+                episode.count,
+                if episode.count == 1 { "" } else { "s" }
+            ));
+        }
+    }
     out
 }
 
@@ -225,6 +257,12 @@ fn to_json(connections: &[(Connection, Option<HealthRecord>)], flows: &[FlowStat
             "schedule_interval_secs": f.flow.schedule_interval_secs,
             "next_run_at": f.flow.next_run_at,
             "lag_secs": lag(now, &f.jobs),
+            "anomalies": f.anomalies.iter().map(|(metric, e)| json!({
+                "metric": metric,
+                "since": e.since,
+                "jobs": e.count,
+                "summary": e.summary,
+            })).collect::<Vec<_>>(),
             "recent_jobs": f.jobs.iter().map(|j| json!({
                 "job_id": j.job_id,
                 "status": status_name(j.status),
@@ -316,6 +354,14 @@ mod tests {
                 job(JobStatus::Failed, now - 30, 0),
                 job(JobStatus::Partial, now - 3600, 2),
             ],
+            anomalies: BTreeMap::from([(
+                Metric::Records,
+                Episode {
+                    since: now - 30,
+                    count: 2,
+                    summary: "records: 0 records where about 120 records is usual here".into(),
+                },
+            )]),
         }];
         let screen = render(
             "acme",
@@ -336,7 +382,13 @@ mod tests {
             screen.contains("1/2 jobs, 2 rec") && screen.contains("connection refused"),
             "{screen}"
         );
+        assert!(
+            screen.contains("Data-quality anomalies: 1")
+                && screen.contains("records: 0 records where about 120 records is usual here (2 jobs)"),
+            "{screen}"
+        );
         let v = to_json(&[], &flows, now);
         assert_eq!(v["flows"][0]["lag_secs"], 3600);
+        assert_eq!(v["flows"][0]["anomalies"][0]["metric"], "records");
     }
 }

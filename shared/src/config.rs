@@ -90,6 +90,9 @@ pub struct SyncConfig {
     /// Share each connection's rate budget between concurrent invocations through the table
     /// (`SHARED_RATE_BUDGET`, default true); false: each process paces alone.
     pub shared_rate_budget: bool,
+    /// Where data-quality anomalies are alerted (the health checker's `ALERT_*` variables);
+    /// empty: anomalies are only logged and kept on the flow.
+    pub alerts: crate::health::alert::AlertSettings,
 }
 
 impl SyncConfig {
@@ -115,6 +118,7 @@ impl SyncConfig {
             connection_cache_ttl: Duration::from_secs(parsed(&lookup, "CONNECTION_CACHE_TTL_SECS", 60)?),
             pending_event_sweep: Duration::from_secs(parsed(&lookup, "PENDING_EVENT_SWEEP_SECS", 900)?),
             shared_rate_budget: parsed(&lookup, "SHARED_RATE_BUDGET", true)?,
+            alerts: crate::health::alert::AlertSettings::from_lookup(&lookup)?,
         })
     }
 }

@@ -188,6 +188,19 @@ pub fn records(flow_id: &str, read: u64, written: u64, unchanged: u64, failed: u
         .emit();
 }
 
+/// Data-quality anomalies (connector-sync).
+pub mod quality {
+    use super::Metrics;
+
+    /// An anomaly episode opened on `metric` (`records`, `reject_rate`, `duration`).
+    pub fn anomaly(metric: &'static str) {
+        Metrics::new("connector-sync")
+            .dimension("Metric", metric)
+            .count("QualityAnomalies", 1)
+            .emit();
+    }
+}
+
 /// A failed sync message's fate, by error class (`transient`, `rate_limited`, `reauth`,
 /// `permanent`): `retried` with a delay, or `parked` as a dead letter.
 pub fn retry_outcome(service: &str, class: &str, parked: bool) {

@@ -9,6 +9,7 @@ mod health;
 mod indexes;
 mod outbound;
 mod pipedrive_flows;
+mod quality;
 mod rate_budget;
 mod receiver;
 mod retry;

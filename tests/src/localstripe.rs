@@ -162,6 +162,12 @@ impl LocalStripe {
         self.call(request, "a customer update").await
     }
 
+    /// Deletes a customer (Stripe answers `{"id": .., "deleted": true}`).
+    pub async fn delete_customer(&self, id: &str) -> Value {
+        let request = self.client.delete(self.url(&format!("/v1/customers/{id}")));
+        self.call(request, "a customer deletion").await
+    }
+
     /// Every customer, oldest first (all pages).
     pub async fn list_customers(&self) -> Vec<Value> {
         let mut customers = Vec::new();

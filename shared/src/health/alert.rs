@@ -60,6 +60,65 @@ impl Alert {
     }
 }
 
+/// Any alert, as the targets send it: the Slack text, the webhook body, and the webhook's
+/// `Idempotency-Key` (a retried delivery carries the same key).
+#[derive(Debug, Clone)]
+pub struct Notice {
+    /// What it is about (a connection or flow id), for the log when delivery fails.
+    pub subject: String,
+    pub idempotency_key: String,
+    pub text: String,
+    pub body: Value,
+}
+
+impl From<&Alert> for Notice {
+    fn from(alert: &Alert) -> Self {
+        Notice {
+            subject: alert.connection_id.clone(),
+            idempotency_key: format!("{}:{}", alert.connection_id, alert.transition.at),
+            text: alert.text(),
+            body: alert.body(),
+        }
+    }
+}
+
+/// Where alerts go: the part of a function's configuration every alerting function shares
+/// (`ALERT_SLACK_CHANNEL` with `ALERT_SLACK_SECRET_ARN`, `SLACK_API_URL`, `ALERT_WEBHOOK_URL`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AlertSettings {
+    pub slack_channel: Option<String>,
+    pub slack_secret_arn: Option<String>,
+    pub slack_api_url: String,
+    pub alert_webhook_url: Option<String>,
+}
+
+impl AlertSettings {
+    pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, crate::config::ConfigError> {
+        let optional = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let settings = Self {
+            slack_channel: optional("ALERT_SLACK_CHANNEL"),
+            slack_secret_arn: optional("ALERT_SLACK_SECRET_ARN"),
+            slack_api_url: optional("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
+            alert_webhook_url: optional("ALERT_WEBHOOK_URL"),
+        };
+        if settings.slack_channel.is_some() != settings.slack_secret_arn.is_some() {
+            return Err(crate::config::ConfigError::Missing {
+                name: if settings.slack_channel.is_some() {
+                    "ALERT_SLACK_SECRET_ARN"
+                } else {
+                    "ALERT_SLACK_CHANNEL"
+                },
+                hint: "Slack alerts need both the channel and the secret holding the bot token",
+            });
+        }
+        Ok(settings)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slack_channel.is_none() && self.alert_webhook_url.is_none()
+    }
+}
+
 fn rfc3339(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
@@ -143,13 +202,29 @@ impl Alerter {
         secrets: &SecretStore,
         http: reqwest::Client,
     ) -> Result<Self, HealthError> {
+        let settings = AlertSettings {
+            slack_channel: config.slack_channel.clone(),
+            slack_secret_arn: config.slack_secret_arn.clone(),
+            slack_api_url: config.slack_api_url.clone(),
+            alert_webhook_url: config.alert_webhook_url.clone(),
+        };
+        Self::from_settings(&settings, config.allow_private_network, secrets, http).await
+    }
+
+    /// The targets `config` names; the Slack bot token is read from its secret.
+    pub async fn from_settings(
+        config: &AlertSettings,
+        allow_private_network: bool,
+        secrets: &SecretStore,
+        http: reqwest::Client,
+    ) -> Result<Self, HealthError> {
         let mut alerter = Self::none(http);
         // Alert URLs get the connectors' guard: checked here, before any connection (the
         // guarded client's resolver then checks every address a host name resolves to).
         let guard = |what: &str, url: &str| -> Result<(), HealthError> {
             let parsed = reqwest::Url::parse(url)
                 .map_err(|_| HealthError::Config(format!("the {what} is not an absolute URL")))?;
-            crate::connector::url_guard::check_static(&parsed, false, config.allow_private_network)
+            crate::connector::url_guard::check_static(&parsed, false, allow_private_network)
                 .map_err(|e| HealthError::Config(format!("the {what} is refused: {e}")))
         };
         if config.slack_channel.is_some() {
@@ -178,6 +253,11 @@ impl Alerter {
 
     /// Sends the alert to every target; the first failure is returned after all were tried.
     pub async fn send(&self, alert: &Alert) -> Result<(), AlertError> {
+        self.send_notice(&Notice::from(alert)).await
+    }
+
+    /// Sends any notice to every target; the first failure is returned after all were tried.
+    pub async fn send_notice(&self, alert: &Notice) -> Result<(), AlertError> {
         let mut first_error = None;
         for target in &self.targets {
             let result = match target {
@@ -189,20 +269,20 @@ impl Alerter {
                 Target::Webhook { url } => self.webhook(url, alert).await,
             };
             if let Err(e) = result {
-                tracing::warn!(message = "Alert not delivered.", connection_id = %alert.connection_id, error = %e);
+                tracing::warn!(message = "Alert not delivered.", subject = %alert.subject, error = %e);
                 first_error.get_or_insert(e);
             }
         }
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn slack(&self, api_url: &str, channel: &str, token: &SecretString, alert: &Alert) -> Result<(), AlertError> {
+    async fn slack(&self, api_url: &str, channel: &str, token: &SecretString, alert: &Notice) -> Result<(), AlertError> {
         let fail = |reason: String| AlertError {
             target: "slack",
             reason,
         };
         let _turn = self.slack_turn.lock().await;
-        let body = json!({"channel": channel, "text": alert.text(), "unfurl_links": false});
+        let body = json!({"channel": channel, "text": alert.text, "unfurl_links": false});
         for attempt in 1..=MAX_ATTEMPTS {
             let resp = self
                 .http
@@ -237,18 +317,18 @@ impl Alerter {
         Err(fail("rate limited".into()))
     }
 
-    async fn webhook(&self, url: &str, alert: &Alert) -> Result<(), AlertError> {
+    async fn webhook(&self, url: &str, alert: &Notice) -> Result<(), AlertError> {
         let fail = |reason: String| AlertError {
             target: "webhook",
             reason,
         };
-        let idempotency = format!("{}:{}", alert.connection_id, alert.transition.at);
+        let idempotency = &alert.idempotency_key;
         for attempt in 1..=MAX_ATTEMPTS {
             let resp = self
                 .http
                 .post(url)
-                .header("Idempotency-Key", &idempotency)
-                .json(&alert.body())
+                .header("Idempotency-Key", idempotency)
+                .json(&alert.body)
                 .send()
                 .await;
             match resp {

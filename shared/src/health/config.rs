@@ -50,6 +50,7 @@ impl HealthConfig {
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let d = HealthPolicy::default();
+        let alerts = super::alert::AlertSettings::from_lookup(&lookup)?;
         let optional = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let config = Self {
             table_name: optional("TABLE_NAME").ok_or(ConfigError::Missing {
@@ -73,26 +74,16 @@ impl HealthConfig {
                 slow_ms: parsed(&lookup, "HEALTH_SLOW_MS", d.slow_ms)?,
                 recovery_successes: parsed(&lookup, "HEALTH_RECOVERY_SUCCESSES", d.recovery_successes)?.max(1),
             },
-            slack_channel: optional("ALERT_SLACK_CHANNEL"),
-            slack_secret_arn: optional("ALERT_SLACK_SECRET_ARN"),
-            slack_api_url: optional("SLACK_API_URL").unwrap_or_else(|| "https://slack.com/api".into()),
-            alert_webhook_url: optional("ALERT_WEBHOOK_URL"),
+            slack_channel: alerts.slack_channel,
+            slack_secret_arn: alerts.slack_secret_arn,
+            slack_api_url: alerts.slack_api_url,
+            alert_webhook_url: alerts.alert_webhook_url,
         };
         if !(0.0..=1.0).contains(&config.policy.failure_ratio) {
             return Err(ConfigError::Invalid {
                 name: "CIRCUIT_FAILURE_RATIO",
                 value: config.policy.failure_ratio.to_string(),
                 reason: "must be between 0 and 1".into(),
-            });
-        }
-        if config.slack_channel.is_some() != config.slack_secret_arn.is_some() {
-            return Err(ConfigError::Missing {
-                name: if config.slack_channel.is_some() {
-                    "ALERT_SLACK_SECRET_ARN"
-                } else {
-                    "ALERT_SLACK_CHANNEL"
-                },
-                hint: "Slack alerts need both the channel and the secret holding the bot token",
             });
         }
         Ok(config)

@@ -7,6 +7,7 @@ pub mod flows;
 pub mod jobs;
 pub mod links;
 pub mod migrate;
+pub mod quality;
 pub mod rate_budget;
 pub mod table;
 

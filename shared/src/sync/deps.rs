@@ -33,6 +33,12 @@ pub struct SyncDeps {
     pub dead_letters: DeadLetterStore,
     /// The retry schedule (`RETRY_*` variables; tests may replace it).
     pub retry: RetryPolicy,
+    /// Each flow's data-quality baselines and open anomaly episodes.
+    pub quality: crate::store::quality::QualityStore,
+    /// Where anomalies are alerted: built on first use (it may read the Slack token secret).
+    pub alerter: tokio::sync::OnceCell<crate::health::alert::Alerter>,
+    /// The guarded HTTP client (alerts go through it too).
+    pub http: reqwest::Client,
     /// A tenant's flows, for routing inbound events without a query per event.
     pub flow_cache: crate::cache::TtlCache<String, Arc<Vec<crate::store::flows::Flow>>>,
 }
@@ -55,6 +61,9 @@ impl SyncDeps {
             connections: ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
             flows: FlowStore::new(aws.dynamodb.clone(), &config.table_name),
             jobs: JobStore::new(aws.dynamodb.clone(), &config.table_name),
+            quality: crate::store::quality::QualityStore::new(aws.dynamodb.clone(), &config.table_name),
+            alerter: tokio::sync::OnceCell::new(),
+            http: http.clone(),
             links: LinkStore::new(aws.dynamodb.clone(), &config.table_name),
             events: EventStore::new(aws.dynamodb.clone(), &config.table_name),
             queue: SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url),

@@ -245,6 +245,7 @@ pub async fn run_job(
                 }
                 deps.jobs.put(&job).await?;
                 progress(&job);
+                super::quality::observe_job(deps, &flow, &job).await;
                 info!(
                     message = "Sync job finished.",
                     flow_id = %flow.id,

@@ -9,6 +9,7 @@ mod deps;
 mod event;
 mod handler;
 mod job;
+mod quality;
 mod records;
 
 pub use clients::ClientCache;
@@ -17,6 +18,7 @@ pub use deps::SyncDeps;
 pub use event::run_inbound_event;
 pub use handler::handle_sqs;
 pub use job::{run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
+pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.
