@@ -32,7 +32,10 @@ async fn a_sync_that_suddenly_reads_nothing_is_alerted_once_per_episode() {
     let stored = rig.deps.quality.get(&rig.flow.id).await.unwrap();
     assert!(stored.quality.open.is_empty());
     let records = &stored.quality.baselines[&Metric::Records];
-    assert_eq!(records.parts.values().map(|s| s.n).sum::<u32>(), switchyard::quality::MIN_SAMPLES);
+    assert_eq!(
+        records.parts.values().map(|s| s.n).sum::<u32>(),
+        switchyard::quality::MIN_SAMPLES
+    );
 
     // The source empties: the next job reads nothing. One alert, naming what and compared to what.
     for id in &ids {
@@ -72,7 +75,15 @@ async fn a_sync_that_suddenly_reads_nothing_is_alerted_once_per_episode() {
     let job = rig.run_flow(&rig.flow, Some(SyncMode::Full)).await;
     assert_eq!(job.counts.read, 10);
     assert_eq!(sink.len(), 1);
-    assert!(rig.deps.quality.get(&rig.flow.id).await.unwrap().quality.open.is_empty());
+    assert!(rig
+        .deps
+        .quality
+        .get(&rig.flow.id)
+        .await
+        .unwrap()
+        .quality
+        .open
+        .is_empty());
 }
 
 /// Two jobs of one flow finishing at the same moment: both observations count (the version

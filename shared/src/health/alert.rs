@@ -276,7 +276,13 @@ impl Alerter {
         first_error.map_or(Ok(()), Err)
     }
 
-    async fn slack(&self, api_url: &str, channel: &str, token: &SecretString, alert: &Notice) -> Result<(), AlertError> {
+    async fn slack(
+        &self,
+        api_url: &str,
+        channel: &str,
+        token: &SecretString,
+        alert: &Notice,
+    ) -> Result<(), AlertError> {
         let fail = |reason: String| AlertError {
             target: "slack",
             reason,

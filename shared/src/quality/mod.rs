@@ -293,7 +293,7 @@ mod tests {
         JobSample {
             at,
             read,
-            rejected: u64::from(noise % 11 == 0 && read > 100),
+            rejected: u64::from(noise.is_multiple_of(11) && read > 100),
             duration_secs: 2.0 + (noise % 7) as f64 / 10.0 + read as f64 / 100.0,
         }
     }
@@ -304,9 +304,16 @@ mod tests {
         let mut noise = 7u64;
         let mut at = MONDAY;
         for _ in 0..(4 * 7 * 24) {
-            noise = noise.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) >> 33;
+            noise = noise
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407)
+                >> 33;
             let out = q.observe(&ordinary(at, noise));
-            assert!(out.findings.is_empty(), "ordinary history flagged at {at}: {:?}", out.findings);
+            assert!(
+                out.findings.is_empty(),
+                "ordinary history flagged at {at}: {:?}",
+                out.findings
+            );
             at += HOUR;
         }
         (q, at)
@@ -353,10 +360,18 @@ mod tests {
             let records: Vec<_> = out.findings.iter().filter(|f| f.metric == Metric::Records).collect();
             assert_eq!(records.len(), 1, "{:?}", out.findings);
             assert_eq!(records[0].observed, 0.0);
-            assert!(records[0].usual > 100.0, "compared with working hours: {:?}", records[0]);
+            assert!(
+                records[0].usual > 100.0,
+                "compared with working hours: {:?}",
+                records[0]
+            );
             assert_eq!(records[0].since, at);
             opened += usize::from(records[0].opened);
-            assert!(records[0].summary.contains("records: 0 records"), "{}", records[0].summary);
+            assert!(
+                records[0].summary.contains("records: 0 records"),
+                "{}",
+                records[0].summary
+            );
         }
         assert_eq!(opened, 1, "alerted once per episode");
         let out = q.observe(&ordinary(at + 3 * HOUR, 5));

@@ -53,7 +53,10 @@ impl std::fmt::Debug for Reply {
                 .field("content_type", content_type)
                 .field(
                     "headers",
-                    &headers.iter().map(|(name, _)| (*name, "[redacted]")).collect::<Vec<_>>(),
+                    &headers
+                        .iter()
+                        .map(|(name, _)| (*name, "[redacted]"))
+                        .collect::<Vec<_>>(),
                 )
                 .finish(),
             Reply::BadRequest => f.write_str("BadRequest"),
