@@ -49,6 +49,17 @@ pub enum FlowsCommand {
     /// Run a sync job for a flow now, here, printing progress per page (or --enqueue it for
     /// connector-sync).
     Run(Box<RunArgs>),
+    /// Pair two flows that run opposite ways between the same two connections as a two-way
+    /// link: each then predicts the echo of its writes for the other, so a record written to
+    /// one side is not written back.
+    Link {
+        #[command(flatten)]
+        target: Target,
+        /// The flow from A to B.
+        a_to_b: String,
+        /// The flow from B to A.
+        b_to_a: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -151,6 +162,13 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
             FlowsCommand::Create(args) => create(*args).await,
             FlowsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
             FlowsCommand::Run(args) => run_flow(*args).await,
+            FlowsCommand::Link { target, a_to_b, b_to_a } => {
+                let aws = clients(&target).await;
+                let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table);
+                sync::link_flows(&flows, &a_to_b, &b_to_a).await?;
+                println!("linked {a_to_b} and {b_to_a} both ways");
+                Ok(true)
+            }
         }
     })
 }
@@ -269,6 +287,7 @@ async fn create(args: CreateArgs) -> Outcome {
         cursor: None,
         next_run_at: args.every.map(|_| now),
         retry_schedule_secs,
+        reverse_flow: None,
     };
     switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table)
         .create(&flow)

@@ -8,9 +8,9 @@ use clap::Args;
 use serde_json::json;
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::health::{ConnectionState, HealthRecord};
+use switchyard::quality::{Episode, Metric};
 use switchyard::store::connections::{Connection, ConnectionStore};
 use switchyard::store::flows::{Flow, FlowStore};
-use switchyard::quality::{Episode, Metric};
 use switchyard::store::jobs::{Job, JobStatus, JobStore};
 use switchyard::store::quality::QualityStore;
 
@@ -325,6 +325,7 @@ mod tests {
             cursor: None,
             next_run_at: Some(now - 120),
             retry_schedule_secs: None,
+            reverse_flow: None,
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

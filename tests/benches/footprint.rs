@@ -850,6 +850,7 @@ impl SyncRig {
             cursor: None,
             next_run_at: None,
             retry_schedule_secs: None,
+            reverse_flow: None,
         };
         deps.flows.create(&flow).await?;
         Ok(Self {

@@ -52,6 +52,7 @@ fn flow(id: &str, every: Option<u64>, next_run_at: Option<i64>, enabled: bool) -
         cursor: None,
         next_run_at,
         retry_schedule_secs: None,
+        reverse_flow: None,
     }
 }
 

@@ -17,4 +17,5 @@ mod signing;
 mod sql_flows;
 mod sync;
 mod template;
+mod two_way;
 mod zoho_crm_flows;

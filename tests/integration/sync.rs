@@ -150,6 +150,7 @@ impl Rig {
             cursor: None,
             next_run_at: None,
             retry_schedule_secs: None,
+            reverse_flow: None,
         };
         deps.flows.create(&flow).await.unwrap();
         Self {

@@ -108,6 +108,7 @@ pub async fn start(flow_id: &str, records: usize, hub: HubspotConfig, hubspot_co
         cursor: None,
         next_run_at: None,
         retry_schedule_secs: None,
+        reverse_flow: None,
     };
     deps.flows.create(&flow).await.expect("the bench flow is created");
     SyncBench {

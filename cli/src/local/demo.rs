@@ -119,6 +119,7 @@ pub async fn seed(
         cursor: None,
         next_run_at: Some(now),
         retry_schedule_secs: None,
+        reverse_flow: None,
     };
     match deps.flows.create(&flow).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

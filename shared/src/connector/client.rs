@@ -440,6 +440,15 @@ impl ConnectorClient {
     }
 
     /// The primary key of a record of `stream`, as text.
+    /// The JSON pointer at which `stream`'s records keep their id (HTTP connectors; `None`
+    /// for a stream this connector lacks, or one whose id a database key makes).
+    pub fn primary_key(&self, stream: &str) -> Option<&str> {
+        if self.sql.is_some() {
+            return None;
+        }
+        self.def.streams.get(stream).map(|s| s.primary_key.as_str())
+    }
+
     pub fn record_id(&self, stream: &str, record: &Value) -> Option<String> {
         if let Some(sql) = &self.sql {
             return sql.record_id(stream, record);

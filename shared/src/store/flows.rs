@@ -52,6 +52,11 @@ pub struct Flow {
     /// `None`: the deployment's (`RETRY_SCHEDULE_SECS`, default 5 s .. 10 h).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_schedule_secs: Option<Vec<u64>>,
+    /// The flow running the other way between the same two connections, when the two form a
+    /// two-way link (`switchyard flows link`): each predicts the echo of its writes for the
+    /// other, so a record written to one side does not come back as a change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reverse_flow: Option<String>,
 }
 
 fn enabled() -> bool {
@@ -147,6 +152,51 @@ impl FlowStore {
             None => req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#c)"),
         };
         super::written(req.send().await, "UpdateItem")
+    }
+}
+
+impl FlowStore {
+    /// Pairs two flows as the two directions of a two-way link, in one transaction: each
+    /// names the other as its `reverse_flow`, on condition that both exist and neither is
+    /// paired with a third flow. `false` when a condition failed (nothing was written).
+    /// The caller checks that the flows run between the same two connections.
+    pub async fn pair(&self, a: &str, b: &str) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let update = |id: &str, other: &str| {
+            Update::builder()
+                .table_name(&self.table)
+                .key(PK, AttributeValue::S(flow_pk(id)))
+                .key(SK, AttributeValue::S(FLOW_SK.into()))
+                .update_expression("SET #r = :other")
+                .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#r) OR #r = :other)")
+                .expression_attribute_names("#r", "reverse_flow")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":other", AttributeValue::S(other.into()))
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+        };
+        let items = [update(a, b), update(b, a)]
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Invalid {
+                what: "flow pair",
+                reason: e.to_string(),
+            })?;
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if aws_sdk_dynamodb::error::ProvideErrorMetadata::code(&e) == Some("TransactionCanceledException") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("TransactWriteItems", e)),
+        }
     }
 }
 

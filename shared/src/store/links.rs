@@ -1,6 +1,9 @@
 //! Record links: for each flow, which destination record a source record became and the hash
 //! of what was last written. They make writes idempotent (update the linked record rather than
 //! create another) and let unchanged records be skipped.
+//!
+//! A flow in a two-way link also keeps the source record as last seen (or as predicted after
+//! the other direction wrote to it), so the other direction can predict the echo of its writes.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,7 +20,14 @@ pub struct RecordLink {
     pub destination_id: String,
     pub content_hash: String,
     pub updated_at: i64,
+    /// The source record as last seen or predicted (two-way links only; at most
+    /// [`MAX_KEPT_RECORD`] bytes of JSON).
+    pub record: Option<serde_json::Value>,
 }
+
+/// The largest source record a link keeps (DynamoDB items hold 400 KB; a bigger record is not
+/// kept, and the other direction then cannot predict its echo: one redundant write, no loop).
+pub const MAX_KEPT_RECORD: usize = 32 * 1024;
 
 pub fn link_sk(source_id: &str) -> String {
     format!("REC#{source_id}")
@@ -111,7 +121,7 @@ impl LinkStore {
             let writes = chunk
                 .iter()
                 .map(|l| {
-                    let item = HashMap::from([
+                    let mut item = HashMap::from([
                         (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
                         (SK.to_string(), AttributeValue::S(link_sk(&l.source_id))),
                         ("source_id".to_string(), AttributeValue::S(l.source_id.clone())),
@@ -122,6 +132,14 @@ impl LinkStore {
                         ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
                         ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
                     ]);
+                    if let Some(text) = l
+                        .record
+                        .as_ref()
+                        .map(|r| r.to_string())
+                        .filter(|t| t.len() <= MAX_KEPT_RECORD)
+                    {
+                        item.insert("record".to_string(), AttributeValue::S(text));
+                    }
                     WriteRequest::builder()
                         .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set"))
                         .build()
@@ -179,5 +197,9 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, Store
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())
             .unwrap_or(0),
+        record: item
+            .get("record")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| serde_json::from_str(t).ok()),
     })
 }

@@ -108,6 +108,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
                 &flow.destination_connection,
             )
             .await?;
+        let reverse = super::two_way::reverse_of(deps, &flow, &destination).await?;
         let counts = sync_records(
             &flow,
             &source,
@@ -116,6 +117,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             &deps.links,
             std::slice::from_ref(&record),
             deps.clock.now_unix(),
+            reverse.as_ref(),
         )
         .await?;
         for (id, reason) in &counts.failures {

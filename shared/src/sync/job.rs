@@ -139,6 +139,7 @@ pub async fn run_job(
             &flow.destination_connection,
         )
         .await?;
+    let reverse = super::two_way::reverse_of(deps, &flow, &destination).await?;
     // A stream read incrementally through a change feed: the run's cursor also moves to the
     // job's start, since a full read (the fallback below) sees every record as of then.
     let (cursor_kind, feed) = source.stream_cursor(&flow.source_stream).ok_or_else(|| {
@@ -184,7 +185,18 @@ pub async fn run_job(
             Err(e) => return fail(deps, &mut job, SyncError::Connector(e)).await,
         };
         let now = deps.clock.now_unix();
-        let counts = match sync_records(&flow, &source, &destination, &mapping, &deps.links, &page.records, now).await {
+        let counts = match sync_records(
+            &flow,
+            &source,
+            &destination,
+            &mapping,
+            &deps.links,
+            &page.records,
+            now,
+            reverse.as_ref(),
+        )
+        .await
+        {
             Ok(c) => c,
             Err(e) => return fail(deps, &mut job, e).await,
         };

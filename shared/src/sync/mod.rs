@@ -11,6 +11,7 @@ mod handler;
 mod job;
 mod quality;
 mod records;
+mod two_way;
 
 pub use clients::ClientCache;
 pub use defer::{defer_if_circuit_open, open_circuit};
@@ -20,6 +21,7 @@ pub use handler::handle_sqs;
 pub use job::{run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
 pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
+pub use two_way::{link_flows, merge as merge_records, predict, reverse_of, LinkError, Reverse};
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.
 #[derive(Debug, thiserror::Error)]

@@ -6,6 +6,7 @@ use crate::connector::{content_hash, ConnectorClient, ErrorClass, Mapping, Write
 use crate::store::flows::Flow;
 use crate::store::links::{LinkStore, RecordLink};
 
+use super::two_way::{predict, Reverse};
 use super::SyncError;
 
 /// What one batch of records came to.
@@ -21,7 +22,9 @@ pub struct PageCounts {
 /// Syncs `records` of `flow`'s source stream to its destination. A record the mapping cannot
 /// handle or the destination rejects is reported in `failures` and does not hold up the rest;
 /// a transient failure of the destination fails the whole call (the caller retries the page:
-/// records already written are then unchanged).
+/// records already written are then unchanged). With `reverse` (the flow is half of a two-way
+/// link), each write also predicts its echo for the other direction ([`super::two_way`]).
+#[allow(clippy::too_many_arguments)]
 pub async fn sync_records(
     flow: &Flow,
     source: &ConnectorClient,
@@ -30,6 +33,7 @@ pub async fn sync_records(
     links: &LinkStore,
     records: &[Value],
     now: i64,
+    reverse: Option<&Reverse>,
 ) -> Result<PageCounts, SyncError> {
     let mut counts = PageCounts {
         read: records.len() as u64,
@@ -51,47 +55,70 @@ pub async fn sync_records(
             )),
         }
     }
-    let mut candidates: Vec<(String, Value, String)> = Vec::with_capacity(inputs.len());
-    for (source_id, result) in ids.into_iter().zip(mapping.apply_each(std::sync::Arc::new(inputs))) {
+    let inputs = std::sync::Arc::new(inputs);
+    // (source id, mapped, hash, index of the source record in `inputs`)
+    let mut candidates: Vec<(String, Value, String, usize)> = Vec::with_capacity(inputs.len());
+    for (i, (source_id, result)) in ids.into_iter().zip(mapping.apply_each(inputs.clone())).enumerate() {
         match result {
             Ok(mapped) => {
                 let hash = content_hash(&mapped);
-                candidates.retain(|(id, _, _)| id != &source_id);
-                candidates.push((source_id, mapped, hash));
+                candidates.retain(|(id, _, _, _)| id != &source_id);
+                candidates.push((source_id, mapped, hash, i));
             }
             Err(e) => counts.failures.push((source_id, format!("mapping failed: {e}"))),
         }
     }
+    // A two-way flow keeps each source record on its link, for the other direction's predictions.
+    let kept = |i: usize| reverse.map(|_| inputs[i].clone());
     if candidates.is_empty() {
         return Ok(counts);
     }
 
-    let ids: Vec<String> = candidates.iter().map(|(id, _, _)| id.clone()).collect();
+    let ids: Vec<String> = candidates.iter().map(|(id, _, _, _)| id.clone()).collect();
     let existing = links.get_many(&flow.id, &ids).await?;
     let (unchanged, changed): (Vec<_>, Vec<_>) = candidates
         .into_iter()
-        .partition(|(id, _, hash)| existing.get(id).is_some_and(|l| &l.content_hash == hash));
+        .partition(|(id, _, hash, _)| existing.get(id).is_some_and(|l| &l.content_hash == hash));
     counts.unchanged = unchanged.len() as u64;
+    // An unchanged record a two-way link has not kept yet is kept now (once), so the other
+    // direction can predict what its next write to it comes back as.
+    let mut new_links: Vec<RecordLink> = unchanged
+        .iter()
+        .filter(|_| reverse.is_some())
+        .filter_map(|(id, _, _, i)| {
+            let link = existing.get(id)?;
+            link.record.is_none().then(|| RecordLink {
+                record: kept(*i),
+                ..link.clone()
+            })
+        })
+        .collect();
     if changed.is_empty() {
+        links.put_many(&flow.id, &new_links).await?;
         return Ok(counts);
     }
 
-    let payload: Vec<Value> = changed.iter().map(|(_, mapped, _)| mapped.clone()).collect();
+    let payload: Vec<Value> = changed.iter().map(|(_, mapped, _, _)| mapped.clone()).collect();
     let results = destination.write_batch(&flow.destination_operation, &payload).await?;
-    let mut new_links = Vec::with_capacity(changed.len());
     let mut retry_later = None;
-    for ((source_id, _, hash), result) in changed.into_iter().zip(results) {
+    // (destination id, what was written, source id) of each write, for the other direction.
+    let mut echoes: Vec<(String, Value, String)> = Vec::new();
+    for ((source_id, mapped, hash, i), result) in changed.into_iter().zip(results) {
         match result {
             WriteResult::Ok { destination_id } => {
                 counts.written += 1;
                 let destination_id = destination_id
                     .or_else(|| existing.get(&source_id).map(|l| l.destination_id.clone()))
                     .unwrap_or_default();
+                if reverse.is_some() && !destination_id.is_empty() {
+                    echoes.push((destination_id.clone(), mapped, source_id.clone()));
+                }
                 new_links.push(RecordLink {
                     source_id,
                     destination_id,
                     content_hash: hash,
                     updated_at: now,
+                    record: kept(i),
                 });
             }
             WriteResult::Failed { reason, class } => match class {
@@ -102,6 +129,9 @@ pub async fn sync_records(
     }
     // Link what was written before deciding about the rest, so a retry skips it.
     links.put_many(&flow.id, &new_links).await?;
+    if let Some(reverse) = reverse {
+        predict_echoes(reverse, links, echoes, now).await?;
+    }
     if let Some((class, reason)) = retry_later {
         return Err(SyncError::Connector(crate::connector::ConnectorError::new(
             class,
@@ -110,4 +140,41 @@ pub async fn sync_records(
         )));
     }
     Ok(counts)
+}
+
+/// Tells the other direction of a two-way link what each record just written will look like
+/// when it reads it back: its link for the record (keyed by the destination id, pointing back
+/// at the source id) gets the predicted record and its hash.
+async fn predict_echoes(
+    reverse: &Reverse,
+    links: &LinkStore,
+    echoes: Vec<(String, Value, String)>,
+    now: i64,
+) -> Result<(), SyncError> {
+    if echoes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = echoes.iter().map(|(id, _, _)| id.clone()).collect();
+    let theirs = links.get_many(&reverse.flow_id, &ids).await?;
+    let predicted: Vec<RecordLink> = echoes
+        .into_iter()
+        .map(|(destination_id, written, source_id)| {
+            let (record, hash) = predict(
+                reverse,
+                theirs.get(&destination_id).and_then(|l| l.record.as_ref()),
+                &written,
+                &destination_id,
+            );
+            RecordLink {
+                source_id: destination_id,
+                destination_id: source_id,
+                // No prediction: an empty hash matches nothing, so the echo is synced.
+                content_hash: hash.unwrap_or_default(),
+                updated_at: now,
+                record: Some(record),
+            }
+        })
+        .collect();
+    links.put_many(&reverse.flow_id, &predicted).await?;
+    Ok(())
 }

@@ -1,0 +1,258 @@
+//! Two-way links: two flows running opposite ways between the same two connections (A -> B
+//! and B -> A), paired with `switchyard flows link`.
+//!
+//! Without help each write comes back as a change: A -> B writes a record to B, B's webhook or
+//! the next B -> A run reads it, and since it differs from what B -> A last saw, it is written
+//! back to A (and so on, until the content hashes settle). Here, when one direction writes a
+//! record, it also tells the other direction what that record will now look like: it merges
+//! what it wrote into the record as the other direction last saw it, runs the other
+//! direction's mapping over the result, and stores that hash in the other direction's record
+//! link (with both ids). When the write comes back, it maps to exactly that hash, and is
+//! skipped as unchanged: no echo write. A change someone made at the same time to a field the
+//! other direction maps changes the hash, and is synced as usual.
+//!
+//! The prediction assumes a write's fields appear in the record read back under the same
+//! names (true of HubSpot's `properties`, most REST APIs and SQL rows). Where they do not, the
+//! echo is written back once, carrying the values the other side already holds, and stops
+//! there: both sides' hashes then agree.
+
+use serde_json::Value;
+use tracing::warn;
+
+use super::{SyncDeps, SyncError};
+use crate::connector::{content_hash, ConnectorClient, Mapping};
+use crate::store::flows::{Flow, FlowStore};
+
+/// The other direction of a two-way link, as one direction's writes need it.
+pub struct Reverse {
+    pub flow_id: String,
+    pub mapping: Mapping,
+    /// Where the other direction's source stream keeps a record's id.
+    pub id_pointer: Option<String>,
+}
+
+/// The other direction of `flow`, when `flow` is half of a two-way link. `destination` is the
+/// client of `flow`'s destination connection: the other direction's source.
+pub async fn reverse_of(
+    deps: &SyncDeps,
+    flow: &Flow,
+    destination: &ConnectorClient,
+) -> Result<Option<Reverse>, SyncError> {
+    let Some(id) = &flow.reverse_flow else {
+        return Ok(None);
+    };
+    let Some(other) = deps.flows.get(id).await? else {
+        warn!(message = "The flow's reverse flow no longer exists; its writes are not predicted.", flow_id = %flow.id, reverse_flow = %id);
+        return Ok(None);
+    };
+    if other.reverse_flow.as_deref() != Some(flow.id.as_str()) {
+        warn!(message = "The flow's reverse flow is not paired with it; its writes are not predicted.", flow_id = %flow.id, reverse_flow = %id);
+        return Ok(None);
+    }
+    let mapping =
+        Mapping::cached(&other.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", other.id)))?;
+    Ok(Some(Reverse {
+        id_pointer: destination.primary_key(&other.source_stream).map(str::to_owned),
+        flow_id: other.id,
+        mapping,
+    }))
+}
+
+/// What the other direction will read after `written` was written to the record it last saw
+/// as `kept` (unknown: a record just created), with id `id`; and the hash its mapping gives
+/// that record (`None` when the mapping refuses it: the echo is then synced, not skipped).
+pub fn predict(reverse: &Reverse, kept: Option<&Value>, written: &Value, id: &str) -> (Value, Option<String>) {
+    let mut record = kept.cloned().unwrap_or_else(|| Value::Object(Default::default()));
+    merge(&mut record, written);
+    if let Some(pointer) = &reverse.id_pointer {
+        set_pointer(&mut record, pointer, Value::String(id.to_owned()));
+    }
+    let hash = reverse.mapping.apply(&record).ok().map(|mapped| content_hash(&mapped));
+    (record, hash)
+}
+
+/// Merges `patch` into `base`: objects field by field, recursively; anything else replaces.
+pub fn merge(base: &mut Value, patch: &Value) {
+    match (base, patch) {
+        (Value::Object(b), Value::Object(p)) => {
+            for (k, v) in p {
+                match b.get_mut(k) {
+                    Some(existing) => merge(existing, v),
+                    None => {
+                        b.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (b, p) => *b = p.clone(),
+    }
+}
+
+/// Sets the value at a JSON pointer, creating objects on the way (an existing non-object on
+/// the way is left alone).
+fn set_pointer(target: &mut Value, pointer: &str, value: Value) {
+    let Some(rest) = pointer.strip_prefix('/') else { return };
+    let mut at = target;
+    let parts: Vec<String> = rest
+        .split('/')
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        let Value::Object(map) = at else { return };
+        if i + 1 == parts.len() {
+            map.insert(part.clone(), value);
+            return;
+        }
+        at = map
+            .entry(part.clone())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
+/// Why two flows cannot be paired.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("flow {0} does not exist")]
+    NotFound(String),
+    #[error("a flow cannot be paired with itself")]
+    Same,
+    #[error("flows {a} and {b} belong to different tenants")]
+    Tenants { a: String, b: String },
+    #[error(
+        "flows {a} ({a_from} -> {a_to}) and {b} ({b_from} -> {b_to}) do not run opposite ways between the same two connections"
+    )]
+    NotOpposite {
+        a: String,
+        a_from: String,
+        a_to: String,
+        b: String,
+        b_from: String,
+        b_to: String,
+    },
+    #[error("flow {flow} is already paired with {other}")]
+    AlreadyPaired { flow: String, other: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// Pairs flows `a` and `b` as the two directions of a two-way link, after checking that they
+/// run opposite ways between the same two connections of one tenant. Pairing again is a no-op.
+pub async fn link_flows(flows: &FlowStore, a: &str, b: &str) -> Result<(), LinkError> {
+    if a == b {
+        return Err(LinkError::Same);
+    }
+    let fa = flows.get(a).await?.ok_or_else(|| LinkError::NotFound(a.into()))?;
+    let fb = flows.get(b).await?.ok_or_else(|| LinkError::NotFound(b.into()))?;
+    if fa.tenant != fb.tenant {
+        return Err(LinkError::Tenants {
+            a: a.into(),
+            b: b.into(),
+        });
+    }
+    if fa.source_connection != fb.destination_connection || fa.destination_connection != fb.source_connection {
+        return Err(LinkError::NotOpposite {
+            a: a.into(),
+            a_from: fa.source_connection,
+            a_to: fa.destination_connection,
+            b: b.into(),
+            b_from: fb.source_connection,
+            b_to: fb.destination_connection,
+        });
+    }
+    for (flow, other) in [(&fa, b), (&fb, a)] {
+        if let Some(paired) = flow.reverse_flow.as_deref().filter(|p| *p != other) {
+            return Err(LinkError::AlreadyPaired {
+                flow: flow.id.clone(),
+                other: paired.into(),
+            });
+        }
+    }
+    if flows.pair(a, b).await? {
+        Ok(())
+    } else {
+        // A flow was deleted or paired elsewhere between the reads and the write.
+        for (id, other) in [(a, b), (b, a)] {
+            match flows.get(id).await? {
+                None => return Err(LinkError::NotFound(id.into())),
+                Some(f) if f.reverse_flow.as_deref().is_some_and(|p| p != other) => {
+                    return Err(LinkError::AlreadyPaired {
+                        flow: id.into(),
+                        other: f.reverse_flow.unwrap_or_default(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+        Err(LinkError::Store(crate::store::StoreError::Invalid {
+            what: "flow pair",
+            reason: "the pairing was refused; try again".into(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn merge_patches_objects_recursively_and_replaces_the_rest() {
+        let mut base = json!({"id": "7", "properties": {"email": "a@x.io", "firstname": "Ann", "phone": "1"},
+                              "tags": ["a", "b"]});
+        merge(
+            &mut base,
+            &json!({"properties": {"firstname": "Anna", "lastname": "Lee"}, "tags": ["c"]}),
+        );
+        assert_eq!(
+            base,
+            json!({"id": "7", "properties": {"email": "a@x.io", "firstname": "Anna", "phone": "1", "lastname": "Lee"},
+                   "tags": ["c"]})
+        );
+    }
+
+    #[test]
+    fn a_prediction_maps_like_the_record_that_will_come_back() {
+        let reverse = Reverse {
+            flow_id: "back".into(),
+            mapping: Mapping::compile(
+                r#"{properties: {email: .properties.email, name: .properties.firstname, ref: .id}}"#,
+            )
+            .unwrap(),
+            id_pointer: Some("/id".into()),
+        };
+        // A record just created: only what was written, plus its new id.
+        let written = json!({"properties": {"email": "a@x.io", "firstname": "Ann"}});
+        let (record, hash) = predict(&reverse, None, &written, "501");
+        let comes_back = json!({"id": "501", "createdAt": "2026-11-27T06:00:00Z",
+                                "properties": {"email": "a@x.io", "firstname": "Ann", "hs_object_id": "501"}});
+        assert_eq!(record["id"], "501");
+        assert_eq!(
+            hash.as_deref(),
+            Some(content_hash(&reverse.mapping.apply(&comes_back).unwrap()).as_str())
+        );
+        // Someone also changed a field the reverse mapping reads: the hash differs.
+        let mut edited = comes_back.clone();
+        edited["properties"]["email"] = json!("b@x.io");
+        assert_ne!(
+            hash.as_deref(),
+            Some(content_hash(&reverse.mapping.apply(&edited).unwrap()).as_str())
+        );
+        // A mapping that refuses the predicted record predicts nothing.
+        let strict = Reverse {
+            mapping: Mapping::compile(r#"if .properties.phone == null then error("no phone") else . end"#).unwrap(),
+            ..reverse
+        };
+        assert_eq!(predict(&strict, None, &written, "501").1, None);
+    }
+
+    #[test]
+    fn set_pointer_creates_objects_and_unescapes() {
+        let mut v = json!({});
+        set_pointer(&mut v, "/a/b~1c", json!(1));
+        assert_eq!(v, json!({"a": {"b/c": 1}}));
+        let mut scalar = json!({"a": 5});
+        set_pointer(&mut scalar, "/a/b", json!(1));
+        assert_eq!(scalar, json!({"a": 5}), "a scalar on the way is left alone");
+    }
+}

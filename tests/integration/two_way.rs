@@ -1,0 +1,204 @@
+//! Two-way links (HubSpot portal A <-> HubSpot portal B, both played by the fake, state in
+//! moto): a record written one way is not written back, a change on either side is synced once,
+//! and flows that do not run opposite ways cannot be paired.
+
+use serde_json::json;
+use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::sync::{link_flows, LinkError};
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
+use switchyard_fakes::FakeHandle;
+
+use crate::sync::Rig;
+
+/// The same fields both ways.
+const MAPPING: &str = r#"{properties: {email: .properties.email, firstname: .properties.firstname,
+                          lastname: .properties.lastname}}"#;
+
+fn flow(rig: &Rig, id: &str, from: &str, to: &str) -> Flow {
+    Flow {
+        id: id.into(),
+        name: id.into(),
+        source_connection: from.into(),
+        source_stream: "contacts".into(),
+        destination_connection: to.into(),
+        destination_operation: "contacts.upsert_by_email".into(),
+        mapping: MAPPING.into(),
+        mode: SyncMode::Full,
+        ..rig.flow.clone()
+    }
+}
+
+/// A second HubSpot portal, connected as `id`.
+async fn portal(rig: &Rig, id: &str) -> FakeHandle<hubspot::Hubspot> {
+    let hub = hubspot::start(HubspotConfig::default());
+    rig.connect(
+        id,
+        "hubspot",
+        &hub.base_url,
+        json!({"access_token": hubspot::TEST_TOKEN}),
+    )
+    .await;
+    hub
+}
+
+/// Changes a contact's first name through the portal's API, as a person would.
+async fn rename(hub: &FakeHandle<hubspot::Hubspot>, email: &str, firstname: &str) {
+    let id = hub.find(ObjectType::Contacts, "email", email).unwrap().id;
+    let status = reqwest::Client::new()
+        .patch(format!("{}/crm/v3/objects/contacts/{id}", hub.base_url))
+        .bearer_auth(hubspot::TEST_TOKEN)
+        .json(&json!({"properties": {"firstname": firstname}}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+fn firstname(hub: &FakeHandle<hubspot::Hubspot>, email: &str) -> Option<String> {
+    hub.find(ObjectType::Contacts, "email", email)
+        .and_then(|c| c.get("firstname").map(str::to_owned))
+}
+
+async fn seed(hub: &FakeHandle<hubspot::Hubspot>, n: usize) {
+    for i in 0..n {
+        hub.insert(
+            ObjectType::Contacts,
+            &[
+                ("email", &format!("p{i}@example.com")),
+                ("firstname", &format!("First{i}")),
+                ("lastname", &format!("Last{i}")),
+            ],
+        );
+    }
+}
+
+#[tokio::test]
+async fn linked_flows_write_each_change_once_and_never_write_an_echo_back() {
+    let rig = Rig::new().await;
+    // Portal A is the rig's HubSpot (`conn_hubspot`); portal B is a second one.
+    let b = portal(&rig, "conn_portal_b").await;
+    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+    rig.deps.flows.create(&a_to_b).await.unwrap();
+    rig.deps.flows.create(&b_to_a).await.unwrap();
+    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id).await.unwrap();
+    let (a_to_b, b_to_a) = (
+        rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap(),
+        rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap(),
+    );
+    assert_eq!(a_to_b.reverse_flow.as_deref(), Some("flow_b_to_a"));
+    seed(&rig.hubspot, 5).await;
+
+    // A -> B creates the five in B; B -> A reads them back and writes nothing: every one is
+    // the echo it was told to expect.
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(job.counts.written, 5, "{:?}", job.counts);
+    assert_eq!(b.count(ObjectType::Contacts), 5);
+    let job = rig.run_flow(&b_to_a, None).await;
+    assert_eq!(
+        (job.counts.read, job.counts.written),
+        (5, 0),
+        "no echo written back: {:?}",
+        job.counts
+    );
+    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 5, "no duplicate in A");
+
+    // A person renames one contact in B: B -> A writes exactly that one; A -> B then sees the
+    // change it caused and writes nothing.
+    rename(&b, "p1@example.com", "Renamed").await;
+    let job = rig.run_flow(&b_to_a, None).await;
+    assert_eq!(job.counts.written, 1, "{:?}", job.counts);
+    assert_eq!(firstname(&rig.hubspot, "p1@example.com").as_deref(), Some("Renamed"));
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(job.counts.written, 0, "no echo written back: {:?}", job.counts);
+
+    // And the other way: a rename in A reaches B once, and does not come back.
+    rename(&rig.hubspot, "p3@example.com", "Changed").await;
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(job.counts.written, 1, "{:?}", job.counts);
+    assert_eq!(firstname(&b, "p3@example.com").as_deref(), Some("Changed"));
+    let job = rig.run_flow(&b_to_a, None).await;
+    assert_eq!(job.counts.written, 0, "{:?}", job.counts);
+
+    // The two directions' links hold both ids of each pair.
+    let a_id = rig
+        .hubspot
+        .find(ObjectType::Contacts, "email", "p2@example.com")
+        .unwrap()
+        .id;
+    let b_id = b.find(ObjectType::Contacts, "email", "p2@example.com").unwrap().id;
+    let there = rig
+        .deps
+        .links
+        .get_many(&a_to_b.id, std::slice::from_ref(&a_id))
+        .await
+        .unwrap();
+    let back = rig
+        .deps
+        .links
+        .get_many(&b_to_a.id, std::slice::from_ref(&b_id))
+        .await
+        .unwrap();
+    assert_eq!(there[&a_id].destination_id, b_id);
+    assert_eq!(back[&b_id].destination_id, a_id);
+}
+
+/// The control: the same two flows, unpaired, write every record back once (the echo the link
+/// removes), which is why the test above can fail.
+#[tokio::test]
+async fn unlinked_opposite_flows_write_the_echo_back() {
+    let rig = Rig::new().await;
+    let b = portal(&rig, "conn_portal_b").await;
+    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+    rig.deps.flows.create(&a_to_b).await.unwrap();
+    rig.deps.flows.create(&b_to_a).await.unwrap();
+    seed(&rig.hubspot, 5).await;
+    rig.run_flow(&a_to_b, None).await;
+    assert_eq!(b.count(ObjectType::Contacts), 5);
+    let job = rig.run_flow(&b_to_a, None).await;
+    assert_eq!(job.counts.written, 5, "{:?}", job.counts);
+}
+
+#[tokio::test]
+async fn flows_that_do_not_run_opposite_ways_are_not_paired_and_nothing_is_written() {
+    let rig = Rig::new().await;
+    let _b = portal(&rig, "conn_portal_b").await;
+    let _c = portal(&rig, "conn_portal_c").await;
+    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+    let c_to_a = flow(&rig, "flow_c_to_a", "conn_portal_c", "conn_hubspot");
+    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+    let b_to_a_2 = flow(&rig, "flow_b_to_a_2", "conn_portal_b", "conn_hubspot");
+    for f in [&a_to_b, &c_to_a, &b_to_a, &b_to_a_2] {
+        rig.deps.flows.create(f).await.unwrap();
+    }
+    let flows = &rig.deps.flows;
+    let err = link_flows(flows, "flow_a_to_b", "flow_c_to_a").await.unwrap_err();
+    assert!(matches!(err, LinkError::NotOpposite { .. }), "{err}");
+    assert!(err.to_string().contains("conn_portal_c -> conn_hubspot"), "{err}");
+    assert!(matches!(
+        link_flows(flows, "flow_a_to_b", "flow_a_to_b").await.unwrap_err(),
+        LinkError::Same
+    ));
+    assert!(matches!(
+        link_flows(flows, "flow_a_to_b", "flow_missing").await.unwrap_err(),
+        LinkError::NotFound(id) if id == "flow_missing"
+    ));
+    for id in ["flow_a_to_b", "flow_c_to_a"] {
+        assert_eq!(
+            flows.get(id).await.unwrap().unwrap().reverse_flow,
+            None,
+            "{id} left alone"
+        );
+    }
+    // Paired once (again is fine); a third flow cannot take either place.
+    link_flows(flows, "flow_a_to_b", "flow_b_to_a").await.unwrap();
+    link_flows(flows, "flow_b_to_a", "flow_a_to_b").await.unwrap();
+    let err = link_flows(flows, "flow_a_to_b", "flow_b_to_a_2").await.unwrap_err();
+    assert!(
+        matches!(&err, LinkError::AlreadyPaired { flow, other } if flow == "flow_a_to_b" && other == "flow_b_to_a"),
+        "{err}"
+    );
+    assert_eq!(flows.get("flow_b_to_a_2").await.unwrap().unwrap().reverse_flow, None);
+}
