@@ -31,6 +31,16 @@ impl From<Mode> for SyncMode {
     }
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LinkPolicy {
+    #[value(name = "a-wins")]
+    A,
+    #[value(name = "b-wins")]
+    B,
+    #[value(name = "newest-wins")]
+    Newest,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum FlowsCommand {
     /// Create a flow: a source connection's stream, mapped by a jq program, written to a
@@ -59,6 +69,10 @@ pub enum FlowsCommand {
         a_to_b: String,
         /// The flow from B to A.
         b_to_a: String,
+        /// A record both sides changed since they were last in step: `a-wins`, `b-wins`, or
+        /// `newest-wins` (each side's modified time).
+        #[arg(long, value_enum, default_value = "newest-wins")]
+        on_conflict: LinkPolicy,
     },
 }
 
@@ -162,11 +176,22 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
             FlowsCommand::Create(args) => create(*args).await,
             FlowsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
             FlowsCommand::Run(args) => run_flow(*args).await,
-            FlowsCommand::Link { target, a_to_b, b_to_a } => {
+            FlowsCommand::Link {
+                target,
+                a_to_b,
+                b_to_a,
+                on_conflict,
+            } => {
+                use switchyard::store::flows::ConflictRule;
                 let aws = clients(&target).await;
                 let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table);
-                sync::link_flows(&flows, &a_to_b, &b_to_a).await?;
-                println!("linked {a_to_b} and {b_to_a} both ways");
+                let rule = match on_conflict {
+                    LinkPolicy::A => ConflictRule::SourceWins,
+                    LinkPolicy::B => ConflictRule::DestinationWins,
+                    LinkPolicy::Newest => ConflictRule::NewestWins,
+                };
+                sync::link_flows(&flows, &a_to_b, &b_to_a, rule).await?;
+                println!("linked {a_to_b} and {b_to_a} both ways; on a conflict: {}", rule.name());
                 Ok(true)
             }
         }
@@ -288,6 +313,7 @@ async fn create(args: CreateArgs) -> Outcome {
         next_run_at: args.every.map(|_| now),
         retry_schedule_secs,
         reverse_flow: None,
+        on_conflict: Default::default(),
     };
     switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table)
         .create(&flow)

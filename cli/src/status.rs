@@ -326,6 +326,7 @@ mod tests {
             next_run_at: Some(now - 120),
             retry_schedule_secs: None,
             reverse_flow: None,
+            on_conflict: Default::default(),
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

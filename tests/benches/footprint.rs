@@ -851,6 +851,7 @@ impl SyncRig {
             next_run_at: None,
             retry_schedule_secs: None,
             reverse_flow: None,
+            on_conflict: Default::default(),
         };
         deps.flows.create(&flow).await?;
         Ok(Self {

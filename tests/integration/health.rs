@@ -151,6 +151,7 @@ impl Rig {
             next_run_at: None,
             retry_schedule_secs: None,
             reverse_flow: None,
+            on_conflict: Default::default(),
         }
     }
 }

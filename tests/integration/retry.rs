@@ -224,6 +224,7 @@ impl Rig {
             next_run_at: None,
             retry_schedule_secs: None,
             reverse_flow: None,
+            on_conflict: Default::default(),
         };
         deps.flows.create(&flow).await.unwrap();
         Self {

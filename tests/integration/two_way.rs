@@ -3,7 +3,7 @@
 //! and flows that do not run opposite ways cannot be paired.
 
 use serde_json::json;
-use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::store::flows::{ConflictRule, Flow, SyncMode};
 use switchyard::sync::{link_flows, LinkError};
 use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
 use switchyard_fakes::FakeHandle;
@@ -82,7 +82,9 @@ async fn linked_flows_write_each_change_once_and_never_write_an_echo_back() {
     let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
     rig.deps.flows.create(&a_to_b).await.unwrap();
     rig.deps.flows.create(&b_to_a).await.unwrap();
-    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id).await.unwrap();
+    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, ConflictRule::NewestWins)
+        .await
+        .unwrap();
     let (a_to_b, b_to_a) = (
         rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap(),
         rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap(),
@@ -174,15 +176,19 @@ async fn flows_that_do_not_run_opposite_ways_are_not_paired_and_nothing_is_writt
         rig.deps.flows.create(f).await.unwrap();
     }
     let flows = &rig.deps.flows;
-    let err = link_flows(flows, "flow_a_to_b", "flow_c_to_a").await.unwrap_err();
+    let err = link_flows(flows, "flow_a_to_b", "flow_c_to_a", ConflictRule::SourceWins)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LinkError::NotOpposite { .. }), "{err}");
     assert!(err.to_string().contains("conn_portal_c -> conn_hubspot"), "{err}");
     assert!(matches!(
-        link_flows(flows, "flow_a_to_b", "flow_a_to_b").await.unwrap_err(),
+        link_flows(flows, "flow_a_to_b", "flow_a_to_b", ConflictRule::SourceWins)
+            .await
+            .unwrap_err(),
         LinkError::Same
     ));
     assert!(matches!(
-        link_flows(flows, "flow_a_to_b", "flow_missing").await.unwrap_err(),
+        link_flows(flows, "flow_a_to_b", "flow_missing", ConflictRule::SourceWins).await.unwrap_err(),
         LinkError::NotFound(id) if id == "flow_missing"
     ));
     for id in ["flow_a_to_b", "flow_c_to_a"] {
@@ -193,12 +199,78 @@ async fn flows_that_do_not_run_opposite_ways_are_not_paired_and_nothing_is_writt
         );
     }
     // Paired once (again is fine); a third flow cannot take either place.
-    link_flows(flows, "flow_a_to_b", "flow_b_to_a").await.unwrap();
-    link_flows(flows, "flow_b_to_a", "flow_a_to_b").await.unwrap();
-    let err = link_flows(flows, "flow_a_to_b", "flow_b_to_a_2").await.unwrap_err();
+    link_flows(flows, "flow_a_to_b", "flow_b_to_a", ConflictRule::SourceWins)
+        .await
+        .unwrap();
+    link_flows(flows, "flow_b_to_a", "flow_a_to_b", ConflictRule::SourceWins)
+        .await
+        .unwrap();
+    let err = link_flows(flows, "flow_a_to_b", "flow_b_to_a_2", ConflictRule::SourceWins)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, LinkError::AlreadyPaired { flow, other } if flow == "flow_a_to_b" && other == "flow_b_to_a"),
         "{err}"
     );
     assert_eq!(flows.get("flow_b_to_a_2").await.unwrap().unwrap().reverse_flow, None);
+}
+
+/// A record renamed on both sides before either direction ran: under `newest_wins` the later
+/// rename ends on both sides whichever direction runs first; under `a_wins` A's does.
+#[tokio::test]
+async fn a_record_changed_on_both_sides_is_settled_by_the_link_rule() {
+    // (A -> B's rule, whether A -> B runs first, how many times a direction yields to the other)
+    for (rule, a_runs_first, yields) in [
+        // A -> B sees B's newer rename and yields; B -> A brings it over.
+        (ConflictRule::NewestWins, true, 1),
+        // B -> A sees its own rename is the newer one and writes it; nothing left to settle.
+        (ConflictRule::NewestWins, false, 0),
+        // A wins: B -> A yields; A -> B writes A's rename over B's.
+        (ConflictRule::SourceWins, false, 1),
+    ] {
+        let rig = Rig::new().await;
+        let b = portal(&rig, "conn_portal_b").await;
+        let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+        let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+        rig.deps.flows.create(&a_to_b).await.unwrap();
+        rig.deps.flows.create(&b_to_a).await.unwrap();
+        link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, rule).await.unwrap();
+        let a_to_b = rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap();
+        let b_to_a = rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap();
+        assert_eq!(b_to_a.on_conflict, rule.mirrored());
+        seed(&rig.hubspot, 3).await;
+        rig.run_flow(&a_to_b, None).await;
+        rig.run_flow(&b_to_a, None).await;
+
+        // A's rename first, B's a few milliseconds later.
+        rename(&rig.hubspot, "p0@example.com", "FromA").await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        rename(&b, "p0@example.com", "FromB").await;
+        let order = if a_runs_first {
+            [&a_to_b, &b_to_a, &a_to_b]
+        } else {
+            [&b_to_a, &a_to_b, &b_to_a]
+        };
+        let mut written = 0;
+        let mut yielded = 0;
+        for f in order {
+            let job = rig.run_flow(f, None).await;
+            written += job.counts.written;
+            yielded += job.counts.conflicts_yielded;
+        }
+        let want = if rule == ConflictRule::NewestWins {
+            "FromB"
+        } else {
+            "FromA"
+        };
+        let case = format!("{rule:?}, A first: {a_runs_first}");
+        assert_eq!(
+            firstname(&rig.hubspot, "p0@example.com").as_deref(),
+            Some(want),
+            "{case}"
+        );
+        assert_eq!(firstname(&b, "p0@example.com").as_deref(), Some(want), "{case}");
+        assert_eq!(written, 1, "one write settles it, no echo: {case}");
+        assert_eq!(yielded, yields, "{case}");
+    }
 }

@@ -109,6 +109,7 @@ pub async fn start(flow_id: &str, records: usize, hub: HubspotConfig, hubspot_co
         next_run_at: None,
         retry_schedule_secs: None,
         reverse_flow: None,
+        on_conflict: Default::default(),
     };
     deps.flows.create(&flow).await.expect("the bench flow is created");
     SyncBench {

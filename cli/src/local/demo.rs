@@ -120,6 +120,7 @@ pub async fn seed(
         next_run_at: Some(now),
         retry_schedule_secs: None,
         reverse_flow: None,
+        on_conflict: Default::default(),
     };
     match deps.flows.create(&flow).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

@@ -440,6 +440,17 @@ impl ConnectorClient {
     }
 
     /// The primary key of a record of `stream`, as text.
+    /// When `record` of `stream` was last modified, in nanoseconds since the epoch: its time
+    /// cursor's value (`None` without a time cursor, or for a database stream).
+    pub fn modified_at(&self, stream: &str, record: &Value) -> Option<i128> {
+        if self.sql.is_some() {
+            return None;
+        }
+        let cursor = self.def.streams.get(stream)?.cursor.as_ref()?;
+        let text = record.pointer(&cursor.field).and_then(scalar_text)?;
+        cursor::to_unix_nanos(cursor.kind, &text)
+    }
+
     /// The JSON pointer at which `stream`'s records keep their id (HTTP connectors; `None`
     /// for a stream this connector lacks, or one whose id a database key makes).
     pub fn primary_key(&self, stream: &str) -> Option<&str> {

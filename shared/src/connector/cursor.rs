@@ -171,6 +171,14 @@ pub fn to_unix_secs(kind: CursorKind, text: &str) -> Option<i64> {
     }
 }
 
+/// Nanoseconds since the epoch of a time cursor; `None` for string cursors and unreadable text.
+pub fn to_unix_nanos(kind: CursorKind, text: &str) -> Option<i128> {
+    match parse(kind, text).ok()? {
+        Parsed::Nanos(n) => Some(n),
+        Parsed::Text(_) => None,
+    }
+}
+
 /// The cursor text of unix second `secs` in a time cursor's format; `None` for string cursors.
 pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
     match kind {

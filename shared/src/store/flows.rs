@@ -57,6 +57,49 @@ pub struct Flow {
     /// other, so a record written to one side does not come back as a change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reverse_flow: Option<String>,
+    /// In a two-way link: what this flow does with a record changed on both sides since they
+    /// were last in step.
+    #[serde(default, skip_serializing_if = "ConflictRule::is_default")]
+    pub on_conflict: ConflictRule,
+}
+
+/// What one direction of a two-way link does with a record both sides changed since they
+/// were last in step (the other side's change is seen by fetching its record and mapping it
+/// with the other direction's mapping: a hash other than the one last synced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConflictRule {
+    /// Write: this flow's source wins (no fetch: the other side is not looked at).
+    #[default]
+    SourceWins,
+    /// Do not write: the other direction brings the destination's version over.
+    DestinationWins,
+    /// The record modified last wins (each stream's time cursor); a tie or an unknown time
+    /// lets the source win.
+    NewestWins,
+}
+
+impl ConflictRule {
+    pub fn is_default(&self) -> bool {
+        *self == ConflictRule::SourceWins
+    }
+
+    /// The other direction's rule for the same link policy.
+    pub fn mirrored(self) -> Self {
+        match self {
+            ConflictRule::SourceWins => ConflictRule::DestinationWins,
+            ConflictRule::DestinationWins => ConflictRule::SourceWins,
+            ConflictRule::NewestWins => ConflictRule::NewestWins,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConflictRule::SourceWins => "source_wins",
+            ConflictRule::DestinationWins => "destination_wins",
+            ConflictRule::NewestWins => "newest_wins",
+        }
+    }
 }
 
 fn enabled() -> bool {
@@ -160,22 +203,25 @@ impl FlowStore {
     /// names the other as its `reverse_flow`, on condition that both exist and neither is
     /// paired with a third flow. `false` when a condition failed (nothing was written).
     /// The caller checks that the flows run between the same two connections.
-    pub async fn pair(&self, a: &str, b: &str) -> Result<bool, StoreError> {
+    /// `a_rule` is `a`'s conflict rule; `b` gets its mirror.
+    pub async fn pair(&self, a: &str, b: &str, a_rule: ConflictRule) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-        let update = |id: &str, other: &str| {
+        let update = |id: &str, other: &str, rule: ConflictRule| {
             Update::builder()
                 .table_name(&self.table)
                 .key(PK, AttributeValue::S(flow_pk(id)))
                 .key(SK, AttributeValue::S(FLOW_SK.into()))
-                .update_expression("SET #r = :other")
+                .update_expression("SET #r = :other, #c = :rule")
                 .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#r) OR #r = :other)")
                 .expression_attribute_names("#r", "reverse_flow")
+                .expression_attribute_names("#c", "on_conflict")
                 .expression_attribute_names("#pk", PK)
                 .expression_attribute_values(":other", AttributeValue::S(other.into()))
+                .expression_attribute_values(":rule", AttributeValue::S(rule.name().into()))
                 .build()
                 .map(|u| TransactWriteItem::builder().update(u).build())
         };
-        let items = [update(a, b), update(b, a)]
+        let items = [update(a, b, a_rule), update(b, a, a_rule.mirrored())]
             .into_iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| StoreError::Invalid {

@@ -27,6 +27,13 @@ pub struct JobCounts {
     pub written: u64,
     pub unchanged: u64,
     pub failed: u64,
+    /// Records a two-way link's conflict rule left for the other direction to bring over.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflicts_yielded: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One record that could not be synced, and why.

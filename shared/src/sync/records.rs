@@ -8,6 +8,7 @@ use crate::store::links::{LinkStore, RecordLink};
 
 use super::two_way::{predict, Reverse};
 use super::SyncError;
+use crate::store::flows::ConflictRule;
 
 /// What one batch of records came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,6 +16,9 @@ pub struct PageCounts {
     pub read: u64,
     pub written: u64,
     pub unchanged: u64,
+    /// Records both sides of a two-way link changed, left for the other direction to bring
+    /// over (the conflict rule chose the destination's version).
+    pub conflicts_yielded: u64,
     /// (source id, reason) of records that failed permanently (poison records).
     pub failures: Vec<(String, String)>,
 }
@@ -93,6 +97,24 @@ pub async fn sync_records(
             })
         })
         .collect();
+    let changed = match reverse {
+        Some(reverse) if reverse.rule != ConflictRule::SourceWins => {
+            let (keep, yielded) = settle_conflicts(
+                reverse,
+                source,
+                destination,
+                links,
+                &existing,
+                changed,
+                &inputs,
+                &flow.source_stream,
+            )
+            .await?;
+            counts.conflicts_yielded = yielded;
+            keep
+        }
+        _ => changed,
+    };
     if changed.is_empty() {
         links.put_many(&flow.id, &new_links).await?;
         return Ok(counts);
@@ -177,4 +199,71 @@ async fn predict_echoes(
         .collect();
     links.put_many(&reverse.flow_id, &predicted).await?;
     Ok(())
+}
+
+type Candidate = (String, Value, String, usize);
+
+/// Applies the conflict rule to the changed records that already have a counterpart: the
+/// counterpart is fetched and mapped with the other direction's mapping; a hash other than the
+/// other direction's last one means it changed too. Returns the records to write and how many
+/// were left to the other direction.
+#[allow(clippy::too_many_arguments)]
+async fn settle_conflicts(
+    reverse: &Reverse,
+    source: &ConnectorClient,
+    destination: &ConnectorClient,
+    links: &LinkStore,
+    existing: &std::collections::HashMap<String, RecordLink>,
+    changed: Vec<Candidate>,
+    inputs: &[Value],
+    source_stream: &str,
+) -> Result<(Vec<Candidate>, u64), SyncError> {
+    let counterparts: Vec<String> = changed
+        .iter()
+        .filter_map(|(id, _, _, _)| existing.get(id).map(|l| l.destination_id.clone()))
+        .filter(|id| !id.is_empty())
+        .collect();
+    if counterparts.is_empty() {
+        return Ok((changed, 0));
+    }
+    let theirs = links.get_many(&reverse.flow_id, &counterparts).await?;
+    let mut keep = Vec::with_capacity(changed.len());
+    let mut yielded = 0;
+    for candidate in changed {
+        let Some(their_link) = existing.get(&candidate.0).and_then(|l| theirs.get(&l.destination_id)) else {
+            keep.push(candidate);
+            continue;
+        };
+        let Some(now) = destination
+            .fetch_record(&reverse.source_stream, &their_link.source_id)
+            .await?
+        else {
+            // Gone on the other side: nothing to conflict with.
+            keep.push(candidate);
+            continue;
+        };
+        let their_hash = reverse.mapping.apply(&now).ok().map(|m| content_hash(&m));
+        if their_hash.as_deref() == Some(their_link.content_hash.as_str()) {
+            keep.push(candidate);
+            continue;
+        }
+        let ours_wins = match reverse.rule {
+            ConflictRule::SourceWins => true,
+            ConflictRule::DestinationWins => false,
+            ConflictRule::NewestWins => {
+                let ours = source.modified_at(source_stream, &inputs[candidate.3]);
+                let theirs = destination.modified_at(&reverse.source_stream, &now);
+                match (ours, theirs) {
+                    (Some(o), Some(t)) => o >= t,
+                    _ => true,
+                }
+            }
+        };
+        if ours_wins {
+            keep.push(candidate);
+        } else {
+            yielded += 1;
+        }
+    }
+    Ok((keep, yielded))
 }

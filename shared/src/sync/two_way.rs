@@ -21,11 +21,15 @@ use tracing::warn;
 
 use super::{SyncDeps, SyncError};
 use crate::connector::{content_hash, ConnectorClient, Mapping};
-use crate::store::flows::{Flow, FlowStore};
+use crate::store::flows::{ConflictRule, Flow, FlowStore};
 
 /// The other direction of a two-way link, as one direction's writes need it.
 pub struct Reverse {
     pub flow_id: String,
+    /// The other direction's source stream (on this flow's destination connection).
+    pub source_stream: String,
+    /// What this flow does when the destination's record changed too.
+    pub rule: ConflictRule,
     pub mapping: Mapping,
     /// Where the other direction's source stream keeps a record's id.
     pub id_pointer: Option<String>,
@@ -54,6 +58,8 @@ pub async fn reverse_of(
     Ok(Some(Reverse {
         id_pointer: destination.primary_key(&other.source_stream).map(str::to_owned),
         flow_id: other.id,
+        source_stream: other.source_stream,
+        rule: flow.on_conflict,
         mapping,
     }))
 }
@@ -136,8 +142,9 @@ pub enum LinkError {
 }
 
 /// Pairs flows `a` and `b` as the two directions of a two-way link, after checking that they
-/// run opposite ways between the same two connections of one tenant. Pairing again is a no-op.
-pub async fn link_flows(flows: &FlowStore, a: &str, b: &str) -> Result<(), LinkError> {
+/// run opposite ways between the same two connections of one tenant; `a_rule` is what `a` does
+/// with a conflict, and `b` does the mirror. Pairing again only sets the rules.
+pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRule) -> Result<(), LinkError> {
     if a == b {
         return Err(LinkError::Same);
     }
@@ -167,7 +174,7 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str) -> Result<(), LinkE
             });
         }
     }
-    if flows.pair(a, b).await? {
+    if flows.pair(a, b, a_rule).await? {
         Ok(())
     } else {
         // A flow was deleted or paired elsewhere between the reads and the write.
@@ -215,6 +222,8 @@ mod tests {
     fn a_prediction_maps_like_the_record_that_will_come_back() {
         let reverse = Reverse {
             flow_id: "back".into(),
+            source_stream: "contacts".into(),
+            rule: ConflictRule::SourceWins,
             mapping: Mapping::compile(
                 r#"{properties: {email: .properties.email, name: .properties.firstname, ref: .id}}"#,
             )
