@@ -39,6 +39,9 @@ pub enum LinkPolicy {
     B,
     #[value(name = "newest-wins")]
     Newest,
+    /// Park both versions in the review queue for a person.
+    #[value(name = "manual")]
+    Manual,
 }
 
 #[derive(Debug, Subcommand)]
@@ -59,6 +62,24 @@ pub enum FlowsCommand {
     /// Run a sync job for a flow now, here, printing progress per page (or --enqueue it for
     /// connector-sync).
     Run(Box<RunArgs>),
+    /// The conflicts a two-way link parked for review (`--on-conflict manual`), with both
+    /// versions and the base.
+    Reviews {
+        #[command(flatten)]
+        target: Target,
+        /// Either flow of the link.
+        flow: String,
+    },
+    /// Resolve a parked conflict: the winning flow's source version is written over the other
+    /// side by that flow's next run (or event).
+    Resolve {
+        #[command(flatten)]
+        target: Target,
+        /// The flow whose source version wins.
+        winner: String,
+        /// The review's record id (as `flows reviews` prints it).
+        record: String,
+    },
     /// Pair two flows that run opposite ways between the same two connections as a two-way
     /// link: each then predicts the echo of its writes for the other, so a record written to
     /// one side is not written back.
@@ -69,8 +90,8 @@ pub enum FlowsCommand {
         a_to_b: String,
         /// The flow from B to A.
         b_to_a: String,
-        /// A record both sides changed since they were last in step: `a-wins`, `b-wins`, or
-        /// `newest-wins` (each side's modified time).
+        /// A record both sides changed since they were last in step: `a-wins`, `b-wins`,
+        /// `newest-wins` (each side's modified time) or `manual` (the review queue).
         #[arg(long, value_enum, default_value = "newest-wins")]
         on_conflict: LinkPolicy,
     },
@@ -176,6 +197,41 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
             FlowsCommand::Create(args) => create(*args).await,
             FlowsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
             FlowsCommand::Run(args) => run_flow(*args).await,
+            FlowsCommand::Reviews { target, flow } => {
+                let aws = clients(&target).await;
+                let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), &target.table);
+                let found = flows
+                    .get(&flow)
+                    .await?
+                    .with_context(|| format!("flow {flow} does not exist"))?;
+                let other = found
+                    .reverse_flow
+                    .with_context(|| format!("flow {flow} is not half of a two-way link"))?;
+                let (first, second) = switchyard::store::reviews::link_key(&flow, &other);
+                let items = switchyard::store::reviews::ReviewStore::new(aws.dynamodb, &target.table)
+                    .list(&first, &second)
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&items)?);
+                Ok(true)
+            }
+            FlowsCommand::Resolve { target, winner, record } => {
+                let aws = clients(&target).await;
+                let table = &target.table;
+                let item = sync::resolve_review(
+                    &switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), table),
+                    &switchyard::store::links::LinkStore::new(aws.dynamodb.clone(), table),
+                    &switchyard::store::reviews::ReviewStore::new(aws.dynamodb, table),
+                    &winner,
+                    &record,
+                    SystemClock.now_unix(),
+                )
+                .await?;
+                println!(
+                    "resolved {} / {}: {winner}'s source version is written over at its next run",
+                    item.record, item.counterpart
+                );
+                Ok(true)
+            }
             FlowsCommand::Link {
                 target,
                 a_to_b,
@@ -189,6 +245,7 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                     LinkPolicy::A => ConflictRule::SourceWins,
                     LinkPolicy::B => ConflictRule::DestinationWins,
                     LinkPolicy::Newest => ConflictRule::NewestWins,
+                    LinkPolicy::Manual => ConflictRule::Manual,
                 };
                 sync::link_flows(&flows, &a_to_b, &b_to_a, rule).await?;
                 println!("linked {a_to_b} and {b_to_a} both ways; on a conflict: {}", rule.name());

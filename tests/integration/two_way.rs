@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use switchyard::store::flows::{ConflictRule, Flow, SyncMode};
-use switchyard::sync::{link_flows, LinkError};
+use switchyard::sync::{link_flows, resolve_review, LinkError};
 use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
 use switchyard_fakes::FakeHandle;
 
@@ -273,4 +273,104 @@ async fn a_record_changed_on_both_sides_is_settled_by_the_link_rule() {
         assert_eq!(written, 1, "one write settles it, no echo: {case}");
         assert_eq!(yielded, yields, "{case}");
     }
+}
+
+/// `manual`: a record renamed on both sides is parked once with both versions and neither side
+/// is written; resolving it for one side writes that version over, once, with no echo.
+#[tokio::test]
+async fn a_manual_link_parks_a_conflict_until_a_person_resolves_it() {
+    let rig = Rig::new().await;
+    let b = portal(&rig, "conn_portal_b").await;
+    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+    rig.deps.flows.create(&a_to_b).await.unwrap();
+    rig.deps.flows.create(&b_to_a).await.unwrap();
+    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, ConflictRule::Manual)
+        .await
+        .unwrap();
+    let a_to_b = rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap();
+    let b_to_a = rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap();
+    seed(&rig.hubspot, 3).await;
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+
+    rename(&rig.hubspot, "p2@example.com", "FromA").await;
+    rename(&b, "p2@example.com", "FromB").await;
+    // Both directions see the conflict; one review item; nothing written either way.
+    for f in [&a_to_b, &b_to_a, &a_to_b] {
+        let job = rig.run_flow(f, None).await;
+        assert_eq!(
+            (job.counts.written, job.counts.conflicts_parked),
+            (0, 1),
+            "{}: {:?}",
+            f.id,
+            job.counts
+        );
+    }
+    let reviews = rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let item = &reviews[0];
+    let a_id = rig
+        .hubspot
+        .find(ObjectType::Contacts, "email", "p2@example.com")
+        .unwrap()
+        .id;
+    assert_eq!(item.record, a_id, "keyed by the first flow's source id");
+    assert_eq!(item.first_version["properties"]["firstname"], "FromA");
+    assert_eq!(item.second_version["properties"]["firstname"], "FromB");
+    assert_eq!(
+        item.base.as_ref().map(|b| b["properties"]["firstname"].clone()),
+        Some(json!("First2")),
+        "the base they diverged from"
+    );
+    assert_eq!(firstname(&rig.hubspot, "p2@example.com").as_deref(), Some("FromA"));
+    assert_eq!(firstname(&b, "p2@example.com").as_deref(), Some("FromB"));
+
+    // A review that does not exist is refused, and changes nothing.
+    let err = resolve_review(
+        &rig.deps.flows,
+        &rig.deps.links,
+        &rig.deps.reviews,
+        "flow_b_to_a",
+        "999",
+        0,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LinkError::NoReview { .. }), "{err}");
+
+    // B's version wins: B -> A writes it once; A -> B sees its own echo.
+    resolve_review(
+        &rig.deps.flows,
+        &rig.deps.links,
+        &rig.deps.reviews,
+        "flow_b_to_a",
+        &a_id,
+        0,
+    )
+    .await
+    .unwrap();
+    assert!(rig
+        .deps
+        .reviews
+        .list("flow_a_to_b", "flow_b_to_a")
+        .await
+        .unwrap()
+        .is_empty());
+    let job = rig.run_flow(&b_to_a, None).await;
+    assert_eq!(
+        (job.counts.written, job.counts.conflicts_parked),
+        (1, 0),
+        "{:?}",
+        job.counts
+    );
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(
+        (job.counts.written, job.counts.conflicts_parked),
+        (0, 0),
+        "{:?}",
+        job.counts
+    );
+    assert_eq!(firstname(&rig.hubspot, "p2@example.com").as_deref(), Some("FromB"));
+    assert_eq!(firstname(&b, "p2@example.com").as_deref(), Some("FromB"));
 }

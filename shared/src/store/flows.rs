@@ -77,6 +77,9 @@ pub enum ConflictRule {
     /// The record modified last wins (each stream's time cursor); a tie or an unknown time
     /// lets the source win.
     NewestWins,
+    /// Neither: both versions and the base are parked in the review queue, and neither
+    /// direction writes the record until a person resolves it (`switchyard flows resolve`).
+    Manual,
 }
 
 impl ConflictRule {
@@ -90,6 +93,7 @@ impl ConflictRule {
             ConflictRule::SourceWins => ConflictRule::DestinationWins,
             ConflictRule::DestinationWins => ConflictRule::SourceWins,
             ConflictRule::NewestWins => ConflictRule::NewestWins,
+            ConflictRule::Manual => ConflictRule::Manual,
         }
     }
 
@@ -98,6 +102,7 @@ impl ConflictRule {
             ConflictRule::SourceWins => "source_wins",
             ConflictRule::DestinationWins => "destination_wins",
             ConflictRule::NewestWins => "newest_wins",
+            ConflictRule::Manual => "manual",
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct JobCounts {
     /// Records a two-way link's conflict rule left for the other direction to bring over.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub conflicts_yielded: u64,
+    /// Records both sides changed, parked in the review queue.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub conflicts_parked: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

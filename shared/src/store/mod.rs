@@ -9,6 +9,7 @@ pub mod links;
 pub mod migrate;
 pub mod quality;
 pub mod rate_budget;
+pub mod reviews;
 pub mod table;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;

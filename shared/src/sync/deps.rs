@@ -33,6 +33,8 @@ pub struct SyncDeps {
     pub dead_letters: DeadLetterStore,
     /// The retry schedule (`RETRY_*` variables; tests may replace it).
     pub retry: RetryPolicy,
+    /// Conflicts two-way links park for a person.
+    pub reviews: crate::store::reviews::ReviewStore,
     /// Each flow's data-quality baselines and open anomaly episodes.
     pub quality: crate::store::quality::QualityStore,
     /// Where anomalies are alerted: built on first use (it may read the Slack token secret).
@@ -62,6 +64,7 @@ impl SyncDeps {
             flows: FlowStore::new(aws.dynamodb.clone(), &config.table_name),
             jobs: JobStore::new(aws.dynamodb.clone(), &config.table_name),
             quality: crate::store::quality::QualityStore::new(aws.dynamodb.clone(), &config.table_name),
+            reviews: crate::store::reviews::ReviewStore::new(aws.dynamodb.clone(), &config.table_name),
             alerter: tokio::sync::OnceCell::new(),
             http: http.clone(),
             links: LinkStore::new(aws.dynamodb.clone(), &config.table_name),

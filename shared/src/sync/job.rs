@@ -211,6 +211,7 @@ pub async fn run_job(
         job.counts.written += counts.written;
         job.counts.unchanged += counts.unchanged;
         job.counts.conflicts_yielded += counts.conflicts_yielded;
+        job.counts.conflicts_parked += counts.conflicts_parked;
         for (id, reason) in &counts.failures {
             warn!(message = "Record not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
             job.record_failure(id, reason, now);

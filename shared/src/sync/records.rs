@@ -19,6 +19,8 @@ pub struct PageCounts {
     /// Records both sides of a two-way link changed, left for the other direction to bring
     /// over (the conflict rule chose the destination's version).
     pub conflicts_yielded: u64,
+    /// Records both sides changed, parked in the review queue (or already there).
+    pub conflicts_parked: u64,
     /// (source id, reason) of records that failed permanently (poison records).
     pub failures: Vec<(String, String)>,
 }
@@ -99,7 +101,7 @@ pub async fn sync_records(
         .collect();
     let changed = match reverse {
         Some(reverse) if reverse.rule != ConflictRule::SourceWins => {
-            let (keep, yielded) = settle_conflicts(
+            let settled = settle_conflicts(
                 reverse,
                 source,
                 destination,
@@ -108,10 +110,12 @@ pub async fn sync_records(
                 changed,
                 &inputs,
                 &flow.source_stream,
+                now,
             )
             .await?;
-            counts.conflicts_yielded = yielded;
-            keep
+            counts.conflicts_yielded = settled.yielded;
+            counts.conflicts_parked = settled.parked;
+            settled.keep
         }
         _ => changed,
     };
@@ -203,10 +207,16 @@ async fn predict_echoes(
 
 type Candidate = (String, Value, String, usize);
 
+/// What the conflict rule left to write, and what it did with the rest.
+struct Settled {
+    keep: Vec<Candidate>,
+    yielded: u64,
+    parked: u64,
+}
+
 /// Applies the conflict rule to the changed records that already have a counterpart: the
 /// counterpart is fetched and mapped with the other direction's mapping; a hash other than the
-/// other direction's last one means it changed too. Returns the records to write and how many
-/// were left to the other direction.
+/// other direction's last one means it changed too.
 #[allow(clippy::too_many_arguments)]
 async fn settle_conflicts(
     reverse: &Reverse,
@@ -217,18 +227,24 @@ async fn settle_conflicts(
     changed: Vec<Candidate>,
     inputs: &[Value],
     source_stream: &str,
-) -> Result<(Vec<Candidate>, u64), SyncError> {
+    now_unix: i64,
+) -> Result<Settled, SyncError> {
     let counterparts: Vec<String> = changed
         .iter()
         .filter_map(|(id, _, _, _)| existing.get(id).map(|l| l.destination_id.clone()))
         .filter(|id| !id.is_empty())
         .collect();
     if counterparts.is_empty() {
-        return Ok((changed, 0));
+        return Ok(Settled {
+            keep: changed,
+            yielded: 0,
+            parked: 0,
+        });
     }
     let theirs = links.get_many(&reverse.flow_id, &counterparts).await?;
     let mut keep = Vec::with_capacity(changed.len());
     let mut yielded = 0;
+    let mut parked = 0;
     for candidate in changed {
         let Some(their_link) = existing.get(&candidate.0).and_then(|l| theirs.get(&l.destination_id)) else {
             keep.push(candidate);
@@ -250,6 +266,11 @@ async fn settle_conflicts(
         let ours_wins = match reverse.rule {
             ConflictRule::SourceWins => true,
             ConflictRule::DestinationWins => false,
+            ConflictRule::Manual => {
+                park(reverse, &candidate.0, their_link, &inputs[candidate.3], &now, now_unix).await?;
+                parked += 1;
+                continue;
+            }
             ConflictRule::NewestWins => {
                 let ours = source.modified_at(source_stream, &inputs[candidate.3]);
                 let theirs = destination.modified_at(&reverse.source_stream, &now);
@@ -265,5 +286,47 @@ async fn settle_conflicts(
             yielded += 1;
         }
     }
-    Ok((keep, yielded))
+    Ok(Settled { keep, yielded, parked })
+}
+
+/// Parks a conflict in the review queue (once per record pair: the other direction finds it
+/// parked and leaves it too).
+async fn park(
+    reverse: &Reverse,
+    source_id: &str,
+    their_link: &RecordLink,
+    ours: &Value,
+    theirs: &Value,
+    now: i64,
+) -> Result<(), SyncError> {
+    let Some(reviews) = &reverse.reviews else {
+        return Ok(());
+    };
+    let (first, second) = crate::store::reviews::link_key(&reverse.this_flow, &reverse.flow_id);
+    let this_is_first = first == reverse.this_flow;
+    let (record, counterpart, first_version, second_version) = if this_is_first {
+        (source_id, their_link.source_id.as_str(), ours, theirs)
+    } else {
+        (their_link.source_id.as_str(), source_id, theirs, ours)
+    };
+    let item = crate::store::reviews::ReviewItem {
+        first_flow: first.clone(),
+        second_flow: second.clone(),
+        record: record.to_owned(),
+        counterpart: counterpart.to_owned(),
+        first_version: first_version.clone(),
+        second_version: second_version.clone(),
+        base: their_link.record.clone(),
+        parked_at: now,
+        seen_by: reverse.this_flow.clone(),
+    };
+    if reviews.park(&item).await? {
+        tracing::warn!(
+            message = "Two-way conflict parked for review.",
+            flow_id = %reverse.this_flow,
+            link = %format!("{first}|{second}"),
+            record = %record
+        );
+    }
+    Ok(())
 }

@@ -25,6 +25,8 @@ use crate::store::flows::{ConflictRule, Flow, FlowStore};
 
 /// The other direction of a two-way link, as one direction's writes need it.
 pub struct Reverse {
+    /// This flow, and the other direction.
+    pub this_flow: String,
     pub flow_id: String,
     /// The other direction's source stream (on this flow's destination connection).
     pub source_stream: String,
@@ -33,6 +35,8 @@ pub struct Reverse {
     pub mapping: Mapping,
     /// Where the other direction's source stream keeps a record's id.
     pub id_pointer: Option<String>,
+    /// Where the `manual` rule parks conflicts.
+    pub reviews: Option<crate::store::reviews::ReviewStore>,
 }
 
 /// The other direction of `flow`, when `flow` is half of a two-way link. `destination` is the
@@ -56,6 +60,8 @@ pub async fn reverse_of(
     let mapping =
         Mapping::cached(&other.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", other.id)))?;
     Ok(Some(Reverse {
+        this_flow: flow.id.clone(),
+        reviews: Some(deps.reviews.clone()),
         id_pointer: destination.primary_key(&other.source_stream).map(str::to_owned),
         flow_id: other.id,
         source_stream: other.source_stream,
@@ -137,6 +143,16 @@ pub enum LinkError {
     },
     #[error("flow {flow} is already paired with {other}")]
     AlreadyPaired { flow: String, other: String },
+    #[error("flow {0} is not half of a two-way link")]
+    NotPaired(String),
+    #[error("no conflict of record {record} is parked for flows {first} and {second}")]
+    NoReview {
+        first: String,
+        second: String,
+        record: String,
+    },
+    #[error("flow {flow}: mapping: {reason}")]
+    Mapping { flow: String, reason: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -197,6 +213,71 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
     }
 }
 
+/// Resolves a parked conflict in favour of `winner`'s source version: the losing side's link
+/// is set to the version parked for it, so `winner` (next run, or next event) sees no
+/// conflict and writes its version over, and the other direction sees the result as its own
+/// echo. The review item is removed. Returns it.
+pub async fn resolve_review(
+    flows: &FlowStore,
+    links: &crate::store::links::LinkStore,
+    reviews: &crate::store::reviews::ReviewStore,
+    winner: &str,
+    record: &str,
+    now: i64,
+) -> Result<crate::store::reviews::ReviewItem, LinkError> {
+    let win = flows
+        .get(winner)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(winner.into()))?;
+    let other_id = win
+        .reverse_flow
+        .clone()
+        .ok_or_else(|| LinkError::NotPaired(winner.into()))?;
+    let other = flows
+        .get(&other_id)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (first, second) = crate::store::reviews::link_key(&win.id, &other.id);
+    let item = reviews
+        .get(&first, &second, record)
+        .await?
+        .ok_or_else(|| LinkError::NoReview {
+            first: first.clone(),
+            second: second.clone(),
+            record: record.into(),
+        })?;
+    // The loser is the other direction: its link for its own source record is set in step with
+    // the version parked for its side, so the winner's conflict check passes.
+    let winner_is_first = win.id == first;
+    let (loser_record, loser_counterpart, loser_version) = if winner_is_first {
+        (&item.counterpart, &item.record, &item.second_version)
+    } else {
+        (&item.record, &item.counterpart, &item.first_version)
+    };
+    let mapping = Mapping::cached(&other.mapping).map_err(|e| LinkError::Mapping {
+        flow: other.id.clone(),
+        reason: e.to_string(),
+    })?;
+    let mapped = mapping.apply(loser_version).map_err(|e| LinkError::Mapping {
+        flow: other.id.clone(),
+        reason: e.to_string(),
+    })?;
+    links
+        .put_many(
+            &other.id,
+            &[crate::store::links::RecordLink {
+                source_id: loser_record.clone(),
+                destination_id: loser_counterpart.clone(),
+                content_hash: content_hash(&mapped),
+                updated_at: now,
+                record: Some(loser_version.clone()),
+            }],
+        )
+        .await?;
+    reviews.remove(&first, &second, record).await?;
+    Ok(item)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -221,6 +302,8 @@ mod tests {
     #[test]
     fn a_prediction_maps_like_the_record_that_will_come_back() {
         let reverse = Reverse {
+            this_flow: "there".into(),
+            reviews: None,
             flow_id: "back".into(),
             source_stream: "contacts".into(),
             rule: ConflictRule::SourceWins,
