@@ -21,7 +21,7 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PreflightSpec, StreamSpec, WriteKind, WriteSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec, WriteKind, WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
@@ -554,9 +554,17 @@ impl ConnectorClient {
         max_cursor: &Option<String>,
     ) -> Result<Option<StreamState>, ConnectorError> {
         let link = link_header(&response.headers);
+        let total_pages_header = match &spec.pagination {
+            PaginationSpec::PageNumber {
+                total_pages_header: Some(name),
+                ..
+            } => response.headers.get(name.as_str()).and_then(|v| v.to_str().ok()),
+            _ => None,
+        };
         let page_response = PageResponse {
             body: &response.body,
             link_header: link.as_deref(),
+            total_pages_header,
             records,
         };
         let token = pagination::next_token(&spec.pagination, state, &page_response).map_err(pagination_error)?;

@@ -289,6 +289,33 @@ streams:
     }
 
     #[test]
+    fn page_number_totals_are_validated_and_exclusive() {
+        let paged = |pagination: &str| {
+            MINIMAL
+                .replace("query: {after: \"{{ page.token }}\"}", "query: {page: \"{{ page.number }}\"}")
+                .replace("{type: cursor, token: /next}", pagination)
+        };
+        parse_definition(
+            "mini.yaml",
+            &paged("{type: page_number, page_size: 10, total_pages_header: X-WP-TotalPages}"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        parse_definition("mini.yaml", &paged("{type: page_number, page_size: 10, total: /total_count}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&paged(
+            "{type: page_number, page_size: 10, total_pages_header: \"bad header\"}",
+        ));
+        assert_eq!(e.field, "streams.items.pagination.total_pages_header", "{e}");
+        let e = err(&paged("{type: page_number, page_size: 10, total: total_count}"));
+        assert_eq!(e.field, "streams.items.pagination.total", "{e}");
+        let e = err(&paged(
+            "{type: page_number, page_size: 10, total: /total_count, total_pages_header: X-WP-TotalPages}",
+        ));
+        assert_eq!(e.field, "streams.items.pagination", "{e}");
+        assert!(e.message.contains("at most one of"), "{e}");
+    }
+
+    #[test]
     fn cursor_pagination_must_send_its_token() {
         let e = err(&MINIMAL.replace("query: {after: \"{{ page.token }}\"}", "query: {}"));
         assert_eq!(e.field, "streams.items.request");
