@@ -30,6 +30,8 @@
 //!   signatures verified, following Oracle's documentation (no spec is published);
 //! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
 //!   If-Modified-Since, upserts answered record by record) and its accounts server;
+//! * [`woocommerce`]: REST API v3 customers, orders and products (bare-array lists with
+//!   `X-WP-TotalPages`), checked against WooCommerce's documentation pages (no spec is published);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -69,6 +71,7 @@ pub mod spec;
 pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
+pub mod woocommerce;
 pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};

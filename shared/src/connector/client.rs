@@ -721,6 +721,17 @@ impl ConnectorClient {
 
     /// Where the record of an inbound event is (the event as one JSON object).
     pub fn event_record(&self, event: &Value) -> Result<EventRecord, ConnectorError> {
+        self.event_record_received(event, None)
+    }
+
+    /// [`Self::event_record`] for an event whose type the receiver read (`received_type`):
+    /// used when the body has no type at the definition's `event_type` pointer (WooCommerce
+    /// sends the topic in a header, and the body is the resource itself).
+    pub fn event_record_received(
+        &self,
+        event: &Value,
+        received_type: Option<&str>,
+    ) -> Result<EventRecord, ConnectorError> {
         let hooks = self
             .def
             .webhooks
@@ -729,6 +740,7 @@ impl ConnectorClient {
         let event_type = event
             .pointer(&hooks.event_type)
             .and_then(Value::as_str)
+            .or(received_type)
             .unwrap_or_default();
         let Some(stream) = hooks.stream_for(event_type) else {
             return Ok(EventRecord::Unrouted);

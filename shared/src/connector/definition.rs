@@ -1108,7 +1108,9 @@ pub struct WebhookSpec {
     /// JSON pointer to the event id in one event (`/id`, HubSpot `/eventId`).
     pub event_id: String,
 
-    /// JSON pointer to the event type (`/type`, HubSpot `/subscriptionType`).
+    /// JSON pointer to the event type (`/type`, HubSpot `/subscriptionType`). When the body
+    /// has none there (WooCommerce sends its topic in `X-WC-Webhook-Topic`), the type the
+    /// receiver's scheme read is used.
     pub event_type: String,
 
     /// JSON pointer to the full object inside the event (Stripe `/data/object`).

@@ -26,6 +26,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("sqlite.yaml", include_str!("../../connectors/sqlite.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
+    ("woocommerce.yaml", include_str!("../../connectors/woocommerce.yaml")),
     ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
 ];
 
@@ -187,6 +188,7 @@ streams:
                 "sqlite",
                 "stripe",
                 "webhook",
+                "woocommerce",
                 "zoho-crm"
             ]
         );
