@@ -1489,6 +1489,49 @@ async fn stripe_events_carry_the_object() {
 }
 
 #[tokio::test]
+async fn woocommerce_events_are_routed_by_the_topic_the_receiver_read() {
+    let c = ConnectorClient::new(
+        embedded("woocommerce"),
+        ClientSettings {
+            base_url: Some("https://shop.example.com/wp-json/wc/v3".into()),
+            ..ClientSettings::default()
+        },
+        Credentials::new()
+            .with("consumer_key", "ck_1")
+            .with("consumer_secret", "cs_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    // The body is the resource itself; the topic came in X-WC-Webhook-Topic.
+    let customer = json!({"id": 25, "email": "ada@example.com", "date_modified_gmt": "2024-03-01T10:00:00"});
+    assert_eq!(c.event_record(&customer).unwrap(), EventRecord::Unrouted, "no type in the body");
+    assert_eq!(
+        c.event_record_received(&customer, Some("customer.created")).unwrap(),
+        EventRecord::Embedded {
+            stream: "customers".into(),
+            record: customer.clone()
+        }
+    );
+    assert_eq!(
+        c.event_record_received(&customer, Some("coupon.created")).unwrap(),
+        EventRecord::Unrouted
+    );
+    // A type in the body, where the definition points, wins over the received one.
+    let stripe = ConnectorClient::new(
+        embedded("stripe"),
+        ClientSettings::default(),
+        Credentials::new().with("api_key", "sk_test_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let event = json!({"id": "evt_1", "type": "payout.paid", "data": {"object": {"id": "po_1"}}});
+    assert_eq!(
+        stripe.event_record_received(&event, Some("customer.updated")).unwrap(),
+        EventRecord::Unrouted
+    );
+}
+
+#[tokio::test]
 async fn missing_config_and_credentials_are_reported_when_the_client_is_built() {
     let d = def(r#"
 id: test

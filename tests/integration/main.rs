@@ -16,4 +16,5 @@ mod signing;
 mod sql_flows;
 mod sync;
 mod template;
+mod woocommerce_flows;
 mod zoho_crm_flows;
