@@ -144,12 +144,7 @@ fn options(description: &str) -> Vec<String> {
     };
     let sentence = rest.split(". ").next().unwrap_or(rest);
     let sentence = sentence.split("<i").next().unwrap_or(sentence);
-    sentence
-        .split('`')
-        .skip(1)
-        .step_by(2)
-        .map(str::to_owned)
-        .collect()
+    sentence.split('`').skip(1).step_by(2).map(str::to_owned).collect()
 }
 
 fn first_json_block(lines: &[&str]) -> Option<Value> {
@@ -179,7 +174,8 @@ impl ResourceDoc {
         let mut out = Vec::new();
         for (name, value) in pairs {
             let pointer = format!("/query/{name}");
-            let violation = |message: String| Violation::new(operation, Direction::Request, "GET", path, &pointer, message);
+            let violation =
+                |message: String| Violation::new(operation, Direction::Request, "GET", path, &pointer, message);
             match self.list_parameters.get(name) {
                 None => out.push(violation(format!("`{name}` is not a documented parameter"))),
                 Some(field) => {
@@ -202,21 +198,32 @@ impl ResourceDoc {
     /// Problems with a write body: unknown, read-only, mistyped or out-of-options fields.
     /// `id` may repeat the id of the URL (WordPress reads the route's id; the same id in the
     /// body changes nothing).
-    pub fn check_body(&self, operation: &str, method: &str, path: &str, body: &Map<String, Value>, id: Option<u64>) -> Vec<Violation> {
+    pub fn check_body(
+        &self,
+        operation: &str,
+        method: &str,
+        path: &str,
+        body: &Map<String, Value>,
+        id: Option<u64>,
+    ) -> Vec<Violation> {
         let mut out = Vec::new();
         for (name, value) in body {
             if name == "id" && id.is_some() && value.as_u64() == id {
                 continue;
             }
             let pointer = format!("/body/{name}");
-            let violation = |message: String| Violation::new(operation, Direction::Request, method, path, &pointer, message);
+            let violation =
+                |message: String| Violation::new(operation, Direction::Request, method, path, &pointer, message);
             match self.properties.get(name) {
                 None => out.push(violation(format!("`{name}` is not a documented property"))),
                 Some(field) if field.read_only => out.push(violation(format!("`{name}` is read-only"))),
                 Some(field) if !type_matches(&field.kind, value) => {
                     out.push(violation(format!("{value} is not a {}", field.kind)))
                 }
-                Some(field) if !field.options.is_empty() && !value.as_str().is_some_and(|v| field.options.iter().any(|o| o == v)) => {
+                Some(field)
+                    if !field.options.is_empty()
+                        && !value.as_str().is_some_and(|v| field.options.iter().any(|o| o == v)) =>
+                {
                     out.push(violation(format!("{value} is not one of {:?}", field.options)))
                 }
                 Some(_) => {}
@@ -230,7 +237,14 @@ impl ResourceDoc {
     pub fn check_resource(&self, operation: &str, method: &str, path: &str, resource: &Value) -> Vec<Violation> {
         let mut out = Vec::new();
         let Some(map) = resource.as_object() else {
-            return vec![Violation::new(operation, Direction::Response, method, path, "", "not an object")];
+            return vec![Violation::new(
+                operation,
+                Direction::Response,
+                method,
+                path,
+                "",
+                "not an object",
+            )];
         };
         for (name, value) in map {
             if name == "_links" {
@@ -238,7 +252,14 @@ impl ResourceDoc {
             }
             let pointer = format!("/{name}");
             match self.properties.get(name) {
-                None => out.push(Violation::new(operation, Direction::Response, method, path, &pointer, format!("`{name}` is not a documented property"))),
+                None => out.push(Violation::new(
+                    operation,
+                    Direction::Response,
+                    method,
+                    path,
+                    &pointer,
+                    format!("`{name}` is not a documented property"),
+                )),
                 Some(field) if !type_matches(&field.kind, value) => out.push(Violation::new(
                     operation,
                     Direction::Response,
@@ -275,7 +296,10 @@ mod tests {
             .unwrap();
         assert_eq!(parse_table(&list.lines)["page"].kind, "integer");
         let retrieve = sections.iter().find(|s| s.h2 == "Retrieve a thing").unwrap();
-        assert_eq!(first_json_block(&retrieve.lines), Some(serde_json::json!({"id": 1, "status": "a"})));
+        assert_eq!(
+            first_json_block(&retrieve.lines),
+            Some(serde_json::json!({"id": 1, "status": "a"}))
+        );
     }
 
     #[test]
@@ -284,7 +308,11 @@ mod tests {
         let doc = ResourceDoc {
             properties: parse_table(&sections.iter().find(|s| s.heading == "Thing properties").unwrap().lines),
             list_parameters: parse_table(
-                &sections.iter().find(|s| s.heading == "Available parameters").unwrap().lines,
+                &sections
+                    .iter()
+                    .find(|s| s.heading == "Available parameters")
+                    .unwrap()
+                    .lines,
             ),
             example: Value::Null,
         };
@@ -295,7 +323,10 @@ mod tests {
         assert_eq!(q(&[("page", "2")]), 0);
         assert_eq!(q(&[("page", "two")]), 1);
         assert_eq!(q(&[("limit", "2")]), 1);
-        let body = |v: Value, id| doc.check_body("put", "PUT", "/things/1", v.as_object().unwrap(), id).len();
+        let body = |v: Value, id| {
+            doc.check_body("put", "PUT", "/things/1", v.as_object().unwrap(), id)
+                .len()
+        };
         assert_eq!(body(serde_json::json!({"status": "b"}), None), 0);
         assert_eq!(body(serde_json::json!({"status": "z"}), None), 1);
         assert_eq!(body(serde_json::json!({"status": 1}), None), 1);

@@ -105,23 +105,13 @@ impl Kind {
 }
 
 /// How the fake behaves.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WooConfig {
     /// Loopback port; 0 picks a free one.
     pub port: u16,
     /// Records seeded per kind, spread over the past hour (oldest first).
     pub records: usize,
     pub faults: FaultConfig,
-}
-
-impl Default for WooConfig {
-    fn default() -> Self {
-        Self {
-            port: 0,
-            records: 0,
-            faults: FaultConfig::default(),
-        }
-    }
 }
 
 #[derive(Default)]
@@ -165,7 +155,10 @@ pub fn try_start(config: WooConfig) -> io::Result<FakeHandle<WooCommerce>> {
     let mut pages = BTreeMap::new();
     for kind in Kind::ALL {
         let (file, resource, list, retrieve) = kind.doc();
-        pages.insert(kind, docs::load(file, resource, list, retrieve).map_err(io::Error::other)?);
+        pages.insert(
+            kind,
+            docs::load(file, resource, list, retrieve).map_err(io::Error::other)?,
+        );
     }
     let violations = Arc::new(ViolationLog::default());
     let state = Arc::new(WooCommerce {
@@ -213,9 +206,12 @@ fn parse_iso(text: &str) -> Option<i64> {
     if let Ok(t) = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Some(t.unix_timestamp());
     }
-    time::PrimitiveDateTime::parse(text, format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"))
-        .ok()
-        .map(|t| t.assume_utc().unix_timestamp())
+    time::PrimitiveDateTime::parse(
+        text,
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+    )
+    .ok()
+    .map(|t| t.assume_utc().unix_timestamp())
 }
 
 impl WooCommerce {
@@ -258,7 +254,11 @@ impl WooCommerce {
         let mut store = lock(&self.store);
         let at = store.tick();
         let record = self.new_customer(&mut store, email, first_name, last_name, at);
-        store.items.entry(Kind::Customers).or_default().insert(id_of(&record), record.clone());
+        store
+            .items
+            .entry(Kind::Customers)
+            .or_default()
+            .insert(id_of(&record), record.clone());
         record
     }
 
@@ -272,7 +272,7 @@ impl WooCommerce {
         json!({"self": [{"href": format!("{base}/{id}")}], "collection": [{"href": base}]})
     }
 
-    fn from_example(&self, store: &mut Store, kind: Kind, at: i64) -> Value {
+    fn templated(&self, store: &mut Store, kind: Kind, at: i64) -> Value {
         store.next_id += 1;
         let id = store.next_id;
         let mut item = self.docs[&kind].example.clone();
@@ -285,7 +285,7 @@ impl WooCommerce {
     }
 
     fn new_customer(&self, store: &mut Store, email: &str, first: &str, last: &str, at: i64) -> Value {
-        let mut item = self.from_example(store, Kind::Customers, at);
+        let mut item = self.templated(store, Kind::Customers, at);
         item["email"] = json!(email);
         item["first_name"] = json!(first);
         item["last_name"] = json!(last);
@@ -313,17 +313,21 @@ impl WooCommerce {
                 at,
             );
             let customer_id = id_of(&customer);
-            let mut order = self.from_example(&mut store, Kind::Orders, at);
+            let mut order = self.templated(&mut store, Kind::Orders, at);
             let order_id = id_of(&order);
             order["number"] = json!(order_id.to_string());
             order["customer_id"] = json!(customer_id);
             order["billing"]["email"] = customer["email"].clone();
             order["billing"]["last_name"] = json!(format!("Number {n}"));
-            let mut product = self.from_example(&mut store, Kind::Products, at);
+            let mut product = self.templated(&mut store, Kind::Products, at);
             product["name"] = json!(format!("Product {n}"));
             product["slug"] = json!(format!("product-{n}"));
             product["sku"] = json!(format!("SKU-{n:04}"));
-            for (kind, item) in [(Kind::Customers, customer), (Kind::Orders, order), (Kind::Products, product)] {
+            for (kind, item) in [
+                (Kind::Customers, customer),
+                (Kind::Orders, order),
+                (Kind::Products, product),
+            ] {
                 store.items.entry(kind).or_default().insert(id_of(&item), item);
             }
         }
@@ -403,8 +407,10 @@ fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
 fn invalid_param(name: &str, why: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"code": "rest_invalid_param", "message": format!("Invalid parameter(s): {name}"),
-            "data": {"status": 400, "params": {name: why}}})),
+        Json(
+            json!({"code": "rest_invalid_param", "message": format!("Invalid parameter(s): {name}"),
+            "data": {"status": 400, "params": {name: why}}}),
+        ),
     )
         .into_response()
 }
@@ -510,14 +516,14 @@ async fn read(
     }
 }
 
-fn body_object(body: &Bytes) -> Result<Map<String, Value>, Response> {
+fn body_object(body: &Bytes) -> Result<Map<String, Value>, Box<Response>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(error(
+        _ => Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "rest_invalid_json",
             "Invalid JSON body passed.",
-        )),
+        ))),
     }
 }
 
@@ -529,9 +535,11 @@ fn check_body(
     path: &str,
     body: &Map<String, Value>,
     id: Option<u64>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let found = fake.docs[&kind].check_body(&format!("{method} {}", kind.segment()), method, path, body, id);
-    let first = found.first().map(|v| invalid_param(v.pointer.trim_start_matches("/body/"), &v.message));
+    let first = found
+        .first()
+        .map(|v| Box::new(invalid_param(v.pointer.trim_start_matches("/body/"), &v.message)));
     fake.violations.record("woocommerce", found);
     first.map_or(Ok(()), Err)
 }
@@ -552,16 +560,27 @@ async fn create(
     let path = format!("{API_ROOT}/customers");
     let fields = match body_object(&body) {
         Ok(fields) => fields,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(response) = check_body(&fake, Kind::Customers, "POST", &path, &fields, None) {
-        return response;
+        return *response;
     }
-    let email = fields.get("email").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let email = fields
+        .get("email")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     if email.is_empty() {
         fake.violations.record(
             "woocommerce",
-            vec![Violation::new("POST customers", Direction::Request, "POST", &path, "/body/email", "`email` is mandatory")],
+            vec![Violation::new(
+                "POST customers",
+                Direction::Request,
+                "POST",
+                &path,
+                "/body/email",
+                "`email` is mandatory",
+            )],
         );
         return invalid_param("email", "email is required");
     }
@@ -573,10 +592,10 @@ async fn create(
         );
     }
     let mut store = lock(&fake.store);
-    let taken = store
-        .items
-        .get(&Kind::Customers)
-        .is_some_and(|m| m.values().any(|c| c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email))));
+    let taken = store.items.get(&Kind::Customers).is_some_and(|m| {
+        m.values()
+            .any(|c| c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(&email)))
+    });
     if taken {
         return error(
             StatusCode::BAD_REQUEST,
@@ -587,7 +606,11 @@ async fn create(
     let at = store.tick();
     let mut item = fake.new_customer(&mut store, &email, "", "", at);
     merge_fields(&mut item, fields);
-    store.items.entry(Kind::Customers).or_default().insert(id_of(&item), item.clone());
+    store
+        .items
+        .entry(Kind::Customers)
+        .or_default()
+        .insert(id_of(&item), item.clone());
     drop(store);
     fake.check_out(Kind::Customers, "POST", &path, &item);
     (StatusCode::CREATED, Json(item)).into_response()
@@ -624,10 +647,10 @@ async fn update(
     };
     let fields = match body_object(&body) {
         Ok(fields) => fields,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Err(response) = check_body(&fake, kind, "PUT", &path, &fields, Some(id)) {
-        return response;
+        return *response;
     }
     let mut store = lock(&fake.store);
     if !store.items.get(&kind).is_some_and(|m| m.contains_key(&id)) {
@@ -649,8 +672,9 @@ async fn update(
     if kind == Kind::Customers {
         if let Some(email) = fields.get("email").and_then(Value::as_str) {
             let taken = store.items.get(&kind).is_some_and(|m| {
-                m.iter()
-                    .any(|(other, c)| *other != id && c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email)))
+                m.iter().any(|(other, c)| {
+                    *other != id && c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email))
+                })
             });
             if taken {
                 return error(

@@ -357,8 +357,14 @@ mod tests {
             from_value(kind, &json!("2024-01-01T00:01:00")).as_deref(),
             Some("2024-01-01T00:01:00")
         );
-        assert_eq!(compare(kind, "2024-01-01T00:01:00", "2024-01-01 00:01:00"), Ordering::Equal);
-        assert_eq!(compare(kind, "2024-01-01T00:01:01", "2024-01-01 00:01:00"), Ordering::Greater);
+        assert_eq!(
+            compare(kind, "2024-01-01T00:01:00", "2024-01-01 00:01:00"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(kind, "2024-01-01T00:01:01", "2024-01-01 00:01:00"),
+            Ordering::Greater
+        );
         let values = since_values(kind, "2024-01-01T00:01:00", 90).unwrap();
         let get = |name: &str| values.iter().find(|(n, _)| *n == name).unwrap().1.clone();
         assert_eq!(get("since.utc_datetime"), json!("2023-12-31T23:59:30"));

@@ -484,7 +484,12 @@ mod tests {
         assert_eq!(step_with(&s, &next, json!({"pages": 2}), &recs(2)), None);
     }
 
-    fn step_with_header(spec: &PaginationSpec, state: &StreamState, header: Option<&str>, records: &[Value]) -> Option<StreamState> {
+    fn step_with_header(
+        spec: &PaginationSpec,
+        state: &StreamState,
+        header: Option<&str>,
+        records: &[Value],
+    ) -> Option<StreamState> {
         step(
             spec,
             state,

@@ -294,7 +294,10 @@ streams:
     fn page_number_totals_are_validated_and_exclusive() {
         let paged = |pagination: &str| {
             MINIMAL
-                .replace("query: {after: \"{{ page.token }}\"}", "query: {page: \"{{ page.number }}\"}")
+                .replace(
+                    "query: {after: \"{{ page.token }}\"}",
+                    "query: {page: \"{{ page.number }}\"}",
+                )
                 .replace("{type: cursor, token: /next}", pagination)
         };
         parse_definition(
@@ -302,8 +305,11 @@ streams:
             &paged("{type: page_number, page_size: 10, total_pages_header: X-WP-TotalPages}"),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        parse_definition("mini.yaml", &paged("{type: page_number, page_size: 10, total: /total_count}"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        parse_definition(
+            "mini.yaml",
+            &paged("{type: page_number, page_size: 10, total: /total_count}"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let e = err(&paged(
             "{type: page_number, page_size: 10, total_pages_header: \"bad header\"}",
         ));

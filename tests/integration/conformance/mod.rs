@@ -240,7 +240,11 @@ pub async fn prove_full_refresh_stream(client: &ConnectorClient, case: StreamCas
         "{stream}: an incremental stream is proven with prove_stream"
     );
     let full = read_all(client, stream, StreamState::full_refresh()).await;
-    assert!(full.pages >= 3, "{stream}: a full read of {} pages, expected at least 3", full.pages);
+    assert!(
+        full.pages >= 3,
+        "{stream}: a full read of {} pages, expected at least 3",
+        full.pages
+    );
     let ids: BTreeSet<String> = full.records.iter().map(|r| id_of(client, stream, r)).collect();
     assert_eq!(full.records.len(), case.expected, "{stream}: full read record count");
     assert_eq!(ids.len(), full.records.len(), "{stream}: a record was read twice");
@@ -250,7 +254,9 @@ pub async fn prove_full_refresh_stream(client: &ConnectorClient, case: StreamCas
     let by_id: BTreeMap<String, &Value> = again.records.iter().map(|r| (id_of(client, stream, r), r)).collect();
     for id in &changed {
         let object = (case.object)(id).unwrap_or_else(|| panic!("{stream}: the fake has {id}"));
-        let read = by_id.get(id).unwrap_or_else(|| panic!("{stream}: the next full read has {id}"));
+        let read = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("{stream}: the next full read has {id}"));
         assert_same(stream, "next full read", read, &object, case.compare);
     }
     let fetch = spec.fetch.is_some();
