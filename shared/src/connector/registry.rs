@@ -17,6 +17,7 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
@@ -179,6 +180,7 @@ streams:
             [
                 "generic-rest",
                 "hubspot",
+                "magento",
                 "mysql",
                 "netsuite",
                 "pipedrive",
