@@ -18,8 +18,13 @@ async fn magento_customers_become_hubspot_contacts_and_changes_follow_incrementa
         records: 10,
         ..MagentoConfig::default()
     });
-    rig.connect("conn_magento", "magento", fake.base_url(), json!({"access_token": TEST_TOKEN}))
-        .await;
+    rig.connect(
+        "conn_magento",
+        "magento",
+        fake.base_url(),
+        json!({"access_token": TEST_TOKEN}),
+    )
+    .await;
     let flow = Flow {
         id: "flow_magento_hubspot".into(),
         name: "Magento customers to HubSpot contacts".into(),
@@ -44,8 +49,12 @@ async fn magento_customers_become_hubspot_contacts_and_changes_follow_incrementa
 
     // An admin renames one customer; the next incremental run writes only that one.
     let id = fake.items(Kind::Customers)[1]["id"].to_string();
-    fake.update(Kind::Customers, &id, json!({"firstname": "Grace", "lastname": "Hopper"}))
-        .expect("the customer exists");
+    fake.update(
+        Kind::Customers,
+        &id,
+        json!({"firstname": "Grace", "lastname": "Hopper"}),
+    )
+    .expect("the customer exists");
     let stored = rig.deps.flows.get(&flow.id).await.unwrap().unwrap();
     let cursor = stored.cursor.clone().expect("the first run checkpointed a cursor");
     let job = rig.run_flow(&stored, None).await;

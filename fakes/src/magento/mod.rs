@@ -240,7 +240,11 @@ impl Magento {
                 "weight": 1.0, "created_at": time, "updated_at": time});
             store.items.entry(Kind::Customers).or_default().insert(id, customer);
             store.items.entry(Kind::Orders).or_default().insert(order_id, order);
-            store.items.entry(Kind::Products).or_default().insert(product_id, product);
+            store
+                .items
+                .entry(Kind::Products)
+                .or_default()
+                .insert(product_id, product);
         }
     }
 }
@@ -257,20 +261,19 @@ fn fault(status: StatusCode) -> Response {
     error(status, "Injected fault.", Value::Null)
 }
 
-fn authorized(headers: &HeaderMap) -> Result<(), Response> {
+/// The 401 for a request without the token, `None` for one with it.
+fn unauthorized(headers: &HeaderMap) -> Option<Response> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    if token == Some(TEST_TOKEN) {
-        Ok(())
-    } else {
-        Err(error(
+    (token != Some(TEST_TOKEN)).then(|| {
+        error(
             StatusCode::UNAUTHORIZED,
             "The consumer isn't authorized to access %resources.",
             json!({"resources": "Magento_Customer::customer"}),
-        ))
-    }
+        )
+    })
 }
 
 fn no_such_entity(field: &str, value: &str) -> Response {
@@ -293,16 +296,18 @@ fn search(fake: &Magento, kind: Kind, query: Option<&str>) -> Response {
     let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let number = |name: &str, default: usize| match param(name) {
         None => Ok(default),
-        Some(v) => v.parse::<usize>().map_err(|_| bad_request(&format!("\"{name}\" is not a number."))),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| Box::new(bad_request(&format!("\"{name}\" is not a number.")))),
     };
     let page_size = match number("searchCriteria[pageSize]", 20) {
         Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
         Ok(_) => return bad_request("Maximum SearchCriteria pageSize is 300"),
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let current = match number("searchCriteria[currentPage]", 1) {
         Ok(n) => n.max(1),
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let mut items: Vec<Value> = lock(&fake.store)
         .items
@@ -348,7 +353,12 @@ fn search(fake: &Magento, kind: Kind, query: Option<&str>) -> Response {
         let direction = param("searchCriteria[sortOrders][0][direction]").unwrap_or("ASC");
         let column = if field == "entity_id" { kind.id_field() } else { field };
         items.sort_by(|a, b| {
-            let key = |v: &Value| (v[column].as_u64().unwrap_or(0), v[column].as_str().unwrap_or_default().to_owned());
+            let key = |v: &Value| {
+                (
+                    v[column].as_u64().unwrap_or(0),
+                    v[column].as_str().unwrap_or_default().to_owned(),
+                )
+            };
             key(a).cmp(&key(b))
         });
         if direction.eq_ignore_ascii_case("DESC") {
@@ -372,7 +382,7 @@ fn search(fake: &Magento, kind: Kind, query: Option<&str>) -> Response {
 }
 
 async fn store_views(headers: HeaderMap) -> Response {
-    if let Err(response) = authorized(&headers) {
+    if let Some(response) = unauthorized(&headers) {
         return response;
     }
     Json(json!([
@@ -383,19 +393,19 @@ async fn store_views(headers: HeaderMap) -> Response {
 }
 
 async fn search_customers(State(fake): State<Arc<Magento>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized(&headers).map_or_else(|r| r, |()| search(&fake, Kind::Customers, q.as_deref()))
+    unauthorized(&headers).unwrap_or_else(|| search(&fake, Kind::Customers, q.as_deref()))
 }
 
 async fn search_orders(State(fake): State<Arc<Magento>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized(&headers).map_or_else(|r| r, |()| search(&fake, Kind::Orders, q.as_deref()))
+    unauthorized(&headers).unwrap_or_else(|| search(&fake, Kind::Orders, q.as_deref()))
 }
 
 async fn search_products(State(fake): State<Arc<Magento>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    authorized(&headers).map_or_else(|r| r, |()| search(&fake, Kind::Products, q.as_deref()))
+    unauthorized(&headers).unwrap_or_else(|| search(&fake, Kind::Products, q.as_deref()))
 }
 
 async fn read_customer(State(fake): State<Arc<Magento>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorized(&headers) {
+    if let Some(response) = unauthorized(&headers) {
         return response;
     }
     match fake.item(Kind::Customers, &id) {
@@ -405,7 +415,7 @@ async fn read_customer(State(fake): State<Arc<Magento>>, Path(id): Path<String>,
 }
 
 async fn read_order(State(fake): State<Arc<Magento>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorized(&headers) {
+    if let Some(response) = unauthorized(&headers) {
         return response;
     }
     match fake.item(Kind::Orders, &id) {
@@ -415,7 +425,7 @@ async fn read_order(State(fake): State<Arc<Magento>>, Path(id): Path<String>, he
 }
 
 async fn read_product(State(fake): State<Arc<Magento>>, Path(sku): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(response) = authorized(&headers) {
+    if let Some(response) = unauthorized(&headers) {
         return response;
     }
     match fake.item(Kind::Products, &sku) {
@@ -441,16 +451,15 @@ fn customer_fields(body: &Bytes) -> Result<Map<String, Value>, Box<Response>> {
 
 fn email_taken(store: &Store, email: &str, except: Option<u64>) -> bool {
     store.items.get(&Kind::Customers).is_some_and(|m| {
-        m.iter().any(|(id, c)| {
-            Some(*id) != except && c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email))
-        })
+        m.iter()
+            .any(|(id, c)| Some(*id) != except && c["email"].as_str().is_some_and(|e| e.eq_ignore_ascii_case(email)))
     })
 }
 
 const EMAIL_TAKEN: &str = "A customer with the same email address already exists in an associated website.";
 
 async fn create_customer(State(fake): State<Arc<Magento>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(response) = authorized(&headers) {
+    if let Some(response) = unauthorized(&headers) {
         return response;
     }
     let fields = match customer_fields(&body) {
@@ -478,7 +487,11 @@ async fn create_customer(State(fake): State<Arc<Magento>>, headers: HeaderMap, b
             customer[&key] = value;
         }
     }
-    store.items.entry(Kind::Customers).or_default().insert(id, customer.clone());
+    store
+        .items
+        .entry(Kind::Customers)
+        .or_default()
+        .insert(id, customer.clone());
     Json(customer).into_response()
 }
 
@@ -488,7 +501,7 @@ async fn save_customer(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(response) = authorized(&headers) {
+    if let Some(response) = unauthorized(&headers) {
         return response;
     }
     let fields = match customer_fields(&body) {
