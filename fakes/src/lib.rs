@@ -30,6 +30,11 @@
 //!   signatures verified, following Oracle's documentation (no spec is published);
 //! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
 //!   If-Modified-Since, upserts answered record by record) and its accounts server;
+//! * [`magento`]: Magento 2 / Adobe Commerce customers, orders and products searched with
+//!   `searchCriteria` (a page past the end repeats the last), checked against the Magento cart
+//!   spec with the missing operations added from Adobe's reference;
+//! * [`woocommerce`]: REST API v3 customers, orders and products (bare-array lists with
+//!   `X-WP-TotalPages`), checked against WooCommerce's documentation pages (no spec is published);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -56,6 +61,7 @@
 
 pub mod faults;
 pub mod hubspot;
+pub mod magento;
 pub mod netsuite;
 pub mod odata;
 pub mod paged_source;
@@ -69,6 +75,7 @@ pub mod spec;
 pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
+pub mod woocommerce;
 pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};

@@ -1500,6 +1500,53 @@ async fn stripe_events_carry_the_object() {
 }
 
 #[tokio::test]
+async fn woocommerce_events_are_routed_by_the_topic_the_receiver_read() {
+    let c = ConnectorClient::new(
+        embedded("woocommerce"),
+        ClientSettings {
+            base_url: Some("https://shop.example.com/wp-json/wc/v3".into()),
+            ..ClientSettings::default()
+        },
+        Credentials::new()
+            .with("consumer_key", "ck_1")
+            .with("consumer_secret", "cs_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    // The body is the resource itself; the topic came in X-WC-Webhook-Topic.
+    let customer = json!({"id": 25, "email": "ada@example.com", "date_modified_gmt": "2024-03-01T10:00:00"});
+    assert_eq!(
+        c.event_record(&customer).unwrap(),
+        EventRecord::Unrouted,
+        "no type in the body"
+    );
+    assert_eq!(
+        c.event_record_received(&customer, Some("customer.created")).unwrap(),
+        EventRecord::Embedded {
+            stream: "customers".into(),
+            record: customer.clone()
+        }
+    );
+    assert_eq!(
+        c.event_record_received(&customer, Some("coupon.created")).unwrap(),
+        EventRecord::Unrouted
+    );
+    // A type in the body, where the definition points, wins over the received one.
+    let stripe = ConnectorClient::new(
+        embedded("stripe"),
+        ClientSettings::default(),
+        Credentials::new().with("api_key", "sk_test_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let event = json!({"id": "evt_1", "type": "payout.paid", "data": {"object": {"id": "po_1"}}});
+    assert_eq!(
+        stripe.event_record_received(&event, Some("customer.updated")).unwrap(),
+        EventRecord::Unrouted
+    );
+}
+
+#[tokio::test]
 async fn missing_config_and_credentials_are_reported_when_the_client_is_built() {
     let d = def(r#"
 id: test
@@ -1604,6 +1651,8 @@ mod props {
                 page_size,
                 start: 1,
                 total_pages: total.then(|| "/total".to_owned()),
+                total_pages_header: None,
+                total: None,
             }),
         ]
     }
@@ -1648,7 +1697,7 @@ mod props {
                 }
                 let records: Vec<Value> = (0..*count).map(|i| json!({"id": i})).collect();
                 let link = link.as_ref().map(|l| format!("<https://x/{l}>; rel=\"next\""));
-                let response = PageResponse { body, link_header: link.as_deref(), records: &records };
+                let response = PageResponse { body, link_header: link.as_deref(), total_pages_header: None, records: &records };
                 match pagination::step(&spec, &state, &response) {
                     Ok(Some(next)) => {
                         prop_assert_eq!(next.pages_read, state.pages_read + 1);

@@ -21,7 +21,8 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PreflightSpec, StreamSpec, WriteKind, WriteSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec, WriteKind,
+    WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
@@ -574,9 +575,17 @@ impl ConnectorClient {
         max_cursor: &Option<String>,
     ) -> Result<Option<StreamState>, ConnectorError> {
         let link = link_header(&response.headers);
+        let total_pages_header = match &spec.pagination {
+            PaginationSpec::PageNumber {
+                total_pages_header: Some(name),
+                ..
+            } => response.headers.get(name.as_str()).and_then(|v| v.to_str().ok()),
+            _ => None,
+        };
         let page_response = PageResponse {
             body: &response.body,
             link_header: link.as_deref(),
+            total_pages_header,
             records,
         };
         let token = pagination::next_token(&spec.pagination, state, &page_response).map_err(pagination_error)?;
@@ -733,6 +742,17 @@ impl ConnectorClient {
 
     /// Where the record of an inbound event is (the event as one JSON object).
     pub fn event_record(&self, event: &Value) -> Result<EventRecord, ConnectorError> {
+        self.event_record_received(event, None)
+    }
+
+    /// [`Self::event_record`] for an event whose type the receiver read (`received_type`):
+    /// used when the body has no type at the definition's `event_type` pointer (WooCommerce
+    /// sends the topic in a header, and the body is the resource itself).
+    pub fn event_record_received(
+        &self,
+        event: &Value,
+        received_type: Option<&str>,
+    ) -> Result<EventRecord, ConnectorError> {
         let hooks = self
             .def
             .webhooks
@@ -741,6 +761,7 @@ impl ConnectorClient {
         let event_type = event
             .pointer(&hooks.event_type)
             .and_then(Value::as_str)
+            .or(received_type)
             .unwrap_or_default();
         let Some(stream) = hooks.stream_for(event_type) else {
             return Ok(EventRecord::Unrouted);

@@ -510,12 +510,27 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             required_page_var = Some("page.offset");
         }
         PaginationSpec::PageNumber {
-            page_size, total_pages, ..
+            page_size,
+            total_pages,
+            total_pages_header,
+            total,
+            ..
         } => {
             if *page_size == 0 {
                 return Err(invalid(format!("{at}.pagination.page_size"), "must be at least 1"));
             }
             check_opt_pointer(&format!("{at}.pagination.total_pages"), total_pages)?;
+            check_opt_pointer(&format!("{at}.pagination.total"), total)?;
+            if let Some(name) = total_pages_header {
+                check_header_name(&format!("{at}.pagination.total_pages_header"), name)?;
+            }
+            let given = [total_pages.is_some(), total_pages_header.is_some(), total.is_some()];
+            if given.iter().filter(|g| **g).count() > 1 {
+                return Err(invalid(
+                    format!("{at}.pagination"),
+                    "page_number pagination takes at most one of `total_pages`, `total_pages_header` and `total`",
+                ));
+            }
             page_vars.extend(["page.number", "page.size"]);
             required_page_var = Some("page.number");
         }

@@ -35,7 +35,7 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::UnixMillis => "unix milliseconds",
         CursorKind::Rfc3339 => "an RFC 3339 date-time",
         CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/",
-        CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS`",
+        CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` (or with a `T`)",
         CursorKind::String => "a string",
     }
 }
@@ -83,6 +83,7 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
             .map(|ms| Parsed::Nanos(i128::from(ms) * 1_000_000))
             .ok_or_else(err),
         CursorKind::UtcDatetime => PrimitiveDateTime::parse(text.trim(), UTC_DATETIME)
+            .or_else(|_| PrimitiveDateTime::parse(text.trim(), UTC_DATETIME_T))
             .map(|t| Parsed::Nanos(t.assume_utc().unix_timestamp_nanos()))
             .map_err(|_| err()),
         CursorKind::String => Ok(Parsed::Text(text.to_owned())),
@@ -92,6 +93,11 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
 /// `YYYY-MM-DD HH:MM:SS`, the [`CursorKind::UtcDatetime`] layout.
 const UTC_DATETIME: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+
+/// `YYYY-MM-DDTHH:MM:SS`, the ISO 8601 spelling [`CursorKind::UtcDatetime`] also reads
+/// (WooCommerce's `date_modified_gmt`).
+const UTC_DATETIME_T: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
 
 /// A unix time in nanoseconds as `YYYY-MM-DD HH:MM:SS` (UTC, whole seconds).
 fn utc_datetime(nanos: i128) -> Option<String> {
@@ -350,6 +356,29 @@ mod tests {
         let values = since_values(CursorKind::String, "abc", 0).unwrap();
         assert_eq!(values, vec![("since", json!("abc"))]);
         assert!(since_values(CursorKind::UnixSeconds, "nope", 0).is_err());
+    }
+
+    #[test]
+    fn utc_datetimes_also_read_with_a_t_and_compare_by_time_with_either_spelling() {
+        let kind = CursorKind::UtcDatetime;
+        assert_eq!(
+            from_value(kind, &json!("2024-01-01T00:01:00")).as_deref(),
+            Some("2024-01-01T00:01:00")
+        );
+        assert_eq!(
+            compare(kind, "2024-01-01T00:01:00", "2024-01-01 00:01:00"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(kind, "2024-01-01T00:01:01", "2024-01-01 00:01:00"),
+            Ordering::Greater
+        );
+        let values = since_values(kind, "2024-01-01T00:01:00", 90).unwrap();
+        let get = |name: &str| values.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(get("since.utc_datetime"), json!("2023-12-31T23:59:30"));
+        // An offset or a date alone is still not this kind.
+        assert_eq!(from_value(kind, &json!("2024-01-01T00:01:00Z")), None);
+        assert_eq!(from_value(kind, &json!("2024-01-01")), None);
     }
 
     #[test]

@@ -918,6 +918,15 @@ pub enum PaginationSpec {
         /// JSON pointer to the total page count, when the API gives one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         total_pages: Option<String>,
+        /// Response header holding the total page count (WordPress REST's `X-WP-TotalPages`),
+        /// for APIs that answer with a bare array. Not with `total_pages` or `total`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total_pages_header: Option<String>,
+        /// JSON pointer to the total record count (Magento's `/total_count`): the last page is
+        /// the one that reaches it. For APIs that answer a page past the end with the last page
+        /// again instead of an empty one. Not with `total_pages` or `total_pages_header`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<String>,
     },
 }
 
@@ -1099,7 +1108,9 @@ pub struct WebhookSpec {
     /// JSON pointer to the event id in one event (`/id`, HubSpot `/eventId`).
     pub event_id: String,
 
-    /// JSON pointer to the event type (`/type`, HubSpot `/subscriptionType`).
+    /// JSON pointer to the event type (`/type`, HubSpot `/subscriptionType`). When the body
+    /// has none there (WooCommerce sends its topic in `X-WC-Webhook-Topic`), the type the
+    /// receiver's scheme read is used.
     pub event_type: String,
 
     /// JSON pointer to the full object inside the event (Stripe `/data/object`).

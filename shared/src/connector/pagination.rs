@@ -82,6 +82,8 @@ pub struct PageResponse<'a> {
     pub body: &'a Value,
     /// The `Link` header values, joined with `, `.
     pub link_header: Option<&'a str>,
+    /// The total page count from the header `total_pages_header` names, as sent.
+    pub total_pages_header: Option<&'a str>,
     /// The records selected from this page.
     pub records: &'a [Value],
 }
@@ -267,6 +269,8 @@ pub fn next_token(
             page_size,
             start,
             total_pages,
+            total_pages_header,
+            total,
         } => {
             if records == 0 {
                 return Ok(None);
@@ -275,14 +279,25 @@ pub fn next_token(
                 Some(PageToken::Number(n)) => *n,
                 _ => *start,
             };
-            let more = match total_pages
+            // Page numbers may start at 0 or 1: count pages read from `start`.
+            let pages_read = number + 1 - start;
+            let from_body = total_pages
                 .as_deref()
                 .and_then(|p| response.body.pointer(p))
-                .and_then(Value::as_u64)
-            {
-                // Page numbers may start at 0 or 1: count pages read from `start`.
-                Some(total) => number + 1 - start < total,
-                None => records >= *page_size,
+                .and_then(Value::as_u64);
+            let from_header = total_pages_header
+                .as_ref()
+                .and(response.total_pages_header)
+                .and_then(|h| h.trim().parse::<u64>().ok());
+            let total_records = total
+                .as_deref()
+                .and_then(|p| response.body.pointer(p))
+                .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+            let more = match (from_body.or(from_header), total_records) {
+                (Some(total_pages), _) => pages_read < total_pages,
+                // Full pages before this one, plus this one's records.
+                (None, Some(total)) => (pages_read - 1) * page_size + records < total,
+                (None, None) => records >= *page_size,
             };
             more.then_some(PageToken::Number(number + 1))
         }
@@ -346,6 +361,7 @@ mod tests {
             &PageResponse {
                 body: &body,
                 link_header: None,
+                total_pages_header: None,
                 records,
             },
         )
@@ -383,6 +399,7 @@ mod tests {
             &PageResponse {
                 body: &body,
                 link_header: None,
+                total_pages_header: None,
                 records: &[],
             },
         )
@@ -426,6 +443,7 @@ mod tests {
             &PageResponse {
                 body: &body,
                 link_header: Some(header),
+                total_pages_header: None,
                 records: &recs(1),
             },
         )
@@ -466,6 +484,52 @@ mod tests {
         assert_eq!(step_with(&s, &next, json!({"pages": 2}), &recs(2)), None);
     }
 
+    fn step_with_header(
+        spec: &PaginationSpec,
+        state: &StreamState,
+        header: Option<&str>,
+        records: &[Value],
+    ) -> Option<StreamState> {
+        step(
+            spec,
+            state,
+            &PageResponse {
+                body: &json!([]),
+                link_header: None,
+                total_pages_header: header,
+                records,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn page_number_stops_at_the_total_page_count_of_a_header() {
+        let s = spec("{type: page_number, page_size: 2, total_pages_header: X-WP-TotalPages}");
+        let first = StreamState::default();
+        // Full pages, yet the header says there are two: the second is the last.
+        let second = step_with_header(&s, &first, Some("2"), &recs(2)).unwrap();
+        assert_eq!(second.page, Some(PageToken::Number(2)));
+        assert_eq!(step_with_header(&s, &second, Some("2"), &recs(2)), None);
+        // More pages than the header's first answer: the latest answer counts.
+        assert!(step_with_header(&s, &second, Some("3"), &recs(2)).is_some());
+        // No header (or garbage): a short page is the last, a full one is not.
+        assert!(step_with_header(&s, &first, None, &recs(2)).is_some());
+        assert_eq!(step_with_header(&s, &first, Some("many"), &recs(1)), None);
+    }
+
+    #[test]
+    fn page_number_stops_when_the_records_reach_the_total_count() {
+        let s = spec("{type: page_number, page_size: 2, total: /total_count}");
+        let first = StreamState::default();
+        let second = step_with(&s, &first, json!({"total_count": 4}), &recs(2)).unwrap();
+        // The second page reaches 4 records: no third request, which would repeat it.
+        assert_eq!(step_with(&s, &second, json!({"total_count": 4}), &recs(2)), None);
+        assert!(step_with(&s, &second, json!({"total_count": "5"}), &recs(2)).is_some());
+        // Without the count, a full page asks for the next one.
+        assert!(step_with(&s, &second, json!({}), &recs(2)).is_some());
+    }
+
     #[test]
     fn no_pagination_reads_one_page() {
         assert_eq!(
@@ -485,6 +549,7 @@ mod tests {
             &PageResponse {
                 body: &body,
                 link_header: None,
+                total_pages_header: None,
                 records: &recs(1),
             },
         )
@@ -506,6 +571,7 @@ mod tests {
             &PageResponse {
                 body: &body,
                 link_header: None,
+                total_pages_header: None,
                 records: &recs(1),
             },
         )
@@ -545,6 +611,7 @@ mod tests {
             &PageResponse {
                 body: &body,
                 link_header: None,
+                total_pages_header: None,
                 records: &[],
             },
         )

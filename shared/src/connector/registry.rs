@@ -17,6 +17,7 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
@@ -26,6 +27,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("sqlite.yaml", include_str!("../../connectors/sqlite.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
+    ("woocommerce.yaml", include_str!("../../connectors/woocommerce.yaml")),
     ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
 ];
 
@@ -178,6 +180,7 @@ streams:
             [
                 "generic-rest",
                 "hubspot",
+                "magento",
                 "mysql",
                 "netsuite",
                 "pipedrive",
@@ -187,6 +190,7 @@ streams:
                 "sqlite",
                 "stripe",
                 "webhook",
+                "woocommerce",
                 "zoho-crm"
             ]
         );
@@ -286,6 +290,39 @@ streams:
         assert!(e.message.contains("`record.id` is not available"), "{e}");
         let e = err(&MINIMAL.replace("{path: /items,", "{path: \"/items/{{ config.account }}\","));
         assert!(e.message.contains("does not declare"), "{e}");
+    }
+
+    #[test]
+    fn page_number_totals_are_validated_and_exclusive() {
+        let paged = |pagination: &str| {
+            MINIMAL
+                .replace(
+                    "query: {after: \"{{ page.token }}\"}",
+                    "query: {page: \"{{ page.number }}\"}",
+                )
+                .replace("{type: cursor, token: /next}", pagination)
+        };
+        parse_definition(
+            "mini.yaml",
+            &paged("{type: page_number, page_size: 10, total_pages_header: X-WP-TotalPages}"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        parse_definition(
+            "mini.yaml",
+            &paged("{type: page_number, page_size: 10, total: /total_count}"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&paged(
+            "{type: page_number, page_size: 10, total_pages_header: \"bad header\"}",
+        ));
+        assert_eq!(e.field, "streams.items.pagination.total_pages_header", "{e}");
+        let e = err(&paged("{type: page_number, page_size: 10, total: total_count}"));
+        assert_eq!(e.field, "streams.items.pagination.total", "{e}");
+        let e = err(&paged(
+            "{type: page_number, page_size: 10, total: /total_count, total_pages_header: X-WP-TotalPages}",
+        ));
+        assert_eq!(e.field, "streams.items.pagination", "{e}");
+        assert!(e.message.contains("at most one of"), "{e}");
     }
 
     #[test]

@@ -19,6 +19,7 @@
 
 mod generic_rest;
 mod hubspot;
+mod magento;
 mod netsuite;
 mod pipedrive;
 pub mod sap_s4hana;
@@ -26,6 +27,7 @@ mod slack;
 mod sql;
 mod stripe;
 mod webhook;
+mod woocommerce;
 mod zoho_crm;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -226,6 +228,53 @@ pub async fn prove_stream(client: &ConnectorClient, case: StreamCase<'_>) {
             .unwrap_or_else(|e| panic!("{stream}: fetch of a missing id fails instead of None: {e}"));
         assert!(none.is_none(), "{stream}: fetch of a missing id: {none:?}");
     }
+}
+
+/// A stream the API cannot filter by change (no cursor, so every run reads it in full): a
+/// full read of at least three pages and a fetch by id. Fails if the stream has a cursor, whose
+/// incremental read [`prove_stream`] must then prove.
+pub async fn prove_full_refresh_stream(client: &ConnectorClient, case: StreamCase<'_>) {
+    let stream = case.stream;
+    let spec = client.definition().streams[stream].clone();
+    assert!(
+        spec.cursor.is_none() && spec.changes.is_none(),
+        "{stream}: an incremental stream is proven with prove_stream"
+    );
+    let full = read_all(client, stream, StreamState::full_refresh()).await;
+    assert!(
+        full.pages >= 3,
+        "{stream}: a full read of {} pages, expected at least 3",
+        full.pages
+    );
+    let ids: BTreeSet<String> = full.records.iter().map(|r| id_of(client, stream, r)).collect();
+    assert_eq!(full.records.len(), case.expected, "{stream}: full read record count");
+    assert_eq!(ids.len(), full.records.len(), "{stream}: a record was read twice");
+    let changed = (case.change)(&full.records);
+    assert!(!changed.is_empty(), "{stream}: the fake changed nothing");
+    let again = read_all(client, stream, StreamState::full_refresh()).await;
+    let by_id: BTreeMap<String, &Value> = again.records.iter().map(|r| (id_of(client, stream, r), r)).collect();
+    for id in &changed {
+        let object = (case.object)(id).unwrap_or_else(|| panic!("{stream}: the fake has {id}"));
+        let read = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("{stream}: the next full read has {id}"));
+        assert_same(stream, "next full read", read, &object, case.compare);
+    }
+    let fetch = spec.fetch.is_some();
+    assert!(fetch, "{stream}: no fetch by id");
+    let id = &changed[0];
+    let fetched = client
+        .fetch_record(stream, id)
+        .await
+        .unwrap_or_else(|e| panic!("{stream}: fetch {id} fails: {e}"))
+        .unwrap_or_else(|| panic!("{stream}: fetch {id} finds nothing"));
+    let object = (case.object)(id).expect("the fake has it");
+    assert_same(stream, "fetch", &fetched, &object, case.compare);
+    let none = client
+        .fetch_record(stream, case.missing_id)
+        .await
+        .unwrap_or_else(|e| panic!("{stream}: fetch of a missing id fails instead of None: {e}"));
+    assert!(none.is_none(), "{stream}: fetch of a missing id: {none:?}");
 }
 
 /// `cursor` moved back by `lookback_secs`, in the cursor's own format.
