@@ -374,3 +374,181 @@ async fn a_manual_link_parks_a_conflict_until_a_person_resolves_it() {
     assert_eq!(firstname(&rig.hubspot, "p2@example.com").as_deref(), Some("FromB"));
     assert_eq!(firstname(&b, "p2@example.com").as_deref(), Some("FromB"));
 }
+
+/// Changes one property of a contact through the portal's API.
+async fn edit(hub: &FakeHandle<hubspot::Hubspot>, email: &str, field: &str, value: &str) {
+    let id = hub.find(ObjectType::Contacts, "email", email).unwrap().id;
+    let status = reqwest::Client::new()
+        .patch(format!("{}/crm/v3/objects/contacts/{id}", hub.base_url))
+        .bearer_auth(hubspot::TEST_TOKEN)
+        .json(&json!({"properties": {field: value}}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+/// Runs a flow's job to its end, running it again from its checkpoint after each retriable
+/// failure (as the queue would); returns the finished job and the retries it took.
+async fn run_through_faults(rig: &Rig, flow: &Flow) -> (switchyard::store::jobs::Job, u32) {
+    use switchyard::queue::SyncJobRef;
+    use switchyard::sync::{self, JobOutcome};
+    let mut retries = 0;
+    let job = loop {
+        match sync::start_job(&rig.deps, flow, "soak", None, false).await {
+            Ok(job) => break job,
+            Err(e) if e.is_retriable() && retries < 50 => retries += 1,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let job_ref = SyncJobRef {
+        flow_id: flow.id.clone(),
+        job_id: job.job_id,
+        attempt: 0,
+    };
+    loop {
+        match sync::run_job(&rig.deps, &job_ref, &sync::Unlimited, &|_| {}).await {
+            Ok(JobOutcome::Finished(job)) => return (job, retries),
+            Ok(other) => panic!("job did not finish: {other:?}"),
+            Err(e) if e.is_retriable() && retries < 200 => retries += 1,
+            Err(e) => panic!("{}: {e}", flow.id),
+        }
+    }
+}
+
+/// The two-way soak: 200 contacts on both sides; four rounds of random edits on both sides
+/// (the same record on both sides included), then both directions run twice while the fakes
+/// answer 10% 500s and 10% 429s. After each round both sides hold exactly what `newest-wins`
+/// dictates (record by record: the side edited last wins whole), nothing is duplicated, and
+/// the writes equal the records that needed propagating: zero echo writes.
+#[tokio::test]
+async fn two_way_soak_under_faults_converges_with_no_echo_and_no_duplicate() {
+    const CONTACTS: usize = 200;
+    const ROUNDS: usize = 4;
+    const EDITS: usize = 30;
+    let rig = Rig::new().await;
+    let b = portal(&rig, "conn_portal_b").await;
+    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+    rig.deps.flows.create(&a_to_b).await.unwrap();
+    rig.deps.flows.create(&b_to_a).await.unwrap();
+    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, ConflictRule::NewestWins)
+        .await
+        .unwrap();
+    let a_to_b = rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap();
+    let b_to_a = rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap();
+    seed(&rig.hubspot, CONTACTS).await;
+    assert_eq!(
+        run_through_faults(&rig, &a_to_b).await.0.counts.written,
+        CONTACTS as u64
+    );
+    assert_eq!(run_through_faults(&rig, &b_to_a).await.0.counts.written, 0);
+
+    // The model: each contact's (firstname, lastname), the same on both sides when in step.
+    let mut model: Vec<[String; 2]> = (0..CONTACTS)
+        .map(|i| [format!("First{i}"), format!("Last{i}")])
+        .collect();
+    let mut seed_state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: usize| {
+        seed_state ^= seed_state << 13;
+        seed_state ^= seed_state >> 7;
+        seed_state ^= seed_state << 17;
+        (seed_state % n as u64) as usize
+    };
+    let faults = switchyard_fakes::FaultConfig {
+        server_error_ratio: 0.10,
+        rate_limit_ratio: 0.10,
+        retry_after_secs: 0,
+        timeout_mode: switchyard_fakes::TimeoutMode::NotProcessed,
+        ..switchyard_fakes::FaultConfig::default()
+    };
+    let (mut total_writes, mut total_retries, mut total_yielded) = (0, 0, 0);
+    for round in 0..ROUNDS {
+        // Per side, the contact as that side now holds it, and which side edited it last.
+        let mut sides: std::collections::BTreeMap<usize, ([[String; 2]; 2], usize)> = Default::default();
+        for k in 0..EDITS {
+            // Every third edit lands on a contact the other side edited this round, if any.
+            let i = if k % 3 == 2 && !sides.is_empty() {
+                *sides.keys().nth(next(sides.len())).unwrap()
+            } else {
+                next(CONTACTS)
+            };
+            let side = next(2);
+            let field = next(2);
+            let value = format!("R{round}E{k}S{side}");
+            let hub = if side == 0 { &rig.hubspot } else { &b };
+            edit(
+                hub,
+                &format!("p{i}@example.com"),
+                ["firstname", "lastname"][field],
+                &value,
+            )
+            .await;
+            let entry = sides
+                .entry(i)
+                .or_insert_with(|| ([model[i].clone(), model[i].clone()], side));
+            entry.0[side][field] = value;
+            entry.1 = side;
+            // Distinct modification times, so `newest` is always defined.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        for (i, (held, last)) in &sides {
+            model[*i] = held[*last].clone();
+        }
+
+        // A fresh seed per round and per portal: `configure` restarts the draws.
+        rig.hubspot.faults.configure(switchyard_fakes::FaultConfig {
+            seed: 100 + round as u64,
+            ..faults.clone()
+        });
+        b.faults.configure(switchyard_fakes::FaultConfig {
+            seed: 200 + round as u64,
+            ..faults.clone()
+        });
+        let mut written = 0;
+        for f in [&a_to_b, &b_to_a, &a_to_b, &b_to_a] {
+            let (job, retries) = run_through_faults(&rig, f).await;
+            written += job.counts.written;
+            total_retries += retries;
+            total_yielded += job.counts.conflicts_yielded;
+        }
+        rig.hubspot.faults.disable();
+        b.faults.disable();
+        total_writes += written;
+        assert_eq!(
+            written,
+            sides.len() as u64,
+            "round {round}: one write per contact edited, no echo"
+        );
+        for (hub, name) in [(&rig.hubspot, "A"), (&b, "B")] {
+            assert_eq!(
+                hub.count(ObjectType::Contacts),
+                CONTACTS,
+                "round {round}: no duplicate in {name}"
+            );
+            for (i, [first, last]) in model.iter().enumerate() {
+                let c = hub
+                    .find(ObjectType::Contacts, "email", &format!("p{i}@example.com"))
+                    .unwrap();
+                assert_eq!(
+                    (c.get("firstname"), c.get("lastname")),
+                    (Some(first.as_str()), Some(last.as_str())),
+                    "round {round}: contact {i} in {name}"
+                );
+            }
+        }
+    }
+    let injected = rig.hubspot.faults.counts();
+    let injected_b = b.faults.counts();
+    println!(
+        "two-way soak: {CONTACTS} contacts, {ROUNDS} rounds of {EDITS} edits; {total_writes} writes for as many \
+         changed contacts, {total_yielded} conflicts yielded to the newer side; faults injected: A {} 500s {} 429s, \
+         B {} 500s {} 429s; {total_retries} job retries",
+        injected.server_errors, injected.rate_limited, injected_b.server_errors, injected_b.rate_limited
+    );
+    assert!(
+        injected.server_errors + injected_b.server_errors > 0 && injected.rate_limited + injected_b.rate_limited > 0,
+        "the faults were injected"
+    );
+}
