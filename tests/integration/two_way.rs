@@ -41,6 +41,24 @@ async fn portal(rig: &Rig, id: &str) -> FakeHandle<hubspot::Hubspot> {
     hub
 }
 
+/// Portal A (the rig's HubSpot) and a second portal B, with the two flows between them
+/// created and, with `rule`, linked; the flows as stored.
+async fn linked(rig: &Rig, rule: Option<ConflictRule>) -> (FakeHandle<hubspot::Hubspot>, Flow, Flow) {
+    let b = portal(rig, "conn_portal_b").await;
+    let a_to_b = flow(rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
+    let b_to_a = flow(rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
+    rig.deps.flows.create(&a_to_b).await.unwrap();
+    rig.deps.flows.create(&b_to_a).await.unwrap();
+    if let Some(rule) = rule {
+        link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, rule).await.unwrap();
+    }
+    (
+        b,
+        rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap(),
+        rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap(),
+    )
+}
+
 /// Changes a contact's first name through the portal's API, as a person would.
 async fn rename(hub: &FakeHandle<hubspot::Hubspot>, email: &str, firstname: &str) {
     let id = hub.find(ObjectType::Contacts, "email", email).unwrap().id;
@@ -77,18 +95,7 @@ async fn seed(hub: &FakeHandle<hubspot::Hubspot>, n: usize) {
 async fn linked_flows_write_each_change_once_and_never_write_an_echo_back() {
     let rig = Rig::new().await;
     // Portal A is the rig's HubSpot (`conn_hubspot`); portal B is a second one.
-    let b = portal(&rig, "conn_portal_b").await;
-    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
-    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
-    rig.deps.flows.create(&a_to_b).await.unwrap();
-    rig.deps.flows.create(&b_to_a).await.unwrap();
-    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, ConflictRule::NewestWins)
-        .await
-        .unwrap();
-    let (a_to_b, b_to_a) = (
-        rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap(),
-        rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap(),
-    );
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::NewestWins)).await;
     assert_eq!(a_to_b.reverse_flow.as_deref(), Some("flow_b_to_a"));
     seed(&rig.hubspot, 5).await;
 
@@ -151,11 +158,7 @@ async fn linked_flows_write_each_change_once_and_never_write_an_echo_back() {
 #[tokio::test]
 async fn unlinked_opposite_flows_write_the_echo_back() {
     let rig = Rig::new().await;
-    let b = portal(&rig, "conn_portal_b").await;
-    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
-    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
-    rig.deps.flows.create(&a_to_b).await.unwrap();
-    rig.deps.flows.create(&b_to_a).await.unwrap();
+    let (b, a_to_b, b_to_a) = linked(&rig, None).await;
     seed(&rig.hubspot, 5).await;
     rig.run_flow(&a_to_b, None).await;
     assert_eq!(b.count(ObjectType::Contacts), 5);
@@ -229,14 +232,7 @@ async fn a_record_changed_on_both_sides_is_settled_by_the_link_rule() {
         (ConflictRule::SourceWins, false, 1),
     ] {
         let rig = Rig::new().await;
-        let b = portal(&rig, "conn_portal_b").await;
-        let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
-        let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
-        rig.deps.flows.create(&a_to_b).await.unwrap();
-        rig.deps.flows.create(&b_to_a).await.unwrap();
-        link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, rule).await.unwrap();
-        let a_to_b = rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap();
-        let b_to_a = rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap();
+        let (b, a_to_b, b_to_a) = linked(&rig, Some(rule)).await;
         assert_eq!(b_to_a.on_conflict, rule.mirrored());
         seed(&rig.hubspot, 3).await;
         rig.run_flow(&a_to_b, None).await;
@@ -280,16 +276,7 @@ async fn a_record_changed_on_both_sides_is_settled_by_the_link_rule() {
 #[tokio::test]
 async fn a_manual_link_parks_a_conflict_until_a_person_resolves_it() {
     let rig = Rig::new().await;
-    let b = portal(&rig, "conn_portal_b").await;
-    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
-    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
-    rig.deps.flows.create(&a_to_b).await.unwrap();
-    rig.deps.flows.create(&b_to_a).await.unwrap();
-    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, ConflictRule::Manual)
-        .await
-        .unwrap();
-    let a_to_b = rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap();
-    let b_to_a = rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap();
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::Manual)).await;
     seed(&rig.hubspot, 3).await;
     rig.run_flow(&a_to_b, None).await;
     rig.run_flow(&b_to_a, None).await;
@@ -428,16 +415,7 @@ async fn two_way_soak_under_faults_converges_with_no_echo_and_no_duplicate() {
     const ROUNDS: usize = 4;
     const EDITS: usize = 30;
     let rig = Rig::new().await;
-    let b = portal(&rig, "conn_portal_b").await;
-    let a_to_b = flow(&rig, "flow_a_to_b", "conn_hubspot", "conn_portal_b");
-    let b_to_a = flow(&rig, "flow_b_to_a", "conn_portal_b", "conn_hubspot");
-    rig.deps.flows.create(&a_to_b).await.unwrap();
-    rig.deps.flows.create(&b_to_a).await.unwrap();
-    link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, ConflictRule::NewestWins)
-        .await
-        .unwrap();
-    let a_to_b = rig.deps.flows.get(&a_to_b.id).await.unwrap().unwrap();
-    let b_to_a = rig.deps.flows.get(&b_to_a.id).await.unwrap().unwrap();
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::NewestWins)).await;
     seed(&rig.hubspot, CONTACTS).await;
     assert_eq!(
         run_through_faults(&rig, &a_to_b).await.0.counts.written,
