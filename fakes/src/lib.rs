@@ -30,6 +30,8 @@
 //!   signatures verified, following Oracle's documentation (no spec is published);
 //! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
 //!   If-Modified-Since, upserts answered record by record) and its accounts server;
+//! * [`github`]: REST issues, pull requests and repositories with Link-header paging, the
+//!   objects built from GitHub's own response schemas;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -55,6 +57,7 @@
 //! serves one spec-driven fake.
 
 pub mod faults;
+pub mod github;
 pub mod hubspot;
 pub mod netsuite;
 pub mod odata;
