@@ -5,6 +5,7 @@ mod destinations;
 mod events;
 mod flows_netsuite;
 mod flows_sap_s4hana;
+mod github_flows;
 mod health;
 mod indexes;
 mod outbound;
