@@ -30,6 +30,7 @@
 //!   signatures verified, following Oracle's documentation (no spec is published);
 //! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
 //!   If-Modified-Since, upserts answered record by record) and its accounts server;
+//! * [`asana`]: tasks and projects with `offset` tokens and `opt_fields`, task writes;
 //! * [`github`]: REST issues, pull requests and repositories with Link-header paging, the
 //!   objects built from GitHub's own response schemas;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
@@ -56,6 +57,7 @@
 //! `switchyard-fakes serve <provider> --port N [--records K] [--rate-limit 100/10s] [--proxy URL]`
 //! serves one spec-driven fake.
 
+pub mod asana;
 pub mod faults;
 pub mod github;
 pub mod hubspot;

@@ -15,6 +15,7 @@ use super::definition::ConnectorDefinition;
 /// The definitions in `shared/connectors/`, by file name. `every_yaml_file_is_embedded`
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
+    ("asana.yaml", include_str!("../../connectors/asana.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
@@ -177,6 +178,7 @@ streams:
         assert_eq!(
             ids,
             [
+                "asana",
                 "generic-rest",
                 "github",
                 "hubspot",
