@@ -33,6 +33,8 @@
 //! * [`asana`]: tasks and projects with `offset` tokens and `opt_fields`, task writes;
 //! * [`github`]: REST issues, pull requests and repositories with Link-header paging, the
 //!   objects built from GitHub's own response schemas;
+//! * [`notion`]: a database queried with `start_cursor` in the POST body, page create and
+//!   update, the `Notion-Version` header;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -62,6 +64,7 @@ pub mod faults;
 pub mod github;
 pub mod hubspot;
 pub mod netsuite;
+pub mod notion;
 pub mod odata;
 pub mod paged_source;
 pub mod pipedrive;

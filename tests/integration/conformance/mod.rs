@@ -22,6 +22,7 @@ mod generic_rest;
 mod github;
 mod hubspot;
 mod netsuite;
+mod notion;
 mod pipedrive;
 pub mod sap_s4hana;
 mod slack;
