@@ -9,6 +9,7 @@ mod flows_sap_s4hana;
 mod github_flows;
 mod health;
 mod indexes;
+mod notion_flows;
 mod outbound;
 mod pipedrive_flows;
 mod rate_budget;
