@@ -42,6 +42,9 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "pipedrive",
         "sap-s4hana",
         "netsuite",
+        "github",
+        "asana",
+        "notion",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),
