@@ -73,5 +73,6 @@ async fn github_issues_become_notion_pages_with_their_state() {
         );
     }
     assert!(gh.violations.all().is_empty(), "{:#?}", gh.violations.all());
+    assert_eq!(fake.rate_limited_count(), 0, "writes paced under Notion's limit");
     assert!(fake.violations.all().is_empty(), "{:#?}", fake.violations.all());
 }

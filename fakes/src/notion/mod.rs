@@ -20,7 +20,9 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -31,6 +33,7 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::faults::FaultConfig;
+use crate::rate_limit::{Admission, RateLimit, RollingWindow};
 use crate::server::{self, FakeHandle, Spec};
 use crate::spec::{SpecCheck, SpecPatch};
 use crate::timestamp::{iso_ms, now_ms, parse_ms};
@@ -74,6 +77,9 @@ pub struct NotionConfig {
     pub pages: usize,
     /// Check traffic against the spec (on by default).
     pub spec_check: Option<SpecCheck>,
+    /// The integration's request limit: Notion's average of three a second, held here as at
+    /// most 3 in any rolling second (stricter than Notion, which allows some bursts).
+    pub rate_limit: Option<RateLimit>,
     pub faults: FaultConfig,
 }
 
@@ -82,6 +88,7 @@ impl Default for NotionConfig {
         Self {
             pages: 0,
             spec_check: Some(spec_check()),
+            rate_limit: Some(RateLimit::new(3, Duration::from_secs(1))),
             faults: FaultConfig::default(),
         }
     }
@@ -107,6 +114,9 @@ pub struct Notion {
     options: Mutex<Vec<String>>,
     next: Mutex<u64>,
     created_ms: i64,
+    rate_limit: Option<RateLimit>,
+    window: Mutex<RollingWindow>,
+    rate_limited: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -129,6 +139,9 @@ pub fn start(config: NotionConfig) -> FakeHandle<Notion> {
         options: Mutex::new(vec!["Open".into(), "In progress".into(), "Done".into()]),
         next: Mutex::new(0),
         created_ms: minute(now) - 86_400_000,
+        rate_limit: config.rate_limit,
+        window: Mutex::new(RollingWindow::default()),
+        rate_limited: AtomicU64::new(0),
     });
     state.seed(config.pages, now);
     let routes = state.clone();
@@ -181,6 +194,27 @@ impl Notion {
                     edited_ms: at,
                 },
             );
+        }
+    }
+
+    /// Requests answered 429 by the rate limit.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// 429 rate_limited with Retry-After when the request is over the limit.
+    fn admit(&self) -> Option<Response> {
+        let limit = self.rate_limit?;
+        match lock(&self.window).admit(&limit, Instant::now()) {
+            Admission::Allowed { .. } => None,
+            Admission::Limited { retry_after } => {
+                self.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let mut response = fault(StatusCode::TOO_MANY_REQUESTS);
+                if let Ok(value) = axum::http::HeaderValue::try_from(retry_after.as_secs().max(1).to_string()) {
+                    response.headers_mut().insert("retry-after", value);
+                }
+                Some(response)
+            }
         }
     }
 
@@ -278,8 +312,11 @@ fn fault(status: StatusCode) -> Response {
     }
 }
 
-/// Bad credentials or a missing `Notion-Version`.
-fn refused(headers: &HeaderMap) -> Option<Response> {
+/// Over the rate limit, bad credentials or a missing `Notion-Version`.
+fn refused(notion: &Notion, headers: &HeaderMap) -> Option<Response> {
+    if let Some(limited) = notion.admit() {
+        return Some(limited);
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -314,7 +351,7 @@ fn database_known(id: &str) -> Option<Response> {
 
 /// `GET /v1/databases/{id}`.
 async fn database(State(notion): State<Arc<Notion>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(r) = refused(&headers).or_else(|| database_known(&id)) {
+    if let Some(r) = refused(&notion, &headers).or_else(|| database_known(&id)) {
         return r;
     }
     let names: Vec<String> = lock(&notion.options).clone();
@@ -390,7 +427,7 @@ fn time_filter(filter: Option<&Value>) -> Result<Option<(String, i64)>, Response
 
 /// `POST /v1/databases/{id}/query`.
 async fn query(State(notion): State<Arc<Notion>>, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = refused(&headers).or_else(|| database_known(&id)) {
+    if let Some(r) = refused(&notion, &headers).or_else(|| database_known(&id)) {
         return r;
     }
     let body = match json_object(&body) {
@@ -463,7 +500,7 @@ async fn query(State(notion): State<Arc<Notion>>, Path(id): Path<String>, header
 
 /// `GET /v1/pages/{id}`.
 async fn page(State(notion): State<Arc<Notion>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(r) = refused(&headers) {
+    if let Some(r) = refused(&notion, &headers) {
         return r;
     }
     match notion.page_json(&id) {
@@ -525,7 +562,7 @@ fn apply(page: &mut Page, properties: &Map<String, Value>) -> Result<(), Respons
 
 /// `POST /v1/pages`.
 async fn create_page(State(notion): State<Arc<Notion>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(r) = refused(&headers) {
+    if let Some(r) = refused(&notion, &headers) {
         return r;
     }
     let body = match json_object(&body) {
@@ -569,7 +606,7 @@ async fn update_page(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(r) = refused(&headers) {
+    if let Some(r) = refused(&notion, &headers) {
         return r;
     }
     let body = match json_object(&body) {

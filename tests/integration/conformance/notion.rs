@@ -26,8 +26,8 @@ async fn notion() {
         pages: SEEDED,
         ..NotionConfig::default()
     });
-    // The definition paces three requests a second, Notion's average limit; the fake does
-    // not limit, and the test keeps that pace (about six seconds of requests).
+    // The definition paces three requests a second, Notion's average limit; the fake holds
+    // it as at most three in any rolling second and counts what it refuses.
     let c = client(
         "notion",
         &fake.base_url,
@@ -133,6 +133,7 @@ async fn notion() {
     )
     .await;
 
+    assert_eq!(fake.rate_limited_count(), 0, "the pacing kept Notion's limit");
     let violations = fake.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
 }
