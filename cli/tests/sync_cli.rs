@@ -44,6 +44,9 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "netsuite",
         "woocommerce",
         "magento",
+        "github",
+        "asana",
+        "notion",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

@@ -35,6 +35,11 @@
 //!   spec with the missing operations added from Adobe's reference;
 //! * [`woocommerce`]: REST API v3 customers, orders and products (bare-array lists with
 //!   `X-WP-TotalPages`), checked against WooCommerce's documentation pages (no spec is published);
+//! * [`asana`]: tasks and projects with `offset` tokens and `opt_fields`, task writes;
+//! * [`github`]: REST issues, pull requests and repositories with Link-header paging, the
+//!   objects built from GitHub's own response schemas;
+//! * [`notion`]: a database queried with `start_cursor` in the POST body, page create and
+//!   update, the `Notion-Version` header;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -59,10 +64,13 @@
 //! `switchyard-fakes serve <provider> --port N [--records K] [--rate-limit 100/10s] [--proxy URL]`
 //! serves one spec-driven fake.
 
+pub mod asana;
 pub mod faults;
+pub mod github;
 pub mod hubspot;
 pub mod magento;
 pub mod netsuite;
+pub mod notion;
 pub mod odata;
 pub mod paged_source;
 pub mod pipedrive;

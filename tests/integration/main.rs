@@ -1,13 +1,16 @@
 //! Integration tests against the local AWS emulator, in one test binary (one link of the AWS SDK).
 
+mod asana_flows;
 mod conformance;
 mod destinations;
 mod events;
 mod flows_netsuite;
 mod flows_sap_s4hana;
+mod github_flows;
 mod health;
 mod indexes;
 mod magento_flows;
+mod notion_flows;
 mod outbound;
 mod pipedrive_flows;
 mod quality;

@@ -41,7 +41,7 @@
 //! ```
 
 mod access;
-mod generate;
+pub(crate) mod generate;
 mod handler;
 mod list;
 mod proxy;

@@ -15,11 +15,14 @@ use super::definition::ConnectorDefinition;
 /// The definitions in `shared/connectors/`, by file name. `every_yaml_file_is_embedded`
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
+    ("asana.yaml", include_str!("../../connectors/asana.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
+    ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
+    ("notion.yaml", include_str!("../../connectors/notion.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
     ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
     ("sap-s4hana.yaml", include_str!("../../connectors/sap-s4hana.yaml")),
@@ -178,11 +181,14 @@ streams:
         assert_eq!(
             ids,
             [
+                "asana",
                 "generic-rest",
+                "github",
                 "hubspot",
                 "magento",
                 "mysql",
                 "netsuite",
+                "notion",
                 "pipedrive",
                 "postgres",
                 "sap-s4hana",

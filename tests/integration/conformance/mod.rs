@@ -17,10 +17,13 @@
 //! fake changes objects), which operations with which records. Adding a connector means its
 //! definition, its fake's profile, and one test here.
 
+mod asana;
 mod generic_rest;
+mod github;
 mod hubspot;
 mod magento;
 mod netsuite;
+mod notion;
 mod pipedrive;
 pub mod sap_s4hana;
 mod slack;
