@@ -1200,6 +1200,7 @@ async fn slack_ok_false_bodies_are_classified_per_record() {
             window_ms: 1000,
             margin_ms: 0,
             headers: None,
+            cost: None,
         }),
         ..settings(&server)
     };

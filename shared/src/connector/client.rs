@@ -1294,6 +1294,7 @@ impl ConnectorClient {
                 elapsed_ms = started.elapsed().as_millis() as u64
             );
             self.pacer.observe(&response.headers);
+            self.pacer.observe_body(&response.body);
             if stale_when.is_some_and(|spec| preflight::asks_for_refresh(spec, response.status, &response.headers)) {
                 return Ok(Sent::PreflightRefused(response));
             }

@@ -266,6 +266,27 @@ streams:
     }
 
     #[test]
+    fn a_cost_budget_stands_alone_and_its_pointers_are_checked() {
+        let cost = "{available: /a, maximum: /m, restore_rate: /r, requested: /q}";
+        let ok = MINIMAL.replace("name: Mini", &format!("name: Mini\nrate_limit: {{cost: {cost}}}"));
+        parse_definition("mini.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&MINIMAL.replace(
+            "name: Mini",
+            "name: Mini\nrate_limit: {cost: {available: a, maximum: /m, restore_rate: /r, requested: /q}}",
+        ));
+        assert_eq!(e.field, "rate_limit.cost.available", "{e}");
+        // Without a cost budget, a rate limit still needs its requests and window.
+        let e = err(&MINIMAL.replace("name: Mini", "name: Mini\nrate_limit: {window_ms: 1000}"));
+        assert_eq!(e.field, "rate_limit.requests", "{e}");
+        // Half a request budget beside a cost budget is a mistake too.
+        let e = err(&MINIMAL.replace(
+            "name: Mini",
+            &format!("name: Mini\nrate_limit: {{requests: 5, cost: {cost}}}"),
+        ));
+        assert_eq!(e.field, "rate_limit.window_ms", "{e}");
+    }
+
+    #[test]
     fn an_unknown_pagination_type_is_reported_at_the_pagination() {
         let e = err(&MINIMAL.replace("type: cursor", "type: curser"));
         assert_eq!(e.field, "streams.items.pagination.type");
