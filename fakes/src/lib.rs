@@ -64,6 +64,7 @@ pub mod profile;
 pub mod rate_limit;
 pub mod requests;
 mod server;
+pub mod shopify;
 pub mod slack;
 pub mod spec;
 pub mod spec_fake;

@@ -12,8 +12,8 @@
 //!
 //! A cost budget reported in response bodies (GraphQL APIs such as Shopify's answer
 //! `extensions.cost.throttleStatus` with the points available, the bucket's size and its
-//! refill rate) paces too: each request is expected to cost what the last response said its
-//! request asked for, and waits until the bucket, refilled since, holds that much. The bucket
+//! refill rate) paces too: each request is expected to cost as much as the dearest request
+//! seen so far asked for, and waits until the bucket, refilled since, holds that much. The bucket
 //! is debited at each start, so requests in flight together do not all spend the same points.
 //!
 //! [`Pacer`] wraps the core for async callers, sleeping on tokio's clock.
@@ -110,10 +110,13 @@ impl PacerCore {
         ) else {
             return;
         };
-        let expected = number(&spec.requested)
-            .or_else(|| spec.actual.as_deref().and_then(number))
-            .or(self.cost.map(|b| b.expected))
-            .unwrap_or(0.0)
+        // The dearest request seen so far: requests of different kinds (a page of 100, a fetch
+        // of one) share the bucket, and guessing low gets a request refused.
+        let reported = number(&spec.requested).or_else(|| spec.actual.as_deref().and_then(number));
+        let expected = reported
+            .into_iter()
+            .chain(self.cost.map(|b| b.expected))
+            .fold(0.0, f64::max)
             .min(maximum);
         self.cost = Some(CostBucket {
             available,
@@ -427,6 +430,15 @@ mod tests {
         partial["extensions"]["cost"]["throttleStatus"]["restoreRate"] = Value::Null;
         core.observe_cost(ms(0), &shopify_like_cost(), &partial);
         assert_eq!(core.reserve(ms(0)), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_expected_cost_is_the_dearest_request_seen() {
+        let mut core = PacerCore::new(None);
+        core.observe_cost(ms(0), &shopify_like_cost(), &cost_body(500.0, 1000.0, 50.0, 102.0));
+        // A cheap fetch does not make the next page look cheap.
+        core.observe_cost(ms(0), &shopify_like_cost(), &cost_body(50.0, 1000.0, 50.0, 1.0));
+        assert_eq!(core.reserve(ms(0)), ms(1040));
     }
 
     #[test]

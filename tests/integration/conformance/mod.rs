@@ -22,6 +22,7 @@ mod hubspot;
 mod netsuite;
 mod pipedrive;
 pub mod sap_s4hana;
+mod shopify;
 mod slack;
 mod sql;
 mod stripe;
