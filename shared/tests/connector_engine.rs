@@ -1490,6 +1490,34 @@ async fn stripe_events_carry_the_object() {
 }
 
 #[tokio::test]
+async fn header_typed_events_are_routed_by_the_type_the_receiver_read() {
+    let c = ConnectorClient::new(
+        embedded("shopify"),
+        ClientSettings {
+            base_url: Some("https://fake-shop.myshopify.com/admin/api/2024-01".into()),
+            ..ClientSettings::default()
+        },
+        Credentials::new().with("access_token", "shpat_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    // Shopify's topic is a header: the body alone routes nowhere.
+    let event = json!({"id": 7, "email": "a@x.io", "admin_graphql_api_id": "gid://shopify/Customer/7"});
+    assert_eq!(c.event_record(&event).unwrap(), EventRecord::Unrouted);
+    assert_eq!(
+        c.event_record_typed(&event, Some("customers/update")).unwrap(),
+        EventRecord::Fetch {
+            stream: "customers".into(),
+            id: "gid://shopify/Customer/7".into()
+        }
+    );
+    assert_eq!(
+        c.event_record_typed(&event, Some("app/uninstalled")).unwrap(),
+        EventRecord::Unrouted
+    );
+}
+
+#[tokio::test]
 async fn missing_config_and_credentials_are_reported_when_the_client_is_built() {
     let d = def(r#"
 id: test

@@ -13,6 +13,7 @@ mod rate_budget;
 mod receiver;
 mod retry;
 mod signing;
+mod shopify_flows;
 mod sql_flows;
 mod sync;
 mod template;

@@ -713,6 +713,14 @@ impl ConnectorClient {
 
     /// Where the record of an inbound event is (the event as one JSON object).
     pub fn event_record(&self, event: &Value) -> Result<EventRecord, ConnectorError> {
+        self.event_record_typed(event, None)
+    }
+
+    /// [`Self::event_record`] for an event whose type the receiver already read: schemes that
+    /// carry the type in a header (Shopify's `X-Shopify-Topic`, GitHub's `X-GitHub-Event`)
+    /// have none in the body, so `received_type` routes it when the definition's `event_type`
+    /// pointer finds nothing.
+    pub fn event_record_typed(&self, event: &Value, received_type: Option<&str>) -> Result<EventRecord, ConnectorError> {
         let hooks = self
             .def
             .webhooks
@@ -721,6 +729,7 @@ impl ConnectorClient {
         let event_type = event
             .pointer(&hooks.event_type)
             .and_then(Value::as_str)
+            .or(received_type)
             .unwrap_or_default();
         let Some(stream) = hooks.stream_for(event_type) else {
             return Ok(EventRecord::Unrouted);

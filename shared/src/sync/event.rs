@@ -62,7 +62,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     };
     let body: serde_json::Value = serde_json::from_slice(&stored.body)
         .map_err(|_| SyncError::Config(format!("stored event {} is not JSON", stored.event_id)))?;
-    let routed = match source.event_record(&body) {
+    let routed = match source.event_record_typed(&body, Some(&stored.event_type)) {
         Ok(r) => r,
         Err(e) => {
             warn!(message = "Event not understood by the source connector.", event_id = %stored.event_id, error = %e);
