@@ -56,6 +56,7 @@
 
 pub mod faults;
 pub mod hubspot;
+pub mod linear;
 pub mod netsuite;
 pub mod odata;
 pub mod paged_source;

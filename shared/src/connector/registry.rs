@@ -17,6 +17,7 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
@@ -179,6 +180,7 @@ streams:
             [
                 "generic-rest",
                 "hubspot",
+                "linear",
                 "mysql",
                 "netsuite",
                 "pipedrive",

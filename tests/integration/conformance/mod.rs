@@ -19,6 +19,7 @@
 
 mod generic_rest;
 mod hubspot;
+mod linear;
 mod netsuite;
 mod pipedrive;
 pub mod sap_s4hana;
