@@ -7,6 +7,7 @@ mod flows_netsuite;
 mod flows_sap_s4hana;
 mod health;
 mod indexes;
+mod linear_flows;
 mod outbound;
 mod pipedrive_flows;
 mod rate_budget;
