@@ -170,7 +170,9 @@ pub fn try_start(config: LinearConfig) -> io::Result<FakeHandle<Linear>> {
         violations,
         respond: fault,
     };
-    server::spawn(spec, move |_| Router::new().route("/graphql", post(graphql)).with_state(state))
+    server::spawn(spec, move |_| {
+        Router::new().route("/graphql", post(graphql)).with_state(state)
+    })
 }
 
 fn fault(status: StatusCode) -> Response {
@@ -273,7 +275,11 @@ impl Linear {
             "issue": {"id": issue["id"], "identifier": issue["identifier"]},
             "user": {"id": "05e70000-0000-4000-8000-000000000001", "name": "Fake User"},
         });
-        store.objects.entry(Kind::Comments).or_default().insert(n, comment.clone());
+        store
+            .objects
+            .entry(Kind::Comments)
+            .or_default()
+            .insert(n, comment.clone());
         comment
     }
 
@@ -286,12 +292,16 @@ impl Linear {
     fn resolve(&self, field: &str, args: &Map<String, Value>) -> Result<Value, String> {
         let id = || args.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
         match field {
-            "viewer" => Ok(json!({"id": "05e70000-0000-4000-8000-000000000001", "name": "Fake User",
-                                  "email": "user@example.com"})),
+            "viewer" => Ok(
+                json!({"id": "05e70000-0000-4000-8000-000000000001", "name": "Fake User",
+                                  "email": "user@example.com"}),
+            ),
             "issues" => self.connection(Kind::Issues, args),
             "comments" => self.connection(Kind::Comments, args),
             "issue" => self.object(Kind::Issues, &id()).ok_or_else(|| not_found(Kind::Issues)),
-            "comment" => self.object(Kind::Comments, &id()).ok_or_else(|| not_found(Kind::Comments)),
+            "comment" => self
+                .object(Kind::Comments, &id())
+                .ok_or_else(|| not_found(Kind::Comments)),
             "issueCreate" => {
                 let input = &args["input"];
                 if input["teamId"].as_str() != Some(TEAM_ID) {
@@ -351,7 +361,11 @@ impl Linear {
         }
         let by_update = args.get("orderBy").and_then(Value::as_str) == Some("updatedAt");
         let mut all = self.objects(kind);
-        if let Some(cmp) = args.get("filter").and_then(|f| f.get("updatedAt")).and_then(Value::as_object) {
+        if let Some(cmp) = args
+            .get("filter")
+            .and_then(|f| f.get("updatedAt"))
+            .and_then(Value::as_object)
+        {
             for (op, bound) in cmp {
                 let bound = bound
                     .as_str()
@@ -372,7 +386,10 @@ impl Linear {
         }
         let key = |o: &Value| -> (i64, String) {
             let field = if by_update { "updatedAt" } else { "createdAt" };
-            (o[field].as_str().and_then(parse_iso).unwrap_or(0), o["id"].as_str().unwrap_or("").to_owned())
+            (
+                o[field].as_str().and_then(parse_iso).unwrap_or(0),
+                o["id"].as_str().unwrap_or("").to_owned(),
+            )
         };
         all.sort_by_key(key);
         let start = match args.get("after").and_then(Value::as_str) {

@@ -78,8 +78,12 @@ async fn stripe_customers_become_linear_issues_and_issue_updates_are_commented()
     };
     rig.deps.flows.create(&comments).await.unwrap();
     let id = issue["id"].as_str().unwrap();
-    fake.update(Kind::Issues, id, json!({"title": "Onboard Linear Customer1 (kick-off booked)"}))
-        .unwrap();
+    fake.update(
+        Kind::Issues,
+        id,
+        json!({"title": "Onboard Linear Customer1 (kick-off booked)"}),
+    )
+    .unwrap();
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -91,7 +95,10 @@ async fn stripe_customers_become_linear_issues_and_issue_updates_are_commented()
         "url": issue["url"], "webhookTimestamp": now_ms, "webhookId": "0c8e2a41-0000-4000-8000-000000000001"
     }))
     .unwrap();
-    let headers = [("Linear-Delivery", "5f1c9e3a-0000-4000-8000-000000000001"), ("Linear-Event", "Issue")];
+    let headers = [
+        ("Linear-Delivery", "5f1c9e3a-0000-4000-8000-000000000001"),
+        ("Linear-Event", "Issue"),
+    ];
 
     // Signed with the wrong secret: refused, nothing queued.
     assert_eq!(

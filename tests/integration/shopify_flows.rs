@@ -74,8 +74,12 @@ async fn shopify_customers_become_hubspot_contacts_and_webhook_changes_follow() 
         .find(|c| c["email"] == "customer77@example.com")
         .unwrap();
     let gid = customer["id"].as_str().unwrap();
-    fake.update(Kind::Customers, gid, json!({"firstName": "Grace", "lastName": "Hopper"}))
-        .unwrap();
+    fake.update(
+        Kind::Customers,
+        gid,
+        json!({"firstName": "Grace", "lastName": "Hopper"}),
+    )
+    .unwrap();
     let number = gid.rsplit('/').next().unwrap();
     let body = serde_json::to_vec(&json!({
         "id": number.parse::<u64>().unwrap(), "email": "customer77@example.com",

@@ -287,8 +287,10 @@ impl Shopify {
         let mut object = match kind {
             Kind::Customers => json!({"email": null, "firstName": null, "lastName": null, "phone": null, "note": null,
                                       "tags": [], "state": "DISABLED", "numberOfOrders": "0", "verifiedEmail": true}),
-            Kind::Products => json!({"handle": format!("product-{n}"), "status": "ACTIVE", "vendor": "", "productType": "",
-                                     "tags": [], "descriptionHtml": ""}),
+            Kind::Products => {
+                json!({"handle": format!("product-{n}"), "status": "ACTIVE", "vendor": "", "productType": "",
+                                     "tags": [], "descriptionHtml": ""})
+            }
             Kind::Orders => json!({}),
         };
         merge(&mut object, &fields);
@@ -301,7 +303,11 @@ impl Shopify {
                 .filter_map(|v| v.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            object["displayName"] = json!(if name.is_empty() { object["email"].as_str().unwrap_or("").to_owned() } else { name });
+            object["displayName"] = json!(if name.is_empty() {
+                object["email"].as_str().unwrap_or("").to_owned()
+            } else {
+                name
+            });
         }
         store.objects.entry(kind).or_default().insert(n, object.clone());
         object
@@ -311,7 +317,8 @@ impl Shopify {
     fn spend(&self, cost: f64) -> Result<f64, f64> {
         let mut t = lock(&self.throttle);
         let now = Instant::now();
-        t.available = (t.available + self.bucket.restore_rate * now.duration_since(t.at).as_secs_f64()).min(self.bucket.maximum);
+        t.available =
+            (t.available + self.bucket.restore_rate * now.duration_since(t.at).as_secs_f64()).min(self.bucket.maximum);
         t.at = now;
         if cost > t.available {
             return Err(t.available);
@@ -339,7 +346,9 @@ impl Shopify {
 }
 
 fn number_of(kind: Kind, gid: &str) -> Option<u64> {
-    gid.strip_prefix(&format!("gid://shopify/{}/", kind.type_name()))?.parse().ok()
+    gid.strip_prefix(&format!("gid://shopify/{}/", kind.type_name()))?
+        .parse()
+        .ok()
 }
 
 fn merge(object: &mut Value, fields: &Value) {
@@ -377,7 +386,11 @@ async fn graphql(State(fake): State<Arc<Shopify>>, headers: HeaderMap, body: Byt
     let request: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(_) => {
-            return (StatusCode::BAD_REQUEST, Json(json!({"errors": "Invalid JSON in request body"}))).into_response();
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"errors": "Invalid JSON in request body"})),
+            )
+                .into_response();
         }
     };
     let violations = fake.schema.check_request(&request);
@@ -436,7 +449,8 @@ async fn graphql(State(fake): State<Arc<Shopify>>, headers: HeaderMap, body: Byt
 
 impl Shopify {
     fn check_answer(&self, request: &Value, answer: &Value) {
-        self.violations.record("shopify", self.schema.check_response(request, answer));
+        self.violations
+            .record("shopify", self.schema.check_response(request, answer));
     }
 
     fn resolve(&self, field: &str, args: &Map<String, Value>) -> Result<Value, String> {
@@ -447,12 +461,16 @@ impl Shopify {
             _ => None,
         };
         match field {
-            "shop" => Ok(json!({"id": "gid://shopify/Shop/1", "name": "Fake Shop", "email": "owner@example.com",
-                                "myshopifyDomain": "fake-shop.myshopify.com", "currencyCode": "USD"})),
+            "shop" => Ok(
+                json!({"id": "gid://shopify/Shop/1", "name": "Fake Shop", "email": "owner@example.com",
+                                "myshopifyDomain": "fake-shop.myshopify.com", "currencyCode": "USD"}),
+            ),
             "customers" | "orders" | "products" => self.connection(kind_of(field).expect("a list field"), args),
             "customer" | "order" | "product" => {
                 let id = args.get("id").and_then(Value::as_str).unwrap_or_default();
-                Ok(self.object(kind_of(field).expect("an object field"), id).unwrap_or(Value::Null))
+                Ok(self
+                    .object(kind_of(field).expect("an object field"), id)
+                    .unwrap_or(Value::Null))
             }
             "customerCreate" | "productCreate" => Ok(self.create(kind_of(field).expect("a create"), &args["input"])),
             "customerUpdate" | "productUpdate" => Ok(self.modify(kind_of(field).expect("an update"), &args["input"])),
@@ -461,12 +479,19 @@ impl Shopify {
     }
 
     fn connection(&self, kind: Kind, args: &Map<String, Value>) -> Result<Value, String> {
-        let first = args.get("first").and_then(Value::as_u64).ok_or("you must provide one of first or last")?;
+        let first = args
+            .get("first")
+            .and_then(Value::as_u64)
+            .ok_or("you must provide one of first or last")?;
         if first > MAX_FIRST {
             return Err(format!("The maximum value of first is {MAX_FIRST}"));
         }
         let by_update = args.get("sortKey").and_then(Value::as_str) == Some("UPDATED_AT");
-        let filter = args.get("query").and_then(Value::as_str).map(parse_filter).transpose()?;
+        let filter = args
+            .get("query")
+            .and_then(Value::as_str)
+            .map(parse_filter)
+            .transpose()?;
         let mut all: Vec<Value> = self.objects(kind);
         if let Some((op, bound)) = filter {
             all.retain(|o| {
@@ -481,7 +506,11 @@ impl Shopify {
         }
         let key = |o: &Value| -> (String, u64) {
             let n = o["id"].as_str().and_then(|g| number_of(kind, g)).unwrap_or(0);
-            let t = if by_update { o["updatedAt"].as_str().unwrap_or("").to_owned() } else { String::new() };
+            let t = if by_update {
+                o["updatedAt"].as_str().unwrap_or("").to_owned()
+            } else {
+                String::new()
+            };
             (t, n)
         };
         all.sort_by_key(key);
@@ -629,7 +658,10 @@ mod tests {
             parse_filter("updated_at:>='2024-01-01T00:00:01Z'").unwrap(),
             (">=", 1_704_067_201_000)
         );
-        assert_eq!(parse_filter("updated_at:>'2024-01-01T00:00:00.5Z'").unwrap(), (">", 1_704_067_200_500));
+        assert_eq!(
+            parse_filter("updated_at:>'2024-01-01T00:00:00.5Z'").unwrap(),
+            (">", 1_704_067_200_500)
+        );
         assert!(parse_filter("title:x").is_err());
         let key = ("2024-01-01T00:00:00Z".to_owned(), 7);
         assert_eq!(decode_cursor(&encode_cursor(&key)), Some(key));

@@ -324,12 +324,9 @@ fn literal(value: &q::Value<'_, String>, variables: &Map<String, Value>) -> Valu
         q::Value::Null => Value::Null,
         q::Value::Enum(e) => Value::String(e.clone()),
         q::Value::List(items) => Value::Array(items.iter().map(|i| literal(i, variables)).collect()),
-        q::Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.clone(), literal(v, variables)))
-                .collect(),
-        ),
+        q::Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(k, v)| (k.clone(), literal(v, variables))).collect())
+        }
     }
 }
 
@@ -470,7 +467,6 @@ impl GraphqlSchema {
             schema: self,
             op: &op_label,
             declared: &declared,
-            variables: &req.variables,
             fragments: &fragments,
             out: &mut out,
         };
@@ -480,7 +476,8 @@ impl GraphqlSchema {
 
     /// Checks a JSON value against an input type.
     fn check_input(&self, ty: &TypeRef, value: &Value, pointer: &str, op: &str, out: &mut Vec<Violation>) {
-        let bad = |out: &mut Vec<Violation>, message: String| out.push(violation(op, Direction::Request, pointer, message));
+        let bad =
+            |out: &mut Vec<Violation>, message: String| out.push(violation(op, Direction::Request, pointer, message));
         match ty {
             TypeRef::NonNull(inner) => {
                 if value.is_null() {
@@ -557,7 +554,6 @@ struct RequestCheck<'c, 'd, 'a> {
     schema: &'c GraphqlSchema,
     op: &'c str,
     declared: &'c HashMap<String, TypeRef>,
-    variables: &'c Map<String, Value>,
     fragments: &'c HashMap<String, &'d q::FragmentDefinition<'a, String>>,
     out: &'c mut Vec<Violation>,
 }
@@ -577,7 +573,10 @@ impl RequestCheck<'_, '_, '_> {
                         None => parent.to_owned(),
                     };
                     if !self.schema.has_type(&on) {
-                        self.push(pointer, format!("fragment on the unknown type {on} ({})", at(frag.position)));
+                        self.push(
+                            pointer,
+                            format!("fragment on the unknown type {on} ({})", at(frag.position)),
+                        );
                         continue;
                     }
                     self.selection(&on, &frag.selection_set, pointer);
@@ -604,8 +603,16 @@ impl RequestCheck<'_, '_, '_> {
         if f.name == "__typename" {
             return;
         }
-        let Some(def) = self.schema.fields(parent).and_then(|fields| fields.get(&f.name)).cloned() else {
-            self.push(&here, format!("the type {parent} has no field `{}` ({})", f.name, at(f.position)));
+        let Some(def) = self
+            .schema
+            .fields(parent)
+            .and_then(|fields| fields.get(&f.name))
+            .cloned()
+        else {
+            self.push(
+                &here,
+                format!("the type {parent} has no field `{}` ({})", f.name, at(f.position)),
+            );
             return;
         };
         for (name, value) in &f.arguments {
@@ -618,16 +625,25 @@ impl RequestCheck<'_, '_, '_> {
         }
         for (name, arg) in &def.args {
             if arg.required() && !f.arguments.iter().any(|(n, _)| n == name) {
-                self.push(&here, format!("the required argument `{name}` of {parent}.{} is missing", f.name));
+                self.push(
+                    &here,
+                    format!("the required argument `{name}` of {parent}.{} is missing", f.name),
+                );
             }
         }
         let base = def.ty.base();
         if self.schema.is_leaf(base) {
             if !f.selection_set.items.is_empty() {
-                self.push(&here, format!("{parent}.{} is a leaf ({}) and takes no selection", f.name, def.ty));
+                self.push(
+                    &here,
+                    format!("{parent}.{} is a leaf ({}) and takes no selection", f.name, def.ty),
+                );
             }
         } else if f.selection_set.items.is_empty() {
-            self.push(&here, format!("{parent}.{} is an object ({}) and needs a selection", f.name, def.ty));
+            self.push(
+                &here,
+                format!("{parent}.{} is an object ({}) and needs a selection", f.name, def.ty),
+            );
         } else {
             let base = base.to_owned();
             self.selection(&base, &f.selection_set, &here);
@@ -638,7 +654,9 @@ impl RequestCheck<'_, '_, '_> {
         match value {
             q::Value::Variable(v) => match self.declared.get(v) {
                 Some(var_ty) => {
-                    if !var_ty.fits(ty) && !(var_ty.fits(ty.nullable()) && self.variables.get(v).is_some_and(|x| !x.is_null())) {
+                    // As the spec's "All Variable Usages Are Allowed" (without its default-value
+                    // exception): a nullable variable cannot fill a non-null argument.
+                    if !var_ty.fits(ty) {
                         self.push(pointer, format!("${v} is {var_ty}, where {ty} is expected"));
                     }
                 }
@@ -702,7 +720,11 @@ impl GraphqlSchema {
         };
         for key in body.keys() {
             if !matches!(key.as_str(), "data" | "errors" | "extensions") {
-                push(&mut out, &format!("/{key}"), format!("`{key}` is not a GraphQL response key"));
+                push(
+                    &mut out,
+                    &format!("/{key}"),
+                    format!("`{key}` is not a GraphQL response key"),
+                );
             }
         }
         match body.get("errors") {
@@ -710,7 +732,11 @@ impl GraphqlSchema {
             Some(Value::Array(errors)) if !errors.is_empty() => {
                 for (i, e) in errors.iter().enumerate() {
                     if !e.get("message").is_some_and(Value::is_string) {
-                        push(&mut out, &format!("/errors/{i}"), "an error without a `message` string".into());
+                        push(
+                            &mut out,
+                            &format!("/errors/{i}"),
+                            "an error without a `message` string".into(),
+                        );
                     }
                 }
             }
@@ -729,7 +755,11 @@ impl GraphqlSchema {
         };
         let name = request.get("operationName").and_then(Value::as_str);
         let Ok(op) = self.operation(&req.doc, name) else {
-            push(&mut out, "/data", "data for a request without a usable operation".into());
+            push(
+                &mut out,
+                "/data",
+                "data for a request without a usable operation".into(),
+            );
             return out;
         };
         let fragments = fragments(&req.doc);
@@ -786,7 +816,12 @@ impl GraphqlSchema {
         out: &mut Vec<Violation>,
     ) {
         let Some(object) = value.as_object() else {
-            out.push(violation(op, Direction::Response, pointer, format!("{value} is not an object of type {ty}")));
+            out.push(violation(
+                op,
+                Direction::Response,
+                pointer,
+                format!("{value} is not an object of type {ty}"),
+            ));
             return;
         };
         // Abstract types: the concrete type is the object's __typename when it was selected.
@@ -799,13 +834,23 @@ impl GraphqlSchema {
         self.collect(&concrete, sel, fragments, &mut wanted);
         for key in object.keys() {
             if !wanted.iter().any(|(k, _)| k == key) {
-                out.push(violation(op, Direction::Response, &format!("{pointer}/{key}"), format!("`{key}` was not selected")));
+                out.push(violation(
+                    op,
+                    Direction::Response,
+                    &format!("{pointer}/{key}"),
+                    format!("`{key}` was not selected"),
+                ));
             }
         }
         for (key, field) in wanted {
             let here = format!("{pointer}/{key}");
             let Some(v) = object.get(&key) else {
-                out.push(violation(op, Direction::Response, &here, format!("the selected field `{key}` is missing")));
+                out.push(violation(
+                    op,
+                    Direction::Response,
+                    &here,
+                    format!("the selected field `{key}` is missing"),
+                ));
                 continue;
             };
             if field.name == "__typename" {
@@ -815,7 +860,12 @@ impl GraphqlSchema {
                 continue;
             }
             let Some(def) = self.fields(&concrete).and_then(|f| f.get(&field.name)) else {
-                out.push(violation(op, Direction::Response, &here, format!("{concrete} has no field `{}`", field.name)));
+                out.push(violation(
+                    op,
+                    Direction::Response,
+                    &here,
+                    format!("{concrete} has no field `{}`", field.name),
+                ));
                 continue;
             };
             self.check_output(&def.ty, &field.selection_set, fragments, v, &here, op, out);
@@ -833,7 +883,8 @@ impl GraphqlSchema {
         op: &str,
         out: &mut Vec<Violation>,
     ) {
-        let bad = |out: &mut Vec<Violation>, message: String| out.push(violation(op, Direction::Response, pointer, message));
+        let bad =
+            |out: &mut Vec<Violation>, message: String| out.push(violation(op, Direction::Response, pointer, message));
         match ty {
             TypeRef::NonNull(inner) => {
                 if value.is_null() {
@@ -882,7 +933,11 @@ impl GraphqlSchema {
     /// full JSON value (a fake's objects, keys named as the schema's fields), which is then
     /// projected onto the selection. A resolver error becomes a GraphQL error (and `data` is
     /// null); so does a request that fails [`Self::check_request`]'s parse.
-    pub fn execute(&self, request: &Value, mut resolve: impl FnMut(&str, &Map<String, Value>) -> Result<Value, String>) -> Value {
+    pub fn execute(
+        &self,
+        request: &Value,
+        mut resolve: impl FnMut(&str, &Map<String, Value>) -> Result<Value, String>,
+    ) -> Value {
         let req = match self.parse_request(request) {
             Ok(r) => r,
             Err(e) => return serde_json::json!({"errors": [{"message": e}]}),
@@ -944,7 +999,11 @@ impl GraphqlSchema {
                 Value::Array(items.iter().map(|i| self.project(inner, sel, fragments, i)).collect())
             }
             (TypeRef::Named(name), Value::Object(object)) if !self.is_leaf(name) => {
-                let concrete = object.get("__typename").and_then(Value::as_str).unwrap_or(name).to_owned();
+                let concrete = object
+                    .get("__typename")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_owned();
                 let mut wanted = Vec::new();
                 self.collect(&concrete, sel, fragments, &mut wanted);
                 let mut out = Map::new();
@@ -1046,10 +1105,14 @@ mod tests {
         assert!(s.check_request(&ok).is_empty(), "{:?}", messages(&s.check_request(&ok)));
         let wrong = json!({"query": "mutation($input: String) { itemCreate(input: $input) { item { id } userErrors { message } } }",
                            "variables": {"input": "x"}});
-        assert!(messages(&s.check_request(&wrong)).iter().any(|m| m.contains("$input is String, where ItemInput! is expected")));
+        assert!(messages(&s.check_request(&wrong))
+            .iter()
+            .any(|m| m.contains("$input is String, where ItemInput! is expected")));
         let bad_field = json!({"query": "mutation($input: ItemInput!) { itemCreate(input: $input) { item { id } userErrors { message } } }",
                                "variables": {"input": {"name": "A"}}});
-        assert!(messages(&s.check_request(&bad_field)).iter().any(|m| m.contains("has no field `name`")));
+        assert!(messages(&s.check_request(&bad_field))
+            .iter()
+            .any(|m| m.contains("has no field `name`")));
     }
 
     #[test]
@@ -1060,8 +1123,10 @@ mod tests {
             assert_eq!(field, "items");
             assert_eq!(args["first"], json!(2));
             assert_eq!(args["after"], Value::Null);
-            Ok(json!({"nodes": [{"id": "1", "title": "One", "status": "ACTIVE", "secret": "x"}],
-                      "pageInfo": {"hasNextPage": false, "endCursor": "c1"}}))
+            Ok(
+                json!({"nodes": [{"id": "1", "title": "One", "status": "ACTIVE", "secret": "x"}],
+                      "pageInfo": {"hasNextPage": false, "endCursor": "c1"}}),
+            )
         });
         assert_eq!(
             response,
@@ -1087,10 +1152,15 @@ mod tests {
             "/data/items/nodes/0/extra `extra` was not selected",
             "/data/items/pageInfo/hasNextPage null for the non-null type Boolean!",
         ] {
-            assert!(found.iter().any(|m| m.starts_with(expected)), "expected {expected:?} in {found:#?}");
+            assert!(
+                found.iter().any(|m| m.starts_with(expected)),
+                "expected {expected:?} in {found:#?}"
+            );
         }
         let missing = json!({"data": {"items": {"nodes": [], "pageInfo": {}}}});
-        assert!(messages(&s.check_response(&body, &missing)).iter().any(|m| m.contains("`hasNextPage` is missing")));
+        assert!(messages(&s.check_response(&body, &missing))
+            .iter()
+            .any(|m| m.contains("`hasNextPage` is missing")));
         let bad_errors = json!({"errors": [{"code": "THROTTLED"}]});
         assert_eq!(s.check_response(&body, &bad_errors).len(), 1);
     }
@@ -1098,14 +1168,23 @@ mod tests {
     #[test]
     fn fragments_on_interfaces_apply_to_implementing_objects() {
         let s = schema();
-        let body = json!({"query": "{ node(id: \"1\") { id ... on Item { title } ...F } } fragment F on Item { status }"});
-        assert!(s.check_request(&body).is_empty(), "{:?}", messages(&s.check_request(&body)));
+        let body =
+            json!({"query": "{ node(id: \"1\") { id ... on Item { title } ...F } } fragment F on Item { status }"});
+        assert!(
+            s.check_request(&body).is_empty(),
+            "{:?}",
+            messages(&s.check_request(&body))
+        );
         let response = json!({"data": {"node": {"id": "1", "title": "T", "status": "DRAFT"}}});
         // Without __typename the concrete type is the interface: Item's fields were not asked.
         assert!(!s.check_response(&body, &response).is_empty());
         let typed = json!({"query": "{ node(id: \"1\") { __typename id ... on Item { title } ...F } } fragment F on Item { status }"});
         let response = json!({"data": {"node": {"__typename": "Item", "id": "1", "title": "T", "status": "DRAFT"}}});
-        assert!(s.check_response(&typed, &response).is_empty(), "{:?}", messages(&s.check_response(&typed, &response)));
+        assert!(
+            s.check_response(&typed, &response).is_empty(),
+            "{:?}",
+            messages(&s.check_response(&typed, &response))
+        );
     }
 
     #[test]

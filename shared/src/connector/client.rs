@@ -720,7 +720,11 @@ impl ConnectorClient {
     /// carry the type in a header (Shopify's `X-Shopify-Topic`, GitHub's `X-GitHub-Event`)
     /// have none in the body, so `received_type` routes it when the definition's `event_type`
     /// pointer finds nothing.
-    pub fn event_record_typed(&self, event: &Value, received_type: Option<&str>) -> Result<EventRecord, ConnectorError> {
+    pub fn event_record_typed(
+        &self,
+        event: &Value,
+        received_type: Option<&str>,
+    ) -> Result<EventRecord, ConnectorError> {
         let hooks = self
             .def
             .webhooks

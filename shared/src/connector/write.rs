@@ -356,7 +356,10 @@ mod tests {
             "userErrors": [{"field": ["email"], "message": "Email has already been taken"}]}}});
         assert_eq!(
             read_results(&spec, &one, &refused),
-            vec![WriteResult::failed("Email has already been taken", ErrorClass::Permanent)]
+            vec![WriteResult::failed(
+                "Email has already been taken",
+                ErrorClass::Permanent
+            )]
         );
         // With two inputs an object cannot say which record it answers: neither is written.
         let two = inputs(&["a@x.io", "b@x.io"]);

@@ -28,13 +28,28 @@ async fn linear() {
             "issues",
             Kind::Issues,
             "title",
-            &["/id", "/identifier", "/title", "/priority", "/updatedAt", "/team/key", "/state/name"][..],
+            &[
+                "/id",
+                "/identifier",
+                "/title",
+                "/priority",
+                "/updatedAt",
+                "/team/key",
+                "/state/name",
+            ][..],
         ),
         (
             "comments",
             Kind::Comments,
             "body",
-            &["/id", "/body", "/updatedAt", "/issue/id", "/issue/identifier", "/user/id"][..],
+            &[
+                "/id",
+                "/body",
+                "/updatedAt",
+                "/issue/id",
+                "/issue/identifier",
+                "/user/id",
+            ][..],
         ),
     ] {
         let fake = &fake;
@@ -111,7 +126,11 @@ async fn linear() {
             verify: holds(Kind::Issues, |record, issue| {
                 assert_eq!(issue["id"], record["id"], "{issue}");
                 assert_eq!(issue["title"], record["input"]["title"], "{issue}");
-                assert_eq!(issue["priority"].as_f64(), record["input"]["priority"].as_f64(), "{issue}");
+                assert_eq!(
+                    issue["priority"].as_f64(),
+                    record["input"]["priority"].as_f64(),
+                    "{issue}"
+                );
             }),
         },
     )

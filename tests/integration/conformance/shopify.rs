@@ -31,7 +31,12 @@ async fn shopify() {
         ..ShopifyConfig::default()
     });
     let base_url = format!("{}{}", fake.base_url(), shopify::API_PATH);
-    let c = client("shopify", &base_url, &[("access_token", shopify::TEST_TOKEN)], json!({}));
+    let c = client(
+        "shopify",
+        &base_url,
+        &[("access_token", shopify::TEST_TOKEN)],
+        json!({}),
+    );
 
     for (stream, kind, field, compare) in [
         (
@@ -44,7 +49,14 @@ async fn shopify() {
             "orders",
             Kind::Orders,
             "note",
-            &["/id", "/name", "/email", "/updatedAt", "/totalPriceSet/shopMoney/amount", "/customer/id"][..],
+            &[
+                "/id",
+                "/name",
+                "/email",
+                "/updatedAt",
+                "/totalPriceSet/shopMoney/amount",
+                "/customer/id",
+            ][..],
         ),
         (
             "products",
