@@ -42,6 +42,8 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "pipedrive",
         "sap-s4hana",
         "netsuite",
+        "shopify",
+        "linear",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),
