@@ -47,6 +47,8 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "github",
         "asana",
         "notion",
+        "shopify",
+        "linear",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

@@ -1200,6 +1200,7 @@ async fn slack_ok_false_bodies_are_classified_per_record() {
             window_ms: 1000,
             margin_ms: 0,
             headers: None,
+            cost: None,
         }),
         ..settings(&server)
     };
@@ -1542,6 +1543,34 @@ async fn woocommerce_events_are_routed_by_the_topic_the_receiver_read() {
     let event = json!({"id": "evt_1", "type": "payout.paid", "data": {"object": {"id": "po_1"}}});
     assert_eq!(
         stripe.event_record_received(&event, Some("customer.updated")).unwrap(),
+        EventRecord::Unrouted
+    );
+}
+
+#[tokio::test]
+async fn header_typed_events_are_routed_by_the_type_the_receiver_read() {
+    let c = ConnectorClient::new(
+        embedded("shopify"),
+        ClientSettings {
+            base_url: Some("https://fake-shop.myshopify.com/admin/api/2024-01".into()),
+            ..ClientSettings::default()
+        },
+        Credentials::new().with("access_token", "shpat_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    // Shopify's topic is a header: the body alone routes nowhere.
+    let event = json!({"id": 7, "email": "a@x.io", "admin_graphql_api_id": "gid://shopify/Customer/7"});
+    assert_eq!(c.event_record(&event).unwrap(), EventRecord::Unrouted);
+    assert_eq!(
+        c.event_record_received(&event, Some("customers/update")).unwrap(),
+        EventRecord::Fetch {
+            stream: "customers".into(),
+            id: "gid://shopify/Customer/7".into()
+        }
+    );
+    assert_eq!(
+        c.event_record_received(&event, Some("app/uninstalled")).unwrap(),
         EventRecord::Unrouted
     );
 }

@@ -39,6 +39,7 @@ fn worker_client(base_url: &str) -> ConnectorClient {
             window_ms: WINDOW.as_millis() as u64,
             margin_ms: MARGIN_MS,
             headers: None,
+            cost: None,
         }),
         ..ClientSettings::default()
     };

@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod form;
+pub mod graphql;
 pub mod odata;
 pub mod openapi;
 mod schema;

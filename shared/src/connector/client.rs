@@ -746,8 +746,8 @@ impl ConnectorClient {
     }
 
     /// [`Self::event_record`] for an event whose type the receiver read (`received_type`):
-    /// used when the body has no type at the definition's `event_type` pointer (WooCommerce
-    /// sends the topic in a header, and the body is the resource itself).
+    /// used when the body has no type at the definition's `event_type` pointer (WooCommerce,
+    /// Shopify and GitHub send it in a header).
     pub fn event_record_received(
         &self,
         event: &Value,
@@ -1335,6 +1335,7 @@ impl ConnectorClient {
                 elapsed_ms = started.elapsed().as_millis() as u64
             );
             self.pacer.observe(&response.headers);
+            self.pacer.observe_body(&response.body);
             if stale_when.is_some_and(|spec| preflight::asks_for_refresh(spec, response.status, &response.headers)) {
                 return Ok(Sent::PreflightRefused(response));
             }

@@ -214,11 +214,24 @@ impl CompiledDefinition {
         }
         check_auth(&def.auth, &config_only, &def.config)?;
         if let Some(rl) = &def.rate_limit {
-            if rl.requests == 0 {
+            // A cost budget may stand alone; a request budget needs both numbers.
+            let request_budget = rl.requests > 0 || rl.window_ms > 0 || rl.cost.is_none();
+            if request_budget && rl.requests == 0 {
                 return Err(invalid("rate_limit.requests", "must be at least 1"));
             }
-            if rl.window_ms == 0 {
+            if request_budget && rl.window_ms == 0 {
                 return Err(invalid("rate_limit.window_ms", "must be at least 1"));
+            }
+            if let Some(cost) = &rl.cost {
+                for (field, pointer) in [
+                    ("available", &cost.available),
+                    ("maximum", &cost.maximum),
+                    ("restore_rate", &cost.restore_rate),
+                    ("requested", &cost.requested),
+                ] {
+                    check_pointer(&format!("rate_limit.cost.{field}"), pointer)?;
+                }
+                check_opt_pointer("rate_limit.cost.actual", &cost.actual)?;
             }
             if let Some(h) = &rl.headers {
                 for (field, name) in [("remaining", &h.remaining), ("reset", &h.reset)] {

@@ -427,10 +427,13 @@ pub struct PreflightRefresh {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
-    /// Requests allowed in one window.
+    /// Requests allowed in one window; 0 (the default) only with a `cost` budget.
+    #[serde(default)]
     pub requests: u32,
 
-    /// Window length in milliseconds (HubSpot: 100 requests per 10000 ms).
+    /// Window length in milliseconds (HubSpot: 100 requests per 10000 ms); 0 (the default)
+    /// only with a `cost` budget.
+    #[serde(default)]
     pub window_ms: u64,
 
     /// Extra spacing added to each window, absorbing network jitter so the provider never
@@ -441,6 +444,37 @@ pub struct RateLimitSpec {
     /// Response headers through which the provider reports its own view of the budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headers: Option<RateLimitHeaders>,
+
+    /// A cost budget the provider reports in each response body (GraphQL APIs that charge
+    /// points per query, like a leaky bucket): the pacer waits before a request whose
+    /// expected cost exceeds what the bucket holds by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostBudgetSpec>,
+}
+
+/// Where a response body reports a cost budget (JSON pointers into the body). The bucket
+/// holds `available` points out of `maximum` and refills at `restore_rate` points a second;
+/// a request costs about what the last request of the same kind asked for (`requested`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostBudgetSpec {
+    /// Points available now (`/extensions/cost/throttleStatus/currentlyAvailable`).
+    pub available: String,
+
+    /// The bucket's size (`/extensions/cost/throttleStatus/maximumAvailable`).
+    pub maximum: String,
+
+    /// Points restored per second (`/extensions/cost/throttleStatus/restoreRate`).
+    pub restore_rate: String,
+
+    /// What the request asked for before running (`/extensions/cost/requestedQueryCost`):
+    /// the expected cost of the next request.
+    pub requested: String,
+
+    /// What the request actually cost (`/extensions/cost/actualQueryCost`); informational,
+    /// read when `requested` is absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<String>,
 }
 
 fn default_margin_ms() -> u64 {

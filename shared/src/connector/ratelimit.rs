@@ -10,6 +10,12 @@
 //! The provider's own signals pause the pacer: `Retry-After` on a 429 or 503, and a
 //! remaining-budget header of `0` until its reset header says (or one window).
 //!
+//! A cost budget reported in response bodies (GraphQL APIs such as Shopify's answer
+//! `extensions.cost.throttleStatus` with the points available, the bucket's size and its
+//! refill rate) paces too: each request is expected to cost as much as the dearest request
+//! seen so far asked for, and waits until the bucket, refilled since, holds that much. The bucket
+//! is debited at each start, so requests in flight together do not all spend the same points.
+//!
 //! [`Pacer`] wraps the core for async callers, sleeping on tokio's clock.
 //!
 //! Many processes (concurrent Lambda invocations) on one connection share one budget through
@@ -25,7 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::HeaderMap;
 
-use super::definition::{RateLimitHeaders, RateLimitSpec, ResetKind};
+use serde_json::Value;
+
+use super::definition::{CostBudgetSpec, RateLimitHeaders, RateLimitSpec, ResetKind};
 
 /// The pacing arithmetic. Times are offsets from an origin the caller chooses.
 #[derive(Debug, Clone)]
@@ -36,7 +44,30 @@ pub struct PacerCore {
     starts: VecDeque<Duration>,
     /// No request starts before this.
     paused_until: Duration,
+    /// The cost bucket as last reported (and debited since), when the provider reports one.
+    cost: Option<CostBucket>,
 }
+
+/// A provider's cost bucket, as of `at`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CostBucket {
+    available: f64,
+    maximum: f64,
+    restore_rate: f64,
+    at: Duration,
+    /// What the next request is expected to cost.
+    expected: f64,
+}
+
+impl CostBucket {
+    fn available_at(&self, t: Duration) -> f64 {
+        let refill = self.restore_rate * t.saturating_sub(self.at).as_secs_f64();
+        (self.available + refill).min(self.maximum)
+    }
+}
+
+/// Longest wait for a cost budget: a bucket never takes longer than this to refill.
+const MAX_COST_WAIT: Duration = Duration::from_secs(60);
 
 impl PacerCore {
     /// A pacer for `spec`; `None` only honours pauses (Retry-After).
@@ -48,7 +79,52 @@ impl PacerCore {
             margin: spec.map_or(Duration::ZERO, |s| Duration::from_millis(s.margin_ms)),
             starts: VecDeque::new(),
             paused_until: Duration::ZERO,
+            cost: None,
         }
+    }
+
+    /// Debits the cost bucket for a request starting at or after `at`; returns that start.
+    fn reserve_cost(&mut self, at: Duration) -> Duration {
+        let Some(bucket) = self.cost.as_mut() else {
+            return at;
+        };
+        let mut start = at;
+        let available = bucket.available_at(start);
+        if available < bucket.expected && bucket.restore_rate > 0.0 {
+            let wait = Duration::from_secs_f64((bucket.expected - available) / bucket.restore_rate);
+            start += wait.min(MAX_COST_WAIT);
+        }
+        bucket.available = bucket.available_at(start) - bucket.expected;
+        bucket.at = start;
+        start
+    }
+
+    /// Reads a cost budget from a response body (see [`CostBudgetSpec`]); a body without one
+    /// changes nothing.
+    pub fn observe_cost(&mut self, now: Duration, spec: &CostBudgetSpec, body: &Value) {
+        let number = |pointer: &str| body.pointer(pointer).and_then(Value::as_f64).filter(|f| f.is_finite());
+        let (Some(available), Some(maximum), Some(restore_rate)) = (
+            number(&spec.available),
+            number(&spec.maximum),
+            number(&spec.restore_rate),
+        ) else {
+            return;
+        };
+        // The dearest request seen so far: requests of different kinds (a page of 100, a fetch
+        // of one) share the bucket, and guessing low gets a request refused.
+        let reported = number(&spec.requested).or_else(|| spec.actual.as_deref().and_then(number));
+        let expected = reported
+            .into_iter()
+            .chain(self.cost.map(|b| b.expected))
+            .fold(0.0, f64::max)
+            .min(maximum);
+        self.cost = Some(CostBucket {
+            available,
+            maximum,
+            restore_rate,
+            at: now,
+            expected,
+        });
     }
 
     /// Reserves the next start at or after `now`; returns how long to wait before sending.
@@ -67,6 +143,7 @@ impl PacerCore {
                 self.starts.pop_front();
             }
         }
+        let at = self.reserve_cost(at);
         at - now
     }
 
@@ -144,6 +221,7 @@ fn now_unix_ms() -> u64 {
 pub struct Pacer {
     core: Mutex<PacerCore>,
     headers: Option<RateLimitHeaders>,
+    cost: Option<CostBudgetSpec>,
     origin: tokio::time::Instant,
     shared: Option<SharedLease>,
 }
@@ -153,6 +231,7 @@ impl Pacer {
         Self {
             core: Mutex::new(PacerCore::new(spec)),
             headers: spec.and_then(|s| s.headers.clone()),
+            cost: spec.and_then(|s| s.cost.clone()),
             origin: tokio::time::Instant::now(),
             shared: None,
         }
@@ -212,9 +291,10 @@ impl Pacer {
             if let Some(slot) = self.shared_slot(lease).await {
                 // Local pauses (a Retry-After this process saw) still hold.
                 let paused = {
-                    let core = self.core();
+                    let mut core = self.core();
                     let now = self.now();
-                    core.paused_until.saturating_sub(now)
+                    let earliest = now.max(core.paused_until);
+                    core.reserve_cost(earliest).saturating_sub(now)
                 };
                 let wait = Duration::from_millis(slot.saturating_sub(now_unix_ms())).max(paused);
                 if !wait.is_zero() {
@@ -262,6 +342,14 @@ impl Pacer {
         }
     }
 
+    /// Feeds a response's body to the pacer (its cost budget, when the definition reads one).
+    pub fn observe_body(&self, body: &Value) {
+        if let Some(spec) = &self.cost {
+            let now = self.now();
+            self.core().observe_cost(now, spec, body);
+        }
+    }
+
     /// Feeds a response's headers to the pacer.
     pub fn observe(&self, headers: &HeaderMap) {
         if let Some(spec) = &self.headers {
@@ -290,7 +378,76 @@ mod tests {
             window_ms,
             margin_ms,
             headers: None,
+            cost: None,
         }
+    }
+
+    fn shopify_like_cost() -> CostBudgetSpec {
+        CostBudgetSpec {
+            available: "/extensions/cost/throttleStatus/currentlyAvailable".into(),
+            maximum: "/extensions/cost/throttleStatus/maximumAvailable".into(),
+            restore_rate: "/extensions/cost/throttleStatus/restoreRate".into(),
+            requested: "/extensions/cost/requestedQueryCost".into(),
+            actual: Some("/extensions/cost/actualQueryCost".into()),
+        }
+    }
+
+    fn cost_body(available: f64, maximum: f64, rate: f64, requested: f64) -> Value {
+        serde_json::json!({"data": {}, "extensions": {"cost": {
+            "requestedQueryCost": requested, "actualQueryCost": requested,
+            "throttleStatus": {"maximumAvailable": maximum, "currentlyAvailable": available, "restoreRate": rate}}}})
+    }
+
+    #[test]
+    fn a_cost_budget_waits_until_the_bucket_holds_the_next_requests_cost() {
+        let mut core = PacerCore::new(None);
+        // Nothing known yet: no wait.
+        assert_eq!(core.reserve(ms(0)), Duration::ZERO);
+        // 30 points left, 50 a second back, each request asks 100: the next waits 1.4 s.
+        core.observe_cost(ms(100), &shopify_like_cost(), &cost_body(30.0, 1000.0, 50.0, 100.0));
+        assert_eq!(core.reserve(ms(100)), ms(1400));
+        // That start spent the refilled 100 points: the following one waits 2 s more.
+        assert_eq!(core.reserve(ms(1500)), ms(2000));
+    }
+
+    #[test]
+    fn a_full_enough_bucket_does_not_delay_and_is_debited_per_start() {
+        let mut core = PacerCore::new(None);
+        core.observe_cost(ms(0), &shopify_like_cost(), &cost_body(250.0, 1000.0, 50.0, 100.0));
+        // Two starts fit in 250 points; the third waits for 50 more (1 s).
+        assert_eq!(core.reserve(ms(0)), Duration::ZERO);
+        assert_eq!(core.reserve(ms(0)), Duration::ZERO);
+        assert_eq!(core.reserve(ms(0)), ms(1000));
+    }
+
+    #[test]
+    fn a_body_without_the_budget_changes_nothing() {
+        let mut core = PacerCore::new(None);
+        core.observe_cost(ms(0), &shopify_like_cost(), &serde_json::json!({"data": {"x": 1}}));
+        assert_eq!(core.reserve(ms(0)), Duration::ZERO);
+        // Partial reports (no restore rate) are ignored as well.
+        let mut partial = cost_body(0.0, 1000.0, 50.0, 100.0);
+        partial["extensions"]["cost"]["throttleStatus"]["restoreRate"] = Value::Null;
+        core.observe_cost(ms(0), &shopify_like_cost(), &partial);
+        assert_eq!(core.reserve(ms(0)), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_expected_cost_is_the_dearest_request_seen() {
+        let mut core = PacerCore::new(None);
+        core.observe_cost(ms(0), &shopify_like_cost(), &cost_body(500.0, 1000.0, 50.0, 102.0));
+        // A cheap fetch does not make the next page look cheap.
+        core.observe_cost(ms(0), &shopify_like_cost(), &cost_body(50.0, 1000.0, 50.0, 1.0));
+        assert_eq!(core.reserve(ms(0)), ms(1040));
+    }
+
+    #[test]
+    fn the_bucket_never_refills_past_its_maximum() {
+        let mut core = PacerCore::new(None);
+        core.observe_cost(ms(0), &shopify_like_cost(), &cost_body(0.0, 100.0, 50.0, 100.0));
+        // After a long idle time the bucket is full (100), not 50 * 60 s.
+        assert_eq!(core.reserve(ms(60_000)), Duration::ZERO);
+        assert_eq!(core.reserve(ms(60_000)), ms(2000));
     }
 
     fn ms(n: u64) -> Duration {

@@ -19,6 +19,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
@@ -26,6 +27,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
     ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
     ("sap-s4hana.yaml", include_str!("../../connectors/sap-s4hana.yaml")),
+    ("shopify.yaml", include_str!("../../connectors/shopify.yaml")),
     ("slack.yaml", include_str!("../../connectors/slack.yaml")),
     ("sqlite.yaml", include_str!("../../connectors/sqlite.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
@@ -185,6 +187,7 @@ streams:
                 "generic-rest",
                 "github",
                 "hubspot",
+                "linear",
                 "magento",
                 "mysql",
                 "netsuite",
@@ -192,6 +195,7 @@ streams:
                 "pipedrive",
                 "postgres",
                 "sap-s4hana",
+                "shopify",
                 "slack",
                 "sqlite",
                 "stripe",
@@ -273,6 +277,27 @@ streams:
             "name: Mini\nrate_limit: {requests: many, window_ms: 1000}",
         ));
         assert_eq!(e.field, "rate_limit.requests", "{e}");
+    }
+
+    #[test]
+    fn a_cost_budget_stands_alone_and_its_pointers_are_checked() {
+        let cost = "{available: /a, maximum: /m, restore_rate: /r, requested: /q}";
+        let ok = MINIMAL.replace("name: Mini", &format!("name: Mini\nrate_limit: {{cost: {cost}}}"));
+        parse_definition("mini.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&MINIMAL.replace(
+            "name: Mini",
+            "name: Mini\nrate_limit: {cost: {available: a, maximum: /m, restore_rate: /r, requested: /q}}",
+        ));
+        assert_eq!(e.field, "rate_limit.cost.available", "{e}");
+        // Without a cost budget, a rate limit still needs its requests and window.
+        let e = err(&MINIMAL.replace("name: Mini", "name: Mini\nrate_limit: {window_ms: 1000}"));
+        assert_eq!(e.field, "rate_limit.requests", "{e}");
+        // Half a request budget beside a cost budget is a mistake too.
+        let e = err(&MINIMAL.replace(
+            "name: Mini",
+            &format!("name: Mini\nrate_limit: {{requests: 5, cost: {cost}}}"),
+        ));
+        assert_eq!(e.field, "rate_limit.window_ms", "{e}");
     }
 
     #[test]

@@ -98,11 +98,13 @@ pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Va
             .collect();
     };
     let mut out: Vec<Option<WriteResult>> = vec![None; inputs.len()];
-    let results = body
-        .pointer(results_pointer)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
+    // An object where the array would be is the one result of a single-record request
+    // (a GraphQL mutation's payload: `{"customer": {...}, "userErrors": [...]}`).
+    let results = match body.pointer(results_pointer) {
+        Some(Value::Array(items)) => items.as_slice(),
+        Some(one @ Value::Object(_)) if inputs.len() == 1 => std::slice::from_ref(one),
+        _ => &[],
+    };
     for (position, result) in results.iter().enumerate() {
         let by_ref = spec
             .result_ref
@@ -332,5 +334,35 @@ mod tests {
                 WriteResult::failed("invalid data", ErrorClass::Permanent)
             ]
         );
+    }
+
+    #[test]
+    fn an_object_result_answers_a_single_record_request() {
+        // A GraphQL mutation payload: the record's id, or userErrors refusing it.
+        let spec: WriteResponseSpec = serde_yaml::from_str(
+            "{results: /data/customerCreate, destination_id: /customer/id, \
+             error_message: /userErrors/0/message, result_failed: {pointer: /userErrors/0}}",
+        )
+        .unwrap();
+        let one = inputs(&["a@x.io"]);
+        let ok = json!({"data": {"customerCreate": {"customer": {"id": "gid://shop/Customer/7"}, "userErrors": []}}});
+        assert_eq!(
+            read_results(&spec, &one, &ok),
+            vec![WriteResult::Ok {
+                destination_id: Some("gid://shop/Customer/7".into())
+            }]
+        );
+        let refused = json!({"data": {"customerCreate": {"customer": null,
+            "userErrors": [{"field": ["email"], "message": "Email has already been taken"}]}}});
+        assert_eq!(
+            read_results(&spec, &one, &refused),
+            vec![WriteResult::failed(
+                "Email has already been taken",
+                ErrorClass::Permanent
+            )]
+        );
+        // With two inputs an object cannot say which record it answers: neither is written.
+        let two = inputs(&["a@x.io", "b@x.io"]);
+        assert!(read_results(&spec, &two, &ok).iter().all(|r| !r.is_ok()));
     }
 }
