@@ -1457,10 +1457,21 @@ check:
     assert_eq!(record["id"], "42");
     for forged in ["42 OR 1=1", "0; DROP TABLE item", "", "4a", "123456789012345678901"] {
         let err = c.fetch_record("items", forged).await.unwrap_err();
-        assert_eq!((err.class, err.kind), (ErrorClass::Permanent, ErrorKind::InvalidInput), "{forged:?}");
-        assert!(!err.message.contains(forged) || forged.is_empty(), "the id is not quoted: {err}");
+        assert_eq!(
+            (err.class, err.kind),
+            (ErrorClass::Permanent, ErrorKind::InvalidInput),
+            "{forged:?}"
+        );
+        assert!(
+            !err.message.contains(forged) || forged.is_empty(),
+            "the id is not quoted: {err}"
+        );
     }
-    assert_eq!(server.received_requests().await.unwrap().len(), 1, "only the valid id was sent");
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        1,
+        "only the valid id was sent"
+    );
 
     let err = parse_definition("test", &yaml("[0-9")).unwrap_err().to_string();
     assert!(err.contains("streams.items.fetch.id_pattern"), "{err}");

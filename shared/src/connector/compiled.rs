@@ -595,7 +595,12 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
                     regex::RegexBuilder::new(&format!("^(?:{p})$"))
                         .size_limit(1 << 20)
                         .build()
-                        .map_err(|e| invalid(format!("{at}.fetch.id_pattern"), format!("not a regular expression: {e}")))?,
+                        .map_err(|e| {
+                            invalid(
+                                format!("{at}.fetch.id_pattern"),
+                                format!("not a regular expression: {e}"),
+                            )
+                        })?,
                 ),
             };
             Some(CompiledFetch {

@@ -16,7 +16,7 @@ pub use defer::{defer_if_circuit_open, open_circuit};
 pub use deps::SyncDeps;
 pub use event::run_inbound_event;
 pub use handler::handle_sqs;
-pub use job::{run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
+pub use job::{new_job, run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
 pub use records::{sync_records, PageCounts};
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.
