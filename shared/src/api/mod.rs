@@ -31,10 +31,12 @@
 //! `GET|POST /v1/flows`, `GET|PATCH /v1/flows/{id}`, `POST /v1/flows/{id}/pause|resume`
 //! [read | write], `POST /v1/flows/{id}/run` [run];
 //! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
-//! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin].
+//! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
+//! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`].
 
 pub mod auth;
 pub mod key_material;
+pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod request;
@@ -181,6 +183,13 @@ pub async fn handle_apigw(deps: &ApiDeps, event: ApiGatewayV2httpRequest) -> Api
 
 /// Answers one request: route, authenticate, count, authorise, run.
 pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
+    if req.path == "/v1/openapi.json" {
+        // The API's description is public: no key, not counted.
+        return match req.method.as_str() {
+            "GET" => ApiResponse::new(200, "application/json", openapi::document()),
+            _ => Problem::method_not_allowed(&["GET"]).into_response(),
+        };
+    }
     let route = match routes::Route::parse(&req.method, &req.path) {
         Ok(route) => route,
         Err(p) => return p.into_response(),

@@ -9,11 +9,27 @@ use super::response::ApiResponse;
 const TYPE_BASE: &str = "/v1/problems/";
 
 /// One field a request got wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// The field, as a dotted path into the body (`webhook.scheme`), or a query parameter.
     pub field: String,
     pub detail: String,
+}
+
+/// An RFC 9457 problem document, as sent (`application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ProblemDetails {
+    /// A URI reference naming the kind of problem: `/v1/problems/<kind>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong in this request.
+    pub detail: String,
+    /// One entry per invalid field (validation problems only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
 }
 
 /// An error answer.
@@ -142,22 +158,12 @@ impl Problem {
     }
 
     pub fn into_response(self) -> ApiResponse {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            #[serde(rename = "type")]
-            kind: String,
-            title: &'a str,
-            status: u16,
-            detail: &'a str,
-            #[serde(skip_serializing_if = "<[_]>::is_empty")]
-            errors: &'a [FieldError],
-        }
-        let body = serde_json::to_string(&Body {
+        let body = serde_json::to_string(&ProblemDetails {
             kind: self.type_uri(),
-            title: self.title,
+            title: self.title.to_string(),
             status: self.status,
-            detail: &self.detail,
-            errors: &self.errors,
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
         })
         .expect("a problem serialises");
         let mut resp = ApiResponse::new(self.status, "application/problem+json", body);

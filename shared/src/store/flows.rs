@@ -10,7 +10,7 @@ use super::table::{self, GSI1PK, GSI1SK, PK, SCHED_DUE_FLOWS, SCHED_PK, SCHED_SK
 use super::StoreError;
 
 /// Full refresh or incremental since the flow's cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     #[default]
@@ -19,7 +19,7 @@ pub enum SyncMode {
 }
 
 /// A flow definition plus its sync state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Flow {
     pub id: String,
     pub tenant: String,

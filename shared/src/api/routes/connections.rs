@@ -13,11 +13,12 @@ use crate::store::connections::{Connection, WebhookSettings};
 use crate::webhook::Scheme;
 
 /// A connection as the API shows it: no secret, no secret ARN.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectionView {
     pub id: String,
     pub provider: String,
     pub name: String,
+    #[schema(value_type = Object)]
     pub config: serde_json::Map<String, serde_json::Value>,
     /// The webhook signature scheme, when the connection receives webhooks.
     pub webhook_scheme: Option<&'static str>,
@@ -26,6 +27,7 @@ pub struct ConnectionView {
     /// Whether credentials are stored (in Secrets Manager).
     pub has_credentials: bool,
     /// Health state and circuit, from the health checker (absent before the first check).
+    #[schema(value_type = Option<Object>)]
     pub health: Option<HealthRecord>,
     pub created_at: i64,
 }
@@ -56,6 +58,20 @@ async fn owned(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<(Connection,
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/connections",
+    tag = "connections",
+    params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page of the tenant's connections", body = crate::api::pagination::PageBody<ConnectionView>),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let page = PageRequest::from_request(req)?;
     let found = deps
@@ -70,13 +86,28 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "The connection, with its health", body = ConnectionView),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
     let (c, h) = owned(deps, caller, id).await?;
     Ok(ApiResponse::json(200, &view(c, h)))
 }
 
 /// `POST /v1/connections`. No `Debug`: it holds credentials.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewConnection)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     /// Default: a new `conn_<ulid>`.
@@ -87,15 +118,18 @@ struct CreateBody {
     #[serde(default)]
     name: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     config: serde_json::Map<String, serde_json::Value>,
     /// Stored in Secrets Manager, never returned.
     #[serde(default)]
+    #[schema(value_type = Object)]
     credentials: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     webhook: Option<WebhookBody>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewConnectionWebhook)]
 #[serde(deny_unknown_fields)]
 struct WebhookBody {
     /// A named signature scheme (`stripe`, `hubspot`, `shopify`, ...).
@@ -108,6 +142,23 @@ struct WebhookBody {
     tolerance_secs: Option<u64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/connections",
+    tag = "connections",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; credentials stored in Secrets Manager, never returned", body = ConnectionView),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: CreateBody = req.json()?;
     let mut errors = Vec::new();
@@ -189,16 +240,36 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = ConnectionUpdate)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     #[serde(default)]
     name: Option<String>,
     /// Replaces the whole config; `null` empties it.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     config: Patch<serde_json::Map<String, serde_json::Value>>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "Updated", body = ConnectionView),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: UpdateBody = req.json()?;
     let (mut c, h) = owned(deps, caller, id).await?;
@@ -223,6 +294,21 @@ pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest)
     Ok(ApiResponse::json(200, &view(c, h)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 204, description = "Deleted, with its secret"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn delete(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
     let (c, _) = owned(deps, caller, id).await?;
     let users: Vec<String> = deps

@@ -7,7 +7,7 @@ use super::super::{ApiDeps, ApiRequest, ApiResponse, Problem};
 use crate::connector::ConnectorDefinition;
 
 /// What a connector offers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConnectorView {
     pub id: String,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct ConnectorView {
     pub config: Vec<ConfigFieldView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConfigFieldView {
     pub name: String,
     pub required: bool,
@@ -57,6 +57,20 @@ fn view(def: &ConnectorDefinition) -> ConnectorView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/connectors",
+    tag = "connectors",
+    params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page of connectors", body = crate::api::pagination::PageBody<ConnectorView>),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub fn list(deps: &ApiDeps, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let page = PageRequest::from_request(req)?;
     let mut ids: Vec<&str> = deps.registry.ids().collect();
@@ -69,6 +83,20 @@ pub fn list(deps: &ApiDeps, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     Ok(ApiResponse::json(200, &page_of(views, &page, |v| v.id.clone())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/connectors/{id}",
+    tag = "connectors",
+    params(("id" = String, Path, description = "Connector id")),
+    responses(
+        (status = 200, description = "The connector", body = ConnectorView),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub fn show(deps: &ApiDeps, id: &str) -> Result<ApiResponse, Problem> {
     let def = deps
         .registry

@@ -57,13 +57,14 @@ async fn owned(deps: &ApiDeps, caller: &Caller, key: &str) -> Result<DeadLetter,
 
 /// A dead letter as the API shows it: the parked message body is left out (it can hold a
 /// provider's payload); its kind, ids, attempts and errors are there.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DeadLetterView {
     key: String,
     kind: String,
     connection_id: Option<String>,
     flow_id: Option<String>,
     attempts: u32,
+    #[schema(value_type = Vec<Object>)]
     history: Vec<crate::queue::AttemptRecord>,
     classification: String,
     reason: String,
@@ -90,6 +91,20 @@ fn view(d: DeadLetter) -> DeadLetterView {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    tag = "dead-letters",
+    params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("status" = Option<String>, Query, description = "parked or replayed"), ("since" = Option<i64>, Query, description = "parked at or after (unix seconds)")),
+    responses(
+        (status = 200, description = "A page of the tenant's dead letters, oldest first", body = crate::api::pagination::PageBody<DeadLetterView>),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let page = PageRequest::from_request(req)?;
     let statuses = match req.query_param("status").as_deref() {
@@ -115,10 +130,40 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     Ok(ApiResponse::json(200, &page_of(mine, &page, position)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters/{key}",
+    tag = "dead-letters",
+    params(("key" = String, Path, description = "Dead letter key, e.g. job:<flow>:<job> (percent-encode the colons or not)")),
+    responses(
+        (status = 200, description = "The dead letter (without the parked message body)", body = DeadLetterView),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(deps: &ApiDeps, caller: &Caller, key: &str) -> Result<ApiResponse, Problem> {
     Ok(ApiResponse::json(200, &view(owned(deps, caller, key).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/{key}/replay",
+    tag = "dead-letters",
+    params(("key" = String, Path, description = "Dead letter key, e.g. job:<flow>:<job> (percent-encode the colons or not)")),
+    responses(
+        (status = 200, description = "Sent back to the sync queue", body = DeadLetterView),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "A backing service is busy", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn replay(deps: &ApiDeps, caller: &Caller, key: &str) -> Result<ApiResponse, Problem> {
     let dead = owned(deps, caller, key).await?;
     let replayer = Replayer {

@@ -30,6 +30,20 @@ async fn owned(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<Flow, Proble
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/flows",
+    tag = "flows",
+    params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page of the tenant's flows", body = crate::api::pagination::PageBody<Flow>),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let page = PageRequest::from_request(req)?;
     let found = deps
@@ -44,20 +58,36 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
 }
 
 /// A flow with its latest jobs (counts, timings, last error).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct FlowWithJobs {
     #[serde(flatten)]
     flow: Flow,
+    #[schema(value_type = Vec<Object>)]
     recent_jobs: Vec<Job>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/flows/{id}",
+    tag = "flows",
+    params(("id" = String, Path, description = "Flow id")),
+    responses(
+        (status = 200, description = "The flow and its latest jobs", body = FlowWithJobs),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
     let flow = owned(deps, caller, id).await?;
     let recent_jobs = deps.jobs.recent(id, 5).await?;
     Ok(ApiResponse::json(200, &FlowWithJobs { flow, recent_jobs }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewFlow)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     #[serde(default)]
@@ -74,6 +104,7 @@ struct CreateBody {
     mapping: String,
     /// Records the mapping must map before the flow is saved.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     sample_records: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     mode: SyncMode,
@@ -85,6 +116,23 @@ struct CreateBody {
     event_types: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/flows",
+    tag = "flows",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created", body = Flow),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: CreateBody = req.json()?;
     let draft = FlowDraft {
@@ -110,7 +158,8 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     Ok(ApiResponse::json(201, &flow).with_header("location", location))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = FlowUpdate)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     #[serde(default)]
@@ -118,19 +167,40 @@ struct UpdateBody {
     #[serde(default)]
     mapping: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<Object>>)]
     sample_records: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     mode: Option<SyncMode>,
     /// `null` removes the schedule.
     #[serde(default)]
+    #[schema(value_type = Option<u64>)]
     schedule_interval_secs: Patch<u64>,
     /// `null`: the deployment's schedule.
     #[serde(default)]
+    #[schema(value_type = Option<Vec<u64>>)]
     retry_schedule_secs: Patch<Vec<u64>>,
     #[serde(default)]
     event_types: Option<Vec<String>>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1/flows/{id}",
+    tag = "flows",
+    params(("id" = String, Path, description = "Flow id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "Updated", body = Flow),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: UpdateBody = req.json()?;
     let mut flow = owned(deps, caller, id).await?;
@@ -181,8 +251,44 @@ pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest)
     Ok(ApiResponse::json(200, &flow))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/flows/{id}/pause",
+    tag = "flows",
+    params(("id" = String, Path, description = "Flow id")),
+    responses(
+        (status = 200, description = "Paused", body = Flow),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn pause(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
+    set_enabled(deps, caller, id, false).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/flows/{id}/resume",
+    tag = "flows",
+    params(("id" = String, Path, description = "Flow id")),
+    responses(
+        (status = 200, description = "Resumed", body = Flow),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn resume(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
+    set_enabled(deps, caller, id, true).await
+}
+
 /// Pause (`false`) or resume (`true`): a paused flow is not dispatched and not run by events.
-pub async fn set_enabled(deps: &ApiDeps, caller: &Caller, id: &str, enabled: bool) -> Result<ApiResponse, Problem> {
+async fn set_enabled(deps: &ApiDeps, caller: &Caller, id: &str, enabled: bool) -> Result<ApiResponse, Problem> {
     let mut flow = owned(deps, caller, id).await?;
     flow.enabled = enabled;
     if enabled && flow.schedule_interval_secs.is_some() && flow.next_run_at.is_none() {
@@ -194,7 +300,8 @@ pub async fn set_enabled(deps: &ApiDeps, caller: &Caller, id: &str, enabled: boo
     Ok(ApiResponse::json(200, &flow))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = FlowRun)]
 #[serde(deny_unknown_fields)]
 struct RunBody {
     /// Default: the flow's own mode.
@@ -202,7 +309,7 @@ struct RunBody {
     mode: Option<SyncMode>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct RunAccepted {
     flow_id: String,
     job_id: String,
@@ -210,6 +317,26 @@ struct RunAccepted {
     status: &'static str,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/flows/{id}/run",
+    tag = "flows",
+    params(("id" = String, Path, description = "Flow id")),
+    request_body = Option<RunBody>,
+    responses(
+        (status = 202, description = "A sync job is queued", body = RunAccepted),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 503, description = "A backing service is busy", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn run(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: RunBody = req.json_or_default()?;
     let flow = owned(deps, caller, id).await?;

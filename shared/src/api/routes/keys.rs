@@ -19,7 +19,7 @@ fn not_found(prefix: &str) -> Problem {
 }
 
 /// A key as the API lists it: never its hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct KeyView {
     prefix: String,
     name: String,
@@ -49,7 +49,7 @@ fn view(k: ApiKey, now: i64) -> KeyView {
 }
 
 /// A new key's answer: the key itself, this once.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CreatedKey {
     /// The whole key: store it now, it is not shown again.
     key: String,
@@ -77,6 +77,20 @@ async fn owned(deps: &ApiDeps, caller: &Caller, prefix: &str) -> Result<ApiKey, 
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page of the tenant's keys (never their hashes)", body = crate::api::pagination::PageBody<KeyView>),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let page = PageRequest::from_request(req)?;
     let found = deps
@@ -92,7 +106,8 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewKey)]
 #[serde(deny_unknown_fields)]
 struct CreateBody {
     name: String,
@@ -114,6 +129,22 @@ async fn issue(
     Ok(crate::admin::create_api_key(&deps.keys, tenant, name, role, tier, created_by, deps.clock.now_unix()).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys",
+    tag = "keys",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; the key is in this answer only", body = CreatedKey),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: CreateBody = req.json()?;
     if body.name.trim().is_empty() || body.name.len() > 200 {
@@ -130,7 +161,8 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     Ok(created(&new, key, deps.clock.now_unix()))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = KeyRotation)]
 #[serde(deny_unknown_fields)]
 struct RotateBody {
     /// How long the old key keeps working, seconds (default 24 h, at most 7 days; 0 ends it now).
@@ -138,6 +170,25 @@ struct RotateBody {
     overlap_secs: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{prefix}/rotate",
+    tag = "keys",
+    params(("prefix" = String, Path, description = "The key's visible prefix")),
+    request_body = Option<RotateBody>,
+    responses(
+        (status = 201, description = "The new key (shown once); the old one works until its overlap ends", body = CreatedKey),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn rotate(deps: &ApiDeps, caller: &Caller, prefix: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let body: RotateBody = req.json_or_default()?;
     let overlap = body.overlap_secs.unwrap_or(DEFAULT_OVERLAP_SECS);
@@ -165,6 +216,20 @@ pub async fn rotate(deps: &ApiDeps, caller: &Caller, prefix: &str, req: &ApiRequ
     Ok(created(&new, key, now))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{prefix}/revoke",
+    tag = "keys",
+    params(("prefix" = String, Path, description = "The key's visible prefix")),
+    responses(
+        (status = 200, description = "Revoked", body = KeyView),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
 pub async fn revoke(deps: &ApiDeps, caller: &Caller, prefix: &str) -> Result<ApiResponse, Problem> {
     owned(deps, caller, prefix).await?;
     let now = deps.clock.now_unix();

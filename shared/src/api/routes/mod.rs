@@ -1,10 +1,10 @@
 //! The route table and one module per resource.
 
-mod connections;
-mod connectors;
-mod dead_letters;
-mod flows;
-mod keys;
+pub(crate) mod connections;
+pub(crate) mod connectors;
+pub(crate) mod dead_letters;
+pub(crate) mod flows;
+pub(crate) mod keys;
 
 use super::auth::{Caller, Permission};
 use super::problem::Problem;
@@ -111,6 +111,39 @@ impl Route {
         }
     }
 
+    /// Every route's name (the OpenAPI test checks each is documented).
+    #[cfg(test)]
+    pub fn all_names() -> Vec<&'static str> {
+        let id = || "x".to_string();
+        use Route::*;
+        [
+            ListConnectors,
+            ShowConnector(id()),
+            ListConnections,
+            CreateConnection,
+            ShowConnection(id()),
+            UpdateConnection(id()),
+            DeleteConnection(id()),
+            ListFlows,
+            CreateFlow,
+            ShowFlow(id()),
+            UpdateFlow(id()),
+            PauseFlow(id()),
+            ResumeFlow(id()),
+            RunFlow(id()),
+            ListDeadLetters,
+            ShowDeadLetter(id()),
+            ReplayDeadLetter(id()),
+            ListKeys,
+            CreateKey,
+            RotateKey(id()),
+            RevokeKey(id()),
+        ]
+        .iter()
+        .map(Route::name)
+        .collect()
+    }
+
     /// For logs and metrics: the route's template, never its ids.
     pub fn name(&self) -> &'static str {
         use Route::*;
@@ -155,8 +188,8 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         CreateFlow => flows::create(deps, caller, req).await,
         ShowFlow(id) => flows::show(deps, caller, &id).await,
         UpdateFlow(id) => flows::update(deps, caller, &id, req).await,
-        PauseFlow(id) => flows::set_enabled(deps, caller, &id, false).await,
-        ResumeFlow(id) => flows::set_enabled(deps, caller, &id, true).await,
+        PauseFlow(id) => flows::pause(deps, caller, &id).await,
+        ResumeFlow(id) => flows::resume(deps, caller, &id).await,
         RunFlow(id) => flows::run(deps, caller, &id, req).await,
         ListDeadLetters => dead_letters::list(deps, caller, req).await,
         ShowDeadLetter(key) => dead_letters::show(deps, caller, &key).await,
