@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
+use switchyard::admin::{build_flow, FlowDraft, FlowRejection};
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::config::SyncConfig;
-use switchyard::connector::{check_mapping, MappingError, Registry};
+use switchyard::connector::Registry;
 use switchyard::queue::SyncJobRef;
-use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::store::flows::SyncMode;
 use switchyard::store::jobs::Job;
 use switchyard::sync::{self, JobOutcome, SyncDeps};
 
@@ -293,10 +294,6 @@ async fn create(args: CreateArgs) -> Outcome {
         None => None,
         Some(path) => Some(read_sample_records(path)?),
     };
-    check_mapping(&mapping, samples.as_deref()).map_err(|e| match e {
-        MappingError::Sample { .. } => anyhow::anyhow!("the mapping was refused: {e}"),
-        other => anyhow::anyhow!("the mapping does not compile: {other}"),
-    })?;
     let retry_schedule_secs = match &args.retry_schedule {
         None => None,
         Some(text) => Some(
@@ -310,67 +307,26 @@ async fn create(args: CreateArgs) -> Outcome {
     let registry = Registry::embedded()?;
     let aws = clients(&args.target).await;
     let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &args.target.table);
-    let source = connections
-        .get(&args.source)
-        .await?
-        .with_context(|| format!("source connection {} does not exist", args.source))?;
-    let destination = connections
-        .get(&args.destination)
-        .await?
-        .with_context(|| format!("destination connection {} does not exist", args.destination))?;
-    let source_def = registry
-        .get(&source.provider)
-        .with_context(|| format!("connection {} uses unknown connector {}", source.id, source.provider))?;
-    if !source_def.stream_names().contains(&args.stream) {
-        bail!(
-            "connector {} has no stream {:?}; it has: {}",
-            source_def.id,
-            args.stream,
-            source_def.stream_names().join(", ")
-        );
-    }
-    let dest_def = registry.get(&destination.provider).with_context(|| {
-        format!(
-            "connection {} uses unknown connector {}",
-            destination.id, destination.provider
-        )
-    })?;
-    if !dest_def.write_names().contains(&args.operation) {
-        bail!(
-            "connector {} has no write operation {:?}; it has: {}",
-            dest_def.id,
-            args.operation,
-            dest_def.write_names().join(", ")
-        );
-    }
-    let now = SystemClock.now_unix();
-    let flow = Flow {
-        id: args
-            .id
-            .clone()
-            .unwrap_or_else(|| format!("flow_{}", ulid::Ulid::new().to_string().to_lowercase())),
+    let draft = FlowDraft {
         tenant: args.tenant.clone(),
-        name: args.name.clone().unwrap_or_else(|| {
-            format!(
-                "{} {} -> {} {}",
-                source.provider, args.stream, destination.provider, args.operation
-            )
-        }),
-        source_connection: source.id,
-        source_stream: args.stream.clone(),
-        destination_connection: destination.id,
-        destination_operation: args.operation.clone(),
+        id: args.id.clone(),
+        name: args.name.clone(),
+        source: args.source.clone(),
+        stream: args.stream.clone(),
+        destination: args.destination.clone(),
+        operation: args.operation.clone(),
         mapping,
+        samples,
         mode: args.mode.into(),
-        schedule_interval_secs: args.every,
-        event_types: args.event_types.clone(),
-        enabled: true,
-        created_at: now,
-        cursor: None,
-        next_run_at: args.every.map(|_| now),
+        every: args.every,
         retry_schedule_secs,
-        reverse_flow: None,
-        on_conflict: Default::default(),
+        event_types: args.event_types.clone(),
+    };
+    // The same checks as the management API's `POST /v1/flows`.
+    let flow = match build_flow(&registry, &connections, draft, SystemClock.now_unix()).await {
+        Ok(flow) => flow,
+        Err(FlowRejection::Field { message, .. }) => bail!("{message}"),
+        Err(FlowRejection::Store(e)) => return Err(e.into()),
     };
     switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table)
         .create(&flow)

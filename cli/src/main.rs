@@ -8,6 +8,7 @@ mod connectors;
 mod dead_letters;
 mod flows;
 mod input_file;
+mod keys;
 mod local;
 mod status;
 mod table;
@@ -45,6 +46,9 @@ enum Command {
     /// Dead letters: messages that stopped retrying; list, show and replay them.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(dead_letters::DeadLettersCommand),
+    /// API keys of the management API: create a tenant's first admin key.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Local development against the emulator.
     #[command(subcommand)]
     Local(local::LocalCommand),
@@ -65,6 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Webhook(cmd) => webhook::run(cmd),
         Command::Connections(cmd) => connections::run(cmd),
+        Command::Keys(cmd) => keys::run(cmd),
         Command::Local(cmd) => local::run(cmd),
         Command::Connectors(cmd) => connectors::run(cmd),
         Command::Flows(cmd) => flows::run(cmd),

@@ -95,3 +95,180 @@ pub async fn create_connection(
     }
     Ok(conn)
 }
+
+/// A flow as a person describes it (the CLI's `flows create` flags, the API's body).
+#[derive(Debug, Clone)]
+pub struct FlowDraft {
+    pub tenant: String,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub source: String,
+    pub stream: String,
+    pub destination: String,
+    pub operation: String,
+    pub mapping: String,
+    /// Records the mapping must map (strict), or `None` to try made-up records.
+    pub samples: Option<Vec<serde_json::Value>>,
+    pub mode: crate::store::flows::SyncMode,
+    pub every: Option<u64>,
+    pub retry_schedule_secs: Option<Vec<u64>>,
+    pub event_types: Vec<String>,
+}
+
+/// Why a flow was refused, naming the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum FlowRejection {
+    #[error("{field}: {message}")]
+    Field { field: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn reject(field: &'static str, message: impl Into<String>) -> FlowRejection {
+    FlowRejection::Field {
+        field,
+        message: message.into(),
+    }
+}
+
+/// Checks a draft the way every flow is checked before it is saved (the CLI and the API both
+/// call this): the mapping compiles and maps the samples within its bounds, both connections
+/// exist and belong to the draft's tenant (another tenant's connection is reported as missing),
+/// the source connector has the stream and the destination connector the write operation.
+pub async fn build_flow(
+    registry: &crate::connector::Registry,
+    connections: &ConnectionStore,
+    draft: FlowDraft,
+    now: i64,
+) -> Result<crate::store::flows::Flow, FlowRejection> {
+    crate::store::table::validate_id("tenant", &draft.tenant).map_err(|e| reject("tenant", e.to_string()))?;
+    if let Some(id) = &draft.id {
+        crate::store::table::validate_id("flow id", id).map_err(|e| reject("id", e.to_string()))?;
+    }
+    check_mapping_text(&draft.mapping, draft.samples.as_deref())?;
+    if draft.every == Some(0) {
+        return Err(reject("every", "a schedule interval is at least 1 second"));
+    }
+    if let Some(schedule) = &draft.retry_schedule_secs {
+        if schedule.is_empty() || schedule.contains(&0) {
+            return Err(reject(
+                "retry_schedule_secs",
+                "a retry schedule holds at least one delay, each at least 1 second",
+            ));
+        }
+    }
+    let owned = |c: Option<Connection>| c.filter(|c| c.tenant == draft.tenant);
+    let source = owned(connections.get(&draft.source).await?)
+        .ok_or_else(|| reject("source", format!("connection {} does not exist", draft.source)))?;
+    let destination = owned(connections.get(&draft.destination).await?).ok_or_else(|| {
+        reject(
+            "destination",
+            format!("connection {} does not exist", draft.destination),
+        )
+    })?;
+    let source_def = registry.get(&source.provider).ok_or_else(|| {
+        reject(
+            "source",
+            format!("connection {} uses unknown connector {}", source.id, source.provider),
+        )
+    })?;
+    if !source_def.stream_names().contains(&draft.stream) {
+        return Err(reject(
+            "stream",
+            format!(
+                "connector {} has no stream {:?}; it has: {}",
+                source_def.id,
+                draft.stream,
+                source_def.stream_names().join(", ")
+            ),
+        ));
+    }
+    let dest_def = registry.get(&destination.provider).ok_or_else(|| {
+        reject(
+            "destination",
+            format!(
+                "connection {} uses unknown connector {}",
+                destination.id, destination.provider
+            ),
+        )
+    })?;
+    if !dest_def.write_names().contains(&draft.operation) {
+        return Err(reject(
+            "operation",
+            format!(
+                "connector {} has no write operation {:?}; it has: {}",
+                dest_def.id,
+                draft.operation,
+                dest_def.write_names().join(", ")
+            ),
+        ));
+    }
+    Ok(crate::store::flows::Flow {
+        id: draft
+            .id
+            .unwrap_or_else(|| format!("flow_{}", ulid::Ulid::new().to_string().to_lowercase())),
+        tenant: draft.tenant,
+        name: draft.name.unwrap_or_else(|| {
+            format!(
+                "{} {} -> {} {}",
+                source.provider, draft.stream, destination.provider, draft.operation
+            )
+        }),
+        source_connection: source.id,
+        source_stream: draft.stream,
+        destination_connection: destination.id,
+        destination_operation: draft.operation,
+        mapping: draft.mapping,
+        mode: draft.mode,
+        schedule_interval_secs: draft.every,
+        event_types: draft.event_types,
+        enabled: true,
+        created_at: now,
+        cursor: None,
+        next_run_at: draft.every.map(|_| now),
+        retry_schedule_secs: draft.retry_schedule_secs,
+        // Paired afterwards (`flows link`), never at creation.
+        reverse_flow: None,
+        on_conflict: Default::default(),
+    })
+}
+
+/// The mapping check of [`build_flow`], for a mapping changed on its own.
+pub fn check_mapping_text(mapping: &str, samples: Option<&[serde_json::Value]>) -> Result<(), FlowRejection> {
+    use crate::connector::MappingError;
+    crate::connector::check_mapping(mapping, samples).map_err(|e| match e {
+        MappingError::Sample { .. } => reject("mapping", format!("the mapping was refused: {e}")),
+        other => reject("mapping", format!("the mapping does not compile: {other}")),
+    })?;
+    Ok(())
+}
+
+/// Makes a new API key for `tenant` and stores its hash: the CLI's bootstrap
+/// (`switchyard keys create`) and the API's `POST /v1/keys` and rotation. The returned
+/// [`crate::api::key_material::NewKey`] holds the key itself, to be shown once.
+pub async fn create_api_key(
+    keys: &crate::store::api_keys::ApiKeyStore,
+    tenant: &str,
+    name: &str,
+    role: crate::store::api_keys::Role,
+    tier: crate::store::api_keys::Tier,
+    created_by: &str,
+    now: i64,
+) -> Result<(crate::api::key_material::NewKey, crate::store::api_keys::ApiKey), StoreError> {
+    let new = crate::api::key_material::generate();
+    let key = crate::store::api_keys::ApiKey {
+        prefix: new.prefix.clone(),
+        tenant: tenant.to_string(),
+        name: name.to_string(),
+        role,
+        tier,
+        hash: new.hash.clone(),
+        created_at: now,
+        created_by: created_by.to_string(),
+        expires_at: None,
+        rotated_to: None,
+        revoked_at: None,
+    };
+    keys.create(&key).await?;
+    Ok((new, key))
+}

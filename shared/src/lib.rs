@@ -4,6 +4,7 @@
 //! start and hand each event to a handler here (for the webhook receiver, [`receiver::handle`]).
 
 pub mod admin;
+pub mod api;
 pub mod aws;
 pub mod cache;
 pub mod clock;

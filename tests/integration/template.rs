@@ -58,6 +58,25 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 .collect(),
         ),
         (
+            // shared/src/api: keys, rate-limit windows, connections, flows, jobs, dead letters
+            // and replay audit entries (GetItem/PutItem/UpdateItem/DeleteItem/Query), runs and
+            // replays (SendMessage), connection secrets created and deleted, never read.
+            "ApiFunction",
+            logs.iter()
+                .copied()
+                .chain([
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:UpdateItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:Query",
+                    "sqs:SendMessage",
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:DeleteSecret",
+                ])
+                .collect(),
+        ),
+        (
             // shared/src/retry/dead_letter_queue.rs: the DLQ event source, retries to the sync
             // queue, parking under DEAD#.
             "RetryHandlerFunction",

@@ -285,7 +285,31 @@ async fn run_up(args: UpArgs) -> Outcome {
         _hubspot = Some(hubspot);
     }
 
-    let http = tokio::spawn(runner::serve_http(listener, receiver));
+    let api = Arc::new(switchyard::api::ApiDeps::new(
+        switchyard::api::ApiConfig::from_lookup(lookup)?,
+        &aws,
+        Arc::new(switchyard::connector::Registry::embedded()?),
+        Arc::new(SystemClock),
+    ));
+    // The demo tenant's admin key for the management API, made afresh on every start (only
+    // its hash is stored, so an earlier one cannot be shown again).
+    let demo_key = if args.no_demo {
+        None
+    } else {
+        let (new, _) = switchyard::admin::create_api_key(
+            &api.keys,
+            demo::TENANT,
+            "local demo",
+            switchyard::store::api_keys::Role::Admin,
+            switchyard::store::api_keys::Tier::Enterprise,
+            "local up",
+            switchyard::clock::Clock::now_unix(&SystemClock),
+        )
+        .await
+        .context("cannot create the demo tenant's API key")?;
+        Some(secrecy::ExposeSecret::expose_secret(&new.key).to_string())
+    };
+    let http = tokio::spawn(runner::serve_http(listener, receiver, api));
     let settings = || runner::PollSettings {
         batch_size: 10,
         retry_visibility_secs: 10,
@@ -329,6 +353,10 @@ async fn run_up(args: UpArgs) -> Outcome {
     println!();
     println!("Switchyard is running locally. Ctrl-C stops everything.");
     println!("  webhooks       {receiver_url}/hooks/{{connection_id}}");
+    println!("  management API {receiver_url}/v1/  (README: \"Management API\")");
+    if let Some(key) = &demo_key {
+        println!("  admin API key  {key}  (tenant {}; shown once)", demo::TENANT);
+    }
     println!("  AWS emulator   {endpoint}  (table {table})");
     println!("  logs of tools  {}", logs.display());
     println!("  in another shell:");

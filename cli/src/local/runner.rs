@@ -65,6 +65,7 @@ pub fn apigw_event(
 #[derive(Clone)]
 struct Http {
     receiver: Arc<ReceiverDeps>,
+    api: Arc<switchyard::api::ApiDeps>,
     host: String,
 }
 
@@ -119,9 +120,38 @@ async fn hook(
     out
 }
 
-/// Serves `POST /hooks/{connection_id}` (and `GET`, for verification challenges) on `listener`
-/// until the task is dropped.
-pub async fn serve_http(listener: tokio::net::TcpListener, receiver: Arc<ReceiverDeps>) -> anyhow::Result<()> {
+/// `/v1/...`: the management API, as API Gateway's `ANY /v1/{proxy+}` route hands it over.
+async fn api_route(State(http): State<Http>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let started = Instant::now();
+    let mut event = apigw_event(&method, &uri, &headers, &body, &http.host, "");
+    event.route_key = Some("ANY /v1/{proxy+}".into());
+    event.request_context.route_key = event.route_key.clone();
+    event.path_parameters = HashMap::from([("proxy".to_string(), uri.path().trim_start_matches("/v1/").to_string())]);
+    let resp = switchyard::api::handle_apigw(&http.api, event).await;
+    let status = StatusCode::from_u16(resp.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    eprintln!(
+        "api               {} {} -> {} ({} ms)",
+        method,
+        uri.path(),
+        status.as_u16(),
+        started.elapsed().as_millis()
+    );
+    let mut out = match resp.body {
+        Some(Body::Text(t)) => (status, t).into_response(),
+        Some(Body::Binary(b)) => (status, b).into_response(),
+        _ => status.into_response(),
+    };
+    out.headers_mut().extend(resp.headers);
+    out
+}
+
+/// Serves `POST /hooks/{connection_id}` (and `GET`, for verification challenges) and the
+/// management API under `/v1/` on `listener` until the task is dropped.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    receiver: Arc<ReceiverDeps>,
+    api: Arc<switchyard::api::ApiDeps>,
+) -> anyhow::Result<()> {
     let host = listener.local_addr()?.to_string();
     let app = Router::new()
         .route("/hooks/{connection_id}", post(hook).get(hook))
@@ -129,7 +159,8 @@ pub async fn serve_http(listener: tokio::net::TcpListener, receiver: Arc<Receive
             "/hooks/{connection_id}/{secret}",
             post(hook_with_secret).get(hook_with_secret),
         )
-        .with_state(Http { receiver, host });
+        .route("/v1/{*proxy}", axum::routing::any(api_route))
+        .with_state(Http { receiver, api, host });
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -97,7 +97,7 @@ pub struct ConnectorDefinition {
 
 /// The kind of system a connector talks to; each kind reads streams and runs writes behind
 /// the same [`super::ConnectorClient`] calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectorKind {
     #[default]

@@ -137,6 +137,75 @@ impl ConnectionStore {
             .collect()
     }
 
+    /// One page of a tenant's connections after the id `after`, in id order, with their
+    /// health records, and whether more follow (one `Query`).
+    pub async fn page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<super::api_keys::Page<(Connection, Option<HealthRecord>)>, StoreError> {
+        let (items, more) = super::tenant_page(&self.client, &self.table, tenant, "CONN#", after, limit).await?;
+        let items = items
+            .into_iter()
+            .map(|(key, item)| from_item_with_health(item, &key))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::api_keys::Page { items, more })
+    }
+
+    /// The connection with its health record (one `GetItem`).
+    pub async fn get_with_health(&self, id: &str) -> Result<Option<(Connection, Option<HealthRecord>)>, StoreError> {
+        if table::validate_id("connection id", id).is_err() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|item| from_item_with_health(item, id)).transpose()
+    }
+
+    /// Sets a connection's name and non-secret config, only if it exists and belongs to
+    /// `tenant`: `false` otherwise.
+    pub async fn update_details(
+        &self,
+        tenant: &str,
+        id: &str,
+        name: &str,
+        config: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, StoreError> {
+        if table::validate_id("connection id", id).is_err() {
+            return Ok(false);
+        }
+        let config = serde_dynamo::to_attribute_value(config).map_err(|e| StoreError::Invalid {
+            what: "connection config",
+            reason: e.to_string(),
+        })?;
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("SET #name = :name, #config = :config")
+            .condition_expression("attribute_exists(#pk) AND #tenant = :tenant")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_names("#config", "config")
+            .expression_attribute_names("#tenant", "tenant")
+            .expression_attribute_values(":name", AttributeValue::S(name.into()))
+            .expression_attribute_values(":config", config)
+            .expression_attribute_values(":tenant", AttributeValue::S(tenant.into()))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
     /// One page of every tenant's connections (a Query of the sparse `sched` index, which holds
     /// connections and scheduled flows only), with their health records, and the key to
     /// continue from. The health checker pages through them instead of loading them all.

@@ -33,7 +33,7 @@ fn index_sk(parked_at: i64, key: &str) -> String {
 }
 
 /// Parked, or sent back to the sync queue by a replay.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadLetterStatus {
     Parked,

@@ -10,7 +10,7 @@ use super::table::{self, GSI1PK, GSI1SK, PK, SCHED_DUE_FLOWS, SCHED_PK, SCHED_SK
 use super::StoreError;
 
 /// Full refresh or incremental since the flow's cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SyncMode {
     #[default]
@@ -19,7 +19,7 @@ pub enum SyncMode {
 }
 
 /// A flow definition plus its sync state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Flow {
     pub id: String,
     pub tenant: String,
@@ -66,7 +66,7 @@ pub struct Flow {
 /// What one direction of a two-way link does with a record both sides changed since they
 /// were last in step (the other side's change is seen by fetching its record and mapping it
 /// with the other direction's mapping: a hash other than the one last synced).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ConflictRule {
     /// Write: this flow's source wins (no fetch: the other side is not looked at).
@@ -178,6 +178,104 @@ impl FlowStore {
             .into_iter()
             .map(|(key, item)| from_item(item, &key))
             .collect()
+    }
+
+    /// One page of a tenant's flows after the id `after`, in id order, and whether more follow.
+    pub async fn page(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<super::api_keys::Page<Flow>, StoreError> {
+        let (items, more) = super::tenant_page(&self.client, &self.table, tenant, "FLOW#", after, limit).await?;
+        let items = items
+            .into_iter()
+            .map(|(key, item)| from_item(item, &key))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(super::api_keys::Page { items, more })
+    }
+
+    /// Writes a flow's settings (name, mapping, mode, schedule, event types, enabled, next
+    /// run, retry schedule) and its `sched` index keys, leaving its cursor alone (a running
+    /// job moves it). Only if the flow exists and belongs to `flow.tenant`: `false` otherwise.
+    pub async fn update_settings(&self, flow: &Flow) -> Result<bool, StoreError> {
+        if table::validate_id("flow id", &flow.id).is_err() {
+            return Ok(false);
+        }
+        let value = |v: serde_json::Value| {
+            serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Invalid {
+                what: "flow",
+                reason: e.to_string(),
+            })
+        };
+        let mut set = vec![
+            "#name = :name",
+            "#mapping = :mapping",
+            "#mode = :mode",
+            "#event_types = :event_types",
+            "#enabled = :enabled",
+        ];
+        let mut remove = Vec::new();
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(flow_pk(&flow.id)))
+            .key(SK, AttributeValue::S(FLOW_SK.into()))
+            .condition_expression("attribute_exists(#pk) AND #tenant = :tenant")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#tenant", "tenant")
+            .expression_attribute_values(":tenant", AttributeValue::S(flow.tenant.clone()))
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", AttributeValue::S(flow.name.clone()))
+            .expression_attribute_names("#mapping", "mapping")
+            .expression_attribute_values(":mapping", AttributeValue::S(flow.mapping.clone()))
+            .expression_attribute_names("#mode", "mode")
+            .expression_attribute_values(":mode", value(serde_json::json!(flow.mode))?)
+            .expression_attribute_names("#event_types", "event_types")
+            .expression_attribute_values(":event_types", value(serde_json::json!(flow.event_types))?)
+            .expression_attribute_names("#enabled", "enabled")
+            .expression_attribute_values(":enabled", AttributeValue::Bool(flow.enabled))
+            .expression_attribute_names("#every", "schedule_interval_secs")
+            .expression_attribute_names("#next", "next_run_at")
+            .expression_attribute_names("#retry", "retry_schedule_secs")
+            .expression_attribute_names("#spk", SCHED_PK)
+            .expression_attribute_names("#ssk", SCHED_SK);
+        match flow.schedule_interval_secs {
+            Some(every) => {
+                set.push("#every = :every");
+                req = req.expression_attribute_values(":every", AttributeValue::N(every.to_string()));
+            }
+            None => remove.push("#every"),
+        }
+        match flow.next_run_at {
+            Some(next) => {
+                set.push("#next = :next");
+                req = req.expression_attribute_values(":next", AttributeValue::N(next.to_string()));
+            }
+            None => remove.push("#next"),
+        }
+        match &flow.retry_schedule_secs {
+            Some(retry) => {
+                set.push("#retry = :retry");
+                req = req.expression_attribute_values(":retry", value(serde_json::json!(retry))?);
+            }
+            None => remove.push("#retry"),
+        }
+        let sched = sched_keys(flow);
+        if sched.is_empty() {
+            remove.extend(["#spk", "#ssk"]);
+        } else {
+            set.extend(["#spk = :spk", "#ssk = :ssk"]);
+            req = req
+                .expression_attribute_values(":spk", AttributeValue::S(sched[0].1.clone()))
+                .expression_attribute_values(":ssk", AttributeValue::S(sched[1].1.clone()));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        super::written(req.update_expression(expression).send().await, "UpdateItem")
     }
 
     /// Records the cursor a finished incremental job reached. Only moves forward from

@@ -1,5 +1,6 @@
 //! DynamoDB state: one table, single-table design (see ARCHITECTURE.md, "State").
 
+pub mod api_keys;
 pub mod connections;
 pub mod dead_letters;
 pub mod events;
@@ -10,6 +11,7 @@ pub mod migrate;
 pub mod quality;
 pub mod rate_budget;
 pub mod reviews;
+pub mod request_windows;
 pub mod table;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -198,4 +200,57 @@ pub(crate) async fn tenant_items(
         out.push((key, item));
     }
     Ok(out)
+}
+
+/// One page of a tenant's items whose index sort key starts with `prefix`, strictly after the
+/// item whose sort key is `prefix` + `after`, in sort-key order: one `Query` of `gsi1` with
+/// `Limit` = `limit + 1` (the extra item only says whether more follow). Ids hold letters,
+/// digits, `-` and `_` only, so `<after>!` sorts after `after` and before every longer id that
+/// starts with it, and `<prefix>~` after every id.
+pub(crate) async fn tenant_page(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    tenant: &str,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<(String, HashMap<String, AttributeValue>)>, bool), StoreError> {
+    table::validate_id("tenant", tenant)?;
+    if let Some(after) = after {
+        table::validate_id("cursor", after)?;
+    }
+    let low = match after {
+        Some(after) => format!("{prefix}{after}!"),
+        None => prefix.to_string(),
+    };
+    let out = client
+        .query()
+        .table_name(table)
+        .index_name(table::GSI1)
+        .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+        .expression_attribute_names("#pk", table::GSI1PK)
+        .expression_attribute_names("#sk", table::GSI1SK)
+        .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
+        .expression_attribute_values(":low", AttributeValue::S(low))
+        .expression_attribute_values(":high", AttributeValue::S(format!("{prefix}~")))
+        .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+        .send()
+        .await
+        .map_err(|e| StoreError::dynamo("Query", e))?;
+    let mut items: Vec<_> = out
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| {
+            let key = item
+                .get(table::PK)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            (key, item)
+        })
+        .collect();
+    let more = items.len() > limit;
+    items.truncate(limit);
+    Ok((items, more))
 }

@@ -48,15 +48,10 @@ pub enum JobOutcome {
     AlreadyDone,
 }
 
-/// Creates a job item for `flow` and, unless `enqueue` is false, sends the message that runs it.
-pub async fn start_job(
-    deps: &SyncDeps,
-    flow: &Flow,
-    trigger: &str,
-    mode: Option<SyncMode>,
-    enqueue: bool,
-) -> Result<Job, SyncError> {
-    let now = deps.clock.now_unix();
+/// A new running job item for `flow` (its own mode unless `mode` says otherwise), starting
+/// from the flow's cursor in incremental mode. No I/O: the caller stores it and sends its
+/// message (the management API's `POST /v1/flows/{id}/run` does both without a sync client).
+pub fn new_job(flow: &Flow, trigger: &str, mode: Option<SyncMode>, now: i64) -> Job {
     let mode = mode.unwrap_or(flow.mode);
     let start_cursor = match mode {
         SyncMode::Incremental => flow.cursor.clone(),
@@ -66,7 +61,7 @@ pub async fn start_job(
         SyncMode::Incremental => StreamState::incremental(start_cursor.clone()),
         SyncMode::Full => StreamState::full_refresh(),
     };
-    let job = Job {
+    Job {
         flow_id: flow.id.clone(),
         job_id: ulid::Ulid::new().to_string(),
         status: JobStatus::Running,
@@ -84,7 +79,18 @@ pub async fn start_job(
         continuations: 0,
         last_error: None,
         recent_failures: vec![],
-    };
+    }
+}
+
+/// Creates a job item for `flow` and, unless `enqueue` is false, sends the message that runs it.
+pub async fn start_job(
+    deps: &SyncDeps,
+    flow: &Flow,
+    trigger: &str,
+    mode: Option<SyncMode>,
+    enqueue: bool,
+) -> Result<Job, SyncError> {
+    let job = new_job(flow, trigger, mode, deps.clock.now_unix());
     deps.jobs.put(&job).await?;
     if enqueue {
         deps.queue

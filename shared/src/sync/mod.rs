@@ -18,7 +18,7 @@ pub use defer::{defer_if_circuit_open, open_circuit};
 pub use deps::SyncDeps;
 pub use event::run_inbound_event;
 pub use handler::handle_sqs;
-pub use job::{run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
+pub use job::{new_job, run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
 pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
 pub use two_way::{link_flows, merge as merge_records, predict, resolve_review, reverse_of, LinkError, Reverse};

@@ -1,0 +1,249 @@
+//! The management API: `/v1/...` on the same HTTP API as `/hooks/...`, served by the fifth
+//! function, `api` (functions/api, a thin wrapper), and by the local runner on the webhook port.
+//!
+//! Design:
+//! - **Transport-free core.** [`handle`] takes an [`ApiRequest`] and returns an [`ApiResponse`];
+//!   `ApiRequest::from_apigw` / `ApiResponse::into_apigw` adapt API Gateway's payload v2 (the
+//!   function and the local runner both speak it, like the webhook receiver).
+//! - **JSON in and out.** Bodies are `application/json` with `deny_unknown_fields`; every error
+//!   is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`, `detail`,
+//!   and `errors` with one entry per invalid field), see [`problem`].
+//! - **Auth.** `Authorization: Bearer sy_live_<prefix>_<secret>`: one `GetItem` on the prefix,
+//!   a constant-time compare of the SHA-256 (the key itself is never stored, and shown once).
+//!   Unknown, revoked or expired: 401. The key's role against the route's [`Permission`]: 403.
+//!   A resource of another tenant is answered exactly like a missing one: 404.
+//! - **Rate limit.** Per key, per fixed hour window, one conditional `UpdateItem ADD` on a
+//!   counter item (so every concurrent Lambda instance shares it); over the tier's limit: 429
+//!   with `Retry-After` and `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`, which
+//!   every authenticated answer carries. A DynamoDB counter rather than API Gateway usage
+//!   plans: usage plans need a REST API, and the webhooks are on an HTTP API.
+//! - **Pagination.** Lists take `limit` (1..=200, default 50) and an opaque `cursor`, and answer
+//!   `{"items": [...], "next_cursor": ...}` (see [`pagination`]). Connections, flows and keys are
+//!   one `Query` of the tenant's index per page.
+//! - **Reuse.** Connections are created through [`crate::admin::create_connection`] (secrets to
+//!   Secrets Manager, never echoed), flows checked by [`crate::admin::build_flow`] (as the CLI
+//!   checks them), runs enqueued like the dispatcher's, replays done by
+//!   [`crate::retry::replay::Replayer`].
+//!
+//! Routes (permission in brackets):
+//! `GET /v1/connectors`, `GET /v1/connectors/{id}` [read];
+//! `GET|POST /v1/connections`, `GET|PATCH|DELETE /v1/connections/{id}` [read | write];
+//! `GET|POST /v1/flows`, `GET|PATCH /v1/flows/{id}`, `POST /v1/flows/{id}/pause|resume`
+//! [read | write], `POST /v1/flows/{id}/run` [run];
+//! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
+//! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
+//! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`].
+
+pub mod auth;
+pub mod key_material;
+pub mod openapi;
+pub mod pagination;
+pub mod problem;
+pub mod request;
+pub mod response;
+mod routes;
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+
+use crate::aws::AwsClients;
+use crate::clock::SharedClock;
+use crate::connector::Registry;
+use crate::queue::SyncQueue;
+use crate::secrets::SecretStore;
+use crate::store::api_keys::{ApiKeyStore, Tier};
+use crate::store::connections::ConnectionStore;
+use crate::store::dead_letters::DeadLetterStore;
+use crate::store::flows::FlowStore;
+use crate::store::jobs::JobStore;
+use crate::store::request_windows::RequestWindowStore;
+
+pub use auth::{Caller, Permission};
+pub use problem::{FieldError, Problem};
+pub use request::ApiRequest;
+pub use response::ApiResponse;
+
+/// Settings of the api function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The DynamoDB table (`TABLE_NAME`).
+    pub table_name: String,
+    /// Where `POST /v1/flows/{id}/run` and replays send messages (`SYNC_QUEUE_URL`).
+    pub sync_queue_url: String,
+    /// Requests per window of each tier, Free to Enterprise (`API_TIER_LIMITS`, e.g.
+    /// `1000,10000,100000,1000000`, the default).
+    pub tier_limits: [u64; 4],
+    /// The rate-limit window, seconds (3600).
+    pub rate_window_secs: i64,
+    /// Largest request body (`API_MAX_BODY_BYTES`, default 256 KiB).
+    pub max_body_bytes: usize,
+}
+
+impl ApiConfig {
+    pub fn new(table_name: impl Into<String>, sync_queue_url: impl Into<String>) -> Self {
+        Self {
+            table_name: table_name.into(),
+            sync_queue_url: sync_queue_url.into(),
+            tier_limits: [Tier::Free, Tier::Basic, Tier::Professional, Tier::Enterprise]
+                .map(Tier::default_hourly_limit),
+            rate_window_secs: 3600,
+            max_body_bytes: 256 * 1024,
+        }
+    }
+
+    pub fn from_env() -> Result<Self, crate::config::ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, crate::config::ConfigError> {
+        let need = |name: &'static str| {
+            lookup(name)
+                .filter(|v| !v.is_empty())
+                .ok_or(crate::config::ConfigError::Missing {
+                    name,
+                    hint: "the SAM template sets it",
+                })
+        };
+        let mut config = Self::new(need("TABLE_NAME")?, need("SYNC_QUEUE_URL")?);
+        if let Some(raw) = lookup("API_TIER_LIMITS").filter(|v| !v.is_empty()) {
+            config.tier_limits = parse_tier_limits(&raw).ok_or_else(|| crate::config::ConfigError::Invalid {
+                name: "API_TIER_LIMITS",
+                value: raw.clone(),
+                reason: "must be four positive integers, Free to Enterprise, e.g. 1000,10000,100000,1000000".into(),
+            })?;
+        }
+        if let Some(raw) = lookup("API_MAX_BODY_BYTES").filter(|v| !v.is_empty()) {
+            config.max_body_bytes = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
+                name: "API_MAX_BODY_BYTES",
+                value: raw.clone(),
+                reason: "must be a number of bytes".into(),
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// Requests per window of a tier.
+    pub fn hourly_limit(&self, tier: Tier) -> u64 {
+        self.tier_limits[tier as usize]
+    }
+}
+
+fn parse_tier_limits(raw: &str) -> Option<[u64; 4]> {
+    let values: Vec<u64> = raw
+        .split(',')
+        .map(|v| v.trim().parse().ok().filter(|n| *n > 0))
+        .collect::<Option<_>>()?;
+    values.try_into().ok()
+}
+
+/// Everything the API needs, built once per cold start.
+#[derive(Debug)]
+pub struct ApiDeps {
+    pub config: ApiConfig,
+    pub registry: Arc<Registry>,
+    pub keys: ApiKeyStore,
+    pub windows: RequestWindowStore,
+    pub connections: ConnectionStore,
+    pub flows: FlowStore,
+    pub jobs: JobStore,
+    pub dead_letters: DeadLetterStore,
+    pub secrets: SecretStore,
+    pub queue: SyncQueue,
+    pub clock: SharedClock,
+}
+
+impl ApiDeps {
+    pub fn new(config: ApiConfig, clients: &AwsClients, registry: Arc<Registry>, clock: SharedClock) -> Self {
+        let table = config.table_name.clone();
+        Self {
+            registry,
+            keys: ApiKeyStore::new(clients.dynamodb.clone(), &table),
+            windows: RequestWindowStore::new(clients.dynamodb.clone(), &table),
+            connections: ConnectionStore::new(clients.dynamodb.clone(), &table),
+            flows: FlowStore::new(clients.dynamodb.clone(), &table),
+            jobs: JobStore::new(clients.dynamodb.clone(), &table),
+            dead_letters: DeadLetterStore::new(clients.dynamodb.clone(), &table),
+            // The API reads no secret; it only creates and deletes them.
+            secrets: SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO),
+            queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
+            clock,
+            config,
+        }
+    }
+}
+
+/// API Gateway's payload v2 in, payload v2 out.
+pub async fn handle_apigw(deps: &ApiDeps, event: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+    match ApiRequest::from_apigw(&event, deps.config.max_body_bytes) {
+        Ok(req) => handle(deps, req).await.into_apigw(),
+        Err(p) => p.into_response().into_apigw(),
+    }
+}
+
+/// Answers one request: route, authenticate, count, authorise, run.
+pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
+    if req.path == "/v1/openapi.json" {
+        // The API's description is public: no key, not counted.
+        return match req.method.as_str() {
+            "GET" => ApiResponse::new(200, "application/json", openapi::document()),
+            _ => Problem::method_not_allowed(&["GET"]).into_response(),
+        };
+    }
+    let route = match routes::Route::parse(&req.method, &req.path) {
+        Ok(route) => route,
+        Err(p) => return p.into_response(),
+    };
+    let route_name = route.name();
+    let caller = match auth::authenticate(deps, &req).await {
+        Ok(caller) => caller,
+        Err(p) => return p.into_response(),
+    };
+    let rate = match auth::rate_limit(deps, &caller).await {
+        Ok(rate) => rate,
+        Err(p) => return p.into_response(),
+    };
+    let mut resp = match caller.require(route.permission()) {
+        Ok(()) => routes::dispatch(deps, &caller, route, &req)
+            .await
+            .unwrap_or_else(Problem::into_response),
+        Err(p) => p.into_response(),
+    };
+    for (name, value) in rate.headers() {
+        resp.headers.push((name.to_string(), value));
+    }
+    tracing::info!(
+        message = "API request.",
+        method = %req.method,
+        route = route_name,
+        status = resp.status,
+        key = %caller.prefix,
+        tenant = %caller.tenant
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tier_limits_come_from_the_environment_or_the_named_defaults() {
+        let env = |extra: Option<&'static str>| {
+            move |name: &str| match name {
+                "TABLE_NAME" => Some("t".to_string()),
+                "SYNC_QUEUE_URL" => Some("q".to_string()),
+                "API_TIER_LIMITS" => extra.map(str::to_string),
+                _ => None,
+            }
+        };
+        let c = ApiConfig::from_lookup(env(None)).unwrap();
+        assert_eq!(c.hourly_limit(Tier::Free), 1_000);
+        assert_eq!(c.hourly_limit(Tier::Enterprise), 1_000_000);
+        let c = ApiConfig::from_lookup(env(Some("1,2,3,4"))).unwrap();
+        assert_eq!(c.hourly_limit(Tier::Professional), 3);
+        let e = ApiConfig::from_lookup(env(Some("1,2,3"))).unwrap_err().to_string();
+        assert!(e.contains("API_TIER_LIMITS"), "{e}");
+        assert!(ApiConfig::from_lookup(|_| None).is_err());
+    }
+}

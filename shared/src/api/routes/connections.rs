@@ -1,0 +1,335 @@
+//! `/v1/connections`: create (credentials to Secrets Manager through
+//! [`crate::admin::create_connection`], never echoed), list, show, update, delete.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::super::pagination::{PageBody, PageRequest};
+use super::super::{ApiDeps, ApiRequest, ApiResponse, Caller, FieldError, Problem};
+use super::Patch;
+use crate::admin::{self, AdminError, NewWebhookSecrets};
+use crate::health::HealthRecord;
+use crate::store::connections::{Connection, WebhookSettings};
+use crate::webhook::Scheme;
+
+/// A connection as the API shows it: no secret, no secret ARN.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConnectionView {
+    pub id: String,
+    pub provider: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    /// The webhook signature scheme, when the connection receives webhooks.
+    pub webhook_scheme: Option<&'static str>,
+    /// Where the provider sends webhooks, on this API's host.
+    pub webhook_path: Option<String>,
+    /// Whether credentials are stored (in Secrets Manager).
+    pub has_credentials: bool,
+    /// Health state and circuit, from the health checker (absent before the first check).
+    #[schema(value_type = Option<Object>)]
+    pub health: Option<HealthRecord>,
+    pub created_at: i64,
+}
+
+fn view(c: Connection, health: Option<HealthRecord>) -> ConnectionView {
+    ConnectionView {
+        webhook_scheme: c.webhook.as_ref().map(|w| w.scheme.name()),
+        webhook_path: c.webhook.as_ref().map(|_| format!("/hooks/{}", c.id)),
+        has_credentials: c.secret_arn.is_some(),
+        id: c.id,
+        provider: c.provider,
+        name: c.name,
+        config: c.config,
+        health,
+        created_at: c.created_at,
+    }
+}
+
+fn not_found(id: &str) -> Problem {
+    Problem::not_found(format!("connection {id} does not exist"))
+}
+
+/// The caller's connection with its health, or a 404 (also for another tenant's).
+async fn owned(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<(Connection, Option<HealthRecord>), Problem> {
+    match deps.connections.get_with_health(id).await? {
+        Some((c, h)) if c.tenant == caller.tenant => Ok((c, h)),
+        _ => Err(not_found(id)),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/connections",
+    tag = "connections",
+    params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "A page of the tenant's connections", body = crate::api::pagination::PageBody<ConnectionView>),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+    let page = PageRequest::from_request(req)?;
+    let found = deps
+        .connections
+        .page(&caller.tenant, page.after.as_deref(), page.limit)
+        .await?;
+    let last = found.items.last().map(|(c, _)| c.id.clone());
+    let items = found.items.into_iter().map(|(c, h)| view(c, h)).collect();
+    Ok(ApiResponse::json(
+        200,
+        &PageBody::new(items, found.more, last.as_deref()),
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "The connection, with its health", body = ConnectionView),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
+    let (c, h) = owned(deps, caller, id).await?;
+    Ok(ApiResponse::json(200, &view(c, h)))
+}
+
+/// `POST /v1/connections`. No `Debug`: it holds credentials.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewConnection)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    /// Default: a new `conn_<ulid>`.
+    #[serde(default)]
+    id: Option<String>,
+    /// A connector id (`GET /v1/connectors`) or a webhook scheme name.
+    provider: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    config: serde_json::Map<String, serde_json::Value>,
+    /// Stored in Secrets Manager, never returned.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    credentials: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    webhook: Option<WebhookBody>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = NewConnectionWebhook)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    /// A named signature scheme (`stripe`, `hubspot`, `shopify`, ...).
+    scheme: String,
+    /// The signing secret; stored in Secrets Manager, never returned.
+    secret: String,
+    #[serde(default)]
+    previous_secret: Option<String>,
+    #[serde(default)]
+    tolerance_secs: Option<u64>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/connections",
+    tag = "connections",
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created; credentials stored in Secrets Manager, never returned", body = ConnectionView),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+    let body: CreateBody = req.json()?;
+    let mut errors = Vec::new();
+    let id = body
+        .id
+        .clone()
+        .unwrap_or_else(|| format!("conn_{}", ulid::Ulid::new().to_string().to_lowercase()));
+    if let Err(e) = crate::store::table::validate_id("connection id", &id) {
+        errors.push(FieldError {
+            field: "id".into(),
+            detail: e.to_string(),
+        });
+    }
+    let known_connector = deps.registry.get(&body.provider).is_some();
+    if !known_connector && Scheme::from_name(&body.provider).is_err() {
+        errors.push(FieldError {
+            field: "provider".into(),
+            detail: format!(
+                "{:?} is neither a connector (GET /v1/connectors) nor a webhook scheme",
+                body.provider
+            ),
+        });
+    }
+    let mut webhook = None;
+    if let Some(w) = body.webhook {
+        match Scheme::from_name(&w.scheme) {
+            Ok(scheme) if scheme.secret_set_by_handshake() || w.secret.is_empty() => errors.push(FieldError {
+                field: "webhook".into(),
+                detail: "give a non-empty secret; schemes that set it in a handshake are created with the CLI for now"
+                    .into(),
+            }),
+            Ok(scheme) => {
+                webhook = Some((
+                    WebhookSettings {
+                        scheme,
+                        tolerance_secs: w.tolerance_secs,
+                        handshake_until: None,
+                    },
+                    NewWebhookSecrets {
+                        current: SecretString::from(w.secret),
+                        previous: w.previous_secret.map(SecretString::from),
+                    },
+                ))
+            }
+            Err(_) => errors.push(FieldError {
+                field: "webhook.scheme".into(),
+                detail: "not a named webhook signature scheme".into(),
+            }),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let (settings, secrets) = match webhook {
+        Some((s, w)) => (Some(s), Some(w)),
+        None => (None, None),
+    };
+    let conn = Connection {
+        id,
+        tenant: caller.tenant.clone(),
+        name: body.name.unwrap_or_else(|| body.provider.clone()),
+        provider: body.provider,
+        webhook: settings,
+        secret_arn: None,
+        config: body.config,
+        created_at: deps.clock.now_unix(),
+    };
+    match admin::create_connection(&deps.connections, &deps.secrets, conn, secrets, body.credentials).await {
+        Ok(created) => {
+            let location = format!("/v1/connections/{}", created.id);
+            Ok(ApiResponse::json(201, &view(created, None)).with_header("location", location))
+        }
+        Err(AdminError::Store(e)) => Err(e.into()),
+        Err(AdminError::Invalid(detail)) => Err(Problem::field("body", detail)),
+        Err(AdminError::Secret(e)) => {
+            tracing::error!(message = "Could not store a connection's secret.", error = %e);
+            Err(Problem::internal())
+        }
+    }
+}
+
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = ConnectionUpdate)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    #[serde(default)]
+    name: Option<String>,
+    /// Replaces the whole config; `null` empties it.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    config: Patch<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[utoipa::path(
+    patch,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body = UpdateBody,
+    responses(
+        (status = 200, description = "Updated", body = ConnectionView),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+    let body: UpdateBody = req.json()?;
+    let (mut c, h) = owned(deps, caller, id).await?;
+    if let Some(name) = body.name {
+        if name.trim().is_empty() || name.len() > 200 {
+            return Err(Problem::field("name", "1 to 200 characters"));
+        }
+        c.name = name;
+    }
+    match body.config {
+        Patch::Missing => {}
+        Patch::Null => c.config.clear(),
+        Patch::Value(config) => c.config = config,
+    }
+    if !deps
+        .connections
+        .update_details(&caller.tenant, id, &c.name, &c.config)
+        .await?
+    {
+        return Err(not_found(id));
+    }
+    Ok(ApiResponse::json(200, &view(c, h)))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/connections/{id}",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 204, description = "Deleted, with its secret"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
+    let (c, _) = owned(deps, caller, id).await?;
+    let users: Vec<String> = deps
+        .flows
+        .list(&caller.tenant)
+        .await?
+        .into_iter()
+        .filter(|f| f.source_connection == id || f.destination_connection == id)
+        .map(|f| f.id)
+        .collect();
+    if !users.is_empty() {
+        return Err(Problem::conflict(format!(
+            "connection {id} is used by flows {}; change or remove them first",
+            users.join(", ")
+        )));
+    }
+    deps.connections.delete(id).await?;
+    if let Some(arn) = &c.secret_arn {
+        if let Err(e) = deps.secrets.delete_now(arn).await {
+            tracing::error!(message = "Deleted a connection but not its secret.", connection = %id, error = %e);
+        }
+    }
+    Ok(ApiResponse::no_content())
+}

@@ -1,0 +1,256 @@
+//! The route table and one module per resource.
+
+pub(crate) mod connections;
+pub(crate) mod connectors;
+pub(crate) mod dead_letters;
+pub(crate) mod flows;
+pub(crate) mod keys;
+
+use super::auth::{Caller, Permission};
+use super::problem::Problem;
+use super::request::ApiRequest;
+use super::response::ApiResponse;
+use super::ApiDeps;
+
+/// Every route, with its path parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ListConnectors,
+    ShowConnector(String),
+    ListConnections,
+    CreateConnection,
+    ShowConnection(String),
+    UpdateConnection(String),
+    DeleteConnection(String),
+    ListFlows,
+    CreateFlow,
+    ShowFlow(String),
+    UpdateFlow(String),
+    PauseFlow(String),
+    ResumeFlow(String),
+    RunFlow(String),
+    ListDeadLetters,
+    ShowDeadLetter(String),
+    ReplayDeadLetter(String),
+    ListKeys,
+    CreateKey,
+    RotateKey(String),
+    RevokeKey(String),
+}
+
+const METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
+
+impl Route {
+    /// The route for a method and raw path; 404 for an unknown path, 405 for a known path
+    /// with another method.
+    pub fn parse(method: &str, path: &str) -> Result<Route, Problem> {
+        let segments: Vec<String> = match path.strip_prefix("/v1/") {
+            Some(rest) => rest
+                .trim_end_matches('/')
+                .split('/')
+                .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned())
+                .collect(),
+            None => return Err(Problem::not_found("no such route; the API lives under /v1/")),
+        };
+        if segments.iter().any(String::is_empty) {
+            return Err(Problem::not_found("no such route"));
+        }
+        if let Some(route) = Self::matching(method, &segments) {
+            return Ok(route);
+        }
+        let allow: Vec<&str> = METHODS
+            .iter()
+            .copied()
+            .filter(|m| Self::matching(m, &segments).is_some())
+            .collect();
+        if allow.is_empty() {
+            Err(Problem::not_found("no such route"))
+        } else {
+            Err(Problem::method_not_allowed(&allow))
+        }
+    }
+
+    fn matching(method: &str, segments: &[String]) -> Option<Route> {
+        let s: Vec<&str> = segments.iter().map(String::as_str).collect();
+        let id = |i: usize| segments[i].clone();
+        Some(match (method, s.as_slice()) {
+            ("GET", ["connectors"]) => Route::ListConnectors,
+            ("GET", ["connectors", _]) => Route::ShowConnector(id(1)),
+            ("GET", ["connections"]) => Route::ListConnections,
+            ("POST", ["connections"]) => Route::CreateConnection,
+            ("GET", ["connections", _]) => Route::ShowConnection(id(1)),
+            ("PATCH", ["connections", _]) => Route::UpdateConnection(id(1)),
+            ("DELETE", ["connections", _]) => Route::DeleteConnection(id(1)),
+            ("GET", ["flows"]) => Route::ListFlows,
+            ("POST", ["flows"]) => Route::CreateFlow,
+            ("GET", ["flows", _]) => Route::ShowFlow(id(1)),
+            ("PATCH", ["flows", _]) => Route::UpdateFlow(id(1)),
+            ("POST", ["flows", _, "pause"]) => Route::PauseFlow(id(1)),
+            ("POST", ["flows", _, "resume"]) => Route::ResumeFlow(id(1)),
+            ("POST", ["flows", _, "run"]) => Route::RunFlow(id(1)),
+            ("GET", ["dead-letters"]) => Route::ListDeadLetters,
+            ("GET", ["dead-letters", _]) => Route::ShowDeadLetter(id(1)),
+            ("POST", ["dead-letters", _, "replay"]) => Route::ReplayDeadLetter(id(1)),
+            ("GET", ["keys"]) => Route::ListKeys,
+            ("POST", ["keys"]) => Route::CreateKey,
+            ("POST", ["keys", _, "rotate"]) => Route::RotateKey(id(1)),
+            ("POST", ["keys", _, "revoke"]) => Route::RevokeKey(id(1)),
+            _ => return None,
+        })
+    }
+
+    pub fn permission(&self) -> Permission {
+        use Route::*;
+        match self {
+            ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
+            | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
+            RunFlow(_) | ReplayDeadLetter(_) => Permission::Run,
+            CreateConnection | UpdateConnection(_) | DeleteConnection(_) | CreateFlow | UpdateFlow(_)
+            | PauseFlow(_) | ResumeFlow(_) => Permission::Write,
+            ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) => Permission::Admin,
+        }
+    }
+
+    /// Every route's name (the OpenAPI test checks each is documented).
+    #[cfg(test)]
+    pub fn all_names() -> Vec<&'static str> {
+        let id = || "x".to_string();
+        use Route::*;
+        [
+            ListConnectors,
+            ShowConnector(id()),
+            ListConnections,
+            CreateConnection,
+            ShowConnection(id()),
+            UpdateConnection(id()),
+            DeleteConnection(id()),
+            ListFlows,
+            CreateFlow,
+            ShowFlow(id()),
+            UpdateFlow(id()),
+            PauseFlow(id()),
+            ResumeFlow(id()),
+            RunFlow(id()),
+            ListDeadLetters,
+            ShowDeadLetter(id()),
+            ReplayDeadLetter(id()),
+            ListKeys,
+            CreateKey,
+            RotateKey(id()),
+            RevokeKey(id()),
+        ]
+        .iter()
+        .map(Route::name)
+        .collect()
+    }
+
+    /// For logs and metrics: the route's template, never its ids.
+    pub fn name(&self) -> &'static str {
+        use Route::*;
+        match self {
+            ListConnectors => "GET /v1/connectors",
+            ShowConnector(_) => "GET /v1/connectors/{id}",
+            ListConnections => "GET /v1/connections",
+            CreateConnection => "POST /v1/connections",
+            ShowConnection(_) => "GET /v1/connections/{id}",
+            UpdateConnection(_) => "PATCH /v1/connections/{id}",
+            DeleteConnection(_) => "DELETE /v1/connections/{id}",
+            ListFlows => "GET /v1/flows",
+            CreateFlow => "POST /v1/flows",
+            ShowFlow(_) => "GET /v1/flows/{id}",
+            UpdateFlow(_) => "PATCH /v1/flows/{id}",
+            PauseFlow(_) => "POST /v1/flows/{id}/pause",
+            ResumeFlow(_) => "POST /v1/flows/{id}/resume",
+            RunFlow(_) => "POST /v1/flows/{id}/run",
+            ListDeadLetters => "GET /v1/dead-letters",
+            ShowDeadLetter(_) => "GET /v1/dead-letters/{key}",
+            ReplayDeadLetter(_) => "POST /v1/dead-letters/{key}/replay",
+            ListKeys => "GET /v1/keys",
+            CreateKey => "POST /v1/keys",
+            RotateKey(_) => "POST /v1/keys/{prefix}/rotate",
+            RevokeKey(_) => "POST /v1/keys/{prefix}/revoke",
+        }
+    }
+}
+
+/// Runs an authorised route.
+pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+    use Route::*;
+    match route {
+        ListConnectors => connectors::list(deps, req),
+        ShowConnector(id) => connectors::show(deps, &id),
+        ListConnections => connections::list(deps, caller, req).await,
+        CreateConnection => connections::create(deps, caller, req).await,
+        ShowConnection(id) => connections::show(deps, caller, &id).await,
+        UpdateConnection(id) => connections::update(deps, caller, &id, req).await,
+        DeleteConnection(id) => connections::delete(deps, caller, &id).await,
+        ListFlows => flows::list(deps, caller, req).await,
+        CreateFlow => flows::create(deps, caller, req).await,
+        ShowFlow(id) => flows::show(deps, caller, &id).await,
+        UpdateFlow(id) => flows::update(deps, caller, &id, req).await,
+        PauseFlow(id) => flows::pause(deps, caller, &id).await,
+        ResumeFlow(id) => flows::resume(deps, caller, &id).await,
+        RunFlow(id) => flows::run(deps, caller, &id, req).await,
+        ListDeadLetters => dead_letters::list(deps, caller, req).await,
+        ShowDeadLetter(key) => dead_letters::show(deps, caller, &key).await,
+        ReplayDeadLetter(key) => dead_letters::replay(deps, caller, &key).await,
+        ListKeys => keys::list(deps, caller, req).await,
+        CreateKey => keys::create(deps, caller, req).await,
+        RotateKey(prefix) => keys::rotate(deps, caller, &prefix, req).await,
+        RevokeKey(prefix) => keys::revoke(deps, caller, &prefix).await,
+    }
+}
+
+/// A JSON value that a PATCH may leave out (unchanged), set to `null` (cleared) or set.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) enum Patch<T> {
+    #[default]
+    Missing,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Patch<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<T>::deserialize(d).map(|v| v.map_or(Patch::Null, Patch::Value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_routes_and_other_methods_get_405() {
+        assert_eq!(Route::parse("GET", "/v1/flows").unwrap(), Route::ListFlows);
+        assert_eq!(
+            Route::parse("POST", "/v1/flows/flow_1/run").unwrap(),
+            Route::RunFlow("flow_1".into())
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/dead-letters/job%3Af%3Aj").unwrap(),
+            Route::ShowDeadLetter("job:f:j".into())
+        );
+        let p = Route::parse("PUT", "/v1/flows/f").unwrap_err();
+        assert_eq!(p.status, 405);
+        assert!(p.headers.iter().any(|(n, v)| *n == "allow" && v == "GET, PATCH"));
+        assert_eq!(Route::parse("GET", "/v1/nothing").unwrap_err().status, 404);
+        assert_eq!(Route::parse("GET", "/hooks/x").unwrap_err().status, 404);
+        assert_eq!(Route::parse("GET", "/v1/flows//run").unwrap_err().status, 404);
+    }
+
+    #[test]
+    fn patch_tells_missing_from_null() {
+        #[derive(serde::Deserialize)]
+        struct B {
+            #[serde(default)]
+            every: Patch<u64>,
+        }
+        let b: B = serde_json::from_str("{}").unwrap();
+        assert_eq!(b.every, Patch::Missing);
+        let b: B = serde_json::from_str(r#"{"every": null}"#).unwrap();
+        assert_eq!(b.every, Patch::Null);
+        let b: B = serde_json::from_str(r#"{"every": 5}"#).unwrap();
+        assert_eq!(b.every, Patch::Value(5));
+    }
+}

@@ -1,0 +1,324 @@
+//! API key items: a key's hash (never the key), its tenant, role and tier.
+//!
+//! | item | pk | sk | gsi1pk / gsi1sk |
+//! |---|---|---|---|
+//! | API key | `APIKEY#<prefix>` | `APIKEY` | `TENANT#<t>` / `KEY#<prefix>` |
+//!
+//! Keyed by prefix (not by tenant, as ARCHITECTURE.md sketches) for the same reason as
+//! connections: a request carries only the key, so authentication is one `GetItem` on the
+//! prefix it shows; listing a tenant's keys uses `gsi1`.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::table::{self, GSI1PK, GSI1SK, PK, SK};
+use super::StoreError;
+
+pub const API_KEY_SK: &str = "APIKEY";
+const KIND: &str = "API key";
+
+pub fn api_key_pk(prefix: &str) -> String {
+    format!("APIKEY#{prefix}")
+}
+
+/// `gsi1sk` of a key.
+pub fn api_key_index_sk(prefix: &str) -> String {
+    format!("KEY#{prefix}")
+}
+
+/// What a key may do. Each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Reads everything except keys.
+    Viewer,
+    /// A viewer that may also run flows and replay dead letters.
+    Runner,
+    /// A runner that may also create, change and delete connections and flows.
+    Editor,
+    /// Everything, including the tenant's API keys.
+    Admin,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Runner => "runner",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "runner" => Some(Role::Runner),
+            "editor" => Some(Role::Editor),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// A key's request allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Tier {
+    /// 1,000 requests per hour.
+    Free,
+    /// 10,000 requests per hour.
+    Basic,
+    /// 100,000 requests per hour.
+    Professional,
+    /// 1,000,000 requests per hour.
+    Enterprise,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Free => "free",
+            Tier::Basic => "basic",
+            Tier::Professional => "professional",
+            Tier::Enterprise => "enterprise",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Tier> {
+        match s {
+            "free" => Some(Tier::Free),
+            "basic" => Some(Tier::Basic),
+            "professional" => Some(Tier::Professional),
+            "enterprise" => Some(Tier::Enterprise),
+            _ => None,
+        }
+    }
+
+    /// Requests per hour (the deployment may override these, see `api::ApiConfig`).
+    pub fn default_hourly_limit(self) -> u64 {
+        match self {
+            Tier::Free => 1_000,
+            Tier::Basic => 10_000,
+            Tier::Professional => 100_000,
+            Tier::Enterprise => 1_000_000,
+        }
+    }
+}
+
+/// A stored API key: everything but the key itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// The visible part (`sy_live_<prefix>_...`), unique; the key's id in the API.
+    pub prefix: String,
+    pub tenant: String,
+    /// A name for people.
+    pub name: String,
+    pub role: Role,
+    pub tier: Tier,
+    /// Hex SHA-256 of the whole key.
+    pub hash: String,
+    pub created_at: i64,
+    /// Who created it: `key:<prefix>` or `cli`.
+    pub created_by: String,
+    /// Set by a rotation: the key stops working at this time (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// The key that replaced this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotated_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKey {
+    /// Whether the key authenticates requests at `now`.
+    pub fn is_active(&self, now: i64) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|t| now < t)
+    }
+}
+
+/// Reads and writes API key items.
+#[derive(Debug, Clone)]
+pub struct ApiKeyStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl ApiKeyStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Stores a new key; `AlreadyExists` if its prefix is taken.
+    pub async fn create(&self, key: &ApiKey) -> Result<(), StoreError> {
+        table::validate_id("API key prefix", &key.prefix)?;
+        table::validate_id("tenant", &key.tenant)?;
+        let item = super::typed_item(
+            KIND,
+            key,
+            &[
+                (PK, api_key_pk(&key.prefix)),
+                (SK, API_KEY_SK.into()),
+                (GSI1PK, table::tenant_pk(&key.tenant)),
+                (GSI1SK, api_key_index_sk(&key.prefix)),
+            ],
+        )?;
+        if super::put_if_absent(&self.client, &self.table, item).await? {
+            Ok(())
+        } else {
+            Err(StoreError::AlreadyExists {
+                kind: KIND,
+                id: key.prefix.clone(),
+            })
+        }
+    }
+
+    /// The key with this prefix, if any.
+    pub async fn get(&self, prefix: &str) -> Result<Option<ApiKey>, StoreError> {
+        if table::validate_id("API key prefix", prefix).is_err() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(prefix)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|item| from_item(item, prefix)).transpose()
+    }
+
+    /// One page of a tenant's keys after `after` (a prefix), in prefix order.
+    pub async fn page(&self, tenant: &str, after: Option<&str>, limit: usize) -> Result<Page<ApiKey>, StoreError> {
+        let (items, more) = super::tenant_page(&self.client, &self.table, tenant, "KEY#", after, limit).await?;
+        let items = items
+            .into_iter()
+            .map(|(key, item)| from_item(item, &key))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page { items, more })
+    }
+
+    /// Revokes a key at `now` (kept for the record). `false`: no such key.
+    pub async fn revoke(&self, prefix: &str, now: i64) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(prefix)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .update_expression("SET revoked_at = if_not_exists(revoked_at, :now)")
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
+    /// Marks `old` as replaced by `new_prefix`, working until `until`. Only a key that is not
+    /// revoked and not already rotated is rotated: `false` otherwise.
+    pub async fn mark_rotated(&self, old: &str, new_prefix: &str, until: i64) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(old)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .update_expression("SET expires_at = :until, rotated_to = :new")
+            .condition_expression(
+                "attribute_exists(#pk) AND attribute_not_exists(revoked_at) AND attribute_not_exists(rotated_to)",
+            )
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .expression_attribute_values(":new", AttributeValue::S(new_prefix.into()))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
+    /// Deletes a key item (undoes a rotation whose old key could not be marked).
+    pub async fn delete(&self, prefix: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(prefix)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
+        Ok(())
+    }
+}
+
+/// One page of a list and whether more follow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+fn from_item(item: HashMap<String, AttributeValue>, key: &str) -> Result<ApiKey, StoreError> {
+    super::from_typed_item(KIND, item, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ApiKey {
+        ApiKey {
+            prefix: "abcd1234".into(),
+            tenant: "t".into(),
+            name: "n".into(),
+            role: Role::Viewer,
+            tier: Tier::Free,
+            hash: "00".into(),
+            created_at: 0,
+            created_by: "cli".into(),
+            expires_at: None,
+            rotated_to: None,
+            revoked_at: None,
+        }
+    }
+
+    #[test]
+    fn roles_are_ordered_by_what_they_may_do() {
+        assert!(Role::Admin > Role::Editor && Role::Editor > Role::Runner && Role::Runner > Role::Viewer);
+        for r in [Role::Viewer, Role::Runner, Role::Editor, Role::Admin] {
+            assert_eq!(Role::parse(r.name()), Some(r));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn tiers_carry_the_limits_users_named() {
+        let limits: Vec<u64> = [Tier::Free, Tier::Basic, Tier::Professional, Tier::Enterprise]
+            .iter()
+            .map(|t| t.default_hourly_limit())
+            .collect();
+        assert_eq!(limits, [1_000, 10_000, 100_000, 1_000_000]);
+        assert_eq!(Tier::parse("basic"), Some(Tier::Basic));
+        assert_eq!(Tier::parse("gold"), None);
+    }
+
+    #[test]
+    fn a_key_stops_working_when_revoked_or_its_overlap_ends() {
+        let mut k = key();
+        assert!(k.is_active(100));
+        k.expires_at = Some(200);
+        assert!(k.is_active(199));
+        assert!(!k.is_active(200));
+        k.expires_at = None;
+        k.revoked_at = Some(50);
+        assert!(!k.is_active(100));
+    }
+}

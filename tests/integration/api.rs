@@ -1,0 +1,812 @@
+//! The management API (`/v1/...`) against moto through the real SDK clients: keys, roles,
+//! tenant isolation, the rate limit, problem details, pagination, and the resources.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use switchyard::api::{ApiConfig, ApiDeps, ApiRequest, ApiResponse};
+use switchyard::clock::FixedClock;
+use switchyard::connector::Registry;
+use switchyard::queue::{AttemptRecord, Envelope, SyncJobRef, SyncMessage};
+use switchyard::store::api_keys::{Role, Tier};
+use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
+use switchyard_tests::TestEnv;
+
+const NOW: i64 = 1_800_000_000;
+const CREDENTIAL: &str = "pat-na1-api-test-credential-5f0c";
+const WEBHOOK_SECRET: &str = "whsec_api_test_signing_secret_91d";
+
+struct Api {
+    env: TestEnv,
+    deps: ApiDeps,
+    clock: FixedClock,
+    /// Every response body this test saw (the secrets sweep reads them).
+    seen: std::sync::Mutex<Vec<String>>,
+    /// Makes this test's tenant names unique: secret names are global in the shared emulator.
+    run: String,
+}
+
+struct Reply {
+    status: u16,
+    resp: ApiResponse,
+    body: Value,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.resp.header(name)
+    }
+}
+
+impl Api {
+    async fn new(configure: impl FnOnce(&mut ApiConfig)) -> Self {
+        let env = TestEnv::new().await;
+        let mut config = ApiConfig::new(&env.table, &env.queue_url);
+        configure(&mut config);
+        let clock = FixedClock::at(NOW);
+        let deps = ApiDeps::new(
+            config,
+            &env.clients,
+            Arc::new(Registry::embedded().expect("embedded definitions load")),
+            Arc::new(clock.clone()),
+        );
+        let ulid = ulid::Ulid::new().to_string().to_lowercase();
+        Self {
+            env,
+            deps,
+            clock,
+            seen: Default::default(),
+            run: ulid[ulid.len() - 8..].to_string(),
+        }
+    }
+
+    /// This test's name for a tenant.
+    fn tenant(&self, name: &str) -> String {
+        format!("{name}-{}", self.run)
+    }
+
+    /// A tenant's first key, as `switchyard keys create` makes it.
+    async fn bootstrap(&self, tenant: &str, role: Role, tier: Tier) -> String {
+        let (new, _) = switchyard::admin::create_api_key(
+            &self.deps.keys,
+            &self.tenant(tenant),
+            "bootstrap",
+            role,
+            tier,
+            "cli",
+            NOW,
+        )
+        .await
+        .expect("the key is stored");
+        let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
+        switchyard_tests::log_capture::known_secret(&key);
+        key
+    }
+
+    async fn raw(&self, method: &str, path: &str, key: Option<&str>, body: &[u8], content_type: Option<&str>) -> Reply {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut headers = http::HeaderMap::new();
+        if let Some(k) = key {
+            headers.insert("authorization", format!("Bearer {k}").parse().unwrap());
+        }
+        if let Some(ct) = content_type {
+            headers.insert("content-type", ct.parse().unwrap());
+        }
+        let resp = switchyard::api::handle(
+            &self.deps,
+            ApiRequest {
+                method: method.into(),
+                path: path.into(),
+                query: query.into(),
+                headers,
+                body: body.to_vec(),
+            },
+        )
+        .await;
+        self.seen.lock().unwrap().push(resp.body.clone());
+        let body = if resp.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&resp.body)
+                .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {}", resp.body))
+        };
+        if resp.status >= 400 {
+            assert_eq!(
+                resp.header("content-type"),
+                Some("application/problem+json"),
+                "{method} {path}: an error is a problem: {}",
+                resp.body
+            );
+            assert_eq!(body["status"], resp.status, "{}", resp.body);
+            assert!(body["type"].as_str().is_some_and(|t| t.starts_with("/v1/problems/")));
+            assert!(body["title"].is_string() && body["detail"].is_string());
+        }
+        Reply {
+            status: resp.status,
+            resp,
+            body,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, key: &str, body: Option<Value>) -> Reply {
+        match body {
+            Some(b) => {
+                self.raw(
+                    method,
+                    path,
+                    Some(key),
+                    b.to_string().as_bytes(),
+                    Some("application/json"),
+                )
+                .await
+            }
+            None => self.raw(method, path, Some(key), b"", None).await,
+        }
+    }
+
+    /// Creates a HubSpot connection with credentials and a webhook secret.
+    async fn connection(&self, key: &str, id: &str) -> Reply {
+        let r = self
+            .call(
+                "POST",
+                "/v1/connections",
+                key,
+                Some(json!({
+                    "id": id,
+                    "provider": "hubspot",
+                    "name": format!("HubSpot {id}"),
+                    "config": {"base_url": "https://api.hubapi.com"},
+                    "credentials": {"access_token": CREDENTIAL},
+                    "webhook": {"scheme": "hubspot", "secret": WEBHOOK_SECRET}
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r
+    }
+
+    async fn flow(&self, key: &str, id: &str, source: &str, destination: &str) -> Reply {
+        let r = self
+            .call(
+                "POST",
+                "/v1/flows",
+                key,
+                Some(json!({
+                    "id": id,
+                    "source": source,
+                    "stream": "contacts",
+                    "destination": destination,
+                    "operation": "contacts.upsert_by_email",
+                    "mapping": "{properties: {email: .properties.email}}",
+                    "schedule_interval_secs": 3600
+                })),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r
+    }
+
+    async fn park(&self, key: &str, flow_id: &str) {
+        DeadLetterStore::new(self.env.clients.dynamodb.clone(), &self.env.table)
+            .put(&DeadLetter {
+                key: key.into(),
+                kind: "sync_job".into(),
+                connection_id: None,
+                flow_id: Some(flow_id.into()),
+                message: Envelope::new(SyncMessage::SyncJob(SyncJobRef {
+                    flow_id: flow_id.into(),
+                    job_id: "job_1".into(),
+                    attempt: 5,
+                }))
+                .to_body(),
+                attempts: 5,
+                history: Vec::<AttemptRecord>::new(),
+                classification: "transient".into(),
+                reason: "exhausted".into(),
+                last_error: "HubSpot answered 503".into(),
+                parked_at: NOW - 60,
+                status: DeadLetterStatus::Parked,
+                replayed_at: None,
+            })
+            .await
+            .expect("the dead letter is parked");
+    }
+}
+
+/// Tenant `a` with an admin key, two connections, a flow and a dead letter.
+async fn seeded(api: &Api) -> (String, &'static str) {
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    api.connection(&admin, "conn_a1").await;
+    api.connection(&admin, "conn_a2").await;
+    api.flow(&admin, "flow_a", "conn_a1", "conn_a2").await;
+    api.park("job:flow_a:job_1", "flow_a").await;
+    (admin, "job:flow_a:job_1")
+}
+
+/// Every route, with tenant a's ids and a body it would accept.
+fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
+    let dead = dead.replace(':', "%3A");
+    vec![
+        ("GET", "/v1/connectors".into(), None),
+        ("GET", "/v1/connectors/hubspot".into(), None),
+        ("GET", "/v1/connections".into(), None),
+        (
+            "POST",
+            "/v1/connections".into(),
+            Some(json!({"provider": "hubspot", "credentials": {"access_token": CREDENTIAL}})),
+        ),
+        ("GET", "/v1/connections/conn_a1".into(), None),
+        (
+            "PATCH",
+            "/v1/connections/conn_a1".into(),
+            Some(json!({"name": "renamed"})),
+        ),
+        ("DELETE", "/v1/connections/conn_a2".into(), None),
+        ("GET", "/v1/flows".into(), None),
+        (
+            "POST",
+            "/v1/flows".into(),
+            Some(
+                json!({"source": "conn_a1", "stream": "contacts", "destination": "conn_a1",
+                        "operation": "contacts.create", "mapping": "."}),
+            ),
+        ),
+        ("GET", "/v1/flows/flow_a".into(), None),
+        ("PATCH", "/v1/flows/flow_a".into(), Some(json!({"name": "renamed"}))),
+        ("POST", "/v1/flows/flow_a/pause".into(), None),
+        ("POST", "/v1/flows/flow_a/resume".into(), None),
+        ("POST", "/v1/flows/flow_a/run".into(), None),
+        ("GET", "/v1/dead-letters".into(), None),
+        ("GET", format!("/v1/dead-letters/{dead}"), None),
+        ("POST", format!("/v1/dead-letters/{dead}/replay"), None),
+        ("GET", "/v1/keys".into(), None),
+        ("POST", "/v1/keys".into(), Some(json!({"name": "k", "role": "viewer"}))),
+        ("POST", "/v1/keys/PREFIX/rotate".into(), None),
+        ("POST", "/v1/keys/PREFIX/revoke".into(), None),
+    ]
+}
+
+#[tokio::test]
+async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources() {
+    let api = Api::new(|_| {}).await;
+    let (admin_a, dead) = seeded(&api).await;
+    let victim_prefix = api.call("GET", "/v1/keys", &admin_a, None).await.body["items"][0]["prefix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let admin_b = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    let viewer_b = api.bootstrap("tenant-b", Role::Viewer, Tier::Enterprise).await;
+    let before = api.call("GET", "/v1/flows/flow_a", &admin_a, None).await.body;
+
+    for (method, path, body) in every_route(dead) {
+        let path = path.replace("PREFIX", &victim_prefix);
+        for (who, key) in [("admin", &admin_b), ("viewer", &viewer_b)] {
+            let r = api.call(method, &path, key, body.clone()).await;
+            assert_ne!(r.status / 100, 5, "{who} {method} {path}: {}", r.body);
+            let is_collection = !path.trim_start_matches("/v1/").contains('/');
+            if (is_collection && method == "GET") || path.starts_with("/v1/connectors") {
+                // Lists act within the caller's own tenant: they never return a's items.
+                let text = r.body.to_string();
+                for a_id in ["conn_a1", "conn_a2", "flow_a", "job:flow_a", victim_prefix.as_str()] {
+                    assert!(!text.contains(a_id), "{who} {method} {path} leaked {a_id}: {text}");
+                }
+                continue;
+            }
+            if is_collection {
+                // Creations act within the caller's tenant too: a flow over a's connections
+                // is refused exactly as over connections that do not exist.
+                if path == "/v1/flows" && who == "admin" {
+                    assert_eq!(r.status, 422, "{}", r.body);
+                    assert_eq!(r.body["errors"][0]["field"], "source");
+                    assert!(r.body["detail"].as_str().unwrap().ends_with("does not exist"));
+                } else {
+                    assert!([201, 403].contains(&r.status), "{who} {method} {path}: {}", r.body);
+                }
+                continue;
+            }
+            let expected: &[u16] = if who == "viewer" { &[404, 403] } else { &[404] };
+            assert!(
+                expected.contains(&r.status),
+                "{who} of tenant b, {method} {path}: got {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+    // Nothing of a's changed, and a's key still works.
+    let after = api.call("GET", "/v1/flows/flow_a", &admin_a, None).await;
+    assert_eq!(after.status, 200);
+    assert_eq!(after.body["name"], before["name"]);
+    assert_eq!(after.body["enabled"], true);
+    assert_eq!(
+        api.call("GET", "/v1/connections/conn_a2", &admin_a, None).await.status,
+        200
+    );
+    assert_eq!(
+        api.call(
+            "GET",
+            &format!("/v1/dead-letters/{}", dead.replace(':', "%3A")),
+            &admin_a,
+            None
+        )
+        .await
+        .body["status"],
+        "parked"
+    );
+    // b's lists hold only b's resources.
+    let conns = api.call("GET", "/v1/connections", &admin_b, None).await;
+    assert!(conns.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| !c["id"].as_str().unwrap().starts_with("conn_a")));
+}
+
+#[tokio::test]
+async fn each_role_reaches_exactly_the_routes_its_permission_allows() {
+    let api = Api::new(|_| {}).await;
+    let (admin, dead) = seeded(&api).await;
+    let mut keys = vec![("admin", admin.clone())];
+    for role in ["editor", "runner", "viewer"] {
+        let r = api
+            .call("POST", "/v1/keys", &admin, Some(json!({"name": role, "role": role})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.body["role"], role);
+        switchyard_tests::log_capture::known_secret(r.body["key"].as_str().unwrap());
+        keys.push((role, r.body["key"].as_str().unwrap().to_string()));
+    }
+    // (route, least role that may call it)
+    let least = |method: &str, path: &str| -> &'static str {
+        if path.starts_with("/v1/keys") {
+            "admin"
+        } else if path.ends_with("/run") || path.ends_with("/replay") {
+            "runner"
+        } else if method == "GET" {
+            "viewer"
+        } else {
+            "editor"
+        }
+    };
+    let rank = |r: &str| {
+        ["viewer", "runner", "editor", "admin"]
+            .iter()
+            .position(|x| *x == r)
+            .unwrap()
+    };
+    // Lower roles first, so nothing is deleted or replayed before a role that may not is refused.
+    for (role, key) in keys.iter().rev() {
+        for (method, path, body) in every_route(dead) {
+            if path.contains("PREFIX") || (method == "DELETE" && *role != "admin") {
+                continue;
+            }
+            let r = api.call(method, &path, key, body).await;
+            let allowed = rank(role) >= rank(least(method, &path));
+            if allowed {
+                assert!(
+                    r.status != 403 && r.status / 100 != 5,
+                    "{role} may {method} {path}: got {} {}",
+                    r.status,
+                    r.body
+                );
+            } else {
+                assert_eq!(r.status, 403, "{role} may not {method} {path}: {}", r.body);
+            }
+        }
+    }
+    // What the allowed calls did, they did: the runner's run was enqueued, the replay sent.
+    let messages = api.env.drain_queue().await;
+    assert!(
+        messages.iter().any(|m| m.to_string().contains("flow_a")),
+        "{messages:?}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_given_to_the_api_never_come_back_in_a_response_or_a_log() {
+    let api = Api::new(|_| {}).await;
+    switchyard_tests::log_capture::known_secret(CREDENTIAL);
+    switchyard_tests::log_capture::known_secret(WEBHOOK_SECRET);
+    let (admin, dead) = seeded(&api).await;
+    for (method, path, _) in every_route(dead) {
+        if method == "GET" {
+            api.call(method, &path, &admin, None).await;
+        }
+    }
+    let show = api.call("GET", "/v1/connections/conn_a1", &admin, None).await;
+    assert_eq!(show.body["has_credentials"], true);
+    assert_eq!(show.body["webhook_scheme"], "hubspot");
+    assert!(show.body.get("secret_arn").is_none());
+    // A wrong-typed secret in a body is not quoted back either.
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"provider": "hubspot", "webhook": {"scheme": "hubspot", "secret": 5, "tolerance_secs": CREDENTIAL}})),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let keys = api.call("GET", "/v1/keys", &admin, None).await;
+    assert!(keys.body["items"][0].get("hash").is_none());
+    for body in api.seen.lock().unwrap().iter() {
+        for secret in [CREDENTIAL, WEBHOOK_SECRET, admin.as_str()] {
+            assert!(!body.contains(secret), "a response carried a secret: {body}");
+        }
+    }
+    // The secret did reach Secrets Manager.
+    let listed = api.env.clients.secrets.list_secrets().send().await.unwrap();
+    assert!(listed.secret_list().iter().any(|s| s
+        .name()
+        .is_some_and(|n| n == format!("switchyard/{}/conn_a1", api.tenant("tenant-a")))));
+    let log = std::fs::read_to_string(switchyard_tests::log_capture::dir().join(format!("{}.log", std::process::id())))
+        .unwrap_or_default();
+    assert!(log.contains("API request."), "the API logs its requests");
+    for secret in [CREDENTIAL, WEBHOOK_SECRET, admin.as_str()] {
+        assert!(!log.contains(secret), "a log line carried a secret");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_and_a_rotated_key_works_only_during_its_overlap() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-r", Role::Admin, Tier::Basic).await;
+    assert_eq!(api.call("GET", "/v1/flows", &admin, None).await.status, 200);
+    for bad in [None, Some("sy_live_nope"), Some(&admin[..admin.len() - 1])] {
+        let r = api.raw("GET", "/v1/flows", bad, b"", None).await;
+        assert_eq!(r.status, 401, "{bad:?}");
+        assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    }
+    let mut tampered = admin.clone();
+    tampered.replace_range(admin.len() - 3.., "zzz");
+    assert_eq!(
+        api.raw("GET", "/v1/flows", Some(&tampered), b"", None).await.status,
+        401
+    );
+
+    // Rotation: the new key works at once, the old one until the overlap ends.
+    let r = api
+        .call(
+            "POST",
+            "/v1/keys",
+            &admin,
+            Some(json!({"name": "ci", "role": "viewer"})),
+        )
+        .await;
+    let (old, old_prefix) = (
+        r.body["key"].as_str().unwrap().to_string(),
+        r.body["prefix"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let r = api
+        .call(
+            "POST",
+            &format!("/v1/keys/{old_prefix}/rotate"),
+            &admin,
+            Some(json!({"overlap_secs": 600})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let new = r.body["key"].as_str().unwrap().to_string();
+    assert_eq!(r.body["role"], "viewer");
+    assert_ne!(new, old);
+    assert_eq!(api.call("GET", "/v1/flows", &old, None).await.status, 200);
+    assert_eq!(api.call("GET", "/v1/flows", &new, None).await.status, 200);
+    // Rotating again is refused: one rotation wins.
+    assert_eq!(
+        api.call("POST", &format!("/v1/keys/{old_prefix}/rotate"), &admin, None)
+            .await
+            .status,
+        409
+    );
+    api.clock.advance(599);
+    assert_eq!(api.call("GET", "/v1/flows", &old, None).await.status, 200);
+    api.clock.advance(1);
+    assert_eq!(api.call("GET", "/v1/flows", &old, None).await.status, 401);
+    assert_eq!(api.call("GET", "/v1/flows", &new, None).await.status, 200);
+
+    // Revocation: refused at once, listed as inactive.
+    let new_prefix = &new["sy_live_".len().."sy_live_".len() + 12];
+    let r = api
+        .call("POST", &format!("/v1/keys/{new_prefix}/revoke"), &admin, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["active"], false);
+    assert_eq!(api.call("GET", "/v1/flows", &new, None).await.status, 401);
+    // A key cannot mint a tier above its own.
+    let r = api
+        .call(
+            "POST",
+            "/v1/keys",
+            &admin,
+            Some(json!({"name": "x", "role": "admin", "tier": "enterprise"})),
+        )
+        .await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("tier")));
+}
+
+#[tokio::test]
+async fn over_the_tier_limit_a_key_gets_429_with_rate_limit_headers_until_the_window_resets() {
+    // A tiny Free tier instead of 1,000 requests.
+    let api = Api::new(|c| c.tier_limits = [3, 10_000, 100_000, 1_000_000]).await;
+    let key = api.bootstrap("tenant-rl", Role::Viewer, Tier::Free).await;
+    let other = api.bootstrap("tenant-rl", Role::Viewer, Tier::Free).await;
+    let window_end = NOW - NOW.rem_euclid(3600) + 3600;
+    for remaining in ["2", "1", "0"] {
+        let r = api.call("GET", "/v1/connectors", &key, None).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("ratelimit-limit"), Some("3"));
+        assert_eq!(r.header("ratelimit-remaining"), Some(remaining));
+        assert_eq!(
+            r.header("ratelimit-reset"),
+            Some((window_end - NOW).to_string().as_str())
+        );
+    }
+    let r = api.call("GET", "/v1/connectors", &key, None).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.header("retry-after"), Some((window_end - NOW).to_string().as_str()));
+    assert_eq!(r.header("ratelimit-limit"), Some("3"));
+    assert_eq!(r.header("ratelimit-remaining"), Some("0"));
+    assert_eq!(r.body["type"], "/v1/problems/rate-limited");
+    // The limit is per key, and the next window starts afresh.
+    assert_eq!(api.call("GET", "/v1/connectors", &other, None).await.status, 200);
+    api.clock.set(window_end);
+    let r = api.call("GET", "/v1/connectors", &key, None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("ratelimit-remaining"), Some("2"));
+}
+
+/// Two Lambda instances (two sets of deps, each with its own clients) count against one window.
+/// Requests alternate between them rather than race: moto does not serialise concurrent
+/// conditional updates of one item (a run of 12 parallel requests at a limit of 5 let 8
+/// through), so only DynamoDB itself can show the race; the condition is what holds there.
+#[tokio::test]
+async fn instances_share_one_counter_per_key() {
+    let api = Api::new(|c| c.tier_limits = [5, 10_000, 100_000, 1_000_000]).await;
+    let key = api.bootstrap("tenant-cc", Role::Viewer, Tier::Free).await;
+    let second = ApiDeps::new(
+        api.deps.config.clone(),
+        &switchyard::aws::AwsClients::from_config(&switchyard_tests::sdk_config().await),
+        api.deps.registry.clone(),
+        Arc::new(api.clock.clone()),
+    );
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let resp = if i % 2 == 0 {
+            api.call("GET", "/v1/connectors", &key, None).await.resp
+        } else {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+            switchyard::api::handle(
+                &second,
+                ApiRequest {
+                    method: "GET".into(),
+                    path: "/v1/connectors".into(),
+                    query: String::new(),
+                    headers,
+                    body: Vec::new(),
+                },
+            )
+            .await
+        };
+        statuses.push(resp.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
+}
+
+#[tokio::test]
+async fn malformed_bodies_unknown_fields_and_bad_ids_are_problem_details() {
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let r = api
+        .raw(
+            "POST",
+            "/v1/flows",
+            Some(&admin),
+            b"{\"source\": ",
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["type"].as_str()),
+        (400, Some("/v1/problems/malformed-request"))
+    );
+    let r = api
+        .call("PATCH", "/v1/flows/flow_a", &admin, Some(json!({"nmae": "typo"})))
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.body["errors"][0]["field"], "nmae");
+    let r = api
+        .raw("POST", "/v1/flows", Some(&admin), b"{}", Some("text/plain"))
+        .await;
+    assert_eq!(r.status, 415);
+    for path in [
+        "/v1/flows/a%23b",
+        "/v1/connections/..%2Fetc",
+        "/v1/flows/nope",
+        "/v1/dead-letters/x",
+    ] {
+        let r = api.call("GET", path, &admin, None).await;
+        assert_eq!(r.status, 404, "{path}: {}", r.body);
+    }
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "a#b", "provider": "no-such"})),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["id", "provider"]);
+    let r = api.call("GET", "/v1/flows?limit=1000", &admin, None).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("limit")));
+    let r = api.call("PUT", "/v1/flows", &admin, None).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, POST")));
+    // Flows are checked as the CLI checks them.
+    let bad = |patch: Value| {
+        let mut body = json!({"source": "conn_a1", "stream": "contacts", "destination": "conn_a2",
+                              "operation": "contacts.create", "mapping": "."});
+        body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+        body
+    };
+    for (patch, field) in [
+        (json!({"stream": "invoices"}), "stream"),
+        (json!({"operation": "contacts.delete"}), "operation"),
+        (json!({"mapping": "{"}), "mapping"),
+        (json!({"source": "conn_elsewhere"}), "source"),
+        (
+            json!({"mapping": "error(\"no\")", "sample_records": [{"id": 1}]}),
+            "mapping",
+        ),
+    ] {
+        let r = api.call("POST", "/v1/flows", &admin, Some(bad(patch.clone()))).await;
+        assert_eq!(
+            (r.status, r.body["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{patch}: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn lists_page_through_every_item_once_with_opaque_cursors() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-p", Role::Admin, Tier::Enterprise).await;
+    let other = api.bootstrap("tenant-q", Role::Admin, Tier::Enterprise).await;
+    for i in 0..5 {
+        api.connection(&admin, &format!("conn_p{i}")).await;
+    }
+    api.connection(&other, "conn_q0").await;
+    let mut seen = Vec::new();
+    let mut path = "/v1/connections?limit=2".to_string();
+    let mut pages = 0;
+    loop {
+        let r = api.call("GET", &path, &admin, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        pages += 1;
+        for c in r.body["items"].as_array().unwrap() {
+            seen.push(c["id"].as_str().unwrap().to_string());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => {
+                assert!(!c.contains("conn_"), "the cursor is opaque: {c}");
+                path = format!("/v1/connections?limit=2&cursor={c}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, (0..5).map(|i| format!("conn_p{i}")).collect::<Vec<_>>());
+    let r = api.call("GET", "/v1/connections?cursor=bm9wZQ", &admin, None).await;
+    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("cursor")));
+    let r = api.call("GET", "/v1/connectors?limit=3", &admin, None).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 3);
+    assert!(r.body["next_cursor"].is_string());
+}
+
+#[tokio::test]
+async fn flows_are_created_updated_paused_resumed_and_run_through_the_sync_queue() {
+    let api = Api::new(|_| {}).await;
+    let (admin, dead) = seeded(&api).await;
+    let r = api
+        .call(
+            "PATCH",
+            "/v1/flows/flow_a",
+            &admin,
+            Some(json!({"name": "contacts mirror", "schedule_interval_secs": null, "mapping": "{properties: {email: .email}}"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let shown = api.call("GET", "/v1/flows/flow_a", &admin, None).await.body;
+    assert_eq!(shown["name"], "contacts mirror");
+    assert!(shown.get("schedule_interval_secs").is_none());
+    assert_eq!(shown["mapping"], "{properties: {email: .email}}");
+
+    let r = api.call("POST", "/v1/flows/flow_a/pause", &admin, None).await;
+    assert_eq!(r.body["enabled"], false);
+    let r = api.call("POST", "/v1/flows/flow_a/run", &admin, None).await;
+    assert_eq!(r.status, 409, "a paused flow is not run: {}", r.body);
+    api.call("POST", "/v1/flows/flow_a/resume", &admin, None).await;
+    let r = api
+        .call("POST", "/v1/flows/flow_a/run", &admin, Some(json!({"mode": "full"})))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let job_id = r.body["job_id"].as_str().unwrap().to_string();
+    let messages = api.env.drain_queue().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(messages[0]["flow_id"], "flow_a");
+    assert_eq!(messages[0]["job_id"], job_id.as_str());
+    let shown = api.call("GET", "/v1/flows/flow_a", &admin, None).await.body;
+    assert_eq!(shown["recent_jobs"][0]["job_id"], job_id.as_str());
+    assert_eq!(shown["recent_jobs"][0]["mode"], "full");
+    assert_eq!(shown["recent_jobs"][0]["trigger"], "api");
+
+    // Dead letters: listed, shown, replayed once.
+    let path = format!("/v1/dead-letters/{}", dead.replace(':', "%3A"));
+    let list = api.call("GET", "/v1/dead-letters?status=parked", &admin, None).await;
+    assert_eq!(list.body["items"][0]["key"], dead);
+    assert!(list.body["items"][0].get("message").is_none());
+    let r = api.call("POST", &format!("{path}/replay"), &admin, None).await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("replayed")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        api.call("POST", &format!("{path}/replay"), &admin, None).await.status,
+        409
+    );
+    assert_eq!(api.env.drain_queue().await.len(), 1);
+
+    // A connection in use is not deleted; an unused one is, with its secret.
+    assert_eq!(
+        api.call("DELETE", "/v1/connections/conn_a1", &admin, None).await.status,
+        409
+    );
+    api.connection(&admin, "conn_spare").await;
+    let r = api
+        .call(
+            "PATCH",
+            "/v1/connections/conn_spare",
+            &admin,
+            Some(json!({"config": {"base_url": "https://example.com"}})),
+        )
+        .await;
+    assert_eq!(r.body["config"]["base_url"], "https://example.com");
+    assert_eq!(
+        api.call("DELETE", "/v1/connections/conn_spare", &admin, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        api.call("GET", "/v1/connections/conn_spare", &admin, None).await.status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_served_without_a_key_and_is_the_checked_in_one() {
+    let api = Api::new(|_| {}).await;
+    let r = api.raw("GET", "/v1/openapi.json", None, b"", None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("ratelimit-limit").is_none(), "the description is not counted");
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/openapi.json"))
+        .expect("api/openapi.json is checked in");
+    assert!(
+        r.resp.body == checked_in,
+        "the served document differs from api/openapi.json; regenerate it with `{}`",
+        switchyard::api::openapi::REGENERATE
+    );
+    assert_eq!(r.body["openapi"], "3.1.0");
+    assert_eq!(api.raw("POST", "/v1/openapi.json", None, b"", None).await.status, 405);
+}
