@@ -35,6 +35,9 @@
 //!   spec with the missing operations added from Adobe's reference;
 //! * [`woocommerce`]: REST API v3 customers, orders and products (bare-array lists with
 //!   `X-WP-TotalPages`), checked against WooCommerce's documentation pages (no spec is published);
+//! * [`xero`]: Xero Accounting contacts and invoices (`page` paging, If-Modified-Since, contacts
+//!   created and updated in batches answered record by record) and its identity server with
+//!   single-use rotating refresh tokens;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -76,6 +79,7 @@ pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
 pub mod woocommerce;
+pub mod xero;
 pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};
