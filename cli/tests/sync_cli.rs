@@ -44,6 +44,7 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "netsuite",
         "woocommerce",
         "magento",
+        "xero",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),
