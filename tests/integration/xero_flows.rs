@@ -59,7 +59,9 @@ async fn stripe_customers_become_xero_contacts_and_the_rotated_refresh_token_is_
             .await;
     }
     // A customer Xero refuses: an email address without `@`.
-    rig.stripe.create_customer("no-at-sign.example.com", "Broken Email").await;
+    rig.stripe
+        .create_customer("no-at-sign.example.com", "Broken Email")
+        .await;
 
     let job = rig.run_flow(&flow, None).await;
     assert_eq!(job.status, JobStatus::Partial, "{job:?}");
@@ -98,7 +100,9 @@ async fn stripe_customers_become_xero_contacts_and_the_rotated_refresh_token_is_
 
     // A second run after a new customer: only that one is written, with the stored tokens.
     let before = xero.contact_count();
-    rig.stripe.create_customer("xero-new@example.com", "Newest Person").await;
+    rig.stripe
+        .create_customer("xero-new@example.com", "Newest Person")
+        .await;
     let job = rig.run_flow(&flow, None).await;
     assert_eq!(xero.contact_count(), before + 1, "{job:?}");
     assert!(xero.find_contact("EmailAddress", "xero-new@example.com").is_some());

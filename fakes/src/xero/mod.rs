@@ -167,7 +167,10 @@ pub fn start(config: XeroConfig) -> XeroFake {
             move |_| {
                 Router::new()
                     .route(&format!("{API_PREFIX}/Organisation"), get(organisation))
-                    .route(&format!("{API_PREFIX}/Contacts"), get(list_contacts).post(write_contacts))
+                    .route(
+                        &format!("{API_PREFIX}/Contacts"),
+                        get(list_contacts).post(write_contacts),
+                    )
                     .route(&format!("{API_PREFIX}/Contacts/{{id}}"), get(contact))
                     .route(&format!("{API_PREFIX}/Invoices"), get(list_invoices))
                     .route(&format!("{API_PREFIX}/Invoices/{{id}}"), get(invoice))
@@ -372,7 +375,9 @@ fn refused(xero: &Xero, headers: &HeaderMap) -> Option<Response> {
         return Some(
             (
                 StatusCode::FORBIDDEN,
-                Json(json!({"Type": null, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"})),
+                Json(
+                    json!({"Type": null, "Title": "Forbidden", "Status": 403, "Detail": "AuthenticationUnsuccessful"}),
+                ),
             )
                 .into_response(),
         );
@@ -430,22 +435,30 @@ async fn organisation(State(xero): State<Arc<Xero>>, headers: HeaderMap) -> Resp
 }
 
 /// One page of `records` for the list query and `If-Modified-Since`.
-fn page_of(
-    records: &[Value],
-    query: &BTreeMap<String, String>,
-    headers: &HeaderMap,
-    key: &str,
-    id: &str,
-) -> Response {
+fn page_of(records: &[Value], query: &BTreeMap<String, String>, headers: &HeaderMap, key: &str, id: &str) -> Response {
     let page = match query.get("page").map(|p| p.parse::<usize>()) {
         None => 1,
         Some(Ok(n)) if n >= 1 => n,
-        _ => return error(StatusCode::BAD_REQUEST, 10, "ValidationException", "page must be a positive integer"),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                10,
+                "ValidationException",
+                "page must be a positive integer",
+            )
+        }
     };
     let size = match query.get("pageSize").map(|p| p.parse::<usize>()) {
         None => 100,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
-        _ => return error(StatusCode::BAD_REQUEST, 10, "ValidationException", "pageSize must be 1 to 1000"),
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                10,
+                "ValidationException",
+                "pageSize must be 1 to 1000",
+            )
+        }
     };
     let since = match headers.get("if-modified-since").map(|v| {
         v.to_str()
@@ -456,7 +469,12 @@ fn page_of(
         None => None,
         Some(Some(ms)) => Some(ms),
         Some(None) => {
-            return error(StatusCode::BAD_REQUEST, 10, "ValidationException", "If-Modified-Since is not a date")
+            return error(
+                StatusCode::BAD_REQUEST,
+                10,
+                "ValidationException",
+                "If-Modified-Since is not a date",
+            )
         }
     };
     let archived = query.get("includeArchived").is_some_and(|v| v == "true");
@@ -470,7 +488,12 @@ fn page_of(
             .cmp(&updated_ms(b))
             .then_with(|| a[id].as_str().cmp(&b[id].as_str()))
     });
-    let items: Vec<Value> = matching.iter().skip((page - 1) * size).take(size).map(|r| (*r).clone()).collect();
+    let items: Vec<Value> = matching
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|r| (*r).clone())
+        .collect();
     let mut body = json!({
         "Id": "11111111-2222-4333-8444-555555555555",
         "Status": "OK",
@@ -555,12 +578,22 @@ async fn write_contacts(
         return error(StatusCode::BAD_REQUEST, 14, "PostDataInvalidException", "Invalid JSON");
     };
     let Some(inputs) = body["Contacts"].as_array() else {
-        return error(StatusCode::BAD_REQUEST, 14, "PostDataInvalidException", "Contacts is missing");
+        return error(
+            StatusCode::BAD_REQUEST,
+            14,
+            "PostDataInvalidException",
+            "Contacts is missing",
+        );
     };
     let per_record = query.get("summarizeErrors").is_some_and(|v| v == "false");
     let problems: Vec<Option<String>> = inputs.iter().map(|c| validate(&xero, c, inputs)).collect();
     if !per_record && problems.iter().any(Option::is_some) {
-        return error(StatusCode::BAD_REQUEST, 10, "ValidationException", "A validation exception occurred");
+        return error(
+            StatusCode::BAD_REQUEST,
+            10,
+            "ValidationException",
+            "A validation exception occurred",
+        );
     }
     let mut out = Vec::new();
     for (input, problem) in inputs.iter().zip(problems) {
@@ -619,10 +652,11 @@ fn validate(xero: &Xero, input: &Value, batch: &[Value]) -> Option<String> {
         c["ContactStatus"] == "ACTIVE"
             && c["Name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
             && c["ContactID"].as_str() != id
-    }) || batch
-        .iter()
-        .filter(|other| !std::ptr::eq(*other, input))
-        .any(|other| other["Name"].as_str().is_some_and(|n| n.trim().eq_ignore_ascii_case(&name)));
+    }) || batch.iter().filter(|other| !std::ptr::eq(*other, input)).any(|other| {
+        other["Name"]
+            .as_str()
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case(&name))
+    });
     taken.then(|| {
         format!("The contact name {name} is already assigned to another contact. The contact name must be unique across all active contacts.")
     })
