@@ -110,6 +110,21 @@ async fn xero() {
         Ok(EventRecord::Unrouted)
     ));
 
+    // Xero's 429 (the minute limit; `Retry-After` 1 s here) is waited out and retried.
+    let before = xero.api.faults.counts();
+    xero.api.faults.fail_next(1, 429);
+    let fetched = c
+        .fetch_record("invoices", &invoice_id)
+        .await
+        .expect("the fetch is retried after the 429")
+        .expect("found");
+    assert_eq!(fetched["InvoiceID"], invoice_id.as_str());
+    assert_eq!(
+        xero.api.faults.counts().forced,
+        before.forced + 1,
+        "the 429 was answered"
+    );
+
     // One batch: a new contact, a duplicate name, an update by ContactID, a bad email.
     let existing = xero.find_contact("Name", "Contact 7").expect("a seeded contact");
     let existing_id = existing["ContactID"].as_str().expect("an id").to_owned();
