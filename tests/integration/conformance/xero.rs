@@ -15,8 +15,11 @@
 //! one with an invalid email address.
 
 use serde_json::{json, Value};
-use switchyard::connector::{EventRecord, WriteResult};
+use std::time::Duration;
+
+use switchyard::connector::{ErrorClass, EventRecord, WriteResult};
 use switchyard_fakes::xero::{self, XeroConfig, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TENANT_ID};
+use switchyard_fakes::FaultConfig;
 
 use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
 
@@ -173,6 +176,25 @@ async fn xero() {
     for token in xero.issued_access_tokens() {
         switchyard_tests::log_capture::known_secret(&token);
     }
+    // The daily limit spent: Xero's 429 asks to wait hours. The request is not failed: it is
+    // rate limited with the wait, so the job is deferred until then. (Last: the connection's
+    // pacer now holds every request for that wait.)
+    xero.api.faults.configure(FaultConfig {
+        retry_after_secs: 6 * 3600,
+        ..xero.api.faults.config()
+    });
+    xero.api.faults.fail_next(1, 429);
+    let spent = c
+        .fetch_record("invoices", &invoice_id)
+        .await
+        .expect_err("the daily limit is spent");
+    match spent.class {
+        ErrorClass::RateLimited {
+            retry_after: Some(wait),
+        } => assert!(wait >= Duration::from_secs(3600), "{wait:?}"),
+        other => panic!("a spent daily limit is rate limited, not {other:?}"),
+    }
+
     let violations = xero.api.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
 }
