@@ -49,6 +49,7 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "notion",
         "shopify",
         "linear",
+        "xero",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

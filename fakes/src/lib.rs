@@ -40,6 +40,9 @@
 //!   objects built from GitHub's own response schemas;
 //! * [`notion`]: a database queried with `start_cursor` in the POST body, page create and
 //!   update, the `Notion-Version` header;
+//! * [`xero`]: Xero Accounting contacts and invoices (`page` paging, If-Modified-Since, contacts
+//!   created and updated in batches answered record by record) and its identity server with
+//!   single-use rotating refresh tokens;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -86,6 +89,7 @@ pub mod spec_fake;
 mod timestamp;
 pub mod webhook_sink;
 pub mod woocommerce;
+pub mod xero;
 pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};

@@ -26,4 +26,5 @@ mod sync;
 mod template;
 mod two_way;
 mod woocommerce_flows;
+mod xero_flows;
 mod zoho_crm_flows;

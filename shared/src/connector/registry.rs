@@ -33,6 +33,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
     ("woocommerce.yaml", include_str!("../../connectors/woocommerce.yaml")),
+    ("xero.yaml", include_str!("../../connectors/xero.yaml")),
     ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
 ];
 
@@ -201,6 +202,7 @@ streams:
                 "stripe",
                 "webhook",
                 "woocommerce",
+                "xero",
                 "zoho-crm"
             ]
         );

@@ -33,6 +33,7 @@ mod sql;
 mod stripe;
 mod webhook;
 mod woocommerce;
+mod xero;
 mod zoho_crm;
 
 use std::collections::{BTreeMap, BTreeSet};
