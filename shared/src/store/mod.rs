@@ -10,8 +10,8 @@ pub mod links;
 pub mod migrate;
 pub mod quality;
 pub mod rate_budget;
-pub mod reviews;
 pub mod request_windows;
+pub mod reviews;
 pub mod table;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
