@@ -410,25 +410,25 @@ async fn stripe_webhook_through_the_receiver_ends_as_a_hubspot_contact() {
 
 #[tokio::test]
 async fn an_event_no_flow_takes_is_done_even_when_its_provider_has_no_connector() {
-    // A webhook-only connection: GitHub has no connector definition here, and no credentials.
+    // A webhook-only connection: Calendly has no connector definition here, and no credentials.
     let rig = Rig::new().await;
-    let github = Scheme::from_name("github").unwrap();
+    let calendly = Scheme::from_name("calendly").unwrap();
+    assert!(
+        Registry::embedded().unwrap().get_shared("calendly").is_none(),
+        "the premise: no calendly connector"
+    );
     connect(
         &rig.deps,
         &rig.tenant,
-        "conn_github",
-        "github",
-        json!({"base_url": "https://api.github.com"}),
+        "conn_calendly",
+        "calendly",
+        json!({"base_url": "https://api.calendly.com"}),
         json!({}),
-        Some((github.clone(), WEBHOOK_SECRET)),
+        Some((calendly.clone(), WEBHOOK_SECRET)),
     )
     .await;
-    let body = br#"{"action":"opened","number":1}"#;
-    let headers = [
-        ("X-GitHub-Event", "pull_request"),
-        ("X-GitHub-Delivery", "72d3162e-0000-4000-8000-000000000001"),
-    ];
-    assert_eq!(rig.deliver("conn_github", &github, body, &headers).await, 200);
+    let body = br#"{"event":"invitee.created","created_at":"2024-01-01T00:00:00.000000Z","payload":{"uri":"https://api.calendly.com/scheduled_events/ABC/invitees/DEF"}}"#;
+    assert_eq!(rig.deliver("conn_calendly", &calendly, body, &[]).await, 200);
 
     assert_eq!(
         rig.drain_through_handler().await,
