@@ -1478,6 +1478,46 @@ check:
     assert!(err.contains("streams.items.fetch.id_pattern"), "{err}");
 }
 
+/// GitHub names the event in a header: an `issues` event carries its issue, a `pull_request`
+/// event is fetched by number, and other events route nowhere.
+#[tokio::test]
+async fn github_events_are_routed_by_the_header_type() {
+    let c = ConnectorClient::new(
+        embedded("github"),
+        ClientSettings {
+            config: serde_json::Map::from_iter([
+                ("owner".to_string(), json!("octo")),
+                ("repo".to_string(), json!("hello")),
+            ]),
+            ..ClientSettings::default()
+        },
+        Credentials::new().with("token", "ghp_1"),
+        reqwest::Client::new(),
+    )
+    .unwrap();
+    let issue = json!({"action": "opened", "issue": {"number": 7, "title": "Bug", "state": "open"}});
+    assert_eq!(
+        c.event_record_received(&issue, Some("issues")).unwrap(),
+        EventRecord::Embedded {
+            stream: "issues".into(),
+            record: issue["issue"].clone()
+        }
+    );
+    let pr =
+        json!({"action": "closed", "number": 12, "pull_request": {"number": 12, "url": "https://api.github.com/x"}});
+    assert_eq!(
+        c.event_record_received(&pr, Some("pull_request")).unwrap(),
+        EventRecord::Fetch {
+            stream: "pull_requests".into(),
+            id: "12".into()
+        }
+    );
+    assert_eq!(
+        c.event_record_received(&pr, Some("push")).unwrap(),
+        EventRecord::Unrouted
+    );
+}
+
 #[tokio::test]
 async fn stripe_events_carry_the_object() {
     let c = ConnectorClient::new(
