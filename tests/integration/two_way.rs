@@ -61,16 +61,7 @@ async fn linked(rig: &Rig, rule: Option<ConflictRule>) -> (FakeHandle<hubspot::H
 
 /// Changes a contact's first name through the portal's API, as a person would.
 async fn rename(hub: &FakeHandle<hubspot::Hubspot>, email: &str, firstname: &str) {
-    let id = hub.find(ObjectType::Contacts, "email", email).unwrap().id;
-    let status = reqwest::Client::new()
-        .patch(format!("{}/crm/v3/objects/contacts/{id}", hub.base_url))
-        .bearer_auth(hubspot::TEST_TOKEN)
-        .json(&json!({"properties": {"firstname": firstname}}))
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "{status}");
+    edit(hub, email, "firstname", firstname).await;
 }
 
 fn firstname(hub: &FakeHandle<hubspot::Hubspot>, email: &str) -> Option<String> {

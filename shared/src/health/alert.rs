@@ -202,13 +202,7 @@ impl Alerter {
         secrets: &SecretStore,
         http: reqwest::Client,
     ) -> Result<Self, HealthError> {
-        let settings = AlertSettings {
-            slack_channel: config.slack_channel.clone(),
-            slack_secret_arn: config.slack_secret_arn.clone(),
-            slack_api_url: config.slack_api_url.clone(),
-            alert_webhook_url: config.alert_webhook_url.clone(),
-        };
-        Self::from_settings(&settings, config.allow_private_network, secrets, http).await
+        Self::from_settings(&config.alerts, config.allow_private_network, secrets, http).await
     }
 
     /// The targets `config` names; the Slack bot token is read from its secret.

@@ -33,14 +33,10 @@ pub struct HealthConfig {
     /// `CIRCUIT_COOL_DOWN_SECS` 300, `CIRCUIT_REAUTH_COOL_DOWN_SECS` 3600, `HEALTH_SLOW_MS` 3000,
     /// `HEALTH_RECOVERY_SUCCESSES` 3).
     pub policy: HealthPolicy,
-    /// Slack channel for alerts (`ALERT_SLACK_CHANNEL`); needs `ALERT_SLACK_SECRET_ARN`.
-    pub slack_channel: Option<String>,
-    /// Secret whose JSON holds `bot_token` (`ALERT_SLACK_SECRET_ARN`).
-    pub slack_secret_arn: Option<String>,
-    /// Slack Web API base (`SLACK_API_URL`, default `https://slack.com/api`).
-    pub slack_api_url: String,
-    /// Outbound webhook for alerts (`ALERT_WEBHOOK_URL`).
-    pub alert_webhook_url: Option<String>,
+    /// Where alerts go: Slack (`ALERT_SLACK_CHANNEL` with `ALERT_SLACK_SECRET_ARN`, whose JSON
+    /// holds `bot_token`; `SLACK_API_URL`, default `https://slack.com/api`) and/or a webhook
+    /// (`ALERT_WEBHOOK_URL`).
+    pub alerts: super::alert::AlertSettings,
 }
 
 impl HealthConfig {
@@ -74,10 +70,7 @@ impl HealthConfig {
                 slow_ms: parsed(&lookup, "HEALTH_SLOW_MS", d.slow_ms)?,
                 recovery_successes: parsed(&lookup, "HEALTH_RECOVERY_SUCCESSES", d.recovery_successes)?.max(1),
             },
-            slack_channel: alerts.slack_channel,
-            slack_secret_arn: alerts.slack_secret_arn,
-            slack_api_url: alerts.slack_api_url,
-            alert_webhook_url: alerts.alert_webhook_url,
+            alerts,
         };
         if !(0.0..=1.0).contains(&config.policy.failure_ratio) {
             return Err(ConfigError::Invalid {
