@@ -81,6 +81,10 @@ pub enum FlowsCommand {
         /// The review's record id (as `flows reviews` prints it).
         record: String,
     },
+    /// Propose a jq mapping from a source stream's records to a destination write's records:
+    /// each destination field with its source, a confidence and the reasons, the required
+    /// fields nothing matched, and the mapping (ready for `flows create --mapping-file`).
+    Suggest(Box<SuggestArgs>),
     /// Pair two flows that run opposite ways between the same two connections as a two-way
     /// link: each then predicts the echo of its writes for the other, so a record written to
     /// one side is not written back.
@@ -96,6 +100,40 @@ pub enum FlowsCommand {
         #[arg(long, value_enum, default_value = "newest-wins")]
         on_conflict: LinkPolicy,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct SuggestArgs {
+    /// DynamoDB table, needed only when a side names a connection.
+    #[arg(long, env = "TABLE_NAME", value_name = "TABLE")]
+    table: Option<String>,
+    /// AWS endpoint (the local emulator); default: AWS itself.
+    #[arg(long, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The source: `CONNECTOR/STREAM` (`stripe/customers`) or `CONNECTION/STREAM` (the
+    /// connection's connector, read from the table).
+    #[arg(long)]
+    source: String,
+    /// The destination: `CONNECTOR/WRITE` (`hubspot/contacts.upsert_by_email`) or
+    /// `CONNECTION/WRITE`.
+    #[arg(long)]
+    destination: String,
+    /// Source records (JSON Lines, or one JSON array): their fields and values add to the
+    /// schema the definition names, or stand in for it.
+    #[arg(long, value_name = "FILE")]
+    source_samples: Option<PathBuf>,
+    /// Destination records, likewise.
+    #[arg(long, value_name = "FILE")]
+    destination_samples: Option<PathBuf>,
+    /// The folder of the providers' API descriptions the definitions' schemas are read from.
+    #[arg(long, env = "SWITCHYARD_SPECS_DIR", value_name = "DIR")]
+    specs: Option<PathBuf>,
+    /// Print the suggestion as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Write the mapping to this file too.
+    #[arg(long, value_name = "FILE")]
+    write_mapping: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +236,7 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
             FlowsCommand::Create(args) => create(*args).await,
             FlowsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
             FlowsCommand::Run(args) => run_flow(*args).await,
+            FlowsCommand::Suggest(args) => suggest(*args).await,
             FlowsCommand::Reviews { target, flow } => {
                 let aws = clients(&target).await;
                 let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), &target.table);
@@ -267,6 +306,103 @@ pub fn run_sync(cmd: SyncCommand) -> Outcome {
             } => status(target, &flow, jobs, json).await,
         }
     })
+}
+
+/// The connector a `--source`/`--destination` side names: `CONNECTOR/NAME`, or
+/// `CONNECTION/NAME` looked up in the table.
+async fn side_connector<'a>(
+    registry: &'a Registry,
+    args: &SuggestArgs,
+    side: &str,
+    what: &str,
+) -> anyhow::Result<(&'a switchyard::connector::ConnectorDefinition, String)> {
+    let Some((owner, name)) = side.split_once('/') else {
+        bail!(
+            "--{what} {side:?}: give CONNECTOR/{0} or CONNECTION/{0}",
+            if what == "source" { "STREAM" } else { "WRITE" }
+        );
+    };
+    if let Some(def) = registry.get(owner) {
+        return Ok((def, name.to_string()));
+    }
+    let Some(table) = &args.table else {
+        bail!("--{what}: `{owner}` is not a built-in connector; for a connection give --table (or TABLE_NAME)");
+    };
+    let target = Target {
+        table: table.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+    };
+    let aws = clients(&target).await;
+    let connection = switchyard::store::connections::ConnectionStore::new(aws.dynamodb, &target.table)
+        .get(owner)
+        .await?
+        .with_context(|| format!("--{what}: `{owner}` is neither a connector nor a connection"))?;
+    let def = registry.get(&connection.provider).with_context(|| {
+        format!(
+            "connection {owner} uses connector `{}`, which is not built in",
+            connection.provider
+        )
+    })?;
+    Ok((def, name.to_string()))
+}
+
+async fn suggest(args: SuggestArgs) -> Outcome {
+    use switchyard::suggest;
+    let registry = Registry::embedded()?;
+    let source_samples = match &args.source_samples {
+        Some(path) => read_sample_records(path)?,
+        None => Vec::new(),
+    };
+    let destination_samples = match &args.destination_samples {
+        Some(path) => read_sample_records(path)?,
+        None => Vec::new(),
+    };
+    let specs = args.specs.as_deref();
+    let (src_def, stream) = side_connector(&registry, &args, &args.source, "source").await?;
+    let (dst_def, write) = side_connector(&registry, &args, &args.destination, "destination").await?;
+    let source = suggest::stream_shape(src_def, &stream, specs, &source_samples)?;
+    let destination = suggest::write_shape(dst_def, &write, specs, &destination_samples)?;
+    let s = suggest::suggest(&source, &destination)?;
+    if let Some(path) = &args.write_mapping {
+        std::fs::write(path, format!("{}\n", s.mapping)).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s)?);
+        return Ok(true);
+    }
+    let rows: Vec<Vec<String>> = s
+        .fields
+        .iter()
+        .map(|f| {
+            let source = match &f.source {
+                suggest::Source::Field { path, .. } => path.clone(),
+                suggest::Source::NamePart { path, part } => format!(
+                    "{path} ({})",
+                    match part {
+                        suggest::NamePart::First => "first word",
+                        suggest::NamePart::Rest => "after the first word",
+                    }
+                ),
+            };
+            vec![
+                f.destination.clone(),
+                source,
+                format!("{:.2}", f.confidence),
+                f.reasons.join("; "),
+            ]
+        })
+        .collect();
+    let width = |i: usize, title: &str| rows.iter().map(|r| r[i].len()).max().unwrap_or(0).max(title.len());
+    let (w0, w1) = (width(0, "DESTINATION"), width(1, "SOURCE"));
+    println!("{:<w0$}  {:<w1$}  {:<10}  WHY", "DESTINATION", "SOURCE", "CONFIDENCE");
+    for r in &rows {
+        println!("{:<w0$}  {:<w1$}  {:<10}  {}", r[0], r[1], r[2], r[3]);
+    }
+    if !s.unmatched_required.is_empty() {
+        println!("\nrequired, nothing matched: {}", s.unmatched_required.join(", "));
+    }
+    println!("\nmapping:\n{}", s.mapping);
+    Ok(true)
 }
 
 /// Sample records for `--sample-records`: JSON Lines, or one JSON array.

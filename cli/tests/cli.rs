@@ -653,3 +653,69 @@ fn an_oversized_file_is_refused_naming_the_limit() {
         stderr(&out)
     );
 }
+
+#[test]
+fn flows_suggest_proposes_a_mapping_from_the_definitions_schemas() {
+    let specs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/specs");
+    let mapping_file = temp_file("suggested.jq", b"");
+    let out = switchyard(&[
+        "flows",
+        "suggest",
+        "--source",
+        "stripe/customers",
+        "--destination",
+        "hubspot/contacts.upsert_by_email",
+        "--specs",
+        p(&specs),
+        "--write-mapping",
+        p(&mapping_file),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("properties.email") && text.contains("both email"),
+        "{text}"
+    );
+    assert!(text.contains("name (first word)"), "{text}");
+    // The written mapping is one `flows create --mapping-file` accepts.
+    let mapping = std::fs::read_to_string(&mapping_file).unwrap();
+    switchyard::connector::Mapping::compile(&mapping).unwrap();
+    assert!(mapping.contains("\"email\": .email"), "{mapping}");
+
+    // A side that names neither a connector nor (without a table) a connection, an unknown
+    // stream, and a schema read without the specs folder: exit 2, saying what to give.
+    for (args, expect) in [
+        (
+            vec!["--source", "nope/x", "--destination", "hubspot/contacts.create"],
+            "--table",
+        ),
+        (
+            vec!["--source", "stripe/nope", "--destination", "hubspot/contacts.create"],
+            "has no stream `nope`",
+        ),
+        (
+            vec!["--source", "stripe", "--destination", "hubspot/contacts.create"],
+            "CONNECTOR/STREAM",
+        ),
+        (
+            vec![
+                "--source",
+                "stripe/customers",
+                "--destination",
+                "hubspot/contacts.create",
+            ],
+            "--specs",
+        ),
+    ] {
+        let mut all = vec!["flows", "suggest"];
+        all.extend(args);
+        let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(&all)
+            .env_remove("SWITCHYARD_SPECS_DIR")
+            .env_remove("TABLE_NAME")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{all:?}: {}", stdout(&out));
+        assert!(stderr(&out).contains(expect), "{all:?}: {}", stderr(&out));
+    }
+}

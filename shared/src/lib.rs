@@ -24,5 +24,6 @@ pub mod retry;
 pub mod sandbox;
 pub mod secrets;
 pub mod store;
+pub mod suggest;
 pub mod sync;
 pub mod webhook;

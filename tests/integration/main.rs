@@ -22,6 +22,7 @@ mod retry;
 mod shopify_flows;
 mod signing;
 mod sql_flows;
+mod suggest;
 mod sync;
 mod template;
 mod two_way;

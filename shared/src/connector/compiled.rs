@@ -462,6 +462,7 @@ fn check_auth(
 }
 
 fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Result<CompiledStream, Invalid> {
+    check_record_schema(&format!("{at}.schema"), &spec.schema)?;
     check_pointer(&format!("{at}.primary_key"), &spec.primary_key)?;
     if let Some(status) = spec.empty_statuses.iter().find(|s| !(200..400).contains(*s)) {
         return Err(invalid(
@@ -679,7 +680,39 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
     })
 }
 
+/// A record schema names a file under the specs directory and a pointer in it, or is inline.
+fn check_record_schema(at: &str, schema: &Option<super::definition::RecordSchema>) -> Result<(), Invalid> {
+    let Some(schema) = schema else { return Ok(()) };
+    match (&schema.spec, &schema.pointer, &schema.inline) {
+        (Some(spec), Some(pointer), None) => {
+            let relative = std::path::Path::new(spec)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if spec.is_empty() || !relative {
+                return Err(invalid(
+                    format!("{at}.spec"),
+                    "must be a path inside the specs directory (`stripe/spec3.yaml`: relative, no `..`)",
+                ));
+            }
+            if !pointer.starts_with('/') {
+                return Err(invalid(
+                    format!("{at}.pointer"),
+                    format!("{pointer:?} is not a JSON pointer (it starts with `/`)"),
+                ));
+            }
+            Ok(())
+        }
+        (None, None, Some(inline)) if inline.is_object() => Ok(()),
+        (None, None, Some(_)) => Err(invalid(format!("{at}.inline"), "must be a JSON Schema object")),
+        _ => Err(invalid(
+            at.to_string(),
+            "give either `spec` and `pointer` (a schema in the provider's description) or `inline`",
+        )),
+    }
+}
+
 fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Result<CompiledWrite, Invalid> {
+    check_record_schema(&format!("{at}.schema"), &spec.schema)?;
     if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) && spec.key.is_none() {
         return Err(invalid(
             format!("{at}.key"),

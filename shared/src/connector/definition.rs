@@ -799,6 +799,29 @@ pub struct StreamSpec {
     /// filter on an update time (Stripe's Events API). Needs `fetch` and `cursor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changes: Option<ChangesSpec>,
+
+    /// Where the records' fields are described (for mapping suggestions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<RecordSchema>,
+}
+
+/// Where the shape of a stream's or a write's records is described, for
+/// `switchyard flows suggest`: a schema in the provider's published description (`spec` and
+/// `pointer`, read from the specs directory when one is given), or a JSON Schema written in the
+/// definition (`inline`), for records the provider's description leaves open (HubSpot's
+/// `properties` map), citing the documentation it follows. Exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordSchema {
+    /// A file under the specs directory (`stripe/spec3.yaml`): relative, without `..`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<String>,
+    /// A JSON pointer to the record's schema in it (`/components/schemas/customer`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// The record's JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inline: Option<Value>,
 }
 
 /// A feed of changes: each item names a changed record, which is fetched as it is now (with the
@@ -1017,6 +1040,10 @@ pub struct WriteSpec {
     /// them, so a poison record fails alone instead of failing its batch.
     #[serde(default = "default_true")]
     pub split_on_failure: bool,
+
+    /// Where the (mapped) records' fields are described (for mapping suggestions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<RecordSchema>,
 }
 
 fn default_batch_size() -> usize {

@@ -1,0 +1,121 @@
+//! Mapping suggestions on pairs with a known right answer, from the providers' own record
+//! descriptions (`../shared/specs`) and the definitions' schemas. Each test prints how many
+//! fields it gets right: `cargo test -p switchyard-tests --test integration suggest -- --nocapture`.
+
+use switchyard::connector::Registry;
+use switchyard::suggest::{load_schema, suggest, RecordShape, Source, Suggestion};
+use switchyard_fakes::spec::{load_value, specs_dir};
+
+/// The right source of each destination field (any of the names given), and how many the
+/// suggestion got right; a suggestion naming another source for one of them is wrong.
+fn grade(pair: &str, s: &Suggestion, expected: &[(&str, &[&str])]) -> (usize, Vec<String>) {
+    let mut right = 0;
+    let mut wrong = Vec::new();
+    for (dest, sources) in expected {
+        let got = s.field(dest).map(|f| match &f.source {
+            Source::Field { path, .. } => path.clone(),
+            Source::NamePart { path, part } => format!("{path} ({part:?})"),
+        });
+        match got {
+            Some(g) if sources.contains(&g.as_str()) => right += 1,
+            Some(g) => wrong.push(format!("{dest} <- {g}")),
+            None => wrong.push(format!("{dest} <- (nothing)")),
+        }
+    }
+    let others: Vec<String> = s
+        .fields
+        .iter()
+        .filter(|f| !expected.iter().any(|(d, _)| *d == f.destination))
+        .map(|f| format!("{} <- {:?} ({:.2})", f.destination, f.source, f.confidence))
+        .collect();
+    println!(
+        "{pair}: {right} of {} fields right; missed or wrong: {wrong:?}; {} further suggestions: {others:?}; \
+         required and unmatched: {:?}",
+        expected.len(),
+        others.len(),
+        s.unmatched_required
+    );
+    (right, wrong)
+}
+
+fn stream_shape(registry: &Registry, connector: &str, stream: &str) -> RecordShape {
+    let def = registry.get(connector).unwrap();
+    let schema = def.streams[stream]
+        .schema
+        .as_ref()
+        .expect("the stream names its schema");
+    load_schema(schema, Some(&specs_dir())).unwrap()
+}
+
+fn write_shape(registry: &Registry, connector: &str, write: &str) -> RecordShape {
+    let def = registry.get(connector).unwrap();
+    let schema = def.writes[write].schema.as_ref().expect("the write names its schema");
+    load_schema(schema, Some(&specs_dir())).unwrap()
+}
+
+fn spec_shape(file: &str, pointer: &str) -> RecordShape {
+    let (_, doc) = load_value(file).unwrap();
+    RecordShape::from_json_schema(&doc, pointer).unwrap()
+}
+
+#[test]
+fn stripe_customer_to_hubspot_contact() {
+    let registry = Registry::embedded().unwrap();
+    let source = stream_shape(&registry, "stripe", "customers");
+    let dest = write_shape(&registry, "hubspot", "contacts.upsert_by_email");
+    let s = suggest(&source, &dest).unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        ("properties.email", &["email"]),
+        ("properties.firstname", &["name (First)"]),
+        ("properties.lastname", &["name (Rest)"]),
+        ("properties.phone", &["phone"]),
+        ("properties.address", &["address.line1"]),
+        ("properties.city", &["address.city"]),
+        ("properties.state", &["address.state"]),
+        ("properties.zip", &["address.postal_code"]),
+        ("properties.country", &["address.country"]),
+    ];
+    let (right, wrong) = grade("stripe customer -> hubspot contact", &s, expected);
+    assert_eq!(right, expected.len(), "{wrong:?}\n{}", s.mapping);
+    assert!(s.unmatched_required.is_empty(), "{:?}", s.unmatched_required);
+    // The contact's email comes with its reasons and a confidence.
+    let email = s.field("properties.email").unwrap();
+    assert!(email.confidence >= 0.8 && !email.reasons.is_empty(), "{email:?}");
+}
+
+#[test]
+fn shopify_order_to_quickbooks_invoice() {
+    // Shopify's REST order and QuickBooks Online's invoice, as their published descriptions
+    // give them.
+    let source = spec_shape("shopify/openapi.yml", "/components/schemas/Order");
+    let dest = spec_shape("quickbooks/openapi.yaml", "/components/schemas/Invoice");
+    let s = suggest(&source, &dest).unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        ("DocNumber", &["order_number", "number", "name"]),
+        ("TxnDate", &["created_at", "processed_at"]),
+        ("TotalAmt", &["total_price"]),
+        ("CurrencyRef.value", &["currency"]),
+        ("BillEmail.Address", &["email"]),
+        ("BillAddr.Line1", &["billing_address.address1"]),
+        ("BillAddr.City", &["billing_address.city"]),
+        (
+            "BillAddr.CountrySubDivisionCode",
+            &["billing_address.province_code", "billing_address.province"],
+        ),
+        ("BillAddr.PostalCode", &["billing_address.zip"]),
+        (
+            "BillAddr.Country",
+            &["billing_address.country", "billing_address.country_code"],
+        ),
+        ("ShipAddr.Line1", &["shipping_address.address1"]),
+        ("ShipAddr.City", &["shipping_address.city"]),
+        ("ShipAddr.PostalCode", &["shipping_address.zip"]),
+    ];
+    let (right, wrong) = grade("shopify order -> quickbooks invoice", &s, expected);
+    assert!(right >= expected.len() - 2, "{right} right; {wrong:?}\n{}", s.mapping);
+    // The amount is text in Shopify and a number in QuickBooks: converted.
+    let total = s.field("TotalAmt").unwrap();
+    assert!(total.expression.contains("tonumber"), "{total:?}");
+    // A date-time cut to the invoice's date.
+    assert!(s.field("TxnDate").unwrap().expression.contains("[0:10]"));
+}
