@@ -46,7 +46,11 @@ pub struct Caller {
 impl Caller {
     /// For audit entries and `created_by`.
     pub fn actor(&self) -> String {
-        format!("key:{}", self.prefix)
+        if self.prefix.starts_with("oidc_") {
+            format!("user:{}", self.prefix)
+        } else {
+            format!("key:{}", self.prefix)
+        }
     }
 
     pub fn require(&self, permission: Permission) -> Result<(), Problem> {
@@ -63,7 +67,11 @@ impl Caller {
     }
 }
 
-/// The key's record if the request carries a working key; a 401 otherwise. The same answer for
+/// The request allowance of people signed in with single sign-on (the console's users).
+pub const SSO_TIER: Tier = Tier::Professional;
+
+/// The key's record if the request carries a working key (or, with single sign-on configured,
+/// the signed-in user's tenant and role from a valid token); a 401 otherwise. The same answer for
 /// a missing, malformed, unknown, wrong, revoked or expired key.
 pub async fn authenticate(deps: &ApiDeps, req: &ApiRequest) -> Result<Caller, Problem> {
     let refused = || Problem::unauthorized("send a working API key as `Authorization: Bearer <key>`");
@@ -71,6 +79,21 @@ pub async fn authenticate(deps: &ApiDeps, req: &ApiRequest) -> Result<Caller, Pr
     let (scheme, token) = header.trim().split_once(' ').ok_or_else(refused)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(refused());
+    }
+    if let Some(oidc) = &deps.oidc {
+        if super::oidc::OidcVerifier::looks_like_jwt(token.trim()) {
+            // A sign-in token (single sign-on), not an API key.
+            let user = oidc.verify(token.trim(), deps.clock.now_unix()).await.map_err(|e| {
+                tracing::info!(reason = %e, "sign-in token refused");
+                refused()
+            })?;
+            return Ok(Caller {
+                tenant: user.tenant,
+                prefix: user.id,
+                role: user.role,
+                tier: SSO_TIER,
+            });
+        }
     }
     let token = SecretString::from(token.trim().to_string());
     let prefix = super::key_material::prefix_of(secrecy::ExposeSecret::expose_secret(&token)).ok_or_else(refused)?;

@@ -11,7 +11,9 @@
 //! - **Auth.** `Authorization: Bearer sy_live_<prefix>_<secret>`: one `GetItem` on the prefix,
 //!   a constant-time compare of the SHA-256 (the key itself is never stored, and shown once).
 //!   Unknown, revoked or expired: 401. The key's role against the route's [`Permission`]: 403.
-//!   A resource of another tenant is answered exactly like a missing one: 404.
+//!   A resource of another tenant is answered exactly like a missing one: 404. With single
+//!   sign-on configured, a bearer JWT is checked by [`oidc`] instead (tenant and role from its
+//!   claims).
 //! - **Rate limit.** Per key, per fixed hour window, one conditional `UpdateItem ADD` on a
 //!   counter item (so every concurrent Lambda instance shares it); over the tier's limit: 429
 //!   with `Retry-After` and `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`, which
@@ -36,6 +38,7 @@
 
 pub mod auth;
 pub mod key_material;
+pub mod oidc;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
@@ -78,6 +81,8 @@ pub struct ApiConfig {
     pub rate_window_secs: i64,
     /// Largest request body (`API_MAX_BODY_BYTES`, default 256 KiB).
     pub max_body_bytes: usize,
+    /// Single sign-on (`OIDC_*`): tokens of this issuer are accepted beside API keys.
+    pub oidc: Option<oidc::OidcSettings>,
 }
 
 impl ApiConfig {
@@ -89,6 +94,7 @@ impl ApiConfig {
                 .map(Tier::default_hourly_limit),
             rate_window_secs: 3600,
             max_body_bytes: 256 * 1024,
+            oidc: None,
         }
     }
 
@@ -120,6 +126,7 @@ impl ApiConfig {
                 reason: "must be a number of bytes".into(),
             })?;
         }
+        config.oidc = oidc::OidcSettings::from_lookup(&lookup)?;
         Ok(config)
     }
 
@@ -151,6 +158,8 @@ pub struct ApiDeps {
     pub secrets: SecretStore,
     pub queue: SyncQueue,
     pub clock: SharedClock,
+    /// Checks single sign-on tokens, when configured.
+    pub oidc: Option<Arc<oidc::OidcVerifier>>,
 }
 
 impl ApiDeps {
@@ -168,6 +177,10 @@ impl ApiDeps {
             secrets: SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO),
             queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
             clock,
+            oidc: config
+                .oidc
+                .clone()
+                .map(|s| Arc::new(oidc::OidcVerifier::new(s, reqwest::Client::new()))),
             config,
         }
     }
