@@ -43,6 +43,13 @@
 //! * [`xero`]: Xero Accounting contacts and invoices (`page` paging, If-Modified-Since, contacts
 //!   created and updated in batches answered record by record) and its identity server with
 //!   single-use rotating refresh tokens;
+//! * [`dropbox`]: API v2 files listed with `list_folder` / `list_folder/continue` cursors,
+//!   `get_metadata` and `create_folder_v2`, checked against Dropbox's partial spec with the
+//!   documented list operations added;
+//! * [`paypal`]: Invoicing v2 invoices (numbered pages, search on `creation_date_range`,
+//!   create and update) and catalog products, with the client-credentials token server;
+//! * [`zendesk`]: Support API v2 tickets and users through the cursor-based incremental
+//!   exports, ticket create and update, following developer.zendesk.com (no spec is published);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -68,6 +75,7 @@
 //! serves one spec-driven fake.
 
 pub mod asana;
+pub mod dropbox;
 pub mod faults;
 pub mod github;
 pub mod hubspot;
@@ -77,6 +85,7 @@ pub mod netsuite;
 pub mod notion;
 pub mod odata;
 pub mod paged_source;
+pub mod paypal;
 pub mod pipedrive;
 pub mod profile;
 pub mod rate_limit;
@@ -90,6 +99,7 @@ mod timestamp;
 pub mod webhook_sink;
 pub mod woocommerce;
 pub mod xero;
+pub mod zendesk;
 pub mod zoho_crm;
 
 pub use faults::{Fault, FaultConfig, FaultCounts, Faults, TimeoutMode};

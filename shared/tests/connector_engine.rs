@@ -746,6 +746,88 @@ async fn cursor_in_body_pagination_reads_every_page() {
 }
 
 #[tokio::test]
+async fn a_next_page_request_carries_the_token_to_another_endpoint() {
+    // Dropbox-style RPC listing: POST /list {"path"} starts, POST /list/continue {"cursor"}
+    // goes on; `has_more` says whether another page follows.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/list"))
+        .and(body_string_contains("\"path\":\"/docs\""))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"entries": [{"id": 1}, {"id": 2}], "cursor": "c1", "has_more": true})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/list/continue"))
+        .respond_with(|req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let (entries, more) = match body["cursor"].as_str() {
+                Some("c1") => (json!([{"id": 3}, {"id": 4}]), true),
+                Some("c2") => (json!([{"id": 5}]), false),
+                _ => return ResponseTemplate::new(409).set_body_json(json!({"error_summary": "reset/"})),
+            };
+            let next = if more { "c2" } else { "c3" };
+            ResponseTemplate::new(200).set_body_json(json!({"entries": entries, "cursor": next, "has_more": more}))
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = client(
+        def(r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {method: POST, path: /list, body: {path: /docs, limit: "{{ page.size }}"}}
+    next_request: {method: POST, path: /list/continue, body: {cursor: "{{ page.token }}"}}
+    records: /entries
+    pagination: {type: cursor, token: /cursor, has_more: /has_more, page_size: 2}
+"#),
+        settings(&server),
+        Credentials::new(),
+    );
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    let ids: Vec<i64> = records.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!((ids, pages), (vec![1, 2, 3, 4, 5], 3));
+}
+
+#[test]
+fn a_next_page_request_must_send_the_token_and_needs_cursor_pagination() {
+    let stream = |next: &str, pagination: &str| {
+        format!(
+            "id: test\nname: Test\nstreams:\n  items:\n    request: {{method: POST, path: /list}}\n    next_request: {next}\n    records: /entries\n    pagination: {pagination}\n"
+        )
+    };
+    let err = parse_definition(
+        "test.yaml",
+        &stream("{method: POST, path: /list/continue}", "{type: cursor, token: /cursor}"),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "streams.items.next_request", "{err}");
+    assert!(err.message.contains("page.token"), "{err}");
+    let err = parse_definition(
+        "test.yaml",
+        &stream(
+            "{method: POST, path: /list/continue, body: {cursor: '{{ page.token }}'}}",
+            "{type: page_number, page_size: 10}",
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "streams.items.next_request", "{err}");
+    assert!(parse_definition(
+        "test.yaml",
+        &stream(
+            "{method: POST, path: /list/continue, body: {cursor: '{{ page.token }}'}}",
+            "{type: cursor, token: /cursor}"
+        )
+    )
+    .is_ok());
+}
+
+#[tokio::test]
 async fn a_server_repeating_its_cursor_ends_the_stream_with_an_error() {
     let server = MockServer::start().await;
     Mock::given(path("/items"))
@@ -1705,6 +1787,7 @@ mod props {
                 token: (!from_last).then(|| "/next".to_owned()),
                 token_from_last_record: from_last.then(|| "/id".to_owned()),
                 has_more: has_more.then(|| "/has_more".to_owned()),
+                end_of_stream: None,
                 page_size: Some(10),
             }),
             Just(PaginationSpec::NextUrl {

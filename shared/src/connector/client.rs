@@ -495,8 +495,9 @@ impl ConnectorClient {
             }
             _ => false,
         };
-        let template = match (&compiled.incremental_request, incremental) {
-            (Some(req), true) => req,
+        let template = match (&compiled.next_request, &compiled.incremental_request, incremental) {
+            (Some(next), _, _) if !state.is_first_page() => next,
+            (_, Some(req), true) => req,
             _ => &compiled.request,
         };
         let (request_url, response) = self.request_page(template, &vars, state, &spec.empty_statuses).await?;

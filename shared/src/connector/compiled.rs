@@ -37,6 +37,8 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
 pub struct CompiledStream {
     pub request: CompiledRequest,
     pub incremental_request: Option<CompiledRequest>,
+    /// `next_request`: every page after the first.
+    pub next_request: Option<CompiledRequest>,
     pub records: Selector,
     pub fetch: Option<CompiledFetch>,
     /// The change feed's request and item selector.
@@ -491,9 +493,17 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             token,
             token_from_last_record,
             has_more,
+            end_of_stream,
             page_size,
         } => {
             let p = format!("{at}.pagination");
+            if has_more.is_some() && end_of_stream.is_some() {
+                return Err(invalid(
+                    p,
+                    "cursor pagination takes at most one of `has_more` and `end_of_stream`",
+                ));
+            }
+            check_opt_pointer(&format!("{p}.end_of_stream"), end_of_stream)?;
             match (token, token_from_last_record) {
                 (Some(t), None) => check_pointer(&format!("{p}.token"), t)?,
                 (None, Some(t)) => check_pointer(&format!("{p}.token_from_last_record"), t)?,
@@ -566,22 +576,37 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         exact: &exact,
         roots: &["config"],
     };
-    let compile_list = |field: String, req: &super::definition::RequestSpec| -> Result<CompiledRequest, Invalid> {
-        let compiled = compile_request(&field, req)?;
-        allowed.check(&field, compiled.vars(), &def.config)?;
-        if let Some(required) = required_page_var {
-            if !compiled.vars().iter().any(|(_, v)| v.as_str() == required) {
-                return Err(invalid(
-                    field,
-                    format!(
+    let continued = spec.next_request.is_some();
+    if continued && !matches!(spec.pagination, PaginationSpec::Cursor { .. }) {
+        return Err(invalid(
+            format!("{at}.next_request"),
+            "a next-page request needs `cursor` pagination (it sends `{{ page.token }}`)",
+        ));
+    }
+    let compile_page =
+        |field: String, req: &super::definition::RequestSpec, sends_page: bool| -> Result<CompiledRequest, Invalid> {
+            let compiled = compile_request(&field, req)?;
+            allowed.check(&field, compiled.vars(), &def.config)?;
+            if let Some(required) = required_page_var.filter(|_| sends_page) {
+                if !compiled.vars().iter().any(|(_, v)| v.as_str() == required) {
+                    return Err(invalid(
+                        field,
+                        format!(
                         "the pagination sends the next page as `{{{{ {required} }}}}`, which the request never uses"
                     ),
-                ));
+                    ));
+                }
             }
-        }
-        Ok(compiled)
-    };
+            Ok(compiled)
+        };
+    // With a next-page request, the first request starts the listing and the next-page
+    // request carries the token.
+    let compile_list = |field: String, req: &super::definition::RequestSpec| compile_page(field, req, !continued);
     let request = compile_list(format!("{at}.request"), &spec.request)?;
+    let next_request = match &spec.next_request {
+        None => None,
+        Some(req) => Some(compile_page(format!("{at}.next_request"), req, true)?),
+    };
     let incremental_request = match &spec.incremental_request {
         None => None,
         Some(req) => {
@@ -666,7 +691,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
                     ));
                 }
             }
-            let request = compile_list(format!("{field}.request"), &ch.request)?;
+            let request = compile_page(format!("{field}.request"), &ch.request, true)?;
             let items = Selector::parse(&ch.records).map_err(|e| invalid(format!("{field}.records"), e.to_string()))?;
             Some((request, items))
         }
@@ -674,6 +699,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
     Ok(CompiledStream {
         request,
         incremental_request,
+        next_request,
         records,
         fetch,
         changes,

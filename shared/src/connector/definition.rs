@@ -764,6 +764,13 @@ pub struct StreamSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental_request: Option<RequestSpec>,
 
+    /// Used for every page after the first, for APIs whose continuation is another endpoint
+    /// that takes only the page token (Dropbox's `list_folder/continue` with `{"cursor": ...}`).
+    /// Needs `cursor` pagination, and sends `{{ page.token }}`; the first request then need
+    /// not. Same placeholders as `request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_request: Option<RequestSpec>,
+
     /// Where the records are in a response: a JSON pointer (`/data`, an array) or a jq
     /// program (`.results[]`).
     pub records: String,
@@ -939,6 +946,11 @@ pub enum PaginationSpec {
         /// JSON pointer to a boolean saying whether more pages follow (`/has_more`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         has_more: Option<String>,
+        /// JSON pointer to a boolean that is true on the last page (Zendesk's incremental
+        /// exports: `end_of_stream`), the inverse of `has_more`; not with `has_more`. An absent
+        /// flag ends the stream, and a page that says more follow must give the token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_of_stream: Option<String>,
         /// Page size, available as `{{ page.size }}`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page_size: Option<u64>,

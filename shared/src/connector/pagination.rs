@@ -196,6 +196,7 @@ pub fn next_token(
             token,
             token_from_last_record,
             has_more,
+            end_of_stream,
             ..
         } => {
             if let Some(pointer) = has_more {
@@ -204,6 +205,14 @@ pub fn next_token(
                     return Ok(None);
                 }
             }
+            if let Some(pointer) = end_of_stream {
+                // Likewise an absent end flag ends the stream.
+                if response.body.pointer(pointer).and_then(Value::as_bool).unwrap_or(true) {
+                    return Ok(None);
+                }
+            }
+            // Either flag says another page follows: its token must be there.
+            let has_more = has_more.as_ref().or(end_of_stream.as_ref());
             let value = if let Some(pointer) = token {
                 response.body.pointer(pointer)
             } else if let Some(pointer) = token_from_last_record {
@@ -387,6 +396,42 @@ mod tests {
         assert_eq!(next.page, Some(PageToken::Cursor("r2".into())));
         assert_eq!(step_with(&s, &next, json!({"has_more": false}), &recs(3)), None);
         assert_eq!(step_with(&s, &next, json!({}), &recs(3)), None);
+    }
+
+    #[test]
+    fn end_of_stream_stops_and_a_missing_token_before_it_is_an_error() {
+        let s = spec("{type: cursor, token: /after_cursor, end_of_stream: /end_of_stream}");
+        let next = step_with(
+            &s,
+            &StreamState::default(),
+            json!({"after_cursor": "c1", "end_of_stream": false}),
+            &recs(3),
+        )
+        .unwrap();
+        assert_eq!(next.page, Some(PageToken::Cursor("c1".into())));
+        // The last page still carries a cursor (to poll from later); the flag ends the run.
+        assert_eq!(
+            step_with(
+                &s,
+                &next,
+                json!({"after_cursor": "c2", "end_of_stream": true}),
+                &recs(3)
+            ),
+            None
+        );
+        assert_eq!(step_with(&s, &next, json!({"after_cursor": "c2"}), &recs(3)), None);
+        let body = json!({"end_of_stream": false});
+        let err = step(
+            &s,
+            &next,
+            &PageResponse {
+                body: &body,
+                link_header: None,
+                total_pages_header: None,
+                records: &recs(1),
+            },
+        );
+        assert_eq!(err, Err(PaginationError::MissingToken("the next token is absent")));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::definition::ConnectorDefinition;
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
+    ("dropbox.yaml", include_str!("../../connectors/dropbox.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
@@ -24,6 +25,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("notion.yaml", include_str!("../../connectors/notion.yaml")),
+    ("paypal.yaml", include_str!("../../connectors/paypal.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
     ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
     ("sap-s4hana.yaml", include_str!("../../connectors/sap-s4hana.yaml")),
@@ -34,6 +36,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
     ("woocommerce.yaml", include_str!("../../connectors/woocommerce.yaml")),
     ("xero.yaml", include_str!("../../connectors/xero.yaml")),
+    ("zendesk.yaml", include_str!("../../connectors/zendesk.yaml")),
     ("zoho-crm.yaml", include_str!("../../connectors/zoho-crm.yaml")),
 ];
 
@@ -185,6 +188,7 @@ streams:
             ids,
             [
                 "asana",
+                "dropbox",
                 "generic-rest",
                 "github",
                 "hubspot",
@@ -193,6 +197,7 @@ streams:
                 "mysql",
                 "netsuite",
                 "notion",
+                "paypal",
                 "pipedrive",
                 "postgres",
                 "sap-s4hana",
@@ -203,6 +208,7 @@ streams:
                 "webhook",
                 "woocommerce",
                 "xero",
+                "zendesk",
                 "zoho-crm"
             ]
         );

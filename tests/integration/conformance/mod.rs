@@ -18,6 +18,7 @@
 //! definition, its fake's profile, and one test here.
 
 mod asana;
+mod dropbox;
 mod generic_rest;
 mod github;
 mod hubspot;
@@ -25,6 +26,7 @@ mod linear;
 mod magento;
 mod netsuite;
 mod notion;
+mod paypal;
 mod pipedrive;
 pub mod sap_s4hana;
 mod shopify;
@@ -34,6 +36,7 @@ mod stripe;
 mod webhook;
 mod woocommerce;
 mod xero;
+mod zendesk;
 mod zoho_crm;
 
 use std::collections::{BTreeMap, BTreeSet};
