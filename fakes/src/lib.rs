@@ -43,6 +43,9 @@
 //! * [`xero`]: Xero Accounting contacts and invoices (`page` paging, If-Modified-Since, contacts
 //!   created and updated in batches answered record by record) and its identity server with
 //!   single-use rotating refresh tokens;
+//! * [`moodle`]: web services over REST (`wstoken`, `wsfunction`, bracket-encoded forms, errors
+//!   as HTTP 200 exception bodies): users, courses, enrolled users, user creation and manual
+//!   enrolment, every call checked against the functions' documented descriptions;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -73,6 +76,7 @@ pub mod github;
 pub mod hubspot;
 pub mod linear;
 pub mod magento;
+pub mod moodle;
 pub mod netsuite;
 pub mod notion;
 pub mod odata;

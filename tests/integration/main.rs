@@ -12,6 +12,7 @@ mod health;
 mod indexes;
 mod linear_flows;
 mod magento_flows;
+mod moodle_flows;
 mod notion_flows;
 mod outbound;
 mod pipedrive_flows;

@@ -687,7 +687,11 @@ pub struct RequestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 
-    /// How the body is encoded: `json` or `form` (a flat object, URL-encoded).
+    /// How the body is encoded: `json`, `form` (an object, URL-encoded; nested objects and
+    /// arrays in bracket notation, `metadata[plan]=pro`, `expand[0]=x`, as Stripe reads them)
+    /// or `php_form` (the same bracket notation as PHP's `http_build_query` writes it, which
+    /// PHP servers such as Moodle's web services read into nested arrays:
+    /// `users[0][email]=a%40b.c&users[0][createpassword]=1`; booleans as `1` and `0`).
     #[serde(default = "default_body_format")]
     pub body_format: BodyFormat,
 }
@@ -728,8 +732,15 @@ impl HttpMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyFormat {
+    /// `application/json`.
     Json,
+    /// `application/x-www-form-urlencoded`, nested values in bracket notation, booleans as
+    /// `true` / `false`.
     Form,
+    /// `application/x-www-form-urlencoded` as PHP writes and reads it: bracket notation,
+    /// booleans as `1` / `0` (PHP's validators refuse the words for integer and boolean
+    /// parameters).
+    PhpForm,
 }
 
 /// A cheap request proving the credentials work.

@@ -23,6 +23,7 @@ mod github;
 mod hubspot;
 mod linear;
 mod magento;
+mod moodle;
 mod netsuite;
 mod notion;
 mod pipedrive;
