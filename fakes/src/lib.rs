@@ -43,6 +43,8 @@
 //! * [`xero`]: Xero Accounting contacts and invoices (`page` paging, If-Modified-Since, contacts
 //!   created and updated in batches answered record by record) and its identity server with
 //!   single-use rotating refresh tokens;
+//! * [`canvas`]: Canvas LMS users, courses, enrollments and submissions with Link-header paging
+//!   and the leaky-bucket throttle (`X-Request-Cost`, `X-Rate-Limit-Remaining`, text 403s);
 //! * [`moodle`]: web services over REST (`wstoken`, `wsfunction`, bracket-encoded forms, errors
 //!   as HTTP 200 exception bodies): users, courses, enrolled users, user creation and manual
 //!   enrolment, every call checked against the functions' documented descriptions;
@@ -71,6 +73,7 @@
 //! serves one spec-driven fake.
 
 pub mod asana;
+pub mod canvas;
 pub mod faults;
 pub mod github;
 pub mod hubspot;

@@ -6,7 +6,6 @@
 //! split, and only that customer is recorded as refused.
 
 use serde_json::json;
-use switchyard::store::jobs::JobStatus;
 use switchyard_fakes::moodle::{self, MoodleConfig, TOKEN};
 
 use crate::sync::Rig;

@@ -497,6 +497,27 @@ pub struct RateLimitHeaders {
     /// How the reset header is written.
     #[serde(default = "default_reset_kind")]
     pub reset_kind: ResetKind,
+
+    /// A cost bucket reported through headers: `remaining` then holds the points left (a
+    /// decimal), and each request is paced so that the bucket, refilled since, holds what the
+    /// dearest request so far cost (Canvas LMS: `X-Rate-Limit-Remaining`, `X-Request-Cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<HeaderBucketSpec>,
+}
+
+/// A leaky bucket of cost points whose level the provider reports in a header after each
+/// request; its size and refill rate are the provider's documented constants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderBucketSpec {
+    /// Header with what the request cost (`X-Request-Cost`).
+    pub cost: String,
+
+    /// The bucket's size in points.
+    pub maximum: f64,
+
+    /// Points restored per second.
+    pub restore_rate: f64,
 }
 
 fn default_reset_kind() -> ResetKind {

@@ -16,6 +16,7 @@ use super::definition::ConnectorDefinition;
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
+    ("canvas.yaml", include_str!("../../connectors/canvas.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
@@ -186,6 +187,7 @@ streams:
             ids,
             [
                 "asana",
+                "canvas",
                 "generic-rest",
                 "github",
                 "hubspot",

@@ -18,6 +18,7 @@
 //! definition, its fake's profile, and one test here.
 
 mod asana;
+mod canvas;
 mod generic_rest;
 mod github;
 mod hubspot;
