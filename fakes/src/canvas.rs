@@ -195,11 +195,19 @@ impl Canvas {
     fn seed(&self, config: &CanvasConfig) {
         let now = now_ms();
         let mut users = lock(&self.users);
-        users.insert(ME, user_json(ME, "Admin User", "admin@example.edu.au", now - 86_400_000));
+        users.insert(
+            ME,
+            user_json(ME, "Admin User", "admin@example.edu.au", now - 86_400_000),
+        );
         for n in 1..=config.users as u64 {
             users.insert(
                 1000 + n,
-                user_json(1000 + n, &format!("Student {n}"), &format!("student{n}@example.edu.au"), now),
+                user_json(
+                    1000 + n,
+                    &format!("Student {n}"),
+                    &format!("student{n}@example.edu.au"),
+                    now,
+                ),
             );
         }
         drop(users);
@@ -286,7 +294,10 @@ impl Canvas {
 
     /// Enrollments in a course.
     pub fn enrollment_count(&self, course: u64) -> usize {
-        lock(&self.enrollments).values().filter(|e| e["course_id"] == course).count()
+        lock(&self.enrollments)
+            .values()
+            .filter(|e| e["course_id"] == course)
+            .count()
     }
 
     /// The enrollment of `user` in `course`.
@@ -437,7 +448,10 @@ fn paged(canvas: &Canvas, uri: &Uri, params: &Params, items: Vec<Value>) -> Resp
         .and_then(|p| p.parse::<usize>().ok())
         .unwrap_or(10)
         .clamp(1, 100);
-    let page = param(params, "page").and_then(|p| p.parse::<usize>().ok()).unwrap_or(1).max(1);
+    let page = param(params, "page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
     let more = page * per_page < items.len();
     let data: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
     let url = |n: usize| {
@@ -448,8 +462,11 @@ fn paged(canvas: &Canvas, uri: &Uri, params: &Params, items: Vec<Value>) -> Resp
             .collect();
         pairs.push(("page".into(), n.to_string()));
         pairs.push(("per_page".into(), per_page.to_string()));
-        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-        format!("{}{}?{query}", lock(&canvas.base_url), uri.path())
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        // `uri` is the path below the `/api/v1` nest.
+        format!("{}/api/v1{}?{query}", lock(&canvas.base_url), uri.path())
     };
     let mut links = vec![format!("<{}>; rel=\"current\"", url(page))];
     if more {
@@ -478,7 +495,12 @@ async fn list_users(
         return not_found();
     }
     let p = params(query);
-    check_params(&canvas, &uri, &p, &["per_page", "page", "search_term", "sort", "order", "enrollment_type"]);
+    check_params(
+        &canvas,
+        &uri,
+        &p,
+        &["per_page", "page", "search_term", "sort", "order", "enrollment_type"],
+    );
     let users: Vec<Value> = lock(&canvas.users).values().cloned().collect();
     paged(&canvas, &uri, &p, users)
 }
@@ -493,7 +515,12 @@ async fn list_courses(
         return not_found();
     }
     let p = params(query);
-    check_params(&canvas, &uri, &p, &["per_page", "page", "search_term", "state[]", "published"]);
+    check_params(
+        &canvas,
+        &uri,
+        &p,
+        &["per_page", "page", "search_term", "state[]", "published"],
+    );
     let courses: Vec<Value> = lock(&canvas.courses).values().cloned().collect();
     paged(&canvas, &uri, &p, courses)
 }
@@ -548,10 +575,23 @@ async fn list_submissions(
         &canvas,
         &uri,
         &p,
-        &["per_page", "page", "student_ids[]", "assignment_ids[]", "submitted_since", "graded_since", "workflow_state"],
+        &[
+            "per_page",
+            "page",
+            "student_ids[]",
+            "assignment_ids[]",
+            "submitted_since",
+            "graded_since",
+            "workflow_state",
+        ],
     );
     if param(&p, "student_ids[]").is_none() {
-        canvas.violation("GET", uri.path(), "/query/student_ids[]", "student_ids[] is required".into());
+        canvas.violation(
+            "GET",
+            uri.path(),
+            "/query/student_ids[]",
+            "student_ids[] is required".into(),
+        );
     }
     let since = match param(&p, "submitted_since") {
         None => None,
@@ -610,8 +650,21 @@ async fn create_user(
         }
     };
     for key in input.as_object().into_iter().flat_map(|o| o.keys()) {
-        if !["user", "pseudonym", "communication_channel", "force_validations", "enable_sis_reactivation"].contains(&key.as_str()) {
-            canvas.violation("POST", uri.path(), &format!("/body/{key}"), "not a documented parameter".into());
+        if ![
+            "user",
+            "pseudonym",
+            "communication_channel",
+            "force_validations",
+            "enable_sis_reactivation",
+        ]
+        .contains(&key.as_str())
+        {
+            canvas.violation(
+                "POST",
+                uri.path(),
+                &format!("/body/{key}"),
+                "not a documented parameter".into(),
+            );
         }
     }
     let Some(name) = input.pointer("/user/name").and_then(Value::as_str) else {
@@ -619,7 +672,12 @@ async fn create_user(
         return errors(StatusCode::BAD_REQUEST, "user[name] is required");
     };
     let Some(login) = input.pointer("/pseudonym/unique_id").and_then(Value::as_str) else {
-        canvas.violation("POST", uri.path(), "/body/pseudonym/unique_id", "pseudonym[unique_id] is required".into());
+        canvas.violation(
+            "POST",
+            uri.path(),
+            "/body/pseudonym/unique_id",
+            "pseudonym[unique_id] is required".into(),
+        );
         return errors(StatusCode::BAD_REQUEST, "pseudonym[unique_id] is required");
     };
     if canvas.find_user(login).is_some() || login.trim().is_empty() {
@@ -662,7 +720,10 @@ async fn create_enrollment(
         }
     };
     let course: u64 = id.parse().unwrap_or(0);
-    let kind = input.pointer("/enrollment/type").and_then(Value::as_str).unwrap_or_default();
+    let kind = input
+        .pointer("/enrollment/type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     const TYPES: [&str; 5] = [
         "StudentEnrollment",
         "TeacherEnrollment",
@@ -680,7 +741,12 @@ async fn create_enrollment(
         _ => None,
     };
     let Some(user) = user else {
-        canvas.violation("POST", uri.path(), "/body/enrollment/user_id", "enrollment[user_id] is required".into());
+        canvas.violation(
+            "POST",
+            uri.path(),
+            "/body/enrollment/user_id",
+            "enrollment[user_id] is required".into(),
+        );
         return errors(StatusCode::BAD_REQUEST, "enrollment[user_id] is required");
     };
     if canvas.course(course).is_none() || canvas.user(user).is_none() {

@@ -40,7 +40,9 @@ async fn stripe_customers_become_canvas_users_once() {
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert_eq!(job.counts.written, 3, "{job:?}");
     assert_eq!(fake.user_count(), before + 3);
-    let user = fake.find_user("canvas2@example.com").expect("a Canvas user for customer 2");
+    let user = fake
+        .find_user("canvas2@example.com")
+        .expect("a Canvas user for customer 2");
     assert_eq!(user["name"], "Learner 2");
     assert!(user["sis_user_id"].as_str().unwrap().starts_with("cus_"), "{user}");
 

@@ -216,8 +216,7 @@ impl CompiledDefinition {
         if let Some(rl) = &def.rate_limit {
             // A cost budget may stand alone; a request budget needs both numbers.
             let header_bucket = rl.headers.as_ref().and_then(|h| h.bucket.as_ref());
-            let request_budget =
-                rl.requests > 0 || rl.window_ms > 0 || (rl.cost.is_none() && header_bucket.is_none());
+            let request_budget = rl.requests > 0 || rl.window_ms > 0 || (rl.cost.is_none() && header_bucket.is_none());
             if request_budget && rl.requests == 0 {
                 return Err(invalid("rate_limit.requests", "must be at least 1"));
             }

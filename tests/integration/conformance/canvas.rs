@@ -96,7 +96,10 @@ async fn canvas() {
             expected: fake.enrollment_count(COURSE),
             // Enrollments change by being added: a new student in the course.
             change: Box::new(move |_| {
-                assert!(f.enrollment_of(COURSE, 1249).is_none(), "student 249 is not enrolled yet");
+                assert!(
+                    f.enrollment_of(COURSE, 1249).is_none(),
+                    "student 249 is not enrolled yet"
+                );
                 vec![id(&f.enroll_as_admin(COURSE, 1249)).to_string()]
             }),
             object: Box::new(move |id| f.enrollment(id.parse().ok()?)),
@@ -143,7 +146,9 @@ async fn canvas() {
             ],
             refused: &[1],
             verify: Box::new(move |record, id| {
-                let held = f.user(id.expect("the new user's id").parse().unwrap()).expect("created");
+                let held = f
+                    .user(id.expect("the new user's id").parse().unwrap())
+                    .expect("created");
                 assert_eq!(held["name"], record["user"]["name"]);
                 assert_eq!(held["login_id"], record["pseudonym"]["unique_id"]);
             }),
@@ -164,7 +169,9 @@ async fn canvas() {
             ],
             refused: &[1],
             verify: Box::new(move |record, id| {
-                let held = f.enrollment(id.expect("the enrollment id").parse().unwrap()).expect("created");
+                let held = f
+                    .enrollment(id.expect("the enrollment id").parse().unwrap())
+                    .expect("created");
                 assert_eq!(held["course_id"], record["course_id"]);
                 assert_eq!(held["user_id"], record["user_id"]);
                 assert_eq!(held["enrollment_state"], "active");
@@ -173,7 +180,11 @@ async fn canvas() {
     )
     .await;
 
-    assert_eq!(fake.throttled(), 0, "the pacing kept every request inside Canvas's bucket");
+    assert_eq!(
+        fake.throttled(),
+        0,
+        "the pacing kept every request inside Canvas's bucket"
+    );
     let violations = fake.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
 }
