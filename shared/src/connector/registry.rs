@@ -307,6 +307,27 @@ streams:
     }
 
     #[test]
+    fn a_header_bucket_stands_alone_and_needs_its_level_header_and_positive_rates() {
+        let with =
+            |headers: &str| MINIMAL.replace("name: Mini", &format!("name: Mini\nrate_limit: {{headers: {headers}}}"));
+        let ok = with("{remaining: X-Left, bucket: {cost: X-Cost, maximum: 700, restore_rate: 10}}");
+        parse_definition("mini.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&with("{bucket: {cost: X-Cost, maximum: 700, restore_rate: 10}}"));
+        assert_eq!(e.field, "rate_limit.headers.remaining", "{e}");
+        let e = err(&with(
+            "{remaining: X-Left, bucket: {cost: X-Cost, maximum: 700, restore_rate: 0}}",
+        ));
+        assert_eq!(e.field, "rate_limit.headers.bucket.restore_rate", "{e}");
+        let e = err(&with(
+            "{remaining: X-Left, bucket: {cost: 'X Cost', maximum: 700, restore_rate: 10}}",
+        ));
+        assert_eq!(e.field, "rate_limit.headers.bucket.cost", "{e}");
+        // Headers without a bucket pace nothing by themselves: a request budget is still needed.
+        let e = err(&with("{remaining: X-Left}"));
+        assert_eq!(e.field, "rate_limit.requests", "{e}");
+    }
+
+    #[test]
     fn an_unknown_pagination_type_is_reported_at_the_pagination() {
         let e = err(&MINIMAL.replace("type: cursor", "type: curser"));
         assert_eq!(e.field, "streams.items.pagination.type");
