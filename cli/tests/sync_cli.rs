@@ -44,6 +44,8 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "netsuite",
         "woocommerce",
         "magento",
+        "moodle",
+        "canvas",
         "github",
         "asana",
         "notion",

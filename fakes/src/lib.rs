@@ -50,6 +50,11 @@
 //!   create and update) and catalog products, with the client-credentials token server;
 //! * [`zendesk`]: Support API v2 tickets and users through the cursor-based incremental
 //!   exports, ticket create and update, following developer.zendesk.com (no spec is published);
+//! * [`canvas`]: Canvas LMS users, courses, enrollments and submissions with Link-header paging
+//!   and the leaky-bucket throttle (`X-Request-Cost`, `X-Rate-Limit-Remaining`, text 403s);
+//! * [`moodle`]: web services over REST (`wstoken`, `wsfunction`, bracket-encoded forms, errors
+//!   as HTTP 200 exception bodies): users, courses, enrolled users, user creation and manual
+//!   enrolment, every call checked against the functions' documented descriptions;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -76,11 +81,13 @@
 
 pub mod asana;
 pub mod dropbox;
+pub mod canvas;
 pub mod faults;
 pub mod github;
 pub mod hubspot;
 pub mod linear;
 pub mod magento;
+pub mod moodle;
 pub mod netsuite;
 pub mod notion;
 pub mod odata;

@@ -2124,3 +2124,203 @@ fn empty_statuses_must_be_successes_or_redirections() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// PHP-style form bodies and errors inside 2xx responses (RPC-over-HTTP APIs such as Moodle's
+// web services)
+
+const FORM_RPC: &str = r#"
+id: test
+name: Test
+auth: {type: api_key, in: query, name: token}
+errors:
+  message: /message
+  rules:
+    - body: {pointer: /errorcode, one_of: [invalidtoken]}
+      action: reauth
+    - body: {pointer: /errorcode, one_of: [dmlwriteexception]}
+      action: retry
+    - body: {pointer: /exception}
+      action: fail
+streams:
+  people:
+    request:
+      method: POST
+      path: /rpc
+      query: {fn: list}
+      body_format: php_form
+      body: {criteria: [{key: email, value: "%"}]}
+    records: /people
+writes:
+  people.create:
+    kind: create
+    key: /username
+    batch_size: 10
+    request:
+      method: POST
+      path: /rpc
+      query: {fn: create}
+      body_format: php_form
+      body: {people: "{{ records }}"}
+    response: {results: "", result_key: /username, destination_id: /id}
+"#;
+
+/// The `people[i][username]` values of a PHP-style form body, in order.
+fn form_usernames(body: &[u8]) -> Vec<String> {
+    form_urlencoded::parse(body)
+        .filter(|(k, _)| k.starts_with("people[") && k.ends_with("][username]"))
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn php_form_bodies_carry_nested_records_in_bracket_notation_with_digit_booleans() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(query_param("fn", "create"))
+        .and(header("content-type", "application/x-www-form-urlencoded"))
+        .respond_with(|req: &Request| {
+            let body = String::from_utf8(req.body.clone()).unwrap();
+            assert_eq!(
+                body,
+                "people%5B0%5D%5Bcreatepassword%5D=1&people%5B0%5D%5Bemail%5D=ada%40example.com\
+                 &people%5B0%5D%5Broles%5D%5B0%5D=5&people%5B0%5D%5Busername%5D=ada\
+                 &people%5B1%5D%5Bcreatepassword%5D=0&people%5B1%5D%5Bprofile%5D%5Bcity%5D=Perth\
+                 &people%5B1%5D%5Busername%5D=grace"
+            );
+            let results: Vec<Value> = form_usernames(&req.body)
+                .iter()
+                .enumerate()
+                .map(|(i, u)| json!({"id": 40 + i, "username": u}))
+                .collect();
+            ResponseTemplate::new(200).set_body_json(results)
+        })
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(
+        def(FORM_RPC),
+        settings(&server),
+        Credentials::new().with("api_key", "t0k"),
+    );
+    let records = vec![
+        json!({"username": "ada", "email": "ada@example.com", "createpassword": true, "roles": [5], "note": null}),
+        json!({"username": "grace", "createpassword": false, "profile": {"city": "Perth"}}),
+    ];
+    let results = c.write_batch("people.create", &records).await.unwrap();
+    assert_eq!(
+        results,
+        vec![
+            WriteResult::Ok {
+                destination_id: Some("40".into())
+            },
+            WriteResult::Ok {
+                destination_id: Some("41".into())
+            },
+        ]
+    );
+}
+
+#[tokio::test]
+async fn errors_in_a_200_body_are_classified_like_their_http_equivalents() {
+    let server = MockServer::start().await;
+    let sizes = Arc::new(Mutex::new(Vec::new()));
+    let seen = sizes.clone();
+    // Writes: a batch holding `taken` is refused as a whole, with HTTP 200.
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(query_param("fn", "create"))
+        .respond_with(move |req: &Request| {
+            let names = form_usernames(&req.body);
+            seen.lock().unwrap().push(names.len());
+            if names.iter().any(|n| n == "taken") {
+                return ResponseTemplate::new(200).set_body_json(json!({
+                    "exception": "invalid_parameter_exception", "errorcode": "invalidparameter",
+                    "message": "Invalid parameter value detected (Username already exists: taken)"
+                }));
+            }
+            let results: Vec<Value> = names.iter().map(|u| json!({"id": 7, "username": u})).collect();
+            ResponseTemplate::new(200).set_body_json(results)
+        })
+        .mount(&server)
+        .await;
+    // Reads: the token `expired` is refused with HTTP 200; a good one lists people.
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(query_param("fn", "list"))
+        .and(query_param("token", "expired"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "exception": "moodle_exception", "errorcode": "invalidtoken", "message": "Invalid token - token not found"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(query_param("fn", "list"))
+        .and(query_param("token", "busy"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "exception": "dml_write_exception", "errorcode": "dmlwriteexception", "message": "Error writing to database"
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(query_param("fn", "list"))
+        .and(query_param("token", "t0k"))
+        .and(body_string_contains("criteria%5B0%5D%5Bvalue%5D=%25"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"people": [{"id": 1}, {"id": 2}]})))
+        .mount(&server)
+        .await;
+
+    let good = client(
+        def(FORM_RPC),
+        settings(&server),
+        Credentials::new().with("api_key", "t0k"),
+    );
+    let (records, _, _) = read_all(&good, "people", StreamState::full_refresh()).await;
+    assert_eq!(records.len(), 2, "a 200 without an exception is a success");
+
+    let expired = client(
+        def(FORM_RPC),
+        settings(&server),
+        Credentials::new().with("api_key", "expired"),
+    );
+    let err = expired
+        .read_page("people", &StreamState::full_refresh())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::ReAuth, "{err}");
+    assert_eq!(err.status, Some(200));
+    assert!(err.message.contains("Invalid token"), "{err}");
+
+    let busy = client(
+        def(FORM_RPC),
+        ClientSettings {
+            max_inline_retries: 0,
+            ..settings(&server)
+        },
+        Credentials::new().with("api_key", "busy"),
+    );
+    let err = busy
+        .read_page("people", &StreamState::full_refresh())
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient, "{err}");
+
+    let names = ["a", "b", "taken", "d"];
+    let records: Vec<Value> = names.iter().map(|n| json!({"username": n})).collect();
+    let results = good.write_batch("people.create", &records).await.unwrap();
+    for (i, r) in results.iter().enumerate() {
+        if i == 2 {
+            assert!(
+                matches!(r, WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("Username already exists")),
+                "{r:?}"
+            );
+        } else {
+            assert!(r.is_ok(), "{i}: {r:?}");
+        }
+    }
+    // 4 refused -> [a, b] ok, [taken, d] refused -> [taken] refused, [d] ok.
+    assert_eq!(*sizes.lock().unwrap(), vec![4, 2, 2, 1, 1]);
+}

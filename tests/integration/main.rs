@@ -2,6 +2,7 @@
 
 mod api;
 mod asana_flows;
+mod canvas_flows;
 mod conformance;
 mod destinations;
 mod dropbox_flows;
@@ -13,6 +14,7 @@ mod health;
 mod indexes;
 mod linear_flows;
 mod magento_flows;
+mod moodle_flows;
 mod notion_flows;
 mod outbound;
 mod paypal_flows;

@@ -217,7 +217,8 @@ impl CompiledDefinition {
         check_auth(&def.auth, &config_only, &def.config)?;
         if let Some(rl) = &def.rate_limit {
             // A cost budget may stand alone; a request budget needs both numbers.
-            let request_budget = rl.requests > 0 || rl.window_ms > 0 || rl.cost.is_none();
+            let header_bucket = rl.headers.as_ref().and_then(|h| h.bucket.as_ref());
+            let request_budget = rl.requests > 0 || rl.window_ms > 0 || (rl.cost.is_none() && header_bucket.is_none());
             if request_budget && rl.requests == 0 {
                 return Err(invalid("rate_limit.requests", "must be at least 1"));
             }
@@ -239,6 +240,23 @@ impl CompiledDefinition {
                 for (field, name) in [("remaining", &h.remaining), ("reset", &h.reset)] {
                     if let Some(name) = name {
                         check_header_name(&format!("rate_limit.headers.{field}"), name)?;
+                    }
+                }
+                if let Some(bucket) = &h.bucket {
+                    check_header_name("rate_limit.headers.bucket.cost", &bucket.cost)?;
+                    if h.remaining.is_none() {
+                        return Err(invalid(
+                            "rate_limit.headers.remaining",
+                            "a header bucket reads its level from `remaining`",
+                        ));
+                    }
+                    for (field, value) in [("maximum", bucket.maximum), ("restore_rate", bucket.restore_rate)] {
+                        if !(value.is_finite() && value > 0.0) {
+                            return Err(invalid(
+                                format!("rate_limit.headers.bucket.{field}"),
+                                "must be a positive number",
+                            ));
+                        }
                     }
                 }
             }

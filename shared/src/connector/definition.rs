@@ -497,6 +497,27 @@ pub struct RateLimitHeaders {
     /// How the reset header is written.
     #[serde(default = "default_reset_kind")]
     pub reset_kind: ResetKind,
+
+    /// A cost bucket reported through headers: `remaining` then holds the points left (a
+    /// decimal), and each request is paced so that the bucket, refilled since, holds what the
+    /// dearest request so far cost (Canvas LMS: `X-Rate-Limit-Remaining`, `X-Request-Cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<HeaderBucketSpec>,
+}
+
+/// A leaky bucket of cost points whose level the provider reports in a header after each
+/// request; its size and refill rate are the provider's documented constants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderBucketSpec {
+    /// Header with what the request cost (`X-Request-Cost`).
+    pub cost: String,
+
+    /// The bucket's size in points.
+    pub maximum: f64,
+
+    /// Points restored per second.
+    pub restore_rate: f64,
 }
 
 fn default_reset_kind() -> ResetKind {
@@ -687,7 +708,11 @@ pub struct RequestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 
-    /// How the body is encoded: `json` or `form` (a flat object, URL-encoded).
+    /// How the body is encoded: `json`, `form` (an object, URL-encoded; nested objects and
+    /// arrays in bracket notation, `metadata[plan]=pro`, `expand[0]=x`, as Stripe reads them)
+    /// or `php_form` (the same bracket notation as PHP's `http_build_query` writes it, which
+    /// PHP servers such as Moodle's web services read into nested arrays:
+    /// `users[0][email]=a%40b.c&users[0][createpassword]=1`; booleans as `1` and `0`).
     #[serde(default = "default_body_format")]
     pub body_format: BodyFormat,
 }
@@ -728,8 +753,15 @@ impl HttpMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyFormat {
+    /// `application/json`.
     Json,
+    /// `application/x-www-form-urlencoded`, nested values in bracket notation, booleans as
+    /// `true` / `false`.
     Form,
+    /// `application/x-www-form-urlencoded` as PHP writes and reads it: bracket notation,
+    /// booleans as `1` / `0` (PHP's validators refuse the words for integer and boolean
+    /// parameters).
+    PhpForm,
 }
 
 /// A cheap request proving the credentials work.

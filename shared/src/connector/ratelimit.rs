@@ -155,6 +155,20 @@ impl PacerCore {
     /// Reads the provider's remaining-budget and reset headers; a remaining budget of 0
     /// pauses until the reset (or one window, or one second without a configured window).
     pub fn observe_headers(&mut self, now: Duration, spec: &RateLimitHeaders, headers: &HeaderMap, wall: SystemTime) {
+        if let (Some(bucket), Some(name)) = (&spec.bucket, spec.remaining.as_deref()) {
+            if let (Some(available), Some(cost)) = (header_f64(headers, name), header_f64(headers, &bucket.cost)) {
+                // The dearest request seen so far, as for a body-reported budget.
+                let expected = self.cost.map_or(cost, |b| b.expected.max(cost)).min(bucket.maximum);
+                self.cost = Some(CostBucket {
+                    available,
+                    maximum: bucket.maximum,
+                    restore_rate: bucket.restore_rate,
+                    at: now,
+                    expected,
+                });
+            }
+            return;
+        }
         let Some(remaining) = spec.remaining.as_deref().and_then(|name| header_u64(headers, name)) else {
             return;
         };
@@ -179,6 +193,11 @@ impl PacerCore {
             .min(super::errors::MAX_RETRY_AFTER);
         self.pause_for(now, delay + self.margin);
     }
+}
+
+fn header_f64(headers: &HeaderMap, name: &str) -> Option<f64> {
+    let value = headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok()?;
+    (value.is_finite() && value >= 0.0).then_some(value)
 }
 
 fn header_u64(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -517,6 +536,37 @@ mod tests {
     }
 
     #[test]
+    fn a_header_bucket_waits_until_the_refilled_bucket_holds_the_dearest_cost() {
+        let spec = RateLimitHeaders {
+            remaining: Some("X-Rate-Limit-Remaining".into()),
+            reset: None,
+            reset_kind: ResetKind::DeltaSeconds,
+            bucket: Some(crate::connector::definition::HeaderBucketSpec {
+                cost: "X-Request-Cost".into(),
+                maximum: 700.0,
+                restore_rate: 10.0,
+            }),
+        };
+        let mut core = PacerCore::new(None);
+        let mut hdrs = HeaderMap::new();
+        // Plenty left: no wait.
+        hdrs.insert("x-rate-limit-remaining", HeaderValue::from_static("650.5"));
+        hdrs.insert("x-request-cost", HeaderValue::from_static("20.0"));
+        core.observe_headers(Duration::ZERO, &spec, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(Duration::ZERO), Duration::ZERO);
+        // 5 points left, requests cost up to 20: wait 1.5 s for 15 points at 10 a second.
+        hdrs.insert("x-rate-limit-remaining", HeaderValue::from_static("5"));
+        hdrs.insert("x-request-cost", HeaderValue::from_static("2"));
+        core.observe_headers(ms(1000), &spec, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(ms(1000)), ms(1500));
+        // The next one waits another 2 s: the first took the points refilled meanwhile.
+        assert_eq!(core.reserve(ms(2500)), ms(2000));
+        // A response without the headers changes nothing; `0` left does not pause blindly.
+        core.observe_headers(ms(4500), &spec, &HeaderMap::new(), SystemTime::now());
+        assert_eq!(core.reserve(ms(6500)), Duration::ZERO);
+    }
+
+    #[test]
     fn a_zero_remaining_header_pauses_until_reset_or_a_window() {
         let mut hdrs = HeaderMap::new();
         hdrs.insert("x-remaining", HeaderValue::from_static("0"));
@@ -525,6 +575,7 @@ mod tests {
             remaining: Some("X-Remaining".into()),
             reset: Some("X-Reset".into()),
             reset_kind: ResetKind::DeltaSeconds,
+            bucket: None,
         };
         let mut core = PacerCore::new(Some(&spec(100, 10_000, 0)));
         core.observe_headers(Duration::ZERO, &with_reset, &hdrs, SystemTime::now());

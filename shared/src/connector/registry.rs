@@ -16,12 +16,14 @@ use super::definition::ConnectorDefinition;
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
+    ("canvas.yaml", include_str!("../../connectors/canvas.yaml")),
     ("dropbox.yaml", include_str!("../../connectors/dropbox.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
+    ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("notion.yaml", include_str!("../../connectors/notion.yaml")),
@@ -188,12 +190,14 @@ streams:
             ids,
             [
                 "asana",
+                "canvas",
                 "dropbox",
                 "generic-rest",
                 "github",
                 "hubspot",
                 "linear",
                 "magento",
+                "moodle",
                 "mysql",
                 "netsuite",
                 "notion",
@@ -306,6 +310,27 @@ streams:
             &format!("name: Mini\nrate_limit: {{requests: 5, cost: {cost}}}"),
         ));
         assert_eq!(e.field, "rate_limit.window_ms", "{e}");
+    }
+
+    #[test]
+    fn a_header_bucket_stands_alone_and_needs_its_level_header_and_positive_rates() {
+        let with =
+            |headers: &str| MINIMAL.replace("name: Mini", &format!("name: Mini\nrate_limit: {{headers: {headers}}}"));
+        let ok = with("{remaining: X-Left, bucket: {cost: X-Cost, maximum: 700, restore_rate: 10}}");
+        parse_definition("mini.yaml", &ok).unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&with("{bucket: {cost: X-Cost, maximum: 700, restore_rate: 10}}"));
+        assert_eq!(e.field, "rate_limit.headers.remaining", "{e}");
+        let e = err(&with(
+            "{remaining: X-Left, bucket: {cost: X-Cost, maximum: 700, restore_rate: 0}}",
+        ));
+        assert_eq!(e.field, "rate_limit.headers.bucket.restore_rate", "{e}");
+        let e = err(&with(
+            "{remaining: X-Left, bucket: {cost: 'X Cost', maximum: 700, restore_rate: 10}}",
+        ));
+        assert_eq!(e.field, "rate_limit.headers.bucket.cost", "{e}");
+        // Headers without a bucket pace nothing by themselves: a request budget is still needed.
+        let e = err(&with("{remaining: X-Left}"));
+        assert_eq!(e.field, "rate_limit.requests", "{e}");
     }
 
     #[test]

@@ -191,13 +191,18 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 fn encode_body(value: &Value, format: BodyFormat) -> Result<PreparedBody, ConnectorError> {
     Ok(match format {
         BodyFormat::Json => PreparedBody::Json(serde_json::to_vec(value).expect("a JSON value always serialises")),
-        BodyFormat::Form => {
+        BodyFormat::Form | BodyFormat::PhpForm => {
             let Value::Object(map) = value else {
                 return Err(ConnectorError::config("a form body must be an object"));
             };
+            let booleans = if format == BodyFormat::PhpForm {
+                FormBooleans::Digits
+            } else {
+                FormBooleans::Words
+            };
             let mut pairs = Vec::new();
             for (k, v) in map {
-                flatten_form(Cow::Borrowed(k.as_str()), v, &mut pairs);
+                flatten_form(Cow::Borrowed(k.as_str()), v, booleans, &mut pairs);
             }
             PreparedBody::Form(
                 form_urlencoded::Serializer::new(String::new())
@@ -208,20 +213,32 @@ fn encode_body(value: &Value, format: BodyFormat) -> Result<PreparedBody, Connec
     })
 }
 
-/// Flattens nested objects and arrays the way Stripe reads forms: `metadata[plan]=pro`,
-/// `expand[0]=customer`. Nulls are left out.
-fn flatten_form(key: Cow<'_, str>, value: &Value, out: &mut Vec<(String, String)>) {
+/// How a form writes a boolean.
+#[derive(Clone, Copy)]
+enum FormBooleans {
+    /// `true` / `false` (Stripe).
+    Words,
+    /// `1` / `0` (PHP).
+    Digits,
+}
+
+/// Flattens nested objects and arrays in bracket notation, the way Stripe and PHP read forms:
+/// `metadata[plan]=pro`, `expand[0]=customer`, `users[0][email]=a%40b.c`. Nulls are left out.
+fn flatten_form(key: Cow<'_, str>, value: &Value, booleans: FormBooleans, out: &mut Vec<(String, String)>) {
     match value {
         Value::Null => {}
         Value::Object(map) => {
             for (k, v) in map {
-                flatten_form(Cow::Owned(format!("{key}[{k}]")), v, out);
+                flatten_form(Cow::Owned(format!("{key}[{k}]")), v, booleans, out);
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                flatten_form(Cow::Owned(format!("{key}[{i}]")), v, out);
+                flatten_form(Cow::Owned(format!("{key}[{i}]")), v, booleans, out);
             }
+        }
+        Value::Bool(b) if matches!(booleans, FormBooleans::Digits) => {
+            out.push((key.into_owned(), if *b { "1" } else { "0" }.to_owned()))
         }
         Value::String(s) => out.push((key.into_owned(), s.clone())),
         other => out.push((key.into_owned(), other.to_string())),
@@ -334,6 +351,22 @@ mod tests {
                 "email=a%40b.c&expand%5B0%5D=x&metadata%5Bplan%5D=pro".into()
             ))
         );
+        // PHP's bracket notation with booleans as digits; Stripe's form keeps the words.
+        let body = "{users: [{email: a@b.c, createpassword: true, suspended: false, n: null}]}";
+        for (format, yes, no) in [("php_form", "1", "0"), ("form", "true", "false")] {
+            let p = compile(&format!(
+                "{{method: POST, path: /x, body_format: {format}, body: {body}}}"
+            ))
+            .prepare(&base, &vars(), &[])
+            .unwrap();
+            assert_eq!(
+                p.body,
+                Some(PreparedBody::Form(format!(
+                    "users%5B0%5D%5Bcreatepassword%5D={yes}&users%5B0%5D%5Bemail%5D=a%40b.c&users%5B0%5D%5Bsuspended%5D={no}"
+                ))),
+                "{format}"
+            );
+        }
     }
 
     #[test]

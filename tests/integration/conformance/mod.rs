@@ -19,11 +19,13 @@
 
 mod asana;
 mod dropbox;
+mod canvas;
 mod generic_rest;
 mod github;
 mod hubspot;
 mod linear;
 mod magento;
+mod moodle;
 mod netsuite;
 mod notion;
 mod paypal;
