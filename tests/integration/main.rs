@@ -3,6 +3,7 @@
 mod api;
 mod asana_flows;
 mod conformance;
+mod console;
 mod destinations;
 mod events;
 mod flows_netsuite;
