@@ -45,8 +45,14 @@ fn require_browser() {
     let root = workspace_root();
     let playwright = root.join("tests/browser/node_modules/playwright-core/package.json");
     let missing: Vec<String> = [
-        (chromium().exists(), format!("{} (Debian's chromium)", chromium().display())),
-        (playwright.exists(), "tests/browser/node_modules/playwright-core".to_string()),
+        (
+            chromium().exists(),
+            format!("{} (Debian's chromium)", chromium().display()),
+        ),
+        (
+            playwright.exists(),
+            "tests/browser/node_modules/playwright-core".to_string(),
+        ),
     ]
     .into_iter()
     .filter(|(ok, _)| !ok)
@@ -173,10 +179,21 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
 
     // The demo's shape: Stripe customers -> HubSpot contacts, both connections healthy.
     for (id, provider, name, base_url, credentials) in [
-        (STRIPE, "stripe", "Stripe", "https://api.stripe.com", json!({"api_key": "sk_test_console"})),
-        (HUBSPOT, "hubspot", "HubSpot", "https://api.hubapi.com", json!({"access_token": "pat-console-test"})),
+        (
+            STRIPE,
+            "stripe",
+            "Stripe",
+            "https://api.stripe.com",
+            json!({"api_key": "sk_test_console"}),
+        ),
+        (
+            HUBSPOT,
+            "hubspot",
+            "HubSpot",
+            "https://api.hubapi.com",
+            json!({"access_token": "pat-console-test"}),
+        ),
     ] {
-        let id = format!("{id}_{}", &run[run.len() - 6..]);
         let (status, body) = call(
             &deps,
             "POST",
@@ -196,11 +213,15 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             version: 1,
             ..Default::default()
         };
-        assert!(deps.connections.put_health(&id, &health).await.expect("health is stored"));
+        assert!(deps
+            .connections
+            .put_health(id, &health)
+            .await
+            .expect("health is stored"));
     }
-    let suffix = &run[run.len() - 6..];
-    let (stripe, hubspot) = (format!("{STRIPE}_{suffix}"), format!("{HUBSPOT}_{suffix}"));
-    let flow = format!("{FLOW}-{suffix}");
+    // Ids as the demo's: the table is this test's own (the tenant is unique because secret
+    // names are global in a shared emulator).
+    let (stripe, hubspot, flow) = (STRIPE.to_string(), HUBSPOT.to_string(), FLOW.to_string());
     let (status, body) = call(
         &deps,
         "POST",
@@ -217,11 +238,23 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     let to_replay = format!("job:{flow}:job_replay");
     let stays = format!("job:{flow}:job_stays");
     store
-        .put(&dead_letter(&to_replay, &flow, "job_replay", "HubSpot answered 503 Service Unavailable", now - 900))
+        .put(&dead_letter(
+            &to_replay,
+            &flow,
+            "job_replay",
+            "HubSpot answered 503 Service Unavailable",
+            now - 900,
+        ))
         .await
         .expect("parked");
     store
-        .put(&dead_letter(&stays, &flow, "job_stays", "HubSpot answered 502 Bad Gateway", now - 600))
+        .put(&dead_letter(
+            &stays,
+            &flow,
+            "job_stays",
+            "HubSpot answered 502 Bad Gateway",
+            now - 600,
+        ))
         .await
         .expect("parked");
 

@@ -22,12 +22,36 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
 
 /// `(name under /console/, content type, content)`; `index.html` is also `/console`.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("index.html", "text/html; charset=utf-8", include_str!("../../console/index.html")),
-    ("console.css", "text/css; charset=utf-8", include_str!("../../console/console.css")),
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../../console/app.js")),
-    ("api.js", "text/javascript; charset=utf-8", include_str!("../../console/api.js")),
-    ("dom.js", "text/javascript; charset=utf-8", include_str!("../../console/dom.js")),
-    ("views.js", "text/javascript; charset=utf-8", include_str!("../../console/views.js")),
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../console/index.html"),
+    ),
+    (
+        "console.css",
+        "text/css; charset=utf-8",
+        include_str!("../../console/console.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/api.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/dom.js"),
+    ),
+    (
+        "views.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../console/views.js"),
+    ),
 ];
 
 /// Whether a path is the console's (`/console` or below it).
@@ -161,8 +185,14 @@ mod tests {
             let lower = body.to_ascii_lowercase();
             assert!(!lower.contains("style=\""), "{name}: a style attribute");
             assert!(!lower.contains("setattribute('style'"), "{name}: a style attribute");
-            assert!(!lower.contains("onclick=\"") && !lower.contains("onload=\""), "{name}: an inline handler");
-            assert!(!lower.contains("http://") && !lower.contains("https://"), "{name}: another origin");
+            assert!(
+                !lower.contains("onclick=\"") && !lower.contains("onload=\""),
+                "{name}: an inline handler"
+            );
+            assert!(
+                !lower.contains("http://") && !lower.contains("https://"),
+                "{name}: another origin"
+            );
             assert!(!lower.contains("eval("), "{name}: eval");
             assert!(!lower.contains("innerhtml"), "{name}: innerHTML (text goes in as text)");
         }

@@ -67,6 +67,9 @@ mod tests {
         };
         assert_eq!(view(&caller(Role::Viewer)).permissions, ["read"]);
         assert_eq!(view(&caller(Role::Runner)).permissions, ["read", "run"]);
-        assert_eq!(view(&caller(Role::Admin)).permissions, ["read", "run", "write", "admin"]);
+        assert_eq!(
+            view(&caller(Role::Admin)).permissions,
+            ["read", "run", "write", "admin"]
+        );
     }
 }
