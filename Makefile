@@ -1,5 +1,5 @@
 # Switchyard: the two set-up commands are `make dev` and `make test`.
-.PHONY: dev test bench bench-peers venv fmt fuzz
+.PHONY: dev test bench bench-peers venv fmt fuzz screenshots browser
 
 ## Run Switchyard locally: emulator + template resources + local runner + demo (Ctrl-C stops).
 dev:
@@ -9,6 +9,17 @@ dev:
 ## Run the whole test suite (installs moto into .venv first).
 test:
 	scripts/test.sh
+
+## Regenerate the console's screenshots in docs/console/ (a real browser against moto).
+screenshots:
+	scripts/setup-venv.sh
+	scripts/ensure-browser.sh
+	mkdir -p docs/console
+	SWITCHYARD_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console cargo test -p switchyard-tests --test integration -- browser_console_ --nocapture
+
+## Install what the console's browser test needs (Debian's chromium, pinned playwright-core).
+browser:
+	scripts/ensure-browser.sh
 
 ## Criterion benchmarks and the long proofs (print their figures).
 bench:

@@ -11,6 +11,8 @@ fi
 scripts/setup-venv.sh
 # PostgreSQL and MariaDB for the SQL connector tests (started here, or install instructions).
 scripts/ensure-databases.sh
+# Debian's chromium and the pinned playwright-core for the console's browser test.
+scripts/ensure-browser.sh
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
@@ -34,8 +36,10 @@ run() {
 rm -rf target/switchyard-test-logs
 run cargo test --workspace --all-targets --exclude switchyard-tests
 run cargo test -p switchyard-tests --lib --benches
-run cargo test -p switchyard-tests --test integration -- --skip fault_injection_with_
+run cargo test -p switchyard-tests --test integration -- --skip fault_injection_with_ --skip browser_console_
 run cargo test -p switchyard-tests --test integration -- fault_injection_with_
+# The console in a real browser, on its own: chromium beside the other tests' load is slow.
+run cargo test -p switchyard-tests --test integration -- browser_console_
 run cargo test -p switchyard-tests --test secrets_in_logs
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).

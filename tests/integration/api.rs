@@ -227,6 +227,7 @@ async fn seeded(api: &Api) -> (String, &'static str) {
 fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
     let dead = dead.replace(':', "%3A");
     vec![
+        ("GET", "/v1/me".into(), None),
         ("GET", "/v1/connectors".into(), None),
         ("GET", "/v1/connectors/hubspot".into(), None),
         ("GET", "/v1/connections".into(), None),

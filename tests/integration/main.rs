@@ -4,6 +4,7 @@ mod api;
 mod asana_flows;
 mod canvas_flows;
 mod conformance;
+mod console;
 mod destinations;
 mod dropbox_flows;
 mod events;

@@ -354,6 +354,7 @@ async fn run_up(args: UpArgs) -> Outcome {
     println!("Switchyard is running locally. Ctrl-C stops everything.");
     println!("  webhooks       {receiver_url}/hooks/{{connection_id}}");
     println!("  management API {receiver_url}/v1/  (README: \"Management API\")");
+    println!("  console        {receiver_url}/console  (log in with an API key)");
     if let Some(key) = &demo_key {
         println!("  admin API key  {key}  (tenant {}; shown once)", demo::TENANT);
     }

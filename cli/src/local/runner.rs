@@ -124,9 +124,14 @@ async fn hook(
 async fn api_route(State(http): State<Http>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let started = Instant::now();
     let mut event = apigw_event(&method, &uri, &headers, &body, &http.host, "");
-    event.route_key = Some("ANY /v1/{proxy+}".into());
+    let (route_key, prefix) = if uri.path().starts_with("/v1/") {
+        ("ANY /v1/{proxy+}", "/v1/")
+    } else {
+        ("GET /console/{proxy+}", "/console/")
+    };
+    event.route_key = Some(route_key.into());
     event.request_context.route_key = event.route_key.clone();
-    event.path_parameters = HashMap::from([("proxy".to_string(), uri.path().trim_start_matches("/v1/").to_string())]);
+    event.path_parameters = HashMap::from([("proxy".to_string(), uri.path().trim_start_matches(prefix).to_string())]);
     let resp = switchyard::api::handle_apigw(&http.api, event).await;
     let status = StatusCode::from_u16(resp.status_code as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     eprintln!(
@@ -145,8 +150,9 @@ async fn api_route(State(http): State<Http>, method: Method, uri: Uri, headers: 
     out
 }
 
-/// Serves `POST /hooks/{connection_id}` (and `GET`, for verification challenges) and the
-/// management API under `/v1/` on `listener` until the task is dropped.
+/// Serves `POST /hooks/{connection_id}` (and `GET`, for verification challenges), the
+/// management API under `/v1/` and the console under `/console` on `listener` until the task is
+/// dropped.
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     receiver: Arc<ReceiverDeps>,
@@ -160,6 +166,10 @@ pub async fn serve_http(
             post(hook_with_secret).get(hook_with_secret),
         )
         .route("/v1/{*proxy}", axum::routing::any(api_route))
+        // The admin console's assets, served by the api function (template: GET /console and
+        // GET /console/{proxy+}).
+        .route("/console", axum::routing::get(api_route))
+        .route("/console/{*proxy}", axum::routing::get(api_route))
         .with_state(Http { receiver, api, host });
     axum::serve(listener, app).await?;
     Ok(())

@@ -34,9 +34,12 @@
 //! [read | write], `POST /v1/flows/{id}/run` [run];
 //! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
 //! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
-//! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`].
+//! `GET /v1/me` [read]: the calling key's tenant, role and permissions;
+//! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`];
+//! `GET /console[/{asset}]` (public): the admin console's static assets, see [`console`].
 
 pub mod auth;
+pub mod console;
 pub mod key_material;
 pub mod oidc;
 pub mod openapi;
@@ -196,6 +199,10 @@ pub async fn handle_apigw(deps: &ApiDeps, event: ApiGatewayV2httpRequest) -> Api
 
 /// Answers one request: route, authenticate, count, authorise, run.
 pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
+    if console::is_console_path(&req.path) {
+        // The console's static assets: public, not counted; the console itself calls /v1/.
+        return console::serve(&req);
+    }
     if req.path == "/v1/openapi.json" {
         // The API's description is public: no key, not counted.
         return match req.method.as_str() {

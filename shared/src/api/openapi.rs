@@ -8,7 +8,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{connections, connectors, dead_letters, flows, keys};
+use super::routes::{connections, connectors, dead_letters, flows, keys, me};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -43,6 +43,7 @@ impl Modify for BearerKeys {
             and RateLimit-Reset; errors are RFC 9457 problem details."
     ),
     paths(
+        me::show,
         connectors::list,
         connectors::show,
         connections::list,

@@ -29,6 +29,10 @@ pub struct ConnectorDefinition {
     #[serde(default)]
     pub description: String,
 
+    /// The kind of system, for catalogues (the console's filter, `GET /v1/connectors`).
+    #[serde(default)]
+    pub category: Category,
+
     /// Base URL every request path is relative to. A connection's `base_url` config overrides
     /// it; when absent the connection must set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +113,26 @@ impl ConnectorKind {
     pub fn is_http(&self) -> bool {
         *self == ConnectorKind::Http
     }
+}
+
+/// The kind of system a connector talks to, as a catalogue groups them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    Crm,
+    Accounting,
+    /// ERP suites (NetSuite, SAP S/4HANA).
+    Erp,
+    Payments,
+    ECommerce,
+    Collaboration,
+    Messaging,
+    Education,
+    /// Databases and general-purpose HTTP (SQL, generic REST, outbound webhooks).
+    Data,
+    /// A definition that names none.
+    #[default]
+    Other,
 }
 
 /// A non-secret connection setting.

@@ -12,16 +12,28 @@ pub struct ConnectorView {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// `crm`, `accounting`, `erp`, `payments`, `e-commerce`, `collaboration`, `messaging`,
+    /// `education`, `data` or `other`.
+    pub category: crate::connector::definition::Category,
     /// `http` or `sql`.
     pub kind: crate::connector::definition::ConnectorKind,
     pub streams: Vec<String>,
     pub writes: Vec<String>,
     /// Auth kinds a connection may use: `api_key`, `bearer`, `basic`, `oauth2`, ...
     pub auth_kinds: Vec<&'static str>,
+    /// Each auth alternative with the credential names a connection must give for it (in
+    /// `credentials`), in the definition's order of preference.
+    pub auth_options: Vec<AuthOptionView>,
     /// The webhook signature scheme inbound events are checked with, if it receives webhooks.
     pub webhook_scheme: Option<&'static str>,
     /// Non-secret settings a connection gives in `config`, with whether each is required.
     pub config: Vec<ConfigFieldView>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuthOptionView {
+    pub kind: &'static str,
+    pub credentials: Vec<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -36,10 +48,19 @@ fn view(def: &ConnectorDefinition) -> ConnectorView {
         id: def.id.clone(),
         name: def.name.clone(),
         description: def.description.clone(),
+        category: def.category,
         kind: def.kind,
         streams: def.stream_names(),
         writes: def.write_names(),
         auth_kinds: def.auth.iter().map(|a| a.kind()).collect(),
+        auth_options: def
+            .auth
+            .iter()
+            .map(|a| AuthOptionView {
+                kind: a.kind(),
+                credentials: a.required_credentials().into_iter().map(str::to_string).collect(),
+            })
+            .collect(),
         webhook_scheme: def
             .webhooks
             .as_ref()

@@ -5,6 +5,7 @@ pub(crate) mod connectors;
 pub(crate) mod dead_letters;
 pub(crate) mod flows;
 pub(crate) mod keys;
+pub(crate) mod me;
 
 use super::auth::{Caller, Permission};
 use super::problem::Problem;
@@ -15,6 +16,7 @@ use super::ApiDeps;
 /// Every route, with its path parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    Me,
     ListConnectors,
     ShowConnector(String),
     ListConnections,
@@ -74,6 +76,7 @@ impl Route {
         let s: Vec<&str> = segments.iter().map(String::as_str).collect();
         let id = |i: usize| segments[i].clone();
         Some(match (method, s.as_slice()) {
+            ("GET", ["me"]) => Route::Me,
             ("GET", ["connectors"]) => Route::ListConnectors,
             ("GET", ["connectors", _]) => Route::ShowConnector(id(1)),
             ("GET", ["connections"]) => Route::ListConnections,
@@ -102,7 +105,7 @@ impl Route {
     pub fn permission(&self) -> Permission {
         use Route::*;
         match self {
-            ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
+            Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
             | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
             RunFlow(_) | ReplayDeadLetter(_) => Permission::Run,
             CreateConnection | UpdateConnection(_) | DeleteConnection(_) | CreateFlow | UpdateFlow(_)
@@ -117,6 +120,7 @@ impl Route {
         let id = || "x".to_string();
         use Route::*;
         [
+            Me,
             ListConnectors,
             ShowConnector(id()),
             ListConnections,
@@ -148,6 +152,7 @@ impl Route {
     pub fn name(&self) -> &'static str {
         use Route::*;
         match self {
+            Me => "GET /v1/me",
             ListConnectors => "GET /v1/connectors",
             ShowConnector(_) => "GET /v1/connectors/{id}",
             ListConnections => "GET /v1/connections",
@@ -177,6 +182,7 @@ impl Route {
 pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     use Route::*;
     match route {
+        Me => me::show(caller),
         ListConnectors => connectors::list(deps, req),
         ShowConnector(id) => connectors::show(deps, &id),
         ListConnections => connections::list(deps, caller, req).await,

@@ -1,0 +1,326 @@
+// The console's views. Each takes the main element and the context from app.js; write buttons
+// appear only when the key's role has the permission (the API refuses the writes anyway).
+
+import * as api from './api.js';
+import { h, fill, when, ago, badge, table, field } from './dom.js';
+
+const STATE_KIND = { healthy: 'good', degraded: 'warn', down: 'bad', needs_reauth: 'bad' };
+const CIRCUIT_KIND = { closed: 'good', half_open: 'warn', open: 'bad' };
+const JOB_KIND = { succeeded: 'good', running: 'plain', partial: 'warn', failed: 'bad' };
+
+const link = (hash, text) => h('a', { href: hash }, text);
+const connLink = (id) => link(`#/connections/${api.seg(id)}`, id);
+const flowLink = (id, name) => link(`#/flows/${api.seg(id)}`, name || id);
+
+/** A button that runs `action`, disabled while it runs, and reports a failure in words. */
+function action(label, ctx, run, cls = '') {
+  const button = h('button', { type: 'button', class: cls, onclick: async () => {
+    button.disabled = true;
+    try {
+      await run();
+    } catch (err) {
+      ctx.fail(err);
+    } finally {
+      button.disabled = false;
+    }
+  } }, label);
+  return button;
+}
+
+function health(c) {
+  const hr = c.health;
+  if (!hr) return { state: badge('not checked yet'), circuit: badge('—'), last: 'never' };
+  return {
+    state: badge(hr.state.replace('_', ' '), STATE_KIND[hr.state] || 'plain'),
+    circuit: badge(hr.circuit.replace('_', ' '), CIRCUIT_KIND[hr.circuit] || 'plain'),
+    last: hr.last_check_at ? ago(hr.last_check_at) : 'never',
+  };
+}
+
+function jobCounts(j) {
+  const c = j.counts || {};
+  return `${c.read ?? 0} read · ${c.written ?? 0} written · ${c.unchanged ?? 0} unchanged · ${c.failed ?? 0} failed`;
+}
+
+function section(title, ...body) {
+  return h('section', { class: 'card', 'aria-label': title }, h('h2', {}, title), ...body);
+}
+
+export async function overview(main, ctx) {
+  const [connections, flows, parked] = await Promise.all([
+    api.all('/v1/connections'),
+    api.all('/v1/flows'),
+    api.get('/v1/dead-letters?status=parked&limit=200'),
+  ]);
+  // A flow's last run comes with the flow (GET /v1/flows/{id}); the first 25 are shown.
+  const details = await Promise.all(flows.slice(0, 25).map((f) => api.get(`/v1/flows/${api.seg(f.id)}`)));
+  const parkedCount = `${parked.items.length}${parked.next_cursor ? '+' : ''}`;
+  const down = connections.filter((c) => c.health && c.health.state !== 'healthy').length;
+  fill(main,
+    h('h1', {}, 'Overview'),
+    h('div', { class: 'tiles' },
+      h('div', { class: 'tile' }, h('span', { class: 'big' }, String(connections.length)), 'connections',
+        down ? h('span', { class: 'tile-note bad-text' }, `${down} not healthy`) : null),
+      h('div', { class: 'tile' }, h('span', { class: 'big' }, String(flows.length)), 'flows'),
+      h('a', { class: 'tile', href: '#/dead-letters', id: 'parked-count' },
+        h('span', { class: 'big' }, parkedCount), 'parked dead letters')),
+    section('Connections', table('Connections', ['Connection', 'Provider', 'State', 'Circuit', 'Last check'],
+      connections.map((c) => {
+        const hr = health(c);
+        return [h('span', {}, connLink(c.id), h('br'), h('small', {}, c.name)), c.provider, hr.state, hr.circuit, hr.last];
+      }), 'No connections yet: create one from the catalogue.')),
+    section('Flows', table('Flows', ['Flow', 'From', 'To', 'Status', 'Last run'],
+      details.map((f) => {
+        const last = f.recent_jobs && f.recent_jobs[0];
+        return [
+          flowLink(f.id, f.name),
+          `${f.source_connection} · ${f.source_stream}`,
+          `${f.destination_connection} · ${f.destination_operation}`,
+          f.enabled ? badge('active', 'good') : badge('paused', 'warn'),
+          last ? h('span', {}, badge(last.status, JOB_KIND[last.status]), ' ', ago(last.started_at)) : 'never',
+        ];
+      }), 'No flows yet.')),
+    // To come with the events log and two-way review routes (issue 17): open conflicts and a
+    // chart of events accepted and records written per hour.
+    h('p', { class: 'muted' }, 'Open conflicts and the hourly events chart arrive with the events log API.'));
+}
+
+export async function catalogue(main, ctx) {
+  const connectors = await api.all('/v1/connectors');
+  const categories = [...new Set(connectors.map((c) => c.category))].sort();
+  const search = h('input', { type: 'search', id: 'catalogue-search', placeholder: 'name, stream, write…' });
+  const category = h('select', { id: 'catalogue-category' },
+    h('option', { value: '' }, 'All categories'),
+    categories.map((c) => h('option', { value: c }, c)));
+  const list = h('div', { class: 'cards', id: 'catalogue-list' });
+  const count = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const render = () => {
+    const q = search.value.trim().toLowerCase();
+    const shown = connectors.filter((c) => (!category.value || c.category === category.value)
+      && (!q || [c.id, c.name, c.description, ...c.streams, ...c.writes].join(' ').toLowerCase().includes(q)));
+    count.textContent = `${shown.length} of ${connectors.length} connectors`;
+    fill(list, shown.map((c) => connectorCard(c, ctx)));
+  };
+  search.addEventListener('input', render);
+  category.addEventListener('change', render);
+  fill(main,
+    h('h1', {}, 'Catalogue'),
+    h('div', { class: 'filters' }, field('Search', search), field('Category', category)),
+    count, list);
+  render();
+}
+
+function connectorCard(c, ctx) {
+  const card = h('article', { class: 'card connector', 'aria-label': c.name },
+    h('h2', {}, c.name, ' ', badge(c.category)),
+    h('p', {}, c.description),
+    h('dl', {},
+      h('dt', {}, 'Auth'), h('dd', {}, c.auth_kinds.length ? c.auth_kinds.join(', ') : 'none'),
+      h('dt', {}, 'Streams'), h('dd', {}, c.streams.length ? c.streams.join(', ') : '—'),
+      h('dt', {}, 'Writes'), h('dd', {}, c.writes.length ? c.writes.join(', ') : '—'),
+      c.webhook_scheme ? [h('dt', {}, 'Webhooks'), h('dd', {}, c.webhook_scheme)] : null));
+  if (ctx.can('write')) {
+    const slot = h('div');
+    card.append(h('button', { type: 'button', onclick: () => fill(slot, connectionForm(c, ctx)) },
+      `Create a ${c.name} connection`), slot);
+  }
+  return card;
+}
+
+function connectionForm(c, ctx) {
+  const name = h('input', { name: 'name', value: c.name });
+  const config = c.config.map((f) => [f.name, h('input', { name: `config.${f.name}`, required: f.required })]);
+  const option = c.auth_options[0];
+  const creds = (option ? option.credentials : []).map((n) => [n, h('input', {
+    name: `credentials.${n}`, type: 'password', autocomplete: 'off',
+  })]);
+  const form = h('form', { class: 'stack', onsubmit: async (e) => {
+    e.preventDefault();
+    const body = { provider: c.id, name: name.value, config: {}, credentials: {} };
+    for (const [n, el] of config) if (el.value) body.config[n] = el.value;
+    for (const [n, el] of creds) if (el.value) body.credentials[n] = el.value;
+    try {
+      const created = await api.post('/v1/connections', body);
+      ctx.notify(`Connection ${created.id} created.`);
+      ctx.go(`#/connections/${api.seg(created.id)}`);
+    } catch (err) {
+      ctx.fail(err);
+    }
+  } },
+  field('Name', name),
+  config.map(([n, el]) => field(n, el, c.config.find((f) => f.name === n).description)),
+  creds.map(([n, el]) => field(`${n} (${option.kind}; stored in Secrets Manager)`, el)),
+  h('button', { type: 'submit', class: 'primary' }, 'Create connection'));
+  return form;
+}
+
+export async function connection(main, ctx, id) {
+  const [c, flows] = await Promise.all([api.get(`/v1/connections/${api.seg(id)}`), api.all('/v1/flows')]);
+  const hr = health(c);
+  const uses = flows.filter((f) => f.source_connection === id || f.destination_connection === id);
+  const hd = c.health || {};
+  fill(main,
+    h('p', { class: 'crumbs' }, link('#/overview', 'Overview'), ' / connection'),
+    h('h1', {}, c.name),
+    section('Details', h('dl', { class: 'grid' },
+      h('dt', {}, 'Id'), h('dd', {}, c.id),
+      h('dt', {}, 'Provider'), h('dd', {}, c.provider),
+      h('dt', {}, 'State'), h('dd', {}, hr.state),
+      h('dt', {}, 'Circuit'), h('dd', {}, hr.circuit),
+      h('dt', {}, 'Last check'), h('dd', {}, hd.last_check_at ? `${when(hd.last_check_at)}${hd.last_latency_ms != null ? ` (${hd.last_latency_ms} ms)` : ''}` : 'never'),
+      h('dt', {}, 'Last error'), h('dd', {}, hd.last_error ? `${hd.last_error} (${when(hd.last_error_at)})` : 'none'),
+      h('dt', {}, 'Credentials'), h('dd', {}, c.has_credentials ? 'stored in Secrets Manager' : 'none'),
+      h('dt', {}, 'Webhooks'), h('dd', {}, c.webhook_path ? `${c.webhook_scheme} at ${c.webhook_path}` : 'none'),
+      h('dt', {}, 'Created'), h('dd', {}, when(c.created_at)),
+      Object.entries(c.config).map(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))]))),
+    section('Flows using it', table('Flows using this connection', ['Flow', 'Direction'],
+      uses.map((f) => [flowLink(f.id, f.name), f.source_connection === id ? `source (${f.source_stream})` : `destination (${f.destination_operation})`]),
+      'No flow uses this connection.')),
+    // To come with the connection test / rotate routes (issue 17): "Test now", "Rotate secret"
+    // and the recent inbound events (accepted, duplicate, rejected with reason).
+    h('p', { class: 'muted' }, 'Test now, secret rotation and recent inbound events arrive with the next API routes.'));
+}
+
+export async function flow(main, ctx, id) {
+  const f = await api.get(`/v1/flows/${api.seg(id)}`);
+  const buttons = h('div', { class: 'actions' });
+  if (ctx.can('run')) {
+    buttons.append(action('Run now', ctx, async () => {
+      const run = await api.post(`/v1/flows/${api.seg(id)}/run`);
+      ctx.notify(`Sync job ${run.job_id} queued.`);
+      ctx.refresh();
+    }, 'primary'));
+  }
+  if (ctx.can('write')) {
+    buttons.append(f.enabled
+      ? action('Pause', ctx, async () => { await api.post(`/v1/flows/${api.seg(id)}/pause`); ctx.notify('Flow paused.'); ctx.refresh(); })
+      : action('Resume', ctx, async () => { await api.post(`/v1/flows/${api.seg(id)}/resume`); ctx.notify('Flow resumed.'); ctx.refresh(); }));
+  }
+  const jobs = f.recent_jobs || [];
+  fill(main,
+    h('p', { class: 'crumbs' }, link('#/overview', 'Overview'), ' / flow'),
+    h('h1', {}, f.name || f.id),
+    buttons,
+    section('Settings', h('dl', { class: 'grid' },
+      h('dt', {}, 'Status'), h('dd', {}, f.enabled ? badge('active', 'good') : badge('paused', 'warn')),
+      h('dt', {}, 'From'), h('dd', {}, connLink(f.source_connection), ` · stream ${f.source_stream}`),
+      h('dt', {}, 'To'), h('dd', {}, connLink(f.destination_connection), ` · ${f.destination_operation}`),
+      h('dt', {}, 'Mode'), h('dd', {}, f.mode),
+      h('dt', {}, 'Schedule'), h('dd', {}, f.schedule_interval_secs ? `every ${f.schedule_interval_secs} s; next ${when(f.next_run_at)}` : 'events only'),
+      h('dt', {}, 'Cursor'), h('dd', {}, f.cursor || '—'),
+      h('dt', {}, 'Mapping'), h('dd', {}, h('pre', {}, f.mapping)))),
+    section('Job history', h('div', { id: 'jobs' }, table('Recent jobs', ['Job', 'Status', 'Trigger', 'Started', 'Counts', 'Last error'],
+      jobs.map((j) => [h('code', {}, j.job_id), badge(j.status, JOB_KIND[j.status]), j.trigger, when(j.started_at), jobCounts(j), j.last_error || '—']),
+      'No jobs yet.'))));
+}
+
+export async function deadLetters(main, ctx) {
+  const status = h('select', { id: 'dl-status' },
+    h('option', { value: 'parked' }, 'parked'), h('option', { value: 'replayed' }, 'replayed'), h('option', { value: '' }, 'all'));
+  const flowFilter = h('input', { type: 'search', id: 'dl-flow', placeholder: 'flow id' });
+  const reason = h('input', { type: 'search', id: 'dl-reason', placeholder: 'reason or error' });
+  const list = h('div', { id: 'dead-letter-list' });
+  let items = [];
+  const render = () => {
+    const fq = flowFilter.value.trim().toLowerCase();
+    const rq = reason.value.trim().toLowerCase();
+    const shown = items.filter((d) => (!fq || (d.flow_id || '').toLowerCase().includes(fq))
+      && (!rq || `${d.reason} ${d.classification} ${d.last_error}`.toLowerCase().includes(rq)));
+    fill(list, table('Dead letters', ['Key', 'Flow / connection', 'Reason', 'Attempts', 'Parked', 'Status', ''],
+      shown.map((d) => [
+        link(`#/dead-letters/${api.seg(d.key)}`, d.key),
+        d.flow_id ? flowLink(d.flow_id) : (d.connection_id ? connLink(d.connection_id) : '—'),
+        `${d.classification}: ${d.reason}`,
+        String(d.attempts),
+        when(d.parked_at),
+        badge(d.status, d.status === 'parked' ? 'warn' : 'good'),
+        d.status === 'parked' && ctx.can('run') ? replayButton(d, ctx, load) : '',
+      ]), 'No dead letters match.'));
+  };
+  const load = async () => {
+    items = await api.all(`/v1/dead-letters${status.value ? `?status=${status.value}` : ''}`);
+    render();
+  };
+  status.addEventListener('change', () => load().catch(ctx.fail));
+  flowFilter.addEventListener('input', render);
+  reason.addEventListener('input', render);
+  fill(main,
+    h('h1', {}, 'Dead letters'),
+    h('p', { class: 'muted' }, 'Messages that stopped retrying. Replaying one sends it back to the sync queue.'),
+    h('div', { class: 'filters' }, field('Status', status), field('Flow', flowFilter), field('Reason', reason)),
+    list);
+  await load();
+}
+
+function replayButton(d, ctx, after) {
+  const button = action('Replay', ctx, async () => {
+    await api.post(`/v1/dead-letters/${api.seg(d.key)}/replay`);
+    ctx.notify(`Dead letter ${d.key} replayed.`);
+    await after();
+  });
+  // Every row has one: a screen reader hears which letter it replays.
+  button.setAttribute('aria-label', `Replay ${d.key}`);
+  return button;
+}
+
+export async function deadLetter(main, ctx, key) {
+  const d = await api.get(`/v1/dead-letters/${api.seg(key)}`);
+  fill(main,
+    h('p', { class: 'crumbs' }, link('#/dead-letters', 'Dead letters'), ' / one'),
+    h('h1', {}, `Dead letter ${d.key}`),
+    d.status === 'parked' && ctx.can('run')
+      ? h('div', { class: 'actions' }, replayButton(d, ctx, async () => ctx.refresh()))
+      : null,
+    section('Context', h('dl', { class: 'grid' },
+      h('dt', {}, 'Kind'), h('dd', {}, d.kind),
+      h('dt', {}, 'Flow'), h('dd', {}, d.flow_id ? flowLink(d.flow_id) : '—'),
+      h('dt', {}, 'Connection'), h('dd', {}, d.connection_id ? connLink(d.connection_id) : '—'),
+      h('dt', {}, 'Status'), h('dd', {}, d.status, d.replayed_at ? ` (${when(d.replayed_at)})` : ''),
+      h('dt', {}, 'Classification'), h('dd', {}, d.classification),
+      h('dt', {}, 'Reason'), h('dd', {}, d.reason),
+      h('dt', {}, 'Attempts'), h('dd', {}, String(d.attempts)),
+      h('dt', {}, 'Parked'), h('dd', {}, when(d.parked_at)),
+      h('dt', {}, 'Last error'), h('dd', {}, h('pre', {}, d.last_error)))),
+    section('Attempts', table('Attempt history', ['Attempt', 'Details'],
+      (d.history || []).map((a, i) => [String(i + 1), h('pre', {}, JSON.stringify(a, null, 2))]),
+      'No attempt history was recorded.')));
+}
+
+export async function keys(main, ctx) {
+  const list = await api.all('/v1/keys');
+  const name = h('input', { name: 'name', required: true });
+  const role = h('select', { name: 'role' }, ['viewer', 'runner', 'editor', 'admin'].map((r) => h('option', { value: r }, r)));
+  const shown = h('div', { 'aria-live': 'polite' });
+  const form = h('form', { class: 'stack', onsubmit: async (e) => {
+    e.preventDefault();
+    try {
+      const k = await api.post('/v1/keys', { name: name.value, role: role.value });
+      // The key is in this answer only: show it once, with a way to copy it.
+      fill(shown, h('div', { class: 'card once' },
+        h('p', {}, `Key ${k.prefix} (${k.role}) created. Copy it now: it is not shown again.`),
+        h('code', { class: 'secret' }, k.key)));
+      name.value = '';
+      const again = await api.all('/v1/keys');
+      fill(rows, keyTable(again, ctx, main));
+    } catch (err) {
+      ctx.fail(err);
+    }
+  } }, h('h2', {}, 'New key'), field('Name', name), field('Role', role), h('button', { type: 'submit', class: 'primary' }, 'Create key'));
+  const rows = h('div', {}, keyTable(list, ctx, main));
+  fill(main, h('h1', {}, 'API keys'), shown, section('Keys', rows), h('section', { class: 'card' }, form));
+}
+
+function keyTable(list, ctx, main) {
+  return table('API keys', ['Prefix', 'Name', 'Role', 'Tier', 'Created', 'State', ''],
+    list.map((k) => [
+      h('code', {}, k.prefix), k.name, k.role, k.tier, when(k.created_at),
+      k.active ? badge('active', 'good') : badge(k.revoked_at ? 'revoked' : 'expired', 'bad'),
+      k.active && k.prefix !== ctx.me.key_prefix
+        ? action('Revoke', ctx, async () => {
+          await api.post(`/v1/keys/${api.seg(k.prefix)}/revoke`);
+          ctx.notify(`Key ${k.prefix} revoked.`);
+          await keys(main, ctx);
+        })
+        : '',
+    ]));
+}

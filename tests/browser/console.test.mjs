@@ -1,0 +1,187 @@
+// The admin console in Debian's chromium, driven by playwright-core (no Playwright browser
+// download). Started by tests/integration/console.rs, which serves the console and the API with
+// moto behind them and passes what it seeded in the environment:
+//   CONSOLE_URL, ADMIN_KEY, VIEWER_KEY, FLOW_ID, CONNECTION_IDS (comma-separated),
+//   REPLAY_KEY (a parked dead letter to replay), PARKED_KEY (one to leave parked),
+//   CHROMIUM (the browser binary), SCREENSHOT_DIR (optional: save the main views there).
+// Exits non-zero at the first failed check, naming it.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run this through tests/integration/console.rs)`);
+  return v;
+};
+const URL_ = env('CONSOLE_URL');
+const ADMIN = env('ADMIN_KEY');
+const VIEWER = env('VIEWER_KEY');
+const FLOW = env('FLOW_ID');
+const CONNECTIONS = env('CONNECTION_IDS').split(',');
+const REPLAY = env('REPLAY_KEY');
+const PARKED = env('PARKED_KEY');
+const SHOTS = process.env.SCREENSHOT_DIR || '';
+const TIMEOUT = 10_000;
+
+const started = Date.now();
+const step = (what) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+
+const browser = await chromium.launch({
+  executablePath: env('CHROMIUM'),
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+
+/** A fresh tab (own sessionStorage) that fails the run on a page error or a CSP violation. */
+async function tab(viewport = { width: 1280, height: 800 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.problems = problems;
+  return page;
+}
+
+async function shot(page, name) {
+  if (!SHOTS) return;
+  await page.waitForLoadState('networkidle');
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
+  step(`screenshot ${name}.png`);
+}
+
+/** Logs in with the keyboard only: the key field has focus, Enter submits. */
+async function login(page, key) {
+  await page.goto(URL_);
+  const field = page.getByLabel('API key');
+  await field.waitFor();
+  assert.ok(await field.evaluate((el) => el === document.activeElement), 'the key field has focus');
+  await page.keyboard.type(key);
+  await page.keyboard.press('Enter');
+  await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+}
+
+const heading = (page, name) => page.getByRole('heading', { name, level: 1 }).waitFor();
+
+try {
+  // --- A wrong key is refused in words.
+  const admin = await tab();
+  await admin.goto(URL_);
+  await admin.getByLabel('API key').fill('sy_live_nope_nope');
+  await admin.getByRole('button', { name: 'Log in' }).click();
+  await admin.getByText('That key was refused').waitFor();
+  step('a wrong key is refused in words');
+
+  // --- Log in with the admin key; the demo connections are there and healthy.
+  await login(admin, ADMIN);
+  const connections = admin.getByRole('region', { name: 'Connections' });
+  for (const id of CONNECTIONS) {
+    await connections.getByRole('link', { name: id }).waitFor();
+  }
+  assert.equal(await connections.getByText('healthy', { exact: true }).count(), CONNECTIONS.length);
+  assert.equal(await connections.getByText('closed', { exact: true }).count(), CONNECTIONS.length);
+  assert.equal(await admin.locator('#parked-count .big').textContent(), '2');
+  await admin.getByRole('link', { name: 'API keys' }).waitFor();
+  step('admin logged in: connections healthy, 2 parked dead letters');
+  await shot(admin, 'overview');
+
+  // --- Catalogue: filter by category and search.
+  await admin.getByRole('link', { name: 'Catalogue' }).click();
+  await heading(admin, 'Catalogue');
+  await shot(admin, 'catalogue');
+  await admin.getByLabel('Category').selectOption('payments');
+  await admin.getByRole('article', { name: 'Stripe' }).waitFor();
+  assert.equal(await admin.getByRole('article', { name: 'HubSpot' }).count(), 0);
+  await admin.getByLabel('Category').selectOption('');
+  await admin.getByLabel('Search').fill('upsert_by_email');
+  await admin.getByRole('article', { name: 'HubSpot' }).waitFor();
+  assert.equal(await admin.getByRole('article', { name: 'Stripe' }).count(), 0);
+  await admin.getByRole('button', { name: 'Create a HubSpot connection' }).waitFor();
+  step('catalogue filters by category and searches');
+
+  // --- Connection detail.
+  await admin.goto(`${URL_}#/connections/${encodeURIComponent(CONNECTIONS[0])}`);
+  await admin.getByRole('region', { name: 'Flows using it' }).getByRole('link').first().waitFor();
+  await shot(admin, 'connection');
+
+  // --- A flow: run it now and see its job appear.
+  await admin.goto(`${URL_}#/overview`);
+  await admin.getByRole('region', { name: 'Flows' }).getByRole('link').first().click();
+  await heading(admin, 'Stripe customers to HubSpot contacts');
+  await admin.getByText('No jobs yet.').waitFor();
+  await admin.getByRole('button', { name: 'Run now' }).click();
+  await admin.getByRole('status').getByText('queued').waitFor();
+  const jobs = admin.locator('#jobs tbody tr');
+  await jobs.first().waitFor();
+  assert.equal(await jobs.count(), 1);
+  assert.match(await jobs.first().textContent(), /api/);
+  step('run now: the job appears in the history');
+  await shot(admin, 'flow');
+
+  // --- An API error is shown in words, not a code.
+  await admin.goto(`${URL_}#/flows/no-such-flow`);
+  const alert = admin.getByRole('alert');
+  await alert.getByText('Not Found').waitFor();
+  assert.match(await alert.textContent(), /flow no-such-flow does not exist/);
+  step('an API error is shown in words');
+
+  // --- A viewer key: no write buttons, and the API refuses the replay anyway.
+  const viewer = await tab();
+  await login(viewer, VIEWER);
+  assert.equal(await viewer.getByRole('link', { name: 'API keys' }).count(), 0);
+  await viewer.getByRole('link', { name: 'Dead letters' }).first().click();
+  await heading(viewer, 'Dead letters');
+  await viewer.getByRole('link', { name: REPLAY }).waitFor();
+  assert.equal(await viewer.getByRole('button', { name: 'Replay' }).count(), 0);
+  await viewer.goto(`${URL_}#/flows/${encodeURIComponent(FLOW)}`);
+  await viewer.getByRole('region', { name: 'Job history' }).waitFor();
+  for (const name of ['Run now', 'Pause', 'Resume']) {
+    assert.equal(await viewer.getByRole('button', { name }).count(), 0, `a viewer sees no ${name}`);
+  }
+  const refused = await viewer.evaluate(async ([key, dead]) => {
+    const r = await fetch(`/v1/dead-letters/${encodeURIComponent(dead)}/replay`, {
+      method: 'POST', headers: { Authorization: `Bearer ${key}` },
+    });
+    return { status: r.status, body: await r.json() };
+  }, [VIEWER, REPLAY]);
+  assert.equal(refused.status, 403);
+  assert.equal(refused.body.title, 'Forbidden');
+  step('a viewer sees no write buttons and the API refuses its replay (403)');
+
+  // --- Replay a parked dead letter and see it leave the list.
+  await admin.goto(`${URL_}#/dead-letters`);
+  await heading(admin, 'Dead letters');
+  const list = admin.locator('#dead-letter-list');
+  await list.getByRole('link', { name: REPLAY }).waitFor();
+  await list.getByRole('link', { name: PARKED }).waitFor();
+  await shot(admin, 'dead-letters');
+  await list.getByRole('row').filter({ hasText: REPLAY }).getByRole('button', { name: 'Replay' }).click();
+  await list.getByRole('link', { name: REPLAY }).waitFor({ state: 'detached' });
+  await list.getByRole('link', { name: PARKED }).waitFor();
+  step('the replayed dead letter left the list; the other is still parked');
+
+  // --- API keys (admin only).
+  await admin.getByRole('link', { name: 'API keys' }).click();
+  await heading(admin, 'API keys');
+  assert.equal(await admin.locator('tbody tr').count(), 2);
+  await shot(admin, 'keys');
+
+  if (SHOTS) {
+    const phone = await tab({ width: 390, height: 844 });
+    await login(phone, ADMIN);
+    await shot(phone, 'overview-phone');
+  }
+
+  for (const page of [admin, viewer]) assert.deepEqual(page.problems, [], 'no page errors or CSP violations');
+  step('done');
+} catch (err) {
+  console.error(`FAILED: ${err.stack || err}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

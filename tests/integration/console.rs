@@ -1,0 +1,303 @@
+//! The admin console in a real browser: Debian's chromium driven by playwright-core
+//! (tests/browser/console.test.mjs) against the api function's core served over HTTP, with
+//! moto behind it. Needs `scripts/ensure-browser.sh` (make test runs it first).
+//!
+//! `make screenshots` runs this test with `SWITCHYARD_CONSOLE_SCREENSHOTS=docs/console`, and the
+//! browser script saves the main views there.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+use switchyard::api::{ApiConfig, ApiDeps, ApiRequest};
+use switchyard::clock::{Clock, SystemClock};
+use switchyard::connector::Registry;
+use switchyard::health::HealthRecord;
+use switchyard::queue::{AttemptRecord, Envelope, SyncJobRef, SyncMessage};
+use switchyard::store::api_keys::{Role, Tier};
+use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
+use switchyard_tests::TestEnv;
+
+const FLOW: &str = "stripe-customers-to-hubspot";
+const STRIPE: &str = "conn_stripe_demo";
+const HUBSPOT: &str = "conn_hubspot_demo";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives inside the workspace")
+        .to_path_buf()
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("SWITCHYARD_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Fails with what to run when the browser or playwright-core is missing: never a skip.
+fn require_browser() {
+    let root = workspace_root();
+    let playwright = root.join("tests/browser/node_modules/playwright-core/package.json");
+    let missing: Vec<String> = [
+        (
+            chromium().exists(),
+            format!("{} (Debian's chromium)", chromium().display()),
+        ),
+        (
+            playwright.exists(),
+            "tests/browser/node_modules/playwright-core".to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(ok, _)| !ok)
+    .map(|(_, what)| what)
+    .collect();
+    assert!(
+        missing.is_empty(),
+        "\n\nThe console's browser test needs {}.\nRun `scripts/ensure-browser.sh` (make test does), \
+         which installs chromium with apt-get and playwright-core with npm ci.\n",
+        missing.join(" and ")
+    );
+}
+
+/// Serves the api function's core on a loopback port, as the local runner does.
+async fn serve(deps: Arc<ApiDeps>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port is free");
+    let addr = listener.local_addr().expect("the listener has an address");
+    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+        let deps = deps.clone();
+        async move {
+            let resp = switchyard::api::handle(
+                &deps,
+                ApiRequest {
+                    method: method.as_str().to_string(),
+                    path: uri.path().to_string(),
+                    query: uri.query().unwrap_or("").to_string(),
+                    headers,
+                    body: body.to_vec(),
+                },
+            )
+            .await;
+            let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut out: Response = (status, resp.body.clone()).into_response();
+            for (name, value) in &resp.headers {
+                if let (Ok(n), Ok(v)) = (
+                    axum::http::HeaderName::try_from(name.as_str()),
+                    axum::http::HeaderValue::try_from(value.as_str()),
+                ) {
+                    out.headers_mut().insert(n, v);
+                }
+            }
+            out
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+async fn call(deps: &ApiDeps, method: &str, path: &str, key: &str, body: Value) -> (u16, Value) {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+    headers.insert("content-type", "application/json".parse().unwrap());
+    let resp = switchyard::api::handle(
+        deps,
+        ApiRequest {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body: body.to_string().into_bytes(),
+        },
+    )
+    .await;
+    (resp.status, serde_json::from_str(&resp.body).unwrap_or(Value::Null))
+}
+
+async fn key(deps: &ApiDeps, tenant: &str, role: Role) -> String {
+    let (new, _) = switchyard::admin::create_api_key(
+        &deps.keys,
+        tenant,
+        role.name(),
+        role,
+        Tier::Enterprise,
+        "test",
+        SystemClock.now_unix(),
+    )
+    .await
+    .expect("the key is stored");
+    let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
+    switchyard_tests::log_capture::known_secret(&key);
+    key
+}
+
+fn dead_letter(key: &str, flow_id: &str, job_id: &str, error: &str, parked_at: i64) -> DeadLetter {
+    DeadLetter {
+        key: key.into(),
+        kind: "sync_job".into(),
+        connection_id: None,
+        flow_id: Some(flow_id.into()),
+        message: Envelope::new(SyncMessage::SyncJob(SyncJobRef {
+            flow_id: flow_id.into(),
+            job_id: job_id.into(),
+            attempt: 5,
+        }))
+        .to_body(),
+        attempts: 5,
+        history: Vec::<AttemptRecord>::new(),
+        classification: "transient".into(),
+        reason: "exhausted".into(),
+        last_error: error.into(),
+        parked_at,
+        status: DeadLetterStatus::Parked,
+        replayed_at: None,
+    }
+}
+
+#[tokio::test]
+async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_writes_from_a_viewer() {
+    require_browser();
+    let started = Instant::now();
+    let env = TestEnv::new().await;
+    let deps = Arc::new(ApiDeps::new(
+        ApiConfig::new(&env.table, &env.queue_url),
+        &env.clients,
+        Arc::new(Registry::embedded().expect("embedded definitions load")),
+        Arc::new(SystemClock),
+    ));
+    let run = ulid::Ulid::new().to_string().to_lowercase();
+    let tenant = format!("console-{}", &run[run.len() - 8..]);
+    let admin = key(&deps, &tenant, Role::Admin).await;
+    let viewer = key(&deps, &tenant, Role::Viewer).await;
+
+    // The demo's shape: Stripe customers -> HubSpot contacts, both connections healthy.
+    for (id, provider, name, base_url, credentials) in [
+        (
+            STRIPE,
+            "stripe",
+            "Stripe",
+            "https://api.stripe.com",
+            json!({"api_key": "sk_test_console"}),
+        ),
+        (
+            HUBSPOT,
+            "hubspot",
+            "HubSpot",
+            "https://api.hubapi.com",
+            json!({"access_token": "pat-console-test"}),
+        ),
+    ] {
+        let (status, body) = call(
+            &deps,
+            "POST",
+            "/v1/connections",
+            &admin,
+            json!({"id": id, "provider": provider, "name": name, "config": {"base_url": base_url}, "credentials": credentials}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let now = SystemClock.now_unix();
+        let health = HealthRecord {
+            state_since: now - 3600,
+            circuit_since: now - 3600,
+            last_check_at: Some(now - 42),
+            last_latency_ms: Some(87),
+            last_success_at: Some(now - 42),
+            version: 1,
+            ..Default::default()
+        };
+        assert!(deps
+            .connections
+            .put_health(id, &health)
+            .await
+            .expect("health is stored"));
+    }
+    // Ids as the demo's: the table is this test's own (the tenant is unique because secret
+    // names are global in a shared emulator).
+    let (stripe, hubspot, flow) = (STRIPE.to_string(), HUBSPOT.to_string(), FLOW.to_string());
+    let (status, body) = call(
+        &deps,
+        "POST",
+        "/v1/flows",
+        &admin,
+        json!({"id": flow, "name": "Stripe customers to HubSpot contacts", "source": stripe, "stream": "customers",
+               "destination": hubspot, "operation": "contacts.upsert_by_email",
+               "mapping": "{properties: {email: .email, stripe_customer_id: .id}}", "schedule_interval_secs": 300}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let store = DeadLetterStore::new(env.clients.dynamodb.clone(), &env.table);
+    let now = SystemClock.now_unix();
+    let to_replay = format!("job:{flow}:job_replay");
+    let stays = format!("job:{flow}:job_stays");
+    store
+        .put(&dead_letter(
+            &to_replay,
+            &flow,
+            "job_replay",
+            "HubSpot answered 503 Service Unavailable",
+            now - 900,
+        ))
+        .await
+        .expect("parked");
+    store
+        .put(&dead_letter(
+            &stays,
+            &flow,
+            "job_stays",
+            "HubSpot answered 502 Bad Gateway",
+            now - 600,
+        ))
+        .await
+        .expect("parked");
+
+    let url = serve(deps.clone()).await;
+    let screenshots = std::env::var("SWITCHYARD_CONSOLE_SCREENSHOTS").unwrap_or_default();
+    let script = workspace_root().join("tests/browser/console.test.mjs");
+    let child = tokio::process::Command::new("node")
+        .arg(&script)
+        .current_dir(workspace_root().join("tests/browser"))
+        .env("CONSOLE_URL", format!("{url}/console"))
+        .env("ADMIN_KEY", &admin)
+        .env("VIEWER_KEY", &viewer)
+        .env("FLOW_ID", &flow)
+        .env("CONNECTION_IDS", format!("{stripe},{hubspot}"))
+        .env("REPLAY_KEY", &to_replay)
+        .env("PARKED_KEY", &stays)
+        .env("CHROMIUM", chromium())
+        .env("SCREENSHOT_DIR", &screenshots)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts (install Node.js 20 or later)");
+    let out = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the browser script finishes within 90 s")
+        .expect("node ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stdout}");
+    assert!(out.status.success(), "the browser script failed:\n{stdout}\n{stderr}");
+
+    // What the clicks did, seen from the store: the replayed letter is replayed and its job is
+    // back on the queue, the other is still parked, and the flow's run left a job.
+    let replayed = store.get(&to_replay).await.unwrap().expect("still stored");
+    assert_eq!(replayed.status, DeadLetterStatus::Replayed);
+    assert_eq!(
+        store.get(&stays).await.unwrap().expect("still stored").status,
+        DeadLetterStatus::Parked
+    );
+    let jobs = deps.jobs.recent(&flow, 10).await.unwrap();
+    assert!(jobs.iter().any(|j| j.trigger == "api"), "{jobs:?}");
+    let sent = env.drain_queue().await;
+    assert!(sent.len() >= 2, "the run and the replay each sent a message: {sent:?}");
+    eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
+}
