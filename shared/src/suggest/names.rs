@@ -127,7 +127,7 @@ impl Concept {
 }
 
 /// Words that make an email- or phone-named field something else (a flag, a status).
-const QUALIFIERS: &[&str] = &[
+pub const QUALIFIERS: &[&str] = &[
     "status",
     "verified",
     "opt",
@@ -155,7 +155,11 @@ const QUALIFIERS: &[&str] = &[
 pub fn concept(path: &[String]) -> Option<Concept> {
     let leaf = path.last().map(|s| tokens(s)).unwrap_or_default();
     if is_reference(path) {
-        // `CurrencyRef.value` is a currency; `ClassRef.name` means only what its parent does.
+        // `CurrencyRef.value` is a currency (its code); the reference's display `name` and a
+        // `ClassRef.value` are the destination's own: no meaning to map.
+        if leaf == ["name"] {
+            return None;
+        }
         return concept_of(&tokens(&path[path.len() - 2]));
     }
     if path.len() >= 2 && is_generic(&leaf) {
@@ -165,8 +169,9 @@ pub fn concept(path: &[String]) -> Option<Concept> {
             return Some(c);
         }
     }
-    if leaf == ["address"] {
-        // HubSpot's `address`: the street address.
+    let parent = if path.len() >= 2 { tokens(&path[path.len() - 2]) } else { Vec::new() };
+    if leaf == ["address"] && !parent.iter().any(|w| w == "email" || QUALIFIERS.contains(&w.as_str())) {
+        // HubSpot's `address`: the street address (not `BillEmailBcc.Address`).
         return Some(Concept::Line1);
     }
     concept_of(&leaf)
