@@ -43,6 +43,9 @@
 //! * [`xero`]: Xero Accounting contacts and invoices (`page` paging, If-Modified-Since, contacts
 //!   created and updated in batches answered record by record) and its identity server with
 //!   single-use rotating refresh tokens;
+//! * [`quickbooks`]: QuickBooks Online customers, invoices, payments and items read with the
+//!   query language (`startposition`/`maxresults`), written with the `SyncToken` rule, and its
+//!   OAuth token endpoint whose refresh tokens rotate;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -79,6 +82,7 @@ pub mod odata;
 pub mod paged_source;
 pub mod pipedrive;
 pub mod profile;
+pub mod quickbooks;
 pub mod rate_limit;
 pub mod requests;
 mod server;

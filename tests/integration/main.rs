@@ -16,6 +16,7 @@ mod notion_flows;
 mod outbound;
 mod pipedrive_flows;
 mod quality;
+mod quickbooks_flows;
 mod rate_budget;
 mod receiver;
 mod retry;
