@@ -2146,7 +2146,11 @@ fn read_current_needs_a_key_batch_size_one_and_a_stream_that_fetches() {
     assert!(bad("    key: /id\n", "").contains("writes.things.save.key"));
     assert!(bad("    key: /id\n", "    key: /id\n    batch_size: 10\n").contains("use batch_size 1"));
     assert!(bad("read_current: {stream: things}", "read_current: {stream: nothing}").contains("no stream `nothing`"));
-    assert!(bad("    fetch: {request: {path: \"/things/{{ id }}\"}, record: /thing}\n", "").contains("has no `fetch`"));
+    assert!(bad(
+        "    fetch: {request: {path: \"/things/{{ id }}\"}, record: /thing}\n",
+        ""
+    )
+    .contains("has no `fetch`"));
     // Without `read_current` there is no `current` to send.
     assert!(bad("    read_current: {stream: things}\n", "").contains("current.version"));
 }

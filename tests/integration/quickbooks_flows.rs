@@ -60,9 +60,7 @@ async fn stripe_customers_become_quickbooks_customers_and_the_rotated_refresh_to
             .await;
     }
     // A customer QuickBooks refuses: a DisplayName another customer already has.
-    rig.stripe
-        .create_customer("twin@example.com", "Books Person1")
-        .await;
+    rig.stripe.create_customer("twin@example.com", "Books Person1").await;
 
     let job = rig.run_flow(&flow, None).await;
     assert_eq!(job.status, JobStatus::Partial, "{job:?}");
@@ -101,9 +99,7 @@ async fn stripe_customers_become_quickbooks_customers_and_the_rotated_refresh_to
 
     // A second run after a new customer: only that one is written, with the stored tokens.
     let before = qbo.count("Customer");
-    rig.stripe
-        .create_customer("qbo-new@example.com", "Newest Books")
-        .await;
+    rig.stripe.create_customer("qbo-new@example.com", "Newest Books").await;
     let job = rig.run_flow(&flow, None).await;
     assert_eq!(qbo.count("Customer"), before + 1, "{job:?}");
     assert_eq!(qbo.grants(), 1, "the stored access token was used");

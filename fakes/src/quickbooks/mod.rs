@@ -287,7 +287,10 @@ impl QuickBooks {
         if entity == "Customer" {
             fill_customer(&mut record);
         }
-        lock(&self.data).get_mut(entity).expect("a known entity").push(record.clone());
+        lock(&self.data)
+            .get_mut(entity)
+            .expect("a known entity")
+            .push(record.clone());
         record
     }
 
@@ -390,8 +393,10 @@ fn time_now() -> String {
 pub(crate) fn fault_body(message: &str, detail: &str, code: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"Fault": {"Error": [{"Message": message, "Detail": detail, "code": code, "element": ""}],
-            "type": "ValidationFault"}, "time": time_now()})),
+        Json(
+            json!({"Fault": {"Error": [{"Message": message, "Detail": detail, "code": code, "element": ""}],
+            "type": "ValidationFault"}, "time": time_now()}),
+        ),
     )
         .into_response()
 }
@@ -453,7 +458,8 @@ async fn token(State(qbo): State<Arc<QuickBooks>>, headers: HeaderMap, body: Byt
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
     }
     let mut current = lock(&qbo.refresh_token);
-    if form.get("grant_type").map(String::as_str) != Some("refresh_token") || form.get("refresh_token") != Some(&*current)
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token")
+        || form.get("refresh_token") != Some(&*current)
     {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
     }
@@ -486,16 +492,22 @@ async fn run_query(
         return r;
     }
     let Some(text) = params.get("query") else {
-        return fault_body("Error parsing query", "QueryParserError: the query parameter is missing", "4000");
+        return fault_body(
+            "Error parsing query",
+            "QueryParserError: the query parameter is missing",
+            "4000",
+        );
     };
     let parsed = match query::parse(text) {
         Ok(q) => q,
         Err(e) => return fault_body("Error parsing query", &format!("QueryParserError: {e}"), "4000"),
     };
     if parsed.entity == "CompanyInfo" {
-        return Json(json!({"QueryResponse": {"CompanyInfo": [{"Id": "1", "SyncToken": "0", "CompanyName": "Fake Company",
+        return Json(
+            json!({"QueryResponse": {"CompanyInfo": [{"Id": "1", "SyncToken": "0", "CompanyName": "Fake Company",
             "LegalName": "Fake Company LLC", "Country": "US", "domain": "QBO", "MetaData": meta(0)}],
-            "startPosition": 1, "maxResults": 1}, "time": time_now()}))
+            "startPosition": 1, "maxResults": 1}, "time": time_now()}),
+        )
         .into_response();
     }
     let records = match lock(&qbo.data).get(parsed.entity.as_str()) {
@@ -547,7 +559,9 @@ async fn read_one(
 fn not_found(entity: &str, id: &str) -> Response {
     fault_body(
         "Object Not Found",
-        &format!("Object Not Found : Something you're trying to use has been made inactive. {entity} {id} was not found."),
+        &format!(
+            "Object Not Found : Something you're trying to use has been made inactive. {entity} {id} was not found."
+        ),
         "610",
     )
 }
@@ -654,7 +668,10 @@ async fn write_customer(
     if let Some(display) = &display {
         let id = input.get("Id").and_then(Value::as_str);
         let taken = lock(&qbo.data)["Customer"].iter().any(|c| {
-            c["DisplayName"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(display)) && c["Id"].as_str() != id
+            c["DisplayName"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(display))
+                && c["Id"].as_str() != id
         });
         if taken {
             return fault_body(
@@ -817,11 +834,15 @@ async fn write_payment(
         for linked in line["LinkedTxn"].as_array().into_iter().flatten() {
             let id = linked["TxnId"].as_str().unwrap_or_default();
             match qbo.get("Invoice", id) {
-                Some(invoice) if invoice["CustomerRef"]["value"] == customer["Id"] => invoices.push((id.to_owned(), amount)),
+                Some(invoice) if invoice["CustomerRef"]["value"] == customer["Id"] => {
+                    invoices.push((id.to_owned(), amount))
+                }
                 _ => {
                     return fault_body(
                         "Invalid Reference Id",
-                        &format!("Invalid Reference Id : Invoice {id:?} does not exist or belongs to another customer."),
+                        &format!(
+                            "Invalid Reference Id : Invoice {id:?} does not exist or belongs to another customer."
+                        ),
                         "2500",
                     )
                 }
@@ -837,7 +858,10 @@ async fn write_payment(
         );
     }
     for (id, amount) in invoices {
-        let balance = qbo.get("Invoice", &id).and_then(|i| i["Balance"].as_f64()).unwrap_or_default();
+        let balance = qbo
+            .get("Invoice", &id)
+            .and_then(|i| i["Balance"].as_f64())
+            .unwrap_or_default();
         qbo.update("Invoice", &id, &json!({"Balance": (balance - amount).max(0.0)}));
     }
     let mut fields = Value::Object(input);

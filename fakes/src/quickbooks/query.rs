@@ -259,7 +259,10 @@ impl Select {
     pub fn run(&self, records: &[Value]) -> Result<Vec<Value>, String> {
         let mut matching = Vec::new();
         let active_only = matches!(self.entity.as_str(), "Customer" | "Item")
-            && !self.conditions.iter().any(|(name, _, _)| name.eq_ignore_ascii_case("Active"));
+            && !self
+                .conditions
+                .iter()
+                .any(|(name, _, _)| name.eq_ignore_ascii_case("Active"));
         for record in records {
             let mut keep = !active_only || record["Active"] == true;
             for (name, op, literals) in &self.conditions {

@@ -387,7 +387,10 @@ mod tests {
         let p = compile("{path: /x, query: {format: xml, q: a}}")
             .prepare(&base, &vars(), &defaults)
             .unwrap();
-        assert_eq!(p.url.as_str(), "https://api.example.com/x?minorversion=75&format=xml&q=a");
+        assert_eq!(
+            p.url.as_str(),
+            "https://api.example.com/x?minorversion=75&format=xml&q=a"
+        );
         let p = compile("{path: /x}").prepare(&base, &vars(), &defaults).unwrap();
         assert_eq!(p.url.as_str(), "https://api.example.com/x?minorversion=75&format=json");
     }

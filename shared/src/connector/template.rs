@@ -464,8 +464,10 @@ mod tests {
 
     #[test]
     fn a_spread_key_merges_an_object_and_the_templates_own_keys_win() {
-        let t = JsonTemplate::compile(&json!({"...": "{{ record }}", "SyncToken": "{{ current.SyncToken }}", "sparse": true}))
-            .unwrap();
+        let t = JsonTemplate::compile(
+            &json!({"...": "{{ record }}", "SyncToken": "{{ current.SyncToken }}", "sparse": true}),
+        )
+        .unwrap();
         let record = json!({"Id": "7", "DisplayName": "Ada", "SyncToken": "0", "sparse": false});
         let mut vars = Vars::new();
         vars.root("record", Cow::Borrowed(&record))

@@ -62,7 +62,8 @@ async fn quickbooks() {
                         .take(5)
                         .map(|r| {
                             let id = r["Id"].as_str().expect("string ids").to_owned();
-                            let fields: serde_json::Map<String, Value> = [(field.to_owned(), value.clone())].into_iter().collect();
+                            let fields: serde_json::Map<String, Value> =
+                                [(field.to_owned(), value.clone())].into_iter().collect();
                             fake.update(entity, &id, &Value::Object(fields))
                                 .expect("the record exists");
                             id
@@ -105,7 +106,9 @@ async fn quickbooks() {
     // Customers: a new one, a duplicate DisplayName, a sparse update of a customer a user has
     // just changed (the caller's SyncToken is stale; the connector reads the current one), and
     // one without any name.
-    let existing = qbo.find("Customer", "/DisplayName", "Customer 7").expect("a seeded customer");
+    let existing = qbo
+        .find("Customer", "/DisplayName", "Customer 7")
+        .expect("a seeded customer");
     let existing_id = existing["Id"].as_str().expect("an id").to_owned();
     let stale = existing["SyncToken"].clone();
     qbo.update("Customer", &existing_id, &json!({"Notes": "edited in QuickBooks"}))
@@ -126,7 +129,9 @@ async fn quickbooks() {
             refused: &[1, 3],
             verify: Box::new(|record: &Value, id: Option<&str>| {
                 let id = id.expect("the destination id is returned");
-                let held = fake.get("Customer", id).unwrap_or_else(|| panic!("customer {id} was written"));
+                let held = fake
+                    .get("Customer", id)
+                    .unwrap_or_else(|| panic!("customer {id} was written"));
                 for (name, value) in record.as_object().expect("an object") {
                     if name != "SyncToken" {
                         assert_eq!(&held[name], value, "customer {id}: {name}");
@@ -145,13 +150,41 @@ async fn quickbooks() {
     );
     let updated = qbo.get("Customer", &existing_id).expect("the customer");
     assert_eq!(
-        (updated["Notes"].as_str(), updated["DisplayName"].as_str(), updated["SyncToken"].as_str()),
+        (
+            updated["Notes"].as_str(),
+            updated["DisplayName"].as_str(),
+            updated["SyncToken"].as_str()
+        ),
         (Some("edited in QuickBooks"), Some("Customer 7"), Some("2")),
         "a sparse update keeps the fields it does not send, and the SyncToken moves on"
     );
     let refusal = format!("{:?}", results[1]);
     assert!(refusal.contains("already using this name"), "{refusal}");
-    assert!(qbo.find("Customer", "/PrimaryEmailAddr/Address", "imposter@example.com").is_none());
+    assert!(qbo
+        .find("Customer", "/PrimaryEmailAddr/Address", "imposter@example.com")
+        .is_none());
+
+    // The rule the read protects against: QuickBooks refuses an update with a stale SyncToken
+    // (fault 5010), here the token the caller had before the user's edit.
+    let token = qbo.issued_access_tokens().pop().expect("a token was issued");
+    let refused = reqwest::Client::new()
+        .post(format!(
+            "{}/v3/company/{REALM_ID}/customer?minorversion=75",
+            qbo.api.base_url
+        ))
+        .bearer_auth(&token)
+        .header("accept", "application/json")
+        .json(&json!({"Id": existing_id, "SyncToken": stale, "sparse": true, "Notes": "lost update"}))
+        .send()
+        .await
+        .expect("the fake answers");
+    assert_eq!(refused.status(), 400);
+    let fault: Value = refused.json().await.expect("a fault body");
+    assert_eq!(fault["Fault"]["Error"][0]["code"], "5010", "{fault}");
+    assert_eq!(
+        qbo.get("Customer", &existing_id).expect("the customer")["Notes"],
+        "edited in QuickBooks"
+    );
 
     // An update naming an id QuickBooks does not have fails alone, without a request.
     let results = c
@@ -164,7 +197,9 @@ async fn quickbooks() {
     );
 
     // Invoices and payments: one of each names a customer that does not exist.
-    let customer = qbo.find("Customer", "/DisplayName", "Ada Lovelace").expect("created above");
+    let customer = qbo
+        .find("Customer", "/DisplayName", "Ada Lovelace")
+        .expect("created above");
     let customer_id = customer["Id"].as_str().expect("an id").to_owned();
     let item = qbo.find("Item", "/Name", "Service 4").expect("a seeded item");
     let line = json!([{"Amount": 250.0, "DetailType": "SalesItemLineDetail",
@@ -180,7 +215,9 @@ async fn quickbooks() {
             refused: &[1],
             verify: Box::new(|record: &Value, id: Option<&str>| {
                 let id = id.expect("the destination id is returned");
-                let held = fake.get("Invoice", id).unwrap_or_else(|| panic!("invoice {id} was written"));
+                let held = fake
+                    .get("Invoice", id)
+                    .unwrap_or_else(|| panic!("invoice {id} was written"));
                 assert_eq!(held["PrivateNote"], record["PrivateNote"]);
                 assert_eq!(held["TotalAmt"], 250.0);
             }),
@@ -205,7 +242,9 @@ async fn quickbooks() {
             refused: &[1],
             verify: Box::new(|record: &Value, id: Option<&str>| {
                 let id = id.expect("the destination id is returned");
-                let held = fake.get("Payment", id).unwrap_or_else(|| panic!("payment {id} was written"));
+                let held = fake
+                    .get("Payment", id)
+                    .unwrap_or_else(|| panic!("payment {id} was written"));
                 assert_eq!(held["TotalAmt"], record["TotalAmt"]);
             }),
         },
