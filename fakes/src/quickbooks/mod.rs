@@ -2,21 +2,26 @@
 //! Accounting API v3 on one server, and Intuit's OAuth 2.0 token endpoint on another.
 //!
 //! It follows the QuickBooks Online Accounting API reference (developer.intuit.com/app/
-//! developer/qbo/docs/api/accounting): "Query" (`GET /v3/company/{realmId}/query?query=select
-//! * from Customer where Metadata.LastUpdatedTime >= '...' orderby Metadata.LastUpdatedTime
-//! startposition 1 maxresults 100`; `startposition` counts from 1, `maxresults` is at most
-//! 1000, an empty result is `{"QueryResponse": {}}`), "Create or update" (`POST
-//! /v3/company/{realmId}/customer` etc.: a body without `Id` creates; one with `Id` updates
-//! and must carry the entity's current `SyncToken`, else the request is refused with error
-//! 5010 "Stale Object Error"; `"sparse": true` changes only the fields sent), the entities'
-//! read-by-id endpoints, the error envelope `{"Fault": {"Error": [{"Message", "Detail",
-//! "code"}], "type": "ValidationFault"}, "time"}` (400; 401 with Intuit's lower-case `fault`
-//! body for a bad token), and Intuit OAuth 2.0 ("Refresh the token": client id and secret as
-//! HTTP basic auth on `POST /oauth2/v1/tokens/bearer`; every grant answers a new
-//! `refresh_token` that the app must store). Traffic to the API server is checked against
-//! `quickbooks/openapi.yaml` from the specs folder (the Ballerina connector project's copy) with
-//! the corrections in `spec_patches.yaml`; the token server is not in that spec and is not
-//! checked.
+//! developer/qbo/docs/api/accounting):
+//!
+//! * "Query": `GET /v3/company/{realmId}/query?query=<select>` with `select * from Customer
+//!   where Metadata.LastUpdatedTime >= '...' orderby Metadata.LastUpdatedTime startposition 1
+//!   maxresults 100`; `startposition` counts from 1, `maxresults` is at most 1000, an empty
+//!   result is `{"QueryResponse": {}}`;
+//! * "Create or update": `POST /v3/company/{realmId}/customer` (and `/invoice`, `/payment`):
+//!   a body without `Id` creates; one with `Id` updates and must carry the entity's current
+//!   `SyncToken`, else the request is refused with error 5010 "Stale Object Error";
+//!   `"sparse": true` changes only the fields sent;
+//! * the entities' read-by-id endpoints, and the error envelope `{"Fault": {"Error":
+//!   [{"Message", "Detail", "code"}], "type": "ValidationFault"}, "time"}` (400; 401 with
+//!   Intuit's lower-case `fault` body for a bad token);
+//! * Intuit OAuth 2.0 ("Refresh the token"): client id and secret as HTTP basic auth on `POST
+//!   /oauth2/v1/tokens/bearer`; every grant answers a new `refresh_token` that the app must
+//!   store.
+//!
+//! Traffic to the API server is checked against `quickbooks/openapi.yaml` from the specs
+//! folder (the Ballerina connector project's copy) with the corrections in
+//! `spec_patches.yaml`; the token server is not in that spec and is not checked.
 //!
 //! Assumptions where the docs leave it open, or where the fake is stricter than QuickBooks:
 //! * a refresh token stops working once a grant has replaced it (Intuit keeps the previous
@@ -36,6 +41,9 @@
 //!   "Invalid Reference Id"), an invoice without lines.
 //!
 //! Items are read only here (seeded); customers, invoices and payments are written.
+
+// Handlers answer refusals as ready responses, as the other hand-written fakes do.
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
