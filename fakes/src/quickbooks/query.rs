@@ -329,8 +329,8 @@ mod tests {
         assert_eq!(q.entity, "Customer");
         assert_eq!(q.start, 101);
         let records = vec![
-            json!({"Id": "2", "MetaData": {"LastUpdatedTime": "2026-01-01T00:00:01-08:00"}}),
-            json!({"Id": "1", "MetaData": {"LastUpdatedTime": "2025-12-31T15:59:59-08:00"}}),
+            json!({"Id": "2", "Active": true, "MetaData": {"LastUpdatedTime": "2026-01-01T00:00:01-08:00"}}),
+            json!({"Id": "1", "Active": true, "MetaData": {"LastUpdatedTime": "2025-12-31T15:59:59-08:00"}}),
         ];
         let q = parse("SELECT * FROM Customer WHERE Metadata.LastUpdatedTime >= '2026-01-01T00:00:00Z'").unwrap();
         assert_eq!(q.run(&records).unwrap(), vec![records[0].clone()]);
