@@ -55,6 +55,9 @@
 //! * [`moodle`]: web services over REST (`wstoken`, `wsfunction`, bracket-encoded forms, errors
 //!   as HTTP 200 exception bodies): users, courses, enrolled users, user creation and manual
 //!   enrolment, every call checked against the functions' documented descriptions;
+//! * [`quickbooks`]: QuickBooks Online customers, invoices, payments and items read with the
+//!   query language (`startposition`/`maxresults`), written with the `SyncToken` rule, and its
+//!   OAuth token endpoint whose refresh tokens rotate;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -95,6 +98,7 @@ pub mod paged_source;
 pub mod paypal;
 pub mod pipedrive;
 pub mod profile;
+pub mod quickbooks;
 pub mod rate_limit;
 pub mod requests;
 mod server;

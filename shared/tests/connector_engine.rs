@@ -2324,3 +2324,116 @@ async fn errors_in_a_200_body_are_classified_like_their_http_equivalents() {
     // 4 refused -> [a, b] ok, [taken, d] refused -> [taken] refused, [d] ok.
     assert_eq!(*sizes.lock().unwrap(), vec![4, 2, 2, 1, 1]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading the current version before a write; definition-wide query parameters
+
+const VERSIONED: &str = r#"
+id: test
+name: Test
+query: {v: "3"}
+streams:
+  things:
+    request: {path: /things}
+    records: /things
+    fetch: {request: {path: "/things/{{ id }}"}, record: /thing}
+writes:
+  things.save:
+    kind: create
+    key: /id
+    read_current: {stream: things}
+    request:
+      method: POST
+      path: /things
+      body: {"...": "{{ record }}", version: "{{ current.version }}", sparse: true}
+    response: {destination_id: /thing/id}
+"#;
+
+#[tokio::test]
+async fn a_read_current_write_reads_the_version_first_and_a_create_reads_nothing() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/things/7"))
+        .and(query_param("v", "3"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"thing": {"id": "7", "version": "4"}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/things/8"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    Mock::given(method("POST"))
+        .and(path("/things"))
+        .and(query_param("v", "3"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            seen.lock().unwrap().push(body.clone());
+            let id = body.get("id").cloned().unwrap_or(json!("new"));
+            ResponseTemplate::new(200).set_body_json(json!({"thing": {"id": id}}))
+        })
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = client(def(VERSIONED), settings(&server), Credentials::new());
+    let results = c
+        .write_batch(
+            "things.save",
+            &[
+                // The caller's stale version is replaced by the one just read.
+                json!({"id": "7", "name": "seven", "version": "1"}),
+                json!({"name": "fresh"}),
+                json!({"id": "8", "name": "gone"}),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        results[..2],
+        [
+            WriteResult::Ok {
+                destination_id: Some("7".into())
+            },
+            WriteResult::Ok {
+                destination_id: Some("new".into())
+            }
+        ]
+    );
+    match &results[2] {
+        WriteResult::Failed { reason, class } => {
+            assert_eq!(*class, ErrorClass::Permanent);
+            assert!(reason.contains("no `things` record"), "{reason}");
+        }
+        other => panic!("an update of an unknown record fails: {other:?}"),
+    }
+    assert_eq!(
+        *bodies.lock().unwrap(),
+        vec![
+            json!({"id": "7", "name": "seven", "version": "4", "sparse": true}),
+            json!({"name": "fresh", "sparse": true}),
+        ]
+    );
+}
+
+#[test]
+fn read_current_needs_a_key_batch_size_one_and_a_stream_that_fetches() {
+    let bad = |from: &str, to: &str| {
+        parse_definition("test", &VERSIONED.replace(from, to))
+            .expect_err("refused")
+            .to_string()
+    };
+    assert!(bad("    key: /id\n", "").contains("writes.things.save.key"));
+    assert!(bad("    key: /id\n", "    key: /id\n    batch_size: 10\n").contains("use batch_size 1"));
+    assert!(bad("read_current: {stream: things}", "read_current: {stream: nothing}").contains("no stream `nothing`"));
+    assert!(bad(
+        "    fetch: {request: {path: \"/things/{{ id }}\"}, record: /thing}\n",
+        ""
+    )
+    .contains("has no `fetch`"));
+    // Without `read_current` there is no `current` to send.
+    assert!(bad("    read_current: {stream: things}\n", "").contains("current.version"));
+}

@@ -21,6 +21,7 @@ mod outbound;
 mod paypal_flows;
 mod pipedrive_flows;
 mod quality;
+mod quickbooks_flows;
 mod rate_budget;
 mod receiver;
 mod retry;

@@ -545,7 +545,7 @@ impl ConnectorClient {
         empty: &[u16],
     ) -> Result<(Url, Response), ConnectorError> {
         self.ensure_base_url().await?;
-        let mut prepared = template.prepare(&self.current_base_url()?, vars, &self.compiled.headers)?;
+        let mut prepared = template.prepare(&self.current_base_url()?, vars, &self.compiled.defaults)?;
         if let Some(PageToken::Url(next)) = &state.page {
             prepared.url = Url::parse(next)
                 .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
@@ -721,7 +721,7 @@ impl ConnectorClient {
         let mut vars = self.vars();
         vars.set("id", Some(Value::String(id.to_owned())));
         self.ensure_base_url().await?;
-        let prepared = request.prepare(&self.current_base_url()?, &vars, &self.compiled.headers)?;
+        let prepared = request.prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
         let response = self
             .execute(
                 prepared,
@@ -812,7 +812,7 @@ impl ConnectorClient {
             .ok_or_else(|| ConnectorError::config(format!("connector `{}` has no check request", self.def.id)))?;
         let started = Instant::now();
         self.ensure_base_url().await?;
-        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.headers)?;
+        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.defaults)?;
         let response = self
             .execute(
                 prepared,
@@ -904,7 +904,9 @@ impl ConnectorClient {
         let (ready, refused) = keyed_items(spec, records);
         let mut requests = Vec::new();
         for chunk in ready.chunks(spec.batch_size) {
-            let (mut prepared, _) = self.prepare_write(compiled, records, chunk)?;
+            // A `read_current` write reads the record when it is sent; the plan shows the
+            // request without `current`.
+            let (mut prepared, _) = self.prepare_write(compiled, records, chunk, None)?;
             let mut signed = Vec::new();
             if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
                 if self.credentials.contains(&sign.secret) {
@@ -1035,6 +1037,7 @@ impl ConnectorClient {
         compiled: &CompiledWrite,
         records: &[Value],
         chunk: &[Item],
+        current: Option<&Value>,
     ) -> Result<(PreparedRequest, Vec<Input>), ConnectorError> {
         let mut items = Vec::with_capacity(chunk.len());
         let mut inputs = Vec::with_capacity(chunk.len());
@@ -1048,6 +1051,9 @@ impl ConnectorClient {
                     vars.root("record", Cow::Borrowed(record))
                         .set("key", item.key.clone().map(Value::String))
                         .set("ref", Some(Value::String(reference.clone())));
+                    if let Some(current) = current {
+                        vars.root("current", Cow::Borrowed(current));
+                    }
                     t.render(&vars).unwrap_or(Value::Null)
                 }
             };
@@ -1064,11 +1070,14 @@ impl ConnectorClient {
                 .set("key", chunk[0].key.clone().map(Value::String))
                 .set("ref", Some(Value::String("0".into())))
                 .set("item", items.first().cloned());
+            if let Some(current) = current {
+                vars.root("current", Cow::Borrowed(current));
+            }
         }
         vars.set("records", Some(Value::Array(items)));
         let prepared = compiled
             .request
-            .prepare(&self.current_base_url()?, &vars, &self.compiled.headers)?;
+            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
         Ok((prepared, inputs))
     }
 
@@ -1089,7 +1098,7 @@ impl ConnectorClient {
                     .and_then(scalar_text),
             })
             .collect();
-        let (prepared, _) = self.prepare_write(compiled, records, &chunk)?;
+        let (prepared, _) = self.prepare_write(compiled, records, &chunk, None)?;
         Ok(prepared.body.as_ref().map(|b| b.bytes().len()).unwrap_or(0))
     }
 
@@ -1101,7 +1110,20 @@ impl ConnectorClient {
         chunk: &[Item],
     ) -> Result<Vec<WriteResult>, ConnectorError> {
         self.ensure_base_url().await?;
-        let (mut prepared, inputs) = self.prepare_write(compiled, records, chunk)?;
+        // The record as it is now, for writes that must carry its version.
+        let current = match (&spec.read_current, chunk) {
+            (Some(rc), [Item { key: Some(key), .. }]) => match self.fetch_record(&rc.stream, key).await? {
+                Some(current) => Some(current),
+                None => {
+                    return Ok(vec![WriteResult::failed(
+                        format!("no `{}` record has the key this update names", rc.stream),
+                        ErrorClass::Permanent,
+                    )])
+                }
+            },
+            _ => None,
+        };
+        let (mut prepared, inputs) = self.prepare_write(compiled, records, chunk, current.as_ref())?;
         if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
             let secret = self.credentials.get(&sign.secret).ok_or_else(|| {
                 ConnectorError::new(
@@ -1227,7 +1249,7 @@ impl ConnectorClient {
             .as_ref()
             .expect("a compiled definition has the pre-flight request its spec declares");
         self.ensure_base_url().await?;
-        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.headers)?;
+        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.defaults)?;
         let exec = Exec {
             idempotent: true,
             pass: &[],

@@ -14,7 +14,7 @@ use super::definition::{
     WriteSpec,
 };
 use super::mapping::Selector;
-use super::request::{compile_pairs, CompiledRequest};
+use super::request::{compile_pairs, CompiledRequest, RequestDefaults};
 use super::template::{JsonTemplate, Template, VarName};
 use crate::webhook::Scheme;
 
@@ -73,7 +73,8 @@ pub struct CompiledWrite {
 /// A definition's templates and selectors, compiled.
 #[derive(Debug, Clone)]
 pub struct CompiledDefinition {
-    pub headers: Vec<(String, Template)>,
+    /// The definition's `headers` and `query`, added to every request it builds.
+    pub defaults: RequestDefaults,
     pub check: Option<CompiledRequest>,
     /// The write pre-flight's request.
     pub preflight: Option<CompiledRequest>,
@@ -214,6 +215,10 @@ impl CompiledDefinition {
                 &def.config,
             )?;
         }
+        let query = compile_pairs(&def.query).map_err(|(k, e)| invalid(format!("query.{k}"), e.to_string()))?;
+        for (k, t) in &query {
+            config_only.check(&format!("query.{k}"), t.vars().map(|v| (String::new(), v)), &def.config)?;
+        }
         check_auth(&def.auth, &config_only, &def.config)?;
         if let Some(rl) = &def.rate_limit {
             // A cost budget may stand alone; a request budget needs both numbers.
@@ -349,7 +354,7 @@ impl CompiledDefinition {
         }
         super::sql::spec::validate(def)?;
         Ok(CompiledDefinition {
-            headers,
+            defaults: RequestDefaults { headers, query },
             check,
             preflight,
             streams,
@@ -767,13 +772,48 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
     if !(1..=1000).contains(&spec.batch_size) {
         return Err(invalid(format!("{at}.batch_size"), "must be between 1 and 1000"));
     }
+    if let Some(rc) = &spec.read_current {
+        let field = format!("{at}.read_current");
+        if spec.key.is_none() {
+            return Err(invalid(
+                format!("{at}.key"),
+                "`read_current` fetches a record by the write's `key`, which is not set",
+            ));
+        }
+        if spec.batch_size != 1 {
+            return Err(invalid(
+                format!("{at}.batch_size"),
+                "`read_current` reads one record before its request: use batch_size 1",
+            ));
+        }
+        match def.streams.get(&rc.stream) {
+            None => {
+                return Err(invalid(
+                    format!("{field}.stream"),
+                    format!("there is no stream `{}`", rc.stream),
+                ))
+            }
+            Some(stream) if stream.fetch.is_none() => {
+                return Err(invalid(
+                    format!("{field}.stream"),
+                    format!("stream `{}` has no `fetch` to read a record by its key", rc.stream),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     let field = format!("{at}.request");
     let request = compile_request(&field, &spec.request)?;
     let single: &[&str] = &["records", "item", "key", "ref"];
+    let single_roots: &[&str] = if spec.read_current.is_some() {
+        &["config", "record", "current"]
+    } else {
+        &["config", "record"]
+    };
     let allowed = if spec.batch_size == 1 {
         Allowed {
             exact: single,
-            roots: &["config", "record"],
+            roots: single_roots,
         }
     } else {
         Allowed {
@@ -799,7 +839,7 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
                 .map_err(|(p, e)| invalid(format!("{at}.envelope{}", p.replace('/', ".")), e.to_string()))?;
             Allowed {
                 exact: &["key", "ref"],
-                roots: &["config", "record"],
+                roots: single_roots,
             }
             .check(
                 &format!("{at}.envelope"),

@@ -52,6 +52,13 @@ pub struct ConnectorDefinition {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, Scalar>,
 
+    /// Query parameters sent with every request the definition builds (lists, fetches,
+    /// writes, the check): an API version pin such as QuickBooks' `minorversion`. Templates
+    /// over `config`; a request's own parameter of the same name wins. Next-page URLs the API
+    /// hands back (`next_url`, `link_header` pagination) are followed as given.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, Scalar>,
+
     /// Ways to authenticate, a single one or a list of alternatives. The first alternative
     /// whose credentials are all present is used, unless the connection's config names one
     /// (`auth: bearer`). Empty: requests are sent without credentials.
@@ -1100,6 +1107,15 @@ pub struct WriteSpec {
     #[serde(default)]
     pub response: WriteResponseSpec,
 
+    /// Read the record as it is now before writing it: for APIs whose updates must carry
+    /// a value of the current version (QuickBooks' `SyncToken`, an ETag for `If-Match`).
+    /// Needs `key` and `batch_size: 1`. A record with a key is fetched by it through the
+    /// named stream's `fetch`, and the request and envelope see it as `{{ current }}`
+    /// (`{{ current.SyncToken }}`); a record without a key (a create) is written without
+    /// one, `current` unset; a key the provider does not know fails the record permanently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_current: Option<ReadCurrentSpec>,
+
     /// Sign each request body like a webhook provider would (outbound webhooks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sign: Option<SignSpec>,
@@ -1112,6 +1128,14 @@ pub struct WriteSpec {
     /// Where the (mapped) records' fields are described (for mapping suggestions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<RecordSchema>,
+}
+
+/// Where a write reads the current version of a record from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadCurrentSpec {
+    /// A stream of the same definition with a `fetch`.
+    pub stream: String,
 }
 
 fn default_batch_size() -> usize {

@@ -21,6 +21,15 @@ pub struct CompiledRequest {
     body_format: BodyFormat,
 }
 
+/// What the definition adds to every request it builds: its `headers` and its `query`
+/// parameters (an API version pin such as QuickBooks' `minorversion`), templates over
+/// `config`. A request's own header or parameter of the same name wins.
+#[derive(Debug, Clone, Default)]
+pub struct RequestDefaults {
+    pub headers: Vec<(String, Template)>,
+    pub query: Vec<(String, Template)>,
+}
+
 /// A rendered request, ready for credentials.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PreparedRequest {
@@ -107,13 +116,13 @@ impl CompiledRequest {
         out
     }
 
-    /// Renders against `vars` on `base`. `default_headers` (the definition's) come first and
-    /// are overridden by the request's own.
+    /// Renders against `vars` on `base`. The definition's `defaults` come first and are
+    /// overridden by the request's own headers and query parameters of the same name.
     pub fn prepare(
         &self,
         base: &Url,
         vars: &Vars<'_>,
-        default_headers: &[(String, Template)],
+        defaults: &RequestDefaults,
     ) -> Result<PreparedRequest, ConnectorError> {
         let path = self.path.render_path(vars).map_err(|e| match e {
             PathError::Unset(_) => {
@@ -126,17 +135,24 @@ impl CompiledRequest {
         })?;
         let mut url = join(base, &path)?;
         {
-            let rendered: Vec<(&str, String)> = self
+            let own: Vec<(&str, String)> = self
                 .query
                 .iter()
                 .filter_map(|(k, t)| t.render(vars, false).map(|v| (k.as_str(), v)))
                 .collect();
+            let mut rendered: Vec<(&str, String)> = defaults
+                .query
+                .iter()
+                .filter(|(k, _)| !own.iter().any(|(name, _)| name == k))
+                .filter_map(|(k, t)| t.render(vars, false).map(|v| (k.as_str(), v)))
+                .collect();
+            rendered.extend(own);
             if !rendered.is_empty() {
                 url.query_pairs_mut().extend_pairs(rendered);
             }
         }
         let mut headers: Vec<(String, String)> = Vec::new();
-        for (k, t) in default_headers.iter().chain(&self.headers) {
+        for (k, t) in defaults.headers.iter().chain(&self.headers) {
             if let Some(v) = t.render(vars, false) {
                 headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(k));
                 headers.push((k.clone(), v));
@@ -269,7 +285,7 @@ mod tests {
             "{path: /v1/customers, query: {limit: 100, starting_after: '{{ page.token }}', 'created[gte]': '{{ since }}'}, \
              headers: {Stripe-Version: '{{ config.version }}', X-Unset: '{{ config.nope }}'}}",
         );
-        let p = req.prepare(&base, &vars(), &[]).unwrap();
+        let p = req.prepare(&base, &vars(), &RequestDefaults::default()).unwrap();
         assert_eq!(
             p.url.as_str(),
             "https://api.stripe.com/v1/customers?limit=100&starting_after=cus_9"
@@ -282,11 +298,11 @@ mod tests {
     fn path_values_are_encoded_as_one_segment_and_cannot_escape() {
         let base = Url::parse("http://127.0.0.1:8080/stripe/").unwrap();
         let p = compile("{path: '/v1/customers/{{ id }}'}")
-            .prepare(&base, &vars(), &[])
+            .prepare(&base, &vars(), &RequestDefaults::default())
             .unwrap();
         assert_eq!(p.url.as_str(), "http://127.0.0.1:8080/stripe/v1/customers/cus%2F..%2Fx");
         let err = compile("{path: '/v1/customers/{{ missing }}'}")
-            .prepare(&base, &vars(), &[])
+            .prepare(&base, &vars(), &RequestDefaults::default())
             .unwrap_err();
         assert!(err.message.contains("`missing`"));
         // A whole value of `..` (or `.`) would climb a segment: DELETE /customers/.. is
@@ -295,7 +311,7 @@ mod tests {
             let mut v = vars();
             v.set("id", Some(json!(id)));
             let err = compile("{method: DELETE, path: '/v1/customers/{{ id }}'}")
-                .prepare(&base, &v, &[])
+                .prepare(&base, &v, &RequestDefaults::default())
                 .unwrap_err();
             assert!(err.message.contains("`id`") && err.message.contains("`..`"), "{err}");
             assert!(!err.is_retriable());
@@ -306,11 +322,11 @@ mod tests {
     fn a_base_url_query_is_kept_after_the_path() {
         let base = Url::parse("https://hooks.example.com/in?token=abc").unwrap();
         let p = compile("{method: POST, path: ''}")
-            .prepare(&base, &vars(), &[])
+            .prepare(&base, &vars(), &RequestDefaults::default())
             .unwrap();
         assert_eq!(p.url.as_str(), "https://hooks.example.com/in?token=abc");
         let p = compile("{path: /x, query: {a: 1}}")
-            .prepare(&base, &vars(), &[])
+            .prepare(&base, &vars(), &RequestDefaults::default())
             .unwrap();
         assert_eq!(p.url.as_str(), "https://hooks.example.com/in/x?token=abc&a=1");
     }
@@ -334,7 +350,7 @@ mod tests {
     fn json_and_form_bodies_are_encoded() {
         let base = Url::parse("https://api.example.com").unwrap();
         let p = compile("{method: POST, path: /x, body: {after: '{{ page.token }}', limit: 10}}")
-            .prepare(&base, &vars(), &[])
+            .prepare(&base, &vars(), &RequestDefaults::default())
             .unwrap();
         assert_eq!(
             p.body,
@@ -343,7 +359,7 @@ mod tests {
         let p = compile(
             "{method: POST, path: /x, body_format: form, body: {email: a@b.c, metadata: {plan: pro}, expand: [x], n: null}}",
         )
-        .prepare(&base, &vars(), &[])
+        .prepare(&base, &vars(), &RequestDefaults::default())
         .unwrap();
         assert_eq!(
             p.body,
@@ -372,10 +388,13 @@ mod tests {
     #[test]
     fn request_headers_override_definition_headers_case_insensitively() {
         let base = Url::parse("https://api.example.com").unwrap();
-        let defaults = vec![
-            ("Accept".to_owned(), Template::parse("application/json").unwrap()),
-            ("X-Version".to_owned(), Template::parse("1").unwrap()),
-        ];
+        let defaults = RequestDefaults {
+            headers: vec![
+                ("Accept".to_owned(), Template::parse("application/json").unwrap()),
+                ("X-Version".to_owned(), Template::parse("1").unwrap()),
+            ],
+            query: Vec::new(),
+        };
         let p = compile("{path: /x, headers: {x-version: 2}}")
             .prepare(&base, &vars(), &defaults)
             .unwrap();
@@ -386,6 +405,27 @@ mod tests {
                 ("x-version".to_owned(), "2".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn definition_query_parameters_join_every_request_and_the_requests_own_win() {
+        let base = Url::parse("https://api.example.com").unwrap();
+        let defaults = RequestDefaults {
+            headers: Vec::new(),
+            query: vec![
+                ("minorversion".to_owned(), Template::parse("75").unwrap()),
+                ("format".to_owned(), Template::parse("json").unwrap()),
+            ],
+        };
+        let p = compile("{path: /x, query: {format: xml, q: a}}")
+            .prepare(&base, &vars(), &defaults)
+            .unwrap();
+        assert_eq!(
+            p.url.as_str(),
+            "https://api.example.com/x?minorversion=75&format=xml&q=a"
+        );
+        let p = compile("{path: /x}").prepare(&base, &vars(), &defaults).unwrap();
+        assert_eq!(p.url.as_str(), "https://api.example.com/x?minorversion=75&format=json");
     }
 
     #[test]

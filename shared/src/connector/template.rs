@@ -181,6 +181,9 @@ pub enum PathError {
     DotSegment(VarName),
 }
 
+/// The object key whose value is spread into its object (see [`JsonTemplate::render`]).
+pub const SPREAD: &str = "...";
+
 /// A JSON body template, compiled once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JsonTemplate {
@@ -249,7 +252,10 @@ impl JsonTemplate {
     }
 
     /// Renders; `None` when the whole value is unset. Unset object fields and array items
-    /// are dropped.
+    /// are dropped. An object's `...` key spreads the object its value renders to into the
+    /// object (`{"...": "{{ record }}", "sparse": true}`: the record's fields and `sparse`);
+    /// the object's other keys win over spread fields of the same name (an unset one leaves
+    /// the field out), and a spread value that is unset or not an object adds nothing.
     pub fn render(&self, vars: &Vars<'_>) -> Option<Value> {
         match self {
             JsonTemplate::Lit(v) => Some(v.clone()),
@@ -260,9 +266,20 @@ impl JsonTemplate {
             JsonTemplate::Arr(items) => Some(Value::Array(items.iter().filter_map(|i| i.render(vars)).collect())),
             JsonTemplate::Obj(fields) => {
                 let mut map = Map::new();
-                for (k, v) in fields {
-                    if let Some(rendered) = v.render(vars) {
-                        map.insert(k.clone(), rendered);
+                for (_, v) in fields.iter().filter(|(k, _)| k == SPREAD) {
+                    if let Some(Value::Object(spread)) = v.render(vars) {
+                        map.extend(spread);
+                    }
+                }
+                for (k, v) in fields.iter().filter(|(k, _)| k != SPREAD) {
+                    match v.render(vars) {
+                        Some(rendered) => {
+                            map.insert(k.clone(), rendered);
+                        }
+                        // An unset field is left out, also when a spread object has it.
+                        None => {
+                            map.remove(k);
+                        }
                     }
                 }
                 Some(Value::Object(map))
@@ -443,6 +460,33 @@ mod tests {
         );
         let names: Vec<_> = t.vars().into_iter().map(VarName::as_str).collect();
         assert!(names.contains(&"page.after") && names.contains(&"missing"));
+    }
+
+    #[test]
+    fn a_spread_key_merges_an_object_and_the_templates_own_keys_win() {
+        let t = JsonTemplate::compile(
+            &json!({"...": "{{ record }}", "SyncToken": "{{ current.SyncToken }}", "sparse": true}),
+        )
+        .unwrap();
+        let record = json!({"Id": "7", "DisplayName": "Ada", "SyncToken": "0", "sparse": false});
+        let mut vars = Vars::new();
+        vars.root("record", Cow::Borrowed(&record))
+            .root("current", Cow::Owned(json!({"SyncToken": "3"})));
+        assert_eq!(
+            t.render(&vars).unwrap(),
+            json!({"Id": "7", "DisplayName": "Ada", "SyncToken": "3", "sparse": true})
+        );
+        // Without `current` the template's unset SyncToken leaves the record's out too.
+        let mut vars = Vars::new();
+        vars.root("record", Cow::Borrowed(&record));
+        assert_eq!(
+            t.render(&vars).unwrap(),
+            json!({"Id": "7", "DisplayName": "Ada", "sparse": true})
+        );
+        // A spread of something that is not an object adds nothing.
+        let mut vars = Vars::new();
+        vars.root("record", Cow::Owned(json!("text")));
+        assert_eq!(t.render(&vars).unwrap(), json!({"sparse": true}));
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub fn request_template(data: &[u8]) {
     };
     let _ = request.vars();
     let base = Url::parse(BASE).expect("the base URL parses");
-    let Ok(prepared) = request.prepare(&base, &vars, &[]) else {
+    let Ok(prepared) = request.prepare(&base, &vars, &crate::connector::request::RequestDefaults::default()) else {
         return;
     };
     assert!(

@@ -30,6 +30,7 @@ mod netsuite;
 mod notion;
 mod paypal;
 mod pipedrive;
+mod quickbooks;
 pub mod sap_s4hana;
 mod shopify;
 mod slack;
