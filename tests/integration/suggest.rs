@@ -85,10 +85,11 @@ fn stripe_customer_to_hubspot_contact() {
 
 #[test]
 fn shopify_order_to_quickbooks_invoice() {
-    // Shopify's REST order and QuickBooks Online's invoice, as their published descriptions
-    // give them.
+    // Shopify's REST order as its published description gives it (the connector reads the
+    // GraphQL API, whose records are shaped differently), and the QuickBooks write's schema.
     let source = spec_shape("shopify/openapi.yml", "/components/schemas/Order");
-    let dest = spec_shape("quickbooks/openapi.yaml", "/components/schemas/Invoice");
+    let registry = Registry::embedded().unwrap();
+    let dest = write_shape(&registry, "quickbooks", "invoices.create_or_update");
     let s = suggest(&source, &dest).unwrap();
     let expected: &[(&str, &[&str])] = &[
         ("DocNumber", &["order_number", "number", "name"]),
@@ -120,4 +121,34 @@ fn shopify_order_to_quickbooks_invoice() {
     assert!(total.expression.contains("tonumber"), "{total:?}");
     // A date-time cut to the invoice's date.
     assert!(s.field("TxnDate").unwrap().expression.contains("[0:10]"));
+}
+
+/// Every schema a definition names resolves to fields: the file exists under the specs folder
+/// and the pointer finds a schema in it.
+#[test]
+fn every_record_schema_a_definition_names_resolves() {
+    let registry = Registry::embedded().unwrap();
+    let mut docs: std::collections::BTreeMap<String, serde_json::Value> = Default::default();
+    let mut checked = 0;
+    for id in registry.ids() {
+        let def = registry.get(id).unwrap();
+        let schemas = def
+            .streams
+            .iter()
+            .filter_map(|(n, s)| Some((format!("streams.{n}"), s.schema.as_ref()?)))
+            .chain(def.writes.iter().filter_map(|(n, w)| Some((format!("writes.{n}"), w.schema.as_ref()?))));
+        for (at, schema) in schemas {
+            let shape = match (&schema.spec, &schema.pointer, &schema.inline) {
+                (Some(file), Some(pointer), None) => {
+                    let doc = docs.entry(file.clone()).or_insert_with(|| load_value(file).unwrap().1);
+                    RecordShape::from_json_schema(doc, pointer)
+                }
+                _ => load_schema(schema, None),
+            };
+            let shape = shape.unwrap_or_else(|e| panic!("{id} {at}: {e}"));
+            assert!(!shape.fields.is_empty(), "{id} {at}");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "only {checked} schemas are named");
 }
