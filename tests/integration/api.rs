@@ -848,8 +848,7 @@ async fn the_openapi_document_is_served_without_a_key_and_is_the_checked_in_one(
         // The same document the lib test writes: the one the API serves.
         std::fs::write(path, &r.resp.body).expect("api/openapi.json is writable");
     }
-    let checked_in = std::fs::read_to_string(path)
-        .expect("api/openapi.json is checked in");
+    let checked_in = std::fs::read_to_string(path).expect("api/openapi.json is checked in");
     assert!(
         r.resp.body == checked_in,
         "the served document differs from api/openapi.json; regenerate it with `{}`",
