@@ -176,6 +176,21 @@ impl SecretStore {
         Ok(())
     }
 
+    /// Writes a new version of the secret: Secrets Manager makes it `AWSCURRENT` and keeps the
+    /// version it replaces as `AWSPREVIOUS`.
+    pub async fn put_value(&self, arn: &str, value: &ConnectionSecretValue) -> Result<(), SecretError> {
+        let body = serde_json::to_string(value).expect("a map of strings always serialises");
+        self.client
+            .put_secret_value()
+            .secret_id(arn)
+            .secret_string(body)
+            .send()
+            .await
+            .map_err(|e| SecretError::aws("PutSecretValue", e))?;
+        self.webhook_cache.remove(&arn.to_string());
+        Ok(())
+    }
+
     /// Creates a secret and returns its ARN.
     pub async fn create(&self, name: &str, value: &ConnectionSecretValue) -> Result<String, SecretError> {
         let body = serde_json::to_string(value).expect("a map of strings always serialises");

@@ -10,6 +10,8 @@ use switchyard::connector::Registry;
 use switchyard::queue::{AttemptRecord, Envelope, SyncJobRef, SyncMessage};
 use switchyard::store::api_keys::{Role, Tier};
 use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
+use switchyard_fakes::hubspot::{self, HubspotConfig};
+use switchyard_fakes::FakeHandle;
 use switchyard_tests::TestEnv;
 
 const NOW: i64 = 1_800_000_000;
@@ -18,6 +20,8 @@ const WEBHOOK_SECRET: &str = "whsec_api_test_signing_secret_91d";
 
 struct Api {
     env: TestEnv,
+    /// The provider connections point at (`POST /v1/connections/{id}/test` calls it).
+    hubspot: FakeHandle<hubspot::Hubspot>,
     deps: ApiDeps,
     clock: FixedClock,
     /// Every response body this test saw (the secrets sweep reads them).
@@ -42,6 +46,9 @@ impl Api {
     async fn new(configure: impl FnOnce(&mut ApiConfig)) -> Self {
         let env = TestEnv::new().await;
         let mut config = ApiConfig::new(&env.table, &env.queue_url);
+        // Connection tests call the fake on loopback, and give up fast.
+        config.allow_private_network = true;
+        config.check_timeout = std::time::Duration::from_secs(2);
         configure(&mut config);
         let clock = FixedClock::at(NOW);
         let deps = ApiDeps::new(
@@ -53,6 +60,7 @@ impl Api {
         let ulid = ulid::Ulid::new().to_string().to_lowercase();
         Self {
             env,
+            hubspot: hubspot::start(HubspotConfig::default()),
             deps,
             clock,
             seen: Default::default(),
@@ -106,6 +114,16 @@ impl Api {
         self.seen.lock().unwrap().push(resp.body.clone());
         let body = if resp.body.is_empty() {
             Value::Null
+        } else if resp.header("content-type") == Some("application/x-ndjson") {
+            // JSON Lines: one value per line, as an array.
+            Value::Array(
+                resp.body
+                    .lines()
+                    .map(|l| {
+                        serde_json::from_str(l).unwrap_or_else(|e| panic!("{path}: a line is not JSON ({e}): {l}"))
+                    })
+                    .collect(),
+            )
         } else {
             serde_json::from_str(&resp.body)
                 .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {}", resp.body))
@@ -155,7 +173,7 @@ impl Api {
                     "id": id,
                     "provider": "hubspot",
                     "name": format!("HubSpot {id}"),
-                    "config": {"base_url": "https://api.hubapi.com"},
+                    "config": {"base_url": self.hubspot.base_url},
                     "credentials": {"access_token": CREDENTIAL},
                     "webhook": {"scheme": "hubspot", "secret": WEBHOOK_SECRET}
                 })),
@@ -227,6 +245,9 @@ async fn seeded(api: &Api) -> (String, &'static str) {
 fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
     let dead = dead.replace(':', "%3A");
     vec![
+        // The audit log first: tenant b's own log records b's attempts on a's ids (what b sent).
+        ("GET", "/v1/audit".into(), None),
+        ("GET", "/v1/audit/export".into(), None),
         ("GET", "/v1/me".into(), None),
         ("GET", "/v1/connectors".into(), None),
         ("GET", "/v1/connectors/hubspot".into(), None),
@@ -241,6 +262,12 @@ fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
             "PATCH",
             "/v1/connections/conn_a1".into(),
             Some(json!({"name": "renamed"})),
+        ),
+        ("POST", "/v1/connections/conn_a1/test".into(), None),
+        (
+            "POST",
+            "/v1/connections/conn_a1/rotate-secret".into(),
+            Some(json!({"credentials": {"access_token": CREDENTIAL}})),
         ),
         ("DELETE", "/v1/connections/conn_a2".into(), None),
         ("GET", "/v1/flows".into(), None),
@@ -285,7 +312,8 @@ async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources()
             let r = api.call(method, &path, key, body.clone()).await;
             assert_ne!(r.status / 100, 5, "{who} {method} {path}: {}", r.body);
             let is_collection = !path.trim_start_matches("/v1/").contains('/');
-            if (is_collection && method == "GET") || path.starts_with("/v1/connectors") {
+            if (is_collection && method == "GET") || path.starts_with("/v1/connectors") || path.starts_with("/v1/audit")
+            {
                 // Lists act within the caller's own tenant: they never return a's items.
                 let text = r.body.to_string();
                 for a_id in ["conn_a1", "conn_a2", "flow_a", "job:flow_a", victim_prefix.as_str()] {
@@ -334,6 +362,21 @@ async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources()
         .body["status"],
         "parked"
     );
+    // b's attempts are in b's audit log, refused; a's log holds only a's own keys' entries.
+    let b_log = api.call("GET", "/v1/audit?limit=200", &admin_b, None).await;
+    let b_entries = b_log.body["items"].as_array().unwrap();
+    assert!(
+        b_entries
+            .iter()
+            .any(|e| e["action"] == "connection.rotate_secret" && e["status"] == 404),
+        "{b_log:?}",
+        b_log = b_log.body
+    );
+    let a_log = api.call("GET", "/v1/audit?limit=200", &admin_a, None).await;
+    let a_prefix = &admin_a["sy_live_".len().."sy_live_".len() + 12];
+    for e in a_log.body["items"].as_array().unwrap() {
+        assert_eq!(e["actor"], format!("key:{a_prefix}"), "{e}");
+    }
     // b's lists hold only b's resources.
     let conns = api.call("GET", "/v1/connections", &admin_b, None).await;
     assert!(conns.body["items"]
@@ -359,9 +402,9 @@ async fn each_role_reaches_exactly_the_routes_its_permission_allows() {
     }
     // (route, least role that may call it)
     let least = |method: &str, path: &str| -> &'static str {
-        if path.starts_with("/v1/keys") {
+        if path.starts_with("/v1/keys") || path.starts_with("/v1/audit") {
             "admin"
-        } else if path.ends_with("/run") || path.ends_with("/replay") {
+        } else if path.ends_with("/run") || path.ends_with("/replay") || path.ends_with("/test") {
             "runner"
         } else if method == "GET" {
             "viewer"
@@ -801,8 +844,12 @@ async fn the_openapi_document_is_served_without_a_key_and_is_the_checked_in_one(
     let r = api.raw("GET", "/v1/openapi.json", None, b"", None).await;
     assert_eq!(r.status, 200);
     assert!(r.header("ratelimit-limit").is_none(), "the description is not counted");
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../api/openapi.json"))
-        .expect("api/openapi.json is checked in");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../api/openapi.json");
+    if std::env::var_os("SWITCHYARD_WRITE_OPENAPI").is_some() {
+        // The same document the lib test writes: the one the API serves.
+        std::fs::write(path, &r.resp.body).expect("api/openapi.json is writable");
+    }
+    let checked_in = std::fs::read_to_string(path).expect("api/openapi.json is checked in");
     assert!(
         r.resp.body == checked_in,
         "the served document differs from api/openapi.json; regenerate it with `{}`",
@@ -810,4 +857,405 @@ async fn the_openapi_document_is_served_without_a_key_and_is_the_checked_in_one(
     );
     assert_eq!(r.body["openapi"], "3.1.0");
     assert_eq!(api.raw("POST", "/v1/openapi.json", None, b"", None).await.status, 405);
+}
+
+impl Api {
+    /// A call with an `Idempotency-Key`.
+    async fn idempotent(&self, path: &str, key: &str, idem: &str, body: Value) -> Reply {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {key}").parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        headers.insert("idempotency-key", idem.parse().unwrap());
+        let resp = switchyard::api::handle(
+            &self.deps,
+            ApiRequest {
+                method: "POST".into(),
+                path: path.into(),
+                query: query.into(),
+                headers,
+                body: body.to_string().into_bytes(),
+            },
+        )
+        .await;
+        self.seen.lock().unwrap().push(resp.body.clone());
+        let body = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+        Reply {
+            status: resp.status,
+            resp,
+            body,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_post_repeated_with_its_idempotency_key_replays_the_first_answer_without_doing_the_work_again() {
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    api.env.drain_queue().await;
+
+    // A run: the retry gets the same job, and only one message reaches the queue.
+    let first = api
+        .idempotent("/v1/flows/flow_a/run", &admin, "run-1", json!({"mode": "full"}))
+        .await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = api
+        .idempotent("/v1/flows/flow_a/run", &admin, "run-1", json!({"mode": "full"}))
+        .await;
+    assert_eq!((again.status, &again.body), (202, &first.body));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(api.env.drain_queue().await.len(), 1, "the run was enqueued once");
+
+    // A creation: replayed with its Location; the same key with another body is a 422.
+    let body = json!({"id": "conn_idem", "provider": "hubspot", "credentials": {"access_token": CREDENTIAL}});
+    let created = api.idempotent("/v1/connections", &admin, "conn-1", body.clone()).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let replay = api.idempotent("/v1/connections", &admin, "conn-1", body.clone()).await;
+    assert_eq!((replay.status, &replay.body), (201, &created.body));
+    assert_eq!(replay.header("location"), Some("/v1/connections/conn_idem"));
+    let mut other = body.clone();
+    other["name"] = json!("another");
+    let r = api.idempotent("/v1/connections", &admin, "conn-1", other).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["type"], "/v1/problems/idempotency-key-reused");
+    // ...and with another path.
+    let r = api
+        .idempotent("/v1/flows/flow_a/run", &admin, "conn-1", body.clone())
+        .await;
+    assert_eq!(r.body["type"], "/v1/problems/idempotency-key-reused");
+
+    // Scoped per API key: another key's same Idempotency-Key is another request.
+    let second = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    let r = api
+        .idempotent("/v1/flows/flow_a/run", &second, "run-1", json!({"mode": "full"}))
+        .await;
+    assert_eq!(r.status, 202);
+    assert_ne!(r.body["job_id"], first.body["job_id"]);
+    api.env.drain_queue().await;
+
+    // A new API key is replayed without the key itself: it is shown once and never stored.
+    let made = api
+        .idempotent("/v1/keys", &admin, "key-1", json!({"name": "ci", "role": "viewer"}))
+        .await;
+    assert_eq!(made.status, 201);
+    switchyard_tests::log_capture::known_secret(made.body["key"].as_str().unwrap());
+    let r = api
+        .idempotent("/v1/keys", &admin, "key-1", json!({"name": "ci", "role": "viewer"}))
+        .await;
+    assert_eq!((r.status, &r.body["prefix"]), (201, &made.body["prefix"]));
+    assert!(r.body.get("key").is_none(), "{}", r.body);
+    let listed = api.call("GET", "/v1/keys?limit=200", &admin, None).await;
+    assert_eq!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["name"] == "ci")
+            .count(),
+        1
+    );
+
+    // Bad keys are refused; after 24 hours the key is free again.
+    let r = api
+        .idempotent("/v1/flows/flow_a/run", &admin, &"k".repeat(256), json!({}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("Idempotency-Key"))
+    );
+    api.clock.advance(86_400);
+    let r = api
+        .idempotent("/v1/flows/flow_a/run", &admin, "run-1", json!({"mode": "full"}))
+        .await;
+    assert_eq!(r.status, 202);
+    assert_eq!(r.header("idempotent-replayed"), None);
+    assert_ne!(r.body["job_id"], first.body["job_id"]);
+}
+
+#[tokio::test]
+async fn a_duplicate_arriving_while_the_first_is_in_flight_is_a_409_until_the_claim_lapses() {
+    use switchyard::store::idempotency::{request_hash, Claim, Scope};
+    let api = Api::new(|c| c.idempotency_lock_secs = 30).await;
+    let (admin, _) = seeded(&api).await;
+    let prefix = &admin["sy_live_".len().."sy_live_".len() + 12];
+    let body = json!({"mode": "full"});
+    // Another instance claimed the same request and is still working on it.
+    let claim = api
+        .deps
+        .idempotency
+        .claim(
+            Scope {
+                tenant: &api.tenant("tenant-a"),
+                api_key: prefix,
+                idempotency_key: "in-flight",
+            },
+            &request_hash("POST", "/v1/flows/flow_a/run?", body.to_string().as_bytes()),
+            NOW,
+            86_400,
+            30,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Claimed);
+    api.env.drain_queue().await;
+    let r = api
+        .idempotent("/v1/flows/flow_a/run", &admin, "in-flight", body.clone())
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["type"], "/v1/problems/idempotency-key-in-flight");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(api.env.drain_queue().await.is_empty(), "nothing ran");
+    // The other instance died: after the lock, the retry does the work.
+    api.clock.advance(30);
+    let r = api.idempotent("/v1/flows/flow_a/run", &admin, "in-flight", body).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(api.env.drain_queue().await.len(), 1);
+}
+
+#[tokio::test]
+async fn every_change_run_key_operation_and_credential_access_is_audited_and_listed_newest_first() {
+    let api = Api::new(|_| {}).await;
+    switchyard_tests::log_capture::known_secret(CREDENTIAL);
+    switchyard_tests::log_capture::known_secret(WEBHOOK_SECRET);
+    let (admin, dead) = seeded(&api).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let dead_path = format!("/v1/dead-letters/{}", dead.replace(':', "%3A"));
+    let calls: Vec<(&str, String, Option<Value>)> = vec![
+        (
+            "PATCH",
+            "/v1/connections/conn_a1".into(),
+            Some(json!({"name": "renamed"})),
+        ),
+        ("POST", "/v1/connections/conn_a1/test".into(), None),
+        (
+            "POST",
+            "/v1/connections/conn_a1/rotate-secret".into(),
+            Some(json!({"credentials": {"access_token": CREDENTIAL}, "webhook_secret": WEBHOOK_SECRET})),
+        ),
+        ("POST", "/v1/flows/flow_a/pause".into(), None),
+        ("POST", "/v1/flows/flow_a/resume".into(), None),
+        ("POST", "/v1/flows/flow_a/run".into(), None),
+        ("POST", format!("{dead_path}/replay"), None),
+        ("POST", "/v1/keys".into(), Some(json!({"name": "k", "role": "viewer"}))),
+    ];
+    for (method, path, body) in calls {
+        let r = api.call(method, &path, &admin, body).await;
+        assert!(r.status < 300, "{method} {path}: {}", r.body);
+        if let Some(k) = r.body.get("key").and_then(Value::as_str) {
+            switchyard_tests::log_capture::known_secret(k);
+        }
+    }
+    // A refused attempt is recorded too; reads are not.
+    assert_eq!(
+        api.call("DELETE", "/v1/connections/conn_a2", &viewer, None)
+            .await
+            .status,
+        403
+    );
+    api.call("GET", "/v1/flows", &admin, None).await;
+
+    let log = api.call("GET", "/v1/audit?limit=200", &admin, None).await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    let items = log.body["items"].as_array().unwrap();
+    let actions: Vec<&str> = items.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "connection.delete",
+            "key.create",
+            "dead_letter.replay",
+            "flow.run",
+            "flow.resume",
+            "flow.pause",
+            "connection.rotate_secret",
+            "connection.test",
+            "connection.update",
+            "flow.create",
+            "connection.create",
+            "connection.create",
+        ],
+        "newest first"
+    );
+    let refused = &items[0];
+    let viewer_prefix = &viewer["sy_live_".len().."sy_live_".len() + 12];
+    assert_eq!(refused["actor"], format!("key:{viewer_prefix}"));
+    assert_eq!(
+        (refused["role"].as_str(), refused["status"].as_u64()),
+        (Some("viewer"), Some(403))
+    );
+    assert_eq!(refused["target"], "conn_a2");
+    assert_eq!(refused["route"], "DELETE /v1/connections/{id}");
+    assert_eq!(items[2]["target"], dead);
+    assert_eq!(items[10]["target"], "conn_a2", "a creation names its new resource");
+    assert_eq!(
+        (items[7]["role"].as_str(), items[7]["status"].as_u64()),
+        (Some("admin"), Some(200))
+    );
+
+    // Filters and paging: every entry once, newest first.
+    let runs = api.call("GET", "/v1/audit?action=flow.run", &admin, None).await;
+    assert_eq!(runs.body["items"].as_array().unwrap().len(), 1);
+    let r = api
+        .call("GET", &format!("/v1/audit?since={}", NOW + 1), &admin, None)
+        .await;
+    assert!(r.body["items"].as_array().unwrap().is_empty());
+    api.clock.advance(10);
+    api.call("POST", "/v1/flows/flow_a/pause", &admin, None).await;
+    let r = api
+        .call("GET", &format!("/v1/audit?since={}", NOW + 1), &admin, None)
+        .await;
+    assert_eq!(r.body["items"][0]["action"], "flow.pause");
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1);
+    let mut paged = Vec::new();
+    let mut path = "/v1/audit?limit=5".to_string();
+    loop {
+        let r = api.call("GET", &path, &admin, None).await;
+        paged.extend(r.body["items"].as_array().unwrap().iter().map(|e| e["action"].clone()));
+        match r.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/audit?limit=5&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 13);
+    assert_eq!(paged[0], "flow.pause");
+    assert_eq!(
+        paged[1..].iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(),
+        actions
+    );
+    for bad in ["since=yesterday", "action=DROP%20TABLE", "cursor=bm9wZQ"] {
+        let r = api.call("GET", &format!("/v1/audit?{bad}"), &admin, None).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+
+    // The export: JSON Lines, oldest first, with the same filters.
+    let export = api.call("GET", "/v1/audit/export", &admin, None).await;
+    assert_eq!(export.header("content-type"), Some("application/x-ndjson"));
+    let lines = export.body.as_array().unwrap();
+    assert_eq!(lines.len(), 13);
+    assert_eq!(lines[0]["action"], "connection.create");
+    assert_eq!(lines[12]["action"], "flow.pause");
+    let only = api
+        .call("GET", "/v1/audit/export?action=key.create", &admin, None)
+        .await;
+    assert_eq!(only.body.as_array().unwrap().len(), 1);
+    // Only admins read it, and it never holds a secret or a body.
+    assert_eq!(api.call("GET", "/v1/audit", &viewer, None).await.status, 403);
+    for secret in [CREDENTIAL, WEBHOOK_SECRET, admin.as_str(), "access_token"] {
+        assert!(!export.resp.body.contains(secret), "the audit log holds {secret}");
+        assert!(!log.resp.body.contains(secret), "the audit log holds {secret}");
+    }
+}
+
+#[tokio::test]
+async fn testing_a_connection_runs_its_check_request_now_and_says_what_went_wrong() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-t", Role::Admin, Tier::Enterprise).await;
+    let runner = api.bootstrap("tenant-t", Role::Runner, Tier::Enterprise).await;
+    for (id, token) in [("conn_good", hubspot::TEST_TOKEN), ("conn_bad", CREDENTIAL)] {
+        let r = api
+            .call(
+                "POST",
+                "/v1/connections",
+                &admin,
+                Some(
+                    json!({"id": id, "provider": "hubspot", "config": {"base_url": api.hubspot.base_url},
+                            "credentials": {"access_token": token}}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let before = api.hubspot.requests.len();
+    let ok = api.call("POST", "/v1/connections/conn_good/test", &runner, None).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        (ok.body["result"].as_str(), ok.body["ok"].as_bool()),
+        (Some("ok"), Some(true))
+    );
+    assert!(ok.body["latency_ms"].is_u64());
+    assert!(
+        api.hubspot.requests.len() > before,
+        "the check request reached the provider"
+    );
+
+    let bad = api.call("POST", "/v1/connections/conn_bad/test", &runner, None).await;
+    assert_eq!(bad.status, 200, "{}", bad.body);
+    assert_eq!(
+        (bad.body["result"].as_str(), bad.body["ok"].as_bool()),
+        (Some("failed"), Some(false))
+    );
+    assert_eq!(bad.body["needs_reauth"], true, "{}", bad.body);
+    let error = bad.body["error"].as_str().unwrap();
+    assert!(!error.is_empty() && !error.contains(CREDENTIAL), "{error}");
+
+    // A webhook-only connection has nothing to check.
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_hook", "provider": "stripe", "webhook": {"scheme": "stripe", "secret": WEBHOOK_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api.call("POST", "/v1/connections/conn_hook/test", &runner, None).await;
+    assert_eq!(r.body["result"], "not_checkable", "{}", r.body);
+}
+
+#[tokio::test]
+async fn rotating_a_secret_keeps_the_old_version_as_awsprevious_and_never_echoes_either() {
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    const NEW_TOKEN: &str = "pat-na1-rotated-credential-77aa";
+    const NEW_HOOK: &str = "whsec_rotated_signing_secret_3c1";
+    switchyard_tests::log_capture::known_secret(NEW_TOKEN);
+    switchyard_tests::log_capture::known_secret(NEW_HOOK);
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections/conn_a1/rotate-secret",
+            &admin,
+            Some(json!({"credentials": {"access_token": NEW_TOKEN}, "webhook_secret": NEW_HOOK})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], "conn_a1");
+    for secret in [NEW_TOKEN, NEW_HOOK, CREDENTIAL, WEBHOOK_SECRET] {
+        assert!(!r.resp.body.contains(secret));
+    }
+    let name = format!("switchyard/{}/conn_a1", api.tenant("tenant-a"));
+    let sm = &api.env.clients.secrets;
+    let value = |stage: &'static str| {
+        let name = name.clone();
+        async move {
+            let v = sm
+                .get_secret_value()
+                .secret_id(name)
+                .version_stage(stage)
+                .send()
+                .await
+                .unwrap();
+            serde_json::from_str::<Value>(v.secret_string().unwrap()).unwrap()
+        }
+    };
+    let current = value("AWSCURRENT").await;
+    assert_eq!(current["access_token"], NEW_TOKEN);
+    assert_eq!(current["webhook_secret"], NEW_HOOK);
+    // The old webhook secret still verifies deliveries signed before the provider switched.
+    assert_eq!(current["previous_webhook_secret"], WEBHOOK_SECRET);
+    let previous = value("AWSPREVIOUS").await;
+    assert_eq!(previous["access_token"], CREDENTIAL);
+    assert_eq!(previous["webhook_secret"], WEBHOOK_SECRET);
+
+    for (body, field) in [
+        (json!({}), "body"),
+        (json!({"credentials": {}}), "credentials"),
+        (json!({"credentials": {"webhook_secret": "x"}}), "credentials"),
+    ] {
+        let r = api
+            .call("POST", "/v1/connections/conn_a1/rotate-secret", &admin, Some(body))
+            .await;
+        assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some(field)));
+    }
 }

@@ -58,9 +58,10 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 .collect(),
         ),
         (
-            // shared/src/api: keys, rate-limit windows, connections, flows, jobs, dead letters
-            // and replay audit entries (GetItem/PutItem/UpdateItem/DeleteItem/Query), runs and
-            // replays (SendMessage), connection secrets created and deleted, never read.
+            // shared/src/api: keys, rate-limit windows, connections, flows, jobs, dead letters,
+            // the audit log and Idempotency-Key claims (GetItem/PutItem/UpdateItem/DeleteItem/
+            // Query), runs and replays (SendMessage), connection secrets created and deleted,
+            // read by a connection test (which may store a refreshed token) and rotated.
             "ApiFunction",
             logs.iter()
                 .copied()
@@ -73,6 +74,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "sqs:SendMessage",
                     "secretsmanager:CreateSecret",
                     "secretsmanager:DeleteSecret",
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
                 ])
                 .collect(),
         ),

@@ -25,21 +25,30 @@
 //! - **Reuse.** Connections are created through [`crate::admin::create_connection`] (secrets to
 //!   Secrets Manager, never echoed), flows checked by [`crate::admin::build_flow`] (as the CLI
 //!   checks them), runs enqueued like the dispatcher's, replays done by
-//!   [`crate::retry::replay::Replayer`].
+//!   [`crate::retry::replay::Replayer`], connection tests run by the health checker's
+//!   [`crate::health::check::check_connection`].
+//! - **Idempotency.** `Idempotency-Key` on every POST, 24 hours per tenant and key, see
+//!   [`idempotency`].
+//! - **Audit.** Every request that changes, runs or touches credentials is recorded with the
+//!   key's prefix and role, the action, resource and status, see [`auditing`].
 //!
 //! Routes (permission in brackets):
 //! `GET /v1/connectors`, `GET /v1/connectors/{id}` [read];
-//! `GET|POST /v1/connections`, `GET|PATCH|DELETE /v1/connections/{id}` [read | write];
+//! `GET|POST /v1/connections`, `GET|PATCH|DELETE /v1/connections/{id}` [read | write],
+//! `POST /v1/connections/{id}/test` [run], `POST /v1/connections/{id}/rotate-secret` [write];
 //! `GET|POST /v1/flows`, `GET|PATCH /v1/flows/{id}`, `POST /v1/flows/{id}/pause|resume`
 //! [read | write], `POST /v1/flows/{id}/run` [run];
 //! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
 //! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
+//! `GET /v1/audit`, `GET /v1/audit/export` [admin];
 //! `GET /v1/me` [read]: the calling key's tenant, role and permissions;
 //! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`];
 //! `GET /console[/{asset}]` (public): the admin console's static assets, see [`console`].
 
+pub mod auditing;
 pub mod auth;
 pub mod console;
+pub mod idempotency;
 pub mod key_material;
 pub mod oidc;
 pub mod openapi;
@@ -59,9 +68,11 @@ use crate::connector::Registry;
 use crate::queue::SyncQueue;
 use crate::secrets::SecretStore;
 use crate::store::api_keys::{ApiKeyStore, Tier};
+use crate::store::audit::AuditStore;
 use crate::store::connections::ConnectionStore;
 use crate::store::dead_letters::DeadLetterStore;
 use crate::store::flows::FlowStore;
+use crate::store::idempotency::IdempotencyStore;
 use crate::store::jobs::JobStore;
 use crate::store::request_windows::RequestWindowStore;
 
@@ -86,6 +97,17 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Single sign-on (`OIDC_*`): tokens of this issuer are accepted beside API keys.
     pub oidc: Option<oidc::OidcSettings>,
+    /// How long an `Idempotency-Key` is honoured, seconds (24 hours).
+    pub idempotency_ttl_secs: i64,
+    /// After how long a claimed `Idempotency-Key` whose request never answered (it died) may
+    /// be taken over, seconds (60: longer than the function's timeout).
+    pub idempotency_lock_secs: i64,
+    /// `POST /v1/connections/{id}/test`: the check request's timeout
+    /// (`HEALTH_CHECK_TIMEOUT_SECS`, default 10), as the health checker's.
+    pub check_timeout: std::time::Duration,
+    /// Allow check requests to loopback and private networks (`ALLOW_PRIVATE_NETWORK`,
+    /// default false), as the health checker's.
+    pub allow_private_network: bool,
 }
 
 impl ApiConfig {
@@ -98,6 +120,10 @@ impl ApiConfig {
             rate_window_secs: 3600,
             max_body_bytes: 256 * 1024,
             oidc: None,
+            idempotency_ttl_secs: 86_400,
+            idempotency_lock_secs: 60,
+            check_timeout: std::time::Duration::from_secs(10),
+            allow_private_network: false,
         }
     }
 
@@ -130,6 +156,21 @@ impl ApiConfig {
             })?;
         }
         config.oidc = oidc::OidcSettings::from_lookup(&lookup)?;
+        if let Some(raw) = lookup("HEALTH_CHECK_TIMEOUT_SECS").filter(|v| !v.is_empty()) {
+            let secs: u64 = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
+                name: "HEALTH_CHECK_TIMEOUT_SECS",
+                value: raw.clone(),
+                reason: "must be a number of seconds".into(),
+            })?;
+            config.check_timeout = std::time::Duration::from_secs(secs);
+        }
+        if let Some(raw) = lookup("ALLOW_PRIVATE_NETWORK").filter(|v| !v.is_empty()) {
+            config.allow_private_network = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
+                name: "ALLOW_PRIVATE_NETWORK",
+                value: raw.clone(),
+                reason: "must be true or false".into(),
+            })?;
+        }
         Ok(config)
     }
 
@@ -158,7 +199,12 @@ pub struct ApiDeps {
     pub flows: FlowStore,
     pub jobs: JobStore,
     pub dead_letters: DeadLetterStore,
-    pub secrets: SecretStore,
+    pub idempotency: IdempotencyStore,
+    pub audit: AuditStore,
+    pub secrets: Arc<SecretStore>,
+    /// For `POST /v1/connections/{id}/test` (the URL guard applies unless private networks
+    /// are allowed).
+    pub http: reqwest::Client,
     pub queue: SyncQueue,
     pub clock: SharedClock,
     /// Checks single sign-on tokens, when configured.
@@ -176,8 +222,12 @@ impl ApiDeps {
             flows: FlowStore::new(clients.dynamodb.clone(), &table),
             jobs: JobStore::new(clients.dynamodb.clone(), &table),
             dead_letters: DeadLetterStore::new(clients.dynamodb.clone(), &table),
-            // The API reads no secret; it only creates and deletes them.
-            secrets: SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO),
+            idempotency: IdempotencyStore::new(clients.dynamodb.clone(), &table),
+            audit: AuditStore::new(clients.dynamodb.clone(), &table),
+            // Nothing cached: the API reads a secret only to test a connection, and rotates them.
+            secrets: Arc::new(SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO)),
+            http: crate::connector::url_guard::http_client(config.check_timeout, config.allow_private_network)
+                .expect("the HTTP client builds: rustls and the resolver need no system state"),
             queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
             clock,
             oidc: config
@@ -223,12 +273,11 @@ pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
         Ok(rate) => rate,
         Err(p) => return p.into_response(),
     };
-    let mut resp = match caller.require(route.permission()) {
-        Ok(()) => routes::dispatch(deps, &caller, route, &req)
-            .await
-            .unwrap_or_else(Problem::into_response),
-        Err(p) => p.into_response(),
+    let (mut resp, replayed) = match caller.require(route.permission()) {
+        Ok(()) => idempotency::dispatch(deps, &caller, route.clone(), &req).await,
+        Err(p) => (p.into_response(), false),
     };
+    auditing::record(deps, &caller, &route, &resp, replayed).await;
     for (name, value) in rate.headers() {
         resp.headers.push((name.to_string(), value));
     }

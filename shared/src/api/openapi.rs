@@ -8,7 +8,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{connections, connectors, dead_letters, flows, keys, me};
+use super::routes::{audit, connections, connectors, dead_letters, flows, keys, me};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -33,12 +33,43 @@ impl Modify for BearerKeys {
     }
 }
 
+/// Every POST takes `Idempotency-Key` (see [`super::idempotency`]): the header is added to each
+/// POST operation here rather than repeated in every handler's attribute.
+struct IdempotencyKeys;
+
+impl Modify for IdempotencyKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::Required;
+        for item in openapi.paths.paths.values_mut() {
+            let Some(post) = item.post.as_mut() else {
+                continue;
+            };
+            let header = ParameterBuilder::new()
+                .name("Idempotency-Key")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "1 to 255 printable ASCII characters, honoured for 24 hours per API key. The same key with the \
+                     same method, path and body replays the first answer (status and body, with \
+                     `Idempotent-Replayed: true`) without doing the work again; with a different request it is a 422 \
+                     (`idempotency-key-reused`); while the first is still running, a 409 (`idempotency-key-in-flight`). \
+                     A 5xx answer is not kept. A replayed new API key omits `key`: it is shown once.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+                .build();
+            post.parameters.get_or_insert_with(Vec::new).push(header);
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Switchyard management API",
         version = "1",
-        description = "Connectors, connections, flows, dead letters and API keys of one tenant. \
+        description = "Connectors, connections, flows, dead letters, API keys and the audit log of one tenant. \
             Every answer to an authenticated request carries RateLimit-Limit, RateLimit-Remaining \
             and RateLimit-Reset; errors are RFC 9457 problem details."
     ),
@@ -51,6 +82,8 @@ impl Modify for BearerKeys {
         connections::show,
         connections::update,
         connections::delete,
+        connections::test,
+        connections::rotate_secret,
         flows::list,
         flows::create,
         flows::show,
@@ -65,15 +98,18 @@ impl Modify for BearerKeys {
         keys::create,
         keys::rotate,
         keys::revoke,
+        audit::list,
+        audit::export,
     ),
     components(schemas(super::problem::ProblemDetails, super::problem::FieldError)),
-    modifiers(&BearerKeys),
+    modifiers(&BearerKeys, &IdempotencyKeys),
     tags(
         (name = "connectors", description = "Built-in connector definitions"),
         (name = "connections", description = "Accounts at providers; credentials live in Secrets Manager"),
         (name = "flows", description = "Stream -> jq mapping -> write operation"),
         (name = "dead-letters", description = "Messages that stopped retrying"),
         (name = "keys", description = "API keys (admin role)"),
+        (name = "audit", description = "Who did what, when, from which key (admin role)"),
     )
 )]
 struct ApiDoc;

@@ -87,6 +87,34 @@ impl Problem {
         Self::new(409, "conflict", "Conflict", detail)
     }
 
+    /// The `Idempotency-Key` was used (by this API key, in the last 24 hours) for another
+    /// request: another method, path or body.
+    pub fn idempotency_key_reused() -> Self {
+        let mut p = Self::new(
+            422,
+            "idempotency-key-reused",
+            "Idempotency Key Reused",
+            "this Idempotency-Key was used for a different request (method, path or body) in the last 24 hours; use a new key for a new request",
+        );
+        p.errors.push(FieldError {
+            field: "Idempotency-Key".into(),
+            detail: "already used for a different request".into(),
+        });
+        p
+    }
+
+    /// The same request with this `Idempotency-Key` is still being answered.
+    pub fn idempotency_key_in_flight() -> Self {
+        let mut p = Self::new(
+            409,
+            "idempotency-key-in-flight",
+            "Request In Progress",
+            "a request with this Idempotency-Key is still in progress; retry shortly to get its answer",
+        );
+        p.headers.push(("retry-after", "1".into()));
+        p
+    }
+
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(400, "malformed-request", "Malformed Request", detail)
     }

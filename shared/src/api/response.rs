@@ -11,6 +11,9 @@ pub struct ApiResponse {
     /// Lower-case names.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// What an idempotent replay of this answer returns instead of `body`, when `body` holds
+    /// something shown once (a new API key): see [`super::idempotency`].
+    pub replay_body: Option<String>,
 }
 
 impl ApiResponse {
@@ -19,6 +22,7 @@ impl ApiResponse {
             status,
             headers: vec![("content-type".into(), content_type.into())],
             body,
+            replay_body: None,
         }
     }
 
@@ -33,6 +37,7 @@ impl ApiResponse {
             status: 204,
             headers: Vec::new(),
             body: String::new(),
+            replay_body: None,
         }
     }
 

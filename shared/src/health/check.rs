@@ -19,7 +19,9 @@ use super::state::{CheckOutcome, HealthRecord};
 use super::HealthDeps;
 use crate::connector::auth::TokenCallbackError;
 use crate::connector::definition::{AuthSpec, Grant, OAuth2Spec};
+use crate::connector::Registry;
 use crate::connector::{ClientSettings, ConnectorClient, ConnectorDefinition, Credentials, ErrorKind};
+use crate::secrets::SecretStore;
 use crate::store::connections::Connection;
 
 /// What checking one connection found.
@@ -32,8 +34,37 @@ pub struct Checked {
     pub token_refreshed: bool,
 }
 
+/// What one check needs: the health checker's and the API's (`POST
+/// /v1/connections/{id}/test`) share this, so both run exactly the same check.
+#[derive(Clone, Copy)]
+pub struct CheckDeps<'a> {
+    pub registry: &'a Registry,
+    pub secrets: &'a Arc<SecretStore>,
+    /// For check requests (the URL guard applies unless private networks are allowed).
+    pub http: &'a reqwest::Client,
+    pub check_timeout: Duration,
+    pub allow_private_network: bool,
+    pub token_refresh_ahead_secs: i64,
+    pub token_max_age_secs: i64,
+}
+
+impl HealthDeps {
+    /// The check's share of the health checker's dependencies.
+    pub fn check_deps(&self) -> CheckDeps<'_> {
+        CheckDeps {
+            registry: &self.registry,
+            secrets: &self.secrets,
+            http: &self.http,
+            check_timeout: self.config.check_timeout,
+            allow_private_network: self.config.allow_private_network,
+            token_refresh_ahead_secs: self.config.token_refresh_ahead_secs,
+            token_max_age_secs: self.config.token_max_age_secs,
+        }
+    }
+}
+
 /// Checks one connection. Never fails: a problem is a failed outcome.
-pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &HealthRecord, now: i64) -> Checked {
+pub async fn check_connection(deps: CheckDeps<'_>, conn: &Connection, prev: &HealthRecord, now: i64) -> Checked {
     let started = Instant::now();
     let failed = |error: String, reauth: bool| Checked {
         outcome: Some(CheckOutcome::Failed {
@@ -75,8 +106,8 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
                 &map,
                 prev,
                 now,
-                deps.config.token_refresh_ahead_secs,
-                deps.config.token_max_age_secs,
+                deps.token_refresh_ahead_secs,
+                deps.token_max_age_secs,
             ) {
                 map.remove(&spec.access_token);
             }
@@ -116,8 +147,8 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
         }
     }
     let mut settings = ClientSettings::from_connection_config(&conn.config);
-    settings.allow_private_network = deps.config.allow_private_network;
-    settings.request_timeout = deps.config.check_timeout;
+    settings.allow_private_network = deps.allow_private_network;
+    settings.request_timeout = deps.check_timeout;
     settings.max_inline_retries = 0;
     settings.max_inline_wait = Duration::from_secs(1);
     let client = match ConnectorClient::new(def, settings, credentials, deps.http.clone()) {
@@ -126,7 +157,7 @@ pub async fn check_connection(deps: &HealthDeps, conn: &Connection, prev: &Healt
         Err(e) => return failed(e.message.clone(), e.needs_reauth()),
     };
     // The engine's own timeout covers each request; this one bounds token refresh + pacing too.
-    let limit = deps.config.check_timeout + Duration::from_secs(1);
+    let limit = deps.check_timeout + Duration::from_secs(1);
     let outcome = match tokio::time::timeout(limit, client.check()).await {
         Ok(Ok(_report)) => CheckOutcome::Ok {
             latency_ms: started.elapsed().as_millis() as u64,

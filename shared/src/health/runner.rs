@@ -197,7 +197,7 @@ async fn check_one(
     } else {
         prev
     };
-    let checked = check_connection(deps, &conn, &prev, now).await;
+    let checked = check_connection(deps.check_deps(), &conn, &prev, now).await;
     let Some(outcome) = checked.outcome else {
         return (ConnectionResult::NoCheck, None, false);
     };

@@ -49,6 +49,17 @@ impl Replayer<'_> {
     /// Sends the dead letter's message back as attempt 0 with an empty history (the dead
     /// letter keeps the old one), marks it replayed and writes an audit entry.
     pub async fn replay(&self, dead: &DeadLetter, actor: &str, now: i64) -> Result<SyncMessage, ReplayError> {
+        let message = self.replay_unaudited(dead, now).await?;
+        let tenant = self.tenant(dead).await?;
+        let mut entry = AuditEntry::new(tenant, now, actor, "dead_letter.replay", dead.key.clone());
+        entry.detail = replay_detail(dead);
+        self.dead_letters.audit(&entry).await?;
+        Ok(message)
+    }
+
+    /// [`Self::replay`] without the audit entry, for a caller that writes its own (the API
+    /// records every request it answers, with the key's role and the status).
+    pub async fn replay_unaudited(&self, dead: &DeadLetter, now: i64) -> Result<SyncMessage, ReplayError> {
         if dead.status == DeadLetterStatus::Replayed {
             return Err(ReplayError::AlreadyReplayed(dead.key.clone()));
         }
@@ -70,20 +81,14 @@ impl Replayer<'_> {
         }
         self.queue.send_delayed(&Envelope::new(message.clone()), 0).await?;
         self.dead_letters.mark_replayed(&dead.key, now).await?;
-        let tenant = self.tenant(dead).await?;
-        self.dead_letters
-            .audit(&AuditEntry {
-                tenant,
-                at: now,
-                actor: actor.to_string(),
-                action: "dead_letter.replay".into(),
-                target: dead.key.clone(),
-                detail: format!(
-                    "replayed after {} attempts ({}: {})",
-                    dead.attempts, dead.reason, dead.last_error
-                ),
-            })
-            .await?;
         Ok(message)
     }
+}
+
+/// What an audit entry of a replay says about the dead letter.
+pub fn replay_detail(dead: &DeadLetter) -> String {
+    format!(
+        "replayed after {} attempts ({}: {})",
+        dead.attempts, dead.reason, dead.last_error
+    )
 }

@@ -4,7 +4,6 @@
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! |---|---|---|---|
 //! | dead letter | `DEAD#<message key>` | `DEAD` | `DEAD` / `<parked_at, 12 digits>#<message key>` |
-//! | audit entry | `AUDIT#<tenant>` | `<unix secs, 12 digits>#<ulid>` | - |
 //!
 //! The message key (`evt:<connection>:<event>` or `job:<flow>:<job>`) names what the message is
 //! about, so parking the same message again (a redelivery, or a replay that failed again)
@@ -16,7 +15,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::table::{self, GSI1, GSI1PK, GSI1SK, PK, SK};
+use super::table::{GSI1, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 use crate::queue::AttemptRecord;
 
@@ -77,20 +76,7 @@ pub struct DeadLetterFilter {
     pub statuses: Vec<DeadLetterStatus>,
 }
 
-/// An audit entry: who did what to which item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub tenant: String,
-    pub at: i64,
-    /// Who: a user name, `cli:<user>`, or a function name.
-    pub actor: String,
-    /// What: `dead_letter.replay`, ...
-    pub action: String,
-    /// Which item (a dead letter's key, a connection id).
-    pub target: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub detail: String,
-}
+pub use super::audit::AuditEntry;
 
 const KIND: &str = "dead letter";
 
@@ -187,37 +173,18 @@ impl DeadLetterStore {
         Ok(())
     }
 
-    /// Writes an audit entry.
+    /// Writes an audit entry (see [`super::audit::AuditStore`]).
     pub async fn audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        table::validate_id("tenant", &entry.tenant)?;
-        let item = super::typed_item(
-            "audit entry",
-            entry,
-            &[
-                (PK, format!("AUDIT#{}", entry.tenant)),
-                (SK, format!("{:012}#{}", entry.at.max(0), ulid::Ulid::new())),
-            ],
-        )?;
-        super::put(&self.client, &self.table, item).await
+        super::audit::AuditStore::new(self.client.clone(), &self.table)
+            .record(entry)
+            .await
     }
 
     /// A tenant's audit entries, oldest first.
     pub async fn audit_entries(&self, tenant: &str) -> Result<Vec<AuditEntry>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":pk", AttributeValue::S(format!("AUDIT#{tenant}")))
-            .send()
+        super::audit::AuditStore::new(self.client.clone(), &self.table)
+            .all(tenant)
             .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| super::from_typed_item("audit entry", item, tenant))
-            .collect()
     }
 }
 

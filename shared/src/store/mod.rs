@@ -1,10 +1,12 @@
 //! DynamoDB state: one table, single-table design (see ARCHITECTURE.md, "State").
 
 pub mod api_keys;
+pub mod audit;
 pub mod connections;
 pub mod dead_letters;
 pub mod events;
 pub mod flows;
+pub mod idempotency;
 pub mod jobs;
 pub mod links;
 pub mod migrate;

@@ -8,7 +8,8 @@ use super::super::pagination::{PageBody, PageRequest};
 use super::super::{ApiDeps, ApiRequest, ApiResponse, Caller, FieldError, Problem};
 use super::Patch;
 use crate::admin::{self, AdminError, NewWebhookSecrets};
-use crate::health::HealthRecord;
+use crate::health::check::{check_connection, CheckDeps};
+use crate::health::{CheckOutcome, HealthRecord};
 use crate::store::connections::{Connection, WebhookSettings};
 use crate::webhook::Scheme;
 
@@ -332,4 +333,189 @@ pub async fn delete(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResp
         }
     }
     Ok(ApiResponse::no_content())
+}
+
+/// What `POST /v1/connections/{id}/test` found.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TestResult {
+    /// `ok`, `failed`, or `not_checkable` (no check request in the connector's definition, or
+    /// no API credentials: a webhook-only connection).
+    pub result: &'static str,
+    /// Whether the check request succeeded.
+    pub ok: bool,
+    /// How long the check took, milliseconds (absent when nothing was checked).
+    pub latency_ms: Option<u64>,
+    /// What went wrong, in words (never a credential).
+    pub error: Option<String>,
+    /// The provider refused the credentials: they need renewing (`rotate-secret`).
+    pub needs_reauth: bool,
+    /// An OAuth token was refreshed (and stored) on the way.
+    pub token_refreshed: bool,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/connections/{id}/test",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    responses(
+        (status = 200, description = "The check request ran now, through the health checker's code; the result is in the body (a failed check is still a 200)", body = TestResult),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
+    let (c, health) = owned(deps, caller, id).await?;
+    let check = CheckDeps {
+        registry: &deps.registry,
+        secrets: &deps.secrets,
+        http: &deps.http,
+        check_timeout: deps.config.check_timeout,
+        allow_private_network: deps.config.allow_private_network,
+        // Defaults of the health checker: a token about to expire is refreshed now too.
+        token_refresh_ahead_secs: 900,
+        token_max_age_secs: 86_400,
+    };
+    let checked = check_connection(check, &c, &health.unwrap_or_default(), deps.clock.now_unix()).await;
+    let result = match checked.outcome {
+        None => TestResult {
+            result: "not_checkable",
+            ok: false,
+            latency_ms: None,
+            error: None,
+            needs_reauth: false,
+            token_refreshed: checked.token_refreshed,
+        },
+        Some(CheckOutcome::Ok { latency_ms }) => TestResult {
+            result: "ok",
+            ok: true,
+            latency_ms: Some(latency_ms),
+            error: None,
+            needs_reauth: false,
+            token_refreshed: checked.token_refreshed,
+        },
+        Some(CheckOutcome::Failed {
+            latency_ms,
+            error,
+            reauth,
+        }) => TestResult {
+            result: "failed",
+            ok: false,
+            latency_ms: Some(latency_ms),
+            error: Some(error),
+            needs_reauth: reauth,
+            token_refreshed: checked.token_refreshed,
+        },
+    };
+    Ok(ApiResponse::json(200, &result))
+}
+
+/// `POST /v1/connections/{id}/rotate-secret`. No `Debug`: it holds credentials.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+#[schema(as = SecretRotation)]
+#[serde(deny_unknown_fields)]
+struct RotateSecretBody {
+    /// Replaces every stored API credential (API key, tokens) of the connection.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    credentials: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The new webhook signing secret; the current one stays accepted as the previous secret
+    /// until the next rotation, so deliveries signed before the provider switched still verify.
+    #[serde(default)]
+    webhook_secret: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/connections/{id}/rotate-secret",
+    tag = "connections",
+    params(("id" = String, Path, description = "Connection id")),
+    request_body = RotateSecretBody,
+    responses(
+        (status = 200, description = "A new secret version is AWSCURRENT in Secrets Manager; the replaced one is kept as AWSPREVIOUS. Nothing secret is returned", body = ConnectionView),
+        (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rotate_secret(
+    deps: &ApiDeps,
+    caller: &Caller,
+    id: &str,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Problem> {
+    let body: RotateSecretBody = req.json()?;
+    let (c, health) = owned(deps, caller, id).await?;
+    let mut errors = Vec::new();
+    if body.credentials.is_none() && body.webhook_secret.is_none() {
+        errors.push(FieldError {
+            field: "body".into(),
+            detail: "give credentials, webhook_secret, or both".into(),
+        });
+    }
+    if let Some(creds) = &body.credentials {
+        if creds.is_empty()
+            || creds
+                .keys()
+                .any(|k| k == "webhook_secret" || k == "previous_webhook_secret")
+        {
+            errors.push(FieldError {
+                field: "credentials".into(),
+                detail:
+                    "a non-empty object of the connector's credential fields (webhook secrets go in webhook_secret)"
+                        .into(),
+            });
+        }
+    }
+    match (&body.webhook_secret, &c.webhook) {
+        (Some(s), Some(_)) if s.is_empty() => errors.push(FieldError {
+            field: "webhook_secret".into(),
+            detail: "must not be empty".into(),
+        }),
+        (Some(_), None) => errors.push(FieldError {
+            field: "webhook_secret".into(),
+            detail: "this connection receives no webhooks".into(),
+        }),
+        _ => {}
+    }
+    if !errors.is_empty() {
+        return Err(Problem::validation(errors));
+    }
+    let Some(arn) = c.secret_arn.as_deref() else {
+        return Err(Problem::conflict(format!(
+            "connection {id} has no stored secret to rotate; delete and create it with credentials"
+        )));
+    };
+    let unreadable = |e: crate::secrets::SecretError| {
+        tracing::error!(message = "Could not read a connection's secret to rotate it.", connection_id = %id, error = %e);
+        if e.is_retriable() {
+            Problem::unavailable()
+        } else {
+            Problem::internal()
+        }
+    };
+    let current = deps.secrets.get_value(arn).await.map_err(unreadable)?;
+    // serde_json's messages can quote the input: the error is replaced, never passed on.
+    let mut value: crate::secrets::ConnectionSecretValue = serde_json::from_str(&current).map_err(|_| {
+        tracing::error!(message = "A connection's secret is not a JSON object; it cannot be rotated.", connection_id = %id);
+        Problem::internal()
+    })?;
+    if let Some(creds) = body.credentials {
+        value.other = creds;
+    }
+    if let Some(new) = body.webhook_secret {
+        value.previous_webhook_secret = value.webhook_secret.take();
+        value.webhook_secret = Some(new);
+    }
+    deps.secrets.put_value(arn, &value).await.map_err(unreadable)?;
+    Ok(ApiResponse::json(200, &view(c, health)))
 }

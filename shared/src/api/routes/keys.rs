@@ -59,15 +59,20 @@ struct CreatedKey {
 
 fn created(new: &NewKey, k: ApiKey, now: i64) -> ApiResponse {
     let location = format!("/v1/keys/{}", k.prefix);
-    ApiResponse::json(
+    let view = view(k, now);
+    // An idempotent replay answers the same, without the key: it is shown once, never stored.
+    let replay = serde_json::to_string(&view).expect("a key view serialises");
+    let mut resp = ApiResponse::json(
         201,
         &CreatedKey {
             key: new.key.expose_secret().to_string(),
-            view: view(k, now),
+            view,
         },
     )
     .with_header("location", location)
-    .with_header("cache-control", "no-store")
+    .with_header("cache-control", "no-store");
+    resp.replay_body = Some(replay);
+    resp
 }
 
 async fn owned(deps: &ApiDeps, caller: &Caller, prefix: &str) -> Result<ApiKey, Problem> {

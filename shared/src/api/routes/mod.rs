@@ -1,5 +1,6 @@
 //! The route table and one module per resource.
 
+pub(crate) mod audit;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod dead_letters;
@@ -24,6 +25,8 @@ pub enum Route {
     ShowConnection(String),
     UpdateConnection(String),
     DeleteConnection(String),
+    TestConnection(String),
+    RotateConnectionSecret(String),
     ListFlows,
     CreateFlow,
     ShowFlow(String),
@@ -38,6 +41,8 @@ pub enum Route {
     CreateKey,
     RotateKey(String),
     RevokeKey(String),
+    ListAudit,
+    ExportAudit,
 }
 
 const METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
@@ -84,6 +89,10 @@ impl Route {
             ("GET", ["connections", _]) => Route::ShowConnection(id(1)),
             ("PATCH", ["connections", _]) => Route::UpdateConnection(id(1)),
             ("DELETE", ["connections", _]) => Route::DeleteConnection(id(1)),
+            ("POST", ["connections", _, "test"]) => Route::TestConnection(id(1)),
+            ("POST", ["connections", _, "rotate-secret"]) => Route::RotateConnectionSecret(id(1)),
+            ("GET", ["audit"]) => Route::ListAudit,
+            ("GET", ["audit", "export"]) => Route::ExportAudit,
             ("GET", ["flows"]) => Route::ListFlows,
             ("POST", ["flows"]) => Route::CreateFlow,
             ("GET", ["flows", _]) => Route::ShowFlow(id(1)),
@@ -107,10 +116,65 @@ impl Route {
         match self {
             Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
             | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
-            RunFlow(_) | ReplayDeadLetter(_) => Permission::Run,
-            CreateConnection | UpdateConnection(_) | DeleteConnection(_) | CreateFlow | UpdateFlow(_)
-            | PauseFlow(_) | ResumeFlow(_) => Permission::Write,
-            ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) => Permission::Admin,
+            RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
+            CreateConnection
+            | UpdateConnection(_)
+            | DeleteConnection(_)
+            | RotateConnectionSecret(_)
+            | CreateFlow
+            | UpdateFlow(_)
+            | PauseFlow(_)
+            | ResumeFlow(_) => Permission::Write,
+            ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) | ListAudit | ExportAudit => Permission::Admin,
+        }
+    }
+
+    /// The audit log's name for what the route does; `None` for routes that only read (and
+    /// touch no credential).
+    pub fn audit_action(&self) -> Option<&'static str> {
+        use Route::*;
+        Some(match self {
+            CreateConnection => "connection.create",
+            UpdateConnection(_) => "connection.update",
+            DeleteConnection(_) => "connection.delete",
+            // Reads the stored credentials to call the provider: a credential access.
+            TestConnection(_) => "connection.test",
+            RotateConnectionSecret(_) => "connection.rotate_secret",
+            CreateFlow => "flow.create",
+            UpdateFlow(_) => "flow.update",
+            PauseFlow(_) => "flow.pause",
+            ResumeFlow(_) => "flow.resume",
+            RunFlow(_) => "flow.run",
+            ReplayDeadLetter(_) => "dead_letter.replay",
+            CreateKey => "key.create",
+            RotateKey(_) => "key.rotate",
+            RevokeKey(_) => "key.revoke",
+            ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
+            | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => return None,
+        })
+    }
+
+    /// The resource id in the route's path, if any.
+    pub fn resource(&self) -> Option<&str> {
+        use Route::*;
+        match self {
+            ShowConnector(id)
+            | ShowConnection(id)
+            | UpdateConnection(id)
+            | DeleteConnection(id)
+            | TestConnection(id)
+            | RotateConnectionSecret(id)
+            | ShowFlow(id)
+            | UpdateFlow(id)
+            | PauseFlow(id)
+            | ResumeFlow(id)
+            | RunFlow(id)
+            | ShowDeadLetter(id)
+            | ReplayDeadLetter(id)
+            | RotateKey(id)
+            | RevokeKey(id) => Some(id),
+            ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
+            | ListKeys | CreateKey | ListAudit | ExportAudit => None,
         }
     }
 
@@ -128,6 +192,8 @@ impl Route {
             ShowConnection(id()),
             UpdateConnection(id()),
             DeleteConnection(id()),
+            TestConnection(id()),
+            RotateConnectionSecret(id()),
             ListFlows,
             CreateFlow,
             ShowFlow(id()),
@@ -142,6 +208,8 @@ impl Route {
             CreateKey,
             RotateKey(id()),
             RevokeKey(id()),
+            ListAudit,
+            ExportAudit,
         ]
         .iter()
         .map(Route::name)
@@ -160,6 +228,10 @@ impl Route {
             ShowConnection(_) => "GET /v1/connections/{id}",
             UpdateConnection(_) => "PATCH /v1/connections/{id}",
             DeleteConnection(_) => "DELETE /v1/connections/{id}",
+            TestConnection(_) => "POST /v1/connections/{id}/test",
+            RotateConnectionSecret(_) => "POST /v1/connections/{id}/rotate-secret",
+            ListAudit => "GET /v1/audit",
+            ExportAudit => "GET /v1/audit/export",
             ListFlows => "GET /v1/flows",
             CreateFlow => "POST /v1/flows",
             ShowFlow(_) => "GET /v1/flows/{id}",
@@ -190,6 +262,10 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         ShowConnection(id) => connections::show(deps, caller, &id).await,
         UpdateConnection(id) => connections::update(deps, caller, &id, req).await,
         DeleteConnection(id) => connections::delete(deps, caller, &id).await,
+        TestConnection(id) => connections::test(deps, caller, &id).await,
+        RotateConnectionSecret(id) => connections::rotate_secret(deps, caller, &id, req).await,
+        ListAudit => audit::list(deps, caller, req).await,
+        ExportAudit => audit::export(deps, caller, req).await,
         ListFlows => flows::list(deps, caller, req).await,
         CreateFlow => flows::create(deps, caller, req).await,
         ShowFlow(id) => flows::show(deps, caller, &id).await,
