@@ -181,6 +181,13 @@ pub enum PathError {
     DotSegment(VarName),
 }
 
+/// The object key whose value, rendered to an object, is spread into the enclosing object
+/// (the object's other keys win): `{"attributes": {"type": "Contact"}, "...": "{{ record }}"}`
+/// sends the record's fields beside `attributes`, as Salesforce's sObject Collections want.
+/// Quote it in YAML (`"...": "{{ record }}"`), where a bare `...` ends the document. A value
+/// that renders to anything but an object adds nothing.
+pub const SPREAD_KEY: &str = "...";
+
 /// A JSON body template, compiled once.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JsonTemplate {
@@ -260,7 +267,13 @@ impl JsonTemplate {
             JsonTemplate::Arr(items) => Some(Value::Array(items.iter().filter_map(|i| i.render(vars)).collect())),
             JsonTemplate::Obj(fields) => {
                 let mut map = Map::new();
-                for (k, v) in fields {
+                // A spread first, so the object's own fields win over the spread's.
+                for (_, v) in fields.iter().filter(|(k, _)| k == SPREAD_KEY) {
+                    if let Some(Value::Object(spread)) = v.render(vars) {
+                        map.extend(spread);
+                    }
+                }
+                for (k, v) in fields.iter().filter(|(k, _)| k != SPREAD_KEY) {
                     if let Some(rendered) = v.render(vars) {
                         map.insert(k.clone(), rendered);
                     }
@@ -443,6 +456,25 @@ mod tests {
         );
         let names: Vec<_> = t.vars().into_iter().map(VarName::as_str).collect();
         assert!(names.contains(&"page.after") && names.contains(&"missing"));
+    }
+
+    #[test]
+    fn a_spread_key_merges_an_object_and_the_enclosing_fields_win() {
+        let t = JsonTemplate::compile(&json!({
+            "attributes": {"type": "Contact"},
+            "email": "fixed@example.com",
+            "...": "{{ record }}"
+        }))
+        .unwrap();
+        assert_eq!(
+            t.render(&vars()).unwrap(),
+            json!({"attributes": {"type": "Contact"}, "email": "fixed@example.com", "n": 3, "tags": ["a", "b"]})
+        );
+        // A spread of a non-object (or of nothing) adds nothing.
+        let t = JsonTemplate::compile(&json!({"a": 1, "...": "{{ record.tags }}"})).unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), json!({"a": 1}));
+        let t = JsonTemplate::compile(&json!({"a": 1, "...": "{{ missing }}"})).unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), json!({"a": 1}));
     }
 
     #[test]
