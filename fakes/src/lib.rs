@@ -79,6 +79,7 @@ pub mod odata;
 pub mod paged_source;
 pub mod pipedrive;
 pub mod profile;
+pub mod salesforce;
 pub mod rate_limit;
 pub mod requests;
 mod server;

@@ -19,6 +19,7 @@ mod quality;
 mod rate_budget;
 mod receiver;
 mod retry;
+mod salesforce_flows;
 mod shopify_flows;
 mod signing;
 mod sql_flows;

@@ -174,12 +174,17 @@ pub enum AuthSpec {
 }
 
 impl AuthSpec {
-    /// The `type` tag, which a connection's config may use to choose an alternative.
+    /// The `type` tag, which a connection's config may use to choose an alternative
+    /// (`oauth2_jwt_bearer` for OAuth2 with `grant: jwt_bearer`).
     pub fn kind(&self) -> &'static str {
         match self {
             AuthSpec::ApiKey { .. } => "api_key",
             AuthSpec::Bearer { .. } => "bearer",
             AuthSpec::Basic { .. } => "basic",
+            // A connection chooses between a user's grant and a server-to-server assertion
+            // of the same app (Salesforce offers both), so the JWT bearer grant has a name
+            // of its own.
+            AuthSpec::Oauth2(o) if o.grant == Grant::JwtBearer => "oauth2_jwt_bearer",
             AuthSpec::Oauth2(_) => "oauth2",
             AuthSpec::Oauth1(_) => "oauth1",
         }
