@@ -106,7 +106,15 @@ const SOBJECTS: &[SObject] = &[
     SObject {
         name: "Account",
         prefix: "001",
-        fields: &["Name", "Website", "Phone", "Industry", "BillingCity", "BillingCountry", "External_Id__c"],
+        fields: &[
+            "Name",
+            "Website",
+            "Phone",
+            "Industry",
+            "BillingCity",
+            "BillingCountry",
+            "External_Id__c",
+        ],
         required: &["Name"],
         external_id: Some("External_Id__c"),
     },
@@ -189,7 +197,8 @@ fn sf_time(ms: i64) -> String {
 fn parse_time(text: &str) -> Option<i64> {
     let t = text.trim();
     let n = t.len();
-    let fixed = if n > 5 && matches!(t.as_bytes()[n - 5], b'+' | b'-') && t[n - 4..].bytes().all(|b| b.is_ascii_digit()) {
+    let fixed = if n > 5 && matches!(t.as_bytes()[n - 5], b'+' | b'-') && t[n - 4..].bytes().all(|b| b.is_ascii_digit())
+    {
         format!("{}:{}", &t[..n - 2], &t[n - 2..])
     } else {
         t.to_owned()
@@ -305,9 +314,11 @@ impl Salesforce {
                     "Contact" => json!({"FirstName": format!("First{n}"), "LastName": format!("Last{n}"),
                         "Email": format!("contact{n}@example.com"), "Phone": null, "AccountId": null,
                         "Email__c": format!("contact{n}@example.com")}),
-                    "Account" => json!({"Name": format!("Account {n}"), "Website": format!("https://account{n}.example.com"),
+                    "Account" => {
+                        json!({"Name": format!("Account {n}"), "Website": format!("https://account{n}.example.com"),
                         "Phone": null, "Industry": "Technology", "BillingCity": null, "BillingCountry": null,
-                        "External_Id__c": format!("ext-{n}")}),
+                        "External_Id__c": format!("ext-{n}")})
+                    }
                     _ => json!({"Name": format!("Opportunity {n}"), "StageName": "Prospecting", "Amount": 1000 + n,
                         "CloseDate": "2026-12-31", "AccountId": null}),
                 };
@@ -327,10 +338,7 @@ impl Salesforce {
         record.insert("CreatedDate".into(), json!(sf_time(at)));
         record.insert("LastModifiedDate".into(), json!(sf_time(at)));
         record.insert("SystemModstamp".into(), json!(sf_time(at)));
-        lock(&self.objects)
-            .entry(object.name)
-            .or_default()
-            .push(record.clone());
+        lock(&self.objects).entry(object.name).or_default().push(record.clone());
         record
     }
 
@@ -379,7 +387,11 @@ impl Salesforce {
         lock(&self.objects)
             .get(object)?
             .iter()
-            .find(|r| r.get(field).and_then(Value::as_str).is_some_and(|v| v.eq_ignore_ascii_case(value)))
+            .find(|r| {
+                r.get(field)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+            })
             .cloned()
             .map(Value::Object)
     }
@@ -405,7 +417,14 @@ impl Salesforce {
     fn violation(&self, method: &str, path: &str, pointer: &str, message: impl Into<String>) {
         self.violations.record(
             "salesforce",
-            vec![Violation::new("-", Direction::Request, method, path, pointer, message.into())],
+            vec![Violation::new(
+                "-",
+                Direction::Request,
+                method,
+                path,
+                pointer,
+                message.into(),
+            )],
         );
     }
 }
@@ -424,25 +443,25 @@ fn fault(status: StatusCode) -> Response {
 
 /// The API's gate: a valid session and daily requests left. Counts the request and returns
 /// the `Sforce-Limit-Info` value, or the refusal.
-fn admit(sf: &Salesforce, headers: &HeaderMap) -> Result<HeaderValue, Response> {
+fn admit(sf: &Salesforce, headers: &HeaderMap) -> Result<HeaderValue, Box<Response>> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if !token.is_some_and(|t| lock(&sf.access_tokens).contains(t.trim())) {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::UNAUTHORIZED,
             "INVALID_SESSION_ID",
             "Session expired or invalid",
-        ));
+        )));
     }
     let mut used = lock(&sf.api_used);
     if *used >= sf.daily_limit {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::FORBIDDEN,
             "REQUEST_LIMIT_EXCEEDED",
             "TotalRequests Limit exceeded.",
-        ));
+        )));
     }
     *used += 1;
     Ok(HeaderValue::from_str(&format!("api-usage={}/{}", *used, sf.daily_limit)).expect("ASCII digits"))
@@ -476,8 +495,16 @@ async fn token(State(sf): State<Arc<Salesforce>>, body: Bytes) -> Response {
             }
         }
         JWT_BEARER => {
-            if let Some(extra) = ["client_secret", "refresh_token"].iter().find(|k| form.contains_key(**k)) {
-                sf.violation("POST", "/services/oauth2/token", &format!("/{extra}"), "the JWT bearer grant takes only grant_type and assertion");
+            if let Some(extra) = ["client_secret", "refresh_token"]
+                .iter()
+                .find(|k| form.contains_key(**k))
+            {
+                sf.violation(
+                    "POST",
+                    "/services/oauth2/token",
+                    &format!("/{extra}"),
+                    "the JWT bearer grant takes only grant_type and assertion",
+                );
             }
             let Some(key) = &sf.jwt_key else {
                 return refuse("invalid assertion");
@@ -575,7 +602,11 @@ fn parse_soql(text: &str) -> Result<Soql, (&'static str, String)> {
         )
     })?;
     let known = |f: &str| {
-        SYSTEM_FIELDS.iter().chain(object.fields.iter()).find(|k| k.eq_ignore_ascii_case(f)).map(|k| (*k).to_owned())
+        SYSTEM_FIELDS
+            .iter()
+            .chain(object.fields.iter())
+            .find(|k| k.eq_ignore_ascii_case(f))
+            .map(|k| (*k).to_owned())
     };
     let mut fields = Vec::new();
     for f in caps["fields"].split(',').map(str::trim) {
@@ -590,7 +621,9 @@ fn parse_soql(text: &str) -> Result<Soql, (&'static str, String)> {
     let filter = match caps.name("where") {
         None => Filter::None,
         Some(w) => {
-            let c = where_shape().captures(w.as_str().trim()).ok_or_else(|| malformed(w.as_str()))?;
+            let c = where_shape()
+                .captures(w.as_str().trim())
+                .ok_or_else(|| malformed(w.as_str()))?;
             if let Some(id) = c.name("id") {
                 Filter::Id(id.as_str().to_owned())
             } else {
@@ -649,11 +682,11 @@ fn shaped(object: &SObject, record: &Map<String, Value>, fields: Option<&[String
 fn compare_field(a: &Map<String, Value>, b: &Map<String, Value>, field: &str) -> std::cmp::Ordering {
     let (x, y) = (&a[field], &b[field]);
     match (x, y) {
-        (Value::String(x), Value::String(y)) if field == "SystemModstamp" => {
-            parse_time(x).cmp(&parse_time(y))
-        }
+        (Value::String(x), Value::String(y)) if field == "SystemModstamp" => parse_time(x).cmp(&parse_time(y)),
         (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Number(x), Value::Number(y)) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal),
+        (Value::Number(x), Value::Number(y)) => {
+            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(std::cmp::Ordering::Equal)
+        }
         _ => std::cmp::Ordering::Equal,
     }
 }
@@ -705,12 +738,19 @@ async fn query(
 ) -> Response {
     let limit_info = match admit(&sf, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let path = format!("/services/data/{VERSION}/query");
     let Some(text) = params.get("q") else {
         sf.violation("GET", &path, "/query/q", "a query needs the SOQL statement in `q`");
-        return with_limit_info(limit_info, error(StatusCode::BAD_REQUEST, "MALFORMED_QUERY", "The query string is missing"));
+        return with_limit_info(
+            limit_info,
+            error(
+                StatusCode::BAD_REQUEST,
+                "MALFORMED_QUERY",
+                "The query string is missing",
+            ),
+        );
     };
     let soql = match parse_soql(text) {
         Ok(s) => s,
@@ -746,7 +786,10 @@ async fn query(
     if let Some(limit) = soql.limit {
         rows.truncate(limit);
     }
-    let shaped: Vec<Value> = rows.iter().map(|r| shaped(soql.object, r, Some(soql.fields.as_slice()))).collect();
+    let shaped: Vec<Value> = rows
+        .iter()
+        .map(|r| shaped(soql.object, r, Some(soql.fields.as_slice())))
+        .collect();
     let locator = {
         let mut locators = lock(&sf.locators);
         let id = format!("01gFAKE{:011}", locators.len() + 1);
@@ -761,7 +804,7 @@ async fn query(
 async fn query_more(State(sf): State<Arc<Salesforce>>, Path(locator): Path<String>, headers: HeaderMap) -> Response {
     let limit_info = match admit(&sf, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let path = format!("/services/data/{VERSION}/query/{locator}");
     let parsed = locator
@@ -775,7 +818,11 @@ async fn query_more(State(sf): State<Arc<Salesforce>>, Path(locator): Path<Strin
         sf.violation("GET", &path, "/path/locator", "not a query locator this org handed out");
         return with_limit_info(
             limit_info,
-            error(StatusCode::BAD_REQUEST, "INVALID_QUERY_LOCATOR", "invalid query locator"),
+            error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_QUERY_LOCATOR",
+                "invalid query locator",
+            ),
         );
     };
     let size = batch_size(&sf, &headers, &path);
@@ -791,18 +838,26 @@ async fn row(
 ) -> Response {
     let limit_info = match admit(&sf, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(object) = sobject(&name) else {
         return with_limit_info(
             limit_info,
-            error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
+            error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The requested resource does not exist",
+            ),
         );
     };
-    let fields: Option<Vec<String>> = params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
-    if let Some(unknown) = fields.iter().flatten().find(|f| {
-        !SYSTEM_FIELDS.contains(&f.as_str()) && !object.fields.contains(&f.as_str())
-    }) {
+    let fields: Option<Vec<String>> = params
+        .get("fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect());
+    if let Some(unknown) = fields
+        .iter()
+        .flatten()
+        .find(|f| !SYSTEM_FIELDS.contains(&f.as_str()) && !object.fields.contains(&f.as_str()))
+    {
         return with_limit_info(
             limit_info,
             error(
@@ -820,7 +875,11 @@ async fn row(
         limit_info,
         match found {
             Some(record) => Json(shaped(object, &record, fields.as_deref())).into_response(),
-            None => error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist"),
+            None => error(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "The requested resource does not exist",
+            ),
         },
     )
 }
@@ -829,7 +888,7 @@ async fn row(
 async fn limits(State(sf): State<Arc<Salesforce>>, headers: HeaderMap) -> Response {
     let limit_info = match admit(&sf, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let used = sf.api_used();
     with_limit_info(
@@ -857,8 +916,13 @@ fn refusal(code: &str, message: &str, fields: &[&str]) -> Value {
 }
 
 /// Reads a collections body, recording departures from the documented shape.
-fn collection_body(sf: &Salesforce, method: &str, path: &str, body: &[u8]) -> Result<(bool, Vec<Value>), Response> {
-    let bad = |message: &str| error(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", message);
+fn collection_body(
+    sf: &Salesforce,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<(bool, Vec<Value>), Box<Response>> {
+    let bad = |message: &str| Box::new(error(StatusCode::BAD_REQUEST, "JSON_PARSER_ERROR", message));
     let Ok(body) = serde_json::from_slice::<Value>(body) else {
         sf.violation(method, path, "", "the body is not JSON");
         return Err(bad("The request body is not valid JSON"));
@@ -875,19 +939,32 @@ fn collection_body(sf: &Salesforce, method: &str, path: &str, body: &[u8]) -> Re
         sf.violation(method, path, "/records", "the body needs a `records` array");
         return Err(bad("records is required"));
     };
-    if let Some(other) = body.as_object().and_then(|o| o.keys().find(|k| *k != "allOrNone" && *k != "records")) {
-        sf.violation(method, path, &format!("/{other}"), "not a field of an sObject Collections request");
+    if let Some(other) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "allOrNone" && *k != "records"))
+    {
+        sf.violation(
+            method,
+            path,
+            &format!("/{other}"),
+            "not a field of an sObject Collections request",
+        );
     }
     if records.is_empty() || records.len() > 200 {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             "EXCEEDED_ID_LIMIT",
             "record limit reached. cannot submit more than 200 records into this call",
-        ));
+        )));
     }
     for (i, r) in records.iter().enumerate() {
         if r.pointer("/attributes/type").and_then(Value::as_str).is_none() {
-            sf.violation(method, path, &format!("/records/{i}/attributes/type"), "each record needs attributes.type");
+            sf.violation(
+                method,
+                path,
+                &format!("/records/{i}/attributes/type"),
+                "each record needs attributes.type",
+            );
         }
     }
     Ok((all_or_none, records.clone()))
@@ -901,9 +978,15 @@ fn check_fields(object: &SObject, fields: &Map<String, Value>, op: Op) -> Result
         }
         if !object.fields.contains(&name.as_str()) {
             let (code, message) = if SYSTEM_FIELDS.contains(&name.as_str()) {
-                ("INVALID_FIELD_FOR_INSERT_UPDATE", format!("Unable to create/update fields: {name}."))
+                (
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    format!("Unable to create/update fields: {name}."),
+                )
             } else {
-                ("INVALID_FIELD", format!("No such column '{name}' on sobject of type {}", object.name))
+                (
+                    "INVALID_FIELD",
+                    format!("No such column '{name}' on sobject of type {}", object.name),
+                )
             };
             return Err(refusal(code, &message, &[name.as_str()]));
         }
@@ -923,7 +1006,11 @@ fn missing_required(object: &SObject, fields: &Map<String, Value>) -> Option<Val
         .required
         .iter()
         .copied()
-        .filter(|f| fields.get(*f).is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty())))
+        .filter(|f| {
+            fields
+                .get(*f)
+                .is_none_or(|v| v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()))
+        })
         .collect();
     (!missing.is_empty()).then(|| {
         refusal(
@@ -941,15 +1028,35 @@ enum Planned {
     Change(&'static SObject, String, Map<String, Value>),
 }
 
-fn plan(sf: &Salesforce, path_object: Option<&'static SObject>, op: Op, input: &Value, method: &str, path: &str, i: usize) -> Planned {
+fn plan(
+    sf: &Salesforce,
+    path_object: Option<&'static SObject>,
+    op: Op,
+    input: &Value,
+    method: &str,
+    path: &str,
+    i: usize,
+) -> Planned {
     let Some(fields) = input.as_object() else {
         return Planned::Refused(refusal("INVALID_TYPE", "each record must be a JSON object", &[]));
     };
-    let typed = input.pointer("/attributes/type").and_then(Value::as_str).and_then(sobject);
+    let typed = input
+        .pointer("/attributes/type")
+        .and_then(Value::as_str)
+        .and_then(sobject);
     let object = match (typed, path_object) {
         (Some(t), Some(p)) if t.name != p.name => {
-            sf.violation(method, path, &format!("/records/{i}/attributes/type"), "the record's type differs from the path's sObject");
-            return Planned::Refused(refusal("INVALID_TYPE", "the record's type must match the URL's sObject", &[]));
+            sf.violation(
+                method,
+                path,
+                &format!("/records/{i}/attributes/type"),
+                "the record's type differs from the path's sObject",
+            );
+            return Planned::Refused(refusal(
+                "INVALID_TYPE",
+                "the record's type must match the URL's sObject",
+                &[],
+            ));
         }
         (Some(t), _) => t,
         (None, Some(p)) => p,
@@ -963,7 +1070,11 @@ fn plan(sf: &Salesforce, path_object: Option<&'static SObject>, op: Op, input: &
     match op {
         Op::Create => {
             if fields.contains_key("Id") {
-                return Planned::Refused(refusal("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", &["Id"]));
+                return Planned::Refused(refusal(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    "cannot specify Id in an insert call",
+                    &["Id"],
+                ));
             }
             match missing_required(object, &values) {
                 Some(refused) => Planned::Refused(refused),
@@ -972,7 +1083,11 @@ fn plan(sf: &Salesforce, path_object: Option<&'static SObject>, op: Op, input: &
         }
         Op::Update => {
             let Some(id) = values.remove("Id").and_then(|v| v.as_str().map(str::to_owned)) else {
-                return Planned::Refused(refusal("MISSING_ARGUMENT", "Id not specified in an update call", &["Id"]));
+                return Planned::Refused(refusal(
+                    "MISSING_ARGUMENT",
+                    "Id not specified in an update call",
+                    &["Id"],
+                ));
             };
             if sf.record(object.name, &id).is_none() {
                 return Planned::Refused(refusal("ENTITY_IS_DELETED", "entity is deleted", &[]));
@@ -980,7 +1095,12 @@ fn plan(sf: &Salesforce, path_object: Option<&'static SObject>, op: Op, input: &
             Planned::Change(object, id, values)
         }
         Op::Upsert(field) => {
-            let Some(key) = values.get(field).and_then(Value::as_str).filter(|k| !k.is_empty()).map(str::to_owned) else {
+            let Some(key) = values
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+            else {
                 return Planned::Refused(refusal("MISSING_ARGUMENT", &format!("{field} not specified"), &[field]));
             };
             match sf.find(object.name, field, &key) {
@@ -997,14 +1117,22 @@ fn plan(sf: &Salesforce, path_object: Option<&'static SObject>, op: Op, input: &
     }
 }
 
-fn write(sf: &Salesforce, headers: &HeaderMap, body: &[u8], op: Op, path_object: Option<&'static SObject>, method: &str, path: &str) -> Response {
+fn write(
+    sf: &Salesforce,
+    headers: &HeaderMap,
+    body: &[u8],
+    op: Op,
+    path_object: Option<&'static SObject>,
+    method: &str,
+    path: &str,
+) -> Response {
     let limit_info = match admit(sf, headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (all_or_none, records) = match collection_body(sf, method, path, body) {
         Ok(b) => b,
-        Err(r) => return with_limit_info(limit_info, r),
+        Err(r) => return with_limit_info(limit_info, *r),
     };
     let plans: Vec<Planned> = records
         .iter()
@@ -1064,14 +1192,21 @@ async fn upsert(
 ) -> Response {
     let path = format!("/services/data/{VERSION}/composite/sobjects/{name}/{field}");
     let Some(object) = sobject(&name) else {
-        return error(StatusCode::NOT_FOUND, "NOT_FOUND", "The requested resource does not exist");
+        return error(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
     };
     let Some(external) = object.external_id.filter(|f| f.eq_ignore_ascii_case(&field)) else {
         sf.violation("PATCH", &path, "/path/field", "not an external id field of the sObject");
         return error(
             StatusCode::BAD_REQUEST,
             "INVALID_FIELD",
-            &format!("Field name provided, {field} is not an External ID or indexed field for {}", object.name),
+            &format!(
+                "Field name provided, {field} is not an External ID or indexed field for {}",
+                object.name
+            ),
         );
     };
     write(&sf, &headers, &body, Op::Upsert(external), Some(object), "PATCH", &path)
@@ -1087,7 +1222,9 @@ mod tests {
         assert_eq!((q.object.name, q.fields.len(), q.order.len()), ("Contact", 3, 2));
         assert!(matches!(q.filter, Filter::ModifiedSince { inclusive: true, .. }));
         assert!(matches!(
-            parse_soql("SELECT Id FROM Account WHERE Id = '001Dn0000000001AAA'").unwrap().filter,
+            parse_soql("SELECT Id FROM Account WHERE Id = '001Dn0000000001AAA'")
+                .unwrap()
+                .filter,
             Filter::Id(_)
         ));
         assert_eq!(parse_soql("SELECT Nope FROM Contact").unwrap_err().0, "INVALID_FIELD");

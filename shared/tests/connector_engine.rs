@@ -2053,7 +2053,9 @@ async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_a
         .and(body_string_contains(
             "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
         ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "jwt-access", "token_type": "Bearer"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"access_token": "jwt-access", "token_type": "Bearer"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -2104,7 +2106,10 @@ async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_a
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    assert!((now + 100..=now + 121).contains(&exp), "exp {exp} is the assertion lifetime ahead of {now}");
+    assert!(
+        (now + 100..=now + 121).contains(&exp),
+        "exp {exp} is the assertion lifetime ahead of {now}"
+    );
 
     // Without the key the alternative is not usable; a key that is not PEM RSA is a
     // credentials error that does not quote it.
@@ -2123,9 +2128,9 @@ async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_a
 #[test]
 fn a_jwt_bearer_grant_without_an_audience_is_refused_naming_the_field() {
     let err = parse_definition(
-        "x.yaml",
+        "test.yaml",
         &format!("{ITEMS}auth: {{type: oauth2, token_url: 'https://x/t', grant: jwt_bearer, client_auth: none}}\n"),
     )
     .unwrap_err();
-    assert!(err.to_string().contains("audience"), "{err}");
+    assert_eq!(err.field, "auth[0].audience", "{err}");
 }

@@ -50,8 +50,10 @@ async fn hubspot_contacts_become_salesforce_contacts_upserted_on_their_email() {
         );
     }
     // A HubSpot contact without a last name: Salesforce refuses it (LastName is required).
-    rig.hubspot
-        .insert(ObjectType::Contacts, &[("email", "mononym@example.com"), ("firstname", "Cher")]);
+    rig.hubspot.insert(
+        ObjectType::Contacts,
+        &[("email", "mononym@example.com"), ("firstname", "Cher")],
+    );
 
     let job = switchyard::sync::start_job(&rig.deps, &flow, "test", None, true)
         .await
@@ -61,13 +63,20 @@ async fn hubspot_contacts_become_salesforce_contacts_upserted_on_their_email() {
     assert_eq!(job.status, JobStatus::Partial, "{job:?}");
     assert_eq!((job.counts.written, job.counts.failed), (3, 1), "{job:?}");
     assert!(
-        job.recent_failures[0].reason.contains("Required fields are missing: [LastName]"),
+        job.recent_failures[0]
+            .reason
+            .contains("Required fields are missing: [LastName]"),
         "{:?}",
         job.recent_failures
     );
     assert_eq!(org.count("Contact"), 3 + 2, "two inserted, one matched on Email__c");
-    let ada = org.find("Contact", "Email__c", "ada@example.com").expect("Ada was upserted");
-    assert_eq!((ada["FirstName"].as_str(), ada["LastName"].as_str()), (Some("Ada"), Some("Lovelace")));
+    let ada = org
+        .find("Contact", "Email__c", "ada@example.com")
+        .expect("Ada was upserted");
+    assert_eq!(
+        (ada["FirstName"].as_str(), ada["LastName"].as_str()),
+        (Some("Ada"), Some("Lovelace"))
+    );
     let katherine = org.find("Contact", "Email__c", "contact2@example.com").expect("seeded");
     assert_eq!(katherine["LastName"], "Johnson", "the existing contact was updated");
 

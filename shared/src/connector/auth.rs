@@ -623,11 +623,7 @@ impl OAuth2 {
                 let assertion = jwt_assertion(
                     &JwtClaims {
                         iss: self.client_id.expose_secret(),
-                        sub: self
-                            .subject
-                            .as_ref()
-                            .map(|s| s.expose_secret())
-                            .unwrap_or_default(),
+                        sub: self.subject.as_ref().map(|s| s.expose_secret()).unwrap_or_default(),
                         aud: self.spec.audience.as_deref().unwrap_or_default(),
                         exp: now_unix() + self.spec.assertion_lifetime_secs as i64,
                     },

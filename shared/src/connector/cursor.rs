@@ -278,12 +278,23 @@ mod tests {
         assert_eq!(from_value(kind, &json!(salesforce)).as_deref(), Some(salesforce));
         assert!(from_value(kind, &json!("2024-05-02T11:17:33Z")).is_some());
         assert!(from_value(kind, &json!("2024-05-02T13:17:33.000+02:00")).is_some());
-        for bad in ["2024-05-02", "2024-05-02T11:17:33.000+00", "yesterday", "2024-05-02T11:17:33.000+0X00"] {
+        for bad in [
+            "2024-05-02",
+            "2024-05-02T11:17:33.000+00",
+            "yesterday",
+            "2024-05-02T11:17:33.000+0X00",
+        ] {
             assert!(from_value(kind, &json!(bad)).is_none(), "{bad}");
         }
         // The same instant written in two zones compares equal; a later one greater.
-        assert_eq!(compare(kind, salesforce, "2024-05-02T13:17:33.000+0200"), Ordering::Equal);
-        assert_eq!(compare(kind, salesforce, "2024-05-02T11:17:34.000+0000"), Ordering::Less);
+        assert_eq!(
+            compare(kind, salesforce, "2024-05-02T13:17:33.000+0200"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(kind, salesforce, "2024-05-02T11:17:34.000+0000"),
+            Ordering::Less
+        );
         let since = since_values(kind, salesforce, 60).unwrap();
         assert_eq!(since[0], ("since", json!("2024-05-02T11:16:33Z")));
         assert!(since.contains(&("since.utc_datetime", json!("2024-05-02T11:16:33"))));

@@ -48,7 +48,12 @@ async fn salesforce() {
         jwt_public_key: Some(JWT_PUBLIC_KEY.into()),
         ..SalesforceConfig::default()
     });
-    let c = client("salesforce", "https://login.salesforce.com", &refresh_credentials(), config(&org));
+    let c = client(
+        "salesforce",
+        "https://login.salesforce.com",
+        &refresh_credentials(),
+        config(&org),
+    );
 
     for (stream, object, field) in [
         ("contacts", "Contact", "Phone"),
@@ -217,7 +222,12 @@ async fn salesforce() {
     // REQUEST_LIMIT_EXCEEDED) is a rate limit too.
     let plain = json!({"login_url": org.login.base_url});
     org.set_api_used(14_999);
-    let budget = client("salesforce", "https://login.salesforce.com", &refresh_credentials(), plain.clone());
+    let budget = client(
+        "salesforce",
+        "https://login.salesforce.com",
+        &refresh_credentials(),
+        plain.clone(),
+    );
     prove_check(&budget).await; // the 15,000th request of the day: `api-usage=15000/15000`
     let deferred = budget.check().await.expect_err("the daily budget is spent");
     assert!(
@@ -225,10 +235,15 @@ async fn salesforce() {
         "deferred until the budget is back: {deferred:?}"
     );
     assert_eq!(org.api_used(), 15_000, "nothing was sent past the budget");
-    let refused = client("salesforce", "https://login.salesforce.com", &refresh_credentials(), plain)
-        .read_page("contacts", &StreamState::full_refresh())
-        .await
-        .expect_err("the org's requests are spent");
+    let refused = client(
+        "salesforce",
+        "https://login.salesforce.com",
+        &refresh_credentials(),
+        plain,
+    )
+    .read_page("contacts", &StreamState::full_refresh())
+    .await
+    .expect_err("the org's requests are spent");
     assert!(
         matches!(refused.class, ErrorClass::RateLimited { .. }),
         "REQUEST_LIMIT_EXCEEDED is a rate limit: {refused:?}"
@@ -239,7 +254,11 @@ async fn salesforce() {
     let jwt = client(
         "salesforce",
         "https://login.salesforce.com",
-        &[("client_id", CLIENT_ID), ("private_key", JWT_KEY), ("username", USERNAME)],
+        &[
+            ("client_id", CLIENT_ID),
+            ("private_key", JWT_KEY),
+            ("username", USERNAME),
+        ],
         config(&org),
     );
     prove_check(&jwt).await;
@@ -256,7 +275,11 @@ async fn salesforce() {
     let stranger = client(
         "salesforce",
         "https://login.salesforce.com",
-        &[("client_id", CLIENT_ID), ("private_key", JWT_KEY), ("username", "someone@else.example.com")],
+        &[
+            ("client_id", CLIENT_ID),
+            ("private_key", JWT_KEY),
+            ("username", "someone@else.example.com"),
+        ],
         config(&org),
     );
     let err = stranger.check().await.expect_err("an unapproved user is refused");
