@@ -101,6 +101,7 @@ pub mod profile;
 pub mod quickbooks;
 pub mod rate_limit;
 pub mod requests;
+pub mod salesforce;
 mod server;
 pub mod shopify;
 pub mod slack;

@@ -2437,3 +2437,96 @@ fn read_current_needs_a_key_batch_size_one_and_a_stream_that_fetches() {
     // Without `read_current` there is no `current` to send.
     assert!(bad("    read_current: {stream: things}\n", "").contains("current.version"));
 }
+
+const JWT_TEST_KEY: &str = include_str!("../../tests/fixtures/salesforce/jwt_test_key.pem");
+const JWT_TEST_PUBLIC_KEY: &str = include_str!("../../tests/fixtures/salesforce/jwt_test_key.pub.pem");
+
+#[tokio::test]
+async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_and_no_secret() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .and(body_string_contains(
+            "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"access_token": "jwt-access", "token_type": "Bearer"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("authorization", "Bearer jwt-access"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let d = oauth_def(
+        &server,
+        ", grant: jwt_bearer, client_auth: none, audience: 'https://login.example.com', assertion_lifetime_secs: 120",
+    );
+    let creds = Credentials::new()
+        .with("client_id", "consumer-key")
+        .with("private_key", JWT_TEST_KEY)
+        .with("username", "integration@example.com");
+    let c = client(d.clone(), settings(&server), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+
+    let token_request = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/oauth/token")
+        .expect("the token endpoint was called");
+    let form: std::collections::BTreeMap<String, String> =
+        form_urlencoded::parse(&token_request.body).into_owned().collect();
+    assert_eq!(
+        form.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec!["assertion", "grant_type"],
+        "only the grant and the assertion: no client secret"
+    );
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["https://login.example.com"]);
+    validation.set_issuer(&["consumer-key"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        &form["assertion"],
+        &jsonwebtoken::DecodingKey::from_rsa_pem(JWT_TEST_PUBLIC_KEY.as_bytes()).unwrap(),
+        &validation,
+    )
+    .expect("the assertion verifies with the public key")
+    .claims;
+    assert_eq!(claims["sub"], "integration@example.com");
+    let exp = claims["exp"].as_i64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(
+        (now + 100..=now + 121).contains(&exp),
+        "exp {exp} is the assertion lifetime ahead of {now}"
+    );
+
+    // Without the key the alternative is not usable; a key that is not PEM RSA is a
+    // credentials error that does not quote it.
+    let bad = Credentials::new()
+        .with("client_id", "consumer-key")
+        .with("private_key", "not-a-key-but-secret-text")
+        .with("username", "integration@example.com");
+    let err = client(d, settings(&server), bad)
+        .read_page("items", &StreamState::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Credentials, "{err}");
+    assert!(!err.message.contains("secret-text"), "{err}");
+}
+
+#[test]
+fn a_jwt_bearer_grant_without_an_audience_is_refused_naming_the_field() {
+    let err = parse_definition(
+        "test.yaml",
+        &format!("{ITEMS}auth: {{type: oauth2, token_url: 'https://x/t', grant: jwt_bearer, client_auth: none}}\n"),
+    )
+    .unwrap_err();
+    assert_eq!(err.field, "auth[0].audience", "{err}");
+}

@@ -25,6 +25,7 @@ mod quickbooks_flows;
 mod rate_budget;
 mod receiver;
 mod retry;
+mod salesforce_flows;
 mod shopify_flows;
 mod signing;
 mod sql_flows;

@@ -198,6 +198,9 @@ struct OAuth2 {
     spec: OAuth2Spec,
     client_id: SecretString,
     client_secret: SecretString,
+    /// The JWT bearer grant's signing key and subject.
+    private_key: Option<SecretString>,
+    subject: Option<SecretString>,
     on_token: Option<TokenCallback>,
     state: tokio::sync::Mutex<TokenState>,
     /// The API's base URL from the last token response (or the stored credentials), when
@@ -327,6 +330,8 @@ impl Authenticator {
                         spec: spec.clone(),
                         client_id: get(&spec.client_id),
                         client_secret: get(&spec.client_secret),
+                        private_key: (spec.grant == Grant::JwtBearer).then(|| get(&spec.private_key)),
+                        subject: (spec.grant == Grant::JwtBearer).then(|| get(&spec.subject)),
                         on_token: creds.on_token.clone(),
                         state: tokio::sync::Mutex::new(TokenState {
                             expires_at: if access.is_some() { expires_at } else { 0 },
@@ -611,12 +616,29 @@ impl OAuth2 {
                     form.push(("scope", self.spec.scopes.join(" ")));
                 }
             }
+            Grant::JwtBearer => {
+                let key = self.private_key.as_ref().ok_or_else(|| {
+                    credentials_error("the JWT bearer grant needs a private key in the credentials".to_owned())
+                })?;
+                let assertion = jwt_assertion(
+                    &JwtClaims {
+                        iss: self.client_id.expose_secret(),
+                        sub: self.subject.as_ref().map(|s| s.expose_secret()).unwrap_or_default(),
+                        aud: self.spec.audience.as_deref().unwrap_or_default(),
+                        exp: now_unix() + self.spec.assertion_lifetime_secs as i64,
+                    },
+                    key,
+                )?;
+                form.push(("grant_type", JWT_BEARER_GRANT.into()));
+                form.push(("assertion", assertion));
+            }
         }
         for (k, v) in &self.spec.extra_params {
             form.push((k.as_str(), v.clone()));
         }
         let mut request = settings.http.post(url).timeout(settings.timeout);
         match self.spec.client_auth {
+            ClientAuth::None => {}
             ClientAuth::Body => {
                 form.push(("client_id", self.client_id.expose_secret().to_owned()));
                 form.push(("client_secret", self.client_secret.expose_secret().to_owned()));
@@ -752,7 +774,30 @@ fn grant_name(grant: Grant) -> &'static str {
     match grant {
         Grant::RefreshToken => "refresh-token",
         Grant::ClientCredentials => "client-credentials",
+        Grant::JwtBearer => "JWT bearer",
     }
+}
+
+/// The `grant_type` of the JWT bearer grant (RFC 7523 section 2.1).
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The claims of a JWT bearer assertion (RFC 7523 section 3).
+#[derive(Debug, serde::Serialize)]
+struct JwtClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+}
+
+/// Signs a JWT bearer assertion with RS256. A key that is not a PEM RSA private key is a
+/// credentials error that does not quote it.
+fn jwt_assertion(claims: &JwtClaims<'_>, private_key: &SecretString) -> Result<String, ConnectorError> {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).map_err(|_| {
+        credentials_error("the private key for the JWT bearer grant is not a PEM RSA private key".to_owned())
+    })?;
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), claims, &key)
+        .map_err(|_| credentials_error("the JWT bearer assertion could not be signed with the private key".to_owned()))
 }
 
 fn needs_reauth(message: String, status: Option<u16>) -> ConnectorError {

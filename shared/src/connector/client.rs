@@ -38,11 +38,27 @@ use super::write::{read_results, scalar_text, Input, WriteResult};
 use crate::connector::definition::RateLimitSpec;
 
 /// The definition's auth alternatives with each OAuth2 `token_url` placeholder filled from
-/// the connection's config (a data centre's accounts server), the result checked as a URL.
+/// the connection's config (a data centre's accounts server), the result checked as a URL,
+/// and the JWT bearer `audience` filled the same way.
 fn bind_token_urls(def: &ConnectorDefinition, config: &Value) -> Result<Vec<AuthSpec>, ConnectorError> {
     let mut specs = def.auth.clone();
     for spec in &mut specs {
         let AuthSpec::Oauth2(o) = spec else { continue };
+        if let Some(audience) = &o.audience {
+            let template = Template::parse(audience)
+                .map_err(|e| ConnectorError::config(format!("connector `{}`: auth audience: {e}", def.id)))?;
+            let mut vars = Vars::new();
+            vars.root("config", Cow::Borrowed(config));
+            let rendered = template.render(&vars, false).ok_or_else(|| {
+                let names: Vec<&str> = template.vars().map(|v| v.as_str()).collect();
+                ConnectorError::config(format!(
+                    "connector `{}`: the JWT audience needs {} in the connection config",
+                    def.id,
+                    names.join(", ")
+                ))
+            })?;
+            o.audience = Some(rendered);
+        }
         let template = Template::parse(&o.token_url)
             .map_err(|e| ConnectorError::config(format!("connector `{}`: auth token_url: {e}", def.id)))?;
         if template.is_literal() {
@@ -1285,6 +1301,22 @@ impl ConnectorClient {
                 allow_private_network: self.settings.allow_private_network,
             };
             let auth = self.auth.parts(&token_settings).await?;
+            // A pause longer than the client waits inline (a daily quota spent, a long
+            // Retry-After) defers the work instead of holding the process: the caller
+            // re-enqueues it for when the provider's budget is back.
+            let pause = self.pacer.pause_remaining();
+            if pause > self.settings.max_inline_wait {
+                return Err(ConnectorError::new(
+                    ErrorClass::RateLimited {
+                        retry_after: Some(pause),
+                    },
+                    ErrorKind::Http,
+                    format!(
+                        "{what}: deferred: the provider reported the connection's rate budget spent for the next {} s",
+                        pause.as_secs()
+                    ),
+                ));
+            }
             self.stats.paced(self.pacer.acquire().await);
             let mut url = request.url.clone();
             if let Some((name, value)) = &auth.query {

@@ -264,6 +264,11 @@ impl CompiledDefinition {
                         }
                     }
                 }
+                if let Some(usage) = &h.usage {
+                    check_header_name("rate_limit.headers.usage.name", &usage.name)?;
+                    super::ratelimit::usage_regex(&usage.pattern)
+                        .map_err(|e| invalid("rate_limit.headers.usage.pattern", e))?;
+                }
             }
         }
         check_opt_pointer("errors.message", &def.errors.message)?;
@@ -451,6 +456,23 @@ fn check_auth(
                     // Filled from the connection's config when a client is built; the URL
                     // is checked then.
                     config_only.check(&field, template.vars().map(|v| (String::new(), v)), config)?;
+                }
+                match (&o.audience, o.grant) {
+                    (Some(audience), _) => {
+                        let field = format!("{at}.audience");
+                        let template = Template::parse(audience).map_err(|e| invalid(&field, e.to_string()))?;
+                        config_only.check(&field, template.vars().map(|v| (String::new(), v)), config)?;
+                        if o.grant != super::definition::Grant::JwtBearer {
+                            return Err(invalid(&field, "only the jwt_bearer grant sends an audience"));
+                        }
+                    }
+                    (None, super::definition::Grant::JwtBearer) => {
+                        return Err(invalid(
+                            format!("{at}.audience"),
+                            "the jwt_bearer grant needs the assertion's audience (`aud` claim)",
+                        ));
+                    }
+                    (None, _) => {}
                 }
                 if let Some(name) = &o.base_url_from {
                     if name.trim().is_empty() || name.contains('/') {

@@ -4,6 +4,7 @@
 //! Cursors are stored as text (in the flow's checkpoint) in the stream's own format, so a
 //! checkpoint is readable and survives definition changes that keep the format.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use serde_json::{json, Value};
@@ -34,6 +35,7 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::UnixSeconds => "unix seconds",
         CursorKind::UnixMillis => "unix milliseconds",
         CursorKind::Rfc3339 => "an RFC 3339 date-time",
+        CursorKind::Iso8601 => "an ISO 8601 date-time with an offset (`Z`, `+hh:mm` or `+hhmm`)",
         CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/",
         CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` (or with a `T`)",
         CursorKind::String => "a string",
@@ -79,6 +81,9 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
         CursorKind::Rfc3339 => OffsetDateTime::parse(text.trim(), &Rfc3339)
             .map(|t| Parsed::Nanos(t.unix_timestamp_nanos()))
             .map_err(|_| err()),
+        CursorKind::Iso8601 => OffsetDateTime::parse(&iso8601_as_rfc3339(text.trim()), &Rfc3339)
+            .map(|t| Parsed::Nanos(t.unix_timestamp_nanos()))
+            .map_err(|_| err()),
         CursorKind::JsonDate => json_date_millis(text)
             .map(|ms| Parsed::Nanos(i128::from(ms) * 1_000_000))
             .ok_or_else(err),
@@ -87,6 +92,22 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
             .map(|t| Parsed::Nanos(t.assume_utc().unix_timestamp_nanos()))
             .map_err(|_| err()),
         CursorKind::String => Ok(Parsed::Text(text.to_owned())),
+    }
+}
+
+/// An ISO 8601 date-time with a `+hhmm` / `-hhmm` offset rewritten as RFC 3339's `+hh:mm`;
+/// other text unchanged.
+fn iso8601_as_rfc3339(text: &str) -> Cow<'_, str> {
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    if n > 5
+        && text.contains('T')
+        && matches!(bytes[n - 5], b'+' | b'-')
+        && bytes[n - 4..].iter().all(u8::is_ascii_digit)
+    {
+        Cow::Owned(format!("{}:{}", &text[..n - 2], &text[n - 2..]))
+    } else {
+        Cow::Borrowed(text)
     }
 }
 
@@ -165,7 +186,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
         CursorKind::UnixMillis => Ok((at.unix_timestamp_nanos() / 1_000_000).to_string()),
         CursorKind::JsonDate => Ok(format!("/Date({})/", at.unix_timestamp_nanos() / 1_000_000)),
         CursorKind::UtcDatetime => utc_datetime(at.unix_timestamp_nanos()).ok_or(err),
-        CursorKind::Rfc3339 | CursorKind::String => Err(err),
+        CursorKind::Rfc3339 | CursorKind::Iso8601 | CursorKind::String => Err(err),
     }
 }
 
@@ -190,7 +211,9 @@ pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
     match kind {
         CursorKind::UnixSeconds => Some(secs.to_string()),
         CursorKind::UnixMillis => Some((i128::from(secs) * 1000).to_string()),
-        CursorKind::Rfc3339 => OffsetDateTime::from_unix_timestamp(secs).ok()?.format(&Rfc3339).ok(),
+        CursorKind::Rfc3339 | CursorKind::Iso8601 => {
+            OffsetDateTime::from_unix_timestamp(secs).ok()?.format(&Rfc3339).ok()
+        }
         CursorKind::JsonDate => Some(format!("/Date({})/", i128::from(secs) * 1000)),
         CursorKind::UtcDatetime => utc_datetime(i128::from(secs) * 1_000_000_000),
         CursorKind::String => None,
@@ -247,6 +270,35 @@ pub fn since_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_cursors_read_offsets_with_or_without_a_colon_and_order_by_time() {
+        let kind = CursorKind::Iso8601;
+        let salesforce = "2024-05-02T11:17:33.000+0000";
+        assert_eq!(from_value(kind, &json!(salesforce)).as_deref(), Some(salesforce));
+        assert!(from_value(kind, &json!("2024-05-02T11:17:33Z")).is_some());
+        assert!(from_value(kind, &json!("2024-05-02T13:17:33.000+02:00")).is_some());
+        for bad in [
+            "2024-05-02",
+            "2024-05-02T11:17:33.000+00",
+            "yesterday",
+            "2024-05-02T11:17:33.000+0X00",
+        ] {
+            assert!(from_value(kind, &json!(bad)).is_none(), "{bad}");
+        }
+        // The same instant written in two zones compares equal; a later one greater.
+        assert_eq!(
+            compare(kind, salesforce, "2024-05-02T13:17:33.000+0200"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            compare(kind, salesforce, "2024-05-02T11:17:34.000+0000"),
+            Ordering::Less
+        );
+        let since = since_values(kind, salesforce, 60).unwrap();
+        assert_eq!(since[0], ("since", json!("2024-05-02T11:16:33Z")));
+        assert!(since.contains(&("since.utc_datetime", json!("2024-05-02T11:16:33"))));
+    }
 
     #[test]
     fn json_dates_read_with_or_without_an_offset_and_order_by_time() {

@@ -166,6 +166,9 @@ pub struct ConfigField {
 /// Secrets Manager JSON, never values.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+// A definition holds a handful of these, built once when it loads: boxing the OAuth2 settings
+// would save nothing worth the indirection in every match.
+#[allow(clippy::large_enum_variant)]
 pub enum AuthSpec {
     /// An API key in a header or a query parameter.
     ApiKey {
@@ -205,12 +208,17 @@ pub enum AuthSpec {
 }
 
 impl AuthSpec {
-    /// The `type` tag, which a connection's config may use to choose an alternative.
+    /// The `type` tag, which a connection's config may use to choose an alternative
+    /// (`oauth2_jwt_bearer` for OAuth2 with `grant: jwt_bearer`).
     pub fn kind(&self) -> &'static str {
         match self {
             AuthSpec::ApiKey { .. } => "api_key",
             AuthSpec::Bearer { .. } => "bearer",
             AuthSpec::Basic { .. } => "basic",
+            // A connection chooses between a user's grant and a server-to-server assertion
+            // of the same app (Salesforce offers both), so the JWT bearer grant has a name
+            // of its own.
+            AuthSpec::Oauth2(o) if o.grant == Grant::JwtBearer => "oauth2_jwt_bearer",
             AuthSpec::Oauth2(_) => "oauth2",
             AuthSpec::Oauth1(_) => "oauth1",
         }
@@ -230,6 +238,13 @@ impl AuthSpec {
             AuthSpec::Oauth2(spec) => match spec.grant {
                 Grant::RefreshToken => vec![&spec.client_id, &spec.client_secret, &spec.refresh_token],
                 Grant::ClientCredentials => vec![&spec.client_id, &spec.client_secret],
+                Grant::JwtBearer => {
+                    let mut keys = vec![spec.client_id.as_str(), &spec.private_key, &spec.subject];
+                    if spec.client_auth != ClientAuth::None {
+                        keys.push(&spec.client_secret);
+                    }
+                    keys
+                }
             },
         }
     }
@@ -265,14 +280,36 @@ pub struct OAuth2Spec {
     #[serde(default = "default_header_scheme")]
     pub header_scheme: String,
 
-    /// `refresh_token` (a user authorised the app once) or `client_credentials`.
+    /// `refresh_token` (a user authorised the app once), `client_credentials` or
+    /// `jwt_bearer` (RFC 7523: a signed assertion instead of a stored grant).
     #[serde(default = "default_grant")]
     pub grant: Grant,
 
     /// How the client authenticates at the token endpoint: `body` (client_id and
-    /// client_secret as form fields) or `basic` (HTTP basic).
+    /// client_secret as form fields), `basic` (HTTP basic) or `none` (the JWT bearer grant's
+    /// signed assertion is the only proof: Salesforce's server-to-server flow).
     #[serde(default = "default_client_auth")]
     pub client_auth: ClientAuth,
+
+    /// JWT bearer grant: the assertion's `aud` claim (Salesforce: its login server), a
+    /// template over `config` like `token_url`. Required with `grant: jwt_bearer`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+
+    /// JWT bearer grant: credential key of the PEM RSA private key the assertion is signed
+    /// with (RS256). Its certificate is registered with the provider.
+    #[serde(default = "default_private_key")]
+    pub private_key: String,
+
+    /// JWT bearer grant: credential key of the assertion's `sub` claim (the user the
+    /// tokens act for: a Salesforce username). The `iss` claim is the client id.
+    #[serde(default = "default_subject")]
+    pub subject: String,
+
+    /// JWT bearer grant: seconds from now to the assertion's `exp` claim (Salesforce takes
+    /// at most 3 minutes).
+    #[serde(default = "default_assertion_lifetime_secs")]
+    pub assertion_lifetime_secs: u64,
 
     /// Scopes requested with the client-credentials grant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -362,6 +399,9 @@ fn default_token_secret() -> String {
 pub enum Grant {
     RefreshToken,
     ClientCredentials,
+    /// RFC 7523 section 2.1: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with
+    /// an RS256-signed `assertion` (`iss` client id, `sub`, `aud`, `exp`).
+    JwtBearer,
 }
 
 /// How the OAuth client authenticates at the token endpoint.
@@ -370,6 +410,8 @@ pub enum Grant {
 pub enum ClientAuth {
     Body,
     Basic,
+    /// No client authentication (a JWT bearer assertion authenticates the client).
+    None,
 }
 
 fn default_api_key() -> String {
@@ -410,6 +452,15 @@ fn default_refresh_token() -> String {
 }
 fn default_expires_at() -> String {
     "expires_at".into()
+}
+fn default_private_key() -> String {
+    "private_key".into()
+}
+fn default_subject() -> String {
+    "username".into()
+}
+fn default_assertion_lifetime_secs() -> u64 {
+    180
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -521,6 +572,12 @@ pub struct RateLimitHeaders {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remaining: Option<String>,
 
+    /// A header reporting the requests used and allowed together, for providers without a
+    /// plain remaining count (Salesforce's `Sforce-Limit-Info: api-usage=25/15000`, the org's
+    /// daily API requests): `limit - used` is read as the remaining budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageHeader>,
+
     /// Header saying when the window resets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<String>,
@@ -549,6 +606,17 @@ pub struct HeaderBucketSpec {
 
     /// Points restored per second.
     pub restore_rate: f64,
+}
+
+/// A header holding used and allowed request counts in one value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageHeader {
+    /// The header (`Sforce-Limit-Info`).
+    pub name: String,
+    /// A regular expression with the named groups `used` and `limit`, both integers
+    /// (`api-usage=(?P<used>\d+)/(?P<limit>\d+)`).
+    pub pattern: String,
 }
 
 fn default_reset_kind() -> ResetKind {
@@ -953,6 +1021,10 @@ pub enum CursorKind {
     UnixMillis,
     /// RFC 3339 date-time (HubSpot `updatedAt`).
     Rfc3339,
+    /// An ISO 8601 date-time whose offset may also be written without a colon, `+hhmm`
+    /// (Salesforce's `SystemModstamp`, `2024-05-02T11:17:33.000+0000`); RFC 3339 text reads
+    /// too. `since` is written as RFC 3339.
+    Iso8601,
     /// Microsoft's JSON date, `/Date(<unix millis>[+-hhmm])/`: OData v2 `Edm.DateTime` and
     /// `Edm.DateTimeOffset` values (SAP Gateway), ASP.NET JSON.
     JsonDate,

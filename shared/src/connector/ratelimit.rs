@@ -46,6 +46,29 @@ pub struct PacerCore {
     paused_until: Duration,
     /// The cost bucket as last reported (and debited since), when the provider reports one.
     cost: Option<CostBucket>,
+    /// The compiled pattern of a used/limit header (`rate_limit.headers.usage`).
+    usage: Option<(String, regex::Regex)>,
+}
+
+/// Compiles a `rate_limit.headers.usage` pattern, which must name the groups `used` and
+/// `limit`.
+pub fn usage_regex(pattern: &str) -> Result<regex::Regex, String> {
+    let re = regex::Regex::new(pattern).map_err(|e| format!("not a regular expression: {e}"))?;
+    for group in ["used", "limit"] {
+        if !re.capture_names().flatten().any(|n| n == group) {
+            return Err(format!("the pattern needs a named group `(?P<{group}>...)`"));
+        }
+    }
+    Ok(re)
+}
+
+/// The remaining budget a used/limit header reports (`limit - used`, never negative).
+fn usage_remaining(name: &str, re: &regex::Regex, headers: &HeaderMap) -> Option<u64> {
+    let text = headers.get(name)?.to_str().ok()?;
+    let caps = re.captures(text)?;
+    let used: u64 = caps.name("used")?.as_str().parse().ok()?;
+    let limit: u64 = caps.name("limit")?.as_str().parse().ok()?;
+    Some(limit.saturating_sub(used))
 }
 
 /// A provider's cost bucket, as of `at`.
@@ -80,6 +103,11 @@ impl PacerCore {
             starts: VecDeque::new(),
             paused_until: Duration::ZERO,
             cost: None,
+            // Validated with the definition; an invalid pattern here reads nothing.
+            usage: spec
+                .and_then(|s| s.headers.as_ref())
+                .and_then(|h| h.usage.as_ref())
+                .and_then(|u| Some((u.name.clone(), usage_regex(&u.pattern).ok()?))),
         }
     }
 
@@ -169,7 +197,15 @@ impl PacerCore {
             }
             return;
         }
-        let Some(remaining) = spec.remaining.as_deref().and_then(|name| header_u64(headers, name)) else {
+        let remaining = spec
+            .remaining
+            .as_deref()
+            .and_then(|name| header_u64(headers, name))
+            .or_else(|| {
+                let (name, re) = self.usage.as_ref()?;
+                usage_remaining(name, re, headers)
+            });
+        let Some(remaining) = remaining else {
             return;
         };
         if remaining > 0 {
@@ -359,6 +395,13 @@ impl Pacer {
                 }
             });
         }
+    }
+
+    /// How long the provider asked this connection to pause from now (a Retry-After, a spent
+    /// remaining budget); zero when it did not.
+    pub fn pause_remaining(&self) -> Duration {
+        let now = self.now();
+        self.core().paused_until.saturating_sub(now)
     }
 
     /// Feeds a response's body to the pacer (its cost budget, when the definition reads one).
@@ -573,6 +616,7 @@ mod tests {
         hdrs.insert("x-reset", HeaderValue::from_static("3"));
         let with_reset = RateLimitHeaders {
             remaining: Some("X-Remaining".into()),
+            usage: None,
             reset: Some("X-Reset".into()),
             reset_kind: ResetKind::DeltaSeconds,
             bucket: None,
@@ -609,6 +653,34 @@ mod tests {
         let mut core = PacerCore::new(Some(&spec(100, 10_000, 0)));
         core.observe_headers(Duration::ZERO, &with_reset, &hdrs, SystemTime::now());
         assert_eq!(core.reserve(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_used_of_limit_header_pauses_when_the_daily_budget_is_spent() {
+        let headers = RateLimitHeaders {
+            remaining: None,
+            usage: Some(super::super::definition::UsageHeader {
+                name: "sforce-limit-info".into(),
+                pattern: r"api-usage=(?P<used>\d+)/(?P<limit>\d+)".into(),
+            }),
+            reset: None,
+            reset_kind: ResetKind::DeltaSeconds,
+        };
+        let daily = RateLimitSpec {
+            headers: Some(headers.clone()),
+            ..spec(15_000, 86_400_000, 0)
+        };
+        let mut hdrs = HeaderMap::new();
+        hdrs.insert("sforce-limit-info", HeaderValue::from_static("api-usage=25/15000"));
+        let mut core = PacerCore::new(Some(&daily));
+        core.observe_headers(Duration::ZERO, &headers, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(Duration::ZERO), Duration::ZERO, "budget left: no pause");
+        hdrs.insert("sforce-limit-info", HeaderValue::from_static("api-usage=15001/15000"));
+        let mut core = PacerCore::new(Some(&daily));
+        core.observe_headers(Duration::ZERO, &headers, &hdrs, SystemTime::now());
+        // Spent: paused for one window, capped at the longest pause the engine honours.
+        assert_eq!(core.reserve(Duration::ZERO), super::super::errors::MAX_RETRY_AFTER);
+        assert!(usage_regex("api-usage=(\\d+)").unwrap_err().contains("used"));
     }
 
     #[test]

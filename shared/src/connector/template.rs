@@ -181,7 +181,11 @@ pub enum PathError {
     DotSegment(VarName),
 }
 
-/// The object key whose value is spread into its object (see [`JsonTemplate::render`]).
+/// The object key whose value, rendered to an object, is spread into the enclosing object
+/// (the object's other keys win): `{"attributes": {"type": "Contact"}, "...": "{{ record }}"}`
+/// sends the record's fields beside `attributes`, as Salesforce's sObject Collections want.
+/// Quote it in YAML (`"...": "{{ record }}"`), where a bare `...` ends the document. A value
+/// that renders to anything but an object adds nothing.
 pub const SPREAD: &str = "...";
 
 /// A JSON body template, compiled once.
@@ -487,6 +491,25 @@ mod tests {
         let mut vars = Vars::new();
         vars.root("record", Cow::Owned(json!("text")));
         assert_eq!(t.render(&vars).unwrap(), json!({"sparse": true}));
+    }
+
+    #[test]
+    fn a_spread_key_merges_an_object_and_the_enclosing_fields_win() {
+        let t = JsonTemplate::compile(&json!({
+            "attributes": {"type": "Contact"},
+            "email": "fixed@example.com",
+            "...": "{{ record }}"
+        }))
+        .unwrap();
+        assert_eq!(
+            t.render(&vars()).unwrap(),
+            json!({"attributes": {"type": "Contact"}, "email": "fixed@example.com", "n": 3, "tags": ["a", "b"]})
+        );
+        // A spread of a non-object (or of nothing) adds nothing.
+        let t = JsonTemplate::compile(&json!({"a": 1, "...": "{{ record.tags }}"})).unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), json!({"a": 1}));
+        let t = JsonTemplate::compile(&json!({"a": 1, "...": "{{ missing }}"})).unwrap();
+        assert_eq!(t.render(&vars()).unwrap(), json!({"a": 1}));
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod notion;
 mod paypal;
 mod pipedrive;
 mod quickbooks;
+mod salesforce;
 pub mod sap_s4hana;
 mod shopify;
 mod slack;
