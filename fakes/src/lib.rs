@@ -83,8 +83,8 @@
 //! serves one spec-driven fake.
 
 pub mod asana;
-pub mod dropbox;
 pub mod canvas;
+pub mod dropbox;
 pub mod faults;
 pub mod github;
 pub mod hubspot;

@@ -136,7 +136,11 @@ fn every_record_schema_a_definition_names_resolves() {
             .streams
             .iter()
             .filter_map(|(n, s)| Some((format!("streams.{n}"), s.schema.as_ref()?)))
-            .chain(def.writes.iter().filter_map(|(n, w)| Some((format!("writes.{n}"), w.schema.as_ref()?))));
+            .chain(
+                def.writes
+                    .iter()
+                    .filter_map(|(n, w)| Some((format!("writes.{n}"), w.schema.as_ref()?))),
+            );
         for (at, schema) in schemas {
             let shape = match (&schema.spec, &schema.pointer, &schema.inline) {
                 (Some(file), Some(pointer), None) => {

@@ -300,7 +300,10 @@ fn score<'a>(dest_index: usize, dest: &Field, src: &'a Field) -> Option<Candidat
     } else if dc.is_some() && sc.is_some() {
         // Two different known meanings: never a pair.
         return None;
-    } else if [&dest_leaf, &src_leaf].iter().any(|l| l.iter().any(|w| names::QUALIFIERS.contains(&w.as_str()))) {
+    } else if [&dest_leaf, &src_leaf]
+        .iter()
+        .any(|l| l.iter().any(|w| names::QUALIFIERS.contains(&w.as_str())))
+    {
         // `EmailStatus` is alike `email` as text, and means something else.
         return None;
     } else {

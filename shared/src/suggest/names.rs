@@ -169,7 +169,11 @@ pub fn concept(path: &[String]) -> Option<Concept> {
             return Some(c);
         }
     }
-    let parent = if path.len() >= 2 { tokens(&path[path.len() - 2]) } else { Vec::new() };
+    let parent = if path.len() >= 2 {
+        tokens(&path[path.len() - 2])
+    } else {
+        Vec::new()
+    };
     if leaf == ["address"] && !parent.iter().any(|w| w == "email" || QUALIFIERS.contains(&w.as_str())) {
         // HubSpot's `address`: the street address (not `BillEmailBcc.Address`).
         return Some(Concept::Line1);

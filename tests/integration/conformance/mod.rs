@@ -18,8 +18,8 @@
 //! definition, its fake's profile, and one test here.
 
 mod asana;
-mod dropbox;
 mod canvas;
+mod dropbox;
 mod generic_rest;
 mod github;
 mod hubspot;
