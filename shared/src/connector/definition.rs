@@ -171,6 +171,83 @@ pub enum AuthSpec {
     /// OAuth 1.0a (RFC 5849): every request signed with the consumer's and the token's secrets
     /// (NetSuite token-based authentication).
     Oauth1(OAuth1Spec),
+    /// A login session: a login request (templates over the credentials) answers with a
+    /// session token, which later requests carry until it expires or is refused; then the
+    /// engine logs in again, once per request (Sage Intacct's `getAPISession`, SOAP
+    /// services' validate-client calls). See [`SessionSpec`].
+    Session(SessionSpec),
+}
+
+/// Login-session settings (`type: session`).
+///
+/// The session is kept in memory for the client's life (a warm process) and never stored.
+/// A request answered with a response classified `reauth` (HTTP 401 by default, or an error
+/// rule with `action: reauth` matching the provider's "session expired" answer) makes the
+/// engine forget the session, log in again and send the request once more; a second refusal
+/// is the request's error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSpec {
+    /// The login request, sent without other auth. Templates over `config` and
+    /// `credentials.<key>` (keys of the connection's secret); in an XML body those are
+    /// secret slots filled only when sent. The definition's error rules classify its
+    /// response: a refusal is a re-auth error.
+    pub login: RequestSpec,
+
+    /// Where the session token is in the login response.
+    pub token: SessionTokenSource,
+
+    /// Where later requests carry the token. Default: `{in: body}`, i.e. only where a body
+    /// template says `{{ session.token }}`.
+    #[serde(default)]
+    pub put: SessionPut,
+
+    /// Log in again when the session is this old, in seconds (before the provider's idle
+    /// timeout).
+    #[serde(default = "default_session_lifetime_secs")]
+    pub lifetime_secs: u64,
+
+    /// Credential keys the login needs (all must be present for this alternative).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
+}
+
+fn default_session_lifetime_secs() -> u64 {
+    1800
+}
+
+/// Where a login response carries the session token: exactly one of the three.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTokenSource {
+    /// JSON pointer into the body (an XML body read as JSON: `/response/.../sessionid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// A response header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// A cookie the response sets (`Set-Cookie: <name>=...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+}
+
+/// Where requests carry the session token.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "in", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SessionPut {
+    /// Only where an XML body template says `{{ session.token }}`.
+    #[default]
+    Body,
+    /// A header, the token after `prefix` (`Authorization: Session <token>`).
+    Header {
+        name: String,
+        #[serde(default)]
+        prefix: String,
+    },
+    /// A query parameter.
+    Query { name: String },
+    /// A cookie (`Cookie: <name>=<token>`).
+    Cookie { name: String },
 }
 
 impl AuthSpec {
@@ -182,6 +259,7 @@ impl AuthSpec {
             AuthSpec::Basic { .. } => "basic",
             AuthSpec::Oauth2(_) => "oauth2",
             AuthSpec::Oauth1(_) => "oauth1",
+            AuthSpec::Session(_) => "session",
         }
     }
 
@@ -196,6 +274,7 @@ impl AuthSpec {
                 &spec.token,
                 &spec.token_secret,
             ],
+            AuthSpec::Session(spec) => spec.credentials.iter().map(String::as_str).collect(),
             AuthSpec::Oauth2(spec) => match spec.grant {
                 Grant::RefreshToken => vec![&spec.client_id, &spec.client_secret, &spec.refresh_token],
                 Grant::ClientCredentials => vec![&spec.client_id, &spec.client_secret],
@@ -687,7 +766,10 @@ pub struct RequestSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
 
-    /// How the body is encoded: `json` or `form` (a flat object, URL-encoded).
+    /// How the body is encoded: `json`, `form` (an object, URL-encoded) or `xml` (the body
+    /// is one string template, the XML document, whose values are XML-escaped; see
+    /// [`super::xml`]). SOAP 1.1 is `xml` with the envelope in the template and a
+    /// `SOAPAction` header.
     #[serde(default = "default_body_format")]
     pub body_format: BodyFormat,
 }
@@ -730,6 +812,7 @@ impl HttpMethod {
 pub enum BodyFormat {
     Json,
     Form,
+    Xml,
 }
 
 /// A cheap request proving the credentials work.
@@ -763,6 +846,12 @@ pub struct StreamSpec {
     /// endpoint). Same placeholders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub incremental_request: Option<RequestSpec>,
+
+    /// Used for every page after the first, for APIs that continue a listing with another
+    /// call (Sage Intacct's `readMore` after `readByQuery`, SOAP continuation calls): the
+    /// pagination's `{{ page.token }}` is available, `since*` too. Needs `cursor` pagination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continue_request: Option<RequestSpec>,
 
     /// Where the records are in a response: a JSON pointer (`/data`, an array) or a jq
     /// program (`.results[]`).
@@ -866,6 +955,9 @@ pub enum CursorKind {
     /// A UTC date and time without a zone, `YYYY-MM-DD HH:MM:SS` (Pipedrive's `update_time`,
     /// SQL `DATETIME` text). Read and written as UTC.
     UtcDatetime,
+    /// A US-style date and time without a zone, `MM/DD/YYYY HH:MM:SS` (Sage Intacct's
+    /// `WHENMODIFIED`). Read and written as UTC.
+    UsDatetime,
     /// An opaque string compared byte-wise (no lookback).
     String,
 }
@@ -913,7 +1005,9 @@ pub enum PaginationSpec {
         /// `starting_after` is the last object's `/id`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_from_last_record: Option<String>,
-        /// JSON pointer to a boolean saying whether more pages follow (`/has_more`).
+        /// JSON pointer to a value saying whether more pages follow (`/has_more`): a boolean,
+        /// `"true"`/`"false"`, or a count of what remains (more when above 0: Sage Intacct's
+        /// `numremaining`; XML values are text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         has_more: Option<String>,
         /// Page size, available as `{{ page.size }}`.

@@ -183,6 +183,20 @@ pub fn advance(state: &StreamState, token: PageToken) -> Result<StreamState, Pag
     })
 }
 
+/// Whether a `has_more` value says more pages follow: `true`, `"true"`, or a number (or
+/// numeric text) above 0.
+fn more_follow(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f > 0.0),
+        Value::String(s) => {
+            let s = s.trim();
+            s.eq_ignore_ascii_case("true") || s.parse::<f64>().is_ok_and(|f| f > 0.0)
+        }
+        _ => false,
+    }
+}
+
 /// The raw token of the page after `response`, or `None` at the end of the stream.
 pub fn next_token(
     spec: &PaginationSpec,
@@ -200,7 +214,7 @@ pub fn next_token(
         } => {
             if let Some(pointer) = has_more {
                 // An absent flag is read as "no more": stopping beats looping.
-                if !response.body.pointer(pointer).and_then(Value::as_bool).unwrap_or(false) {
+                if !response.body.pointer(pointer).is_some_and(more_follow) {
                     return Ok(None);
                 }
             }
@@ -387,6 +401,18 @@ mod tests {
         assert_eq!(next.page, Some(PageToken::Cursor("r2".into())));
         assert_eq!(step_with(&s, &next, json!({"has_more": false}), &recs(3)), None);
         assert_eq!(step_with(&s, &next, json!({}), &recs(3)), None);
+    }
+
+    #[test]
+    fn has_more_reads_booleans_text_and_remaining_counts() {
+        let s = spec("{type: cursor, token: /next, has_more: /more}");
+        let go = |more: Value| step_with(&s, &StreamState::default(), json!({"next": "t", "more": more}), &recs(1));
+        for yes in [json!(true), json!("true"), json!(3), json!("150")] {
+            assert!(go(yes.clone()).is_some(), "{yes}");
+        }
+        for no in [json!(false), json!("false"), json!(0), json!("0"), json!("")] {
+            assert!(go(no.clone()).is_none(), "{no}");
+        }
     }
 
     #[test]
