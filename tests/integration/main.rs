@@ -6,6 +6,7 @@ mod conformance;
 mod destinations;
 mod events;
 mod flows_netsuite;
+mod flows_sage_intacct;
 mod flows_sap_s4hana;
 mod github_flows;
 mod health;

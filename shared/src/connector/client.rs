@@ -1042,7 +1042,8 @@ impl ConnectorClient {
         Box::pin(async move {
             match self.write_chunk(spec, compiled, records, chunk).await {
                 Ok(results) => Ok(results),
-                Err(e) if e.class == ErrorClass::Permanent && e.kind == ErrorKind::Http => {
+                // A refusal, or a record the request cannot carry (a value an XML body cannot hold).
+                Err(e) if e.class == ErrorClass::Permanent && matches!(e.kind, ErrorKind::Http | ErrorKind::InvalidInput) => {
                     if chunk.len() == 1 || !spec.split_on_failure {
                         return Ok(chunk
                             .iter()

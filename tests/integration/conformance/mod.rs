@@ -26,6 +26,7 @@ mod magento;
 mod netsuite;
 mod notion;
 mod pipedrive;
+mod sage_intacct;
 pub mod sap_s4hana;
 mod shopify;
 mod slack;
