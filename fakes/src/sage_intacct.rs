@@ -284,7 +284,14 @@ impl SageIntacct {
     fn violation(&self, pointer: &str, message: String) {
         self.violations.record(
             "sage-intacct",
-            vec![Violation::new("-", Direction::Request, "POST", GATEWAY, pointer, message)],
+            vec![Violation::new(
+                "-",
+                Direction::Request,
+                "POST",
+                GATEWAY,
+                pointer,
+                message,
+            )],
         );
     }
 }
@@ -337,13 +344,21 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
     }
     let Ok(text) = std::str::from_utf8(&body) else {
         state.violation("/body", "the request is not UTF-8".into());
-        return xml(control_failure("XL03000003", "XML parse error", "The request is not UTF-8."));
+        return xml(control_failure(
+            "XL03000003",
+            "XML parse error",
+            "The request is not UTF-8.",
+        ));
     };
     let doc = match roxmltree::Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
             state.violation("/body", format!("the request does not parse as XML: {e}"));
-            return xml(control_failure("XL03000003", "XML parse error", "The request does not parse."));
+            return xml(control_failure(
+                "XL03000003",
+                "XML parse error",
+                "The request does not parse.",
+            ));
         }
     };
     let request = doc.root_element();
@@ -352,7 +367,11 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
     }
     let Some(control) = child(request, "control") else {
         state.violation("/body/request/control", "a request has a <control> element".into());
-        return xml(control_failure("XL03000003", "No control element", "The request has no <control>."));
+        return xml(control_failure(
+            "XL03000003",
+            "No control element",
+            "The request has no <control>.",
+        ));
     };
     for required in ["senderid", "password", "controlid", "uniqueid", "dtdversion"] {
         if text(control, required).is_none() {
@@ -390,7 +409,11 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
     }
     let Some(operation) = child(request, "operation") else {
         state.violation("/body/request/operation", "a request has an <operation>".into());
-        return xml(control_failure("XL03000003", "No operation", "The request has no <operation>."));
+        return xml(control_failure(
+            "XL03000003",
+            "No operation",
+            "The request has no <operation>.",
+        ));
     };
     let functions: Vec<_> = child(operation, "content")
         .map(|c| c.children().filter(|n| n.is_element()).collect())
@@ -407,7 +430,11 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
             && text(login, "companyid") == Some(COMPANY_ID)
             && text(login, "password") == Some(USER_PASSWORD);
         if !ok {
-            return xml(auth_failure(&control_ok, text(login, "userid").unwrap_or_default(), "Sign-in information is incorrect"));
+            return xml(auth_failure(
+                &control_ok,
+                text(login, "userid").unwrap_or_default(),
+                "Sign-in information is incorrect",
+            ));
         }
         true
     } else if let Some(session) = text(auth, "sessionid") {
@@ -431,7 +458,10 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
         if function.tag_name().name() != "function" {
             state.violation(
                 "/body/request/operation/content",
-                format!("<content> holds <function> elements, not <{}>", function.tag_name().name()),
+                format!(
+                    "<content> holds <function> elements, not <{}>",
+                    function.tag_name().name()
+                ),
             );
             continue;
         }
@@ -458,7 +488,11 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
                         "getAPISession is isolated in its own request".into(),
                     );
                 }
-                let id = format!("session-{}-{:08x}", state.serial.fetch_add(1, Ordering::SeqCst), now_ms() % 0xffff_ffff);
+                let id = format!(
+                    "session-{}-{:08x}",
+                    state.serial.fetch_add(1, Ordering::SeqCst),
+                    now_ms() % 0xffff_ffff
+                );
                 lock(&state.sessions).insert(id.clone());
                 state.logins.fetch_add(1, Ordering::SeqCst);
                 Outcome::Data(format!(
@@ -475,7 +509,11 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
                     "/body/request/operation/content/function",
                     format!("this fake serves getAPISession, readByQuery, readMore, read and create, not {other}"),
                 );
-                Outcome::Failed(error_xml("BL01001973", "Unknown function", &format!("{other} is not supported.")))
+                Outcome::Failed(error_xml(
+                    "BL01001973",
+                    "Unknown function",
+                    &format!("{other} is not supported."),
+                ))
             }
         };
         let (status, inner) = match outcome {
@@ -540,7 +578,11 @@ fn check_object(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Option<Ou
             "/body/request/operation/content/function/object",
             "this fake serves the CUSTOMER object".into(),
         );
-        return Some(Outcome::Failed(error_xml("DL02000001", "Invalid object", "Unknown object.")));
+        return Some(Outcome::Failed(error_xml(
+            "DL02000001",
+            "Invalid object",
+            "Unknown object.",
+        )));
     }
     None
 }
@@ -548,7 +590,11 @@ fn check_object(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Option<Ou
 fn page(state: &SageIntacct, result_id: &str) -> Outcome {
     let mut results = lock(&state.results);
     let Some(set) = results.get_mut(result_id) else {
-        return Outcome::Failed(error_xml("DL02000001", "Invalid resultId", "The result set is unknown or done."));
+        return Outcome::Failed(error_xml(
+            "DL02000001",
+            "Invalid resultId",
+            "The result set is unknown or done.",
+        ));
     };
     let customers = lock(&state.customers);
     let from = set.sent;
@@ -562,7 +608,11 @@ fn page(state: &SageIntacct, result_id: &str) -> Outcome {
     set.sent = to;
     let remaining = set.ids.len() - to;
     let total = set.ids.len();
-    let next_id = if remaining > 0 { result_id.to_owned() } else { String::new() };
+    let next_id = if remaining > 0 {
+        result_id.to_owned()
+    } else {
+        String::new()
+    };
     if remaining == 0 {
         results.remove(result_id);
     }
@@ -580,7 +630,9 @@ fn read_by_query(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome 
         Ok(f) => f,
         Err(refused) => return refused,
     };
-    let page_size: usize = text(call, "pagesize").and_then(|p| p.trim().parse().ok()).unwrap_or(100);
+    let page_size: usize = text(call, "pagesize")
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(100);
     if !(1..=1000).contains(&page_size) {
         state.violation(
             "/body/request/operation/content/function/pagesize",
@@ -600,7 +652,9 @@ fn read_by_query(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome 
             None => {
                 state.violation(
                     "/body/request/operation/content/function/query",
-                    format!("this fake understands an empty query or WHENMODIFIED >= 'MM/DD/YYYY HH:MM:SS', not `{query}`"),
+                    format!(
+                        "this fake understands an empty query or WHENMODIFIED >= 'MM/DD/YYYY HH:MM:SS', not `{query}`"
+                    ),
                 );
                 return Outcome::Failed(error_xml("DL02000001", "Invalid query", "The query does not parse."));
             }
@@ -681,7 +735,10 @@ fn create(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
                 for sub in node.children().filter(|c| c.is_element()) {
                     let sub_name = sub.tag_name().name();
                     if matches!(sub_name, "PRINTAS" | "EMAIL1") {
-                        fields.insert(format!("DISPLAYCONTACT.{sub_name}"), sub.text().unwrap_or_default().to_owned());
+                        fields.insert(
+                            format!("DISPLAYCONTACT.{sub_name}"),
+                            sub.text().unwrap_or_default().to_owned(),
+                        );
                     } else {
                         state.violation(
                             "/body/request/operation/content/function/create/CUSTOMER/DISPLAYCONTACT",
@@ -697,7 +754,11 @@ fn create(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
         }
     }
     if fields.get("NAME").is_none_or(|n| n.trim().is_empty()) {
-        return Outcome::Failed(error_xml("BL34000061", "Required field missing", "Customer name is required."));
+        return Outcome::Failed(error_xml(
+            "BL34000061",
+            "Required field missing",
+            "Customer name is required.",
+        ));
     }
     if fields.get("DISPLAYCONTACT.EMAIL1").is_some_and(|e| !e.contains('@')) {
         return Outcome::Failed(error_xml(

@@ -2060,11 +2060,10 @@ auth:
   type: session
   credentials: [user, password]
   login:
-    request:
-      method: POST
-      path: /gw
-      body_format: xml
-      body: "<request><login><user>{{ credentials.user }}</user><password>{{ credentials.password }}</password></login></request>"
+    method: POST
+    path: /gw
+    body_format: xml
+    body: "<request><login><user>{{ credentials.user }}</user><password>{{ credentials.password }}</password></login></request>"
   token: {pointer: /response/operation/result/data/sessionid}
   lifetime_secs: 600
 streams:
@@ -2112,10 +2111,12 @@ fn gateway_answer(gw: &Gateway, req: &Request) -> ResponseTemplate {
     gw.bodies.lock().unwrap().push(body.clone());
     if body.contains("<login>") {
         if !body.contains("<user>ada</user><password>p&lt;w&amp;d</password>") {
-            return xml("<response><operation><authentication><status>failure</status></authentication>\
+            return xml(
+                "<response><operation><authentication><status>failure</status></authentication>\
                         <errormessage><error><description2>Invalid login</description2></error></errormessage>\
                         </operation></response>"
-                .into());
+                    .into(),
+            );
         }
         let n = gw.logins.fetch_add(1, Ordering::SeqCst) + 1;
         let id = format!("S{n}");
@@ -2131,10 +2132,12 @@ fn gateway_answer(gw: &Gateway, req: &Request) -> ResponseTemplate {
         .unwrap_or_default()
         .to_owned();
     if !gw.valid.lock().unwrap().contains(&session) {
-        return xml("<response><operation><authentication><status>failure</status></authentication>\
+        return xml(
+            "<response><operation><authentication><status>failure</status></authentication>\
                     <errormessage><error><description2>Session expired</description2></error></errormessage>\
                     </operation></response>"
-            .into());
+                .into(),
+        );
     }
     if body.contains("<list>") {
         return xml("<response><operation><result><status>success</status>\
@@ -2149,9 +2152,11 @@ fn gateway_answer(gw: &Gateway, req: &Request) -> ResponseTemplate {
             .into());
     }
     if body.contains("<create>") {
-        return xml("<response><operation><result><status>success</status><data><item><ID>9</ID></item></data>\
+        return xml(
+            "<response><operation><result><status>success</status><data><item><ID>9</ID></item></data>\
                     </result></operation></response>"
-            .into());
+                .into(),
+        );
     }
     ResponseTemplate::new(400)
 }
@@ -2198,7 +2203,12 @@ async fn an_expired_session_logs_in_again_once_and_the_request_is_resent() {
     assert_eq!(page.records.len(), 2);
     assert_eq!(gw.logins.load(Ordering::SeqCst), 2);
     let results = c.write_batch("items.create", &[json!({"NAME": "x"})]).await.unwrap();
-    assert_eq!(results, vec![WriteResult::Ok { destination_id: Some("9".into()) }]);
+    assert_eq!(
+        results,
+        vec![WriteResult::Ok {
+            destination_id: Some("9".into())
+        }]
+    );
     assert_eq!(gw.logins.load(Ordering::SeqCst), 2, "a valid session is kept");
 }
 
@@ -2210,7 +2220,11 @@ async fn a_refused_login_needs_reauth_and_quotes_no_credential() {
     let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::ReAuth);
     assert_eq!(err.kind, ErrorKind::NeedsReauth);
-    assert!(err.message.contains("login") && err.message.contains("Invalid login"), "{}", err.message);
+    assert!(
+        err.message.contains("login") && err.message.contains("Invalid login"),
+        "{}",
+        err.message
+    );
     assert!(!err.message.contains("wrong-secret"));
     assert_eq!(gw.logins.load(Ordering::SeqCst), 0);
 }
@@ -2229,10 +2243,16 @@ async fn xml_record_values_are_escaped_and_a_dry_run_shows_no_secret() {
     assert_eq!(gw.logins.load(Ordering::SeqCst), 0, "a dry run does not log in");
     c.write_batch("items.create", &[record]).await.unwrap();
     let sent = gw.bodies.lock().unwrap().last().cloned().unwrap();
-    assert!(sent.contains("<session>S1</session>") && !sent.contains("<ADMIN>"), "{sent}");
+    assert!(
+        sent.contains("<session>S1</session>") && !sent.contains("<ADMIN>"),
+        "{sent}"
+    );
     // A value XML cannot carry fails that record, unsent.
     let sent_before = gw.bodies.lock().unwrap().len();
-    let results = c.write_batch("items.create", &[json!({"NAME": "bell\u{7}"})]).await.unwrap();
+    let results = c
+        .write_batch("items.create", &[json!({"NAME": "bell\u{7}"})])
+        .await
+        .unwrap();
     match &results[0] {
         WriteResult::Failed { reason, .. } => assert!(reason.contains("character XML cannot carry"), "{reason}"),
         other => panic!("{other:?}"),
@@ -2294,7 +2314,12 @@ async fn soap_faults_are_classified_like_their_http_equivalents() {
     assert_eq!(err.class, ErrorClass::Permanent);
     assert!(err.message.contains("Client says no"), "{}", err.message);
     let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
-    assert_eq!(err.class, ErrorClass::Transient, "a Server fault is a 5xx: {}", err.message);
+    assert_eq!(
+        err.class,
+        ErrorClass::Transient,
+        "a Server fault is a 5xx: {}",
+        err.message
+    );
 }
 
 #[tokio::test]
@@ -2314,11 +2339,7 @@ async fn an_xml_response_with_a_dtd_is_refused_unread() {
 
 #[test]
 fn secret_slots_need_the_auth_that_fills_them() {
-    let no_session = XML_GATEWAY.replace(
-        "auth:\n  type: session",
-        "auth:\n  - type: bearer\n  - type: session",
-    );
-    parse_definition("test", &no_session).unwrap();
+    parse_definition("test", XML_GATEWAY).unwrap();
     let without = r#"
 id: test
 name: Test
@@ -2333,7 +2354,10 @@ streams:
     let undeclared = without.replace("session.token", "credentials.other");
     let err = parse_definition("test", &undeclared).unwrap_err().to_string();
     assert!(err.contains("`other`"), "{err}");
-    let json_body = without.replace("body_format: xml, body: \"<s>{{ session.token }}</s>\"", "body: {s: \"{{ session.token }}\"}");
+    let json_body = without.replace(
+        "body_format: xml, body: \"<s>{{ session.token }}</s>\"",
+        "body: {s: \"{{ session.token }}\"}",
+    );
     let err = parse_definition("test", &json_body).unwrap_err().to_string();
     assert!(err.contains("session.token"), "{err}");
 }

@@ -989,7 +989,11 @@ impl ConnectorClient {
             url.push_str(&value);
         }
         // The order execute() adds them in.
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        let accept = match &request.body {
+            Some(PreparedBody::Xml(_)) => "text/xml, application/xml",
+            _ => "application/json",
+        };
+        let mut headers = vec![("accept".to_owned(), accept.to_owned())];
         headers.extend(request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
         headers.extend(auth.header);
         if let Some(session) = &self.session {
@@ -1043,7 +1047,10 @@ impl ConnectorClient {
             match self.write_chunk(spec, compiled, records, chunk).await {
                 Ok(results) => Ok(results),
                 // A refusal, or a record the request cannot carry (a value an XML body cannot hold).
-                Err(e) if e.class == ErrorClass::Permanent && matches!(e.kind, ErrorKind::Http | ErrorKind::InvalidInput) => {
+                Err(e)
+                    if e.class == ErrorClass::Permanent
+                        && matches!(e.kind, ErrorKind::Http | ErrorKind::InvalidInput) =>
+                {
                     if chunk.len() == 1 || !spec.split_on_failure {
                         return Ok(chunk
                             .iter()

@@ -403,11 +403,17 @@ mod tests {
     #[test]
     fn us_datetimes_read_compare_and_step_back_as_utc() {
         let kind = CursorKind::UsDatetime;
-        assert_eq!(compare(kind, "12/31/2023 23:59:59", "01/01/2024 00:00:00"), Ordering::Less);
+        assert_eq!(
+            compare(kind, "12/31/2023 23:59:59", "01/01/2024 00:00:00"),
+            Ordering::Less
+        );
         assert!(validate(kind, "2024-01-01 00:00:00").is_err());
         let values = since_values(kind, "01/01/2024 00:00:30", 60).unwrap();
         assert_eq!(values[0], ("since", json!("12/31/2023 23:59:30")));
-        assert_eq!(from_user_input(kind, "2024-06-01T08:30:00Z").unwrap(), "06/01/2024 08:30:00");
+        assert_eq!(
+            from_user_input(kind, "2024-06-01T08:30:00Z").unwrap(),
+            "06/01/2024 08:30:00"
+        );
     }
 
     #[test]

@@ -406,7 +406,14 @@ mod tests {
     #[test]
     fn has_more_reads_booleans_text_and_remaining_counts() {
         let s = spec("{type: cursor, token: /next, has_more: /more}");
-        let go = |more: Value| step_with(&s, &StreamState::default(), json!({"next": "t", "more": more}), &recs(1));
+        let go = |more: Value| {
+            step_with(
+                &s,
+                &StreamState::default(),
+                json!({"next": "t", "more": more}),
+                &recs(1),
+            )
+        };
         for yes in [json!(true), json!("true"), json!(3), json!("150")] {
             assert!(go(yes.clone()).is_some(), "{yes}");
         }

@@ -95,12 +95,7 @@ impl CompiledRequest {
             (Some(Value::String(text)), BodyFormat::Xml) => Some(BodyTemplate::Xml(
                 XmlTemplate::compile(text).map_err(|e| ("body".to_owned(), e))?,
             )),
-            (Some(_), BodyFormat::Xml) => {
-                return Err((
-                    "body".to_owned(),
-                    TemplateError::XmlBodyNotText,
-                ))
-            }
+            (Some(_), BodyFormat::Xml) => return Err(("body".to_owned(), TemplateError::XmlBodyNotText)),
             (Some(value), _) => Some(BodyTemplate::Json(
                 JsonTemplate::compile(value).map_err(|(at, e)| (format!("body{at}"), e))?,
             )),

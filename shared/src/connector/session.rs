@@ -104,13 +104,19 @@ impl Session {
     /// The header or query parameter a request carries for `token` (nothing for `in: body`).
     pub fn parts(&self, token: &SecretString) -> Result<SessionParts, ConnectorError> {
         let sensitive = |text: String| {
-            let mut v = HeaderValue::from_str(&text)
-                .map_err(|_| ConnectorError::new(ErrorClass::ReAuth, ErrorKind::NeedsReauth, "the session token is not valid in an HTTP header"))?;
+            let mut v = HeaderValue::from_str(&text).map_err(|_| {
+                ConnectorError::new(
+                    ErrorClass::ReAuth,
+                    ErrorKind::NeedsReauth,
+                    "the session token is not valid in an HTTP header",
+                )
+            })?;
             v.set_sensitive(true);
             Ok::<_, ConnectorError>(v)
         };
         let name = |n: &str| {
-            HeaderName::from_bytes(n.as_bytes()).map_err(|_| ConnectorError::config(format!("`{n}` is not a valid header name")))
+            HeaderName::from_bytes(n.as_bytes())
+                .map_err(|_| ConnectorError::config(format!("`{n}` is not a valid header name")))
         };
         Ok(match &self.spec.put {
             SessionPut::Body => SessionParts::default(),
@@ -136,7 +142,9 @@ impl Session {
     pub fn redacted(&self, shown: &str) -> (Option<(String, String)>, Option<(String, String)>) {
         match &self.spec.put {
             SessionPut::Body => (None, None),
-            SessionPut::Header { name, prefix } => (Some((name.to_ascii_lowercase(), format!("{prefix}{shown}"))), None),
+            SessionPut::Header { name, prefix } => {
+                (Some((name.to_ascii_lowercase(), format!("{prefix}{shown}"))), None)
+            }
             SessionPut::Query { name } => (None, Some((name.clone(), shown.to_owned()))),
             SessionPut::Cookie { name } => (Some(("cookie".to_owned(), format!("{name}={shown}"))), None),
         }
@@ -164,7 +172,10 @@ mod tests {
         let s = session("{login: {path: /login}, token: {cookie: SID}}");
         let mut headers = HeaderMap::new();
         headers.append(http::header::SET_COOKIE, HeaderValue::from_static("other=1; Path=/"));
-        headers.append(http::header::SET_COOKIE, HeaderValue::from_static("SID=s3cr3t; HttpOnly"));
+        headers.append(
+            http::header::SET_COOKIE,
+            HeaderValue::from_static("SID=s3cr3t; HttpOnly"),
+        );
         assert_eq!(s.token_from(&headers, &Value::Null).unwrap().expose_secret(), "s3cr3t");
     }
 

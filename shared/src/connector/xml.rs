@@ -240,9 +240,7 @@ fn write_text(name: &str, text: &str, out: &mut String) -> Result<(), RenderErro
 
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
@@ -331,7 +329,8 @@ mod tests {
     #[test]
     fn values_are_escaped_and_objects_become_elements() {
         let t = XmlTemplate::compile("<q>{{ record.name }}</q><c>{{ record }}</c>").unwrap();
-        let record = json!({"name": "</q><evil/>", "@id": "7", "ADDR": {"@kind": "home", "CITY": "x\"y"}, "TAGS": ["a", "b"]});
+        let record =
+            json!({"name": "</q><evil/>", "@id": "7", "ADDR": {"@kind": "home", "CITY": "x\"y"}, "TAGS": ["a", "b"]});
         let mut vars = Vars::new();
         vars.root("record", Cow::Owned(record));
         assert_eq!(
@@ -349,7 +348,10 @@ mod tests {
         assert_eq!(t.render(&vars), Err(RenderError::BadCharacter("record".into())));
         let mut vars = Vars::new();
         vars.root("record", Cow::Owned(json!({"a b": "x"})));
-        assert_eq!(t.render(&vars), Err(RenderError::BadName("record".into(), "a b".into())));
+        assert_eq!(
+            t.render(&vars),
+            Err(RenderError::BadName("record".into(), "a b".into()))
+        );
         // A forged slot in a value is a noncharacter, refused.
         let mut vars = Vars::new();
         vars.root("record", Cow::Owned(json!({"a": "\u{FFFE}credentials.pw\u{FFFF}"})));
@@ -361,7 +363,10 @@ mod tests {
         let t = XmlTemplate::compile("<s>{{ session.token }}</s><p>{{ credentials.pw }}</p>").unwrap();
         let rendered = t.render(&Vars::new()).unwrap();
         assert!(!rendered.contains("tok"));
-        assert_eq!(redact_slots(&rendered, "[REDACTED]"), "<s>[REDACTED]</s><p>[REDACTED]</p>");
+        assert_eq!(
+            redact_slots(&rendered, "[REDACTED]"),
+            "<s>[REDACTED]</s><p>[REDACTED]</p>"
+        );
         let filled = fill_slots(&rendered, |name| Some(format!("<{name}>"))).unwrap();
         assert_eq!(filled, "<s>&lt;session.token&gt;</s><p>&lt;credentials.pw&gt;</p>");
         let err = fill_slots(&rendered, |_| None).unwrap_err();

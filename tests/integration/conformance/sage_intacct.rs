@@ -55,7 +55,13 @@ async fn sage_intacct() {
                 ids
             }),
             object: Box::new(|id| fake.customer(id)),
-            compare: &["/RECORDNO", "/CUSTOMERID", "/NAME", "/DISPLAYCONTACT.EMAIL1", "/WHENMODIFIED"],
+            compare: &[
+                "/RECORDNO",
+                "/CUSTOMERID",
+                "/NAME",
+                "/DISPLAYCONTACT.EMAIL1",
+                "/WHENMODIFIED",
+            ],
             missing_id: "99999999",
         },
     )
