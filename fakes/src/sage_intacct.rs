@@ -19,8 +19,8 @@
 //!   answers `<data listtype="customer" count totalcount numremaining resultId>` with one
 //!   `<customer>` per record in RECORDNO order, each holding the asked fields as elements named
 //!   exactly as the field (`<DISPLAYCONTACT.EMAIL1>`: the flattened name is an assumption);
-//!   `readMore` with `<resultId>` answers the next page of that result set the same way; the
-//!   last page has `numremaining="0"` and an empty `resultId`;
+//!   `readMore` with `<resultId>` answers the next page of that result set the same way, with
+//!   the same `resultId`; the last page has `numremaining="0"`, after which the set is gone;
 //! * `read` with `<object>CUSTOMER</object>`, `<keys>` (one record number) and `<fields>` answers
 //!   the customer, or `<data listtype="customer" count="0"/>` when there is none;
 //! * `create` with one `<CUSTOMER>` (`CUSTOMERID` optional: numbered when absent; `NAME`
@@ -342,7 +342,7 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
             format!("the gateway takes an XML document, not `{content_type}`"),
         );
     }
-    let Ok(text) = std::str::from_utf8(&body) else {
+    let Ok(document) = std::str::from_utf8(&body) else {
         state.violation("/body", "the request is not UTF-8".into());
         return xml(control_failure(
             "XL03000003",
@@ -350,7 +350,7 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
             "The request is not UTF-8.",
         ));
     };
-    let doc = match roxmltree::Document::parse(text) {
+    let doc = match roxmltree::Document::parse(document) {
         Ok(doc) => doc,
         Err(e) => {
             state.violation("/body", format!("the request does not parse as XML: {e}"));
@@ -608,17 +608,13 @@ fn page(state: &SageIntacct, result_id: &str) -> Outcome {
     set.sent = to;
     let remaining = set.ids.len() - to;
     let total = set.ids.len();
-    let next_id = if remaining > 0 {
-        result_id.to_owned()
-    } else {
-        String::new()
-    };
     if remaining == 0 {
         results.remove(result_id);
     }
     Outcome::Data(format!(
-        "<data listtype=\"customer\" count=\"{}\" totalcount=\"{total}\" numremaining=\"{remaining}\" resultId=\"{next_id}\">{body}</data>",
-        to - from
+        "<data listtype=\"customer\" count=\"{}\" totalcount=\"{total}\" numremaining=\"{remaining}\" resultId=\"{}\">{body}</data>",
+        to - from,
+        escape(result_id)
     ))
 }
 

@@ -1706,6 +1706,7 @@ mod props {
                 token_from_last_record: from_last.then(|| "/id".to_owned()),
                 has_more: has_more.then(|| "/has_more".to_owned()),
                 page_size: Some(10),
+                result_set: false,
             }),
             Just(PaginationSpec::NextUrl {
                 pointer: "/next".into()
@@ -2080,7 +2081,8 @@ streams:
       body: "<request><session>{{ session.token }}</session><more>{{ page.token }}</more></request>"
     records: /response/operation/result/data/item
     primary_key: /ID
-    pagination: {type: cursor, token: /response/operation/result/data/@resultId, has_more: /response/operation/result/data/@numremaining}
+    # The result set's id stays the same from page to page.
+    pagination: {type: cursor, result_set: true, token: /response/operation/result/data/@resultId, has_more: /response/operation/result/data/@numremaining}
 writes:
   items.create:
     kind: create
@@ -2147,7 +2149,7 @@ fn gateway_answer(gw: &Gateway, req: &Request) -> ResponseTemplate {
     }
     if body.contains("<more>R-1</more>") {
         return xml("<response><operation><result><status>success</status>\
-                    <data count=\"1\" numremaining=\"0\" resultId=\"\"><item><ID>3</ID></item></data>\
+                    <data count=\"1\" numremaining=\"0\" resultId=\"R-1\"><item><ID>3</ID></item></data>\
                     </result></operation></response>"
             .into());
     }

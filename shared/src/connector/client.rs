@@ -613,6 +613,9 @@ impl ConnectorClient {
                 let url = self.next_url(request_url, &raw)?;
                 Some(pagination::advance(state, PageToken::Url(url)).map_err(pagination_error)?)
             }
+            Some(token) if matches!(spec.pagination, PaginationSpec::Cursor { result_set: true, .. }) => {
+                Some(pagination::advance_in_result_set(state, token))
+            }
             Some(token) => Some(pagination::advance(state, token).map_err(pagination_error)?),
         };
         Ok(next.map(|mut n| {

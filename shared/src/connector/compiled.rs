@@ -590,8 +590,15 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             token_from_last_record,
             has_more,
             page_size,
+            result_set,
         } => {
             let p = format!("{at}.pagination");
+            if *result_set && has_more.is_none() {
+                return Err(invalid(
+                    format!("{p}.has_more"),
+                    "a result-set token repeats from page to page, so `has_more` must say when the run ends",
+                ));
+            }
             match (token, token_from_last_record) {
                 (Some(t), None) => check_pointer(&format!("{p}.token"), t)?,
                 (None, Some(t)) => check_pointer(&format!("{p}.token_from_last_record"), t)?,

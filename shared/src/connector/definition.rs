@@ -1013,6 +1013,11 @@ pub enum PaginationSpec {
         /// Page size, available as `{{ page.size }}`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page_size: Option<u64>,
+        /// The token names a result set the API steps through itself, so it stays the same
+        /// from page to page (Sage Intacct's `readMore` by `resultId`): a repeated token is
+        /// expected instead of refused, and `has_more` (required) and the page cap end the run.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        result_set: bool,
     },
     /// The body holds the next page's URL.
     NextUrl {

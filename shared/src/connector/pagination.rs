@@ -183,6 +183,18 @@ pub fn advance(state: &StreamState, token: PageToken) -> Result<StreamState, Pag
     })
 }
 
+/// The state for the next page of a result set whose token stays the same (`result_set:
+/// true`): no repeated-token check; the page cap still bounds the run.
+pub fn advance_in_result_set(state: &StreamState, token: PageToken) -> StreamState {
+    StreamState {
+        since: state.since.clone(),
+        page: Some(token),
+        pages_read: state.pages_read + 1,
+        max_cursor: state.max_cursor.clone(),
+        recent_tokens: Vec::new(),
+    }
+}
+
 /// Whether a `has_more` value says more pages follow: `true`, `"true"`, or a number (or
 /// numeric text) above 0.
 fn more_follow(value: &Value) -> bool {
