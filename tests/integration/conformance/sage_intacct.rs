@@ -24,7 +24,9 @@ pub fn connection() -> (Vec<(&'static str, &'static str)>, Value) {
             ("user_id", sage_intacct::USER_ID),
             ("user_password", sage_intacct::USER_PASSWORD),
         ],
-        json!({"company_id": sage_intacct::COMPANY_ID}),
+        // The fake has no rate limit; the definition's cautious 2 a second would only slow the
+        // test (pacing is proven in the engine tests).
+        json!({"company_id": sage_intacct::COMPANY_ID, "rate_limit": {"requests": 50, "window_ms": 1000}}),
     )
 }
 
