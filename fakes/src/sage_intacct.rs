@@ -336,7 +336,7 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if !(content_type.contains("xml")) {
+    if !content_type.contains("xml") {
         state.violation(
             "/headers/content-type",
             format!("the gateway takes an XML document, not `{content_type}`"),

@@ -30,6 +30,9 @@ pub(crate) struct Held {
     pub until: Instant,
 }
 
+/// A header or query parameter as a dry-run plan shows it: `(name, shown value)`.
+pub(crate) type Shown = Option<(String, String)>;
+
 /// What a request carries for the session, beside body slots.
 #[derive(Default)]
 pub(crate) struct SessionParts {
@@ -139,7 +142,7 @@ impl Session {
     }
 
     /// Where the token goes, shown redacted (dry-run plans): `(header, value)` or `(query, value)`.
-    pub fn redacted(&self, shown: &str) -> (Option<(String, String)>, Option<(String, String)>) {
+    pub fn redacted(&self, shown: &str) -> (Shown, Shown) {
         match &self.spec.put {
             SessionPut::Body => (None, None),
             SessionPut::Header { name, prefix } => {
