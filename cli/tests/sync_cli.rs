@@ -52,6 +52,7 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "shopify",
         "linear",
         "xero",
+        "sage-intacct",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

@@ -26,6 +26,8 @@
 //! * [`odata`]: a generic stateful OData v2 service built from the service's EDMX metadata and a
 //!   short profile (`kind: odata_v2`: SAP S/4HANA's business partners), every request and
 //!   response checked against the metadata, with SAP Gateway's CSRF token check;
+//! * [`sage_intacct`]: the Sage Intacct XML gateway (sessions, readByQuery/readMore, create),
+//!   following developer.intacct.com (no published description).
 //! * [`netsuite`]: SuiteQL over customers and the REST record API, with token-based (OAuth 1.0a)
 //!   signatures verified, following Oracle's documentation (no spec is published);
 //! * [`zoho_crm`]: Zoho CRM v2.1 leads, contacts, accounts and deals (lists with page tokens and
@@ -102,6 +104,7 @@ pub mod quickbooks;
 pub mod rate_limit;
 pub mod requests;
 pub mod salesforce;
+pub mod sage_intacct;
 mod server;
 pub mod shopify;
 pub mod slack;

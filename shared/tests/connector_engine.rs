@@ -1789,6 +1789,7 @@ mod props {
                 has_more: has_more.then(|| "/has_more".to_owned()),
                 end_of_stream: None,
                 page_size: Some(10),
+                result_set: false,
             }),
             Just(PaginationSpec::NextUrl {
                 pointer: "/next".into()
@@ -2529,4 +2530,326 @@ fn a_jwt_bearer_grant_without_an_audience_is_refused_naming_the_field() {
     )
     .unwrap_err();
     assert_eq!(err.field, "auth[0].audience", "{err}");
+}
+}
+
+// ---------------------------------------------------------------------------------------------
+// XML bodies, XML responses, SOAP faults and login sessions
+
+/// An XML gateway behind one URL (`POST /gw`), like Sage Intacct's: a login function answers
+/// a session id, reads page with a continuation id, and any request with a session the
+/// gateway forgot is refused with an authentication failure inside a 200.
+const XML_GATEWAY: &str = r#"
+id: test
+name: Test
+errors:
+  message: /response/operation/errormessage/error/description2
+  rules:
+    - body: {pointer: /response/operation/authentication/status, equals: failure}
+      action: reauth
+auth:
+  type: session
+  credentials: [user, password]
+  login:
+    method: POST
+    path: /gw
+    body_format: xml
+    body: "<request><login><user>{{ credentials.user }}</user><password>{{ credentials.password }}</password></login></request>"
+  token: {pointer: /response/operation/result/data/sessionid}
+  lifetime_secs: 600
+streams:
+  items:
+    request:
+      method: POST
+      path: /gw
+      body_format: xml
+      body: "<request><session>{{ session.token }}</session><list><size>2</size></list></request>"
+    next_request:
+      method: POST
+      path: /gw
+      body_format: xml
+      body: "<request><session>{{ session.token }}</session><more>{{ page.token }}</more></request>"
+    records: /response/operation/result/data/item
+    primary_key: /ID
+    # The result set's id stays the same from page to page.
+    pagination: {type: cursor, result_set: true, token: /response/operation/result/data/@resultId, has_more: /response/operation/result/data/@numremaining}
+writes:
+  items.create:
+    kind: create
+    request:
+      method: POST
+      path: /gw
+      body_format: xml
+      body: "<request><session>{{ session.token }}</session><create><item>{{ record }}</item></create></request>"
+    response:
+      results: /response/operation/result
+      destination_id: /data/item/ID
+"#;
+
+fn xml(body: String) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(body.into_bytes(), "text/xml; charset=utf-8")
+}
+
+/// The gateway's state: logins counted; the sessions it accepts.
+#[derive(Default)]
+struct Gateway {
+    logins: AtomicUsize,
+    valid: Mutex<Vec<String>>,
+    bodies: Mutex<Vec<String>>,
+}
+
+fn gateway_answer(gw: &Gateway, req: &Request) -> ResponseTemplate {
+    let body = String::from_utf8_lossy(&req.body).into_owned();
+    gw.bodies.lock().unwrap().push(body.clone());
+    if body.contains("<login>") {
+        if !body.contains("<user>ada</user><password>p&lt;w&amp;d</password>") {
+            return xml(
+                "<response><operation><authentication><status>failure</status></authentication>\
+                        <errormessage><error><description2>Invalid login</description2></error></errormessage>\
+                        </operation></response>"
+                    .into(),
+            );
+        }
+        let n = gw.logins.fetch_add(1, Ordering::SeqCst) + 1;
+        let id = format!("S{n}");
+        gw.valid.lock().unwrap().push(id.clone());
+        return xml(format!(
+            "<response><operation><result><status>success</status><data><sessionid>{id}</sessionid></data></result></operation></response>"
+        ));
+    }
+    let session = body
+        .split("<session>")
+        .nth(1)
+        .and_then(|s| s.split("</session>").next())
+        .unwrap_or_default()
+        .to_owned();
+    if !gw.valid.lock().unwrap().contains(&session) {
+        return xml(
+            "<response><operation><authentication><status>failure</status></authentication>\
+                    <errormessage><error><description2>Session expired</description2></error></errormessage>\
+                    </operation></response>"
+                .into(),
+        );
+    }
+    if body.contains("<list>") {
+        return xml("<response><operation><result><status>success</status>\
+                    <data count=\"2\" numremaining=\"1\" resultId=\"R-1\"><item><ID>1</ID></item><item><ID>2</ID></item></data>\
+                    </result></operation></response>"
+            .into());
+    }
+    if body.contains("<more>R-1</more>") {
+        return xml("<response><operation><result><status>success</status>\
+                    <data count=\"1\" numremaining=\"0\" resultId=\"R-1\"><item><ID>3</ID></item></data>\
+                    </result></operation></response>"
+            .into());
+    }
+    if body.contains("<create>") {
+        return xml(
+            "<response><operation><result><status>success</status><data><item><ID>9</ID></item></data>\
+                    </result></operation></response>"
+                .into(),
+        );
+    }
+    ResponseTemplate::new(400)
+}
+
+async fn gateway_server() -> (MockServer, Arc<Gateway>) {
+    let server = MockServer::start().await;
+    let gw = Arc::new(Gateway::default());
+    let state = gw.clone();
+    Mock::given(method("POST"))
+        .and(path("/gw"))
+        .respond_with(move |req: &Request| gateway_answer(&state, req))
+        .mount(&server)
+        .await;
+    (server, gw)
+}
+
+fn gateway_creds() -> Credentials {
+    Credentials::new().with("user", "ada").with("password", "p<w&d")
+}
+
+#[tokio::test]
+async fn a_session_login_feeds_xml_bodies_and_continuation_pages_are_read_as_json() {
+    let (server, gw) = gateway_server().await;
+    let c = client(def(XML_GATEWAY), settings(&server), gateway_creds());
+    let (records, _, pages) = read_all(&c, "items", StreamState::default()).await;
+    let ids: Vec<_> = records.iter().map(|r| r["ID"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids, ["1", "2", "3"]);
+    assert_eq!(pages, 2);
+    // One login for the whole run; the credentials went out XML-escaped, the session in the body.
+    assert_eq!(gw.logins.load(Ordering::SeqCst), 1);
+    let bodies = gw.bodies.lock().unwrap().clone();
+    assert!(bodies[1].contains("<session>S1</session><list>"), "{}", bodies[1]);
+    assert!(bodies[2].contains("<more>R-1</more>"), "{}", bodies[2]);
+}
+
+#[tokio::test]
+async fn an_expired_session_logs_in_again_once_and_the_request_is_resent() {
+    let (server, gw) = gateway_server().await;
+    let c = client(def(XML_GATEWAY), settings(&server), gateway_creds());
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    // The gateway forgets every session: the next request is refused, then sent again.
+    gw.valid.lock().unwrap().clear();
+    let page = c.read_page("items", &StreamState::default()).await.unwrap();
+    assert_eq!(page.records.len(), 2);
+    assert_eq!(gw.logins.load(Ordering::SeqCst), 2);
+    let results = c.write_batch("items.create", &[json!({"NAME": "x"})]).await.unwrap();
+    assert_eq!(
+        results,
+        vec![WriteResult::Ok {
+            destination_id: Some("9".into())
+        }]
+    );
+    assert_eq!(gw.logins.load(Ordering::SeqCst), 2, "a valid session is kept");
+}
+
+#[tokio::test]
+async fn a_refused_login_needs_reauth_and_quotes_no_credential() {
+    let (server, gw) = gateway_server().await;
+    let creds = Credentials::new().with("user", "ada").with("password", "wrong-secret");
+    let c = client(def(XML_GATEWAY), settings(&server), creds);
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::ReAuth);
+    assert_eq!(err.kind, ErrorKind::NeedsReauth);
+    assert!(
+        err.message.contains("login") && err.message.contains("Invalid login"),
+        "{}",
+        err.message
+    );
+    assert!(!err.message.contains("wrong-secret"));
+    assert_eq!(gw.logins.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn xml_record_values_are_escaped_and_a_dry_run_shows_no_secret() {
+    let (server, gw) = gateway_server().await;
+    let c = client(def(XML_GATEWAY), settings(&server), gateway_creds());
+    let record = json!({"NAME": "</NAME><ADMIN>1</ADMIN>", "NOTE": "a & b"});
+    let plan = c.plan_write("items.create", std::slice::from_ref(&record)).unwrap();
+    let shown = plan.requests[0].request.body.clone().unwrap();
+    assert_eq!(
+        shown,
+        json!("<request><session>[REDACTED]</session><create><item><NAME>&lt;/NAME&gt;&lt;ADMIN&gt;1&lt;/ADMIN&gt;</NAME><NOTE>a &amp; b</NOTE></item></create></request>")
+    );
+    assert_eq!(gw.logins.load(Ordering::SeqCst), 0, "a dry run does not log in");
+    c.write_batch("items.create", &[record]).await.unwrap();
+    let sent = gw.bodies.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        sent.contains("<session>S1</session>") && !sent.contains("<ADMIN>"),
+        "{sent}"
+    );
+    // A value XML cannot carry fails that record, unsent.
+    let sent_before = gw.bodies.lock().unwrap().len();
+    let results = c
+        .write_batch("items.create", &[json!({"NAME": "bell\u{7}"})])
+        .await
+        .unwrap();
+    match &results[0] {
+        WriteResult::Failed { reason, .. } => assert!(reason.contains("character XML cannot carry"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(gw.bodies.lock().unwrap().len(), sent_before);
+}
+
+const SOAP: &str = r#"
+id: test
+name: Test
+errors:
+  message: /Envelope/Body/Fault/faultstring
+  rules:
+    # SOAP 1.1 answers every fault with HTTP 500; a Client fault is the caller's mistake.
+    - status: [500]
+      body: {pointer: /Envelope/Body/Fault/faultcode, contains: Client}
+      action: fail
+streams:
+  items:
+    request:
+      method: POST
+      path: /soap
+      headers: {SOAPAction: '"urn:List"'}
+      body_format: xml
+      body: '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><List/></soap:Body></soap:Envelope>'
+    records: /Envelope/Body/ListResponse/item
+"#;
+
+fn soap_fault(code: &str) -> ResponseTemplate {
+    ResponseTemplate::new(500).set_body_raw(
+        format!(
+            "<soap:Envelope xmlns:soap=\"http://schemas.xmlsoap.org/soap/envelope/\"><soap:Body><soap:Fault>\
+             <faultcode>soap:{code}</faultcode><faultstring>{code} says no</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+        )
+        .into_bytes(),
+        "text/xml; charset=utf-8",
+    )
+}
+
+#[tokio::test]
+async fn soap_faults_are_classified_like_their_http_equivalents() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/soap"))
+        .and(header("SOAPAction", "\"urn:List\""))
+        .respond_with(soap_fault("Client"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/soap"))
+        .respond_with(soap_fault("Server"))
+        .mount(&server)
+        .await;
+    let mut s = settings(&server);
+    s.max_inline_retries = 0;
+    let c = client(def(SOAP), s, Credentials::new());
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.class, ErrorClass::Permanent);
+    assert!(err.message.contains("Client says no"), "{}", err.message);
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(
+        err.class,
+        ErrorClass::Transient,
+        "a Server fault is a 5xx: {}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn an_xml_response_with_a_dtd_is_refused_unread() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(xml(
+            "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><r>&x;</r>".into(),
+        ))
+        .mount(&server)
+        .await;
+    let c = client(def(SOAP), settings(&server), Credentials::new());
+    let err = c.read_page("items", &StreamState::default()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidResponse);
+    assert!(!err.message.contains("passwd"), "{}", err.message);
+}
+
+#[test]
+fn secret_slots_need_the_auth_that_fills_them() {
+    parse_definition("test", XML_GATEWAY).unwrap();
+    let without = r#"
+id: test
+name: Test
+auth: {type: bearer}
+streams:
+  items:
+    request: {method: POST, path: /gw, body_format: xml, body: "<s>{{ session.token }}</s>"}
+    records: /r
+"#;
+    let err = parse_definition("test", without).unwrap_err().to_string();
+    assert!(err.contains("type: session"), "{err}");
+    let undeclared = without.replace("session.token", "credentials.other");
+    let err = parse_definition("test", &undeclared).unwrap_err().to_string();
+    assert!(err.contains("`other`"), "{err}");
+    let json_body = without.replace(
+        "body_format: xml, body: \"<s>{{ session.token }}</s>\"",
+        "body: {s: \"{{ session.token }}\"}",
+    );
+    let err = parse_definition("test", &json_body).unwrap_err().to_string();
+    assert!(err.contains("session.token"), "{err}");
 }

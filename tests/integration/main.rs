@@ -9,6 +9,7 @@ mod destinations;
 mod dropbox_flows;
 mod events;
 mod flows_netsuite;
+mod flows_sage_intacct;
 mod flows_sap_s4hana;
 mod github_flows;
 mod health;

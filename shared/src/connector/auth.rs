@@ -313,6 +313,8 @@ impl Authenticator {
                 })),
                 None,
             ),
+            // The login session is kept by the client, which sends the login request.
+            AuthSpec::Session(_) => (Kind::None, None),
             AuthSpec::Oauth2(spec) => {
                 let expires_at = creds
                     .get(&spec.expires_at)

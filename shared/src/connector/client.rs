@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
@@ -212,6 +212,8 @@ struct Exec<'a> {
     json: bool,
     /// Carries the definition's write pre-flight headers (writes).
     preflight: bool,
+    /// The session login itself: sent without a session, never logged in again.
+    login: bool,
 }
 
 /// What one send loop ended with.
@@ -238,6 +240,8 @@ pub struct ConnectorClient {
     preflight: tokio::sync::Mutex<Option<preflight::Captured>>,
     /// A `kind: sql` connector's database client; every call goes there instead of HTTP.
     sql: Option<Arc<super::sql::SqlClient>>,
+    /// The login session of `type: session` auth.
+    session: Option<super::session::Session>,
 }
 
 impl std::fmt::Debug for ConnectorClient {
@@ -277,6 +281,7 @@ impl ConnectorClient {
                 settings,
                 def,
                 sql: Some(Arc::new(sql)),
+                session: None,
             });
         }
         let base = settings
@@ -324,7 +329,18 @@ impl ConnectorClient {
             auth.render_realm(&vars)?;
         }
         let pacer = Arc::new(Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref())));
+        let session = match auth.kind() {
+            "session" => auth_specs
+                .iter()
+                .find_map(|s| match s {
+                    AuthSpec::Session(spec) => Some(super::session::Session::new(spec)),
+                    _ => None,
+                })
+                .transpose()?,
+            _ => None,
+        };
         Ok(Self {
+            session,
             def,
             compiled,
             settings,
@@ -575,6 +591,7 @@ impl ConnectorClient {
                     pass: empty,
                     json: true,
                     preflight: false,
+                    login: false,
                 },
             )
             .await?;
@@ -611,6 +628,9 @@ impl ConnectorClient {
             Some(PageToken::Url(raw)) => {
                 let url = self.next_url(request_url, &raw)?;
                 Some(pagination::advance(state, PageToken::Url(url)).map_err(pagination_error)?)
+            }
+            Some(token) if matches!(spec.pagination, PaginationSpec::Cursor { result_set: true, .. }) => {
+                Some(pagination::advance_in_result_set(state, token))
             }
             Some(token) => Some(pagination::advance(state, token).map_err(pagination_error)?),
         };
@@ -746,6 +766,7 @@ impl ConnectorClient {
                     pass: not_found,
                     json: true,
                     preflight: false,
+                    login: false,
                 },
             )
             .await?;
@@ -837,6 +858,7 @@ impl ConnectorClient {
                     pass: &[],
                     json: true,
                     preflight: false,
+                    login: false,
                 },
             )
             .await?;
@@ -988,9 +1010,23 @@ impl ConnectorClient {
             url.push_str(&value);
         }
         // The order execute() adds them in.
-        let mut headers = vec![("accept".to_owned(), "application/json".to_owned())];
+        let accept = match &request.body {
+            Some(PreparedBody::Xml(_)) => "text/xml, application/xml",
+            _ => "application/json",
+        };
+        let mut headers = vec![("accept".to_owned(), accept.to_owned())];
         headers.extend(request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
         headers.extend(auth.header);
+        if let Some(session) = &self.session {
+            let (header, query) = session.redacted(REDACTED);
+            headers.extend(header);
+            if let Some((name, value)) = query {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+                url.push('=');
+                url.push_str(&value);
+            }
+        }
         if let Some(body) = &request.body {
             if !headers.iter().any(|(k, _)| k == "content-type") {
                 headers.push(("content-type".to_owned(), body.content_type().to_owned()));
@@ -998,10 +1034,14 @@ impl ConnectorClient {
         }
         let secrets = || self.credentials.secret_values();
         let body = request.body.as_ref().map(|b| {
-            let text = redact_text(&String::from_utf8_lossy(b.bytes()), secrets());
+            let text = match b {
+                PreparedBody::Xml(xml) => super::xml::redact_slots(xml, REDACTED),
+                other => String::from_utf8_lossy(other.bytes()).into_owned(),
+            };
+            let text = redact_text(&text, secrets());
             match b {
                 PreparedBody::Json(_) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                PreparedBody::Form(_) => Value::String(text),
+                PreparedBody::Form(_) | PreparedBody::Xml(_) => Value::String(text),
             }
         });
         RedactedRequest {
@@ -1027,7 +1067,11 @@ impl ConnectorClient {
         Box::pin(async move {
             match self.write_chunk(spec, compiled, records, chunk).await {
                 Ok(results) => Ok(results),
-                Err(e) if e.class == ErrorClass::Permanent && e.kind == ErrorKind::Http => {
+                // A refusal, or a record the request cannot carry (a value an XML body cannot hold).
+                Err(e)
+                    if e.class == ErrorClass::Permanent
+                        && matches!(e.kind, ErrorKind::Http | ErrorKind::InvalidInput) =>
+                {
                     if chunk.len() == 1 || !spec.split_on_failure {
                         return Ok(chunk
                             .iter()
@@ -1171,6 +1215,7 @@ impl ConnectorClient {
                     pass: &[],
                     json: reads_response(&spec.response),
                     preflight: true,
+                    login: false,
                 },
             )
             .await?;
@@ -1271,6 +1316,7 @@ impl ConnectorClient {
             pass: &[],
             json: false,
             preflight: false,
+            login: false,
         };
         let response = match self.send(&prepared, exec, &[], None).await? {
             Sent::Done(r) | Sent::PreflightRefused(r) => r,
@@ -1293,8 +1339,13 @@ impl ConnectorClient {
         let what = format!("{} {}", request.method.as_str(), request.url.path());
         let mut attempt = 0u32;
         let mut refreshed_after_401 = false;
+        let mut logged_in_again = false;
         loop {
             self.guard(&request.url).await?;
+            let session = match exec.login {
+                true => None,
+                false => self.session_token().await?,
+            };
             let token_settings = TokenRequestSettings {
                 http: &self.http,
                 timeout: self.settings.request_timeout,
@@ -1322,6 +1373,13 @@ impl ConnectorClient {
             if let Some((name, value)) = &auth.query {
                 url.query_pairs_mut().append_pair(name, value.expose_secret());
             }
+            let session_parts = match (&self.session, &session) {
+                (Some(s), Some(token)) => s.parts(token)?,
+                _ => Default::default(),
+            };
+            if let Some((name, value)) = &session_parts.query {
+                url.query_pairs_mut().append_pair(name, value.expose_secret());
+            }
             // OAuth 1.0a signs each request, form body parameters included.
             let form: Vec<(String, String)> = match &request.body {
                 Some(PreparedBody::Form(text)) => form_urlencoded::parse(text.as_bytes())
@@ -1334,7 +1392,13 @@ impl ConnectorClient {
                 .http
                 .request(method(request.method), url)
                 .timeout(self.settings.request_timeout)
-                .header(http::header::ACCEPT, "application/json");
+                .header(
+                    http::header::ACCEPT,
+                    match &request.body {
+                        Some(PreparedBody::Xml(_)) => "text/xml, application/xml",
+                        _ => "application/json",
+                    },
+                );
             for (name, value) in &request.headers {
                 let name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| ConnectorError::config(format!("`{name}` is not a valid header name")))?;
@@ -1349,6 +1413,9 @@ impl ConnectorClient {
             if let Some(value) = signed {
                 builder = builder.header(http::header::AUTHORIZATION, value);
             }
+            if let Some((name, value)) = session_parts.header {
+                builder = builder.header(name, value);
+            }
             for (name, value) in extra {
                 builder = builder.header(name.clone(), value.clone());
             }
@@ -1360,7 +1427,12 @@ impl ConnectorClient {
                 {
                     builder = builder.header(http::header::CONTENT_TYPE, body.content_type());
                 }
-                builder = builder.body(body.bytes().to_vec());
+                builder = builder.body(match body {
+                    PreparedBody::Xml(text) if super::xml::has_slots(text) => {
+                        self.fill_slots(text, session.as_ref())?.into_bytes()
+                    }
+                    other => other.bytes().to_vec(),
+                });
             }
             let started = Instant::now();
             self.stats.request_sent();
@@ -1431,6 +1503,20 @@ impl ConnectorClient {
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
+                ErrorClass::ReAuth if self.session.is_some() && !exec.login && !logged_in_again => {
+                    // The session expired or was revoked: log in again once and resend.
+                    logged_in_again = true;
+                    if let Some(s) = &self.session {
+                        s.forget().await;
+                    }
+                    tracing::info!(
+                        message = "The session was refused; logging in again.",
+                        connector = %self.def.id,
+                        request = %what
+                    );
+                    self.stats.retried();
+                    continue;
+                }
                 ErrorClass::ReAuth if self.auth.is_oauth2() && !refreshed_after_401 => {
                     // The access token may have been revoked early: refresh once and retry.
                     refreshed_after_401 = true;
@@ -1443,6 +1529,70 @@ impl ConnectorClient {
             }
             return Err(error);
         }
+    }
+
+    /// The current session token of `type: session` auth (`None` without one), logging in
+    /// first when there is no session or it is older than `lifetime_secs`. Concurrent
+    /// requests wait for the one login.
+    async fn session_token(&self) -> Result<Option<SecretString>, ConnectorError> {
+        let Some(session) = &self.session else {
+            return Ok(None);
+        };
+        let mut held = session.held.lock().await;
+        if let Some(h) = held.as_ref().filter(|h| h.until > Instant::now()) {
+            return Ok(Some(h.token.clone()));
+        }
+        let mut vars = self.vars();
+        // JSON and form login bodies read credentials directly (the login request is never
+        // planned or logged); XML bodies leave secret slots, filled in `send`.
+        let credentials: Map<String, Value> = session
+            .login
+            .vars()
+            .iter()
+            .filter(|(_, v)| v.root() == "credentials")
+            .filter_map(|(_, v)| {
+                let key = v.as_str().strip_prefix("credentials.")?;
+                let value = self.credentials.get(key)?;
+                Some((key.to_owned(), Value::String(value.expose_secret().to_owned())))
+            })
+            .collect();
+        vars.root("credentials", Cow::Owned(Value::Object(credentials)));
+        self.ensure_base_url().await?;
+        let prepared = session
+            .login
+            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let exec = Exec {
+            idempotent: true,
+            pass: &[],
+            json: true,
+            preflight: false,
+            login: true,
+        };
+        let response = match Box::pin(self.send(&prepared, exec, &[], None)).await {
+            Ok(Sent::Done(r) | Sent::PreflightRefused(r)) => r,
+            Err(e) if e.class.is_retriable() => return Err(e),
+            Err(e) => {
+                return Err(ConnectorError {
+                    class: ErrorClass::ReAuth,
+                    kind: ErrorKind::NeedsReauth,
+                    status: e.status,
+                    message: format!("the session login was refused: {}", e.message),
+                })
+            }
+        };
+        let token = session.token_from(&response.headers, &response.body)?;
+        tracing::info!(message = "Logged in: new session.", connector = %self.def.id);
+        *held = Some(session.hold(token.clone()));
+        Ok(Some(token))
+    }
+
+    /// Fills an XML body's secret slots: `session.token` and `credentials.<key>`.
+    fn fill_slots(&self, text: &str, session: Option<&SecretString>) -> Result<String, ConnectorError> {
+        super::xml::fill_slots(text, |name| match name.split_once('.') {
+            Some(("session", "token")) => session.map(|t| t.expose_secret().to_owned()),
+            Some(("credentials", key)) => self.credentials.get(key).map(|v| v.expose_secret().to_owned()),
+            _ => None,
+        })
     }
 
     fn transport_error(&self, what: &str, e: &reqwest::Error) -> ConnectorError {
@@ -1488,8 +1638,22 @@ impl ConnectorClient {
                 Err(e) => return Err(self.transport_error(what, &e)),
             }
         }
+        let is_xml = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(super::xml::is_xml_content_type);
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
+        } else if is_xml {
+            match super::xml::to_json(&bytes) {
+                Ok(v) => v,
+                Err(e) if json && (200..300).contains(&status) => {
+                    let mut e = ConnectorError::invalid_response(format!("{what}: HTTP {status}: {e}"));
+                    e.status = Some(status);
+                    return Err(e);
+                }
+                Err(_) => Value::Null,
+            }
         } else {
             match serde_json::from_slice(&bytes) {
                 Ok(v) => v,

@@ -118,6 +118,36 @@ fn check_header_name(field: &str, name: &str) -> Result<(), Invalid> {
         .map_err(|_| invalid(field, format!("`{name}` is not a valid header name")))
 }
 
+/// Checks an XML body's secret slots: `{{ session.token }}` needs `type: session` auth, and
+/// `{{ credentials.<key> }}` a key some auth alternative requires (so a connection must have it).
+fn check_slots(field: &str, request: &CompiledRequest, auth: &[AuthSpec]) -> Result<(), Invalid> {
+    for slot in request.secret_slots() {
+        let at = format!("{field}.body");
+        match slot.as_str().split_once('.') {
+            Some(("session", "token")) => {
+                if !auth.iter().any(|a| matches!(a, AuthSpec::Session(_))) {
+                    return Err(invalid(at, "`{{ session.token }}` needs `type: session` auth"));
+                }
+            }
+            Some(("credentials", key)) => {
+                if !auth.iter().any(|a| a.required_credentials().contains(&key)) {
+                    return Err(invalid(
+                        at,
+                        format!("`{{{{ {slot} }}}}` reads credential `{key}`, which no auth alternative requires (list it under the session's `credentials`)"),
+                    ));
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    at,
+                    format!("`{{{{ {slot} }}}}` is not a secret an XML body can read: use `session.token` or `credentials.<key>`"),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 fn compile_request(field: &str, spec: &super::definition::RequestSpec) -> Result<CompiledRequest, Invalid> {
     if !spec.path.is_empty() && !spec.path.starts_with('/') && !spec.path.starts_with("{{") {
         return Err(invalid(format!("{field}.path"), "a path must start with `/`"));
@@ -127,6 +157,17 @@ fn compile_request(field: &str, spec: &super::definition::RequestSpec) -> Result
     }
     CompiledRequest::compile(spec)
         .map_err(|(at, e)| invalid(format!("{field}.{}", at.replace('/', ".")), e.to_string()))
+}
+
+/// [`compile_request`] plus the secret-slot check against the definition's auth.
+fn compile_request_in(
+    field: &str,
+    spec: &super::definition::RequestSpec,
+    def: &ConnectorDefinition,
+) -> Result<CompiledRequest, Invalid> {
+    let compiled = compile_request(field, spec)?;
+    check_slots(field, &compiled, &def.auth)?;
+    Ok(compiled)
 }
 
 /// Which placeholders a template may use.
@@ -307,7 +348,7 @@ impl CompiledDefinition {
         let check = match &def.check {
             None => None,
             Some(spec) => {
-                let req = compile_request("check.request", &spec.request)?;
+                let req = compile_request_in("check.request", &spec.request, def)?;
                 config_only.check("check.request", req.vars(), &def.config)?;
                 if let Some(m) = &spec.expect {
                     check_pointer("check.expect.pointer", &m.pointer)?;
@@ -377,7 +418,7 @@ fn compile_preflight(
     if def.writes.is_empty() {
         return Err(invalid(at, "a write pre-flight needs write operations to serve"));
     }
-    let req = compile_request(&format!("{at}.request"), &spec.request)?;
+    let req = compile_request_in(&format!("{at}.request"), &spec.request, def)?;
     config_only.check(&format!("{at}.request"), req.vars(), &def.config)?;
     if spec.capture_headers.is_empty() && !spec.cookies {
         return Err(invalid(
@@ -502,6 +543,62 @@ fn check_auth(
                     }
                 }
             }
+            AuthSpec::Session(session) => {
+                let src = &session.token;
+                let sources = [src.pointer.is_some(), src.header.is_some(), src.cookie.is_some()];
+                if sources.iter().filter(|s| **s).count() != 1 {
+                    return Err(invalid(
+                        format!("{at}.token"),
+                        "name exactly one of `pointer`, `header`, `cookie`",
+                    ));
+                }
+                check_opt_pointer(&format!("{at}.token.pointer"), &src.pointer)?;
+                if let Some(h) = &src.header {
+                    check_header_name(&format!("{at}.token.header"), h)?;
+                }
+                if let super::definition::SessionPut::Header { name, .. } = &session.put {
+                    check_header_name(&format!("{at}.put.name"), name)?;
+                }
+                if session.lifetime_secs == 0 {
+                    return Err(invalid(format!("{at}.lifetime_secs"), "must be at least 1"));
+                }
+                let field = format!("{at}.login.request");
+                let login = compile_request(&field, &session.login)?;
+                // The login reads config and the credentials; it has no session yet.
+                for (place, var) in login.vars() {
+                    let ok = match var.root() {
+                        "config" => true,
+                        "credentials" => var
+                            .as_str()
+                            .strip_prefix("credentials.")
+                            .is_some_and(|k| session.credentials.iter().any(|c| c == k)),
+                        _ => false,
+                    };
+                    if !ok {
+                        return Err(invalid(
+                            format!("{field}.{place}"),
+                            format!("placeholder `{var}` is not available here; use config.* or credentials.<a key listed under `credentials`>"),
+                        ));
+                    }
+                }
+                config_only.check(
+                    &field,
+                    login.vars().into_iter().filter(|(_, v)| v.root() == "config"),
+                    config,
+                )?;
+                for slot in login.secret_slots() {
+                    let listed = slot
+                        .as_str()
+                        .strip_prefix("credentials.")
+                        .is_some_and(|k| session.credentials.iter().any(|c| c == k));
+                    if !listed {
+                        return Err(invalid(
+                            format!("{field}.body"),
+                            format!("the login can read only credentials listed under `credentials`, not `{slot}`"),
+                        ));
+                    }
+                }
+            }
             AuthSpec::Bearer { .. } | AuthSpec::Basic { .. } => {}
         }
     }
@@ -540,6 +637,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             has_more,
             end_of_stream,
             page_size,
+            result_set,
         } => {
             let p = format!("{at}.pagination");
             if has_more.is_some() && end_of_stream.is_some() {
@@ -549,6 +647,12 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
                 ));
             }
             check_opt_pointer(&format!("{p}.end_of_stream"), end_of_stream)?;
+            if *result_set && has_more.is_none() {
+                return Err(invalid(
+                    format!("{p}.has_more"),
+                    "a result-set token repeats from page to page, so `has_more` must say when the run ends",
+                ));
+            }
             match (token, token_from_last_record) {
                 (Some(t), None) => check_pointer(&format!("{p}.token"), t)?,
                 (None, Some(t)) => check_pointer(&format!("{p}.token_from_last_record"), t)?,
@@ -630,7 +734,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
     }
     let compile_page =
         |field: String, req: &super::definition::RequestSpec, sends_page: bool| -> Result<CompiledRequest, Invalid> {
-            let compiled = compile_request(&field, req)?;
+            let compiled = compile_request_in(&field, req, def)?;
             allowed.check(&field, compiled.vars(), &def.config)?;
             if let Some(required) = required_page_var.filter(|_| sends_page) {
                 if !compiled.vars().iter().any(|(_, v)| v.as_str() == required) {
@@ -677,7 +781,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         None => None,
         Some(f) => {
             let field = format!("{at}.fetch.request");
-            let req = compile_request(&field, &f.request)?;
+            let req = compile_request_in(&field, &f.request, def)?;
             Allowed {
                 exact: &["id"],
                 roots: &["config"],
@@ -825,7 +929,7 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
         }
     }
     let field = format!("{at}.request");
-    let request = compile_request(&field, &spec.request)?;
+    let request = compile_request_in(&field, &spec.request, def)?;
     let single: &[&str] = &["records", "item", "key", "ref"];
     let single_roots: &[&str] = if spec.read_current.is_some() {
         &["config", "record", "current"]

@@ -38,6 +38,7 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::Iso8601 => "an ISO 8601 date-time with an offset (`Z`, `+hh:mm` or `+hhmm`)",
         CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/",
         CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` (or with a `T`)",
+        CursorKind::UsDatetime => "a UTC date-time `MM/DD/YYYY HH:MM:SS`",
         CursorKind::String => "a string",
     }
 }
@@ -91,6 +92,9 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
             .or_else(|_| PrimitiveDateTime::parse(text.trim(), UTC_DATETIME_T))
             .map(|t| Parsed::Nanos(t.assume_utc().unix_timestamp_nanos()))
             .map_err(|_| err()),
+        CursorKind::UsDatetime => PrimitiveDateTime::parse(text.trim(), US_DATETIME)
+            .map(|t| Parsed::Nanos(t.assume_utc().unix_timestamp_nanos()))
+            .map_err(|_| err()),
         CursorKind::String => Ok(Parsed::Text(text.to_owned())),
     }
 }
@@ -119,6 +123,16 @@ const UTC_DATETIME: &[BorrowedFormatItem<'static>] =
 /// (WooCommerce's `date_modified_gmt`).
 const UTC_DATETIME_T: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+
+/// `MM/DD/YYYY HH:MM:SS`, the [`CursorKind::UsDatetime`] layout.
+const US_DATETIME: &[BorrowedFormatItem<'static>] =
+    format_description!("[month]/[day]/[year] [hour]:[minute]:[second]");
+
+/// A unix time in nanoseconds as `MM/DD/YYYY HH:MM:SS` (UTC, whole seconds).
+fn us_datetime(nanos: i128) -> Option<String> {
+    let secs = i64::try_from(nanos.div_euclid(1_000_000_000)).ok()?;
+    OffsetDateTime::from_unix_timestamp(secs).ok()?.format(US_DATETIME).ok()
+}
 
 /// A unix time in nanoseconds as `YYYY-MM-DD HH:MM:SS` (UTC, whole seconds).
 fn utc_datetime(nanos: i128) -> Option<String> {
@@ -186,6 +200,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
         CursorKind::UnixMillis => Ok((at.unix_timestamp_nanos() / 1_000_000).to_string()),
         CursorKind::JsonDate => Ok(format!("/Date({})/", at.unix_timestamp_nanos() / 1_000_000)),
         CursorKind::UtcDatetime => utc_datetime(at.unix_timestamp_nanos()).ok_or(err),
+        CursorKind::UsDatetime => us_datetime(at.unix_timestamp_nanos()).ok_or(err),
         CursorKind::Rfc3339 | CursorKind::Iso8601 | CursorKind::String => Err(err),
     }
 }
@@ -216,6 +231,7 @@ pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
         }
         CursorKind::JsonDate => Some(format!("/Date({})/", i128::from(secs) * 1000)),
         CursorKind::UtcDatetime => utc_datetime(i128::from(secs) * 1_000_000_000),
+        CursorKind::UsDatetime => us_datetime(i128::from(secs) * 1_000_000_000),
         CursorKind::String => None,
     }
 }
@@ -248,6 +264,9 @@ pub fn since_values(
         CursorKind::UnixMillis => json!(millis),
         CursorKind::JsonDate => Value::String(format!("/Date({millis})/")),
         CursorKind::UtcDatetime => Value::String(utc_datetime(nanos).ok_or(CursorError {
+            expected: expected(kind),
+        })?),
+        CursorKind::UsDatetime => Value::String(us_datetime(nanos).ok_or(CursorError {
             expected: expected(kind),
         })?),
         _ => Value::String(rfc3339.clone()),
@@ -431,6 +450,22 @@ mod tests {
         // An offset or a date alone is still not this kind.
         assert_eq!(from_value(kind, &json!("2024-01-01T00:01:00Z")), None);
         assert_eq!(from_value(kind, &json!("2024-01-01")), None);
+    }
+
+    #[test]
+    fn us_datetimes_read_compare_and_step_back_as_utc() {
+        let kind = CursorKind::UsDatetime;
+        assert_eq!(
+            compare(kind, "12/31/2023 23:59:59", "01/01/2024 00:00:00"),
+            Ordering::Less
+        );
+        assert!(validate(kind, "2024-01-01 00:00:00").is_err());
+        let values = since_values(kind, "01/01/2024 00:00:30", 60).unwrap();
+        assert_eq!(values[0], ("since", json!("12/31/2023 23:59:30")));
+        assert_eq!(
+            from_user_input(kind, "2024-06-01T08:30:00Z").unwrap(),
+            "06/01/2024 08:30:00"
+        );
     }
 
     #[test]

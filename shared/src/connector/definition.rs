@@ -205,6 +205,83 @@ pub enum AuthSpec {
     /// OAuth 1.0a (RFC 5849): every request signed with the consumer's and the token's secrets
     /// (NetSuite token-based authentication).
     Oauth1(OAuth1Spec),
+    /// A login session: a login request (templates over the credentials) answers with a
+    /// session token, which later requests carry until it expires or is refused; then the
+    /// engine logs in again, once per request (Sage Intacct's `getAPISession`, SOAP
+    /// services' validate-client calls). See [`SessionSpec`].
+    Session(SessionSpec),
+}
+
+/// Login-session settings (`type: session`).
+///
+/// The session is kept in memory for the client's life (a warm process) and never stored.
+/// A request answered with a response classified `reauth` (HTTP 401 by default, or an error
+/// rule with `action: reauth` matching the provider's "session expired" answer) makes the
+/// engine forget the session, log in again and send the request once more; a second refusal
+/// is the request's error.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSpec {
+    /// The login request, sent without other auth. Templates over `config` and
+    /// `credentials.<key>` (keys of the connection's secret); in an XML body those are
+    /// secret slots filled only when sent. The definition's error rules classify its
+    /// response: a refusal is a re-auth error.
+    pub login: RequestSpec,
+
+    /// Where the session token is in the login response.
+    pub token: SessionTokenSource,
+
+    /// Where later requests carry the token. Default: `{in: body}`, i.e. only where a body
+    /// template says `{{ session.token }}`.
+    #[serde(default)]
+    pub put: SessionPut,
+
+    /// Log in again when the session is this old, in seconds (before the provider's idle
+    /// timeout).
+    #[serde(default = "default_session_lifetime_secs")]
+    pub lifetime_secs: u64,
+
+    /// Credential keys the login needs (all must be present for this alternative).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
+}
+
+fn default_session_lifetime_secs() -> u64 {
+    1800
+}
+
+/// Where a login response carries the session token: exactly one of the three.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTokenSource {
+    /// JSON pointer into the body (an XML body read as JSON: `/response/.../sessionid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// A response header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    /// A cookie the response sets (`Set-Cookie: <name>=...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+}
+
+/// Where requests carry the session token.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "in", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SessionPut {
+    /// Only where an XML body template says `{{ session.token }}`.
+    #[default]
+    Body,
+    /// A header, the token after `prefix` (`Authorization: Session <token>`).
+    Header {
+        name: String,
+        #[serde(default)]
+        prefix: String,
+    },
+    /// A query parameter.
+    Query { name: String },
+    /// A cookie (`Cookie: <name>=<token>`).
+    Cookie { name: String },
 }
 
 impl AuthSpec {
@@ -221,6 +298,7 @@ impl AuthSpec {
             AuthSpec::Oauth2(o) if o.grant == Grant::JwtBearer => "oauth2_jwt_bearer",
             AuthSpec::Oauth2(_) => "oauth2",
             AuthSpec::Oauth1(_) => "oauth1",
+            AuthSpec::Session(_) => "session",
         }
     }
 
@@ -235,6 +313,7 @@ impl AuthSpec {
                 &spec.token,
                 &spec.token_secret,
             ],
+            AuthSpec::Session(spec) => spec.credentials.iter().map(String::as_str).collect(),
             AuthSpec::Oauth2(spec) => match spec.grant {
                 Grant::RefreshToken => vec![&spec.client_id, &spec.client_secret, &spec.refresh_token],
                 Grant::ClientCredentials => vec![&spec.client_id, &spec.client_secret],
@@ -808,10 +887,13 @@ pub struct RequestSpec {
     pub body: Option<Value>,
 
     /// How the body is encoded: `json`, `form` (an object, URL-encoded; nested objects and
-    /// arrays in bracket notation, `metadata[plan]=pro`, `expand[0]=x`, as Stripe reads them)
-    /// or `php_form` (the same bracket notation as PHP's `http_build_query` writes it, which
+    /// arrays in bracket notation, `metadata[plan]=pro`, `expand[0]=x`, as Stripe reads them),
+    /// `php_form` (the same bracket notation as PHP's `http_build_query` writes it, which
     /// PHP servers such as Moodle's web services read into nested arrays:
-    /// `users[0][email]=a%40b.c&users[0][createpassword]=1`; booleans as `1` and `0`).
+    /// `users[0][email]=a%40b.c&users[0][createpassword]=1`; booleans as `1` and `0`) or `xml`
+    /// (the body is one string template, the XML document, whose values are XML-escaped; see
+    /// [`super::xml`]). SOAP 1.1 is `xml` with the envelope in the template and a
+    /// `SOAPAction` header.
     #[serde(default = "default_body_format")]
     pub body_format: BodyFormat,
 }
@@ -861,6 +943,8 @@ pub enum BodyFormat {
     /// booleans as `1` / `0` (PHP's validators refuse the words for integer and boolean
     /// parameters).
     PhpForm,
+    /// One string template, the XML document, its values XML-escaped.
+    Xml,
 }
 
 /// A cheap request proving the credentials work.
@@ -896,9 +980,10 @@ pub struct StreamSpec {
     pub incremental_request: Option<RequestSpec>,
 
     /// Used for every page after the first, for APIs whose continuation is another endpoint
-    /// that takes only the page token (Dropbox's `list_folder/continue` with `{"cursor": ...}`).
-    /// Needs `cursor` pagination, and sends `{{ page.token }}`; the first request then need
-    /// not. Same placeholders as `request`.
+    /// or call that takes the page token (Dropbox's `list_folder/continue` with
+    /// `{"cursor": ...}`, Sage Intacct's `readMore` after `readByQuery`, SOAP continuation
+    /// calls). Needs `cursor` pagination, and sends `{{ page.token }}`; the first request then
+    /// need not. Same placeholders as `request`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_request: Option<RequestSpec>,
 
@@ -1031,6 +1116,9 @@ pub enum CursorKind {
     /// A UTC date and time without a zone, `YYYY-MM-DD HH:MM:SS` (Pipedrive's `update_time`,
     /// SQL `DATETIME` text). Read and written as UTC.
     UtcDatetime,
+    /// A US-style date and time without a zone, `MM/DD/YYYY HH:MM:SS` (Sage Intacct's
+    /// `WHENMODIFIED`). Read and written as UTC.
+    UsDatetime,
     /// An opaque string compared byte-wise (no lookback).
     String,
 }
@@ -1078,7 +1166,9 @@ pub enum PaginationSpec {
         /// `starting_after` is the last object's `/id`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token_from_last_record: Option<String>,
-        /// JSON pointer to a boolean saying whether more pages follow (`/has_more`).
+        /// JSON pointer to a value saying whether more pages follow (`/has_more`): a boolean,
+        /// `"true"`/`"false"`, or a count of what remains (more when above 0: Sage Intacct's
+        /// `numremaining`; XML values are text).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         has_more: Option<String>,
         /// JSON pointer to a boolean that is true on the last page (Zendesk's incremental
@@ -1089,6 +1179,11 @@ pub enum PaginationSpec {
         /// Page size, available as `{{ page.size }}`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         page_size: Option<u64>,
+        /// The token names a result set the API steps through itself, so it stays the same
+        /// from page to page (Sage Intacct's `readMore` by `resultId`): a repeated token is
+        /// expected instead of refused, and `has_more` (required) and the page cap end the run.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        result_set: bool,
     },
     /// The body holds the next page's URL.
     NextUrl {

@@ -10,7 +10,8 @@
 //!   arithmetic), [`mapping`] (jq via jaq), [`hash`] (content hashes), [`write`] (per-record
 //!   results), [`plan`] (dry-run requests, redacted), [`stats`] (a client's counters),
 //!   [`preflight`] (headers and cookies a write pre-flight supplies to writes), [`oauth1`]
-//!   (RFC 5849 request signatures).
+//!   (RFC 5849 request signatures), [`xml`] (XML and SOAP bodies with escaping and secret
+//!   slots, XML responses read as JSON), [`session`] (login-session auth).
 //! * Kinds beside HTTP: [`sql`] (PostgreSQL, MySQL/MariaDB, SQLite), reached through the same
 //!   [`ConnectorClient`].
 //! * I/O: [`client`] (the engine), [`auth`] (OAuth token refresh), [`url_guard`] (the
@@ -50,11 +51,13 @@ pub mod preflight;
 pub mod ratelimit;
 pub mod registry;
 pub mod request;
+pub mod session;
 pub mod sql;
 pub mod stats;
 pub mod template;
 pub mod url_guard;
 pub mod write;
+pub mod xml;
 
 pub use auth::{Credentials, TokenUpdate};
 pub use client::{CheckReport, ClientSettings, ConnectorClient, EventRecord, Page};

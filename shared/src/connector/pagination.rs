@@ -183,6 +183,32 @@ pub fn advance(state: &StreamState, token: PageToken) -> Result<StreamState, Pag
     })
 }
 
+/// The state for the next page of a result set whose token stays the same (`result_set:
+/// true`): no repeated-token check; the page cap still bounds the run.
+pub fn advance_in_result_set(state: &StreamState, token: PageToken) -> StreamState {
+    StreamState {
+        since: state.since.clone(),
+        page: Some(token),
+        pages_read: state.pages_read + 1,
+        max_cursor: state.max_cursor.clone(),
+        recent_tokens: Vec::new(),
+    }
+}
+
+/// Whether a `has_more` value says more pages follow: `true`, `"true"`, or a number (or
+/// numeric text) above 0.
+fn more_follow(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f > 0.0),
+        Value::String(s) => {
+            let s = s.trim();
+            s.eq_ignore_ascii_case("true") || s.parse::<f64>().is_ok_and(|f| f > 0.0)
+        }
+        _ => false,
+    }
+}
+
 /// The raw token of the page after `response`, or `None` at the end of the stream.
 pub fn next_token(
     spec: &PaginationSpec,
@@ -201,7 +227,7 @@ pub fn next_token(
         } => {
             if let Some(pointer) = has_more {
                 // An absent flag is read as "no more": stopping beats looping.
-                if !response.body.pointer(pointer).and_then(Value::as_bool).unwrap_or(false) {
+                if !response.body.pointer(pointer).is_some_and(more_follow) {
                     return Ok(None);
                 }
             }
@@ -432,6 +458,25 @@ mod tests {
             },
         );
         assert_eq!(err, Err(PaginationError::MissingToken("the next token is absent")));
+    }
+
+    #[test]
+    fn has_more_reads_booleans_text_and_remaining_counts() {
+        let s = spec("{type: cursor, token: /next, has_more: /more}");
+        let go = |more: Value| {
+            step_with(
+                &s,
+                &StreamState::default(),
+                json!({"next": "t", "more": more}),
+                &recs(1),
+            )
+        };
+        for yes in [json!(true), json!("true"), json!(3), json!("150")] {
+            assert!(go(yes.clone()).is_some(), "{yes}");
+        }
+        for no in [json!(false), json!("false"), json!(0), json!("0"), json!("")] {
+            assert!(go(no.clone()).is_none(), "{no}");
+        }
     }
 
     #[test]

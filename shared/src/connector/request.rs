@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::definition::{BodyFormat, HttpMethod, RequestSpec, Scalar};
 use super::errors::ConnectorError;
 use super::template::{JsonTemplate, PathError, Template, TemplateError, VarName, Vars};
+use super::xml::XmlTemplate;
 
 /// A request template with its templates parsed.
 #[derive(Debug, Clone)]
@@ -17,7 +18,7 @@ pub struct CompiledRequest {
     path: Template,
     query: Vec<(String, Template)>,
     headers: Vec<(String, Template)>,
-    body: Option<JsonTemplate>,
+    body: Option<BodyTemplate>,
     body_format: BodyFormat,
 }
 
@@ -28,6 +29,15 @@ pub struct CompiledRequest {
 pub struct RequestDefaults {
     pub headers: Vec<(String, Template)>,
     pub query: Vec<(String, Template)>,
+}
+
+/// A compiled body template.
+#[derive(Debug, Clone)]
+enum BodyTemplate {
+    /// JSON or form: a JSON value whose strings hold placeholders.
+    Json(JsonTemplate),
+    /// XML: one string template, values escaped (see [`super::xml`]).
+    Xml(XmlTemplate),
 }
 
 /// A rendered request, ready for credentials.
@@ -46,13 +56,16 @@ pub enum PreparedBody {
     Json(Vec<u8>),
     /// `application/x-www-form-urlencoded`.
     Form(String),
+    /// `text/xml`, possibly with secret slots the engine fills when sending (see
+    /// [`super::xml`]).
+    Xml(String),
 }
 
 impl PreparedBody {
     pub fn bytes(&self) -> &[u8] {
         match self {
             PreparedBody::Json(b) => b,
-            PreparedBody::Form(s) => s.as_bytes(),
+            PreparedBody::Form(s) | PreparedBody::Xml(s) => s.as_bytes(),
         }
     }
 
@@ -60,6 +73,7 @@ impl PreparedBody {
         match self {
             PreparedBody::Json(_) => "application/json",
             PreparedBody::Form(_) => "application/x-www-form-urlencoded",
+            PreparedBody::Xml(_) => "text/xml; charset=utf-8",
         }
     }
 }
@@ -85,12 +99,16 @@ impl CompiledRequest {
         let path = Template::parse(&spec.path).map_err(|e| ("path".to_owned(), e))?;
         let query = compile_pairs(&spec.query).map_err(|(k, e)| (format!("query.{k}"), e))?;
         let headers = compile_pairs(&spec.headers).map_err(|(k, e)| (format!("headers.{k}"), e))?;
-        let body = spec
-            .body
-            .as_ref()
-            .map(JsonTemplate::compile)
-            .transpose()
-            .map_err(|(at, e)| (format!("body{at}"), e))?;
+        let body = match (&spec.body, spec.body_format) {
+            (None, _) => None,
+            (Some(Value::String(text)), BodyFormat::Xml) => Some(BodyTemplate::Xml(
+                XmlTemplate::compile(text).map_err(|e| ("body".to_owned(), e))?,
+            )),
+            (Some(_), BodyFormat::Xml) => return Err(("body".to_owned(), TemplateError::XmlBodyNotText)),
+            (Some(value), _) => Some(BodyTemplate::Json(
+                JsonTemplate::compile(value).map_err(|(at, e)| (format!("body{at}"), e))?,
+            )),
+        };
         Ok(CompiledRequest {
             method: spec.method,
             path,
@@ -110,10 +128,20 @@ impl CompiledRequest {
         for (k, t) in &self.headers {
             out.extend(t.vars().map(|v| (format!("headers.{k}"), v)));
         }
-        if let Some(body) = &self.body {
-            out.extend(body.vars().into_iter().map(|v| ("body".to_owned(), v)));
+        match &self.body {
+            Some(BodyTemplate::Json(body)) => out.extend(body.vars().into_iter().map(|v| ("body".to_owned(), v))),
+            Some(BodyTemplate::Xml(body)) => out.extend(body.vars().map(|v| ("body".to_owned(), v))),
+            None => {}
         }
         out
+    }
+
+    /// The secret slots of an XML body (`session.token`, `credentials.<key>`).
+    pub fn secret_slots(&self) -> Vec<&VarName> {
+        match &self.body {
+            Some(BodyTemplate::Xml(body)) => body.secret_slots().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Renders against `vars` on `base`. The definition's `defaults` come first and are
@@ -160,7 +188,14 @@ impl CompiledRequest {
         }
         let body = match &self.body {
             None => None,
-            Some(t) => t.render(vars).map(|v| encode_body(&v, self.body_format)).transpose()?,
+            Some(BodyTemplate::Json(t)) => t.render(vars).map(|v| encode_body(&v, self.body_format)).transpose()?,
+            Some(BodyTemplate::Xml(t)) => Some(PreparedBody::Xml(t.render(vars).map_err(|e| {
+                ConnectorError::new(
+                    super::errors::ErrorClass::Permanent,
+                    super::errors::ErrorKind::InvalidInput,
+                    format!("the XML body: {e}"),
+                )
+            })?)),
         };
         Ok(PreparedRequest {
             method: self.method,
@@ -206,6 +241,7 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 
 fn encode_body(value: &Value, format: BodyFormat) -> Result<PreparedBody, ConnectorError> {
     Ok(match format {
+        BodyFormat::Xml => unreachable!("an XML body compiles to an XML template"),
         BodyFormat::Json => PreparedBody::Json(serde_json::to_vec(value).expect("a JSON value always serialises")),
         BodyFormat::Form | BodyFormat::PhpForm => {
             let Value::Object(map) = value else {

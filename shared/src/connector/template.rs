@@ -64,6 +64,8 @@ pub enum TemplateError {
         "placeholder `{0}` is not a dotted name of letters, digits, `_` and `-` (optionally followed by `| string`)"
     )]
     BadName(String),
+    #[error("with `body_format: xml` the body is one string, the XML document's template")]
+    XmlBodyNotText,
 }
 
 impl Template {
@@ -164,6 +166,15 @@ impl Template {
             }
         }
         Ok(out)
+    }
+
+    /// The template's pieces in order: literal text as `Ok`, placeholders as `Err` (for
+    /// renderers with their own escaping, such as XML bodies).
+    pub fn parts(&self) -> impl Iterator<Item = Result<&str, &VarName>> {
+        self.parts.iter().map(|p| match p {
+            Part::Lit(text) => Ok(text.as_str()),
+            Part::Var(v) | Part::Text(v) => Err(v),
+        })
     }
 
     /// Whether the template has no placeholder.

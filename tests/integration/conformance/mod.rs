@@ -32,6 +32,7 @@ mod paypal;
 mod pipedrive;
 mod quickbooks;
 mod salesforce;
+mod sage_intacct;
 pub mod sap_s4hana;
 mod shopify;
 mod slack;
