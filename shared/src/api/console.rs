@@ -98,6 +98,7 @@ pub fn serve(req: &ApiRequest) -> ApiResponse {
             status: 304,
             headers: Vec::new(),
             body: String::new(),
+            replay_body: None,
         }
     } else if req.method == "HEAD" {
         ApiResponse::new(200, content_type, String::new())

@@ -149,7 +149,7 @@ impl Route {
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
-            ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
+            Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
             | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => return None,
         })
     }
@@ -173,7 +173,7 @@ impl Route {
             | ReplayDeadLetter(id)
             | RotateKey(id)
             | RevokeKey(id) => Some(id),
-            ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
+            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
             | ListKeys | CreateKey | ListAudit | ExportAudit => None,
         }
     }
