@@ -328,6 +328,8 @@ impl CompiledDefinition {
             }
         }
         super::sql::spec::validate(def)?;
+        super::s3::spec::validate(def)?;
+        super::smtp::spec::validate(def)?;
         Ok(CompiledDefinition {
             headers,
             check,

@@ -12,7 +12,7 @@ pub struct ConnectorView {
     pub id: String,
     pub name: String,
     pub description: String,
-    /// `http` or `sql`.
+    /// `http`, `sql`, `s3` or `smtp`.
     pub kind: crate::connector::definition::ConnectorKind,
     pub streams: Vec<String>,
     pub writes: Vec<String>,
