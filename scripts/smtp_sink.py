@@ -30,7 +30,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        login = session.login_data.decode() if isinstance(session.login_data, bytes) else None
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
         line = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
@@ -54,7 +55,7 @@ def main():
             and auth_data.login.decode() == auth[0]
             and auth_data.password.decode() == auth[1]
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, auth_data=auth_data if ok else None)
 
     controller = Controller(
         Sink(path),
