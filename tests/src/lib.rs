@@ -6,12 +6,14 @@
 //! The server stops when the test process exits. Set `SWITCHYARD_TEST_AWS_ENDPOINT` to use an
 //! emulator that is already running instead.
 
+pub mod buckets;
 pub mod counter;
 pub mod databases;
 pub mod faults;
 pub mod keepalive;
 pub mod localstripe;
 pub mod log_capture;
+pub mod mail;
 pub mod runtime_api;
 pub mod samples;
 pub mod sync_bench;

@@ -169,6 +169,9 @@ pub struct Page {
     pub max_cursor: Option<String>,
     /// How many records the whole run returns, when the stream's `total` pointer finds it.
     pub total: Option<u64>,
+    /// Records the source holds but could not read (a malformed CSV line, say), as (record
+    /// id, reason): the sync job counts each as a failed record and reads on.
+    pub rejected: Vec<(String, String)>,
 }
 
 /// The outcome of a successful check.
@@ -238,8 +241,9 @@ pub struct ConnectorClient {
     checked_origins: Mutex<HashSet<String>>,
     /// Headers (and cookies) from the write pre-flight, once fetched.
     preflight: tokio::sync::Mutex<Option<preflight::Captured>>,
-    /// A `kind: sql` connector's database client; every call goes there instead of HTTP.
-    sql: Option<Arc<super::sql::SqlClient>>,
+    /// The client of a connector whose kind is not HTTP (a database, a bucket, a mail
+    /// server); every call goes there instead.
+    other: Option<Arc<dyn super::kind::KindClient>>,
     /// The login session of `type: session` auth.
     session: Option<super::session::Session>,
 }
@@ -265,12 +269,26 @@ impl ConnectorClient {
     ) -> Result<Self, ConnectorError> {
         let compiled = CompiledDefinition::compile(&def)
             .map_err(|e| ConnectorError::config(format!("definition `{}`: {}: {}", def.id, e.field, e.message)))?;
-        if def.kind == super::definition::ConnectorKind::Sql {
-            let sql = super::sql::SqlClient::new(&def, &settings.config, &credentials, settings.max_pages)?;
+        let other: Option<Arc<dyn super::kind::KindClient>> = match def.kind {
+            super::definition::ConnectorKind::Http => None,
+            super::definition::ConnectorKind::Sql => Some(Arc::new(super::sql::SqlClient::new(
+                &def,
+                &settings.config,
+                &credentials,
+                settings.max_pages,
+            )?)),
+            super::definition::ConnectorKind::S3 => {
+                Some(Arc::new(super::s3::S3Client::new(&def, &settings, &credentials)?))
+            }
+            super::definition::ConnectorKind::Smtp => {
+                Some(Arc::new(super::smtp::SmtpClient::new(&def, &settings, &credentials)?))
+            }
+        };
+        if let Some(other) = other {
             return Ok(Self {
                 auth: Authenticator::new(&[], None, &credentials)?,
                 compiled,
-                base_url: Url::parse("sql://database").expect("a constant URL"),
+                base_url: Url::parse(&format!("{}://connection", def.kind.name())).expect("a constant URL"),
                 config: Value::Object(settings.config.clone()),
                 credentials,
                 http,
@@ -280,7 +298,7 @@ impl ConnectorClient {
                 preflight: tokio::sync::Mutex::new(None),
                 settings,
                 def,
-                sql: Some(Arc::new(sql)),
+                other: Some(other),
                 session: None,
             });
         }
@@ -353,7 +371,7 @@ impl ConnectorClient {
             stats: Arc::new(ClientStats::new()),
             checked_origins: Mutex::new(HashSet::new()),
             preflight: tokio::sync::Mutex::new(None),
-            sql: None,
+            other: None,
         })
     }
 
@@ -394,17 +412,11 @@ impl ConnectorClient {
         Ok(())
     }
 
-    /// The database client of a `kind: sql` connector.
-    pub fn sql(&self) -> Option<&super::sql::SqlClient> {
-        self.sql.as_deref()
-    }
-
     /// Whether `stream` exists, and if so its cursor kind and change feed (for sync jobs,
     /// whatever the connector's kind).
     pub fn stream_cursor(&self, stream: &str) -> Option<(Option<super::definition::CursorKind>, Option<&ChangesSpec>)> {
-        if let Some(sql) = &self.sql {
-            let spec = sql.spec().streams.get(stream)?;
-            return Some((spec.cursor.as_ref().map(|c| c.kind.engine_kind()), None));
+        if let Some(other) = &self.other {
+            return Some((other.stream_cursor(stream)?, None));
         }
         let spec = self.def.streams.get(stream)?;
         Some((spec.cursor.as_ref().map(|c| c.kind), spec.changes.as_ref()))
@@ -476,7 +488,7 @@ impl ConnectorClient {
     /// When `record` of `stream` was last modified, in nanoseconds since the epoch: its time
     /// cursor's value (`None` without a time cursor, or for a database stream).
     pub fn modified_at(&self, stream: &str, record: &Value) -> Option<i128> {
-        if self.sql.is_some() {
+        if self.other.is_some() {
             return None;
         }
         let cursor = self.def.streams.get(stream)?.cursor.as_ref()?;
@@ -487,15 +499,15 @@ impl ConnectorClient {
     /// The JSON pointer at which `stream`'s records keep their id (HTTP connectors; `None`
     /// for a stream this connector lacks, or one whose id a database key makes).
     pub fn primary_key(&self, stream: &str) -> Option<&str> {
-        if self.sql.is_some() {
+        if self.other.is_some() {
             return None;
         }
         self.def.streams.get(stream).map(|s| s.primary_key.as_str())
     }
 
     pub fn record_id(&self, stream: &str, record: &Value) -> Option<String> {
-        if let Some(sql) = &self.sql {
-            return sql.record_id(stream, record);
+        if let Some(other) = &self.other {
+            return other.record_id(stream, record);
         }
         let spec = self.def.streams.get(stream)?;
         record.pointer(&spec.primary_key).and_then(scalar_text)
@@ -503,8 +515,8 @@ impl ConnectorClient {
 
     /// Reads the page `state` points at.
     pub async fn read_page(&self, stream: &str, state: &StreamState) -> Result<Page, ConnectorError> {
-        if let Some(sql) = &self.sql {
-            return sql.read_page(stream, state).await;
+        if let Some(other) = &self.other {
+            return other.read_page(stream, state).await;
         }
         let (spec, compiled) = self.stream(stream)?;
         pagination::check_before_request(state, self.settings.max_pages).map_err(pagination_error)?;
@@ -539,6 +551,7 @@ impl ConnectorClient {
                 next: None,
                 max_cursor: state.max_cursor.clone(),
                 total: None,
+                rejected: Vec::new(),
             });
         }
         let records = compiled
@@ -564,6 +577,7 @@ impl ConnectorClient {
             next,
             max_cursor,
             total,
+            rejected: Vec::new(),
         })
     }
 
@@ -695,6 +709,7 @@ impl ConnectorClient {
             next,
             max_cursor,
             total: None,
+            rejected: Vec::new(),
         })
     }
 
@@ -727,8 +742,8 @@ impl ConnectorClient {
 
     /// Fetches one record of `stream` by id; `None` when the provider says it does not exist.
     pub async fn fetch_record(&self, stream: &str, id: &str) -> Result<Option<Value>, ConnectorError> {
-        if let Some(sql) = &self.sql {
-            return sql.fetch_record(stream, id).await;
+        if let Some(other) = &self.other {
+            return other.fetch_record(stream, id).await;
         }
         let (_, compiled) = self.stream(stream)?;
         let fetch = compiled.fetch.as_ref().ok_or_else(|| {
@@ -839,8 +854,8 @@ impl ConnectorClient {
 
     /// Runs the check request.
     pub async fn check(&self) -> Result<CheckReport, ConnectorError> {
-        if let Some(sql) = &self.sql {
-            return sql.check().await;
+        if let Some(other) = &self.other {
+            return other.check().await;
         }
         let request = self
             .compiled
@@ -887,8 +902,8 @@ impl ConnectorClient {
     /// written and the error is returned; when a later one does, the records not yet written
     /// fail with that class and the earlier results are kept.
     pub async fn write_batch(&self, operation: &str, records: &[Value]) -> Result<Vec<WriteResult>, ConnectorError> {
-        if let Some(sql) = &self.sql {
-            return sql.write_batch(operation, records).await;
+        if let Some(other) = &self.other {
+            return other.write_batch(operation, records).await;
         }
         let (spec, compiled) = self.write_op(operation)?;
         let mut results: Vec<Option<WriteResult>> = vec![None; records.len()];
@@ -932,10 +947,11 @@ impl ConnectorClient {
     /// connector author's dry run. A request that would be split after a refusal is shown
     /// whole; signature headers are computed, then redacted.
     pub fn plan_write(&self, operation: &str, records: &[Value]) -> Result<WritePlan, ConnectorError> {
-        if self.sql.is_some() {
+        if self.other.is_some() {
             return Err(ConnectorError::config(format!(
-                "connector `{}` writes to a database: a dry run shows HTTP requests only",
-                self.def.id
+                "connector `{}` is of kind `{}`: a dry run shows HTTP requests only",
+                self.def.id,
+                self.def.kind.name()
             )));
         }
         let (spec, compiled) = self.write_op(operation)?;

@@ -399,6 +399,8 @@ impl CompiledDefinition {
             }
         }
         super::sql::spec::validate(def)?;
+        super::s3::spec::validate(def)?;
+        super::smtp::spec::validate(def)?;
         Ok(CompiledDefinition {
             defaults: RequestDefaults { headers, query },
             check,

@@ -97,13 +97,23 @@ pub struct ConnectorDefinition {
     pub webhooks: Option<WebhookSpec>,
 
     /// What the connector talks to: `http` (the default: an API, described by the fields
-    /// above) or `sql` (a database, described by `sql`).
+    /// above), `sql` (a database, described by `sql`), `s3` (objects in a bucket,
+    /// described by `s3`) or `smtp` (a mail server, described by `smtp`).
     #[serde(default, skip_serializing_if = "ConnectorKind::is_http")]
     pub kind: ConnectorKind,
 
     /// A `kind: sql` connector's engine, streams (tables or queries) and writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sql: Option<super::sql::SqlSpec>,
+
+    /// A `kind: s3` connector's streams (new objects under a prefix, read record by record)
+    /// and writes (batched objects with a manifest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<super::s3::S3Spec>,
+
+    /// A `kind: smtp` connector's writes (one templated email per mapped record).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp: Option<super::smtp::SmtpSpec>,
 }
 
 /// The kind of system a connector talks to; each kind reads streams and runs writes behind
@@ -114,11 +124,23 @@ pub enum ConnectorKind {
     #[default]
     Http,
     Sql,
+    S3,
+    Smtp,
 }
 
 impl ConnectorKind {
     pub fn is_http(&self) -> bool {
         *self == ConnectorKind::Http
+    }
+
+    /// The name a definition's `kind` uses.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConnectorKind::Http => "http",
+            ConnectorKind::Sql => "sql",
+            ConnectorKind::S3 => "s3",
+            ConnectorKind::Smtp => "smtp",
+        }
     }
 }
 

@@ -102,6 +102,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// A database (`kind: sql`) refused a statement or failed.
     Database,
+    /// A mail server (`kind: smtp`) refused a message or a command.
+    Mail,
 }
 
 /// A connector failure. The message is safe to log and store: it names the request (method

@@ -12,8 +12,9 @@
 //!   [`preflight`] (headers and cookies a write pre-flight supplies to writes), [`oauth1`]
 //!   (RFC 5849 request signatures), [`xml`] (XML and SOAP bodies with escaping and secret
 //!   slots, XML responses read as JSON), [`session`] (login-session auth).
-//! * Kinds beside HTTP: [`sql`] (PostgreSQL, MySQL/MariaDB, SQLite), reached through the same
-//!   [`ConnectorClient`].
+//! * Kinds beside HTTP, behind one trait ([`kind::KindClient`]) reached through the same
+//!   [`ConnectorClient`]: [`sql`] (PostgreSQL, MySQL/MariaDB, SQLite), [`s3`] (CSV / JSON
+//!   Lines objects in a bucket), [`smtp`] (templated email).
 //! * I/O: [`client`] (the engine), [`auth`] (OAuth token refresh), [`url_guard`] (the
 //!   network guard for user-configured URLs).
 //!
@@ -43,6 +44,7 @@ pub mod cursor;
 pub mod definition;
 pub mod errors;
 pub mod hash;
+pub mod kind;
 pub mod mapping;
 pub mod oauth1;
 pub mod pagination;
@@ -52,6 +54,8 @@ pub mod ratelimit;
 pub mod registry;
 pub mod request;
 pub mod session;
+pub mod s3;
+pub mod smtp;
 pub mod sql;
 pub mod stats;
 pub mod template;

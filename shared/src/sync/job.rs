@@ -222,6 +222,12 @@ pub async fn run_job(
             warn!(message = "Record not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
             job.record_failure(id, reason, now);
         }
+        // Records the source could not read (a malformed line): failed, and the run reads on.
+        job.counts.read += page.rejected.len() as u64;
+        for (id, reason) in &page.rejected {
+            warn!(message = "Source record unreadable.", flow_id = %flow.id, source_id = %id, reason = %reason);
+            job.record_failure(id, reason, now);
+        }
         job.pages += 1;
         if page.total.is_some() {
             job.expected_records = page.total;

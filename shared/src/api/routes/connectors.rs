@@ -15,7 +15,7 @@ pub struct ConnectorView {
     /// `crm`, `accounting`, `erp`, `payments`, `e-commerce`, `collaboration`, `messaging`,
     /// `education`, `data` or `other`.
     pub category: crate::connector::definition::Category,
-    /// `http` or `sql`.
+    /// `http`, `sql`, `s3` or `smtp`.
     pub kind: crate::connector::definition::ConnectorKind,
     pub streams: Vec<String>,
     pub writes: Vec<String>,

@@ -456,6 +456,7 @@ impl SqlClient {
             next,
             max_cursor,
             total: None,
+            rejected: Vec::new(),
         })
     }
 
@@ -901,25 +902,37 @@ pub fn classify(dialect: Dialect, e: &sqlx::Error) -> (ErrorClass, ErrorKind) {
     }
 }
 
-impl ConnectorDefinition {
-    /// The names of the streams, whatever the connector's kind.
-    pub fn stream_names(&self) -> Vec<String> {
-        match &self.sql {
-            Some(sql) => sql.streams.keys().cloned().collect(),
-            None => self.streams.keys().cloned().collect(),
-        }
+impl super::kind::KindClient for SqlClient {
+    fn stream_cursor(&self, stream: &str) -> Option<Option<super::definition::CursorKind>> {
+        let spec = self.spec.streams.get(stream)?;
+        Some(spec.cursor.as_ref().map(|c| c.kind.engine_kind()))
     }
 
-    /// The names of the write operations, whatever the connector's kind.
-    pub fn write_names(&self) -> Vec<String> {
-        match &self.sql {
-            Some(sql) => sql.writes.keys().cloned().collect(),
-            None => self.writes.keys().cloned().collect(),
-        }
+    fn record_id(&self, stream: &str, record: &Value) -> Option<String> {
+        SqlClient::record_id(self, stream, record)
     }
 
-    /// Whether the connector can be checked (an HTTP check request, or any SQL connector).
-    pub fn has_check(&self) -> bool {
-        self.check.is_some() || self.sql.is_some()
+    fn read_page<'a>(&'a self, stream: &'a str, state: &'a StreamState) -> BoxFuture<'a, Result<Page, ConnectorError>> {
+        SqlClient::read_page(self, stream, state)
+    }
+
+    fn fetch_record<'a>(
+        &'a self,
+        stream: &'a str,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Value>, ConnectorError>> {
+        SqlClient::fetch_record(self, stream, id)
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<CheckReport, ConnectorError>> {
+        SqlClient::check(self)
+    }
+
+    fn write_batch<'a>(
+        &'a self,
+        operation: &'a str,
+        records: &'a [Value],
+    ) -> BoxFuture<'a, Result<Vec<WriteResult>, ConnectorError>> {
+        SqlClient::write_batch(self, operation, records)
     }
 }

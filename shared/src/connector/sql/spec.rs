@@ -183,31 +183,12 @@ fn check_ident(field: &str, name: &str, qualified: bool) -> Result<(), Invalid> 
 /// Checks that `kind` and the `sql` section agree, and the section itself.
 pub fn validate(def: &ConnectorDefinition) -> Result<(), Invalid> {
     let sql = match (def.kind, &def.sql) {
-        (ConnectorKind::Http, None) => return Ok(()),
-        (ConnectorKind::Http, Some(_)) => {
-            return Err(invalid("sql", "only a `kind: sql` connector has a `sql` section"))
-        }
-        (ConnectorKind::Sql, None) => return Err(invalid("sql", "a `kind: sql` connector needs a `sql` section")),
         (ConnectorKind::Sql, Some(sql)) => sql,
+        (ConnectorKind::Sql, None) => return Err(invalid("sql", "a `kind: sql` connector needs a `sql` section")),
+        (_, Some(_)) => return Err(invalid("sql", "only a `kind: sql` connector has a `sql` section")),
+        (_, None) => return Ok(()),
     };
-    let http_only: [(&str, bool); 8] = [
-        ("base_url", def.base_url.is_some()),
-        ("auth", !def.auth.is_empty()),
-        ("headers", !def.headers.is_empty()),
-        ("streams", !def.streams.is_empty()),
-        ("writes", !def.writes.is_empty()),
-        ("check", def.check.is_some()),
-        ("webhooks", def.webhooks.is_some()),
-        ("rate_limit", def.rate_limit.is_some()),
-    ];
-    for (field, set) in http_only {
-        if set {
-            return Err(invalid(
-                field,
-                format!("a `kind: sql` connector has no `{field}`: declare streams and writes under `sql`"),
-            ));
-        }
-    }
+    crate::connector::kind::refuse_http_fields(def, "sql")?;
     if sql.url_credential.is_empty() {
         return Err(invalid("sql.url_credential", "must name a credential key"));
     }
