@@ -2531,7 +2531,6 @@ fn a_jwt_bearer_grant_without_an_audience_is_refused_naming_the_field() {
     .unwrap_err();
     assert_eq!(err.field, "auth[0].audience", "{err}");
 }
-}
 
 // ---------------------------------------------------------------------------------------------
 // XML bodies, XML responses, SOAP faults and login sessions

@@ -582,6 +582,7 @@ mod tests {
     fn a_header_bucket_waits_until_the_refilled_bucket_holds_the_dearest_cost() {
         let spec = RateLimitHeaders {
             remaining: Some("X-Rate-Limit-Remaining".into()),
+            usage: None,
             reset: None,
             reset_kind: ResetKind::DeltaSeconds,
             bucket: Some(crate::connector::definition::HeaderBucketSpec {
@@ -665,6 +666,7 @@ mod tests {
             }),
             reset: None,
             reset_kind: ResetKind::DeltaSeconds,
+            bucket: None,
         };
         let daily = RateLimitSpec {
             headers: Some(headers.clone()),

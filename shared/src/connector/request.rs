@@ -409,7 +409,7 @@ mod tests {
             let p = compile(&format!(
                 "{{method: POST, path: /x, body_format: {format}, body: {body}}}"
             ))
-            .prepare(&base, &vars(), &[])
+            .prepare(&base, &vars(), &RequestDefaults::default())
             .unwrap();
             assert_eq!(
                 p.body,

@@ -374,10 +374,14 @@ fn compatibility(dest: &Field, src: &Field) -> Option<(Option<Conversion>, f64)>
         (Some(F::UnixTime), Some(F::DateTime)) if numeric(dest.kind) => {
             return Some((Some(Conversion::DateTimeToUnix), 1.0))
         }
-        (Some(d), Some(s)) if d != s && !(matches!(d, F::Date | F::DateTime) && matches!(s, F::Date | F::DateTime)) => {
-            if !(d == F::Decimal || s == F::Decimal) {
-                return Some((None, 0.4));
-            }
+        // Two different formats (an email for a phone), neither a date nor a decimal amount
+        // (those convert, or are kinds of one another): a weak pair.
+        (Some(d), Some(s))
+            if d != s
+                && !(matches!(d, F::Date | F::DateTime) && matches!(s, F::Date | F::DateTime))
+                && !(d == F::Decimal || s == F::Decimal) =>
+        {
+            return Some((None, 0.4));
         }
         _ => {}
     }

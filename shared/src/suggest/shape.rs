@@ -141,11 +141,10 @@ impl RecordShape {
         let kind = kind_of_value(value);
         let full = self.fields.len() >= MAX_FIELDS;
         match self.fields.iter_mut().find(|f| f.path == *path) {
-            Some(field) => {
-                if field.samples.len() < MAX_SAMPLES && !field.samples.contains(value) {
-                    field.samples.push(value.clone());
-                }
+            Some(field) if field.samples.len() < MAX_SAMPLES && !field.samples.contains(value) => {
+                field.samples.push(value.clone());
             }
+            Some(_) => {}
             None if !full => self.fields.push(Field {
                 path: path.clone(),
                 kind,
