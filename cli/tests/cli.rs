@@ -673,7 +673,7 @@ fn flows_suggest_proposes_a_mapping_from_the_definitions_schemas() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.contains("properties.email") && text.contains("both email"),
+        text.contains("properties.email") && text.contains("same name `email`"),
         "{text}"
     );
     assert!(text.contains("name (first word)"), "{text}");

@@ -168,6 +168,43 @@ fn template_passes_cfn_lint_without_errors_or_warnings() {
     );
 }
 
+/// The resources and parameters an environment value refers to: `!Ref`, `!GetAtt`, and both
+/// branches of an `!If` whose condition the template declares. `!Sub` names are not read.
+fn env_targets(t: &Value, at: &str, value: &Value) -> Vec<String> {
+    match value {
+        Value::Tagged(tag) if tag.tag == "!Ref" => tag.value.as_str().map(str::to_string).into_iter().collect(),
+        Value::Tagged(tag) if tag.tag == "!GetAtt" => tag
+            .value
+            .as_str()
+            .and_then(|s| s.split('.').next())
+            .map(str::to_string)
+            .into_iter()
+            .collect(),
+        Value::Tagged(tag) if tag.tag == "!Sub" => Vec::new(),
+        Value::Tagged(tag) if tag.tag == "!If" => {
+            let parts = tag
+                .value
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{at}: !If takes a list"));
+            let condition = parts
+                .first()
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("{at}: !If names no condition"));
+            assert!(
+                t["Conditions"].get(condition).is_some(),
+                "{at}: !If on {condition}, which the template does not declare"
+            );
+            parts
+                .iter()
+                .skip(1)
+                .flat_map(|branch| env_targets(t, at, branch))
+                .collect()
+        }
+        Value::Tagged(tag) => panic!("{at}: unexpected {}", tag.tag),
+        _ => Vec::new(),
+    }
+}
+
 #[test]
 fn function_environments_refer_to_resources_that_exist() {
     let t = template();
@@ -197,15 +234,7 @@ fn function_environments_refer_to_resources_that_exist() {
             assert!(vars.contains_key(*name), "{id} lacks {name}, which its config requires");
         }
         for (name, value) in vars {
-            let target = match value {
-                Value::Tagged(tag) if tag.tag == "!Ref" => tag.value.as_str().map(str::to_string),
-                Value::Tagged(tag) if tag.tag == "!GetAtt" => {
-                    tag.value.as_str().and_then(|s| s.split('.').next()).map(str::to_string)
-                }
-                Value::Tagged(tag) => panic!("{id}.{name:?}: unexpected {}", tag.tag),
-                _ => None,
-            };
-            if let Some(target) = target {
+            for target in env_targets(&t, &format!("{id}.{name:?}"), value) {
                 assert!(
                     known.contains(&target),
                     "{id}.{name:?} refers to {target}, which the template does not declare"

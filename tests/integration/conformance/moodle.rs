@@ -157,8 +157,11 @@ async fn moodle() {
 
 /// A wrong token: Moodle answers HTTP 200 `invalidtoken`, which means re-authorise.
 async fn refused_token(base_url: &str) {
-    let c: ConnectorClient = client("moodle", base_url, &[("token", "0000")], json!({}));
+    let c: ConnectorClient = client("moodle", base_url, &[("token", "not-the-token-7f3a9c")], json!({}));
     let err = c.check().await.unwrap_err();
     assert_eq!(err.class, ErrorClass::ReAuth, "{err}");
-    assert!(!err.message.contains("0000"), "the token stays out of errors: {err}");
+    assert!(
+        !err.message.contains("not-the-token-7f3a9c"),
+        "the token stays out of errors: {err}"
+    );
 }
