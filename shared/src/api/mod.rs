@@ -214,6 +214,8 @@ pub struct ApiDeps {
 impl ApiDeps {
     pub fn new(config: ApiConfig, clients: &AwsClients, registry: Arc<Registry>, clock: SharedClock) -> Self {
         let table = config.table_name.clone();
+        let http = crate::connector::url_guard::http_client(config.check_timeout, config.allow_private_network)
+            .expect("the HTTP client builds: rustls and the resolver need no system state");
         Self {
             registry,
             keys: ApiKeyStore::new(clients.dynamodb.clone(), &table),
@@ -226,14 +228,15 @@ impl ApiDeps {
             audit: AuditStore::new(clients.dynamodb.clone(), &table),
             // Nothing cached: the API reads a secret only to test a connection, and rotates them.
             secrets: Arc::new(SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO)),
-            http: crate::connector::url_guard::http_client(config.check_timeout, config.allow_private_network)
-                .expect("the HTTP client builds: rustls and the resolver need no system state"),
-            queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
-            clock,
+            // One client, built once per cold start, for connection checks and the sign-in
+            // issuer's key set alike (the URL guard applies to both).
             oidc: config
                 .oidc
                 .clone()
-                .map(|s| Arc::new(oidc::OidcVerifier::new(s, reqwest::Client::new()))),
+                .map(|s| Arc::new(oidc::OidcVerifier::new(s, http.clone()))),
+            http,
+            queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
+            clock,
             config,
         }
     }
