@@ -77,6 +77,32 @@ impl Shared {
         }
     }
 
+    /// CPU time the thread has spent so far, in nanoseconds, where the platform can tell
+    /// another thread's CPU clock (Linux, which Lambda runs); `None` elsewhere or once the
+    /// thread has ended.
+    pub fn cpu_nanos(&self) -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        {
+            let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+            if *thread == 0 {
+                return None;
+            }
+            let mut clock: libc::clockid_t = 0;
+            // SAFETY: the thread is alive while its id is stored (see `cancel`), and both
+            // calls only write to the locals passed to them.
+            unsafe {
+                if libc::pthread_getcpuclockid(*thread as libc::pthread_t, &mut clock) != 0 {
+                    return None;
+                }
+                read_clock(clock)
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -128,6 +154,30 @@ pub fn enter(shared: &std::sync::Arc<Shared>) {
         g.shared.set(std::sync::Arc::as_ptr(shared));
         g.stack_top.set(stack_pointer());
     });
+}
+
+/// CPU time the calling thread has spent, in nanoseconds (the same clock
+/// [`Shared::cpu_nanos`] reads from outside); `None` where that clock cannot be read.
+pub fn own_cpu_nanos() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: clock_gettime only writes to the local it is given.
+        unsafe { read_clock(libc::CLOCK_THREAD_CPUTIME_ID) }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+unsafe fn read_clock(clock: libc::clockid_t) -> Option<u64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: the caller passes a valid clock id; `ts` is a valid local.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    Some(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
 
 /// Called by a sandbox thread just before it ends, so it is never signalled after.

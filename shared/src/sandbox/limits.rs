@@ -11,7 +11,8 @@ pub const MAX_STACK: usize = 64 * 1024 * 1024;
 /// Bounds for jq mappings, per record. Set per deployment with environment variables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// `MAPPING_TIMEOUT_MS` (100): wall time a mapping may take for one record.
+    /// `MAPPING_TIMEOUT_MS` (100): CPU time a mapping may take for one record (wall time is
+    /// capped at `WALL_FACTOR` times this; see [`super::Bounds::time`]).
     pub time: Duration,
     /// `MAPPING_MAX_OUTPUT_BYTES` (1048576): size of a mapped record, as JSON.
     pub max_output_bytes: usize,
@@ -23,7 +24,7 @@ pub struct Limits {
     pub max_nesting: usize,
     /// `MAPPING_MAX_PROGRAM_BYTES` (65536): length of a program's text.
     pub max_program_bytes: usize,
-    /// `MAPPING_COMPILE_TIMEOUT_MS` (2000): wall time to compile a program.
+    /// `MAPPING_COMPILE_TIMEOUT_MS` (2000): CPU time to compile a program (as above).
     pub compile_time: Duration,
 }
 

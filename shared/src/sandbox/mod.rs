@@ -55,7 +55,10 @@ pub(crate) fn human_bytes(n: usize) -> String {
 /// The bounds one run is held to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
-    /// Wall time per item.
+    /// Time per item: the CPU time its thread spends on it where the platform can tell
+    /// (Linux), so a loaded machine or a Lambda sandbox's fractional vCPU does not cut an
+    /// ordinary mapping short; wall time otherwise. Wall time is capped at [`WALL_FACTOR`]
+    /// times this either way, so an item that waits without using CPU is still stopped.
     pub time: Duration,
     /// Bytes an item may allocate (net) while it runs.
     pub memory: usize,
@@ -109,6 +112,29 @@ fn give_back(worker: Worker) {
     }
 }
 
+/// How many times an item's time bound it may take in wall time (see [`Bounds::time`]).
+/// Lambda's smallest memory size gives a function about a tenth of a vCPU.
+pub const WALL_FACTOR: u32 = 10;
+
+/// How often the caller looks at an item that runs longer than this.
+const POLL: Duration = Duration::from_millis(20);
+
+/// How much longer the item that started at `started` (on the thread's CPU clock at
+/// `cpu_since`, if known) may run before it is out of time.
+fn time_left(shared: &guard::Shared, started: Instant, cpu_since: Option<u64>, bound: Duration) -> Duration {
+    if shared.exceeded().is_some() {
+        // It stopped itself on its memory or stack bound and will use no more CPU.
+        return Duration::ZERO;
+    }
+    let wall = started.elapsed();
+    let wall_left = (bound * WALL_FACTOR).saturating_sub(wall);
+    let used = match (cpu_since, shared.cpu_nanos()) {
+        (Some(since), Some(now)) => Duration::from_nanos(now.saturating_sub(since)),
+        _ => wall,
+    };
+    bound.saturating_sub(used).min(wall_left)
+}
+
 /// Where a task is: which input it runs and since when. The caller watches it instead of
 /// taking a hand-over per input, so a page costs one wake-up, not one per record.
 struct Progress<T> {
@@ -116,9 +142,13 @@ struct Progress<T> {
     current: AtomicUsize,
     /// When it started, in nanoseconds since [`epoch`].
     since: AtomicU64,
+    /// The thread's CPU clock when it started ([`NO_CPU_CLOCK`] where it cannot be read).
+    cpu_since: AtomicU64,
     /// Results of the inputs finished so far (pushed outside the bounds, never while armed).
     done: Mutex<Vec<T>>,
 }
+
+const NO_CPU_CLOCK: u64 = u64::MAX;
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -154,6 +184,7 @@ where
         let progress = Arc::new(Progress {
             current: AtomicUsize::new(usize::MAX),
             since: AtomicU64::new(nanos_since_epoch()),
+            cpu_since: AtomicU64::new(NO_CPU_CLOCK),
             done: Mutex::new(Vec::with_capacity(n - start)),
         });
         let (finished_tx, finished_rx) = mpsc::channel::<()>();
@@ -163,6 +194,8 @@ where
                 if shared.is_cancelled() {
                     return;
                 }
+                let cpu = guard::own_cpu_nanos().unwrap_or(NO_CPU_CLOCK);
+                task_progress.cpu_since.store(cpu, Ordering::Release);
                 task_progress.since.store(nanos_since_epoch(), Ordering::Release);
                 task_progress.current.store(start + i, Ordering::Release);
                 guard::arm(bounds.memory, bounds.stack);
@@ -179,8 +212,13 @@ where
         loop {
             let watched = progress.current.load(Ordering::Acquire);
             let since = progress.since.load(Ordering::Acquire);
-            let deadline = epoch() + Duration::from_nanos(since) + bounds.time;
-            match finished_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let cpu_since = Some(progress.cpu_since.load(Ordering::Acquire)).filter(|&c| c != NO_CPU_CLOCK);
+            let started = epoch() + Duration::from_nanos(since);
+            let left = time_left(&worker.shared, started, cpu_since, bounds.time);
+            // Out of time already (`left` is zero): look once more without waiting, then stop it.
+            // A thread that stops itself on a bound sends nothing, so a long item is looked at
+            // every `POLL`.
+            match finished_rx.recv_timeout(left.min(POLL)) {
                 Ok(()) => {
                     let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
                     results.extend(done.into_iter().map(Ok));
@@ -190,7 +228,7 @@ where
                 Err(RecvTimeoutError::Timeout) => {
                     let moved_on = progress.current.load(Ordering::Acquire) != watched
                         || progress.since.load(Ordering::Acquire) != since;
-                    if moved_on || Instant::now() < deadline {
+                    if moved_on || !time_left(&worker.shared, started, cpu_since, bounds.time).is_zero() {
                         continue;
                     }
                     // The input being run (or, before the first, the start) is out of time.
@@ -308,6 +346,32 @@ mod tests {
         assert_eq!(out[2], Ok(3));
         std::thread::sleep(Duration::from_millis(50));
         assert!(stranded() > before, "the looping thread was stranded");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_time_bound_counts_cpu_so_an_item_that_waits_is_not_cut_short() {
+        // 60 ms of wall time but almost no CPU: within a 20 ms bound on the CPU clock, as a
+        // mapping is on a loaded machine or a fractional Lambda vCPU.
+        let out = run_one((), bounds(20), |_| {
+            std::thread::sleep(Duration::from_millis(60));
+            7
+        });
+        assert_eq!(out, Ok(7));
+    }
+
+    #[test]
+    fn an_item_that_waits_past_the_wall_allowance_is_stopped() {
+        let started = Instant::now();
+        let out = run_one((), bounds(20), |_| {
+            std::thread::sleep(Duration::from_secs(5));
+            7
+        });
+        assert_eq!(out, Err(Exceeded::Time(Duration::from_millis(20))));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "stopped at the wall allowance ({WALL_FACTOR} x the bound), not when the item ended"
+        );
     }
 
     #[test]
