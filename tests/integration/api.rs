@@ -1189,6 +1189,29 @@ async fn testing_a_connection_runs_its_check_request_now_and_says_what_went_wron
     let error = bad.body["error"].as_str().unwrap();
     assert!(!error.is_empty() && !error.contains(CREDENTIAL), "{error}");
 
+    // Both results are on the connections' health records, as a health run records them: the
+    // overview and the next run see them. The refused credential is a state change, kept as
+    // the pending alert the health checker's next run delivers.
+    let good = api.call("GET", "/v1/connections/conn_good", &runner, None).await;
+    assert_eq!(good.body["health"]["state"], "healthy", "{}", good.body);
+    assert!(good.body["health"]["last_check_at"].is_i64(), "{}", good.body);
+    assert_eq!(ok.body["state"], "healthy", "{}", ok.body);
+    let refused = api.call("GET", "/v1/connections/conn_bad", &runner, None).await;
+    let health = &refused.body["health"];
+    assert_eq!(
+        Some(health["state"].clone()),
+        Some(bad.body["state"].clone()),
+        "{}",
+        refused.body
+    );
+    assert_ne!(health["state"], "healthy", "{}", refused.body);
+    assert_eq!(
+        health["circuit"], "open",
+        "a refused credential opens the circuit: {}",
+        refused.body
+    );
+    assert!(health["pending_alert"].is_object(), "{}", refused.body);
+
     // A webhook-only connection has nothing to check.
     let r = api
         .call(
@@ -1258,4 +1281,54 @@ async fn rotating_a_secret_keeps_the_old_version_as_awsprevious_and_never_echoes
             .await;
         assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some(field)));
     }
+}
+
+#[tokio::test]
+async fn a_flow_shows_its_open_data_quality_anomalies() {
+    use switchyard::quality::{JobSample, Quality, MIN_SAMPLES};
+    use switchyard::store::quality::QualityStore;
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let shown = api.call("GET", "/v1/flows/flow_a", &viewer, None).await;
+    assert_eq!(
+        shown.body["anomalies"],
+        json!([]),
+        "a flow with no history: {}",
+        shown.body
+    );
+
+    // A history of ordinary jobs (ten records each, Tuesday mornings), then one that reads nothing.
+    const TUESDAY_9AM: i64 = 1_795_510_800;
+    let mut quality = Quality::default();
+    for week in 0..i64::from(MIN_SAMPLES) {
+        let sample = JobSample {
+            at: TUESDAY_9AM - (i64::from(MIN_SAMPLES) - week) * 7 * 86_400,
+            read: 10,
+            rejected: 0,
+            duration_secs: 30.0,
+        };
+        assert!(quality.observe(&sample).findings.is_empty());
+    }
+    let empty = JobSample {
+        at: TUESDAY_9AM,
+        read: 0,
+        rejected: 0,
+        duration_secs: 30.0,
+    };
+    let finding = quality.observe(&empty).findings.remove(0);
+    let store = QualityStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    assert!(store.put("flow_a", &quality, 0).await.unwrap());
+
+    let shown = api.call("GET", "/v1/flows/flow_a", &viewer, None).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(
+        shown.body["anomalies"],
+        json!([{"metric": "records", "since": empty.at, "jobs": 1, "summary": finding.summary}])
+    );
+    // The episode belongs to the flow's tenant only.
+    let other = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    assert_eq!(api.call("GET", "/v1/flows/flow_a", &other, None).await.status, 404);
+    let anomalies = api.call("GET", "/v1/flows/flow_a", &admin, None).await.body["anomalies"].clone();
+    assert_eq!(anomalies.as_array().map(Vec::len), Some(1));
 }

@@ -82,7 +82,7 @@ pub use request::ApiRequest;
 pub use response::ApiResponse;
 
 /// Settings of the api function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiConfig {
     /// The DynamoDB table (`TABLE_NAME`).
     pub table_name: String,
@@ -108,6 +108,9 @@ pub struct ApiConfig {
     /// Allow check requests to loopback and private networks (`ALLOW_PRIVATE_NETWORK`,
     /// default false), as the health checker's.
     pub allow_private_network: bool,
+    /// How a test's result moves the connection's state and circuit: the health checker's
+    /// policy, read from the same variables (`CIRCUIT_*`, `HEALTH_SLOW_MS`, ...).
+    pub health_policy: crate::health::state::HealthPolicy,
 }
 
 impl ApiConfig {
@@ -124,6 +127,7 @@ impl ApiConfig {
             idempotency_lock_secs: 60,
             check_timeout: std::time::Duration::from_secs(10),
             allow_private_network: false,
+            health_policy: crate::health::state::HealthPolicy::default(),
         }
     }
 
@@ -156,6 +160,7 @@ impl ApiConfig {
             })?;
         }
         config.oidc = oidc::OidcSettings::from_lookup(&lookup)?;
+        config.health_policy = crate::health::config::policy_from_lookup(&lookup)?;
         if let Some(raw) = lookup("HEALTH_CHECK_TIMEOUT_SECS").filter(|v| !v.is_empty()) {
             let secs: u64 = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
                 name: "HEALTH_CHECK_TIMEOUT_SECS",
@@ -201,6 +206,8 @@ pub struct ApiDeps {
     pub dead_letters: DeadLetterStore,
     pub idempotency: IdempotencyStore,
     pub audit: AuditStore,
+    /// Flows' data-quality state: open anomalies are shown with the flow.
+    pub quality: crate::store::quality::QualityStore,
     pub secrets: Arc<SecretStore>,
     /// For `POST /v1/connections/{id}/test` (the URL guard applies unless private networks
     /// are allowed).
@@ -226,6 +233,7 @@ impl ApiDeps {
             dead_letters: DeadLetterStore::new(clients.dynamodb.clone(), &table),
             idempotency: IdempotencyStore::new(clients.dynamodb.clone(), &table),
             audit: AuditStore::new(clients.dynamodb.clone(), &table),
+            quality: crate::store::quality::QualityStore::new(clients.dynamodb.clone(), &table),
             // Nothing cached: the API reads a secret only to test a connection, and rotates them.
             secrets: Arc::new(SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO)),
             // One client, built once per cold start, for connection checks and the sign-in

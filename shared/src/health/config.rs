@@ -45,7 +45,6 @@ impl HealthConfig {
     }
 
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let d = HealthPolicy::default();
         let alerts = super::alert::AlertSettings::from_lookup(&lookup)?;
         let optional = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let config = Self {
@@ -60,27 +59,36 @@ impl HealthConfig {
             allow_private_network: parsed(&lookup, "ALLOW_PRIVATE_NETWORK", false)?,
             token_refresh_ahead_secs: parsed(&lookup, "TOKEN_REFRESH_AHEAD_SECS", 900)?,
             token_max_age_secs: parsed(&lookup, "TOKEN_MAX_AGE_SECS", 86_400)?,
-            policy: HealthPolicy {
-                failure_threshold: parsed(&lookup, "CIRCUIT_FAILURE_THRESHOLD", d.failure_threshold)?.max(1),
-                window: parsed(&lookup, "CIRCUIT_WINDOW", d.window)?.max(1),
-                failure_ratio: parsed(&lookup, "CIRCUIT_FAILURE_RATIO", d.failure_ratio)?,
-                min_samples: parsed(&lookup, "CIRCUIT_MIN_SAMPLES", d.min_samples)?,
-                cool_down_secs: parsed(&lookup, "CIRCUIT_COOL_DOWN_SECS", d.cool_down_secs)?,
-                reauth_cool_down_secs: parsed(&lookup, "CIRCUIT_REAUTH_COOL_DOWN_SECS", d.reauth_cool_down_secs)?,
-                slow_ms: parsed(&lookup, "HEALTH_SLOW_MS", d.slow_ms)?,
-                recovery_successes: parsed(&lookup, "HEALTH_RECOVERY_SUCCESSES", d.recovery_successes)?.max(1),
-            },
+            policy: policy_from_lookup(&lookup)?,
             alerts,
         };
-        if !(0.0..=1.0).contains(&config.policy.failure_ratio) {
-            return Err(ConfigError::Invalid {
-                name: "CIRCUIT_FAILURE_RATIO",
-                value: config.policy.failure_ratio.to_string(),
-                reason: "must be between 0 and 1".into(),
-            });
-        }
         Ok(config)
     }
+}
+
+/// The circuit and state policy (`CIRCUIT_*`, `HEALTH_SLOW_MS`, `HEALTH_RECOVERY_SUCCESSES`):
+/// read the same way by the health checker and by the API, whose `POST .../test` records its
+/// result as a health run would.
+pub fn policy_from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<HealthPolicy, ConfigError> {
+    let d = HealthPolicy::default();
+    let policy = HealthPolicy {
+        failure_threshold: parsed(lookup, "CIRCUIT_FAILURE_THRESHOLD", d.failure_threshold)?.max(1),
+        window: parsed(lookup, "CIRCUIT_WINDOW", d.window)?.max(1),
+        failure_ratio: parsed(lookup, "CIRCUIT_FAILURE_RATIO", d.failure_ratio)?,
+        min_samples: parsed(lookup, "CIRCUIT_MIN_SAMPLES", d.min_samples)?,
+        cool_down_secs: parsed(lookup, "CIRCUIT_COOL_DOWN_SECS", d.cool_down_secs)?,
+        reauth_cool_down_secs: parsed(lookup, "CIRCUIT_REAUTH_COOL_DOWN_SECS", d.reauth_cool_down_secs)?,
+        slow_ms: parsed(lookup, "HEALTH_SLOW_MS", d.slow_ms)?,
+        recovery_successes: parsed(lookup, "HEALTH_RECOVERY_SUCCESSES", d.recovery_successes)?.max(1),
+    };
+    if !(0.0..=1.0).contains(&policy.failure_ratio) {
+        return Err(ConfigError::Invalid {
+            name: "CIRCUIT_FAILURE_RATIO",
+            value: policy.failure_ratio.to_string(),
+            reason: "must be between 0 and 1".into(),
+        });
+    }
+    Ok(policy)
 }
 
 fn parsed<T>(lookup: &impl Fn(&str) -> Option<String>, name: &'static str, default: T) -> Result<T, ConfigError>

@@ -351,6 +351,10 @@ pub struct TestResult {
     pub needs_reauth: bool,
     /// An OAuth token was refreshed (and stored) on the way.
     pub token_refreshed: bool,
+    /// The connection's state after this result was recorded on its health record, as a health
+    /// run records one (`healthy`, `degraded`, `unhealthy`, ...); absent when nothing was
+    /// checked, or when a health run wrote the record at the same moment (its result stands).
+    pub state: Option<&'static str>,
 }
 
 #[utoipa::path(
@@ -379,7 +383,13 @@ pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
         token_refresh_ahead_secs: 900,
         token_max_age_secs: 86_400,
     };
-    let checked = check_connection(check, &c, &health.unwrap_or_default(), deps.clock.now_unix()).await;
+    let now = deps.clock.now_unix();
+    let prev = health.unwrap_or_default();
+    let checked = check_connection(check, &c, &prev, now).await;
+    let state = match &checked.outcome {
+        Some(outcome) => record_test(deps, &c.id, &prev, outcome, checked.token_refreshed, now).await?,
+        None => None,
+    };
     let result = match checked.outcome {
         None => TestResult {
             result: "not_checkable",
@@ -388,6 +398,7 @@ pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
             error: None,
             needs_reauth: false,
             token_refreshed: checked.token_refreshed,
+            state,
         },
         Some(CheckOutcome::Ok { latency_ms }) => TestResult {
             result: "ok",
@@ -396,6 +407,7 @@ pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
             error: None,
             needs_reauth: false,
             token_refreshed: checked.token_refreshed,
+            state,
         },
         Some(CheckOutcome::Failed {
             latency_ms,
@@ -408,9 +420,41 @@ pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
             error: Some(error),
             needs_reauth: reauth,
             token_refreshed: checked.token_refreshed,
+            state,
         },
     };
     Ok(ApiResponse::json(200, &result))
+}
+
+/// Records a test's outcome on the connection's health record exactly as a health run would
+/// (state, circuit, latency, the recent window), so the overview, the circuit and the next run
+/// all see it. The API sends no alert itself: a state change is stored as the record's pending
+/// alert, which the health checker's next run delivers first. Returns the state recorded, or
+/// `None` when a health run wrote the record meanwhile (its result stands).
+async fn record_test(
+    deps: &ApiDeps,
+    id: &str,
+    prev: &HealthRecord,
+    outcome: &CheckOutcome,
+    token_refreshed: bool,
+    now: i64,
+) -> Result<Option<&'static str>, Problem> {
+    let (mut next, transition) = crate::health::apply(prev, outcome, now, &deps.config.health_policy);
+    if token_refreshed {
+        next.token_refreshed_at = Some(now);
+    }
+    if let Some(mut t) = transition {
+        t.circuit_from = prev.circuit;
+        tracing::warn!(
+            message = "Connection state changed by a test from the API.",
+            connection_id = %id,
+            from = t.from.name(),
+            to = t.to.name()
+        );
+        next.pending_alert = Some(t);
+    }
+    let stored = deps.connections.put_health(id, &next).await.map_err(Problem::from)?;
+    Ok(stored.then(|| next.state.name()))
 }
 
 /// `POST /v1/connections/{id}/rotate-secret`. No `Debug`: it holds credentials.

@@ -57,13 +57,30 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     ))
 }
 
-/// A flow with its latest jobs (counts, timings, last error).
+/// A flow with its latest jobs (counts, timings, last error) and its open data-quality
+/// anomalies.
 #[derive(Serialize, utoipa::ToSchema)]
 struct FlowWithJobs {
     #[serde(flatten)]
     flow: Flow,
     #[schema(value_type = Vec<Object>)]
     recent_jobs: Vec<Job>,
+    /// Metrics far outside the flow's baseline right now (an open episode each), alerted once
+    /// when each opened; empty when the flow runs as usual.
+    anomalies: Vec<Anomaly>,
+}
+
+/// One open data-quality episode of a flow.
+#[derive(Serialize, utoipa::ToSchema)]
+struct Anomaly {
+    /// `records` (read per job), `reject_rate` or `duration`.
+    metric: &'static str,
+    /// Unix seconds of the first anomalous job.
+    since: i64,
+    /// Anomalous jobs so far in this episode.
+    jobs: u32,
+    /// What, since when, compared to what (the latest finding).
+    summary: String,
 }
 
 #[utoipa::path(
@@ -72,7 +89,7 @@ struct FlowWithJobs {
     tag = "flows",
     params(("id" = String, Path, description = "Flow id")),
     responses(
-        (status = 200, description = "The flow and its latest jobs", body = FlowWithJobs),
+        (status = 200, description = "The flow, its latest jobs and its open data-quality anomalies", body = FlowWithJobs),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
@@ -83,7 +100,28 @@ struct FlowWithJobs {
 pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
     let flow = owned(deps, caller, id).await?;
     let recent_jobs = deps.jobs.recent(id, 5).await?;
-    Ok(ApiResponse::json(200, &FlowWithJobs { flow, recent_jobs }))
+    let anomalies = deps
+        .quality
+        .get(id)
+        .await?
+        .quality
+        .open
+        .into_iter()
+        .map(|(metric, episode)| Anomaly {
+            metric: metric.name(),
+            since: episode.since,
+            jobs: episode.count,
+            summary: episode.summary,
+        })
+        .collect();
+    Ok(ApiResponse::json(
+        200,
+        &FlowWithJobs {
+            flow,
+            recent_jobs,
+            anomalies,
+        },
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
