@@ -86,13 +86,15 @@ async function startSso(sso) {
 
 /** Back from the sign-in page: trades the code (with the verifier) for an ID token. */
 async function finishSso() {
+  const search = location.search;
   const pending = JSON.parse(sessionStorage.getItem(SSO_STORAGE) || 'null');
-  const code = pkce.callbackCode(location.search, pending && pending.state);
+  const code = pkce.callbackCode(search, pending && pending.state, () => {
+    // An answer (good or not) is used once: drop it from the address bar, history and storage.
+    sessionStorage.removeItem(SSO_STORAGE);
+    history.replaceState(null, '', `${location.pathname}#/overview`);
+  });
   if (code === null) return;
-  sessionStorage.removeItem(SSO_STORAGE);
-  // The code is single-use: drop it from the address bar (and history) at once.
   const redirectUri = `${location.origin}${location.pathname}`;
-  history.replaceState(null, '', `${location.pathname}#/overview`);
   const sso = await ssoSettings();
   if (!sso) throw new Error('Single sign-on is no longer configured; log in with an API key.');
   let resp;

@@ -49,10 +49,12 @@ export function authorizeUrl(sso, { redirectUri, state, codeChallenge }) {
 /**
  * The code from the page's query after the redirect back, checked against the state this tab
  * sent; null when the query is no sign-in answer. Throws an Error in words otherwise.
+ * `consumed` runs first whenever the query is a sign-in answer (to clear it away).
  */
-export function callbackCode(search, expectedState) {
+export function callbackCode(search, expectedState, consumed = () => {}) {
   const q = new URLSearchParams(search);
   if (!q.has('code') && !q.has('error')) return null;
+  consumed();
   if (q.has('error')) {
     const why = q.get('error_description') || q.get('error');
     throw new Error(`The sign-in was refused: ${why}`);

@@ -524,7 +524,10 @@ function conflictCard(c, a, b, ctx) {
     const resolve = (winner, label) => labelled(action(label, ctx, async () => {
       await api.post(`/v1/flows/${api.seg(a.id)}/conflicts/${api.seg(c.record)}/resolve`, { winner: winner.id });
       ctx.notify(`Conflict ${c.record} resolved: ${winner.source_connection}'s version wins.`);
+      // The focused button goes with its card: keep the keyboard in the next card, or the list.
+      const next = card.nextElementSibling && card.nextElementSibling.querySelector('button');
       card.remove();
+      (next || document.querySelector('main h1')).focus();
     }), `${label} for ${c.record}`);
     card.append(h('div', { class: 'actions' },
       resolve(a, 'Take A'),

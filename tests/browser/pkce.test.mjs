@@ -40,7 +40,10 @@ try {
   // The answer: the code only with this tab's state; a refusal in words; no answer is null.
   assert.equal(pkce.callbackCode('?code=c-1&state=st-1', 'st-1'), 'c-1');
   assert.equal(pkce.callbackCode('', 'st-1'), null);
-  assert.equal(pkce.callbackCode('?foo=1', 'st-1'), null);
+  assert.equal(pkce.callbackCode('?foo=1', 'st-1', () => assert.fail('no answer to clear')), null);
+  let cleared = 0;
+  assert.throws(() => pkce.callbackCode('?code=c-1&state=forged', 'st-1', () => { cleared += 1; }), /does not match/);
+  assert.equal(cleared, 1, 'a refused answer is cleared away too');
   assert.throws(() => pkce.callbackCode('?code=c-1&state=other', 'st-1'), /does not match/);
   assert.throws(() => pkce.callbackCode('?code=c-1&state=st-1', null), /does not match/);
   assert.throws(() => pkce.callbackCode('?error=access_denied&error_description=User+said+no&state=st-1', 'st-1'),

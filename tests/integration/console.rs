@@ -284,7 +284,8 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .await
         .expect("the flows pair up");
     let reviews = ReviewStore::new(env.clients.dynamodb.clone(), &env.table);
-    let contact = |name: &str, id: &str| json!({"id": id, "properties": {"email": "ada@example.com", "firstname": name}});
+    let contact =
+        |name: &str, id: &str| json!({"id": id, "properties": {"email": "ada@example.com", "firstname": name}});
     assert!(reviews
         .park(&ReviewItem {
             first_flow: EU_TO_US.into(),
@@ -299,6 +300,33 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         })
         .await
         .expect("parked"));
+    // The API's own refusals around the conflict (the browser resolves it below): a viewer may
+    // not resolve, a winner outside the link is an invalid field, an unlinked flow has no queue.
+    let resolve = format!("/v1/flows/{US_TO_EU}/conflicts/{CONFLICT_RECORD}/resolve");
+    let (status, body) = call(&deps, "POST", &resolve, &viewer, json!({"winner": EU_TO_US})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(&deps, "POST", &resolve, &admin, json!({"winner": FLOW})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "winner", "{body}");
+    let (status, body) = call(
+        &deps,
+        "GET",
+        &format!("/v1/flows/{FLOW}/conflicts"),
+        &viewer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = call(
+        &deps,
+        "GET",
+        &format!("/v1/flows/{EU_TO_US}/conflicts"),
+        &viewer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["record"], CONFLICT_RECORD, "{body}");
     let store = DeadLetterStore::new(env.clients.dynamodb.clone(), &env.table);
     let now = SystemClock.now_unix();
     let to_replay = format!("job:{flow}:job_replay");
@@ -364,7 +392,10 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     let jobs = deps.jobs.recent(&flow, 10).await.unwrap();
     assert!(jobs.iter().any(|j| j.trigger == "api"), "{jobs:?}");
     let sent = env.drain_queue().await;
-    assert!(sent.len() >= 3, "the run and the two replays each sent a message: {sent:?}");
+    assert!(
+        sent.len() >= 3,
+        "the run and the two replays each sent a message: {sent:?}"
+    );
     assert_eq!(
         reviews.get(EU_TO_US, US_TO_EU, CONFLICT_RECORD).await.unwrap(),
         None,
@@ -378,6 +409,9 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .unwrap();
     let link = links.get("contact-9001").expect("the losing direction's link is set");
     assert_eq!(link.destination_id, CONFLICT_RECORD);
-    assert_eq!(link.record.as_ref().unwrap()["properties"]["firstname"], "Ada (US edit)");
+    assert_eq!(
+        link.record.as_ref().unwrap()["properties"]["firstname"],
+        "Ada (US edit)"
+    );
     eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
 }

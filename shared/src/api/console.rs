@@ -57,14 +57,21 @@ pub struct SsoSettings {
 impl SsoSettings {
     /// From `OIDC_AUTHORIZATION_URL` and `OIDC_TOKEN_URL` (both or neither) beside the API's
     /// OIDC settings; `None` when they are unset.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>, oidc: Option<&OidcSettings>) -> Result<Option<Self>, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        oidc: Option<&OidcSettings>,
+    ) -> Result<Option<Self>, ConfigError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let (authorize, token) = match (get("OIDC_AUTHORIZATION_URL"), get("OIDC_TOKEN_URL")) {
             (None, None) => return Ok(None),
             (Some(a), Some(t)) => (a, t),
             (a, _) => {
                 return Err(ConfigError::Missing {
-                    name: if a.is_none() { "OIDC_AUTHORIZATION_URL" } else { "OIDC_TOKEN_URL" },
+                    name: if a.is_none() {
+                        "OIDC_AUTHORIZATION_URL"
+                    } else {
+                        "OIDC_TOKEN_URL"
+                    },
                     hint: "the console's single sign-on needs both the authorization and the token endpoint",
                 })
             }
@@ -326,7 +333,9 @@ mod tests {
     #[test]
     fn single_sign_on_is_offered_only_when_configured_and_opens_connect_src_to_the_token_endpoint_only() {
         let oidc = OidcSettings::new("https://cognito-idp.eu-west-1.amazonaws.com/pool", "client-1");
-        let sso = SsoSettings::from_lookup(sso_env, Some(&oidc)).unwrap().expect("configured");
+        let sso = SsoSettings::from_lookup(sso_env, Some(&oidc))
+            .unwrap()
+            .expect("configured");
         assert_eq!(sso.client_id, "client-1");
         assert_eq!(sso.scope, "openid");
         let get = ApiRequest {
@@ -339,26 +348,38 @@ mod tests {
         let on = config(&get, Some(&sso));
         assert_eq!(on.status, 200);
         let body: serde_json::Value = serde_json::from_str(&on.body).unwrap();
-        assert_eq!(body["sso"]["token_endpoint"], "https://login.example.com:8443/oauth2/token");
+        assert_eq!(
+            body["sso"]["token_endpoint"],
+            "https://login.example.com:8443/oauth2/token"
+        );
         assert_eq!(body["sso"]["issuer"], oidc.issuer);
         assert_eq!(config(&get, None).status, 404);
 
         let csp = content_security_policy(Some(&sso));
-        assert!(csp.contains("connect-src 'self' https://login.example.com:8443;"), "{csp}");
+        assert!(
+            csp.contains("connect-src 'self' https://login.example.com:8443;"),
+            "{csp}"
+        );
         assert!(csp.contains("script-src 'self';"), "{csp}");
         assert_eq!(content_security_policy(None), CONTENT_SECURITY_POLICY);
-        let page = serve(&ApiRequest { path: "/console".into(), ..get }, Some(&sso));
+        let page = serve(
+            &ApiRequest {
+                path: "/console".into(),
+                ..get
+            },
+            Some(&sso),
+        );
         assert_eq!(page.header("content-security-policy"), Some(csp.as_str()));
 
         // Off without the endpoints; half-configured or without an issuer, a clear error.
         assert_eq!(SsoSettings::from_lookup(|_| None, Some(&oidc)).unwrap(), None);
         let half = SsoSettings::from_lookup(|n| sso_env(n).filter(|_| n == "OIDC_TOKEN_URL"), Some(&oidc));
         assert!(half.unwrap_err().to_string().contains("OIDC_AUTHORIZATION_URL"));
-        assert!(SsoSettings::from_lookup(sso_env, None).unwrap_err().to_string().contains("OIDC_ISSUER"));
-        let plain = SsoSettings::from_lookup(
-            |n| sso_env(n).map(|v| v.replace("https://", "http://")),
-            Some(&oidc),
-        );
+        assert!(SsoSettings::from_lookup(sso_env, None)
+            .unwrap_err()
+            .to_string()
+            .contains("OIDC_ISSUER"));
+        let plain = SsoSettings::from_lookup(|n| sso_env(n).map(|v| v.replace("https://", "http://")), Some(&oidc));
         assert!(plain.unwrap_err().to_string().contains("https://"));
     }
 }

@@ -154,7 +154,9 @@ pub async fn resolve(
     )
     .await
     .map_err(|e| match e {
-        LinkError::NoReview { .. } => Problem::not_found(format!("no conflict of record {record} is parked for flow {id}")),
+        LinkError::NoReview { .. } => {
+            Problem::not_found(format!("no conflict of record {record} is parked for flow {id}"))
+        }
         LinkError::Store(e) => e.into(),
         // The mapping of the losing flow refused its parked version: nothing was changed.
         other => Problem::conflict(other.to_string()),

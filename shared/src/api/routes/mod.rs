@@ -157,7 +157,9 @@ impl Route {
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
             Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListConflicts(_) | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => return None,
+            | ListConflicts(_) | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => {
+                return None
+            }
         })
     }
 
@@ -335,6 +337,20 @@ mod tests {
         assert_eq!(Route::parse("GET", "/v1/nothing").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/hooks/x").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/v1/flows//run").unwrap_err().status, 404);
+        assert_eq!(
+            Route::parse("POST", "/v1/flows/f/conflicts/rec%2F1/resolve").unwrap(),
+            Route::ResolveConflict("f".into(), "rec/1".into())
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/flows/f/conflicts").unwrap().permission(),
+            Permission::Read
+        );
+        assert_eq!(
+            Route::parse("POST", "/v1/flows/f/conflicts/r/resolve")
+                .unwrap()
+                .permission(),
+            Permission::Write
+        );
     }
 
     #[test]
