@@ -1,9 +1,12 @@
 // The console's shell: log in with an API key, then a hash router over the views.
 // Routes: #/overview, #/catalogue, #/connections/{id}, #/flows/{id}, #/dead-letters,
-// #/dead-letters/{key}, #/keys. The key's role (GET /v1/me) decides which actions are shown.
+// #/dead-letters/{key}, #/conflicts, #/keys, #/audit. The key's role (GET /v1/me) decides
+// which actions are shown. "Sign in with SSO" (pkce.js) appears when the API says single
+// sign-on is configured (GET /v1/console-config).
 
 import * as api from './api.js';
 import { h, fill } from './dom.js';
+import * as pkce from './pkce.js';
 import * as views from './views.js';
 
 const $ = (id) => document.getElementById(id);
@@ -12,9 +15,13 @@ const SECTIONS = [
   ['overview', 'Overview', null],
   ['catalogue', 'Catalogue', null],
   ['dead-letters', 'Dead letters', null],
+  ['conflicts', 'Conflicts', null],
   ['keys', 'API keys', 'admin'],
-  // Places for the routes still to come (issue 17): conflicts, webhook subscriptions, audit log.
+  ['audit', 'Audit log', 'admin'],
+  // Still to come with their API routes: webhook subscriptions.
 ];
+
+const SSO_STORAGE = 'switchyard.console.sso';
 
 const state = { me: null };
 
@@ -58,6 +65,57 @@ function fail(err) {
   if (err.status === 401) logout('Your key was refused. Log in again.');
 }
 
+/** The single sign-on settings, or null when the API has none (a 404). */
+async function ssoSettings() {
+  try {
+    const config = await api.call('GET', '/v1/console-config');
+    return config && config.sso;
+  } catch {
+    return null;
+  }
+}
+
+/** Leaves for the issuer's sign-in page; the verifier and state wait in sessionStorage. */
+async function startSso(sso) {
+  const verifier = pkce.newVerifier();
+  const state = pkce.newVerifier();
+  sessionStorage.setItem(SSO_STORAGE, JSON.stringify({ verifier, state }));
+  const redirectUri = `${location.origin}${location.pathname}`;
+  location.assign(pkce.authorizeUrl(sso, { redirectUri, state, codeChallenge: await pkce.challenge(verifier) }));
+}
+
+/** Back from the sign-in page: trades the code (with the verifier) for an ID token. */
+async function finishSso() {
+  const search = location.search;
+  const pending = JSON.parse(sessionStorage.getItem(SSO_STORAGE) || 'null');
+  const code = pkce.callbackCode(search, pending && pending.state, () => {
+    // An answer (good or not) is used once: drop it from the address bar, history and storage.
+    sessionStorage.removeItem(SSO_STORAGE);
+    history.replaceState(null, '', `${location.pathname}#/overview`);
+  });
+  if (code === null) return;
+  const redirectUri = `${location.origin}${location.pathname}`;
+  const sso = await ssoSettings();
+  if (!sso) throw new Error('Single sign-on is no longer configured; log in with an API key.');
+  let resp;
+  try {
+    resp = await fetch(sso.token_endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: pkce.tokenRequestBody(sso, { code, verifier: pending.verifier, redirectUri }),
+      credentials: 'omit',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new Error('The sign-in service could not be reached; try again.');
+  }
+  const tokens = await resp.json().catch(() => ({}));
+  if (!resp.ok || !tokens.id_token) {
+    throw new Error(`The sign-in service refused the code: ${tokens.error_description || tokens.error || resp.statusText}`);
+  }
+  api.setKey(tokens.id_token);
+}
+
 function showLogin(message) {
   $('top').hidden = true;
   const input = h('input', {
@@ -75,8 +133,15 @@ function showLogin(message) {
   h('div', { class: 'field' }, h('label', { for: 'key' }, 'API key'), input),
   message ? h('p', { class: 'error-text', role: 'alert' }, message) : null,
   h('button', { type: 'submit', class: 'primary' }, 'Log in'));
-  fill($('main'), form);
+  const sso = h('div', { class: 'login-sso' });
+  fill($('main'), form, sso);
   input.focus();
+  ssoSettings().then((settings) => {
+    if (!settings) return;
+    fill(sso, h('p', { class: 'muted' }, 'Or sign in with your organisation’s account:'),
+      h('button', { type: 'button', onclick: () => startSso(settings).catch((err) => showLogin(err.message)) },
+        'Sign in with SSO'));
+  });
 }
 
 function logout(message) {
@@ -113,7 +178,9 @@ async function route() {
       case 'connections': await views.connection(main, ctx, arg); break;
       case 'flows': await views.flow(main, ctx, arg); break;
       case 'dead-letters': await (arg ? views.deadLetter(main, ctx, arg) : views.deadLetters(main, ctx)); break;
+      case 'conflicts': await views.conflicts(main, ctx); break;
       case 'keys': await views.keys(main, ctx); break;
+      case 'audit': await views.audit(main, ctx); break;
       default: fill(main, h('h1', {}, 'Not found'), h('p', {}, 'The console has no such page.'));
     }
   } catch (err) {
@@ -129,6 +196,12 @@ async function route() {
 }
 
 async function start() {
+  try {
+    await finishSso();
+  } catch (err) {
+    showLogin(err.message);
+    return;
+  }
   if (!api.key()) {
     showLogin();
     return;

@@ -80,9 +80,8 @@ export async function overview(main, ctx) {
           last ? h('span', {}, badge(last.status, JOB_KIND[last.status]), ' ', ago(last.started_at)) : 'never',
         ];
       }), 'No flows yet.')),
-    // To come with the events log and two-way review routes (issue 17): open conflicts and a
-    // chart of events accepted and records written per hour.
-    h('p', { class: 'muted' }, 'Open conflicts and the hourly events chart arrive with the events log API.'));
+    // To come with the events log route: a chart of events accepted and records written per hour.
+    h('p', { class: 'muted' }, h('a', { href: '#/conflicts' }, 'Open conflicts'), ' of two-way links are in their own view; the hourly events chart arrives with the events log API.'));
 }
 
 export async function catalogue(main, ctx) {
@@ -159,9 +158,27 @@ export async function connection(main, ctx, id) {
   const hr = health(c);
   const uses = flows.filter((f) => f.source_connection === id || f.destination_connection === id);
   const hd = c.health || {};
+  const buttons = h('div', { class: 'actions' });
+  const result = h('div', { id: 'test-result', 'aria-live': 'polite' });
+  const slot = h('div');
+  if (ctx.can('run')) {
+    buttons.append(action('Test now', ctx, async () => {
+      fill(result, h('p', { class: 'muted' }, 'Testing…'));
+      const t = await api.post(`/v1/connections/${api.seg(id)}/test`);
+      fill(result, testResult(t));
+    }, 'primary'));
+  }
+  if (ctx.can('write') && (c.has_credentials || c.webhook_path)) {
+    buttons.append(action('Rotate secret', ctx, async () => {
+      const def = await api.get(`/v1/connectors/${api.seg(c.provider)}`).catch(() => null);
+      fill(slot, rotateForm(c, def, ctx));
+      slot.querySelector('input').focus();
+    }));
+  }
   fill(main,
     h('p', { class: 'crumbs' }, link('#/overview', 'Overview'), ' / connection'),
     h('h1', {}, c.name),
+    buttons, result, slot,
     section('Details', h('dl', { class: 'grid' },
       h('dt', {}, 'Id'), h('dd', {}, c.id),
       h('dt', {}, 'Provider'), h('dd', {}, c.provider),
@@ -176,9 +193,52 @@ export async function connection(main, ctx, id) {
     section('Flows using it', table('Flows using this connection', ['Flow', 'Direction'],
       uses.map((f) => [flowLink(f.id, f.name), f.source_connection === id ? `source (${f.source_stream})` : `destination (${f.destination_operation})`]),
       'No flow uses this connection.')),
-    // To come with the connection test / rotate routes (issue 17): "Test now", "Rotate secret"
-    // and the recent inbound events (accepted, duplicate, rejected with reason).
-    h('p', { class: 'muted' }, 'Test now, secret rotation and recent inbound events arrive with the next API routes.'));
+    // To come with the events log route: the recent inbound events (accepted, duplicate,
+    // rejected with reason).
+    h('p', { class: 'muted' }, 'Recent inbound events arrive with the events log API.'));
+}
+
+/** What POST .../test found, in words. */
+function testResult(t) {
+  const words = {
+    ok: `The check succeeded in ${t.latency_ms} ms.`,
+    failed: `The check failed${t.latency_ms != null ? ` after ${t.latency_ms} ms` : ''}: ${t.error}`,
+    not_checkable: 'This connection cannot be checked: its connector has no check request, or it holds no API credentials.',
+  };
+  return h('div', { class: `card result ${t.ok ? 'good-edge' : 'bad-edge'}` },
+    h('p', {}, badge(t.result.replace('_', ' '), t.ok ? 'good' : (t.result === 'failed' ? 'bad' : 'plain')), ' ',
+      words[t.result] || t.result),
+    t.needs_reauth ? h('p', { class: 'bad-text' }, 'The provider refused the credentials: rotate the secret.') : null,
+    t.token_refreshed ? h('p', { class: 'muted' }, 'The OAuth token was refreshed on the way.') : null);
+}
+
+/** New credentials and/or a new webhook signing secret; nothing secret is shown back. */
+function rotateForm(c, def, ctx) {
+  const option = def && def.auth_options && def.auth_options[0];
+  const creds = c.has_credentials && option
+    ? option.credentials.map((n) => [n, h('input', { name: `credentials.${n}`, type: 'password', autocomplete: 'off' })])
+    : [];
+  const hook = c.webhook_path ? h('input', { name: 'webhook_secret', type: 'password', autocomplete: 'off' }) : null;
+  const form = h('form', { class: 'stack card', 'aria-label': 'Rotate secret', onsubmit: async (e) => {
+    e.preventDefault();
+    const body = {};
+    const given = creds.filter(([, el]) => el.value);
+    if (given.length) body.credentials = Object.fromEntries(given.map(([n, el]) => [n, el.value]));
+    if (hook && hook.value) body.webhook_secret = hook.value;
+    try {
+      await api.post(`/v1/connections/${api.seg(c.id)}/rotate-secret`, body);
+      ctx.notify(`The secret of ${c.id} was rotated; the previous version is kept as AWSPREVIOUS.`);
+      ctx.refresh();
+    } catch (err) {
+      ctx.fail(err);
+    }
+  } },
+  h('h2', {}, 'Rotate secret'),
+  h('p', { class: 'muted' }, 'A new version goes to Secrets Manager. Fill in what changed; empty fields are left out.'),
+  creds.map(([n, el]) => field(`${n} (${option.kind})`, el)),
+  hook ? field('Webhook signing secret', hook, 'The current one stays accepted until the next rotation.') : null,
+  h('button', { type: 'submit', class: 'primary' }, 'Store the new secret'));
+  return form;
 }
 
 export async function flow(main, ctx, id) {
@@ -220,12 +280,27 @@ export async function deadLetters(main, ctx) {
   const flowFilter = h('input', { type: 'search', id: 'dl-flow', placeholder: 'flow id' });
   const reason = h('input', { type: 'search', id: 'dl-reason', placeholder: 'reason or error' });
   const list = h('div', { id: 'dead-letter-list' });
+  const bulk = h('div', { class: 'actions', id: 'dl-bulk' });
   let items = [];
+  let shown = [];
+  const replayAll = ctx.can('run')
+    ? action('Replay all matching', ctx, async () => {
+      const todo = shown.filter((d) => d.status === 'parked');
+      if (!todo.length) return;
+      await replayMany(todo, bulk, ctx);
+      await load();
+    })
+    : null;
   const render = () => {
     const fq = flowFilter.value.trim().toLowerCase();
     const rq = reason.value.trim().toLowerCase();
-    const shown = items.filter((d) => (!fq || (d.flow_id || '').toLowerCase().includes(fq))
+    shown = items.filter((d) => (!fq || (d.flow_id || '').toLowerCase().includes(fq))
       && (!rq || `${d.reason} ${d.classification} ${d.last_error}`.toLowerCase().includes(rq)));
+    if (replayAll) {
+      const parked = shown.filter((d) => d.status === 'parked').length;
+      replayAll.textContent = `Replay all ${parked} matching`;
+      replayAll.hidden = parked === 0;
+    }
     fill(list, table('Dead letters', ['Key', 'Flow / connection', 'Reason', 'Attempts', 'Parked', 'Status', ''],
       shown.map((d) => [
         link(`#/dead-letters/${api.seg(d.key)}`, d.key),
@@ -248,8 +323,37 @@ export async function deadLetters(main, ctx) {
     h('h1', {}, 'Dead letters'),
     h('p', { class: 'muted' }, 'Messages that stopped retrying. Replaying one sends it back to the sync queue.'),
     h('div', { class: 'filters' }, field('Status', status), field('Flow', flowFilter), field('Reason', reason)),
+    replayAll ? h('div', { class: 'actions' }, replayAll) : null,
+    bulk,
     list);
   await load();
+}
+
+/** Replays letters a few at a time, showing how far it got; a failure is counted, not fatal. */
+async function replayMany(todo, slot, ctx) {
+  const bar = h('progress', { max: String(todo.length), value: '0', id: 'replay-progress' });
+  const words = h('span', { 'aria-live': 'polite' });
+  fill(slot, h('label', { for: 'replay-progress' }, 'Replaying'), bar, words);
+  let done = 0;
+  const failed = [];
+  const queue = [...todo];
+  const worker = async () => {
+    for (let d = queue.shift(); d; d = queue.shift()) {
+      try {
+        await api.post(`/v1/dead-letters/${api.seg(d.key)}/replay`);
+      } catch (err) {
+        failed.push(`${d.key}: ${err.message}`);
+      }
+      done += 1;
+      bar.value = done;
+      words.textContent = `${done} of ${todo.length}${failed.length ? `, ${failed.length} failed` : ''}`;
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  fill(slot, h('p', { id: 'replay-summary' },
+    `Replayed ${todo.length - failed.length} of ${todo.length} dead letters.`,
+    failed.length ? h('ul', { class: 'bad-text' }, failed.map((f) => h('li', {}, f))) : null));
+  ctx.notify(`Replayed ${todo.length - failed.length} of ${todo.length} dead letters.`);
 }
 
 function replayButton(d, ctx, after) {
@@ -290,15 +394,13 @@ export async function keys(main, ctx) {
   const list = await api.all('/v1/keys');
   const name = h('input', { name: 'name', required: true });
   const role = h('select', { name: 'role' }, ['viewer', 'runner', 'editor', 'admin'].map((r) => h('option', { value: r }, r)));
-  const shown = h('div', { 'aria-live': 'polite' });
+  const shown = h('div', { 'aria-live': 'polite', id: 'key-once' });
   const form = h('form', { class: 'stack', onsubmit: async (e) => {
     e.preventDefault();
     try {
       const k = await api.post('/v1/keys', { name: name.value, role: role.value });
       // The key is in this answer only: show it once, with a way to copy it.
-      fill(shown, h('div', { class: 'card once' },
-        h('p', {}, `Key ${k.prefix} (${k.role}) created. Copy it now: it is not shown again.`),
-        h('code', { class: 'secret' }, k.key)));
+      showOnce(shown, k, `Key ${k.prefix} (${k.role}) created. Copy it now: it is not shown again.`);
       name.value = '';
       const again = await api.all('/v1/keys');
       fill(rows, keyTable(again, ctx, main));
@@ -316,11 +418,120 @@ function keyTable(list, ctx, main) {
       h('code', {}, k.prefix), k.name, k.role, k.tier, when(k.created_at),
       k.active ? badge('active', 'good') : badge(k.revoked_at ? 'revoked' : 'expired', 'bad'),
       k.active && k.prefix !== ctx.me.key_prefix
-        ? action('Revoke', ctx, async () => {
-          await api.post(`/v1/keys/${api.seg(k.prefix)}/revoke`);
-          ctx.notify(`Key ${k.prefix} revoked.`);
-          await keys(main, ctx);
-        })
+        ? h('span', { class: 'actions tight' },
+          k.rotated_to ? null : labelled(action('Rotate', ctx, async () => {
+            const fresh = await api.post(`/v1/keys/${api.seg(k.prefix)}/rotate`, {});
+            await keys(main, ctx);
+            showOnce(main.querySelector('#key-once'), fresh, `Key ${k.prefix} rotated: the new key is ${fresh.prefix} (${fresh.role}). The old one works for 24 hours. Copy the new key now: it is not shown again.`);
+          }), `Rotate ${k.prefix}`),
+          labelled(action('Revoke', ctx, async () => {
+            await api.post(`/v1/keys/${api.seg(k.prefix)}/revoke`);
+            ctx.notify(`Key ${k.prefix} revoked.`);
+            await keys(main, ctx);
+          }), `Revoke ${k.prefix}`))
         : '',
     ]));
+}
+
+function labelled(button, label) {
+  button.setAttribute('aria-label', label);
+  return button;
+}
+
+/** A new key, shown this once, with its words. */
+function showOnce(slot, k, words) {
+  fill(slot, h('div', { class: 'card once' }, h('p', {}, words), h('code', { class: 'secret' }, k.key)));
+}
+
+export async function audit(main, ctx) {
+  const actionFilter = h('input', { type: 'search', id: 'audit-action', placeholder: 'e.g. connection.create' });
+  const since = h('select', { id: 'audit-since' },
+    h('option', { value: '86400' }, 'last 24 hours'), h('option', { value: '604800' }, 'last 7 days'),
+    h('option', { value: '2592000' }, 'last 30 days'), h('option', { value: '' }, 'all'));
+  const rows = [];
+  const list = h('div', { id: 'audit-list' });
+  const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  let cursor = null;
+  const query = () => {
+    const q = new URLSearchParams({ limit: '50' });
+    if (actionFilter.value.trim()) q.set('action', actionFilter.value.trim());
+    if (since.value) q.set('since', String(Math.floor(Date.now() / 1000) - Number(since.value)));
+    if (cursor) q.set('cursor', cursor);
+    return `/v1/audit?${q}`;
+  };
+  const load = async (again) => {
+    if (!again) {
+      cursor = null;
+      rows.length = 0;
+    }
+    const page = await api.get(query());
+    rows.push(...page.items);
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    fill(list, table('Audit log', ['When', 'Who', 'Role', 'Action', 'Target', 'Answer', 'Detail'],
+      rows.map((e) => [when(e.at), e.actor, e.role || '—', h('code', {}, e.action), e.target || '—',
+        e.status != null ? badge(String(e.status), e.status < 400 ? 'good' : 'bad') : '—', e.detail || '']),
+      'Nothing was recorded in this period.'));
+  };
+  more.addEventListener('click', () => load(true).catch(ctx.fail));
+  let typing;
+  actionFilter.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => load(false).catch(ctx.fail), 300);
+  });
+  since.addEventListener('change', () => load(false).catch(ctx.fail));
+  fill(main,
+    h('h1', {}, 'Audit log'),
+    h('p', { class: 'muted' }, 'Who changed, ran or touched credentials of what, when, with which key. Newest first.'),
+    h('div', { class: 'filters' }, field('Action', actionFilter), field('Period', since)),
+    list, h('div', { class: 'actions' }, more));
+  await load(false);
+}
+
+/** Two-way links' review queue: both versions beside the base, and the resolutions. */
+export async function conflicts(main, ctx) {
+  const flows = await api.all('/v1/flows');
+  const byId = Object.fromEntries(flows.map((f) => [f.id, f]));
+  const pairs = [];
+  for (const f of flows) {
+    if (f.reverse_flow && byId[f.reverse_flow] && f.id < f.reverse_flow) pairs.push([f, byId[f.reverse_flow]]);
+  }
+  const found = await Promise.all(pairs.map(([a]) => api.get(`/v1/flows/${api.seg(a.id)}/conflicts`)));
+  const cards = [];
+  pairs.forEach(([a, b], i) => {
+    for (const c of found[i].items) cards.push(conflictCard(c, a, b, ctx));
+  });
+  fill(main,
+    h('h1', {}, 'Conflicts'),
+    h('p', { class: 'muted' }, 'Records both sides of a two-way link changed since they were last in step, parked for a person by the link’s manual rule. Choose the side that wins: its version is written over the other side at its flow’s next run.'),
+    pairs.length ? null : h('p', { class: 'empty' }, 'No two-way links: pair two flows with `switchyard flows link`.'),
+    pairs.length && !cards.length ? h('p', { class: 'empty' }, 'No open conflicts.') : null,
+    h('div', { id: 'conflict-list' }, cards));
+}
+
+function conflictCard(c, a, b, ctx) {
+  // first_version is the first flow's source side; a is the first flow (the smaller id).
+  const sideA = `A: ${a.source_connection} (${a.name || a.id})`;
+  const sideB = `B: ${b.source_connection} (${b.name || b.id})`;
+  const cols = [[sideA, c.first_version], ['Base (as last synced)', c.base], [sideB, c.second_version]];
+  const card = h('article', { class: 'card conflict', 'aria-label': `Conflict ${c.record}` },
+    h('h2', {}, `Record ${c.record} ↔ ${c.counterpart}`),
+    h('p', { class: 'muted' }, `Seen by ${c.seen_by} ${ago(c.parked_at)}.`),
+    h('div', { class: 'versions' }, cols.map(([title, v]) => h('section', { 'aria-label': title },
+      h('h3', {}, title),
+      v === undefined || v === null ? h('p', { class: 'empty' }, 'not kept') : h('pre', {}, JSON.stringify(v, null, 2))))));
+  if (ctx.can('write')) {
+    const resolve = (winner, label) => labelled(action(label, ctx, async () => {
+      await api.post(`/v1/flows/${api.seg(a.id)}/conflicts/${api.seg(c.record)}/resolve`, { winner: winner.id });
+      ctx.notify(`Conflict ${c.record} resolved: ${winner.source_connection}'s version wins.`);
+      // The focused button goes with its card: keep the keyboard in the next card, or the list.
+      const next = card.nextElementSibling && card.nextElementSibling.querySelector('button');
+      card.remove();
+      (next || document.querySelector('main h1')).focus();
+    }), `${label} for ${c.record}`);
+    card.append(h('div', { class: 'actions' },
+      resolve(a, 'Take A'),
+      resolve(b, 'Take B')));
+  }
+  return card;
 }

@@ -2,7 +2,8 @@
 // download). Started by tests/integration/console.rs, which serves the console and the API with
 // moto behind them and passes what it seeded in the environment:
 //   CONSOLE_URL, ADMIN_KEY, VIEWER_KEY, FLOW_ID, CONNECTION_IDS (comma-separated),
-//   REPLAY_KEY (a parked dead letter to replay), PARKED_KEY (one to leave parked),
+//   REPLAY_KEY (a parked dead letter to replay), PARKED_KEY (one to leave parked, then replay
+//   with "replay all"), CONFLICT_RECORD (the record of a two-way link's parked conflict),
 //   CHROMIUM (the browser binary), SCREENSHOT_DIR (optional: save the main views there).
 // Exits non-zero at the first failed check, naming it.
 
@@ -22,6 +23,7 @@ const FLOW = env('FLOW_ID');
 const CONNECTIONS = env('CONNECTION_IDS').split(',');
 const REPLAY = env('REPLAY_KEY');
 const PARKED = env('PARKED_KEY');
+const CONFLICT = env('CONFLICT_RECORD');
 const SHOTS = process.env.SCREENSHOT_DIR || '';
 const TIMEOUT = 10_000;
 
@@ -111,7 +113,7 @@ try {
 
   // --- A flow: run it now and see its job appear.
   await admin.goto(`${URL_}#/overview`);
-  await admin.getByRole('region', { name: 'Flows' }).getByRole('link').first().click();
+  await admin.getByRole('region', { name: 'Flows' }).getByRole('link', { name: 'Stripe customers to HubSpot contacts' }).click();
   await heading(admin, 'Stripe customers to HubSpot contacts');
   await admin.getByText('No jobs yet.').waitFor();
   await admin.getByRole('button', { name: 'Run now' }).click();
@@ -133,7 +135,9 @@ try {
   // --- A viewer key: no write buttons, and the API refuses the replay anyway.
   const viewer = await tab();
   await login(viewer, VIEWER);
-  assert.equal(await viewer.getByRole('link', { name: 'API keys' }).count(), 0);
+  for (const name of ['API keys', 'Audit log']) {
+    assert.equal(await viewer.getByRole('link', { name }).count(), 0, `a viewer has no ${name} link`);
+  }
   await viewer.getByRole('link', { name: 'Dead letters' }).first().click();
   await heading(viewer, 'Dead letters');
   await viewer.getByRole('link', { name: REPLAY }).waitFor();
@@ -141,6 +145,13 @@ try {
   await viewer.goto(`${URL_}#/flows/${encodeURIComponent(FLOW)}`);
   await viewer.getByRole('region', { name: 'Job history' }).waitFor();
   for (const name of ['Run now', 'Pause', 'Resume']) {
+    assert.equal(await viewer.getByRole('button', { name }).count(), 0, `a viewer sees no ${name}`);
+  }
+  await viewer.goto(`${URL_}#/conflicts`);
+  await viewer.getByRole('article', { name: `Conflict ${CONFLICT}` }).waitFor();
+  await viewer.goto(`${URL_}#/connections/${encodeURIComponent(CONNECTIONS[0])}`);
+  await viewer.getByRole('region', { name: 'Details' }).waitFor();
+  for (const name of ['Test now', 'Rotate secret', /^Take [AB]/, /^Replay all/]) {
     assert.equal(await viewer.getByRole('button', { name }).count(), 0, `a viewer sees no ${name}`);
   }
   const refused = await viewer.evaluate(async ([key, dead]) => {
@@ -164,12 +175,43 @@ try {
   await list.getByRole('link', { name: REPLAY }).waitFor({ state: 'detached' });
   await list.getByRole('link', { name: PARKED }).waitFor();
   step('the replayed dead letter left the list; the other is still parked');
+  await admin.getByRole('button', { name: 'Replay all 1 matching' }).click();
+  await admin.locator('#replay-summary').getByText('Replayed 1 of 1 dead letters.').waitFor();
+  await list.getByText('No dead letters match.').waitFor();
+  step('replay all matching: progress to 1 of 1, the list is empty');
+
+  // --- A two-way link's conflict: both versions beside the base; take A.
+  await admin.getByRole('link', { name: 'Conflicts' }).click();
+  await heading(admin, 'Conflicts');
+  const conflict = admin.getByRole('article', { name: `Conflict ${CONFLICT}` });
+  for (const [side, text] of [[/^A: /, 'Ada (EU edit)'], [/^Base/, '"Ada"'], [/^B: /, 'Ada (US edit)']]) {
+    await conflict.getByRole('region', { name: side }).getByText(text).waitFor();
+  }
+  await shot(admin, 'conflicts');
+  await conflict.getByRole('button', { name: `Take A for ${CONFLICT}` }).click();
+  await admin.getByRole('status').getByText(`Conflict ${CONFLICT} resolved`).waitFor();
+  await conflict.waitFor({ state: 'detached' });
+  step('a conflict resolved: A wins, it left the queue');
+
+  // --- Audit log (admin only): the clicks above are in it.
+  await admin.getByRole('link', { name: 'Audit log' }).click();
+  await heading(admin, 'Audit log');
+  const auditList = admin.locator('#audit-list');
+  for (const a of ['conflict.resolve', 'dead_letter.replay', 'flow.run']) await auditList.getByText(a).first().waitFor();
+  await shot(admin, 'audit');
+  step('the audit log shows the resolve, the replays and the run');
 
   // --- API keys (admin only).
   await admin.getByRole('link', { name: 'API keys' }).click();
   await heading(admin, 'API keys');
   assert.equal(await admin.locator('tbody tr').count(), 2);
   await shot(admin, 'keys');
+  // Rotate the viewer's key (the admin's own has no buttons): the new key is shown once.
+  await admin.getByRole('button', { name: /^Rotate / }).click();
+  await admin.locator('#key-once').getByText('Copy the new key now').waitFor();
+  assert.match(await admin.locator('#key-once code').textContent(), /^sy_live_/);
+  assert.equal(await admin.locator('tbody tr').count(), 3);
+  step('keys: a rotation shows the new key once');
 
   if (SHOTS) {
     const phone = await tab({ width: 390, height: 844 });

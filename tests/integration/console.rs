@@ -21,11 +21,19 @@ use switchyard::health::HealthRecord;
 use switchyard::queue::{AttemptRecord, Envelope, SyncJobRef, SyncMessage};
 use switchyard::store::api_keys::{Role, Tier};
 use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
+use switchyard::store::flows::ConflictRule;
+use switchyard::store::reviews::{ReviewItem, ReviewStore};
 use switchyard_tests::TestEnv;
 
 const FLOW: &str = "stripe-customers-to-hubspot";
 const STRIPE: &str = "conn_stripe_demo";
 const HUBSPOT: &str = "conn_hubspot_demo";
+/// A second HubSpot account, synced both ways with the first: the two-way link whose conflict
+/// the console resolves.
+const HUBSPOT_EU: &str = "conn_hubspot_eu";
+const US_TO_EU: &str = "contacts-us-to-eu";
+const EU_TO_US: &str = "contacts-eu-to-us";
+const CONFLICT_RECORD: &str = "contact-101";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -161,6 +169,24 @@ fn dead_letter(key: &str, flow_id: &str, job_id: &str, error: &str, parked_at: i
     }
 }
 
+/// The console's PKCE pieces (shared/console/pkce.js) against RFC 7636's example, in Node.
+#[test]
+fn console_pkce_pieces_follow_rfc_7636() {
+    let started = Instant::now();
+    let out = std::process::Command::new("node")
+        .arg("pkce.test.mjs")
+        .current_dir(workspace_root().join("tests/browser"))
+        .output()
+        .expect("node starts (install Node.js 20 or later)");
+    assert!(
+        out.status.success(),
+        "the PKCE checks failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("console PKCE checks: {:.2} s", started.elapsed().as_secs_f64());
+}
+
 #[tokio::test]
 async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_writes_from_a_viewer() {
     require_browser();
@@ -192,6 +218,13 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             "HubSpot",
             "https://api.hubapi.com",
             json!({"access_token": "pat-console-test"}),
+        ),
+        (
+            HUBSPOT_EU,
+            "hubspot",
+            "HubSpot EU",
+            "https://api-eu1.hubapi.com",
+            json!({"access_token": "pat-console-test-eu"}),
         ),
     ] {
         let (status, body) = call(
@@ -233,6 +266,67 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    // A two-way link between the HubSpot accounts with a conflict parked for a person.
+    for (id, source, destination) in [(US_TO_EU, HUBSPOT, HUBSPOT_EU), (EU_TO_US, HUBSPOT_EU, HUBSPOT)] {
+        let (status, body) = call(
+            &deps,
+            "POST",
+            "/v1/flows",
+            &admin,
+            json!({"id": id, "source": source, "stream": "contacts", "destination": destination,
+                   "operation": "contacts.upsert_by_email",
+                   "mapping": "{properties: {email: .properties.email, firstname: .properties.firstname}}"}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    switchyard::sync::link_flows(&deps.flows, EU_TO_US, US_TO_EU, ConflictRule::Manual)
+        .await
+        .expect("the flows pair up");
+    let reviews = ReviewStore::new(env.clients.dynamodb.clone(), &env.table);
+    let contact =
+        |name: &str, id: &str| json!({"id": id, "properties": {"email": "ada@example.com", "firstname": name}});
+    assert!(reviews
+        .park(&ReviewItem {
+            first_flow: EU_TO_US.into(),
+            second_flow: US_TO_EU.into(),
+            record: CONFLICT_RECORD.into(),
+            counterpart: "contact-9001".into(),
+            first_version: contact("Ada (EU edit)", CONFLICT_RECORD),
+            second_version: contact("Ada (US edit)", "contact-9001"),
+            base: Some(contact("Ada", "contact-9001")),
+            parked_at: SystemClock.now_unix() - 300,
+            seen_by: US_TO_EU.into(),
+        })
+        .await
+        .expect("parked"));
+    // The API's own refusals around the conflict (the browser resolves it below): a viewer may
+    // not resolve, a winner outside the link is an invalid field, an unlinked flow has no queue.
+    let resolve = format!("/v1/flows/{US_TO_EU}/conflicts/{CONFLICT_RECORD}/resolve");
+    let (status, body) = call(&deps, "POST", &resolve, &viewer, json!({"winner": EU_TO_US})).await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(&deps, "POST", &resolve, &admin, json!({"winner": FLOW})).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"][0]["field"], "winner", "{body}");
+    let (status, body) = call(
+        &deps,
+        "GET",
+        &format!("/v1/flows/{FLOW}/conflicts"),
+        &viewer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = call(
+        &deps,
+        "GET",
+        &format!("/v1/flows/{EU_TO_US}/conflicts"),
+        &viewer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["record"], CONFLICT_RECORD, "{body}");
     let store = DeadLetterStore::new(env.clients.dynamodb.clone(), &env.table);
     let now = SystemClock.now_unix();
     let to_replay = format!("job:{flow}:job_replay");
@@ -268,7 +362,8 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .env("ADMIN_KEY", &admin)
         .env("VIEWER_KEY", &viewer)
         .env("FLOW_ID", &flow)
-        .env("CONNECTION_IDS", format!("{stripe},{hubspot}"))
+        .env("CONNECTION_IDS", format!("{stripe},{hubspot},{HUBSPOT_EU}"))
+        .env("CONFLICT_RECORD", CONFLICT_RECORD)
         .env("REPLAY_KEY", &to_replay)
         .env("PARKED_KEY", &stays)
         .env("CHROMIUM", chromium())
@@ -287,17 +382,36 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     eprintln!("{stdout}");
     assert!(out.status.success(), "the browser script failed:\n{stdout}\n{stderr}");
 
-    // What the clicks did, seen from the store: the replayed letter is replayed and its job is
-    // back on the queue, the other is still parked, and the flow's run left a job.
-    let replayed = store.get(&to_replay).await.unwrap().expect("still stored");
-    assert_eq!(replayed.status, DeadLetterStatus::Replayed);
-    assert_eq!(
-        store.get(&stays).await.unwrap().expect("still stored").status,
-        DeadLetterStatus::Parked
-    );
+    // What the clicks did, seen from the store: the letter replayed alone and the one replayed
+    // by "replay all" are replayed and their jobs back on the queue, the flow's run left a
+    // job, and the conflict left the queue with the EU side's version winning.
+    for key in [&to_replay, &stays] {
+        let replayed = store.get(key).await.unwrap().expect("still stored");
+        assert_eq!(replayed.status, DeadLetterStatus::Replayed, "{key}");
+    }
     let jobs = deps.jobs.recent(&flow, 10).await.unwrap();
     assert!(jobs.iter().any(|j| j.trigger == "api"), "{jobs:?}");
     let sent = env.drain_queue().await;
-    assert!(sent.len() >= 2, "the run and the replay each sent a message: {sent:?}");
+    assert!(
+        sent.len() >= 3,
+        "the run and the two replays each sent a message: {sent:?}"
+    );
+    assert_eq!(
+        reviews.get(EU_TO_US, US_TO_EU, CONFLICT_RECORD).await.unwrap(),
+        None,
+        "the resolved conflict is no longer parked"
+    );
+    // Taking A (the EU side's source, the first flow) puts the losing direction's link in step
+    // with the version parked for its side, so the EU side's next run writes over the US side.
+    let links = switchyard::store::links::LinkStore::new(env.clients.dynamodb.clone(), &env.table)
+        .get_many(US_TO_EU, &["contact-9001".to_string()])
+        .await
+        .unwrap();
+    let link = links.get("contact-9001").expect("the losing direction's link is set");
+    assert_eq!(link.destination_id, CONFLICT_RECORD);
+    assert_eq!(
+        link.record.as_ref().unwrap()["properties"]["firstname"],
+        "Ada (US edit)"
+    );
     eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -38,12 +38,15 @@
 //! `POST /v1/connections/{id}/test` [run], `POST /v1/connections/{id}/rotate-secret` [write];
 //! `GET|POST /v1/flows`, `GET|PATCH /v1/flows/{id}`, `POST /v1/flows/{id}/pause|resume`
 //! [read | write], `POST /v1/flows/{id}/run` [run];
+//! `GET /v1/flows/{id}/conflicts` [read], `POST /v1/flows/{id}/conflicts/{record}/resolve`
+//! [write]: a two-way link's review queue;
 //! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
 //! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
 //! `GET /v1/audit`, `GET /v1/audit/export` [admin];
 //! `GET /v1/me` [read]: the calling key's tenant, role and permissions;
 //! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`];
-//! `GET /console[/{asset}]` (public): the admin console's static assets, see [`console`].
+//! `GET /console[/{asset}]` (public): the admin console's static assets, and
+//! `GET /v1/console-config` (public, a 404 unless single sign-on is set up), see [`console`].
 
 pub mod auditing;
 pub mod auth;
@@ -74,7 +77,9 @@ use crate::store::dead_letters::DeadLetterStore;
 use crate::store::flows::FlowStore;
 use crate::store::idempotency::IdempotencyStore;
 use crate::store::jobs::JobStore;
+use crate::store::links::LinkStore;
 use crate::store::request_windows::RequestWindowStore;
+use crate::store::reviews::ReviewStore;
 
 pub use auth::{Caller, Permission};
 pub use problem::{FieldError, Problem};
@@ -111,6 +116,9 @@ pub struct ApiConfig {
     /// How a test's result moves the connection's state and circuit: the health checker's
     /// policy, read from the same variables (`CIRCUIT_*`, `HEALTH_SLOW_MS`, ...).
     pub health_policy: crate::health::state::HealthPolicy,
+    /// The console's "Sign in with SSO" (`OIDC_AUTHORIZATION_URL`, `OIDC_TOKEN_URL`, beside
+    /// the OIDC settings), see [`console::SsoSettings`].
+    pub console_sso: Option<console::SsoSettings>,
 }
 
 impl ApiConfig {
@@ -128,6 +136,7 @@ impl ApiConfig {
             check_timeout: std::time::Duration::from_secs(10),
             allow_private_network: false,
             health_policy: crate::health::state::HealthPolicy::default(),
+            console_sso: None,
         }
     }
 
@@ -161,6 +170,7 @@ impl ApiConfig {
         }
         config.oidc = oidc::OidcSettings::from_lookup(&lookup)?;
         config.health_policy = crate::health::config::policy_from_lookup(&lookup)?;
+        config.console_sso = console::SsoSettings::from_lookup(&lookup, config.oidc.as_ref())?;
         if let Some(raw) = lookup("HEALTH_CHECK_TIMEOUT_SECS").filter(|v| !v.is_empty()) {
             let secs: u64 = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
                 name: "HEALTH_CHECK_TIMEOUT_SECS",
@@ -204,6 +214,9 @@ pub struct ApiDeps {
     pub flows: FlowStore,
     pub jobs: JobStore,
     pub dead_letters: DeadLetterStore,
+    /// Two-way links' record links and the conflicts they park for review.
+    pub links: LinkStore,
+    pub reviews: ReviewStore,
     pub idempotency: IdempotencyStore,
     pub audit: AuditStore,
     /// Flows' data-quality state: open anomalies are shown with the flow.
@@ -231,6 +244,8 @@ impl ApiDeps {
             flows: FlowStore::new(clients.dynamodb.clone(), &table),
             jobs: JobStore::new(clients.dynamodb.clone(), &table),
             dead_letters: DeadLetterStore::new(clients.dynamodb.clone(), &table),
+            links: LinkStore::new(clients.dynamodb.clone(), &table),
+            reviews: ReviewStore::new(clients.dynamodb.clone(), &table),
             idempotency: IdempotencyStore::new(clients.dynamodb.clone(), &table),
             audit: AuditStore::new(clients.dynamodb.clone(), &table),
             quality: crate::store::quality::QualityStore::new(clients.dynamodb.clone(), &table),
@@ -262,7 +277,11 @@ pub async fn handle_apigw(deps: &ApiDeps, event: ApiGatewayV2httpRequest) -> Api
 pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
     if console::is_console_path(&req.path) {
         // The console's static assets: public, not counted; the console itself calls /v1/.
-        return console::serve(&req);
+        return console::serve(&req, deps.config.console_sso.as_ref());
+    }
+    if req.path == console::CONFIG_PATH {
+        // What the console's login needs before there is a key: public, not counted.
+        return console::config(&req, deps.config.console_sso.as_ref());
     }
     if req.path == "/v1/openapi.json" {
         // The API's description is public: no key, not counted.

@@ -138,7 +138,7 @@ impl OidcSettings {
     }
 }
 
-fn https_or_loopback(url: &str) -> bool {
+pub(crate) fn https_or_loopback(url: &str) -> bool {
     url.starts_with("https://") || url.starts_with("http://127.0.0.1:") || url.starts_with("http://localhost:")
 }
 

@@ -8,7 +8,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{audit, connections, connectors, dead_letters, flows, keys, me};
+use super::routes::{audit, conflicts, connections, connectors, dead_letters, flows, keys, me};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -91,6 +91,8 @@ impl Modify for IdempotencyKeys {
         flows::pause,
         flows::resume,
         flows::run,
+        conflicts::list,
+        conflicts::resolve,
         dead_letters::list,
         dead_letters::show,
         dead_letters::replay,

@@ -22,7 +22,7 @@ pub struct AuditEntryView {
     pub role: Option<String>,
     /// `connection.create`, `connection.update`, `connection.delete`, `connection.test`,
     /// `connection.rotate_secret`, `flow.create`, `flow.update`, `flow.pause`, `flow.resume`,
-    /// `flow.run`, `dead_letter.replay`, `key.create`, `key.rotate`, `key.revoke`.
+    /// `flow.run`, `conflict.resolve`, `dead_letter.replay`, `key.create`, `key.rotate`, `key.revoke`.
     pub action: String,
     /// The resource's id (connection, flow, dead letter key, key prefix); empty when none.
     pub target: String,

@@ -1,6 +1,7 @@
 //! The route table and one module per resource.
 
 pub(crate) mod audit;
+pub(crate) mod conflicts;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod dead_letters;
@@ -34,6 +35,8 @@ pub enum Route {
     PauseFlow(String),
     ResumeFlow(String),
     RunFlow(String),
+    ListConflicts(String),
+    ResolveConflict(String, String),
     ListDeadLetters,
     ShowDeadLetter(String),
     ReplayDeadLetter(String),
@@ -100,6 +103,8 @@ impl Route {
             ("POST", ["flows", _, "pause"]) => Route::PauseFlow(id(1)),
             ("POST", ["flows", _, "resume"]) => Route::ResumeFlow(id(1)),
             ("POST", ["flows", _, "run"]) => Route::RunFlow(id(1)),
+            ("GET", ["flows", _, "conflicts"]) => Route::ListConflicts(id(1)),
+            ("POST", ["flows", _, "conflicts", _, "resolve"]) => Route::ResolveConflict(id(1), id(3)),
             ("GET", ["dead-letters"]) => Route::ListDeadLetters,
             ("GET", ["dead-letters", _]) => Route::ShowDeadLetter(id(1)),
             ("POST", ["dead-letters", _, "replay"]) => Route::ReplayDeadLetter(id(1)),
@@ -115,7 +120,7 @@ impl Route {
         use Route::*;
         match self {
             Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
+            | ListConflicts(_) | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
             RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
             CreateConnection
             | UpdateConnection(_)
@@ -124,7 +129,8 @@ impl Route {
             | CreateFlow
             | UpdateFlow(_)
             | PauseFlow(_)
-            | ResumeFlow(_) => Permission::Write,
+            | ResumeFlow(_)
+            | ResolveConflict(_, _) => Permission::Write,
             ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) | ListAudit | ExportAudit => Permission::Admin,
         }
     }
@@ -145,12 +151,15 @@ impl Route {
             PauseFlow(_) => "flow.pause",
             ResumeFlow(_) => "flow.resume",
             RunFlow(_) => "flow.run",
+            ResolveConflict(_, _) => "conflict.resolve",
             ReplayDeadLetter(_) => "dead_letter.replay",
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
             Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => return None,
+            | ListConflicts(_) | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => {
+                return None
+            }
         })
     }
 
@@ -169,10 +178,13 @@ impl Route {
             | PauseFlow(id)
             | ResumeFlow(id)
             | RunFlow(id)
+            | ListConflicts(id)
             | ShowDeadLetter(id)
             | ReplayDeadLetter(id)
             | RotateKey(id)
             | RevokeKey(id) => Some(id),
+            // The record: the audit entry's action names what was resolved.
+            ResolveConflict(_, record) => Some(record),
             Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
             | ListKeys | CreateKey | ListAudit | ExportAudit => None,
         }
@@ -201,6 +213,8 @@ impl Route {
             PauseFlow(id()),
             ResumeFlow(id()),
             RunFlow(id()),
+            ListConflicts(id()),
+            ResolveConflict(id(), id()),
             ListDeadLetters,
             ShowDeadLetter(id()),
             ReplayDeadLetter(id()),
@@ -239,6 +253,8 @@ impl Route {
             PauseFlow(_) => "POST /v1/flows/{id}/pause",
             ResumeFlow(_) => "POST /v1/flows/{id}/resume",
             RunFlow(_) => "POST /v1/flows/{id}/run",
+            ListConflicts(_) => "GET /v1/flows/{id}/conflicts",
+            ResolveConflict(_, _) => "POST /v1/flows/{id}/conflicts/{record}/resolve",
             ListDeadLetters => "GET /v1/dead-letters",
             ShowDeadLetter(_) => "GET /v1/dead-letters/{key}",
             ReplayDeadLetter(_) => "POST /v1/dead-letters/{key}/replay",
@@ -273,6 +289,8 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         PauseFlow(id) => flows::pause(deps, caller, &id).await,
         ResumeFlow(id) => flows::resume(deps, caller, &id).await,
         RunFlow(id) => flows::run(deps, caller, &id, req).await,
+        ListConflicts(id) => conflicts::list(deps, caller, &id).await,
+        ResolveConflict(id, record) => conflicts::resolve(deps, caller, &id, &record, req).await,
         ListDeadLetters => dead_letters::list(deps, caller, req).await,
         ShowDeadLetter(key) => dead_letters::show(deps, caller, &key).await,
         ReplayDeadLetter(key) => dead_letters::replay(deps, caller, &key).await,
@@ -319,6 +337,20 @@ mod tests {
         assert_eq!(Route::parse("GET", "/v1/nothing").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/hooks/x").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/v1/flows//run").unwrap_err().status, 404);
+        assert_eq!(
+            Route::parse("POST", "/v1/flows/f/conflicts/rec%2F1/resolve").unwrap(),
+            Route::ResolveConflict("f".into(), "rec/1".into())
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/flows/f/conflicts").unwrap().permission(),
+            Permission::Read
+        );
+        assert_eq!(
+            Route::parse("POST", "/v1/flows/f/conflicts/r/resolve")
+                .unwrap()
+                .permission(),
+            Permission::Write
+        );
     }
 
     #[test]
