@@ -400,6 +400,22 @@ streams:
     }
 
     #[test]
+    fn key_headers_are_at_least_two_distinct_valid_names() {
+        let with = |headers: &str| MINIMAL.replace("name: Mini", &format!("name: Mini\nauth: {{type: api_keys, headers: {headers}}}"));
+        parse_definition(
+            "mini.yaml",
+            &with("[{name: apitoken, credential: a}, {name: wstoken, credential: w}]"),
+        )
+        .unwrap();
+        let e = err(&with("[{name: apitoken, credential: a}]"));
+        assert_eq!(e.field, "auth[0].headers", "{e}");
+        let e = err(&with("[{name: apitoken, credential: a}, {name: ApiToken, credential: w}]"));
+        assert_eq!(e.field, "auth[0].headers[1].name", "{e}");
+        let e = err(&with("[{name: apitoken, credential: a}, {name: 'ws token', credential: w}]"));
+        assert_eq!(e.field, "auth[0].headers[1].name", "{e}");
+    }
+
+    #[test]
     fn cursor_pagination_must_send_its_token() {
         let e = err(&MINIMAL.replace("query: {after: \"{{ page.token }}\"}", "query: {}"));
         assert_eq!(e.field, "streams.items.request");
