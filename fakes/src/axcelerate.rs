@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{StatusCode, Uri};
-use axum::middleware::{from_fn_with_state, Next};
+use axum::middleware::{from_fn, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -113,7 +113,7 @@ pub fn try_start(config: AxcelerateConfig) -> io::Result<FakeHandle<Axcelerate>>
                 .route("/course/instance/detail", get(instance_detail))
                 .route("/course/enrolments", get(list_enrolments))
                 .route("/course/enrol", post(enrol))
-                .layer(from_fn_with_state(routes.clone(), tokens))
+                .layer(from_fn(tokens))
                 .with_state(routes);
             Router::new().nest("/api", api)
         },

@@ -29,6 +29,9 @@
 //! 404 likewise; objects carry the documented properties built below, not every one a release
 //! adds; org unit [`ORG_UNIT`] and the next few exist.
 
+// Request checks return the response the fake refuses with.
+#![allow(clippy::result_large_err)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};

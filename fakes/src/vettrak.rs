@@ -359,7 +359,7 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
         let token = {
             let mut next = lock(&vt.next);
             *next += 1;
-            format!("vt-token-{next}-7a1c")
+            format!("vt-token-{}-7a1c", *next)
         };
         lock(&vt.tokens).insert(token.clone());
         return envelope(operation, &auth(&token, 1, "Success"));
@@ -420,7 +420,7 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
                     let code = {
                         let mut next = lock(&vt.next);
                         *next += 1;
-                        format!("N{next:06}")
+                        format!("N{:06}", *next)
                     };
                     let c = client_json(&code, &given, &surname, &dob, &email);
                     lock(&vt.clients).insert(code, c.clone());
