@@ -266,8 +266,10 @@ fn fault(status: StatusCode) -> Response {
 
 /// Both tokens, in front of every route.
 async fn tokens(req: Request, next: Next) -> Response {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if header("apitoken").as_deref() != Some(API_TOKEN) || header("wstoken").as_deref() != Some(WS_TOKEN) {
+    let headers = req.headers();
+    let has = |name: &str, value: &str| headers.get(name).and_then(|v| v.to_str().ok()) == Some(value);
+    let ok = has("apitoken", API_TOKEN) && has("wstoken", WS_TOKEN);
+    if !ok {
         return error(StatusCode::UNAUTHORIZED, "Invalid or missing API token or web service token.");
     }
     next.run(req).await
