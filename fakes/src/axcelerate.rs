@@ -143,7 +143,12 @@ impl Axcelerate {
             let id = 100_000 + n;
             contacts.insert(
                 id,
-                contact_json(id, &format!("Student{n}"), "Learner", &format!("student{n}@example.edu.au")),
+                contact_json(
+                    id,
+                    &format!("Student{n}"),
+                    "Learner",
+                    &format!("student{n}@example.edu.au"),
+                ),
             );
         }
         drop(contacts);
@@ -186,7 +191,10 @@ impl Axcelerate {
 
     /// The contact with this email.
     pub fn find_contact(&self, email: &str) -> Option<Value> {
-        lock(&self.contacts).values().find(|c| c["EMAILADDRESS"] == email).cloned()
+        lock(&self.contacts)
+            .values()
+            .find(|c| c["EMAILADDRESS"] == email)
+            .cloned()
     }
 
     pub fn contact_count(&self) -> usize {
@@ -270,7 +278,10 @@ async fn tokens(req: Request, next: Next) -> Response {
     let has = |name: &str, value: &str| headers.get(name).and_then(|v| v.to_str().ok()) == Some(value);
     let ok = has("apitoken", API_TOKEN) && has("wstoken", WS_TOKEN);
     if !ok {
-        return error(StatusCode::UNAUTHORIZED, "Invalid or missing API token or web service token.");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Invalid or missing API token or web service token.",
+        );
     }
     next.run(req).await
 }
@@ -292,9 +303,19 @@ fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
 fn check(state: &Axcelerate, method: &str, uri: &Uri, params: &Params, allowed: &[&str], numeric: &[&str]) {
     for (name, value) in params {
         if !allowed.contains(&name.as_str()) {
-            state.violation(method, uri.path(), &format!("/{name}"), format!("`{name}` is not a parameter of this resource"));
+            state.violation(
+                method,
+                uri.path(),
+                &format!("/{name}"),
+                format!("`{name}` is not a parameter of this resource"),
+            );
         } else if numeric.contains(&name.as_str()) && value.parse::<u64>().is_err() {
-            state.violation(method, uri.path(), &format!("/{name}"), format!("`{name}` must be a number, got `{value}`"));
+            state.violation(
+                method,
+                uri.path(),
+                &format!("/{name}"),
+                format!("`{name}` must be a number, got `{value}`"),
+            );
         }
     }
 }
@@ -312,7 +333,12 @@ fn instance_type_ok(state: &Axcelerate, method: &str, uri: &Uri, params: &Params
     match param(params, "type") {
         Some("w" | "p" | "el") => true,
         other => {
-            state.violation(method, uri.path(), "/type", format!("type must be w, p or el, got {other:?}"));
+            state.violation(
+                method,
+                uri.path(),
+                "/type",
+                format!("type must be w, p or el, got {other:?}"),
+            );
             false
         }
     }
@@ -385,7 +411,10 @@ async fn create_contact(
     }
     let email = param(&p, "emailAddress").unwrap_or_default();
     if !email.is_empty() && !valid_email(email) {
-        return error(StatusCode::PRECONDITION_FAILED, &format!("emailAddress is not a valid email address: {email}"));
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            &format!("emailAddress is not a valid email address: {email}"),
+        );
     }
     let id = state.new_id();
     let mut c = contact_json(id, given, surname, email);
@@ -400,7 +429,14 @@ async fn create_contact(
 
 async fn search_instances(State(state): State<Arc<Axcelerate>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
     let p = params(q.unwrap_or_default().as_bytes());
-    check(&state, "GET", &uri, &p, &["type", "offset", "displayLength"], &["offset", "displayLength"]);
+    check(
+        &state,
+        "GET",
+        &uri,
+        &p,
+        &["type", "offset", "displayLength"],
+        &["offset", "displayLength"],
+    );
     if !instance_type_ok(&state, "GET", &uri, &p) {
         return error(StatusCode::PRECONDITION_FAILED, "type is required.");
     }
@@ -414,7 +450,10 @@ async fn instance_detail(State(state): State<Arc<Axcelerate>>, uri: Uri, RawQuer
     if !instance_type_ok(&state, "GET", &uri, &p) {
         return error(StatusCode::PRECONDITION_FAILED, "type is required.");
     }
-    match param(&p, "instanceID").and_then(|v| v.parse().ok()).and_then(|id| state.instance(id)) {
+    match param(&p, "instanceID")
+        .and_then(|v| v.parse().ok())
+        .and_then(|id| state.instance(id))
+    {
         Some(i) => Json(i).into_response(),
         None => error(StatusCode::NOT_FOUND, "Instance not found."),
     }
@@ -433,7 +472,12 @@ async fn list_enrolments(State(state): State<Arc<Axcelerate>>, uri: Uri, RawQuer
     let instance: Option<u64> = param(&p, "instanceID").and_then(|v| v.parse().ok());
     let contact: Option<u64> = param(&p, "contactID").and_then(|v| v.parse().ok());
     if instance.is_none() && contact.is_none() {
-        state.violation("GET", uri.path(), "/instanceID", "instanceID or contactID is required".into());
+        state.violation(
+            "GET",
+            uri.path(),
+            "/instanceID",
+            "instanceID or contactID is required".into(),
+        );
         return error(StatusCode::PRECONDITION_FAILED, "instanceID or contactID is required.");
     }
     let items: Vec<Value> = lock(&state.enrolments)
@@ -465,16 +509,28 @@ async fn enrol(
     let contact: Option<u64> = param(&p, "contactID").and_then(|v| v.parse().ok());
     let instance: Option<u64> = param(&p, "instanceID").and_then(|v| v.parse().ok());
     let (Some(contact), Some(instance)) = (contact, instance) else {
-        return error(StatusCode::PRECONDITION_FAILED, "contactID and instanceID are required.");
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            "contactID and instanceID are required.",
+        );
     };
     if state.contact(contact).is_none() {
-        return error(StatusCode::PRECONDITION_FAILED, &format!("Invalid contactID: {contact}"));
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            &format!("Invalid contactID: {contact}"),
+        );
     }
     if state.instance(instance).is_none() {
-        return error(StatusCode::PRECONDITION_FAILED, &format!("Invalid instanceID: {instance}"));
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            &format!("Invalid instanceID: {instance}"),
+        );
     }
     if state.enrolment_of(contact, instance).is_some() {
-        return error(StatusCode::PRECONDITION_FAILED, "This contact is already enrolled in this instance.");
+        return error(
+            StatusCode::PRECONDITION_FAILED,
+            "This contact is already enrolled in this instance.",
+        );
     }
     let e = state.add_enrolment(contact, instance);
     let invoice = state.new_id();

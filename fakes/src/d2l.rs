@@ -308,7 +308,9 @@ async fn token(State(d2l): State<Arc<D2l>>, headers: HeaderMap, body: Bytes) -> 
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client"}))).into_response();
     }
     let mut current = lock(&d2l.refresh_token);
-    if form.get("grant_type").map(String::as_str) != Some("refresh_token") || form.get("refresh_token") != Some(&*current) {
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token")
+        || form.get("refresh_token") != Some(&*current)
+    {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
     }
     let n = {
@@ -328,7 +330,12 @@ fn version_ok(d2l: &D2l, method: &str, uri: &Uri, version: &str, served: &[&str]
     if served.contains(&version) {
         return Ok(());
     }
-    d2l.violation(method, uri.path(), "/version", format!("the site does not serve API version {version}"));
+    d2l.violation(
+        method,
+        uri.path(),
+        "/version",
+        format!("the site does not serve API version {version}"),
+    );
     Err(problem(StatusCode::NOT_FOUND, "Resource not found"))
 }
 
@@ -343,7 +350,12 @@ fn params(query: Option<String>) -> Params {
 fn check_params(d2l: &D2l, uri: &Uri, params: &Params, allowed: &[&str]) {
     for (name, _) in params {
         if !allowed.contains(&name.as_str()) {
-            d2l.violation("GET", uri.path(), &format!("/query/{name}"), format!("`{name}` is not a parameter of this action"));
+            d2l.violation(
+                "GET",
+                uri.path(),
+                &format!("/query/{name}"),
+                format!("`{name}` is not a parameter of this action"),
+            );
         }
     }
 }
@@ -376,7 +388,12 @@ async fn list_users(
         return r;
     }
     let p = params(q);
-    check_params(&d2l, &uri, &p, &["orgDefinedId", "userName", "externalEmail", "bookmark"]);
+    check_params(
+        &d2l,
+        &uri,
+        &p,
+        &["orgDefinedId", "userName", "externalEmail", "bookmark"],
+    );
     let items = lock(&d2l.users).iter().map(|(id, u)| (*id, u.clone())).collect();
     paged_result_set(items, param(&p, "bookmark"))
 }
@@ -385,8 +402,10 @@ async fn whoami(State(d2l): State<Arc<D2l>>, Path(version): Path<String>, uri: U
     if let Err(r) = version_ok(&d2l, "GET", &uri, &version, LP_VERSIONS) {
         return r;
     }
-    Json(json!({"Identifier": "169", "FirstName": "Integration", "LastName": "Service",
-        "UniqueName": "switchyard.integration", "ProfileIdentifier": "p169"}))
+    Json(
+        json!({"Identifier": "169", "FirstName": "Integration", "LastName": "Service",
+        "UniqueName": "switchyard.integration", "ProfileIdentifier": "p169"}),
+    )
     .into_response()
 }
 
@@ -475,7 +494,10 @@ async fn create_user(
         return problem(StatusCode::BAD_REQUEST, "UserName must not be empty");
     }
     if d2l.find_user(username).is_some() {
-        return problem(StatusCode::BAD_REQUEST, &format!("The user name {username} is already in use"));
+        return problem(
+            StatusCode::BAD_REQUEST,
+            &format!("The user name {username} is already in use"),
+        );
     }
     let id = {
         let mut next = lock(&d2l.next_id);
@@ -540,7 +562,12 @@ async fn enroll(
         Ok(b) => b,
         Err(r) => return r,
     };
-    if let Err(m) = check_block(&d2l, &uri, &block, &[("OrgUnitId", "n"), ("UserId", "n"), ("RoleId", "n")]) {
+    if let Err(m) = check_block(
+        &d2l,
+        &uri,
+        &block,
+        &[("OrgUnitId", "n"), ("UserId", "n"), ("RoleId", "n")],
+    ) {
         return problem(StatusCode::BAD_REQUEST, &m);
     }
     let (ou, user, role) = (

@@ -47,7 +47,15 @@ pub const API_KEY: &str = "jrp-fake-api-key-6e2b90c4";
 /// Courses that exist.
 pub const COURSES: &[&str] = &["BSB40120-2027-01", "CHC33021-2027-01", "HLTAID011-2027-03"];
 
-const PARTY_FIELDS: &[&str] = &["party-type", "first-name", "surname", "email", "birth-date", "mobile-phone", "usi"];
+const PARTY_FIELDS: &[&str] = &[
+    "party-type",
+    "first-name",
+    "surname",
+    "email",
+    "birth-date",
+    "mobile-phone",
+    "usi",
+];
 const ENROLMENT_FIELDS: &[&str] = &["party-identifier", "course-number", "enrolment-status", "start-date"];
 
 /// How the fake behaves.
@@ -125,7 +133,12 @@ impl JrPlus {
             let id = format!("P{n:05}");
             parties.insert(
                 id.clone(),
-                party_json(&id, &format!("Student{n}"), "Learner", &format!("student{n}@example.edu.au")),
+                party_json(
+                    &id,
+                    &format!("Student{n}"),
+                    "Learner",
+                    &format!("student{n}@example.edu.au"),
+                ),
             );
         }
         drop(parties);
@@ -245,14 +258,24 @@ fn page_params(state: &JrPlus, uri: &Uri, q: Option<String>) -> (usize, usize) {
         match (&*k, v.parse::<usize>()) {
             ("offset", Ok(n)) => offset = n,
             ("limit", Ok(n)) => limit = n.clamp(1, 100),
-            (name, _) => state.violation("GET", uri.path(), &format!("/query/{name}"), format!("`{name}={v}` is not a parameter of this resource")),
+            (name, _) => state.violation(
+                "GET",
+                uri.path(),
+                &format!("/query/{name}"),
+                format!("`{name}={v}` is not a parameter of this resource"),
+            ),
         }
     }
     (offset, limit)
 }
 
 fn list(name: &str, item: &str, records: Vec<Value>, offset: usize, limit: usize) -> Response {
-    let items: String = records.iter().skip(offset).take(limit).map(|r| element(item, r)).collect();
+    let items: String = records
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|r| element(item, r))
+        .collect();
     xml(StatusCode::OK, format!("<{name} type=\"array\">{items}</{name}>"))
 }
 
@@ -285,9 +308,17 @@ fn read_record(
     root: &str,
     allowed: &[&str],
 ) -> Result<Map<String, Value>, Response> {
-    let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ct = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !ct.contains("xml") {
-        s.violation("POST", uri.path(), "/headers/content-type", format!("the body is XML, not `{ct}`"));
+        s.violation(
+            "POST",
+            uri.path(),
+            "/headers/content-type",
+            format!("the body is XML, not `{ct}`"),
+        );
     }
     let text = std::str::from_utf8(body).map_err(|_| errors(StatusCode::BAD_REQUEST, "The body is not UTF-8."))?;
     let doc = roxmltree::Document::parse(text).map_err(|e| {
@@ -303,10 +334,20 @@ fn read_record(
     for child in element.children().filter(|n| n.is_element()) {
         let name = child.tag_name().name();
         if !allowed.contains(&name) {
-            s.violation("POST", uri.path(), &format!("/body/{root}/{name}"), format!("<{name}> is not a field of <{root}>"));
+            s.violation(
+                "POST",
+                uri.path(),
+                &format!("/body/{root}/{name}"),
+                format!("<{name}> is not a field of <{root}>"),
+            );
         }
         if child.children().any(|n| n.is_element()) {
-            s.violation("POST", uri.path(), &format!("/body/{root}/{name}"), format!("<{name}> holds text, not elements"));
+            s.violation(
+                "POST",
+                uri.path(),
+                &format!("/body/{root}/{name}"),
+                format!("<{name}> holds text, not elements"),
+            );
         }
         fields.insert(name.to_owned(), json!(child.text().unwrap_or_default()));
     }
@@ -326,7 +367,11 @@ async fn create_party(State(s): State<Arc<JrPlus>>, uri: Uri, headers: HeaderMap
         return errors(StatusCode::UNPROCESSABLE_ENTITY, "Surname can't be blank");
     }
     let email = text(&fields, "email");
-    if !email.is_empty() && !email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.')) {
+    if !email.is_empty()
+        && !email
+            .split_once('@')
+            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'))
+    {
         return errors(StatusCode::UNPROCESSABLE_ENTITY, &format!("Email {email} is invalid"));
     }
     let id = {
@@ -351,12 +396,23 @@ async fn create_enrolment(State(s): State<Arc<JrPlus>>, uri: Uri, headers: Heade
     };
     let party = text(&fields, "party-identifier");
     if s.party(party).is_none() {
-        return errors(StatusCode::UNPROCESSABLE_ENTITY, &format!("Party {party} does not exist"));
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Party {party} does not exist"),
+        );
     }
     let course = text(&fields, "course-number");
     if !COURSES.contains(&course) {
-        return errors(StatusCode::UNPROCESSABLE_ENTITY, &format!("Course {course} does not exist"));
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("Course {course} does not exist"),
+        );
     }
-    let e = s.enrol(party, course, text(&fields, "enrolment-status"), text(&fields, "start-date"));
+    let e = s.enrol(
+        party,
+        course,
+        text(&fields, "enrolment-status"),
+        text(&fields, "start-date"),
+    );
     xml(StatusCode::CREATED, element("enrolment", &e))
 }

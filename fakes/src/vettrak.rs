@@ -280,7 +280,14 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("GetUnitResultsForClient", &["sToken", "sClie_Code"]),
     (
         "AddClientAfterCheck",
-        &["sToken", "sClie_Surname", "sClie_Given", "xsdClie_DOB", "divisionId", "email"],
+        &[
+            "sToken",
+            "sClie_Surname",
+            "sClie_Given",
+            "xsdClie_DOB",
+            "divisionId",
+            "email",
+        ],
     ),
 ];
 
@@ -296,9 +303,15 @@ fn valid_datetime(text: &str) -> bool {
 }
 
 async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !content_type.starts_with("text/xml") {
-        vt.violation("/headers/content-type", format!("SOAP 1.1 takes text/xml, not `{content_type}`"));
+        vt.violation(
+            "/headers/content-type",
+            format!("SOAP 1.1 takes text/xml, not `{content_type}`"),
+        );
     }
     let Ok(text) = std::str::from_utf8(&body) else {
         vt.violation("/body", "the request is not UTF-8".into());
@@ -321,26 +334,44 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
         .find(|n| n.is_element() && n.tag_name().name() == "Body" && n.tag_name().namespace() == Some(SOAP_NS))
         .and_then(|b| b.children().find(|n| n.is_element()))
     else {
-        vt.violation("/body/Envelope/Body", "the envelope has no Body with an operation".into());
+        vt.violation(
+            "/body/Envelope/Body",
+            "the envelope has no Body with an operation".into(),
+        );
         return fault(StatusCode::BAD_REQUEST);
     };
     let operation = call.tag_name().name();
     if call.tag_name().namespace() != Some(NS) {
-        vt.violation(&format!("/body/{operation}"), format!("the operation is not in the namespace {NS}"));
+        vt.violation(
+            &format!("/body/{operation}"),
+            format!("the operation is not in the namespace {NS}"),
+        );
     }
-    let action = headers.get("soapaction").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let action = headers
+        .get("soapaction")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if action != format!("\"{NS}/{operation}\"") {
-        vt.violation("/headers/soapaction", format!("SOAPAction `{action}` does not name {operation}"));
+        vt.violation(
+            "/headers/soapaction",
+            format!("SOAPAction `{action}` does not name {operation}"),
+        );
     }
     let Some((_, params)) = OPERATIONS.iter().find(|(name, _)| *name == operation) else {
-        vt.violation(&format!("/body/{operation}"), format!("{operation} is not an operation this fake serves"));
+        vt.violation(
+            &format!("/body/{operation}"),
+            format!("{operation} is not an operation this fake serves"),
+        );
         return fault(StatusCode::INTERNAL_SERVER_ERROR);
     };
     let mut args: BTreeMap<&str, String> = BTreeMap::new();
     for child in call.children().filter(|n| n.is_element()) {
         let name = child.tag_name().name();
         if !params.iter().any(|p| p.trim_end_matches('?') == name) {
-            vt.violation(&format!("/body/{operation}/{name}"), format!("{name} is not a parameter of {operation}"));
+            vt.violation(
+                &format!("/body/{operation}/{name}"),
+                format!("{name} is not a parameter of {operation}"),
+            );
         }
         args.insert(name, child.text().unwrap_or_default().to_owned());
     }
@@ -364,7 +395,11 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
         lock(&vt.tokens).insert(token.clone());
         return envelope(operation, &auth(&token, 1, "Success"));
     }
-    let token = if operation == "GetAccessibleClients" { arg("token") } else { arg("sToken") };
+    let token = if operation == "GetAccessibleClients" {
+        arg("token")
+    } else {
+        arg("sToken")
+    };
     if !lock(&vt.tokens).contains(&token) {
         return envelope(operation, &format!("<Auth>{}</Auth>", auth("", -1, "Invalid Token.")));
     }
@@ -372,17 +407,30 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
     match operation {
         "GetAccessibleClients" => {
             if arg("clientCode") != STAFF_CODE {
-                return envelope(operation, &format!("<Auth>{}</Auth>", auth("", -1, "Client not found.")));
+                return envelope(
+                    operation,
+                    &format!("<Auth>{}</Auth>", auth("", -1, "Client not found.")),
+                );
             }
-            let list: String = lock(&vt.clients).values().map(|c| format!("<TClie>{}</TClie>", elements(c))).collect();
+            let list: String = lock(&vt.clients)
+                .values()
+                .map(|c| format!("<TClie>{}</TClie>", elements(c)))
+                .collect();
             envelope(operation, &format!("{ok}<ClieList>{list}</ClieList>"))
         }
         "GetEnrolmentsForClient" | "GetUnitResultsForClient" => {
             let code = arg("sClie_Code");
             if vt.client(&code).is_none() {
-                return envelope(operation, &format!("<Auth>{}</Auth>", auth("", -1, "Client not found.")));
+                return envelope(
+                    operation,
+                    &format!("<Auth>{}</Auth>", auth("", -1, "Client not found.")),
+                );
             }
-            let (list, item) = if operation == "GetEnrolmentsForClient" { ("EnroList", "TEnro") } else { ("ResuList", "TResu") };
+            let (list, item) = if operation == "GetEnrolmentsForClient" {
+                ("EnroList", "TEnro")
+            } else {
+                ("ResuList", "TResu")
+            };
             let items: String = if operation == "GetEnrolmentsForClient" {
                 lock(&vt.enrolments)
                     .values()
@@ -399,7 +447,12 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
             envelope(operation, &format!("{ok}<{list}>{items}</{list}>"))
         }
         _ => {
-            let (surname, given, dob, email) = (arg("sClie_Surname"), arg("sClie_Given"), arg("xsdClie_DOB"), arg("email"));
+            let (surname, given, dob, email) = (
+                arg("sClie_Surname"),
+                arg("sClie_Given"),
+                arg("xsdClie_DOB"),
+                arg("email"),
+            );
             if arg("divisionId").parse::<i64>().is_err() {
                 vt.violation("/body/AddClientAfterCheck/divisionId", "divisionId is an int".into());
             }
@@ -412,7 +465,11 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
             }
             let existing = lock(&vt.clients)
                 .values()
-                .find(|c| c["Clie_Surname"] == surname.as_str() && c["Clie_Given"] == given.as_str() && c["Clie_DOB"] == dob.as_str())
+                .find(|c| {
+                    c["Clie_Surname"] == surname.as_str()
+                        && c["Clie_Given"] == given.as_str()
+                        && c["Clie_DOB"] == dob.as_str()
+                })
                 .cloned();
             let client = match existing {
                 Some(c) => c,

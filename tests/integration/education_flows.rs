@@ -7,23 +7,24 @@
 //! Two flows read the same aXcelerate enrolments: the first creates the Canvas user (login the
 //! student's email, SIS id `AX-<CONTACTID>`), the second enrols that user, named by SIS id as
 //! Canvas allows (`sis_user_id:AX-<CONTACTID>`), in the Canvas course the mapping pairs with the
-//! aXcelerate instance. The first student's email is already a Canvas login: Canvas refuses that user,
-//! and so that student's enrolment (no such SIS id); both are recorded as refused alone. A second
-//! run writes nothing.
+//! aXcelerate instance. The first student's email is already a Canvas login: Canvas refuses that
+//! user, and so that student's enrolment (no such SIS id); both are recorded as refused alone.
+//! After a new enrolment in aXcelerate, the next runs create and enrol that student only (the
+//! others are unchanged and skipped). The rig is [`StateRig`]: moto only, no localstripe.
 
 use serde_json::json;
-use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::store::flows::SyncMode;
 use switchyard_fakes::axcelerate::{self, AxcelerateConfig, API_TOKEN, INSTANCE, WS_TOKEN};
 use switchyard_fakes::canvas::{self, CanvasConfig, COURSE, TOKEN};
 
-use crate::sync::Rig;
+use crate::sync::StateRig;
 
 #[tokio::test]
 async fn new_axcelerate_enrolments_become_canvas_users_enrolled_in_the_paired_course() {
     switchyard_tests::log_capture::known_secret(TOKEN);
     switchyard_tests::log_capture::known_secret(API_TOKEN);
     switchyard_tests::log_capture::known_secret(WS_TOKEN);
-    let rig = Rig::new().await;
+    let rig = StateRig::new().await;
     let sms = axcelerate::start(AxcelerateConfig {
         contacts: 5,
         instances: 1,
@@ -37,7 +38,9 @@ async fn new_axcelerate_enrolments_become_canvas_users_enrolled_in_the_paired_co
         courses: 1,
         ..CanvasConfig::default()
     });
-    assert!(lms.find_user(sms.contact(100_001).unwrap()["EMAILADDRESS"].as_str().unwrap()).is_some());
+    assert!(lms
+        .find_user(sms.contact(100_001).unwrap()["EMAILADDRESS"].as_str().unwrap())
+        .is_some());
     rig.connect_with_config(
         "conn_axcelerate",
         "axcelerate",
@@ -52,40 +55,36 @@ async fn new_axcelerate_enrolments_become_canvas_users_enrolled_in_the_paired_co
         json!({"access_token": TOKEN}),
     )
     .await;
-    let flow = |id: &str, operation: &str, mapping: &str| Flow {
-        id: id.into(),
-        name: id.into(),
-        source_connection: "conn_axcelerate".into(),
-        source_stream: "enrolments".into(),
-        destination_connection: "conn_canvas".into(),
-        destination_operation: operation.into(),
-        mapping: mapping.into(),
-        mode: SyncMode::Full,
-        ..rig.flow.clone()
-    };
-    let users = flow(
-        "flow_ax_canvas_users",
-        "users.create",
-        r#"{user: {name: "\(.GIVENNAME) \(.SURNAME)", sortable_name: "\(.SURNAME), \(.GIVENNAME)"},
-            pseudonym: {unique_id: .EMAIL, sis_user_id: "AX-\(.CONTACTID)"},
-            communication_channel: {type: "email", address: .EMAIL}}"#,
-    );
-    let enrolments = flow(
-        "flow_ax_canvas_enrolments",
-        "enrollments.create",
-        &format!(
-            r#"{{course_id: ({{"{INSTANCE}": {COURSE}}}[.INSTANCEID | tostring]),
-                user_id: "sis_user_id:AX-\(.CONTACTID)", type: "StudentEnrollment"}}"#
-        ),
-    );
-    rig.deps.flows.create(&users).await.unwrap();
-    rig.deps.flows.create(&enrolments).await.unwrap();
+    let users = rig
+        .flow(
+            "flow_ax_canvas_users",
+            ("conn_axcelerate", "enrolments"),
+            ("conn_canvas", "users.create"),
+            SyncMode::Full,
+            r#"{user: {name: "\(.GIVENNAME) \(.SURNAME)", sortable_name: "\(.SURNAME), \(.GIVENNAME)"},
+                pseudonym: {unique_id: .EMAIL, sis_user_id: "AX-\(.CONTACTID)"},
+                communication_channel: {type: "email", address: .EMAIL}}"#,
+        )
+        .await;
+    // The Canvas course paired with each aXcelerate instance, in the mapping.
+    let enrolments = rig
+        .flow(
+            "flow_ax_canvas_enrolments",
+            ("conn_axcelerate", "enrolments"),
+            ("conn_canvas", "enrollments.create"),
+            SyncMode::Full,
+            &format!(
+                r#"{{course_id: ({{"{INSTANCE}": {COURSE}}}[.INSTANCEID | tostring]),
+                    user_id: "sis_user_id:AX-\(.CONTACTID)", type: "StudentEnrollment"}}"#
+            ),
+        )
+        .await;
 
     let before = lms.user_count();
-    let job = rig.run_flow(&users, None).await;
+    let job = rig.run_flow(&users.id).await;
     assert_eq!((job.counts.written, job.counts.failed), (2, 1), "{job:?}");
     assert_eq!(lms.user_count(), before + 2);
-    let job = rig.run_flow(&enrolments, None).await;
+    let job = rig.run_flow(&enrolments.id).await;
     assert_eq!((job.counts.written, job.counts.failed), (2, 1), "{job:?}");
 
     for contact in [100_002u64, 100_003] {
@@ -103,11 +102,9 @@ async fn new_axcelerate_enrolments_become_canvas_users_enrolled_in_the_paired_co
 
     // A new enrolment in aXcelerate: the next runs create and enrol that student only.
     sms.enrol_as_staff(100_005, INSTANCE);
-    let users = rig.deps.flows.get(&users.id).await.unwrap().expect("stored");
-    let enrolments = rig.deps.flows.get(&enrolments.id).await.unwrap().expect("stored");
-    let job = rig.run_flow(&users, None).await;
+    let job = rig.run_flow(&users.id).await;
     assert_eq!(job.counts.written, 1, "{job:?}");
-    let job = rig.run_flow(&enrolments, None).await;
+    let job = rig.run_flow(&enrolments.id).await;
     assert_eq!(job.counts.written, 1, "{job:?}");
     let user = lms.find_user("student5@example.edu.au").expect("the new student");
     assert!(lms.enrollment_of(COURSE, user["id"].as_u64().unwrap()).is_some());

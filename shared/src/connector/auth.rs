@@ -957,7 +957,10 @@ mod tests {
         let only_one = Credentials::new().with("api_token", "a-value");
         let err = Authenticator::new(&alts, None, &only_one).err().unwrap();
         assert_eq!(err.kind, ErrorKind::Credentials);
-        assert!(err.message.contains("`ws_token`") && !err.message.contains("a-value"), "{err}");
+        assert!(
+            err.message.contains("`ws_token`") && !err.message.contains("a-value"),
+            "{err}"
+        );
         let creds = only_one.with("ws_token", "w-value");
         let auth = Authenticator::new(&alts, None, &creds).unwrap();
         assert_eq!(auth.kind(), "api_keys");
@@ -973,12 +976,18 @@ mod tests {
             .collect();
         assert_eq!(
             sent,
-            [("apitoken".to_owned(), "a-value".to_owned()), ("wstoken".to_owned(), "w-value".to_owned())]
+            [
+                ("apitoken".to_owned(), "a-value".to_owned()),
+                ("wstoken".to_owned(), "w-value".to_owned())
+            ]
         );
         let redacted = auth.redacted_parts("[R]");
         assert_eq!(
             redacted.more_headers,
-            [("apitoken".to_owned(), "[R]".to_owned()), ("wstoken".to_owned(), "[R]".to_owned())]
+            [
+                ("apitoken".to_owned(), "[R]".to_owned()),
+                ("wstoken".to_owned(), "[R]".to_owned())
+            ]
         );
     }
 

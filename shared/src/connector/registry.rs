@@ -18,7 +18,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
     ("axcelerate.yaml", include_str!("../../connectors/axcelerate.yaml")),
     ("canvas.yaml", include_str!("../../connectors/canvas.yaml")),
-    ("d2l-brightspace.yaml", include_str!("../../connectors/d2l-brightspace.yaml")),
+    (
+        "d2l-brightspace.yaml",
+        include_str!("../../connectors/d2l-brightspace.yaml"),
+    ),
     ("dropbox.yaml", include_str!("../../connectors/dropbox.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
@@ -409,7 +412,12 @@ streams:
 
     #[test]
     fn key_headers_are_at_least_two_distinct_valid_names() {
-        let with = |headers: &str| MINIMAL.replace("name: Mini", &format!("name: Mini\nauth: {{type: api_keys, headers: {headers}}}"));
+        let with = |headers: &str| {
+            MINIMAL.replace(
+                "name: Mini",
+                &format!("name: Mini\nauth: {{type: api_keys, headers: {headers}}}"),
+            )
+        };
         parse_definition(
             "mini.yaml",
             &with("[{name: apitoken, credential: a}, {name: wstoken, credential: w}]"),
@@ -417,9 +425,13 @@ streams:
         .unwrap();
         let e = err(&with("[{name: apitoken, credential: a}]"));
         assert_eq!(e.field, "auth[0].headers", "{e}");
-        let e = err(&with("[{name: apitoken, credential: a}, {name: ApiToken, credential: w}]"));
+        let e = err(&with(
+            "[{name: apitoken, credential: a}, {name: ApiToken, credential: w}]",
+        ));
         assert_eq!(e.field, "auth[0].headers[1].name", "{e}");
-        let e = err(&with("[{name: apitoken, credential: a}, {name: 'ws token', credential: w}]"));
+        let e = err(&with(
+            "[{name: apitoken, credential: a}, {name: 'ws token', credential: w}]",
+        ));
         assert_eq!(e.field, "auth[0].headers[1].name", "{e}");
     }
 

@@ -96,7 +96,10 @@ async fn axcelerate() {
     for record in [&full.records[0], &full.records[150], full.records.last().unwrap()] {
         assert_eq!(record, &fake.enrolment(id(record, "LEARNERID")).unwrap());
     }
-    assert!(fake.enrolment_of(100_240, INSTANCE).is_none(), "contact 240 is not enrolled yet");
+    assert!(
+        fake.enrolment_of(100_240, INSTANCE).is_none(),
+        "contact 240 is not enrolled yet"
+    );
     let added = fake.enrol_as_staff(100_240, INSTANCE);
     let again = super::read_all(&c, "enrolments", switchyard::connector::StreamState::full_refresh()).await;
     let read = again

@@ -74,7 +74,14 @@ async fn d2l_brightspace() {
                     .collect()
             }),
             object: Box::new(move |id| f.user(id.parse().ok()?)),
-            compare: &["/UserId", "/FirstName", "/LastName", "/UserName", "/ExternalEmail", "/OrgDefinedId"],
+            compare: &[
+                "/UserId",
+                "/FirstName",
+                "/LastName",
+                "/UserName",
+                "/ExternalEmail",
+                "/OrgDefinedId",
+            ],
             missing_id: "999999",
         },
     )
@@ -86,14 +93,24 @@ async fn d2l_brightspace() {
     .await;
     f.enroll_as_admin(ORG_UNIT, 355, LEARNER_ROLE);
     let again = read_all(&c, "enrollments", StreamState::full_refresh()).await;
-    let read = again.records.iter().find(|r| user_id(r) == 355).expect("the new enrolment is read");
+    let read = again
+        .records
+        .iter()
+        .find(|r| user_id(r) == 355)
+        .expect("the new enrolment is read");
     assert_eq!(Some(read), f.enrolled_user(ORG_UNIT, 355).as_ref());
 
-    prove_listed(&c, "grades", fake.graded_count(ORG_UNIT), |u| f.final_grade(ORG_UNIT, u)).await;
+    prove_listed(&c, "grades", fake.graded_count(ORG_UNIT), |u| {
+        f.final_grade(ORG_UNIT, u)
+    })
+    .await;
     f.grade(ORG_UNIT, 117, 98.0);
     let again = read_all(&c, "grades", StreamState::full_refresh()).await;
     let read = again.records.iter().find(|r| user_id(r) == 117).unwrap();
-    assert_eq!(read["GradeValue"]["PointsNumerator"], 98.0, "the next read sees the new grade");
+    assert_eq!(
+        read["GradeValue"]["PointsNumerator"], 98.0,
+        "the next read sees the new grade"
+    );
 
     prove_check(&c).await;
 

@@ -57,7 +57,11 @@ async fn jr_plus() {
     let full = read_all(&c, "enrolments", StreamState::full_refresh()).await;
     assert_eq!(full.pages, 3, "enrolments: pages of 100");
     assert_eq!(full.records.len(), fake.enrolment_count());
-    let mut ids: Vec<&str> = full.records.iter().map(|r| r["enrolment-identifier"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = full
+        .records
+        .iter()
+        .map(|r| r["enrolment-identifier"].as_str().unwrap())
+        .collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), full.records.len(), "enrolments: one read twice");

@@ -27,7 +27,12 @@ async fn vettrak() {
         ..VettrakConfig::default()
     });
     let f = &fake;
-    let c = client("vettrak", &fake.base_url, &[("username", USERNAME), ("password", PASSWORD)], config());
+    let c = client(
+        "vettrak",
+        &fake.base_url,
+        &[("username", USERNAME), ("password", PASSWORD)],
+        config(),
+    );
 
     prove_check(&c).await;
 
