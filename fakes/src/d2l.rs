@@ -458,11 +458,13 @@ fn check_block(d2l: &D2l, uri: &Uri, block: &Value, props: &[(&str, &str)]) -> R
     }
     for (key, kind) in props {
         let v = obj.get(*key);
-        let ok = match (*kind, v) {
-            ("s", Some(Value::String(_))) | ("s?", Some(Value::String(_) | Value::Null)) => true,
-            ("n", Some(Value::Number(_))) | ("b", Some(Value::Bool(_))) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (*kind, v),
+            ("s", Some(Value::String(_)))
+                | ("s?", Some(Value::String(_) | Value::Null))
+                | ("n", Some(Value::Number(_)))
+                | ("b", Some(Value::Bool(_)))
+        );
         if !ok {
             let m = format!("`{key}` must be present as {kind}, got {v:?}");
             d2l.violation("POST", uri.path(), &format!("/{key}"), m.clone());
