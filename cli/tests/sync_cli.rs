@@ -53,6 +53,10 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "linear",
         "xero",
         "sage-intacct",
+        "d2l-brightspace",
+        "axcelerate",
+        "vettrak",
+        "jr-plus",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

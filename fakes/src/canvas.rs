@@ -13,6 +13,8 @@
 //!   `pseudonym[unique_id]` required and unique in the account (a taken one is 400 `{"errors":
 //!   {"pseudonym": {"unique_id": [{"attribute", "type": "taken", "message"}]}}}`).
 //! * "Courses": `GET /api/v1/accounts/:account_id/courses`, `GET /api/v1/courses/:id`.
+//! * "Object IDs, SIS IDs, and special IDs": an enrollment's user may be named
+//!   `sis_user_id:<SIS id>` instead of its Canvas id.
 //! * "Enrollments": `GET /api/v1/courses/:course_id/enrollments`, `GET
 //!   /api/v1/accounts/:account_id/enrollments/:id`, `POST /api/v1/courses/:course_id/enrollments`
 //!   with `enrollment[user_id]` and `enrollment[type]` (`StudentEnrollment`,
@@ -278,6 +280,11 @@ impl Canvas {
     /// The user whose login is `login`.
     pub fn find_user(&self, login: &str) -> Option<Value> {
         lock(&self.users).values().find(|u| u["login_id"] == login).cloned()
+    }
+
+    /// The user with this SIS id.
+    pub fn find_user_by_sis(&self, sis: &str) -> Option<Value> {
+        lock(&self.users).values().find(|u| u["sis_user_id"] == sis).cloned()
     }
 
     pub fn course(&self, id: u64) -> Option<Value> {
@@ -735,9 +742,17 @@ async fn create_enrollment(
         canvas.violation("POST", uri.path(), "/body/enrollment/type", format!("one of {TYPES:?}"));
         return errors(StatusCode::BAD_REQUEST, "enrollment[type] is invalid");
     }
+    // "Object IDs, SIS IDs, and special IDs": a user may be named by its SIS id,
+    // `sis_user_id:<id>`, wherever its Canvas id is expected.
     let user = match input.pointer("/enrollment/user_id") {
         Some(Value::Number(n)) => n.as_u64(),
-        Some(Value::String(s)) => s.parse().ok(),
+        Some(Value::String(s)) => match s.strip_prefix("sis_user_id:") {
+            Some(sis) => match canvas.find_user_by_sis(sis) {
+                Some(u) => u["id"].as_u64(),
+                None => return not_found(),
+            },
+            None => s.parse().ok(),
+        },
         _ => None,
     };
     let Some(user) = user else {

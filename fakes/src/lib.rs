@@ -54,12 +54,24 @@
 //!   exports, ticket create and update, following developer.zendesk.com (no spec is published);
 //! * [`canvas`]: Canvas LMS users, courses, enrollments and submissions with Link-header paging
 //!   and the leaky-bucket throttle (`X-Request-Cost`, `X-Rate-Limit-Remaining`, text 403s);
+//! * [`d2l`]: D2L Brightspace (Valence) users, enrolled users and final grades under versioned
+//!   `/d2l/api/lp|le/{version}/` routes, `PagedResultSet` bookmarks and `ObjectListPage` next
+//!   URLs, and the OAuth 2.0 token service with single-use refresh tokens;
 //! * [`moodle`]: web services over REST (`wstoken`, `wsfunction`, bracket-encoded forms, errors
 //!   as HTTP 200 exception bodies): users, courses, enrolled users, user creation and manual
 //!   enrolment, every call checked against the functions' documented descriptions;
 //! * [`quickbooks`]: QuickBooks Online customers, invoices, payments and items read with the
 //!   query language (`startposition`/`maxresults`), written with the `SyncToken` rule, and its
 //!   OAuth token endpoint whose refresh tokens rotate;
+//! * [`axcelerate`]: aXcelerate contacts, course instances and enrolments (`offset` paging,
+//!   the `apitoken` and `wstoken` headers, form-field writes), following aXcelerate's developer
+//!   pages (no spec is published);
+//! * [`vettrak`]: the VETtrak API web service over SOAP 1.1 (ValidateClient tokens, clients,
+//!   a client's enrolments and unit results, AddClientAfterCheck), following VETtrak's
+//!   operation help pages, with the operations it could not read marked assumed;
+//! * [`jr_plus`]: ReadyTech JR Plus parties and enrolments over REST with XML bodies and basic
+//!   auth with the API key, following developer.jobready.io/plus where it could be read and
+//!   naming what it assumes;
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -85,11 +97,14 @@
 //! serves one spec-driven fake.
 
 pub mod asana;
+pub mod axcelerate;
 pub mod canvas;
+pub mod d2l;
 pub mod dropbox;
 pub mod faults;
 pub mod github;
 pub mod hubspot;
+pub mod jr_plus;
 pub mod linear;
 pub mod magento;
 pub mod moodle;
@@ -111,6 +126,7 @@ pub mod slack;
 pub mod spec;
 pub mod spec_fake;
 mod timestamp;
+pub mod vettrak;
 pub mod webhook_sink;
 pub mod woocommerce;
 pub mod xero;

@@ -83,6 +83,105 @@ async fn connect(
     .expect("connection is created");
 }
 
+/// The state half of a [`Rig`]: moto's table and queues of a tenant of its own and
+/// connector-sync's dependencies, without localstripe or HubSpot, for flows between other
+/// fakes (a test that needs no Stripe does not pay for starting one).
+pub(crate) struct StateRig {
+    /// The table and queues, kept for the test's life.
+    _env: TestEnv,
+    pub(crate) deps: SyncDeps,
+    pub(crate) tenant: String,
+}
+
+impl StateRig {
+    pub(crate) async fn new() -> Self {
+        let env = TestEnv::new().await;
+        // Secrets Manager is shared by every test: a tenant of our own keeps secret names apart.
+        let tenant = format!("acme{}", ulid::Ulid::new().to_string().to_lowercase());
+        let deps = sync_deps(&env);
+        Self {
+            _env: env,
+            deps,
+            tenant,
+        }
+    }
+
+    /// Adds a connection of this tenant.
+    pub(crate) async fn connect_with_config(&self, id: &str, provider: &str, config: Value, credentials: Value) {
+        connect(&self.deps, &self.tenant, id, provider, config, credentials, None).await;
+    }
+
+    /// Stores a flow of this tenant from `source`'s `stream` to `destination`'s `operation`.
+    pub(crate) async fn flow(
+        &self,
+        id: &str,
+        (source, stream): (&str, &str),
+        (destination, operation): (&str, &str),
+        mode: SyncMode,
+        mapping: &str,
+    ) -> Flow {
+        let flow = Flow {
+            id: id.into(),
+            tenant: self.tenant.clone(),
+            name: id.into(),
+            source_connection: source.into(),
+            source_stream: stream.into(),
+            destination_connection: destination.into(),
+            destination_operation: operation.into(),
+            mapping: mapping.into(),
+            mode,
+            schedule_interval_secs: None,
+            event_types: vec![],
+            enabled: true,
+            created_at: 0,
+            cursor: None,
+            next_run_at: None,
+            retry_schedule_secs: None,
+            reverse_flow: None,
+            on_conflict: Default::default(),
+        };
+        self.deps.flows.create(&flow).await.unwrap();
+        flow
+    }
+
+    /// Runs the stored flow `id` as connector-sync's job path does, to its end.
+    pub(crate) async fn run_flow(&self, id: &str) -> switchyard::store::jobs::Job {
+        let flow = self.deps.flows.get(id).await.unwrap().expect("the flow is stored");
+        run_job(&self.deps, &flow, None).await
+    }
+}
+
+fn sync_deps(env: &TestEnv) -> SyncDeps {
+    let config = SyncConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
+        "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+        "SYNC_TIME_RESERVE_SECS" => Some("2".into()),
+        _ => None,
+    })
+    .unwrap();
+    SyncDeps::new(
+        config,
+        &env.clients,
+        Arc::new(Registry::embedded().unwrap()),
+        Arc::new(SystemClock),
+    )
+    .expect("sync deps build")
+}
+
+async fn run_job(deps: &SyncDeps, flow: &Flow, mode: Option<SyncMode>) -> switchyard::store::jobs::Job {
+    let job = sync::start_job(deps, flow, "test", mode, false).await.unwrap();
+    let job_ref = SyncJobRef {
+        flow_id: flow.id.clone(),
+        job_id: job.job_id,
+        attempt: 0,
+    };
+    match sync::run_job(deps, &job_ref, &sync::Unlimited, &|_| {}).await.unwrap() {
+        JobOutcome::Finished(job) => job,
+        other => panic!("job did not finish: {other:?}"),
+    }
+}
+
 impl Rig {
     pub(crate) async fn new() -> Self {
         Self::with_mapping(MAPPING).await
@@ -98,21 +197,7 @@ impl Rig {
             schema: PropertySchema::default().with_property(ObjectType::Contacts, "stripe_customer_id"),
             ..HubspotConfig::default()
         });
-        let config = SyncConfig::from_lookup(|k| match k {
-            "TABLE_NAME" => Some(env.table.clone()),
-            "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
-            "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
-            "SYNC_TIME_RESERVE_SECS" => Some("2".into()),
-            _ => None,
-        })
-        .unwrap();
-        let deps = SyncDeps::new(
-            config,
-            &env.clients,
-            Arc::new(Registry::embedded().unwrap()),
-            Arc::new(SystemClock),
-        )
-        .expect("sync deps build");
+        let deps = sync_deps(&env);
         connect(
             &deps,
             &tenant,
@@ -221,19 +306,7 @@ impl Rig {
     }
 
     pub(crate) async fn run_flow(&self, flow: &Flow, mode: Option<SyncMode>) -> switchyard::store::jobs::Job {
-        let job = sync::start_job(&self.deps, flow, "test", mode, false).await.unwrap();
-        let job_ref = SyncJobRef {
-            flow_id: flow.id.clone(),
-            job_id: job.job_id,
-            attempt: 0,
-        };
-        match sync::run_job(&self.deps, &job_ref, &sync::Unlimited, &|_| {})
-            .await
-            .unwrap()
-        {
-            JobOutcome::Finished(job) => job,
-            other => panic!("job did not finish: {other:?}"),
-        }
+        run_job(&self.deps, flow, mode).await
     }
 
     fn contact(&self, email: &str) -> Option<hubspot_fake_contact::Contact> {

@@ -153,6 +153,8 @@ pub(crate) fn now_unix() -> i64 {
 #[derive(Default)]
 pub(crate) struct AuthParts {
     pub header: Option<(HeaderName, HeaderValue)>,
+    /// Further key headers (`type: api_keys`), after `header`.
+    pub more_headers: Vec<(HeaderName, HeaderValue)>,
     pub query: Option<(String, SecretString)>,
 }
 
@@ -161,6 +163,8 @@ pub(crate) struct AuthParts {
 pub(crate) struct RedactedAuth {
     /// `(lower-case name, shown value)`.
     pub header: Option<(String, String)>,
+    /// Further key headers (`type: api_keys`), redacted.
+    pub more_headers: Vec<(String, String)>,
     /// `(parameter, shown value)`.
     pub query: Option<(String, String)>,
 }
@@ -177,6 +181,8 @@ pub(crate) struct Authenticator {
 enum Kind {
     None,
     Header(HeaderName, SecretString),
+    /// Several key headers, all sent.
+    Headers(Vec<(HeaderName, SecretString)>),
     Query(String, SecretString),
     OAuth2(Box<OAuth2>),
     OAuth1(Box<OAuth1>),
@@ -283,6 +289,16 @@ impl Authenticator {
                     KeyLocation::Header => (Kind::Header(header_name(name)?, value), None),
                     KeyLocation::Query => (Kind::Query(name.clone(), value), Some(name.clone())),
                 }
+            }
+            AuthSpec::ApiKeys { headers } => {
+                let keys = headers
+                    .iter()
+                    .map(|h| {
+                        let value = SecretString::from(format!("{}{}", h.prefix, get(&h.credential).expose_secret()));
+                        Ok((header_name(&h.name)?, value))
+                    })
+                    .collect::<Result<Vec<_>, ConnectorError>>()?;
+                (Kind::Headers(keys), None)
             }
             AuthSpec::Bearer { credential } => (
                 Kind::Header(
@@ -413,11 +429,18 @@ impl Authenticator {
             Kind::None => AuthParts::default(),
             Kind::Header(name, value) => AuthParts {
                 header: Some((name.clone(), sensitive(value)?)),
-                query: None,
+                ..AuthParts::default()
+            },
+            Kind::Headers(keys) => AuthParts {
+                more_headers: keys
+                    .iter()
+                    .map(|(name, value)| Ok((name.clone(), sensitive(value)?)))
+                    .collect::<Result<_, ConnectorError>>()?,
+                ..AuthParts::default()
             },
             Kind::Query(name, value) => AuthParts {
-                header: None,
                 query: Some((name.clone(), value.clone())),
+                ..AuthParts::default()
             },
             Kind::OAuth1(_) => AuthParts::default(),
             Kind::OAuth2(oauth) => {
@@ -431,7 +454,7 @@ impl Authenticator {
                             token.expose_secret()
                         )))?,
                     )),
-                    query: None,
+                    ..AuthParts::default()
                 }
             }
         })
@@ -450,12 +473,19 @@ impl Authenticator {
                 };
                 RedactedAuth {
                     header: Some((name.as_str().to_owned(), shown)),
-                    query: None,
+                    ..RedactedAuth::default()
                 }
             }
+            Kind::Headers(keys) => RedactedAuth {
+                more_headers: keys
+                    .iter()
+                    .map(|(name, _)| (name.as_str().to_owned(), redacted.to_owned()))
+                    .collect(),
+                ..RedactedAuth::default()
+            },
             Kind::Query(name, _) => RedactedAuth {
-                header: None,
                 query: Some((name.clone(), redacted.to_owned())),
+                ..RedactedAuth::default()
             },
             Kind::OAuth1(o) => RedactedAuth {
                 header: Some((
@@ -469,14 +499,14 @@ impl Authenticator {
                         o.method.as_str()
                     ),
                 )),
-                query: None,
+                ..RedactedAuth::default()
             },
             Kind::OAuth2(oauth) => RedactedAuth {
                 header: Some((
                     http::header::AUTHORIZATION.as_str().to_owned(),
                     format!("{} {redacted}", oauth.spec.header_scheme),
                 )),
-                query: None,
+                ..RedactedAuth::default()
             },
         }
     }
@@ -911,6 +941,54 @@ mod tests {
         assert_eq!((name.as_str(), value.expose_secret()), ("api_key", "k1"));
         let none = Authenticator::new(&[], None, &Credentials::new()).unwrap();
         assert_eq!(none.kind(), "none");
+    }
+
+    #[tokio::test]
+    async fn several_key_headers_are_all_sent_sensitive_and_all_redacted() {
+        let http = reqwest::Client::new();
+        let settings = TokenRequestSettings {
+            http: &http,
+            timeout: Duration::from_secs(1),
+            allow_private_network: true,
+        };
+        let alts = specs(
+            "[{type: api_keys, headers: [{name: apitoken, credential: api_token}, {name: wstoken, credential: ws_token}]}]",
+        );
+        let only_one = Credentials::new().with("api_token", "a-value");
+        let err = Authenticator::new(&alts, None, &only_one).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Credentials);
+        assert!(
+            err.message.contains("`ws_token`") && !err.message.contains("a-value"),
+            "{err}"
+        );
+        let creds = only_one.with("ws_token", "w-value");
+        let auth = Authenticator::new(&alts, None, &creds).unwrap();
+        assert_eq!(auth.kind(), "api_keys");
+        let parts = auth.parts(&settings).await.unwrap();
+        assert!(parts.header.is_none() && parts.query.is_none());
+        let sent: Vec<(String, String)> = parts
+            .more_headers
+            .iter()
+            .map(|(n, v)| {
+                assert!(v.is_sensitive(), "{n} is marked sensitive");
+                (n.as_str().to_owned(), v.to_str().unwrap().to_owned())
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("apitoken".to_owned(), "a-value".to_owned()),
+                ("wstoken".to_owned(), "w-value".to_owned())
+            ]
+        );
+        let redacted = auth.redacted_parts("[R]");
+        assert_eq!(
+            redacted.more_headers,
+            [
+                ("apitoken".to_owned(), "[R]".to_owned()),
+                ("wstoken".to_owned(), "[R]".to_owned())
+            ]
+        );
     }
 
     #[test]

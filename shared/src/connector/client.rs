@@ -1033,6 +1033,7 @@ impl ConnectorClient {
         let mut headers = vec![("accept".to_owned(), accept.to_owned())];
         headers.extend(request.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())));
         headers.extend(auth.header);
+        headers.extend(auth.more_headers);
         if let Some(session) = &self.session {
             let (header, query) = session.redacted(REDACTED);
             headers.extend(header);
@@ -1424,6 +1425,9 @@ impl ConnectorClient {
                 builder = builder.header(name, value);
             }
             if let Some((name, value)) = auth.header {
+                builder = builder.header(name, value);
+            }
+            for (name, value) in auth.more_headers {
                 builder = builder.header(name, value);
             }
             if let Some(value) = signed {

@@ -477,6 +477,23 @@ fn check_auth(
             }
         }
         match spec {
+            AuthSpec::ApiKeys { headers } => {
+                if headers.len() < 2 {
+                    return Err(invalid(
+                        format!("{at}.headers"),
+                        "name at least two headers (one key is `type: api_key`)",
+                    ));
+                }
+                for (j, header) in headers.iter().enumerate() {
+                    check_header_name(&format!("{at}.headers[{j}].name"), &header.name)?;
+                    if headers[..j].iter().any(|h| h.name.eq_ignore_ascii_case(&header.name)) {
+                        return Err(invalid(
+                            format!("{at}.headers[{j}].name"),
+                            format!("the header `{}` is named twice", header.name),
+                        ));
+                    }
+                }
+            }
             AuthSpec::ApiKey { name, location, .. } => {
                 if matches!(location, super::definition::KeyLocation::Header) {
                     check_header_name(&format!("{at}.name"), name)?;

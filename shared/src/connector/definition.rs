@@ -206,6 +206,12 @@ pub enum AuthSpec {
         #[serde(default)]
         prefix: String,
     },
+    /// Several API keys, each in a header of its own, all sent with every request
+    /// (aXcelerate's `apitoken` and `wstoken`).
+    ApiKeys {
+        /// The headers, at least two (one key is `type: api_key`).
+        headers: Vec<KeyHeader>,
+    },
     /// `Authorization: Bearer <token>` with a long-lived token (private app token, bot token).
     Bearer {
         /// Credential key holding the token.
@@ -312,6 +318,7 @@ impl AuthSpec {
     pub fn kind(&self) -> &'static str {
         match self {
             AuthSpec::ApiKey { .. } => "api_key",
+            AuthSpec::ApiKeys { .. } => "api_keys",
             AuthSpec::Bearer { .. } => "bearer",
             AuthSpec::Basic { .. } => "basic",
             // A connection chooses between a user's grant and a server-to-server assertion
@@ -329,6 +336,7 @@ impl AuthSpec {
         match self {
             AuthSpec::ApiKey { credential, .. } | AuthSpec::Bearer { credential } => vec![credential],
             AuthSpec::Basic { username, .. } => vec![username],
+            AuthSpec::ApiKeys { headers } => headers.iter().map(|h| h.credential.as_str()).collect(),
             AuthSpec::Oauth1(spec) => vec![
                 &spec.consumer_key,
                 &spec.consumer_secret,
@@ -349,6 +357,19 @@ impl AuthSpec {
             },
         }
     }
+}
+
+/// One key of `type: api_keys`: a header and the credential key holding its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyHeader {
+    /// Header name (`apitoken`).
+    pub name: String,
+    /// Credential key holding the value.
+    pub credential: String,
+    /// Text put in front of the value.
+    #[serde(default)]
+    pub prefix: String,
 }
 
 /// Where an API key goes.

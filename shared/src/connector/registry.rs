@@ -16,11 +16,17 @@ use super::definition::ConnectorDefinition;
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
+    ("axcelerate.yaml", include_str!("../../connectors/axcelerate.yaml")),
     ("canvas.yaml", include_str!("../../connectors/canvas.yaml")),
+    (
+        "d2l-brightspace.yaml",
+        include_str!("../../connectors/d2l-brightspace.yaml"),
+    ),
     ("dropbox.yaml", include_str!("../../connectors/dropbox.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
+    ("jr-plus.yaml", include_str!("../../connectors/jr-plus.yaml")),
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
@@ -40,6 +46,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("smtp.yaml", include_str!("../../connectors/smtp.yaml")),
     ("sqlite.yaml", include_str!("../../connectors/sqlite.yaml")),
     ("stripe.yaml", include_str!("../../connectors/stripe.yaml")),
+    ("vettrak.yaml", include_str!("../../connectors/vettrak.yaml")),
     ("webhook.yaml", include_str!("../../connectors/webhook.yaml")),
     ("woocommerce.yaml", include_str!("../../connectors/woocommerce.yaml")),
     ("xero.yaml", include_str!("../../connectors/xero.yaml")),
@@ -195,11 +202,14 @@ streams:
             ids,
             [
                 "asana",
+                "axcelerate",
                 "canvas",
+                "d2l-brightspace",
                 "dropbox",
                 "generic-rest",
                 "github",
                 "hubspot",
+                "jr-plus",
                 "linear",
                 "magento",
                 "moodle",
@@ -219,6 +229,7 @@ streams:
                 "smtp",
                 "sqlite",
                 "stripe",
+                "vettrak",
                 "webhook",
                 "woocommerce",
                 "xero",
@@ -397,6 +408,31 @@ streams:
         ));
         assert_eq!(e.field, "streams.items.pagination", "{e}");
         assert!(e.message.contains("at most one of"), "{e}");
+    }
+
+    #[test]
+    fn key_headers_are_at_least_two_distinct_valid_names() {
+        let with = |headers: &str| {
+            MINIMAL.replace(
+                "name: Mini",
+                &format!("name: Mini\nauth: {{type: api_keys, headers: {headers}}}"),
+            )
+        };
+        parse_definition(
+            "mini.yaml",
+            &with("[{name: apitoken, credential: a}, {name: wstoken, credential: w}]"),
+        )
+        .unwrap();
+        let e = err(&with("[{name: apitoken, credential: a}]"));
+        assert_eq!(e.field, "auth[0].headers", "{e}");
+        let e = err(&with(
+            "[{name: apitoken, credential: a}, {name: ApiToken, credential: w}]",
+        ));
+        assert_eq!(e.field, "auth[0].headers[1].name", "{e}");
+        let e = err(&with(
+            "[{name: apitoken, credential: a}, {name: 'ws token', credential: w}]",
+        ));
+        assert_eq!(e.field, "auth[0].headers[1].name", "{e}");
     }
 
     #[test]

@@ -18,11 +18,14 @@
 //! definition, its fake's profile, and one test here.
 
 mod asana;
+mod axcelerate;
 mod canvas;
+mod d2l_brightspace;
 mod dropbox;
 mod generic_rest;
 mod github;
 mod hubspot;
+mod jr_plus;
 mod linear;
 mod magento;
 mod moodle;
@@ -40,6 +43,7 @@ mod slack;
 mod smtp;
 mod sql;
 mod stripe;
+mod vettrak;
 mod webhook;
 mod woocommerce;
 mod xero;
