@@ -117,8 +117,10 @@ fn source_page(n: usize) -> Vec<u8> {
             })
         })
         .collect();
-    serde_json::to_vec(&json!({"records": records, "next_cursor": "1704067200000~rec_001000", "has_more": true, "total": 200_000}))
-        .unwrap()
+    serde_json::to_vec(
+        &json!({"records": records, "next_cursor": "1704067200000~rec_001000", "has_more": true, "total": 200_000}),
+    )
+    .unwrap()
 }
 
 /// Serves `body` as the answer to every request, with keep-alive, on a loopback port of its
@@ -134,7 +136,9 @@ fn serve_forever(body: Vec<u8>) -> String {
     let answer = std::sync::Arc::new([head.as_bytes(), &body].concat());
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let (Ok(mut stream), answer) = (stream, answer.clone()) else { continue };
+            let (Ok(mut stream), answer) = (stream, answer.clone()) else {
+                continue;
+            };
             std::thread::spawn(move || {
                 let (mut buf, mut pending) = ([0u8; 8192], Vec::new());
                 while let Ok(n @ 1..) = stream.read(&mut buf) {
@@ -167,7 +171,10 @@ fn bench_read(c: &mut Criterion) {
     };
     let http = switchyard::connector::url_guard::http_client(std::time::Duration::from_secs(30), true).unwrap();
     let client = ConnectorClient::new(std::sync::Arc::new(def), settings, Credentials::new(), http).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let state = switchyard::connector::StreamState::full_refresh();
     let first = rt.block_on(client.read_page("records", &state)).unwrap();
     assert_eq!(first.records.len(), 1000);

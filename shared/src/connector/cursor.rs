@@ -377,23 +377,52 @@ mod tests {
                     json!(7),
                 ],
             ),
-            (CursorKind::Rfc3339, Some("garbage"), vec![json!("2024-01-01T00:00:03Z")]),
+            (
+                CursorKind::Rfc3339,
+                Some("garbage"),
+                vec![json!("2024-01-01T00:00:03Z")],
+            ),
             (CursorKind::Rfc3339, None, vec![]),
-            (CursorKind::Rfc3339, Some("2024-01-01T00:00:05Z"), vec![json!("2023-01-01T00:00:00Z")]),
+            (
+                CursorKind::Rfc3339,
+                Some("2024-01-01T00:00:05Z"),
+                vec![json!("2023-01-01T00:00:00Z")],
+            ),
             (
                 CursorKind::UnixSeconds,
                 Some("100"),
-                vec![json!(99), json!(150.5), json!("151"), json!(u64::MAX), json!(1e300), json!("1e3")],
+                vec![
+                    json!(99),
+                    json!(150.5),
+                    json!("151"),
+                    json!(u64::MAX),
+                    json!(1e300),
+                    json!("1e3"),
+                ],
             ),
-            (CursorKind::UnixMillis, None, vec![json!(-5), json!(-4.5), json!("x"), json!(-4.5)]),
-            (CursorKind::String, Some("b"), vec![json!("a"), json!("c"), json!(12), json!(true)]),
-            (CursorKind::JsonDate, None, vec![json!("/Date(1000)/"), json!("/Date(999+0100)/")]),
+            (
+                CursorKind::UnixMillis,
+                None,
+                vec![json!(-5), json!(-4.5), json!("x"), json!(-4.5)],
+            ),
+            (
+                CursorKind::String,
+                Some("b"),
+                vec![json!("a"), json!("c"), json!(12), json!(true)],
+            ),
+            (
+                CursorKind::JsonDate,
+                None,
+                vec![json!("/Date(1000)/"), json!("/Date(999+0100)/")],
+            ),
         ];
         for (kind, start, values) in cases {
-            let expected = values.iter().fold(start.map(str::to_owned), |current, v| match from_value(kind, v) {
-                Some(text) => max(kind, current, &text),
-                None => current,
-            });
+            let expected = values
+                .iter()
+                .fold(start.map(str::to_owned), |current, v| match from_value(kind, v) {
+                    Some(text) => max(kind, current, &text),
+                    None => current,
+                });
             let mut page = MaxCursor::new(kind, start.map(str::to_owned));
             for v in &values {
                 page.offer(Some(v));

@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
-use serde::Deserialize as _;
 use serde_json::{Map, Number, Value};
 
 use super::errors::short_text;
@@ -554,7 +553,6 @@ impl Selector {
             },
             Selector::Jq(_) => Vec::new(),
         }
-    }
     }
 
     /// The first selected value (fetching one record).
