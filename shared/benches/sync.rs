@@ -104,5 +104,94 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// A page of the in-repo paged source (`fakes/src/paged_source`) as it serves it: `n` people
+/// ordered by `updated_at`, the next cursor, `has_more` and the total.
+fn source_page(n: usize) -> Vec<u8> {
+    let records: Vec<Value> = (1..=n)
+        .map(|i| {
+            json!({
+                "id": format!("rec_{i:06}"), "email": format!("user{i:06}@example.com"),
+                "first_name": "Ada", "last_name": "Lovelace", "company": format!("Company {}", i % 97),
+                "updated_at": format!("2024-01-01T{:02}:{:02}:{:02}.000Z", i / 3600 % 24, i / 60 % 60, i % 60),
+                "version": 1
+            })
+        })
+        .collect();
+    serde_json::to_vec(
+        &json!({"records": records, "next_cursor": "1704067200000~rec_001000", "has_more": true, "total": 200_000}),
+    )
+    .unwrap()
+}
+
+/// Serves `body` as the answer to every request, with keep-alive, on a loopback port of its
+/// own (plain threads, so the bench's runtime holds only the engine). Returns the base URL.
+fn serve_forever(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let head = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    let answer = std::sync::Arc::new([head.as_bytes(), &body].concat());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let (Ok(mut stream), answer) = (stream, answer.clone()) else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let (mut buf, mut pending) = ([0u8; 8192], Vec::new());
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    pending.extend_from_slice(&buf[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if stream.write_all(&answer).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// The read path (issue 20, part 1b): one page of 1,000 records of the paged source through
+/// `ConnectorClient::read_page` (request, body, JSON parse, record selection, the cursor's
+/// maximum, the next page), per record. The definition is the one `make bench-peers` reads.
+fn bench_read(c: &mut Criterion) {
+    let page = source_page(1000);
+    let base_url = serve_forever(page.clone());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/connectors/fake-source.yaml");
+    let def = switchyard::connector::validate_file(&path).unwrap();
+    let settings = ClientSettings {
+        base_url: Some(base_url),
+        allow_private_network: true,
+        ..ClientSettings::default()
+    };
+    let http = switchyard::connector::url_guard::http_client(std::time::Duration::from_secs(30), true).unwrap();
+    let client = ConnectorClient::new(std::sync::Arc::new(def), settings, Credentials::new(), http).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let state = switchyard::connector::StreamState::full_refresh();
+    let first = rt.block_on(client.read_page("records", &state)).unwrap();
+    assert_eq!(first.records.len(), 1000);
+    assert_eq!(first.max_cursor.as_deref(), Some("2024-01-01T00:16:40.000Z"));
+    assert!(first.next.is_some());
+
+    let mut group = c.benchmark_group("read_per_1000_records");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("read_page", |b| {
+        b.iter(|| rt.block_on(client.read_page("records", black_box(&state))).unwrap())
+    });
+    // The JSON parse alone, for its share of the above.
+    group.bench_function("parse_page", |b| {
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&page)).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_read);
 criterion_main!(benches);

@@ -544,7 +544,7 @@ impl ConnectorClient {
             (_, Some(req), true) => req,
             _ => &compiled.request,
         };
-        let (request_url, response) = self.request_page(template, &vars, state, &spec.empty_statuses).await?;
+        let (request_url, mut response) = self.request_page(template, &vars, state, &spec.empty_statuses).await?;
         if spec.empty_statuses.contains(&response.status) {
             return Ok(Page {
                 records: Vec::new(),
@@ -554,24 +554,32 @@ impl ConnectorClient {
                 rejected: Vec::new(),
             });
         }
-        let records = compiled
+        // The records stay in the body (borrowed, not copied) while the cursor and the next page
+        // are worked out from it, then move out of it.
+        let selected = compiled
             .records
-            .select(&response.body)
+            .select_ref(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: records: {e}")))?;
-        let mut max_cursor = state.max_cursor.clone();
-        if let Some(c) = &spec.cursor {
-            for record in &records {
-                if let Some(text) = record.pointer(&c.field).and_then(|v| cursor::from_value(c.kind, v)) {
-                    max_cursor = cursor::max(c.kind, max_cursor, &text);
+        let max_cursor = match &spec.cursor {
+            Some(c) => {
+                let mut max = cursor::MaxCursor::new(c.kind, state.max_cursor.clone());
+                for record in selected.iter() {
+                    max.offer(record.pointer(&c.field));
                 }
+                max.into_text()
             }
-        }
-        let next = self.next_state(spec, state, &request_url, &response, &records, &max_cursor)?;
+            None => state.max_cursor.clone(),
+        };
+        let next = self.next_state(spec, state, &request_url, &response, &selected, &max_cursor)?;
         let total = spec
             .total
             .as_deref()
             .and_then(|p| response.body.pointer(p))
             .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+        let records = match selected {
+            Cow::Owned(records) => records,
+            Cow::Borrowed(_) => compiled.records.take_selected(&mut response.body),
+        };
         Ok(Page {
             records,
             next,
@@ -678,15 +686,10 @@ impl ConnectorClient {
         let items = items_selector
             .select(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;
-        let mut max_cursor = state.max_cursor.clone();
+        let mut max_cursor = cursor::MaxCursor::new(changes.cursor.kind, state.max_cursor.clone());
         let mut ids: Vec<String> = Vec::new();
         for item in &items {
-            if let Some(text) = item
-                .pointer(&changes.cursor.field)
-                .and_then(|v| cursor::from_value(changes.cursor.kind, v))
-            {
-                max_cursor = cursor::max(changes.cursor.kind, max_cursor, &text);
-            }
+            max_cursor.offer(item.pointer(&changes.cursor.field));
             if changes.only.as_ref().is_some_and(|m| !m.matches(item)) {
                 continue;
             }
@@ -703,6 +706,7 @@ impl ConnectorClient {
                 records.push(record);
             }
         }
+        let max_cursor = max_cursor.into_text();
         let next = self.next_state(spec, state, &request_url, &response, &items, &max_cursor)?;
         Ok(Page {
             records,
@@ -1645,7 +1649,8 @@ impl ConnectorClient {
         if response.content_length().is_some_and(|n| n as usize > limit) {
             return Err(too_big(what, status, limit));
         }
-        let mut bytes = Vec::new();
+        // Sized once from the declared length (within the limit), not grown chunk by chunk.
+        let mut bytes = Vec::with_capacity(response.content_length().map_or(0, |n| (n as usize).min(limit)));
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {

@@ -154,6 +154,78 @@ pub fn from_value(kind: CursorKind, value: &Value) -> Option<String> {
     parse(kind, &text).ok().map(|_| text)
 }
 
+/// The cursor of a record's field value, parsed once: for a number, straight from the number
+/// when the kind is numeric (the same value [`parse`] reads from its text).
+fn parse_value(kind: CursorKind, value: &Value) -> Option<Parsed> {
+    match (kind, value) {
+        (CursorKind::UnixSeconds | CursorKind::UnixMillis, Value::Number(n)) => {
+            let scale: i128 = if kind == CursorKind::UnixSeconds {
+                1_000_000_000
+            } else {
+                1_000_000
+            };
+            if let Some(i) = n.as_i64() {
+                return Some(Parsed::Nanos(i128::from(i) * scale));
+            }
+            let f = n.as_f64().filter(|f| f.is_finite())?;
+            Some(Parsed::Nanos((f * scale as f64) as i128))
+        }
+        (_, Value::String(s)) => parse(kind, s).ok(),
+        (_, Value::Number(n)) => parse(kind, &n.to_string()).ok(),
+        _ => None,
+    }
+}
+
+/// The highest cursor of a page, each value parsed once: offer each record's field value in
+/// turn, then take the text. The same result as folding [`from_value`] through [`max`].
+pub struct MaxCursor<'a> {
+    kind: CursorKind,
+    /// The current maximum and its parsed value (`None`: unreadable, so any candidate wins).
+    best: Option<(Best<'a>, Option<Parsed>)>,
+}
+
+enum Best<'a> {
+    /// The maximum the page started from.
+    Start(String),
+    /// A record's field value.
+    Value(&'a Value),
+}
+
+impl<'a> MaxCursor<'a> {
+    /// Starts from the maximum so far (a checkpoint's, or `None`).
+    pub fn new(kind: CursorKind, start: Option<String>) -> Self {
+        let best = start.map(|text| {
+            let parsed = parse(kind, &text).ok();
+            (Best::Start(text), parsed)
+        });
+        Self { kind, best }
+    }
+
+    /// Offers a record's cursor field value; null, absent and unreadable values are ignored.
+    pub fn offer(&mut self, value: Option<&'a Value>) {
+        let Some(parsed) = value.and_then(|v| parse_value(self.kind, v)) else {
+            return;
+        };
+        let replaces = match &self.best {
+            None | Some((_, None)) => true,
+            Some((_, Some(current))) => *current < parsed,
+        };
+        if replaces {
+            self.best = Some((Best::Value(value.expect("parsed from a value")), Some(parsed)));
+        }
+    }
+
+    /// The maximum's text, as [`from_value`] writes a record's value.
+    pub fn into_text(self) -> Option<String> {
+        self.best.map(|(best, _)| match best {
+            Best::Start(text) => text,
+            Best::Value(Value::String(s)) => s.clone(),
+            Best::Value(Value::Number(n)) => n.to_string(),
+            Best::Value(other) => other.to_string(),
+        })
+    }
+}
+
 /// Orders two cursor texts of one kind; unreadable values sort first.
 pub fn compare(kind: CursorKind, a: &str, b: &str) -> Ordering {
     match (parse(kind, a), parse(kind, b)) {
@@ -289,6 +361,76 @@ pub fn since_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_maximum_parses_each_value_once_and_agrees_with_max() {
+        let cases: Vec<(CursorKind, Option<&str>, Vec<Value>)> = vec![
+            (
+                CursorKind::Rfc3339,
+                Some("2024-01-01T00:00:05Z"),
+                vec![
+                    json!("2024-01-01T00:00:03Z"),
+                    json!("2024-01-01T01:00:06+01:00"), // the same instant as the next: the first stays
+                    json!("2024-01-01T00:00:06Z"),
+                    json!("not a time"),
+                    Value::Null,
+                    json!(7),
+                ],
+            ),
+            (
+                CursorKind::Rfc3339,
+                Some("garbage"),
+                vec![json!("2024-01-01T00:00:03Z")],
+            ),
+            (CursorKind::Rfc3339, None, vec![]),
+            (
+                CursorKind::Rfc3339,
+                Some("2024-01-01T00:00:05Z"),
+                vec![json!("2023-01-01T00:00:00Z")],
+            ),
+            (
+                CursorKind::UnixSeconds,
+                Some("100"),
+                vec![
+                    json!(99),
+                    json!(150.5),
+                    json!("151"),
+                    json!(u64::MAX),
+                    json!(1e300),
+                    json!("1e3"),
+                ],
+            ),
+            (
+                CursorKind::UnixMillis,
+                None,
+                vec![json!(-5), json!(-4.5), json!("x"), json!(-4.5)],
+            ),
+            (
+                CursorKind::String,
+                Some("b"),
+                vec![json!("a"), json!("c"), json!(12), json!(true)],
+            ),
+            (
+                CursorKind::JsonDate,
+                None,
+                vec![json!("/Date(1000)/"), json!("/Date(999+0100)/")],
+            ),
+        ];
+        for (kind, start, values) in cases {
+            let expected = values
+                .iter()
+                .fold(start.map(str::to_owned), |current, v| match from_value(kind, v) {
+                    Some(text) => max(kind, current, &text),
+                    None => current,
+                });
+            let mut page = MaxCursor::new(kind, start.map(str::to_owned));
+            for v in &values {
+                page.offer(Some(v));
+            }
+            page.offer(None);
+            assert_eq!(page.into_text(), expected, "{kind:?} from {start:?} over {values:?}");
+        }
+    }
 
     #[test]
     fn iso8601_cursors_read_offsets_with_or_without_a_colon_and_order_by_time() {

@@ -13,6 +13,7 @@
 //! of nesting). A record that exceeds a bound fails alone with that bound as its reason.
 //! [`Mapping::cached`] compiles a program once per process.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -20,7 +21,6 @@ use std::sync::{Arc, Mutex};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, unwrap_valr, Compiler, Ctx, Vars};
 use jaq_json::Val;
-use serde::Deserialize as _;
 use serde_json::{Map, Number, Value};
 
 use super::errors::short_text;
@@ -284,7 +284,7 @@ impl Compiled {
     }
 
     fn run(&self, input: &Value, limit: usize) -> Result<Vec<Value>, MappingError> {
-        let input = Val::deserialize(input).map_err(|e| MappingError::NotJson(e.to_string()))?;
+        let input = to_val(input);
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let mut out = Vec::new();
         let mut budget = OutputBudget(self.limits.max_output_bytes);
@@ -393,6 +393,38 @@ fn describe_load_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) ->
     messages.join("; ")
 }
 
+/// Converts JSON to a jaq value directly (no serde visitor in between): objects are built
+/// at their final size, so neither the map's entries nor its index grow and move while filling.
+fn to_val(value: &Value) -> Val {
+    match value {
+        Value::Null => Val::Null,
+        Value::Bool(b) => Val::Bool(*b),
+        Value::Number(n) => Val::Num(num_to_val(n)),
+        Value::String(s) => Val::utf8_str(s.as_bytes().to_vec()),
+        Value::Array(items) => Val::Arr(jaq_json::Rc::new(items.iter().map(to_val).collect())),
+        Value::Object(map) => {
+            let mut out = jaq_json::Map::with_capacity_and_hasher(map.len(), Default::default());
+            for (k, v) in map {
+                out.insert(Val::utf8_str(k.as_bytes().to_vec()), to_val(v));
+            }
+            Val::obj(out)
+        }
+    }
+}
+
+/// A JSON number as jaq reads it: integers that fit a machine word as such, larger ones as
+/// big integers, the rest as floats (what jaq's own serde reading does).
+fn num_to_val(n: &Number) -> jaq_json::Num {
+    use jaq_json::Num;
+    if let Some(i) = n.as_i64() {
+        Num::from_integral(i)
+    } else if let Some(u) = n.as_u64() {
+        Num::from_integral(u)
+    } else {
+        Num::Float(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
 /// Converts a jaq value to JSON, spending its size (as compact JSON, escapes aside) from
 /// `budget`. NaN and infinities become `null` (as jq prints them).
 fn to_json(val: Val, budget: &mut OutputBudget) -> Result<Value, MappingError> {
@@ -486,17 +518,41 @@ impl Selector {
     /// The records in `doc`: an array's elements, or a single object; nothing when the
     /// pointer is absent or null.
     pub fn select(&self, doc: &Value) -> Result<Vec<Value>, MappingError> {
-        let found = match self {
-            Selector::Pointer(p) => match doc.pointer(p) {
-                None | Some(Value::Null) => return Ok(Vec::new()),
-                Some(v) => vec![v.clone()],
+        self.select_ref(doc).map(Cow::into_owned)
+    }
+
+    /// The records in `doc` as [`Selector::select`] finds them, without copying them when a
+    /// pointer finds them (they are borrowed from `doc`); a jq selector's are its outputs.
+    /// [`Selector::take_selected`] then moves borrowed records out of `doc`.
+    pub fn select_ref<'a>(&self, doc: &'a Value) -> Result<Cow<'a, [Value]>, MappingError> {
+        match self {
+            Selector::Pointer(p) => Ok(Cow::Borrowed(match doc.pointer(p) {
+                None | Some(Value::Null) => &[],
+                Some(Value::Array(items)) => items.as_slice(),
+                Some(v) => std::slice::from_ref(v),
+            })),
+            Selector::Jq(m) => {
+                let mut found = m.apply_all(doc)?;
+                Ok(Cow::Owned(match found.as_mut_slice() {
+                    [Value::Array(items)] => std::mem::take(items),
+                    _ => found.into_iter().filter(|v| !v.is_null()).collect(),
+                }))
+            }
+        }
+    }
+
+    /// Moves the records [`Selector::select_ref`] borrowed out of `doc` (a pointer selector;
+    /// their place in `doc` becomes null): the same records, in the same order, uncopied.
+    /// A jq selector borrows nothing, so this gives nothing for it.
+    pub fn take_selected(&self, doc: &mut Value) -> Vec<Value> {
+        match self {
+            Selector::Pointer(p) => match doc.pointer_mut(p).map(Value::take) {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(items)) => items,
+                Some(v) => vec![v],
             },
-            Selector::Jq(m) => m.apply_all(doc)?,
-        };
-        Ok(match found.as_slice() {
-            [Value::Array(items)] => items.clone(),
-            _ => found.into_iter().filter(|v| !v.is_null()).collect(),
-        })
+            Selector::Jq(_) => Vec::new(),
+        }
     }
 
     /// The first selected value (fetching one record).
@@ -591,6 +647,28 @@ mod tests {
     }
 
     #[test]
+    fn records_enter_jq_as_jaqs_own_json_reading_makes_them() {
+        use serde::Deserialize as _;
+        let record = json!({
+            "s": "plain", "u": "naïve ☃ \u{1F600}", "empty": "", "esc": "a\"b\\c\n",
+            "n": [0, -1, 42, i64::MIN, i64::MAX, u64::MAX, 2.5, -0.0, 1e300],
+            "t": true, "f": false, "z": null,
+            "nested": {"a": {"b": [[], {}, [{"c": null}]]}, "": "blank key"}
+        });
+        let via_serde = Val::deserialize(&record).unwrap();
+        assert_eq!(to_val(&record), via_serde);
+        // Key order is kept, so `keys_unsorted` and `to_entries` see the record's own order.
+        let m = Mapping::compile("[keys_unsorted, (.nested | keys_unsorted)]").unwrap();
+        let keys = |v: &Value| -> Vec<String> { v.as_object().unwrap().keys().cloned().collect() };
+        assert_eq!(
+            m.apply(&record).unwrap(),
+            json!([keys(&record), keys(&record["nested"])])
+        );
+        // And the way back gives the record itself.
+        assert_eq!(Mapping::compile(".").unwrap().apply(&record).unwrap(), record);
+    }
+
+    #[test]
     fn selectors_take_pointers_or_jq() {
         let body = json!({"data": [{"id": 1}, {"id": 2}], "one": {"id": 3}});
         let ids = |s: &str| -> Vec<Value> { Selector::parse(s).unwrap().select(&body).unwrap() };
@@ -604,6 +682,28 @@ mod tests {
             Selector::parse("").unwrap().select_one(&json!({"id": 9})).unwrap(),
             Some(json!({"id": 9}))
         );
+    }
+
+    #[test]
+    fn pointed_records_are_borrowed_then_moved_out_unchanged() {
+        let body = json!({"data": [{"id": 1}, null, {"id": 2}], "one": {"id": 3}, "none": null, "next": "c2"});
+        for pointer in ["/data", "/one", "/none", "/missing", ""] {
+            let selector = Selector::parse(pointer).unwrap();
+            let expected = selector.select(&body).unwrap();
+            let selected = selector.select_ref(&body).unwrap();
+            assert!(matches!(selected, Cow::Borrowed(_)), "{pointer}");
+            assert_eq!(selected.as_ref(), expected.as_slice(), "{pointer}");
+            let mut doc = body.clone();
+            assert_eq!(selector.take_selected(&mut doc), expected, "{pointer}");
+            // The rest of the document is left as it was.
+            if !pointer.is_empty() {
+                assert_eq!(doc["next"], json!("c2"), "{pointer}");
+            }
+        }
+        // A jq selector's records are its own outputs; there is nothing to take.
+        let jq = Selector::parse(".data").unwrap();
+        assert!(matches!(jq.select_ref(&body).unwrap(), Cow::Owned(ref v) if v.len() == 3));
+        assert!(jq.take_selected(&mut body.clone()).is_empty());
     }
 
     fn tight() -> Limits {

@@ -115,7 +115,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             &destination,
             &mapping,
             &deps.links,
-            std::slice::from_ref(&record),
+            vec![record.clone()],
             deps.clock.now_unix(),
             reverse.as_ref(),
         )

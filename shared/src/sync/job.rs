@@ -186,7 +186,7 @@ pub async fn run_job(
                 return Ok(JobOutcome::Continued(job));
             }
         }
-        let page = match source.read_page(&flow.source_stream, &state).await {
+        let mut page = match source.read_page(&flow.source_stream, &state).await {
             Ok(p) => p,
             Err(e) => return fail(deps, &mut job, SyncError::Connector(e)).await,
         };
@@ -197,7 +197,7 @@ pub async fn run_job(
             &destination,
             &mapping,
             &deps.links,
-            &page.records,
+            std::mem::take(&mut page.records),
             now,
             reverse.as_ref(),
         )

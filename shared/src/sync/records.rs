@@ -1,5 +1,7 @@
 //! The part of a sync every path shares: map, hash, skip the unchanged, write, link.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use crate::connector::{content_hash, ConnectorClient, ErrorClass, Mapping, WriteResult};
@@ -37,7 +39,7 @@ pub async fn sync_records(
     destination: &ConnectorClient,
     mapping: &Mapping,
     links: &LinkStore,
-    records: &[Value],
+    records: Vec<Value>,
     now: i64,
     reverse: Option<&Reverse>,
 ) -> Result<PageCounts, SyncError> {
@@ -46,14 +48,15 @@ pub async fn sync_records(
         ..PageCounts::default()
     };
     // Map (in the sandbox, each record within the mapping's bounds) and hash; collect the
-    // candidates by source id (a later duplicate in one page wins).
+    // candidates by source id (a later duplicate in one page wins). The records move to the
+    // sandbox as they are: the page is not copied.
     let mut ids = Vec::with_capacity(records.len());
     let mut inputs = Vec::with_capacity(records.len());
     for record in records {
-        match source.record_id(&flow.source_stream, record) {
+        match source.record_id(&flow.source_stream, &record) {
             Some(source_id) => {
                 ids.push(source_id);
-                inputs.push(record.clone());
+                inputs.push(record);
             }
             None => counts.failures.push((
                 "(no id)".into(),
@@ -62,18 +65,23 @@ pub async fn sync_records(
         }
     }
     let inputs = std::sync::Arc::new(inputs);
-    // (source id, mapped, hash, index of the source record in `inputs`)
-    let mut candidates: Vec<(String, Value, String, usize)> = Vec::with_capacity(inputs.len());
+    // (source id, mapped, hash, index of the source record in `inputs`); a slot is emptied
+    // when a later record of the same id replaces it.
+    let mut slots: Vec<Option<Candidate>> = Vec::with_capacity(inputs.len());
+    let mut slot_of: HashMap<String, usize> = HashMap::with_capacity(inputs.len());
     for (i, (source_id, result)) in ids.into_iter().zip(mapping.apply_each(inputs.clone())).enumerate() {
         match result {
             Ok(mapped) => {
                 let hash = content_hash(&mapped);
-                candidates.retain(|(id, _, _, _)| id != &source_id);
-                candidates.push((source_id, mapped, hash, i));
+                if let Some(earlier) = slot_of.insert(source_id.clone(), slots.len()) {
+                    slots[earlier] = None;
+                }
+                slots.push(Some((source_id, mapped, hash, i)));
             }
             Err(e) => counts.failures.push((source_id, format!("mapping failed: {e}"))),
         }
     }
+    let candidates: Vec<Candidate> = slots.into_iter().flatten().collect();
     // A two-way flow keeps each source record on its link, for the other direction's predictions.
     let kept = |i: usize| reverse.map(|_| inputs[i].clone());
     if candidates.is_empty() {
@@ -124,12 +132,17 @@ pub async fn sync_records(
         return Ok(counts);
     }
 
-    let payload: Vec<Value> = changed.iter().map(|(_, mapped, _, _)| mapped.clone()).collect();
+    // The mapped records move into the batch (no copy); the rest of each candidate waits for
+    // its result.
+    let (payload, changed): (Vec<Value>, Vec<(String, String, usize)>) = changed
+        .into_iter()
+        .map(|(source_id, mapped, hash, i)| (mapped, (source_id, hash, i)))
+        .unzip();
     let results = destination.write_batch(&flow.destination_operation, &payload).await?;
     let mut retry_later = None;
     // (destination id, what was written, source id) of each write, for the other direction.
     let mut echoes: Vec<(String, Value, String)> = Vec::new();
-    for ((source_id, mapped, hash, i), result) in changed.into_iter().zip(results) {
+    for (((source_id, hash, i), mapped), result) in changed.into_iter().zip(payload).zip(results) {
         match result {
             WriteResult::Ok { destination_id } => {
                 counts.written += 1;
