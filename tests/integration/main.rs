@@ -7,6 +7,7 @@ mod conformance;
 mod console;
 mod destinations;
 mod dropbox_flows;
+mod dynamics_flows;
 mod events;
 mod flows_netsuite;
 mod flows_sage_intacct;

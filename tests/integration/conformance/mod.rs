@@ -20,14 +20,17 @@
 mod asana;
 mod canvas;
 mod dropbox;
+pub mod dynamics_365;
 mod generic_rest;
 mod github;
 mod hubspot;
 mod linear;
 mod magento;
 mod moodle;
+mod myob_accountright;
 mod netsuite;
 mod notion;
+mod oracle_erp_cloud;
 mod paypal;
 mod pipedrive;
 mod quickbooks;
