@@ -225,7 +225,10 @@ fn fault(status: StatusCode) -> Response {
 fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
-        [("content-type", "application/json; odata.metadata=minimal"), ("odata-version", "4.0")],
+        [
+            ("content-type", "application/json; odata.metadata=minimal"),
+            ("odata-version", "4.0"),
+        ],
         json!({"error": {"code": code, "message": message}}).to_string(),
     )
         .into_response()
@@ -342,7 +345,12 @@ async fn token(State(env): State<Arc<Dynamics>>, Path(tenant): Path<String>, bod
         );
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
-        env.violation("POST", &path, "/body/grant_type", "the grant is client_credentials".into());
+        env.violation(
+            "POST",
+            &path,
+            "/body/grant_type",
+            "the grant is client_credentials".into(),
+        );
         return aad(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
@@ -372,7 +380,10 @@ async fn token(State(env): State<Arc<Dynamics>>, Path(tenant): Path<String>, bod
             "AADSTS1002012: The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
         );
     }
-    let access = format!("eyJ0eXAiOiJKV1QifQ.fake-dataverse.{}", env.counter.fetch_add(1, Ordering::Relaxed));
+    let access = format!(
+        "eyJ0eXAiOiJKV1QifQ.fake-dataverse.{}",
+        env.counter.fetch_add(1, Ordering::Relaxed)
+    );
     lock(&env.tokens).push(access.clone());
     Json(json!({
         "token_type": "Bearer",
@@ -397,7 +408,9 @@ enum Target {
 }
 
 fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 fn parse_target(path: &str) -> Result<Target, String> {
@@ -471,7 +484,12 @@ async fn web_api(
     }
     for name in ["odata-maxversion", "odata-version"] {
         if headers.get(name).and_then(|v| v.to_str().ok()) != Some("4.0") {
-            env.violation(&m, &path, &format!("/headers/{name}"), format!("requests carry `{name}: 4.0`"));
+            env.violation(
+                &m,
+                &path,
+                &format!("/headers/{name}"),
+                format!("requests carry `{name}: 4.0`"),
+            );
         }
     }
     let query: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
@@ -527,7 +545,11 @@ async fn web_api(
         }
         (method, _) => {
             env.violation(method.as_str(), &path, "/method", "no such operation".into());
-            error(StatusCode::METHOD_NOT_ALLOWED, "0x8006088a", "The HTTP method is not allowed here.")
+            error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "0x8006088a",
+                "The HTTP method is not allowed here.",
+            )
         }
     }
 }
@@ -547,7 +569,12 @@ fn select(
     for column in text.split(',').map(str::trim) {
         let known = column == t.id || SYSTEM_COLUMNS.contains(&column) || t.columns.iter().any(|(c, _)| *c == column);
         if !known {
-            env.violation(method, path, "/query/$select", format!("`{column}` is not a column of {}", t.logical));
+            env.violation(
+                method,
+                path,
+                "/query/$select",
+                format!("`{column}` is not a column of {}", t.logical),
+            );
             return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 "0x80060888",
@@ -576,7 +603,9 @@ fn shape(env: &Dynamics, t: &Table, row: &Value, columns: Option<&[String]>, sin
         "@odata.etag".into(),
         json!(format!("W/\"{}\"", row["versionnumber"].as_u64().unwrap_or(0))),
     );
-    let Value::Object(map) = row else { return Value::Object(out) };
+    let Value::Object(map) = row else {
+        return Value::Object(out);
+    };
     for (k, v) in map {
         let wanted = columns.is_none_or(|c| c.iter().any(|c| c == k)) || k == t.id;
         if wanted {
@@ -590,7 +619,9 @@ fn shape(env: &Dynamics, t: &Table, row: &Value, columns: Option<&[String]>, sin
 fn parse_filter(text: &str) -> Result<(bool, String), String> {
     let mut words = text.split_whitespace();
     let (Some(column), Some(op), Some(literal), None) = (words.next(), words.next(), words.next(), words.next()) else {
-        return Err(format!("this fake understands `modifiedon ge|gt <DateTimeOffset>`, not `{text}`"));
+        return Err(format!(
+            "this fake understands `modifiedon ge|gt <DateTimeOffset>`, not `{text}`"
+        ));
     };
     if column != "modifiedon" {
         return Err(format!("filter on modifiedon, not {column}"));
@@ -616,7 +647,12 @@ fn list(env: &Dynamics, t: &'static Table, path: &str, query: &[(String, String)
     let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     for (k, _) in query {
         if !matches!(k.as_str(), "$select" | "$filter" | "$orderby" | "$skiptoken" | "$count") {
-            env.violation("GET", path, &format!("/query/{k}"), format!("`{k}` is not a query option this fake knows"));
+            env.violation(
+                "GET",
+                path,
+                &format!("/query/{k}"),
+                format!("`{k}` is not a query option this fake knows"),
+            );
         }
     }
     let filter = match get("$filter").map(parse_filter).transpose() {
@@ -630,7 +666,12 @@ fn list(env: &Dynamics, t: &'static Table, path: &str, query: &[(String, String)
         None => false,
         Some(o) if o.replace(' ', "") == format!("modifiedonasc,{}asc", t.id) || o.trim() == "modifiedon asc" => true,
         Some(o) => {
-            env.violation("GET", path, "/query/$orderby", format!("this fake orders by modifiedon only, not `{o}`"));
+            env.violation(
+                "GET",
+                path,
+                "/query/$orderby",
+                format!("this fake orders by modifiedon only, not `{o}`"),
+            );
             false
         }
     };
@@ -640,7 +681,12 @@ fn list(env: &Dynamics, t: &'static Table, path: &str, query: &[(String, String)
         Some(n) => match n.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
             _ => {
-                env.violation("GET", path, "/headers/prefer", format!("odata.maxpagesize={n} is not 1-5000"));
+                env.violation(
+                    "GET",
+                    path,
+                    "/headers/prefer",
+                    format!("odata.maxpagesize={n} is not 1-5000"),
+                );
                 MAX_PAGE_SIZE
             }
         },
@@ -655,7 +701,12 @@ fn list(env: &Dynamics, t: &'static Table, path: &str, query: &[(String, String)
         {
             Some(n) => n,
             None => {
-                env.violation("GET", path, "/query/$skiptoken", "not a paging cookie this fake issued".into());
+                env.violation(
+                    "GET",
+                    path,
+                    "/query/$skiptoken",
+                    "not a paging cookie this fake issued".into(),
+                );
                 return error(StatusCode::BAD_REQUEST, "0x80040203", "Invalid paging cookie.");
             }
         },
@@ -703,7 +754,9 @@ fn list(env: &Dynamics, t: &'static Table, path: &str, query: &[(String, String)
         );
         let mut next: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "$skiptoken").cloned().collect();
         next.push(("$skiptoken".into(), cookie));
-        let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(next).finish();
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(next)
+            .finish();
         body["@odata.nextLink"] = json!(format!("{}{API_PATH}/{}?{encoded}", env.base(), t.set));
     }
     let mut response = Json(body).into_response();
@@ -712,7 +765,9 @@ fn list(env: &Dynamics, t: &'static Table, path: &str, query: &[(String, String)
             response.headers_mut().insert("preference-applied", v);
         }
     }
-    response.headers_mut().insert("odata-version", HeaderValue::from_static("4.0"));
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.0"));
     response
 }
 
@@ -728,11 +783,20 @@ fn write(
     let method = if key.is_some() { "PATCH" } else { "POST" };
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
         env.violation(method, path, "/body", "a row is a JSON object".into());
-        return error(StatusCode::BAD_REQUEST, "0x80048d19", "Error identified in Payload provided by the user.");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "0x80048d19",
+            "Error identified in Payload provided by the user.",
+        );
     };
     for (k, v) in &fields {
         let Some((_, max)) = t.columns.iter().find(|(c, _)| c == k) else {
-            env.violation(method, path, &format!("/body/{k}"), format!("`{k}` is not a writable column of {}", t.logical));
+            env.violation(
+                method,
+                path,
+                &format!("/body/{k}"),
+                format!("`{k}` is not a writable column of {}", t.logical),
+            );
             return error(
                 StatusCode::BAD_REQUEST,
                 "0x80060888",
@@ -743,11 +807,19 @@ fn write(
             );
         };
         let Some(text) = v.as_str() else {
-            env.violation(method, path, &format!("/body/{k}"), format!("`{k}` is a string column: {v}"));
+            env.violation(
+                method,
+                path,
+                &format!("/body/{k}"),
+                format!("`{k}` is a string column: {v}"),
+            );
             return error(
                 StatusCode::BAD_REQUEST,
                 "0x80048d19",
-                &format!("Error identified in Payload provided by the user for Entity :'{}'.", t.set),
+                &format!(
+                    "Error identified in Payload provided by the user for Entity :'{}'.",
+                    t.set
+                ),
             );
         };
         if text.chars().count() > *max {
@@ -788,7 +860,12 @@ fn write(
             if let Some((column, value)) = key {
                 if let Some(other) = fields.get(column.as_str()).and_then(Value::as_str) {
                     if other != value {
-                        env.violation(method, path, &format!("/body/{column}"), "the body contradicts the key".into());
+                        env.violation(
+                            method,
+                            path,
+                            &format!("/body/{column}"),
+                            "the body contradicts the key".into(),
+                        );
                     }
                 }
                 fields.insert(column.clone(), json!(value));
@@ -807,7 +884,9 @@ fn write(
     if let Ok(v) = HeaderValue::from_str(&entity_id) {
         response.headers_mut().insert("odata-entityid", v);
     }
-    response.headers_mut().insert("odata-version", HeaderValue::from_static("4.0"));
+    response
+        .headers_mut()
+        .insert("odata-version", HeaderValue::from_static("4.0"));
     response
 }
 
@@ -837,7 +916,10 @@ mod tests {
             parse_filter("modifiedon ge 2026-11-27T01:02:03Z"),
             Ok((true, "2026-11-27T01:02:03Z".to_owned()))
         );
-        assert_eq!(parse_filter("modifiedon gt 2026-11-27T01:02:03Z").map(|f| f.0), Ok(false));
+        assert_eq!(
+            parse_filter("modifiedon gt 2026-11-27T01:02:03Z").map(|f| f.0),
+            Ok(false)
+        );
         assert!(parse_filter("modifiedon ge '2026-11-27T01:02:03Z'").is_err());
         assert!(parse_filter("createdon ge 2026-11-27T01:02:03Z").is_err());
         assert!(parse_filter("modifiedon eq 2026-11-27T01:02:03Z").is_err());

@@ -74,7 +74,15 @@ const CUSTOMER_FIELDS: &[&str] = &[
     "LastModified",
 ];
 /// Writable service invoice fields.
-const INVOICE_FIELDS: &[&str] = &["Number", "Date", "Customer", "Lines", "Comment", "IsTaxInclusive", "JournalMemo"];
+const INVOICE_FIELDS: &[&str] = &[
+    "Number",
+    "Date",
+    "Customer",
+    "Lines",
+    "Comment",
+    "IsTaxInclusive",
+    "JournalMemo",
+];
 
 /// How the fake company file behaves.
 #[derive(Debug, Clone)]
@@ -179,7 +187,10 @@ fn fault(status: StatusCode) -> Response {
     if status == StatusCode::FORBIDDEN || status == StatusCode::TOO_MANY_REQUESTS {
         return (
             StatusCode::FORBIDDEN,
-            [("x-mashery-error-code", "ERR_403_DEVELOPER_OVER_QPS"), ("content-type", "text/xml")],
+            [
+                ("x-mashery-error-code", "ERR_403_DEVELOPER_OVER_QPS"),
+                ("content-type", "text/xml"),
+            ],
             "<h1>Developer Over Qps</h1>",
         )
             .into_response();
@@ -209,7 +220,9 @@ impl Myob {
     }
 
     fn create(&self, resource: &'static str, fields: Value, at: i64) -> Map<String, Value> {
-        let Value::Object(mut record) = fields else { return Map::new() };
+        let Value::Object(mut record) = fields else {
+            return Map::new();
+        };
         let uid = self.guid();
         record.insert("UID".into(), json!(uid));
         record.insert("URI".into(), json!(self.uri(resource, &uid)));
@@ -290,7 +303,12 @@ async fn token(State(myob): State<Arc<Myob>>, body: Bytes) -> Response {
     let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let refused = |code: &str| (StatusCode::BAD_REQUEST, Json(json!({"error": code}))).into_response();
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
-        myob.violation("POST", "/oauth2/v1/authorize", "/body/grant_type", "the grant is refresh_token".into());
+        myob.violation(
+            "POST",
+            "/oauth2/v1/authorize",
+            "/body/grant_type",
+            "the grant is refresh_token".into(),
+        );
         return refused("unsupported_grant_type");
     }
     if form.get("client_id").map(String::as_str) != Some(API_KEY)
@@ -321,7 +339,9 @@ async fn token(State(myob): State<Arc<Myob>>, body: Bytes) -> Response {
 }
 
 fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 async fn api(State(myob): State<Arc<Myob>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -332,15 +352,34 @@ async fn api(State(myob): State<Arc<Myob>>, method: Method, uri: Uri, headers: H
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if !bearer.is_some_and(|t| lock(&myob.access_tokens).iter().any(|a| a == t)) {
-        return myob_error(StatusCode::UNAUTHORIZED, "OAuthTokenIsInvalid", "The supplied OAuth token (Bearer) is not valid", 1);
+        return myob_error(
+            StatusCode::UNAUTHORIZED,
+            "OAuthTokenIsInvalid",
+            "The supplied OAuth token (Bearer) is not valid",
+            1,
+        );
     }
     if headers.get("x-myobapi-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
-        myob.violation(&m, &path, "/headers/x-myobapi-key", "every request carries the app's API key".into());
-        return (StatusCode::FORBIDDEN, [("x-mashery-error-code", "ERR_403_NOT_AUTHORIZED")], "<h1>Not Authorized</h1>")
+        myob.violation(
+            &m,
+            &path,
+            "/headers/x-myobapi-key",
+            "every request carries the app's API key".into(),
+        );
+        return (
+            StatusCode::FORBIDDEN,
+            [("x-mashery-error-code", "ERR_403_NOT_AUTHORIZED")],
+            "<h1>Not Authorized</h1>",
+        )
             .into_response();
     }
     if headers.get("x-myobapi-version").and_then(|v| v.to_str().ok()) != Some("v2") {
-        myob.violation(&m, &path, "/headers/x-myobapi-version", "requests carry x-myobapi-version: v2".into());
+        myob.violation(
+            &m,
+            &path,
+            "/headers/x-myobapi-version",
+            "requests carry x-myobapi-version: v2".into(),
+        );
     }
     let Some(rest) = path.strip_prefix(&company_path()).map(decode) else {
         myob.violation(&m, &path, "/path", "not under the company file's URI".into());
@@ -350,13 +389,11 @@ async fn api(State(myob): State<Arc<Myob>>, method: Method, uri: Uri, headers: H
         .into_owned()
         .collect();
     let (resource, uid): (&'static str, Option<String>) = match rest.as_str() {
-        "/Company" if method == Method::GET => {
-            return Json(json!({
-                "CompanyName": "Clearwater Pty Ltd", "ABN": "11 222 333 444", "SerialNumber": "612345678901",
-                "URI": format!("{}{}/Company", lock(&myob.base_url), company_path()), "RowVersion": "-2985133006453211136",
-            }))
-            .into_response()
-        }
+        "/Company" if method == Method::GET => return Json(json!({
+            "CompanyName": "Clearwater Pty Ltd", "ABN": "11 222 333 444", "SerialNumber": "612345678901",
+            "URI": format!("{}{}/Company", lock(&myob.base_url), company_path()), "RowVersion": "-2985133006453211136",
+        }))
+        .into_response(),
         "/Contact/Customer" => ("Contact/Customer", None),
         "/Sale/Invoice/Service" => ("Sale/Invoice/Service", None),
         other => match other.rsplit_once('/') {
@@ -364,7 +401,12 @@ async fn api(State(myob): State<Arc<Myob>>, method: Method, uri: Uri, headers: H
             Some(("/Sale/Invoice/Service", uid)) => ("Sale/Invoice/Service", Some(uid.to_owned())),
             _ => {
                 myob.violation(&m, &path, "/path", format!("no resource {other}"));
-                return myob_error(StatusCode::NOT_FOUND, "NotFound", "The requested resource was not found", 404);
+                return myob_error(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "The requested resource was not found",
+                    404,
+                );
             }
         },
     };
@@ -372,13 +414,23 @@ async fn api(State(myob): State<Arc<Myob>>, method: Method, uri: Uri, headers: H
         (Method::GET, None) => list(&myob, resource, &path, &query),
         (Method::GET, Some(uid)) => match myob.record(resource, &uid) {
             Some(r) => Json(r).into_response(),
-            None => myob_error(StatusCode::NOT_FOUND, "NotFound", "The requested resource was not found", 404),
+            None => myob_error(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "The requested resource was not found",
+                404,
+            ),
         },
         (Method::POST, None) => create(&myob, resource, &path, &body),
         (Method::PUT, Some(uid)) if resource == "Contact/Customer" => update(&myob, resource, &path, &uid, &body),
         (method, _) => {
             myob.violation(method.as_str(), &path, "/method", "no such operation".into());
-            myob_error(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "The method is not allowed", 405)
+            myob_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                "The method is not allowed",
+                405,
+            )
         }
     }
 }
@@ -387,7 +439,9 @@ async fn api(State(myob): State<Arc<Myob>>, method: Method, uri: Uri, headers: H
 fn parse_filter(text: &str) -> Result<(bool, String), String> {
     let mut words = text.split_whitespace();
     let (Some(field), Some(op), Some(literal), None) = (words.next(), words.next(), words.next(), words.next()) else {
-        return Err(format!("this fake understands `LastModified ge datetime'...'`, not `{text}`"));
+        return Err(format!(
+            "this fake understands `LastModified ge datetime'...'`, not `{text}`"
+        ));
     };
     if field != "LastModified" {
         return Err(format!("filter on LastModified, not {field}"));
@@ -412,7 +466,12 @@ fn list(myob: &Myob, resource: &str, path: &str, query: &[(String, String)]) -> 
     let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     for (k, _) in query {
         if !matches!(k.as_str(), "$top" | "$skip" | "$orderby" | "$filter") {
-            myob.violation("GET", path, &format!("/query/{k}"), format!("`{k}` is not a query option"));
+            myob.violation(
+                "GET",
+                path,
+                &format!("/query/{k}"),
+                format!("`{k}` is not a query option"),
+            );
         }
     }
     let top = match get("$top").map(str::parse::<usize>) {
@@ -420,12 +479,22 @@ fn list(myob: &Myob, resource: &str, path: &str, query: &[(String, String)]) -> 
         Some(Ok(n)) if (1..=MAX_TOP).contains(&n) => n,
         Some(_) => {
             myob.violation("GET", path, "/query/$top", format!("$top is 1-{MAX_TOP}"));
-            return myob_error(StatusCode::BAD_REQUEST, "InvalidQuery", "The $top value is not valid", 4000);
+            return myob_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidQuery",
+                "The $top value is not valid",
+                4000,
+            );
         }
     };
     let Ok(skip) = get("$skip").unwrap_or("0").parse::<usize>() else {
         myob.violation("GET", path, "/query/$skip", "$skip is a number".into());
-        return myob_error(StatusCode::BAD_REQUEST, "InvalidQuery", "The $skip value is not valid", 4000);
+        return myob_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidQuery",
+            "The $skip value is not valid",
+            4000,
+        );
     };
     let filter = match get("$filter").map(parse_filter).transpose() {
         Ok(f) => f,
@@ -438,7 +507,12 @@ fn list(myob: &Myob, resource: &str, path: &str, query: &[(String, String)]) -> 
         None => false,
         Some("LastModified" | "LastModified,UID" | "LastModified asc,UID asc") => true,
         Some(other) => {
-            myob.violation("GET", path, "/query/$orderby", format!("this fake orders by LastModified, not `{other}`"));
+            myob.violation(
+                "GET",
+                path,
+                "/query/$orderby",
+                format!("this fake orders by LastModified, not `{other}`"),
+            );
             false
         }
     };
@@ -467,28 +541,55 @@ fn list(myob: &Myob, resource: &str, path: &str, query: &[(String, String)]) -> 
     let next = (skip + top < count).then(|| {
         let mut pairs: Vec<(String, String)> = query.iter().filter(|(k, _)| k != "$skip").cloned().collect();
         pairs.push(("$skip".into(), (skip + top).to_string()));
-        let encoded = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
         format!("{}{path}?{encoded}", lock(&myob.base_url))
     });
     Json(json!({"Items": items, "NextPageLink": next, "Count": count})).into_response()
 }
 
-fn fields(myob: &Myob, resource: &str, method: &str, path: &str, body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
+fn fields(
+    myob: &Myob,
+    resource: &str,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Map<String, Value>, Box<Response>> {
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
         myob.violation(method, path, "/body", "the body is a JSON object".into());
-        return Err(Box::new(myob_error(StatusCode::BAD_REQUEST, "InvalidJson", "The request body is not valid JSON", 4000)));
+        return Err(Box::new(myob_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidJson",
+            "The request body is not valid JSON",
+            4000,
+        )));
     };
-    let known = if resource == "Contact/Customer" { CUSTOMER_FIELDS } else { INVOICE_FIELDS };
+    let known = if resource == "Contact/Customer" {
+        CUSTOMER_FIELDS
+    } else {
+        INVOICE_FIELDS
+    };
     for k in fields.keys() {
         if !known.contains(&k.as_str()) {
-            myob.violation(method, path, &format!("/body/{k}"), format!("`{k}` is not a writable field of {resource}"));
+            myob.violation(
+                method,
+                path,
+                &format!("/body/{k}"),
+                format!("`{k}` is not a writable field of {resource}"),
+            );
         }
     }
     Ok(fields)
 }
 
 fn validate_customer(fields: &Map<String, Value>) -> Option<Response> {
-    let filled = |k: &str| fields.get(k).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
+    let filled = |k: &str| {
+        fields
+            .get(k)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty())
+    };
     let individual = fields.get("IsIndividual").and_then(Value::as_bool).unwrap_or(false);
     if individual && !filled("LastName") {
         return Some(myob_error(
@@ -524,7 +625,12 @@ fn create(myob: &Myob, resource: &'static str, path: &str, body: &[u8]) -> Respo
         Err(e) => return *e,
     };
     if fields.contains_key("UID") || fields.contains_key("RowVersion") {
-        myob.violation("POST", path, "/body/UID", "a new record has no UID or RowVersion".into());
+        myob.violation(
+            "POST",
+            path,
+            "/body/UID",
+            "a new record has no UID or RowVersion".into(),
+        );
     }
     if resource == "Contact/Customer" {
         if let Some(refused) = validate_customer(&fields) {
@@ -538,7 +644,12 @@ fn create(myob: &Myob, resource: &'static str, path: &str, body: &[u8]) -> Respo
         .and_then(Value::as_str)
         .and_then(|uid| myob.record("Contact/Customer", uid));
     let Some(customer) = customer else {
-        return myob_error(StatusCode::BAD_REQUEST, "CustomerNotFound", "The customer was not found", 4200);
+        return myob_error(
+            StatusCode::BAD_REQUEST,
+            "CustomerNotFound",
+            "The customer was not found",
+            4200,
+        );
     };
     if fields.get("Date").and_then(Value::as_str).is_none() {
         return myob_error(StatusCode::BAD_REQUEST, "DateRequired", "A date is required", 4201);
@@ -569,15 +680,30 @@ fn update(myob: &Myob, resource: &'static str, path: &str, uid: &str, body: &[u8
         Err(e) => return *e,
     };
     let Some(current) = myob.record(resource, uid) else {
-        return myob_error(StatusCode::NOT_FOUND, "NotFound", "The requested resource was not found", 404);
+        return myob_error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "The requested resource was not found",
+            404,
+        );
     };
     if fields.get("UID").and_then(Value::as_str) != Some(uid) {
         myob.violation("PUT", path, "/body/UID", "the body's UID is the URI's".into());
     }
     match fields.get("RowVersion") {
         None => {
-            myob.violation("PUT", path, "/body/RowVersion", "an update carries the RowVersion it read".into());
-            return myob_error(StatusCode::BAD_REQUEST, "RowVersionRequired", "A RowVersion is required", 4100);
+            myob.violation(
+                "PUT",
+                path,
+                "/body/RowVersion",
+                "an update carries the RowVersion it read".into(),
+            );
+            return myob_error(
+                StatusCode::BAD_REQUEST,
+                "RowVersionRequired",
+                "A RowVersion is required",
+                4100,
+            );
         }
         Some(v) if *v != current["RowVersion"] => {
             return myob_error(

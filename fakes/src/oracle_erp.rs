@@ -243,7 +243,9 @@ fn error(status: StatusCode, code: &str, detail: &str) -> Response {
 impl OracleErp {
     fn create(&self, resource_name: &str, fields: Value, at: i64) -> Map<String, Value> {
         let r = resource(resource_name).expect("a known resource");
-        let Value::Object(mut item) = fields else { return Map::new() };
+        let Value::Object(mut item) = fields else {
+            return Map::new();
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         item.insert(r.id.into(), json!(id));
         item.insert("CreationDate".into(), json!(stamp(at)));
@@ -318,11 +320,21 @@ fn authorized(headers: &HeaderMap) -> bool {
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
 
-async fn handle(State(erp): State<Arc<OracleErp>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(erp): State<Arc<OracleErp>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let path = uri.path().to_owned();
     let m = method.as_str().to_owned();
     if !authorized(&headers) {
-        return (StatusCode::UNAUTHORIZED, [("www-authenticate", "Basic realm=\"fusion\"")]).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            [("www-authenticate", "Basic realm=\"fusion\"")],
+        )
+            .into_response();
     }
     let version = headers
         .get("rest-framework-version")
@@ -357,20 +369,34 @@ async fn handle(State(erp): State<Arc<OracleErp>>, method: Method, uri: Uri, hea
             Err(e) => *e,
             Ok(fields) => match erp.item(r.name, &id) {
                 Some(item) => Json(project(&item, fields.as_deref())).into_response(),
-                None => error(StatusCode::NOT_FOUND, "", &format!("The requested resource {id} wasn't found.")),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    "",
+                    &format!("The requested resource {id} wasn't found."),
+                ),
             },
         },
         (Method::POST, None) if !r.required.is_empty() => create(&erp, r, &path, &body),
         (Method::PATCH, Some(id)) if r.name == "suppliers" => update(&erp, r, &path, &id, &body),
         (method, _) => {
-            erp.violation(method.as_str(), &path, "/method", "the resource has no such operation".into());
+            erp.violation(
+                method.as_str(),
+                &path,
+                "/method",
+                "the resource has no such operation".into(),
+            );
             error(StatusCode::METHOD_NOT_ALLOWED, "", "Method Not Allowed")
         }
     }
 }
 
 fn unknown_attribute(erp: &OracleErp, r: &Resource, path: &str, what: &str, attribute: &str) -> Box<Response> {
-    erp.violation("GET", path, &format!("/query/{what}"), format!("`{attribute}` is not an attribute of {}", r.name));
+    erp.violation(
+        "GET",
+        path,
+        &format!("/query/{what}"),
+        format!("`{attribute}` is not an attribute of {}", r.name),
+    );
     Box::new(error(
         StatusCode::BAD_REQUEST,
         "",
@@ -378,7 +404,12 @@ fn unknown_attribute(erp: &OracleErp, r: &Resource, path: &str, what: &str, attr
     ))
 }
 
-fn fields_param(erp: &OracleErp, r: &Resource, path: &str, query: &[(String, String)]) -> Result<Option<Vec<String>>, Box<Response>> {
+fn fields_param(
+    erp: &OracleErp,
+    r: &Resource,
+    path: &str,
+    query: &[(String, String)],
+) -> Result<Option<Vec<String>>, Box<Response>> {
     let Some((_, text)) = query.iter().find(|(k, _)| k == "fields") else {
         return Ok(None);
     };
@@ -432,8 +463,16 @@ fn parse_q(q: &str) -> Result<(bool, i64), String> {
 fn list(erp: &OracleErp, r: &Resource, path: &str, query: &[(String, String)]) -> Response {
     let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     for (k, _) in query {
-        if !matches!(k.as_str(), "limit" | "offset" | "onlyData" | "fields" | "orderBy" | "q" | "totalResults") {
-            erp.violation("GET", path, &format!("/query/{k}"), format!("`{k}` is not a collection parameter"));
+        if !matches!(
+            k.as_str(),
+            "limit" | "offset" | "onlyData" | "fields" | "orderBy" | "q" | "totalResults"
+        ) {
+            erp.violation(
+                "GET",
+                path,
+                &format!("/query/{k}"),
+                format!("`{k}` is not a collection parameter"),
+            );
         }
     }
     let limit = match get("limit").map(str::parse::<usize>) {
@@ -456,7 +495,11 @@ fn list(erp: &OracleErp, r: &Resource, path: &str, query: &[(String, String)]) -
         Ok(f) => f,
         Err(e) => {
             erp.violation("GET", path, "/query/q", e.clone());
-            return error(StatusCode::BAD_REQUEST, "", &format!("URL request parameter q isn't valid: {e}"));
+            return error(
+                StatusCode::BAD_REQUEST,
+                "",
+                &format!("URL request parameter q isn't valid: {e}"),
+            );
         }
     };
     let mut order: Vec<(String, bool)> = Vec::new();
@@ -475,7 +518,10 @@ fn list(erp: &OracleErp, r: &Resource, path: &str, query: &[(String, String)]) -
         .unwrap_or_default();
     if let Some((inclusive, since)) = filter {
         items.retain(|i| {
-            let at = i["LastUpdateDate"].as_str().and_then(crate::timestamp::parse_ms).unwrap_or(0);
+            let at = i["LastUpdateDate"]
+                .as_str()
+                .and_then(crate::timestamp::parse_ms)
+                .unwrap_or(0);
             if inclusive {
                 at >= since
             } else {
@@ -519,14 +565,29 @@ fn list(erp: &OracleErp, r: &Resource, path: &str, query: &[(String, String)]) -
     Json(body).into_response()
 }
 
-fn body_fields(erp: &OracleErp, r: &Resource, method: &str, path: &str, body: &[u8]) -> Result<Map<String, Value>, Box<Response>> {
+fn body_fields(
+    erp: &OracleErp,
+    r: &Resource,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Map<String, Value>, Box<Response>> {
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
         erp.violation(method, path, "/body", "the body is a JSON object".into());
-        return Err(Box::new(error(StatusCode::BAD_REQUEST, "", "The request body isn't valid JSON.")));
+        return Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "",
+            "The request body isn't valid JSON.",
+        )));
     };
     for k in fields.keys() {
         if !r.attributes.contains(&k.as_str()) || SYSTEM.contains(&k.as_str()) || k == r.id {
-            erp.violation(method, path, &format!("/body/{k}"), format!("`{k}` is not a writable attribute of {}", r.name));
+            erp.violation(
+                method,
+                path,
+                &format!("/body/{k}"),
+                format!("`{k}` is not a writable attribute of {}", r.name),
+            );
             return Err(Box::new(error(
                 StatusCode::BAD_REQUEST,
                 "",
@@ -563,7 +624,10 @@ fn create(erp: &OracleErp, r: &Resource, path: &str, body: &[u8]) -> Response {
             return error(
                 StatusCode::BAD_REQUEST,
                 "AP-810419",
-                &format!("The value of the attribute Supplier isn't valid: {}.", fields["Supplier"]),
+                &format!(
+                    "The value of the attribute Supplier isn't valid: {}.",
+                    fields["Supplier"]
+                ),
             );
         }
         if !fields["InvoiceAmount"].is_number() {
@@ -591,7 +655,11 @@ fn update(erp: &OracleErp, r: &Resource, path: &str, id: &str, body: &[u8]) -> R
     }
     match erp.touch(r.name, id, Value::Object(fields)) {
         Some(item) => Json(item).into_response(),
-        None => error(StatusCode::NOT_FOUND, "", &format!("The requested resource {id} wasn't found.")),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "",
+            &format!("The requested resource {id} wasn't found."),
+        ),
     }
 }
 

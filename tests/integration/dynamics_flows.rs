@@ -30,6 +30,8 @@ async fn stripe_customers_become_dynamics_contacts() {
             "environment_url": env.base_url(),
             "tenant_id": TENANT_ID,
             "login_url": env.base_url(),
+            // The definition paces 6,000 requests over 5 minutes; the fake has no such limit.
+            "rate_limit": {"requests": 1000, "window_ms": 1000},
         }),
         json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
     )
@@ -38,7 +40,9 @@ async fn stripe_customers_become_dynamics_contacts() {
         .flow_from_customers("flow_dynamics", "conn_dynamics", "contacts.upsert_by_email", MAPPING)
         .await;
     // One customer already is a contact (the seeded one's email): it is updated, not doubled.
-    rig.stripe.create_customer("contact1@example.com", "Existing Contact").await;
+    rig.stripe
+        .create_customer("contact1@example.com", "Existing Contact")
+        .await;
     for i in 0..2 {
         rig.stripe
             .create_customer(&format!("crm{i}@example.com"), &format!("Stripe Customer{i}"))

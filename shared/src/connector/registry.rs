@@ -25,11 +25,17 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
-    ("myob-accountright.yaml", include_str!("../../connectors/myob-accountright.yaml")),
+    (
+        "myob-accountright.yaml",
+        include_str!("../../connectors/myob-accountright.yaml"),
+    ),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("notion.yaml", include_str!("../../connectors/notion.yaml")),
-    ("oracle-erp-cloud.yaml", include_str!("../../connectors/oracle-erp-cloud.yaml")),
+    (
+        "oracle-erp-cloud.yaml",
+        include_str!("../../connectors/oracle-erp-cloud.yaml"),
+    ),
     ("paypal.yaml", include_str!("../../connectors/paypal.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
     ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
@@ -260,7 +266,9 @@ streams:
         };
         let def = parse_definition("mini.yaml", &with_scope("{{ config.environment_url }}/.default"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let crate::connector::definition::AuthSpec::Oauth2(o) = &def.auth[0] else { panic!("oauth2") };
+        let crate::connector::definition::AuthSpec::Oauth2(o) = &def.auth[0] else {
+            panic!("oauth2")
+        };
         assert_eq!(o.scopes, ["{{ config.environment_url }}/.default"]);
         let e = err(&with_scope("{{ config.org }}/.default"));
         assert_eq!(e.field, "auth[0].scopes[0]", "{e}");

@@ -97,7 +97,9 @@ async fn dynamics_365() {
             refused: &[1],
             verify: Box::new(|record, id| {
                 let id = id.expect("the created row's id comes back (return=representation)");
-                let row = fake.row("contacts", id).unwrap_or_else(|| panic!("contact {id} exists"));
+                let row = fake
+                    .row("contacts", id)
+                    .unwrap_or_else(|| panic!("contact {id} exists"));
                 assert_eq!(row["emailaddress1"], record["emailaddress1"]);
                 assert_eq!(row["lastname"], record["lastname"]);
             }),
@@ -129,9 +131,14 @@ async fn dynamics_365() {
         },
     )
     .await;
-    assert_eq!(fake.count("contacts"), before + 1, "one row created, one updated in place");
     assert_eq!(
-        fake.find("contacts", "emailaddress1", "contact7@example.com").expect("kept")["contactid"],
+        fake.count("contacts"),
+        before + 1,
+        "one row created, one updated in place"
+    );
+    assert_eq!(
+        fake.find("contacts", "emailaddress1", "contact7@example.com")
+            .expect("kept")["contactid"],
         existing["contactid"],
         "the upsert on the alternate key updated the existing row"
     );

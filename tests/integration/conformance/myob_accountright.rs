@@ -35,7 +35,10 @@ async fn myob_accountright() {
     );
     prove_check(&c).await;
 
-    for (stream, resource, field) in [("customers", CUSTOMERS, "CompanyName"), ("invoices", INVOICES, "Comment")] {
+    for (stream, resource, field) in [
+        ("customers", CUSTOMERS, "CompanyName"),
+        ("invoices", INVOICES, "Comment"),
+    ] {
         let fake = &fake;
         let pointer = format!("/{field}");
         prove_stream(
@@ -74,7 +77,9 @@ async fn myob_accountright() {
             refused: &[1],
             verify: Box::new(|record, uid| {
                 let uid = uid.expect("the new UID comes from Location");
-                let stored = fake.record(CUSTOMERS, uid).unwrap_or_else(|| panic!("customer {uid} exists"));
+                let stored = fake
+                    .record(CUSTOMERS, uid)
+                    .unwrap_or_else(|| panic!("customer {uid} exists"));
                 assert_eq!(stored["CompanyName"], record["CompanyName"]);
                 assert_eq!(stored["LastName"], record["LastName"]);
             }),
@@ -91,7 +96,11 @@ async fn myob_accountright() {
     fresh["CompanyName"] = json!("Customer Ten Renamed");
     let mut stale = read("Customer 11");
     let stale_uid = stale["UID"].as_str().expect("a UID").to_owned();
-    fake.touch(CUSTOMERS, &stale_uid, json!({"Notes": "changed in AccountRight meanwhile"}));
+    fake.touch(
+        CUSTOMERS,
+        &stale_uid,
+        json!({"Notes": "changed in AccountRight meanwhile"}),
+    );
     stale["CompanyName"] = json!("Lost Update");
     let mut blank = read("Customer 12");
     blank["CompanyName"] = json!("");
@@ -118,9 +127,7 @@ async fn myob_accountright() {
     );
 
     let customer = read("Customer 20")["UID"].clone();
-    let invoice = |customer: &Value, total: Value| {
-        json!({"Date": "2026-11-27T00:00:00", "Customer": {"UID": customer}, "Lines": [{"Description": "Consulting", "Total": total}]})
-    };
+    let invoice = |customer: &Value, total: Value| json!({"Date": "2026-11-27T00:00:00", "Customer": {"UID": customer}, "Lines": [{"Description": "Consulting", "Total": total}]});
     let before = fake.count(INVOICES);
     prove_write(
         &c,

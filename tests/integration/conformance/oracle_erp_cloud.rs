@@ -90,8 +90,16 @@ async fn oracle_erp_cloud() {
     )
     .await;
 
-    let first = id_text(&fake.find("suppliers", "Supplier", &json!("Supplier 101")).expect("seeded")["SupplierId"]);
-    let second = id_text(&fake.find("suppliers", "Supplier", &json!("Supplier 102")).expect("seeded")["SupplierId"]);
+    let first = id_text(
+        &fake
+            .find("suppliers", "Supplier", &json!("Supplier 101"))
+            .expect("seeded")["SupplierId"],
+    );
+    let second = id_text(
+        &fake
+            .find("suppliers", "Supplier", &json!("Supplier 102"))
+            .expect("seeded")["SupplierId"],
+    );
     prove_write(
         &c,
         WriteCase {
