@@ -203,7 +203,7 @@ fn myob_error(status: StatusCode, name: &str, message: &str, code: u32) -> Respo
         status,
         Json(json!({
             "Errors": [{"Name": name, "Message": message, "AdditionalDetails": "", "ErrorCode": code, "Severity": "Error"}],
-            "Information": format!("Warning, error messages have not been finalised in this release and may change"),
+            "Information": "Warning, error messages have not been finalised in this release and may change",
         })),
     )
         .into_response()

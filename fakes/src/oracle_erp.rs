@@ -269,7 +269,7 @@ impl OracleErp {
         lock(&self.items)
             .get(r.name)?
             .iter()
-            .find(|i| i[r.id].to_string() == id)
+            .find(|i| same_id(&i[r.id], id))
             .map(|i| Value::Object(i.clone()))
     }
 
@@ -286,7 +286,7 @@ impl OracleErp {
     pub fn touch(&self, resource_name: &str, id: &str, changes: Value) -> Option<Value> {
         let r = resource(resource_name)?;
         let mut items = lock(&self.items);
-        let item = items.get_mut(r.name)?.iter_mut().find(|i| i[r.id].to_string() == id)?;
+        let item = items.get_mut(r.name)?.iter_mut().find(|i| same_id(&i[r.id], id))?;
         if let Value::Object(changes) = changes {
             item.extend(changes);
         }
@@ -310,6 +310,11 @@ impl OracleErp {
             vec![Violation::new("-", Direction::Request, method, path, pointer, message)],
         );
     }
+}
+
+/// Whether an item's id (a number) is the id a path or a caller names (text).
+fn same_id(value: &Value, id: &str) -> bool {
+    value.as_u64().is_some_and(|n| id.parse::<u64>() == Ok(n)) || value.as_str() == Some(id)
 }
 
 fn authorized(headers: &HeaderMap) -> bool {
@@ -645,7 +650,7 @@ fn update(erp: &OracleErp, r: &Resource, path: &str, id: &str, body: &[u8]) -> R
     };
     if let Some(name) = fields.get("Supplier") {
         let other = erp.find("suppliers", "Supplier", name);
-        if other.is_some_and(|o| o[r.id].to_string() != id) {
+        if other.is_some_and(|o| !same_id(&o[r.id], id)) {
             return error(
                 StatusCode::BAD_REQUEST,
                 "POZ-2130359",
