@@ -57,6 +57,9 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "axcelerate",
         "vettrak",
         "jr-plus",
+        "dynamics-365",
+        "myob-accountright",
+        "oracle-erp-cloud",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

@@ -1799,6 +1799,7 @@ mod props {
                 page_size,
                 start: 0,
                 total: total.then(|| "/total".to_owned()),
+                has_more: None,
             }),
             (1u64..20, any::<bool>()).prop_map(|(page_size, total)| PaginationSpec::PageNumber {
                 page_size,

@@ -8,6 +8,7 @@ mod console;
 mod destinations;
 mod dropbox_flows;
 mod education_flows;
+mod dynamics_flows;
 mod events;
 mod flows_netsuite;
 mod flows_sage_intacct;

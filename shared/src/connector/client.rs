@@ -39,7 +39,7 @@ use crate::connector::definition::RateLimitSpec;
 
 /// The definition's auth alternatives with each OAuth2 `token_url` placeholder filled from
 /// the connection's config (a data centre's accounts server), the result checked as a URL,
-/// and the JWT bearer `audience` filled the same way.
+/// and the JWT bearer `audience` and the `scopes` filled the same way.
 fn bind_token_urls(def: &ConnectorDefinition, config: &Value) -> Result<Vec<AuthSpec>, ConnectorError> {
     let mut specs = def.auth.clone();
     for spec in &mut specs {
@@ -58,6 +58,25 @@ fn bind_token_urls(def: &ConnectorDefinition, config: &Value) -> Result<Vec<Auth
                 ))
             })?;
             o.audience = Some(rendered);
+        }
+        // Scopes may name the connection's own resource (Dataverse asks for
+        // `https://<org>.crm.dynamics.com/.default`): each is a template over `config`.
+        for scope in &mut o.scopes {
+            let template = Template::parse(scope)
+                .map_err(|e| ConnectorError::config(format!("connector `{}`: auth scope: {e}", def.id)))?;
+            if template.is_literal() {
+                continue;
+            }
+            let mut vars = Vars::new();
+            vars.root("config", Cow::Borrowed(config));
+            *scope = template.render(&vars, false).ok_or_else(|| {
+                let names: Vec<&str> = template.vars().map(|v| v.as_str()).collect();
+                ConnectorError::config(format!(
+                    "connector `{}`: the OAuth scope needs {} in the connection config",
+                    def.id,
+                    names.join(", ")
+                ))
+            })?;
         }
         let template = Template::parse(&o.token_url)
             .map_err(|e| ConnectorError::config(format!("connector `{}`: auth token_url: {e}", def.id)))?;
@@ -1797,6 +1816,46 @@ fn pagination_error(e: PaginationError) -> ConnectorError {
 #[cfg(test)]
 mod settings_tests {
     use super::*;
+
+    fn oauth_definition(scopes: &str) -> ConnectorDefinition {
+        crate::connector::registry::parse_definition(
+            "mini.yaml",
+            &format!(
+                "id: mini\nname: Mini\nconfig:\n  environment_url: {{description: the environment}}\nauth:\n  type: oauth2\n  token_url: https://login.example.com/token\n  grant: client_credentials\n  scopes: {scopes}\n"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn scopes_of(specs: &[AuthSpec]) -> Vec<String> {
+        match &specs[0] {
+            AuthSpec::Oauth2(o) => o.scopes.clone(),
+            other => panic!("oauth2 expected: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oauth_scopes_are_filled_from_the_connection_config() {
+        let def = oauth_definition("['{{ config.environment_url }}/.default', offline_access]");
+        let config = serde_json::json!({"environment_url": "https://contoso.crm4.dynamics.com"});
+        let specs = bind_token_urls(&def, &config).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            scopes_of(&specs),
+            ["https://contoso.crm4.dynamics.com/.default", "offline_access"]
+        );
+    }
+
+    #[test]
+    fn an_oauth_scope_whose_config_is_missing_is_a_config_error_naming_it() {
+        let def = oauth_definition("['{{ config.environment_url }}/.default']");
+        let e = bind_token_urls(&def, &serde_json::json!({})).unwrap_err();
+        assert_eq!(e.class, ErrorClass::Permanent, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("mini") && text.contains("config.environment_url") && text.contains("scope"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn a_connection_overrides_the_definitions_rate_limit_only_with_a_usable_one() {

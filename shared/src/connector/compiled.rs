@@ -534,6 +534,11 @@ fn check_auth(
                     }
                     (None, _) => {}
                 }
+                for (i, scope) in o.scopes.iter().enumerate() {
+                    let field = format!("{at}.scopes[{i}]");
+                    let template = Template::parse(scope).map_err(|e| invalid(&field, e.to_string()))?;
+                    config_only.check(&field, template.vars().map(|v| (String::new(), v)), config)?;
+                }
                 if let Some(name) = &o.base_url_from {
                     if name.trim().is_empty() || name.contains('/') {
                         return Err(invalid(
@@ -693,11 +698,23 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             required_page_var = Some("page.token");
         }
         PaginationSpec::NextUrl { pointer } => check_pointer(&format!("{at}.pagination.pointer"), pointer)?,
-        PaginationSpec::Offset { page_size, total, .. } => {
+        PaginationSpec::Offset {
+            page_size,
+            total,
+            has_more,
+            ..
+        } => {
             if *page_size == 0 {
                 return Err(invalid(format!("{at}.pagination.page_size"), "must be at least 1"));
             }
             check_opt_pointer(&format!("{at}.pagination.total"), total)?;
+            check_opt_pointer(&format!("{at}.pagination.has_more"), has_more)?;
+            if total.is_some() && has_more.is_some() {
+                return Err(invalid(
+                    format!("{at}.pagination.has_more"),
+                    "give `total` or `has_more`, not both",
+                ));
+            }
             page_vars.extend(["page.offset", "page.size"]);
             required_page_var = Some("page.offset");
         }

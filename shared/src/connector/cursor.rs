@@ -37,7 +37,7 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::Rfc3339 => "an RFC 3339 date-time",
         CursorKind::Iso8601 => "an ISO 8601 date-time with an offset (`Z`, `+hh:mm` or `+hhmm`)",
         CursorKind::JsonDate => "a JSON date like /Date(1700000000000)/",
-        CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` (or with a `T`)",
+        CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` (or with a `T`, and a fraction of a second)",
         CursorKind::UsDatetime => "a UTC date-time `MM/DD/YYYY HH:MM:SS`",
         CursorKind::String => "a string",
     }
@@ -120,9 +120,10 @@ const UTC_DATETIME: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
 
 /// `YYYY-MM-DDTHH:MM:SS`, the ISO 8601 spelling [`CursorKind::UtcDatetime`] also reads
-/// (WooCommerce's `date_modified_gmt`).
+/// (WooCommerce's `date_modified_gmt`), optionally with a fraction of a second (MYOB's
+/// `LastModified`: `2024-05-02T11:17:33.827`).
 const UTC_DATETIME_T: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
 
 /// `MM/DD/YYYY HH:MM:SS`, the [`CursorKind::UsDatetime`] layout.
 const US_DATETIME: &[BorrowedFormatItem<'static>] =
@@ -589,6 +590,19 @@ mod tests {
         let values = since_values(kind, "2024-01-01T00:01:00", 90).unwrap();
         let get = |name: &str| values.iter().find(|(n, _)| *n == name).unwrap().1.clone();
         assert_eq!(get("since.utc_datetime"), json!("2023-12-31T23:59:30"));
+        // A fraction of a second is read and counts in comparisons.
+        assert_eq!(
+            from_value(kind, &json!("2024-01-01T00:01:00.827")).as_deref(),
+            Some("2024-01-01T00:01:00.827")
+        );
+        assert_eq!(
+            compare(kind, "2024-01-01T00:01:00.827", "2024-01-01T00:01:00"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare(kind, "2024-01-01T00:01:00.5", "2024-01-01T00:01:00.50"),
+            Ordering::Equal
+        );
         // An offset or a date alone is still not this kind.
         assert_eq!(from_value(kind, &json!("2024-01-01T00:01:00Z")), None);
         assert_eq!(from_value(kind, &json!("2024-01-01")), None);

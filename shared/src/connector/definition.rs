@@ -433,7 +433,8 @@ pub struct OAuth2Spec {
     #[serde(default = "default_assertion_lifetime_secs")]
     pub assertion_lifetime_secs: u64,
 
-    /// Scopes requested with the client-credentials grant.
+    /// Scopes requested with the client-credentials grant. Each is a template over `config`
+    /// like `token_url` (Dataverse: `{{ config.environment_url }}/.default`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
 
@@ -1249,6 +1250,11 @@ pub enum PaginationSpec {
         /// JSON pointer to the total record count, when the API gives one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         total: Option<String>,
+        /// JSON pointer to a value saying whether more records follow (Oracle's REST
+        /// framework: `/hasMore`), read like the cursor style's `has_more`; an absent value
+        /// ends the stream. Not with `total`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        has_more: Option<String>,
     },
     /// `{{ page.number }}` counts up.
     PageNumber {

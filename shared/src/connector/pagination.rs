@@ -281,6 +281,7 @@ pub fn next_token(
             page_size,
             start,
             total,
+            has_more,
         } => {
             if records == 0 {
                 return Ok(None);
@@ -290,6 +291,11 @@ pub fn next_token(
                 _ => *start,
             };
             let next = offset + records;
+            if let Some(pointer) = has_more {
+                // An absent flag is read as "no more": stopping beats looping.
+                let more = response.body.pointer(pointer).is_some_and(more_follow);
+                return Ok(more.then_some(PageToken::Offset(next)));
+            }
             let more = match total
                 .as_deref()
                 .and_then(|p| response.body.pointer(p))
@@ -558,6 +564,23 @@ mod tests {
         let s = spec("{type: offset, page_size: 2, total: /total}");
         let next = step_with(&s, &first, json!({"total": 3}), &recs(2)).unwrap();
         assert_eq!(step_with(&s, &next, json!({"total": 3}), &recs(2)), None);
+    }
+
+    #[test]
+    fn offset_with_has_more_follows_the_flag_not_the_page_length() {
+        let s = spec("{type: offset, page_size: 2, has_more: /hasMore}");
+        let first = StreamState::default();
+        // A full page that says nothing follows is the last: no extra empty request.
+        assert_eq!(step_with(&s, &first, json!({"hasMore": false}), &recs(2)), None);
+        // A short page that says more follow is not the last (the server capped the limit).
+        let next = step_with(&s, &first, json!({"hasMore": true}), &recs(1)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Offset(1)));
+        let next = step_with(&s, &next, json!({"hasMore": "true"}), &recs(2)).unwrap();
+        assert_eq!(next.page, Some(PageToken::Offset(3)));
+        // An absent flag ends the stream instead of looping.
+        assert_eq!(step_with(&s, &next, json!({}), &recs(2)), None);
+        // So does an empty page, whatever it says.
+        assert_eq!(step_with(&s, &next, json!({"hasMore": true}), &[]), None);
     }
 
     #[test]

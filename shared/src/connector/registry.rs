@@ -23,6 +23,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../connectors/d2l-brightspace.yaml"),
     ),
     ("dropbox.yaml", include_str!("../../connectors/dropbox.yaml")),
+    ("dynamics-365.yaml", include_str!("../../connectors/dynamics-365.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
     ("github.yaml", include_str!("../../connectors/github.yaml")),
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
@@ -30,9 +31,17 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
+    (
+        "myob-accountright.yaml",
+        include_str!("../../connectors/myob-accountright.yaml"),
+    ),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
     ("notion.yaml", include_str!("../../connectors/notion.yaml")),
+    (
+        "oracle-erp-cloud.yaml",
+        include_str!("../../connectors/oracle-erp-cloud.yaml"),
+    ),
     ("paypal.yaml", include_str!("../../connectors/paypal.yaml")),
     ("pipedrive.yaml", include_str!("../../connectors/pipedrive.yaml")),
     ("postgres.yaml", include_str!("../../connectors/postgres.yaml")),
@@ -206,6 +215,7 @@ streams:
                 "canvas",
                 "d2l-brightspace",
                 "dropbox",
+                "dynamics-365",
                 "generic-rest",
                 "github",
                 "hubspot",
@@ -213,9 +223,11 @@ streams:
                 "linear",
                 "magento",
                 "moodle",
+                "myob-accountright",
                 "mysql",
                 "netsuite",
                 "notion",
+                "oracle-erp-cloud",
                 "paypal",
                 "pipedrive",
                 "postgres",
@@ -254,6 +266,26 @@ streams:
             on_disk, embedded,
             "add new files in shared/connectors/ to EMBEDDED in registry.rs"
         );
+    }
+
+    #[test]
+    fn an_oauth_scope_may_read_declared_config_only() {
+        let with_scope = |scope: &str| {
+            format!(
+                "{MINIMAL}config:\n  environment_url: {{required: true}}\nauth:\n  type: oauth2\n  token_url: https://login.example.com/token\n  grant: client_credentials\n  scopes: ['{scope}']\n"
+            )
+        };
+        let def = parse_definition("mini.yaml", &with_scope("{{ config.environment_url }}/.default"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let crate::connector::definition::AuthSpec::Oauth2(o) = &def.auth[0] else {
+            panic!("oauth2")
+        };
+        assert_eq!(o.scopes, ["{{ config.environment_url }}/.default"]);
+        let e = err(&with_scope("{{ config.org }}/.default"));
+        assert_eq!(e.field, "auth[0].scopes[0]", "{e}");
+        assert!(e.message.contains("`org`"), "{e}");
+        let e = err(&with_scope("{{ page.token }}"));
+        assert_eq!(e.field, "auth[0].scopes[0]", "{e}");
     }
 
     #[test]
