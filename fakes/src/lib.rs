@@ -60,6 +60,11 @@
 //! * [`quickbooks`]: QuickBooks Online customers, invoices, payments and items read with the
 //!   query language (`startposition`/`maxresults`), written with the `SyncToken` rule, and its
 //!   OAuth token endpoint whose refresh tokens rotate;
+//! * [`mailchimp`]: Marketing API v3 audiences, members (offset lists, `since_last_changed`,
+//!   subscriber hashes), upserts by PUT and batch subscribe, campaigns and their email activity,
+//!   following Mailchimp's reference pages (its description is not kept in specs/);
+//! * [`calendly`]: API v2 scheduled events and their invitees (`page_token` paging), following
+//!   developer.calendly.com (no spec is kept);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -85,6 +90,7 @@
 //! serves one spec-driven fake.
 
 pub mod asana;
+pub mod calendly;
 pub mod canvas;
 pub mod dropbox;
 pub mod faults;
@@ -92,6 +98,7 @@ pub mod github;
 pub mod hubspot;
 pub mod linear;
 pub mod magento;
+pub mod mailchimp;
 pub mod moodle;
 pub mod netsuite;
 pub mod notion;

@@ -2,6 +2,7 @@
 
 mod api;
 mod asana_flows;
+mod calendly_flows;
 mod canvas_flows;
 mod conformance;
 mod console;

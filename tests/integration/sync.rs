@@ -197,6 +197,18 @@ impl Rig {
         .await;
     }
 
+    /// [`Self::connect_receiving`] for a connection whose config holds more than the base URL.
+    pub(crate) async fn connect_receiving_with_config(
+        &self,
+        id: &str,
+        provider: &str,
+        config: Value,
+        credentials: Value,
+        webhook: (Scheme, &str),
+    ) {
+        connect(&self.deps, &self.tenant, id, provider, config, credentials, Some(webhook)).await;
+    }
+
     /// Adds a flow from the Stripe connection's customers to `destination`'s `operation`.
     pub(crate) async fn flow_from_customers(
         &self,

@@ -16,6 +16,7 @@ use super::definition::ConnectorDefinition;
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
+    ("calendly.yaml", include_str!("../../connectors/calendly.yaml")),
     ("canvas.yaml", include_str!("../../connectors/canvas.yaml")),
     ("dropbox.yaml", include_str!("../../connectors/dropbox.yaml")),
     ("generic-rest.yaml", include_str!("../../connectors/generic-rest.yaml")),
@@ -23,6 +24,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("hubspot.yaml", include_str!("../../connectors/hubspot.yaml")),
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
+    ("mailchimp.yaml", include_str!("../../connectors/mailchimp.yaml")),
     ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
     ("mysql.yaml", include_str!("../../connectors/mysql.yaml")),
     ("netsuite.yaml", include_str!("../../connectors/netsuite.yaml")),
@@ -195,6 +197,7 @@ streams:
             ids,
             [
                 "asana",
+                "calendly",
                 "canvas",
                 "dropbox",
                 "generic-rest",
@@ -202,6 +205,7 @@ streams:
                 "hubspot",
                 "linear",
                 "magento",
+                "mailchimp",
                 "moodle",
                 "mysql",
                 "netsuite",
@@ -243,6 +247,28 @@ streams:
             on_disk, embedded,
             "add new files in shared/connectors/ to EMBEDDED in registry.rs"
         );
+    }
+
+    #[test]
+    fn a_child_stream_names_an_existing_parent_without_a_cycle_and_uses_it() {
+        let child = |parent: &str, path: &str| {
+            format!(
+                "{MINIMAL}  parts:\n    parent: {{stream: {parent}}}\n    request: {{path: '{path}'}}\n    records: /data\n"
+            )
+        };
+        let def = parse_definition("mini.yaml", &child("items", "/items/{{ parent.id | last_segment }}/parts"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.streams["parts"].parent.as_ref().unwrap().stream, "items");
+        let e = err(&child("nothing", "/items/{{ parent.id }}/parts"));
+        assert_eq!(e.field, "streams.parts.parent.stream", "{e}");
+        assert!(e.to_string().contains("`nothing` is not a stream"), "{e}");
+        let e = err(&child("parts", "/items/{{ parent.id }}/parts"));
+        assert!(e.to_string().contains("cannot descend from itself"), "{e}");
+        let e = err(&child("items", "/parts"));
+        assert_eq!(e.field, "streams.parts.request", "{e}");
+        // `parent.*` is only for child streams.
+        let e = err(&MINIMAL.replace("/items,", "'/items/{{ parent.id }}',"));
+        assert!(e.to_string().contains("placeholder `parent.id` is not available"), "{e}");
     }
 
     #[test]

@@ -156,14 +156,14 @@ impl XmlTemplate {
         for part in self.template.parts() {
             match part {
                 Ok(text) => out.push_str(text),
-                Err(name) if is_secret(name) => {
+                Err(p) if is_secret(p.name()) => {
                     out.push(SLOT_OPEN);
-                    out.push_str(name.as_str());
+                    out.push_str(p.name().as_str());
                     out.push(SLOT_CLOSE);
                 }
-                Err(name) => {
-                    if let Some(value) = vars.get(name) {
-                        write_value(name.as_str(), &value, &mut out)?;
+                Err(p) => {
+                    if let Some(value) = p.value(vars) {
+                        write_value(p.name().as_str(), &value, &mut out)?;
                     }
                 }
             }

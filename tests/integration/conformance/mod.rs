@@ -18,6 +18,7 @@
 //! definition, its fake's profile, and one test here.
 
 mod asana;
+mod calendly;
 mod canvas;
 mod dropbox;
 mod generic_rest;
@@ -25,6 +26,7 @@ mod github;
 mod hubspot;
 mod linear;
 mod magento;
+mod mailchimp;
 mod moodle;
 mod netsuite;
 mod notion;
