@@ -167,7 +167,10 @@ impl Calendly {
             for _ in 0..count {
                 next_invitee += 1;
                 let invitee_id = uuid("INV", next_invitee);
-                list.insert(invitee_id.clone(), self::invitee_json(&id, &invitee_id, next_invitee, created));
+                list.insert(
+                    invitee_id.clone(),
+                    self::invitee_json(&id, &invitee_id, next_invitee, created),
+                );
             }
         }
     }
@@ -260,8 +263,10 @@ fn error(status: StatusCode, title: &str, message: &str) -> Response {
 fn invalid(parameter: &str, message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
-        Json(json!({"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
-            "details": [{"parameter": parameter, "message": message}]})),
+        Json(
+            json!({"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
+            "details": [{"parameter": parameter, "message": message}]}),
+        ),
     )
         .into_response()
 }
@@ -292,7 +297,13 @@ fn authorized(headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let ok = auth.strip_prefix("Bearer ").map(str::trim) == Some(TOKEN);
-    (!ok).then(|| error(StatusCode::UNAUTHORIZED, "Unauthenticated", "The access token is invalid"))
+    (!ok).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthenticated",
+            "The access token is invalid",
+        )
+    })
 }
 
 type Params = Query<BTreeMap<String, String>>;
@@ -315,13 +326,7 @@ fn paging(cal: &Calendly, path: &str, query: &BTreeMap<String, String>, known: &
 }
 
 /// One page of `records` from `page_token`, in Calendly's envelope.
-fn page(
-    cal: &Calendly,
-    path: &str,
-    query: &BTreeMap<String, String>,
-    count: usize,
-    records: Vec<Value>,
-) -> Response {
+fn page(cal: &Calendly, path: &str, query: &BTreeMap<String, String>, count: usize, records: Vec<Value>) -> Response {
     let start = match query.get("page_token") {
         None => 0,
         Some(token) => match URL_SAFE_NO_PAD
@@ -358,14 +363,25 @@ fn page(
 }
 
 /// Sorts by a `field:asc|desc` parameter among `allowed` fields.
-fn sort(cal: &Calendly, path: &str, query: &BTreeMap<String, String>, allowed: &str, records: &mut [Value]) -> Result<(), Response> {
+fn sort(
+    cal: &Calendly,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    allowed: &str,
+    records: &mut [Value],
+) -> Result<(), Response> {
     let Some(sort) = query.get("sort") else { return Ok(()) };
     let (field, dir) = sort.split_once(':').unwrap_or((sort.as_str(), ""));
     if field != allowed || !["asc", "desc"].contains(&dir) {
         cal.violation(path, "/query/sort", format!("not `{allowed}:asc` or `{allowed}:desc`"));
         return Err(invalid("sort", "is invalid"));
     }
-    records.sort_by(|a, b| a[field].as_str().cmp(&b[field].as_str()).then(a["uri"].as_str().cmp(&b["uri"].as_str())));
+    records.sort_by(|a, b| {
+        a[field]
+            .as_str()
+            .cmp(&b[field].as_str())
+            .then(a["uri"].as_str().cmp(&b["uri"].as_str()))
+    });
     if dir == "desc" {
         records.reverse();
     }
@@ -397,8 +413,16 @@ async fn list_events(State(cal): State<Arc<Calendly>>, Query(query): Params, hea
         path,
         &query,
         &[
-            "organization", "user", "count", "page_token", "sort", "status", "min_start_time", "max_start_time",
-            "invitee_email", "group",
+            "organization",
+            "user",
+            "count",
+            "page_token",
+            "sort",
+            "status",
+            "min_start_time",
+            "max_start_time",
+            "invitee_email",
+            "group",
         ],
     ) {
         Ok(n) => n,
@@ -409,8 +433,12 @@ async fn list_events(State(cal): State<Arc<Calendly>>, Query(query): Params, hea
             cal.violation(path, "/query", "neither organization nor user");
             return invalid("organization", "organization or user is required");
         }
-        (Some(org), _) if org != ORGANIZATION => return error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission"),
-        (_, Some(user)) if user != USER => return error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission"),
+        (Some(org), _) if org != ORGANIZATION => {
+            return error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission")
+        }
+        (_, Some(user)) if user != USER => {
+            return error(StatusCode::FORBIDDEN, "Permission Denied", "You do not have permission")
+        }
         _ => {}
     }
     let mut records: Vec<Value> = lock(&cal.events)

@@ -199,7 +199,10 @@ impl Mailchimp {
             member["full_name"] = json!(format!("Member{n} Seeded"));
             members.insert(subscriber_hash(&email), member);
         }
-        let emails: Vec<String> = members.values().map(|m| m["email_address"].as_str().unwrap_or_default().to_owned()).collect();
+        let emails: Vec<String> = members
+            .values()
+            .map(|m| m["email_address"].as_str().unwrap_or_default().to_owned())
+            .collect();
         drop(members);
         let total = (config.campaigns * config.recipients) as i64;
         let mut campaigns = lock(&self.campaigns);
@@ -271,7 +274,9 @@ impl Mailchimp {
         let mut activity = lock(&self.activity);
         let entry = activity.get_mut(campaign)?.get_mut(email)?;
         if let Some(items) = entry["activity"].as_array_mut() {
-            items.push(json!({"action": "click", "type": "", "timestamp": mc_time(now_ms()), "url": url, "ip": "203.0.113.7"}));
+            items.push(
+                json!({"action": "click", "type": "", "timestamp": mc_time(now_ms()), "url": url, "ip": "203.0.113.7"}),
+            );
         }
         Some(entry.clone())
     }
@@ -310,7 +315,11 @@ fn fault(status: StatusCode) -> Response {
             "Too Many Requests",
             "You have exceeded the limit of 10 simultaneous connections.",
         ),
-        _ => problem(status, "Internal Server Error", "An unexpected internal error has occurred."),
+        _ => problem(
+            status,
+            "Internal Server Error",
+            "An unexpected internal error has occurred.",
+        ),
     }
 }
 
@@ -345,7 +354,8 @@ fn paging(
     known: &[&str],
 ) -> Result<(usize, usize), Response> {
     for name in query.keys() {
-        if !known.contains(&name.as_str()) && !["count", "offset", "fields", "exclude_fields"].contains(&name.as_str()) {
+        if !known.contains(&name.as_str()) && !["count", "offset", "fields", "exclude_fields"].contains(&name.as_str())
+        {
             mc.violation("GET", path, &format!("/query/{name}"), "not a parameter of this list");
         }
     }
@@ -354,13 +364,23 @@ fn paging(
         Some(Ok(n)) if n <= 1000 => n,
         _ => {
             mc.violation("GET", path, "/query/count", "count is at most 1000");
-            return Err(problem(StatusCode::BAD_REQUEST, "Invalid Resource", "count: must be at most 1000"));
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "Invalid Resource",
+                "count: must be at most 1000",
+            ));
         }
     };
     let offset = match query.get("offset").map(|o| o.parse::<usize>()) {
         None => 0,
         Some(Ok(n)) => n,
-        Some(Err(_)) => return Err(problem(StatusCode::BAD_REQUEST, "Invalid Resource", "offset: not a number")),
+        Some(Err(_)) => {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "Invalid Resource",
+                "offset: not a number",
+            ))
+        }
     };
     Ok((count, offset))
 }
@@ -380,32 +400,61 @@ fn page(key: &str, records: Vec<Value>, count: usize, offset: usize, extra: &[(&
 }
 
 /// An ISO 8601 time parameter, as milliseconds.
-fn time_param(mc: &Mailchimp, path: &str, query: &BTreeMap<String, String>, name: &str) -> Result<Option<i64>, Response> {
+fn time_param(
+    mc: &Mailchimp,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    name: &str,
+) -> Result<Option<i64>, Response> {
     match query.get(name) {
         None => Ok(None),
         Some(text) => match crate::timestamp::parse_ms(text) {
             Some(ms) if text.contains('T') => Ok(Some(ms)),
             _ => {
                 mc.violation("GET", path, &format!("/query/{name}"), "not an ISO 8601 time");
-                Err(problem(StatusCode::BAD_REQUEST, "Invalid Resource", &format!("{name}: not a valid time")))
+                Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid Resource",
+                    &format!("{name}: not a valid time"),
+                ))
             }
         },
     }
 }
 
 /// Sorts by `sort_field` (one of `allowed`) in `sort_dir`.
-fn sort(mc: &Mailchimp, path: &str, query: &BTreeMap<String, String>, allowed: &[&str], records: &mut [Value]) -> Result<(), Response> {
-    let Some(field) = query.get("sort_field") else { return Ok(()) };
+fn sort(
+    mc: &Mailchimp,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    allowed: &[&str],
+    records: &mut [Value],
+) -> Result<(), Response> {
+    let Some(field) = query.get("sort_field") else {
+        return Ok(());
+    };
     if !allowed.contains(&field.as_str()) {
         mc.violation("GET", path, "/query/sort_field", "not a sort field of this list");
-        return Err(problem(StatusCode::BAD_REQUEST, "Invalid Resource", "sort_field: invalid"));
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid Resource",
+            "sort_field: invalid",
+        ));
     }
     let dir = query.get("sort_dir").map_or("ASC", String::as_str);
     if !["ASC", "DESC"].contains(&dir) {
         mc.violation("GET", path, "/query/sort_dir", "not ASC or DESC");
-        return Err(problem(StatusCode::BAD_REQUEST, "Invalid Resource", "sort_dir: invalid"));
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid Resource",
+            "sort_dir: invalid",
+        ));
     }
-    records.sort_by(|a, b| ms_of(&a[field]).cmp(&ms_of(&b[field])).then(a["id"].as_str().cmp(&b["id"].as_str())));
+    records.sort_by(|a, b| {
+        ms_of(&a[field])
+            .cmp(&ms_of(&b[field]))
+            .then(a["id"].as_str().cmp(&b["id"].as_str()))
+    });
     if dir == "DESC" {
         records.reverse();
     }
@@ -440,12 +489,31 @@ async fn lists(State(mc): State<Arc<Mailchimp>>, Query(query): Params, headers: 
     if let Some(r) = authorized(&headers) {
         return r;
     }
-    let known = ["before_date_created", "since_date_created", "before_campaign_last_sent", "since_campaign_last_sent", "email", "sort_field", "sort_dir", "has_ecommerce_store", "include_total_contacts"];
+    let known = [
+        "before_date_created",
+        "since_date_created",
+        "before_campaign_last_sent",
+        "since_campaign_last_sent",
+        "email",
+        "sort_field",
+        "sort_dir",
+        "has_ecommerce_store",
+        "include_total_contacts",
+    ];
     let (count, offset) = match paging(&mc, "/3.0/lists", &query, &known) {
         Ok(p) => p,
         Err(r) => return r,
     };
-    page("lists", vec![list_json(&mc)], count, offset, &[("constraints", json!({"may_create": true, "max_instances": 1, "current_total_instances": 1}))])
+    page(
+        "lists",
+        vec![list_json(&mc)],
+        count,
+        offset,
+        &[(
+            "constraints",
+            json!({"may_create": true, "max_instances": 1, "current_total_instances": 1}),
+        )],
+    )
 }
 
 /// `GET /lists/{list_id}`.
@@ -460,7 +528,12 @@ async fn list(State(mc): State<Arc<Mailchimp>>, Path(list_id): Path<String>, hea
 }
 
 /// `GET /lists/{list_id}/members`.
-async fn members(State(mc): State<Arc<Mailchimp>>, Path(list_id): Path<String>, Query(query): Params, headers: HeaderMap) -> Response {
+async fn members(
+    State(mc): State<Arc<Mailchimp>>,
+    Path(list_id): Path<String>,
+    Query(query): Params,
+    headers: HeaderMap,
+) -> Response {
     if let Some(r) = authorized(&headers) {
         return r;
     }
@@ -469,9 +542,21 @@ async fn members(State(mc): State<Arc<Mailchimp>>, Path(list_id): Path<String>, 
     }
     let path = format!("/3.0/lists/{list_id}/members");
     let known = [
-        "email_type", "status", "since_timestamp_opt", "before_timestamp_opt", "since_last_changed",
-        "before_last_changed", "unique_email_id", "vip_only", "interest_category_id", "interest_ids",
-        "interest_match", "sort_field", "sort_dir", "since_last_campaign", "unsubscribed_since",
+        "email_type",
+        "status",
+        "since_timestamp_opt",
+        "before_timestamp_opt",
+        "since_last_changed",
+        "before_last_changed",
+        "unique_email_id",
+        "vip_only",
+        "interest_category_id",
+        "interest_ids",
+        "interest_match",
+        "sort_field",
+        "sort_dir",
+        "since_last_campaign",
+        "unsubscribed_since",
     ];
     let (count, offset) = match paging(&mc, &path, &query, &known) {
         Ok(p) => p,
@@ -487,7 +572,13 @@ async fn members(State(mc): State<Arc<Mailchimp>>, Path(list_id): Path<String>, 
         .filter(|m| since.is_none_or(|s| ms_of(&m["last_changed"]) >= s))
         .cloned()
         .collect();
-    if let Err(r) = sort(&mc, &path, &query, &["timestamp_opt", "timestamp_signup", "last_changed"], &mut records) {
+    if let Err(r) = sort(
+        &mc,
+        &path,
+        &query,
+        &["timestamp_opt", "timestamp_signup", "last_changed"],
+        &mut records,
+    ) {
         return r;
     }
     page("members", records, count, offset, &[("list_id", json!(LIST_ID))])
@@ -503,7 +594,11 @@ fn member_key(segment: &str) -> String {
 }
 
 /// `GET /lists/{list_id}/members/{subscriber_hash}`.
-async fn member(State(mc): State<Arc<Mailchimp>>, Path((list_id, hash)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn member(
+    State(mc): State<Arc<Mailchimp>>,
+    Path((list_id, hash)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(r) = authorized(&headers) {
         return r;
     }
@@ -524,29 +619,63 @@ fn looks_real(email: &str) -> bool {
 }
 
 const WRITABLE: &[&str] = &[
-    "email_address", "status_if_new", "status", "email_type", "merge_fields", "interests", "language",
-    "vip", "location", "marketing_permissions", "ip_signup", "timestamp_signup", "ip_opt", "timestamp_opt",
-    "skip_merge_validation", "tags",
+    "email_address",
+    "status_if_new",
+    "status",
+    "email_type",
+    "merge_fields",
+    "interests",
+    "language",
+    "vip",
+    "location",
+    "marketing_permissions",
+    "ip_signup",
+    "timestamp_signup",
+    "ip_opt",
+    "timestamp_opt",
+    "skip_merge_validation",
+    "tags",
 ];
 
 /// Adds or updates one member from an upsert body: the member, or why it is refused.
-fn apply_member(mc: &Mailchimp, method: &str, path: &str, input: &Map<String, Value>, update_existing: bool, batch: bool) -> Result<(Value, bool), (String, &'static str)> {
+fn apply_member(
+    mc: &Mailchimp,
+    method: &str,
+    path: &str,
+    input: &Map<String, Value>,
+    update_existing: bool,
+    batch: bool,
+) -> Result<(Value, bool), (String, &'static str)> {
     for field in input.keys() {
         if !WRITABLE.contains(&field.as_str()) {
             mc.violation(method, path, &format!("/body/{field}"), "not a member field");
         }
     }
-    let email = input.get("email_address").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
+    let email = input
+        .get("email_address")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if email.is_empty() {
-        return Err(("email_address: Data did not match any of the schemas described in anyOf.".into(), "ERROR_GENERIC"));
+        return Err((
+            "email_address: Data did not match any of the schemas described in anyOf.".into(),
+            "ERROR_GENERIC",
+        ));
     }
     if !looks_real(&email) {
-        return Err((format!("{email} looks fake or invalid, please enter a real email address."), "ERROR_FAKE_EMAIL"));
+        return Err((
+            format!("{email} looks fake or invalid, please enter a real email address."),
+            "ERROR_FAKE_EMAIL",
+        ));
     }
     for field in ["status", "status_if_new"] {
         if let Some(status) = input.get(field) {
             if !status.as_str().is_some_and(|s| STATUSES.contains(&s)) {
-                return Err((format!("{field}: Data did not match any of the schemas described in anyOf."), "ERROR_GENERIC"));
+                return Err((
+                    format!("{field}: Data did not match any of the schemas described in anyOf."),
+                    "ERROR_GENERIC",
+                ));
             }
         }
     }
@@ -554,20 +683,27 @@ fn apply_member(mc: &Mailchimp, method: &str, path: &str, input: &Map<String, Va
     let mut members = lock(&mc.members);
     let existing = members.get(&hash).cloned();
     if existing.is_some() && !update_existing {
-        return Err((format!("{email} is already a list member. Use PUT to insert or update list members."), "ERROR_CONTACT_EXISTS"));
+        return Err((
+            format!("{email} is already a list member. Use PUT to insert or update list members."),
+            "ERROR_CONTACT_EXISTS",
+        ));
     }
     let created = existing.is_none();
     let mut member = match existing {
         Some(m) => m,
         None => {
-            let status = if batch { input.get("status") } else { input.get("status_if_new").or(input.get("status")) };
-            let Some(status) = status.and_then(Value::as_str) else {
-                return Err(("The resource submitted could not be validated: status_if_new is required for a new member.".into(), "ERROR_GENERIC"));
+            let status = if batch {
+                input.get("status")
+            } else {
+                input.get("status_if_new").or(input.get("status"))
             };
-            drop(members);
-            let m = mc.new_member(&email, status, now_ms());
-            members = lock(&mc.members);
-            m
+            let Some(status) = status.and_then(Value::as_str) else {
+                return Err((
+                    "The resource submitted could not be validated: status_if_new is required for a new member.".into(),
+                    "ERROR_GENERIC",
+                ));
+            };
+            mc.new_member(&email, status, now_ms())
         }
     };
     for (field, value) in input {
@@ -598,7 +734,11 @@ fn json_body(mc: &Mailchimp, method: &str, path: &str, body: &Bytes) -> Result<M
         Ok(Value::Object(map)) => Ok(map),
         _ => {
             mc.violation(method, path, "/body", "not a JSON object");
-            Err(problem(StatusCode::BAD_REQUEST, "JSON Parse Exception", "We encountered an unspecified JSON parsing error."))
+            Err(problem(
+                StatusCode::BAD_REQUEST,
+                "JSON Parse Exception",
+                "We encountered an unspecified JSON parsing error.",
+            ))
         }
     }
 }
@@ -623,8 +763,17 @@ async fn upsert_member(
     };
     let email = input.get("email_address").and_then(Value::as_str).unwrap_or_default();
     if !email.is_empty() && member_key(&hash) != subscriber_hash(email) {
-        mc.violation("PUT", &path, "/path/subscriber_hash", "not the MD5 hash of the body's lower-cased email_address");
-        return problem(StatusCode::BAD_REQUEST, "Invalid Resource", "The email address does not match the subscriber hash.");
+        mc.violation(
+            "PUT",
+            &path,
+            "/path/subscriber_hash",
+            "not the MD5 hash of the body's lower-cased email_address",
+        );
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid Resource",
+            "The email address does not match the subscriber hash.",
+        );
     }
     match apply_member(&mc, "PUT", &path, &input, true, false) {
         Ok((member, _)) => Json(member).into_response(),
@@ -633,7 +782,12 @@ async fn upsert_member(
 }
 
 /// `POST /lists/{list_id}`: batch subscribe or unsubscribe.
-async fn batch_subscribe(State(mc): State<Arc<Mailchimp>>, Path(list_id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn batch_subscribe(
+    State(mc): State<Arc<Mailchimp>>,
+    Path(list_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Some(r) = authorized(&headers) {
         return r;
     }
@@ -656,7 +810,11 @@ async fn batch_subscribe(State(mc): State<Arc<Mailchimp>>, Path(list_id): Path<S
     };
     if list.len() > 500 {
         mc.violation("POST", &path, "/body/members", "more than 500 members");
-        return problem(StatusCode::BAD_REQUEST, "Invalid Resource", "members: at most 500 members a request");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid Resource",
+            "members: at most 500 members a request",
+        );
     }
     let update_existing = input.get("update_existing").and_then(Value::as_bool).unwrap_or(false);
     let (mut created, mut updated, mut errors) = (Vec::new(), Vec::new(), Vec::new());
@@ -688,8 +846,18 @@ async fn campaigns(State(mc): State<Arc<Mailchimp>>, Query(query): Params, heade
     }
     let path = "/3.0/campaigns";
     let known = [
-        "type", "status", "before_send_time", "since_send_time", "before_create_time", "since_create_time",
-        "list_id", "folder_id", "member_id", "sort_field", "sort_dir", "include_resend_shortcut_eligibility",
+        "type",
+        "status",
+        "before_send_time",
+        "since_send_time",
+        "before_create_time",
+        "since_create_time",
+        "list_id",
+        "folder_id",
+        "member_id",
+        "sort_field",
+        "sort_dir",
+        "include_resend_shortcut_eligibility",
     ];
     let (count, offset) = match paging(&mc, path, &query, &known) {
         Ok(p) => p,
@@ -718,7 +886,12 @@ async fn campaign(State(mc): State<Arc<Mailchimp>>, Path(id): Path<String>, head
 }
 
 /// `GET /reports/{campaign_id}/email-activity`.
-async fn email_activity(State(mc): State<Arc<Mailchimp>>, Path(id): Path<String>, Query(query): Params, headers: HeaderMap) -> Response {
+async fn email_activity(
+    State(mc): State<Arc<Mailchimp>>,
+    Path(id): Path<String>,
+    Query(query): Params,
+    headers: HeaderMap,
+) -> Response {
     if let Some(r) = authorized(&headers) {
         return r;
     }

@@ -68,7 +68,10 @@ async fn calendly_invitees_become_hubspot_contacts_by_sync_and_by_signed_webhook
         .hubspot
         .find(ObjectType::Contacts, "email", "guest4@example.com")
         .expect("the invitee reached HubSpot");
-    assert_eq!((contact.get("firstname"), contact.get("lastname")), (Some("Guest"), Some("4")));
+    assert_eq!(
+        (contact.get("firstname"), contact.get("lastname")),
+        (Some("Guest"), Some("4"))
+    );
 
     // Someone books the second event; Calendly delivers invitee.created, signed.
     let booked = fake
@@ -80,14 +83,23 @@ async fn calendly_invitees_become_hubspot_contacts_by_sync_and_by_signed_webhook
     }))
     .unwrap();
     assert_eq!(
-        rig.deliver_with("conn_calendly", &scheme, "not-the-key", &body, &[]).await,
+        rig.deliver_with("conn_calendly", &scheme, "not-the-key", &body, &[])
+            .await,
         401,
         "signed with another key"
     );
     assert_eq!(rig.drain_through_handler().await, 0);
-    assert_eq!(rig.deliver_with("conn_calendly", &scheme, SIGNING_KEY, &body, &[]).await, 200);
+    assert_eq!(
+        rig.deliver_with("conn_calendly", &scheme, SIGNING_KEY, &body, &[])
+            .await,
+        200
+    );
     // Calendly retries the same delivery: acknowledged, not queued twice.
-    assert_eq!(rig.deliver_with("conn_calendly", &scheme, SIGNING_KEY, &body, &[]).await, 200);
+    assert_eq!(
+        rig.deliver_with("conn_calendly", &scheme, SIGNING_KEY, &body, &[])
+            .await,
+        200
+    );
     assert_eq!(rig.drain_through_handler().await, 1, "one event handled");
     let contact = rig
         .hubspot

@@ -17,6 +17,7 @@ mod health;
 mod indexes;
 mod linear_flows;
 mod magento_flows;
+mod mailchimp_flows;
 mod moodle_flows;
 mod notion_flows;
 mod outbound;

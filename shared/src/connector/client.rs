@@ -521,7 +521,9 @@ impl ConnectorClient {
         let (spec, compiled) = self.stream(stream)?;
         pagination::check_before_request(state, self.settings.max_pages).map_err(pagination_error)?;
         if let Some(parent) = &spec.parent {
-            return self.read_child_page(stream, spec, compiled, &parent.stream, state).await;
+            return self
+                .read_child_page(stream, spec, compiled, &parent.stream, state)
+                .await;
         }
         if let (Some(since), Some(changes), Some(feed)) = (&state.since, &spec.changes, &compiled.changes) {
             return self.read_changes_page(stream, spec, changes, feed, state, since).await;
@@ -571,7 +573,9 @@ impl ConnectorClient {
             .and_then(|p| p.pending.first())
             .cloned()
             .unwrap_or_default();
-        let page = self.read_list_page(stream, spec, compiled, &state, Some(current)).await?;
+        let page = self
+            .read_list_page(stream, spec, compiled, &state, Some(current))
+            .await?;
         let next = pagination::step_child(&state, page.next, page.max_cursor.clone());
         Ok(Page { next, ..page })
     }

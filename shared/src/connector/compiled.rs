@@ -856,7 +856,10 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         }
     };
     let mut parent_fields: Vec<Vec<String>> = Vec::new();
-    for req in [Some(&request), incremental_request.as_ref(), next_request.as_ref()].into_iter().flatten() {
+    for req in [Some(&request), incremental_request.as_ref(), next_request.as_ref()]
+        .into_iter()
+        .flatten()
+    {
         for (_, var) in req.vars() {
             if var.root() == "parent" {
                 let path: Vec<String> = var.as_str().split('.').skip(1).map(str::to_owned).collect();
@@ -909,7 +912,10 @@ fn check_parents(def: &ConnectorDefinition) -> Result<(), Invalid> {
             if seen.contains(&current.stream.as_str()) {
                 return Err(invalid(
                     at,
-                    format!("the parents come back to `{}`: a stream cannot descend from itself", current.stream),
+                    format!(
+                        "the parents come back to `{}`: a stream cannot descend from itself",
+                        current.stream
+                    ),
                 ));
             }
             seen.push(current.stream.as_str());

@@ -77,7 +77,11 @@ impl ParentPosition {
 /// child's own next page under that record (from [`advance`]); without one the current parent
 /// record is done and the next starts from its first child page. `None`: the run is over.
 /// The run's page count and highest cursor carry on either way.
-pub fn step_child(state: &StreamState, child_next: Option<StreamState>, max_cursor: Option<String>) -> Option<StreamState> {
+pub fn step_child(
+    state: &StreamState,
+    child_next: Option<StreamState>,
+    max_cursor: Option<String>,
+) -> Option<StreamState> {
     let mut position = state.parent.as_deref().cloned().unwrap_or_else(ParentPosition::start);
     let mut next = match child_next {
         Some(next) => next,
@@ -538,9 +542,18 @@ mod tests {
         let start = StreamState::incremental(Some("2024-01-01T00:00:00Z".into()));
         // The parent's first page: two records, more pages to come.
         let parent_next = advance(&StreamState::full_refresh(), PageToken::Cursor("p2".into())).unwrap();
-        let s = step_parent(&start, vec![json!({"id": "a"}), json!({"id": "b"})], Some(parent_next.clone())).unwrap();
+        let s = step_parent(
+            &start,
+            vec![json!({"id": "a"}), json!({"id": "b"})],
+            Some(parent_next.clone()),
+        )
+        .unwrap();
         assert_eq!(s.page, None, "the first child page of the first parent record");
-        assert_eq!(s.since.as_deref(), Some("2024-01-01T00:00:00Z"), "the run's since carries on");
+        assert_eq!(
+            s.since.as_deref(),
+            Some("2024-01-01T00:00:00Z"),
+            "the run's since carries on"
+        );
         let position = s.parent.as_deref().unwrap();
         assert_eq!(position.pending, vec![json!({"id": "a"}), json!({"id": "b"})]);
         // Record `a` has a second child page: same parent record, the child's token.

@@ -256,8 +256,11 @@ streams:
                 "{MINIMAL}  parts:\n    parent: {{stream: {parent}}}\n    request: {{path: '{path}'}}\n    records: /data\n"
             )
         };
-        let def = parse_definition("mini.yaml", &child("items", "/items/{{ parent.id | last_segment }}/parts"))
-            .unwrap_or_else(|e| panic!("{e}"));
+        let def = parse_definition(
+            "mini.yaml",
+            &child("items", "/items/{{ parent.id | last_segment }}/parts"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(def.streams["parts"].parent.as_ref().unwrap().stream, "items");
         let e = err(&child("nothing", "/items/{{ parent.id }}/parts"));
         assert_eq!(e.field, "streams.parts.parent.stream", "{e}");
@@ -268,7 +271,10 @@ streams:
         assert_eq!(e.field, "streams.parts.request", "{e}");
         // `parent.*` is only for child streams.
         let e = err(&MINIMAL.replace("/items,", "'/items/{{ parent.id }}',"));
-        assert!(e.to_string().contains("placeholder `parent.id` is not available"), "{e}");
+        assert!(
+            e.to_string().contains("placeholder `parent.id` is not available"),
+            "{e}"
+        );
     }
 
     #[test]

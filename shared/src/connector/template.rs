@@ -149,12 +149,12 @@ pub enum TemplateError {
     Empty(usize),
     #[error("placeholder `{0}` is not a dotted name of letters, digits, `_` and `-`")]
     BadName(String),
-    #[error(
-        "placeholder `{0}`: `{1}` is not a filter (filters: string, lower, upper, trim, md5, last_segment)"
-    )]
+    #[error("placeholder `{0}`: `{1}` is not a filter (filters: string, lower, upper, trim, md5, last_segment)")]
     UnknownFilter(String, String),
     #[error("with `body_format: xml` the body is one string, the XML document's template")]
     XmlBodyNotText,
+    #[error("placeholder `{0}` is a secret slot, which takes no filters")]
+    SecretFiltered(String),
 }
 
 impl Template {
@@ -185,7 +185,9 @@ impl Template {
                 return Err(TemplateError::BadName(name.to_owned()));
             }
             let filters = pieces
-                .map(|f| Filter::from_name(f).ok_or_else(|| TemplateError::UnknownFilter(name.to_owned(), f.to_owned())))
+                .map(|f| {
+                    Filter::from_name(f).ok_or_else(|| TemplateError::UnknownFilter(name.to_owned(), f.to_owned()))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             parts.push(Part::Var(Placeholder {
                 name: VarName(name.to_owned()),
@@ -543,20 +545,30 @@ mod tests {
     #[test]
     fn text_filters_chain_left_to_right_and_make_the_value_text() {
         let mut v = Vars::new();
-        v.root("record", Cow::Owned(json!({"email": "  Urist.McVankab@FreddieMacGuffin.com ", "n": 7})));
+        v.root(
+            "record",
+            Cow::Owned(json!({"email": "  Urist.McVankab@FreddieMacGuffin.com ", "n": 7})),
+        );
         // Mailchimp's subscriber hash: MD5 of the trimmed, lower-cased address.
         let t = Template::parse("/members/{{ record.email | trim | lower | md5 }}").unwrap();
         assert_eq!(t.render_path(&v).unwrap(), "/members/e5d24cb4b8d71200e58e19e25e077661");
         assert_eq!(
-            Template::parse("{{ record.email|trim|upper }}").unwrap().render(&v, false).unwrap(),
+            Template::parse("{{ record.email|trim|upper }}")
+                .unwrap()
+                .render(&v, false)
+                .unwrap(),
             "URIST.MCVANKAB@FREDDIEMACGUFFIN.COM"
         );
         // Order matters: md5 then upper is an upper-case digest.
-        let a = Template::parse("{{ record.email | md5 | upper }}").unwrap().render(&v, false).unwrap();
+        let a = Template::parse("{{ record.email | md5 | upper }}")
+            .unwrap()
+            .render(&v, false)
+            .unwrap();
         assert_eq!(a, a.to_uppercase());
         assert_ne!(a, a.to_lowercase());
         // A filtered single placeholder is text in a JSON body; an unset one is left out.
-        let t = JsonTemplate::compile(&json!({"n": "{{ record.n | md5 }}", "gone": "{{ record.none | lower }}"})).unwrap();
+        let t =
+            JsonTemplate::compile(&json!({"n": "{{ record.n | md5 }}", "gone": "{{ record.none | lower }}"})).unwrap();
         assert_eq!(t.render(&v).unwrap(), json!({"n": "8f14e45fceea167a5a36dedd4bea2543"}));
         assert_eq!(
             Template::parse("{{ record.email | lower | sha1 }}"),
@@ -567,7 +579,10 @@ mod tests {
             "record",
             Cow::Owned(json!({"uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2", "bare": "AAA", "dir": "https://x/a/b/?q=1"})),
         );
-        let t = Template::parse("/e/{{ record.uri | last_segment }}/{{ record.bare | last_segment }}/{{ record.dir | last_segment }}").unwrap();
+        let t = Template::parse(
+            "/e/{{ record.uri | last_segment }}/{{ record.bare | last_segment }}/{{ record.dir | last_segment }}",
+        )
+        .unwrap();
         assert_eq!(t.render_path(&v).unwrap(), "/e/GBGBDCAADAEDCRZ2/AAA/b");
         assert_eq!(
             Template::parse("{{ record.email | }}"),

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::definition::WriteResponseSpec;
-use super::mapping::Selector;
 use super::errors::{short_text, ErrorClass};
+use super::mapping::Selector;
 
 /// The outcome of writing one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -215,15 +215,29 @@ mod tests {
         assert_eq!(
             out,
             vec![
-                WriteResult::Ok { destination_id: Some("h1".into()) },
+                WriteResult::Ok {
+                    destination_id: Some("h1".into())
+                },
                 WriteResult::failed("bad@x looks fake or invalid", ErrorClass::Permanent),
-                WriteResult::Ok { destination_id: Some("h2".into()) },
+                WriteResult::Ok {
+                    destination_id: Some("h2".into())
+                },
             ]
         );
         // No `updated_members` at all: the created ones still count, the rest are unanswered.
-        let out = read_results(&spec, &inputs(&["b@x.io", "c@x.io"]), &json!({"new_members": [{"id": "h2", "email_address": "b@x.io"}]}));
+        let out = read_results(
+            &spec,
+            &inputs(&["b@x.io", "c@x.io"]),
+            &json!({"new_members": [{"id": "h2", "email_address": "b@x.io"}]}),
+        );
         assert!(out[0].is_ok());
-        assert!(matches!(&out[1], WriteResult::Failed { class: ErrorClass::Transient, .. }));
+        assert!(matches!(
+            &out[1],
+            WriteResult::Failed {
+                class: ErrorClass::Transient,
+                ..
+            }
+        ));
     }
 
     fn inputs(keys: &[&str]) -> Vec<Input> {

@@ -90,7 +90,10 @@ async fn calendly() {
     assert_eq!(again.records.len(), full.records.len() + 1, "the new booking is read");
     let by_uri: BTreeMap<&str, &Value> = again.records.iter().map(|r| (r["uri"].as_str().unwrap(), r)).collect();
     assert_eq!(by_uri[canceled.as_str()]["status"], "canceled");
-    assert_eq!(by_uri[booked["uri"].as_str().unwrap()]["email"], "ada@booker.example.org");
+    assert_eq!(
+        by_uri[booked["uri"].as_str().unwrap()]["email"],
+        "ada@booker.example.org"
+    );
 
     // A webhook delivery carries the invitee: routed to the child stream, nothing to fetch.
     let delivery = json!({

@@ -6,7 +6,7 @@
 //! members: a full read is three offset pages of 1,000 sorted on `last_changed`, an
 //! incremental read asks `since_last_changed`, a fetch takes the subscriber hash (and, as a
 //! webhook needs, the email). Email activity is a child of the three sent campaigns (700
-//! recipients each, one page per campaign), incremental on each recipient's newest activity
+//! recipients each, seven pages of 100 per campaign), incremental on each recipient's newest activity
 //! after clicks. The upsert puts to the MD5 of the lower-cased email; the bulk upsert's
 //! results come from two arrays and its errors by email. A form-encoded audience webhook is
 //! routed to the member it names.
@@ -55,13 +55,19 @@ async fn mailchimp() {
                     .collect()
             }),
             object: Box::new(move |id| f.member_json(id)),
-            compare: &["/id", "/email_address", "/status", "/merge_fields/FNAME", "/last_changed"],
+            compare: &[
+                "/id",
+                "/email_address",
+                "/status",
+                "/merge_fields/FNAME",
+                "/last_changed",
+            ],
             missing_id: "00000000000000000000000000000000",
         },
     )
     .await;
 
-    // The child stream: one page per campaign, the recipients' newest activity as the cursor.
+    // The child stream: pages of 100 per campaign, the recipients' newest activity as the cursor.
     let activity = move |id: &str| {
         let mut entry = f.activity_json(id)?;
         let newest = entry["activity"]
@@ -97,7 +103,10 @@ async fn mailchimp() {
     )
     .await;
     let run = read_all(&c, "email_activity", StreamState::full_refresh()).await;
-    assert_eq!(run.pages, 3, "one page per campaign: the parent's page is read with the first");
+    assert_eq!(
+        run.pages, 21,
+        "seven pages of 100 per campaign: the parent's page is read with the first"
+    );
     let campaigns: BTreeSet<&str> = run.records.iter().filter_map(|r| r["campaign_id"].as_str()).collect();
     assert_eq!(campaigns.len(), 3, "every campaign's recipients are read");
 
@@ -111,14 +120,21 @@ async fn mailchimp() {
             .unwrap_or_else(|e| panic!("{stream}: fetch fails: {e}"))
             .unwrap_or_else(|| panic!("{stream}: fetch {id} finds nothing"));
         assert_eq!(fetched["id"], id, "{stream}: fetch by id");
-        assert!(c.fetch_record(stream, "nope0000").await.unwrap().is_none(), "{stream}: a missing id");
+        assert!(
+            c.fetch_record(stream, "nope0000").await.unwrap().is_none(),
+            "{stream}: a missing id"
+        );
     }
     prove_check(&c).await;
 
     let holds = |record: &Value, id: Option<&str>| {
         let email = record["email_address"].as_str().expect("an email");
         let hash = subscriber_hash(email);
-        assert_eq!(id, Some(hash.as_str()), "{email}: the destination id is the subscriber hash");
+        assert_eq!(
+            id,
+            Some(hash.as_str()),
+            "{email}: the destination id is the subscriber hash"
+        );
         let held = f.member_json(&hash).unwrap_or_else(|| panic!("{email} was written"));
         assert_eq!(held["email_address"], email.trim());
         for (name, value) in record["merge_fields"].as_object().into_iter().flatten() {
@@ -145,8 +161,15 @@ async fn mailchimp() {
         },
     )
     .await;
-    assert_eq!(fake.member_count(), before + 1, "one member added, one updated, two refused");
-    assert_eq!(fake.member_json(&subscriber_hash("member5@example.com")).unwrap()["merge_fields"]["FNAME"], "Fifth");
+    assert_eq!(
+        fake.member_count(),
+        before + 1,
+        "one member added, one updated, two refused"
+    );
+    assert_eq!(
+        fake.member_json(&subscriber_hash("member5@example.com")).unwrap()["merge_fields"]["FNAME"],
+        "Fifth"
+    );
 
     let before = fake.member_count();
     prove_write(
@@ -163,7 +186,11 @@ async fn mailchimp() {
         },
     )
     .await;
-    assert_eq!(fake.member_count(), before + 1, "the bulk upsert adds one member and updates one");
+    assert_eq!(
+        fake.member_count(),
+        before + 1,
+        "the bulk upsert adds one member and updates one"
+    );
 
     // An audience webhook, form-encoded as Mailchimp posts it, names the member by email.
     let body = b"type=profile&fired_at=2026-03-26+21%3A31%3A21&data%5Bid%5D=8a25ff1d98&data%5Blist_id%5D=a6b5da1054&data%5Bemail%5D=member9%40example.com&data%5Bemail_type%5D=html&data%5Bmerges%5D%5BFNAME%5D=Ninth";
@@ -171,7 +198,11 @@ async fn mailchimp() {
     match c.event_record(&event).expect("a routed event") {
         EventRecord::Fetch { stream, id } => {
             assert_eq!((stream.as_str(), id.as_str()), ("members", "member9@example.com"));
-            let member = c.fetch_record(&stream, &id).await.unwrap().expect("the member by email");
+            let member = c
+                .fetch_record(&stream, &id)
+                .await
+                .unwrap()
+                .expect("the member by email");
             assert_eq!(member["id"], subscriber_hash("member9@example.com"));
         }
         other => panic!("the profile event is fetched by email: {other:?}"),
