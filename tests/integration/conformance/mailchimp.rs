@@ -6,7 +6,7 @@
 //! members: a full read is three offset pages of 1,000 sorted on `last_changed`, an
 //! incremental read asks `since_last_changed`, a fetch takes the subscriber hash (and, as a
 //! webhook needs, the email). Email activity is a child of the three sent campaigns (700
-//! recipients each, seven pages of 100 per campaign), incremental on each recipient's newest activity
+//! recipients each, 28 pages of 25 per campaign), incremental on each recipient's newest activity
 //! after clicks. The upsert puts to the MD5 of the lower-cased email; the bulk upsert's
 //! results come from two arrays and its errors by email. A form-encoded audience webhook is
 //! routed to the member it names.
@@ -67,7 +67,7 @@ async fn mailchimp() {
     )
     .await;
 
-    // The child stream: pages of 100 per campaign, the recipients' newest activity as the cursor.
+    // The child stream: pages of 25 per campaign, the recipients' newest activity as the cursor.
     let activity = move |id: &str| {
         let mut entry = f.activity_json(id)?;
         let newest = entry["activity"]
@@ -104,8 +104,8 @@ async fn mailchimp() {
     .await;
     let run = read_all(&c, "email_activity", StreamState::full_refresh()).await;
     assert_eq!(
-        run.pages, 21,
-        "seven pages of 100 per campaign: the parent's page is read with the first"
+        run.pages, 84,
+        "28 pages of 25 per campaign: the parent's page is read with the first"
     );
     let campaigns: BTreeSet<&str> = run.records.iter().filter_map(|r| r["campaign_id"].as_str()).collect();
     assert_eq!(campaigns.len(), 3, "every campaign's recipients are read");
