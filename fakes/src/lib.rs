@@ -72,6 +72,11 @@
 //! * [`jr_plus`]: ReadyTech JR Plus parties and enrolments over REST with XML bodies and basic
 //!   auth with the API key, following developer.jobready.io/plus where it could be read and
 //!   naming what it assumes;
+//! * [`mailchimp`]: Marketing API v3 audiences, members (offset lists, `since_last_changed`,
+//!   subscriber hashes), upserts by PUT and batch subscribe, campaigns and their email activity,
+//!   following Mailchimp's reference pages (its description is not kept in specs/);
+//! * [`calendly`]: API v2 scheduled events and their invitees (`page_token` paging), following
+//!   developer.calendly.com (no spec is kept);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -98,6 +103,7 @@
 
 pub mod asana;
 pub mod axcelerate;
+pub mod calendly;
 pub mod canvas;
 pub mod d2l;
 pub mod dropbox;
@@ -108,6 +114,7 @@ pub mod hubspot;
 pub mod jr_plus;
 pub mod linear;
 pub mod magento;
+pub mod mailchimp;
 pub mod moodle;
 pub mod myob;
 pub mod netsuite;

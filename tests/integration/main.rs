@@ -2,6 +2,7 @@
 
 mod api;
 mod asana_flows;
+mod calendly_flows;
 mod canvas_flows;
 mod conformance;
 mod console;
@@ -18,6 +19,7 @@ mod health;
 mod indexes;
 mod linear_flows;
 mod magento_flows;
+mod mailchimp_flows;
 mod moodle_flows;
 mod notion_flows;
 mod outbound;

@@ -282,6 +282,27 @@ impl Rig {
         .await;
     }
 
+    /// [`Self::connect_receiving`] for a connection whose config holds more than the base URL.
+    pub(crate) async fn connect_receiving_with_config(
+        &self,
+        id: &str,
+        provider: &str,
+        config: Value,
+        credentials: Value,
+        webhook: (Scheme, &str),
+    ) {
+        connect(
+            &self.deps,
+            &self.tenant,
+            id,
+            provider,
+            config,
+            credentials,
+            Some(webhook),
+        )
+        .await;
+    }
+
     /// Adds a flow from the Stripe connection's customers to `destination`'s `operation`.
     pub(crate) async fn flow_from_customers(
         &self,
@@ -365,6 +386,35 @@ impl Rig {
             "version": "2.0", "rawPath": path, "rawQueryString": "",
             "headers": all,
             "pathParameters": {"connection_id": connection_id},
+            "requestContext": {"domainName": "localhost", "requestId": "r1", "timeEpoch": 0,
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
+            "body": String::from_utf8(body.to_vec()).unwrap(), "isBase64Encoded": false
+        }))
+        .unwrap();
+        handle(&receiver, event).await.status_code
+    }
+
+    /// Posts an unsigned delivery to `/hooks/{connection_id}/{path_secret}`, for senders that
+    /// authenticate by the URL's secret last segment (Mailchimp's form-encoded audience webhooks).
+    pub(crate) async fn deliver_to_secret_path(
+        &self,
+        connection_id: &str,
+        path_secret: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> i64 {
+        let config = ReceiverConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(self.env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(self.env.queue_url.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let receiver = ReceiverDeps::new(config, &self.env.clients, Arc::new(SystemClock));
+        let path = format!("/hooks/{connection_id}/{path_secret}");
+        let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(json!({
+            "version": "2.0", "rawPath": path, "rawQueryString": "",
+            "headers": {"content-type": content_type},
+            "pathParameters": {"connection_id": connection_id, "secret": path_secret},
             "requestContext": {"domainName": "localhost", "requestId": "r1", "timeEpoch": 0,
                 "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
             "body": String::from_utf8(body.to_vec()).unwrap(), "isBase64Encoded": false

@@ -26,7 +26,7 @@ use super::definition::{
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
-use super::pagination::{self, PageResponse, PageToken, PaginationError, StreamState};
+use super::pagination::{self, PageResponse, PageToken, PaginationError, ParentPosition, StreamState};
 use super::plan::{redact_text, PlannedRequest, RedactedRequest, WritePlan, REDACTED};
 use super::preflight;
 use super::ratelimit::Pacer;
@@ -539,10 +539,79 @@ impl ConnectorClient {
         }
         let (spec, compiled) = self.stream(stream)?;
         pagination::check_before_request(state, self.settings.max_pages).map_err(pagination_error)?;
+        if let Some(parent) = &spec.parent {
+            return self
+                .read_child_page(stream, spec, compiled, &parent.stream, state)
+                .await;
+        }
         if let (Some(since), Some(changes), Some(feed)) = (&state.since, &spec.changes, &compiled.changes) {
             return self.read_changes_page(stream, spec, changes, feed, state, since).await;
         }
+        self.read_list_page(stream, spec, compiled, state, None).await
+    }
+
+    /// Reads a page of a child stream: when no parent record is pending, the parent's next
+    /// page first (an empty parent page makes an empty child page); then the first pending
+    /// parent record's next page of children.
+    async fn read_child_page(
+        &self,
+        stream: &str,
+        spec: &StreamSpec,
+        compiled: &CompiledStream,
+        parent: &str,
+        state: &StreamState,
+    ) -> Result<Page, ConnectorError> {
+        let mut state = Cow::Borrowed(state);
+        let position = state.parent.as_deref().cloned().unwrap_or_else(ParentPosition::start);
+        if position.pending.is_empty() {
+            let parent_state = position.next.clone().unwrap_or_default();
+            let parent_page = Box::pin(self.read_page(parent, &parent_state)).await?;
+            let projected = parent_page
+                .records
+                .iter()
+                .map(|r| pagination::project(r, &compiled.parent_fields))
+                .collect::<Vec<_>>();
+            let had_records = !projected.is_empty();
+            let next = pagination::step_parent(&state, projected, parent_page.next);
+            match next {
+                Some(next) if had_records => state = Cow::Owned(next),
+                next => {
+                    return Ok(Page {
+                        records: Vec::new(),
+                        next,
+                        max_cursor: state.max_cursor.clone(),
+                        total: None,
+                        rejected: Vec::new(),
+                    })
+                }
+            }
+        }
+        let current = state
+            .parent
+            .as_deref()
+            .and_then(|p| p.pending.first())
+            .cloned()
+            .unwrap_or_default();
+        let page = self
+            .read_list_page(stream, spec, compiled, &state, Some(current))
+            .await?;
+        let next = pagination::step_child(&state, page.next, page.max_cursor.clone());
+        Ok(Page { next, ..page })
+    }
+
+    /// Reads a page of a list: the stream's own, or a child stream's under `parent`.
+    async fn read_list_page(
+        &self,
+        stream: &str,
+        spec: &StreamSpec,
+        compiled: &CompiledStream,
+        state: &StreamState,
+        parent: Option<Value>,
+    ) -> Result<Page, ConnectorError> {
         let mut vars = self.vars();
+        if let Some(parent) = parent {
+            vars.root("parent", Cow::Owned(parent));
+        }
         for (name, value) in pagination::page_vars(&spec.pagination, state) {
             vars.set(name, Some(value));
         }

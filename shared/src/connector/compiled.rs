@@ -43,6 +43,9 @@ pub struct CompiledStream {
     pub fetch: Option<CompiledFetch>,
     /// The change feed's request and item selector.
     pub changes: Option<(CompiledRequest, Selector)>,
+    /// A child stream's `parent.*` names, as paths (`parent.owner.uri` is `["owner", "uri"]`):
+    /// the fields of a parent record kept while its children are read.
+    pub parent_fields: Vec<Vec<String>>,
 }
 
 /// A fetch-by-id request, compiled.
@@ -365,6 +368,7 @@ impl CompiledDefinition {
             check_name(&format!("streams.{name}"), name)?;
             streams.insert(name.clone(), compile_stream(&format!("streams.{name}"), spec, def)?);
         }
+        check_parents(def)?;
         let mut writes = BTreeMap::new();
         for (name, spec) in &def.writes {
             check_name(&format!("writes.{name}"), name)?;
@@ -759,7 +763,11 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
     }
     let allowed = Allowed {
         exact: &exact,
-        roots: &["config"],
+        roots: if spec.parent.is_some() {
+            &["config", "parent"]
+        } else {
+            &["config"]
+        },
     };
     let continued = spec.next_request.is_some();
     if continued && !matches!(spec.pagination, PaginationSpec::Cursor { .. }) {
@@ -881,6 +889,34 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             Some((request, items))
         }
     };
+    let mut parent_fields: Vec<Vec<String>> = Vec::new();
+    for req in [Some(&request), incremental_request.as_ref(), next_request.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        for (_, var) in req.vars() {
+            if var.root() == "parent" {
+                let path: Vec<String> = var.as_str().split('.').skip(1).map(str::to_owned).collect();
+                if !parent_fields.contains(&path) {
+                    parent_fields.push(path);
+                }
+            }
+        }
+    }
+    if spec.parent.is_some() {
+        if parent_fields.is_empty() {
+            return Err(invalid(
+                format!("{at}.request"),
+                "a child stream's request must use its parent record (`{{ parent.<field> }}`)",
+            ));
+        }
+        if spec.changes.is_some() {
+            return Err(invalid(
+                format!("{at}.changes"),
+                "a child stream is read per parent record, not from a change feed",
+            ));
+        }
+    }
     Ok(CompiledStream {
         request,
         incremental_request,
@@ -888,7 +924,42 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         records,
         fetch,
         changes,
+        parent_fields,
     })
+}
+
+/// Each child stream names another stream of the definition as its parent, and following
+/// parents never comes back to a stream (no cycles).
+fn check_parents(def: &ConnectorDefinition) -> Result<(), Invalid> {
+    for (name, spec) in &def.streams {
+        let Some(first) = &spec.parent else { continue };
+        let at = format!("streams.{name}.parent.stream");
+        let mut seen = vec![name.as_str()];
+        let mut current = first;
+        loop {
+            let Some(parent) = def.streams.get(&current.stream) else {
+                return Err(invalid(
+                    at,
+                    format!("`{}` is not a stream of this definition", current.stream),
+                ));
+            };
+            if seen.contains(&current.stream.as_str()) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "the parents come back to `{}`: a stream cannot descend from itself",
+                        current.stream
+                    ),
+                ));
+            }
+            seen.push(current.stream.as_str());
+            match &parent.parent {
+                Some(next) => current = next,
+                None => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A record schema names a file under the specs directory and a pointer in it, or is inline.
@@ -1012,8 +1083,11 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
         }
     };
     let r = &spec.response;
+    if let Some(results) = r.results.as_deref().filter(|p| !p.starts_with('/')) {
+        Selector::parse(results).map_err(|e| invalid(format!("{at}.response.results"), e.to_string()))?;
+    }
     for (name, p) in [
-        ("results", &r.results),
+        ("results", &r.results.clone().filter(|p| p.starts_with('/'))),
         ("destination_id", &r.destination_id),
         ("result_ref", &r.result_ref),
         ("result_key", &r.result_key),

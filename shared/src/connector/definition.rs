@@ -1070,6 +1070,22 @@ pub struct StreamSpec {
     /// Where the records' fields are described (for mapping suggestions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<RecordSchema>,
+
+    /// Makes this a child stream: its list requests are made once per record of the parent
+    /// stream, with that record's fields as `{{ parent.<field> }}` (Calendly's invitees of a
+    /// scheduled event: `/scheduled_events/{{ parent.uuid }}/invitees`). The parent is read in
+    /// full, page by page, as the run goes; the child pages through each parent record's
+    /// children in turn, and its cursor (if any) spans the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentSpec>,
+}
+
+/// The parent of a child stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParentSpec {
+    /// The parent stream's name in this definition.
+    pub stream: String,
 }
 
 /// Where the shape of a stream's or a write's records is described, for
@@ -1376,7 +1392,9 @@ pub enum WriteKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WriteResponseSpec {
-    /// JSON pointer to the array of per-record results (`/results`).
+    /// Where the per-record results are: a JSON pointer to their array (`/results`), or a jq
+    /// program whose outputs are the results, for APIs that answer in more than one array
+    /// (Mailchimp's batch subscribe: `(.new_members // []) + (.updated_members // []) | .[]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub results: Option<String>,
 
@@ -1494,6 +1512,36 @@ pub struct WebhookSpec {
     /// Event type -> stream it updates. A key ending in `*` matches by prefix; exact keys win.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub events: BTreeMap<String, String>,
+
+    /// How a delivery's body is read into the JSON object the pointers above look into:
+    /// `json` (the default), or `form` for senders that post `application/x-www-form-urlencoded`
+    /// (Mailchimp's audience webhooks), bracketed names nested (`data[merges][FNAME]` is
+    /// `/data/merges/FNAME`), every value a string.
+    #[serde(default, skip_serializing_if = "WebhookBody::is_json")]
+    pub body: WebhookBody,
+}
+
+/// The encoding of a webhook delivery's body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookBody {
+    #[default]
+    Json,
+    Form,
+}
+
+impl WebhookBody {
+    fn is_json(&self) -> bool {
+        *self == WebhookBody::Json
+    }
+
+    /// The body as one JSON value; the error says why it is unreadable, never what it holds.
+    pub fn read(self, body: &[u8]) -> Result<Value, &'static str> {
+        match self {
+            WebhookBody::Json => serde_json::from_slice(body).map_err(|_| "not JSON"),
+            WebhookBody::Form => crate::webhook::form::to_json(body),
+        }
+    }
 }
 
 impl WebhookSpec {

@@ -38,6 +38,138 @@ pub struct StreamState {
     /// Fingerprints of recent page tokens (the repeated-token guard).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_tokens: Vec<String>,
+
+    /// A child stream's place in its parent stream (`parent` in the stream's definition);
+    /// `None` before the first page. `page` and `recent_tokens` are then the child's paging
+    /// under the current parent record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Box<ParentPosition>>,
+}
+
+/// Where a child stream is in its parent: the parent's next page, and the parent records
+/// read but not yet done, each kept only with the fields the child's requests use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentPosition {
+    /// The parent stream's next page; `None` once its last page was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<StreamState>,
+    /// Parent records whose children are still to read; the first is the current one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending: Vec<Value>,
+}
+
+impl ParentPosition {
+    /// The position before the parent's first page.
+    pub fn start() -> Self {
+        Self {
+            next: Some(StreamState::full_refresh()),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Whether nothing is left: no parent record pending and no parent page to read.
+    pub fn is_done(&self) -> bool {
+        self.pending.is_empty() && self.next.is_none()
+    }
+}
+
+/// The child state after a child page under the current parent record. `child_next` is the
+/// child's own next page under that record (from [`advance`]); without one the current parent
+/// record is done and the next starts from its first child page. `None`: the run is over.
+/// The run's page count and highest cursor carry on either way.
+pub fn step_child(
+    state: &StreamState,
+    child_next: Option<StreamState>,
+    max_cursor: Option<String>,
+) -> Option<StreamState> {
+    let mut position = state.parent.as_deref().cloned().unwrap_or_else(ParentPosition::start);
+    let mut next = match child_next {
+        Some(next) => next,
+        None => {
+            if !position.pending.is_empty() {
+                position.pending.remove(0);
+            }
+            if position.is_done() {
+                return None;
+            }
+            StreamState {
+                since: state.since.clone(),
+                pages_read: state.pages_read + 1,
+                ..StreamState::default()
+            }
+        }
+    };
+    next.max_cursor = max_cursor;
+    next.parent = Some(Box::new(position));
+    Some(next)
+}
+
+/// The child state after reading a page of the parent: its records (projected) join the
+/// pending ones, and `parent_next` is the parent's next page. `None` when the parent page was
+/// the last and held no records: the run is over.
+pub fn step_parent(state: &StreamState, records: Vec<Value>, parent_next: Option<StreamState>) -> Option<StreamState> {
+    let mut position = state.parent.as_deref().cloned().unwrap_or_else(ParentPosition::start);
+    position.pending.extend(records);
+    position.next = parent_next;
+    if position.is_done() {
+        return None;
+    }
+    Some(StreamState {
+        since: state.since.clone(),
+        page: None,
+        pages_read: state.pages_read + 1,
+        max_cursor: state.max_cursor.clone(),
+        recent_tokens: Vec::new(),
+        parent: Some(Box::new(position)),
+    })
+}
+
+/// A parent record cut down to the `parent.*` names the child's requests use
+/// (`parent.uuid`, `parent.owner.uri`), so the state a run checkpoints stays small.
+pub fn project(record: &Value, names: &[Vec<String>]) -> Value {
+    let mut out = Value::Object(serde_json::Map::new());
+    for path in names {
+        let mut from = record;
+        let mut found = true;
+        for segment in path {
+            from = match from {
+                Value::Object(map) => match map.get(segment) {
+                    Some(v) => v,
+                    None => {
+                        found = false;
+                        break;
+                    }
+                },
+                Value::Array(items) => match segment.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                    Some(v) => v,
+                    None => {
+                        found = false;
+                        break;
+                    }
+                },
+                _ => {
+                    found = false;
+                    break;
+                }
+            };
+        }
+        if !found {
+            continue;
+        }
+        let mut to = &mut out;
+        for (i, segment) in path.iter().enumerate() {
+            let last = i + 1 == path.len();
+            let Value::Object(map) = to else { break };
+            if last {
+                map.insert(segment.clone(), from.clone());
+                break;
+            }
+            to = map
+                .entry(segment.clone())
+                .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        }
+    }
+    out
 }
 
 impl StreamState {
@@ -180,6 +312,7 @@ pub fn advance(state: &StreamState, token: PageToken) -> Result<StreamState, Pag
         pages_read: state.pages_read + 1,
         max_cursor: state.max_cursor.clone(),
         recent_tokens: recent,
+        parent: state.parent.clone(),
     })
 }
 
@@ -192,6 +325,7 @@ pub fn advance_in_result_set(state: &StreamState, token: PageToken) -> StreamSta
         pages_read: state.pages_read + 1,
         max_cursor: state.max_cursor.clone(),
         recent_tokens: Vec::new(),
+        parent: state.parent.clone(),
     }
 }
 
@@ -407,6 +541,63 @@ mod tests {
             },
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_child_run_steps_through_each_parent_record_then_the_next_parent_page() {
+        let start = StreamState::incremental(Some("2024-01-01T00:00:00Z".into()));
+        // The parent's first page: two records, more pages to come.
+        let parent_next = advance(&StreamState::full_refresh(), PageToken::Cursor("p2".into())).unwrap();
+        let s = step_parent(
+            &start,
+            vec![json!({"id": "a"}), json!({"id": "b"})],
+            Some(parent_next.clone()),
+        )
+        .unwrap();
+        assert_eq!(s.page, None, "the first child page of the first parent record");
+        assert_eq!(
+            s.since.as_deref(),
+            Some("2024-01-01T00:00:00Z"),
+            "the run's since carries on"
+        );
+        let position = s.parent.as_deref().unwrap();
+        assert_eq!(position.pending, vec![json!({"id": "a"}), json!({"id": "b"})]);
+        // Record `a` has a second child page: same parent record, the child's token.
+        let child_next = advance(&s, PageToken::Cursor("c2".into())).unwrap();
+        let s = step_child(&s, Some(child_next), Some("5".into())).unwrap();
+        assert_eq!(s.page, Some(PageToken::Cursor("c2".into())));
+        assert_eq!(s.parent.as_deref().unwrap().pending[0], json!({"id": "a"}));
+        // `a` is done: `b` starts from its first child page, tokens forgotten, cursor kept.
+        let s = step_child(&s, None, Some("7".into())).unwrap();
+        assert_eq!((s.page.clone(), s.recent_tokens.len()), (None, 0));
+        assert_eq!(s.max_cursor.as_deref(), Some("7"));
+        assert_eq!(s.parent.as_deref().unwrap().pending, vec![json!({"id": "b"})]);
+        // `b` is done, the parent has another page: nothing pending, the parent's next page.
+        let s = step_child(&s, None, Some("7".into())).unwrap();
+        let position = s.parent.as_deref().unwrap();
+        assert!(position.pending.is_empty());
+        assert_eq!(position.next, Some(parent_next));
+        // The parent's last page is empty: the run is over.
+        assert_eq!(step_parent(&s, Vec::new(), None), None);
+        // A parent's last page with a record, then its last child page: over.
+        let s = step_parent(&s, vec![json!({"id": "c"})], None).unwrap();
+        assert_eq!(step_child(&s, None, None), None);
+        assert!(s.pages_read >= 4, "every page counts toward the run's page cap");
+    }
+
+    #[test]
+    fn a_parent_record_is_kept_with_only_the_fields_the_child_uses() {
+        let record = json!({"id": "e1", "uri": "https://x/e1", "owner": {"uri": "https://x/u1", "name": "Ann"}, "tags": ["a", "b"], "big": "..."});
+        let names = vec![
+            vec!["uri".to_owned()],
+            vec!["owner".to_owned(), "uri".to_owned()],
+            vec!["tags".to_owned(), "1".to_owned()],
+            vec!["missing".to_owned()],
+        ];
+        assert_eq!(
+            project(&record, &names),
+            json!({"uri": "https://x/e1", "owner": {"uri": "https://x/u1"}, "tags": {"1": "b"}})
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use super::definition::ConnectorDefinition;
 const EMBEDDED: &[(&str, &str)] = &[
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
     ("axcelerate.yaml", include_str!("../../connectors/axcelerate.yaml")),
+    ("calendly.yaml", include_str!("../../connectors/calendly.yaml")),
     ("canvas.yaml", include_str!("../../connectors/canvas.yaml")),
     (
         "d2l-brightspace.yaml",
@@ -30,6 +31,7 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("jr-plus.yaml", include_str!("../../connectors/jr-plus.yaml")),
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
+    ("mailchimp.yaml", include_str!("../../connectors/mailchimp.yaml")),
     ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
     (
         "myob-accountright.yaml",
@@ -212,6 +214,7 @@ streams:
             [
                 "asana",
                 "axcelerate",
+                "calendly",
                 "canvas",
                 "d2l-brightspace",
                 "dropbox",
@@ -222,6 +225,7 @@ streams:
                 "jr-plus",
                 "linear",
                 "magento",
+                "mailchimp",
                 "moodle",
                 "myob-accountright",
                 "mysql",
@@ -286,6 +290,34 @@ streams:
         assert!(e.message.contains("`org`"), "{e}");
         let e = err(&with_scope("{{ page.token }}"));
         assert_eq!(e.field, "auth[0].scopes[0]", "{e}");
+    }
+
+    #[test]
+    fn a_child_stream_names_an_existing_parent_without_a_cycle_and_uses_it() {
+        let child = |parent: &str, path: &str| {
+            format!(
+                "{MINIMAL}  parts:\n    parent: {{stream: {parent}}}\n    request: {{path: '{path}'}}\n    records: /data\n"
+            )
+        };
+        let def = parse_definition(
+            "mini.yaml",
+            &child("items", "/items/{{ parent.id | last_segment }}/parts"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.streams["parts"].parent.as_ref().unwrap().stream, "items");
+        let e = err(&child("nothing", "/items/{{ parent.id }}/parts"));
+        assert_eq!(e.field, "streams.parts.parent.stream", "{e}");
+        assert!(e.to_string().contains("`nothing` is not a stream"), "{e}");
+        let e = err(&child("parts", "/items/{{ parent.id }}/parts"));
+        assert!(e.to_string().contains("cannot descend from itself"), "{e}");
+        let e = err(&child("items", "/parts"));
+        assert_eq!(e.field, "streams.parts.request", "{e}");
+        // `parent.*` is only for child streams.
+        let e = err(&MINIMAL.replace("/items,", "'/items/{{ parent.id }}',"));
+        assert!(
+            e.to_string().contains("placeholder `parent.id` is not available"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -4,8 +4,13 @@
 //! A placeholder whose value is unset (or JSON `null`) makes its query parameter, header or
 //! body field disappear; in a path it is an error. In a JSON body a string that is exactly one
 //! placeholder keeps the value's JSON type; `{{ name | string }}` makes it a JSON string (an
-//! API that takes a number as text: `"value": "{{ since.unix_millis | string }}"`). Nothing
-//! here performs I/O.
+//! API that takes a number as text: `"value": "{{ since.unix_millis | string }}"`).
+//!
+//! Text filters follow the name, applied left to right, and make the value text: `lower`,
+//! `upper`, `trim`, `md5` (the lowercase hex MD5 digest of the text, for APIs that key a
+//! record by a hash: Mailchimp's member id is `{{ record.email | trim | lower | md5 }}`) and
+//! `last_segment` (a resource URI's last path segment: Calendly's ids are URIs). An
+//! unset value stays unset through any filter. Nothing here performs I/O.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -39,12 +44,94 @@ impl fmt::Display for VarName {
     }
 }
 
+/// A text filter: `{{ name | lower | md5 }}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// `string`: the value as text, unchanged.
+    String,
+    /// `lower`: Unicode lowercase.
+    Lower,
+    /// `upper`: Unicode uppercase.
+    Upper,
+    /// `trim`: leading and trailing whitespace removed.
+    Trim,
+    /// `md5`: the lowercase hex MD5 digest of the text's UTF-8 bytes.
+    Md5,
+    /// `last_segment`: the text after the last `/` (query and fragment dropped, a trailing `/`
+    /// ignored), for APIs whose ids are resource URIs (Calendly's
+    /// `https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2` is `GBGBDCAADAEDCRZ2`); text
+    /// without a `/` is kept.
+    LastSegment,
+}
+
+impl Filter {
+    fn from_name(name: &str) -> Option<Filter> {
+        Some(match name {
+            "string" => Filter::String,
+            "lower" => Filter::Lower,
+            "upper" => Filter::Upper,
+            "trim" => Filter::Trim,
+            "md5" => Filter::Md5,
+            "last_segment" => Filter::LastSegment,
+            _ => return None,
+        })
+    }
+
+    fn apply(self, text: String) -> String {
+        match self {
+            Filter::String => text,
+            Filter::Lower => text.to_lowercase(),
+            Filter::Upper => text.to_uppercase(),
+            Filter::Trim => text.trim().to_owned(),
+            Filter::Md5 => {
+                use md5::{Digest, Md5};
+                hex::encode(Md5::digest(text.as_bytes()))
+            }
+            Filter::LastSegment => {
+                let path = text.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
+                path.rsplit('/').next().unwrap_or_default().to_owned()
+            }
+        }
+    }
+}
+
+/// A placeholder: its name and the text filters after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placeholder {
+    name: VarName,
+    filters: Vec<Filter>,
+}
+
+impl Placeholder {
+    /// The value's name.
+    pub fn name(&self) -> &VarName {
+        &self.name
+    }
+
+    /// Whether filters follow the name (the value is then text).
+    pub fn has_filters(&self) -> bool {
+        !self.filters.is_empty()
+    }
+
+    /// The value, filtered: as it is without filters, else text; `None` when unset or null.
+    pub fn value<'v>(&self, vars: &'v Vars<'_>) -> Option<Cow<'v, Value>> {
+        if self.filters.is_empty() {
+            return vars.get(&self.name).filter(|v| !v.is_null());
+        }
+        self.text(vars).map(|t| Cow::Owned(Value::String(t)))
+    }
+
+    /// The value as text, filtered; `None` when unset or null.
+    pub fn text(&self, vars: &Vars<'_>) -> Option<String> {
+        let text = vars.text(&self.name)?;
+        Some(self.filters.iter().fold(text, |t, f| f.apply(t)))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Part {
     Lit(String),
-    Var(VarName),
-    /// `{{ name | string }}`: always rendered as text.
-    Text(VarName),
+    Var(Placeholder),
 }
 
 /// A parsed string template.
@@ -60,12 +147,14 @@ pub enum TemplateError {
     Unclosed(usize),
     #[error("empty placeholder at byte {0}")]
     Empty(usize),
-    #[error(
-        "placeholder `{0}` is not a dotted name of letters, digits, `_` and `-` (optionally followed by `| string`)"
-    )]
+    #[error("placeholder `{0}` is not a dotted name of letters, digits, `_` and `-`")]
     BadName(String),
+    #[error("placeholder `{0}`: `{1}` is not a filter (filters: string, lower, upper, trim, md5, last_segment)")]
+    UnknownFilter(String, String),
     #[error("with `body_format: xml` the body is one string, the XML document's template")]
     XmlBodyNotText,
+    #[error("placeholder `{0}` is a secret slot, which takes no filters")]
+    SecretFiltered(String),
 }
 
 impl Template {
@@ -81,12 +170,8 @@ impl Template {
             let after = &rest[start + 2..];
             let end = after.find("}}").ok_or(TemplateError::Unclosed(offset + start))?;
             let inner = after[..end].trim();
-            let (name, as_text) = match inner.split_once('|') {
-                Some((name, "string")) => (name.trim(), true),
-                Some((name, filter)) if filter.trim() == "string" => (name.trim(), true),
-                Some(_) => return Err(TemplateError::BadName(inner.to_owned())),
-                None => (inner, false),
-            };
+            let mut pieces = inner.split('|').map(str::trim);
+            let name = pieces.next().unwrap_or_default();
             if name.is_empty() {
                 return Err(TemplateError::Empty(offset + start));
             }
@@ -99,8 +184,15 @@ impl Template {
             if !valid {
                 return Err(TemplateError::BadName(name.to_owned()));
             }
-            let name = VarName(name.to_owned());
-            parts.push(if as_text { Part::Text(name) } else { Part::Var(name) });
+            let filters = pieces
+                .map(|f| {
+                    Filter::from_name(f).ok_or_else(|| TemplateError::UnknownFilter(name.to_owned(), f.to_owned()))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            parts.push(Part::Var(Placeholder {
+                name: VarName(name.to_owned()),
+                filters,
+            }));
             let consumed = start + 2 + end + 2;
             offset += consumed;
             rest = &rest[consumed..];
@@ -114,7 +206,7 @@ impl Template {
     /// The placeholder names used, in order.
     pub fn vars(&self) -> impl Iterator<Item = &VarName> {
         self.parts.iter().filter_map(|p| match p {
-            Part::Var(v) | Part::Text(v) => Some(v),
+            Part::Var(v) => Some(&v.name),
             Part::Lit(_) => None,
         })
     }
@@ -122,7 +214,7 @@ impl Template {
     /// The name, when the template is exactly one placeholder (`"{{ records }}"`).
     pub fn single_var(&self) -> Option<&VarName> {
         match self.parts.as_slice() {
-            [Part::Var(v)] => Some(v),
+            [Part::Var(v)] if !v.has_filters() => Some(&v.name),
             _ => None,
         }
     }
@@ -134,8 +226,8 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Lit(text) => out.push_str(text),
-                Part::Var(name) | Part::Text(name) => {
-                    let value = vars.text(name)?;
+                Part::Var(p) => {
+                    let value = p.text(vars)?;
                     if encode_path {
                         out.extend(utf8_percent_encode(&value, PATH_SEGMENT));
                     } else {
@@ -156,10 +248,10 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Lit(text) => out.push_str(text),
-                Part::Var(name) | Part::Text(name) => {
-                    let value = vars.text(name).ok_or_else(|| PathError::Unset(name.clone()))?;
+                Part::Var(p) => {
+                    let value = p.text(vars).ok_or_else(|| PathError::Unset(p.name.clone()))?;
                     if value == "." || value == ".." {
-                        return Err(PathError::DotSegment(name.clone()));
+                        return Err(PathError::DotSegment(p.name.clone()));
                     }
                     out.extend(utf8_percent_encode(&value, PATH_SEGMENT));
                 }
@@ -170,10 +262,10 @@ impl Template {
 
     /// The template's pieces in order: literal text as `Ok`, placeholders as `Err` (for
     /// renderers with their own escaping, such as XML bodies).
-    pub fn parts(&self) -> impl Iterator<Item = Result<&str, &VarName>> {
+    pub fn parts(&self) -> impl Iterator<Item = Result<&str, &Placeholder>> {
         self.parts.iter().map(|p| match p {
             Part::Lit(text) => Ok(text.as_str()),
-            Part::Var(v) | Part::Text(v) => Err(v),
+            Part::Var(v) => Err(v),
         })
     }
 
@@ -444,10 +536,58 @@ mod tests {
         assert_eq!(t.render(&vars()).unwrap(), json!({"n": "100", "m": "100"}));
         let t = JsonTemplate::compile(&json!({"n": "{{ page.missing | string }}"})).unwrap();
         assert_eq!(t.render(&vars()).unwrap(), json!({}));
-        assert!(matches!(
-            Template::parse("{{ page.size | upper }}"),
-            Err(TemplateError::BadName(_))
-        ));
+        assert_eq!(
+            Template::parse("{{ page.size | reverse }}"),
+            Err(TemplateError::UnknownFilter("page.size".into(), "reverse".into()))
+        );
+    }
+
+    #[test]
+    fn text_filters_chain_left_to_right_and_make_the_value_text() {
+        let mut v = Vars::new();
+        v.root(
+            "record",
+            Cow::Owned(json!({"email": "  Urist.McVankab@FreddieMacGuffin.com ", "n": 7})),
+        );
+        // Mailchimp's subscriber hash: MD5 of the trimmed, lower-cased address.
+        let t = Template::parse("/members/{{ record.email | trim | lower | md5 }}").unwrap();
+        assert_eq!(t.render_path(&v).unwrap(), "/members/e5d24cb4b8d71200e58e19e25e077661");
+        assert_eq!(
+            Template::parse("{{ record.email|trim|upper }}")
+                .unwrap()
+                .render(&v, false)
+                .unwrap(),
+            "URIST.MCVANKAB@FREDDIEMACGUFFIN.COM"
+        );
+        // Order matters: md5 then upper is an upper-case digest.
+        let a = Template::parse("{{ record.email | md5 | upper }}")
+            .unwrap()
+            .render(&v, false)
+            .unwrap();
+        assert_eq!(a, a.to_uppercase());
+        assert_ne!(a, a.to_lowercase());
+        // A filtered single placeholder is text in a JSON body; an unset one is left out.
+        let t =
+            JsonTemplate::compile(&json!({"n": "{{ record.n | md5 }}", "gone": "{{ record.none | lower }}"})).unwrap();
+        assert_eq!(t.render(&v).unwrap(), json!({"n": "8f14e45fceea167a5a36dedd4bea2543"}));
+        assert_eq!(
+            Template::parse("{{ record.email | lower | sha1 }}"),
+            Err(TemplateError::UnknownFilter("record.email".into(), "sha1".into()))
+        );
+        let mut v = Vars::new();
+        v.root(
+            "record",
+            Cow::Owned(json!({"uri": "https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2", "bare": "AAA", "dir": "https://x/a/b/?q=1"})),
+        );
+        let t = Template::parse(
+            "/e/{{ record.uri | last_segment }}/{{ record.bare | last_segment }}/{{ record.dir | last_segment }}",
+        )
+        .unwrap();
+        assert_eq!(t.render_path(&v).unwrap(), "/e/GBGBDCAADAEDCRZ2/AAA/b");
+        assert_eq!(
+            Template::parse("{{ record.email | }}"),
+            Err(TemplateError::UnknownFilter("record.email".into(), "".into()))
+        );
     }
 
     #[test]

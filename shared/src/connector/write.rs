@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::definition::WriteResponseSpec;
 use super::errors::{short_text, ErrorClass};
+use super::mapping::Selector;
 
 /// The outcome of writing one record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,10 +101,20 @@ pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Va
     let mut out: Vec<Option<WriteResult>> = vec![None; inputs.len()];
     // An object where the array would be is the one result of a single-record request
     // (a GraphQL mutation's payload: `{"customer": {...}, "userErrors": [...]}`).
-    let results = match body.pointer(results_pointer) {
-        Some(Value::Array(items)) => items.as_slice(),
-        Some(one @ Value::Object(_)) if inputs.len() == 1 => std::slice::from_ref(one),
-        _ => &[],
+    let selected: Vec<Value>;
+    let results = if results_pointer.starts_with('/') {
+        match body.pointer(results_pointer) {
+            Some(Value::Array(items)) => items.as_slice(),
+            Some(one @ Value::Object(_)) if inputs.len() == 1 => std::slice::from_ref(one),
+            _ => &[],
+        }
+    } else {
+        // A jq program (checked when the definition loaded): its outputs are the results. One
+        // that fails on this body finds none, and the inputs fail as unanswered.
+        selected = Selector::parse(results_pointer)
+            .and_then(|s| s.select(body))
+            .unwrap_or_default();
+        selected.as_slice()
     };
     for (position, result) in results.iter().enumerate() {
         let by_ref = spec
@@ -185,6 +196,48 @@ mod tests {
              error_key: /context/ids}",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_jq_results_program_reads_results_from_several_arrays() {
+        // Mailchimp's batch subscribe: created and updated members apart, errors by email.
+        let spec: WriteResponseSpec = serde_yaml::from_str(
+            "{results: '(.new_members // []) + (.updated_members // []) | .[]', result_key: /email_address, \
+             destination_id: /id, errors: /errors, error_key: /email_address, error_message: /error}",
+        )
+        .unwrap();
+        let body = json!({
+            "new_members": [{"id": "h2", "email_address": "b@x.io"}],
+            "updated_members": [{"id": "h1", "email_address": "A@x.io"}],
+            "errors": [{"email_address": "bad@x", "error": "bad@x looks fake or invalid", "error_code": "ERROR_GENERIC"}],
+        });
+        let out = read_results(&spec, &inputs(&["a@x.io", "bad@x", "b@x.io"]), &body);
+        assert_eq!(
+            out,
+            vec![
+                WriteResult::Ok {
+                    destination_id: Some("h1".into())
+                },
+                WriteResult::failed("bad@x looks fake or invalid", ErrorClass::Permanent),
+                WriteResult::Ok {
+                    destination_id: Some("h2".into())
+                },
+            ]
+        );
+        // No `updated_members` at all: the created ones still count, the rest are unanswered.
+        let out = read_results(
+            &spec,
+            &inputs(&["b@x.io", "c@x.io"]),
+            &json!({"new_members": [{"id": "h2", "email_address": "b@x.io"}]}),
+        );
+        assert!(out[0].is_ok());
+        assert!(matches!(
+            &out[1],
+            WriteResult::Failed {
+                class: ErrorClass::Transient,
+                ..
+            }
+        ));
     }
 
     fn inputs(keys: &[&str]) -> Vec<Input> {

@@ -135,9 +135,16 @@ pub enum RenderError {
 impl XmlTemplate {
     /// Parses the body template.
     pub fn compile(text: &str) -> Result<XmlTemplate, TemplateError> {
-        Ok(XmlTemplate {
-            template: Template::parse(text)?,
-        })
+        let template = Template::parse(text)?;
+        // A secret slot is filled with the secret as it is, when the request is sent.
+        if let Some(p) = template
+            .parts()
+            .filter_map(Result::err)
+            .find(|p| is_secret(p.name()) && p.has_filters())
+        {
+            return Err(TemplateError::SecretFiltered(p.name().to_string()));
+        }
+        Ok(XmlTemplate { template })
     }
 
     /// Placeholders other than secret slots.
@@ -156,14 +163,14 @@ impl XmlTemplate {
         for part in self.template.parts() {
             match part {
                 Ok(text) => out.push_str(text),
-                Err(name) if is_secret(name) => {
+                Err(p) if is_secret(p.name()) => {
                     out.push(SLOT_OPEN);
-                    out.push_str(name.as_str());
+                    out.push_str(p.name().as_str());
                     out.push(SLOT_CLOSE);
                 }
-                Err(name) => {
-                    if let Some(value) = vars.get(name) {
-                        write_value(name.as_str(), &value, &mut out)?;
+                Err(p) => {
+                    if let Some(value) = p.value(vars) {
+                        write_value(p.name().as_str(), &value, &mut out)?;
                     }
                 }
             }
@@ -375,5 +382,17 @@ mod tests {
         assert_eq!(filled, "<s>&lt;session.token&gt;</s><p>&lt;credentials.pw&gt;</p>");
         let err = fill_slots(&rendered, |_| None).unwrap_err();
         assert!(err.message.contains("session.token"), "{}", err.message);
+    }
+
+    #[test]
+    fn filters_apply_to_values_but_a_secret_slot_takes_none() {
+        let t = XmlTemplate::compile("<e>{{ record.email | lower }}</e>").unwrap();
+        let mut vars = Vars::new();
+        vars.root("record", Cow::Owned(json!({"email": "A&B@X.IO"})));
+        assert_eq!(t.render(&vars).unwrap(), "<e>a&amp;b@x.io</e>");
+        assert_eq!(
+            XmlTemplate::compile("<s>{{ session.token | md5 }}</s>"),
+            Err(TemplateError::SecretFiltered("session.token".into()))
+        );
     }
 }

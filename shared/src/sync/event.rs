@@ -60,8 +60,15 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
                 .await?
         }
     };
-    let body: serde_json::Value = serde_json::from_slice(&stored.body)
-        .map_err(|_| SyncError::Config(format!("stored event {} is not JSON", stored.event_id)))?;
+    let encoding = source
+        .definition()
+        .webhooks
+        .as_ref()
+        .map(|hooks| hooks.body)
+        .unwrap_or_default();
+    let body: serde_json::Value = encoding
+        .read(&stored.body)
+        .map_err(|reason| SyncError::Config(format!("stored event {} is unreadable: {reason}", stored.event_id)))?;
     let routed = match source.event_record_received(&body, Some(&stored.event_type)) {
         Ok(r) => r,
         Err(e) => {

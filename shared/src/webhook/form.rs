@@ -38,9 +38,84 @@ pub(crate) fn first_value(body: &[u8], name: &str) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
+/// Reads a form body as one JSON object, bracketed names nested as PHP reads them (Mailchimp's
+/// webhooks: `type=profile&data[merges][FNAME]=Ada` is `{"type": "profile", "data": {"merges":
+/// {"FNAME": "Ada"}}}`). Every value is a string; an index (`[0]`) is an object key like any
+/// other, `[]` appends to an array, and a repeated plain name keeps its last value, as PHP does.
+/// A name whose brackets do not close, or a name that is both a value and a parent
+/// (`a=1&a[b]=2`), is refused.
+pub fn to_json(body: &[u8]) -> Result<serde_json::Value, &'static str> {
+    use serde_json::{Map, Value};
+    let mut root = Map::new();
+    for (name, value) in parse_strict(body)? {
+        let (head, mut rest) = match name.find('[') {
+            Some(at) => (&name[..at], &name[at..]),
+            None => (name.as_str(), ""),
+        };
+        if head.is_empty() {
+            return Err("a form parameter's name starts with `[`");
+        }
+        let mut keys = vec![head.to_owned()];
+        while !rest.is_empty() {
+            let close = rest.find(']').ok_or("a form parameter's `[` is never closed")?;
+            if !rest.starts_with('[') {
+                return Err("a form parameter's name has text between its brackets");
+            }
+            keys.push(rest[1..close].to_owned());
+            rest = &rest[close + 1..];
+        }
+        let mut at = &mut root;
+        let last = keys.len() - 1;
+        for (i, key) in keys.iter().enumerate() {
+            if i == last {
+                at.insert(key.clone(), Value::String(value));
+                break;
+            }
+            let next = &keys[i + 1];
+            let child = at.entry(key.clone()).or_insert_with(|| {
+                if next.is_empty() {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Object(Map::new())
+                }
+            });
+            match child {
+                Value::Array(items) if next.is_empty() && i + 1 == last => {
+                    items.push(Value::String(value));
+                    break;
+                }
+                Value::Object(map) if !next.is_empty() => at = map,
+                _ => return Err("a form parameter is both a value and a parent of other values"),
+            }
+        }
+    }
+    Ok(serde_json::Value::Object(root))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mailchimp_form_reads_as_nested_json() {
+        let body = b"type=profile&fired_at=2009-03-26+21%3A31%3A21&data%5Bid%5D=8a25ff1d98&data%5Bemail%5D=api%40mailchimp.com&data%5Bmerges%5D%5BFNAME%5D=Mailchimp&data%5Bmerges%5D%5BINTERESTS%5D=Group1%2CGroup2&tags[]=a&tags[]=b";
+        assert_eq!(
+            to_json(body).unwrap(),
+            serde_json::json!({
+                "type": "profile", "fired_at": "2009-03-26 21:31:21",
+                "data": {"id": "8a25ff1d98", "email": "api@mailchimp.com",
+                         "merges": {"FNAME": "Mailchimp", "INTERESTS": "Group1,Group2"}},
+                "tags": ["a", "b"],
+            })
+        );
+    }
+
+    #[test]
+    fn a_form_whose_names_do_not_nest_is_refused() {
+        for body in [&b"a=1&a[b]=2"[..], b"a[b=1", b"[a]=1", b"a[b]x[c]=1", b"a[b]=1&a[]=2"] {
+            assert!(to_json(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+    }
 
     #[test]
     fn decodes_plus_percent_and_repeats() {

@@ -36,7 +36,7 @@ mod calendly;
 mod crypto;
 mod dropbox;
 mod event;
-mod form;
+pub(crate) mod form;
 mod generic;
 mod github;
 mod graph;

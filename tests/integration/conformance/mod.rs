@@ -19,6 +19,7 @@
 
 mod asana;
 mod axcelerate;
+mod calendly;
 mod canvas;
 mod d2l_brightspace;
 mod dropbox;
@@ -29,6 +30,7 @@ mod hubspot;
 mod jr_plus;
 mod linear;
 mod magento;
+mod mailchimp;
 mod moodle;
 mod myob_accountright;
 mod netsuite;
