@@ -53,6 +53,7 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "linear",
         "xero",
         "sage-intacct",
+        "amazon-sp-api",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

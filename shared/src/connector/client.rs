@@ -40,9 +40,44 @@ use crate::connector::definition::RateLimitSpec;
 /// The definition's auth alternatives with each OAuth2 `token_url` placeholder filled from
 /// the connection's config (a data centre's accounts server), the result checked as a URL,
 /// and the JWT bearer `audience` filled the same way.
-fn bind_token_urls(def: &ConnectorDefinition, config: &Value) -> Result<Vec<AuthSpec>, ConnectorError> {
+/// The definition's per-operation limits (`rate_limit.operations`), which a connection's
+/// `rate_limit` override leaves in place.
+fn operation_limits(def: &ConnectorDefinition) -> &[super::definition::OperationLimitSpec] {
+    def.rate_limit.as_ref().map_or(&[], |r| r.operations.as_slice())
+}
+
+/// The definition's base URL with its `{{ config.<key> }}` placeholders filled (keys the
+/// definition limits to `one_of` values, checked before this).
+fn render_base_url(id: &str, base: &str, config: &Map<String, Value>) -> Result<String, ConnectorError> {
+    let template =
+        Template::parse(base).map_err(|e| ConnectorError::config(format!("connector `{id}`: base_url: {e}")))?;
+    if template.is_literal() {
+        return Ok(base.to_owned());
+    }
+    let config = Value::Object(config.clone());
+    let mut vars = Vars::new();
+    vars.root("config", Cow::Borrowed(&config));
+    template.render(&vars, false).ok_or_else(|| {
+        let names: Vec<&str> = template.vars().map(|v| v.as_str()).collect();
+        ConnectorError::config(format!(
+            "connector `{id}`: the base_url needs {} in the connection config",
+            names.join(", ")
+        ))
+    })
+}
+
+fn bind_token_urls(
+    def: &ConnectorDefinition,
+    config: &Value,
+    credentials: &Credentials,
+) -> Result<Vec<AuthSpec>, ConnectorError> {
     let mut specs = def.auth.clone();
     for spec in &mut specs {
+        // An alternative the credentials cannot use is never chosen: its token URL may read
+        // config only its own connections set (a GitHub App's installation id).
+        if spec.required_credentials().iter().any(|k| !credentials.contains(k)) {
+            continue;
+        }
         let AuthSpec::Oauth2(o) = spec else { continue };
         if let Some(audience) = &o.audience {
             let template = Template::parse(audience)
@@ -302,18 +337,6 @@ impl ConnectorClient {
                 session: None,
             });
         }
-        let base = settings
-            .base_url
-            .as_deref()
-            .or(def.base_url.as_deref())
-            .ok_or_else(|| {
-                ConnectorError::config(format!(
-                    "connector `{}` needs a base_url in the connection config",
-                    def.id
-                ))
-            })?;
-        let base_url = Url::parse(base).map_err(|_| ConnectorError::config("the base_url is not an absolute URL"))?;
-        url_guard::check_static(&base_url, def.require_https, settings.allow_private_network).map_err(url_rejected)?;
         let mut config = Map::new();
         for (key, field) in &def.config {
             match settings
@@ -322,6 +345,13 @@ impl ConnectorClient {
                 .filter(|v| !v.is_null())
                 .or(field.default.as_ref())
             {
+                Some(v) if !field.allows(v) => {
+                    return Err(ConnectorError::config(format!(
+                        "connector `{}`: config `{key}` must be one of {}",
+                        def.id,
+                        field.one_of.join(", ")
+                    )))
+                }
                 Some(v) => {
                     config.insert(key.clone(), v.clone());
                 }
@@ -337,16 +367,32 @@ impl ConnectorClient {
         for (key, value) in &settings.config {
             config.entry(key.clone()).or_insert_with(|| value.clone());
         }
+        let base = match (&settings.base_url, &def.base_url) {
+            (Some(base), _) => base.clone(),
+            // The definition's may read config keys limited to `one_of` values (a region).
+            (None, Some(base)) => render_base_url(&def.id, base, &config)?,
+            (None, None) => {
+                return Err(ConnectorError::config(format!(
+                    "connector `{}` needs a base_url in the connection config",
+                    def.id
+                )))
+            }
+        };
+        let base_url = Url::parse(&base).map_err(|_| ConnectorError::config("the base_url is not an absolute URL"))?;
+        url_guard::check_static(&base_url, def.require_https, settings.allow_private_network).map_err(url_rejected)?;
         config.insert("base_url".into(), Value::String(base_url.to_string()));
         let config = Value::Object(config);
-        let auth_specs = bind_token_urls(&def, &config)?;
+        let auth_specs = bind_token_urls(&def, &config, &credentials)?;
         let mut auth = Authenticator::new(&auth_specs, settings.auth.as_deref(), &credentials)?;
         {
             let mut vars = Vars::new();
             vars.root("config", Cow::Borrowed(&config));
             auth.render_realm(&vars)?;
         }
-        let pacer = Arc::new(Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref())));
+        let pacer = Arc::new(
+            Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref()))
+                .with_operations(operation_limits(&def)),
+        );
         let session = match auth.kind() {
             "session" => auth_specs
                 .iter()
@@ -432,7 +478,7 @@ impl ConnectorClient {
     /// same connection (see [`crate::connector::ratelimit::SharedBudget`]).
     pub fn with_shared_budget(mut self, budget: Arc<dyn super::ratelimit::SharedBudget>) -> Self {
         let spec = self.settings.rate_limit.as_ref().or(self.def.rate_limit.as_ref());
-        self.pacer = Arc::new(Pacer::shared(spec, budget));
+        self.pacer = Arc::new(Pacer::shared(spec, budget).with_operations(operation_limits(&self.def)));
         self
     }
 
@@ -451,6 +497,12 @@ impl ConnectorClient {
     /// This client's counters: requests, retries, rate-limit waits.
     pub fn stats(&self) -> &ClientStats {
         &self.stats
+    }
+
+    /// The base URL the connection's config chose (the connection's own, or the definition's
+    /// with its placeholders filled); a token response's `base_url_from` may replace it.
+    pub fn configured_base_url(&self) -> &Url {
+        &self.base_url
     }
 
     /// The definition.
@@ -1371,6 +1423,19 @@ impl ConnectorClient {
             // A pause longer than the client waits inline (a daily quota spent, a long
             // Retry-After) defers the work instead of holding the process: the caller
             // re-enqueues it for when the provider's budget is back.
+            let operation_wait = self.pacer.operation_wait(request.method.as_str(), request.url.path());
+            if operation_wait > self.settings.max_inline_wait {
+                return Err(ConnectorError::new(
+                    ErrorClass::RateLimited {
+                        retry_after: Some(operation_wait),
+                    },
+                    ErrorKind::Http,
+                    format!(
+                        "{what}: deferred: the operation's rate limit lets the next request go in {} s",
+                        operation_wait.as_secs()
+                    ),
+                ));
+            }
             let pause = self.pacer.pause_remaining();
             if pause > self.settings.max_inline_wait {
                 return Err(ConnectorError::new(
@@ -1384,6 +1449,11 @@ impl ConnectorClient {
                     ),
                 ));
             }
+            self.stats.paced(
+                self.pacer
+                    .acquire_operation(request.method.as_str(), request.url.path())
+                    .await,
+            );
             self.stats.paced(self.pacer.acquire().await);
             let mut url = request.url.clone();
             if let Some((name, value)) = &auth.query {
@@ -1479,6 +1549,8 @@ impl ConnectorClient {
             );
             self.pacer.observe(&response.headers);
             self.pacer.observe_body(&response.body);
+            self.pacer
+                .observe_operation(request.method.as_str(), request.url.path(), &response.headers);
             if stale_when.is_some_and(|spec| preflight::asks_for_refresh(spec, response.status, &response.headers)) {
                 return Ok(Sent::PreflightRefused(response));
             }
