@@ -1283,6 +1283,7 @@ async fn slack_ok_false_bodies_are_classified_per_record() {
             margin_ms: 0,
             headers: None,
             cost: None,
+            operations: Vec::new(),
         }),
         ..settings(&server)
     };

@@ -277,7 +277,7 @@ impl CompiledDefinition {
                 }
             }
         }
-        if let Some(base) = &def.base_url {
+        if def.base_url.is_some() {
             let url = Url::parse(&base_url_example(def)?).map_err(|_| invalid("base_url", "not an absolute URL"))?;
             match url.scheme() {
                 "https" => {}

@@ -537,6 +537,11 @@ pub enum Grant {
     /// RFC 7523 section 2.1: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with
     /// an RS256-signed `assertion` (`iss` client id, `sub`, `aud`, `exp`).
     JwtBearer,
+    /// An RS256 JWT of the app itself (`iss` the client id, `iat` a minute back for clock
+    /// drift, `exp`) sent as `Authorization: Bearer` in an empty `POST` to the token endpoint,
+    /// which answers an access token for one installation of the app (GitHub Apps:
+    /// `POST /app/installations/{id}/access_tokens` answers `{"token", "expires_at"}`).
+    AppJwt,
 }
 
 /// How the OAuth client authenticates at the token endpoint.
