@@ -499,7 +499,7 @@ async fn get_orders(State(sp): State<Arc<SellingPartner>>, Query(query): Params,
     };
     let at = |o: &Value| o[field].as_str().and_then(parse_ms).unwrap_or(0);
     let mut orders: Vec<Value> = lock(&sp.orders).iter().filter(|o| at(o) >= since).cloned().collect();
-    orders.sort_by_key(|o| at(o));
+    orders.sort_by_key(at);
     let total = orders.len();
     let page: Vec<Value> = orders.into_iter().skip(offset).take(size).collect();
     let mut payload = json!({"Orders": page});

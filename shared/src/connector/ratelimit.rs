@@ -650,7 +650,10 @@ mod tests {
             op("getOrders", Some(HttpMethod::Get), "/orders/v0/orders"),
         ]);
         for _ in 0..2 {
-            assert_eq!(pacer.acquire_operation("GET", "/orders/v0/orders").await, Duration::ZERO);
+            assert_eq!(
+                pacer.acquire_operation("GET", "/orders/v0/orders").await,
+                Duration::ZERO
+            );
         }
         let wait = pacer.operation_wait("GET", "/orders/v0/orders");
         assert!((ms(1900)..=ms(2000)).contains(&wait), "a token every 2 s: {wait:?}");
@@ -668,7 +671,10 @@ mod tests {
         assert_eq!(pacer.operation_rate("GET", "/orders/v0/orders"), Some(4.0));
         assert_eq!(pacer.operation_rate("GET", "/orders/v0/orders/902-1"), Some(0.5));
         let wait = pacer.operation_wait("GET", "/orders/v0/orders");
-        assert!((ms(150)..=ms(250)).contains(&wait), "a token every 0.25 s now: {wait:?}");
+        assert!(
+            (ms(150)..=ms(250)).contains(&wait),
+            "a token every 0.25 s now: {wait:?}"
+        );
         let started = std::time::Instant::now();
         pacer.acquire_operation("GET", "/orders/v0/orders").await;
         assert!(started.elapsed() >= ms(140), "the request waited for its token");

@@ -193,8 +193,8 @@ async fn github_app() {
     const INSTALLATION: u64 = 52_710_000;
     let (private, public) = generated_rsa_pem();
     let gh = github::start(GithubConfig {
-        issues: 120,
-        pulls: 10,
+        issues: 3,
+        repos: 120,
         app: Some(github::GithubApp {
             client_id: APP.into(),
             public_key_pem: public,
@@ -209,11 +209,15 @@ async fn github_app() {
         json!({"owner": OWNER, "repo": REPO, "installation_id": INSTALLATION, "app_api_url": gh.base_url}),
     );
     prove_check(&c).await;
-    let issues = super::read_all(&c, "issues", switchyard::connector::StreamState::full_refresh()).await;
+    let repos = super::read_all(&c, "repositories", switchyard::connector::StreamState::full_refresh()).await;
     assert_eq!(
-        issues.records.len(),
-        gh.issue_count(),
-        "every issue read with the installation token"
+        repos.records.len(),
+        gh.repo_count(),
+        "every repository read with the installation token"
+    );
+    assert!(
+        repos.pages >= 2,
+        "Link-header pages followed with the installation token"
     );
     let results = c
         .write_batch("issues.create", &[json!({"title": "Opened by the app"})])
