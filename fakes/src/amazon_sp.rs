@@ -269,7 +269,7 @@ impl SellingPartner {
             "EarliestShipDate": iso_s(at + 86_400_000),
             "LatestShipDate": iso_s(at + 3 * 86_400_000),
             "IsBusinessOrder": false,
-            "IsPrime": n % 4 == 0,
+            "IsPrime": n.is_multiple_of(4),
             "IsPremiumOrder": false,
             "IsGlobalExpressEnabled": false,
             "IsReplacementOrder": false,

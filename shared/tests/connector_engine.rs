@@ -3017,7 +3017,7 @@ fn a_base_url_reads_only_config_keys_limited_to_one_of_values() {
         "https://api-eu.example.com/"
     );
     // A value outside `one_of` cannot move the host.
-    let err = build(json!({"region": "evil.example.net/x"})).err().expect("refused");
+    let err = build(json!({"region": "evil.example.net/x"})).expect_err("refused");
     assert_eq!(err.kind, ErrorKind::Config, "{err}");
     assert!(err.message.contains("must be one of na, eu, fe"), "{err}");
 
