@@ -60,6 +60,7 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "dynamics-365",
         "myob-accountright",
         "oracle-erp-cloud",
+        "amazon-sp-api",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

@@ -12,6 +12,14 @@
 //! answer 422 `Validation Failed`, as GitHub does. Tokens are accepted as `Authorization:
 //! Bearer` or `token`.
 //!
+//! With a GitHub App configured ("Authenticating as a GitHub App installation"),
+//! `POST /app/installations/{installation_id}/access_tokens` takes the app's JWT as
+//! `Authorization: Bearer`: RS256, verified with the app's public key, `iss` the app's client id
+//! (or app id), `iat` not in the future, `exp` at most 10 minutes after `iat`; it answers 201
+//! `{"token": "ghs_...", "expires_at", "permissions", "repository_selection"}`, a token of an
+//! hour that the other endpoints then accept. A JWT that does not verify is 401 ("A JSON web
+//! token could not be decoded"), an unknown installation 404.
+//!
 //! Every request and response is checked against `github/api.github.com.yaml` from the specs
 //! folder (loaded once per process, shared by every fake started in it). The objects it
 //! answers are built from that spec's response schemas (every required field generated) with
@@ -28,7 +36,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use http::Method;
 use rand::SeedableRng;
@@ -84,6 +92,19 @@ pub struct GithubConfig {
     /// Check traffic against the spec (on by default).
     pub spec_check: Option<SpecCheck>,
     pub faults: FaultConfig,
+    /// A GitHub App installed on the owner's account, which may mint installation tokens.
+    pub app: Option<GithubApp>,
+}
+
+/// A GitHub App the fake knows.
+#[derive(Debug, Clone)]
+pub struct GithubApp {
+    /// The app's client id (or app id): the JWT's `iss`.
+    pub client_id: String,
+    /// The app's public key (PEM), the pair of the private key it signs with.
+    pub public_key_pem: String,
+    /// Its installation on the owner's account.
+    pub installation_id: u64,
 }
 
 impl Default for GithubConfig {
@@ -94,6 +115,7 @@ impl Default for GithubConfig {
             repos: 0,
             spec_check: Some(spec_check()),
             faults: FaultConfig::default(),
+            app: None,
         }
     }
 }
@@ -175,6 +197,9 @@ pub struct Github {
     repos: Mutex<Vec<Repo>>,
     templates: Templates,
     base_url: Mutex<String>,
+    app: Option<(GithubApp, jsonwebtoken::DecodingKey)>,
+    /// Installation tokens minted, with their expiry (unix seconds).
+    installation_tokens: Mutex<Vec<(String, i64)>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,6 +230,12 @@ pub fn start(config: GithubConfig) -> FakeHandle<Github> {
         repos: Mutex::new(Vec::new()),
         templates: Templates::load(),
         base_url: Mutex::new(String::new()),
+        app: config.app.clone().map(|app| {
+            let key = jsonwebtoken::DecodingKey::from_rsa_pem(app.public_key_pem.as_bytes())
+                .expect("the app's public key is a PEM RSA public key");
+            (app, key)
+        }),
+        installation_tokens: Mutex::new(Vec::new()),
     });
     state.seed(&config);
     let routes = state.clone();
@@ -223,6 +254,10 @@ pub fn start(config: GithubConfig) -> FakeHandle<Github> {
             move |_| {
                 Router::new()
                     .route("/user/repos", get(list_repos))
+                    .route(
+                        "/app/installations/{installation_id}/access_tokens",
+                        post(installation_token),
+                    )
                     .route("/repos/{owner}/{repo}", get(repo))
                     .route("/repos/{owner}/{repo}/issues", get(list_issues).post(create_issue))
                     .route("/repos/{owner}/{repo}/issues/{number}", get(issue).patch(update_issue))
@@ -237,6 +272,11 @@ pub fn start(config: GithubConfig) -> FakeHandle<Github> {
 }
 
 impl Github {
+    /// How many installation tokens the app minted.
+    pub fn installation_tokens_minted(&self) -> usize {
+        lock(&self.installation_tokens).len()
+    }
+
     fn seed(&self, config: &GithubConfig) {
         // Items two minutes apart, the newest two minutes ago: further apart than any lookback
         // window, so an incremental read returns what changed and nothing else.
@@ -539,12 +579,24 @@ fn validation_failed(field: &str, code: &str, value: Option<&Value>) -> Response
 }
 
 /// A request's refusal before its operation runs: bad credentials or an unknown repository.
-fn refused(headers: &HeaderMap, repo: Option<(&str, &str)>, repo_names: &[String]) -> Option<Response> {
+fn refused(
+    github: &Github,
+    headers: &HeaderMap,
+    repo: Option<(&str, &str)>,
+    repo_names: &[String],
+) -> Option<Response> {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")));
-    if token.map(str::trim) != Some(TOKEN) {
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("token ")))
+        .map(str::trim);
+    let now = now_secs();
+    let installation = |t: &str| {
+        lock(&github.installation_tokens)
+            .iter()
+            .any(|(known, expires)| known == t && *expires > now)
+    };
+    if !token.is_some_and(|t| t == TOKEN || installation(t)) {
         return Some(message(StatusCode::UNAUTHORIZED, "Bad credentials"));
     }
     match repo {
@@ -555,13 +607,73 @@ fn refused(headers: &HeaderMap, repo: Option<(&str, &str)>, repo_names: &[String
     }
 }
 
+/// `POST /app/installations/{installation_id}/access_tokens`: the app's JWT for an hour's
+/// installation token.
+async fn installation_token(
+    State(github): State<Arc<Github>>,
+    Path(installation_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((app, key)) = &github.app else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let jwt = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&[app.client_id.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+    validation.leeway = 0;
+    let now = now_secs();
+    let claims = match jsonwebtoken::decode::<Value>(jwt, key, &validation) {
+        Ok(data) => data.claims,
+        Err(_) => return message(StatusCode::UNAUTHORIZED, "A JSON web token could not be decoded"),
+    };
+    let (iat, exp) = (
+        claims["iat"].as_i64().unwrap_or(i64::MAX),
+        claims["exp"].as_i64().unwrap_or(0),
+    );
+    if iat > now || exp - iat > 600 {
+        return message(
+            StatusCode::UNAUTHORIZED,
+            "'Expiration time' claim ('exp') is too far in the future",
+        );
+    }
+    if installation_id != app.installation_id.to_string() {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let expires = now + 3600;
+    let token = format!(
+        "ghs_fakeInstallation{}x{}",
+        lock(&github.installation_tokens).len() + 1,
+        now_ms()
+    );
+    lock(&github.installation_tokens).push((token.clone(), expires));
+    let expires_at = OffsetDateTime::from_unix_timestamp(expires)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default();
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token,
+            "expires_at": expires_at,
+            "permissions": {"issues": "write", "pull_requests": "read", "metadata": "read"},
+            "repository_selection": "all",
+        })),
+    )
+        .into_response()
+}
+
 fn repo_names(github: &Github) -> Vec<String> {
     lock(&github.repos).iter().map(|r| r.name.clone()).collect()
 }
 
 /// The issues and pulls of the fake live in `hello-world` only.
 fn refused_items(github: &Github, headers: &HeaderMap, owner: &str, repo: &str) -> Option<Response> {
-    refused(headers, Some((owner, repo)), &repo_names(github))
+    refused(github, headers, Some((owner, repo)), &repo_names(github))
         .or_else(|| (repo != REPO).then(|| message(StatusCode::NOT_FOUND, "Not Found")))
 }
 
@@ -648,7 +760,7 @@ async fn list_repos(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = refused(&headers, None, &[]) {
+    if let Some(r) = refused(&github, &headers, None, &[]) {
         return r;
     }
     let order = match order(&query) {
@@ -685,7 +797,7 @@ async fn repo(
     Path((owner, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(r) = refused(&headers, Some((&owner, &name)), &repo_names(&github)) {
+    if let Some(r) = refused(&github, &headers, Some((&owner, &name)), &repo_names(&github)) {
         return r;
     }
     match github.repo_json(&name) {

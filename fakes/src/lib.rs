@@ -101,6 +101,7 @@
 //! `switchyard-fakes serve <provider> --port N [--records K] [--rate-limit 100/10s] [--proxy URL]`
 //! serves one spec-driven fake.
 
+pub mod amazon_sp;
 pub mod asana;
 pub mod axcelerate;
 pub mod calendly;

@@ -1283,6 +1283,7 @@ async fn slack_ok_false_bodies_are_classified_per_record() {
             margin_ms: 0,
             headers: None,
             cost: None,
+            operations: Vec::new(),
         }),
         ..settings(&server)
     };
@@ -2852,4 +2853,212 @@ streams:
     );
     let err = parse_definition("test", &json_body).unwrap_err().to_string();
     assert!(err.contains("session.token"), "{err}");
+}
+
+/// A fresh 2048-bit RSA key pair as PEM (private PKCS#8, public SPKI), generated at test time
+/// so no key is ever committed. Generated once per test binary.
+fn generated_rsa_pem() -> &'static (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+        let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key");
+        let private = key.to_pkcs8_pem(LineEnding::LF).expect("PEM").to_string();
+        let public = key.to_public_key().to_public_key_pem(LineEnding::LF).expect("PEM");
+        (private, public)
+    })
+}
+
+#[tokio::test]
+async fn app_jwt_grant_exchanges_a_signed_app_jwt_for_an_installation_token_until_it_expires() {
+    let (private, public) = generated_rsa_pem();
+    let server = MockServer::start().await;
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let expires_text = expires.format(&time::format_description::well_known::Rfc3339).unwrap();
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"token": "ghs_installation", "expires_at": expires_text})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("authorization", "Bearer ghs_installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let d = def(&format!(
+        "{ITEMS}config: {{installation_id: {{required: true}}}}\nauth:\n  - {{type: bearer}}\n  - {{type: oauth2, grant: app_jwt, \
+         token_url: '{}/app/installations/{{{{ config.installation_id }}}}/access_tokens', token_pointer: /token, \
+         expires_at_pointer: /expires_at, assertion_lifetime_secs: 540}}\n",
+        server.uri()
+    ));
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let sink = stored.clone();
+    let creds = Credentials::new()
+        .with("client_id", "12345")
+        .with("private_key", private.as_str())
+        .on_token_refresh(move |update| {
+            sink.lock().unwrap().push(update.expires_at);
+            async { Ok(()) }
+        });
+    let mut s = settings(&server);
+    s.config.insert("installation_id".into(), json!("42"));
+    let c = client(d.clone(), s.clone(), creds);
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    // The token is reused until it nears the expiry the response gave (one token request).
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    assert_eq!(
+        *stored.lock().unwrap(),
+        vec![expires.unix_timestamp()],
+        "the expiry is the response's expires_at"
+    );
+
+    let token_request = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path().ends_with("/access_tokens"))
+        .expect("the token endpoint was called");
+    assert!(token_request.body.is_empty(), "an empty POST: no secret, no form");
+    let bearer = token_request.headers["authorization"].to_str().unwrap();
+    let jwt = bearer.strip_prefix("Bearer ").expect("the app JWT as a bearer token");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_issuer(&["12345"]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss"]);
+    let claims = jsonwebtoken::decode::<Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+        &validation,
+    )
+    .expect("the app JWT verifies with the public key")
+    .claims;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let iat = claims["iat"].as_i64().unwrap();
+    let exp = claims["exp"].as_i64().unwrap();
+    assert!(
+        (now - 70..=now - 50).contains(&iat),
+        "iat {iat} is a minute back from {now}"
+    );
+    assert!(
+        (now + 530..=now + 541).contains(&exp),
+        "exp {exp} is the lifetime ahead of {now}"
+    );
+
+    // The app alternative needs its id and key; a key that is not PEM RSA is a credentials
+    // error that does not quote it.
+    let bad = Credentials::new()
+        .with("client_id", "12345")
+        .with("private_key", "not-a-key-but-secret-text");
+    let err = client(d, s, bad)
+        .read_page("items", &StreamState::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Credentials, "{err}");
+    assert!(!err.message.contains("secret-text"), "{err}");
+}
+
+#[tokio::test]
+async fn an_oauth_token_header_carries_the_bare_token_instead_of_authorization() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "Atza|t1", "expires_in": 3600})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/items"))
+        .and(header("x-amz-access-token", "Atza|t1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(
+        oauth_def(&server, ", token_header: x-amz-access-token"),
+        settings(&server),
+        oauth_creds("", 0),
+    );
+    c.read_page("items", &StreamState::default()).await.unwrap();
+    let items = server
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.url.path() == "/items")
+        .unwrap();
+    assert!(
+        !items.headers.contains_key("authorization"),
+        "the token goes only in its own header"
+    );
+}
+
+#[test]
+fn a_base_url_reads_only_config_keys_limited_to_one_of_values() {
+    let regional = format!(
+        "{ITEMS}base_url: 'https://api-{{{{ config.region }}}}.example.com'\nconfig: {{region: {{default: na, one_of: [na, eu, fe]}}}}\n"
+    );
+    let d = def(&regional);
+    let build = |config: Value| {
+        let settings = ClientSettings {
+            config: config.as_object().cloned().unwrap_or_default(),
+            ..ClientSettings::default()
+        };
+        ConnectorClient::new(d.clone(), settings, Credentials::new(), reqwest::Client::new())
+    };
+    let base = |c: &ConnectorClient| c.configured_base_url().to_string();
+    assert_eq!(
+        base(&build(json!({})).unwrap()),
+        "https://api-na.example.com/",
+        "the default region"
+    );
+    assert_eq!(
+        base(&build(json!({"region": "eu"})).unwrap()),
+        "https://api-eu.example.com/"
+    );
+    // A value outside `one_of` cannot move the host.
+    let err = build(json!({"region": "evil.example.net/x"})).expect_err("refused");
+    assert_eq!(err.kind, ErrorKind::Config, "{err}");
+    assert!(err.message.contains("must be one of na, eu, fe"), "{err}");
+
+    // The definition must limit the key, and its default must be one of the values.
+    let open = format!(
+        "{ITEMS}base_url: 'https://api-{{{{ config.region }}}}.example.com'\nconfig: {{region: {{default: na}}}}\n"
+    );
+    let err = parse_definition("test", &open).unwrap_err();
+    assert!(err.field == "base_url" && err.to_string().contains("one_of"), "{err}");
+    let bad_default = format!("{ITEMS}config: {{region: {{default: us, one_of: [na, eu]}}}}\n");
+    assert_eq!(
+        parse_definition("test", &bad_default).unwrap_err().field,
+        "config.region.default"
+    );
+}
+
+#[test]
+fn operation_limits_are_validated_naming_the_field() {
+    let with = |op: &str| format!("{ITEMS}rate_limit:\n  operations:\n    - {op}\n");
+    def(&with(
+        "{name: getOrders, method: GET, path: /orders, rate: 0.0167, burst: 20, rate_header: x-amzn-RateLimit-Limit}",
+    ));
+    for (op, field) in [
+        (
+            "{name: a, path: '/orders/(', rate: 1, burst: 1}",
+            "rate_limit.operations[0].path",
+        ),
+        (
+            "{name: a, path: /orders, rate: 0, burst: 1}",
+            "rate_limit.operations[0].rate",
+        ),
+        (
+            "{name: a, path: /orders, rate: 1, burst: 0}",
+            "rate_limit.operations[0].burst",
+        ),
+        (
+            "{name: a, path: /orders, rate: 1, burst: 1, rate_header: 'bad header'}",
+            "rate_limit.operations[0].rate_header",
+        ),
+    ] {
+        assert_eq!(parse_definition("test", &with(op)).unwrap_err().field, field, "{op}");
+    }
 }

@@ -40,6 +40,7 @@ fn worker_client(base_url: &str) -> ConnectorClient {
             margin_ms: MARGIN_MS,
             headers: None,
             cost: None,
+            operations: Vec::new(),
         }),
         ..ClientSettings::default()
     };

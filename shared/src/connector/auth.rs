@@ -348,7 +348,8 @@ impl Authenticator {
                         spec: spec.clone(),
                         client_id: get(&spec.client_id),
                         client_secret: get(&spec.client_secret),
-                        private_key: (spec.grant == Grant::JwtBearer).then(|| get(&spec.private_key)),
+                        private_key: matches!(spec.grant, Grant::JwtBearer | Grant::AppJwt)
+                            .then(|| get(&spec.private_key)),
                         subject: (spec.grant == Grant::JwtBearer).then(|| get(&spec.subject)),
                         on_token: creds.on_token.clone(),
                         state: tokio::sync::Mutex::new(TokenState {
@@ -445,15 +446,19 @@ impl Authenticator {
             Kind::OAuth1(_) => AuthParts::default(),
             Kind::OAuth2(oauth) => {
                 let token = oauth.access_token(settings).await?;
-                AuthParts {
-                    header: Some((
+                let header = match &oauth.spec.token_header {
+                    Some(name) => (header_name(name)?, sensitive(&token)?),
+                    None => (
                         http::header::AUTHORIZATION,
                         sensitive(&SecretString::from(format!(
                             "{} {}",
                             oauth.spec.header_scheme,
                             token.expose_secret()
                         )))?,
-                    )),
+                    ),
+                };
+                AuthParts {
+                    header: Some(header),
                     ..AuthParts::default()
                 }
             }
@@ -502,10 +507,13 @@ impl Authenticator {
                 ..RedactedAuth::default()
             },
             Kind::OAuth2(oauth) => RedactedAuth {
-                header: Some((
-                    http::header::AUTHORIZATION.as_str().to_owned(),
-                    format!("{} {redacted}", oauth.spec.header_scheme),
-                )),
+                header: Some(match &oauth.spec.token_header {
+                    Some(name) => (name.to_ascii_lowercase(), redacted.to_owned()),
+                    None => (
+                        http::header::AUTHORIZATION.as_str().to_owned(),
+                        format!("{} {redacted}", oauth.spec.header_scheme),
+                    ),
+                }),
                 ..RedactedAuth::default()
             },
         }
@@ -664,6 +672,7 @@ impl OAuth2 {
                 form.push(("grant_type", JWT_BEARER_GRANT.into()));
                 form.push(("assertion", assertion));
             }
+            Grant::AppJwt => return self.request_app_token(url, settings).await,
         }
         for (k, v) in &self.spec.extra_params {
             form.push((k.as_str(), v.clone()));
@@ -695,19 +704,65 @@ impl OAuth2 {
             .header(http::header::ACCEPT, "application/json")
             .body(body)
             .send()
-            .await
-            .map_err(|e| {
-                let kind = if e.is_timeout() {
-                    ErrorKind::Timeout
-                } else {
-                    ErrorKind::Network
-                };
-                ConnectorError::new(
-                    ErrorClass::Transient,
-                    kind,
-                    "the OAuth token endpoint could not be reached",
-                )
-            })?;
+            .await;
+        self.read_token_response(state.refresh.as_ref(), response).await
+    }
+
+    /// The app JWT grant: the app's own signed JWT as the bearer of an empty `POST` to the
+    /// token endpoint (see [`Grant::AppJwt`]).
+    async fn request_app_token(
+        &self,
+        url: Url,
+        settings: &TokenRequestSettings<'_>,
+    ) -> Result<TokenUpdate, ConnectorError> {
+        let key = self
+            .private_key
+            .as_ref()
+            .ok_or_else(|| credentials_error("the app JWT grant needs a private key in the credentials".to_owned()))?;
+        let now = now_unix();
+        let jwt = sign_rs256(
+            &AppJwtClaims {
+                iss: self.client_id.expose_secret(),
+                // A minute back: the provider's clock may run behind ours.
+                iat: now - 60,
+                exp: now + self.spec.assertion_lifetime_secs as i64,
+            },
+            key,
+        )?;
+        let mut bearer = HeaderValue::from_str(&format!("Bearer {jwt}"))
+            .map_err(|_| credentials_error("the app JWT cannot go in a header".to_owned()))?;
+        bearer.set_sensitive(true);
+        let response = settings
+            .http
+            .post(url)
+            .timeout(settings.timeout)
+            .header(http::header::AUTHORIZATION, bearer)
+            .header(http::header::ACCEPT, "application/json")
+            .send()
+            .await;
+        self.read_token_response(None, response).await
+    }
+
+    /// Reads a token endpoint's answer: the access token, its expiry and a rotated refresh
+    /// token. A refusal is [`ErrorKind::NeedsReauth`]; nothing of the body is quoted but an
+    /// OAuth error code.
+    async fn read_token_response(
+        &self,
+        current_refresh: Option<&SecretString>,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<TokenUpdate, ConnectorError> {
+        let response = response.map_err(|e| {
+            let kind = if e.is_timeout() {
+                ErrorKind::Timeout
+            } else {
+                ErrorKind::Network
+            };
+            ConnectorError::new(
+                ErrorClass::Transient,
+                kind,
+                "the OAuth token endpoint could not be reached",
+            )
+        })?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.map_err(|_| {
@@ -760,14 +815,23 @@ impl OAuth2 {
             }
         }
         let access = body
-            .get("access_token")
+            .pointer(&self.spec.token_pointer)
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
             .ok_or_else(|| {
-                with_status(ConnectorError::invalid_response(
-                    "the OAuth token response has no access_token",
-                ))
+                with_status(ConnectorError::invalid_response(format!(
+                    "the OAuth token response has no access token at `{}`",
+                    self.spec.token_pointer
+                )))
             })?;
+        let expires_at = self
+            .spec
+            .expires_at_pointer
+            .as_deref()
+            .and_then(|p| body.pointer(p))
+            .and_then(Value::as_str)
+            .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+            .map(|t| t.unix_timestamp());
         let expires_in = match body.get("expires_in") {
             Some(Value::Number(n)) => n.as_f64().map(|f| f as i64),
             Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
@@ -778,7 +842,7 @@ impl OAuth2 {
             .get("refresh_token")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .filter(|new| state.refresh.as_ref().is_none_or(|old| old.expose_secret() != *new))
+            .filter(|new| current_refresh.is_none_or(|old| old.expose_secret() != *new))
             .map(|s| SecretString::from(s.to_owned()));
         let mut values = BTreeMap::new();
         if let Some(key) = &self.spec.base_url_from {
@@ -795,7 +859,7 @@ impl OAuth2 {
         }
         Ok(TokenUpdate {
             access_token: SecretString::from(access.to_owned()),
-            expires_at: now_unix() + expires_in,
+            expires_at: expires_at.unwrap_or_else(|| now_unix() + expires_in),
             refresh_token: rotated,
             values,
         })
@@ -807,6 +871,7 @@ fn grant_name(grant: Grant) -> &'static str {
         Grant::RefreshToken => "refresh-token",
         Grant::ClientCredentials => "client-credentials",
         Grant::JwtBearer => "JWT bearer",
+        Grant::AppJwt => "app JWT",
     }
 }
 
@@ -822,14 +887,26 @@ struct JwtClaims<'a> {
     exp: i64,
 }
 
+/// The claims of an app JWT ([`Grant::AppJwt`]).
+#[derive(Debug, serde::Serialize)]
+struct AppJwtClaims<'a> {
+    iss: &'a str,
+    iat: i64,
+    exp: i64,
+}
+
 /// Signs a JWT bearer assertion with RS256. A key that is not a PEM RSA private key is a
 /// credentials error that does not quote it.
 fn jwt_assertion(claims: &JwtClaims<'_>, private_key: &SecretString) -> Result<String, ConnectorError> {
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).map_err(|_| {
-        credentials_error("the private key for the JWT bearer grant is not a PEM RSA private key".to_owned())
-    })?;
+    sign_rs256(claims, private_key)
+}
+
+/// Signs claims as an RS256 JWT (see [`jwt_assertion`]).
+fn sign_rs256(claims: &impl serde::Serialize, private_key: &SecretString) -> Result<String, ConnectorError> {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
+        .map_err(|_| credentials_error("the private key for the JWT is not a PEM RSA private key".to_owned()))?;
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), claims, &key)
-        .map_err(|_| credentials_error("the JWT bearer assertion could not be signed with the private key".to_owned()))
+        .map_err(|_| credentials_error("the JWT could not be signed with the private key".to_owned()))
 }
 
 fn needs_reauth(message: String, status: Option<u16>) -> ConnectorError {

@@ -37,12 +37,47 @@ use super::url_guard;
 use super::write::{read_results, scalar_text, Input, WriteResult};
 use crate::connector::definition::RateLimitSpec;
 
+/// The definition's per-operation limits (`rate_limit.operations`), which a connection's
+/// `rate_limit` override leaves in place.
+fn operation_limits(def: &ConnectorDefinition) -> &[super::definition::OperationLimitSpec] {
+    def.rate_limit.as_ref().map_or(&[], |r| r.operations.as_slice())
+}
+
+/// The definition's base URL with its `{{ config.<key> }}` placeholders filled (keys the
+/// definition limits to `one_of` values, checked before this).
+fn render_base_url(id: &str, base: &str, config: &Map<String, Value>) -> Result<String, ConnectorError> {
+    let template =
+        Template::parse(base).map_err(|e| ConnectorError::config(format!("connector `{id}`: base_url: {e}")))?;
+    if template.is_literal() {
+        return Ok(base.to_owned());
+    }
+    let config = Value::Object(config.clone());
+    let mut vars = Vars::new();
+    vars.root("config", Cow::Borrowed(&config));
+    template.render(&vars, false).ok_or_else(|| {
+        let names: Vec<&str> = template.vars().map(|v| v.as_str()).collect();
+        ConnectorError::config(format!(
+            "connector `{id}`: the base_url needs {} in the connection config",
+            names.join(", ")
+        ))
+    })
+}
+
 /// The definition's auth alternatives with each OAuth2 `token_url` placeholder filled from
 /// the connection's config (a data centre's accounts server), the result checked as a URL,
 /// and the JWT bearer `audience` and the `scopes` filled the same way.
-fn bind_token_urls(def: &ConnectorDefinition, config: &Value) -> Result<Vec<AuthSpec>, ConnectorError> {
+fn bind_token_urls(
+    def: &ConnectorDefinition,
+    config: &Value,
+    credentials: &Credentials,
+) -> Result<Vec<AuthSpec>, ConnectorError> {
     let mut specs = def.auth.clone();
     for spec in &mut specs {
+        // An alternative the credentials cannot use is never chosen: its token URL may read
+        // config only its own connections set (a GitHub App's installation id).
+        if spec.required_credentials().iter().any(|k| !credentials.contains(k)) {
+            continue;
+        }
         let AuthSpec::Oauth2(o) = spec else { continue };
         if let Some(audience) = &o.audience {
             let template = Template::parse(audience)
@@ -321,18 +356,6 @@ impl ConnectorClient {
                 session: None,
             });
         }
-        let base = settings
-            .base_url
-            .as_deref()
-            .or(def.base_url.as_deref())
-            .ok_or_else(|| {
-                ConnectorError::config(format!(
-                    "connector `{}` needs a base_url in the connection config",
-                    def.id
-                ))
-            })?;
-        let base_url = Url::parse(base).map_err(|_| ConnectorError::config("the base_url is not an absolute URL"))?;
-        url_guard::check_static(&base_url, def.require_https, settings.allow_private_network).map_err(url_rejected)?;
         let mut config = Map::new();
         for (key, field) in &def.config {
             match settings
@@ -341,6 +364,13 @@ impl ConnectorClient {
                 .filter(|v| !v.is_null())
                 .or(field.default.as_ref())
             {
+                Some(v) if !field.allows(v) => {
+                    return Err(ConnectorError::config(format!(
+                        "connector `{}`: config `{key}` must be one of {}",
+                        def.id,
+                        field.one_of.join(", ")
+                    )))
+                }
                 Some(v) => {
                     config.insert(key.clone(), v.clone());
                 }
@@ -356,16 +386,32 @@ impl ConnectorClient {
         for (key, value) in &settings.config {
             config.entry(key.clone()).or_insert_with(|| value.clone());
         }
+        let base = match (&settings.base_url, &def.base_url) {
+            (Some(base), _) => base.clone(),
+            // The definition's may read config keys limited to `one_of` values (a region).
+            (None, Some(base)) => render_base_url(&def.id, base, &config)?,
+            (None, None) => {
+                return Err(ConnectorError::config(format!(
+                    "connector `{}` needs a base_url in the connection config",
+                    def.id
+                )))
+            }
+        };
+        let base_url = Url::parse(&base).map_err(|_| ConnectorError::config("the base_url is not an absolute URL"))?;
+        url_guard::check_static(&base_url, def.require_https, settings.allow_private_network).map_err(url_rejected)?;
         config.insert("base_url".into(), Value::String(base_url.to_string()));
         let config = Value::Object(config);
-        let auth_specs = bind_token_urls(&def, &config)?;
+        let auth_specs = bind_token_urls(&def, &config, &credentials)?;
         let mut auth = Authenticator::new(&auth_specs, settings.auth.as_deref(), &credentials)?;
         {
             let mut vars = Vars::new();
             vars.root("config", Cow::Borrowed(&config));
             auth.render_realm(&vars)?;
         }
-        let pacer = Arc::new(Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref())));
+        let pacer = Arc::new(
+            Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref()))
+                .with_operations(operation_limits(&def)),
+        );
         let session = match auth.kind() {
             "session" => auth_specs
                 .iter()
@@ -451,7 +497,7 @@ impl ConnectorClient {
     /// same connection (see [`crate::connector::ratelimit::SharedBudget`]).
     pub fn with_shared_budget(mut self, budget: Arc<dyn super::ratelimit::SharedBudget>) -> Self {
         let spec = self.settings.rate_limit.as_ref().or(self.def.rate_limit.as_ref());
-        self.pacer = Arc::new(Pacer::shared(spec, budget));
+        self.pacer = Arc::new(Pacer::shared(spec, budget).with_operations(operation_limits(&self.def)));
         self
     }
 
@@ -470,6 +516,12 @@ impl ConnectorClient {
     /// This client's counters: requests, retries, rate-limit waits.
     pub fn stats(&self) -> &ClientStats {
         &self.stats
+    }
+
+    /// The base URL the connection's config chose (the connection's own, or the definition's
+    /// with its placeholders filled); a token response's `base_url_from` may replace it.
+    pub fn configured_base_url(&self) -> &Url {
+        &self.base_url
     }
 
     /// The definition.
@@ -1464,6 +1516,19 @@ impl ConnectorClient {
             // A pause longer than the client waits inline (a daily quota spent, a long
             // Retry-After) defers the work instead of holding the process: the caller
             // re-enqueues it for when the provider's budget is back.
+            let operation_wait = self.pacer.operation_wait(request.method.as_str(), request.url.path());
+            if operation_wait > self.settings.max_inline_wait {
+                return Err(ConnectorError::new(
+                    ErrorClass::RateLimited {
+                        retry_after: Some(operation_wait),
+                    },
+                    ErrorKind::Http,
+                    format!(
+                        "{what}: deferred: the operation's rate limit lets the next request go in {} s",
+                        operation_wait.as_secs()
+                    ),
+                ));
+            }
             let pause = self.pacer.pause_remaining();
             if pause > self.settings.max_inline_wait {
                 return Err(ConnectorError::new(
@@ -1477,6 +1542,11 @@ impl ConnectorClient {
                     ),
                 ));
             }
+            self.stats.paced(
+                self.pacer
+                    .acquire_operation(request.method.as_str(), request.url.path())
+                    .await,
+            );
             self.stats.paced(self.pacer.acquire().await);
             let mut url = request.url.clone();
             if let Some((name, value)) = &auth.query {
@@ -1575,6 +1645,8 @@ impl ConnectorClient {
             );
             self.pacer.observe(&response.headers);
             self.pacer.observe_body(&response.body);
+            self.pacer
+                .observe_operation(request.method.as_str(), request.url.path(), &response.headers);
             if stale_when.is_some_and(|spec| preflight::asks_for_refresh(spec, response.status, &response.headers)) {
                 return Ok(Sent::PreflightRefused(response));
             }
@@ -1896,6 +1968,13 @@ mod settings_tests {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// What the client-credentials grant needs: an alternative without them is never bound.
+    fn client_credentials() -> Credentials {
+        Credentials::new()
+            .with("client_id", "app")
+            .with("client_secret", "shh")
+    }
+
     fn scopes_of(specs: &[AuthSpec]) -> Vec<String> {
         match &specs[0] {
             AuthSpec::Oauth2(o) => o.scopes.clone(),
@@ -1907,7 +1986,7 @@ mod settings_tests {
     fn oauth_scopes_are_filled_from_the_connection_config() {
         let def = oauth_definition("['{{ config.environment_url }}/.default', offline_access]");
         let config = serde_json::json!({"environment_url": "https://contoso.crm4.dynamics.com"});
-        let specs = bind_token_urls(&def, &config).unwrap_or_else(|e| panic!("{e}"));
+        let specs = bind_token_urls(&def, &config, &client_credentials()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             scopes_of(&specs),
             ["https://contoso.crm4.dynamics.com/.default", "offline_access"]
@@ -1917,7 +1996,7 @@ mod settings_tests {
     #[test]
     fn an_oauth_scope_whose_config_is_missing_is_a_config_error_naming_it() {
         let def = oauth_definition("['{{ config.environment_url }}/.default']");
-        let e = bind_token_urls(&def, &serde_json::json!({})).unwrap_err();
+        let e = bind_token_urls(&def, &serde_json::json!({}), &client_credentials()).unwrap_err();
         assert_eq!(e.class, ErrorClass::Permanent, "{e}");
         let text = e.to_string();
         assert!(

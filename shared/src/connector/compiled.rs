@@ -15,7 +15,7 @@ use super::definition::{
 };
 use super::mapping::Selector;
 use super::request::{compile_pairs, CompiledRequest, RequestDefaults};
-use super::template::{JsonTemplate, Template, VarName};
+use super::template::{JsonTemplate, Template, VarName, Vars};
 use crate::webhook::Scheme;
 
 /// A problem in a definition: where (a dotted field path) and what.
@@ -225,6 +225,43 @@ impl Allowed<'_> {
     }
 }
 
+/// The definition's base URL with each `{{ config.<key> }}` filled with the first value the
+/// key allows: a placeholder there may only read a config key with `one_of` values (a region),
+/// so no connection can point the host anywhere else.
+fn base_url_example(def: &ConnectorDefinition) -> Result<String, Invalid> {
+    let base = def.base_url.as_deref().unwrap_or_default();
+    let template = Template::parse(base).map_err(|e| invalid("base_url", e.to_string()))?;
+    if template.is_literal() {
+        return Ok(base.to_owned());
+    }
+    let mut example = serde_json::Map::new();
+    for var in template.vars() {
+        let key = var
+            .as_str()
+            .strip_prefix("config.")
+            .filter(|k| !k.contains('.'))
+            .ok_or_else(|| {
+                invalid(
+                    "base_url",
+                    format!("placeholder `{var}` is not available here; use config.*"),
+                )
+            })?;
+        let first = def.config.get(key).and_then(|f| f.one_of.first()).ok_or_else(|| {
+            invalid(
+                "base_url",
+                format!("`{{{{ {var} }}}}` must read a config key the definition declares with `one_of` values"),
+            )
+        })?;
+        example.insert(key.to_owned(), serde_json::Value::String(first.clone()));
+    }
+    let config = serde_json::Value::Object(example);
+    let mut vars = Vars::new();
+    vars.root("config", std::borrow::Cow::Borrowed(&config));
+    template
+        .render(&vars, false)
+        .ok_or_else(|| invalid("base_url", "could not be filled from the config"))
+}
+
 impl CompiledDefinition {
     /// Validates and compiles `def`.
     pub fn compile(def: &ConnectorDefinition) -> Result<CompiledDefinition, Invalid> {
@@ -236,8 +273,15 @@ impl CompiledDefinition {
         if !ok_id {
             return Err(invalid("id", "the id must be lowercase letters, digits and `-`"));
         }
-        if let Some(base) = &def.base_url {
-            let url = Url::parse(base).map_err(|_| invalid("base_url", "not an absolute URL"))?;
+        for (key, field) in &def.config {
+            if let (Some(default), false) = (&field.default, field.one_of.is_empty()) {
+                if !field.allows(default) {
+                    return Err(invalid(format!("config.{key}.default"), "must be one of `one_of`"));
+                }
+            }
+        }
+        if def.base_url.is_some() {
+            let url = Url::parse(&base_url_example(def)?).map_err(|_| invalid("base_url", "not an absolute URL"))?;
             match url.scheme() {
                 "https" => {}
                 "http" if !def.require_https => {}
@@ -267,12 +311,30 @@ impl CompiledDefinition {
         if let Some(rl) = &def.rate_limit {
             // A cost budget may stand alone; a request budget needs both numbers.
             let header_bucket = rl.headers.as_ref().and_then(|h| h.bucket.as_ref());
-            let request_budget = rl.requests > 0 || rl.window_ms > 0 || (rl.cost.is_none() && header_bucket.is_none());
+            let request_budget = rl.requests > 0
+                || rl.window_ms > 0
+                || (rl.cost.is_none() && header_bucket.is_none() && rl.operations.is_empty());
             if request_budget && rl.requests == 0 {
                 return Err(invalid("rate_limit.requests", "must be at least 1"));
             }
             if request_budget && rl.window_ms == 0 {
                 return Err(invalid("rate_limit.window_ms", "must be at least 1"));
+            }
+            for (i, op) in rl.operations.iter().enumerate() {
+                let at = format!("rate_limit.operations[{i}]");
+                super::ratelimit::operation_path_regex(&op.path).map_err(|e| invalid(format!("{at}.path"), e))?;
+                if !(op.rate.is_finite() && op.rate > 0.0) {
+                    return Err(invalid(
+                        format!("{at}.rate"),
+                        "must be a positive number of requests a second",
+                    ));
+                }
+                if op.burst == 0 {
+                    return Err(invalid(format!("{at}.burst"), "must be at least 1"));
+                }
+                if let Some(name) = &op.rate_header {
+                    check_header_name(&format!("{at}.rate_header"), name)?;
+                }
             }
             if let Some(cost) = &rl.cost {
                 for (field, pointer) in [
@@ -551,6 +613,11 @@ fn check_auth(
                         ));
                     }
                 }
+                if let Some(name) = &o.token_header {
+                    check_header_name(&format!("{at}.token_header"), name)?;
+                }
+                check_pointer(&format!("{at}.token_pointer"), &o.token_pointer)?;
+                check_opt_pointer(&format!("{at}.expires_at_pointer"), &o.expires_at_pointer)?;
                 if o.header_scheme.is_empty() || !o.header_scheme.bytes().all(|b| b.is_ascii_graphic()) {
                     return Err(invalid(
                         format!("{at}.header_scheme"),

@@ -179,6 +179,18 @@ pub struct ConfigField {
     /// Value used when the connection does not set one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
+
+    /// The only values a connection may set (a region: `[na, eu, fe]`). A key the
+    /// definition's `base_url` reads must have them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_of: Vec<String>,
+}
+
+impl ConfigField {
+    /// Whether `value` is allowed: any value without `one_of`, else one of those strings.
+    pub fn allows(&self, value: &Value) -> bool {
+        self.one_of.is_empty() || value.as_str().is_some_and(|v| self.one_of.iter().any(|o| o == v))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -325,6 +337,9 @@ impl AuthSpec {
             // of the same app (Salesforce offers both), so the JWT bearer grant has a name
             // of its own.
             AuthSpec::Oauth2(o) if o.grant == Grant::JwtBearer => "oauth2_jwt_bearer",
+            // An app's own signed JWT exchanged for an installation token (GitHub Apps), beside
+            // a personal token of the same provider.
+            AuthSpec::Oauth2(o) if o.grant == Grant::AppJwt => "oauth2_app_jwt",
             AuthSpec::Oauth2(_) => "oauth2",
             AuthSpec::Oauth1(_) => "oauth1",
             AuthSpec::Session(_) => "session",
@@ -354,6 +369,7 @@ impl AuthSpec {
                     }
                     keys
                 }
+                Grant::AppJwt => vec![&spec.client_id, &spec.private_key],
             },
         }
     }
@@ -402,8 +418,26 @@ pub struct OAuth2Spec {
     #[serde(default = "default_header_scheme")]
     pub header_scheme: String,
 
-    /// `refresh_token` (a user authorised the app once), `client_credentials` or
-    /// `jwt_bearer` (RFC 7523: a signed assertion instead of a stored grant).
+    /// A header that carries the bare access token instead of `Authorization: <scheme>
+    /// <token>` (Amazon's Selling Partner API: `x-amz-access-token`). `header_scheme` is then
+    /// not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_header: Option<String>,
+
+    /// JSON pointer to the access token in the token response (default `/access_token`;
+    /// GitHub's installation tokens: `/token`).
+    #[serde(default = "default_token_pointer")]
+    pub token_pointer: String,
+
+    /// JSON pointer to the access token's expiry as an RFC 3339 time in the token response
+    /// (GitHub: `/expires_at`), for providers that give no `expires_in`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at_pointer: Option<String>,
+
+    /// `refresh_token` (a user authorised the app once), `client_credentials`,
+    /// `jwt_bearer` (RFC 7523: a signed assertion instead of a stored grant) or `app_jwt` (an
+    /// app's RS256 JWT, `iss` the client id, sent as `Authorization: Bearer` to the token
+    /// endpoint, which answers an installation token: GitHub Apps).
     #[serde(default = "default_grant")]
     pub grant: Grant,
 
@@ -418,8 +452,8 @@ pub struct OAuth2Spec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
 
-    /// JWT bearer grant: credential key of the PEM RSA private key the assertion is signed
-    /// with (RS256). Its certificate is registered with the provider.
+    /// JWT bearer and app JWT grants: credential key of the PEM RSA private key the assertion
+    /// is signed with (RS256). Its certificate (or public key) is registered with the provider.
     #[serde(default = "default_private_key")]
     pub private_key: String,
 
@@ -428,8 +462,8 @@ pub struct OAuth2Spec {
     #[serde(default = "default_subject")]
     pub subject: String,
 
-    /// JWT bearer grant: seconds from now to the assertion's `exp` claim (Salesforce takes
-    /// at most 3 minutes).
+    /// JWT bearer and app JWT grants: seconds from now to the assertion's `exp` claim
+    /// (Salesforce takes at most 3 minutes, GitHub at most 10).
     #[serde(default = "default_assertion_lifetime_secs")]
     pub assertion_lifetime_secs: u64,
 
@@ -525,6 +559,11 @@ pub enum Grant {
     /// RFC 7523 section 2.1: `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` with
     /// an RS256-signed `assertion` (`iss` client id, `sub`, `aud`, `exp`).
     JwtBearer,
+    /// An RS256 JWT of the app itself (`iss` the client id, `iat` a minute back for clock
+    /// drift, `exp`) sent as `Authorization: Bearer` in an empty `POST` to the token endpoint,
+    /// which answers an access token for one installation of the app (GitHub Apps:
+    /// `POST /app/installations/{id}/access_tokens` answers `{"token", "expires_at"}`).
+    AppJwt,
 }
 
 /// How the OAuth client authenticates at the token endpoint.
@@ -554,6 +593,9 @@ fn default_grant() -> Grant {
 }
 fn default_client_auth() -> ClientAuth {
     ClientAuth::Body
+}
+fn default_token_pointer() -> String {
+    "/access_token".into()
 }
 fn default_header_scheme() -> String {
     "Bearer".into()
@@ -655,6 +697,40 @@ pub struct RateLimitSpec {
     /// expected cost exceeds what the bucket holds by then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostBudgetSpec>,
+
+    /// Limits of single operations, on top of the connection's budget (Amazon's Selling
+    /// Partner API gives each operation a token bucket of its own). A request is paced by the
+    /// first operation whose method and path match it, as well as by the connection's budget.
+    /// Always the definition's: a connection's `rate_limit` override leaves them in place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationLimitSpec>,
+}
+
+/// One operation's token bucket: `burst` requests at once, then `rate` a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationLimitSpec {
+    /// The operation's name, for people (`getOrders`).
+    pub name: String,
+
+    /// The method it matches; any method when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
+
+    /// A regular expression the whole URL path must match (`/orders/v0/orders/[^/]+`).
+    pub path: String,
+
+    /// Requests restored a second (Amazon's getOrders: 0.0167).
+    pub rate: f64,
+
+    /// The bucket's size: requests that may go at once when it is full.
+    pub burst: u32,
+
+    /// A response header with the operation's current rate in requests a second
+    /// (`x-amzn-RateLimit-Limit`): the provider may give a selling partner another rate than
+    /// the documented one, and the bucket follows what it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_header: Option<String>,
 }
 
 /// Where a response body reports a cost budget (JSON pointers into the body). The bucket

@@ -33,7 +33,90 @@ use http::HeaderMap;
 
 use serde_json::Value;
 
-use super::definition::{CostBudgetSpec, RateLimitHeaders, RateLimitSpec, ResetKind};
+use super::definition::{CostBudgetSpec, OperationLimitSpec, RateLimitHeaders, RateLimitSpec, ResetKind};
+
+/// Compiles an operation's path pattern (`rate_limit.operations[].path`), anchored at both
+/// ends so it matches whole paths only.
+pub fn operation_path_regex(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| format!("not a regular expression: {e}"))
+}
+
+/// One operation's token bucket (the arithmetic, over time offsets the caller supplies): it
+/// holds up to `burst` tokens, refills at `rate` a second, and each request takes one. A
+/// request that finds the bucket empty is given the time its token will be there; tokens owed
+/// queue later requests behind it, so requests in flight together never overdraw the bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    /// Tokens as of `at`; negative when requests are queued for tokens not there yet.
+    tokens: f64,
+    at: Duration,
+}
+
+impl TokenBucket {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: u32) -> Self {
+        Self {
+            rate,
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            at: Duration::ZERO,
+        }
+    }
+
+    fn refill(&mut self, now: Duration) {
+        if now > self.at {
+            self.tokens = (self.tokens + self.rate * (now - self.at).as_secs_f64()).min(self.burst);
+            self.at = now;
+        }
+    }
+
+    /// How long a request starting now would wait, without taking a token.
+    pub fn wait(&self, now: Duration) -> Duration {
+        let mut probe = self.clone();
+        probe.refill(now);
+        Self::wait_for(probe.tokens - 1.0, probe.rate)
+    }
+
+    fn wait_for(tokens_after: f64, rate: f64) -> Duration {
+        if tokens_after >= 0.0 {
+            Duration::ZERO
+        } else {
+            // Bounded: a bucket of a request an hour queues no request past a few hours.
+            Duration::from_secs_f64((-tokens_after / rate).min(86_400.0))
+        }
+    }
+
+    /// Takes a token for a request at `now`; returns how long it must wait for it.
+    pub fn take(&mut self, now: Duration) -> Duration {
+        self.refill(now);
+        self.tokens -= 1.0;
+        Self::wait_for(self.tokens, self.rate)
+    }
+
+    /// The provider's rate for this operation (a rate-limit header): tokens earned so far at
+    /// the old rate are kept, later ones come at the new rate.
+    pub fn set_rate(&mut self, now: Duration, rate: f64) {
+        if rate.is_finite() && rate > 0.0 {
+            self.refill(now);
+            self.rate = rate;
+        }
+    }
+
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+}
+
+/// An operation's bucket and what matches a request to it.
+#[derive(Debug)]
+struct OperationBucket {
+    method: Option<&'static str>,
+    path: regex::Regex,
+    rate_header: Option<String>,
+    bucket: Mutex<TokenBucket>,
+}
 
 /// The pacing arithmetic. Times are offsets from an origin the caller chooses.
 #[derive(Debug, Clone)]
@@ -279,6 +362,8 @@ pub struct Pacer {
     cost: Option<CostBudgetSpec>,
     origin: tokio::time::Instant,
     shared: Option<SharedLease>,
+    /// Per-operation buckets (`rate_limit.operations`), kept in this process.
+    operations: Vec<OperationBucket>,
 }
 
 impl Pacer {
@@ -289,7 +374,69 @@ impl Pacer {
             cost: spec.and_then(|s| s.cost.clone()),
             origin: tokio::time::Instant::now(),
             shared: None,
+            operations: Vec::new(),
         }
+    }
+
+    /// Adds per-operation buckets. Patterns were validated with the definition; one that does
+    /// not compile here paces nothing.
+    pub fn with_operations(mut self, operations: &[OperationLimitSpec]) -> Self {
+        self.operations = operations
+            .iter()
+            .filter_map(|op| {
+                Some(OperationBucket {
+                    method: op.method.map(|m| m.as_str()),
+                    path: operation_path_regex(&op.path).ok()?,
+                    rate_header: op.rate_header.clone(),
+                    bucket: Mutex::new(TokenBucket::new(op.rate, op.burst)),
+                })
+            })
+            .collect();
+        self
+    }
+
+    fn operation(&self, method: &str, path: &str) -> Option<&OperationBucket> {
+        self.operations
+            .iter()
+            .find(|op| op.method.is_none_or(|m| m == method) && op.path.is_match(path))
+    }
+
+    /// How long a request would wait for its operation's bucket now (zero without one).
+    pub fn operation_wait(&self, method: &str, path: &str) -> Duration {
+        self.operation(method, path).map_or(Duration::ZERO, |op| {
+            op.bucket.lock().unwrap_or_else(|p| p.into_inner()).wait(self.now())
+        })
+    }
+
+    /// Waits for a token of the request's operation bucket; returns how long it waited.
+    pub async fn acquire_operation(&self, method: &str, path: &str) -> Duration {
+        let Some(op) = self.operation(method, path) else {
+            return Duration::ZERO;
+        };
+        let wait = op.bucket.lock().unwrap_or_else(|p| p.into_inner()).take(self.now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        wait
+    }
+
+    /// Feeds a response's headers to its operation's bucket: the rate its `rate_header`
+    /// reports (requests a second) becomes the bucket's.
+    pub fn observe_operation(&self, method: &str, path: &str, headers: &HeaderMap) {
+        let Some(op) = self.operation(method, path) else { return };
+        let Some(rate) = op.rate_header.as_deref().and_then(|name| header_f64(headers, name)) else {
+            return;
+        };
+        op.bucket
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_rate(self.now(), rate);
+    }
+
+    /// The current rate of the operation a request belongs to (requests a second).
+    pub fn operation_rate(&self, method: &str, path: &str) -> Option<f64> {
+        self.operation(method, path)
+            .map(|op| op.bucket.lock().unwrap_or_else(|p| p.into_inner()).rate())
     }
 
     /// A pacer whose starts come from `budget`, shared with every other process on the
@@ -434,6 +581,105 @@ mod tests {
     use super::*;
     use http::HeaderValue;
 
+    #[test]
+    fn a_token_bucket_lets_its_burst_go_at_once_then_one_request_per_token() {
+        // Amazon's getOrders: 0.0167 a second, burst 20.
+        let mut b = TokenBucket::new(0.0167, 20);
+        for _ in 0..20 {
+            assert_eq!(b.take(ms(0)), Duration::ZERO);
+        }
+        let wait = b.take(ms(0));
+        assert!((59_800..=60_000).contains(&wait.as_millis()), "{wait:?}");
+        // A second request in the same instant queues behind the first.
+        let wait = b.take(ms(0));
+        assert!((119_700..=119_800).contains(&wait.as_millis()), "{wait:?}");
+    }
+
+    #[test]
+    fn a_token_bucket_refills_at_its_rate_up_to_its_burst_only() {
+        let mut b = TokenBucket::new(2.0, 3);
+        for _ in 0..3 {
+            b.take(ms(0));
+        }
+        assert_eq!(b.wait(ms(500)), Duration::ZERO, "one token back after half a second");
+        assert_eq!(b.take(ms(500)), Duration::ZERO);
+        assert_eq!(b.wait(ms(500)), ms(500));
+        // A long idle time refills no more than the burst.
+        for _ in 0..3 {
+            assert_eq!(b.take(ms(60_000)), Duration::ZERO);
+        }
+        assert_eq!(b.take(ms(60_000)), ms(500));
+    }
+
+    #[test]
+    fn waiting_does_not_take_a_token() {
+        let mut b = TokenBucket::new(1.0, 1);
+        assert_eq!(b.wait(ms(0)), Duration::ZERO);
+        assert_eq!(b.wait(ms(0)), Duration::ZERO);
+        assert_eq!(b.take(ms(0)), Duration::ZERO);
+        assert_eq!(b.wait(ms(0)), ms(1000));
+    }
+
+    #[test]
+    fn a_rate_header_changes_the_rate_from_then_on() {
+        let mut b = TokenBucket::new(1.0, 1);
+        b.take(ms(0));
+        b.set_rate(ms(500), 0.5); // half a token earned at the old rate
+        assert_eq!(b.wait(ms(500)), ms(1000), "the other half at the new rate");
+        b.set_rate(ms(500), f64::NAN);
+        b.set_rate(ms(500), 0.0);
+        assert_eq!(b.rate(), 0.5, "a rate that is not a positive number is ignored");
+    }
+
+    fn op(name: &str, method: Option<crate::connector::definition::HttpMethod>, path: &str) -> OperationLimitSpec {
+        OperationLimitSpec {
+            name: name.into(),
+            method,
+            path: path.into(),
+            rate: 0.5,
+            burst: 2,
+            rate_header: Some("x-amzn-RateLimit-Limit".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn operations_are_paced_by_their_own_bucket_and_follow_the_rate_header() {
+        use crate::connector::definition::HttpMethod;
+        let pacer = Pacer::new(None).with_operations(&[
+            op("getOrder", Some(HttpMethod::Get), "/orders/v0/orders/[^/]+"),
+            op("getOrders", Some(HttpMethod::Get), "/orders/v0/orders"),
+        ]);
+        for _ in 0..2 {
+            assert_eq!(
+                pacer.acquire_operation("GET", "/orders/v0/orders").await,
+                Duration::ZERO
+            );
+        }
+        let wait = pacer.operation_wait("GET", "/orders/v0/orders");
+        assert!((ms(1900)..=ms(2000)).contains(&wait), "a token every 2 s: {wait:?}");
+        // Another operation, another method and an unmatched path are not held back.
+        assert_eq!(pacer.operation_wait("GET", "/orders/v0/orders/902-1"), Duration::ZERO);
+        assert_eq!(pacer.operation_wait("POST", "/orders/v0/orders"), Duration::ZERO);
+        assert_eq!(
+            pacer.operation_wait("GET", "/orders/v0/orders/902-1/orderItems"),
+            Duration::ZERO
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.insert("x-amzn-ratelimit-limit", HeaderValue::from_static("4.0"));
+        pacer.observe_operation("GET", "/orders/v0/orders", &headers);
+        assert_eq!(pacer.operation_rate("GET", "/orders/v0/orders"), Some(4.0));
+        assert_eq!(pacer.operation_rate("GET", "/orders/v0/orders/902-1"), Some(0.5));
+        let wait = pacer.operation_wait("GET", "/orders/v0/orders");
+        assert!(
+            (ms(150)..=ms(250)).contains(&wait),
+            "a token every 0.25 s now: {wait:?}"
+        );
+        let started = std::time::Instant::now();
+        pacer.acquire_operation("GET", "/orders/v0/orders").await;
+        assert!(started.elapsed() >= ms(140), "the request waited for its token");
+    }
+
     fn spec(requests: u32, window_ms: u64, margin_ms: u64) -> RateLimitSpec {
         RateLimitSpec {
             requests,
@@ -441,6 +687,7 @@ mod tests {
             margin_ms,
             headers: None,
             cost: None,
+            operations: Vec::new(),
         }
     }
 

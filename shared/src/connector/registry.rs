@@ -15,6 +15,10 @@ use super::definition::ConnectorDefinition;
 /// The definitions in `shared/connectors/`, by file name. `every_yaml_file_is_embedded`
 /// fails when a file is added there but not here.
 const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "amazon-sp-api.yaml",
+        include_str!("../../connectors/amazon-sp-api.yaml"),
+    ),
     ("asana.yaml", include_str!("../../connectors/asana.yaml")),
     ("axcelerate.yaml", include_str!("../../connectors/axcelerate.yaml")),
     ("calendly.yaml", include_str!("../../connectors/calendly.yaml")),
@@ -212,6 +216,7 @@ streams:
         assert_eq!(
             ids,
             [
+                "amazon-sp-api",
                 "asana",
                 "axcelerate",
                 "calendly",

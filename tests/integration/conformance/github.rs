@@ -173,3 +173,76 @@ async fn github() {
     let violations = gh.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+/// A fresh 2048-bit RSA key pair as PEM (private PKCS#8, public SPKI), generated at test time
+/// so no key is ever committed.
+fn generated_rsa_pem() -> (String, String) {
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).expect("an RSA key");
+    let private = key.to_pkcs8_pem(LineEnding::LF).expect("PEM").to_string();
+    let public = key.to_public_key().to_public_key_pem(LineEnding::LF).expect("PEM");
+    (private, public)
+}
+
+/// GitHub App auth: the connector signs the app's JWT with its private key, mints an
+/// installation token at the fake (which verifies the JWT with the public key), and reads and
+/// writes with it; one token serves every call.
+#[tokio::test]
+async fn github_app() {
+    const APP: &str = "Iv23liFakeAppClientId";
+    const INSTALLATION: u64 = 52_710_000;
+    let (private, public) = generated_rsa_pem();
+    let gh = github::start(GithubConfig {
+        issues: 3,
+        repos: 120,
+        app: Some(github::GithubApp {
+            client_id: APP.into(),
+            public_key_pem: public,
+            installation_id: INSTALLATION,
+        }),
+        ..GithubConfig::default()
+    });
+    let c = client(
+        "github",
+        &gh.base_url,
+        &[("client_id", APP), ("private_key", &private)],
+        json!({"owner": OWNER, "repo": REPO, "installation_id": INSTALLATION, "app_api_url": gh.base_url}),
+    );
+    prove_check(&c).await;
+    let repos = super::read_all(&c, "repositories", switchyard::connector::StreamState::full_refresh()).await;
+    assert_eq!(
+        repos.records.len(),
+        gh.repo_count(),
+        "every repository read with the installation token"
+    );
+    assert!(
+        repos.pages >= 2,
+        "Link-header pages followed with the installation token"
+    );
+    let results = c
+        .write_batch("issues.create", &[json!({"title": "Opened by the app"})])
+        .await
+        .expect("the write runs");
+    assert!(
+        matches!(&results[0], switchyard::connector::WriteResult::Ok { .. }),
+        "{results:?}"
+    );
+    assert_eq!(
+        gh.installation_tokens_minted(),
+        1,
+        "one installation token serves every call"
+    );
+
+    // An installation the app does not have is refused at the token endpoint, with an error
+    // that quotes neither the key nor the JWT.
+    let wrong = client(
+        "github",
+        &gh.base_url,
+        &[("client_id", APP), ("private_key", &private)],
+        json!({"owner": OWNER, "repo": REPO, "installation_id": 1, "app_api_url": gh.base_url}),
+    );
+    let err = wrong.check().await.expect_err("an unknown installation mints no token");
+    assert!(!err.to_string().contains("PRIVATE KEY"), "{err}");
+    let violations = gh.violations.all();
+    assert!(violations.is_empty(), "{violations:#?}");
+}

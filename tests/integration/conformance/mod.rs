@@ -17,6 +17,7 @@
 //! fake changes objects), which operations with which records. Adding a connector means its
 //! definition, its fake's profile, and one test here.
 
+mod amazon_sp_api;
 mod asana;
 mod axcelerate;
 mod calendly;
