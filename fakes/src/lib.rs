@@ -85,6 +85,7 @@
 //! serves one spec-driven fake.
 
 pub mod asana;
+pub mod bigquery;
 pub mod canvas;
 pub mod dropbox;
 pub mod faults;
@@ -98,6 +99,7 @@ pub mod notion;
 pub mod odata;
 pub mod paged_source;
 pub mod paypal;
+pub mod power_bi;
 pub mod pipedrive;
 pub mod profile;
 pub mod quickbooks;
@@ -108,8 +110,10 @@ pub mod salesforce;
 mod server;
 pub mod shopify;
 pub mod slack;
+pub mod snowflake;
 pub mod spec;
 pub mod spec_fake;
+pub mod tableau;
 mod timestamp;
 pub mod webhook_sink;
 pub mod woocommerce;

@@ -26,7 +26,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::definition::{AuthSpec, ClientAuth, Grant, KeyLocation, OAuth2Spec};
+use super::definition::{AuthSpec, ClientAuth, Grant, JwtSpec, KeyLocation, OAuth2Spec};
 use super::errors::{self, ConnectorError, ErrorClass, ErrorKind};
 use super::url_guard;
 
@@ -180,6 +180,59 @@ enum Kind {
     Query(String, SecretString),
     OAuth2(Box<OAuth2>),
     OAuth1(Box<OAuth1>),
+    SelfSigned(Box<SelfSigned>),
+}
+
+/// A self-signed JWT sent as the bearer credential (`type: jwt`), signed again shortly
+/// before it expires.
+struct SelfSigned {
+    spec: JwtSpec,
+    key: SecretString,
+    /// `iss`, `sub` and `aud`, rendered once the connection's config is known.
+    claims: Option<(String, String, Option<String>)>,
+    /// The current token and its `exp`.
+    current: std::sync::Mutex<Option<(SecretString, i64)>>,
+}
+
+/// The claims of a self-signed JWT.
+#[derive(Debug, serde::Serialize)]
+struct SelfSignedClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    iat: i64,
+    exp: i64,
+}
+
+impl SelfSigned {
+    /// The current token, signing a new one when none is held or it expires within a minute.
+    fn token(&self) -> Result<SecretString, ConnectorError> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_unix();
+        if let Some((token, exp)) = current.as_ref() {
+            if exp - now > 60 {
+                return Ok(token.clone());
+            }
+        }
+        let (iss, sub, aud) = self
+            .claims
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config("the JWT claims were not bound to the connection's config"))?;
+        let exp = now + self.spec.lifetime_secs as i64;
+        let token = SecretString::from(super::jwt::sign_rs256(
+            &SelfSignedClaims {
+                iss,
+                sub,
+                aud: aud.as_deref(),
+                iat: now,
+                exp,
+            },
+            &self.key,
+        )?);
+        *current = Some((token.clone(), exp));
+        Ok(token)
+    }
 }
 
 /// OAuth 1.0a keys: every request is signed (see [`super::oauth1`]).
@@ -313,6 +366,15 @@ impl Authenticator {
                 })),
                 None,
             ),
+            AuthSpec::Jwt(spec) => (
+                Kind::SelfSigned(Box::new(SelfSigned {
+                    spec: spec.clone(),
+                    key: get(&spec.private_key),
+                    claims: None,
+                    current: std::sync::Mutex::new(None),
+                })),
+                None,
+            ),
             // The login session is kept by the client, which sends the login request.
             AuthSpec::Session(_) => (Kind::None, None),
             AuthSpec::Oauth2(spec) => {
@@ -363,8 +425,27 @@ impl Authenticator {
         matches!(self.kind, Kind::OAuth2(_))
     }
 
-    /// Renders an OAuth 1.0a realm template against the connection's config.
+    /// Renders the templates of the chosen auth against the connection's config: an OAuth
+    /// 1.0a realm, a self-signed JWT's claims (which may also use `public_key_fingerprint`).
     pub(crate) fn render_realm(&mut self, vars: &super::template::Vars<'_>) -> Result<(), ConnectorError> {
+        if let Kind::SelfSigned(j) = &mut self.kind {
+            let mut vars = vars.clone();
+            let fingerprint = super::jwt::public_key_fingerprint(j.key.expose_secret())?;
+            vars.set("public_key_fingerprint", Some(Value::String(fingerprint)));
+            let render = |field: &str, text: &str| -> Result<String, ConnectorError> {
+                let t = super::template::Template::parse(text)
+                    .map_err(|e| ConnectorError::config(format!("the JWT {field}: {e}")))?;
+                t.render(&vars, false).ok_or_else(|| {
+                    ConnectorError::config(format!(
+                        "the JWT {field} reads a config value the connection does not set"
+                    ))
+                })
+            };
+            let iss = render("issuer", &j.spec.issuer)?;
+            let sub = render("subject", &j.spec.subject)?;
+            let aud = j.spec.audience.as_deref().map(|a| render("audience", a)).transpose()?;
+            j.claims = Some((iss, sub, aud));
+        }
         if let Kind::OAuth1(o) = &mut self.kind {
             if let Some(template) = &o.realm_template {
                 let t = super::template::Template::parse(template)
@@ -420,6 +501,17 @@ impl Authenticator {
                 query: Some((name.clone(), value.clone())),
             },
             Kind::OAuth1(_) => AuthParts::default(),
+            Kind::SelfSigned(j) => AuthParts {
+                header: Some((
+                    http::header::AUTHORIZATION,
+                    sensitive(&SecretString::from(format!(
+                        "{} {}",
+                        j.spec.header_scheme,
+                        j.token()?.expose_secret()
+                    )))?,
+                )),
+                query: None,
+            },
             Kind::OAuth2(oauth) => {
                 let token = oauth.access_token(settings).await?;
                 AuthParts {
@@ -475,6 +567,13 @@ impl Authenticator {
                 header: Some((
                     http::header::AUTHORIZATION.as_str().to_owned(),
                     format!("{} {redacted}", oauth.spec.header_scheme),
+                )),
+                query: None,
+            },
+            Kind::SelfSigned(j) => RedactedAuth {
+                header: Some((
+                    http::header::AUTHORIZATION.as_str().to_owned(),
+                    format!("{} {redacted}", j.spec.header_scheme),
                 )),
                 query: None,
             },
@@ -622,12 +721,20 @@ impl OAuth2 {
                 let key = self.private_key.as_ref().ok_or_else(|| {
                     credentials_error("the JWT bearer grant needs a private key in the credentials".to_owned())
                 })?;
-                let assertion = jwt_assertion(
+                let now = now_unix();
+                let scope = self.spec.scopes.join(" ");
+                let assertion = super::jwt::sign_rs256(
                     &JwtClaims {
                         iss: self.client_id.expose_secret(),
-                        sub: self.subject.as_ref().map(|s| s.expose_secret()).unwrap_or_default(),
+                        sub: self
+                            .subject
+                            .as_ref()
+                            .map(|s| s.expose_secret())
+                            .filter(|s| !s.is_empty()),
                         aud: self.spec.audience.as_deref().unwrap_or_default(),
-                        exp: now_unix() + self.spec.assertion_lifetime_secs as i64,
+                        scope: Some(scope.as_str()).filter(|s| !s.is_empty()),
+                        iat: now,
+                        exp: now + self.spec.assertion_lifetime_secs as i64,
                     },
                     key,
                 )?;
@@ -783,23 +890,18 @@ fn grant_name(grant: Grant) -> &'static str {
 /// The `grant_type` of the JWT bearer grant (RFC 7523 section 2.1).
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// The claims of a JWT bearer assertion (RFC 7523 section 3).
+/// The claims of a JWT bearer assertion (RFC 7523 section 3): `sub` when the credentials
+/// have one, `scope` when the definition asks for scopes (Google's service accounts).
 #[derive(Debug, serde::Serialize)]
 struct JwtClaims<'a> {
     iss: &'a str,
-    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
     aud: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    iat: i64,
     exp: i64,
-}
-
-/// Signs a JWT bearer assertion with RS256. A key that is not a PEM RSA private key is a
-/// credentials error that does not quote it.
-fn jwt_assertion(claims: &JwtClaims<'_>, private_key: &SecretString) -> Result<String, ConnectorError> {
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes()).map_err(|_| {
-        credentials_error("the private key for the JWT bearer grant is not a PEM RSA private key".to_owned())
-    })?;
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), claims, &key)
-        .map_err(|_| credentials_error("the JWT bearer assertion could not be signed with the private key".to_owned()))
 }
 
 fn needs_reauth(message: String, status: Option<u16>) -> ConnectorError {

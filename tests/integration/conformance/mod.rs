@@ -18,6 +18,7 @@
 //! definition, its fake's profile, and one test here.
 
 mod asana;
+mod bigquery;
 mod canvas;
 mod dropbox;
 mod generic_rest;
@@ -29,6 +30,7 @@ mod moodle;
 mod netsuite;
 mod notion;
 mod paypal;
+mod power_bi;
 mod pipedrive;
 mod quickbooks;
 mod s3;
@@ -38,8 +40,10 @@ pub mod sap_s4hana;
 mod shopify;
 mod slack;
 mod smtp;
+mod snowflake;
 mod sql;
 mod stripe;
+mod tableau;
 mod webhook;
 mod woocommerce;
 mod xero;
