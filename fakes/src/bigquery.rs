@@ -56,7 +56,8 @@ pub const LANDING_TABLE: &str = "charges";
 pub const CLIENT_EMAIL: &str = "switchyard@acme-analytics.iam.gserviceaccount.com";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/bigquery";
 
-const SELECT_PREFIX: &str = "SELECT * REPLACE (FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E3SZ', updated_at) AS updated_at) FROM `";
+const SELECT_PREFIX: &str =
+    "SELECT * REPLACE (FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E3SZ', updated_at) AS updated_at) FROM `";
 
 /// The spec check the fake runs.
 pub fn spec_check() -> SpecCheck {
@@ -311,7 +312,9 @@ fn google_error(status: StatusCode, message: &str, reason: &str, code: &str) -> 
 
 fn fault(status: StatusCode) -> Response {
     match status {
-        StatusCode::TOO_MANY_REQUESTS => google_error(status, "Quota exceeded.", "rateLimitExceeded", "RESOURCE_EXHAUSTED"),
+        StatusCode::TOO_MANY_REQUESTS => {
+            google_error(status, "Quota exceeded.", "rateLimitExceeded", "RESOURCE_EXHAUSTED")
+        }
         _ => google_error(status, "Backend error.", "backendError", "INTERNAL"),
     }
 }
@@ -351,7 +354,10 @@ async fn token(State(bq): State<Arc<BigQuery>>, body: Bytes) -> Response {
         return refuse("Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe.");
     }
     let scopes = claims["scope"].as_str().unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == SCOPE || s == "https://www.googleapis.com/auth/cloud-platform") {
+    if !scopes
+        .split(' ')
+        .any(|s| s == SCOPE || s == "https://www.googleapis.com/auth/cloud-platform")
+    {
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({"error": "invalid_scope", "error_description": "Invalid OAuth scope or ID token audience provided."})),
@@ -401,7 +407,12 @@ async fn query(
         return invalid("Invalid JSON payload received.");
     };
     if project != PROJECT {
-        return google_error(StatusCode::NOT_FOUND, &format!("Not found: Project {project}"), "notFound", "NOT_FOUND");
+        return google_error(
+            StatusCode::NOT_FOUND,
+            &format!("Not found: Project {project}"),
+            "notFound",
+            "NOT_FOUND",
+        );
     }
     if body["useLegacySql"] != json!(false) {
         return invalid("Legacy SQL is not what the fake runs: set useLegacySql to false.");
@@ -409,7 +420,11 @@ async fn query(
     let sql = body["query"].as_str().unwrap_or_default().trim();
     let page_size = body["maxResults"].as_u64().unwrap_or(1000).max(1) as usize;
     let (table, fields, rows) = if sql == "SELECT 1" {
-        (String::new(), vec![field("f0_", "INTEGER", false)], vec![json!({"f": [{"v": "1"}]})])
+        (
+            String::new(),
+            vec![field("f0_", "INTEGER", false)],
+            vec![json!({"f": [{"v": "1"}]})],
+        )
     } else if let Some(rest) = sql.strip_prefix(SELECT_PREFIX) {
         let Some((table, clause)) = rest.split_once('`') else {
             return invalid("Syntax error: Unclosed identifier literal");
@@ -431,7 +446,13 @@ async fn query(
                 };
                 t.rows
                     .iter()
-                    .filter(|r| r["updated_at"].as_str().and_then(crate::timestamp::parse_ms).unwrap_or(0) >= since)
+                    .filter(|r| {
+                        r["updated_at"]
+                            .as_str()
+                            .and_then(crate::timestamp::parse_ms)
+                            .unwrap_or(0)
+                            >= since
+                    })
                     .collect()
             }
             "WHERE id = @id" => {
@@ -506,7 +527,12 @@ async fn query_results(
     }
     let mut jobs = lock(&bq.jobs);
     let Some(job) = jobs.get_mut(&job_id).filter(|_| project == PROJECT) else {
-        return google_error(StatusCode::NOT_FOUND, &format!("Not found: Job {PROJECT}:US.{job_id}"), "notFound", "NOT_FOUND");
+        return google_error(
+            StatusCode::NOT_FOUND,
+            &format!("Not found: Job {PROJECT}:US.{job_id}"),
+            "notFound",
+            "NOT_FOUND",
+        );
     };
     if let Some(size) = query.get("maxResults").and_then(|s| s.parse::<usize>().ok()) {
         job.page_size = size.max(1);
@@ -516,14 +542,18 @@ async fn query_results(
         Some(token) => match job.tokens.get(token) {
             Some(offset) => *offset,
             None => {
-                return google_error(StatusCode::BAD_REQUEST, "Invalid page token.", "invalid", "INVALID_ARGUMENT")
+                return google_error(
+                    StatusCode::BAD_REQUEST,
+                    "Invalid page token.",
+                    "invalid",
+                    "INVALID_ARGUMENT",
+                )
             }
         },
     };
-    let fields = lock(&bq.tables).get(&job.table).map_or_else(
-        || vec![field("f0_", "INTEGER", false)],
-        |t| t.fields.clone(),
-    );
+    let fields = lock(&bq.tables)
+        .get(&job.table)
+        .map_or_else(|| vec![field("f0_", "INTEGER", false)], |t| t.fields.clone());
     let total = job.rows.len();
     let (page, token) = page_of(&bq, job, offset);
     let mut out = json!({
@@ -554,10 +584,18 @@ async fn insert_all(
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return google_error(StatusCode::BAD_REQUEST, "Invalid JSON payload received.", "invalid", "INVALID_ARGUMENT");
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "Invalid JSON payload received.",
+            "invalid",
+            "INVALID_ARGUMENT",
+        );
     };
     let mut tables = lock(&bq.tables);
-    let Some(t) = tables.get_mut(&format!("{dataset}.{table}")).filter(|_| project == PROJECT) else {
+    let Some(t) = tables
+        .get_mut(&format!("{dataset}.{table}"))
+        .filter(|_| project == PROJECT)
+    else {
         return google_error(
             StatusCode::NOT_FOUND,
             &format!("Not found: Table {project}:{dataset}.{table}"),
@@ -576,14 +614,24 @@ async fn insert_all(
         };
         if let Some(unknown) = data.keys().find(|k| !t.fields.iter().any(|f| f.name == k.as_str())) {
             if !ignore_unknown {
-                errors.push((index, json!({"reason": "invalid", "location": unknown, "debugInfo": "",
-                    "message": format!("no such field: {unknown}.")})));
+                errors.push((
+                    index,
+                    json!({"reason": "invalid", "location": unknown, "debugInfo": "",
+                    "message": format!("no such field: {unknown}.")}),
+                ));
                 continue;
             }
         }
-        if let Some(missing) = t.fields.iter().find(|f| f.required && data.get(f.name).is_none_or(Value::is_null)) {
-            errors.push((index, json!({"reason": "invalid", "location": missing.name, "debugInfo": "",
-                "message": format!("Missing required field: {}.", missing.name)})));
+        if let Some(missing) = t
+            .fields
+            .iter()
+            .find(|f| f.required && data.get(f.name).is_none_or(Value::is_null))
+        {
+            errors.push((
+                index,
+                json!({"reason": "invalid", "location": missing.name, "debugInfo": "",
+                "message": format!("Missing required field: {}.", missing.name)}),
+            ));
         }
     }
     let mut insert_errors: Vec<Value> = errors

@@ -121,6 +121,8 @@ pub struct Snowflake {
     fingerprint: String,
     /// Statements answered 202 at least once.
     deferred: Mutex<u64>,
+    /// `http://127.0.0.1:{port}`: status URLs are absolute (the description's `format: uri`).
+    base_url: Mutex<String>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -159,6 +161,7 @@ pub fn start(config: SnowflakeConfig) -> FakeHandle<Snowflake> {
         fingerprint: fingerprint(&config.public_key_pem),
         public_key_pem: config.public_key_pem,
         deferred: Mutex::new(0),
+        base_url: Mutex::new(String::new()),
     });
     state.seed(config.rows);
     let routes = state.clone();
@@ -174,7 +177,8 @@ pub fn start(config: SnowflakeConfig) -> FakeHandle<Snowflake> {
                 violations: Default::default(),
                 respond: fault,
             },
-            move |_| {
+            move |base| {
+                *lock(&routes.base_url) = base.to_owned();
                 Router::new()
                     .route("/api/v2/statements", post(submit))
                     .route("/api/v2/statements/{handle}", get(status))
@@ -227,6 +231,10 @@ impl Snowflake {
     /// How many statements answered 202 before finishing.
     pub fn deferred(&self) -> u64 {
         *lock(&self.deferred)
+    }
+
+    fn status_url(&self, handle: &str) -> String {
+        format!("{}/api/v2/statements/{handle}", lock(&self.base_url))
     }
 
     fn new_handle(&self) -> String {
@@ -289,7 +297,11 @@ impl Snowflake {
         if let Some(map) = body["bindings"].as_object() {
             for n in 1..=map.len() {
                 let Some(b) = map.get(&n.to_string()) else {
-                    return failure("002049", "42601", "SQL compilation error: bind variables are not numbered 1 to n");
+                    return failure(
+                        "002049",
+                        "42601",
+                        "SQL compilation error: bind variables are not numbered 1 to n",
+                    );
                 };
                 match b.get("value") {
                     None | Some(Value::Null) => binds.push(None),
@@ -306,7 +318,11 @@ impl Snowflake {
             let table = bind(0).unwrap_or_default();
             let mut tables = lock(&self.tables);
             let Some(rows) = tables.get_mut(&table) else {
-                return failure("002003", "42S02", &format!("SQL compilation error:\nObject '{table}' does not exist or not authorized."));
+                return failure(
+                    "002003",
+                    "42S02",
+                    &format!("SQL compilation error:\nObject '{table}' does not exist or not authorized."),
+                );
             };
             let Some(id) = bind(1) else {
                 return failure("100072", "22000", "NULL result in a non-nullable column");
@@ -320,7 +336,13 @@ impl Snowflake {
             row.insert("RECORD".into(), record);
             rows.push(row);
             drop(tables);
-            let mut outcome = self.result(handle, created_on, "number of rows inserted", "FIXED", vec![json!(["1"])]);
+            let mut outcome = self.result(
+                handle,
+                created_on,
+                "number of rows inserted",
+                "FIXED",
+                vec![json!(["1"])],
+            );
             outcome.body["stats"] = json!({"numRowsInserted": 1});
             return outcome;
         }
@@ -328,7 +350,11 @@ impl Snowflake {
             let table = bind(0).unwrap_or_default();
             let tables = lock(&self.tables);
             let Some(rows) = tables.get(&table) else {
-                return failure("002003", "42S02", &format!("SQL compilation error:\nObject '{table}' does not exist or not authorized."));
+                return failure(
+                    "002003",
+                    "42S02",
+                    &format!("SQL compilation error:\nObject '{table}' does not exist or not authorized."),
+                );
             };
             let mut selected: Vec<&Map<String, Value>> = match rest.trim() {
                 "ORDER BY UPDATED_AT, ID" => rows.iter().collect(),
@@ -336,6 +362,8 @@ impl Snowflake {
                     let Some(since) = bind(1) else {
                         return failure("100035", "22007", "Timestamp '' is not recognized");
                     };
+                    // TO_TIMESTAMP_NTZ reads `YYYY-MM-DD HH24:MI:SS` and its ISO form with `T`.
+                    let since = since.replacen('T', " ", 1);
                     if since.len() != 19 {
                         return failure("100035", "22007", &format!("Timestamp '{since}' is not recognized"));
                     }
@@ -347,7 +375,13 @@ impl Snowflake {
                     let id = bind(1).unwrap_or_default();
                     rows.iter().filter(|r| r["ID"] == id).collect()
                 }
-                _ => return failure("001003", "42000", "SQL compilation error: the fake runs only the connector's statements"),
+                _ => {
+                    return failure(
+                        "001003",
+                        "42000",
+                        "SQL compilation error: the fake runs only the connector's statements",
+                    )
+                }
             };
             selected.sort_by(|a, b| {
                 (a["UPDATED_AT"].as_str(), a["ID"].as_str()).cmp(&(b["UPDATED_AT"].as_str(), b["ID"].as_str()))
@@ -359,7 +393,11 @@ impl Snowflake {
             drop(tables);
             return self.result(handle, created_on, "OBJECT_INSERT(OBJECT_CONSTRUCT(*))", "OBJECT", data);
         }
-        failure("001003", "42000", "SQL compilation error: the fake runs only the connector's statements")
+        failure(
+            "001003",
+            "42000",
+            "SQL compilation error: the fake runs only the connector's statements",
+        )
     }
 
     /// A ResultSet of one column, split in partitions.
@@ -379,7 +417,7 @@ impl Snowflake {
             "message": "Statement executed successfully.",
             "statementHandle": handle,
             "createdOn": created_on,
-            "statementStatusUrl": format!("/api/v2/statements/{handle}"),
+            "statementStatusUrl": self.status_url(handle),
             "resultSetMetaData": {
                 "numRows": data.len(),
                 "format": "jsonv2",
@@ -405,7 +443,7 @@ fn fault(status: StatusCode) -> Response {
         .into_response()
 }
 
-fn running(handle: &str, created_on: i64) -> Response {
+fn running(sf: &Snowflake, handle: &str, created_on: i64) -> Response {
     (
         StatusCode::ACCEPTED,
         Json(json!({
@@ -413,7 +451,7 @@ fn running(handle: &str, created_on: i64) -> Response {
             "message": "Asynchronous execution in progress. Use provided query id to perform query monitoring and management.",
             "statementHandle": handle,
             "createdOn": created_on,
-            "statementStatusUrl": format!("/api/v2/statements/{handle}"),
+            "statementStatusUrl": sf.status_url(handle),
         })),
     )
         .into_response()
@@ -444,7 +482,7 @@ async fn submit(State(sf): State<Arc<Snowflake>>, headers: HeaderMap, body: Byte
                 outcome,
             },
         );
-        return running(&handle, created_on);
+        return running(&sf, &handle, created_on);
     }
     let response = (outcome.status, Json(outcome.body.clone())).into_response();
     lock(&sf.statements).insert(
@@ -478,7 +516,9 @@ async fn status(
     };
     if statement.polls_left > 0 {
         statement.polls_left -= 1;
-        return running(&handle, statement.created_on);
+        let created_on = statement.created_on;
+        drop(statements);
+        return running(&sf, &handle, created_on);
     }
     let outcome = &statement.outcome;
     let partition: usize = match query.get("partition").map(|p| p.parse()) {
@@ -499,8 +539,10 @@ async fn status(
         Some(rows) => Json(json!({"data": rows})).into_response(),
         None => (
             StatusCode::BAD_REQUEST,
-            Json(json!({"code": "390143", "message": format!("Partition {partition} does not exist."),
-                "statementHandle": handle})),
+            Json(
+                json!({"code": "390143", "message": format!("Partition {partition} does not exist."),
+                "statementHandle": handle}),
+            ),
         )
             .into_response(),
     }

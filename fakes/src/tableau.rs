@@ -129,7 +129,12 @@ fn error(status: StatusCode, summary: &str, detail: &str, code: &str) -> Respons
 }
 
 fn fault(status: StatusCode) -> Response {
-    error(status, "Server Error", "Injected fault", &format!("{}000", status.as_u16()))
+    error(
+        status,
+        "Server Error",
+        "Injected fault",
+        &format!("{}000", status.as_u16()),
+    )
 }
 
 /// Starts the fake on a free loopback port.
@@ -186,7 +191,12 @@ fn wants_json(headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-async fn sign_in(State(t): State<Arc<Tableau>>, Path(version): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn sign_in(
+    State(t): State<Arc<Tableau>>,
+    Path(version): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(r) = version_ok(&version).and_then(|_| wants_json(&headers)) {
         return r;
     }
@@ -228,10 +238,14 @@ async fn datasources(
     let all: Vec<Value> = EXTRACTS
         .iter()
         .map(|id| json!({"id": id, "name": format!("Extract {}", &id[..4]), "hasExtracts": true, "type": "sqlserver"}))
-        .chain(std::iter::once(json!({"id": LIVE, "name": "Live orders", "hasExtracts": false, "type": "snowflake"})))
+        .chain(std::iter::once(
+            json!({"id": LIVE, "name": "Live orders", "hasExtracts": false, "type": "snowflake"}),
+        ))
         .collect();
-    Json(json!({"pagination": {"pageNumber": "1", "pageSize": "100", "totalAvailable": all.len().to_string()},
-        "datasources": {"datasource": all}}))
+    Json(
+        json!({"pagination": {"pageNumber": "1", "pageSize": "100", "totalAvailable": all.len().to_string()},
+        "datasources": {"datasource": all}}),
+    )
     .into_response()
 }
 
@@ -247,8 +261,17 @@ async fn refresh(
     {
         return r;
     }
-    if serde_json::from_slice::<Value>(&body).ok().filter(Value::is_object).is_none() {
-        return error(StatusCode::BAD_REQUEST, "Bad Request", "The request body is not an object.", "400000");
+    if serde_json::from_slice::<Value>(&body)
+        .ok()
+        .filter(Value::is_object)
+        .is_none()
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "Bad Request",
+            "The request body is not an object.",
+            "400000",
+        );
     }
     if id == LIVE {
         return error(
@@ -271,8 +294,10 @@ async fn refresh(
     jobs.insert(job.clone(), id);
     (
         StatusCode::ACCEPTED,
-        Json(json!({"job": {"id": job, "mode": "Asynchronous", "type": "RefreshExtract",
-            "createdAt": iso_ms(now_ms()).replace(".000", "")}})),
+        Json(
+            json!({"job": {"id": job, "mode": "Asynchronous", "type": "RefreshExtract",
+            "createdAt": iso_ms(now_ms()).replace(".000", "")}}),
+        ),
     )
         .into_response()
 }

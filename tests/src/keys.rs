@@ -23,7 +23,15 @@ pub fn rsa_key_pair() -> (String, String) {
     };
     let private_path = private.to_string_lossy().into_owned();
     let public_path = public.to_string_lossy().into_owned();
-    run(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &private_path]);
+    run(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        &private_path,
+    ]);
     run(&["pkey", "-in", &private_path, "-pubout", "-out", &public_path]);
     let pair = (
         std::fs::read_to_string(&private).expect("the private key was written"),

@@ -329,7 +329,10 @@ impl ConnectorClient {
                             other => other.to_string(),
                         };
                         let anchored = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
-                            ConnectorError::config(format!("connector `{}`: config `{key}` has an invalid pattern", def.id))
+                            ConnectorError::config(format!(
+                                "connector `{}`: config `{key}` has an invalid pattern",
+                                def.id
+                            ))
                         })?;
                         if !anchored.is_match(&text) {
                             return Err(ConnectorError::config(format!(

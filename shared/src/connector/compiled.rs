@@ -247,8 +247,12 @@ impl CompiledDefinition {
         };
         for (key, field) in &def.config {
             if let Some(pattern) = &field.pattern {
-                regex::Regex::new(&format!("^(?:{pattern})$"))
-                    .map_err(|e| invalid(format!("config.{key}.pattern"), format!("not a regular expression: {e}")))?;
+                regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                    invalid(
+                        format!("config.{key}.pattern"),
+                        format!("not a regular expression: {e}"),
+                    )
+                })?;
             }
         }
         for name in def.headers.keys() {
@@ -786,7 +790,12 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         roots: &["config"],
     };
     let continued = spec.next_request.is_some();
-    if continued && !matches!(spec.pagination, PaginationSpec::Cursor { .. } | PaginationSpec::ResultSet { .. }) {
+    if continued
+        && !matches!(
+            spec.pagination,
+            PaginationSpec::Cursor { .. } | PaginationSpec::ResultSet { .. }
+        )
+    {
         return Err(invalid(
             format!("{at}.next_request"),
             "a next-page request needs `cursor` or `result_set` pagination (it sends `{{ page.token }}` or `{{ page.handle }}`)",
@@ -1066,10 +1075,17 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
             ));
         }
     }
-    if spec.batch_size > 1 && r.results.is_none() {
+    if spec.batch_size > 1 && r.results.is_none() && r.errors.is_none() && !r.all_or_nothing {
         return Err(invalid(
             format!("{at}.response.results"),
-            "a batch write needs `results` to tell which records succeeded",
+            "a batch write needs `results` (or `errors` listing only the refused records, or \
+             `all_or_nothing: true`) to tell which records succeeded",
+        ));
+    }
+    if r.all_or_nothing && (r.results.is_some() || r.errors.is_some()) {
+        return Err(invalid(
+            format!("{at}.response.all_or_nothing"),
+            "an all-or-nothing response has no per-record `results` or `errors`",
         ));
     }
     let sign = match &spec.sign {

@@ -1503,6 +1503,12 @@ pub struct WriteResponseSpec {
     /// single-record requests whose body gives no id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_id_header: Option<String>,
+
+    /// The API takes a batch whole or refuses it whole (Power BI's push rows): a success
+    /// means every record was written; a refusal refuses the batch, which `split_on_failure`
+    /// halves until the refused record fails alone. Not with `results` or `errors`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_or_nothing: bool,
 }
 
 fn default_error_message() -> Option<String> {
@@ -1525,6 +1531,7 @@ impl Default for WriteResponseSpec {
             error_message: default_error_message(),
             result_failed: None,
             destination_id_header: None,
+            all_or_nothing: false,
         }
     }
 }

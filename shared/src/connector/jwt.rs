@@ -19,7 +19,10 @@ fn credentials_error(message: &str) -> ConnectorError {
 
 /// Signs `claims` with RS256. A key that is not a PEM RSA private key is a credentials error
 /// that does not quote it.
-pub(crate) fn sign_rs256<T: serde::Serialize>(claims: &T, private_key: &SecretString) -> Result<String, ConnectorError> {
+pub(crate) fn sign_rs256<T: serde::Serialize>(
+    claims: &T,
+    private_key: &SecretString,
+) -> Result<String, ConnectorError> {
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
         .map_err(|_| credentials_error("the JWT signing key is not a PEM RSA private key"))?;
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), claims, &key)
@@ -48,7 +51,8 @@ fn der_len(len: usize, out: &mut Vec<u8>) {
 /// The public key of a PEM RSA private key as DER `SubjectPublicKeyInfo` (what
 /// `openssl rsa -pubout -outform DER` prints).
 pub fn public_key_der(private_key_pem: &str) -> Result<Vec<u8>, ConnectorError> {
-    let not_rsa = || credentials_error("the private key is not a PEM RSA private key (PKCS#8 or PKCS#1) of 2048 to 8192 bits");
+    let not_rsa =
+        || credentials_error("the private key is not a PEM RSA private key (PKCS#8 or PKCS#1) of 2048 to 8192 bits");
     let pair = if let Some(der) = pem_block(private_key_pem, "PRIVATE KEY") {
         ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|_| not_rsa())?
     } else if let Some(der) = pem_block(private_key_pem, "RSA PRIVATE KEY") {
@@ -92,7 +96,14 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let key = dir.join("key.pem");
         let status = std::process::Command::new("openssl")
-            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+            .args([
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+            ])
             .arg(&key)
             .stderr(std::process::Stdio::null())
             .status()
@@ -119,8 +130,9 @@ mod tests {
 
     #[test]
     fn a_key_that_is_not_rsa_pem_is_refused_without_quoting_it() {
-        let err = public_key_fingerprint("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS10ZXh0\n-----END PRIVATE KEY-----")
-            .unwrap_err();
+        let err =
+            public_key_fingerprint("-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS10ZXh0\n-----END PRIVATE KEY-----")
+                .unwrap_err();
         assert_eq!(err.kind, ErrorKind::Credentials);
         assert!(!err.message.contains("c2VjcmV0"), "{err}");
         assert!(public_key_fingerprint("not a key").is_err());

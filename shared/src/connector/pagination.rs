@@ -142,7 +142,10 @@ pub fn page_vars(spec: &PaginationSpec, state: &StreamState) -> Vec<(&'static st
             vars.push(("page.size", json!(page_size)));
         }
         PaginationSpec::ResultSet { .. } => {
-            if let Some(PageToken::ResultSet { handle, token, number, .. }) = &state.page {
+            if let Some(PageToken::ResultSet {
+                handle, token, number, ..
+            }) = &state.page
+            {
                 vars.push(("page.handle", json!(handle)));
                 if let Some(token) = token {
                     vars.push(("page.token", json!(token)));
@@ -371,12 +374,19 @@ pub fn next_token(
                     let handle = match response.body.pointer(handle) {
                         Some(Value::String(s)) if !s.is_empty() => s.clone(),
                         Some(Value::Number(n)) => n.to_string(),
-                        _ => return Err(PaginationError::MissingToken("the first page names no result set handle")),
+                        _ => {
+                            return Err(PaginationError::MissingToken(
+                                "the first page names no result set handle",
+                            ))
+                        }
                     };
-                    let count = partitions.as_deref().and_then(|p| response.body.pointer(p)).map(|v| match v {
-                        Value::Array(items) => items.len() as u64,
-                        other => other.as_u64().unwrap_or(1),
-                    });
+                    let count = partitions
+                        .as_deref()
+                        .and_then(|p| response.body.pointer(p))
+                        .map(|v| match v {
+                            Value::Array(items) => items.len() as u64,
+                            other => other.as_u64().unwrap_or(1),
+                        });
                     (handle, 0, count)
                 }
             };
@@ -410,7 +420,11 @@ fn fingerprint(token: &PageToken) -> String {
     let text = match token {
         PageToken::ResultSet {
             handle, token, number, ..
-        } => format!("r:{handle}:{}:{}", token.as_deref().unwrap_or_default(), number.unwrap_or(0)),
+        } => format!(
+            "r:{handle}:{}:{}",
+            token.as_deref().unwrap_or_default(),
+            number.unwrap_or(0)
+        ),
         PageToken::Cursor(s) => format!("c:{s}"),
         PageToken::Url(s) => format!("u:{s}"),
         PageToken::Offset(o) => format!("o:{o}"),

@@ -246,7 +246,8 @@ mod tests {
     fn an_errors_only_response_fails_the_named_records_and_writes_the_others() {
         // BigQuery's tabledata.insertAll with skipInvalidRows: only refused rows are listed.
         let spec: WriteResponseSpec =
-            serde_yaml::from_str("{errors: /insertErrors, error_ref: /index, error_message: /errors/0/message}").unwrap();
+            serde_yaml::from_str("{errors: /insertErrors, error_ref: /index, error_message: /errors/0/message}")
+                .unwrap();
         let body = json!({"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": [
             {"index": 1, "errors": [{"reason": "invalid", "message": "no such field: nickname."}]}
         ]});
@@ -263,7 +264,9 @@ mod tests {
         // An error naming no record cannot be placed: the whole batch fails with it.
         let stray = json!({"insertErrors": [{"errors": [{"message": "table is being deleted"}]}]});
         let out = read_results(&spec, &inputs(&["a", "b"]), &stray);
-        assert!(out.iter().all(|r| *r == WriteResult::failed("table is being deleted", ErrorClass::Permanent)));
+        assert!(out
+            .iter()
+            .all(|r| *r == WriteResult::failed("table is being deleted", ErrorClass::Permanent)));
     }
 
     #[test]

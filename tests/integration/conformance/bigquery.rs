@@ -3,8 +3,8 @@
 //! Against the hand-written fake (`switchyard_fakes::bigquery`), whose API traffic is checked
 //! against the BigQuery v2 description (`bigquery/openapi.yaml`), beside a fake Google token
 //! endpoint. The service account's key pair is made for this run; the token endpoint verifies
-//! the assertion (issuer, scope, audience, lifetime) with the public half. 450 rows: a full read
-//! is jobs.query then two getQueryResults pages (`pageToken`, `result_set` pagination); an
+//! the assertion (issuer, scope, audience, lifetime) with the public half. 160 rows: a full read
+//! is jobs.query then getQueryResults pages of 50 (`pageToken`, `result_set` pagination); an
 //! incremental read after changes binds `@since`; a fetch binds `@id`. The write streams a batch
 //! with two rows BigQuery refuses (a field the table lacks, a missing REQUIRED id): they fail
 //! alone (`insertErrors` by index), the others are inserted.
@@ -19,7 +19,7 @@ use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCas
 async fn bigquery() {
     let (key, public) = rsa_key_pair();
     let bq = bigquery::start(BigQueryConfig {
-        rows: 450,
+        rows: 160,
         ..BigQueryConfig::new(public)
     });
     let table = format!("{DATASET}.{TABLE}");
@@ -41,7 +41,7 @@ async fn bigquery() {
             change: Box::new(move |records: &[Value]| {
                 records
                     .iter()
-                    .step_by(90)
+                    .step_by(40)
                     .map(|r| {
                         let id = r["id"].as_str().expect("string ids").to_owned();
                         api.update(&id, "disputed").expect("the row exists");

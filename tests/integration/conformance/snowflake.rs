@@ -97,13 +97,22 @@ async fn snowflake() {
         "{results:?}"
     );
     assert!(slow.row(LANDING_TABLE, "ch_async").is_some());
-    assert_eq!(slow.deferred(), 2, "the read and the write were each answered 202 first");
+    assert_eq!(
+        slow.deferred(),
+        2,
+        "the read and the write were each answered 202 first"
+    );
     let violations = slow.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
 
     // A key whose public half is not registered for the user is refused.
     let (other_key, _) = rsa_key_pair();
-    let stranger = client("snowflake", &fake.base_url, &[("private_key", other_key.as_str())], config());
+    let stranger = client(
+        "snowflake",
+        &fake.base_url,
+        &[("private_key", other_key.as_str())],
+        config(),
+    );
     let err = stranger.check().await.expect_err("an unknown key is refused");
     assert_eq!(err.class, ErrorClass::ReAuth, "{err}");
 }

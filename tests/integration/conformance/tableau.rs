@@ -45,7 +45,10 @@ async fn tableau() {
         .write_batch("datasources.refresh", &[json!({"datasource_id": EXTRACTS[0]})])
         .await
         .expect("the refresh signs in again");
-    assert!(matches!(results[0], switchyard::connector::WriteResult::Ok { .. }), "{results:?}");
+    assert!(
+        matches!(results[0], switchyard::connector::WriteResult::Ok { .. }),
+        "{results:?}"
+    );
     assert_eq!(fake.sign_ins(), 2);
     assert_eq!(fake.jobs().len(), 3);
 }
