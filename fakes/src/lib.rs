@@ -60,6 +60,14 @@
 //! * [`quickbooks`]: QuickBooks Online customers, invoices, payments and items read with the
 //!   query language (`startposition`/`maxresults`), written with the `SyncToken` rule, and its
 //!   OAuth token endpoint whose refresh tokens rotate;
+//! * [`snowflake`]: the SQL API v2 (statements with bindings, key-pair JWTs verified with the
+//!   user's public key, result partitions, 202 and status polling);
+//! * [`bigquery`]: jobs.query / getQueryResults with page tokens and tabledata.insertAll with
+//!   per-row `insertErrors`, beside Google's token endpoint for service-account assertions;
+//! * [`power_bi`]: push-dataset rows (all or nothing) and dataset refreshes, beside the Entra
+//!   ID token endpoint;
+//! * [`tableau`]: personal-access-token sign-in and extract refreshes, following Tableau's REST
+//!   API reference (no spec is published);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!

@@ -1033,4 +1033,84 @@ mod tests {
             None
         );
     }
+
+    #[tokio::test]
+    async fn a_self_signed_jwt_carries_the_fingerprint_issuer_and_is_reused_until_near_expiry() {
+        let (pem, public_der) = super::super::jwt::tests::openssl_key();
+        let alts = specs(
+            "[{type: jwt, issuer: '{{ config.account }}.{{ config.user }}.{{ public_key_fingerprint }}', \
+             subject: '{{ config.account }}.{{ config.user }}', lifetime_secs: 600}]",
+        );
+        let creds = Credentials::new().with("private_key", pem.clone());
+        let mut auth = Authenticator::new(&alts, None, &creds).unwrap();
+        assert_eq!(auth.kind(), "jwt");
+        let config = serde_json::json!({"account": "MYORG-ACME", "user": "SYNC"});
+        let mut vars = super::super::template::Vars::new();
+        vars.root("config", std::borrow::Cow::Borrowed(&config));
+        auth.render_realm(&vars).unwrap();
+        let http = reqwest::Client::new();
+        let settings = TokenRequestSettings {
+            http: &http,
+            timeout: Duration::from_secs(1),
+            allow_private_network: true,
+        };
+        let (name, value) = auth.parts(&settings).await.unwrap().header.unwrap();
+        assert_eq!(name, http::header::AUTHORIZATION);
+        assert!(value.is_sensitive());
+        let token = value.to_str().unwrap().strip_prefix("Bearer ").unwrap().to_owned();
+        let key = jsonwebtoken::DecodingKey::from_rsa_der(&public_der[24..]);
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.validate_aud = false;
+        let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap().claims;
+        let fingerprint = super::super::jwt::public_key_fingerprint(&pem).unwrap();
+        assert_eq!(claims["iss"], format!("MYORG-ACME.SYNC.{fingerprint}"));
+        assert_eq!(claims["sub"], "MYORG-ACME.SYNC");
+        let iat = claims["iat"].as_i64().unwrap();
+        assert_eq!(claims["exp"].as_i64().unwrap() - iat, 600);
+        assert!((iat - now_unix()).abs() < 5);
+        // The same token until it nears its expiry.
+        let again = auth.parts(&settings).await.unwrap().header.unwrap().1;
+        assert_eq!(again.to_str().unwrap(), value.to_str().unwrap());
+        // Shown redacted in plans.
+        let shown = auth.redacted_parts("[REDACTED]").header.unwrap();
+        assert_eq!(shown, ("authorization".to_owned(), "Bearer [REDACTED]".to_owned()));
+    }
+
+    #[test]
+    fn a_self_signed_jwt_with_a_key_that_is_not_rsa_fails_when_bound_without_quoting_it() {
+        let alts = specs("[{type: jwt, issuer: x, subject: y}]");
+        let creds = Credentials::new().with("private_key", "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5\n-----END PRIVATE KEY-----");
+        let mut auth = Authenticator::new(&alts, None, &creds).unwrap();
+        let err = auth.render_realm(&super::super::template::Vars::new()).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Credentials);
+        assert!(!err.message.contains("bm90LWEta2V5"), "{err}");
+        // Without the key the alternative is not usable at all.
+        let err = Authenticator::new(&alts, None, &Credentials::new()).err().unwrap();
+        assert!(err.message.contains("`private_key`"), "{err}");
+    }
+
+    #[test]
+    fn jwt_bearer_claims_carry_scopes_and_leave_out_an_absent_subject() {
+        let claims = JwtClaims {
+            iss: "sa@p.iam.gserviceaccount.com",
+            sub: None,
+            aud: "https://oauth2.googleapis.com/token",
+            scope: Some("https://www.googleapis.com/auth/bigquery"),
+            iat: 10,
+            exp: 3610,
+        };
+        let v = serde_json::to_value(&claims).unwrap();
+        assert_eq!(v.get("sub"), None);
+        assert_eq!(v["scope"], "https://www.googleapis.com/auth/bigquery");
+        // A subject made optional is not a required credential.
+        let alts = specs(
+            "[{type: oauth2, grant: jwt_bearer, token_url: 'https://x/t', audience: 'https://x/t', \
+             client_auth: none, client_id: client_email, subject_required: false}]",
+        );
+        let creds = Credentials::new().with("client_email", "sa@p").with("private_key", "k");
+        assert_eq!(Authenticator::new(&alts, None, &creds).unwrap().kind(), "oauth2_jwt_bearer");
+        let required = specs("[{type: oauth2, grant: jwt_bearer, token_url: 'https://x/t', audience: a, client_auth: none}]");
+        let creds = Credentials::new().with("client_id", "c").with("private_key", "k");
+        assert!(Authenticator::new(&required, None, &creds).is_err());
+    }
 }

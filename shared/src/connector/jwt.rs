@@ -86,12 +86,12 @@ pub fn public_key_fingerprint(private_key_pem: &str) -> Result<String, Connector
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A 2048-bit key made by `openssl genpkey` for this test run, and its public key as
     /// openssl prints it (DER). Fails, naming the package, where openssl is not installed.
-    fn openssl_key() -> (String, Vec<u8>) {
+    pub(crate) fn openssl_key() -> (String, Vec<u8>) {
         let dir = std::env::temp_dir().join(format!("switchyard-jwt-{}", ulid::Ulid::new()));
         std::fs::create_dir_all(&dir).unwrap();
         let key = dir.join("key.pem");
