@@ -1079,7 +1079,10 @@ mod tests {
     #[test]
     fn a_self_signed_jwt_with_a_key_that_is_not_rsa_fails_when_bound_without_quoting_it() {
         let alts = specs("[{type: jwt, issuer: x, subject: y}]");
-        let creds = Credentials::new().with("private_key", "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5\n-----END PRIVATE KEY-----");
+        let creds = Credentials::new().with(
+            "private_key",
+            "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5\n-----END PRIVATE KEY-----",
+        );
         let mut auth = Authenticator::new(&alts, None, &creds).unwrap();
         let err = auth.render_realm(&super::super::template::Vars::new()).err().unwrap();
         assert_eq!(err.kind, ErrorKind::Credentials);
@@ -1108,8 +1111,12 @@ mod tests {
              client_auth: none, client_id: client_email, subject_required: false}]",
         );
         let creds = Credentials::new().with("client_email", "sa@p").with("private_key", "k");
-        assert_eq!(Authenticator::new(&alts, None, &creds).unwrap().kind(), "oauth2_jwt_bearer");
-        let required = specs("[{type: oauth2, grant: jwt_bearer, token_url: 'https://x/t', audience: a, client_auth: none}]");
+        assert_eq!(
+            Authenticator::new(&alts, None, &creds).unwrap().kind(),
+            "oauth2_jwt_bearer"
+        );
+        let required =
+            specs("[{type: oauth2, grant: jwt_bearer, token_url: 'https://x/t', audience: a, client_auth: none}]");
         let creds = Credentials::new().with("client_id", "c").with("private_key", "k");
         assert!(Authenticator::new(&required, None, &creds).is_err());
     }
