@@ -28,6 +28,10 @@
 //!   row is refused too (`reason: "stopped"`) and nothing is inserted. A repeated `insertId`
 //!   is dropped (best-effort de-duplication).
 
+// Request checks return the response the fake refuses with, built once per refused request:
+// boxing it would only add noise to every handler.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

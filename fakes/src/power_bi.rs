@@ -15,6 +15,10 @@
 //! * `POST .../datasets/{dataset}/refreshes`: 202 with no body; 404
 //!   `{"error": {"code": "ItemNotFound", ...}}` for a dataset the workspace does not have.
 
+// Request checks return the response the fake refuses with, built once per refused request:
+// boxing it would only add noise to every handler.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

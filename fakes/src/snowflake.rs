@@ -27,6 +27,10 @@
 //! IDENTIFIER(?) (ID, RECORD) SELECT ?, PARSE_JSON(?)`. An OBJECT column comes back as its JSON
 //! text, pretty-printed as Snowflake prints variants.
 
+// Request checks return the response the fake refuses with, built once per refused request:
+// boxing it would only add noise to every handler.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 

@@ -570,7 +570,7 @@ fn check_auth(
                         .filter(|v| v.as_str() != "public_key_fingerprint")
                         .map(|v| (String::new(), v))
                         .collect();
-                    config_only.check(&field, config_vars.into_iter(), config)?;
+                    config_only.check(&field, config_vars, config)?;
                 }
                 if j.lifetime_secs == 0 {
                     return Err(invalid(format!("{at}.lifetime_secs"), "must be at least 1"));

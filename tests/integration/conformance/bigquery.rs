@@ -90,15 +90,15 @@ async fn bigquery_refuses_a_table_setting_that_could_escape_its_quotes() {
     config.insert("table".into(), json!("sales.orders` WHERE 1=1 --"));
     let settings = switchyard::connector::ClientSettings::from_connection_config(&config);
     let http = switchyard::connector::url_guard::http_client(std::time::Duration::from_secs(5), true).unwrap();
-    let err = switchyard::connector::ConnectorClient::new(
+    let Err(err) = switchyard::connector::ConnectorClient::new(
         def,
         settings,
         switchyard::connector::Credentials::new()
             .with("client_email", CLIENT_EMAIL)
             .with("private_key", "unused"),
         http,
-    )
-    .err()
-    .expect("the table setting is refused");
+    ) else {
+        panic!("the table setting is refused");
+    };
     assert!(err.message.contains("config `table` does not match"), "{err}");
 }
