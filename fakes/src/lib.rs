@@ -77,6 +77,14 @@
 //!   following Mailchimp's reference pages (its description is not kept in specs/);
 //! * [`calendly`]: API v2 scheduled events and their invitees (`page_token` paging), following
 //!   developer.calendly.com (no spec is kept);
+//! * [`snowflake`]: the SQL API v2 (statements with bindings, key-pair JWTs verified with the
+//!   user's public key, result partitions, 202 and status polling);
+//! * [`bigquery`]: jobs.query / getQueryResults with page tokens and tabledata.insertAll with
+//!   per-row `insertErrors`, beside Google's token endpoint for service-account assertions;
+//! * [`power_bi`]: push-dataset rows (all or nothing) and dataset refreshes, beside the Entra
+//!   ID token endpoint;
+//! * [`tableau`]: personal-access-token sign-in and extract refreshes, following Tableau's REST
+//!   API reference (no spec is published);
 //! * [`paged_source`]: a generic cursor-paged REST source of N generated records, also served in
 //!   the page-numbered shape the `generic-rest` template documents.
 //!
@@ -104,6 +112,7 @@
 pub mod amazon_sp;
 pub mod asana;
 pub mod axcelerate;
+pub mod bigquery;
 pub mod calendly;
 pub mod canvas;
 pub mod d2l;
@@ -125,6 +134,7 @@ pub mod oracle_erp;
 pub mod paged_source;
 pub mod paypal;
 pub mod pipedrive;
+pub mod power_bi;
 pub mod profile;
 pub mod quickbooks;
 pub mod rate_limit;
@@ -134,8 +144,10 @@ pub mod salesforce;
 mod server;
 pub mod shopify;
 pub mod slack;
+pub mod snowflake;
 pub mod spec;
 pub mod spec_fake;
+pub mod tableau;
 mod timestamp;
 pub mod vettrak;
 pub mod webhook_sink;

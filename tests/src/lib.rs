@@ -11,6 +11,7 @@ pub mod counter;
 pub mod databases;
 pub mod faults;
 pub mod keepalive;
+pub mod keys;
 pub mod localstripe;
 pub mod log_capture;
 pub mod mail;

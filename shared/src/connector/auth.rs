@@ -26,7 +26,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::definition::{AuthSpec, ClientAuth, Grant, KeyLocation, OAuth2Spec};
+use super::definition::{AuthSpec, ClientAuth, Grant, JwtSpec, KeyLocation, OAuth2Spec};
 use super::errors::{self, ConnectorError, ErrorClass, ErrorKind};
 use super::url_guard;
 
@@ -186,6 +186,59 @@ enum Kind {
     Query(String, SecretString),
     OAuth2(Box<OAuth2>),
     OAuth1(Box<OAuth1>),
+    SelfSigned(Box<SelfSigned>),
+}
+
+/// A self-signed JWT sent as the bearer credential (`type: jwt`), signed again shortly
+/// before it expires.
+struct SelfSigned {
+    spec: JwtSpec,
+    key: SecretString,
+    /// `iss`, `sub` and `aud`, rendered once the connection's config is known.
+    claims: Option<(String, String, Option<String>)>,
+    /// The current token and its `exp`.
+    current: std::sync::Mutex<Option<(SecretString, i64)>>,
+}
+
+/// The claims of a self-signed JWT.
+#[derive(Debug, serde::Serialize)]
+struct SelfSignedClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<&'a str>,
+    iat: i64,
+    exp: i64,
+}
+
+impl SelfSigned {
+    /// The current token, signing a new one when none is held or it expires within a minute.
+    fn token(&self) -> Result<SecretString, ConnectorError> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let now = now_unix();
+        if let Some((token, exp)) = current.as_ref() {
+            if exp - now > 60 {
+                return Ok(token.clone());
+            }
+        }
+        let (iss, sub, aud) = self
+            .claims
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config("the JWT claims were not bound to the connection's config"))?;
+        let exp = now + self.spec.lifetime_secs as i64;
+        let token = SecretString::from(super::jwt::sign_rs256(
+            &SelfSignedClaims {
+                iss,
+                sub,
+                aud: aud.as_deref(),
+                iat: now,
+                exp,
+            },
+            &self.key,
+        )?);
+        *current = Some((token.clone(), exp));
+        Ok(token)
+    }
 }
 
 /// OAuth 1.0a keys: every request is signed (see [`super::oauth1`]).
@@ -329,6 +382,15 @@ impl Authenticator {
                 })),
                 None,
             ),
+            AuthSpec::Jwt(spec) => (
+                Kind::SelfSigned(Box::new(SelfSigned {
+                    spec: spec.clone(),
+                    key: get(&spec.private_key),
+                    claims: None,
+                    current: std::sync::Mutex::new(None),
+                })),
+                None,
+            ),
             // The login session is kept by the client, which sends the login request.
             AuthSpec::Session(_) => (Kind::None, None),
             AuthSpec::Oauth2(spec) => {
@@ -380,8 +442,27 @@ impl Authenticator {
         matches!(self.kind, Kind::OAuth2(_))
     }
 
-    /// Renders an OAuth 1.0a realm template against the connection's config.
+    /// Renders the templates of the chosen auth against the connection's config: an OAuth
+    /// 1.0a realm, a self-signed JWT's claims (which may also use `public_key_fingerprint`).
     pub(crate) fn render_realm(&mut self, vars: &super::template::Vars<'_>) -> Result<(), ConnectorError> {
+        if let Kind::SelfSigned(j) = &mut self.kind {
+            let mut vars = vars.clone();
+            let fingerprint = super::jwt::public_key_fingerprint(j.key.expose_secret())?;
+            vars.set("public_key_fingerprint", Some(Value::String(fingerprint)));
+            let render = |field: &str, text: &str| -> Result<String, ConnectorError> {
+                let t = super::template::Template::parse(text)
+                    .map_err(|e| ConnectorError::config(format!("the JWT {field}: {e}")))?;
+                t.render(&vars, false).ok_or_else(|| {
+                    ConnectorError::config(format!(
+                        "the JWT {field} reads a config value the connection does not set"
+                    ))
+                })
+            };
+            let iss = render("issuer", &j.spec.issuer)?;
+            let sub = render("subject", &j.spec.subject)?;
+            let aud = j.spec.audience.as_deref().map(|a| render("audience", a)).transpose()?;
+            j.claims = Some((iss, sub, aud));
+        }
         if let Kind::OAuth1(o) = &mut self.kind {
             if let Some(template) = &o.realm_template {
                 let t = super::template::Template::parse(template)
@@ -444,6 +525,17 @@ impl Authenticator {
                 ..AuthParts::default()
             },
             Kind::OAuth1(_) => AuthParts::default(),
+            Kind::SelfSigned(j) => AuthParts {
+                header: Some((
+                    http::header::AUTHORIZATION,
+                    sensitive(&SecretString::from(format!(
+                        "{} {}",
+                        j.spec.header_scheme,
+                        j.token()?.expose_secret()
+                    )))?,
+                )),
+                ..AuthParts::default()
+            },
             Kind::OAuth2(oauth) => {
                 let token = oauth.access_token(settings).await?;
                 let header = match &oauth.spec.token_header {
@@ -514,6 +606,13 @@ impl Authenticator {
                         format!("{} {redacted}", oauth.spec.header_scheme),
                     ),
                 }),
+                ..RedactedAuth::default()
+            },
+            Kind::SelfSigned(j) => RedactedAuth {
+                header: Some((
+                    http::header::AUTHORIZATION.as_str().to_owned(),
+                    format!("{} {redacted}", j.spec.header_scheme),
+                )),
                 ..RedactedAuth::default()
             },
         }
@@ -660,12 +759,20 @@ impl OAuth2 {
                 let key = self.private_key.as_ref().ok_or_else(|| {
                     credentials_error("the JWT bearer grant needs a private key in the credentials".to_owned())
                 })?;
-                let assertion = jwt_assertion(
+                let now = now_unix();
+                let scope = self.spec.scopes.join(" ");
+                let assertion = super::jwt::sign_rs256(
                     &JwtClaims {
                         iss: self.client_id.expose_secret(),
-                        sub: self.subject.as_ref().map(|s| s.expose_secret()).unwrap_or_default(),
+                        sub: self
+                            .subject
+                            .as_ref()
+                            .map(|s| s.expose_secret())
+                            .filter(|s| !s.is_empty()),
                         aud: self.spec.audience.as_deref().unwrap_or_default(),
-                        exp: now_unix() + self.spec.assertion_lifetime_secs as i64,
+                        scope: Some(scope.as_str()).filter(|s| !s.is_empty()),
+                        iat: now,
+                        exp: now + self.spec.assertion_lifetime_secs as i64,
                     },
                     key,
                 )?;
@@ -720,7 +827,7 @@ impl OAuth2 {
             .as_ref()
             .ok_or_else(|| credentials_error("the app JWT grant needs a private key in the credentials".to_owned()))?;
         let now = now_unix();
-        let jwt = sign_rs256(
+        let jwt = super::jwt::sign_rs256(
             &AppJwtClaims {
                 iss: self.client_id.expose_secret(),
                 // A minute back: the provider's clock may run behind ours.
@@ -878,12 +985,17 @@ fn grant_name(grant: Grant) -> &'static str {
 /// The `grant_type` of the JWT bearer grant (RFC 7523 section 2.1).
 pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-/// The claims of a JWT bearer assertion (RFC 7523 section 3).
+/// The claims of a JWT bearer assertion (RFC 7523 section 3): `sub` when the credentials
+/// have one, `scope` when the definition asks for scopes (Google's service accounts).
 #[derive(Debug, serde::Serialize)]
 struct JwtClaims<'a> {
     iss: &'a str,
-    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<&'a str>,
     aud: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    iat: i64,
     exp: i64,
 }
 
@@ -893,20 +1005,6 @@ struct AppJwtClaims<'a> {
     iss: &'a str,
     iat: i64,
     exp: i64,
-}
-
-/// Signs a JWT bearer assertion with RS256. A key that is not a PEM RSA private key is a
-/// credentials error that does not quote it.
-fn jwt_assertion(claims: &JwtClaims<'_>, private_key: &SecretString) -> Result<String, ConnectorError> {
-    sign_rs256(claims, private_key)
-}
-
-/// Signs claims as an RS256 JWT (see [`jwt_assertion`]).
-fn sign_rs256(claims: &impl serde::Serialize, private_key: &SecretString) -> Result<String, ConnectorError> {
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key.expose_secret().as_bytes())
-        .map_err(|_| credentials_error("the private key for the JWT is not a PEM RSA private key".to_owned()))?;
-    jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), claims, &key)
-        .map_err(|_| credentials_error("the JWT could not be signed with the private key".to_owned()))
 }
 
 fn needs_reauth(message: String, status: Option<u16>) -> ConnectorError {
@@ -1085,5 +1183,92 @@ mod tests {
             oauth_error_code(&serde_json::json!({"error": "token abc123 is bad"})),
             None
         );
+    }
+
+    #[tokio::test]
+    async fn a_self_signed_jwt_carries_the_fingerprint_issuer_and_is_reused_until_near_expiry() {
+        let (pem, public_der) = super::super::jwt::tests::openssl_key();
+        let alts = specs(
+            "[{type: jwt, issuer: '{{ config.account }}.{{ config.user }}.{{ public_key_fingerprint }}', \
+             subject: '{{ config.account }}.{{ config.user }}', lifetime_secs: 600}]",
+        );
+        let creds = Credentials::new().with("private_key", pem.clone());
+        let mut auth = Authenticator::new(&alts, None, &creds).unwrap();
+        assert_eq!(auth.kind(), "jwt");
+        let config = serde_json::json!({"account": "MYORG-ACME", "user": "SYNC"});
+        let mut vars = super::super::template::Vars::new();
+        vars.root("config", std::borrow::Cow::Borrowed(&config));
+        auth.render_realm(&vars).unwrap();
+        let http = reqwest::Client::new();
+        let settings = TokenRequestSettings {
+            http: &http,
+            timeout: Duration::from_secs(1),
+            allow_private_network: true,
+        };
+        let (name, value) = auth.parts(&settings).await.unwrap().header.unwrap();
+        assert_eq!(name, http::header::AUTHORIZATION);
+        assert!(value.is_sensitive());
+        let token = value.to_str().unwrap().strip_prefix("Bearer ").unwrap().to_owned();
+        let key = jsonwebtoken::DecodingKey::from_rsa_der(&public_der[24..]);
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.validate_aud = false;
+        let claims = jsonwebtoken::decode::<Value>(&token, &key, &validation).unwrap().claims;
+        let fingerprint = super::super::jwt::public_key_fingerprint(&pem).unwrap();
+        assert_eq!(claims["iss"], format!("MYORG-ACME.SYNC.{fingerprint}"));
+        assert_eq!(claims["sub"], "MYORG-ACME.SYNC");
+        let iat = claims["iat"].as_i64().unwrap();
+        assert_eq!(claims["exp"].as_i64().unwrap() - iat, 600);
+        assert!((iat - now_unix()).abs() < 5);
+        // The same token until it nears its expiry.
+        let again = auth.parts(&settings).await.unwrap().header.unwrap().1;
+        assert_eq!(again.to_str().unwrap(), value.to_str().unwrap());
+        // Shown redacted in plans.
+        let shown = auth.redacted_parts("[REDACTED]").header.unwrap();
+        assert_eq!(shown, ("authorization".to_owned(), "Bearer [REDACTED]".to_owned()));
+    }
+
+    #[test]
+    fn a_self_signed_jwt_with_a_key_that_is_not_rsa_fails_when_bound_without_quoting_it() {
+        let alts = specs("[{type: jwt, issuer: x, subject: y}]");
+        let creds = Credentials::new().with(
+            "private_key",
+            "-----BEGIN PRIVATE KEY-----\nbm90LWEta2V5\n-----END PRIVATE KEY-----",
+        );
+        let mut auth = Authenticator::new(&alts, None, &creds).unwrap();
+        let err = auth.render_realm(&super::super::template::Vars::new()).err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Credentials);
+        assert!(!err.message.contains("bm90LWEta2V5"), "{err}");
+        // Without the key the alternative is not usable at all.
+        let err = Authenticator::new(&alts, None, &Credentials::new()).err().unwrap();
+        assert!(err.message.contains("`private_key`"), "{err}");
+    }
+
+    #[test]
+    fn jwt_bearer_claims_carry_scopes_and_leave_out_an_absent_subject() {
+        let claims = JwtClaims {
+            iss: "sa@p.iam.gserviceaccount.com",
+            sub: None,
+            aud: "https://oauth2.googleapis.com/token",
+            scope: Some("https://www.googleapis.com/auth/bigquery"),
+            iat: 10,
+            exp: 3610,
+        };
+        let v = serde_json::to_value(&claims).unwrap();
+        assert_eq!(v.get("sub"), None);
+        assert_eq!(v["scope"], "https://www.googleapis.com/auth/bigquery");
+        // A subject made optional is not a required credential.
+        let alts = specs(
+            "[{type: oauth2, grant: jwt_bearer, token_url: 'https://x/t', audience: 'https://x/t', \
+             client_auth: none, client_id: client_email, subject_required: false}]",
+        );
+        let creds = Credentials::new().with("client_email", "sa@p").with("private_key", "k");
+        assert_eq!(
+            Authenticator::new(&alts, None, &creds).unwrap().kind(),
+            "oauth2_jwt_bearer"
+        );
+        let required =
+            specs("[{type: oauth2, grant: jwt_bearer, token_url: 'https://x/t', audience: a, client_auth: none}]");
+        let creds = Credentials::new().with("client_id", "c").with("private_key", "k");
+        assert!(Authenticator::new(&required, None, &creds).is_err());
     }
 }

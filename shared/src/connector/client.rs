@@ -372,6 +372,24 @@ impl ConnectorClient {
                     )))
                 }
                 Some(v) => {
+                    if let Some(pattern) = &field.pattern {
+                        let text = match v {
+                            Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        let anchored = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|_| {
+                            ConnectorError::config(format!(
+                                "connector `{}`: config `{key}` has an invalid pattern",
+                                def.id
+                            ))
+                        })?;
+                        if !anchored.is_match(&text) {
+                            return Err(ConnectorError::config(format!(
+                                "connector `{}`: config `{key}` does not match the pattern `{pattern}`",
+                                def.id
+                            )));
+                        }
+                    }
                     config.insert(key.clone(), v.clone());
                 }
                 None if field.required => {
@@ -1424,6 +1442,62 @@ impl ConnectorClient {
     /// Sends a request: with the write pre-flight's headers when `exec.preflight` and the
     /// definition has one (fetching them first, and once more when a response refuses them).
     async fn execute(&self, request: PreparedRequest, exec: Exec<'_>) -> Result<Response, ConnectorError> {
+        let url = request.url.clone();
+        let headers = request.headers.clone();
+        let mut response = self.execute_once(request, exec).await?;
+        let Some(poll) = &self.def.poll else {
+            return Ok(response);
+        };
+        let started = Instant::now();
+        while poll.statuses.contains(&response.status) {
+            let raw = response
+                .body
+                .pointer(&poll.url)
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| {
+                    ConnectorError::invalid_response(format!(
+                        "HTTP {} says the work is still running but gives no status URL at `{}`",
+                        response.status, poll.url
+                    ))
+                })?;
+            let status_url = Url::parse(&self.next_url(&url, raw.trim())?)
+                .map_err(|_| ConnectorError::invalid_response("the status URL is not a URL"))?;
+            if started.elapsed() >= Duration::from_secs(poll.max_wait_secs) {
+                return Err(ConnectorError::new(
+                    ErrorClass::Transient,
+                    ErrorKind::Timeout,
+                    format!(
+                        "{}: still running after {} s of polling its status",
+                        status_url.path(),
+                        poll.max_wait_secs
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(poll.interval_ms)).await;
+            let status = PreparedRequest {
+                method: HttpMethod::Get,
+                url: status_url,
+                headers: headers.clone(),
+                body: None,
+            };
+            response = self
+                .execute_once(
+                    status,
+                    Exec {
+                        idempotent: true,
+                        preflight: false,
+                        login: false,
+                        ..exec
+                    },
+                )
+                .await?;
+        }
+        Ok(response)
+    }
+
+    /// One request (and its retries), without polling.
+    async fn execute_once(&self, request: PreparedRequest, exec: Exec<'_>) -> Result<Response, ConnectorError> {
         let spec = match (&self.def.write_preflight, exec.preflight) {
             (Some(spec), true) => spec,
             _ => {

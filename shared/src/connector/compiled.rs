@@ -292,6 +292,16 @@ impl CompiledDefinition {
             exact: &[],
             roots: &["config"],
         };
+        for (key, field) in &def.config {
+            if let Some(pattern) = &field.pattern {
+                regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
+                    invalid(
+                        format!("config.{key}.pattern"),
+                        format!("not a regular expression: {e}"),
+                    )
+                })?;
+            }
+        }
         for name in def.headers.keys() {
             check_header_name(&format!("headers.{name}"), name)?;
         }
@@ -638,6 +648,33 @@ fn check_auth(
                     }
                 }
             }
+            AuthSpec::Jwt(j) => {
+                let claims = [
+                    ("issuer", Some(&j.issuer)),
+                    ("subject", Some(&j.subject)),
+                    ("audience", j.audience.as_ref()),
+                ];
+                for (name, text) in claims {
+                    let Some(text) = text else { continue };
+                    let field = format!("{at}.{name}");
+                    let t = Template::parse(text).map_err(|e| invalid(&field, e.to_string()))?;
+                    let config_vars: Vec<_> = t
+                        .vars()
+                        .filter(|v| v.as_str() != "public_key_fingerprint")
+                        .map(|v| (String::new(), v))
+                        .collect();
+                    config_only.check(&field, config_vars, config)?;
+                }
+                if j.lifetime_secs == 0 {
+                    return Err(invalid(format!("{at}.lifetime_secs"), "must be at least 1"));
+                }
+                if j.header_scheme.is_empty() || !j.header_scheme.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        format!("{at}.header_scheme"),
+                        "a scheme word without spaces (`Bearer`)",
+                    ));
+                }
+            }
             AuthSpec::Session(session) => {
                 let src = &session.token;
                 let sources = [src.pointer.is_some(), src.header.is_some(), src.cookie.is_some()];
@@ -769,6 +806,31 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             required_page_var = Some("page.token");
         }
         PaginationSpec::NextUrl { pointer } => check_pointer(&format!("{at}.pagination.pointer"), pointer)?,
+        PaginationSpec::ResultSet {
+            handle,
+            token,
+            partitions,
+        } => {
+            let p = format!("{at}.pagination");
+            check_pointer(&format!("{p}.handle"), handle)?;
+            check_opt_pointer(&format!("{p}.token"), token)?;
+            check_opt_pointer(&format!("{p}.partitions"), partitions)?;
+            if token.is_some() == partitions.is_some() {
+                return Err(invalid(
+                    p,
+                    "result_set pagination needs exactly one of `token` and `partitions`",
+                ));
+            }
+            if spec.next_request.is_none() {
+                return Err(invalid(
+                    format!("{at}.next_request"),
+                    "result_set pagination reads later pages with a `next_request` that sends `{{ page.handle }}`",
+                ));
+            }
+            page_vars.push("page.handle");
+            page_vars.push(if token.is_some() { "page.token" } else { "page.number" });
+            required_page_var = Some("page.handle");
+        }
         PaginationSpec::Offset {
             page_size,
             total,
@@ -837,10 +899,15 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         },
     };
     let continued = spec.next_request.is_some();
-    if continued && !matches!(spec.pagination, PaginationSpec::Cursor { .. }) {
+    if continued
+        && !matches!(
+            spec.pagination,
+            PaginationSpec::Cursor { .. } | PaginationSpec::ResultSet { .. }
+        )
+    {
         return Err(invalid(
             format!("{at}.next_request"),
-            "a next-page request needs `cursor` pagination (it sends `{{ page.token }}`)",
+            "a next-page request needs `cursor` or `result_set` pagination (it sends `{{ page.token }}` or `{{ page.handle }}`)",
         ));
     }
     let compile_page =
@@ -1183,10 +1250,17 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
             ));
         }
     }
-    if spec.batch_size > 1 && r.results.is_none() {
+    if spec.batch_size > 1 && r.results.is_none() && r.errors.is_none() && !r.all_or_nothing {
         return Err(invalid(
             format!("{at}.response.results"),
-            "a batch write needs `results` to tell which records succeeded",
+            "a batch write needs `results` (or `errors` listing only the refused records, or \
+             `all_or_nothing: true`) to tell which records succeeded",
+        ));
+    }
+    if r.all_or_nothing && (r.results.is_some() || r.errors.is_some()) {
+        return Err(invalid(
+            format!("{at}.response.all_or_nothing"),
+            "an all-or-nothing response has no per-record `results` or `errors`",
         ));
     }
     let sign = match &spec.sign {

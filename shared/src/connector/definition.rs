@@ -92,6 +92,12 @@ pub struct ConnectorDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_preflight: Option<PreflightSpec>,
 
+    /// Work the API finishes after answering: a response with one of `statuses` names a
+    /// status URL, which the engine polls (GET) until it answers otherwise; that answer is the
+    /// request's response (Snowflake's SQL API: 202 and `statementStatusUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollSpec>,
+
     /// Inbound webhooks from this provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhooks: Option<WebhookSpec>,
@@ -114,6 +120,35 @@ pub struct ConnectorDefinition {
     /// A `kind: smtp` connector's writes (one templated email per mapped record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<super::smtp::SmtpSpec>,
+}
+
+/// Polling work the API finishes after answering (see [`ConnectorDefinition::poll`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollSpec {
+    /// Statuses meaning "accepted, still running".
+    #[serde(default = "default_poll_statuses")]
+    pub statuses: Vec<u16>,
+    /// JSON pointer to the status URL in such a response (absolute, or relative to the
+    /// request's URL); it must stay on the API's host.
+    pub url: String,
+    /// Milliseconds between polls.
+    #[serde(default = "default_poll_interval_ms")]
+    pub interval_ms: u64,
+    /// Seconds after which the engine stops polling: a transient error, as the work may
+    /// still finish (a write is then retried later, so it should be idempotent).
+    #[serde(default = "default_poll_max_wait_secs")]
+    pub max_wait_secs: u64,
+}
+
+fn default_poll_statuses() -> Vec<u16> {
+    vec![202]
+}
+fn default_poll_interval_ms() -> u64 {
+    500
+}
+fn default_poll_max_wait_secs() -> u64 {
+    60
 }
 
 /// The kind of system a connector talks to; each kind reads streams and runs writes behind
@@ -184,6 +219,12 @@ pub struct ConfigField {
     /// definition's `base_url` reads must have them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub one_of: Vec<String>,
+
+    /// A regular expression the whole value must match, for settings that end up inside a
+    /// query language where no bind parameter can carry them (a BigQuery table name in
+    /// backticks): a connection whose value does not match is refused, naming the setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
 }
 
 impl ConfigField {
@@ -250,6 +291,44 @@ pub enum AuthSpec {
     /// engine logs in again, once per request (Sage Intacct's `getAPISession`, SOAP
     /// services' validate-client calls). See [`SessionSpec`].
     Session(SessionSpec),
+    /// A JWT the connection signs itself with its RSA private key (RS256), sent as the bearer
+    /// credential of every request and signed again before it expires: Snowflake's key-pair
+    /// authentication (`iss` = `ACCOUNT.USER.SHA256:<public key fingerprint>`, `sub` =
+    /// `ACCOUNT.USER`; its `X-Snowflake-Authorization-Token-Type: KEYPAIR_JWT` header goes in
+    /// the definition's `headers`). See [`JwtSpec`].
+    Jwt(JwtSpec),
+}
+
+/// Self-signed JWT settings (`type: jwt`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtSpec {
+    /// Credential key of the PEM RSA private key (PKCS#8 or PKCS#1) the token is signed with.
+    #[serde(default = "default_private_key")]
+    pub private_key: String,
+
+    /// The `iss` claim: a template over `config` and `public_key_fingerprint` (`SHA256:` and
+    /// the base64 SHA-256 of the key's public SubjectPublicKeyInfo, as Snowflake shows it).
+    pub issuer: String,
+
+    /// The `sub` claim: a template over `config`.
+    pub subject: String,
+
+    /// The `aud` claim, when the API wants one: a template over `config`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+
+    /// Seconds from signing to the `exp` claim (Snowflake accepts at most one hour).
+    #[serde(default = "default_jwt_lifetime_secs")]
+    pub lifetime_secs: u64,
+
+    /// The scheme word before the token in the `Authorization` header.
+    #[serde(default = "default_header_scheme")]
+    pub header_scheme: String,
+}
+
+fn default_jwt_lifetime_secs() -> u64 {
+    3540
 }
 
 /// Login-session settings (`type: session`).
@@ -343,6 +422,7 @@ impl AuthSpec {
             AuthSpec::Oauth2(_) => "oauth2",
             AuthSpec::Oauth1(_) => "oauth1",
             AuthSpec::Session(_) => "session",
+            AuthSpec::Jwt(_) => "jwt",
         }
     }
 
@@ -359,11 +439,15 @@ impl AuthSpec {
                 &spec.token_secret,
             ],
             AuthSpec::Session(spec) => spec.credentials.iter().map(String::as_str).collect(),
+            AuthSpec::Jwt(spec) => vec![&spec.private_key],
             AuthSpec::Oauth2(spec) => match spec.grant {
                 Grant::RefreshToken => vec![&spec.client_id, &spec.client_secret, &spec.refresh_token],
                 Grant::ClientCredentials => vec![&spec.client_id, &spec.client_secret],
                 Grant::JwtBearer => {
-                    let mut keys = vec![spec.client_id.as_str(), &spec.private_key, &spec.subject];
+                    let mut keys = vec![spec.client_id.as_str(), &spec.private_key];
+                    if spec.subject_required {
+                        keys.push(&spec.subject);
+                    }
                     if spec.client_auth != ClientAuth::None {
                         keys.push(&spec.client_secret);
                     }
@@ -462,13 +546,20 @@ pub struct OAuth2Spec {
     #[serde(default = "default_subject")]
     pub subject: String,
 
+    /// JWT bearer grant: whether the `subject` credential must be present. With `false` the
+    /// `sub` claim is sent only when the credential is there (a Google service account acts
+    /// as itself, or as a user of its domain with domain-wide delegation).
+    #[serde(default = "default_true")]
+    pub subject_required: bool,
+
     /// JWT bearer and app JWT grants: seconds from now to the assertion's `exp` claim
     /// (Salesforce takes at most 3 minutes, GitHub at most 10).
     #[serde(default = "default_assertion_lifetime_secs")]
     pub assertion_lifetime_secs: u64,
 
-    /// Scopes requested with the client-credentials grant. Each is a template over `config`
-    /// like `token_url` (Dataverse: `{{ config.environment_url }}/.default`).
+    /// Scopes requested with the client-credentials grant (the `scope` form field), or with
+    /// the JWT bearer grant (the assertion's `scope` claim, space-separated: Google). Each is
+    /// a template over `config` like `token_url` (Dataverse: `{{ config.environment_url }}/.default`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
 
@@ -1368,6 +1459,23 @@ pub enum PaginationSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         total: Option<String>,
     },
+    /// A result set the API keeps on its side, named by a handle in the first response
+    /// (Snowflake's `statementHandle`, BigQuery's `jobReference.jobId`) and read page by page
+    /// with `next_request`, which sends `{{ page.handle }}` and either `{{ page.token }}`
+    /// (the token each page gives: BigQuery's `pageToken`) or `{{ page.number }}` (partitions
+    /// 1 to n-1, n counted in the first response: Snowflake's
+    /// `resultSetMetaData.partitionInfo`). Exactly one of `token` and `partitions`.
+    ResultSet {
+        /// JSON pointer to the result set's handle in the first response.
+        handle: String,
+        /// JSON pointer to the next page's token on every page; absent or empty: last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// JSON pointer, in the first response, to the partition count: an array (its
+        /// length) or a number. The first response is partition 0.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        partitions: Option<String>,
+    },
 }
 
 fn default_rel() -> String {
@@ -1516,6 +1624,12 @@ pub struct WriteResponseSpec {
     /// single-record requests whose body gives no id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination_id_header: Option<String>,
+
+    /// The API takes a batch whole or refuses it whole (Power BI's push rows): a success
+    /// means every record was written; a refusal refuses the batch, which `split_on_failure`
+    /// halves until the refused record fails alone. Not with `results` or `errors`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_or_nothing: bool,
 }
 
 fn default_error_message() -> Option<String> {
@@ -1538,6 +1652,7 @@ impl Default for WriteResponseSpec {
             error_message: default_error_message(),
             result_failed: None,
             destination_id_header: None,
+            all_or_nothing: false,
         }
     }
 }

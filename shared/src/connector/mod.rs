@@ -44,6 +44,7 @@ pub mod cursor;
 pub mod definition;
 pub mod errors;
 pub mod hash;
+pub mod jwt;
 pub mod kind;
 pub mod mapping;
 pub mod oauth1;

@@ -205,6 +205,17 @@ pub enum PageToken {
     Offset(u64),
     /// `{{ page.number }}`.
     Number(u64),
+    /// A page of a result set kept by the API: `{{ page.handle }}` with `{{ page.token }}`
+    /// or `{{ page.number }}` (a partition, of `count`).
+    ResultSet {
+        handle: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        number: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        count: Option<u64>,
+    },
 }
 
 /// What the stepping needs from a response.
@@ -261,6 +272,20 @@ pub fn page_vars(spec: &PaginationSpec, state: &StreamState) -> Vec<(&'static st
             };
             vars.push(("page.offset", json!(offset)));
             vars.push(("page.size", json!(page_size)));
+        }
+        PaginationSpec::ResultSet { .. } => {
+            if let Some(PageToken::ResultSet {
+                handle, token, number, ..
+            }) = &state.page
+            {
+                vars.push(("page.handle", json!(handle)));
+                if let Some(token) = token {
+                    vars.push(("page.token", json!(token)));
+                }
+                if let Some(number) = number {
+                    vars.push(("page.number", json!(number)));
+                }
+            }
         }
         PaginationSpec::PageNumber { page_size, start, .. } => {
             let number = match &state.page {
@@ -476,11 +501,70 @@ pub fn next_token(
             };
             more.then_some(PageToken::Number(number + 1))
         }
+        PaginationSpec::ResultSet {
+            handle,
+            token,
+            partitions,
+        } => {
+            let (handle, number, count) = match &state.page {
+                Some(PageToken::ResultSet {
+                    handle, number, count, ..
+                }) => (handle.clone(), number.unwrap_or(0), *count),
+                _ => {
+                    let handle = match response.body.pointer(handle) {
+                        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+                        Some(Value::Number(n)) => n.to_string(),
+                        _ => {
+                            return Err(PaginationError::MissingToken(
+                                "the first page names no result set handle",
+                            ))
+                        }
+                    };
+                    let count = partitions
+                        .as_deref()
+                        .and_then(|p| response.body.pointer(p))
+                        .map(|v| match v {
+                            Value::Array(items) => items.len() as u64,
+                            other => other.as_u64().unwrap_or(1),
+                        });
+                    (handle, 0, count)
+                }
+            };
+            if token.is_some() {
+                match token.as_deref().and_then(|p| response.body.pointer(p)) {
+                    None | Some(Value::Null) => None,
+                    Some(Value::String(s)) if s.is_empty() => None,
+                    Some(Value::String(s)) => Some(PageToken::ResultSet {
+                        handle,
+                        token: Some(s.clone()),
+                        number: None,
+                        count: None,
+                    }),
+                    Some(_) => return Err(PaginationError::BadToken),
+                }
+            } else {
+                // Partitions: 0 came with the first response; an absent count is one partition.
+                let count = count.unwrap_or(1);
+                (number + 1 < count).then_some(PageToken::ResultSet {
+                    handle,
+                    token: None,
+                    number: Some(number + 1),
+                    count: Some(count),
+                })
+            }
+        }
     })
 }
 
 fn fingerprint(token: &PageToken) -> String {
     let text = match token {
+        PageToken::ResultSet {
+            handle, token, number, ..
+        } => format!(
+            "r:{handle}:{}:{}",
+            token.as_deref().unwrap_or_default(),
+            number.unwrap_or(0)
+        ),
         PageToken::Cursor(s) => format!("c:{s}"),
         PageToken::Url(s) => format!("u:{s}"),
         PageToken::Offset(o) => format!("o:{o}"),
@@ -937,5 +1021,64 @@ mod tests {
             serde_json::to_value(StreamState::default()).unwrap(),
             json!({"pages_read": 0})
         );
+    }
+
+    #[test]
+    fn result_set_partitions_count_from_the_first_response_and_keep_the_handle() {
+        let s = spec("{type: result_set, handle: /statementHandle, partitions: /resultSetMetaData/partitionInfo}");
+        let first = StreamState::full_refresh();
+        assert!(page_vars(&s, &first).is_empty());
+        let body = json!({"statementHandle": "h-1", "resultSetMetaData": {"partitionInfo": [{}, {}, {}]}});
+        let p1 = step_with(&s, &first, body, &recs(2)).unwrap();
+        assert_eq!(
+            page_vars(&s, &p1),
+            vec![("page.handle", json!("h-1")), ("page.number", json!(1))]
+        );
+        // Later partitions carry only data: the handle and count come from the state.
+        let p2 = step_with(&s, &p1, json!({"data": []}), &recs(2)).unwrap();
+        assert_eq!(page_vars(&s, &p2)[1], ("page.number", json!(2)));
+        assert_eq!(step_with(&s, &p2, json!({"data": []}), &recs(2)), None);
+        // One partition: the first response is the whole result.
+        let one = json!({"statementHandle": "h-2", "resultSetMetaData": {"partitionInfo": [{}]}});
+        assert_eq!(step_with(&s, &first, one, &recs(2)), None);
+    }
+
+    #[test]
+    fn result_set_tokens_follow_until_absent_and_a_missing_handle_is_an_error() {
+        let s = spec("{type: result_set, handle: /jobReference/jobId, token: /pageToken}");
+        let first = StreamState::full_refresh();
+        let body = json!({"jobReference": {"jobId": "job_1"}, "pageToken": "t1"});
+        let p1 = step_with(&s, &first, body, &recs(2)).unwrap();
+        assert_eq!(
+            page_vars(&s, &p1),
+            vec![("page.handle", json!("job_1")), ("page.token", json!("t1"))]
+        );
+        let p2 = step_with(&s, &p1, json!({"pageToken": "t2"}), &recs(2)).unwrap();
+        assert_eq!(page_vars(&s, &p2)[0], ("page.handle", json!("job_1")));
+        assert_eq!(step_with(&s, &p2, json!({}), &recs(2)), None);
+        let err = step(
+            &s,
+            &first,
+            &PageResponse {
+                body: &json!({"pageToken": "t1"}),
+                link_header: None,
+                total_pages_header: None,
+                records: &recs(1),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, PaginationError::MissingToken(_)), "{err:?}");
+        // The same token twice in one run is refused.
+        let again = step(
+            &s,
+            &p2,
+            &PageResponse {
+                body: &json!({"pageToken": "t2"}),
+                link_header: None,
+                total_pages_header: None,
+                records: &recs(1),
+            },
+        );
+        assert!(matches!(again, Err(PaginationError::RepeatedToken { .. })), "{again:?}");
     }
 }

@@ -78,6 +78,48 @@ pub(crate) fn id_from_location(value: &str) -> Option<String> {
     )
 }
 
+/// A response that lists only the refused records (BigQuery's `insertErrors: [{index,
+/// errors}]`): the inputs an error names fail permanently with its message, the others were
+/// written. An error that names no input fails the whole batch, as it cannot be placed.
+fn read_errors_only(spec: &WriteResponseSpec, inputs: &[Input], body: &Value) -> Vec<WriteResult> {
+    let mut out: Vec<Option<WriteResult>> = vec![None; inputs.len()];
+    let mut unattributed = None;
+    let errors = spec
+        .errors
+        .as_deref()
+        .and_then(|p| body.pointer(p))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for error in errors {
+        let message = message_of(spec, error);
+        let refs = texts(spec.error_ref.as_deref().and_then(|p| error.pointer(p)));
+        let keys = texts(spec.error_key.as_deref().and_then(|p| error.pointer(p)));
+        let mut attributed = false;
+        for (i, input) in inputs.iter().enumerate() {
+            let hit = refs.contains(&input.reference)
+                || input
+                    .key
+                    .as_deref()
+                    .is_some_and(|k| keys.iter().any(|e| e.eq_ignore_ascii_case(k)));
+            if hit {
+                out[i] = Some(WriteResult::failed(message.clone(), ErrorClass::Permanent));
+                attributed = true;
+            }
+        }
+        if !attributed && unattributed.is_none() {
+            unattributed = Some(message);
+        }
+    }
+    out.into_iter()
+        .map(|r| match (r, &unattributed) {
+            (Some(failed), _) => failed,
+            (None, Some(message)) => WriteResult::failed(message.clone(), ErrorClass::Permanent),
+            (None, None) => WriteResult::Ok { destination_id: None },
+        })
+        .collect()
+}
+
 /// Matches a successful response's results and errors to the request's inputs. Inputs that
 /// no result or error mentions fail: with the response's unattributed error messages when
 /// there are some (permanent), else as "no result" (transient: the write may not have
@@ -90,6 +132,9 @@ pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Va
             .and_then(scalar_text)
     };
     let Some(results_pointer) = spec.results.as_deref() else {
+        if spec.errors.is_some() {
+            return read_errors_only(spec, inputs, body);
+        }
         // The whole body is the result of each input (one per request, normally).
         return inputs
             .iter()
@@ -248,6 +293,33 @@ mod tests {
                 reference: i.to_string(),
             })
             .collect()
+    }
+
+    #[test]
+    fn an_errors_only_response_fails_the_named_records_and_writes_the_others() {
+        // BigQuery's tabledata.insertAll with skipInvalidRows: only refused rows are listed.
+        let spec: WriteResponseSpec =
+            serde_yaml::from_str("{errors: /insertErrors, error_ref: /index, error_message: /errors/0/message}")
+                .unwrap();
+        let body = json!({"kind": "bigquery#tableDataInsertAllResponse", "insertErrors": [
+            {"index": 1, "errors": [{"reason": "invalid", "message": "no such field: nickname."}]}
+        ]});
+        let out = read_results(&spec, &inputs(&["a", "b", "c"]), &body);
+        assert_eq!(out[0], WriteResult::Ok { destination_id: None });
+        assert_eq!(
+            out[1],
+            WriteResult::failed("no such field: nickname.", ErrorClass::Permanent)
+        );
+        assert_eq!(out[2], WriteResult::Ok { destination_id: None });
+        // No errors at all: every record was written.
+        let clean = read_results(&spec, &inputs(&["a", "b"]), &json!({"kind": "x"}));
+        assert!(clean.iter().all(|r| matches!(r, WriteResult::Ok { .. })), "{clean:?}");
+        // An error naming no record cannot be placed: the whole batch fails with it.
+        let stray = json!({"insertErrors": [{"errors": [{"message": "table is being deleted"}]}]});
+        let out = read_results(&spec, &inputs(&["a", "b"]), &stray);
+        assert!(out
+            .iter()
+            .all(|r| *r == WriteResult::failed("table is being deleted", ErrorClass::Permanent)));
     }
 
     #[test]
