@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod dead_letters;
+pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod me;
@@ -27,6 +28,8 @@ pub enum Route {
     DeleteConnection(String),
     TestConnection(String),
     RotateConnectionSecret(String),
+    ListConnectionEvents(String),
+    ListEvents,
     ListFlows,
     CreateFlow,
     ShowFlow(String),
@@ -91,6 +94,8 @@ impl Route {
             ("DELETE", ["connections", _]) => Route::DeleteConnection(id(1)),
             ("POST", ["connections", _, "test"]) => Route::TestConnection(id(1)),
             ("POST", ["connections", _, "rotate-secret"]) => Route::RotateConnectionSecret(id(1)),
+            ("GET", ["connections", _, "events"]) => Route::ListConnectionEvents(id(1)),
+            ("GET", ["events"]) => Route::ListEvents,
             ("GET", ["audit"]) => Route::ListAudit,
             ("GET", ["audit", "export"]) => Route::ExportAudit,
             ("GET", ["flows"]) => Route::ListFlows,
@@ -115,7 +120,7 @@ impl Route {
         use Route::*;
         match self {
             Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
+            | ListDeadLetters | ShowDeadLetter(_) | ListEvents | ListConnectionEvents(_) => Permission::Read,
             RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
             CreateConnection
             | UpdateConnection(_)
@@ -150,7 +155,8 @@ impl Route {
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
             Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => return None,
+            | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit | ListEvents
+            | ListConnectionEvents(_) => return None,
         })
     }
 
@@ -164,6 +170,7 @@ impl Route {
             | DeleteConnection(id)
             | TestConnection(id)
             | RotateConnectionSecret(id)
+            | ListConnectionEvents(id)
             | ShowFlow(id)
             | UpdateFlow(id)
             | PauseFlow(id)
@@ -174,7 +181,7 @@ impl Route {
             | RotateKey(id)
             | RevokeKey(id) => Some(id),
             Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
-            | ListKeys | CreateKey | ListAudit | ExportAudit => None,
+            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents => None,
         }
     }
 
@@ -194,6 +201,8 @@ impl Route {
             DeleteConnection(id()),
             TestConnection(id()),
             RotateConnectionSecret(id()),
+            ListConnectionEvents(id()),
+            ListEvents,
             ListFlows,
             CreateFlow,
             ShowFlow(id()),
@@ -230,6 +239,8 @@ impl Route {
             DeleteConnection(_) => "DELETE /v1/connections/{id}",
             TestConnection(_) => "POST /v1/connections/{id}/test",
             RotateConnectionSecret(_) => "POST /v1/connections/{id}/rotate-secret",
+            ListConnectionEvents(_) => "GET /v1/connections/{id}/events",
+            ListEvents => "GET /v1/events",
             ListAudit => "GET /v1/audit",
             ExportAudit => "GET /v1/audit/export",
             ListFlows => "GET /v1/flows",
@@ -264,6 +275,8 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         DeleteConnection(id) => connections::delete(deps, caller, &id).await,
         TestConnection(id) => connections::test(deps, caller, &id).await,
         RotateConnectionSecret(id) => connections::rotate_secret(deps, caller, &id, req).await,
+        ListConnectionEvents(id) => events::list_for_connection(deps, caller, &id, req).await,
+        ListEvents => events::list(deps, caller, req).await,
         ListAudit => audit::list(deps, caller, req).await,
         ExportAudit => audit::export(deps, caller, req).await,
         ListFlows => flows::list(deps, caller, req).await,
@@ -316,6 +329,11 @@ mod tests {
         let p = Route::parse("PUT", "/v1/flows/f").unwrap_err();
         assert_eq!(p.status, 405);
         assert!(p.headers.iter().any(|(n, v)| *n == "allow" && v == "GET, PATCH"));
+        assert_eq!(Route::parse("GET", "/v1/events").unwrap(), Route::ListEvents);
+        assert_eq!(
+            Route::parse("GET", "/v1/connections/conn_1/events").unwrap(),
+            Route::ListConnectionEvents("conn_1".into())
+        );
         assert_eq!(Route::parse("GET", "/v1/nothing").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/hooks/x").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/v1/flows//run").unwrap_err().status, 404);
