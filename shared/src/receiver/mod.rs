@@ -5,9 +5,9 @@
 //! and secret (both cached in the warm process), one conditional `PutItem` per event and one SQS
 //! send per accepted event.
 
-pub mod webhook_log;
 pub mod request;
 mod response;
+pub mod webhook_log;
 
 use std::sync::Arc;
 

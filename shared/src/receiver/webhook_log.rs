@@ -69,7 +69,11 @@ pub(super) async fn rejection(deps: &ReceiverDeps, conn: &Connection, reason: &s
         event_type: None,
         provider: None,
     };
-    if let Err(e) = deps.webhook_log.record(&conn.tenant, &entry, expires_at(deps, now)).await {
+    if let Err(e) = deps
+        .webhook_log
+        .record(&conn.tenant, &entry, expires_at(deps, now))
+        .await
+    {
         warn!(message = "Could not log a rejected webhook.", error = %e);
     }
 }
@@ -108,8 +112,14 @@ mod tests {
         for _ in 0..REJECTIONS_PER_MINUTE {
             assert!(budget.take("conn_a", t));
         }
-        assert!(!budget.take("conn_a", t + 59), "a flood past the allowance is not written");
-        assert!(budget.take("conn_b", t + 59), "another connection has its own allowance");
+        assert!(
+            !budget.take("conn_a", t + 59),
+            "a flood past the allowance is not written"
+        );
+        assert!(
+            budget.take("conn_b", t + 59),
+            "another connection has its own allowance"
+        );
         assert!(budget.take("conn_a", t + 60), "the next minute starts afresh");
     }
 

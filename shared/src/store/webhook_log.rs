@@ -55,7 +55,7 @@ pub struct LogEntry {
     /// Unix seconds.
     pub at: i64,
     pub outcome: Outcome,
-    /// Why it was rejected: a code such as `bad_signature:signature_mismatch`.
+    /// Why it was rejected: a code such as `bad_signature:no_matching_signature`.
     pub reason: Option<String>,
     /// The provider's event id (accepted and duplicate only: a rejected body is not read).
     pub event_id: Option<String>,
@@ -66,9 +66,9 @@ pub struct LogEntry {
 /// The id part of an accepted event's log position: a stable 64-bit FNV-1a hash of its event
 /// id (event ids can hold any character; positions hold only letters and digits).
 pub fn accepted_id(event_id: &str) -> String {
-    let hash = event_id
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let hash = event_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     format!("e{hash:016x}")
 }
 
@@ -189,7 +189,11 @@ impl WebhookLogStore {
             }
             let out = req.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                let position = item.get(LOG_SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let position = item
+                    .get(LOG_SK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
                 // BETWEEN is inclusive: the cursor's own entry is not shown again.
                 if q.before.as_deref() == Some(position.as_str()) {
                     continue;
@@ -212,7 +216,12 @@ impl WebhookLogStore {
     /// One page over several connections' logs, newest first: each connection's page, merged.
     /// The newest `limit + 1` of the union are among each partition's newest `limit + 1`, so
     /// the merge is exact (one `Query` per connection, or more when a filter thins them out).
-    pub async fn page_across(&self, tenant: &str, connection_ids: &[String], q: &LogQuery) -> Result<LogPage, StoreError> {
+    pub async fn page_across(
+        &self,
+        tenant: &str,
+        connection_ids: &[String],
+        q: &LogQuery,
+    ) -> Result<LogPage, StoreError> {
         let mut items = Vec::new();
         let mut more = false;
         let pages = futures::future::join_all(connection_ids.iter().map(|id| self.page(tenant, id, q))).await;
@@ -264,7 +273,7 @@ mod tests {
             connection_id: "conn_1".into(),
             at: 1_800_000_000,
             outcome: Outcome::Rejected,
-            reason: Some("bad_signature:signature_mismatch".into()),
+            reason: Some("bad_signature:no_matching_signature".into()),
             event_id: None,
             event_type: None,
             provider: None,

@@ -26,8 +26,8 @@ pub struct EventLogView {
     /// When the receiver answered it (unix seconds).
     pub at: i64,
     pub outcome: Outcome,
-    /// Why it was rejected: `bad_signature:<code>` (`missing_header`, `signature_mismatch`,
-    /// `timestamp_out_of_tolerance`, ...), `malformed_payload`, `method_not_allowed`,
+    /// Why it was rejected: `bad_signature:<code>` (`missing_header`, `no_matching_signature`,
+    /// `stale_timestamp`, ...), `malformed_payload`, `method_not_allowed`,
     /// `webhooks_not_configured`, `webhook_secret_unusable` or `unexpected_handshake`.
     pub reason: Option<String>,
     /// The provider's event id (accepted and duplicate deliveries).
@@ -80,7 +80,9 @@ fn query(caller: &Caller, req: &ApiRequest) -> Result<(LogQuery, bool), Problem>
     };
     let outcome = match req.query_param("outcome") {
         None => None,
-        Some(o) => Some(Outcome::parse(&o).ok_or_else(|| Problem::field("outcome", "accepted, duplicate or rejected"))?),
+        Some(o) => {
+            Some(Outcome::parse(&o).ok_or_else(|| Problem::field("outcome", "accepted, duplicate or rejected"))?)
+        }
     };
     let bodies = match req.query_param("include").as_deref() {
         None | Some("") => false,
@@ -115,10 +117,16 @@ async fn answer(
     let last = found.items.last().map(|(p, _)| p.clone());
     let mut items: Vec<EventLogView> = found.items.into_iter().map(|(_, e)| view(e)).collect();
     if bodies {
-        let reads = items.iter().enumerate().filter_map(|(i, v)| match (&v.outcome, &v.event_id) {
-            (Outcome::Accepted, Some(event_id)) => Some((i, v.connection_id.clone(), event_id.clone())),
-            _ => None,
-        });
+        // Collected first: the future must be Send, and a borrowing iterator held across the
+        // reads would not be for every lifetime (the api function's router needs it).
+        let reads: Vec<(usize, String, String)> = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match (&v.outcome, &v.event_id) {
+                (Outcome::Accepted, Some(event_id)) => Some((i, v.connection_id.clone(), event_id.clone())),
+                _ => None,
+            })
+            .collect();
         let read: Vec<_> = stream::iter(reads)
             .map(|(i, conn, event_id)| async move { (i, deps.events.get(&conn, &event_id).await) })
             .buffer_unordered(BODY_READS)

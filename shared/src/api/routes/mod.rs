@@ -119,8 +119,17 @@ impl Route {
     pub fn permission(&self) -> Permission {
         use Route::*;
         match self {
-            Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListDeadLetters | ShowDeadLetter(_) | ListEvents | ListConnectionEvents(_) => Permission::Read,
+            Me
+            | ListConnectors
+            | ShowConnector(_)
+            | ListConnections
+            | ShowConnection(_)
+            | ListFlows
+            | ShowFlow(_)
+            | ListDeadLetters
+            | ShowDeadLetter(_)
+            | ListEvents
+            | ListConnectionEvents(_) => Permission::Read,
             RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
             CreateConnection
             | UpdateConnection(_)
@@ -154,8 +163,19 @@ impl Route {
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
-            Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit | ListEvents
+            Me
+            | ListConnectors
+            | ShowConnector(_)
+            | ListConnections
+            | ShowConnection(_)
+            | ListFlows
+            | ShowFlow(_)
+            | ListDeadLetters
+            | ShowDeadLetter(_)
+            | ListKeys
+            | ListAudit
+            | ExportAudit
+            | ListEvents
             | ListConnectionEvents(_) => return None,
         })
     }
