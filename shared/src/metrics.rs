@@ -171,6 +171,12 @@ pub mod webhook {
             .emit();
     }
 
+    /// A rejection not written to the webhook log: its connection's allowance for the minute
+    /// was spent (see `receiver::webhook_log`).
+    pub fn log_skipped() {
+        Metrics::new(SERVICE).count("WebhookLogSkipped", 1).emit();
+    }
+
     /// Time spent on one request.
     pub fn duration(ms: f64) {
         Metrics::new(SERVICE).millis("HandlerDuration", ms).emit();

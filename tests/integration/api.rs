@@ -238,6 +238,23 @@ async fn seeded(api: &Api) -> (String, &'static str) {
     api.connection(&admin, "conn_a2").await;
     api.flow(&admin, "flow_a", "conn_a1", "conn_a2").await;
     api.park("job:flow_a:job_1", "flow_a").await;
+    // A rejected delivery in conn_a1's webhook log, as the receiver writes it.
+    switchyard::store::webhook_log::WebhookLogStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .record(
+            &api.tenant("tenant-a"),
+            &switchyard::store::webhook_log::LogEntry {
+                connection_id: "conn_a1".into(),
+                at: NOW - 30,
+                outcome: switchyard::store::webhook_log::Outcome::Rejected,
+                reason: Some("bad_signature:no_matching_signature".into()),
+                event_id: None,
+                event_type: None,
+                provider: None,
+            },
+            NOW + 86_400,
+        )
+        .await
+        .expect("the log entry is written");
     (admin, "job:flow_a:job_1")
 }
 
@@ -269,6 +286,10 @@ fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
             "/v1/connections/conn_a1/rotate-secret".into(),
             Some(json!({"credentials": {"access_token": CREDENTIAL}})),
         ),
+        ("GET", "/v1/connections/conn_a1/events".into(), None),
+        ("GET", "/v1/connections/conn_a1/events?include=body".into(), None),
+        ("GET", "/v1/events".into(), None),
+        ("GET", "/v1/events?include=body".into(), None),
         ("DELETE", "/v1/connections/conn_a2".into(), None),
         ("GET", "/v1/flows".into(), None),
         (
@@ -406,6 +427,9 @@ async fn each_role_reaches_exactly_the_routes_its_permission_allows() {
             "admin"
         } else if path.ends_with("/run") || path.ends_with("/replay") || path.ends_with("/test") {
             "runner"
+        } else if path.ends_with("include=body") {
+            // Stored bodies can hold personal data.
+            "editor"
         } else if method == "GET" {
             "viewer"
         } else {
@@ -1331,4 +1355,182 @@ async fn a_flow_shows_its_open_data_quality_anomalies() {
     assert_eq!(api.call("GET", "/v1/flows/flow_a", &other, None).await.status, 404);
     let anomalies = api.call("GET", "/v1/flows/flow_a", &admin, None).await.body["anomalies"].clone();
     assert_eq!(anomalies.as_array().map(Vec::len), Some(1));
+}
+
+/// Sends one Stripe-signed delivery (or a tampered one) to the receiver at `at`.
+async fn deliver(
+    receiver: &switchyard::receiver::ReceiverDeps,
+    clock: &FixedClock,
+    connection_id: &str,
+    body: &[u8],
+    signed: &[u8],
+    at: i64,
+) -> i64 {
+    clock.set(at);
+    let sig = crate::signing::stripe(WEBHOOK_SECRET, at, signed);
+    let ev = crate::receiver::apigw_event(connection_id, &[("Stripe-Signature", &sig)], body, false);
+    switchyard::receiver::handle(receiver, ev).await.status_code
+}
+
+#[tokio::test]
+async fn the_webhook_log_lists_accepted_duplicate_and_rejected_deliveries_and_bodies_only_when_asked() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let stranger = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_hooks", "provider": "stripe", "webhook": {"scheme": "stripe", "secret": WEBHOOK_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    api.connection(&admin, "conn_a1").await;
+
+    let clock = FixedClock::at(NOW);
+    let config = switchyard::config::ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(api.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(api.env.queue_url.clone()),
+        _ => None,
+    })
+    .expect("test config is complete");
+    let receiver = switchyard::receiver::ReceiverDeps::new(config, &api.env.clients, Arc::new(clock.clone()));
+    let body = serde_json::to_vec(&json!({"id": "evt_1", "object": "event", "type": "customer.created",
+        "data": {"object": {"id": "cus_1", "email": "jenny@example.com"}}}))
+    .unwrap();
+    let tampered =
+        serde_json::to_vec(&json!({"id": "evt_2", "type": "customer.created", "marker": "tampered-9f1c"})).unwrap();
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_hooks", &body, &body, NOW - 40).await,
+        200
+    );
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_hooks", &body, &body, NOW - 30).await,
+        200
+    );
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_hooks", &tampered, b"other", NOW - 20).await,
+        401
+    );
+    // conn_a1 verifies HubSpot signatures: a Stripe one is missing its header.
+    assert_eq!(deliver(&receiver, &clock, "conn_a1", &body, &body, NOW - 10).await, 401);
+    // An unknown connection has no tenant to log for: nothing is written.
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_nobody", &body, &body, NOW - 5).await,
+        401
+    );
+
+    // One connection's log, newest first, without bodies.
+    let r = api
+        .call("GET", "/v1/connections/conn_hooks/events", &viewer, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    let outcomes: Vec<_> = items
+        .iter()
+        .map(|e| (e["outcome"].as_str().unwrap(), e["at"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("rejected", NOW - 20), ("duplicate", NOW - 30), ("accepted", NOW - 40)]
+    );
+    assert_eq!(items[0]["reason"], "bad_signature:no_matching_signature");
+    assert_eq!(items[0]["event_id"], Value::Null, "a rejected body is not read");
+    for e in &items[1..] {
+        assert_eq!(
+            (e["event_id"].as_str(), e["event_type"].as_str()),
+            (Some("evt_1"), Some("customer.created"))
+        );
+    }
+    assert!(items.iter().all(|e| e.get("body").is_none()), "{items:?}");
+
+    // The tenant's log merges its connections, pages once through each entry, and filters.
+    let mut seen = Vec::new();
+    let mut path = "/v1/events?limit=2".to_string();
+    loop {
+        let r = api.call("GET", &path, &viewer, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for e in r.body["items"].as_array().unwrap() {
+            seen.push((
+                e["connection_id"].as_str().unwrap().to_string(),
+                e["at"].as_i64().unwrap(),
+            ));
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/events?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    let hooks = |at: i64| ("conn_hooks".to_string(), at);
+    assert_eq!(
+        seen,
+        [
+            ("conn_a1".to_string(), NOW - 10),
+            hooks(NOW - 20),
+            hooks(NOW - 30),
+            hooks(NOW - 40)
+        ]
+    );
+    let r = api.call("GET", "/v1/events?outcome=rejected", &viewer, None).await;
+    let reasons: Vec<_> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].clone())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            json!("bad_signature:missing_header"),
+            json!("bad_signature:no_matching_signature")
+        ]
+    );
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/events?since={}&outcome=accepted", NOW - 40),
+            &viewer,
+            None,
+        )
+        .await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 1, "{}", r.body);
+    for bad in ["outcome=lost", "include=headers", "since=-1", "cursor=djE6YQ"] {
+        let r = api.call("GET", &format!("/v1/events?{bad}"), &viewer, None).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+
+    // Bodies: editor and above only, accepted events only.
+    let r = api.call("GET", "/v1/events?include=body", &viewer, None).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = api
+        .call("GET", "/v1/connections/conn_hooks/events?include=body", &admin, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items[2]["body"].as_str().unwrap().as_bytes(), body.as_slice());
+    assert!(items[..2].iter().all(|e| e.get("body").is_none()), "{items:?}");
+
+    // A rejected request's content is nowhere in the table.
+    let scan = api
+        .env
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&api.env.table)
+        .send()
+        .await
+        .expect("scan works");
+    let dump = format!("{:?}", scan.items.unwrap_or_default());
+    assert!(!dump.contains("tampered-9f1c") && !dump.contains("evt_2"), "{dump}");
+    assert!(!dump.contains("conn_nobody"), "{dump}");
+
+    // Another tenant sees none of it.
+    let r = api
+        .call("GET", "/v1/connections/conn_hooks/events", &stranger, None)
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = api.call("GET", "/v1/events", &stranger, None).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.body);
 }

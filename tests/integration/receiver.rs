@@ -121,7 +121,12 @@ impl Rig {
     }
 }
 
-fn apigw_event(connection_id: &str, headers: &[(&str, &str)], body: &[u8], base64: bool) -> ApiGatewayV2httpRequest {
+pub(crate) fn apigw_event(
+    connection_id: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    base64: bool,
+) -> ApiGatewayV2httpRequest {
     let hdrs: serde_json::Map<String, Value> = headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), Value::String(v.to_string())))

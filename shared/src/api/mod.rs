@@ -36,6 +36,8 @@
 //! `GET /v1/connectors`, `GET /v1/connectors/{id}` [read];
 //! `GET|POST /v1/connections`, `GET|PATCH|DELETE /v1/connections/{id}` [read | write],
 //! `POST /v1/connections/{id}/test` [run], `POST /v1/connections/{id}/rotate-secret` [write];
+//! `GET /v1/events`, `GET /v1/connections/{id}/events` [read; `?include=body` write]: the
+//! inbound webhook log;
 //! `GET|POST /v1/flows`, `GET|PATCH /v1/flows/{id}`, `POST /v1/flows/{id}/pause|resume`
 //! [read | write], `POST /v1/flows/{id}/run` [run];
 //! `GET /v1/flows/{id}/conflicts` [read], `POST /v1/flows/{id}/conflicts/{record}/resolve`
@@ -74,12 +76,14 @@ use crate::store::api_keys::{ApiKeyStore, Tier};
 use crate::store::audit::AuditStore;
 use crate::store::connections::ConnectionStore;
 use crate::store::dead_letters::DeadLetterStore;
+use crate::store::events::EventStore;
 use crate::store::flows::FlowStore;
 use crate::store::idempotency::IdempotencyStore;
 use crate::store::jobs::JobStore;
 use crate::store::links::LinkStore;
 use crate::store::request_windows::RequestWindowStore;
 use crate::store::reviews::ReviewStore;
+use crate::store::webhook_log::WebhookLogStore;
 
 pub use auth::{Caller, Permission};
 pub use problem::{FieldError, Problem};
@@ -221,6 +225,9 @@ pub struct ApiDeps {
     pub audit: AuditStore,
     /// Flows' data-quality state: open anomalies are shown with the flow.
     pub quality: crate::store::quality::QualityStore,
+    /// The inbound webhook log, and stored events' bodies for `?include=body`.
+    pub webhook_log: WebhookLogStore,
+    pub events: EventStore,
     pub secrets: Arc<SecretStore>,
     /// For `POST /v1/connections/{id}/test` (the URL guard applies unless private networks
     /// are allowed).
@@ -249,6 +256,8 @@ impl ApiDeps {
             idempotency: IdempotencyStore::new(clients.dynamodb.clone(), &table),
             audit: AuditStore::new(clients.dynamodb.clone(), &table),
             quality: crate::store::quality::QualityStore::new(clients.dynamodb.clone(), &table),
+            webhook_log: WebhookLogStore::new(clients.dynamodb.clone(), &table),
+            events: EventStore::new(clients.dynamodb.clone(), &table),
             // Nothing cached: the API reads a secret only to test a connection, and rotates them.
             secrets: Arc::new(SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO)),
             // One client, built once per cold start, for connection checks and the sign-in

@@ -8,7 +8,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{audit, conflicts, connections, connectors, dead_letters, flows, keys, me};
+use super::routes::{audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -84,6 +84,8 @@ impl Modify for IdempotencyKeys {
         connections::delete,
         connections::test,
         connections::rotate_secret,
+        events::list,
+        events::list_for_connection,
         flows::list,
         flows::create,
         flows::show,
@@ -108,6 +110,7 @@ impl Modify for IdempotencyKeys {
     tags(
         (name = "connectors", description = "Built-in connector definitions"),
         (name = "connections", description = "Accounts at providers; credentials live in Secrets Manager"),
+        (name = "events", description = "The inbound webhook log: accepted, duplicate and rejected deliveries"),
         (name = "flows", description = "Stream -> jq mapping -> write operation"),
         (name = "dead-letters", description = "Messages that stopped retrying"),
         (name = "keys", description = "API keys (admin role)"),

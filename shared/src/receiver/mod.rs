@@ -7,6 +7,7 @@
 
 pub mod request;
 mod response;
+pub mod webhook_log;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::queue::{InboundEventRef, SyncMessage, SyncQueue};
 use crate::secrets::SecretStore;
 use crate::store::connections::{Connection, ConnectionStore};
 use crate::store::events::{EventStore, PutOutcome, StoredEvent};
+use crate::store::webhook_log::WebhookLogStore;
 use crate::webhook::{self, Extracted, SigningSecrets, VerifyOptions, WebhookRequest};
 pub use request::{downstream_headers, from_apigw, InboundRequest, RequestError};
 pub use response::Reply;
@@ -35,6 +37,9 @@ pub struct ReceiverDeps {
     pub connection_cache: TtlCache<String, Option<Arc<Connection>>>,
     pub secrets: SecretStore,
     pub events: EventStore,
+    /// Duplicates and rejections of known connections (see [`webhook_log`]).
+    pub webhook_log: WebhookLogStore,
+    pub rejection_budget: webhook_log::RejectionBudget,
     pub queue: SyncQueue,
     pub clock: SharedClock,
 }
@@ -46,6 +51,8 @@ impl ReceiverDeps {
             connection_cache: TtlCache::new(config.connection_cache_ttl, 4096),
             secrets: SecretStore::new(clients.secrets.clone(), config.secret_cache_ttl),
             events: EventStore::new(clients.dynamodb.clone(), &config.table_name),
+            webhook_log: WebhookLogStore::new(clients.dynamodb.clone(), &config.table_name),
+            rejection_budget: webhook_log::RejectionBudget::default(),
             queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
             clock,
             config,
@@ -128,6 +135,7 @@ pub fn prepare(
             };
             let stored = StoredEvent {
                 connection_id: conn.id.clone(),
+                tenant: conn.tenant.clone(),
                 event_id,
                 event_type: ev.event_type,
                 provider: provider.to_string(),
@@ -208,6 +216,7 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
     let (Some(settings), Some(arn)) = (conn.webhook.as_ref(), conn.secret_arn.as_deref()) else {
         warn!(message = "Webhook rejected.", outcome = "webhooks_not_configured");
         crate::metrics::webhook::rejected("webhooks_not_configured");
+        webhook_log::rejection(deps, &conn, "webhooks_not_configured").await;
         return Reply::Unauthorized;
     };
     let wreq = WebhookRequest {
@@ -229,6 +238,7 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
             reason = "not a verification challenge"
         );
         crate::metrics::webhook::rejected("method_not_allowed");
+        webhook_log::rejection(deps, &conn, "method_not_allowed").await;
         return Reply::MethodNotAllowed;
     }
     let secrets = match deps.secrets.webhook_secrets(arn).await {
@@ -241,6 +251,7 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         }
         Err(e) => {
             error!(message = "The connection's webhook secret is unusable; fix the secret.", outcome = "misconfigured", error = %e);
+            webhook_log::rejection(deps, &conn, "webhook_secret_unusable").await;
             return Reply::Unauthorized;
         }
     };
@@ -264,6 +275,7 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
             Err(r) => {
                 warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
                 crate::metrics::webhook::rejected("bad_signature");
+                webhook_log::rejection(deps, &conn, &format!("bad_signature:{}", r.code())).await;
                 Reply::Unauthorized
             }
         };
@@ -278,11 +290,13 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         Err(Refusal::Signature(r)) => {
             warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
             crate::metrics::webhook::rejected("bad_signature");
+            webhook_log::rejection(deps, &conn, &format!("bad_signature:{}", r.code())).await;
             return Reply::Unauthorized;
         }
         Err(Refusal::Payload(e)) => {
             warn!(message = "Webhook rejected.", outcome = "malformed_payload", reason = %e);
             crate::metrics::webhook::rejected("malformed_payload");
+            webhook_log::rejection(deps, &conn, "malformed_payload").await;
             return Reply::BadRequest;
         }
     };
@@ -334,6 +348,7 @@ async fn answer_handshake(
             outcome = "unexpected_handshake"
         );
         crate::metrics::webhook::rejected("unexpected_handshake");
+        webhook_log::rejection(deps, conn, "unexpected_handshake").await;
         return Reply::Unauthorized;
     };
     match deps.connections.claim_handshake(&conn.id, until).await {
@@ -344,6 +359,7 @@ async fn answer_handshake(
                 outcome = "unexpected_handshake"
             );
             crate::metrics::webhook::rejected("unexpected_handshake");
+            webhook_log::rejection(deps, conn, "unexpected_handshake").await;
             deps.connection_cache.remove(&conn.id);
             return Reply::Unauthorized;
         }
@@ -388,13 +404,13 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
         .await;
 
     let mut fresh = Vec::with_capacity(total);
-    let mut duplicates = 0usize;
+    let mut duplicate_events = Vec::new();
     let mut store_failed = false;
     let mut throttled = false;
     for (stored, msg, outcome) in results {
         match outcome {
             Ok(PutOutcome::Stored) => fresh.push((stored, msg)),
-            Ok(PutOutcome::Duplicate) => duplicates += 1,
+            Ok(PutOutcome::Duplicate) => duplicate_events.push(stored),
             Err(e) => {
                 error!(message = "Storing an event failed.", event_id = %stored.event_id, error = %e);
                 store_failed = true;
@@ -403,12 +419,17 @@ async fn store_and_enqueue(deps: &ReceiverDeps, events: Vec<(StoredEvent, SyncMe
         }
     }
 
+    let duplicates = duplicate_events.len();
     let msgs: Vec<SyncMessage> = fresh.iter().map(|(_, m)| m.clone()).collect();
-    let unsent = if msgs.is_empty() {
-        vec![]
-    } else {
-        deps.queue.send_all(&msgs).await
+    // The duplicates' log items are written while the new events are sent: no added wait.
+    let send = async {
+        if msgs.is_empty() {
+            vec![]
+        } else {
+            deps.queue.send_all(&msgs).await
+        }
     };
+    let (unsent, ()) = futures::join!(send, webhook_log::duplicates(deps, &duplicate_events));
     if !unsent.is_empty() {
         // Undo the stores we could not enqueue, so the provider's retry counts as new, not
         // duplicate. What cannot be undone stays pending: the dispatch tick's sweep sends it.

@@ -6,13 +6,18 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::table::{self, EVENT_SK, EXPIRES_AT, PENDING, PENDING_PK, PENDING_SHARDS, PENDING_SK, PK, SK};
+use super::table::{
+    self, EVENT_SK, EXPIRES_AT, LOG_PK, LOG_SK, PENDING, PENDING_PK, PENDING_SHARDS, PENDING_SK, PK, SK,
+};
 use super::StoreError;
 
 /// An accepted inbound event as stored for connector-sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub connection_id: String,
+    /// The connection's tenant (keys the event's place in the webhook log); empty on items
+    /// stored before the log existed.
+    pub tenant: String,
     /// The provider's own event id (Stripe `evt_...`, GitHub delivery GUID, ...).
     pub event_id: String,
     pub event_type: String,
@@ -47,7 +52,7 @@ impl StoredEvent {
             .iter()
             .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
             .collect();
-        let mut item = std::collections::HashMap::with_capacity(10);
+        let mut item = std::collections::HashMap::with_capacity(14);
         item.insert(PK.to_string(), AttributeValue::S(self.pk()));
         item.insert(SK.to_string(), AttributeValue::S(EVENT_SK.into()));
         item.insert("connection_id".into(), AttributeValue::S(self.connection_id.clone()));
@@ -58,6 +63,23 @@ impl StoredEvent {
         item.insert("headers".into(), AttributeValue::M(headers));
         item.insert("received_at".into(), AttributeValue::N(self.received_at.to_string()));
         item.insert(EXPIRES_AT.into(), AttributeValue::N(self.expires_at.to_string()));
+        if !self.tenant.is_empty() {
+            // Its entry in the webhook log: index keys on this same item, so logging an
+            // accepted event costs no request of its own.
+            item.insert("tenant".into(), AttributeValue::S(self.tenant.clone()));
+            item.insert(
+                LOG_PK.into(),
+                AttributeValue::S(table::log_pk(&self.tenant, &self.connection_id)),
+            );
+            item.insert(
+                LOG_SK.into(),
+                AttributeValue::S(table::log_sk(
+                    self.received_at,
+                    &self.connection_id,
+                    &super::webhook_log::accepted_id(&self.event_id),
+                )),
+            );
+        }
         // Pending until connector-sync takes it: the sparse `pending` index is how the dispatch
         // tick finds an event the receiver stored but could neither enqueue nor remove.
         let pk = self.pk();
@@ -105,6 +127,7 @@ impl StoredEvent {
             .unwrap_or_default();
         Ok(Self {
             connection_id: s("connection_id")?,
+            tenant: s("tenant").unwrap_or_default(),
             event_id: s("event_id")?,
             event_type: s("event_type")?,
             provider: s("provider")?,
@@ -286,6 +309,7 @@ mod tests {
     fn event_item_round_trips() {
         let ev = StoredEvent {
             connection_id: "conn_1".into(),
+            tenant: "acme".into(),
             event_id: "evt_1#with#hashes".into(),
             event_type: "customer.created".into(),
             provider: "stripe".into(),
@@ -296,6 +320,12 @@ mod tests {
         };
         let item = ev.to_item();
         assert_eq!(item[PK].as_s().unwrap(), "EVT#conn_1#evt_1#with#hashes");
+        assert_eq!(
+            item[LOG_PK].as_s().unwrap(),
+            "WHLOG#acme#conn_1",
+            "an accepted event is in its connection's webhook log"
+        );
+        assert!(item[LOG_SK].as_s().unwrap().starts_with("001700000000#conn_1#e"));
         assert_eq!(StoredEvent::from_item(&item).unwrap(), ev);
     }
 }

@@ -15,6 +15,7 @@ pub mod rate_budget;
 pub mod request_windows;
 pub mod reviews;
 pub mod table;
+pub mod webhook_log;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 

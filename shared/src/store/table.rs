@@ -12,6 +12,7 @@
 //! | `sched` | connection | `CONN` | `<id>` |
 //! | `sched` | enabled scheduled flow | `DUE` | `<next run, 12 digits>#<id>` |
 //! | `pending` | inbound event not yet taken by connector-sync | `PENDING#<0..15>` | `<received at, 12 digits>#<pk>` |
+//! | `webhook_log` | inbound event, and each duplicate or rejected delivery | `WHLOG#<tenant>#<conn>` | `<at, 12 digits>#<conn>#<id>` |
 //!
 //! Connections are keyed by id (not by tenant, as ARCHITECTURE.md sketches) because the webhook
 //! receiver only knows the id from the URL: a `GetItem` on the hot path beats a GSI query, and the
@@ -39,6 +40,25 @@ pub const PENDING_PK: &str = "pending_pk";
 pub const PENDING_SK: &str = "pending_sk";
 /// Shards of the pending index, so a burst of events spreads over partitions.
 pub const PENDING_SHARDS: u32 = 16;
+
+/// The sparse index of the inbound webhook log (`GET /v1/events`): accepted events carry its
+/// keys on their own item (no extra write), duplicates and rejections are small items of their
+/// own (see [`super::webhook_log`]). It projects only the log's fields, never a body.
+pub const WEBHOOK_LOG: &str = "webhook_log";
+pub const LOG_PK: &str = "log_pk";
+pub const LOG_SK: &str = "log_sk";
+
+/// `log_pk` of a connection's webhook log. The tenant is part of it, so a connection id taken
+/// again by another tenant after a delete never shows the first owner's entries.
+pub fn log_pk(tenant: &str, connection_id: &str) -> String {
+    format!("WHLOG#{tenant}#{connection_id}")
+}
+
+/// `log_sk` of an entry: time first (newest first is a backwards `Query`), then the connection
+/// (so positions compare the same way in every connection's partition), then the entry's id.
+pub fn log_sk(at: i64, connection_id: &str, id: &str) -> String {
+    format!("{:012}#{connection_id}#{id}", at.max(0))
+}
 
 /// `sched_sk` of a flow due at `next_run_at` (unix seconds; missing: due now).
 pub fn due_sk(next_run_at: Option<i64>, flow_id: &str) -> String {

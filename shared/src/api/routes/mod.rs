@@ -5,6 +5,7 @@ pub(crate) mod conflicts;
 pub(crate) mod connections;
 pub(crate) mod connectors;
 pub(crate) mod dead_letters;
+pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod me;
@@ -28,6 +29,8 @@ pub enum Route {
     DeleteConnection(String),
     TestConnection(String),
     RotateConnectionSecret(String),
+    ListConnectionEvents(String),
+    ListEvents,
     ListFlows,
     CreateFlow,
     ShowFlow(String),
@@ -94,6 +97,8 @@ impl Route {
             ("DELETE", ["connections", _]) => Route::DeleteConnection(id(1)),
             ("POST", ["connections", _, "test"]) => Route::TestConnection(id(1)),
             ("POST", ["connections", _, "rotate-secret"]) => Route::RotateConnectionSecret(id(1)),
+            ("GET", ["connections", _, "events"]) => Route::ListConnectionEvents(id(1)),
+            ("GET", ["events"]) => Route::ListEvents,
             ("GET", ["audit"]) => Route::ListAudit,
             ("GET", ["audit", "export"]) => Route::ExportAudit,
             ("GET", ["flows"]) => Route::ListFlows,
@@ -119,8 +124,18 @@ impl Route {
     pub fn permission(&self) -> Permission {
         use Route::*;
         match self {
-            Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListConflicts(_) | ListDeadLetters | ShowDeadLetter(_) => Permission::Read,
+            Me
+            | ListConnectors
+            | ShowConnector(_)
+            | ListConnections
+            | ShowConnection(_)
+            | ListFlows
+            | ShowFlow(_)
+            | ListConflicts(_)
+            | ListDeadLetters
+            | ShowDeadLetter(_)
+            | ListEvents
+            | ListConnectionEvents(_) => Permission::Read,
             RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
             CreateConnection
             | UpdateConnection(_)
@@ -156,10 +171,21 @@ impl Route {
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
-            Me | ListConnectors | ShowConnector(_) | ListConnections | ShowConnection(_) | ListFlows | ShowFlow(_)
-            | ListConflicts(_) | ListDeadLetters | ShowDeadLetter(_) | ListKeys | ListAudit | ExportAudit => {
-                return None
-            }
+            Me
+            | ListConnectors
+            | ShowConnector(_)
+            | ListConnections
+            | ShowConnection(_)
+            | ListFlows
+            | ShowFlow(_)
+            | ListConflicts(_)
+            | ListDeadLetters
+            | ShowDeadLetter(_)
+            | ListKeys
+            | ListAudit
+            | ExportAudit
+            | ListEvents
+            | ListConnectionEvents(_) => return None,
         })
     }
 
@@ -173,6 +199,7 @@ impl Route {
             | DeleteConnection(id)
             | TestConnection(id)
             | RotateConnectionSecret(id)
+            | ListConnectionEvents(id)
             | ShowFlow(id)
             | UpdateFlow(id)
             | PauseFlow(id)
@@ -186,7 +213,7 @@ impl Route {
             // The record: the audit entry's action names what was resolved.
             ResolveConflict(_, record) => Some(record),
             Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
-            | ListKeys | CreateKey | ListAudit | ExportAudit => None,
+            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents => None,
         }
     }
 
@@ -206,6 +233,8 @@ impl Route {
             DeleteConnection(id()),
             TestConnection(id()),
             RotateConnectionSecret(id()),
+            ListConnectionEvents(id()),
+            ListEvents,
             ListFlows,
             CreateFlow,
             ShowFlow(id()),
@@ -244,6 +273,8 @@ impl Route {
             DeleteConnection(_) => "DELETE /v1/connections/{id}",
             TestConnection(_) => "POST /v1/connections/{id}/test",
             RotateConnectionSecret(_) => "POST /v1/connections/{id}/rotate-secret",
+            ListConnectionEvents(_) => "GET /v1/connections/{id}/events",
+            ListEvents => "GET /v1/events",
             ListAudit => "GET /v1/audit",
             ExportAudit => "GET /v1/audit/export",
             ListFlows => "GET /v1/flows",
@@ -280,6 +311,8 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         DeleteConnection(id) => connections::delete(deps, caller, &id).await,
         TestConnection(id) => connections::test(deps, caller, &id).await,
         RotateConnectionSecret(id) => connections::rotate_secret(deps, caller, &id, req).await,
+        ListConnectionEvents(id) => events::list_for_connection(deps, caller, &id, req).await,
+        ListEvents => events::list(deps, caller, req).await,
         ListAudit => audit::list(deps, caller, req).await,
         ExportAudit => audit::export(deps, caller, req).await,
         ListFlows => flows::list(deps, caller, req).await,
@@ -334,6 +367,11 @@ mod tests {
         let p = Route::parse("PUT", "/v1/flows/f").unwrap_err();
         assert_eq!(p.status, 405);
         assert!(p.headers.iter().any(|(n, v)| *n == "allow" && v == "GET, PATCH"));
+        assert_eq!(Route::parse("GET", "/v1/events").unwrap(), Route::ListEvents);
+        assert_eq!(
+            Route::parse("GET", "/v1/connections/conn_1/events").unwrap(),
+            Route::ListConnectionEvents("conn_1".into())
+        );
         assert_eq!(Route::parse("GET", "/v1/nothing").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/hooks/x").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/v1/flows//run").unwrap_err().status, 404);
