@@ -2044,9 +2044,7 @@ mod settings_tests {
 
     /// What the client-credentials grant needs: an alternative without them is never bound.
     fn client_credentials() -> Credentials {
-        Credentials::new()
-            .with("client_id", "app")
-            .with("client_secret", "shh")
+        Credentials::new().with("client_id", "app").with("client_secret", "shh")
     }
 
     fn scopes_of(specs: &[AuthSpec]) -> Vec<String> {
