@@ -533,19 +533,20 @@ async fn stripe_webhook_through_the_receiver_ends_as_a_hubspot_contact() {
 
 #[tokio::test]
 async fn an_event_no_flow_takes_is_done_even_when_its_provider_has_no_connector() {
-    // A webhook-only connection: Calendly has no connector definition here, and no credentials.
+    // A webhook-only connection from a provider with no connector definition (a scheduling
+    // service that signs its deliveries the way Calendly does), and no credentials.
     let rig = Rig::new().await;
     let calendly = Scheme::from_name("calendly").unwrap();
     assert!(
-        Registry::embedded().unwrap().get_shared("calendly").is_none(),
-        "the premise: no calendly connector"
+        Registry::embedded().unwrap().get_shared("acme-scheduling").is_none(),
+        "the premise: no acme-scheduling connector"
     );
     connect(
         &rig.deps,
         &rig.tenant,
         "conn_calendly",
-        "calendly",
-        json!({"base_url": "https://api.calendly.com"}),
+        "acme-scheduling",
+        json!({"base_url": "https://api.acme-scheduling.example"}),
         json!({}),
         Some((calendly.clone(), WEBHOOK_SECRET)),
     )
