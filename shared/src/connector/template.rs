@@ -9,7 +9,9 @@
 //! Text filters follow the name, applied left to right, and make the value text: `lower`,
 //! `upper`, `trim`, `md5` (the lowercase hex MD5 digest of the text, for APIs that key a
 //! record by a hash: Mailchimp's member id is `{{ record.email | trim | lower | md5 }}`) and
-//! `last_segment` (a resource URI's last path segment: Calendly's ids are URIs). An
+//! `last_segment` (a resource URI's last path segment: Calendly's ids are URIs) and
+//! `odata_string` (single quotes doubled, for a value inside an OData string literal such as
+//! an alternate key `contacts(emailaddress1='{{ key | odata_string }}')`). An
 //! unset value stays unset through any filter. Nothing here performs I/O.
 
 use std::borrow::Cow;
@@ -62,6 +64,9 @@ pub enum Filter {
     /// `https://api.calendly.com/scheduled_events/GBGBDCAADAEDCRZ2` is `GBGBDCAADAEDCRZ2`); text
     /// without a `/` is kept.
     LastSegment,
+    /// `odata_string`: every `'` doubled, as the inside of an OData string literal needs (a
+    /// key predicate or a `$filter` value): `o'brien` is `o''brien`.
+    OdataString,
 }
 
 impl Filter {
@@ -73,6 +78,7 @@ impl Filter {
             "trim" => Filter::Trim,
             "md5" => Filter::Md5,
             "last_segment" => Filter::LastSegment,
+            "odata_string" => Filter::OdataString,
             _ => return None,
         })
     }
@@ -91,6 +97,7 @@ impl Filter {
                 let path = text.split(['?', '#']).next().unwrap_or_default().trim_end_matches('/');
                 path.rsplit('/').next().unwrap_or_default().to_owned()
             }
+            Filter::OdataString => text.replace('\'', "''"),
         }
     }
 }
@@ -149,7 +156,7 @@ pub enum TemplateError {
     Empty(usize),
     #[error("placeholder `{0}` is not a dotted name of letters, digits, `_` and `-`")]
     BadName(String),
-    #[error("placeholder `{0}`: `{1}` is not a filter (filters: string, lower, upper, trim, md5, last_segment)")]
+    #[error("placeholder `{0}`: `{1}` is not a filter (filters: string, lower, upper, trim, md5, last_segment, odata_string)")]
     UnknownFilter(String, String),
     #[error("with `body_format: xml` the body is one string, the XML document's template")]
     XmlBodyNotText,
@@ -584,6 +591,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.render_path(&v).unwrap(), "/e/GBGBDCAADAEDCRZ2/AAA/b");
+        // A value inside an OData string literal: quotes doubled, then percent-encoded in a path.
+        let mut v = Vars::new();
+        v.root("record", Cow::Owned(json!({"key": "o'brien@x.io"})));
+        let t = Template::parse("/contacts(emailaddress1='{{ record.key | odata_string }}')").unwrap();
+        assert_eq!(
+            t.render_path(&v).unwrap(),
+            "/contacts(emailaddress1='o%27%27brien%40x.io')"
+        );
         assert_eq!(
             Template::parse("{{ record.email | }}"),
             Err(TemplateError::UnknownFilter("record.email".into(), "".into()))
