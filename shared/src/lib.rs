@@ -11,7 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod connector;
 pub mod dispatch;
-#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
 pub mod local;

@@ -2441,11 +2441,9 @@ fn read_current_needs_a_key_batch_size_one_and_a_stream_that_fetches() {
     assert!(bad("    read_current: {stream: things}\n", "").contains("current.version"));
 }
 
-const JWT_TEST_KEY: &str = include_str!("../../tests/fixtures/salesforce/jwt_test_key.pem");
-const JWT_TEST_PUBLIC_KEY: &str = include_str!("../../tests/fixtures/salesforce/jwt_test_key.pub.pem");
-
 #[tokio::test]
 async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_and_no_secret() {
+    let (private, public) = generated_rsa_pem();
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/oauth/token"))
@@ -2470,7 +2468,7 @@ async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_a
     );
     let creds = Credentials::new()
         .with("client_id", "consumer-key")
-        .with("private_key", JWT_TEST_KEY)
+        .with("private_key", private)
         .with("username", "integration@example.com");
     let c = client(d.clone(), settings(&server), creds);
     c.read_page("items", &StreamState::default()).await.unwrap();
@@ -2494,7 +2492,7 @@ async fn jwt_bearer_grant_posts_an_rs256_assertion_signed_with_the_private_key_a
     validation.set_issuer(&["consumer-key"]);
     let claims = jsonwebtoken::decode::<Value>(
         &form["assertion"],
-        &jsonwebtoken::DecodingKey::from_rsa_pem(JWT_TEST_PUBLIC_KEY.as_bytes()).unwrap(),
+        &jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
         &validation,
     )
     .expect("the assertion verifies with the public key")

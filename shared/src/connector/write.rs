@@ -78,11 +78,15 @@ pub(crate) fn id_from_location(value: &str) -> Option<String> {
     )
 }
 
-/// A response that lists only the refused records (BigQuery's `insertErrors: [{index,
-/// errors}]`): the inputs an error names fail permanently with its message, the others were
-/// written. An error that names no input fails the whole batch, as it cannot be placed.
-fn read_errors_only(spec: &WriteResponseSpec, inputs: &[Input], body: &Value) -> Vec<WriteResult> {
-    let mut out: Vec<Option<WriteResult>> = vec![None; inputs.len()];
+/// Reads the response's `errors` array: each input an error names (by ref, or by key ignoring
+/// case) fails permanently with the error's message. Answers the first message of an error
+/// that names no input, for the caller to apply to the inputs nothing answered.
+fn fail_named_inputs(
+    spec: &WriteResponseSpec,
+    inputs: &[Input],
+    body: &Value,
+    out: &mut [Option<WriteResult>],
+) -> Option<String> {
     let mut unattributed = None;
     let errors = spec
         .errors
@@ -111,6 +115,15 @@ fn read_errors_only(spec: &WriteResponseSpec, inputs: &[Input], body: &Value) ->
             unattributed = Some(message);
         }
     }
+    unattributed
+}
+
+/// A response that lists only the refused records (BigQuery's `insertErrors: [{index,
+/// errors}]`): the inputs an error names fail permanently with its message, the others were
+/// written. An error that names no input fails the whole batch, as it cannot be placed.
+fn read_errors_only(spec: &WriteResponseSpec, inputs: &[Input], body: &Value) -> Vec<WriteResult> {
+    let mut out: Vec<Option<WriteResult>> = vec![None; inputs.len()];
+    let unattributed = fail_named_inputs(spec, inputs, body, &mut out);
     out.into_iter()
         .map(|r| match (r, &unattributed) {
             (Some(failed), _) => failed,
@@ -188,37 +201,10 @@ pub(crate) fn read_results(spec: &WriteResponseSpec, inputs: &[Input], body: &Va
             });
         }
     }
-    let mut unattributed = Vec::new();
-    let errors = spec
-        .errors
-        .as_deref()
-        .and_then(|p| body.pointer(p))
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    for error in errors {
-        let message = message_of(spec, error);
-        let refs = texts(spec.error_ref.as_deref().and_then(|p| error.pointer(p)));
-        let keys = texts(spec.error_key.as_deref().and_then(|p| error.pointer(p)));
-        let mut attributed = false;
-        for (i, input) in inputs.iter().enumerate() {
-            let hit = refs.contains(&input.reference)
-                || input
-                    .key
-                    .as_deref()
-                    .is_some_and(|k| keys.iter().any(|e| e.eq_ignore_ascii_case(k)));
-            if hit {
-                out[i] = Some(WriteResult::failed(message.clone(), ErrorClass::Permanent));
-                attributed = true;
-            }
-        }
-        if !attributed {
-            unattributed.push(message);
-        }
-    }
+    let unattributed = fail_named_inputs(spec, inputs, body, &mut out);
     out.into_iter()
         .map(|r| {
-            r.unwrap_or_else(|| match unattributed.first() {
+            r.unwrap_or_else(|| match &unattributed {
                 Some(message) => WriteResult::failed(message.clone(), ErrorClass::Permanent),
                 None => WriteResult::failed(
                     "the destination returned no result for this record",

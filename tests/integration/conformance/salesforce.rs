@@ -21,11 +21,11 @@ use switchyard_fakes::salesforce::{
     self, SalesforceConfig, SalesforceOrg, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, USERNAME,
 };
 
+use switchyard_tests::keys::rsa_key_pair;
+
 use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
 
 const SEEDED: usize = 450;
-const JWT_KEY: &str = include_str!("../../fixtures/salesforce/jwt_test_key.pem");
-const JWT_PUBLIC_KEY: &str = include_str!("../../fixtures/salesforce/jwt_test_key.pub.pem");
 
 /// The connection config: the fake login server, and a budget the fake has no reason to pace.
 fn config(org: &SalesforceOrg) -> Value {
@@ -43,9 +43,12 @@ fn refresh_credentials() -> [(&'static str, &'static str); 3] {
 
 #[tokio::test]
 async fn salesforce() {
+    // The JWT bearer grant's key pair, made now (never committed): the connector signs with the
+    // private key, the fake login server verifies with the public one.
+    let (jwt_key, jwt_public_key) = rsa_key_pair();
     let org = salesforce::start(SalesforceConfig {
         records: SEEDED,
-        jwt_public_key: Some(JWT_PUBLIC_KEY.into()),
+        jwt_public_key: Some(jwt_public_key),
         ..SalesforceConfig::default()
     });
     let c = client(
@@ -256,7 +259,7 @@ async fn salesforce() {
         "https://login.salesforce.com",
         &[
             ("client_id", CLIENT_ID),
-            ("private_key", JWT_KEY),
+            ("private_key", jwt_key.as_str()),
             ("username", USERNAME),
         ],
         config(&org),
@@ -277,7 +280,7 @@ async fn salesforce() {
         "https://login.salesforce.com",
         &[
             ("client_id", CLIENT_ID),
-            ("private_key", JWT_KEY),
+            ("private_key", jwt_key.as_str()),
             ("username", "someone@else.example.com"),
         ],
         config(&org),
