@@ -164,7 +164,14 @@ impl CloudAssess {
     }
 
     /// An assessor's mark on a unit, as CloudAssess records it (`status` pending or approved).
-    pub fn record_outcome(&self, learner: u64, enrolment_external_id: &str, unit: &str, result: &str, status: &str) -> Value {
+    pub fn record_outcome(
+        &self,
+        learner: u64,
+        enrolment_external_id: &str,
+        unit: &str,
+        result: &str,
+        status: &str,
+    ) -> Value {
         let id = self.new_id();
         let l = self.learner(learner).unwrap_or(Value::Null);
         let title = UNITS.iter().find(|(c, _)| *c == unit).map_or("", |(_, t)| *t);
@@ -284,10 +291,20 @@ fn list(state: &CloudAssess, uri: &Uri, query: Option<String>, extra: &[&str], i
                         per_page = n;
                     }
                 }
-                _ => state.violation("GET", uri.path(), &format!("/{k}"), format!("`{k}` out of range: `{v}`")),
+                _ => state.violation(
+                    "GET",
+                    uri.path(),
+                    &format!("/{k}"),
+                    format!("`{k}` out of range: `{v}`"),
+                ),
             },
             other if extra.contains(&other) => {}
-            other => state.violation("GET", uri.path(), &format!("/{other}"), format!("`{other}` is not a parameter of this list")),
+            other => state.violation(
+                "GET",
+                uri.path(),
+                &format!("/{other}"),
+                format!("`{other}` is not a parameter of this list"),
+            ),
         }
     }
     let total = items.len();
@@ -321,7 +338,12 @@ async fn list_outcomes(State(state): State<Arc<CloudAssess>>, uri: Uri, RawQuery
         .map(|(_, v)| v.into_owned());
     if let Some(s) = &status {
         if s != "approved" && s != "pending" {
-            state.violation("GET", uri.path(), "/status", format!("status must be approved or pending, got `{s}`"));
+            state.violation(
+                "GET",
+                uri.path(),
+                "/status",
+                format!("status must be approved or pending, got `{s}`"),
+            );
         }
     }
     let items = lock(&state.outcomes)
@@ -337,7 +359,14 @@ async fn outcome(State(state): State<Arc<CloudAssess>>, Path(id): Path<String>) 
 }
 
 /// The object under `wrapper` in a JSON body, with only `allowed` fields.
-fn wrapped(state: &CloudAssess, uri: &Uri, headers: &HeaderMap, body: &[u8], wrapper: &str, allowed: &[&str]) -> Map<String, Value> {
+fn wrapped(
+    state: &CloudAssess,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    wrapper: &str,
+    allowed: &[&str],
+) -> Map<String, Value> {
     let json_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -353,12 +382,22 @@ fn wrapped(state: &CloudAssess, uri: &Uri, headers: &HeaderMap, body: &[u8], wra
         _ => None,
     };
     let Some(inner) = inner else {
-        state.violation("POST", uri.path(), "/", format!("the body must be {{\"{wrapper}\": {{...}}}}"));
+        state.violation(
+            "POST",
+            uri.path(),
+            "/",
+            format!("the body must be {{\"{wrapper}\": {{...}}}}"),
+        );
         return Map::new();
     };
     for key in inner.keys() {
         if !allowed.contains(&key.as_str()) {
-            state.violation("POST", uri.path(), &format!("/{wrapper}/{key}"), format!("`{key}` is not a field of a {wrapper}"));
+            state.violation(
+                "POST",
+                uri.path(),
+                &format!("/{wrapper}/{key}"),
+                format!("`{key}` is not a field of a {wrapper}"),
+            );
         }
     }
     inner
@@ -373,24 +412,57 @@ fn text(map: &Map<String, Value>, key: &str) -> String {
 }
 
 async fn create_learner(State(state): State<Arc<CloudAssess>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let l = wrapped(&state, &uri, &headers, &body, "learner", &["first_name", "last_name", "email", "external_id"]);
+    let l = wrapped(
+        &state,
+        &uri,
+        &headers,
+        &body,
+        "learner",
+        &["first_name", "last_name", "email", "external_id"],
+    );
     let (first, last, email) = (text(&l, "first_name"), text(&l, "last_name"), text(&l, "email"));
     if first.trim().is_empty() || last.trim().is_empty() {
-        return errors(StatusCode::UNPROCESSABLE_ENTITY, "first_name", "first_name and last_name can't be blank");
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "first_name",
+            "first_name and last_name can't be blank",
+        );
     }
-    let valid = email.split_once('@').is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
+    let valid = email
+        .split_once('@')
+        .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
     if !valid {
-        return errors(StatusCode::UNPROCESSABLE_ENTITY, "email", &format!("email is invalid: {email}"));
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email",
+            &format!("email is invalid: {email}"),
+        );
     }
     if state.find_learner(&email).is_some() {
-        return errors(StatusCode::UNPROCESSABLE_ENTITY, "email", "email has already been taken");
+        return errors(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email",
+            "email has already been taken",
+        );
     }
     let created = state.insert_learner(&first, &last, &email, &text(&l, "external_id"));
     (StatusCode::CREATED, Json(json!({"data": created}))).into_response()
 }
 
-async fn create_enrolment(State(state): State<Arc<CloudAssess>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let e = wrapped(&state, &uri, &headers, &body, "enrolment", &["learner_id", "qualification_code", "external_id"]);
+async fn create_enrolment(
+    State(state): State<Arc<CloudAssess>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let e = wrapped(
+        &state,
+        &uri,
+        &headers,
+        &body,
+        "enrolment",
+        &["learner_id", "qualification_code", "external_id"],
+    );
     let learner: Option<u64> = text(&e, "learner_id").parse().ok();
     let Some(learner) = learner.filter(|id| state.learner(*id).is_some()) else {
         return errors(StatusCode::UNPROCESSABLE_ENTITY, "learner_id", "learner must exist");

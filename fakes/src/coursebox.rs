@@ -50,8 +50,24 @@ pub const ADMIN_EMAIL: &str = "admin@mytraining.edu.au";
 pub const ADMIN_PASSWORD: &str = "cbx-Adm1n-pass-9f2e7c";
 
 const ATTRIBUTES: &[&str] = &[
-    "id", "realm", "email", "emailVerified", "fullName", "firstName", "lastName", "title", "contactNumber",
-    "dateOfBirth", "headline", "avatarUrl", "profile", "country", "city", "location", "region", "state",
+    "id",
+    "realm",
+    "email",
+    "emailVerified",
+    "fullName",
+    "firstName",
+    "lastName",
+    "title",
+    "contactNumber",
+    "dateOfBirth",
+    "headline",
+    "avatarUrl",
+    "profile",
+    "country",
+    "city",
+    "location",
+    "region",
+    "state",
 ];
 
 /// How the fake behaves.
@@ -142,7 +158,12 @@ impl Coursebox {
             let id = self.new_id();
             lock(&self.users).insert(
                 id,
-                user_json(id, &format!("Student{n}"), "Learner", &format!("student{n}@example.edu.au")),
+                user_json(
+                    id,
+                    &format!("Student{n}"),
+                    "Learner",
+                    &format!("student{n}@example.edu.au"),
+                ),
             );
         }
         for n in 1..=config.courses as u64 {
@@ -282,7 +303,12 @@ fn error(status: StatusCode, name: &str, code: &str, message: &str) -> Response 
 }
 
 fn invalid(message: &str) -> Response {
-    error(StatusCode::UNPROCESSABLE_ENTITY, "ValidationError", "VALIDATION_ERROR", message)
+    error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "ValidationError",
+        "VALIDATION_ERROR",
+        message,
+    )
 }
 
 fn fault(status: StatusCode) -> Response {
@@ -314,7 +340,12 @@ async fn access_token(State(state): State<Arc<Coursebox>>, req: Request, next: N
         .unwrap_or_default()
         .to_owned();
     if token.is_empty() || !lock(&state.sessions).contains(&token) {
-        return error(StatusCode::UNAUTHORIZED, "Error", "AUTHORIZATION_REQUIRED", "Authorization Required");
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "Error",
+            "AUTHORIZATION_REQUIRED",
+            "Authorization Required",
+        );
     }
     next.run(req).await
 }
@@ -339,7 +370,12 @@ fn json_object(state: &Coursebox, uri: &Uri, headers: &HeaderMap, body: &[u8]) -
 fn only(state: &Coursebox, uri: &Uri, at: &str, map: &Map<String, Value>, allowed: &[&str]) {
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {
-            state.violation("POST", uri.path(), &format!("{at}/{key}"), format!("`{key}` is not accepted here"));
+            state.violation(
+                "POST",
+                uri.path(),
+                &format!("{at}/{key}"),
+                format!("`{key}` is not accepted here"),
+            );
         }
     }
 }
@@ -374,11 +410,21 @@ fn filter(state: &Coursebox, uri: &Uri, query: Option<String>) -> (usize, usize)
     let mut skip = 0usize;
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k != "filter" {
-            state.violation("GET", uri.path(), &format!("/{k}"), format!("`{k}` is not a parameter of a list"));
+            state.violation(
+                "GET",
+                uri.path(),
+                &format!("/{k}"),
+                format!("`{k}` is not a parameter of a list"),
+            );
             continue;
         }
         let Ok(Value::Object(f)) = serde_json::from_str::<Value>(&v) else {
-            state.violation("GET", uri.path(), "/filter", format!("filter is not a JSON object: {v}"));
+            state.violation(
+                "GET",
+                uri.path(),
+                "/filter",
+                format!("filter is not a JSON object: {v}"),
+            );
             continue;
         };
         for (key, value) in &f {
@@ -386,7 +432,12 @@ fn filter(state: &Coursebox, uri: &Uri, query: Option<String>) -> (usize, usize)
                 ("limit", Some(n)) if (1..=100).contains(&n) => limit = n as usize,
                 ("skip", Some(n)) => skip = n as usize,
                 ("order", _) if value == "id ASC" => {}
-                _ => state.violation("GET", uri.path(), &format!("/filter/{key}"), format!("unsupported filter {key}: {value}")),
+                _ => state.violation(
+                    "GET",
+                    uri.path(),
+                    &format!("/filter/{key}"),
+                    format!("unsupported filter {key}: {value}"),
+                ),
             }
         }
     }
@@ -416,7 +467,11 @@ async fn list_users(State(state): State<Arc<Coursebox>>, uri: Uri, RawQuery(q): 
 }
 
 async fn user(State(state): State<Arc<Coursebox>>, Path(id): Path<String>) -> Response {
-    one(id.parse().ok().and_then(|i| state.user(i)).map(|u| public(&u)), "WineUser", &id)
+    one(
+        id.parse().ok().and_then(|i| state.user(i)).map(|u| public(&u)),
+        "WineUser",
+        &id,
+    )
 }
 
 async fn list_courses(State(state): State<Arc<Coursebox>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
@@ -453,8 +508,17 @@ async fn create_account(State(state): State<Arc<Coursebox>>, uri: Uri, headers: 
             Map::new()
         }
     };
-    only(&state, &uri, "/data", &data, &["user", "offerCode", "marketingEmails", "is18Plus"]);
-    for (flag, pointer) in [("marketingEmails", "/data/marketingEmails"), ("is18Plus", "/data/is18Plus")] {
+    only(
+        &state,
+        &uri,
+        "/data",
+        &data,
+        &["user", "offerCode", "marketingEmails", "is18Plus"],
+    );
+    for (flag, pointer) in [
+        ("marketingEmails", "/data/marketingEmails"),
+        ("is18Plus", "/data/is18Plus"),
+    ] {
         if !data.get(flag).is_some_and(Value::is_boolean) {
             state.violation("POST", uri.path(), pointer, format!("`{flag}` must be a boolean"));
         }
@@ -463,7 +527,13 @@ async fn create_account(State(state): State<Arc<Coursebox>>, uri: Uri, headers: 
         Some(Value::Object(u)) => u.clone(),
         _ => Map::new(),
     };
-    only(&state, &uri, "/data/user", &user, &["firstName", "lastName", "email", "password"]);
+    only(
+        &state,
+        &uri,
+        "/data/user",
+        &user,
+        &["firstName", "lastName", "email", "password"],
+    );
     let (first, last, email, password) = (
         text(&user, "firstName"),
         text(&user, "lastName"),
@@ -474,10 +544,14 @@ async fn create_account(State(state): State<Arc<Coursebox>>, uri: Uri, headers: 
         return invalid("The `WineUser` instance is not valid. Details: `firstName` can't be blank.");
     }
     if !valid_email(&email) {
-        return invalid(&format!("The `WineUser` instance is not valid. Details: `email` is invalid (value: \"{email}\")."));
+        return invalid(&format!(
+            "The `WineUser` instance is not valid. Details: `email` is invalid (value: \"{email}\")."
+        ));
     }
     if state.find_user(&email).is_some() {
-        return invalid(&format!("The `WineUser` instance is not valid. Details: `email` Email already exists (value: \"{email}\")."));
+        return invalid(&format!(
+            "The `WineUser` instance is not valid. Details: `email` Email already exists (value: \"{email}\")."
+        ));
     }
     if password.len() < 8 {
         return invalid("The `WineUser` instance is not valid. Details: `password` is too short.");
@@ -489,29 +563,52 @@ async fn create_account(State(state): State<Arc<Coursebox>>, uri: Uri, headers: 
     Json(public(&u)).into_response()
 }
 
-async fn update_user(State(state): State<Arc<Coursebox>>, uri: Uri, headers: HeaderMap, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn update_user(
+    State(state): State<Arc<Coursebox>>,
+    uri: Uri,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let query_id: Option<u64> = form_urlencoded::parse(q.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "id")
         .and_then(|(_, v)| v.parse().ok());
     let map = json_object(&state, &uri, &headers, &body);
     only(&state, &uri, "", &map, &["id", "attributes"]);
     if id_of(map.get("id")) != query_id {
-        state.violation("POST", uri.path(), "/id", "the body's id differs from the query's".into());
+        state.violation(
+            "POST",
+            uri.path(),
+            "/id",
+            "the body's id differs from the query's".into(),
+        );
     }
     let attributes = match map.get("attributes") {
         Some(Value::Object(a)) => a.clone(),
         _ => {
-            state.violation("POST", uri.path(), "/attributes", "`attributes` must be an object".into());
+            state.violation(
+                "POST",
+                uri.path(),
+                "/attributes",
+                "`attributes` must be an object".into(),
+            );
             Map::new()
         }
     };
     only(&state, &uri, "/attributes", &attributes, ATTRIBUTES);
     let Some(id) = query_id.filter(|i| state.user(*i).is_some()) else {
-        return error(StatusCode::NOT_FOUND, "Error", "MODEL_NOT_FOUND", "Unknown \"WineUser\" id.");
+        return error(
+            StatusCode::NOT_FOUND,
+            "Error",
+            "MODEL_NOT_FOUND",
+            "Unknown \"WineUser\" id.",
+        );
     };
     if let Some(email) = attributes.get("email").and_then(Value::as_str) {
         if !valid_email(email) {
-            return invalid(&format!("The `WineUser` instance is not valid. Details: `email` is invalid (value: \"{email}\")."));
+            return invalid(&format!(
+                "The `WineUser` instance is not valid. Details: `email` is invalid (value: \"{email}\")."
+            ));
         }
     }
     let mut users = lock(&state.users);
@@ -536,10 +633,14 @@ async fn enrol(State(state): State<Arc<Coursebox>>, uri: Uri, headers: HeaderMap
     let user = id_of(map.get("userId")).filter(|u| state.user(*u).is_some());
     let course = id_of(map.get("courseId")).filter(|c| state.course(*c).is_some());
     let (Some(user), Some(course)) = (user, course) else {
-        return invalid("The `Enrollment` instance is not valid. Details: `userId` and `courseId` must name a user and a course.");
+        return invalid(
+            "The `Enrollment` instance is not valid. Details: `userId` and `courseId` must name a user and a course.",
+        );
     };
     if state.enrollment_of(user, course).is_some() {
-        return invalid("The `Enrollment` instance is not valid. Details: the user is already enrolled in this course.");
+        return invalid(
+            "The `Enrollment` instance is not valid. Details: the user is already enrolled in this course.",
+        );
     }
     Json(state.add_enrollment(user, course)).into_response()
 }

@@ -150,7 +150,12 @@ impl Eskilled {
             let id = 100_000 + n;
             students.insert(
                 id,
-                student_json(id, &format!("Student{n}"), "Learner", &format!("student{n}@example.edu.au")),
+                student_json(
+                    id,
+                    &format!("Student{n}"),
+                    "Learner",
+                    &format!("student{n}@example.edu.au"),
+                ),
             );
         }
         drop(students);
@@ -182,7 +187,10 @@ impl Eskilled {
     }
 
     pub fn find_student(&self, email: &str) -> Option<Value> {
-        lock(&self.students).values().find(|s| s["studentEmail"] == email).cloned()
+        lock(&self.students)
+            .values()
+            .find(|s| s["studentEmail"] == email)
+            .cloned()
     }
 
     pub fn student_count(&self) -> usize {
@@ -267,11 +275,18 @@ fn not_found(what: &str) -> Response {
 }
 
 fn fault(status: StatusCode) -> Response {
-    (status, Json(json!({"success": false, "newId": 0, "message": "An error has occurred."}))).into_response()
+    (
+        status,
+        Json(json!({"success": false, "newId": 0, "message": "An error has occurred."})),
+    )
+        .into_response()
 }
 
 fn unauthorized() -> Response {
-    (StatusCode::UNAUTHORIZED, Json(json!({"message": "Authorization has been denied for this request."})))
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"message": "Authorization has been denied for this request."})),
+    )
         .into_response()
 }
 
@@ -304,7 +319,12 @@ fn object(state: &Eskilled, uri: &Uri, headers: &HeaderMap, body: &[u8], allowed
     };
     for key in map.keys() {
         if !allowed.contains(&key.as_str()) {
-            state.violation("POST", uri.path(), &format!("/{key}"), format!("`{key}` is not a field of this call"));
+            state.violation(
+                "POST",
+                uri.path(),
+                &format!("/{key}"),
+                format!("`{key}` is not a field of this call"),
+            );
         }
     }
     map
@@ -335,7 +355,12 @@ fn dmy(value: &str) -> bool {
 fn check_date(state: &Eskilled, uri: &Uri, map: &Map<String, Value>, key: &str) {
     let value = text(map, key);
     if !value.is_empty() && !dmy(value) {
-        state.violation("POST", uri.path(), &format!("/{key}"), format!("`{key}` must be d-m-Y, got `{value}`"));
+        state.violation(
+            "POST",
+            uri.path(),
+            &format!("/{key}"),
+            format!("`{key}` must be d-m-Y, got `{value}`"),
+        );
     }
 }
 
@@ -361,9 +386,19 @@ fn params(state: &Eskilled, uri: &Uri, query: Option<String>, allowed: &[&str]) 
         .collect();
     for (k, v) in &p {
         if !allowed.contains(&k.as_str()) {
-            state.violation("GET", uri.path(), &format!("/{k}"), format!("`{k}` is not a parameter of this call"));
+            state.violation(
+                "GET",
+                uri.path(),
+                &format!("/{k}"),
+                format!("`{k}` is not a parameter of this call"),
+            );
         } else if v.parse::<u64>().is_err() {
-            state.violation("GET", uri.path(), &format!("/{k}"), format!("`{k}` must be a number, got `{v}`"));
+            state.violation(
+                "GET",
+                uri.path(),
+                &format!("/{k}"),
+                format!("`{k}` must be a number, got `{v}`"),
+            );
         }
     }
     p
@@ -378,7 +413,14 @@ fn page(p: &Params, items: Vec<Value>) -> Response {
     };
     let size = get("pageSize", 20).clamp(1, 100);
     let number = get("page", 1).max(1);
-    Json(items.into_iter().skip((number - 1) * size).take(size).collect::<Vec<_>>()).into_response()
+    Json(
+        items
+            .into_iter()
+            .skip((number - 1) * size)
+            .take(size)
+            .collect::<Vec<_>>(),
+    )
+    .into_response()
 }
 
 async fn list_students(State(state): State<Arc<Eskilled>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
@@ -445,7 +487,11 @@ async fn list_enrolments(State(state): State<Arc<Eskilled>>, uri: Uri, RawQuery(
 
 async fn enrolments_of_student(State(state): State<Arc<Eskilled>>, uri: Uri, RawQuery(q): RawQuery) -> Response {
     let p = params(&state, &uri, q, &["id"]);
-    let Some(id) = p.iter().find(|(k, _)| k == "id").and_then(|(_, v)| v.parse::<u64>().ok()) else {
+    let Some(id) = p
+        .iter()
+        .find(|(k, _)| k == "id")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+    else {
         return refused("id is required.");
     };
     let items: Vec<Value> = lock(&state.enrolments)
@@ -464,13 +510,22 @@ async fn enrolment(State(state): State<Arc<Eskilled>>, Path(id): Path<String>) -
 }
 
 async fn unit_result(State(state): State<Arc<Eskilled>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let map = object(&state, &uri, &headers, &body, &["enrolmentID", "unitCode", "outcomeCode", "dateAchieved"]);
+    let map = object(
+        &state,
+        &uri,
+        &headers,
+        &body,
+        &["enrolmentID", "unitCode", "outcomeCode", "dateAchieved"],
+    );
     check_date(&state, &uri, &map, "dateAchieved");
     let Some(enrolment) = number(&map, "enrolmentID").and_then(|id| state.enrolment(id)) else {
         return refused("Invalid enrolmentID.");
     };
     let unit = text(&map, "unitCode");
-    if !enrolment["units"].as_array().is_some_and(|u| u.iter().any(|c| c == unit)) {
+    if !enrolment["units"]
+        .as_array()
+        .is_some_and(|u| u.iter().any(|c| c == unit))
+    {
         return refused(&format!("Unit {unit} is not part of this enrolment's course."));
     }
     let code = match map.get("outcomeCode") {
@@ -491,7 +546,13 @@ async fn unit_result(State(state): State<Arc<Eskilled>>, uri: Uri, headers: Head
 }
 
 async fn payment(State(state): State<Arc<Eskilled>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let map = object(&state, &uri, &headers, &body, &["enrolmentID", "amount", "paymentDate", "reference"]);
+    let map = object(
+        &state,
+        &uri,
+        &headers,
+        &body,
+        &["enrolmentID", "amount", "paymentDate", "reference"],
+    );
     check_date(&state, &uri, &map, "paymentDate");
     let Some(id) = number(&map, "enrolmentID").filter(|id| state.enrolment(*id).is_some()) else {
         return refused("Invalid enrolmentID.");

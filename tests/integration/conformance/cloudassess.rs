@@ -124,7 +124,9 @@ async fn cloudassess() {
             ],
             refused: &[1, 2, 3],
             verify: Box::new(move |record, id| {
-                let held = f.enrolment(id.expect("the enrolment's id").parse().unwrap()).expect("created");
+                let held = f
+                    .enrolment(id.expect("the enrolment's id").parse().unwrap())
+                    .expect("created");
                 assert_eq!(held["learner_id"], record["learner_id"]);
                 assert_eq!(held["qualification_code"], record["qualification_code"]);
                 assert_eq!(held["external_id"], record["external_id"]);
@@ -133,7 +135,12 @@ async fn cloudassess() {
     )
     .await;
 
-    let wrong = client("cloudassess", &base, &[("api_key", "ca_live_not-the-key-77")], json!({}));
+    let wrong = client(
+        "cloudassess",
+        &base,
+        &[("api_key", "ca_live_not-the-key-77")],
+        json!({}),
+    );
     let err = wrong.check().await.unwrap_err();
     assert_eq!(err.class, ErrorClass::ReAuth, "{err}");
     assert!(!err.message.contains("ca_live_not-the-key-77"), "{err}");

@@ -169,7 +169,9 @@ async fn coursebox() {
             ],
             refused: &[1, 3],
             verify: Box::new(move |record, id| {
-                let held = f.enrollment(id.expect("the enrolment's id").parse().unwrap()).expect("created");
+                let held = f
+                    .enrollment(id.expect("the enrolment's id").parse().unwrap())
+                    .expect("created");
                 assert_eq!(held["userId"], record["userId"]);
                 assert_eq!(held["courseId"], record["courseId"]);
                 assert_eq!(held["progress"], 0);

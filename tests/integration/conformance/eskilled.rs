@@ -160,7 +160,11 @@ async fn eskilled() {
     .await;
     assert_eq!(fake.enrolment(7003).unwrap()["paid"], true, "paid in full");
     assert_eq!(fake.enrolment(7005).unwrap()["paid"], false, "part paid");
-    assert_eq!(fake.enrolment(7004).unwrap()["amountPaid"], 0.0, "refused payment not recorded");
+    assert_eq!(
+        fake.enrolment(7004).unwrap()["amountPaid"],
+        0.0,
+        "refused payment not recorded"
+    );
 
     // A wrong API token: the login is refused, a re-auth error quoting no credential.
     let wrong = client(
