@@ -163,7 +163,7 @@ pub async fn build_flow(
     check_lookups(&draft.lookups)?;
     for lookup in &draft.lookups {
         // Another tenant's flow is reported as missing, as a connection is.
-        if !flows.get(&lookup.flow).await?.is_some_and(|f| f.tenant == draft.tenant) {
+        if flows.get(&lookup.flow).await?.is_none_or(|f| f.tenant != draft.tenant) {
             return Err(reject(
                 "lookups",
                 format!("lookup `{}`: flow {} does not exist", lookup.name, lookup.flow),

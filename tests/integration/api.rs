@@ -1552,7 +1552,10 @@ async fn a_chained_flow_names_only_its_own_tenants_flows_and_a_refused_one_is_no
             "POST",
             "/v1/flows",
             &admin,
-            Some(body("flow_chain", json!([{"name": "owner", "flow": "flow_a", "key": "/id"}]))),
+            Some(body(
+                "flow_chain",
+                json!([{"name": "owner", "flow": "flow_a", "key": "/id"}]),
+            )),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -1562,14 +1565,32 @@ async fn a_chained_flow_names_only_its_own_tenants_flows_and_a_refused_one_is_no
     let other = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
     api.connection(&other, "conn_b1").await;
     api.connection(&other, "conn_b2").await;
-    let mut theirs = body("flow_b_chain", json!([{"name": "owner", "flow": "flow_a", "key": "/id"}]));
+    let mut theirs = body(
+        "flow_b_chain",
+        json!([{"name": "owner", "flow": "flow_a", "key": "/id"}]),
+    );
     theirs["source"] = json!("conn_b1");
     theirs["destination"] = json!("conn_b2");
     for (key, id, b) in [
         (&other, "flow_b_chain", theirs),
-        (&admin, "flow_bad1", body("flow_bad1", json!([{"name": "owner", "flow": "flow_nope", "key": "/id"}]))),
-        (&admin, "flow_bad2", body("flow_bad2", json!([{"name": "1owner", "flow": "flow_a", "key": "/id"}]))),
-        (&admin, "flow_bad3", body("flow_bad3", json!([{"name": "owner", "flow": "flow_a", "key": "id"}]))),
+        (
+            &admin,
+            "flow_bad1",
+            body(
+                "flow_bad1",
+                json!([{"name": "owner", "flow": "flow_nope", "key": "/id"}]),
+            ),
+        ),
+        (
+            &admin,
+            "flow_bad2",
+            body("flow_bad2", json!([{"name": "1owner", "flow": "flow_a", "key": "/id"}])),
+        ),
+        (
+            &admin,
+            "flow_bad3",
+            body("flow_bad3", json!([{"name": "owner", "flow": "flow_a", "key": "id"}])),
+        ),
         (
             &admin,
             "flow_bad4",

@@ -24,7 +24,7 @@ pub async fn check(deps: &SyncDeps, flow: &Flow) -> Result<(), SyncError> {
             )));
         }
         let theirs = deps.flows.get(&lookup.flow).await?;
-        if !theirs.is_some_and(|f| f.tenant == flow.tenant) {
+        if theirs.is_none_or(|f| f.tenant != flow.tenant) {
             return Err(SyncError::Config(format!(
                 "flow {}: lookup `{}` names flow {}, which does not exist",
                 flow.id, lookup.name, lookup.flow
