@@ -457,16 +457,17 @@ async fn create(args: CreateArgs) -> Outcome {
         every: args.every,
         retry_schedule_secs,
         event_types: args.event_types.clone(),
+        // Chained flows are created through the API (`lookups`); the CLI has no flag for them.
+        lookups: Vec::new(),
     };
+    let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table);
     // The same checks as the management API's `POST /v1/flows`.
-    let flow = match build_flow(&registry, &connections, draft, SystemClock.now_unix()).await {
+    let flow = match build_flow(&registry, &connections, &flows, draft, SystemClock.now_unix()).await {
         Ok(flow) => flow,
         Err(FlowRejection::Field { message, .. }) => bail!("{message}"),
         Err(FlowRejection::Store(e)) => return Err(e.into()),
     };
-    switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table)
-        .create(&flow)
-        .await?;
+    flows.create(&flow).await?;
     println!("{}", serde_json::to_string_pretty(&flow)?);
     Ok(true)
 }

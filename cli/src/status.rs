@@ -327,6 +327,7 @@ mod tests {
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            lookups: Vec::new(),
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

@@ -113,6 +113,8 @@ pub struct FlowDraft {
     pub every: Option<u64>,
     pub retry_schedule_secs: Option<Vec<u64>>,
     pub event_types: Vec<String>,
+    /// Ids earlier flows of the tenant wrote, read by the mapping as `$links.<name>`.
+    pub lookups: Vec<crate::store::flows::LinkLookup>,
 }
 
 /// Why a flow was refused, naming the field at fault.
@@ -138,6 +140,7 @@ fn reject(field: &'static str, message: impl Into<String>) -> FlowRejection {
 pub async fn build_flow(
     registry: &crate::connector::Registry,
     connections: &ConnectionStore,
+    flows: &crate::store::flows::FlowStore,
     draft: FlowDraft,
     now: i64,
 ) -> Result<crate::store::flows::Flow, FlowRejection> {
@@ -154,6 +157,16 @@ pub async fn build_flow(
             return Err(reject(
                 "retry_schedule_secs",
                 "a retry schedule holds at least one delay, each at least 1 second",
+            ));
+        }
+    }
+    check_lookups(&draft.lookups)?;
+    for lookup in &draft.lookups {
+        // Another tenant's flow is reported as missing, as a connection is.
+        if flows.get(&lookup.flow).await?.is_none_or(|f| f.tenant != draft.tenant) {
+            return Err(reject(
+                "lookups",
+                format!("lookup `{}`: flow {} does not exist", lookup.name, lookup.flow),
             ));
         }
     }
@@ -230,7 +243,47 @@ pub async fn build_flow(
         // Paired afterwards (`flows link`), never at creation.
         reverse_flow: None,
         on_conflict: Default::default(),
+        lookups: draft.lookups,
     })
+}
+
+/// The shape of a flow's lookups: each named once, as a jq variable member can be
+/// (`$links.<name>`), its key a JSON pointer, its flow a valid id; at most 8.
+fn check_lookups(lookups: &[crate::store::flows::LinkLookup]) -> Result<(), FlowRejection> {
+    if lookups.len() > 8 {
+        return Err(reject("lookups", "a flow has at most 8 lookups"));
+    }
+    let mut names = std::collections::HashSet::new();
+    for lookup in lookups {
+        let name_ok = !lookup.name.is_empty()
+            && lookup.name.len() <= 64
+            && lookup.name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && lookup.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !name_ok {
+            return Err(reject(
+                "lookups",
+                format!(
+                    "lookup name {:?}: letters, digits and _, not starting with a digit, at most 64",
+                    lookup.name
+                ),
+            ));
+        }
+        if !names.insert(lookup.name.as_str()) {
+            return Err(reject("lookups", format!("lookup `{}` is named twice", lookup.name)));
+        }
+        if !(lookup.key.is_empty() || lookup.key.starts_with('/')) || lookup.key.len() > 256 {
+            return Err(reject(
+                "lookups",
+                format!(
+                    "lookup `{}`: the key is a JSON pointer (`/studentID`), at most 256 bytes",
+                    lookup.name
+                ),
+            ));
+        }
+        crate::store::table::validate_id("flow id", &lookup.flow)
+            .map_err(|e| reject("lookups", format!("lookup `{}`: {e}", lookup.name)))?;
+    }
+    Ok(())
 }
 
 /// The mapping check of [`build_flow`], for a mapping changed on its own.

@@ -1534,3 +1534,80 @@ async fn the_webhook_log_lists_accepted_duplicate_and_rejected_deliveries_and_bo
     let r = api.call("GET", "/v1/events", &stranger, None).await;
     assert_eq!(r.body["items"], json!([]), "{}", r.body);
 }
+
+#[tokio::test]
+async fn a_chained_flow_names_only_its_own_tenants_flows_and_a_refused_one_is_not_stored() {
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let body = |id: &str, lookups: Value| {
+        json!({
+            "id": id, "source": "conn_a1", "stream": "contacts", "destination": "conn_a2",
+            "operation": "contacts.upsert_by_email",
+            "mapping": "{properties: {email: .properties.email, owner: $links.owner}}",
+            "lookups": lookups
+        })
+    };
+    let r = api
+        .call(
+            "POST",
+            "/v1/flows",
+            &admin,
+            Some(body(
+                "flow_chain",
+                json!([{"name": "owner", "flow": "flow_a", "key": "/id"}]),
+            )),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["lookups"][0]["flow"], "flow_a");
+
+    // Another tenant's flow is as missing as no flow at all.
+    let other = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    api.connection(&other, "conn_b1").await;
+    api.connection(&other, "conn_b2").await;
+    let mut theirs = body(
+        "flow_b_chain",
+        json!([{"name": "owner", "flow": "flow_a", "key": "/id"}]),
+    );
+    theirs["source"] = json!("conn_b1");
+    theirs["destination"] = json!("conn_b2");
+    for (key, id, b) in [
+        (&other, "flow_b_chain", theirs),
+        (
+            &admin,
+            "flow_bad1",
+            body(
+                "flow_bad1",
+                json!([{"name": "owner", "flow": "flow_nope", "key": "/id"}]),
+            ),
+        ),
+        (
+            &admin,
+            "flow_bad2",
+            body("flow_bad2", json!([{"name": "1owner", "flow": "flow_a", "key": "/id"}])),
+        ),
+        (
+            &admin,
+            "flow_bad3",
+            body("flow_bad3", json!([{"name": "owner", "flow": "flow_a", "key": "id"}])),
+        ),
+        (
+            &admin,
+            "flow_bad4",
+            body(
+                "flow_bad4",
+                json!([{"name": "owner", "flow": "flow_a", "key": "/id"}, {"name": "owner", "flow": "flow_a", "key": "/x"}]),
+            ),
+        ),
+    ] {
+        let r = api.call("POST", "/v1/flows", key, Some(b)).await;
+        assert_eq!(
+            (r.status, r.body["errors"][0]["field"].as_str()),
+            (422, Some("lookups")),
+            "{id}: {}",
+            r.body
+        );
+        let shown = api.call("GET", &format!("/v1/flows/{id}"), key, None).await;
+        assert_eq!(shown.status, 404, "{id} was not stored");
+    }
+}

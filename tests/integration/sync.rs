@@ -115,10 +115,24 @@ impl StateRig {
     pub(crate) async fn flow(
         &self,
         id: &str,
+        source: (&str, &str),
+        destination: (&str, &str),
+        mode: SyncMode,
+        mapping: &str,
+    ) -> Flow {
+        self.chained_flow(id, source, destination, mode, mapping, Vec::new())
+            .await
+    }
+
+    /// [`Self::flow`] with `lookups`: a step of a chain, reading the ids earlier flows wrote.
+    pub(crate) async fn chained_flow(
+        &self,
+        id: &str,
         (source, stream): (&str, &str),
         (destination, operation): (&str, &str),
         mode: SyncMode,
         mapping: &str,
+        lookups: Vec<switchyard::store::flows::LinkLookup>,
     ) -> Flow {
         let flow = Flow {
             id: id.into(),
@@ -139,6 +153,7 @@ impl StateRig {
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            lookups,
         };
         self.deps.flows.create(&flow).await.unwrap();
         flow
@@ -237,6 +252,7 @@ impl Rig {
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            lookups: Vec::new(),
         };
         deps.flows.create(&flow).await.unwrap();
         Self {

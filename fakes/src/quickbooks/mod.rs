@@ -340,6 +340,23 @@ impl QuickBooks {
             .cloned()
     }
 
+    /// Records a customer payment as a bookkeeper would in QuickBooks: applied in full to one
+    /// invoice of that customer (whose `Balance` goes down), `PaymentRefNum` the reference the
+    /// payer quoted. `None` when the invoice does not exist.
+    pub fn record_payment(&self, invoice_id: &str, amount: f64, reference: &str) -> Option<Value> {
+        let invoice = self.get("Invoice", invoice_id)?;
+        let balance = invoice["Balance"].as_f64().unwrap_or_default();
+        self.update("Invoice", invoice_id, &json!({"Balance": (balance - amount).max(0.0)}));
+        let now = now_ms();
+        Some(self.insert(
+            "Payment",
+            json!({"TxnDate": &qbo_time(now)[..10], "CustomerRef": invoice["CustomerRef"], "TotalAmt": amount,
+                "UnappliedAmt": 0.0, "PaymentRefNum": reference,
+                "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]}]}),
+            now,
+        ))
+    }
+
     /// Changes a record as a user in QuickBooks would: `SyncToken` goes up and
     /// `LastUpdatedTime` becomes now.
     pub fn update(&self, entity: &str, id: &str, fields: &Value) -> Option<Value> {

@@ -29,6 +29,9 @@ use crate::sandbox::{self, Exceeded, Limits};
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
 
 /// Native filters left out of the standard library (see the module docs).
+/// The global variable a mapping reads the ids of its flow's `lookups` from.
+pub const LINKS_VAR: &str = "$links";
+
 const DENIED_NATIVES: &[&str] = &["env", "halt", "stderr_empty", "debug_empty"];
 /// Definitions left out because they use a denied native.
 const DENIED_DEFS: &[&str] = &["debug", "stderr", "halt", "halt_error"];
@@ -188,7 +191,18 @@ impl Mapping {
     pub fn apply_each(&self, inputs: Arc<Vec<Value>>) -> Vec<Result<Value, MappingError>> {
         let inner = self.inner.clone();
         let bounds = self.inner.limits.run_bounds();
-        sandbox::blocking(|| sandbox::run_each(inputs, bounds, move |input| inner.apply_one(input)))
+        sandbox::blocking(|| sandbox::run_each(inputs, bounds, move |input| inner.apply_one(input, &Value::Null)))
+            .into_iter()
+            .map(|r| r.map_err(MappingError::Bound).and_then(|r| r))
+            .collect()
+    }
+
+    /// [`Self::apply_each`] with `$links` set per input: each pair is (record, the value of
+    /// `$links` while it is mapped), the ids earlier steps wrote for it (a flow's `lookups`).
+    pub fn apply_each_linked(&self, inputs: Arc<Vec<(Value, Value)>>) -> Vec<Result<Value, MappingError>> {
+        let inner = self.inner.clone();
+        let bounds = self.inner.limits.run_bounds();
+        sandbox::blocking(|| sandbox::run_each(inputs, bounds, move |(input, links)| inner.apply_one(input, links)))
             .into_iter()
             .map(|r| r.map_err(MappingError::Bound).and_then(|r| r))
             .collect()
@@ -198,8 +212,12 @@ impl Mapping {
     pub fn apply_all(&self, input: &Value) -> Result<Vec<Value>, MappingError> {
         let inner = self.inner.clone();
         let bounds = self.inner.limits.run_bounds();
-        sandbox::blocking(|| sandbox::run_one(input.clone(), bounds, move |input| inner.run(input, MAX_OUTPUTS)))
-            .map_err(MappingError::Bound)?
+        sandbox::blocking(|| {
+            sandbox::run_one(input.clone(), bounds, move |input| {
+                inner.run(input, &Value::Null, MAX_OUTPUTS)
+            })
+        })
+        .map_err(MappingError::Bound)?
     }
 }
 
@@ -258,34 +276,40 @@ fn compile_filter(jq: &str) -> Result<Filter, MappingError> {
     let modules = loader
         .load(&arena, File { code: jq, path: () })
         .map_err(|errors| MappingError::Compile(describe_load_errors(jq, errors)))?;
-    Compiler::default().with_funs(funs).compile(modules).map_err(|errors| {
-        let names: Vec<String> = errors
-            .into_iter()
-            .flat_map(|(_, errs)| errs)
-            .map(|(name, undefined)| format!("undefined {} `{name}`", undefined.as_str()))
-            .collect();
-        MappingError::Compile(names.join("; "))
-    })
+    // `$links`: ids earlier steps of a chain of flows wrote for the record (a flow's
+    // `lookups`), null when the flow has none.
+    Compiler::default()
+        .with_funs(funs)
+        .with_global_vars([LINKS_VAR])
+        .compile(modules)
+        .map_err(|errors| {
+            let names: Vec<String> = errors
+                .into_iter()
+                .flat_map(|(_, errs)| errs)
+                .map(|(name, undefined)| format!("undefined {} `{name}`", undefined.as_str()))
+                .collect();
+            MappingError::Compile(names.join("; "))
+        })
 }
 
 impl Compiled {
     /// One output for `input` (runs on a sandbox thread).
-    fn apply_one(&self, input: &Value) -> Result<Value, MappingError> {
-        let mut outputs = self.run(input, 2)?;
+    fn apply_one(&self, input: &Value, links: &Value) -> Result<Value, MappingError> {
+        let mut outputs = self.run(input, links, 2)?;
         match outputs.len() {
             0 => Err(MappingError::Empty),
             1 => Ok(outputs.pop().expect("one output")),
             _ => {
                 // Count them all for the message, within the cap.
-                let n = self.run(input, MAX_OUTPUTS)?.len();
+                let n = self.run(input, links, MAX_OUTPUTS)?.len();
                 Err(MappingError::MultipleOutputs(n))
             }
         }
     }
 
-    fn run(&self, input: &Value, limit: usize) -> Result<Vec<Value>, MappingError> {
+    fn run(&self, input: &Value, links: &Value, limit: usize) -> Result<Vec<Value>, MappingError> {
         let input = to_val(input);
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([to_val(links)]));
         let mut out = Vec::new();
         let mut budget = OutputBudget(self.limits.max_output_bytes);
         for result in self.filter.id.run((ctx, input)).map(unwrap_valr).take(limit) {
@@ -605,6 +629,24 @@ mod tests {
             m.apply_all(&json!([1, 2, 3])).unwrap(),
             vec![json!(1), json!(2), json!(3)]
         );
+    }
+
+    #[test]
+    fn links_reads_each_records_ids_and_is_null_without_lookups() {
+        let m = Mapping::compile(r#"{user_id: $links.user, course: .course}"#).unwrap();
+        let out = m.apply_each_linked(Arc::new(vec![
+            (json!({"course": 7}), json!({"user": "42"})),
+            (json!({"course": 8}), json!({"user": null})),
+        ]));
+        assert_eq!(out[0], Ok(json!({"user_id": "42", "course": 7})));
+        assert_eq!(out[1], Ok(json!({"user_id": null, "course": 8})));
+        // A flow without lookups: `$links` is null, so `$links.user` is null too.
+        assert_eq!(
+            m.apply(&json!({"course": 9})),
+            Ok(json!({"user_id": null, "course": 9}))
+        );
+        // Other variables stay undefined.
+        assert!(matches!(Mapping::compile("$other"), Err(MappingError::Compile(_))));
     }
 
     #[test]

@@ -61,6 +61,25 @@ pub struct Flow {
     /// were last in step.
     #[serde(default, skip_serializing_if = "ConflictRule::is_default")]
     pub on_conflict: ConflictRule,
+    /// Ids earlier flows of a chain wrote, looked up by a key of this flow's source record and
+    /// given to the mapping as `$links.<name>` (null when that flow has not written the key's
+    /// record yet): a Moodle enrolment names the user a users flow created, an invoice the
+    /// customer a customers flow created.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookups: Vec<LinkLookup>,
+}
+
+/// One id a flow's mapping reads from another flow's record links (see [`Flow::lookups`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkLookup {
+    /// The name the mapping reads it under: `$links.<name>`.
+    pub name: String,
+    /// The flow whose links hold the id: its destination id for a source id.
+    pub flow: String,
+    /// JSON pointer into this flow's source record to that flow's source id (a string or a
+    /// number).
+    pub key: String,
 }
 
 /// What one direction of a two-way link does with a record both sides changed since they

@@ -116,6 +116,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             )
             .await?;
         let reverse = super::two_way::reverse_of(deps, &flow, &destination).await?;
+        super::lookups::check(deps, &flow).await?;
         let counts = sync_records(
             &flow,
             &source,

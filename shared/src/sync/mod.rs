@@ -9,6 +9,7 @@ mod deps;
 mod event;
 mod handler;
 mod job;
+mod lookups;
 mod quality;
 mod records;
 mod two_way;

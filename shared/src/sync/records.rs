@@ -65,11 +65,19 @@ pub async fn sync_records(
         }
     }
     let inputs = std::sync::Arc::new(inputs);
+    // A flow of a chain reads the ids earlier flows wrote (`$links`); the records are copied
+    // for it only then.
+    let mapped = if flow.lookups.is_empty() {
+        mapping.apply_each(inputs.clone())
+    } else {
+        let found = super::lookups::links_for(flow, links, &inputs).await?;
+        mapping.apply_each_linked(std::sync::Arc::new(inputs.iter().cloned().zip(found).collect()))
+    };
     // (source id, mapped, hash, index of the source record in `inputs`); a slot is emptied
     // when a later record of the same id replaces it.
     let mut slots: Vec<Option<Candidate>> = Vec::with_capacity(inputs.len());
     let mut slot_of: HashMap<String, usize> = HashMap::with_capacity(inputs.len());
-    for (i, (source_id, result)) in ids.into_iter().zip(mapping.apply_each(inputs.clone())).enumerate() {
+    for (i, (source_id, result)) in ids.into_iter().zip(mapped).enumerate() {
         match result {
             Ok(mapped) => {
                 let hash = content_hash(&mapped);

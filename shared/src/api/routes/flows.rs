@@ -152,6 +152,11 @@ struct CreateBody {
     retry_schedule_secs: Option<Vec<u64>>,
     #[serde(default)]
     event_types: Vec<String>,
+    /// Ids earlier flows of the tenant wrote, read by the mapping as `$links.<name>`: the
+    /// destination id the named flow's link holds for the source id at `key` in this flow's
+    /// record (null until that flow wrote it).
+    #[serde(default)]
+    lookups: Vec<crate::store::flows::LinkLookup>,
 }
 
 #[utoipa::path(
@@ -187,10 +192,17 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         every: body.schedule_interval_secs,
         retry_schedule_secs: body.retry_schedule_secs,
         event_types: body.event_types,
+        lookups: body.lookups,
     };
-    let flow = build_flow(&deps.registry, &deps.connections, draft, deps.clock.now_unix())
-        .await
-        .map_err(rejection)?;
+    let flow = build_flow(
+        &deps.registry,
+        &deps.connections,
+        &deps.flows,
+        draft,
+        deps.clock.now_unix(),
+    )
+    .await
+    .map_err(rejection)?;
     deps.flows.create(&flow).await?;
     let location = format!("/v1/flows/{}", flow.id);
     Ok(ApiResponse::json(201, &flow).with_header("location", location))
