@@ -56,7 +56,7 @@ use serde_json::{json, Map, Value};
 
 use crate::faults::FaultConfig;
 use crate::server::{self, FakeHandle, Spec as ServerSpec};
-use crate::spec::{Direction, RequestParts, ResponseParts, Spec, Violation, ViolationLog};
+use crate::spec::{Direction, RequestParts, ResponseParts, Spec, SpecPatch, Violation, ViolationLog};
 use crate::timestamp::{iso_ms, now_ms};
 
 /// The Entra ID tenant of the fake.
@@ -206,7 +206,7 @@ pub fn start(config: GraphConfig) -> FakeHandle<Graph> {
 /// Starts a fake Graph tenant, reporting a bind or spec failure.
 pub fn try_start(config: GraphConfig) -> io::Result<FakeHandle<Graph>> {
     let files: Vec<String> = SPEC_FILES.iter().map(|f| (*f).to_owned()).collect();
-    let spec = Spec::load(&files).map_err(io::Error::other)?;
+    let spec = Spec::load_patched(&crate::spec::specs_dir(), &files, &spec_patches()).map_err(io::Error::other)?;
     let violations = Arc::new(ViolationLog::default());
     let state = Arc::new(Graph {
         items: Mutex::new(BTreeMap::new()),
@@ -247,6 +247,63 @@ pub fn try_start(config: GraphConfig) -> io::Result<FakeHandle<Graph>> {
             .fallback(api)
             .with_state(state)
     })
+}
+
+/// Corrections to the spec files: Microsoft's generator marks every type open with
+/// `additionalProperties: {type: object}`, also on each part of an `allOf` inheritance chain,
+/// where JSON Schema reads it per part: `entity` (which declares only `id`) would then refuse a
+/// message's `subject` as an additional property that is not an object, though Graph sends it on
+/// every message ("message resource type"). It is removed from the parts of the chains this fake
+/// serves (entity, outlookItem, and message, event or contact); unknown properties in request
+/// bodies are refused by the fake itself, from the declared properties.
+pub fn spec_patches() -> Vec<SpecPatch> {
+    let reason = "Graph's generator adds `additionalProperties: {type: object}` to every part of an allOf \
+                  inheritance chain, which refuses the properties the other parts declare (entity refuses a \
+                  message's subject); Graph's documented resources carry them";
+    let mut patches = Vec::new();
+    for (file, item) in [
+        (SPEC_FILES[0], "message"),
+        (SPEC_FILES[1], "event"),
+        (SPEC_FILES[2], "contact"),
+    ] {
+        for pointer in [
+            "/components/schemas/microsoft.graph.entity/additionalProperties".to_owned(),
+            "/components/schemas/microsoft.graph.outlookItem/allOf/1/additionalProperties".to_owned(),
+            format!("/components/schemas/microsoft.graph.{item}/allOf/1/additionalProperties"),
+        ] {
+            patches.push(SpecPatch {
+                files: vec![file.to_owned()],
+                pointer,
+                value: None,
+                reason: reason.to_owned(),
+            });
+        }
+        patches.push(SpecPatch {
+            files: vec![file.to_owned()],
+            pointer: "/components/schemas/microsoft.graph.ODataErrors.InnerError/additionalProperties".to_owned(),
+            value: None,
+            reason: "\"Microsoft Graph error responses\": innerError carries `date`, `request-id` and \
+                     `client-request-id` strings; the spec's open type allows only objects"
+                .to_owned(),
+        });
+    }
+    // The check request reads the mail folder (an entity too).
+    patches.push(SpecPatch {
+        files: vec![SPEC_FILES[0].to_owned()],
+        pointer: "/components/schemas/microsoft.graph.mailFolder/allOf/1/additionalProperties".to_owned(),
+        value: None,
+        reason: reason.to_owned(),
+    });
+    // An event's attendees: attendee and attendeeBase extend recipient the same way.
+    for part in ["recipient", "attendee/allOf/1", "attendeeBase/allOf/1"] {
+        patches.push(SpecPatch {
+            files: vec![SPEC_FILES[1].to_owned()],
+            pointer: format!("/components/schemas/microsoft.graph.{part}/additionalProperties"),
+            value: None,
+            reason: reason.to_owned(),
+        });
+    }
+    patches
 }
 
 fn fault(status: StatusCode) -> Response {
@@ -495,6 +552,8 @@ fn collect_properties(schema: &Value, root: &Value, out: &mut Vec<String>, depth
         return;
     }
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        // The converted schema's references are percent-encoded (`components%2Eschemas%2E...`).
+        let reference = decode(reference);
         if let Some(target) = reference.strip_prefix('#').and_then(|p| root.pointer(p)) {
             collect_properties(target, root, out, depth + 1);
         }
@@ -1105,4 +1164,28 @@ fn post_channel_message(g: &Graph, grant: Grant, team: &str, channel: &str, path
     });
     lock(&g.channel_messages).push(message.clone());
     Reply::json(StatusCode::CREATED, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_item_schemas_declare_inherited_and_own_properties() {
+        let fake = start(GraphConfig {
+            messages: 0,
+            events: 0,
+            contacts: 0,
+            ..GraphConfig::default()
+        });
+        let props = fake.properties(Kind::Messages);
+        for name in ["id", "subject", "body", "toRecipients", "lastModifiedDateTime"] {
+            assert!(props.iter().any(|p| p == name), "{name} in {props:?}");
+        }
+        assert!(!props.iter().any(|p| p == "favouriteColour"));
+        let props = fake.properties(Kind::Contacts);
+        for name in ["id", "givenName", "emailAddresses", "parentFolderId", "changeKey"] {
+            assert!(props.iter().any(|p| p == name), "{name} in {props:?}");
+        }
+    }
 }
