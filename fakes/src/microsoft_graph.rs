@@ -223,13 +223,24 @@ pub fn try_start(config: GraphConfig) -> io::Result<FakeHandle<Graph>> {
     });
     let start = now_ms() - 86_400_000 * 20;
     for n in 1..=config.messages {
-        state.insert_message(&format!("Message {n}"), &format!("sender{n}@example.com"), start + n as i64 * 1000);
+        state.insert_message(
+            &format!("Message {n}"),
+            &format!("sender{n}@example.com"),
+            start + n as i64 * 1000,
+        );
     }
     for n in 1..=config.events {
-        state.insert_event(&format!("Meeting {n}"), &format!("2025-{:02}-{:02}T10:00:00", 1 + n % 12, 1 + n % 28));
+        state.insert_event(
+            &format!("Meeting {n}"),
+            &format!("2025-{:02}-{:02}T10:00:00", 1 + n % 12, 1 + n % 28),
+        );
     }
     for n in 1..=config.contacts {
-        state.insert_contact(&format!("Given{n}"), &format!("Surname{n}"), &format!("contact{n}@example.com"));
+        state.insert_contact(
+            &format!("Given{n}"),
+            &format!("Surname{n}"),
+            &format!("contact{n}@example.com"),
+        );
     }
     let server_spec = ServerSpec {
         name: "microsoft-graph",
@@ -351,7 +362,10 @@ impl Graph {
         body.insert("id".into(), json!(id));
         body.entry("createdDateTime").or_insert_with(|| json!(now));
         body.insert("lastModifiedDateTime".into(), json!(now));
-        body.insert("changeKey".into(), json!(format!("CQAAAB{}", self.counter.load(Ordering::Relaxed))));
+        body.insert(
+            "changeKey".into(),
+            json!(format!("CQAAAB{}", self.counter.load(Ordering::Relaxed))),
+        );
         let version = self.next_version();
         lock(&self.items).entry(kind).or_default().push(Item {
             id,
@@ -367,11 +381,17 @@ impl Graph {
         let mut m = Map::new();
         m.insert("subject".into(), json!(subject));
         m.insert("from".into(), json!({"emailAddress": {"name": from, "address": from}}));
-        m.insert("toRecipients".into(), json!([{"emailAddress": {"name": "Ada", "address": USER}}]));
+        m.insert(
+            "toRecipients".into(),
+            json!([{"emailAddress": {"name": "Ada", "address": USER}}]),
+        );
         m.insert("receivedDateTime".into(), json!(stamp(at)));
         m.insert("isRead".into(), json!(false));
         m.insert("bodyPreview".into(), json!(format!("About {subject}")));
-        m.insert("body".into(), json!({"contentType": "text", "content": format!("About {subject}")}));
+        m.insert(
+            "body".into(),
+            json!({"contentType": "text", "content": format!("About {subject}")}),
+        );
         m.insert("conversationId".into(), json!(format!("AAQk{}", subject.len())));
         m.insert("parentFolderId".into(), json!("inbox"));
         self.store(Kind::Messages, m)
@@ -382,11 +402,23 @@ impl Graph {
         let end = format!("{}T11{}", &start[..10], &start[13..]);
         let mut e = Map::new();
         e.insert("subject".into(), json!(subject));
-        e.insert("start".into(), json!({"dateTime": format!("{start}.0000000"), "timeZone": "UTC"}));
-        e.insert("end".into(), json!({"dateTime": format!("{end}.0000000"), "timeZone": "UTC"}));
+        e.insert(
+            "start".into(),
+            json!({"dateTime": format!("{start}.0000000"), "timeZone": "UTC"}),
+        );
+        e.insert(
+            "end".into(),
+            json!({"dateTime": format!("{end}.0000000"), "timeZone": "UTC"}),
+        );
         e.insert("location".into(), json!({"displayName": "Room 1"}));
-        e.insert("attendees".into(), json!([{"type": "required", "emailAddress": {"name": "Grace", "address": "grace@example.com"}}]));
-        e.insert("organizer".into(), json!({"emailAddress": {"name": "Ada", "address": USER}}));
+        e.insert(
+            "attendees".into(),
+            json!([{"type": "required", "emailAddress": {"name": "Grace", "address": "grace@example.com"}}]),
+        );
+        e.insert(
+            "organizer".into(),
+            json!({"emailAddress": {"name": "Ada", "address": USER}}),
+        );
         e.insert("isCancelled".into(), json!(false));
         self.store(Kind::Events, e)
     }
@@ -397,7 +429,10 @@ impl Graph {
         c.insert("givenName".into(), json!(given));
         c.insert("surname".into(), json!(surname));
         c.insert("displayName".into(), json!(format!("{given} {surname}")));
-        c.insert("emailAddresses".into(), json!([{"name": format!("{given} {surname}"), "address": email}]));
+        c.insert(
+            "emailAddresses".into(),
+            json!([{"name": format!("{given} {surname}"), "address": email}]),
+        );
         c.insert("businessPhones".into(), json!([]));
         c.insert("parentFolderId".into(), json!(CONTACT_FOLDER));
         self.store(Kind::Contacts, c)
@@ -420,7 +455,10 @@ impl Graph {
     pub fn remove(&self, kind: Kind, id: &str) -> bool {
         let version = self.next_version();
         let mut items = lock(&self.items);
-        match items.get_mut(&kind).and_then(|v| v.iter_mut().find(|i| i.id == id && !i.removed)) {
+        match items
+            .get_mut(&kind)
+            .and_then(|v| v.iter_mut().find(|i| i.id == id && !i.removed))
+        {
             Some(item) => {
                 item.removed = true;
                 item.version = version;
@@ -479,7 +517,14 @@ impl Graph {
     fn violation(&self, operation: &str, method: &str, path: &str, pointer: &str, message: String) {
         self.violations.record(
             "microsoft-graph",
-            vec![Violation::new(operation, Direction::Request, method, path, pointer, message)],
+            vec![Violation::new(
+                operation,
+                Direction::Request,
+                method,
+                path,
+                pointer,
+                message,
+            )],
         );
     }
 
@@ -533,7 +578,13 @@ impl Graph {
                     .collect();
                 self.violations.record("microsoft-graph", violations);
             }
-            Err(e) => self.violation("delta", "GET", path, "", format!("the item schema does not compile: {e}")),
+            Err(e) => self.violation(
+                "delta",
+                "GET",
+                path,
+                "",
+                format!("the item schema does not compile: {e}"),
+            ),
         }
     }
 
@@ -585,8 +636,18 @@ async fn token(State(g): State<Arc<Graph>>, Path(tenant): Path<String>, body: By
     };
     let path = format!("/{tenant}/oauth2/v2.0/token");
     if tenant != TENANT_ID {
-        g.violation("token", "POST", &path, "/path/tenant", format!("unknown tenant {tenant}"));
-        return aad(StatusCode::BAD_REQUEST, "invalid_tenant", "AADSTS90002: Tenant not found.");
+        g.violation(
+            "token",
+            "POST",
+            &path,
+            "/path/tenant",
+            format!("unknown tenant {tenant}"),
+        );
+        return aad(
+            StatusCode::BAD_REQUEST,
+            "invalid_tenant",
+            "AADSTS90002: Tenant not found.",
+        );
     }
     if form.get("client_id").map(String::as_str) != Some(CLIENT_ID)
         || form.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET)
@@ -699,7 +760,9 @@ fn route(method: &Method, path: &str) -> Result<(Option<String>, Route), String>
     let post = method == Method::POST;
     let found = match s.as_slice() {
         ["users", user, "mailFolders", _folder] if get => (Some(user), Route::MailFolder),
-        ["users", user, "mailFolders", _folder, "messages", "delta"] if get => (Some(user), Route::Delta(Kind::Messages)),
+        ["users", user, "mailFolders", _folder, "messages", "delta"] if get => {
+            (Some(user), Route::Delta(Kind::Messages))
+        }
         ["users", user, "calendarView", "delta"] if get => (Some(user), Route::Delta(Kind::Events)),
         ["users", user, "contactFolders", folder, "contacts", "delta"] if get => {
             if *folder != CONTACT_FOLDER {
@@ -853,7 +916,13 @@ fn select_of(query: &[(String, String)]) -> Option<Vec<String>> {
 fn shape(item: &Value, select: Option<&[String]>) -> Value {
     let Value::Object(map) = item else { return item.clone() };
     let mut out = Map::new();
-    out.insert("@odata.etag".into(), json!(format!("W/\"{}\"", map.get("changeKey").and_then(Value::as_str).unwrap_or(""))));
+    out.insert(
+        "@odata.etag".into(),
+        json!(format!(
+            "W/\"{}\"",
+            map.get("changeKey").and_then(Value::as_str).unwrap_or("")
+        )),
+    );
     for (k, v) in map {
         if k == "id" || select.is_none_or(|s| s.iter().any(|c| c == k)) {
             out.insert(k.clone(), v.clone());
@@ -941,7 +1010,12 @@ fn delta(g: &Graph, kind: Kind, path: &str, query: &[(String, String)], headers:
                     .filter(|i| !(i.removed && round.since == 0))
                     .filter(|i| {
                         let Some((start, end)) = &round.window else { return true };
-                        let at = i.body.get("start").and_then(|s| s.get("dateTime")).and_then(Value::as_str).unwrap_or("");
+                        let at = i
+                            .body
+                            .get("start")
+                            .and_then(|s| s.get("dateTime"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
                         let at: String = at.chars().take(19).collect();
                         i.removed || (at.as_str() >= start.as_str() && at.as_str() < end.as_str())
                     })
@@ -1063,11 +1137,15 @@ fn create(g: &Graph, kind: Kind, method: &str, path: &str, body: &[u8]) -> Reply
         }
     }
     let mut out = shape(&stored, None);
-    out["@odata.context"] = json!(format!("{}{VERSION_PATH}/$metadata#users('{USER}')/{}/$entity", g.base(), match kind {
-        Kind::Messages => "messages",
-        Kind::Events => "events",
-        Kind::Contacts => "contacts",
-    }));
+    out["@odata.context"] = json!(format!(
+        "{}{VERSION_PATH}/$metadata#users('{USER}')/{}/$entity",
+        g.base(),
+        match kind {
+            Kind::Messages => "messages",
+            Kind::Events => "events",
+            Kind::Contacts => "contacts",
+        }
+    ));
     Reply::json(StatusCode::CREATED, out)
 }
 
@@ -1078,12 +1156,28 @@ fn send_mail(g: &Graph, path: &str, body: &[u8]) -> Reply {
     };
     for key in envelope.keys() {
         if key != "message" && key != "saveToSentItems" {
-            g.violation("sendMail", "POST", path, &format!("/body/{key}"), "sendMail takes message and saveToSentItems".into());
+            g.violation(
+                "sendMail",
+                "POST",
+                path,
+                &format!("/body/{key}"),
+                "sendMail takes message and saveToSentItems".into(),
+            );
         }
     }
     let Some(Value::Object(message)) = envelope.get("message") else {
-        g.violation("sendMail", "POST", path, "/body/message", "the message is an object".into());
-        return Reply::error(StatusCode::BAD_REQUEST, "ErrorInvalidParameter", "The message is required.");
+        g.violation(
+            "sendMail",
+            "POST",
+            path,
+            "/body/message",
+            "the message is an object".into(),
+        );
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidParameter",
+            "The message is required.",
+        );
     };
     if let Some(refused) = unknown_property(g, Kind::Messages, message) {
         return refused;
@@ -1134,13 +1228,33 @@ fn post_channel_message(g: &Graph, grant: Grant, team: &str, channel: &str, path
         Ok(r) => r,
         Err(reply) => return reply,
     };
-    const KNOWN: &[&str] = &["body", "subject", "importance", "mentions", "attachments", "hostedContents"];
+    const KNOWN: &[&str] = &[
+        "body",
+        "subject",
+        "importance",
+        "mentions",
+        "attachments",
+        "hostedContents",
+    ];
     if let Some(key) = record.keys().find(|k| !KNOWN.contains(&k.as_str())) {
-        g.violation("chatMessage", "POST", path, &format!("/body/{key}"), format!("`{key}` is not a property a new chatMessage takes"));
+        g.violation(
+            "chatMessage",
+            "POST",
+            path,
+            &format!("/body/{key}"),
+            format!("`{key}` is not a property a new chatMessage takes"),
+        );
     }
-    let content = record.get("body").and_then(|b| b.get("content")).and_then(Value::as_str);
+    let content = record
+        .get("body")
+        .and_then(|b| b.get("content"))
+        .and_then(Value::as_str);
     let Some(content) = content.filter(|c| !c.trim().is_empty()) else {
-        return Reply::error(StatusCode::BAD_REQUEST, "BadRequest", "Message body content cannot be empty.");
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Message body content cannot be empty.",
+        );
     };
     let content_type = record
         .get("body")
@@ -1148,9 +1262,16 @@ fn post_channel_message(g: &Graph, grant: Grant, team: &str, channel: &str, path
         .and_then(Value::as_str)
         .unwrap_or("text");
     if !["text", "html"].contains(&content_type) {
-        return Reply::error(StatusCode::BAD_REQUEST, "BadRequest", "The body's contentType is text or html.");
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "The body's contentType is text or html.",
+        );
     }
-    let id = format!("{}", now_ms() * 1000 + i64::try_from(g.counter.fetch_add(1, Ordering::Relaxed) % 1000).unwrap_or(0));
+    let id = format!(
+        "{}",
+        now_ms() * 1000 + i64::try_from(g.counter.fetch_add(1, Ordering::Relaxed) % 1000).unwrap_or(0)
+    );
     let message = json!({
         "@odata.context": format!("{}{VERSION_PATH}/$metadata#teams('{team}')/channels('{channel}')/messages/$entity", g.base()),
         "id": id,

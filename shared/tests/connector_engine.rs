@@ -1009,16 +1009,21 @@ async fn a_delta_link_on_another_origin_is_neither_kept_nor_followed() {
     }
     let received = server.received_requests().await.unwrap();
     assert!(
-        received.iter().all(|r| r.url.query().is_none_or(|q| !q.contains("deltatoken"))),
+        received
+            .iter()
+            .all(|r| r.url.query().is_none_or(|q| !q.contains("deltatoken"))),
         "a refused link was requested"
     );
 }
 
 #[test]
 fn a_delta_link_cursor_takes_no_lookback() {
-    let err = parse_definition("test", &DELTA.replace("type: delta_link}", "type: delta_link, lookback_secs: 60}"))
-        .unwrap_err()
-        .to_string();
+    let err = parse_definition(
+        "test",
+        &DELTA.replace("type: delta_link}", "type: delta_link, lookback_secs: 60}"),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("lookback_secs"), "{err}");
 }
 

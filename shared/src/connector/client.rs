@@ -21,8 +21,8 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec, WriteKind,
-    WriteSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec,
+    WriteKind, WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
@@ -781,8 +781,8 @@ impl ConnectorClient {
                 .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
         } else if let Some(link) = start {
             let link = self.same_origin_url(&base, link, "stored delta link")?;
-            prepared.url =
-                Url::parse(&link).map_err(|_| ConnectorError::invalid_response("the stored delta link is not a URL"))?;
+            prepared.url = Url::parse(&link)
+                .map_err(|_| ConnectorError::invalid_response("the stored delta link is not a URL"))?;
         }
         let request_url = prepared.url.clone();
         let response = self

@@ -378,7 +378,13 @@ mod tests {
         let old = "https://graph.example.com/v1.0/users/u/messages/delta?$deltatoken=zzz";
         let new = "https://graph.example.com/v1.0/users/u/messages/delta?$deltatoken=aaa";
         assert!(validate(kind, old).is_ok());
-        for bad in ["not a url", "/v1.0/relative/delta", "file:///etc/passwd", "mailto:a@b.c", ""] {
+        for bad in [
+            "not a url",
+            "/v1.0/relative/delta",
+            "file:///etc/passwd",
+            "mailto:a@b.c",
+            "",
+        ] {
             assert!(validate(kind, bad).is_err(), "{bad}");
         }
         // Not ordered: byte-wise `aaa` sorts first, yet the newer link wins, either way round.

@@ -73,11 +73,7 @@ async fn microsoft_graph() {
                         id
                     })
                     .collect();
-                changed.push(id(&f.insert_message(
-                    "New order",
-                    "shop@example.com",
-                    now_ms(),
-                )));
+                changed.push(id(&f.insert_message("New order", "shop@example.com", now_ms())));
                 changed
             }),
             object: Box::new(move |id| f.item(Kind::Messages, id)),
@@ -207,9 +203,16 @@ async fn microsoft_graph() {
         &app,
         WriteCase {
             operation: "contacts.create",
-            records: vec![contact("Grace", "grace@example.com"), unknown, contact("Anita", "anita@example.com")],
+            records: vec![
+                contact("Grace", "grace@example.com"),
+                unknown,
+                contact("Anita", "anita@example.com"),
+            ],
             refused: &[1],
-            verify: holds(Kind::Contacts, &["/givenName", "/surname", "/emailAddresses", "/companyName"]),
+            verify: holds(
+                Kind::Contacts,
+                &["/givenName", "/surname", "/emailAddresses", "/companyName"],
+            ),
         },
     )
     .await;
@@ -232,7 +235,11 @@ async fn microsoft_graph() {
         &delegated,
         WriteCase {
             operation: "channel_messages.post",
-            records: vec![post("<b>Order 1001</b> shipped"), post("   "), post("Order 1002 shipped")],
+            records: vec![
+                post("<b>Order 1001</b> shipped"),
+                post("   "),
+                post("Order 1002 shipped"),
+            ],
             refused: &[1],
             verify: Box::new(move |record: &Value, destination: Option<&str>| {
                 let id = destination.expect("the chatMessage id is returned");
