@@ -265,6 +265,41 @@ async fn microsoft_graph() {
     assert_eq!(fake.channel_messages().len(), 2);
     assert_eq!(fake.issued_tokens(), 2, "one token for each client's whole run");
 
+    // A change notification routes to its stream by the type the receiver read, and its record
+    // is fetched by `resourceData.id`; a lifecycle notification routes nowhere.
+    let message = fake
+        .find(Kind::Messages, "/subject", "New order")
+        .expect("the new message");
+    let notification = json!({
+        "subscriptionId": "7f105c7d", "clientState": "state", "changeType": "created",
+        "resource": format!("Users/{USER}/Messages/{}", id(&message)),
+        "resourceData": {"@odata.type": "#Microsoft.Graph.Message", "@odata.id": "Users/x/Messages/y", "id": id(&message)},
+    });
+    match app
+        .event_record_received(&notification, Some("message.created"))
+        .expect("routes")
+    {
+        switchyard::connector::EventRecord::Fetch { stream, id: record_id } => {
+            assert_eq!(
+                (stream.as_str(), record_id.as_str()),
+                ("messages", id(&message).as_str())
+            );
+            let fetched = app
+                .fetch_record("messages", &record_id)
+                .await
+                .expect("fetch")
+                .expect("found");
+            assert_eq!(fetched["subject"], "New order");
+        }
+        other => panic!("a message notification is fetched: {other:?}"),
+    }
+    let lifecycle = json!({"subscriptionId": "7f105c7d", "clientState": "state", "lifecycleEvent": "missed"});
+    assert!(matches!(
+        app.event_record_received(&lifecycle, Some("lifecycle.missed"))
+            .expect("reads"),
+        switchyard::connector::EventRecord::Unrouted
+    ));
+
     let violations = fake.violations();
     assert!(violations.is_empty(), "{violations:#?}");
 }
