@@ -90,7 +90,8 @@ pub struct CreateArgs {
     /// For a provider that sends the webhook secret in a handshake (Asana's `X-Hook-Secret`):
     /// accept that handshake for this many minutes, instead of --webhook-secret-file. Create the
     /// webhook at the provider within that time; the first handshake sets the secret, and no
-    /// later one is accepted.
+    /// later one is accepted. Microsoft Graph: answer subscription validations for this many
+    /// minutes (with --webhook-secret-file, the subscriptions' clientState).
     #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u32).range(1..=1440))]
     await_handshake: Option<u32>,
     /// Tolerance for timestamped signatures, in seconds (default: the deployment's).

@@ -64,6 +64,7 @@ fn connectors_list_and_show_the_built_in_definitions() {
         "myob-accountright",
         "oracle-erp-cloud",
         "amazon-sp-api",
+        "microsoft-graph",
     ] {
         assert!(
             out(&list).lines().any(|l| l.starts_with(id)),

@@ -128,6 +128,7 @@ pub mod jr_plus;
 pub mod linear;
 pub mod magento;
 pub mod mailchimp;
+pub mod microsoft_graph;
 pub mod moodle;
 pub mod myob;
 pub mod netsuite;

@@ -42,9 +42,16 @@ pub async fn create_connection(
     crate::store::table::validate_id("tenant", &conn.tenant)?;
     let awaits_handshake = conn.webhook.as_ref().is_some_and(|w| w.handshake_until.is_some());
     if let Some(settings) = &conn.webhook {
-        if awaits_handshake && !settings.scheme.secret_set_by_handshake() {
+        if awaits_handshake && !settings.scheme.handshake_expected() {
             return Err(AdminError::Invalid(format!(
-                "the {} scheme has no handshake that sets the webhook secret; give it with --webhook-secret-file",
+                "the {} scheme has no handshake to wait for; give the webhook secret with --webhook-secret-file",
+                settings.scheme.name()
+            )));
+        }
+        if awaits_handshake && webhook.is_none() && !settings.scheme.secret_set_by_handshake() {
+            return Err(AdminError::Invalid(format!(
+                "the {} scheme's handshake does not set the webhook secret; give it with --webhook-secret-file \
+                 (Microsoft Graph: the subscription's clientState)",
                 settings.scheme.name()
             )));
         }

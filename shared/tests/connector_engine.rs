@@ -924,6 +924,109 @@ async fn a_next_url_on_another_host_is_refused() {
     assert_eq!(err.kind, ErrorKind::UrlRejected);
 }
 
+const DELTA: &str = r#"
+id: test
+name: Test
+streams:
+  items:
+    request: {path: /items/delta}
+    records: /value
+    cursor: {field: /@odata.deltaLink, type: delta_link}
+    pagination: {type: next_url, pointer: /@odata.nextLink}
+"#;
+
+/// A delta endpoint: two pages of a full round (`/items/delta`, then `?$skiptoken=2`) ending
+/// with a delta link (`?$deltatoken=d1`); that link answers one change and the next link.
+async fn delta_server(link_host: Option<&str>) -> MockServer {
+    let server = MockServer::start().await;
+    let host = link_host.map_or_else(|| server.uri(), str::to_owned);
+    Mock::given(path("/items/delta"))
+        .and(query_param_is_missing("$skiptoken"))
+        .and(query_param_is_missing("$deltatoken"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"id": 1}, {"id": 2}],
+            "@odata.nextLink": format!("{}/items/delta?$skiptoken=2", server.uri()),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/items/delta"))
+        .and(query_param("$skiptoken", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"id": 3}],
+            "@odata.deltaLink": format!("{host}/items/delta?$deltatoken=d1"),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(path("/items/delta"))
+        .and(query_param("$deltatoken", "d1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [{"id": 2, "changed": true}],
+            "@odata.deltaLink": format!("{host}/items/delta?$deltatoken=d2"),
+        })))
+        // Read once by the incremental run; never when the links point elsewhere.
+        .expect(u64::from(link_host.is_none()))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn a_delta_stream_keeps_the_last_pages_delta_link_and_the_next_run_starts_there() {
+    let server = delta_server(None).await;
+    let c = client(def(DELTA), settings(&server), Credentials::new());
+    let first = c.read_page("items", &StreamState::full_refresh()).await.unwrap();
+    assert_eq!(first.max_cursor, None, "no link before the last page");
+    let (records, cursor, pages) = read_all(&c, "items", StreamState::full_refresh()).await;
+    assert_eq!((records.len(), pages), (3, 2));
+    let link = cursor.expect("the last page's delta link is the cursor");
+    assert_eq!(link, format!("{}/items/delta?$deltatoken=d1", server.uri()));
+    let (changes, next, pages) = read_all(&c, "items", StreamState::incremental(Some(link))).await;
+    assert_eq!(changes, vec![json!({"id": 2, "changed": true})]);
+    assert_eq!(pages, 1);
+    assert_eq!(
+        next.as_deref(),
+        Some(format!("{}/items/delta?$deltatoken=d2", server.uri()).as_str())
+    );
+}
+
+#[tokio::test]
+async fn a_delta_link_on_another_origin_is_neither_kept_nor_followed() {
+    // Given by the API on the last page: refused, the run fails rather than store it.
+    let server = delta_server(Some("http://attacker.example")).await;
+    let c = client(def(DELTA), settings(&server), Credentials::new());
+    let first = c.read_page("items", &StreamState::full_refresh()).await.unwrap();
+    let err = c.read_page("items", &first.next.unwrap()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UrlRejected);
+    assert_eq!(err.class, ErrorClass::Permanent);
+    // Stored (a checkpoint, a typed `--since`) and pointing elsewhere: never requested.
+    let for_port = format!("{}/items/delta?$deltatoken=d1", server.uri()).replace("127.0.0.1", "localhost");
+    for link in ["http://attacker.example/items/delta?$deltatoken=d1", for_port.as_str()] {
+        let err = c
+            .read_page("items", &StreamState::incremental(Some(link.to_owned())))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::UrlRejected, "{link}");
+    }
+    let received = server.received_requests().await.unwrap();
+    assert!(
+        received
+            .iter()
+            .all(|r| r.url.query().is_none_or(|q| !q.contains("deltatoken"))),
+        "a refused link was requested"
+    );
+}
+
+#[test]
+fn a_delta_link_cursor_takes_no_lookback() {
+    let err = parse_definition(
+        "test",
+        &DELTA.replace("type: delta_link}", "type: delta_link, lookback_secs: 60}"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("lookback_secs"), "{err}");
+}
+
 #[tokio::test]
 async fn transient_read_failures_are_retried_inline() {
     let server = MockServer::start().await;

@@ -878,24 +878,56 @@ async fn dropbox_notifications_for_the_same_account_twice_are_two_events() {
 }
 
 #[tokio::test]
-async fn graph_validation_is_echoed_and_notifications_need_the_client_state() {
+async fn graph_validation_is_echoed_only_when_expected_and_notifications_need_the_client_state() {
     let rig = Rig::new().await;
     let state = "graph-client-state-7f3a9c";
     rig.connection("conn_graph", "microsoft-graph", Scheme::MicrosoftGraph, state, None)
         .await;
-    let resp = handle(
-        &rig.deps,
+    let validation = |id: &str| {
         apigw_request(
             "POST",
-            "conn_graph",
+            id,
             "validationToken=Validation%3a+Testing+client+application",
             "v1",
             b"",
-        ),
+        )
+    };
+    // Not expecting a subscription: a stranger's validation is refused.
+    let resp = handle(&rig.deps, validation("conn_graph")).await;
+    assert_eq!(resp.status_code, 401);
+
+    // Expecting one (`--await-handshake`): echoed, as often as subscriptions are created.
+    let expecting = Connection {
+        id: "conn_graph_new".into(),
+        tenant: "acme".into(),
+        provider: "microsoft-graph".into(),
+        name: "graph test".into(),
+        webhook: Some(WebhookSettings {
+            scheme: Scheme::MicrosoftGraph,
+            tolerance_secs: None,
+            handshake_until: Some(NOW + 600),
+        }),
+        secret_arn: None,
+        config: Default::default(),
+        created_at: NOW,
+    };
+    create_connection(
+        &ConnectionStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table),
+        &SecretStore::new(rig.env.clients.secrets.clone(), std::time::Duration::ZERO),
+        expecting,
+        Some(NewWebhookSecrets {
+            current: SecretString::from(state.to_string()),
+            previous: None,
+        }),
+        Default::default(),
     )
-    .await;
-    assert_eq!(resp.status_code, 200);
-    assert_eq!(text_body(&resp), "Validation: Testing client application");
+    .await
+    .expect("a Graph connection may expect a subscription's validation");
+    for _ in 0..2 {
+        let resp = handle(&rig.deps, validation("conn_graph_new")).await;
+        assert_eq!(resp.status_code, 200);
+        assert_eq!(text_body(&resp), "Validation: Testing client application");
+    }
     assert!(rig.stored_events().await.is_empty(), "a validation is not an event");
 
     let body = format!(

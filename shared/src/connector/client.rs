@@ -21,8 +21,8 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    AuthSpec, ChangesSpec, ConnectorDefinition, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec, WriteKind,
-    WriteSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec,
+    WriteKind, WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
@@ -702,7 +702,15 @@ impl ConnectorClient {
             (_, Some(req), true) => req,
             _ => &compiled.request,
         };
-        let (request_url, mut response) = self.request_page(template, &vars, state, &spec.empty_statuses).await?;
+        let delta = spec.cursor.as_ref().filter(|c| c.kind == CursorKind::DeltaLink);
+        // An incremental run of a delta stream starts at the stored link.
+        let start = match (delta, &state.since) {
+            (Some(_), Some(link)) if state.is_first_page() => Some(link.as_str()),
+            _ => None,
+        };
+        let (request_url, mut response) = self
+            .request_page(template, &vars, state, start, &spec.empty_statuses)
+            .await?;
         if spec.empty_statuses.contains(&response.status) {
             return Ok(Page {
                 records: Vec::new(),
@@ -719,6 +727,13 @@ impl ConnectorClient {
             .select_ref(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: records: {e}")))?;
         let max_cursor = match &spec.cursor {
+            Some(c) if c.kind == CursorKind::DeltaLink => match response.body.pointer(&c.field) {
+                // The run's last page gives the link; pages before it carry the run's on.
+                Some(Value::String(link)) if !link.trim().is_empty() => {
+                    Some(self.same_origin_url(&request_url, link.trim(), "delta link")?)
+                }
+                _ => state.max_cursor.clone(),
+            },
             Some(c) => {
                 let mut max = cursor::MaxCursor::new(c.kind, state.max_cursor.clone());
                 for record in selected.iter() {
@@ -748,19 +763,26 @@ impl ConnectorClient {
     }
 
     /// Sends a list request for the page `state` points at (a stored next-page URL replaces the
-    /// template's): the URL asked and the response.
+    /// template's, and on a first page so does `start`, a delta link, once it is checked to be
+    /// on the API's origin): the URL asked and the response.
     async fn request_page(
         &self,
         template: &CompiledRequest,
         vars: &Vars<'_>,
         state: &StreamState,
+        start: Option<&str>,
         empty: &[u16],
     ) -> Result<(Url, Response), ConnectorError> {
         self.ensure_base_url().await?;
-        let mut prepared = template.prepare(&self.current_base_url()?, vars, &self.compiled.defaults)?;
+        let base = self.current_base_url()?;
+        let mut prepared = template.prepare(&base, vars, &self.compiled.defaults)?;
         if let Some(PageToken::Url(next)) = &state.page {
             prepared.url = Url::parse(next)
                 .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
+        } else if let Some(link) = start {
+            let link = self.same_origin_url(&base, link, "stored delta link")?;
+            prepared.url = Url::parse(&link)
+                .map_err(|_| ConnectorError::invalid_response("the stored delta link is not a URL"))?;
         }
         let request_url = prepared.url.clone();
         let response = self
@@ -840,7 +862,7 @@ impl ConnectorClient {
         for (name, value) in values {
             vars.set(name, Some(value));
         }
-        let (request_url, response) = self.request_page(request, &vars, state, &[]).await?;
+        let (request_url, response) = self.request_page(request, &vars, state, None, &[]).await?;
         let items = items_selector
             .select(&response.body)
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;
@@ -878,14 +900,21 @@ impl ConnectorClient {
     /// Resolves a next-page URL against the request URL, keeps it on the API's host, and
     /// removes a query credential the API may have echoed.
     fn next_url(&self, current: &Url, raw: &str) -> Result<String, ConnectorError> {
+        self.same_origin_url(current, raw, "next-page URL")
+    }
+
+    /// Resolves `raw` (a next-page URL, a delta link: `what`) against `current`, refuses it
+    /// unless it is on the base URL's origin, and removes a query credential the API may have
+    /// echoed.
+    fn same_origin_url(&self, current: &Url, raw: &str, what: &str) -> Result<String, ConnectorError> {
         let mut url = current
             .join(raw)
-            .map_err(|_| ConnectorError::invalid_response("the next-page URL is not a URL"))?;
+            .map_err(|_| ConnectorError::invalid_response(format!("the {what} is not a URL")))?;
         if !same_origin(&self.current_base_url()?, &url) {
             return Err(ConnectorError::new(
                 ErrorClass::Permanent,
                 ErrorKind::UrlRejected,
-                "the next-page URL points away from the API's host; refusing to send credentials there",
+                format!("the {what} points away from the API's host; refusing to send credentials there"),
             ));
         }
         if let Some(param) = &self.auth.secret_query_param {

@@ -538,11 +538,19 @@ fn check_auth(
 ) -> Result<(), Invalid> {
     for (i, spec) in auth.iter().enumerate() {
         let at = format!("auth[{i}]");
-        if auth[..i].iter().any(|earlier| earlier.kind() == spec.kind()) {
+        // Alternatives of one kind (OAuth2 with a user's refresh token, then client credentials)
+        // are told apart by their credentials: the first whose credentials are all present is
+        // used, so a later one is never chosen when an earlier one needs nothing it lacks.
+        let mine = spec.required_credentials();
+        let shadowed = auth[..i].iter().any(|earlier| {
+            earlier.kind() == spec.kind() && earlier.required_credentials().iter().all(|k| mine.contains(k))
+        });
+        if shadowed {
             return Err(invalid(
                 at,
                 format!(
-                    "a second `{}` alternative cannot be told apart from the first",
+                    "a second `{}` alternative cannot be told apart from an earlier one: that one needs no \
+                     credential this one lacks, so this one is never chosen (list the one needing more first)",
                     spec.kind()
                 ),
             ));
@@ -749,13 +757,19 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
     let time_cursor = match &spec.cursor {
         Some(c) => {
             check_pointer(&format!("{at}.cursor.field"), &c.field)?;
-            if c.lookback_secs > 0 && c.kind == CursorKind::String {
+            if c.lookback_secs > 0 && matches!(c.kind, CursorKind::String | CursorKind::DeltaLink) {
                 return Err(invalid(
                     format!("{at}.cursor.lookback_secs"),
-                    "a string cursor cannot be moved back in time",
+                    "a string cursor or a delta link cannot be moved back in time",
                 ));
             }
-            c.kind != CursorKind::String
+            if c.kind == CursorKind::DeltaLink && spec.changes.is_some() {
+                return Err(invalid(
+                    format!("{at}.cursor.type"),
+                    "a delta link is the stream's own change feed: a stream with one has no `changes`",
+                ));
+            }
+            !matches!(c.kind, CursorKind::String | CursorKind::DeltaLink)
         }
         None => false,
     };

@@ -40,6 +40,7 @@ fn expected(kind: CursorKind) -> &'static str {
         CursorKind::UtcDatetime => "a UTC date-time `YYYY-MM-DD HH:MM:SS` (or with a `T`, and a fraction of a second)",
         CursorKind::UsDatetime => "a UTC date-time `MM/DD/YYYY HH:MM:SS`",
         CursorKind::String => "a string",
+        CursorKind::DeltaLink => "an absolute http(s) URL (a delta link)",
     }
 }
 
@@ -96,6 +97,10 @@ fn parse(kind: CursorKind, text: &str) -> Result<Parsed, CursorError> {
             .map(|t| Parsed::Nanos(t.assume_utc().unix_timestamp_nanos()))
             .map_err(|_| err()),
         CursorKind::String => Ok(Parsed::Text(text.to_owned())),
+        CursorKind::DeltaLink => match reqwest::Url::parse(text.trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(Parsed::Text(text.to_owned())),
+            _ => Err(err()),
+        },
     }
 }
 
@@ -237,8 +242,12 @@ pub fn compare(kind: CursorKind, a: &str, b: &str) -> Ordering {
     }
 }
 
-/// The larger of an optional current maximum and a candidate.
+/// The larger of an optional current maximum and a candidate. A delta link is not ordered:
+/// the candidate, the newer link, replaces the current one.
 pub fn max(kind: CursorKind, current: Option<String>, candidate: &str) -> Option<String> {
+    if kind == CursorKind::DeltaLink {
+        return Some(candidate.to_owned());
+    }
     match current {
         Some(c) if compare(kind, &c, candidate) != Ordering::Less => Some(c),
         _ => Some(candidate.to_owned()),
@@ -274,7 +283,7 @@ pub fn from_user_input(kind: CursorKind, text: &str) -> Result<String, CursorErr
         CursorKind::JsonDate => Ok(format!("/Date({})/", at.unix_timestamp_nanos() / 1_000_000)),
         CursorKind::UtcDatetime => utc_datetime(at.unix_timestamp_nanos()).ok_or(err),
         CursorKind::UsDatetime => us_datetime(at.unix_timestamp_nanos()).ok_or(err),
-        CursorKind::Rfc3339 | CursorKind::Iso8601 | CursorKind::String => Err(err),
+        CursorKind::Rfc3339 | CursorKind::Iso8601 | CursorKind::String | CursorKind::DeltaLink => Err(err),
     }
 }
 
@@ -305,7 +314,7 @@ pub fn from_unix_secs(kind: CursorKind, secs: i64) -> Option<String> {
         CursorKind::JsonDate => Some(format!("/Date({})/", i128::from(secs) * 1000)),
         CursorKind::UtcDatetime => utc_datetime(i128::from(secs) * 1_000_000_000),
         CursorKind::UsDatetime => us_datetime(i128::from(secs) * 1_000_000_000),
-        CursorKind::String => None,
+        CursorKind::String | CursorKind::DeltaLink => None,
     }
 }
 
@@ -362,6 +371,36 @@ pub fn since_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delta_link_is_an_absolute_url_and_the_newer_link_replaces_the_older() {
+        let kind = CursorKind::DeltaLink;
+        let old = "https://graph.example.com/v1.0/users/u/messages/delta?$deltatoken=zzz";
+        let new = "https://graph.example.com/v1.0/users/u/messages/delta?$deltatoken=aaa";
+        assert!(validate(kind, old).is_ok());
+        for bad in [
+            "not a url",
+            "/v1.0/relative/delta",
+            "file:///etc/passwd",
+            "mailto:a@b.c",
+            "",
+        ] {
+            assert!(validate(kind, bad).is_err(), "{bad}");
+        }
+        // Not ordered: byte-wise `aaa` sorts first, yet the newer link wins, either way round.
+        assert_eq!(max(kind, Some(old.into()), new).as_deref(), Some(new));
+        assert_eq!(max(kind, Some(new.into()), old).as_deref(), Some(old));
+        assert_eq!(max(kind, None, new).as_deref(), Some(new));
+        // The link is `since` as it is; no time values, no unix conversion.
+        assert_eq!(
+            since_values(kind, old, 0).unwrap(),
+            vec![("since", Value::String(old.into()))]
+        );
+        assert_eq!(to_unix_secs(kind, old), None);
+        assert_eq!(from_unix_secs(kind, 0), None);
+        assert_eq!(from_user_input(kind, old).as_deref(), Ok(old));
+        assert!(from_user_input(kind, "2024-01-01T00:00:00Z").is_err());
+    }
 
     #[test]
     fn the_page_maximum_parses_each_value_once_and_agrees_with_max() {

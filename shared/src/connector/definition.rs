@@ -1310,7 +1310,8 @@ fn default_primary_key() -> String {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CursorSpec {
-    /// JSON pointer to the cursor value in a record (`/created`, `/updatedAt`).
+    /// JSON pointer to the cursor value in a record (`/created`, `/updatedAt`); for a
+    /// `delta_link` cursor, to the link in a page's body (`/@odata.deltaLink`).
     pub field: String,
 
     /// How the value is written.
@@ -1348,6 +1349,14 @@ pub enum CursorKind {
     UsDatetime,
     /// An opaque string compared byte-wise (no lookback).
     String,
+    /// A delta link (OData's `@odata.deltaLink`, Microsoft Graph's delta queries): not a
+    /// record's field but a URL the API gives on the last page of a run, `field` pointing into
+    /// that page's body. The run follows the pages (`pagination`) and keeps the last page's
+    /// link as its cursor; the next incremental run starts by requesting that URL instead of
+    /// the stream's request, and only when it is on the base URL's origin (it is refused
+    /// otherwise, so a stored or typed link cannot send credentials elsewhere). Each new link
+    /// replaces the last; no lookback.
+    DeltaLink,
 }
 
 /// Fetching a single record.

@@ -40,6 +40,10 @@ const EMBEDDED: &[(&str, &str)] = &[
     ("linear.yaml", include_str!("../../connectors/linear.yaml")),
     ("magento.yaml", include_str!("../../connectors/magento.yaml")),
     ("mailchimp.yaml", include_str!("../../connectors/mailchimp.yaml")),
+    (
+        "microsoft-graph.yaml",
+        include_str!("../../connectors/microsoft-graph.yaml"),
+    ),
     ("moodle.yaml", include_str!("../../connectors/moodle.yaml")),
     (
         "myob-accountright.yaml",
@@ -242,6 +246,7 @@ streams:
                 "linear",
                 "magento",
                 "mailchimp",
+                "microsoft-graph",
                 "moodle",
                 "myob-accountright",
                 "mysql",
@@ -289,6 +294,25 @@ streams:
             on_disk, embedded,
             "add new files in shared/connectors/ to EMBEDDED in registry.rs"
         );
+    }
+
+    #[test]
+    fn two_alternatives_of_one_kind_are_allowed_only_when_the_later_can_be_chosen() {
+        let with = |first: &str, second: &str| {
+            format!(
+                "{MINIMAL}auth:\n  - {{type: oauth2, token_url: https://login.example.com/token, grant: {first}}}\n  - {{type: oauth2, token_url: https://login.example.com/token, grant: {second}}}\n"
+            )
+        };
+        // A user's refresh token first, then the app's own credentials: each is chosen by the
+        // credentials a connection holds.
+        let def = parse_definition("mini.yaml", &with("refresh_token", "client_credentials"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.auth.len(), 2);
+        // The other way round the refresh-token grant would never be chosen.
+        let e = err(&with("client_credentials", "refresh_token"));
+        assert_eq!(e.field, "auth[1]", "{e}");
+        let e = err(&with("client_credentials", "client_credentials"));
+        assert_eq!(e.field, "auth[1]", "{e}");
     }
 
     #[test]

@@ -340,6 +340,24 @@ async fn answer_handshake(
         webhook::Handshake::SetSecret { secret, header } => (secret, header),
         // Answered by the caller once the request verifies; never without that.
         webhook::Handshake::Verified { .. } => return Reply::Unauthorized,
+        webhook::Handshake::Expected { body, content_type } => {
+            let now = deps.clock.now_unix();
+            if settings.handshake_until.is_some_and(|until| until >= now) {
+                info!(message = "Answered a subscription validation.", outcome = "handshake");
+                return Reply::Challenge {
+                    body,
+                    content_type,
+                    headers: Vec::new(),
+                };
+            }
+            warn!(
+                message = "Subscription validation refused: the connection is not expecting one.",
+                outcome = "unexpected_handshake"
+            );
+            crate::metrics::webhook::rejected("unexpected_handshake");
+            webhook_log::rejection(deps, conn, "unexpected_handshake").await;
+            return Reply::Unauthorized;
+        }
     };
     let now = deps.clock.now_unix();
     let Some(until) = settings.handshake_until.filter(|until| *until >= now) else {

@@ -8,8 +8,13 @@
 //!   receiver takes it only for a connection that is expecting one (its
 //!   `handshake_until` is in the future), stores it as the webhook secret, then echoes it.
 //!
-//! * Dropbox verifies a webhook URI with `GET ?challenge=<value>`, and Microsoft Graph a
-//!   subscription with `POST ?validationToken=<token>`: the value is echoed as `text/plain`.
+//! * Dropbox verifies a webhook URI with `GET ?challenge=<value>`: the value is echoed as
+//!   `text/plain`.
+//! * Microsoft Graph validates a new subscription with `POST ?validationToken=<token>`: the
+//!   token is echoed as `text/plain`, but only while the connection expects a handshake (its
+//!   `handshake_until` is in the future: the subscription is being created), so a stranger
+//!   cannot have any Graph connection's URL confirmed for a subscription of theirs. It is not
+//!   used up: each subscription created in the window is validated.
 //!
 //! * Mailchimp checks a new webhook's URL with a `GET`: answered 200 when the URL's path
 //!   secret verifies.
@@ -31,6 +36,9 @@ pub enum Handshake<'r> {
     /// The provider hands over the webhook's signing secret: store it, then answer 200 with
     /// it echoed in `header`.
     SetSecret { secret: &'r str, header: &'static str },
+    /// Answer 200 with this body, nothing stored, but only while the connection expects a
+    /// handshake (Microsoft Graph's subscription validation).
+    Expected { body: String, content_type: &'static str },
 }
 
 /// Whether `req` is `scheme`'s handshake, and which.
@@ -44,7 +52,7 @@ pub fn handshake<'r>(scheme: &Scheme, req: &WebhookRequest<'r>) -> Option<Handsh
             body: challenge,
             content_type: "text/plain",
         }),
-        Scheme::MicrosoftGraph => super::graph::validation_token(req).map(|token| Handshake::Answer {
+        Scheme::MicrosoftGraph => super::graph::validation_token(req).map(|token| Handshake::Expected {
             body: token,
             content_type: "text/plain",
         }),
@@ -74,6 +82,13 @@ impl Scheme {
     /// connection may be created without one and wait for it.
     pub fn secret_set_by_handshake(&self) -> bool {
         matches!(self, Scheme::Asana)
+    }
+
+    /// Whether the scheme's handshake is answered only while the connection expects one
+    /// (`handshake_until`): Asana's, which sets the secret, and Microsoft Graph's subscription
+    /// validation.
+    pub fn handshake_expected(&self) -> bool {
+        matches!(self, Scheme::Asana | Scheme::MicrosoftGraph)
     }
 }
 
@@ -108,6 +123,21 @@ mod tests {
             Some(Handshake::Answer { .. })
         ));
         assert_eq!(handshake(&Scheme::Shopify, &req(&none, b"webhook_id=4")), None);
+        let validation = WebhookRequest {
+            method: "POST",
+            url: "https://hooks.example.com/hooks/c?validationToken=abc",
+            headers: &none,
+            body: b"",
+        };
+        assert_eq!(
+            handshake(&Scheme::MicrosoftGraph, &validation),
+            Some(Handshake::Expected {
+                body: "abc".into(),
+                content_type: "text/plain"
+            })
+        );
+        assert!(Scheme::MicrosoftGraph.handshake_expected() && !Scheme::MicrosoftGraph.secret_set_by_handshake());
+        assert_eq!(handshake(&Scheme::Dropbox, &validation), None);
         assert_eq!(handshake(&Scheme::Woocommerce, &req(&none, b"{}")), None);
     }
 }
