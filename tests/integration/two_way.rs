@@ -365,6 +365,8 @@ fn property(hub: &FakeHandle<hubspot::Hubspot>, email: &str, name: &str) -> Opti
 async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_write_nothing() {
     let rig = Rig::new().await;
     let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::Manual)).await;
+    // One contact only B has, so the pairs' ids differ between the portals.
+    b.insert(ObjectType::Contacts, &[("email", "b-only@example.com")]);
     seed(&rig.hubspot, 2).await;
     rig.run_flow(&a_to_b, None).await;
     rig.run_flow(&b_to_a, None).await;
