@@ -157,17 +157,18 @@ export async function events(main, ctx, only) {
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
   const rows = [];
   let cursor = null;
+  // Only the latest request's answer is shown (a filter changed while a page was loading).
+  let latest = 0;
   const load = async (again) => {
-    if (!again) {
-      cursor = null;
-      rows.length = 0;
-    }
     const q = new URLSearchParams({ limit: '50' });
     if (outcome.value) q.set('outcome', outcome.value);
     if (since.value) q.set('since', String(Math.floor(Date.now() / 1000) - Number(since.value)));
-    if (cursor) q.set('cursor', cursor);
+    if (again && cursor) q.set('cursor', cursor);
     const path = conn.value ? `/v1/connections/${api.seg(conn.value)}/events` : '/v1/events';
+    const mine = ++latest;
     const page = await api.get(`${path}?${q}`);
+    if (mine !== latest) return;
+    if (!again) rows.length = 0;
     rows.push(...page.items);
     cursor = page.next_cursor;
     more.hidden = !cursor;

@@ -126,7 +126,8 @@ try {
   assert.equal(await admin.getByLabel('Connection').inputValue(), CONNECTIONS[1]);
   await admin.getByLabel('Outcome').selectOption('rejected');
   await admin.locator('#events-list').getByText('no signature matched the signing secret').waitFor();
-  await admin.waitForFunction(() => document.querySelectorAll('#events-list tbody tr').length === 1);
+  await admin.waitForFunction(() => document.querySelectorAll('#events-list tbody tr').length === 1)
+    .catch(async (e) => { throw new Error(`${e.message}: ${await admin.locator('main').textContent()}`); });
   await admin.getByLabel('Connection').selectOption('');
   await admin.locator('#events-list').getByRole('link', { name: CONNECTIONS[1] }).waitFor();
   step('events log: filtered by connection and outcome');
