@@ -318,7 +318,10 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             ObjectType::Contacts,
             &[("email", MERGE_EMAIL), ("firstname", first), ("lastname", last)],
         );
-        (c.id.clone(), json!({"id": c.id, "properties": {"email": MERGE_EMAIL, "firstname": first, "lastname": last}}))
+        (
+            c.id.clone(),
+            json!({"id": c.id, "properties": {"email": MERGE_EMAIL, "firstname": first, "lastname": last}}),
+        )
     };
     let (eu_id, eu_version) = grace(&eu, "Grace (EU edit)", "Hopper");
     let (us_id, us_version) = grace(&us, "Grace (US edit)", "Hopper-Murray");
@@ -415,7 +418,12 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     // and a rejection (items as the receiver's log holds them).
     let now = SystemClock.now_unix();
     for (at, outcome, reason, event) in [
-        (now - 200, Outcome::Rejected, Some("bad_signature:no_matching_signature"), None),
+        (
+            now - 200,
+            Outcome::Rejected,
+            Some("bad_signature:no_matching_signature"),
+            None,
+        ),
         (now - 600, Outcome::Accepted, None, Some("evt-3")),
         (now - 660, Outcome::Duplicate, None, Some("evt-3")),
         (now - 5_000, Outcome::Accepted, None, Some("evt-2")),

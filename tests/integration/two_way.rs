@@ -377,7 +377,12 @@ async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_writ
         edit(&b, email, "lastname", "LastB").await;
     }
     let job = rig.run_flow(&a_to_b, None).await;
-    assert_eq!((job.counts.written, job.counts.conflicts_parked), (0, 2), "{:?}", job.counts);
+    assert_eq!(
+        (job.counts.written, job.counts.conflicts_parked),
+        (0, 2),
+        "{:?}",
+        job.counts
+    );
     let a_id = |email: &str| rig.hubspot.find(ObjectType::Contacts, "email", email).unwrap().id;
     let deps = MergeDeps {
         flows: &rig.deps.flows,
@@ -395,7 +400,10 @@ async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_writ
         let err = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &[take.into()], 0)
             .await
             .unwrap_err();
-        assert!(matches!(&err, LinkError::Field { field: f, .. } if f == field), "{take}: {err}");
+        assert!(
+            matches!(&err, LinkError::Field { field: f, .. } if f == field),
+            "{take}: {err}"
+        );
     }
     // p0 changed again in A after it was parked: refused as stale, nothing written.
     edit(&rig.hubspot, "p0@example.com", "firstname", "AgainA").await;
@@ -404,7 +412,10 @@ async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_writ
         .unwrap_err();
     assert!(matches!(err, LinkError::Stale { .. }), "{err}");
     assert_eq!(property(&b, "p0@example.com", "firstname").as_deref(), Some("FromB"));
-    assert_eq!(rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().len(), 2);
+    assert_eq!(
+        rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().len(),
+        2
+    );
 
     // p1: A wins except the first name, taken from B. Both sides hold the merge now.
     let (item, merged) = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &first_name, 0)

@@ -367,9 +367,19 @@ pub async fn resolve_merge(
     let (win, other, item) = parked(deps.flows, deps.reviews, winner, record).await?;
     let winner_is_first = item.first_flow == win.id;
     let (win_id, other_id, win_version, other_version) = if winner_is_first {
-        (&item.record, &item.counterpart, &item.first_version, &item.second_version)
+        (
+            &item.record,
+            &item.counterpart,
+            &item.first_version,
+            &item.second_version,
+        )
     } else {
-        (&item.counterpart, &item.record, &item.second_version, &item.first_version)
+        (
+            &item.counterpart,
+            &item.record,
+            &item.second_version,
+            &item.first_version,
+        )
     };
     let merged = merged_version(win_version, other_version, take)?;
     let mapping_of = |f: &Flow| {
@@ -393,7 +403,9 @@ pub async fn resolve_merge(
         }
     };
     let win_side = client(win.source_connection.clone()).await.map_err(write_err(&win))?;
-    let other_side = client(other.source_connection.clone()).await.map_err(write_err(&other))?;
+    let other_side = client(other.source_connection.clone())
+        .await
+        .map_err(write_err(&other))?;
     if win_side.record_id(&win.source_stream, &merged).as_deref() != Some(win_id.as_str()) {
         return Err(LinkError::Field {
             field: win_side
@@ -528,7 +540,8 @@ mod tests {
     #[test]
     fn a_merge_takes_the_named_fields_from_the_other_version_and_refuses_a_missing_one() {
         let a = json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Ann", "lastname": "Lee"}});
-        let b = json!({"id": "9", "properties": {"email": "a@x.io", "firstname": "Anna", "lastname": "Li", "phone": "5"}});
+        let b =
+            json!({"id": "9", "properties": {"email": "a@x.io", "firstname": "Anna", "lastname": "Li", "phone": "5"}});
         let merged = merged_version(&a, &b, &["/properties/firstname".into(), "/properties/phone".into()]).unwrap();
         assert_eq!(
             merged,
