@@ -130,17 +130,9 @@ pub enum LinkError {
     Same,
     #[error("flows {a} and {b} belong to different tenants")]
     Tenants { a: String, b: String },
-    #[error(
-        "flows {a} ({a_from} -> {a_to}) and {b} ({b_from} -> {b_to}) do not run opposite ways between the same two connections"
-    )]
-    NotOpposite {
-        a: String,
-        a_from: String,
-        a_to: String,
-        b: String,
-        b_from: String,
-        b_to: String,
-    },
+    /// `a (from -> to) and b (from -> to)`: one string, so the error stays small.
+    #[error("flows {0} do not run opposite ways between the same two connections")]
+    NotOpposite(String),
     #[error("flow {flow} is already paired with {other}")]
     AlreadyPaired { flow: String, other: String },
     #[error("flow {0} is not half of a two-way link")]
@@ -182,14 +174,10 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
         });
     }
     if fa.source_connection != fb.destination_connection || fa.destination_connection != fb.source_connection {
-        return Err(LinkError::NotOpposite {
-            a: a.into(),
-            a_from: fa.source_connection,
-            a_to: fa.destination_connection,
-            b: b.into(),
-            b_from: fb.source_connection,
-            b_to: fb.destination_connection,
-        });
+        return Err(LinkError::NotOpposite(format!(
+            "{a} ({} -> {}) and {b} ({} -> {})",
+            fa.source_connection, fa.destination_connection, fb.source_connection, fb.destination_connection
+        )));
     }
     for (flow, other) in [(&fa, b), (&fb, a)] {
         if let Some(paired) = flow.reverse_flow.as_deref().filter(|p| *p != other) {
