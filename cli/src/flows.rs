@@ -72,12 +72,20 @@ pub enum FlowsCommand {
         flow: String,
     },
     /// Resolve a parked conflict: the winning flow's source version is written over the other
-    /// side by that flow's next run (or event).
+    /// side by that flow's next run (or event). With --take, merge instead: the winner's
+    /// version with the named fields from the other side's, written to both sides now.
     Resolve {
         #[command(flatten)]
         target: Target,
-        /// The flow whose source version wins.
+        /// The flow whose source version wins (every field --take does not name).
         winner: String,
+        /// A field to take from the other side's version, as a JSON Pointer into the versions
+        /// `flows reviews` prints (`/properties/firstname`); repeat for more.
+        #[arg(long, value_name = "POINTER")]
+        take: Vec<String>,
+        /// Let connectors reach loopback and private addresses (local fakes only; --take writes).
+        #[arg(long, env = "ALLOW_PRIVATE_NETWORK")]
+        allow_private_network: bool,
         /// The review's record id (as `flows reviews` prints it).
         record: String,
     },
@@ -254,21 +262,59 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                 println!("{}", serde_json::to_string_pretty(&items)?);
                 Ok(true)
             }
-            FlowsCommand::Resolve { target, winner, record } => {
+            FlowsCommand::Resolve {
+                target,
+                winner,
+                record,
+                take,
+                allow_private_network,
+            } => {
                 let aws = clients(&target).await;
                 let table = &target.table;
-                let item = sync::resolve_review(
-                    &switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), table),
-                    &switchyard::store::links::LinkStore::new(aws.dynamodb.clone(), table),
-                    &switchyard::store::reviews::ReviewStore::new(aws.dynamodb, table),
+                if take.is_empty() {
+                    let item = sync::resolve_review(
+                        &switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), table),
+                        &switchyard::store::links::LinkStore::new(aws.dynamodb.clone(), table),
+                        &switchyard::store::reviews::ReviewStore::new(aws.dynamodb, table),
+                        &winner,
+                        &record,
+                        SystemClock.now_unix(),
+                    )
+                    .await?;
+                    println!(
+                        "resolved {} / {}: {winner}'s source version is written over at its next run",
+                        item.record, item.counterpart
+                    );
+                    return Ok(true);
+                }
+                let deps = SyncDeps::new(
+                    local_sync_config(table, allow_private_network),
+                    &aws,
+                    Arc::new(Registry::embedded()?),
+                    Arc::new(SystemClock),
+                )?;
+                let (item, merged) = sync::resolve_merge(
+                    &sync::MergeDeps {
+                        flows: &deps.flows,
+                        links: &deps.links,
+                        reviews: &deps.reviews,
+                        registry: &deps.registry,
+                        connections: &deps.connections,
+                        secrets: &deps.secrets,
+                        clients: &deps.clients,
+                    },
                     &winner,
                     &record,
+                    &take,
                     SystemClock.now_unix(),
                 )
                 .await?;
                 println!(
-                    "resolved {} / {}: {winner}'s source version is written over at its next run",
-                    item.record, item.counterpart
+                    "merged {} / {} ({} from the other side) and wrote it to both sides:\n{}",
+                    item.record,
+                    item.counterpart,
+                    take.join(", "),
+                    serde_json::to_string_pretty(&merged)?
                 );
                 Ok(true)
             }
@@ -293,6 +339,21 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
             }
         }
     })
+}
+
+/// The sync settings of work the CLI does itself (a run here, a merge's writes).
+fn local_sync_config(table: &str, allow_private_network: bool) -> SyncConfig {
+    SyncConfig {
+        table_name: table.to_string(),
+        sync_queue_url: String::new(),
+        allow_private_network,
+        time_reserve: std::time::Duration::from_secs(30),
+        request_timeout: std::time::Duration::from_secs(30),
+        connection_cache_ttl: std::time::Duration::from_secs(3600),
+        pending_event_sweep: std::time::Duration::from_secs(900),
+        shared_rate_budget: true,
+        alerts: Default::default(),
+    }
 }
 
 pub fn run_sync(cmd: SyncCommand) -> Outcome {
@@ -508,15 +569,8 @@ async fn run_flow(args: RunArgs) -> Outcome {
     }
     let aws = clients(&args.target).await;
     let config = SyncConfig {
-        table_name: args.target.table.clone(),
         sync_queue_url: args.queue_url.clone().unwrap_or_default(),
-        allow_private_network: args.allow_private_network,
-        time_reserve: std::time::Duration::from_secs(30),
-        request_timeout: std::time::Duration::from_secs(30),
-        connection_cache_ttl: std::time::Duration::from_secs(3600),
-        pending_event_sweep: std::time::Duration::from_secs(900),
-        shared_rate_budget: true,
-        alerts: Default::default(),
+        ..local_sync_config(&args.target.table, args.allow_private_network)
     };
     let deps = SyncDeps::new(config, &aws, Arc::new(Registry::embedded()?), Arc::new(SystemClock))?;
     let flow = deps

@@ -1,6 +1,6 @@
 // The console's shell: log in with an API key, then a hash router over the views.
 // Routes: #/overview, #/catalogue, #/connections/{id}, #/flows/{id}, #/dead-letters,
-// #/dead-letters/{key}, #/conflicts, #/keys, #/audit. The key's role (GET /v1/me) decides
+// #/dead-letters/{key}, #/conflicts, #/events, #/events/{connection}, #/keys, #/audit. The key's role (GET /v1/me) decides
 // which actions are shown. "Sign in with SSO" (pkce.js) appears when the API says single
 // sign-on is configured (GET /v1/console-config).
 
@@ -14,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 const SECTIONS = [
   ['overview', 'Overview', null],
   ['catalogue', 'Catalogue', null],
+  ['events', 'Inbound events', null],
   ['dead-letters', 'Dead letters', null],
   ['conflicts', 'Conflicts', null],
   ['keys', 'API keys', 'admin'],
@@ -179,6 +180,7 @@ async function route() {
       case 'flows': await views.flow(main, ctx, arg); break;
       case 'dead-letters': await (arg ? views.deadLetter(main, ctx, arg) : views.deadLetters(main, ctx)); break;
       case 'conflicts': await views.conflicts(main, ctx); break;
+      case 'events': await views.events(main, ctx, arg); break;
       case 'keys': await views.keys(main, ctx); break;
       case 'audit': await views.audit(main, ctx); break;
       default: fill(main, h('h1', {}, 'Not found'), h('p', {}, 'The console has no such page.'));

@@ -3,10 +3,12 @@
 
 import * as api from './api.js';
 import { h, fill, when, ago, badge, table, field } from './dom.js';
+import { barChart, perHour } from './charts.js';
 
 const STATE_KIND = { healthy: 'good', degraded: 'warn', down: 'bad', needs_reauth: 'bad' };
 const CIRCUIT_KIND = { closed: 'good', half_open: 'warn', open: 'bad' };
 const JOB_KIND = { succeeded: 'good', running: 'plain', partial: 'warn', failed: 'bad' };
+const OUTCOME_KIND = { accepted: 'good', duplicate: 'plain', rejected: 'bad' };
 
 const link = (hash, text) => h('a', { href: hash }, text);
 const connLink = (id) => link(`#/connections/${api.seg(id)}`, id);
@@ -47,10 +49,11 @@ function section(title, ...body) {
 }
 
 export async function overview(main, ctx) {
-  const [connections, flows, parked] = await Promise.all([
+  const [connections, flows, parked, events] = await Promise.all([
     api.all('/v1/connections'),
     api.all('/v1/flows'),
     api.get('/v1/dead-letters?status=parked&limit=200'),
+    lastDay('/v1/events'),
   ]);
   // A flow's last run comes with the flow (GET /v1/flows/{id}); the first 25 are shown.
   const details = await Promise.all(flows.slice(0, 25).map((f) => api.get(`/v1/flows/${api.seg(f.id)}`)));
@@ -80,8 +83,107 @@ export async function overview(main, ctx) {
           last ? h('span', {}, badge(last.status, JOB_KIND[last.status]), ' ', ago(last.started_at)) : 'never',
         ];
       }), 'No flows yet.')),
-    // To come with the events log route: a chart of events accepted and records written per hour.
-    h('p', { class: 'muted' }, h('a', { href: '#/conflicts' }, 'Open conflicts'), ' of two-way links are in their own view; the hourly events chart arrives with the events log API.'));
+    section('Inbound events, last 24 hours', eventsChart(events, 'chart-overview-events'),
+      h('p', {}, link('#/events', 'The inbound events log'))),
+    h('p', { class: 'muted' }, h('a', { href: '#/conflicts' }, 'Open conflicts'), ' of two-way links are in their own view.'));
+}
+
+/** Events per hour over the last day, stacked by outcome. */
+function eventsChart(events, id) {
+  const now = Math.floor(Date.now() / 1000);
+  const buckets = perHour(events, 24, now, (e) => e.outcome);
+  const hour = (at) => new Date(at * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const count = (k) => events.filter((e) => e.outcome === k && e.at > now - 86400).length;
+  return barChart({
+    id,
+    title: 'Events per hour',
+    summary: `Inbound events per hour over the last 24 hours: ${count('accepted')} accepted, ${count('duplicate')} duplicate, ${count('rejected')} rejected.`,
+    bars: buckets.map((b) => ({
+      label: hour(b.at),
+      tip: `${hour(b.at)}: ${b.counts.accepted || 0} accepted, ${b.counts.duplicate || 0} duplicate, ${b.counts.rejected || 0} rejected`,
+      parts: ['accepted', 'duplicate', 'rejected'].map((k) => ({ value: b.counts[k] || 0, kind: k })),
+    })),
+    legend: [['accepted', 'accepted'], ['duplicate', 'duplicate'], ['rejected', 'rejected']],
+    every: 4,
+  });
+}
+
+/** The last day of a log (at most 1,000 deliveries, enough for a chart). */
+const lastDay = (path) => api.all(`${path}?since=${Math.floor(Date.now() / 1000) - 86400}`, 5);
+
+/** A rejection's reason code in words, with the code. */
+const REASONS = {
+  'bad_signature:missing_header': 'the signature header is missing',
+  'bad_signature:no_matching_signature': 'no signature matched the signing secret',
+  'bad_signature:stale_timestamp': 'the signed timestamp is too old (a replay?)',
+  malformed_payload: 'the body could not be read',
+  method_not_allowed: 'it was not a POST',
+  webhooks_not_configured: 'webhooks are not set up on this connection',
+  webhook_secret_unusable: 'the stored signing secret cannot be used',
+  unexpected_handshake: 'an unexpected handshake request',
+};
+
+function reasonWords(reason) {
+  if (!reason) return '—';
+  const words = REASONS[reason] || (reason.startsWith('bad_signature:') ? 'the signature did not verify' : null);
+  return words ? h('span', {}, words, ' ', h('code', { class: 'muted' }, reason)) : h('code', {}, reason);
+}
+
+function eventRows(items, withConnection) {
+  return items.map((e) => [
+    when(e.at),
+    withConnection ? connLink(e.connection_id) : null,
+    badge(e.outcome, OUTCOME_KIND[e.outcome]),
+    e.event_type || '—',
+    e.event_id ? h('code', {}, e.event_id) : '—',
+    reasonWords(e.reason),
+  ].filter((c) => c !== null));
+}
+
+const EVENT_HEADINGS = ['When', 'Outcome', 'Type', 'Event id', 'Reason'];
+
+/** The inbound webhook log: all connections, or one (#/events/{connection}). */
+export async function events(main, ctx, only) {
+  const connections = await api.all('/v1/connections');
+  const conn = h('select', { id: 'events-connection' },
+    h('option', { value: '' }, 'All connections'),
+    connections.map((c) => h('option', { value: c.id, selected: c.id === only }, `${c.name} (${c.id})`)));
+  const outcome = h('select', { id: 'events-outcome' },
+    h('option', { value: '' }, 'any'), ['accepted', 'duplicate', 'rejected'].map((o) => h('option', { value: o }, o)));
+  const since = h('select', { id: 'events-since' },
+    h('option', { value: '86400' }, 'last 24 hours'), h('option', { value: '604800' }, 'last 7 days'),
+    h('option', { value: '' }, 'all kept'));
+  const list = h('div', { id: 'events-list' });
+  const more = h('button', { type: 'button', hidden: true }, 'Load more');
+  const rows = [];
+  let cursor = null;
+  // Only the latest request's answer is shown (a filter changed while a page was loading).
+  let latest = 0;
+  const load = async (again) => {
+    const q = new URLSearchParams({ limit: '50' });
+    if (outcome.value) q.set('outcome', outcome.value);
+    if (since.value) q.set('since', String(Math.floor(Date.now() / 1000) - Number(since.value)));
+    if (again && cursor) q.set('cursor', cursor);
+    const path = conn.value ? `/v1/connections/${api.seg(conn.value)}/events` : '/v1/events';
+    const mine = ++latest;
+    const page = await api.get(`${path}?${q}`);
+    if (mine !== latest) return;
+    if (!again) rows.length = 0;
+    rows.push(...page.items);
+    cursor = page.next_cursor;
+    more.hidden = !cursor;
+    const all = !conn.value;
+    fill(list, table('Inbound events', all ? ['When', 'Connection', ...EVENT_HEADINGS.slice(1)] : EVENT_HEADINGS,
+      eventRows(rows, all), 'No deliveries match.'));
+  };
+  more.addEventListener('click', () => load(true).catch(ctx.fail));
+  for (const el of [conn, outcome, since]) el.addEventListener('change', () => load(false).catch(ctx.fail));
+  fill(main,
+    h('h1', {}, 'Inbound events'),
+    h('p', { class: 'muted' }, 'Every webhook delivery to a connection: accepted, duplicate (already received, dropped) or rejected with the reason. Newest first.'),
+    h('div', { class: 'filters' }, field('Connection', conn), field('Outcome', outcome), field('Period', since)),
+    list, h('div', { class: 'actions' }, more));
+  await load(false);
 }
 
 export async function catalogue(main, ctx) {
@@ -154,7 +256,11 @@ function connectionForm(c, ctx) {
 }
 
 export async function connection(main, ctx, id) {
-  const [c, flows] = await Promise.all([api.get(`/v1/connections/${api.seg(id)}`), api.all('/v1/flows')]);
+  const [c, flows, events] = await Promise.all([
+    api.get(`/v1/connections/${api.seg(id)}`),
+    api.all('/v1/flows'),
+    lastDay(`/v1/connections/${api.seg(id)}/events`),
+  ]);
   const hr = health(c);
   const uses = flows.filter((f) => f.source_connection === id || f.destination_connection === id);
   const hd = c.health || {};
@@ -193,9 +299,11 @@ export async function connection(main, ctx, id) {
     section('Flows using it', table('Flows using this connection', ['Flow', 'Direction'],
       uses.map((f) => [flowLink(f.id, f.name), f.source_connection === id ? `source (${f.source_stream})` : `destination (${f.destination_operation})`]),
       'No flow uses this connection.')),
-    // To come with the events log route: the recent inbound events (accepted, duplicate,
-    // rejected with reason).
-    h('p', { class: 'muted' }, 'Recent inbound events arrive with the events log API.'));
+    section('Recent inbound events',
+      eventsChart(events, 'chart-events'),
+      table('Recent inbound events', EVENT_HEADINGS, eventRows(events.slice(0, 10), false),
+        c.webhook_path ? 'No deliveries in the last 24 hours.' : 'This connection takes no webhooks.'),
+      h('p', {}, link(`#/events/${api.seg(id)}`, 'All of its inbound events'))));
 }
 
 /** What POST .../test found, in words. */
@@ -242,7 +350,7 @@ function rotateForm(c, def, ctx) {
 }
 
 export async function flow(main, ctx, id) {
-  const f = await api.get(`/v1/flows/${api.seg(id)}`);
+  const f = await api.get(`/v1/flows/${api.seg(id)}?jobs=30`);
   const buttons = h('div', { class: 'actions' });
   if (ctx.can('run')) {
     buttons.append(action('Run now', ctx, async () => {
@@ -269,9 +377,43 @@ export async function flow(main, ctx, id) {
       h('dt', {}, 'Schedule'), h('dd', {}, f.schedule_interval_secs ? `every ${f.schedule_interval_secs} s; next ${when(f.next_run_at)}` : 'events only'),
       h('dt', {}, 'Cursor'), h('dd', {}, f.cursor || '—'),
       h('dt', {}, 'Mapping'), h('dd', {}, h('pre', {}, f.mapping)))),
-    section('Job history', h('div', { id: 'jobs' }, table('Recent jobs', ['Job', 'Status', 'Trigger', 'Started', 'Counts', 'Last error'],
-      jobs.map((j) => [h('code', {}, j.job_id), badge(j.status, JOB_KIND[j.status]), j.trigger, when(j.started_at), jobCounts(j), j.last_error || '—']),
+    section('Job history', jobCharts(jobs), h('div', { id: 'jobs' }, table('Recent jobs', ['Job', 'Status', 'Trigger', 'Started', 'Counts', 'Last error'],
+      jobs.slice(0, 10).map((j) => [h('code', {}, j.job_id), badge(j.status, JOB_KIND[j.status]), j.trigger, when(j.started_at), jobCounts(j), j.last_error || '—']),
       'No jobs yet.'))));
+}
+
+/** Records per job and job duration, oldest of the latest jobs on the left. */
+function jobCharts(jobs) {
+  if (!jobs.length) return null;
+  const old = [...jobs].reverse();
+  const every = Math.ceil(old.length / 8);
+  const label = (j) => new Date(j.started_at * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const sum = (k) => old.reduce((n, j) => n + ((j.counts || {})[k] || 0), 0);
+  const finished = old.filter((j) => j.finished_at);
+  const secs = (j) => Math.max(0, j.finished_at - j.started_at);
+  return h('div', { class: 'charts' },
+    barChart({
+      id: 'chart-records',
+      title: 'Records per job',
+      summary: `Records of the last ${old.length} jobs: ${sum('written')} written, ${sum('unchanged')} unchanged, ${sum('failed')} failed.`,
+      bars: old.map((j) => ({
+        label: label(j),
+        tip: `${when(j.started_at)} (${j.status}): ${jobCounts(j)}`,
+        parts: ['written', 'unchanged', 'failed'].map((k) => ({ value: (j.counts || {})[k] || 0, kind: k })),
+      })),
+      legend: [['written', 'written'], ['unchanged', 'unchanged'], ['failed', 'failed']],
+      every,
+    }),
+    barChart({
+      id: 'chart-duration',
+      title: 'Job duration',
+      summary: finished.length
+        ? `Duration of the last ${finished.length} finished jobs: longest ${Math.max(...finished.map(secs))} s.`
+        : 'No job has finished yet.',
+      bars: finished.map((j) => ({ label: label(j), tip: `${when(j.started_at)}: ${secs(j)} s`, parts: [{ value: secs(j), kind: 'duration' }] })),
+      format: (v) => `${v} s`,
+      every: Math.ceil(finished.length / 8),
+    }));
 }
 
 export async function deadLetters(main, ctx) {
@@ -503,7 +645,7 @@ export async function conflicts(main, ctx) {
   });
   fill(main,
     h('h1', {}, 'Conflicts'),
-    h('p', { class: 'muted' }, 'Records both sides of a two-way link changed since they were last in step, parked for a person by the link’s manual rule. Choose the side that wins: its version is written over the other side at its flow’s next run.'),
+    h('p', { class: 'muted' }, 'Records both sides of a two-way link changed since they were last in step, parked for a person by the link’s manual rule. Choose the side that wins (its version is written over the other side at its flow’s next run), or merge: pick a side per field, and the merge is written to both sides now.'),
     pairs.length ? null : h('p', { class: 'empty' }, 'No two-way links: pair two flows with `switchyard flows link`.'),
     pairs.length && !cards.length ? h('p', { class: 'empty' }, 'No open conflicts.') : null,
     h('div', { id: 'conflict-list' }, cards));
@@ -531,7 +673,69 @@ function conflictCard(c, a, b, ctx) {
     }), `${label} for ${c.record}`);
     card.append(h('div', { class: 'actions' },
       resolve(a, 'Take A'),
-      resolve(b, 'Take B')));
+      resolve(b, 'Take B')),
+    mergeForm(c, a, b, card, ctx));
   }
   return card;
+}
+
+/** Every leaf field of a record as JSON Pointer -> value (objects are walked; arrays and scalars are leaves). */
+function leaves(v, at = '', out = new Map()) {
+  if (v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length) {
+    for (const [k, x] of Object.entries(v)) leaves(x, `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, out);
+  } else if (at) {
+    out.set(at, v);
+  }
+  return out;
+}
+
+const shown = (v) => (v === undefined ? 'absent' : JSON.stringify(v));
+
+/**
+ * "Merge given fields": each field the two versions disagree on, with a choice of A or B
+ * (A by default). The API writes the merge to both sides now.
+ */
+function mergeForm(c, a, b, card, ctx) {
+  const la = leaves(c.first_version);
+  const lb = leaves(c.second_version);
+  const fields = [...new Set([...la.keys(), ...lb.keys()])].sort()
+    .filter((f) => JSON.stringify(la.get(f)) !== JSON.stringify(lb.get(f)));
+  if (!fields.length) return null;
+  const picks = fields.map((f, i) => {
+    const radio = (side, has) => h('input', {
+      type: 'radio', name: `merge-${c.record}-${i}`, value: side, checked: side === 'A' && has,
+      disabled: !has, 'aria-label': `Take ${f} from ${side}`,
+    });
+    return { field: f, a: radio('A', la.has(f)), b: radio('B', lb.has(f)) };
+  });
+  // A field only B has starts on B.
+  for (const p of picks) if (!la.has(p.field)) p.b.checked = true;
+  const form = h('form', { class: 'merge', 'aria-label': `Merge ${c.record}`, onsubmit: async (e) => {
+    e.preventDefault();
+    const button = form.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      const merge = {};
+      for (const p of picks) {
+        if (p.a.checked) merge[p.field] = a.id;
+        else if (p.b.checked) merge[p.field] = b.id;
+      }
+      const done = await api.post(`/v1/flows/${api.seg(a.id)}/conflicts/${api.seg(c.record)}/resolve`, { winner: a.id, merge });
+      ctx.notify(`Conflict ${c.record} merged: ${done.merged ? 'both sides now hold the merge' : 'A’s version is written at its next run'}.`);
+      const next = card.nextElementSibling && card.nextElementSibling.querySelector('button');
+      card.remove();
+      (next || document.querySelector('main h1')).focus();
+    } catch (err) {
+      ctx.fail(err);
+    } finally {
+      button.disabled = false;
+    }
+  } },
+  h('p', { class: 'muted' }, 'Choose a side per field; both sides get the merge now.'),
+  table(`Fields of ${c.record} the versions disagree on`, ['Field', 'A', 'B'],
+    picks.map((p) => [h('code', {}, p.field),
+      h('label', { class: 'pick' }, p.a, ' ', shown(la.get(p.field))),
+      h('label', { class: 'pick' }, p.b, ' ', shown(lb.get(p.field)))])),
+  labelled(h('button', { type: 'submit' }, 'Merge'), `Merge ${c.record}`));
+  return h('details', { class: 'merge-choice' }, h('summary', {}, 'Merge given fields…'), form);
 }

@@ -4,6 +4,7 @@
 //   CONSOLE_URL, ADMIN_KEY, VIEWER_KEY, FLOW_ID, CONNECTION_IDS (comma-separated),
 //   REPLAY_KEY (a parked dead letter to replay), PARKED_KEY (one to leave parked, then replay
 //   with "replay all"), CONFLICT_RECORD (the record of a two-way link's parked conflict),
+//   MERGE_RECORD (another, to merge field by field),
 //   CHROMIUM (the browser binary), SCREENSHOT_DIR (optional: save the main views there).
 // Exits non-zero at the first failed check, naming it.
 
@@ -24,6 +25,7 @@ const CONNECTIONS = env('CONNECTION_IDS').split(',');
 const REPLAY = env('REPLAY_KEY');
 const PARKED = env('PARKED_KEY');
 const CONFLICT = env('CONFLICT_RECORD');
+const MERGE = env('MERGE_RECORD');
 const SHOTS = process.env.SCREENSHOT_DIR || '';
 const TIMEOUT = 10_000;
 
@@ -106,10 +108,30 @@ try {
   await admin.getByRole('button', { name: 'Create a HubSpot connection' }).waitFor();
   step('catalogue filters by category and searches');
 
-  // --- Connection detail.
-  await admin.goto(`${URL_}#/connections/${encodeURIComponent(CONNECTIONS[0])}`);
+  // --- Connection detail, with its inbound events per hour and the latest ones in words.
+  await admin.goto(`${URL_}#/connections/${encodeURIComponent(CONNECTIONS[1])}`);
   await admin.getByRole('region', { name: 'Flows using it' }).getByRole('link').first().waitFor();
+  const recent = admin.getByRole('region', { name: 'Recent inbound events' });
+  await recent.getByText('no signature matched the signing secret').waitFor();
+  assert.equal(await recent.locator('tbody tr').count(), 5);
+  assert.equal(await admin.locator('#chart-events g.column').count(), 24, 'one bar per hour');
+  assert.equal(await admin.locator('#chart-events rect.bar.accepted').count(), 3, 'three hours with an accepted event');
+  assert.match(await admin.locator('#chart-events svg').getAttribute('aria-label'), /3 accepted, 1 duplicate, 1 rejected/);
+  step('connection: inbound events in words, per hour in a chart');
   await shot(admin, 'connection');
+
+  // --- The inbound events log, filtered by outcome.
+  await recent.getByRole('link', { name: 'All of its inbound events' }).click();
+  await heading(admin, 'Inbound events');
+  assert.equal(await admin.getByLabel('Connection').inputValue(), CONNECTIONS[1]);
+  await admin.getByLabel('Outcome').selectOption('rejected');
+  await admin.locator('#events-list').getByText('no signature matched the signing secret').waitFor();
+  await admin.waitForFunction(() => document.querySelectorAll('#events-list tbody tr').length === 1)
+    .catch(async (e) => { throw new Error(`${e.message}: ${await admin.locator('main').textContent()}`); });
+  await admin.getByLabel('Connection').selectOption('');
+  await admin.locator('#events-list').getByRole('link', { name: CONNECTIONS[1] }).waitFor();
+  step('events log: filtered by connection and outcome');
+  await shot(admin, 'events');
 
   // --- A flow: run it now and see its job appear.
   await admin.goto(`${URL_}#/overview`);
@@ -122,6 +144,7 @@ try {
   await jobs.first().waitFor();
   assert.equal(await jobs.count(), 1);
   assert.match(await jobs.first().textContent(), /api/);
+  assert.equal(await admin.locator('#chart-records g.column').count(), 1, 'a bar per job');
   step('run now: the job appears in the history');
   await shot(admin, 'flow');
 
@@ -151,7 +174,7 @@ try {
   await viewer.getByRole('article', { name: `Conflict ${CONFLICT}` }).waitFor();
   await viewer.goto(`${URL_}#/connections/${encodeURIComponent(CONNECTIONS[0])}`);
   await viewer.getByRole('region', { name: 'Details' }).waitFor();
-  for (const name of ['Test now', 'Rotate secret', /^Take [AB]/, /^Replay all/]) {
+  for (const name of ['Test now', 'Rotate secret', /^Take [AB]/, /^Merge /, /^Replay all/]) {
     assert.equal(await viewer.getByRole('button', { name }).count(), 0, `a viewer sees no ${name}`);
   }
   const refused = await viewer.evaluate(async ([key, dead]) => {
@@ -192,6 +215,17 @@ try {
   await admin.getByRole('status').getByText(`Conflict ${CONFLICT} resolved`).waitFor();
   await conflict.waitFor({ state: 'detached' });
   step('a conflict resolved: A wins, it left the queue');
+
+  // --- Merge given fields: B's first name, A's last name; the API writes both sides.
+  const merging = admin.getByRole('article', { name: `Conflict ${MERGE}` });
+  await merging.getByText('Merge given fields…').click();
+  const firstB = merging.getByRole('radio', { name: 'Take /properties/firstname from B' });
+  await firstB.check();
+  assert.ok(await merging.getByRole('radio', { name: 'Take /properties/lastname from A' }).isChecked());
+  await merging.getByRole('button', { name: `Merge ${MERGE}` }).click();
+  await admin.getByRole('status').getByText(`Conflict ${MERGE} merged: both sides now hold the merge`).waitFor();
+  await merging.waitFor({ state: 'detached' });
+  step('a conflict merged field by field, written to both sides');
 
   // --- Audit log (admin only): the clicks above are in it.
   await admin.getByRole('link', { name: 'Audit log' }).click();

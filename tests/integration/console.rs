@@ -23,6 +23,8 @@ use switchyard::store::api_keys::{Role, Tier};
 use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
 use switchyard::store::flows::ConflictRule;
 use switchyard::store::reviews::{ReviewItem, ReviewStore};
+use switchyard::store::webhook_log::{LogEntry, Outcome, WebhookLogStore};
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
 use switchyard_tests::TestEnv;
 
 const FLOW: &str = "stripe-customers-to-hubspot";
@@ -34,6 +36,8 @@ const HUBSPOT_EU: &str = "conn_hubspot_eu";
 const US_TO_EU: &str = "contacts-us-to-eu";
 const EU_TO_US: &str = "contacts-eu-to-us";
 const CONFLICT_RECORD: &str = "contact-101";
+/// The contact whose conflict the console merges (both HubSpot accounts are fakes).
+const MERGE_EMAIL: &str = "grace@example.com";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -192,8 +196,15 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     require_browser();
     let started = Instant::now();
     let env = TestEnv::new().await;
+    // Both HubSpot accounts are fakes (on loopback): a merge writes to both.
+    let (us, eu) = (
+        hubspot::start(HubspotConfig::default()),
+        hubspot::start(HubspotConfig::default()),
+    );
+    let mut config = ApiConfig::new(&env.table, &env.queue_url);
+    config.allow_private_network = true;
     let deps = Arc::new(ApiDeps::new(
-        ApiConfig::new(&env.table, &env.queue_url),
+        config,
         &env.clients,
         Arc::new(Registry::embedded().expect("embedded definitions load")),
         Arc::new(SystemClock),
@@ -216,15 +227,15 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             HUBSPOT,
             "hubspot",
             "HubSpot",
-            "https://api.hubapi.com",
-            json!({"access_token": "pat-console-test"}),
+            us.base_url.as_str(),
+            json!({"access_token": hubspot::TEST_TOKEN}),
         ),
         (
             HUBSPOT_EU,
             "hubspot",
             "HubSpot EU",
-            "https://api-eu1.hubapi.com",
-            json!({"access_token": "pat-console-test-eu"}),
+            eu.base_url.as_str(),
+            json!({"access_token": hubspot::TEST_TOKEN}),
         ),
     ] {
         let (status, body) = call(
@@ -275,7 +286,7 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             &admin,
             json!({"id": id, "source": source, "stream": "contacts", "destination": destination,
                    "operation": "contacts.upsert_by_email",
-                   "mapping": "{properties: {email: .properties.email, firstname: .properties.firstname}}"}),
+                   "mapping": "{properties: {email: .properties.email, firstname: .properties.firstname, lastname: .properties.lastname}}"}),
         )
         .await;
         assert_eq!(status, 201, "{body}");
@@ -300,6 +311,76 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         })
         .await
         .expect("parked"));
+    // A second conflict, on a contact both fakes hold, for the console's merge: the EU side
+    // (A) and the US side (B) both renamed Grace, and the US side also changed her last name.
+    let grace = |hub: &switchyard_fakes::FakeHandle<hubspot::Hubspot>, first: &str, last: &str| {
+        let c = hub.insert(
+            ObjectType::Contacts,
+            &[("email", MERGE_EMAIL), ("firstname", first), ("lastname", last)],
+        );
+        (
+            c.id.clone(),
+            json!({"id": c.id, "properties": {"email": MERGE_EMAIL, "firstname": first, "lastname": last}}),
+        )
+    };
+    let (eu_id, eu_version) = grace(&eu, "Grace (EU edit)", "Hopper");
+    let (us_id, us_version) = grace(&us, "Grace (US edit)", "Hopper-Murray");
+    assert!(reviews
+        .park(&ReviewItem {
+            first_flow: EU_TO_US.into(),
+            second_flow: US_TO_EU.into(),
+            record: eu_id.clone(),
+            counterpart: us_id.clone(),
+            first_version: eu_version,
+            second_version: us_version,
+            base: None,
+            parked_at: SystemClock.now_unix() - 120,
+            seen_by: EU_TO_US.into(),
+        })
+        .await
+        .expect("parked"));
+    // A merge naming a field neither version has, or a flow outside the link, is refused with
+    // an RFC 9457 problem naming each field; nothing is written and it stays parked.
+    let merge_path = format!("/v1/flows/{EU_TO_US}/conflicts/{eu_id}/resolve");
+    let (status, body) = call(
+        &deps,
+        "POST",
+        &merge_path,
+        &admin,
+        json!({"winner": EU_TO_US, "merge": {"/properties/middlename": US_TO_EU, "/properties/firstname": FLOW}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["merge./properties/firstname", "merge./properties/middlename"],
+        "{body}"
+    );
+    assert_eq!(body["type"], "/v1/problems/validation", "{body}");
+    let (status, body) = call(
+        &deps,
+        "POST",
+        &merge_path,
+        &viewer,
+        json!({"winner": EU_TO_US, "merge": {"/properties/firstname": US_TO_EU}}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(reviews.get(EU_TO_US, US_TO_EU, &eu_id).await.unwrap().is_some());
+    let lastname = |hub: &switchyard_fakes::FakeHandle<hubspot::Hubspot>| {
+        let c = hub.find(ObjectType::Contacts, "email", MERGE_EMAIL).unwrap();
+        (
+            c.get("firstname").map(str::to_owned),
+            c.get("lastname").map(str::to_owned),
+        )
+    };
+    assert_eq!(lastname(&us).1.as_deref(), Some("Hopper-Murray"));
     // The API's own refusals around the conflict (the browser resolves it below): a viewer may
     // not resolve, a winner outside the link is an invalid field, an unlinked flow has no queue.
     let resolve = format!("/v1/flows/{US_TO_EU}/conflicts/{CONFLICT_RECORD}/resolve");
@@ -326,7 +407,46 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["items"][0]["record"], CONFLICT_RECORD, "{body}");
+    let records: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["record"].as_str().unwrap())
+        .collect();
+    assert_eq!(records, [eu_id.as_str(), CONFLICT_RECORD], "in record id order: {body}");
+    // The US HubSpot account's webhook log over the last hours: three accepted, a duplicate,
+    // and a rejection (items as the receiver's log holds them).
+    let now = SystemClock.now_unix();
+    for (at, outcome, reason, event) in [
+        (
+            now - 200,
+            Outcome::Rejected,
+            Some("bad_signature:no_matching_signature"),
+            None,
+        ),
+        (now - 600, Outcome::Accepted, None, Some("evt-3")),
+        (now - 660, Outcome::Duplicate, None, Some("evt-3")),
+        (now - 5_000, Outcome::Accepted, None, Some("evt-2")),
+        (now - 12_000, Outcome::Accepted, None, Some("evt-1")),
+    ] {
+        let entry = LogEntry {
+            connection_id: HUBSPOT.into(),
+            at,
+            outcome,
+            reason: reason.map(str::to_owned),
+            event_id: event.map(str::to_owned),
+            event_type: event.map(|_| "contact.propertyChange".to_owned()),
+            provider: event.map(|_| "hubspot".to_owned()),
+        };
+        env.clients
+            .dynamodb
+            .put_item()
+            .table_name(&env.table)
+            .set_item(Some(WebhookLogStore::item(&tenant, &entry, now + 86_400)))
+            .send()
+            .await
+            .expect("the log entry is written");
+    }
     let store = DeadLetterStore::new(env.clients.dynamodb.clone(), &env.table);
     let now = SystemClock.now_unix();
     let to_replay = format!("job:{flow}:job_replay");
@@ -364,6 +484,7 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .env("FLOW_ID", &flow)
         .env("CONNECTION_IDS", format!("{stripe},{hubspot},{HUBSPOT_EU}"))
         .env("CONFLICT_RECORD", CONFLICT_RECORD)
+        .env("MERGE_RECORD", &eu_id)
         .env("REPLAY_KEY", &to_replay)
         .env("PARKED_KEY", &stays)
         .env("CHROMIUM", chromium())
@@ -413,5 +534,14 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         link.record.as_ref().unwrap()["properties"]["firstname"],
         "Ada (US edit)"
     );
+    // The merge the browser chose (B's first name, A's last name) is on both sides now.
+    assert_eq!(reviews.get(EU_TO_US, US_TO_EU, &eu_id).await.unwrap(), None);
+    for hub in [&eu, &us] {
+        assert_eq!(
+            lastname(hub),
+            (Some("Grace (US edit)".into()), Some("Hopper".into())),
+            "both sides hold the merge"
+        );
+    }
     eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
 }

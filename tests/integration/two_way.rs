@@ -4,7 +4,7 @@
 
 use serde_json::json;
 use switchyard::store::flows::{ConflictRule, Flow, SyncMode};
-use switchyard::sync::{link_flows, resolve_review, LinkError};
+use switchyard::sync::{link_flows, resolve_merge, resolve_review, LinkError, MergeDeps};
 use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
 use switchyard_fakes::FakeHandle;
 
@@ -351,6 +351,96 @@ async fn a_manual_link_parks_a_conflict_until_a_person_resolves_it() {
     );
     assert_eq!(firstname(&rig.hubspot, "p2@example.com").as_deref(), Some("FromB"));
     assert_eq!(firstname(&b, "p2@example.com").as_deref(), Some("FromB"));
+}
+
+fn property(hub: &FakeHandle<hubspot::Hubspot>, email: &str, name: &str) -> Option<String> {
+    hub.find(ObjectType::Contacts, "email", email)
+        .and_then(|c| c.get(name).map(str::to_owned))
+}
+
+/// "Merge given fields": A's version with B's first name is written to both sides at once and
+/// the next runs write nothing. A field in neither version, the record's id, or a side changed
+/// since the conflict was parked are refused, with nothing written and the conflict still parked.
+#[tokio::test]
+async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_write_nothing() {
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::Manual)).await;
+    // One contact only B has, so the pairs' ids differ between the portals.
+    b.insert(ObjectType::Contacts, &[("email", "b-only@example.com")]);
+    seed(&rig.hubspot, 2).await;
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+    for email in ["p0@example.com", "p1@example.com"] {
+        edit(&rig.hubspot, email, "firstname", "FromA").await;
+        edit(&rig.hubspot, email, "lastname", "LastA").await;
+        edit(&b, email, "firstname", "FromB").await;
+        edit(&b, email, "lastname", "LastB").await;
+    }
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(
+        (job.counts.written, job.counts.conflicts_parked),
+        (0, 2),
+        "{:?}",
+        job.counts
+    );
+    let a_id = |email: &str| rig.hubspot.find(ObjectType::Contacts, "email", email).unwrap().id;
+    let deps = MergeDeps {
+        flows: &rig.deps.flows,
+        links: &rig.deps.links,
+        reviews: &rig.deps.reviews,
+        registry: &rig.deps.registry,
+        connections: &rig.deps.connections,
+        secrets: &rig.deps.secrets,
+        clients: &rig.deps.clients,
+    };
+    let first_name = ["/properties/firstname".to_string()];
+
+    // Refused, naming the field: one in neither version, and the record's id.
+    for (take, field) in [("/properties/middlename", "/properties/middlename"), ("/id", "/id")] {
+        let err = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &[take.into()], 0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, LinkError::Field { field: f, .. } if f == field),
+            "{take}: {err}"
+        );
+    }
+    // p0 changed again in A after it was parked: refused as stale, nothing written.
+    edit(&rig.hubspot, "p0@example.com", "firstname", "AgainA").await;
+    let err = resolve_merge(&deps, "flow_a_to_b", &a_id("p0@example.com"), &first_name, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Stale { .. }), "{err}");
+    assert_eq!(property(&b, "p0@example.com", "firstname").as_deref(), Some("FromB"));
+    assert_eq!(
+        rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().len(),
+        2
+    );
+
+    // p1: A wins except the first name, taken from B. Both sides hold the merge now.
+    let (item, merged) = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &first_name, 0)
+        .await
+        .unwrap();
+    assert_eq!(item.record, a_id("p1@example.com"));
+    assert_eq!(merged["properties"]["firstname"], "FromB");
+    assert_eq!(merged["properties"]["lastname"], "LastA");
+    for hub in [&rig.hubspot, &b] {
+        assert_eq!(property(hub, "p1@example.com", "firstname").as_deref(), Some("FromB"));
+        assert_eq!(property(hub, "p1@example.com", "lastname").as_deref(), Some("LastA"));
+    }
+    let left = rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap();
+    assert_eq!(left.len(), 1, "only p0 is still parked: {left:?}");
+    // Neither direction writes p1 again (no echo); p0 stays parked.
+    for f in [&a_to_b, &b_to_a] {
+        let job = rig.run_flow(f, None).await;
+        assert_eq!(
+            (job.counts.written, job.counts.conflicts_parked),
+            (0, 1),
+            "{}: {:?}",
+            f.id,
+            job.counts
+        );
+    }
 }
 
 /// Changes one property of a contact through the portal's API.

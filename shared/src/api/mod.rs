@@ -232,6 +232,8 @@ pub struct ApiDeps {
     /// For `POST /v1/connections/{id}/test` (the URL guard applies unless private networks
     /// are allowed).
     pub http: reqwest::Client,
+    /// Connector clients for a conflict's merge, which writes to both sides (nothing cached).
+    pub connectors: crate::sync::ClientCache,
     pub queue: SyncQueue,
     pub clock: SharedClock,
     /// Checks single sign-on tokens, when configured.
@@ -266,6 +268,12 @@ impl ApiDeps {
                 .oidc
                 .clone()
                 .map(|s| Arc::new(oidc::OidcVerifier::new(s, http.clone()))),
+            connectors: crate::sync::ClientCache::new(
+                http.clone(),
+                std::time::Duration::ZERO,
+                config.allow_private_network,
+                None,
+            ),
             http,
             queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
             clock,

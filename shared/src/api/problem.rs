@@ -170,6 +170,11 @@ impl Problem {
         )
     }
 
+    /// A provider refused or failed a write made for this request (the detail says which).
+    pub fn bad_gateway(detail: impl Into<String>) -> Self {
+        Self::new(502, "bad-gateway", "Bad Gateway", detail)
+    }
+
     pub fn unavailable() -> Self {
         let mut p = Self::new(
             503,

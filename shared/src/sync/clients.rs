@@ -21,6 +21,15 @@ pub struct ClientCache {
     cache: TtlCache<String, (Connection, Arc<ConnectorClient>)>,
 }
 
+impl std::fmt::Debug for ClientCache {
+    /// The clients hold credentials: only the settings are shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCache")
+            .field("allow_private_network", &self.allow_private_network)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ClientCache {
     pub fn new(
         http: reqwest::Client,

@@ -22,7 +22,10 @@ pub use handler::handle_sqs;
 pub use job::{new_job, run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
 pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
-pub use two_way::{link_flows, merge as merge_records, predict, resolve_review, reverse_of, LinkError, Reverse};
+pub use two_way::{
+    link_flows, merge as merge_records, merged_version, predict, resolve_merge, resolve_review, reverse_of, LinkError,
+    MergeDeps, Reverse,
+};
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.
 #[derive(Debug, thiserror::Error)]

@@ -130,17 +130,9 @@ pub enum LinkError {
     Same,
     #[error("flows {a} and {b} belong to different tenants")]
     Tenants { a: String, b: String },
-    #[error(
-        "flows {a} ({a_from} -> {a_to}) and {b} ({b_from} -> {b_to}) do not run opposite ways between the same two connections"
-    )]
-    NotOpposite {
-        a: String,
-        a_from: String,
-        a_to: String,
-        b: String,
-        b_from: String,
-        b_to: String,
-    },
+    /// `a (from -> to) and b (from -> to)`: one string, so the error stays small.
+    #[error("flows {0} do not run opposite ways between the same two connections")]
+    NotOpposite(String),
     #[error("flow {flow} is already paired with {other}")]
     AlreadyPaired { flow: String, other: String },
     #[error("flow {0} is not half of a two-way link")]
@@ -153,6 +145,15 @@ pub enum LinkError {
     },
     #[error("flow {flow}: mapping: {reason}")]
     Mapping { flow: String, reason: String },
+    /// A merge names a field that is not in the version it would be taken from.
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
+    /// A side's record changed since the conflict was parked: look at it again.
+    #[error("the record {record} on {connection} changed since the conflict was parked; reload it and choose again")]
+    Stale { connection: String, record: String },
+    /// A merge's write (or read back) failed; nothing is resolved.
+    #[error("flow {flow}: {reason}")]
+    Write { flow: String, reason: String },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -173,14 +174,10 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
         });
     }
     if fa.source_connection != fb.destination_connection || fa.destination_connection != fb.source_connection {
-        return Err(LinkError::NotOpposite {
-            a: a.into(),
-            a_from: fa.source_connection,
-            a_to: fa.destination_connection,
-            b: b.into(),
-            b_from: fb.source_connection,
-            b_to: fb.destination_connection,
-        });
+        return Err(LinkError::NotOpposite(format!(
+            "{a} ({} -> {}) and {b} ({} -> {})",
+            fa.source_connection, fa.destination_connection, fb.source_connection, fb.destination_connection
+        )));
     }
     for (flow, other) in [(&fa, b), (&fb, a)] {
         if let Some(paired) = flow.reverse_flow.as_deref().filter(|p| *p != other) {
@@ -225,27 +222,8 @@ pub async fn resolve_review(
     record: &str,
     now: i64,
 ) -> Result<crate::store::reviews::ReviewItem, LinkError> {
-    let win = flows
-        .get(winner)
-        .await?
-        .ok_or_else(|| LinkError::NotFound(winner.into()))?;
-    let other_id = win
-        .reverse_flow
-        .clone()
-        .ok_or_else(|| LinkError::NotPaired(winner.into()))?;
-    let other = flows
-        .get(&other_id)
-        .await?
-        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (win, other, item) = parked(flows, reviews, winner, record).await?;
     let (first, second) = crate::store::reviews::link_key(&win.id, &other.id);
-    let item = reviews
-        .get(&first, &second, record)
-        .await?
-        .ok_or_else(|| LinkError::NoReview {
-            first: first.clone(),
-            second: second.clone(),
-            record: record.into(),
-        })?;
     // The loser is the other direction: its link for its own source record is set in step with
     // the version parked for its side, so the winner's conflict check passes.
     let winner_is_first = win.id == first;
@@ -276,6 +254,215 @@ pub async fn resolve_review(
         .await?;
     reviews.remove(&first, &second, record).await?;
     Ok(item)
+}
+
+/// The winning flow, the other half of its link, and the conflict parked for `record`.
+async fn parked(
+    flows: &FlowStore,
+    reviews: &crate::store::reviews::ReviewStore,
+    winner: &str,
+    record: &str,
+) -> Result<(Flow, Flow, crate::store::reviews::ReviewItem), LinkError> {
+    let win = flows
+        .get(winner)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(winner.into()))?;
+    let other_id = win
+        .reverse_flow
+        .clone()
+        .ok_or_else(|| LinkError::NotPaired(winner.into()))?;
+    let other = flows
+        .get(&other_id)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (first, second) = crate::store::reviews::link_key(&win.id, &other.id);
+    let item = reviews
+        .get(&first, &second, record)
+        .await?
+        .ok_or_else(|| LinkError::NoReview {
+            first: first.clone(),
+            second,
+            record: record.into(),
+        })?;
+    Ok((win, other, item))
+}
+
+/// The record a merge leaves on both sides: `winner` (the winning side's parked version) with
+/// each field in `take` (JSON Pointers, RFC 6901) replaced by the other side's value. A field
+/// that is not in the other side's version is refused, naming it; nothing else is checked here.
+pub fn merged_version(winner: &Value, other: &Value, take: &[String]) -> Result<Value, LinkError> {
+    let mut merged = winner.clone();
+    for field in take {
+        if !field.starts_with('/') {
+            return Err(LinkError::Field {
+                field: field.clone(),
+                reason: "a field is a JSON Pointer such as /properties/firstname".into(),
+            });
+        }
+        let Some(value) = other.pointer(field) else {
+            return Err(LinkError::Field {
+                field: field.clone(),
+                reason: "there is no such field in the version it would be taken from".into(),
+            });
+        };
+        set_pointer(&mut merged, field, value.clone());
+        if merged.pointer(field) != Some(value) {
+            // A scalar on the way in the winner's version: the two shapes do not line up here.
+            return Err(LinkError::Field {
+                field: field.clone(),
+                reason: "the winning version holds a value that is not an object on the way to this field".into(),
+            });
+        }
+    }
+    Ok(merged)
+}
+
+/// What a merged resolution needs beyond the stores: a client per connection.
+pub struct MergeDeps<'a> {
+    pub flows: &'a FlowStore,
+    pub links: &'a crate::store::links::LinkStore,
+    pub reviews: &'a crate::store::reviews::ReviewStore,
+    pub registry: &'a crate::connector::Registry,
+    pub connections: &'a crate::store::connections::ConnectionStore,
+    pub secrets: &'a std::sync::Arc<crate::secrets::SecretStore>,
+    pub clients: &'a super::ClientCache,
+}
+
+/// Resolves a parked conflict by merging: `winner`'s version with the fields in `take` from
+/// the other side's version ([`merged_version`]), written now to both sides. The merged
+/// record goes to the other side through `winner`'s flow; that side's record is then read
+/// back and written to the winner's side through the other flow, so each side ends with the
+/// merge and both directions' links are in step with what they wrote (no echo at the next
+/// runs). Each side's record must still be as parked (else [`LinkError::Stale`], nothing
+/// written). With `take` empty this is [`resolve_review`]. The review item is removed only
+/// when both writes succeeded. Returns it and the merged record.
+pub async fn resolve_merge(
+    deps: &MergeDeps<'_>,
+    winner: &str,
+    record: &str,
+    take: &[String],
+    now: i64,
+) -> Result<(crate::store::reviews::ReviewItem, Value), LinkError> {
+    if take.is_empty() {
+        let item = resolve_review(deps.flows, deps.links, deps.reviews, winner, record, now).await?;
+        let merged = if item.first_flow == winner {
+            item.first_version.clone()
+        } else {
+            item.second_version.clone()
+        };
+        return Ok((item, merged));
+    }
+    let (win, other, item) = parked(deps.flows, deps.reviews, winner, record).await?;
+    let winner_is_first = item.first_flow == win.id;
+    let (win_id, other_id, win_version, other_version) = if winner_is_first {
+        (
+            &item.record,
+            &item.counterpart,
+            &item.first_version,
+            &item.second_version,
+        )
+    } else {
+        (
+            &item.counterpart,
+            &item.record,
+            &item.second_version,
+            &item.first_version,
+        )
+    };
+    let merged = merged_version(win_version, other_version, take)?;
+    let mapping_of = |f: &Flow| {
+        Mapping::cached(&f.mapping).map_err(|e| LinkError::Mapping {
+            flow: f.id.clone(),
+            reason: e.to_string(),
+        })
+    };
+    let (win_mapping, other_mapping) = (mapping_of(&win)?, mapping_of(&other)?);
+    let client = |id: String| async move {
+        deps.clients
+            .get(deps.registry, deps.connections, deps.secrets, &id)
+            .await
+            .map(|(_, c)| c)
+    };
+    let write_err = |flow: &Flow| {
+        let id = flow.id.clone();
+        move |e: SyncError| LinkError::Write {
+            flow: id,
+            reason: e.to_string(),
+        }
+    };
+    let win_side = client(win.source_connection.clone()).await.map_err(write_err(&win))?;
+    let other_side = client(other.source_connection.clone())
+        .await
+        .map_err(write_err(&other))?;
+    if win_side.record_id(&win.source_stream, &merged).as_deref() != Some(win_id.as_str()) {
+        return Err(LinkError::Field {
+            field: win_side
+                .primary_key(&win.source_stream)
+                .unwrap_or("(the record id)")
+                .to_string(),
+            reason: "a record keeps its own side's id; it cannot be taken from the other side".into(),
+        });
+    }
+    // Both records must be as they were parked (as each flow's mapping sees them).
+    for (side, flow, mapping, id, parked) in [
+        (&win_side, &win, &win_mapping, win_id, win_version),
+        (&other_side, &other, &other_mapping, other_id, other_version),
+    ] {
+        let now_there = side
+            .fetch_record(&flow.source_stream, id)
+            .await
+            .map_err(|e| write_err(flow)(e.into()))?;
+        let hash = |v: &Value| mapping.apply(v).ok().map(|m| content_hash(&m));
+        if now_there.as_ref().and_then(hash) != hash(parked) {
+            return Err(LinkError::Stale {
+                connection: flow.source_connection.clone(),
+                record: id.clone(),
+            });
+        }
+    }
+    let written = |counts: super::PageCounts, flow: &Flow| match counts.failures.first() {
+        None => Ok(()),
+        Some((_, reason)) => Err(LinkError::Write {
+            flow: flow.id.clone(),
+            reason: reason.clone(),
+        }),
+    };
+    let counts = super::sync_records(
+        &win,
+        &win_side,
+        &other_side,
+        &win_mapping,
+        deps.links,
+        vec![merged.clone()],
+        now,
+        None,
+    )
+    .await
+    .map_err(write_err(&win))?;
+    written(counts, &win)?;
+    let back = other_side
+        .fetch_record(&other.source_stream, other_id)
+        .await
+        .map_err(|e| write_err(&other)(e.into()))?
+        .ok_or_else(|| LinkError::Write {
+            flow: other.id.clone(),
+            reason: format!("record {other_id} is gone after the merge was written to it"),
+        })?;
+    let counts = super::sync_records(
+        &other,
+        &other_side,
+        &win_side,
+        &other_mapping,
+        deps.links,
+        vec![back],
+        now,
+        None,
+    )
+    .await
+    .map_err(write_err(&other))?;
+    written(counts, &other)?;
+    deps.reviews.remove(&item.first_flow, &item.second_flow, record).await?;
+    Ok((item, merged))
 }
 
 #[cfg(test)]
@@ -336,6 +523,34 @@ mod tests {
             ..reverse
         };
         assert_eq!(predict(&strict, None, &written, "501").1, None);
+    }
+
+    #[test]
+    fn a_merge_takes_the_named_fields_from_the_other_version_and_refuses_a_missing_one() {
+        let a = json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Ann", "lastname": "Lee"}});
+        let b =
+            json!({"id": "9", "properties": {"email": "a@x.io", "firstname": "Anna", "lastname": "Li", "phone": "5"}});
+        let merged = merged_version(&a, &b, &["/properties/firstname".into(), "/properties/phone".into()]).unwrap();
+        assert_eq!(
+            merged,
+            json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Anna", "lastname": "Lee", "phone": "5"}})
+        );
+        assert_eq!(merged_version(&a, &b, &[]).unwrap(), a);
+        for (field, words) in [
+            ("/properties/middlename", "no such field"),
+            ("properties.firstname", "JSON Pointer"),
+            ("/id/x", "no such field"),
+        ] {
+            let err = merged_version(&a, &b, &[field.into()]).unwrap_err();
+            assert!(
+                matches!(&err, LinkError::Field { field: f, reason } if f == field && reason.contains(words)),
+                "{field}: {err}"
+            );
+        }
+        // The other version has an object where the winner has a scalar on the way.
+        let c = json!({"id": {"v": 1}});
+        let err = merged_version(&a, &c, &["/id/v".into()]).unwrap_err();
+        assert!(matches!(err, LinkError::Field { .. }), "{err}");
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! `/v1/flows/{id}/conflicts`: the review queue of a two-way link (records both sides changed
 //! since they were last in step, parked by the link's `manual` rule), and resolving one by
 //! choosing the side that wins, through [`crate::sync::resolve_review`] as the CLI's
-//! `flows resolve` does.
+//! `flows resolve` does, or by merging given fields of both versions, written to both sides
+//! now ([`crate::sync::resolve_merge`], the CLI's `flows resolve --take`).
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::super::pagination::PageBody;
+use super::super::problem::FieldError;
 use super::super::{ApiDeps, ApiRequest, ApiResponse, Caller, Problem};
 use crate::store::flows::Flow;
 use crate::store::reviews::{link_key, ReviewItem};
@@ -103,8 +107,28 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     /// The flow whose source version wins (this flow or the other half of its link): that
-    /// version is written over the other side by the winner's next run or event.
+    /// version is written over the other side by the winner's next run or event. With
+    /// `merge`, it gives every field the merge does not name.
     winner: String,
+    /// Merge given fields: each field (a JSON Pointer into the versions, such as
+    /// `/properties/firstname`) and the flow whose version gives it. A field must be in that
+    /// version. When a field comes from the other flow's version, the merged record is written
+    /// to both sides now (each side must still hold what was parked) and the answer's
+    /// `merged` is it.
+    #[serde(default)]
+    merge: BTreeMap<String, String>,
+}
+
+/// A resolved conflict: as it was parked, and what both sides now hold after a merge.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResolvedConflict {
+    #[serde(flatten)]
+    conflict: ConflictView,
+    /// The merged record written to both sides (a merge that took a field from the other
+    /// version); absent when the winner's version is written at its next run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    merged: Option<serde_json::Value>,
 }
 
 #[utoipa::path(
@@ -117,7 +141,7 @@ struct ResolveBody {
     ),
     request_body = ResolveBody,
     responses(
-        (status = 200, description = "Resolved: the conflict left the queue; the winner's version is written at its next run", body = ConflictView),
+        (status = 200, description = "Resolved: the conflict left the queue; the winner's version is written at its next run, or the merge was written to both sides", body = ResolvedConflict),
         (status = 400, description = "Malformed JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
@@ -125,7 +149,8 @@ struct ResolveBody {
         (status = 409, description = "Conflicts with the resource's state", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 502, description = "A provider failed a merge's write; the conflict stays parked", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
 )]
@@ -144,22 +169,70 @@ pub async fn resolve(
             format!("{} or {}, the two flows of the link", flow.id, other.id),
         ));
     }
-    let item = crate::sync::resolve_review(
-        &deps.flows,
-        &deps.links,
-        &deps.reviews,
-        &body.winner,
-        record,
-        deps.clock.now_unix(),
-    )
-    .await
-    .map_err(|e| match e {
-        LinkError::NoReview { .. } => {
-            Problem::not_found(format!("no conflict of record {record} is parked for flow {id}"))
+    let (first, second) = link_key(&flow.id, &other.id);
+    let no_review = || Problem::not_found(format!("no conflict of record {record} is parked for flow {id}"));
+    let mut take = Vec::new();
+    if !body.merge.is_empty() {
+        // Every named field is checked against the version it comes from before anything is
+        // written: all the wrong ones are named at once.
+        let parked = deps.reviews.get(&first, &second, record).await?.ok_or_else(no_review)?;
+        let mut errors = Vec::new();
+        for (field, from) in &body.merge {
+            let version = if *from == parked.first_flow {
+                &parked.first_version
+            } else if *from == parked.second_flow {
+                &parked.second_version
+            } else {
+                errors.push(FieldError {
+                    field: format!("merge.{field}"),
+                    detail: format!("{} or {}, the two flows of the link", flow.id, other.id),
+                });
+                continue;
+            };
+            if !field.starts_with('/') {
+                errors.push(FieldError {
+                    field: format!("merge.{field}"),
+                    detail: "a field is a JSON Pointer such as /properties/firstname".into(),
+                });
+            } else if version.pointer(field).is_none() {
+                errors.push(FieldError {
+                    field: format!("merge.{field}"),
+                    detail: format!("there is no such field in {from}'s version"),
+                });
+            } else if *from != body.winner {
+                take.push(field.clone());
+            }
         }
-        LinkError::Store(e) => e.into(),
-        // The mapping of the losing flow refused its parked version: nothing was changed.
-        other => Problem::conflict(other.to_string()),
-    })?;
-    Ok(ApiResponse::json(200, &view(item)))
+        if !errors.is_empty() {
+            return Err(Problem::validation(errors));
+        }
+    }
+    let merge_deps = crate::sync::MergeDeps {
+        flows: &deps.flows,
+        links: &deps.links,
+        reviews: &deps.reviews,
+        registry: &deps.registry,
+        connections: &deps.connections,
+        secrets: &deps.secrets,
+        clients: &deps.connectors,
+    };
+    let merging = !take.is_empty();
+    let (item, merged) = crate::sync::resolve_merge(&merge_deps, &body.winner, record, &take, deps.clock.now_unix())
+        .await
+        .map_err(|e| match e {
+            LinkError::NoReview { .. } => no_review(),
+            LinkError::Store(e) => e.into(),
+            LinkError::Field { field, reason } => Problem::field(format!("merge.{field}"), reason),
+            LinkError::Write { .. } => Problem::bad_gateway(e.to_string()),
+            // The mapping of a flow refused a version, or a side changed since it was
+            // parked: nothing was changed.
+            other => Problem::conflict(other.to_string()),
+        })?;
+    Ok(ApiResponse::json(
+        200,
+        &ResolvedConflict {
+            conflict: view(item),
+            merged: merging.then_some(merged),
+        },
+    ))
 }

@@ -87,9 +87,13 @@ struct Anomaly {
     get,
     path = "/v1/flows/{id}",
     tag = "flows",
-    params(("id" = String, Path, description = "Flow id")),
+    params(
+        ("id" = String, Path, description = "Flow id"),
+        ("jobs" = Option<u32>, Query, description = "How many of the latest jobs to include, 1 to 50 (default 5): the console charts its records and durations")
+    ),
     responses(
         (status = 200, description = "The flow, its latest jobs and its open data-quality anomalies", body = FlowWithJobs),
+        (status = 422, description = "Invalid fields (see errors)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
@@ -97,9 +101,17 @@ struct Anomaly {
     ),
     security(("bearer" = []))
 )]
-pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
+pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+    let jobs = match req.query_param("jobs") {
+        None => 5,
+        Some(n) => n
+            .parse::<i32>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| Problem::field("jobs", "a whole number from 1 to 50"))?,
+    };
     let flow = owned(deps, caller, id).await?;
-    let recent_jobs = deps.jobs.recent(id, 5).await?;
+    let recent_jobs = deps.jobs.recent(id, jobs).await?;
     let anomalies = deps
         .quality
         .get(id)

@@ -317,7 +317,7 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         ExportAudit => audit::export(deps, caller, req).await,
         ListFlows => flows::list(deps, caller, req).await,
         CreateFlow => flows::create(deps, caller, req).await,
-        ShowFlow(id) => flows::show(deps, caller, &id).await,
+        ShowFlow(id) => flows::show(deps, caller, &id, req).await,
         UpdateFlow(id) => flows::update(deps, caller, &id, req).await,
         PauseFlow(id) => flows::pause(deps, caller, &id).await,
         ResumeFlow(id) => flows::resume(deps, caller, &id).await,
