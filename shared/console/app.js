@@ -1,6 +1,6 @@
 // The console's shell: log in with an API key, then a hash router over the views.
 // Routes: #/overview, #/catalogue, #/connections/{id}, #/flows/{id}, #/dead-letters,
-// #/dead-letters/{key}, #/conflicts, #/keys, #/audit. The key's role (GET /v1/me) decides
+// #/dead-letters/{key}, #/conflicts, #/suggest, #/keys, #/audit. The key's role (GET /v1/me) decides
 // which actions are shown. "Sign in with SSO" (pkce.js) appears when the API says single
 // sign-on is configured (GET /v1/console-config).
 
@@ -16,6 +16,7 @@ const SECTIONS = [
   ['catalogue', 'Catalogue', null],
   ['dead-letters', 'Dead letters', null],
   ['conflicts', 'Conflicts', null],
+  ['suggest', 'Suggest a mapping', null],
   ['keys', 'API keys', 'admin'],
   ['audit', 'Audit log', 'admin'],
   // Still to come with their API routes: webhook subscriptions.
@@ -179,6 +180,7 @@ async function route() {
       case 'flows': await views.flow(main, ctx, arg); break;
       case 'dead-letters': await (arg ? views.deadLetter(main, ctx, arg) : views.deadLetters(main, ctx)); break;
       case 'conflicts': await views.conflicts(main, ctx); break;
+      case 'suggest': await views.suggest(main, ctx); break;
       case 'keys': await views.keys(main, ctx); break;
       case 'audit': await views.audit(main, ctx); break;
       default: fill(main, h('h1', {}, 'Not found'), h('p', {}, 'The console has no such page.'));

@@ -181,5 +181,9 @@ fn hubspot_contact_to_mailchimp_member() {
     // Nothing in a contact says whether a new member is subscribed: that is the user's call.
     assert_eq!(s.unmatched_required, vec!["status_if_new".to_string()]);
     // A member's status is not guessed from the contact's lifecycle stage or anything else.
-    assert!(s.field("status").is_none() && s.field("status_if_new").is_none(), "{}", s.mapping);
+    assert!(
+        s.field("status").is_none() && s.field("status_if_new").is_none(),
+        "{}",
+        s.mapping
+    );
 }
