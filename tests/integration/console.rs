@@ -269,11 +269,12 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     // The flow's baseline: eight ordinary jobs, then one that read nothing (an open anomaly).
     {
         use switchyard::quality::{JobSample, Quality, MIN_SAMPLES};
-        let now = SystemClock.now_unix();
+        // The same part of the week as the empty job ten minutes ago, in the weeks before.
+        let empty_at = SystemClock.now_unix() - 600;
         let mut quality = Quality::default();
         for week in (1..=i64::from(MIN_SAMPLES)).rev() {
             let ordinary = JobSample {
-                at: now - week * 7 * 86_400,
+                at: empty_at - week * 7 * 86_400,
                 read: 10,
                 rejected: 0,
                 duration_secs: 30.0,
@@ -281,7 +282,7 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             assert!(quality.observe(&ordinary).findings.is_empty());
         }
         let empty = JobSample {
-            at: now - 600,
+            at: empty_at,
             read: 0,
             rejected: 0,
             duration_secs: 30.0,
