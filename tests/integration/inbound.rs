@@ -108,7 +108,7 @@ impl Rig {
 #[tokio::test]
 async fn a_webhook_stream_gone_silent_in_its_busy_hours_is_alerted_once_per_episode() {
     let env = TestEnv::new().await;
-    let clock = FixedClock::at(TUESDAY + 9 * HOUR);
+    let clock = FixedClock::at(TUESDAY + 9 * HOUR + 300);
     let lookup = |k: &str| match k {
         "TABLE_NAME" => Some(env.table.clone()),
         "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),

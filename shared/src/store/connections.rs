@@ -379,13 +379,13 @@ impl ConnectionStore {
             .update_expression("SET #i = :i")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#i", INBOUND)
-            .expression_attribute_names("#v", "version")
-            .expression_attribute_values(":i", record.to_value()?)
-            .expression_attribute_values(":prev", AttributeValue::N(previous.to_string()));
+            .expression_attribute_values(":i", record.to_value()?);
         req = if previous == 0 {
             req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#i)")
         } else {
             req.condition_expression("attribute_exists(#pk) AND #i.#v = :prev")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":prev", AttributeValue::N(previous.to_string()))
         };
         super::written(req.send().await, "UpdateItem")
     }
