@@ -1544,24 +1544,19 @@ async fn suggestions_propose_what_the_cli_proposes_and_refuse_bad_input_as_probl
     let (_, _) = seeded(&api).await;
     let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
 
-    // Connectors on both sides, schemas from the providers' descriptions: the library's
-    // proposal, field for field, as `switchyard flows suggest --json` prints it.
+    // Connectors on both sides: the library's proposal, field for field, as `switchyard flows
+    // suggest --json` prints it (inline schemas: Stripe's 6 MB description is read once, below,
+    // only to be refused without a specs directory).
     let registry = Registry::embedded().unwrap();
-    let source = suggest::stream_shape(registry.get("stripe").unwrap(), "customers", Some(&specs), &[]).unwrap();
-    let dest = suggest::write_shape(
-        registry.get("hubspot").unwrap(),
-        "contacts.upsert_by_email",
-        Some(&specs),
-        &[],
-    )
-    .unwrap();
+    let source = suggest::stream_shape(registry.get("hubspot").unwrap(), "contacts", Some(&specs), &[]).unwrap();
+    let dest = suggest::write_shape(registry.get("mailchimp").unwrap(), "members.upsert", Some(&specs), &[]).unwrap();
     let expected = serde_json::to_value(suggest::suggest(&source, &dest).unwrap()).unwrap();
     let r = api
         .call(
             "POST",
             "/v1/suggestions",
             &viewer,
-            Some(json!({"source": "stripe/customers", "destination": "hubspot/contacts.upsert_by_email"})),
+            Some(json!({"source": "hubspot/contacts", "destination": "mailchimp/members.upsert"})),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -1570,14 +1565,15 @@ async fn suggestions_propose_what_the_cli_proposes_and_refuse_bad_input_as_probl
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["destination"] == "properties.email")
+        .find(|f| f["destination"] == "email_address")
         .unwrap();
     assert_eq!(
         email["source"],
-        json!({"kind": "field", "path": "email", "conversion": null})
+        json!({"kind": "field", "path": "properties.email", "conversion": null})
     );
     assert!(email["confidence"].as_f64().unwrap() >= 0.8 && !email["reasons"].as_array().unwrap().is_empty());
-    assert!(r.body["mapping"].as_str().unwrap().contains("properties"));
+    assert_eq!(r.body["unmatched_required"], json!(["status_if_new"]));
+    assert!(r.body["mapping"].as_str().unwrap().contains("merge_fields"));
 
     // The tenant's connections name their connectors; samples add fields.
     let r = api
@@ -1622,7 +1618,7 @@ async fn suggestions_propose_what_the_cli_proposes_and_refuse_bad_input_as_probl
         ),
         (
             &viewer,
-            json!({"source": "stripe/customers", "destination": "hubspot/contacts.fly"}),
+            json!({"source": "hubspot/contacts", "destination": "hubspot/contacts.fly"}),
             "destination",
             "has no write `contacts.fly`",
         ),
