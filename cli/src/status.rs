@@ -1,5 +1,6 @@
 //! `switchyard status`: one screen with every connection's state, circuit and last check, and
-//! every flow's last run, lag and failures, and every open data-quality anomaly. Exit 1 when a connection is down or needs re-auth.
+//! every flow's last run, lag and failures, and every open data-quality anomaly (of flows'
+//! jobs, and of connections' inbound webhook events per hour). Exit 1 when a connection is down or needs re-auth.
 
 use std::collections::BTreeMap;
 
@@ -53,6 +54,17 @@ pub fn run(args: StatusArgs) -> Outcome {
             .list_with_health(&args.tenant)
             .await
             .context("cannot list connections")?;
+        let store = ConnectionStore::new(aws.dynamodb.clone(), table);
+        let mut inbound = BTreeMap::new();
+        for (c, _) in connections.iter().filter(|(c, _)| c.webhook.is_some()) {
+            let record = store
+                .inbound(&c.id)
+                .await
+                .with_context(|| format!("cannot read the inbound baseline of connection {}", c.id))?;
+            if let Some(episode) = record.and_then(|mut r| r.quality.open.remove(&Metric::InboundEvents)) {
+                inbound.insert(c.id.clone(), episode);
+            }
+        }
         let jobs = JobStore::new(aws.dynamodb.clone(), table);
         let quality = QualityStore::new(aws.dynamodb.clone(), table);
         let mut flows = Vec::new();
@@ -79,9 +91,12 @@ pub fn run(args: StatusArgs) -> Outcome {
         }
         let now = args.now.unwrap_or_else(|| SystemClock.now_unix());
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&to_json(&connections, &flows, now))?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&to_json(&connections, &flows, &inbound, now))?
+            );
         } else {
-            print!("{}", render(&args.tenant, &connections, &flows, now));
+            print!("{}", render(&args.tenant, &connections, &flows, &inbound, now));
         }
         let bad = connections.iter().any(|(_, h)| {
             h.as_ref()
@@ -148,6 +163,7 @@ pub fn render(
     tenant: &str,
     connections: &[(Connection, Option<HealthRecord>)],
     flows: &[FlowStatus],
+    inbound: &BTreeMap<String, Episode>,
     now: i64,
 ) -> String {
     let mut out = format!("Connections of tenant {tenant}: {}\n", connections.len());
@@ -239,10 +255,27 @@ pub fn render(
             ));
         }
     }
+    if !inbound.is_empty() {
+        out.push_str(&format!("\nInbound anomalies: {}\n", inbound.len()));
+        for (conn, episode) in inbound {
+            out.push_str(&format!(
+                "  {:<24} {} ({} hour{})\n",
+                conn,
+                episode.summary,
+                episode.count,
+                if episode.count == 1 { "" } else { "s" }
+            ));
+        }
+    }
     out
 }
 
-fn to_json(connections: &[(Connection, Option<HealthRecord>)], flows: &[FlowStatus], now: i64) -> serde_json::Value {
+fn to_json(
+    connections: &[(Connection, Option<HealthRecord>)],
+    flows: &[FlowStatus],
+    inbound: &BTreeMap<String, Episode>,
+    now: i64,
+) -> serde_json::Value {
     json!({
         "now": now,
         "connections": connections.iter().map(|(c, h)| json!({
@@ -250,6 +283,12 @@ fn to_json(connections: &[(Connection, Option<HealthRecord>)], flows: &[FlowStat
             "provider": c.provider,
             "name": c.name,
             "health": h,
+            "inbound_anomaly": inbound.get(&c.id).map(|e| json!({
+                "metric": Metric::InboundEvents,
+                "since": e.since,
+                "hours": e.count,
+                "summary": e.summary,
+            })),
         })).collect::<Vec<_>>(),
         "flows": flows.iter().map(|f| json!({
             "id": f.flow.id,
@@ -370,6 +409,15 @@ mod tests {
             "acme",
             &[(conn("conn_a"), Some(down)), (conn("conn_b"), None)],
             &flows,
+            &BTreeMap::from([(
+                "conn_b".to_string(),
+                Episode {
+                    since: now - 3_600,
+                    count: 1,
+                    summary: "inbound_events: 0 events in the hour where about 40 events in the hour is usual here"
+                        .into(),
+                },
+            )]),
             now,
         );
         assert!(
@@ -390,7 +438,13 @@ mod tests {
                 && screen.contains("records: 0 records where about 120 records is usual here (2 jobs)"),
             "{screen}"
         );
-        let v = to_json(&[], &flows, now);
+        assert!(
+            screen.contains("Inbound anomalies: 1")
+                && screen.contains("conn_b                   inbound_events: 0 events in the hour where about 40")
+                && screen.contains("(1 hour)"),
+            "{screen}"
+        );
+        let v = to_json(&[], &flows, &BTreeMap::new(), now);
         assert_eq!(v["flows"][0]["lag_secs"], 3600);
         assert_eq!(v["flows"][0]["anomalies"][0]["metric"], "records");
     }

@@ -79,7 +79,8 @@ export async function overview(main, ctx) {
           flowLink(f.id, f.name),
           `${f.source_connection} · ${f.source_stream}`,
           `${f.destination_connection} · ${f.destination_operation}`,
-          f.enabled ? badge('active', 'good') : badge('paused', 'warn'),
+          h('span', {}, f.enabled ? badge('active', 'good') : badge('paused', 'warn'),
+            (f.anomalies || []).length ? [' ', badge(`${f.anomalies.length} anomal${f.anomalies.length === 1 ? 'y' : 'ies'}`, 'bad')] : null),
           last ? h('span', {}, badge(last.status, JOB_KIND[last.status]), ' ', ago(last.started_at)) : 'never',
         ];
       }), 'No flows yet.')),
@@ -294,6 +295,7 @@ export async function connection(main, ctx, id) {
       h('dt', {}, 'Last error'), h('dd', {}, hd.last_error ? `${hd.last_error} (${when(hd.last_error_at)})` : 'none'),
       h('dt', {}, 'Credentials'), h('dd', {}, c.has_credentials ? 'stored in Secrets Manager' : 'none'),
       h('dt', {}, 'Webhooks'), h('dd', {}, c.webhook_path ? `${c.webhook_scheme} at ${c.webhook_path}` : 'none'),
+      c.webhook_path ? [h('dt', {}, 'Inbound events'), h('dd', { id: 'inbound-anomaly' }, inbound(c))] : null,
       h('dt', {}, 'Created'), h('dd', {}, when(c.created_at)),
       Object.entries(c.config).map(([k, v]) => [h('dt', {}, k), h('dd', {}, typeof v === 'string' ? v : JSON.stringify(v))]))),
     section('Flows using it', table('Flows using this connection', ['Flow', 'Direction'],
@@ -304,6 +306,25 @@ export async function connection(main, ctx, id) {
       table('Recent inbound events', EVENT_HEADINGS, eventRows(events.slice(0, 10), false),
         c.webhook_path ? 'No deliveries in the last 24 hours.' : 'This connection takes no webhooks.'),
       h('p', {}, link(`#/events/${api.seg(id)}`, 'All of its inbound events'))));
+}
+
+/** The connection's webhook stream against its hourly baseline, in words. */
+function inbound(c) {
+  const a = c.inbound_anomaly;
+  if (a) {
+    return h('span', {}, badge('anomaly', 'bad'), ' ', a.summary,
+      ` (${a.hours} hour${a.hours === 1 ? '' : 's'} so far; alerted when it began)`);
+  }
+  if (c.inbound_counted_until) return h('span', {}, badge('as usual', 'good'), ` per hour, counted until ${when(c.inbound_counted_until)}`);
+  return 'not counted yet: the health checker counts each hour once it is over';
+}
+
+/** A flow's open data-quality anomalies, one line each. */
+function anomalies(list) {
+  if (!list || !list.length) return h('p', { class: 'muted', id: 'anomalies' }, 'None: the flow runs as its baseline says it usually does.');
+  return h('ul', { class: 'anomalies', id: 'anomalies' }, list.map((a) => h('li', { class: 'bad-edge' },
+    badge(a.metric.replace('_', ' '), 'bad'), ' ', a.summary,
+    h('small', { class: 'muted' }, ` — ${a.jobs} job${a.jobs === 1 ? '' : 's'} so far, since ${when(a.since)}; alerted when it began`))));
 }
 
 /** What POST .../test found, in words. */
@@ -377,6 +398,7 @@ export async function flow(main, ctx, id) {
       h('dt', {}, 'Schedule'), h('dd', {}, f.schedule_interval_secs ? `every ${f.schedule_interval_secs} s; next ${when(f.next_run_at)}` : 'events only'),
       h('dt', {}, 'Cursor'), h('dd', {}, f.cursor || '—'),
       h('dt', {}, 'Mapping'), h('dd', {}, h('pre', {}, f.mapping)))),
+    section('Anomalies', anomalies(f.anomalies)),
     section('Job history', jobCharts(jobs), h('div', { id: 'jobs' }, table('Recent jobs', ['Job', 'Status', 'Trigger', 'Started', 'Counts', 'Last error'],
       jobs.slice(0, 10).map((j) => [h('code', {}, j.job_id), badge(j.status, JOB_KIND[j.status]), j.trigger, when(j.started_at), jobCounts(j), j.last_error || '—']),
       'No jobs yet.'))));
@@ -738,4 +760,96 @@ function mergeForm(c, a, b, card, ctx) {
       h('label', { class: 'pick' }, p.b, ' ', shown(lb.get(p.field)))])),
   labelled(h('button', { type: 'submit' }, 'Merge'), `Merge ${c.record}`));
   return h('details', { class: 'merge-choice' }, h('summary', {}, 'Merge given fields…'), form);
+}
+
+/** Mapping suggestions (POST /v1/suggestions): a source stream and a destination write, each
+ * of a connection or a connector; the proposal's fields with confidence and reasons, the
+ * required fields nothing matched, and the jq mapping, which can be copied or made a flow. */
+export async function suggest(main, ctx) {
+  const [connections, connectors] = await Promise.all([api.all('/v1/connections'), api.all('/v1/connectors')]);
+  const byId = new Map(connectors.map((c) => [c.id, c]));
+  const options = (kind) => {
+    const out = [];
+    for (const c of connections) for (const n of ((byId.get(c.provider) || {})[kind] || [])) out.push(`${c.id}/${n}`);
+    for (const c of connectors) for (const n of c[kind]) out.push(`${c.id}/${n}`);
+    return out;
+  };
+  const list = (id, values) => h('datalist', { id }, values.map((v) => h('option', { value: v })));
+  const source = h('input', { id: 'suggest-source', name: 'source', required: true, list: 'suggest-sources', placeholder: 'connection/stream', spellcheck: 'false' });
+  const destination = h('input', { id: 'suggest-destination', name: 'destination', required: true, list: 'suggest-writes', placeholder: 'connection/write', spellcheck: 'false' });
+  const samples = h('textarea', { id: 'suggest-samples', name: 'source_samples', rows: '3', placeholder: '[{"email": "ada@example.com", "name": "Ada Lovelace"}]' });
+  const result = h('div', { id: 'suggestion', 'aria-live': 'polite' });
+  const form = h('form', { class: 'stack card', 'aria-label': 'Suggest a mapping', onsubmit: async (e) => {
+    e.preventDefault();
+    const body = { source: source.value.trim(), destination: destination.value.trim() };
+    if (samples.value.trim()) {
+      try {
+        const parsed = JSON.parse(samples.value);
+        body.source_samples = Array.isArray(parsed) ? parsed : [parsed];
+      } catch {
+        ctx.fail({ title: 'Sample records are not JSON', detail: 'give one JSON object or an array of them' });
+        return;
+      }
+    }
+    fill(result, h('p', { class: 'muted' }, 'Matching fields…'));
+    try {
+      const s = await api.post('/v1/suggestions', body);
+      fill(result, proposal(s, body, connections, ctx));
+    } catch (err) {
+      fill(result);
+      ctx.fail(err);
+    }
+  } },
+  h('h2', {}, 'Suggest a mapping'),
+  h('p', { class: 'muted' }, 'Fields are matched by the providers’ record schemas, name similarity, types and formats, and any sample records you give.'),
+  field('Source (connection or connector / stream)', source),
+  field('Destination (connection or connector / write)', destination),
+  field('Source sample records (optional, JSON)', samples),
+  list('suggest-sources', options('streams')), list('suggest-writes', options('writes')),
+  h('button', { type: 'submit', class: 'primary' }, 'Suggest'));
+  fill(main, h('h1', {}, 'Mapping suggestions'), form, result);
+}
+
+function sourceText(src) {
+  if (src.kind === 'name_part') return `${src.path} (${src.part === 'first' ? 'first word' : 'after the first word'})`;
+  return src.conversion ? `${src.path} (${src.conversion.replaceAll('_', ' ')})` : src.path;
+}
+
+function proposal(s, body, connections, ctx) {
+  const mapping = h('textarea', { id: 'suggested-mapping', rows: String(Math.min(20, s.mapping.split('\n').length + 1)), spellcheck: 'false' }, s.mapping);
+  const copy = action('Copy mapping', ctx, async () => {
+    await navigator.clipboard.writeText(mapping.value);
+    ctx.notify('The mapping is on the clipboard.');
+  });
+  const [src, stream] = body.source.split(/\/(.*)/s);
+  const [dst, operation] = body.destination.split(/\/(.*)/s);
+  const known = (id) => connections.some((c) => c.id === id);
+  let create = null;
+  if (ctx.can('write') && known(src) && known(dst)) {
+    const name = h('input', { id: 'suggest-flow-name', name: 'name', value: `${src} ${stream} to ${dst}` });
+    create = h('form', { class: 'stack', 'aria-label': 'Create a flow with this mapping', onsubmit: async (e) => {
+      e.preventDefault();
+      try {
+        const f = await api.post('/v1/flows', { name: name.value, source: src, stream, destination: dst, operation, mapping: mapping.value });
+        ctx.notify(`Flow ${f.id} created with the suggested mapping.`);
+        ctx.go(`#/flows/${api.seg(f.id)}`);
+      } catch (err) {
+        ctx.fail(err);
+      }
+    } },
+    h('h3', {}, 'Create a flow with this mapping'),
+    field('Flow name', name),
+    h('button', { type: 'submit', class: 'primary' }, 'Create flow'));
+  }
+  return h('section', { class: 'card', 'aria-label': 'Suggested mapping' },
+    h('h2', {}, 'Suggested mapping'),
+    table('Suggested fields', ['Destination', 'Source', 'Confidence', 'Why'],
+      s.fields.map((f) => [h('code', {}, f.destination), sourceText(f.source), f.confidence.toFixed(2), f.reasons.join('; ')]),
+      'No field matched.'),
+    s.unmatched_required.length
+      ? h('p', { class: 'bad-text', id: 'unmatched' }, `Required, nothing matched: ${s.unmatched_required.join(', ')}. Fill these in the mapping yourself.`)
+      : null,
+    field('Mapping (jq; edit before use)', mapping),
+    h('div', { class: 'actions' }, copy),
+    create);
 }

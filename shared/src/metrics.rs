@@ -198,9 +198,10 @@ pub fn records(flow_id: &str, read: u64, written: u64, unchanged: u64, failed: u
 pub mod quality {
     use super::Metrics;
 
-    /// An anomaly episode opened on `metric` (`records`, `reject_rate`, `duration`).
-    pub fn anomaly(metric: &'static str) {
-        Metrics::new("connector-sync")
+    /// An anomaly episode opened on `metric` (`records`, `reject_rate`, `duration` by
+    /// connector-sync; `inbound_events` by the health checker).
+    pub fn anomaly(service: &'static str, metric: &'static str) {
+        Metrics::new(service)
             .dimension("Metric", metric)
             .count("QualityAnomalies", 1)
             .emit();

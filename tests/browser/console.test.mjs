@@ -138,6 +138,8 @@ try {
   await admin.getByRole('region', { name: 'Flows' }).getByRole('link', { name: 'Stripe customers to HubSpot contacts' }).click();
   await heading(admin, 'Stripe customers to HubSpot contacts');
   await admin.getByText('No jobs yet.').waitFor();
+  await admin.getByRole('region', { name: 'Anomalies' }).getByText(/records: 0 records where about 10 records is usual/).waitFor();
+  step('the flow shows its open data-quality anomaly');
   await admin.getByRole('button', { name: 'Run now' }).click();
   await admin.getByRole('status').getByText('queued').waitFor();
   const jobs = admin.locator('#jobs tbody tr');
@@ -226,6 +228,21 @@ try {
   await admin.getByRole('status').getByText(`Conflict ${MERGE} merged: both sides now hold the merge`).waitFor();
   await merging.waitFor({ state: 'detached' });
   step('a conflict merged field by field, written to both sides');
+  // --- Mapping suggestions: HubSpot contacts to the EU account's upsert, then a new flow.
+  await admin.getByRole('link', { name: 'Suggest a mapping' }).click();
+  await heading(admin, 'Mapping suggestions');
+  await admin.getByLabel('Source (connection or connector / stream)').fill(`${CONNECTIONS[1]}/contacts`);
+  await admin.getByLabel('Destination (connection or connector / write)').fill(`${CONNECTIONS[2]}/contacts.upsert_by_email`);
+  await admin.getByRole('button', { name: 'Suggest', exact: true }).click();
+  const proposal = admin.getByRole('region', { name: 'Suggested mapping' });
+  await proposal.getByRole('row').filter({ hasText: 'properties.email' }).getByText('properties.email').last().waitFor();
+  assert.match(await admin.locator('#suggested-mapping').inputValue(), /\.properties\.email/);
+  await shot(admin, 'suggest');
+  await admin.getByLabel('Flow name').fill('Suggested HubSpot copy');
+  await admin.getByRole('button', { name: 'Create flow' }).click();
+  await heading(admin, 'Suggested HubSpot copy');
+  assert.match(await admin.getByRole('region', { name: 'Settings' }).textContent(), /\.properties\.email/);
+  step('a suggested mapping became a new flow');
 
   // --- Audit log (admin only): the clicks above are in it.
   await admin.getByRole('link', { name: 'Audit log' }).click();

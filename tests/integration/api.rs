@@ -1611,3 +1611,187 @@ async fn a_chained_flow_names_only_its_own_tenants_flows_and_a_refused_one_is_no
         assert_eq!(shown.status, 404, "{id} was not stored");
     }
 }
+
+#[tokio::test]
+async fn suggestions_propose_what_the_cli_proposes_and_refuse_bad_input_as_problems() {
+    use switchyard::suggest;
+    let specs = switchyard_fakes::spec::specs_dir();
+    let dir = specs.clone();
+    let api = Api::new(move |c| c.specs_dir = Some(dir)).await;
+    let (_, _) = seeded(&api).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+
+    // Connectors on both sides: the library's proposal, field for field, as `switchyard flows
+    // suggest --json` prints it (inline schemas: Stripe's 6 MB description is read once, below,
+    // only to be refused without a specs directory).
+    let registry = Registry::embedded().unwrap();
+    let source = suggest::stream_shape(registry.get("hubspot").unwrap(), "contacts", Some(&specs), &[]).unwrap();
+    let dest = suggest::write_shape(registry.get("mailchimp").unwrap(), "members.upsert", Some(&specs), &[]).unwrap();
+    let expected = serde_json::to_value(suggest::suggest(&source, &dest).unwrap()).unwrap();
+    let r = api
+        .call(
+            "POST",
+            "/v1/suggestions",
+            &viewer,
+            Some(json!({"source": "hubspot/contacts", "destination": "mailchimp/members.upsert"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body, expected);
+    let email = r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["destination"] == "email_address")
+        .unwrap();
+    assert_eq!(
+        email["source"],
+        json!({"kind": "field", "path": "properties.email", "conversion": null})
+    );
+    assert!(email["confidence"].as_f64().unwrap() >= 0.8 && !email["reasons"].as_array().unwrap().is_empty());
+    assert_eq!(r.body["unmatched_required"], json!(["status_if_new"]));
+    assert!(r.body["mapping"].as_str().unwrap().contains("merge_fields"));
+
+    // The tenant's connections name their connectors; samples add fields.
+    let r = api
+        .call(
+            "POST",
+            "/v1/suggestions",
+            &viewer,
+            Some(
+                json!({"source": "conn_a1/contacts", "destination": "conn_a2/contacts.upsert_by_email",
+                        "source_samples": [{"id": "1", "properties": {"email": "a@example.com", "firstname": "Ada"}}]}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["unmatched_required"], json!([]));
+    assert!(
+        r.body["mapping"].as_str().unwrap().contains(".properties.email"),
+        "{}",
+        r.body
+    );
+
+    // Bad input: a problem naming the field, nothing else.
+    let other = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    for (key, body, field, words) in [
+        (
+            &viewer,
+            json!({"source": "stripe", "destination": "hubspot/contacts.upsert_by_email"}),
+            "source",
+            "give CONNECTION/STREAM",
+        ),
+        (
+            &viewer,
+            json!({"source": "nowhere/customers", "destination": "hubspot/contacts.upsert_by_email"}),
+            "source",
+            "neither a connection of this tenant nor a built-in connector",
+        ),
+        (
+            &viewer,
+            json!({"source": "stripe/nothing", "destination": "hubspot/contacts.upsert_by_email"}),
+            "source",
+            "has no stream `nothing`",
+        ),
+        (
+            &viewer,
+            json!({"source": "hubspot/contacts", "destination": "hubspot/contacts.fly"}),
+            "destination",
+            "has no write `contacts.fly`",
+        ),
+        (
+            &viewer,
+            json!({"source": "stripe/customers", "destination": "hubspot/contacts.upsert_by_email", "source_samples": [1]}),
+            "source_samples[0]",
+            "JSON object",
+        ),
+        // Another tenant's connection is not seen.
+        (
+            &other,
+            json!({"source": "conn_a1/contacts", "destination": "hubspot/contacts.upsert_by_email"}),
+            "source",
+            "neither a connection of this tenant",
+        ),
+    ] {
+        let r = api.call("POST", "/v1/suggestions", key, Some(body.clone())).await;
+        assert_eq!(r.status, 422, "{body}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], field, "{body}: {}", r.body);
+        assert!(r.body["detail"].as_str().unwrap().contains(words), "{body}: {}", r.body);
+        assert!(!r.body.to_string().contains("conn_a2"), "{}", r.body);
+    }
+    let r = api
+        .call(
+            "POST",
+            "/v1/suggestions",
+            &viewer,
+            Some(json!({"source": "stripe/customers"})),
+        )
+        .await;
+    assert_eq!(r.status / 100, 4, "{}", r.body);
+    assert!(r.body["title"].is_string(), "a problem document: {}", r.body);
+
+    // Without the providers' descriptions, a schema kept there cannot be read: said so, and
+    // samples stand in.
+    let bare = Api::new(|_| {}).await;
+    let key = bare.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let body = json!({"source": "stripe/customers", "destination": "hubspot/contacts.upsert_by_email"});
+    let r = bare.call("POST", "/v1/suggestions", &key, Some(body)).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("source")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("SWITCHYARD_SPECS_DIR"),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn a_connection_shows_its_open_inbound_events_anomaly() {
+    use switchyard::quality::Quality;
+    use switchyard::store::connections::InboundRecord;
+    let api = Api::new(|_| {}).await;
+    let (_, _) = seeded(&api).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let shown = api.call("GET", "/v1/connections/conn_a1", &viewer, None).await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    assert_eq!(shown.body["inbound_anomaly"], Value::Null);
+    assert_eq!(shown.body["inbound_counted_until"], Value::Null);
+
+    // Eight Tuesdays at 10:00 of 40 events, then a silent one.
+    const TUESDAY_10AM: i64 = 1_795_514_400;
+    let mut quality = Quality::default();
+    for week in (1..=8).rev() {
+        assert!(quality
+            .observe_hour(TUESDAY_10AM - week * 7 * 86_400, 40)
+            .findings
+            .is_empty());
+    }
+    let finding = quality.observe_hour(TUESDAY_10AM, 0).findings.remove(0);
+    let record = InboundRecord {
+        version: 1,
+        next_hour: TUESDAY_10AM + 3_600,
+        quality,
+    };
+    assert!(api.deps.connections.put_inbound("conn_a1", &record).await.unwrap());
+    let shown = api.call("GET", "/v1/connections/conn_a1", &viewer, None).await;
+    assert_eq!(
+        shown.body["inbound_anomaly"],
+        json!({"metric": "inbound_events", "since": TUESDAY_10AM, "hours": 1, "summary": finding.summary})
+    );
+    assert!(finding
+        .summary
+        .starts_with("inbound_events: 0 events in the hour where about 40"));
+    // The connection's own fields are still there beside it; lists do not carry it.
+    assert_eq!(shown.body["id"], "conn_a1");
+    let list = api.call("GET", "/v1/connections", &viewer, None).await;
+    assert!(list.body["items"][0].get("inbound_anomaly").is_none());
+    let other = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    assert_eq!(
+        api.call("GET", "/v1/connections/conn_a1", &other, None).await.status,
+        404
+    );
+}

@@ -277,6 +277,35 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    // The flow's baseline: eight ordinary jobs, then one that read nothing (an open anomaly).
+    {
+        use switchyard::quality::{JobSample, Quality, MIN_SAMPLES};
+        // The same part of the week as the empty job ten minutes ago, in the weeks before.
+        let empty_at = SystemClock.now_unix() - 600;
+        let mut quality = Quality::default();
+        for week in (1..=i64::from(MIN_SAMPLES)).rev() {
+            let ordinary = JobSample {
+                at: empty_at - week * 7 * 86_400,
+                read: 10,
+                rejected: 0,
+                duration_secs: 30.0,
+            };
+            assert!(quality.observe(&ordinary).findings.is_empty());
+        }
+        let empty = JobSample {
+            at: empty_at,
+            read: 0,
+            rejected: 0,
+            duration_secs: 30.0,
+        };
+        assert_eq!(quality.observe(&empty).findings.len(), 1);
+        assert!(
+            switchyard::store::quality::QualityStore::new(env.clients.dynamodb.clone(), &env.table)
+                .put(&flow, &quality, 0)
+                .await
+                .unwrap()
+        );
+    }
     // A two-way link between the HubSpot accounts with a conflict parked for a person.
     for (id, source, destination) in [(US_TO_EU, HUBSPOT, HUBSPOT_EU), (EU_TO_US, HUBSPOT_EU, HUBSPOT)] {
         let (status, body) = call(

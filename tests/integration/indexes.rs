@@ -146,7 +146,7 @@ async fn dispatch_and_health_ticks_query_the_sparse_index_and_never_scan() {
         "exactly the enabled scheduled flows that are due"
     );
     let page = connections.scan_page(None, 100).await.unwrap();
-    let ids: Vec<_> = page.items.iter().map(|(c, _)| c.id.as_str()).collect();
+    let ids: Vec<_> = page.items.iter().map(|(c, _, _)| c.id.as_str()).collect();
     assert_eq!(ids, ["conn_a", "conn_b", "conn_c"]);
     assert!(page.next.is_none());
 

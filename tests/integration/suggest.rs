@@ -156,3 +156,34 @@ fn every_record_schema_a_definition_names_resolves() {
     }
     assert!(checked >= 10, "only {checked} schemas are named");
 }
+
+#[test]
+fn hubspot_contact_to_mailchimp_member() {
+    // HubSpot's contact as the stream reads it (default properties), and the member Mailchimp's
+    // "Add or update list member" takes, with the default merge fields of a new audience.
+    let registry = Registry::embedded().unwrap();
+    let source = stream_shape(&registry, "hubspot", "contacts");
+    let dest = write_shape(&registry, "mailchimp", "members.upsert");
+    let s = suggest(&source, &dest).unwrap();
+    let expected: &[(&str, &[&str])] = &[
+        ("email_address", &["properties.email"]),
+        ("merge_fields.FNAME", &["properties.firstname"]),
+        ("merge_fields.LNAME", &["properties.lastname"]),
+        ("merge_fields.PHONE", &["properties.phone", "properties.mobilephone"]),
+        ("merge_fields.ADDRESS.addr1", &["properties.address"]),
+        ("merge_fields.ADDRESS.city", &["properties.city"]),
+        ("merge_fields.ADDRESS.state", &["properties.state"]),
+        ("merge_fields.ADDRESS.zip", &["properties.zip"]),
+        ("merge_fields.ADDRESS.country", &["properties.country"]),
+    ];
+    let (right, wrong) = grade("hubspot contact -> mailchimp member", &s, expected);
+    assert_eq!(right, expected.len(), "{wrong:?}\n{}", s.mapping);
+    // Nothing in a contact says whether a new member is subscribed: that is the user's call.
+    assert_eq!(s.unmatched_required, vec!["status_if_new".to_string()]);
+    // A member's status is not guessed from the contact's lifecycle stage or anything else.
+    assert!(
+        s.field("status").is_none() && s.field("status_if_new").is_none(),
+        "{}",
+        s.mapping
+    );
+}

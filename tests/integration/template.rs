@@ -45,7 +45,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     BTreeMap::from([
         (
             // shared/src/health: a Query of the sched index pages connections (store/connections.rs scan_page), health
-            // is recorded with a conditional UpdateItem, credentials for checks and token refresh.
+            // and inbound baselines are recorded with conditional UpdateItems, a Query of the webhook_log index
+            // counts inbound events per hour (health/inbound.rs), credentials for checks and token refresh.
             "HealthCheckerFunction",
             logs.iter()
                 .copied()

@@ -123,6 +123,10 @@ pub struct ApiConfig {
     /// The console's "Sign in with SSO" (`OIDC_AUTHORIZATION_URL`, `OIDC_TOKEN_URL`, beside
     /// the OIDC settings), see [`console::SsoSettings`].
     pub console_sso: Option<console::SsoSettings>,
+    /// The providers' API descriptions `POST /v1/suggestions` reads record schemas from
+    /// (`SWITCHYARD_SPECS_DIR`, as the CLI's `--specs`); without it only inline schemas and
+    /// sample records are read.
+    pub specs_dir: Option<std::path::PathBuf>,
 }
 
 impl ApiConfig {
@@ -141,6 +145,7 @@ impl ApiConfig {
             allow_private_network: false,
             health_policy: crate::health::state::HealthPolicy::default(),
             console_sso: None,
+            specs_dir: None,
         }
     }
 
@@ -183,6 +188,9 @@ impl ApiConfig {
             })?;
             config.check_timeout = std::time::Duration::from_secs(secs);
         }
+        config.specs_dir = lookup("SWITCHYARD_SPECS_DIR")
+            .filter(|v| !v.trim().is_empty())
+            .map(std::path::PathBuf::from);
         if let Some(raw) = lookup("ALLOW_PRIVATE_NETWORK").filter(|v| !v.is_empty()) {
             config.allow_private_network = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
                 name: "ALLOW_PRIVATE_NETWORK",

@@ -8,7 +8,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me};
+use super::routes::{audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, suggestions};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -95,6 +95,7 @@ impl Modify for IdempotencyKeys {
         flows::run,
         conflicts::list,
         conflicts::resolve,
+        suggestions::suggest,
         dead_letters::list,
         dead_letters::show,
         dead_letters::replay,

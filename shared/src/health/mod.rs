@@ -7,11 +7,14 @@
 //! * [`runner`]: every connection, paged from DynamoDB, checked with bounded concurrency
 //!   inside the invocation's time budget ([`run_checks`]).
 //! * [`alert`]: Slack or an outbound webhook, one message per transition.
+//! * [`inbound`]: inbound webhook events per hour, per connection, judged against their
+//!   baseline from the webhook log; an anomaly is alerted once per episode.
 //! * [`config`]: the health checker's environment.
 
 pub mod alert;
 pub mod check;
 pub mod config;
+pub mod inbound;
 pub mod runner;
 pub mod state;
 
@@ -44,6 +47,8 @@ pub struct HealthDeps {
     pub config: HealthConfig,
     pub registry: Arc<Registry>,
     pub connections: ConnectionStore,
+    /// The inbound webhook log, counted per hour for the inbound baselines.
+    pub webhook_log: crate::store::webhook_log::WebhookLogStore,
     pub secrets: Arc<SecretStore>,
     /// For check requests (the URL guard applies unless private networks are allowed).
     pub http: reqwest::Client,
@@ -69,6 +74,7 @@ impl HealthDeps {
         let alerter = Alerter::from_config(&config, &secrets, http.clone()).await?;
         Ok(Self {
             connections: ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
+            webhook_log: crate::store::webhook_log::WebhookLogStore::new(aws.dynamodb.clone(), &config.table_name),
             registry,
             secrets,
             http,

@@ -60,6 +60,11 @@ pub struct RunReport {
     pub states: BTreeMap<String, usize>,
     /// A page of connections could not be read: the run stopped early.
     pub scan_error: Option<String>,
+    /// Hours of inbound events counted and judged, over all connections (`health::inbound`).
+    pub inbound_hours: usize,
+    /// Inbound anomalies whose episode opened, and of those the alerts delivered.
+    pub inbound_anomalies: usize,
+    pub inbound_alerts_sent: usize,
 }
 
 /// Checks every connection. `deadline`: the invocation's end (`None`: no limit, the CLI).
@@ -80,15 +85,24 @@ pub async fn run_checks(deps: &HealthDeps, deadline: Option<Instant>) -> Result<
         .try_flatten()
         .map(|item| async move {
             match item {
-                Ok((conn, health)) => Ok(check_one(deps, conn, health.unwrap_or_default(), deadline).await),
+                Ok((conn, health, inbound)) => {
+                    let judged = super::inbound::observe_connection(deps, &conn, inbound, deps.clock.now_unix()).await;
+                    Ok((
+                        check_one(deps, conn, health.unwrap_or_default(), deadline).await,
+                        judged,
+                    ))
+                }
                 Err(e) => Err(e),
             }
         })
         .buffer_unordered(deps.config.concurrency));
     while let Some(result) = results.next().await {
         match result {
-            Ok((result, state, refreshed)) => {
+            Ok(((result, state, refreshed), judged)) => {
                 report.connections += 1;
+                report.inbound_hours += judged.hours;
+                report.inbound_anomalies += judged.opened;
+                report.inbound_alerts_sent += judged.alerted;
                 if refreshed {
                     report.tokens_refreshed += 1;
                 }
@@ -134,6 +148,8 @@ pub async fn run_checks(deps: &HealthDeps, deadline: Option<Instant>) -> Result<
         transitions = report.transitions,
         alerts_sent = report.alerts_sent,
         not_reached = report.not_reached,
+        inbound_hours = report.inbound_hours,
+        inbound_anomalies = report.inbound_anomalies,
         elapsed_ms = started.elapsed().as_millis() as u64
     );
     Metrics::new(SERVICE)

@@ -14,7 +14,15 @@
 //! its usual range. An episode that lasts [`RELEARN_AFTER`] observations is a new normal: the
 //! baseline starts learning again from there.
 //!
-//! [`Quality::observe`] is pure; `store::quality` keeps the state in DynamoDB beside the flow.
+//! Inbound webhook events are judged per connection and per hour ([`Quality::observe_hour`],
+//! [`Metric::InboundEvents`]): their baseline is kept per hour of the day, on weekdays and at
+//! the weekend apart (48 parts), because a webhook stream follows its users' working day far
+//! more closely than a scheduled job does. Only a drop is flagged there (a stream that goes
+//! silent, or thins to a fraction of its usual hour); a burst is the queue's to absorb.
+//!
+//! [`Quality::observe`] and [`Quality::observe_hour`] are pure; `store::quality` keeps a flow's
+//! state in DynamoDB beside the flow, `store::connections` a connection's inbound state on
+//! the connection item, and the health checker counts the hours (`health::inbound`).
 
 use std::collections::BTreeMap;
 
@@ -79,16 +87,28 @@ pub enum Metric {
     RejectRate,
     /// Job duration.
     Duration,
+    /// Inbound webhook events accepted per hour, per connection.
+    InboundEvents,
 }
 
 impl Metric {
-    pub const ALL: [Metric; 3] = [Metric::Records, Metric::RejectRate, Metric::Duration];
+    /// The metrics each finished job is judged on.
+    pub const JOB: [Metric; 3] = [Metric::Records, Metric::RejectRate, Metric::Duration];
 
     pub fn name(self) -> &'static str {
         match self {
             Metric::Records => "records",
             Metric::RejectRate => "reject_rate",
             Metric::Duration => "duration",
+            Metric::InboundEvents => "inbound_events",
+        }
+    }
+
+    /// The part of the week an observation at `at` is compared within.
+    fn part(self, at: i64) -> u8 {
+        match self {
+            Metric::InboundEvents => hour_part(at),
+            _ => week_part(at),
         }
     }
 
@@ -103,6 +123,7 @@ impl Metric {
                 }
             }
             Metric::Duration => s.duration_secs,
+            Metric::InboundEvents => 0.0,
         }
     }
 
@@ -110,7 +131,7 @@ impl Metric {
     /// flag the first ordinary wobble.
     fn sd_floor(self, mean: f64) -> f64 {
         match self {
-            Metric::Records => (0.1 * mean).max(2.0),
+            Metric::Records | Metric::InboundEvents => (0.1 * mean).max(2.0),
             Metric::RejectRate => 0.05,
             Metric::Duration => (0.5 * mean).max(5.0),
         }
@@ -121,6 +142,7 @@ impl Metric {
             Metric::Records => format!("{v:.0} records"),
             Metric::RejectRate => format!("{:.1}% rejected", v * 100.0),
             Metric::Duration => format!("{v:.1} s"),
+            Metric::InboundEvents => format!("{v:.0} events in the hour"),
         }
     }
 }
@@ -133,6 +155,15 @@ pub fn week_part(unix: i64) -> u8 {
     let hour = unix.rem_euclid(86_400) / 3_600;
     let weekend = u8::from(weekday >= 5);
     weekend * 4 + (hour / 6) as u8
+}
+
+/// The hour of the week an instant falls in, for hourly metrics: 0..=23 the hour of a weekday,
+/// 24..=47 the hour of a weekend day (UTC).
+pub fn hour_part(unix: i64) -> u8 {
+    let days = unix.div_euclid(86_400);
+    let weekday = (days + 3).rem_euclid(7);
+    let hour = (unix.rem_euclid(86_400) / 3_600) as u8;
+    u8::from(weekday >= 5) * 24 + hour
 }
 
 /// One metric's baseline, per part of the week.
@@ -199,56 +230,67 @@ impl Quality {
     /// Judges `sample` against the baselines, then learns from it: an anomalous value stays
     /// out of its baseline while its episode is shorter than [`RELEARN_AFTER`].
     pub fn observe(&mut self, sample: &JobSample) -> Observed {
-        let part = week_part(sample.at);
         let mut out = Observed::default();
-        for metric in Metric::ALL {
-            let x = metric.value(sample);
-            let baseline = self.baselines.entry(metric).or_default();
-            let verdict = baseline.reference(part).and_then(|s| judge(metric, x, s));
-            match verdict {
-                Some((usual, sd)) => {
-                    let episode = self.open.entry(metric).or_insert_with(|| Episode {
-                        since: sample.at,
-                        count: 0,
-                        summary: String::new(),
-                    });
-                    episode.count += 1;
-                    let opened = episode.count == 1;
-                    let summary = format!(
-                        "{}: {} where about {} is usual here (spread {}), since {}",
-                        metric.name(),
-                        metric.describe(x),
-                        metric.describe(usual),
-                        metric.describe(sd),
-                        rfc3339(episode.since),
-                    );
-                    episode.summary.clone_from(&summary);
-                    out.findings.push(Finding {
-                        metric,
-                        observed: x,
-                        usual,
-                        sd,
-                        opened,
-                        since: episode.since,
-                        summary,
-                    });
-                    if episode.count >= RELEARN_AFTER {
-                        // A new normal: learn it from scratch.
-                        self.open.remove(&metric);
-                        *baseline = MetricBaseline::default();
-                        baseline.add(part, x);
-                        out.closed.push(metric);
-                    }
-                }
-                None => {
-                    if self.open.remove(&metric).is_some() {
-                        out.closed.push(metric);
-                    }
-                    baseline.add(part, x);
-                }
-            }
+        for metric in Metric::JOB {
+            self.observe_value(metric, sample.at, metric.value(sample), &mut out);
         }
         out
+    }
+
+    /// Judges the inbound events accepted in the hour starting at `hour_start` (unix seconds)
+    /// against that hour's baseline, then learns from it, as [`Quality::observe`] does.
+    pub fn observe_hour(&mut self, hour_start: i64, accepted: u64) -> Observed {
+        let mut out = Observed::default();
+        self.observe_value(Metric::InboundEvents, hour_start, accepted as f64, &mut out);
+        out
+    }
+
+    fn observe_value(&mut self, metric: Metric, at: i64, x: f64, out: &mut Observed) {
+        let part = metric.part(at);
+        let baseline = self.baselines.entry(metric).or_default();
+        let verdict = baseline.reference(part).and_then(|s| judge(metric, x, s));
+        match verdict {
+            Some((usual, sd)) => {
+                let episode = self.open.entry(metric).or_insert_with(|| Episode {
+                    since: at,
+                    count: 0,
+                    summary: String::new(),
+                });
+                episode.count += 1;
+                let opened = episode.count == 1;
+                let summary = format!(
+                    "{}: {} where about {} is usual here (spread {}), since {}",
+                    metric.name(),
+                    metric.describe(x),
+                    metric.describe(usual),
+                    metric.describe(sd),
+                    rfc3339(episode.since),
+                );
+                episode.summary.clone_from(&summary);
+                out.findings.push(Finding {
+                    metric,
+                    observed: x,
+                    usual,
+                    sd,
+                    opened,
+                    since: episode.since,
+                    summary,
+                });
+                if episode.count >= RELEARN_AFTER {
+                    // A new normal: learn it from scratch.
+                    self.open.remove(&metric);
+                    *baseline = MetricBaseline::default();
+                    baseline.add(part, x);
+                    out.closed.push(metric);
+                }
+            }
+            None => {
+                if self.open.remove(&metric).is_some() {
+                    out.closed.push(metric);
+                }
+                baseline.add(part, x);
+            }
+        }
     }
 }
 
@@ -262,6 +304,8 @@ fn judge(metric: Metric, x: f64, stat: &Stat) -> Option<(f64, f64)> {
         Metric::Records => far || (x == 0.0 && stat.mean >= 2.0 * THRESHOLD_SD),
         // Only more rejects, or a slower job, is a problem.
         Metric::RejectRate | Metric::Duration => far && x > stat.mean,
+        // A stream gone silent, or thinned far below its usual hour; not a burst.
+        Metric::InboundEvents => (far && x < stat.mean) || (x == 0.0 && stat.mean >= 2.0 * THRESHOLD_SD),
     };
     anomalous.then_some((stat.mean, sd))
 }
@@ -448,6 +492,135 @@ mod tests {
         }
         assert_eq!(findings, RELEARN_AFTER as usize, "flagged until accepted, then learned");
         assert!(q.open.is_empty());
+    }
+
+    /// A webhook stream that follows its users' working week: 40 to 60 events an hour on
+    /// weekdays from 09:00 to 17:00 UTC, a few at night, a handful at the weekend.
+    fn inbound_ordinary(hour_start: i64, noise: u64) -> u64 {
+        let part = hour_part(hour_start);
+        match part {
+            9..=16 => 40 + noise % 21,
+            0..=23 => noise % 4,
+            _ => noise % 6,
+        }
+    }
+
+    fn next_noise(noise: u64) -> u64 {
+        noise
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407)
+            >> 33
+    }
+
+    /// Four weeks of hourly counts, then the start of week five and the noise to go on with.
+    fn inbound_learned() -> (Quality, i64, u64) {
+        let mut q = Quality::default();
+        let mut noise = 11u64;
+        let mut at = MONDAY;
+        for _ in 0..(4 * 7 * 24) {
+            noise = next_noise(noise);
+            let out = q.observe_hour(at, inbound_ordinary(at, noise));
+            assert!(
+                out.findings.is_empty(),
+                "ordinary hour flagged at {at}: {:?}",
+                out.findings
+            );
+            at += HOUR;
+        }
+        (q, at, noise)
+    }
+
+    #[test]
+    fn hour_parts_are_hours_of_weekdays_and_of_weekends() {
+        assert_eq!(hour_part(MONDAY), 0);
+        assert_eq!(hour_part(MONDAY + 10 * HOUR), 10);
+        assert_eq!(hour_part(MONDAY + 4 * 24 * HOUR + 23 * HOUR), 23, "Friday 23:00");
+        assert_eq!(hour_part(MONDAY + 5 * 24 * HOUR + 10 * HOUR), 34, "Saturday 10:00");
+        assert_eq!(hour_part(MONDAY + 6 * 24 * HOUR + 23 * HOUR), 47, "Sunday 23:00");
+    }
+
+    #[test]
+    fn an_ordinary_week_of_inbound_events_raises_nothing_quiet_nights_and_weekends_included() {
+        let (mut q, start, mut noise) = inbound_learned();
+        for h in 0..(7 * 24) {
+            noise = next_noise(noise);
+            let at = start + h * HOUR;
+            let out = q.observe_hour(at, inbound_ordinary(at, noise));
+            assert!(out.findings.is_empty(), "hour {h}: {:?}", out.findings);
+            assert!(out.closed.is_empty());
+        }
+        // A silent weekend and silent nights are what the weekend and the nights usually are.
+        let saturday = start + 7 * 24 * HOUR + 5 * 24 * HOUR;
+        for h in 0..48 {
+            let out = q.observe_hour(saturday + h * HOUR, 0);
+            assert!(out.findings.is_empty(), "weekend hour {h}: {:?}", out.findings);
+        }
+    }
+
+    #[test]
+    fn exactly_the_inbound_hours_far_below_their_baseline_are_flagged_once_per_episode() {
+        let (mut q, start, mut noise) = inbound_learned();
+        // Week five, Tuesday.
+        let tuesday = start + 24 * HOUR;
+        let mut flagged = Vec::new();
+        let mut opened = Vec::new();
+        let mut closed = Vec::new();
+        for h in 0..24 {
+            noise = next_noise(noise);
+            let at = tuesday + h * HOUR;
+            let count = match h {
+                // The stream goes silent at 10:00 for two hours, in the middle of the day.
+                10 | 11 => 0,
+                // At 14:00 it thins to a fifth of its usual hour.
+                14 => 10,
+                // A burst at 15:00 is not a fault of the stream.
+                15 => 500,
+                // Fewer than usual but within the spread.
+                16 => 38,
+                _ => inbound_ordinary(at, noise),
+            };
+            let out = q.observe_hour(at, count);
+            for f in &out.findings {
+                assert_eq!(f.metric, Metric::InboundEvents);
+                assert!(f.usual > 40.0 && f.usual < 60.0, "compared with working hours: {f:?}");
+                flagged.push(h);
+                if f.opened {
+                    opened.push((h, f.since, f.summary.clone()));
+                }
+            }
+            if !out.closed.is_empty() {
+                closed.push(h);
+            }
+        }
+        assert_eq!(flagged, vec![10, 11, 14]);
+        assert_eq!(closed, vec![12, 15], "each episode closes at the next ordinary hour");
+        assert_eq!(opened.len(), 2, "one alert per episode: {opened:?}");
+        assert_eq!((opened[0].0, opened[0].1), (10, tuesday + 10 * HOUR));
+        assert!(
+            opened[0]
+                .2
+                .starts_with("inbound_events: 0 events in the hour where about ")
+                && opened[0].2.ends_with("since 2026-12-01T10:00:00Z"),
+            "{}",
+            opened[0].2
+        );
+        assert_eq!((opened[1].0, opened[1].1), (14, tuesday + 14 * HOUR));
+    }
+
+    #[test]
+    fn inbound_hours_and_jobs_keep_apart_baselines_in_one_state() {
+        let (mut q, start, _) = inbound_learned();
+        // A job observation does not disturb the inbound baseline, nor the other way round.
+        let before = q.baselines[&Metric::InboundEvents].clone();
+        q.observe(&JobSample {
+            at: start,
+            read: 10,
+            rejected: 0,
+            duration_secs: 1.0,
+        });
+        assert_eq!(q.baselines[&Metric::InboundEvents], before);
+        assert!(q.baselines.contains_key(&Metric::Records));
+        assert!(q.baselines[&Metric::InboundEvents].parts.len() == 48);
     }
 
     #[test]

@@ -66,6 +66,61 @@ pub struct ConnectionStore {
 const KIND: &str = "connection";
 /// The attribute holding a connection's [`HealthRecord`] (written by the health checker only).
 pub const HEALTH: &str = "health";
+/// The attribute holding a connection's [`InboundRecord`] (written by the health checker only).
+pub const INBOUND: &str = "inbound";
+
+/// A connection's inbound-events baseline: `{version, next_hour, state}` on the connection
+/// item, beside its health record, so the health checker's page of connections carries it and
+/// a run reads nothing more for a connection whose hour is not over.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct InboundRecord {
+    /// Written versions (0: none yet); a write is conditional on the version it read.
+    pub version: u64,
+    /// Unix seconds: the start of the first hour not counted yet.
+    pub next_hour: i64,
+    /// The baseline ([`crate::quality::Metric::InboundEvents`]) and its open episode.
+    pub quality: crate::quality::Quality,
+}
+
+impl InboundRecord {
+    fn to_value(&self) -> Result<AttributeValue, StoreError> {
+        let state = serde_json::to_string(&self.quality).map_err(|e| StoreError::Invalid {
+            what: "inbound baseline",
+            reason: e.to_string(),
+        })?;
+        Ok(AttributeValue::M(HashMap::from([
+            ("version".to_string(), AttributeValue::N(self.version.to_string())),
+            ("next_hour".to_string(), AttributeValue::N(self.next_hour.to_string())),
+            ("state".to_string(), AttributeValue::S(state)),
+        ])))
+    }
+
+    fn from_value(value: AttributeValue, key: &str) -> Result<Self, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            kind: "connection inbound baseline",
+            key: key.to_string(),
+            reason: reason.to_string(),
+        };
+        let AttributeValue::M(map) = value else {
+            return Err(corrupt("not a map"));
+        };
+        let n = |name: &str| {
+            map.get(name)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| corrupt(&format!("no number {name}")))
+        };
+        let state = map
+            .get("state")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| corrupt("no state"))?;
+        Ok(Self {
+            version: u64::try_from(n("version")?).map_err(|_| corrupt("negative version"))?,
+            next_hour: n("next_hour")?,
+            quality: serde_json::from_str(state).map_err(|e| corrupt(&e.to_string()))?,
+        })
+    }
+}
 
 impl ConnectionStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
@@ -230,7 +285,13 @@ impl ConnectionStore {
         let mut items = Vec::new();
         for item in out.items.unwrap_or_default() {
             let key = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            items.push(from_item_with_health(item, &key)?);
+            let inbound = item
+                .get(INBOUND)
+                .cloned()
+                .map(|v| InboundRecord::from_value(v, &key))
+                .transpose()?;
+            let (conn, health) = from_item_with_health(item, &key)?;
+            items.push((conn, health, inbound));
         }
         Ok(ConnectionPage {
             items,
@@ -292,6 +353,39 @@ impl ConnectionStore {
             req.condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#h) OR #h.#v = :prev)")
         } else {
             req.condition_expression("attribute_exists(#pk) AND #h.#v = :prev")
+        };
+        super::written(req.send().await, "UpdateItem")
+    }
+
+    /// The connection's inbound-events baseline (consistent read of that attribute only).
+    pub async fn inbound(&self, id: &str) -> Result<Option<InboundRecord>, StoreError> {
+        self.attribute(id, INBOUND)
+            .await?
+            .map(|v| InboundRecord::from_value(v, id))
+            .transpose()
+    }
+
+    /// Stores the connection's inbound baseline with one `UpdateItem`, only if the stored one is
+    /// still at `record.version - 1` (or absent, for version 1): of two overlapping health runs,
+    /// one counts the hour (and alerts) and the other gets `false`.
+    pub async fn put_inbound(&self, id: &str, record: &InboundRecord) -> Result<bool, StoreError> {
+        let previous = record.version.saturating_sub(1);
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("SET #i = :i")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#i", INBOUND)
+            .expression_attribute_values(":i", record.to_value()?);
+        req = if previous == 0 {
+            req.condition_expression("attribute_exists(#pk) AND attribute_not_exists(#i)")
+        } else {
+            req.condition_expression("attribute_exists(#pk) AND #i.#v = :prev")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":prev", AttributeValue::N(previous.to_string()))
         };
         super::written(req.send().await, "UpdateItem")
     }
@@ -383,7 +477,7 @@ impl ConnectionStore {
 /// One page of [`ConnectionStore::scan_page`].
 #[derive(Debug)]
 pub struct ConnectionPage {
-    pub items: Vec<(Connection, Option<HealthRecord>)>,
+    pub items: Vec<(Connection, Option<HealthRecord>, Option<InboundRecord>)>,
     /// Where the next page starts; `None` after the last.
     pub next: Option<HashMap<String, AttributeValue>>,
 }
@@ -406,6 +500,7 @@ fn from_item_with_health(
 
 fn from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Connection, StoreError> {
     item.remove(HEALTH);
+    item.remove(INBOUND);
     super::from_typed_item(KIND, item, key)
 }
 

@@ -237,6 +237,103 @@ impl WebhookLogStore {
     }
 }
 
+/// What the log holds for one hour of one connection.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HourCount {
+    /// Unix seconds: the hour's start.
+    pub hour_start: i64,
+    /// Deliveries accepted (verified, stored and enqueued).
+    pub accepted: u64,
+    /// Deliveries refused, and the last refusals' reason codes (oldest first, at most three).
+    pub rejected: u64,
+    pub last_rejections: Vec<String>,
+}
+
+impl WebhookLogStore {
+    /// Counts one connection's log per hour over the whole hours from `from` to `to` (unix
+    /// seconds, hour starts, `to` excluded), oldest first, one entry per hour (zero included).
+    /// One `Query` reading only the time, outcome and reason of each entry (more pages when
+    /// the hours held more than 1 MB of them).
+    pub async fn hour_counts(
+        &self,
+        tenant: &str,
+        connection_id: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HourCount>, StoreError> {
+        table::validate_id("tenant", tenant)?;
+        table::validate_id("connection id", connection_id)?;
+        let mut hours: Vec<HourCount> = (from..to)
+            .step_by(3_600)
+            .map(|hour_start| HourCount {
+                hour_start,
+                ..HourCount::default()
+            })
+            .collect();
+        if hours.is_empty() {
+            return Ok(hours);
+        }
+        let low = format!("{:012}", from.max(0));
+        // Every position of the last second before `to` sorts below `<to - 1>~`.
+        let high = format!("{:012}~", (to - 1).max(0));
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(WEBHOOK_LOG)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#pk", LOG_PK)
+                .expression_attribute_names("#sk", LOG_SK)
+                .expression_attribute_names("#at", "received_at")
+                .expression_attribute_names("#outcome", "outcome")
+                .expression_attribute_names("#reason", "reason")
+                .projection_expression("#at, #outcome, #reason")
+                .expression_attribute_values(":pk", AttributeValue::S(table::log_pk(tenant, connection_id)))
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let Some(at) = item
+                    .get("received_at")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+                else {
+                    continue;
+                };
+                let Some(hour) = usize::try_from((at - from).div_euclid(3_600))
+                    .ok()
+                    .and_then(|i| hours.get_mut(i))
+                else {
+                    continue;
+                };
+                match item.get("outcome").and_then(|v| v.as_s().ok()).map(String::as_str) {
+                    None => hour.accepted += 1,
+                    Some("rejected") => {
+                        hour.rejected += 1;
+                        if let Some(reason) = item.get("reason").and_then(|v| v.as_s().ok()) {
+                            hour.last_rejections.push(reason.clone());
+                            if hour.last_rejections.len() > 3 {
+                                hour.last_rejections.remove(0);
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        Ok(hours)
+    }
+}
+
 /// An entry read back from the index.
 fn from_item(item: &HashMap<String, AttributeValue>, position: &str) -> Result<LogEntry, StoreError> {
     let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();

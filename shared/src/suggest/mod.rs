@@ -46,7 +46,7 @@ pub enum SuggestError {
 }
 
 /// How a destination field's value is made.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
     /// A source field, converted where the formats differ.
@@ -58,7 +58,7 @@ pub enum Source {
     NamePart { path: String, part: NamePart },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NamePart {
     First,
@@ -66,7 +66,7 @@ pub enum NamePart {
 }
 
 /// Conversions between formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Conversion {
     /// Cents to a decimal amount: `/ 100`.
@@ -122,7 +122,7 @@ impl Conversion {
 }
 
 /// One destination field's suggested source.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FieldSuggestion {
     /// The destination field, dotted (`properties.email`).
     pub destination: String,
@@ -136,7 +136,7 @@ pub struct FieldSuggestion {
 }
 
 /// A proposed mapping.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Suggestion {
     pub fields: Vec<FieldSuggestion>,
     /// Required destination fields nothing matched.

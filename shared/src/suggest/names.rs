@@ -54,8 +54,8 @@ fn flush(current: &mut String, words: &mut Vec<String>) {
         "createdate" | "createdat" => &["created"],
         "dob" => &["birth", "date"],
         "homepage" => &["website"],
-        "address1" => &["line1"],
-        "address2" => &["line2"],
+        "address1" | "addr1" => &["line1"],
+        "address2" | "addr2" => &["line2"],
         _ => {
             words.push(word);
             return;

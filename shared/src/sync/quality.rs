@@ -62,7 +62,7 @@ pub async fn observe_job(deps: &SyncDeps, flow: &Flow, job: &Job) -> Option<Obse
             summary = %finding.summary
         );
         if finding.opened {
-            crate::metrics::quality::anomaly(finding.metric.name());
+            crate::metrics::quality::anomaly("connector-sync", finding.metric.name());
             alert(deps, flow, job, finding).await;
         }
     }

@@ -47,6 +47,33 @@ fn view(c: Connection, health: Option<HealthRecord>) -> ConnectionView {
     }
 }
 
+/// A connection with its open inbound-events anomaly (`GET /v1/connections/{id}`).
+#[derive(Serialize, utoipa::ToSchema)]
+struct ConnectionDetail {
+    #[serde(flatten)]
+    connection: ConnectionView,
+    /// The webhook stream is far below its usual volume for the hour of the week right now (an
+    /// open episode, alerted once when it opened); null when it runs as usual, or the
+    /// connection takes no webhooks.
+    inbound_anomaly: Option<InboundAnomaly>,
+    /// Unix seconds: inbound events are counted and judged up to here (the health checker
+    /// counts each hour once it is over); null before the first count.
+    inbound_counted_until: Option<i64>,
+}
+
+/// An open inbound-events episode of a connection.
+#[derive(Serialize, utoipa::ToSchema)]
+struct InboundAnomaly {
+    /// `inbound_events` (accepted webhook events per hour).
+    metric: &'static str,
+    /// Unix seconds: the start of the first anomalous hour.
+    since: i64,
+    /// Anomalous hours so far in this episode.
+    hours: u32,
+    /// What, since when, compared to what (the latest hour's finding).
+    summary: String,
+}
+
 fn not_found(id: &str) -> Problem {
     Problem::not_found(format!("connection {id} does not exist"))
 }
@@ -93,7 +120,7 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses(
-        (status = 200, description = "The connection, with its health", body = ConnectionView),
+        (status = 200, description = "The connection, with its health and its open inbound-events anomaly", body = ConnectionDetail),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
@@ -103,7 +130,25 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
 )]
 pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
     let (c, h) = owned(deps, caller, id).await?;
-    Ok(ApiResponse::json(200, &view(c, h)))
+    let inbound = deps.connections.inbound(id).await?;
+    let inbound_counted_until = inbound.as_ref().filter(|i| i.version > 1).map(|i| i.next_hour);
+    let inbound_anomaly = inbound.and_then(|mut i| {
+        let metric = crate::quality::Metric::InboundEvents;
+        i.quality.open.remove(&metric).map(|e| InboundAnomaly {
+            metric: metric.name(),
+            since: e.since,
+            hours: e.count,
+            summary: e.summary,
+        })
+    });
+    Ok(ApiResponse::json(
+        200,
+        &ConnectionDetail {
+            connection: view(c, h),
+            inbound_anomaly,
+            inbound_counted_until,
+        },
+    ))
 }
 
 /// `POST /v1/connections`. No `Debug`: it holds credentials.

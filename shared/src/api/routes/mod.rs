@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod me;
+pub(crate) mod suggestions;
 
 use super::auth::{Caller, Permission};
 use super::problem::Problem;
@@ -40,6 +41,7 @@ pub enum Route {
     RunFlow(String),
     ListConflicts(String),
     ResolveConflict(String, String),
+    Suggest,
     ListDeadLetters,
     ShowDeadLetter(String),
     ReplayDeadLetter(String),
@@ -110,6 +112,7 @@ impl Route {
             ("POST", ["flows", _, "run"]) => Route::RunFlow(id(1)),
             ("GET", ["flows", _, "conflicts"]) => Route::ListConflicts(id(1)),
             ("POST", ["flows", _, "conflicts", _, "resolve"]) => Route::ResolveConflict(id(1), id(3)),
+            ("POST", ["suggestions"]) => Route::Suggest,
             ("GET", ["dead-letters"]) => Route::ListDeadLetters,
             ("GET", ["dead-letters", _]) => Route::ShowDeadLetter(id(1)),
             ("POST", ["dead-letters", _, "replay"]) => Route::ReplayDeadLetter(id(1)),
@@ -132,6 +135,7 @@ impl Route {
             | ListFlows
             | ShowFlow(_)
             | ListConflicts(_)
+            | Suggest
             | ListDeadLetters
             | ShowDeadLetter(_)
             | ListEvents
@@ -179,6 +183,7 @@ impl Route {
             | ListFlows
             | ShowFlow(_)
             | ListConflicts(_)
+            | Suggest
             | ListDeadLetters
             | ShowDeadLetter(_)
             | ListKeys
@@ -212,8 +217,8 @@ impl Route {
             | RevokeKey(id) => Some(id),
             // The record: the audit entry's action names what was resolved.
             ResolveConflict(_, record) => Some(record),
-            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
-            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents => None,
+            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest
+            | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents => None,
         }
     }
 
@@ -244,6 +249,7 @@ impl Route {
             RunFlow(id()),
             ListConflicts(id()),
             ResolveConflict(id(), id()),
+            Suggest,
             ListDeadLetters,
             ShowDeadLetter(id()),
             ReplayDeadLetter(id()),
@@ -286,6 +292,7 @@ impl Route {
             RunFlow(_) => "POST /v1/flows/{id}/run",
             ListConflicts(_) => "GET /v1/flows/{id}/conflicts",
             ResolveConflict(_, _) => "POST /v1/flows/{id}/conflicts/{record}/resolve",
+            Suggest => "POST /v1/suggestions",
             ListDeadLetters => "GET /v1/dead-letters",
             ShowDeadLetter(_) => "GET /v1/dead-letters/{key}",
             ReplayDeadLetter(_) => "POST /v1/dead-letters/{key}/replay",
@@ -324,6 +331,7 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         RunFlow(id) => flows::run(deps, caller, &id, req).await,
         ListConflicts(id) => conflicts::list(deps, caller, &id).await,
         ResolveConflict(id, record) => conflicts::resolve(deps, caller, &id, &record, req).await,
+        Suggest => suggestions::suggest(deps, caller, req).await,
         ListDeadLetters => dead_letters::list(deps, caller, req).await,
         ShowDeadLetter(key) => dead_letters::show(deps, caller, &key).await,
         ReplayDeadLetter(key) => dead_letters::replay(deps, caller, &key).await,
