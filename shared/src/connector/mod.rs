@@ -44,6 +44,7 @@ pub mod cursor;
 pub mod definition;
 pub mod errors;
 pub mod hash;
+mod jq_natives;
 pub mod jwt;
 pub mod kind;
 pub mod mapping;
