@@ -11,7 +11,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
 
 use super::flows::flow_pk;
-use super::table::{PK, SK};
+use super::table::{GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub struct RecordLink {
     /// The source record as last seen or predicted (two-way links only; at most
     /// [`MAX_KEPT_RECORD`] bytes of JSON).
     pub record: Option<serde_json::Value>,
+    /// The subject key of the first email address in the source record
+    /// ([`crate::subjects`]): the link is in that person's partition of `gsi1`.
+    pub subject: Option<String>,
 }
 
 /// The largest source record a link keeps (DynamoDB items hold 400 KB; a bigger record is not
@@ -132,6 +135,13 @@ impl LinkStore {
                         ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
                         ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
                     ]);
+                    if let Some(subject) = &l.subject {
+                        item.insert(GSI1PK.to_string(), AttributeValue::S(subject.clone()));
+                        item.insert(
+                            GSI1SK.to_string(),
+                            AttributeValue::S(format!("{}#{}", flow_pk(flow_id), link_sk(&l.source_id))),
+                        );
+                    }
                     if let Some(text) = l
                         .record
                         .as_ref()
@@ -177,7 +187,8 @@ fn backoff(round: u32) -> Duration {
     Duration::from_millis(25u64 << round.min(6))
 }
 
-fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, StoreError> {
+/// A link read back from an item (the table or an index).
+pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, StoreError> {
     let s = |name: &str| {
         item.get(name)
             .and_then(|v| v.as_s().ok())
@@ -201,5 +212,6 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, Store
             .get("record")
             .and_then(|v| v.as_s().ok())
             .and_then(|t| serde_json::from_str(t).ok()),
+        subject: item.get(GSI1PK).and_then(|v| v.as_s().ok()).cloned(),
     })
 }

@@ -14,7 +14,9 @@ pub mod quality;
 pub mod rate_budget;
 pub mod request_windows;
 pub mod reviews;
+pub mod subjects;
 pub mod table;
+pub mod usage;
 pub mod webhook_log;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
