@@ -23,7 +23,7 @@ const RECENT_JOBS: i32 = 5;
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    target: Target,
+    target: crate::api_mode::EitherTarget,
     #[arg(long, default_value = "default")]
     tenant: String,
     /// Print JSON instead of the screen.
@@ -47,41 +47,18 @@ pub fn run(args: StatusArgs) -> Outcome {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let aws = clients(&args.target).await;
-        let table = &args.target.table;
-        let connections = ConnectionStore::new(aws.dynamodb.clone(), table)
-            .list_with_health(&args.tenant)
-            .await
-            .context("cannot list connections")?;
-        let jobs = JobStore::new(aws.dynamodb.clone(), table);
-        let quality = QualityStore::new(aws.dynamodb.clone(), table);
-        let mut flows = Vec::new();
-        for flow in FlowStore::new(aws.dynamodb.clone(), table)
-            .list(&args.tenant)
-            .await
-            .context("cannot list flows")?
-        {
-            let recent = jobs
-                .recent(&flow.id, RECENT_JOBS)
-                .await
-                .with_context(|| format!("cannot read the jobs of flow {}", flow.id))?;
-            let anomalies = quality
-                .get(&flow.id)
-                .await
-                .with_context(|| format!("cannot read the data-quality state of flow {}", flow.id))?
-                .quality
-                .open;
-            flows.push(FlowStatus {
-                flow,
-                jobs: recent,
-                anomalies,
-            });
-        }
+        let (tenant, connections, flows) = match args.target.mode()? {
+            crate::api_mode::Mode::Api(api) => through_api(&api).await?,
+            crate::api_mode::Mode::Direct(target) => {
+                let (connections, flows) = direct(&target, &args.tenant).await?;
+                (args.tenant.clone(), connections, flows)
+            }
+        };
         let now = args.now.unwrap_or_else(|| SystemClock.now_unix());
         if args.json {
             println!("{}", serde_json::to_string_pretty(&to_json(&connections, &flows, now))?);
         } else {
-            print!("{}", render(&args.tenant, &connections, &flows, now));
+            print!("{}", render(&tenant, &connections, &flows, now));
         }
         let bad = connections.iter().any(|(_, h)| {
             h.as_ref()
@@ -89,6 +66,88 @@ pub fn run(args: StatusArgs) -> Outcome {
         });
         Ok(!bad)
     })
+}
+
+type Connections = Vec<(Connection, Option<HealthRecord>)>;
+
+/// The key's tenant, its connections with health, and its flows with their latest jobs and
+/// open anomalies, through the management API: `GET /v1/me`, `/v1/connections`, `/v1/flows`
+/// and `/v1/flows/{id}` per flow.
+async fn through_api(api: &crate::api_mode::ApiClient) -> anyhow::Result<(String, Connections, Vec<FlowStatus>)> {
+    let me = api.get("me").await?.context("the API has no /v1/me")?;
+    let tenant = me["tenant"].as_str().unwrap_or_default().to_string();
+    let mut connections = Vec::new();
+    for mut c in api.all("connections").await? {
+        let health: Option<HealthRecord> = serde_json::from_value(c["health"].take()).unwrap_or_default();
+        c["tenant"] = json!(tenant);
+        let conn: Connection =
+            serde_json::from_value(c).context("the API answered a connection this CLI does not understand")?;
+        connections.push((conn, health));
+    }
+    let mut flows = Vec::new();
+    for listed in api.all("flows").await? {
+        let id = listed["id"].as_str().unwrap_or_default();
+        let Some(mut shown) = api.get(&format!("flows/{}", crate::api_mode::segment(id))).await? else {
+            continue; // deleted meanwhile
+        };
+        let jobs: Vec<Job> = serde_json::from_value(shown["recent_jobs"].take()).unwrap_or_default();
+        let anomalies = shown["anomalies"]
+            .take()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let metric: Metric = serde_json::from_value(a["metric"].clone()).ok()?;
+                Some((
+                    metric,
+                    Episode {
+                        since: a["since"].as_i64()?,
+                        count: a["jobs"].as_u64()? as u32,
+                        summary: a["summary"].as_str()?.to_string(),
+                    },
+                ))
+            })
+            .collect();
+        let flow: Flow =
+            serde_json::from_value(listed).context("the API answered a flow this CLI does not understand")?;
+        flows.push(FlowStatus { flow, jobs, anomalies });
+    }
+    Ok((tenant, connections, flows))
+}
+
+/// The tenant's connections and flows, read from DynamoDB.
+async fn direct(target: &Target, tenant: &str) -> anyhow::Result<(Connections, Vec<FlowStatus>)> {
+    let aws = clients(target).await;
+    let table = &target.table;
+    let connections = ConnectionStore::new(aws.dynamodb.clone(), table)
+        .list_with_health(tenant)
+        .await
+        .context("cannot list connections")?;
+    let jobs = JobStore::new(aws.dynamodb.clone(), table);
+    let quality = QualityStore::new(aws.dynamodb.clone(), table);
+    let mut flows = Vec::new();
+    for flow in FlowStore::new(aws.dynamodb.clone(), table)
+        .list(tenant)
+        .await
+        .context("cannot list flows")?
+    {
+        let recent = jobs
+            .recent(&flow.id, RECENT_JOBS)
+            .await
+            .with_context(|| format!("cannot read the jobs of flow {}", flow.id))?;
+        let anomalies = quality
+            .get(&flow.id)
+            .await
+            .with_context(|| format!("cannot read the data-quality state of flow {}", flow.id))?
+            .quality
+            .open;
+        flows.push(FlowStatus {
+            flow,
+            jobs: recent,
+            anomalies,
+        });
+    }
+    Ok((connections, flows))
 }
 
 fn ago(now: i64, then: Option<i64>) -> String {
