@@ -154,7 +154,7 @@ fn print_table(dead: &[DeadLetter]) {
         "{:<48} {:<10} {:<9} {:>8} {:>12} LAST ERROR",
         "KEY", "REASON", "STATUS", "ATTEMPTS", "PARKED AT"
     );
-    for d in &dead {
+    for d in dead {
         let error: String = d.last_error.chars().take(80).collect();
         let status = match d.status {
             DeadLetterStatus::Parked => "parked",
