@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub(crate) mod batch;
 pub mod connections;
 pub mod dead_letters;
 pub mod events;

@@ -87,67 +87,28 @@ impl RequestWindowStore {
         windows: &[(String, i64)],
     ) -> Result<std::collections::HashMap<(String, i64), u64>, StoreError> {
         use std::collections::HashMap;
-
-        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys = windows
+            .iter()
+            .map(|(subject, start)| {
+                HashMap::from([
+                    (PK.to_string(), AttributeValue::S(format!("RATE#{subject}#{start}"))),
+                    (SK.to_string(), AttributeValue::S(REQUEST_WINDOW_SK.into())),
+                ])
+            })
+            .collect();
         let mut out = HashMap::with_capacity(windows.len());
-        for chunk in windows.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|(subject, start)| {
-                    HashMap::from([
-                        (PK.to_string(), AttributeValue::S(format!("RATE#{subject}#{start}"))),
-                        (SK.to_string(), AttributeValue::S(REQUEST_WINDOW_SK.into())),
-                    ])
-                })
-                .collect::<Vec<_>>();
-            let mut request = Some(HashMap::from([(
-                self.table.clone(),
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .build()
-                    .expect("keys are set"),
-            )]));
-            let mut round = 0u32;
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                if round >= 8 {
-                    return Err(StoreError::Dynamo {
-                        operation: "BatchGetItem",
-                        message: "keys stayed unprocessed after repeated retries".into(),
-                        failure: crate::aws::AwsFailure::Throttled,
-                    });
-                }
-                if round > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25u64 << round.min(6))).await;
-                }
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-                for item in resp
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let key = item.get(PK).and_then(|v| v.as_s().ok()).and_then(|pk| {
-                        let rest = pk.strip_prefix("RATE#")?;
-                        let (subject, start) = rest.rsplit_once('#')?;
-                        Some((subject.to_string(), start.parse::<i64>().ok()?))
-                    });
-                    let n = item
-                        .get("requests")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0);
-                    if let Some(key) = key {
-                        out.insert(key, n);
-                    }
-                }
-                request = resp.unprocessed_keys;
-                round += 1;
+        for item in super::batch::get_all(&self.client, &self.table, keys, false).await? {
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).and_then(|pk| {
+                let (subject, start) = pk.strip_prefix("RATE#")?.rsplit_once('#')?;
+                Some((subject.to_string(), start.parse::<i64>().ok()?))
+            });
+            let n = item
+                .get("requests")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if let Some(key) = key {
+                out.insert(key, n);
             }
         }
         Ok(out)

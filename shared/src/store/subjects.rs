@@ -8,16 +8,11 @@
 //! | review item | `SUBJ#<tenant>#<digest>` | `LINK#<flows>#REVIEW#<record>` |
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 
 use super::table::{GSI1, GSI1PK, PK, SK};
 use super::StoreError;
-
-/// DynamoDB's limit per BatchWriteItem.
-const WRITE_BATCH: usize = 25;
-const MAX_UNPROCESSED_ROUNDS: u32 = 8;
 
 /// An item's primary key.
 pub type ItemKey = (String, String);
@@ -63,48 +58,22 @@ impl SubjectStore {
         Ok(out)
     }
 
-    /// Deletes items by key: one `BatchWriteItem` per 25, unprocessed ones sent again with
-    /// backoff.
+    /// Deletes items by key: one `BatchWriteItem` per 25.
     pub async fn delete_all(&self, keys: &[ItemKey]) -> Result<(), StoreError> {
-        for chunk in keys.chunks(WRITE_BATCH) {
-            let writes = chunk
-                .iter()
-                .map(|(pk, sk)| {
-                    WriteRequest::builder()
-                        .delete_request(
-                            DeleteRequest::builder()
-                                .key(PK, AttributeValue::S(pk.clone()))
-                                .key(SK, AttributeValue::S(sk.clone()))
-                                .build()
-                                .expect("the key is set"),
-                        )
-                        .build()
-                })
-                .collect::<Vec<_>>();
-            let mut request = Some(HashMap::from([(self.table.clone(), writes)]));
-            let mut round = 0;
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                if round >= MAX_UNPROCESSED_ROUNDS {
-                    return Err(StoreError::Dynamo {
-                        operation: "BatchWriteItem",
-                        message: "deletes stayed unprocessed after repeated retries".into(),
-                        failure: crate::aws::AwsFailure::Throttled,
-                    });
-                }
-                if round > 0 {
-                    tokio::time::sleep(Duration::from_millis(25u64 << round.min(6))).await;
-                }
-                let resp = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
-                request = resp.unprocessed_items;
-                round += 1;
-            }
-        }
-        Ok(())
+        let writes = keys
+            .iter()
+            .map(|(pk, sk)| {
+                WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .key(PK, AttributeValue::S(pk.clone()))
+                            .key(SK, AttributeValue::S(sk.clone()))
+                            .build()
+                            .expect("the key is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        super::batch::write_all(&self.client, &self.table, writes).await
     }
 }
