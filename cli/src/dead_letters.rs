@@ -10,6 +10,7 @@ use switchyard::store::dead_letters::{DeadLetter, DeadLetterFilter, DeadLetterSt
 use switchyard::store::flows::FlowStore;
 use switchyard::store::jobs::JobStore;
 
+use crate::api_mode::{segment, ApiClient, EitherTarget, Mode};
 use crate::connections::{clients, Target};
 use crate::Outcome;
 
@@ -28,7 +29,7 @@ pub enum DeadLettersCommand {
     /// List parked messages, oldest first: key, reason, attempts, when, last error.
     List {
         #[command(flatten)]
-        target: Target,
+        target: EitherTarget,
         #[command(flatten)]
         selection: Selection,
         /// Include dead letters already replayed.
@@ -41,7 +42,7 @@ pub enum DeadLettersCommand {
     /// Show one dead letter: its message and every attempt's time, class and error (JSON).
     Show {
         #[command(flatten)]
-        target: Target,
+        target: EitherTarget,
         /// The dead letter's key, e.g. evt:conn_stripe:evt_123 or job:flow_1:01J...
         key: String,
     },
@@ -122,7 +123,11 @@ async fn select(
     Ok(out)
 }
 
-async fn list(target: Target, selection: Selection, include_replayed: bool, json: bool) -> Outcome {
+async fn list(target: EitherTarget, selection: Selection, include_replayed: bool, json: bool) -> Outcome {
+    let target = match target.mode()? {
+        Mode::Api(api) => return list_through_api(&api, selection, include_replayed, json).await,
+        Mode::Direct(target) => target,
+    };
     let aws = clients(&target).await;
     let store = DeadLetterStore::new(aws.dynamodb.clone(), &target.table);
     let flows = FlowStore::new(aws.dynamodb.clone(), &target.table);
@@ -136,15 +141,20 @@ async fn list(target: Target, selection: Selection, include_replayed: bool, json
         println!("{}", serde_json::to_string_pretty(&dead)?);
         return Ok(true);
     }
+    print_table(&dead);
+    Ok(true)
+}
+
+fn print_table(dead: &[DeadLetter]) {
     if dead.is_empty() {
         println!("no dead letters");
-        return Ok(true);
+        return;
     }
     println!(
         "{:<48} {:<10} {:<9} {:>8} {:>12} LAST ERROR",
         "KEY", "REASON", "STATUS", "ATTEMPTS", "PARKED AT"
     );
-    for d in &dead {
+    for d in dead {
         let error: String = d.last_error.chars().take(80).collect();
         let status = match d.status {
             DeadLetterStatus::Parked => "parked",
@@ -155,10 +165,62 @@ async fn list(target: Target, selection: Selection, include_replayed: bool, json
             d.key, d.reason, status, d.attempts, d.parked_at, error
         );
     }
+}
+
+/// `list` through the management API (the tenant is the key's). The API leaves the parked
+/// message out.
+async fn list_through_api(api: &ApiClient, selection: Selection, include_replayed: bool, json: bool) -> Outcome {
+    let mut query = Vec::new();
+    if !include_replayed {
+        query.push("status=parked".to_string());
+    }
+    if let Some(since) = selection.since.as_deref() {
+        query.push(format!("since={}", parse_time(since)?));
+    }
+    let path = if query.is_empty() {
+        "dead-letters".to_string()
+    } else {
+        format!("dead-letters?{}", query.join("&"))
+    };
+    let mut items = api.all(&path).await?;
+    if let Some(flow_id) = &selection.flow {
+        let flow = api
+            .get(&format!("flows/{}", segment(flow_id)))
+            .await?
+            .with_context(|| format!("flow {flow_id} does not exist"))?;
+        let source = flow["source_connection"].as_str().unwrap_or_default().to_string();
+        items.retain(|d| {
+            d["flow_id"].as_str() == Some(flow_id.as_str()) || d["connection_id"].as_str() == Some(&source)
+        });
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(true);
+    }
+    let dead = items
+        .into_iter()
+        .map(|mut d| {
+            d["message"] = serde_json::Value::String(String::new());
+            serde_json::from_value::<DeadLetter>(d)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .context("the API answered a dead letter this CLI does not understand")?;
+    print_table(&dead);
     Ok(true)
 }
 
-async fn show(target: Target, key: &str) -> Outcome {
+async fn show(target: EitherTarget, key: &str) -> Outcome {
+    let target = match target.mode()? {
+        Mode::Api(api) => {
+            let Some(dead) = api.get(&format!("dead-letters/{}", segment(key))).await? else {
+                eprintln!("no dead letter {key} (see `switchyard dead-letters list`)");
+                return Ok(false);
+            };
+            println!("{}", serde_json::to_string_pretty(&dead)?);
+            return Ok(true);
+        }
+        Mode::Direct(target) => target,
+    };
     let aws = clients(&target).await;
     let store = DeadLetterStore::new(aws.dynamodb.clone(), &target.table);
     let Some(dead) = store.get(key).await? else {

@@ -53,7 +53,7 @@ pub enum FlowsCommand {
     /// List a tenant's flows.
     List {
         #[command(flatten)]
-        target: Target,
+        target: crate::api_mode::EitherTarget,
         #[arg(long, default_value = "default")]
         tenant: String,
         /// Print JSON instead of a table.
@@ -533,11 +533,26 @@ async fn create(args: CreateArgs) -> Outcome {
     Ok(true)
 }
 
-async fn list(target: Target, tenant: &str, json: bool) -> Outcome {
-    let aws = clients(&target).await;
-    let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table)
-        .list(tenant)
-        .await?;
+async fn list(target: crate::api_mode::EitherTarget, tenant: &str, json: bool) -> Outcome {
+    let flows: Vec<switchyard::store::flows::Flow> = match target.mode()? {
+        crate::api_mode::Mode::Api(api) => {
+            if tenant != "default" {
+                eprintln!("--tenant {tenant} is ignored: through the API the key's tenant is listed");
+            }
+            api.all("flows")
+                .await?
+                .into_iter()
+                .map(serde_json::from_value)
+                .collect::<Result<_, _>>()
+                .context("the API answered a flow this CLI does not understand")?
+        }
+        crate::api_mode::Mode::Direct(target) => {
+            let aws = clients(&target).await;
+            switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table)
+                .list(tenant)
+                .await?
+        }
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&flows)?);
         return Ok(true);

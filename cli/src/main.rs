@@ -3,6 +3,7 @@
 //! Exit codes: 0 success (`valid`), 1 the answer is no (`invalid: ...`, not found), 2 the command
 //! could not run (bad arguments, unreadable file, AWS error).
 
+mod api_mode;
 mod connections;
 mod connectors;
 mod dead_letters;

@@ -24,7 +24,7 @@ const RECENT_JOBS: i32 = 5;
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
-    target: Target,
+    target: crate::api_mode::EitherTarget,
     #[arg(long, default_value = "default")]
     tenant: String,
     /// Print JSON instead of the screen.
@@ -48,47 +48,13 @@ pub fn run(args: StatusArgs) -> Outcome {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let aws = clients(&args.target).await;
-        let table = &args.target.table;
-        let connections = ConnectionStore::new(aws.dynamodb.clone(), table)
-            .list_with_health(&args.tenant)
-            .await
-            .context("cannot list connections")?;
-        let store = ConnectionStore::new(aws.dynamodb.clone(), table);
-        let mut inbound = BTreeMap::new();
-        for (c, _) in connections.iter().filter(|(c, _)| c.webhook.is_some()) {
-            let record = store
-                .inbound(&c.id)
-                .await
-                .with_context(|| format!("cannot read the inbound baseline of connection {}", c.id))?;
-            if let Some(episode) = record.and_then(|mut r| r.quality.open.remove(&Metric::InboundEvents)) {
-                inbound.insert(c.id.clone(), episode);
+        let (tenant, connections, flows, inbound) = match args.target.mode()? {
+            crate::api_mode::Mode::Api(api) => through_api(&api).await?,
+            crate::api_mode::Mode::Direct(target) => {
+                let (connections, flows, inbound) = direct(&target, &args.tenant).await?;
+                (args.tenant.clone(), connections, flows, inbound)
             }
-        }
-        let jobs = JobStore::new(aws.dynamodb.clone(), table);
-        let quality = QualityStore::new(aws.dynamodb.clone(), table);
-        let mut flows = Vec::new();
-        for flow in FlowStore::new(aws.dynamodb.clone(), table)
-            .list(&args.tenant)
-            .await
-            .context("cannot list flows")?
-        {
-            let recent = jobs
-                .recent(&flow.id, RECENT_JOBS)
-                .await
-                .with_context(|| format!("cannot read the jobs of flow {}", flow.id))?;
-            let anomalies = quality
-                .get(&flow.id)
-                .await
-                .with_context(|| format!("cannot read the data-quality state of flow {}", flow.id))?
-                .quality
-                .open;
-            flows.push(FlowStatus {
-                flow,
-                jobs: recent,
-                anomalies,
-            });
-        }
+        };
         let now = args.now.unwrap_or_else(|| SystemClock.now_unix());
         if args.json {
             println!(
@@ -96,7 +62,7 @@ pub fn run(args: StatusArgs) -> Outcome {
                 serde_json::to_string_pretty(&to_json(&connections, &flows, &inbound, now))?
             );
         } else {
-            print!("{}", render(&args.tenant, &connections, &flows, &inbound, now));
+            print!("{}", render(&tenant, &connections, &flows, &inbound, now));
         }
         let bad = connections.iter().any(|(_, h)| {
             h.as_ref()
@@ -104,6 +70,118 @@ pub fn run(args: StatusArgs) -> Outcome {
         });
         Ok(!bad)
     })
+}
+
+type Connections = Vec<(Connection, Option<HealthRecord>)>;
+/// Each webhook connection's open inbound-events anomaly, by connection id.
+type Inbound = BTreeMap<String, Episode>;
+
+/// The key's tenant, its connections with health, and its flows with their latest jobs and
+/// open anomalies, through the management API: `GET /v1/me`, `/v1/connections`, `/v1/flows`
+/// and `/v1/flows/{id}` per flow.
+async fn through_api(api: &crate::api_mode::ApiClient) -> anyhow::Result<(String, Connections, Vec<FlowStatus>, Inbound)> {
+    let me = api.get("me").await?.context("the API has no /v1/me")?;
+    let tenant = me["tenant"].as_str().unwrap_or_default().to_string();
+    let mut connections = Vec::new();
+    let mut inbound = BTreeMap::new();
+    for mut c in api.all("connections").await? {
+        let health: Option<HealthRecord> = serde_json::from_value(c["health"].take()).unwrap_or_default();
+        c["tenant"] = json!(tenant);
+        let conn: Connection =
+            serde_json::from_value(c).context("the API answered a connection this CLI does not understand")?;
+        // The list leaves out the inbound-events anomaly; one connection shows it.
+        if conn.webhook.is_some() {
+            if let Some(shown) = api.get(&format!("connections/{}", crate::api_mode::segment(&conn.id))).await? {
+                let a = &shown["inbound_anomaly"];
+                if let (Some(since), Some(hours), Some(summary)) =
+                    (a["since"].as_i64(), a["hours"].as_u64(), a["summary"].as_str())
+                {
+                    let episode = Episode {
+                        since,
+                        count: hours as u32,
+                        summary: summary.to_string(),
+                    };
+                    inbound.insert(conn.id.clone(), episode);
+                }
+            }
+        }
+        connections.push((conn, health));
+    }
+    let mut flows = Vec::new();
+    for listed in api.all("flows").await? {
+        let id = listed["id"].as_str().unwrap_or_default();
+        let Some(mut shown) = api.get(&format!("flows/{}", crate::api_mode::segment(id))).await? else {
+            continue; // deleted meanwhile
+        };
+        let jobs: Vec<Job> = serde_json::from_value(shown["recent_jobs"].take()).unwrap_or_default();
+        let anomalies = shown["anomalies"]
+            .take()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let metric: Metric = serde_json::from_value(a["metric"].clone()).ok()?;
+                Some((
+                    metric,
+                    Episode {
+                        since: a["since"].as_i64()?,
+                        count: a["jobs"].as_u64()? as u32,
+                        summary: a["summary"].as_str()?.to_string(),
+                    },
+                ))
+            })
+            .collect();
+        let flow: Flow =
+            serde_json::from_value(listed).context("the API answered a flow this CLI does not understand")?;
+        flows.push(FlowStatus { flow, jobs, anomalies });
+    }
+    Ok((tenant, connections, flows, inbound))
+}
+
+/// The tenant's connections and flows, read from DynamoDB.
+async fn direct(target: &Target, tenant: &str) -> anyhow::Result<(Connections, Vec<FlowStatus>, Inbound)> {
+    let aws = clients(target).await;
+    let table = &target.table;
+    let store = ConnectionStore::new(aws.dynamodb.clone(), table);
+    let connections = store
+        .list_with_health(tenant)
+        .await
+        .context("cannot list connections")?;
+    let mut inbound = BTreeMap::new();
+    for (c, _) in connections.iter().filter(|(c, _)| c.webhook.is_some()) {
+        let record = store
+            .inbound(&c.id)
+            .await
+            .with_context(|| format!("cannot read the inbound baseline of connection {}", c.id))?;
+        if let Some(episode) = record.and_then(|mut r| r.quality.open.remove(&Metric::InboundEvents)) {
+            inbound.insert(c.id.clone(), episode);
+        }
+    }
+    let jobs = JobStore::new(aws.dynamodb.clone(), table);
+    let quality = QualityStore::new(aws.dynamodb.clone(), table);
+    let mut flows = Vec::new();
+    for flow in FlowStore::new(aws.dynamodb.clone(), table)
+        .list(tenant)
+        .await
+        .context("cannot list flows")?
+    {
+        let recent = jobs
+            .recent(&flow.id, RECENT_JOBS)
+            .await
+            .with_context(|| format!("cannot read the jobs of flow {}", flow.id))?;
+        let anomalies = quality
+            .get(&flow.id)
+            .await
+            .with_context(|| format!("cannot read the data-quality state of flow {}", flow.id))?
+            .quality
+            .open;
+        flows.push(FlowStatus {
+            flow,
+            jobs: recent,
+            anomalies,
+        });
+    }
+    Ok((connections, flows, inbound))
 }
 
 fn ago(now: i64, then: Option<i64>) -> String {

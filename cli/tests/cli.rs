@@ -719,3 +719,177 @@ fn flows_suggest_proposes_a_mapping_from_the_definitions_schemas() {
         assert!(stderr(&out).contains(expect), "{all:?}: {}", stderr(&out));
     }
 }
+
+/// Serves the management API on loopback, as `switchyard local up` does, for the CLI's API mode.
+async fn serve_api(env: &TestEnv) -> String {
+    use std::sync::Arc;
+
+    let deps = Arc::new(switchyard::api::ApiDeps::new(
+        switchyard::api::ApiConfig::new(&env.table, &env.queue_url),
+        &env.clients,
+        Arc::new(switchyard::connector::Registry::embedded().expect("embedded definitions load")),
+        Arc::new(switchyard::clock::SystemClock),
+    ));
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let deps = deps.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+            let resp = switchyard::api::handle(
+                &deps,
+                switchyard::api::ApiRequest {
+                    method: parts.method.to_string(),
+                    path: parts.uri.path().to_string(),
+                    query: parts.uri.query().unwrap_or_default().to_string(),
+                    headers: parts.headers,
+                    body: body.to_vec(),
+                },
+            )
+            .await;
+            let mut out = axum::response::Response::builder().status(resp.status);
+            for (name, value) in &resp.headers {
+                out = out.header(name, value);
+            }
+            out.body(axum::body::Body::from(resp.body)).expect("a valid response")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_flows_list_and_dead_letters_go_through_the_api_when_its_url_and_key_are_set() {
+    use switchyard::store::api_keys::{Role, Tier};
+    use switchyard::store::connections::{Connection, ConnectionStore};
+    use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
+    use switchyard::store::flows::{Flow, FlowStore};
+
+    let env = TestEnv::new().await;
+    let tenant = format!("cli-api-{}", &ulid_like()[..8].to_lowercase());
+    let db = env.clients.dynamodb.clone();
+    ConnectionStore::new(db.clone(), &env.table)
+        .create(&Connection {
+            id: "conn_cli_api".into(),
+            tenant: tenant.clone(),
+            provider: "stripe".into(),
+            name: "Stripe".into(),
+            webhook: None,
+            secret_arn: None,
+            config: Default::default(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    FlowStore::new(db.clone(), &env.table)
+        .create(&Flow {
+            id: "flow_cli_api".into(),
+            tenant: tenant.clone(),
+            name: "flow_cli_api".into(),
+            source_connection: "conn_cli_api".into(),
+            source_stream: "customers".into(),
+            destination_connection: "conn_cli_api".into(),
+            destination_operation: "customers.create".into(),
+            mapping: ".".into(),
+            mode: Default::default(),
+            schedule_interval_secs: None,
+            event_types: vec![],
+            enabled: true,
+            created_at: 0,
+            cursor: None,
+            next_run_at: None,
+            retry_schedule_secs: None,
+            reverse_flow: None,
+            on_conflict: Default::default(),
+        })
+        .await
+        .unwrap();
+    DeadLetterStore::new(db.clone(), &env.table)
+        .put(&DeadLetter {
+            key: "job:flow_cli_api:job_1".into(),
+            kind: "sync_job".into(),
+            connection_id: None,
+            flow_id: Some("flow_cli_api".into()),
+            message: "{}".into(),
+            attempts: 5,
+            history: vec![],
+            classification: "transient".into(),
+            reason: "exhausted".into(),
+            last_error: "Stripe answered 503".into(),
+            parked_at: 1_800_000_000,
+            status: DeadLetterStatus::Parked,
+            replayed_at: None,
+        })
+        .await
+        .unwrap();
+    let keys = switchyard::store::api_keys::ApiKeyStore::new(db.clone(), &env.table);
+    let (new, _) = switchyard::admin::create_api_key(&keys, &tenant, "cli", Role::Viewer, Tier::Free, "test", 0)
+        .await
+        .unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
+    let url = serve_api(&env).await;
+
+    // No table, no AWS endpoint: only the API's URL and a viewer key.
+    let run = |args: Vec<&'static str>, key: String| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .args(&args)
+                .env_remove("AWS_ENDPOINT_URL")
+                .env_remove("TABLE_NAME")
+                .env("SWITCHYARD_API_URL", &url)
+                .env("SWITCHYARD_API_KEY", &key)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("the switchyard binary runs")
+        })
+    };
+    let flows = run(vec!["flows", "list"], key.clone()).await.unwrap();
+    assert_eq!(flows.status.code(), Some(0), "{}", stderr(&flows));
+    assert!(
+        stderr(&flows).contains("mode: management API at http://127.0.0.1"),
+        "{}",
+        stderr(&flows)
+    );
+    assert!(stdout(&flows).contains("conn_cli_api/customers"), "{}", stdout(&flows));
+
+    let dead = run(vec!["dead-letters", "list", "--flow", "flow_cli_api"], key.clone())
+        .await
+        .unwrap();
+    assert_eq!(dead.status.code(), Some(0), "{}", stderr(&dead));
+    assert!(stdout(&dead).contains("job:flow_cli_api:job_1"), "{}", stdout(&dead));
+    assert!(stdout(&dead).contains("Stripe answered 503"), "{}", stdout(&dead));
+    let show = run(vec!["dead-letters", "show", "job:flow_cli_api:job_1"], key.clone())
+        .await
+        .unwrap();
+    assert_eq!(show.status.code(), Some(0), "{}", stderr(&show));
+    let missing = run(vec!["dead-letters", "show", "job:nope:1"], key.clone())
+        .await
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+
+    let status = run(vec!["status", "--json"], key.clone()).await.unwrap();
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    let screen: serde_json::Value = serde_json::from_str(&stdout(&status)).expect("status --json is JSON");
+    assert!(
+        screen.to_string().contains("conn_cli_api") && screen.to_string().contains("flow_cli_api"),
+        "{screen}"
+    );
+
+    // A wrong key: the API's refusal, said plainly, exit 2.
+    let refused = run(vec!["flows", "list"], "sy_live_000000000000_wrong".into())
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("401"), "{}", stderr(&refused));
+
+    // Without the variables and without a table: what to set, either way.
+    let direct = switchyard(&["flows", "list"]);
+    assert_eq!(direct.status.code(), Some(2));
+    assert!(
+        stderr(&direct).contains("TABLE_NAME") && stderr(&direct).contains("SWITCHYARD_API_URL"),
+        "{}",
+        stderr(&direct)
+    );
+}

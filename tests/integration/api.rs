@@ -255,6 +255,24 @@ async fn seeded(api: &Api) -> (String, &'static str) {
         )
         .await
         .expect("the log entry is written");
+    // A stored event about a person, in a's subject index (as the receiver stores it).
+    let tenant = api.tenant("tenant-a");
+    let body = br#"{"eventId":7,"email":"ada@example.com"}"#.to_vec();
+    switchyard::store::events::EventStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .put_if_new(&switchyard::store::events::StoredEvent {
+            subject: switchyard::subjects::subject_of_bytes(&tenant, &body),
+            connection_id: "conn_a1".into(),
+            tenant,
+            event_id: "evt_ada".into(),
+            event_type: "contact.creation".into(),
+            provider: "hubspot".into(),
+            body,
+            headers: Default::default(),
+            received_at: NOW - 20,
+            expires_at: NOW + 86_400,
+        })
+        .await
+        .expect("the event is stored");
     (admin, "job:flow_a:job_1")
 }
 
@@ -312,6 +330,9 @@ fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
         ("POST", "/v1/keys".into(), Some(json!({"name": "k", "role": "viewer"}))),
         ("POST", "/v1/keys/PREFIX/rotate".into(), None),
         ("POST", "/v1/keys/PREFIX/revoke".into(), None),
+        ("GET", "/v1/usage".into(), None),
+        ("GET", "/v1/subjects/ada%40example.com".into(), None),
+        ("DELETE", "/v1/subjects/ada%40example.com".into(), None),
     ]
 }
 
@@ -337,7 +358,14 @@ async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources()
             {
                 // Lists act within the caller's own tenant: they never return a's items.
                 let text = r.body.to_string();
-                for a_id in ["conn_a1", "conn_a2", "flow_a", "job:flow_a", victim_prefix.as_str()] {
+                for a_id in [
+                    "conn_a1",
+                    "conn_a2",
+                    "flow_a",
+                    "job:flow_a",
+                    "ada@example.com",
+                    victim_prefix.as_str(),
+                ] {
                     assert!(!text.contains(a_id), "{who} {method} {path} leaked {a_id}: {text}");
                 }
                 continue;
@@ -364,6 +392,13 @@ async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources()
         }
     }
     // Nothing of a's changed, and a's key still works.
+    let ada = api.call("GET", "/v1/subjects/ada%40example.com", &admin_a, None).await;
+    assert_eq!(
+        ada.status, 200,
+        "b's erasure attempt left a's person alone: {}",
+        ada.body
+    );
+    assert_eq!(ada.body["events"][0]["event_id"], "evt_ada");
     let after = api.call("GET", "/v1/flows/flow_a", &admin_a, None).await;
     assert_eq!(after.status, 200);
     assert_eq!(after.body["name"], before["name"]);
@@ -425,6 +460,13 @@ async fn each_role_reaches_exactly_the_routes_its_permission_allows() {
     let least = |method: &str, path: &str| -> &'static str {
         if path.starts_with("/v1/keys") || path.starts_with("/v1/audit") {
             "admin"
+        } else if path.starts_with("/v1/subjects") {
+            // A person's data: export as bodies (editor), erasure admin only.
+            if method == "DELETE" {
+                "admin"
+            } else {
+                "editor"
+            }
         } else if path.ends_with("/run") || path.ends_with("/replay") || path.ends_with("/test") {
             "runner"
         } else if path.ends_with("include=body") {
@@ -1794,4 +1836,307 @@ async fn a_connection_shows_its_open_inbound_events_anomaly() {
         api.call("GET", "/v1/connections/conn_a1", &other, None).await.status,
         404
     );
+}
+
+/// Every item of the table, as text (the erasure test reads it whole).
+async fn table_dump(api: &Api) -> Vec<String> {
+    let mut pages = api
+        .env
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&api.env.table)
+        .into_paginator()
+        .items()
+        .send();
+    let mut out = Vec::new();
+    while let Some(item) = pages.next().await {
+        let item = item.expect("scan works");
+        // Bodies are binary attributes: read them as text too.
+        let bodies: Vec<String> = item
+            .values()
+            .filter_map(|v| v.as_b().ok())
+            .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+            .collect();
+        out.push(format!("{item:?} {}", bodies.join(" ")).to_lowercase());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
+    use switchyard::store::links::{LinkStore, RecordLink};
+    use switchyard::store::reviews::{ReviewItem, ReviewStore};
+
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let tenant = api.tenant("tenant-a");
+    let editor = api.bootstrap("tenant-a", Role::Editor, Tier::Enterprise).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let stranger = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    // Unique to this test, in the case a provider might send it.
+    let email = format!("grace.{}@example.com", api.run);
+    let sent_as = format!("Grace.{}@Example.COM", api.run);
+    let other = format!("linus.{}@example.com", api.run);
+    let path = format!("/v1/subjects/{}", email.replace('@', "%40"));
+
+    // Two events through the receiver (one delivered twice), each about one person.
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_hooks", "provider": "stripe", "webhook": {"scheme": "stripe", "secret": WEBHOOK_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let clock = FixedClock::at(NOW);
+    let config = switchyard::config::ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(api.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(api.env.queue_url.clone()),
+        _ => None,
+    })
+    .expect("test config is complete");
+    let receiver = switchyard::receiver::ReceiverDeps::new(config, &api.env.clients, Arc::new(clock.clone()));
+    let event = |id: &str, address: &str| {
+        serde_json::to_vec(&json!({"id": id, "object": "event", "type": "customer.updated",
+            "data": {"object": {"id": format!("cus_{id}"), "email": address, "name": "G. Hopper"}}}))
+        .unwrap()
+    };
+    let hers = event("evt_grace", &sent_as);
+    let his = event("evt_linus", &other);
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_hooks", &hers, &hers, NOW - 50).await,
+        200
+    );
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_hooks", &hers, &hers, NOW - 45).await,
+        200
+    );
+    assert_eq!(
+        deliver(&receiver, &clock, "conn_hooks", &his, &his, NOW - 40).await,
+        200
+    );
+
+    // A record link and a parked conflict about her, as the sync writes them.
+    let record = json!({"id": "cus_evt_grace", "email": sent_as, "name": "G. Hopper"});
+    LinkStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .put_many(
+            "flow_a",
+            &[RecordLink {
+                source_id: "cus_evt_grace".into(),
+                destination_id: "contact-42".into(),
+                content_hash: "h".into(),
+                updated_at: NOW - 30,
+                record: Some(record.clone()),
+                subject: switchyard::subjects::subject_of_value(&tenant, &record),
+            }],
+        )
+        .await
+        .unwrap();
+    let review = ReviewItem {
+        first_flow: "flow_a".into(),
+        second_flow: "flow_b".into(),
+        record: "cus_evt_grace".into(),
+        counterpart: "contact-42".into(),
+        first_version: record.clone(),
+        second_version: json!({"properties": {"email": email, "firstname": "Grace"}}),
+        base: None,
+        parked_at: NOW - 20,
+        seen_by: "flow_a".into(),
+    };
+    let subject = switchyard::subjects::subject_of_value(&tenant, &review.first_version);
+    assert!(ReviewStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .park(&review, subject.as_deref())
+        .await
+        .unwrap());
+    // Dead letters: one of her event, one whose error names her, one that does not.
+    let dead = DeadLetterStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    let letter = |key: &str, conn: Option<&str>, flow: Option<&str>, error: &str| DeadLetter {
+        key: key.into(),
+        kind: "inbound_event".into(),
+        connection_id: conn.map(str::to_string),
+        flow_id: flow.map(str::to_string),
+        message: "{}".into(),
+        attempts: 1,
+        history: vec![],
+        classification: "permanent".into(),
+        reason: "permanent".into(),
+        last_error: error.into(),
+        parked_at: NOW - 10,
+        status: DeadLetterStatus::Parked,
+        replayed_at: None,
+    };
+    dead.put(&letter(
+        "evt:conn_hooks:evt_grace",
+        Some("conn_hooks"),
+        None,
+        "HubSpot answered 400",
+    ))
+    .await
+    .unwrap();
+    dead.put(&letter(
+        "job:flow_a:job_9",
+        None,
+        Some("flow_a"),
+        &format!("contact {sent_as} is not a valid email"),
+    ))
+    .await
+    .unwrap();
+
+    // Export: editor and above; the address is normalised.
+    assert_eq!(api.call("GET", &path, &viewer, None).await.status, 403);
+    let spaced = format!("/v1/subjects/%20{}%20", sent_as.replace('@', "%40"));
+    let r = api.call("GET", &spaced, &editor, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let x = &r.body;
+    assert_eq!(x["email"], email);
+    let events = x["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{x}");
+    assert_eq!(events[0]["event_id"], "evt_grace");
+    assert_eq!(events[0]["body"].as_str().unwrap().as_bytes(), hers.as_slice());
+    let log: Vec<_> = x["webhook_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["outcome"].as_str().unwrap(), e["at"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(log, [("accepted", NOW - 50), ("duplicate", NOW - 45)]);
+    assert_eq!(x["record_links"][0]["destination_id"], "contact-42");
+    assert_eq!(x["record_links"][0]["record"], record);
+    assert_eq!(x["review_items"][0]["counterpart"], "contact-42");
+    let mut dead_keys: Vec<_> = x["dead_letters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap())
+        .collect();
+    dead_keys.sort_unstable();
+    assert_eq!(dead_keys, ["evt:conn_hooks:evt_grace", "job:flow_a:job_9"]);
+    assert!(!x.to_string().contains(&other), "another person's data: {x}");
+    for bad in ["not-an-address", "grace%40example", "a%40b.com%2C%20c%40d.com"] {
+        let r = api.call("GET", &format!("/v1/subjects/{bad}"), &editor, None).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+
+    // Another tenant holds nothing about her, and cannot erase a's data.
+    assert_eq!(api.call("GET", &path, &stranger, None).await.status, 404);
+    assert_eq!(api.call("DELETE", &path, &stranger, None).await.status, 404);
+    // Erasure: admin only.
+    assert_eq!(api.call("DELETE", &path, &editor, None).await.status, 403);
+    let r = api.call("DELETE", &path, &admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = switchyard::subjects::digest(&email);
+    assert_eq!(r.body["subject"], format!("subject:{digest}"));
+    assert_eq!(
+        r.body["erased"],
+        json!({"events": 1, "webhook_log": 1, "record_links": 1, "review_items": 1, "dead_letters": 2})
+    );
+
+    // Nothing of her is left anywhere in the table (bodies are not offloaded to S3): not her
+    // address in any case, not her event, not its duplicate, not an index entry.
+    let dump = table_dump(&api).await;
+    let subject_key = switchyard::subjects::subject_key(&tenant, &email).to_lowercase();
+    for item in &dump {
+        assert!(!item.contains(&email), "her address is left: {item}");
+        assert!(!item.contains("evt_grace") && !item.contains("cus_evt_grace"), "{item}");
+        assert!(!item.contains(&subject_key), "{item}");
+    }
+    // The others' data is untouched: his event and the dead letter that is not about her.
+    assert!(dump.iter().any(|i| i.contains(&other)));
+    assert!(dump.iter().any(|i| i.contains("job:flow_a:job_1")));
+    assert_eq!(api.call("GET", &path, &admin, None).await.status, 404);
+    assert_eq!(api.call("DELETE", &path, &admin, None).await.status, 404);
+
+    // The audit log names her by digest only (the table dump above holds no address).
+    let audit = api.call("GET", "/v1/audit?limit=200", &admin, None).await;
+    let entries = audit.body["items"].as_array().unwrap();
+    let erased: Vec<_> = entries
+        .iter()
+        .filter(|e| e["action"] == "subject.erase" && e["status"] == 200)
+        .collect();
+    assert_eq!(erased.len(), 1, "{entries:?}");
+    assert_eq!(erased[0]["target"], format!("subject:{digest}"));
+    assert!(entries
+        .iter()
+        .any(|e| e["action"] == "subject.export" && e["status"] == 200));
+}
+
+#[tokio::test]
+async fn usage_shows_requests_per_key_and_tier_and_events_and_records_per_day() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Professional).await;
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Free).await;
+    let stranger = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
+    let tenant = api.tenant("tenant-a");
+    let usage = switchyard::store::usage::UsageStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    let counts = |events, records_read, records_written| switchyard::store::usage::DayCounts {
+        events,
+        records_read,
+        records_written,
+    };
+    let today = switchyard::store::usage::day_of(NOW);
+    let yesterday = switchyard::store::usage::day_of(NOW - 86_400);
+    let long_ago = switchyard::store::usage::day_of(NOW - 40 * 86_400);
+    // Two instances adding to the same day add up.
+    usage.add(&tenant, &today, counts(2, 10, 4), NOW).await.unwrap();
+    usage.add(&tenant, &today, counts(1, 5, 5), NOW).await.unwrap();
+    usage.add(&tenant, &yesterday, counts(7, 0, 0), NOW).await.unwrap();
+    usage.add(&tenant, &long_ago, counts(9, 9, 9), NOW).await.unwrap();
+    usage
+        .add(&api.tenant("tenant-b"), &today, counts(100, 100, 100), NOW)
+        .await
+        .unwrap();
+
+    // Three requests by the viewer in the previous window, two in this one.
+    api.clock.set(NOW - 3600);
+    for _ in 0..3 {
+        assert_eq!(api.call("GET", "/v1/me", &viewer, None).await.status, 200);
+    }
+    api.clock.set(NOW);
+    assert_eq!(api.call("GET", "/v1/me", &viewer, None).await.status, 200);
+
+    let r = api.call("GET", "/v1/usage", &viewer, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = r.body["requests"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "a viewer sees its own key only: {rows:?}");
+    assert_eq!(rows[0]["tier"], "free");
+    assert_eq!(rows[0]["limit"], 1000);
+    assert_eq!(rows[0]["requests"], 2, "this call included");
+    assert_eq!(rows[0]["previous_window_requests"], 3);
+    assert_eq!(
+        r.body["days"],
+        json!([
+            {"day": yesterday, "events": 7, "records_read": 0, "records_written": 0},
+            {"day": today, "events": 3, "records_read": 15, "records_written": 9}
+        ])
+    );
+
+    let r = api.call("GET", "/v1/usage?days=60", &admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut rows: Vec<_> = r.body["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["role"].as_str().unwrap(),
+                k["tier"].as_str().unwrap(),
+                k["requests"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_unstable();
+    assert_eq!(rows, [("admin", "professional", 1), ("viewer", "free", 2)]);
+    assert_eq!(r.body["days"].as_array().unwrap().len(), 3, "{}", r.body);
+    for bad in ["days=0", "days=401", "days=x"] {
+        let r = api.call("GET", &format!("/v1/usage?{bad}"), &admin, None).await;
+        assert_eq!(r.status, 422, "{bad}: {}", r.body);
+    }
+
+    // Another tenant sees its own counts, never a's.
+    let r = api.call("GET", "/v1/usage", &stranger, None).await;
+    assert_eq!(r.body["requests"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body["days"][0]["events"], 100);
+    assert_eq!(r.body["days"].as_array().unwrap().len(), 1);
 }

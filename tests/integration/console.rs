@@ -327,17 +327,20 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     let contact =
         |name: &str, id: &str| json!({"id": id, "properties": {"email": "ada@example.com", "firstname": name}});
     assert!(reviews
-        .park(&ReviewItem {
-            first_flow: EU_TO_US.into(),
-            second_flow: US_TO_EU.into(),
-            record: CONFLICT_RECORD.into(),
-            counterpart: "contact-9001".into(),
-            first_version: contact("Ada (EU edit)", CONFLICT_RECORD),
-            second_version: contact("Ada (US edit)", "contact-9001"),
-            base: Some(contact("Ada", "contact-9001")),
-            parked_at: SystemClock.now_unix() - 300,
-            seen_by: US_TO_EU.into(),
-        })
+        .park(
+            &ReviewItem {
+                first_flow: EU_TO_US.into(),
+                second_flow: US_TO_EU.into(),
+                record: CONFLICT_RECORD.into(),
+                counterpart: "contact-9001".into(),
+                first_version: contact("Ada (EU edit)", CONFLICT_RECORD),
+                second_version: contact("Ada (US edit)", "contact-9001"),
+                base: Some(contact("Ada", "contact-9001")),
+                parked_at: SystemClock.now_unix() - 300,
+                seen_by: US_TO_EU.into(),
+            },
+            None,
+        )
         .await
         .expect("parked"));
     // A second conflict, on a contact both fakes hold, for the console's merge: the EU side

@@ -485,6 +485,20 @@ mod hubspot_fake_contact {
     }
 }
 
+/// The rig's tenant's (events, records read, records written) of today (and yesterday, should
+/// the test run across midnight UTC).
+async fn usage_today(rig: &Rig) -> (u64, u64, u64) {
+    let now = SystemClock.now_unix();
+    let (from, to) = (
+        switchyard::store::usage::day_of(now - 86_400),
+        switchyard::store::usage::day_of(now),
+    );
+    let days = rig.deps.usage_store.days(&rig.tenant, &from, &to).await.unwrap();
+    days.iter().fold((0, 0, 0), |(e, r, w), (_, d)| {
+        (e + d.events, r + d.records_read, w + d.records_written)
+    })
+}
+
 #[tokio::test]
 async fn stripe_customers_reach_hubspot_then_only_changes_are_written() {
     let rig = Rig::new().await;
@@ -503,6 +517,16 @@ async fn stripe_customers_reach_hubspot_then_only_changes_are_written() {
         (first.counts.read, first.counts.written, first.counts.unchanged),
         (5, 5, 0)
     );
+    // The job's records are in the tally, written out by one flush (the SQS handler's, at the
+    // end of an invocation).
+    let now = SystemClock.now_unix();
+    assert_eq!(rig.deps.usage_store.flush(&rig.deps.usage, now).await.unwrap(), 1);
+    assert_eq!(
+        rig.deps.usage_store.flush(&rig.deps.usage, now).await.unwrap(),
+        0,
+        "flushed once"
+    );
+    assert_eq!(usage_today(&rig).await, (0, 5, 5));
     assert_eq!(rig.hubspot.count(ObjectType::Contacts), 5);
     let c = rig.contact("person3@example.com").expect("contact exists");
     assert_eq!(c.firstname, "Person");
@@ -545,6 +569,21 @@ async fn stripe_webhook_through_the_receiver_ends_as_a_hubspot_contact() {
     assert_eq!(rig.drain_through_handler().await, 1);
     let contact = rig.contact("realtime@example.com").expect("the event became a contact");
     assert_eq!(contact.stripe_customer_id, "cus_realtime");
+
+    // The handler wrote the invocation's usage once: one event, one record read and written.
+    assert_eq!(usage_today(&rig).await, (1, 1, 1));
+    // The stored event and the link are in the person's subject partition (GDPR export and
+    // erasure find them by one Query).
+    let items = switchyard::store::subjects::SubjectStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table)
+        .items(&switchyard::subjects::subject_key(&rig.tenant, "realtime@example.com"))
+        .await
+        .unwrap();
+    let mut kinds: Vec<String> = items
+        .iter()
+        .map(|i| i["pk"].as_s().unwrap().split('#').next().unwrap().to_string())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["EVT", "FLOW"], "{items:?}");
 }
 
 #[tokio::test]

@@ -46,6 +46,9 @@
 //! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
 //! `GET /v1/audit`, `GET /v1/audit/export` [admin];
 //! `GET /v1/me` [read]: the calling key's tenant, role and permissions;
+//! `GET /v1/subjects/{email}` [write], `DELETE /v1/subjects/{email}` [admin]: GDPR / CCPA
+//! export and erasure of one person's data, see [`routes::subjects`] and [`crate::subjects`];
+//! `GET /v1/usage` [read]: requests per key and tier, events and records per day;
 //! `GET /v1/openapi.json` (public): the OpenAPI 3.1 document, see [`openapi`];
 //! `GET /console[/{asset}]` (public): the admin console's static assets, and
 //! `GET /v1/console-config` (public, a 404 unless single sign-on is set up), see [`console`].
@@ -236,6 +239,10 @@ pub struct ApiDeps {
     /// The inbound webhook log, and stored events' bodies for `?include=body`.
     pub webhook_log: WebhookLogStore,
     pub events: EventStore,
+    /// People's items, for GDPR / CCPA export and erasure (`/v1/subjects/{email}`).
+    pub subjects: crate::store::subjects::SubjectStore,
+    /// Events and records per tenant per day (`/v1/usage`).
+    pub usage: crate::store::usage::UsageStore,
     pub secrets: Arc<SecretStore>,
     /// For `POST /v1/connections/{id}/test` (the URL guard applies unless private networks
     /// are allowed).
@@ -268,6 +275,8 @@ impl ApiDeps {
             quality: crate::store::quality::QualityStore::new(clients.dynamodb.clone(), &table),
             webhook_log: WebhookLogStore::new(clients.dynamodb.clone(), &table),
             events: EventStore::new(clients.dynamodb.clone(), &table),
+            subjects: crate::store::subjects::SubjectStore::new(clients.dynamodb.clone(), &table),
+            usage: crate::store::usage::UsageStore::new(clients.dynamodb.clone(), &table),
             // Nothing cached: the API reads a secret only to test a connection, and rotates them.
             secrets: Arc::new(SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO)),
             // One client, built once per cold start, for connection checks and the sign-in

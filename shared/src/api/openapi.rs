@@ -8,7 +8,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, suggestions};
+use super::routes::{
+    audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, subjects, suggestions, usage,
+};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -105,6 +107,9 @@ impl Modify for IdempotencyKeys {
         keys::revoke,
         audit::list,
         audit::export,
+        subjects::export,
+        subjects::erase,
+        usage::show,
     ),
     components(schemas(super::problem::ProblemDetails, super::problem::FieldError)),
     modifiers(&BearerKeys, &IdempotencyKeys),
@@ -116,6 +121,8 @@ impl Modify for IdempotencyKeys {
         (name = "dead-letters", description = "Messages that stopped retrying"),
         (name = "keys", description = "API keys (admin role)"),
         (name = "audit", description = "Who did what, when, from which key (admin role)"),
+        (name = "subjects", description = "GDPR / CCPA: export (editor role) and erase (admin role) everything held about one person, by email address"),
+        (name = "usage", description = "Requests per key and tier; events and records per tenant per day"),
     )
 )]
 struct ApiDoc;

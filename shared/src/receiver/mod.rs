@@ -133,7 +133,11 @@ pub fn prepare(
             } else {
                 ev.event_id
             };
+            // The person the event is about, for GDPR export and erasure: a scan of the body
+            // for an address, no parse (the body may be JSON, a form or XML).
+            let subject = crate::subjects::subject_of_bytes(&conn.tenant, &ev.raw);
             let stored = StoredEvent {
+                subject,
                 connection_id: conn.id.clone(),
                 tenant: conn.tenant.clone(),
                 event_id,

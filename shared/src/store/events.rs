@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::table::{
-    self, EVENT_SK, EXPIRES_AT, LOG_PK, LOG_SK, PENDING, PENDING_PK, PENDING_SHARDS, PENDING_SK, PK, SK,
+    self, EVENT_SK, EXPIRES_AT, GSI1PK, GSI1SK, LOG_PK, LOG_SK, PENDING, PENDING_PK, PENDING_SHARDS, PENDING_SK, PK, SK,
 };
 use super::StoreError;
 
@@ -31,6 +31,9 @@ pub struct StoredEvent {
     pub received_at: i64,
     /// Unix seconds after which DynamoDB may delete it; also the end of the dedupe window.
     pub expires_at: i64,
+    /// The subject key of the first email address in the body ([`crate::subjects`]): the item
+    /// is in that person's partition of `gsi1`, so an export or erasure finds it by a `Query`.
+    pub subject: Option<String>,
 }
 
 /// What the conditional put found.
@@ -52,7 +55,7 @@ impl StoredEvent {
             .iter()
             .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
             .collect();
-        let mut item = std::collections::HashMap::with_capacity(14);
+        let mut item = std::collections::HashMap::with_capacity(16);
         item.insert(PK.to_string(), AttributeValue::S(self.pk()));
         item.insert(SK.to_string(), AttributeValue::S(EVENT_SK.into()));
         item.insert("connection_id".into(), AttributeValue::S(self.connection_id.clone()));
@@ -79,6 +82,11 @@ impl StoredEvent {
                     &super::webhook_log::accepted_id(&self.event_id),
                 )),
             );
+        }
+        if let Some(subject) = &self.subject {
+            // The person it is about (no address in clear: a digest), on this same item.
+            item.insert(GSI1PK.into(), AttributeValue::S(subject.clone()));
+            item.insert(GSI1SK.into(), AttributeValue::S(self.pk()));
         }
         // Pending until connector-sync takes it: the sparse `pending` index is how the dispatch
         // tick finds an event the receiver stored but could neither enqueue nor remove.
@@ -135,6 +143,7 @@ impl StoredEvent {
             headers,
             received_at: n("received_at")?,
             expires_at: n(EXPIRES_AT)?,
+            subject: s(GSI1PK).ok(),
         })
     }
 }
@@ -317,8 +326,10 @@ mod tests {
             headers: [("content-type".to_string(), "application/json".to_string())].into(),
             received_at: 1_700_000_000,
             expires_at: 1_700_604_800,
+            subject: Some(crate::subjects::subject_key("acme", "ada@example.com")),
         };
         let item = ev.to_item();
+        assert_eq!(item[GSI1SK].as_s().unwrap(), "EVT#conn_1#evt_1#with#hashes");
         assert_eq!(item[PK].as_s().unwrap(), "EVT#conn_1#evt_1#with#hashes");
         assert_eq!(
             item[LOG_PK].as_s().unwrap(),

@@ -6,12 +6,11 @@
 //! the other direction wrote to it), so the other direction can predict the echo of its writes.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, PutRequest, WriteRequest};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
 use super::flows::flow_pk;
-use super::table::{PK, SK};
+use super::table::{GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +22,9 @@ pub struct RecordLink {
     /// The source record as last seen or predicted (two-way links only; at most
     /// [`MAX_KEPT_RECORD`] bytes of JSON).
     pub record: Option<serde_json::Value>,
+    /// The subject key of the first email address in the source record
+    /// ([`crate::subjects`]): the link is in that person's partition of `gsi1`.
+    pub subject: Option<String>,
 }
 
 /// The largest source record a link keeps (DynamoDB items hold 400 KB; a bigger record is not
@@ -32,11 +34,6 @@ pub const MAX_KEPT_RECORD: usize = 32 * 1024;
 pub fn link_sk(source_id: &str) -> String {
     format!("REC#{source_id}")
 }
-
-/// DynamoDB's limits per BatchGetItem and BatchWriteItem.
-const GET_BATCH: usize = 100;
-const WRITE_BATCH: usize = 25;
-const MAX_UNPROCESSED_ROUNDS: u32 = 8;
 
 #[derive(Debug, Clone)]
 pub struct LinkStore {
@@ -58,126 +55,68 @@ impl LinkStore {
         flow_id: &str,
         source_ids: &[String],
     ) -> Result<HashMap<String, RecordLink>, StoreError> {
-        let mut out = HashMap::with_capacity(source_ids.len());
         let mut unique: Vec<&String> = source_ids.iter().collect();
         unique.sort();
         unique.dedup();
-        for chunk in unique.chunks(GET_BATCH) {
-            let keys = chunk
-                .iter()
-                .map(|id| {
-                    HashMap::from([
-                        (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
-                        (SK.to_string(), AttributeValue::S(link_sk(id))),
-                    ])
-                })
-                .collect::<Vec<_>>();
-            let mut request = Some(HashMap::from([(
-                self.table.clone(),
-                KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys are set"),
-            )]));
-            let mut round = 0;
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                if round > 0 {
-                    tokio::time::sleep(backoff(round)).await;
-                }
-                if round >= MAX_UNPROCESSED_ROUNDS {
-                    return Err(StoreError::Dynamo {
-                        operation: "BatchGetItem",
-                        message: "keys stayed unprocessed after repeated retries".into(),
-                        failure: crate::aws::AwsFailure::Throttled,
-                    });
-                }
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
-                for item in resp
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let link = from_item(&item)?;
-                    out.insert(link.source_id.clone(), link);
-                }
-                request = resp.unprocessed_keys;
-                round += 1;
-            }
+        let keys = unique
+            .iter()
+            .map(|id| {
+                HashMap::from([
+                    (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
+                    (SK.to_string(), AttributeValue::S(link_sk(id))),
+                ])
+            })
+            .collect();
+        let mut out = HashMap::with_capacity(source_ids.len());
+        for item in super::batch::get_all(&self.client, &self.table, keys, true).await? {
+            let link = from_item(&item)?;
+            out.insert(link.source_id.clone(), link);
         }
         Ok(out)
     }
 
     /// Writes links (create or replace).
     pub async fn put_many(&self, flow_id: &str, links: &[RecordLink]) -> Result<(), StoreError> {
-        for chunk in links.chunks(WRITE_BATCH) {
-            let writes = chunk
-                .iter()
-                .map(|l| {
-                    let mut item = HashMap::from([
-                        (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
-                        (SK.to_string(), AttributeValue::S(link_sk(&l.source_id))),
-                        ("source_id".to_string(), AttributeValue::S(l.source_id.clone())),
-                        (
-                            "destination_id".to_string(),
-                            AttributeValue::S(l.destination_id.clone()),
-                        ),
-                        ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
-                        ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
-                    ]);
-                    if let Some(text) = l
-                        .record
-                        .as_ref()
-                        .map(|r| r.to_string())
-                        .filter(|t| t.len() <= MAX_KEPT_RECORD)
-                    {
-                        item.insert("record".to_string(), AttributeValue::S(text));
-                    }
-                    WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set"))
-                        .build()
-                })
-                .collect::<Vec<_>>();
-            let mut request = Some(HashMap::from([(self.table.clone(), writes)]));
-            let mut round = 0;
-            while let Some(items) = request.take().filter(|r| !r.is_empty()) {
-                if round > 0 {
-                    tokio::time::sleep(backoff(round)).await;
+        let writes = links
+            .iter()
+            .map(|l| {
+                let mut item = HashMap::from([
+                    (PK.to_string(), AttributeValue::S(flow_pk(flow_id))),
+                    (SK.to_string(), AttributeValue::S(link_sk(&l.source_id))),
+                    ("source_id".to_string(), AttributeValue::S(l.source_id.clone())),
+                    (
+                        "destination_id".to_string(),
+                        AttributeValue::S(l.destination_id.clone()),
+                    ),
+                    ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
+                    ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
+                ]);
+                if let Some(subject) = &l.subject {
+                    item.insert(GSI1PK.to_string(), AttributeValue::S(subject.clone()));
+                    item.insert(
+                        GSI1SK.to_string(),
+                        AttributeValue::S(format!("{}#{}", flow_pk(flow_id), link_sk(&l.source_id))),
+                    );
                 }
-                if round >= MAX_UNPROCESSED_ROUNDS {
-                    return Err(StoreError::Dynamo {
-                        operation: "BatchWriteItem",
-                        message: "items stayed unprocessed after repeated retries".into(),
-                        failure: crate::aws::AwsFailure::Throttled,
-                    });
+                if let Some(text) = l
+                    .record
+                    .as_ref()
+                    .map(|r| r.to_string())
+                    .filter(|t| t.len() <= MAX_KEPT_RECORD)
+                {
+                    item.insert("record".to_string(), AttributeValue::S(text));
                 }
-                let resp = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(items))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
-                request = resp.unprocessed_items;
-                round += 1;
-            }
-        }
-        Ok(())
+                WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item)).build().expect("item is set"))
+                    .build()
+            })
+            .collect();
+        super::batch::write_all(&self.client, &self.table, writes).await
     }
 }
 
-fn backoff(round: u32) -> Duration {
-    Duration::from_millis(25u64 << round.min(6))
-}
-
-fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, StoreError> {
+/// A link read back from an item (the table or an index).
+pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, StoreError> {
     let s = |name: &str| {
         item.get(name)
             .and_then(|v| v.as_s().ok())
@@ -201,5 +140,6 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, Store
             .get("record")
             .and_then(|v| v.as_s().ok())
             .and_then(|t| serde_json::from_str(t).ok()),
+        subject: item.get(GSI1PK).and_then(|v| v.as_s().ok()).cloned(),
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub(crate) mod batch;
 pub mod connections;
 pub mod dead_letters;
 pub mod events;
@@ -14,7 +15,9 @@ pub mod quality;
 pub mod rate_budget;
 pub mod request_windows;
 pub mod reviews;
+pub mod subjects;
 pub mod table;
+pub mod usage;
 pub mod webhook_log;
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;

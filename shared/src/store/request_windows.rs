@@ -79,4 +79,38 @@ impl RequestWindowStore {
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
+    /// The requests counted in each (subject, window start): one `BatchGetItem` per 100 (a
+    /// missing window counted none). A window stops counting at its limit, so a count never
+    /// exceeds it.
+    pub async fn counts(
+        &self,
+        windows: &[(String, i64)],
+    ) -> Result<std::collections::HashMap<(String, i64), u64>, StoreError> {
+        use std::collections::HashMap;
+        let keys = windows
+            .iter()
+            .map(|(subject, start)| {
+                HashMap::from([
+                    (PK.to_string(), AttributeValue::S(format!("RATE#{subject}#{start}"))),
+                    (SK.to_string(), AttributeValue::S(REQUEST_WINDOW_SK.into())),
+                ])
+            })
+            .collect();
+        let mut out = HashMap::with_capacity(windows.len());
+        for item in super::batch::get_all(&self.client, &self.table, keys, false).await? {
+            let key = item.get(PK).and_then(|v| v.as_s().ok()).and_then(|pk| {
+                let (subject, start) = pk.strip_prefix("RATE#")?.rsplit_once('#')?;
+                Some((subject.to_string(), start.parse::<i64>().ok()?))
+            });
+            let n = item
+                .get("requests")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            if let Some(key) = key {
+                out.insert(key, n);
+            }
+        }
+        Ok(out)
+    }
 }

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::table::{PK, SK};
+use super::table::{GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 
 /// The pair's key: its two flow ids in order, so both directions name it the same.
@@ -69,11 +69,16 @@ impl ReviewStore {
     }
 
     /// Parks `item` unless the pair's record is already parked; `true` when this call parked it.
-    pub async fn park(&self, item: &ReviewItem) -> Result<bool, StoreError> {
-        let keys = [
-            (PK, review_pk(&item.first_flow, &item.second_flow)),
-            (SK, review_sk(&item.record)),
-        ];
+    /// With a `subject` ([`crate::subjects`]), the item is in that person's partition of `gsi1`.
+    pub async fn park(&self, item: &ReviewItem, subject: Option<&str>) -> Result<bool, StoreError> {
+        let pk = review_pk(&item.first_flow, &item.second_flow);
+        let sk = review_sk(&item.record);
+        let mut keys = Vec::with_capacity(4);
+        if let Some(subject) = subject {
+            keys.push((GSI1PK, subject.to_string()));
+            keys.push((GSI1SK, format!("{pk}#{sk}")));
+        }
+        keys.extend([(PK, pk), (SK, sk)]);
         let item = super::typed_item("review item", item, &keys)?;
         super::put_if_absent(&self.client, &self.table, item).await
     }

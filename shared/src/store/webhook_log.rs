@@ -213,6 +213,52 @@ impl WebhookLogStore {
         Ok(LogPage { items, more })
     }
 
+    /// The duplicate deliveries of these events in one connection's log, with each entry's
+    /// item key (a GDPR erasure removes them with the events). One `Query` of the connection's
+    /// log partition per 50 event ids, filtered on the server.
+    pub async fn duplicates_of(
+        &self,
+        tenant: &str,
+        connection_id: &str,
+        event_ids: &[String],
+    ) -> Result<Vec<(super::subjects::ItemKey, LogEntry)>, StoreError> {
+        table::validate_id("tenant", tenant)?;
+        table::validate_id("connection id", connection_id)?;
+        let mut out = Vec::new();
+        for chunk in event_ids.chunks(50) {
+            let names: Vec<String> = (0..chunk.len()).map(|i| format!(":e{i}")).collect();
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(WEBHOOK_LOG)
+                .key_condition_expression("#pk = :pk")
+                .filter_expression(format!("#outcome = :dup AND #eid IN ({})", names.join(", ")))
+                .expression_attribute_names("#pk", LOG_PK)
+                .expression_attribute_names("#outcome", "outcome")
+                .expression_attribute_names("#eid", "event_id")
+                .expression_attribute_values(":pk", AttributeValue::S(table::log_pk(tenant, connection_id)))
+                .expression_attribute_values(":dup", AttributeValue::S(Outcome::Duplicate.name().into()));
+            for (name, id) in names.iter().zip(chunk) {
+                req = req.expression_attribute_values(name, AttributeValue::S(id.clone()));
+            }
+            let mut pages = req.into_paginator().items().send();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(|e| StoreError::dynamo("Query", e))?;
+                let position = item
+                    .get(LOG_SK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let Some(key) = super::subjects::key_of(&item) else {
+                    continue;
+                };
+                out.push((key, from_item(&item, &position)?));
+            }
+        }
+        Ok(out)
+    }
+
     /// One page over several connections' logs, newest first: each connection's page, merged.
     /// The newest `limit + 1` of the union are among each partition's newest `limit + 1`, so
     /// the merge is exact (one `Query` per connection, or more when a filter thins them out).

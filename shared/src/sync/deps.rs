@@ -41,6 +41,10 @@ pub struct SyncDeps {
     pub alerter: tokio::sync::OnceCell<crate::health::alert::Alerter>,
     /// The guarded HTTP client (alerts go through it too).
     pub http: reqwest::Client,
+    /// Usage counted during an invocation (events taken, records read and written), written
+    /// out once at its end by [`super::handle_sqs`] through `usage_store`.
+    pub usage: crate::store::usage::UsageTally,
+    pub usage_store: crate::store::usage::UsageStore,
     /// A tenant's flows, for routing inbound events without a query per event.
     pub flow_cache: crate::cache::TtlCache<String, Arc<Vec<crate::store::flows::Flow>>>,
 }
@@ -79,6 +83,8 @@ impl SyncDeps {
                     .then(|| (aws.dynamodb.clone(), config.table_name.clone())),
             ),
             flow_cache: crate::cache::TtlCache::new(config.connection_cache_ttl, 1024),
+            usage: Default::default(),
+            usage_store: crate::store::usage::UsageStore::new(aws.dynamodb.clone(), &config.table_name),
             secrets,
             clock,
             config,

@@ -18,10 +18,28 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             deps.events.get(&ev.connection_id, &ev.event_id),
             deps.events.mark_taken(&ev.connection_id, &ev.event_id)
         );
-        if let Err(e) = taken {
-            warn!(message = "Could not mark the event taken; the pending-event sweep may send it once more.", event_id = %ev.event_id, error = %e);
+        let stored = stored?;
+        match taken {
+            // Counted once per stored event: only the delivery that takes it out of the
+            // pending index counts it (a re-send by the pending sweep finds it taken).
+            Ok(true) => {
+                if let Some(ev) = &stored {
+                    deps.usage.add(
+                        &ev.tenant,
+                        ev.received_at,
+                        crate::store::usage::DayCounts {
+                            events: 1,
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!(message = "Could not mark the event taken; the pending-event sweep may send it once more.", event_id = %ev.event_id, error = %e);
+            }
         }
-        stored?
+        stored
     } else {
         deps.events.get(&ev.connection_id, &ev.event_id).await?
     };
@@ -138,6 +156,15 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             written = counts.written,
             unchanged = counts.unchanged,
             failed = counts.failures.len()
+        );
+        deps.usage.add(
+            &conn.tenant,
+            deps.clock.now_unix(),
+            crate::store::usage::DayCounts {
+                events: 0,
+                records_read: counts.read,
+                records_written: counts.written,
+            },
         );
         crate::metrics::records(
             &flow.id,

@@ -121,6 +121,11 @@ pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Insta
             response.add_failure(message_id);
         }
     }
+    // The invocation's usage, one write per tenant and day it touched; what fails goes out
+    // with the next invocation's.
+    if let Err(e) = deps.usage_store.flush(&deps.usage, deps.clock.now_unix()).await {
+        warn!(message = "Could not write usage counters; they are kept for the next invocation.", error = %e);
+    }
     response
 }
 

@@ -216,6 +216,15 @@ pub async fn run_job(
             counts.unchanged,
             counts.failures.len() as u64,
         );
+        deps.usage.add(
+            &flow.tenant,
+            now,
+            crate::store::usage::DayCounts {
+                events: 0,
+                records_read: counts.read,
+                records_written: counts.written,
+            },
+        );
         job.counts.read += counts.read;
         job.counts.written += counts.written;
         job.counts.unchanged += counts.unchanged;

@@ -92,6 +92,8 @@ pub async fn sync_records(
     let candidates: Vec<Candidate> = slots.into_iter().flatten().collect();
     // A two-way flow keeps each source record on its link, for the other direction's predictions.
     let kept = |i: usize| reverse.map(|_| inputs[i].clone());
+    // The person the source record is about, so the link is found by a GDPR export or erasure.
+    let subject_of = |i: usize| crate::subjects::subject_of_value(&flow.tenant, &inputs[i]);
     if candidates.is_empty() {
         return Ok(counts);
     }
@@ -111,6 +113,7 @@ pub async fn sync_records(
             let link = existing.get(id)?;
             link.record.is_none().then(|| RecordLink {
                 record: kept(*i),
+                subject: link.subject.clone().or_else(|| subject_of(*i)),
                 ..link.clone()
             })
         })
@@ -166,6 +169,7 @@ pub async fn sync_records(
                     content_hash: hash,
                     updated_at: now,
                     record: kept(i),
+                    subject: subject_of(i),
                 });
             }
             WriteResult::Failed { reason, class } => match class {
@@ -177,7 +181,7 @@ pub async fn sync_records(
     // Link what was written before deciding about the rest, so a retry skips it.
     links.put_many(&flow.id, &new_links).await?;
     if let Some(reverse) = reverse {
-        predict_echoes(reverse, links, echoes, now).await?;
+        predict_echoes(reverse, links, echoes, &flow.tenant, now).await?;
     }
     if let Some((class, reason)) = retry_later {
         return Err(SyncError::Connector(crate::connector::ConnectorError::new(
@@ -196,6 +200,7 @@ async fn predict_echoes(
     reverse: &Reverse,
     links: &LinkStore,
     echoes: Vec<(String, Value, String)>,
+    tenant: &str,
     now: i64,
 ) -> Result<(), SyncError> {
     if echoes.is_empty() {
@@ -213,6 +218,7 @@ async fn predict_echoes(
                 &destination_id,
             );
             RecordLink {
+                subject: crate::subjects::subject_of_value(tenant, &record),
                 source_id: destination_id,
                 destination_id: source_id,
                 // No prediction: an empty hash matches nothing, so the echo is synced.
@@ -341,7 +347,10 @@ async fn park(
         parked_at: now,
         seen_by: reverse.this_flow.clone(),
     };
-    if reviews.park(&item).await? {
+    // The person the conflict is about: the first address of either version.
+    let subject = crate::subjects::subject_of_value(&reverse.tenant, &item.first_version)
+        .or_else(|| crate::subjects::subject_of_value(&reverse.tenant, &item.second_version));
+    if reviews.park(&item, subject.as_deref()).await? {
         tracing::warn!(
             message = "Two-way conflict parked for review.",
             flow_id = %reverse.this_flow,

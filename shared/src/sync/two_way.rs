@@ -27,6 +27,8 @@ use crate::store::flows::{ConflictRule, Flow, FlowStore};
 pub struct Reverse {
     /// This flow, and the other direction.
     pub this_flow: String,
+    /// Both flows' tenant (review items are indexed by the person they are about).
+    pub tenant: String,
     pub flow_id: String,
     /// The other direction's source stream (on this flow's destination connection).
     pub source_stream: String,
@@ -61,6 +63,7 @@ pub async fn reverse_of(
         Mapping::cached(&other.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", other.id)))?;
     Ok(Some(Reverse {
         this_flow: flow.id.clone(),
+        tenant: flow.tenant.clone(),
         reviews: Some(deps.reviews.clone()),
         id_pointer: destination.primary_key(&other.source_stream).map(str::to_owned),
         flow_id: other.id,
@@ -249,6 +252,7 @@ pub async fn resolve_review(
                 content_hash: content_hash(&mapped),
                 updated_at: now,
                 record: Some(loser_version.clone()),
+                subject: crate::subjects::subject_of_value(&other.tenant, loser_version),
             }],
         )
         .await?;
@@ -489,6 +493,7 @@ mod tests {
     #[test]
     fn a_prediction_maps_like_the_record_that_will_come_back() {
         let reverse = Reverse {
+            tenant: "t".into(),
             this_flow: "there".into(),
             reviews: None,
             flow_id: "back".into(),

@@ -19,7 +19,7 @@ fn not_found(key: &str) -> Problem {
 }
 
 /// The tenant a dead letter belongs to, remembering lookups in `seen`.
-async fn tenant_of(
+pub(super) async fn tenant_of(
     deps: &ApiDeps,
     dead: &DeadLetter,
     seen: &mut HashMap<String, Option<String>>,
@@ -58,7 +58,7 @@ async fn owned(deps: &ApiDeps, caller: &Caller, key: &str) -> Result<DeadLetter,
 /// A dead letter as the API shows it: the parked message body is left out (it can hold a
 /// provider's payload); its kind, ids, attempts and errors are there.
 #[derive(Serialize, utoipa::ToSchema)]
-struct DeadLetterView {
+pub struct DeadLetterView {
     key: String,
     kind: String,
     connection_id: Option<String>,
@@ -74,7 +74,7 @@ struct DeadLetterView {
     replayed_at: Option<i64>,
 }
 
-fn view(d: DeadLetter) -> DeadLetterView {
+pub(super) fn view(d: DeadLetter) -> DeadLetterView {
     DeadLetterView {
         key: d.key,
         kind: d.kind,

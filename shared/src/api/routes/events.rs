@@ -43,7 +43,7 @@ pub struct EventLogView {
     pub body_base64: Option<String>,
 }
 
-fn view(e: LogEntry) -> EventLogView {
+pub(super) fn view(e: LogEntry) -> EventLogView {
     EventLogView {
         connection_id: e.connection_id,
         at: e.at,

@@ -9,7 +9,9 @@ pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod me;
+pub(crate) mod subjects;
 pub(crate) mod suggestions;
+pub(crate) mod usage;
 
 use super::auth::{Caller, Permission};
 use super::problem::Problem;
@@ -51,6 +53,9 @@ pub enum Route {
     RevokeKey(String),
     ListAudit,
     ExportAudit,
+    ExportSubject(subjects::SubjectRef),
+    EraseSubject(subjects::SubjectRef),
+    ShowUsage,
 }
 
 const METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
@@ -120,6 +125,9 @@ impl Route {
             ("POST", ["keys"]) => Route::CreateKey,
             ("POST", ["keys", _, "rotate"]) => Route::RotateKey(id(1)),
             ("POST", ["keys", _, "revoke"]) => Route::RevokeKey(id(1)),
+            ("GET", ["subjects", _]) => Route::ExportSubject(subjects::SubjectRef::new(&segments[1])),
+            ("DELETE", ["subjects", _]) => Route::EraseSubject(subjects::SubjectRef::new(&segments[1])),
+            ("GET", ["usage"]) => Route::ShowUsage,
             _ => return None,
         })
     }
@@ -139,7 +147,8 @@ impl Route {
             | ListDeadLetters
             | ShowDeadLetter(_)
             | ListEvents
-            | ListConnectionEvents(_) => Permission::Read,
+            | ListConnectionEvents(_)
+            | ShowUsage => Permission::Read,
             RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
             CreateConnection
             | UpdateConnection(_)
@@ -149,8 +158,12 @@ impl Route {
             | UpdateFlow(_)
             | PauseFlow(_)
             | ResumeFlow(_)
-            | ResolveConflict(_, _) => Permission::Write,
-            ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) | ListAudit | ExportAudit => Permission::Admin,
+            | ResolveConflict(_, _)
+            // A person's data, bodies included: as `?include=body`.
+            | ExportSubject(_) => Permission::Write,
+            ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) | ListAudit | ExportAudit | EraseSubject(_) => {
+                Permission::Admin
+            }
         }
     }
 
@@ -175,6 +188,9 @@ impl Route {
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
+            // Personal data read out, and erased: both worth a record (by digest, never the address).
+            ExportSubject(_) => "subject.export",
+            EraseSubject(_) => "subject.erase",
             Me
             | ListConnectors
             | ShowConnector(_)
@@ -190,7 +206,8 @@ impl Route {
             | ListAudit
             | ExportAudit
             | ListEvents
-            | ListConnectionEvents(_) => return None,
+            | ListConnectionEvents(_)
+            | ShowUsage => return None,
         })
     }
 
@@ -217,8 +234,10 @@ impl Route {
             | RevokeKey(id) => Some(id),
             // The record: the audit entry's action names what was resolved.
             ResolveConflict(_, record) => Some(record),
-            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest
-            | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents => None,
+            // `subject:<digest>`: the address itself never reaches the audit log.
+            ExportSubject(s) | EraseSubject(s) => Some(&s.target),
+            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest | ListDeadLetters
+            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage => None,
         }
     }
 
@@ -259,6 +278,9 @@ impl Route {
             RevokeKey(id()),
             ListAudit,
             ExportAudit,
+            ExportSubject(subjects::SubjectRef::new("ada@example.com")),
+            EraseSubject(subjects::SubjectRef::new("ada@example.com")),
+            ShowUsage,
         ]
         .iter()
         .map(Route::name)
@@ -300,6 +322,9 @@ impl Route {
             CreateKey => "POST /v1/keys",
             RotateKey(_) => "POST /v1/keys/{prefix}/rotate",
             RevokeKey(_) => "POST /v1/keys/{prefix}/revoke",
+            ExportSubject(_) => "GET /v1/subjects/{email}",
+            EraseSubject(_) => "DELETE /v1/subjects/{email}",
+            ShowUsage => "GET /v1/usage",
         }
     }
 }
@@ -339,6 +364,9 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         CreateKey => keys::create(deps, caller, req).await,
         RotateKey(prefix) => keys::rotate(deps, caller, &prefix, req).await,
         RevokeKey(prefix) => keys::revoke(deps, caller, &prefix).await,
+        ExportSubject(subject) => subjects::export(deps, caller, &subject).await,
+        EraseSubject(subject) => subjects::erase(deps, caller, &subject).await,
+        ShowUsage => usage::show(deps, caller, req).await,
     }
 }
 

@@ -1,0 +1,230 @@
+//! People whose data Switchyard holds (data subjects, for GDPR / CCPA export and erasure),
+//! identified by email address. Pure code: finding addresses in bodies and records, and the
+//! subject key items are indexed under.
+//!
+//! **How a person's items are found without a table scan.** Every item that can carry a
+//! person's data and is written per record or per event carries, on itself, the keys of the
+//! `gsi1` index: `gsi1pk = SUBJ#<tenant>#<digest of the address>`, `gsi1sk` naming the item
+//! (`EVT#...`, `REC#...`, `REVIEW#...`). The address is the first one the item holds (see
+//! [`emails_in_bytes`]). Writing it costs no request: the receiver's one conditional `PutItem`
+//! per event, the sync's link `BatchWriteItem` and the review queue's `PutItem` carry two more
+//! attributes. An export or erasure is then one `Query` of the tenant's subject partition.
+//!
+//! Trade-offs, said plainly:
+//! - An item is indexed under **one** address, its first. A person whose address is only the
+//!   second on an item (a `cc`, an invitee list) is not found through that item. Indexing every
+//!   address would need an index item per extra address: an extra write per such event on the
+//!   receiver's warm path, which the budget (one write, one send) does not allow.
+//! - Items written before the index existed are not indexed (events expire with their TTL;
+//!   links are indexed when next written).
+//! - Dead letters are not indexed: they are few (one index partition, which `GET
+//!   /v1/dead-letters` already reads whole), so a subject's dead letters are that bounded read,
+//!   filtered to the tenant and to those whose message or errors hold the address, plus the
+//!   dead letters of the subject's events by key.
+//! - The digest is SHA-256 of the normalised address (its first 128 bits, hex): it keeps the
+//!   address out of keys and audit entries, but it is not anonymous against someone who guesses
+//!   the address.
+
+use sha2::{Digest, Sha256};
+
+/// The `gsi1pk` prefix of subject partitions.
+pub const SUBJECT_PREFIX: &str = "SUBJ#";
+
+/// The longest address (RFC 5321's path limit).
+const MAX_EMAIL: usize = 254;
+
+/// `ada@example.com`, `  Ada@Example.COM `: trimmed and lower-cased, when it is one address and
+/// nothing else.
+pub fn normalise(email: &str) -> Option<String> {
+    let lower = email.trim().to_lowercase();
+    match emails_in_text(&lower).as_slice() {
+        [one] if *one == lower => Some(lower),
+        _ => None,
+    }
+}
+
+/// The digest of a normalised address: hex of the first 16 bytes of its SHA-256.
+pub fn digest(email: &str) -> String {
+    hex::encode(&Sha256::digest(email.as_bytes())[..16])
+}
+
+/// The `gsi1pk` of a tenant's subject partition for a normalised address.
+pub fn subject_key(tenant: &str, email: &str) -> String {
+    format!("{SUBJECT_PREFIX}{tenant}#{}", digest(email))
+}
+
+/// The subject key of the first address in `body` (any format: JSON, form-encoded, XML, text).
+pub fn subject_of_bytes(tenant: &str, body: &[u8]) -> Option<String> {
+    if tenant.is_empty() {
+        return None;
+    }
+    first_email_in_bytes(body).map(|e| subject_key(tenant, &e))
+}
+
+/// The subject key of the first address among a record's string values.
+pub fn subject_of_value(tenant: &str, value: &serde_json::Value) -> Option<String> {
+    if tenant.is_empty() {
+        return None;
+    }
+    first_email_in_value(value).map(|e| subject_key(tenant, &e))
+}
+
+/// The first address among `value`'s strings, depth first in document order.
+pub fn first_email_in_value(value: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => emails_in_text(s).into_iter().next(),
+        Value::Array(items) => items.iter().find_map(first_email_in_value),
+        Value::Object(map) => map.values().find_map(first_email_in_value),
+        _ => None,
+    }
+}
+
+/// The first address in a body. A body with `%40` (form-encoded) is percent-decoded first.
+pub fn first_email_in_bytes(body: &[u8]) -> Option<String> {
+    if !body.contains(&b'@') && !contains(body, b"%40") {
+        return None;
+    }
+    emails_in_bytes(body).into_iter().next()
+}
+
+/// Every address in a body, lower-cased, in order of first appearance.
+pub fn emails_in_bytes(body: &[u8]) -> Vec<String> {
+    if contains(body, b"%40") {
+        let decoded: Vec<u8> = percent_encoding::percent_decode(body).collect();
+        scan(&decoded)
+    } else {
+        scan(body)
+    }
+}
+
+/// Every address in a text, lower-cased, in order of first appearance.
+pub fn emails_in_text(text: &str) -> Vec<String> {
+    scan(text.as_bytes())
+}
+
+/// Whether a text holds the normalised address as a whole address (in any case; not as part
+/// of a longer one).
+pub fn text_holds(text: &str, email: &str) -> bool {
+    let lower = text.to_lowercase();
+    lower.contains(email) && emails_in_text(&lower).iter().any(|e| e == email)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn local_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-')
+}
+
+fn domain_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+/// Finds addresses around each `@`: a local part of letters, digits and `._+-`, a domain of
+/// dot-separated labels whose last is at least two letters. Quoted local parts and non-ASCII
+/// addresses are not recognised.
+fn scan(bytes: &[u8]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut at = 0;
+    while let Some(offset) = bytes[at..].iter().position(|b| *b == b'@') {
+        let i = at + offset;
+        at = i + 1;
+        let mut start = i;
+        while start > 0 && local_char(bytes[start - 1]) {
+            start -= 1;
+        }
+        while start < i && bytes[start] == b'.' {
+            start += 1;
+        }
+        let mut end = i + 1;
+        while end < bytes.len() && domain_char(bytes[end]) {
+            end += 1;
+        }
+        while end > i + 1 && matches!(bytes[end - 1], b'.' | b'-') {
+            end -= 1;
+        }
+        if start == i || end <= i + 1 {
+            continue;
+        }
+        let domain = &bytes[i + 1..end];
+        let labels: Vec<&[u8]> = domain.split(|b| *b == b'.').collect();
+        let tld_ok = labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
+        if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) || !tld_ok || end - start > MAX_EMAIL {
+            continue;
+        }
+        let email = String::from_utf8_lossy(&bytes[start..end]).to_ascii_lowercase();
+        if !out.contains(&email) {
+            out.push(email);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn addresses_are_trimmed_and_lower_cased_and_anything_else_is_refused() {
+        assert_eq!(normalise("  Ada@Example.COM ").as_deref(), Some("ada@example.com"));
+        assert_eq!(
+            normalise("ada+tag@mail.example.co.uk").as_deref(),
+            Some("ada+tag@mail.example.co.uk")
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "ada@example.c0m",
+            "a b@example.com",
+            "ada@x.com, bob@y.com",
+        ] {
+            assert_eq!(normalise(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_are_found_in_json_form_and_text_bodies_in_order() {
+        let json = br#"{"id":"evt_1","data":{"object":{"email":"Ada@Example.com","cc":["bob@example.org"]}}}"#;
+        assert_eq!(emails_in_bytes(json), ["ada@example.com", "bob@example.org"]);
+        let form = b"type=subscribe&data%5Bemail%5D=ada%2Btag%40example.com&data%5Bmerges%5D%5BFNAME%5D=Ada";
+        assert_eq!(first_email_in_bytes(form).as_deref(), Some("ada+tag@example.com"));
+        assert_eq!(
+            emails_in_bytes(b"<Email>ada@example.com.</Email> ada@example.com"),
+            ["ada@example.com"]
+        );
+        assert_eq!(first_email_in_bytes(b"{\"handle\":\"@ada\",\"at\":\"x@y\"}"), None);
+        assert_eq!(first_email_in_bytes(b""), None);
+    }
+
+    #[test]
+    fn a_records_first_address_is_its_subject_and_the_key_holds_no_address() {
+        let record = json!({"id": 7, "properties": {"firstname": "Ada", "email": "ADA@example.com"}});
+        assert_eq!(first_email_in_value(&record).as_deref(), Some("ada@example.com"));
+        let key = subject_of_value("acme", &record).unwrap();
+        assert_eq!(key, subject_key("acme", "ada@example.com"));
+        assert!(key.starts_with("SUBJ#acme#") && !key.contains("ada"), "{key}");
+        assert_eq!(key.len(), "SUBJ#acme#".len() + 32);
+        assert_ne!(
+            subject_key("acme", "ada@example.com"),
+            subject_key("other", "ada@example.com")
+        );
+        assert_eq!(subject_of_value("", &record), None, "no tenant, no subject");
+        assert_eq!(subject_of_value("acme", &json!({"n": 1})), None);
+    }
+
+    #[test]
+    fn a_text_holds_an_address_only_as_a_whole_address() {
+        assert!(text_holds("bad email Ada@Example.com refused", "ada@example.com"));
+        assert!(!text_holds("bad email ada@example.com.au refused", "ada@example.com"));
+        assert!(!text_holds("bad email xada@example.com refused", "ada@example.com"));
+    }
+}
