@@ -516,6 +516,7 @@ async fn run_flow(args: RunArgs) -> Outcome {
         pending_event_sweep: std::time::Duration::from_secs(900),
         shared_rate_budget: true,
         alerts: Default::default(),
+        deliveries: Default::default(),
     };
     let deps = SyncDeps::new(config, &aws, Arc::new(Registry::embedded()?), Arc::new(SystemClock))?;
     let flow = deps

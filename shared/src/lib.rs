@@ -24,6 +24,7 @@ pub mod retry;
 pub mod sandbox;
 pub mod secrets;
 pub mod store;
+pub mod subscriptions;
 pub mod suggest;
 pub mod sync;
 pub mod webhook;

@@ -45,13 +45,15 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     BTreeMap::from([
         (
             // shared/src/health: a Query of the sched index pages connections (store/connections.rs scan_page), health
-            // is recorded with a conditional UpdateItem, credentials for checks and token refresh.
+            // is recorded with a conditional UpdateItem, credentials for checks and token refresh;
+            // connection.state_changed events (shared/src/subscriptions: a gsi1 Query, SendMessage).
             "HealthCheckerFunction",
             logs.iter()
                 .copied()
                 .chain([
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
+                    "sqs:SendMessage",
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:PutSecretValue",
                 ])
@@ -81,7 +83,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ),
         (
             // shared/src/retry/dead_letter_queue.rs: the DLQ event source, retries to the sync
-            // queue, parking under DEAD#.
+            // queue, parking under DEAD#; dead_letter.parked events (the tenant by GetItem, its
+            // subscriptions by a gsi1 Query, shared/src/subscriptions/emit.rs).
             "RetryHandlerFunction",
             logs.iter()
                 .copied()
@@ -92,6 +95,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "sqs:GetQueueAttributes",
                     "sqs:SendMessage",
                     "dynamodb:PutItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
                 ])
                 .collect(),
         ),

@@ -8,7 +8,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::routes::{audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me};
+use super::routes::{
+    audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, webhook_subscriptions,
+};
 
 /// The command that rewrites `api/openapi.json`.
 pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
@@ -69,7 +71,7 @@ impl Modify for IdempotencyKeys {
     info(
         title = "Switchyard management API",
         version = "1",
-        description = "Connectors, connections, flows, dead letters, API keys and the audit log of one tenant. \
+        description = "Connectors, connections, flows, dead letters, outbound webhook subscriptions, API keys and the audit log of one tenant. \
             Every answer to an authenticated request carries RateLimit-Limit, RateLimit-Remaining \
             and RateLimit-Reset; errors are RFC 9457 problem details."
     ),
@@ -104,6 +106,15 @@ impl Modify for IdempotencyKeys {
         keys::revoke,
         audit::list,
         audit::export,
+        webhook_subscriptions::list,
+        webhook_subscriptions::create,
+        webhook_subscriptions::show,
+        webhook_subscriptions::update,
+        webhook_subscriptions::delete,
+        webhook_subscriptions::rotate_secret,
+        webhook_subscriptions::deliveries,
+        webhook_subscriptions::resend,
+        webhook_subscriptions::recover,
     ),
     components(schemas(super::problem::ProblemDetails, super::problem::FieldError)),
     modifiers(&BearerKeys, &IdempotencyKeys),
@@ -115,6 +126,7 @@ impl Modify for IdempotencyKeys {
         (name = "dead-letters", description = "Messages that stopped retrying"),
         (name = "keys", description = "API keys (admin role)"),
         (name = "audit", description = "Who did what, when, from which key (admin role)"),
+        (name = "webhook-subscriptions", description = "Outbound webhooks: Switchyard's events POSTed to your endpoint, signed the Standard Webhooks way, with a delivery log"),
     )
 )]
 struct ApiDoc;

@@ -14,6 +14,7 @@ pub mod quality;
 pub mod rate_budget;
 pub mod request_windows;
 pub mod reviews;
+pub mod subscriptions;
 pub mod table;
 pub mod webhook_log;
 

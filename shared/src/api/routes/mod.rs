@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod me;
+pub(crate) mod webhook_subscriptions;
 
 use super::auth::{Caller, Permission};
 use super::problem::Problem;
@@ -49,6 +50,15 @@ pub enum Route {
     RevokeKey(String),
     ListAudit,
     ExportAudit,
+    ListSubscriptions,
+    CreateSubscription,
+    ShowSubscription(String),
+    UpdateSubscription(String),
+    DeleteSubscription(String),
+    RotateSubscriptionSecret(String),
+    ListDeliveries(String),
+    ResendDelivery(String, String),
+    RecoverDeliveries(String),
 }
 
 const METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
@@ -117,6 +127,15 @@ impl Route {
             ("POST", ["keys"]) => Route::CreateKey,
             ("POST", ["keys", _, "rotate"]) => Route::RotateKey(id(1)),
             ("POST", ["keys", _, "revoke"]) => Route::RevokeKey(id(1)),
+            ("GET", ["webhook-subscriptions"]) => Route::ListSubscriptions,
+            ("POST", ["webhook-subscriptions"]) => Route::CreateSubscription,
+            ("GET", ["webhook-subscriptions", _]) => Route::ShowSubscription(id(1)),
+            ("PATCH", ["webhook-subscriptions", _]) => Route::UpdateSubscription(id(1)),
+            ("DELETE", ["webhook-subscriptions", _]) => Route::DeleteSubscription(id(1)),
+            ("POST", ["webhook-subscriptions", _, "rotate-secret"]) => Route::RotateSubscriptionSecret(id(1)),
+            ("GET", ["webhook-subscriptions", _, "deliveries"]) => Route::ListDeliveries(id(1)),
+            ("POST", ["webhook-subscriptions", _, "deliveries", _, "resend"]) => Route::ResendDelivery(id(1), id(3)),
+            ("POST", ["webhook-subscriptions", _, "recover"]) => Route::RecoverDeliveries(id(1)),
             _ => return None,
         })
     }
@@ -135,8 +154,13 @@ impl Route {
             | ListDeadLetters
             | ShowDeadLetter(_)
             | ListEvents
-            | ListConnectionEvents(_) => Permission::Read,
-            RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
+            | ListConnectionEvents(_)
+            | ListSubscriptions
+            | ShowSubscription(_)
+            | ListDeliveries(_) => Permission::Read,
+            RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) | ResendDelivery(_, _) | RecoverDeliveries(_) => {
+                Permission::Run
+            }
             CreateConnection
             | UpdateConnection(_)
             | DeleteConnection(_)
@@ -145,7 +169,11 @@ impl Route {
             | UpdateFlow(_)
             | PauseFlow(_)
             | ResumeFlow(_)
-            | ResolveConflict(_, _) => Permission::Write,
+            | ResolveConflict(_, _)
+            | CreateSubscription
+            | UpdateSubscription(_)
+            | DeleteSubscription(_)
+            | RotateSubscriptionSecret(_) => Permission::Write,
             ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) | ListAudit | ExportAudit => Permission::Admin,
         }
     }
@@ -171,6 +199,13 @@ impl Route {
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
             RevokeKey(_) => "key.revoke",
+            CreateSubscription => "webhook_subscription.create",
+            UpdateSubscription(_) => "webhook_subscription.update",
+            DeleteSubscription(_) => "webhook_subscription.delete",
+            // Makes and shows a new signing secret: a credential access.
+            RotateSubscriptionSecret(_) => "webhook_subscription.rotate_secret",
+            ResendDelivery(_, _) => "webhook_delivery.resend",
+            RecoverDeliveries(_) => "webhook_delivery.recover",
             Me
             | ListConnectors
             | ShowConnector(_)
@@ -185,7 +220,10 @@ impl Route {
             | ListAudit
             | ExportAudit
             | ListEvents
-            | ListConnectionEvents(_) => return None,
+            | ListConnectionEvents(_)
+            | ListSubscriptions
+            | ShowSubscription(_)
+            | ListDeliveries(_) => return None,
         })
     }
 
@@ -209,11 +247,21 @@ impl Route {
             | ShowDeadLetter(id)
             | ReplayDeadLetter(id)
             | RotateKey(id)
-            | RevokeKey(id) => Some(id),
+            | RevokeKey(id)
+            | ShowSubscription(id)
+            | UpdateSubscription(id)
+            | DeleteSubscription(id)
+            | RotateSubscriptionSecret(id)
+            | ListDeliveries(id)
+            | RecoverDeliveries(id) => Some(id),
+            // The delivery: the audit entry's action names what was resent.
+            ResendDelivery(_, delivery) => Some(delivery),
             // The record: the audit entry's action names what was resolved.
             ResolveConflict(_, record) => Some(record),
             Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | ListDeadLetters
-            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents => None,
+            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ListSubscriptions | CreateSubscription => {
+                None
+            }
         }
     }
 
@@ -253,6 +301,15 @@ impl Route {
             RevokeKey(id()),
             ListAudit,
             ExportAudit,
+            ListSubscriptions,
+            CreateSubscription,
+            ShowSubscription(id()),
+            UpdateSubscription(id()),
+            DeleteSubscription(id()),
+            RotateSubscriptionSecret(id()),
+            ListDeliveries(id()),
+            ResendDelivery(id(), id()),
+            RecoverDeliveries(id()),
         ]
         .iter()
         .map(Route::name)
@@ -293,6 +350,15 @@ impl Route {
             CreateKey => "POST /v1/keys",
             RotateKey(_) => "POST /v1/keys/{prefix}/rotate",
             RevokeKey(_) => "POST /v1/keys/{prefix}/revoke",
+            ListSubscriptions => "GET /v1/webhook-subscriptions",
+            CreateSubscription => "POST /v1/webhook-subscriptions",
+            ShowSubscription(_) => "GET /v1/webhook-subscriptions/{id}",
+            UpdateSubscription(_) => "PATCH /v1/webhook-subscriptions/{id}",
+            DeleteSubscription(_) => "DELETE /v1/webhook-subscriptions/{id}",
+            RotateSubscriptionSecret(_) => "POST /v1/webhook-subscriptions/{id}/rotate-secret",
+            ListDeliveries(_) => "GET /v1/webhook-subscriptions/{id}/deliveries",
+            ResendDelivery(_, _) => "POST /v1/webhook-subscriptions/{id}/deliveries/{delivery}/resend",
+            RecoverDeliveries(_) => "POST /v1/webhook-subscriptions/{id}/recover",
         }
     }
 }
@@ -331,6 +397,15 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         CreateKey => keys::create(deps, caller, req).await,
         RotateKey(prefix) => keys::rotate(deps, caller, &prefix, req).await,
         RevokeKey(prefix) => keys::revoke(deps, caller, &prefix).await,
+        ListSubscriptions => webhook_subscriptions::list(deps, caller, req).await,
+        CreateSubscription => webhook_subscriptions::create(deps, caller, req).await,
+        ShowSubscription(id) => webhook_subscriptions::show(deps, caller, &id).await,
+        UpdateSubscription(id) => webhook_subscriptions::update(deps, caller, &id, req).await,
+        DeleteSubscription(id) => webhook_subscriptions::delete(deps, caller, &id).await,
+        RotateSubscriptionSecret(id) => webhook_subscriptions::rotate_secret(deps, caller, &id).await,
+        ListDeliveries(id) => webhook_subscriptions::deliveries(deps, caller, &id, req).await,
+        ResendDelivery(id, delivery) => webhook_subscriptions::resend(deps, caller, &id, &delivery).await,
+        RecoverDeliveries(id) => webhook_subscriptions::recover(deps, caller, &id, req).await,
     }
 }
 
