@@ -273,7 +273,8 @@ async fn seeded(api: &Api) -> (String, &'static str) {
                 subscription_id: "whsub_a".into(),
                 event_id: "msg_a".into(),
                 event_type: "job.failed".into(),
-                payload: r#"{"type":"job.failed","timestamp":"2027-01-15T08:00:00Z","data":{"flow_id":"flow_a"}}"#.into(),
+                payload: r#"{"type":"job.failed","timestamp":"2027-01-15T08:00:00Z","data":{"flow_id":"flow_a"}}"#
+                    .into(),
                 status: switchyard::store::subscriptions::DeliveryStatus::Failed,
                 attempts: vec![],
                 created_at: NOW - 60,

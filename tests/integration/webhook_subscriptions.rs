@@ -32,7 +32,6 @@ struct Endpoint {
     seen: Seen,
     status: Arc<Mutex<u16>>,
     secret: Arc<Mutex<String>>,
-    clock: FixedClock,
 }
 
 async fn endpoint(clock: FixedClock) -> Endpoint {
@@ -77,7 +76,6 @@ async fn endpoint(clock: FixedClock) -> Endpoint {
         seen,
         status,
         secret,
-        clock,
     }
 }
 
@@ -88,7 +86,9 @@ async fn alert_target() -> (String, Arc<Mutex<Vec<Value>>>) {
     let app = axum::Router::new().fallback(move |body: Bytes| {
         let got = g2.clone();
         async move {
-            got.lock().unwrap().push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            got.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
             StatusCode::OK
         }
     });
@@ -139,14 +139,25 @@ impl Rig {
         // A publisher without a cache period: each test step sees the subscriptions as stored.
         let publisher = Publisher::new(
             switchyard::store::subscriptions::SubscriptionStore::new(env.clients.dynamodb.clone(), &env.table),
-            Some(switchyard::queue::SyncQueue::new(env.clients.sqs.clone(), &env.queue_url)),
+            Some(switchyard::queue::SyncQueue::new(
+                env.clients.sqs.clone(),
+                &env.queue_url,
+            )),
             std::time::Duration::ZERO,
         );
         let ulid = ulid::Ulid::new().to_string().to_lowercase();
         let tenant = format!("subs-{}", &ulid[ulid.len() - 8..]);
-        let (new, _) = switchyard::admin::create_api_key(&api.keys, &tenant, "bootstrap", Role::Admin, Tier::Enterprise, "cli", NOW)
-            .await
-            .unwrap();
+        let (new, _) = switchyard::admin::create_api_key(
+            &api.keys,
+            &tenant,
+            "bootstrap",
+            Role::Admin,
+            Tier::Enterprise,
+            "cli",
+            NOW,
+        )
+        .await
+        .unwrap();
         let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
         switchyard_tests::log_capture::known_secret(&key);
         Self {
@@ -239,7 +250,10 @@ async fn a_subscriber_gets_signed_deliveries_its_own_verifier_accepts_and_only_w
     let stored = rig.api.subscriptions.get(&id).await.unwrap().unwrap();
     assert!(stored.secret_arn.starts_with("arn:"), "{stored:?}");
     let (_, shown) = rig.call("GET", &format!("/v1/webhook-subscriptions/{id}"), None).await;
-    assert!(shown.get("secret").is_none() && !shown.to_string().contains("whsec_"), "{shown}");
+    assert!(
+        shown.get("secret").is_none() && !shown.to_string().contains("whsec_"),
+        "{shown}"
+    );
 
     let wanted = OutboundEvent::new("job.finished", NOW, json!({"flow_id": "flow_a", "job_id": "j1"}));
     let queued = rig
@@ -279,7 +293,11 @@ async fn a_subscriber_gets_signed_deliveries_its_own_verifier_accepts_and_only_w
     assert_eq!(log[0]["attempts"][0]["status_code"], 200);
     assert!(log[0].get("payload").is_none(), "bodies only with include=payload");
     let (_, with) = rig
-        .call("GET", &format!("/v1/webhook-subscriptions/{id}/deliveries?include=payload"), None)
+        .call(
+            "GET",
+            &format!("/v1/webhook-subscriptions/{id}/deliveries?include=payload"),
+            None,
+        )
         .await;
     assert!(with["items"][0]["payload"].as_str().unwrap().contains("\"j1\""));
 
@@ -306,7 +324,11 @@ async fn a_subscriber_gets_signed_deliveries_its_own_verifier_accepts_and_only_w
         d
     };
     rig.publisher
-        .publish(&rig.tenant, &[OutboundEvent::new("job.finished", NOW, json!({"flow_id": "flow_a"}))], (NOW * 1000) as u64)
+        .publish(
+            &rig.tenant,
+            &[OutboundEvent::new("job.finished", NOW, json!({"flow_id": "flow_a"}))],
+            (NOW * 1000) as u64,
+        )
         .await;
     let bodies = rig.env.drain_queue().await;
     let mut event = SqsEvent::default();
@@ -318,28 +340,38 @@ async fn a_subscriber_gets_signed_deliveries_its_own_verifier_accepts_and_only_w
     }
     switchyard::sync::handle_sqs(&sync2, event, None).await;
     let last = endpoint.seen.lock().unwrap().last().cloned().unwrap();
-    assert!(last.2, "the endpoint still holding the old secret verifies during the overlap");
+    assert!(
+        last.2,
+        "the endpoint still holding the old secret verifies during the overlap"
+    );
     *endpoint.secret.lock().unwrap() = new;
     let before = endpoint.seen.lock().unwrap().len();
     let log = rig.deliveries(&id).await;
     let (status, _) = rig
         .call(
             "POST",
-            &format!("/v1/webhook-subscriptions/{id}/deliveries/{}/resend", log[0]["id"].as_str().unwrap()),
+            &format!(
+                "/v1/webhook-subscriptions/{id}/deliveries/{}/resend",
+                log[0]["id"].as_str().unwrap()
+            ),
             None,
         )
         .await;
     assert_eq!(status, 202);
-    switchyard::sync::handle_sqs(&sync2, {
-        let mut event = SqsEvent::default();
-        for b in rig.env.drain_queue().await {
-            let mut m = SqsMessage::default();
-            m.message_id = Some("s".into());
-            m.body = Some(b.to_string());
-            event.records.push(m);
-        }
-        event
-    }, None)
+    switchyard::sync::handle_sqs(
+        &sync2,
+        {
+            let mut event = SqsEvent::default();
+            for b in rig.env.drain_queue().await {
+                let mut m = SqsMessage::default();
+                m.message_id = Some("s".into());
+                m.body = Some(b.to_string());
+                event.records.push(m);
+            }
+            event
+        },
+        None,
+    )
     .await;
     let seen = endpoint.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), before + 1);
@@ -367,10 +399,17 @@ async fn a_failing_endpoint_is_retried_then_disabled_with_an_alert_and_recover_s
         assert_eq!(log[0]["attempts"].as_array().unwrap().len(), step + 1, "{log:?}");
         rig.clock.advance(30);
     }
-    assert_eq!(rig.deliver_queued().await, 0, "no retry after the endpoint was disabled");
+    assert_eq!(
+        rig.deliver_queued().await,
+        0,
+        "no retry after the endpoint was disabled"
+    );
     let seen = endpoint.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3);
-    assert!(seen.iter().all(|(wid, _, ok)| *ok && wid == &event.id), "same webhook-id, signed, each time");
+    assert!(
+        seen.iter().all(|(wid, _, ok)| *ok && wid == &event.id),
+        "same webhook-id, signed, each time"
+    );
     let log = rig.deliveries(&id).await;
     assert_eq!(log[0]["status"], "failed");
     assert_eq!(log[0]["attempts"][2]["status_code"], 503);
@@ -381,12 +420,19 @@ async fn a_failing_endpoint_is_retried_then_disabled_with_an_alert_and_recover_s
     assert_eq!(got.len(), 1, "one alert: {got:?}");
     assert_eq!(got[0]["type"], "webhook_subscription.disabled");
     assert_eq!(got[0]["subscription_id"], id.as_str());
-    assert!(!got[0].to_string().contains(&endpoint.url), "the alert does not show the URL");
+    assert!(
+        !got[0].to_string().contains(&endpoint.url),
+        "the alert does not show the URL"
+    );
 
     // While disabled: nothing is routed to it, and resend / recover are refused.
     assert_eq!(
         rig.publisher
-            .publish(&rig.tenant, &[OutboundEvent::new("dead_letter.parked", NOW, json!({}))], (NOW * 1000) as u64)
+            .publish(
+                &rig.tenant,
+                &[OutboundEvent::new("dead_letter.parked", NOW, json!({}))],
+                (NOW * 1000) as u64
+            )
             .await,
         0
     );
@@ -394,22 +440,40 @@ async fn a_failing_endpoint_is_retried_then_disabled_with_an_alert_and_recover_s
     let resend = format!("/v1/webhook-subscriptions/{id}/deliveries/{delivery}/resend");
     assert_eq!(rig.call("POST", &resend, None).await.0, 409);
     let recover = format!("/v1/webhook-subscriptions/{id}/recover");
-    assert_eq!(rig.call("POST", &recover, Some(json!({"since": NOW - 10}))).await.0, 409);
+    assert_eq!(
+        rig.call("POST", &recover, Some(json!({"since": NOW - 10}))).await.0,
+        409
+    );
 
     // Fixed and re-enabled: recover sends every failed delivery since T, and it arrives.
     *endpoint.status.lock().unwrap() = 204;
     let (status, sub) = rig
-        .call("PATCH", &format!("/v1/webhook-subscriptions/{id}"), Some(json!({"enabled": true})))
+        .call(
+            "PATCH",
+            &format!("/v1/webhook-subscriptions/{id}"),
+            Some(json!({"enabled": true})),
+        )
         .await;
-    assert_eq!((status, &sub["enabled"], &sub["failing_since"]), (200, &json!(true), &Value::Null));
+    assert_eq!(
+        (status, &sub["enabled"], &sub["failing_since"]),
+        (200, &json!(true), &Value::Null)
+    );
     let (status, recovered) = rig.call("POST", &recover, Some(json!({"since": NOW + 3600}))).await;
-    assert_eq!((status, &recovered["queued"]), (422, &Value::Null), "since in the future: {recovered}");
+    assert_eq!(
+        (status, &recovered["queued"]),
+        (422, &Value::Null),
+        "since in the future: {recovered}"
+    );
     let (status, recovered) = rig.call("POST", &recover, Some(json!({"since": NOW - 10}))).await;
     assert_eq!((status, recovered["queued"].as_u64()), (202, Some(1)), "{recovered}");
     assert_eq!(rig.deliver_queued().await, 1);
     let log = rig.deliveries(&id).await;
     assert_eq!(log[0]["status"], "succeeded");
-    assert_eq!(log[0]["attempts"].as_array().unwrap().len(), 4, "the log keeps the failed attempts");
+    assert_eq!(
+        log[0]["attempts"].as_array().unwrap().len(),
+        4,
+        "the log keeps the failed attempts"
+    );
     let seen = endpoint.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 4);
     assert_eq!(seen[3].0, event.id, "the same webhook-id after recovery");
@@ -438,7 +502,10 @@ async fn bad_subscriptions_are_refused_field_by_field_and_leave_nothing_behind()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, ["url", "event_types", "filter"], "{body}");
-    assert!(body["errors"][1]["detail"].as_str().unwrap().contains("unknown: record.*"));
+    assert!(body["errors"][1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("unknown: record.*"));
     // The metadata address, in production (private networks not allowed): refused.
     let mut strict = ApiConfig::new(&rig.env.table, &rig.env.queue_url);
     strict.allow_private_network = false;
@@ -448,7 +515,11 @@ async fn bad_subscriptions_are_refused_field_by_field_and_leave_nothing_behind()
         Arc::new(Registry::embedded().unwrap()),
         Arc::new(rig.clock.clone()),
     );
-    for url in ["http://169.254.169.254/latest/meta-data/", "https://10.0.0.8/hook", "http://example.com/hook"] {
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.8/hook",
+        "http://example.com/hook",
+    ] {
         let mut headers = http::HeaderMap::new();
         headers.insert("authorization", format!("Bearer {}", rig.key).parse().unwrap());
         headers.insert("content-type", "application/json".parse().unwrap());
@@ -459,7 +530,9 @@ async fn bad_subscriptions_are_refused_field_by_field_and_leave_nothing_behind()
                 path: "/v1/webhook-subscriptions".into(),
                 query: String::new(),
                 headers,
-                body: json!({"url": url, "event_types": ["job.failed"]}).to_string().into_bytes(),
+                body: json!({"url": url, "event_types": ["job.failed"]})
+                    .to_string()
+                    .into_bytes(),
             },
         )
         .await;
@@ -479,7 +552,9 @@ async fn bad_subscriptions_are_refused_field_by_field_and_leave_nothing_behind()
         .secret_list
         .unwrap_or_default();
     assert!(
-        !secrets.iter().any(|s| s.name().unwrap_or_default().contains(&rig.tenant)),
+        !secrets
+            .iter()
+            .any(|s| s.name().unwrap_or_default().contains(&rig.tenant)),
         "no secret was made for a refused subscription"
     );
 }

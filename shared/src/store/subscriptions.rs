@@ -44,21 +44,22 @@ pub struct Subscription {
     /// Dotted path in the event's `data` -> the values it may have (any of them).
     #[serde(default)]
     pub filter: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// The signing secret (`whsec_...`) lives in this Secrets Manager secret only.
     pub secret_arn: String,
     /// Until when deliveries are also signed with the secret a rotation replaced.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_secret_until: Option<i64>,
     pub enabled: bool,
     /// Since when every attempt failed (cleared by a success); the endpoint is disabled once
-    /// this is older than the configured period.
-    #[serde(default)]
+    /// this is older than the configured period. Absent (not NULL) when none: the failing
+    /// update's `if_not_exists` needs that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failing_since: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_at: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -216,8 +217,7 @@ impl SubscriptionStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<Subscription>, bool), StoreError> {
-        let (items, more) =
-            super::tenant_page(&self.client, &self.table, tenant, INDEX_PREFIX, after, limit).await?;
+        let (items, more) = super::tenant_page(&self.client, &self.table, tenant, INDEX_PREFIX, after, limit).await?;
         let items = items
             .into_iter()
             .map(|(key, item)| super::from_typed_item(KIND, item, &key))
@@ -251,7 +251,7 @@ impl SubscriptionStore {
             .condition_expression("attribute_exists(#pk)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            .return_values(ReturnValue::UpdatedNew)
+            .return_values(ReturnValue::AllNew)
             .send()
             .await;
         match res {
@@ -375,11 +375,7 @@ impl SubscriptionStore {
             }
             let out = req.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
             for item in out.items.unwrap_or_default() {
-                let key = item
-                    .get(SK)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+                let key = item.get(SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 if key == high {
                     continue;
                 }

@@ -97,10 +97,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
     if now - failing_since >= disable_after {
         delivery.status = DeliveryStatus::Failed;
         store.put_delivery(&delivery, expires_at).await?;
-        let reason = format!(
-            "every delivery failed for {} s (last: {error})",
-            now - failing_since
-        );
+        let reason = format!("every delivery failed for {} s (last: {error})", now - failing_since);
         if store.disable(&sub.id, now, &reason).await? {
             warn!(message = "Webhook endpoint disabled after failing continuously.", subscription_id = %sub.id, tenant = %sub.tenant, since = failing_since);
             crate::metrics::webhook_delivery("disabled");

@@ -42,7 +42,10 @@ pub fn validate(filter: &Map<String, Value>) -> Result<(), String> {
 /// Whether `data` passes the filter (an empty filter passes everything).
 pub fn matches(filter: &Map<String, Value>, data: &Value) -> bool {
     filter.iter().all(|(path, wanted)| {
-        let found = path.split('.').try_fold(data, |v, key| v.get(key)).unwrap_or(&Value::Null);
+        let found = path
+            .split('.')
+            .try_fold(data, |v, key| v.get(key))
+            .unwrap_or(&Value::Null);
         match wanted {
             Value::Array(any) => any.contains(found),
             one => one == found,

@@ -94,7 +94,10 @@ mod tests {
 
     #[test]
     fn delivery_settings_have_defaults_and_refuse_nonsense() {
-        assert_eq!(DeliveryConfig::from_lookup(&|_| None).unwrap(), DeliveryConfig::default());
+        assert_eq!(
+            DeliveryConfig::from_lookup(&|_| None).unwrap(),
+            DeliveryConfig::default()
+        );
         let c = DeliveryConfig::from_lookup(&|k| match k {
             "WEBHOOK_DISABLE_AFTER_SECS" => Some("60".into()),
             "WEBHOOK_DELIVERY_TTL_DAYS" => Some("2".into()),

@@ -86,7 +86,9 @@ pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Insta
                             .collect::<Vec<_>>()
                     })
                 }
-                SyncMessage::WebhookDelivery(d) => crate::subscriptions::delivery::deliver(deps, d).await.map(|_| vec![]),
+                SyncMessage::WebhookDelivery(d) => {
+                    crate::subscriptions::delivery::deliver(deps, d).await.map(|_| vec![])
+                }
                 SyncMessage::SyncJob(job) => {
                     // An open circuit defers the job (same attempt, not a failure).
                     if super::defer_if_circuit_open(deps, job, body).await? {

@@ -123,11 +123,7 @@ fn check_url(deps: &ApiDeps, url: &str, errors: &mut Vec<FieldError>) {
 }
 
 fn check_event_types(types: &[String], errors: &mut Vec<FieldError>) -> Vec<String> {
-    let unknown: Vec<&str> = types
-        .iter()
-        .map(String::as_str)
-        .filter(|t| !is_event_type(t))
-        .collect();
+    let unknown: Vec<&str> = types.iter().map(String::as_str).filter(|t| !is_event_type(t)).collect();
     if types.is_empty() || !unknown.is_empty() {
         errors.push(FieldError {
             field: "event_types".into(),
@@ -558,7 +554,10 @@ pub async fn deliveries(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequ
         .await?;
     let last = found.items.last().map(|d| d.delivery_id.clone());
     let items = found.items.into_iter().map(|d| delivery_view(d, payload)).collect();
-    Ok(ApiResponse::json(200, &PageBody::new(items, found.more, last.as_deref())))
+    Ok(ApiResponse::json(
+        200,
+        &PageBody::new(items, found.more, last.as_deref()),
+    ))
 }
 
 /// Queues `d` again with a fresh retry schedule; the log keeps its earlier attempts.
@@ -614,11 +613,11 @@ fn refuse_disabled(sub: &Subscription) -> Result<(), Problem> {
 )]
 pub async fn resend(deps: &ApiDeps, caller: &Caller, id: &str, delivery: &str) -> Result<ApiResponse, Problem> {
     let sub = owned(deps, caller, id).await?;
-    let d = deps
-        .subscriptions
-        .get_delivery(id, delivery)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("delivery {delivery} of webhook subscription {id} does not exist")))?;
+    let d = deps.subscriptions.get_delivery(id, delivery).await?.ok_or_else(|| {
+        Problem::not_found(format!(
+            "delivery {delivery} of webhook subscription {id} does not exist"
+        ))
+    })?;
     refuse_disabled(&sub)?;
     if d.status == DeliveryStatus::Pending {
         return Err(Problem::conflict(format!(
@@ -626,11 +625,11 @@ pub async fn resend(deps: &ApiDeps, caller: &Caller, id: &str, delivery: &str) -
         )));
     }
     requeue(deps, d).await?;
-    let d = deps
-        .subscriptions
-        .get_delivery(id, delivery)
-        .await?
-        .ok_or_else(|| Problem::not_found(format!("delivery {delivery} of webhook subscription {id} does not exist")))?;
+    let d = deps.subscriptions.get_delivery(id, delivery).await?.ok_or_else(|| {
+        Problem::not_found(format!(
+            "delivery {delivery} of webhook subscription {id} does not exist"
+        ))
+    })?;
     Ok(ApiResponse::json(202, &delivery_view(d, false)))
 }
 
@@ -684,7 +683,13 @@ pub async fn recover(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest
     loop {
         let page = deps
             .subscriptions
-            .deliveries(id, Some(body.since), before.as_deref(), Some(DeliveryStatus::Failed), 200)
+            .deliveries(
+                id,
+                Some(body.since),
+                before.as_deref(),
+                Some(DeliveryStatus::Failed),
+                200,
+            )
             .await?;
         before = page.items.last().map(|d| d.delivery_id.clone());
         for d in page.items {
