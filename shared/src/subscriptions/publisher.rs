@@ -95,7 +95,7 @@ pub fn route(subs: &[Subscription], events: &[OutboundEvent], now_ms: u64) -> Ve
         let mut payload = None;
         for sub in subs {
             let wanted = sub.enabled
-                && sub.event_types.iter().any(|t| *t == event.event_type)
+                && sub.event_types.contains(&event.event_type)
                 && filter::matches(&sub.filter, &event.data);
             if !wanted {
                 continue;
