@@ -558,3 +558,65 @@ async fn bad_subscriptions_are_refused_field_by_field_and_leave_nothing_behind()
         "no secret was made for a refused subscription"
     );
 }
+
+#[tokio::test]
+async fn parking_in_the_retry_handler_emits_dead_letter_parked_to_the_flows_tenant() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    rig.subscribe(&endpoint, json!(["dead_letter.parked"]), json!({"flow_id": "flow_p"}))
+        .await;
+    let flow = switchyard::store::flows::Flow {
+        id: "flow_p".into(),
+        tenant: rig.tenant.clone(),
+        name: "p".into(),
+        source_connection: "conn_s".into(),
+        source_stream: "contacts".into(),
+        destination_connection: "conn_d".into(),
+        destination_operation: "contacts.create".into(),
+        mapping: ".".into(),
+        mode: switchyard::store::flows::SyncMode::Full,
+        schedule_interval_secs: None,
+        event_types: vec![],
+        enabled: true,
+        created_at: 0,
+        cursor: None,
+        next_run_at: None,
+        retry_schedule_secs: None,
+        reverse_flow: None,
+        on_conflict: Default::default(),
+    };
+    rig.sync.flows.create(&flow).await.unwrap();
+    let config = switchyard::retry::RetryConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(rig.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(rig.env.queue_url.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let mut retry = switchyard::retry::RetryDeps::new(config, &rig.env.clients, Arc::new(rig.clock.clone()));
+    // No retries left: the first message from the dead-letter queue is parked.
+    retry.policy.schedule.delays.clear();
+    let envelope =
+        switchyard::queue::Envelope::new(switchyard::queue::SyncMessage::SyncJob(switchyard::queue::SyncJobRef {
+            flow_id: "flow_p".into(),
+            job_id: "job_9".into(),
+            attempt: 0,
+        }));
+    let mut event = SqsEvent::default();
+    let mut m = SqsMessage::default();
+    m.message_id = Some("d1".into());
+    m.body = Some(envelope.to_body());
+    event.records.push(m);
+    let resp = switchyard::retry::handle_dlq(&retry, event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        rig.deliver_queued().await,
+        1,
+        "one delivery queued by the retry handler"
+    );
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].2, "signed");
+    assert_eq!(seen[0].1["type"], "dead_letter.parked");
+    assert_eq!(seen[0].1["data"]["key"], "job:flow_p:job_9");
+    assert_eq!(seen[0].1["data"]["flow_id"], "flow_p");
+}

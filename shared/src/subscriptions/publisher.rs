@@ -94,9 +94,8 @@ pub fn route(subs: &[Subscription], events: &[OutboundEvent], now_ms: u64) -> Ve
     for event in events {
         let mut payload = None;
         for sub in subs {
-            let wanted = sub.enabled
-                && sub.event_types.contains(&event.event_type)
-                && filter::matches(&sub.filter, &event.data);
+            let wanted =
+                sub.enabled && sub.event_types.contains(&event.event_type) && filter::matches(&sub.filter, &event.data);
             if !wanted {
                 continue;
             }
