@@ -353,6 +353,7 @@ fn local_sync_config(table: &str, allow_private_network: bool) -> SyncConfig {
         pending_event_sweep: std::time::Duration::from_secs(900),
         shared_rate_budget: true,
         alerts: Default::default(),
+        deliveries: Default::default(),
     }
 }
 

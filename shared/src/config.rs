@@ -93,6 +93,8 @@ pub struct SyncConfig {
     /// Where data-quality anomalies are alerted (the health checker's `ALERT_*` variables);
     /// empty: anomalies are only logged and kept on the flow.
     pub alerts: crate::health::alert::AlertSettings,
+    /// How outbound webhook deliveries are made (`WEBHOOK_*`).
+    pub deliveries: crate::subscriptions::DeliveryConfig,
 }
 
 impl SyncConfig {
@@ -119,6 +121,7 @@ impl SyncConfig {
             pending_event_sweep: Duration::from_secs(parsed(&lookup, "PENDING_EVENT_SWEEP_SECS", 900)?),
             shared_rate_budget: parsed(&lookup, "SHARED_RATE_BUDGET", true)?,
             alerts: crate::health::alert::AlertSettings::from_lookup(&lookup)?,
+            deliveries: crate::subscriptions::DeliveryConfig::from_lookup(&lookup)?,
         })
     }
 }

@@ -25,6 +25,7 @@ pub mod sandbox;
 pub mod secrets;
 pub mod store;
 pub mod subjects;
+pub mod subscriptions;
 pub mod suggest;
 pub mod sync;
 pub mod webhook;

@@ -208,6 +208,21 @@ pub mod quality {
     }
 }
 
+/// Events that could not be handed to the delivery queue (the subscription lookup or the
+/// send failed): not delivered.
+pub fn webhook_events_lost(n: u64) {
+    Metrics::new("webhooks-out").count("WebhookEventsLost", n).emit();
+}
+
+/// One outbound webhook attempt's result: `succeeded`, `retried`, `failed` (attempts used up
+/// or the endpoint disabled) or `disabled` (this failure disabled the endpoint).
+pub fn webhook_delivery(outcome: &'static str) {
+    Metrics::new("connector-sync")
+        .dimension("Outcome", outcome)
+        .count("WebhookDeliveries", 1)
+        .emit();
+}
+
 /// A failed sync message's fate, by error class (`transient`, `rate_limited`, `reauth`,
 /// `permanent`): `retried` with a delay, or `parked` as a dead letter.
 pub fn retry_outcome(service: &str, class: &str, parked: bool) {

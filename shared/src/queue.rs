@@ -13,6 +13,26 @@ pub enum SyncMessage {
     InboundEvent(InboundEventRef),
     /// Run (or continue) a sync job whose item already exists.
     SyncJob(SyncJobRef),
+    /// POST one event to one outbound webhook subscription (see [`crate::subscriptions`]).
+    WebhookDelivery(DeliveryRef),
+}
+
+/// One event for one outbound webhook subscription. The body travels in the message (events
+/// are small: ids and one record), so publishers need no table write; connector-sync keeps
+/// the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRef {
+    pub subscription_id: String,
+    /// `dlv_<ulid>`: the delivery log item.
+    pub delivery_id: String,
+    /// `msg_<ulid>`: the `webhook-id` header, the same on every attempt and resend.
+    pub event_id: String,
+    pub event_type: String,
+    /// The exact body POSTed and signed.
+    pub payload: String,
+    /// Delivery attempt, starting at 0.
+    #[serde(default)]
+    pub attempt: u32,
 }
 
 /// Points at a job item `FLOW#<flow_id>` / `JOB#<job_id>`; the job's checkpoint says where to resume.
@@ -48,6 +68,7 @@ impl SyncMessage {
         match self {
             SyncMessage::InboundEvent(e) => e.attempt,
             SyncMessage::SyncJob(j) => j.attempt,
+            SyncMessage::WebhookDelivery(d) => d.attempt,
         }
     }
 
@@ -55,15 +76,18 @@ impl SyncMessage {
         match self {
             SyncMessage::InboundEvent(e) => e.attempt = attempt,
             SyncMessage::SyncJob(j) => j.attempt = attempt,
+            SyncMessage::WebhookDelivery(d) => d.attempt = attempt,
         }
     }
 
     /// What the message is about, stable across attempts: `evt:<connection>:<event>` or
-    /// `job:<flow>:<job>`. A parked message is stored under it, so parking twice overwrites.
+    /// `job:<flow>:<job>` or `dlv:<subscription>:<delivery>`. A parked message is stored under
+    /// it, so parking twice overwrites.
     pub fn key(&self) -> String {
         match self {
             SyncMessage::InboundEvent(e) => format!("evt:{}:{}", e.connection_id, e.event_id),
             SyncMessage::SyncJob(j) => format!("job:{}:{}", j.flow_id, j.job_id),
+            SyncMessage::WebhookDelivery(d) => format!("dlv:{}:{}", d.subscription_id, d.delivery_id),
         }
     }
 }

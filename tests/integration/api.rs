@@ -273,6 +273,36 @@ async fn seeded(api: &Api) -> (String, &'static str) {
         })
         .await
         .expect("the event is stored");
+    // An outbound webhook subscription with one failed delivery in its log.
+    let sub = api
+        .call(
+            "POST",
+            "/v1/webhook-subscriptions",
+            &admin,
+            Some(json!({"id": "whsub_a", "url": "https://example.com/hooks/a", "event_types": ["job.failed"]})),
+        )
+        .await;
+    assert_eq!(sub.status, 201, "{}", sub.body);
+    switchyard_tests::log_capture::known_secret(sub.body["secret"].as_str().unwrap());
+    switchyard::store::subscriptions::SubscriptionStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .put_delivery(
+            &switchyard::store::subscriptions::Delivery {
+                delivery_id: "dlv_a".into(),
+                subscription_id: "whsub_a".into(),
+                event_id: "msg_a".into(),
+                event_type: "job.failed".into(),
+                payload: r#"{"type":"job.failed","timestamp":"2027-01-15T08:00:00Z","data":{"flow_id":"flow_a"}}"#
+                    .into(),
+                status: switchyard::store::subscriptions::DeliveryStatus::Failed,
+                attempts: vec![],
+                created_at: NOW - 60,
+                updated_at: NOW - 60,
+                next_attempt_at: None,
+            },
+            NOW + 86_400,
+        )
+        .await
+        .expect("the delivery is stored");
     (admin, "job:flow_a:job_1")
 }
 
@@ -333,6 +363,36 @@ fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
         ("GET", "/v1/usage".into(), None),
         ("GET", "/v1/subjects/ada%40example.com".into(), None),
         ("DELETE", "/v1/subjects/ada%40example.com".into(), None),
+        ("GET", "/v1/webhook-subscriptions".into(), None),
+        (
+            "POST",
+            "/v1/webhook-subscriptions".into(),
+            Some(json!({"url": "https://example.com/hooks/b", "event_types": ["job.finished"]})),
+        ),
+        ("GET", "/v1/webhook-subscriptions/whsub_a".into(), None),
+        (
+            "PATCH",
+            "/v1/webhook-subscriptions/whsub_a".into(),
+            Some(json!({"description": "renamed"})),
+        ),
+        ("GET", "/v1/webhook-subscriptions/whsub_a/deliveries".into(), None),
+        (
+            "GET",
+            "/v1/webhook-subscriptions/whsub_a/deliveries?include=payload".into(),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/webhook-subscriptions/whsub_a/deliveries/dlv_a/resend".into(),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/webhook-subscriptions/whsub_a/recover".into(),
+            Some(json!({"since": NOW - 3600})),
+        ),
+        ("POST", "/v1/webhook-subscriptions/whsub_a/rotate-secret".into(), None),
+        ("DELETE", "/v1/webhook-subscriptions/whsub_a".into(), None),
     ]
 }
 
@@ -364,6 +424,8 @@ async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources()
                     "flow_a",
                     "job:flow_a",
                     "ada@example.com",
+                    "whsub_a",
+                    "dlv_a",
                     victim_prefix.as_str(),
                 ] {
                     assert!(!text.contains(a_id), "{who} {method} {path} leaked {a_id}: {text}");
@@ -467,9 +529,14 @@ async fn each_role_reaches_exactly_the_routes_its_permission_allows() {
             } else {
                 "editor"
             }
-        } else if path.ends_with("/run") || path.ends_with("/replay") || path.ends_with("/test") {
+        } else if path.ends_with("/run")
+            || path.ends_with("/replay")
+            || path.ends_with("/test")
+            || path.ends_with("/resend")
+            || path.ends_with("/recover")
+        {
             "runner"
-        } else if path.ends_with("include=body") {
+        } else if path.ends_with("include=body") || path.ends_with("include=payload") {
             // Stored bodies can hold personal data.
             "editor"
         } else if method == "GET" {

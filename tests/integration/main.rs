@@ -41,6 +41,7 @@ mod suggest;
 mod sync;
 mod template;
 mod two_way;
+mod webhook_subscriptions;
 mod woocommerce_flows;
 mod xero_flows;
 mod zendesk_flows;

@@ -46,13 +46,15 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         (
             // shared/src/health: a Query of the sched index pages connections (store/connections.rs scan_page), health
             // and inbound baselines are recorded with conditional UpdateItems, a Query of the webhook_log index
-            // counts inbound events per hour (health/inbound.rs), credentials for checks and token refresh.
+            // counts inbound events per hour (health/inbound.rs), credentials for checks and token refresh;
+            // connection.state_changed events (shared/src/subscriptions: a gsi1 Query, SendMessage).
             "HealthCheckerFunction",
             logs.iter()
                 .copied()
                 .chain([
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
+                    "sqs:SendMessage",
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:PutSecretValue",
                 ])
@@ -82,7 +84,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ),
         (
             // shared/src/retry/dead_letter_queue.rs: the DLQ event source, retries to the sync
-            // queue, parking under DEAD#.
+            // queue, parking under DEAD#; dead_letter.parked events (the tenant by GetItem, its
+            // subscriptions by a gsi1 Query, shared/src/subscriptions/emit.rs).
             "RetryHandlerFunction",
             logs.iter()
                 .copied()
@@ -93,6 +96,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "sqs:GetQueueAttributes",
                     "sqs:SendMessage",
                     "dynamodb:PutItem",
+                    "dynamodb:GetItem",
+                    "dynamodb:Query",
                 ])
                 .collect(),
         ),

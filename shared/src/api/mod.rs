@@ -45,6 +45,10 @@
 //! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
 //! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
 //! `GET /v1/audit`, `GET /v1/audit/export` [admin];
+//! `GET|POST /v1/webhook-subscriptions`, `GET|PATCH|DELETE /v1/webhook-subscriptions/{id}`,
+//! `POST .../{id}/rotate-secret` [read | write], `GET .../{id}/deliveries` [read; `?include=payload`
+//! write], `POST .../{id}/deliveries/{delivery}/resend`, `POST .../{id}/recover` [run]: outbound
+//! webhooks, see [`crate::subscriptions`];
 //! `GET /v1/me` [read]: the calling key's tenant, role and permissions;
 //! `GET /v1/subjects/{email}` [write], `DELETE /v1/subjects/{email}` [admin]: GDPR / CCPA
 //! export and erasure of one person's data, see [`routes::subjects`] and [`crate::subjects`];
@@ -123,6 +127,9 @@ pub struct ApiConfig {
     /// How a test's result moves the connection's state and circuit: the health checker's
     /// policy, read from the same variables (`CIRCUIT_*`, `HEALTH_SLOW_MS`, ...).
     pub health_policy: crate::health::state::HealthPolicy,
+    /// How long a webhook delivery log item is kept after a resend, seconds
+    /// (`WEBHOOK_DELIVERY_TTL_DAYS`, default 30 days, as connector-sync's).
+    pub delivery_log_ttl_secs: i64,
     /// The console's "Sign in with SSO" (`OIDC_AUTHORIZATION_URL`, `OIDC_TOKEN_URL`, beside
     /// the OIDC settings), see [`console::SsoSettings`].
     pub console_sso: Option<console::SsoSettings>,
@@ -149,6 +156,7 @@ impl ApiConfig {
             health_policy: crate::health::state::HealthPolicy::default(),
             console_sso: None,
             specs_dir: None,
+            delivery_log_ttl_secs: crate::subscriptions::DeliveryConfig::default().log_ttl_secs,
         }
     }
 
@@ -183,6 +191,7 @@ impl ApiConfig {
         config.oidc = oidc::OidcSettings::from_lookup(&lookup)?;
         config.health_policy = crate::health::config::policy_from_lookup(&lookup)?;
         config.console_sso = console::SsoSettings::from_lookup(&lookup, config.oidc.as_ref())?;
+        config.delivery_log_ttl_secs = crate::subscriptions::DeliveryConfig::from_lookup(&lookup)?.log_ttl_secs;
         if let Some(raw) = lookup("HEALTH_CHECK_TIMEOUT_SECS").filter(|v| !v.is_empty()) {
             let secs: u64 = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
                 name: "HEALTH_CHECK_TIMEOUT_SECS",
@@ -243,6 +252,8 @@ pub struct ApiDeps {
     pub subjects: crate::store::subjects::SubjectStore,
     /// Events and records per tenant per day (`/v1/usage`).
     pub usage: crate::store::usage::UsageStore,
+    /// Outbound webhook subscriptions and their delivery log.
+    pub subscriptions: crate::store::subscriptions::SubscriptionStore,
     pub secrets: Arc<SecretStore>,
     /// For `POST /v1/connections/{id}/test` (the URL guard applies unless private networks
     /// are allowed).
@@ -277,6 +288,7 @@ impl ApiDeps {
             events: EventStore::new(clients.dynamodb.clone(), &table),
             subjects: crate::store::subjects::SubjectStore::new(clients.dynamodb.clone(), &table),
             usage: crate::store::usage::UsageStore::new(clients.dynamodb.clone(), &table),
+            subscriptions: crate::store::subscriptions::SubscriptionStore::new(clients.dynamodb.clone(), &table),
             // Nothing cached: the API reads a secret only to test a connection, and rotates them.
             secrets: Arc::new(SecretStore::new(clients.secrets.clone(), std::time::Duration::ZERO)),
             // One client, built once per cold start, for connection checks and the sign-in

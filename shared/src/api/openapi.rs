@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::routes::{
     audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, subjects, suggestions, usage,
+    webhook_subscriptions,
 };
 
 /// The command that rewrites `api/openapi.json`.
@@ -71,7 +72,7 @@ impl Modify for IdempotencyKeys {
     info(
         title = "Switchyard management API",
         version = "1",
-        description = "Connectors, connections, flows, dead letters, API keys and the audit log of one tenant. \
+        description = "Connectors, connections, flows, dead letters, outbound webhook subscriptions, API keys and the audit log of one tenant. \
             Every answer to an authenticated request carries RateLimit-Limit, RateLimit-Remaining \
             and RateLimit-Reset; errors are RFC 9457 problem details."
     ),
@@ -110,6 +111,15 @@ impl Modify for IdempotencyKeys {
         subjects::export,
         subjects::erase,
         usage::show,
+        webhook_subscriptions::list,
+        webhook_subscriptions::create,
+        webhook_subscriptions::show,
+        webhook_subscriptions::update,
+        webhook_subscriptions::delete,
+        webhook_subscriptions::rotate_secret,
+        webhook_subscriptions::deliveries,
+        webhook_subscriptions::resend,
+        webhook_subscriptions::recover,
     ),
     components(schemas(super::problem::ProblemDetails, super::problem::FieldError)),
     modifiers(&BearerKeys, &IdempotencyKeys),
@@ -123,6 +133,7 @@ impl Modify for IdempotencyKeys {
         (name = "audit", description = "Who did what, when, from which key (admin role)"),
         (name = "subjects", description = "GDPR / CCPA: export (editor role) and erase (admin role) everything held about one person, by email address"),
         (name = "usage", description = "Requests per key and tier; events and records per tenant per day"),
+        (name = "webhook-subscriptions", description = "Outbound webhooks: Switchyard's events POSTed to your endpoint, signed the Standard Webhooks way, with a delivery log"),
     )
 )]
 struct ApiDoc;

@@ -37,6 +37,9 @@ pub struct HealthConfig {
     /// holds `bot_token`; `SLACK_API_URL`, default `https://slack.com/api`) and/or a webhook
     /// (`ALERT_WEBHOOK_URL`).
     pub alerts: super::alert::AlertSettings,
+    /// Where `connection.state_changed` events for webhook subscriptions go (`SYNC_QUEUE_URL`;
+    /// unset: the health checker publishes none).
+    pub sync_queue_url: Option<String>,
 }
 
 impl HealthConfig {
@@ -61,6 +64,7 @@ impl HealthConfig {
             token_max_age_secs: parsed(&lookup, "TOKEN_MAX_AGE_SECS", 86_400)?,
             policy: policy_from_lookup(&lookup)?,
             alerts,
+            sync_queue_url: optional("SYNC_QUEUE_URL"),
         };
         Ok(config)
     }

@@ -54,6 +54,8 @@ pub struct HealthDeps {
     pub http: reqwest::Client,
     pub alerter: Alerter,
     pub clock: SharedClock,
+    /// Emits `connection.state_changed` to webhook subscriptions.
+    pub publisher: crate::subscriptions::Publisher,
 }
 
 impl HealthDeps {
@@ -75,6 +77,14 @@ impl HealthDeps {
         Ok(Self {
             connections: ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
             webhook_log: crate::store::webhook_log::WebhookLogStore::new(aws.dynamodb.clone(), &config.table_name),
+            publisher: crate::subscriptions::Publisher::new(
+                crate::store::subscriptions::SubscriptionStore::new(aws.dynamodb.clone(), &config.table_name),
+                config
+                    .sync_queue_url
+                    .as_ref()
+                    .map(|url| crate::queue::SyncQueue::new(aws.sqs.clone(), url)),
+                std::time::Duration::from_secs(60),
+            ),
             registry,
             secrets,
             http,

@@ -260,6 +260,7 @@ async fn check_one(
         error = transition.last_error.as_deref().unwrap_or("")
     );
     let alert = alert(&conn, transition);
+    crate::subscriptions::emit::connection_state_changed(&deps.publisher, &alert, deps.clock.now_unix()).await;
     let alerted = deps.alerter.is_configured() && deps.alerter.send(&alert).await.is_ok();
     if !alerted && deps.alerter.is_configured() {
         // Kept for the next run; if another run wrote meanwhile, its record stands.

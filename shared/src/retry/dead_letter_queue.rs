@@ -58,6 +58,10 @@ pub struct RetryDeps {
     pub dead_letters: DeadLetterStore,
     pub policy: RetryPolicy,
     pub clock: SharedClock,
+    /// Emits `dead_letter.parked` (the tenant from the connection or flow item).
+    pub publisher: crate::subscriptions::Publisher,
+    pub connections: crate::store::connections::ConnectionStore,
+    pub flows: crate::store::flows::FlowStore,
 }
 
 impl RetryDeps {
@@ -65,6 +69,13 @@ impl RetryDeps {
         Self {
             queue: SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url),
             dead_letters: DeadLetterStore::new(aws.dynamodb.clone(), &config.table_name),
+            publisher: crate::subscriptions::Publisher::new(
+                crate::store::subscriptions::SubscriptionStore::new(aws.dynamodb.clone(), &config.table_name),
+                Some(SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url)),
+                std::time::Duration::from_secs(60),
+            ),
+            connections: crate::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
+            flows: crate::store::flows::FlowStore::new(aws.dynamodb.clone(), &config.table_name),
             policy: config.policy,
             clock,
         }
@@ -133,6 +144,8 @@ async fn handle_one(deps: &RetryDeps, envelope: &Envelope, now: i64) -> Result<(
             let dead = dead_letter(envelope, record, reason, now);
             park(&deps.dead_letters, &dead).await.map_err(|e| e.to_string())?;
             crate::metrics::retry_outcome("retry-handler", UNHANDLED, true);
+            crate::subscriptions::emit::dead_letter_parked(&deps.publisher, &deps.connections, &deps.flows, &dead, now)
+                .await;
             warn!(message = "Attempts used up; message parked.", key = %dead.key, attempts = dead.attempts);
             Ok(())
         }

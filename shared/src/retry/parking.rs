@@ -18,6 +18,7 @@ pub fn dead_letter(envelope: &Envelope, last: AttemptRecord, reason: ParkReason,
     let (kind, connection_id, flow_id) = match &parked.message {
         SyncMessage::InboundEvent(e) => ("inbound_event", Some(e.connection_id.clone()), None),
         SyncMessage::SyncJob(j) => ("sync_job", None, Some(j.flow_id.clone())),
+        SyncMessage::WebhookDelivery(_) => ("webhook_delivery", None, None),
     };
     DeadLetter {
         key: parked.message.key(),
@@ -97,6 +98,8 @@ pub async fn flag_reauth(deps: &SyncDeps, message: &SyncMessage, reason: &str) -
                 candidates.push(flow.destination_connection);
             }
         }
+        // An endpoint's answer never means a connection's credentials were refused.
+        SyncMessage::WebhookDelivery(_) => {}
     }
     candidates.sort();
     candidates.dedup();

@@ -16,6 +16,7 @@ pub mod rate_budget;
 pub mod request_windows;
 pub mod reviews;
 pub mod subjects;
+pub mod subscriptions;
 pub mod table;
 pub mod usage;
 pub mod webhook_log;

@@ -47,6 +47,10 @@ pub struct SyncDeps {
     pub usage_store: crate::store::usage::UsageStore,
     /// A tenant's flows, for routing inbound events without a query per event.
     pub flow_cache: crate::cache::TtlCache<String, Arc<Vec<crate::store::flows::Flow>>>,
+    /// Outbound webhook subscriptions and their delivery log (deliveries run here).
+    pub subscriptions: crate::store::subscriptions::SubscriptionStore,
+    /// Emits `job.*` and `record.*` events (and `dead_letter.parked` when parking).
+    pub publisher: crate::subscriptions::Publisher,
 }
 
 impl SyncDeps {
@@ -85,6 +89,16 @@ impl SyncDeps {
             flow_cache: crate::cache::TtlCache::new(config.connection_cache_ttl, 1024),
             usage: Default::default(),
             usage_store: crate::store::usage::UsageStore::new(aws.dynamodb.clone(), &config.table_name),
+            subscriptions: crate::store::subscriptions::SubscriptionStore::new(
+                aws.dynamodb.clone(),
+                &config.table_name,
+            ),
+            publisher: crate::subscriptions::Publisher::new(
+                crate::store::subscriptions::SubscriptionStore::new(aws.dynamodb.clone(), &config.table_name),
+                // The CLI runs flows without a queue: it publishes nothing.
+                (!config.sync_queue_url.is_empty()).then(|| SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url)),
+                config.connection_cache_ttl,
+            ),
             secrets,
             clock,
             config,
@@ -93,6 +107,32 @@ impl SyncDeps {
 }
 
 impl SyncDeps {
+    /// The alert targets (`ALERT_*`), built on first use; `None` when none are configured or
+    /// they are misconfigured (logged).
+    pub async fn alerter(&self) -> Option<&crate::health::alert::Alerter> {
+        if self.config.alerts.is_empty() {
+            return None;
+        }
+        let built = self
+            .alerter
+            .get_or_try_init(|| {
+                crate::health::alert::Alerter::from_settings(
+                    &self.config.alerts,
+                    self.config.allow_private_network,
+                    &self.secrets,
+                    self.http.clone(),
+                )
+            })
+            .await;
+        match built {
+            Ok(a) => Some(a),
+            Err(e) => {
+                tracing::warn!(message = "Alerts are misconfigured; the alert is only logged.", error = %e);
+                None
+            }
+        }
+    }
+
     /// A tenant's flows, cached for the connection-cache TTL (a new or changed flow is seen
     /// by inbound events within that time; sync jobs always read their flow afresh).
     pub async fn tenant_flows(&self, tenant: &str) -> Result<Arc<Vec<crate::store::flows::Flow>>, super::SyncError> {

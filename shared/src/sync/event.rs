@@ -146,6 +146,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             reverse.as_ref(),
         )
         .await?;
+        crate::subscriptions::emit::records(&deps.publisher, &flow, &counts.changes, deps.clock.now_unix()).await;
         for (id, reason) in &counts.failures {
             warn!(message = "Record from event not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
         }

@@ -86,6 +86,9 @@ pub async fn handle_sqs(deps: &SyncDeps, event: SqsEvent, deadline: Option<Insta
                             .collect::<Vec<_>>()
                     })
                 }
+                SyncMessage::WebhookDelivery(d) => {
+                    crate::subscriptions::delivery::deliver(deps, d).await.map(|_| vec![])
+                }
                 SyncMessage::SyncJob(job) => {
                     // An open circuit defers the job (same attempt, not a failure).
                     if super::defer_if_circuit_open(deps, job, body).await? {
@@ -182,6 +185,8 @@ async fn on_failure(deps: &SyncDeps, envelope: &Envelope, error: &SyncError, now
                 .await
                 .map_err(|e| e.to_string())?;
             crate::metrics::retry_outcome("connector-sync", class.name(), true);
+            crate::subscriptions::emit::dead_letter_parked(&deps.publisher, &deps.connections, &deps.flows, &dead, now)
+                .await;
             Ok(())
         }
     }

@@ -191,7 +191,7 @@ pub async fn run_job(
         }
         let mut page = match source.read_page(&flow.source_stream, &state).await {
             Ok(p) => p,
-            Err(e) => return fail(deps, &mut job, SyncError::Connector(e)).await,
+            Err(e) => return fail(deps, &flow, &mut job, SyncError::Connector(e)).await,
         };
         let now = deps.clock.now_unix();
         let counts = match sync_records(
@@ -207,8 +207,9 @@ pub async fn run_job(
         .await
         {
             Ok(c) => c,
-            Err(e) => return fail(deps, &mut job, e).await,
+            Err(e) => return fail(deps, &flow, &mut job, e).await,
         };
+        crate::subscriptions::emit::records(&deps.publisher, &flow, &counts.changes, now).await;
         crate::metrics::records(
             &flow.id,
             counts.read,
@@ -284,6 +285,7 @@ pub async fn run_job(
                 deps.jobs.put(&job).await?;
                 progress(&job);
                 super::quality::observe_job(deps, &flow, &job).await;
+                crate::subscriptions::emit::job_ended(&deps.publisher, &flow, &job, now).await;
                 info!(
                     message = "Sync job finished.",
                     flow_id = %flow.id,
@@ -313,7 +315,7 @@ fn feed_reaches(max_age_secs: Option<u64>, kind: CursorKind, since: &str, now: i
 
 /// Records the error on the job. A retriable error keeps the job running from its last
 /// checkpoint (the message is tried again); any other fails it.
-async fn fail(deps: &SyncDeps, job: &mut Job, error: SyncError) -> Result<JobOutcome, SyncError> {
+async fn fail(deps: &SyncDeps, flow: &Flow, job: &mut Job, error: SyncError) -> Result<JobOutcome, SyncError> {
     job.last_error = Some(error.to_string());
     job.updated_at = deps.clock.now_unix();
     if !error.is_retriable() {
@@ -321,6 +323,9 @@ async fn fail(deps: &SyncDeps, job: &mut Job, error: SyncError) -> Result<JobOut
         job.finished_at = Some(job.updated_at);
     }
     deps.jobs.put(job).await?;
+    if job.status == JobStatus::Failed {
+        crate::subscriptions::emit::job_ended(&deps.publisher, flow, job, job.updated_at).await;
+    }
     Err(error)
 }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use super::SyncDeps;
-use crate::health::alert::{Alerter, Notice};
+use crate::health::alert::Notice;
 use crate::quality::{Finding, JobSample, Observed};
 use crate::store::flows::Flow;
 use crate::store::jobs::Job;
@@ -70,26 +70,8 @@ pub async fn observe_job(deps: &SyncDeps, flow: &Flow, job: &Job) -> Option<Obse
 }
 
 async fn alert(deps: &SyncDeps, flow: &Flow, job: &Job, finding: &Finding) {
-    if deps.config.alerts.is_empty() {
+    let Some(alerter) = deps.alerter().await else {
         return;
-    }
-    let alerter = deps
-        .alerter
-        .get_or_try_init(|| {
-            Alerter::from_settings(
-                &deps.config.alerts,
-                deps.config.allow_private_network,
-                &deps.secrets,
-                deps.http.clone(),
-            )
-        })
-        .await;
-    let alerter = match alerter {
-        Ok(a) => a,
-        Err(e) => {
-            warn!(message = "Alerts are misconfigured; the anomaly is only logged.", error = %e);
-            return;
-        }
     };
     let mut text = format!(
         "Flow {} ({}): {} (job {}).",

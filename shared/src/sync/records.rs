@@ -25,6 +25,8 @@ pub struct PageCounts {
     pub conflicts_parked: u64,
     /// (source id, reason) of records that failed permanently (poison records).
     pub failures: Vec<(String, String)>,
+    /// The records written, for `record.created` / `record.updated` events.
+    pub changes: Vec<crate::subscriptions::emit::RecordChange>,
 }
 
 /// Syncs `records` of `flow`'s source stream to its destination. A record the mapping cannot
@@ -157,12 +159,19 @@ pub async fn sync_records(
         match result {
             WriteResult::Ok { destination_id } => {
                 counts.written += 1;
+                let created = !existing.contains_key(&source_id);
                 let destination_id = destination_id
                     .or_else(|| existing.get(&source_id).map(|l| l.destination_id.clone()))
                     .unwrap_or_default();
                 if reverse.is_some() && !destination_id.is_empty() {
-                    echoes.push((destination_id.clone(), mapped, source_id.clone()));
+                    echoes.push((destination_id.clone(), mapped.clone(), source_id.clone()));
                 }
+                counts.changes.push(crate::subscriptions::emit::RecordChange {
+                    source_id: source_id.clone(),
+                    destination_id: destination_id.clone(),
+                    created,
+                    record: mapped,
+                });
                 new_links.push(RecordLink {
                     source_id,
                     destination_id,

@@ -12,6 +12,7 @@ pub(crate) mod me;
 pub(crate) mod subjects;
 pub(crate) mod suggestions;
 pub(crate) mod usage;
+pub(crate) mod webhook_subscriptions;
 
 use super::auth::{Caller, Permission};
 use super::problem::Problem;
@@ -56,6 +57,15 @@ pub enum Route {
     ExportSubject(subjects::SubjectRef),
     EraseSubject(subjects::SubjectRef),
     ShowUsage,
+    ListSubscriptions,
+    CreateSubscription,
+    ShowSubscription(String),
+    UpdateSubscription(String),
+    DeleteSubscription(String),
+    RotateSubscriptionSecret(String),
+    ListDeliveries(String),
+    ResendDelivery(String, String),
+    RecoverDeliveries(String),
 }
 
 const METHODS: [&str; 4] = ["GET", "POST", "PATCH", "DELETE"];
@@ -128,6 +138,15 @@ impl Route {
             ("GET", ["subjects", _]) => Route::ExportSubject(subjects::SubjectRef::new(&segments[1])),
             ("DELETE", ["subjects", _]) => Route::EraseSubject(subjects::SubjectRef::new(&segments[1])),
             ("GET", ["usage"]) => Route::ShowUsage,
+            ("GET", ["webhook-subscriptions"]) => Route::ListSubscriptions,
+            ("POST", ["webhook-subscriptions"]) => Route::CreateSubscription,
+            ("GET", ["webhook-subscriptions", _]) => Route::ShowSubscription(id(1)),
+            ("PATCH", ["webhook-subscriptions", _]) => Route::UpdateSubscription(id(1)),
+            ("DELETE", ["webhook-subscriptions", _]) => Route::DeleteSubscription(id(1)),
+            ("POST", ["webhook-subscriptions", _, "rotate-secret"]) => Route::RotateSubscriptionSecret(id(1)),
+            ("GET", ["webhook-subscriptions", _, "deliveries"]) => Route::ListDeliveries(id(1)),
+            ("POST", ["webhook-subscriptions", _, "deliveries", _, "resend"]) => Route::ResendDelivery(id(1), id(3)),
+            ("POST", ["webhook-subscriptions", _, "recover"]) => Route::RecoverDeliveries(id(1)),
             _ => return None,
         })
     }
@@ -148,8 +167,13 @@ impl Route {
             | ShowDeadLetter(_)
             | ListEvents
             | ListConnectionEvents(_)
-            | ShowUsage => Permission::Read,
-            RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) => Permission::Run,
+            | ShowUsage
+            | ListSubscriptions
+            | ShowSubscription(_)
+            | ListDeliveries(_) => Permission::Read,
+            RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) | ResendDelivery(_, _) | RecoverDeliveries(_) => {
+                Permission::Run
+            }
             CreateConnection
             | UpdateConnection(_)
             | DeleteConnection(_)
@@ -159,6 +183,10 @@ impl Route {
             | PauseFlow(_)
             | ResumeFlow(_)
             | ResolveConflict(_, _)
+            | CreateSubscription
+            | UpdateSubscription(_)
+            | DeleteSubscription(_)
+            | RotateSubscriptionSecret(_)
             // A person's data, bodies included: as `?include=body`.
             | ExportSubject(_) => Permission::Write,
             ListKeys | CreateKey | RotateKey(_) | RevokeKey(_) | ListAudit | ExportAudit | EraseSubject(_) => {
@@ -191,6 +219,13 @@ impl Route {
             // Personal data read out, and erased: both worth a record (by digest, never the address).
             ExportSubject(_) => "subject.export",
             EraseSubject(_) => "subject.erase",
+            CreateSubscription => "webhook_subscription.create",
+            UpdateSubscription(_) => "webhook_subscription.update",
+            DeleteSubscription(_) => "webhook_subscription.delete",
+            // Makes and shows a new signing secret: a credential access.
+            RotateSubscriptionSecret(_) => "webhook_subscription.rotate_secret",
+            ResendDelivery(_, _) => "webhook_delivery.resend",
+            RecoverDeliveries(_) => "webhook_delivery.recover",
             Me
             | ListConnectors
             | ShowConnector(_)
@@ -207,7 +242,10 @@ impl Route {
             | ExportAudit
             | ListEvents
             | ListConnectionEvents(_)
-            | ShowUsage => return None,
+            | ShowUsage
+            | ListSubscriptions
+            | ShowSubscription(_)
+            | ListDeliveries(_) => return None,
         })
     }
 
@@ -231,13 +269,22 @@ impl Route {
             | ShowDeadLetter(id)
             | ReplayDeadLetter(id)
             | RotateKey(id)
-            | RevokeKey(id) => Some(id),
+            | RevokeKey(id)
+            | ShowSubscription(id)
+            | UpdateSubscription(id)
+            | DeleteSubscription(id)
+            | RotateSubscriptionSecret(id)
+            | ListDeliveries(id)
+            | RecoverDeliveries(id) => Some(id),
+            // The delivery: the audit entry's action names what was resent.
+            ResendDelivery(_, delivery) => Some(delivery),
             // The record: the audit entry's action names what was resolved.
             ResolveConflict(_, record) => Some(record),
             // `subject:<digest>`: the address itself never reaches the audit log.
             ExportSubject(s) | EraseSubject(s) => Some(&s.target),
             Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest | ListDeadLetters
-            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage => None,
+            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage | ListSubscriptions
+            | CreateSubscription => None,
         }
     }
 
@@ -281,6 +328,15 @@ impl Route {
             ExportSubject(subjects::SubjectRef::new("ada@example.com")),
             EraseSubject(subjects::SubjectRef::new("ada@example.com")),
             ShowUsage,
+            ListSubscriptions,
+            CreateSubscription,
+            ShowSubscription(id()),
+            UpdateSubscription(id()),
+            DeleteSubscription(id()),
+            RotateSubscriptionSecret(id()),
+            ListDeliveries(id()),
+            ResendDelivery(id(), id()),
+            RecoverDeliveries(id()),
         ]
         .iter()
         .map(Route::name)
@@ -325,6 +381,15 @@ impl Route {
             ExportSubject(_) => "GET /v1/subjects/{email}",
             EraseSubject(_) => "DELETE /v1/subjects/{email}",
             ShowUsage => "GET /v1/usage",
+            ListSubscriptions => "GET /v1/webhook-subscriptions",
+            CreateSubscription => "POST /v1/webhook-subscriptions",
+            ShowSubscription(_) => "GET /v1/webhook-subscriptions/{id}",
+            UpdateSubscription(_) => "PATCH /v1/webhook-subscriptions/{id}",
+            DeleteSubscription(_) => "DELETE /v1/webhook-subscriptions/{id}",
+            RotateSubscriptionSecret(_) => "POST /v1/webhook-subscriptions/{id}/rotate-secret",
+            ListDeliveries(_) => "GET /v1/webhook-subscriptions/{id}/deliveries",
+            ResendDelivery(_, _) => "POST /v1/webhook-subscriptions/{id}/deliveries/{delivery}/resend",
+            RecoverDeliveries(_) => "POST /v1/webhook-subscriptions/{id}/recover",
         }
     }
 }
@@ -367,6 +432,15 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         ExportSubject(subject) => subjects::export(deps, caller, &subject).await,
         EraseSubject(subject) => subjects::erase(deps, caller, &subject).await,
         ShowUsage => usage::show(deps, caller, req).await,
+        ListSubscriptions => webhook_subscriptions::list(deps, caller, req).await,
+        CreateSubscription => webhook_subscriptions::create(deps, caller, req).await,
+        ShowSubscription(id) => webhook_subscriptions::show(deps, caller, &id).await,
+        UpdateSubscription(id) => webhook_subscriptions::update(deps, caller, &id, req).await,
+        DeleteSubscription(id) => webhook_subscriptions::delete(deps, caller, &id).await,
+        RotateSubscriptionSecret(id) => webhook_subscriptions::rotate_secret(deps, caller, &id).await,
+        ListDeliveries(id) => webhook_subscriptions::deliveries(deps, caller, &id, req).await,
+        ResendDelivery(id, delivery) => webhook_subscriptions::resend(deps, caller, &id, &delivery).await,
+        RecoverDeliveries(id) => webhook_subscriptions::recover(deps, caller, &id, req).await,
     }
 }
 

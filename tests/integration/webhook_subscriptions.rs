@@ -1,0 +1,622 @@
+//! Outbound webhook subscriptions end to end against moto: created through the API, events
+//! published through the one publisher, delivered by connector-sync's handler from the sync
+//! queue to a local endpoint that checks every signature with the receiver's own verifier;
+//! failure -> retries -> disabled -> alert; resend and recover.
+
+use std::sync::{Arc, Mutex};
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{json, Value};
+use switchyard::api::{ApiConfig, ApiDeps, ApiRequest};
+use switchyard::clock::FixedClock;
+use switchyard::config::SyncConfig;
+use switchyard::connector::Registry;
+use switchyard::retry::{RetryPolicy, RetrySchedule};
+use switchyard::store::api_keys::{Role, Tier};
+use switchyard::subscriptions::{OutboundEvent, Publisher};
+use switchyard::sync::SyncDeps;
+use switchyard::webhook::{verify, Headers, Scheme, SigningSecrets, VerifyOptions, WebhookRequest};
+use switchyard_tests::TestEnv;
+
+const NOW: i64 = 1_800_000_000;
+
+/// What the local endpoint saw: (webhook-id, body, whether the signature verified).
+type Seen = Arc<Mutex<Vec<(String, Value, bool)>>>;
+
+/// A local endpoint: verifies each delivery with the receiver's Standard Webhooks verifier
+/// against `secret` (set once the API showed it) and answers `status`.
+struct Endpoint {
+    url: String,
+    seen: Seen,
+    status: Arc<Mutex<u16>>,
+    secret: Arc<Mutex<String>>,
+}
+
+async fn endpoint(clock: FixedClock) -> Endpoint {
+    let seen: Seen = Default::default();
+    let status = Arc::new(Mutex::new(200u16));
+    let secret = Arc::new(Mutex::new(String::new()));
+    let (s2, st2, sec2, c2) = (seen.clone(), status.clone(), secret.clone(), clock.clone());
+    let app = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let (seen, status, secret, clock) = (s2.clone(), st2.clone(), sec2.clone(), c2.clone());
+        async move {
+            let pairs: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap_or_default().to_string()))
+                .collect();
+            let h = Headers::from_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            let req = WebhookRequest {
+                method: "POST",
+                url: "http://localhost/hook",
+                headers: &h,
+                body: &body,
+            };
+            let secret = secret.lock().unwrap().clone();
+            let ok = verify(
+                &Scheme::StandardWebhooks,
+                &req,
+                &SigningSecrets::new(secret),
+                &VerifyOptions::at(switchyard::clock::Clock::now_unix(&clock)),
+            )
+            .is_ok();
+            let id = h.get("webhook-id").unwrap_or_default().to_string();
+            seen.lock()
+                .unwrap()
+                .push((id, serde_json::from_slice(&body).unwrap_or(Value::Null), ok));
+            StatusCode::from_u16(*status.lock().unwrap()).unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Endpoint {
+        url,
+        seen,
+        status,
+        secret,
+    }
+}
+
+/// The alert target: every JSON body POSTed to it.
+async fn alert_target() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let got: Arc<Mutex<Vec<Value>>> = Default::default();
+    let g2 = got.clone();
+    let app = axum::Router::new().fallback(move |body: Bytes| {
+        let got = g2.clone();
+        async move {
+            got.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            StatusCode::OK
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/alerts", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+struct Rig {
+    env: TestEnv,
+    api: ApiDeps,
+    sync: SyncDeps,
+    publisher: Publisher,
+    clock: FixedClock,
+    tenant: String,
+    key: String,
+}
+
+impl Rig {
+    async fn new(disable_after_secs: u64, alert_url: Option<&str>) -> Self {
+        let env = TestEnv::new().await;
+        let clock = FixedClock::at(NOW);
+        let mut config = ApiConfig::new(&env.table, &env.queue_url);
+        config.allow_private_network = true;
+        let registry = Arc::new(Registry::embedded().expect("embedded definitions load"));
+        let api = ApiDeps::new(config, &env.clients, registry.clone(), Arc::new(clock.clone()));
+        let disable = disable_after_secs.to_string();
+        let sync_config = SyncConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),
+            "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+            "WEBHOOK_TIMEOUT_SECS" => Some("2".into()),
+            "WEBHOOK_DISABLE_AFTER_SECS" => Some(disable.clone()),
+            "ALERT_WEBHOOK_URL" => alert_url.map(str::to_string),
+            _ => None,
+        })
+        .unwrap();
+        let mut sync = SyncDeps::new(sync_config, &env.clients, registry, Arc::new(clock.clone())).unwrap();
+        // Five retries, scheduled with no wait (the scale), so the test drives them by hand.
+        sync.retry = RetryPolicy {
+            schedule: RetrySchedule {
+                delays: [30u64; 5].iter().copied().map(std::time::Duration::from_secs).collect(),
+                jitter: 0.2,
+            },
+            delay_scale: 0.0,
+        };
+        // A publisher without a cache period: each test step sees the subscriptions as stored.
+        let publisher = Publisher::new(
+            switchyard::store::subscriptions::SubscriptionStore::new(env.clients.dynamodb.clone(), &env.table),
+            Some(switchyard::queue::SyncQueue::new(
+                env.clients.sqs.clone(),
+                &env.queue_url,
+            )),
+            std::time::Duration::ZERO,
+        );
+        let ulid = ulid::Ulid::new().to_string().to_lowercase();
+        let tenant = format!("subs-{}", &ulid[ulid.len() - 8..]);
+        let (new, _) = switchyard::admin::create_api_key(
+            &api.keys,
+            &tenant,
+            "bootstrap",
+            Role::Admin,
+            Tier::Enterprise,
+            "cli",
+            NOW,
+        )
+        .await
+        .unwrap();
+        let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
+        switchyard_tests::log_capture::known_secret(&key);
+        Self {
+            env,
+            api,
+            sync,
+            publisher,
+            clock,
+            tenant,
+            key,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {}", self.key).parse().unwrap());
+        if body.is_some() {
+            headers.insert("content-type", "application/json".parse().unwrap());
+        }
+        let resp = switchyard::api::handle(
+            &self.api,
+            ApiRequest {
+                method: method.into(),
+                path: path.into(),
+                query: query.into(),
+                headers,
+                body: body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+            },
+        )
+        .await;
+        let body = if resp.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&resp.body).unwrap()
+        };
+        (resp.status, body)
+    }
+
+    /// Creates a subscription; returns its id and tells the endpoint the secret.
+    async fn subscribe(&self, endpoint: &Endpoint, types: Value, filter: Value) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/webhook-subscriptions",
+                Some(json!({"url": endpoint.url, "event_types": types, "filter": filter})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let secret = body["secret"].as_str().unwrap().to_string();
+        assert!(secret.starts_with("whsec_"), "{body}");
+        switchyard_tests::log_capture::known_secret(&secret);
+        *endpoint.secret.lock().unwrap() = secret;
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Hands every message on the sync queue to connector-sync's handler, once.
+    async fn deliver_queued(&self) -> usize {
+        let bodies = self.env.drain_queue().await;
+        let mut event = SqsEvent::default();
+        for (i, b) in bodies.iter().enumerate() {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(b.to_string());
+            event.records.push(m);
+        }
+        let n = event.records.len();
+        let resp = switchyard::sync::handle_sqs(&self.sync, event, None).await;
+        assert!(resp.batch_item_failures.is_empty(), "no message failed outright");
+        n
+    }
+
+    async fn deliveries(&self, id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call("GET", &format!("/v1/webhook-subscriptions/{id}/deliveries"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["items"].as_array().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_signed_deliveries_its_own_verifier_accepts_and_only_what_it_asked_for() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    let id = rig
+        .subscribe(&endpoint, json!(["job.finished"]), json!({"flow_id": "flow_a"}))
+        .await;
+    // The secret is in Secrets Manager only: the stored item holds its ARN, never the value.
+    let stored = rig.api.subscriptions.get(&id).await.unwrap().unwrap();
+    assert!(stored.secret_arn.starts_with("arn:"), "{stored:?}");
+    let (_, shown) = rig.call("GET", &format!("/v1/webhook-subscriptions/{id}"), None).await;
+    assert!(
+        shown.get("secret").is_none() && !shown.to_string().contains("whsec_"),
+        "{shown}"
+    );
+
+    let wanted = OutboundEvent::new("job.finished", NOW, json!({"flow_id": "flow_a", "job_id": "j1"}));
+    let queued = rig
+        .publisher
+        .publish(
+            &rig.tenant,
+            &[
+                wanted.clone(),
+                OutboundEvent::new("job.finished", NOW, json!({"flow_id": "flow_b"})),
+                OutboundEvent::new("job.failed", NOW, json!({"flow_id": "flow_a"})),
+            ],
+            (NOW * 1000) as u64,
+        )
+        .await;
+    assert_eq!(queued, 1, "only the type and flow it asked for");
+    // Another tenant's events never reach it.
+    assert_eq!(
+        rig.publisher
+            .publish("someone-else", std::slice::from_ref(&wanted), (NOW * 1000) as u64)
+            .await,
+        0
+    );
+    assert_eq!(rig.deliver_queued().await, 1);
+
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let (webhook_id, body, verified) = &seen[0];
+    assert!(verified, "the receiver's own verifier accepts the signature");
+    assert_eq!(webhook_id, &wanted.id);
+    assert_eq!(body["type"], "job.finished");
+    assert_eq!(body["data"]["job_id"], "j1");
+
+    let log = rig.deliveries(&id).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["status"], "succeeded");
+    assert_eq!(log[0]["event_id"], wanted.id.as_str());
+    assert_eq!(log[0]["attempts"][0]["status_code"], 200);
+    assert!(log[0].get("payload").is_none(), "bodies only with include=payload");
+    let (_, with) = rig
+        .call(
+            "GET",
+            &format!("/v1/webhook-subscriptions/{id}/deliveries?include=payload"),
+            None,
+        )
+        .await;
+    assert!(with["items"][0]["payload"].as_str().unwrap().contains("\"j1\""));
+
+    // A rotated secret: the new one verifies at once, the old one during the overlap.
+    let old = endpoint.secret.lock().unwrap().clone();
+    let (status, rotated) = rig
+        .call("POST", &format!("/v1/webhook-subscriptions/{id}/rotate-secret"), None)
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    switchyard_tests::log_capture::known_secret(&new);
+    assert_ne!(new, old);
+    // The delivery cache keeps a secret for a minute in a warm process: a fresh one reads it.
+    rig.clock.advance(120);
+    let sync2 = {
+        let mut d = SyncDeps::new(
+            rig.sync.config.clone(),
+            &rig.env.clients,
+            Arc::new(Registry::embedded().unwrap()),
+            Arc::new(rig.clock.clone()),
+        )
+        .unwrap();
+        d.retry = rig.sync.retry.clone();
+        d
+    };
+    rig.publisher
+        .publish(
+            &rig.tenant,
+            &[OutboundEvent::new("job.finished", NOW, json!({"flow_id": "flow_a"}))],
+            (NOW * 1000) as u64,
+        )
+        .await;
+    let bodies = rig.env.drain_queue().await;
+    let mut event = SqsEvent::default();
+    for b in bodies {
+        let mut m = SqsMessage::default();
+        m.message_id = Some("r".into());
+        m.body = Some(b.to_string());
+        event.records.push(m);
+    }
+    switchyard::sync::handle_sqs(&sync2, event, None).await;
+    let last = endpoint.seen.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        last.2,
+        "the endpoint still holding the old secret verifies during the overlap"
+    );
+    *endpoint.secret.lock().unwrap() = new;
+    let before = endpoint.seen.lock().unwrap().len();
+    let log = rig.deliveries(&id).await;
+    let (status, _) = rig
+        .call(
+            "POST",
+            &format!(
+                "/v1/webhook-subscriptions/{id}/deliveries/{}/resend",
+                log[0]["id"].as_str().unwrap()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    switchyard::sync::handle_sqs(
+        &sync2,
+        {
+            let mut event = SqsEvent::default();
+            for b in rig.env.drain_queue().await {
+                let mut m = SqsMessage::default();
+                m.message_id = Some("s".into());
+                m.body = Some(b.to_string());
+                event.records.push(m);
+            }
+            event
+        },
+        None,
+    )
+    .await;
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), before + 1);
+    assert!(seen.last().unwrap().2, "the new secret verifies");
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_retried_then_disabled_with_an_alert_and_recover_sends_what_failed() {
+    let (alert_url, alerts) = alert_target().await;
+    let rig = Rig::new(60, Some(&alert_url)).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    let id = rig.subscribe(&endpoint, json!(["dead_letter.parked"]), json!({})).await;
+    *endpoint.status.lock().unwrap() = 503;
+    let event = OutboundEvent::new("dead_letter.parked", NOW, json!({"key": "job:f:j"}));
+    assert_eq!(
+        rig.publisher
+            .publish(&rig.tenant, std::slice::from_ref(&event), (NOW * 1000) as u64)
+            .await,
+        1
+    );
+    // Attempt 0 at NOW, 1 at +30 s (retried), 2 at +60 s: failing for 60 s, so disabled.
+    for step in 0..3 {
+        assert_eq!(rig.deliver_queued().await, 1, "step {step}: the retry was queued");
+        let log = rig.deliveries(&id).await;
+        assert_eq!(log[0]["attempts"].as_array().unwrap().len(), step + 1, "{log:?}");
+        rig.clock.advance(30);
+    }
+    assert_eq!(
+        rig.deliver_queued().await,
+        0,
+        "no retry after the endpoint was disabled"
+    );
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    assert!(
+        seen.iter().all(|(wid, _, ok)| *ok && wid == &event.id),
+        "same webhook-id, signed, each time"
+    );
+    let log = rig.deliveries(&id).await;
+    assert_eq!(log[0]["status"], "failed");
+    assert_eq!(log[0]["attempts"][2]["status_code"], 503);
+    let (_, sub) = rig.call("GET", &format!("/v1/webhook-subscriptions/{id}"), None).await;
+    assert_eq!(sub["enabled"], false, "{sub}");
+    assert!(sub["disabled_reason"].as_str().unwrap().contains("HTTP 503"), "{sub}");
+    let got = alerts.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "one alert: {got:?}");
+    assert_eq!(got[0]["type"], "webhook_subscription.disabled");
+    assert_eq!(got[0]["subscription_id"], id.as_str());
+    assert!(
+        !got[0].to_string().contains(&endpoint.url),
+        "the alert does not show the URL"
+    );
+
+    // While disabled: nothing is routed to it, and resend / recover are refused.
+    assert_eq!(
+        rig.publisher
+            .publish(
+                &rig.tenant,
+                &[OutboundEvent::new("dead_letter.parked", NOW, json!({}))],
+                (NOW * 1000) as u64
+            )
+            .await,
+        0
+    );
+    let delivery = log[0]["id"].as_str().unwrap().to_string();
+    let resend = format!("/v1/webhook-subscriptions/{id}/deliveries/{delivery}/resend");
+    assert_eq!(rig.call("POST", &resend, None).await.0, 409);
+    let recover = format!("/v1/webhook-subscriptions/{id}/recover");
+    assert_eq!(
+        rig.call("POST", &recover, Some(json!({"since": NOW - 10}))).await.0,
+        409
+    );
+
+    // Fixed and re-enabled: recover sends every failed delivery since T, and it arrives.
+    *endpoint.status.lock().unwrap() = 204;
+    let (status, sub) = rig
+        .call(
+            "PATCH",
+            &format!("/v1/webhook-subscriptions/{id}"),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, &sub["enabled"], &sub["failing_since"]),
+        (200, &json!(true), &Value::Null)
+    );
+    let (status, recovered) = rig.call("POST", &recover, Some(json!({"since": NOW + 3600}))).await;
+    assert_eq!(
+        (status, &recovered["queued"]),
+        (422, &Value::Null),
+        "since in the future: {recovered}"
+    );
+    let (status, recovered) = rig.call("POST", &recover, Some(json!({"since": NOW - 10}))).await;
+    assert_eq!((status, recovered["queued"].as_u64()), (202, Some(1)), "{recovered}");
+    assert_eq!(rig.deliver_queued().await, 1);
+    let log = rig.deliveries(&id).await;
+    assert_eq!(log[0]["status"], "succeeded");
+    assert_eq!(
+        log[0]["attempts"].as_array().unwrap().len(),
+        4,
+        "the log keeps the failed attempts"
+    );
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[3].0, event.id, "the same webhook-id after recovery");
+    // Nothing failed is left to recover; an unknown delivery is a 404.
+    let (_, again) = rig.call("POST", &recover, Some(json!({"since": NOW - 10}))).await;
+    assert_eq!(again["queued"], 0);
+    let missing = format!("/v1/webhook-subscriptions/{id}/deliveries/dlv_nope/resend");
+    assert_eq!(rig.call("POST", &missing, None).await.0, 404);
+}
+
+#[tokio::test]
+async fn bad_subscriptions_are_refused_field_by_field_and_leave_nothing_behind() {
+    let rig = Rig::new(3600, None).await;
+    let (status, body) = rig
+        .call(
+            "POST",
+            "/v1/webhook-subscriptions",
+            Some(json!({"url": "ftp://example.com/x", "event_types": ["record.created", "record.*"], "filter": {"a": {"b": 1}}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["url", "event_types", "filter"], "{body}");
+    assert!(body["errors"][1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("unknown: record.*"));
+    // The metadata address, in production (private networks not allowed): refused.
+    let mut strict = ApiConfig::new(&rig.env.table, &rig.env.queue_url);
+    strict.allow_private_network = false;
+    let strict = ApiDeps::new(
+        strict,
+        &rig.env.clients,
+        Arc::new(Registry::embedded().unwrap()),
+        Arc::new(rig.clock.clone()),
+    );
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "https://10.0.0.8/hook",
+        "http://example.com/hook",
+    ] {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {}", rig.key).parse().unwrap());
+        headers.insert("content-type", "application/json".parse().unwrap());
+        let resp = switchyard::api::handle(
+            &strict,
+            ApiRequest {
+                method: "POST".into(),
+                path: "/v1/webhook-subscriptions".into(),
+                query: String::new(),
+                headers,
+                body: json!({"url": url, "event_types": ["job.failed"]})
+                    .to_string()
+                    .into_bytes(),
+            },
+        )
+        .await;
+        assert_eq!(resp.status, 422, "{url}: {}", resp.body);
+        assert!(resp.body.contains("\"url\""), "{url}: {}", resp.body);
+    }
+    let (_, list) = rig.call("GET", "/v1/webhook-subscriptions", None).await;
+    assert_eq!(list["items"], json!([]), "nothing was stored");
+    let secrets = rig
+        .env
+        .clients
+        .secrets
+        .list_secrets()
+        .send()
+        .await
+        .unwrap()
+        .secret_list
+        .unwrap_or_default();
+    assert!(
+        !secrets
+            .iter()
+            .any(|s| s.name().unwrap_or_default().contains(&rig.tenant)),
+        "no secret was made for a refused subscription"
+    );
+}
+
+#[tokio::test]
+async fn parking_in_the_retry_handler_emits_dead_letter_parked_to_the_flows_tenant() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    rig.subscribe(&endpoint, json!(["dead_letter.parked"]), json!({"flow_id": "flow_p"}))
+        .await;
+    let flow = switchyard::store::flows::Flow {
+        id: "flow_p".into(),
+        tenant: rig.tenant.clone(),
+        name: "p".into(),
+        source_connection: "conn_s".into(),
+        source_stream: "contacts".into(),
+        destination_connection: "conn_d".into(),
+        destination_operation: "contacts.create".into(),
+        mapping: ".".into(),
+        mode: switchyard::store::flows::SyncMode::Full,
+        schedule_interval_secs: None,
+        event_types: vec![],
+        enabled: true,
+        created_at: 0,
+        cursor: None,
+        next_run_at: None,
+        retry_schedule_secs: None,
+        reverse_flow: None,
+        on_conflict: Default::default(),
+    };
+    rig.sync.flows.create(&flow).await.unwrap();
+    let config = switchyard::retry::RetryConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(rig.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(rig.env.queue_url.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let mut retry = switchyard::retry::RetryDeps::new(config, &rig.env.clients, Arc::new(rig.clock.clone()));
+    // No retries left: the first message from the dead-letter queue is parked.
+    retry.policy.schedule.delays.clear();
+    let envelope =
+        switchyard::queue::Envelope::new(switchyard::queue::SyncMessage::SyncJob(switchyard::queue::SyncJobRef {
+            flow_id: "flow_p".into(),
+            job_id: "job_9".into(),
+            attempt: 0,
+        }));
+    let mut event = SqsEvent::default();
+    let mut m = SqsMessage::default();
+    m.message_id = Some("d1".into());
+    m.body = Some(envelope.to_body());
+    event.records.push(m);
+    let resp = switchyard::retry::handle_dlq(&retry, event).await;
+    assert!(resp.batch_item_failures.is_empty());
+    assert_eq!(
+        rig.deliver_queued().await,
+        1,
+        "one delivery queued by the retry handler"
+    );
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].2, "signed");
+    assert_eq!(seen[0].1["type"], "dead_letter.parked");
+    assert_eq!(seen[0].1["data"]["key"], "job:flow_p:job_9");
+    assert_eq!(seen[0].1["data"]["flow_id"], "flow_p");
+}
