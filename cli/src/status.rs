@@ -79,7 +79,9 @@ type Inbound = BTreeMap<String, Episode>;
 /// The key's tenant, its connections with health, and its flows with their latest jobs and
 /// open anomalies, through the management API: `GET /v1/me`, `/v1/connections`, `/v1/flows`
 /// and `/v1/flows/{id}` per flow.
-async fn through_api(api: &crate::api_mode::ApiClient) -> anyhow::Result<(String, Connections, Vec<FlowStatus>, Inbound)> {
+async fn through_api(
+    api: &crate::api_mode::ApiClient,
+) -> anyhow::Result<(String, Connections, Vec<FlowStatus>, Inbound)> {
     let me = api.get("me").await?.context("the API has no /v1/me")?;
     let tenant = me["tenant"].as_str().unwrap_or_default().to_string();
     let mut connections = Vec::new();
@@ -91,7 +93,10 @@ async fn through_api(api: &crate::api_mode::ApiClient) -> anyhow::Result<(String
             serde_json::from_value(c).context("the API answered a connection this CLI does not understand")?;
         // The list leaves out the inbound-events anomaly; one connection shows it.
         if conn.webhook.is_some() {
-            if let Some(shown) = api.get(&format!("connections/{}", crate::api_mode::segment(&conn.id))).await? {
+            if let Some(shown) = api
+                .get(&format!("connections/{}", crate::api_mode::segment(&conn.id)))
+                .await?
+            {
                 let a = &shown["inbound_anomaly"];
                 if let (Some(since), Some(hours), Some(summary)) =
                     (a["since"].as_i64(), a["hours"].as_u64(), a["summary"].as_str())

@@ -802,6 +802,7 @@ async fn status_flows_list_and_dead_letters_go_through_the_api_when_its_url_and_
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            lookups: Vec::new(),
         })
         .await
         .unwrap();

@@ -358,17 +358,20 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     let (eu_id, eu_version) = grace(&eu, "Grace (EU edit)", "Hopper");
     let (us_id, us_version) = grace(&us, "Grace (US edit)", "Hopper-Murray");
     assert!(reviews
-        .park(&ReviewItem {
-            first_flow: EU_TO_US.into(),
-            second_flow: US_TO_EU.into(),
-            record: eu_id.clone(),
-            counterpart: us_id.clone(),
-            first_version: eu_version,
-            second_version: us_version,
-            base: None,
-            parked_at: SystemClock.now_unix() - 120,
-            seen_by: EU_TO_US.into(),
-        })
+        .park(
+            &ReviewItem {
+                first_flow: EU_TO_US.into(),
+                second_flow: US_TO_EU.into(),
+                record: eu_id.clone(),
+                counterpart: us_id.clone(),
+                first_version: eu_version,
+                second_version: us_version,
+                base: None,
+                parked_at: SystemClock.now_unix() - 120,
+                seen_by: EU_TO_US.into(),
+            },
+            None
+        )
         .await
         .expect("parked"));
     // A merge naming a field neither version has, or a flow outside the link, is refused with

@@ -147,7 +147,7 @@ pub async fn run_job(
         .await?;
     let reverse = super::two_way::reverse_of(deps, &flow, &destination).await?;
     if let Err(e) = super::lookups::check(deps, &flow).await {
-        return fail(deps, &mut job, e).await;
+        return fail(deps, &flow, &mut job, e).await;
     }
     // A stream read incrementally through a change feed: the run's cursor also moves to the
     // job's start, since a full read (the fallback below) sees every record as of then.

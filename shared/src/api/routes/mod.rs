@@ -282,9 +282,9 @@ impl Route {
             ResolveConflict(_, record) => Some(record),
             // `subject:<digest>`: the address itself never reaches the audit log.
             ExportSubject(s) | EraseSubject(s) => Some(&s.target),
-            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest | ListDeadLetters
-            | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage | ListSubscriptions
-            | CreateSubscription => None,
+            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest
+            | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage
+            | ListSubscriptions | CreateSubscription => None,
         }
     }
 
