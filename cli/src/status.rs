@@ -327,6 +327,7 @@ mod tests {
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            match_on_create: None,
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

@@ -230,6 +230,7 @@ pub async fn build_flow(
         // Paired afterwards (`flows link`), never at creation.
         reverse_flow: None,
         on_conflict: Default::default(),
+        match_on_create: None,
     })
 }
 

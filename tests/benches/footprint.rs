@@ -852,6 +852,7 @@ impl SyncRig {
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            match_on_create: None,
         };
         deps.flows.create(&flow).await?;
         Ok(Self {

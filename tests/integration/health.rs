@@ -152,6 +152,7 @@ impl Rig {
             retry_schedule_secs: None,
             reverse_flow: None,
             on_conflict: Default::default(),
+            match_on_create: None,
         }
     }
 }

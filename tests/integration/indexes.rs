@@ -54,6 +54,7 @@ fn flow(id: &str, every: Option<u64>, next_run_at: Option<i64>, enabled: bool) -
         retry_schedule_secs: None,
         reverse_flow: None,
         on_conflict: Default::default(),
+        match_on_create: None,
     }
 }
 

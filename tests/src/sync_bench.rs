@@ -110,6 +110,7 @@ pub async fn start(flow_id: &str, records: usize, hub: HubspotConfig, hubspot_co
         retry_schedule_secs: None,
         reverse_flow: None,
         on_conflict: Default::default(),
+        match_on_create: None,
     };
     deps.flows.create(&flow).await.expect("the bench flow is created");
     SyncBench {

@@ -121,6 +121,7 @@ pub async fn seed(
         retry_schedule_secs: None,
         reverse_flow: None,
         on_conflict: Default::default(),
+        match_on_create: None,
     };
     match deps.flows.create(&flow).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

@@ -23,6 +23,10 @@ pub struct RecordLink {
     /// The source record as last seen or predicted (two-way links only; at most
     /// [`MAX_KEPT_RECORD`] bytes of JSON).
     pub record: Option<serde_json::Value>,
+    /// Set by the other direction of a two-way link when it wrote the record: the hash is the
+    /// prediction of the write's echo, so a read that matches it is our own echo (counted as
+    /// such once, then the flag is cleared).
+    pub predicted: bool,
 }
 
 /// The largest source record a link keeps (DynamoDB items hold 400 KB; a bigger record is not
@@ -132,6 +136,9 @@ impl LinkStore {
                         ("content_hash".to_string(), AttributeValue::S(l.content_hash.clone())),
                         ("updated_at".to_string(), AttributeValue::N(l.updated_at.to_string())),
                     ]);
+                    if l.predicted {
+                        item.insert("predicted".to_string(), AttributeValue::Bool(true));
+                    }
                     if let Some(text) = l
                         .record
                         .as_ref()
@@ -201,5 +208,10 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, Store
             .get("record")
             .and_then(|v| v.as_s().ok())
             .and_then(|t| serde_json::from_str(t).ok()),
+        predicted: item
+            .get("predicted")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     })
 }

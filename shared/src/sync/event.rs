@@ -136,6 +136,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             event_id = %stored.event_id,
             written = counts.written,
             unchanged = counts.unchanged,
+            echoes = counts.echoes,
             failed = counts.failures.len()
         );
         crate::metrics::records(
@@ -145,6 +146,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             counts.unchanged,
             counts.failures.len() as u64,
         );
+        crate::metrics::echoes(&flow.id, counts.echoes);
         out.push((flow.id.clone(), counts));
     }
     Ok(out)

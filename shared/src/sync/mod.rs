@@ -9,6 +9,7 @@ mod deps;
 mod event;
 mod handler;
 mod job;
+pub mod matching;
 mod quality;
 mod records;
 mod two_way;
@@ -21,7 +22,10 @@ pub use handler::handle_sqs;
 pub use job::{new_job, run_job, start_job, Budget, Deadline, JobOutcome, Unlimited};
 pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
-pub use two_way::{link_flows, merge as merge_records, predict, resolve_review, reverse_of, LinkError, Reverse};
+pub use two_way::{
+    link_flows, merge as merge_records, predict, resolve_review, reverse_of, LinkContext, LinkError, LinkPolicy,
+    Reverse,
+};
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.
 #[derive(Debug, thiserror::Error)]

@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::{SyncDeps, SyncError};
 use crate::connector::{content_hash, ConnectorClient, Mapping};
-use crate::store::flows::{ConflictRule, Flow, FlowStore};
+use crate::store::flows::{ConflictRule, Flow, FlowStore, MatchThresholds};
 
 /// The other direction of a two-way link, as one direction's writes need it.
 pub struct Reverse {
@@ -153,16 +153,63 @@ pub enum LinkError {
     },
     #[error("flow {flow}: mapping: {reason}")]
     Mapping { flow: String, reason: String },
+    #[error(
+        "flows {writer} and {reader} disagree about the records they link: {writer} writes `{operation}`, which writes {provider}'s `{written}` records, but {reader} reads `{read}`"
+    )]
+    Records {
+        writer: String,
+        reader: String,
+        provider: String,
+        operation: String,
+        written: String,
+        read: String,
+    },
+    #[error("duplicate matching: {0}")]
+    Matching(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
+/// How a two-way link settles what both sides changed, and whether it matches duplicates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkPolicy {
+    /// What the first flow does with a conflict (the second does the mirror).
+    pub rule: ConflictRule,
+    /// Look for an existing record before creating one, with these thresholds.
+    pub matching: Option<MatchThresholds>,
+}
+
+impl From<ConflictRule> for LinkPolicy {
+    fn from(rule: ConflictRule) -> Self {
+        LinkPolicy { rule, matching: None }
+    }
+}
+
+/// Where link checks find connections and their connector definitions.
+pub struct LinkContext<'a> {
+    pub flows: &'a FlowStore,
+    pub connections: &'a crate::store::connections::ConnectionStore,
+    pub registry: &'a crate::connector::Registry,
+}
+
 /// Pairs flows `a` and `b` as the two directions of a two-way link, after checking that they
-/// run opposite ways between the same two connections of one tenant; `a_rule` is what `a` does
-/// with a conflict, and `b` does the mirror. Pairing again only sets the rules.
-pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRule) -> Result<(), LinkError> {
+/// run opposite ways between the same two connections of one tenant, that each writes the
+/// records the other reads, and (with matching) that both sides say where a record's identity
+/// is and the written side can be searched; `policy.rule` is what `a` does with a conflict,
+/// and `b` does the mirror. Pairing again only sets the policy.
+pub async fn link_flows(
+    ctx: &LinkContext<'_>,
+    a: &str,
+    b: &str,
+    policy: impl Into<LinkPolicy>,
+) -> Result<(), LinkError> {
+    let LinkPolicy { rule: a_rule, matching } = policy.into();
+    let flows = ctx.flows;
     if a == b {
         return Err(LinkError::Same);
+    }
+    if let Some(m) = &matching {
+        m.validate().map_err(LinkError::Matching)?;
     }
     let fa = flows.get(a).await?.ok_or_else(|| LinkError::NotFound(a.into()))?;
     let fb = flows.get(b).await?.ok_or_else(|| LinkError::NotFound(b.into()))?;
@@ -190,7 +237,8 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
             });
         }
     }
-    if flows.pair(a, b, a_rule).await? {
+    check_records(ctx, &fa, &fb, matching.is_some()).await?;
+    if flows.pair(a, b, a_rule, matching).await? {
         Ok(())
     } else {
         // A flow was deleted or paired elsewhere between the reads and the write.
@@ -211,6 +259,50 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
             reason: "the pairing was refused; try again".into(),
         }))
     }
+}
+
+/// Each flow of a pair writes the records the other reads (the write's `stream`, when the
+/// definition says or its name shows); with matching, both streams say where a record's
+/// identity is, and each written stream can be searched. A connection whose connector is not
+/// built in is not checked here.
+async fn check_records(ctx: &LinkContext<'_>, fa: &Flow, fb: &Flow, matching: bool) -> Result<(), LinkError> {
+    for (writer, reader) in [(fa, fb), (fb, fa)] {
+        let Some(conn) = ctx.connections.get(&writer.destination_connection).await? else {
+            continue;
+        };
+        let Some(def) = ctx.registry.get(&conn.provider) else {
+            continue;
+        };
+        let written = def.write_stream(&writer.destination_operation);
+        if let Some(written) = written {
+            if written != reader.source_stream {
+                return Err(LinkError::Records {
+                    writer: writer.id.clone(),
+                    reader: reader.id.clone(),
+                    provider: def.id.clone(),
+                    operation: writer.destination_operation.clone(),
+                    written: written.to_owned(),
+                    read: reader.source_stream.clone(),
+                });
+            }
+        }
+        if matching {
+            let stream = def.streams.get(&reader.source_stream);
+            if stream.is_none_or(|s| s.identity.is_none()) {
+                return Err(LinkError::Matching(format!(
+                    "{}'s stream `{}` does not say where a record's identity is (its `identity`), so flow {} cannot match what flow {} creates there",
+                    def.id, reader.source_stream, reader.id, writer.id
+                )));
+            }
+            if stream.is_none_or(|s| s.search.is_empty()) {
+                return Err(LinkError::Matching(format!(
+                    "{}'s stream `{}` has no `search`, so flow {} cannot look for an existing record before it creates one",
+                    def.id, reader.source_stream, writer.id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves a parked conflict in favour of `winner`'s source version: the losing side's link
@@ -271,6 +363,7 @@ pub async fn resolve_review(
                 content_hash: content_hash(&mapped),
                 updated_at: now,
                 record: Some(loser_version.clone()),
+                predicted: false,
             }],
         )
         .await?;
