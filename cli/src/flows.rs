@@ -88,6 +88,23 @@ pub enum FlowsCommand {
         /// The review's record id (as `flows reviews` prints it).
         record: String,
     },
+    /// Answer a possible duplicate parked by duplicate matching: `--same` links the two
+    /// records both ways (neither side creates a copy); `--different` lets each side create
+    /// its record on the other at its next run.
+    ResolveDuplicate {
+        #[command(flatten)]
+        target: Target,
+        /// Either flow of the link.
+        flow: String,
+        /// The review's record id (as `flows reviews` prints it).
+        record: String,
+        /// The two records are about the same person or thing.
+        #[arg(long, conflicts_with = "different", required_unless_present = "different")]
+        same: bool,
+        /// They are not.
+        #[arg(long)]
+        different: bool,
+    },
     /// Propose a jq mapping from a source stream's records to a destination write's records:
     /// each destination field with its source, a confidence and the reasons, the required
     /// fields nothing matched, and the mapping (ready for `flows create --mapping-file`).
@@ -269,6 +286,38 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                     .list(&first, &second)
                     .await?;
                 println!("{}", serde_json::to_string_pretty(&items)?);
+                Ok(true)
+            }
+            FlowsCommand::ResolveDuplicate {
+                target,
+                flow,
+                record,
+                same,
+                different: _,
+            } => {
+                let aws = clients(&target).await;
+                let table = &target.table;
+                let item = sync::resolve_duplicate(
+                    &switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), table),
+                    &switchyard::store::links::LinkStore::new(aws.dynamodb.clone(), table),
+                    &switchyard::store::reviews::ReviewStore::new(aws.dynamodb, table),
+                    &flow,
+                    &record,
+                    same,
+                    SystemClock.now_unix(),
+                )
+                .await?;
+                if same {
+                    println!(
+                        "linked {} and {}: neither is copied to the other side",
+                        item.record, item.counterpart
+                    );
+                } else {
+                    println!(
+                        "{} and {} are different records: each is created on the other side at its flow's next run",
+                        item.record, item.counterpart
+                    );
+                }
                 Ok(true)
             }
             FlowsCommand::Resolve { target, winner, record } => {

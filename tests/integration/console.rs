@@ -286,9 +286,12 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             connections: &deps.connections,
             registry: &deps.registry,
         },
-        EU_TO_US,, US_TO_EU, ConflictRule::Manual)
-        .await
-        .expect("the flows pair up");
+        EU_TO_US,
+        US_TO_EU,
+        ConflictRule::Manual,
+    )
+    .await
+    .expect("the flows pair up");
     let reviews = ReviewStore::new(env.clients.dynamodb.clone(), &env.table);
     let contact =
         |name: &str, id: &str| json!({"id": id, "properties": {"email": "ada@example.com", "firstname": name}});

@@ -23,10 +23,7 @@ const MAILCHIMP_TO_HUBSPOT: &str = include_str!("../../examples/hubspot-mailchim
 const HUBSPOT_SECRET: &str = "hs-app-secret-5b0c9e";
 const PATH_SECRET: &str = "mc-path-secret-7f3a11c2";
 const FORM: &str = "application/x-www-form-urlencoded";
-const THRESHOLDS: MatchThresholds = MatchThresholds {
-    link: 0.9,
-    create: 0.6,
-};
+const THRESHOLDS: MatchThresholds = MatchThresholds { link: 0.9, create: 0.6 };
 
 struct Flow1 {
     rig: Rig,
@@ -237,7 +234,8 @@ async fn hubspot_and_mailchimp_stay_in_step_by_webhooks_and_our_own_echoes_are_d
 
     // Mailchimp reports the new member (its webhook's `api` source): the status is
     // Mailchimp's, new to HubSpot, so it is written there, once.
-    f.mailchimp_event("subscribe", "ada@example.com", "2026-11-27 10:00:00").await;
+    f.mailchimp_event("subscribe", "ada@example.com", "2026-11-27 10:00:00")
+        .await;
     let counts = f.drain().await;
     assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
     assert_eq!(f.contact("ada@example.com").get("mailchimp_status"), Some("pending"));
@@ -252,7 +250,8 @@ async fn hubspot_and_mailchimp_stay_in_step_by_webhooks_and_our_own_echoes_are_d
     // Ada confirms, then unsubscribes through Mailchimp's form: HubSpot learns each status.
     f.mc.set_status(&subscriber_hash("ada@example.com"), "unsubscribed")
         .unwrap();
-    f.mailchimp_event("unsubscribe", "ada@example.com", "2026-11-27 10:05:00").await;
+    f.mailchimp_event("unsubscribe", "ada@example.com", "2026-11-27 10:05:00")
+        .await;
     let counts = f.drain().await;
     assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
     assert_eq!(
@@ -272,7 +271,8 @@ async fn hubspot_and_mailchimp_stay_in_step_by_webhooks_and_our_own_echoes_are_d
     let counts = f.drain().await;
     assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
     assert_eq!(f.mc.writes(), 2);
-    f.mailchimp_event("profile", "ada@example.com", "2026-11-27 10:10:00").await;
+    f.mailchimp_event("profile", "ada@example.com", "2026-11-27 10:10:00")
+        .await;
     let counts = f.drain().await;
     assert_eq!((counts.written, counts.echoes), (0, 1), "{counts:?}");
     assert_eq!(f.hub.writes(), hs_writes, "nothing written back to HubSpot");
@@ -280,12 +280,20 @@ async fn hubspot_and_mailchimp_stay_in_step_by_webhooks_and_our_own_echoes_are_d
     // Both sides hold what the ownership rule says, once each.
     let member = f.member("ada@example.com");
     assert_eq!(
-        (&member["status"], &member["merge_fields"]["FNAME"], &member["merge_fields"]["LIFECYCLE"]),
+        (
+            &member["status"],
+            &member["merge_fields"]["FNAME"],
+            &member["merge_fields"]["LIFECYCLE"]
+        ),
         (&json!("unsubscribed"), &json!("Augusta"), &json!("customer"))
     );
     let contact = f.contact("ada@example.com");
     assert_eq!(
-        (contact.get("firstname"), contact.get("lifecyclestage"), contact.get("mailchimp_status")),
+        (
+            contact.get("firstname"),
+            contact.get("lifecyclestage"),
+            contact.get("mailchimp_status")
+        ),
         (Some("Augusta"), Some("customer"), Some("unsubscribed"))
     );
     assert_eq!((f.hub.count(ObjectType::Contacts), f.mc.member_count()), (1, 1));
@@ -311,10 +319,17 @@ async fn new_members_already_in_hubspot_are_linked_or_reviewed_instead_of_duplic
     );
     let jon = add(
         "jon.smith@globex.io",
-        &[("firstname", "Jon"), ("lastname", "Smith"), ("company", "Globex Corporation")],
+        &[
+            ("firstname", "Jon"),
+            ("lastname", "Smith"),
+            ("company", "Globex Corporation"),
+        ],
     );
     let _case = add("case@example.com", &[("firstname", "Casey")]);
-    f.mc.add_member("ann@home.io", &[("FNAME", "Ann"), ("LNAME", "Lee"), ("PHONE", "0400 111 222")]);
+    f.mc.add_member(
+        "ann@home.io",
+        &[("FNAME", "Ann"), ("LNAME", "Lee"), ("PHONE", "0400 111 222")],
+    );
     f.mc.add_member(
         "jsmith@mail.io",
         &[("FNAME", "John"), ("LNAME", "Smith"), ("COMPANY", "Globex")],
@@ -379,6 +394,42 @@ async fn new_members_already_in_hubspot_are_linked_or_reviewed_instead_of_duplic
     assert!(f.mc.member_json(&subscriber_hash("jon.smith@globex.io")).is_none());
     assert_eq!(f.mc.member_count(), members, "nothing new in Mailchimp: {c:?}");
     assert_eq!(f.rig.deps.reviews.list(&first, &second).await.unwrap().len(), 1);
+
+    // A person answers: the same man. The pair is linked both ways and neither direction
+    // creates him again.
+    let err = switchyard::sync::resolve_review(
+        &f.rig.deps.flows,
+        &f.rig.deps.links,
+        &f.rig.deps.reviews,
+        &f.to_mc.id,
+        &jon.id,
+        0,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, LinkError::Duplicate(_)),
+        "a duplicate has no winner: {err}"
+    );
+    switchyard::sync::resolve_duplicate(
+        &f.rig.deps.flows,
+        &f.rig.deps.links,
+        &f.rig.deps.reviews,
+        &f.to_mc.id,
+        &jon.id,
+        true,
+        0,
+    )
+    .await
+    .unwrap();
+    assert!(f.rig.deps.reviews.list(&first, &second).await.unwrap().is_empty());
+    let (hub_writes, mc_writes) = (f.hub.writes(), f.mc.writes());
+    for flow in [&f.to_hs, &f.to_mc] {
+        let c = f.rig.run_flow(flow, None).await.counts;
+        assert_eq!((c.written, c.matches_parked, c.failed), (0, 0, 0), "{}: {c:?}", flow.id);
+    }
+    assert_eq!((f.hub.writes(), f.mc.writes()), (hub_writes, mc_writes));
+    assert_eq!((f.hub.count(ObjectType::Contacts), f.mc.member_count()), (4, members));
     assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
 }
 
@@ -411,16 +462,14 @@ async fn a_link_whose_flows_disagree_is_refused_with_the_reason() {
         &f.to_hs.id,
         LinkPolicy {
             rule: ConflictRule::FieldOwnership,
-            matching: Some(MatchThresholds {
-                link: 0.5,
-                create: 0.8,
-            }),
+            matching: Some(MatchThresholds { link: 0.5, create: 0.8 }),
         },
     )
     .await
     .unwrap_err();
     assert!(
-        err.to_string().contains("create threshold (0.8) must not be above the link threshold (0.5)"),
+        err.to_string()
+            .contains("create threshold (0.8) must not be above the link threshold (0.5)"),
         "{err}"
     );
     for id in [&f.to_mc.id, &f.to_hs.id, &campaigns_back.id] {

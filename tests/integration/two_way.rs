@@ -50,7 +50,9 @@ async fn linked(rig: &Rig, rule: Option<ConflictRule>) -> (FakeHandle<hubspot::H
     rig.deps.flows.create(&a_to_b).await.unwrap();
     rig.deps.flows.create(&b_to_a).await.unwrap();
     if let Some(rule) = rule {
-        link_flows(&rig.deps.link_context(), &a_to_b.id, &b_to_a.id, rule).await.unwrap();
+        link_flows(&rig.deps.link_context(), &a_to_b.id, &b_to_a.id, rule)
+            .await
+            .unwrap();
     }
     (
         b,

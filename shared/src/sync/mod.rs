@@ -23,8 +23,8 @@ pub use job::{new_job, run_job, start_job, Budget, Deadline, JobOutcome, Unlimit
 pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
 pub use two_way::{
-    link_flows, merge as merge_records, predict, resolve_review, reverse_of, LinkContext, LinkError, LinkPolicy,
-    Reverse,
+    link_flows, merge as merge_records, predict, resolve_duplicate, resolve_review, reverse_of, LinkContext, LinkError,
+    LinkPolicy, Reverse,
 };
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.

@@ -425,8 +425,6 @@ async fn match_new_records(
                 Err(e) if !e.class.is_retriable() => {
                     out.failures
                         .push((candidate.0.clone(), format!("duplicate search by {}: {e}", kind.name())));
-                    top = None;
-                    found.clear();
                     failed = true;
                     break;
                 }

@@ -166,6 +166,10 @@ pub enum LinkError {
     },
     #[error("duplicate matching: {0}")]
     Matching(String),
+    #[error("record {0} is parked as a possible duplicate, not a conflict: answer whether the two are the same record (`switchyard flows resolve-duplicate`)")]
+    Duplicate(String),
+    #[error("record {0} is parked as a conflict, not a possible duplicate: choose the winning side (`switchyard flows resolve`)")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -338,6 +342,9 @@ pub async fn resolve_review(
             second: second.clone(),
             record: record.into(),
         })?;
+    if item.kind == crate::store::reviews::ReviewKind::Duplicate {
+        return Err(LinkError::Duplicate(record.into()));
+    }
     // The loser is the other direction: its link for its own source record is set in step with
     // the version parked for its side, so the winner's conflict check passes.
     let winner_is_first = win.id == first;
@@ -367,6 +374,116 @@ pub async fn resolve_review(
             }],
         )
         .await?;
+    reviews.remove(&first, &second, record).await?;
+    Ok(item)
+}
+
+/// Answers a possible duplicate parked by duplicate matching (`record` as the review lists it,
+/// on the link of `flow`): `same` links the two records both ways, so neither side creates a
+/// copy of the other; otherwise each direction creates its record on the other side at its
+/// next run (their links then say there is nothing to match). The review item is removed. Returns it.
+pub async fn resolve_duplicate(
+    flows: &FlowStore,
+    links: &crate::store::links::LinkStore,
+    reviews: &crate::store::reviews::ReviewStore,
+    flow: &str,
+    record: &str,
+    same: bool,
+    now: i64,
+) -> Result<crate::store::reviews::ReviewItem, LinkError> {
+    let this = flows.get(flow).await?.ok_or_else(|| LinkError::NotFound(flow.into()))?;
+    let other_id = this
+        .reverse_flow
+        .clone()
+        .ok_or_else(|| LinkError::NotPaired(flow.into()))?;
+    let other = flows
+        .get(&other_id)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (first, second) = crate::store::reviews::link_key(&this.id, &other.id);
+    let item = reviews
+        .get(&first, &second, record)
+        .await?
+        .ok_or_else(|| LinkError::NoReview {
+            first: first.clone(),
+            second: second.clone(),
+            record: record.into(),
+        })?;
+    if item.kind != crate::store::reviews::ReviewKind::Duplicate {
+        return Err(LinkError::Conflict(record.into()));
+    }
+    // The flow that found the pair was about to create its record; the other side's record is
+    // the candidate.
+    let (creator, candidate_flow) = if item.seen_by == this.id {
+        (&this, &other)
+    } else {
+        (&other, &this)
+    };
+    let creator_is_first = creator.id == first;
+    let (ours_id, theirs_id, ours, theirs) = if creator_is_first {
+        (
+            &item.record,
+            &item.counterpart,
+            &item.first_version,
+            &item.second_version,
+        )
+    } else {
+        (
+            &item.counterpart,
+            &item.record,
+            &item.second_version,
+            &item.first_version,
+        )
+    };
+    let hash = |f: &Flow, v: &serde_json::Value| -> Result<String, LinkError> {
+        let mapping = Mapping::cached(&f.mapping).map_err(|e| LinkError::Mapping {
+            flow: f.id.clone(),
+            reason: e.to_string(),
+        })?;
+        let mapped = mapping.apply(v).map_err(|e| LinkError::Mapping {
+            flow: f.id.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(content_hash(&mapped))
+    };
+    let link = |source_id: &str, destination_id: &str, content_hash: String, record: Option<serde_json::Value>| {
+        crate::store::links::RecordLink {
+            source_id: source_id.to_owned(),
+            destination_id: destination_id.to_owned(),
+            content_hash,
+            updated_at: now,
+            record,
+            predicted: false,
+        }
+    };
+    if same {
+        links
+            .put_many(
+                &creator.id,
+                &[link(ours_id, theirs_id, hash(creator, ours)?, Some(ours.clone()))],
+            )
+            .await?;
+        links
+            .put_many(
+                &candidate_flow.id,
+                &[link(
+                    theirs_id,
+                    ours_id,
+                    hash(candidate_flow, theirs)?,
+                    Some(theirs.clone()),
+                )],
+            )
+            .await?;
+    } else {
+        // Two people: a link with no counterpart and no hash makes each record be written
+        // (created on the other side) at its flow's next run, without matching again.
+        links
+            .put_many(&creator.id, &[link(ours_id, "", String::new(), None)])
+            .await?;
+        links
+            .put_many(&candidate_flow.id, &[link(theirs_id, "", String::new(), None)])
+            .await?;
+    }
     reviews.remove(&first, &second, record).await?;
     Ok(item)
 }
