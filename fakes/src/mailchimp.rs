@@ -679,14 +679,14 @@ async fn search_members(State(mc): State<Arc<Mailchimp>>, Query(query): Params, 
     let exact: Vec<Value> = members
         .values()
         .filter(in_list)
-        .filter(|m| texts(m).iter().any(|t| *t == q))
+        .filter(|m| texts(m).contains(&q))
         .take(10)
         .cloned()
         .collect();
     let full: Vec<Value> = members
         .values()
         .filter(in_list)
-        .filter(|m| texts(m).iter().any(|t| t.contains(&q)) && !texts(m).iter().any(|t| *t == q))
+        .filter(|m| texts(m).iter().any(|t| t.contains(&q)) && !texts(m).contains(&q))
         .take(10)
         .cloned()
         .collect();

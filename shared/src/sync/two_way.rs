@@ -435,16 +435,16 @@ pub async fn resolve_duplicate(
             &item.first_version,
         )
     };
-    let hash = |f: &Flow, v: &serde_json::Value| -> Result<String, LinkError> {
-        let mapping = Mapping::cached(&f.mapping).map_err(|e| LinkError::Mapping {
-            flow: f.id.clone(),
-            reason: e.to_string(),
-        })?;
-        let mapped = mapping.apply(v).map_err(|e| LinkError::Mapping {
-            flow: f.id.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(content_hash(&mapped))
+    // The hash of `v` under `f`'s mapping, or why the mapping refused it.
+    let hash = |f: &Flow, v: &serde_json::Value| -> Result<String, String> {
+        Mapping::cached(&f.mapping)
+            .map_err(|e| e.to_string())
+            .and_then(|m| m.apply(v).map_err(|e| e.to_string()))
+            .map(|mapped| content_hash(&mapped))
+    };
+    let refused = |f: &Flow| {
+        let flow = f.id.clone();
+        move |reason| LinkError::Mapping { flow, reason }
     };
     let link = |source_id: &str, destination_id: &str, content_hash: String, record: Option<serde_json::Value>| {
         crate::store::links::RecordLink {
@@ -460,7 +460,12 @@ pub async fn resolve_duplicate(
         links
             .put_many(
                 &creator.id,
-                &[link(ours_id, theirs_id, hash(creator, ours)?, Some(ours.clone()))],
+                &[link(
+                    ours_id,
+                    theirs_id,
+                    hash(creator, ours).map_err(refused(creator))?,
+                    Some(ours.clone()),
+                )],
             )
             .await?;
         links
@@ -469,7 +474,7 @@ pub async fn resolve_duplicate(
                 &[link(
                     theirs_id,
                     ours_id,
-                    hash(candidate_flow, theirs)?,
+                    hash(candidate_flow, theirs).map_err(refused(candidate_flow))?,
                     Some(theirs.clone()),
                 )],
             )
