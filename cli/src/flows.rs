@@ -43,7 +43,14 @@ pub enum LinkPolicy {
     /// Park both versions in the review queue for a person.
     #[value(name = "manual")]
     Manual,
+    /// Each side owns the fields its direction maps; both directions always write.
+    #[value(name = "field-ownership")]
+    FieldOwnership,
 }
+
+/// Duplicate matching's default thresholds when `flows link` is given only one of them.
+const DEFAULT_LINK_THRESHOLD: f64 = 0.9;
+const DEFAULT_CREATE_THRESHOLD: f64 = 0.6;
 
 #[derive(Debug, Subcommand)]
 pub enum FlowsCommand {
@@ -89,6 +96,23 @@ pub enum FlowsCommand {
         /// The review's record id (as `flows reviews` prints it).
         record: String,
     },
+    /// Answer a possible duplicate parked by duplicate matching: `--same` links the two
+    /// records both ways (neither side creates a copy); `--different` lets each side create
+    /// its record on the other at its next run.
+    ResolveDuplicate {
+        #[command(flatten)]
+        target: Target,
+        /// Either flow of the link.
+        flow: String,
+        /// The review's record id (as `flows reviews` prints it).
+        record: String,
+        /// The two records are about the same person or thing.
+        #[arg(long, conflicts_with = "different", required_unless_present = "different")]
+        same: bool,
+        /// They are not.
+        #[arg(long)]
+        different: bool,
+    },
     /// Propose a jq mapping from a source stream's records to a destination write's records:
     /// each destination field with its source, a confidence and the reasons, the required
     /// fields nothing matched, and the mapping (ready for `flows create --mapping-file`).
@@ -104,9 +128,19 @@ pub enum FlowsCommand {
         /// The flow from B to A.
         b_to_a: String,
         /// A record both sides changed since they were last in step: `a-wins`, `b-wins`,
-        /// `newest-wins` (each side's modified time) or `manual` (the review queue).
+        /// `newest-wins` (each side's modified time), `manual` (the review queue) or
+        /// `field-ownership` (each side owns the fields its direction maps).
         #[arg(long, value_enum, default_value = "newest-wins")]
         on_conflict: LinkPolicy,
+        /// Duplicate matching on create: an existing record on the other side scoring at least
+        /// this (0 to 1; email 1.0, phone 0.9, name and company up to 0.8) is linked instead of
+        /// creating one. Giving either threshold turns matching on (default 0.9).
+        #[arg(long, value_name = "SCORE")]
+        link_threshold: Option<f64>,
+        /// Duplicate matching on create: a best candidate scoring below this is no reason not
+        /// to create; between the two thresholds the pair goes to the review queue (default 0.6).
+        #[arg(long, value_name = "SCORE")]
+        create_threshold: Option<f64>,
     },
 }
 
@@ -262,6 +296,38 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                 println!("{}", serde_json::to_string_pretty(&items)?);
                 Ok(true)
             }
+            FlowsCommand::ResolveDuplicate {
+                target,
+                flow,
+                record,
+                same,
+                different: _,
+            } => {
+                let aws = clients(&target).await;
+                let table = &target.table;
+                let item = sync::resolve_duplicate(
+                    &switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), table),
+                    &switchyard::store::links::LinkStore::new(aws.dynamodb.clone(), table),
+                    &switchyard::store::reviews::ReviewStore::new(aws.dynamodb, table),
+                    &flow,
+                    &record,
+                    same,
+                    SystemClock.now_unix(),
+                )
+                .await?;
+                if same {
+                    println!(
+                        "linked {} and {}: neither is copied to the other side",
+                        item.record, item.counterpart
+                    );
+                } else {
+                    println!(
+                        "{} and {} are different records: each is created on the other side at its flow's next run",
+                        item.record, item.counterpart
+                    );
+                }
+                Ok(true)
+            }
             FlowsCommand::Resolve {
                 target,
                 winner,
@@ -323,18 +389,41 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                 a_to_b,
                 b_to_a,
                 on_conflict,
+                link_threshold,
+                create_threshold,
             } => {
                 use switchyard::store::flows::ConflictRule;
                 let aws = clients(&target).await;
-                let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table);
+                let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), &target.table);
+                let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb, &target.table);
+                let registry = switchyard::connector::Registry::embedded()?;
+                let matching = match (link_threshold, create_threshold) {
+                    (None, None) => None,
+                    (link, create) => Some(switchyard::store::flows::MatchThresholds {
+                        link: link.unwrap_or(DEFAULT_LINK_THRESHOLD),
+                        create: create.unwrap_or(DEFAULT_CREATE_THRESHOLD),
+                    }),
+                };
                 let rule = match on_conflict {
                     LinkPolicy::A => ConflictRule::SourceWins,
                     LinkPolicy::B => ConflictRule::DestinationWins,
                     LinkPolicy::Newest => ConflictRule::NewestWins,
                     LinkPolicy::Manual => ConflictRule::Manual,
+                    LinkPolicy::FieldOwnership => ConflictRule::FieldOwnership,
                 };
-                sync::link_flows(&flows, &a_to_b, &b_to_a, rule).await?;
+                let ctx = sync::LinkContext {
+                    flows: &flows,
+                    connections: &connections,
+                    registry: &registry,
+                };
+                sync::link_flows(&ctx, &a_to_b, &b_to_a, sync::LinkPolicy { rule, matching }).await?;
                 println!("linked {a_to_b} and {b_to_a} both ways; on a conflict: {}", rule.name());
+                if let Some(m) = matching {
+                    println!(
+                        "before creating a record: link an existing one scoring {} or more, review from {}",
+                        m.link, m.create
+                    );
+                }
                 Ok(true)
             }
         }

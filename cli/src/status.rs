@@ -450,6 +450,7 @@ mod tests {
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups: Vec::new(),
+            match_on_create: None,
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

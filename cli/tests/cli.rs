@@ -803,6 +803,7 @@ async fn status_flows_list_and_dead_letters_go_through_the_api_when_its_url_and_
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups: Vec::new(),
+            match_on_create: None,
         })
         .await
         .unwrap();

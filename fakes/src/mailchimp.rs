@@ -23,6 +23,8 @@
 //!   looking address (no `@`, no dot in the domain, or `example.invalid`) is refused:
 //!   400 `{"title": "Invalid Resource", "detail": "<email> looks fake or invalid, please enter a
 //!   real email address."}`.
+//! * "Search members" (`GET /search-members?query=&list_id=`): `query` is an email or a first
+//!   or last name; `{"exact_matches": {"members", "total_items"}, "full_search": {...}}`.
 //! * "Batch subscribe or unsubscribe" (`POST /lists/{list_id}`, `{"members": [...],
 //!   "update_existing": true}`, at most 500 members): `{"new_members", "updated_members",
 //!   "errors": [{"email_address", "error", "error_code"}], "total_created", "total_updated",
@@ -88,6 +90,8 @@ pub struct Mailchimp {
     /// Email activity by campaign id, then email id.
     activity: Mutex<BTreeMap<String, BTreeMap<String, Value>>>,
     next_web_id: Mutex<u64>,
+    /// Members added or updated through the API so far.
+    writes: std::sync::atomic::AtomicU64,
     violations: Arc<crate::spec::ViolationLog>,
 }
 
@@ -120,6 +124,7 @@ pub fn start(config: MailchimpConfig) -> FakeHandle<Mailchimp> {
         campaigns: Mutex::new(Vec::new()),
         activity: Mutex::new(BTreeMap::new()),
         next_web_id: Mutex::new(100_000),
+        writes: Default::default(),
         violations: violations.clone(),
     });
     state.seed(&config);
@@ -143,6 +148,7 @@ pub fn start(config: MailchimpConfig) -> FakeHandle<Mailchimp> {
                     .route("/lists/{list_id}", get(list).post(batch_subscribe))
                     .route("/lists/{list_id}/members", get(members))
                     .route("/lists/{list_id}/members/{hash}", get(member).put(upsert_member))
+                    .route("/search-members", get(search_members))
                     .route("/campaigns", get(campaigns))
                     .route("/campaigns/{id}", get(campaign))
                     .route("/reports/{id}/email-activity", get(email_activity))
@@ -266,6 +272,39 @@ impl Mailchimp {
         member["merge_fields"]["FNAME"] = json!(first);
         member["last_changed"] = json!(mc_time(now_ms()));
         Some(member.clone())
+    }
+
+    /// Sets a member's status as the member would through a signup or unsubscribe form
+    /// (`last_changed` now); `None` for an unknown member or status.
+    pub fn set_status(&self, hash: &str, status: &str) -> Option<Value> {
+        if !STATUSES.contains(&status) {
+            return None;
+        }
+        let mut members = lock(&self.members);
+        let member = members.get_mut(hash)?;
+        member["status"] = json!(status);
+        member["last_changed"] = json!(mc_time(now_ms()));
+        Some(member.clone())
+    }
+
+    /// Adds a member as someone signing up through a form would (not through the API, so not
+    /// counted in [`Self::writes`]).
+    /// `merges` are merge fields (`FNAME`, `LNAME`, `PHONE`, or the audience's own, such as
+    /// `COMPANY`).
+    pub fn add_member(&self, email: &str, merges: &[(&str, &str)]) -> Value {
+        let mut member = self.new_member(email, "subscribed", now_ms());
+        for (tag, value) in merges {
+            member["merge_fields"][*tag] = json!(value);
+        }
+        let name = |tag: &str| member["merge_fields"][tag].as_str().unwrap_or_default().to_owned();
+        member["full_name"] = json!(format!("{} {}", name("FNAME"), name("LNAME")).trim());
+        lock(&self.members).insert(subscriber_hash(email), member.clone());
+        member
+    }
+
+    /// Members added or updated through the API (one upsert, or one member of a batch).
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records a click by a recipient of a campaign, now.
@@ -593,6 +632,72 @@ fn member_key(segment: &str) -> String {
     }
 }
 
+/// `GET /search-members?query=&list_id=` ("Search members"): `query` is an email or a first
+/// or last name. `exact_matches` holds members whose email, first name, last name or full name
+/// is the query (ignoring case); `full_search` those where one of them contains it. At most 10
+/// of each, as Mailchimp answers.
+async fn search_members(State(mc): State<Arc<Mailchimp>>, Query(query): Params, headers: HeaderMap) -> Response {
+    if let Some(r) = authorized(&headers) {
+        return r;
+    }
+    let path = "/3.0/search-members";
+    for key in query.keys() {
+        if !["query", "list_id", "fields", "exclude_fields"].contains(&key.as_str()) {
+            mc.violation(
+                "GET",
+                path,
+                &format!("/query/{key}"),
+                "not a parameter of Search members",
+            );
+        }
+    }
+    let Some(q) = query
+        .get("query")
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty())
+    else {
+        mc.violation("GET", path, "/query/query", "required");
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "Invalid Resource",
+            "The query parameter is required.",
+        );
+    };
+    let members = lock(&mc.members);
+    let in_list = |m: &&Value| query.get("list_id").is_none_or(|l| m["list_id"] == l.as_str());
+    let texts = |m: &Value| -> Vec<String> {
+        [
+            &m["email_address"],
+            &m["merge_fields"]["FNAME"],
+            &m["merge_fields"]["LNAME"],
+            &m["full_name"],
+        ]
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_lowercase))
+        .collect()
+    };
+    let exact: Vec<Value> = members
+        .values()
+        .filter(in_list)
+        .filter(|m| texts(m).contains(&q))
+        .take(10)
+        .cloned()
+        .collect();
+    let full: Vec<Value> = members
+        .values()
+        .filter(in_list)
+        .filter(|m| texts(m).iter().any(|t| t.contains(&q)) && !texts(m).contains(&q))
+        .take(10)
+        .cloned()
+        .collect();
+    Json(json!({
+        "exact_matches": {"members": exact, "total_items": exact.len()},
+        "full_search": {"members": full, "total_items": full.len()},
+        "_links": [],
+    }))
+    .into_response()
+}
+
 /// `GET /lists/{list_id}/members/{subscriber_hash}`.
 async fn member(
     State(mc): State<Arc<Mailchimp>>,
@@ -726,6 +831,7 @@ fn apply_member(
     member["full_name"] = json!(format!("{first} {last}").trim());
     member["last_changed"] = json!(mc_time(now_ms()));
     members.insert(hash, member.clone());
+    mc.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok((member, created))
 }
 

@@ -251,6 +251,7 @@ pub async fn build_flow(
         reverse_flow: None,
         on_conflict: Default::default(),
         lookups: draft.lookups,
+        match_on_create: None,
     })
 }
 

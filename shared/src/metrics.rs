@@ -194,6 +194,17 @@ pub fn records(flow_id: &str, read: u64, written: u64, unchanged: u64, failed: u
         .emit();
 }
 
+/// Records of a two-way link dropped as the echo of our own write (connector-sync); nothing
+/// is emitted for none.
+pub fn echoes(flow_id: &str, echoes: u64) {
+    if echoes > 0 {
+        Metrics::new("connector-sync")
+            .dimension("FlowId", flow_id.to_owned())
+            .count("RecordsEchoDropped", echoes)
+            .emit();
+    }
+}
+
 /// Data-quality anomalies (connector-sync).
 pub mod quality {
     use super::Metrics;

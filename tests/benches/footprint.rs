@@ -853,6 +853,7 @@ impl SyncRig {
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups: Vec::new(),
+            match_on_create: None,
         };
         deps.flows.create(&flow).await?;
         Ok(Self {

@@ -1997,6 +1997,7 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
                 updated_at: NOW - 30,
                 record: Some(record.clone()),
                 subject: switchyard::subjects::subject_of_value(&tenant, &record),
+                predicted: false,
             }],
         )
         .await
@@ -2011,6 +2012,9 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
         base: None,
         parked_at: NOW - 20,
         seen_by: "flow_a".into(),
+        kind: Default::default(),
+        score: None,
+        evidence: None,
     };
     let subject = switchyard::subjects::subject_of_value(&tenant, &review.first_version);
     assert!(ReviewStore::new(api.env.clients.dynamodb.clone(), &api.env.table)

@@ -320,9 +320,18 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .await;
         assert_eq!(status, 201, "{body}");
     }
-    switchyard::sync::link_flows(&deps.flows, EU_TO_US, US_TO_EU, ConflictRule::Manual)
-        .await
-        .expect("the flows pair up");
+    switchyard::sync::link_flows(
+        &switchyard::sync::LinkContext {
+            flows: &deps.flows,
+            connections: &deps.connections,
+            registry: &deps.registry,
+        },
+        EU_TO_US,
+        US_TO_EU,
+        ConflictRule::Manual,
+    )
+    .await
+    .expect("the flows pair up");
     let reviews = ReviewStore::new(env.clients.dynamodb.clone(), &env.table);
     let contact =
         |name: &str, id: &str| json!({"id": id, "properties": {"email": "ada@example.com", "firstname": name}});
@@ -338,6 +347,9 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
                 base: Some(contact("Ada", "contact-9001")),
                 parked_at: SystemClock.now_unix() - 300,
                 seen_by: US_TO_EU.into(),
+                kind: Default::default(),
+                score: None,
+                evidence: None,
             },
             None,
         )
@@ -369,6 +381,9 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
                 base: None,
                 parked_at: SystemClock.now_unix() - 120,
                 seen_by: EU_TO_US.into(),
+                kind: Default::default(),
+                score: None,
+                evidence: None,
             },
             None
         )

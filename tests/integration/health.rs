@@ -153,6 +153,7 @@ impl Rig {
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups: Vec::new(),
+            match_on_create: None,
         }
     }
 }

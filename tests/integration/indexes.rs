@@ -55,6 +55,7 @@ fn flow(id: &str, every: Option<u64>, next_run_at: Option<i64>, enabled: bool) -
         reverse_flow: None,
         on_conflict: Default::default(),
         lookups: Vec::new(),
+        match_on_create: None,
     }
 }
 

@@ -226,6 +226,7 @@ impl Rig {
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups: Vec::new(),
+            match_on_create: None,
         };
         deps.flows.create(&flow).await.unwrap();
         Self {

@@ -154,6 +154,7 @@ impl StateRig {
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups,
+            match_on_create: None,
         };
         self.deps.flows.create(&flow).await.unwrap();
         flow
@@ -253,6 +254,7 @@ impl Rig {
             reverse_flow: None,
             on_conflict: Default::default(),
             lookups: Vec::new(),
+            match_on_create: None,
         };
         deps.flows.create(&flow).await.unwrap();
         Self {
@@ -379,11 +381,13 @@ impl Rig {
         })
         .unwrap();
         let receiver = ReceiverDeps::new(config, &self.env.clients, Arc::new(SystemClock));
+        // The URL the receiver sees (schemes that sign it, such as HubSpot's v3, need it).
+        let url = format!("https://localhost/hooks/{connection_id}");
         let signed = switchyard::webhook::sign(
             scheme,
             &switchyard::webhook::SignInput {
                 method: "POST",
-                url: "",
+                url: &url,
                 body,
                 secret: &SecretString::from(secret.to_string()),
                 now: SystemClock.now_unix(),

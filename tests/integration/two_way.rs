@@ -50,7 +50,9 @@ async fn linked(rig: &Rig, rule: Option<ConflictRule>) -> (FakeHandle<hubspot::H
     rig.deps.flows.create(&a_to_b).await.unwrap();
     rig.deps.flows.create(&b_to_a).await.unwrap();
     if let Some(rule) = rule {
-        link_flows(&rig.deps.flows, &a_to_b.id, &b_to_a.id, rule).await.unwrap();
+        link_flows(&rig.deps.link_context(), &a_to_b.id, &b_to_a.id, rule)
+            .await
+            .unwrap();
     }
     (
         b,
@@ -170,19 +172,20 @@ async fn flows_that_do_not_run_opposite_ways_are_not_paired_and_nothing_is_writt
         rig.deps.flows.create(f).await.unwrap();
     }
     let flows = &rig.deps.flows;
-    let err = link_flows(flows, "flow_a_to_b", "flow_c_to_a", ConflictRule::SourceWins)
+    let ctx = &rig.deps.link_context();
+    let err = link_flows(ctx, "flow_a_to_b", "flow_c_to_a", ConflictRule::SourceWins)
         .await
         .unwrap_err();
     assert!(matches!(err, LinkError::NotOpposite { .. }), "{err}");
     assert!(err.to_string().contains("conn_portal_c -> conn_hubspot"), "{err}");
     assert!(matches!(
-        link_flows(flows, "flow_a_to_b", "flow_a_to_b", ConflictRule::SourceWins)
+        link_flows(ctx, "flow_a_to_b", "flow_a_to_b", ConflictRule::SourceWins)
             .await
             .unwrap_err(),
         LinkError::Same
     ));
     assert!(matches!(
-        link_flows(flows, "flow_a_to_b", "flow_missing", ConflictRule::SourceWins).await.unwrap_err(),
+        link_flows(ctx, "flow_a_to_b", "flow_missing", ConflictRule::SourceWins).await.unwrap_err(),
         LinkError::NotFound(id) if id == "flow_missing"
     ));
     for id in ["flow_a_to_b", "flow_c_to_a"] {
@@ -193,13 +196,13 @@ async fn flows_that_do_not_run_opposite_ways_are_not_paired_and_nothing_is_writt
         );
     }
     // Paired once (again is fine); a third flow cannot take either place.
-    link_flows(flows, "flow_a_to_b", "flow_b_to_a", ConflictRule::SourceWins)
+    link_flows(ctx, "flow_a_to_b", "flow_b_to_a", ConflictRule::SourceWins)
         .await
         .unwrap();
-    link_flows(flows, "flow_b_to_a", "flow_a_to_b", ConflictRule::SourceWins)
+    link_flows(ctx, "flow_b_to_a", "flow_a_to_b", ConflictRule::SourceWins)
         .await
         .unwrap();
-    let err = link_flows(flows, "flow_a_to_b", "flow_b_to_a_2", ConflictRule::SourceWins)
+    let err = link_flows(ctx, "flow_a_to_b", "flow_b_to_a_2", ConflictRule::SourceWins)
         .await
         .unwrap_err();
     assert!(

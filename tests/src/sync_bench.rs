@@ -111,6 +111,7 @@ pub async fn start(flow_id: &str, records: usize, hub: HubspotConfig, hubspot_co
         reverse_flow: None,
         on_conflict: Default::default(),
         lookups: Vec::new(),
+        match_on_create: None,
     };
     deps.flows.create(&flow).await.expect("the bench flow is created");
     SyncBench {

@@ -122,6 +122,7 @@ pub async fn seed(
         reverse_flow: None,
         on_conflict: Default::default(),
         lookups: Vec::new(),
+        match_on_create: None,
     };
     match deps.flows.create(&flow).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

@@ -225,6 +225,11 @@ impl Hubspot {
         self.store().objects(object_type).filter(|o| !o.archived).count()
     }
 
+    /// Objects created or updated so far, through the API or [`Self::insert`].
+    pub fn writes(&self) -> u64 {
+        self.store().writes
+    }
+
     /// A live object by id.
     pub fn object(&self, object_type: ObjectType, id: &str) -> Option<CrmObject> {
         self.store()

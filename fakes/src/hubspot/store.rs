@@ -124,6 +124,8 @@ pub(crate) struct Store {
     unique: HashMap<(ObjectType, String), HashMap<String, u64>>,
     next_id: u64,
     last_ms: i64,
+    /// Objects created or updated so far (every write through the API or `insert`).
+    pub(crate) writes: u64,
 }
 
 impl Store {
@@ -197,6 +199,7 @@ impl Store {
             return Err(conflict);
         }
         self.next_id += 1;
+        self.writes += 1;
         let id = self.next_id;
         let now = self.tick();
         let mut object = CrmObject {
@@ -225,6 +228,7 @@ impl Store {
         if let Some(conflict) = self.conflict(schema, object_type, &writes, Some(id)) {
             return Err(conflict);
         }
+        self.writes += 1;
         let now = self.tick();
         let mut object = self.objects[&object_type][&id].clone();
         self.index(schema, object_type, &object, false);

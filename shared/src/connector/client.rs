@@ -573,6 +573,72 @@ impl ConnectorClient {
         vars
     }
 
+    /// Where `stream`'s records keep who they are about (duplicate matching); `None` when the
+    /// definition does not say.
+    pub fn identity(&self, stream: &str) -> Option<&crate::connector::definition::IdentitySpec> {
+        if self.other.is_some() {
+            return None;
+        }
+        self.def.streams.get(stream)?.identity.as_ref()
+    }
+
+    /// Whether `stream` can be searched by `kind`.
+    pub fn searches(&self, stream: &str, kind: crate::connector::definition::SearchKind) -> bool {
+        self.other.is_none()
+            && self
+                .compiled
+                .streams
+                .get(stream)
+                .is_some_and(|s| s.search.iter().any(|x| x.kind == kind))
+    }
+
+    /// The records of `stream` its `search.<kind>` request finds for `value` (a normalised
+    /// email or phone, or a full name; `parts` adds `first_name`, `last_name` and `company`);
+    /// none when the stream has no such search or the provider answers a `not_found` status.
+    pub async fn search_records(
+        &self,
+        stream: &str,
+        kind: crate::connector::definition::SearchKind,
+        value: &str,
+        parts: &[(&'static str, Option<&str>)],
+    ) -> Result<Vec<Value>, ConnectorError> {
+        if self.other.is_some() {
+            return Ok(Vec::new());
+        }
+        let (_, compiled) = self.stream(stream)?;
+        let Some(search) = compiled.search.iter().find(|s| s.kind == kind) else {
+            return Ok(Vec::new());
+        };
+        let mut vars = self.vars();
+        vars.set("value", Some(Value::String(value.to_owned())));
+        for (name, part) in parts {
+            vars.set(name, part.map(|p| Value::String(p.to_owned())));
+        }
+        self.ensure_base_url().await?;
+        let prepared = search
+            .request
+            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: &search.not_found,
+                    json: true,
+                    preflight: false,
+                    login: false,
+                },
+            )
+            .await?;
+        if search.not_found.contains(&response.status) {
+            return Ok(Vec::new());
+        }
+        search
+            .records
+            .select(&response.body)
+            .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: search by {}: {e}", kind.name())))
+    }
+
     /// The primary key of a record of `stream`, as text.
     /// When `record` of `stream` was last modified, in nanoseconds since the epoch: its time
     /// cursor's value (`None` without a time cursor, or for a database stream).

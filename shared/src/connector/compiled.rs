@@ -46,6 +46,17 @@ pub struct CompiledStream {
     /// A child stream's `parent.*` names, as paths (`parent.owner.uri` is `["owner", "uri"]`):
     /// the fields of a parent record kept while its children are read.
     pub parent_fields: Vec<Vec<String>>,
+    /// Identity searches, in the order they are tried (email, phone, name).
+    pub search: Vec<CompiledSearch>,
+}
+
+/// An identity search, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledSearch {
+    pub kind: super::definition::SearchKind,
+    pub request: CompiledRequest,
+    pub records: Selector,
+    pub not_found: Vec<u16>,
 }
 
 /// A fetch-by-id request, compiled.
@@ -1065,6 +1076,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             ));
         }
     }
+    let search = compile_search(at, spec, def)?;
     Ok(CompiledStream {
         request,
         incremental_request,
@@ -1073,6 +1085,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         fetch,
         changes,
         parent_fields,
+        search,
     })
 }
 
@@ -1141,8 +1154,67 @@ fn check_record_schema(at: &str, schema: &Option<super::definition::RecordSchema
     }
 }
 
+/// A stream's identity pointers and searches: pointers are pointers, a search needs the
+/// identity it looks up, and its request uses only what a search offers.
+fn compile_search(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Result<Vec<CompiledSearch>, Invalid> {
+    if let Some(id) = &spec.identity {
+        for (name, pointer) in [
+            ("email", &id.email),
+            ("phone", &id.phone),
+            ("first_name", &id.first_name),
+            ("last_name", &id.last_name),
+            ("name", &id.name),
+            ("company", &id.company),
+        ] {
+            check_opt_pointer(&format!("{at}.identity.{name}"), pointer)?;
+        }
+    }
+    let mut out = Vec::with_capacity(spec.search.len());
+    for (kind, search) in &spec.search {
+        let field = format!("{at}.search.{}", kind.name());
+        let id = spec.identity.clone().unwrap_or_default();
+        let has = match kind {
+            super::definition::SearchKind::Email => id.email.is_some(),
+            super::definition::SearchKind::Phone => id.phone.is_some(),
+            super::definition::SearchKind::Name => id.name.is_some() || id.last_name.is_some(),
+        };
+        if !has {
+            return Err(invalid(
+                field,
+                format!(
+                    "a search by {} needs the stream's `identity` to say where a record keeps it",
+                    kind.name()
+                ),
+            ));
+        }
+        let request = compile_request_in(&format!("{field}.request"), &search.request, def)?;
+        Allowed {
+            exact: &["value", "first_name", "last_name", "company"],
+            roots: &["config"],
+        }
+        .check(&format!("{field}.request"), request.vars(), &def.config)?;
+        let records =
+            Selector::parse(&search.records).map_err(|e| invalid(format!("{field}.records"), e.to_string()))?;
+        out.push(CompiledSearch {
+            kind: *kind,
+            request,
+            records,
+            not_found: search.not_found.clone(),
+        });
+    }
+    Ok(out)
+}
+
 fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Result<CompiledWrite, Invalid> {
     check_record_schema(&format!("{at}.schema"), &spec.schema)?;
+    if let Some(stream) = &spec.stream {
+        if !def.streams.contains_key(stream) {
+            return Err(invalid(
+                format!("{at}.stream"),
+                format!("`{stream}` is not a stream of this definition"),
+            ));
+        }
+    }
     if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) && spec.key.is_none() {
         return Err(invalid(
             format!("{at}.key"),

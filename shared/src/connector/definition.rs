@@ -1245,6 +1245,74 @@ pub struct StreamSpec {
     /// children in turn, and its cursor (if any) spans the whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentSpec>,
+
+    /// Where a record keeps who it is about (email, phone, name, company): duplicate matching
+    /// reads a new record's identity on the source side and scores the records `search` finds
+    /// on the destination side by theirs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentitySpec>,
+
+    /// How to look this stream's records up by identity, for duplicate matching on create:
+    /// a request per kind (`email`, `phone`, `name`), tried in that order. Placeholders:
+    /// `config.*`, `value` (the normalised email or phone, or the full name), `first_name`,
+    /// `last_name`, `company`. Needs `identity`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub search: BTreeMap<SearchKind, SearchSpec>,
+}
+
+/// JSON pointers to the fields that say who a record is about. Any may be left out; a full
+/// `name` is used when the first and last names are not kept apart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+}
+
+/// What a search looks records up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchKind {
+    Email,
+    Phone,
+    Name,
+}
+
+impl SearchKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchKind::Email => "email",
+            SearchKind::Phone => "phone",
+            SearchKind::Name => "name",
+        }
+    }
+}
+
+/// One identity search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpec {
+    /// The request (placeholders: see the stream's `search`).
+    pub request: RequestSpec,
+
+    /// Where the records found are in the response: a JSON pointer to their array or to the
+    /// one record (`""`: the whole body is the record), or jq.
+    #[serde(default)]
+    pub records: String,
+
+    /// Statuses meaning nothing was found (a lookup by a key the provider does not know).
+    #[serde(default = "default_not_found")]
+    pub not_found: Vec<u16>,
 }
 
 /// The parent of a child stream.
@@ -1496,6 +1564,20 @@ fn default_first_page() -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+impl ConnectorDefinition {
+    /// The stream whose records write operation `operation` writes: its `stream`, or else the
+    /// part of its name before the first `.` when that names a stream; `None` for an unknown
+    /// operation or one that names no stream.
+    pub fn write_stream(&self, operation: &str) -> Option<&str> {
+        let write = self.writes.get(operation)?;
+        if let Some(stream) = &write.stream {
+            return Some(stream.as_str());
+        }
+        let prefix = operation.split('.').next()?;
+        self.streams.get_key_value(prefix).map(|(k, _)| k.as_str())
+    }
+}
+
 // Writes
 
 /// A write operation.
@@ -1553,6 +1635,13 @@ pub struct WriteSpec {
     /// Where the (mapped) records' fields are described (for mapping suggestions).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema: Option<RecordSchema>,
+
+    /// The stream whose records this operation writes (read back, searched for duplicates,
+    /// and read by the other direction of a two-way link). Default: the part of the
+    /// operation's name before its first `.` (`contacts.upsert_by_email` writes `contacts`),
+    /// when the definition has such a stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 /// Where a write reads the current version of a record from.

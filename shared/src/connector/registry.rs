@@ -364,6 +364,29 @@ streams:
     }
 
     #[test]
+    fn identity_searches_need_the_identity_they_look_up_and_use_only_search_values() {
+        let with = |extra: &str| format!("{MINIMAL}{extra}");
+        let ok = "    identity: {email: /email, last_name: /name/last}\n    search:\n      email: {request: {path: '/items/{{ value | md5 }}'}}\n      name: {request: {path: /find, query: {q: '{{ last_name }}'}}, records: /data}\n";
+        let def = parse_definition("mini.yaml", &with(ok)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.streams["items"].search.len(), 2);
+        let e = err(&with(&ok.replace("identity: {email: /email, ", "identity: {")));
+        assert_eq!(e.field, "streams.items.search.email", "{e}");
+        assert!(e.message.contains("needs the stream's `identity`"), "{e}");
+        let e = err(&with(&ok.replace("/email,", "email,")));
+        assert_eq!(e.field, "streams.items.identity.email", "{e}");
+        let e = err(&with(&ok.replace("{{ last_name }}", "{{ record.id }}")));
+        assert!(e.field.starts_with("streams.items.search.name.request"), "{e}");
+        // A write's stream must be one of the definition's; by default its name's first part.
+        let write = |stream: &str| {
+            format!("writes:\n  items.create:\n    kind: create\n    {stream}request: {{method: POST, path: /items, body: '{{{{ record }}}}'}}\n")
+        };
+        let def = parse_definition("mini.yaml", &with(&write(""))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(def.write_stream("items.create"), Some("items"));
+        let e = err(&with(&write("stream: nothing\n    ")));
+        assert_eq!(e.field, "writes.items.create.stream", "{e}");
+    }
+
+    #[test]
     fn a_write_preflight_is_validated_with_the_field_named() {
         let with_write = |preflight: &str| {
             format!(

@@ -67,9 +67,14 @@ pub struct Flow {
     /// customer a customers flow created.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lookups: Vec<LinkLookup>,
+    /// In a two-way link: look for an existing record before creating one on the other side
+    /// (duplicate matching, `crate::sync::matching`), with the link's thresholds; `None`:
+    /// create without looking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_on_create: Option<MatchThresholds>,
 }
 
-/// One id a flow's mapping reads from another flow's record links (see [`Flow::lookups`]).
+/// One id a flow's mapping reads from another flow's record links (see `Flow::lookups`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkLookup {
@@ -80,6 +85,34 @@ pub struct LinkLookup {
     /// JSON pointer into this flow's source record to that flow's source id (a string or a
     /// number).
     pub key: String,
+}
+
+/// A two-way link's duplicate-matching thresholds, scores from 0 to 1: a candidate scoring at
+/// least `link` is linked instead of creating a record; one below `create` does not stop the
+/// create; one in between is parked for review.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MatchThresholds {
+    pub link: f64,
+    pub create: f64,
+}
+
+impl MatchThresholds {
+    /// Both between 0 and 1, `create` at most `link`; else why not.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, v) in [("link", self.link), ("create", self.create)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(format!("the {name} threshold must be between 0 and 1, not {v}"));
+            }
+        }
+        if self.create > self.link {
+            return Err(format!(
+                "the create threshold ({}) must not be above the link threshold ({})",
+                self.create, self.link
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// What one direction of a two-way link does with a record both sides changed since they
@@ -99,6 +132,11 @@ pub enum ConflictRule {
     /// Neither: both versions and the base are parked in the review queue, and neither
     /// direction writes the record until a person resolves it (`switchyard flows resolve`).
     Manual,
+    /// Each side owns the fields its direction's mapping writes (HubSpot a contact's names,
+    /// Mailchimp its subscription status): both directions always write, with no fetch,
+    /// since neither writes a field the other owns. The two mappings must share no field but
+    /// the key.
+    FieldOwnership,
 }
 
 impl ConflictRule {
@@ -113,6 +151,7 @@ impl ConflictRule {
             ConflictRule::DestinationWins => ConflictRule::SourceWins,
             ConflictRule::NewestWins => ConflictRule::NewestWins,
             ConflictRule::Manual => ConflictRule::Manual,
+            ConflictRule::FieldOwnership => ConflictRule::FieldOwnership,
         }
     }
 
@@ -122,6 +161,7 @@ impl ConflictRule {
             ConflictRule::DestinationWins => "destination_wins",
             ConflictRule::NewestWins => "newest_wins",
             ConflictRule::Manual => "manual",
+            ConflictRule::FieldOwnership => "field_ownership",
         }
     }
 }
@@ -326,14 +366,34 @@ impl FlowStore {
     /// paired with a third flow. `false` when a condition failed (nothing was written).
     /// The caller checks that the flows run between the same two connections.
     /// `a_rule` is `a`'s conflict rule; `b` gets its mirror.
-    pub async fn pair(&self, a: &str, b: &str, a_rule: ConflictRule) -> Result<bool, StoreError> {
+    pub async fn pair(
+        &self,
+        a: &str,
+        b: &str,
+        a_rule: ConflictRule,
+        matching: Option<MatchThresholds>,
+    ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+        let thresholds: Option<AttributeValue> = match &matching {
+            Some(m) => Some(serde_dynamo::to_attribute_value(m).map_err(|e| StoreError::Invalid {
+                what: "flow pair",
+                reason: e.to_string(),
+            })?),
+            None => None,
+        };
         let update = |id: &str, other: &str, rule: ConflictRule| {
-            Update::builder()
+            let builder = Update::builder()
                 .table_name(&self.table)
                 .key(PK, AttributeValue::S(flow_pk(id)))
                 .key(SK, AttributeValue::S(FLOW_SK.into()))
-                .update_expression("SET #r = :other, #c = :rule")
+                .expression_attribute_names("#m", "match_on_create");
+            let builder = match &thresholds {
+                Some(t) => builder
+                    .update_expression("SET #r = :other, #c = :rule, #m = :m")
+                    .expression_attribute_values(":m", t.clone()),
+                None => builder.update_expression("SET #r = :other, #c = :rule REMOVE #m"),
+            };
+            builder
                 .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#r) OR #r = :other)")
                 .expression_attribute_names("#r", "reverse_flow")
                 .expression_attribute_names("#c", "on_conflict")

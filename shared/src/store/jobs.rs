@@ -27,12 +27,21 @@ pub struct JobCounts {
     pub written: u64,
     pub unchanged: u64,
     pub failed: u64,
+    /// Of the unchanged records, the echoes of the other direction's writes in a two-way link.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub echoes: u64,
     /// Records a two-way link's conflict rule left for the other direction to bring over.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub conflicts_yielded: u64,
     /// Records both sides changed, parked in the review queue.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub conflicts_parked: u64,
+    /// New records linked to one already on the other side instead of being created.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub matched: u64,
+    /// New records whose possible duplicate was parked for review (not created).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub matches_parked: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

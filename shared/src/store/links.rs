@@ -25,6 +25,10 @@ pub struct RecordLink {
     /// The subject key of the first email address in the source record
     /// ([`crate::subjects`]): the link is in that person's partition of `gsi1`.
     pub subject: Option<String>,
+    /// Set by the other direction of a two-way link when it wrote the record: the hash is the
+    /// prediction of the write's echo, so a read that matches it is our own echo (counted as
+    /// such once, then the flag is cleared).
+    pub predicted: bool,
 }
 
 /// The largest source record a link keeps (DynamoDB items hold 400 KB; a bigger record is not
@@ -98,6 +102,9 @@ impl LinkStore {
                         AttributeValue::S(format!("{}#{}", flow_pk(flow_id), link_sk(&l.source_id))),
                     );
                 }
+                if l.predicted {
+                    item.insert("predicted".to_string(), AttributeValue::Bool(true));
+                }
                 if let Some(text) = l
                     .record
                     .as_ref()
@@ -141,5 +148,10 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, S
             .and_then(|v| v.as_s().ok())
             .and_then(|t| serde_json::from_str(t).ok()),
         subject: item.get(GSI1PK).and_then(|v| v.as_s().ok()).cloned(),
+        predicted: item
+            .get("predicted")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     })
 }

@@ -52,6 +52,33 @@ pub struct ReviewItem {
     pub parked_at: i64,
     /// The flow that saw the conflict.
     pub seen_by: String,
+    /// A conflict (both sides changed), or a possible duplicate: a record `seen_by` was about
+    /// to create whose best match on the other side scored between the link's thresholds.
+    #[serde(default, skip_serializing_if = "ReviewKind::is_conflict")]
+    pub kind: ReviewKind,
+    /// A possible duplicate's score (0 to 1) and what it rests on (`email`, `phone`, `name and
+    /// company`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+}
+
+/// What a review item asks a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewKind {
+    /// Which side's version wins.
+    #[default]
+    Conflict,
+    /// Whether two records are the same one.
+    Duplicate,
+}
+
+impl ReviewKind {
+    pub fn is_conflict(&self) -> bool {
+        *self == ReviewKind::Conflict
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -133,6 +133,15 @@ impl SyncDeps {
         }
     }
 
+    /// What pairing two flows checks against ([`super::link_flows`]).
+    pub fn link_context(&self) -> super::LinkContext<'_> {
+        super::LinkContext {
+            flows: &self.flows,
+            connections: &self.connections,
+            registry: &self.registry,
+        }
+    }
+
     /// A tenant's flows, cached for the connection-cache TTL (a new or changed flow is seen
     /// by inbound events within that time; sync jobs always read their flow afresh).
     pub async fn tenant_flows(&self, tenant: &str) -> Result<Arc<Vec<crate::store::flows::Flow>>, super::SyncError> {

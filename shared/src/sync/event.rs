@@ -156,6 +156,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             event_id = %stored.event_id,
             written = counts.written,
             unchanged = counts.unchanged,
+            echoes = counts.echoes,
             failed = counts.failures.len()
         );
         deps.usage.add(
@@ -174,6 +175,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             counts.unchanged,
             counts.failures.len() as u64,
         );
+        crate::metrics::echoes(&flow.id, counts.echoes);
         out.push((flow.id.clone(), counts));
     }
     Ok(out)

@@ -226,11 +226,15 @@ pub async fn run_job(
                 records_written: counts.written,
             },
         );
+        crate::metrics::echoes(&flow.id, counts.echoes);
         job.counts.read += counts.read;
         job.counts.written += counts.written;
         job.counts.unchanged += counts.unchanged;
+        job.counts.echoes += counts.echoes;
         job.counts.conflicts_yielded += counts.conflicts_yielded;
         job.counts.conflicts_parked += counts.conflicts_parked;
+        job.counts.matched += counts.matched;
+        job.counts.matches_parked += counts.matches_parked;
         for (id, reason) in &counts.failures {
             warn!(message = "Record not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
             job.record_failure(id, reason, now);

@@ -10,6 +10,7 @@ mod event;
 mod handler;
 mod job;
 mod lookups;
+pub mod matching;
 mod quality;
 mod records;
 mod two_way;
@@ -23,8 +24,8 @@ pub use job::{new_job, run_job, start_job, Budget, Deadline, JobOutcome, Unlimit
 pub use quality::observe_job;
 pub use records::{sync_records, PageCounts};
 pub use two_way::{
-    link_flows, merge as merge_records, merged_version, predict, resolve_merge, resolve_review, reverse_of, LinkError,
-    MergeDeps, Reverse,
+    link_flows, merge as merge_records, merged_version, predict, resolve_duplicate, resolve_merge, resolve_review,
+    reverse_of, LinkContext, LinkError, LinkPolicy, MergeDeps, Reverse,
 };
 
 /// Why a sync step failed. `Retry` failures leave the job where its last checkpoint put it.

@@ -18,11 +18,20 @@ pub struct PageCounts {
     pub read: u64,
     pub written: u64,
     pub unchanged: u64,
+    /// Of the unchanged records, those that were the echo of the other direction's write in a
+    /// two-way link (read back exactly as predicted): dropped, not written back.
+    pub echoes: u64,
     /// Records both sides of a two-way link changed, left for the other direction to bring
     /// over (the conflict rule chose the destination's version).
     pub conflicts_yielded: u64,
     /// Records both sides changed, parked in the review queue (or already there).
     pub conflicts_parked: u64,
+    /// New records linked to a record already on the other side (duplicate matching) instead
+    /// of creating one.
+    pub matched: u64,
+    /// New records whose best match on the other side needs a person: parked for review, not
+    /// created.
+    pub matches_parked: u64,
     /// (source id, reason) of records that failed permanently (poison records).
     pub failures: Vec<(String, String)>,
     /// The records written, for `record.created` / `record.updated` events.
@@ -107,21 +116,27 @@ pub async fn sync_records(
         .partition(|(id, _, hash, _)| existing.get(id).is_some_and(|l| &l.content_hash == hash));
     counts.unchanged = unchanged.len() as u64;
     // An unchanged record a two-way link has not kept yet is kept now (once), so the other
-    // direction can predict what its next write to it comes back as.
+    // direction can predict what its next write to it comes back as. An unchanged record whose
+    // hash the other direction predicted is our own echo: counted once, and the link says so
+    // no more (a second delivery of it is merely unchanged).
     let mut new_links: Vec<RecordLink> = unchanged
         .iter()
         .filter(|_| reverse.is_some())
         .filter_map(|(id, _, _, i)| {
             let link = existing.get(id)?;
-            link.record.is_none().then(|| RecordLink {
+            if link.predicted {
+                counts.echoes += 1;
+            }
+            (link.record.is_none() || link.predicted).then(|| RecordLink {
                 record: kept(*i),
                 subject: link.subject.clone().or_else(|| subject_of(*i)),
+                predicted: false,
                 ..link.clone()
             })
         })
         .collect();
     let changed = match reverse {
-        Some(reverse) if reverse.rule != ConflictRule::SourceWins => {
+        Some(reverse) if !matches!(reverse.rule, ConflictRule::SourceWins | ConflictRule::FieldOwnership) => {
             let settled = settle_conflicts(
                 reverse,
                 source,
@@ -137,6 +152,35 @@ pub async fn sync_records(
             counts.conflicts_yielded = settled.yielded;
             counts.conflicts_parked = settled.parked;
             settled.keep
+        }
+        _ => changed,
+    };
+    let changed = match (reverse, &flow.match_on_create) {
+        (Some(reverse), Some(thresholds)) => {
+            let matched = match_new_records(
+                flow,
+                reverse,
+                source,
+                destination,
+                &existing,
+                changed,
+                &inputs,
+                thresholds,
+                now,
+            )
+            .await?;
+            counts.matched = matched.linked.len() as u64 / 2 + matched.written_anyway;
+            counts.matches_parked = matched.parked;
+            counts.failures.extend(matched.failures);
+            let (ours, theirs): (Vec<_>, Vec<_>) = matched.linked.into_iter().partition(|(mine, _)| *mine);
+            new_links.extend(ours.into_iter().map(|(_, l)| l));
+            links
+                .put_many(
+                    &reverse.flow_id,
+                    &theirs.into_iter().map(|(_, l)| l).collect::<Vec<_>>(),
+                )
+                .await?;
+            matched.keep
         }
         _ => changed,
     };
@@ -179,6 +223,7 @@ pub async fn sync_records(
                     updated_at: now,
                     record: kept(i),
                     subject: subject_of(i),
+                    predicted: false,
                 });
             }
             WriteResult::Failed { reason, class } => match class {
@@ -230,6 +275,7 @@ async fn predict_echoes(
                 subject: crate::subjects::subject_of_value(tenant, &record),
                 source_id: destination_id,
                 destination_id: source_id,
+                predicted: hash.is_some(),
                 // No prediction: an empty hash matches nothing, so the echo is synced.
                 content_hash: hash.unwrap_or_default(),
                 updated_at: now,
@@ -300,7 +346,7 @@ async fn settle_conflicts(
             continue;
         }
         let ours_wins = match reverse.rule {
-            ConflictRule::SourceWins => true,
+            ConflictRule::SourceWins | ConflictRule::FieldOwnership => true,
             ConflictRule::DestinationWins => false,
             ConflictRule::Manual => {
                 park(reverse, &candidate.0, their_link, &inputs[candidate.3], &now, now_unix).await?;
@@ -323,6 +369,228 @@ async fn settle_conflicts(
         }
     }
     Ok(Settled { keep, yielded, parked })
+}
+
+/// What duplicate matching left to write, and what it did with the rest.
+struct Matched {
+    keep: Vec<Candidate>,
+    /// Links to write for records matched instead of created: `true` for this flow's, `false`
+    /// for the other direction's (two per record).
+    linked: Vec<(bool, RecordLink)>,
+    /// Matched records the write lands on anyway (an upsert keyed by the matched email).
+    written_anyway: u64,
+    parked: u64,
+    /// Records whose search the provider refused.
+    failures: Vec<(String, String)>,
+}
+
+/// Duplicate matching on create ([`super::matching`]): each changed record with no link yet is
+/// looked for on the destination (the other direction's source stream) by email, then phone,
+/// then name (each search the definition offers, stopping once a candidate reaches the link
+/// threshold), and the link's thresholds decide. A record linked instead of created is not
+/// written, unless the write is an upsert keyed by the very email that matched (it then
+/// updates the matched record); both directions' links are set, so neither side creates the
+/// other's copy. One in between is parked for review.
+#[allow(clippy::too_many_arguments)]
+async fn match_new_records(
+    flow: &Flow,
+    reverse: &Reverse,
+    source: &ConnectorClient,
+    destination: &ConnectorClient,
+    existing: &HashMap<String, RecordLink>,
+    changed: Vec<Candidate>,
+    inputs: &[Value],
+    thresholds: &crate::store::flows::MatchThresholds,
+    now: i64,
+) -> Result<Matched, SyncError> {
+    use super::matching::{best, decide, normalise_email, Decision, Evidence, Identity};
+    use crate::connector::definition::{SearchKind, WriteKind};
+    let mut out = Matched {
+        keep: Vec::with_capacity(changed.len()),
+        linked: Vec::new(),
+        written_anyway: 0,
+        parked: 0,
+        failures: Vec::new(),
+    };
+    let stream = reverse.source_stream.as_str();
+    let (Some(ours_spec), Some(theirs_spec)) = (source.identity(&flow.source_stream), destination.identity(stream))
+    else {
+        out.keep = changed;
+        return Ok(out);
+    };
+    let write = destination.definition().writes.get(&flow.destination_operation);
+    for candidate in changed {
+        if existing.contains_key(&candidate.0) {
+            out.keep.push(candidate);
+            continue;
+        }
+        let ours = Identity::read(ours_spec, &inputs[candidate.3]);
+        let mut found: Vec<(String, Identity, Value)> = Vec::new();
+        let mut top = None;
+        let mut failed = false;
+        for kind in [SearchKind::Email, SearchKind::Phone, SearchKind::Name] {
+            let value = match kind {
+                SearchKind::Email => ours.email.clone(),
+                SearchKind::Phone => ours.phone.clone(),
+                SearchKind::Name => ours.name.clone(),
+            };
+            let Some(value) = value.filter(|_| destination.searches(stream, kind)) else {
+                continue;
+            };
+            let parts = [
+                ("first_name", ours.first_name.as_deref()),
+                ("last_name", ours.last_name.as_deref()),
+                ("company", ours.company.as_deref()),
+            ];
+            let records = match destination.search_records(stream, kind, &value, &parts).await {
+                Ok(records) => records,
+                // A search the provider refuses fails this record, not the page.
+                Err(e) if !e.class.is_retriable() => {
+                    out.failures
+                        .push((candidate.0.clone(), format!("duplicate search by {}: {e}", kind.name())));
+                    failed = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            for record in records {
+                if let Some(id) = destination.record_id(stream, &record) {
+                    if !found.iter().any(|(f, _, _)| f == &id) {
+                        found.push((id, Identity::read(theirs_spec, &record), record));
+                    }
+                }
+            }
+            top = best(&ours, found.iter().map(|(id, i, _)| (id.as_str(), i.clone())));
+            if top.as_ref().is_some_and(|(_, s)| s.score >= thresholds.link) {
+                break;
+            }
+        }
+        if failed {
+            continue;
+        }
+        match decide(top, thresholds) {
+            Decision::Create => out.keep.push(candidate),
+            Decision::Link { id, score } => {
+                let upsert_lands_there = score.evidence == Evidence::Email
+                    && write.is_some_and(|w| {
+                        w.kind == WriteKind::Upsert
+                            && w.key
+                                .as_deref()
+                                .and_then(|k| candidate.1.pointer(k))
+                                .and_then(Value::as_str)
+                                .and_then(normalise_email)
+                                == ours.email
+                    });
+                tracing::info!(
+                    message = "New record matched one already on the other side; linked, not created.",
+                    flow_id = %flow.id,
+                    source_id = %candidate.0,
+                    destination_id = %id,
+                    score = score.score,
+                    evidence = score.evidence.name()
+                );
+                if upsert_lands_there {
+                    out.written_anyway += 1;
+                    out.keep.push(candidate);
+                    continue;
+                }
+                let theirs = found.iter().find(|(f, _, _)| f == &id).map(|(_, _, r)| r.clone());
+                let their_hash = theirs
+                    .as_ref()
+                    .and_then(|r| reverse.mapping.apply(r).ok())
+                    .map(|m| content_hash(&m))
+                    .unwrap_or_default();
+                let (source_id, hash, i) = (candidate.0, candidate.2, candidate.3);
+                out.linked.push((
+                    true,
+                    RecordLink {
+                        source_id: source_id.clone(),
+                        destination_id: id.clone(),
+                        content_hash: hash,
+                        updated_at: now,
+                        subject: crate::subjects::subject_of_value(&reverse.tenant, &inputs[i]),
+                        record: Some(inputs[i].clone()),
+                        predicted: false,
+                    },
+                ));
+                out.linked.push((
+                    false,
+                    RecordLink {
+                        source_id: id,
+                        destination_id: source_id,
+                        content_hash: their_hash,
+                        updated_at: now,
+                        subject: theirs
+                            .as_ref()
+                            .and_then(|r| crate::subjects::subject_of_value(&reverse.tenant, r)),
+                        record: theirs,
+                        predicted: false,
+                    },
+                ));
+            }
+            Decision::Review { id, score } => {
+                let theirs = found
+                    .iter()
+                    .find(|(f, _, _)| f == &id)
+                    .map(|(_, _, r)| r.clone())
+                    .unwrap_or(Value::Null);
+                park_duplicate(reverse, &candidate.0, &id, &inputs[candidate.3], &theirs, score, now).await?;
+                out.parked += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parks a possible duplicate in the review queue: `ours` (source id `source_id`) was about
+/// to be created, and `theirs` (id `their_id` on the other side) scored between the thresholds.
+#[allow(clippy::too_many_arguments)]
+async fn park_duplicate(
+    reverse: &Reverse,
+    source_id: &str,
+    their_id: &str,
+    ours: &Value,
+    theirs: &Value,
+    score: super::matching::Score,
+    now: i64,
+) -> Result<(), SyncError> {
+    let Some(reviews) = &reverse.reviews else {
+        return Ok(());
+    };
+    let (first, second) = crate::store::reviews::link_key(&reverse.this_flow, &reverse.flow_id);
+    let this_is_first = first == reverse.this_flow;
+    let (record, counterpart, first_version, second_version) = if this_is_first {
+        (source_id, their_id, ours, theirs)
+    } else {
+        (their_id, source_id, theirs, ours)
+    };
+    let item = crate::store::reviews::ReviewItem {
+        first_flow: first.clone(),
+        second_flow: second.clone(),
+        record: record.to_owned(),
+        counterpart: counterpart.to_owned(),
+        first_version: first_version.clone(),
+        second_version: second_version.clone(),
+        base: None,
+        parked_at: now,
+        seen_by: reverse.this_flow.clone(),
+        kind: crate::store::reviews::ReviewKind::Duplicate,
+        score: Some(score.score),
+        evidence: Some(score.evidence.name().to_owned()),
+    };
+    // The person the possible duplicate is about: the first address of either version.
+    let subject = crate::subjects::subject_of_value(&reverse.tenant, ours)
+        .or_else(|| crate::subjects::subject_of_value(&reverse.tenant, theirs));
+    if reviews.park(&item, subject.as_deref()).await? {
+        tracing::warn!(
+            message = "Possible duplicate parked for review; not created.",
+            flow_id = %reverse.this_flow,
+            link = %format!("{first}|{second}"),
+            record = %record,
+            score = score.score
+        );
+    }
+    Ok(())
 }
 
 /// Parks a conflict in the review queue (once per record pair: the other direction finds it
@@ -355,6 +623,9 @@ async fn park(
         base: their_link.record.clone(),
         parked_at: now,
         seen_by: reverse.this_flow.clone(),
+        kind: Default::default(),
+        score: None,
+        evidence: None,
     };
     // The person the conflict is about: the first address of either version.
     let subject = crate::subjects::subject_of_value(&reverse.tenant, &item.first_version)

@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::{SyncDeps, SyncError};
 use crate::connector::{content_hash, ConnectorClient, Mapping};
-use crate::store::flows::{ConflictRule, Flow, FlowStore};
+use crate::store::flows::{ConflictRule, Flow, FlowStore, MatchThresholds};
 
 /// The other direction of a two-way link, as one direction's writes need it.
 pub struct Reverse {
@@ -157,16 +157,60 @@ pub enum LinkError {
     /// A merge's write (or read back) failed; nothing is resolved.
     #[error("flow {flow}: {reason}")]
     Write { flow: String, reason: String },
+    /// The two flows disagree about the records they link (the reason names both flows, the
+    /// write and the stream; one string keeps the error small).
+    #[error("{0}")]
+    Records(String),
+    #[error("duplicate matching: {0}")]
+    Matching(String),
+    #[error("record {0} is parked as a possible duplicate, not a conflict: answer whether the two are the same record (`switchyard flows resolve-duplicate`)")]
+    Duplicate(String),
+    #[error("record {0} is parked as a conflict, not a possible duplicate: choose the winning side (`switchyard flows resolve`)")]
+    Conflict(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
+/// How a two-way link settles what both sides changed, and whether it matches duplicates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkPolicy {
+    /// What the first flow does with a conflict (the second does the mirror).
+    pub rule: ConflictRule,
+    /// Look for an existing record before creating one, with these thresholds.
+    pub matching: Option<MatchThresholds>,
+}
+
+impl From<ConflictRule> for LinkPolicy {
+    fn from(rule: ConflictRule) -> Self {
+        LinkPolicy { rule, matching: None }
+    }
+}
+
+/// Where link checks find connections and their connector definitions.
+pub struct LinkContext<'a> {
+    pub flows: &'a FlowStore,
+    pub connections: &'a crate::store::connections::ConnectionStore,
+    pub registry: &'a crate::connector::Registry,
+}
+
 /// Pairs flows `a` and `b` as the two directions of a two-way link, after checking that they
-/// run opposite ways between the same two connections of one tenant; `a_rule` is what `a` does
-/// with a conflict, and `b` does the mirror. Pairing again only sets the rules.
-pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRule) -> Result<(), LinkError> {
+/// run opposite ways between the same two connections of one tenant, that each writes the
+/// records the other reads, and (with matching) that both sides say where a record's identity
+/// is and the written side can be searched; `policy.rule` is what `a` does with a conflict,
+/// and `b` does the mirror. Pairing again only sets the policy.
+pub async fn link_flows(
+    ctx: &LinkContext<'_>,
+    a: &str,
+    b: &str,
+    policy: impl Into<LinkPolicy>,
+) -> Result<(), LinkError> {
+    let LinkPolicy { rule: a_rule, matching } = policy.into();
+    let flows = ctx.flows;
     if a == b {
         return Err(LinkError::Same);
+    }
+    if let Some(m) = &matching {
+        m.validate().map_err(LinkError::Matching)?;
     }
     let fa = flows.get(a).await?.ok_or_else(|| LinkError::NotFound(a.into()))?;
     let fb = flows.get(b).await?.ok_or_else(|| LinkError::NotFound(b.into()))?;
@@ -190,7 +234,8 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
             });
         }
     }
-    if flows.pair(a, b, a_rule).await? {
+    check_records(ctx, &fa, &fb, matching.is_some()).await?;
+    if flows.pair(a, b, a_rule, matching).await? {
         Ok(())
     } else {
         // A flow was deleted or paired elsewhere between the reads and the write.
@@ -211,6 +256,50 @@ pub async fn link_flows(flows: &FlowStore, a: &str, b: &str, a_rule: ConflictRul
             reason: "the pairing was refused; try again".into(),
         }))
     }
+}
+
+/// Each flow of a pair writes the records the other reads (the write's `stream`, when the
+/// definition says or its name shows); with matching, both streams say where a record's
+/// identity is, and each written stream can be searched. A connection whose connector is not
+/// built in is not checked here.
+async fn check_records(ctx: &LinkContext<'_>, fa: &Flow, fb: &Flow, matching: bool) -> Result<(), LinkError> {
+    for (writer, reader) in [(fa, fb), (fb, fa)] {
+        let Some(conn) = ctx.connections.get(&writer.destination_connection).await? else {
+            continue;
+        };
+        let Some(def) = ctx.registry.get(&conn.provider) else {
+            continue;
+        };
+        let written = def.write_stream(&writer.destination_operation);
+        if let Some(written) = written {
+            if written != reader.source_stream {
+                return Err(LinkError::Records(format!(
+                    "flows {w} and {r} disagree about the records they link: {w} writes `{operation}`, which writes {provider}'s `{written}` records, but {r} reads `{read}`",
+                    w = writer.id,
+                    r = reader.id,
+                    operation = writer.destination_operation,
+                    provider = def.id,
+                    read = reader.source_stream,
+                )));
+            }
+        }
+        if matching {
+            let stream = def.streams.get(&reader.source_stream);
+            if stream.is_none_or(|s| s.identity.is_none()) {
+                return Err(LinkError::Matching(format!(
+                    "{}'s stream `{}` does not say where a record's identity is (its `identity`), so flow {} cannot match what flow {} creates there",
+                    def.id, reader.source_stream, reader.id, writer.id
+                )));
+            }
+            if stream.is_none_or(|s| s.search.is_empty()) {
+                return Err(LinkError::Matching(format!(
+                    "{}'s stream `{}` has no `search`, so flow {} cannot look for an existing record before it creates one",
+                    def.id, reader.source_stream, writer.id
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Resolves a parked conflict in favour of `winner`'s source version: the losing side's link
@@ -253,6 +342,7 @@ pub async fn resolve_review(
                 updated_at: now,
                 record: Some(loser_version.clone()),
                 subject: crate::subjects::subject_of_value(&other.tenant, loser_version),
+                predicted: false,
             }],
         )
         .await?;
@@ -288,6 +378,9 @@ async fn parked(
             second,
             record: record.into(),
         })?;
+    if item.kind == crate::store::reviews::ReviewKind::Duplicate {
+        return Err(LinkError::Duplicate(record.into()));
+    }
     Ok((win, other, item))
 }
 
@@ -467,6 +560,124 @@ pub async fn resolve_merge(
     written(counts, &other)?;
     deps.reviews.remove(&item.first_flow, &item.second_flow, record).await?;
     Ok((item, merged))
+}
+
+/// Answers a possible duplicate parked by duplicate matching (`record` as the review lists it,
+/// on the link of `flow`): `same` links the two records both ways, so neither side creates a
+/// copy of the other; otherwise each direction creates its record on the other side at its
+/// next run (their links then say there is nothing to match). The review item is removed. Returns it.
+pub async fn resolve_duplicate(
+    flows: &FlowStore,
+    links: &crate::store::links::LinkStore,
+    reviews: &crate::store::reviews::ReviewStore,
+    flow: &str,
+    record: &str,
+    same: bool,
+    now: i64,
+) -> Result<crate::store::reviews::ReviewItem, LinkError> {
+    let this = flows.get(flow).await?.ok_or_else(|| LinkError::NotFound(flow.into()))?;
+    let other_id = this
+        .reverse_flow
+        .clone()
+        .ok_or_else(|| LinkError::NotPaired(flow.into()))?;
+    let other = flows
+        .get(&other_id)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (first, second) = crate::store::reviews::link_key(&this.id, &other.id);
+    let item = reviews
+        .get(&first, &second, record)
+        .await?
+        .ok_or_else(|| LinkError::NoReview {
+            first: first.clone(),
+            second: second.clone(),
+            record: record.into(),
+        })?;
+    if item.kind != crate::store::reviews::ReviewKind::Duplicate {
+        return Err(LinkError::Conflict(record.into()));
+    }
+    // The flow that found the pair was about to create its record; the other side's record is
+    // the candidate.
+    let (creator, candidate_flow) = if item.seen_by == this.id {
+        (&this, &other)
+    } else {
+        (&other, &this)
+    };
+    let creator_is_first = creator.id == first;
+    let (ours_id, theirs_id, ours, theirs) = if creator_is_first {
+        (
+            &item.record,
+            &item.counterpart,
+            &item.first_version,
+            &item.second_version,
+        )
+    } else {
+        (
+            &item.counterpart,
+            &item.record,
+            &item.second_version,
+            &item.first_version,
+        )
+    };
+    // The hash of `v` under `f`'s mapping, or why the mapping refused it.
+    let hash = |f: &Flow, v: &serde_json::Value| -> Result<String, String> {
+        Mapping::cached(&f.mapping)
+            .map_err(|e| e.to_string())
+            .and_then(|m| m.apply(v).map_err(|e| e.to_string()))
+            .map(|mapped| content_hash(&mapped))
+    };
+    let refused = |f: &Flow| {
+        let flow = f.id.clone();
+        move |reason| LinkError::Mapping { flow, reason }
+    };
+    let link = |source_id: &str, destination_id: &str, content_hash: String, record: Option<serde_json::Value>| {
+        crate::store::links::RecordLink {
+            source_id: source_id.to_owned(),
+            destination_id: destination_id.to_owned(),
+            content_hash,
+            updated_at: now,
+            subject: record
+                .as_ref()
+                .and_then(|r| crate::subjects::subject_of_value(&this.tenant, r)),
+            record,
+            predicted: false,
+        }
+    };
+    if same {
+        links
+            .put_many(
+                &creator.id,
+                &[link(
+                    ours_id,
+                    theirs_id,
+                    hash(creator, ours).map_err(refused(creator))?,
+                    Some(ours.clone()),
+                )],
+            )
+            .await?;
+        links
+            .put_many(
+                &candidate_flow.id,
+                &[link(
+                    theirs_id,
+                    ours_id,
+                    hash(candidate_flow, theirs).map_err(refused(candidate_flow))?,
+                    Some(theirs.clone()),
+                )],
+            )
+            .await?;
+    } else {
+        // Two people: a link with no counterpart and no hash makes each record be written
+        // (created on the other side) at its flow's next run, without matching again.
+        links
+            .put_many(&creator.id, &[link(ours_id, "", String::new(), None)])
+            .await?;
+        links
+            .put_many(&candidate_flow.id, &[link(theirs_id, "", String::new(), None)])
+            .await?;
+    }
+    reviews.remove(&first, &second, record).await?;
+    Ok(item)
 }
 
 #[cfg(test)]

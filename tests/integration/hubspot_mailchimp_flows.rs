@@ -1,0 +1,483 @@
+//! Example flow 1 end to end (`examples/hubspot-mailchimp/`): HubSpot contacts <-> Mailchimp
+//! audience members, two-way, under `field_ownership` (HubSpot owns a contact's names and
+//! lifecycle stage, Mailchimp its subscription status), with duplicate matching on create.
+//! Every change arrives as the provider's webhook, through the receiver and the sync queue
+//! (HubSpot's signed v3 deliveries; Mailchimp's unsigned form posts on the secret path), and
+//! the echo of each of our own writes is dropped and counted, with both fakes counting writes.
+
+use serde_json::json;
+use switchyard::queue::{Envelope, SyncMessage};
+use switchyard::store::flows::{ConflictRule, Flow, MatchThresholds, SyncMode};
+use switchyard::store::reviews::ReviewKind;
+use switchyard::sync::{self, link_flows, LinkError, LinkPolicy, PageCounts};
+use switchyard::webhook::Scheme;
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType, PropertySchema};
+use switchyard_fakes::mailchimp::{self, subscriber_hash, Mailchimp, MailchimpConfig, API_KEY, LIST_ID};
+use switchyard_fakes::FakeHandle;
+
+use crate::sync::Rig;
+
+const HUBSPOT_TO_MAILCHIMP: &str = include_str!("../../examples/hubspot-mailchimp/hubspot-to-mailchimp.jq");
+const MAILCHIMP_TO_HUBSPOT: &str = include_str!("../../examples/hubspot-mailchimp/mailchimp-to-hubspot.jq");
+/// HubSpot's app secret (v3 signatures) and the Mailchimp webhook URL's secret segment.
+const HUBSPOT_SECRET: &str = "hs-app-secret-5b0c9e";
+const PATH_SECRET: &str = "mc-path-secret-7f3a11c2";
+const FORM: &str = "application/x-www-form-urlencoded";
+const THRESHOLDS: MatchThresholds = MatchThresholds { link: 0.9, create: 0.6 };
+
+struct Flow1 {
+    rig: Rig,
+    hub: FakeHandle<hubspot::Hubspot>,
+    mc: FakeHandle<Mailchimp>,
+    to_mc: Flow,
+    to_hs: Flow,
+    hs_scheme: Scheme,
+}
+
+/// A HubSpot portal (with the `mailchimp_status` property) and a Mailchimp audience, both
+/// receiving webhooks, the example's two flows between them, linked with `policy`.
+async fn flow1(policy: Option<LinkPolicy>) -> Flow1 {
+    for secret in [HUBSPOT_SECRET, PATH_SECRET, API_KEY] {
+        switchyard_tests::log_capture::known_secret(secret);
+    }
+    let rig = Rig::new().await;
+    let hub = hubspot::start(HubspotConfig {
+        schema: PropertySchema::default().with_property(ObjectType::Contacts, "mailchimp_status"),
+        ..HubspotConfig::default()
+    });
+    let mc = mailchimp::start(MailchimpConfig::default());
+    let registry = switchyard::connector::Registry::embedded().unwrap();
+    let scheme = |id: &str| {
+        registry
+            .get_shared(id)
+            .unwrap()
+            .webhooks
+            .as_ref()
+            .expect("takes webhooks")
+            .receiver_scheme()
+            .unwrap()
+    };
+    let hs_scheme = scheme("hubspot");
+    rig.connect_receiving(
+        "conn_hs",
+        "hubspot",
+        &hub.base_url,
+        json!({"access_token": hubspot::TEST_TOKEN}),
+        (hs_scheme.clone(), HUBSPOT_SECRET),
+    )
+    .await;
+    rig.connect_receiving_with_config(
+        "conn_mc",
+        "mailchimp",
+        json!({"base_url": mailchimp::api_url(&mc), "list_id": LIST_ID}),
+        json!({"username": "switchyard", "api_key": API_KEY}),
+        (scheme("mailchimp"), PATH_SECRET),
+    )
+    .await;
+    let to_mc = Flow {
+        id: "flow_hs_to_mc".into(),
+        name: "HubSpot contacts to Mailchimp members".into(),
+        source_connection: "conn_hs".into(),
+        source_stream: "contacts".into(),
+        destination_connection: "conn_mc".into(),
+        destination_operation: "members.upsert".into(),
+        mapping: HUBSPOT_TO_MAILCHIMP.into(),
+        mode: SyncMode::Full,
+        ..rig.flow.clone()
+    };
+    let to_hs = Flow {
+        id: "flow_mc_to_hs".into(),
+        name: "Mailchimp members to HubSpot contacts".into(),
+        source_connection: "conn_mc".into(),
+        source_stream: "members".into(),
+        destination_connection: "conn_hs".into(),
+        destination_operation: "contacts.upsert_by_email".into(),
+        mapping: MAILCHIMP_TO_HUBSPOT.into(),
+        mode: SyncMode::Full,
+        ..rig.flow.clone()
+    };
+    rig.deps.flows.create(&to_mc).await.unwrap();
+    rig.deps.flows.create(&to_hs).await.unwrap();
+    if let Some(policy) = policy {
+        link_flows(&rig.deps.link_context(), &to_mc.id, &to_hs.id, policy)
+            .await
+            .expect("the example's flows pair up");
+    }
+    let (to_mc, to_hs) = (
+        rig.deps.flows.get(&to_mc.id).await.unwrap().unwrap(),
+        rig.deps.flows.get(&to_hs.id).await.unwrap().unwrap(),
+    );
+    Flow1 {
+        rig,
+        hub,
+        mc,
+        to_mc,
+        to_hs,
+        hs_scheme,
+    }
+}
+
+impl Flow1 {
+    /// HubSpot posts one v3 event about contact `id`, signed.
+    async fn hubspot_event(&self, event_id: u64, kind: &str, id: &str) {
+        let body = serde_json::to_vec(&json!([{
+            "eventId": event_id, "subscriptionId": 7, "portalId": 62515, "appId": 1160452,
+            "occurredAt": 1_764_237_600_000_u64, "subscriptionType": kind,
+            "attemptNumber": 0, "objectId": id.parse::<u64>().unwrap(), "changeFlag": "NEW",
+        }]))
+        .unwrap();
+        let status = self
+            .rig
+            .deliver_with("conn_hs", &self.hs_scheme, HUBSPOT_SECRET, &body, &[])
+            .await;
+        assert_eq!(status, 200, "HubSpot's delivery is accepted");
+    }
+
+    /// Mailchimp posts one audience webhook (`subscribe`, `unsubscribe`, `profile`) about the
+    /// member with `email`, form-encoded, to the secret path.
+    async fn mailchimp_event(&self, kind: &str, email: &str, fired_at: &str) {
+        let body = format!(
+            "type={kind}&fired_at={}&data%5Bid%5D={}&data%5Blist_id%5D={LIST_ID}&data%5Bemail%5D={}&data%5Bemail_type%5D=html",
+            fired_at.replace(' ', "+").replace(':', "%3A"),
+            &subscriber_hash(email)[..10],
+            email.replace('@', "%40"),
+        );
+        let status = self
+            .rig
+            .deliver_to_secret_path("conn_mc", PATH_SECRET, FORM, body.as_bytes())
+            .await;
+        assert_eq!(status, 200, "Mailchimp's delivery is accepted");
+    }
+
+    /// Runs every queued message as connector-sync would, and sums what the flows did.
+    async fn drain(&self) -> PageCounts {
+        let mut total = PageCounts::default();
+        loop {
+            let messages = self.rig.env.drain_queue().await;
+            if messages.is_empty() {
+                return total;
+            }
+            for message in messages {
+                let envelope: Envelope = serde_json::from_value(message).expect("a sync message");
+                let SyncMessage::InboundEvent(event) = &envelope.message else {
+                    panic!("only inbound events are queued here")
+                };
+                for (_, counts) in sync::run_inbound_event(&self.rig.deps, event).await.unwrap() {
+                    assert!(counts.failures.is_empty(), "{:?}", counts.failures);
+                    total.read += counts.read;
+                    total.written += counts.written;
+                    total.echoes += counts.echoes;
+                    total.matched += counts.matched;
+                    total.matches_parked += counts.matches_parked;
+                }
+            }
+        }
+    }
+
+    fn contact(&self, email: &str) -> hubspot::CrmObject {
+        self.hub
+            .find(ObjectType::Contacts, "email", email)
+            .expect("the contact exists")
+    }
+
+    fn member(&self, email: &str) -> serde_json::Value {
+        self.mc.member_json(&subscriber_hash(email)).expect("the member exists")
+    }
+
+    /// Changes a contact in HubSpot as a person would (through the API).
+    async fn edit_contact(&self, id: &str, properties: serde_json::Value) {
+        let status = reqwest::Client::new()
+            .patch(format!("{}/crm/v3/objects/contacts/{id}", self.hub.base_url))
+            .bearer_auth(hubspot::TEST_TOKEN)
+            .json(&json!({ "properties": properties }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{status}");
+    }
+}
+
+fn field_ownership() -> LinkPolicy {
+    LinkPolicy {
+        rule: ConflictRule::FieldOwnership,
+        matching: Some(THRESHOLDS),
+    }
+}
+
+#[tokio::test]
+async fn hubspot_and_mailchimp_stay_in_step_by_webhooks_and_our_own_echoes_are_dropped() {
+    let f = flow1(Some(field_ownership())).await;
+    assert_eq!(f.to_mc.reverse_flow.as_deref(), Some("flow_mc_to_hs"));
+    assert_eq!(f.to_hs.on_conflict, ConflictRule::FieldOwnership);
+    assert_eq!(f.to_hs.match_on_create, Some(THRESHOLDS));
+    let ada = f.hub.insert(
+        ObjectType::Contacts,
+        &[
+            ("email", "ada@example.com"),
+            ("firstname", "Ada"),
+            ("lastname", "Lovelace"),
+            ("lifecyclestage", "lead"),
+        ],
+    );
+    let hs_writes = f.hub.writes();
+
+    // A new HubSpot contact reaches Mailchimp as a pending member with HubSpot's fields.
+    f.hubspot_event(1, "contact.creation", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
+    let member = f.member("ada@example.com");
+    assert_eq!(member["status"], "pending");
+    assert_eq!(member["merge_fields"]["FNAME"], "Ada");
+    assert_eq!(member["merge_fields"]["LIFECYCLE"], "lead");
+    assert_eq!(f.mc.writes(), 1);
+
+    // Mailchimp reports the new member (its webhook's `api` source): the status is
+    // Mailchimp's, new to HubSpot, so it is written there, once.
+    f.mailchimp_event("subscribe", "ada@example.com", "2026-11-27 10:00:00")
+        .await;
+    let counts = f.drain().await;
+    assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
+    assert_eq!(f.contact("ada@example.com").get("mailchimp_status"), Some("pending"));
+    assert_eq!(f.hub.writes(), hs_writes + 1);
+
+    // HubSpot reports that write as a property change: our own echo, dropped and counted.
+    f.hubspot_event(2, "contact.propertyChange", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!((counts.read, counts.written, counts.echoes), (1, 0, 1), "{counts:?}");
+    assert_eq!(f.mc.writes(), 1, "nothing written back to Mailchimp");
+
+    // Ada confirms, then unsubscribes through Mailchimp's form: HubSpot learns each status.
+    f.mc.set_status(&subscriber_hash("ada@example.com"), "unsubscribed")
+        .unwrap();
+    f.mailchimp_event("unsubscribe", "ada@example.com", "2026-11-27 10:05:00")
+        .await;
+    let counts = f.drain().await;
+    assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
+    assert_eq!(
+        f.contact("ada@example.com").get("mailchimp_status"),
+        Some("unsubscribed")
+    );
+    f.hubspot_event(3, "contact.propertyChange", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!((counts.written, counts.echoes), (0, 1), "the echo again: {counts:?}");
+
+    // A person renames her and moves her lifecycle stage in HubSpot: Mailchimp gets both,
+    // and Mailchimp's `profile` webhook about our write is dropped as our echo.
+    f.edit_contact(&ada.id, json!({"firstname": "Augusta", "lifecyclestage": "customer"}))
+        .await;
+    let hs_writes = f.hub.writes();
+    f.hubspot_event(4, "contact.propertyChange", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!((counts.written, counts.echoes), (1, 0), "{counts:?}");
+    assert_eq!(f.mc.writes(), 2);
+    f.mailchimp_event("profile", "ada@example.com", "2026-11-27 10:10:00")
+        .await;
+    let counts = f.drain().await;
+    assert_eq!((counts.written, counts.echoes), (0, 1), "{counts:?}");
+    assert_eq!(f.hub.writes(), hs_writes, "nothing written back to HubSpot");
+
+    // Both sides hold what the ownership rule says, once each.
+    let member = f.member("ada@example.com");
+    assert_eq!(
+        (
+            &member["status"],
+            &member["merge_fields"]["FNAME"],
+            &member["merge_fields"]["LIFECYCLE"]
+        ),
+        (&json!("unsubscribed"), &json!("Augusta"), &json!("customer"))
+    );
+    let contact = f.contact("ada@example.com");
+    assert_eq!(
+        (
+            contact.get("firstname"),
+            contact.get("lifecyclestage"),
+            contact.get("mailchimp_status")
+        ),
+        (Some("Augusta"), Some("customer"), Some("unsubscribed"))
+    );
+    assert_eq!((f.hub.count(ObjectType::Contacts), f.mc.member_count()), (1, 1));
+    assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
+}
+
+/// Mailchimp -> HubSpot creates contacts; people already in HubSpot under another email are
+/// found by phone (linked, not created) or by a similar name at the same company (parked for
+/// review); someone HubSpot has under the same email is updated in place; only a stranger is
+/// created. The other direction then creates nothing for the linked pair, and finds the
+/// parked pair parked already.
+#[tokio::test]
+async fn new_members_already_in_hubspot_are_linked_or_reviewed_instead_of_duplicated() {
+    let f = flow1(Some(field_ownership())).await;
+    let add = |email: &str, props: &[(&str, &str)]| {
+        let mut all = vec![("email", email)];
+        all.extend_from_slice(props);
+        f.hub.insert(ObjectType::Contacts, &all)
+    };
+    let ann = add(
+        "ann.lee@work.io",
+        &[("firstname", "Ann"), ("lastname", "Lee"), ("phone", "+61400111222")],
+    );
+    let jon = add(
+        "jon.smith@globex.io",
+        &[
+            ("firstname", "Jon"),
+            ("lastname", "Smith"),
+            ("company", "Globex Corporation"),
+        ],
+    );
+    let _case = add("case@example.com", &[("firstname", "Casey")]);
+    f.mc.add_member(
+        "ann@home.io",
+        &[("FNAME", "Ann"), ("LNAME", "Lee"), ("PHONE", "0400 111 222")],
+    );
+    f.mc.add_member(
+        "jsmith@mail.io",
+        &[("FNAME", "John"), ("LNAME", "Smith"), ("COMPANY", "Globex")],
+    );
+    f.mc.add_member("Case@Example.com", &[("FNAME", "Casey")]);
+    f.mc.add_member("zed@nowhere.io", &[("FNAME", "Zed"), ("LNAME", "Null")]);
+
+    let job = f.rig.run_flow(&f.to_hs, None).await;
+    let c = job.counts;
+    assert_eq!((c.read, c.failed), (4, 0), "{c:?}");
+    assert_eq!(
+        (c.matched, c.matches_parked, c.written),
+        (2, 1, 2),
+        "phone and email matched, the name parked; Zed created and Casey's contact updated: {c:?}"
+    );
+    assert_eq!(f.hub.count(ObjectType::Contacts), 4, "only Zed is new");
+    assert!(f.hub.find(ObjectType::Contacts, "email", "zed@nowhere.io").is_some());
+    assert!(f.hub.find(ObjectType::Contacts, "email", "ann@home.io").is_none());
+    assert!(f.hub.find(ObjectType::Contacts, "email", "jsmith@mail.io").is_none());
+    assert_eq!(
+        f.contact("case@example.com").get("mailchimp_status"),
+        Some("subscribed"),
+        "the contact with the same email is updated, not duplicated"
+    );
+
+    // The phone match is linked both ways, to the existing contact.
+    let ann_hash = subscriber_hash("ann@home.io");
+    let there = f
+        .rig
+        .deps
+        .links
+        .get_many(&f.to_hs.id, std::slice::from_ref(&ann_hash))
+        .await
+        .unwrap();
+    assert_eq!(there[&ann_hash].destination_id, ann.id);
+    // The similar name waits for a person, with its score and both records.
+    let (first, second) = switchyard::store::reviews::link_key(&f.to_hs.id, &f.to_mc.id);
+    let reviews = f.rig.deps.reviews.list(&first, &second).await.unwrap();
+    assert_eq!(reviews.len(), 1, "{reviews:#?}");
+    let review = &reviews[0];
+    assert_eq!(review.kind, ReviewKind::Duplicate);
+    assert_eq!(review.evidence.as_deref(), Some("name and company"));
+    let score = review.score.unwrap();
+    assert!((0.6..0.9).contains(&score), "{score}");
+    assert_eq!(
+        (review.record.as_str(), review.counterpart.as_str()),
+        (jon.id.as_str(), subscriber_hash("jsmith@mail.io").as_str()),
+        "keyed by the first flow's (HubSpot -> Mailchimp) source side"
+    );
+
+    // HubSpot -> Mailchimp: Ann is linked already and Jon is parked already (found again by
+    // Mailchimp's member search), so no duplicate member is created for either.
+    let members = f.mc.member_count();
+    let job = f.rig.run_flow(&f.to_mc, None).await;
+    let c = job.counts;
+    assert_eq!(c.failed, 0, "{c:?}");
+    assert_eq!(c.matches_parked, 1, "{c:?}");
+    assert!(
+        f.mc.member_json(&subscriber_hash("ann.lee@work.io")).is_none(),
+        "Ann's HubSpot email made no second member"
+    );
+    assert!(f.mc.member_json(&subscriber_hash("jon.smith@globex.io")).is_none());
+    assert_eq!(f.mc.member_count(), members, "nothing new in Mailchimp: {c:?}");
+    assert_eq!(f.rig.deps.reviews.list(&first, &second).await.unwrap().len(), 1);
+
+    // A person answers: the same man. The pair is linked both ways and neither direction
+    // creates him again.
+    let err = switchyard::sync::resolve_review(
+        &f.rig.deps.flows,
+        &f.rig.deps.links,
+        &f.rig.deps.reviews,
+        &f.to_mc.id,
+        &jon.id,
+        0,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, LinkError::Duplicate(_)),
+        "a duplicate has no winner: {err}"
+    );
+    switchyard::sync::resolve_duplicate(
+        &f.rig.deps.flows,
+        &f.rig.deps.links,
+        &f.rig.deps.reviews,
+        &f.to_mc.id,
+        &jon.id,
+        true,
+        0,
+    )
+    .await
+    .unwrap();
+    assert!(f.rig.deps.reviews.list(&first, &second).await.unwrap().is_empty());
+    let (hub_writes, mc_writes) = (f.hub.writes(), f.mc.writes());
+    for flow in [&f.to_hs, &f.to_mc] {
+        let c = f.rig.run_flow(flow, None).await.counts;
+        assert_eq!((c.written, c.matches_parked, c.failed), (0, 0, 0), "{}: {c:?}", flow.id);
+    }
+    assert_eq!((f.hub.writes(), f.mc.writes()), (hub_writes, mc_writes));
+    assert_eq!((f.hub.count(ObjectType::Contacts), f.mc.member_count()), (4, members));
+    assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
+}
+
+/// A link whose flows disagree about the records they link, or whose duplicate matching
+/// cannot work, is refused with the reason, and neither flow is paired.
+#[tokio::test]
+async fn a_link_whose_flows_disagree_is_refused_with_the_reason() {
+    let f = flow1(None).await;
+    let ctx = f.rig.deps.link_context();
+    // HubSpot -> Mailchimp members, but "back" from Mailchimp's campaigns.
+    let campaigns_back = Flow {
+        id: "flow_campaigns_to_hs".into(),
+        source_stream: "campaigns".into(),
+        ..f.to_hs.clone()
+    };
+    f.rig.deps.flows.create(&campaigns_back).await.unwrap();
+    let err = link_flows(&ctx, &f.to_mc.id, &campaigns_back.id, ConflictRule::FieldOwnership)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Records(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("writes `members.upsert`, which writes mailchimp's `members` records, but flow_campaigns_to_hs reads `campaigns`"),
+        "{err}"
+    );
+    // Thresholds the wrong way round.
+    let err = link_flows(
+        &ctx,
+        &f.to_mc.id,
+        &f.to_hs.id,
+        LinkPolicy {
+            rule: ConflictRule::FieldOwnership,
+            matching: Some(MatchThresholds { link: 0.5, create: 0.8 }),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("create threshold (0.8) must not be above the link threshold (0.5)"),
+        "{err}"
+    );
+    for id in [&f.to_mc.id, &f.to_hs.id, &campaigns_back.id] {
+        let flow = f.rig.deps.flows.get(id).await.unwrap().unwrap();
+        assert_eq!(
+            (flow.reverse_flow, flow.match_on_create),
+            (None, None),
+            "{id} left alone"
+        );
+    }
+}
