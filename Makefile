@@ -27,6 +27,7 @@ bench:
 	cargo bench -p switchyard-tests --bench sync_throughput
 	cargo bench -p health-checker
 	cargo bench -p switchyard-tests --bench footprint
+	cargo bench --workspace --bench api_warm_path
 	scripts/setup-venv.sh
 	cargo test -p switchyard-tests --test integration -- --ignored fault_injection_with_2000_events a_thousand_connections_are_checked --nocapture
 
