@@ -35,7 +35,6 @@ use switchyard::connector::Registry;
 use switchyard::store::api_keys::{Role, Tier};
 use switchyard_tests::TestEnv;
 
-
 fn cpu_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid, writable timespec; the clock ids are the standard ones.
@@ -117,7 +116,10 @@ impl Figures {
             ms(pct(&self.cpu_us, 0.99)),
             ms(self.cpu_us.iter().sum::<u64>() / self.n as u64)
         );
-        println!("  process CPU     mean {:.2} ms per request (all threads)", ms(self.process_cpu_us / self.n as u64));
+        println!(
+            "  process CPU     mean {:.2} ms per request (all threads)",
+            ms(self.process_cpu_us / self.n as u64)
+        );
         println!("  DynamoDB calls  {:.2} per request", calls as f64 / self.n as f64);
         for (op, c) in &self.dynamodb {
             println!("    {op:<28} {:.2}", *c as f64 / self.n as f64);
@@ -210,7 +212,8 @@ async fn run() {
     let bench = Bench { env, deps, key };
 
     for id in ["conn_src", "conn_dst"] {
-        let body = json!({"id": id, "provider": "hubspot", "credentials": {"access_token": format!("pat-bench-{ulid}")}});
+        let body =
+            json!({"id": id, "provider": "hubspot", "credentials": {"access_token": format!("pat-bench-{ulid}")}});
         let (status, body) = bench.call("POST", "/v1/connections", Some(&body)).await;
         assert_eq!(status, 201, "{body}");
     }
@@ -241,7 +244,11 @@ async fn run() {
 
     println!(
         "api warm path against moto ({}; {} profile; {} flows listed per page)",
-        if smoke { "smoke run, figures mean nothing" } else { "bench run" },
+        if smoke {
+            "smoke run, figures mean nothing"
+        } else {
+            "bench run"
+        },
         if cfg!(debug_assertions) { "debug" } else { "optimised" },
         flows
     );
@@ -253,7 +260,11 @@ async fn run() {
     println!(
         "target: < 2 ms CPU per request (list {list_cpu:.2} ms, create {create_cpu:.2} ms: {}), \
          <= 2 DynamoDB calls per read (list {reads:.2}: {})",
-        if list_cpu < 2.0 && create_cpu < 2.0 { "met" } else { "NOT met" },
+        if list_cpu < 2.0 && create_cpu < 2.0 {
+            "met"
+        } else {
+            "NOT met"
+        },
         if reads <= 2.0 { "met" } else { "NOT met" }
     );
 }
