@@ -991,8 +991,8 @@ export async function webhook(main, ctx, id) {
       ctx.can('run') && d.status !== 'pending' && s.enabled
         ? labelled(action('Resend', ctx, async () => {
           await api.post(`${base}/deliveries/${api.seg(d.id)}/resend`);
-          ctx.notify(`Delivery ${d.id} queued again (same webhook-id).`);
           await reload();
+          ctx.notify(`Delivery ${d.id} queued again (same webhook-id).`);
         }), `Resend ${d.id}`)
         : '',
     ]), statusFilter.value ? 'No deliveries with that status.' : 'No deliveries yet.'),
@@ -1012,13 +1012,13 @@ export async function webhook(main, ctx, id) {
     actions.push(s.enabled
       ? action('Disable', ctx, async () => {
         await api.call('PATCH', base, { enabled: false });
-        ctx.notify(`Subscription ${s.id} disabled: events meanwhile are logged as failed.`);
         await reload();
+        ctx.notify(`Subscription ${s.id} disabled: events meanwhile are logged as failed.`);
       })
       : action('Re-enable', ctx, async () => {
         await api.call('PATCH', base, { enabled: true });
-        ctx.notify(`Subscription ${s.id} enabled again. Recover what it missed below.`);
         await reload();
+        ctx.notify(`Subscription ${s.id} enabled again. Recover what it missed below.`);
       }, 'primary'));
     actions.push(action('Rotate secret', ctx, async () => {
       const fresh = await api.post(`${base}/rotate-secret`);
@@ -1046,8 +1046,8 @@ export async function webhook(main, ctx, id) {
       }
       try {
         const r = await api.post(`${base}/recover`, { since: at });
-        fill(result, `${r.queued} failed deliver${r.queued === 1 ? 'y' : 'ies'} queued again.${r.more ? ' More remain: recover again.' : ''}`);
         showLog(await api.get(`${base}/deliveries?limit=50`));
+        fill(result, `${r.queued} failed deliver${r.queued === 1 ? 'y' : 'ies'} queued again.${r.more ? ' More remain: recover again.' : ''}`);
       } catch (err) {
         ctx.fail(err);
       }

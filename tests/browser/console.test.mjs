@@ -273,7 +273,7 @@ try {
   await admin.getByRole('status').getByText(`Subscription ${SUBSCRIPTION} enabled again`).waitFor();
   await admin.getByRole('button', { name: `Resend ${RESEND}` }).click();
   await admin.getByRole('status').getByText(`Delivery ${RESEND} queued again`).waitFor();
-  await deliveries.getByText('failed', { exact: true }).first().waitFor();
+  await deliveries.getByText('pending', { exact: true }).waitFor();
   assert.equal(await deliveries.getByText('failed', { exact: true }).count(), 1);
   await admin.getByRole('button', { name: 'Recover failed deliveries' }).click();
   await admin.locator('#recover-result').getByText('1 failed delivery queued again.').waitFor();
