@@ -900,7 +900,8 @@ function subState(s) {
   if (!s.enabled) {
     return h('span', {}, badge('disabled', 'bad'),
       s.disabled_reason ? h('small', {}, ` ${s.disabled_reason}`) : h('small', {}, ' paused by a person'),
-      s.disabled_at ? h('small', {}, ` · since ${when(s.disabled_at)}`) : null);
+      s.disabled_at ? h('small', {}, ` · since ${when(s.disabled_at)}`) : null,
+      s.failing_since ? h('small', {}, ` · failing since ${when(s.failing_since)}`) : null);
   }
   if (s.failing_since) return h('span', {}, badge('failing', 'warn'), h('small', {}, ` since ${when(s.failing_since)}`));
   return badge('enabled', 'good');
@@ -1072,7 +1073,7 @@ export async function webhook(main, ctx, id) {
       h('dt', {}, 'Previous secret valid until'), h('dd', {}, s.previous_secret_until ? when(s.previous_secret_until) : '—'),
       h('dt', {}, 'Created'), h('dd', {}, when(s.created_at))),
     actions.length ? h('div', { class: 'actions' }, actions) : null),
-    section('Delivery log', field('Status', statusFilter), log),
+    section('Delivery log', h('div', { class: 'filters' }, field('Status', statusFilter)), log),
     recover ? h('section', { class: 'card' }, recover) : null,
     h('p', {}, link('#/webhooks', 'All webhook subscriptions')));
 }
