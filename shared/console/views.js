@@ -918,7 +918,7 @@ export async function webhooks(main, ctx) {
   const rows = h('div', { id: 'subscription-list' }, subscriptionTable(list));
   let form = null;
   if (ctx.can('write')) {
-    const url = h('input', { name: 'url', type: 'url', required: true, placeholder: 'https://example.com/hooks/switchyard' });
+    const url = h('input', { name: 'url', type: 'url', required: true });
     const description = h('input', { name: 'description' });
     const boxes = EVENT_TYPES.map((t) => h('input', { type: 'checkbox', name: 'event_types', value: t }));
     form = h('form', { class: 'stack', onsubmit: async (e) => {
@@ -940,7 +940,7 @@ export async function webhooks(main, ctx) {
       }
     } },
     h('h2', {}, 'New subscription'),
-    field('Endpoint URL', url, 'https; deliveries are signed the Standard Webhooks way.'),
+    field('Endpoint URL', url, 'An https address on the public internet; deliveries are signed the Standard Webhooks way.'),
     h('fieldset', {}, h('legend', {}, 'Event types'),
       boxes.map((b) => h('label', { class: 'check' }, b, ` ${b.value}`))),
     field('Description (optional)', description),
