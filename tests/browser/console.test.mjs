@@ -262,6 +262,17 @@ try {
   await endpoints.getByText('https://hooks.example.com/created-in-the-console').waitFor();
   await endpoints.getByRole('row').filter({ hasText: SUBSCRIPTION }).getByText('every delivery failed for 5 days').waitFor();
   step('webhooks: a subscription created, its secret shown once');
+  await endpoints.getByRole('row').filter({ hasText: 'created-in-the-console' }).getByRole('link').click();
+  await heading(admin, /^Webhook subscription whsub_/);
+  await admin.getByRole('button', { name: 'Rotate secret' }).click();
+  await admin.locator('#secret-once').getByText('New signing secret').waitFor();
+  assert.match(await admin.locator('#secret-once code').textContent(), /^whsec_/);
+  admin.once('dialog', (d) => d.accept());
+  await admin.getByRole('button', { name: 'Delete' }).click();
+  await heading(admin, 'Webhook subscriptions');
+  await endpoints.getByRole('link', { name: SUBSCRIPTION }).waitFor();
+  assert.equal(await endpoints.getByText('created-in-the-console').count(), 0);
+  step('webhooks: its secret rotated (shown once), then deleted');
   await endpoints.getByRole('link', { name: SUBSCRIPTION }).click();
   await heading(admin, `Webhook subscription ${SUBSCRIPTION}`);
   const deliveries = admin.locator('#delivery-list');
