@@ -1,6 +1,7 @@
 // The console's shell: log in with an API key, then a hash router over the views.
 // Routes: #/overview, #/catalogue, #/connections/{id}, #/flows/{id}, #/dead-letters,
-// #/dead-letters/{key}, #/conflicts, #/events, #/events/{connection}, #/suggest, #/keys, #/audit.
+// #/dead-letters/{key}, #/conflicts, #/events, #/events/{connection}, #/suggest, #/webhooks,
+// #/webhooks/{subscription}, #/keys, #/audit.
 // The key's role (GET /v1/me) decides
 // which actions are shown. "Sign in with SSO" (pkce.js) appears when the API says single
 // sign-on is configured (GET /v1/console-config).
@@ -19,9 +20,9 @@ const SECTIONS = [
   ['dead-letters', 'Dead letters', null],
   ['conflicts', 'Conflicts', null],
   ['suggest', 'Suggest a mapping', null],
+  ['webhooks', 'Webhook subscriptions', null],
   ['keys', 'API keys', 'admin'],
   ['audit', 'Audit log', 'admin'],
-  // Still to come with their API routes: webhook subscriptions.
 ];
 
 const SSO_STORAGE = 'switchyard.console.sso';
@@ -184,6 +185,7 @@ async function route() {
       case 'conflicts': await views.conflicts(main, ctx); break;
       case 'events': await views.events(main, ctx, arg); break;
       case 'suggest': await views.suggest(main, ctx); break;
+      case 'webhooks': await (arg ? views.webhook(main, ctx, arg) : views.webhooks(main, ctx)); break;
       case 'keys': await views.keys(main, ctx); break;
       case 'audit': await views.audit(main, ctx); break;
       default: fill(main, h('h1', {}, 'Not found'), h('p', {}, 'The console has no such page.'));

@@ -71,15 +71,18 @@ export function barChart({ id, title, summary, bars, legend = [], format = Strin
     h('p', { class: 'sr' }, summary));
 }
 
-/** Counts per hour over the last `hours` hours (oldest first) of items with `at` in unix seconds. */
-export function perHour(items, hours, nowSecs, keyOf) {
+/**
+ * Counts per hour over the last `hours` hours (oldest first) of items with `at` in unix seconds;
+ * each item counts `weightOf(item)` (1 unless given).
+ */
+export function perHour(items, hours, nowSecs, keyOf, weightOf = () => 1) {
   const start = Math.floor(nowSecs / 3600) * 3600 - (hours - 1) * 3600;
   const buckets = Array.from({ length: hours }, (_, i) => ({ at: start + i * 3600, counts: {} }));
   for (const item of items) {
     const i = Math.floor((item.at - start) / 3600);
     if (i < 0 || i >= hours) continue;
     const k = keyOf(item);
-    buckets[i].counts[k] = (buckets[i].counts[k] || 0) + 1;
+    buckets[i].counts[k] = (buckets[i].counts[k] || 0) + weightOf(item);
   }
   return buckets;
 }

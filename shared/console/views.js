@@ -55,8 +55,15 @@ export async function overview(main, ctx) {
     api.get('/v1/dead-letters?status=parked&limit=200'),
     lastDay('/v1/events'),
   ]);
-  // A flow's last run comes with the flow (GET /v1/flows/{id}); the first 25 are shown.
-  const details = await Promise.all(flows.slice(0, 25).map((f) => api.get(`/v1/flows/${api.seg(f.id)}`)));
+  // A flow's last run comes with the flow (GET /v1/flows/{id}); the first 25 are shown, each
+  // with its latest 50 jobs (the written-per-hour chart), and each two-way link's open
+  // conflicts (one call per link).
+  const [details, conflictPages] = await Promise.all([
+    Promise.all(flows.slice(0, 25).map((f) => api.get(`/v1/flows/${api.seg(f.id)}?jobs=50`))),
+    Promise.all(linkPairs(flows).map(([a]) => api.get(`/v1/flows/${api.seg(a.id)}/conflicts`))),
+  ]);
+  const conflictCount = conflictPages.reduce((n, p) => n + p.items.length, 0);
+  const conflictMore = conflictPages.some((p) => p.next_cursor);
   const parkedCount = `${parked.items.length}${parked.next_cursor ? '+' : ''}`;
   const down = connections.filter((c) => c.health && c.health.state !== 'healthy').length;
   fill(main,
@@ -66,7 +73,9 @@ export async function overview(main, ctx) {
         down ? h('span', { class: 'tile-note bad-text' }, `${down} not healthy`) : null),
       h('div', { class: 'tile' }, h('span', { class: 'big' }, String(flows.length)), 'flows'),
       h('a', { class: 'tile', href: '#/dead-letters', id: 'parked-count' },
-        h('span', { class: 'big' }, parkedCount), 'parked dead letters')),
+        h('span', { class: 'big' }, parkedCount), 'parked dead letters'),
+      h('a', { class: 'tile', href: '#/conflicts', id: 'conflict-count' },
+        h('span', { class: 'big' }, `${conflictCount}${conflictMore ? '+' : ''}`), 'open conflicts')),
     section('Connections', table('Connections', ['Connection', 'Provider', 'State', 'Circuit', 'Last check'],
       connections.map((c) => {
         const hr = health(c);
@@ -84,9 +93,37 @@ export async function overview(main, ctx) {
           last ? h('span', {}, badge(last.status, JOB_KIND[last.status]), ' ', ago(last.started_at)) : 'never',
         ];
       }), 'No flows yet.')),
-    section('Inbound events, last 24 hours', eventsChart(events, 'chart-overview-events'),
-      h('p', {}, link('#/events', 'The inbound events log'))),
-    h('p', { class: 'muted' }, h('a', { href: '#/conflicts' }, 'Open conflicts'), ' of two-way links are in their own view.'));
+    section('Last 24 hours', h('div', { class: 'charts' },
+      eventsChart(events, 'chart-overview-events'),
+      writtenChart(details.flatMap((f) => f.recent_jobs || []), 'chart-overview-written')),
+    h('p', {}, link('#/events', 'The inbound events log'))));
+}
+
+/** Two-way links: each pair of flows once, the smaller id first. */
+function linkPairs(flows) {
+  const byId = Object.fromEntries(flows.map((f) => [f.id, f]));
+  return flows.filter((f) => f.reverse_flow && byId[f.reverse_flow] && f.id < f.reverse_flow)
+    .map((f) => [f, byId[f.reverse_flow]]);
+}
+
+/** Records written per hour over the last day, from the flows' latest jobs (when each ended). */
+function writtenChart(jobs, id) {
+  const now = Math.floor(Date.now() / 1000);
+  const items = jobs.map((j) => ({ at: j.finished_at || j.started_at, written: (j.counts && j.counts.written) || 0 }));
+  const buckets = perHour(items, 24, now, () => 'written', (i) => i.written);
+  const hour = (at) => new Date(at * 1000).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  const total = buckets.reduce((n, b) => n + (b.counts.written || 0), 0);
+  return barChart({
+    id,
+    title: 'Records written per hour',
+    summary: `Records written per hour over the last 24 hours: ${total} in all (from each flow's latest 50 jobs).`,
+    bars: buckets.map((b) => ({
+      label: hour(b.at),
+      tip: `${hour(b.at)}: ${b.counts.written || 0} written`,
+      parts: [{ value: b.counts.written || 0, kind: 'written' }],
+    })),
+    every: 4,
+  });
 }
 
 /** Events per hour over the last day, stacked by outcome. */
@@ -655,11 +692,7 @@ export async function audit(main, ctx) {
 /** Two-way links' review queue: both versions beside the base, and the resolutions. */
 export async function conflicts(main, ctx) {
   const flows = await api.all('/v1/flows');
-  const byId = Object.fromEntries(flows.map((f) => [f.id, f]));
-  const pairs = [];
-  for (const f of flows) {
-    if (f.reverse_flow && byId[f.reverse_flow] && f.id < f.reverse_flow) pairs.push([f, byId[f.reverse_flow]]);
-  }
+  const pairs = linkPairs(flows);
   const found = await Promise.all(pairs.map(([a]) => api.get(`/v1/flows/${api.seg(a.id)}/conflicts`)));
   const cards = [];
   pairs.forEach(([a, b], i) => {
@@ -852,4 +885,202 @@ function proposal(s, body, connections, ctx) {
     field('Mapping (jq; edit before use)', mapping),
     h('div', { class: 'actions' }, copy),
     create);
+}
+
+// --- Webhook subscriptions: Switchyard's events POSTed to the tenant's endpoints.
+
+/** The event catalogue (shared/src/subscriptions/catalogue.rs; the API checks it too). */
+const EVENT_TYPES = ['connection.state_changed', 'dead_letter.parked', 'job.failed', 'job.finished',
+  'record.created', 'record.deleted', 'record.updated'];
+const DELIVERY_KIND = { succeeded: 'good', pending: 'plain', failed: 'bad' };
+const subLink = (id) => link(`#/webhooks/${api.seg(id)}`, id);
+
+/** Enabled, failing since when, or disabled and why. */
+function subState(s) {
+  if (!s.enabled) {
+    return h('span', {}, badge('disabled', 'bad'),
+      s.disabled_reason ? h('small', {}, ` ${s.disabled_reason}`) : h('small', {}, ' paused by a person'),
+      s.disabled_at ? h('small', {}, ` · since ${when(s.disabled_at)}`) : null,
+      s.failing_since ? h('small', {}, ` · failing since ${when(s.failing_since)}`) : null);
+  }
+  if (s.failing_since) return h('span', {}, badge('failing', 'warn'), h('small', {}, ` since ${when(s.failing_since)}`));
+  return badge('enabled', 'good');
+}
+
+/** A new signing secret, shown this once. */
+function secretOnce(slot, s, words) {
+  fill(slot, h('div', { class: 'card once' }, h('p', {}, words), h('code', { class: 'secret' }, s.secret)));
+}
+
+export async function webhooks(main, ctx) {
+  const list = await api.all('/v1/webhook-subscriptions');
+  const shown = h('div', { 'aria-live': 'polite', id: 'secret-once' });
+  const rows = h('div', { id: 'subscription-list' }, subscriptionTable(list));
+  let form = null;
+  if (ctx.can('write')) {
+    const url = h('input', { name: 'url', type: 'url', required: true });
+    const description = h('input', { name: 'description' });
+    const boxes = EVENT_TYPES.map((t) => h('input', { type: 'checkbox', name: 'event_types', value: t }));
+    form = h('form', { class: 'stack', onsubmit: async (e) => {
+      e.preventDefault();
+      ctx.fail(null);
+      try {
+        const types = boxes.filter((b) => b.checked).map((b) => b.value);
+        const body = { url: url.value.trim(), event_types: types };
+        if (description.value.trim()) body.description = description.value.trim();
+        const s = await api.post('/v1/webhook-subscriptions', body);
+        // The secret is in this answer only: show it once.
+        secretOnce(shown, s, `Subscription ${s.id} created. Its signing secret is below; copy it now: it is not shown again.`);
+        url.value = '';
+        description.value = '';
+        for (const b of boxes) b.checked = false;
+        fill(rows, subscriptionTable(await api.all('/v1/webhook-subscriptions')));
+      } catch (err) {
+        ctx.fail(err);
+      }
+    } },
+    h('h2', {}, 'New subscription'),
+    field('Endpoint URL', url, 'An https address on the public internet; deliveries are signed the Standard Webhooks way.'),
+    h('fieldset', {}, h('legend', {}, 'Event types'),
+      boxes.map((b) => h('label', { class: 'check' }, b, ` ${b.value}`))),
+    field('Description (optional)', description),
+    h('button', { type: 'submit', class: 'primary' }, 'Create subscription'));
+  }
+  fill(main,
+    h('h1', {}, 'Webhook subscriptions'),
+    h('p', { class: 'muted' }, 'Switchyard’s events (jobs, records written, dead letters parked, connection state) POSTed to your endpoints. An endpoint that fails every attempt for days is disabled: re-enable it, then recover what it missed.'),
+    shown,
+    section('Endpoints', rows),
+    form ? h('section', { class: 'card' }, form) : null);
+}
+
+function subscriptionTable(list) {
+  return table('Webhook subscriptions', ['Subscription', 'Endpoint', 'Event types', 'State'],
+    list.map((s) => [
+      h('span', {}, subLink(s.id), s.description ? [h('br'), h('small', {}, s.description)] : null),
+      h('code', {}, s.url),
+      s.event_types.join(', '),
+      subState(s),
+    ]), 'No webhook subscriptions yet.');
+}
+
+/** An attempt's outcome in words. */
+function attemptWords(a) {
+  if (!a) return 'not tried yet';
+  const what = a.status_code ? `HTTP ${a.status_code}` : 'no answer';
+  return `${what}${a.error ? `: ${a.error}` : ''} (${a.duration_ms} ms, ${ago(a.at)})`;
+}
+
+export async function webhook(main, ctx, id) {
+  const base = `/v1/webhook-subscriptions/${api.seg(id)}`;
+  const statusFilter = h('select', { id: 'delivery-status' },
+    [['', 'any status'], ['failed', 'failed'], ['pending', 'pending'], ['succeeded', 'succeeded']]
+      .map(([v, t]) => h('option', { value: v }, t)));
+  const [s, first] = await Promise.all([api.get(base), api.get(`${base}/deliveries?limit=50`)]);
+  const shown = h('div', { 'aria-live': 'polite', id: 'secret-once' });
+  const log = h('div', { id: 'delivery-list' });
+  const reload = () => webhook(main, ctx, id);
+
+  const showLog = (page) => fill(log, table('Delivery log', ['Created', 'Event', 'Status', 'Attempts', 'Last response', ''],
+    page.items.map((d) => [
+      when(d.created_at),
+      h('span', {}, d.event_type, h('br'), h('small', {}, d.event_id)),
+      h('span', {}, badge(d.status, DELIVERY_KIND[d.status] || 'plain'),
+        d.next_attempt_at && d.status === 'pending' ? h('small', {}, ` next ${when(d.next_attempt_at)}`) : null),
+      String(d.attempts.length),
+      attemptWords(d.attempts[d.attempts.length - 1]),
+      ctx.can('run') && d.status !== 'pending' && s.enabled
+        ? labelled(action('Resend', ctx, async () => {
+          await api.post(`${base}/deliveries/${api.seg(d.id)}/resend`);
+          await reload();
+          ctx.notify(`Delivery ${d.id} queued again (same webhook-id).`);
+        }), `Resend ${d.id}`)
+        : '',
+    ]), statusFilter.value ? 'No deliveries with that status.' : 'No deliveries yet.'),
+  page.next_cursor ? h('p', { class: 'muted' }, 'The newest 50 are shown.') : null);
+  statusFilter.addEventListener('change', async () => {
+    try {
+      const q = statusFilter.value ? `&status=${statusFilter.value}` : '';
+      showLog(await api.get(`${base}/deliveries?limit=50${q}`));
+    } catch (err) {
+      ctx.fail(err);
+    }
+  });
+  showLog(first);
+
+  const actions = [];
+  if (ctx.can('write')) {
+    actions.push(s.enabled
+      ? action('Disable', ctx, async () => {
+        await api.call('PATCH', base, { enabled: false });
+        await reload();
+        ctx.notify(`Subscription ${s.id} disabled: events meanwhile are logged as failed.`);
+      })
+      : action('Re-enable', ctx, async () => {
+        await api.call('PATCH', base, { enabled: true });
+        await reload();
+        ctx.notify(`Subscription ${s.id} enabled again. Recover what it missed below.`);
+      }, 'primary'));
+    actions.push(action('Rotate secret', ctx, async () => {
+      const fresh = await api.post(`${base}/rotate-secret`);
+      secretOnce(shown, fresh, `New signing secret for ${s.id}. For 24 hours deliveries are signed with both the old and the new one. Copy it now: it is not shown again.`);
+    }));
+    actions.push(action('Delete', ctx, async () => {
+      if (!window.confirm(`Delete subscription ${s.id}? Its endpoint gets no more deliveries.`)) return;
+      await api.call('DELETE', base);
+      ctx.notify(`Subscription ${s.id} deleted.`);
+      ctx.go('#/webhooks');
+    }, 'danger'));
+  }
+  let recover = null;
+  if (ctx.can('run')) {
+    const since = h('input', { type: 'datetime-local', id: 'recover-since', required: true,
+      value: localInput(Math.floor(Date.now() / 1000) - 86400) });
+    const result = h('p', { id: 'recover-result', 'aria-live': 'polite' });
+    recover = h('form', { class: 'stack', onsubmit: async (e) => {
+      e.preventDefault();
+      ctx.fail(null);
+      const at = Math.floor(new Date(since.value).getTime() / 1000);
+      if (!Number.isFinite(at)) {
+        ctx.fail({ title: 'Choose a time', detail: 'recover needs the time to start from' });
+        return;
+      }
+      try {
+        const r = await api.post(`${base}/recover`, { since: at });
+        showLog(await api.get(`${base}/deliveries?limit=50`));
+        fill(result, `${r.queued} failed deliver${r.queued === 1 ? 'y' : 'ies'} queued again.${r.more ? ' More remain: recover again.' : ''}`);
+      } catch (err) {
+        ctx.fail(err);
+      }
+    } },
+    h('h2', {}, 'Recover'),
+    h('p', { class: 'muted' }, 'Send every failed delivery since a time again (at most 1,000 a time).'),
+    field('Failed since', since),
+    h('button', { type: 'submit', disabled: !s.enabled }, 'Recover failed deliveries'),
+    s.enabled ? null : h('small', {}, 'Re-enable the endpoint first.'),
+    result);
+  }
+
+  fill(main,
+    h('h1', {}, `Webhook subscription ${s.id}`),
+    shown,
+    section('Details', h('dl', { class: 'grid' },
+      h('dt', {}, 'Endpoint'), h('dd', {}, h('code', {}, s.url)),
+      h('dt', {}, 'Event types'), h('dd', {}, s.event_types.join(', ')),
+      h('dt', {}, 'Filter'), h('dd', {}, Object.keys(s.filter || {}).length ? h('code', {}, JSON.stringify(s.filter)) : 'none'),
+      h('dt', {}, 'Description'), h('dd', {}, s.description || '—'),
+      h('dt', {}, 'State'), h('dd', {}, subState(s)),
+      h('dt', {}, 'Previous secret valid until'), h('dd', {}, s.previous_secret_until ? when(s.previous_secret_until) : '—'),
+      h('dt', {}, 'Created'), h('dd', {}, when(s.created_at))),
+    actions.length ? h('div', { class: 'actions' }, actions) : null),
+    section('Delivery log', h('div', { class: 'filters' }, field('Status', statusFilter)), log),
+    recover ? h('section', { class: 'card' }, recover) : null,
+    h('p', {}, link('#/webhooks', 'All webhook subscriptions')));
+}
+
+/** A unix time as a datetime-local input's value (local time, minutes). */
+function localInput(unix) {
+  const d = new Date(unix * 1000);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }

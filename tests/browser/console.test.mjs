@@ -4,7 +4,8 @@
 //   CONSOLE_URL, ADMIN_KEY, VIEWER_KEY, FLOW_ID, CONNECTION_IDS (comma-separated),
 //   REPLAY_KEY (a parked dead letter to replay), PARKED_KEY (one to leave parked, then replay
 //   with "replay all"), CONFLICT_RECORD (the record of a two-way link's parked conflict),
-//   MERGE_RECORD (another, to merge field by field),
+//   MERGE_RECORD (another, to merge field by field), SUBSCRIPTION_ID (a disabled webhook
+//   subscription with two failed deliveries), RESEND_DELIVERY (the newer of them),
 //   CHROMIUM (the browser binary), SCREENSHOT_DIR (optional: save the main views there).
 // Exits non-zero at the first failed check, naming it.
 
@@ -26,6 +27,8 @@ const REPLAY = env('REPLAY_KEY');
 const PARKED = env('PARKED_KEY');
 const CONFLICT = env('CONFLICT_RECORD');
 const MERGE = env('MERGE_RECORD');
+const SUBSCRIPTION = env('SUBSCRIPTION_ID');
+const RESEND = env('RESEND_DELIVERY');
 const SHOTS = process.env.SCREENSHOT_DIR || '';
 const TIMEOUT = 10_000;
 
@@ -90,8 +93,10 @@ try {
   assert.equal(await connections.getByText('healthy', { exact: true }).count(), CONNECTIONS.length);
   assert.equal(await connections.getByText('closed', { exact: true }).count(), CONNECTIONS.length);
   assert.equal(await admin.locator('#parked-count .big').textContent(), '2');
+  assert.equal(await admin.locator('#conflict-count .big').textContent(), '2');
+  await admin.getByRole('img', { name: /^Records written per hour/ }).waitFor();
   await admin.getByRole('link', { name: 'API keys' }).waitFor();
-  step('admin logged in: connections healthy, 2 parked dead letters');
+  step('admin logged in: connections healthy, 2 parked dead letters, 2 open conflicts');
   await shot(admin, 'overview');
 
   // --- Catalogue: filter by category and search.
@@ -243,6 +248,55 @@ try {
   await heading(admin, 'Suggested HubSpot copy');
   assert.match(await admin.getByRole('region', { name: 'Settings' }).textContent(), /\.properties\.email/);
   step('a suggested mapping became a new flow');
+
+  // --- Webhook subscriptions: create one (its secret shown once), then the disabled one's
+  // delivery log: re-enable it, resend one failed delivery, recover the other.
+  await admin.getByRole('link', { name: 'Webhook subscriptions' }).click();
+  await heading(admin, 'Webhook subscriptions');
+  await admin.getByLabel('Endpoint URL').fill('https://hooks.example.com/created-in-the-console');
+  await admin.getByRole('checkbox', { name: 'record.created' }).check();
+  await admin.getByRole('button', { name: 'Create subscription' }).click();
+  await admin.locator('#secret-once').getByText('copy it now').waitFor();
+  assert.match(await admin.locator('#secret-once code').textContent(), /^whsec_/);
+  const endpoints = admin.locator('#subscription-list');
+  await endpoints.getByText('https://hooks.example.com/created-in-the-console').waitFor();
+  await endpoints.getByRole('row').filter({ hasText: SUBSCRIPTION }).getByText('every delivery failed for 5 days').waitFor();
+  step('webhooks: a subscription created, its secret shown once');
+  await endpoints.getByRole('row').filter({ hasText: 'created-in-the-console' }).getByRole('link').click();
+  await heading(admin, /^Webhook subscription whsub_/);
+  await admin.getByRole('button', { name: 'Rotate secret' }).click();
+  await admin.locator('#secret-once').getByText('New signing secret').waitFor();
+  assert.match(await admin.locator('#secret-once code').textContent(), /^whsec_/);
+  admin.once('dialog', (d) => d.accept());
+  await admin.getByRole('button', { name: 'Delete' }).click();
+  await heading(admin, 'Webhook subscriptions');
+  await endpoints.getByRole('link', { name: SUBSCRIPTION }).waitFor();
+  assert.equal(await endpoints.getByText('created-in-the-console').count(), 0);
+  step('webhooks: its secret rotated (shown once), then deleted');
+  await endpoints.getByRole('link', { name: SUBSCRIPTION }).click();
+  await heading(admin, `Webhook subscription ${SUBSCRIPTION}`);
+  const deliveries = admin.locator('#delivery-list');
+  await deliveries.getByText('HTTP 500: the endpoint answered 500').waitFor();
+  assert.equal(await deliveries.getByText('failed', { exact: true }).count(), 2);
+  assert.equal(await admin.getByRole('button', { name: /^Resend / }).count(), 0, 'no resend while disabled');
+  await shot(admin, 'webhooks');
+  await admin.getByRole('button', { name: 'Re-enable' }).click();
+  await admin.getByRole('status').getByText(`Subscription ${SUBSCRIPTION} enabled again`).waitFor();
+  await admin.getByRole('button', { name: `Resend ${RESEND}` }).click();
+  await admin.getByRole('status').getByText(`Delivery ${RESEND} queued again`).waitFor();
+  await deliveries.getByText('pending', { exact: true }).waitFor();
+  assert.equal(await deliveries.getByText('failed', { exact: true }).count(), 1);
+  await admin.getByRole('button', { name: 'Recover failed deliveries' }).click();
+  await admin.locator('#recover-result').getByText('1 failed delivery queued again.').waitFor();
+  assert.equal(await deliveries.getByText('failed', { exact: true }).count(), 0);
+  step('webhooks: re-enabled, one delivery resent, the other recovered');
+  await viewer.goto(`${URL_}#/webhooks/${encodeURIComponent(SUBSCRIPTION)}`);
+  await heading(viewer, `Webhook subscription ${SUBSCRIPTION}`);
+  await viewer.locator('#delivery-list').getByText('succeeded', { exact: true }).waitFor();
+  for (const name of [/^Resend /, 'Disable', 'Re-enable', 'Rotate secret', 'Delete', 'Recover failed deliveries']) {
+    assert.equal(await viewer.getByRole('button', { name }).count(), 0, `a viewer sees no ${name}`);
+  }
+  step('webhooks: a viewer sees the log and no write buttons');
 
   // --- Audit log (admin only): the clicks above are in it.
   await admin.getByRole('link', { name: 'Audit log' }).click();

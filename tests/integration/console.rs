@@ -23,6 +23,7 @@ use switchyard::store::api_keys::{Role, Tier};
 use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
 use switchyard::store::flows::ConflictRule;
 use switchyard::store::reviews::{ReviewItem, ReviewStore};
+use switchyard::store::subscriptions::{new_delivery_id, Delivery, DeliveryAttempt, DeliveryStatus, Subscription};
 use switchyard::store::webhook_log::{LogEntry, Outcome, WebhookLogStore};
 use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
 use switchyard_tests::TestEnv;
@@ -522,6 +523,61 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .await
         .expect("parked");
 
+    // A webhook subscription the endpoint of which failed until it was disabled, with two
+    // failed deliveries (one to resend, one to recover) and one that got through.
+    let subscription = "whsub_console";
+    deps.subscriptions
+        .create(&Subscription {
+            id: subscription.into(),
+            tenant: tenant.clone(),
+            url: "https://hooks.example.com/switchyard".into(),
+            event_types: vec!["job.failed".into(), "job.finished".into()],
+            filter: Default::default(),
+            description: Some("Operations alerts".into()),
+            secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:unused".into(),
+            previous_secret_until: None,
+            enabled: false,
+            failing_since: Some(now - 3_000),
+            disabled_at: Some(now - 1_000),
+            disabled_reason: Some("every delivery failed for 5 days".into()),
+            created_at: now - 7_200,
+            updated_at: now - 1_000,
+        })
+        .await
+        .expect("the subscription is stored");
+    let mut deliveries = Vec::new();
+    for (ago, status, code) in [
+        (2_000, DeliveryStatus::Failed, 500),
+        (2_500, DeliveryStatus::Failed, 503),
+        (5_000, DeliveryStatus::Succeeded, 204),
+    ] {
+        let at = now - ago;
+        let id = new_delivery_id(u64::try_from(at).unwrap() * 1000);
+        let delivery = Delivery {
+            delivery_id: id.clone(),
+            subscription_id: subscription.into(),
+            event_id: format!("evt_{ago}"),
+            event_type: "job.failed".into(),
+            payload: json!({"type": "job.failed", "timestamp": at, "data": {"flow_id": flow}}).to_string(),
+            status,
+            attempts: vec![DeliveryAttempt {
+                attempt: 0,
+                at: at + 1,
+                status_code: Some(code),
+                error: (code >= 500).then(|| format!("the endpoint answered {code}")),
+                duration_ms: 42,
+            }],
+            created_at: at,
+            updated_at: at + 1,
+            next_attempt_at: None,
+        };
+        deps.subscriptions
+            .put_delivery(&delivery, now + 86_400)
+            .await
+            .expect("the delivery is logged");
+        deliveries.push(id);
+    }
+
     let url = serve(deps.clone()).await;
     let screenshots = std::env::var("SWITCHYARD_CONSOLE_SCREENSHOTS").unwrap_or_default();
     let script = workspace_root().join("tests/browser/console.test.mjs");
@@ -537,6 +593,8 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .env("MERGE_RECORD", &eu_id)
         .env("REPLAY_KEY", &to_replay)
         .env("PARKED_KEY", &stays)
+        .env("SUBSCRIPTION_ID", subscription)
+        .env("RESEND_DELIVERY", &deliveries[0])
         .env("CHROMIUM", chromium())
         .env("SCREENSHOT_DIR", &screenshots)
         .stdout(Stdio::piped())
@@ -593,5 +651,27 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             "both sides hold the merge"
         );
     }
+    // The browser re-enabled the endpoint, resent one failed delivery and recovered the other.
+    let sub = deps.subscriptions.get(subscription).await.unwrap().expect("stored");
+    assert!(sub.enabled, "re-enabled: {sub:?}");
+    for id in &deliveries[..2] {
+        let d = deps
+            .subscriptions
+            .get_delivery(subscription, id)
+            .await
+            .unwrap()
+            .expect("still logged");
+        assert_eq!(d.status, DeliveryStatus::Pending, "queued again: {id}");
+    }
+    // The one the browser created, rotated and deleted is gone; the seeded one is left.
+    let left: Vec<String> = deps
+        .subscriptions
+        .for_tenant(&tenant)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, [subscription], "only the seeded subscription is left");
     eprintln!("console browser test: {:.1} s", started.elapsed().as_secs_f64());
 }
