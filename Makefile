@@ -4,7 +4,7 @@
 ## Run Switchyard locally: emulator + template resources + local runner + demo (Ctrl-C stops).
 dev:
 	scripts/setup-venv.sh
-	cargo run -q -p switchyard-cli -- local up
+	cargo run -q --bin switchyard -- local up
 
 ## Run the whole test suite (installs moto into .venv first).
 test:
@@ -15,7 +15,7 @@ screenshots:
 	scripts/setup-venv.sh
 	scripts/ensure-browser.sh
 	mkdir -p docs/console
-	SWITCHYARD_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console cargo test -p switchyard-tests --test integration -- browser_console_ --nocapture
+	SWITCHYARD_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console cargo test --workspace --test integration -- browser_console_ --nocapture
 
 ## Install what the console's browser test needs (Debian's chromium, pinned playwright-core).
 browser:
@@ -23,13 +23,13 @@ browser:
 
 ## Criterion benchmarks and the long proofs (print their figures).
 bench:
-	cargo bench -p switchyard --bench webhook --bench sync
-	cargo bench -p switchyard-tests --bench sync_throughput
-	cargo bench -p health-checker
-	cargo bench -p switchyard-tests --bench footprint
+	cargo bench --workspace --bench webhook --bench sync
+	cargo bench --workspace --bench sync_throughput
+	cargo bench --workspace --bench health_run
+	cargo bench --workspace --bench footprint
 	cargo bench --workspace --bench api_warm_path
 	scripts/setup-venv.sh
-	cargo test -p switchyard-tests --test integration -- --ignored fault_injection_with_2000_events a_thousand_connections_are_checked --nocapture
+	cargo test --workspace --test integration -- --ignored fault_injection_with_2000_events a_thousand_connections_are_checked --nocapture
 
 ## Switchyard beside Airbyte's CDK on the same paged stream (creates .venv-peers; several minutes).
 bench-peers:

@@ -228,30 +228,6 @@ fn busy_ports(ports: &[u16]) -> Vec<u16> {
     }
 }
 
-/// `cargo`, as a person runs it from the workspace root: without the variables `cargo test` sets
-/// for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Build scripts watch some of them
-/// (ring's reruns on `CARGO_MANIFEST_DIR`), so inheriting them would make `cargo lambda watch`
-/// compile ring and everything above it again, and the next `cargo test` compile them back.
-fn cargo() -> Command {
-    let mut command = Command::new("cargo");
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let set_by_cargo_test = name == "CARGO"
-            || name == "OUT_DIR"
-            || name == "CARGO_MANIFEST_DIR"
-            || name == "CARGO_MANIFEST_PATH"
-            || name == "CARGO_CRATE_NAME"
-            || name == "CARGO_PRIMARY_PACKAGE"
-            || name == "CARGO_TARGET_TMPDIR"
-            || name.starts_with("CARGO_PKG_")
-            || name.starts_with("CARGO_BIN_");
-        if set_by_cargo_test {
-            command.env_remove(name.as_ref());
-        }
-    }
-    command
-}
-
 /// `cargo lambda watch` serving the workspace's functions on a free port, stopped (with the
 /// function instances it started, each in its own session) when dropped.
 struct Watch {
@@ -270,7 +246,7 @@ impl Watch {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("switchyard-cargo-lambda-watch-{port}.log"));
         let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-        let child = cargo()
+        let child = switchyard_tests::cargo::command()
             .args([
                 "lambda",
                 "watch",
@@ -307,7 +283,7 @@ impl Watch {
             root().join(".venv/bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );
-        let mut child = cargo()
+        let mut child = switchyard_tests::cargo::command()
             .args(["lambda", "invoke", "--invoke-address", "127.0.0.1"])
             .args(["--invoke-port", &self.port.to_string(), function])
             .arg("--data-file")

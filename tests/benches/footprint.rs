@@ -235,7 +235,6 @@ fn main() {
 
 /// Builds the four function binaries (release, or debug for the smoke run) and returns their paths.
 fn build_functions(release: bool) -> HashMap<String, PathBuf> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ lives inside the workspace")
@@ -245,10 +244,13 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
     } else {
         "dev".into()
     };
-    let mut command = Command::new(&cargo);
-    command.args(["build", "--profile", &profile]);
+    // `--workspace` with `--bin`s, never `-p`: a package selection resolves another feature set
+    // and compiles the dependency tree again; and no `cargo test` variables (see
+    // `switchyard_tests::cargo`).
+    let mut command = switchyard_tests::cargo::command();
+    command.args(["build", "--profile", &profile, "--workspace"]);
     for f in FUNCTIONS {
-        command.args(["-p", f]);
+        command.args(["--bin", f]);
     }
     command
         .args(["--message-format", "json-render-diagnostics"])
@@ -257,12 +259,10 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     eprintln!(
-        "footprint: building the function binaries: cargo build --profile {profile} -p {}",
-        FUNCTIONS.join(" -p ")
+        "footprint: building the function binaries: cargo build --profile {profile} --workspace --bin {}",
+        FUNCTIONS.join(" --bin ")
     );
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("could not run {cargo}: {e}"));
+    let output = command.output().unwrap_or_else(|e| panic!("could not run cargo: {e}"));
     assert!(
         output.status.success(),
         "building the function binaries failed ({}); see cargo's messages above",
@@ -290,7 +290,7 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
             .unwrap_or_else(|| panic!("cargo build reported no binary for {f}"));
         assert!(
             path.is_file(),
-            "the {f} binary is missing at {}: run `cargo build --profile {profile} -p {f}`",
+            "the {f} binary is missing at {}: run `cargo build --profile {profile} --workspace --bin {f}`",
             path.display(),
         );
     }

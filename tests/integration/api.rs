@@ -1204,6 +1204,7 @@ async fn every_change_run_key_operation_and_credential_access_is_audited_and_lis
             "connection.rotate_secret",
             "connection.test",
             "connection.update",
+            "webhook_subscription.create",
             "flow.create",
             "connection.create",
             "connection.create",

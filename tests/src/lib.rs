@@ -7,6 +7,7 @@
 //! emulator that is already running instead.
 
 pub mod buckets;
+pub mod cargo;
 pub mod counter;
 pub mod databases;
 pub mod faults;
