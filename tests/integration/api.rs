@@ -1221,7 +1221,7 @@ async fn every_change_run_key_operation_and_credential_access_is_audited_and_lis
     assert_eq!(refused["target"], "conn_a2");
     assert_eq!(refused["route"], "DELETE /v1/connections/{id}");
     assert_eq!(items[2]["target"], dead);
-    assert_eq!(items[10]["target"], "conn_a2", "a creation names its new resource");
+    assert_eq!(items[11]["target"], "conn_a2", "a creation names its new resource");
     assert_eq!(
         (items[7]["role"].as_str(), items[7]["status"].as_u64()),
         (Some("admin"), Some(200))
@@ -1251,7 +1251,7 @@ async fn every_change_run_key_operation_and_credential_access_is_audited_and_lis
             None => break,
         }
     }
-    assert_eq!(paged.len(), 13);
+    assert_eq!(paged.len(), 14);
     assert_eq!(paged[0], "flow.pause");
     assert_eq!(
         paged[1..].iter().map(|v| v.as_str().unwrap()).collect::<Vec<_>>(),
@@ -1266,9 +1266,9 @@ async fn every_change_run_key_operation_and_credential_access_is_audited_and_lis
     let export = api.call("GET", "/v1/audit/export", &admin, None).await;
     assert_eq!(export.header("content-type"), Some("application/x-ndjson"));
     let lines = export.body.as_array().unwrap();
-    assert_eq!(lines.len(), 13);
+    assert_eq!(lines.len(), 14);
     assert_eq!(lines[0]["action"], "connection.create");
-    assert_eq!(lines[12]["action"], "flow.pause");
+    assert_eq!(lines[13]["action"], "flow.pause");
     let only = api
         .call("GET", "/v1/audit/export?action=key.create", &admin, None)
         .await;
