@@ -28,6 +28,10 @@
 //!   `<data listtype="objects" count="1"><customer><RECORDNO>,<CUSTOMERID>`; a missing NAME, a
 //!   duplicate CUSTOMERID or an EMAIL1 without `@` fails that function only
 //!   (`operation transaction="false"`, the default);
+//! * `update` with one `<CUSTOMER>` naming the customer by `CUSTOMERID` (or `RECORDNO`) changes
+//!   the fields it carries (the same fields as create; an empty `NAME` and an EMAIL1 without `@`
+//!   are refused) and answers the same `<data>` as create; an unknown customer fails that
+//!   function (`BL01001973`, "...does not exist": the error number and wording are assumptions);
 //! * WHENMODIFIED is written `MM/DD/YYYY HH:MM:SS` in GMT (the Web Services user's zone).
 //!
 //! Every departure from this contract (a request the documentation does not describe, a
@@ -504,10 +508,13 @@ async fn gateway(State(state): State<Arc<SageIntacct>>, headers: HeaderMap, body
             "readMore" => read_more(&state, call),
             "read" => read(&state, call),
             "create" => create(&state, call),
+            "update" => update(&state, call),
             other => {
                 state.violation(
                     "/body/request/operation/content/function",
-                    format!("this fake serves getAPISession, readByQuery, readMore, read and create, not {other}"),
+                    format!(
+                        "this fake serves getAPISession, readByQuery, readMore, read, create and update, not {other}"
+                    ),
                 );
                 Outcome::Failed(error_xml(
                     "BL01001973",
@@ -712,19 +719,18 @@ fn read(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
     }
 }
 
-fn create(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
-    let Some(customer) = child(call, "CUSTOMER") else {
-        state.violation(
-            "/body/request/operation/content/function/create",
-            "this fake creates CUSTOMER objects".into(),
-        );
-        return Outcome::Failed(error_xml("BL01001973", "Invalid object", "Unknown object."));
-    };
+/// The fields of a `<CUSTOMER>` in a `function` (`create` or `update`), flattened as stored;
+/// unknown ones are violations. `RECORDNO` is read only for `update`.
+fn customer_fields(state: &SageIntacct, function: &str, customer: roxmltree::Node<'_, '_>) -> HashMap<String, String> {
+    let at = format!("/body/request/operation/content/function/{function}/CUSTOMER");
     let mut fields = HashMap::new();
     for node in customer.children().filter(|c| c.is_element()) {
         let name = node.tag_name().name();
         match name {
             "CUSTOMERID" | "NAME" | "STATUS" => {
+                fields.insert(name.to_owned(), node.text().unwrap_or_default().to_owned());
+            }
+            "RECORDNO" if function == "update" => {
                 fields.insert(name.to_owned(), node.text().unwrap_or_default().to_owned());
             }
             "DISPLAYCONTACT" => {
@@ -737,31 +743,95 @@ fn create(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
                         );
                     } else {
                         state.violation(
-                            "/body/request/operation/content/function/create/CUSTOMER/DISPLAYCONTACT",
+                            &format!("{at}/DISPLAYCONTACT"),
                             format!("this fake knows PRINTAS and EMAIL1, not {sub_name}"),
                         );
                     }
                 }
             }
             other => state.violation(
-                "/body/request/operation/content/function/create/CUSTOMER",
+                &at,
                 format!("this fake knows CUSTOMERID, NAME, STATUS and DISPLAYCONTACT, not {other}"),
             ),
         }
     }
-    if fields.get("NAME").is_none_or(|n| n.trim().is_empty()) {
-        return Outcome::Failed(error_xml(
+    fields
+}
+
+/// Why a customer's fields are refused, if they are (`NAME` required only on create).
+fn refusal(fields: &HashMap<String, String>, creating: bool) -> Option<Outcome> {
+    let name = fields.get("NAME");
+    if (creating && name.is_none()) || name.is_some_and(|n| n.trim().is_empty()) {
+        return Some(Outcome::Failed(error_xml(
             "BL34000061",
             "Required field missing",
             "Customer name is required.",
-        ));
+        )));
     }
     if fields.get("DISPLAYCONTACT.EMAIL1").is_some_and(|e| !e.contains('@')) {
-        return Outcome::Failed(error_xml(
+        return Some(Outcome::Failed(error_xml(
             "BL34000061",
             "Invalid email",
             "The email address for the contact is not valid.",
+        )));
+    }
+    None
+}
+
+fn update(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
+    let Some(customer) = child(call, "CUSTOMER") else {
+        state.violation(
+            "/body/request/operation/content/function/update",
+            "this fake updates CUSTOMER objects".into(),
+        );
+        return Outcome::Failed(error_xml("BL01001973", "Invalid object", "Unknown object."));
+    };
+    let mut fields = customer_fields(state, "update", customer);
+    if let Some(refused) = refusal(&fields, false) {
+        return refused;
+    }
+    let key = fields.remove("RECORDNO").map(|n| ("RECORDNO", n));
+    let key = key.or_else(|| fields.get("CUSTOMERID").map(|id| ("CUSTOMERID", id.clone())));
+    let Some((key_field, key)) = key else {
+        return Outcome::Failed(error_xml(
+            "BL01001973",
+            "Required field missing",
+            "An update names the customer by CUSTOMERID or RECORDNO.",
         ));
+    };
+    let mut customers = lock(&state.customers);
+    let Some(held) = customers.iter_mut().find(|c| c.get(key_field) == Some(&key)) else {
+        return Outcome::Failed(error_xml(
+            "BL01001973",
+            "Object not found",
+            &format!("Customer {key} does not exist."),
+        ));
+    };
+    for (k, v) in fields {
+        held.insert(k, v);
+    }
+    // A later whole second than any stamp so far, as WHENMODIFIED has no fraction.
+    let last: i64 = held["WHENMODIFIED"].parse().unwrap_or_default();
+    let at = (now_ms() / 1000 * 1000).max(last + 1000);
+    held.insert("WHENMODIFIED".into(), at.to_string());
+    Outcome::Data(format!(
+        "<data listtype=\"objects\" count=\"1\"><customer><RECORDNO>{}</RECORDNO><CUSTOMERID>{}</CUSTOMERID></customer></data>",
+        held["RECORDNO"],
+        escape(&held["CUSTOMERID"])
+    ))
+}
+
+fn create(state: &SageIntacct, call: roxmltree::Node<'_, '_>) -> Outcome {
+    let Some(customer) = child(call, "CUSTOMER") else {
+        state.violation(
+            "/body/request/operation/content/function/create",
+            "this fake creates CUSTOMER objects".into(),
+        );
+        return Outcome::Failed(error_xml("BL01001973", "Invalid object", "Unknown object."));
+    };
+    let mut fields = customer_fields(state, "create", customer);
+    if let Some(refused) = refusal(&fields, true) {
+        return refused;
     }
     match fields.get("CUSTOMERID") {
         Some(id) if lock(&state.customers).iter().any(|c| c.get("CUSTOMERID") == Some(id)) => {

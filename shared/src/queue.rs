@@ -124,6 +124,15 @@ pub struct Envelope {
     /// 900-second maximum hops through repeated delayed sends until then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<i64>,
+    /// How many times the message was put off because a connection's long-window quota was
+    /// spent (not failed attempts: the attempt count stays). Bounded by
+    /// [`crate::retry::decision::MAX_QUOTA_DEFERRALS`].
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deferrals: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Envelope {
@@ -132,6 +141,7 @@ impl Envelope {
             message,
             history: Vec::new(),
             not_before: None,
+            deferrals: 0,
         }
     }
 
@@ -305,6 +315,7 @@ mod tests {
                 delay_secs: Some(5),
             }],
             not_before: Some(99),
+            deferrals: 0,
         };
         let v: serde_json::Value = serde_json::from_str(&env.to_body()).unwrap();
         assert_eq!(v["kind"], "sync_job");

@@ -711,6 +711,7 @@ async fn delays_over_fifteen_minutes_hop_through_delayed_sends() {
         }),
         history: vec![],
         not_before: Some(1_007_200),
+        deferrals: 0,
     };
     queue.send_delayed(&envelope, 0).await.unwrap();
     // Received early: sent again with at most 900 s, same attempt, nothing run.

@@ -14,6 +14,14 @@
 //! specs folder with the corrections in `spec_patches.yaml` ([`spec_check`]); the identity
 //! server is not in that spec and is not checked.
 //!
+//! "Payments" (GET lists paged and filtered the same way, GET by id, PUT /Payments creating
+//! payments against invoices, answered in place with `summarizeErrors=false`; a payment lowers
+//! its invoice's `AmountDue` and one that settles it marks the invoice `PAID`). The API limits
+//! ("OAuth 2.0 API limits"): every response carries `X-DayLimit-Remaining`,
+//! `X-MinLimit-Remaining` and `X-AppMinLimit-Remaining`; with [`XeroConfig::day_limit`] set,
+//! the day's budget is counted and a request past it answers 429 with `Retry-After` and
+//! `X-Rate-Limit-Problem: day`.
+//!
 //! Assumptions where the docs leave it open: `If-Modified-Since` compares to the millisecond
 //! and includes records modified exactly then; lists are ordered by `UpdatedDateUTC` then id
 //! (the `order` parameter is accepted and not parsed). Contact validation covers what the
@@ -25,7 +33,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -74,6 +83,11 @@ pub struct XeroConfig {
     /// Check the API server's traffic against the spec (on by default).
     pub spec_check: Option<SpecCheck>,
     pub faults: FaultConfig,
+    /// API calls the tenant may make today (Xero: 5,000); `None` counts nothing and reports the
+    /// documented 5,000 as remaining.
+    pub day_limit: Option<u64>,
+    /// The `Retry-After` of a request past the day's budget, in seconds.
+    pub day_retry_after_secs: u64,
 }
 
 impl Default for XeroConfig {
@@ -82,6 +96,8 @@ impl Default for XeroConfig {
             records: 0,
             spec_check: Some(spec_check()),
             faults: FaultConfig::default(),
+            day_limit: None,
+            day_retry_after_secs: 6 * 3600,
         }
     }
 }
@@ -90,6 +106,12 @@ impl Default for XeroConfig {
 pub struct Xero {
     contacts: Mutex<Vec<Value>>,
     invoices: Mutex<Vec<Value>>,
+    payments: Mutex<Vec<Value>>,
+    /// API calls left today, when counted.
+    day_remaining: Mutex<Option<u64>>,
+    day_retry_after_secs: u64,
+    /// Requests the API server received.
+    api_requests: std::sync::atomic::AtomicU64,
     access_tokens: Mutex<HashSet<String>>,
     /// The one refresh token that works now.
     refresh_token: Mutex<String>,
@@ -145,6 +167,10 @@ pub fn start(config: XeroConfig) -> XeroFake {
     let state = Arc::new(Xero {
         contacts: Mutex::new(Vec::new()),
         invoices: Mutex::new(Vec::new()),
+        payments: Mutex::new(Vec::new()),
+        day_remaining: Mutex::new(config.day_limit),
+        day_retry_after_secs: config.day_retry_after_secs,
+        api_requests: Default::default(),
         access_tokens: Mutex::new(HashSet::new()),
         refresh_token: Mutex::new(REFRESH_TOKEN.to_owned()),
         grants: Mutex::new(0),
@@ -174,6 +200,12 @@ pub fn start(config: XeroConfig) -> XeroFake {
                     .route(&format!("{API_PREFIX}/Contacts/{{id}}"), get(contact))
                     .route(&format!("{API_PREFIX}/Invoices"), get(list_invoices))
                     .route(&format!("{API_PREFIX}/Invoices/{{id}}"), get(invoice))
+                    .route(
+                        &format!("{API_PREFIX}/Payments"),
+                        get(list_payments).put(create_payments),
+                    )
+                    .route(&format!("{API_PREFIX}/Payments/{{id}}"), get(payment))
+                    .layer(from_fn_with_state(api_state.clone(), api_limits))
                     .with_state(api_state)
             },
         ),
@@ -239,7 +271,67 @@ impl Xero {
                 "UpdatedDateUTC": json_date(at),
                 "HasAttachments": false,
             }));
+            // A part payment of every invoice, a second later.
+            let invoice = json!({"InvoiceID": id, "InvoiceNumber": format!("INV-{n:04}")});
+            self.insert_payment(
+                &invoice,
+                &json!({"Code": "090"}),
+                10.0,
+                &json_date(at - at % 86_400_000),
+                at + 1_000,
+            )
+            .expect("the seeded invoice is open");
         }
+    }
+
+    /// Records a payment against an open invoice; `Err` is Xero's validation message.
+    fn insert_payment(
+        &self,
+        invoice: &Value,
+        account: &Value,
+        amount: f64,
+        date: &str,
+        at: i64,
+    ) -> Result<Value, String> {
+        let invoice_id = invoice["InvoiceID"].as_str().unwrap_or_default();
+        let mut invoices = lock(&self.invoices);
+        let Some(held) = invoices.iter_mut().find(|i| i["InvoiceID"] == invoice_id) else {
+            return Err(format!("Invoice {invoice_id} could not be found."));
+        };
+        if held["Status"] != "AUTHORISED" {
+            return Err("Payment can only be made against Authorised documents.".into());
+        }
+        let due = held["AmountDue"].as_f64().unwrap_or_default();
+        if !(amount > 0.0) {
+            return Err("Payment amount must be greater than zero.".into());
+        }
+        if amount > due + 1e-9 {
+            return Err("Payment amount exceeds the amount outstanding on this document.".into());
+        }
+        let left = ((due - amount) * 100.0).round() / 100.0;
+        held["AmountDue"] = json!(left);
+        held["AmountPaid"] =
+            json!(((held["AmountPaid"].as_f64().unwrap_or_default() + amount) * 100.0).round() / 100.0);
+        if left == 0.0 {
+            held["Status"] = json!("PAID");
+        }
+        held["UpdatedDateUTC"] = json!(json_date(at));
+        drop(invoices);
+        let record = json!({
+            "PaymentID": self.new_id(0x9a),
+            "Date": date,
+            "Amount": amount,
+            "Status": "AUTHORISED",
+            "PaymentType": "ACCRECPAYMENT",
+            "IsReconciled": false,
+            "HasAccount": true,
+            "HasValidationErrors": false,
+            "Invoice": invoice,
+            "Account": account,
+            "UpdatedDateUTC": json_date(at),
+        });
+        lock(&self.payments).push(record.clone());
+        Ok(record)
     }
 
     fn insert_contact(&self, fields: &Value, at: i64) -> Value {
@@ -293,6 +385,40 @@ impl Xero {
     /// An invoice by id.
     pub fn invoice(&self, id: &str) -> Option<Value> {
         lock(&self.invoices).iter().find(|r| r["InvoiceID"] == id).cloned()
+    }
+
+    /// Payments held.
+    pub fn payment_count(&self) -> usize {
+        lock(&self.payments).len()
+    }
+
+    /// A payment by id.
+    pub fn payment(&self, id: &str) -> Option<Value> {
+        lock(&self.payments).iter().find(|r| r["PaymentID"] == id).cloned()
+    }
+
+    /// Changes a payment as a user in Xero would (reconciling it): `UpdatedDateUTC` becomes now.
+    pub fn update_payment(&self, id: &str, fields: &Value) -> Option<Value> {
+        let mut payments = lock(&self.payments);
+        let record = payments.iter_mut().find(|r| r["PaymentID"] == id)?;
+        merge(record, fields);
+        record["UpdatedDateUTC"] = json!(json_date(now_ms()));
+        Some(record.clone())
+    }
+
+    /// Requests the API server received (refused ones too).
+    pub fn api_requests(&self) -> u64 {
+        self.api_requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// API calls left today, when the fake counts them.
+    pub fn day_remaining(&self) -> Option<u64> {
+        *lock(&self.day_remaining)
+    }
+
+    /// Sets the calls left today (`None`: stop counting), as Xero's rolling day frees calls.
+    pub fn set_day_remaining(&self, remaining: Option<u64>) {
+        *lock(&self.day_remaining) = remaining;
     }
 
     /// The id of the invoice with this number.
@@ -660,4 +786,142 @@ fn validate(xero: &Xero, input: &Value, batch: &[Value]) -> Option<String> {
     taken.then(|| {
         format!("The contact name {name} is already assigned to another contact. The contact name must be unique across all active contacts.")
     })
+}
+
+/// Xero's API limits on every API response: the day's budget counted when configured, a
+/// request past it refused with 429 (`X-Rate-Limit-Problem: day`), and the remaining-budget
+/// headers ("OAuth 2.0 API limits": `X-DayLimit-Remaining`, `X-MinLimit-Remaining`,
+/// `X-AppMinLimit-Remaining`; the minute figures are not counted by the fake).
+async fn api_limits(State(xero): State<Arc<Xero>>, request: axum::extract::Request, next: Next) -> Response {
+    xero.api_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let remaining = {
+        let mut left = lock(&xero.day_remaining);
+        match left.as_mut() {
+            None => 5_000,
+            Some(0) => {
+                let retry_after = xero.day_retry_after_secs.to_string();
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("x-rate-limit-problem", "day"), ("x-daylimit-remaining", "0")],
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&retry_after) {
+                    response.headers_mut().insert("retry-after", v);
+                }
+                return response;
+            }
+            Some(n) => {
+                *n -= 1;
+                *n
+            }
+        }
+    };
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert("x-daylimit-remaining", HeaderValue::from(remaining));
+    headers.insert("x-minlimit-remaining", HeaderValue::from(59u32));
+    headers.insert("x-appminlimit-remaining", HeaderValue::from(9_999u32));
+    response
+}
+
+/// `GET /Payments`.
+async fn list_payments(
+    State(xero): State<Arc<Xero>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = refused(&xero, &headers) {
+        return r;
+    }
+    let payments = lock(&xero.payments).clone();
+    page_of(&payments, &query, &headers, "Payments", "PaymentID")
+}
+
+/// `GET /Payments/{PaymentID}`.
+async fn payment(State(xero): State<Arc<Xero>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(r) = refused(&xero, &headers) {
+        return r;
+    }
+    match xero.payment(&id) {
+        Some(p) => Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
+            "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Payments": [p]}))
+        .into_response(),
+        None => not_found(),
+    }
+}
+
+/// `PUT /Payments`: creates each payment against its invoice. With `summarizeErrors=false`
+/// every payment is answered in place; otherwise one refused payment fails the batch (400)
+/// and none is written.
+async fn create_payments(
+    State(xero): State<Arc<Xero>>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = refused(&xero, &headers) {
+        return r;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(StatusCode::BAD_REQUEST, 14, "PostDataInvalidException", "Invalid JSON");
+    };
+    let Some(inputs) = body["Payments"].as_array() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            14,
+            "PostDataInvalidException",
+            "Payments is missing",
+        );
+    };
+    let per_record = query.get("summarizeErrors").is_some_and(|v| v == "false");
+    let shape = |p: &Value| -> Result<(String, f64), String> {
+        if p["Invoice"]["InvoiceID"].as_str().is_none() {
+            return Err("An invoice must be specified (Invoice.InvoiceID).".into());
+        }
+        if p["Account"]["Code"].as_str().is_none() && p["Account"]["AccountID"].as_str().is_none() {
+            return Err("An account must be specified (Account.Code or Account.AccountID).".into());
+        }
+        let date = p["Date"]
+            .as_str()
+            .and_then(|d| time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok())
+            .ok_or("A payment date must be specified as YYYY-MM-DD.")?;
+        let ms = date.midnight().assume_utc().unix_timestamp() * 1000;
+        let amount = p["Amount"].as_f64().ok_or("A payment amount must be specified.")?;
+        Ok((json_date(ms), amount))
+    };
+    if !per_record {
+        let shaped: Vec<_> = inputs.iter().map(&shape).collect();
+        if shaped.iter().any(Result::is_err) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                10,
+                "ValidationException",
+                "A validation exception occurred",
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for input in inputs {
+        let written = shape(input).and_then(|(date, amount)| {
+            xero.insert_payment(&input["Invoice"], &input["Account"], amount, &date, now_ms())
+        });
+        out.push(match written {
+            Ok(mut record) => {
+                record["StatusAttributeString"] = json!("OK");
+                record
+            }
+            Err(message) => {
+                let mut echo = input.clone();
+                merge(
+                    &mut echo,
+                    &json!({"HasValidationErrors": true, "StatusAttributeString": "ERROR",
+                        "ValidationErrors": [{"Message": message}]}),
+                );
+                echo
+            }
+        });
+    }
+    Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
+        "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Payments": out}))
+    .into_response()
 }

@@ -43,6 +43,25 @@ fn operation_limits(def: &ConnectorDefinition) -> &[super::definition::Operation
     def.rate_limit.as_ref().map_or(&[], |r| r.operations.as_slice())
 }
 
+/// The budget a client paces by: a connection's `rate_limit` override (a higher API tier)
+/// with what the provider reports (the definition's `headers` and `cost`, when the override
+/// names none), or the definition's own.
+fn effective_rate_limit(settings: &ClientSettings, def: &ConnectorDefinition) -> Option<RateLimitSpec> {
+    match (&settings.rate_limit, &def.rate_limit) {
+        (Some(over), Some(own)) => {
+            let mut merged = over.clone();
+            if merged.headers.is_none() {
+                merged.headers = own.headers.clone();
+            }
+            if merged.cost.is_none() {
+                merged.cost = own.cost.clone();
+            }
+            Some(merged)
+        }
+        (over, own) => over.clone().or_else(|| own.clone()),
+    }
+}
+
 /// The definition's base URL with its `{{ config.<key> }}` placeholders filled (keys the
 /// definition limits to `one_of` values, checked before this).
 fn render_base_url(id: &str, base: &str, config: &Map<String, Value>) -> Result<String, ConnectorError> {
@@ -427,8 +446,7 @@ impl ConnectorClient {
             auth.render_realm(&vars)?;
         }
         let pacer = Arc::new(
-            Pacer::new(settings.rate_limit.as_ref().or(def.rate_limit.as_ref()))
-                .with_operations(operation_limits(&def)),
+            Pacer::new(effective_rate_limit(&settings, &def).as_ref()).with_operations(operation_limits(&def)),
         );
         let session = match auth.kind() {
             "session" => auth_specs
@@ -514,8 +532,8 @@ impl ConnectorClient {
     /// Paces this client's requests from `budget`, shared with every other process using the
     /// same connection (see [`crate::connector::ratelimit::SharedBudget`]).
     pub fn with_shared_budget(mut self, budget: Arc<dyn super::ratelimit::SharedBudget>) -> Self {
-        let spec = self.settings.rate_limit.as_ref().or(self.def.rate_limit.as_ref());
-        self.pacer = Arc::new(Pacer::shared(spec, budget).with_operations(operation_limits(&self.def)));
+        let spec = effective_rate_limit(&self.settings, &self.def);
+        self.pacer = Arc::new(Pacer::shared(spec.as_ref(), budget).with_operations(operation_limits(&self.def)));
         self
     }
 
@@ -1685,6 +1703,19 @@ impl ConnectorClient {
             // A pause longer than the client waits inline (a daily quota spent, a long
             // Retry-After) defers the work instead of holding the process: the caller
             // re-enqueues it for when the provider's budget is back.
+            let quota_wait = self.pacer.quota_remaining();
+            if !quota_wait.is_zero() {
+                return Err(ConnectorError::new(
+                    ErrorClass::RateLimited {
+                        retry_after: Some(quota_wait),
+                    },
+                    ErrorKind::QuotaSpent,
+                    format!(
+                        "{what}: deferred: the provider reported the connection's quota spent for the next {} s",
+                        quota_wait.as_secs().max(1)
+                    ),
+                ));
+            }
             let operation_wait = self.pacer.operation_wait(request.method.as_str(), request.url.path());
             if operation_wait > self.settings.max_inline_wait {
                 return Err(ConnectorError::new(
@@ -1831,6 +1862,24 @@ impl ConnectorClient {
             ) {
                 Verdict::Success => return Ok(Sent::Done(response)),
                 Verdict::Failure(class) => class,
+                Verdict::QuotaSpent(retry_after) => {
+                    // Never retried inline: the budget is back in hours, not seconds.
+                    self.stats.rate_limited();
+                    let wait = retry_after.unwrap_or(super::errors::MAX_RETRY_AFTER);
+                    self.pacer.pause_quota(wait);
+                    let class = ErrorClass::RateLimited {
+                        retry_after: Some(self.pacer.quota_remaining().max(Duration::from_secs(1))),
+                    };
+                    let mut error = self.http_error(&what, class, &response);
+                    error.kind = ErrorKind::QuotaSpent;
+                    tracing::info!(
+                        message = "The provider reported the connection's quota spent.",
+                        connector = %self.def.id,
+                        request = %what,
+                        retry_after_secs = wait.as_secs()
+                    );
+                    return Err(error);
+                }
             };
             let error = self.http_error(&what, class, &response);
             match class {
@@ -2170,6 +2219,30 @@ mod settings_tests {
             text.contains("mini") && text.contains("config.environment_url") && text.contains("scope"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_override_changes_the_pace_but_keeps_what_the_provider_reports() {
+        let def = crate::connector::registry::Registry::embedded()
+            .unwrap()
+            .get("xero")
+            .cloned()
+            .expect("xero is built in");
+        let own = def.rate_limit.clone().expect("xero paces");
+        let mut settings = ClientSettings::default();
+        assert_eq!(effective_rate_limit(&settings, &def), Some(own.clone()));
+        settings.rate_limit = Some(RateLimitSpec {
+            requests: 1000,
+            window_ms: 1000,
+            margin_ms: 0,
+            headers: None,
+            cost: None,
+            operations: vec![],
+        });
+        let merged = effective_rate_limit(&settings, &def).expect("a budget");
+        assert_eq!((merged.requests, merged.window_ms), (1000, 1000));
+        assert_eq!(merged.headers, own.headers, "the day's quota header is still read");
+        assert!(!merged.headers.expect("headers").quotas.is_empty());
     }
 
     #[test]

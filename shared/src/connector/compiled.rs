@@ -396,6 +396,15 @@ impl CompiledDefinition {
                     super::ratelimit::usage_regex(&usage.pattern)
                         .map_err(|e| invalid("rate_limit.headers.usage.pattern", e))?;
                 }
+                for (i, quota) in h.quotas.iter().enumerate() {
+                    check_header_name(&format!("rate_limit.headers.quotas[{i}].remaining"), &quota.remaining)?;
+                    if quota.window_ms == 0 {
+                        return Err(invalid(
+                            format!("rate_limit.headers.quotas[{i}].window_ms"),
+                            "a quota's window must be longer than 0 ms",
+                        ));
+                    }
+                }
             }
         }
         check_opt_pointer("errors.message", &def.errors.message)?;
@@ -421,10 +430,12 @@ impl CompiledDefinition {
             if let Some(h) = &rule.header {
                 check_header_name(&format!("{at}.header.name"), &h.name)?;
             }
-            if rule.retry_after_secs.is_some() && rule.action != ErrorAction::RateLimited {
+            if rule.retry_after_secs.is_some()
+                && !matches!(rule.action, ErrorAction::RateLimited | ErrorAction::QuotaSpent)
+            {
                 return Err(invalid(
                     format!("{at}.retry_after_secs"),
-                    "only a `rate_limited` rule can set a retry delay",
+                    "only a `rate_limited` or `quota_spent` rule can set a retry delay",
                 ));
             }
             if rule.status.is_empty() && rule.body.is_none() && rule.header.is_none() {

@@ -881,6 +881,24 @@ pub struct RateLimitHeaders {
     /// dearest request so far cost (Canvas LMS: `X-Rate-Limit-Remaining`, `X-Request-Cost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<HeaderBucketSpec>,
+
+    /// Budgets counted over longer windows than the paced one (Xero's 5,000 requests a day in
+    /// `X-DayLimit-Remaining`). One that reads 0 spends the connection's quota: no request is
+    /// sent for its window (at most an hour, then one request probes again) and the work is
+    /// deferred, not failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quotas: Vec<QuotaHeader>,
+}
+
+/// A response header with the requests left in a long window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaHeader {
+    /// The header (`X-DayLimit-Remaining`).
+    pub remaining: String,
+
+    /// The window's length in milliseconds (a day: 86400000).
+    pub window_ms: u64,
 }
 
 /// A leaky bucket of cost points whose level the provider reports in a header after each
@@ -1060,6 +1078,10 @@ pub enum ErrorAction {
     Retry,
     /// The provider's rate limit: try again after the delay it asks for.
     RateLimited,
+    /// A quota counted over a long window (requests a day) is spent: the work is deferred
+    /// until the delay the provider asks for (`Retry-After`, else `retry_after_secs`, else an
+    /// hour) has passed, without counting a failed attempt.
+    QuotaSpent,
     /// The credentials are no longer accepted: a person must re-authorise.
     Reauth,
     /// A permanent failure: retrying the same request cannot succeed.

@@ -104,6 +104,10 @@ pub enum ErrorKind {
     Database,
     /// A mail server (`kind: smtp`) refused a message or a command.
     Mail,
+    /// A budget the provider counts over a long window (requests a day) is spent. The class is
+    /// `rate_limited` with the wait; the sync queue defers such work until the budget is back
+    /// instead of counting a failed attempt.
+    QuotaSpent,
 }
 
 /// A connector failure. The message is safe to log and store: it names the request (method
@@ -160,6 +164,16 @@ impl ConnectorError {
     pub fn needs_reauth(&self) -> bool {
         self.class == ErrorClass::ReAuth
     }
+
+    /// The wait until a spent long-window quota is back, when that is what failed.
+    pub fn quota_wait(&self) -> Option<Duration> {
+        match (self.kind, self.class) {
+            (ErrorKind::QuotaSpent, ErrorClass::RateLimited { retry_after }) => {
+                Some(retry_after.unwrap_or(MAX_RETRY_AFTER))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The outcome of one response.
@@ -167,6 +181,9 @@ impl ConnectorError {
 pub enum Verdict {
     Success,
     Failure(ErrorClass),
+    /// A long-window quota is spent (a rule's `quota_spent`): wait this long, or
+    /// [`MAX_RETRY_AFTER`] when the provider did not say.
+    QuotaSpent(Option<Duration>),
 }
 
 /// Classifies a response: the definition's rules in order, then the defaults. `body` is the
@@ -200,6 +217,11 @@ pub fn classify(spec: &ErrorSpec, status: u16, headers: &HeaderMap, body: &Value
             ErrorAction::RateLimited => Verdict::Failure(ErrorClass::RateLimited {
                 retry_after: retry_after(headers, now).or(rule.retry_after_secs.map(Duration::from_secs)),
             }),
+            ErrorAction::QuotaSpent => Verdict::QuotaSpent(
+                retry_after(headers, now).or(rule
+                    .retry_after_secs
+                    .map(|s| Duration::from_secs(s).min(MAX_RETRY_AFTER))),
+            ),
         };
     }
     default_verdict(status, headers, now)

@@ -127,6 +127,8 @@ pub struct PacerCore {
     starts: VecDeque<Duration>,
     /// No request starts before this.
     paused_until: Duration,
+    /// Until when a long-window quota is spent (a part of `paused_until`).
+    quota_until: Duration,
     /// The cost bucket as last reported (and debited since), when the provider reports one.
     cost: Option<CostBucket>,
     /// The compiled pattern of a used/limit header (`rate_limit.headers.usage`).
@@ -185,6 +187,7 @@ impl PacerCore {
             margin: spec.map_or(Duration::ZERO, |s| Duration::from_millis(s.margin_ms)),
             starts: VecDeque::new(),
             paused_until: Duration::ZERO,
+            quota_until: Duration::ZERO,
             cost: None,
             // Validated with the definition; an invalid pattern here reads nothing.
             usage: spec
@@ -263,9 +266,27 @@ impl PacerCore {
         self.paused_until = self.paused_until.max(now + delay);
     }
 
+    /// Pauses for `delay` because a long-window quota is spent (at most an hour: then one
+    /// request probes whether the provider's window has moved on).
+    pub fn pause_quota(&mut self, now: Duration, delay: Duration) {
+        let delay = delay.min(super::errors::MAX_RETRY_AFTER);
+        self.pause_for(now, delay);
+        self.quota_until = self.quota_until.max(now + delay);
+    }
+
+    /// How long from `now` a spent quota holds the connection; zero when none is spent.
+    pub fn quota_remaining(&self, now: Duration) -> Duration {
+        self.quota_until.saturating_sub(now)
+    }
+
     /// Reads the provider's remaining-budget and reset headers; a remaining budget of 0
     /// pauses until the reset (or one window, or one second without a configured window).
     pub fn observe_headers(&mut self, now: Duration, spec: &RateLimitHeaders, headers: &HeaderMap, wall: SystemTime) {
+        for quota in &spec.quotas {
+            if header_u64(headers, &quota.remaining) == Some(0) {
+                self.pause_quota(now, Duration::from_millis(quota.window_ms));
+            }
+        }
         if let (Some(bucket), Some(name)) = (&spec.bucket, spec.remaining.as_deref()) {
             if let (Some(available), Some(cost)) = (header_f64(headers, name), header_f64(headers, &bucket.cost)) {
                 // The dearest request seen so far, as for a body-reported budget.
@@ -528,6 +549,9 @@ impl Pacer {
         let Some(lease) = &self.shared else { return };
         let until = {
             let core = self.core();
+            if core.paused_until <= core.quota_until {
+                return; // the quota's pause is this process's own (see `pause_quota`)
+            }
             core.paused_until.saturating_sub(self.now())
         };
         if until.is_zero() {
@@ -542,6 +566,21 @@ impl Pacer {
                 }
             });
         }
+    }
+
+    /// Pauses every request of this process's connection for `delay` (at most an hour)
+    /// because a long-window quota is spent. Not shared: a shared pause makes other processes
+    /// wait for their slot, while each should defer its work instead; each learns of the
+    /// spent quota from the provider with one request.
+    pub fn pause_quota(&self, delay: Duration) {
+        let now = self.now();
+        self.core().pause_quota(now, delay);
+    }
+
+    /// How long from now a spent long-window quota holds this connection; zero when none is.
+    pub fn quota_remaining(&self) -> Duration {
+        let now = self.now();
+        self.core().quota_remaining(now)
     }
 
     /// How long the provider asked this connection to pause from now (a Retry-After, a spent
@@ -837,6 +876,7 @@ mod tests {
                 maximum: 700.0,
                 restore_rate: 10.0,
             }),
+            quotas: vec![],
         };
         let mut core = PacerCore::new(None);
         let mut hdrs = HeaderMap::new();
@@ -868,6 +908,7 @@ mod tests {
             reset: Some("X-Reset".into()),
             reset_kind: ResetKind::DeltaSeconds,
             bucket: None,
+            quotas: vec![],
         };
         let mut core = PacerCore::new(Some(&spec(100, 10_000, 0)));
         core.observe_headers(Duration::ZERO, &with_reset, &hdrs, SystemTime::now());
@@ -914,6 +955,7 @@ mod tests {
             reset: None,
             reset_kind: ResetKind::DeltaSeconds,
             bucket: None,
+            quotas: vec![],
         };
         let daily = RateLimitSpec {
             headers: Some(headers.clone()),

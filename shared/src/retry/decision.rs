@@ -129,6 +129,28 @@ pub fn hop_delay(envelope: &Envelope, now: i64) -> Option<u64> {
     (due > now).then(|| ((due - now) as u64).min(MAX_DELAY_SECS))
 }
 
+/// Most deferrals for a spent quota before the message is treated as an ordinary rate-limited
+/// failure (attempts counted, then parked): 48 at an hour each is two days.
+pub const MAX_QUOTA_DEFERRALS: u32 = 48;
+
+/// The message put off by `wait` because a connection's long-window quota is spent: same
+/// attempt and history, one more deferral, and a `not_before` for waits past SQS's 900 s.
+/// Returns the envelope and the `DelaySeconds` to send it with; `None` once the deferrals are
+/// used up. `scale` multiplies the wait as it does retry delays (1 in production).
+pub fn quota_deferral(envelope: &Envelope, wait: Duration, scale: f64, now: i64) -> Option<ScheduledRetry> {
+    if envelope.deferrals >= MAX_QUOTA_DEFERRALS {
+        return None;
+    }
+    let secs = (wait.as_secs_f64() * scale.max(0.0)).ceil() as u64;
+    let mut next = envelope.clone();
+    next.deferrals += 1;
+    next.not_before = (secs > MAX_DELAY_SECS).then(|| now.saturating_add(secs as i64));
+    Some(ScheduledRetry {
+        envelope: next,
+        delay_secs: secs.min(MAX_DELAY_SECS),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +160,30 @@ mod tests {
 
     fn policy() -> RetryPolicy {
         RetryPolicy::default()
+    }
+
+    #[test]
+    fn a_spent_quota_defers_the_same_attempt_until_it_is_back_and_only_so_often() {
+        let mut envelope = Envelope::new(SyncMessage::SyncJob(SyncJobRef {
+            flow_id: "f".into(),
+            job_id: "j".into(),
+            attempt: 2,
+        }));
+        let short = quota_deferral(&envelope, Duration::from_secs(120), 1.0, 1_000).unwrap();
+        assert_eq!((short.delay_secs, short.envelope.not_before), (120, None));
+        assert_eq!((short.envelope.message.attempt(), short.envelope.deferrals), (2, 1));
+        assert!(short.envelope.history.is_empty(), "a deferral is not a failed attempt");
+        let long = quota_deferral(&short.envelope, Duration::from_secs(3_600), 1.0, 1_000).unwrap();
+        assert_eq!((long.delay_secs, long.envelope.not_before), (900, Some(4_600)));
+        assert_eq!(long.envelope.deferrals, 2);
+        envelope.deferrals = MAX_QUOTA_DEFERRALS;
+        let fast = quota_deferral(&long.envelope, Duration::from_secs(3_600), 0.0, 1_000).unwrap();
+        assert_eq!(
+            (fast.delay_secs, fast.envelope.not_before),
+            (0, None),
+            "tests fast-forward"
+        );
+        assert!(quota_deferral(&envelope, Duration::from_secs(60), 1.0, 1_000).is_none());
     }
 
     fn envelope() -> Envelope {

@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::config::ConfigError;
 
 pub use dead_letter_queue::{handle_dlq, RetryConfig, RetryDeps};
-pub use decision::{classify, decide, hop_delay, next_attempt, Decision, ParkReason, ScheduledRetry};
+pub use decision::{classify, decide, hop_delay, next_attempt, quota_deferral, Decision, ParkReason, ScheduledRetry};
 pub use schedule::{random_draw, RetrySchedule};
 
 /// How failures are retried.

@@ -121,6 +121,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
                 message: SyncMessage::WebhookDelivery(next),
                 history: Vec::new(),
                 not_before: (wait > MAX_DELAY_SECS).then_some(now + wait as i64),
+                deferrals: 0,
             };
             deps.queue.send_delayed(&envelope, wait).await?;
             crate::metrics::webhook_delivery("retried");

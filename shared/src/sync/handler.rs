@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use tracing::{error, warn, Instrument};
+use tracing::{error, info, warn, Instrument};
 
 use crate::connector::ErrorClass;
 use crate::queue::{Envelope, SyncMessage};
@@ -143,6 +143,34 @@ fn out_of_time() -> SyncError {
 
 /// Retries or parks a failed message. An `Err` means neither happened.
 async fn on_failure(deps: &SyncDeps, envelope: &Envelope, error: &SyncError, now: i64) -> Result<(), String> {
+    // A connection's long-window quota (requests a day) is spent: put the work off until it is
+    // back, same attempt, instead of spending the retry schedule on it.
+    if let SyncError::Connector(e) = error {
+        let scale = deps.retry.delay_scale;
+        if let Some(deferred) = e
+            .quota_wait()
+            .and_then(|wait| retry::quota_deferral(envelope, wait, scale, now))
+        {
+            deps.queue
+                .send_delayed(&deferred.envelope, deferred.delay_secs)
+                .await
+                .map_err(|e| e.to_string())?;
+            info!(
+                message = "Deferred: a connection's quota is spent.",
+                attempt = envelope.message.attempt(),
+                deferrals = deferred.envelope.deferrals,
+                delay_secs = deferred.delay_secs,
+                not_before = deferred.envelope.not_before,
+                reason = "quota_spent",
+                error = %e
+            );
+            crate::metrics::Metrics::new("connector-sync")
+                .dimension("Reason", "quota_spent")
+                .count("SyncJobsDeferred", 1)
+                .emit();
+            return Ok(());
+        }
+    }
     let class = retry::classify(error);
     let failed = envelope.message.attempt();
     let text = error.to_string();

@@ -93,6 +93,39 @@ async fn sage_intacct() {
     )
     .await;
 
+    // Updates by CUSTOMERID, each answered on its own: a new email, an unknown customer, an
+    // emptied name (refused), a new name.
+    let before = fake.count();
+    prove_write(
+        &c,
+        WriteCase {
+            operation: "customers.update",
+            records: vec![
+                json!({"CUSTOMERID": "C-GRACE", "DISPLAYCONTACT": {"EMAIL1": "amazing.grace@example.com"}}),
+                json!({"CUSTOMERID": "C-NOBODY", "NAME": "Nobody"}),
+                json!({"CUSTOMERID": "C-00002", "NAME": " "}),
+                json!({"CUSTOMERID": "C-00003", "NAME": "Renamed <&> Ltd"}),
+            ],
+            refused: &[1, 2],
+            verify: Box::new(|record: &Value, id: Option<&str>| {
+                let id = id.expect("the customer's RECORDNO comes from its function's result");
+                let stored = fake.customer(id).unwrap_or_else(|| panic!("customer {id} exists"));
+                assert_eq!(
+                    stored["CUSTOMERID"], record["CUSTOMERID"],
+                    "the customer named was changed"
+                );
+                if let Some(name) = record.get("NAME") {
+                    assert_eq!(&stored["NAME"], name, "name of {id}");
+                }
+                if let Some(email) = record.pointer("/DISPLAYCONTACT/EMAIL1") {
+                    assert_eq!(&stored["DISPLAYCONTACT.EMAIL1"], email, "email of {id}");
+                }
+            }),
+        },
+    )
+    .await;
+    assert_eq!(fake.count(), before, "updates create nothing");
+
     // The session times out: the next request is refused, the engine logs in once more and
     // sends it again.
     fake.expire_sessions();
