@@ -10,6 +10,7 @@ mod destinations;
 mod dropbox_flows;
 mod dynamics_flows;
 mod education_flows;
+mod erp_flows;
 mod events;
 mod flows_netsuite;
 mod flows_sage_intacct;

@@ -945,6 +945,47 @@ mod tests {
     }
 
     #[test]
+    fn a_quota_header_at_zero_holds_the_connection_for_its_window_up_to_an_hour() {
+        let spec = RateLimitHeaders {
+            remaining: None,
+            usage: None,
+            reset: None,
+            reset_kind: ResetKind::DeltaSeconds,
+            bucket: None,
+            quotas: vec![crate::connector::definition::QuotaHeader {
+                remaining: "X-DayLimit-Remaining".into(),
+                window_ms: 86_400_000,
+            }],
+        };
+        let mut core = PacerCore::new(None);
+        let mut hdrs = HeaderMap::new();
+        hdrs.insert("x-daylimit-remaining", HeaderValue::from_static("1"));
+        core.observe_headers(ms(0), &spec, &hdrs, SystemTime::now());
+        assert_eq!(
+            core.quota_remaining(ms(0)),
+            Duration::ZERO,
+            "one call left is not spent"
+        );
+        hdrs.insert("x-daylimit-remaining", HeaderValue::from_static("0"));
+        core.observe_headers(ms(1_000), &spec, &hdrs, SystemTime::now());
+        assert_eq!(
+            core.quota_remaining(ms(1_000)),
+            Duration::from_secs(3_600),
+            "a day, capped at the hour"
+        );
+        assert_eq!(
+            core.reserve(ms(1_000)),
+            Duration::from_secs(3_600),
+            "no request goes meanwhile"
+        );
+        assert_eq!(
+            core.quota_remaining(ms(3_601_000)),
+            Duration::ZERO,
+            "then one probes again"
+        );
+    }
+
+    #[test]
     fn a_used_of_limit_header_pauses_when_the_daily_budget_is_spent() {
         let headers = RateLimitHeaders {
             remaining: None,
