@@ -6,6 +6,7 @@ mod calendly_flows;
 mod canvas_flows;
 mod conformance;
 mod console;
+mod sdk;
 mod destinations;
 mod dropbox_flows;
 mod dynamics_flows;
