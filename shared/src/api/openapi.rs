@@ -63,6 +63,29 @@ impl Modify for IdempotencyKeys {
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
                 .build();
             post.parameters.get_or_insert_with(Vec::new).push(header);
+            // Whatever the route, the header itself can be refused: documented on every POST
+            // (Schemathesis found POSTs answering these without saying so).
+            for (status, description) in [
+                ("409", "The request with this Idempotency-Key is still running (idempotency-key-in-flight)"),
+                (
+                    "422",
+                    "Invalid fields (see errors), or an Idempotency-Key that is malformed or was used for a different request",
+                ),
+            ] {
+                post.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                    utoipa::openapi::RefOr::T(
+                        utoipa::openapi::ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/problem+json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ProblemDetails")))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                });
+            }
         }
     }
 }
@@ -239,6 +262,30 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), super::super::routes::Route::all_names().len());
+    }
+
+    /// Every POST takes `Idempotency-Key`, and so can answer 409 (in flight) and 422 (malformed or
+    /// reused): each documents both (regression: pause, resume, test, replay, resend and
+    /// rotate-secret answered them undocumented).
+    #[test]
+    fn every_post_documents_the_idempotency_key_answers() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut posts = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let Some(post) = item.get("post") else {
+                continue;
+            };
+            posts += 1;
+            for status in ["409", "422"] {
+                assert_eq!(
+                    post["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/ProblemDetails",
+                    "POST {path} does not document {status}"
+                );
+            }
+        }
+        let routes = super::super::routes::Route::all_names();
+        assert_eq!(posts, routes.iter().filter(|r| r.starts_with("POST ")).count());
     }
 
     /// A page's items refer to the named schema: no anonymous copy for generators to name.
