@@ -1,5 +1,5 @@
 # Switchyard: the two set-up commands are `make dev` and `make test`.
-.PHONY: dev test bench bench-peers venv fmt fuzz screenshots browser
+.PHONY: dev test bench bench-peers venv fmt fuzz screenshots browser sdk
 
 ## Run Switchyard locally: emulator + template resources + local runner + demo (Ctrl-C stops).
 dev:
@@ -16,6 +16,10 @@ screenshots:
 	scripts/ensure-browser.sh
 	mkdir -p docs/console
 	SWITCHYARD_CONSOLE_SCREENSHOTS=$(CURDIR)/docs/console cargo test --workspace --test integration -- browser_console_ --nocapture
+
+## Generate the API's clients from api/openapi.json into target/sdk/ (Python, TypeScript, Java, PHP).
+sdk:
+	scripts/sdk.sh
 
 ## Install what the console's browser test needs (Debian's chromium, pinned playwright-core).
 browser:

@@ -13,6 +13,8 @@ scripts/setup-venv.sh
 scripts/ensure-databases.sh
 # Debian's chromium and the pinned playwright-core for the console's browser test.
 scripts/ensure-browser.sh
+# The pinned Python client generator and schemathesis (.venv-sdk) for tests/integration/sdk.rs.
+scripts/setup-sdk.sh --no-java
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
@@ -49,10 +51,13 @@ if [ "${#other_tests[@]}" -eq 0 ]; then
   exit 2
 fi
 run cargo test --workspace --lib --bins --examples --benches "${other_tests[@]}"
-run cargo test --workspace --test integration -- --skip fault_injection_with_ --skip browser_console_
+run cargo test --workspace --test integration -- --skip fault_injection_with_ --skip browser_console_ --skip schemathesis_
 run cargo test --workspace --test integration -- fault_injection_with_
 # The console in a real browser, on its own: chromium beside the other tests' load is slow.
 run cargo test --workspace --test integration -- browser_console_
+# Schemathesis against the local API, on its own too: its runs are bounded in time, and beside
+# the other tests they would test less in that time.
+run cargo test --workspace --test integration -- schemathesis_
 run cargo test --workspace --test secrets_in_logs
 set -e
 # One closing line for the whole suite (cargo prints one per test binary).

@@ -79,8 +79,9 @@ fn require_browser() {
     );
 }
 
-/// Serves the api function's core on a loopback port, as the local runner does.
-async fn serve(deps: Arc<ApiDeps>) -> String {
+/// Serves the api function's core on a loopback port, as the local runner does (the SDK and
+/// Schemathesis tests in sdk.rs serve it the same way).
+pub(crate) async fn serve(deps: Arc<ApiDeps>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a loopback port is free");

@@ -35,6 +35,7 @@ mod receiver;
 mod retry;
 mod s3_flows;
 mod salesforce_flows;
+mod sdk;
 mod shopify_flows;
 mod signing;
 mod smtp_flows;

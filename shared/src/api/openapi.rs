@@ -3,7 +3,7 @@
 //! at `api/openapi.json`; a test fails when the two differ.
 //!
 //! Regenerate the checked-in copy after changing the API:
-//! `SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi`.
+//! `SWITCHYARD_WRITE_OPENAPI=1 cargo test --workspace --lib -- api::openapi`.
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -14,7 +14,7 @@ use super::routes::{
 };
 
 /// The command that rewrites `api/openapi.json`.
-pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test -p switchyard --lib api::openapi";
+pub const REGENERATE: &str = "SWITCHYARD_WRITE_OPENAPI=1 cargo test --workspace --lib -- api::openapi";
 
 struct BearerKeys;
 
@@ -63,6 +63,65 @@ impl Modify for IdempotencyKeys {
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
                 .build();
             post.parameters.get_or_insert_with(Vec::new).push(header);
+            // Whatever the route, the header itself can be refused: documented on every POST
+            // (Schemathesis found POSTs answering these without saying so).
+            for (status, description) in [
+                ("409", "The request with this Idempotency-Key is still running (idempotency-key-in-flight)"),
+                (
+                    "422",
+                    "Invalid fields (see errors), or an Idempotency-Key that is malformed or was used for a different request",
+                ),
+            ] {
+                post.responses.responses.entry(status.to_string()).or_insert_with(|| {
+                    utoipa::openapi::RefOr::T(
+                        utoipa::openapi::ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/problem+json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name("ProblemDetails")))
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// utoipa inlines a generic's type argument (`PageBody<Flow>` repeats all of `Flow` inside
+/// `PageBody_Flow`), so generated clients got a second, anonymous model per list
+/// (`PageBodyFlowItemsItem` beside `Flow`). Each page's `items` refers to the named schema
+/// instead, when the inlined one is exactly that schema.
+struct PageItemsByRef;
+
+impl Modify for PageItemsByRef {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::{ArrayItems, Schema};
+        use utoipa::openapi::{Ref, RefOr};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let named = components.schemas.clone();
+        for (name, schema) in components.schemas.iter_mut() {
+            let Some(item_name) = name.strip_prefix("PageBody_") else {
+                continue;
+            };
+            let Some(named_item) = named.get(item_name) else {
+                continue;
+            };
+            let RefOr::T(Schema::Object(page)) = schema else {
+                continue;
+            };
+            let Some(RefOr::T(Schema::Array(items))) = page.properties.get_mut("items") else {
+                continue;
+            };
+            if let ArrayItems::RefOrSchema(inline) = &mut items.items {
+                if **inline == *named_item {
+                    **inline = RefOr::Ref(Ref::from_schema_name(item_name));
+                }
+            }
         }
     }
 }
@@ -122,7 +181,7 @@ impl Modify for IdempotencyKeys {
         webhook_subscriptions::recover,
     ),
     components(schemas(super::problem::ProblemDetails, super::problem::FieldError)),
-    modifiers(&BearerKeys, &IdempotencyKeys),
+    modifiers(&BearerKeys, &IdempotencyKeys, &PageItemsByRef),
     tags(
         (name = "connectors", description = "Built-in connector definitions"),
         (name = "connections", description = "Accounts at providers; credentials live in Secrets Manager"),
@@ -184,5 +243,65 @@ mod tests {
             .collect();
         routes.sort();
         assert_eq!(documented, routes);
+    }
+
+    /// Generators name a client's methods after operationIds: each is present and unique (a
+    /// repeated `list` made openapi-generator refuse the document and collided in TypeScript).
+    #[test]
+    fn every_operation_has_its_own_operation_id() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                if let Some(other) = seen.insert(id.to_string(), format!("{method} {path}")) {
+                    panic!("operationId {id} names both {other} and {method} {path}");
+                }
+            }
+        }
+        assert_eq!(seen.len(), super::super::routes::Route::all_names().len());
+    }
+
+    /// Every POST takes `Idempotency-Key`, and so can answer 409 (in flight) and 422 (malformed or
+    /// reused): each documents both (regression: pause, resume, test, replay, resend and
+    /// rotate-secret answered them undocumented).
+    #[test]
+    fn every_post_documents_the_idempotency_key_answers() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut posts = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let Some(post) = item.get("post") else {
+                continue;
+            };
+            posts += 1;
+            for status in ["409", "422"] {
+                assert_eq!(
+                    post["responses"][status]["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/ProblemDetails",
+                    "POST {path} does not document {status}"
+                );
+            }
+        }
+        let routes = super::super::routes::Route::all_names();
+        assert_eq!(posts, routes.iter().filter(|r| r.starts_with("POST ")).count());
+    }
+
+    /// A page's items refer to the named schema: no anonymous copy for generators to name.
+    #[test]
+    fn page_items_refer_to_their_named_schema() {
+        let doc: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        let pages: Vec<_> = schemas.keys().filter(|n| n.starts_with("PageBody_")).collect();
+        assert!(!pages.is_empty());
+        for name in pages {
+            let item = name.strip_prefix("PageBody_").unwrap();
+            assert_eq!(
+                schemas[name]["properties"]["items"]["items"],
+                serde_json::json!({ "$ref": format!("#/components/schemas/{item}") }),
+                "{name}"
+            );
+        }
     }
 }

@@ -84,6 +84,7 @@ fn position(after: Option<String>) -> Result<Option<String>, Problem> {
 #[utoipa::path(
     get,
     path = "/v1/audit",
+    operation_id = "list_audit_entries",
     tag = "audit",
     params(
         ("limit" = Option<usize>, Query, description = "1 to 200, default 50"),
@@ -127,6 +128,7 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
 #[utoipa::path(
     get,
     path = "/v1/audit/export",
+    operation_id = "export_audit_entries",
     tag = "audit",
     params(
         ("cursor" = Option<String>, Query, description = "The next-cursor header of the previous export"),

@@ -80,6 +80,7 @@ fn view(i: ReviewItem) -> ConflictView {
 #[utoipa::path(
     get,
     path = "/v1/flows/{id}/conflicts",
+    operation_id = "list_flow_conflicts",
     tag = "flows",
     params(("id" = String, Path, description = "Either flow of a two-way link")),
     responses(
@@ -134,6 +135,7 @@ pub struct ResolvedConflict {
 #[utoipa::path(
     post,
     path = "/v1/flows/{id}/conflicts/{record}/resolve",
+    operation_id = "resolve_flow_conflict",
     tag = "flows",
     params(
         ("id" = String, Path, description = "Either flow of a two-way link"),

@@ -89,6 +89,7 @@ async fn owned(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<(Connection,
 #[utoipa::path(
     get,
     path = "/v1/connections",
+    operation_id = "list_connections",
     tag = "connections",
     params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses(
@@ -117,6 +118,7 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
 #[utoipa::path(
     get,
     path = "/v1/connections/{id}",
+    operation_id = "show_connection",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses(
@@ -191,6 +193,7 @@ struct WebhookBody {
 #[utoipa::path(
     post,
     path = "/v1/connections",
+    operation_id = "create_connection",
     tag = "connections",
     request_body = CreateBody,
     responses(
@@ -301,6 +304,7 @@ struct UpdateBody {
 #[utoipa::path(
     patch,
     path = "/v1/connections/{id}",
+    operation_id = "update_connection",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     request_body = UpdateBody,
@@ -343,6 +347,7 @@ pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest)
 #[utoipa::path(
     delete,
     path = "/v1/connections/{id}",
+    operation_id = "delete_connection",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses(
@@ -405,6 +410,7 @@ pub struct TestResult {
 #[utoipa::path(
     post,
     path = "/v1/connections/{id}/test",
+    operation_id = "test_connection",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     responses(
@@ -520,6 +526,7 @@ struct RotateSecretBody {
 #[utoipa::path(
     post,
     path = "/v1/connections/{id}/rotate-secret",
+    operation_id = "rotate_connection_secret",
     tag = "connections",
     params(("id" = String, Path, description = "Connection id")),
     request_body = RotateSecretBody,

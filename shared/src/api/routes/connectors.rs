@@ -81,6 +81,7 @@ fn view(def: &ConnectorDefinition) -> ConnectorView {
 #[utoipa::path(
     get,
     path = "/v1/connectors",
+    operation_id = "list_connectors",
     tag = "connectors",
     params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses(
@@ -107,6 +108,7 @@ pub fn list(deps: &ApiDeps, req: &ApiRequest) -> Result<ApiResponse, Problem> {
 #[utoipa::path(
     get,
     path = "/v1/connectors/{id}",
+    operation_id = "show_connector",
     tag = "connectors",
     params(("id" = String, Path, description = "Connector id")),
     responses(

@@ -94,6 +94,7 @@ pub(super) fn view(d: DeadLetter) -> DeadLetterView {
 #[utoipa::path(
     get,
     path = "/v1/dead-letters",
+    operation_id = "list_dead_letters",
     tag = "dead-letters",
     params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"), ("status" = Option<String>, Query, description = "parked or replayed"), ("since" = Option<i64>, Query, description = "parked at or after (unix seconds)")),
     responses(
@@ -133,6 +134,7 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
 #[utoipa::path(
     get,
     path = "/v1/dead-letters/{key}",
+    operation_id = "show_dead_letter",
     tag = "dead-letters",
     params(("key" = String, Path, description = "Dead letter key, e.g. job:<flow>:<job> (percent-encode the colons or not)")),
     responses(
@@ -151,6 +153,7 @@ pub async fn show(deps: &ApiDeps, caller: &Caller, key: &str) -> Result<ApiRespo
 #[utoipa::path(
     post,
     path = "/v1/dead-letters/{key}/replay",
+    operation_id = "replay_dead_letter",
     tag = "dead-letters",
     params(("key" = String, Path, description = "Dead letter key, e.g. job:<flow>:<job> (percent-encode the colons or not)")),
     responses(

@@ -153,6 +153,7 @@ async fn answer(
 #[utoipa::path(
     get,
     path = "/v1/events",
+    operation_id = "list_events",
     tag = "events",
     params(
         ("limit" = Option<usize>, Query, description = "1 to 200, default 50"),
@@ -185,6 +186,7 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
 #[utoipa::path(
     get,
     path = "/v1/connections/{id}/events",
+    operation_id = "list_connection_events",
     tag = "events",
     params(
         ("id" = String, Path, description = "Connection id"),

@@ -33,6 +33,7 @@ async fn owned(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<Flow, Proble
 #[utoipa::path(
     get,
     path = "/v1/flows",
+    operation_id = "list_flows",
     tag = "flows",
     params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses(
@@ -86,6 +87,7 @@ struct Anomaly {
 #[utoipa::path(
     get,
     path = "/v1/flows/{id}",
+    operation_id = "show_flow",
     tag = "flows",
     params(
         ("id" = String, Path, description = "Flow id"),
@@ -174,6 +176,7 @@ struct CreateBody {
 #[utoipa::path(
     post,
     path = "/v1/flows",
+    operation_id = "create_flow",
     tag = "flows",
     request_body = CreateBody,
     responses(
@@ -248,6 +251,7 @@ struct UpdateBody {
 #[utoipa::path(
     patch,
     path = "/v1/flows/{id}",
+    operation_id = "update_flow",
     tag = "flows",
     params(("id" = String, Path, description = "Flow id")),
     request_body = UpdateBody,
@@ -316,6 +320,7 @@ pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest)
 #[utoipa::path(
     post,
     path = "/v1/flows/{id}/pause",
+    operation_id = "pause_flow",
     tag = "flows",
     params(("id" = String, Path, description = "Flow id")),
     responses(
@@ -334,6 +339,7 @@ pub async fn pause(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespo
 #[utoipa::path(
     post,
     path = "/v1/flows/{id}/resume",
+    operation_id = "resume_flow",
     tag = "flows",
     params(("id" = String, Path, description = "Flow id")),
     responses(
@@ -382,6 +388,7 @@ struct RunAccepted {
 #[utoipa::path(
     post,
     path = "/v1/flows/{id}/run",
+    operation_id = "run_flow",
     tag = "flows",
     params(("id" = String, Path, description = "Flow id")),
     request_body = Option<RunBody>,

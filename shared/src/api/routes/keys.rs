@@ -85,6 +85,7 @@ async fn owned(deps: &ApiDeps, caller: &Caller, prefix: &str) -> Result<ApiKey, 
 #[utoipa::path(
     get,
     path = "/v1/keys",
+    operation_id = "list_keys",
     tag = "keys",
     params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses(
@@ -137,6 +138,7 @@ async fn issue(
 #[utoipa::path(
     post,
     path = "/v1/keys",
+    operation_id = "create_key",
     tag = "keys",
     request_body = CreateBody,
     responses(
@@ -178,6 +180,7 @@ struct RotateBody {
 #[utoipa::path(
     post,
     path = "/v1/keys/{prefix}/rotate",
+    operation_id = "rotate_key",
     tag = "keys",
     params(("prefix" = String, Path, description = "The key's visible prefix")),
     request_body = Option<RotateBody>,
@@ -224,6 +227,7 @@ pub async fn rotate(deps: &ApiDeps, caller: &Caller, prefix: &str, req: &ApiRequ
 #[utoipa::path(
     post,
     path = "/v1/keys/{prefix}/revoke",
+    operation_id = "revoke_key",
     tag = "keys",
     params(("prefix" = String, Path, description = "The key's visible prefix")),
     responses(

@@ -41,6 +41,7 @@ pub fn view(caller: &Caller) -> MeView {
 #[utoipa::path(
     get,
     path = "/v1/me",
+    operation_id = "show_me",
     tag = "keys",
     responses(
         (status = 200, description = "The calling key's tenant, role, tier and permissions", body = MeView),

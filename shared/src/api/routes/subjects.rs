@@ -333,6 +333,7 @@ fn export_of(email: &str, target: &str, found: Found) -> SubjectExport {
 #[utoipa::path(
     get,
     path = "/v1/subjects/{email}",
+    operation_id = "export_subject",
     tag = "subjects",
     params(("email" = String, Path, description = "The person's email address (trimmed and lower-cased before the search)")),
     responses(
@@ -362,6 +363,7 @@ pub async fn export(deps: &ApiDeps, caller: &Caller, subject: &SubjectRef) -> Re
 #[utoipa::path(
     delete,
     path = "/v1/subjects/{email}",
+    operation_id = "erase_subject",
     tag = "subjects",
     params(("email" = String, Path, description = "The person's email address (trimmed and lower-cased before the search)")),
     responses(

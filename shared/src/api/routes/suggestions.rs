@@ -99,6 +99,7 @@ fn rejected(field: &str, e: SuggestError) -> Problem {
 #[utoipa::path(
     post,
     path = "/v1/suggestions",
+    operation_id = "suggest_mapping",
     tag = "flows",
     request_body = SuggestBody,
     responses(

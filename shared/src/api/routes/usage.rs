@@ -56,6 +56,7 @@ pub struct UsageView {
 #[utoipa::path(
     get,
     path = "/v1/usage",
+    operation_id = "show_usage",
     tag = "usage",
     params(("days" = Option<i64>, Query, description = "How many days back, today included: 1 to 400, default 30")),
     responses(

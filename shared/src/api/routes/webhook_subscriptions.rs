@@ -165,6 +165,7 @@ fn check_description(d: &Option<String>, errors: &mut Vec<FieldError>) {
 #[utoipa::path(
     get,
     path = "/v1/webhook-subscriptions",
+    operation_id = "list_webhook_subscriptions",
     tag = "webhook-subscriptions",
     params(("limit" = Option<usize>, Query, description = "1 to 200, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses(
@@ -213,6 +214,7 @@ struct CreateBody {
 #[utoipa::path(
     post,
     path = "/v1/webhook-subscriptions",
+    operation_id = "create_webhook_subscription",
     tag = "webhook-subscriptions",
     request_body = CreateBody,
     responses(
@@ -299,6 +301,7 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
 #[utoipa::path(
     get,
     path = "/v1/webhook-subscriptions/{id}",
+    operation_id = "show_webhook_subscription",
     tag = "webhook-subscriptions",
     params(("id" = String, Path, description = "Subscription id")),
     responses(
@@ -338,6 +341,7 @@ struct UpdateBody {
 #[utoipa::path(
     patch,
     path = "/v1/webhook-subscriptions/{id}",
+    operation_id = "update_webhook_subscription",
     tag = "webhook-subscriptions",
     params(("id" = String, Path, description = "Subscription id")),
     request_body = UpdateBody,
@@ -406,6 +410,7 @@ pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest)
 #[utoipa::path(
     delete,
     path = "/v1/webhook-subscriptions/{id}",
+    operation_id = "delete_webhook_subscription",
     tag = "webhook-subscriptions",
     params(("id" = String, Path, description = "Subscription id")),
     responses(
@@ -429,6 +434,7 @@ pub async fn delete(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResp
 #[utoipa::path(
     post,
     path = "/v1/webhook-subscriptions/{id}/rotate-secret",
+    operation_id = "rotate_webhook_subscription_secret",
     tag = "webhook-subscriptions",
     params(("id" = String, Path, description = "Subscription id")),
     responses(
@@ -504,6 +510,7 @@ fn delivery_view(d: Delivery, with_payload: bool) -> DeliveryView {
 #[utoipa::path(
     get,
     path = "/v1/webhook-subscriptions/{id}/deliveries",
+    operation_id = "list_webhook_deliveries",
     tag = "webhook-subscriptions",
     params(
         ("id" = String, Path, description = "Subscription id"),
@@ -598,6 +605,7 @@ fn refuse_disabled(sub: &Subscription) -> Result<(), Problem> {
 #[utoipa::path(
     post,
     path = "/v1/webhook-subscriptions/{id}/deliveries/{delivery}/resend",
+    operation_id = "resend_webhook_delivery",
     tag = "webhook-subscriptions",
     params(("id" = String, Path, description = "Subscription id"), ("delivery" = String, Path, description = "Delivery id")),
     responses(
@@ -654,6 +662,7 @@ struct Recovered {
 #[utoipa::path(
     post,
     path = "/v1/webhook-subscriptions/{id}/recover",
+    operation_id = "recover_webhook_deliveries",
     tag = "webhook-subscriptions",
     params(("id" = String, Path, description = "Subscription id")),
     request_body = RecoverBody,
