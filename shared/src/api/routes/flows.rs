@@ -206,8 +206,10 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         event_types: body.event_types,
         lookups: body.lookups,
     };
+    // The tenant's own connectors beside the built-in ones.
+    let registry = super::connectors::registry_for_connections(deps, &caller.tenant, [&draft.source, &draft.destination]).await?;
     let flow = build_flow(
-        &deps.registry,
+        &registry,
         &deps.connections,
         &deps.flows,
         draft,
