@@ -132,7 +132,7 @@ streams:
     fn errors_name_the_field_path() {
         let e = validate_upload(PAGED.replace("page_number", "pages_by_number").as_bytes(), false).unwrap_err();
         assert_eq!(e.len(), 1);
-        assert_eq!(e[0].field, "streams.items.pagination", "{e:?}");
+        assert!(e[0].field.starts_with("streams.items.pagination"), "{e:?}");
         let e = validate_upload(PAGED.replace("records: /items", "records: /items\n    colour: red").as_bytes(), false)
             .unwrap_err();
         assert!(e[0].field.starts_with("streams.items"), "{e:?}");

@@ -259,13 +259,12 @@ impl TenantConnectorStore {
 
     /// Every version of the tenant's connector, oldest first (empty when it does not exist).
     pub async fn versions(&self, tenant: &str, id: &str) -> Result<Vec<ConnectorVersion>, StoreError> {
-        Ok(self
-            .items(tenant, id)
+        self.items(tenant, id)
             .await?
             .into_iter()
             .filter(|i| i.get(SK).and_then(|v| v.as_s().ok()).is_some_and(|s| s.starts_with("V#")))
             .map(|item| super::from_typed_item(KIND, item, &connector_pk(tenant, id)))
-            .collect::<Result<Vec<_>, _>>()?)
+            .collect()
     }
 
     async fn items(&self, tenant: &str, id: &str) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
