@@ -933,7 +933,12 @@ async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_prints_
     assert_eq!(first.status.code(), Some(0), "{}{}", stdout(&first), stderr(&first));
     assert_eq!(stdout(&first).trim(), "uploaded custom-cli version 1");
     let second = upload(Some("--new-version"), &file).await.unwrap();
-    assert_eq!(stdout(&second).trim(), "uploaded custom-cli version 2", "{}", stderr(&second));
+    assert_eq!(
+        stdout(&second).trim(),
+        "uploaded custom-cli version 2",
+        "{}",
+        stderr(&second)
+    );
     // Taken: the API's 409, said plainly.
     let again = upload(None, &file).await.unwrap();
     assert_eq!(again.status.code(), Some(1));

@@ -414,7 +414,9 @@ fn items_definition(id: &str) -> Value {
 
 /// Tenant a's own uploaded connector, `custom-items` (version 1).
 async fn seed_connector(api: &Api, admin: &str) {
-    let r = api.upload(admin, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml").await;
+    let r = api
+        .upload(admin, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml")
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
 }
 
@@ -479,7 +481,12 @@ async fn a_foreign_tenants_key_never_sees_or_touches_another_tenants_resources()
     }
     // Nothing of a's changed, and a's key still works.
     let own = api.call("GET", "/v1/connectors/custom-items", &admin_a, None).await;
-    assert_eq!((own.status, own.body["version"].as_u64()), (200, Some(1)), "{}", own.body);
+    assert_eq!(
+        (own.status, own.body["version"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        own.body
+    );
     let ada = api.call("GET", "/v1/subjects/ada%40example.com", &admin_a, None).await;
     assert_eq!(
         ada.status, 200,
@@ -2277,7 +2284,8 @@ const ITEMS_KEY: &str = "items-api-key-test-3c1e";
 
 impl Api {
     async fn upload(&self, key: &str, path: &str, text: &str, content_type: &str) -> Reply {
-        self.raw("POST", path, Some(key), text.as_bytes(), Some(content_type)).await
+        self.raw("POST", path, Some(key), text.as_bytes(), Some(content_type))
+            .await
     }
 
     /// A connection of the uploaded items connector to a paged fake.
@@ -2354,7 +2362,9 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
     assert_eq!(again.status, 201, "{}", again.body);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     // Without the key, the same upload is a conflict: the id is taken.
-    let r = api.upload(&editor, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml").await;
+    let r = api
+        .upload(&editor, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml")
+        .await;
     assert_eq!(r.status, 409, "{}", r.body);
 
     // Listed beside the built-ins, marked as the tenant's.
@@ -2365,10 +2375,37 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
     assert_eq!(own[0]["id"], "custom-items");
     assert!(items.iter().any(|c| c["id"] == "hubspot" && c["origin"] == "built_in"));
 
+    // Each phase is its own boxed future: one async body this long overflows a test thread's
+    // stack in a debug build.
+    Box::pin(uploaded_connector_runs_a_flow(
+        &api,
+        &admin,
+        &source.base_url,
+        &destination,
+    ))
+    .await;
+    let renamed = Box::pin(uploaded_connector_versions_and_deletion(&api, &admin, &editor)).await;
+    Box::pin(uploaded_connector_is_invisible_to_another_tenant(
+        &api,
+        &renamed,
+        &source.base_url,
+    ))
+    .await;
+}
+
+async fn uploaded_connector_runs_a_flow(
+    api: &Api,
+    admin: &str,
+    source_url: &str,
+    destination: &FakeHandle<switchyard_fakes::paged_source::PagedSource>,
+) {
+    let (api, admin) = (api, admin.to_string());
     // A connection and a flow with it, through the API; the run goes through the sync queue.
-    let r = api.items_connection(&admin, "conn_items_src", &source.base_url).await;
+    let r = api.items_connection(&admin, "conn_items_src", source_url).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = api.items_connection(&admin, "conn_items_dst", &destination.base_url).await;
+    let r = api
+        .items_connection(&admin, "conn_items_dst", &destination.base_url)
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let r = api
         .call(
@@ -2387,7 +2424,12 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let r = api
-        .call("POST", "/v1/flows/flow_items/run", &admin, Some(json!({"mode": "full"})))
+        .call(
+            "POST",
+            "/v1/flows/flow_items/run",
+            &admin,
+            Some(json!({"mode": "full"})),
+        )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
     let messages = api.env.drain_queue().await;
@@ -2414,9 +2456,15 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
         Arc::new(api.clock.clone()),
     )
     .unwrap();
-    let outcome = switchyard::sync::run_job(&sync_deps, &job_ref, &switchyard::sync::Unlimited, &|_| {})
-        .await
-        .unwrap();
+    // Boxed: the job's future is large, and this test's own stack holds the rest.
+    let outcome = Box::pin(switchyard::sync::run_job(
+        &sync_deps,
+        &job_ref,
+        &switchyard::sync::Unlimited,
+        &|_| {},
+    ))
+    .await
+    .unwrap();
     let switchyard::sync::JobOutcome::Finished(job) = outcome else {
         panic!("the job finished: {outcome:?}")
     };
@@ -2425,22 +2473,38 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
     assert_eq!(written.len(), 23, "every source record was written");
     assert_eq!(written[0].external_id.as_deref(), Some("rec_000001"));
     assert_eq!(written[0].email, "user000001@example.com");
+}
 
+async fn uploaded_connector_versions_and_deletion(api: &Api, admin: &str, editor: &str) -> String {
+    let (admin, editor) = (admin.to_string(), editor.to_string());
     // A new version that drops the write the flow uses is refused, naming the flow; one that
     // keeps it is version 2, and the history keeps version 1's text.
     let without_write = ITEMS_CONNECTOR[..ITEMS_CONNECTOR.find("writes:").unwrap()].to_string();
     let r = api
-        .upload(&admin, "/v1/connectors/custom-items/versions", &without_write, "application/yaml")
+        .upload(
+            &admin,
+            "/v1/connectors/custom-items/versions",
+            &without_write,
+            "application/yaml",
+        )
         .await;
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("flow_items"), "{}", r.body);
     let renamed = ITEMS_CONNECTOR.replace("Items (uploaded)", "Items v2");
     let as_json = serde_json::to_string(&serde_yaml::from_str::<Value>(&renamed).unwrap()).unwrap();
     let r = api
-        .upload(&admin, "/v1/connectors/custom-items/versions", &as_json, "application/json")
+        .upload(
+            &admin,
+            "/v1/connectors/custom-items/versions",
+            &as_json,
+            "application/json",
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!((r.body["version"].as_u64(), r.body["name"].as_str()), (Some(2), Some("Items v2")));
+    assert_eq!(
+        (r.body["version"].as_u64(), r.body["name"].as_str()),
+        (Some(2), Some("Items v2"))
+    );
     let r = api
         .upload(
             &admin,
@@ -2449,8 +2513,15 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
             "application/yaml",
         )
         .await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("id")), "{}", r.body);
-    let versions = api.call("GET", "/v1/connectors/custom-items/versions", &admin, None).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("id")),
+        "{}",
+        r.body
+    );
+    let versions = api
+        .call("GET", "/v1/connectors/custom-items/versions", &admin, None)
+        .await;
     let listed: Vec<u64> = versions.body["items"]
         .as_array()
         .unwrap()
@@ -2458,7 +2529,9 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
         .map(|v| v["version"].as_u64().unwrap())
         .collect();
     assert_eq!(listed, [1, 2], "{}", versions.body);
-    let v1 = api.call("GET", "/v1/connectors/custom-items/versions/1", &admin, None).await;
+    let v1 = api
+        .call("GET", "/v1/connectors/custom-items/versions/1", &admin, None)
+        .await;
     assert_eq!(v1.body["definition"], ITEMS_CONNECTOR);
     assert_eq!(
         api.call("GET", "/v1/connectors/custom-items", &admin, None).await.body["version"],
@@ -2470,11 +2543,34 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
     assert_eq!(r.status, 409, "{}", r.body);
     assert!(r.body["detail"].as_str().unwrap().contains("flow_items"), "{}", r.body);
     let spare = ITEMS_CONNECTOR.replace("custom-items", "custom-spare");
-    assert_eq!(api.upload(&admin, "/v1/connectors", &spare, "application/yaml").await.status, 201);
-    assert_eq!(api.call("DELETE", "/v1/connectors/custom-spare", &editor, None).await.status, 204);
-    assert_eq!(api.call("GET", "/v1/connectors/custom-spare", &admin, None).await.status, 404);
-    assert_eq!(api.call("GET", "/v1/connectors/custom-spare/versions", &admin, None).await.status, 404);
-    assert_eq!(api.call("DELETE", "/v1/connectors/hubspot", &admin, None).await.status, 409);
+    assert_eq!(
+        api.upload(&admin, "/v1/connectors", &spare, "application/yaml")
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        api.call("DELETE", "/v1/connectors/custom-spare", &editor, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        api.call("GET", "/v1/connectors/custom-spare", &admin, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call("GET", "/v1/connectors/custom-spare/versions", &admin, None)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        api.call("DELETE", "/v1/connectors/hubspot", &admin, None).await.status,
+        409
+    );
 
     // Audited: who uploaded, versioned and deleted what.
     let log = api.call("GET", "/v1/audit?limit=200", &admin, None).await;
@@ -2482,19 +2578,25 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["action"].as_str().unwrap(), e["resource"].as_str().unwrap_or("")))
+        .map(|e| (e["action"].as_str().unwrap(), e["target"].as_str().unwrap_or("")))
         .collect();
     for wanted in [
-        ("connector.upload", ""),
+        ("connector.upload", "custom-items"),
         ("connector.upload_version", "custom-items"),
         ("connector.delete", "custom-spare"),
     ] {
         assert!(
-            actions.iter().any(|(a, r)| *a == wanted.0 && (wanted.1.is_empty() || *r == wanted.1)),
+            actions
+                .iter()
+                .any(|(a, r)| *a == wanted.0 && (wanted.1.is_empty() || *r == wanted.1)),
             "{wanted:?} in {actions:?}"
         );
     }
 
+    renamed
+}
+
+async fn uploaded_connector_is_invisible_to_another_tenant(api: &Api, renamed: &str, source_url: &str) {
     // Tenant b: a's connector is not there on any route, and unknown to its connections.
     let admin_b = api.bootstrap("tenant-b", Role::Admin, Tier::Enterprise).await;
     for (method, path) in [
@@ -2503,16 +2605,30 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
         ("GET", "/v1/connectors/custom-items/versions/1"),
         ("DELETE", "/v1/connectors/custom-items"),
     ] {
-        assert_eq!(api.call(method, path, &admin_b, None).await.status, 404, "{method} {path}");
+        assert_eq!(
+            api.call(method, path, &admin_b, None).await.status,
+            404,
+            "{method} {path}"
+        );
     }
     let r = api
-        .upload(&admin_b, "/v1/connectors/custom-items/versions", &renamed, "application/yaml")
+        .upload(
+            &admin_b,
+            "/v1/connectors/custom-items/versions",
+            renamed,
+            "application/yaml",
+        )
         .await;
     assert_eq!(r.status, 404, "{}", r.body);
     let list = api.call("GET", "/v1/connectors?limit=200", &admin_b, None).await;
     assert!(!list.body.to_string().contains("custom-items"), "{}", list.body);
-    let r = api.items_connection(&admin_b, "conn_b_items", &source.base_url).await;
-    assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("provider")), "{}", r.body);
+    let r = api.items_connection(&admin_b, "conn_b_items", source_url).await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("provider")),
+        "{}",
+        r.body
+    );
     // A connection of b naming a's connector (written past the API, as a stale item could be):
     // a flow over it is refused as using an unknown connector, and a's is still a's.
     switchyard::store::connections::ConnectionStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
@@ -2533,13 +2649,22 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
             "POST",
             "/v1/flows",
             &admin_b,
-            Some(json!({"source": "conn_b_stale", "stream": "items", "destination": "conn_b_stale",
-                        "operation": "items.upsert", "mapping": "."})),
+            Some(
+                json!({"source": "conn_b_stale", "stream": "items", "destination": "conn_b_stale",
+                        "operation": "items.upsert", "mapping": "."}),
+            ),
         )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert_eq!(r.body["errors"][0]["field"], "source");
-    assert!(r.body["detail"].as_str().unwrap().contains("unknown connector custom-items"), "{}", r.body);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unknown connector custom-items"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]
@@ -2555,12 +2680,17 @@ async fn an_uploaded_definition_is_refused_field_by_field_and_its_urls_go_throug
         .unwrap()
         .to_string();
     switchyard_tests::log_capture::known_secret(&runner);
-    let r = api.upload(&runner, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml").await;
+    let r = api
+        .upload(&runner, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml")
+        .await;
     assert_eq!(r.status, 403, "a runner may not upload: {}", r.body);
 
     // Every problem with its field path.
     let cases = [
-        (ITEMS_CONNECTOR.replace("page_number", "by_page"), "streams.items.pagination"),
+        (
+            ITEMS_CONNECTOR.replace("page_number", "by_page"),
+            "streams.items.pagination",
+        ),
         (ITEMS_CONNECTOR.replace("custom-items", "hubspot"), "id"),
         (
             ITEMS_CONNECTOR.replace("https://items.example.com", "http://127.0.0.1:9"),
@@ -2571,43 +2701,84 @@ async fn an_uploaded_definition_is_refused_field_by_field_and_its_urls_go_throug
             "base_url",
         ),
         (
-            ITEMS_CONNECTOR.replace("records: /items", &format!("records: '{}.items{}'", "[".repeat(300), "]".repeat(300))),
+            ITEMS_CONNECTOR.replace(
+                "records: /items",
+                &format!("records: '{}.items{}'", "[".repeat(300), "]".repeat(300)),
+            ),
             "streams.items.records",
         ),
-        (ITEMS_CONNECTOR.replace("kind: upsert", "kind: upsert\n    colour: red"), "writes.items.upsert"),
+        (
+            ITEMS_CONNECTOR.replace("kind: upsert", "kind: upsert\n    colour: red"),
+            "writes.items.upsert",
+        ),
     ];
     for (text, field) in cases {
         let r = api.upload(&admin, "/v1/connectors", &text, "application/yaml").await;
         assert_eq!(r.status, 422, "{field}: {}", r.body);
         assert!(
-            r.body["errors"].as_array().unwrap().iter().any(|e| e["field"].as_str().unwrap().starts_with(field)),
+            r.body["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"].as_str().unwrap().starts_with(field)),
             "{field}: {}",
             r.body
         );
     }
     let r = api
-        .upload(&admin, "/v1/connectors", &format!("{ITEMS_CONNECTOR}description: '{}'\n", "x".repeat(140_000)), "text/yaml")
+        .upload(
+            &admin,
+            "/v1/connectors",
+            &format!("{ITEMS_CONNECTOR}description: '{}'\n", "x".repeat(140_000)),
+            "text/yaml",
+        )
         .await;
     assert_eq!(r.status, 422, "{}", r.body);
-    assert_eq!(api.upload(&admin, "/v1/connectors", "a: [", "application/yaml").await.status, 422);
-    assert_eq!(api.upload(&admin, "/v1/connectors", ITEMS_CONNECTOR, "text/csv").await.status, 415);
+    assert_eq!(
+        api.upload(&admin, "/v1/connectors", "a: [", "application/yaml")
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        api.upload(&admin, "/v1/connectors", ITEMS_CONNECTOR, "text/csv")
+            .await
+            .status,
+        415
+    );
     // Nothing of the refused uploads was stored.
     let list = api.call("GET", "/v1/connectors?limit=200", &admin, None).await;
-    assert!(list.body["items"].as_array().unwrap().iter().all(|c| c["origin"] == "built_in"));
+    assert!(list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["origin"] == "built_in"));
 
     // A public base URL is stored; a connection that points it at loopback is held to the
     // run-time guard exactly as a built-in connector's is: its check request is refused.
-    let r = api.upload(&admin, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml").await;
+    let r = api
+        .upload(&admin, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml")
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = api.items_connection(&admin, "conn_items_loop", &api.hubspot.base_url).await;
+    let r = api
+        .items_connection(&admin, "conn_items_loop", &api.hubspot.base_url)
+        .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let own = api.call("POST", "/v1/connections/conn_items_loop/test", &admin, None).await;
+    let own = api
+        .call("POST", "/v1/connections/conn_items_loop/test", &admin, None)
+        .await;
     let builtin = {
         api.connection(&admin, "conn_hubspot_loop").await;
-        api.call("POST", "/v1/connections/conn_hubspot_loop/test", &admin, None).await
+        api.call("POST", "/v1/connections/conn_hubspot_loop/test", &admin, None)
+            .await
     };
     for r in [&own, &builtin] {
-        assert_eq!((r.status, r.body["result"].as_str()), (200, Some("failed")), "{}", r.body);
+        assert_eq!(
+            (r.status, r.body["result"].as_str()),
+            (200, Some("failed")),
+            "{}",
+            r.body
+        );
         assert!(r.body["error"].as_str().unwrap().contains("loopback"), "{}", r.body);
     }
     assert_eq!(api.hubspot.requests.len(), 0, "nothing reached the loopback fake");

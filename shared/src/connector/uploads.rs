@@ -73,7 +73,11 @@ pub fn validate_upload(text: &[u8], allow_private_network: bool) -> Result<Conne
             format!("a tenant connector's id starts with `{TENANT_ID_PREFIX}` (built-in ids never do)"),
         ));
     }
-    let id_ok = def.id.len() <= 64 && def.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let id_ok = def.id.len() <= 64
+        && def
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !id_ok {
         errors.push(err("id", "1 to 64 characters of lower-case letters, digits and `-`"));
     }
@@ -133,8 +137,13 @@ streams:
         let e = validate_upload(PAGED.replace("page_number", "pages_by_number").as_bytes(), false).unwrap_err();
         assert_eq!(e.len(), 1);
         assert!(e[0].field.starts_with("streams.items.pagination"), "{e:?}");
-        let e = validate_upload(PAGED.replace("records: /items", "records: /items\n    colour: red").as_bytes(), false)
-            .unwrap_err();
+        let e = validate_upload(
+            PAGED
+                .replace("records: /items", "records: /items\n    colour: red")
+                .as_bytes(),
+            false,
+        )
+        .unwrap_err();
         assert!(e[0].field.starts_with("streams.items"), "{e:?}");
         assert!(e[0].message.contains("colour"), "{e:?}");
     }
@@ -151,7 +160,10 @@ streams:
         // A deployment that allows private networks (local runs) accepts the address.
         let text = PAGED.replace("https://api.example.com", "http://127.0.0.1:9");
         assert!(validate_upload(text.as_bytes(), true).is_ok());
-        assert_eq!(validate_upload(text.as_bytes(), false).unwrap_err()[0].field, "base_url");
+        assert_eq!(
+            validate_upload(text.as_bytes(), false).unwrap_err()[0].field,
+            "base_url"
+        );
     }
 
     #[test]
@@ -165,7 +177,9 @@ streams:
     #[test]
     fn oversized_empty_and_binary_bodies_are_refused() {
         let big = format!("{PAGED}description: '{}'\n", "x".repeat(MAX_DEFINITION_BYTES));
-        assert!(validate_upload(big.as_bytes(), false).unwrap_err()[0].message.contains("limit"));
+        assert!(validate_upload(big.as_bytes(), false).unwrap_err()[0]
+            .message
+            .contains("limit"));
         assert!(validate_upload(b"  \n", false).is_err());
         assert!(validate_upload(&[0xff, 0xfe, 0x00], false).is_err());
     }

@@ -156,7 +156,11 @@ impl TenantConnectorStore {
             }
             _ => {}
         }
-        let version = self.newest_version(tenant, id).await?.max(existing.as_ref().map_or(0, |h| h.latest_version)) + 1;
+        let version = self
+            .newest_version(tenant, id)
+            .await?
+            .max(existing.as_ref().map_or(0, |h| h.latest_version))
+            + 1;
         let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(source.as_bytes()));
         let item = ConnectorVersion {
             tenant: tenant.to_string(),
@@ -243,7 +247,9 @@ impl TenantConnectorStore {
             .send()
             .await
             .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|item| super::from_typed_item(KIND, item, &key)).transpose()
+        out.item
+            .map(|item| super::from_typed_item(KIND, item, &key))
+            .transpose()
     }
 
     /// Every connector of the tenant, by id.
@@ -262,7 +268,11 @@ impl TenantConnectorStore {
         self.items(tenant, id)
             .await?
             .into_iter()
-            .filter(|i| i.get(SK).and_then(|v| v.as_s().ok()).is_some_and(|s| s.starts_with("V#")))
+            .filter(|i| {
+                i.get(SK)
+                    .and_then(|v| v.as_s().ok())
+                    .is_some_and(|s| s.starts_with("V#"))
+            })
             .map(|item| super::from_typed_item(KIND, item, &connector_pk(tenant, id)))
             .collect()
     }

@@ -146,7 +146,9 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
             Ok(def) => views.push(tenant_view(&def, &head)),
             // Stored when it validated; an engine change since may refuse it: shown by id on
             // its own route, with the reason, and left out of the catalogue.
-            Err(e) => tracing::warn!(message = "A tenant connector no longer validates.", connector = %head.id, error = %e),
+            Err(e) => {
+                tracing::warn!(message = "A tenant connector no longer validates.", connector = %head.id, error = %e)
+            }
         }
     }
     views.sort_by(|a, b| a.id.cmp(&b.id));
@@ -219,26 +221,33 @@ fn definition_from(deps: &ApiDeps, req: &ApiRequest) -> Result<(ConnectorDefinit
             return Err(p);
         }
     }
-    let def = crate::connector::uploads::validate_upload(&req.body, deps.config.allow_private_network).map_err(
-        |errors| {
+    let def =
+        crate::connector::uploads::validate_upload(&req.body, deps.config.allow_private_network).map_err(|errors| {
             Problem::validation(
                 errors
                     .into_iter()
                     .map(|e| FieldError {
-                        field: if e.field.is_empty() { "definition".into() } else { e.field },
+                        field: if e.field.is_empty() {
+                            "definition".into()
+                        } else {
+                            e.field
+                        },
                         detail: e.message,
                     })
                     .collect(),
             )
-        },
-    )?;
+        })?;
     // Validated as UTF-8 above.
     let text = String::from_utf8_lossy(&req.body).into_owned();
     Ok((def, text))
 }
 
 /// The tenant's connections using connector `id`, and its flows over them.
-async fn users(deps: &ApiDeps, tenant: &str, id: &str) -> Result<(Vec<String>, Vec<crate::store::flows::Flow>), Problem> {
+async fn users(
+    deps: &ApiDeps,
+    tenant: &str,
+    id: &str,
+) -> Result<(Vec<String>, Vec<crate::store::flows::Flow>), Problem> {
     let connections: Vec<String> = deps
         .connections
         .list(tenant)
@@ -270,16 +279,24 @@ async fn store(
 ) -> Result<ApiResponse, Problem> {
     let head = deps
         .tenant_connectors
-        .upload(&caller.tenant, &def.id, text, first, &caller.actor(), deps.clock.now_unix())
+        .upload(
+            &caller.tenant,
+            &def.id,
+            text,
+            first,
+            &caller.actor(),
+            deps.clock.now_unix(),
+        )
         .await
         .map_err(|e| match e {
             crate::store::StoreError::AlreadyExists { .. } if first => Problem::conflict(format!(
                 "connector {} already exists; upload a new version with POST /v1/connectors/{}/versions",
                 def.id, def.id
             )),
-            crate::store::StoreError::AlreadyExists { .. } => {
-                Problem::conflict(format!("another version of {} was uploaded at the same time; retry", def.id))
-            }
+            crate::store::StoreError::AlreadyExists { .. } => Problem::conflict(format!(
+                "another version of {} was uploaded at the same time; retry",
+                def.id
+            )),
             e => e.into(),
         })?;
     Ok(ApiResponse::json(201, &tenant_view(def, &head)).with_header("location", format!("/v1/connectors/{}", def.id)))
@@ -330,7 +347,12 @@ pub async fn upload(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     ),
     security(("bearer" = []))
 )]
-pub async fn upload_version(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -> Result<ApiResponse, Problem> {
+pub async fn upload_version(
+    deps: &ApiDeps,
+    caller: &Caller,
+    id: &str,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Problem> {
     // Unknown (or another tenant's) before anything about the body.
     deps.tenant_connectors
         .get(&caller.tenant, id)
@@ -338,7 +360,10 @@ pub async fn upload_version(deps: &ApiDeps, caller: &Caller, id: &str, req: &Api
         .ok_or_else(|| not_found(id))?;
     let (def, text) = definition_from(deps, req)?;
     if def.id != id {
-        return Err(Problem::field("id", format!("must be {id}, the connector this version is of")));
+        return Err(Problem::field(
+            "id",
+            format!("must be {id}, the connector this version is of"),
+        ));
     }
     let (connections, flows) = users(deps, &caller.tenant, id).await?;
     let (streams, writes) = (def.stream_names(), def.write_names());
@@ -428,7 +453,9 @@ pub async fn show_version(deps: &ApiDeps, caller: &Caller, id: &str, version: &s
 )]
 pub async fn delete(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResponse, Problem> {
     if deps.registry.get(id).is_some() {
-        return Err(Problem::conflict(format!("connector {id} is built in; only a tenant's own can be deleted")));
+        return Err(Problem::conflict(format!(
+            "connector {id} is built in; only a tenant's own can be deleted"
+        )));
     }
     deps.tenant_connectors
         .get(&caller.tenant, id)

@@ -306,8 +306,8 @@ impl Route {
             ResolveConflict(_, record) => Some(record),
             // `subject:<digest>`: the address itself never reaches the audit log.
             ExportSubject(s) | EraseSubject(s) => Some(&s.target),
-            Me | ListConnectors | UploadConnector | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest
-            | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage
+            Me | ListConnectors | UploadConnector | ListConnections | CreateConnection | ListFlows | CreateFlow
+            | Suggest | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage
             | ListSubscriptions | CreateSubscription => None,
         }
     }
