@@ -120,6 +120,27 @@ impl ApiClient {
         Ok(Some(body))
     }
 
+    /// `POST /v1/<path>` with a body of `content_type`: the status and the JSON answer (a
+    /// problem included: the caller says what it means); an error only when the API cannot be
+    /// reached or answers something that is not JSON.
+    pub async fn post(&self, path: &str, content_type: &str, body: String) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}/v1/{path}", self.base);
+        let resp = self
+            .http
+            .post(&url)
+            .bearer_auth(self.key.expose_secret())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the management API at {}", self.base))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.context("the API's answer was cut off")?;
+        let body: Value = serde_json::from_str(&text)
+            .with_context(|| format!("the API answered {status} with something that is not JSON"))?;
+        Ok((status, body))
+    }
+
     /// Every item of a list, following `next_cursor`.
     pub async fn all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
         let sep = if path.contains('?') { '&' } else { '?' };

@@ -29,6 +29,17 @@ pub enum ConnectorsCommand {
         /// The YAML definition.
         file: PathBuf,
     },
+    /// Upload a definition of your tenant's own through the management API
+    /// (SWITCHYARD_API_URL and SWITCHYARD_API_KEY, an editor or admin key): a new connector
+    /// (its id starts with `custom-`), or with --new-version the next version of one. Prints
+    /// the id and version (exit 0), or every problem with its field (exit 1).
+    Upload {
+        /// The YAML (or JSON) definition.
+        file: PathBuf,
+        /// The next version of a connector already uploaded (the file's id names it).
+        #[arg(long)]
+        new_version: bool,
+    },
     /// Read a stream through the engine: records as JSON lines on stdout, per-page progress
     /// (records, requests, rate-limit waits) on stderr. Exit 1 when a request fails.
     Read(Box<read::ReadArgs>),
@@ -75,6 +86,7 @@ pub fn run(cmd: ConnectorsCommand) -> Outcome {
                 Ok(false)
             }
         },
+        ConnectorsCommand::Upload { file, new_version } => runtime()?.block_on(upload(&file, new_version)),
         ConnectorsCommand::Read(args) => runtime()?.block_on(read::read(*args)),
         ConnectorsCommand::Check(args) => runtime()?.block_on(read::check(*args)),
         ConnectorsCommand::Write(args) => runtime()?.block_on(write::write(*args)),
@@ -99,4 +111,47 @@ pub fn run(cmd: ConnectorsCommand) -> Outcome {
             }
         },
     }
+}
+
+/// `connectors upload`: checked here first (the same parser the API runs), then sent.
+async fn upload(file: &std::path::Path, new_version: bool) -> Outcome {
+    let Some(api) = crate::api_mode::ApiClient::from_env()? else {
+        anyhow::bail!(
+            "uploading needs the management API: set {} and {} (an editor or admin key)",
+            crate::api_mode::URL_VAR,
+            crate::api_mode::KEY_VAR
+        );
+    };
+    let text = input_file::read_to_string(file, "connector definition", input_file::SOURCE_LIMIT)?;
+    let def = match parse_definition(&file.display().to_string(), &text) {
+        Ok(def) => def,
+        Err(e) => {
+            println!("invalid: {e}");
+            return Ok(false);
+        }
+    };
+    let path = if new_version {
+        format!("connectors/{}/versions", crate::api_mode::segment(&def.id))
+    } else {
+        "connectors".to_string()
+    };
+    let (status, body) = api.post(&path, "application/yaml", text).await?;
+    if status == 201 {
+        println!(
+            "uploaded {} version {}",
+            body["id"].as_str().unwrap_or(&def.id),
+            body["version"].as_u64().unwrap_or(0)
+        );
+        return Ok(true);
+    }
+    let detail = body["detail"].as_str().unwrap_or("no detail");
+    println!("refused ({status}): {detail}");
+    for e in body["errors"].as_array().into_iter().flatten() {
+        println!(
+            "  field `{}`: {}",
+            e["field"].as_str().unwrap_or(""),
+            e["detail"].as_str().unwrap_or("")
+        );
+    }
+    Ok(false)
 }

@@ -895,3 +895,63 @@ async fn status_flows_list_and_dead_letters_go_through_the_api_when_its_url_and_
         stderr(&direct)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_prints_each_refused_field() {
+    use switchyard::store::api_keys::{Role, Tier};
+
+    let env = TestEnv::new().await;
+    let tenant = format!("cli-upl-{}", &ulid_like()[..8].to_lowercase());
+    let keys = switchyard::store::api_keys::ApiKeyStore::new(env.clients.dynamodb.clone(), &env.table);
+    let (new, _) = switchyard::admin::create_api_key(&keys, &tenant, "cli", Role::Editor, Tier::Free, "test", 0)
+        .await
+        .unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
+    let url = serve_api(&env).await;
+    let definition = "id: custom-cli\nname: CLI upload\nbase_url: https://api.example.com\nstreams:\n  items:\n    request: {path: /items, query: {after: \"{{ page.token }}\"}}\n    records: /data\n    pagination: {type: cursor, token: /next}\n";
+    let run = |args: Vec<String>| {
+        let (url, key) = (url.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .args(&args)
+                .env_remove("AWS_ENDPOINT_URL")
+                .env_remove("TABLE_NAME")
+                .env("SWITCHYARD_API_URL", &url)
+                .env("SWITCHYARD_API_KEY", &key)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("the switchyard binary runs")
+        })
+    };
+    let file = temp_file("custom-cli.yaml", definition.as_bytes());
+    let upload = |extra: Option<&str>, file: &Path| {
+        let mut args = vec!["connectors".to_string(), "upload".into(), file.display().to_string()];
+        args.extend(extra.map(str::to_string));
+        run(args)
+    };
+    let first = upload(None, &file).await.unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}{}", stdout(&first), stderr(&first));
+    assert_eq!(stdout(&first).trim(), "uploaded custom-cli version 1");
+    let second = upload(Some("--new-version"), &file).await.unwrap();
+    assert_eq!(
+        stdout(&second).trim(),
+        "uploaded custom-cli version 2",
+        "{}",
+        stderr(&second)
+    );
+    // Taken: the API's 409, said plainly.
+    let again = upload(None, &file).await.unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stdout(&again).contains("refused (409)"), "{}", stdout(&again));
+    // Valid as a definition, refused by the API's URL guard: the field is printed.
+    let private = temp_file(
+        "custom-private.yaml",
+        definition
+            .replace("custom-cli", "custom-private")
+            .replace("https://api.example.com", "http://10.0.0.7")
+            .as_bytes(),
+    );
+    let refused = upload(None, &private).await.unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stdout(&refused).contains("field `base_url`"), "{}", stdout(&refused));
+}

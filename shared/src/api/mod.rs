@@ -33,7 +33,10 @@
 //!   key's prefix and role, the action, resource and status, see [`auditing`].
 //!
 //! Routes (permission in brackets):
-//! `GET /v1/connectors`, `GET /v1/connectors/{id}` [read];
+//! `GET /v1/connectors`, `GET /v1/connectors/{id}`, `GET /v1/connectors/{id}/versions[/{v}]`
+//! [read], `POST /v1/connectors`, `POST /v1/connectors/{id}/versions`,
+//! `DELETE /v1/connectors/{id}` [write]: built-in and tenant-uploaded connectors, see
+//! [`routes::connectors`];
 //! `GET|POST /v1/connections`, `GET|PATCH|DELETE /v1/connections/{id}` [read | write],
 //! `POST /v1/connections/{id}/test` [run], `POST /v1/connections/{id}/rotate-secret` [write];
 //! `GET /v1/events`, `GET /v1/connections/{id}/events` [read; `?include=body` write]: the
@@ -235,6 +238,9 @@ pub struct ApiDeps {
     pub keys: ApiKeyStore,
     pub windows: RequestWindowStore,
     pub connections: ConnectionStore,
+    /// Connector definitions tenants uploaded (`/v1/connectors`), see
+    /// [`crate::store::tenant_connectors`].
+    pub tenant_connectors: crate::store::tenant_connectors::TenantConnectorStore,
     pub flows: FlowStore,
     pub jobs: JobStore,
     pub dead_letters: DeadLetterStore,
@@ -276,6 +282,10 @@ impl ApiDeps {
             keys: ApiKeyStore::new(clients.dynamodb.clone(), &table),
             windows: RequestWindowStore::new(clients.dynamodb.clone(), &table),
             connections: ConnectionStore::new(clients.dynamodb.clone(), &table),
+            tenant_connectors: crate::store::tenant_connectors::TenantConnectorStore::new(
+                clients.dynamodb.clone(),
+                &table,
+            ),
             flows: FlowStore::new(clients.dynamodb.clone(), &table),
             jobs: JobStore::new(clients.dynamodb.clone(), &table),
             dead_letters: DeadLetterStore::new(clients.dynamodb.clone(), &table),
@@ -302,7 +312,11 @@ impl ApiDeps {
                 std::time::Duration::ZERO,
                 config.allow_private_network,
                 None,
-            ),
+            )
+            .with_tenant_connectors(crate::store::tenant_connectors::TenantConnectorStore::new(
+                clients.dynamodb.clone(),
+                &table,
+            )),
             http,
             queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
             clock,

@@ -61,6 +61,7 @@ pub mod smtp;
 pub mod sql;
 pub mod stats;
 pub mod template;
+pub mod uploads;
 pub mod url_guard;
 pub mod write;
 pub mod xml;

@@ -181,6 +181,16 @@ impl Registry {
         self.definitions.get(id).cloned()
     }
 
+    /// This registry with `extra` definitions added (a tenant's own, resolved for one request
+    /// or job, see [`super::uploads`]). A built-in id is never replaced: built-ins come first.
+    pub fn with_definitions(&self, extra: impl IntoIterator<Item = Arc<ConnectorDefinition>>) -> Registry {
+        let mut definitions = self.definitions.clone();
+        for def in extra {
+            definitions.entry(def.id.clone()).or_insert(def);
+        }
+        Registry { definitions }
+    }
+
     /// The ids, sorted.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.definitions.keys().map(String::as_str)

@@ -39,6 +39,8 @@ pub struct Checked {
 #[derive(Clone, Copy)]
 pub struct CheckDeps<'a> {
     pub registry: &'a Registry,
+    /// Where a connection's tenant connector is looked up when it is not built in.
+    pub tenant_connectors: Option<&'a crate::store::tenant_connectors::TenantConnectorStore>,
     pub secrets: &'a Arc<SecretStore>,
     /// For check requests (the URL guard applies unless private networks are allowed).
     pub http: &'a reqwest::Client,
@@ -53,6 +55,7 @@ impl HealthDeps {
     pub fn check_deps(&self) -> CheckDeps<'_> {
         CheckDeps {
             registry: &self.registry,
+            tenant_connectors: Some(&self.tenant_connectors),
             secrets: &self.secrets,
             http: &self.http,
             check_timeout: self.config.check_timeout,
@@ -80,7 +83,15 @@ pub async fn check_connection(deps: CheckDeps<'_>, conn: &Connection, prev: &Hea
     };
     // Webhook-only connections (a provider without a connector definition, or no API
     // credentials) have nothing to check: they are left alone rather than reported down.
-    let Some(def) = deps.registry.get_shared(&conn.provider) else {
+    let def = match (deps.registry.get_shared(&conn.provider), deps.tenant_connectors) {
+        (Some(def), _) => Some(def),
+        (None, Some(store)) => match store.resolve(deps.registry, &conn.tenant, &conn.provider).await {
+            Ok(def) => def,
+            Err(e) => return failed(format!("the connection's connector could not be read: {e}"), false),
+        },
+        (None, None) => None,
+    };
+    let Some(def) = def else {
         return not_checkable;
     };
     if def.check.is_none() {

@@ -47,6 +47,8 @@ pub struct HealthDeps {
     pub config: HealthConfig,
     pub registry: Arc<Registry>,
     pub connections: ConnectionStore,
+    /// Connectors tenants uploaded (a connection may use one).
+    pub tenant_connectors: crate::store::tenant_connectors::TenantConnectorStore,
     /// The inbound webhook log, counted per hour for the inbound baselines.
     pub webhook_log: crate::store::webhook_log::WebhookLogStore,
     pub secrets: Arc<SecretStore>,
@@ -76,6 +78,10 @@ impl HealthDeps {
         let alerter = Alerter::from_config(&config, &secrets, http.clone()).await?;
         Ok(Self {
             connections: ConnectionStore::new(aws.dynamodb.clone(), &config.table_name),
+            tenant_connectors: crate::store::tenant_connectors::TenantConnectorStore::new(
+                aws.dynamodb.clone(),
+                &config.table_name,
+            ),
             webhook_log: crate::store::webhook_log::WebhookLogStore::new(aws.dynamodb.clone(), &config.table_name),
             publisher: crate::subscriptions::Publisher::new(
                 crate::store::subscriptions::SubscriptionStore::new(aws.dynamodb.clone(), &config.table_name),

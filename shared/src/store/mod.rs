@@ -18,6 +18,7 @@ pub mod reviews;
 pub mod subjects;
 pub mod subscriptions;
 pub mod table;
+pub mod tenant_connectors;
 pub mod usage;
 pub mod webhook_log;
 

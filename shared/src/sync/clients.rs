@@ -8,6 +8,7 @@ use crate::cache::TtlCache;
 use crate::connector::{ClientSettings, ConnectorClient, Credentials, Registry};
 use crate::secrets::SecretStore;
 use crate::store::connections::{Connection, ConnectionStore};
+use crate::store::tenant_connectors::TenantConnectorStore;
 
 use super::SyncError;
 
@@ -19,6 +20,9 @@ pub struct ClientCache {
     shared_budget: Option<(aws_sdk_dynamodb::Client, String)>,
     /// The connection item and its client, together: one lookup per connection per TTL.
     cache: TtlCache<String, (Connection, Arc<ConnectorClient>)>,
+    /// Where a tenant's own connector definitions are looked up when a connection names one
+    /// that is not built in; `None`: built-in connectors only.
+    tenant_connectors: Option<TenantConnectorStore>,
 }
 
 impl std::fmt::Debug for ClientCache {
@@ -42,7 +46,16 @@ impl ClientCache {
             allow_private_network,
             shared_budget,
             cache: TtlCache::new(ttl, 1024),
+            tenant_connectors: None,
         }
+    }
+
+    /// Resolves connectors a tenant uploaded too (built-in first, then the connection's
+    /// tenant's own: another tenant's is never found). Clients are cached per connection for
+    /// the TTL, so a new version is picked up when the entry expires.
+    pub fn with_tenant_connectors(mut self, store: TenantConnectorStore) -> Self {
+        self.tenant_connectors = Some(store);
+        self
     }
 
     /// The connection and a client for it.
@@ -77,7 +90,12 @@ impl ClientCache {
         secrets: &Arc<SecretStore>,
         conn: &Connection,
     ) -> Result<Arc<ConnectorClient>, SyncError> {
-        let def = registry.get_shared(&conn.provider).ok_or_else(|| {
+        let def = match (registry.get_shared(&conn.provider), &self.tenant_connectors) {
+            (Some(def), _) => Some(def),
+            (None, Some(store)) => store.resolve(registry, &conn.tenant, &conn.provider).await?,
+            (None, None) => None,
+        };
+        let def = def.ok_or_else(|| {
             SyncError::Config(format!(
                 "connection {} uses connector {:?}, which is not defined (see `switchyard connectors list`)",
                 conn.id, conn.provider

@@ -85,7 +85,11 @@ impl SyncDeps {
                 config
                     .shared_rate_budget
                     .then(|| (aws.dynamodb.clone(), config.table_name.clone())),
-            ),
+            )
+            .with_tenant_connectors(crate::store::tenant_connectors::TenantConnectorStore::new(
+                aws.dynamodb.clone(),
+                &config.table_name,
+            )),
             flow_cache: crate::cache::TtlCache::new(config.connection_cache_ttl, 1024),
             usage: Default::default(),
             usage_store: crate::store::usage::UsageStore::new(aws.dynamodb.clone(), &config.table_name),

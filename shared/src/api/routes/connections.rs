@@ -221,7 +221,12 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
             detail: e.to_string(),
         });
     }
-    let known_connector = deps.registry.get(&body.provider).is_some();
+    // Built-in first, then the tenant's own (another tenant's is unknown here).
+    let known_connector = deps
+        .tenant_connectors
+        .resolve(&deps.registry, &caller.tenant, &body.provider)
+        .await?
+        .is_some();
     if !known_connector && Scheme::from_name(&body.provider).is_err() {
         errors.push(FieldError {
             field: "provider".into(),
@@ -426,6 +431,7 @@ pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
     let (c, health) = owned(deps, caller, id).await?;
     let check = CheckDeps {
         registry: &deps.registry,
+        tenant_connectors: Some(&deps.tenant_connectors),
         secrets: &deps.secrets,
         http: &deps.http,
         check_timeout: deps.config.check_timeout,

@@ -209,15 +209,12 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         event_types: body.event_types,
         lookups: body.lookups,
     };
-    let flow = build_flow(
-        &deps.registry,
-        &deps.connections,
-        &deps.flows,
-        draft,
-        deps.clock.now_unix(),
-    )
-    .await
-    .map_err(rejection)?;
+    // The tenant's own connectors beside the built-in ones.
+    let registry =
+        super::connectors::registry_for_connections(deps, &caller.tenant, [&draft.source, &draft.destination]).await?;
+    let flow = build_flow(&registry, &deps.connections, &deps.flows, draft, deps.clock.now_unix())
+        .await
+        .map_err(rejection)?;
     deps.flows.create(&flow).await?;
     let location = format!("/v1/flows/{}", flow.id);
     Ok(ApiResponse::json(201, &flow).with_header("location", location))

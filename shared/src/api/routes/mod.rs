@@ -26,6 +26,11 @@ pub enum Route {
     Me,
     ListConnectors,
     ShowConnector(String),
+    UploadConnector,
+    UploadConnectorVersion(String),
+    ListConnectorVersions(String),
+    ShowConnectorVersion(String, String),
+    DeleteConnector(String),
     ListConnections,
     CreateConnection,
     ShowConnection(String),
@@ -107,6 +112,11 @@ impl Route {
             ("GET", ["me"]) => Route::Me,
             ("GET", ["connectors"]) => Route::ListConnectors,
             ("GET", ["connectors", _]) => Route::ShowConnector(id(1)),
+            ("POST", ["connectors"]) => Route::UploadConnector,
+            ("DELETE", ["connectors", _]) => Route::DeleteConnector(id(1)),
+            ("POST", ["connectors", _, "versions"]) => Route::UploadConnectorVersion(id(1)),
+            ("GET", ["connectors", _, "versions"]) => Route::ListConnectorVersions(id(1)),
+            ("GET", ["connectors", _, "versions", _]) => Route::ShowConnectorVersion(id(1), id(3)),
             ("GET", ["connections"]) => Route::ListConnections,
             ("POST", ["connections"]) => Route::CreateConnection,
             ("GET", ["connections", _]) => Route::ShowConnection(id(1)),
@@ -157,6 +167,8 @@ impl Route {
             Me
             | ListConnectors
             | ShowConnector(_)
+            | ListConnectorVersions(_)
+            | ShowConnectorVersion(_, _)
             | ListConnections
             | ShowConnection(_)
             | ListFlows
@@ -174,7 +186,10 @@ impl Route {
             RunFlow(_) | ReplayDeadLetter(_) | TestConnection(_) | ResendDelivery(_, _) | RecoverDeliveries(_) => {
                 Permission::Run
             }
-            CreateConnection
+            UploadConnector
+            | UploadConnectorVersion(_)
+            | DeleteConnector(_)
+            | CreateConnection
             | UpdateConnection(_)
             | DeleteConnection(_)
             | RotateConnectionSecret(_)
@@ -200,6 +215,9 @@ impl Route {
     pub fn audit_action(&self) -> Option<&'static str> {
         use Route::*;
         Some(match self {
+            UploadConnector => "connector.upload",
+            UploadConnectorVersion(_) => "connector.upload_version",
+            DeleteConnector(_) => "connector.delete",
             CreateConnection => "connection.create",
             UpdateConnection(_) => "connection.update",
             DeleteConnection(_) => "connection.delete",
@@ -229,6 +247,8 @@ impl Route {
             Me
             | ListConnectors
             | ShowConnector(_)
+            | ListConnectorVersions(_)
+            | ShowConnectorVersion(_, _)
             | ListConnections
             | ShowConnection(_)
             | ListFlows
@@ -254,6 +274,10 @@ impl Route {
         use Route::*;
         match self {
             ShowConnector(id)
+            | UploadConnectorVersion(id)
+            | ListConnectorVersions(id)
+            | ShowConnectorVersion(id, _)
+            | DeleteConnector(id)
             | ShowConnection(id)
             | UpdateConnection(id)
             | DeleteConnection(id)
@@ -282,8 +306,8 @@ impl Route {
             ResolveConflict(_, record) => Some(record),
             // `subject:<digest>`: the address itself never reaches the audit log.
             ExportSubject(s) | EraseSubject(s) => Some(&s.target),
-            Me | ListConnectors | ListConnections | CreateConnection | ListFlows | CreateFlow | Suggest
-            | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage
+            Me | ListConnectors | UploadConnector | ListConnections | CreateConnection | ListFlows | CreateFlow
+            | Suggest | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage
             | ListSubscriptions | CreateSubscription => None,
         }
     }
@@ -297,6 +321,11 @@ impl Route {
             Me,
             ListConnectors,
             ShowConnector(id()),
+            UploadConnector,
+            UploadConnectorVersion(id()),
+            ListConnectorVersions(id()),
+            ShowConnectorVersion(id(), id()),
+            DeleteConnector(id()),
             ListConnections,
             CreateConnection,
             ShowConnection(id()),
@@ -350,6 +379,11 @@ impl Route {
             Me => "GET /v1/me",
             ListConnectors => "GET /v1/connectors",
             ShowConnector(_) => "GET /v1/connectors/{id}",
+            UploadConnector => "POST /v1/connectors",
+            UploadConnectorVersion(_) => "POST /v1/connectors/{id}/versions",
+            ListConnectorVersions(_) => "GET /v1/connectors/{id}/versions",
+            ShowConnectorVersion(_, _) => "GET /v1/connectors/{id}/versions/{version}",
+            DeleteConnector(_) => "DELETE /v1/connectors/{id}",
             ListConnections => "GET /v1/connections",
             CreateConnection => "POST /v1/connections",
             ShowConnection(_) => "GET /v1/connections/{id}",
@@ -399,8 +433,13 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
     use Route::*;
     match route {
         Me => me::show(caller),
-        ListConnectors => connectors::list(deps, req),
-        ShowConnector(id) => connectors::show(deps, &id),
+        ListConnectors => connectors::list(deps, caller, req).await,
+        ShowConnector(id) => connectors::show(deps, caller, &id).await,
+        UploadConnector => connectors::upload(deps, caller, req).await,
+        UploadConnectorVersion(id) => connectors::upload_version(deps, caller, &id, req).await,
+        ListConnectorVersions(id) => connectors::versions(deps, caller, &id).await,
+        ShowConnectorVersion(id, version) => connectors::show_version(deps, caller, &id, &version).await,
+        DeleteConnector(id) => connectors::delete(deps, caller, &id).await,
         ListConnections => connections::list(deps, caller, req).await,
         CreateConnection => connections::create(deps, caller, req).await,
         ShowConnection(id) => connections::show(deps, caller, &id).await,
