@@ -12,6 +12,7 @@ mod input_file;
 mod keys;
 mod local;
 mod status;
+mod subjects;
 mod table;
 mod webhook;
 
@@ -59,6 +60,9 @@ enum Command {
     /// Table maintenance: backfill index keys after an upgrade.
     #[command(subcommand)]
     Table(table::TableCommand),
+    /// People's data (GDPR / CCPA): index items stored before the subject index existed.
+    #[command(subcommand)]
+    Subjects(subjects::SubjectsCommand),
 }
 
 /// An outcome the CLI reports: `Ok(true)` exit 0, `Ok(false)` exit 1, `Err` exit 2.
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::DeadLetters(cmd) => dead_letters::run(cmd),
         Command::Status(args) => status::run(*args),
         Command::Table(cmd) => table::run(cmd),
+        Command::Subjects(cmd) => subjects::run(cmd),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

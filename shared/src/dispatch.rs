@@ -69,6 +69,8 @@ pub struct DispatchReport {
     pub failed: usize,
     /// Inbound events the receiver stored but did not enqueue, sent now.
     pub pending_events_sent: usize,
+    /// Outbound webhook deliveries the sync queue had refused, sent now from the outbox.
+    pub webhook_deliveries_sent: usize,
 }
 
 /// Dispatches due flows; built once per cold start beside [`SyncDeps`].
@@ -189,7 +191,7 @@ impl Dispatcher {
         Ok(messages.len() - unsent.len())
     }
 
-    /// One tick: sends pending inbound events, then claims and dispatches every due flow.
+    /// One tick: sends pending inbound events and the webhook outbox, then claims and dispatches every due flow.
     pub async fn tick(&self, deps: &SyncDeps) -> Result<DispatchReport, SyncError> {
         let now = deps.clock.now_unix();
         // A failing sweep must not hold up scheduled flows: it is logged and tried next tick.
@@ -200,10 +202,19 @@ impl Dispatcher {
                 0
             }
         };
+        // Outbound webhook deliveries the queue refused earlier (same rule: logged, next tick).
+        let webhook_deliveries_sent = match deps.publisher.drain_outbox(now).await {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(message = "Sending the webhook outbox failed; the next tick tries again.", error = %e);
+                0
+            }
+        };
         let due = self.due_flows(now).await?;
         let mut report = DispatchReport {
             due: due.len(),
             pending_events_sent,
+            webhook_deliveries_sent,
             ..DispatchReport::default()
         };
         let mut circuits: HashMap<String, Option<i64>> = HashMap::new();
@@ -279,13 +290,15 @@ impl Dispatcher {
             skipped_open_circuit = report.skipped_open_circuit.len(),
             claimed_elsewhere = report.claimed_elsewhere,
             failed = report.failed,
-            pending_events_sent = report.pending_events_sent
+            pending_events_sent = report.pending_events_sent,
+            webhook_deliveries_sent = report.webhook_deliveries_sent
         );
         Metrics::new(SERVICE)
             .count("FlowsDispatched", report.dispatched.len() as u64)
             .count("FlowsSkippedOpenCircuit", report.skipped_open_circuit.len() as u64)
             .count("DispatchFailed", report.failed as u64)
             .count("PendingEventsSent", report.pending_events_sent as u64)
+            .count("WebhookDeliveriesFromOutbox", report.webhook_deliveries_sent as u64)
             .emit();
         Ok(report)
     }

@@ -225,6 +225,11 @@ pub fn webhook_events_lost(n: u64) {
     Metrics::new("webhooks-out").count("WebhookEventsLost", n).emit();
 }
 
+/// Deliveries the queue refused that were kept in the outbox for the dispatch tick.
+pub fn webhook_events_kept(n: u64) {
+    Metrics::new("webhooks-out").count("WebhookEventsKept", n).emit();
+}
+
 /// One outbound webhook attempt's result: `succeeded`, `retried`, `failed` (attempts used up
 /// or the endpoint disabled) or `disabled` (this failure disabled the endpoint).
 pub fn webhook_delivery(outcome: &'static str) {

@@ -2169,6 +2169,67 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
 }
 
 #[tokio::test]
+async fn a_persons_export_is_paged_by_cursor_to_the_last_item_once_each() {
+    use switchyard::store::links::{LinkStore, RecordLink};
+
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let tenant = api.tenant("tenant-a");
+    let email = format!("many.{}@example.com", api.run);
+    let path = format!("/v1/subjects/{}", email.replace('@', "%40"));
+    // Seven record links about one person, as seven flows' syncs write them.
+    let links = LinkStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    for n in 0..7 {
+        let record = json!({"id": format!("cus_{n}"), "email": email});
+        links
+            .put_many(
+                &format!("flow_{n}"),
+                &[RecordLink {
+                    source_id: format!("cus_{n}"),
+                    destination_id: format!("contact-{n}"),
+                    content_hash: "h".into(),
+                    updated_at: NOW,
+                    record: Some(record.clone()),
+                    subject: switchyard::subjects::subject_of_value(&tenant, &record),
+                    predicted: false,
+                }],
+            )
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            None => format!("{path}?limit=3"),
+            Some(c) => format!("{path}?limit=3&cursor={c}"),
+        };
+        let r = api.call("GET", &url, &admin, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let items = r.body["record_links"].as_array().unwrap();
+        assert!(items.len() <= 3, "{}", r.body);
+        assert!(r.body["dead_letters"].is_array());
+        seen.extend(items.iter().map(|l| l["destination_id"].as_str().unwrap().to_string()));
+        pages += 1;
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+        assert!(pages < 10, "the cursor moves on");
+    }
+    seen.sort();
+    let want: Vec<String> = (0..7).map(|n| format!("contact-{n}")).collect();
+    assert_eq!(seen, want, "every item once");
+    assert!(pages >= 3, "{pages} pages of at most 3");
+    let r = api.call("GET", &format!("{path}?cursor=bm9wZQ"), &admin, None).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.to_string().contains("cursor"), "{}", r.body);
+    let r = api.call("GET", &format!("{path}?limit=0"), &admin, None).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+}
+
+#[tokio::test]
 async fn usage_shows_requests_per_key_and_tier_and_events_and_records_per_day() {
     let api = Api::new(|_| {}).await;
     let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Professional).await;
@@ -2782,4 +2843,90 @@ async fn an_uploaded_definition_is_refused_field_by_field_and_its_urls_go_throug
         assert!(r.body["error"].as_str().unwrap().contains("loopback"), "{}", r.body);
     }
     assert_eq!(api.hubspot.requests.len(), 0, "nothing reached the loopback fake");
+}
+
+#[tokio::test]
+async fn items_stored_before_the_subject_index_are_found_after_the_backfill_which_repeats_harmlessly() {
+    use switchyard::store::events::{EventStore, StoredEvent};
+    use switchyard::store::links::{LinkStore, RecordLink};
+    use switchyard::store::migrate::backfill_subject_index;
+
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let tenant = api.tenant("tenant-a");
+    let email = format!("early.{}@example.com", api.run);
+    let path = format!("/v1/subjects/{}", email.replace('@', "%40"));
+    // As an earlier release stored them: an event and a two-way link about her, and a one-way
+    // link that keeps no record, none with subject keys.
+    let body = json!({"type": "customer.updated", "data": {"object": {"email": email.to_uppercase()}}});
+    EventStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .put_if_new(&StoredEvent {
+            connection_id: "conn_a1".into(),
+            tenant: tenant.clone(),
+            event_id: "evt_early".into(),
+            event_type: "customer.updated".into(),
+            provider: "stripe".into(),
+            body: body.to_string().into_bytes(),
+            headers: Default::default(),
+            received_at: NOW,
+            expires_at: NOW + 86_400,
+            subject: None,
+        })
+        .await
+        .unwrap();
+    let link = |source: &str, record: Option<Value>| RecordLink {
+        source_id: source.into(),
+        destination_id: format!("dest-{source}"),
+        content_hash: "h".into(),
+        updated_at: NOW,
+        record,
+        subject: None,
+        predicted: false,
+    };
+    LinkStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .put_many(
+            "flow_a",
+            &[
+                link("cus_early", Some(json!({"id": "cus_early", "email": email}))),
+                link("cus_oneway", None),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        api.call("GET", &path, &admin, None).await.status,
+        404,
+        "not indexed yet"
+    );
+
+    let first = backfill_subject_index(&api.env.clients.dynamodb, &api.env.table, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(first.indexed, 2, "{first:?}");
+    assert!(
+        first.without_address >= 1,
+        "the one-way link keeps no record: {first:?}"
+    );
+    assert_eq!(first.next, None, "{first:?}");
+    let r = api.call("GET", &path, &admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["events"][0]["event_id"], "evt_early");
+    assert_eq!(r.body["record_links"][0]["destination_id"], "dest-cus_early");
+
+    // Again: nothing left to index, and the export is the same.
+    let again = backfill_subject_index(&api.env.clients.dynamodb, &api.env.table, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.indexed, again.without_address),
+        (0, first.without_address),
+        "{again:?}"
+    );
+    let r2 = api.call("GET", &path, &admin, None).await;
+    assert_eq!(r2.body, r.body);
+    // A position that no run printed is refused, naming the option.
+    let err = backfill_subject_index(&api.env.clients.dynamodb, &api.env.table, Some("nope!"), 1)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--from"), "{err}");
 }

@@ -47,13 +47,15 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
             // shared/src/health: a Query of the sched index pages connections (store/connections.rs scan_page), health
             // and inbound baselines are recorded with conditional UpdateItems, a Query of the webhook_log index
             // counts inbound events per hour (health/inbound.rs), credentials for checks and token refresh;
-            // connection.state_changed events (shared/src/subscriptions: a gsi1 Query, SendMessage).
+            // connection.state_changed events (shared/src/subscriptions: a gsi1 Query, SendMessage,
+            // and BatchWriteItem into the webhook outbox when the queue refuses them).
             "HealthCheckerFunction",
             logs.iter()
                 .copied()
                 .chain([
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
+                    "dynamodb:BatchWriteItem",
                     "sqs:SendMessage",
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:PutSecretValue",
@@ -85,7 +87,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         (
             // shared/src/retry/dead_letter_queue.rs: the DLQ event source, retries to the sync
             // queue, parking under DEAD#; dead_letter.parked events (the tenant by GetItem, its
-            // subscriptions by a gsi1 Query, shared/src/subscriptions/emit.rs).
+            // subscriptions by a gsi1 Query, shared/src/subscriptions/emit.rs; BatchWriteItem into
+            // the webhook outbox when the queue refuses a delivery).
             "RetryHandlerFunction",
             logs.iter()
                 .copied()
@@ -98,6 +101,7 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "dynamodb:PutItem",
                     "dynamodb:GetItem",
                     "dynamodb:Query",
+                    "dynamodb:BatchWriteItem",
                 ])
                 .collect(),
         ),
@@ -121,7 +125,8 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ),
         (
             // shared/src/sync: store/{connections,flows,jobs,links,events}.rs, the SQS event
-            // source mapping, continuations, credentials and rotated tokens (sync/clients.rs).
+            // source mapping, continuations, credentials and rotated tokens (sync/clients.rs);
+            // the webhook outbox (store/outbox.rs: kept, read, claimed, removed with DeleteItem).
             "ConnectorSyncFunction",
             logs.iter()
                 .copied()
@@ -131,8 +136,9 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                     "dynamodb:UpdateItem",
                     "dynamodb:BatchGetItem",
                     "dynamodb:BatchWriteItem",
+                    "dynamodb:DeleteItem",
                     // gsi1 (tenant flows), and shared/src/dispatch.rs: due flows and pending
-                    // events from the sparse sched and pending indexes.
+                    // events from the sparse sched and pending indexes, and the webhook outbox.
                     "dynamodb:Query",
                     "sqs:ReceiveMessage",
                     "sqs:DeleteMessage",

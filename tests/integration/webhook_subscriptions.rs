@@ -1,7 +1,9 @@
 //! Outbound webhook subscriptions end to end against moto: created through the API, events
 //! published through the one publisher, delivered by connector-sync's handler from the sync
 //! queue to a local endpoint that checks every signature with the receiver's own verifier;
-//! failure -> retries -> disabled -> alert; resend and recover.
+//! failure -> retries -> disabled -> alert; resend and recover; each emitter's real path (a
+//! sync job, a deletion event, a health transition); a delivery SQS refused, kept in the outbox
+//! and sent by the next dispatch tick.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,9 +17,15 @@ use switchyard::config::SyncConfig;
 use switchyard::connector::Registry;
 use switchyard::retry::{RetryPolicy, RetrySchedule};
 use switchyard::store::api_keys::{Role, Tier};
+use switchyard::store::connections::{Connection, WebhookSettings};
+use switchyard::store::flows::{Flow, SyncMode};
+use switchyard::store::jobs::JobStatus;
 use switchyard::subscriptions::{OutboundEvent, Publisher};
 use switchyard::sync::SyncDeps;
 use switchyard::webhook::{verify, Headers, Scheme, SigningSecrets, VerifyOptions, WebhookRequest};
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
+use switchyard_fakes::FakeHandle;
+use switchyard_tests::faults::Fault;
 use switchyard_tests::TestEnv;
 
 const NOW: i64 = 1_800_000_000;
@@ -621,4 +629,405 @@ async fn parking_in_the_retry_handler_emits_dead_letter_parked_to_the_flows_tena
     assert_eq!(seen[0].1["type"], "dead_letter.parked");
     assert_eq!(seen[0].1["data"]["key"], "job:flow_p:job_9");
     assert_eq!(seen[0].1["data"]["flow_id"], "flow_p");
+}
+
+// ---------------------------------------------------------------- the emitters' real paths
+
+const HUBSPOT_CLIENT_SECRET: &str = "hubspot-app-client-secret";
+
+/// Two fake HubSpot portals, connections to them of the rig's tenant (the source receives
+/// HubSpot webhooks), and a contacts flow from one to the other keyed by email.
+struct Portals {
+    source: FakeHandle<hubspot::Hubspot>,
+    destination: FakeHandle<hubspot::Hubspot>,
+    flow: Flow,
+}
+
+impl Rig {
+    async fn connect_hubspot(&self, id: &str, hub: &FakeHandle<hubspot::Hubspot>, webhook: bool) {
+        let conn = Connection {
+            id: id.into(),
+            tenant: self.tenant.clone(),
+            provider: "hubspot".into(),
+            name: id.into(),
+            webhook: webhook.then(|| WebhookSettings {
+                scheme: Scheme::Hubspot(Default::default()),
+                tolerance_secs: None,
+                handshake_until: None,
+            }),
+            secret_arn: None,
+            config: json!({"base_url": hub.base_url}).as_object().cloned().unwrap(),
+            created_at: NOW,
+        };
+        switchyard::admin::create_connection(
+            &self.sync.connections,
+            &self.sync.secrets,
+            conn,
+            webhook.then(|| switchyard::admin::NewWebhookSecrets {
+                current: secrecy::SecretString::from(HUBSPOT_CLIENT_SECRET.to_string()),
+                previous: None,
+            }),
+            json!({"access_token": hubspot::TEST_TOKEN})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        )
+        .await
+        .expect("connection is created");
+    }
+
+    async fn portals(&self) -> Portals {
+        let source = hubspot::start(HubspotConfig::default());
+        let destination = hubspot::start(HubspotConfig::default());
+        // Connection ids are global: the tenant's suffix keeps tests apart.
+        let (src, dst) = (format!("conn_src_{}", self.tenant), format!("conn_dst_{}", self.tenant));
+        self.connect_hubspot(&src, &source, true).await;
+        self.connect_hubspot(&dst, &destination, false).await;
+        let flow = Flow {
+            id: format!("flow_{}", self.tenant),
+            tenant: self.tenant.clone(),
+            name: "contacts".into(),
+            source_connection: src,
+            source_stream: "contacts".into(),
+            destination_connection: dst,
+            destination_operation: "contacts.upsert_by_email".into(),
+            mapping: "{properties: {email: .properties.email, firstname: .properties.firstname}}".into(),
+            mode: SyncMode::Full,
+            schedule_interval_secs: None,
+            event_types: vec![],
+            enabled: true,
+            created_at: 0,
+            cursor: None,
+            next_run_at: None,
+            retry_schedule_secs: None,
+            reverse_flow: None,
+            on_conflict: Default::default(),
+            lookups: Vec::new(),
+            match_on_create: None,
+        };
+        self.sync.flows.create(&flow).await.unwrap();
+        Portals {
+            source,
+            destination,
+            flow,
+        }
+    }
+
+    /// Starts a job of `flow` and runs it as connector-sync does, to its end.
+    async fn run_flow(&self, flow: &Flow) -> Result<switchyard::store::jobs::Job, switchyard::sync::SyncError> {
+        let job = switchyard::sync::start_job(&self.sync, flow, "test", None, false)
+            .await
+            .unwrap();
+        let job_ref = switchyard::queue::SyncJobRef {
+            flow_id: flow.id.clone(),
+            job_id: job.job_id,
+            attempt: 0,
+        };
+        match switchyard::sync::run_job(&self.sync, &job_ref, &switchyard::sync::Unlimited, &|_| {}).await? {
+            switchyard::sync::JobOutcome::Finished(job) => Ok(job),
+            other => panic!("the job did not finish: {other:?}"),
+        }
+    }
+
+    /// Delivers a HubSpot v3 webhook for `connection_id` through the receiver, signed as the
+    /// portal signs it; the receiver's status code.
+    async fn hubspot_webhook(&self, connection_id: &str, body: &Value) -> i64 {
+        let config = switchyard::config::ReceiverConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(self.env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(self.env.queue_url.clone()),
+            _ => None,
+        })
+        .unwrap();
+        let receiver = switchyard::receiver::ReceiverDeps::new(config, &self.env.clients, Arc::new(self.clock.clone()));
+        let body = body.to_string();
+        let path = format!("/hooks/{connection_id}");
+        let signed = switchyard::webhook::sign(
+            &Scheme::Hubspot(Default::default()),
+            &switchyard::webhook::SignInput {
+                method: "POST",
+                url: &format!("https://localhost{path}"),
+                body: body.as_bytes(),
+                secret: &secrecy::SecretString::from(HUBSPOT_CLIENT_SECRET.to_string()),
+                now: NOW,
+                message_id: None,
+            },
+        )
+        .unwrap();
+        let mut headers: serde_json::Map<String, Value> = signed
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
+            .collect();
+        headers.insert("content-type".into(), json!("application/json"));
+        let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(json!({
+            "version": "2.0", "rawPath": path, "rawQueryString": "",
+            "headers": headers,
+            "pathParameters": {"connection_id": connection_id},
+            "requestContext": {"domainName": "localhost", "requestId": "r1", "timeEpoch": 0,
+                "http": {"method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"}},
+            "body": body, "isBase64Encoded": false
+        }))
+        .unwrap();
+        switchyard::receiver::handle(&receiver, event).await.status_code
+    }
+
+    /// Hands the queue to connector-sync until it is empty (an inbound event, then the
+    /// deliveries it published); how many messages were handled.
+    async fn deliver_all(&self) -> usize {
+        let mut n = 0;
+        loop {
+            let handled = self.deliver_queued().await;
+            if handled == 0 {
+                return n;
+            }
+            n += handled;
+        }
+    }
+}
+
+/// The deliveries the endpoint got since `from`, each verified, as (type, data).
+fn received(endpoint: &Endpoint, from: usize) -> Vec<(String, Value)> {
+    let seen = endpoint.seen.lock().unwrap().clone();
+    seen[from..]
+        .iter()
+        .map(|(id, body, ok)| {
+            assert!(ok, "the delivery verifies with the subscription's secret: {body}");
+            assert!(id.starts_with("msg_"), "{id}");
+            (body["type"].as_str().unwrap().to_string(), body["data"].clone())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sync_job_emits_record_created_then_record_updated_and_job_finished_then_job_failed() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    let portals = rig.portals().await;
+    rig.subscribe(
+        &endpoint,
+        json!(["record.created", "record.updated", "job.finished", "job.failed"]),
+        json!({"flow_id": portals.flow.id}),
+    )
+    .await;
+    let ada = portals.source.insert(
+        ObjectType::Contacts,
+        &[("email", "ada@example.com"), ("firstname", "Ada")],
+    );
+
+    // First run: the contact is new at the destination.
+    let job = rig.run_flow(&portals.flow).await.unwrap();
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(rig.deliver_queued().await, 2, "one record event and one job event");
+    let got = received(&endpoint, 0);
+    let types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["record.created", "job.finished"], "{got:?}");
+    let created = &got[0].1;
+    let written = portals
+        .destination
+        .find(ObjectType::Contacts, "email", "ada@example.com")
+        .expect("the contact was written");
+    assert_eq!(created["flow_id"], portals.flow.id.as_str());
+    assert_eq!(created["source_id"], ada.id.as_str());
+    assert_eq!(created["destination_id"], written.id.as_str());
+    assert_eq!(created["source_connection"], portals.flow.source_connection.as_str());
+    assert_eq!(created["record"]["properties"]["firstname"], "Ada");
+    let finished = &got[1].1;
+    assert_eq!(finished["job_id"], job.job_id.as_str());
+    assert_eq!(finished["status"], "succeeded");
+    assert_eq!(finished["counts"]["written"], 1, "{finished}");
+
+    // The source contact changes: the same destination record is updated.
+    let resp = reqwest::Client::new()
+        .patch(format!(
+            "{}/crm/v3/objects/contacts/{}",
+            portals.source.base_url, ada.id
+        ))
+        .bearer_auth(hubspot::TEST_TOKEN)
+        .json(&json!({"properties": {"firstname": "Augusta Ada"}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    rig.run_flow(&portals.flow).await.unwrap();
+    assert_eq!(rig.deliver_queued().await, 2);
+    let got = received(&endpoint, 2);
+    let types: Vec<&str> = got.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(types, ["record.updated", "job.finished"], "{got:?}");
+    assert_eq!(got[0].1["destination_id"], written.id.as_str());
+    assert_eq!(got[0].1["record"]["properties"]["firstname"], "Augusta Ada");
+
+    // Nothing changed: no record event, only the job's.
+    rig.run_flow(&portals.flow).await.unwrap();
+    assert_eq!(rig.deliver_queued().await, 1);
+    assert_eq!(received(&endpoint, 4)[0].0, "job.finished");
+
+    // The source refuses the read (a 400 is permanent): the job fails for good.
+    portals.source.faults.fail_next(1, 400);
+    let err = rig.run_flow(&portals.flow).await.unwrap_err();
+    assert!(!err.is_retriable(), "{err}");
+    assert_eq!(rig.deliver_queued().await, 1);
+    let got = received(&endpoint, 5);
+    assert_eq!(got[0].0, "job.failed", "{got:?}");
+    assert_eq!(got[0].1["status"], "failed");
+    assert_eq!(got[0].1["flow_id"], portals.flow.id.as_str());
+    assert!(got[0].1["last_error"].as_str().unwrap().contains("400"), "{}", got[0].1);
+}
+
+#[tokio::test]
+async fn a_deletion_event_whose_record_is_gone_emits_record_deleted_with_the_destination_id() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    let portals = rig.portals().await;
+    rig.subscribe(&endpoint, json!(["record.deleted"]), json!({})).await;
+    let ada = portals.source.insert(
+        ObjectType::Contacts,
+        &[("email", "ada@example.com"), ("firstname", "Ada")],
+    );
+    rig.run_flow(&portals.flow).await.unwrap();
+    let written = portals
+        .destination
+        .find(ObjectType::Contacts, "email", "ada@example.com")
+        .unwrap();
+    assert_eq!(rig.deliver_all().await, 0, "no record.created: not subscribed");
+    // Created after the run: a record the flow never wrote is not the flow's to report.
+    let never_synced = portals.source.insert(
+        ObjectType::Contacts,
+        &[("email", "bob@example.com"), ("firstname", "Bob")],
+    );
+
+    // Both are archived at the source; HubSpot tells the portal's app about each.
+    for id in [&ada.id, &never_synced.id] {
+        let resp = reqwest::Client::new()
+            .delete(format!("{}/crm/v3/objects/contacts/{id}", portals.source.base_url))
+            .bearer_auth(hubspot::TEST_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 204);
+    }
+    for (n, id) in [&ada.id, &never_synced.id].into_iter().enumerate() {
+        let body = json!([{
+            "eventId": 900 + n, "subscriptionId": 1, "portalId": 62515, "occurredAt": NOW * 1000,
+            "subscriptionType": "contact.deletion", "attemptNumber": 0,
+            "objectId": id.parse::<u64>().unwrap(), "changeSource": "CRM"
+        }]);
+        assert_eq!(rig.hubspot_webhook(&portals.flow.source_connection, &body).await, 200);
+    }
+    assert_eq!(rig.deliver_all().await, 3, "two events, one delivery");
+    let got = received(&endpoint, 0);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let (kind, data) = &got[0];
+    assert_eq!(kind, "record.deleted");
+    assert_eq!(data["flow_id"], portals.flow.id.as_str());
+    assert_eq!(data["source_id"], ada.id.as_str());
+    assert_eq!(data["destination_id"], written.id.as_str());
+    assert_eq!(data["destination_deleted"], false);
+    assert!(
+        portals
+            .destination
+            .find(ObjectType::Contacts, "email", "ada@example.com")
+            .is_some(),
+        "flows do not propagate deletes: the destination keeps its copy"
+    );
+}
+
+#[tokio::test]
+async fn a_health_transition_emits_connection_state_changed() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    let hub = hubspot::start(HubspotConfig::default());
+    let conn_id = format!("conn_health_{}", rig.tenant);
+    rig.connect_hubspot(&conn_id, &hub, false).await;
+    rig.subscribe(
+        &endpoint,
+        json!(["connection.state_changed"]),
+        json!({"connection_id": conn_id}),
+    )
+    .await;
+    let health = switchyard::health::HealthDeps::new(
+        switchyard::health::HealthConfig::from_lookup(|k| match k {
+            "TABLE_NAME" => Some(rig.env.table.clone()),
+            "SYNC_QUEUE_URL" => Some(rig.env.queue_url.clone()),
+            "ALLOW_PRIVATE_NETWORK" => Some("true".into()),
+            "HEALTH_CHECK_TIMEOUT_SECS" => Some("2".into()),
+            _ => None,
+        })
+        .unwrap(),
+        &rig.env.clients,
+        Arc::new(Registry::embedded().unwrap()),
+        Arc::new(rig.clock.clone()),
+    )
+    .await
+    .unwrap();
+    let tick = || async {
+        rig.clock.advance(60);
+        switchyard::health::run_checks(&health, None).await.unwrap()
+    };
+    tick().await;
+    hub.faults.fail_next(1, 500);
+    tick().await;
+    assert_eq!(
+        rig.deliver_all().await as i64,
+        endpoint.seen.lock().unwrap().len() as i64
+    );
+    let got = received(&endpoint, 0);
+    let last = got.last().expect("a state change was delivered");
+    assert_eq!(last.0, "connection.state_changed", "{got:?}");
+    assert_eq!(last.1["connection_id"], conn_id.as_str());
+    assert_eq!(last.1["tenant"], rig.tenant.as_str());
+    assert_eq!(
+        (&last.1["from"], &last.1["to"]),
+        (&json!("healthy"), &json!("degraded")),
+        "{}",
+        last.1
+    );
+    assert!(last.1["last_error"].as_str().unwrap().contains("500"), "{}", last.1);
+    assert!(last.1.get("type").is_none(), "the envelope carries the type");
+}
+
+#[tokio::test]
+async fn a_delivery_the_queue_refused_is_kept_and_sent_by_the_next_dispatch_tick_with_its_webhook_id() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    rig.subscribe(&endpoint, json!(["job.failed"]), json!({})).await;
+    let dispatcher = switchyard::dispatch::Dispatcher::new(rig.env.clients.dynamodb.clone(), &rig.env.table);
+    let event = OutboundEvent::new("job.failed", NOW, json!({"flow_id": "flow_x", "job_id": "j"}));
+
+    // SQS is unreachable for every attempt the SDK makes.
+    rig.env.faults.fail("SQS.SendMessage", Fault::Unreachable, 100);
+    let kept = rig
+        .publisher
+        .publish(&rig.tenant, std::slice::from_ref(&event), (NOW * 1000) as u64)
+        .await;
+    assert_eq!(kept, 1, "kept, not lost");
+    assert!(!rig.env.faults.injected().is_empty(), "the send was refused");
+    let outbox = rig.api.subscriptions.outbox();
+    assert_eq!(outbox.list(10).await.unwrap().len(), 1);
+
+    // The next tick finds SQS still down: the delivery stays, claimed, and is not sent twice.
+    let report = dispatcher.tick(&rig.sync).await.unwrap();
+    assert_eq!(report.webhook_deliveries_sent, 0);
+    let tried = rig.env.faults.injected().len();
+    rig.clock.advance(60);
+    let report = dispatcher.tick(&rig.sync).await.unwrap();
+    assert_eq!(report.webhook_deliveries_sent, 0, "held by the first tick's claim");
+    assert_eq!(rig.env.faults.injected().len(), tried, "the second tick did not try");
+    rig.env.faults.clear();
+    assert_eq!(rig.deliver_queued().await, 0, "nothing reached the queue");
+
+    // Once the claim runs out and SQS answers: sent, removed, delivered under the same id.
+    rig.clock.advance(300);
+    let report = dispatcher.tick(&rig.sync).await.unwrap();
+    assert_eq!(report.webhook_deliveries_sent, 1);
+    assert!(outbox.list(10).await.unwrap().is_empty(), "removed once sent");
+    assert_eq!(rig.deliver_queued().await, 1);
+    let seen = endpoint.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, event.id, "the webhook-id the event was given");
+    assert!(seen[0].2, "signed");
+    assert_eq!(seen[0].1["data"]["job_id"], "j");
+    assert_eq!(
+        dispatcher.tick(&rig.sync).await.unwrap().webhook_deliveries_sent,
+        0,
+        "sent once"
+    );
 }

@@ -21,6 +21,12 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn from_request(req: &ApiRequest) -> Result<Self, Problem> {
+        Self::from_request_up_to(req, MAX_POSITION)
+    }
+
+    /// [`Self::from_request`] for a list whose positions may be up to `max_position` long
+    /// (a position made of several item keys).
+    pub fn from_request_up_to(req: &ApiRequest, max_position: usize) -> Result<Self, Problem> {
         let limit = match req.query_param("limit") {
             None => DEFAULT_LIMIT,
             Some(raw) => match raw.parse::<usize>() {
@@ -32,7 +38,7 @@ impl PageRequest {
             match req.query_param("cursor") {
                 None => None,
                 Some(c) if c.is_empty() => None,
-                Some(c) => Some(decode(&c).ok_or_else(|| {
+                Some(c) => Some(decode_up_to(&c, max_position).ok_or_else(|| {
                     Problem::field("cursor", "not a cursor this API gave out; start again without it")
                 })?),
             };
@@ -63,11 +69,19 @@ pub fn encode(position: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{position}"))
 }
 
+/// The longest position a cursor holds (one item key).
+const MAX_POSITION: usize = 600;
+
 pub fn decode(cursor: &str) -> Option<String> {
+    decode_up_to(cursor, MAX_POSITION)
+}
+
+/// [`decode`] for positions up to `max_len` long.
+pub fn decode_up_to(cursor: &str, max_len: usize) -> Option<String> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let position = text.strip_prefix("v1:")?;
-    let ok = !position.is_empty() && position.len() <= 600 && position.bytes().all(|b| b.is_ascii_graphic());
+    let ok = !position.is_empty() && position.len() <= max_len && position.bytes().all(|b| b.is_ascii_graphic());
     ok.then(|| position.to_string())
 }
 

@@ -245,6 +245,9 @@ pub struct Page {
     /// Records the source holds but could not read (a malformed CSV line, say), as (record
     /// id, reason): the sync job counts each as a failed record and reads on.
     pub rejected: Vec<(String, String)>,
+    /// Ids a change feed named whose fetch found them gone (deleted at the source since the
+    /// change): the sync job reports them as `record.deleted` for records the flow had written.
+    pub gone: Vec<String>,
 }
 
 /// The outcome of a successful check.
@@ -736,6 +739,7 @@ impl ConnectorClient {
                         max_cursor: state.max_cursor.clone(),
                         total: None,
                         rejected: Vec::new(),
+                        gone: Vec::new(),
                     })
                 }
             }
@@ -802,6 +806,7 @@ impl ConnectorClient {
                 max_cursor: state.max_cursor.clone(),
                 total: None,
                 rejected: Vec::new(),
+                gone: Vec::new(),
             });
         }
         // The records stay in the body (borrowed, not copied) while the cursor and the next page
@@ -843,6 +848,7 @@ impl ConnectorClient {
             max_cursor,
             total,
             rejected: Vec::new(),
+            gone: Vec::new(),
         })
     }
 
@@ -964,10 +970,12 @@ impl ConnectorClient {
             }
         }
         let mut records = Vec::with_capacity(ids.len());
+        let mut gone = Vec::new();
         for id in &ids {
-            // A record deleted since its change is gone: nothing to sync.
-            if let Some(record) = self.fetch_record(stream, id).await? {
-                records.push(record);
+            // A record deleted since its change is gone: nothing to sync, but said.
+            match self.fetch_record(stream, id).await? {
+                Some(record) => records.push(record),
+                None => gone.push(id.clone()),
             }
         }
         let max_cursor = max_cursor.into_text();
@@ -978,6 +986,7 @@ impl ConnectorClient {
             max_cursor,
             total: None,
             rejected: Vec::new(),
+            gone,
         })
     }
 

@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod links;
 pub mod migrate;
+pub mod outbox;
 pub mod quality;
 pub mod rate_budget;
 pub mod request_windows;

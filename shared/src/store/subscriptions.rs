@@ -141,6 +141,11 @@ impl SubscriptionStore {
         }
     }
 
+    /// The outbox of deliveries the queue refused, in the same table.
+    pub fn outbox(&self) -> super::outbox::OutboxStore {
+        super::outbox::OutboxStore::new(self.client.clone(), &self.table)
+    }
+
     fn item(sub: &Subscription) -> Result<HashMap<String, AttributeValue>, StoreError> {
         table::validate_id("subscription id", &sub.id)?;
         table::validate_id("tenant", &sub.tenant)?;

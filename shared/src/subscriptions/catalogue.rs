@@ -16,8 +16,8 @@ pub const EVENT_TYPES: [&str; 7] = [
     "job.finished",
     // A flow wrote a record its destination did not have (per flow: filter on `flow_id`).
     "record.created",
-    // A flow's delete reached the destination. Nothing emits it yet: flows do not propagate
-    // deletes (see the notes).
+    // A record a flow had written was deleted at its source: an event named it and its fetch
+    // found it gone. The destination's copy stays (flows do not propagate deletes).
     "record.deleted",
     // A flow wrote a changed record to its destination.
     "record.updated",

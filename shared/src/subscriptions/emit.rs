@@ -65,6 +65,55 @@ pub async fn records(publisher: &Publisher, flow: &Flow, changes: &[RecordChange
     publisher.publish(&flow.tenant, &events, now_ms(now)).await;
 }
 
+/// `record.deleted` for the records the source no longer has, among those `flows` synced: the
+/// engine learns it when an event names a record whose fetch finds it gone (a deletion
+/// event of a provider whose events carry only ids, a record deleted since its change). Only
+/// a record the flow had written (it has a record link) is reported, with the destination's
+/// id; the destination's copy is not deleted (flows do not propagate deletes). One
+/// `BatchGetItem` of links per flow, and only when the tenant asked for the type.
+pub async fn records_deleted(
+    publisher: &Publisher,
+    links: &crate::store::links::LinkStore,
+    flows: &[Flow],
+    source_ids: &[String],
+    reason: &str,
+    now: i64,
+) {
+    let Some(first) = flows.first() else { return };
+    if source_ids.is_empty() || !publisher.interested(&first.tenant, "record.deleted").await {
+        return;
+    }
+    let mut events = Vec::new();
+    for flow in flows {
+        let found = match links.get_many(&flow.id, source_ids).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(message = "Could not read record links; record.deleted not emitted.", flow_id = %flow.id, error = %e);
+                crate::metrics::webhook_events_lost(source_ids.len() as u64);
+                continue;
+            }
+        };
+        for id in source_ids {
+            let Some(link) = found.get(id) else { continue };
+            events.push(OutboundEvent::new(
+                "record.deleted",
+                now,
+                json!({
+                    "flow_id": flow.id,
+                    "source_connection": flow.source_connection,
+                    "source_stream": flow.source_stream,
+                    "destination_connection": flow.destination_connection,
+                    "source_id": id,
+                    "destination_id": link.destination_id,
+                    "reason": reason,
+                    "destination_deleted": false,
+                }),
+            ));
+        }
+    }
+    publisher.publish(&first.tenant, &events, now_ms(now)).await;
+}
+
 /// `job.finished` (succeeded or partial) or `job.failed`, for a job that just ended.
 pub async fn job_ended(publisher: &Publisher, flow: &Flow, job: &Job, now: i64) {
     let kind = match job.status {

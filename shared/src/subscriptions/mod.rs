@@ -7,8 +7,11 @@
 //!   (cached per warm process, so a tenant without any costs no request beyond that cached
 //!   lookup), matches type and filter, and sends one [`crate::queue::DeliveryRef`] per match to
 //!   the sync queue. Emitters: sync jobs (`job.finished`, `job.failed`), the records a flow
-//!   writes (`record.created`, `record.updated`), the health checker
-//!   (`connection.state_changed`), parking (`dead_letter.parked`).
+//!   writes (`record.created`, `record.updated`), the records a flow had written that an event
+//!   or a change feed names and the source no longer has (`record.deleted`), the health checker
+//!   (`connection.state_changed`), parking (`dead_letter.parked`). A delivery the queue
+//!   refuses is kept in the outbox ([`crate::store::outbox`]) and sent by connector-sync's next
+//!   dispatch tick under the same `webhook-id`.
 //! - [`delivery`]: connector-sync takes the message, POSTs it with the `webhook-id`,
 //!   `webhook-timestamp` and `webhook-signature` headers ([`signing`], the same code as
 //!   `switchyard webhook sign`) through the URL-guarded client with a timeout, and keeps the

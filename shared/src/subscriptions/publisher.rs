@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::cache::TtlCache;
 use crate::queue::{DeliveryRef, SyncMessage, SyncQueue};
+use crate::store::outbox::OutboxStore;
 use crate::store::subscriptions::{new_delivery_id, Subscription, SubscriptionStore};
 
 use super::catalogue::OutboundEvent;
@@ -17,6 +18,8 @@ pub struct Publisher {
     store: SubscriptionStore,
     /// `None`: this process does not publish (a function configured without the sync queue).
     queue: Option<SyncQueue>,
+    /// Where deliveries the queue refused are kept for the dispatch tick.
+    outbox: OutboxStore,
     cache: TtlCache<String, Arc<Vec<Subscription>>>,
 }
 
@@ -25,6 +28,7 @@ impl Publisher {
     /// subscription gets events within that time).
     pub fn new(store: SubscriptionStore, queue: Option<SyncQueue>, cache_ttl: Duration) -> Self {
         Self {
+            outbox: store.outbox(),
             store,
             queue,
             cache: TtlCache::new(cache_ttl, 4096),
@@ -57,8 +61,11 @@ impl Publisher {
 
     /// Sends each event to every enabled subscription of `tenant` that asked for its type and
     /// whose filter it passes. Never fails its caller (the work that produced the event is
-    /// done): a failure is logged and counted, and the events it concerned are not delivered.
-    /// Returns how many deliveries were queued.
+    /// done). A delivery the sync queue refuses is kept in the outbox ([`OutboxStore`], one
+    /// `BatchWriteItem`), and connector-sync's next dispatch tick sends it with the same
+    /// `webhook-id` ([`Publisher::drain_outbox`]); only when the subscription lookup or that write fails
+    /// too is it lost (logged, and counted in `WebhookEventsLost`, which is alarmed).
+    /// Returns how many deliveries were queued or kept.
     pub async fn publish(&self, tenant: &str, events: &[OutboundEvent], now_ms: u64) -> usize {
         let Some(queue) = &self.queue else { return 0 };
         if events.is_empty() {
@@ -80,12 +87,73 @@ impl Publisher {
             return 0;
         }
         let failed = queue.send_all(&messages).await;
-        if !failed.is_empty() {
-            tracing::warn!(message = "Some webhook deliveries could not be queued.", tenant = %tenant, failed = failed.len());
-            crate::metrics::webhook_events_lost(failed.len() as u64);
+        if failed.is_empty() {
+            return messages.len();
         }
-        messages.len() - failed.len()
+        let unsent: Vec<SyncMessage> = failed.iter().filter_map(|i| messages.get(*i).cloned()).collect();
+        let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
+        match self.outbox.keep(&unsent, now, OUTBOX_TTL_SECS).await {
+            Ok(kept) => {
+                tracing::warn!(message = "Some webhook deliveries could not be queued; kept in the outbox for the next dispatch tick.", tenant = %tenant, kept = kept);
+                crate::metrics::webhook_events_kept(kept as u64);
+                messages.len()
+            }
+            Err(e) => {
+                tracing::warn!(message = "Some webhook deliveries could be neither queued nor kept; not delivered.", tenant = %tenant, failed = failed.len(), error = %e);
+                crate::metrics::webhook_events_lost(failed.len() as u64);
+                messages.len() - failed.len()
+            }
+        }
     }
+
+    /// Sends the deliveries kept in the outbox (see [`drain`]); connector-sync's dispatch tick
+    /// calls it once a minute. A publisher without a queue sends nothing.
+    pub async fn drain_outbox(&self, now: i64) -> Result<usize, crate::store::StoreError> {
+        match &self.queue {
+            Some(queue) => drain(&self.outbox, queue, now).await,
+            None => Ok(0),
+        }
+    }
+}
+
+/// A kept delivery expires after this (it waits only for SQS to answer again).
+pub const OUTBOX_TTL_SECS: i64 = 7 * 86_400;
+
+/// How many kept deliveries one dispatch tick sends at most.
+pub const OUTBOX_DRAIN_LIMIT: usize = 100;
+
+/// How long a tick holds a kept delivery it claimed before another tick may take it.
+const OUTBOX_CLAIM_SECS: i64 = 300;
+
+/// Sends the deliveries the outbox kept (at most [`OUTBOX_DRAIN_LIMIT`]), each claimed first so
+/// overlapping ticks send it once, and removes each that was sent. One that still cannot be
+/// sent keeps its claim and is tried again [`OUTBOX_CLAIM_SECS`] later. Returns how many were
+/// sent. An empty outbox costs one `Query`.
+async fn drain(outbox: &OutboxStore, queue: &SyncQueue, now: i64) -> Result<usize, crate::store::StoreError> {
+    let mut claimed = Vec::new();
+    for kept in outbox.list(OUTBOX_DRAIN_LIMIT).await? {
+        if kept.claimed_until < now && outbox.claim(&kept, now, now + OUTBOX_CLAIM_SECS).await? {
+            claimed.push(kept);
+        }
+    }
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let messages: Vec<SyncMessage> = claimed.iter().map(|k| k.message.clone()).collect();
+    let unsent = queue.send_all(&messages).await;
+    let mut sent = 0;
+    for (i, kept) in claimed.iter().enumerate() {
+        if unsent.contains(&i) {
+            continue;
+        }
+        sent += 1;
+        // Sent: a failed delete means the next tick after the claim sends it once more, under
+        // the same webhook-id.
+        if let Err(e) = outbox.remove(&kept.id).await {
+            tracing::warn!(message = "A sent outbox delivery could not be removed; it may be sent again.", id = %kept.id, error = %e);
+        }
+    }
+    Ok(sent)
 }
 
 /// One delivery message per (subscription, event) that matches. Pure.

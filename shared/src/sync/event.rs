@@ -111,13 +111,24 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     if listening.is_empty() {
         return Ok(vec![]);
     }
-    let record = match routed {
-        EventRecord::Embedded { record, .. } => Some(record),
-        EventRecord::Fetch { stream, id } => source.fetch_record(&stream, &id).await?,
-        EventRecord::Unrouted => None,
+    let (record, fetched_id) = match routed {
+        EventRecord::Embedded { record, .. } => (Some(record), None),
+        EventRecord::Fetch { stream, id } => (source.fetch_record(&stream, &id).await?, Some(id)),
+        EventRecord::Unrouted => (None, None),
     };
     let Some(record) = record else {
         info!(message = "The event's record no longer exists at the source.", event_id = %stored.event_id);
+        if let Some(id) = fetched_id {
+            crate::subscriptions::emit::records_deleted(
+                &deps.publisher,
+                &deps.links,
+                &listening,
+                std::slice::from_ref(&id),
+                "gone_at_source",
+                deps.clock.now_unix(),
+            )
+            .await;
+        }
         return Ok(vec![]);
     };
     let mut out = Vec::with_capacity(listening.len());

@@ -210,6 +210,15 @@ pub async fn run_job(
             Err(e) => return fail(deps, &flow, &mut job, e).await,
         };
         crate::subscriptions::emit::records(&deps.publisher, &flow, &counts.changes, now).await;
+        crate::subscriptions::emit::records_deleted(
+            &deps.publisher,
+            &deps.links,
+            std::slice::from_ref(&flow),
+            &page.gone,
+            "gone_at_source",
+            now,
+        )
+        .await;
         crate::metrics::records(
             &flow.id,
             counts.read,

@@ -468,7 +468,7 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         CreateKey => keys::create(deps, caller, req).await,
         RotateKey(prefix) => keys::rotate(deps, caller, &prefix, req).await,
         RevokeKey(prefix) => keys::revoke(deps, caller, &prefix).await,
-        ExportSubject(subject) => subjects::export(deps, caller, &subject).await,
+        ExportSubject(subject) => subjects::export(deps, caller, &subject, req).await,
         EraseSubject(subject) => subjects::erase(deps, caller, &subject).await,
         ShowUsage => usage::show(deps, caller, req).await,
         ListSubscriptions => webhook_subscriptions::list(deps, caller, req).await,

@@ -24,11 +24,13 @@ use serde::Serialize;
 use super::super::{ApiDeps, ApiResponse, Caller, Problem};
 use super::dead_letters::{tenant_of, view as dead_letter_view, DeadLetterView};
 use super::events::{view as log_view, EventLogView};
+use crate::api::pagination::PageRequest;
+use crate::api::request::ApiRequest;
 use crate::store::dead_letters::{dead_letter_pk, DeadLetterFilter, DEAD_SK};
 use crate::store::events::StoredEvent;
 use crate::store::links::RecordLink;
 use crate::store::reviews::ReviewItem;
-use crate::store::subjects::{key_of, ItemKey};
+use crate::store::subjects::{key_of, ItemKey, Position};
 use crate::store::webhook_log::{LogEntry, Outcome};
 
 /// The person a subject route names: the address as given (normalised when it is one) and the
@@ -127,7 +129,12 @@ pub struct SubjectExport {
     pub webhook_log: Vec<EventLogView>,
     pub record_links: Vec<SubjectLinkView>,
     pub review_items: Vec<SubjectReviewView>,
+    /// On the first page only (they are found by a bounded list, not by the subject index).
     pub dead_letters: Vec<SubjectDeadLetterView>,
+    /// Pass as `cursor` for the next page of the person's items; `null` on the last page.
+    /// A page holds at most `limit` indexed items (events, record links, review items, with
+    /// the webhook-log entries of its events) and at most 1 MB of them as stored.
+    pub next_cursor: Option<String>,
 }
 
 /// How many items of each kind an erasure deleted.
@@ -190,10 +197,17 @@ fn nothing_held() -> Problem {
 
 /// Reads everything held about `email` in the caller's tenant.
 async fn gather(deps: &ApiDeps, caller: &Caller, email: &str) -> Result<Found, Problem> {
-    let store = &deps.subjects;
     let key = crate::subjects::subject_key(&caller.tenant, email);
     let mut found = Found::default();
-    for item in store.items(&key).await? {
+    sort_into(&mut found, deps.subjects.items(&key).await?)?;
+    add_duplicates(deps, caller, &mut found).await?;
+    add_dead_letters(deps, caller, email, &mut found).await?;
+    Ok(found)
+}
+
+/// Sorts a subject partition's items by kind.
+fn sort_into(found: &mut Found, items: Vec<HashMap<String, AttributeValue>>) -> Result<(), Problem> {
+    for item in items {
         let Some(item_key) = key_of(&item) else { continue };
         let (pk, sk) = (item_key.0.as_str(), item_key.1.as_str());
         if pk.starts_with("EVT#") {
@@ -208,7 +222,11 @@ async fn gather(deps: &ApiDeps, caller: &Caller, email: &str) -> Result<Found, P
             found.reviews.push((item_key, review));
         }
     }
-    // The webhook log's duplicates of the person's events, per connection.
+    Ok(())
+}
+
+/// The webhook log's duplicates of the found events, per connection.
+async fn add_duplicates(deps: &ApiDeps, caller: &Caller, found: &mut Found) -> Result<(), Problem> {
     let mut by_connection: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (_, ev) in &found.events {
         by_connection
@@ -221,8 +239,12 @@ async fn gather(deps: &ApiDeps, caller: &Caller, email: &str) -> Result<Found, P
         duplicates.extend(deps.webhook_log.duplicates_of(&caller.tenant, conn, ids).await?);
     }
     found.duplicates = duplicates;
-    // Dead letters: the bounded list, the tenant's, those holding the address or about one of
-    // the person's events.
+    Ok(())
+}
+
+/// Dead letters: the bounded list, the tenant's, those holding the address or about one of the
+/// found events.
+async fn add_dead_letters(deps: &ApiDeps, caller: &Caller, email: &str, found: &mut Found) -> Result<(), Problem> {
     let event_keys: Vec<String> = found
         .events
         .iter()
@@ -243,14 +265,26 @@ async fn gather(deps: &ApiDeps, caller: &Caller, email: &str) -> Result<Found, P
                 .push(((dead_letter_pk(&dead.key), DEAD_SK.to_string()), dead));
         }
     }
-    Ok(found)
+    Ok(())
+}
+
+/// The longest export cursor position (three item keys, base64 of their JSON).
+const MAX_POSITION: usize = 4096;
+
+fn encode_position(p: &Position) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(p).expect("strings serialise"))
+}
+
+fn decode_position(raw: &str) -> Option<Position> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn review_of(item: HashMap<String, AttributeValue>, sk: &str) -> Result<ReviewItem, Problem> {
     crate::store::from_typed_item("review item", item, sk).map_err(Problem::from)
 }
 
-fn export_of(email: &str, target: &str, found: Found) -> SubjectExport {
+fn export_of(email: &str, target: &str, found: Found, next_cursor: Option<String>) -> SubjectExport {
     let mut webhook_log: Vec<EventLogView> = found
         .events
         .iter()
@@ -327,6 +361,7 @@ fn export_of(email: &str, target: &str, found: Found) -> SubjectExport {
                 dead_letter: dead_letter_view(d),
             })
             .collect(),
+        next_cursor,
     }
 }
 
@@ -335,28 +370,55 @@ fn export_of(email: &str, target: &str, found: Found) -> SubjectExport {
     path = "/v1/subjects/{email}",
     operation_id = "export_subject",
     tag = "subjects",
-    params(("email" = String, Path, description = "The person's email address (trimmed and lower-cased before the search)")),
+    params(
+        ("email" = String, Path, description = "The person's email address (trimmed and lower-cased before the search)"),
+        ("limit" = Option<usize>, Query, description = "Indexed items per page, 1 to 200 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The previous page's next_cursor")
+    ),
     responses(
-        (status = 200, description = "Everything held about the person in this tenant (GDPR / CCPA export)", body = SubjectExport),
+        (status = 200, description = "A page of everything held about the person in this tenant (GDPR / CCPA export); follow next_cursor to the end", body = SubjectExport),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not (editor or above: this is personal data)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "Nothing held about this address in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 422, description = "Not an email address", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 422, description = "Not an email address, or a bad limit or cursor", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
 )]
-pub async fn export(deps: &ApiDeps, caller: &Caller, subject: &SubjectRef) -> Result<ApiResponse, Problem> {
+pub async fn export(
+    deps: &ApiDeps,
+    caller: &Caller,
+    subject: &SubjectRef,
+    req: &ApiRequest,
+) -> Result<ApiResponse, Problem> {
     if let Some(p) = invalid(subject) {
         return Err(p);
     }
-    let found = gather(deps, caller, &subject.email).await?;
-    if found.is_empty() {
-        return Err(nothing_held());
+    let page = PageRequest::from_request_up_to(req, MAX_POSITION)?;
+    let after = match page.after.as_deref() {
+        None => None,
+        Some(raw) => Some(
+            decode_position(raw)
+                .ok_or_else(|| Problem::field("cursor", "not a cursor this API gave out; start again without it"))?,
+        ),
+    };
+    let key = crate::subjects::subject_key(&caller.tenant, &subject.email);
+    let (items, next) = deps.subjects.page(&key, page.limit, after.as_ref()).await?;
+    let mut found = Found::default();
+    sort_into(&mut found, items)?;
+    add_duplicates(deps, caller, &mut found).await?;
+    if after.is_none() {
+        add_dead_letters(deps, caller, &subject.email, &mut found).await?;
+        if found.is_empty() && next.is_none() {
+            return Err(nothing_held());
+        }
     }
+    let next_cursor = next
+        .as_ref()
+        .map(|p| crate::api::pagination::encode(&encode_position(p)));
     Ok(ApiResponse::json(
         200,
-        &export_of(&subject.email, &subject.target, found),
+        &export_of(&subject.email, &subject.target, found, next_cursor),
     ))
 }
 
