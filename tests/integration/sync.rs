@@ -167,7 +167,7 @@ impl StateRig {
     }
 }
 
-fn sync_deps(env: &TestEnv) -> SyncDeps {
+pub(crate) fn sync_deps(env: &TestEnv) -> SyncDeps {
     let config = SyncConfig::from_lookup(|k| match k {
         "TABLE_NAME" => Some(env.table.clone()),
         "SYNC_QUEUE_URL" => Some(env.queue_url.clone()),

@@ -111,6 +111,7 @@ impl Modify for IdempotencyKeys {
         subjects::export,
         subjects::erase,
         usage::show,
+        webhook_subscriptions::event_types,
         webhook_subscriptions::list,
         webhook_subscriptions::create,
         webhook_subscriptions::show,
