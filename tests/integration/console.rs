@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +19,6 @@ use switchyard::api::{ApiConfig, ApiDeps, ApiRequest};
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::connector::Registry;
 use switchyard::health::HealthRecord;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use switchyard::queue::{AttemptRecord, Envelope, SyncJobRef, SyncMessage};
 use switchyard::store::api_keys::{Role, Tier};
 use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
@@ -728,7 +728,9 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     let customer = us
         .find(ObjectType::Contacts, "email", CUSTOMER_EMAIL)
         .expect("the new customer reached HubSpot");
-    assert!(customer.get("stripe_customer_id").is_some_and(|id| id.starts_with("cus_")));
+    assert!(customer
+        .get("stripe_customer_id")
+        .is_some_and(|id| id.starts_with("cus_")));
     let mut sent = received.lock().unwrap().clone();
     sent.extend(env.drain_queue().await);
     assert!(

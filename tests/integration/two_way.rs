@@ -486,7 +486,10 @@ async fn a_merge_that_failed_half_way_completes_when_tried_again() {
         let err = resolve_merge(&deps, "flow_a_to_b", &a_id(email), &first_name, 0)
             .await
             .unwrap_err();
-        assert!(matches!(&err, LinkError::Write { flow, .. } if flow == "flow_b_to_a"), "{err}");
+        assert!(
+            matches!(&err, LinkError::Write { flow, .. } if flow == "flow_b_to_a"),
+            "{err}"
+        );
         assert_eq!(rig.hubspot.faults.counts().forced, n as u64 + 1, "A refused the write");
         rig.hubspot.faults.disable();
         // Half done: B holds the merge (A's last name, B's first name), A still its own version.
@@ -507,7 +510,10 @@ async fn a_merge_that_failed_half_way_completes_when_tried_again() {
         .await
         .unwrap_err();
     assert!(matches!(err, LinkError::Stale { .. }), "{err}");
-    assert_eq!(property(&rig.hubspot, "p0@example.com", "firstname").as_deref(), Some("FromA"));
+    assert_eq!(
+        property(&rig.hubspot, "p0@example.com", "firstname").as_deref(),
+        Some("FromA")
+    );
 
     // p1: the retry completes the merge on A.
     let (_, merged) = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &first_name, 0)
@@ -557,15 +563,24 @@ async fn a_merge_between_different_shapes_follows_the_links_mapping() {
         rig.deps.flows.create(&f).await.unwrap();
         flows.push(f);
     }
-    link_flows(&rig.deps.link_context(), "flow_a_to_b", "flow_b_to_a", ConflictRule::Manual)
-        .await
-        .unwrap();
+    link_flows(
+        &rig.deps.link_context(),
+        "flow_a_to_b",
+        "flow_b_to_a",
+        ConflictRule::Manual,
+    )
+    .await
+    .unwrap();
     let (a_to_b, b_to_a) = (&flows[0], &flows[1]);
     seed(&rig.hubspot, 1).await;
     rig.run_flow(a_to_b, None).await;
     rig.run_flow(b_to_a, None).await;
     let email = "p0@example.com";
-    assert_eq!(property(&b, email, "lastname").as_deref(), Some("First0"), "B holds the names swapped");
+    assert_eq!(
+        property(&b, email, "lastname").as_deref(),
+        Some("First0"),
+        "B holds the names swapped"
+    );
     // Both sides change the person's first name (B keeps it in `lastname`), A its last name too.
     edit(&rig.hubspot, email, "firstname", "FromA").await;
     edit(&rig.hubspot, email, "lastname", "LastA").await;
@@ -583,8 +598,15 @@ async fn a_merge_between_different_shapes_follows_the_links_mapping() {
         matches!(&err, LinkError::Field { field, reason } if field == "/properties/phone" && reason.contains("does not carry")),
         "{err}"
     );
-    assert_eq!(property(&b, email, "firstname").as_deref(), Some("Last0"), "nothing written");
-    assert_eq!(rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().len(), 1);
+    assert_eq!(
+        property(&b, email, "firstname").as_deref(),
+        Some("Last0"),
+        "nothing written"
+    );
+    assert_eq!(
+        rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().len(),
+        1
+    );
 
     // A wins except the first name, which is B's `/properties/lastname`.
     let (_, merged) = resolve_merge(&deps, "flow_a_to_b", &a_id, &["/properties/lastname".into()], 0)
@@ -596,7 +618,13 @@ async fn a_merge_between_different_shapes_follows_the_links_mapping() {
     assert_eq!(property(&rig.hubspot, email, "lastname").as_deref(), Some("LastA"));
     assert_eq!(property(&b, email, "lastname").as_deref(), Some("FromB"));
     assert_eq!(property(&b, email, "firstname").as_deref(), Some("LastA"));
-    assert!(rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().is_empty());
+    assert!(rig
+        .deps
+        .reviews
+        .list("flow_a_to_b", "flow_b_to_a")
+        .await
+        .unwrap()
+        .is_empty());
     for f in [a_to_b, b_to_a] {
         let job = rig.run_flow(f, None).await;
         assert_eq!(

@@ -30,7 +30,10 @@ pub const EVENT_TYPE_DESCRIPTIONS: [(&str, &str); 7] = [
         "connection.state_changed",
         "A connection's health state changed (healthy, degraded, down, needs re-auth).",
     ),
-    ("dead_letter.parked", "A message stopped retrying and was parked as a dead letter."),
+    (
+        "dead_letter.parked",
+        "A message stopped retrying and was parked as a dead letter.",
+    ),
     ("job.failed", "A sync job failed for good."),
     (
         "job.finished",

@@ -425,11 +425,15 @@ pub fn translate_field(carry: &Mapping, record: &Value, field: &str) -> Result<(
         return Err(refuse("a field is a JSON Pointer such as /properties/firstname".into()));
     }
     let Some(value) = record.pointer(field) else {
-        return Err(refuse("there is no such field in the version it would be taken from".into()));
+        return Err(refuse(
+            "there is no such field in the version it would be taken from".into(),
+        ));
     };
-    let before = carry
-        .apply(record)
-        .map_err(|e| refuse(format!("the link's mapping refuses the version it would be taken from: {e}")))?;
+    let before = carry.apply(record).map_err(|e| {
+        refuse(format!(
+            "the link's mapping refuses the version it would be taken from: {e}"
+        ))
+    })?;
     let mut probe = record.clone();
     if let Some(slot) = probe.pointer_mut(field) {
         *slot = perturbed(value);
@@ -464,10 +468,11 @@ pub fn translate_field(carry: &Mapping, record: &Value, field: &str) -> Result<(
             }
         }
     };
-    let landed = before
-        .pointer(&to)
-        .cloned()
-        .ok_or_else(|| refuse(format!("the link's mapping leaves {to} out of the version it would be taken from")))?;
+    let landed = before.pointer(&to).cloned().ok_or_else(|| {
+        refuse(format!(
+            "the link's mapping leaves {to} out of the version it would be taken from"
+        ))
+    })?;
     Ok((to, landed))
 }
 
@@ -612,7 +617,14 @@ pub async fn resolve_merge(
         })?;
     for (side, flow, mapping, id, parked, done) in [
         (&win_side, &win, &win_mapping, win_id, win_version, &merged),
-        (&other_side, &other, &other_mapping, other_id, other_version, &other_merged),
+        (
+            &other_side,
+            &other,
+            &other_mapping,
+            other_id,
+            other_version,
+            &other_merged,
+        ),
     ] {
         let now_there = side
             .fetch_record(&flow.source_stream, id)
