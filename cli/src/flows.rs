@@ -86,8 +86,9 @@ pub enum FlowsCommand {
         target: Target,
         /// The flow whose source version wins (every field --take does not name).
         winner: String,
-        /// A field to take from the other side's version, as a JSON Pointer into the versions
-        /// `flows reviews` prints (`/properties/firstname`); repeat for more.
+        /// A field to take from the other side's version, as a JSON Pointer into that version
+        /// as `flows reviews` prints it (`/properties/firstname`); it lands where the other
+        /// flow's mapping carries it on the winner's side. Repeat for more.
         #[arg(long, value_name = "POINTER")]
         take: Vec<String>,
         /// Let connectors reach loopback and private addresses (local fakes only; --take writes).

@@ -422,7 +422,7 @@ export async function flow(main, ctx, id) {
       ? action('Pause', ctx, async () => { await api.post(`/v1/flows/${api.seg(id)}/pause`); ctx.notify('Flow paused.'); ctx.refresh(); })
       : action('Resume', ctx, async () => { await api.post(`/v1/flows/${api.seg(id)}/resume`); ctx.notify('Flow resumed.'); ctx.refresh(); }));
   }
-  const jobs = f.recent_jobs || [];
+  const history = h('div', { id: 'job-history' });
   fill(main,
     h('p', { class: 'crumbs' }, link('#/overview', 'Overview'), ' / flow'),
     h('h1', {}, f.name || f.id),
@@ -436,9 +436,32 @@ export async function flow(main, ctx, id) {
       h('dt', {}, 'Cursor'), h('dd', {}, f.cursor || '—'),
       h('dt', {}, 'Mapping'), h('dd', {}, h('pre', {}, f.mapping)))),
     section('Anomalies', anomalies(f.anomalies)),
-    section('Job history', jobCharts(jobs), h('div', { id: 'jobs' }, table('Recent jobs', ['Job', 'Status', 'Trigger', 'Started', 'Counts', 'Last error'],
-      jobs.slice(0, 10).map((j) => [h('code', {}, j.job_id), badge(j.status, JOB_KIND[j.status]), j.trigger, when(j.started_at), jobCounts(j), j.last_error || '—']),
-      'No jobs yet.'))));
+    section('Job history', history));
+  showJobs(history, f.recent_jobs || []);
+  followJobs(history, id, f.recent_jobs || [], ctx);
+}
+
+function showJobs(slot, jobs) {
+  fill(slot, jobCharts(jobs), h('div', { id: 'jobs' }, table('Recent jobs', ['Job', 'Status', 'Trigger', 'Started', 'Counts', 'Last error'],
+    jobs.slice(0, 10).map((j) => [h('code', {}, j.job_id), badge(j.status, JOB_KIND[j.status]), j.trigger, when(j.started_at), jobCounts(j), j.last_error || '—']),
+    'No jobs yet.')));
+}
+
+/** While a job runs, the history is read again every second (its counts are the progress),
+ * until none runs or the view is left. */
+function followJobs(slot, id, jobs, ctx) {
+  if (!jobs.some((j) => j.status === 'running')) return;
+  setTimeout(async () => {
+    if (!slot.isConnected) return;
+    try {
+      const f = await api.get(`/v1/flows/${api.seg(id)}?jobs=30`);
+      if (!slot.isConnected) return;
+      showJobs(slot, f.recent_jobs || []);
+      followJobs(slot, id, f.recent_jobs || [], ctx);
+    } catch (err) {
+      ctx.fail(err);
+    }
+  }, 1000);
 }
 
 /** Records per job and job duration, oldest of the latest jobs on the left. */
@@ -653,19 +676,20 @@ export async function audit(main, ctx) {
   const list = h('div', { id: 'audit-list' });
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
   let cursor = null;
-  const query = () => {
+  const query = (after) => {
     const q = new URLSearchParams({ limit: '50' });
     if (actionFilter.value.trim()) q.set('action', actionFilter.value.trim());
     if (since.value) q.set('since', String(Math.floor(Date.now() / 1000) - Number(since.value)));
-    if (cursor) q.set('cursor', cursor);
+    if (after) q.set('cursor', after);
     return `/v1/audit?${q}`;
   };
+  // Only the latest request's answer is shown (a filter changed while a page was loading).
+  let latest = 0;
   const load = async (again) => {
-    if (!again) {
-      cursor = null;
-      rows.length = 0;
-    }
-    const page = await api.get(query());
+    const mine = ++latest;
+    const page = await api.get(query(again ? cursor : null));
+    if (mine !== latest) return;
+    if (!again) rows.length = 0;
     rows.push(...page.items);
     cursor = page.next_cursor;
     more.hidden = !cursor;
@@ -890,8 +914,6 @@ function proposal(s, body, connections, ctx) {
 // --- Webhook subscriptions: Switchyard's events POSTed to the tenant's endpoints.
 
 /** The event catalogue (shared/src/subscriptions/catalogue.rs; the API checks it too). */
-const EVENT_TYPES = ['connection.state_changed', 'dead_letter.parked', 'job.failed', 'job.finished',
-  'record.created', 'record.deleted', 'record.updated'];
 const DELIVERY_KIND = { succeeded: 'good', pending: 'plain', failed: 'bad' };
 const subLink = (id) => link(`#/webhooks/${api.seg(id)}`, id);
 
@@ -913,14 +935,19 @@ function secretOnce(slot, s, words) {
 }
 
 export async function webhooks(main, ctx) {
-  const list = await api.all('/v1/webhook-subscriptions');
+  const [list, catalogue] = await Promise.all([
+    api.all('/v1/webhook-subscriptions'),
+    ctx.can('write') ? api.get('/v1/webhook-subscriptions/event-types') : { items: [] },
+  ]);
   const shown = h('div', { 'aria-live': 'polite', id: 'secret-once' });
   const rows = h('div', { id: 'subscription-list' }, subscriptionTable(list));
   let form = null;
   if (ctx.can('write')) {
     const url = h('input', { name: 'url', type: 'url', required: true });
     const description = h('input', { name: 'description' });
-    const boxes = EVENT_TYPES.map((t) => h('input', { type: 'checkbox', name: 'event_types', value: t }));
+    // The catalogue is the API's (GET /v1/webhook-subscriptions/event-types), with its words.
+    const types = catalogue.items;
+    const boxes = types.map((t) => h('input', { type: 'checkbox', name: 'event_types', value: t.type }));
     form = h('form', { class: 'stack', onsubmit: async (e) => {
       e.preventDefault();
       ctx.fail(null);
@@ -942,7 +969,8 @@ export async function webhooks(main, ctx) {
     h('h2', {}, 'New subscription'),
     field('Endpoint URL', url, 'An https address on the public internet; deliveries are signed the Standard Webhooks way.'),
     h('fieldset', {}, h('legend', {}, 'Event types'),
-      boxes.map((b) => h('label', { class: 'check' }, b, ` ${b.value}`))),
+      boxes.map((b, i) => h('label', { class: 'check', title: types[i].description }, b, ` ${b.value}`,
+        h('small', { class: 'muted' }, ` — ${types[i].description}`)))),
     field('Description (optional)', description),
     h('button', { type: 'submit', class: 'primary' }, 'Create subscription'));
   }
@@ -998,14 +1026,15 @@ export async function webhook(main, ctx, id) {
         : '',
     ]), statusFilter.value ? 'No deliveries with that status.' : 'No deliveries yet.'),
   page.next_cursor ? h('p', { class: 'muted' }, 'The newest 50 are shown.') : null);
-  statusFilter.addEventListener('change', async () => {
-    try {
-      const q = statusFilter.value ? `&status=${statusFilter.value}` : '';
-      showLog(await api.get(`${base}/deliveries?limit=50${q}`));
-    } catch (err) {
-      ctx.fail(err);
-    }
-  });
+  // Only the latest request's answer is shown (the filter changed while a page was loading).
+  let latest = 0;
+  const loadLog = async () => {
+    const mine = ++latest;
+    const q = statusFilter.value ? `&status=${statusFilter.value}` : '';
+    const page = await api.get(`${base}/deliveries?limit=50${q}`);
+    if (mine === latest) showLog(page);
+  };
+  statusFilter.addEventListener('change', () => loadLog().catch(ctx.fail));
   showLog(first);
 
   const actions = [];
@@ -1047,7 +1076,7 @@ export async function webhook(main, ctx, id) {
       }
       try {
         const r = await api.post(`${base}/recover`, { since: at });
-        showLog(await api.get(`${base}/deliveries?limit=50`));
+        await loadLog();
         fill(result, `${r.queued} failed deliver${r.queued === 1 ? 'y' : 'ies'} queued again.${r.more ? ' More remain: recover again.' : ''}`);
       } catch (err) {
         ctx.fail(err);

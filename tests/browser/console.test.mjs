@@ -6,10 +6,14 @@
 //   with "replay all"), CONFLICT_RECORD (the record of a two-way link's parked conflict),
 //   MERGE_RECORD (another, to merge field by field), SUBSCRIPTION_ID (a disabled webhook
 //   subscription with two failed deliveries), RESEND_DELIVERY (the newer of them),
+//   LOCALSTRIPE_URL and LOCALSTRIPE_KEY (the demo flow's Stripe: a localstripe of the test's
+//   own), CUSTOMER_EMAIL (the customer to create there), RUN_GATE (a file to create once the
+//   run's job is seen with nothing read: the test's sync worker runs the job then),
 //   CHROMIUM (the browser binary), SCREENSHOT_DIR (optional: save the main views there).
 // Exits non-zero at the first failed check, naming it.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -29,6 +33,10 @@ const CONFLICT = env('CONFLICT_RECORD');
 const MERGE = env('MERGE_RECORD');
 const SUBSCRIPTION = env('SUBSCRIPTION_ID');
 const RESEND = env('RESEND_DELIVERY');
+const STRIPE = env('LOCALSTRIPE_URL');
+const STRIPE_KEY = env('LOCALSTRIPE_KEY');
+const CUSTOMER = env('CUSTOMER_EMAIL');
+const GATE = env('RUN_GATE');
 const SHOTS = process.env.SCREENSHOT_DIR || '';
 const TIMEOUT = 10_000;
 
@@ -138,21 +146,37 @@ try {
   step('events log: filtered by connection and outcome');
   await shot(admin, 'events');
 
-  // --- A flow: run it now and see its job appear.
+  // --- A flow: create a customer in localstripe, run the flow now, and watch its job's counts
+  // go up in the flow view (it follows a running job by itself).
   await admin.goto(`${URL_}#/overview`);
   await admin.getByRole('region', { name: 'Flows' }).getByRole('link', { name: 'Stripe customers to HubSpot contacts' }).click();
   await heading(admin, 'Stripe customers to HubSpot contacts');
   await admin.getByText('No jobs yet.').waitFor();
   await admin.getByRole('region', { name: 'Anomalies' }).getByText(/records: 0 records where about 10 records is usual/).waitFor();
   step('the flow shows its open data-quality anomaly');
+  const created = await fetch(`${STRIPE}/v1/customers`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${STRIPE_KEY}`, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ email: CUSTOMER, name: 'New Customer' }),
+  });
+  assert.equal(created.status, 200, `localstripe created the customer: ${await created.clone().text()}`);
+  assert.match((await created.json()).id, /^cus_/);
+  step('a customer created in localstripe');
   await admin.getByRole('button', { name: 'Run now' }).click();
   await admin.getByRole('status').getByText('queued').waitFor();
   const jobs = admin.locator('#jobs tbody tr');
   await jobs.first().waitFor();
   assert.equal(await jobs.count(), 1);
   assert.match(await jobs.first().textContent(), /api/);
+  await jobs.first().getByText('running', { exact: true }).waitFor();
+  await jobs.first().getByText('0 read · 0 written · 0 unchanged · 0 failed').waitFor();
   assert.equal(await admin.locator('#chart-records g.column').count(), 1, 'a bar per job');
-  step('run now: the job appears in the history');
+  step('run now: the job appears in the history, running, nothing read yet');
+  fs.writeFileSync(GATE, 'seen');
+  await jobs.first().getByText('1 read · 1 written · 0 unchanged · 0 failed').waitFor();
+  await jobs.first().getByText('succeeded', { exact: true }).waitFor();
+  assert.equal(await jobs.count(), 1);
+  step('the job ran: its counts went up to 1 read, 1 written, without a reload');
   await shot(admin, 'flow');
 
   // --- An API error is shown in words, not a code.
@@ -254,7 +278,10 @@ try {
   await admin.getByRole('link', { name: 'Webhook subscriptions' }).click();
   await heading(admin, 'Webhook subscriptions');
   await admin.getByLabel('Endpoint URL').fill('https://hooks.example.com/created-in-the-console');
-  await admin.getByRole('checkbox', { name: 'record.created' }).check();
+  // The event types and their words come from GET /v1/webhook-subscriptions/event-types.
+  assert.equal(await admin.getByRole('checkbox').count(), 7);
+  await admin.getByText('A flow wrote a record its destination did not have').waitFor();
+  await admin.getByRole('checkbox', { name: /^record\.created/ }).check();
   await admin.getByRole('button', { name: 'Create subscription' }).click();
   await admin.locator('#secret-once').getByText('copy it now').waitFor();
   assert.match(await admin.locator('#secret-once code').textContent(), /^whsec_/);
@@ -290,6 +317,28 @@ try {
   await admin.locator('#recover-result').getByText('1 failed delivery queued again.').waitFor();
   assert.equal(await deliveries.getByText('failed', { exact: true }).count(), 0);
   step('webhooks: re-enabled, one delivery resent, the other recovered');
+  // The delivery log's status filter: two pending (resent, recovered), one that got through.
+  const statusFilter = admin.getByLabel('Status');
+  const rowsNow = () => deliveries.locator('tbody tr');
+  await statusFilter.selectOption('succeeded');
+  await admin.waitForFunction(() => document.querySelectorAll('#delivery-list tbody tr').length === 1);
+  assert.equal(await deliveries.getByText('succeeded', { exact: true }).count(), 1);
+  await statusFilter.selectOption('pending');
+  await admin.waitForFunction(() => document.querySelectorAll('#delivery-list tbody tr').length === 2);
+  assert.equal(await deliveries.getByText('pending', { exact: true }).count(), 2);
+  await statusFilter.selectOption('failed');
+  await deliveries.getByText('No deliveries with that status.').waitFor();
+  await statusFilter.selectOption('');
+  await admin.waitForFunction(() => document.querySelectorAll('#delivery-list tbody tr').length === 3);
+  assert.equal(await rowsNow().count(), 3);
+  step('webhooks: the delivery log filtered by status');
+  // Disable it by hand: the state says so, no resend, and "Re-enable" is back.
+  await admin.getByRole('button', { name: 'Disable' }).click();
+  await admin.getByRole('status').getByText(`Subscription ${SUBSCRIPTION} disabled`).waitFor();
+  await admin.getByRole('region', { name: 'Details' }).getByText('disabled through the API').waitFor();
+  await admin.getByRole('button', { name: 'Re-enable' }).waitFor();
+  assert.equal(await admin.getByRole('button', { name: /^Resend / }).count(), 0, 'no resend while disabled');
+  step('webhooks: disabled by hand');
   await viewer.goto(`${URL_}#/webhooks/${encodeURIComponent(SUBSCRIPTION)}`);
   await heading(viewer, `Webhook subscription ${SUBSCRIPTION}`);
   await viewer.locator('#delivery-list').getByText('succeeded', { exact: true }).waitFor();
@@ -305,6 +354,30 @@ try {
   for (const a of ['conflict.resolve', 'dead_letter.replay', 'flow.run']) await auditList.getByText(a).first().waitFor();
   await shot(admin, 'audit');
   step('the audit log shows the resolve, the replays and the run');
+  // A stale answer never overwrites a newer one: the answer for "flow.run" is held back until
+  // after the one for "dead_letter.replay" is shown; the list keeps the newer filter's rows.
+  const slow = /\/v1\/audit\?.*action=flow\.run/;
+  await admin.route(slow, async (route) => {
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
+  const actionField = admin.getByLabel('Action');
+  const slowSent = admin.waitForRequest(slow);
+  await actionField.fill('flow.run');
+  await slowSent;
+  const slowDone = admin.waitForEvent('requestfinished', (r) => slow.test(r.url()));
+  await actionField.fill('dead_letter.replay');
+  await admin.waitForFunction(() => {
+    const cells = [...document.querySelectorAll('#audit-list tbody tr td:nth-child(4)')].map((c) => c.textContent);
+    return cells.length > 0 && cells.every((c) => c === 'dead_letter.replay');
+  });
+  await slowDone;
+  // Give the page's handler of the stale answer its turn before looking.
+  await admin.evaluate(() => new Promise((resolve) => setTimeout(resolve, 200)));
+  assert.equal(await auditList.getByText('flow.run', { exact: true }).count(), 0, 'the stale answer was dropped');
+  assert.ok(await auditList.getByText('dead_letter.replay', { exact: true }).count() >= 1);
+  await admin.unroute(slow);
+  step('audit: a stale filter answer does not overwrite the newer one');
 
   // --- API keys (admin only).
   await admin.getByRole('link', { name: 'API keys' }).click();

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -25,8 +26,8 @@ use switchyard::store::flows::ConflictRule;
 use switchyard::store::reviews::{ReviewItem, ReviewStore};
 use switchyard::store::subscriptions::{new_delivery_id, Delivery, DeliveryAttempt, DeliveryStatus, Subscription};
 use switchyard::store::webhook_log::{LogEntry, Outcome, WebhookLogStore};
-use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType};
-use switchyard_tests::TestEnv;
+use switchyard_fakes::hubspot::{self, HubspotConfig, ObjectType, PropertySchema};
+use switchyard_tests::{localstripe, TestEnv};
 
 const FLOW: &str = "stripe-customers-to-hubspot";
 const STRIPE: &str = "conn_stripe_demo";
@@ -39,6 +40,8 @@ const EU_TO_US: &str = "contacts-eu-to-us";
 const CONFLICT_RECORD: &str = "contact-101";
 /// The contact whose conflict the console merges (both HubSpot accounts are fakes).
 const MERGE_EMAIL: &str = "grace@example.com";
+/// The customer the browser creates in localstripe before it runs the demo flow.
+const CUSTOMER_EMAIL: &str = "new-customer@example.com";
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -198,11 +201,17 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
     require_browser();
     let started = Instant::now();
     let env = TestEnv::new().await;
-    // Both HubSpot accounts are fakes (on loopback): a merge writes to both.
+    // Both HubSpot accounts are fakes (on loopback): a merge writes to both. The US one takes
+    // the demo flow's contacts (with their Stripe id); Stripe is a localstripe of this test's
+    // own, so "Run now" reads exactly the customers the browser creates.
     let (us, eu) = (
-        hubspot::start(HubspotConfig::default()),
+        hubspot::start(HubspotConfig {
+            schema: PropertySchema::default().with_property(ObjectType::Contacts, "stripe_customer_id"),
+            ..HubspotConfig::default()
+        }),
         hubspot::start(HubspotConfig::default()),
     );
+    let stripe_server = localstripe::start_isolated();
     let mut config = ApiConfig::new(&env.table, &env.queue_url);
     config.allow_private_network = true;
     let deps = Arc::new(ApiDeps::new(
@@ -222,8 +231,8 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             STRIPE,
             "stripe",
             "Stripe",
-            "https://api.stripe.com",
-            json!({"api_key": "sk_test_console"}),
+            stripe_server.base_url.as_str(),
+            json!({"api_key": localstripe::API_KEY}),
         ),
         (
             HUBSPOT,
@@ -532,7 +541,9 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             id: subscription.into(),
             tenant: tenant.clone(),
             url: "https://hooks.example.com/switchyard".into(),
-            event_types: vec!["job.failed".into(), "job.finished".into()],
+            // Not `job.finished`: the run the browser starts finishes while the endpoint is
+            // disabled, and would log one more failed delivery.
+            event_types: vec!["job.failed".into()],
             filter: Default::default(),
             description: Some("Operations alerts".into()),
             secret_arn: "arn:aws:secretsmanager:us-east-1:123456789012:secret:unused".into(),
@@ -579,7 +590,91 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         deliveries.push(id);
     }
 
+    // The catalogue of event types the console's subscription form is built from.
+    let (status, body) = call(
+        &deps,
+        "GET",
+        "/v1/webhook-subscriptions/event-types",
+        &viewer,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let types: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, switchyard::subscriptions::EVENT_TYPES, "{body}");
+    assert!(body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|t| t["description"].as_str().is_some_and(|d| !d.is_empty())));
+
     let url = serve(deps.clone()).await;
+    // The sync function, as SQS would invoke it: it runs the job "Run now" queued, once the
+    // browser has seen that job with nothing read yet (the script creates `gate` then), so the
+    // console is seen following its counts up. Every other message (the replays') is kept for
+    // the checks below, not run.
+    let gate = std::env::temp_dir().join(format!("switchyard-console-gate-{run}"));
+    let received = Arc::new(std::sync::Mutex::new(Vec::<Value>::new()));
+    let worker = {
+        let sync = crate::sync::sync_deps(&env);
+        let sqs = env.clients.sqs.clone();
+        let queue = env.queue_url.clone();
+        let received = received.clone();
+        let gate = gate.clone();
+        tokio::spawn(async move {
+            loop {
+                let msgs = sqs
+                    .receive_message()
+                    .queue_url(&queue)
+                    .max_number_of_messages(10)
+                    .wait_time_seconds(0)
+                    .send()
+                    .await
+                    .expect("ReceiveMessage works against the emulator")
+                    .messages
+                    .unwrap_or_default();
+                for m in msgs {
+                    let body = m.body().unwrap_or("null").to_string();
+                    let value: Value = serde_json::from_str(&body).expect("queue messages are JSON");
+                    let envelope: Option<Envelope> = serde_json::from_value(value.clone()).ok();
+                    let ran_now = match envelope.map(|e| e.message) {
+                        Some(SyncMessage::SyncJob(job)) => sync
+                            .jobs
+                            .get(&job.flow_id, &job.job_id)
+                            .await
+                            .expect("jobs are readable")
+                            .is_some_and(|j| j.trigger == "api"),
+                        _ => false,
+                    };
+                    if ran_now {
+                        while !gate.exists() {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        let mut event = SqsEvent::default();
+                        let mut record = SqsMessage::default();
+                        record.message_id = m.message_id().map(str::to_owned);
+                        record.body = Some(body);
+                        event.records.push(record);
+                        let response = switchyard::sync::handle_sqs(&sync, event, None).await;
+                        assert!(response.batch_item_failures.is_empty(), "the run's job ran");
+                    }
+                    received.lock().unwrap().push(value);
+                    sqs.delete_message()
+                        .queue_url(&queue)
+                        .receipt_handle(m.receipt_handle().unwrap_or_default())
+                        .send()
+                        .await
+                        .expect("DeleteMessage works against the emulator");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     let screenshots = std::env::var("SWITCHYARD_CONSOLE_SCREENSHOTS").unwrap_or_default();
     let script = workspace_root().join("tests/browser/console.test.mjs");
     let child = tokio::process::Command::new("node")
@@ -591,12 +686,16 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .env("FLOW_ID", &flow)
         .env("CONNECTION_IDS", format!("{stripe},{hubspot},{HUBSPOT_EU}"))
         .env("CONFLICT_RECORD", CONFLICT_RECORD)
+        .env("CUSTOMER_EMAIL", CUSTOMER_EMAIL)
         .env("MERGE_RECORD", &eu_id)
         .env("REPLAY_KEY", &to_replay)
         .env("PARKED_KEY", &stays)
         .env("SUBSCRIPTION_ID", subscription)
         .env("RESEND_DELIVERY", &deliveries[0])
         .env("CHROMIUM", chromium())
+        .env("LOCALSTRIPE_URL", &stripe_server.base_url)
+        .env("LOCALSTRIPE_KEY", localstripe::API_KEY)
+        .env("RUN_GATE", &gate)
         .env("SCREENSHOT_DIR", &screenshots)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -607,6 +706,10 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         .await
         .expect("the browser script finishes within 90 s")
         .expect("node ran");
+    let worker_failed = worker.is_finished();
+    worker.abort();
+    let _ = std::fs::remove_file(&gate);
+    assert!(!worker_failed, "the sync worker stopped early (see its panic above)");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}");
@@ -619,9 +722,18 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
         let replayed = store.get(key).await.unwrap().expect("still stored");
         assert_eq!(replayed.status, DeadLetterStatus::Replayed, "{key}");
     }
+    // "Run now" ran the flow: the customer the browser created in localstripe is a contact.
     let jobs = deps.jobs.recent(&flow, 10).await.unwrap();
-    assert!(jobs.iter().any(|j| j.trigger == "api"), "{jobs:?}");
-    let sent = env.drain_queue().await;
+    let ran = jobs.iter().find(|j| j.trigger == "api").expect("the run's job");
+    assert_eq!((ran.counts.read, ran.counts.written), (1, 1), "{ran:?}");
+    let customer = us
+        .find(ObjectType::Contacts, "email", CUSTOMER_EMAIL)
+        .expect("the new customer reached HubSpot");
+    assert!(customer
+        .get("stripe_customer_id")
+        .is_some_and(|id| id.starts_with("cus_")));
+    let mut sent = received.lock().unwrap().clone();
+    sent.extend(env.drain_queue().await);
     assert!(
         sent.len() >= 3,
         "the run and the two replays each sent a message: {sent:?}"
@@ -652,9 +764,10 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             "both sides hold the merge"
         );
     }
-    // The browser re-enabled the endpoint, resent one failed delivery and recovered the other.
+    // The browser re-enabled the endpoint, resent one failed delivery and recovered the other,
+    // then disabled it again by hand.
     let sub = deps.subscriptions.get(subscription).await.unwrap().expect("stored");
-    assert!(sub.enabled, "re-enabled: {sub:?}");
+    assert!(!sub.enabled, "disabled again: {sub:?}");
     for id in &deliveries[..2] {
         let d = deps
             .subscriptions

@@ -387,15 +387,7 @@ async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_writ
         job.counts
     );
     let a_id = |email: &str| rig.hubspot.find(ObjectType::Contacts, "email", email).unwrap().id;
-    let deps = MergeDeps {
-        flows: &rig.deps.flows,
-        links: &rig.deps.links,
-        reviews: &rig.deps.reviews,
-        registry: &rig.deps.registry,
-        connections: &rig.deps.connections,
-        secrets: &rig.deps.secrets,
-        clients: &rig.deps.clients,
-    };
+    let deps = merge_deps(&rig);
     let first_name = ["/properties/firstname".to_string()];
 
     // Refused, naming the field: one in neither version, and the record's id.
@@ -439,6 +431,205 @@ async fn a_merge_of_given_fields_is_written_to_both_sides_and_the_next_runs_writ
         assert_eq!(
             (job.counts.written, job.counts.conflicts_parked),
             (0, 1),
+            "{}: {:?}",
+            f.id,
+            job.counts
+        );
+    }
+}
+
+/// The merge tests' stores and clients.
+fn merge_deps(rig: &Rig) -> MergeDeps<'_> {
+    MergeDeps {
+        flows: &rig.deps.flows,
+        links: &rig.deps.links,
+        reviews: &rig.deps.reviews,
+        registry: &rig.deps.registry,
+        connections: &rig.deps.connections,
+        secrets: &rig.deps.secrets,
+        clients: &rig.deps.clients,
+    }
+}
+
+/// A merge that wrote portal B and then failed on portal A (A refuses the write) is tried
+/// again: B already holds the merge, which the retry recognises instead of refusing it as
+/// stale, and it completes: both sides hold the merge, the conflict leaves the queue, and the
+/// next runs write nothing. A change made to B in between is still refused as stale.
+#[tokio::test]
+async fn a_merge_that_failed_half_way_completes_when_tried_again() {
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::Manual)).await;
+    seed(&rig.hubspot, 2).await;
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+    for email in ["p0@example.com", "p1@example.com"] {
+        edit(&rig.hubspot, email, "firstname", "FromA").await;
+        edit(&rig.hubspot, email, "lastname", "LastA").await;
+        edit(&b, email, "firstname", "FromB").await;
+        edit(&b, email, "lastname", "LastB").await;
+    }
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(job.counts.conflicts_parked, 2, "{:?}", job.counts);
+    let a_id = |email: &str| rig.hubspot.find(ObjectType::Contacts, "email", email).unwrap().id;
+    let deps = merge_deps(&rig);
+    let first_name = ["/properties/firstname".to_string()];
+    // Portal A refuses its next writes: the merge writes B, then fails writing A.
+    let fail_writes_to_a = |n| {
+        rig.hubspot.faults.configure(switchyard_fakes::FaultConfig {
+            path_prefixes: vec!["/crm/v3/objects/contacts/batch/upsert".into()],
+            ..switchyard_fakes::FaultConfig::default()
+        });
+        rig.hubspot.faults.fail_next(n, 400);
+    };
+    for (n, email) in ["p0@example.com", "p1@example.com"].into_iter().enumerate() {
+        fail_writes_to_a(1);
+        let err = resolve_merge(&deps, "flow_a_to_b", &a_id(email), &first_name, 0)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, LinkError::Write { flow, .. } if flow == "flow_b_to_a"),
+            "{err}"
+        );
+        assert_eq!(rig.hubspot.faults.counts().forced, n as u64 + 1, "A refused the write");
+        rig.hubspot.faults.disable();
+        // Half done: B holds the merge (A's last name, B's first name), A still its own version.
+        assert_eq!(property(&b, email, "lastname").as_deref(), Some("LastA"));
+        assert_eq!(property(&b, email, "firstname").as_deref(), Some("FromB"));
+        assert_eq!(property(&rig.hubspot, email, "firstname").as_deref(), Some("FromA"));
+        assert!(rig
+            .deps
+            .reviews
+            .get("flow_a_to_b", "flow_b_to_a", &a_id(email))
+            .await
+            .unwrap()
+            .is_some());
+    }
+    // p0: someone changes B's first name before the retry: that is not the merge, so stale.
+    edit(&b, "p0@example.com", "firstname", "AgainB").await;
+    let err = resolve_merge(&deps, "flow_a_to_b", &a_id("p0@example.com"), &first_name, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Stale { .. }), "{err}");
+    assert_eq!(
+        property(&rig.hubspot, "p0@example.com", "firstname").as_deref(),
+        Some("FromA")
+    );
+
+    // p1: the retry completes the merge on A.
+    let (_, merged) = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &first_name, 0)
+        .await
+        .unwrap();
+    assert_eq!(merged["properties"]["firstname"], "FromB");
+    for hub in [&rig.hubspot, &b] {
+        assert_eq!(property(hub, "p1@example.com", "firstname").as_deref(), Some("FromB"));
+        assert_eq!(property(hub, "p1@example.com", "lastname").as_deref(), Some("LastA"));
+    }
+    let left = rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap();
+    assert_eq!(left.len(), 1, "only p0 is still parked: {left:?}");
+    // A second retry finds nothing parked, and the next runs write nothing.
+    let err = resolve_merge(&deps, "flow_a_to_b", &a_id("p1@example.com"), &first_name, 0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::NoReview { .. }), "{err}");
+    // Neither direction writes p1 again (no echo); p0 stays parked, p1 is not parked again.
+    for f in [&a_to_b, &b_to_a] {
+        let job = rig.run_flow(f, None).await;
+        assert_eq!(job.counts.written, 0, "{}: {:?}", f.id, job.counts);
+    }
+    let left = rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap();
+    assert_eq!(left.len(), 1, "only p0 is still parked: {left:?}");
+    assert_eq!(left[0].record, a_id("p0@example.com"));
+}
+
+/// Portal B was imported with first and last names swapped, so the link's mappings swap them
+/// both ways. Merging "B's `/properties/lastname`" into A's version puts it in A's first name
+/// (where the mapping carries it), not A's last name; a field the mapping does not carry
+/// (B's phone) is refused naming it, with nothing written and the conflict still parked.
+#[tokio::test]
+async fn a_merge_between_different_shapes_follows_the_links_mapping() {
+    const SWAPPED: &str = r#"{properties: {email: .properties.email, firstname: .properties.lastname,
+                              lastname: .properties.firstname}}"#;
+    let rig = Rig::new().await;
+    let b = portal(&rig, "conn_portal_b").await;
+    let mut flows = Vec::new();
+    for (id, from, to) in [
+        ("flow_a_to_b", "conn_hubspot", "conn_portal_b"),
+        ("flow_b_to_a", "conn_portal_b", "conn_hubspot"),
+    ] {
+        let f = Flow {
+            mapping: SWAPPED.into(),
+            ..flow(&rig, id, from, to)
+        };
+        rig.deps.flows.create(&f).await.unwrap();
+        flows.push(f);
+    }
+    link_flows(
+        &rig.deps.link_context(),
+        "flow_a_to_b",
+        "flow_b_to_a",
+        ConflictRule::Manual,
+    )
+    .await
+    .unwrap();
+    let (a_to_b, b_to_a) = (&flows[0], &flows[1]);
+    seed(&rig.hubspot, 1).await;
+    rig.run_flow(a_to_b, None).await;
+    rig.run_flow(b_to_a, None).await;
+    let email = "p0@example.com";
+    assert_eq!(
+        property(&b, email, "lastname").as_deref(),
+        Some("First0"),
+        "B holds the names swapped"
+    );
+    // Both sides change the person's first name (B keeps it in `lastname`), A its last name too.
+    edit(&rig.hubspot, email, "firstname", "FromA").await;
+    edit(&rig.hubspot, email, "lastname", "LastA").await;
+    edit(&b, email, "lastname", "FromB").await;
+    edit(&b, email, "phone", "555").await;
+    let job = rig.run_flow(a_to_b, None).await;
+    assert_eq!(job.counts.conflicts_parked, 1, "{:?}", job.counts);
+    let a_id = rig.hubspot.find(ObjectType::Contacts, "email", email).unwrap().id;
+    let deps = merge_deps(&rig);
+
+    let err = resolve_merge(&deps, "flow_a_to_b", &a_id, &["/properties/phone".into()], 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, LinkError::Field { field, reason } if field == "/properties/phone" && reason.contains("does not carry")),
+        "{err}"
+    );
+    assert_eq!(
+        property(&b, email, "firstname").as_deref(),
+        Some("Last0"),
+        "nothing written"
+    );
+    assert_eq!(
+        rig.deps.reviews.list("flow_a_to_b", "flow_b_to_a").await.unwrap().len(),
+        1
+    );
+
+    // A wins except the first name, which is B's `/properties/lastname`.
+    let (_, merged) = resolve_merge(&deps, "flow_a_to_b", &a_id, &["/properties/lastname".into()], 0)
+        .await
+        .unwrap();
+    assert_eq!(merged["properties"]["firstname"], "FromB");
+    assert_eq!(merged["properties"]["lastname"], "LastA");
+    assert_eq!(property(&rig.hubspot, email, "firstname").as_deref(), Some("FromB"));
+    assert_eq!(property(&rig.hubspot, email, "lastname").as_deref(), Some("LastA"));
+    assert_eq!(property(&b, email, "lastname").as_deref(), Some("FromB"));
+    assert_eq!(property(&b, email, "firstname").as_deref(), Some("LastA"));
+    assert!(rig
+        .deps
+        .reviews
+        .list("flow_a_to_b", "flow_b_to_a")
+        .await
+        .unwrap()
+        .is_empty());
+    for f in [a_to_b, b_to_a] {
+        let job = rig.run_flow(f, None).await;
+        assert_eq!(
+            (job.counts.written, job.counts.conflicts_parked),
+            (0, 0),
             "{}: {:?}",
             f.id,
             job.counts

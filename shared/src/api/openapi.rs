@@ -175,6 +175,7 @@ impl Modify for PageItemsByRef {
         subjects::export,
         subjects::erase,
         usage::show,
+        webhook_subscriptions::event_types,
         webhook_subscriptions::list,
         webhook_subscriptions::create,
         webhook_subscriptions::show,

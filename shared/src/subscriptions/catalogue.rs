@@ -23,6 +23,33 @@ pub const EVENT_TYPES: [&str; 7] = [
     "record.updated",
 ];
 
+/// What each event type says, in the catalogue's order (`GET /v1/webhook-subscriptions/event-types`
+/// answers it; the console builds its subscription form from it).
+pub const EVENT_TYPE_DESCRIPTIONS: [(&str, &str); 7] = [
+    (
+        "connection.state_changed",
+        "A connection's health state changed (healthy, degraded, down, needs re-auth).",
+    ),
+    (
+        "dead_letter.parked",
+        "A message stopped retrying and was parked as a dead letter.",
+    ),
+    ("job.failed", "A sync job failed for good."),
+    (
+        "job.finished",
+        "A sync job read its stream to the end (status: succeeded or partial).",
+    ),
+    (
+        "record.created",
+        "A flow wrote a record its destination did not have (filter on flow_id).",
+    ),
+    (
+        "record.deleted",
+        "A flow's delete reached the destination (flows do not propagate deletes yet).",
+    ),
+    ("record.updated", "A flow wrote a changed record to its destination."),
+];
+
 /// Whether `name` is in the catalogue.
 pub fn is_event_type(name: &str) -> bool {
     EVENT_TYPES.binary_search(&name).is_ok()
@@ -75,6 +102,8 @@ mod tests {
         assert!(is_event_type("dead_letter.parked"));
         assert!(!is_event_type("record.*"));
         assert!(!is_event_type("Record.Created"));
+        let described: Vec<&str> = EVENT_TYPE_DESCRIPTIONS.iter().map(|(t, _)| *t).collect();
+        assert_eq!(described, EVENT_TYPES, "every type described, in the catalogue's order");
     }
 
     #[test]

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use crate::config::ConfigError;
 
-pub use catalogue::{is_event_type, OutboundEvent, EVENT_TYPES};
+pub use catalogue::{is_event_type, OutboundEvent, EVENT_TYPES, EVENT_TYPE_DESCRIPTIONS};
 pub use publisher::Publisher;
 
 /// How deliveries are made (connector-sync's `WEBHOOK_*` variables).

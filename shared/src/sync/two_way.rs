@@ -385,33 +385,129 @@ async fn parked(
 }
 
 /// The record a merge leaves on both sides: `winner` (the winning side's parked version) with
-/// each field in `take` (JSON Pointers, RFC 6901) replaced by the other side's value. A field
-/// that is not in the other side's version is refused, naming it; nothing else is checked here.
-pub fn merged_version(winner: &Value, other: &Value, take: &[String]) -> Result<Value, LinkError> {
+/// each field in `take` (JSON Pointers, RFC 6901, into the other side's version `other`) taken
+/// from the other side. `carry` is the other direction's mapping (the other side's records to
+/// the winner's side): it says where each field lands on the winner's side ([`translate_field`]),
+/// so links between records of different shapes merge as well as links between the same
+/// shapes. A field that is not in `other`, or that the mapping does not carry to exactly one
+/// field, is refused, naming it.
+pub fn merged_version(winner: &Value, other: &Value, take: &[String], carry: &Mapping) -> Result<Value, LinkError> {
     let mut merged = winner.clone();
     for field in take {
-        if !field.starts_with('/') {
-            return Err(LinkError::Field {
-                field: field.clone(),
-                reason: "a field is a JSON Pointer such as /properties/firstname".into(),
-            });
-        }
-        let Some(value) = other.pointer(field) else {
-            return Err(LinkError::Field {
-                field: field.clone(),
-                reason: "there is no such field in the version it would be taken from".into(),
-            });
-        };
-        set_pointer(&mut merged, field, value.clone());
-        if merged.pointer(field) != Some(value) {
+        let (to, value) = translate_field(carry, other, field)?;
+        set_pointer(&mut merged, &to, value.clone());
+        if merged.pointer(&to) != Some(&value) {
             // A scalar on the way in the winner's version: the two shapes do not line up here.
             return Err(LinkError::Field {
                 field: field.clone(),
-                reason: "the winning version holds a value that is not an object on the way to this field".into(),
+                reason: format!(
+                    "the winning version holds a value that is not an object on the way to {to}, where the link's mapping puts this field"
+                ),
             });
         }
     }
     Ok(merged)
+}
+
+/// Where `field` of `record` (a JSON Pointer into a record of the other side) lands on the
+/// winner's side, and the value it lands with, as the mapping `carry` (the other side to the
+/// winner's) writes it. Found by running the mapping twice, over the record and over the
+/// record with that one field changed: the fields of the output that differ are the ones it
+/// feeds. The same pointer wins when it is among them (records of the same shape); otherwise
+/// exactly one field must differ. Refused (naming the field) when the field is missing, the
+/// mapping refuses the record, carries nothing from the field, or feeds several fields from it.
+pub fn translate_field(carry: &Mapping, record: &Value, field: &str) -> Result<(String, Value), LinkError> {
+    let refuse = |reason: String| LinkError::Field {
+        field: field.to_owned(),
+        reason,
+    };
+    if !field.starts_with('/') {
+        return Err(refuse("a field is a JSON Pointer such as /properties/firstname".into()));
+    }
+    let Some(value) = record.pointer(field) else {
+        return Err(refuse(
+            "there is no such field in the version it would be taken from".into(),
+        ));
+    };
+    let before = carry.apply(record).map_err(|e| {
+        refuse(format!(
+            "the link's mapping refuses the version it would be taken from: {e}"
+        ))
+    })?;
+    let mut probe = record.clone();
+    if let Some(slot) = probe.pointer_mut(field) {
+        *slot = perturbed(value);
+    }
+    // A mapping that fails on the changed value reads the field in a way that has no single
+    // place on the other side (a lookup, say): no translation.
+    let after = carry.apply(&probe).ok();
+    let mut fed = Vec::new();
+    match &after {
+        Some(after) => differing_fields(&before, after, String::new(), &mut fed),
+        None => {
+            return Err(refuse(
+                "the link's mapping fails when this field changes, so it has no place on the winning side".into(),
+            ))
+        }
+    }
+    let to = if fed.iter().any(|f| f == field) {
+        field.to_owned()
+    } else {
+        match fed.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(refuse(
+                    "the link's mapping does not carry this field to the winning side, so there is no field there to merge it into".into(),
+                ))
+            }
+            many => {
+                return Err(refuse(format!(
+                    "the link's mapping feeds several fields of the winning side from this one ({}); merge whole versions instead",
+                    many.join(", ")
+                )))
+            }
+        }
+    };
+    let landed = before.pointer(&to).cloned().ok_or_else(|| {
+        refuse(format!(
+            "the link's mapping leaves {to} out of the version it would be taken from"
+        ))
+    })?;
+    Ok((to, landed))
+}
+
+/// A value that differs from `value` (of the same kind where that means something).
+fn perturbed(value: &Value) -> Value {
+    const MARK: &str = "\u{2063}switchyard-probe";
+    match value {
+        Value::String(s) => Value::String(format!("{s}{MARK}")),
+        Value::Bool(b) => Value::Bool(!b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i.wrapping_add(7919)),
+            None => Value::from(n.as_f64().unwrap_or(0.0) + 7919.5),
+        },
+        _ => Value::String(MARK.into()),
+    }
+}
+
+/// The JSON Pointers of `after` whose values differ from `before` (at the deepest object
+/// level both share; a field present in one only counts as differing).
+fn differing_fields(before: &Value, after: &Value, at: String, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+            for k in keys {
+                let path = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                match (b.get(k), a.get(k)) {
+                    (Some(x), Some(y)) => differing_fields(x, y, path, out),
+                    (None, None) => {}
+                    _ => out.push(path),
+                }
+            }
+        }
+        (b, a) if b != a => out.push(at),
+        _ => {}
+    }
 }
 
 /// What a merged resolution needs beyond the stores: a client per connection.
@@ -430,9 +526,11 @@ pub struct MergeDeps<'a> {
 /// record goes to the other side through `winner`'s flow; that side's record is then read
 /// back and written to the winner's side through the other flow, so each side ends with the
 /// merge and both directions' links are in step with what they wrote (no echo at the next
-/// runs). Each side's record must still be as parked (else [`LinkError::Stale`], nothing
-/// written). With `take` empty this is [`resolve_review`]. The review item is removed only
-/// when both writes succeeded. Returns it and the merged record.
+/// runs). `take` names fields of the other side's version; the other direction's mapping
+/// says where each lands on the winner's side. Each side's record must still be as parked, or
+/// already hold the merge (a retry after one side's write failed), else [`LinkError::Stale`]
+/// and nothing is written. With `take` empty this is [`resolve_review`]. The review item is
+/// removed only when both writes succeeded. Returns it and the merged record.
 pub async fn resolve_merge(
     deps: &MergeDeps<'_>,
     winner: &str,
@@ -466,7 +564,6 @@ pub async fn resolve_merge(
             &item.first_version,
         )
     };
-    let merged = merged_version(win_version, other_version, take)?;
     let mapping_of = |f: &Flow| {
         Mapping::cached(&f.mapping).map_err(|e| LinkError::Mapping {
             flow: f.id.clone(),
@@ -474,6 +571,8 @@ pub async fn resolve_merge(
         })
     };
     let (win_mapping, other_mapping) = (mapping_of(&win)?, mapping_of(&other)?);
+    // The other direction's mapping carries the other side's fields to the winner's side.
+    let merged = merged_version(win_version, other_version, take, &other_mapping)?;
     let client = |id: String| async move {
         deps.clients
             .get(deps.registry, deps.connections, deps.secrets, &id)
@@ -500,17 +599,40 @@ pub async fn resolve_merge(
             reason: "a record keeps its own side's id; it cannot be taken from the other side".into(),
         });
     }
-    // Both records must be as they were parked (as each flow's mapping sees them).
-    for (side, flow, mapping, id, parked) in [
-        (&win_side, &win, &win_mapping, win_id, win_version),
-        (&other_side, &other, &other_mapping, other_id, other_version),
+    // Both records must be as they were parked (as each flow's mapping sees them), or already
+    // hold the merge: a merge that wrote one side and failed on the other converges when it is
+    // tried again. The other side holds it when it is its parked version with the winner's
+    // write merged in (the write's fields read back under the same names, as [`predict`]
+    // assumes); the winner's side when its flow's mapping sees the merged record.
+    let other_merged = win_mapping
+        .apply(&merged)
+        .map(|write| {
+            let mut record = other_version.clone();
+            merge(&mut record, &write);
+            record
+        })
+        .map_err(|e| LinkError::Mapping {
+            flow: win.id.clone(),
+            reason: e.to_string(),
+        })?;
+    for (side, flow, mapping, id, parked, done) in [
+        (&win_side, &win, &win_mapping, win_id, win_version, &merged),
+        (
+            &other_side,
+            &other,
+            &other_mapping,
+            other_id,
+            other_version,
+            &other_merged,
+        ),
     ] {
         let now_there = side
             .fetch_record(&flow.source_stream, id)
             .await
             .map_err(|e| write_err(flow)(e.into()))?;
         let hash = |v: &Value| mapping.apply(v).ok().map(|m| content_hash(&m));
-        if now_there.as_ref().and_then(hash) != hash(parked) {
+        let now_hash = now_there.as_ref().and_then(hash);
+        if now_hash != hash(parked) && (now_hash.is_none() || now_hash != hash(done)) {
             return Err(LinkError::Stale {
                 connection: flow.source_connection.clone(),
                 record: id.clone(),
@@ -746,18 +868,25 @@ mod tests {
         let a = json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Ann", "lastname": "Lee"}});
         let b =
             json!({"id": "9", "properties": {"email": "a@x.io", "firstname": "Anna", "lastname": "Li", "phone": "5"}});
-        let merged = merged_version(&a, &b, &["/properties/firstname".into(), "/properties/phone".into()]).unwrap();
+        let same = Mapping::compile(".").unwrap();
+        let merged = merged_version(
+            &a,
+            &b,
+            &["/properties/firstname".into(), "/properties/phone".into()],
+            &same,
+        )
+        .unwrap();
         assert_eq!(
             merged,
             json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Anna", "lastname": "Lee", "phone": "5"}})
         );
-        assert_eq!(merged_version(&a, &b, &[]).unwrap(), a);
+        assert_eq!(merged_version(&a, &b, &[], &same).unwrap(), a);
         for (field, words) in [
             ("/properties/middlename", "no such field"),
             ("properties.firstname", "JSON Pointer"),
             ("/id/x", "no such field"),
         ] {
-            let err = merged_version(&a, &b, &[field.into()]).unwrap_err();
+            let err = merged_version(&a, &b, &[field.into()], &same).unwrap_err();
             assert!(
                 matches!(&err, LinkError::Field { field: f, reason } if f == field && reason.contains(words)),
                 "{field}: {err}"
@@ -765,8 +894,48 @@ mod tests {
         }
         // The other version has an object where the winner has a scalar on the way.
         let c = json!({"id": {"v": 1}});
-        let err = merged_version(&a, &c, &["/id/v".into()]).unwrap_err();
+        let err = merged_version(&a, &c, &["/id/v".into()], &same).unwrap_err();
         assert!(matches!(err, LinkError::Field { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_merge_across_shapes_puts_each_field_where_the_mapping_carries_it() {
+        // The winner keeps contacts as {id, properties: {...}}; the other side as flat rows,
+        // with a status its mapping turns into a boolean.
+        let winner = json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Ann", "subscribed": false}});
+        let other = json!({"row": 9, "mail": "a@x.io", "given": "Anna", "status": "subscribed", "notes": "vip"});
+        let carry = Mapping::compile(
+            r#"{properties: {email: .mail, firstname: .given, subscribed: (.status == "subscribed"),
+                             name: (.given + " " + .mail)}}"#,
+        )
+        .unwrap();
+        // `/given` feeds two fields (the first name and the display name): refused.
+        let err = merged_version(&winner, &other, &["/given".into()], &carry).unwrap_err();
+        assert!(
+            matches!(&err, LinkError::Field { field, reason } if field == "/given" && reason.contains("several")),
+            "{err}"
+        );
+        let carry = Mapping::compile(
+            r#"{properties: {email: .mail, firstname: .given, subscribed: (.status == "subscribed")}}"#,
+        )
+        .unwrap();
+        let merged = merged_version(&winner, &other, &["/given".into(), "/status".into()], &carry).unwrap();
+        assert_eq!(
+            merged,
+            json!({"id": "1", "properties": {"email": "a@x.io", "firstname": "Anna", "subscribed": true}})
+        );
+        assert_eq!(
+            translate_field(&carry, &other, "/given").unwrap(),
+            ("/properties/firstname".to_string(), json!("Anna"))
+        );
+        // A field the mapping does not carry has nowhere to go on the winner's side.
+        for field in ["/notes", "/row"] {
+            let err = merged_version(&winner, &other, &[field.into()], &carry).unwrap_err();
+            assert!(
+                matches!(&err, LinkError::Field { field: f, reason } if f == field && reason.contains("does not carry")),
+                "{field}: {err}"
+            );
+        }
     }
 
     #[test]

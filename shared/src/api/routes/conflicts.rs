@@ -111,11 +111,14 @@ struct ResolveBody {
     /// version is written over the other side by the winner's next run or event. With
     /// `merge`, it gives every field the merge does not name.
     winner: String,
-    /// Merge given fields: each field (a JSON Pointer into the versions, such as
-    /// `/properties/firstname`) and the flow whose version gives it. A field must be in that
-    /// version. When a field comes from the other flow's version, the merged record is written
-    /// to both sides now (each side must still hold what was parked) and the answer's
-    /// `merged` is it.
+    /// Merge given fields: each field (a JSON Pointer into the version of the flow that gives
+    /// it, such as `/properties/firstname`) and that flow. A field must be in that version.
+    /// A field from the other flow's version lands where that flow's mapping carries it on
+    /// the winner's side (records of different shapes merge too); one the mapping carries
+    /// nowhere, or into several fields, is refused (422, naming it). When a field comes from
+    /// the other flow's version, the merged record is written to both sides now (each side
+    /// must still hold what was parked, or already the merge: a retry after one side's write
+    /// failed completes it) and the answer's `merged` is it.
     #[serde(default)]
     merge: BTreeMap<String, String>,
 }

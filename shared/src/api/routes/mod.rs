@@ -62,6 +62,7 @@ pub enum Route {
     ExportSubject(subjects::SubjectRef),
     EraseSubject(subjects::SubjectRef),
     ShowUsage,
+    ListEventTypes,
     ListSubscriptions,
     CreateSubscription,
     ShowSubscription(String),
@@ -149,6 +150,8 @@ impl Route {
             ("DELETE", ["subjects", _]) => Route::EraseSubject(subjects::SubjectRef::new(&segments[1])),
             ("GET", ["usage"]) => Route::ShowUsage,
             ("GET", ["webhook-subscriptions"]) => Route::ListSubscriptions,
+            // Before `{id}`: subscription ids are `whsub_...`, never this.
+            ("GET", ["webhook-subscriptions", "event-types"]) => Route::ListEventTypes,
             ("POST", ["webhook-subscriptions"]) => Route::CreateSubscription,
             ("GET", ["webhook-subscriptions", _]) => Route::ShowSubscription(id(1)),
             ("PATCH", ["webhook-subscriptions", _]) => Route::UpdateSubscription(id(1)),
@@ -180,6 +183,7 @@ impl Route {
             | ListEvents
             | ListConnectionEvents(_)
             | ShowUsage
+            | ListEventTypes
             | ListSubscriptions
             | ShowSubscription(_)
             | ListDeliveries(_) => Permission::Read,
@@ -263,6 +267,7 @@ impl Route {
             | ListEvents
             | ListConnectionEvents(_)
             | ShowUsage
+            | ListEventTypes
             | ListSubscriptions
             | ShowSubscription(_)
             | ListDeliveries(_) => return None,
@@ -308,7 +313,7 @@ impl Route {
             ExportSubject(s) | EraseSubject(s) => Some(&s.target),
             Me | ListConnectors | UploadConnector | ListConnections | CreateConnection | ListFlows | CreateFlow
             | Suggest | ListDeadLetters | ListKeys | CreateKey | ListAudit | ExportAudit | ListEvents | ShowUsage
-            | ListSubscriptions | CreateSubscription => None,
+            | ListEventTypes | ListSubscriptions | CreateSubscription => None,
         }
     }
 
@@ -357,6 +362,7 @@ impl Route {
             ExportSubject(subjects::SubjectRef::new("ada@example.com")),
             EraseSubject(subjects::SubjectRef::new("ada@example.com")),
             ShowUsage,
+            ListEventTypes,
             ListSubscriptions,
             CreateSubscription,
             ShowSubscription(id()),
@@ -415,6 +421,7 @@ impl Route {
             ExportSubject(_) => "GET /v1/subjects/{email}",
             EraseSubject(_) => "DELETE /v1/subjects/{email}",
             ShowUsage => "GET /v1/usage",
+            ListEventTypes => "GET /v1/webhook-subscriptions/event-types",
             ListSubscriptions => "GET /v1/webhook-subscriptions",
             CreateSubscription => "POST /v1/webhook-subscriptions",
             ShowSubscription(_) => "GET /v1/webhook-subscriptions/{id}",
@@ -471,6 +478,7 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         ExportSubject(subject) => subjects::export(deps, caller, &subject, req).await,
         EraseSubject(subject) => subjects::erase(deps, caller, &subject).await,
         ShowUsage => usage::show(deps, caller, req).await,
+        ListEventTypes => webhook_subscriptions::event_types(),
         ListSubscriptions => webhook_subscriptions::list(deps, caller, req).await,
         CreateSubscription => webhook_subscriptions::create(deps, caller, req).await,
         ShowSubscription(id) => webhook_subscriptions::show(deps, caller, &id).await,
@@ -521,6 +529,15 @@ mod tests {
             Route::parse("GET", "/v1/connections/conn_1/events").unwrap(),
             Route::ListConnectionEvents("conn_1".into())
         );
+        assert_eq!(
+            Route::parse("GET", "/v1/webhook-subscriptions/event-types").unwrap(),
+            Route::ListEventTypes
+        );
+        assert_eq!(
+            Route::parse("GET", "/v1/webhook-subscriptions/whsub_1").unwrap(),
+            Route::ShowSubscription("whsub_1".into())
+        );
+        assert_eq!(Route::ListEventTypes.permission(), Permission::Read);
         assert_eq!(Route::parse("GET", "/v1/nothing").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/hooks/x").unwrap_err().status, 404);
         assert_eq!(Route::parse("GET", "/v1/flows//run").unwrap_err().status, 404);

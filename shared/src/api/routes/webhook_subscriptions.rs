@@ -13,7 +13,7 @@ use super::Patch;
 use crate::queue::{DeliveryRef, SyncMessage};
 use crate::secrets::ConnectionSecretValue;
 use crate::store::subscriptions::{Delivery, DeliveryAttempt, DeliveryStatus, Subscription};
-use crate::subscriptions::{filter, is_event_type, signing, EVENT_TYPES};
+use crate::subscriptions::{filter, is_event_type, signing, EVENT_TYPES, EVENT_TYPE_DESCRIPTIONS};
 
 /// While a rotated-out secret still signs deliveries beside the new one (24 hours).
 pub const ROTATION_OVERLAP_SECS: i64 = 86_400;
@@ -160,6 +160,45 @@ fn check_description(d: &Option<String>, errors: &mut Vec<FieldError>) {
             detail: "at most 500 characters".into(),
         });
     }
+}
+
+/// One event type a subscription can ask for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventTypeView {
+    /// The name to give in `event_types`, e.g. `record.created`.
+    #[serde(rename = "type")]
+    pub event_type: &'static str,
+    /// What happened when an event of this type is sent.
+    pub description: &'static str,
+}
+
+/// The event type catalogue, sorted by name.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventTypeList {
+    pub items: Vec<EventTypeView>,
+}
+
+/// The catalogue of event types (the same for every tenant): what `event_types` may name.
+#[utoipa::path(
+    get,
+    path = "/v1/webhook-subscriptions/event-types",
+    tag = "webhook-subscriptions",
+    responses(
+        (status = 200, description = "Every event type, sorted by name", body = EventTypeList),
+        (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub fn event_types() -> Result<ApiResponse, Problem> {
+    let items = EVENT_TYPE_DESCRIPTIONS
+        .iter()
+        .map(|&(event_type, description)| EventTypeView {
+            event_type,
+            description,
+        })
+        .collect();
+    Ok(ApiResponse::json(200, &EventTypeList { items }))
 }
 
 #[utoipa::path(
