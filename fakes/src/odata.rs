@@ -19,7 +19,7 @@
 //! is a [`Violation`] on the handle (`handle.violations`), and the fake answers on regardless,
 //! so a test sees both.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -58,11 +58,27 @@ pub struct Profile {
     pub page_size: usize,
     /// `[user, password]` pairs accepted with HTTP basic auth.
     pub basic_users: Vec<(String, String)>,
+    /// An OAuth 2.0 token endpoint for the client credentials grant, whose bearer tokens the
+    /// service accepts beside basic auth.
+    #[serde(default)]
+    pub oauth: Option<OAuthProfile>,
     /// Writes need a CSRF token fetched with `x-csrf-token: fetch`, and its session cookie.
     #[serde(default)]
     pub csrf: Option<CsrfProfile>,
     /// The entity sets served.
     pub entity_sets: Vec<SetProfile>,
+}
+
+/// The client credentials grant a service's OAuth server answers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthProfile {
+    /// The token endpoint's path (`/sap/bc/sec/oauth2/token`).
+    pub token_path: String,
+    /// `[client id, client secret]` pairs, sent with HTTP basic auth.
+    pub clients: Vec<(String, String)>,
+    /// Seconds an access token lives.
+    pub expires_in: u64,
 }
 
 /// The anti-forgery token a service hands out and checks.
@@ -189,6 +205,8 @@ pub struct ODataService {
     next_key: Mutex<HashMap<String, u64>>,
     /// token -> session id.
     tokens: Mutex<HashMap<String, String>>,
+    /// Bearer tokens the OAuth endpoint issued.
+    access_tokens: Mutex<HashSet<String>>,
     csrf_fetches: AtomicU64,
     csrf_refusals: AtomicU64,
     sequence: AtomicU64,
@@ -244,6 +262,7 @@ pub fn try_start(profile: Profile, config: ODataConfig) -> Result<FakeHandle<ODa
         sets: Mutex::new(HashMap::new()),
         next_key: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
+        access_tokens: Mutex::new(HashSet::new()),
         csrf_fetches: AtomicU64::new(0),
         csrf_refusals: AtomicU64::new(0),
         sequence: AtomicU64::new(0),
@@ -521,7 +540,8 @@ async fn check(State(state): State<Arc<ODataService>>, req: Request, next: Next)
     let violation = |direction, operation: &str, pointer: &str, message: String| {
         Violation::new(operation, direction, &method, &path, pointer, message)
     };
-    if path.starts_with("/_fake/") {
+    let token_path = state.profile.oauth.as_ref().map(|o| o.token_path.as_str());
+    if path.starts_with("/_fake/") || Some(path.as_str()) == token_path {
         return next.run(Request::from_parts(parts, Body::from(bytes))).await;
     }
     let Some(relative) = relative_path(&state, &path) else {
@@ -593,6 +613,9 @@ async fn handle(State(state): State<Arc<ODataService>>, method: Method, headers:
     if path == "/_fake/violations" {
         return Json(state.violations()).into_response();
     }
+    if let Some(oauth) = state.profile.oauth.as_ref().filter(|o| o.token_path == path) {
+        return grant(&state, oauth, &method, &headers, &body);
+    }
     let Some(relative) = relative_path(&state, &path) else {
         return odata_error(
             StatusCode::NOT_FOUND,
@@ -600,7 +623,13 @@ async fn handle(State(state): State<Arc<ODataService>>, method: Method, headers:
             "No service found for namespace",
         );
     };
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| lock(&state.access_tokens).contains(t.trim()));
     match basic_user(&headers) {
+        _ if bearer => {}
         Some(pair) if state.profile.basic_users.contains(&pair) => {}
         _ => {
             return (
@@ -904,4 +933,34 @@ mod tests {
         assert_eq!(time, "PT22H13M20S");
         assert_eq!(guid(1).len(), 36);
     }
+}
+
+/// The OAuth 2.0 client credentials grant (RFC 6749 section 4.4): the client authenticates with
+/// HTTP basic auth and `grant_type=client_credentials` in a form body; the answer is a bearer
+/// token (section 5.1), or `invalid_client` (401) and `unsupported_grant_type` (400).
+fn grant(state: &ODataService, oauth: &OAuthProfile, method: &Method, headers: &HeaderMap, body: &[u8]) -> Response {
+    if method != Method::POST {
+        return (StatusCode::METHOD_NOT_ALLOWED, [("allow", "POST")]).into_response();
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let client = basic_user(headers);
+    if !client.as_ref().is_some_and(|c| oauth.clients.contains(c)) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "invalid_client", "error_description": "Client authentication failed"}),
+        );
+    }
+    if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
+        return json_response(StatusCode::BAD_REQUEST, &json!({"error": "unsupported_grant_type"}));
+    }
+    let token = format!(
+        "fake-sap-access-{}-{}",
+        state.sequence.fetch_add(1, Ordering::SeqCst),
+        now_ms()
+    );
+    lock(&state.access_tokens).insert(token.clone());
+    json_response(
+        StatusCode::OK,
+        &json!({"access_token": token, "token_type": "Bearer", "expires_in": oauth.expires_in}),
+    )
 }

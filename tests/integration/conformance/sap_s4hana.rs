@@ -10,12 +10,15 @@
 //! Gateway's CSRF check, including a token that expires between writes.
 
 use serde_json::{json, Value};
+use switchyard::connector::{ErrorClass, StreamState, WriteResult};
 use switchyard_fakes::odata::{self, ODataConfig};
 
 use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
 
 pub const USER: &str = "SWITCHYARD_COMM";
 pub const PASSWORD: &str = "fake-sap-password";
+const CLIENT_ID: &str = "SWITCHYARD_OAUTH_CLIENT";
+const CLIENT_SECRET: &str = "fake-sap-client-secret";
 pub const SERVICE: &str = "/sap/opu/odata/sap/API_BUSINESS_PARTNER";
 const SET: &str = "A_BusinessPartner";
 
@@ -146,5 +149,55 @@ async fn sap_s4hana() {
         (2, 1),
         "the expired token is refused once and fetched again once"
     );
+    assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
+}
+
+/// The same service through OAuth 2.0 client credentials (the definition's second auth
+/// alternative): a token from the system's token endpoint, then bearer reads and a write with
+/// the CSRF pre-flight. A wrong client secret is a re-auth, not a retry.
+#[tokio::test]
+async fn sap_s4hana_with_oauth_client_credentials() {
+    let fake = odata::start("sap-s4hana", ODataConfig::default());
+    switchyard_tests::log_capture::known_secret(CLIENT_SECRET);
+    let token_url = fake.url("/sap/bc/sec/oauth2/token");
+    let c = client(
+        "sap-s4hana",
+        &fake.url(SERVICE),
+        &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)],
+        json!({"token_url": token_url}),
+    );
+    prove_check(&c).await;
+    let page = c
+        .read_page("business_partners", &StreamState::full_refresh())
+        .await
+        .expect("a bearer read");
+    assert!(!page.records.is_empty());
+    let results = c
+        .write_batch(
+            "business_partners.create",
+            &[json!({"BusinessPartnerCategory": "2", "OrganizationBPName1": "Bearer Token Ltd"})],
+        )
+        .await
+        .expect("the write goes through");
+    let WriteResult::Ok {
+        destination_id: Some(id),
+    } = &results[0]
+    else {
+        panic!("created: {results:?}");
+    };
+    assert_eq!(fake.entity(SET, id).expect("stored")["OrganizationBPName1"], "Bearer Token Ltd");
+
+    let refused = client(
+        "sap-s4hana",
+        &fake.url(SERVICE),
+        &[("client_id", CLIENT_ID), ("client_secret", "not-the-secret")],
+        json!({"token_url": token_url}),
+    );
+    let e = refused
+        .read_page("business_partners", &StreamState::full_refresh())
+        .await
+        .expect_err("the token endpoint refuses the client");
+    assert_eq!(e.class, ErrorClass::ReAuth, "{e}");
+    assert!(!e.message.contains("not-the-secret"), "{e}");
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }
