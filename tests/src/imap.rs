@@ -77,18 +77,21 @@ impl ImapServer {
         let me = std::fs::metadata(&dir).expect("temp dir").uid();
         // As root, Dovecot's own unprivileged users run it (the package creates them); as
         // anyone else, everything runs as that user (Dovecot's "non-root" set-up).
-        let (internal, login, mail_owner) = if me == 0 {
-            let owner = ids_of("dovecot").expect("the dovecot-core package creates the `dovecot` user");
-            ("dovecot".to_owned(), "dovenull".to_owned(), Some(owner))
-        } else {
-            let name = Command::new("id")
-                .arg("-un")
+        let id_text = |flag: &str| {
+            Command::new("id")
+                .arg(flag)
                 .output()
                 .ok()
                 .and_then(|o| String::from_utf8(o.stdout).ok())
                 .map(|s| s.trim().to_owned())
-                .expect("`id -un` names the current user");
-            (name.clone(), name, None)
+                .unwrap_or_else(|| panic!("`id {flag}` names the current user or group"))
+        };
+        let (internal, group, login, mail_owner) = if me == 0 {
+            let owner = ids_of("dovecot").expect("the dovecot-core package creates the `dovecot` user");
+            ("dovecot".to_owned(), "dovecot".to_owned(), "dovenull".to_owned(), Some(owner))
+        } else {
+            let name = id_text("-un");
+            (name.clone(), id_text("-gn"), name, None)
         };
         let user = "support".to_owned();
         let password = format!("pw-{}", ulid::Ulid::new());
@@ -113,7 +116,7 @@ impl ImapServer {
         let (mail_uid, mail_gid) = mail_owner.unwrap_or((me, std::fs::metadata(&dir).expect("temp dir").gid()));
         let unprivileged = if mail_owner.is_none() {
             // Without root, no service can chroot.
-            "service imap-login {\n  chroot =\n}\nservice auth {\n  user = $default_internal_user\n}\n"
+            "service imap-login {\n  chroot =\n}\nservice anvil {\n  chroot =\n}\n"
         } else {
             ""
         };
@@ -125,7 +128,7 @@ impl ImapServer {
                 "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
                  protocols = imap\nlisten = 127.0.0.1\nssl = no\n\
                  disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
-                 default_internal_user = {internal}\ndefault_internal_group = {internal}\n\
+                 default_internal_user = {internal}\ndefault_internal_group = {group}\n\
                  default_login_user = {login}\nfirst_valid_uid = {mail_uid}\nfirst_valid_gid = {mail_gid}\n\
                  mail_location = maildir:{d}/mail/%u\n\
                  passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {users}\n}}\n\

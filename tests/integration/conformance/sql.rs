@@ -436,6 +436,10 @@ async fn sql_write_throughput() {
     const BATCHES: i64 = 10;
     for db in [TestDb::postgres().await, TestDb::mysql().await, TestDb::sqlite().await] {
         db.create_contacts().await;
+        if db.connector == "mysql" {
+            // MySQL upserts share a statement only where the key is the only unique index.
+            db.exec(&format!("ALTER TABLE {}contacts DROP INDEX email", db.prefix)).await;
+        }
         let single = bind(&db, with_rows_per_statement(&db, 1));
         let shared = bind(&db, with_rows_per_statement(&db, 500));
         let mut totals = [std::time::Duration::ZERO; 2];
