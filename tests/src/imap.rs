@@ -88,7 +88,12 @@ impl ImapServer {
         };
         let (internal, group, login, mail_owner) = if me == 0 {
             let owner = ids_of("dovecot").expect("the dovecot-core package creates the `dovecot` user");
-            ("dovecot".to_owned(), "dovecot".to_owned(), "dovenull".to_owned(), Some(owner))
+            (
+                "dovecot".to_owned(),
+                "dovecot".to_owned(),
+                "dovenull".to_owned(),
+                Some(owner),
+            )
         } else {
             let name = id_text("-un");
             (name.clone(), id_text("-gn"), name, None)

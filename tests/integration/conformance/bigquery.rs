@@ -131,7 +131,10 @@ async fn bigquery_stops_polling_a_query_that_does_not_complete() {
     let e = c.check().await.expect_err("never completes");
     assert_eq!(
         (e.class, e.kind),
-        (switchyard::connector::ErrorClass::Transient, switchyard::connector::ErrorKind::Timeout),
+        (
+            switchyard::connector::ErrorClass::Transient,
+            switchyard::connector::ErrorKind::Timeout
+        ),
         "{e}"
     );
     assert!(e.message.contains("still running after 2 s"), "{e}");

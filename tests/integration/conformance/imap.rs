@@ -16,6 +16,7 @@ const STREAM: &str = "messages";
 
 fn bind(server: &ImapServer, config: Value, password: &str) -> Result<ConnectorClient, ConnectorError> {
     switchyard_tests::log_capture::install();
+    switchyard_tests::log_capture::known_secret(password);
     let registry = Registry::embedded().expect("built-in definitions");
     let def: Arc<_> = registry.get_shared("imap").expect("built in");
     let mut settings = ClientSettings::from_connection_config(config.as_object().expect("an object"));
@@ -50,7 +51,10 @@ async fn read_all(c: &ConnectorClient, since: Option<String>) -> (Vec<Value>, Op
 }
 
 fn subjects(records: &[Value]) -> Vec<&str> {
-    records.iter().map(|r| r["subject"].as_str().unwrap_or_default()).collect()
+    records
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap_or_default())
+        .collect()
 }
 
 const WITH_ATTACHMENT: &str = "From: \"Ada Lovelace\" <ada@example.com>
@@ -89,7 +93,11 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     // messages that reach the Maildir together in the order it lists them, not ours.)
     server.deliver(WITH_ATTACHMENT);
     for i in 2..=120 {
-        server.deliver_simple(&format!("Customer {i} <c{i}@example.com>"), &format!("Ticket {i}"), "Help!");
+        server.deliver_simple(
+            &format!("Customer {i} <c{i}@example.com>"),
+            &format!("Ticket {i}"),
+            "Help!",
+        );
     }
     let (records, cursor, pages) = read_all(&c, None).await;
     assert_eq!((records.len(), pages), (120, 3), "{}", server.log());
@@ -105,7 +113,10 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
         .iter()
         .find(|r| r["subject"] == "Printer report")
         .expect("the report");
-    assert_eq!(report["from"], json!({"name": "Ada Lovelace", "address": "ada@example.com"}));
+    assert_eq!(
+        report["from"],
+        json!({"name": "Ada Lovelace", "address": "ada@example.com"})
+    );
     assert_eq!(report["to"], json!([{"name": null, "address": "support@example.com"}]));
     assert_eq!(report["cc"][0]["address"], "ops@example.com");
     assert_eq!(report["date"], "2024-05-02T11:17:33Z");
@@ -121,7 +132,11 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     assert_eq!(ticket["text"], "Help!");
     let validity = report["uidvalidity"].as_u64().expect("uidvalidity");
     let cursor = cursor.expect("a cursor after a read");
-    assert_eq!(cursor, records[119]["id"].as_str().expect("id"), "the cursor is the last message's place");
+    assert_eq!(
+        cursor,
+        records[119]["id"].as_str().expect("id"),
+        "the cursor is the last message's place"
+    );
 
     // Incremental: only what arrived since.
     let (records, same, _) = read_all(&c, Some(cursor.clone())).await;
@@ -151,7 +166,10 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     assert_eq!((records.len(), pages), (122, 3));
     assert!(records.iter().all(|r| r["uidvalidity"] == new_validity));
     let rebuilt_cursor = rebuilt_cursor.expect("a cursor");
-    assert!(rebuilt_cursor.starts_with(&format!("{new_validity:010}:")), "{rebuilt_cursor}");
+    assert!(
+        rebuilt_cursor.starts_with(&format!("{new_validity:010}:")),
+        "{rebuilt_cursor}"
+    );
     let (records, _, _) = read_all(&c, Some(rebuilt_cursor)).await;
     assert!(records.is_empty(), "and then only new mail again");
 
@@ -164,7 +182,10 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     assert!(seen.is_empty(), "marked as seen: {seen:?}");
 
     // No writes.
-    let e = c.write_batch("message.send", &[json!({})]).await.expect_err("no writes");
+    let e = c
+        .write_batch("message.send", &[json!({})])
+        .await
+        .expect_err("no writes");
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
 }
 

@@ -324,9 +324,10 @@ async fn a_connection_error_never_shows_the_url_or_password() {
 
 /// The built-in definition of `db`'s engine with `rows_per_statement` set on its writes.
 fn with_rows_per_statement(db: &TestDb, rows: usize) -> Arc<ConnectorDefinition> {
-    let text = Registry::embedded_source(db.connector)
-        .expect("built in")
-        .replace("      batch_size: 500\n", &format!("      batch_size: 500\n      rows_per_statement: {rows}\n"));
+    let text = Registry::embedded_source(db.connector).expect("built in").replace(
+        "      batch_size: 500\n",
+        &format!("      batch_size: 500\n      rows_per_statement: {rows}\n"),
+    );
     assert!(text.contains("rows_per_statement"), "the writes declare batch_size");
     Arc::new(parse_definition(&format!("{}.yaml", db.connector), &text).expect("a valid definition"))
 }
@@ -366,7 +367,8 @@ async fn postgres_writes_a_batch_as_one_insert_statement_and_maps_results_back_p
     c.write_batch("contacts.upsert", &batch).await.expect("written");
     assert_eq!(statements().await, 2);
     assert_eq!(
-        db.count(&format!("SELECT COUNT(*) FROM {p}contacts WHERE name = 'Second'")).await,
+        db.count(&format!("SELECT COUNT(*) FROM {p}contacts WHERE name = 'Second'"))
+            .await,
         300
     );
 
@@ -381,7 +383,10 @@ async fn postgres_writes_a_batch_as_one_insert_statement_and_maps_results_back_p
     assert_eq!(ok_id(&results[3]).as_deref(), Some("404"));
     assert_eq!(ok_id(&results[4]).as_deref(), Some("405"));
     assert_eq!(statements().await, 2 + 4, "the four good rows, one statement each");
-    assert_eq!(db.text(&format!("SELECT name FROM {p}contacts WHERE id = 403")).await, None);
+    assert_eq!(
+        db.text(&format!("SELECT name FROM {p}contacts WHERE id = 403")).await,
+        None
+    );
 
     // `rows_per_statement: 1` keeps a statement per row.
     let single = bind(&db, with_rows_per_statement(&db, 1));
@@ -408,19 +413,28 @@ async fn mysql_upserts_a_batch_with_one_statement_when_the_key_is_the_only_uniqu
     let c = client(&db);
     let batch: Vec<Value> = (1..=200).map(|i| contact(i, "First")).collect();
     let results = c.write_batch("contacts.upsert", &batch).await.expect("written");
-    assert!(results.iter().enumerate().all(|(i, r)| ok_id(r) == Some((i + 1).to_string())));
+    assert!(results
+        .iter()
+        .enumerate()
+        .all(|(i, r)| ok_id(r) == Some((i + 1).to_string())));
     let mut batch: Vec<Value> = (150..=250).map(|i| contact(i, "Second")).collect();
     batch[10]["email"] = json!("no-at-sign"); // id 160: refused alone
     let results = c.write_batch("contacts.upsert", &batch).await.expect("answered");
     assert!(refused(&results[10]).contains("refused by the database"));
-    assert_eq!(results.iter().filter(|r| matches!(r, WriteResult::Ok { .. })).count(), 100);
+    assert_eq!(
+        results.iter().filter(|r| matches!(r, WriteResult::Ok { .. })).count(),
+        100
+    );
     assert_eq!(db.count(&format!("SELECT COUNT(*) FROM {p}contacts")).await, 250);
     assert_eq!(
-        db.count(&format!("SELECT COUNT(*) FROM {p}contacts WHERE name = 'Second'")).await,
+        db.count(&format!("SELECT COUNT(*) FROM {p}contacts WHERE name = 'Second'"))
+            .await,
         100
     );
     assert_eq!(
-        db.text(&format!("SELECT name FROM {p}contacts WHERE id = 160")).await.as_deref(),
+        db.text(&format!("SELECT name FROM {p}contacts WHERE id = 160"))
+            .await
+            .as_deref(),
         Some("First"),
         "the refused row kept its old values"
     );
@@ -438,7 +452,8 @@ async fn sql_write_throughput() {
         db.create_contacts().await;
         if db.connector == "mysql" {
             // MySQL upserts share a statement only where the key is the only unique index.
-            db.exec(&format!("ALTER TABLE {}contacts DROP INDEX email", db.prefix)).await;
+            db.exec(&format!("ALTER TABLE {}contacts DROP INDEX email", db.prefix))
+                .await;
         }
         let single = bind(&db, with_rows_per_statement(&db, 1));
         let shared = bind(&db, with_rows_per_statement(&db, 500));

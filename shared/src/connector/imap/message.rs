@@ -170,7 +170,10 @@ JVBERi0xLjQK\r\n\
         assert_eq!(r["message_id"], "abc@example.com");
         assert_eq!(r["in_reply_to"], "prev@example.com");
         assert_eq!(r["text"], "The printer is überhitzt.");
-        assert_eq!((r["text_truncated"].as_bool(), r["truncated"].as_bool()), (Some(false), Some(false)));
+        assert_eq!(
+            (r["text_truncated"].as_bool(), r["truncated"].as_bool()),
+            (Some(false), Some(false))
+        );
         assert_eq!(
             r["attachments"],
             json!([{"filename": "report.pdf", "content_type": "application/pdf", "size": 9}])

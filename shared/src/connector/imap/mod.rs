@@ -215,11 +215,23 @@ impl ImapClient {
     fn error(&self, what: &str, e: &async_imap::error::Error) -> ConnectorError {
         use async_imap::error::Error as E;
         let (class, kind, detail) = match e {
-            E::Io(io) => (ErrorClass::Transient, ErrorKind::Network, format!("the connection failed ({})", io.kind())),
-            E::ConnectionLost => (ErrorClass::Transient, ErrorKind::Network, "the connection was lost".into()),
+            E::Io(io) => (
+                ErrorClass::Transient,
+                ErrorKind::Network,
+                format!("the connection failed ({})", io.kind()),
+            ),
+            E::ConnectionLost => (
+                ErrorClass::Transient,
+                ErrorKind::Network,
+                "the connection was lost".into(),
+            ),
             E::No(_) => (ErrorClass::Permanent, ErrorKind::Mail, "the server answered NO".into()),
             E::Bad(_) => (ErrorClass::Permanent, ErrorKind::Mail, "the server answered BAD".into()),
-            E::Validate(_) => (ErrorClass::Permanent, ErrorKind::Config, "a name holds a line break".into()),
+            E::Validate(_) => (
+                ErrorClass::Permanent,
+                ErrorKind::Config,
+                "a name holds a line break".into(),
+            ),
             _ => (
                 ErrorClass::Transient,
                 ErrorKind::InvalidResponse,
@@ -377,7 +389,10 @@ impl ImapClient {
             return Ok((Vec::new(), Vec::new()));
         }
         let set = uids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        let query = format!("(UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{}>)", spec.max_message_bytes);
+        let query = format!(
+            "(UID RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.{}>)",
+            spec.max_message_bytes
+        );
         let fetched: Vec<async_imap::types::Fetch> = self
             .timed("fetching messages", async {
                 session
@@ -486,9 +501,7 @@ impl ImapClient {
         if validity != wanted.validity {
             return Ok(None);
         }
-        let (records, _) = self
-            .fetch(&mut session, spec, mailbox, validity, &[wanted.uid])
-            .await?;
+        let (records, _) = self.fetch(&mut session, spec, mailbox, validity, &[wanted.uid]).await?;
         let _ = tokio::time::timeout(self.timeout, session.logout()).await;
         Ok(records.into_iter().next())
     }

@@ -72,7 +72,17 @@ mod tests {
         let a = Position { validity: 7, uid: 9 }.encode();
         let b = Position { validity: 7, uid: 10 }.encode();
         assert!(a < b, "{a} < {b}");
-        for bad in ["", "7", "7:", ":9", "a:1", "1:-1", "1:2:3", "99999999999:1", "4294967296:1"] {
+        for bad in [
+            "",
+            "7",
+            "7:",
+            ":9",
+            "a:1",
+            "1:-1",
+            "1:2:3",
+            "99999999999:1",
+            "4294967296:1",
+        ] {
             assert_eq!(Position::parse(bad), None, "{bad}");
         }
     }

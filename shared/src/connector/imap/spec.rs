@@ -72,7 +72,9 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
 pub fn mailbox_name_ok(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 200
-        && name.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        && name
+            .bytes()
+            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Checks the `imap:` section against the definition's kind.
@@ -105,10 +107,7 @@ pub fn validate(def: &ConnectorDefinition) -> Result<(), Invalid> {
             ));
         }
         if !(1..=1024 * 1024).contains(&stream.max_text_chars) {
-            return Err(invalid(
-                format!("{at}.max_text_chars"),
-                "must be between 1 and 1048576",
-            ));
+            return Err(invalid(format!("{at}.max_text_chars"), "must be between 1 and 1048576"));
         }
     }
     Ok(())

@@ -45,7 +45,13 @@ pub(crate) enum Step {
 }
 
 /// The steps writing `rows` into `table` (quoted), upserting on `key` when it is not empty.
-pub(crate) fn plan(dialect: Dialect, table: &str, key: &[String], rows: Vec<RowWrite>, rows_per_statement: usize) -> Vec<Step> {
+pub(crate) fn plan(
+    dialect: Dialect,
+    table: &str,
+    key: &[String],
+    rows: Vec<RowWrite>,
+    rows_per_statement: usize,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     let mut group: Vec<RowWrite> = Vec::new();
     let flush = |group: &mut Vec<RowWrite>, steps: &mut Vec<Step>| match group.len() {
@@ -68,7 +74,9 @@ pub(crate) fn plan(dialect: Dialect, table: &str, key: &[String], rows: Vec<RowW
             steps.push(Step::One(row));
             continue;
         }
-        let cap = rows_per_statement.min(dialect.max_params() / row.columns.len().max(1)).max(1);
+        let cap = rows_per_statement
+            .min(dialect.max_params() / row.columns.len().max(1))
+            .max(1);
         let fits = group.first().is_some_and(|first| {
             first.columns == row.columns
                 && group.len() < cap
@@ -88,11 +96,17 @@ mod tests {
     use super::*;
 
     fn row(index: usize, columns: &[&str], key: Option<&str>, shareable: bool) -> RowWrite {
-        let columns: Vec<Column> = columns.iter().map(|c| Column::new(Dialect::Postgres, *c, "TEXT")).collect();
+        let columns: Vec<Column> = columns
+            .iter()
+            .map(|c| Column::new(Dialect::Postgres, *c, "TEXT"))
+            .collect();
         RowWrite {
             index,
             sql: format!("single {index}"),
-            params: columns.iter().map(|c| BindValue::Text(format!("{}{index}", c.name))).collect(),
+            params: columns
+                .iter()
+                .map(|c| BindValue::Text(format!("{}{index}", c.name)))
+                .collect(),
             id: key.map(str::to_owned),
             update: None,
             columns,
@@ -113,7 +127,9 @@ mod tests {
 
     #[test]
     fn a_batch_of_like_rows_is_one_statement_with_its_parameters_in_row_order() {
-        let rows: Vec<RowWrite> = (0..100).map(|i| row(i, &["id", "email"], Some(&i.to_string()), true)).collect();
+        let rows: Vec<RowWrite> = (0..100)
+            .map(|i| row(i, &["id", "email"], Some(&i.to_string()), true))
+            .collect();
         let steps = plan(Dialect::Postgres, "\"contacts\"", &["id".into()], rows, 500);
         assert_eq!(steps.len(), 1);
         let Step::Many { sql, params, rows } = &steps[0] else {
@@ -123,10 +139,17 @@ mod tests {
         assert!(sql.starts_with(
             "INSERT INTO \"contacts\" (\"id\", \"email\") VALUES (CAST($1 AS TEXT), CAST($2 AS TEXT)), (CAST($3 AS TEXT)"
         ), "{sql}");
-        assert!(sql.contains("CAST($200 AS TEXT)) ON CONFLICT (\"id\") DO UPDATE SET \"email\" = excluded.\"email\""), "{sql}");
+        assert!(
+            sql.contains("CAST($200 AS TEXT)) ON CONFLICT (\"id\") DO UPDATE SET \"email\" = excluded.\"email\""),
+            "{sql}"
+        );
         assert_eq!(sql.matches("INSERT").count(), 1);
         assert_eq!(params.len(), 200);
-        assert_eq!(params[2], BindValue::Text("id1".into()), "row 1's values follow row 0's");
+        assert_eq!(
+            params[2],
+            BindValue::Text("id1".into()),
+            "row 1's values follow row 0's"
+        );
     }
 
     #[test]
@@ -142,7 +165,10 @@ mod tests {
             row(7, &["id", "name"], Some("f"), true),
         ];
         let steps = plan(Dialect::Postgres, "t", &["id".into()], rows, 500);
-        assert_eq!(shape(&steps), vec![vec![0, 1], vec![2, 3], vec![4, 5], vec![6], vec![7]]);
+        assert_eq!(
+            shape(&steps),
+            vec![vec![0, 1], vec![2, 3], vec![4, 5], vec![6], vec![7]]
+        );
         assert!(matches!(steps[4], Step::One(_)), "a lone row keeps its own statement");
     }
 

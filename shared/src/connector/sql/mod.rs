@@ -624,13 +624,7 @@ impl SqlClient {
             // Each batch runs as a task of its own over owned data (the pool is shared): sqlx's
             // transaction executors cannot prove `Send` for every lifetime inside the callers'
             // futures otherwise.
-            let steps = batch::plan(
-                self.dialect,
-                &table,
-                &spec.key,
-                chunk.to_vec(),
-                spec.rows_per_statement,
-            );
+            let steps = batch::plan(self.dialect, &table, &spec.key, chunk.to_vec(), spec.rows_per_statement);
             let (dialect, url) = (self.dialect, self.url.expose_secret().to_owned());
             let task = match &self.pool {
                 Pool::Pg(p) => tokio::spawn(write_chunk_pg(p.clone(), steps, dialect, url)),
@@ -688,7 +682,12 @@ impl SqlClient {
         .bind(table)
         .fetch_all(pool)
         .await
-        .map_err(|e| self.error(&format!("write: table `{}`: its unique indexes cannot be read", spec.table), &e))?;
+        .map_err(|e| {
+            self.error(
+                &format!("write: table `{}`: its unique indexes cannot be read", spec.table),
+                &e,
+            )
+        })?;
         let mut indexes: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
             std::collections::BTreeMap::new();
         for r in &rows {
@@ -816,7 +815,9 @@ macro_rules! write_chunk {
                                 }));
                             }
                             Err(e) if refuses_record(dialect, &e) => {
-                                (&mut *tx).execute("ROLLBACK TO SAVEPOINT switchyard_rows").await?;
+                                (&mut *tx)
+                                    .execute("ROLLBACK TO SAVEPOINT switchyard_rows")
+                                    .await?;
                                 (&mut *tx).execute("RELEASE SAVEPOINT switchyard_rows").await?;
                                 for row in rows {
                                     out.push($one(&mut tx, row, dialect, &url).await?);
@@ -832,24 +833,38 @@ macro_rules! write_chunk {
         }
 
         /// One row under its own savepoint: written, or refused alone.
-        async fn $one(conn: &mut $conn, row: &RowWrite, dialect: Dialect, url: &str) -> Result<WriteResult, sqlx::Error> {
+        async fn $one(
+            conn: &mut $conn,
+            row: &RowWrite,
+            dialect: Dialect,
+            url: &str,
+        ) -> Result<WriteResult, sqlx::Error> {
             let refused = |e: &sqlx::Error| WriteResult::Failed {
-                reason: format!("refused by the database: {}", redact::redact(&describe_error(e), url)),
+                reason: format!(
+                    "refused by the database: {}",
+                    redact::redact(&describe_error(e), url)
+                ),
                 class: ErrorClass::Permanent,
             };
             (&mut *conn).execute("SAVEPOINT switchyard_record").await?;
             if let Some((update, params)) = &row.update {
                 match bind_all!(sqlx::query(update), params).execute(&mut *conn).await {
                     Ok(done) if done.rows_affected() > 0 => {
-                        (&mut *conn).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                        (&mut *conn)
+                            .execute("RELEASE SAVEPOINT switchyard_record")
+                            .await?;
                         return Ok(WriteResult::Ok {
                             destination_id: row.id.clone(),
                         });
                     }
                     Ok(_) => {}
                     Err(e) if refuses_record(dialect, &e) => {
-                        (&mut *conn).execute("ROLLBACK TO SAVEPOINT switchyard_record").await?;
-                        (&mut *conn).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                        (&mut *conn)
+                            .execute("ROLLBACK TO SAVEPOINT switchyard_record")
+                            .await?;
+                        (&mut *conn)
+                            .execute("RELEASE SAVEPOINT switchyard_record")
+                            .await?;
                         return Ok(refused(&e));
                     }
                     Err(e) => return Err(e),
@@ -871,14 +886,20 @@ macro_rules! write_chunk {
             };
             match result {
                 Ok(returned) => {
-                    (&mut *conn).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                    (&mut *conn)
+                        .execute("RELEASE SAVEPOINT switchyard_record")
+                        .await?;
                     Ok(WriteResult::Ok {
                         destination_id: row.id.clone().or(returned),
                     })
                 }
                 Err(e) if refuses_record(dialect, &e) => {
-                    (&mut *conn).execute("ROLLBACK TO SAVEPOINT switchyard_record").await?;
-                    (&mut *conn).execute("RELEASE SAVEPOINT switchyard_record").await?;
+                    (&mut *conn)
+                        .execute("ROLLBACK TO SAVEPOINT switchyard_record")
+                        .await?;
+                    (&mut *conn)
+                        .execute("RELEASE SAVEPOINT switchyard_record")
+                        .await?;
                     Ok(refused(&e))
                 }
                 Err(e) => Err(e),
