@@ -145,7 +145,9 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     server.deliver_simple("Grace <grace@example.com>", "New ticket A", "one");
     server.deliver_simple("Edsger <edsger@example.com>", "New ticket B", "two");
     let (records, next_cursor, pages) = read_all(&c, Some(cursor.clone())).await;
-    assert_eq!(subjects(&records), ["New ticket A", "New ticket B"]);
+    let mut new = subjects(&records);
+    new.sort_unstable();
+    assert_eq!(new, ["New ticket A", "New ticket B"], "only the new mail");
     assert_eq!(pages, 1);
     let next_cursor = next_cursor.expect("moved");
     assert!(next_cursor > cursor, "{next_cursor} > {cursor}");
@@ -153,7 +155,7 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     // Fetch by id: this mailbox's message; an id of another UIDVALIDITY or UID is none.
     let id = records[1]["id"].as_str().expect("id").to_owned();
     let fetched = c.fetch_record(STREAM, &id).await.expect("fetch").expect("found");
-    assert_eq!(fetched["subject"], "New ticket B");
+    assert_eq!(fetched, records[1], "the same record as the read");
     let other_validity = format!("{:010}:{}", validity + 1, records[1]["uid"]);
     assert_eq!(c.fetch_record(STREAM, &other_validity).await.expect("fetch"), None);
     assert_eq!(c.fetch_record(STREAM, "0:99999").await.expect("fetch"), None);
