@@ -11,6 +11,8 @@ fi
 scripts/setup-venv.sh
 # PostgreSQL and MariaDB for the SQL connector tests (started here, or install instructions).
 scripts/ensure-databases.sh
+# Dovecot for the IMAP connector tests (each test starts its own; installed here, or instructions).
+scripts/ensure-mail-servers.sh
 # Debian's chromium and the pinned playwright-core for the console's browser test.
 scripts/ensure-browser.sh
 # The pinned Python client generator and schemathesis (.venv-sdk) for tests/integration/sdk.rs.

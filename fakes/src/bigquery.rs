@@ -19,6 +19,10 @@
 //!   @id`, `ORDER BY updated_at, id`) with named query parameters. Answers a QueryResponse:
 //!   `schema`, `rows` as `{"f": [{"v": "..."}]}` (every scalar a string), `totalRows`,
 //!   `jobReference`, `jobComplete: true`, `pageToken` when more than `maxResults` rows remain.
+//!   A query that runs longer than `timeoutMs` answers only `jobReference` and `jobComplete:
+//!   false` (no `rows`, `schema` or `totalRows`); `jobs.getQueryResults` then answers the same
+//!   until it is done. The fake's queries stay running for `incomplete_answers` answers
+//!   (default 2: the `jobs.query` answer and the first `getQueryResults`).
 //!   `GET /projects/{p}/queries/{jobId}?pageToken=` pages on (GetQueryResultsResponse, schema
 //!   included). An unknown table is 404, a bad query 400, in Google's error shape
 //!   `{"error": {"code", "message", "errors": [{"reason", "message"}], "status"}}`.
@@ -80,6 +84,9 @@ pub struct BigQueryConfig {
     pub public_key_pem: String,
     pub spec_check: Option<SpecCheck>,
     pub faults: FaultConfig,
+    /// How many answers about a query say `jobComplete: false` before it is done (the
+    /// `jobs.query` answer counts as the first).
+    pub incomplete_answers: u32,
 }
 
 impl BigQueryConfig {
@@ -89,6 +96,7 @@ impl BigQueryConfig {
             public_key_pem: public_key_pem.into(),
             spec_check: Some(spec_check()),
             faults: FaultConfig::default(),
+            incomplete_answers: 2,
         }
     }
 }
@@ -113,6 +121,8 @@ struct Job {
     page_size: usize,
     /// Issued page tokens -> offset.
     tokens: BTreeMap<String, usize>,
+    /// Answers left that say the query is still running.
+    running: u32,
 }
 
 /// The fake project.
@@ -124,6 +134,9 @@ pub struct BigQuery {
     public_key_pem: String,
     /// The token server's URL, the assertion's expected `aud`.
     token_url: Mutex<String>,
+    incomplete_answers: u32,
+    /// `jobs.getQueryResults` requests answered while their job was still running.
+    polls: Mutex<u64>,
 }
 
 /// Both servers: the API and Google's token endpoint.
@@ -164,6 +177,8 @@ pub fn start(config: BigQueryConfig) -> BigQueryServers {
         next: Mutex::new(0),
         public_key_pem: config.public_key_pem,
         token_url: Mutex::new(String::new()),
+        incomplete_answers: config.incomplete_answers,
+        polls: Mutex::new(0),
     });
     state.seed(config.rows);
     let routes = state.clone();
@@ -279,6 +294,11 @@ impl BigQuery {
         row.insert("status".into(), json!(status));
         row.insert("updated_at".into(), json!(iso_ms(now_ms())));
         Some(Value::Object(row.clone()))
+    }
+
+    /// How many `jobs.getQueryResults` requests found their query still running.
+    pub fn polls(&self) -> u64 {
+        *lock(&self.polls)
     }
 
     fn next_id(&self, prefix: &str) -> String {
@@ -485,7 +505,13 @@ async fn query(
         rows,
         page_size,
         tokens: BTreeMap::new(),
+        running: bq.incomplete_answers,
     };
+    if job.running > 0 {
+        job.running -= 1;
+        lock(&bq.jobs).insert(job_id.clone(), job);
+        return Json(still_running("bigquery#queryResponse", &job_id)).into_response();
+    }
     let (page, token) = page_of(&bq, &mut job, 0);
     let mut out = json!({
         "kind": "bigquery#queryResponse",
@@ -506,6 +532,15 @@ async fn query(
     lock(&bq.jobs).insert(job_id, job);
     let _ = fields;
     Json(out).into_response()
+}
+
+/// The answer about a query still running: its job, no rows, schema or total.
+fn still_running(kind: &str, job_id: &str) -> Value {
+    json!({
+        "kind": kind,
+        "jobReference": {"projectId": PROJECT, "jobId": job_id, "location": "US"},
+        "jobComplete": false,
+    })
 }
 
 fn page_of(bq: &BigQuery, job: &mut Job, offset: usize) -> (Vec<Value>, Option<String>) {
@@ -540,6 +575,13 @@ async fn query_results(
     };
     if let Some(size) = query.get("maxResults").and_then(|s| s.parse::<usize>().ok()) {
         job.page_size = size.max(1);
+    }
+    if job.running > 0 {
+        job.running -= 1;
+        *lock(&bq.polls) += 1;
+        let mut out = still_running("bigquery#getQueryResultsResponse", &job_id);
+        out["etag"] = json!(format!("\"{job_id}-running\""));
+        return Json(out).into_response();
     }
     let offset = match query.get("pageToken") {
         None => 0,

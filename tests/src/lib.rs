@@ -11,6 +11,7 @@ pub mod cargo;
 pub mod counter;
 pub mod databases;
 pub mod faults;
+pub mod imap;
 pub mod keepalive;
 pub mod keys;
 pub mod localstripe;

@@ -359,6 +359,9 @@ impl ConnectorClient {
             super::definition::ConnectorKind::Smtp => {
                 Some(Arc::new(super::smtp::SmtpClient::new(&def, &settings, &credentials)?))
             }
+            super::definition::ConnectorKind::Imap => {
+                Some(Arc::new(super::imap::ImapClient::new(&def, &settings, &credentials)?))
+            }
         };
         if let Some(other) = other {
             return Ok(Self {
@@ -1571,38 +1574,58 @@ impl ConnectorClient {
             return Ok(response);
         };
         let started = Instant::now();
-        while poll.statuses.contains(&response.status) {
-            let raw = response
-                .body
-                .pointer(&poll.url)
-                .and_then(Value::as_str)
-                .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| {
-                    ConnectorError::invalid_response(format!(
-                        "HTTP {} says the work is still running but gives no status URL at `{}`",
-                        response.status, poll.url
-                    ))
-                })?;
-            let status_url = Url::parse(&self.next_url(&url, raw.trim())?)
-                .map_err(|_| ConnectorError::invalid_response("the status URL is not a URL"))?;
-            if started.elapsed() >= Duration::from_secs(poll.max_wait_secs) {
+        let mut polls = 0u32;
+        while poll.is_running(response.status, &response.body) {
+            let status = match &self.compiled.poll {
+                Some(template) => {
+                    let mut vars = self.vars();
+                    vars.root("response", Cow::Borrowed(&response.body));
+                    let mut prepared = template.prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+                    let inherited: Vec<(String, String)> = headers
+                        .iter()
+                        .filter(|(k, _)| !prepared.headers.iter().any(|(own, _)| own.eq_ignore_ascii_case(k)))
+                        .cloned()
+                        .collect();
+                    prepared.headers.extend(inherited);
+                    prepared
+                }
+                None => {
+                    let pointer = poll.url.as_deref().unwrap_or_default();
+                    let raw = response
+                        .body
+                        .pointer(pointer)
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.trim().is_empty())
+                        .ok_or_else(|| {
+                            ConnectorError::invalid_response(format!(
+                                "HTTP {} says the work is still running but gives no status URL at `{pointer}`",
+                                response.status
+                            ))
+                        })?;
+                    let status_url = Url::parse(&self.next_url(&url, raw.trim())?)
+                        .map_err(|_| ConnectorError::invalid_response("the status URL is not a URL"))?;
+                    PreparedRequest {
+                        method: HttpMethod::Get,
+                        url: status_url,
+                        headers: headers.clone(),
+                        body: None,
+                    }
+                }
+            };
+            let wait = poll.wait(polls);
+            if started.elapsed() + wait > Duration::from_secs(poll.max_wait_secs) {
                 return Err(ConnectorError::new(
                     ErrorClass::Transient,
                     ErrorKind::Timeout,
                     format!(
-                        "{}: still running after {} s of polling its status",
-                        status_url.path(),
+                        "{}: still running after {} s of polling its status ({polls} polls)",
+                        status.url.path(),
                         poll.max_wait_secs
                     ),
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(poll.interval_ms)).await;
-            let status = PreparedRequest {
-                method: HttpMethod::Get,
-                url: status_url,
-                headers: headers.clone(),
-                body: None,
-            };
+            tokio::time::sleep(wait).await;
+            polls += 1;
             response = self
                 .execute_once(
                     status,

@@ -92,6 +92,8 @@ pub struct CompiledDefinition {
     pub check: Option<CompiledRequest>,
     /// The write pre-flight's request.
     pub preflight: Option<CompiledRequest>,
+    /// The status request of `poll` (when the definition gives one instead of a URL pointer).
+    pub poll: Option<CompiledRequest>,
     pub streams: BTreeMap<String, CompiledStream>,
     pub writes: BTreeMap<String, CompiledWrite>,
 }
@@ -457,6 +459,41 @@ impl CompiledDefinition {
             None => None,
             Some(spec) => Some(compile_preflight(spec, def, &config_only)?),
         };
+        let poll = match &def.poll {
+            None => None,
+            Some(spec) => {
+                if let Some(m) = &spec.running {
+                    check_pointer("poll.running.pointer", &m.pointer)?;
+                }
+                if !(spec.backoff.is_finite() && (1.0..=10.0).contains(&spec.backoff)) {
+                    return Err(invalid("poll.backoff", "must be between 1 and 10"));
+                }
+                if spec.interval_ms == 0 || spec.max_wait_secs == 0 {
+                    return Err(invalid("poll", "`interval_ms` and `max_wait_secs` must be above 0"));
+                }
+                match (&spec.url, &spec.request) {
+                    (Some(url), None) => {
+                        check_pointer("poll.url", url)?;
+                        None
+                    }
+                    (None, Some(request)) => {
+                        let req = compile_request_in("poll.request", request, def)?;
+                        Allowed {
+                            exact: &[],
+                            roots: &["config", "response"],
+                        }
+                        .check("poll.request", req.vars(), &def.config)?;
+                        Some(req)
+                    }
+                    _ => {
+                        return Err(invalid(
+                            "poll",
+                            "give either `url` (a pointer to the status URL) or `request`",
+                        ))
+                    }
+                }
+            }
+        };
         let mut streams = BTreeMap::new();
         for (name, spec) in &def.streams {
             check_name(&format!("streams.{name}"), name)?;
@@ -499,10 +536,12 @@ impl CompiledDefinition {
         super::sql::spec::validate(def)?;
         super::s3::spec::validate(def)?;
         super::smtp::spec::validate(def)?;
+        super::imap::spec::validate(def)?;
         Ok(CompiledDefinition {
             defaults: RequestDefaults { headers, query },
             check,
             preflight,
+            poll,
             streams,
             writes,
         })

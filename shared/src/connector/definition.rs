@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -92,9 +93,11 @@ pub struct ConnectorDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_preflight: Option<PreflightSpec>,
 
-    /// Work the API finishes after answering: a response with one of `statuses` names a
-    /// status URL, which the engine polls (GET) until it answers otherwise; that answer is the
-    /// request's response (Snowflake's SQL API: 202 and `statementStatusUrl`).
+    /// Work the API finishes after answering: a response with one of `statuses`, or a
+    /// successful one whose body matches `running`, is polled (the status URL it names, or
+    /// `request`) until it answers otherwise; that answer is the request's response
+    /// (Snowflake's SQL API: 202 and `statementStatusUrl`; BigQuery's `jobs.query`:
+    /// `jobComplete: false`, then `jobs.getQueryResults`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<PollSpec>,
 
@@ -104,7 +107,8 @@ pub struct ConnectorDefinition {
 
     /// What the connector talks to: `http` (the default: an API, described by the fields
     /// above), `sql` (a database, described by `sql`), `s3` (objects in a bucket,
-    /// described by `s3`) or `smtp` (a mail server, described by `smtp`).
+    /// described by `s3`), `smtp` (a mail server, described by `smtp`) or `imap` (a mailbox,
+    /// described by `imap`).
     #[serde(default, skip_serializing_if = "ConnectorKind::is_http")]
     pub kind: ConnectorKind,
 
@@ -120,6 +124,10 @@ pub struct ConnectorDefinition {
     /// A `kind: smtp` connector's writes (one templated email per mapped record).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub smtp: Option<super::smtp::SmtpSpec>,
+
+    /// A `kind: imap` connector's streams (the messages of a mailbox, read by UID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imap: Option<super::imap::ImapSpec>,
 }
 
 /// Polling work the API finishes after answering (see [`ConnectorDefinition::poll`]).
@@ -129,12 +137,30 @@ pub struct PollSpec {
     /// Statuses meaning "accepted, still running".
     #[serde(default = "default_poll_statuses")]
     pub statuses: Vec<u16>,
+    /// A successful (2xx) response whose body matches this is still running too
+    /// (`{pointer: /jobComplete, equals: false}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<ValueMatch>,
     /// JSON pointer to the status URL in such a response (absolute, or relative to the
-    /// request's URL); it must stay on the API's host.
-    pub url: String,
-    /// Milliseconds between polls.
+    /// request's URL); it must stay on the API's host. Give this or `request`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The status request, for an API whose answer names the work but no URL: placeholders
+    /// `config.*` and `response.*` (the still-running answer's body: `{{
+    /// response.jobReference.jobId }}`). Give this or `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestSpec>,
+    /// Milliseconds before the first poll.
     #[serde(default = "default_poll_interval_ms")]
     pub interval_ms: u64,
+    /// Each wait is this many times the one before (1: a constant interval), up to
+    /// `max_interval_ms`.
+    #[serde(default = "default_poll_backoff")]
+    pub backoff: f64,
+    /// The longest wait between two polls, in milliseconds (default: `interval_ms`, or
+    /// 10 s with a backoff).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_interval_ms: Option<u64>,
     /// Seconds after which the engine stops polling: a transient error, as the work may
     /// still finish (a write is then retried later, so it should be idempotent).
     #[serde(default = "default_poll_max_wait_secs")]
@@ -146,6 +172,27 @@ fn default_poll_statuses() -> Vec<u16> {
 }
 fn default_poll_interval_ms() -> u64 {
     500
+}
+fn default_poll_backoff() -> f64 {
+    1.0
+}
+
+impl PollSpec {
+    /// The wait before poll number `n` (0: the first).
+    pub fn wait(&self, n: u32) -> Duration {
+        let cap = self
+            .max_interval_ms
+            .unwrap_or(if self.backoff > 1.0 { 10_000 } else { self.interval_ms })
+            .max(self.interval_ms);
+        let ms = (self.interval_ms as f64) * self.backoff.max(1.0).powi(n.min(64) as i32);
+        Duration::from_millis(if ms.is_finite() { (ms as u64).min(cap) } else { cap })
+    }
+
+    /// Whether `status` and `body` say the work is still running.
+    pub fn is_running(&self, status: u16, body: &Value) -> bool {
+        self.statuses.contains(&status)
+            || ((200..300).contains(&status) && self.running.as_ref().is_some_and(|m| m.matches(body)))
+    }
 }
 fn default_poll_max_wait_secs() -> u64 {
     60
@@ -161,6 +208,7 @@ pub enum ConnectorKind {
     Sql,
     S3,
     Smtp,
+    Imap,
 }
 
 impl ConnectorKind {
@@ -175,6 +223,7 @@ impl ConnectorKind {
             ConnectorKind::Sql => "sql",
             ConnectorKind::S3 => "s3",
             ConnectorKind::Smtp => "smtp",
+            ConnectorKind::Imap => "imap",
         }
     }
 }
@@ -1978,6 +2027,22 @@ mod tests {
         assert!(StatusPattern::Class("4XX".into()).matches(404));
         assert!(!StatusPattern::Class("5xx".into()).matches(499));
         assert!(!StatusPattern::Class("nonsense".into()).matches(500));
+    }
+
+    #[test]
+    fn poll_waits_grow_by_the_backoff_up_to_the_cap_and_running_needs_a_success() {
+        let poll: PollSpec = serde_yaml::from_str(
+            "{running: {pointer: /jobComplete, equals: false}, request: {method: GET, path: /q}, interval_ms: 200, backoff: 2, max_interval_ms: 1000}",
+        )
+        .expect("parses");
+        let waits: Vec<u64> = (0..5).map(|n| poll.wait(n).as_millis() as u64).collect();
+        assert_eq!(waits, [200, 400, 800, 1000, 1000]);
+        assert!(poll.is_running(200, &serde_json::json!({"jobComplete": false})));
+        assert!(!poll.is_running(200, &serde_json::json!({"jobComplete": true})));
+        assert!(!poll.is_running(500, &serde_json::json!({"jobComplete": false})));
+        let constant: PollSpec = serde_yaml::from_str("{url: /statementStatusUrl, interval_ms: 250}").expect("parses");
+        assert_eq!(constant.wait(7).as_millis(), 250);
+        assert!(constant.is_running(202, &Value::Null));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Connector kinds beside HTTP: the calls every kind answers, so sync jobs, cursors,
 //! checkpoints, record links, job counts and the CLI do not care whether a connection is an
-//! API, a database ([`super::sql`]), files in a bucket ([`super::s3`]) or a mail server
-//! ([`super::smtp`]).
+//! API, a database ([`super::sql`]), files in a bucket ([`super::s3`]), a mail server
+//! ([`super::smtp`]) or a mailbox ([`super::imap`]).
 //!
 //! [`super::ConnectorClient`] holds one [`KindClient`] for a definition whose `kind` is not
 //! `http` and hands every read, fetch, write and check to it.
@@ -49,6 +49,7 @@ impl ConnectorDefinition {
             ConnectorKind::Sql => self.sql.iter().flat_map(|s| s.streams.keys().cloned()).collect(),
             ConnectorKind::S3 => self.s3.iter().flat_map(|s| s.streams.keys().cloned()).collect(),
             ConnectorKind::Smtp => Vec::new(),
+            ConnectorKind::Imap => self.imap.iter().flat_map(|s| s.streams.keys().cloned()).collect(),
         }
     }
 
@@ -59,6 +60,7 @@ impl ConnectorDefinition {
             ConnectorKind::Sql => self.sql.iter().flat_map(|s| s.writes.keys().cloned()).collect(),
             ConnectorKind::S3 => self.s3.iter().flat_map(|s| s.writes.keys().cloned()).collect(),
             ConnectorKind::Smtp => self.smtp.iter().flat_map(|s| s.writes.keys().cloned()).collect(),
+            ConnectorKind::Imap => Vec::new(),
         }
     }
 

@@ -44,6 +44,7 @@ pub mod cursor;
 pub mod definition;
 pub mod errors;
 pub mod hash;
+pub mod imap;
 mod jq_natives;
 pub mod jwt;
 pub mod kind;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use switchyard_fakes::bigquery::{self, BigQueryConfig, CLIENT_EMAIL, DATASET, LANDING_TABLE, PROJECT, TABLE};
 use switchyard_tests::keys::rsa_key_pair;
 
-use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
+use super::{client, client_of, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
 
 #[tokio::test]
 async fn bigquery() {
@@ -77,6 +77,11 @@ async fn bigquery() {
     )
     .await;
     assert_eq!(bq.api.count(&landing), 2, "refused rows left nothing behind");
+    assert!(
+        bq.api.polls() >= 2,
+        "every query answered `jobComplete: false` first and was polled: {} polls",
+        bq.api.polls()
+    );
     let violations = bq.api.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
 }
@@ -101,4 +106,41 @@ async fn bigquery_refuses_a_table_setting_that_could_escape_its_quotes() {
         panic!("the table setting is refused");
     };
     assert!(err.message.contains("config `table` does not match"), "{err}");
+}
+
+/// A query that never completes is polled with a growing wait, within `max_wait_secs`, then
+/// fails as transient (to be retried), naming how long it waited.
+#[tokio::test]
+async fn bigquery_stops_polling_a_query_that_does_not_complete() {
+    let (key, public) = rsa_key_pair();
+    let bq = bigquery::start(BigQueryConfig {
+        rows: 3,
+        incomplete_answers: u32::MAX,
+        ..BigQueryConfig::new(public)
+    });
+    let text = switchyard::connector::Registry::embedded_source("bigquery")
+        .expect("built in")
+        .replace("max_wait_secs: 120", "max_wait_secs: 2");
+    let def = switchyard::connector::registry::parse_definition("bigquery.yaml", &text).expect("valid");
+    let c = client_of(
+        std::sync::Arc::new(def),
+        &bq.api_url(),
+        &[("client_email", CLIENT_EMAIL), ("private_key", key.as_str())],
+        json!({"project_id": PROJECT, "table": format!("{DATASET}.{TABLE}"), "token_uri": bq.token_url()}),
+    );
+    let e = c.check().await.expect_err("never completes");
+    assert_eq!(
+        (e.class, e.kind),
+        (
+            switchyard::connector::ErrorClass::Transient,
+            switchyard::connector::ErrorKind::Timeout
+        ),
+        "{e}"
+    );
+    assert!(e.message.contains("still running after 2 s"), "{e}");
+    // Waits of 0.2, 0.4 and 0.8 s fit in 2 s (fewer when the requests themselves are slow);
+    // the next, 1.6 s, would not.
+    assert!((1..=3).contains(&bq.api.polls()), "{} polls: {e}", bq.api.polls());
+    let violations = bq.api.violations.all();
+    assert!(violations.is_empty(), "{violations:#?}");
 }

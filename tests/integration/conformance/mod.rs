@@ -32,6 +32,7 @@ mod eskilled;
 mod generic_rest;
 mod github;
 mod hubspot;
+mod imap;
 mod jr_plus;
 mod linear;
 mod magento;
@@ -80,6 +81,17 @@ pub fn client(id: &str, base_url: &str, credentials: &[(&str, &str)], config: Va
     let def = registry
         .get_shared(id)
         .unwrap_or_else(|| panic!("{id} is a built-in connector"));
+    client_of(def, base_url, credentials, config)
+}
+
+/// A client for `def`, pointed at a fake.
+pub fn client_of(
+    def: Arc<switchyard::connector::ConnectorDefinition>,
+    base_url: &str,
+    credentials: &[(&str, &str)],
+    config: Value,
+) -> ConnectorClient {
+    let id = def.id.clone();
     let mut settings = ClientSettings::from_connection_config(&match config {
         Value::Object(map) => map,
         _ => Map::new(),

@@ -293,16 +293,46 @@ impl Dialect {
         )
     }
 
+    /// The most bind parameters one statement may carry: PostgreSQL's and MySQL's protocols
+    /// count them in 16 bits (65,535); SQLite's `SQLITE_MAX_VARIABLE_NUMBER` is 32,766 since
+    /// 3.32 (the bundled library is newer).
+    pub fn max_params(self) -> usize {
+        match self {
+            Dialect::Postgres | Dialect::Mysql => 65_535,
+            Dialect::Sqlite => 32_766,
+        }
+    }
+
     /// An insert, or an upsert on `key`, of one row with `columns` (parameters in their
     /// order); with `returning`, the statement returns that column as text.
     pub fn insert(self, table: &str, columns: &[&Column], key: &[String], returning: Option<&Column>) -> String {
+        self.insert_rows(table, columns, key, 1, returning)
+    }
+
+    /// An insert, or an upsert on `key`, of `rows` rows with `columns` each: one statement,
+    /// `INSERT ... VALUES (...), (...)` (parameters row after row, each in `columns` order).
+    /// Its rows must hold distinct keys: PostgreSQL refuses a statement that would update
+    /// one row twice.
+    pub fn insert_rows(
+        self,
+        table: &str,
+        columns: &[&Column],
+        key: &[String],
+        rows: usize,
+        returning: Option<&Column>,
+    ) -> String {
         let mut params = Params::default();
         let names: Vec<String> = columns.iter().map(|c| self.quote(&c.name)).collect();
-        let values: Vec<String> = columns.iter().map(|c| self.value_param(&mut params, c)).collect();
+        let tuples: Vec<String> = (0..rows.max(1))
+            .map(|_| {
+                let values: Vec<String> = columns.iter().map(|c| self.value_param(&mut params, c)).collect();
+                format!("({})", values.join(", "))
+            })
+            .collect();
         let mut sql = format!(
-            "INSERT INTO {table} ({}) VALUES ({})",
+            "INSERT INTO {table} ({}) VALUES {}",
             names.join(", "),
-            values.join(", ")
+            tuples.join(", ")
         );
         if !key.is_empty() {
             let mut set: Vec<&Column> = columns.iter().copied().filter(|c| !key.contains(&c.name)).collect();

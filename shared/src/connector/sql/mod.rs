@@ -7,13 +7,18 @@
 //! * [`dialect`]: statement text per engine (quoting, placeholders, keyset chunks, upserts).
 //! * [`values`]: rows to JSON records and record values to bind parameters.
 //! * [`redact`]: the connection URL kept out of every message.
+//! * [`batch`]: which rows of a batch share one multi-row `INSERT`.
 //!
 //! Streams read in keyset-paginated chunks (`WHERE (cursor, key) > (?, ?) ORDER BY cursor, key
-//! LIMIT n`), never OFFSET. Writes run one transaction per batch with a savepoint per record,
-//! so a record the database refuses (a constraint, a bad value) is rolled back alone and
-//! reported with the database's reason while the rest of the batch commits. The pool (1 or 2
+//! LIMIT n`), never OFFSET. Writes run one transaction per batch. Rows that write the same
+//! columns share one `INSERT ... VALUES (...), (...)` statement (upserts with it), under a
+//! savepoint; when the database refuses that statement for one of its rows, it is rolled back
+//! and its rows are written one by one, each under a savepoint of its own, so a record the
+//! database refuses (a constraint, a bad value) fails alone with the database's reason while
+//! the rest of the batch commits. The pool (1 or 2
 //! connections) lives in the client, which connector-sync keeps across warm invocations.
 
+mod batch;
 pub mod dialect;
 pub mod redact;
 pub mod spec;
@@ -67,17 +72,7 @@ macro_rules! bind_all {
     }};
 }
 
-/// One prepared row write: its statement and parameters.
-#[derive(Clone)]
-struct RowWrite {
-    index: usize,
-    sql: String,
-    params: Vec<BindValue>,
-    /// The destination id when the record carries it.
-    id: Option<String>,
-    /// MySQL upserts: an update on the key first; the insert runs when it matched no row.
-    update: Option<(String, Vec<BindValue>)>,
-}
+use batch::{RowWrite, Step};
 
 /// A `kind: sql` definition bound to one connection: its pool, schema and described columns.
 pub struct SqlClient {
@@ -89,6 +84,8 @@ pub struct SqlClient {
     url: SecretString,
     /// Columns per relation, described once per client.
     columns: Mutex<HashMap<String, std::sync::Arc<Vec<Column>>>>,
+    /// MySQL: whether a table's only unique index is a write's key, per (table, key).
+    key_only_unique: Mutex<HashMap<(String, Vec<String>), bool>>,
     max_pages: u32,
 }
 
@@ -215,6 +212,7 @@ impl SqlClient {
             pool,
             url,
             columns: Mutex::new(HashMap::new()),
+            key_only_unique: Mutex::new(HashMap::new()),
             max_pages,
         })
     }
@@ -592,17 +590,18 @@ impl SqlClient {
         let table = self.dialect.table(&spec.table, self.schema.as_deref());
         let what = format!("write `{operation}`: table `{}`", spec.table);
         let columns = self.columns(&table, &what).await?;
+        let on_duplicate_key = self.dialect == Dialect::Mysql
+            && !spec.key.is_empty()
+            && spec.rows_per_statement > 1
+            && self.key_is_only_unique_index(spec).await?;
         let mut results: Vec<Option<WriteResult>> = vec![None; records.len()];
         let mut ready = Vec::new();
         for (index, record) in records.iter().enumerate() {
-            match self.prepare_row(spec, &table, &columns, record) {
-                Ok((sql, params, id, update)) => ready.push(RowWrite {
-                    index,
-                    sql,
-                    params,
-                    id,
-                    update,
-                }),
+            match self.prepare_row(spec, &table, &columns, record, on_duplicate_key) {
+                Ok(mut row) => {
+                    row.index = index;
+                    ready.push(row)
+                }
                 Err(reason) => {
                     results[index] = Some(WriteResult::Failed {
                         reason: format!("record {}: {reason}", index + 1),
@@ -626,11 +625,12 @@ impl SqlClient {
             // Each batch runs as a task of its own over owned data (the pool is shared): sqlx's
             // transaction executors cannot prove `Send` for every lifetime inside the callers'
             // futures otherwise.
-            let (rows, dialect, url) = (chunk.to_vec(), self.dialect, self.url.expose_secret().to_owned());
+            let steps = batch::plan(self.dialect, &table, &spec.key, chunk.to_vec(), spec.rows_per_statement);
+            let (dialect, url) = (self.dialect, self.url.expose_secret().to_owned());
             let task = match &self.pool {
-                Pool::Pg(p) => tokio::spawn(write_chunk_pg(p.clone(), rows, dialect, url)),
-                Pool::My(p) => tokio::spawn(write_chunk_my(p.clone(), rows, dialect, url)),
-                Pool::Lite(p) => tokio::spawn(write_chunk_lite(p.clone(), rows, dialect, url)),
+                Pool::Pg(p) => tokio::spawn(write_chunk_pg(p.clone(), steps, dialect, url)),
+                Pool::My(p) => tokio::spawn(write_chunk_my(p.clone(), steps, dialect, url)),
+                Pool::Lite(p) => tokio::spawn(write_chunk_lite(p.clone(), steps, dialect, url)),
             };
             let outcome = task.await.map_err(|_| sqlx::Error::WorkerCrashed).and_then(|r| r);
             match outcome {
@@ -661,15 +661,59 @@ impl SqlClient {
             .collect())
     }
 
+    /// MySQL: whether the write's key is the table's only unique index (the primary key or a
+    /// unique index over exactly the key's columns, and no other), so that `ON DUPLICATE KEY
+    /// UPDATE` can only match on the key. Asked once per client.
+    async fn key_is_only_unique_index(&self, spec: &SqlWriteSpec) -> Result<bool, ConnectorError> {
+        let cache_key = (spec.table.clone(), spec.key.clone());
+        if let Some(hit) = self.key_only_unique.lock().await.get(&cache_key) {
+            return Ok(*hit);
+        }
+        let Pool::My(pool) = &self.pool else { return Ok(false) };
+        let (schema, table) = match spec.table.split_once('.') {
+            Some((s, t)) => (Some(s.to_owned()), t.to_owned()),
+            None => (self.schema.clone(), spec.table.clone()),
+        };
+        let rows = sqlx::query(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND NON_UNIQUE = 0 \
+             ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| {
+            self.error(
+                &format!("write: table `{}`: its unique indexes cannot be read", spec.table),
+                &e,
+            )
+        })?;
+        let mut indexes: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            std::collections::BTreeMap::new();
+        for r in &rows {
+            let index: String = r.try_get(0).unwrap_or_default();
+            let column: String = r.try_get(1).unwrap_or_default();
+            indexes.entry(index).or_default().insert(column);
+        }
+        let key: std::collections::BTreeSet<String> = spec.key.iter().cloned().collect();
+        let only = indexes.len() == 1 && indexes.values().all(|cols| *cols == key);
+        self.key_only_unique.lock().await.insert(cache_key, only);
+        Ok(only)
+    }
+
     /// The statement and parameters writing one record, or why the record is refused: not an
-    /// object, empty, naming a column the table does not have, or lacking a key column.
+    /// object, empty, naming a column the table does not have, or lacking a key column. With
+    /// `on_duplicate_key` (MySQL, whose key is the table's only unique index), an upsert is
+    /// one `INSERT ... ON DUPLICATE KEY UPDATE`, which can share a statement.
     fn prepare_row(
         &self,
         spec: &SqlWriteSpec,
         table: &str,
         columns: &[Column],
         record: &Value,
-    ) -> Result<PreparedRow, String> {
+        on_duplicate_key: bool,
+    ) -> Result<RowWrite, String> {
         let Value::Object(fields) = record else {
             return Err("the mapped record is not a JSON object of column values".into());
         };
@@ -700,7 +744,34 @@ impl SqlClient {
             (Some(name), None) => columns.iter().find(|c| &c.name == name),
             _ => None,
         };
-        if self.dialect == Dialect::Mysql && !spec.key.is_empty() {
+        let key = (!spec.key.is_empty()).then(|| {
+            spec.key
+                .iter()
+                .map(|k| fields.get(k).map(|v| v.to_string()).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("\u{1f}")
+        });
+        let row = |sql: String, params: Vec<BindValue>, update: Option<(String, Vec<BindValue>)>| {
+            // A row shares a statement when its result needs nothing back: MySQL's generated
+            // id comes from the statement (`last_insert_id`), PostgreSQL's and SQLite's from
+            // `RETURNING`, one per row.
+            let shareable = update.is_none()
+                && match self.dialect {
+                    Dialect::Mysql => id.is_some(),
+                    Dialect::Postgres | Dialect::Sqlite => returning.is_none(),
+                };
+            RowWrite {
+                index: 0,
+                sql,
+                params,
+                id: id.clone(),
+                update,
+                columns: used.iter().map(|c| (*c).clone()).collect(),
+                key: key.clone(),
+                shareable,
+            }
+        };
+        if self.dialect == Dialect::Mysql && !spec.key.is_empty() && !on_duplicate_key {
             let sql = self.dialect.insert(table, &used, &[], returning);
             let mut update_params: Vec<BindValue> = used
                 .iter()
@@ -713,112 +784,154 @@ impl SqlClient {
                 update_params.push(values::bind_value(self.dialect, column, &fields[key]));
             }
             let update = self.dialect.update_on_key(table, &used, &spec.key);
-            return Ok((sql, params, id, Some((update, update_params))));
+            return Ok(row(sql, params, Some((update, update_params))));
         }
         let sql = self.dialect.insert(table, &used, &spec.key, returning);
-        Ok((sql, params, id, None))
+        Ok(row(sql, params, None))
     }
 }
 
-/// A record's insert (statement, parameters), its destination id, and MySQL's update first.
-type PreparedRow = (String, Vec<BindValue>, Option<String>, Option<(String, Vec<BindValue>)>);
-
-/// The per-engine batch writers: one transaction, a savepoint per record.
+/// The per-engine batch writers: one transaction; each shared statement under a savepoint
+/// (refused: its rows again one by one), each single row under a savepoint of its own.
 macro_rules! write_chunk {
-    ($name:ident, $pool:ty, $last_id:expr) => {
+    ($name:ident, $one:ident, $pool:ty, $conn:ty, $last_id:expr) => {
         async fn $name(
             pool: $pool,
-            chunk: Vec<RowWrite>,
+            steps: Vec<Step>,
             dialect: Dialect,
             url: String,
         ) -> Result<Vec<WriteResult>, sqlx::Error> {
             let mut tx = pool.begin().await?;
-            let mut out = Vec::with_capacity(chunk.len());
-            for row in &chunk {
-                (&mut *tx).execute("SAVEPOINT switchyard_record").await?;
-                if let Some((update, params)) = &row.update {
-                    match bind_all!(sqlx::query(update), params).execute(&mut *tx).await {
-                        Ok(done) if done.rows_affected() > 0 => {
-                            (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
-                            out.push(WriteResult::Ok {
-                                destination_id: row.id.clone(),
-                            });
-                            continue;
+            let mut out = Vec::new();
+            for step in &steps {
+                match step {
+                    Step::One(row) => out.push($one(&mut tx, row, dialect, &url).await?),
+                    Step::Many { sql, params, rows } => {
+                        (&mut *tx).execute("SAVEPOINT switchyard_rows").await?;
+                        match bind_all!(sqlx::query(sql), params).execute(&mut *tx).await {
+                            Ok(_) => {
+                                (&mut *tx).execute("RELEASE SAVEPOINT switchyard_rows").await?;
+                                out.extend(rows.iter().map(|r| WriteResult::Ok {
+                                    destination_id: r.id.clone(),
+                                }));
+                            }
+                            Err(e) if refuses_record(dialect, &e) => {
+                                (&mut *tx)
+                                    .execute("ROLLBACK TO SAVEPOINT switchyard_rows")
+                                    .await?;
+                                (&mut *tx).execute("RELEASE SAVEPOINT switchyard_rows").await?;
+                                for row in rows {
+                                    out.push($one(&mut tx, row, dialect, &url).await?);
+                                }
+                            }
+                            Err(e) => return Err(e),
                         }
-                        Ok(_) => {}
-                        Err(e) if refuses_record(dialect, &e) => {
-                            (&mut *tx)
-                                .execute("ROLLBACK TO SAVEPOINT switchyard_record")
-                                .await?;
-                            (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
-                            out.push(WriteResult::Failed {
-                                reason: format!(
-                                    "refused by the database: {}",
-                                    redact::redact(&describe_error(&e), &url)
-                                ),
-                                class: ErrorClass::Permanent,
-                            });
-                            continue;
-                        }
-                        Err(e) => return Err(e),
                     }
-                }
-                let returning = row.id.is_none() && dialect != Dialect::Mysql && row.sql.contains(" RETURNING ");
-                let result: Result<Option<String>, sqlx::Error> = if returning {
-                    bind_all!(sqlx::query_scalar::<_, String>(&row.sql), &row.params)
-                        .fetch_optional(&mut *tx)
-                        .await
-                } else {
-                    bind_all!(sqlx::query(&row.sql), &row.params)
-                        .execute(&mut *tx)
-                        .await
-                        .map(|done| {
-                            #[allow(clippy::redundant_closure_call)]
-                            ($last_id)(&done)
-                        })
-                };
-                match result {
-                    Ok(returned) => {
-                        (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
-                        out.push(WriteResult::Ok {
-                            destination_id: row.id.clone().or(returned),
-                        });
-                    }
-                    Err(e) if refuses_record(dialect, &e) => {
-                        (&mut *tx)
-                            .execute("ROLLBACK TO SAVEPOINT switchyard_record")
-                            .await?;
-                        (&mut *tx).execute("RELEASE SAVEPOINT switchyard_record").await?;
-                        out.push(WriteResult::Failed {
-                            reason: format!(
-                                "refused by the database: {}",
-                                redact::redact(&describe_error(&e), &url)
-                            ),
-                            class: ErrorClass::Permanent,
-                        });
-                    }
-                    Err(e) => return Err(e),
                 }
             }
             tx.commit().await?;
             Ok(out)
+        }
+
+        /// One row under its own savepoint: written, or refused alone.
+        async fn $one(
+            conn: &mut $conn,
+            row: &RowWrite,
+            dialect: Dialect,
+            url: &str,
+        ) -> Result<WriteResult, sqlx::Error> {
+            let refused = |e: &sqlx::Error| WriteResult::Failed {
+                reason: format!(
+                    "refused by the database: {}",
+                    redact::redact(&describe_error(e), url)
+                ),
+                class: ErrorClass::Permanent,
+            };
+            (&mut *conn).execute("SAVEPOINT switchyard_record").await?;
+            if let Some((update, params)) = &row.update {
+                match bind_all!(sqlx::query(update), params).execute(&mut *conn).await {
+                    Ok(done) if done.rows_affected() > 0 => {
+                        (&mut *conn)
+                            .execute("RELEASE SAVEPOINT switchyard_record")
+                            .await?;
+                        return Ok(WriteResult::Ok {
+                            destination_id: row.id.clone(),
+                        });
+                    }
+                    Ok(_) => {}
+                    Err(e) if refuses_record(dialect, &e) => {
+                        (&mut *conn)
+                            .execute("ROLLBACK TO SAVEPOINT switchyard_record")
+                            .await?;
+                        (&mut *conn)
+                            .execute("RELEASE SAVEPOINT switchyard_record")
+                            .await?;
+                        return Ok(refused(&e));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let returning = row.id.is_none() && dialect != Dialect::Mysql && row.sql.contains(" RETURNING ");
+            let result: Result<Option<String>, sqlx::Error> = if returning {
+                bind_all!(sqlx::query_scalar::<_, String>(&row.sql), &row.params)
+                    .fetch_optional(&mut *conn)
+                    .await
+            } else {
+                bind_all!(sqlx::query(&row.sql), &row.params)
+                    .execute(&mut *conn)
+                    .await
+                    .map(|done| {
+                        #[allow(clippy::redundant_closure_call)]
+                        ($last_id)(&done)
+                    })
+            };
+            match result {
+                Ok(returned) => {
+                    (&mut *conn)
+                        .execute("RELEASE SAVEPOINT switchyard_record")
+                        .await?;
+                    Ok(WriteResult::Ok {
+                        destination_id: row.id.clone().or(returned),
+                    })
+                }
+                Err(e) if refuses_record(dialect, &e) => {
+                    (&mut *conn)
+                        .execute("ROLLBACK TO SAVEPOINT switchyard_record")
+                        .await?;
+                    (&mut *conn)
+                        .execute("RELEASE SAVEPOINT switchyard_record")
+                        .await?;
+                    Ok(refused(&e))
+                }
+                Err(e) => Err(e),
+            }
         }
     };
 }
 
 write_chunk!(
     write_chunk_pg,
+    write_row_pg,
     PgPool,
+    sqlx::PgConnection,
     |_: &sqlx::postgres::PgQueryResult| None::<String>
 );
-write_chunk!(write_chunk_my, MySqlPool, |done: &sqlx::mysql::MySqlQueryResult| {
-    Some(done.last_insert_id())
-        .filter(|id| *id != 0)
-        .map(|id| id.to_string())
-});
+write_chunk!(
+    write_chunk_my,
+    write_row_my,
+    MySqlPool,
+    sqlx::MySqlConnection,
+    |done: &sqlx::mysql::MySqlQueryResult| {
+        Some(done.last_insert_id())
+            .filter(|id| *id != 0)
+            .map(|id| id.to_string())
+    }
+);
 write_chunk!(
     write_chunk_lite,
+    write_row_lite,
     SqlitePool,
+    sqlx::SqliteConnection,
     |_: &sqlx::sqlite::SqliteQueryResult| None::<String>
 );
 

@@ -155,6 +155,18 @@ pub struct SqlWriteSpec {
     /// Records per transaction.
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
+
+    /// The most records one `INSERT ... VALUES (...), (...)` statement carries (fewer when the
+    /// database's parameter limit is reached first); 1 writes one statement per record.
+    /// Records whose id the database generates are always written one by one (so each gets
+    /// its own id back), and so are upserts on MySQL unless the key is the table's only
+    /// unique index (its `ON DUPLICATE KEY UPDATE` matches any unique key).
+    #[serde(default = "default_rows_per_statement")]
+    pub rows_per_statement: usize,
+}
+
+fn default_rows_per_statement() -> usize {
+    500
 }
 
 fn default_batch_size() -> usize {
@@ -261,6 +273,12 @@ pub fn validate(def: &ConnectorDefinition) -> Result<(), Invalid> {
         }
         if !(1..=10_000).contains(&write.batch_size) {
             return Err(invalid(format!("{at}.batch_size"), "must be between 1 and 10000"));
+        }
+        if !(1..=10_000).contains(&write.rows_per_statement) {
+            return Err(invalid(
+                format!("{at}.rows_per_statement"),
+                "must be between 1 and 10000",
+            ));
         }
     }
     Ok(())
