@@ -252,6 +252,8 @@ pub async fn build_flow(
         on_conflict: Default::default(),
         lookups: draft.lookups,
         match_on_create: None,
+        on_delete: Default::default(),
+        archive_mapping: None,
     })
 }
 

@@ -9,7 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::routes::{
-    audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, subjects, suggestions, usage,
+    audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, reviews, subjects, suggestions,
+    usage,
     webhook_subscriptions,
 };
 
@@ -98,6 +99,8 @@ impl Modify for IdempotencyKeys {
         flows::run,
         conflicts::list,
         conflicts::resolve,
+        reviews::list,
+        reviews::resolve,
         suggestions::suggest,
         dead_letters::list,
         dead_letters::show,

@@ -1215,10 +1215,10 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
             ));
         }
     }
-    if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) && spec.key.is_none() {
+    if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert | WriteKind::Delete) && spec.key.is_none() {
         return Err(invalid(
             format!("{at}.key"),
-            "update and upsert operations need the `key` that identifies a record",
+            "update, upsert and delete operations need the `key` that identifies a record",
         ));
     }
     check_opt_pointer(&format!("{at}.key"), &spec.key)?;

@@ -476,6 +476,7 @@ impl S3Client {
             max_cursor,
             total: None,
             rejected,
+            deleted: Vec::new(),
         })
     }
 

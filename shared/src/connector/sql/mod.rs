@@ -457,6 +457,7 @@ impl SqlClient {
             max_cursor,
             total: None,
             rejected: Vec::new(),
+            deleted: Vec::new(),
         })
     }
 
