@@ -1279,7 +1279,9 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
         .vars()
         .iter()
         .any(|(_, v)| matches!(v.root(), "records" | "record" | "item"));
-    if !sends_records {
+    // A delete names its record by its key (`DELETE /contacts/{{ key }}`), and sends nothing else.
+    let names_key = spec.kind == WriteKind::Delete && request.vars().iter().any(|(_, v)| v.as_str() == "key");
+    if !sends_records && !names_key {
         return Err(invalid(
             field,
             "the request never sends the records: use `{{ records }}` (or `{{ record }}` with batch_size 1)",
