@@ -422,10 +422,8 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                 };
                 let archive = match (archive_mapping_file, reverse_archive_mapping_file) {
                     (Some(a), Some(b)) => Some([
-                        std::fs::read_to_string(&a)
-                            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.display()))?,
-                        std::fs::read_to_string(&b)
-                            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", b.display()))?,
+                        std::fs::read_to_string(&a).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.display()))?,
+                        std::fs::read_to_string(&b).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", b.display()))?,
                     ]),
                     _ => None,
                 };

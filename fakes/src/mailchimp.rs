@@ -927,7 +927,12 @@ async fn update_member(
     };
     for field in input.keys() {
         if field == "status_if_new" || !WRITABLE.contains(&field.as_str()) {
-            mc.violation("PATCH", &path, &format!("/body/{field}"), "not a field of Update list member");
+            mc.violation(
+                "PATCH",
+                &path,
+                &format!("/body/{field}"),
+                "not a field of Update list member",
+            );
         }
     }
     if let Some(status) = input.get("status") {

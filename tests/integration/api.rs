@@ -2282,7 +2282,9 @@ async fn possible_duplicates_are_listed_and_answered_through_the_api_and_audited
 
     // Both halves of the link list the three duplicates (not the conflict), with their scores.
     for flow in ["flow_d12", "flow_d21"] {
-        let r = api.call("GET", &format!("/v1/flows/{flow}/reviews"), &admin, None).await;
+        let r = api
+            .call("GET", &format!("/v1/flows/{flow}/reviews"), &admin, None)
+            .await;
         assert_eq!(r.status, 200, "{}", r.body);
         let items = r.body["items"].as_array().unwrap();
         let records: Vec<&str> = items.iter().map(|i| i["record"].as_str().unwrap()).collect();
@@ -2294,35 +2296,57 @@ async fn possible_duplicates_are_listed_and_answered_through_the_api_and_audited
         assert_eq!(items[0]["second_version"]["properties"]["email"], "jsmith@mail.io");
     }
     let r = api.call("GET", "/v1/flows/flow_d12/conflicts", &admin, None).await;
-    let conflicts: Vec<&str> = r.body["items"].as_array().unwrap().iter().map(|i| i["record"].as_str().unwrap()).collect();
+    let conflicts: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["record"].as_str().unwrap())
+        .collect();
     assert_eq!(conflicts, ["104"], "a duplicate is not a conflict: {}", r.body);
 
     // Bad answers are refused and change nothing.
     let resolve = |record: &str| format!("/v1/flows/flow_d12/reviews/{record}/resolve");
-    let r = api.call("POST", &resolve("101"), &admin, Some(json!({"decision": "merge"}))).await;
+    let r = api
+        .call("POST", &resolve("101"), &admin, Some(json!({"decision": "merge"})))
+        .await;
     assert!([400, 422].contains(&r.status), "{} {}", r.status, r.body);
-    let r = api.call("POST", &resolve("104"), &admin, Some(json!({"decision": "link"}))).await;
+    let r = api
+        .call("POST", &resolve("104"), &admin, Some(json!({"decision": "link"})))
+        .await;
     assert_eq!(r.status, 409, "a conflict is answered under /conflicts: {}", r.body);
-    let r = api.call("POST", &resolve("999"), &admin, Some(json!({"decision": "link"}))).await;
+    let r = api
+        .call("POST", &resolve("999"), &admin, Some(json!({"decision": "link"})))
+        .await;
     assert_eq!(r.status, 404, "{}", r.body);
     let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
-    let r = api.call("POST", &resolve("101"), &viewer, Some(json!({"decision": "link"}))).await;
+    let r = api
+        .call("POST", &resolve("101"), &viewer, Some(json!({"decision": "link"})))
+        .await;
     assert_eq!(r.status, 403, "{}", r.body);
 
     // `link`: the two records are linked both ways.
-    let r = api.call("POST", &resolve("101"), &admin, Some(json!({"decision": "link"}))).await;
+    let r = api
+        .call("POST", &resolve("101"), &admin, Some(json!({"decision": "link"})))
+        .await;
     assert_eq!((r.status, &r.body["decision"]), (200, &json!("link")), "{}", r.body);
     let ours = links.get_many("flow_d12", &["101".to_string()]).await.unwrap();
     let theirs = links.get_many("flow_d21", &["9101".to_string()]).await.unwrap();
     assert_eq!(ours["101"].destination_id, "9101");
     assert_eq!(theirs["9101"].destination_id, "101");
     // `create_new`: each is left to be created on the other side, without a counterpart.
-    let r = api.call("POST", &resolve("102"), &admin, Some(json!({"decision": "create_new"}))).await;
+    let r = api
+        .call("POST", &resolve("102"), &admin, Some(json!({"decision": "create_new"})))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let ours = links.get_many("flow_d12", &["102".to_string()]).await.unwrap();
-    assert_eq!((ours["102"].destination_id.as_str(), ours["102"].content_hash.as_str()), ("", ""));
+    assert_eq!(
+        (ours["102"].destination_id.as_str(), ours["102"].content_hash.as_str()),
+        ("", "")
+    );
     // `ignore`: both are skipped as unchanged (a hash, no counterpart) until they change.
-    let r = api.call("POST", &resolve("103"), &admin, Some(json!({"decision": "ignore"}))).await;
+    let r = api
+        .call("POST", &resolve("103"), &admin, Some(json!({"decision": "ignore"})))
+        .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let ours = links.get_many("flow_d12", &["103".to_string()]).await.unwrap();
     let theirs = links.get_many("flow_d21", &["9103".to_string()]).await.unwrap();
@@ -2333,10 +2357,16 @@ async fn possible_duplicates_are_listed_and_answered_through_the_api_and_audited
     // Answered ones leave the queue; answering again is a 404.
     let r = api.call("GET", "/v1/flows/flow_d21/reviews", &admin, None).await;
     assert_eq!(r.body["items"], json!([]), "{}", r.body);
-    let r = api.call("POST", &resolve("101"), &admin, Some(json!({"decision": "link"}))).await;
+    let r = api
+        .call("POST", &resolve("101"), &admin, Some(json!({"decision": "link"})))
+        .await;
     assert_eq!(r.status, 404, "{}", r.body);
     let reviews = switchyard::store::reviews::ReviewStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
-    assert_eq!(reviews.list(&first, &second).await.unwrap().len(), 1, "the conflict stays");
+    assert_eq!(
+        reviews.list(&first, &second).await.unwrap().len(),
+        1,
+        "the conflict stays"
+    );
 
     // Each answer is audited with the record and the outcome.
     let log = api.call("GET", "/v1/audit?limit=200", &admin, None).await;
@@ -2345,9 +2375,21 @@ async fn possible_duplicates_are_listed_and_answered_through_the_api_and_audited
         .unwrap()
         .iter()
         .filter(|e| e["action"] == "review.resolve")
-        .map(|e| (e["target"].as_str().unwrap_or_default().to_string(), e["status"].as_u64().unwrap()))
+        .map(|e| {
+            (
+                e["target"].as_str().unwrap_or_default().to_string(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    for (record, status) in [("101", 200), ("102", 200), ("103", 200), ("104", 409), ("999", 404), ("101", 404)] {
+    for (record, status) in [
+        ("101", 200),
+        ("102", 200),
+        ("103", 200),
+        ("104", 409),
+        ("999", 404),
+        ("101", 404),
+    ] {
         assert!(
             resolved.iter().any(|(r, s)| r == record && *s == status),
             "{record} {status} audited: {resolved:?}"

@@ -516,7 +516,10 @@ async fn a_link_whose_flows_disagree_is_refused_with_the_reason() {
     .await
     .unwrap_err();
     assert!(matches!(err, LinkError::Deletes(_)), "{err}");
-    assert!(err.to_string().contains("needs an archive mapping for each flow"), "{err}");
+    assert!(
+        err.to_string().contains("needs an archive mapping for each flow"),
+        "{err}"
+    );
     for id in [&f.to_mc.id, &f.to_hs.id, &campaigns_back.id] {
         let flow = f.rig.deps.flows.get(id).await.unwrap().unwrap();
         assert_eq!(
@@ -570,13 +573,19 @@ async fn a_pair_linked_by_phone_is_updated_through_its_link_not_upserted_by_emai
     assert_eq!(f.mc.member_count(), members);
 
     // Ann unsubscribes in Mailchimp: her contact learns it, no contact is made for ann@home.io.
-    f.mc.set_status(&subscriber_hash("ann@home.io"), "unsubscribed").unwrap();
-    f.mailchimp_event("unsubscribe", "ann@home.io", "2026-11-27 11:00:00").await;
+    f.mc.set_status(&subscriber_hash("ann@home.io"), "unsubscribed")
+        .unwrap();
+    f.mailchimp_event("unsubscribe", "ann@home.io", "2026-11-27 11:00:00")
+        .await;
     let counts = f.drain().await;
     assert_eq!(counts.written, 1, "{counts:?}");
     let contact = f.hub.object(ObjectType::Contacts, &ann.id).expect("Ann's contact");
     assert_eq!(contact.get("mailchimp_status"), Some("unsubscribed"));
-    assert_eq!(contact.get("email"), Some("ann.lee@work.io"), "the contact keeps its own email");
+    assert_eq!(
+        contact.get("email"),
+        Some("ann.lee@work.io"),
+        "the contact keeps its own email"
+    );
     assert!(f.hub.find(ObjectType::Contacts, "email", "ann@home.io").is_none());
     assert_eq!(f.hub.count(ObjectType::Contacts), contacts);
     assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
@@ -586,7 +595,11 @@ async fn a_pair_linked_by_phone_is_updated_through_its_link_not_upserted_by_emai
 async fn two_synced(f: &Flow1) -> (hubspot::CrmObject, hubspot::CrmObject) {
     let ada = f.hub.insert(
         ObjectType::Contacts,
-        &[("email", "ada@example.com"), ("firstname", "Ada"), ("lastname", "Lovelace")],
+        &[
+            ("email", "ada@example.com"),
+            ("firstname", "Ada"),
+            ("lastname", "Lovelace"),
+        ],
     );
     let bob = f.hub.insert(
         ObjectType::Contacts,

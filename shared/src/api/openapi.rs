@@ -10,8 +10,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::routes::{
     audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, reviews, subjects, suggestions,
-    usage,
-    webhook_subscriptions,
+    usage, webhook_subscriptions,
 };
 
 /// The command that rewrites `api/openapi.json`.

@@ -1106,7 +1106,9 @@ impl ConnectorClient {
                         .and_then(|p| event.pointer(p))
                         .and_then(scalar_text)
                 })
-                .ok_or_else(|| ConnectorError::invalid_response("the deletion event carries neither the object nor its id"))?;
+                .ok_or_else(|| {
+                    ConnectorError::invalid_response("the deletion event carries neither the object nor its id")
+                })?;
             return Ok(EventRecord::Deleted {
                 stream: stream.to_owned(),
                 id,

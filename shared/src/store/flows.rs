@@ -470,12 +470,12 @@ impl FlowStore {
             update(a, b, a_rule, archive_a),
             update(b, a, a_rule.mirrored(), archive_b),
         ]
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Invalid {
-                what: "flow pair",
-                reason: e.to_string(),
-            })?;
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Invalid {
+            what: "flow pair",
+            reason: e.to_string(),
+        })?;
         let res = self
             .client
             .transact_write_items()

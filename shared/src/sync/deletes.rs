@@ -95,7 +95,10 @@ pub async fn sync_deletions(
                     ))
                 })?;
             let program = flow.archive_mapping.as_deref().ok_or_else(|| {
-                SyncError::Config(format!("flow {}: on_delete is archive, but the flow has no archive mapping", flow.id))
+                SyncError::Config(format!(
+                    "flow {}: on_delete is archive, but the flow has no archive mapping",
+                    flow.id
+                ))
             })?;
             let mapping = Mapping::cached(program)
                 .map_err(|e| SyncError::Config(format!("flow {}: archive mapping: {e}", flow.id)))?;
@@ -183,7 +186,11 @@ pub async fn missing_from_full_read(
         if link.retired || link.destination_id.is_empty() || seen.contains(&link.source_id) {
             continue;
         }
-        if source.fetch_record(&flow.source_stream, &link.source_id).await?.is_none() {
+        if source
+            .fetch_record(&flow.source_stream, &link.source_id)
+            .await?
+            .is_none()
+        {
             gone.push(link.source_id);
         }
     }

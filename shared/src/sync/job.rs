@@ -218,11 +218,11 @@ pub async fn run_job(
                 Err(e) => return fail(deps, &flow, &mut job, e).await,
             }
         }
-        let deletes = match super::sync_deletions(&flow, &destination, &deps.links, deleted, now, reverse.as_ref()).await
-        {
-            Ok(c) => c,
-            Err(e) => return fail(deps, &flow, &mut job, e).await,
-        };
+        let deletes =
+            match super::sync_deletions(&flow, &destination, &deps.links, deleted, now, reverse.as_ref()).await {
+                Ok(c) => c,
+                Err(e) => return fail(deps, &flow, &mut job, e).await,
+            };
         job.counts.deleted += deletes.deleted;
         job.counts.echoes += deletes.echoes;
         crate::metrics::echoes(&flow.id, deletes.echoes);

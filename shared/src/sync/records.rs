@@ -310,7 +310,10 @@ async fn write_changed(
     }
     let mut results: Vec<Option<WriteResult>> = vec![None; payload.len()];
     let mut sent_any = false;
-    for (op, at) in [(update_op.as_str(), by_id_at), (flow.destination_operation.as_str(), by_key_at)] {
+    for (op, at) in [
+        (update_op.as_str(), by_id_at),
+        (flow.destination_operation.as_str(), by_key_at),
+    ] {
         if at.is_empty() {
             continue;
         }
@@ -340,9 +343,15 @@ async fn write_changed(
 
 /// Removes the value at a JSON pointer, if there is one.
 fn remove_pointer(target: &mut Value, pointer: &str) {
-    let Some((parent, last)) = pointer.rsplit_once('/') else { return };
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
     let last = last.replace("~1", "/").replace("~0", "~");
-    let parent = if parent.is_empty() { Some(target) } else { target.pointer_mut(parent) };
+    let parent = if parent.is_empty() {
+        Some(target)
+    } else {
+        target.pointer_mut(parent)
+    };
     if let Some(Value::Object(map)) = parent {
         map.remove(&last);
     }

@@ -312,9 +312,7 @@ async fn check_deletes(
     };
     for (flow, program) in [(fa, &archive[0]), (fb, &archive[1])] {
         if let Some(program) = program {
-            Mapping::compile(program).map_err(|e| {
-                refused(format!("flow {}: archive mapping: {e}", flow.id))
-            })?;
+            Mapping::compile(program).map_err(|e| refused(format!("flow {}: archive mapping: {e}", flow.id)))?;
         }
         let Some(conn) = ctx.connections.get(&flow.destination_connection).await? else {
             continue;

@@ -175,7 +175,11 @@ pub async fn resolve(
 ) -> Result<ApiResponse, Problem> {
     let body: ResolveBody = req.json()?;
     let (flow, other) = linked(deps, caller, id).await?;
-    let no_review = || Problem::not_found(format!("no possible duplicate of record {record} is parked for flow {id}"));
+    let no_review = || {
+        Problem::not_found(format!(
+            "no possible duplicate of record {record} is parked for flow {id}"
+        ))
+    };
     let now = deps.clock.now_unix();
     let item = match body.decision {
         ReviewDecision::Link | ReviewDecision::CreateNew => crate::sync::resolve_duplicate(
