@@ -50,10 +50,9 @@ pub async fn sync_deletions(
             // Retired already: the other direction deleted its counterpart (our own delete
             // coming back), or a second delivery of this delete.
             Some(link) if link.retired => counts.echoes += 1,
-            Some(link) if !link.destination_id.is_empty() => {
-                if !acting.iter().any(|l| &l.source_id == id) {
-                    acting.push(link.clone());
-                }
+            // (A repeated id is acted on once.)
+            Some(link) if !link.destination_id.is_empty() && !acting.iter().any(|l| &l.source_id == id) => {
+                acting.push(link.clone());
             }
             // Never linked: nothing on the other side is this record's.
             _ => {}
