@@ -142,7 +142,26 @@ pub enum FlowsCommand {
         /// to create; between the two thresholds the pair goes to the review queue (default 0.6).
         #[arg(long, value_name = "SCORE")]
         create_threshold: Option<f64>,
+        /// A linked record deleted on one side: `ignore` (record it, leave the other side's
+        /// record), `propagate` (delete the counterpart through the connector's delete write)
+        /// or `archive` (write the archive mappings). The pair is not synced again either way.
+        #[arg(long, value_enum, default_value = "ignore")]
+        on_delete: DeletePolicy,
+        /// With `--on-delete archive`: the jq program turning a record deleted on A into the
+        /// update written to its counterpart on B (`{status: "unsubscribed"}`).
+        #[arg(long, value_name = "FILE", requires = "reverse_archive_mapping_file")]
+        archive_mapping_file: Option<PathBuf>,
+        /// With `--on-delete archive`: the same for a record deleted on B, written to A.
+        #[arg(long, value_name = "FILE", requires = "archive_mapping_file")]
+        reverse_archive_mapping_file: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DeletePolicy {
+    Ignore,
+    Propagate,
+    Archive,
 }
 
 #[derive(Debug, Args)]
@@ -392,8 +411,23 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                 on_conflict,
                 link_threshold,
                 create_threshold,
+                on_delete,
+                archive_mapping_file,
+                reverse_archive_mapping_file,
             } => {
-                use switchyard::store::flows::ConflictRule;
+                use switchyard::store::flows::{ConflictRule, DeleteRule};
+                let on_delete = match on_delete {
+                    DeletePolicy::Ignore => DeleteRule::Ignore,
+                    DeletePolicy::Propagate => DeleteRule::Propagate,
+                    DeletePolicy::Archive => DeleteRule::Archive,
+                };
+                let archive = match (archive_mapping_file, reverse_archive_mapping_file) {
+                    (Some(a), Some(b)) => Some([
+                        std::fs::read_to_string(&a).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.display()))?,
+                        std::fs::read_to_string(&b).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", b.display()))?,
+                    ]),
+                    _ => None,
+                };
                 let aws = clients(&target).await;
                 let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), &target.table);
                 let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb, &target.table);
@@ -417,8 +451,23 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                     connections: &connections,
                     registry: &registry,
                 };
-                sync::link_flows(&ctx, &a_to_b, &b_to_a, sync::LinkPolicy { rule, matching }).await?;
-                println!("linked {a_to_b} and {b_to_a} both ways; on a conflict: {}", rule.name());
+                sync::link_flows(
+                    &ctx,
+                    &a_to_b,
+                    &b_to_a,
+                    sync::LinkPolicy {
+                        rule,
+                        matching,
+                        on_delete,
+                        archive,
+                    },
+                )
+                .await?;
+                println!(
+                    "linked {a_to_b} and {b_to_a} both ways; on a conflict: {}; on a delete: {}",
+                    rule.name(),
+                    on_delete.name()
+                );
                 if let Some(m) = matching {
                     println!(
                         "before creating a record: link an existing one scoring {} or more, review from {}",

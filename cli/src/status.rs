@@ -451,6 +451,8 @@ mod tests {
             on_conflict: Default::default(),
             lookups: Vec::new(),
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         };
         let job = |status, finished: i64, failed| Job {
             flow_id: "flow_1".into(),

@@ -804,6 +804,8 @@ async fn status_flows_list_and_dead_letters_go_through_the_api_when_its_url_and_
             on_conflict: Default::default(),
             lookups: Vec::new(),
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         })
         .await
         .unwrap();

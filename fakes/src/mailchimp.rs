@@ -23,6 +23,10 @@
 //!   looking address (no `@`, no dot in the domain, or `example.invalid`) is refused:
 //!   400 `{"title": "Invalid Resource", "detail": "<email> looks fake or invalid, please enter a
 //!   real email address."}`.
+//! * "Update list member" (`PATCH /lists/{list_id}/members/{subscriber_hash}`): the member's
+//!   fields (not `status_if_new`); an unknown member is 404.
+//! * "Archive list member" (`DELETE /lists/{list_id}/members/{subscriber_hash}`): 204; the
+//!   member stays readable with status `archived` until it is added again.
 //! * "Search members" (`GET /search-members?query=&list_id=`): `query` is an email or a first
 //!   or last name; `{"exact_matches": {"members", "total_items"}, "full_search": {...}}`.
 //! * "Batch subscribe or unsubscribe" (`POST /lists/{list_id}`, `{"members": [...],
@@ -147,7 +151,13 @@ pub fn start(config: MailchimpConfig) -> FakeHandle<Mailchimp> {
                     .route("/lists", get(lists))
                     .route("/lists/{list_id}", get(list).post(batch_subscribe))
                     .route("/lists/{list_id}/members", get(members))
-                    .route("/lists/{list_id}/members/{hash}", get(member).put(upsert_member))
+                    .route(
+                        "/lists/{list_id}/members/{hash}",
+                        get(member)
+                            .put(upsert_member)
+                            .patch(update_member)
+                            .delete(archive_member),
+                    )
                     .route("/search-members", get(search_members))
                     .route("/campaigns", get(campaigns))
                     .route("/campaigns/{id}", get(campaign))
@@ -302,7 +312,17 @@ impl Mailchimp {
         member
     }
 
-    /// Members added or updated through the API (one upsert, or one member of a batch).
+    /// Archives a member as someone would in the app (not through the API, so not counted in
+    /// [`Self::writes`]); `None` for an unknown member.
+    pub fn archive(&self, hash: &str) -> Option<Value> {
+        let mut members = lock(&self.members);
+        let member = members.get_mut(hash)?;
+        member["status"] = json!("archived");
+        member["last_changed"] = json!(mc_time(now_ms()));
+        Some(member.clone())
+    }
+
+    /// Members added, updated or archived through the API (one upsert, or one member of a batch).
     pub fn writes(&self) -> u64 {
         self.writes.load(std::sync::atomic::Ordering::Relaxed)
     }
@@ -884,6 +904,99 @@ async fn upsert_member(
     match apply_member(&mc, "PUT", &path, &input, true, false) {
         Ok((member, _)) => Json(member).into_response(),
         Err((detail, _)) => problem(StatusCode::BAD_REQUEST, "Invalid Resource", &detail),
+    }
+}
+
+/// `PATCH /lists/{list_id}/members/{subscriber_hash}`: "Update list member".
+async fn update_member(
+    State(mc): State<Arc<Mailchimp>>,
+    Path((list_id, hash)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = authorized(&headers) {
+        return r;
+    }
+    if list_id != LIST_ID {
+        return not_found();
+    }
+    let path = format!("/3.0/lists/{list_id}/members/{hash}");
+    let input = match json_body(&mc, "PATCH", &path, &body) {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    for field in input.keys() {
+        if field == "status_if_new" || !WRITABLE.contains(&field.as_str()) {
+            mc.violation(
+                "PATCH",
+                &path,
+                &format!("/body/{field}"),
+                "not a field of Update list member",
+            );
+        }
+    }
+    if let Some(status) = input.get("status") {
+        if !status.as_str().is_some_and(|s| STATUSES.contains(&s)) {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "Invalid Resource",
+                "status: Data did not match any of the schemas described in anyOf.",
+            );
+        }
+    }
+    let key = member_key(&hash);
+    let mut members = lock(&mc.members);
+    let Some(member) = members.get_mut(&key) else {
+        return not_found();
+    };
+    for (field, value) in &input {
+        match field.as_str() {
+            "status_if_new" | "tags" => {}
+            "merge_fields" => {
+                if let (Some(target), Some(given)) = (member["merge_fields"].as_object_mut(), value.as_object()) {
+                    for (k, v) in given {
+                        target.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            // A new `email_address` gives the member a new subscriber hash (its id), below.
+            _ => member[field] = value.clone(),
+        }
+    }
+    let first = member["merge_fields"]["FNAME"].as_str().unwrap_or_default().to_owned();
+    let last = member["merge_fields"]["LNAME"].as_str().unwrap_or_default().to_owned();
+    member["full_name"] = json!(format!("{first} {last}").trim());
+    member["last_changed"] = json!(mc_time(now_ms()));
+    let mut member = member.clone();
+    let email = member["email_address"].as_str().unwrap_or_default().to_owned();
+    let new_key = subscriber_hash(&email);
+    if new_key != key {
+        member["id"] = json!(new_key);
+        members.remove(&key);
+        members.insert(new_key, member.clone());
+    }
+    mc.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Json(member).into_response()
+}
+
+/// `DELETE /lists/{list_id}/members/{subscriber_hash}`: "Archive list member".
+async fn archive_member(
+    State(mc): State<Arc<Mailchimp>>,
+    Path((list_id, hash)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = authorized(&headers) {
+        return r;
+    }
+    if list_id != LIST_ID {
+        return not_found();
+    }
+    match mc.archive(&member_key(&hash)) {
+        Some(_) => {
+            mc.writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => not_found(),
     }
 }
 

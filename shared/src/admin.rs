@@ -223,6 +223,19 @@ pub async fn build_flow(
             ),
         ));
     }
+    if dest_def
+        .writes
+        .get(&draft.operation)
+        .is_some_and(|w| w.kind == crate::connector::definition::WriteKind::Delete)
+    {
+        return Err(reject(
+            "operation",
+            format!(
+                "{:?} of connector {} deletes records: a two-way link uses it for deletes (`on_delete: propagate`), a flow writes through one of the others",
+                draft.operation, dest_def.id
+            ),
+        ));
+    }
     Ok(crate::store::flows::Flow {
         id: draft
             .id
@@ -252,6 +265,8 @@ pub async fn build_flow(
         on_conflict: Default::default(),
         lookups: draft.lookups,
         match_on_create: None,
+        on_delete: Default::default(),
+        archive_mapping: None,
     })
 }
 

@@ -854,6 +854,8 @@ impl SyncRig {
             on_conflict: Default::default(),
             lookups: Vec::new(),
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         };
         deps.flows.create(&flow).await?;
         Ok(Self {

@@ -364,6 +364,12 @@ fn every_route(dead: &str) -> Vec<(&'static str, String, Option<Value>)> {
         ("POST", "/v1/flows/flow_a/pause".into(), None),
         ("POST", "/v1/flows/flow_a/resume".into(), None),
         ("POST", "/v1/flows/flow_a/run".into(), None),
+        ("GET", "/v1/flows/flow_a/reviews".into(), None),
+        (
+            "POST",
+            "/v1/flows/flow_a/reviews/rec_1/resolve".into(),
+            Some(json!({"decision": "link"})),
+        ),
         ("GET", "/v1/dead-letters".into(), None),
         ("GET", format!("/v1/dead-letters/{dead}"), None),
         ("POST", format!("/v1/dead-letters/{dead}/replay"), None),
@@ -2033,6 +2039,7 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
                 record: Some(record.clone()),
                 subject: switchyard::subjects::subject_of_value(&tenant, &record),
                 predicted: false,
+                retired: false,
             }],
         )
         .await
@@ -2929,4 +2936,181 @@ async fn items_stored_before_the_subject_index_are_found_after_the_backfill_whic
         .await
         .unwrap_err();
     assert!(err.to_string().contains("--from"), "{err}");
+}
+
+/// Two of tenant a's flows paired as a two-way link, with a possible duplicate parked by each
+/// kind of answer's record and one conflict.
+async fn parked_duplicates(api: &Api, admin: &str) -> (String, String) {
+    use switchyard::store::reviews::{link_key, ReviewItem, ReviewKind, ReviewStore};
+    api.connection(admin, "conn_d1").await;
+    api.connection(admin, "conn_d2").await;
+    api.flow(admin, "flow_d12", "conn_d1", "conn_d2").await;
+    api.flow(admin, "flow_d21", "conn_d2", "conn_d1").await;
+    let flows = switchyard::store::flows::FlowStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    assert!(flows
+        .pair(
+            "flow_d12",
+            "flow_d21",
+            switchyard::store::flows::ConflictRule::FieldOwnership,
+            Some(switchyard::store::flows::MatchThresholds { link: 0.9, create: 0.6 }),
+            (Default::default(), [None, None]),
+        )
+        .await
+        .unwrap());
+    let reviews = ReviewStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    let (first, second) = link_key("flow_d12", "flow_d21");
+    for (record, kind) in [
+        ("101", ReviewKind::Duplicate),
+        ("102", ReviewKind::Duplicate),
+        ("103", ReviewKind::Duplicate),
+        ("104", ReviewKind::Conflict),
+    ] {
+        let version = |email: &str| json!({"id": record, "properties": {"email": email, "lastname": "Smith"}});
+        let duplicate = kind == ReviewKind::Duplicate;
+        assert!(reviews
+            .park(
+                &ReviewItem {
+                    first_flow: first.clone(),
+                    second_flow: second.clone(),
+                    record: record.into(),
+                    counterpart: format!("9{record}"),
+                    first_version: version("jon@globex.io"),
+                    second_version: version("jsmith@mail.io"),
+                    base: None,
+                    parked_at: NOW - 10,
+                    seen_by: first.clone(),
+                    kind,
+                    score: duplicate.then_some(0.72),
+                    evidence: duplicate.then(|| "name and company".to_string()),
+                },
+                None,
+            )
+            .await
+            .unwrap());
+    }
+    (first, second)
+}
+
+#[tokio::test]
+async fn possible_duplicates_are_listed_and_answered_through_the_api_and_audited() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    let (first, second) = parked_duplicates(&api, &admin).await;
+    let links = switchyard::store::links::LinkStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+
+    // Both halves of the link list the three duplicates (not the conflict), with their scores.
+    for flow in ["flow_d12", "flow_d21"] {
+        let r = api
+            .call("GET", &format!("/v1/flows/{flow}/reviews"), &admin, None)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let items = r.body["items"].as_array().unwrap();
+        let records: Vec<&str> = items.iter().map(|i| i["record"].as_str().unwrap()).collect();
+        assert_eq!(records, ["101", "102", "103"], "{}", r.body);
+        assert_eq!(items[0]["kind"], "duplicate");
+        assert_eq!(items[0]["score"], 0.72);
+        assert_eq!(items[0]["evidence"], "name and company");
+        assert_eq!(items[0]["counterpart"], "9101");
+        assert_eq!(items[0]["second_version"]["properties"]["email"], "jsmith@mail.io");
+    }
+    let r = api.call("GET", "/v1/flows/flow_d12/conflicts", &admin, None).await;
+    let conflicts: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["record"].as_str().unwrap())
+        .collect();
+    assert_eq!(conflicts, ["104"], "a duplicate is not a conflict: {}", r.body);
+
+    // Bad answers are refused and change nothing.
+    let resolve = |record: &str| format!("/v1/flows/flow_d12/reviews/{record}/resolve");
+    let r = api
+        .call("POST", &resolve("101"), &admin, Some(json!({"decision": "merge"})))
+        .await;
+    assert!([400, 422].contains(&r.status), "{} {}", r.status, r.body);
+    let r = api
+        .call("POST", &resolve("104"), &admin, Some(json!({"decision": "link"})))
+        .await;
+    assert_eq!(r.status, 409, "a conflict is answered under /conflicts: {}", r.body);
+    let r = api
+        .call("POST", &resolve("999"), &admin, Some(json!({"decision": "link"})))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let viewer = api.bootstrap("tenant-a", Role::Viewer, Tier::Enterprise).await;
+    let r = api
+        .call("POST", &resolve("101"), &viewer, Some(json!({"decision": "link"})))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // `link`: the two records are linked both ways.
+    let r = api
+        .call("POST", &resolve("101"), &admin, Some(json!({"decision": "link"})))
+        .await;
+    assert_eq!((r.status, &r.body["decision"]), (200, &json!("link")), "{}", r.body);
+    let ours = links.get_many("flow_d12", &["101".to_string()]).await.unwrap();
+    let theirs = links.get_many("flow_d21", &["9101".to_string()]).await.unwrap();
+    assert_eq!(ours["101"].destination_id, "9101");
+    assert_eq!(theirs["9101"].destination_id, "101");
+    // `create_new`: each is left to be created on the other side, without a counterpart.
+    let r = api
+        .call("POST", &resolve("102"), &admin, Some(json!({"decision": "create_new"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ours = links.get_many("flow_d12", &["102".to_string()]).await.unwrap();
+    assert_eq!(
+        (ours["102"].destination_id.as_str(), ours["102"].content_hash.as_str()),
+        ("", "")
+    );
+    // `ignore`: both are skipped as unchanged (a hash, no counterpart) until they change.
+    let r = api
+        .call("POST", &resolve("103"), &admin, Some(json!({"decision": "ignore"})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ours = links.get_many("flow_d12", &["103".to_string()]).await.unwrap();
+    let theirs = links.get_many("flow_d21", &["9103".to_string()]).await.unwrap();
+    for link in [&ours["103"], &theirs["9103"]] {
+        assert_eq!(link.destination_id, "");
+        assert!(!link.content_hash.is_empty());
+    }
+    // Answered ones leave the queue; answering again is a 404.
+    let r = api.call("GET", "/v1/flows/flow_d21/reviews", &admin, None).await;
+    assert_eq!(r.body["items"], json!([]), "{}", r.body);
+    let r = api
+        .call("POST", &resolve("101"), &admin, Some(json!({"decision": "link"})))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let reviews = switchyard::store::reviews::ReviewStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    assert_eq!(
+        reviews.list(&first, &second).await.unwrap().len(),
+        1,
+        "the conflict stays"
+    );
+
+    // Each answer is audited with the record and the outcome.
+    let log = api.call("GET", "/v1/audit?limit=200", &admin, None).await;
+    let resolved: Vec<(String, u64)> = log.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "review.resolve")
+        .map(|e| {
+            (
+                e["target"].as_str().unwrap_or_default().to_string(),
+                e["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    for (record, status) in [
+        ("101", 200),
+        ("102", 200),
+        ("103", 200),
+        ("104", 409),
+        ("999", 404),
+        ("101", 404),
+    ] {
+        assert!(
+            resolved.iter().any(|(r, s)| r == record && *s == status),
+            "{record} {status} audited: {resolved:?}"
+        );
+    }
 }

@@ -154,6 +154,8 @@ impl Rig {
             on_conflict: Default::default(),
             lookups: Vec::new(),
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use serde_json::json;
 use switchyard::queue::{Envelope, SyncMessage};
-use switchyard::store::flows::{ConflictRule, Flow, MatchThresholds, SyncMode};
+use switchyard::store::flows::{ConflictRule, DeleteRule, Flow, MatchThresholds, SyncMode};
 use switchyard::store::reviews::ReviewKind;
 use switchyard::sync::{self, link_flows, LinkError, LinkPolicy, PageCounts};
 use switchyard::webhook::Scheme;
@@ -149,6 +149,34 @@ impl Flow1 {
         assert_eq!(status, 200, "Mailchimp's delivery is accepted");
     }
 
+    /// Mailchimp reports that the member with `email` was deleted or archived: an
+    /// `unsubscribe` whose `data[action]` is `delete`.
+    async fn mailchimp_deleted(&self, email: &str, fired_at: &str) {
+        let body = format!(
+            "type=unsubscribe&fired_at={}&data%5Baction%5D=delete&data%5Breason%5D=manual&data%5Bid%5D={}&data%5Blist_id%5D={LIST_ID}&data%5Bemail%5D={}&data%5Bemail_type%5D=html",
+            fired_at.replace(' ', "+").replace(':', "%3A"),
+            &subscriber_hash(email)[..10],
+            email.replace('@', "%40"),
+        );
+        let status = self
+            .rig
+            .deliver_to_secret_path("conn_mc", PATH_SECRET, FORM, body.as_bytes())
+            .await;
+        assert_eq!(status, 200, "Mailchimp's delivery is accepted");
+    }
+
+    /// Deletes a contact in HubSpot as a person would (through the API: HubSpot archives it).
+    async fn delete_contact(&self, id: &str) {
+        let status = reqwest::Client::new()
+            .delete(format!("{}/crm/v3/objects/contacts/{id}", self.hub.base_url))
+            .bearer_auth(hubspot::TEST_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 204);
+    }
+
     /// Runs every queued message as connector-sync would, and sums what the flows did.
     async fn drain(&self) -> PageCounts {
         let mut total = PageCounts::default();
@@ -169,6 +197,7 @@ impl Flow1 {
                     total.echoes += counts.echoes;
                     total.matched += counts.matched;
                     total.matches_parked += counts.matches_parked;
+                    total.deleted += counts.deleted;
                 }
             }
         }
@@ -202,6 +231,7 @@ fn field_ownership() -> LinkPolicy {
     LinkPolicy {
         rule: ConflictRule::FieldOwnership,
         matching: Some(THRESHOLDS),
+        ..Default::default()
     }
 }
 
@@ -463,6 +493,7 @@ async fn a_link_whose_flows_disagree_is_refused_with_the_reason() {
         LinkPolicy {
             rule: ConflictRule::FieldOwnership,
             matching: Some(MatchThresholds { link: 0.5, create: 0.8 }),
+            ..Default::default()
         },
     )
     .await
@@ -470,6 +501,23 @@ async fn a_link_whose_flows_disagree_is_refused_with_the_reason() {
     assert!(
         err.to_string()
             .contains("create threshold (0.8) must not be above the link threshold (0.5)"),
+        "{err}"
+    );
+    // Archiving deletes without saying what to write.
+    let err = link_flows(
+        &ctx,
+        &f.to_mc.id,
+        &f.to_hs.id,
+        LinkPolicy {
+            on_delete: DeleteRule::Archive,
+            ..field_ownership()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LinkError::Deletes(_)), "{err}");
+    assert!(
+        err.to_string().contains("needs an archive mapping for each flow"),
         "{err}"
     );
     for id in [&f.to_mc.id, &f.to_hs.id, &campaigns_back.id] {
@@ -480,4 +528,193 @@ async fn a_link_whose_flows_disagree_is_refused_with_the_reason() {
             "{id} left alone"
         );
     }
+}
+
+/// A pair linked by phone (different emails on the two sides) is written through its link:
+/// HubSpot's change reaches the linked member by its id, not the member that holds the
+/// contact's email, and Mailchimp's change reaches the linked contact, not a new contact under
+/// the member's email. Each side keeps its own email.
+#[tokio::test]
+async fn a_pair_linked_by_phone_is_updated_through_its_link_not_upserted_by_email() {
+    let f = flow1(Some(field_ownership())).await;
+    let ann = f.hub.insert(
+        ObjectType::Contacts,
+        &[
+            ("email", "ann.lee@work.io"),
+            ("firstname", "Ann"),
+            ("lastname", "Lee"),
+            ("phone", "+61400111222"),
+        ],
+    );
+    f.mc.add_member(
+        "ann@home.io",
+        &[("FNAME", "Ann"), ("LNAME", "Lee"), ("PHONE", "0400 111 222")],
+    );
+    let c = f.rig.run_flow(&f.to_hs, None).await.counts;
+    assert_eq!((c.matched, c.written, c.failed), (1, 0, 0), "linked by phone: {c:?}");
+    // Later someone else's member appears in Mailchimp under the contact's email.
+    f.mc.add_member("ann.lee@work.io", &[("FNAME", "Other"), ("LNAME", "Person")]);
+    let members = f.mc.member_count();
+    let contacts = f.hub.count(ObjectType::Contacts);
+
+    // Ann is renamed in HubSpot: the member linked to her gets the name, by its id.
+    f.edit_contact(&ann.id, json!({"firstname": "Annie"})).await;
+    f.hubspot_event(11, "contact.propertyChange", &ann.id).await;
+    let counts = f.drain().await;
+    assert_eq!(counts.written, 1, "{counts:?}");
+    let linked = f.member("ann@home.io");
+    assert_eq!(linked["merge_fields"]["FNAME"], "Annie");
+    assert_eq!(linked["email_address"], "ann@home.io", "the member keeps its own email");
+    let other = f.member("ann.lee@work.io");
+    assert_eq!(
+        other["merge_fields"]["FNAME"], "Other",
+        "the member holding the contact's email is someone else, untouched"
+    );
+    assert_eq!(f.mc.member_count(), members);
+
+    // Ann unsubscribes in Mailchimp: her contact learns it, no contact is made for ann@home.io.
+    f.mc.set_status(&subscriber_hash("ann@home.io"), "unsubscribed")
+        .unwrap();
+    f.mailchimp_event("unsubscribe", "ann@home.io", "2026-11-27 11:00:00")
+        .await;
+    let counts = f.drain().await;
+    assert_eq!(counts.written, 1, "{counts:?}");
+    let contact = f.hub.object(ObjectType::Contacts, &ann.id).expect("Ann's contact");
+    assert_eq!(contact.get("mailchimp_status"), Some("unsubscribed"));
+    assert_eq!(
+        contact.get("email"),
+        Some("ann.lee@work.io"),
+        "the contact keeps its own email"
+    );
+    assert!(f.hub.find(ObjectType::Contacts, "email", "ann@home.io").is_none());
+    assert_eq!(f.hub.count(ObjectType::Contacts), contacts);
+    assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
+}
+
+/// Two contacts synced to Mailchimp and back, both directions linked.
+async fn two_synced(f: &Flow1) -> (hubspot::CrmObject, hubspot::CrmObject) {
+    let ada = f.hub.insert(
+        ObjectType::Contacts,
+        &[
+            ("email", "ada@example.com"),
+            ("firstname", "Ada"),
+            ("lastname", "Lovelace"),
+        ],
+    );
+    let bob = f.hub.insert(
+        ObjectType::Contacts,
+        &[("email", "bob@example.com"), ("firstname", "Bob"), ("lastname", "Moog")],
+    );
+    let c = f.rig.run_flow(&f.to_mc, None).await.counts;
+    assert_eq!((c.written, c.failed), (2, 0), "{c:?}");
+    let c = f.rig.run_flow(&f.to_hs, None).await.counts;
+    assert_eq!((c.written, c.failed), (2, 0), "the statuses reach HubSpot: {c:?}");
+    (ada, bob)
+}
+
+/// `propagate`: a contact deleted in HubSpot is deleted (archived) in Mailchimp through the
+/// delete write; Mailchimp's delete event for it is our own echo, and neither a webhook nor a
+/// full run brings either record back.
+#[tokio::test]
+async fn a_contact_deleted_in_hubspot_is_deleted_in_mailchimp_and_the_echo_is_dropped() {
+    let f = flow1(Some(LinkPolicy {
+        on_delete: DeleteRule::Propagate,
+        ..field_ownership()
+    }))
+    .await;
+    assert_eq!(f.to_hs.on_delete, DeleteRule::Propagate);
+    let (ada, _bob) = two_synced(&f).await;
+    let (hs_writes, mc_writes) = (f.hub.writes(), f.mc.writes());
+
+    f.delete_contact(&ada.id).await;
+    f.hubspot_event(21, "contact.deletion", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!((counts.deleted, counts.written), (1, 0), "{counts:?}");
+    assert_eq!(f.member("ada@example.com")["status"], "archived");
+    assert_eq!(f.mc.writes(), mc_writes + 1, "one delete");
+
+    // Mailchimp reports the archive we made: our echo, nothing written to HubSpot.
+    f.mailchimp_deleted("ada@example.com", "2026-11-27 12:00:00").await;
+    let counts = f.drain().await;
+    assert_eq!((counts.deleted, counts.echoes, counts.written), (0, 1, 0), "{counts:?}");
+    // The next full runs bring back neither side.
+    for flow in [&f.to_hs, &f.to_mc] {
+        let c = f.rig.run_flow(flow, None).await.counts;
+        assert_eq!((c.written, c.deleted, c.failed), (0, 0, 0), "{}: {c:?}", flow.id);
+    }
+    assert!(f.hub.find(ObjectType::Contacts, "email", "ada@example.com").is_none());
+    assert_eq!(f.hub.count(ObjectType::Contacts), 1);
+    assert_eq!(f.hub.writes(), hs_writes, "nothing written to HubSpot");
+    assert_eq!(f.member("ada@example.com")["status"], "archived");
+    assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
+}
+
+/// `archive`: a contact deleted in HubSpot with no webhook (a lost delivery) is found missing by
+/// the next full run and its member unsubscribed by the archive mapping; a member archived in
+/// Mailchimp marks its contact. The archive writes' own webhooks write nothing back, and the
+/// retired pairs are not brought back.
+#[tokio::test]
+async fn deleted_records_are_archived_on_the_other_side_and_stay_retired() {
+    let f = flow1(Some(LinkPolicy {
+        on_delete: DeleteRule::Archive,
+        archive: Some([
+            r#"{status: "unsubscribed"}"#.into(),
+            r#"{properties: {mailchimp_status: "archived"}}"#.into(),
+        ]),
+        ..field_ownership()
+    }))
+    .await;
+    assert_eq!(f.to_mc.archive_mapping.as_deref(), Some(r#"{status: "unsubscribed"}"#));
+    let (ada, bob) = two_synced(&f).await;
+
+    // Bob is deleted in HubSpot and the webhook is lost: the full run misses him.
+    f.delete_contact(&bob.id).await;
+    let job = f.rig.run_flow(&f.to_mc, None).await;
+    assert_eq!(
+        (job.counts.deleted, job.counts.written, job.counts.failed),
+        (1, 0, 0),
+        "{:?}",
+        job.counts
+    );
+    assert_eq!(f.member("bob@example.com")["status"], "unsubscribed");
+    // Mailchimp's reconciliation reads Bob's member: retired, so no contact is made again.
+    let hs_writes = f.hub.writes();
+    let c = f.rig.run_flow(&f.to_hs, None).await.counts;
+    assert_eq!((c.written, c.failed), (0, 0), "{c:?}");
+    assert!(f.hub.find(ObjectType::Contacts, "email", "bob@example.com").is_none());
+    assert_eq!(f.hub.writes(), hs_writes);
+
+    // Ada is archived in Mailchimp: her contact is marked, and HubSpot's webhook about that
+    // write changes nothing in Mailchimp.
+    f.mc.archive(&subscriber_hash("ada@example.com")).unwrap();
+    f.mailchimp_deleted("ada@example.com", "2026-11-27 12:30:00").await;
+    let counts = f.drain().await;
+    assert_eq!(counts.deleted, 1, "{counts:?}");
+    assert_eq!(f.contact("ada@example.com").get("mailchimp_status"), Some("archived"));
+    let mc_writes = f.mc.writes();
+    f.hubspot_event(31, "contact.propertyChange", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!(counts.written, 0, "{counts:?}");
+    assert_eq!(f.mc.writes(), mc_writes);
+    assert_eq!(f.member("ada@example.com")["status"], "archived");
+    assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
+}
+
+/// `ignore`: the deletion is recorded (the pair retired), nothing is written to the other side,
+/// and the other side's record is not copied back.
+#[tokio::test]
+async fn an_ignored_delete_leaves_the_other_side_alone_and_does_not_resurrect() {
+    let f = flow1(Some(field_ownership())).await;
+    assert_eq!(f.to_mc.on_delete, DeleteRule::Ignore);
+    let (ada, _bob) = two_synced(&f).await;
+    let mc_writes = f.mc.writes();
+    f.delete_contact(&ada.id).await;
+    f.hubspot_event(41, "contact.deletion", &ada.id).await;
+    let counts = f.drain().await;
+    assert_eq!((counts.deleted, counts.written), (1, 0), "{counts:?}");
+    assert_eq!(f.mc.writes(), mc_writes);
+    assert_eq!(f.member("ada@example.com")["status"], "pending");
+    let c = f.rig.run_flow(&f.to_hs, None).await.counts;
+    assert_eq!((c.written, c.failed), (0, 0), "{c:?}");
+    assert!(f.hub.find(ObjectType::Contacts, "email", "ada@example.com").is_none());
 }

@@ -56,6 +56,8 @@ fn flow(id: &str, every: Option<u64>, next_run_at: Option<i64>, enabled: bool) -
         on_conflict: Default::default(),
         lookups: Vec::new(),
         match_on_create: None,
+        on_delete: Default::default(),
+        archive_mapping: None,
     }
 }
 

@@ -155,6 +155,8 @@ impl StateRig {
             on_conflict: Default::default(),
             lookups,
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         };
         self.deps.flows.create(&flow).await.unwrap();
         flow
@@ -255,6 +257,8 @@ impl Rig {
             on_conflict: Default::default(),
             lookups: Vec::new(),
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         };
         deps.flows.create(&flow).await.unwrap();
         Self {

@@ -594,6 +594,8 @@ async fn parking_in_the_retry_handler_emits_dead_letter_parked_to_the_flows_tena
         on_conflict: Default::default(),
         lookups: Vec::new(),
         match_on_create: None,
+        on_delete: Default::default(),
+        archive_mapping: None,
     };
     rig.sync.flows.create(&flow).await.unwrap();
     let config = switchyard::retry::RetryConfig::from_lookup(|k| match k {

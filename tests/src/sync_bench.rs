@@ -112,6 +112,8 @@ pub async fn start(flow_id: &str, records: usize, hub: HubspotConfig, hubspot_co
         on_conflict: Default::default(),
         lookups: Vec::new(),
         match_on_create: None,
+        on_delete: Default::default(),
+        archive_mapping: None,
     };
     deps.flows.create(&flow).await.expect("the bench flow is created");
     SyncBench {

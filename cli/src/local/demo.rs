@@ -123,6 +123,8 @@ pub async fn seed(
         on_conflict: Default::default(),
         lookups: Vec::new(),
         match_on_create: None,
+        on_delete: Default::default(),
+        archive_mapping: None,
     };
     match deps.flows.create(&flow).await {
         Ok(()) | Err(StoreError::AlreadyExists { .. }) => {}

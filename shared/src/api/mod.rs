@@ -44,7 +44,9 @@
 //! `GET|POST /v1/flows`, `GET|PATCH /v1/flows/{id}`, `POST /v1/flows/{id}/pause|resume`
 //! [read | write], `POST /v1/flows/{id}/run` [run];
 //! `GET /v1/flows/{id}/conflicts` [read], `POST /v1/flows/{id}/conflicts/{record}/resolve`
-//! [write]: a two-way link's review queue;
+//! [write]: a two-way link's review queue (conflicts);
+//! `GET /v1/flows/{id}/reviews` [read], `POST /v1/flows/{id}/reviews/{record}/resolve` [write]:
+//! its possible duplicates, answered `link`, `create_new` or `ignore`;
 //! `GET /v1/dead-letters`, `GET /v1/dead-letters/{key}` [read], `POST .../{key}/replay` [run];
 //! `GET|POST /v1/keys`, `POST /v1/keys/{prefix}/rotate|revoke` [admin];
 //! `GET /v1/audit`, `GET /v1/audit/export` [admin];

@@ -9,8 +9,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::routes::{
-    audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, subjects, suggestions, usage,
-    webhook_subscriptions,
+    audit, conflicts, connections, connectors, dead_letters, events, flows, keys, me, reviews, subjects, suggestions,
+    usage, webhook_subscriptions,
 };
 
 /// The command that rewrites `api/openapi.json`.
@@ -162,6 +162,8 @@ impl Modify for PageItemsByRef {
         flows::run,
         conflicts::list,
         conflicts::resolve,
+        reviews::list,
+        reviews::resolve,
         suggestions::suggest,
         dead_letters::list,
         dead_letters::show,

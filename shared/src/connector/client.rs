@@ -248,6 +248,8 @@ pub struct Page {
     /// Ids a change feed named whose fetch found them gone (deleted at the source since the
     /// change): the sync job reports them as `record.deleted` for records the flow had written.
     pub gone: Vec<String>,
+    /// Ids of records the page reports deleted (a change feed's tombstones).
+    pub deleted: Vec<String>,
 }
 
 /// The outcome of a successful check.
@@ -268,6 +270,9 @@ pub enum EventRecord {
     Embedded { stream: String, record: Value },
     /// The event carries only the id: fetch it with [`ConnectorClient::fetch_record`].
     Fetch { stream: String, id: String },
+    /// The event reports that the record `id` (the event's object id, or the embedded
+    /// object's primary key) was deleted ([`crate::connector::definition::WebhookSpec::deletions`]).
+    Deleted { stream: String, id: String },
     /// No stream listens for this event type.
     Unrouted,
 }
@@ -743,6 +748,7 @@ impl ConnectorClient {
                         total: None,
                         rejected: Vec::new(),
                         gone: Vec::new(),
+                        deleted: Vec::new(),
                     })
                 }
             }
@@ -810,6 +816,7 @@ impl ConnectorClient {
                 total: None,
                 rejected: Vec::new(),
                 gone: Vec::new(),
+                deleted: Vec::new(),
             });
         }
         // The records stay in the body (borrowed, not copied) while the cursor and the next page
@@ -852,6 +859,7 @@ impl ConnectorClient {
             total,
             rejected: Vec::new(),
             gone: Vec::new(),
+            deleted: Vec::new(),
         })
     }
 
@@ -961,13 +969,20 @@ impl ConnectorClient {
             .map_err(|e| ConnectorError::invalid_response(format!("stream `{stream}`: changes: {e}")))?;
         let mut max_cursor = cursor::MaxCursor::new(changes.cursor.kind, state.max_cursor.clone());
         let mut ids: Vec<String> = Vec::new();
+        let mut deleted: Vec<String> = Vec::new();
         for item in &items {
             max_cursor.offer(item.pointer(&changes.cursor.field));
             if changes.only.as_ref().is_some_and(|m| !m.matches(item)) {
                 continue;
             }
             if let Some(id) = item.pointer(&changes.id).and_then(scalar_text) {
-                if !ids.contains(&id) {
+                // The feed's last word on a record counts: a tombstone after a change, or a
+                // change after a tombstone (a restore).
+                ids.retain(|i| i != &id);
+                deleted.retain(|i| i != &id);
+                if changes.deleted.as_ref().is_some_and(|m| m.matches(item)) {
+                    deleted.push(id);
+                } else {
                     ids.push(id);
                 }
             }
@@ -990,6 +1005,7 @@ impl ConnectorClient {
             total: None,
             rejected: Vec::new(),
             gone,
+            deleted,
         })
     }
 
@@ -1106,6 +1122,28 @@ impl ConnectorClient {
         let Some(stream) = hooks.stream_for(event_type) else {
             return Ok(EventRecord::Unrouted);
         };
+        if hooks.is_deletion(event_type, event) {
+            let embedded = hooks
+                .object
+                .as_deref()
+                .and_then(|p| event.pointer(p))
+                .and_then(|o| self.record_id(stream, o));
+            let id = embedded
+                .or_else(|| {
+                    hooks
+                        .object_id
+                        .as_deref()
+                        .and_then(|p| event.pointer(p))
+                        .and_then(scalar_text)
+                })
+                .ok_or_else(|| {
+                    ConnectorError::invalid_response("the deletion event carries neither the object nor its id")
+                })?;
+            return Ok(EventRecord::Deleted {
+                stream: stream.to_owned(),
+                id,
+            });
+        }
         if let Some(record) = hooks
             .object
             .as_deref()
@@ -1130,10 +1168,11 @@ impl ConnectorClient {
     }
 
     /// The record an inbound event is about, fetched when the event carries only its id:
-    /// `(stream, record)`, or `None` when no stream listens or the record no longer exists.
+    /// `(stream, record)`, or `None` when no stream listens or the record no longer exists
+    /// (a deletion event included).
     pub async fn resolve_event(&self, event: &Value) -> Result<Option<(String, Value)>, ConnectorError> {
         match self.event_record(event)? {
-            EventRecord::Unrouted => Ok(None),
+            EventRecord::Unrouted | EventRecord::Deleted { .. } => Ok(None),
             EventRecord::Embedded { stream, record } => Ok(Some((stream, record))),
             EventRecord::Fetch { stream, id } => Ok(self.fetch_record(&stream, &id).await?.map(|r| (stream, r))),
         }
@@ -2143,7 +2182,7 @@ fn keyed_items(spec: &WriteSpec, records: &[Value]) -> (Vec<Item>, Vec<(usize, W
         let key = match &spec.key {
             Some(pointer) => match record.pointer(pointer).and_then(scalar_text).filter(|k| !k.is_empty()) {
                 Some(k) => Some(k),
-                None if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) => {
+                None if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert | WriteKind::Delete) => {
                     refused.push((
                         index,
                         WriteResult::failed(

@@ -1265,10 +1265,10 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
             ));
         }
     }
-    if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert) && spec.key.is_none() {
+    if matches!(spec.kind, WriteKind::Update | WriteKind::Upsert | WriteKind::Delete) && spec.key.is_none() {
         return Err(invalid(
             format!("{at}.key"),
-            "update and upsert operations need the `key` that identifies a record",
+            "update, upsert and delete operations need the `key` that identifies a record",
         ));
     }
     check_opt_pointer(&format!("{at}.key"), &spec.key)?;
@@ -1329,7 +1329,9 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
         .vars()
         .iter()
         .any(|(_, v)| matches!(v.root(), "records" | "record" | "item"));
-    if !sends_records {
+    // A delete names its record by its key (`DELETE /contacts/{{ key }}`), and sends nothing else.
+    let names_key = spec.kind == WriteKind::Delete && request.vars().iter().any(|(_, v)| v.as_str() == "key");
+    if !sends_records && !names_key {
         return Err(invalid(
             field,
             "the request never sends the records: use `{{ records }}` (or `{{ record }}` with batch_size 1)",

@@ -1329,6 +1329,12 @@ pub struct StreamSpec {
     /// `last_name`, `company`. Needs `identity`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub search: BTreeMap<SearchKind, SearchSpec>,
+
+    /// A full read lists every record that exists (HubSpot's list without archived ones), so a
+    /// record a two-way link holds that a full run did not read, and that `fetch` no longer
+    /// finds, was deleted. Needs `fetch`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing_is_deleted: bool,
 }
 
 /// JSON pointers to the fields that say who a record is about. Any may be left out; a full
@@ -1439,6 +1445,12 @@ pub struct ChangesSpec {
     /// How far back the feed reaches, in seconds (Stripe keeps events 30 days).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age_secs: Option<u64>,
+
+    /// Items matching this are tombstones (`{pointer: /type, equals: customer.deleted}`): the
+    /// record they name was deleted, and is not fetched. A two-way link acts on it by its
+    /// `on_delete` rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<ValueMatch>,
 }
 
 fn default_primary_key() -> String {
@@ -1639,6 +1651,16 @@ impl ConnectorDefinition {
     /// The stream whose records write operation `operation` writes: its `stream`, or else the
     /// part of its name before the first `.` when that names a stream; `None` for an unknown
     /// operation or one that names no stream.
+    /// The write of `kind` on the same stream as `operation` (the update-by-id or the delete
+    /// beside an upsert), the first by name when there are several.
+    pub fn sibling_write(&self, operation: &str, kind: WriteKind) -> Option<&str> {
+        let stream = self.write_stream(operation)?;
+        self.writes
+            .iter()
+            .find(|(name, w)| w.kind == kind && self.write_stream(name) == Some(stream))
+            .map(|(name, _)| name.as_str())
+    }
+
     pub fn write_stream(&self, operation: &str) -> Option<&str> {
         let write = self.writes.get(operation)?;
         if let Some(stream) = &write.stream {
@@ -1738,6 +1760,9 @@ pub enum WriteKind {
     Create,
     Update,
     Upsert,
+    /// Deletes (or archives, as the provider's delete does) the record its `key` names: a
+    /// two-way link's `propagate` deletes ([`crate::store::flows::DeleteRule`]).
+    Delete,
 }
 
 /// Reading per-record results of a write. All pointers are optional; without `results`
@@ -1879,6 +1904,24 @@ pub struct WebhookSpec {
     /// `/data/merges/FNAME`), every value a string.
     #[serde(default, skip_serializing_if = "WebhookBody::is_json")]
     pub body: WebhookBody,
+
+    /// Events that report a record's deletion (HubSpot's `contact.deletion`; Mailchimp's
+    /// `unsubscribe` whose `data[action]` is `delete`): the record is not fetched, and a two-way
+    /// link acts on it by its `on_delete` rule. The event type must route to a stream (`events`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deletions: Vec<DeletionEvent>,
+}
+
+/// An event type that reports a deletion, when its condition holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeletionEvent {
+    /// The event type (a key ending in `*` matches by prefix).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// Only when the event matches this too (`{pointer: /data/action, equals: delete}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<ValueMatch>,
 }
 
 /// The encoding of a webhook delivery's body.
@@ -1915,6 +1958,17 @@ impl WebhookSpec {
             config.event_type_pointer = Some(self.event_type.clone());
         }
         Ok(scheme)
+    }
+
+    /// Whether `event` (of type `event_type`) reports a deletion.
+    pub fn is_deletion(&self, event_type: &str, event: &Value) -> bool {
+        self.deletions.iter().any(|d| {
+            let typed = match d.event_type.strip_suffix('*') {
+                Some(prefix) => event_type.starts_with(prefix),
+                None => d.event_type == event_type,
+            };
+            typed && d.when.as_ref().is_none_or(|w| w.matches(event))
+        })
     }
 
     /// The stream an event type updates: an exact key, else the longest matching prefix key.

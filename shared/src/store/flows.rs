@@ -72,6 +72,48 @@ pub struct Flow {
     /// create without looking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_on_create: Option<MatchThresholds>,
+    /// In a two-way link: what this flow does on the other side when a linked record is
+    /// deleted on its source side (a webhook's delete event, a change feed's tombstone, or a
+    /// record missing from a full read where the definition says that means deleted). The
+    /// same for both directions of a link.
+    #[serde(default, skip_serializing_if = "DeleteRule::is_default")]
+    pub on_delete: DeleteRule,
+    /// With `on_delete: archive`: the jq program turning the deleted source record (as last
+    /// synced) into the update written to its counterpart through the destination's
+    /// update-by-id write (`{status: "unsubscribed"}`, `{properties: {mailchimp_status:
+    /// "archived"}}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_mapping: Option<String>,
+}
+
+/// What a two-way link does when a linked record is deleted on one side. Whichever it does,
+/// both directions' links of the pair are retired: neither direction writes the pair again
+/// (no resurrection), and the other side's delete event for our own delete is our echo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteRule {
+    /// Record the deletion and leave the other side's record as it is.
+    #[default]
+    Ignore,
+    /// Delete the counterpart through the destination connector's `delete` write.
+    Propagate,
+    /// Write the flow's `archive_mapping` of the deleted record to the counterpart, through
+    /// the destination connector's update-by-id write.
+    Archive,
+}
+
+impl DeleteRule {
+    pub fn is_default(&self) -> bool {
+        *self == DeleteRule::Ignore
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DeleteRule::Ignore => "ignore",
+            DeleteRule::Propagate => "propagate",
+            DeleteRule::Archive => "archive",
+        }
+    }
 }
 
 /// One id a flow's mapping reads from another flow's record links (see `Flow::lookups`).
@@ -366,12 +408,14 @@ impl FlowStore {
     /// paired with a third flow. `false` when a condition failed (nothing was written).
     /// The caller checks that the flows run between the same two connections.
     /// `a_rule` is `a`'s conflict rule; `b` gets its mirror.
+    /// `deletes` is the link's delete rule, with each flow's archive mapping (`a`'s, `b`'s).
     pub async fn pair(
         &self,
         a: &str,
         b: &str,
         a_rule: ConflictRule,
         matching: Option<MatchThresholds>,
+        deletes: (DeleteRule, [Option<String>; 2]),
     ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
         let thresholds: Option<AttributeValue> = match &matching {
@@ -381,19 +425,38 @@ impl FlowStore {
             })?),
             None => None,
         };
-        let update = |id: &str, other: &str, rule: ConflictRule| {
-            let builder = Update::builder()
+        let (delete_rule, [archive_a, archive_b]) = deletes;
+        let update = |id: &str, other: &str, rule: ConflictRule, archive: Option<String>| {
+            let mut set = vec!["#r = :other", "#c = :rule", "#d = :d"];
+            let mut remove = Vec::new();
+            let mut builder = Update::builder()
                 .table_name(&self.table)
                 .key(PK, AttributeValue::S(flow_pk(id)))
                 .key(SK, AttributeValue::S(FLOW_SK.into()))
-                .expression_attribute_names("#m", "match_on_create");
-            let builder = match &thresholds {
-                Some(t) => builder
-                    .update_expression("SET #r = :other, #c = :rule, #m = :m")
-                    .expression_attribute_values(":m", t.clone()),
-                None => builder.update_expression("SET #r = :other, #c = :rule REMOVE #m"),
-            };
+                .expression_attribute_names("#m", "match_on_create")
+                .expression_attribute_names("#d", "on_delete")
+                .expression_attribute_names("#am", "archive_mapping")
+                .expression_attribute_values(":d", AttributeValue::S(delete_rule.name().into()));
+            match &thresholds {
+                Some(t) => {
+                    set.push("#m = :m");
+                    builder = builder.expression_attribute_values(":m", t.clone());
+                }
+                None => remove.push("#m"),
+            }
+            match archive {
+                Some(program) => {
+                    set.push("#am = :am");
+                    builder = builder.expression_attribute_values(":am", AttributeValue::S(program));
+                }
+                None => remove.push("#am"),
+            }
+            let mut expression = format!("SET {}", set.join(", "));
+            if !remove.is_empty() {
+                expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+            }
             builder
+                .update_expression(expression)
                 .condition_expression("attribute_exists(#pk) AND (attribute_not_exists(#r) OR #r = :other)")
                 .expression_attribute_names("#r", "reverse_flow")
                 .expression_attribute_names("#c", "on_conflict")
@@ -403,13 +466,16 @@ impl FlowStore {
                 .build()
                 .map(|u| TransactWriteItem::builder().update(u).build())
         };
-        let items = [update(a, b, a_rule), update(b, a, a_rule.mirrored())]
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Invalid {
-                what: "flow pair",
-                reason: e.to_string(),
-            })?;
+        let items = [
+            update(a, b, a_rule, archive_a),
+            update(b, a, a_rule.mirrored(), archive_b),
+        ]
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| StoreError::Invalid {
+            what: "flow pair",
+            reason: e.to_string(),
+        })?;
         let res = self
             .client
             .transact_write_items()

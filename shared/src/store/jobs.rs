@@ -42,6 +42,10 @@ pub struct JobCounts {
     /// New records whose possible duplicate was parked for review (not created).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub matches_parked: u64,
+    /// Linked records deleted on the source side that a two-way link acted on (its
+    /// `on_delete`: propagated, archived or recorded); their links are retired.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub deleted: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -29,6 +29,10 @@ pub struct RecordLink {
     /// prediction of the write's echo, so a read that matches it is our own echo (counted as
     /// such once, then the flag is cleared).
     pub predicted: bool,
+    /// A two-way link's record deleted on one side ([`crate::store::flows::DeleteRule`]): the
+    /// pair is no longer synced either way, and the other side's delete event for it is our
+    /// own echo.
+    pub retired: bool,
 }
 
 /// The largest source record a link keeps (DynamoDB items hold 400 KB; a bigger record is not
@@ -79,6 +83,35 @@ impl LinkStore {
         Ok(out)
     }
 
+    /// Every link of a flow, one `Query` page after another (a full run's sweep for records
+    /// missing from it).
+    pub async fn list(&self, flow_id: &str) -> Result<Vec<RecordLink>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :rec)")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_names("#sk", SK)
+                .expression_attribute_values(":pk", AttributeValue::S(flow_pk(flow_id)))
+                .expression_attribute_values(":rec", AttributeValue::S("REC#".into()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in resp.items.unwrap_or_default() {
+                out.push(from_item(&item)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// Writes links (create or replace).
     pub async fn put_many(&self, flow_id: &str, links: &[RecordLink]) -> Result<(), StoreError> {
         let writes = links
@@ -104,6 +137,9 @@ impl LinkStore {
                 }
                 if l.predicted {
                     item.insert("predicted".to_string(), AttributeValue::Bool(true));
+                }
+                if l.retired {
+                    item.insert("retired".to_string(), AttributeValue::Bool(true));
                 }
                 if let Some(text) = l
                     .record
@@ -150,6 +186,11 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<RecordLink, S
         subject: item.get(GSI1PK).and_then(|v| v.as_s().ok()).cloned(),
         predicted: item
             .get("predicted")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
+        retired: item
+            .get("retired")
             .and_then(|v| v.as_bool().ok())
             .copied()
             .unwrap_or(false),

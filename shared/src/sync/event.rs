@@ -95,7 +95,9 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
         }
     };
     let routed_stream = match &routed {
-        EventRecord::Embedded { stream, .. } | EventRecord::Fetch { stream, .. } => Some(stream.clone()),
+        EventRecord::Embedded { stream, .. }
+        | EventRecord::Fetch { stream, .. }
+        | EventRecord::Deleted { stream, .. } => Some(stream.clone()),
         EventRecord::Unrouted => None,
     };
     let listening: Vec<_> = flows
@@ -114,6 +116,19 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     let (record, fetched_id) = match routed {
         EventRecord::Embedded { record, .. } => (Some(record), None),
         EventRecord::Fetch { stream, id } => (source.fetch_record(&stream, &id).await?, Some(id)),
+        EventRecord::Deleted { stream, id } => {
+            // Subscribers hear of it for records a flow had written, before the links retire.
+            crate::subscriptions::emit::records_deleted(
+                &deps.publisher,
+                &deps.links,
+                &listening,
+                std::slice::from_ref(&id),
+                "deleted_at_source",
+                deps.clock.now_unix(),
+            )
+            .await;
+            return deleted(deps, &conn.tenant, &source, listening, &stream, id, &stored.event_id).await;
+        }
         EventRecord::Unrouted => (None, None),
     };
     let Some(record) = record else {
@@ -185,6 +200,73 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             counts.written,
             counts.unchanged,
             counts.failures.len() as u64,
+        );
+        crate::metrics::echoes(&flow.id, counts.echoes);
+        out.push((flow.id.clone(), counts));
+    }
+    Ok(out)
+}
+
+/// A delete event: each listening flow that is half of a two-way link acts on it by its
+/// `on_delete` rule ([`super::deletes`]). The event's id is the record's primary key, or a
+/// key the stream's `fetch` takes (Mailchimp's events name a member by email): a record the
+/// provider still answers for (archived) gives its primary key.
+async fn deleted(
+    deps: &SyncDeps,
+    tenant: &str,
+    source: &crate::connector::ConnectorClient,
+    listening: Vec<crate::store::flows::Flow>,
+    stream: &str,
+    id: String,
+    event_id: &str,
+) -> Result<Vec<(String, PageCounts)>, SyncError> {
+    let id = match source.fetch_record(stream, &id).await {
+        Ok(Some(record)) => source.record_id(stream, &record).unwrap_or(id),
+        Ok(None) => id,
+        // A stream without `fetch`: the event's id is the record's.
+        Err(e) if !e.class.is_retriable() => id,
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::with_capacity(listening.len());
+    for flow in listening {
+        let (_, destination) = deps
+            .clients
+            .get(
+                &deps.registry,
+                &deps.connections,
+                &deps.secrets,
+                &flow.destination_connection,
+            )
+            .await?;
+        let reverse = super::two_way::reverse_of(deps, &flow, &destination).await?;
+        let counts = super::sync_deletions(
+            &flow,
+            &destination,
+            &deps.links,
+            vec![id.clone()],
+            deps.clock.now_unix(),
+            reverse.as_ref(),
+        )
+        .await?;
+        for (id, reason) in &counts.failures {
+            warn!(message = "Delete from event not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
+        }
+        info!(
+            message = "Delete event handled.",
+            flow_id = %flow.id,
+            event_id = %event_id,
+            deleted = counts.deleted,
+            echoes = counts.echoes,
+            failed = counts.failures.len()
+        );
+        deps.usage.add(
+            tenant,
+            deps.clock.now_unix(),
+            crate::store::usage::DayCounts {
+                events: 0,
+                records_read: 0,
+                records_written: if flow.on_delete.is_default() { 0 } else { counts.deleted },
+            },
         );
         crate::metrics::echoes(&flow.id, counts.echoes);
         out.push((flow.id.clone(), counts));

@@ -178,6 +178,16 @@ pub async fn run_job(
         }
     }
 
+    // A two-way flow's full run of a stream that lists every record finds the linked records
+    // deleted since: those it did not read (and cannot fetch) at its end.
+    let sweep = reverse.is_some()
+        && job.mode == SyncMode::Full
+        && source
+            .definition()
+            .streams
+            .get(&flow.source_stream)
+            .is_some_and(|s| s.missing_is_deleted && s.fetch.is_some());
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     loop {
         if let Some(remaining) = budget.remaining() {
             if remaining < deps.config.time_reserve {
@@ -194,6 +204,32 @@ pub async fn run_job(
             Err(e) => return fail(deps, &flow, &mut job, SyncError::Connector(e)).await,
         };
         let now = deps.clock.now_unix();
+        if sweep {
+            seen.extend(
+                page.records
+                    .iter()
+                    .filter_map(|r| source.record_id(&flow.source_stream, r)),
+            );
+        }
+        let mut deleted = std::mem::take(&mut page.deleted);
+        if sweep && page.next.is_none() {
+            match super::missing_from_full_read(&flow, &source, &deps.links, &seen).await {
+                Ok(gone) => deleted.extend(gone),
+                Err(e) => return fail(deps, &flow, &mut job, e).await,
+            }
+        }
+        let deletes =
+            match super::sync_deletions(&flow, &destination, &deps.links, deleted, now, reverse.as_ref()).await {
+                Ok(c) => c,
+                Err(e) => return fail(deps, &flow, &mut job, e).await,
+            };
+        job.counts.deleted += deletes.deleted;
+        job.counts.echoes += deletes.echoes;
+        crate::metrics::echoes(&flow.id, deletes.echoes);
+        for (id, reason) in &deletes.failures {
+            warn!(message = "Delete not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
+            job.record_failure(id, reason, now);
+        }
         let counts = match sync_records(
             &flow,
             &source,

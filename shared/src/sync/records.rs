@@ -32,6 +32,9 @@ pub struct PageCounts {
     /// New records whose best match on the other side needs a person: parked for review, not
     /// created.
     pub matches_parked: u64,
+    /// Linked records deleted on the source side that a two-way link acted on by its
+    /// `on_delete` rule ([`super::deletes`]); their links are retired.
+    pub deleted: u64,
     /// (source id, reason) of records that failed permanently (poison records).
     pub failures: Vec<(String, String)>,
     /// The records written, for `record.created` / `record.updated` events.
@@ -111,10 +114,15 @@ pub async fn sync_records(
 
     let ids: Vec<String> = candidates.iter().map(|(id, _, _, _)| id.clone()).collect();
     let existing = links.get_many(&flow.id, &ids).await?;
+    // A pair a two-way link retired (deleted on one side) is not synced again either way: no
+    // resurrection of the deleted record, no echo of an archive write. Counted as unchanged.
+    let (retired, candidates): (Vec<_>, Vec<_>) = candidates
+        .into_iter()
+        .partition(|(id, _, _, _)| existing.get(id).is_some_and(|l| l.retired));
     let (unchanged, changed): (Vec<_>, Vec<_>) = candidates
         .into_iter()
         .partition(|(id, _, hash, _)| existing.get(id).is_some_and(|l| &l.content_hash == hash));
-    counts.unchanged = unchanged.len() as u64;
+    counts.unchanged = (unchanged.len() + retired.len()) as u64;
     // An unchanged record a two-way link has not kept yet is kept now (once), so the other
     // direction can predict what its next write to it comes back as. An unchanged record whose
     // hash the other direction predicted is our own echo: counted once, and the link says so
@@ -131,6 +139,7 @@ pub async fn sync_records(
                 record: kept(*i),
                 subject: link.subject.clone().or_else(|| subject_of(*i)),
                 predicted: false,
+                retired: false,
                 ..link.clone()
             })
         })
@@ -195,7 +204,16 @@ pub async fn sync_records(
         .into_iter()
         .map(|(source_id, mapped, hash, i)| (mapped, (source_id, hash, i)))
         .unzip();
-    let results = destination.write_batch(&flow.destination_operation, &payload).await?;
+    let by_id: Vec<Option<&str>> = changed
+        .iter()
+        .map(|(source_id, _, _)| {
+            existing
+                .get(source_id)
+                .map(|l| l.destination_id.as_str())
+                .filter(|d| !d.is_empty())
+        })
+        .collect();
+    let (payload, results) = write_changed(flow, destination, reverse.is_some(), payload, &by_id).await?;
     let mut retry_later = None;
     // (destination id, what was written, source id) of each write, for the other direction.
     let mut echoes: Vec<(String, Value, String)> = Vec::new();
@@ -224,6 +242,7 @@ pub async fn sync_records(
                     record: kept(i),
                     subject: subject_of(i),
                     predicted: false,
+                    retired: false,
                 });
             }
             WriteResult::Failed { reason, class } => match class {
@@ -245,6 +264,97 @@ pub async fn sync_records(
         )));
     }
     Ok(counts)
+}
+
+/// Writes the changed records. In a two-way link whose write is a key-based upsert, a record
+/// already linked (`by_id[i]`, its counterpart's id) is written through the destination's
+/// update-by-id write of the same stream instead, with the counterpart's id as its key and the
+/// upsert's key left out: a pair linked by phone (or by a person) stays that pair, instead of
+/// the upsert landing on (or creating) whichever record holds the source's email. Returns what
+/// was written per record and the results, in `payload`'s order.
+async fn write_changed(
+    flow: &Flow,
+    destination: &ConnectorClient,
+    two_way: bool,
+    mut payload: Vec<Value>,
+    by_id: &[Option<&str>],
+) -> Result<(Vec<Value>, Vec<WriteResult>), SyncError> {
+    use crate::connector::definition::WriteKind;
+    let def = destination.definition();
+    let upsert_key = def
+        .writes
+        .get(&flow.destination_operation)
+        .filter(|w| w.kind == WriteKind::Upsert)
+        .and_then(|w| w.key.clone());
+    let update = match (two_way, upsert_key) {
+        (true, Some(upsert_key)) => def
+            .sibling_write(&flow.destination_operation, WriteKind::Update)
+            .and_then(|op| Some((op.to_owned(), def.writes.get(op)?.key.clone()?, upsert_key))),
+        _ => None,
+    };
+    let Some((update_op, id_key, upsert_key)) = update.filter(|_| by_id.iter().any(Option::is_some)) else {
+        let results = destination.write_batch(&flow.destination_operation, &payload).await?;
+        return Ok((payload, results));
+    };
+    let mut by_key_at = Vec::new();
+    let mut by_id_at = Vec::new();
+    for (i, id) in by_id.iter().enumerate() {
+        match id {
+            Some(id) => {
+                remove_pointer(&mut payload[i], &upsert_key);
+                super::two_way::set_pointer(&mut payload[i], &id_key, Value::String((*id).to_owned()));
+                by_id_at.push(i);
+            }
+            None => by_key_at.push(i),
+        }
+    }
+    let mut results: Vec<Option<WriteResult>> = vec![None; payload.len()];
+    let mut sent_any = false;
+    for (op, at) in [
+        (update_op.as_str(), by_id_at),
+        (flow.destination_operation.as_str(), by_key_at),
+    ] {
+        if at.is_empty() {
+            continue;
+        }
+        let records: Vec<Value> = at.iter().map(|&i| payload[i].clone()).collect();
+        match destination.write_batch(op, &records).await {
+            Ok(out) => {
+                for (i, result) in at.into_iter().zip(out) {
+                    results[i] = Some(result);
+                }
+            }
+            Err(e) if !sent_any => return Err(e.into()),
+            // The other group was written: link it, and retry these (transient) or fail them.
+            Err(e) => {
+                for i in at {
+                    results[i] = Some(WriteResult::failed(e.message.clone(), e.class));
+                }
+            }
+        }
+        sent_any = true;
+    }
+    let results = results
+        .into_iter()
+        .map(|r| r.expect("every record is in one group"))
+        .collect();
+    Ok((payload, results))
+}
+
+/// Removes the value at a JSON pointer, if there is one.
+fn remove_pointer(target: &mut Value, pointer: &str) {
+    let Some((parent, last)) = pointer.rsplit_once('/') else {
+        return;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    let parent = if parent.is_empty() {
+        Some(target)
+    } else {
+        target.pointer_mut(parent)
+    };
+    if let Some(Value::Object(map)) = parent {
+        map.remove(&last);
+    }
 }
 
 /// Tells the other direction of a two-way link what each record just written will look like
@@ -276,6 +386,7 @@ async fn predict_echoes(
                 source_id: destination_id,
                 destination_id: source_id,
                 predicted: hash.is_some(),
+                retired: false,
                 // No prediction: an empty hash matches nothing, so the echo is synced.
                 content_hash: hash.unwrap_or_default(),
                 updated_at: now,
@@ -511,6 +622,7 @@ async fn match_new_records(
                         subject: crate::subjects::subject_of_value(&reverse.tenant, &inputs[i]),
                         record: Some(inputs[i].clone()),
                         predicted: false,
+                        retired: false,
                     },
                 ));
                 out.linked.push((
@@ -525,6 +637,7 @@ async fn match_new_records(
                             .and_then(|r| crate::subjects::subject_of_value(&reverse.tenant, r)),
                         record: theirs,
                         predicted: false,
+                        retired: false,
                     },
                 ));
             }

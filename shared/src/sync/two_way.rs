@@ -21,7 +21,7 @@ use tracing::warn;
 
 use super::{SyncDeps, SyncError};
 use crate::connector::{content_hash, ConnectorClient, Mapping};
-use crate::store::flows::{ConflictRule, Flow, FlowStore, MatchThresholds};
+use crate::store::flows::{ConflictRule, DeleteRule, Flow, FlowStore, MatchThresholds};
 
 /// The other direction of a two-way link, as one direction's writes need it.
 pub struct Reverse {
@@ -105,7 +105,7 @@ pub fn merge(base: &mut Value, patch: &Value) {
 
 /// Sets the value at a JSON pointer, creating objects on the way (an existing non-object on
 /// the way is left alone).
-fn set_pointer(target: &mut Value, pointer: &str, value: Value) {
+pub(crate) fn set_pointer(target: &mut Value, pointer: &str, value: Value) {
     let Some(rest) = pointer.strip_prefix('/') else { return };
     let mut at = target;
     let parts: Vec<String> = rest
@@ -163,6 +163,9 @@ pub enum LinkError {
     Records(String),
     #[error("duplicate matching: {0}")]
     Matching(String),
+    /// The link's delete rule cannot be carried out (the reason names the flow and the write).
+    #[error("deletes: {0}")]
+    Deletes(String),
     #[error("record {0} is parked as a possible duplicate, not a conflict: answer whether the two are the same record (`switchyard flows resolve-duplicate`)")]
     Duplicate(String),
     #[error("record {0} is parked as a conflict, not a possible duplicate: choose the winning side (`switchyard flows resolve`)")]
@@ -171,18 +174,28 @@ pub enum LinkError {
     Store(#[from] crate::store::StoreError),
 }
 
-/// How a two-way link settles what both sides changed, and whether it matches duplicates.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How a two-way link settles what both sides changed, whether it matches duplicates, and
+/// what it does when a linked record is deleted.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct LinkPolicy {
     /// What the first flow does with a conflict (the second does the mirror).
     pub rule: ConflictRule,
     /// Look for an existing record before creating one, with these thresholds.
     pub matching: Option<MatchThresholds>,
+    /// What either direction does when a linked record is deleted on its source side.
+    pub on_delete: DeleteRule,
+    /// With `on_delete: archive`: each flow's archive mapping (the first flow's, then the
+    /// second's), jq turning the deleted record as last synced into the update written to its
+    /// counterpart.
+    pub archive: Option<[String; 2]>,
 }
 
 impl From<ConflictRule> for LinkPolicy {
     fn from(rule: ConflictRule) -> Self {
-        LinkPolicy { rule, matching: None }
+        LinkPolicy {
+            rule,
+            ..Default::default()
+        }
     }
 }
 
@@ -204,7 +217,12 @@ pub async fn link_flows(
     b: &str,
     policy: impl Into<LinkPolicy>,
 ) -> Result<(), LinkError> {
-    let LinkPolicy { rule: a_rule, matching } = policy.into();
+    let LinkPolicy {
+        rule: a_rule,
+        matching,
+        on_delete,
+        archive,
+    } = policy.into();
     let flows = ctx.flows;
     if a == b {
         return Err(LinkError::Same);
@@ -235,7 +253,8 @@ pub async fn link_flows(
         }
     }
     check_records(ctx, &fa, &fb, matching.is_some()).await?;
-    if flows.pair(a, b, a_rule, matching).await? {
+    let archive = check_deletes(ctx, &fa, &fb, on_delete, archive).await?;
+    if flows.pair(a, b, a_rule, matching, (on_delete, archive)).await? {
         Ok(())
     } else {
         // A flow was deleted or paired elsewhere between the reads and the write.
@@ -256,6 +275,64 @@ pub async fn link_flows(
             reason: "the pairing was refused; try again".into(),
         }))
     }
+}
+
+/// The delete rule can be carried out on both sides: `propagate` needs a `delete` write beside
+/// each flow's write, `archive` an update write beside it and an archive mapping per flow that
+/// compiles; other rules take no archive mapping. Returns the archive mappings to store (`a`'s,
+/// `b`'s). A connection whose connector is not built in is not checked here.
+async fn check_deletes(
+    ctx: &LinkContext<'_>,
+    fa: &Flow,
+    fb: &Flow,
+    rule: DeleteRule,
+    archive: Option<[String; 2]>,
+) -> Result<[Option<String>; 2], LinkError> {
+    use crate::connector::definition::WriteKind;
+    let refused = |reason: String| LinkError::Deletes(reason);
+    let archive = match (rule, archive) {
+        (DeleteRule::Archive, Some([x, y])) => [Some(x), Some(y)],
+        (DeleteRule::Archive, None) => {
+            return Err(refused(
+                "on_delete archive needs an archive mapping for each flow (what to write to a deleted record's counterpart)".into(),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(refused(format!(
+                "archive mappings are for on_delete archive, not {}",
+                rule.name()
+            )))
+        }
+        (_, None) => [None, None],
+    };
+    let kind = match rule {
+        DeleteRule::Ignore => return Ok(archive),
+        DeleteRule::Propagate => WriteKind::Delete,
+        DeleteRule::Archive => WriteKind::Update,
+    };
+    for (flow, program) in [(fa, &archive[0]), (fb, &archive[1])] {
+        if let Some(program) = program {
+            Mapping::compile(program).map_err(|e| refused(format!("flow {}: archive mapping: {e}", flow.id)))?;
+        }
+        let Some(conn) = ctx.connections.get(&flow.destination_connection).await? else {
+            continue;
+        };
+        let Some(def) = ctx.registry.get(&conn.provider) else {
+            continue;
+        };
+        if def.sibling_write(&flow.destination_operation, kind).is_none() {
+            return Err(refused(format!(
+                "on_delete {}: {} has no {} write beside `{}` (flow {}'s write), so a deleted record's counterpart cannot be {}",
+                rule.name(),
+                def.id,
+                if kind == WriteKind::Delete { "delete" } else { "update" },
+                flow.destination_operation,
+                flow.id,
+                if kind == WriteKind::Delete { "deleted" } else { "archived" },
+            )));
+        }
+    }
+    Ok(archive)
 }
 
 /// Each flow of a pair writes the records the other reads (the write's `stream`, when the
@@ -343,6 +420,7 @@ pub async fn resolve_review(
                 record: Some(loser_version.clone()),
                 subject: crate::subjects::subject_of_value(&other.tenant, loser_version),
                 predicted: false,
+                retired: false,
             }],
         )
         .await?;
@@ -763,6 +841,7 @@ pub async fn resolve_duplicate(
                 .and_then(|r| crate::subjects::subject_of_value(&this.tenant, r)),
             record,
             predicted: false,
+            retired: false,
         }
     };
     if same {

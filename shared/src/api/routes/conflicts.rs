@@ -97,9 +97,18 @@ pub async fn list(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
     let (flow, other) = linked(deps, caller, id).await?;
     let (first, second) = link_key(&flow.id, &other.id);
     let items = deps.reviews.list(&first, &second).await?;
+    // Possible duplicates are under `/reviews`.
     Ok(ApiResponse::json(
         200,
-        &PageBody::new(items.into_iter().map(view).collect(), false, None),
+        &PageBody::new(
+            items
+                .into_iter()
+                .filter(|i| i.kind == crate::store::reviews::ReviewKind::Conflict)
+                .map(view)
+                .collect(),
+            false,
+            None,
+        ),
     ))
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod flows;
 pub(crate) mod keys;
 pub(crate) mod me;
+pub(crate) mod reviews;
 pub(crate) mod subjects;
 pub(crate) mod suggestions;
 pub(crate) mod usage;
@@ -49,6 +50,8 @@ pub enum Route {
     RunFlow(String),
     ListConflicts(String),
     ResolveConflict(String, String),
+    ListReviews(String),
+    ResolveReview(String, String),
     Suggest,
     ListDeadLetters,
     ShowDeadLetter(String),
@@ -138,6 +141,8 @@ impl Route {
             ("POST", ["flows", _, "run"]) => Route::RunFlow(id(1)),
             ("GET", ["flows", _, "conflicts"]) => Route::ListConflicts(id(1)),
             ("POST", ["flows", _, "conflicts", _, "resolve"]) => Route::ResolveConflict(id(1), id(3)),
+            ("GET", ["flows", _, "reviews"]) => Route::ListReviews(id(1)),
+            ("POST", ["flows", _, "reviews", _, "resolve"]) => Route::ResolveReview(id(1), id(3)),
             ("POST", ["suggestions"]) => Route::Suggest,
             ("GET", ["dead-letters"]) => Route::ListDeadLetters,
             ("GET", ["dead-letters", _]) => Route::ShowDeadLetter(id(1)),
@@ -177,6 +182,7 @@ impl Route {
             | ListFlows
             | ShowFlow(_)
             | ListConflicts(_)
+            | ListReviews(_)
             | Suggest
             | ListDeadLetters
             | ShowDeadLetter(_)
@@ -202,6 +208,8 @@ impl Route {
             | PauseFlow(_)
             | ResumeFlow(_)
             | ResolveConflict(_, _)
+            // Links two records (or has each side create its own): changes what the flows write.
+            | ResolveReview(_, _)
             | CreateSubscription
             | UpdateSubscription(_)
             | DeleteSubscription(_)
@@ -234,6 +242,7 @@ impl Route {
             ResumeFlow(_) => "flow.resume",
             RunFlow(_) => "flow.run",
             ResolveConflict(_, _) => "conflict.resolve",
+            ResolveReview(_, _) => "review.resolve",
             ReplayDeadLetter(_) => "dead_letter.replay",
             CreateKey => "key.create",
             RotateKey(_) => "key.rotate",
@@ -258,6 +267,7 @@ impl Route {
             | ListFlows
             | ShowFlow(_)
             | ListConflicts(_)
+            | ListReviews(_)
             | Suggest
             | ListDeadLetters
             | ShowDeadLetter(_)
@@ -295,6 +305,7 @@ impl Route {
             | ResumeFlow(id)
             | RunFlow(id)
             | ListConflicts(id)
+            | ListReviews(id)
             | ShowDeadLetter(id)
             | ReplayDeadLetter(id)
             | RotateKey(id)
@@ -308,7 +319,7 @@ impl Route {
             // The delivery: the audit entry's action names what was resent.
             ResendDelivery(_, delivery) => Some(delivery),
             // The record: the audit entry's action names what was resolved.
-            ResolveConflict(_, record) => Some(record),
+            ResolveConflict(_, record) | ResolveReview(_, record) => Some(record),
             // `subject:<digest>`: the address itself never reaches the audit log.
             ExportSubject(s) | EraseSubject(s) => Some(&s.target),
             Me | ListConnectors | UploadConnector | ListConnections | CreateConnection | ListFlows | CreateFlow
@@ -349,6 +360,8 @@ impl Route {
             RunFlow(id()),
             ListConflicts(id()),
             ResolveConflict(id(), id()),
+            ListReviews(id()),
+            ResolveReview(id(), id()),
             Suggest,
             ListDeadLetters,
             ShowDeadLetter(id()),
@@ -410,6 +423,8 @@ impl Route {
             RunFlow(_) => "POST /v1/flows/{id}/run",
             ListConflicts(_) => "GET /v1/flows/{id}/conflicts",
             ResolveConflict(_, _) => "POST /v1/flows/{id}/conflicts/{record}/resolve",
+            ListReviews(_) => "GET /v1/flows/{id}/reviews",
+            ResolveReview(_, _) => "POST /v1/flows/{id}/reviews/{record}/resolve",
             Suggest => "POST /v1/suggestions",
             ListDeadLetters => "GET /v1/dead-letters",
             ShowDeadLetter(_) => "GET /v1/dead-letters/{key}",
@@ -467,6 +482,8 @@ pub async fn dispatch(deps: &ApiDeps, caller: &Caller, route: Route, req: &ApiRe
         RunFlow(id) => flows::run(deps, caller, &id, req).await,
         ListConflicts(id) => conflicts::list(deps, caller, &id).await,
         ResolveConflict(id, record) => conflicts::resolve(deps, caller, &id, &record, req).await,
+        ListReviews(id) => reviews::list(deps, caller, &id).await,
+        ResolveReview(id, record) => reviews::resolve(deps, caller, &id, &record, req).await,
         Suggest => suggestions::suggest(deps, caller, req).await,
         ListDeadLetters => dead_letters::list(deps, caller, req).await,
         ShowDeadLetter(key) => dead_letters::show(deps, caller, &key).await,

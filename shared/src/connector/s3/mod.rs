@@ -477,6 +477,7 @@ impl S3Client {
             total: None,
             rejected,
             gone: Vec::new(),
+            deleted: Vec::new(),
         })
     }
 

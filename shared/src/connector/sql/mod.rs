@@ -456,6 +456,7 @@ impl SqlClient {
             total: None,
             rejected: Vec::new(),
             gone: Vec::new(),
+            deleted: Vec::new(),
         })
     }
 
