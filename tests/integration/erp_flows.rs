@@ -145,6 +145,30 @@ async fn oracle_receivables_accounts_become_hubspot_companies_with_their_open_ba
     let again = rig.run_flow("flow_oracle_accounts").await;
     assert_eq!(again.status, JobStatus::Succeeded, "{again:?}");
     assert_eq!(again.counts.written, 0, "{again:?}");
-    assert_eq!(crm.count(ObjectType::Companies), 120);
+
+    // An account's balance changes in Oracle: the next run carries only that one, through
+    // HubSpot's update by id (the write creates; created again it would be a duplicate).
+    let seventh = oracle
+        .find("receivablesCustomerAccountActivities", "CustomerName", &json!("Customer 7"))
+        .expect("seeded");
+    let id = seventh["CustomerAccountId"].to_string();
+    oracle
+        .touch(
+            "receivablesCustomerAccountActivities",
+            &id,
+            json!({"TotalOpenReceivablesForAccount": 0.0}),
+        )
+        .expect("the account exists");
+    let changed = rig.run_flow("flow_oracle_accounts").await;
+    assert_eq!(changed.status, JobStatus::Succeeded, "{changed:?}");
+    assert_eq!(changed.counts.written, 1, "{changed:?}");
+    assert_eq!(crm.count(ObjectType::Companies), 120, "the company is updated, not doubled");
+    let updated = crm
+        .find(ObjectType::Companies, "name", "Customer 7")
+        .expect("the company");
+    assert_eq!(
+        updated.get("description"),
+        Some("Oracle account ACCT-00007: open receivables 0.0")
+    );
     assert!(oracle.violations().is_empty(), "{:#?}", oracle.violations());
 }

@@ -268,7 +268,8 @@ pub async fn sync_records(
 
 /// Writes the changed records. In a two-way link whose write is a key-based upsert, a record
 /// already linked (`by_id[i]`, its counterpart's id) is written through the destination's
-/// update-by-id write of the same stream instead, with the counterpart's id as its key and the
+/// update-by-id write of the same stream instead (so is one of any flow whose write creates,
+/// when the stream has an update write), with the counterpart's id as its key and the
 /// upsert's key left out: a pair linked by phone (or by a person) stays that pair, instead of
 /// the upsert landing on (or creating) whichever record holds the source's email. Returns what
 /// was written per record and the results, in `payload`'s order.
@@ -281,17 +282,19 @@ async fn write_changed(
 ) -> Result<(Vec<Value>, Vec<WriteResult>), SyncError> {
     use crate::connector::definition::WriteKind;
     let def = destination.definition();
-    let upsert_key = def
-        .writes
-        .get(&flow.destination_operation)
-        .filter(|w| w.kind == WriteKind::Upsert)
-        .and_then(|w| w.key.clone());
-    let update = match (two_way, upsert_key) {
-        (true, Some(upsert_key)) => def
-            .sibling_write(&flow.destination_operation, WriteKind::Update)
-            .and_then(|op| Some((op.to_owned(), def.writes.get(op)?.key.clone()?, upsert_key))),
+    let write = def.writes.get(&flow.destination_operation);
+    // What to leave out of a record sent by id: the upsert's key (two-way flows), or nothing
+    // (a create, one-way or two-way, whose linked record changed: created again it would be a
+    // duplicate). A one-way upsert stays an upsert: its key finds the record.
+    let by_id_drops = match (write.map(|w| w.kind), two_way) {
+        (Some(WriteKind::Upsert), true) => write.and_then(|w| w.key.clone()).map(Some),
+        (Some(WriteKind::Create), _) => Some(None),
         _ => None,
     };
+    let update = by_id_drops.and_then(|upsert_key| {
+        let op = def.sibling_write(&flow.destination_operation, WriteKind::Update)?;
+        Some((op.to_owned(), def.writes.get(op)?.key.clone()?, upsert_key))
+    });
     let Some((update_op, id_key, upsert_key)) = update.filter(|_| by_id.iter().any(Option::is_some)) else {
         let results = destination.write_batch(&flow.destination_operation, &payload).await?;
         return Ok((payload, results));
@@ -301,7 +304,9 @@ async fn write_changed(
     for (i, id) in by_id.iter().enumerate() {
         match id {
             Some(id) => {
-                remove_pointer(&mut payload[i], &upsert_key);
+                if let Some(upsert_key) = &upsert_key {
+                    remove_pointer(&mut payload[i], upsert_key);
+                }
                 super::two_way::set_pointer(&mut payload[i], &id_key, Value::String((*id).to_owned()));
                 by_id_at.push(i);
             }
