@@ -177,6 +177,9 @@ impl CostBucket {
 /// Longest wait for a cost budget: a bucket never takes longer than this to refill.
 const MAX_COST_WAIT: Duration = Duration::from_secs(60);
 
+/// The shortest paced window whose spent budget is a quota (see [`PacerCore::observe_headers`]).
+const QUOTA_WINDOW: Duration = Duration::from_secs(3600);
+
 impl PacerCore {
     /// A pacer for `spec`; `None` only honours pauses (Retry-After).
     pub fn new(spec: Option<&RateLimitSpec>) -> Self {
@@ -331,7 +334,13 @@ impl PacerCore {
             .or(self.limit.map(|(_, window)| window))
             .unwrap_or(Duration::from_secs(1))
             .min(super::errors::MAX_RETRY_AFTER);
-        self.pause_for(now, delay + self.margin);
+        // A budget counted over an hour or more (Salesforce's requests per rolling day) is a
+        // quota: spent, the work is deferred rather than retried.
+        if self.limit.is_some_and(|(_, window)| window >= QUOTA_WINDOW) {
+            self.pause_quota(now, delay + self.margin);
+        } else {
+            self.pause_for(now, delay + self.margin);
+        }
     }
 }
 
@@ -1010,8 +1019,18 @@ mod tests {
         hdrs.insert("sforce-limit-info", HeaderValue::from_static("api-usage=15001/15000"));
         let mut core = PacerCore::new(Some(&daily));
         core.observe_headers(Duration::ZERO, &headers, &hdrs, SystemTime::now());
-        // Spent: paused for one window, capped at the longest pause the engine honours.
+        // Spent: paused for one window, capped at the longest pause the engine honours, and a
+        // day's budget is a quota (its work is deferred).
         assert_eq!(core.reserve(Duration::ZERO), super::super::errors::MAX_RETRY_AFTER);
+        assert_eq!(core.quota_remaining(Duration::ZERO), super::super::errors::MAX_RETRY_AFTER);
+        let per_minute = RateLimitSpec {
+            headers: Some(headers.clone()),
+            ..spec(100, 60_000, 0)
+        };
+        let mut core = PacerCore::new(Some(&per_minute));
+        core.observe_headers(Duration::ZERO, &headers, &hdrs, SystemTime::now());
+        assert_eq!(core.reserve(Duration::ZERO), Duration::from_secs(60), "a minute's budget waits");
+        assert_eq!(core.quota_remaining(Duration::ZERO), Duration::ZERO, "and is no quota");
         assert!(usage_regex("api-usage=(\\d+)").unwrap_err().contains("used"));
     }
 

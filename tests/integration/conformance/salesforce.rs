@@ -16,7 +16,7 @@
 //! `REQUEST_LIMIT_EXCEEDED`).
 
 use serde_json::{json, Value};
-use switchyard::connector::{ErrorClass, StreamState, WriteResult};
+use switchyard::connector::{ErrorClass, ErrorKind, StreamState, WriteResult};
 use switchyard_fakes::salesforce::{
     self, SalesforceConfig, SalesforceOrg, CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, USERNAME,
 };
@@ -237,6 +237,7 @@ async fn salesforce() {
         matches!(deferred.class, ErrorClass::RateLimited { retry_after: Some(d) } if d.as_secs() >= 3000),
         "deferred until the budget is back: {deferred:?}"
     );
+    assert_eq!(deferred.kind, ErrorKind::QuotaSpent, "a day's budget is a quota: {deferred:?}");
     assert_eq!(org.api_used(), 15_000, "nothing was sent past the budget");
     let refused = client(
         "salesforce",
@@ -248,8 +249,8 @@ async fn salesforce() {
     .await
     .expect_err("the org's requests are spent");
     assert!(
-        matches!(refused.class, ErrorClass::RateLimited { .. }),
-        "REQUEST_LIMIT_EXCEEDED is a rate limit: {refused:?}"
+        matches!(refused.class, ErrorClass::RateLimited { .. }) && refused.kind == ErrorKind::QuotaSpent,
+        "REQUEST_LIMIT_EXCEEDED is a spent quota: {refused:?}"
     );
     org.set_api_used(0);
 

@@ -487,6 +487,8 @@ impl ImapClient {
             max_cursor,
             total: None,
             rejected,
+            gone: Vec::new(),
+            deleted: Vec::new(),
         })
     }
 
