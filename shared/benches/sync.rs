@@ -6,9 +6,11 @@
 //! figures from alternating rounds, which a loaded machine distorts less:
 //! - reading a 1,000-record page (`read_page`) and its JSON parse alone, per record, on the
 //!   reading thread's CPU;
-//! - the demo record mapped three ways, on the process's CPU: with the native `join`/`split`
-//!   mappings use, with jaq's own jq definitions of the two, and a constant object (the fixed
-//!   cost of moving a record into jq and back).
+//! - the demo record mapped one record per hand-over to the sandbox thread three ways, on the
+//!   process's CPU: with the native `join`/`split` mappings use, with jaq's own jq definitions
+//!   of the two, and a constant object (the fixed cost of moving a record into jq and back);
+//!   then the demo mapping and the constant object a page of 100 records per hand-over, as
+//!   connector-sync maps.
 //!
 //!     cargo bench --workspace --bench sync
 //!     cargo bench --workspace --bench sync -- read_per_1000_records
@@ -307,26 +309,57 @@ fn process_cpu_ns() -> u64 {
 }
 
 /// The demo mapping with the native `join`/`split` and with jaq's definitions, and a constant
-/// object, in alternating rounds; prints the median process CPU per record of each.
+/// object, one record per hand-over to the sandbox thread (`Mapping::apply`), then the demo
+/// mapping and the constant object a page of 100 records per hand-over (`Mapping::apply_each`,
+/// what connector-sync does), in alternating rounds; prints the median process CPU per record.
 fn map_rounds() {
     const ROUNDS: usize = 21;
     const PER_ROUND: usize = 2_000;
+    const PAGE: usize = 100;
     let record = customer(7);
-    let cases = [
-        ("demo mapping, native join/split", Mapping::compile(MAPPING).unwrap()),
-        (
-            "demo mapping, jaq's join/split",
-            Mapping::compile(MAPPING_JAQ_DEFINITIONS).unwrap(),
-        ),
-        ("constant object {}", Mapping::compile("{}").unwrap()),
-    ];
-    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, mapping)) in cases.iter().enumerate() {
-            let started = process_cpu_ns();
+    let page = std::sync::Arc::new((0..PAGE).map(customer).collect::<Vec<_>>());
+    let one_by_one = |mapping: Mapping| {
+        let record = record.clone();
+        Box::new(move || {
             for _ in 0..PER_ROUND {
                 black_box(mapping.apply(black_box(&record)).unwrap());
             }
+        }) as Box<dyn Fn()>
+    };
+    let by_page = |mapping: Mapping| {
+        let page = page.clone();
+        Box::new(move || {
+            for _ in 0..PER_ROUND / PAGE {
+                for out in mapping.apply_each(black_box(page.clone())) {
+                    black_box(out.unwrap());
+                }
+            }
+        }) as Box<dyn Fn()>
+    };
+    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+        (
+            "demo mapping, native join/split",
+            one_by_one(Mapping::compile(MAPPING).unwrap()),
+        ),
+        (
+            "demo mapping, jaq's join/split",
+            one_by_one(Mapping::compile(MAPPING_JAQ_DEFINITIONS).unwrap()),
+        ),
+        ("constant object {}", one_by_one(Mapping::compile("{}").unwrap())),
+        (
+            "demo mapping, pages of 100",
+            by_page(Mapping::compile(MAPPING).unwrap()),
+        ),
+        (
+            "constant object {}, pages of 100",
+            by_page(Mapping::compile("{}").unwrap()),
+        ),
+    ];
+    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, run)) in cases.iter().enumerate() {
+            let started = process_cpu_ns();
+            run();
             samples[i].push((process_cpu_ns() - started) as f64 / PER_ROUND as f64);
         }
     }
@@ -337,10 +370,10 @@ fn map_rounds() {
             s[s.len() / 2]
         })
         .collect();
-    println!("\nmapping one record, {ROUNDS} alternating rounds of {PER_ROUND}, median process CPU per record:");
+    println!("\nmapping, {ROUNDS} alternating rounds of {PER_ROUND} records, median process CPU per record:");
     for ((name, _), median) in cases.iter().zip(&medians) {
         println!(
-            "  {name:<36} {:>7.2} us   {:>5.2}x native",
+            "  {name:<36} {:>7.2} us   {:>5.2}x the first",
             median / 1000.0,
             median / medians[0]
         );
