@@ -11,8 +11,10 @@
 //! - each trim of `switchyard::aws::trim_per_call_work` alone, and all of them
 //!   (`switchyard::aws::config_loader`, what the functions load).
 //!
-//!     cargo bench --workspace --bench aws_calls
-//!     cargo bench --workspace --bench aws_calls -- defaults   # one configuration, for `perf record`
+//! ```text
+//! cargo bench --workspace --bench aws_calls
+//! cargo bench --workspace --bench aws_calls -- defaults   # one configuration, for `perf record`
+//! ```
 //!
 //! Under `cargo test --benches` (no `--bench`) it makes a handful of calls per configuration,
 //! to prove the harness works; those figures mean nothing.

@@ -12,9 +12,11 @@
 //!   then the demo mapping and the constant object a page of 100 records per hand-over, as
 //!   connector-sync maps.
 //!
-//!     cargo bench --workspace --bench sync
-//!     cargo bench --workspace --bench sync -- read_per_1000_records
-//!     cargo bench --workspace --bench sync -- map_rounds    # the mapping rounds alone
+//! ```text
+//! cargo bench --workspace --bench sync
+//! cargo bench --workspace --bench sync -- read_per_1000_records
+//! cargo bench --workspace --bench sync -- map_rounds    # the mapping rounds alone
+//! ```
 
 use std::hint::black_box;
 
@@ -308,6 +310,9 @@ fn process_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// One round of a mapping case.
+type Run = Box<dyn Fn()>;
+
 /// The demo mapping with the native `join`/`split` and with jaq's definitions, and a constant
 /// object, one record per hand-over to the sandbox thread (`Mapping::apply`), then the demo
 /// mapping and the constant object a page of 100 records per hand-over (`Mapping::apply_each`,
@@ -324,7 +329,7 @@ fn map_rounds() {
             for _ in 0..PER_ROUND {
                 black_box(mapping.apply(black_box(&record)).unwrap());
             }
-        }) as Box<dyn Fn()>
+        }) as Run
     };
     let by_page = |mapping: Mapping| {
         let page = page.clone();
@@ -334,9 +339,9 @@ fn map_rounds() {
                     black_box(out.unwrap());
                 }
             }
-        }) as Box<dyn Fn()>
+        }) as Run
     };
-    let cases: Vec<(&str, Box<dyn Fn()>)> = vec![
+    let cases: Vec<(&str, Run)> = vec![
         (
             "demo mapping, native join/split",
             one_by_one(Mapping::compile(MAPPING).unwrap()),
