@@ -34,10 +34,12 @@ pub fn config_loader() -> ConfigLoader {
     trim_per_call_work(aws_config::defaults(BehaviorVersion::latest()).timeout_config(default_timeouts()))
 }
 
-/// Per-call work the SDK does by default that our calls do not need, each kept only where it
+/// Per-call work the SDK does by default that our calls do not need, each dropped only where it
 /// guarantees nothing [`default_timeouts`] does not already:
-/// - stalled-stream protection: a throughput monitor (timers, a sample per poll) around every
-///   request and response body; a stalled body is still cut off by the 3 s attempt timeout.
+/// - stalled-stream protection: a throughput monitor (an interceptor, a timer, a sample per
+///   poll) around every request and response body. It cuts a body off after its 5 s grace
+///   period without progress; our bodies are read within the attempt, and the 3 s attempt
+///   timeout ends any attempt before that, so it could never act first.
 pub fn trim_per_call_work(loader: ConfigLoader) -> ConfigLoader {
     loader.stalled_stream_protection(StalledStreamProtectionConfig::disabled())
 }
