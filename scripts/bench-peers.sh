@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make bench-peers`: Switchyard's connector engine side by side with Airbyte's CDK on the same
 # stream of the in-repo paged source (scripts/bench_peers.py does the runs and prints the table).
-# Creates .venv-peers with airbyte-cdk (pinned below) on first use, builds the release CLI and
-# fakes, then runs the bench at low priority. Arguments go to bench_peers.py (--records, --runs).
+# Creates .venv-peers with airbyte-cdk (pinned below) on first use, builds the CLI and fakes
+# (release profile unless BENCH_PEERS_PROFILE says otherwise), then runs the bench at low
+# priority. Arguments go to bench_peers.py (--records, --runs).
 # Not part of `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,29 @@ if [ ! -x .venv-peers/bin/source-declarative-manifest ]; then
   exit 2
 fi
 
-echo "==> Building the release CLI and fakes" >&2
-nice -n 10 cargo build --release -q -p switchyard-cli -p switchyard-fakes
+# `--workspace` with `--bin`s, never `-p`: a package selection resolves another feature set and
+# compiles the dependency tree again. The binaries' paths come from cargo's own messages, so
+# CARGO_TARGET_DIR (or a `build.target-dir` setting) is followed. BENCH_PEERS_PROFILE=bench reuses
+# the dependency tree `cargo bench` compiles (opt-level 3, thin LTO) instead of compiling the
+# release one (fat LTO, one codegen unit).
+PROFILE=${BENCH_PEERS_PROFILE:-release}
+echo "==> Building the CLI and fakes: cargo build --profile $PROFILE --workspace --bin switchyard --bin switchyard-fakes" >&2
+built=$(nice -n 10 cargo build --profile "$PROFILE" --workspace --bin switchyard --bin switchyard-fakes \
+  --message-format json-render-diagnostics | "$PYTHON" -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
+        print(msg["target"]["name"] + "\t" + msg["executable"])
+')
+switchyard=$(awk -F '\t' '$1 == "switchyard" { print $2 }' <<<"$built")
+fakes=$(awk -F '\t' '$1 == "switchyard-fakes" { print $2 }' <<<"$built")
+if [ -z "$switchyard" ] || [ -z "$fakes" ]; then
+  echo "error: cargo build reported no switchyard or switchyard-fakes binary (got: $built)" >&2
+  exit 2
+fi
 
-exec nice -n 10 "$PYTHON" scripts/bench_peers.py "$@"
+exec nice -n 10 "$PYTHON" scripts/bench_peers.py --profile "$PROFILE" --switchyard "$switchyard" --fakes "$fakes" "$@"

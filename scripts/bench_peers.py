@@ -120,6 +120,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=3)
+    # scripts/bench-peers.sh passes the paths cargo reported (CARGO_TARGET_DIR is followed there).
+    parser.add_argument("--profile", default="release", help="the cargo profile the binaries were built with")
     parser.add_argument("--switchyard", type=Path, default=ROOT / "target/release/switchyard")
     parser.add_argument("--fakes", type=Path, default=ROOT / "target/release/switchyard-fakes")
     parser.add_argument(
@@ -132,6 +134,7 @@ def main() -> None:
             sys.exit(f"bench-peers: {path} is missing; run `make bench-peers`, which builds it")
 
     print(f"machine: {machine()}")
+    print(f"Switchyard built with the {args.profile} profile: {args.switchyard}")
     print(f"{args.records:,} records from the fake paged source, pages of 1,000, {args.runs} runs each, medians")
     fake, base_url = start_fake(args.fakes, args.records)
     try:

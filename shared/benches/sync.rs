@@ -2,14 +2,21 @@
 //! (HubSpot's batch upsert envelope for 100 records, divided per record).
 //! Budget (issue 3): under 20 microseconds per record.
 //!
-//! After Criterion's figures, `--bench` (unless filtered to other groups) maps the demo record in
-//! alternating rounds three ways and prints the median process CPU of each: with the native
-//! `join`/`split` mappings use, with jaq's own jq definitions of the two, and a constant object
-//! (the fixed cost of moving a record into jq and back).
+//! After Criterion's figures (wall time), `--bench` (unless filtered to other groups) prints CPU
+//! figures from alternating rounds, which a loaded machine distorts less:
+//! - reading a 1,000-record page (`read_page`) and its JSON parse alone, per record, on the
+//!   reading thread's CPU;
+//! - the demo record mapped one record per hand-over to the sandbox thread three ways, on the
+//!   process's CPU: with the native `join`/`split` mappings use, with jaq's own jq definitions
+//!   of the two, and a constant object (the fixed cost of moving a record into jq and back);
+//!   then the demo mapping and the constant object a page of 100 records per hand-over, as
+//!   connector-sync maps.
 //!
-//!     cargo bench --workspace --bench sync
-//!     cargo bench --workspace --bench sync -- read_per_1000_records
-//!     cargo bench --workspace --bench sync -- map_rounds    # the rounds alone
+//! ```text
+//! cargo bench --workspace --bench sync
+//! cargo bench --workspace --bench sync -- read_per_1000_records
+//! cargo bench --workspace --bench sync -- map_rounds    # the mapping rounds alone
+//! ```
 
 use std::hint::black_box;
 
@@ -187,7 +194,14 @@ fn serve_forever(body: Vec<u8>) -> String {
 /// The read path (issue 20, part 1b): one page of 1,000 records of the paged source through
 /// `ConnectorClient::read_page` (request, body, JSON parse, record selection, the cursor's
 /// maximum, the next page), per record. The definition is the one `make bench-peers` reads.
-fn bench_read(c: &mut Criterion) {
+struct ReadRig {
+    client: ConnectorClient,
+    rt: tokio::runtime::Runtime,
+    page: Vec<u8>,
+    state: switchyard::connector::StreamState,
+}
+
+fn read_rig() -> ReadRig {
     let page = source_page(1000);
     let base_url = serve_forever(page.clone());
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/connectors/fake-source.yaml");
@@ -199,6 +213,8 @@ fn bench_read(c: &mut Criterion) {
     };
     let http = switchyard::connector::url_guard::http_client(std::time::Duration::from_secs(30), true).unwrap();
     let client = ConnectorClient::new(std::sync::Arc::new(def), settings, Credentials::new(), http).unwrap();
+    // One thread: the client's connection tasks run on the thread that reads, so its CPU
+    // clock holds the whole read (the server answers from threads of its own).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -208,17 +224,80 @@ fn bench_read(c: &mut Criterion) {
     assert_eq!(first.records.len(), 1000);
     assert_eq!(first.max_cursor.as_deref(), Some("2024-01-01T00:16:40.000Z"));
     assert!(first.next.is_some());
+    ReadRig {
+        client,
+        rt,
+        page,
+        state,
+    }
+}
 
+fn bench_read(c: &mut Criterion, rig: &ReadRig) {
     let mut group = c.benchmark_group("read_per_1000_records");
     group.throughput(Throughput::Elements(1000));
     group.bench_function("read_page", |b| {
-        b.iter(|| rt.block_on(client.read_page("records", black_box(&state))).unwrap())
+        b.iter(|| {
+            rig.rt
+                .block_on(rig.client.read_page("records", black_box(&rig.state)))
+                .unwrap()
+        })
     });
     // The JSON parse alone, for its share of the above.
     group.bench_function("parse_page", |b| {
-        b.iter(|| serde_json::from_slice::<Value>(black_box(&page)).unwrap())
+        b.iter(|| serde_json::from_slice::<Value>(black_box(&rig.page)).unwrap())
     });
     group.finish();
+}
+
+/// The calling thread's CPU time, in nanoseconds.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// `read_page` and the JSON parse alone in alternating rounds, on the reading thread's CPU
+/// time (Criterion's wall time counts the time other processes take on a loaded machine);
+/// prints the median per record of each.
+fn read_rounds(rig: &ReadRig) {
+    const ROUNDS: usize = 21;
+    const PAGES: usize = 20;
+    let mut read = Vec::with_capacity(ROUNDS);
+    let mut parse = Vec::with_capacity(ROUNDS);
+    for _ in 0..ROUNDS {
+        let started = thread_cpu_ns();
+        for _ in 0..PAGES {
+            black_box(
+                rig.rt
+                    .block_on(rig.client.read_page("records", black_box(&rig.state)))
+                    .unwrap(),
+            );
+        }
+        read.push((thread_cpu_ns() - started) as f64 / (PAGES * 1000) as f64);
+        let started = thread_cpu_ns();
+        for _ in 0..PAGES {
+            black_box(serde_json::from_slice::<Value>(black_box(&rig.page)).unwrap());
+        }
+        parse.push((thread_cpu_ns() - started) as f64 / (PAGES * 1000) as f64);
+    }
+    let median = |s: &mut Vec<f64>| {
+        s.sort_by(|a, b| a.total_cmp(b));
+        s[s.len() / 2]
+    };
+    let (read, parse) = (median(&mut read), median(&mut parse));
+    println!(
+        "\nreading 1,000-record pages, {ROUNDS} alternating rounds of {PAGES} pages, median CPU of the reading thread per record:"
+    );
+    println!(
+        "  read_page (request, body, parse, select, cursor, next)  {:>6.3} us",
+        read / 1000.0
+    );
+    println!(
+        "  the JSON parse alone                                    {:>6.3} us",
+        parse / 1000.0
+    );
 }
 
 /// The process's CPU time (not wall time: this machine is shared), in nanoseconds: the
@@ -231,27 +310,61 @@ fn process_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// One round of a mapping case.
+type Run = Box<dyn Fn()>;
+
 /// The demo mapping with the native `join`/`split` and with jaq's definitions, and a constant
-/// object, in alternating rounds; prints the median process CPU per record of each.
+/// object, one record per hand-over to the sandbox thread (`Mapping::apply`), then the demo
+/// mapping and the constant object a page of 100 records per hand-over (`Mapping::apply_each`,
+/// what connector-sync does), in alternating rounds; prints the median process CPU per record.
 fn map_rounds() {
     const ROUNDS: usize = 21;
     const PER_ROUND: usize = 2_000;
+    const PAGE: usize = 100;
     let record = customer(7);
-    let cases = [
-        ("demo mapping, native join/split", Mapping::compile(MAPPING).unwrap()),
-        (
-            "demo mapping, jaq's join/split",
-            Mapping::compile(MAPPING_JAQ_DEFINITIONS).unwrap(),
-        ),
-        ("constant object {}", Mapping::compile("{}").unwrap()),
-    ];
-    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, mapping)) in cases.iter().enumerate() {
-            let started = process_cpu_ns();
+    let page = std::sync::Arc::new((0..PAGE).map(customer).collect::<Vec<_>>());
+    let one_by_one = |mapping: Mapping| {
+        let record = record.clone();
+        Box::new(move || {
             for _ in 0..PER_ROUND {
                 black_box(mapping.apply(black_box(&record)).unwrap());
             }
+        }) as Run
+    };
+    let by_page = |mapping: Mapping| {
+        let page = page.clone();
+        Box::new(move || {
+            for _ in 0..PER_ROUND / PAGE {
+                for out in mapping.apply_each(black_box(page.clone())) {
+                    black_box(out.unwrap());
+                }
+            }
+        }) as Run
+    };
+    let cases: Vec<(&str, Run)> = vec![
+        (
+            "demo mapping, native join/split",
+            one_by_one(Mapping::compile(MAPPING).unwrap()),
+        ),
+        (
+            "demo mapping, jaq's join/split",
+            one_by_one(Mapping::compile(MAPPING_JAQ_DEFINITIONS).unwrap()),
+        ),
+        ("constant object {}", one_by_one(Mapping::compile("{}").unwrap())),
+        (
+            "demo mapping, pages of 100",
+            by_page(Mapping::compile(MAPPING).unwrap()),
+        ),
+        (
+            "constant object {}, pages of 100",
+            by_page(Mapping::compile("{}").unwrap()),
+        ),
+    ];
+    let mut samples = vec![Vec::with_capacity(ROUNDS); cases.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, run)) in cases.iter().enumerate() {
+            let started = process_cpu_ns();
+            run();
             samples[i].push((process_cpu_ns() - started) as f64 / PER_ROUND as f64);
         }
     }
@@ -262,10 +375,10 @@ fn map_rounds() {
             s[s.len() / 2]
         })
         .collect();
-    println!("\nmapping one record, {ROUNDS} alternating rounds of {PER_ROUND}, median process CPU per record:");
+    println!("\nmapping, {ROUNDS} alternating rounds of {PER_ROUND} records, median process CPU per record:");
     for ((name, _), median) in cases.iter().zip(&medians) {
         println!(
-            "  {name:<36} {:>7.2} us   {:>5.2}x native",
+            "  {name:<36} {:>7.2} us   {:>5.2}x the first",
             median / 1000.0,
             median / medians[0]
         );
@@ -275,22 +388,24 @@ fn map_rounds() {
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
-    bench_read(&mut c);
+    let rig = read_rig();
+    bench_read(&mut c, &rig);
     c.final_summary();
     // Under `cargo test` (no --bench) each case ran once; `--profile-time` is for a profiler
-    // watching one case; a filter for other groups (`read_per_1000_records`) skips the rounds.
+    // watching one case; a filter for one group runs only that group's rounds.
     let args: Vec<String> = std::env::args().collect();
     // Filters are the positional arguments (option values such as `--measurement-time 3` are
-    // numbers); `-- map_rounds` runs the rounds alone.
+    // numbers); `-- map_rounds` runs the mapping rounds alone, `-- read_` the read rounds.
     let filters: Vec<&String> = args
         .iter()
         .skip(1)
         .filter(|a| !a.starts_with('-') && a.parse::<f64>().is_err())
         .collect();
-    if args.iter().any(|a| a == "--bench")
-        && !args.iter().any(|a| a == "--profile-time")
-        && (filters.is_empty() || filters.iter().any(|f| f.contains("map")))
-    {
+    let rounds = args.iter().any(|a| a == "--bench") && !args.iter().any(|a| a == "--profile-time");
+    if rounds && (filters.is_empty() || filters.iter().any(|f| f.contains("read"))) {
+        read_rounds(&rig);
+    }
+    if rounds && (filters.is_empty() || filters.iter().any(|f| f.contains("map"))) {
         map_rounds();
     }
 }

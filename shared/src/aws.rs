@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use aws_config::{timeout::TimeoutConfig, BehaviorVersion, SdkConfig};
+use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
+use aws_config::{timeout::TimeoutConfig, BehaviorVersion, ConfigLoader, SdkConfig};
 
 /// The AWS clients every function shares.
 #[derive(Clone, Debug)]
@@ -25,12 +26,27 @@ pub fn default_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// The shared AWS configuration, not yet loaded: the SDK's defaults, our timeouts, and what
+/// the functions' small requests do not need (see [`trim_per_call_work`]). Region, credentials
+/// and endpoint come from the environment when it is loaded; `cargo bench --workspace --bench
+/// aws_calls` loads it beside the SDK's defaults and prints the CPU of each per call.
+pub fn config_loader() -> ConfigLoader {
+    trim_per_call_work(aws_config::defaults(BehaviorVersion::latest()).timeout_config(default_timeouts()))
+}
+
+/// Per-call work the SDK does by default that our calls do not need, each dropped only where it
+/// guarantees nothing [`default_timeouts`] does not already:
+/// - stalled-stream protection: a throughput monitor (an interceptor, a timer, a sample per
+///   poll) around every request and response body. It cuts a body off after its 5 s grace
+///   period without progress; our bodies are read within the attempt, and the 3 s attempt
+///   timeout ends any attempt before that, so it could never act first.
+pub fn trim_per_call_work(loader: ConfigLoader) -> ConfigLoader {
+    loader.stalled_stream_protection(StalledStreamProtectionConfig::disabled())
+}
+
 /// Loads the shared AWS configuration from the environment (region, credentials, endpoint).
 pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(default_timeouts())
-        .load()
-        .await
+    config_loader().load().await
 }
 
 impl AwsClients {
