@@ -149,7 +149,11 @@ async fn oracle_receivables_accounts_become_hubspot_companies_with_their_open_ba
     // An account's balance changes in Oracle: the next run carries only that one, through
     // HubSpot's update by id (the write creates; created again it would be a duplicate).
     let seventh = oracle
-        .find("receivablesCustomerAccountActivities", "CustomerName", &json!("Customer 7"))
+        .find(
+            "receivablesCustomerAccountActivities",
+            "CustomerName",
+            &json!("Customer 7"),
+        )
         .expect("seeded");
     let id = seventh["CustomerAccountId"].to_string();
     oracle
@@ -162,7 +166,11 @@ async fn oracle_receivables_accounts_become_hubspot_companies_with_their_open_ba
     let changed = rig.run_flow("flow_oracle_accounts").await;
     assert_eq!(changed.status, JobStatus::Succeeded, "{changed:?}");
     assert_eq!(changed.counts.written, 1, "{changed:?}");
-    assert_eq!(crm.count(ObjectType::Companies), 120, "the company is updated, not doubled");
+    assert_eq!(
+        crm.count(ObjectType::Companies),
+        120,
+        "the company is updated, not doubled"
+    );
     let updated = crm
         .find(ObjectType::Companies, "name", "Customer 7")
         .expect("the company");

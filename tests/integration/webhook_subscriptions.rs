@@ -928,7 +928,7 @@ async fn a_deletion_event_whose_record_is_gone_emits_record_deleted_with_the_des
             .destination
             .find(ObjectType::Contacts, "email", "ada@example.com")
             .is_some(),
-        "flows do not propagate deletes: the destination keeps its copy"
+        "a one-way flow does not propagate deletes: the destination keeps its copy"
     );
 }
 

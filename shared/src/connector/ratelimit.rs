@@ -1022,14 +1022,21 @@ mod tests {
         // Spent: paused for one window, capped at the longest pause the engine honours, and a
         // day's budget is a quota (its work is deferred).
         assert_eq!(core.reserve(Duration::ZERO), super::super::errors::MAX_RETRY_AFTER);
-        assert_eq!(core.quota_remaining(Duration::ZERO), super::super::errors::MAX_RETRY_AFTER);
+        assert_eq!(
+            core.quota_remaining(Duration::ZERO),
+            super::super::errors::MAX_RETRY_AFTER
+        );
         let per_minute = RateLimitSpec {
             headers: Some(headers.clone()),
             ..spec(100, 60_000, 0)
         };
         let mut core = PacerCore::new(Some(&per_minute));
         core.observe_headers(Duration::ZERO, &headers, &hdrs, SystemTime::now());
-        assert_eq!(core.reserve(Duration::ZERO), Duration::from_secs(60), "a minute's budget waits");
+        assert_eq!(
+            core.reserve(Duration::ZERO),
+            Duration::from_secs(60),
+            "a minute's budget waits"
+        );
         assert_eq!(core.quota_remaining(Duration::ZERO), Duration::ZERO, "and is no quota");
         assert!(usage_regex("api-usage=(\\d+)").unwrap_err().contains("used"));
     }

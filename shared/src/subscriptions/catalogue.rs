@@ -16,8 +16,9 @@ pub const EVENT_TYPES: [&str; 7] = [
     "job.finished",
     // A flow wrote a record its destination did not have (per flow: filter on `flow_id`).
     "record.created",
-    // A record a flow had written was deleted at its source: an event named it and its fetch
-    // found it gone. The destination's copy stays (flows do not propagate deletes).
+    // A record a flow had written was deleted at its source (a deletion event, or a record an
+    // event or change feed named found gone). `destination_deleted`: whether a two-way link's
+    // `on_delete: propagate` deleted the counterpart.
     "record.deleted",
     // A flow wrote a changed record to its destination.
     "record.updated",
@@ -45,7 +46,7 @@ pub const EVENT_TYPE_DESCRIPTIONS: [(&str, &str); 7] = [
     ),
     (
         "record.deleted",
-        "A flow's delete reached the destination (flows do not propagate deletes yet).",
+        "A record a flow had written was deleted at its source; `destination_deleted` says whether its two-way link deleted the counterpart.",
     ),
     ("record.updated", "A flow wrote a changed record to its destination."),
 ];

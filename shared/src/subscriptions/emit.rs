@@ -69,7 +69,8 @@ pub async fn records(publisher: &Publisher, flow: &Flow, changes: &[RecordChange
 /// engine learns it when an event names a record whose fetch finds it gone (a deletion
 /// event of a provider whose events carry only ids, a record deleted since its change). Only
 /// a record the flow had written (it has a record link) is reported, with the destination's
-/// id; the destination's copy is not deleted (flows do not propagate deletes). One
+/// id, and whether the destination's copy was deleted (a two-way link whose `on_delete` is
+/// `propagate`; otherwise it stays). One
 /// `BatchGetItem` of links per flow, and only when the tenant asked for the type.
 pub async fn records_deleted(
     publisher: &Publisher,
@@ -77,6 +78,7 @@ pub async fn records_deleted(
     flows: &[Flow],
     source_ids: &[String],
     reason: &str,
+    destination_deleted: bool,
     now: i64,
 ) {
     let Some(first) = flows.first() else { return };
@@ -106,7 +108,7 @@ pub async fn records_deleted(
                     "source_id": id,
                     "destination_id": link.destination_id,
                     "reason": reason,
-                    "destination_deleted": false,
+                    "destination_deleted": destination_deleted,
                 }),
             ));
         }

@@ -117,16 +117,6 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
         EventRecord::Embedded { record, .. } => (Some(record), None),
         EventRecord::Fetch { stream, id } => (source.fetch_record(&stream, &id).await?, Some(id)),
         EventRecord::Deleted { stream, id } => {
-            // Subscribers hear of it for records a flow had written, before the links retire.
-            crate::subscriptions::emit::records_deleted(
-                &deps.publisher,
-                &deps.links,
-                &listening,
-                std::slice::from_ref(&id),
-                "deleted_at_source",
-                deps.clock.now_unix(),
-            )
-            .await;
             return deleted(deps, &conn.tenant, &source, listening, &stream, id, &stored.event_id).await;
         }
         EventRecord::Unrouted => (None, None),
@@ -140,6 +130,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
                 &listening,
                 std::slice::from_ref(&id),
                 "gone_at_source",
+                false,
                 deps.clock.now_unix(),
             )
             .await;
@@ -251,6 +242,18 @@ async fn deleted(
         for (id, reason) in &counts.failures {
             warn!(message = "Delete from event not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
         }
+        // Subscribers hear of it for a record the flow had written, with what its link did.
+        let destination_deleted = flow.on_delete == crate::store::flows::DeleteRule::Propagate && counts.deleted > 0;
+        crate::subscriptions::emit::records_deleted(
+            &deps.publisher,
+            &deps.links,
+            std::slice::from_ref(&flow),
+            std::slice::from_ref(&id),
+            "deleted_at_source",
+            destination_deleted,
+            deps.clock.now_unix(),
+        )
+        .await;
         info!(
             message = "Delete event handled.",
             flow_id = %flow.id,

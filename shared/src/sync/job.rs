@@ -252,6 +252,7 @@ pub async fn run_job(
             std::slice::from_ref(&flow),
             &page.gone,
             "gone_at_source",
+            false,
             now,
         )
         .await;

@@ -237,7 +237,11 @@ async fn salesforce() {
         matches!(deferred.class, ErrorClass::RateLimited { retry_after: Some(d) } if d.as_secs() >= 3000),
         "deferred until the budget is back: {deferred:?}"
     );
-    assert_eq!(deferred.kind, ErrorKind::QuotaSpent, "a day's budget is a quota: {deferred:?}");
+    assert_eq!(
+        deferred.kind,
+        ErrorKind::QuotaSpent,
+        "a day's budget is a quota: {deferred:?}"
+    );
     assert_eq!(org.api_used(), 15_000, "nothing was sent past the budget");
     let refused = client(
         "salesforce",

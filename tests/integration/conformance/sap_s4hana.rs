@@ -185,7 +185,10 @@ async fn sap_s4hana_with_oauth_client_credentials() {
     else {
         panic!("created: {results:?}");
     };
-    assert_eq!(fake.entity(SET, id).expect("stored")["OrganizationBPName1"], "Bearer Token Ltd");
+    assert_eq!(
+        fake.entity(SET, id).expect("stored")["OrganizationBPName1"],
+        "Bearer Token Ltd"
+    );
 
     let refused = client(
         "sap-s4hana",
