@@ -177,10 +177,12 @@ pub async fn build_flow(
             ));
         }
     }
+    // Both connections in one read.
+    let mut found = connections.get_many(&[&draft.source, &draft.destination]).await?;
     let owned = |c: Option<Connection>| c.filter(|c| c.tenant == draft.tenant);
-    let source = owned(connections.get(&draft.source).await?)
+    let source = owned(found.get(&draft.source).cloned())
         .ok_or_else(|| reject("source", format!("connection {} does not exist", draft.source)))?;
-    let destination = owned(connections.get(&draft.destination).await?).ok_or_else(|| {
+    let destination = owned(found.remove(&draft.destination)).ok_or_else(|| {
         reject(
             "destination",
             format!("connection {} does not exist", draft.destination),

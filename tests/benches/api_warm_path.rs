@@ -16,6 +16,12 @@
 //!   printed beside it, as a check that no work hides on another thread.
 //! - **DynamoDB calls** are counted by the SDK interceptor the test rig installs
 //!   (`switchyard_tests::RequestCounter`), per operation.
+//! - **Connections.** moto answers every request with `Connection: close`, so a client talking
+//!   to it straight opens a TCP connection (and resolves the host) for every call, which the
+//!   api function does not do against DynamoDB: the SDK keeps its connections. So the api's
+//!   clients call moto through the keep-alive proxy (`switchyard_tests::keepalive`), run on a
+//!   thread of its own whose CPU is left out of both figures. `API_BENCH_KEEPALIVE=0` calls moto
+//!   directly (a new connection per call, counted in the figures).
 //!
 //! The tenant has an Enterprise key (1,000,000 requests an hour), two connections and
 //! `API_BENCH_FLOWS` (20) flows, so a list page is a realistic one. Warm-up requests (20 a route)
@@ -47,6 +53,16 @@ struct Bench {
     env: TestEnv,
     deps: ApiDeps,
     key: String,
+    /// The keep-alive proxy's thread CPU clock (left out of the process's CPU).
+    proxy_clock: Option<libc::clockid_t>,
+}
+
+impl Bench {
+    /// This process's CPU, the proxy's thread left out.
+    fn process_cpu_ns(&self) -> u64 {
+        let all = cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+        all - self.proxy_clock.map_or(0, cpu_ns)
+    }
 }
 
 impl Bench {
@@ -142,7 +158,7 @@ where
     bench.env.counter.reset();
     let mut wall_us = Vec::with_capacity(n);
     let mut cpu_us = Vec::with_capacity(n);
-    let process_start = cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID);
+    let process_start = bench.process_cpu_ns();
     for i in warmup..warmup + n {
         let cpu0 = cpu_ns(libc::CLOCK_THREAD_CPUTIME_ID);
         let t0 = Instant::now();
@@ -153,7 +169,7 @@ where
         wall_us.push(wall.as_micros() as u64);
         cpu_us.push(cpu / 1000);
     }
-    let process_cpu_us = (cpu_ns(libc::CLOCK_PROCESS_CPUTIME_ID) - process_start) / 1000;
+    let process_cpu_us = (bench.process_cpu_ns() - process_start) / 1000;
     let (dynamodb, other) = bench
         .env
         .counter
@@ -169,6 +185,30 @@ where
         dynamodb,
         other,
     }
+}
+
+/// The keep-alive proxy in front of moto, on a thread and runtime of its own: its endpoint and
+/// that thread's CPU clock.
+fn start_proxy(moto: String) -> (String, libc::clockid_t) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `clock` is a valid, writable clockid_t; pthread_self() is this live thread.
+        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+        assert_eq!(rc, 0, "pthread_getcpuclockid failed");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("proxy runtime");
+        rt.block_on(async move {
+            let proxy = switchyard_tests::keepalive::start(&moto)
+                .await
+                .expect("the keep-alive proxy starts");
+            tx.send((proxy.endpoint, clock)).expect("the bench waits for the proxy");
+            std::future::pending::<()>().await;
+        });
+    });
+    rx.recv().expect("the proxy thread starts")
 }
 
 fn main() {
@@ -189,9 +229,38 @@ async fn run() {
 
     let env = TestEnv::new().await;
     let config = ApiConfig::new(&env.table, &env.queue_url);
+    let direct = std::env::var("API_BENCH_KEEPALIVE").is_ok_and(|v| v == "0");
+    let (clients, proxy_clock) = if direct {
+        (env.clients.clone(), None)
+    } else {
+        let (endpoint, clock) = start_proxy(switchyard_tests::emulator().endpoint.clone());
+        let sdk = switchyard_tests::sdk_config()
+            .await
+            .into_builder()
+            .endpoint_url(endpoint)
+            .build();
+        let clients = switchyard::aws::AwsClients {
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&sdk)
+                    .interceptor(env.counter.clone())
+                    .build(),
+            ),
+            sqs: aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&sdk)
+                    .interceptor(env.counter.clone())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(&sdk)
+                    .interceptor(env.counter.clone())
+                    .build(),
+            ),
+        };
+        (clients, Some(clock))
+    };
     let deps = ApiDeps::new(
         config,
-        &env.clients,
+        &clients,
         Arc::new(Registry::embedded().expect("embedded definitions load")),
         Arc::new(SystemClock),
     );
@@ -209,7 +278,12 @@ async fn run() {
     .await
     .expect("the key is stored");
     let key = secrecy::ExposeSecret::expose_secret(&new.key).to_string();
-    let bench = Bench { env, deps, key };
+    let bench = Bench {
+        env,
+        deps,
+        key,
+        proxy_clock,
+    };
 
     for id in ["conn_src", "conn_dst"] {
         let body =
@@ -243,14 +317,19 @@ async fn run() {
     .await;
 
     println!(
-        "api warm path against moto ({}; {} profile; {} flows listed per page)",
+        "api warm path against moto ({}; {} profile; {} flows listed per page; {})",
         if smoke {
             "smoke run, figures mean nothing"
         } else {
             "bench run"
         },
         if cfg!(debug_assertions) { "debug" } else { "optimised" },
-        flows
+        flows,
+        if direct {
+            "moto directly, a new connection per call (API_BENCH_KEEPALIVE=0)"
+        } else {
+            "through the keep-alive proxy, connections reused as against DynamoDB"
+        }
     );
     list.print();
     create.print();

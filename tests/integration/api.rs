@@ -811,6 +811,112 @@ async fn instances_share_one_counter_per_key() {
     assert_eq!(statuses, [200, 200, 200, 200, 200, 429, 429, 429]);
 }
 
+/// The window counters on a key's item, by window start.
+async fn key_counters(api: &Api, key: &str) -> std::collections::BTreeMap<i64, String> {
+    let prefix = &key["sy_live_".len().."sy_live_".len() + 12];
+    let item = api
+        .env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&api.env.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("APIKEY#{prefix}")),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("APIKEY".into()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("GetItem works")
+        .item
+        .unwrap_or_default();
+    item.iter()
+        .filter_map(|(name, v)| Some((name.strip_prefix("rl_")?.parse().ok()?, v.as_n().ok()?.clone())))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_read_is_two_dynamodb_calls_the_key_check_and_the_count_being_one_write() {
+    let api = Api::new(|_| {}).await;
+    let key = api.bootstrap("tenant-calls", Role::Viewer, Tier::Free).await;
+    // The first request of a key, then a warm one: both the same two calls.
+    for _ in 0..2 {
+        api.env.counter.reset();
+        let r = api.call("GET", "/v1/flows", &key, None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let calls: std::collections::BTreeMap<String, usize> = api
+            .env
+            .counter
+            .snapshot()
+            .into_iter()
+            .filter(|(op, _)| op.starts_with("DynamoDB."))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("DynamoDB.Query".to_string(), 1),
+                ("DynamoDB.UpdateItem".to_string(), 1)
+            ]
+            .into(),
+            "the key check and rate count are one UpdateItem, the list one Query"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_keys_write_nothing_and_a_keys_old_window_counters_are_removed() {
+    let api = Api::new(|_| {}).await;
+    let key = api.bootstrap("tenant-win", Role::Viewer, Tier::Free).await;
+    let start = NOW - NOW.rem_euclid(3600);
+
+    // A stranger's guess at an unknown prefix creates no item; a wrong secret on a real
+    // prefix counts nothing.
+    let unknown = format!("sy_live_{}_{}", "q".repeat(12), "x".repeat(40));
+    assert_eq!(api.raw("GET", "/v1/me", Some(&unknown), b"", None).await.status, 401);
+    assert!(key_counters(&api, &unknown).await.is_empty());
+    let found = api
+        .env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&api.env.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("APIKEY#{}", "q".repeat(12))),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("APIKEY".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(found.item.is_none(), "a refused unknown key left an item");
+    let mut wrong = key.clone();
+    wrong.replace_range(key.len() - 1.., if key.ends_with('a') { "b" } else { "a" });
+    assert_eq!(api.call("GET", "/v1/me", &key, None).await.status, 200);
+    assert_eq!(api.raw("GET", "/v1/me", Some(&wrong), b"", None).await.status, 401);
+    assert_eq!(key_counters(&api, &key).await, [(start, "1".to_string())].into());
+
+    // Used two days ago, an hour ago and now: the two-day-old counter goes (it is older than
+    // the windows each count removes), the previous window's stays for /v1/usage.
+    api.clock.set(NOW - 48 * 3600);
+    assert_eq!(api.call("GET", "/v1/me", &key, None).await.status, 200);
+    api.clock.set(NOW - 3600);
+    assert_eq!(api.call("GET", "/v1/me", &key, None).await.status, 200);
+    assert_eq!(
+        key_counters(&api, &key).await.keys().copied().collect::<Vec<_>>(),
+        [start - 3600, start],
+        "the counter of two days ago is removed"
+    );
+    // A key idle for three days: its next count removes everything but the current window
+    // and the one before.
+    api.clock.set(NOW + 72 * 3600);
+    assert_eq!(api.call("GET", "/v1/me", &key, None).await.status, 200);
+    assert_eq!(
+        key_counters(&api, &key).await,
+        [(start + 72 * 3600, "1".to_string())].into()
+    );
+}
+
 #[tokio::test]
 async fn malformed_bodies_unknown_fields_and_bad_ids_are_problem_details() {
     let api = Api::new(|_| {}).await;

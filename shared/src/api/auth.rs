@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use super::problem::Problem;
 use super::request::ApiRequest;
 use super::ApiDeps;
-use crate::store::api_keys::{ApiKey, Role, Tier};
+use crate::store::api_keys::{Admission, ApiKey, Role, Tier, WindowCheck};
 use crate::store::request_windows::WindowCount;
 
 /// What a route needs.
@@ -70,43 +70,99 @@ impl Caller {
 /// The request allowance of people signed in with single sign-on (the console's users).
 pub const SSO_TIER: Tier = Tier::Professional;
 
-/// The key's record if the request carries a working key (or, with single sign-on configured,
-/// the signed-in user's tenant and role from a valid token); a 401 otherwise. The same answer for
-/// a missing, malformed, unknown, wrong, revoked or expired key.
-pub async fn authenticate(deps: &ApiDeps, req: &ApiRequest) -> Result<Caller, Problem> {
+/// Who is calling and how much of their allowance is left: the key's record if the request
+/// carries a working key (or, with single sign-on configured, the signed-in user's tenant and
+/// role from a valid token), with the request counted against the tier's allowance. A 401 for
+/// a missing, malformed, unknown, wrong, revoked or expired key (the same answer for each); a
+/// 429 with `Retry-After` and `RateLimit-*` when the window is full.
+///
+/// An API key costs one DynamoDB call: [`ApiKeyStore::admit`](crate::store::api_keys::ApiKeyStore::admit)
+/// checks the hash, revocation and expiry and counts the request in one conditional
+/// `UpdateItem` on the key item, so a read is that call and the route's own. Nothing is cached
+/// between requests: revocation takes effect from the next request, on every instance, and a
+/// rotated key stops at the end of its overlap to the second. (A warm-instance cache would also
+/// save the lookup, but only by letting a revoked key work until the cache entry expires.)
+pub async fn admit(deps: &ApiDeps, req: &ApiRequest) -> Result<(Caller, RateState), Problem> {
     let refused = || Problem::unauthorized("send a working API key as `Authorization: Bearer <key>`");
     let header = req.header("authorization").ok_or_else(refused)?;
     let (scheme, token) = header.trim().split_once(' ').ok_or_else(refused)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(refused());
     }
+    let token = token.trim();
     if let Some(oidc) = &deps.oidc {
-        if super::oidc::OidcVerifier::looks_like_jwt(token.trim()) {
+        if super::oidc::OidcVerifier::looks_like_jwt(token) {
             // A sign-in token (single sign-on), not an API key.
-            let user = oidc.verify(token.trim(), deps.clock.now_unix()).await.map_err(|e| {
+            let user = oidc.verify(token, deps.clock.now_unix()).await.map_err(|e| {
                 tracing::info!(reason = %e, "sign-in token refused");
                 refused()
             })?;
-            return Ok(Caller {
+            let caller = Caller {
                 tenant: user.tenant,
                 prefix: user.id,
                 role: user.role,
                 tier: SSO_TIER,
-            });
+            };
+            let rate = rate_limit(deps, &caller).await?;
+            return Ok((caller, rate));
         }
     }
-    let token = SecretString::from(token.trim().to_string());
-    let prefix = super::key_material::prefix_of(secrecy::ExposeSecret::expose_secret(&token)).ok_or_else(refused)?;
-    let key: ApiKey = deps.keys.get(prefix).await?.ok_or_else(refused)?;
-    if !super::key_material::matches(&token, &key.hash) || !key.is_active(deps.clock.now_unix()) {
-        return Err(refused());
+    let token = SecretString::from(token.to_string());
+    let presented = secrecy::ExposeSecret::expose_secret(&token);
+    let prefix = super::key_material::prefix_of(presented).ok_or_else(refused)?;
+    let now = deps.clock.now_unix();
+    let window_secs = deps.config.rate_window_secs.max(1);
+    let (start, reset) = window(now, window_secs);
+    let check = WindowCheck {
+        now,
+        window_start: start,
+        window_secs,
+        limits: deps.config.tier_limits,
+    };
+    match deps
+        .keys
+        .admit(prefix, &super::key_material::hash(presented), check)
+        .await?
+    {
+        Admission::Refused => Err(refused()),
+        Admission::Admitted { key, requests } => {
+            let limit = deps.config.hourly_limit(key.tier);
+            let rate = RateState {
+                limit,
+                remaining: limit.saturating_sub(requests),
+                reset,
+            };
+            Ok((caller_of(key), rate))
+        }
+        Admission::Full { key } => Err(window_full(deps, key.tier, reset)),
     }
-    Ok(Caller {
+}
+
+fn caller_of(key: ApiKey) -> Caller {
+    Caller {
         tenant: key.tenant,
         prefix: key.prefix,
         role: key.role,
         tier: key.tier,
-    })
+    }
+}
+
+/// A 429 for a full window: `Retry-After` and the `RateLimit-*` headers.
+fn window_full(deps: &ApiDeps, tier: Tier, reset: i64) -> Problem {
+    let limit = deps.config.hourly_limit(tier);
+    let window_secs = deps.config.rate_window_secs.max(1);
+    let state = RateState {
+        limit,
+        remaining: 0,
+        reset,
+    };
+    let mut p = Problem::rate_limited(format!(
+        "this key's {} tier allows {limit} requests per {window_secs} s; the window resets in {reset} s",
+        tier.name()
+    ));
+    p.headers.push(("retry-after", reset.to_string()));
+    p.headers.extend(state.headers());
+    p
 }
 
 /// What the rate limiter found, for the `RateLimit-*` headers.
@@ -134,9 +190,10 @@ pub fn window(now: i64, window_secs: i64) -> (i64, i64) {
     (start, start + window_secs - now)
 }
 
-/// Counts the request against the caller's hourly allowance (one conditional `UpdateItem`,
-/// shared by every instance): `Ok` with the headers' values, or a 429 carrying them.
-pub async fn rate_limit(deps: &ApiDeps, caller: &Caller) -> Result<RateState, Problem> {
+/// Counts a signed-in user's request against their allowance (one conditional `UpdateItem`
+/// on the user's window item, shared by every instance): `Ok` with the headers' values, or a
+/// 429 carrying them. API keys are counted on their own item by [`admit`].
+async fn rate_limit(deps: &ApiDeps, caller: &Caller) -> Result<RateState, Problem> {
     let limit = deps.config.hourly_limit(caller.tier);
     let window_secs = deps.config.rate_window_secs.max(1);
     let (start, reset) = window(deps.clock.now_unix(), window_secs);
@@ -146,20 +203,7 @@ pub async fn rate_limit(deps: &ApiDeps, caller: &Caller) -> Result<RateState, Pr
             remaining: limit.saturating_sub(n),
             reset,
         }),
-        WindowCount::Full => {
-            let state = RateState {
-                limit,
-                remaining: 0,
-                reset,
-            };
-            let mut p = Problem::rate_limited(format!(
-                "this key's {} tier allows {limit} requests per {window_secs} s; the window resets in {reset} s",
-                caller.tier.name()
-            ));
-            p.headers.push(("retry-after", reset.to_string()));
-            p.headers.extend(state.headers());
-            Err(p)
-        }
+        WindowCount::Full => Err(window_full(deps, caller.tier, reset)),
     }
 }
 

@@ -8,16 +8,20 @@
 //! - **JSON in and out.** Bodies are `application/json` with `deny_unknown_fields`; every error
 //!   is an RFC 9457 problem (`application/problem+json`: `type`, `title`, `status`, `detail`,
 //!   and `errors` with one entry per invalid field), see [`problem`].
-//! - **Auth.** `Authorization: Bearer sy_live_<prefix>_<secret>`: one `GetItem` on the prefix,
-//!   a constant-time compare of the SHA-256 (the key itself is never stored, and shown once).
+//! - **Auth.** `Authorization: Bearer sy_live_<prefix>_<secret>`: the SHA-256 of the key (the
+//!   key itself is never stored, and shown once) must equal the hash on the prefix's item.
 //!   Unknown, revoked or expired: 401. The key's role against the route's [`Permission`]: 403.
 //!   A resource of another tenant is answered exactly like a missing one: 404. With single
 //!   sign-on configured, a bearer JWT is checked by [`oidc`] instead (tenant and role from its
 //!   claims).
-//! - **Rate limit.** Per key, per fixed hour window, one conditional `UpdateItem ADD` on a
-//!   counter item (so every concurrent Lambda instance shares it); over the tier's limit: 429
-//!   with `Retry-After` and `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`, which
-//!   every authenticated answer carries. A DynamoDB counter rather than API Gateway usage
+//! - **Rate limit.** Per key, per fixed hour window, a counter on the key's item (so every
+//!   concurrent Lambda instance shares it); over the tier's limit: 429 with `Retry-After` and
+//!   `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset`, which every authenticated
+//!   answer carries. The key check and the count are one conditional `UpdateItem` (hash
+//!   matches, not revoked, not expired, room in the tier's window), which returns the key's
+//!   tenant, role and tier: a read is two DynamoDB calls, that one and the route's. Nothing is
+//!   cached, so a revocation holds from the next request (see [`auth::admit`]). Signed-in
+//!   users (single sign-on) are counted on a window item of their own. A DynamoDB counter rather than API Gateway usage
 //!   plans: usage plans need a REST API, and the webhooks are on an HTTP API.
 //! - **Pagination.** Lists take `limit` (1..=200, default 50) and an opaque `cursor`, and answer
 //!   `{"items": [...], "next_cursor": ...}` (see [`pagination`]). Connections, flows and keys are
@@ -357,12 +361,8 @@ pub async fn handle(deps: &ApiDeps, req: ApiRequest) -> ApiResponse {
         Err(p) => return p.into_response(),
     };
     let route_name = route.name();
-    let caller = match auth::authenticate(deps, &req).await {
-        Ok(caller) => caller,
-        Err(p) => return p.into_response(),
-    };
-    let rate = match auth::rate_limit(deps, &caller).await {
-        Ok(rate) => rate,
+    let (caller, rate) = match auth::admit(deps, &req).await {
+        Ok(admitted) => admitted,
         Err(p) => return p.into_response(),
     };
     let (mut resp, replayed) = match caller.require(route.permission()) {

@@ -5,19 +5,70 @@
 //! | API key | `APIKEY#<prefix>` | `APIKEY` | `TENANT#<t>` / `KEY#<prefix>` |
 //!
 //! Keyed by prefix (not by tenant, as ARCHITECTURE.md sketches) for the same reason as
-//! connections: a request carries only the key, so authentication is one `GetItem` on the
-//! prefix it shows; listing a tenant's keys uses `gsi1`.
+//! connections: a request carries only the key, so authentication looks up the prefix it
+//! shows; listing a tenant's keys uses `gsi1`.
+//!
+//! The key item also holds the key's request counters, one number attribute per rate-limit
+//! window (`rl_<window start>`), so that [`ApiKeyStore::admit`] checks the key and counts the
+//! request in one conditional `UpdateItem` (see there). Each count removes the counters of the
+//! [`KEPT_STALE_WINDOWS`] windows before the previous one; the current and the previous window
+//! stay for `/v1/usage`.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 use super::table::{self, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 
 pub const API_KEY_SK: &str = "APIKEY";
 const KIND: &str = "API key";
+/// A window's request counter on the key item: `rl_<window start>`.
+const WINDOW_ATTR_PREFIX: &str = "rl_";
+/// How many windows older than the previous one each count removes (a day of hourly windows):
+/// a key idle for longer leaves one older counter, removed by the next count's second write.
+pub const KEPT_STALE_WINDOWS: i64 = 24;
+
+fn window_attr(start: i64) -> String {
+    format!("{WINDOW_ATTR_PREFIX}{start}")
+}
+
+/// Requests counted per window start, read from a key item's `rl_<start>` attributes.
+pub type RequestCounts = std::collections::BTreeMap<i64, u64>;
+
+fn request_counts(item: &HashMap<String, AttributeValue>) -> RequestCounts {
+    item.iter()
+        .filter_map(|(name, value)| {
+            let start = name.strip_prefix(WINDOW_ATTR_PREFIX)?.parse().ok()?;
+            Some((start, value.as_n().ok()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// What [`ApiKeyStore::admit`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// The key is known, matches, is active and had room: the request is counted. `requests`
+    /// is the window's count, this request included.
+    Admitted { key: ApiKey, requests: u64 },
+    /// The key is good, but its window already holds its tier's limit: not counted.
+    Full { key: ApiKey },
+    /// No such key, another key's secret, revoked or expired: nothing written.
+    Refused,
+}
+
+/// One rate-limit check: the window, the time the key's expiry is judged at, and each tier's
+/// limit (Free to Enterprise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowCheck {
+    pub now: i64,
+    pub window_start: i64,
+    pub window_secs: i64,
+    pub limits: [u64; 4],
+}
 
 pub fn api_key_pk(prefix: &str) -> String {
     format!("APIKEY#{prefix}")
@@ -197,12 +248,185 @@ impl ApiKeyStore {
         out.item.map(|item| from_item(item, prefix)).transpose()
     }
 
+    /// The key with this prefix and its windows' request counts, if any.
+    pub async fn get_counted(&self, prefix: &str) -> Result<Option<(ApiKey, RequestCounts)>, StoreError> {
+        if table::validate_id("API key prefix", prefix).is_err() {
+            return Ok(None);
+        }
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(prefix)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item
+            .map(|item| {
+                let counts = request_counts(&item);
+                from_item(item, prefix).map(|key| (key, counts))
+            })
+            .transpose()
+    }
+
+    /// Authenticates a request and counts it against its key's tier, in one conditional
+    /// `UpdateItem` on the key item: it adds one to the window's counter only if the item's
+    /// hash is `presented_hash`, the key is neither revoked nor expired at `check.now`, and the
+    /// window holds less than the limit of the tier the item names. It returns the item as
+    /// written (tenant, role, tier, count); when the condition fails, the item as it was
+    /// (DynamoDB's `ReturnValuesOnConditionCheckFailure`), which says whether the key was
+    /// refused or its window full. An unknown prefix creates nothing: the condition needs the
+    /// hash attribute.
+    ///
+    /// The write goes to the item revocation and rotation write, and DynamoDB evaluates the
+    /// condition on the item's latest state, so a revoked key is refused from the next request
+    /// on, by every instance; a rotated key at the end of its overlap.
+    pub async fn admit(&self, prefix: &str, presented_hash: &str, check: WindowCheck) -> Result<Admission, StoreError> {
+        if table::validate_id("API key prefix", prefix).is_err() {
+            return Ok(Admission::Refused);
+        }
+        let WindowCheck {
+            now,
+            window_start,
+            window_secs,
+            limits,
+        } = check;
+        let window_secs = window_secs.max(1);
+        let current = window_attr(window_start);
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(prefix)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .expression_attribute_names("#h", "hash")
+            .expression_attribute_names("#rev", "revoked_at")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_names("#tier", "tier")
+            .expression_attribute_names("#cur", &current)
+            .expression_attribute_values(":h", AttributeValue::S(presented_hash.into()))
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        let mut room = vec!["attribute_not_exists(#cur)".to_string()];
+        for (i, tier) in [Tier::Free, Tier::Basic, Tier::Professional, Tier::Enterprise]
+            .into_iter()
+            .enumerate()
+        {
+            room.push(format!("(#tier = :t{i} AND #cur < :l{i})"));
+            update = update
+                .expression_attribute_values(format!(":t{i}"), AttributeValue::S(tier.name().into()))
+                .expression_attribute_values(format!(":l{i}"), AttributeValue::N(limits[i].to_string()));
+        }
+        // The previous window's counter stays (usage shows it); older ones go.
+        let mut stale = Vec::with_capacity(KEPT_STALE_WINDOWS as usize);
+        for back in 2..2 + KEPT_STALE_WINDOWS {
+            let name = format!("#old{back}");
+            update = update.expression_attribute_names(&name, window_attr(window_start - back * window_secs));
+            stale.push(name);
+        }
+        let res = update
+            .update_expression(format!(
+                "SET #cur = if_not_exists(#cur, :zero) + :one REMOVE {}",
+                stale.join(", ")
+            ))
+            .condition_expression(format!(
+                "#h = :h AND attribute_not_exists(#rev) AND (attribute_not_exists(#exp) OR #exp > :now) AND ({})",
+                room.join(" OR ")
+            ))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let item = match res {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) => {
+                let old = match e.as_service_error() {
+                    Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned(),
+                    _ => return Err(StoreError::dynamo("UpdateItem", e)),
+                };
+                // Refused, or full: the item as the condition saw it says which.
+                let Some(old) = old else {
+                    return Ok(Admission::Refused);
+                };
+                let counts = request_counts(&old);
+                let key = from_item(old, prefix)?;
+                let good = bool::from(key.hash.as_bytes().ct_eq(presented_hash.as_bytes())) && key.is_active(now);
+                let full = counts.get(&window_start).copied().unwrap_or(0) >= limits[key.tier as usize];
+                return Ok(if good && full {
+                    Admission::Full { key }
+                } else {
+                    Admission::Refused
+                });
+            }
+        };
+        let counts = request_counts(&item);
+        let leftovers: Vec<i64> = counts
+            .keys()
+            .copied()
+            .filter(|start| *start < window_start - window_secs)
+            .collect();
+        let requests = counts.get(&window_start).copied().unwrap_or(1);
+        let key = from_item(item, prefix)?;
+        if !bool::from(key.hash.as_bytes().ct_eq(presented_hash.as_bytes())) || !key.is_active(now) {
+            // The condition held, so this cannot happen; checked here too rather than trusted.
+            return Ok(Admission::Refused);
+        }
+        if !leftovers.is_empty() {
+            // The key was idle for longer than the windows a count removes: one more write
+            // removes the older counters, so the item stays small.
+            self.remove_windows(prefix, &leftovers).await?;
+        }
+        Ok(Admission::Admitted { key, requests })
+    }
+
+    async fn remove_windows(&self, prefix: &str, starts: &[i64]) -> Result<(), StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(api_key_pk(prefix)))
+            .key(SK, AttributeValue::S(API_KEY_SK.into()))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", PK);
+        let mut names = Vec::with_capacity(starts.len());
+        for (i, start) in starts.iter().enumerate() {
+            let name = format!("#w{i}");
+            update = update.expression_attribute_names(&name, window_attr(*start));
+            names.push(name);
+        }
+        let res = update
+            .update_expression(format!("REMOVE {}", names.join(", ")))
+            .send()
+            .await;
+        super::written(res, "UpdateItem").map(|_| ())
+    }
+
     /// One page of a tenant's keys after `after` (a prefix), in prefix order.
     pub async fn page(&self, tenant: &str, after: Option<&str>, limit: usize) -> Result<Page<ApiKey>, StoreError> {
+        let page = self.page_counted(tenant, after, limit).await?;
+        Ok(Page {
+            items: page.items.into_iter().map(|(key, _)| key).collect(),
+            more: page.more,
+        })
+    }
+
+    /// [`Self::page`] with each key's windows' request counts.
+    pub async fn page_counted(
+        &self,
+        tenant: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<(ApiKey, RequestCounts)>, StoreError> {
         let (items, more) = super::tenant_page(&self.client, &self.table, tenant, "KEY#", after, limit).await?;
         let items = items
             .into_iter()
-            .map(|(key, item)| from_item(item, &key))
+            .map(|(key, item)| {
+                let counts = request_counts(&item);
+                from_item(item, &key).map(|k| (k, counts))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page { items, more })
     }

@@ -173,6 +173,34 @@ impl ConnectionStore {
         out.item.map(|item| from_item(item, id)).transpose()
     }
 
+    /// Several connections by id in one `BatchGetItem` (per 100), keyed by id; ids that are
+    /// not well formed or not found are left out.
+    pub async fn get_many(&self, ids: &[&str]) -> Result<HashMap<String, Connection>, StoreError> {
+        let mut wanted: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| table::validate_id("connection id", id).is_ok())
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let keys = wanted
+            .iter()
+            .map(|id| {
+                HashMap::from([
+                    (PK.to_string(), AttributeValue::S(table::connection_pk(id))),
+                    (SK.to_string(), AttributeValue::S(CONNECTION_SK.into())),
+                ])
+            })
+            .collect();
+        let mut out = HashMap::with_capacity(wanted.len());
+        for item in super::batch::get_all(&self.client, &self.table, keys, false).await? {
+            let pk = item.get(PK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let connection: Connection = from_item(item, &pk)?;
+            out.insert(connection.id.clone(), connection);
+        }
+        Ok(out)
+    }
+
     /// Every connection of a tenant, in id order.
     pub async fn list(&self, tenant: &str) -> Result<Vec<Connection>, StoreError> {
         Ok(self

@@ -1,14 +1,14 @@
 //! `GET /v1/usage`: requests per API key and tier (the rate limiter's window counters, this
 //! window and the one before), and events and records per day ([`crate::store::usage`]).
 //! Every role may read it; an admin sees every key of the tenant, any other role only the key
-//! it calls with. Reads: the tenant's keys (admin), one `BatchGetItem` of their windows, and
-//! one `Query` of the tenant's days.
+//! it calls with. Reads: the tenant's keys (admin; each key item holds its windows' counters),
+//! a signed-in user's window items (one `BatchGetItem`), and one `Query` of the tenant's days.
 
 use serde::Serialize;
 
 use super::super::auth::window;
 use super::super::{ApiDeps, ApiRequest, ApiResponse, Caller, Permission, Problem};
-use crate::store::api_keys::{Role, Tier};
+use crate::store::api_keys::{ApiKey, RequestCounts, Role, Tier};
 use crate::store::usage::{day_of, DayCounts};
 
 /// Days shown when `days` is not given, and the most that may be asked for.
@@ -80,23 +80,25 @@ pub async fn show(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     let window_secs = deps.config.rate_window_secs.max(1);
     let (start, _) = window(now, window_secs);
 
-    // Whose requests: an admin sees every key of the tenant, anyone else their own.
+    // Whose requests: an admin sees every key of the tenant, anyone else their own. A key's
+    // counters are on its item; a signed-in user's on a window item of their own.
+    let row = |k: ApiKey, counts: &RequestCounts| KeyUsage {
+        active: k.is_active(now),
+        limit: deps.config.hourly_limit(k.tier),
+        requests: counts.get(&start).copied().unwrap_or(0),
+        previous_window_requests: counts.get(&(start - window_secs)).copied().unwrap_or(0),
+        prefix: k.prefix,
+        name: k.name,
+        role: k.role,
+        tier: k.tier,
+    };
     let mut rows: Vec<KeyUsage> = Vec::new();
     if caller.require(Permission::Admin).is_ok() {
         let mut after: Option<String> = None;
         loop {
-            let page = deps.keys.page(&caller.tenant, after.as_deref(), 200).await?;
-            after = page.items.last().map(|k| k.prefix.clone());
-            rows.extend(page.items.into_iter().map(|k| KeyUsage {
-                active: k.is_active(now),
-                limit: deps.config.hourly_limit(k.tier),
-                prefix: k.prefix,
-                name: k.name,
-                role: k.role,
-                tier: k.tier,
-                requests: 0,
-                previous_window_requests: 0,
-            }));
+            let page = deps.keys.page_counted(&caller.tenant, after.as_deref(), 200).await?;
+            after = page.items.last().map(|(k, _)| k.prefix.clone());
+            rows.extend(page.items.into_iter().map(|(k, counts)| row(k, &counts)));
             if !page.more {
                 break;
             }
@@ -104,32 +106,26 @@ pub async fn show(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<A
     }
     if !rows.iter().any(|r| r.prefix == caller.prefix) {
         // The caller itself: a key of another role, or a signed-in user (no key record).
-        let name = match deps.keys.get(&caller.prefix).await? {
-            Some(k) if k.tenant == caller.tenant => k.name,
-            _ => "single sign-on".to_string(),
-        };
-        rows.push(KeyUsage {
-            prefix: caller.prefix.clone(),
-            name,
-            role: caller.role,
-            tier: caller.tier,
-            limit: deps.config.hourly_limit(caller.tier),
-            requests: 0,
-            previous_window_requests: 0,
-            active: true,
-        });
-    }
-    let windows: Vec<(String, i64)> = rows
-        .iter()
-        .flat_map(|r| [(r.prefix.clone(), start), (r.prefix.clone(), start - window_secs)])
-        .collect();
-    let counted = deps.windows.counts(&windows).await?;
-    for row in &mut rows {
-        row.requests = counted.get(&(row.prefix.clone(), start)).copied().unwrap_or(0);
-        row.previous_window_requests = counted
-            .get(&(row.prefix.clone(), start - window_secs))
-            .copied()
-            .unwrap_or(0);
+        match deps.keys.get_counted(&caller.prefix).await? {
+            Some((k, counts)) if k.tenant == caller.tenant => rows.push(row(k, &counts)),
+            _ => {
+                let windows = [
+                    (caller.prefix.clone(), start),
+                    (caller.prefix.clone(), start - window_secs),
+                ];
+                let counted = deps.windows.counts(&windows).await?;
+                rows.push(KeyUsage {
+                    prefix: caller.prefix.clone(),
+                    name: "single sign-on".to_string(),
+                    role: caller.role,
+                    tier: caller.tier,
+                    limit: deps.config.hourly_limit(caller.tier),
+                    requests: counted.get(&windows[0]).copied().unwrap_or(0),
+                    previous_window_requests: counted.get(&windows[1]).copied().unwrap_or(0),
+                    active: true,
+                });
+            }
+        }
     }
 
     let from = day_of(now - (days - 1) * 86_400);
