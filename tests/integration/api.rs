@@ -2305,6 +2305,7 @@ async fn a_persons_export_is_paged_by_cursor_to_the_last_item_once_each() {
                     record: Some(record.clone()),
                     subject: switchyard::subjects::subject_of_value(&tenant, &record),
                     predicted: false,
+                    retired: false,
                 }],
             )
             .await
@@ -2995,6 +2996,7 @@ async fn items_stored_before_the_subject_index_are_found_after_the_backfill_whic
         record,
         subject: None,
         predicted: false,
+        retired: false,
     };
     LinkStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
         .put_many(

@@ -706,6 +706,8 @@ impl Rig {
             on_conflict: Default::default(),
             lookups: Vec::new(),
             match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
         };
         self.sync.flows.create(&flow).await.unwrap();
         Portals {

@@ -658,6 +658,46 @@ async fn list_invoices(
     page_of(&invoices, &query, &headers, "Invoices", "InvoiceID")
 }
 
+/// Xero's answer around a list of records under `key` (`Contacts`, `Invoices`, `Payments`).
+fn answer(key: &str, items: Vec<Value>) -> Response {
+    let mut body = json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
+        "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms())});
+    body[key] = Value::Array(items);
+    Json(body).into_response()
+}
+
+/// The records of a write's body under `key`, or Xero's refusal of the body.
+fn inputs_of(body: &[u8], key: &str) -> Result<Vec<Value>, Response> {
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            14,
+            "PostDataInvalidException",
+            "Invalid JSON",
+        ));
+    };
+    match body.get(key).and_then(Value::as_array) {
+        Some(inputs) => Ok(inputs.clone()),
+        None => Err(error(
+            StatusCode::BAD_REQUEST,
+            14,
+            "PostDataInvalidException",
+            &format!("{key} is missing"),
+        )),
+    }
+}
+
+/// A refused record as Xero answers it in place (`summarizeErrors=false`).
+fn refused_in_place(input: &Value, message: &str) -> Value {
+    let mut echo = input.clone();
+    merge(
+        &mut echo,
+        &json!({"HasValidationErrors": true, "StatusAttributeString": "ERROR",
+            "ValidationErrors": [{"Message": message}]}),
+    );
+    echo
+}
+
 fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "The resource you're looking for cannot be found").into_response()
 }
@@ -668,9 +708,7 @@ async fn contact(State(xero): State<Arc<Xero>>, Path(id): Path<String>, headers:
         return r;
     }
     match xero.contact(&id) {
-        Some(c) => Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
-            "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Contacts": [c]}))
-        .into_response(),
+        Some(c) => answer("Contacts", vec![c]),
         None => not_found(),
     }
 }
@@ -681,9 +719,7 @@ async fn invoice(State(xero): State<Arc<Xero>>, Path(id): Path<String>, headers:
         return r;
     }
     match xero.invoice(&id) {
-        Some(i) => Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
-            "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Invoices": [i]}))
-        .into_response(),
+        Some(i) => answer("Invoices", vec![i]),
         None => not_found(),
     }
 }
@@ -700,17 +736,11 @@ async fn write_contacts(
     if let Some(r) = refused(&xero, &headers) {
         return r;
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, 14, "PostDataInvalidException", "Invalid JSON");
+    let inputs = match inputs_of(&body, "Contacts") {
+        Ok(inputs) => inputs,
+        Err(refusal) => return refusal,
     };
-    let Some(inputs) = body["Contacts"].as_array() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            14,
-            "PostDataInvalidException",
-            "Contacts is missing",
-        );
-    };
+    let inputs = &inputs;
     let per_record = query.get("summarizeErrors").is_some_and(|v| v == "false");
     let problems: Vec<Option<String>> = inputs.iter().map(|c| validate(&xero, c, inputs)).collect();
     if !per_record && problems.iter().any(Option::is_some) {
@@ -724,15 +754,7 @@ async fn write_contacts(
     let mut out = Vec::new();
     for (input, problem) in inputs.iter().zip(problems) {
         out.push(match problem {
-            Some(message) => {
-                let mut echo = input.clone();
-                merge(
-                    &mut echo,
-                    &json!({"HasValidationErrors": true, "StatusAttributeString": "ERROR",
-                        "ValidationErrors": [{"Message": message}]}),
-                );
-                echo
-            }
+            Some(message) => refused_in_place(input, &message),
             None => {
                 let written = match input["ContactID"].as_str() {
                     Some(id) => xero.update_contact(id, input).expect("validate found it"),
@@ -744,9 +766,7 @@ async fn write_contacts(
             }
         });
     }
-    Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
-        "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Contacts": out}))
-    .into_response()
+    answer("Contacts", out)
 }
 
 /// Why Xero refuses a contact, if it does.
@@ -843,9 +863,7 @@ async fn payment(State(xero): State<Arc<Xero>>, Path(id): Path<String>, headers:
         return r;
     }
     match xero.payment(&id) {
-        Some(p) => Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
-            "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Payments": [p]}))
-        .into_response(),
+        Some(p) => answer("Payments", vec![p]),
         None => not_found(),
     }
 }
@@ -862,16 +880,9 @@ async fn create_payments(
     if let Some(r) = refused(&xero, &headers) {
         return r;
     }
-    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, 14, "PostDataInvalidException", "Invalid JSON");
-    };
-    let Some(inputs) = body["Payments"].as_array() else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            14,
-            "PostDataInvalidException",
-            "Payments is missing",
-        );
+    let inputs = match inputs_of(&body, "Payments") {
+        Ok(inputs) => inputs,
+        Err(refusal) => return refusal,
     };
     let per_record = query.get("summarizeErrors").is_some_and(|v| v == "false");
     let shape = |p: &Value| -> Result<(String, f64), String> {
@@ -901,7 +912,7 @@ async fn create_payments(
         }
     }
     let mut out = Vec::new();
-    for input in inputs {
+    for input in &inputs {
         let written = shape(input).and_then(|(date, amount)| {
             xero.insert_payment(&input["Invoice"], &input["Account"], amount, &date, now_ms())
         });
@@ -910,18 +921,8 @@ async fn create_payments(
                 record["StatusAttributeString"] = json!("OK");
                 record
             }
-            Err(message) => {
-                let mut echo = input.clone();
-                merge(
-                    &mut echo,
-                    &json!({"HasValidationErrors": true, "StatusAttributeString": "ERROR",
-                        "ValidationErrors": [{"Message": message}]}),
-                );
-                echo
-            }
+            Err(message) => refused_in_place(input, &message),
         });
     }
-    Json(json!({"Id": "11111111-2222-4333-8444-555555555555", "Status": "OK",
-        "ProviderName": "Switchyard", "DateTimeUTC": json_date(now_ms()), "Payments": out}))
-    .into_response()
+    answer("Payments", out)
 }
