@@ -913,28 +913,6 @@ fn project(entity: &Value, select: &[String]) -> Value {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_built_in_profiles_parse() {
-        for (provider, _) in PROFILES {
-            let p = Profile::built_in(provider).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(&p.provider, provider);
-        }
-        assert!(matches!(Profile::built_in("nope"), Err(ProfileError::Unknown(_))));
-    }
-
-    #[test]
-    fn dates_are_split_into_a_midnight_date_and_a_time_of_day() {
-        let (date, time) = date_at(1_700_000_000_123);
-        assert_eq!(date, "/Date(1699920000000)/");
-        assert_eq!(time, "PT22H13M20S");
-        assert_eq!(guid(1).len(), 36);
-    }
-}
-
 /// The OAuth 2.0 client credentials grant (RFC 6749 section 4.4): the client authenticates with
 /// HTTP basic auth and `grant_type=client_credentials` in a form body; the answer is a bearer
 /// token (section 5.1), or `invalid_client` (401) and `unsupported_grant_type` (400).
@@ -963,4 +941,26 @@ fn grant(state: &ODataService, oauth: &OAuthProfile, method: &Method, headers: &
         StatusCode::OK,
         &json!({"access_token": token, "token_type": "Bearer", "expires_in": oauth.expires_in}),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_profiles_parse() {
+        for (provider, _) in PROFILES {
+            let p = Profile::built_in(provider).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&p.provider, provider);
+        }
+        assert!(matches!(Profile::built_in("nope"), Err(ProfileError::Unknown(_))));
+    }
+
+    #[test]
+    fn dates_are_split_into_a_midnight_date_and_a_time_of_day() {
+        let (date, time) = date_at(1_700_000_000_123);
+        assert_eq!(date, "/Date(1699920000000)/");
+        assert_eq!(time, "PT22H13M20S");
+        assert_eq!(guid(1).len(), 36);
+    }
 }

@@ -302,7 +302,7 @@ impl Xero {
             return Err("Payment can only be made against Authorised documents.".into());
         }
         let due = held["AmountDue"].as_f64().unwrap_or_default();
-        if !(amount > 0.0) {
+        if amount.is_nan() || amount <= 0.0 {
             return Err("Payment amount must be greater than zero.".into());
         }
         if amount > due + 1e-9 {
@@ -667,23 +667,23 @@ fn answer(key: &str, items: Vec<Value>) -> Response {
 }
 
 /// The records of a write's body under `key`, or Xero's refusal of the body.
-fn inputs_of(body: &[u8], key: &str) -> Result<Vec<Value>, Response> {
+fn inputs_of(body: &[u8], key: &str) -> Result<Vec<Value>, Box<Response>> {
     let Ok(body) = serde_json::from_slice::<Value>(body) else {
-        return Err(error(
+        return Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             14,
             "PostDataInvalidException",
             "Invalid JSON",
-        ));
+        )));
     };
     match body.get(key).and_then(Value::as_array) {
         Some(inputs) => Ok(inputs.clone()),
-        None => Err(error(
+        None => Err(Box::new(error(
             StatusCode::BAD_REQUEST,
             14,
             "PostDataInvalidException",
             &format!("{key} is missing"),
-        )),
+        ))),
     }
 }
 
@@ -738,7 +738,7 @@ async fn write_contacts(
     }
     let inputs = match inputs_of(&body, "Contacts") {
         Ok(inputs) => inputs,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let inputs = &inputs;
     let per_record = query.get("summarizeErrors").is_some_and(|v| v == "false");
@@ -882,7 +882,7 @@ async fn create_payments(
     }
     let inputs = match inputs_of(&body, "Payments") {
         Ok(inputs) => inputs,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let per_record = query.get("summarizeErrors").is_some_and(|v| v == "false");
     let shape = |p: &Value| -> Result<(String, f64), String> {
