@@ -48,11 +48,13 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
             // and inbound baselines are recorded with conditional UpdateItems, a Query of the webhook_log index
             // counts inbound events per hour (health/inbound.rs), credentials for checks and token refresh;
             // connection.state_changed events (shared/src/subscriptions: a gsi1 Query, SendMessage,
-            // and BatchWriteItem into the webhook outbox when the queue refuses them).
+            // and BatchWriteItem into the webhook outbox when the queue refuses them); a tenant
+            // connector's latest definition for a check (store/tenant_connectors.rs: GetItem).
             "HealthCheckerFunction",
             logs.iter()
                 .copied()
                 .chain([
+                    "dynamodb:GetItem",
                     "dynamodb:Query",
                     "dynamodb:UpdateItem",
                     "dynamodb:BatchWriteItem",
