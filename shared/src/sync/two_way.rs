@@ -435,31 +435,40 @@ async fn parked(
     winner: &str,
     record: &str,
 ) -> Result<(Flow, Flow, crate::store::reviews::ReviewItem), LinkError> {
-    let win = flows
-        .get(winner)
-        .await?
-        .ok_or_else(|| LinkError::NotFound(winner.into()))?;
-    let other_id = win
-        .reverse_flow
-        .clone()
-        .ok_or_else(|| LinkError::NotPaired(winner.into()))?;
-    let other = flows
-        .get(&other_id)
-        .await?
-        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
-    let (first, second) = crate::store::reviews::link_key(&win.id, &other.id);
-    let item = reviews
-        .get(&first, &second, record)
-        .await?
-        .ok_or_else(|| LinkError::NoReview {
-            first: first.clone(),
-            second,
-            record: record.into(),
-        })?;
+    let (win, other, item) = review_of(flows, reviews, winner, record).await?;
     if item.kind == crate::store::reviews::ReviewKind::Duplicate {
         return Err(LinkError::Duplicate(record.into()));
     }
     Ok((win, other, item))
+}
+
+/// `flow`, the other half of its link, and the review item (a conflict or a possible
+/// duplicate) parked on the link for `record`.
+async fn review_of(
+    flows: &FlowStore,
+    reviews: &crate::store::reviews::ReviewStore,
+    flow: &str,
+    record: &str,
+) -> Result<(Flow, Flow, crate::store::reviews::ReviewItem), LinkError> {
+    let this = flows.get(flow).await?.ok_or_else(|| LinkError::NotFound(flow.into()))?;
+    let other_id = this
+        .reverse_flow
+        .clone()
+        .ok_or_else(|| LinkError::NotPaired(flow.into()))?;
+    let other = flows
+        .get(&other_id)
+        .await?
+        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (first, second) = crate::store::reviews::link_key(&this.id, &other.id);
+    let item = reviews
+        .get(&first, &second, record)
+        .await?
+        .ok_or_else(|| LinkError::NoReview {
+            first,
+            second,
+            record: record.into(),
+        })?;
+    Ok((this, other, item))
 }
 
 /// The record a merge leaves on both sides: `winner` (the winning side's parked version) with
@@ -775,24 +784,8 @@ pub async fn resolve_duplicate(
     same: bool,
     now: i64,
 ) -> Result<crate::store::reviews::ReviewItem, LinkError> {
-    let this = flows.get(flow).await?.ok_or_else(|| LinkError::NotFound(flow.into()))?;
-    let other_id = this
-        .reverse_flow
-        .clone()
-        .ok_or_else(|| LinkError::NotPaired(flow.into()))?;
-    let other = flows
-        .get(&other_id)
-        .await?
-        .ok_or_else(|| LinkError::NotFound(other_id.clone()))?;
+    let (this, other, item) = review_of(flows, reviews, flow, record).await?;
     let (first, second) = crate::store::reviews::link_key(&this.id, &other.id);
-    let item = reviews
-        .get(&first, &second, record)
-        .await?
-        .ok_or_else(|| LinkError::NoReview {
-            first: first.clone(),
-            second: second.clone(),
-            record: record.into(),
-        })?;
     if item.kind != crate::store::reviews::ReviewKind::Duplicate {
         return Err(LinkError::Conflict(record.into()));
     }
