@@ -78,7 +78,9 @@ struct Figures {
 impl Figures {
     fn print(&self, what: &str) {
         let secs = self.wall.as_secs_f64();
-        let peak = self.peak_mib.map_or(String::new(), |m| format!(", peak RSS {m:.1} MiB"));
+        let peak = self
+            .peak_mib
+            .map_or(String::new(), |m| format!(", peak RSS {m:.1} MiB"));
         println!(
             "{what:<44} {rows} rows in {secs:.2} s: {rate:.0} rows/s, CPU {per_row:.1} us/row{peak}",
             rows = self.rows,
@@ -104,7 +106,10 @@ async fn engine_copy(source: &ConnectorClient, destination: &ConnectorClient, ma
             .map(|r| r.expect("the mapping applies"))
             .collect();
         for batch in mapped.chunks(500) {
-            let results = destination.write_batch("contacts.upsert", batch).await.expect("a batch is written");
+            let results = destination
+                .write_batch("contacts.upsert", batch)
+                .await
+                .expect("a batch is written");
             if let Some(bad) = results.iter().find(|r| !matches!(r, WriteResult::Ok { .. })) {
                 panic!("a row was refused: {bad:?}");
             }
@@ -139,7 +144,25 @@ fn run(program: &str, args: &[&str]) {
 
 fn psql(sql: &str) {
     let (host, port) = POSTGRES_HOST.split_once(':').expect("host:port");
-    run("psql", &["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", port, "-U", "postgres", "-d", "test", "-c", sql]);
+    run(
+        "psql",
+        &[
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            host,
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-c",
+            sql,
+        ],
+    );
 }
 
 /// `\copy` out of the source, then into `destination` (`\copy` again, or `LOAD DATA LOCAL
@@ -191,7 +214,7 @@ async fn main() {
     let rows: u64 = std::env::var("SQL_COPY_ROWS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(if smoke { 2_000 } else { 100_000 });
+        .unwrap_or(if smoke { 500 } else { 100_000 });
 
     let source = TestDb::postgres().await;
     source.create_contacts().await;
@@ -233,7 +256,10 @@ async fn main() {
             .count(&format!("SELECT COUNT(*) FROM {}contacts", destination.prefix))
             .await;
         assert_eq!(copied as u64, rows, "the reference copied every row into {label}");
-        reference.print(&format!("psql \\copy out + {} in", if make == "postgres" { "\\copy" } else { "LOAD DATA" }));
+        reference.print(&format!(
+            "psql \\copy out + {} in",
+            if make == "postgres" { "\\copy" } else { "LOAD DATA" }
+        ));
         println!(
             "  engine / reference: {:.1}x the time, {:.1}x the CPU per row",
             figures.wall.as_secs_f64() / reference.wall.as_secs_f64(),

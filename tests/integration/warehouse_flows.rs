@@ -82,7 +82,11 @@ async fn stripe_charges_land_in_bigquery_and_snowflake_once() {
     let customer = stripe.create_customer("ledger@example.com", "Ledger Buyer").await;
     let customer = customer["id"].as_str().expect("a customer id");
     let mut charges = Vec::new();
-    for (amount, currency, description) in [(1099, "usd", "Order 1001"), (250, "eur", "Order 1002"), (5000, "gbp", "O'Brien'); DROP TABLE RAW_EVENTS; --")] {
+    for (amount, currency, description) in [
+        (1099, "usd", "Order 1001"),
+        (250, "eur", "Order 1002"),
+        (5000, "gbp", "O'Brien'); DROP TABLE RAW_EVENTS; --"),
+    ] {
         charges.push(stripe.create_charge(customer, amount, currency, description).await);
     }
 
@@ -97,7 +101,10 @@ async fn stripe_charges_land_in_bigquery_and_snowflake_once() {
     for charge in &charges {
         let id = charge["id"].as_str().expect("a charge id");
         assert_eq!(charge["status"], "succeeded", "{charge}");
-        let row = bq.api.row(&bq_landing, id).unwrap_or_else(|| panic!("charge {id} is in BigQuery"));
+        let row = bq
+            .api
+            .row(&bq_landing, id)
+            .unwrap_or_else(|| panic!("charge {id} is in BigQuery"));
         assert_eq!(row, bigquery_row(charge), "the BigQuery row of {id}");
         let row = sf
             .row(snowflake::LANDING_TABLE, id)
@@ -105,8 +112,18 @@ async fn stripe_charges_land_in_bigquery_and_snowflake_once() {
         assert_eq!(row["ID"], id);
         let record = &row["RECORD"];
         assert_eq!(
-            (&record["amount"], &record["currency"], &record["customer"], &record["paid"]),
-            (&charge["amount"], &charge["currency"], &charge["customer"], &json!(true)),
+            (
+                &record["amount"],
+                &record["currency"],
+                &record["customer"],
+                &record["paid"]
+            ),
+            (
+                &charge["amount"],
+                &charge["currency"],
+                &charge["customer"],
+                &json!(true)
+            ),
             "the VARIANT of {id}: {record}"
         );
         assert_eq!(record["description"], charge["description"], "a value stays a value");
@@ -125,7 +142,10 @@ async fn stripe_charges_land_in_bigquery_and_snowflake_once() {
     assert_eq!(sf.count(snowflake::LANDING_TABLE), 4);
     let id = late["id"].as_str().expect("a charge id");
     assert_eq!(bq.api.row(&bq_landing, id), Some(bigquery_row(&late)));
-    assert!(sf.row(snowflake::LANDING_TABLE, id).is_some(), "charge {id} is in Snowflake");
+    assert!(
+        sf.row(snowflake::LANDING_TABLE, id).is_some(),
+        "charge {id} is in Snowflake"
+    );
 
     let violations = [bq.api.violations.all(), sf.violations.all()].concat();
     assert!(violations.is_empty(), "{violations:#?}");

@@ -98,16 +98,41 @@ fn make_certificates(dir: &Path) -> String {
     let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
     openssl(
         dir,
-        &[&["req", "-x509", "-config", "ca.cnf", "-extensions", "v3_ca"][..], &ec, &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"]].concat(),
+        &[
+            &["req", "-x509", "-config", "ca.cnf", "-extensions", "v3_ca"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+        ]
+        .concat(),
     );
     openssl(
         dir,
-        &[&["req", "-new", "-subj", "/CN=localhost"][..], &ec, &["-keyout", "server.key", "-out", "server.csr"]].concat(),
+        &[
+            &["req", "-new", "-subj", "/CN=localhost"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
     );
     openssl(
         dir,
-        &["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-          "-extfile", "server.cnf", "-out", "server.pem", "-days", "2"],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "server.cnf",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+        ],
     );
     std::fs::read_to_string(dir.join("ca.pem")).expect("openssl wrote ca.pem")
 }
@@ -206,9 +231,7 @@ impl ImapServer {
             (
                 Some(tls_port),
                 Some(ca),
-                format!(
-                    "ssl = yes\nssl_cert = <{d}/server.pem\nssl_key = <{d}/server.key\n{dh}"
-                ),
+                format!("ssl = yes\nssl_cert = <{d}/server.pem\nssl_key = <{d}/server.key\n{dh}"),
             )
         } else {
             (None, None, "ssl = no\n".to_owned())

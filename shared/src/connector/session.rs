@@ -225,13 +225,20 @@ mod tests {
 
     #[test]
     fn captured_values_are_read_from_the_login_answer_and_a_missing_one_is_named() {
-        let s = session("{login: {path: /signin}, token: {pointer: /credentials/token}, capture: {site_id: /credentials/site/id}}");
+        let s = session(
+            "{login: {path: /signin}, token: {pointer: /credentials/token}, capture: {site_id: /credentials/site/id}}",
+        );
         assert!(s.lacks_values());
         let err = s.capture_from(&json!({"credentials": {"token": "t"}})).unwrap_err();
         assert_eq!(err.class, ErrorClass::ReAuth);
-        assert!(err.message.contains("`site_id`") && err.message.contains("/credentials/site/id"), "{}", err.message);
+        assert!(
+            err.message.contains("`site_id`") && err.message.contains("/credentials/site/id"),
+            "{}",
+            err.message
+        );
         assert!(s.lacks_values(), "nothing is kept from an answer that lacks a value");
-        s.capture_from(&json!({"credentials": {"token": "t", "site": {"id": "9a8b"}}})).unwrap();
+        s.capture_from(&json!({"credentials": {"token": "t", "site": {"id": "9a8b"}}}))
+            .unwrap();
         assert!(!s.lacks_values());
         assert_eq!(s.values(), Some(json!({"site_id": "9a8b"})));
 

@@ -17,7 +17,10 @@ pub const CA_CERTIFICATE: &str = "ca_certificate";
 /// The CA certificates of `config`'s `ca_certificate` (none when it is absent or empty).
 /// PEM text without a certificate, a certificate that cannot be parsed, or one that cannot be
 /// a trust anchor is a config error naming the key (never its content).
-pub fn extra_roots(connector: &str, config: &Map<String, Value>) -> Result<Vec<CertificateDer<'static>>, ConnectorError> {
+pub fn extra_roots(
+    connector: &str,
+    config: &Map<String, Value>,
+) -> Result<Vec<CertificateDer<'static>>, ConnectorError> {
     let pem = match config.get(CA_CERTIFICATE) {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::String(s)) if s.trim().is_empty() => return Ok(Vec::new()),
@@ -79,10 +82,15 @@ mod tests {
         assert!(e.message.contains("holds no `-----BEGIN CERTIFICATE-----`"), "{e}");
         let e = extra_roots(
             "smtp",
-            &config(json!("-----BEGIN CERTIFICATE-----\nc2VjcmV0LWlzaA==\n-----END CERTIFICATE-----\n")),
+            &config(json!(
+                "-----BEGIN CERTIFICATE-----\nc2VjcmV0LWlzaA==\n-----END CERTIFICATE-----\n"
+            )),
         )
         .unwrap_err();
-        assert!(e.message.contains("`ca_certificate`: certificate 1 cannot be trusted"), "{e}");
+        assert!(
+            e.message.contains("`ca_certificate`: certificate 1 cannot be trusted"),
+            "{e}"
+        );
         assert!(!e.message.contains("c2VjcmV0"), "{e}");
         let e = extra_roots("smtp", &config(json!(42))).unwrap_err();
         assert!(e.message.contains("must be PEM text"), "{e}");

@@ -103,7 +103,11 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
     let logins = server.logins(0);
     let (records, cursor, pages) = read_all(&c, None).await;
     assert_eq!((records.len(), pages), (120, 3), "{}", server.log());
-    assert_eq!(server.logins(logins + 1), logins + 1, "one login for the run's three pages");
+    assert_eq!(
+        server.logins(logins + 1),
+        logins + 1,
+        "one login for the run's three pages"
+    );
     let uids: Vec<u64> = records.iter().map(|r| r["uid"].as_u64().expect("uid")).collect();
     assert!(uids.windows(2).all(|w| w[0] < w[1]), "ascending UIDs: {uids:?}");
     let mut got: Vec<&str> = subjects(&records);
@@ -243,7 +247,9 @@ async fn imap_over_tls_and_starttls_trusts_the_ca_the_connection_names() {
     let tls_port = server.tls_port.expect("a TLS server has an IMAPS port");
     let tls = json!({"host": "localhost", "port": tls_port, "security": "tls", "ca_certificate": ca});
     let c = bind(&server, tls.clone(), &server.password).expect("binds");
-    c.check().await.unwrap_or_else(|e| panic!("IMAPS with the CA: {e}\n{}", server.log()));
+    c.check()
+        .await
+        .unwrap_or_else(|e| panic!("IMAPS with the CA: {e}\n{}", server.log()));
     let (records, _, _) = read_all(&c, None).await;
     assert_eq!(subjects(&records), ["Over TLS"]);
 
