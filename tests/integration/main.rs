@@ -44,6 +44,7 @@ mod suggest;
 mod sync;
 mod template;
 mod two_way;
+mod warehouse_flows;
 mod webhook_subscriptions;
 mod woocommerce_flows;
 mod xero_flows;

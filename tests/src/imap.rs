@@ -13,7 +13,13 @@ use std::time::{Duration, Instant};
 
 /// A running Dovecot with one user; stopped (and its directory removed) when dropped.
 pub struct ImapServer {
+    /// IMAP (plain, or STARTTLS when the server has TLS).
     pub port: u16,
+    /// IMAPS (implicit TLS), when started with [`ImapServer::start_tls`].
+    pub tls_port: Option<u16>,
+    /// The PEM of the test CA that issued the server's certificate (for `localhost` only),
+    /// when started with [`ImapServer::start_tls`]. Made for this server alone.
+    pub ca_pem: Option<String>,
     pub user: String,
     pub password: String,
     dir: PathBuf,
@@ -58,9 +64,93 @@ fn ids_of(user: &str) -> Option<(u32, u32)> {
     Some((id("-u")?, id("-g")?))
 }
 
+/// Runs `openssl` with `args` in `dir`, or panics with its output.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("`openssl` did not run ({e}): install it (`apt-get install -y openssl`)"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a CA (`ca.pem`) and a server certificate it issued (`server.pem`, `server.key`) for
+/// `localhost` (only: not 127.0.0.1) in `dir`: P-256 keys, valid for two days. Returns the
+/// CA's PEM.
+fn make_certificates(dir: &Path) -> String {
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = Switchyard test CA\n\
+         [v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier = hash\n",
+    )
+    .expect("temp dir is writable");
+    std::fs::write(
+        dir.join("server.cnf"),
+        "basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n\
+         subjectAltName = DNS:localhost\n",
+    )
+    .expect("temp dir is writable");
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509", "-config", "ca.cnf", "-extensions", "v3_ca"][..],
+            &ec,
+            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            &["req", "-new", "-subj", "/CN=localhost"][..],
+            &ec,
+            &["-keyout", "server.key", "-out", "server.csr"],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-extfile",
+            "server.cnf",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+        ],
+    );
+    std::fs::read_to_string(dir.join("ca.pem")).expect("openssl wrote ca.pem")
+}
+
 impl ImapServer {
-    /// Starts Dovecot with user `support` and an empty INBOX.
+    /// Starts Dovecot with user `support` and an empty INBOX, without TLS.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// [`Self::start`] with TLS: IMAPS on [`Self::tls_port`] and STARTTLS on [`Self::port`],
+    /// with a certificate issued by a CA made for this server ([`Self::ca_pem`]), which no
+    /// client trusts unless told to.
+    pub fn start_tls() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Self {
         let dovecot = dovecot();
         let version = Command::new(&dovecot).arg("--version").output();
         if !version.as_ref().is_ok_and(|o| o.status.success()) {
@@ -126,12 +216,33 @@ impl ImapServer {
             ""
         };
         let d = dir.display();
+        let (tls_port, ca_pem, ssl) = if tls {
+            let ca = make_certificates(&dir);
+            if let Some((uid, gid)) = mail_owner {
+                // Read by Dovecot's own processes.
+                std::os::unix::fs::chown(dir.join("server.key"), Some(uid), Some(gid)).expect("chown the key");
+            }
+            let tls_port = super::free_port();
+            let dh = if Path::new("/usr/share/dovecot/dh.pem").exists() {
+                "ssl_dh = </usr/share/dovecot/dh.pem\n"
+            } else {
+                ""
+            };
+            (
+                Some(tls_port),
+                Some(ca),
+                format!("ssl = yes\nssl_cert = <{d}/server.pem\nssl_key = <{d}/server.key\n{dh}"),
+            )
+        } else {
+            (None, None, "ssl = no\n".to_owned())
+        };
+        let imaps_port = tls_port.unwrap_or(0);
         let config = dir.join("dovecot.conf");
         std::fs::write(
             &config,
             format!(
                 "base_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-                 protocols = imap\nlisten = 127.0.0.1\nssl = no\n\
+                 protocols = imap\nlisten = 127.0.0.1\n{ssl}\
                  disable_plaintext_auth = no\nauth_mechanisms = plain login\n\
                  default_internal_user = {internal}\ndefault_internal_group = {group}\n\
                  default_login_user = {login}\nfirst_valid_uid = {mail_uid}\nfirst_valid_gid = {mail_gid}\n\
@@ -139,7 +250,7 @@ impl ImapServer {
                  passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {users}\n}}\n\
                  userdb {{\n  driver = static\n  args = uid={mail_uid} gid={mail_gid} home={d}/mail/%u\n}}\n\
                  service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n\
-                 \x20 inet_listener imaps {{\n    port = 0\n  }}\n}}\n{unprivileged}",
+                 \x20 inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps_port}\n  }}\n}}\n{unprivileged}",
                 users = users.display(),
             ),
         )
@@ -158,6 +269,8 @@ impl ImapServer {
             .unwrap_or_else(|e| panic!("could not start {}: {e}", dovecot.display()));
         let server = Self {
             port,
+            tls_port,
+            ca_pem,
             user,
             password,
             dir,
@@ -167,7 +280,8 @@ impl ImapServer {
             child,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        let listening = |p: u16| std::net::TcpStream::connect(("127.0.0.1", p)).is_ok();
+        while !(listening(port) && tls_port.is_none_or(listening)) {
             if Instant::now() > deadline {
                 panic!(
                     "Dovecot did not start on 127.0.0.1:{port} within 30 s; its output:\n{}\n{}",
@@ -226,6 +340,17 @@ impl ImapServer {
             .flat_map(|sub| std::fs::read_dir(self.maildir.join(sub)).expect("maildir"))
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect()
+    }
+
+    /// How many logins Dovecot has logged so far, waiting up to 2 s for at least `at_least`
+    /// (its log process writes a moment after the login).
+    pub fn logins(&self, at_least: usize) -> usize {
+        let count = || self.log().matches(" Login: user=<").count();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while count() < at_least && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        count()
     }
 
     /// Dovecot's log, for a failing test's message.

@@ -155,6 +155,22 @@ impl LocalStripe {
         self.call(request, "a customer creation").await
     }
 
+    /// Charges `amount` (in the currency's smallest unit) to a new test card (Visa 4242...) of
+    /// `customer`; returns the charge as Stripe does (`id` is `ch_...`, `status` `succeeded`,
+    /// `created` in Unix seconds). localstripe takes a charge's source as a payment method.
+    pub async fn create_charge(&self, customer: &str, amount: u64, currency: &str, description: &str) -> Value {
+        let card = json!({"type": "card", "card": {"number": "4242424242424242", "exp_month": 12,
+            "exp_year": 2034, "cvc": "123"}});
+        let request = self.client.post(self.url("/v1/payment_methods")).json(&card);
+        let method = self.call(request, "a payment method creation").await;
+        let pm = method["id"].as_str().expect("a payment method has an id");
+        let request = self.client.post(self.url("/v1/charges")).json(&json!({
+            "amount": amount, "currency": currency, "customer": customer, "source": pm,
+            "description": description,
+        }));
+        self.call(request, "a charge creation").await
+    }
+
     /// Updates a customer with the fields of a JSON object (e.g. `{"name": "..", "metadata":
     /// {"k": "v"}}`); returns the updated customer. Emits `customer.updated`.
     pub async fn update_customer(&self, id: &str, fields: Value) -> Value {

@@ -511,8 +511,18 @@ impl ConnectorClient {
         Ok(url)
     }
 
-    /// Gets a token first when the base URL comes from the token response and none is known.
+    /// Gets a token first when the base URL comes from the token response and none is known,
+    /// and logs in first when requests read values the session login captures
+    /// (`{{ session.<name> }}`) and none are known yet.
     async fn ensure_base_url(&self) -> Result<(), ConnectorError> {
+        if self.session.as_ref().is_some_and(super::session::Session::lacks_values) {
+            self.session_token().await?;
+        }
+        self.ensure_token_base_url().await
+    }
+
+    /// Gets a token first when the base URL comes from the token response and none is known.
+    async fn ensure_token_base_url(&self) -> Result<(), ConnectorError> {
         if self.auth.base_url_from().is_some() && self.auth.base_url().is_none() {
             let settings = TokenRequestSettings {
                 http: &self.http,
@@ -599,6 +609,9 @@ impl ConnectorClient {
     fn vars(&self) -> Vars<'_> {
         let mut vars = Vars::new();
         vars.root("config", Cow::Borrowed(&self.config));
+        if let Some(values) = self.session.as_ref().and_then(super::session::Session::values) {
+            vars.root("session", Cow::Owned(values));
+        }
         vars
     }
 
@@ -2030,7 +2043,7 @@ impl ConnectorClient {
             })
             .collect();
         vars.root("credentials", Cow::Owned(Value::Object(credentials)));
-        self.ensure_base_url().await?;
+        self.ensure_token_base_url().await?;
         let prepared = session
             .login
             .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
@@ -2054,6 +2067,7 @@ impl ConnectorClient {
             }
         };
         let token = session.token_from(&response.headers, &response.body)?;
+        session.capture_from(&response.body)?;
         tracing::info!(message = "Logged in: new session.", connector = %self.def.id);
         *held = Some(session.hold(token.clone()));
         Ok(Some(token))

@@ -183,7 +183,35 @@ fn compile_request_in(
 ) -> Result<CompiledRequest, Invalid> {
     let compiled = compile_request(field, spec)?;
     check_slots(field, &compiled, &def.auth)?;
+    check_session_values(field, &compiled, &def.auth)?;
     Ok(compiled)
+}
+
+/// Checks a request's `{{ session.<name> }}` placeholders: each must be a value a session
+/// login captures (`auth.capture`); the token itself is a secret, never a template value.
+fn check_session_values(field: &str, request: &CompiledRequest, auth: &[AuthSpec]) -> Result<(), Invalid> {
+    for (place, var) in request.vars() {
+        if var.root() != "session" {
+            continue;
+        }
+        let name = var.as_str().strip_prefix("session.").unwrap_or_default();
+        let captured = auth.iter().any(|a| match a {
+            AuthSpec::Session(s) => s.capture.contains_key(name),
+            _ => false,
+        });
+        if !captured {
+            let at = if place.is_empty() {
+                field.to_owned()
+            } else {
+                format!("{field}.{place}")
+            };
+            return Err(invalid(
+                at,
+                format!("`{{{{ {var} }}}}` reads a session value the session auth does not capture (list it under `auth.capture`)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Which placeholders a template may use.
@@ -206,7 +234,9 @@ impl Allowed<'_> {
             } else {
                 format!("{field}.{at}")
             };
-            if self.exact.contains(&name) {
+            // `session.<name>`: checked against the session's captures with the request
+            // (`check_session_values`), where the definition's auth is at hand.
+            if self.exact.contains(&name) || (var.root() == "session" && name.contains('.')) {
                 continue;
             }
             if self.roots.contains(&var.root()) && name.contains('.') {
@@ -762,6 +792,14 @@ fn check_auth(
                 }
                 if session.lifetime_secs == 0 {
                     return Err(invalid(format!("{at}.lifetime_secs"), "must be at least 1"));
+                }
+                for (name, pointer) in &session.capture {
+                    let field = format!("{at}.capture.{name}");
+                    check_name(&field, name)?;
+                    if name == "token" || name.contains('.') {
+                        return Err(invalid(field, "`token` and dotted names are not capture names"));
+                    }
+                    check_pointer(&field, pointer)?;
                 }
                 let field = format!("{at}.login.request");
                 let login = compile_request(&field, &session.login)?;

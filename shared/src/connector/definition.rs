@@ -412,6 +412,14 @@ pub struct SessionSpec {
     /// Credential keys the login needs (all must be present for this alternative).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
+
+    /// Values the login answer carries that later requests need, none of them secret: a name
+    /// (lowercase, not `token`) to a JSON pointer into the login response's body. Every
+    /// request template reads them as `{{ session.<name> }}` (Tableau's site id in its paths:
+    /// `site_id: /credentials/site/id`), refreshed at each login. A login answer without one
+    /// is a re-auth error naming the pointer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capture: BTreeMap<String, String>,
 }
 
 fn default_session_lifetime_secs() -> u64 {

@@ -62,6 +62,7 @@ pub mod smtp;
 pub mod sql;
 pub mod stats;
 pub mod template;
+pub mod trust;
 pub mod uploads;
 pub mod url_guard;
 pub mod write;

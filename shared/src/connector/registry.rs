@@ -520,6 +520,32 @@ streams:
     }
 
     #[test]
+    fn session_values_are_read_only_where_the_login_captures_them() {
+        let session = "base_url: https://api.example.com\nauth:\n  type: session\n  login: {method: POST, path: /signin}\n  token: {pointer: /token}\n  capture: {site_id: /site/id}\n";
+        let with_session = MINIMAL.replace("base_url: https://api.example.com\n", session);
+        let uses = |path: &str| with_session.replace("{path: /items,", &format!("{{path: \"{path}\","));
+        parse_definition("mini.yaml", &uses("/sites/{{ session.site_id }}/items"))
+            .expect("a captured value may be read");
+        let e = err(&uses("/sites/{{ session.site }}/items"));
+        assert_eq!(e.field, "streams.items.request.path", "{e}");
+        assert!(e.message.contains("does not capture"), "{e}");
+        let e = err(&uses("/sites/{{ session.token }}/items"));
+        assert!(
+            e.message.contains("does not capture"),
+            "the token is not a template value: {e}"
+        );
+        let e = err(&MINIMAL.replace("{path: /items,", "{path: \"/sites/{{ session.site_id }}/items\","));
+        assert!(
+            e.message.contains("does not capture"),
+            "no session auth, no session values: {e}"
+        );
+        let e = err(&with_session.replace("capture: {site_id: /site/id}", "capture: {token: /site/id}"));
+        assert_eq!(e.field, "auth[0].capture.token", "{e}");
+        let e = err(&with_session.replace("capture: {site_id: /site/id}", "capture: {site_id: site/id}"));
+        assert!(e.message.contains("not a JSON pointer"), "{e}");
+    }
+
+    #[test]
     fn page_number_totals_are_validated_and_exclusive() {
         let paged = |pagination: &str| {
             MINIMAL

@@ -22,6 +22,9 @@ pub(crate) struct Session {
     pub login: CompiledRequest,
     /// The current session, when logged in.
     pub held: tokio::sync::Mutex<Option<Held>>,
+    /// What the last login captured (`capture`), as a JSON object; `None` before the first
+    /// login. Not secret: request templates read it as `{{ session.<name> }}`.
+    values: std::sync::Mutex<Option<Value>>,
 }
 
 /// A session token and when to stop using it.
@@ -48,7 +51,45 @@ impl Session {
             spec: spec.clone(),
             login,
             held: tokio::sync::Mutex::new(None),
+            values: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Whether requests need a login before they can be built: the definition captures
+    /// values and no login has captured them yet.
+    pub fn lacks_values(&self) -> bool {
+        !self.spec.capture.is_empty() && self.values().is_none()
+    }
+
+    /// The captured values (`None` before the first login, or when nothing is captured).
+    pub fn values(&self) -> Option<Value> {
+        self.values.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Reads the `capture` values from a login response and keeps them for later requests.
+    /// A missing value is a re-auth error naming where the definition looked; the previous
+    /// values stay until a login answers with all of them.
+    pub fn capture_from(&self, body: &Value) -> Result<(), ConnectorError> {
+        if self.spec.capture.is_empty() {
+            return Ok(());
+        }
+        let mut values = serde_json::Map::new();
+        for (name, pointer) in &self.spec.capture {
+            match body.pointer(pointer) {
+                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                    values.insert(name.clone(), v.clone());
+                }
+                _ => {
+                    return Err(ConnectorError::new(
+                        ErrorClass::ReAuth,
+                        ErrorKind::NeedsReauth,
+                        format!("the session login answered without `{name}` (a string or number at body `{pointer}`)"),
+                    ))
+                }
+            }
+        }
+        *self.values.lock().unwrap_or_else(|p| p.into_inner()) = Some(Value::Object(values));
+        Ok(())
     }
 
     /// The token of a fresh session, valid for `lifetime_secs`.
@@ -180,6 +221,31 @@ mod tests {
             HeaderValue::from_static("SID=s3cr3t; HttpOnly"),
         );
         assert_eq!(s.token_from(&headers, &Value::Null).unwrap().expose_secret(), "s3cr3t");
+    }
+
+    #[test]
+    fn captured_values_are_read_from_the_login_answer_and_a_missing_one_is_named() {
+        let s = session(
+            "{login: {path: /signin}, token: {pointer: /credentials/token}, capture: {site_id: /credentials/site/id}}",
+        );
+        assert!(s.lacks_values());
+        let err = s.capture_from(&json!({"credentials": {"token": "t"}})).unwrap_err();
+        assert_eq!(err.class, ErrorClass::ReAuth);
+        assert!(
+            err.message.contains("`site_id`") && err.message.contains("/credentials/site/id"),
+            "{}",
+            err.message
+        );
+        assert!(s.lacks_values(), "nothing is kept from an answer that lacks a value");
+        s.capture_from(&json!({"credentials": {"token": "t", "site": {"id": "9a8b"}}}))
+            .unwrap();
+        assert!(!s.lacks_values());
+        assert_eq!(s.values(), Some(json!({"site_id": "9a8b"})));
+
+        let plain = session("{login: {path: /login}, token: {header: X-Token}}");
+        assert!(!plain.lacks_values(), "a session without captures never waits for them");
+        plain.capture_from(&Value::Null).unwrap();
+        assert_eq!(plain.values(), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The mailbox connector (`kind: imap`, async-imap) against a real IMAP server on loopback
 //! (Dovecot, see `switchyard_tests::imap`): a full read over three pages, an incremental read
 //! that returns only the new mail, a changed UIDVALIDITY that reads the mailbox again, a fetch
-//! by id, the check (a refused login, a missing mailbox), and that reading marks nothing as
-//! seen. The kind has no writes.
+//! by id, the check (a refused login, a missing mailbox), that a run logs in once for all its
+//! pages, and that reading marks nothing as seen. The kind has no writes. Then TLS and
+//! STARTTLS with a CA the connection names.
 
 use std::sync::Arc;
 
@@ -99,8 +100,14 @@ async fn imap_reads_a_mailbox_incrementally_by_uid_and_again_after_a_uidvalidity
             "Help!",
         );
     }
+    let logins = server.logins(0);
     let (records, cursor, pages) = read_all(&c, None).await;
     assert_eq!((records.len(), pages), (120, 3), "{}", server.log());
+    assert_eq!(
+        server.logins(logins + 1),
+        logins + 1,
+        "one login for the run's three pages"
+    );
     let uids: Vec<u64> = records.iter().map(|r| r["uid"].as_u64().expect("uid")).collect();
     assert!(uids.windows(2).all(|w| w[0] < w[1]), "ascending UIDs: {uids:?}");
     let mut got: Vec<&str> = subjects(&records);
@@ -225,4 +232,51 @@ async fn imap_check_names_a_refused_login_and_a_missing_mailbox_without_the_pass
     )
     .expect_err("plain IMAP is refused where private networks are not allowed");
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
+}
+
+/// TLS as deployed: a Dovecot whose certificate was issued by a CA made for this test. IMAPS
+/// and STARTTLS both read the mailbox when the connection names that CA (`ca_certificate`,
+/// trusted beside the web's roots); without it the same server is refused before the login is
+/// sent, and so is an address the certificate does not name (it names `localhost` only). A `ca_certificate` that is not a
+/// certificate is refused when the client is built.
+#[tokio::test]
+async fn imap_over_tls_and_starttls_trusts_the_ca_the_connection_names() {
+    let server = ImapServer::start_tls();
+    server.deliver_simple("Ada <ada@example.com>", "Over TLS", "Encrypted, hopefully.");
+    let ca = server.ca_pem.clone().expect("a TLS server has a CA");
+    let tls_port = server.tls_port.expect("a TLS server has an IMAPS port");
+    let tls = json!({"host": "localhost", "port": tls_port, "security": "tls", "ca_certificate": ca});
+    let c = bind(&server, tls.clone(), &server.password).expect("binds");
+    c.check()
+        .await
+        .unwrap_or_else(|e| panic!("IMAPS with the CA: {e}\n{}", server.log()));
+    let (records, _, _) = read_all(&c, None).await;
+    assert_eq!(subjects(&records), ["Over TLS"]);
+
+    let starttls = json!({"host": "localhost", "port": server.port, "security": "starttls", "ca_certificate": ca});
+    let c = bind(&server, starttls, &server.password).expect("binds");
+    let (records, _, _) = read_all(&c, None).await;
+    assert_eq!(subjects(&records), ["Over TLS"], "STARTTLS reads the same mailbox");
+
+    // The web's roots alone do not trust the test CA.
+    let mut untrusted = tls.clone();
+    untrusted.as_object_mut().expect("object").remove("ca_certificate");
+    let c = bind(&server, untrusted, &server.password).expect("binds");
+    let e = c.check().await.expect_err("an unknown issuer is refused");
+    assert_eq!((e.class, e.kind), (ErrorClass::Permanent, ErrorKind::Config), "{e}");
+    assert!(e.message.contains("TLS connection failed"), "{e}");
+    // The CA does not excuse a name the certificate was not issued for: the same server by
+    // its address.
+    let mut other_name = tls.clone();
+    other_name["host"] = json!("127.0.0.1");
+    let c = bind(&server, other_name, &server.password).expect("binds");
+    let e = c.check().await.expect_err("the certificate names localhost only");
+    assert_eq!((e.class, e.kind), (ErrorClass::Permanent, ErrorKind::Config), "{e}");
+    assert!(e.message.contains("TLS connection failed"), "{e}");
+
+    let mut broken = tls;
+    broken["ca_certificate"] = json!("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
+    let e = bind(&server, broken, &server.password).expect_err("refused when bound");
+    assert_eq!(e.kind, ErrorKind::Config, "{e}");
+    assert!(e.message.contains("`ca_certificate`"), "{e}");
 }

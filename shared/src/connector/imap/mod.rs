@@ -9,12 +9,14 @@
 //! configured URL), `port` (default 993 for `tls`, 143 otherwise), `security`: `tls`
 //! (implicit TLS, the default), `starttls` (the connection must upgrade, or nothing is sent)
 //! or `plain` (no encryption: only where private networks are allowed, i.e. loopback tests),
-//! and `mailbox` (overrides the streams'). Credentials: `username` and `password` in the
+//! `mailbox` (overrides the streams') and `ca_certificate` (PEM: CAs trusted beside the
+//! web's roots, see [`super::trust`]). Credentials: `username` and `password` in the
 //! connection's secret (IMAP LOGIN).
 //!
-//! Reading: each page connects, logs in, opens the mailbox read-only (EXAMINE: nothing is
-//! marked as seen), searches the UIDs above the resume point and fetches the next
-//! `page_size` of them with `BODY.PEEK[]` cut at `max_message_bytes`. The cursor is the
+//! Reading: a run connects and logs in once (a page with a next page keeps its session for
+//! it, up to 30 s); each page opens the mailbox read-only (EXAMINE: nothing is marked as
+//! seen), searches the UIDs above the resume point and fetches the next `page_size` of them
+//! with `BODY.PEEK[]` cut at `max_message_bytes`. The cursor is the
 //! mailbox's UIDVALIDITY with the last UID read; when the server's UIDVALIDITY is no longer
 //! the cursor's, the mailbox was rebuilt and the whole mailbox is read again. A message
 //! that cannot be parsed is reported as rejected (the read goes on). The kind has no writes.
@@ -70,7 +72,16 @@ pub struct ImapClient {
     timeout: Duration,
     max_pages: u32,
     allow_private_network: bool,
+    /// CA certificates trusted beside the web's roots (config `ca_certificate`).
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The session of a page that has a next page, kept for it: a run logs in once, not once
+    /// a page.
+    kept: std::sync::Mutex<Option<(Session<Stream>, Instant)>>,
 }
+
+/// How long a kept session waits for the next page before it is dropped (the next page of a
+/// run comes at once; servers close idle sessions after 30 minutes at the earliest).
+const KEEP_SESSION: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for ImapClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -173,6 +184,7 @@ impl ImapClient {
                 ))
             }
         };
+        let extra_roots = super::trust::extra_roots(&def.id, config)?;
         Ok(Self {
             connector: def.id.clone(),
             spec,
@@ -185,7 +197,15 @@ impl ImapClient {
             timeout: settings.request_timeout,
             max_pages: settings.max_pages,
             allow_private_network: settings.allow_private_network,
+            extra_roots,
+            kept: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The session a previous page kept, when it is recent enough.
+    fn take_kept(&self) -> Option<Session<Stream>> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner()).take()?;
+        (kept.1.elapsed() < KEEP_SESSION).then_some(kept.0)
     }
 
     fn stream(&self, name: &str) -> Result<&ImapStreamSpec, ConnectorError> {
@@ -272,8 +292,7 @@ impl ImapClient {
     }
 
     async fn tls(&self, tcp: TcpStream) -> Result<Stream, ConnectorError> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let roots = super::trust::root_store(&self.extra_roots);
         let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| ConnectorError::config(format!("connector `{}`: TLS: {e}", self.connector)))?
@@ -443,8 +462,24 @@ impl ImapClient {
             (None, None) => None,
         };
         let mailbox = self.mailbox(spec);
-        let mut session = self.session().await?;
-        let validity = self.examine(&mut session, mailbox).await?;
+        // The previous page's session when it kept one (opened again: the mailbox may have
+        // been rebuilt since); a new login when there is none or it no longer answers.
+        let reused = match self.take_kept() {
+            Some(mut session) => match self.examine(&mut session, mailbox).await {
+                Ok(validity) => Some((session, validity)),
+                Err(e) if e.class.is_retriable() => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let (mut session, validity) = match reused {
+            Some(reused) => reused,
+            None => {
+                let mut session = self.session().await?;
+                let validity = self.examine(&mut session, mailbox).await?;
+                (session, validity)
+            }
+        };
         let (after, reset) = position::resume_after(validity, from);
         if reset {
             tracing::info!(
@@ -465,8 +500,12 @@ impl ImapClient {
             .await?;
         let (uids, more) = position::page_of(found.into_iter().collect(), after, spec.page_size as usize);
         let (records, rejected) = self.fetch(&mut session, spec, mailbox, validity, &uids).await?;
-        // Logging out is a courtesy: the page is read either way.
-        let _ = tokio::time::timeout(self.timeout, session.logout()).await;
+        if more {
+            *self.kept.lock().unwrap_or_else(|p| p.into_inner()) = Some((session, Instant::now()));
+        } else {
+            // Logging out is a courtesy: the page is read either way.
+            let _ = tokio::time::timeout(self.timeout, session.logout()).await;
+        }
 
         let max_cursor = match uids.last() {
             Some(uid) => Some(Position { validity, uid: *uid }.encode()),

@@ -151,7 +151,16 @@ impl SmtpClient {
         builder = match security {
             Security::Plain => builder.tls(Tls::None),
             Security::StartTls | Security::Tls => {
-                let params = TlsParameters::new(host.clone())
+                // The web's roots (lettre's default store) plus the connection's own CAs.
+                let mut params = TlsParameters::builder(host.clone());
+                for der in super::trust::extra_roots(&def.id, config)? {
+                    let cert = lettre::transport::smtp::client::Certificate::from_der(der.to_vec()).map_err(|e| {
+                        ConnectorError::config(format!("connector `{}`: config `ca_certificate`: {e}", def.id))
+                    })?;
+                    params = params.add_root_certificate(cert);
+                }
+                let params = params
+                    .build()
                     .map_err(|e| ConnectorError::config(format!("connector `{}`: TLS for `{host}`: {e}", def.id)))?;
                 builder.tls(if security == Security::Tls {
                     Tls::Wrapper(params)
