@@ -246,6 +246,27 @@ pub struct CreateArgs {
     /// connector routes to the stream.
     #[arg(long = "event-type", value_name = "TYPE")]
     event_types: Vec<String>,
+    /// An id an earlier flow wrote, read by the mapping as `$links.<NAME>` (repeatable): the
+    /// destination id flow FLOW's record link holds for the source id at POINTER in this flow's
+    /// record, e.g. `--lookup customer=flow_customers:/studentID`.
+    #[arg(long = "lookup", value_name = "NAME=FLOW:POINTER", value_parser = parse_lookup)]
+    lookups: Vec<switchyard::store::flows::LinkLookup>,
+}
+
+/// `NAME=FLOW:POINTER` (`customer=flow_customers:/studentID`); the shape of each part is
+/// checked with the flow, as `POST /v1/flows` checks it.
+fn parse_lookup(text: &str) -> Result<switchyard::store::flows::LinkLookup, String> {
+    let (name, rest) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: a lookup is NAME=FLOW:POINTER (customer=flow_customers:/studentID)"))?;
+    let (flow, key) = rest
+        .split_once(':')
+        .ok_or_else(|| format!("`{text}`: a lookup is NAME=FLOW:POINTER (customer=flow_customers:/studentID)"))?;
+    Ok(switchyard::store::flows::LinkLookup {
+        name: name.to_owned(),
+        flow: flow.to_owned(),
+        key: key.to_owned(),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -658,8 +679,7 @@ async fn create(args: CreateArgs) -> Outcome {
         every: args.every,
         retry_schedule_secs,
         event_types: args.event_types.clone(),
-        // Chained flows are created through the API (`lookups`); the CLI has no flag for them.
-        lookups: Vec::new(),
+        lookups: args.lookups.clone(),
     };
     let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table);
     // The same checks as the management API's `POST /v1/flows`.

@@ -283,6 +283,51 @@ async fn flows_create_run_and_sync_status() {
     let listed = with(vec!["flows", "list", "--tenant", &tenant]);
     assert!(out(&listed).contains("flow_cli"), "{}", out(&listed));
 
+    // A chained flow: its mapping reads, as `$links.contact`, the HubSpot id flow_cli wrote for
+    // the customer. A lookup that is not NAME=FLOW:POINTER, or names no flow, is refused and
+    // nothing is saved.
+    let chained = |id: &str, lookup: &str| {
+        with(vec![
+            "flows",
+            "create",
+            "--tenant",
+            &tenant,
+            "--id",
+            id,
+            "--source",
+            "conn_cli_stripe",
+            "--stream",
+            "customers",
+            "--destination",
+            "conn_cli_hubspot",
+            "--operation",
+            "contacts.upsert_by_email",
+            "--mapping",
+            "{properties: {email: .email, hs_object_id: $links.contact}}",
+            "--lookup",
+            lookup,
+        ])
+    };
+    let malformed = chained("flow_cli_bad_lookup", "contact");
+    assert_eq!(malformed.status.code(), Some(2), "{}", err(&malformed));
+    assert!(err(&malformed).contains("NAME=FLOW:POINTER"), "{}", err(&malformed));
+    let missing = chained("flow_cli_bad_lookup", "contact=flow_nowhere:/id");
+    assert_eq!(missing.status.code(), Some(2), "{}", err(&missing));
+    assert!(
+        err(&missing).contains("flow_nowhere does not exist"),
+        "{}",
+        err(&missing)
+    );
+    let made = chained("flow_cli_chained", "contact=flow_cli:/id");
+    assert_eq!(made.status.code(), Some(0), "{}", err(&made));
+    let flow: serde_json::Value = serde_json::from_str(&out(&made)).expect("the flow, as JSON");
+    assert_eq!(
+        flow["lookups"],
+        serde_json::json!([{"name": "contact", "flow": "flow_cli", "key": "/id"}])
+    );
+    let listed = with(vec!["flows", "list", "--tenant", &tenant]);
+    assert!(!out(&listed).contains("flow_cli_bad_lookup"), "{}", out(&listed));
+
     let run = with(vec!["flows", "run", "flow_cli", "--allow-private-network"]);
     assert_eq!(run.status.code(), Some(0), "{}\n{}", out(&run), err(&run));
     assert!(out(&run).contains("written 2"), "{}", out(&run));

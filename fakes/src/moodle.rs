@@ -1,5 +1,5 @@
 //! Fake Moodle site, web services over the REST protocol (Moodle 4.x): users, courses, manual
-//! enrolments.
+//! enrolments, the gradebook's grade items.
 //!
 //! Moodle publishes no OpenAPI description: each function describes its parameters and its
 //! return value in code (`external_function_parameters`, `external_single_structure`,
@@ -30,6 +30,16 @@
 //!   `{"courses", "warnings"}`; `core_enrol_get_enrolled_users` (options `limitfrom`,
 //!   `limitnumber`, `sortby` `id`) a bare array of users with `roles` and `enrolledcourses`;
 //!   `core_webservice_get_site_info` the site and the token's user.
+//! * `gradereport_user_get_grade_items` (`courseid`; optional `userid`, `groupid`; Moodle 3.2+,
+//!   `gradereport_user\external\user::get_grade_items`) answers `{"usergrades", "warnings"}`:
+//!   one entry per student of the course (`courseid`, `courseidnumber`, `userid`,
+//!   `userfullname`, `useridnumber`, `maxdepth`) with its `gradeitems` (`id`, `itemname`,
+//!   `itemtype`, `itemmodule`, `iteminstance`, `itemnumber`, `idnumber`, `categoryid`,
+//!   `outcomeid`, `scaleid`, then the optional grade fields: `graderaw`, `gradedatesubmitted`,
+//!   `gradedategraded`, `gradeformatted`, `grademin`, `grademax`, ...), without paging and
+//!   without a time filter. An ungraded item has a null `graderaw` and `gradeformatted` "-";
+//!   values are `NULL_ALLOWED` (Moodle's default), so a null passes the return check. An unknown
+//!   course is `invalidrecord`, an unknown user `invaliduser`.
 //! * `core_user_create_users` validates the whole batch before creating any user (Moodle runs
 //!   it in one transaction): a username that is taken, not lowercase or repeated, an invalid or
 //!   taken email (the site does not allow shared emails), no `password` and no
@@ -40,7 +50,12 @@
 //! Assumed: user and course fields are the subset described in `USER_DESC` and `COURSE_DESC` (Moodle
 //! returns more: custom profile fields, preferences, course overview files); the site's front
 //! page course (id 1, format `site`) is held too, as Moodle lists it; users 1 (guest) and 2
-//! (admin) exist and the guest has no email, so an email search does not find it.
+//! (admin) exist and the guest has no email, so an email search does not find it. The
+//! gradebook of [`COURSE`] is seeded as a training provider sets one up: one assignment per
+//! unit of competency ([`UNITS`], the unit code as the grade item's ID number) graded on a
+//! "Not yet competent, Competent" scale, and the course total, which the fake does not compute
+//! (always ungraded); only users enrolled as students are graded users; no groups, no hidden
+//! or locked grades, no feedback.
 
 // Function handlers return the exception the fake answers with, built once per refused call:
 // boxing it would only add noise to every handler.
@@ -73,6 +88,18 @@ pub const STUDENT_ROLE: u64 = 5;
 pub const SERVER_PATH: &str = "/webservice/rest/server.php";
 /// The token's user (the admin).
 pub const ADMIN: u64 = 2;
+/// The units of competency [`COURSE`] assesses: one assignment each, the unit code its grade
+/// item's ID number.
+pub const UNITS: [&str; 3] = ["BSBCRT411", "BSBOPS404", "BSBTWK401"];
+/// The competency scale's id; grade 1 is "Not yet competent", 2 "Competent".
+pub const COMPETENCY_SCALE: u64 = 3;
+/// A user's grade for one grade item.
+#[derive(Debug, Clone, Copy)]
+struct Grade {
+    raw: f64,
+    submitted: i64,
+    graded: i64,
+}
 
 /// How the fake behaves.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +119,10 @@ pub struct Moodle {
     courses: Mutex<BTreeMap<u64, Value>>,
     /// (course, user) -> role.
     enrolments: Mutex<BTreeMap<(u64, u64), u64>>,
+    /// Grade item id -> (course, item as the user report answers it, without grade fields).
+    grade_items: Mutex<BTreeMap<u64, (u64, Value)>>,
+    /// (grade item, user) -> grade.
+    grades: Mutex<BTreeMap<(u64, u64), Grade>>,
     next_id: Mutex<u64>,
     base_url: Mutex<String>,
     violations: Arc<ViolationLog>,
@@ -116,6 +147,8 @@ pub fn try_start(config: MoodleConfig) -> io::Result<FakeHandle<Moodle>> {
         users: Mutex::new(BTreeMap::new()),
         courses: Mutex::new(BTreeMap::new()),
         enrolments: Mutex::new(BTreeMap::new()),
+        grade_items: Mutex::new(BTreeMap::new()),
+        grades: Mutex::new(BTreeMap::new()),
         next_id: Mutex::new(1000),
         base_url: Mutex::new(String::new()),
         violations: violations.clone(),
@@ -191,6 +224,38 @@ impl Moodle {
         for n in 1..=config.enrolled.min(config.users) as u64 {
             enrolments.insert((COURSE, 100 + n), STUDENT_ROLE);
         }
+        drop(enrolments);
+        if config.courses > 0 {
+            let mut items = lock(&self.grade_items);
+            for (n, unit) in UNITS.iter().enumerate() {
+                let id = 50 + n as u64;
+                items.insert(
+                    id,
+                    (
+                        COURSE,
+                        json!({
+                            "id": id, "itemname": format!("{unit} assessment"), "itemtype": "mod",
+                            "itemmodule": "assign", "iteminstance": 10 + n, "itemnumber": 0,
+                            "idnumber": unit, "categoryid": 1, "outcomeid": null,
+                            "scaleid": COMPETENCY_SCALE, "locked": false, "cmid": 20 + n,
+                            "grademin": 1.0, "grademax": 2.0,
+                        }),
+                    ),
+                );
+            }
+            items.insert(
+                59,
+                (
+                    COURSE,
+                    json!({
+                        "id": 59, "itemname": null, "itemtype": "course", "itemmodule": null,
+                        "iteminstance": 1, "itemnumber": null, "idnumber": "", "categoryid": null,
+                        "outcomeid": null, "scaleid": null, "locked": false,
+                        "grademin": 0.0, "grademax": 100.0,
+                    }),
+                ),
+            );
+        }
     }
 
     fn new_id(&self) -> u64 {
@@ -262,6 +327,39 @@ impl Moodle {
         }))
     }
 
+    /// Sets a user's ID number as an administrator would (a training provider keeps its student
+    /// management system's identifier there).
+    pub fn set_idnumber(&self, id: u64, idnumber: &str) -> Option<Value> {
+        let mut users = lock(&self.users);
+        let user = users.get_mut(&id)?;
+        user["idnumber"] = json!(idnumber);
+        Some(user.clone())
+    }
+
+    /// Grades a student on the assignment whose grade item has this ID number (a unit code), on
+    /// the competency scale, as a trainer would: `competent` is grade 2, else 1. Graded now,
+    /// submitted three days before. `None` when no such item is in the course or the user is
+    /// not a student there.
+    pub fn grade(&self, course: u64, user: u64, unit: &str, competent: bool) -> Option<()> {
+        if self.role_in(course, user) != Some(STUDENT_ROLE) {
+            return None;
+        }
+        let item = lock(&self.grade_items)
+            .iter()
+            .find(|(_, (c, i))| *c == course && i["idnumber"] == unit && i["itemtype"] == "mod")
+            .map(|(id, _)| *id)?;
+        let graded = now_secs();
+        lock(&self.grades).insert(
+            (item, user),
+            Grade {
+                raw: if competent { 2.0 } else { 1.0 },
+                submitted: graded - 3 * 86_400,
+                graded,
+            },
+        );
+        Some(())
+    }
+
     /// Renames a user as an administrator would in the site.
     pub fn rename_user(&self, id: u64, firstname: &str) -> Option<Value> {
         let mut users = lock(&self.users);
@@ -327,6 +425,7 @@ enum Param {
     Int,
     Bool,
     Text,
+    Float,
 }
 
 /// `external_value`, `external_single_structure`, `external_multiple_structure`; the flag is
@@ -351,6 +450,7 @@ const OPT_INT: Desc = Desc::Value(Param::Int, false);
 const REQ_TEXT: Desc = Desc::Value(Param::Text, true);
 const OPT_TEXT: Desc = Desc::Value(Param::Text, false);
 const OPT_BOOL: Desc = Desc::Value(Param::Bool, false);
+const OPT_FLOAT: Desc = Desc::Value(Param::Float, false);
 
 /// `user_get_user_details` as `core_user_get_users` returns it (the fields this fake keeps).
 const USER_DESC: Desc = Desc::Single(
@@ -446,6 +546,39 @@ const ENROLLED_USER: Desc = Desc::Single(
     true,
 );
 
+/// `get_grade_items_returns()`'s grade item (the fields this fake answers).
+const GRADE_ITEM: Desc = Desc::Single(
+    &[
+        ("id", REQ_INT),
+        ("itemname", REQ_TEXT),
+        ("itemtype", REQ_TEXT),
+        ("itemmodule", REQ_TEXT),
+        ("iteminstance", REQ_INT),
+        ("itemnumber", REQ_INT),
+        ("idnumber", REQ_TEXT),
+        ("categoryid", REQ_INT),
+        ("outcomeid", REQ_INT),
+        ("scaleid", REQ_INT),
+        ("locked", OPT_BOOL),
+        ("cmid", OPT_INT),
+        ("graderaw", OPT_FLOAT),
+        ("gradedatesubmitted", OPT_INT),
+        ("gradedategraded", OPT_INT),
+        ("gradehiddenbydate", OPT_BOOL),
+        ("gradeneedsupdate", OPT_BOOL),
+        ("gradeishidden", OPT_BOOL),
+        ("gradeislocked", OPT_BOOL),
+        ("gradeisoverridden", OPT_BOOL),
+        ("gradeformatted", OPT_TEXT),
+        ("grademin", OPT_FLOAT),
+        ("grademax", OPT_FLOAT),
+        ("rangeformatted", OPT_TEXT),
+        ("feedback", OPT_TEXT),
+        ("feedbackformat", OPT_INT),
+    ],
+    true,
+);
+
 /// One function: its parameters and its return value (`None`: returns null).
 struct Function {
     name: &'static str,
@@ -514,6 +647,34 @@ const FUNCTIONS: &[Function] = &[
         returns: Some(Desc::Multiple(&ENROLLED_USER, true)),
     },
     Function {
+        name: "gradereport_user_get_grade_items",
+        params: &[("courseid", REQ_INT), ("userid", OPT_INT), ("groupid", OPT_INT)],
+        returns: Some(Desc::Single(
+            &[
+                (
+                    "usergrades",
+                    Desc::Multiple(
+                        &Desc::Single(
+                            &[
+                                ("courseid", REQ_INT),
+                                ("courseidnumber", REQ_TEXT),
+                                ("userid", REQ_INT),
+                                ("userfullname", REQ_TEXT),
+                                ("useridnumber", REQ_TEXT),
+                                ("maxdepth", REQ_INT),
+                                ("gradeitems", Desc::Multiple(&GRADE_ITEM, true)),
+                            ],
+                            true,
+                        ),
+                        true,
+                    ),
+                ),
+                ("warnings", WARNINGS),
+            ],
+            true,
+        )),
+    },
+    Function {
         name: "core_user_create_users",
         params: &[(
             "users",
@@ -579,9 +740,14 @@ fn check(desc: &Desc, value: &Value, pointer: &str, request: bool, out: &mut Vec
                 (Param::Int, true) => value.as_str().is_some_and(|s| s.parse::<i64>().is_ok()),
                 (Param::Bool, true) => matches!(value.as_str(), Some("0" | "1")),
                 (Param::Text, true) => value.is_string(),
+                (Param::Float, true) => value.as_str().is_some_and(|s| s.parse::<f64>().is_ok()),
+                // A returned value may be null: `external_value` is NULL_ALLOWED unless it says
+                // otherwise, and Moodle answers null for an ungraded grade or a missing outcome.
+                (_, false) if value.is_null() => true,
                 (Param::Int, false) => value.is_i64() || value.is_u64(),
                 (Param::Bool, false) => value.is_boolean(),
                 (Param::Text, false) => value.is_string(),
+                (Param::Float, false) => value.is_number(),
             };
             if !ok {
                 out.push((
@@ -743,6 +909,7 @@ async fn serve(State(moodle): State<Arc<Moodle>>, method: Method, RawQuery(query
         "core_user_get_users_by_field" => moodle.get_users_by_field(&params),
         "core_course_get_courses_by_field" => moodle.get_courses_by_field(&params),
         "core_enrol_get_enrolled_users" => moodle.get_enrolled_users(&params),
+        "gradereport_user_get_grade_items" => moodle.get_grade_items(&params),
         "core_user_create_users" => moodle.create_users(&params),
         "enrol_manual_enrol_users" => moodle.enrol_users(&params),
         _ => unreachable!("every function in FUNCTIONS is served"),
@@ -932,6 +1099,69 @@ impl Moodle {
                 .filter_map(|u| self.enrolled_user(course, u))
                 .collect(),
         ))
+    }
+
+    fn get_grade_items(&self, params: &Map<String, Value>) -> Result<Value, Response> {
+        let course = params.get("courseid").and_then(int).unwrap_or_default();
+        let Some(course_row) = self.course(course) else {
+            return Err(missing_record("course"));
+        };
+        let only = params.get("userid").and_then(int).unwrap_or(0);
+        if only != 0 && self.user(only).is_none() {
+            return Err(exception("moodle_exception", "invaliduser", "Invalid user", None));
+        }
+        let students: Vec<u64> = lock(&self.enrolments)
+            .iter()
+            .filter(|((c, u), role)| *c == course && **role == STUDENT_ROLE && (only == 0 || *u == only))
+            .map(|((_, u), _)| *u)
+            .collect();
+        let items: Vec<(u64, Value)> = lock(&self.grade_items)
+            .iter()
+            .filter(|(_, (c, _))| *c == course)
+            .map(|(id, (_, item))| (*id, item.clone()))
+            .collect();
+        let grades = lock(&self.grades);
+        let usergrades: Vec<Value> = students
+            .iter()
+            .filter_map(|u| self.user(*u))
+            .map(|user| {
+                let uid = user["id"].as_u64().unwrap_or_default();
+                let gradeitems: Vec<Value> = items
+                    .iter()
+                    .map(|(id, item)| {
+                        let mut out = item.clone();
+                        let grade = grades.get(&(*id, uid));
+                        out["graderaw"] = grade.map_or(Value::Null, |g| json!(g.raw));
+                        out["gradedatesubmitted"] = grade.map_or(Value::Null, |g| json!(g.submitted));
+                        out["gradedategraded"] = grade.map_or(Value::Null, |g| json!(g.graded));
+                        out["gradeformatted"] = json!(match grade {
+                            None => "-",
+                            Some(g) if g.raw >= 2.0 => "Competent",
+                            Some(_) => "Not yet competent",
+                        });
+                        out["gradehiddenbydate"] = json!(false);
+                        out["gradeneedsupdate"] = json!(false);
+                        out["gradeishidden"] = json!(false);
+                        out["gradeislocked"] = json!(false);
+                        out["gradeisoverridden"] = json!(false);
+                        out["rangeformatted"] = json!(if item["scaleid"].is_null() {
+                            "0.00&ndash;100.00"
+                        } else {
+                            "Not yet competent&ndash;Competent"
+                        });
+                        out["feedback"] = json!("");
+                        out["feedbackformat"] = json!(1);
+                        out
+                    })
+                    .collect();
+                json!({
+                    "courseid": course, "courseidnumber": course_row["idnumber"], "userid": uid,
+                    "userfullname": user["fullname"], "useridnumber": user["idnumber"], "maxdepth": 2,
+                    "gradeitems": gradeitems,
+                })
+            })
+            .collect();
+        Ok(json!({"usergrades": usergrades, "warnings": []}))
     }
 
     fn create_users(&self, params: &Map<String, Value>) -> Result<Value, Response> {

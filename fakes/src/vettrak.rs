@@ -1,5 +1,5 @@
 //! Fake VETtrak API web service (`VT_API.asmx`, SOAP 1.1): token login, clients, a client's
-//! enrolments and unit results, and AddClientAfterCheck.
+//! enrolments and unit results, AddClientAfterCheck and UpdateResult.
 //!
 //! VETtrak publishes no machine-readable description in the specs folder; its ASP.NET service
 //! prints a help page per operation (`VT_API.asmx?op=<Operation>`, the SOAP 1.1 request and
@@ -19,13 +19,25 @@
 //!   `AddClientAfterCheck(sToken, sClie_Surname, sClie_Given, xsdClie_DOB, divisionId, email)`
 //!   answers `{Auth, Clie: {Clie_Surname, Clie_Given, Clie_Code}}`, the existing client when
 //!   surname, given name and date of birth match one.
+//! * `UpdateResult(sToken, iEnro_ID, sUnit_Code, sResult_Name, xsdStart, xsdFinish,
+//!   iPercentage)` (the method page VT_API_UpdateResult in the API reference) sets the result of
+//!   one enrolled unit and answers a bare TAuthenticate (`UpdateResultResult` holds `ID`,
+//!   `Token`, `Status`, `StatusMessage`, ...). Nothing is updated, Status -1, when the enrolment
+//!   does not exist, the unit is not in it, the result name is not one of the result types, the
+//!   start is after the finish, or the percentage is not -1 (unscored) or 0..=100; the previous
+//!   result goes to the unit's history.
+//! * `GetEnrolmentsForClient(sToken, sClie_Code)` answers `{Auth, ClieEnroList: TClieEnro*}`, the
+//!   shape of an answer a public VETtrak client keeps as its sample (ID, StartDate, EndDate,
+//!   Status, StatusType, DateOfEffect, Qual_Code, Qual_Name, Clie_Code, GivenName, Surname; the
+//!   money, location and delivery-mode members are left out).
 //!
-//! Assumed, as the definition says: `GetEnrolmentsForClient(sToken, sClie_Code)` answering
-//! `{Auth, EnroList: TEnro*}` with TEnro's documented members (ID, Code, StartDate, EndDate,
-//! Status, StatusType, Qual_Code, Qual_Name), `GetUnitResultsForClient(sToken, sClie_Code)`
+//! Assumed, as the definition says: `GetUnitResultsForClient(sToken, sClie_Code)`
 //! answering `{Auth, ResuList: TResu*}` (Resu_ID, Enro_ID, Unit_Code, Unit_Name, Result_Code,
 //! Result_Name, Result_Date); a bad or expired token answers Status -1 "Invalid Token."; an
-//! unknown client code Status -1 "Client not found."; TClie carries the members built below.
+//! unknown client code Status -1 "Client not found."; TClie carries the members built below;
+//! the result type names (VETtrak lets each provider name them; GetResultTypes lists them) are
+//! AVETMISS's outcome names, each with its outcome identifier as `Result_Code` (see
+//! [`RESULT_TYPES`]); UpdateResult's refusal messages.
 //! [`Vettrak::expire_tokens`] ends every session, as VETtrak's timeout would.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,6 +67,17 @@ const NS: &str = "http://www.ozsoft.com.au/VETtrak/api/complete";
 const SOAP_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 const PATH: &str = "/VT_API.asmx";
 
+/// The result types UpdateResult accepts (name, AVETMISS outcome identifier). Assumed: each
+/// provider names its own in VETtrak; these are AVETMISS's.
+pub const RESULT_TYPES: &[(&str, &str)] = &[
+    ("Competency achieved/pass", "20"),
+    ("Competency not achieved/fail", "30"),
+    ("Withdrawn/discontinued", "40"),
+    ("Recognition of prior learning granted", "51"),
+    ("Credit transfer/national recognition", "60"),
+    ("Continuing enrolment", "70"),
+];
+
 /// How the fake behaves.
 #[derive(Debug, Clone, Default)]
 pub struct VettrakConfig {
@@ -68,10 +91,12 @@ pub struct VettrakConfig {
 pub struct Vettrak {
     /// Clie_Code -> TClie.
     clients: Mutex<BTreeMap<String, Value>>,
-    /// ID -> (client code, TEnro).
+    /// ID -> (client code, TClieEnro).
     enrolments: Mutex<BTreeMap<u64, (String, Value)>>,
     /// Resu_ID -> (client code, TResu).
     results: Mutex<BTreeMap<u64, (String, Value)>>,
+    /// Results replaced by UpdateResult, oldest first (the Enrolment Unit History).
+    history: Mutex<Vec<Value>>,
     tokens: Mutex<BTreeSet<String>>,
     logins: AtomicUsize,
     next: Mutex<u64>,
@@ -97,6 +122,7 @@ pub fn try_start(config: VettrakConfig) -> io::Result<FakeHandle<Vettrak>> {
         clients: Mutex::new(BTreeMap::new()),
         enrolments: Mutex::new(BTreeMap::new()),
         results: Mutex::new(BTreeMap::new()),
+        history: Mutex::new(Vec::new()),
         tokens: Mutex::new(BTreeSet::new()),
         logins: AtomicUsize::new(0),
         next: Mutex::new(1000),
@@ -146,9 +172,11 @@ impl Vettrak {
         for n in 1..=config.enrolments as u64 {
             let id = 7000 + n;
             let enro = json!({
-                "ID": id.to_string(), "Code": format!("E{id}"), "StartDate": "2026-02-02T00:00:00",
+                "ID": id.to_string(), "StartDate": "2026-02-02T00:00:00",
                 "EndDate": "2026-12-18T00:00:00", "Status": "Active", "StatusType": "0",
+                "DateOfEffect": "2026-02-02T00:00:00",
                 "Qual_Code": "BSB40120", "Qual_Name": "Certificate IV in Business",
+                "Clie_Code": CLIENT_CODE, "GivenName": "Student1", "Surname": "Learner",
             });
             lock(&self.enrolments).insert(id, (CLIENT_CODE.to_owned(), enro));
             for (k, unit) in ["BSBCRT411", "BSBOPS404", "BSBTWK401"].iter().enumerate() {
@@ -203,6 +231,68 @@ impl Vettrak {
         r["Result_Name"] = json!(name);
         r["Result_Date"] = json!("2026-11-27T00:00:00");
         Some(r.clone())
+    }
+
+    /// The result of a unit of an enrolment (TResu).
+    pub fn result_of(&self, enrolment: &str, unit: &str) -> Option<Value> {
+        lock(&self.results)
+            .values()
+            .find(|(_, r)| r["Enro_ID"] == enrolment && r["Unit_Code"] == unit)
+            .map(|(_, r)| r.clone())
+    }
+
+    /// Results UpdateResult replaced (the unit history), oldest first.
+    pub fn history(&self) -> Vec<Value> {
+        lock(&self.history).clone()
+    }
+
+    /// Sets a unit result through UpdateResult's rules; `Err` is the StatusMessage.
+    fn update_result(&self, args: &BTreeMap<&str, String>) -> Result<(), String> {
+        let arg = |name: &str| args.get(name).cloned().unwrap_or_default();
+        let Ok(enrolment) = arg("iEnro_ID").parse::<u64>() else {
+            self.violation("/body/UpdateResult/iEnro_ID", "iEnro_ID is an int".into());
+            return Err("Invalid enrolment ID.".into());
+        };
+        let Ok(percentage) = arg("iPercentage").parse::<i64>() else {
+            self.violation("/body/UpdateResult/iPercentage", "iPercentage is an int".into());
+            return Err("Invalid percentage.".into());
+        };
+        let (start, finish) = (arg("xsdStart"), arg("xsdFinish"));
+        for (name, value) in [("xsdStart", &start), ("xsdFinish", &finish)] {
+            if !valid_datetime(value) {
+                self.violation(
+                    &format!("/body/UpdateResult/{name}"),
+                    format!("{name} is an xsd:dateTime, not `{value}`"),
+                );
+                return Err(format!("Invalid date: {value}"));
+            }
+        }
+        if !lock(&self.enrolments).contains_key(&enrolment) {
+            return Err(format!("Enrolment {enrolment} not found."));
+        }
+        let unit = arg("sUnit_Code");
+        let name = arg("sResult_Name");
+        let Some((_, code)) = RESULT_TYPES.iter().find(|(n, _)| *n == name) else {
+            return Err(format!("Invalid result name: {name}"));
+        };
+        if start.get(..19) > finish.get(..19) {
+            return Err("The start date is after the finish date.".into());
+        }
+        if !(percentage == -1 || (0..=100).contains(&percentage)) {
+            return Err(format!("Invalid percentage: {percentage}"));
+        }
+        let mut results = lock(&self.results);
+        let Some((_, row)) = results
+            .values_mut()
+            .find(|(_, r)| r["Enro_ID"] == enrolment.to_string().as_str() && r["Unit_Code"] == unit.as_str())
+        else {
+            return Err(format!("Unit {unit} is not in enrolment {enrolment}."));
+        };
+        lock(&self.history).push(row.clone());
+        row["Result_Code"] = json!(code);
+        row["Result_Name"] = json!(name);
+        row["Result_Date"] = json!(finish.get(..19).unwrap_or(&finish));
+        Ok(())
     }
 
     /// Logins served.
@@ -278,6 +368,18 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("GetAccessibleClients", &["token", "clientCode", "sinceDate?"]),
     ("GetEnrolmentsForClient", &["sToken", "sClie_Code"]),
     ("GetUnitResultsForClient", &["sToken", "sClie_Code"]),
+    (
+        "UpdateResult",
+        &[
+            "sToken",
+            "iEnro_ID",
+            "sUnit_Code",
+            "sResult_Name",
+            "xsdStart",
+            "xsdFinish",
+            "iPercentage",
+        ],
+    ),
     (
         "AddClientAfterCheck",
         &[
@@ -401,10 +503,19 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
         arg("sToken")
     };
     if !lock(&vt.tokens).contains(&token) {
-        return envelope(operation, &format!("<Auth>{}</Auth>", auth("", -1, "Invalid Token.")));
+        // UpdateResult answers a bare TAuthenticate, the others one wrapped in `Auth`.
+        let refused = auth("", -1, "Invalid Token.");
+        if operation == "UpdateResult" {
+            return envelope(operation, &refused);
+        }
+        return envelope(operation, &format!("<Auth>{refused}</Auth>"));
     }
     let ok = format!("<Auth>{}</Auth>", auth("", 1, "Success"));
     match operation {
+        "UpdateResult" => match vt.update_result(&args) {
+            Ok(()) => envelope(operation, &auth("", 1, "Success")),
+            Err(message) => envelope(operation, &auth("", -1, &message)),
+        },
         "GetAccessibleClients" => {
             if arg("clientCode") != STAFF_CODE {
                 return envelope(
@@ -427,7 +538,7 @@ async fn service(State(vt): State<Arc<Vettrak>>, headers: HeaderMap, body: Bytes
                 );
             }
             let (list, item) = if operation == "GetEnrolmentsForClient" {
-                ("EnroList", "TEnro")
+                ("ClieEnroList", "TClieEnro")
             } else {
                 ("ResuList", "TResu")
             };

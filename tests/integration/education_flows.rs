@@ -349,3 +349,117 @@ async fn eskilled_enrolments_are_invoiced_in_quickbooks_and_payments_mark_them_p
     let qbo_violations = qbo.api.violations.all();
     assert!(qbo_violations.is_empty(), "{qbo_violations:#?}");
 }
+
+/// Issue 15, flow 2 from an LMS gradebook: Moodle grades become unit results in VETtrak. The
+/// Moodle fake checks every call against the functions' descriptions
+/// (`gradereport_user_get_grade_items`: errors in a 200 body, form-encoded parameters); the
+/// VETtrak fake parses every SOAP 1.1 envelope, and UpdateResult sets one enrolled unit's result
+/// under the token of the ValidateClient login.
+///
+/// The training provider gives each Moodle assessment the unit code as its ID number, and each
+/// student the VETtrak enrolment the course delivers as theirs. A competent grade becomes
+/// "Competency achieved/pass", a not yet competent one "Competency not achieved/fail", from the
+/// submission to the grading date, unscored. A student whose ID number names no VETtrak
+/// enrolment is refused alone (VETtrak answers Status -1 in a 200). Ungraded assessments are not
+/// brought over; a regrade and a new grade are the only writes of the next run.
+#[tokio::test]
+async fn moodle_grades_become_vettrak_unit_results() {
+    use switchyard_fakes::moodle::{self, MoodleConfig, COURSE, UNITS};
+    use switchyard_fakes::vettrak::{self, VettrakConfig};
+    switchyard_tests::log_capture::known_secret(moodle::TOKEN);
+    switchyard_tests::log_capture::known_secret(vettrak::PASSWORD);
+    let rig = StateRig::new().await;
+    // Students 101..104 in the course; enrolments 7001..7003 in VETtrak, each with the three
+    // units, not yet started.
+    let lms = moodle::start(MoodleConfig {
+        users: 4,
+        courses: 1,
+        enrolled: 4,
+        ..MoodleConfig::default()
+    });
+    let sms = vettrak::start(VettrakConfig {
+        clients: 1,
+        enrolments: 3,
+        ..VettrakConfig::default()
+    });
+    for (user, enrolment) in [(101, "7001"), (102, "7002"), (103, "7003"), (104, "7999")] {
+        lms.set_idnumber(user, enrolment).unwrap();
+    }
+    for unit in UNITS {
+        lms.grade(COURSE, 101, unit, true).unwrap();
+    }
+    lms.grade(COURSE, 102, UNITS[0], true).unwrap();
+    lms.grade(COURSE, 102, UNITS[1], false).unwrap();
+    lms.grade(COURSE, 104, UNITS[0], true).unwrap();
+    rig.connect_with_config(
+        "conn_moodle",
+        "moodle",
+        json!({"base_url": lms.base_url, "course": COURSE.to_string()}),
+        json!({"token": moodle::TOKEN}),
+    )
+    .await;
+    rig.connect_with_config(
+        "conn_vettrak",
+        "vettrak",
+        json!({"base_url": sms.base_url, "staff_code": vettrak::STAFF_CODE, "client_code": vettrak::CLIENT_CODE}),
+        json!({"username": vettrak::USERNAME, "password": vettrak::PASSWORD}),
+    )
+    .await;
+    let results = rig
+        .flow(
+            "flow_moodle_vettrak_results",
+            ("conn_moodle", "grades"),
+            ("conn_vettrak", "unit_results.update"),
+            SyncMode::Full,
+            r#"def xsd: strftime("%Y-%m-%dT%H:%M:%S");
+               {enrolled_unit: "\(.useridnumber)/\(.idnumber)", enrolment_id: (.useridnumber | tonumber),
+                unit_code: .idnumber,
+                result_name: {"Competent": "Competency achieved/pass",
+                              "Not yet competent": "Competency not achieved/fail"}[.gradeformatted],
+                start: ((.gradedatesubmitted // .gradedategraded) | xsd), finish: (.gradedategraded | xsd),
+                percentage: -1}"#,
+        )
+        .await;
+
+    let job = rig.run_flow(&results.id).await;
+    assert_eq!((job.counts.written, job.counts.failed), (5, 1), "{job:?}");
+    assert_eq!(sms.logins(), 1, "one ValidateClient token served every write");
+    for unit in UNITS {
+        let held = sms.result_of("7001", unit).unwrap();
+        assert_eq!(
+            (held["Result_Code"].as_str(), held["Result_Name"].as_str()),
+            (Some("20"), Some("Competency achieved/pass")),
+            "{unit}"
+        );
+    }
+    assert_eq!(sms.result_of("7002", UNITS[0]).unwrap()["Result_Code"], "20");
+    assert_eq!(sms.result_of("7002", UNITS[1]).unwrap()["Result_Code"], "30");
+    assert_eq!(
+        sms.result_of("7002", UNITS[2]).unwrap()["Result_Code"],
+        "",
+        "not graded in Moodle"
+    );
+    assert!(UNITS
+        .iter()
+        .all(|u| sms.result_of("7003", u).unwrap()["Result_Code"] == ""));
+    let finished = sms.result_of("7001", UNITS[0]).unwrap()["Result_Date"].clone();
+    assert_eq!(finished.as_str().map(str::len), Some(19), "an xsd:dateTime: {finished}");
+
+    // Nothing changed in Moodle: nothing is written (the refused student is tried again).
+    let job = rig.run_flow(&results.id).await;
+    assert_eq!((job.counts.written, job.counts.failed), (0, 1), "{job:?}");
+
+    // The trainer regrades 7002's second unit after a resubmission and grades 7003's third.
+    lms.grade(COURSE, 102, UNITS[1], true).unwrap();
+    lms.grade(COURSE, 103, UNITS[2], true).unwrap();
+    let job = rig.run_flow(&results.id).await;
+    assert_eq!((job.counts.written, job.counts.failed), (2, 1), "{job:?}");
+    assert_eq!(sms.result_of("7002", UNITS[1]).unwrap()["Result_Code"], "20");
+    assert_eq!(sms.result_of("7003", UNITS[2]).unwrap()["Result_Code"], "20");
+    let history = sms.history();
+    assert_eq!(history.len(), 7, "every replaced result kept in VETtrak's unit history");
+    assert_eq!(history[5]["Result_Code"], "30", "7002's not yet competent, replaced");
+
+    assert!(lms.violations.all().is_empty(), "{:#?}", lms.violations.all());
+    assert!(sms.violations.all().is_empty(), "{:#?}", sms.violations.all());
+}

@@ -2158,19 +2158,16 @@ impl ConnectorClient {
     }
 
     fn http_error(&self, what: &str, class: ErrorClass, response: &Response) -> ConnectorError {
-        let detail = self
-            .def
-            .errors
-            .message
-            .as_deref()
-            .and_then(|p| response.body.pointer(p))
-            .and_then(|v| match v {
-                Value::String(s) => Some(short_text(s, 200)),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            })
-            .map(|m| format!(": {m}"))
-            .unwrap_or_default();
+        let detail =
+            super::errors::message_pointer(&self.def.errors, response.status, &response.headers, &response.body)
+                .and_then(|p| response.body.pointer(p))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(short_text(s, 200)),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
         ConnectorError {
             class,
             kind: ErrorKind::Http,

@@ -442,6 +442,7 @@ impl CompiledDefinition {
         check_opt_pointer("errors.message", &def.errors.message)?;
         for (i, rule) in def.errors.rules.iter().enumerate() {
             let at = format!("errors.rules[{i}]");
+            check_opt_pointer(&format!("{at}.message"), &rule.message)?;
             for p in &rule.status {
                 let valid = match p {
                     StatusPattern::Code(c) => (100..=599).contains(c),

@@ -1041,6 +1041,12 @@ pub struct ErrorRule {
     /// Delay for `rate_limited` when the response has no Retry-After or reset header.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u64>,
+
+    /// JSON pointer to the provider's message in the responses this rule matches, where it is
+    /// not at `errors.message` (a SOAP service's `StatusMessage` sits under each operation's
+    /// own result element). Quoted, truncated, in error messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A status code or a class of them.

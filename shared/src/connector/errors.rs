@@ -11,7 +11,7 @@ use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::definition::{ErrorAction, ErrorSpec};
+use super::definition::{ErrorAction, ErrorRule, ErrorSpec};
 
 /// What kind of failure happened, as far as retrying is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,25 +190,7 @@ pub enum Verdict {
 /// parsed JSON body (`Value::Null` when empty or not JSON). `now` turns HTTP-date
 /// Retry-After values into delays.
 pub fn classify(spec: &ErrorSpec, status: u16, headers: &HeaderMap, body: &Value, now: SystemTime) -> Verdict {
-    for rule in &spec.rules {
-        if !rule.status.is_empty() && !rule.status.iter().any(|p| p.matches(status)) {
-            continue;
-        }
-        if let Some(m) = &rule.body {
-            if !m.matches(body) {
-                continue;
-            }
-        }
-        if let Some(h) = &rule.header {
-            let Some(value) = headers.get(h.name.as_str()).and_then(|v| v.to_str().ok()) else {
-                continue;
-            };
-            if let Some(expected) = &h.equals {
-                if !value.trim().eq_ignore_ascii_case(expected) {
-                    continue;
-                }
-            }
-        }
+    if let Some(rule) = matching_rule(spec, status, headers, body) {
         return match rule.action {
             ErrorAction::Ok => Verdict::Success,
             ErrorAction::Retry => Verdict::Failure(ErrorClass::Transient),
@@ -225,6 +207,32 @@ pub fn classify(spec: &ErrorSpec, status: u16, headers: &HeaderMap, body: &Value
         };
     }
     default_verdict(status, headers, now)
+}
+
+/// The first of the definition's rules whose conditions all hold for a response.
+pub fn matching_rule<'a>(spec: &'a ErrorSpec, status: u16, headers: &HeaderMap, body: &Value) -> Option<&'a ErrorRule> {
+    spec.rules.iter().find(|rule| {
+        if !rule.status.is_empty() && !rule.status.iter().any(|p| p.matches(status)) {
+            return false;
+        }
+        if rule.body.as_ref().is_some_and(|m| !m.matches(body)) {
+            return false;
+        }
+        match &rule.header {
+            None => true,
+            Some(h) => headers
+                .get(h.name.as_str())
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|value| h.equals.as_ref().is_none_or(|e| value.trim().eq_ignore_ascii_case(e))),
+        }
+    })
+}
+
+/// Where a response's message is: the pointer of the rule it matches, else `errors.message`.
+pub fn message_pointer<'a>(spec: &'a ErrorSpec, status: u16, headers: &HeaderMap, body: &Value) -> Option<&'a str> {
+    matching_rule(spec, status, headers, body)
+        .and_then(|r| r.message.as_deref())
+        .or(spec.message.as_deref())
 }
 
 /// The built-in mapping from status codes.
@@ -291,6 +299,35 @@ mod tests {
     use crate::connector::definition::ErrorSpec;
     use http::HeaderValue;
     use serde_json::json;
+
+    #[test]
+    fn a_rule_names_where_its_responses_carry_the_message() {
+        let spec: ErrorSpec = serde_yaml::from_str(
+            r#"
+message: /error
+rules:
+  - body: {pointer: /Envelope/Body/UpdateResultResponse/UpdateResultResult/Status, equals: "-1"}
+    action: fail
+    message: /Envelope/Body/UpdateResultResponse/UpdateResultResult/StatusMessage
+  - body: {pointer: /ok, equals: false}
+    action: fail
+"#,
+        )
+        .unwrap();
+        let headers = HeaderMap::new();
+        let soap = json!({"Envelope": {"Body": {"UpdateResultResponse": {"UpdateResultResult":
+            {"Status": "-1", "StatusMessage": "Unit X is not in enrolment 1."}}}}});
+        assert_eq!(
+            message_pointer(&spec, 200, &headers, &soap),
+            Some("/Envelope/Body/UpdateResultResponse/UpdateResultResult/StatusMessage")
+        );
+        // A rule without its own pointer, or no rule at all: the definition's.
+        assert_eq!(
+            message_pointer(&spec, 200, &headers, &json!({"ok": false})),
+            Some("/error")
+        );
+        assert_eq!(message_pointer(&spec, 500, &headers, &json!({})), Some("/error"));
+    }
 
     fn slack_spec() -> ErrorSpec {
         serde_yaml::from_str(

@@ -6,13 +6,15 @@
 //! so `users` and `courses` are full-refresh streams read in one page each (their proof: the
 //! count, the values, a change seen by the next full read, a fetch by id and a missing id);
 //! `enrolments` (the enrolled users of one course) is paged 100 at a time with `limitfrom`, so
-//! its full read is three pages. Each write sends a batch Moodle refuses in part: it refuses a
+//! its full read is three pages. `grades` (the course's grade report, neither paged nor
+//! filtered by time) reads graded activity items only, one record per student and item, and sees
+//! a grade changed or added since. Each write sends a batch Moodle refuses in part: it refuses a
 //! call as a whole (HTTP 200 with an `exception` body), so the engine splits the batch until the
 //! refused record fails alone.
 
 use serde_json::{json, Value};
 use switchyard::connector::{ConnectorClient, ErrorClass, StreamState};
-use switchyard_fakes::moodle::{self, MoodleConfig, COURSE, STUDENT_ROLE, TOKEN};
+use switchyard_fakes::moodle::{self, MoodleConfig, COURSE, STUDENT_ROLE, TOKEN, UNITS};
 
 use super::{client, prove_check, prove_write, read_all, WriteCase};
 
@@ -95,6 +97,40 @@ async fn moodle() {
             "enrolments: full read"
         );
     }
+
+    // grades: only graded activity items; the ungraded ones and the course total are left out.
+    fake.grade(COURSE, 101, UNITS[0], true).unwrap();
+    fake.grade(COURSE, 102, UNITS[1], false).unwrap();
+    fake.set_idnumber(101, "7001").unwrap();
+    let full = read_all(&c, "grades", StreamState::full_refresh()).await;
+    assert_eq!(full.pages, 1, "the grade report is not paged");
+    assert_eq!(full.records.len(), 2, "{:#?}", full.records);
+    let first = &full.records[0];
+    assert_eq!(first["id"], "101:50");
+    assert_eq!(
+        (&first["userid"], &first["useridnumber"], &first["courseid"]),
+        (&json!(101), &json!("7001"), &json!(COURSE))
+    );
+    assert_eq!(
+        (
+            &first["idnumber"],
+            &first["itemmodule"],
+            &first["gradeformatted"],
+            &first["graderaw"]
+        ),
+        (&json!(UNITS[0]), &json!("assign"), &json!("Competent"), &json!(2.0))
+    );
+    assert!(first["gradedategraded"].as_i64().unwrap() > first["gradedatesubmitted"].as_i64().unwrap());
+    assert_eq!(full.records[1]["gradeformatted"], "Not yet competent");
+    fake.grade(COURSE, 102, UNITS[1], true).unwrap();
+    fake.grade(COURSE, 103, UNITS[2], true).unwrap();
+    let again = read_all(&c, "grades", StreamState::full_refresh()).await;
+    assert_eq!(again.records.len(), 3);
+    let regraded = again.records.iter().find(|r| r["id"] == "102:51").unwrap();
+    assert_eq!(
+        regraded["gradeformatted"], "Competent",
+        "the next read sees the new grade"
+    );
 
     prove_check(&c).await;
 

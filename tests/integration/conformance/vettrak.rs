@@ -6,7 +6,9 @@
 //! records every departure as a violation. SOAP lists come whole, so each stream is read in one
 //! page: the count, the values, a change seen by the next read. The write finds or adds clients
 //! (AddClientAfterCheck): a new client, a refused one (no surname), and one matching an existing
-//! client, which answers that client's code. When the token expires the engine logs in again,
+//! client, which answers that client's code. Unit results are set through UpdateResult: two
+//! set, and three refused (a unit outside the enrolment, a result name that is not a result
+//! type, an enrolment that does not exist), each alone. When the token expires the engine logs in again,
 //! once; a wrong password is a re-auth error that quotes neither secret.
 
 use serde_json::{json, Value};
@@ -94,6 +96,50 @@ async fn vettrak() {
         }
         other => panic!("{other:?}"),
     }
+
+    let results = prove_write(
+        &c,
+        WriteCase {
+            operation: "unit_results.update",
+            records: vec![
+                json!({"enrolled_unit": "7001/BSBCRT411", "enrolment_id": 7001, "unit_code": "BSBCRT411",
+                       "result_name": "Competency achieved/pass", "start": "2026-11-20T00:00:00",
+                       "finish": "2026-11-23T00:00:00", "percentage": -1}),
+                json!({"enrolled_unit": "7001/HLTAID011", "enrolment_id": 7001, "unit_code": "HLTAID011",
+                       "result_name": "Competency achieved/pass", "start": "2026-11-20T00:00:00",
+                       "finish": "2026-11-23T00:00:00", "percentage": -1}),
+                json!({"enrolled_unit": "7002/BSBOPS404", "enrolment_id": 7002, "unit_code": "BSBOPS404",
+                       "result_name": "Competency not achieved/fail", "start": "2026-11-02T00:00:00",
+                       "finish": "2026-11-24T00:00:00", "percentage": 40}),
+                json!({"enrolled_unit": "7002/BSBTWK401", "enrolment_id": 7002, "unit_code": "BSBTWK401",
+                       "result_name": "Excellent", "start": "2026-11-20T00:00:00",
+                       "finish": "2026-11-23T00:00:00", "percentage": -1}),
+                json!({"enrolled_unit": "9999/BSBCRT411", "enrolment_id": 9999, "unit_code": "BSBCRT411",
+                       "result_name": "Competency achieved/pass", "start": "2026-11-20T00:00:00",
+                       "finish": "2026-11-23T00:00:00", "percentage": -1}),
+            ],
+            refused: &[1, 3, 4],
+            verify: Box::new(move |record, _| {
+                let held = f
+                    .result_of(
+                        &record["enrolment_id"].to_string(),
+                        record["unit_code"].as_str().unwrap(),
+                    )
+                    .expect("the enrolled unit");
+                assert_eq!(held["Result_Name"], record["result_name"]);
+                assert_eq!(held["Result_Date"], record["finish"]);
+            }),
+        },
+    )
+    .await;
+    match &results[1] {
+        switchyard::connector::WriteResult::Failed { reason, .. } => {
+            assert!(reason.contains("HLTAID011 is not in enrolment 7001"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.result_of("7002", "BSBOPS404").unwrap()["Result_Code"], "30");
+    assert_eq!(fake.history().len(), 2, "each replaced result kept in the unit history");
 
     // The token expires: the next call is refused, the engine logs in once more.
     fake.expire_tokens();
