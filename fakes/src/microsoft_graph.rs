@@ -325,6 +325,9 @@ pub fn try_start(config: GraphConfig) -> io::Result<FakeHandle<Graph>> {
             .route("/{tenant}/oauth2/v2.0/token", post(token))
             .route("/upload/{session}", axum::routing::put(upload_fragment))
             .fallback(api)
+            // Simple uploads (up to 250 MB at Graph) and fragments (up to 60 MiB) exceed axum's
+            // 2 MB default.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_FRAGMENT + 1024))
             .with_state(state)
     })
 }
