@@ -194,7 +194,10 @@ pub async fn check_connection(deps: CheckDeps<'_>, conn: &Connection, prev: &Hea
             reauth: false,
         },
     };
-    let renewals = match (&outcome, client.definition().webhooks.as_ref().and_then(|h| h.renewal.as_ref())) {
+    let renewals = match (
+        &outcome,
+        client.definition().webhooks.as_ref().and_then(|h| h.renewal.as_ref()),
+    ) {
         (CheckOutcome::Ok { .. }, Some(spec)) if deps.renew_subscriptions => {
             let pass = super::renewal::renew_due(&client, spec, conn, &prev.subscriptions, now);
             Some(match tokio::time::timeout(limit * 4, pass).await {
