@@ -30,6 +30,29 @@
 //!   {"content", "contentType"}}`, 201 with the chatMessage; an unknown team or channel is
 //!   404; an application (client-credentials) token is 403, as Graph allows applications to
 //!   post only when importing history;
+//! * "subscription resource type", "List subscriptions", "Get subscription", "Update
+//!   subscription" and "Delete subscription" (change notifications): `GET /subscriptions`
+//!   lists the app's subscriptions (`{"value": [...]}`), `PATCH /subscriptions/{id}` takes
+//!   only `expirationDateTime` (and `notificationUrl`) and answers 200 with the subscription;
+//!   a subscription lives at most its resource's maximum ("Maximum length of subscription per
+//!   resource type": 10,080 minutes for Outlook messages, events and contacts, 4,320 for Teams
+//!   channel messages), a later expiry is refused with 400, a past one too; Graph deletes a
+//!   subscription when it expires, so an expired one is 404 `ResourceNotFound` and no longer
+//!   listed. Subscriptions are put in place with [`Graph::insert_subscription`] (as `POST
+//!   /subscriptions` would after its validation handshake, which the receiver's tests cover);
+//!   [`Graph::refuse_renewals`] makes Graph refuse a subscription's updates with 403, as it
+//!   does when the app lost the permission on the resource;
+//! * OneDrive and SharePoint files ("Upload small files", "Upload large files with an upload
+//!   session", "driveItem resource type"): `PUT /users/{id}/drive/items/{parent-id}:/{name}:/content`
+//!   with the file's bytes creates or replaces the file and answers 201 (200 on a replace) with
+//!   the driveItem; `POST .../items/{parent-id}:/{name}:/createUploadSession` answers
+//!   `{"uploadUrl", "expirationDateTime", "nextExpectedRanges": ["0-"]}`, and the file then
+//!   goes to the upload URL in `PUT`s with `Content-Range: bytes a-b/size`, each fragment but
+//!   the last a multiple of 320 KiB (327,680 bytes) and at most 60 MiB, in order (a gap or an
+//!   overlap is 416 with the ranges expected); a fragment before the last answers 202 with
+//!   `nextExpectedRanges`, the last 201 with the driveItem. The upload URL is pre-authorised:
+//!   a fragment sent with an `Authorization` header is a violation (and 401, as Graph warns). A
+//!   name with a character OneDrive refuses (`" * : < > ? / \ |`) is 400 `invalidRequest`;
 //! * the identity platform's "OAuth 2.0 client credentials flow" (`scope` must be
 //!   `https://graph.microsoft.com/.default`) and "Refresh the access token" (a refresh token
 //!   grant answers a new refresh token too; the old one keeps working, as Entra ID's do);
@@ -163,6 +186,45 @@ impl Default for GraphConfig {
     }
 }
 
+/// A file in the drive.
+struct DriveFile {
+    id: String,
+    parent: String,
+    name: String,
+    bytes: Vec<u8>,
+}
+
+/// An upload session in progress.
+struct UploadSession {
+    parent: String,
+    name: String,
+    received: Vec<u8>,
+    expires_ms: i64,
+}
+
+/// "Upload large files with an upload session": fragments are multiples of this (320 KiB).
+pub const FRAGMENT_MULTIPLE: usize = 327_680;
+/// ... and at most this large (60 MiB).
+const MAX_FRAGMENT: usize = 60 * 1024 * 1024;
+
+/// A change-notification subscription.
+struct Subscription {
+    body: Map<String, Value>,
+    /// Milliseconds since the epoch.
+    expires_ms: i64,
+    refuse_updates: bool,
+}
+
+/// The longest a subscription on `resource` may live, in minutes ("Maximum length of
+/// subscription per resource type").
+fn max_lifetime_minutes(resource: &str) -> i64 {
+    if resource.contains("/channels/") || resource.contains("/chats/") {
+        4_320
+    } else {
+        10_080
+    }
+}
+
 /// How an access token was granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Grant {
@@ -176,6 +238,9 @@ pub struct Graph {
     rounds: Mutex<HashMap<String, Round>>,
     sent: Mutex<Vec<Value>>,
     channel_messages: Mutex<Vec<Value>>,
+    subscriptions: Mutex<BTreeMap<String, Subscription>>,
+    files: Mutex<BTreeMap<String, DriveFile>>,
+    upload_sessions: Mutex<HashMap<String, UploadSession>>,
     tokens: Mutex<HashMap<String, Grant>>,
     refresh_tokens: Mutex<Vec<String>>,
     version: AtomicU64,
@@ -213,6 +278,9 @@ pub fn try_start(config: GraphConfig) -> io::Result<FakeHandle<Graph>> {
         rounds: Mutex::new(HashMap::new()),
         sent: Mutex::new(Vec::new()),
         channel_messages: Mutex::new(Vec::new()),
+        subscriptions: Mutex::new(BTreeMap::new()),
+        files: Mutex::new(BTreeMap::new()),
+        upload_sessions: Mutex::new(HashMap::new()),
         tokens: Mutex::new(HashMap::new()),
         refresh_tokens: Mutex::new(vec![REFRESH_TOKEN.to_owned()]),
         version: AtomicU64::new(0),
@@ -255,7 +323,11 @@ pub fn try_start(config: GraphConfig) -> io::Result<FakeHandle<Graph>> {
         *lock(&state.base_url) = base_url.to_owned();
         Router::new()
             .route("/{tenant}/oauth2/v2.0/token", post(token))
+            .route("/upload/{session}", axum::routing::put(upload_fragment))
             .fallback(api)
+            // Simple uploads (up to 250 MB at Graph) and fragments (up to 60 MiB) exceed axum's
+            // 2 MB default.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_FRAGMENT + 1024))
             .with_state(state)
     })
 }
@@ -499,6 +571,87 @@ impl Graph {
         lock(&self.sent).clone()
     }
 
+    /// Puts a subscription in place, as `POST /subscriptions` would after its validation
+    /// handshake: notifications of `change_type` on `resource` to `notification_url`, expiring
+    /// `expires_in_secs` from now. Returns its id.
+    pub fn insert_subscription(
+        &self,
+        resource: &str,
+        change_type: &str,
+        notification_url: &str,
+        client_state: &str,
+        expires_in_secs: i64,
+    ) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let id = format!("7f105c7d-2dc5-4530-97cd-{n:012x}");
+        let expires_ms = now_ms() + expires_in_secs * 1000;
+        let mut body = Map::new();
+        body.insert("id".into(), json!(id));
+        body.insert("resource".into(), json!(resource));
+        body.insert("applicationId".into(), json!(CLIENT_ID));
+        body.insert("changeType".into(), json!(change_type));
+        body.insert("clientState".into(), json!(client_state));
+        body.insert("notificationUrl".into(), json!(notification_url));
+        body.insert("expirationDateTime".into(), json!(iso_ms(expires_ms)));
+        body.insert("creatorId".into(), json!("8f4e3a41-6c2b-4e5e-9d1f-2b0c3a9d8e02"));
+        body.insert("latestSupportedTlsVersion".into(), json!("v1_2"));
+        body.insert("notificationUrlAppId".into(), Value::Null);
+        body.insert("lifecycleNotificationUrl".into(), Value::Null);
+        body.insert("includeResourceData".into(), json!(false));
+        lock(&self.subscriptions).insert(
+            id.clone(),
+            Subscription {
+                body,
+                expires_ms,
+                refuse_updates: false,
+            },
+        );
+        id
+    }
+
+    /// A live subscription (`None` once expired or deleted).
+    pub fn subscription(&self, id: &str) -> Option<Value> {
+        let mut subs = lock(&self.subscriptions);
+        expire(&mut subs);
+        subs.get(id).map(|s| Value::Object(s.body.clone()))
+    }
+
+    /// The bytes of the file `name` in folder `parent` (`root` for the drive's root).
+    pub fn file(&self, parent: &str, name: &str) -> Option<Vec<u8>> {
+        lock(&self.files)
+            .values()
+            .find(|f| f.parent == parent && f.name == name)
+            .map(|f| f.bytes.clone())
+    }
+
+    /// The id of the file `name` in folder `parent`.
+    pub fn file_id(&self, parent: &str, name: &str) -> Option<String> {
+        lock(&self.files)
+            .values()
+            .find(|f| f.parent == parent && f.name == name)
+            .map(|f| f.id.clone())
+    }
+
+    /// Forgets every delta round, as Graph drops an old sync state: a stored delta link then
+    /// answers 410 `SyncStateNotFound`.
+    pub fn forget_sync_state(&self) {
+        lock(&self.rounds).clear();
+    }
+
+    /// A live subscription's expiry, unix seconds.
+    pub fn subscription_expiry(&self, id: &str) -> Option<i64> {
+        let mut subs = lock(&self.subscriptions);
+        expire(&mut subs);
+        subs.get(id).map(|s| s.expires_ms.div_euclid(1000))
+    }
+
+    /// Makes Graph refuse updates of subscription `id` (403), or accept them again.
+    pub fn refuse_renewals(&self, id: &str, refuse: bool) {
+        if let Some(s) = lock(&self.subscriptions).get_mut(id) {
+            s.refuse_updates = refuse;
+        }
+    }
+
     /// Messages posted to the channel.
     pub fn channel_messages(&self) -> Vec<Value> {
         lock(&self.channel_messages).clone()
@@ -733,7 +886,22 @@ enum Route {
     Item(Kind, String),
     Create(Kind),
     SendMail,
-    ChannelMessage { team: String, channel: String },
+    ChannelMessage {
+        team: String,
+        channel: String,
+    },
+    Subscriptions,
+    Subscription(String),
+    /// `PUT .../items/{parent}:/{name}:/content`.
+    FileContent {
+        parent: String,
+        name: String,
+    },
+    /// `POST .../items/{parent}:/{name}:/createUploadSession`.
+    CreateUploadSession {
+        parent: String,
+        name: String,
+    },
 }
 
 impl Route {
@@ -776,6 +944,32 @@ fn route(method: &Method, path: &str) -> Result<(Option<String>, Route), String>
         ["users", user, "events"] if post => (Some(user), Route::Create(Kind::Events)),
         ["users", user, "contacts"] if post => (Some(user), Route::Create(Kind::Contacts)),
         ["users", user, "sendMail"] if post => (Some(user), Route::SendMail),
+        ["users", user, "drive", "items", parent, name, "content"]
+            if method == Method::PUT && parent.ends_with(':') && name.ends_with(':') =>
+        {
+            (
+                Some(user),
+                Route::FileContent {
+                    parent: parent.trim_end_matches(':').to_owned(),
+                    name: name.trim_end_matches(':').to_owned(),
+                },
+            )
+        }
+        ["users", user, "drive", "items", parent, name, "createUploadSession"]
+            if post && parent.ends_with(':') && name.ends_with(':') =>
+        {
+            (
+                Some(user),
+                Route::CreateUploadSession {
+                    parent: parent.trim_end_matches(':').to_owned(),
+                    name: name.trim_end_matches(':').to_owned(),
+                },
+            )
+        }
+        ["subscriptions"] if get => (None, Route::Subscriptions),
+        ["subscriptions", id] if get || method == Method::PATCH || method == Method::DELETE => {
+            (None, Route::Subscription((*id).to_owned()))
+        }
         ["teams", team, "channels", channel, "messages"] if post => (
             None,
             Route::ChannelMessage {
@@ -877,6 +1071,10 @@ async fn api(State(g): State<Arc<Graph>>, method: Method, uri: Uri, headers: Hea
             Route::Create(kind) => create(&g, kind, &m, &path, &body),
             Route::SendMail => send_mail(&g, &path, &body),
             Route::ChannelMessage { team, channel } => post_channel_message(&g, grant, &team, &channel, &path, &body),
+            Route::Subscriptions => list_subscriptions(&g),
+            Route::FileContent { parent, name } => put_file(&g, &parent, &name, body.to_vec()),
+            Route::CreateUploadSession { parent, name } => create_upload_session(&g, &parent, &name, &path, &body),
+            Route::Subscription(id) => subscription(&g, &method, &id, &path, &body),
         }
     };
     let bytes = reply.body.as_ref().map(|b| b.to_string()).unwrap_or_default();
@@ -1285,6 +1483,346 @@ fn post_channel_message(g: &Graph, grant: Grant, team: &str, channel: &str, path
     });
     lock(&g.channel_messages).push(message.clone());
     Reply::json(StatusCode::CREATED, message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change-notification subscriptions
+
+/// Drops the subscriptions whose expiry has passed (Graph deletes them).
+fn expire(subs: &mut BTreeMap<String, Subscription>) {
+    let now = now_ms();
+    subs.retain(|_, s| s.expires_ms > now);
+}
+
+fn not_found_subscription() -> Reply {
+    Reply::error(StatusCode::NOT_FOUND, "ResourceNotFound", "The object was not found.")
+}
+
+fn list_subscriptions(g: &Graph) -> Reply {
+    let mut subs = lock(&g.subscriptions);
+    expire(&mut subs);
+    let value: Vec<Value> = subs.values().map(|s| Value::Object(s.body.clone())).collect();
+    Reply::json(
+        StatusCode::OK,
+        json!({"@odata.context": format!("{}{VERSION_PATH}/$metadata#subscriptions", g.base()), "value": value}),
+    )
+}
+
+fn subscription(g: &Graph, method: &Method, id: &str, path: &str, body: &[u8]) -> Reply {
+    let mut subs = lock(&g.subscriptions);
+    expire(&mut subs);
+    if *method == Method::DELETE {
+        return match subs.remove(id) {
+            Some(_) => Reply {
+                status: StatusCode::NO_CONTENT,
+                body: None,
+                headers: Vec::new(),
+            },
+            None => not_found_subscription(),
+        };
+    }
+    let Some(sub) = subs.get_mut(id) else {
+        return not_found_subscription();
+    };
+    if *method == Method::GET {
+        return Reply::json(StatusCode::OK, Value::Object(sub.body.clone()));
+    }
+    let changes = match parse_object(g, "PATCH", path, body) {
+        Ok(c) => c,
+        Err(reply) => return reply,
+    };
+    if let Some(key) = changes
+        .keys()
+        .find(|k| k.as_str() != "expirationDateTime" && k.as_str() != "notificationUrl")
+    {
+        g.violation(
+            "updateSubscription",
+            "PATCH",
+            path,
+            &format!("/body/{key}"),
+            "an update takes only expirationDateTime and notificationUrl".into(),
+        );
+        return Reply::error(
+            StatusCode::BAD_REQUEST,
+            "InvalidRequest",
+            &format!("The property '{key}' cannot be updated."),
+        );
+    }
+    if sub.refuse_updates {
+        return Reply::error(
+            StatusCode::FORBIDDEN,
+            "ExtensionError",
+            "Operation: Update; Exception: [Status Code: Forbidden; Reason: Access is denied to the requested resource.]",
+        );
+    }
+    if let Some(text) = changes.get("expirationDateTime") {
+        let Some(at) = text.as_str().and_then(crate::timestamp::parse_ms) else {
+            g.violation(
+                "updateSubscription",
+                "PATCH",
+                path,
+                "/body/expirationDateTime",
+                "expirationDateTime is a DateTimeOffset string".into(),
+            );
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "The expirationDateTime is not a valid date-time.",
+            );
+        };
+        let resource = sub.body.get("resource").and_then(Value::as_str).unwrap_or("");
+        let max_minutes = max_lifetime_minutes(resource);
+        let now = now_ms();
+        if at <= now {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "Subscription expiration must be in the future.",
+            );
+        }
+        if at > now + max_minutes * 60_000 {
+            return Reply::error(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                &format!("Subscription expiration can only be {max_minutes} minutes in the future."),
+            );
+        }
+        sub.expires_ms = at;
+        sub.body.insert("expirationDateTime".into(), json!(iso_ms(at)));
+    }
+    if let Some(url) = changes.get("notificationUrl") {
+        sub.body.insert("notificationUrl".into(), url.clone());
+    }
+    let mut out = sub.body.clone();
+    out.insert(
+        "@odata.context".into(),
+        json!(format!("{}{VERSION_PATH}/$metadata#subscriptions/$entity", g.base())),
+    );
+    Reply::json(StatusCode::OK, Value::Object(out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// OneDrive / SharePoint files
+
+/// A name OneDrive refuses ("Restrictions and limitations in OneDrive and SharePoint").
+fn invalid_name(name: &str) -> Option<Reply> {
+    let bad = name.is_empty() || name.chars().any(|c| "\"*:<>?/\\|".contains(c)) || name.ends_with('.');
+    bad.then(|| {
+        Reply::error(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "The provided name contains invalid characters.",
+        )
+    })
+}
+
+/// Stores a file (replacing one of the same name in the folder): the driveItem and whether
+/// it was new.
+fn store_file(g: &Graph, parent: &str, name: &str, bytes: Vec<u8>) -> (Value, bool) {
+    let mut files = lock(&g.files);
+    let existing = files
+        .values()
+        .find(|f| f.parent == parent && f.name == name)
+        .map(|f| f.id.clone());
+    let created = existing.is_none();
+    let id = existing.unwrap_or_else(|| format!("01BYE5RZ{:018}", g.counter.fetch_add(1, Ordering::Relaxed)));
+    let size = bytes.len();
+    files.insert(
+        id.clone(),
+        DriveFile {
+            id: id.clone(),
+            parent: parent.to_owned(),
+            name: name.to_owned(),
+            bytes,
+        },
+    );
+    let now = stamp(now_ms());
+    let item = json!({
+        "@odata.context": format!("{}{VERSION_PATH}/$metadata#users('{USER}')/drive/items/$entity", g.base()),
+        "id": id,
+        "name": name,
+        "size": size,
+        "createdDateTime": now,
+        "lastModifiedDateTime": now,
+        "file": {"mimeType": "application/octet-stream"},
+        "parentReference": {"driveType": "business", "id": parent},
+    });
+    (item, created)
+}
+
+fn put_file(g: &Graph, parent: &str, name: &str, bytes: Vec<u8>) -> Reply {
+    if let Some(refused) = invalid_name(name) {
+        return refused;
+    }
+    let (item, created) = store_file(g, parent, name, bytes);
+    Reply::json(if created { StatusCode::CREATED } else { StatusCode::OK }, item)
+}
+
+fn create_upload_session(g: &Graph, parent: &str, name: &str, path: &str, body: &[u8]) -> Reply {
+    if let Some(refused) = invalid_name(name) {
+        return refused;
+    }
+    // The body is optional ("item" with conflictBehavior, name, description, fileSize).
+    if !body.is_empty() {
+        let envelope = match parse_object(g, "POST", path, body) {
+            Ok(e) => e,
+            Err(reply) => return reply,
+        };
+        if let Some(key) = envelope
+            .keys()
+            .find(|k| k.as_str() != "item" && k.as_str() != "deferCommit")
+        {
+            g.violation(
+                "createUploadSession",
+                "POST",
+                path,
+                &format!("/body/{key}"),
+                "createUploadSession takes item and deferCommit".into(),
+            );
+        }
+    }
+    let id = format!("{:x}{:x}", g.counter.fetch_add(1, Ordering::Relaxed), now_ms());
+    let expires_ms = now_ms() + 15 * 60_000;
+    lock(&g.upload_sessions).insert(
+        id.clone(),
+        UploadSession {
+            parent: parent.to_owned(),
+            name: name.to_owned(),
+            received: Vec::new(),
+            expires_ms,
+        },
+    );
+    Reply::json(
+        StatusCode::OK,
+        json!({
+            "@odata.context": format!("{}{VERSION_PATH}/$metadata#microsoft.graph.uploadSession", g.base()),
+            "uploadUrl": format!("{}/upload/{id}?tempauth=fake-tempauth-{id}", g.base()),
+            "expirationDateTime": iso_ms(expires_ms),
+            "nextExpectedRanges": ["0-"],
+        }),
+    )
+}
+
+/// `PUT {uploadUrl}`: one fragment of an upload session.
+async fn upload_fragment(
+    State(g): State<Arc<Graph>>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = format!("/upload/{session}");
+    let answer = |reply: Reply| {
+        let bytes = reply.body.as_ref().map(|b| b.to_string()).unwrap_or_default();
+        (reply.status, [("content-type", "application/json")], bytes).into_response()
+    };
+    if headers.contains_key("authorization") {
+        g.violation(
+            "uploadFragment",
+            "PUT",
+            &path,
+            "/headers/authorization",
+            "the upload URL is pre-authorised: a fragment carries no Authorization header".into(),
+        );
+        return answer(Reply::error(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Including the Authorization header on an upload URL is not supported.",
+        ));
+    }
+    let range = headers
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes "))
+        .and_then(|v| {
+            let (span, total) = v.split_once('/')?;
+            let (first, last) = span.split_once('-')?;
+            Some((
+                first.parse::<usize>().ok()?,
+                last.parse::<usize>().ok()?,
+                total.parse::<usize>().ok()?,
+            ))
+        });
+    let Some((first, last, total)) = range.filter(|(f, l, t)| f <= l && l < t) else {
+        g.violation(
+            "uploadFragment",
+            "PUT",
+            &path,
+            "/headers/content-range",
+            "a fragment names its bytes: Content-Range: bytes a-b/size".into(),
+        );
+        return answer(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "The Content-Range header is missing or malformed.",
+        ));
+    };
+    let length = last - first + 1;
+    if body.len() != length {
+        g.violation(
+            "uploadFragment",
+            "PUT",
+            &path,
+            "/body",
+            format!("the fragment holds {} bytes, its Content-Range {length}", body.len()),
+        );
+        return answer(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "The fragment's length does not match its Content-Range.",
+        ));
+    }
+    let is_last = last + 1 == total;
+    if length > MAX_FRAGMENT || (!is_last && length % FRAGMENT_MULTIPLE != 0) {
+        g.violation(
+            "uploadFragment",
+            "PUT",
+            &path,
+            "/headers/content-range",
+            format!(
+                "a fragment before the last is a multiple of 320 KiB and at most 60 MiB; this one is {length} bytes"
+            ),
+        );
+        return answer(Reply::error(
+            StatusCode::BAD_REQUEST,
+            "invalidRequest",
+            "Fragments must be a multiple of 320 KiB (327,680 bytes), at most 60 MiB.",
+        ));
+    }
+    let mut sessions = lock(&g.upload_sessions);
+    let now = now_ms();
+    sessions.retain(|_, s| s.expires_ms > now);
+    let Some(upload) = sessions.get_mut(&session) else {
+        return answer(Reply::error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            "The upload session was not found.",
+        ));
+    };
+    if first != upload.received.len() {
+        let expected = upload.received.len();
+        let mut reply = error_body("invalidRange", "The fragment does not start where the upload left off.");
+        reply["nextExpectedRanges"] = json!([format!("{expected}-")]);
+        return answer(Reply::json(StatusCode::RANGE_NOT_SATISFIABLE, reply));
+    }
+    upload.received.extend_from_slice(&body);
+    if !is_last {
+        let next = upload.received.len();
+        let expires = iso_ms(upload.expires_ms);
+        return answer(Reply::json(
+            StatusCode::ACCEPTED,
+            json!({"expirationDateTime": expires, "nextExpectedRanges": [format!("{next}-{}", total - 1)]}),
+        ));
+    }
+    let Some(done) = sessions.remove(&session) else {
+        return answer(Reply::error(
+            StatusCode::NOT_FOUND,
+            "itemNotFound",
+            "The upload session was not found.",
+        ));
+    };
+    drop(sessions);
+    let (item, _) = store_file(&g, &done.parent, &done.name, done.received);
+    answer(Reply::json(StatusCode::CREATED, item))
 }
 
 #[cfg(test)]

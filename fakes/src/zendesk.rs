@@ -21,6 +21,11 @@
 //!   `requester` {name, email} becomes a user (found by email when one exists).
 //! * "Update Ticket" (`PUT /api/v2/tickets/{id}.json`): a closed ticket answers 422
 //!   ("Status: closed prevents ticket update").
+//! * "List Organizations" with cursor pagination ("Pagination": `GET /api/v2/organizations.json`,
+//!   `page[size]` at most 100, `page[after]` the previous page's `meta.after_cursor`): answers
+//!   `{"organizations": [...], "meta": {"has_more", "after_cursor", "before_cursor"}, "links":
+//!   {"next", "prev"}}` in id order; "Show Organization" (`GET /organizations/{id}.json`,
+//!   `{"organization": {...}}`).
 //! * Authentication: `Authorization: Bearer <OAuth token>`, or basic `{email}/token:{api token}`;
 //!   otherwise 401 `{"error": "Couldn't authenticate you"}`.
 //!
@@ -65,6 +70,8 @@ pub struct ZendeskConfig {
     pub tickets: usize,
     /// End users seeded beside the agent, likewise.
     pub users: usize,
+    /// Organizations seeded.
+    pub organizations: usize,
     pub faults: FaultConfig,
 }
 
@@ -72,6 +79,7 @@ pub struct ZendeskConfig {
 pub struct Zendesk {
     tickets: Mutex<BTreeMap<u64, Value>>,
     users: Mutex<BTreeMap<u64, Value>>,
+    organizations: Mutex<BTreeMap<u64, Value>>,
     next_ticket: Mutex<u64>,
     next_user: Mutex<u64>,
     base_url: Mutex<String>,
@@ -103,12 +111,14 @@ pub fn start(config: ZendeskConfig) -> FakeHandle<Zendesk> {
     let state = Arc::new(Zendesk {
         tickets: Mutex::new(BTreeMap::new()),
         users: Mutex::new(BTreeMap::new()),
+        organizations: Mutex::new(BTreeMap::new()),
         next_ticket: Mutex::new(10_000),
         next_user: Mutex::new(20_000),
         base_url: Mutex::new(String::new()),
         violations: violations.clone(),
     });
     state.seed(&config);
+    state.seed_organizations(config.organizations);
     let routes = state.clone();
     let handle = server::expect_started(
         "zendesk",
@@ -130,6 +140,8 @@ pub fn start(config: ZendeskConfig) -> FakeHandle<Zendesk> {
                     .route("/tickets/{id}", get(ticket).put(update_ticket))
                     .route("/incremental/tickets/cursor.json", get(export_tickets))
                     .route("/incremental/users/cursor.json", get(export_users))
+                    .route("/organizations.json", get(list_organizations))
+                    .route("/organizations/{id}", get(organization))
                     .with_state(routes);
                 Router::new().nest(API_PATH, api)
             },
@@ -195,6 +207,42 @@ impl Zendesk {
                 }),
             );
         }
+    }
+
+    fn seed_organizations(&self, count: usize) {
+        let now = now_ms();
+        let mut orgs = lock(&self.organizations);
+        for n in 1..=count {
+            let id = 30_000 + n as u64;
+            let at = zd_time(now - 60_000 * (count + 1 - n) as i64);
+            orgs.insert(
+                id,
+                json!({
+                    "id": id, "url": format!("https://example.zendesk.com/api/v2/organizations/{id}.json"),
+                    "name": format!("Organization {n}"), "domain_names": [format!("org{n}.example.com")],
+                    "details": "", "notes": "", "group_id": null, "shared_tickets": false,
+                    "shared_comments": false, "tags": ["seeded"], "organization_fields": {},
+                    "external_id": null, "created_at": at, "updated_at": at,
+                }),
+            );
+        }
+    }
+
+    pub fn organization_json(&self, id: &str) -> Option<Value> {
+        lock(&self.organizations).get(&id.parse().ok()?).cloned()
+    }
+
+    pub fn organization_count(&self) -> usize {
+        lock(&self.organizations).len()
+    }
+
+    /// Renames an organization as an admin would (`updated_at` becomes now).
+    pub fn rename_organization(&self, id: u64, name: &str) -> Option<Value> {
+        let mut orgs = lock(&self.organizations);
+        let org = orgs.get_mut(&id)?;
+        org["name"] = json!(name);
+        org["updated_at"] = json!(zd_time(now_ms()));
+        Some(org.clone())
     }
 
     fn ticket_id(&self) -> u64 {
@@ -404,6 +452,81 @@ async fn export_users(State(zd): State<Arc<Zendesk>>, Query(query): Params, head
     }
     let users: Vec<Value> = lock(&zd.users).values().cloned().collect();
     export(&zd, "/api/v2/incremental/users/cursor.json", "users", &query, users)
+}
+
+/// `GET /organizations.json`: cursor pagination ("Pagination", cursor-based).
+async fn list_organizations(State(zd): State<Arc<Zendesk>>, Query(query): Params, headers: HeaderMap) -> Response {
+    if let Some(r) = authorized(&headers) {
+        return r;
+    }
+    let path = "/api/v2/organizations.json";
+    for name in query.keys() {
+        if !["page[size]", "page[after]", "page[before]", "sort"].contains(&name.as_str()) {
+            zd.violation(
+                "GET",
+                path,
+                &format!("/query/{name}"),
+                "not a parameter of List Organizations",
+            );
+        }
+    }
+    let size = match query.get("page[size]").map(|p| p.parse::<usize>()) {
+        None => 100,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "InvalidPaginationParameter", "description": "page[size] must be between 1 and 100"}),
+            )
+        }
+    };
+    let after = match query.get("page[after]") {
+        None => 0,
+        Some(cursor) => match STANDARD
+            .decode(cursor)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| s.strip_prefix("org:").and_then(|n| n.parse::<u64>().ok()))
+        {
+            Some(id) => id,
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    json!({"error": "InvalidPaginationParameter", "description": "page[after] is invalid"}),
+                )
+            }
+        },
+    };
+    let orgs = lock(&zd.organizations);
+    let rest: Vec<&Value> = orgs.range(after + 1..).map(|(_, v)| v).collect();
+    let page: Vec<Value> = rest.iter().take(size).map(|v| (*v).clone()).collect();
+    let has_more = rest.len() > size;
+    let last = page.last().and_then(|o| o["id"].as_u64());
+    let after_cursor = last.map(|id| STANDARD.encode(format!("org:{id}")));
+    let base = lock(&zd.base_url).clone();
+    let next = match (&after_cursor, has_more) {
+        (Some(c), true) => json!(format!(
+            "{base}/organizations.json?page%5Bafter%5D={c}&page%5Bsize%5D={size}"
+        )),
+        _ => Value::Null,
+    };
+    Json(json!({
+        "organizations": page,
+        "meta": {"has_more": has_more, "after_cursor": after_cursor, "before_cursor": null},
+        "links": {"next": next, "prev": null},
+    }))
+    .into_response()
+}
+
+/// `GET /organizations/{id}.json`.
+async fn organization(State(zd): State<Arc<Zendesk>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(r) = authorized(&headers) {
+        return r;
+    }
+    match id_of(&id).and_then(|id| lock(&zd.organizations).get(&id).cloned()) {
+        Some(org) => Json(json!({"organization": org})).into_response(),
+        None => not_found(),
+    }
 }
 
 /// `GET /users/me.json`.

@@ -646,3 +646,123 @@ async fn connections_checked_within_the_time_budget(n: usize) {
     );
     rig.hubspot.faults.disable();
 }
+
+#[tokio::test]
+async fn graph_subscriptions_near_expiry_are_renewed_and_a_refused_renewal_alerts_once() {
+    use switchyard_fakes::microsoft_graph::{self, GraphConfig, CLIENT_ID, CLIENT_SECRET, TENANT_ID, USER};
+    // Graph's expiries are real time: the fixed clock starts there.
+    let mut rig = Rig::new(real_now(), HubspotConfig::default(), &[]).await;
+    let sink = webhook_sink::start(webhook_sink::SinkConfig::default());
+    rig.health.alerter = Alerter::none(reqwest::Client::new()).with_webhook(&sink.url("/alerts"));
+    let graph = microsoft_graph::start(GraphConfig {
+        messages: 0,
+        events: 0,
+        contacts: 0,
+        ..GraphConfig::default()
+    });
+    let conn = Connection {
+        id: "conn_graph".into(),
+        tenant: rig.tenant.clone(),
+        provider: "microsoft-graph".into(),
+        name: "Outlook".into(),
+        webhook: None,
+        secret_arn: None,
+        config: json!({
+            "base_url": format!("{}/v1.0", graph.base_url),
+            "login_url": graph.base_url,
+            "tenant_id": TENANT_ID,
+            "user": USER,
+        })
+        .as_object()
+        .cloned()
+        .unwrap(),
+        created_at: rig.clock.now_unix(),
+    };
+    create_connection(
+        &rig.sync.connections,
+        &rig.sync.secrets,
+        conn,
+        None,
+        json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    )
+    .await
+    .expect("connection is created");
+    let ours = "https://hooks.example.com/hooks/conn_graph";
+    let resource = format!("users/{USER}/mailFolders('inbox')/messages");
+    let hour = 3600;
+    let near = graph.insert_subscription(&resource, "created", ours, "state", 2 * hour);
+    let far = graph.insert_subscription(&resource, "created", ours, "state", 6 * 24 * hour);
+    let refused = graph.insert_subscription(&resource, "updated", ours, "state", 3 * hour);
+    graph.refuse_renewals(&refused, true);
+    // Another connection's subscription, as near its end: not this connection's to renew.
+    let other = graph.insert_subscription(
+        &resource,
+        "created",
+        "https://hooks.example.com/hooks/conn_other",
+        "state",
+        2 * hour,
+    );
+    let expiry = |id: &str| graph.subscription_expiry(id).expect("the subscription is live");
+    let (far_before, other_before) = (expiry(&far), expiry(&other));
+    let patches = || graph.requests.all().iter().filter(|r| r.method == "PATCH").count();
+
+    let now = rig.clock.now_unix();
+    let report = health::run_checks(&rig.health, None).await.unwrap();
+    assert_eq!((report.checked, report.transitions), (1, 0), "{report:?}");
+    assert_eq!((report.subscriptions_renewed, report.renewals_failed), (1, 1));
+    // The near one now lives the definition's 70 hours; the others are as they were.
+    assert!((expiry(&near) - (now + 252_000)).abs() <= 5, "{}", expiry(&near) - now);
+    assert_eq!((expiry(&far), expiry(&other)), (far_before, other_before));
+    assert_eq!(patches(), 2, "the near and the refused one");
+    let rec = rig.record("conn_graph").await;
+    assert_eq!(
+        rec.state,
+        ConnectionState::Healthy,
+        "the API answers: not a health failure"
+    );
+    assert_eq!(
+        rec.subscriptions.keys().cloned().collect::<HashSet<_>>(),
+        HashSet::from([near.clone(), far.clone(), refused.clone()])
+    );
+    assert_eq!(rec.subscriptions[&near].expires_at, Some(expiry(&near)));
+    assert_eq!(rec.subscriptions[&near].renewed_at, Some(now));
+    assert_eq!(rec.subscriptions[&far].renewed_at, None);
+    let failed = &rec.subscriptions[&refused];
+    assert!(
+        failed.error.as_deref().unwrap().contains("Access is denied"),
+        "{failed:?}"
+    );
+    assert!(failed.alerted);
+    assert_eq!(sink.len(), 1);
+    let body = sink.deliveries()[0].json().unwrap();
+    assert_eq!(body["type"], "connection.subscription_renewal_failed");
+    assert_eq!(
+        (body["connection_id"].as_str(), body["subscription_id"].as_str()),
+        (Some("conn_graph"), Some(refused.as_str()))
+    );
+    assert!(
+        body["text"].as_str().unwrap().contains("could not be renewed"),
+        "{body}"
+    );
+
+    // A minute later: the renewed one is left alone; the refused one is tried again and
+    // still refused, without a second alert.
+    let report = rig.tick().await;
+    assert_eq!((report.subscriptions_renewed, report.renewals_failed), (0, 1));
+    assert_eq!(patches(), 3);
+    assert_eq!(sink.len(), 1, "one alert per failing episode");
+
+    // Graph accepts it again: renewed, the error cleared.
+    graph.refuse_renewals(&refused, false);
+    let report = rig.tick().await;
+    assert_eq!((report.subscriptions_renewed, report.renewals_failed), (1, 0));
+    let rec = rig.record("conn_graph").await;
+    assert_eq!(rec.subscriptions[&refused].error, None);
+    assert!(!rec.subscriptions[&refused].alerted);
+    assert!(expiry(&refused) > now + 200_000);
+    assert_eq!(sink.len(), 1);
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}

@@ -16,6 +16,7 @@ mod flows_netsuite;
 mod flows_sage_intacct;
 mod flows_sap_s4hana;
 mod github_flows;
+mod graph_flows;
 mod health;
 mod hubspot_mailchimp_flows;
 mod inbound;

@@ -307,6 +307,14 @@ enum Sent {
     PreflightRefused(Response),
 }
 
+/// A webhook subscription at the provider (`webhooks.renewal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSubscription {
+    pub id: String,
+    /// Unix seconds; `None` when the provider's answer had no readable expiry.
+    pub expires_at: Option<i64>,
+}
+
 /// A definition bound to one connection's settings, credentials, HTTP client and pacer.
 pub struct ConnectorClient {
     def: Arc<ConnectorDefinition>,
@@ -789,8 +797,8 @@ impl ConnectorClient {
         parent: Option<Value>,
     ) -> Result<Page, ConnectorError> {
         let mut vars = self.vars();
-        if let Some(parent) = parent {
-            vars.root("parent", Cow::Owned(parent));
+        if let Some(parent) = &parent {
+            vars.root("parent", Cow::Owned(parent.clone()));
         }
         for (name, value) in pagination::page_vars(&spec.pagination, state) {
             vars.set(name, Some(value));
@@ -818,9 +826,48 @@ impl ConnectorClient {
             (Some(_), Some(link)) if state.is_first_page() => Some(link.as_str()),
             _ => None,
         };
-        let (request_url, mut response) = self
-            .request_page(template, &vars, state, start, &spec.empty_statuses)
-            .await?;
+        // An incremental run's first page may be told its cursor is gone: then it starts over.
+        let expired = spec
+            .cursor
+            .as_ref()
+            .and_then(|c| c.expired.as_ref())
+            .filter(|_| state.since.is_some() && state.is_first_page());
+        let pass: Cow<'_, [u16]> = match expired {
+            Some(rule) => Cow::Owned(spec.empty_statuses.iter().chain(&rule.status).copied().collect()),
+            None => Cow::Borrowed(&spec.empty_statuses),
+        };
+        let (request_url, mut response) = self.request_page(template, &vars, state, start, &pass).await?;
+        if let Some(rule) = expired {
+            if rule.matches(response.status, &response.body) {
+                tracing::warn!(
+                    message = "The provider says the stream's cursor is gone; this run reads everything.",
+                    connector = %self.def.id,
+                    stream = %stream,
+                    status = response.status
+                );
+                let restart = StreamState {
+                    since: None,
+                    max_cursor: None,
+                    ..state.clone()
+                };
+                return Box::pin(self.read_list_page(stream, spec, compiled, &restart, parent)).await;
+            }
+            if !(200..300).contains(&response.status) && !spec.empty_statuses.contains(&response.status) {
+                // Passed through for the rule's sake only: the error it is.
+                let class = match classify(
+                    &self.def.errors,
+                    response.status,
+                    &response.headers,
+                    &response.body,
+                    SystemTime::now(),
+                ) {
+                    Verdict::Failure(class) => class,
+                    Verdict::QuotaSpent(retry_after) => ErrorClass::RateLimited { retry_after },
+                    Verdict::Success => ErrorClass::Permanent,
+                };
+                return Err(self.http_error(&format!("GET {}", request_url.path()), class, &response));
+            }
+        }
         if spec.empty_statuses.contains(&response.status) {
             return Ok(Page {
                 records: Vec::new(),
@@ -1234,6 +1281,135 @@ impl ConnectorClient {
         })
     }
 
+    /// The provider's webhook subscriptions that deliver to connection `connection_id`, as
+    /// `webhooks.renewal` lists them (every page, on the API's origin). Empty when the
+    /// definition has no renewal.
+    pub async fn webhook_subscriptions(
+        &self,
+        connection_id: &str,
+    ) -> Result<Vec<ProviderSubscription>, ConnectorError> {
+        let (Some(spec), Some(compiled)) = (
+            self.def.webhooks.as_ref().and_then(|h| h.renewal.as_ref()),
+            self.compiled.renewal.as_ref(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        const MAX_PAGES: usize = 50;
+        let hook_suffix = format!("/hooks/{connection_id}");
+        self.ensure_base_url().await?;
+        let base = self.current_base_url()?;
+        let mut prepared = compiled.list.prepare(&base, &self.vars(), &self.compiled.defaults)?;
+        let mut found = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let asked = prepared.url.clone();
+            let response = self
+                .execute(
+                    prepared.clone(),
+                    Exec {
+                        idempotent: true,
+                        pass: &[],
+                        json: true,
+                        preflight: false,
+                        login: false,
+                    },
+                )
+                .await?;
+            let items = response
+                .body
+                .pointer(&spec.records)
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    ConnectorError::invalid_response(format!(
+                        "the subscription list has no array at `{}`",
+                        spec.records
+                    ))
+                })?;
+            for item in items {
+                let url = item
+                    .pointer(&spec.notification_url)
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let path = Url::parse(url).map(|u| u.path().to_owned()).unwrap_or_default();
+                if !path.trim_end_matches('/').ends_with(&hook_suffix) {
+                    continue;
+                }
+                let Some(id) = item.pointer(&spec.id).and_then(scalar_text) else {
+                    continue;
+                };
+                let expires_at = item
+                    .pointer(&spec.expires_at)
+                    .and_then(Value::as_str)
+                    .and_then(|t| cursor::to_unix_secs(CursorKind::Iso8601, t));
+                found.push(ProviderSubscription { id, expires_at });
+            }
+            let next = spec
+                .next_url
+                .as_deref()
+                .and_then(|p| response.body.pointer(p))
+                .and_then(Value::as_str)
+                .filter(|s| !s.trim().is_empty());
+            let Some(next) = next else {
+                return Ok(found);
+            };
+            let next = self.same_origin_url(&asked, next.trim(), "subscription list's next link")?;
+            prepared.url = Url::parse(&next)
+                .map_err(|_| ConnectorError::invalid_response("the subscription list's next link is not a URL"))?;
+        }
+        Err(ConnectorError::invalid_response(format!(
+            "the subscription list goes on past {MAX_PAGES} pages"
+        )))
+    }
+
+    /// Renews subscription `id` to expire at `expires_at` (unix seconds) with
+    /// `webhooks.renewal.request`: the expiry the provider answered, else the one asked.
+    pub async fn renew_webhook_subscription(&self, id: &str, expires_at: i64) -> Result<i64, ConnectorError> {
+        let (Some(spec), Some(compiled)) = (
+            self.def.webhooks.as_ref().and_then(|h| h.renewal.as_ref()),
+            self.compiled.renewal.as_ref(),
+        ) else {
+            return Err(ConnectorError::config(format!(
+                "connector `{}` renews no webhook subscriptions",
+                self.def.id
+            )));
+        };
+        let stamp = time::OffsetDateTime::from_unix_timestamp(expires_at)
+            .map_err(|_| ConnectorError::config("the new expiry is out of range"))?;
+        let text = format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+            stamp.year(),
+            u8::from(stamp.month()),
+            stamp.day(),
+            stamp.hour(),
+            stamp.minute(),
+            stamp.second()
+        );
+        let mut vars = self.vars();
+        vars.set("id", Some(Value::String(id.to_owned())));
+        vars.set("expires_at", Some(Value::String(text)));
+        self.ensure_base_url().await?;
+        let prepared = compiled
+            .request
+            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let response = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: true,
+                    pass: &[],
+                    json: true,
+                    preflight: false,
+                    login: false,
+                },
+            )
+            .await?;
+        Ok(response
+            .body
+            .pointer(&spec.expires_at)
+            .and_then(Value::as_str)
+            .and_then(|t| cursor::to_unix_secs(CursorKind::Iso8601, t))
+            .unwrap_or(expires_at))
+    }
+
     /// Writes `records` (already mapped) with `operation`, `batch_size` per request. Returns
     /// one result per input, in order. A record the destination refuses fails alone: a
     /// batch refused as a whole with a permanent error is split until the poison record is
@@ -1392,12 +1568,13 @@ impl ConnectorClient {
         let body = request.body.as_ref().map(|b| {
             let text = match b {
                 PreparedBody::Xml(xml) => super::xml::redact_slots(xml, REDACTED),
+                PreparedBody::Binary(bytes) => format!("<{} bytes>", bytes.len()),
                 other => String::from_utf8_lossy(other.bytes()).into_owned(),
             };
             let text = redact_text(&text, secrets());
             match b {
                 PreparedBody::Json(_) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                PreparedBody::Form(_) | PreparedBody::Xml(_) => Value::String(text),
+                PreparedBody::Form(_) | PreparedBody::Xml(_) | PreparedBody::Binary(_) => Value::String(text),
             }
         });
         RedactedRequest {
@@ -1539,6 +1716,32 @@ impl ConnectorClient {
             },
             _ => None,
         };
+        if let (Some(session), Some((content, open)), [item]) = (&spec.upload_session, &compiled.upload, chunk) {
+            let mut vars = self.vars();
+            vars.root("record", Cow::Borrowed(&records[item.index]))
+                .set("key", item.key.clone().map(Value::String))
+                .set("ref", Some(Value::String("0".into())));
+            let bytes = match content.render(&vars, false).map(Value::String) {
+                Some(text) => super::request::decode_base64(&text),
+                None => Err(ConnectorError::new(
+                    ErrorClass::Permanent,
+                    ErrorKind::InvalidInput,
+                    "the record has no file content",
+                )),
+            };
+            let bytes = match bytes {
+                Ok(bytes) => bytes,
+                Err(e) => return Ok(vec![WriteResult::failed(e.message, ErrorClass::Permanent)]),
+            };
+            if bytes.len() >= session.threshold_bytes {
+                let response = self.upload_in_session(session, open, &vars, &bytes).await?;
+                let inputs = [Input {
+                    key: item.key.clone(),
+                    reference: "0".into(),
+                }];
+                return Ok(read_results(&spec.response, &inputs, &response.body));
+            }
+        }
         let (mut prepared, inputs) = self.prepare_write(compiled, records, chunk, current.as_ref())?;
         if let (Some(scheme), Some(sign)) = (&compiled.sign, &spec.sign) {
             let secret = self.credentials.get(&sign.secret).ok_or_else(|| {
@@ -1592,6 +1795,90 @@ impl ConnectorClient {
             }
         }
         Ok(results)
+    }
+
+    /// Sends a file through an upload session: opens it with `open`, then `PUT`s the file to
+    /// the upload URL fragment by fragment, without credentials. The last fragment's answer.
+    async fn upload_in_session(
+        &self,
+        session: &super::definition::UploadSessionSpec,
+        open: &CompiledRequest,
+        vars: &Vars<'_>,
+        bytes: &[u8],
+    ) -> Result<Response, ConnectorError> {
+        let prepared = open.prepare(&self.current_base_url()?, vars, &self.compiled.defaults)?;
+        let opened = self
+            .execute(
+                prepared,
+                Exec {
+                    idempotent: false,
+                    pass: &[],
+                    json: true,
+                    preflight: true,
+                    login: false,
+                },
+            )
+            .await?;
+        let raw = opened
+            .body
+            .pointer(&session.upload_url)
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| {
+                ConnectorError::invalid_response(format!(
+                    "the upload session's answer has no upload URL at `{}`",
+                    session.upload_url
+                ))
+            })?;
+        let url = Url::parse(raw.trim())
+            .map_err(|_| ConnectorError::invalid_response("the upload session's upload URL is not a URL"))?;
+        let plain_http_allowed = self.settings.allow_private_network && !self.def.require_https;
+        if url.scheme() != "https" && !(url.scheme() == "http" && plain_http_allowed) {
+            return Err(ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::UrlRejected,
+                "the upload session's upload URL is not https; refusing to send the file there",
+            ));
+        }
+        let total = bytes.len();
+        let mut last = None;
+        for (first, end) in super::upload_session::fragments(total, session.fragment_bytes) {
+            // The upload URL carries its own authorisation (in its query): never in a message.
+            let what = format!("PUT upload session fragment {first}-{}", end - 1);
+            self.guard(&url).await?;
+            self.stats.request_sent();
+            let sent = self
+                .http
+                .put(url.clone())
+                .timeout(self.settings.request_timeout)
+                .header(
+                    http::header::CONTENT_RANGE,
+                    super::upload_session::content_range(first, end, total),
+                )
+                .body(bytes[first..end].to_vec())
+                .send()
+                .await;
+            let response = match sent {
+                Err(e) => return Err(self.transport_error(&what, &e)),
+                Ok(response) => self.read_response(&what, response, true).await?,
+            };
+            let class = match classify(
+                &self.def.errors,
+                response.status,
+                &response.headers,
+                &response.body,
+                SystemTime::now(),
+            ) {
+                Verdict::Success => None,
+                Verdict::Failure(class) => Some(class),
+                Verdict::QuotaSpent(retry_after) => Some(ErrorClass::RateLimited { retry_after }),
+            };
+            if let Some(class) = class {
+                return Err(self.http_error(&what, class, &response));
+            }
+            last = Some(response);
+        }
+        last.ok_or_else(|| ConnectorError::invalid_response("an empty file has no fragments to send"))
     }
 
     /// Checks a URL's origin once per client (DNS included unless private networks are

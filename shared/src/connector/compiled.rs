@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use reqwest::Url;
 
 use super::definition::{
-    AuthSpec, ConnectorDefinition, CursorKind, ErrorAction, PaginationSpec, StatusPattern, StreamSpec, WriteKind,
-    WriteSpec,
+    AuthSpec, BodyFormat, ConnectorDefinition, CursorKind, ErrorAction, PaginationSpec, StatusPattern, StreamSpec,
+    WriteKind, WriteSpec,
 };
 use super::mapping::Selector;
 use super::request::{compile_pairs, CompiledRequest, RequestDefaults};
@@ -80,6 +80,8 @@ impl CompiledFetch {
 #[derive(Debug, Clone)]
 pub struct CompiledWrite {
     pub request: CompiledRequest,
+    /// `upload_session`: the content template and the session request.
+    pub upload: Option<(Template, CompiledRequest)>,
     pub envelope: Option<JsonTemplate>,
     pub sign: Option<Scheme>,
 }
@@ -96,6 +98,15 @@ pub struct CompiledDefinition {
     pub poll: Option<CompiledRequest>,
     pub streams: BTreeMap<String, CompiledStream>,
     pub writes: BTreeMap<String, CompiledWrite>,
+    /// `webhooks.renewal`'s list and renewal requests.
+    pub renewal: Option<CompiledRenewal>,
+}
+
+/// The requests of `webhooks.renewal`, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledRenewal {
+    pub list: CompiledRequest,
+    pub request: CompiledRequest,
 }
 
 fn check_pointer(field: &str, pointer: &str) -> Result<(), Invalid> {
@@ -564,6 +575,10 @@ impl CompiledDefinition {
                 }
             }
         }
+        let renewal = match def.webhooks.as_ref().and_then(|h| h.renewal.as_ref()) {
+            None => None,
+            Some(spec) => Some(compile_renewal(spec, def, &config_only)?),
+        };
         super::sql::spec::validate(def)?;
         super::s3::spec::validate(def)?;
         super::smtp::spec::validate(def)?;
@@ -575,8 +590,37 @@ impl CompiledDefinition {
             poll,
             streams,
             writes,
+            renewal,
         })
     }
+}
+
+fn compile_renewal(
+    spec: &super::definition::RenewalSpec,
+    def: &ConnectorDefinition,
+    config_only: &Allowed<'_>,
+) -> Result<CompiledRenewal, Invalid> {
+    let at = "webhooks.renewal";
+    let list = compile_request_in(&format!("{at}.list"), &spec.list, def)?;
+    config_only.check(&format!("{at}.list"), list.vars(), &def.config)?;
+    let request = compile_request_in(&format!("{at}.request"), &spec.request, def)?;
+    Allowed {
+        exact: &["id", "expires_at"],
+        roots: &["config"],
+    }
+    .check(&format!("{at}.request"), request.vars(), &def.config)?;
+    check_pointer(&format!("{at}.records"), &spec.records)?;
+    check_opt_pointer(&format!("{at}.next_url"), &spec.next_url)?;
+    check_pointer(&format!("{at}.id"), &spec.id)?;
+    check_pointer(&format!("{at}.expires_at"), &spec.expires_at)?;
+    check_pointer(&format!("{at}.notification_url"), &spec.notification_url)?;
+    if spec.margin_secs <= 0 || spec.lifetime_secs <= spec.margin_secs {
+        return Err(invalid(
+            at,
+            "`margin_secs` must be above 0 and `lifetime_secs` above `margin_secs` (else every run renews)",
+        ));
+    }
+    Ok(CompiledRenewal { list, request })
 }
 
 fn compile_preflight(
@@ -862,6 +906,17 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
                     format!("{at}.cursor.lookback_secs"),
                     "a string cursor or a delta link cannot be moved back in time",
                 ));
+            }
+            if let Some(expired) = &c.expired {
+                if expired.status.is_empty() || expired.status.iter().any(|s| (200..300).contains(s)) {
+                    return Err(invalid(
+                        format!("{at}.cursor.expired.status"),
+                        "give the error statuses that say the cursor is gone (not a success)",
+                    ));
+                }
+                if let Some(m) = &expired.body {
+                    check_pointer(&format!("{at}.cursor.expired.body.pointer"), &m.pointer)?;
+                }
             }
             if c.kind == CursorKind::DeltaLink && spec.changes.is_some() {
                 return Err(invalid(
@@ -1454,8 +1509,56 @@ fn compile_write(at: &str, spec: &WriteSpec, def: &ConnectorDefinition) -> Resul
             Some(scheme)
         }
     };
+    let upload = match &spec.upload_session {
+        None => None,
+        Some(session) => {
+            let field = format!("{at}.upload_session");
+            if spec.batch_size != 1 {
+                return Err(invalid(
+                    format!("{at}.batch_size"),
+                    "an upload session sends one file: use batch_size 1",
+                ));
+            }
+            if spec.request.body_format != BodyFormat::Base64 {
+                return Err(invalid(
+                    format!("{at}.request.body_format"),
+                    "files under the threshold go by the write's request, which sends their bytes: use `base64`",
+                ));
+            }
+            let content =
+                Template::parse(&session.content).map_err(|e| invalid(format!("{field}.content"), e.to_string()))?;
+            allowed.check(
+                &format!("{field}.content"),
+                content.vars().map(|v| (String::new(), v)),
+                &def.config,
+            )?;
+            let request = compile_request_in(&format!("{field}.request"), &session.request, def)?;
+            allowed.check(&format!("{field}.request"), request.vars(), &def.config)?;
+            check_pointer(&format!("{field}.upload_url"), &session.upload_url)?;
+            if session.threshold_bytes == 0 {
+                return Err(invalid(
+                    format!("{field}.threshold_bytes"),
+                    "must be above 0 (an empty file has nothing to send in fragments)",
+                ));
+            }
+            if session.fragment_multiple == 0
+                || session.fragment_bytes == 0
+                || session.fragment_bytes % session.fragment_multiple != 0
+            {
+                return Err(invalid(
+                    format!("{field}.fragment_bytes"),
+                    format!(
+                        "must be a positive multiple of fragment_multiple ({})",
+                        session.fragment_multiple
+                    ),
+                ));
+            }
+            Some((content, request))
+        }
+    };
     Ok(CompiledWrite {
         request,
+        upload,
         envelope,
         sign,
     })

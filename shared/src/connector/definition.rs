@@ -1241,6 +1241,10 @@ pub enum BodyFormat {
     PhpForm,
     /// One string template, the XML document, its values XML-escaped.
     Xml,
+    /// A file's bytes: the body is one string placeholder holding them as base64 text
+    /// (`"{{ record.content }}"`), sent decoded as `application/octet-stream` unless the
+    /// request's `Content-Type` header says otherwise (OneDrive's `PUT .../content`).
+    Base64,
 }
 
 /// A cheap request proving the credentials work.
@@ -1487,6 +1491,31 @@ pub struct CursorSpec {
     /// out of order (time cursors only).
     #[serde(default)]
     pub lookback_secs: u64,
+
+    /// The answer that says the checkpointed cursor is no longer valid at the provider (a
+    /// delta link whose sync state expired: Graph's `410 Gone`): an incremental run that gets
+    /// it on its first page starts over as a full refresh (records already synced are found
+    /// unchanged by their links), and its new cursor replaces the dead one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<CursorExpired>,
+}
+
+/// A response meaning "the cursor is gone, start over" (see [`CursorSpec::expired`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CursorExpired {
+    /// Statuses that say so.
+    pub status: Vec<u16>,
+    /// Only when the body matches this too (`{pointer: /error/code, one_of: [...]}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<ValueMatch>,
+}
+
+impl CursorExpired {
+    /// Whether a response says the cursor is gone.
+    pub fn matches(&self, status: u16, body: &Value) -> bool {
+        self.status.contains(&status) && self.body.as_ref().is_none_or(|m| m.matches(body))
+    }
 }
 
 /// How a cursor value is written.
@@ -1749,6 +1778,42 @@ pub struct WriteSpec {
     /// when the definition has such a stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<String>,
+
+    /// Large files through an upload session instead of `request` (OneDrive's and
+    /// SharePoint's `createUploadSession`, then the file in ranged `PUT`s). Needs
+    /// `batch_size: 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_session: Option<UploadSessionSpec>,
+}
+
+/// How a write sends a large file (see [`WriteSpec::upload_session`]): a request opens the
+/// session and answers an upload URL; the file then goes there in fragments, each a `PUT` with
+/// `Content-Range: bytes <first>-<last>/<size>`, in order; the last fragment's answer is the
+/// write's response. The upload URL is pre-authorised and may be on another host: it gets no
+/// credentials, and the URL guard checks it as any other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSessionSpec {
+    /// The file's content as base64 text: a template over the record
+    /// (`"{{ record.content }}"`), the same the write's own `base64` body sends.
+    pub content: String,
+    /// Files of at least this many bytes go through the session; smaller ones by the write's
+    /// `request`.
+    pub threshold_bytes: usize,
+    /// The request opening the session (the placeholders of the write's request).
+    pub request: RequestSpec,
+    /// JSON pointer to the upload URL in the session's answer (`/uploadUrl`).
+    pub upload_url: String,
+    /// Bytes per fragment (the last may be shorter).
+    pub fragment_bytes: usize,
+    /// Every fragment but the last must be a multiple of this many bytes (OneDrive: 327,680,
+    /// 320 KiB); checked against `fragment_bytes` when the definition loads.
+    #[serde(default = "default_fragment_multiple")]
+    pub fragment_multiple: usize,
+}
+
+fn default_fragment_multiple() -> usize {
+    1
 }
 
 /// Where a write reads the current version of a record from.
@@ -1924,6 +1989,44 @@ pub struct WebhookSpec {
     /// link acts on it by its `on_delete` rule. The event type must route to a stream (`events`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deletions: Vec<DeletionEvent>,
+
+    /// Subscriptions at the provider that expire and must be renewed (Microsoft Graph's change
+    /// notifications live at most days): the health checker lists them, and renews those of the
+    /// connection (their notification URL ends with `/hooks/{connection id}`) that expire within
+    /// `margin_secs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewal: Option<RenewalSpec>,
+}
+
+/// How the provider's expiring webhook subscriptions are found and renewed (see
+/// [`WebhookSpec::renewal`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenewalSpec {
+    /// The request listing the subscriptions (templates over `config`).
+    pub list: RequestSpec,
+    /// JSON pointer to the array of subscriptions in the list's answer (`/value`).
+    pub records: String,
+    /// JSON pointer to the next page's URL in the list's answer (`/@odata.nextLink`), followed
+    /// on the API's origin only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_url: Option<String>,
+    /// JSON pointer to a subscription's id.
+    pub id: String,
+    /// JSON pointer to a subscription's expiry, an RFC 3339 date-time.
+    pub expires_at: String,
+    /// JSON pointer to the URL a subscription delivers to: only those ending with
+    /// `/hooks/{connection id}` are the connection's.
+    pub notification_url: String,
+    /// The renewal request. Placeholders: `config.*`, `id` (the subscription's) and
+    /// `expires_at` (the new expiry, RFC 3339 in UTC with milliseconds,
+    /// `2026-11-30T10:00:00.000Z`).
+    pub request: RequestSpec,
+    /// A subscription expiring within this many seconds is renewed.
+    pub margin_secs: i64,
+    /// A renewed subscription expires this many seconds after the renewal (at most the
+    /// provider's maximum lifetime).
+    pub lifetime_secs: i64,
 }
 
 /// An event type that reports a deletion, when its condition holds.
@@ -2175,5 +2278,22 @@ mod tests {
         assert_eq!(map["limit"].as_str(), "100");
         assert_eq!(map["archived"].as_str(), "false");
         assert_eq!(map["q"].as_str(), "x");
+    }
+
+    #[test]
+    fn an_expired_cursor_is_told_by_its_status_and_body() {
+        let rule: CursorExpired = serde_yaml::from_str(
+            "{status: [410], body: {pointer: /error/code, one_of: [SyncStateNotFound, resyncRequired]}}",
+        )
+        .unwrap();
+        let gone = serde_json::json!({"error": {"code": "resyncRequired"}});
+        assert!(rule.matches(410, &gone));
+        assert!(!rule.matches(400, &gone), "another status");
+        assert!(
+            !rule.matches(410, &serde_json::json!({"error": {"code": "Other"}})),
+            "another body"
+        );
+        let any: CursorExpired = serde_yaml::from_str("{status: [410]}").unwrap();
+        assert!(any.matches(410, &serde_json::Value::Null));
     }
 }

@@ -63,13 +63,14 @@ pub mod sql;
 pub mod stats;
 pub mod template;
 pub mod trust;
+pub mod upload_session;
 pub mod uploads;
 pub mod url_guard;
 pub mod write;
 pub mod xml;
 
 pub use auth::{Credentials, TokenUpdate};
-pub use client::{CheckReport, ClientSettings, ConnectorClient, EventRecord, Page};
+pub use client::{CheckReport, ClientSettings, ConnectorClient, EventRecord, Page, ProviderSubscription};
 pub use definition::ConnectorDefinition;
 pub use errors::{ConnectorError, ErrorClass, ErrorKind};
 pub use hash::content_hash;

@@ -59,12 +59,14 @@ pub enum PreparedBody {
     /// `text/xml`, possibly with secret slots the engine fills when sending (see
     /// [`super::xml`]).
     Xml(String),
+    /// A file's bytes (`application/octet-stream`).
+    Binary(Vec<u8>),
 }
 
 impl PreparedBody {
     pub fn bytes(&self) -> &[u8] {
         match self {
-            PreparedBody::Json(b) => b,
+            PreparedBody::Json(b) | PreparedBody::Binary(b) => b,
             PreparedBody::Form(s) | PreparedBody::Xml(s) => s.as_bytes(),
         }
     }
@@ -74,6 +76,7 @@ impl PreparedBody {
             PreparedBody::Json(_) => "application/json",
             PreparedBody::Form(_) => "application/x-www-form-urlencoded",
             PreparedBody::Xml(_) => "text/xml; charset=utf-8",
+            PreparedBody::Binary(_) => "application/octet-stream",
         }
     }
 }
@@ -105,6 +108,9 @@ impl CompiledRequest {
                 XmlTemplate::compile(text).map_err(|e| ("body".to_owned(), e))?,
             )),
             (Some(_), BodyFormat::Xml) => return Err(("body".to_owned(), TemplateError::XmlBodyNotText)),
+            (Some(value), BodyFormat::Base64) if !value.is_string() => {
+                return Err(("body".to_owned(), TemplateError::Base64BodyNotText))
+            }
             (Some(value), _) => Some(BodyTemplate::Json(
                 JsonTemplate::compile(value).map_err(|(at, e)| (format!("body{at}"), e))?,
             )),
@@ -188,7 +194,13 @@ impl CompiledRequest {
         }
         let body = match &self.body {
             None => None,
-            Some(BodyTemplate::Json(t)) => t.render(vars).map(|v| encode_body(&v, self.body_format)).transpose()?,
+            Some(BodyTemplate::Json(t)) => match t.render(vars) {
+                // A file without content is not sent as an empty one.
+                None if self.body_format == BodyFormat::Base64 => {
+                    Some(PreparedBody::Binary(decode_base64(&Value::Null)?))
+                }
+                rendered => rendered.map(|v| encode_body(&v, self.body_format)).transpose()?,
+            },
             Some(BodyTemplate::Xml(t)) => Some(PreparedBody::Xml(t.render(vars).map_err(|e| {
                 ConnectorError::new(
                     super::errors::ErrorClass::Permanent,
@@ -242,6 +254,7 @@ pub fn same_origin(a: &Url, b: &Url) -> bool {
 fn encode_body(value: &Value, format: BodyFormat) -> Result<PreparedBody, ConnectorError> {
     Ok(match format {
         BodyFormat::Xml => unreachable!("an XML body compiles to an XML template"),
+        BodyFormat::Base64 => PreparedBody::Binary(decode_base64(value)?),
         BodyFormat::Json => PreparedBody::Json(serde_json::to_vec(value).expect("a JSON value always serialises")),
         BodyFormat::Form | BodyFormat::PhpForm => {
             let Value::Object(map) = value else {
@@ -263,6 +276,25 @@ fn encode_body(value: &Value, format: BodyFormat) -> Result<PreparedBody, Connec
             )
         }
     })
+}
+
+/// The bytes of a `base64` body's rendered value.
+pub fn decode_base64(value: &Value) -> Result<Vec<u8>, ConnectorError> {
+    use base64::Engine as _;
+    let refused = |why: &str| {
+        ConnectorError::new(
+            super::errors::ErrorClass::Permanent,
+            super::errors::ErrorKind::InvalidInput,
+            format!("the file content {why}"),
+        )
+    };
+    let Value::String(text) = value else {
+        return Err(refused("is not a string of base64 text"));
+    };
+    let text: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text.as_bytes())
+        .map_err(|_| refused("is not valid base64"))
 }
 
 /// How a form writes a boolean.
@@ -380,6 +412,26 @@ mod tests {
             let url = join(&base, path).unwrap();
             assert_eq!(url.host_str(), Some("api.example.com"), "{path} -> {url}");
         }
+    }
+
+    #[test]
+    fn a_base64_body_sends_the_decoded_bytes_and_refuses_other_text() {
+        let base = Url::parse("https://graph.example.com").unwrap();
+        let req = compile("{method: PUT, path: /content, body: '{{ record.content }}', body_format: base64}");
+        let mut v = Vars::new();
+        v.root("record", Cow::Owned(json!({"content": "aGVsbG8K\nAAH/"})));
+        let p = req.prepare(&base, &v, &RequestDefaults::default()).unwrap();
+        assert_eq!(p.body, Some(PreparedBody::Binary(b"hello\n\x00\x01\xff".to_vec())));
+        assert_eq!(p.body.unwrap().content_type(), "application/octet-stream");
+        let mut bad = Vars::new();
+        bad.root("record", Cow::Owned(json!({"content": "not base64!"})));
+        let err = req.prepare(&base, &bad, &RequestDefaults::default()).unwrap_err();
+        assert!(err.message.contains("not valid base64"), "{err}");
+        let mut number = Vars::new();
+        number.root("record", Cow::Owned(json!({"content": 42})));
+        assert!(req.prepare(&base, &number, &RequestDefaults::default()).is_err());
+        let spec: RequestSpec = serde_yaml::from_str("{path: /x, body: {a: 1}, body_format: base64}").unwrap();
+        assert!(CompiledRequest::compile(&spec).is_err(), "an object is no file");
     }
 
     #[test]

@@ -160,6 +160,8 @@ pub enum TemplateError {
     UnknownFilter(String, String),
     #[error("with `body_format: xml` the body is one string, the XML document's template")]
     XmlBodyNotText,
+    #[error("with `body_format: base64` the body is one string, the placeholder of the file's base64 text")]
+    Base64BodyNotText,
     #[error("placeholder `{0}` is a secret slot, which takes no filters")]
     SecretFiltered(String),
 }

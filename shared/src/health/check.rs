@@ -32,6 +32,10 @@ pub struct Checked {
     pub outcome: Option<CheckOutcome>,
     /// The OAuth token was refreshed (and stored) during the check.
     pub token_refreshed: bool,
+    /// The renewal pass over the provider's webhook subscriptions, after a successful check
+    /// (`None`: not asked, no `webhooks.renewal`, or the check failed); `Some(Err)`: the
+    /// subscriptions could not be listed.
+    pub renewals: Option<Result<super::renewal::Renewals, String>>,
 }
 
 /// What one check needs: the health checker's and the API's (`POST
@@ -48,6 +52,9 @@ pub struct CheckDeps<'a> {
     pub allow_private_network: bool,
     pub token_refresh_ahead_secs: i64,
     pub token_max_age_secs: i64,
+    /// Renew the connection's expiring webhook subscriptions after a successful check (the
+    /// health checker does; the API's test of a connection does not).
+    pub renew_subscriptions: bool,
 }
 
 impl HealthDeps {
@@ -62,6 +69,7 @@ impl HealthDeps {
             allow_private_network: self.config.allow_private_network,
             token_refresh_ahead_secs: self.config.token_refresh_ahead_secs,
             token_max_age_secs: self.config.token_max_age_secs,
+            renew_subscriptions: true,
         }
     }
 }
@@ -76,10 +84,12 @@ pub async fn check_connection(deps: CheckDeps<'_>, conn: &Connection, prev: &Hea
             reauth,
         }),
         token_refreshed: false,
+        renewals: None,
     };
     let not_checkable = Checked {
         outcome: None,
         token_refreshed: false,
+        renewals: None,
     };
     // Webhook-only connections (a provider without a connector definition, or no API
     // credentials) have nothing to check: they are left alone rather than reported down.
@@ -184,9 +194,24 @@ pub async fn check_connection(deps: CheckDeps<'_>, conn: &Connection, prev: &Hea
             reauth: false,
         },
     };
+    let renewals = match (
+        &outcome,
+        client.definition().webhooks.as_ref().and_then(|h| h.renewal.as_ref()),
+    ) {
+        (CheckOutcome::Ok { .. }, Some(spec)) if deps.renew_subscriptions => {
+            let pass = super::renewal::renew_due(&client, spec, conn, &prev.subscriptions, now);
+            Some(match tokio::time::timeout(limit * 4, pass).await {
+                Ok(Ok(renewals)) => Ok(renewals),
+                Ok(Err(e)) => Err(e.message.clone()),
+                Err(_) => Err(format!("no end to the renewal pass within {} s", (limit * 4).as_secs())),
+            })
+        }
+        _ => None,
+    };
     Checked {
         outcome: Some(outcome),
         token_refreshed: refreshed.load(Ordering::SeqCst),
+        renewals,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod alert;
 pub mod check;
 pub mod config;
 pub mod inbound;
+pub mod renewal;
 pub mod runner;
 pub mod state;
 

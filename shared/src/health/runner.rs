@@ -56,6 +56,9 @@ pub struct RunReport {
     pub alerts_sent: usize,
     pub alerts_failed: usize,
     pub tokens_refreshed: usize,
+    /// Webhook subscriptions renewed at their providers (`webhooks.renewal`), and renewals refused.
+    pub subscriptions_renewed: usize,
+    pub renewals_failed: usize,
     /// Connections per state after the run (those checked or cooling down).
     pub states: BTreeMap<String, usize>,
     /// A page of connections could not be read: the run stopped early.
@@ -98,8 +101,10 @@ pub async fn run_checks(deps: &HealthDeps, deadline: Option<Instant>) -> Result<
         .buffer_unordered(deps.config.concurrency));
     while let Some(result) = results.next().await {
         match result {
-            Ok(((result, state, refreshed), judged)) => {
+            Ok(((result, state, refreshed, (renewed, refused)), judged)) => {
                 report.connections += 1;
+                report.subscriptions_renewed += renewed;
+                report.renewals_failed += refused;
                 report.inbound_hours += judged.hours;
                 report.inbound_anomalies += judged.opened;
                 report.inbound_alerts_sent += judged.alerted;
@@ -162,13 +167,14 @@ pub async fn run_checks(deps: &HealthDeps, deadline: Option<Instant>) -> Result<
     Ok(report)
 }
 
-/// Checks, records and alerts for one connection: (result, state name, token refreshed).
+/// Checks, records and alerts for one connection: (result, state name, token refreshed,
+/// (subscriptions renewed, renewals refused)).
 async fn check_one(
     deps: &HealthDeps,
     conn: Connection,
     prev: HealthRecord,
     deadline: Option<Instant>,
-) -> (ConnectionResult, Option<&'static str>, bool) {
+) -> (ConnectionResult, Option<&'static str>, bool, (usize, usize)) {
     let now = deps.clock.now_unix();
     let mut prev = prev;
     // An alert that could not be delivered last time goes out first, even while cooling down.
@@ -185,11 +191,11 @@ async fn check_one(
         }
     }
     if prev.cooling_down(now) {
-        return (ConnectionResult::CoolingDown, Some(prev.state.name()), false);
+        return (ConnectionResult::CoolingDown, Some(prev.state.name()), false, (0, 0));
     }
     if let Some(deadline) = deadline {
         if deadline.saturating_duration_since(Instant::now()) < deps.config.time_reserve {
-            return (ConnectionResult::NotReached, None, false);
+            return (ConnectionResult::NotReached, None, false, (0, 0));
         }
     }
     // An open circuit whose cool-down is over gets exactly one probe: the run that records
@@ -204,10 +210,10 @@ async fn check_one(
         };
         match deps.connections.put_health(&conn.id, &claim).await {
             Ok(true) => claim,
-            Ok(false) => return (ConnectionResult::Superseded, None, false),
+            Ok(false) => return (ConnectionResult::Superseded, None, false, (0, 0)),
             Err(e) => {
                 error!(message = "Claiming the half-open probe failed.", connection_id = %conn.id, error = %e);
-                return (ConnectionResult::Error, None, false);
+                return (ConnectionResult::Error, None, false, (0, 0));
             }
         }
     } else {
@@ -215,7 +221,7 @@ async fn check_one(
     };
     let checked = check_connection(deps.check_deps(), &conn, &prev, now).await;
     let Some(outcome) = checked.outcome else {
-        return (ConnectionResult::NoCheck, None, false);
+        return (ConnectionResult::NoCheck, None, false, (0, 0));
     };
     let (mut next, mut transition) = apply(&prev, &outcome, now, &deps.config.policy);
     if let Some(t) = transition.as_mut() {
@@ -224,6 +230,17 @@ async fn check_one(
     }
     if checked.token_refreshed {
         next.token_refreshed_at = Some(now);
+    }
+    let mut renewals = (0, 0);
+    match checked.renewals {
+        Some(Ok(pass)) => {
+            renewals = (pass.renewed, pass.failed.len());
+            next.subscriptions = pass.subscriptions;
+        }
+        Some(Err(e)) => {
+            warn!(message = "Listing the webhook subscriptions to renew failed.", connection_id = %conn.id, error = %e);
+        }
+        None => {}
     }
     Metrics::new(SERVICE)
         .dimension("ConnectionId", conn.id.clone())
@@ -234,12 +251,13 @@ async fn check_one(
         .emit();
     match deps.connections.put_health(&conn.id, &next).await {
         Ok(true) => {}
-        Ok(false) => return (ConnectionResult::Superseded, None, checked.token_refreshed),
+        Ok(false) => return (ConnectionResult::Superseded, None, checked.token_refreshed, renewals),
         Err(e) => {
             error!(message = "Storing a health result failed.", connection_id = %conn.id, error = %e);
-            return (ConnectionResult::Error, None, checked.token_refreshed);
+            return (ConnectionResult::Error, None, checked.token_refreshed, renewals);
         }
     }
+    alert_renewal_failures(deps, &conn, &mut next, now).await;
     let state = Some(next.state.name());
     let Some(transition) = transition else {
         return (
@@ -249,6 +267,7 @@ async fn check_one(
             },
             state,
             checked.token_refreshed,
+            renewals,
         );
     };
     warn!(
@@ -277,6 +296,7 @@ async fn check_one(
         },
         state,
         checked.token_refreshed,
+        renewals,
     )
 }
 
@@ -287,5 +307,40 @@ fn alert(conn: &Connection, transition: Transition) -> Alert {
         provider: conn.provider.clone(),
         name: conn.name.clone(),
         transition,
+    }
+}
+
+/// Alerts each subscription whose renewal failed and was not alerted yet in this failing
+/// episode, then records which alerts went out (an undelivered one is tried by the next run).
+async fn alert_renewal_failures(deps: &HealthDeps, conn: &Connection, next: &mut HealthRecord, now: i64) {
+    if !deps.alerter.is_configured() {
+        return;
+    }
+    let pending: Vec<String> = next
+        .subscriptions
+        .iter()
+        .filter(|(_, s)| s.error.is_some() && !s.alerted)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let mut delivered = false;
+    for id in pending {
+        let Some(record) = next.subscriptions.get_mut(&id) else {
+            continue;
+        };
+        let notice = super::renewal::notice(conn, &id, record, now);
+        if deps.alerter.send_notice(&notice).await.is_ok() {
+            record.alerted = true;
+            delivered = true;
+        }
+    }
+    if delivered {
+        next.version += 1;
+        match deps.connections.put_health(&conn.id, next).await {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!(message = "A newer health record stands; renewal alerts may repeat.", connection_id = %conn.id)
+            }
+            Err(e) => error!(message = "Recording renewal alerts failed.", connection_id = %conn.id, error = %e),
+        }
     }
 }

@@ -166,9 +166,30 @@ pub struct HealthRecord {
     /// replaces it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_alert: Option<Transition>,
+    /// The connection's webhook subscriptions at the provider that the health checker renews
+    /// (`webhooks.renewal`), by subscription id.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub subscriptions: std::collections::BTreeMap<String, SubscriptionRenewal>,
     /// Bumped on every write: the conditional update that keeps overlapping runs apart.
     #[serde(default)]
     pub version: u64,
+}
+
+/// One provider subscription as the health checker last saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SubscriptionRenewal {
+    /// Unix seconds it expires (as the provider last answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+    /// When the health checker last renewed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_at: Option<i64>,
+    /// Why the last renewal failed (cleared by a renewal that succeeds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The failure's alert went out (one alert per failing episode).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub alerted: bool,
 }
 
 /// A change worth one alert.

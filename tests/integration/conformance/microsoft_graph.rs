@@ -11,12 +11,13 @@
 //! record Graph refuses.
 
 use serde_json::{json, Value};
+use switchyard::connector::StreamState;
 use switchyard_fakes::microsoft_graph::{
     self, GraphConfig, Kind, CHANNEL_ID, CLIENT_ID, CLIENT_SECRET, CONTACT_FOLDER, REFRESH_TOKEN, TEAM_ID, TENANT_ID,
     USER,
 };
 
-use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
+use super::{client, prove_check, prove_stream, prove_write, read_all, StreamCase, WriteCase};
 
 fn config(fake_url: &str) -> Value {
     json!({
@@ -300,6 +301,110 @@ async fn microsoft_graph() {
         switchyard::connector::EventRecord::Unrouted
     ));
 
+    let violations = fake.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[tokio::test]
+async fn an_expired_graph_delta_link_starts_the_run_over_with_a_full_read() {
+    let fake = microsoft_graph::start(GraphConfig {
+        messages: 12,
+        events: 0,
+        contacts: 0,
+        ..GraphConfig::default()
+    });
+    let app = client(
+        "microsoft-graph",
+        &format!("{}/v1.0", fake.base_url),
+        &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)],
+        config(&fake.base_url),
+    );
+    let full = read_all(&app, "messages", StreamState::full_refresh()).await;
+    assert_eq!(full.records.len(), 12);
+    let link = full.max_cursor.expect("the full read ends with a delta link");
+    // Graph drops the sync state: the stored link is gone.
+    fake.insert_message("After the reset", "shop@example.com", now_ms());
+    fake.forget_sync_state();
+    let gone = || fake.requests.all().iter().filter(|r| r.status == Some(410)).count();
+    let run = read_all(&app, "messages", StreamState::incremental(Some(link.clone()))).await;
+    assert_eq!(gone(), 1, "the dead link was asked once");
+    assert_eq!(run.records.len(), 13, "everything, as a full read");
+    let fresh = run.max_cursor.expect("the full read's own delta link");
+    assert_ne!(fresh, link);
+    // The new link is a live one: only what changed since.
+    fake.insert_message("Later", "shop@example.com", now_ms());
+    let next = read_all(&app, "messages", StreamState::incremental(Some(fresh))).await;
+    assert_eq!(
+        next.records.iter().map(|r| r["subject"].clone()).collect::<Vec<_>>(),
+        vec![json!("Later")]
+    );
+    assert_eq!(gone(), 1);
+    let violations = fake.violations();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+#[tokio::test]
+async fn graph_files_upload_small_by_put_and_large_through_an_upload_session() {
+    use base64::Engine as _;
+    let fake = microsoft_graph::start(GraphConfig {
+        messages: 0,
+        events: 0,
+        contacts: 0,
+        ..GraphConfig::default()
+    });
+    let app = client(
+        "microsoft-graph",
+        &format!("{}/v1.0", fake.base_url),
+        &[("client_id", CLIENT_ID), ("client_secret", CLIENT_SECRET)],
+        config(&fake.base_url),
+    );
+    let small: Vec<u8> = b"quarterly numbers\n".repeat(50);
+    // 5,000,000 bytes: over the 4 MiB threshold, two fragments of the definition's 3,200 KiB.
+    let large: Vec<u8> = (0..5_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let file = |name: &str, bytes: &[u8]| json!({"name": name, "content": base64::engine::general_purpose::STANDARD.encode(bytes)});
+    let f = &fake;
+    let (s, l) = (small.clone(), large.clone());
+    prove_write(
+        &app,
+        WriteCase {
+            operation: "files.upload",
+            records: vec![
+                file("notes.txt", &small),
+                file("what?.txt", b"a name OneDrive refuses"),
+                file("backup.bin", &large),
+            ],
+            refused: &[1],
+            verify: Box::new(move |record: &Value, destination: Option<&str>| {
+                let name = record["name"].as_str().unwrap();
+                let held = f.file("root", name).expect("the file is in the drive");
+                assert_eq!(held, if name == "notes.txt" { s.clone() } else { l.clone() }, "{name}");
+                assert_eq!(destination, f.file_id("root", name).as_deref());
+            }),
+        },
+    )
+    .await;
+    let requests = fake.requests.all();
+    let count = |method: &str, suffix: &str| {
+        requests
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(suffix))
+            .count()
+    };
+    assert_eq!(count("PUT", "notes.txt:/content"), 1, "the small file by a simple PUT");
+    assert_eq!(count("POST", "backup.bin:/createUploadSession"), 1);
+    assert_eq!(
+        count("PUT", "backup.bin:/content"),
+        0,
+        "the large one never by a simple PUT"
+    );
+    let fragments: Vec<_> = requests.iter().filter(|r| r.path.starts_with("/upload/")).collect();
+    assert_eq!(fragments.len(), 2);
+    assert_eq!(
+        fragments.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![Some(202), Some(201)]
+    );
     let violations = fake.violations();
     assert!(violations.is_empty(), "{violations:#?}");
 }

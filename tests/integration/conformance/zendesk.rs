@@ -5,13 +5,15 @@
 //! outside the documented shapes. 2,100 tickets and 2,100 users: a full read is the cursor-based
 //! incremental export from `start_time=0`, three pages of 1,000 (`cursor` on the next pages, until
 //! `end_of_stream`); an incremental read from the highest `updated_at` after five changes; a
-//! fetch by id finds each (an unknown id is none). Each write sends a batch with a record
-//! Zendesk refuses (a ticket without a comment; an update to a closed ticket).
+//! fetch by id finds each (an unknown id is none). 250 organizations: the cursor-paginated list
+//! (`page[size]=100`, `links.next`), read in full twice around a rename. Each write sends a
+//! batch with a record Zendesk refuses (a ticket without a comment; an update to a closed
+//! ticket).
 
 use serde_json::{json, Value};
 use switchyard_fakes::zendesk::{self, ZendeskConfig, AGENT, API_TOKEN};
 
-use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
+use super::{client, prove_check, prove_full_refresh_stream, prove_stream, prove_write, StreamCase, WriteCase};
 
 const SEEDED: usize = 2_100;
 
@@ -20,6 +22,7 @@ async fn zendesk() {
     let fake = zendesk::start(ZendeskConfig {
         tickets: SEEDED,
         users: SEEDED - 1,
+        organizations: 250,
         ..ZendeskConfig::default()
     });
     let username = format!("{AGENT}/token");
@@ -73,6 +76,27 @@ async fn zendesk() {
             }),
             object: Box::new(move |id| f.user_json(id)),
             compare: &["/id", "/name", "/email", "/updated_at"],
+            missing_id: "99999999",
+        },
+    )
+    .await;
+    prove_full_refresh_stream(
+        &c,
+        StreamCase {
+            stream: "organizations",
+            expected: fake.organization_count(),
+            change: Box::new(move |records: &[Value]| {
+                ids(records)
+                    .into_iter()
+                    .map(|id| {
+                        f.rename_organization(id, &format!("Renamed {id}"))
+                            .expect("the organization exists");
+                        id.to_string()
+                    })
+                    .collect()
+            }),
+            object: Box::new(move |id| f.organization_json(id)),
+            compare: &["/id", "/name", "/domain_names", "/updated_at"],
             missing_id: "99999999",
         },
     )

@@ -439,6 +439,8 @@ pub async fn test(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiRespon
         // Defaults of the health checker: a token about to expire is refreshed now too.
         token_refresh_ahead_secs: 900,
         token_max_age_secs: 86_400,
+        // A test changes nothing at the provider.
+        renew_subscriptions: false,
     };
     let now = deps.clock.now_unix();
     let prev = health.unwrap_or_default();
