@@ -1485,13 +1485,7 @@ writes:
         .await
         .unwrap();
     assert!(
-        matches!(
-            &results[0],
-            WriteResult::Failed {
-                class: ErrorClass::Permanent,
-                ..
-            }
-        ),
+        matches!(&results[0], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("Object Not Found")),
         "without the rule the refusal is a failure: {results:?}"
     );
 }

@@ -226,7 +226,11 @@ async fn a_customer_deleted_in_quickbooks_reaches_hubspot_through_the_cdc_tombst
         .hubspot
         .find(ObjectType::Contacts, "email", "customer1@example.com")
         .is_none());
-    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 2, "one contact deleted (archived)");
+    assert_eq!(
+        rig.hubspot.count(ObjectType::Contacts),
+        2,
+        "one contact deleted (archived)"
+    );
     assert_eq!(rig.hubspot.writes(), writes, "nothing else written");
     // HubSpot's side of the pair is retired: its full run does not bring the customer back.
     let job = run(&rig, &to_qbo).await;

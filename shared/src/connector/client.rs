@@ -1437,7 +1437,7 @@ impl ConnectorClient {
                 // A refusal, or a record the request cannot carry (a value an XML body cannot hold).
                 Err(e)
                     if e.class == ErrorClass::Permanent
-                        && matches!(e.kind, ErrorKind::Http | ErrorKind::InvalidInput) =>
+                        && matches!(e.kind, ErrorKind::Http | ErrorKind::Gone | ErrorKind::InvalidInput) =>
                 {
                     if chunk.len() == 1 || !spec.split_on_failure {
                         return Ok(chunk

@@ -251,8 +251,7 @@ pub async fn prove_stream(client: &ConnectorClient, case: StreamCase<'_>) {
     } else {
         expected.extend(window);
         assert_eq!(
-            got_ids,
-            expected,
+            got_ids, expected,
             "{stream}: incremental read from {max} (lookback {} s) after changing {changed:?}",
             cursor_spec.lookback_secs
         );
