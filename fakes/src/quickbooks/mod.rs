@@ -389,7 +389,7 @@ impl QuickBooks {
     pub fn delete(&self, entity: &str, id: &str) -> Option<Value> {
         let mut data = lock(&self.data);
         let (name, records) = data.iter_mut().find(|(name, _)| **name == entity)?;
-        let name: &'static str = *name;
+        let name: &'static str = name;
         let at = records.iter().position(|r| r["Id"] == id)?;
         let record = records.remove(at);
         drop(data);
