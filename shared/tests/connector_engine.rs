@@ -1409,6 +1409,87 @@ async fn slack_ok_false_bodies_are_classified_per_record() {
     );
 }
 
+/// A provider that answers a delete of a record it does not have with a "not found" error:
+/// with an error rule whose action is `gone`, the delete is done (the record is deleted either
+/// way); the same answer to an update is still a permanent failure, and without the rule a
+/// delete of a missing record fails as before.
+#[tokio::test]
+async fn a_delete_of_a_record_already_gone_counts_as_done_by_a_gone_rule() {
+    let server = MockServer::start().await;
+    let not_found = ResponseTemplate::new(400)
+        .set_body_json(json!({"Fault": {"Error": [{"Message": "Object Not Found", "code": "610"}]}}));
+    Mock::given(method("DELETE"))
+        .and(path("/things/404"))
+        .respond_with(not_found.clone())
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/things/404"))
+        .respond_with(not_found)
+        .mount(&server)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path("/things/7"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let yaml = |rules: &str| {
+        format!(
+            r#"
+id: test
+name: Test
+errors:
+  message: /Fault/Error/0/Message
+  rules: {rules}
+streams:
+  things:
+    request: {{path: /things}}
+    records: /things
+writes:
+  things.delete:
+    kind: delete
+    key: /id
+    request: {{method: DELETE, path: "/things/{{{{ key }}}}"}}
+  things.update:
+    kind: update
+    key: /id
+    request: {{method: PUT, path: "/things/{{{{ key }}}}", body: "{{{{ record }}}}"}}
+"#
+        )
+    };
+    let gone = r#"[{status: [400], body: {pointer: /Fault/Error/0/code, equals: "610"}, action: gone}]"#;
+    let c = client(def(&yaml(gone)), settings(&server), Credentials::new());
+    let results = c
+        .write_batch("things.delete", &[json!({"id": "404"}), json!({"id": "7"})])
+        .await
+        .unwrap();
+    assert_eq!(
+        results,
+        vec![
+            WriteResult::Ok { destination_id: None },
+            WriteResult::Ok { destination_id: None }
+        ],
+        "the missing record is deleted either way"
+    );
+    let results = c
+        .write_batch("things.update", &[json!({"id": "404", "name": "x"})])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("Object Not Found")),
+        "an update of a missing record still fails: {results:?}"
+    );
+    let without = client(def(&yaml("[]")), settings(&server), Credentials::new());
+    let results = without
+        .write_batch("things.delete", &[json!({"id": "404"})])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&results[0], WriteResult::Failed { class: ErrorClass::Permanent, reason } if reason.contains("Object Not Found")),
+        "without the rule the refusal is a failure: {results:?}"
+    );
+}
+
 #[tokio::test]
 async fn slack_invalid_auth_and_ratelimited_map_to_reauth_and_rate_limited() {
     for (error, expected) in [

@@ -23,6 +23,8 @@ const MAILCHIMP_TO_HUBSPOT: &str = include_str!("../../examples/hubspot-mailchim
 const HUBSPOT_SECRET: &str = "hs-app-secret-5b0c9e";
 const PATH_SECRET: &str = "mc-path-secret-7f3a11c2";
 const FORM: &str = "application/x-www-form-urlencoded";
+/// The HubSpot app the connection writes through (its events' `appId`).
+const HUBSPOT_APP_ID: &str = "1160452";
 const THRESHOLDS: MatchThresholds = MatchThresholds { link: 0.9, create: 0.6 };
 
 struct Flow1 {
@@ -58,10 +60,10 @@ async fn flow1(policy: Option<LinkPolicy>) -> Flow1 {
             .unwrap()
     };
     let hs_scheme = scheme("hubspot");
-    rig.connect_receiving(
+    rig.connect_receiving_with_config(
         "conn_hs",
         "hubspot",
-        &hub.base_url,
+        json!({"base_url": hub.base_url, "app_id": HUBSPOT_APP_ID}),
         json!({"access_token": hubspot::TEST_TOKEN}),
         (hs_scheme.clone(), HUBSPOT_SECRET),
     )
@@ -120,12 +122,21 @@ async fn flow1(policy: Option<LinkPolicy>) -> Flow1 {
 impl Flow1 {
     /// HubSpot posts one v3 event about contact `id`, signed.
     async fn hubspot_event(&self, event_id: u64, kind: &str, id: &str) {
-        let body = serde_json::to_vec(&json!([{
+        self.hubspot_event_by(event_id, kind, id, None).await;
+    }
+
+    /// [`Self::hubspot_event`] saying who made the change: `(changeSource, sourceId)`.
+    async fn hubspot_event_by(&self, event_id: u64, kind: &str, id: &str, origin: Option<(&str, &str)>) {
+        let mut event = json!({
             "eventId": event_id, "subscriptionId": 7, "portalId": 62515, "appId": 1160452,
             "occurredAt": 1_764_237_600_000_u64, "subscriptionType": kind,
             "attemptNumber": 0, "objectId": id.parse::<u64>().unwrap(), "changeFlag": "NEW",
-        }]))
-        .unwrap();
+        });
+        if let Some((source, source_id)) = origin {
+            event["changeSource"] = json!(source);
+            event["sourceId"] = json!(source_id);
+        }
+        let body = serde_json::to_vec(&json!([event])).unwrap();
         let status = self
             .rig
             .deliver_with("conn_hs", &self.hs_scheme, HUBSPOT_SECRET, &body, &[])
@@ -717,4 +728,38 @@ async fn an_ignored_delete_leaves_the_other_side_alone_and_does_not_resurrect() 
     let c = f.rig.run_flow(&f.to_hs, None).await.counts;
     assert_eq!((c.written, c.failed), (0, 0), "{c:?}");
     assert!(f.hub.find(ObjectType::Contacts, "email", "ada@example.com").is_none());
+}
+
+/// HubSpot says who made a change (`changeSource`, `sourceId`): a change our own app made is
+/// our echo even when the contact's fields differ from what the ledger holds (HubSpot added or
+/// normalised a value after our write), so it is dropped and counted, nothing written to
+/// Mailchimp. The same change made by another app, or by a person, is synced.
+#[tokio::test]
+async fn a_hubspot_change_our_own_app_made_is_an_echo_even_when_the_fields_differ() {
+    let f = flow1(Some(field_ownership())).await;
+    let (ada, _bob) = two_synced(&f).await;
+    let mc_writes = f.mc.writes();
+    f.edit_contact(&ada.id, json!({"firstname": "Ada (normalised)"})).await;
+    f.hubspot_event_by(
+        51,
+        "contact.propertyChange",
+        &ada.id,
+        Some(("INTEGRATION", HUBSPOT_APP_ID)),
+    )
+    .await;
+    let counts = f.drain().await;
+    assert_eq!((counts.echoes, counts.written, counts.read), (1, 0, 0), "{counts:?}");
+    assert_eq!(f.mc.writes(), mc_writes);
+    assert_eq!(f.member("ada@example.com")["merge_fields"]["FNAME"], "Ada");
+
+    // Another app's change, then a person's: each is synced.
+    for (n, origin) in [(52, ("INTEGRATION", "999001")), (53, ("CRM_UI", HUBSPOT_APP_ID))] {
+        f.edit_contact(&ada.id, json!({"firstname": format!("Ada {n}")})).await;
+        f.hubspot_event_by(n, "contact.propertyChange", &ada.id, Some(origin))
+            .await;
+        let counts = f.drain().await;
+        assert_eq!((counts.echoes, counts.written), (0, 1), "{origin:?}: {counts:?}");
+        assert_eq!(f.member("ada@example.com")["merge_fields"]["FNAME"], format!("Ada {n}"));
+    }
+    assert!(f.mc.violations().is_empty(), "{:#?}", f.mc.violations());
 }

@@ -12,6 +12,20 @@
 //!   a body without `Id` creates; one with `Id` updates and must carry the entity's current
 //!   `SyncToken`, else the request is refused with error 5010 "Stale Object Error";
 //!   `"sparse": true` changes only the fields sent;
+//! * "Change data capture": `GET /v3/company/{realmId}/cdc?entities=Customer,Invoice&
+//!   changedSince=<date-time>`: per entity asked, every record changed since then (full
+//!   payloads, inactive ones too) and every record deleted since then as `{"Id", "status":
+//!   "Deleted", "MetaData": {"LastUpdatedTime"}, "domain"}`, in `{"CDCResponse":
+//!   [{"QueryResponse": [{"Customer": [...], "startPosition": 1, "maxResults": n,
+//!   "totalCount": n}, ...]}], "time"}`; at most 1,000 objects a response, `changedSince` at
+//!   most 30 days back (developer.intuit.com/app/developer/qbo/docs/learn/explore-the-
+//!   quickbooks-online-api/change-data-capture);
+//! * "Batch": `POST /v3/company/{realmId}/batch` with `{"BatchItemRequest": [{"bId": "1",
+//!   "operation": "create", "Customer": {...}}, ...]}`, at most 30 items, each run as its own
+//!   create or update would be, answered in order in `{"BatchItemResponse": [{"bId": "1",
+//!   "Customer": {...}}, {"bId": "2", "Fault": {"Error": [...], "type": "ValidationFault"}}],
+//!   "time"}`: a refused item does not stop the others (developer.intuit.com/app/developer/
+//!   qbo/docs/api/accounting/all-entities/batch);
 //! * the entities' read-by-id endpoints, and the error envelope `{"Fault": {"Error":
 //!   [{"Message", "Detail", "code"}], "type": "ValidationFault"}, "time"}` (400; 401 with
 //!   Intuit's lower-case `fault` body for a bad token);
@@ -39,6 +53,13 @@
 //!   (610 "Object Not Found"), a missing or stale `SyncToken` (2020 / 5010), an invoice or a
 //!   payment whose `CustomerRef` (or an invoice line's `ItemRef`) names nothing (2500
 //!   "Invalid Reference Id"), an invoice without lines.
+//!
+//! * a record removed with [`QuickBooks::delete`] (a deleted transaction; the test's stand-in
+//!   for a customer deleted in the company) is gone from queries and reads and is reported by
+//!   CDC as deleted; the fake keeps no other trace of it;
+//! * a CDC `changedSince` older than 30 days, or an entity the fake does not hold, is a 400
+//!   fault (code 2010) naming it; the CDC and batch operations are not in the published
+//!   description, so their shapes are added to it in `spec_patches.yaml` from Intuit's pages.
 //!
 //! Items are read only here (seeded); customers, invoices and payments are written.
 
@@ -118,6 +139,8 @@ pub const ENTITIES: [&str; 4] = ["Customer", "Invoice", "Payment", "Item"];
 pub struct QuickBooks {
     /// Entity name -> records.
     data: Mutex<BTreeMap<&'static str, Vec<Value>>>,
+    /// Entity name -> tombstones of deleted records (`status: Deleted`), for CDC.
+    deleted: Mutex<BTreeMap<&'static str, Vec<Value>>>,
     access_tokens: Mutex<HashSet<String>>,
     refresh_token: Mutex<String>,
     grants: Mutex<u64>,
@@ -192,6 +215,7 @@ impl std::ops::Deref for QuickBooksFake {
 pub fn start(config: QuickBooksConfig) -> QuickBooksFake {
     let state = Arc::new(QuickBooks {
         data: Mutex::new(ENTITIES.iter().map(|e| (*e, Vec::new())).collect()),
+        deleted: Mutex::new(ENTITIES.iter().map(|e| (*e, Vec::new())).collect()),
         access_tokens: Mutex::new(HashSet::new()),
         refresh_token: Mutex::new(REFRESH_TOKEN.to_owned()),
         grants: Mutex::new(0),
@@ -214,6 +238,8 @@ pub fn start(config: QuickBooksConfig) -> QuickBooksFake {
             move |_| {
                 Router::new()
                     .route("/v3/company/{realm}/query", get(run_query))
+                    .route("/v3/company/{realm}/cdc", get(change_data_capture))
+                    .route("/v3/company/{realm}/batch", post(batch))
                     .route("/v3/company/{realm}/customer", post(write_customer))
                     .route("/v3/company/{realm}/invoice", post(write_invoice))
                     .route("/v3/company/{realm}/payment", post(write_payment))
@@ -355,6 +381,25 @@ impl QuickBooks {
                 "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]}]}),
             now,
         ))
+    }
+
+    /// Deletes a record as a user in QuickBooks would: it is gone from queries and reads, and
+    /// CDC reports it with `status: Deleted` and the time of the deletion. `None` when there
+    /// is no such record.
+    pub fn delete(&self, entity: &str, id: &str) -> Option<Value> {
+        let mut data = lock(&self.data);
+        let (name, records) = data.iter_mut().find(|(name, _)| **name == entity)?;
+        let name: &'static str = name;
+        let at = records.iter().position(|r| r["Id"] == id)?;
+        let record = records.remove(at);
+        drop(data);
+        let tombstone = json!({"domain": "QBO", "status": "Deleted", "Id": id,
+            "MetaData": {"LastUpdatedTime": qbo_time(now_ms())}});
+        lock(&self.deleted)
+            .get_mut(name)
+            .expect("a known entity")
+            .push(tombstone);
+        Some(record)
     }
 
     /// Changes a record as a user in QuickBooks would: `SyncToken` goes up and
@@ -896,4 +941,178 @@ async fn write_payment(
         fields["TxnDate"] = json!(&qbo_time(now_ms())[..10]);
     }
     written("Payment", qbo.insert("Payment", fields, now_ms()))
+}
+
+/// The most objects one CDC response holds.
+const CDC_MAX_OBJECTS: usize = 1000;
+/// How far back CDC reaches.
+const CDC_MAX_AGE_MS: i64 = 30 * 24 * 3_600_000;
+
+/// `changedSince`: an RFC 3339 date-time, or a date (midnight in the company's zone).
+fn changed_since_ms(text: &str) -> Option<i64> {
+    time_ms(text).or_else(|| {
+        let date = time::Date::parse(text, &time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+        let offset = UtcOffset::from_hms(PACIFIC, 0, 0).ok()?;
+        let at = date.midnight().assume_offset(offset);
+        Some((at.unix_timestamp_nanos() / 1_000_000) as i64)
+    })
+}
+
+/// `GET /v3/company/{realm}/cdc?entities=...&changedSince=...`: what changed and what was
+/// deleted since then, per entity asked.
+async fn change_data_capture(
+    State(qbo): State<Arc<QuickBooks>>,
+    Path(realm): Path<String>,
+    Query(params): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = refused(&qbo, &realm, &headers) {
+        return r;
+    }
+    let invalid = |detail: String| fault_body("Request has invalid or unsupported property", &detail, "2010");
+    let mut entities: Vec<&'static str> = Vec::new();
+    for asked in params
+        .get("entities")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .split(',')
+    {
+        let asked = asked.trim();
+        match ENTITIES.iter().find(|e| e.eq_ignore_ascii_case(asked)) {
+            Some(e) if !entities.contains(e) => entities.push(e),
+            Some(_) => {}
+            None => {
+                return invalid(format!(
+                    "Request has invalid or unsupported property: entities: {asked:?} is not an entity"
+                ))
+            }
+        }
+    }
+    let Some(since) = params.get("changedSince").and_then(|t| changed_since_ms(t)) else {
+        return invalid(
+            "Request has invalid or unsupported property: changedSince is missing or not a date-time".into(),
+        );
+    };
+    if since < now_ms() - CDC_MAX_AGE_MS {
+        return invalid("Request has invalid or unsupported property: changedSince is more than 30 days ago".into());
+    }
+    let mut left = CDC_MAX_OBJECTS;
+    let mut responses = Vec::new();
+    for entity in entities {
+        let mut changed: Vec<Value> = lock(&qbo.data)[entity]
+            .iter()
+            .chain(lock(&qbo.deleted)[entity].iter())
+            .filter(|r| updated_ms(r) >= since)
+            .cloned()
+            .collect();
+        changed.sort_by_key(updated_ms);
+        changed.truncate(left);
+        left -= changed.len();
+        let mut response = Map::new();
+        if !changed.is_empty() {
+            response.insert("startPosition".into(), json!(1));
+            response.insert("maxResults".into(), json!(changed.len()));
+            response.insert("totalCount".into(), json!(changed.len()));
+            response.insert(entity.to_owned(), Value::Array(changed));
+        }
+        responses.push(Value::Object(response));
+    }
+    Json(json!({"CDCResponse": [{"QueryResponse": responses}], "time": time_now()})).into_response()
+}
+
+/// The most operations one batch request holds.
+const BATCH_MAX_ITEMS: usize = 30;
+
+/// `POST /v3/company/{realm}/batch`: each item runs as its own request to the entity's
+/// endpoint would, in order; a refused item is answered with its fault, the others go on.
+async fn batch(
+    State(qbo): State<Arc<QuickBooks>>,
+    Path(realm): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(r) = refused(&qbo, &realm, &headers) {
+        return r;
+    }
+    let input = match read_body(&body) {
+        Ok(input) => input,
+        Err(r) => return r,
+    };
+    let Some(items) = input.get("BatchItemRequest").and_then(Value::as_array) else {
+        return fault_body(
+            "Required param missing, need to supply the required value for the API",
+            "Required parameter BatchItemRequest is missing in the request",
+            "2020",
+        );
+    };
+    if items.len() > BATCH_MAX_ITEMS {
+        return fault_body(
+            "Request has invalid or unsupported property",
+            &format!(
+                "Request has invalid or unsupported property: a batch holds at most {BATCH_MAX_ITEMS} items, this one {}",
+                items.len()
+            ),
+            "2010",
+        );
+    }
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        let bid = item.get("bId").cloned().unwrap_or(Value::Null);
+        let mut answer = match batch_item(&qbo, &realm, &headers, item).await {
+            Ok((entity, record)) => Map::from_iter([(entity.to_owned(), record)]),
+            Err(fault) => Map::from_iter([("Fault".to_owned(), fault)]),
+        };
+        answer.insert("bId".into(), bid);
+        answers.push(Value::Object(answer));
+    }
+    Json(json!({"BatchItemResponse": answers, "time": time_now()})).into_response()
+}
+
+/// One batch item: the entity's create or update, run as its own request; `Err` is the item's
+/// `Fault`.
+async fn batch_item(
+    qbo: &Arc<QuickBooks>,
+    realm: &str,
+    headers: &HeaderMap,
+    item: &Value,
+) -> Result<(&'static str, Value), Value> {
+    let fault = |detail: String| {
+        json!({"Error": [{"Message": "Request has invalid or unsupported property", "Detail": detail, "code": "2010"}],
+            "type": "ValidationFault"})
+    };
+    let operation = item.get("operation").and_then(Value::as_str).unwrap_or_default();
+    let found = ["Customer", "Invoice", "Payment"]
+        .into_iter()
+        .find_map(|e| item.get(e).map(|body| (e, body)));
+    let Some((entity, body)) = found else {
+        return Err(fault("a batch item names none of Customer, Invoice, Payment".into()));
+    };
+    let updating = body.get("Id").is_some();
+    match (operation, updating) {
+        ("create", false) | ("update", true) => {}
+        _ => {
+            return Err(fault(format!(
+                "operation {operation:?} with{} an Id is not a create or an update",
+                if updating { "" } else { "out" }
+            )))
+        }
+    }
+    let bytes = Bytes::from(serde_json::to_vec(body).expect("a JSON value serialises"));
+    let (state, path) = (State(qbo.clone()), Path(realm.to_owned()));
+    let response = match entity {
+        "Customer" => write_customer(state, path, headers.clone(), bytes).await,
+        "Invoice" => write_invoice(state, path, headers.clone(), bytes).await,
+        _ => write_payment(state, path, headers.clone(), bytes).await,
+    };
+    let ok = response.status().is_success();
+    let answer: Value = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
+    if ok {
+        Ok((entity, answer[entity].clone()))
+    } else {
+        Err(answer["Fault"].clone())
+    }
 }

@@ -1057,7 +1057,11 @@ impl ConnectorClient {
             }
         }
         let max_cursor = max_cursor.into_text();
-        let next = self.next_state(spec, state, &request_url, &response, &items, &max_cursor)?;
+        let next = if changes.unpaged {
+            None
+        } else {
+            self.next_state(spec, state, &request_url, &response, &items, &max_cursor)?
+        };
         Ok(Page {
             records,
             next,
@@ -1164,6 +1168,26 @@ impl ConnectorClient {
     /// [`Self::event_record`] for an event whose type the receiver read (`received_type`):
     /// used when the body has no type at the definition's `event_type` pointer (WooCommerce,
     /// Shopify and GitHub send it in a header).
+    /// Whether `event` says our own integration made the change (the definition's
+    /// `webhooks.own_origin`, its value rendered from the connection's config): the echo of
+    /// a write of ours.
+    pub fn is_own_origin(&self, event: &Value) -> bool {
+        let Some(origin) = self.def.webhooks.as_ref().and_then(|h| h.own_origin.as_ref()) else {
+            return false;
+        };
+        if origin.when.as_ref().is_some_and(|w| !w.matches(event)) {
+            return false;
+        }
+        let Some(found) = event.pointer(&origin.pointer).and_then(scalar_text) else {
+            return false;
+        };
+        let ours = Template::parse(&origin.equals)
+            .ok()
+            .and_then(|t| t.render(&self.vars(), false))
+            .filter(|v| !v.trim().is_empty());
+        ours.is_some_and(|ours| ours.trim() == found.trim())
+    }
+
     pub fn event_record_received(
         &self,
         event: &Value,
@@ -1603,7 +1627,7 @@ impl ConnectorClient {
                 // A refusal, or a record the request cannot carry (a value an XML body cannot hold).
                 Err(e)
                     if e.class == ErrorClass::Permanent
-                        && matches!(e.kind, ErrorKind::Http | ErrorKind::InvalidInput) =>
+                        && matches!(e.kind, ErrorKind::Http | ErrorKind::Gone | ErrorKind::InvalidInput) =>
                 {
                     if chunk.len() == 1 || !spec.split_on_failure {
                         return Ok(chunk
@@ -1707,6 +1731,8 @@ impl ConnectorClient {
         let current = match (&spec.read_current, chunk) {
             (Some(rc), [Item { key: Some(key), .. }]) => match self.fetch_record(&rc.stream, key).await? {
                 Some(current) => Some(current),
+                // A record to delete that is not there is deleted either way.
+                None if spec.kind == WriteKind::Delete => return Ok(vec![WriteResult::Ok { destination_id: None }]),
                 None => {
                     return Ok(vec![WriteResult::failed(
                         format!("no `{}` record has the key this update names", rc.stream),
@@ -1766,7 +1792,7 @@ impl ConnectorClient {
             .map_err(|e| ConnectorError::new(ErrorClass::Permanent, ErrorKind::Credentials, e.to_string()))?;
             prepared.headers.extend(headers);
         }
-        let response = self
+        let sent = self
             .execute(
                 prepared,
                 Exec {
@@ -1777,7 +1803,15 @@ impl ConnectorClient {
                     login: false,
                 },
             )
-            .await?;
+            .await;
+        let response = match sent {
+            // The provider says the record to delete does not exist (an error rule's
+            // `gone`): it is deleted either way, each record of the request done.
+            Err(e) if e.kind == ErrorKind::Gone && spec.kind == WriteKind::Delete => {
+                return Ok(vec![WriteResult::Ok { destination_id: None }; chunk.len()]);
+            }
+            sent => sent?,
+        };
         let mut results = read_results(&spec.response, &inputs, &response.body);
         if let Some(header) = &spec.response.destination_id_header {
             let from_header = response
@@ -2233,6 +2267,11 @@ impl ConnectorClient {
             ) {
                 Verdict::Success => return Ok(Sent::Done(response)),
                 Verdict::Failure(class) => class,
+                Verdict::Gone => {
+                    let mut error = self.http_error(&what, ErrorClass::Permanent, &response);
+                    error.kind = ErrorKind::Gone;
+                    return Err(error);
+                }
                 Verdict::QuotaSpent(retry_after) => {
                     // Never retried inline: the budget is back in hours, not seconds.
                     self.stats.rate_limited();

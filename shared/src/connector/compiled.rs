@@ -559,6 +559,22 @@ impl CompiledDefinition {
                     "events map to streams, so set `object` (the object inside the event) or `object_id` (to fetch it)",
                 ));
             }
+            if let Some(origin) = &hooks.own_origin {
+                check_pointer("webhooks.own_origin.pointer", &origin.pointer)?;
+                if let Some(when) = &origin.when {
+                    check_pointer("webhooks.own_origin.when.pointer", &when.pointer)?;
+                }
+                let template = Template::parse(&origin.equals)
+                    .map_err(|e| invalid("webhooks.own_origin.equals", e.to_string()))?;
+                for var in template.vars() {
+                    if var.root() != "config" || !def.config.contains_key(var.as_str().trim_start_matches("config.")) {
+                        return Err(invalid(
+                            "webhooks.own_origin.equals",
+                            format!("`{}` is not a config value of this definition", var.as_str()),
+                        ));
+                    }
+                }
+            }
             for (event, stream) in &hooks.events {
                 let at = format!("webhooks.events.{event}");
                 let Some(spec) = def.streams.get(stream) else {
@@ -1187,7 +1203,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
                     ));
                 }
             }
-            let request = compile_page(format!("{field}.request"), &ch.request, true)?;
+            let request = compile_page(format!("{field}.request"), &ch.request, !ch.unpaged)?;
             let items = Selector::parse(&ch.records).map_err(|e| invalid(format!("{field}.records"), e.to_string()))?;
             Some((request, items))
         }

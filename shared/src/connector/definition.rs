@@ -1137,6 +1137,10 @@ pub struct HeaderMatch {
 pub enum ErrorAction {
     /// Success after all (a 404 on a delete, say).
     Ok,
+    /// The record the request names does not exist (QuickBooks' fault 610 "Object Not Found",
+    /// a 404 on a record's URL). A `delete` write counts its record done, as the record is
+    /// deleted either way; anywhere else it is a permanent failure, as `fail`.
+    Gone,
     /// A transient failure: try again later.
     Retry,
     /// The provider's rate limit: try again after the delay it asks for.
@@ -1469,6 +1473,12 @@ pub struct ChangesSpec {
     /// `on_delete` rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted: Option<ValueMatch>,
+
+    /// The feed answers every change since the cursor in one response and takes no page
+    /// parameters (QuickBooks' CDC: up to 1,000 objects, no paging): one request a run,
+    /// whatever the stream's own pagination.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unpaged: bool,
 }
 
 fn default_primary_key() -> String {
@@ -1996,6 +2006,14 @@ pub struct WebhookSpec {
     /// `margin_secs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renewal: Option<RenewalSpec>,
+
+    /// Where an event says who made the change, and the value that means our own
+    /// integration (HubSpot's `sourceId`, the id of the app that wrote): such an event is the
+    /// echo of a write of ours, and a two-way link drops and counts it without reading the
+    /// record, even when the record's fields differ from what the write ledger holds (a
+    /// provider that adds or normalises a field). The ledger stays the general mechanism.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_origin: Option<OwnOrigin>,
 }
 
 /// How the provider's expiring webhook subscriptions are found and renewed (see
@@ -2027,6 +2045,21 @@ pub struct RenewalSpec {
     /// A renewed subscription expires this many seconds after the renewal (at most the
     /// provider's maximum lifetime).
     pub lifetime_secs: i64,
+}
+
+/// The mark of an event caused by our own write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnOrigin {
+    /// JSON pointer to the change's origin in an event (`/sourceId`).
+    pub pointer: String,
+    /// The origin that is us: a template over the connection's config
+    /// (`"{{ config.app_id }}"`). An event whose origin is not this, or a connection whose
+    /// config leaves it unset, is treated as anyone else's.
+    pub equals: String,
+    /// Only when this holds too (`{pointer: /changeSource, equals: INTEGRATION}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<ValueMatch>,
 }
 
 /// An event type that reports a deletion, when its condition holds.

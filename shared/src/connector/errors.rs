@@ -108,6 +108,9 @@ pub enum ErrorKind {
     /// `rate_limited` with the wait; the sync queue defers such work until the budget is back
     /// instead of counting a failed attempt.
     QuotaSpent,
+    /// The record the request names does not exist (an error rule's `gone`). The class is
+    /// `permanent`; a delete write counts its record done.
+    Gone,
 }
 
 /// A connector failure. The message is safe to log and store: it names the request (method
@@ -184,6 +187,9 @@ pub enum Verdict {
     /// A long-window quota is spent (a rule's `quota_spent`): wait this long, or
     /// [`MAX_RETRY_AFTER`] when the provider did not say.
     QuotaSpent(Option<Duration>),
+    /// The record the request names does not exist (a rule's `gone`): a permanent failure of
+    /// kind [`ErrorKind::Gone`], which a delete write counts as done.
+    Gone,
 }
 
 /// Classifies a response: the definition's rules in order, then the defaults. `body` is the
@@ -193,6 +199,7 @@ pub fn classify(spec: &ErrorSpec, status: u16, headers: &HeaderMap, body: &Value
     if let Some(rule) = matching_rule(spec, status, headers, body) {
         return match rule.action {
             ErrorAction::Ok => Verdict::Success,
+            ErrorAction::Gone => Verdict::Gone,
             ErrorAction::Retry => Verdict::Failure(ErrorClass::Transient),
             ErrorAction::Reauth => Verdict::Failure(ErrorClass::ReAuth),
             ErrorAction::Fail => Verdict::Failure(ErrorClass::Permanent),

@@ -641,6 +641,26 @@ streams:
         assert_eq!(e.field, "streams.items.changes.id", "{e}");
         let e = err(&with(&changes.replace("after: \"{{ page.token }}\", ", "")));
         assert!(e.field.starts_with("streams.items.changes.request"), "{e}");
+        // A feed answered in one response (`unpaged`) need not send the page token.
+        let unpaged = changes
+            .replace("after: \"{{ page.token }}\", ", "")
+            .replace("max_age_secs: 2592000", "max_age_secs: 2592000\n      unpaged: true");
+        let def = parse_definition("mini.yaml", &with(&unpaged)).unwrap_or_else(|e| panic!("{e}"));
+        assert!(def.streams["items"].changes.as_ref().unwrap().unpaged);
+    }
+
+    #[test]
+    fn an_own_origin_mark_names_a_config_value_of_the_definition() {
+        let hooks = |equals: &str| {
+            format!(
+                "{MINIMAL}\nconfig:\n  app_id: {{description: app}}\nwebhooks:\n  scheme: hubspot\n  event_id: /eventId\n  event_type: /subscriptionType\n  own_origin: {{pointer: /sourceId, equals: \"{equals}\"}}\n"
+            )
+        };
+        parse_definition("mini.yaml", &hooks("{{ config.app_id }}")).unwrap_or_else(|e| panic!("{e}"));
+        let e = err(&hooks("{{ config.app }}"));
+        assert_eq!(e.field, "webhooks.own_origin.equals", "{e}");
+        let e = err(&hooks("{{ record.id }}"));
+        assert_eq!(e.field, "webhooks.own_origin.equals", "{e}");
     }
 
     #[test]

@@ -113,11 +113,35 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     if listening.is_empty() {
         return Ok(vec![]);
     }
+    // The provider says our own integration made this change: for each half of a two-way
+    // link, the echo of a write of ours, dropped and counted without reading the record.
+    let mut out = Vec::with_capacity(listening.len());
+    let listening = if source.is_own_origin(&body) {
+        let (linked, others): (Vec<_>, Vec<_>) = listening.into_iter().partition(|f| f.reverse_flow.is_some());
+        for flow in linked {
+            info!(message = "Event made by our own integration: an echo, dropped.", flow_id = %flow.id, event_id = %stored.event_id);
+            crate::metrics::echoes(&flow.id, 1);
+            out.push((
+                flow.id.clone(),
+                PageCounts {
+                    echoes: 1,
+                    ..PageCounts::default()
+                },
+            ));
+        }
+        if others.is_empty() {
+            return Ok(out);
+        }
+        others
+    } else {
+        listening
+    };
     let (record, fetched_id) = match routed {
         EventRecord::Embedded { record, .. } => (Some(record), None),
         EventRecord::Fetch { stream, id } => (source.fetch_record(&stream, &id).await?, Some(id)),
         EventRecord::Deleted { stream, id } => {
-            return deleted(deps, &conn.tenant, &source, listening, &stream, id, &stored.event_id).await;
+            out.extend(deleted(deps, &conn.tenant, &source, listening, &stream, id, &stored.event_id).await?);
+            return Ok(out);
         }
         EventRecord::Unrouted => (None, None),
     };
@@ -135,9 +159,8 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             )
             .await;
         }
-        return Ok(vec![]);
+        return Ok(out);
     };
-    let mut out = Vec::with_capacity(listening.len());
     for flow in listening {
         let mapping =
             Mapping::cached(&flow.mapping).map_err(|e| SyncError::Config(format!("flow {}: mapping: {e}", flow.id)))?;

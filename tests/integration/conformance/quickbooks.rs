@@ -8,17 +8,22 @@
 //!
 //! 250 customers, invoices, payments and items updated over the past hour: a full read is three
 //! pages of 100 through the query endpoint (`startposition`/`maxresults`), an incremental read
-//! (`Metadata.LastUpdatedTime >= ...`) after five records changed returns them and those in the
-//! 60 s lookback window, and a fetch (a query by Id) finds a record (an unknown id is none).
+//! (the change data capture feed, `cdc?changedSince=...`, one response a run) after five records
+//! changed returns them and those in the 60 s lookback window, fetched as they are now, and a
+//! fetch (a query by Id) finds a record (an unknown id is none). A deleted customer is a
+//! tombstone of the next incremental page (`status: Deleted`), not fetched.
 //! Writes: customers in one batch with a new customer, one QuickBooks refuses (a DisplayName
 //! another customer has), a sparse update of an existing customer (its SyncToken read first,
 //! after a user changed the record so the token the caller last saw is stale) and one without
-//! any name; an invoice batch and a payment batch, each with one record naming no customer.
+//! any name; an invoice batch and a payment batch, each with one record naming no customer;
+//! customers and invoices through the batch endpoint (30 a request, one item refused in place
+//! with its fault, the others written); and `customers.delete` (made inactive; a customer that
+//! is not there is done).
 //! Every request carries `minorversion`.
 
 use serde_json::{json, Value};
 
-use switchyard::connector::{EventRecord, WriteResult};
+use switchyard::connector::{EventRecord, StreamState, WriteResult};
 use switchyard_fakes::quickbooks::{self, QuickBooksConfig, CLIENT_ID, CLIENT_SECRET, REALM_ID, REFRESH_TOKEN};
 
 use super::{client, prove_check, prove_stream, prove_write, StreamCase, WriteCase};
@@ -78,6 +83,32 @@ async fn quickbooks() {
         .await;
     }
     prove_check(&c).await;
+
+    // Change data capture: a customer deleted since the cursor is a tombstone, not fetched,
+    // beside the customers changed since then; the feed is one response.
+    let newest = qbo
+        .find("Customer", "/DisplayName", &format!("Customer {SEEDED}"))
+        .expect("the newest seeded customer");
+    let cursor = newest["MetaData"]["LastUpdatedTime"]
+        .as_str()
+        .expect("a time")
+        .to_owned();
+    let doomed = qbo
+        .find("Customer", "/DisplayName", "Customer 11")
+        .expect("a seeded customer");
+    let doomed_id = doomed["Id"].as_str().expect("an id").to_owned();
+    qbo.delete("Customer", &doomed_id).expect("deleted");
+    let cdc_before = cdc_requests(&qbo);
+    let page = c
+        .read_page("customers", &StreamState::incremental(Some(cursor)))
+        .await
+        .expect("the feed is read");
+    assert_eq!(page.deleted, vec![doomed_id.clone()], "the tombstone");
+    assert!(page.next.is_none(), "CDC does not page");
+    assert!(!page.records.is_empty(), "the customers changed in the lookback window");
+    assert!(page.records.iter().all(|r| r["Id"] != doomed_id.as_str()));
+    assert_eq!(cdc_requests(&qbo), cdc_before + 1);
+    assert!(c.fetch_record("customers", &doomed_id).await.expect("fetch").is_none());
 
     // An id that is not digits never reaches the query language.
     let refused = c
@@ -256,6 +287,81 @@ async fn quickbooks() {
         "the payment was applied to the invoice"
     );
 
+    // The batch endpoint: 30 creates a request; one refused in place (a DisplayName another
+    // customer has), the others written.
+    let batch_before = batch_requests(&qbo);
+    let mut customers: Vec<Value> = (0..31)
+        .map(|i| {
+            json!({"DisplayName": format!("Batch Person {i}"), "GivenName": "Batch",
+            "FamilyName": format!("Person {i}"), "PrimaryEmailAddr": {"Address": format!("batch{i}@example.com")}})
+        })
+        .collect();
+    customers[4] = json!({"DisplayName": "Customer 5"});
+    let before = qbo.count("Customer");
+    prove_write(
+        &c,
+        WriteCase {
+            operation: "customers.create_batch",
+            records: customers,
+            refused: &[4],
+            verify: Box::new(|record: &Value, id: Option<&str>| {
+                let id = id.expect("the destination id is returned");
+                let held = fake
+                    .get("Customer", id)
+                    .unwrap_or_else(|| panic!("customer {id} was written"));
+                assert_eq!(held["DisplayName"], record["DisplayName"]);
+                assert_eq!(held["PrimaryEmailAddr"], record["PrimaryEmailAddr"]);
+            }),
+        },
+    )
+    .await;
+    assert_eq!(qbo.count("Customer"), before + 30);
+    assert_eq!(
+        batch_requests(&qbo),
+        batch_before + 2,
+        "31 records: a batch of 30 and one of 1"
+    );
+    prove_write(
+        &c,
+        WriteCase {
+            operation: "invoices.create_batch",
+            records: vec![
+                json!({"CustomerRef": {"value": customer_id}, "Line": line, "PrivateNote": "batched 1"}),
+                json!({"CustomerRef": {"value": "424242"}, "Line": line}),
+                json!({"CustomerRef": {"value": customer_id}, "Line": line, "PrivateNote": "batched 2"}),
+            ],
+            refused: &[1],
+            verify: Box::new(|record: &Value, id: Option<&str>| {
+                let id = id.expect("the destination id is returned");
+                let held = fake
+                    .get("Invoice", id)
+                    .unwrap_or_else(|| panic!("invoice {id} was written"));
+                assert_eq!(held["PrivateNote"], record["PrivateNote"]);
+            }),
+        },
+    )
+    .await;
+
+    // Deleting a customer makes it inactive; one that is not there is deleted either way.
+    let results = c
+        .write_batch(
+            "customers.delete",
+            &[
+                json!({"Id": customer_id}),
+                json!({"Id": doomed_id}),
+                json!({"Id": "999999"}),
+            ],
+        )
+        .await
+        .expect("the deletes run");
+    for result in &results {
+        assert!(matches!(result, WriteResult::Ok { .. }), "{results:?}");
+    }
+    assert_eq!(
+        qbo.get("Customer", &customer_id).expect("kept, inactive")["Active"],
+        false
+    );
+
     // Every request pinned the minor version.
     let requests = qbo.api.requests.all();
     assert!(requests.len() > 20, "{} requests", requests.len());
@@ -276,4 +382,22 @@ async fn quickbooks() {
     }
     let violations = qbo.api.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
+}
+
+fn cdc_requests(qbo: &quickbooks::QuickBooksFake) -> usize {
+    qbo.api
+        .requests
+        .all()
+        .iter()
+        .filter(|r| r.path.ends_with("/cdc"))
+        .count()
+}
+
+fn batch_requests(qbo: &quickbooks::QuickBooksFake) -> usize {
+    qbo.api
+        .requests
+        .all()
+        .iter()
+        .filter(|r| r.path.ends_with("/batch"))
+        .count()
 }
