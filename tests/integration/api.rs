@@ -721,6 +721,53 @@ async fn a_revoked_key_is_refused_and_a_rotated_key_works_only_during_its_overla
     api.clock.advance(1);
     assert_eq!(api.call("GET", "/v1/flows", &old, None).await.status, 401);
     assert_eq!(api.call("GET", "/v1/flows", &new, None).await.status, 200);
+    // The overlap's end is not the table's TTL attribute, so DynamoDB never deletes the old
+    // key's item: it stays listed, inactive, with the end of its overlap.
+    let ttl = api
+        .env
+        .clients
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&api.env.table)
+        .send()
+        .await
+        .unwrap();
+    let ttl_attr = ttl
+        .time_to_live_description()
+        .and_then(|d| d.attribute_name())
+        .expect("the table has a TTL attribute")
+        .to_string();
+    let item = api
+        .env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&api.env.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("APIKEY#{old_prefix}")),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("APIKEY".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the rotated key's item is kept");
+    assert!(
+        !item.contains_key(&ttl_attr),
+        "the rotated key carries the TTL attribute {ttl_attr}"
+    );
+    let keys = api.call("GET", "/v1/keys", &admin, None).await;
+    let listed = keys.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["prefix"] == old_prefix.as_str())
+        .expect("the rotated key is listed");
+    assert_eq!(
+        (&listed["active"], &listed["expires_at"]),
+        (&json!(false), &json!(NOW + 600))
+    );
 
     // Revocation: refused at once, listed as inactive.
     let new_prefix = &new["sy_live_".len().."sy_live_".len() + 12];
