@@ -3445,15 +3445,16 @@ async fn tenant_connectors_are_capped_and_a_delete_that_died_half_way_is_finishe
         404
     );
 
-    let db = &api.env.clients.dynamodb;
+    let (db, table) = (api.env.clients.dynamodb.clone(), api.env.table.clone());
+    let pk_of = |id: &str| format!("TCONN#{}#{id}", api.tenant("tenant-caps"));
     let partition = |id: &'static str| {
-        let pk = format!("TCONN#{}#{id}", api.tenant("tenant-caps"));
+        let (db, table, pk) = (db.clone(), table.clone(), pk_of(id));
         async move {
             let out = db
                 .query()
-                .table_name(&api.env.table)
+                .table_name(&table)
                 .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.clone()))
+                .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
                 .consistent_read(true)
                 .send()
                 .await
@@ -3465,10 +3466,10 @@ async fn tenant_connectors_are_capped_and_a_delete_that_died_half_way_is_finishe
         }
     };
     let remove = |id: &'static str, sk: &'static str| {
-        let pk = format!("TCONN#{}#{id}", api.tenant("tenant-caps"));
+        let (db, table, pk) = (db.clone(), table.clone(), pk_of(id));
         async move {
             db.delete_item()
-                .table_name(&api.env.table)
+                .table_name(&table)
                 .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
                 .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
                 .send()
