@@ -576,7 +576,7 @@ mod tests {
         assert_eq!(item[OVERLAP_ENDS_ATTR], AttributeValue::N("200".into()));
         assert_eq!(from_item(item, "abcd1234").unwrap(), k);
         // An item rotated by an earlier release reads the same.
-        let mut old: HashMap<String, AttributeValue> = serde_dynamo::to_item(&key()).unwrap();
+        let mut old: HashMap<String, AttributeValue> = serde_dynamo::to_item(key()).unwrap();
         old.insert(LEGACY_OVERLAP_ENDS_ATTR.into(), AttributeValue::N("200".into()));
         assert_eq!(from_item(old, "abcd1234").unwrap().expires_at, Some(200));
     }
