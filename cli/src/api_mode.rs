@@ -1,7 +1,9 @@
 //! The CLI through the management API: when `SWITCHYARD_API_URL` and `SWITCHYARD_API_KEY` are
-//! both set, `status`, `flows list` and `dead-letters list|show` ask `/v1/...` instead of reading
-//! DynamoDB, and act as the key's tenant with the key's role (so a viewer key is enough, and no
-//! AWS credentials are needed). Every such command says on stderr which mode it is in.
+//! both set, `status`, `flows list|run|pause|resume`, `dead-letters list|show|replay` and
+//! `connections list` ask `/v1/...` instead of DynamoDB, and act as the key's tenant with the
+//! key's role (a viewer key reads, a runner key runs and replays, an editor key pauses and
+//! resumes; no AWS credentials are needed). `connections test` and `connectors upload` work
+//! only this way. Every such command says on stderr which mode it is in.
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -108,16 +110,22 @@ impl ApiClient {
         let body: Value = serde_json::from_str(&text)
             .with_context(|| format!("the API answered {status} with something that is not JSON"))?;
         if status >= 400 {
-            let detail = body["detail"].as_str().unwrap_or("no detail");
-            let hint = match status {
-                401 => " (check SWITCHYARD_API_KEY: unknown, revoked or expired)",
-                403 => " (the key's role may not; ask an admin for a key with more rights)",
-                429 => " (over the key's hourly allowance; see Retry-After)",
-                _ => "",
-            };
-            bail!("the management API answered {status} for GET /v1/{path}: {detail}{hint}");
+            bail!(refusal(status, "GET", path, &body));
         }
         Ok(Some(body))
+    }
+
+    /// `POST /v1/<path>` with a JSON body (an action: run, pause, replay, test): the answer,
+    /// `Ok(None)` for a 404, an error naming the API's problem otherwise.
+    pub async fn act(&self, path: &str, body: &Value) -> anyhow::Result<Option<Value>> {
+        let (status, answer) = self.post(path, "application/json", body.to_string()).await?;
+        if status == 404 {
+            return Ok(None);
+        }
+        if status >= 400 {
+            bail!(refusal(status, "POST", path, &answer));
+        }
+        Ok(Some(answer))
     }
 
     /// `POST /v1/<path>` with a body of `content_type`: the status and the JSON answer (a
@@ -164,6 +172,18 @@ impl ApiClient {
             }
         }
     }
+}
+
+/// What a refused request says: the status, the problem's detail, and what to check.
+fn refusal(status: u16, method: &str, path: &str, body: &Value) -> String {
+    let detail = body["detail"].as_str().unwrap_or("no detail");
+    let hint = match status {
+        401 => " (check SWITCHYARD_API_KEY: unknown, revoked or expired)",
+        403 => " (the key's role may not; ask an admin for a key with more rights)",
+        429 => " (over the key's hourly allowance; see Retry-After)",
+        _ => "",
+    };
+    format!("the management API answered {status} for {method} /v1/{path}: {detail}{hint}")
 }
 
 /// A path segment, percent-encoded.

@@ -30,10 +30,11 @@ pub enum ConnectionsCommand {
     ///
     /// Prints the connection (with its webhook path /hooks/<id>) as JSON.
     Create(Box<CreateArgs>),
-    /// List a tenant's connections.
+    /// List a tenant's connections (through the management API when SWITCHYARD_API_URL and
+    /// SWITCHYARD_API_KEY are set: the key's tenant).
     List {
         #[command(flatten)]
-        target: Target,
+        target: crate::api_mode::EitherTarget,
         /// Tenant whose connections to list.
         #[arg(long, default_value = "default")]
         tenant: String,
@@ -45,6 +46,13 @@ pub enum ConnectionsCommand {
     Show {
         #[command(flatten)]
         target: Target,
+        /// Connection id.
+        id: String,
+    },
+    /// Run a connection's check request now, through the management API
+    /// (SWITCHYARD_API_URL and SWITCHYARD_API_KEY, a runner key or above), and print the
+    /// result; exit 1 when the check failed.
+    Test {
         /// Connection id.
         id: String,
     },
@@ -111,6 +119,7 @@ pub fn run(cmd: ConnectionsCommand) -> Outcome {
         match cmd {
             ConnectionsCommand::Create(args) => create(*args).await,
             ConnectionsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
+            ConnectionsCommand::Test { id } => test(&id).await,
             ConnectionsCommand::Show { target, id } => show(target, &id).await,
         }
     })
@@ -246,24 +255,72 @@ async fn create(args: CreateArgs) -> Outcome {
     Ok(true)
 }
 
-async fn list(target: Target, tenant: &str, json: bool) -> Outcome {
-    let clients = clients(&target).await;
-    let store = ConnectionStore::new(clients.dynamodb, &target.table);
-    let conns = store.list(tenant).await?;
-    if json {
-        print_json(&conns)?;
-        return Ok(true);
-    }
-    if conns.is_empty() {
+async fn list(target: crate::api_mode::EitherTarget, tenant: &str, json: bool) -> Outcome {
+    // (id, provider, webhook scheme, name) per connection.
+    let rows: Vec<[String; 4]> = match target.mode()? {
+        crate::api_mode::Mode::Api(api) => {
+            if tenant != "default" {
+                eprintln!("--tenant {tenant} is ignored: through the API the key's tenant is listed");
+            }
+            let items = api.all("connections").await?;
+            if json {
+                print_json(&items)?;
+                return Ok(true);
+            }
+            let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
+            items
+                .iter()
+                .map(|c| [s(&c["id"]), s(&c["provider"]), s(&c["webhook_scheme"]), s(&c["name"])])
+                .collect()
+        }
+        crate::api_mode::Mode::Direct(target) => {
+            let clients = clients(&target).await;
+            let conns = ConnectionStore::new(clients.dynamodb, &target.table)
+                .list(tenant)
+                .await?;
+            if json {
+                print_json(&conns)?;
+                return Ok(true);
+            }
+            conns
+                .into_iter()
+                .map(|c| {
+                    let scheme = c.webhook.as_ref().map(|w| w.scheme.name()).unwrap_or("-").to_string();
+                    [c.id, c.provider, scheme, c.name]
+                })
+                .collect()
+        }
+    };
+    if rows.is_empty() {
         println!("no connections for tenant {tenant}");
         return Ok(true);
     }
     println!("{:<34} {:<12} {:<18} NAME", "ID", "PROVIDER", "WEBHOOK SCHEME");
-    for c in conns {
-        let scheme = c.webhook.as_ref().map(|w| w.scheme.name()).unwrap_or("-");
-        println!("{:<34} {:<12} {:<18} {}", c.id, c.provider, scheme, c.name);
+    for [id, provider, scheme, name] in rows {
+        println!("{id:<34} {provider:<12} {scheme:<18} {name}");
     }
     Ok(true)
+}
+
+/// `connections test`: the connection's check request, run now by the management API (with
+/// the deployment's network guard and secrets); prints the result as JSON and fails when the
+/// check did.
+async fn test(id: &str) -> Outcome {
+    let Some(api) = crate::api_mode::ApiClient::from_env()? else {
+        bail!(
+            "connections test runs through the management API: set {} and {} (a runner key or above)",
+            crate::api_mode::URL_VAR,
+            crate::api_mode::KEY_VAR
+        );
+    };
+    eprintln!("mode: management API (tenant and role are the key's)");
+    let path = format!("connections/{}/test", crate::api_mode::segment(id));
+    let Some(result) = api.act(&path, &serde_json::json!({})).await? else {
+        eprintln!("connection {id} does not exist");
+        return Ok(false);
+    };
+    print_json(&result)?;
+    Ok(result["ok"].as_bool().unwrap_or(false))
 }
 
 async fn show(target: Target, id: &str) -> Outcome {

@@ -11,7 +11,7 @@ use switchyard::store::flows::FlowStore;
 use switchyard::store::jobs::JobStore;
 
 use crate::api_mode::{segment, ApiClient, EitherTarget, Mode};
-use crate::connections::{clients, Target};
+use crate::connections::clients;
 use crate::Outcome;
 
 #[derive(Debug, Args)]
@@ -53,7 +53,7 @@ pub enum DeadLettersCommand {
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
     #[command(flatten)]
-    target: Target,
+    target: EitherTarget,
     /// The dead letter to replay; or --all with --flow / --since.
     #[arg(conflicts_with = "all", required_unless_present = "all")]
     key: Option<String>,
@@ -62,10 +62,10 @@ pub struct ReplayArgs {
     all: bool,
     #[command(flatten)]
     selection: Selection,
-    /// The sync queue.
+    /// The sync queue (direct mode).
     #[arg(long, env = "SYNC_QUEUE_URL", value_name = "URL")]
-    queue_url: String,
-    /// Who replays, for the audit log; default $USER.
+    queue_url: Option<String>,
+    /// Who replays, for the audit log; default $USER (through the API the key is audited).
     #[arg(long, env = "USER", default_value = "unknown")]
     actor: String,
 }
@@ -237,12 +237,19 @@ async fn show(target: EitherTarget, key: &str) -> Outcome {
 }
 
 async fn replay(args: ReplayArgs) -> Outcome {
-    let aws = clients(&args.target).await;
-    let store = DeadLetterStore::new(aws.dynamodb.clone(), &args.target.table);
-    let flows = FlowStore::new(aws.dynamodb.clone(), &args.target.table);
-    let connections = ConnectionStore::new(aws.dynamodb.clone(), &args.target.table);
-    let jobs = JobStore::new(aws.dynamodb.clone(), &args.target.table);
-    let queue = SyncQueue::new(aws.sqs.clone(), &args.queue_url);
+    let target = match args.target.mode()? {
+        Mode::Api(api) => return replay_through_api(&api, args.key, args.all, args.selection).await,
+        Mode::Direct(target) => target,
+    };
+    let Some(queue_url) = args.queue_url.as_deref().filter(|q| !q.is_empty()) else {
+        bail!("replay needs the sync queue: pass --queue-url or set SYNC_QUEUE_URL (or use the management API)");
+    };
+    let aws = clients(&target).await;
+    let store = DeadLetterStore::new(aws.dynamodb.clone(), &target.table);
+    let flows = FlowStore::new(aws.dynamodb.clone(), &target.table);
+    let connections = ConnectionStore::new(aws.dynamodb.clone(), &target.table);
+    let jobs = JobStore::new(aws.dynamodb.clone(), &target.table);
+    let queue = SyncQueue::new(aws.sqs.clone(), queue_url);
     let targets = match &args.key {
         Some(key) => match store.get(key).await? {
             Some(d) => vec![d],
@@ -273,6 +280,56 @@ async fn replay(args: ReplayArgs) -> Outcome {
         }
     }
     println!("{} replayed, {failed} not", targets.len() - failed);
+    Ok(failed == 0)
+}
+
+/// `replay` through the management API: one dead letter, or every parked one the selection
+/// matches (listed as `list` does), each with `POST /v1/dead-letters/{key}/replay` (a runner
+/// key; audited as the key).
+async fn replay_through_api(api: &ApiClient, key: Option<String>, all: bool, selection: Selection) -> Outcome {
+    let keys: Vec<String> = match key {
+        Some(key) => vec![key],
+        None if all => {
+            let mut query = vec!["status=parked".to_string()];
+            if let Some(since) = selection.since.as_deref() {
+                query.push(format!("since={}", parse_time(since)?));
+            }
+            let mut items = api.all(&format!("dead-letters?{}", query.join("&"))).await?;
+            if let Some(flow_id) = &selection.flow {
+                let flow = api
+                    .get(&format!("flows/{}", segment(flow_id)))
+                    .await?
+                    .with_context(|| format!("flow {flow_id} does not exist"))?;
+                let source = flow["source_connection"].as_str().unwrap_or_default().to_string();
+                items.retain(|d| {
+                    d["flow_id"].as_str() == Some(flow_id.as_str()) || d["connection_id"].as_str() == Some(&source)
+                });
+            }
+            items
+                .iter()
+                .filter_map(|d| d["key"].as_str().map(str::to_string))
+                .collect()
+        }
+        None => bail!("name a dead letter, or give --all (with --flow / --since to narrow it)"),
+    };
+    let mut failed = 0;
+    for key in &keys {
+        match api
+            .act(&format!("dead-letters/{}/replay", segment(key)), &serde_json::json!({}))
+            .await
+        {
+            Ok(Some(_)) => println!("replayed {key}"),
+            Ok(None) => {
+                failed += 1;
+                eprintln!("not replayed {key}: no such dead letter (see `switchyard dead-letters list`)");
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("not replayed {key}: {e}");
+            }
+        }
+    }
+    println!("{} replayed, {failed} not", keys.len() - failed);
     Ok(failed == 0)
 }
 

@@ -68,8 +68,22 @@ pub enum FlowsCommand {
         json: bool,
     },
     /// Run a sync job for a flow now, here, printing progress per page (or --enqueue it for
-    /// connector-sync).
+    /// connector-sync). Through the management API the job is always enqueued.
     Run(Box<RunArgs>),
+    /// Pause a flow: it is neither dispatched on its schedule nor run by events until resumed.
+    Pause {
+        #[command(flatten)]
+        target: crate::api_mode::EitherTarget,
+        /// Flow id.
+        id: String,
+    },
+    /// Resume a paused flow (a scheduled one is due at once).
+    Resume {
+        #[command(flatten)]
+        target: crate::api_mode::EitherTarget,
+        /// Flow id.
+        id: String,
+    },
     /// The conflicts a two-way link parked for review (`--on-conflict manual`), with both
     /// versions and the base.
     Reviews {
@@ -272,7 +286,7 @@ fn parse_lookup(text: &str) -> Result<switchyard::store::flows::LinkLookup, Stri
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
-    target: Target,
+    target: crate::api_mode::EitherTarget,
     /// Flow id.
     id: String,
     /// Full refresh instead of the flow's mode.
@@ -319,6 +333,8 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
             FlowsCommand::Create(args) => create(*args).await,
             FlowsCommand::List { target, tenant, json } => list(target, &tenant, json).await,
             FlowsCommand::Run(args) => run_flow(*args).await,
+            FlowsCommand::Pause { target, id } => set_enabled(target, &id, false).await,
+            FlowsCommand::Resume { target, id } => set_enabled(target, &id, true).await,
             FlowsCommand::Suggest(args) => suggest(*args).await,
             FlowsCommand::Reviews { target, flow } => {
                 let aws = clients(&target).await;
@@ -451,7 +467,10 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                 };
                 let aws = clients(&target).await;
                 let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb.clone(), &target.table);
-                let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb, &target.table);
+                let connections =
+                    switchyard::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &target.table);
+                let tenant_connectors =
+                    switchyard::store::tenant_connectors::TenantConnectorStore::new(aws.dynamodb, &target.table);
                 let registry = switchyard::connector::Registry::embedded()?;
                 let matching = match (link_threshold, create_threshold) {
                     (None, None) => None,
@@ -471,6 +490,7 @@ pub fn run(cmd: FlowsCommand) -> Outcome {
                     flows: &flows,
                     connections: &connections,
                     registry: &registry,
+                    tenant_connectors: Some(&tenant_connectors),
                 };
                 sync::link_flows(
                     &ctx,
@@ -738,14 +758,74 @@ async fn list(target: crate::api_mode::EitherTarget, tenant: &str, json: bool) -
     Ok(true)
 }
 
+/// `flows pause` (`false`) and `flows resume` (`true`).
+async fn set_enabled(target: crate::api_mode::EitherTarget, id: &str, enabled: bool) -> Outcome {
+    let verb = if enabled { "resume" } else { "pause" };
+    match target.mode()? {
+        crate::api_mode::Mode::Api(api) => {
+            let path = format!("flows/{}/{verb}", crate::api_mode::segment(id));
+            if api.act(&path, &serde_json::json!({})).await?.is_none() {
+                eprintln!("flow {id} does not exist");
+                return Ok(false);
+            }
+        }
+        crate::api_mode::Mode::Direct(target) => {
+            let aws = clients(&target).await;
+            let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table);
+            let Some(mut flow) = flows.get(id).await? else {
+                eprintln!("flow {id} does not exist");
+                return Ok(false);
+            };
+            flow.enabled = enabled;
+            // As the API does: a resumed scheduled flow is due at once.
+            if enabled && flow.schedule_interval_secs.is_some() && flow.next_run_at.is_none() {
+                flow.next_run_at = Some(SystemClock.now_unix());
+            }
+            if !flows.update_settings(&flow).await? {
+                eprintln!("flow {id} does not exist");
+                return Ok(false);
+            }
+        }
+    }
+    println!("{} flow {id}", if enabled { "resumed" } else { "paused" });
+    Ok(true)
+}
+
 async fn run_flow(args: RunArgs) -> Outcome {
+    let target = match args.target.mode()? {
+        crate::api_mode::Mode::Api(api) => {
+            if args.allow_private_network {
+                eprintln!("--allow-private-network is ignored: the job runs with the deployment's settings");
+            }
+            if !args.enqueue {
+                eprintln!("through the management API the job is enqueued for connector-sync, not run here");
+            }
+            let body = if args.full {
+                serde_json::json!({"mode": "full"})
+            } else {
+                serde_json::json!({})
+            };
+            let path = format!("flows/{}/run", crate::api_mode::segment(&args.id));
+            let Some(job) = api.act(&path, &body).await? else {
+                eprintln!("flow {} does not exist", args.id);
+                return Ok(false);
+            };
+            println!(
+                "enqueued job {} of flow {}",
+                job["job_id"].as_str().unwrap_or("?"),
+                args.id
+            );
+            return Ok(true);
+        }
+        crate::api_mode::Mode::Direct(target) => target,
+    };
     if args.enqueue && args.queue_url.is_none() {
         bail!("--enqueue needs the sync queue: pass --queue-url or set SYNC_QUEUE_URL");
     }
-    let aws = clients(&args.target).await;
+    let aws = clients(&target).await;
     let config = SyncConfig {
         sync_queue_url: args.queue_url.clone().unwrap_or_default(),
-        ..local_sync_config(&args.target.table, args.allow_private_network)
+        ..local_sync_config(&target.table, args.allow_private_network)
     };
     let deps = SyncDeps::new(config, &aws, Arc::new(Registry::embedded()?), Arc::new(SystemClock))?;
     let flow = deps

@@ -957,3 +957,164 @@ async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_prints_
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(stdout(&refused).contains("field `base_url`"), "{}", stdout(&refused));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flows_run_pause_resume_dead_letter_replay_and_connections_list_and_test_go_through_the_api() {
+    use switchyard::queue::{Envelope, SyncJobRef, SyncMessage};
+    use switchyard::store::api_keys::{Role, Tier};
+    use switchyard::store::connections::{Connection, ConnectionStore};
+    use switchyard::store::dead_letters::{DeadLetter, DeadLetterStatus, DeadLetterStore};
+    use switchyard::store::flows::{Flow, FlowStore};
+
+    let env = TestEnv::new().await;
+    let tenant = format!("cli-ops-{}", &ulid_like()[..8].to_lowercase());
+    let db = env.clients.dynamodb.clone();
+    ConnectionStore::new(db.clone(), &env.table)
+        .create(&Connection {
+            id: "conn_cli_ops".into(),
+            tenant: tenant.clone(),
+            provider: "stripe".into(),
+            name: "Stripe ops".into(),
+            webhook: None,
+            secret_arn: None,
+            config: Default::default(),
+            created_at: 0,
+        })
+        .await
+        .unwrap();
+    let flows = FlowStore::new(db.clone(), &env.table);
+    flows
+        .create(&Flow {
+            id: "flow_cli_ops".into(),
+            tenant: tenant.clone(),
+            name: "flow_cli_ops".into(),
+            source_connection: "conn_cli_ops".into(),
+            source_stream: "customers".into(),
+            destination_connection: "conn_cli_ops".into(),
+            destination_operation: "customers.create".into(),
+            mapping: ".".into(),
+            mode: Default::default(),
+            schedule_interval_secs: None,
+            event_types: vec![],
+            enabled: true,
+            created_at: 0,
+            cursor: None,
+            next_run_at: None,
+            retry_schedule_secs: None,
+            reverse_flow: None,
+            on_conflict: Default::default(),
+            lookups: Vec::new(),
+            match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
+        })
+        .await
+        .unwrap();
+    let dead = DeadLetterStore::new(db.clone(), &env.table);
+    for job in ["job_1", "job_2"] {
+        let message = Envelope::new(SyncMessage::SyncJob(SyncJobRef {
+            flow_id: "flow_cli_ops".into(),
+            job_id: job.into(),
+            attempt: 5,
+        }));
+        dead.put(&DeadLetter {
+            key: format!("job:flow_cli_ops:{job}"),
+            kind: "sync_job".into(),
+            connection_id: None,
+            flow_id: Some("flow_cli_ops".into()),
+            message: serde_json::to_string(&message).unwrap(),
+            attempts: 5,
+            history: vec![],
+            classification: "transient".into(),
+            reason: "exhausted".into(),
+            last_error: "Stripe answered 503".into(),
+            parked_at: 1_800_000_000,
+            status: DeadLetterStatus::Parked,
+            replayed_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    let keys = switchyard::store::api_keys::ApiKeyStore::new(db.clone(), &env.table);
+    let key_of = |role| {
+        let (keys, tenant) = (keys.clone(), tenant.clone());
+        async move {
+            let (new, _) = switchyard::admin::create_api_key(&keys, &tenant, "cli", role, Tier::Free, "test", 0)
+                .await
+                .unwrap();
+            secrecy::ExposeSecret::expose_secret(&new.key).to_string()
+        }
+    };
+    let (runner, editor) = (key_of(Role::Runner).await, key_of(Role::Editor).await);
+    let url = serve_api(&env).await;
+    let run = |args: Vec<&'static str>, key: &str| {
+        let (url, key) = (url.clone(), key.to_string());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_switchyard"))
+                .args(&args)
+                .env_remove("AWS_ENDPOINT_URL")
+                .env_remove("TABLE_NAME")
+                .env_remove("SYNC_QUEUE_URL")
+                .env("SWITCHYARD_API_URL", &url)
+                .env("SWITCHYARD_API_KEY", &key)
+                .env("RUST_LOG", "warn")
+                .output()
+                .expect("the switchyard binary runs")
+        })
+    };
+
+    let listed = run(vec!["connections", "list"], &runner).await.unwrap();
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(stderr(&listed).contains("mode: management API"), "{}", stderr(&listed));
+    assert!(
+        stdout(&listed).contains("conn_cli_ops") && stdout(&listed).contains("Stripe ops"),
+        "{}",
+        stdout(&listed)
+    );
+    // No credentials: the API says there is nothing to check, and the command fails.
+    let tested = run(vec!["connections", "test", "conn_cli_ops"], &runner).await.unwrap();
+    assert_eq!(tested.status.code(), Some(1), "{}", stderr(&tested));
+    let result: serde_json::Value = serde_json::from_str(&stdout(&tested)).expect("the result is JSON");
+    assert_eq!(result["ok"], false, "{result}");
+    let missing = run(vec!["connections", "test", "conn_nope"], &runner).await.unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+
+    // Run: enqueued by the API, the job's id printed.
+    let ran = run(vec!["flows", "run", "flow_cli_ops", "--full"], &runner)
+        .await
+        .unwrap();
+    assert_eq!(ran.status.code(), Some(0), "{}", stderr(&ran));
+    assert!(stdout(&ran).starts_with("enqueued job "), "{}", stdout(&ran));
+    // Pause needs an editor: a runner is refused with the API's 403, said plainly.
+    let refused = run(vec!["flows", "pause", "flow_cli_ops"], &runner).await.unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("403"), "{}", stderr(&refused));
+    let paused = run(vec!["flows", "pause", "flow_cli_ops"], &editor).await.unwrap();
+    assert_eq!(paused.status.code(), Some(0), "{}", stderr(&paused));
+    assert!(!flows.get("flow_cli_ops").await.unwrap().unwrap().enabled);
+    let resumed = run(vec!["flows", "resume", "flow_cli_ops"], &editor).await.unwrap();
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(flows.get("flow_cli_ops").await.unwrap().unwrap().enabled);
+
+    // Replay one by key, then the rest by filter: each through the API, marked replayed.
+    let one = run(vec!["dead-letters", "replay", "job:flow_cli_ops:job_1"], &runner)
+        .await
+        .unwrap();
+    assert_eq!(one.status.code(), Some(0), "{}{}", stdout(&one), stderr(&one));
+    let rest = run(
+        vec!["dead-letters", "replay", "--all", "--flow", "flow_cli_ops"],
+        &runner,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rest.status.code(), Some(0), "{}{}", stdout(&rest), stderr(&rest));
+    assert!(
+        stdout(&rest).contains("replayed job:flow_cli_ops:job_2") && stdout(&rest).contains("1 replayed, 0 not"),
+        "{}",
+        stdout(&rest)
+    );
+    for job in ["job_1", "job_2"] {
+        let d = dead.get(&format!("job:flow_cli_ops:{job}")).await.unwrap().unwrap();
+        assert_eq!(d.status, DeadLetterStatus::Replayed, "{job}");
+    }
+}

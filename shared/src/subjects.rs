@@ -10,11 +10,21 @@
 //! per event, the sync's link `BatchWriteItem` and the review queue's `PutItem` carry two more
 //! attributes. An export or erasure is then one `Query` of the tenant's subject partition.
 //!
+//! **Second addresses.** An item is indexed on itself under its first address; each further
+//! address (a `cc`, an invitee list, a record's second email field; up to ten) gets a pointer
+//! item in its own partition ([`crate::store::subjects::pointer_item`]), so a person is found by
+//! any of their addresses. Pointers cost a `BatchWriteItem` only for items with more than one
+//! address, and never on the receiver's warm path: an event's pointers are written by
+//! connector-sync when it first takes the event (so the receiver keeps its one write and one
+//! send), a record link's beside the link by the sync that writes it, a review item's when it
+//! is parked.
+//!
 //! Trade-offs, said plainly:
-//! - An item is indexed under **one** address, its first. A person whose address is only the
-//!   second on an item (a `cc`, an invitee list) is not found through that item. Indexing every
-//!   address would need an index item per extra address: an extra write per such event on the
-//!   receiver's warm path, which the budget (one write, one send) does not allow.
+//! - An event whose message never reaches connector-sync (parked before its first delivery
+//!   was processed) has no pointers; it is found by its first address only.
+//! - Erasing a person removes the items found and the person's pointers; the pointers other
+//!   addresses hold to a removed item are left (they hold no personal data, events' expire with
+//!   the event's TTL) and are skipped, and removed by that address's own erasure.
 //! - Items written before the index existed are not indexed (events expire with their TTL;
 //!   links are indexed when next written).
 //! - Dead letters are not indexed: they are few (one index partition, which `GET
@@ -67,6 +77,50 @@ pub fn subject_of_value(tenant: &str, value: &serde_json::Value) -> Option<Strin
         return None;
     }
     first_email_in_value(value).map(|e| subject_key(tenant, &e))
+}
+
+/// The subject keys of every address among a record's strings after the first (its own
+/// subject), in document order, at most [`crate::store::subjects::MAX_OTHER_ADDRESSES`].
+pub fn other_subjects_of_value(tenant: &str, value: &serde_json::Value) -> Vec<String> {
+    let mut emails = Vec::new();
+    emails_in_value(value, &mut emails);
+    others(tenant, emails)
+}
+
+/// The subject keys of every address in a body after the first.
+pub fn other_subjects_of_bytes(tenant: &str, body: &[u8]) -> Vec<String> {
+    if !body.contains(&b'@') && !contains(body, b"%40") {
+        return Vec::new();
+    }
+    others(tenant, emails_in_bytes(body))
+}
+
+fn others(tenant: &str, emails: Vec<String>) -> Vec<String> {
+    if tenant.is_empty() {
+        return Vec::new();
+    }
+    emails
+        .into_iter()
+        .skip(1)
+        .take(crate::store::subjects::MAX_OTHER_ADDRESSES)
+        .map(|e| subject_key(tenant, &e))
+        .collect()
+}
+
+fn emails_in_value(value: &serde_json::Value, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => {
+            for e in emails_in_text(s) {
+                if !out.contains(&e) {
+                    out.push(e);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| emails_in_value(v, out)),
+        Value::Object(map) => map.values().for_each(|v| emails_in_value(v, out)),
+        _ => {}
+    }
 }
 
 /// The first address among `value`'s strings, depth first in document order.
@@ -226,5 +280,30 @@ mod tests {
         assert!(text_holds("bad email Ada@Example.com refused", "ada@example.com"));
         assert!(!text_holds("bad email ada@example.com.au refused", "ada@example.com"));
         assert!(!text_holds("bad email xada@example.com refused", "ada@example.com"));
+    }
+
+    #[test]
+    fn every_address_after_the_first_gets_its_own_subject_key() {
+        // Keys in their map order (`cc` < `email` < `note`): bob is this record's first.
+        let record = json!({"cc": ["bob@example.org", "Ada@example.com"], "email": "ada@example.com", "note": "ask eve@example.net"});
+        assert_eq!(first_email_in_value(&record).as_deref(), Some("bob@example.org"));
+        assert_eq!(
+            other_subjects_of_value("acme", &record),
+            [
+                subject_key("acme", "ada@example.com"),
+                subject_key("acme", "eve@example.net")
+            ]
+        );
+        assert_eq!(
+            other_subjects_of_bytes("acme", br#"{"to":"ada@example.com","cc":"bob@example.org"}"#),
+            [subject_key("acme", "bob@example.org")]
+        );
+        assert!(other_subjects_of_value("acme", &json!({"email": "ada@example.com"})).is_empty());
+        assert!(other_subjects_of_bytes("", b"a@example.com b@example.com").is_empty());
+        let many: Vec<String> = (0..30).map(|i| format!("p{i}@example.com")).collect();
+        assert_eq!(
+            other_subjects_of_value("acme", &json!(many)).len(),
+            crate::store::subjects::MAX_OTHER_ADDRESSES
+        );
     }
 }

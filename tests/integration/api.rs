@@ -721,6 +721,53 @@ async fn a_revoked_key_is_refused_and_a_rotated_key_works_only_during_its_overla
     api.clock.advance(1);
     assert_eq!(api.call("GET", "/v1/flows", &old, None).await.status, 401);
     assert_eq!(api.call("GET", "/v1/flows", &new, None).await.status, 200);
+    // The overlap's end is not the table's TTL attribute, so DynamoDB never deletes the old
+    // key's item: it stays listed, inactive, with the end of its overlap.
+    let ttl = api
+        .env
+        .clients
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&api.env.table)
+        .send()
+        .await
+        .unwrap();
+    let ttl_attr = ttl
+        .time_to_live_description()
+        .and_then(|d| d.attribute_name())
+        .expect("the table has a TTL attribute")
+        .to_string();
+    let item = api
+        .env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&api.env.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("APIKEY#{old_prefix}")),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("APIKEY".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the rotated key's item is kept");
+    assert!(
+        !item.contains_key(&ttl_attr),
+        "the rotated key carries the TTL attribute {ttl_attr}"
+    );
+    let keys = api.call("GET", "/v1/keys", &admin, None).await;
+    let listed = keys.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["prefix"] == old_prefix.as_str())
+        .expect("the rotated key is listed");
+    assert_eq!(
+        (&listed["active"], &listed["expires_at"]),
+        (&json!(false), &json!(NOW + 600))
+    );
 
     // Revocation: refused at once, listed as inactive.
     let new_prefix = &new["sy_live_".len().."sy_live_".len() + 12];
@@ -3221,4 +3268,369 @@ async fn possible_duplicates_are_listed_and_answered_through_the_api_and_audited
             "{record} {status} audited: {resolved:?}"
         );
     }
+}
+
+/// `custom-items` with a `webhooks:` section of its own: basic auth, the event id and type at
+/// pointers only this definition names.
+fn hooked_items_connector(id: &str) -> String {
+    format!(
+        "{}webhooks:\n  scheme: basic-auth\n  event_id: /meta/delivery\n  event_type: /meta/kind\n  object: /item\n  events: {{\"item.*\": items}}\n",
+        ITEMS_CONNECTOR.replace("custom-items", id)
+    )
+}
+
+#[tokio::test]
+async fn a_tenant_connectors_own_webhooks_section_verifies_its_deliveries_and_its_streams_get_suggestions() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-hooks", Role::Admin, Tier::Enterprise).await;
+    let stranger = api.bootstrap("tenant-other", Role::Admin, Tier::Enterprise).await;
+    let r = api
+        .upload(
+            &admin,
+            "/v1/connectors",
+            &hooked_items_connector("custom-hooked"),
+            "application/yaml",
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["webhook_scheme"], "basic-auth");
+
+    // No scheme named: the connector's own section says, with its pointers.
+    const HOOK_SECRET: &str = "hooks-user:hooks-password-7d1";
+    switchyard_tests::log_capture::known_secret(HOOK_SECRET);
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_hooked", "provider": "custom-hooked",
+                        "config": {"workspace": "acme"}, "credentials": {"api_key": ITEMS_KEY},
+                        "webhook": {"secret": HOOK_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["webhook_scheme"], "basic-auth");
+    // A built-in without a `webhooks:` section and no scheme named: the field, plainly.
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"provider": "bigquery", "webhook": {"secret": "x"}})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("webhook.scheme")),
+        "{}",
+        r.body
+    );
+
+    // The receiver verifies a delivery with the basic-auth secret and reads the event id and
+    // type where the uploaded definition says (without its pointers: a body hash and
+    // `unknown`).
+    let config = switchyard::config::ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(api.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(api.env.queue_url.clone()),
+        _ => None,
+    })
+    .expect("test config is complete");
+    let receiver = switchyard::receiver::ReceiverDeps::new(config, &api.env.clients, Arc::new(api.clock.clone()));
+    let body = br#"{"meta": {"delivery": "dlv-77", "kind": "item.updated"}, "item": {"id": "it_1", "name": "Widget"}}"#;
+    let auth = |secret: &str| {
+        use base64::Engine as _;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(secret))
+    };
+    for (secret, status) in [("hooks-user:wrong", 401), (HOOK_SECRET, 200)] {
+        let ev = crate::receiver::apigw_event(
+            "conn_hooked",
+            &[("content-type", "application/json"), ("authorization", &auth(secret))],
+            body,
+            false,
+        );
+        let resp = switchyard::receiver::handle(&receiver, ev).await;
+        assert_eq!(resp.status_code, status, "{:?}", resp.body);
+    }
+    let stored = switchyard::store::events::EventStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
+        .get("conn_hooked", "dlv-77")
+        .await
+        .unwrap()
+        .expect("the delivery is stored under the id the definition's pointer names");
+    assert_eq!(stored.event_type, "item.updated");
+
+    // Suggestions read the tenant's connector, named directly or through its connection; to
+    // another tenant it does not exist.
+    let sample = json!([{"id": "it_1", "email": "ada@example.com", "name": "Ada Lovelace"}]);
+    let destination = json!([{"properties": {"email": "grace@example.com", "firstname": "Grace"}}]);
+    for source in ["custom-hooked/items", "conn_hooked/items"] {
+        let r = api
+            .call(
+                "POST",
+                "/v1/suggestions",
+                &admin,
+                Some(
+                    json!({"source": source, "destination": "hubspot/contacts.upsert_by_email",
+                            "source_samples": sample, "destination_samples": destination}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{source}: {}", r.body);
+        assert!(r.body["mapping"].as_str().unwrap().contains(".email"), "{}", r.body);
+    }
+    let r = api
+        .call(
+            "POST",
+            "/v1/suggestions",
+            &stranger,
+            Some(
+                json!({"source": "custom-hooked/items", "destination": "hubspot/contacts.upsert_by_email",
+                        "source_samples": sample, "destination_samples": destination}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["field"].as_str()),
+        (422, Some("source")),
+        "{}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn tenant_connectors_are_capped_and_a_delete_that_died_half_way_is_finished_by_the_next() {
+    let api = Api::new(|c| {
+        c.max_tenant_connectors = 2;
+        c.max_connector_versions = 2;
+    })
+    .await;
+    let admin = api.bootstrap("tenant-caps", Role::Admin, Tier::Enterprise).await;
+    let upload = |path: &'static str, id: &'static str| {
+        let api = &api;
+        let admin = admin.clone();
+        async move {
+            api.upload(
+                &admin,
+                path,
+                &ITEMS_CONNECTOR.replace("custom-items", id),
+                "application/yaml",
+            )
+            .await
+        }
+    };
+    assert_eq!(upload("/v1/connectors", "custom-a").await.status, 201);
+    assert_eq!(upload("/v1/connectors/custom-a/versions", "custom-a").await.status, 201);
+    // A third version: over the cap, a clear 409 that says what to do; nothing stored.
+    let r = upload("/v1/connectors/custom-a/versions", "custom-a").await;
+    assert_eq!(
+        (r.status, r.body["type"].as_str()),
+        (409, Some("/v1/problems/limit-reached")),
+        "{}",
+        r.body
+    );
+    assert!(r.body["detail"].as_str().unwrap().contains("2 versions"), "{}", r.body);
+    assert_eq!(
+        api.call("GET", "/v1/connectors/custom-a", &admin, None).await.body["version"],
+        2
+    );
+    assert_eq!(upload("/v1/connectors", "custom-b").await.status, 201);
+    let r = upload("/v1/connectors", "custom-c").await;
+    assert_eq!(
+        (r.status, r.body["type"].as_str()),
+        (409, Some("/v1/problems/limit-reached")),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        api.call("GET", "/v1/connectors/custom-c", &admin, None).await.status,
+        404
+    );
+
+    let (db, table) = (api.env.clients.dynamodb.clone(), api.env.table.clone());
+    let pk_of = |id: &str| format!("TCONN#{}#{id}", api.tenant("tenant-caps"));
+    let partition = |id: &'static str| {
+        let (db, table, pk) = (db.clone(), table.clone(), pk_of(id));
+        async move {
+            let out = db
+                .query()
+                .table_name(&table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap();
+            out.items()
+                .iter()
+                .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+                .collect::<Vec<String>>()
+        }
+    };
+    let remove = |id: &'static str, sk: &'static str| {
+        let (db, table, pk) = (db.clone(), table.clone(), pk_of(id));
+        async move {
+            db.delete_item()
+                .table_name(&table)
+                .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk))
+                .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(sk.into()))
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    assert_eq!(partition("custom-a").await, ["HEAD", "V#0000000001", "V#0000000002"]);
+    // A delete that died after its first write (versions go first): the connector is still
+    // there and usable, and the same DELETE finishes the job.
+    remove("custom-a", "V#0000000001").await;
+    assert_eq!(
+        api.call("GET", "/v1/connectors/custom-a", &admin, None).await.status,
+        200
+    );
+    assert_eq!(
+        api.call("DELETE", "/v1/connectors/custom-a", &admin, None).await.status,
+        204
+    );
+    assert!(partition("custom-a").await.is_empty());
+    // One that died after removing the head (the order before): nothing resolves it, and the
+    // next DELETE removes the versions it left instead of answering 404.
+    remove("custom-b", "HEAD").await;
+    assert_eq!(
+        api.call("GET", "/v1/connectors/custom-b", &admin, None).await.status,
+        404
+    );
+    assert_eq!(
+        api.call("DELETE", "/v1/connectors/custom-b", &admin, None).await.status,
+        204
+    );
+    assert!(partition("custom-b").await.is_empty());
+    assert_eq!(
+        api.call("DELETE", "/v1/connectors/custom-b", &admin, None).await.status,
+        404
+    );
+    // Room again under the cap.
+    assert_eq!(upload("/v1/connectors", "custom-c").await.status, 201);
+}
+
+#[tokio::test]
+async fn a_person_named_second_on_an_event_or_a_link_is_found_and_erased_by_that_address() {
+    use switchyard::store::links::{LinkStore, RecordLink};
+
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    let tenant = api.tenant("tenant-a");
+    let first = format!("ada.{}@example.com", api.run);
+    let second = format!("charles.{}@example.org", api.run);
+    let path = |email: &str| format!("/v1/subjects/{}", email.replace('@', "%40"));
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_cc", "provider": "stripe", "webhook": {"scheme": "stripe", "secret": WEBHOOK_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // An event naming both, through the receiver; then connector-sync takes it (no flow runs
+    // on it) and indexes its second address.
+    let clock = FixedClock::at(NOW);
+    let config = switchyard::config::ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(api.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(api.env.queue_url.clone()),
+        _ => None,
+    })
+    .expect("test config is complete");
+    let receiver = switchyard::receiver::ReceiverDeps::new(config, &api.env.clients, Arc::new(clock.clone()));
+    let body = serde_json::to_vec(&json!({"id": "evt_cc", "object": "event", "type": "customer.updated",
+        "data": {"object": {"id": "cus_cc", "email": first, "metadata": {"assistant": second}}}}))
+    .unwrap();
+    assert_eq!(deliver(&receiver, &clock, "conn_cc", &body, &body, NOW - 30).await, 200);
+    assert_eq!(
+        api.call("GET", &path(&second), &admin, None).await.status,
+        404,
+        "the receiver indexes the first address only (its one write)"
+    );
+    let sync_config = switchyard::config::SyncConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(api.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(api.env.queue_url.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let sync = switchyard::sync::SyncDeps::new(
+        sync_config,
+        &api.env.clients,
+        Arc::new(Registry::embedded().unwrap()),
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let ran = switchyard::sync::run_inbound_event(
+        &sync,
+        &switchyard::queue::InboundEventRef {
+            connection_id: "conn_cc".into(),
+            event_id: "evt_cc".into(),
+            event_type: "customer.updated".into(),
+            provider: "stripe".into(),
+            received_at: NOW - 30,
+            attempt: 0,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(ran.is_empty());
+
+    // A record link whose source record names both, with its pointers as the sync writes them.
+    let record = json!({"id": "cus_cc", "email": first, "metadata": {"assistant": second}});
+    let links = LinkStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    links
+        .put_many(
+            "flow_cc",
+            &[RecordLink {
+                source_id: "cus_cc".into(),
+                destination_id: "contact-7".into(),
+                content_hash: "h".into(),
+                updated_at: NOW - 20,
+                record: None,
+                subject: switchyard::subjects::subject_of_value(&tenant, &record),
+                predicted: false,
+                retired: false,
+            }],
+        )
+        .await
+        .unwrap();
+    links
+        .point_other_subjects(
+            "flow_cc",
+            &[(
+                "cus_cc".into(),
+                switchyard::subjects::other_subjects_of_value(&tenant, &record),
+            )],
+        )
+        .await
+        .unwrap();
+
+    // Either address finds both items.
+    for email in [&first, &second] {
+        let r = api.call("GET", &path(email), &admin, None).await;
+        assert_eq!(r.status, 200, "{email}: {}", r.body);
+        assert_eq!(r.body["events"].as_array().unwrap().len(), 1, "{}", r.body);
+        assert_eq!(r.body["events"][0]["event_id"], "evt_cc");
+        assert_eq!(r.body["record_links"].as_array().unwrap().len(), 1, "{}", r.body);
+        assert_eq!(r.body["record_links"][0]["destination_id"], "contact-7");
+    }
+    // Erased by the second address: the items and that address's pointers go.
+    let r = api.call("DELETE", &path(&second), &admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["erased"]["events"], 1);
+    assert_eq!(r.body["erased"]["record_links"], 1);
+    for email in [&first, &second] {
+        assert_eq!(api.call("GET", &path(email), &admin, None).await.status, 404, "{email}");
+    }
+    // Nothing of either item and no pointer is left; the audit entries name her by digest only.
+    let digest = switchyard::subjects::digest(&second);
+    let left: Vec<String> = table_dump(&api)
+        .await
+        .into_iter()
+        .filter(|i| !i.contains("s(\"audit#"))
+        .filter(|i| i.contains(&digest) || i.contains(&second) || i.contains("evt_cc") || i.contains("cus_cc"))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -336,6 +336,7 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             flows: &deps.flows,
             connections: &deps.connections,
             registry: &deps.registry,
+            tenant_connectors: Some(&deps.tenant_connectors),
         },
         EU_TO_US,
         US_TO_EU,

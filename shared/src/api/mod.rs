@@ -146,6 +146,10 @@ pub struct ApiConfig {
     /// (`SWITCHYARD_SPECS_DIR`, as the CLI's `--specs`); without it only inline schemas and
     /// sample records are read.
     pub specs_dir: Option<std::path::PathBuf>,
+    /// Most connectors a tenant may upload (`API_MAX_TENANT_CONNECTORS`, default 50).
+    pub max_tenant_connectors: usize,
+    /// Most versions one tenant connector may have (`API_MAX_CONNECTOR_VERSIONS`, default 100).
+    pub max_connector_versions: u32,
 }
 
 impl ApiConfig {
@@ -166,6 +170,8 @@ impl ApiConfig {
             console_sso: None,
             specs_dir: None,
             delivery_log_ttl_secs: crate::subscriptions::DeliveryConfig::default().log_ttl_secs,
+            max_tenant_connectors: 50,
+            max_connector_versions: 100,
         }
     }
 
@@ -208,6 +214,20 @@ impl ApiConfig {
                 reason: "must be a number of seconds".into(),
             })?;
             config.check_timeout = std::time::Duration::from_secs(secs);
+        }
+        if let Some(raw) = lookup("API_MAX_TENANT_CONNECTORS").filter(|v| !v.is_empty()) {
+            config.max_tenant_connectors = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
+                name: "API_MAX_TENANT_CONNECTORS",
+                value: raw.clone(),
+                reason: "must be a number of connectors".into(),
+            })?;
+        }
+        if let Some(raw) = lookup("API_MAX_CONNECTOR_VERSIONS").filter(|v| !v.is_empty()) {
+            config.max_connector_versions = raw.parse().map_err(|_| crate::config::ConfigError::Invalid {
+                name: "API_MAX_CONNECTOR_VERSIONS",
+                value: raw.clone(),
+                reason: "must be a number of versions".into(),
+            })?;
         }
         config.specs_dir = lookup("SWITCHYARD_SPECS_DIR")
             .filter(|v| !v.trim().is_empty())

@@ -87,6 +87,12 @@ impl Problem {
         Self::new(409, "conflict", "Conflict", detail)
     }
 
+    /// A per-tenant cap (connectors, versions) is reached; the detail says which and what to
+    /// do.
+    pub fn limit_reached(detail: impl Into<String>) -> Self {
+        Self::new(409, "limit-reached", "Limit Reached", detail)
+    }
+
     /// The `Idempotency-Key` was used (by this API key, in the last 24 hours) for another
     /// request: another method, path or body.
     pub fn idempotency_key_reused() -> Self {

@@ -13,6 +13,12 @@
 //! request in one conditional `UpdateItem` (see there). Each count removes the counters of the
 //! [`KEPT_STALE_WINDOWS`] windows before the previous one; the current and the previous window
 //! stay for `/v1/usage`.
+//!
+//! A rotated key's overlap end is stored as `overlap_ends_at`, not `expires_at`: `expires_at`
+//! is the table's TTL attribute, and DynamoDB would delete the old key's item after the overlap,
+//! taking it out of `GET /v1/keys` and `/v1/usage`. Key items have no TTL: a rotated key is kept
+//! for the record, as a revoked one is. Items rotated before this change still carry
+//! `expires_at`; they read the same, and [`ApiKeyStore::admit`] checks both names.
 
 use std::collections::HashMap;
 
@@ -28,6 +34,10 @@ pub const API_KEY_SK: &str = "APIKEY";
 const KIND: &str = "API key";
 /// A window's request counter on the key item: `rl_<window start>`.
 const WINDOW_ATTR_PREFIX: &str = "rl_";
+/// The attribute holding a rotated key's overlap end.
+const OVERLAP_ENDS_ATTR: &str = "overlap_ends_at";
+/// Where keys rotated by earlier releases hold it (also the table's TTL attribute).
+const LEGACY_OVERLAP_ENDS_ATTR: &str = "expires_at";
 /// How many windows older than the previous one each count removes (a day of hourly windows):
 /// a key idle for longer leaves one older counter, removed by the next count's second write.
 pub const KEPT_STALE_WINDOWS: i64 = 24;
@@ -174,8 +184,14 @@ pub struct ApiKey {
     pub created_at: i64,
     /// Who created it: `key:<prefix>` or `cli`.
     pub created_by: String,
-    /// Set by a rotation: the key stops working at this time (unix seconds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Set by a rotation: the key stops working at this time (unix seconds). Stored as
+    /// `overlap_ends_at`, never as the table's TTL attribute `expires_at` (see the module).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "overlap_ends_at",
+        alias = "expires_at"
+    )]
     pub expires_at: Option<i64>,
     /// The key that replaced this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -303,7 +319,8 @@ impl ApiKeyStore {
             .key(SK, AttributeValue::S(API_KEY_SK.into()))
             .expression_attribute_names("#h", "hash")
             .expression_attribute_names("#rev", "revoked_at")
-            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_names("#exp", OVERLAP_ENDS_ATTR)
+            .expression_attribute_names("#legacy_exp", LEGACY_OVERLAP_ENDS_ATTR)
             .expression_attribute_names("#tier", "tier")
             .expression_attribute_names("#cur", &current)
             .expression_attribute_values(":h", AttributeValue::S(presented_hash.into()))
@@ -333,7 +350,7 @@ impl ApiKeyStore {
                 stale.join(", ")
             ))
             .condition_expression(format!(
-                "#h = :h AND attribute_not_exists(#rev) AND (attribute_not_exists(#exp) OR #exp > :now) AND ({})",
+                "#h = :h AND attribute_not_exists(#rev) AND (attribute_not_exists(#exp) OR #exp > :now) AND (attribute_not_exists(#legacy_exp) OR #legacy_exp > :now) AND ({})",
                 room.join(" OR ")
             ))
             .return_values(ReturnValue::AllNew)
@@ -457,11 +474,12 @@ impl ApiKeyStore {
             .table_name(&self.table)
             .key(PK, AttributeValue::S(api_key_pk(old)))
             .key(SK, AttributeValue::S(API_KEY_SK.into()))
-            .update_expression("SET expires_at = :until, rotated_to = :new")
+            .update_expression("SET #until = :until, rotated_to = :new")
             .condition_expression(
                 "attribute_exists(#pk) AND attribute_not_exists(revoked_at) AND attribute_not_exists(rotated_to)",
             )
             .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#until", OVERLAP_ENDS_ATTR)
             .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
             .expression_attribute_values(":new", AttributeValue::S(new_prefix.into()))
             .send()
@@ -544,5 +562,22 @@ mod tests {
         k.expires_at = None;
         k.revoked_at = Some(50);
         assert!(!k.is_active(100));
+    }
+
+    #[test]
+    fn a_rotated_keys_overlap_end_is_not_stored_in_the_tables_ttl_attribute() {
+        let mut k = key();
+        k.expires_at = Some(200);
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&k).unwrap();
+        assert!(
+            !item.contains_key(LEGACY_OVERLAP_ENDS_ATTR),
+            "expires_at is the table's TTL"
+        );
+        assert_eq!(item[OVERLAP_ENDS_ATTR], AttributeValue::N("200".into()));
+        assert_eq!(from_item(item, "abcd1234").unwrap(), k);
+        // An item rotated by an earlier release reads the same.
+        let mut old: HashMap<String, AttributeValue> = serde_dynamo::to_item(key()).unwrap();
+        old.insert(LEGACY_OVERLAP_ENDS_ATTR.into(), AttributeValue::N("200".into()));
+        assert_eq!(from_item(old, "abcd1234").unwrap().expires_at, Some(200));
     }
 }

@@ -168,6 +168,24 @@ pub struct EventStore {
 }
 
 impl EventStore {
+    /// Pointer items for the event's addresses after its first ([`crate::subjects`]), so a
+    /// person named second in it finds it too: nothing when it holds one address or none.
+    /// Called by connector-sync when it takes the event, off the receiver's warm path.
+    pub async fn point_other_subjects(&self, ev: &StoredEvent) -> Result<usize, StoreError> {
+        if ev.subject.is_none() {
+            return Ok(0);
+        }
+        let others = crate::subjects::other_subjects_of_bytes(&ev.tenant, &ev.body);
+        let pk = ev.pk();
+        let writes =
+            super::subjects::pointer_writes(&others, &(pk.clone(), EVENT_SK.to_string()), &pk, Some(ev.expires_at));
+        let n = writes.len();
+        if n > 0 {
+            super::batch::write_all(&self.client, &self.table, writes).await?;
+        }
+        Ok(n)
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
             client,

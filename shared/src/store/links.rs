@@ -112,6 +112,28 @@ impl LinkStore {
         }
     }
 
+    /// Pointer items for the further addresses of linked source records (`(source id, their
+    /// subject keys)`, from [`crate::subjects::other_subjects_of_value`]), so a person named
+    /// second on a record finds its link too.
+    pub async fn point_other_subjects(
+        &self,
+        flow_id: &str,
+        others: &[(String, Vec<String>)],
+    ) -> Result<(), StoreError> {
+        let writes: Vec<WriteRequest> = others
+            .iter()
+            .flat_map(|(source_id, subjects)| {
+                let target = (flow_pk(flow_id), link_sk(source_id));
+                let index_sk = format!("{}#{}", target.0, target.1);
+                super::subjects::pointer_writes(subjects, &target, &index_sk, None)
+            })
+            .collect();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        super::batch::write_all(&self.client, &self.table, writes).await
+    }
+
     /// Writes links (create or replace).
     pub async fn put_many(&self, flow_id: &str, links: &[RecordLink]) -> Result<(), StoreError> {
         let writes = links

@@ -110,6 +110,19 @@ impl ReviewStore {
         super::put_if_absent(&self.client, &self.table, item).await
     }
 
+    /// Pointer items for the further addresses of a parked item's versions (subject keys from
+    /// [`crate::subjects::other_subjects_of_value`]), so a person named second finds it too.
+    pub async fn point_other_subjects(&self, item: &ReviewItem, others: &[String]) -> Result<(), StoreError> {
+        let pk = review_pk(&item.first_flow, &item.second_flow);
+        let sk = review_sk(&item.record);
+        let index_sk = format!("{pk}#{sk}");
+        let writes = super::subjects::pointer_writes(others, &(pk, sk), &index_sk, None);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        super::batch::write_all(&self.client, &self.table, writes).await
+    }
+
     pub async fn get(&self, first: &str, second: &str, record: &str) -> Result<Option<ReviewItem>, StoreError> {
         let out = self
             .client

@@ -6,6 +6,13 @@
 //! | inbound event | `SUBJ#<tenant>#<digest>` | `EVT#<conn>#<event id>` (its pk) |
 //! | record link | `SUBJ#<tenant>#<digest>` | `FLOW#<flow>#REC#<source id>` |
 //! | review item | `SUBJ#<tenant>#<digest>` | `LINK#<flows>#REVIEW#<record>` |
+//! | pointer (pk `PTR#SUBJ#<tenant>#<digest>`, sk `<target pk>\|<target sk>`) | `SUBJ#<tenant>#<digest>` | the target's |
+//!
+//! An item is indexed on itself under its first address. Each further address (up to
+//! [`MAX_OTHER_ADDRESSES`]) gets a **pointer item** in that address's partition naming the
+//! item's key, so an export or erasure by any of a person's addresses finds the item: the page
+//! of the partition is read, then the items its pointers name (one `BatchGetItem`). A pointer
+//! carries no personal data (the digest is in its key, as on the item) and the target's TTL.
 
 use std::collections::HashMap;
 
@@ -16,6 +23,76 @@ use super::StoreError;
 
 /// An item's primary key.
 pub type ItemKey = (String, String);
+
+/// The most further addresses of one item that get a pointer (an event listing a hundred
+/// recipients writes ten pointers, not a hundred).
+pub const MAX_OTHER_ADDRESSES: usize = 10;
+
+/// The pk prefix of pointer items.
+pub const POINTER_PREFIX: &str = "PTR#";
+
+/// The attributes naming a pointer's target.
+const TARGET_PK: &str = "target_pk";
+const TARGET_SK: &str = "target_sk";
+
+/// A pointer item: `subject_key`'s partition of `gsi1` holds it, and it names `target` (whose
+/// own index sort key is `index_sk`). `expires_at` is the target's TTL, if it has one.
+pub fn pointer_item(
+    subject_key: &str,
+    target: &ItemKey,
+    index_sk: &str,
+    expires_at: Option<i64>,
+) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
+        (
+            PK.to_string(),
+            AttributeValue::S(format!("{POINTER_PREFIX}{subject_key}")),
+        ),
+        (SK.to_string(), AttributeValue::S(format!("{}|{}", target.0, target.1))),
+        (TARGET_PK.to_string(), AttributeValue::S(target.0.clone())),
+        (TARGET_SK.to_string(), AttributeValue::S(target.1.clone())),
+        (GSI1PK.to_string(), AttributeValue::S(subject_key.to_string())),
+        (GSI1SK.to_string(), AttributeValue::S(index_sk.to_string())),
+    ]);
+    if let Some(at) = expires_at {
+        item.insert(super::table::EXPIRES_AT.to_string(), AttributeValue::N(at.to_string()));
+    }
+    item
+}
+
+/// The target a pointer item names; `None` for any other item.
+pub fn pointer_target(item: &HashMap<String, AttributeValue>) -> Option<ItemKey> {
+    let (pk, _) = key_of(item)?;
+    if !pk.starts_with(POINTER_PREFIX) {
+        return None;
+    }
+    let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some((s(TARGET_PK)?, s(TARGET_SK)?))
+}
+
+/// Pointer items for each of `others` (subject keys; the item's own first subject left out by
+/// the caller), as `PutRequest`s for a `BatchWriteItem`.
+pub fn pointer_writes(
+    others: &[String],
+    target: &ItemKey,
+    index_sk: &str,
+    expires_at: Option<i64>,
+) -> Vec<WriteRequest> {
+    others
+        .iter()
+        .take(MAX_OTHER_ADDRESSES)
+        .map(|subject| {
+            WriteRequest::builder()
+                .put_request(
+                    aws_sdk_dynamodb::types::PutRequest::builder()
+                        .set_item(Some(pointer_item(subject, target, index_sk, expires_at)))
+                        .build()
+                        .expect("the item is set"),
+                )
+                .build()
+        })
+        .collect()
+}
 
 /// The primary key of an item read from the table or an index.
 pub fn key_of(item: &HashMap<String, AttributeValue>) -> Option<ItemKey> {
@@ -106,6 +183,31 @@ impl SubjectStore {
             })
         });
         Ok((resp.items.unwrap_or_default(), next))
+    }
+
+    /// Writes pointer items ([`pointer_writes`]): one `BatchWriteItem` per 25.
+    pub async fn point(&self, writes: Vec<WriteRequest>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        super::batch::write_all(&self.client, &self.table, writes).await
+    }
+
+    /// The items of these keys that still exist (one `BatchGetItem` per 100).
+    pub async fn get_many(&self, keys: &[ItemKey]) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut wanted = keys.to_vec();
+        wanted.sort();
+        wanted.dedup();
+        let keys = wanted
+            .into_iter()
+            .map(|(pk, sk)| {
+                HashMap::from([
+                    (PK.to_string(), AttributeValue::S(pk)),
+                    (SK.to_string(), AttributeValue::S(sk)),
+                ])
+            })
+            .collect();
+        super::batch::get_all(&self.client, &self.table, keys, false).await
     }
 
     /// Deletes items by key: one `BatchWriteItem` per 25.

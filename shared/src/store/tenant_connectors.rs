@@ -17,7 +17,15 @@
 //!   new sync job (and each warm client cache refresh) runs the newest version. A new version
 //!   that drops a stream or write operation a flow uses is refused at upload (see the API's
 //!   `POST /v1/connectors/{id}/versions`), so following never breaks a flow silently.
-//! - **Deleting** removes the head and every version, refused while a connection uses it.
+//! - **Deleting** removes every version, then the head, refused while a connection uses it.
+//!   The head goes last, so a delete that dies half way leaves the connector listed and
+//!   resolvable with its latest text, and the same `DELETE` again finishes the job; no version
+//!   item is ever left without a head that leads to it. (Items left by the earlier order, the
+//!   head first, are removed by the next `DELETE` too: [`TenantConnectorStore::delete`] works
+//!   from whatever items the partition still holds.)
+//! - **Caps.** The API refuses a tenant's connector past `API_MAX_TENANT_CONNECTORS` and a
+//!   version past `API_MAX_CONNECTOR_VERSIONS` ([`TenantConnectorStore::count`] and the head's
+//!   `latest_version`); two uploads racing at the cap may both pass, by one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -299,19 +307,46 @@ impl TenantConnectorStore {
         Ok(out)
     }
 
-    /// Deletes the connector's head and every version: `false` when it did not exist.
+    /// How many connectors the tenant has (one `Query` of its index, counting only).
+    pub async fn count(&self, tenant: &str) -> Result<usize, StoreError> {
+        table::validate_id("tenant", tenant)?;
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::GSI1)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", GSI1PK)
+            .expression_attribute_names("#sk", GSI1SK)
+            .expression_attribute_values(":pk", AttributeValue::S(table::tenant_pk(tenant)))
+            .expression_attribute_values(":prefix", AttributeValue::S(INDEX_PREFIX.into()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .into_paginator()
+            .send();
+        let mut count = 0;
+        while let Some(page) = pages.next().await {
+            count += usize::try_from(page.map_err(|e| StoreError::dynamo("Query", e))?.count).unwrap_or(0);
+        }
+        Ok(count)
+    }
+
+    /// Deletes every version of the connector, then its head: `false` when nothing of it
+    /// was stored. The head goes last, so a delete that dies half way leaves the connector
+    /// as it was (listed, resolvable) minus some old versions, and running it again finishes;
+    /// version items left without a head (by a delete that removed the head first) are removed
+    /// the same way.
     pub async fn delete(&self, tenant: &str, id: &str) -> Result<bool, StoreError> {
         let items = self.items(tenant, id).await?;
         if items.is_empty() {
             return Ok(false);
         }
-        // The head first: from then on nothing resolves it, whatever happens to the versions.
-        for sk in std::iter::once(HEAD_SK.to_string()).chain(
-            items
-                .iter()
-                .filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned())
-                .filter(|sk| sk != HEAD_SK),
-        ) {
+        let mut keys: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.get(SK).and_then(|v| v.as_s().ok()).cloned())
+            .collect();
+        // The versions first, the head last (a stable sort keeps the versions in order).
+        keys.sort_by_key(|sk| sk == HEAD_SK);
+        for sk in keys {
             self.client
                 .delete_item()
                 .table_name(&self.table)

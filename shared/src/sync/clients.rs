@@ -58,6 +58,11 @@ impl ClientCache {
         self
     }
 
+    /// Where tenant connectors are looked up, if they are.
+    pub fn tenant_connectors(&self) -> Option<&TenantConnectorStore> {
+        self.tenant_connectors.as_ref()
+    }
+
     /// The connection and a client for it.
     pub async fn get(
         &self,

@@ -143,6 +143,7 @@ impl SyncDeps {
             flows: &self.flows,
             connections: &self.connections,
             registry: &self.registry,
+            tenant_connectors: self.clients.tenant_connectors(),
         }
     }
 

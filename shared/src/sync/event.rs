@@ -24,6 +24,11 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
             // pending index counts it (a re-send by the pending sweep finds it taken).
             Ok(true) => {
                 if let Some(ev) = &stored {
+                    // A person named second in the event finds it too (once: this delivery
+                    // took it). A failure is logged: the event is still found by its first.
+                    if let Err(e) = deps.events.point_other_subjects(ev).await {
+                        warn!(message = "Could not index the event's further addresses.", event_id = %ev.event_id, error = %e);
+                    }
                     deps.usage.add(
                         &ev.tenant,
                         ev.received_at,

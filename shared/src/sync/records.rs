@@ -217,6 +217,8 @@ pub async fn sync_records(
     let mut retry_later = None;
     // (destination id, what was written, source id) of each write, for the other direction.
     let mut echoes: Vec<(String, Value, String)> = Vec::new();
+    // (source id, subject keys of its further addresses) of each written record.
+    let mut other_subjects: Vec<(String, Vec<String>)> = Vec::new();
     for (((source_id, hash, i), mapped), result) in changed.into_iter().zip(payload).zip(results) {
         match result {
             WriteResult::Ok { destination_id } => {
@@ -234,6 +236,10 @@ pub async fn sync_records(
                     created,
                     record: mapped,
                 });
+                let others = crate::subjects::other_subjects_of_value(&flow.tenant, &inputs[i]);
+                if !others.is_empty() {
+                    other_subjects.push((source_id.clone(), others));
+                }
                 new_links.push(RecordLink {
                     source_id,
                     destination_id,
@@ -253,6 +259,8 @@ pub async fn sync_records(
     }
     // Link what was written before deciding about the rest, so a retry skips it.
     links.put_many(&flow.id, &new_links).await?;
+    // A person named second on a written record finds its link by that address too.
+    links.point_other_subjects(&flow.id, &other_subjects).await?;
     if let Some(reverse) = reverse {
         predict_echoes(reverse, links, echoes, &flow.tenant, now).await?;
     }
@@ -700,6 +708,10 @@ async fn park_duplicate(
     let subject = crate::subjects::subject_of_value(&reverse.tenant, ours)
         .or_else(|| crate::subjects::subject_of_value(&reverse.tenant, theirs));
     if reviews.park(&item, subject.as_deref()).await? {
+        let both = serde_json::json!([ours, theirs]);
+        reviews
+            .point_other_subjects(&item, &crate::subjects::other_subjects_of_value(&reverse.tenant, &both))
+            .await?;
         tracing::warn!(
             message = "Possible duplicate parked for review; not created.",
             flow_id = %reverse.this_flow,
@@ -749,6 +761,10 @@ async fn park(
     let subject = crate::subjects::subject_of_value(&reverse.tenant, &item.first_version)
         .or_else(|| crate::subjects::subject_of_value(&reverse.tenant, &item.second_version));
     if reviews.park(&item, subject.as_deref()).await? {
+        let both = serde_json::json!([&item.first_version, &item.second_version]);
+        reviews
+            .point_other_subjects(&item, &crate::subjects::other_subjects_of_value(&reverse.tenant, &both))
+            .await?;
         tracing::warn!(
             message = "Two-way conflict parked for review.",
             flow_id = %reverse.this_flow,

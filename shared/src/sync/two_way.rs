@@ -204,6 +204,26 @@ pub struct LinkContext<'a> {
     pub flows: &'a FlowStore,
     pub connections: &'a crate::store::connections::ConnectionStore,
     pub registry: &'a crate::connector::Registry,
+    /// Where a tenant's uploaded connectors are found (built-in first, then the connection's
+    /// tenant's own); `None`: built-in connectors only, and a connection on any other is not
+    /// checked.
+    pub tenant_connectors: Option<&'a crate::store::tenant_connectors::TenantConnectorStore>,
+}
+
+impl LinkContext<'_> {
+    /// The connector definition of a connection: built in, or its tenant's own.
+    async fn definition(
+        &self,
+        conn: &crate::store::connections::Connection,
+    ) -> Result<Option<std::sync::Arc<crate::connector::ConnectorDefinition>>, LinkError> {
+        if let Some(def) = self.registry.get_shared(&conn.provider) {
+            return Ok(Some(def));
+        }
+        match self.tenant_connectors {
+            Some(store) => Ok(store.resolve(self.registry, &conn.tenant, &conn.provider).await?),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Pairs flows `a` and `b` as the two directions of a two-way link, after checking that they
@@ -280,7 +300,7 @@ pub async fn link_flows(
 /// The delete rule can be carried out on both sides: `propagate` needs a `delete` write beside
 /// each flow's write, `archive` an update write beside it and an archive mapping per flow that
 /// compiles; other rules take no archive mapping. Returns the archive mappings to store (`a`'s,
-/// `b`'s). A connection whose connector is not built in is not checked here.
+/// `b`'s). A connection whose connector is unknown here is not checked.
 async fn check_deletes(
     ctx: &LinkContext<'_>,
     fa: &Flow,
@@ -317,7 +337,7 @@ async fn check_deletes(
         let Some(conn) = ctx.connections.get(&flow.destination_connection).await? else {
             continue;
         };
-        let Some(def) = ctx.registry.get(&conn.provider) else {
+        let Some(def) = ctx.definition(&conn).await? else {
             continue;
         };
         if def.sibling_write(&flow.destination_operation, kind).is_none() {
@@ -337,14 +357,14 @@ async fn check_deletes(
 
 /// Each flow of a pair writes the records the other reads (the write's `stream`, when the
 /// definition says or its name shows); with matching, both streams say where a record's
-/// identity is, and each written stream can be searched. A connection whose connector is not
-/// built in is not checked here.
+/// identity is, and each written stream can be searched. A connection whose connector is
+/// unknown here is not checked.
 async fn check_records(ctx: &LinkContext<'_>, fa: &Flow, fb: &Flow, matching: bool) -> Result<(), LinkError> {
     for (writer, reader) in [(fa, fb), (fb, fa)] {
         let Some(conn) = ctx.connections.get(&writer.destination_connection).await? else {
             continue;
         };
-        let Some(def) = ctx.registry.get(&conn.provider) else {
+        let Some(def) = ctx.definition(&conn).await? else {
             continue;
         };
         let written = def.write_stream(&writer.destination_operation);

@@ -180,8 +180,11 @@ struct CreateBody {
 #[schema(as = NewConnectionWebhook)]
 #[serde(deny_unknown_fields)]
 struct WebhookBody {
-    /// A named signature scheme (`stripe`, `hubspot`, `shopify`, ...).
-    scheme: String,
+    /// A named signature scheme (`stripe`, `hubspot`, `shopify`, ...). Without it, the
+    /// connector's own `webhooks:` section says (a tenant's uploaded connector too), with the
+    /// event id and type pointers it names.
+    #[serde(default)]
+    scheme: Option<String>,
     /// The signing secret; stored in Secrets Manager, never returned.
     secret: String,
     #[serde(default)]
@@ -222,12 +225,11 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         });
     }
     // Built-in first, then the tenant's own (another tenant's is unknown here).
-    let known_connector = deps
+    let connector = deps
         .tenant_connectors
         .resolve(&deps.registry, &caller.tenant, &body.provider)
-        .await?
-        .is_some();
-    if !known_connector && Scheme::from_name(&body.provider).is_err() {
+        .await?;
+    if connector.is_none() && Scheme::from_name(&body.provider).is_err() {
         errors.push(FieldError {
             field: "provider".into(),
             detail: format!(
@@ -238,7 +240,27 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     }
     let mut webhook = None;
     if let Some(w) = body.webhook {
-        match Scheme::from_name(&w.scheme) {
+        // The connector's own section, when it names this scheme (or none is named): its
+        // event id and type pointers come with it.
+        let own = connector
+            .as_ref()
+            .and_then(|def| def.webhooks.as_ref())
+            .filter(|spec| w.scheme.as_ref().is_none_or(|name| *name == spec.scheme));
+        let scheme = match (own, &w.scheme) {
+            (Some(spec), _) => spec.receiver_scheme(),
+            (None, Some(name)) => Scheme::from_name(name),
+            (None, None) => {
+                errors.push(FieldError {
+                    field: "webhook.scheme".into(),
+                    detail: format!(
+                        "connector {:?} has no `webhooks:` section; name a signature scheme",
+                        body.provider
+                    ),
+                });
+                return Err(Problem::validation(errors));
+            }
+        };
+        match scheme {
             Ok(scheme) if scheme.secret_set_by_handshake() || w.secret.is_empty() => errors.push(FieldError {
                 field: "webhook".into(),
                 detail: "give a non-empty secret; schemes that set it in a handshake are created with the CLI for now"

@@ -11,7 +11,10 @@
 //! - `GET /v1/connectors/{id}/versions` [read], `GET /v1/connectors/{id}/versions/{version}`
 //!   [read]: the history, and one version's text.
 //! - `DELETE /v1/connectors/{id}` [write]: refused with 409 naming the flows and connections
-//!   while any use it.
+//!   while any use it. Versions go first, the head last, so a retry finishes a delete that
+//!   died half way.
+//! - Caps: at most `API_MAX_TENANT_CONNECTORS` connectors a tenant and
+//!   `API_MAX_CONNECTOR_VERSIONS` versions a connector; past them, 409 `limit-reached`.
 //!
 //! Another tenant's connector is a 404 on every route, and unknown to connection and flow
 //! creation.
@@ -316,7 +319,7 @@ async fn store(
         (status = 201, description = "Uploaded as version 1", body = ConnectorView),
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "The tenant already has a connector of this id", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "The tenant already has a connector of this id, or has as many connectors as it may (limit-reached)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Neither YAML nor JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Invalid definition (errors: one per field path)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
@@ -325,6 +328,14 @@ async fn store(
 )]
 pub async fn upload(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result<ApiResponse, Problem> {
     let (def, text) = definition_from(deps, req)?;
+    let cap = deps.config.max_tenant_connectors;
+    if deps.tenant_connectors.get(&caller.tenant, &def.id).await?.is_none()
+        && deps.tenant_connectors.count(&caller.tenant).await? >= cap
+    {
+        return Err(Problem::limit_reached(format!(
+            "this tenant has {cap} connectors, the most it may have; delete one (DELETE /v1/connectors/{{id}}) before uploading another"
+        )));
+    }
     store(deps, caller, &def, &text, true).await
 }
 
@@ -342,7 +353,7 @@ pub async fn upload(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         (status = 401, description = "Missing, unknown, revoked or expired key", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 403, description = "The key's role may not", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 404, description = "No such resource in this tenant", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
-        (status = 409, description = "It drops a stream or write operation a flow uses (the flows are named)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
+        (status = 409, description = "It drops a stream or write operation a flow uses (the flows are named), or the connector has as many versions as it may (limit-reached)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 415, description = "Neither YAML nor JSON", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 422, description = "Invalid definition (errors: one per field path)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json"),
         (status = 429, description = "Over the key's tier limit (Retry-After, RateLimit-*)", body = crate::api::problem::ProblemDetails, content_type = "application/problem+json")
@@ -356,10 +367,17 @@ pub async fn upload_version(
     req: &ApiRequest,
 ) -> Result<ApiResponse, Problem> {
     // Unknown (or another tenant's) before anything about the body.
-    deps.tenant_connectors
+    let head = deps
+        .tenant_connectors
         .get(&caller.tenant, id)
         .await?
         .ok_or_else(|| not_found(id))?;
+    let cap = deps.config.max_connector_versions;
+    if head.latest_version >= cap {
+        return Err(Problem::limit_reached(format!(
+            "connector {id} has {cap} versions, the most a connector may have; upload it under a new id, or delete it and upload it again"
+        )));
+    }
     let (def, text) = definition_from(deps, req)?;
     if def.id != id {
         return Err(Problem::field(
@@ -459,10 +477,15 @@ pub async fn delete(deps: &ApiDeps, caller: &Caller, id: &str) -> Result<ApiResp
             "connector {id} is built in; only a tenant's own can be deleted"
         )));
     }
-    deps.tenant_connectors
-        .get(&caller.tenant, id)
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    if deps.tenant_connectors.get(&caller.tenant, id).await?.is_none() {
+        // No head: nothing resolves it. Version items a delete that died half way (in the
+        // order of earlier releases, the head first) left behind are removed now.
+        return if deps.tenant_connectors.delete(&caller.tenant, id).await? {
+            Ok(ApiResponse::no_content())
+        } else {
+            Err(not_found(id))
+        };
+    }
     let (connections, flows) = users(deps, &caller.tenant, id).await?;
     if !flows.is_empty() {
         let names: Vec<&str> = flows.iter().map(|f| f.id.as_str()).collect();

@@ -7,6 +7,9 @@
 //! - review-queue (conflict) items, both versions and the base;
 //! - dead letters whose message or errors hold the address, and those of the person's events.
 //!
+//! An item is found by any of the person's addresses: by its first on itself, by a further one
+//! through a pointer item in that address's partition (followed with one `BatchGetItem`).
+//!
 //! How items are found (the subject index on `gsi1`, one `Query`; dead letters by their bounded
 //! list) and what that misses is described in [`crate::subjects`]. Erasure deletes the items in
 //! Switchyard's table only: the records at the providers are the tenant's to erase there, and
@@ -163,6 +166,9 @@ struct Found {
     reviews: Vec<(ItemKey, ReviewItem)>,
     duplicates: Vec<(ItemKey, LogEntry)>,
     dead_letters: Vec<(ItemKey, crate::store::dead_letters::DeadLetter)>,
+    /// The person's pointer items ([`crate::store::subjects::pointer_item`]): erased with the
+    /// items they lead to.
+    pointers: Vec<ItemKey>,
 }
 
 impl Found {
@@ -181,6 +187,7 @@ impl Found {
         keys.extend(self.reviews.iter().map(|(k, _)| k.clone()));
         keys.extend(self.duplicates.iter().map(|(k, _)| k.clone()));
         keys.extend(self.dead_letters.iter().map(|(k, _)| k.clone()));
+        keys.extend(self.pointers.iter().cloned());
         keys.sort();
         keys.dedup();
         keys
@@ -199,10 +206,39 @@ fn nothing_held() -> Problem {
 async fn gather(deps: &ApiDeps, caller: &Caller, email: &str) -> Result<Found, Problem> {
     let key = crate::subjects::subject_key(&caller.tenant, email);
     let mut found = Found::default();
-    sort_into(&mut found, deps.subjects.items(&key).await?)?;
+    let items = deps.subjects.items(&key).await?;
+    let items = follow_pointers(deps, &mut found, items).await?;
+    sort_into(&mut found, items)?;
     add_duplicates(deps, caller, &mut found).await?;
     add_dead_letters(deps, caller, email, &mut found).await?;
     Ok(found)
+}
+
+/// A subject partition's items with each pointer replaced by the item it names (one
+/// `BatchGetItem`; a pointer whose item is gone leads nothing). The pointers' own keys are
+/// noted in `found` for an erasure.
+async fn follow_pointers(
+    deps: &ApiDeps,
+    found: &mut Found,
+    items: Vec<HashMap<String, AttributeValue>>,
+) -> Result<Vec<HashMap<String, AttributeValue>>, Problem> {
+    let mut targets = Vec::new();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match crate::store::subjects::pointer_target(&item) {
+            Some(target) => {
+                found.pointers.extend(key_of(&item));
+                targets.push(target);
+            }
+            None => out.push(item),
+        }
+    }
+    if !targets.is_empty() {
+        let seen: Vec<ItemKey> = out.iter().filter_map(key_of).collect();
+        targets.retain(|t| !seen.contains(t));
+        out.extend(deps.subjects.get_many(&targets).await?);
+    }
+    Ok(out)
 }
 
 /// Sorts a subject partition's items by kind.
@@ -405,6 +441,7 @@ pub async fn export(
     let key = crate::subjects::subject_key(&caller.tenant, &subject.email);
     let (items, next) = deps.subjects.page(&key, page.limit, after.as_ref()).await?;
     let mut found = Found::default();
+    let items = follow_pointers(deps, &mut found, items).await?;
     sort_into(&mut found, items)?;
     add_duplicates(deps, caller, &mut found).await?;
     if after.is_none() {
@@ -445,6 +482,8 @@ pub async fn erase(deps: &ApiDeps, caller: &Caller, subject: &SubjectRef) -> Res
     }
     let found = gather(deps, caller, &subject.email).await?;
     if found.is_empty() {
+        // Pointers to items erased through another address lead nothing: removed now.
+        deps.subjects.delete_all(&found.pointers).await?;
         return Err(nothing_held());
     }
     let erased = ErasedCounts {

@@ -2,6 +2,8 @@
 //! write's records, the same proposal `switchyard flows suggest` prints ([`crate::suggest`]).
 //! It reads and computes only: nothing is stored.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 
 use crate::api::auth::Caller;
@@ -36,12 +38,14 @@ struct SuggestBody {
 }
 
 /// The connector a side names and the stream or write after the slash; 422 naming the field.
-async fn side<'a>(
-    deps: &'a ApiDeps,
+/// A connector is built in or the caller's tenant's own (uploaded; another tenant's is not
+/// seen), named directly or through a connection.
+async fn side(
+    deps: &ApiDeps,
     caller: &Caller,
     field: &str,
     value: &str,
-) -> Result<(&'a ConnectorDefinition, String), Problem> {
+) -> Result<(Arc<ConnectorDefinition>, String), Problem> {
     let what = if field == "source" { "STREAM" } else { "WRITE" };
     let Some((owner, name)) = value.split_once('/').filter(|(o, n)| !o.is_empty() && !n.is_empty()) else {
         return Err(Problem::field(
@@ -50,9 +54,15 @@ async fn side<'a>(
         ));
     };
     // A connection of the caller's tenant first (another tenant's is not seen), then a
-    // built-in connector.
+    // built-in connector, then one of the tenant's own.
+    let resolve = |id: String| async move {
+        deps.tenant_connectors
+            .resolve(&deps.registry, &caller.tenant, &id)
+            .await
+            .map_err(Problem::from)
+    };
     if let Some(conn) = deps.connections.get(owner).await?.filter(|c| c.tenant == caller.tenant) {
-        let def = deps.registry.get(&conn.provider).ok_or_else(|| {
+        let def = resolve(conn.provider.clone()).await?.ok_or_else(|| {
             Problem::field(
                 field,
                 format!(
@@ -63,11 +73,13 @@ async fn side<'a>(
         })?;
         return Ok((def, name.to_string()));
     }
-    match deps.registry.get(owner) {
+    match resolve(owner.to_string()).await? {
         Some(def) => Ok((def, name.to_string())),
         None => Err(Problem::field(
             field,
-            format!("`{owner}` is neither a connection of this tenant nor a built-in connector"),
+            format!(
+                "`{owner}` is neither a connection of this tenant nor a built-in connector or one of the tenant's own"
+            ),
         )),
     }
 }
@@ -121,8 +133,8 @@ pub async fn suggest(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Resul
     let (dst_def, write) = side(deps, caller, "destination", &body.destination).await?;
     let specs = deps.config.specs_dir.as_deref();
     let source =
-        suggest::stream_shape(src_def, &stream, specs, &body.source_samples).map_err(|e| rejected("source", e))?;
-    let destination = suggest::write_shape(dst_def, &write, specs, &body.destination_samples)
+        suggest::stream_shape(&src_def, &stream, specs, &body.source_samples).map_err(|e| rejected("source", e))?;
+    let destination = suggest::write_shape(&dst_def, &write, specs, &body.destination_samples)
         .map_err(|e| rejected("destination", e))?;
     let proposal: Suggestion = suggest::suggest(&source, &destination).map_err(|e| rejected("destination", e))?;
     Ok(ApiResponse::json(200, &proposal))
