@@ -18,6 +18,7 @@ mod flows_sap_s4hana;
 mod github_flows;
 mod health;
 mod hubspot_mailchimp_flows;
+mod hubspot_slack_flows;
 mod inbound;
 mod indexes;
 mod linear_flows;
