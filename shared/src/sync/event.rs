@@ -113,6 +113,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     if listening.is_empty() {
         return Ok(vec![]);
     }
+    let listening = super::lookups::chain_order(listening);
     let (record, fetched_id) = match routed {
         EventRecord::Embedded { record, .. } => (Some(record), None),
         EventRecord::Fetch { stream, id } => (source.fetch_record(&stream, &id).await?, Some(id)),
