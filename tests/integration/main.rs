@@ -41,6 +41,7 @@ mod shopify_flows;
 mod signing;
 mod smtp_flows;
 mod sql_flows;
+mod stripe_hubspot_flows;
 mod suggest;
 mod sync;
 mod template;

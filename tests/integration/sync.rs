@@ -22,7 +22,7 @@ use switchyard_fakes::FakeHandle;
 use switchyard_tests::localstripe::{self, LocalStripe, API_KEY};
 use switchyard_tests::TestEnv;
 
-const WEBHOOK_SECRET: &str = "whsec_sync_tests";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_sync_tests";
 /// Stripe customer -> HubSpot contact, keyed by email.
 const MAPPING: &str = r#"
 if (.email // "") == "" then error("customer \(.id) has no email") else . end
