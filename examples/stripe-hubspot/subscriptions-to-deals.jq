@@ -12,7 +12,8 @@ def stage:
 | {
     properties: {
       dealname: "\($plan.nickname // $plan.name // $plan.id) subscription \(.id)",
-      amount: ($cents * $per_year / 100 | tostring),
+      amount: (($cents * $per_year) as $year
+               | if $year % 100 == 0 then ($year / 100 | floor | tostring) else ($year / 100 | tostring) end),
       dealstage: stage,
       pipeline: "default",
       closedate: (.start_date // .created | todate)

@@ -143,7 +143,9 @@ pub(crate) async fn create(
         .into_iter()
         .map(|other| json!({"id": other.to_string(), "type": label(from, to)}))
         .collect();
-    body["associations"] = json!({ to.path(): {"results": results} });
+    let mut associations = serde_json::Map::new();
+    associations.insert(to.path().to_owned(), json!({ "results": results }));
+    body["associations"] = Value::Object(associations);
     Ok(Json(body).into_response())
 }
 
