@@ -1934,13 +1934,55 @@ pub struct DeletionEvent {
 
 /// The encoding of a webhook delivery's body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(try_from = "WebhookBodyRepr", into = "WebhookBodyRepr")]
 pub enum WebhookBody {
     #[default]
     Json,
     Form,
     /// A form whose named field holds the event as JSON.
     FormJson(String),
+}
+
+/// How a definition writes [`WebhookBody`]: `json`, `form` or `{form_json: <field>}`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WebhookBodyRepr {
+    Name(String),
+    FormJson(FormJsonRepr),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormJsonRepr {
+    form_json: String,
+}
+
+impl TryFrom<WebhookBodyRepr> for WebhookBody {
+    type Error = String;
+
+    fn try_from(repr: WebhookBodyRepr) -> Result<Self, String> {
+        match repr {
+            WebhookBodyRepr::Name(name) if name == "json" => Ok(WebhookBody::Json),
+            WebhookBodyRepr::Name(name) if name == "form" => Ok(WebhookBody::Form),
+            WebhookBodyRepr::Name(name) => Err(format!(
+                "unknown body encoding `{name}`: use `json`, `form` or `{{form_json: <field>}}`"
+            )),
+            WebhookBodyRepr::FormJson(FormJsonRepr { form_json }) if form_json.is_empty() => {
+                Err("`form_json` names the form field that holds the event".to_owned())
+            }
+            WebhookBodyRepr::FormJson(FormJsonRepr { form_json }) => Ok(WebhookBody::FormJson(form_json)),
+        }
+    }
+}
+
+impl From<WebhookBody> for WebhookBodyRepr {
+    fn from(body: WebhookBody) -> Self {
+        match body {
+            WebhookBody::Json => WebhookBodyRepr::Name("json".into()),
+            WebhookBody::Form => WebhookBodyRepr::Name("form".into()),
+            WebhookBody::FormJson(form_json) => WebhookBodyRepr::FormJson(FormJsonRepr { form_json }),
+        }
+    }
 }
 
 impl WebhookBody {
@@ -2112,6 +2154,13 @@ mod tests {
         assert_eq!(body.read(b"payload=%7Bnope").unwrap_err(), "the form's event field is not JSON");
         let yaml: WebhookBody = serde_yaml::from_str("{form_json: payload}").unwrap();
         assert_eq!(yaml, body);
+        assert_eq!(serde_yaml::from_str::<WebhookBody>("form").unwrap(), WebhookBody::Form);
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"form_json": "payload"}),
+            "saved as it is written"
+        );
+        assert!(serde_yaml::from_str::<WebhookBody>("xml").is_err());
     }
 
     #[test]
