@@ -212,12 +212,14 @@ impl Slack {
         let message = lock(&self.messages).iter().find(|m| m.ts == ts).cloned()?;
         let blocks = message.blocks.clone().unwrap_or(Value::Array(Vec::new()));
         let (block_id, button) = blocks.as_array()?.iter().find_map(|block| {
-            let button = block
-                .get("elements")?
-                .as_array()?
-                .iter()
-                .find(|e| e.get("type") == Some(&json!("button")) && e.get("action_id") == Some(&json!(action_id)))?;
-            Some((block.get("block_id").cloned().unwrap_or(json!("fake-block")), button.clone()))
+            let button =
+                block.get("elements")?.as_array()?.iter().find(|e| {
+                    e.get("type") == Some(&json!("button")) && e.get("action_id") == Some(&json!(action_id))
+                })?;
+            Some((
+                block.get("block_id").cloned().unwrap_or(json!("fake-block")),
+                button.clone(),
+            ))
         })?;
         let clicks = self.clicks.fetch_add(1, Ordering::Relaxed) + 1;
         let action_ts = self.next_ts();

@@ -130,7 +130,8 @@ async fn calendly_invitees_become_hubspot_contacts_by_sync_and_by_signed_webhook
     assert_eq!(meeting.get("hs_meeting_end_time"), event["end_time"].as_str());
     assert_eq!(meeting.get("hs_meeting_outcome"), Some("SCHEDULED"));
     assert_eq!(
-        rig.hubspot.associations(ObjectType::Contacts, &contact.id, ObjectType::Meetings),
+        rig.hubspot
+            .associations(ObjectType::Contacts, &contact.id, ObjectType::Meetings),
         [meeting.id.clone()]
     );
 

@@ -67,7 +67,11 @@ impl Flow6 {
     /// A person clicks `action_id` on the message `ts`; Slack delivers it, signed.
     async fn click(&self, ts: &str, action_id: &str) {
         let payload = self.slack.click(ts, action_id, "U0MANAGER").expect("the button exists");
-        assert_eq!(self.slack_posts(&payload, SIGNING_SECRET).await, 200, "Slack's delivery is accepted");
+        assert_eq!(
+            self.slack_posts(&payload, SIGNING_SECRET).await,
+            200,
+            "Slack's delivery is accepted"
+        );
     }
 
     /// Runs every queued message as connector-sync would, and sums what the flows did.
@@ -183,7 +187,11 @@ async fn a_deal_awaiting_approval_is_posted_to_slack_and_the_click_moves_its_sta
     );
     let initech = f.rig.hubspot.insert(
         ObjectType::Deals,
-        &[("dealname", "Initech pilot"), ("pipeline", "default"), ("dealstage", "qualifiedtobuy")],
+        &[
+            ("dealname", "Initech pilot"),
+            ("pipeline", "default"),
+            ("dealstage", "qualifiedtobuy"),
+        ],
     );
 
     // Globex reaches the stage awaiting approval; Initech is created elsewhere in the pipeline.

@@ -187,9 +187,15 @@ async fn mailchimp_email_activity_is_logged_as_notes_on_the_contacts_timeline() 
         .hubspot
         .objects(ObjectType::Notes)
         .into_iter()
-        .filter(|n| n.get("hs_note_body").is_some_and(|b| b.contains("clicked https://example.com/pricing")))
+        .filter(|n| {
+            n.get("hs_note_body")
+                .is_some_and(|b| b.contains("clicked https://example.com/pricing"))
+        })
         .collect();
     assert_eq!(clicked.len(), 1, "{clicked:#?}");
-    assert!(clicked[0].get("hs_note_body").unwrap().starts_with("Mailchimp campaign cmp0000001: opened 1 time"));
+    assert!(clicked[0]
+        .get("hs_note_body")
+        .unwrap()
+        .starts_with("Mailchimp campaign cmp0000001: opened 1 time"));
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }

@@ -70,7 +70,10 @@ async fn stripe_customers_and_subscriptions_become_associated_hubspot_contacts_a
     rig.deps.flows.create(&deals_flow).await.unwrap();
 
     let plan = rig.stripe.create_monthly_plan("pro-monthly", "Pro", 4900).await;
-    let ada = rig.stripe.create_paying_customer("ada@example.com", "Ada Lovelace").await;
+    let ada = rig
+        .stripe
+        .create_paying_customer("ada@example.com", "Ada Lovelace")
+        .await;
     stripe_event(&rig, "evt_cus_ada", "customer.created", &ada).await;
     assert_eq!(rig.drain_through_handler().await, 1);
     let contact = rig
@@ -92,16 +95,21 @@ async fn stripe_customers_and_subscriptions_become_associated_hubspot_contacts_a
     let deals = rig.hubspot.objects(ObjectType::Deals);
     assert_eq!(deals.len(), 1, "{deals:#?}");
     let deal = &deals[0];
-    assert_eq!(deal.get("dealname"), Some(format!("Pro subscription {sub_id}").as_str()));
+    assert_eq!(
+        deal.get("dealname"),
+        Some(format!("Pro subscription {sub_id}").as_str())
+    );
     assert_eq!(deal.get("amount"), Some("588"), "a year of $49");
     assert_eq!(deal.get("dealstage"), Some("closedwon"));
     assert_eq!(deal.get("pipeline"), Some("default"));
     assert_eq!(
-        rig.hubspot.associations(ObjectType::Deals, &deal.id, ObjectType::Contacts),
+        rig.hubspot
+            .associations(ObjectType::Deals, &deal.id, ObjectType::Contacts),
         [contact.id.clone()]
     );
     assert_eq!(
-        rig.hubspot.associations(ObjectType::Contacts, &contact.id, ObjectType::Deals),
+        rig.hubspot
+            .associations(ObjectType::Contacts, &contact.id, ObjectType::Deals),
         [deal.id.clone()],
         "seen from the contact too"
     );
@@ -130,9 +138,15 @@ async fn stripe_customers_and_subscriptions_become_associated_hubspot_contacts_a
         .hubspot
         .objects(ObjectType::Deals)
         .into_iter()
-        .find(|d| d.get("dealname").is_some_and(|n| n.ends_with(bobs["id"].as_str().unwrap())))
+        .find(|d| {
+            d.get("dealname")
+                .is_some_and(|n| n.ends_with(bobs["id"].as_str().unwrap()))
+        })
         .expect("Bob's deal");
-    assert!(rig.hubspot.associations(ObjectType::Deals, &bobs_deal.id, ObjectType::Contacts).is_empty());
+    assert!(rig
+        .hubspot
+        .associations(ObjectType::Deals, &bobs_deal.id, ObjectType::Contacts)
+        .is_empty());
     let job = rig.run_flow(&contacts_flow, Some(SyncMode::Full)).await;
     assert_eq!(job.counts.failed, 0, "{:?}", job.counts);
     let bob_contact = rig
@@ -142,7 +156,8 @@ async fn stripe_customers_and_subscriptions_become_associated_hubspot_contacts_a
     let job = rig.run_flow(&association_flow, None).await;
     assert_eq!((job.counts.written, job.counts.failed), (1, 0), "{:?}", job.counts);
     assert_eq!(
-        rig.hubspot.associations(ObjectType::Deals, &bobs_deal.id, ObjectType::Contacts),
+        rig.hubspot
+            .associations(ObjectType::Deals, &bobs_deal.id, ObjectType::Contacts),
         [bob_contact.id.clone()]
     );
 }

@@ -43,8 +43,18 @@ const TYPES: &[(ObjectType, ObjectType, &str, u32)] = &[
     (ObjectType::Contacts, ObjectType::Deals, "contact_to_deal", 4),
     (ObjectType::Deals, ObjectType::Companies, "deal_to_company", 5),
     (ObjectType::Companies, ObjectType::Deals, "company_to_deal", 6),
-    (ObjectType::Meetings, ObjectType::Contacts, "meeting_event_to_contact", 200),
-    (ObjectType::Contacts, ObjectType::Meetings, "contact_to_meeting_event", 199),
+    (
+        ObjectType::Meetings,
+        ObjectType::Contacts,
+        "meeting_event_to_contact",
+        200,
+    ),
+    (
+        ObjectType::Contacts,
+        ObjectType::Meetings,
+        "contact_to_meeting_event",
+        199,
+    ),
     (ObjectType::Notes, ObjectType::Contacts, "note_to_contact", 202),
     (ObjectType::Contacts, ObjectType::Notes, "contact_to_note", 201),
 ];
@@ -99,7 +109,12 @@ pub(crate) fn targets(
                 .find(to, None, &id)
                 .filter(|o| !o.archived)
                 .map(|o| o.numeric_id())
-                .ok_or_else(|| format!("{} {id} does not exist, so it cannot be associated", to.title_singular()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "{} {id} does not exist, so it cannot be associated",
+                        to.title_singular()
+                    )
+                })?;
             out.push((to, target));
         }
     }
@@ -108,7 +123,10 @@ pub(crate) fn targets(
 
 /// The label of the default type from `from` to `to`.
 fn label(from: ObjectType, to: ObjectType) -> Option<&'static str> {
-    TYPES.iter().find(|(f, t, _, _)| *f == from && *t == to).map(|(_, _, l, _)| *l)
+    TYPES
+        .iter()
+        .find(|(f, t, _, _)| *f == from && *t == to)
+        .map(|(_, _, l, _)| *l)
 }
 
 /// `PUT /crm/v3/objects/{type}/{id}/associations/{toType}/{toId}/{associationType}`.
@@ -128,7 +146,11 @@ pub(crate) async fn create(
                 "association type {association_type} is not between {from} and {to}"
             )))
         }
-        None => return Err(errors::validation(format!("unknown association type {association_type}"))),
+        None => {
+            return Err(errors::validation(format!(
+                "unknown association type {association_type}"
+            )))
+        }
     }
     let mut store = hub.store();
     let live = |t: ObjectType, id: &str| store.find(t, None, id).filter(|o| !o.archived).map(|o| o.numeric_id());
@@ -137,7 +159,8 @@ pub(crate) async fn create(
     };
     store.associate((from, from_id), (to, to_id));
     let object = store.find(from, None, &id).expect("checked live above").clone();
-    let mut body = object_json(&object, from, hub.schema(), Selection::Default);
+    // The properties it holds (no unset ones as `null`: the spec types every value a string).
+    let mut body = object_json(&object, from, hub.schema(), Selection::Everything);
     let results: Vec<Value> = store
         .associated((from, from_id), to)
         .into_iter()

@@ -179,7 +179,13 @@ impl ObjectType {
                 "hs_object_id",
                 "hs_timestamp",
             ],
-            ObjectType::Notes => &["createdate", "hs_lastmodifieddate", "hs_note_body", "hs_object_id", "hs_timestamp"],
+            ObjectType::Notes => &[
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_note_body",
+                "hs_object_id",
+                "hs_timestamp",
+            ],
         }
     }
 

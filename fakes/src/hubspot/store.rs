@@ -275,7 +275,12 @@ impl Store {
                 (_, true) if a.0 == to => Some(a.1),
                 _ => None,
             })
-            .filter(|id| self.objects.get(&to).and_then(|m| m.get(id)).is_some_and(|o| !o.archived))
+            .filter(|id| {
+                self.objects
+                    .get(&to)
+                    .and_then(|m| m.get(id))
+                    .is_some_and(|o| !o.archived)
+            })
             .collect();
         ids.sort_unstable();
         ids.dedup();

@@ -1028,7 +1028,12 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
                 .webhooks
                 .as_ref()
                 .filter(|hooks| hooks.object.is_some())
-                .is_some_and(|hooks| hooks.events.values().any(|s| at.strip_prefix("streams.") == Some(s.as_str())));
+                .is_some_and(|hooks| {
+                    hooks
+                        .events
+                        .values()
+                        .any(|s| at.strip_prefix("streams.") == Some(s.as_str()))
+                });
             if !routed {
                 return Err(invalid(
                     format!("{at}.request"),

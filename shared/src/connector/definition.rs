@@ -2140,7 +2140,8 @@ mod tests {
     #[test]
     fn a_form_json_body_is_the_json_its_field_holds() {
         let body = WebhookBody::FormJson("payload".into());
-        let form = b"payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A%5B%7B%22value%22%3A%2242%22%7D%5D%7D";
+        let form =
+            b"payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A%5B%7B%22value%22%3A%2242%22%7D%5D%7D";
         assert_eq!(
             body.read(form).unwrap(),
             serde_json::json!({"type": "block_actions", "actions": [{"value": "42"}]})
@@ -2150,8 +2151,14 @@ mod tests {
             body.read(br#" {"type": "event_callback"}"#).unwrap(),
             serde_json::json!({"type": "event_callback"})
         );
-        assert_eq!(body.read(b"token=x&command=%2Fdeploy").unwrap_err(), "the form has no field holding the event");
-        assert_eq!(body.read(b"payload=%7Bnope").unwrap_err(), "the form's event field is not JSON");
+        assert_eq!(
+            body.read(b"token=x&command=%2Fdeploy").unwrap_err(),
+            "the form has no field holding the event"
+        );
+        assert_eq!(
+            body.read(b"payload=%7Bnope").unwrap_err(),
+            "the form's event field is not JSON"
+        );
         let yaml: WebhookBody = serde_yaml::from_str("{form_json: payload}").unwrap();
         assert_eq!(yaml, body);
         assert_eq!(serde_yaml::from_str::<WebhookBody>("form").unwrap(), WebhookBody::Form);

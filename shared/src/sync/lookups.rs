@@ -79,7 +79,9 @@ pub fn chain_order(mut flows: Vec<Flow>) -> Vec<Flow> {
     while !flows.is_empty() {
         let waits = |f: &Flow| {
             f.lookups.iter().any(|l| {
-                l.flow != f.id && flows.iter().any(|other| other.id == l.flow) && !ordered.iter().any(|o| o.id == l.flow)
+                l.flow != f.id
+                    && flows.iter().any(|other| other.id == l.flow)
+                    && !ordered.iter().any(|o| o.id == l.flow)
             })
         };
         let next = flows.iter().position(|f| !waits(f)).unwrap_or(0);

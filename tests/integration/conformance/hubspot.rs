@@ -269,7 +269,10 @@ async fn hubspot() {
             },
         )
         .await;
-        let switchyard::connector::WriteResult::Ok { destination_id: Some(id) } = &results[0] else {
+        let switchyard::connector::WriteResult::Ok {
+            destination_id: Some(id),
+        } = &results[0]
+        else {
             panic!("{create}: {results:?}")
         };
         assert_eq!(
@@ -277,7 +280,11 @@ async fn hubspot() {
             [id.clone()],
             "{create}: on the contact's timeline"
         );
-        assert_eq!(engagements.count(object_type), 1, "{create}: the refused one made nothing");
+        assert_eq!(
+            engagements.count(object_type),
+            1,
+            "{create}: the refused one made nothing"
+        );
         prove_write(
             &c,
             WriteCase {
