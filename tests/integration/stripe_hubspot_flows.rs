@@ -105,12 +105,12 @@ async fn stripe_customers_and_subscriptions_become_associated_hubspot_contacts_a
     assert_eq!(
         rig.hubspot
             .associations(ObjectType::Deals, &deal.id, ObjectType::Contacts),
-        [contact.id.clone()]
+        std::slice::from_ref(&contact.id)
     );
     assert_eq!(
         rig.hubspot
             .associations(ObjectType::Contacts, &contact.id, ObjectType::Deals),
-        [deal.id.clone()],
+        std::slice::from_ref(&deal.id),
         "seen from the contact too"
     );
 
@@ -158,6 +158,6 @@ async fn stripe_customers_and_subscriptions_become_associated_hubspot_contacts_a
     assert_eq!(
         rig.hubspot
             .associations(ObjectType::Deals, &bobs_deal.id, ObjectType::Contacts),
-        [bob_contact.id.clone()]
+        std::slice::from_ref(&bob_contact.id)
     );
 }

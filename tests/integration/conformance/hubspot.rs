@@ -277,7 +277,7 @@ async fn hubspot() {
         };
         assert_eq!(
             engagements.associations(ObjectType::Contacts, &ada.id, object_type),
-            [id.clone()],
+            std::slice::from_ref(id),
             "{create}: on the contact's timeline"
         );
         assert_eq!(
