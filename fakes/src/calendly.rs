@@ -22,6 +22,9 @@
 //!   "message"}]}` (400), `{"title": "Unauthenticated", "message": "The access token is invalid"}`
 //!   (401). Authentication: `Authorization: Bearer <token>`.
 //!
+//! * Webhook deliveries ([`Calendly::invitee_webhook`]), as "Webhook payload" shows them: the
+//!   invitee with its scheduled event embedded (the caller signs them).
+//!
 //! Assumed, not documented: page tokens are the fake's own (base64 of a position); uuids are
 //! 16 upper-case letters and digits.
 
@@ -227,6 +230,19 @@ impl Calendly {
         record["email"] = json!(email);
         list.insert(id, record.clone());
         Some(record)
+    }
+
+    /// The webhook delivery Calendly sends about invitee `uri` ("Webhook payload": `{"event":
+    /// "invitee.created" | "invitee.canceled", "created_at", "created_by", "payload": <the
+    /// invitee, with its event's URI in `event` and the event itself in `scheduled_event`>}`),
+    /// as the invitee is now; `None` for an unknown invitee.
+    pub fn invitee_webhook(&self, kind: &str, uri: &str) -> Option<Value> {
+        let mut payload = self.invitee_by_uri(uri)?;
+        let event_uuid = payload["event"].as_str()?.rsplit('/').next()?.to_owned();
+        payload["scheduled_event"] = self.event_json(&event_uuid)?;
+        Some(json!({
+            "event": kind, "created_at": payload["updated_at"], "created_by": USER, "payload": payload,
+        }))
     }
 
     /// Requests that broke the documented contract.

@@ -1,10 +1,23 @@
-//! Fake Slack Web API: `chat.postMessage` and `auth.test`.
+//! Fake Slack Web API: `chat.postMessage` and `auth.test`, and the interactivity payload a
+//! click on a posted message's button sends back to the app ([`Slack::click`]).
 //!
 //! As Slack documents it: arguments come as JSON (token in `Authorization: Bearer`) or as a
 //! form (token in the header or a `token` field); errors are HTTP 200 with
 //! `{"ok":false,"error":"not_authed"|"invalid_auth"|"channel_not_found"|"no_text"}`; posting
 //! faster than the per-channel limit (about one message per second) is HTTP 429 with
 //! `Retry-After` and `{"ok":false,"error":"ratelimited"}`.
+//!
+//! Block Kit ("Reference: blocks", "Button element"): the interactive parts of `blocks` are
+//! checked as Slack checks them, and a message that breaks them is `invalid_blocks` (an error
+//! Slack documents for chat.postMessage; the published OpenAPI description predates Block Kit
+//! and does not list it): every block is an object with a `type`; an `actions` block holds 1
+//! to 25 elements; a button has `text` of type `plain_text` (at most 75 characters), an
+//! `action_id` (at most 255 characters, unique in its block), a `value` of at most 2,000
+//! characters, and a `style` that is `primary` or `danger` when given.
+//!
+//! A click ("Handling user interaction", the `block_actions` payload) is what Slack posts to
+//! the app's Interactivity Request URL: form-encoded, `payload=<JSON>`
+//! ([`interactivity_body`]), signed with the app's signing secret (the caller signs).
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -102,6 +115,15 @@ pub struct Slack {
     messages: Mutex<Vec<PostedMessage>>,
     rate_limited: AtomicU64,
     last_ts_micros: Mutex<i64>,
+    clicks: AtomicU64,
+}
+
+/// The body Slack posts to the Interactivity Request URL for `payload`:
+/// `application/x-www-form-urlencoded`, the payload's JSON in the `payload` field.
+pub fn interactivity_body(payload: &Value) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -126,6 +148,7 @@ pub fn try_start(config: SlackConfig) -> io::Result<FakeHandle<Slack>> {
         messages: Mutex::new(Vec::new()),
         rate_limited: AtomicU64::new(0),
         last_ts_micros: Mutex::new(0),
+        clicks: AtomicU64::new(0),
     });
     let spec = Spec {
         name: "slack",
@@ -180,6 +203,62 @@ impl Slack {
     /// Stops accepting a token (`invalid_auth` from then on).
     pub fn revoke_token(&self, token: &str) {
         lock(&self.tokens).remove(token);
+    }
+
+    /// The `block_actions` payload Slack sends when user `user_id` clicks the button
+    /// `action_id` of the message `ts` (in any channel); `None` when no accepted message has
+    /// that button. The `trigger_id` is new for every click, as Slack's is.
+    pub fn click(&self, ts: &str, action_id: &str, user_id: &str) -> Option<Value> {
+        let message = lock(&self.messages).iter().find(|m| m.ts == ts).cloned()?;
+        let blocks = message.blocks.clone().unwrap_or(Value::Array(Vec::new()));
+        let (block_id, button) = blocks.as_array()?.iter().find_map(|block| {
+            let button =
+                block.get("elements")?.as_array()?.iter().find(|e| {
+                    e.get("type") == Some(&json!("button")) && e.get("action_id") == Some(&json!(action_id))
+                })?;
+            Some((
+                block.get("block_id").cloned().unwrap_or(json!("fake-block")),
+                button.clone(),
+            ))
+        })?;
+        let clicks = self.clicks.fetch_add(1, Ordering::Relaxed) + 1;
+        let action_ts = self.next_ts();
+        let channel_name = self
+            .channels
+            .iter()
+            .find(|c| c.id == message.channel)
+            .map(|c| c.name.clone())
+            .unwrap_or_default();
+        let mut action = json!({
+            "type": "button",
+            "action_id": action_id,
+            "block_id": block_id,
+            "text": button.get("text").cloned().unwrap_or(Value::Null),
+            "action_ts": action_ts,
+        });
+        for field in ["value", "style"] {
+            if let Some(v) = button.get(field) {
+                action[field] = v.clone();
+            }
+        }
+        Some(json!({
+            "type": "block_actions",
+            "user": {"id": user_id, "username": format!("user-{}", user_id.to_lowercase()), "name": format!("user-{}", user_id.to_lowercase()), "team_id": "T0FAKETEAM"},
+            "api_app_id": "A0FAKEAPP",
+            "container": {"type": "message", "message_ts": message.ts, "channel_id": message.channel, "is_ephemeral": false},
+            "trigger_id": format!("{clicks}.1395872398.{:032x}", u128::from(clicks) * 0x9e37_79b9_7f4a_7c15),
+            "team": {"id": "T0FAKETEAM", "domain": "fake-workspace"},
+            "enterprise": null,
+            "is_enterprise_install": false,
+            "channel": {"id": message.channel, "name": channel_name},
+            "message": {
+                "type": "message", "user": "U0FAKEBOT", "bot_id": "B0FAKEBOT", "ts": message.ts,
+                "text": message.text.clone().unwrap_or_default(), "blocks": blocks,
+            },
+            "state": {"values": {}},
+            "response_url": format!("https://hooks.slack.com/actions/T0FAKETEAM/{clicks}/fakeresponse"),
+            "actions": [action],
+        }))
     }
 
     fn channel(&self, name_or_id: &str) -> Option<&SlackChannel> {
@@ -288,6 +367,11 @@ async fn post_message(State(slack): State<Arc<Slack>>, headers: HeaderMap, body:
     {
         return slack_error("no_text");
     }
+    if let Some(blocks) = args.get("blocks") {
+        if !valid_blocks(blocks) {
+            return slack_error("invalid_blocks");
+        }
+    }
     let limit = *lock(&slack.rate_limit);
     let admission = lock(&slack.windows)
         .entry(channel.id.clone())
@@ -337,6 +421,39 @@ async fn post_message(State(slack): State<Arc<Slack>>, headers: HeaderMap, body:
         args,
     });
     Json(json!({ "ok": true, "channel": channel.id, "ts": ts, "message": message })).into_response()
+}
+
+/// Whether `blocks` keeps Block Kit's rules for interactive messages (the module's header).
+fn valid_blocks(blocks: &Value) -> bool {
+    let Some(blocks) = blocks.as_array() else {
+        return false;
+    };
+    let chars = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| s.chars().count());
+    blocks.iter().all(|block| {
+        let mut action_ids = HashSet::new();
+        let Some(kind) = block.get("type").and_then(Value::as_str) else {
+            return false;
+        };
+        if kind != "actions" {
+            return true;
+        }
+        let Some(elements) = block.get("elements").and_then(Value::as_array) else {
+            return false;
+        };
+        (1..=25).contains(&elements.len())
+            && elements.iter().all(|e| {
+                if e.get("type").and_then(Value::as_str) != Some("button") {
+                    return e.get("type").is_some_and(Value::is_string);
+                }
+                let text = e.get("text");
+                text.and_then(|t| t.get("type")) == Some(&json!("plain_text"))
+                    && chars(text.and_then(|t| t.get("text"))).is_some_and(|n| (1..=75).contains(&n))
+                    && chars(e.get("action_id")).is_some_and(|n| (1..=255).contains(&n))
+                    && action_ids.insert(e["action_id"].as_str().unwrap_or_default().to_owned())
+                    && e.get("value").is_none_or(|v| chars(Some(v)).is_some_and(|n| n <= 2000))
+                    && e.get("style").is_none_or(|s| s == "primary" || s == "danger")
+            })
+    })
 }
 
 /// `auth.test`: the cheap call that proves a token works.

@@ -205,6 +205,19 @@ pub async fn build_flow(
             ),
         ));
     }
+    let webhooks_only = source_def
+        .streams
+        .get(&draft.stream)
+        .is_some_and(|s| s.request.is_none());
+    if webhooks_only && draft.every.is_some() {
+        return Err(reject(
+            "every",
+            format!(
+                "stream {:?} of connector {} is fed by webhooks only (there is no list to read): a flow from it runs on its events; leave out the schedule",
+                draft.stream, source_def.id
+            ),
+        ));
+    }
     let dest_def = registry.get(&destination.provider).ok_or_else(|| {
         reject(
             "destination",

@@ -22,7 +22,7 @@ use switchyard_fakes::FakeHandle;
 use switchyard_tests::localstripe::{self, LocalStripe, API_KEY};
 use switchyard_tests::TestEnv;
 
-const WEBHOOK_SECRET: &str = "whsec_sync_tests";
+pub(crate) const WEBHOOK_SECRET: &str = "whsec_sync_tests";
 /// Stripe customer -> HubSpot contact, keyed by email.
 const MAPPING: &str = r#"
 if (.email // "") == "" then error("customer \(.id) has no email") else . end
@@ -403,8 +403,9 @@ impl Rig {
             .into_iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
             .collect();
-        all.extend(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), json!(v))));
+        // JSON unless the caller names the body's type (Slack's form-encoded interactivity).
         all.insert("content-type".into(), json!("application/json"));
+        all.extend(headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), json!(v))));
         let path = format!("/hooks/{connection_id}");
         let event: aws_lambda_events::apigw::ApiGatewayV2httpRequest = serde_json::from_value(json!({
             "version": "2.0", "rawPath": path, "rawQueryString": "",

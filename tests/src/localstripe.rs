@@ -178,6 +178,51 @@ impl LocalStripe {
         self.call(request, "a customer update").await
     }
 
+    /// Creates a customer who can pay (a test card as the default source: localstripe, like
+    /// Stripe, refuses a subscription for a customer without a payment method).
+    pub async fn create_paying_customer(&self, email: &str, name: &str) -> Value {
+        let card = json!({"card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}});
+        let token = self
+            .call(self.client.post(self.url("/v1/tokens")).json(&card), "a card token")
+            .await;
+        let request = self
+            .client
+            .post(self.url("/v1/customers"))
+            .json(&json!({ "email": email, "name": name, "source": token["id"] }));
+        self.call(request, "a customer creation").await
+    }
+
+    /// Creates a product and a monthly plan `id` of it costing `amount` (in cents, USD).
+    pub async fn create_monthly_plan(&self, id: &str, product: &str, amount: u64) -> Value {
+        let product = self
+            .call(
+                self.client
+                    .post(self.url("/v1/products"))
+                    .json(&json!({"name": product, "type": "service"})),
+                "a product creation",
+            )
+            .await;
+        let request = self.client.post(self.url("/v1/plans")).json(&json!({
+            "id": id, "amount": amount, "currency": "usd", "interval": "month", "product": product["id"],
+        }));
+        self.call(request, "a plan creation").await
+    }
+
+    /// Subscribes `customer` to `plan`; returns the subscription as Stripe does.
+    pub async fn create_subscription(&self, customer: &str, plan: &str) -> Value {
+        let request = self
+            .client
+            .post(self.url("/v1/subscriptions"))
+            .json(&json!({"customer": customer, "items": [{"plan": plan}]}));
+        self.call(request, "a subscription creation").await
+    }
+
+    /// Cancels a subscription at once; returns it (`status: canceled`).
+    pub async fn cancel_subscription(&self, id: &str) -> Value {
+        let request = self.client.delete(self.url(&format!("/v1/subscriptions/{id}")));
+        self.call(request, "a subscription cancellation").await
+    }
+
     /// Deletes a customer (Stripe answers `{"id": .., "deleted": true}`).
     pub async fn delete_customer(&self, id: &str) -> Value {
         let request = self.client.delete(self.url(&format!("/v1/customers/{id}")));

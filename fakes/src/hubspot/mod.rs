@@ -12,6 +12,7 @@
 //! | `DELETE /crm/v3/objects/{type}/{id}` | archive, 204 |
 //! | `POST /crm/v3/objects/{type}/batch/{create,update,read,upsert}` | at most 100 inputs (more: 400); per-input failures: 207 with `errors` |
 //! | `POST /crm/v3/objects/{type}/search` | filters (`EQ`, `GTE`, ...), one sort, `limit` <= 200, `after` offset, 10,000 results at most |
+//! | `PUT /crm/v3/objects/{type}/{id}/associations/{toType}/{toId}/{associationType}`, `GET .../associations/{toType}` | associations (`associations.rs`) |
 //! | `POST /oauth/v1/token` | `grant_type=refresh_token` (form) |
 //!
 //! `{type}` is `contacts`, `companies` or `deals` (or `0-1`, `0-2`, `0-3`). Property values
@@ -24,6 +25,7 @@
 //! `"policyName":"TEN_SECONDLY_ROLLING"`), counted by [`Hubspot::rate_limited_count`]. Like
 //! HubSpot, the 429 carries no `Retry-After`: pace with the headers.
 
+mod associations;
 mod auth;
 mod errors;
 mod objects;
@@ -190,6 +192,14 @@ fn router(hub: Arc<Hubspot>) -> Router {
             "/crm/v3/objects/{object_type}/{object_id}",
             get(objects::read).patch(objects::update).delete(objects::archive),
         )
+        .route(
+            "/crm/v3/objects/{object_type}/{object_id}/associations/{to_object_type}",
+            get(associations::list),
+        )
+        .route(
+            "/crm/v3/objects/{object_type}/{object_id}/associations/{to_object_type}/{to_object_id}/{association_type}",
+            axum::routing::put(associations::create),
+        )
         .route_layer(from_fn_with_state(hub.clone(), auth::authenticate));
     Router::new()
         .merge(crm)
@@ -209,6 +219,18 @@ impl Hubspot {
 
     pub(crate) fn schema(&self) -> &PropertySchema {
         &self.schema
+    }
+
+    /// The ids of the live `to` records associated with `from_type` record `id`, in id order.
+    pub fn associations(&self, from_type: ObjectType, id: &str, to: ObjectType) -> Vec<String> {
+        let Ok(id) = id.parse::<u64>() else {
+            return Vec::new();
+        };
+        self.store()
+            .associated((from_type, id), to)
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect()
     }
 
     /// Live (unarchived) objects of a type, in id order.

@@ -125,6 +125,8 @@ pub(crate) async fn read(
 struct PropertiesBody {
     #[serde(default)]
     properties: Map<String, Value>,
+    #[serde(default)]
+    associations: Vec<super::associations::AssociationInput>,
 }
 
 /// `POST /crm/v3/objects/{type}`.
@@ -137,10 +139,14 @@ pub(crate) async fn create(
     let input: PropertiesBody = parse_body(&body)?;
     let writes = schema::validate(hub.schema(), object_type, &input.properties)
         .map_err(|e| errors::validation(invalid_properties_message(&e)))?;
-    let object = hub
-        .store()
+    let mut store = hub.store();
+    let targets = super::associations::targets(&store, object_type, &input.associations).map_err(errors::validation)?;
+    let object = store
         .create(hub.schema(), object_type, writes)
         .map_err(|e| write_error(object_type, e))?;
+    for target in targets {
+        store.associate((object_type, object.numeric_id()), target);
+    }
     let body = object_json(&object, object_type, hub.schema(), Selection::Everything);
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
@@ -211,24 +217,33 @@ struct BatchInput {
     id: Option<IdValue>,
     #[serde(default)]
     properties: Map<String, Value>,
+    /// Records to associate a new record with (creates only).
+    #[serde(default)]
+    associations: Vec<super::associations::AssociationInput>,
     id_property: Option<String>,
     object_write_trace_id: Option<String>,
 }
 
 /// Ids arrive as strings, and sometimes as numbers.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum IdValue {
+pub(crate) enum IdValue {
     Text(String),
     Number(u64),
 }
 
-impl BatchInput {
-    fn id(&self) -> Option<String> {
-        self.id.as_ref().map(|id| match id {
+impl IdValue {
+    pub(crate) fn text(&self) -> String {
+        match self {
             IdValue::Text(text) => text.clone(),
             IdValue::Number(n) => n.to_string(),
-        })
+        }
+    }
+}
+
+impl BatchInput {
+    fn id(&self) -> Option<String> {
+        self.id.as_ref().map(IdValue::text)
     }
 }
 
@@ -355,16 +370,21 @@ pub(crate) async fn batch_create(
     let schema = hub.schema();
     let mut outcome = BatchOutcome::new();
     let mut prepared = Vec::with_capacity(batch.inputs.len());
+    let mut store = hub.store();
     for input in &batch.inputs {
         let trace = input.object_write_trace_id.as_deref();
         match schema::validate(schema, object_type, &input.properties) {
-            Ok(writes) => prepared.push((writes, trace)),
+            Ok(writes) => match super::associations::targets(&store, object_type, &input.associations) {
+                Ok(targets) => prepared.push((writes, targets, trace)),
+                Err(message) => outcome
+                    .errors
+                    .push(input_error("VALIDATION_ERROR", message, None, trace, json!({}))),
+            },
             Err(errors) => outcome.errors.push(property_error(&errors, None, trace)),
         }
     }
-    let mut store = hub.store();
     let mut seen = HashSet::new();
-    for (writes, _) in &prepared {
+    for (writes, _, _) in &prepared {
         if let Some(WriteError::Conflict { existing, .. }) = store.conflict(schema, object_type, writes, None) {
             return Err(errors::conflict(object_type, &existing));
         }
@@ -378,10 +398,13 @@ pub(crate) async fn batch_create(
             }
         }
     }
-    for (writes, trace) in prepared {
+    for (writes, targets, trace) in prepared {
         let object = store
             .create(schema, object_type, writes)
             .map_err(|e| write_error(object_type, e))?;
+        for target in targets {
+            store.associate((object_type, object.numeric_id()), target);
+        }
         let result = object_json(&object, object_type, schema, Selection::Everything);
         outcome.results.push(with_trace(result, trace));
     }

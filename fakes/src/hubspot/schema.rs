@@ -11,6 +11,10 @@ pub enum ObjectType {
     Contacts,
     Companies,
     Deals,
+    /// An engagement: a meeting on records' timelines ("Engagements: Meetings").
+    Meetings,
+    /// An engagement: a note on records' timelines ("Engagements: Notes").
+    Notes,
 }
 
 const CONTACT_PROPERTIES: &[&str] = &[
@@ -55,6 +59,22 @@ const COMPANY_PROPERTIES: &[&str] = &[
     "website",
     "zip",
 ];
+/// "Engagements: Meetings" (developers.hubspot.com/docs/api/crm/meetings): the properties a
+/// meeting is created with.
+const MEETING_PROPERTIES: &[&str] = &[
+    "hs_timestamp",
+    "hs_meeting_title",
+    "hs_meeting_body",
+    "hs_internal_meeting_notes",
+    "hs_meeting_external_url",
+    "hs_meeting_location",
+    "hs_meeting_start_time",
+    "hs_meeting_end_time",
+    "hs_meeting_outcome",
+    "hubspot_owner_id",
+];
+/// "Engagements: Notes" (developers.hubspot.com/docs/api/crm/notes).
+const NOTE_PROPERTIES: &[&str] = &["hs_timestamp", "hs_note_body", "hubspot_owner_id", "hs_attachment_ids"];
 const DEAL_PROPERTIES: &[&str] = &[
     "amount",
     "closedate",
@@ -68,7 +88,13 @@ const DEAL_PROPERTIES: &[&str] = &[
 ];
 
 impl ObjectType {
-    pub const ALL: [ObjectType; 3] = [ObjectType::Contacts, ObjectType::Companies, ObjectType::Deals];
+    pub const ALL: [ObjectType; 5] = [
+        ObjectType::Contacts,
+        ObjectType::Companies,
+        ObjectType::Deals,
+        ObjectType::Meetings,
+        ObjectType::Notes,
+    ];
 
     /// The `{objectType}` path segment: the name (`contacts`) or the type id (`0-1`).
     pub fn from_path(segment: &str) -> Option<Self> {
@@ -76,6 +102,8 @@ impl ObjectType {
             "contacts" | "contact" | "0-1" => Some(ObjectType::Contacts),
             "companies" | "company" | "0-2" => Some(ObjectType::Companies),
             "deals" | "deal" | "0-3" => Some(ObjectType::Deals),
+            "meetings" | "meeting" | "0-47" => Some(ObjectType::Meetings),
+            "notes" | "note" | "0-46" => Some(ObjectType::Notes),
             _ => None,
         }
     }
@@ -86,6 +114,8 @@ impl ObjectType {
             ObjectType::Contacts => "contacts",
             ObjectType::Companies => "companies",
             ObjectType::Deals => "deals",
+            ObjectType::Meetings => "meetings",
+            ObjectType::Notes => "notes",
         }
     }
 
@@ -95,6 +125,8 @@ impl ObjectType {
             ObjectType::Contacts => "CONTACT",
             ObjectType::Companies => "COMPANY",
             ObjectType::Deals => "DEAL",
+            ObjectType::Meetings => "MEETING",
+            ObjectType::Notes => "NOTE",
         }
     }
 
@@ -104,6 +136,8 @@ impl ObjectType {
             ObjectType::Contacts => "Contact",
             ObjectType::Companies => "Company",
             ObjectType::Deals => "Deal",
+            ObjectType::Meetings => "Meeting",
+            ObjectType::Notes => "Note",
         }
     }
 
@@ -138,6 +172,20 @@ impl ObjectType {
                 "hs_object_id",
                 "pipeline",
             ],
+            ObjectType::Meetings => &[
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_meeting_title",
+                "hs_object_id",
+                "hs_timestamp",
+            ],
+            ObjectType::Notes => &[
+                "createdate",
+                "hs_lastmodifieddate",
+                "hs_note_body",
+                "hs_object_id",
+                "hs_timestamp",
+            ],
         }
     }
 
@@ -146,6 +194,8 @@ impl ObjectType {
             ObjectType::Contacts => CONTACT_PROPERTIES,
             ObjectType::Companies => COMPANY_PROPERTIES,
             ObjectType::Deals => DEAL_PROPERTIES,
+            ObjectType::Meetings => MEETING_PROPERTIES,
+            ObjectType::Notes => NOTE_PROPERTIES,
         }
     }
 
@@ -165,7 +215,14 @@ impl fmt::Display for ObjectType {
 pub(crate) fn is_date_property(name: &str) -> bool {
     matches!(
         name,
-        "createdate" | "lastmodifieddate" | "hs_lastmodifieddate" | "closedate" | "date_of_birth"
+        "createdate"
+            | "lastmodifieddate"
+            | "hs_lastmodifieddate"
+            | "closedate"
+            | "date_of_birth"
+            | "hs_timestamp"
+            | "hs_meeting_start_time"
+            | "hs_meeting_end_time"
     )
 }
 

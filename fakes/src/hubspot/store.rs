@@ -126,6 +126,8 @@ pub(crate) struct Store {
     last_ms: i64,
     /// Objects created or updated so far (every write through the API or `insert`).
     pub(crate) writes: u64,
+    /// Associations, each kept once with its ends in order.
+    associations: std::collections::BTreeSet<((ObjectType, u64), (ObjectType, u64))>,
 }
 
 impl Store {
@@ -254,6 +256,35 @@ impl Store {
             stored.updated_at = now;
         }
         true
+    }
+
+    /// Associates two records (once: associating them again changes nothing). Counted as a
+    /// write.
+    pub(crate) fn associate(&mut self, a: (ObjectType, u64), b: (ObjectType, u64)) {
+        self.writes += 1;
+        self.associations.insert(if a <= b { (a, b) } else { (b, a) });
+    }
+
+    /// The ids of the live `to` records associated with `from`, in id order.
+    pub(crate) fn associated(&self, from: (ObjectType, u64), to: ObjectType) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .associations
+            .iter()
+            .filter_map(|(a, b)| match (*a == from, *b == from) {
+                (true, _) if b.0 == to => Some(b.1),
+                (_, true) if a.0 == to => Some(a.1),
+                _ => None,
+            })
+            .filter(|id| {
+                self.objects
+                    .get(&to)
+                    .and_then(|m| m.get(id))
+                    .is_some_and(|o| !o.archived)
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
     fn index(&mut self, schema: &PropertySchema, object_type: ObjectType, object: &CrmObject, add: bool) {

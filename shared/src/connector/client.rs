@@ -818,7 +818,11 @@ impl ConnectorClient {
         let template = match (&compiled.next_request, &compiled.incremental_request, incremental) {
             (Some(next), _, _) if !state.is_first_page() => next,
             (_, Some(req), true) => req,
-            _ => &compiled.request,
+            _ => compiled.request.as_ref().ok_or_else(|| {
+                ConnectorError::config(format!(
+                    "stream `{stream}` is fed by webhooks only: it has no list request to read"
+                ))
+            })?,
         };
         let delta = spec.cursor.as_ref().filter(|c| c.kind == CursorKind::DeltaLink);
         // An incremental run of a delta stream starts at the stored link.

@@ -35,7 +35,8 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> Invalid {
 /// A stream, compiled.
 #[derive(Debug, Clone)]
 pub struct CompiledStream {
-    pub request: CompiledRequest,
+    /// The list request; `None` for a stream fed by webhooks only.
+    pub request: Option<CompiledRequest>,
     pub incremental_request: Option<CompiledRequest>,
     /// `next_request`: every page after the first.
     pub next_request: Option<CompiledRequest>,
@@ -1114,7 +1115,44 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
     // With a next-page request, the first request starts the listing and the next-page
     // request carries the token.
     let compile_list = |field: String, req: &super::definition::RequestSpec| compile_page(field, req, !continued);
-    let request = compile_list(format!("{at}.request"), &spec.request)?;
+    let request = match &spec.request {
+        Some(req) => Some(compile_list(format!("{at}.request"), req)?),
+        None => {
+            // Fed by webhooks only: nothing here may describe reading a list.
+            let listing = [
+                ("incremental_request", spec.incremental_request.is_some()),
+                ("next_request", spec.next_request.is_some()),
+                ("cursor", spec.cursor.is_some()),
+                ("changes", spec.changes.is_some()),
+                ("parent", spec.parent.is_some()),
+                ("pagination", spec.pagination != PaginationSpec::None),
+                ("missing_is_deleted", spec.missing_is_deleted),
+            ];
+            if let Some((field, _)) = listing.iter().find(|(_, given)| *given) {
+                return Err(invalid(
+                    format!("{at}.{field}"),
+                    "a stream without a list `request` is fed by webhooks only, so it has no list to page, filter or follow",
+                ));
+            }
+            let routed = def
+                .webhooks
+                .as_ref()
+                .filter(|hooks| hooks.object.is_some())
+                .is_some_and(|hooks| {
+                    hooks
+                        .events
+                        .values()
+                        .any(|s| at.strip_prefix("streams.") == Some(s.as_str()))
+                });
+            if !routed {
+                return Err(invalid(
+                    format!("{at}.request"),
+                    "a stream without a list request must be fed by webhooks: route an event type to it (`webhooks.events`) with the record embedded (`webhooks.object`)",
+                ));
+            }
+            None
+        }
+    };
     let next_request = match &spec.next_request {
         None => None,
         Some(req) => Some(compile_page(format!("{at}.next_request"), req, true)?),
@@ -1131,7 +1169,25 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
             Some(compile_list(format!("{at}.incremental_request"), req)?)
         }
     };
-    let records = Selector::parse(&spec.records).map_err(|e| invalid(format!("{at}.records"), e.to_string()))?;
+    let records = match (&spec.records, &request) {
+        (Some(records), Some(_)) => {
+            Selector::parse(records).map_err(|e| invalid(format!("{at}.records"), e.to_string()))?
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                format!("{at}.records"),
+                "a stream with a list request says where its records are in a response (`/data`, or `\"\"` for the whole response)",
+            ))
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                format!("{at}.records"),
+                "a stream fed by webhooks only has no list response to select records from",
+            ))
+        }
+        // The webhook's `object` is the record.
+        (None, None) => Selector::parse("").expect("an empty pointer is a selector"),
+    };
     if let Some(total) = &spec.total {
         if !total.starts_with('/') {
             return Err(invalid(
@@ -1209,7 +1265,7 @@ fn compile_stream(at: &str, spec: &StreamSpec, def: &ConnectorDefinition) -> Res
         }
     };
     let mut parent_fields: Vec<Vec<String>> = Vec::new();
-    for req in [Some(&request), incremental_request.as_ref(), next_request.as_ref()]
+    for req in [request.as_ref(), incremental_request.as_ref(), next_request.as_ref()]
         .into_iter()
         .flatten()
     {

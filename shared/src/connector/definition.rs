@@ -1275,8 +1275,12 @@ pub struct StreamSpec {
     #[serde(default)]
     pub description: String,
 
-    /// The list request. Placeholders: `config.*`, `page.*`, `since*`.
-    pub request: RequestSpec,
+    /// The list request. Placeholders: `config.*`, `page.*`, `since*`. Absent: the stream is
+    /// fed by webhooks only (Slack's interactivity payloads, which no API lists): the
+    /// connector's `webhooks` route events to it with the record embedded (`object`), and a
+    /// sync job over it is refused with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<RequestSpec>,
 
     /// Used instead of `request` when an incremental sync has a cursor (HubSpot's search
     /// endpoint). Same placeholders.
@@ -1291,9 +1295,11 @@ pub struct StreamSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_request: Option<RequestSpec>,
 
-    /// Where the records are in a response: a JSON pointer (`/data`, an array) or a jq
-    /// program (`.results[]`).
-    pub records: String,
+    /// Where the records are in a response: a JSON pointer (`/data`, an array; `""` for the
+    /// whole response) or a jq program (`.results[]`). Required with `request`; not given for a
+    /// stream fed by webhooks only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<String>,
 
     /// JSON pointer to a record's unique id.
     #[serde(default = "default_primary_key")]
@@ -1988,9 +1994,11 @@ pub struct WebhookSpec {
     pub events: BTreeMap<String, String>,
 
     /// How a delivery's body is read into the JSON object the pointers above look into:
-    /// `json` (the default), or `form` for senders that post `application/x-www-form-urlencoded`
+    /// `json` (the default); `form` for senders that post `application/x-www-form-urlencoded`
     /// (Mailchimp's audience webhooks), bracketed names nested (`data[merges][FNAME]` is
-    /// `/data/merges/FNAME`), every value a string.
+    /// `/data/merges/FNAME`), every value a string; or `{form_json: <field>}` for senders that
+    /// post a form one of whose fields holds the event as JSON (Slack's interactivity:
+    /// `payload=<JSON>`): the event is that field's JSON document.
     #[serde(default, skip_serializing_if = "WebhookBody::is_json")]
     pub body: WebhookBody,
 
@@ -2075,12 +2083,56 @@ pub struct DeletionEvent {
 }
 
 /// The encoding of a webhook delivery's body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WebhookBodyRepr", into = "WebhookBodyRepr")]
 pub enum WebhookBody {
     #[default]
     Json,
     Form,
+    /// A form whose named field holds the event as JSON.
+    FormJson(String),
+}
+
+/// How a definition writes [`WebhookBody`]: `json`, `form` or `{form_json: <field>}`.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum WebhookBodyRepr {
+    Name(String),
+    FormJson(FormJsonRepr),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormJsonRepr {
+    form_json: String,
+}
+
+impl TryFrom<WebhookBodyRepr> for WebhookBody {
+    type Error = String;
+
+    fn try_from(repr: WebhookBodyRepr) -> Result<Self, String> {
+        match repr {
+            WebhookBodyRepr::Name(name) if name == "json" => Ok(WebhookBody::Json),
+            WebhookBodyRepr::Name(name) if name == "form" => Ok(WebhookBody::Form),
+            WebhookBodyRepr::Name(name) => Err(format!(
+                "unknown body encoding `{name}`: use `json`, `form` or `{{form_json: <field>}}`"
+            )),
+            WebhookBodyRepr::FormJson(FormJsonRepr { form_json }) if form_json.is_empty() => {
+                Err("`form_json` names the form field that holds the event".to_owned())
+            }
+            WebhookBodyRepr::FormJson(FormJsonRepr { form_json }) => Ok(WebhookBody::FormJson(form_json)),
+        }
+    }
+}
+
+impl From<WebhookBody> for WebhookBodyRepr {
+    fn from(body: WebhookBody) -> Self {
+        match body {
+            WebhookBody::Json => WebhookBodyRepr::Name("json".into()),
+            WebhookBody::Form => WebhookBodyRepr::Name("form".into()),
+            WebhookBody::FormJson(form_json) => WebhookBodyRepr::FormJson(FormJsonRepr { form_json }),
+        }
+    }
 }
 
 impl WebhookBody {
@@ -2089,10 +2141,22 @@ impl WebhookBody {
     }
 
     /// The body as one JSON value; the error says why it is unreadable, never what it holds.
-    pub fn read(self, body: &[u8]) -> Result<Value, &'static str> {
+    pub fn read(&self, body: &[u8]) -> Result<Value, &'static str> {
         match self {
             WebhookBody::Json => serde_json::from_slice(body).map_err(|_| "not JSON"),
             WebhookBody::Form => crate::webhook::form::to_json(body),
+            // The same app's Events API callbacks are JSON.
+            WebhookBody::FormJson(_) if body.trim_ascii_start().starts_with(b"{") => {
+                serde_json::from_slice(body).map_err(|_| "not JSON")
+            }
+            WebhookBody::FormJson(field) => {
+                let form = crate::webhook::form::to_json(body)?;
+                let json = form
+                    .get(field.as_str())
+                    .and_then(Value::as_str)
+                    .ok_or("the form has no field holding the event")?;
+                serde_json::from_str(json).map_err(|_| "the form's event field is not JSON")
+            }
         }
     }
 }
@@ -2221,6 +2285,39 @@ mod tests {
         let write: WriteSpec = serde_yaml::from_str("{kind: create, request: {method: POST, path: /hooks}}").unwrap();
         let again: WriteSpec = serde_json::from_str(&serde_json::to_string(&write).unwrap()).unwrap();
         assert_eq!(again, write);
+    }
+
+    #[test]
+    fn a_form_json_body_is_the_json_its_field_holds() {
+        let body = WebhookBody::FormJson("payload".into());
+        let form =
+            b"payload=%7B%22type%22%3A%22block_actions%22%2C%22actions%22%3A%5B%7B%22value%22%3A%2242%22%7D%5D%7D";
+        assert_eq!(
+            body.read(form).unwrap(),
+            serde_json::json!({"type": "block_actions", "actions": [{"value": "42"}]})
+        );
+        // The same app's Events API callbacks are JSON bodies.
+        assert_eq!(
+            body.read(br#" {"type": "event_callback"}"#).unwrap(),
+            serde_json::json!({"type": "event_callback"})
+        );
+        assert_eq!(
+            body.read(b"token=x&command=%2Fdeploy").unwrap_err(),
+            "the form has no field holding the event"
+        );
+        assert_eq!(
+            body.read(b"payload=%7Bnope").unwrap_err(),
+            "the form's event field is not JSON"
+        );
+        let yaml: WebhookBody = serde_yaml::from_str("{form_json: payload}").unwrap();
+        assert_eq!(yaml, body);
+        assert_eq!(serde_yaml::from_str::<WebhookBody>("form").unwrap(), WebhookBody::Form);
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            serde_json::json!({"form_json": "payload"}),
+            "saved as it is written"
+        );
+        assert!(serde_yaml::from_str::<WebhookBody>("xml").is_err());
     }
 
     #[test]

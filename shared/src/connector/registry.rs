@@ -664,6 +664,30 @@ streams:
     }
 
     #[test]
+    fn a_stream_without_a_list_request_must_be_fed_by_webhooks() {
+        let clicks = "  clicks:\n    primary_key: /container/message_ts\n";
+        let hooks = "webhooks: {scheme: slack, body: {form_json: payload}, event_id: /trigger_id, event_type: /type, object: \"\", events: {block_actions: clicks}}\n";
+        let def = parse_definition("mini.yaml", &format!("{MINIMAL}{clicks}{hooks}")).unwrap();
+        assert!(def.streams["clicks"].request.is_none());
+        assert_eq!(
+            def.webhooks.as_ref().unwrap().body,
+            crate::connector::definition::WebhookBody::FormJson("payload".into())
+        );
+        // Not routed: nothing would ever feed it.
+        let e = err(&format!("{MINIMAL}{clicks}"));
+        assert_eq!(e.field, "streams.clicks.request", "{e}");
+        assert!(e.message.contains("fed by webhooks"), "{e}");
+        // Nothing that reads a list belongs on it.
+        let paged = format!("{MINIMAL}{clicks}    records: /data\n{hooks}");
+        assert_eq!(err(&paged).field, "streams.clicks.records");
+        let cursor = format!("{MINIMAL}{clicks}    cursor: {{field: /ts, type: string}}\n{hooks}");
+        assert_eq!(err(&cursor).field, "streams.clicks.cursor");
+        // A listed stream still says where its records are.
+        let e = err(&MINIMAL.replace("    records: /data\n", ""));
+        assert_eq!(e.field, "streams.items.records", "{e}");
+    }
+
+    #[test]
     fn a_bad_jq_selector_names_the_records_field() {
         let e = err(&MINIMAL.replace("records: /data", "records: \".data[\""));
         assert_eq!(e.field, "streams.items.records");

@@ -46,6 +46,9 @@ pub struct JobCounts {
     /// `on_delete`: propagated, archived or recorded); their links are retired.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub deleted: u64,
+    /// Records the flow's mapping dropped (no output): not the flow's to write.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub filtered: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

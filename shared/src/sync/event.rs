@@ -87,8 +87,8 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
         .definition()
         .webhooks
         .as_ref()
-        .map(|hooks| hooks.body)
-        .unwrap_or_default();
+        .map(|hooks| &hooks.body)
+        .unwrap_or(&crate::connector::definition::WebhookBody::Json);
     let body: serde_json::Value = encoding
         .read(&stored.body)
         .map_err(|reason| SyncError::Config(format!("stored event {} is unreadable: {reason}", stored.event_id)))?;
@@ -141,6 +141,7 @@ pub async fn run_inbound_event(deps: &SyncDeps, ev: &InboundEventRef) -> Result<
     } else {
         listening
     };
+    let listening = super::lookups::chain_order(listening);
     let (record, fetched_id) = match routed {
         EventRecord::Embedded { record, .. } => (Some(record), None),
         EventRecord::Fetch { stream, id } => (source.fetch_record(&stream, &id).await?, Some(id)),

@@ -281,6 +281,7 @@ pub async fn run_job(
         job.counts.conflicts_parked += counts.conflicts_parked;
         job.counts.matched += counts.matched;
         job.counts.matches_parked += counts.matches_parked;
+        job.counts.filtered += counts.filtered;
         for (id, reason) in &counts.failures {
             warn!(message = "Record not synced.", flow_id = %flow.id, source_id = %id, reason = %reason);
             job.record_failure(id, reason, now);

@@ -70,10 +70,76 @@ pub async fn links_for(flow: &Flow, links: &LinkStore, records: &[Value]) -> Res
     Ok(out)
 }
 
+/// Orders flows that run on one event so that each runs after the flows its lookups name
+/// (a deal's flow before the flow that associates the deal, both on one subscription event),
+/// otherwise keeping their order. Lookups of flows outside the set are already written or
+/// not; a cycle (which `lookups` cannot form usefully) keeps its members in their order.
+pub fn chain_order(mut flows: Vec<Flow>) -> Vec<Flow> {
+    let mut ordered: Vec<Flow> = Vec::with_capacity(flows.len());
+    while !flows.is_empty() {
+        let waits = |f: &Flow| {
+            f.lookups.iter().any(|l| {
+                l.flow != f.id
+                    && flows.iter().any(|other| other.id == l.flow)
+                    && !ordered.iter().any(|o| o.id == l.flow)
+            })
+        };
+        let next = flows.iter().position(|f| !waits(f)).unwrap_or(0);
+        ordered.push(flows.remove(next));
+    }
+    ordered
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_chain_runs_after_the_flows_its_lookups_name() {
+        let flow = |id: &str, after: &[&str]| Flow {
+            id: id.into(),
+            lookups: after
+                .iter()
+                .map(|f| crate::store::flows::LinkLookup {
+                    name: format!("from_{f}"),
+                    flow: (*f).into(),
+                    key: "/id".into(),
+                })
+                .collect(),
+            tenant: "t".into(),
+            name: id.into(),
+            source_connection: "conn_a".into(),
+            source_stream: "items".into(),
+            destination_connection: "conn_b".into(),
+            destination_operation: "items.create".into(),
+            mapping: ".".into(),
+            mode: crate::store::flows::SyncMode::Full,
+            schedule_interval_secs: None,
+            event_types: vec![],
+            enabled: true,
+            created_at: 0,
+            cursor: None,
+            next_run_at: None,
+            retry_schedule_secs: None,
+            reverse_flow: None,
+            on_conflict: Default::default(),
+            match_on_create: None,
+            on_delete: Default::default(),
+            archive_mapping: None,
+        };
+        let ids = |flows: Vec<Flow>| flows.into_iter().map(|f| f.id).collect::<Vec<_>>();
+        // The association needs the deal's flow; the deal's flow needs the contacts' flow,
+        // which is not in the set (another event's).
+        let order = chain_order(vec![
+            flow("associate", &["deals", "contacts"]),
+            flow("deals", &["contacts"]),
+            flow("notify", &[]),
+        ]);
+        assert_eq!(ids(order), ["deals", "associate", "notify"]);
+        // A cycle keeps its order.
+        assert_eq!(ids(chain_order(vec![flow("a", &["b"]), flow("b", &["a"])])), ["a", "b"]);
+    }
 
     #[test]
     fn keys_are_strings_or_numbers() {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::connector::{content_hash, ConnectorClient, ErrorClass, Mapping, WriteResult};
+use crate::connector::{content_hash, ConnectorClient, ErrorClass, Mapping, MappingError, WriteResult};
 use crate::store::flows::Flow;
 use crate::store::links::{LinkStore, RecordLink};
 
@@ -35,13 +35,17 @@ pub struct PageCounts {
     /// Linked records deleted on the source side that a two-way link acted on by its
     /// `on_delete` rule ([`super::deletes`]); their links are retired.
     pub deleted: u64,
+    /// Records the mapping dropped (it produced no output: `select(...)`, `empty`): the flow
+    /// does not take them (a deal not in the stage a notification is for), nothing is written.
+    pub filtered: u64,
     /// (source id, reason) of records that failed permanently (poison records).
     pub failures: Vec<(String, String)>,
     /// The records written, for `record.created` / `record.updated` events.
     pub changes: Vec<crate::subscriptions::emit::RecordChange>,
 }
 
-/// Syncs `records` of `flow`'s source stream to its destination. A record the mapping cannot
+/// Syncs `records` of `flow`'s source stream to its destination. A record the mapping drops
+/// (no output) is counted in `filtered` and left alone. A record the mapping cannot
 /// handle or the destination rejects is reported in `failures` and does not hold up the rest;
 /// a transient failure of the destination fails the whole call (the caller retries the page:
 /// records already written are then unchanged). With `reverse` (the flow is half of a two-way
@@ -100,6 +104,7 @@ pub async fn sync_records(
                 }
                 slots.push(Some((source_id, mapped, hash, i)));
             }
+            Err(MappingError::Empty) => counts.filtered += 1,
             Err(e) => counts.failures.push((source_id, format!("mapping failed: {e}"))),
         }
     }

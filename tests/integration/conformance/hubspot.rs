@@ -198,6 +198,122 @@ async fn hubspot() {
         );
     }
 
+    // A deal associated with a contact (the association endpoint of deals.yaml); an unknown
+    // contact is refused.
+    let verify_association = {
+        let hub = &hub;
+        let deal_id = deal.id.clone();
+        Box::new(move |record: &Value, id: Option<&str>| {
+            assert_eq!(id, Some(deal_id.as_str()), "the deal's id comes back");
+            let contact = record["contact_id"].as_str().expect("a contact id");
+            assert_eq!(
+                hub.associations(ObjectType::Deals, &deal_id, ObjectType::Contacts),
+                [contact.to_owned()]
+            );
+        }) as super::Verify<'_>
+    };
+    prove_write(
+        &c,
+        WriteCase {
+            operation: "deals.associate_contact",
+            records: vec![
+                json!({"id": deal.id, "contact_id": grace.id}),
+                json!({"id": deal.id, "contact_id": "999999"}),
+            ],
+            refused: &[1],
+            verify: verify_association,
+        },
+    )
+    .await;
+
     let violations = hub.violations.all();
     assert!(violations.is_empty(), "{violations:#?}");
+
+    // Engagements (meetings and notes on a contact's timeline): HubSpot's engagement APIs are
+    // not in the specs folder, so these run against the fake unchecked (it follows the
+    // engagement pages named in its `associations` module). A create associates the record
+    // with the contact; one naming an unknown contact is refused.
+    let engagements = hubspot::start(HubspotConfig::default());
+    let c = client("hubspot", engagements.base_url(), &token, json!({}));
+    let ada = engagements.insert(ObjectType::Contacts, &[("email", "ada@example.com")]);
+    for (create, update, object_type, type_id, good, changed) in [
+        (
+            "meetings.create",
+            "meetings.update",
+            ObjectType::Meetings,
+            200,
+            json!({"hs_timestamp": "2026-12-01T10:00:00Z", "hs_meeting_title": "Intro call",
+                   "hs_meeting_start_time": "2026-12-01T10:00:00Z", "hs_meeting_end_time": "2026-12-01T10:30:00Z"}),
+            json!({"hs_meeting_outcome": "CANCELED"}),
+        ),
+        (
+            "notes.create",
+            "notes.update",
+            ObjectType::Notes,
+            202,
+            json!({"hs_timestamp": "2026-12-01T10:00:00Z", "hs_note_body": "Opened the newsletter"}),
+            json!({"hs_note_body": "Opened and clicked"}),
+        ),
+    ] {
+        let to = |id: &str| json!([{"to": {"id": id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]);
+        let results = prove_write(
+            &c,
+            WriteCase {
+                operation: create,
+                records: vec![
+                    json!({"properties": good, "associations": to(&ada.id)}),
+                    json!({"properties": good, "associations": to("999999")}),
+                ],
+                refused: &[1],
+                verify: holds_in(&engagements, object_type),
+            },
+        )
+        .await;
+        let switchyard::connector::WriteResult::Ok {
+            destination_id: Some(id),
+        } = &results[0]
+        else {
+            panic!("{create}: {results:?}")
+        };
+        assert_eq!(
+            engagements.associations(ObjectType::Contacts, &ada.id, object_type),
+            std::slice::from_ref(id),
+            "{create}: on the contact's timeline"
+        );
+        assert_eq!(
+            engagements.count(object_type),
+            1,
+            "{create}: the refused one made nothing"
+        );
+        prove_write(
+            &c,
+            WriteCase {
+                operation: update,
+                records: vec![
+                    json!({"id": id, "properties": changed}),
+                    json!({"id": "999999", "properties": changed}),
+                ],
+                refused: &[1],
+                verify: holds_in(&engagements, object_type),
+            },
+        )
+        .await;
+    }
+}
+
+/// Checks a written record's properties against what `hub` holds under its id.
+fn holds_in(hub: &switchyard_fakes::FakeHandle<hubspot::Hubspot>, object_type: ObjectType) -> super::Verify<'_> {
+    Box::new(move |record: &Value, id: Option<&str>| {
+        let id = id.expect("the destination id is returned");
+        let object = hub
+            .object(object_type, id)
+            .unwrap_or_else(|| panic!("{object_type:?} {id} was written"));
+        for (name, value) in record["properties"].as_object().expect("properties") {
+            assert_eq!(
+                object.properties.get(name).map(String::as_str),
+                value.as_str(),
+                "{object_type:?} {id}: {name}"
+            );
+        }
+    })
 }

@@ -1,5 +1,6 @@
-//! Slack (`shared/connectors/slack.yaml`): one write operation (`chat.post_message`), no
-//! streams.
+//! Slack (`shared/connectors/slack.yaml`): one write operation (`chat.post_message`), and one
+//! stream fed by webhooks only (`interactions`: clicks posted to the app, which no API lists;
+//! proven end to end by example flow 6, `hubspot_slack_flows`).
 //!
 //! Against the hand-written Slack fake (`chat.postMessage` and `auth.test`, per-channel posting
 //! limit, Slack's `{"ok": false, "error": ...}` answers), with every request and response
@@ -22,7 +23,17 @@ async fn slack() {
     });
     let base = fake.url("/api");
     let c = client("slack", &base, &[("bot_token", slack::TEST_TOKEN)], json!({}));
-    assert!(c.definition().streams.is_empty(), "Slack's connector has no streams");
+    let streams: Vec<_> = c.definition().streams.keys().collect();
+    assert_eq!(streams, ["interactions"]);
+    assert!(
+        c.definition().streams["interactions"].request.is_none(),
+        "fed by webhooks only"
+    );
+    let err = c
+        .read_page("interactions", &switchyard::connector::StreamState::full_refresh())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("fed by webhooks only"), "{err}");
     prove_check(&c).await;
 
     let verify = |record: &Value, ts: Option<&str>| {
