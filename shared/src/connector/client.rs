@@ -867,7 +867,8 @@ impl ConnectorClient {
                 ) {
                     Verdict::Failure(class) => class,
                     Verdict::QuotaSpent(retry_after) => ErrorClass::RateLimited { retry_after },
-                    Verdict::Success => ErrorClass::Permanent,
+                    // A list answering "gone" is no deleted record: the request failed.
+                    Verdict::Success | Verdict::Gone => ErrorClass::Permanent,
                 };
                 return Err(self.http_error(&format!("GET {}", request_url.path()), class, &response));
             }
@@ -1910,6 +1911,8 @@ impl ConnectorClient {
                 Verdict::Success => None,
                 Verdict::Failure(class) => Some(class),
                 Verdict::QuotaSpent(retry_after) => Some(ErrorClass::RateLimited { retry_after }),
+                // The upload session is gone: the file was not written.
+                Verdict::Gone => Some(ErrorClass::Permanent),
             };
             if let Some(class) = class {
                 return Err(self.http_error(&what, class, &response));
