@@ -74,9 +74,13 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
                 .copied()
                 .chain([
                     "dynamodb:GetItem",
+                    // Connections by the page (`get_many`); a person's items in an export.
+                    "dynamodb:BatchGetItem",
                     "dynamodb:PutItem",
                     "dynamodb:UpdateItem",
                     "dynamodb:DeleteItem",
+                    // A person's items erased, their pointers with them.
+                    "dynamodb:BatchWriteItem",
                     "dynamodb:Query",
                     "sqs:SendMessage",
                     "secretsmanager:CreateSecret",
