@@ -52,21 +52,33 @@ if [ "${#other_tests[@]}" -eq 0 ]; then
   echo "error: cargo metadata listed no test targets; run it by hand to see why." >&2
   exit 2
 fi
-run cargo test --workspace --lib --bins --examples --benches "${other_tests[@]}"
-# The two-way soak runs beside the other integration tests, in its own process: it is long (one
-# to two minutes) and mostly asleep in the engine's backoffs under injected faults, so after the
-# rest (libtest starts tests in name order) it kept two cores idle for most of its run.
-# (Built first, so the two processes below do not wait on each other for the build.)
-run cargo test --workspace --test integration --no-run
-soak_log=$(mktemp)
-trap 'rm -f "$log" "$soak_log"' EXIT
-cargo test --workspace --test integration -- two_way_soak_ >"$soak_log" 2>&1 &
-soak_pid=$!
+# Everything is built first, in one command, so the processes below start at once and do not
+# wait on each other for the build.
+run cargo test --workspace --lib --bins --examples --benches "${other_tests[@]}" --test integration --no-run
+# Three processes side by side: the integration tests, the other test targets (the library's
+# unit tests, connector_engine, the CLI's, the fakes', the benches run once), and the two-way
+# soak. Most of their time is spent waiting on moto, the fakes and backoffs, not on the CPU: one
+# after another they left the two cores half idle, and the soak, which libtest started last (it
+# starts tests in name order), kept them idle for about two minutes at the end.
+side_pids=()
+side_logs=()
+side() {
+  local out
+  out=$(mktemp)
+  side_logs+=("$out")
+  "$@" >"$out" 2>&1 &
+  side_pids+=($!)
+}
+trap 'rm -f "$log" "${side_logs[@]}"' EXIT
+side cargo test --workspace --lib --bins --examples --benches "${other_tests[@]}"
+side cargo test --workspace --test integration -- two_way_soak_
 run cargo test --workspace --test integration -- --skip fault_injection_with_ --skip browser_console_ --skip schemathesis_ --skip two_way_soak_
-wait "$soak_pid"
-soak_rc=$?
-cat "$soak_log" | tee -a "$log"
-[ "$soak_rc" -eq 0 ] || status=$soak_rc
+for i in "${!side_pids[@]}"; do
+  wait "${side_pids[$i]}"
+  rc=$?
+  tee -a "$log" <"${side_logs[$i]}"
+  [ "$rc" -eq 0 ] || status=$rc
+done
 run cargo test --workspace --test integration -- fault_injection_with_
 # The console in a real browser, on its own: chromium beside the other tests' load is slow.
 run cargo test --workspace --test integration -- browser_console_

@@ -300,6 +300,17 @@ struct Exec<'a> {
     login: bool,
 }
 
+impl Exec<'static> {
+    /// A plain read: repeatable, JSON expected, no status passed through.
+    const READ: Self = Self {
+        idempotent: true,
+        pass: &[],
+        json: true,
+        preflight: false,
+        login: false,
+    };
+}
+
 /// What one send loop ended with.
 enum Sent {
     Done(Response),
@@ -1280,18 +1291,7 @@ impl ConnectorClient {
         let started = Instant::now();
         self.ensure_base_url().await?;
         let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.defaults)?;
-        let response = self
-            .execute(
-                prepared,
-                Exec {
-                    idempotent: true,
-                    pass: &[],
-                    json: true,
-                    preflight: false,
-                    login: false,
-                },
-            )
-            .await?;
+        let response = self.execute(prepared, Exec::READ).await?;
         if let Some(expect) = self.def.check.as_ref().and_then(|c| c.expect.as_ref()) {
             if !expect.matches(&response.body) {
                 let mut e = ConnectorError::new(
@@ -1331,18 +1331,7 @@ impl ConnectorClient {
         let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
             let asked = prepared.url.clone();
-            let response = self
-                .execute(
-                    prepared.clone(),
-                    Exec {
-                        idempotent: true,
-                        pass: &[],
-                        json: true,
-                        preflight: false,
-                        login: false,
-                    },
-                )
-                .await?;
+            let response = self.execute(prepared.clone(), Exec::READ).await?;
             let items = response
                 .body
                 .pointer(&spec.records)
@@ -1419,18 +1408,7 @@ impl ConnectorClient {
         let prepared = compiled
             .request
             .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
-        let response = self
-            .execute(
-                prepared,
-                Exec {
-                    idempotent: true,
-                    pass: &[],
-                    json: true,
-                    preflight: false,
-                    login: false,
-                },
-            )
-            .await?;
+        let response = self.execute(prepared, Exec::READ).await?;
         Ok(response
             .body
             .pointer(&spec.expires_at)
