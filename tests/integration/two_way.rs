@@ -44,7 +44,7 @@ async fn portal(rig: &Rig, id: &str) -> FakeHandle<hubspot::Hubspot> {
 /// A portal with room for a soak: what it proves is convergence, not pacing (the rate budget
 /// tests prove that), so the portal's own limit and the connection's pacing are 100 requests a
 /// second instead of HubSpot's entry tier of 100 in 10 s; the 429s it meets are the injected
-/// ones. At the entry tier the soak spent two minutes asleep in the pacer.
+/// ones.
 async fn roomy_portal(rig: &Rig, id: &str) -> FakeHandle<hubspot::Hubspot> {
     let hub = hubspot::start(HubspotConfig {
         rate_limit: switchyard_fakes::rate_limit::RateLimit::new(100, std::time::Duration::from_secs(1)),
@@ -701,8 +701,9 @@ async fn run_through_faults(rig: &Rig, flow: &Flow) -> (switchyard::store::jobs:
 /// The two-way soak: 200 contacts on both sides; four rounds of random edits on both sides
 /// (the same record on both sides included), then both directions run twice while the fakes
 /// answer one request in ten with a fault (5% 500s, 5% 429s). After each round both sides
-/// hold exactly what `newest-wins` dictates (record by record: the side edited last wins whole), nothing is duplicated, and
-/// the writes equal the records that needed propagating: zero echo writes.
+/// hold exactly what `newest-wins` dictates (record by record: the side edited last wins
+/// whole), nothing is duplicated, and the writes equal the records that needed propagating:
+/// zero echo writes.
 #[tokio::test]
 async fn two_way_soak_under_faults_converges_with_no_echo_and_no_duplicate() {
     const CONTACTS: usize = 200;
