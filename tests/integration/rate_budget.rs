@@ -135,3 +135,37 @@ async fn eight_workers_on_one_connection_share_one_budget_and_earn_no_429() {
         updates as f64 / requests as f64
     );
 }
+
+/// A pause one process shares (a Retry-After it was given) holds every other process on the
+/// connection, but none sleeps through it: a process whose next shared start is further off
+/// than the client waits inline gets a deferred, rate-limited error at once, and its job is put
+/// off (a Lambda invocation asleep for two minutes is billed for them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_pause_shared_by_another_process_defers_the_request_instead_of_sleeping() {
+    let env = TestEnv::new().await;
+    let hubspot = hubspot_with_limit();
+    let budget = || Arc::new(DynamoBudget::new(env.clients.dynamodb.clone(), &env.table, "conn_paused"));
+    let worker = worker_client(&hubspot.base_url).with_shared_budget(budget());
+    worker.check().await.expect("before any pause, the shared budget lets the check go");
+
+    // Another process on the connection was told to wait two minutes, and shared it.
+    let other = budget();
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 120_000;
+    use switchyard::connector::ratelimit::SharedBudget as _;
+    other.pause_until(until).await.expect("the pause is stored");
+
+    // A fresh process (a new invocation) leases its slots after the pause.
+    let fresh = worker_client(&hubspot.base_url).with_shared_budget(budget());
+    let error = fresh.check().await.expect_err("no start slot within the inline wait");
+    let wait = error.class.retry_after().expect("the error says when to come back");
+    assert!(
+        wait > Duration::from_secs(60) && wait <= Duration::from_secs(121),
+        "deferred until the shared pause ends: {wait:?}"
+    );
+    assert_eq!(error.class.name(), "rate_limited");
+    assert!(error.to_string().contains("deferred"), "{error}");
+}

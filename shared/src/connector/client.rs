@@ -2137,7 +2137,21 @@ impl ConnectorClient {
                     .acquire_operation(request.method.as_str(), request.url.path())
                     .await,
             );
-            self.stats.paced(self.pacer.acquire().await);
+            match self.pacer.acquire_within(self.settings.max_inline_wait).await {
+                Ok(waited) => self.stats.paced(waited),
+                Err(wait) => {
+                    return Err(ConnectorError::new(
+                        ErrorClass::RateLimited {
+                            retry_after: Some(wait),
+                        },
+                        ErrorKind::Http,
+                        format!(
+                            "{what}: deferred: the connection's shared rate budget has no start for this process in the next {} s",
+                            wait.as_secs()
+                        ),
+                    ))
+                }
+            }
             let mut url = request.url.clone();
             if let Some((name, value)) = &auth.query {
                 url.query_pairs_mut().append_pair(name, value.expose_secret());

@@ -519,6 +519,17 @@ impl Pacer {
 
     /// Waits until a request may start; returns how long it waited.
     pub async fn acquire(&self) -> Duration {
+        match self.acquire_within(Duration::MAX).await {
+            Ok(waited) | Err(waited) => waited,
+        }
+    }
+
+    /// [`Self::acquire`], unless the shared budget's next start slot for this process is more
+    /// than `max_wait` away: then nothing is waited and `Err` says how far off it is. A slot
+    /// that far off means another process was asked to pause (a Retry-After it shared) or the
+    /// connection's work is beyond its rate: the caller defers its work rather than hold a
+    /// Lambda invocation asleep. The slot stays leased to this process for a later request.
+    pub async fn acquire_within(&self, max_wait: Duration) -> Result<Duration, Duration> {
         if let Some(lease) = &self.shared {
             if let Some(slot) = self.shared_slot(lease).await {
                 // Local pauses (a Retry-After this process saw) still hold.
@@ -529,10 +540,14 @@ impl Pacer {
                     core.reserve_cost(earliest).saturating_sub(now)
                 };
                 let wait = Duration::from_millis(slot.saturating_sub(now_unix_ms())).max(paused);
+                if wait > max_wait {
+                    lease.slots.lock().await.push_front(slot);
+                    return Err(wait);
+                }
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;
                 }
-                return wait;
+                return Ok(wait);
             }
         }
         let wait = {
@@ -542,7 +557,7 @@ impl Pacer {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        wait
+        Ok(wait)
     }
 
     /// Pauses every request of the connection for `delay` (a Retry-After), in every process
