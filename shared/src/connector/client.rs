@@ -1188,7 +1188,10 @@ impl ConnectorClient {
     /// `webhooks.own_origin`, its value rendered from the connection's config): the echo of
     /// a write of ours.
     pub fn is_own_origin(&self, event: &Value) -> bool {
-        let Some(origin) = self.def.webhooks.as_ref().and_then(|h| h.own_origin.as_ref()) else {
+        let (Some(origin), Some(equals)) = (
+            self.def.webhooks.as_ref().and_then(|h| h.own_origin.as_ref()),
+            self.compiled.own_origin.as_ref(),
+        ) else {
             return false;
         };
         if origin.when.as_ref().is_some_and(|w| !w.matches(event)) {
@@ -1197,10 +1200,7 @@ impl ConnectorClient {
         let Some(found) = event.pointer(&origin.pointer).and_then(scalar_text) else {
             return false;
         };
-        let ours = Template::parse(&origin.equals)
-            .ok()
-            .and_then(|t| t.render(&self.vars(), false))
-            .filter(|v| !v.trim().is_empty());
+        let ours = equals.render(&self.vars(), false).filter(|v| !v.trim().is_empty());
         ours.is_some_and(|ours| ours.trim() == found.trim())
     }
 

@@ -101,6 +101,8 @@ pub struct CompiledDefinition {
     pub writes: BTreeMap<String, CompiledWrite>,
     /// `webhooks.renewal`'s list and renewal requests.
     pub renewal: Option<CompiledRenewal>,
+    /// `webhooks.own_origin.equals`, parsed once (it is rendered for every inbound event).
+    pub own_origin: Option<Template>,
 }
 
 /// The requests of `webhooks.renewal`, compiled.
@@ -548,6 +550,7 @@ impl CompiledDefinition {
             check_name(&format!("writes.{name}"), name)?;
             writes.insert(name.clone(), compile_write(&format!("writes.{name}"), spec, def)?);
         }
+        let mut own_origin = None;
         if let Some(hooks) = &def.webhooks {
             Scheme::from_name(&hooks.scheme).map_err(|e| invalid("webhooks.scheme", e.to_string()))?;
             check_pointer("webhooks.event_id", &hooks.event_id)?;
@@ -575,6 +578,7 @@ impl CompiledDefinition {
                         ));
                     }
                 }
+                own_origin = Some(template);
             }
             for (event, stream) in &hooks.events {
                 let at = format!("webhooks.events.{event}");
@@ -608,6 +612,7 @@ impl CompiledDefinition {
             streams,
             writes,
             renewal,
+            own_origin,
         })
     }
 }
