@@ -435,14 +435,17 @@ impl SpecFake {
         ids
     }
 
-    /// Deletes an object directly (no webhook).
+    /// Deletes an object directly (no webhook sent; the event log records it, as for
+    /// [`Self::update`]).
     pub fn delete(&self, collection: &str, id: &str) -> bool {
-        self.collection(collection);
-        self.lock()
-            .collections
-            .get_mut(collection)
-            .and_then(|o| o.remove(id))
-            .is_some()
+        let c = self.collection(collection);
+        let removed = self.lock().collections.get_mut(&c.name).and_then(|o| o.remove(id));
+        let Some(removed) = removed else {
+            return false;
+        };
+        let event = c.events.as_ref().and_then(|e| e.deleted.as_deref());
+        webhooks::log_event(self, c, event, id, &removed.value);
+        true
     }
 
     /// Requests answered 429 by the fake's rate limit.

@@ -13,6 +13,7 @@
 //! description (and the spec is loaded once per test process).
 
 use serde_json::json;
+use switchyard::connector::{EventRecord, StreamState};
 use switchyard_fakes::spec_fake::{FakeOptions, FakeServer};
 
 use super::{client, prove_check, prove_stream, StreamCase};
@@ -71,5 +72,52 @@ async fn stripe() {
         .await;
     }
     prove_check(&c).await;
+
+    // The Events API lists newest first: a customer updated and then deleted is one
+    // tombstone, however the two events fall (Stripe stamps events in whole seconds).
+    let since = (fake.now_ms() / 1000 - 1).to_string();
+    let doomed = fake.insert("customers", json!({"description": "to be deleted"}));
+    let doomed_id = doomed["id"].as_str().expect("string ids").to_owned();
+    fake.update("customers", &doomed_id, json!({"description": "changed, then deleted"}))
+        .expect("the customer exists");
+    assert!(fake.delete("customers", &doomed_id));
+    let kept = fake.insert("customers", json!({"description": "kept"}));
+    let mut deleted = Vec::new();
+    let mut records = Vec::new();
+    let mut state = Some(StreamState::incremental(Some(since)));
+    while let Some(current) = state.take() {
+        let page = c.read_page("customers", &current).await.expect("the events feed is read");
+        deleted.extend(page.deleted);
+        records.extend(page.records);
+        state = page.next;
+    }
+    assert_eq!(deleted, vec![doomed_id.clone()], "one tombstone, not a fetch");
+    assert!(records.iter().all(|r| r["id"] != doomed_id.as_str()), "{records:?}");
+    assert!(records.iter().any(|r| r["id"] == kept["id"]), "the customer created since");
+
+    // Webhooks: Stripe's event embeds the object. `customer.deleted` (and a draft invoice's
+    // `invoice.deleted`) embeds it as it was, so it must be read as a deletion, not as an
+    // update that would write the deleted customer again; `customer.subscription.deleted` is a
+    // cancellation (the subscription stays, `status: canceled`), an update.
+    for (event_type, stream, deletion) in [
+        ("customer.updated", "customers", false),
+        ("customer.deleted", "customers", true),
+        ("invoice.deleted", "invoices", true),
+        ("customer.subscription.deleted", "subscriptions", false),
+    ] {
+        let object = fake.insert(stream, json!({"description": format!("{event_type} webhook")}));
+        let id = object["id"].as_str().expect("string ids").to_owned();
+        let event = json!({"id": format!("evt_{id}"), "object": "event", "type": event_type,
+            "created": 1_764_000_000, "livemode": false, "data": {"object": object}});
+        match c.event_record(&event).expect("a routed event") {
+            EventRecord::Deleted { stream: s, id: deleted } if deletion => {
+                assert_eq!((s.as_str(), deleted.as_str()), (stream, id.as_str()), "{event_type}");
+            }
+            EventRecord::Embedded { stream: s, record } if !deletion => {
+                assert_eq!((s.as_str(), record["id"].as_str()), (stream, Some(id.as_str())), "{event_type}");
+            }
+            other => panic!("{event_type}: {other:?}"),
+        }
+    }
     assert!(fake.violations().is_empty(), "{:#?}", fake.violations());
 }
