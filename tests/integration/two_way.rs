@@ -375,6 +375,74 @@ async fn a_manual_link_parks_a_conflict_until_a_person_resolves_it() {
     assert_eq!(firstname(&b, "p2@example.com").as_deref(), Some("FromB"));
 }
 
+/// What the sync keeps about a person is found by every address in it: the record link of a
+/// contact whose company field names a second person gets a pointer in that person's subject
+/// partition (written beside the link), and so does the conflict parked about it (written when
+/// parked); the contact's own address indexes both on themselves.
+#[tokio::test]
+async fn the_sync_points_a_second_address_at_the_record_links_and_conflicts_it_keeps() {
+    use switchyard::store::subjects::{pointer_target, SubjectStore};
+
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::Manual)).await;
+    let tenant = a_to_b.tenant.clone();
+    rig.hubspot.insert(
+        ObjectType::Contacts,
+        &[
+            ("email", "ada@example.com"),
+            ("firstname", "Ada"),
+            ("lastname", "Lovelace"),
+            ("company", "Analytical Engines (assistant: Charles@Example.org)"),
+        ],
+    );
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+    let a_id = rig
+        .hubspot
+        .find(ObjectType::Contacts, "email", "ada@example.com")
+        .unwrap()
+        .id;
+    let subjects = SubjectStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table);
+    let pointed = |email: &'static str| {
+        let subjects = subjects.clone();
+        let tenant = tenant.clone();
+        async move {
+            let mut targets: Vec<(String, String)> = subjects
+                .items(&switchyard::subjects::subject_key(&tenant, email))
+                .await
+                .unwrap()
+                .iter()
+                .filter_map(pointer_target)
+                .collect();
+            targets.sort();
+            targets
+        }
+    };
+    let link = (format!("FLOW#{}", a_to_b.id), format!("REC#{a_id}"));
+    assert_eq!(pointed("charles@example.org").await, [link.clone()], "the link A -> B keeps");
+    assert!(pointed("ada@example.com").await.is_empty(), "her own address indexes the items themselves");
+
+    // A conflict about the contact is parked with its pointer too.
+    rename(&rig.hubspot, "ada@example.com", "FromA").await;
+    rename(&b, "ada@example.com", "FromB").await;
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(job.counts.conflicts_parked, 1, "{:?}", job.counts);
+    let (first, second) = switchyard::store::reviews::link_key(&a_to_b.id, &b_to_a.id);
+    let review = (format!("LINK#{first}|{second}"), format!("REVIEW#{a_id}"));
+    let mut want = vec![link, review];
+    want.sort();
+    assert_eq!(pointed("charles@example.org").await, want);
+    let own: Vec<String> = subjects
+        .items(&switchyard::subjects::subject_key(&tenant, "ada@example.com"))
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
+        .collect();
+    assert!(own.contains(&format!("REVIEW#{a_id}")), "{own:?}");
+    assert!(own.contains(&format!("REC#{a_id}")), "{own:?}");
+}
+
 fn property(hub: &FakeHandle<hubspot::Hubspot>, email: &str, name: &str) -> Option<String> {
     hub.find(ObjectType::Contacts, "email", email)
         .and_then(|c| c.get(name).map(str::to_owned))
