@@ -802,7 +802,12 @@ async fn keys_rotated_into_the_ttl_attribute_by_an_earlier_release_are_repaired_
     let mut rotated = Vec::new();
     for name in ["ci", "deploy"] {
         let r = api
-            .call("POST", "/v1/keys", &admin, Some(json!({"name": name, "role": "viewer"})))
+            .call(
+                "POST",
+                "/v1/keys",
+                &admin,
+                Some(json!({"name": name, "role": "viewer"})),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.body);
         let (key, prefix) = (
@@ -853,7 +858,10 @@ async fn keys_rotated_into_the_ttl_attribute_by_an_earlier_release_are_repaired_
     assert_eq!(report.repaired, 2, "{report:?}");
     for (_, prefix) in &rotated {
         let after = item(prefix.clone()).await;
-        assert!(!after.contains_key("expires_at"), "the TTL attribute is gone: {after:?}");
+        assert!(
+            !after.contains_key("expires_at"),
+            "the TTL attribute is gone: {after:?}"
+        );
         assert_eq!(after["overlap_ends_at"].as_n().unwrap(), &(NOW + 600).to_string());
     }
     // The keys work exactly as before: during the overlap, and not after it; still listed.
@@ -2245,7 +2253,10 @@ async fn webhooks_about(api: &Api, admin: &str, tenant: &str, sent_as: &str, oth
         next_attempt_at: None,
     };
     for d in [
-        delivery("dlv_g1", json!({"properties": {"email": sent_as, "firstname": "Grace"}})),
+        delivery(
+            "dlv_g1",
+            json!({"properties": {"email": sent_as, "firstname": "Grace"}}),
+        ),
         delivery("dlv_g2", json!({"properties": {"cc": other, "email": sent_as}})),
         delivery("dlv_l1", json!({"properties": {"email": other}})),
     ] {
@@ -3482,10 +3493,7 @@ async fn the_backfill_writes_the_missing_pointers_of_second_addresses_once() {
         .unwrap()
         .item
         .expect("the parked event's pointer");
-    assert_eq!(
-        pointer["expires_at"].as_n().unwrap(),
-        &(NOW + 86_400).to_string()
-    );
+    assert_eq!(pointer["expires_at"].as_n().unwrap(), &(NOW + 86_400).to_string());
 
     // Again: nothing to index and no pointer to write.
     let again = backfill_subject_index(&api.env.clients.dynamodb, &api.env.table, None, 100)

@@ -570,13 +570,14 @@ async fn a_pair_linked_by_phone_is_updated_through_its_link_not_upserted_by_emai
     assert_eq!((c.matched, c.written, c.failed), (1, 0, 0), "linked by phone: {c:?}");
     // The member names a second person: the link the match made is found by that address too
     // (a pointer in his subject partition; GDPR export and erasure follow it).
-    let pointed: Vec<_> = switchyard::store::subjects::SubjectStore::new(f.rig.env.clients.dynamodb.clone(), &f.rig.env.table)
-        .items(&switchyard::subjects::subject_key(&f.to_hs.tenant, "bob.lee@lee.io"))
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(switchyard::store::subjects::pointer_target)
-        .collect();
+    let pointed: Vec<_> =
+        switchyard::store::subjects::SubjectStore::new(f.rig.env.clients.dynamodb.clone(), &f.rig.env.table)
+            .items(&switchyard::subjects::subject_key(&f.to_hs.tenant, "bob.lee@lee.io"))
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(switchyard::store::subjects::pointer_target)
+            .collect();
     assert_eq!(pointed.len(), 1, "{pointed:?}");
     assert_eq!(pointed[0].0, "FLOW#flow_mc_to_hs", "{pointed:?}");
     // Later someone else's member appears in Mailchimp under the contact's email.

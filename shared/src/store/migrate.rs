@@ -168,7 +168,10 @@ async fn content_of(
     let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
     if pk.starts_with("EVT#") {
         let tenant = s("tenant").unwrap_or_default();
-        let body = item.get("body").and_then(|v| v.as_b().ok()).map(|b| b.as_ref().to_vec());
+        let body = item
+            .get("body")
+            .and_then(|v| v.as_b().ok())
+            .map(|b| b.as_ref().to_vec());
         return Ok(body.map(|b| (tenant, Content::Bytes(b))));
     }
     if let Some(flow) = pk.strip_prefix("FLOW#") {
@@ -334,11 +337,7 @@ pub async fn backfill_subject_index(
                 .and_then(|v| v.as_n().ok())
                 .and_then(|n| n.parse::<i64>().ok());
             let target = (pk.clone(), sk.clone());
-            for subject in subjects
-                .iter()
-                .filter(|s| **s != own)
-                .take(MAX_OTHER_ADDRESSES)
-            {
+            for subject in subjects.iter().filter(|s| **s != own).take(MAX_OTHER_ADDRESSES) {
                 let pointer = pointer_item(subject, &target, &index_sk, expires_at);
                 if let Some(key) = super::subjects::key_of(&pointer) {
                     pointers.insert(key, pointer);

@@ -43,17 +43,17 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
         return Ok(Outcome::Dropped);
     }
     let mut delivery = logged.unwrap_or_else(|| Delivery {
-            delivery_id: d.delivery_id.clone(),
-            subscription_id: d.subscription_id.clone(),
-            event_id: d.event_id.clone(),
-            event_type: d.event_type.clone(),
-            payload: d.payload.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            created_at: now,
-            updated_at: now,
-            next_attempt_at: None,
-        });
+        delivery_id: d.delivery_id.clone(),
+        subscription_id: d.subscription_id.clone(),
+        event_id: d.event_id.clone(),
+        event_type: d.event_type.clone(),
+        payload: d.payload.clone(),
+        status: DeliveryStatus::Pending,
+        attempts: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        next_attempt_at: None,
+    });
     let expires_at = now + deps.config.deliveries.log_ttl_secs;
     delivery.updated_at = now;
     delivery.next_attempt_at = None;
