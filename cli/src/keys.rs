@@ -1,5 +1,6 @@
 //! `switchyard keys create`: the first admin key of a tenant, written straight to the table
-//! (every later key can be made through the API, `POST /v1/keys`).
+//! (every later key can be made through the API, `POST /v1/keys`). `switchyard keys
+//! repair-ttl`: the one-off repair of keys rotated by earlier releases.
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
@@ -31,6 +32,14 @@ pub enum KeysCommand {
         /// A name for people.
         #[arg(long, default_value = "bootstrap")]
         name: String,
+    },
+    /// Keep keys rotated by earlier releases from being deleted by DynamoDB: those hold their
+    /// overlap end in the table's TTL attribute `expires_at`, which this moves to
+    /// `overlap_ends_at` (where rotations keep it now). Run once after upgrading; safe to
+    /// repeat and to run beside the functions. One filtered Scan; prints the counts as JSON.
+    RepairTtl {
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -75,6 +84,14 @@ pub fn run(cmd: KeysCommand) -> Outcome {
                     key.tenant,
                     key.tier.name()
                 );
+                Ok(true)
+            }
+            KeysCommand::RepairTtl { target } => {
+                let aws = clients(&target).await;
+                let report = switchyard::store::migrate::repair_rotated_key_ttl(&aws.dynamodb, &target.table)
+                    .await
+                    .with_context(|| format!("repairing rotated API keys in table {}", target.table))?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(true)
             }
         }

@@ -11,10 +11,12 @@ const PAGES_PER_STEP: usize = 10;
 
 #[derive(Debug, Subcommand)]
 pub enum SubjectsCommand {
-    /// Give stored events, record links and review items written before the subject index
-    /// existed their index keys, so `GET` and `DELETE /v1/subjects/{email}` find them. Safe to
-    /// repeat and to run beside the functions (each update only adds missing keys). Prints
-    /// `next` positions to stderr as it goes and the totals as JSON.
+    /// Give stored events, record links, review items and webhook deliveries written before
+    /// the subject index existed their index keys, and every indexed item the pointer items of
+    /// its further addresses it lacks, so `GET` and `DELETE /v1/subjects/{email}` find them by
+    /// any address. Safe to repeat and to run beside the functions (each update only adds
+    /// missing keys, each pointer is written only when absent). Prints `next` positions to
+    /// stderr as it goes and the totals as JSON.
     Backfill {
         #[command(flatten)]
         target: Target,
@@ -53,6 +55,7 @@ pub fn run(cmd: SubjectsCommand) -> Outcome {
                     total.indexed += r.indexed;
                     total.already_indexed += r.already_indexed;
                     total.without_address += r.without_address;
+                    total.pointers += r.pointers;
                     left = left.saturating_sub(step);
                     from = r.next;
                     match &from {

@@ -400,6 +400,58 @@ async fn connections_create_list_and_show_against_the_emulator() {
     assert_eq!(before, after);
 }
 
+#[tokio::test]
+async fn keys_repair_ttl_moves_an_old_rotations_overlap_end_out_of_the_ttl_attribute_once() {
+    let env = TestEnv::new().await;
+    let endpoint = &emulator().endpoint;
+    let common = ["--table", env.table.as_str(), "--endpoint-url", endpoint.as_str()];
+    let mut create = vec!["keys", "create", "--tenant", "acme", "--role", "viewer"];
+    create.extend(common);
+    let out = switchyard(&create);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // As a release before overlap_ends_at rotated it: the overlap's end in the TTL attribute
+    // (the key's creation time stands in for it).
+    let scan = || async {
+        env.clients
+            .dynamodb
+            .scan()
+            .table_name(&env.table)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .find(|i| i["pk"].as_s().is_ok_and(|pk| pk.starts_with("APIKEY#")))
+            .expect("the key item")
+    };
+    let key = scan().await;
+    env.clients
+        .dynamodb
+        .update_item()
+        .table_name(&env.table)
+        .key("pk", key["pk"].clone())
+        .key("sk", key["sk"].clone())
+        .update_expression("SET expires_at = created_at")
+        .send()
+        .await
+        .unwrap();
+
+    let mut repair = vec!["keys", "repair-ttl"];
+    repair.extend(common);
+    let out = switchyard(&repair);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["repaired"], 1, "{report}");
+    let after = scan().await;
+    assert!(!after.contains_key("expires_at"), "{after:?}");
+    assert_eq!(after.get("overlap_ends_at"), key.get("created_at"), "{after:?}");
+    // Again: nothing to repair.
+    let out = switchyard(&repair);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["repaired"], 0, "{report}");
+}
+
 #[test]
 fn local_init_creates_the_template_resources_idempotently() {
     let endpoint = &emulator().endpoint;

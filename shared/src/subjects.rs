@@ -5,10 +5,12 @@
 //! **How a person's items are found without a table scan.** Every item that can carry a
 //! person's data and is written per record or per event carries, on itself, the keys of the
 //! `gsi1` index: `gsi1pk = SUBJ#<tenant>#<digest of the address>`, `gsi1sk` naming the item
-//! (`EVT#...`, `REC#...`, `REVIEW#...`). The address is the first one the item holds (see
-//! [`emails_in_bytes`]). Writing it costs no request: the receiver's one conditional `PutItem`
-//! per event, the sync's link `BatchWriteItem` and the review queue's `PutItem` carry two more
-//! attributes. An export or erasure is then one `Query` of the tenant's subject partition.
+//! (`EVT#...`, `REC#...`, `REVIEW#...`, `DLV#...`, `OUTBOX#...`). The address is the first one
+//! the item holds (see [`emails_in_bytes`]). Writing it costs no request: the receiver's one
+//! conditional `PutItem` per event, the sync's link `BatchWriteItem`, the review queue's
+//! `PutItem`, connector-sync's delivery-log `PutItem` (an outbound webhook's payload: a
+//! `record.*` event carries the record written) and the outbox's `BatchWriteItem` carry two
+//! more attributes. An export or erasure is then one `Query` of the tenant's subject partition.
 //!
 //! **Second addresses.** An item is indexed on itself under its first address; each further
 //! address (a `cc`, an invitee list, a record's second email field; up to ten) gets a pointer
@@ -17,11 +19,18 @@
 //! address, and never on the receiver's warm path: an event's pointers are written by
 //! connector-sync when it first takes the event (so the receiver keeps its one write and one
 //! send), a record link's beside the link by the sync that writes it, a review item's when it
-//! is parked.
+//! is parked, a webhook delivery's and an outbox item's in the same `BatchWriteItem` as the
+//! item (instead of its `PutItem`), with its TTL. `switchyard subjects backfill` writes the
+//! pointers an item lacks (items it indexes, and events parked before connector-sync took
+//! them).
 //!
 //! Trade-offs, said plainly:
 //! - An event whose message never reaches connector-sync (parked before its first delivery
-//!   was processed) has no pointers; it is found by its first address only.
+//!   was processed) has no pointers until the backfill writes them; it is found by its first
+//!   address only.
+//! - A webhook delivery queued on SQS when its person is erased is not on the table to erase:
+//!   a retry whose log item is gone is dropped (the item is written before a retry is
+//!   queued), but a first attempt still in the queue is sent and logged again.
 //! - Erasing a person removes the items found and the person's pointers; the pointers other
 //!   addresses hold to a removed item are left (they hold no personal data, events' expire with
 //!   the event's TTL) and are skipped, and removed by that address's own erasure.
@@ -93,6 +102,29 @@ pub fn other_subjects_of_bytes(tenant: &str, body: &[u8]) -> Vec<String> {
         return Vec::new();
     }
     others(tenant, emails_in_bytes(body))
+}
+
+/// The subject keys of every address among a record's strings, in document order (the first
+/// is its own subject).
+pub fn subjects_of_value(tenant: &str, value: &serde_json::Value) -> Vec<String> {
+    let mut emails = Vec::new();
+    emails_in_value(value, &mut emails);
+    keys(tenant, emails)
+}
+
+/// The subject keys of every address in a body, in order of first appearance.
+pub fn subjects_of_bytes(tenant: &str, body: &[u8]) -> Vec<String> {
+    if !body.contains(&b'@') && !contains(body, b"%40") {
+        return Vec::new();
+    }
+    keys(tenant, emails_in_bytes(body))
+}
+
+fn keys(tenant: &str, emails: Vec<String>) -> Vec<String> {
+    if tenant.is_empty() {
+        return Vec::new();
+    }
+    emails.into_iter().map(|e| subject_key(tenant, &e)).collect()
 }
 
 fn others(tenant: &str, emails: Vec<String>) -> Vec<String> {

@@ -286,6 +286,7 @@ async fn seeded(api: &Api) -> (String, &'static str) {
     switchyard_tests::log_capture::known_secret(sub.body["secret"].as_str().unwrap());
     switchyard::store::subscriptions::SubscriptionStore::new(api.env.clients.dynamodb.clone(), &api.env.table)
         .put_delivery(
+            &api.tenant("tenant-a"),
             &switchyard::store::subscriptions::Delivery {
                 delivery_id: "dlv_a".into(),
                 subscription_id: "whsub_a".into(),
@@ -787,6 +788,101 @@ async fn a_revoked_key_is_refused_and_a_rotated_key_works_only_during_its_overla
         )
         .await;
     assert_eq!((r.status, r.body["errors"][0]["field"].as_str()), (422, Some("tier")));
+}
+
+#[tokio::test]
+async fn keys_rotated_into_the_ttl_attribute_by_an_earlier_release_are_repaired_once_and_work_as_before() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use switchyard::store::migrate::repair_rotated_key_ttl;
+
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    let db = &api.env.clients.dynamodb;
+    // Two keys rotated with a ten-minute overlap, and one never rotated.
+    let mut rotated = Vec::new();
+    for name in ["ci", "deploy"] {
+        let r = api
+            .call(
+                "POST",
+                "/v1/keys",
+                &admin,
+                Some(json!({"name": name, "role": "viewer"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let (key, prefix) = (
+            r.body["key"].as_str().unwrap().to_string(),
+            r.body["prefix"].as_str().unwrap().to_string(),
+        );
+        switchyard_tests::log_capture::known_secret(&key);
+        let r = api
+            .call(
+                "POST",
+                &format!("/v1/keys/{prefix}/rotate"),
+                &admin,
+                Some(json!({"overlap_secs": 600})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        switchyard_tests::log_capture::known_secret(r.body["key"].as_str().unwrap());
+        rotated.push((key, prefix));
+    }
+    let table: &str = &api.env.table;
+    let item = |prefix: String| async move {
+        db.get_item()
+            .table_name(table)
+            .key("pk", AttributeValue::S(format!("APIKEY#{prefix}")))
+            .key("sk", AttributeValue::S("APIKEY".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the key item")
+    };
+    // As an earlier release rotated them: the overlap's end in the TTL attribute.
+    for (_, prefix) in &rotated {
+        db.update_item()
+            .table_name(&api.env.table)
+            .key("pk", AttributeValue::S(format!("APIKEY#{prefix}")))
+            .key("sk", AttributeValue::S("APIKEY".into()))
+            .update_expression("SET expires_at = overlap_ends_at REMOVE overlap_ends_at")
+            .send()
+            .await
+            .unwrap();
+        let before = item(prefix.clone()).await;
+        assert_eq!(before["expires_at"].as_n().unwrap(), &(NOW + 600).to_string());
+        assert!(!before.contains_key("overlap_ends_at"));
+    }
+
+    let report = repair_rotated_key_ttl(db, &api.env.table).await.unwrap();
+    assert_eq!(report.repaired, 2, "{report:?}");
+    for (_, prefix) in &rotated {
+        let after = item(prefix.clone()).await;
+        assert!(
+            !after.contains_key("expires_at"),
+            "the TTL attribute is gone: {after:?}"
+        );
+        assert_eq!(after["overlap_ends_at"].as_n().unwrap(), &(NOW + 600).to_string());
+    }
+    // The keys work exactly as before: during the overlap, and not after it; still listed.
+    let (old, old_prefix) = &rotated[0];
+    assert_eq!(api.call("GET", "/v1/flows", old, None).await.status, 200);
+    api.clock.advance(600);
+    assert_eq!(api.call("GET", "/v1/flows", old, None).await.status, 401);
+    let keys = api.call("GET", "/v1/keys", &admin, None).await;
+    let listed = keys.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["prefix"] == old_prefix.as_str())
+        .expect("the rotated key is listed");
+    assert_eq!(
+        (&listed["active"], &listed["expires_at"]),
+        (&json!(false), &json!(NOW + 600))
+    );
+    // Again: nothing left to repair.
+    let again = repair_rotated_key_ttl(db, &api.env.table).await.unwrap();
+    assert_eq!(again.repaired, 0, "{again:?}");
 }
 
 #[tokio::test]
@@ -2124,6 +2220,71 @@ async fn table_dump(api: &Api) -> Vec<String> {
     out
 }
 
+/// Outbound webhooks about her (`sent_as`), as connector-sync logs them and as the publisher
+/// keeps one the queue refused: a record.created naming her first, one naming her second (after
+/// `other`, in the payload's key order: found through her pointer), one kept in the outbox; and
+/// one about `other` only.
+async fn webhooks_about(api: &Api, admin: &str, tenant: &str, sent_as: &str, other: &str) {
+    let r = api
+        .call(
+            "POST",
+            "/v1/webhook-subscriptions",
+            admin,
+            Some(json!({"id": "whsub_g", "url": "https://example.com/hooks/g", "event_types": ["record.created"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    switchyard_tests::log_capture::known_secret(r.body["secret"].as_str().unwrap());
+    let payload = |record: Value| {
+        json!({"type": "record.created", "timestamp": "2027-01-15T08:00:00Z",
+            "data": {"flow_id": "flow_a", "source_id": "cus_x", "destination_id": "contact-42", "record": record}})
+        .to_string()
+    };
+    let delivery = |id: &str, record: Value| switchyard::store::subscriptions::Delivery {
+        delivery_id: id.into(),
+        subscription_id: "whsub_g".into(),
+        event_id: format!("msg_{id}"),
+        event_type: "record.created".into(),
+        payload: payload(record),
+        status: switchyard::store::subscriptions::DeliveryStatus::Succeeded,
+        attempts: vec![],
+        created_at: NOW - 5,
+        updated_at: NOW - 5,
+        next_attempt_at: None,
+    };
+    for d in [
+        delivery(
+            "dlv_g1",
+            json!({"properties": {"email": sent_as, "firstname": "Grace"}}),
+        ),
+        delivery("dlv_g2", json!({"properties": {"cc": other, "email": sent_as}})),
+        delivery("dlv_l1", json!({"properties": {"email": other}})),
+    ] {
+        api.deps
+            .subscriptions
+            .put_delivery(tenant, &d, NOW + 86_400)
+            .await
+            .expect("the delivery is logged");
+    }
+    let kept = switchyard::queue::SyncMessage::WebhookDelivery(switchyard::queue::DeliveryRef {
+        subscription_id: "whsub_g".into(),
+        delivery_id: "dlv_g3".into(),
+        event_id: "msg_dlv_g3".into(),
+        event_type: "record.created".into(),
+        payload: payload(json!({"properties": {"email": sent_as}})),
+        attempt: 0,
+    });
+    assert_eq!(
+        api.deps
+            .subscriptions
+            .outbox()
+            .keep(tenant, &[kept], NOW - 5, 3600)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 #[tokio::test]
 async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
     use switchyard::store::links::{LinkStore, RecordLink};
@@ -2249,6 +2410,8 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
     ))
     .await
     .unwrap();
+    // Boxed: this test's one async body would overflow a debug build's test-thread stack.
+    Box::pin(webhooks_about(&api, &admin, &tenant, &sent_as, &other)).await;
 
     // Export: editor and above; the address is normalised.
     assert_eq!(api.call("GET", &path, &viewer, None).await.status, 403);
@@ -2279,7 +2442,27 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
         .collect();
     dead_keys.sort_unstable();
     assert_eq!(dead_keys, ["evt:conn_hooks:evt_grace", "job:flow_a:job_9"]);
-    assert!(!x.to_string().contains(&other), "another person's data: {x}");
+    let mut sent: Vec<_> = x["webhook_deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert!(d["payload"].as_str().unwrap().contains(&sent_as), "{d}");
+            d["delivery_id"].as_str().unwrap()
+        })
+        .collect();
+    sent.sort_unstable();
+    assert_eq!(sent, ["dlv_g1", "dlv_g2"], "{x}");
+    assert_eq!(x["webhook_outbox"].as_array().unwrap().len(), 1, "{x}");
+    assert_eq!(x["webhook_outbox"][0]["delivery_id"], "dlv_g3");
+    assert!(x["webhook_outbox"][0]["payload"].as_str().unwrap().contains(&sent_as));
+    // dlv_g2 names him too (it is about both); nothing else of his is in her export.
+    let without_shared = {
+        let mut y = x.clone();
+        y["webhook_deliveries"] = json!([]);
+        y.to_string()
+    };
+    assert!(!without_shared.contains(&other), "another person's data: {x}");
     for bad in ["not-an-address", "grace%40example", "a%40b.com%2C%20c%40d.com"] {
         let r = api.call("GET", &format!("/v1/subjects/{bad}"), &editor, None).await;
         assert_eq!(r.status, 422, "{bad}: {}", r.body);
@@ -2296,11 +2479,13 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
     assert_eq!(r.body["subject"], format!("subject:{digest}"));
     assert_eq!(
         r.body["erased"],
-        json!({"events": 1, "webhook_log": 1, "record_links": 1, "review_items": 1, "dead_letters": 2})
+        json!({"events": 1, "webhook_log": 1, "record_links": 1, "review_items": 1, "dead_letters": 2,
+            "webhook_deliveries": 2, "webhook_outbox": 1})
     );
 
     // Nothing of her is left anywhere in the table (bodies are not offloaded to S3): not her
-    // address in any case, not her event, not its duplicate, not an index entry.
+    // address in any case (in an event body, a link, a review, a dead letter or a webhook
+    // delivery's payload), not her event, not its duplicate, not an index entry.
     let dump = table_dump(&api).await;
     let subject_key = switchyard::subjects::subject_key(&tenant, &email).to_lowercase();
     for item in &dump {
@@ -2308,8 +2493,10 @@ async fn a_persons_data_is_exported_and_erased_and_nothing_of_it_is_left() {
         assert!(!item.contains("evt_grace") && !item.contains("cus_evt_grace"), "{item}");
         assert!(!item.contains(&subject_key), "{item}");
     }
-    // The others' data is untouched: his event and the dead letter that is not about her.
+    // The others' data is untouched: his event, his own delivery and the dead letter that is
+    // not about her.
     assert!(dump.iter().any(|i| i.contains(&other)));
+    assert!(dump.iter().any(|i| i.contains("dlv#dlv_l1")));
     assert!(dump.iter().any(|i| i.contains("job:flow_a:job_1")));
     assert_eq!(api.call("GET", &path, &admin, None).await.status, 404);
     assert_eq!(api.call("DELETE", &path, &admin, None).await.status, 404);
@@ -2613,6 +2800,111 @@ async fn an_uploaded_connector_runs_a_flow_end_to_end_and_only_for_its_tenant() 
         &source.base_url,
     ))
     .await;
+}
+
+#[tokio::test]
+async fn linking_two_flows_of_an_uploaded_connector_checks_them_against_the_tenants_own_definition() {
+    use switchyard::store::flows::{ConflictRule, DeleteRule, MatchThresholds};
+    use switchyard::sync::{link_flows, LinkContext, LinkError, LinkPolicy};
+
+    let api = Api::new(|_| {}).await;
+    switchyard_tests::log_capture::known_secret(ITEMS_KEY);
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    let r = api
+        .upload(&admin, "/v1/connectors", ITEMS_CONNECTOR, "application/yaml")
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    for conn in ["conn_l1", "conn_l2"] {
+        let r = api.items_connection(&admin, conn, "https://items.example.com").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    for (id, from, to) in [("flow_l12", "conn_l1", "conn_l2"), ("flow_l21", "conn_l2", "conn_l1")] {
+        let r = api
+            .call(
+                "POST",
+                "/v1/flows",
+                &admin,
+                Some(json!({"id": id, "source": from, "stream": "items", "destination": to,
+                    "operation": "items.upsert", "mapping": "{external_id: .id, email: .email}"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    // As `switchyard flows link` builds it: built-in definitions, then the tenant's own.
+    let ctx = LinkContext {
+        flows: &api.deps.flows,
+        connections: &api.deps.connections,
+        registry: &api.deps.registry,
+        tenant_connectors: Some(&api.deps.tenant_connectors),
+    };
+    let matching = MatchThresholds { link: 0.9, create: 0.5 };
+
+    // Version 1 says nothing of a record's identity and has no delete write: matching and
+    // propagated deletes are refused, naming the uploaded connector (so it was read).
+    let err = link_flows(
+        &ctx,
+        "flow_l12",
+        "flow_l21",
+        LinkPolicy {
+            matching: Some(matching),
+            ..ConflictRule::SourceWins.into()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, LinkError::Matching(m) if m.contains("custom-items's stream `items`") && m.contains("identity")),
+        "{err}"
+    );
+    let err = link_flows(
+        &ctx,
+        "flow_l12",
+        "flow_l21",
+        LinkPolicy {
+            on_delete: DeleteRule::Propagate,
+            ..ConflictRule::SourceWins.into()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, LinkError::Deletes(m) if m.contains("custom-items has no delete write beside `items.upsert`")),
+        "{err}"
+    );
+    assert_eq!(
+        api.deps.flows.get("flow_l12").await.unwrap().unwrap().reverse_flow,
+        None,
+        "a refused link pairs nothing"
+    );
+
+    // Version 2 says where identity is and how to search: the same link with matching is made.
+    let v2 = ITEMS_CONNECTOR.replace(
+        "    primary_key: /id\n",
+        "    primary_key: /id\n    identity: {email: /email}\n    search:\n      email:\n        request:\n          path: \"/v1/{{ config.workspace }}/items\"\n          query: {email: \"{{ value }}\"}\n        records: /items\n",
+    );
+    assert_ne!(v2, ITEMS_CONNECTOR);
+    let r = api
+        .upload(&admin, "/v1/connectors/custom-items/versions", &v2, "application/yaml")
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    link_flows(
+        &ctx,
+        "flow_l12",
+        "flow_l21",
+        LinkPolicy {
+            matching: Some(matching),
+            ..ConflictRule::SourceWins.into()
+        },
+    )
+    .await
+    .expect("linked against version 2");
+    let (a, b) = (
+        api.deps.flows.get("flow_l12").await.unwrap().unwrap(),
+        api.deps.flows.get("flow_l21").await.unwrap().unwrap(),
+    );
+    assert_eq!(a.reverse_flow.as_deref(), Some("flow_l21"));
+    assert_eq!(b.reverse_flow.as_deref(), Some("flow_l12"));
+    assert_eq!(a.match_on_create, Some(matching));
 }
 
 async fn uploaded_connector_runs_a_flow(
@@ -3091,6 +3383,123 @@ async fn items_stored_before_the_subject_index_are_found_after_the_backfill_whic
         .await
         .unwrap_err();
     assert!(err.to_string().contains("--from"), "{err}");
+}
+
+#[tokio::test]
+async fn the_backfill_writes_the_missing_pointers_of_second_addresses_once() {
+    use switchyard::store::events::{EventStore, StoredEvent};
+    use switchyard::store::migrate::backfill_subject_index;
+    use switchyard::store::subscriptions::{Delivery, DeliveryStatus};
+
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let tenant = api.tenant("tenant-a");
+    let first = format!("ada.{}@example.com", api.run);
+    let second = format!("charles.{}@example.org", api.run);
+    let path = |email: &str| format!("/v1/subjects/{}", email.replace('@', "%40"));
+    let body = |id: &str| {
+        json!({"id": id, "type": "customer.updated", "data": {"object": {"email": first, "metadata": {"assistant": second}}}})
+            .to_string()
+            .into_bytes()
+    };
+    let event = |id: &str, indexed: bool| {
+        let body = body(id);
+        StoredEvent {
+            connection_id: "conn_a1".into(),
+            tenant: tenant.clone(),
+            event_id: id.into(),
+            event_type: "customer.updated".into(),
+            provider: "stripe".into(),
+            subject: indexed
+                .then(|| switchyard::subjects::subject_of_bytes(&tenant, &body))
+                .flatten(),
+            body,
+            headers: Default::default(),
+            received_at: NOW,
+            expires_at: NOW + 86_400,
+        }
+    };
+    // One event stored before the subject index, one the receiver indexed under its first
+    // address but whose message was parked before connector-sync wrote its pointers, and a
+    // webhook delivery logged before deliveries were indexed (no tenant: no index keys).
+    let events = EventStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
+    events.put_if_new(&event("evt_old", false)).await.unwrap();
+    events.put_if_new(&event("evt_parked", true)).await.unwrap();
+    api.deps
+        .subscriptions
+        .put_delivery(
+            "",
+            &Delivery {
+                delivery_id: "dlv_old".into(),
+                subscription_id: "whsub_a".into(),
+                event_id: "msg_old".into(),
+                event_type: "record.created".into(),
+                payload: json!({"type": "record.created", "data": {"record": {"email": first, "cc": [second]}}})
+                    .to_string(),
+                status: DeliveryStatus::Succeeded,
+                attempts: vec![],
+                created_at: NOW,
+                updated_at: NOW,
+                next_attempt_at: None,
+            },
+            NOW + 86_400,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        api.call("GET", &path(&second), &admin, None).await.status,
+        404,
+        "no pointers yet"
+    );
+
+    let run = backfill_subject_index(&api.env.clients.dynamodb, &api.env.table, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(run.indexed, 2, "the old event and the delivery: {run:?}");
+    assert_eq!(run.pointers, 3, "one for the second address of each: {run:?}");
+    for email in [&first, &second] {
+        let r = api.call("GET", &path(email), &admin, None).await;
+        assert_eq!(r.status, 200, "{email}: {}", r.body);
+        let mut ids: Vec<_> = r.body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event_id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["evt_old", "evt_parked"], "{email}: {}", r.body);
+        assert_eq!(r.body["webhook_deliveries"][0]["delivery_id"], "dlv_old", "{}", r.body);
+    }
+    // The pointers carry their items' TTL.
+    let pointer = api
+        .env
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(&api.env.table)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "PTR#{}",
+                switchyard::subjects::subject_key(&tenant, &second)
+            )),
+        )
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("EVT#conn_a1#evt_parked|EVT".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the parked event's pointer");
+    assert_eq!(pointer["expires_at"].as_n().unwrap(), &(NOW + 86_400).to_string());
+
+    // Again: nothing to index and no pointer to write.
+    let again = backfill_subject_index(&api.env.clients.dynamodb, &api.env.table, None, 100)
+        .await
+        .unwrap();
+    assert_eq!((again.indexed, again.pointers), (0, 0), "{again:?}");
 }
 
 /// Two of tenant a's flows paired as a two-way link, with a possible duplicate parked by each

@@ -585,7 +585,7 @@ async fn browser_console_logs_in_runs_a_flow_replays_a_dead_letter_and_hides_wri
             next_attempt_at: None,
         };
         deps.subscriptions
-            .put_delivery(&delivery, now + 86_400)
+            .put_delivery(&tenant, &delivery, now + 86_400)
             .await
             .expect("the delivery is logged");
         deliveries.push(id);

@@ -559,10 +559,27 @@ async fn a_pair_linked_by_phone_is_updated_through_its_link_not_upserted_by_emai
     );
     f.mc.add_member(
         "ann@home.io",
-        &[("FNAME", "Ann"), ("LNAME", "Lee"), ("PHONE", "0400 111 222")],
+        &[
+            ("FNAME", "Ann"),
+            ("LNAME", "Lee"),
+            ("PHONE", "0400 111 222"),
+            ("ADDRESS", "c/o Bob.Lee@lee.io, 1 Lee St"),
+        ],
     );
     let c = f.rig.run_flow(&f.to_hs, None).await.counts;
     assert_eq!((c.matched, c.written, c.failed), (1, 0, 0), "linked by phone: {c:?}");
+    // The member names a second person: the link the match made is found by that address too
+    // (a pointer in his subject partition; GDPR export and erasure follow it).
+    let pointed: Vec<_> =
+        switchyard::store::subjects::SubjectStore::new(f.rig.env.clients.dynamodb.clone(), &f.rig.env.table)
+            .items(&switchyard::subjects::subject_key(&f.to_hs.tenant, "bob.lee@lee.io"))
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(switchyard::store::subjects::pointer_target)
+            .collect();
+    assert_eq!(pointed.len(), 1, "{pointed:?}");
+    assert_eq!(pointed[0].0, "FLOW#flow_mc_to_hs", "{pointed:?}");
     // Later someone else's member appears in Mailchimp under the contact's email.
     f.mc.add_member("ann.lee@work.io", &[("FNAME", "Other"), ("LNAME", "Person")]);
     let members = f.mc.member_count();

@@ -375,6 +375,89 @@ async fn a_manual_link_parks_a_conflict_until_a_person_resolves_it() {
     assert_eq!(firstname(&b, "p2@example.com").as_deref(), Some("FromB"));
 }
 
+/// What the sync keeps about a person is found by every address in it: a contact whose company
+/// field names a second person is indexed under one of the two addresses on the record link
+/// itself and under the other by a pointer written beside the link; the conflict parked about
+/// it likewise (its pointer written when parked). Which address is first follows the record's
+/// key order (`company` before `email`), so the test asks only that both find each item.
+#[tokio::test]
+async fn the_sync_points_a_second_address_at_the_record_links_and_conflicts_it_keeps() {
+    use switchyard::store::subjects::{key_of, pointer_target, SubjectStore};
+
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, Some(ConflictRule::Manual)).await;
+    let tenant = a_to_b.tenant.clone();
+    rig.hubspot.insert(
+        ObjectType::Contacts,
+        &[
+            ("email", "ada@example.com"),
+            ("firstname", "Ada"),
+            ("lastname", "Lovelace"),
+            ("company", "Analytical Engines (assistant: Charles@Example.org)"),
+        ],
+    );
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+    let a_id = rig
+        .hubspot
+        .find(ObjectType::Contacts, "email", "ada@example.com")
+        .unwrap()
+        .id;
+    let subjects = SubjectStore::new(rig.env.clients.dynamodb.clone(), &rig.env.table);
+    // (items indexed on themselves, items a pointer leads to) of an address's partition.
+    let found = |email: &'static str| {
+        let subjects = subjects.clone();
+        let tenant = tenant.clone();
+        async move {
+            let items = subjects
+                .items(&switchyard::subjects::subject_key(&tenant, email))
+                .await
+                .unwrap();
+            let pointed: Vec<(String, String)> = items.iter().filter_map(pointer_target).collect();
+            let own: Vec<(String, String)> = items
+                .iter()
+                .filter(|i| pointer_target(i).is_none())
+                .filter_map(key_of)
+                .collect();
+            (own, pointed)
+        }
+    };
+    let link = (format!("FLOW#{}", a_to_b.id), format!("REC#{a_id}"));
+    let (ada_own, ada_pointed) = found("ada@example.com").await;
+    let (charles_own, charles_pointed) = found("charles@example.org").await;
+    assert!(
+        ada_own.contains(&link) != ada_pointed.contains(&link),
+        "her address finds the link A -> B once: {ada_own:?} {ada_pointed:?}"
+    );
+    assert!(
+        charles_own.contains(&link) != charles_pointed.contains(&link),
+        "his address finds the link A -> B once: {charles_own:?} {charles_pointed:?}"
+    );
+    assert!(
+        ada_pointed.contains(&link) || charles_pointed.contains(&link),
+        "one of the two is a pointer"
+    );
+
+    // A conflict about the contact is parked with its pointer too.
+    rename(&rig.hubspot, "ada@example.com", "FromA").await;
+    rename(&b, "ada@example.com", "FromB").await;
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(job.counts.conflicts_parked, 1, "{:?}", job.counts);
+    let (first, second) = switchyard::store::reviews::link_key(&a_to_b.id, &b_to_a.id);
+    let review = (format!("LINK#{first}|{second}"), format!("REVIEW#{a_id}"));
+    let (ada_own, ada_pointed) = found("ada@example.com").await;
+    let (charles_own, charles_pointed) = found("charles@example.org").await;
+    assert!(
+        ada_own.contains(&review) != ada_pointed.contains(&review),
+        "her address finds the review once: {ada_own:?} {ada_pointed:?}"
+    );
+    assert!(
+        charles_own.contains(&review) != charles_pointed.contains(&review),
+        "his address finds the review once: {charles_own:?} {charles_pointed:?}"
+    );
+    assert!(ada_pointed.contains(&review) || charles_pointed.contains(&review));
+}
+
 fn property(hub: &FakeHandle<hubspot::Hubspot>, email: &str, name: &str) -> Option<String> {
     hub.find(ObjectType::Contacts, "email", email)
         .and_then(|c| c.get(name).map(str::to_owned))

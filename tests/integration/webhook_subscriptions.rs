@@ -1035,3 +1035,72 @@ async fn a_delivery_the_queue_refused_is_kept_and_sent_by_the_next_dispatch_tick
         "sent once"
     );
 }
+
+#[tokio::test]
+async fn a_record_delivery_about_a_person_is_exported_and_erased_by_either_address_and_its_queued_retry_is_dropped() {
+    let rig = Rig::new(3600, None).await;
+    let endpoint = endpoint(rig.clock.clone()).await;
+    let id = rig.subscribe(&endpoint, json!(["record.created"]), json!({})).await;
+    let (ada, bob) = (
+        format!("ada.{}@example.com", rig.tenant),
+        format!("bob.{}@example.org", rig.tenant),
+    );
+    let path = |email: &str| format!("/v1/subjects/{}", email.replace('@', "%40"));
+    // The first attempt fails: the log keeps the payload and the retry waits on the queue.
+    *endpoint.status.lock().unwrap() = 503;
+    let event = OutboundEvent::new(
+        "record.created",
+        NOW,
+        json!({"flow_id": "flow_p", "source_id": "cus_1", "destination_id": "contact-1",
+            "record": {"properties": {"email": ada, "assistant": bob}}}),
+    );
+    assert_eq!(
+        rig.publisher
+            .publish(&rig.tenant, std::slice::from_ref(&event), (NOW * 1000) as u64)
+            .await,
+        1
+    );
+    assert_eq!(rig.deliver_queued().await, 1);
+    let log = rig.deliveries(&id).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["status"], "pending", "{log:?}");
+
+    // Exported by either address (bob's through his pointer), with the payload sent.
+    for email in [&ada, &bob] {
+        let (status, x) = rig.call("GET", &path(email), None).await;
+        assert_eq!(status, 200, "{email}: {x}");
+        let sent = x["webhook_deliveries"].as_array().unwrap();
+        assert_eq!(sent.len(), 1, "{x}");
+        assert_eq!(sent[0]["subscription_id"], id.as_str());
+        assert_eq!(sent[0]["event_id"], event.id.as_str());
+        let payload: Value = serde_json::from_str(sent[0]["payload"].as_str().unwrap()).unwrap();
+        assert_eq!(payload["data"]["record"]["properties"]["email"], ada.as_str());
+    }
+
+    // Erased by the second address; the retry on the queue then finds its log item gone and
+    // is dropped, so the payload is neither sent again nor logged again.
+    let (status, erased) = rig.call("DELETE", &path(&bob), None).await;
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["erased"]["webhook_deliveries"], 1, "{erased}");
+    *endpoint.status.lock().unwrap() = 200;
+    rig.clock.advance(30);
+    assert_eq!(rig.deliver_queued().await, 1, "the retry was on the queue");
+    assert_eq!(endpoint.seen.lock().unwrap().len(), 1, "not sent again");
+    assert!(rig.deliveries(&id).await.is_empty(), "not logged again");
+    for email in [&ada, &bob] {
+        assert_eq!(rig.call("GET", &path(email), None).await.0, 404, "{email}");
+    }
+    let mut pages = rig
+        .env
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&rig.env.table)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = format!("{:?}", item.unwrap()).to_lowercase();
+        assert!(!item.contains(&ada) && !item.contains(&bob), "left behind: {item}");
+    }
+}

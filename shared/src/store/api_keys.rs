@@ -18,7 +18,9 @@
 //! is the table's TTL attribute, and DynamoDB would delete the old key's item after the overlap,
 //! taking it out of `GET /v1/keys` and `/v1/usage`. Key items have no TTL: a rotated key is kept
 //! for the record, as a revoked one is. Items rotated before this change still carry
-//! `expires_at`; they read the same, and [`ApiKeyStore::admit`] checks both names.
+//! `expires_at`; they read the same, and [`ApiKeyStore::admit`] checks both names, but
+//! DynamoDB would delete them: `switchyard keys repair-ttl`
+//! ([`super::migrate::repair_rotated_key_ttl`]) moves the value to `overlap_ends_at`, once.
 
 use std::collections::HashMap;
 
@@ -35,7 +37,7 @@ const KIND: &str = "API key";
 /// A window's request counter on the key item: `rl_<window start>`.
 const WINDOW_ATTR_PREFIX: &str = "rl_";
 /// The attribute holding a rotated key's overlap end.
-const OVERLAP_ENDS_ATTR: &str = "overlap_ends_at";
+pub(crate) const OVERLAP_ENDS_ATTR: &str = "overlap_ends_at";
 /// Where keys rotated by earlier releases hold it (also the table's TTL attribute).
 const LEGACY_OVERLAP_ENDS_ATTR: &str = "expires_at";
 /// How many windows older than the previous one each count removes (a day of hourly windows):

@@ -3,7 +3,11 @@
 //!
 //! | item | pk | sk | notes |
 //! |---|---|---|---|
-//! | kept delivery | `OUTBOX` | `<delivery id>` | the message as it would have been sent (its `webhook-id` included), `claimed_until`, TTL |
+//! | kept delivery | `OUTBOX` | `<delivery id>` | the message as it would have been sent (its `webhook-id` included), `claimed_until`, TTL; `gsi1pk` / `gsi1sk` `SUBJ#<tenant>#<digest>` / `OUTBOX#<delivery id>` when its payload holds an address |
+//!
+//! A kept payload can hold a person's data (a `record.*` event), so a kept delivery is in the
+//! subject index ([`crate::subjects`]) like a logged one: under its payload's first address on
+//! itself, under further ones by pointer items in the same `BatchWriteItem`, with its TTL.
 //!
 //! One partition: it holds anything only while SQS fails, and the tick reads it with one
 //! `Query` (an empty partition costs that one read). An item is claimed with a conditional
@@ -15,7 +19,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 
-use super::table::{EXPIRES_AT, PK, SK};
+use super::table::{EXPIRES_AT, GSI1PK, GSI1SK, PK, SK};
 use super::StoreError;
 use crate::queue::SyncMessage;
 
@@ -39,13 +43,39 @@ pub struct OutboxStore {
     table: String,
 }
 
-/// The sort key of a message: its delivery id (unique per subscription and event). Only
-/// webhook deliveries are kept.
-fn id_of(message: &SyncMessage) -> Option<&str> {
-    match message {
-        SyncMessage::WebhookDelivery(d) => Some(&d.delivery_id),
-        _ => None,
-    }
+/// The subject index sort key of a kept delivery.
+pub fn outbox_index_sk(delivery_id: &str) -> String {
+    format!("{OUTBOX_PK}#{delivery_id}")
+}
+
+/// Whether an item's key is a kept delivery's.
+pub fn is_outbox_key(pk: &str) -> bool {
+    pk == OUTBOX_PK
+}
+
+/// A kept delivery read from the table or an index: `None` for an item without the
+/// attributes, an error for a message that does not parse.
+pub fn kept_from_item(item: &HashMap<String, AttributeValue>) -> Result<Option<Kept>, StoreError> {
+    let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    let n = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+    };
+    let (Some(id), Some(body)) = (s(SK), s("message")) else {
+        return Ok(None);
+    };
+    let message = serde_json::from_str::<SyncMessage>(&body).map_err(|e| StoreError::Corrupt {
+        kind: "outbox item",
+        key: id.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(Some(Kept {
+        id,
+        message,
+        kept_at: n("kept_at").unwrap_or(0),
+        claimed_until: n(CLAIMED_UNTIL).unwrap_or(0),
+    }))
 }
 
 impl OutboxStore {
@@ -56,35 +86,58 @@ impl OutboxStore {
         }
     }
 
-    /// Keeps webhook deliveries (other messages are ignored), expiring after `ttl_secs`: one
-    /// `BatchWriteItem` per 25. Keeping one twice overwrites it.
-    pub async fn keep(&self, messages: &[SyncMessage], now: i64, ttl_secs: i64) -> Result<usize, StoreError> {
-        let writes: Vec<WriteRequest> = messages
-            .iter()
-            .filter_map(|m| {
-                let id = id_of(m)?;
-                let item = HashMap::from([
-                    (PK.to_string(), AttributeValue::S(OUTBOX_PK.into())),
-                    (SK.to_string(), AttributeValue::S(id.to_string())),
-                    ("message".to_string(), AttributeValue::S(m.to_body())),
-                    ("kept_at".to_string(), AttributeValue::N(now.to_string())),
-                    (CLAIMED_UNTIL.to_string(), AttributeValue::N("0".into())),
-                    (EXPIRES_AT.to_string(), AttributeValue::N((now + ttl_secs).to_string())),
-                ]);
-                Some(
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(item))
-                                .build()
-                                .expect("the item is set"),
-                        )
-                        .build(),
-                )
-            })
-            .collect();
-        let n = writes.len();
-        if n > 0 {
+    /// Keeps `tenant`'s webhook deliveries (other messages are ignored), expiring after
+    /// `ttl_secs`, in the subject index by their payloads' addresses: one `BatchWriteItem` per
+    /// 25 writes (deliveries and their pointer items). Keeping one twice overwrites it.
+    pub async fn keep(
+        &self,
+        tenant: &str,
+        messages: &[SyncMessage],
+        now: i64,
+        ttl_secs: i64,
+    ) -> Result<usize, StoreError> {
+        let expires_at = now + ttl_secs;
+        let mut writes: Vec<WriteRequest> = Vec::new();
+        let mut n = 0;
+        for m in messages {
+            let SyncMessage::WebhookDelivery(d) = m else { continue };
+            let id = d.delivery_id.as_str();
+            let mut item = HashMap::from([
+                (PK.to_string(), AttributeValue::S(OUTBOX_PK.into())),
+                (SK.to_string(), AttributeValue::S(id.to_string())),
+                ("message".to_string(), AttributeValue::S(m.to_body())),
+                ("kept_at".to_string(), AttributeValue::N(now.to_string())),
+                (CLAIMED_UNTIL.to_string(), AttributeValue::N("0".into())),
+                (EXPIRES_AT.to_string(), AttributeValue::N(expires_at.to_string())),
+            ]);
+            let index_sk = outbox_index_sk(id);
+            let subject = crate::subjects::subject_of_bytes(tenant, d.payload.as_bytes());
+            if let Some(subject) = &subject {
+                item.insert(GSI1PK.to_string(), AttributeValue::S(subject.clone()));
+                item.insert(GSI1SK.to_string(), AttributeValue::S(index_sk.clone()));
+            }
+            writes.push(
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .expect("the item is set"),
+                    )
+                    .build(),
+            );
+            if subject.is_some() {
+                let others = crate::subjects::other_subjects_of_bytes(tenant, d.payload.as_bytes());
+                writes.extend(super::subjects::pointer_writes(
+                    &others,
+                    &(OUTBOX_PK.to_string(), id.to_string()),
+                    &index_sk,
+                    Some(expires_at),
+                ));
+            }
+            n += 1;
+        }
+        if !writes.is_empty() {
             super::batch::write_all(&self.client, &self.table, writes).await?;
         }
         Ok(n)
@@ -107,24 +160,11 @@ impl OutboxStore {
             .map_err(|e| StoreError::dynamo("Query", e))?;
         let mut out = Vec::new();
         for item in resp.items.unwrap_or_default() {
-            let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
-            let n = |name: &str| {
-                item.get(name)
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
-            };
-            let (Some(id), Some(body)) = (s(SK), s("message")) else {
-                continue;
-            };
-            match serde_json::from_str::<SyncMessage>(&body) {
-                Ok(message) => out.push(Kept {
-                    id,
-                    message,
-                    kept_at: n("kept_at").unwrap_or(0),
-                    claimed_until: n(CLAIMED_UNTIL).unwrap_or(0),
-                }),
+            match kept_from_item(&item) {
+                Ok(Some(kept)) => out.push(kept),
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(message = "Unreadable outbox item skipped.", id = %id, error = %e);
+                    tracing::warn!(message = "Unreadable outbox item skipped.", error = %e);
                 }
             }
         }

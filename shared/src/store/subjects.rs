@@ -6,6 +6,8 @@
 //! | inbound event | `SUBJ#<tenant>#<digest>` | `EVT#<conn>#<event id>` (its pk) |
 //! | record link | `SUBJ#<tenant>#<digest>` | `FLOW#<flow>#REC#<source id>` |
 //! | review item | `SUBJ#<tenant>#<digest>` | `LINK#<flows>#REVIEW#<record>` |
+//! | webhook delivery (its payload) | `SUBJ#<tenant>#<digest>` | `WHSUB#<subscription>#DLV#<delivery id>` |
+//! | kept outbox delivery | `SUBJ#<tenant>#<digest>` | `OUTBOX#<delivery id>` |
 //! | pointer (pk `PTR#SUBJ#<tenant>#<digest>`, sk `<target pk>\|<target sk>`) | `SUBJ#<tenant>#<digest>` | the target's |
 //!
 //! An item is indexed on itself under its first address. Each further address (up to

@@ -3,15 +3,22 @@
 //! | item | pk | sk | gsi1pk / gsi1sk |
 //! |---|---|---|---|
 //! | subscription | `WHSUB#<id>` | `WHSUB` | `TENANT#<t>` / `WHSUB#<id>` |
-//! | delivery | `WHSUB#<id>` | `DLV#<delivery id>` (a lower-case ULID: time order) | - |
+//! | delivery | `WHSUB#<id>` | `DLV#<delivery id>` (a lower-case ULID: time order) | `SUBJ#<t>#<digest>` / `WHSUB#<id>#DLV#<delivery id>`, when its payload holds an address |
 //!
 //! A subscription holds the endpoint, the event types, the filter and the ARN of its signing
 //! secret (the secret itself is only in Secrets Manager). A delivery holds one event sent to
 //! one subscription, every attempt made, and a TTL (`expires_at`).
+//!
+//! A delivery's payload can hold a person's data (a `record.*` event carries the record
+//! written), so the delivery is in the subject index ([`crate::subjects`]) like a stored event:
+//! under the first address of its payload on itself, under each further one by a pointer item
+//! written in the same request (a `BatchWriteItem` instead of the `PutItem`, only for payloads
+//! with more than one address), with the delivery's TTL. `GET` and `DELETE /v1/subjects/{email}`
+//! export and erase it.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
 use serde::{Deserialize, Serialize};
 
 use super::table::{self, EXPIRES_AT, GSI1PK, GSI1SK, PK, SK};
@@ -302,20 +309,46 @@ impl SubscriptionStore {
         super::written(res, "UpdateItem")
     }
 
-    /// Writes a delivery as it is now (one `PutItem`), expiring at `expires_at`.
-    pub async fn put_delivery(&self, d: &Delivery, expires_at: i64) -> Result<(), StoreError> {
+    /// Writes a delivery of `tenant`'s subscription as it is now, expiring at `expires_at`,
+    /// in the subject index under its payload's first address: one `PutItem`; a payload with
+    /// more addresses is written with their pointer items in one `BatchWriteItem` instead
+    /// (each write renews the pointers' TTL with the delivery's).
+    pub async fn put_delivery(&self, tenant: &str, d: &Delivery, expires_at: i64) -> Result<(), StoreError> {
         table::validate_id("subscription id", &d.subscription_id)?;
         table::validate_id("delivery id", &d.delivery_id)?;
-        let mut item = super::typed_item(
-            DELIVERY_KIND,
-            d,
-            &[
-                (PK, subscription_pk(&d.subscription_id)),
-                (SK, delivery_sk(&d.delivery_id)),
-            ],
-        )?;
+        let pk = subscription_pk(&d.subscription_id);
+        let sk = delivery_sk(&d.delivery_id);
+        let mut keys = vec![(PK, pk.clone()), (SK, sk.clone())];
+        let subject = crate::subjects::subject_of_bytes(tenant, d.payload.as_bytes());
+        let index_sk = delivery_index_sk(&d.subscription_id, &d.delivery_id);
+        if let Some(subject) = &subject {
+            keys.push((GSI1PK, subject.clone()));
+            keys.push((GSI1SK, index_sk.clone()));
+        }
+        let mut item = super::typed_item(DELIVERY_KIND, d, &keys)?;
         item.insert(EXPIRES_AT.into(), AttributeValue::N(expires_at.to_string()));
-        super::put(&self.client, &self.table, item).await
+        let others = match subject {
+            Some(_) => crate::subjects::other_subjects_of_bytes(tenant, d.payload.as_bytes()),
+            None => Vec::new(),
+        };
+        if others.is_empty() {
+            return super::put(&self.client, &self.table, item).await;
+        }
+        let mut writes = vec![WriteRequest::builder()
+            .put_request(
+                PutRequest::builder()
+                    .set_item(Some(item))
+                    .build()
+                    .expect("the item is set"),
+            )
+            .build()];
+        writes.extend(super::subjects::pointer_writes(
+            &others,
+            &(pk, sk),
+            &index_sk,
+            Some(expires_at),
+        ));
+        super::batch::write_all(&self.client, &self.table, writes).await
     }
 
     pub async fn get_delivery(&self, subscription_id: &str, delivery_id: &str) -> Result<Option<Delivery>, StoreError> {
@@ -398,7 +431,18 @@ impl SubscriptionStore {
     }
 }
 
-fn delivery_from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Delivery, StoreError> {
+/// The subject index sort key of a delivery (its pk and sk).
+pub fn delivery_index_sk(subscription_id: &str, delivery_id: &str) -> String {
+    format!("{}#{}", subscription_pk(subscription_id), delivery_sk(delivery_id))
+}
+
+/// Whether an item's key is a delivery's.
+pub fn is_delivery_key(pk: &str, sk: &str) -> bool {
+    pk.starts_with("WHSUB#") && sk.starts_with("DLV#")
+}
+
+/// A delivery read from the table or an index (its TTL and key attributes dropped).
+pub fn delivery_from_item(mut item: HashMap<String, AttributeValue>, key: &str) -> Result<Delivery, StoreError> {
     item.remove(EXPIRES_AT);
     super::from_typed_item(DELIVERY_KIND, item, key)
 }

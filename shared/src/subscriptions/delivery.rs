@@ -20,7 +20,8 @@ pub enum Outcome {
     Retrying(u64),
     /// Failed; no more attempts (used up, or the endpoint is disabled).
     Failed,
-    /// The subscription no longer exists: nothing sent.
+    /// The subscription no longer exists, or a retry's delivery log item is gone (its
+    /// person was erased): nothing sent.
     Dropped,
 }
 
@@ -33,21 +34,26 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
         info!(message = "Webhook subscription is gone; delivery dropped.", subscription_id = %d.subscription_id, delivery_id = %d.delivery_id);
         return Ok(Outcome::Dropped);
     };
-    let mut delivery = store
-        .get_delivery(&d.subscription_id, &d.delivery_id)
-        .await?
-        .unwrap_or_else(|| Delivery {
-            delivery_id: d.delivery_id.clone(),
-            subscription_id: d.subscription_id.clone(),
-            event_id: d.event_id.clone(),
-            event_type: d.event_type.clone(),
-            payload: d.payload.clone(),
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            created_at: now,
-            updated_at: now,
-            next_attempt_at: None,
-        });
+    let logged = store.get_delivery(&d.subscription_id, &d.delivery_id).await?;
+    if logged.is_none() && d.attempt > 0 {
+        // A retry is queued only after its log item was written: the item is gone because
+        // the person its payload is about was erased (or it expired), and sending the
+        // payload again would bring their data back.
+        info!(message = "Webhook delivery's log item is gone (erased or expired); retry dropped.", subscription_id = %d.subscription_id, delivery_id = %d.delivery_id, attempt = d.attempt);
+        return Ok(Outcome::Dropped);
+    }
+    let mut delivery = logged.unwrap_or_else(|| Delivery {
+        delivery_id: d.delivery_id.clone(),
+        subscription_id: d.subscription_id.clone(),
+        event_id: d.event_id.clone(),
+        event_type: d.event_type.clone(),
+        payload: d.payload.clone(),
+        status: DeliveryStatus::Pending,
+        attempts: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        next_attempt_at: None,
+    });
     let expires_at = now + deps.config.deliveries.log_ttl_secs;
     delivery.updated_at = now;
     delivery.next_attempt_at = None;
@@ -60,7 +66,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
             error: Some("not sent: the endpoint is disabled".into()),
             duration_ms: 0,
         });
-        store.put_delivery(&delivery, expires_at).await?;
+        store.put_delivery(&sub.tenant, &delivery, expires_at).await?;
         crate::metrics::webhook_delivery("failed");
         return Ok(Outcome::Failed);
     }
@@ -83,7 +89,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
 
     let Some(error) = error else {
         delivery.status = DeliveryStatus::Succeeded;
-        store.put_delivery(&delivery, expires_at).await?;
+        store.put_delivery(&sub.tenant, &delivery, expires_at).await?;
         if sub.failing_since.is_some() {
             store.mark_healthy(&sub.id).await?;
         }
@@ -96,7 +102,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
     let disable_after = deps.config.deliveries.disable_after_secs;
     if now - failing_since >= disable_after {
         delivery.status = DeliveryStatus::Failed;
-        store.put_delivery(&delivery, expires_at).await?;
+        store.put_delivery(&sub.tenant, &delivery, expires_at).await?;
         let reason = format!("every delivery failed for {} s (last: {error})", now - failing_since);
         if store.disable(&sub.id, now, &reason).await? {
             warn!(message = "Webhook endpoint disabled after failing continuously.", subscription_id = %sub.id, tenant = %sub.tenant, since = failing_since);
@@ -114,7 +120,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
             let wait = policy.scaled(delay).as_secs();
             delivery.status = DeliveryStatus::Pending;
             delivery.next_attempt_at = Some(now + wait as i64);
-            store.put_delivery(&delivery, expires_at).await?;
+            store.put_delivery(&sub.tenant, &delivery, expires_at).await?;
             let mut next = d.clone();
             next.attempt += 1;
             let envelope = Envelope {
@@ -130,7 +136,7 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
         }
         None => {
             delivery.status = DeliveryStatus::Failed;
-            store.put_delivery(&delivery, expires_at).await?;
+            store.put_delivery(&sub.tenant, &delivery, expires_at).await?;
             crate::metrics::webhook_delivery("failed");
             warn!(message = "Webhook delivery failed; attempts used up.", subscription_id = %sub.id, delivery_id = %d.delivery_id, attempts = delivery.attempts.len(), error = %error);
             Ok(Outcome::Failed)

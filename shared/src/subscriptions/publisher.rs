@@ -92,7 +92,7 @@ impl Publisher {
         }
         let unsent: Vec<SyncMessage> = failed.iter().filter_map(|i| messages.get(*i).cloned()).collect();
         let now = i64::try_from(now_ms / 1000).unwrap_or(i64::MAX);
-        match self.outbox.keep(&unsent, now, OUTBOX_TTL_SECS).await {
+        match self.outbox.keep(tenant, &unsent, now, OUTBOX_TTL_SECS).await {
             Ok(kept) => {
                 tracing::warn!(message = "Some webhook deliveries could not be queued; kept in the outbox for the next dispatch tick.", tenant = %tenant, kept = kept);
                 crate::metrics::webhook_events_kept(kept as u64);

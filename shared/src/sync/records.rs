@@ -149,6 +149,9 @@ pub async fn sync_records(
             })
         })
         .collect();
+    // (source id, subject keys of its further addresses) of each record linked here, so a
+    // person named second on it finds its link by that address too.
+    let mut other_subjects: Vec<(String, Vec<String>)> = Vec::new();
     let changed = match reverse {
         Some(reverse) if !matches!(reverse.rule, ConflictRule::SourceWins | ConflictRule::FieldOwnership) => {
             let settled = settle_conflicts(
@@ -187,6 +190,13 @@ pub async fn sync_records(
             counts.matches_parked = matched.parked;
             counts.failures.extend(matched.failures);
             let (ours, theirs): (Vec<_>, Vec<_>) = matched.linked.into_iter().partition(|(mine, _)| *mine);
+            // Each side of a matched pair keeps its record: its further addresses get pointers.
+            let pointers_of = |l: &RecordLink| {
+                let others = crate::subjects::other_subjects_of_value(&flow.tenant, l.record.as_ref()?);
+                (!others.is_empty()).then(|| (l.source_id.clone(), others))
+            };
+            other_subjects.extend(ours.iter().filter_map(|(_, l)| pointers_of(l)));
+            let their_pointers: Vec<_> = theirs.iter().filter_map(|(_, l)| pointers_of(l)).collect();
             new_links.extend(ours.into_iter().map(|(_, l)| l));
             links
                 .put_many(
@@ -194,12 +204,14 @@ pub async fn sync_records(
                     &theirs.into_iter().map(|(_, l)| l).collect::<Vec<_>>(),
                 )
                 .await?;
+            links.point_other_subjects(&reverse.flow_id, &their_pointers).await?;
             matched.keep
         }
         _ => changed,
     };
     if changed.is_empty() {
         links.put_many(&flow.id, &new_links).await?;
+        links.point_other_subjects(&flow.id, &other_subjects).await?;
         return Ok(counts);
     }
 
@@ -222,8 +234,6 @@ pub async fn sync_records(
     let mut retry_later = None;
     // (destination id, what was written, source id) of each write, for the other direction.
     let mut echoes: Vec<(String, Value, String)> = Vec::new();
-    // (source id, subject keys of its further addresses) of each written record.
-    let mut other_subjects: Vec<(String, Vec<String>)> = Vec::new();
     for (((source_id, hash, i), mapped), result) in changed.into_iter().zip(payload).zip(results) {
         match result {
             WriteResult::Ok { destination_id } => {
@@ -264,7 +274,7 @@ pub async fn sync_records(
     }
     // Link what was written before deciding about the rest, so a retry skips it.
     links.put_many(&flow.id, &new_links).await?;
-    // A person named second on a written record finds its link by that address too.
+    // A person named second on a written or matched record finds its link by that address too.
     links.point_other_subjects(&flow.id, &other_subjects).await?;
     if let Some(reverse) = reverse {
         predict_echoes(reverse, links, echoes, &flow.tenant, now).await?;

@@ -5,7 +5,10 @@
 //!   duplicate;
 //! - record links, with the source record a two-way link keeps;
 //! - review-queue (conflict) items, both versions and the base;
-//! - dead letters whose message or errors hold the address, and those of the person's events.
+//! - dead letters whose message or errors hold the address, and those of the person's events;
+//! - outbound webhook deliveries whose payload holds the address (a `record.*` event carries
+//!   the record written): the delivery log with its payloads, and deliveries kept in the
+//!   outbox while the queue refused them.
 //!
 //! An item is found by any of the person's addresses: by its first on itself, by a further one
 //! through a pointer item in that address's partition (followed with one `BatchGetItem`).
@@ -32,8 +35,10 @@ use crate::api::request::ApiRequest;
 use crate::store::dead_letters::{dead_letter_pk, DeadLetterFilter, DEAD_SK};
 use crate::store::events::StoredEvent;
 use crate::store::links::RecordLink;
+use crate::store::outbox::Kept;
 use crate::store::reviews::ReviewItem;
 use crate::store::subjects::{key_of, ItemKey, Position};
+use crate::store::subscriptions::{Delivery, DeliveryStatus};
 use crate::store::webhook_log::{LogEntry, Outcome};
 
 /// The person a subject route names: the address as given (normalised when it is one) and the
@@ -120,6 +125,34 @@ pub struct SubjectDeadLetterView {
     pub message: String,
 }
 
+/// An outbound webhook delivery whose payload is about the person, from the delivery log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubjectDeliveryView {
+    pub subscription_id: String,
+    pub delivery_id: String,
+    /// The `webhook-id` sent.
+    pub event_id: String,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The body sent (`{"type", "timestamp", "data"}`), as JSON text.
+    pub payload: String,
+}
+
+/// An outbound webhook delivery about the person kept in the outbox (the queue refused it;
+/// the next dispatch tick sends it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SubjectOutboxView {
+    pub subscription_id: String,
+    pub delivery_id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub kept_at: i64,
+    /// The body to send, as JSON text.
+    pub payload: String,
+}
+
 /// Everything held about one person in the tenant.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SubjectExport {
@@ -132,11 +165,16 @@ pub struct SubjectExport {
     pub webhook_log: Vec<EventLogView>,
     pub record_links: Vec<SubjectLinkView>,
     pub review_items: Vec<SubjectReviewView>,
+    /// Outbound webhook deliveries whose payload holds the address, with the payload.
+    pub webhook_deliveries: Vec<SubjectDeliveryView>,
+    /// Such deliveries waiting in the outbox.
+    pub webhook_outbox: Vec<SubjectOutboxView>,
     /// On the first page only (they are found by a bounded list, not by the subject index).
     pub dead_letters: Vec<SubjectDeadLetterView>,
     /// Pass as `cursor` for the next page of the person's items; `null` on the last page.
-    /// A page holds at most `limit` indexed items (events, record links, review items, with
-    /// the webhook-log entries of its events) and at most 1 MB of them as stored.
+    /// A page holds at most `limit` indexed items (events, record links, review items,
+    /// webhook deliveries, with the webhook-log entries of its events) and at most 1 MB of
+    /// them as stored.
     pub next_cursor: Option<String>,
 }
 
@@ -148,6 +186,8 @@ pub struct ErasedCounts {
     pub record_links: usize,
     pub review_items: usize,
     pub dead_letters: usize,
+    pub webhook_deliveries: usize,
+    pub webhook_outbox: usize,
 }
 
 /// The answer to an erasure.
@@ -166,6 +206,8 @@ struct Found {
     reviews: Vec<(ItemKey, ReviewItem)>,
     duplicates: Vec<(ItemKey, LogEntry)>,
     dead_letters: Vec<(ItemKey, crate::store::dead_letters::DeadLetter)>,
+    deliveries: Vec<(ItemKey, Delivery)>,
+    outbox: Vec<(ItemKey, Kept)>,
     /// The person's pointer items ([`crate::store::subjects::pointer_item`]): erased with the
     /// items they lead to.
     pointers: Vec<ItemKey>,
@@ -178,6 +220,8 @@ impl Found {
             && self.reviews.is_empty()
             && self.duplicates.is_empty()
             && self.dead_letters.is_empty()
+            && self.deliveries.is_empty()
+            && self.outbox.is_empty()
     }
 
     fn keys(&self) -> Vec<ItemKey> {
@@ -187,6 +231,8 @@ impl Found {
         keys.extend(self.reviews.iter().map(|(k, _)| k.clone()));
         keys.extend(self.duplicates.iter().map(|(k, _)| k.clone()));
         keys.extend(self.dead_letters.iter().map(|(k, _)| k.clone()));
+        keys.extend(self.deliveries.iter().map(|(k, _)| k.clone()));
+        keys.extend(self.outbox.iter().map(|(k, _)| k.clone()));
         keys.extend(self.pointers.iter().cloned());
         keys.sort();
         keys.dedup();
@@ -256,6 +302,13 @@ fn sort_into(found: &mut Found, items: Vec<HashMap<String, AttributeValue>>) -> 
         } else if pk.starts_with("LINK#") && sk.starts_with("REVIEW#") {
             let review: ReviewItem = review_of(item, sk)?;
             found.reviews.push((item_key, review));
+        } else if crate::store::subscriptions::is_delivery_key(pk, sk) {
+            let delivery = crate::store::subscriptions::delivery_from_item(item, sk)?;
+            found.deliveries.push((item_key, delivery));
+        } else if crate::store::outbox::is_outbox_key(pk) {
+            if let Some(kept) = crate::store::outbox::kept_from_item(&item)? {
+                found.outbox.push((item_key, kept));
+            }
         }
     }
     Ok(())
@@ -389,6 +442,35 @@ fn export_of(email: &str, target: &str, found: Found, next_cursor: Option<String
                 parked_at: r.parked_at,
             })
             .collect(),
+        webhook_deliveries: found
+            .deliveries
+            .into_iter()
+            .map(|(_, d)| SubjectDeliveryView {
+                subscription_id: d.subscription_id,
+                delivery_id: d.delivery_id,
+                event_id: d.event_id,
+                event_type: d.event_type,
+                status: d.status,
+                created_at: d.created_at,
+                updated_at: d.updated_at,
+                payload: d.payload,
+            })
+            .collect(),
+        webhook_outbox: found
+            .outbox
+            .into_iter()
+            .filter_map(|(_, k)| match k.message {
+                crate::queue::SyncMessage::WebhookDelivery(d) => Some(SubjectOutboxView {
+                    subscription_id: d.subscription_id,
+                    delivery_id: d.delivery_id,
+                    event_id: d.event_id,
+                    event_type: d.event_type,
+                    kept_at: k.kept_at,
+                    payload: d.payload,
+                }),
+                _ => None,
+            })
+            .collect(),
         dead_letters: found
             .dead_letters
             .into_iter()
@@ -492,6 +574,8 @@ pub async fn erase(deps: &ApiDeps, caller: &Caller, subject: &SubjectRef) -> Res
         record_links: found.links.len(),
         review_items: found.reviews.len(),
         dead_letters: found.dead_letters.len(),
+        webhook_deliveries: found.deliveries.len(),
+        webhook_outbox: found.outbox.len(),
     };
     deps.subjects.delete_all(&found.keys()).await?;
     tracing::info!(

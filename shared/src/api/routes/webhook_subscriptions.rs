@@ -607,7 +607,7 @@ pub async fn deliveries(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequ
 }
 
 /// Queues `d` again with a fresh retry schedule; the log keeps its earlier attempts.
-async fn requeue(deps: &ApiDeps, mut d: Delivery) -> Result<(), Problem> {
+async fn requeue(deps: &ApiDeps, tenant: &str, mut d: Delivery) -> Result<(), Problem> {
     let now = deps.clock.now_unix();
     let message = SyncMessage::WebhookDelivery(DeliveryRef {
         subscription_id: d.subscription_id.clone(),
@@ -622,7 +622,7 @@ async fn requeue(deps: &ApiDeps, mut d: Delivery) -> Result<(), Problem> {
     d.updated_at = now;
     // The log item keeps its TTL's worth from now.
     deps.subscriptions
-        .put_delivery(&d, now + deps.config.delivery_log_ttl_secs)
+        .put_delivery(tenant, &d, now + deps.config.delivery_log_ttl_secs)
         .await?;
     deps.queue.send(&message).await.map_err(|e| {
         tracing::error!(message = "Could not queue a webhook delivery.", delivery_id = %d.delivery_id, error = %e);
@@ -671,7 +671,7 @@ pub async fn resend(deps: &ApiDeps, caller: &Caller, id: &str, delivery: &str) -
             "delivery {delivery} has an attempt pending already"
         )));
     }
-    requeue(deps, d).await?;
+    requeue(deps, &sub.tenant, d).await?;
     let d = deps.subscriptions.get_delivery(id, delivery).await?.ok_or_else(|| {
         Problem::not_found(format!(
             "delivery {delivery} of webhook subscription {id} does not exist"
@@ -744,7 +744,7 @@ pub async fn recover(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest
             if queued == RECOVER_MAX {
                 return Ok(ApiResponse::json(202, &Recovered { queued, more: true }));
             }
-            requeue(deps, d).await?;
+            requeue(deps, &sub.tenant, d).await?;
             queued += 1;
         }
         if !page.more {
