@@ -73,7 +73,8 @@ async fn connect(
         &deps.connections,
         &deps.secrets,
         conn,
-        webhook.map(|(_, secret)| NewWebhookSecrets {
+        // A scheme that signs with the provider's certificate (PayPal) takes no secret.
+        webhook.filter(|(scheme, _)| scheme.uses_secret()).map(|(_, secret)| NewWebhookSecrets {
             current: SecretString::from(secret.to_string()),
             previous: None,
         }),
