@@ -110,15 +110,10 @@ fn make_leaf(dir: &Path, name: &str, ca: &str, dns: &[&str], rsa: bool) {
     } else {
         &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
     };
-    openssl(
-        dir,
-        &[
-            &["req", "-new", "-subj", &format!("/CN={}", dns[0]), "-nodes"][..],
-            key_args,
-            &["-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr")],
-        ]
-        .concat(),
-    );
+    let (subject, key, csr) = (format!("/CN={}", dns[0]), format!("{name}.key"), format!("{name}.csr"));
+    let head: [&str; 5] = ["req", "-new", "-subj", &subject, "-nodes"];
+    let tail: [&str; 4] = ["-keyout", &key, "-out", &csr];
+    openssl(dir, &[&head[..], key_args, &tail[..]].concat());
     openssl(
         dir,
         &[

@@ -43,7 +43,10 @@ pub enum FetchError {
 /// The certificate fetcher and its cache, built once per cold start.
 #[derive(Debug)]
 pub struct PaypalCertificates {
-    client: reqwest::Client,
+    /// Built at the first fetch: a receiver without PayPal connections never pays for it.
+    client: std::sync::OnceLock<reqwest::Client>,
+    proxy: Option<reqwest::Proxy>,
+    tls_roots: Vec<reqwest::Certificate>,
     anchors: Vec<TrustAnchor<'static>>,
     cache: TtlCache<CertUrl, Arc<[CertificateDer<'static>]>>,
 }
@@ -51,7 +54,13 @@ pub struct PaypalCertificates {
 impl PaypalCertificates {
     /// The web's roots (`webpki-roots`), for PayPal's TLS and for its signing chain.
     pub fn new() -> Self {
-        Self::build(None, &[]).expect("the default certificate client builds")
+        Self {
+            client: std::sync::OnceLock::new(),
+            proxy: None,
+            tls_roots: Vec::new(),
+            anchors: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            cache: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
+        }
     }
 
     /// For tests and private networks, fixed when the receiver's dependencies are built (never
@@ -74,22 +83,41 @@ impl PaypalCertificates {
                 reqwest::Certificate::from_der(der).map_err(|e| format!("extra root {} is not a certificate ({e})", i + 1))?,
             );
         }
+        let proxy = proxy
+            .map(|url| reqwest::Proxy::all(url).map_err(|e| format!("proxy: {e}")))
+            .transpose()?;
+        let certificates = Self {
+            client: std::sync::OnceLock::new(),
+            proxy,
+            tls_roots,
+            anchors,
+            cache: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
+        };
+        // Built once now only to find a bad setting here rather than at the first delivery.
+        certificates.build_client()?;
+        Ok(certificates)
+    }
+
+    fn build_client(&self) -> Result<reqwest::Client, String> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .https_only(true)
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(FETCH_TIMEOUT)
             .user_agent("switchyard-webhook-receiver")
-            .tls_certs_merge(tls_roots);
-        if let Some(proxy) = proxy {
-            builder = builder.proxy(reqwest::Proxy::all(proxy).map_err(|e| format!("proxy: {e}"))?);
+            .tls_certs_merge(self.tls_roots.iter().cloned());
+        if let Some(proxy) = &self.proxy {
+            builder = builder.proxy(proxy.clone());
         }
-        let client = builder.build().map_err(|e| format!("certificate client: {e}"))?;
-        Ok(Self {
-            client,
-            anchors,
-            cache: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
-        })
+        builder.build().map_err(|e| format!("certificate client: {e}"))
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, FetchError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = self.build_client().map_err(FetchError::Unavailable)?;
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// The trust anchors a signing chain must reach.
@@ -111,7 +139,7 @@ impl PaypalCertificates {
         let refused = |reason: String| FetchError::Refused(Rejection::UntrustedCertificate { reason });
         // reqwest's messages name the URL, which is PayPal's (checked); no secret is involved.
         let mut resp = self
-            .client
+            .client()?
             .get(url.as_str())
             .send()
             .await

@@ -323,7 +323,7 @@ mod tests {
         ];
         for (name, value) in overrides {
             all.retain(|(n, _)| n != name);
-            all.push((name, *value));
+            all.push((*name, *value));
         }
         let pairs: Vec<(String, String)> = all
             .into_iter()
@@ -371,14 +371,14 @@ mod tests {
             (TRANSMISSION_SIG, "AAAA"),
         ];
         for (name, value) in cases {
-            let h = headers(&[(name, Some(value)), (CERT_URL, Some("http://evil.example/x"))]);
+            let h = headers(&[(*name, Some(*value)), (CERT_URL, Some("http://evil.example/x"))]);
             assert!(
                 matches!(parse(&h, NOW), Err(Rejection::MalformedHeader { ref header, .. }) if header == name),
                 "{name}: {value}"
             );
         }
         let huge = format!("https://api.paypal.com{CERT_PATH}{}", "A".repeat(600));
-        let h = headers(&[(CERT_URL, Some(&huge))]);
+        let h = headers(&[(CERT_URL, Some(huge.as_str()))]);
         assert!(matches!(parse(&h, NOW), Err(Rejection::MalformedHeader { .. })));
     }
 
