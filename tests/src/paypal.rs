@@ -134,10 +134,13 @@ fn make_leaf(dir: &Path, name: &str, ca: &str, dns: &[&str], rsa: bool) {
             "2",
         ],
     );
+    // PKCS#8 (`pkey -outform DER` writes PKCS#1 for RSA).
     openssl(
         dir,
         &[
-            "pkey",
+            "pkcs8",
+            "-topk8",
+            "-nocrypt",
             "-in",
             &format!("{name}.key"),
             "-outform",
