@@ -17,8 +17,8 @@ use switchyard::receiver::paypal_certs::PaypalCertificates;
 use switchyard::receiver::{handle, ReceiverDeps};
 use switchyard::store::flows::Flow;
 use switchyard::store::jobs::JobStatus;
-use switchyard_fakes::hubspot::ObjectType;
 use switchyard::webhook::Scheme;
+use switchyard_fakes::hubspot::ObjectType;
 use switchyard_fakes::paypal::{self, PaypalConfig, CLIENT_ID, CLIENT_SECRET};
 use switchyard_tests::paypal::{CertHost, Key, Pki, GOOD, WEBHOOK_ID};
 
@@ -131,10 +131,18 @@ async fn paypal_invoices_become_hubspot_deals_and_a_second_run_reads_only_new_in
     })
     .unwrap();
     let mut receiver = ReceiverDeps::new(config, &rig.env.clients, Arc::new(SystemClock));
-    receiver.paypal_certs = PaypalCertificates::with_overrides(Some(&host.proxy_url), &[pki.root.clone()]).unwrap();
+    receiver.paypal_certs =
+        PaypalCertificates::with_overrides(Some(&host.proxy_url), std::slice::from_ref(&pki.root)).unwrap();
     let now = switchyard::webhook::VerifyOptions::default().now;
     let deliver = |key: Key| {
-        let headers = pki.sign(key, "b2384410-f8d2-11e4-8bf3-77339302725b", now, WEBHOOK_ID, &CertHost::url(GOOD), &body);
+        let headers = pki.sign(
+            key,
+            "b2384410-f8d2-11e4-8bf3-77339302725b",
+            now,
+            WEBHOOK_ID,
+            &CertHost::url(GOOD),
+            &body,
+        );
         let mut headers: Vec<(String, String)> = headers;
         headers.push(("content-type".into(), "application/json".into()));
         let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

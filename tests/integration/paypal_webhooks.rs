@@ -46,7 +46,7 @@ impl Rig {
         })
         .expect("test config is complete");
         let mut deps = ReceiverDeps::new(config, &env.clients, Arc::new(clock.clone()));
-        deps.paypal_certs = PaypalCertificates::with_overrides(Some(&host.proxy_url), &[pki.root.clone()])
+        deps.paypal_certs = PaypalCertificates::with_overrides(Some(&host.proxy_url), std::slice::from_ref(&pki.root))
             .expect("the test root is a trust anchor");
         let conn = Connection {
             id: CONN.into(),
@@ -172,7 +172,11 @@ async fn a_paypal_delivery_is_verified_with_the_certificate_and_a_warm_receiver_
     let body2 = invoice_paid("WH-9ZZ23456CD789012E-3FG45678HJ901234K", "INV2-AAAA-BBBB-CCCC-DDDD");
     let headers2 = rig.signed(Key::Signer, WEBHOOK_ID, &good, rig.now + 60, &body2);
     assert_eq!(rig.post(&headers2, &[], &body2).await, 200);
-    assert_eq!(rig.env.drain_queue().await.len(), 1, "the retry is not queued, the new event is");
+    assert_eq!(
+        rig.env.drain_queue().await.len(),
+        1,
+        "the retry is not queued, the new event is"
+    );
     assert_eq!(rig.stored_event_ids().await.len(), 2);
     assert_eq!(rig.host.fetches(GOOD), 1, "a warm receiver fetches a certificate once");
     assert!(rig.rejections().await.is_empty());
@@ -196,7 +200,11 @@ async fn forged_paypal_deliveries_are_refused_with_their_reason_and_leave_nothin
     assert_eq!(rig.post(&other_hook, &[], &body).await, 401, "another webhook's id");
     expected.push("bad_signature:no_matching_signature");
     let stranger = rig.signed(Key::Stranger, WEBHOOK_ID, &good, now, &body);
-    assert_eq!(rig.post(&stranger, &[], &body).await, 401, "a key the certificate does not carry");
+    assert_eq!(
+        rig.post(&stranger, &[], &body).await,
+        401,
+        "a key the certificate does not carry"
+    );
     expected.push("bad_signature:no_matching_signature");
     assert_eq!(rig.host.fetches(GOOD), 1);
 
@@ -234,10 +242,18 @@ async fn forged_paypal_deliveries_are_refused_with_their_reason_and_leave_nothin
 
     // Certificates that must not be trusted.
     let rogue = rig.signed(Key::Rogue, WEBHOOK_ID, &CertHost::url(ROGUE), now, &body);
-    assert_eq!(rig.post(&rogue, &[], &body).await, 401, "not chaining to a trusted root");
+    assert_eq!(
+        rig.post(&rogue, &[], &body).await,
+        401,
+        "not chaining to a trusted root"
+    );
     expected.push("bad_signature:untrusted_certificate");
     let wrong_name = rig.signed(Key::Stranger, WEBHOOK_ID, &CertHost::url(WRONG_NAME), now, &body);
-    assert_eq!(rig.post(&wrong_name, &[], &body).await, 401, "not issued for PayPal's signing name");
+    assert_eq!(
+        rig.post(&wrong_name, &[], &body).await,
+        401,
+        "not issued for PayPal's signing name"
+    );
     expected.push("bad_signature:untrusted_certificate");
     let missing = CertHost::url("/v1/notifications/certs/CERT-gone");
     let gone = rig.signed(Key::Signer, WEBHOOK_ID, &missing, now, &body);
@@ -292,5 +308,8 @@ async fn a_paypal_connection_takes_no_secret_and_needs_its_webhook_id() {
     .await
     .unwrap_err();
     assert!(e.to_string().contains("no webhook secret"), "{e}");
-    assert!(store.get("conn_pp_admin").await.unwrap().is_none(), "nothing was stored");
+    assert!(
+        store.get("conn_pp_admin").await.unwrap().is_none(),
+        "nothing was stored"
+    );
 }

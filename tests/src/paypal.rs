@@ -346,7 +346,9 @@ async fn serve(
     let head = read_head(&mut stream).await?;
     let target = head.split_whitespace().nth(1).unwrap_or_default().to_owned();
     if !head.starts_with("CONNECT ") || !(target == format!("{CERT_HOST}:443") || target == "api.paypal.com:443") {
-        stream.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n").await?;
+        stream
+            .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+            .await?;
         return Ok(());
     }
     stream.write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n").await?;

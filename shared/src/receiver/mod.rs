@@ -307,12 +307,13 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
             }
         };
     }
-    let prepared = prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now).map(|(p, verified)| {
-        if verified.secret == webhook::SecretUsed::Previous {
-            info!(message = "Webhook signed with the previous secret; finish the rotation at the provider.");
-        }
-        p
-    });
+    let prepared =
+        prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now).map(|(p, verified)| {
+            if verified.secret == webhook::SecretUsed::Previous {
+                info!(message = "Webhook signed with the previous secret; finish the rotation at the provider.");
+            }
+            p
+        });
     answer_prepared(deps, &conn, prepared).await
 }
 
@@ -363,7 +364,11 @@ async fn receive_paypal(
     req: &InboundRequest,
 ) -> Reply {
     if req.method != "POST" {
-        warn!(message = "Webhook rejected.", outcome = "method_not_allowed", reason = "PayPal posts its events");
+        warn!(
+            message = "Webhook rejected.",
+            outcome = "method_not_allowed",
+            reason = "PayPal posts its events"
+        );
         crate::metrics::webhook::rejected("method_not_allowed");
         webhook_log::rejection(deps, conn, "method_not_allowed").await;
         return Reply::MethodNotAllowed;
@@ -399,7 +404,14 @@ async fn receive_paypal(
             return Reply::Unavailable { throttled: false };
         }
     };
-    if let Err(r) = webhook::paypal::verify(&delivery, webhook_id, &req.body, &chain, deps.paypal_certs.anchors(), now) {
+    if let Err(r) = webhook::paypal::verify(
+        &delivery,
+        webhook_id,
+        &req.body,
+        &chain,
+        deps.paypal_certs.anchors(),
+        now,
+    ) {
         return refuse_signature(deps, conn, &r).await;
     }
     let prepared = prepare_verified(&deps.config, conn, &settings.scheme, req, now);

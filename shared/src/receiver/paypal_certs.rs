@@ -80,7 +80,8 @@ impl PaypalCertificates {
                 .map_err(|e| format!("extra root {} cannot be a trust anchor ({e})", i + 1))?;
             anchors.push(anchor.to_owned());
             tls_roots.push(
-                reqwest::Certificate::from_der(der).map_err(|e| format!("extra root {} is not a certificate ({e})", i + 1))?,
+                reqwest::Certificate::from_der(der)
+                    .map_err(|e| format!("extra root {} is not a certificate ({e})", i + 1))?,
             );
         }
         let proxy = proxy
@@ -152,7 +153,9 @@ impl PaypalCertificates {
             return Err(refused(format!("PayPal answered {status} for the certificate URL")));
         }
         if resp.content_length().is_some_and(|len| len > MAX_CERT_BYTES as u64) {
-            return Err(refused(format!("the certificate is larger than {MAX_CERT_BYTES} bytes")));
+            return Err(refused(format!(
+                "the certificate is larger than {MAX_CERT_BYTES} bytes"
+            )));
         }
         let mut body = Vec::new();
         while let Some(chunk) = resp
@@ -161,7 +164,9 @@ impl PaypalCertificates {
             .map_err(|e| FetchError::Unavailable(e.without_url().to_string()))?
         {
             if body.len() + chunk.len() > MAX_CERT_BYTES {
-                return Err(refused(format!("the certificate is larger than {MAX_CERT_BYTES} bytes")));
+                return Err(refused(format!(
+                    "the certificate is larger than {MAX_CERT_BYTES} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }

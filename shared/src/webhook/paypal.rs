@@ -123,7 +123,10 @@ pub fn delivery<'a>(req: &WebhookRequest<'a>, opts: &VerifyOptions) -> Result<De
         .map_err(|_| Rejection::malformed(TRANSMISSION_TIME, "not an RFC 3339 time"))?;
     let algorithm = bounded(req, AUTH_ALGO, MAX_ID_LEN)?;
     if algorithm != ALGORITHM {
-        return Err(Rejection::malformed(AUTH_ALGO, format!("the algorithm must be {ALGORITHM}")));
+        return Err(Rejection::malformed(
+            AUTH_ALGO,
+            format!("the algorithm must be {ALGORITHM}"),
+        ));
     }
     let signature = bounded(req, TRANSMISSION_SIG, MAX_SIG_LEN)?;
     let signature = STANDARD
@@ -143,7 +146,11 @@ pub fn delivery<'a>(req: &WebhookRequest<'a>, opts: &VerifyOptions) -> Result<De
 }
 
 fn bounded<'a>(req: &WebhookRequest<'a>, name: &str, max: usize) -> Result<&'a str, Rejection> {
-    let value = req.headers.get(name).map(str::trim).ok_or_else(|| Rejection::missing(name))?;
+    let value = req
+        .headers
+        .get(name)
+        .map(str::trim)
+        .ok_or_else(|| Rejection::missing(name))?;
     if value.is_empty() {
         return Err(Rejection::malformed(name, "empty"));
     }
@@ -185,7 +192,12 @@ pub fn cert_url(raw: &str) -> Result<CertUrl, Rejection> {
     let name = url
         .path()
         .strip_prefix(CERT_PATH)
-        .filter(|name| !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .ok_or_else(|| refuse("not under PayPal's certificate path"))?;
     Ok(CertUrl(format!("https://{host}{CERT_PATH}{name}")))
 }
@@ -234,9 +246,9 @@ pub fn check_signer(chain: &[CertificateDer<'_>], anchors: &[TrustAnchor<'_>], n
             other => format!("the certificate chain is not valid ({other})"),
         })
     })?;
-    let named = SIGNER_NAMES.iter().any(|name| {
-        ServerName::try_from(*name).is_ok_and(|name| leaf.verify_is_valid_for_subject_name(&name).is_ok())
-    });
+    let named = SIGNER_NAMES
+        .iter()
+        .any(|name| ServerName::try_from(*name).is_ok_and(|name| leaf.verify_is_valid_for_subject_name(&name).is_ok()));
     if !named {
         return Err(untrusted(
             "the certificate is not issued for messageverificationcerts.paypal.com or its sandbox".to_owned(),
@@ -274,7 +286,10 @@ pub fn verify(
 
 /// Without a certificate (the receiver verifies PayPal with [`verify`]): the headers are
 /// checked, then the delivery is refused.
-pub(crate) fn verify_without_certificate(req: &WebhookRequest<'_>, opts: &VerifyOptions) -> Result<Verified, Rejection> {
+pub(crate) fn verify_without_certificate(
+    req: &WebhookRequest<'_>,
+    opts: &VerifyOptions,
+) -> Result<Verified, Rejection> {
     delivery(req, opts)?;
     Err(Rejection::UntrustedCertificate {
         reason: "PayPal's signing certificate was not fetched".to_owned(),
@@ -353,7 +368,13 @@ mod tests {
 
     #[test]
     fn each_missing_header_is_named() {
-        for name in [TRANSMISSION_ID, TRANSMISSION_TIME, TRANSMISSION_SIG, CERT_URL, AUTH_ALGO] {
+        for name in [
+            TRANSMISSION_ID,
+            TRANSMISSION_TIME,
+            TRANSMISSION_SIG,
+            CERT_URL,
+            AUTH_ALGO,
+        ] {
             let h = headers(&[(name, None)]);
             assert_eq!(parse(&h, NOW), Err(Rejection::missing(name)), "{name}");
         }
@@ -398,26 +419,55 @@ mod tests {
         }
         // The default port and a host's case are normalised away.
         assert_eq!(
-            cert_url("https://API.PayPal.com:443/v1/notifications/certs/CERT-1").unwrap().as_str(),
+            cert_url("https://API.PayPal.com:443/v1/notifications/certs/CERT-1")
+                .unwrap()
+                .as_str(),
             "https://api.paypal.com/v1/notifications/certs/CERT-1"
         );
         let refused = [
             ("http://api.paypal.com/v1/notifications/certs/CERT-1", "not https"),
-            ("https://evil.example/v1/notifications/certs/CERT-1", "not one of PayPal's"),
-            ("https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1", "not one of PayPal's"),
-            ("https://evilapi.paypal.com/v1/notifications/certs/CERT-1", "not one of PayPal's"),
-            ("https://paypal.com/v1/notifications/certs/CERT-1", "not one of PayPal's"),
-            ("https://api.paypal.com./v1/notifications/certs/CERT-1", "not one of PayPal's"),
-            ("https://user:pw@api.paypal.com/v1/notifications/certs/CERT-1", "user info"),
-            ("https://api.paypal.com@evil.example/v1/notifications/certs/CERT-1", "user info"),
+            (
+                "https://evil.example/v1/notifications/certs/CERT-1",
+                "not one of PayPal's",
+            ),
+            (
+                "https://api.paypal.com.evil.example/v1/notifications/certs/CERT-1",
+                "not one of PayPal's",
+            ),
+            (
+                "https://evilapi.paypal.com/v1/notifications/certs/CERT-1",
+                "not one of PayPal's",
+            ),
+            (
+                "https://paypal.com/v1/notifications/certs/CERT-1",
+                "not one of PayPal's",
+            ),
+            (
+                "https://api.paypal.com./v1/notifications/certs/CERT-1",
+                "not one of PayPal's",
+            ),
+            (
+                "https://user:pw@api.paypal.com/v1/notifications/certs/CERT-1",
+                "user info",
+            ),
+            (
+                "https://api.paypal.com@evil.example/v1/notifications/certs/CERT-1",
+                "user info",
+            ),
             ("https://api.paypal.com:8443/v1/notifications/certs/CERT-1", "port"),
             ("https://127.0.0.1/v1/notifications/certs/CERT-1", "IP address"),
             ("https://[::1]/v1/notifications/certs/CERT-1", "IP address"),
             ("https://api.paypal.com/v1/oauth2/token", "certificate path"),
             ("https://api.paypal.com/v1/notifications/certs/", "certificate path"),
-            ("https://api.paypal.com/v1/notifications/certs/../../oauth2/token", "certificate path"),
+            (
+                "https://api.paypal.com/v1/notifications/certs/../../oauth2/token",
+                "certificate path",
+            ),
             ("https://api.paypal.com/v1/notifications/certs/CERT-1?x=1", "query"),
-            ("https://api.paypal.com/v1/notifications/certs/CERT-1#f", "query or fragment"),
+            (
+                "https://api.paypal.com/v1/notifications/certs/CERT-1#f",
+                "query or fragment",
+            ),
             ("ftp://api.paypal.com/v1/notifications/certs/CERT-1", "not https"),
             ("not a url", "not a URL"),
         ];
@@ -460,7 +510,9 @@ mod tests {
             body: b"{}",
         };
         assert_eq!(
-            verify_without_certificate(&req, &VerifyOptions::at(NOW)).unwrap_err().code(),
+            verify_without_certificate(&req, &VerifyOptions::at(NOW))
+                .unwrap_err()
+                .code(),
             "untrusted_certificate"
         );
     }
@@ -491,7 +543,10 @@ mod tests {
         let events = extract(&req).unwrap();
         assert_eq!(events[0].event_id, "WH-1");
         assert_eq!(events[0].event_type, "INVOICING.INVOICE.PAID");
-        let req = WebhookRequest { body: br#"{"id":"WH-1"}"#, ..req };
+        let req = WebhookRequest {
+            body: br#"{"id":"WH-1"}"#,
+            ..req
+        };
         assert_eq!(extract(&req).unwrap_err().code(), "missing_field");
     }
 }

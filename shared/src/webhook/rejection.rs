@@ -120,11 +120,15 @@ mod tests {
                 "version_not_accepted",
             ),
             (
-                Rejection::UntrustedCertUrl { reason: "not https".into() },
+                Rejection::UntrustedCertUrl {
+                    reason: "not https".into(),
+                },
                 "untrusted_cert_url",
             ),
             (
-                Rejection::UntrustedCertificate { reason: "expired".into() },
+                Rejection::UntrustedCertificate {
+                    reason: "expired".into(),
+                },
                 "untrusted_certificate",
             ),
         ];
