@@ -27,6 +27,11 @@ pub const MAX_CERT_BYTES: usize = 64 * 1024;
 pub const CACHE_TTL: Duration = Duration::from_secs(6 * 3600);
 /// How many URLs are kept (PayPal serves a handful: live and sandbox, old and new).
 pub const CACHE_ENTRIES: usize = 32;
+/// Fetches of URLs not in the cache one warm process makes a minute. PayPal uses a handful of
+/// certificates, so a legitimate stream of deliveries needs one fetch per URL; a flood of
+/// deliveries naming made-up certificate paths on PayPal's hosts is not turned into a flood of
+/// requests to PayPal. Past the budget a delivery is answered 503 and PayPal retries it later.
+pub const FETCHES_PER_MINUTE: u32 = 12;
 
 /// Why a certificate could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +54,38 @@ pub struct PaypalCertificates {
     tls_roots: Vec<reqwest::Certificate>,
     anchors: Vec<TrustAnchor<'static>>,
     cache: TtlCache<CertUrl, Arc<[CertificateDer<'static>]>>,
+    budget: FetchBudget,
+}
+
+/// [`FETCHES_PER_MINUTE`] in one process: a count per minute since the process started.
+#[derive(Debug)]
+struct FetchBudget {
+    started: std::time::Instant,
+    /// (minute since `started`, fetches in it)
+    used: std::sync::Mutex<(u64, u32)>,
+}
+
+impl FetchBudget {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            used: std::sync::Mutex::new((0, 0)),
+        }
+    }
+
+    /// Takes one fetch at `now`, or says the minute's are spent.
+    fn take(&self, now: std::time::Instant) -> bool {
+        let minute = now.saturating_duration_since(self.started).as_secs() / 60;
+        let mut used = self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used.0 != minute {
+            *used = (minute, 0);
+        }
+        if used.1 >= FETCHES_PER_MINUTE {
+            return false;
+        }
+        used.1 += 1;
+        true
+    }
 }
 
 impl PaypalCertificates {
@@ -60,6 +97,7 @@ impl PaypalCertificates {
             tls_roots: Vec::new(),
             anchors: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             cache: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
+            budget: FetchBudget::new(),
         }
     }
 
@@ -93,6 +131,7 @@ impl PaypalCertificates {
             tls_roots,
             anchors,
             cache: TtlCache::new(CACHE_TTL, CACHE_ENTRIES),
+            budget: FetchBudget::new(),
         };
         // Built once now only to find a bad setting here rather than at the first delivery.
         certificates.build_client()?;
@@ -130,6 +169,11 @@ impl PaypalCertificates {
     pub async fn chain(&self, url: &CertUrl) -> Result<Arc<[CertificateDer<'static>]>, FetchError> {
         if let Some(hit) = self.cache.get(url) {
             return Ok(hit);
+        }
+        if !self.budget.take(std::time::Instant::now()) {
+            return Err(FetchError::Unavailable(format!(
+                "more than {FETCHES_PER_MINUTE} certificate fetches this minute"
+            )));
         }
         let chain: Arc<[CertificateDer<'static>]> = self.fetch(url).await?.into();
         self.cache.insert(url.clone(), chain.clone());
@@ -213,6 +257,23 @@ mod tests {
         assert!(webhook_id(&serde_json::Map::new()).unwrap_err().contains("webhook_id"));
         let bad = json!({"webhook_id": "x|y"});
         assert!(webhook_id(bad.as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn fetches_of_uncached_urls_are_bounded_per_minute() {
+        let budget = FetchBudget::new();
+        let start = budget.started;
+        for _ in 0..FETCHES_PER_MINUTE {
+            assert!(budget.take(start + Duration::from_secs(5)));
+        }
+        assert!(
+            !budget.take(start + Duration::from_secs(59)),
+            "the minute's fetches are spent"
+        );
+        assert!(
+            budget.take(start + Duration::from_secs(60)),
+            "the next minute has its own"
+        );
     }
 
     #[test]
