@@ -76,6 +76,17 @@ def webhook_seeds():
         write("webhook_extract", delivery(10, [("X-Event-Id", "e1"), ("Content-Type", "application/json")] + pseudo, body))
     for versions in ("v1", "v2", "v3", "v1,v2,v3"):
         write("webhook_verify", delivery(5 | 0x80, [(":hubspot", versions), (":secret", "hubspot-secret")], b"[]"))
+    # PayPal (selector 19): header parsing and the cert URL rules; no certificate is fetched.
+    body = b'{"id":"WH-1","event_type":"INVOICING.INVOICE.PAID","resource":{"invoice":{"id":"INV2-1"}}}'
+    for url in ("https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-a5cafa77",
+                "https://user@api.paypal.com:8443/v1/notifications/certs/CERT-1?x=1",
+                "http://127.0.0.1/v1/notifications/certs/CERT-1"):
+        headers = [("PAYPAL-TRANSMISSION-ID", "b2384410-f8d2-11e4-8bf3-77339302725b"),
+                   ("PAYPAL-TRANSMISSION-TIME", "2023-11-14T22:13:20Z"),
+                   ("PAYPAL-TRANSMISSION-SIG", "A" * 342 + "=="),
+                   ("PAYPAL-CERT-URL", url), ("PAYPAL-AUTH-ALGO", "SHA256withRSA")]
+        for target in ("webhook_verify", "webhook_extract"):
+            write(target, delivery(19, headers, body))
     return count
 
 

@@ -262,10 +262,25 @@ fn sign_output_verifies_for_every_named_scheme() {
         assert_ne!(out.status.code(), Some(0), "{unsigned}");
         assert!(stderr(&out).contains("signs nothing"), "{unsigned}: {}", stderr(&out));
     }
+    // PayPal signs with its certificate's private key: nobody else can sign for it.
+    assert!(stdout(&list).lines().any(|l| l == "paypal"), "paypal is listed");
+    let secret = temp_file("secret.txt", b"s3cret");
+    let out = switchyard(&[
+        "webhook",
+        "sign",
+        "--scheme",
+        "paypal",
+        "--secret-file",
+        p(&secret),
+        "--body-file",
+        p(&plain),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("only PayPal can sign"), "{}", stderr(&out));
     let signed_schemes = stdout(&list);
     let signed_schemes = signed_schemes
         .lines()
-        .filter(|s| !["generic", "twilio", "microsoft-graph", "mailchimp"].contains(s));
+        .filter(|s| !["generic", "twilio", "microsoft-graph", "mailchimp", "paypal"].contains(s));
     for scheme in signed_schemes {
         let body = if scheme == "linear" { &stamped } else { &plain };
         let secret_value: &[u8] = if scheme == "standard-webhooks" {

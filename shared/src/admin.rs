@@ -56,7 +56,19 @@ pub async fn create_connection(
             )));
         }
     }
-    if conn.webhook.is_some() && webhook.is_none() && !awaits_handshake {
+    if let Some(settings) = conn.webhook.as_ref().filter(|w| !w.scheme.uses_secret()) {
+        if webhook.is_some() {
+            return Err(AdminError::Invalid(format!(
+                "the {} scheme signs with the provider's certificate, not a shared secret: give no webhook secret",
+                settings.scheme.name()
+            )));
+        }
+        if settings.scheme == crate::webhook::Scheme::Paypal {
+            crate::receiver::paypal_certs::webhook_id(&conn.config).map_err(AdminError::Invalid)?;
+        }
+    }
+    let needs_secret = conn.webhook.as_ref().is_some_and(|w| w.scheme.uses_secret());
+    if needs_secret && webhook.is_none() && !awaits_handshake {
         return Err(AdminError::Invalid(
             "a webhook scheme needs a webhook secret (--webhook-secret-file), or, for a provider that \
              sends it in a handshake (asana), --await-handshake"

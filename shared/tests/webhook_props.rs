@@ -143,6 +143,11 @@ fn json_ish() -> impl Strategy<Value = serde_json::Value> {
 
 const HEADER_NAMES: &[&str] = &[
     "Stripe-Signature",
+    "PAYPAL-TRANSMISSION-ID",
+    "PAYPAL-TRANSMISSION-TIME",
+    "PAYPAL-TRANSMISSION-SIG",
+    "PAYPAL-CERT-URL",
+    "PAYPAL-AUTH-ALGO",
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -248,6 +253,7 @@ fn all_schemes() -> Vec<Scheme> {
         Scheme::Xero,
         Scheme::Calendly,
         Scheme::Twilio,
+        Scheme::Paypal,
     ];
     schemes.extend(generic_configs().into_iter().map(Scheme::Generic));
     schemes

@@ -4043,3 +4043,28 @@ async fn a_person_named_second_on_an_event_or_a_link_is_found_and_erased_by_that
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[tokio::test]
+async fn a_paypal_webhook_connection_takes_no_secret_and_needs_its_webhook_id() {
+    let api = Api::new(|_| {}).await;
+    let (admin, _) = seeded(&api).await;
+    let create = |body: Value| api.call("POST", "/v1/connections", &admin, Some(body));
+    let r = create(json!({"id": "conn_pp1", "provider": "paypal", "webhook": {"scheme": "paypal"}})).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "config.webhook_id", "{}", r.body);
+    let r = create(
+        json!({"id": "conn_pp1", "provider": "paypal", "config": {"webhook_id": "9XL90610J3647323C"},
+        "webhook": {"scheme": "paypal", "secret": WEBHOOK_SECRET}}),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "webhook.secret", "{}", r.body);
+    // The connector's own section names the scheme.
+    let r = create(
+        json!({"id": "conn_pp1", "provider": "paypal", "config": {"webhook_id": "9XL90610J3647323C"},
+        "webhook": {}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["webhook_scheme"], "paypal", "{}", r.body);
+}

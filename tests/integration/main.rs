@@ -29,6 +29,7 @@ mod moodle_flows;
 mod notion_flows;
 mod outbound;
 mod paypal_flows;
+mod paypal_webhooks;
 mod pipedrive_flows;
 mod quality;
 mod quickbooks_flows;

@@ -2,13 +2,25 @@
 //! deal in the sales pipeline (won once paid). The PayPal fake (API and OAuth servers, the API's
 //! traffic checked against PayPal's Invoicing spec) is read through connector-sync's job path
 //! with a client-credentials token; a second run searches only the invoices created since the
-//! checkpointed cursor.
+//! checkpointed cursor. An invoice paid between runs arrives by webhook too: PayPal's
+//! `INVOICING.INVOICE.PAID` delivery, signed with a certificate as PayPal signs (a PKI made for
+//! the test, its certificate host on loopback under PayPal's host name), goes through the
+//! receiver, the sync queue and connector-sync's handler, which fetches the invoice and writes
+//! its deal.
+
+use std::sync::Arc;
 
 use serde_json::json;
+use switchyard::clock::SystemClock;
+use switchyard::config::ReceiverConfig;
+use switchyard::receiver::paypal_certs::PaypalCertificates;
+use switchyard::receiver::{handle, ReceiverDeps};
 use switchyard::store::flows::Flow;
 use switchyard::store::jobs::JobStatus;
+use switchyard::webhook::Scheme;
 use switchyard_fakes::hubspot::ObjectType;
 use switchyard_fakes::paypal::{self, PaypalConfig, CLIENT_ID, CLIENT_SECRET};
+use switchyard_tests::paypal::{CertHost, Key, Pki, GOOD, WEBHOOK_ID};
 
 use crate::sync::Rig;
 
@@ -20,11 +32,22 @@ async fn paypal_invoices_become_hubspot_deals_and_a_second_run_reads_only_new_in
         invoices: 130,
         ..PaypalConfig::default()
     });
-    rig.connect_with_config(
+    let scheme = switchyard::connector::Registry::embedded()
+        .unwrap()
+        .get_shared("paypal")
+        .unwrap()
+        .webhooks
+        .as_ref()
+        .expect("PayPal sends webhooks")
+        .receiver_scheme()
+        .unwrap();
+    assert_eq!(scheme, Scheme::Paypal);
+    rig.connect_receiving_with_config(
         "conn_paypal",
         "paypal",
-        json!({"base_url": pp.api.base_url, "oauth_url": pp.oauth.base_url}),
+        json!({"base_url": pp.api.base_url, "oauth_url": pp.oauth.base_url, "webhook_id": WEBHOOK_ID}),
         json!({"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}),
+        (scheme, ""),
     )
     .await;
     let flow = Flow {
@@ -88,5 +111,62 @@ async fn paypal_invoices_become_hubspot_deals_and_a_second_run_reads_only_new_in
         .find(ObjectType::Deals, "dealname", "PayPal invoice A-1")
         .is_some());
     assert_eq!(pp.grants(), 1, "one client-credentials token for both runs");
+
+    // An invoice is paid in PayPal: its webhook, not the next run, brings it.
+    let pki = Pki::make();
+    let host = CertHost::start(&pki).await;
+    let paid = pp.insert_invoice("W-1", "ada@example.com", "480.00");
+    let body = serde_json::to_vec(&json!({
+        "id": "WH-58D329510W468432D-8HN650336L201105X", "event_version": "1.0",
+        "create_time": "2026-01-01T00:00:00.000Z", "resource_type": "invoices", "resource_version": "2.0",
+        "event_type": "INVOICING.INVOICE.PAID",
+        "summary": "An invoice is paid, partially paid, or payment is made and is pending.",
+        "resource": {"invoice": {"id": paid, "status": "PAID"}}
+    }))
+    .unwrap();
+    let config = ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(rig.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(rig.env.queue_url.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let mut receiver = ReceiverDeps::new(config, &rig.env.clients, Arc::new(SystemClock));
+    receiver.paypal_certs =
+        PaypalCertificates::with_overrides(Some(&host.proxy_url), std::slice::from_ref(&pki.root)).unwrap();
+    let now = switchyard::webhook::VerifyOptions::default().now;
+    let deliver = |key: Key| {
+        let headers = pki.sign(
+            key,
+            "b2384410-f8d2-11e4-8bf3-77339302725b",
+            now,
+            WEBHOOK_ID,
+            &CertHost::url(GOOD),
+            &body,
+        );
+        let mut headers: Vec<(String, String)> = headers;
+        headers.push(("content-type".into(), "application/json".into()));
+        let pairs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        crate::receiver::apigw_event("conn_paypal", &pairs, &body, false)
+    };
+    // Signed with a key PayPal's certificate does not carry: refused, nothing queued.
+    assert_eq!(handle(&receiver, deliver(Key::Stranger)).await.status_code, 401);
+    assert_eq!(rig.drain_through_handler().await, 0);
+    assert_eq!(handle(&receiver, deliver(Key::Signer)).await.status_code, 200);
+    assert_eq!(rig.drain_through_handler().await, 1, "one event handled");
+    assert_eq!(host.fetches(GOOD), 1);
+    assert_eq!(rig.hubspot.count(ObjectType::Deals), 133);
+    let deal = rig
+        .hubspot
+        .find(ObjectType::Deals, "dealname", "PayPal invoice W-1")
+        .expect("the paid invoice became a deal by webhook");
+    assert_eq!(deal.properties.get("amount").map(String::as_str), Some("480.00"));
+    assert!(
+        pp.api
+            .requests
+            .all()
+            .iter()
+            .any(|r| r.path == format!("/v2/invoicing/invoices/{paid}")),
+        "the invoice was fetched by the id the event carries"
+    );
     assert!(pp.api.violations.all().is_empty(), "{:#?}", pp.api.violations.all());
 }

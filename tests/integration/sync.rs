@@ -73,10 +73,13 @@ async fn connect(
         &deps.connections,
         &deps.secrets,
         conn,
-        webhook.map(|(_, secret)| NewWebhookSecrets {
-            current: SecretString::from(secret.to_string()),
-            previous: None,
-        }),
+        // A scheme that signs with the provider's certificate (PayPal) takes no secret.
+        webhook
+            .filter(|(scheme, _)| scheme.uses_secret())
+            .map(|(_, secret)| NewWebhookSecrets {
+                current: SecretString::from(secret.to_string()),
+                previous: None,
+            }),
         credentials.as_object().cloned().unwrap(),
     )
     .await

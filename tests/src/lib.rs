@@ -17,6 +17,7 @@ pub mod keys;
 pub mod localstripe;
 pub mod log_capture;
 pub mod mail;
+pub mod paypal;
 pub mod runtime_api;
 pub mod samples;
 pub mod sync_bench;

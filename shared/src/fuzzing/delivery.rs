@@ -102,7 +102,7 @@ impl<'a> Delivery<'a> {
 
     /// The scheme the selector's low bits choose (19 schemes).
     pub(crate) fn scheme(&self) -> Scheme {
-        match (self.selector & 0x7f) % 19 {
+        match (self.selector & 0x7f) % 20 {
             0 => Scheme::Stripe,
             1 => Scheme::StandardWebhooks,
             2 => Scheme::Github,
@@ -121,6 +121,7 @@ impl<'a> Delivery<'a> {
             16 => Scheme::MicrosoftGraph,
             17 => Scheme::Mailchimp,
             18 => Scheme::BasicAuth(Default::default()),
+            19 => Scheme::Paypal,
             _ => Scheme::Generic(self.generic.clone()),
         }
     }

@@ -5,6 +5,7 @@
 //! and secret (both cached in the warm process), one conditional `PutItem` per event and one SQS
 //! send per accepted event.
 
+pub mod paypal_certs;
 pub mod request;
 mod response;
 pub mod webhook_log;
@@ -42,6 +43,8 @@ pub struct ReceiverDeps {
     pub rejection_budget: webhook_log::RejectionBudget,
     pub queue: SyncQueue,
     pub clock: SharedClock,
+    /// PayPal's signing certificates (the only fetch a signature needs), cached per URL.
+    pub paypal_certs: paypal_certs::PaypalCertificates,
 }
 
 impl ReceiverDeps {
@@ -55,6 +58,7 @@ impl ReceiverDeps {
             rejection_budget: webhook_log::RejectionBudget::default(),
             queue: SyncQueue::new(clients.sqs.clone(), &config.sync_queue_url),
             clock,
+            paypal_certs: paypal_certs::PaypalCertificates::new(),
             config,
         }
     }
@@ -108,16 +112,32 @@ pub fn prepare(
         body: &req.body,
     };
     let verified = webhook::verify(scheme, &wreq, secrets, &VerifyOptions { now, tolerance_secs })?;
+    Ok((prepare_verified(config, conn, scheme, req, now)?, verified))
+}
+
+/// The part of [`prepare`] after the signature verified (PayPal's is verified by the receiver
+/// with the certificate it fetched): split the delivery into events and build the items to
+/// store and the messages to send. No I/O.
+pub fn prepare_verified(
+    config: &ReceiverConfig,
+    conn: &Connection,
+    scheme: &webhook::Scheme,
+    req: &InboundRequest,
+    now: i64,
+) -> Result<Prepared, Refusal> {
+    let wreq = WebhookRequest {
+        method: &req.method,
+        url: &req.url,
+        headers: &req.headers,
+        body: &req.body,
+    };
     let events = match webhook::extract(scheme, &wreq)? {
         Extracted::Challenge { body, content_type } => {
-            return Ok((
-                Prepared::Challenge {
-                    body,
-                    content_type,
-                    headers: Vec::new(),
-                },
-                verified,
-            ))
+            return Ok(Prepared::Challenge {
+                body,
+                content_type,
+                headers: Vec::new(),
+            })
         }
         Extracted::Events(events) => events,
     };
@@ -159,7 +179,7 @@ pub fn prepare(
             (stored, msg)
         })
         .collect();
-    Ok((Prepared::Events(built), verified))
+    Ok(Prepared::Events(built))
 }
 
 /// How many conditional puts of one batched payload run at once.
@@ -217,6 +237,9 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         }
     };
     span.record("provider", conn.provider.as_str());
+    if let Some(settings) = conn.webhook.as_ref().filter(|w| w.scheme == webhook::Scheme::Paypal) {
+        return receive_paypal(deps, &conn, settings, &req).await;
+    }
     let (Some(settings), Some(arn)) = (conn.webhook.as_ref(), conn.secret_arn.as_deref()) else {
         warn!(message = "Webhook rejected.", outcome = "webhooks_not_configured");
         crate::metrics::webhook::rejected("webhooks_not_configured");
@@ -284,23 +307,26 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
             }
         };
     }
-    let prepared = match prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now) {
-        Ok((p, verified)) => {
+    let prepared =
+        prepare(&deps.config, &conn, &settings.scheme, tolerance, &secrets, &req, now).map(|(p, verified)| {
             if verified.secret == webhook::SecretUsed::Previous {
                 info!(message = "Webhook signed with the previous secret; finish the rotation at the provider.");
             }
             p
-        }
-        Err(Refusal::Signature(r)) => {
-            warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
-            crate::metrics::webhook::rejected("bad_signature");
-            webhook_log::rejection(deps, &conn, &format!("bad_signature:{}", r.code())).await;
-            return Reply::Unauthorized;
-        }
+        });
+    answer_prepared(deps, &conn, prepared).await
+}
+
+/// Answers what [`prepare`] (or [`prepare_verified`]) made of a delivery: a refusal, a
+/// challenge, or events to store and enqueue.
+async fn answer_prepared(deps: &ReceiverDeps, conn: &Connection, prepared: Result<Prepared, Refusal>) -> Reply {
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(Refusal::Signature(r)) => return refuse_signature(deps, conn, &r).await,
         Err(Refusal::Payload(e)) => {
             warn!(message = "Webhook rejected.", outcome = "malformed_payload", reason = %e);
             crate::metrics::webhook::rejected("malformed_payload");
-            webhook_log::rejection(deps, &conn, "malformed_payload").await;
+            webhook_log::rejection(deps, conn, "malformed_payload").await;
             return Reply::BadRequest;
         }
     };
@@ -320,6 +346,76 @@ async fn handle_inner(deps: &ReceiverDeps, event: ApiGatewayV2httpRequest) -> Re
         Prepared::Events(events) => events,
     };
     store_and_enqueue(deps, events).await
+}
+
+async fn refuse_signature(deps: &ReceiverDeps, conn: &Connection, r: &webhook::Rejection) -> Reply {
+    warn!(message = "Webhook rejected.", outcome = "bad_signature", reason = r.code(), detail = %r);
+    crate::metrics::webhook::rejected("bad_signature");
+    webhook_log::rejection(deps, conn, &format!("bad_signature:{}", r.code())).await;
+    Reply::Unauthorized
+}
+
+/// A PayPal delivery: no shared secret; the headers and the cert URL are checked before
+/// anything is fetched, then the signing certificate (cached per URL) and the signature.
+async fn receive_paypal(
+    deps: &ReceiverDeps,
+    conn: &Connection,
+    settings: &crate::store::connections::WebhookSettings,
+    req: &InboundRequest,
+) -> Reply {
+    if req.method != "POST" {
+        warn!(
+            message = "Webhook rejected.",
+            outcome = "method_not_allowed",
+            reason = "PayPal posts its events"
+        );
+        crate::metrics::webhook::rejected("method_not_allowed");
+        webhook_log::rejection(deps, conn, "method_not_allowed").await;
+        return Reply::MethodNotAllowed;
+    }
+    let webhook_id = match paypal_certs::webhook_id(&conn.config) {
+        Ok(id) => id,
+        Err(e) => {
+            error!(message = "The PayPal connection's webhook id is unusable; fix its config.", outcome = "misconfigured", error = %e);
+            webhook_log::rejection(deps, conn, "webhook_id_unusable").await;
+            return Reply::Unauthorized;
+        }
+    };
+    let now = deps.clock.now_unix();
+    let opts = VerifyOptions {
+        now,
+        tolerance_secs: settings.tolerance_secs.unwrap_or(deps.config.tolerance_secs),
+    };
+    let wreq = WebhookRequest {
+        method: &req.method,
+        url: &req.url,
+        headers: &req.headers,
+        body: &req.body,
+    };
+    let delivery = match webhook::paypal::delivery(&wreq, &opts) {
+        Ok(d) => d,
+        Err(r) => return refuse_signature(deps, conn, &r).await,
+    };
+    let chain = match deps.paypal_certs.chain(delivery.cert_url()).await {
+        Ok(chain) => chain,
+        Err(paypal_certs::FetchError::Refused(r)) => return refuse_signature(deps, conn, &r).await,
+        Err(e @ paypal_certs::FetchError::Unavailable(_)) => {
+            error!(message = "PayPal's signing certificate could not be fetched; PayPal will retry.", outcome = "error", error = %e);
+            return Reply::Unavailable { throttled: false };
+        }
+    };
+    if let Err(r) = webhook::paypal::verify(
+        &delivery,
+        webhook_id,
+        &req.body,
+        &chain,
+        deps.paypal_certs.anchors(),
+        now,
+    ) {
+        return refuse_signature(deps, conn, &r).await;
+    }
+    let prepared = prepare_verified(&deps.config, conn, &settings.scheme, req, now);
+    answer_prepared(deps, conn, prepared).await
 }
 
 /// Answers a provider's set-up handshake ([`webhook::Handshake`]). A secret handed over is

@@ -106,6 +106,7 @@ pub fn extract<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Result<Extracte
         Scheme::Dropbox => super::dropbox::extract(req)?,
         Scheme::MicrosoftGraph => super::graph::extract(req)?,
         Scheme::Mailchimp => super::mailchimp::extract(req)?,
+        Scheme::Paypal => super::paypal::extract(req)?,
         Scheme::BasicAuth(config) => by_pointers(
             None,
             config.event_id_pointer.as_deref(),
@@ -149,7 +150,8 @@ fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a
         | Scheme::Zendesk
         | Scheme::Asana
         | Scheme::Dropbox
-        | Scheme::MicrosoftGraph => Some(Cow::Borrowed(req.body)),
+        | Scheme::MicrosoftGraph
+        | Scheme::Paypal => Some(Cow::Borrowed(req.body)),
         Scheme::Github if content_type().starts_with("application/x-www-form-urlencoded") => Some(Cow::Owned(
             form::first_value(req.body, "payload").unwrap_or_default().into_bytes(),
         )),

@@ -78,6 +78,12 @@ impl Scheme {
         matches!(self, Scheme::Dropbox | Scheme::MicrosoftGraph)
     }
 
+    /// Whether deliveries are checked with a shared secret; PayPal's are signed with its
+    /// certificate, so a PayPal connection has no webhook secret.
+    pub fn uses_secret(&self) -> bool {
+        !matches!(self, Scheme::Paypal)
+    }
+
     /// Whether the provider sets the webhook secret itself, through a handshake, so that a
     /// connection may be created without one and wait for it.
     pub fn secret_set_by_handshake(&self) -> bool {

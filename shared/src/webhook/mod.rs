@@ -1,6 +1,7 @@
 //! Webhook signature verification and event extraction.
 //!
 //! Pure code over bytes: no I/O, no clock (the caller passes `now` in [`VerifyOptions`]).
+//! PayPal's certificate is fetched by the receiver and handed to [`paypal::verify`].
 //!
 //! ```
 //! use switchyard::webhook::{self, Headers, Scheme, SigningSecrets, VerifyOptions, WebhookRequest};
@@ -46,6 +47,7 @@ mod hubspot;
 mod intuit;
 mod linear;
 mod mailchimp;
+pub mod paypal;
 mod rejection;
 mod request;
 mod scheme;
@@ -105,6 +107,9 @@ pub fn verify(
         Scheme::MicrosoftGraph => graph::verify(req, secrets),
         Scheme::Mailchimp => mailchimp::verify(req, secrets),
         Scheme::BasicAuth(_) => basic_auth::verify(req, secrets),
+        // Verified by `paypal::verify` with the certificate the receiver fetched; here the
+        // headers are checked and the delivery refused.
+        Scheme::Paypal => paypal::verify_without_certificate(req, opts),
         Scheme::Generic(config) => generic::verify(config, req, secrets, opts),
     }
 }

@@ -39,6 +39,16 @@ pub enum Rejection {
     /// (HubSpot v1/v2 on a connection that takes v3 only, say).
     #[error("signature version {version} is not accepted by this connection (it accepts {accepted})")]
     VersionNotAccepted { version: String, accepted: String },
+
+    /// A certificate-signed scheme (PayPal) names a certificate URL that is not the provider's:
+    /// it is never fetched. The reason names the rule, never the URL.
+    #[error("the certificate URL is refused: {reason}")]
+    UntrustedCertUrl { reason: String },
+
+    /// The signing certificate does not chain to a trusted root, is not valid now, is not
+    /// issued for the provider's signing name, or could not be read.
+    #[error("the signing certificate is not trusted: {reason}")]
+    UntrustedCertificate { reason: String },
 }
 
 impl Rejection {
@@ -53,6 +63,8 @@ impl Rejection {
             Rejection::InvalidSecret { .. } => "invalid_secret",
             Rejection::MalformedBody { .. } => "malformed_body",
             Rejection::VersionNotAccepted { .. } => "version_not_accepted",
+            Rejection::UntrustedCertUrl { .. } => "untrusted_cert_url",
+            Rejection::UntrustedCertificate { .. } => "untrusted_certificate",
         }
     }
 
@@ -106,6 +118,18 @@ mod tests {
                     accepted: "v3".into(),
                 },
                 "version_not_accepted",
+            ),
+            (
+                Rejection::UntrustedCertUrl {
+                    reason: "not https".into(),
+                },
+                "untrusted_cert_url",
+            ),
+            (
+                Rejection::UntrustedCertificate {
+                    reason: "expired".into(),
+                },
+                "untrusted_certificate",
             ),
         ];
         for (rejection, code) in cases {

@@ -59,6 +59,10 @@ pub enum Scheme {
     /// HTTP basic auth (`Authorization: Basic`) against `user:password`, for providers that
     /// sign nothing (Pipedrive); event id and type from the configured JSON pointers.
     BasicAuth(BasicAuthConfig),
+    /// PayPal: `PAYPAL-TRANSMISSION-SIG`, RSA-SHA256 with the certificate at `PAYPAL-CERT-URL`
+    /// (fetched from PayPal's API hosts only) over the transmission id and time, the
+    /// connection's `webhook_id` config and the body's CRC-32. No shared secret.
+    Paypal,
     /// A configurable HMAC scheme for providers without a dedicated verifier.
     Generic(GenericHmac),
 }
@@ -85,6 +89,7 @@ impl Scheme {
         "microsoft-graph",
         "mailchimp",
         "basic-auth",
+        "paypal",
         "generic",
     ];
 
@@ -109,6 +114,7 @@ impl Scheme {
             Scheme::MicrosoftGraph => "microsoft-graph",
             Scheme::Mailchimp => "mailchimp",
             Scheme::BasicAuth(_) => "basic-auth",
+            Scheme::Paypal => "paypal",
             Scheme::Generic(_) => "generic",
         }
     }
@@ -135,6 +141,7 @@ impl Scheme {
             "microsoft-graph" | "graph" => Scheme::MicrosoftGraph,
             "mailchimp" => Scheme::Mailchimp,
             "basic-auth" => Scheme::BasicAuth(BasicAuthConfig::default()),
+            "paypal" => Scheme::Paypal,
             "generic" => return Err(UnknownScheme::NeedsConfig),
             _ => return Err(UnknownScheme::Unknown { name: name.to_owned() }),
         };
@@ -174,7 +181,7 @@ pub enum UnknownScheme {
     #[error(
         "unknown webhook scheme `{name}`; expected one of stripe, standard-webhooks (or svix), \
          github, slack, shopify, hubspot, intuit (or quickbooks), xero, calendly, twilio, \
-         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph), mailchimp, basic-auth"
+         woocommerce, linear, zendesk, asana, dropbox, microsoft-graph (or graph), mailchimp, basic-auth, paypal"
     )]
     Unknown { name: String },
     #[error(

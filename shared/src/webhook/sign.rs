@@ -123,6 +123,11 @@ pub fn sign(scheme: &Scheme, input: &SignInput<'_>) -> Result<Vec<(String, Strin
                 "Microsoft Graph signs nothing: each notification carries the secret as its `clientState`",
             ))
         }
+        Scheme::Paypal => {
+            return Err(err(
+                "PayPal signs with its certificate's private key, not a shared secret: only PayPal can sign",
+            ))
+        }
         // The newest version the connection accepts.
         Scheme::Hubspot(config) if config.accepts(HubspotVersion::V3) => {
             if input.url.is_empty() {

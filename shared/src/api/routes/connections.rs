@@ -185,7 +185,9 @@ struct WebhookBody {
     /// event id and type pointers it names.
     #[serde(default)]
     scheme: Option<String>,
-    /// The signing secret; stored in Secrets Manager, never returned.
+    /// The signing secret; stored in Secrets Manager, never returned. Not given for `paypal`,
+    /// which signs with its certificate (the connection's `config.webhook_id` names the webhook).
+    #[serde(default)]
     secret: String,
     #[serde(default)]
     previous_secret: Option<String>,
@@ -239,6 +241,7 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         });
     }
     let mut webhook = None;
+    let mut paypal_webhook = None;
     if let Some(w) = body.webhook {
         // The connector's own section, when it names this scheme (or none is named): its
         // event id and type pointers come with it.
@@ -261,6 +264,28 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
             }
         };
         match scheme {
+            Ok(scheme) if !scheme.uses_secret() => {
+                if !w.secret.is_empty() || w.previous_secret.is_some() {
+                    errors.push(FieldError {
+                        field: "webhook.secret".into(),
+                        detail: format!(
+                            "the {} scheme signs with the provider's certificate: give no secret",
+                            scheme.name()
+                        ),
+                    });
+                } else if let Err(detail) = crate::receiver::paypal_certs::webhook_id(&body.config) {
+                    errors.push(FieldError {
+                        field: "config.webhook_id".into(),
+                        detail,
+                    });
+                } else {
+                    paypal_webhook = Some(WebhookSettings {
+                        scheme,
+                        tolerance_secs: w.tolerance_secs,
+                        handshake_until: None,
+                    });
+                }
+            }
             Ok(scheme) if scheme.secret_set_by_handshake() || w.secret.is_empty() => errors.push(FieldError {
                 field: "webhook".into(),
                 detail: "give a non-empty secret; schemes that set it in a handshake are created with the CLI for now"
@@ -290,7 +315,7 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     }
     let (settings, secrets) = match webhook {
         Some((s, w)) => (Some(s), Some(w)),
-        None => (None, None),
+        None => (paypal_webhook, None),
     };
     let conn = Connection {
         id,
