@@ -20,6 +20,7 @@ pub mod mail;
 pub mod runtime_api;
 pub mod samples;
 pub mod sync_bench;
+pub mod two_way_soak;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
