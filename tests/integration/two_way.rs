@@ -650,3 +650,65 @@ async fn edit(hub: &FakeHandle<hubspot::Hubspot>, email: &str, field: &str, valu
         .status();
     assert!(status.is_success(), "{status}");
 }
+
+/// A contact renamed in A while B deleted it (before either direction ran): A -> B does not
+/// write the rename to B's deleted contact (an update HubSpot refuses, or with an upsert, the
+/// contact brought back); it leaves it to B -> A, whose full run finds B's contact gone and
+/// deletes A's by the link's `propagate`. Both sides end without it, with no failure.
+#[tokio::test]
+async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_delete_wins() {
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, None).await;
+    link_flows(
+        &rig.deps.link_context(),
+        &a_to_b.id,
+        &b_to_a.id,
+        switchyard::sync::LinkPolicy {
+            rule: ConflictRule::NewestWins,
+            on_delete: switchyard::store::flows::DeleteRule::Propagate,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    seed(&rig.hubspot, 3).await;
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+
+    let b_id = b.find(ObjectType::Contacts, "email", "p1@example.com").unwrap().id;
+    let status = reqwest::Client::new()
+        .delete(format!("{}/crm/v3/objects/contacts/{b_id}", b.base_url))
+        .bearer_auth(hubspot::TEST_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    rename(&rig.hubspot, "p1@example.com", "Renamed").await;
+    let b_writes = b.writes();
+
+    let job = rig.run_flow(&a_to_b, None).await;
+    assert_eq!(
+        (job.counts.written, job.counts.conflicts_yielded, job.counts.failed),
+        (0, 1, 0),
+        "{:?}",
+        job.counts
+    );
+    assert_eq!(b.writes(), b_writes, "nothing written to B");
+    assert!(b.find(ObjectType::Contacts, "email", "p1@example.com").is_none());
+
+    let job = rig.run_flow(&b_to_a, None).await;
+    assert_eq!((job.counts.deleted, job.counts.failed), (1, 0), "{:?}", job.counts);
+    assert!(rig.hubspot.find(ObjectType::Contacts, "email", "p1@example.com").is_none());
+    for f in [&a_to_b, &b_to_a] {
+        let job = rig.run_flow(f, None).await;
+        assert_eq!(
+            (job.counts.written, job.counts.deleted, job.counts.failed),
+            (0, 0, 0),
+            "{}: {:?}",
+            f.id,
+            job.counts
+        );
+    }
+    assert_eq!((rig.hubspot.count(ObjectType::Contacts), b.count(ObjectType::Contacts)), (2, 2));
+}

@@ -424,18 +424,19 @@ impl Soak {
             if touched.get(&i).is_some_and(|t| t.deleted) {
                 continue;
             }
-            // One in ten deletes a contact no one touched yet this round.
-            if k % 10 == 9 && !touched.contains_key(&i) {
+            // One in ten is a delete (of a contact either side may have edited this round).
+            if k % 10 == 9 {
                 self.delete(side, i).await;
-                touched.insert(
-                    i,
-                    Touched {
-                        sides: self.model[i].sides.clone(),
+                let model = &self.model[i];
+                touched
+                    .entry(i)
+                    .or_insert_with(|| Touched {
+                        sides: model.sides.clone(),
                         edited: [false; 2],
                         last: side,
-                        deleted: true,
-                    },
-                );
+                        deleted: false,
+                    })
+                    .deleted = true;
                 continue;
             }
             let field = self.next(2);
@@ -506,7 +507,10 @@ impl Soak {
         for (flow, mode) in [(0, None), (1, None), (0, Some(SyncMode::Full)), (1, Some(SyncMode::Full))] {
             let (job, retries) = self.run_job(flow, mode).await;
             self.report.job_retries += retries as u64;
-            self.tally(&job.counts);
+            let c = &job.counts;
+            assert_eq!(c.failed, 0, "round {round}: no record failed: {c:?}");
+            self.report.echoes_dropped += c.echoes;
+            self.report.conflicts_yielded += c.conflicts_yielded;
             let counts = self.deliver_changes(true).await;
             assert_eq!(
                 counts.written, 0,
@@ -688,10 +692,14 @@ impl Soak {
                     }
                 }
             }
-            for id in self.portals[side].seen.keys() {
-                if !now.contains_key(id) {
-                    events.push(self.event("contact.deletion", side, id, None));
-                }
+            let gone: Vec<String> = self.portals[side]
+                .seen
+                .keys()
+                .filter(|id| !now.contains_key(*id))
+                .cloned()
+                .collect();
+            for id in gone {
+                events.push(self.event("contact.deletion", side, &id, None));
             }
             self.portals[side].seen = now;
             let mut kept = Vec::new();
