@@ -31,6 +31,7 @@ async fn main() {
         rule: ConflictRule::NewestWins,
         fault_ratio: 0.10,
         lost_ratio: 0.2,
+        full_every_round: true,
         seed: 0x5851_f42d_4c95_7f2d,
     };
     let rule = config.rule;

@@ -699,7 +699,10 @@ async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_d
 
     let job = rig.run_flow(&b_to_a, None).await;
     assert_eq!((job.counts.deleted, job.counts.failed), (1, 0), "{:?}", job.counts);
-    assert!(rig.hubspot.find(ObjectType::Contacts, "email", "p1@example.com").is_none());
+    assert!(rig
+        .hubspot
+        .find(ObjectType::Contacts, "email", "p1@example.com")
+        .is_none());
     for f in [&a_to_b, &b_to_a] {
         let job = rig.run_flow(f, None).await;
         assert_eq!(
@@ -710,5 +713,8 @@ async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_d
             job.counts
         );
     }
-    assert_eq!((rig.hubspot.count(ObjectType::Contacts), b.count(ObjectType::Contacts)), (2, 2));
+    assert_eq!(
+        (rig.hubspot.count(ObjectType::Contacts), b.count(ObjectType::Contacts)),
+        (2, 2)
+    );
 }

@@ -10,14 +10,15 @@
 use switchyard::store::flows::ConflictRule;
 use switchyard_tests::two_way_soak::{Soak, SoakConfig};
 
-fn config(rule: ConflictRule, seed: u64) -> SoakConfig {
+fn config(rule: ConflictRule, rounds: usize, seed: u64) -> SoakConfig {
     SoakConfig {
         contacts: 1_000,
-        rounds: 3,
+        rounds,
         edits: 60,
         rule,
         fault_ratio: 0.10,
         lost_ratio: 0.2,
+        full_every_round: false,
         seed,
     }
 }
@@ -30,7 +31,7 @@ fn config(rule: ConflictRule, seed: u64) -> SoakConfig {
 #[tokio::test]
 async fn two_way_soak_with_webhooks_deletes_and_faults_converges_with_no_echo_and_no_duplicate() {
     let rule = ConflictRule::NewestWins;
-    let soak = Soak::start(config(rule, 0x9e37_79b9_7f4a_7c15)).await;
+    let soak = Soak::start(config(rule, 3, 0x9e37_79b9_7f4a_7c15)).await;
     let report = soak.run().await;
     println!("{}", report.summary(rule));
     assert_eq!((report.echo_writes, report.duplicates), (0, 0));
@@ -51,7 +52,7 @@ async fn two_way_soak_with_webhooks_deletes_and_faults_converges_with_no_echo_an
 #[tokio::test]
 async fn two_way_soak_under_manual_parks_every_conflict_and_writes_nothing_for_it() {
     let rule = ConflictRule::Manual;
-    let mut soak = Soak::start(config(rule, 0x2545_f491_4f6c_dd1d)).await;
+    let mut soak = Soak::start(config(rule, 2, 0x2545_f491_4f6c_dd1d)).await;
     for round in 0..soak.report.rounds {
         soak.round(round).await;
     }

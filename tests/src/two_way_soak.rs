@@ -68,6 +68,10 @@ pub struct SoakConfig {
     pub fault_ratio: f64,
     /// Share of webhook deliveries lost on the way.
     pub lost_ratio: f64,
+    /// A full reconciliation run each way every round; else only after the last round's
+    /// incremental runs. A delete's delivery is lost only in a round with full runs (nothing
+    /// else notices such a delete).
+    pub full_every_round: bool,
     pub seed: u64,
 }
 
@@ -116,6 +120,10 @@ pub struct SoakReport {
     /// The receiver's part of every delivery: events accepted, DynamoDB and SQS requests.
     pub receiver_dynamodb: u64,
     pub receiver_sqs: u64,
+    /// Where the rounds' time went, by phase.
+    pub phases: BTreeMap<&'static str, Duration>,
+    /// The seed and the first copy, before the rounds.
+    pub start: Duration,
 }
 
 impl SoakReport {
@@ -133,7 +141,8 @@ impl SoakReport {
              echoes dropped: {}; conflicts yielded to the newer side: {}; conflicts parked for review: {}\n  \
              webhook events: {} delivered, {} lost; event retries: {}; job retries: {}\n  \
              faults injected: {} 500s, {} 429s; 429s from the portals' own limit: {}\n  \
-             converged after the last edit of each round in (s): {}",
+             converged after the last edit of each round in (s): {}\n  \
+             time by phase (s): start {:.1}; {}",
             self.contacts,
             self.rounds,
             self.person_edits,
@@ -154,7 +163,13 @@ impl SoakReport {
             self.injected_500s,
             self.injected_429s,
             self.own_429s,
-            converge.join(", ")
+            converge.join(", "),
+            self.start.as_secs_f64(),
+            self.phases
+                .iter()
+                .map(|(k, v)| format!("{k} {:.1}", v.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     }
 }
@@ -327,6 +342,7 @@ impl Soak {
         let a_to_b = deps.flows.get(&a_to_b.id).await.unwrap().expect("stored");
         let b_to_a = deps.flows.get(&b_to_a.id).await.unwrap().expect("stored");
         let portals: [Portal; 2] = portals.try_into().ok().expect("two portals");
+        let started = Instant::now();
         let mut soak = Soak {
             env,
             deps,
@@ -366,6 +382,7 @@ impl Soak {
         for p in &mut soak.portals {
             p.seen = live(&p.hub);
         }
+        soak.report.start = started.elapsed();
         soak
     }
 
@@ -404,6 +421,7 @@ impl Soak {
         let (writes_before, deletes_before) = self.engine_writes();
         // Per contact touched this round: each side's values, which sides edited it, and the
         // side that edited it last.
+        let edits_started = Instant::now();
         let mut touched: BTreeMap<usize, Touched> = BTreeMap::new();
         let live: Vec<usize> = (0..self.model.len())
             .filter(|&i| !self.model[i].deleted && self.model[i].parked.is_none())
@@ -455,6 +473,7 @@ impl Soak {
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
         let last_edit = Instant::now();
+        self.phase("people's edits", edits_started);
 
         // What the rule dictates, and the writes that takes.
         let (mut expected_writes, mut expected_deletes) = (0, 0);
@@ -494,9 +513,14 @@ impl Soak {
             });
         }
         // 1. The people's changes, by webhook (some lost), then what those runs wrote.
-        let counts = self.deliver_changes(false).await;
+        let t = Instant::now();
+        let full = self.config.full_every_round || round + 1 == self.config.rounds;
+        let counts = self.deliver_changes(false, full).await;
         self.tally(&counts);
-        let counts = self.deliver_changes(true).await;
+        self.phase("webhooks: people's changes", t);
+        let t = Instant::now();
+        let counts = self.deliver_changes(true, false).await;
+        self.phase("webhooks: our own changes", t);
         assert_eq!(
             counts.written, 0,
             "round {round}: the deliveries of our own writes wrote nothing: {counts:?}"
@@ -504,14 +528,31 @@ impl Soak {
         self.tally(&counts);
         // 2. The scheduled runs: incremental both ways, then a full reconciliation each way;
         // after each, the deliveries of what they wrote.
-        for (flow, mode) in [(0, None), (1, None), (0, Some(SyncMode::Full)), (1, Some(SyncMode::Full))] {
+        let runs = [
+            (0, None),
+            (1, None),
+            (0, Some(SyncMode::Full)),
+            (1, Some(SyncMode::Full)),
+        ];
+        for (flow, mode) in runs.into_iter().take(if full { 4 } else { 2 }) {
+            let t = Instant::now();
             let (job, retries) = self.run_job(flow, mode).await;
+            self.phase(
+                if mode.is_some() {
+                    "full runs"
+                } else {
+                    "incremental runs"
+                },
+                t,
+            );
             self.report.job_retries += retries as u64;
             let c = &job.counts;
             assert_eq!(c.failed, 0, "round {round}: no record failed: {c:?}");
             self.report.echoes_dropped += c.echoes;
             self.report.conflicts_yielded += c.conflicts_yielded;
-            let counts = self.deliver_changes(true).await;
+            let t = Instant::now();
+            let counts = self.deliver_changes(true, false).await;
+            self.phase("webhooks: our own changes", t);
             assert_eq!(
                 counts.written, 0,
                 "round {round}: the deliveries of our own writes wrote nothing: {counts:?}"
@@ -538,7 +579,11 @@ impl Soak {
         );
     }
 
-    /// Adds a job's or an event's counts to the report.
+    fn phase(&mut self, name: &'static str, since: Instant) {
+        *self.report.phases.entry(name).or_default() += since.elapsed();
+    }
+
+    /// Adds an event's counts to the report.
     fn tally(&mut self, counts: &PageCounts) {
         assert!(counts.failures.is_empty(), "no record failed: {:?}", counts.failures);
         self.report.echoes_dropped += counts.echoes;
@@ -618,15 +663,28 @@ impl Soak {
                 ]
             };
             let some = |s: &[String; 2]| [Some(s[0].clone()), Some(s[1].clone())];
-            assert_eq!(names(&item.first_version), some(&c.sides[0]), "contact {i}: A's version");
-            assert_eq!(names(&item.second_version), some(&c.sides[1]), "contact {i}: B's version");
+            assert_eq!(
+                names(&item.first_version),
+                some(&c.sides[0]),
+                "contact {i}: A's version"
+            );
+            assert_eq!(
+                names(&item.second_version),
+                some(&c.sides[1]),
+                "contact {i}: B's version"
+            );
             assert_eq!(
                 item.base.as_ref().map(names),
                 Some(some(&p.base)),
                 "contact {i}: the base both sides diverged from"
             );
         }
-        assert_eq!(by_record.len(), parked, "nothing else is parked: {:?}", by_record.keys());
+        assert_eq!(
+            by_record.len(),
+            parked,
+            "nothing else is parked: {:?}",
+            by_record.keys()
+        );
         self.report.conflicts_parked = parked as u64;
         parked as u64
     }
@@ -677,7 +735,7 @@ impl Soak {
     /// deleted contact), signed, through the receiver; then every queued event run as
     /// connector-sync runs it. `ours`: the changes are the engine's own (every delivery is
     /// kept, and its run is measured); else one in five is lost. The counts summed.
-    async fn deliver_changes(&mut self, ours: bool) -> PageCounts {
+    async fn deliver_changes(&mut self, ours: bool, lose_deletes: bool) -> PageCounts {
         let db_before = self.env.counter.service_total("DynamoDB") as u64;
         let sqs_before = self.env.counter.service_total("SQS") as u64;
         let mut delivered = 0;
@@ -704,7 +762,10 @@ impl Soak {
             self.portals[side].seen = now;
             let mut kept = Vec::new();
             for e in events {
-                if !ours && (self.next(1000) as f64) < self.config.lost_ratio * 1000.0 {
+                let lost = !ours
+                    && (lose_deletes || e["subscriptionType"] != "contact.deletion")
+                    && (self.next(1000) as f64) < self.config.lost_ratio * 1000.0;
+                if lost {
                     self.report.events_lost += 1;
                 } else {
                     kept.push(e);
@@ -817,7 +878,9 @@ impl Soak {
                     Err(e) => panic!("event {} failed for good: {e}", event.event_id),
                 }
             }
+            let t = Instant::now();
             tokio::time::sleep(wait).await;
+            self.phase("waits before retrying an event", t);
             pending = again;
         }
         (total, events)
@@ -826,8 +889,8 @@ impl Soak {
     /// Runs flow `n`'s job (`mode`: the flow's own, or a full run) to its end, running it again
     /// from its checkpoint after each retriable failure (as the queue would, after the wait
     /// the failure asks for); the finished job and the retries it took.
-    async fn run_job(&self, n: usize, mode: Option<SyncMode>) -> (Job, u32) {
-        let flow = &self.flows[n];
+    async fn run_job(&mut self, n: usize, mode: Option<SyncMode>) -> (Job, u32) {
+        let flow = &self.flows[n].clone();
         let mut retries = 0;
         let job = loop {
             match sync::start_job(&self.deps, flow, "soak", mode, false).await {
@@ -850,7 +913,9 @@ impl Soak {
                 Ok(other) => panic!("job did not finish: {other:?}"),
                 Err(e) if e.is_retriable() && retries < 200 => {
                     retries += 1;
+                    let t = Instant::now();
                     tokio::time::sleep(retry_wait(&e)).await;
+                    self.phase("waits before retrying a job", t);
                 }
                 Err(e) => panic!("{}: {e}", flow.id),
             }
