@@ -13,8 +13,9 @@
 //! 2. the deliveries for the changes the engine itself made (its writes and deletes) follow
 //!    the same way: every one must be dropped as an echo;
 //! 3. the scheduled incremental runs of both directions pick up what the lost deliveries
-//!    missed, then a full reconciliation run of each direction (the only thing that notices a
-//!    delete whose delivery was lost); the deliveries their writes cause follow again.
+//!    missed, then (every round, or after the last one: [`SoakConfig::full_every_round`]) a
+//!    full reconciliation run of each direction, the only thing that notices a delete whose
+//!    delivery was lost; the deliveries their writes cause follow again.
 //!
 //! Then both portals must hold exactly what the link's rule dictates, the portals' write
 //! counts must equal the changes that needed propagating (no echo written), and neither may
