@@ -32,6 +32,7 @@ bench:
 	cargo bench --workspace --bench health_run
 	cargo bench --workspace --bench footprint
 	cargo bench --workspace --bench api_warm_path
+	cargo bench --workspace --bench two_way_soak
 	scripts/setup-venv.sh
 	cargo test --workspace --test integration -- --ignored fault_injection_with_2000_events a_thousand_connections_are_checked --nocapture
 

@@ -243,3 +243,40 @@ async fn a_deal_awaiting_approval_is_posted_to_slack_and_the_click_moves_its_sta
     assert_eq!(f.rig.hubspot.writes(), hub_writes);
     assert_eq!(f.stage(&initech.id), "qualifiedtobuy", "the other deal is untouched");
 }
+
+/// Slack's `interactions` stream is fed by webhooks only (no API lists the clicks): a flow from
+/// it runs on its events, so a schedule on it is refused naming the field, and the same flow
+/// without one is accepted.
+#[tokio::test]
+async fn a_schedule_on_a_webhook_only_stream_is_refused_naming_the_field() {
+    let f = flow6().await;
+    let deps = &f.rig.deps;
+    let draft = |every: Option<u64>| switchyard::admin::FlowDraft {
+        tenant: f.rig.flow.tenant.clone(),
+        id: Some("flow_clicks_scheduled".into()),
+        name: None,
+        source: "conn_slack".into(),
+        stream: "interactions".into(),
+        destination: "conn_hs".into(),
+        operation: "deals.update".into(),
+        mapping: SLACK_TO_HUBSPOT.into(),
+        samples: None,
+        mode: SyncMode::Incremental,
+        every,
+        retry_schedule_secs: None,
+        event_types: vec![],
+        lookups: vec![],
+    };
+    let err = switchyard::admin::build_flow(&deps.registry, &deps.connections, &deps.flows, draft(Some(300)), 0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, switchyard::admin::FlowRejection::Field { field: "every", message }
+            if message.contains("fed by webhooks only") && message.contains("leave out the schedule")),
+        "{err}"
+    );
+    let flow = switchyard::admin::build_flow(&deps.registry, &deps.connections, &deps.flows, draft(None), 0)
+        .await
+        .expect("the same flow without a schedule is accepted");
+    assert_eq!(flow.schedule_interval_secs, None);
+}

@@ -48,6 +48,7 @@ mod suggest;
 mod sync;
 mod template;
 mod two_way;
+mod two_way_soak;
 mod warehouse_flows;
 mod webhook_subscriptions;
 mod woocommerce_flows;

@@ -22,7 +22,8 @@ pub struct PageCounts {
     /// two-way link (read back exactly as predicted): dropped, not written back.
     pub echoes: u64,
     /// Records both sides of a two-way link changed, left for the other direction to bring
-    /// over (the conflict rule chose the destination's version).
+    /// over (the conflict rule chose the destination's version); also changed records whose
+    /// counterpart was deleted, left for the other direction to act on the delete.
     pub conflicts_yielded: u64,
     /// Records both sides changed, parked in the review queue (or already there).
     pub conflicts_parked: u64,
@@ -475,8 +476,18 @@ async fn settle_conflicts(
             .fetch_record(&reverse.source_stream, &their_link.source_id)
             .await?
         else {
-            // Gone on the other side: nothing to conflict with.
-            keep.push(candidate);
+            // Deleted on the other side since they were in step: writing the change there
+            // would be refused (an update by id of a record that is gone) or bring the record
+            // back (an upsert by key). Left for the other direction, which acts on the delete
+            // by the link's `on_delete` rule when it learns of it (its delete event, or its
+            // next full run).
+            tracing::info!(
+                message = "Changed record's counterpart was deleted on the other side; not written.",
+                flow_id = %reverse.this_flow,
+                source_id = %candidate.0,
+                destination_id = %their_link.source_id
+            );
+            yielded += 1;
             continue;
         };
         let their_hash = reverse.mapping.apply(&now).ok().map(|m| content_hash(&m));
