@@ -45,6 +45,10 @@ struct Parameter {
     location: String,
     required: bool,
     schema: Value,
+    /// Declared with `content: {application/json: {schema}}` (OpenAPI 3: a parameter whose
+    /// value is a JSON document, such as Dropbox's `Dropbox-API-Arg` header): the value is
+    /// parsed before the schema is applied.
+    json: bool,
 }
 
 /// One operation of the description.
@@ -226,9 +230,19 @@ impl OpenApi {
                     }
                 }
                 _ => {
-                    let schema = match p.get("schema") {
-                        Some(schema) => schema.clone(),
-                        None => swagger_schema(p),
+                    let content = p.get("content").and_then(Value::as_object);
+                    let (schema, json) = match (p.get("schema"), content) {
+                        (Some(schema), _) => (schema.clone(), false),
+                        (None, Some(content)) => (
+                            content
+                                .values()
+                                .next()
+                                .and_then(|m| m.get("schema"))
+                                .cloned()
+                                .unwrap_or(Value::Bool(true)),
+                            content.keys().any(|media| media.contains("json")),
+                        ),
+                        (None, None) => (swagger_schema(p), false),
                     };
                     let name = if location == "header" {
                         name.to_ascii_lowercase()
@@ -242,6 +256,7 @@ impl OpenApi {
                         location,
                         required: required || p.get("in").and_then(Value::as_str) == Some("path"),
                         schema,
+                        json,
                     });
                 }
             }
@@ -437,6 +452,19 @@ impl OpenApi {
                     .find(|(n, _)| *n == p.name)
                     .map(|(_, v)| Value::String(v.clone())),
                 _ => None,
+            };
+            let value = match value {
+                Some(Value::String(text)) if p.json => match serde_json::from_str::<Value>(&text) {
+                    Ok(parsed) => Some(parsed),
+                    Err(e) => {
+                        violation(
+                            format!("/{}/{}", p.location, p.name),
+                            format!("the {} parameter is not JSON: {e}", p.location),
+                        );
+                        None
+                    }
+                },
+                other => other,
             };
             let group = instance
                 .entry(p.location.clone())
