@@ -84,7 +84,11 @@ async fn amazon_orders_become_hubspot_deals_and_a_second_run_reads_only_updated_
     let job = rig.run_flow(&flow, None).await;
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert_eq!(job.start_cursor.as_deref(), Some(cursor.as_str()), "from the cursor");
-    assert_eq!(pages("LastUpdatedAfter"), 1, "the second run asked only for updated orders");
+    assert_eq!(
+        pages("LastUpdatedAfter"),
+        1,
+        "the second run asked only for updated orders"
+    );
     // Read: the shipped orders, and the newest ones again (inside the three-minute lookback
     // Amazon's two-minute floor needs), found unchanged; written: the shipped ones.
     assert!(job.counts.read < 10, "not a full re-read: {job:?}");

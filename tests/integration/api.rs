@@ -3651,10 +3651,26 @@ async fn a_connection_created_through_the_api_awaits_its_webhook_handshake_and_a
             "webhook.await_handshake_minutes",
         ),
         ("asana", json!({}), "webhook.secret"),
-        ("asana", json!({"await_handshake_minutes": 0}), "webhook.await_handshake_minutes"),
-        ("asana", json!({"await_handshake_minutes": 1441}), "webhook.await_handshake_minutes"),
-        ("microsoft-graph", json!({"await_handshake_minutes": 10}), "webhook.secret"),
-        ("asana", json!({"previous_secret": "old", "await_handshake_minutes": 10}), "webhook.previous_secret"),
+        (
+            "asana",
+            json!({"await_handshake_minutes": 0}),
+            "webhook.await_handshake_minutes",
+        ),
+        (
+            "asana",
+            json!({"await_handshake_minutes": 1441}),
+            "webhook.await_handshake_minutes",
+        ),
+        (
+            "microsoft-graph",
+            json!({"await_handshake_minutes": 10}),
+            "webhook.secret",
+        ),
+        (
+            "asana",
+            json!({"previous_secret": "old", "await_handshake_minutes": 10}),
+            "webhook.previous_secret",
+        ),
     ] {
         let r = api
             .call(
@@ -3701,9 +3717,8 @@ async fn a_connection_created_through_the_api_awaits_its_webhook_handshake_and_a
     })
     .expect("test config is complete");
     let receiver = switchyard::receiver::ReceiverDeps::new(config, &api.env.clients, Arc::new(api.clock.clone()));
-    let hook_secret = |secret: &str| {
-        crate::receiver::apigw_event("conn_asana_hs", &[("X-Hook-Secret", secret)], b"", false)
-    };
+    let hook_secret =
+        |secret: &str| crate::receiver::apigw_event("conn_asana_hs", &[("X-Hook-Secret", secret)], b"", false);
     let resp = switchyard::receiver::handle(&receiver, hook_secret("asana-hook-secret-1")).await;
     assert_eq!(resp.status_code, 200);
     assert_eq!(
@@ -3733,7 +3748,13 @@ async fn a_connection_created_through_the_api_awaits_its_webhook_handshake_and_a
 
     // Graph: validations are echoed inside the window, refused after it.
     let validation = || {
-        crate::receiver::apigw_request("POST", "conn_graph_hs", "validationToken=api-validation-token", "v1", b"")
+        crate::receiver::apigw_request(
+            "POST",
+            "conn_graph_hs",
+            "validationToken=api-validation-token",
+            "v1",
+            b"",
+        )
     };
     let resp = switchyard::receiver::handle(&receiver, validation()).await;
     assert_eq!(resp.status_code, 200);

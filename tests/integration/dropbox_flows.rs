@@ -103,12 +103,19 @@ async fn stripe_customers_become_dropbox_files_and_a_change_overwrites_the_file(
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert_eq!(job.counts.written, 3, "{job:?}");
     let card = |id: &str| {
-        String::from_utf8(fake.file_content(&format!("/Customers/{id}.vcf")).expect("the card was uploaded"))
-            .expect("a text card")
+        String::from_utf8(
+            fake.file_content(&format!("/Customers/{id}.vcf"))
+                .expect("the card was uploaded"),
+        )
+        .expect("a text card")
     };
     assert!(card(&ids[1]).contains("FN:Zoë Žáček\n"), "{}", card(&ids[1]));
     assert!(card(&ids[0]).contains("EMAIL:ada@example.com\n"), "{}", card(&ids[0]));
-    assert_eq!(fake.content.requests.count_status(200), 3, "three uploads on the content host");
+    assert_eq!(
+        fake.content.requests.count_status(200),
+        3,
+        "three uploads on the content host"
+    );
     let first = fake.by_path(&format!("/Customers/{}.vcf", ids[1])).expect("the file");
 
     // Nothing changed: nothing is uploaded.
@@ -127,6 +134,9 @@ async fn stripe_customers_become_dropbox_files_and_a_change_overwrites_the_file(
     assert_eq!(now["id"], first["id"], "the same file");
     assert_ne!(now["rev"], first["rev"], "a new revision");
     assert_eq!(fake.count_under("/Customers"), 4, "the folder and three cards");
-    assert_eq!(now["content_hash"], dropbox::content_hash(card(&ids[1]).as_bytes()).as_str());
+    assert_eq!(
+        now["content_hash"],
+        dropbox::content_hash(card(&ids[1]).as_bytes()).as_str()
+    );
     assert!(fake.violations.all().is_empty(), "{:#?}", fake.violations.all());
 }

@@ -51,8 +51,8 @@ use sha2::{Digest, Sha256};
 
 use crate::faults::FaultConfig;
 use crate::server::{self, FakeHandle, Spec};
-use crate::spec::ViolationLog;
 use crate::spec::SpecCheck;
+use crate::spec::ViolationLog;
 use crate::timestamp::now_ms;
 
 /// The access token the fake accepts.
@@ -529,7 +529,11 @@ async fn upload(State(dropbox): State<Arc<Dropbox>>, headers: HeaderMap, body: B
             "Error in call to API function \"files/upload\": HTTP header \"Dropbox-API-Arg\": could not decode input as JSON",
         );
     };
-    let path = arg["path"].as_str().unwrap_or_default().trim_end_matches('/').to_owned();
+    let path = arg["path"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
     if !path.starts_with('/') || path.len() < 2 {
         return conflict(
             "path/malformed_path/..",
@@ -566,7 +570,9 @@ async fn upload(State(dropbox): State<Arc<Dropbox>>, headers: HeaderMap, body: B
                     .expect("some suffix is free");
             }
             "add" | "overwrite" | "update" => return refuse(),
-            _ => return bad_request("Error in call to API function \"files/upload\": HTTP header \"Dropbox-API-Arg\": mode: unknown tag"),
+            _ => return bad_request(
+                "Error in call to API function \"files/upload\": HTTP header \"Dropbox-API-Arg\": mode: unknown tag",
+            ),
         }
     }
     dropbox.ensure_parents(&target);

@@ -343,9 +343,19 @@ impl CompiledDefinition {
                 }
             }
         }
-        let hosts = def.hosts.iter().map(|(name, h)| (format!("hosts.{name}.base_url"), &h.base_url));
-        for (field, base) in def.base_url.as_ref().map(|b| ("base_url".to_owned(), b)).into_iter().chain(hosts) {
-            let url = Url::parse(&base_url_example(def, &field, base)?).map_err(|_| invalid(&field, "not an absolute URL"))?;
+        let hosts = def
+            .hosts
+            .iter()
+            .map(|(name, h)| (format!("hosts.{name}.base_url"), &h.base_url));
+        for (field, base) in def
+            .base_url
+            .as_ref()
+            .map(|b| ("base_url".to_owned(), b))
+            .into_iter()
+            .chain(hosts)
+        {
+            let url = Url::parse(&base_url_example(def, &field, base)?)
+                .map_err(|_| invalid(&field, "not an absolute URL"))?;
             match url.scheme() {
                 "https" => {}
                 "http" if !def.require_https => {}

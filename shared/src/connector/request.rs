@@ -422,7 +422,10 @@ mod tests {
         );
         assert_eq!(req.host(), Some("content"));
         let mut vars = Vars::new();
-        vars.root("record", Cow::Owned(json!({"name": "Ünïcödé \u{7f}\"q\" 😀.txt", "size": 12})));
+        vars.root(
+            "record",
+            Cow::Owned(json!({"name": "Ünïcödé \u{7f}\"q\" 😀.txt", "size": 12})),
+        );
         let p = req.prepare(&base, &vars, &RequestDefaults::default()).unwrap();
         let (name, value) = &p.headers[0];
         assert_eq!(name, "Dropbox-API-Arg");

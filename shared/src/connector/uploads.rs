@@ -85,7 +85,12 @@ pub fn validate_upload(text: &[u8], allow_private_network: bool) -> Result<Conne
         .hosts
         .iter()
         .map(|(name, h)| (format!("hosts.{name}.base_url"), h.base_url.as_str()));
-    let bases = def.base_url.as_deref().map(|b| ("base_url".to_owned(), b)).into_iter().chain(hosts);
+    let bases = def
+        .base_url
+        .as_deref()
+        .map(|b| ("base_url".to_owned(), b))
+        .into_iter()
+        .chain(hosts);
     for (field, base) in bases.filter(|(_, b)| !b.contains("{{")) {
         match reqwest::Url::parse(base) {
             Ok(url) => {
@@ -176,7 +181,9 @@ streams:
         let with_host = |url: &str| {
             PAGED.replace(
                 "base_url: https://api.example.com",
-                &format!("base_url: https://api.example.com\nhosts:\n  content: {{base_url: '{url}', credentials: true}}"),
+                &format!(
+                    "base_url: https://api.example.com\nhosts:\n  content: {{base_url: '{url}', credentials: true}}"
+                ),
             )
         };
         assert!(validate_upload(with_host("https://content.example.com/2").as_bytes(), false).is_ok());

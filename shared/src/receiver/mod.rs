@@ -340,7 +340,11 @@ async fn answer_handshake(
         handshake,
         webhook::Handshake::SetSecret { .. } | webhook::Handshake::Expected { .. }
     );
-    let settings = if expects_window && !settings.handshake_until.is_some_and(|until| until >= deps.clock.now_unix()) {
+    let settings = if expects_window
+        && settings
+            .handshake_until
+            .is_none_or(|until| until < deps.clock.now_unix())
+    {
         deps.connection_cache.remove(&conn.id);
         match deps.connection(&conn.id).await {
             Ok(Some(c)) if c.webhook.is_some() => {

@@ -149,7 +149,12 @@ async fn dropbox_a_host_without_credentials_gets_no_token() {
     let registry = Registry::embedded().expect("the built-in definitions validate");
     let mut def = (*registry.get_shared("dropbox").unwrap()).clone();
     def.hosts.get_mut("content").expect("the content host").credentials = false;
-    let c = client_of(Arc::new(def), &dropbox::api_url(&fake), &[("access_token", TOKEN)], config(&fake));
+    let c = client_of(
+        Arc::new(def),
+        &dropbox::api_url(&fake),
+        &[("access_token", TOKEN)],
+        config(&fake),
+    );
     let refused = c
         .write_batch("files.upload", &[json!({"path": "/a.txt", "content": b64("x")})])
         .await

@@ -315,7 +315,9 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
                     errors.push(FieldError {
                         field: "webhook.secret".into(),
                         detail: match scheme.secret_set_by_handshake() {
-                            true => "give the secret, or `await_handshake_minutes` for the handshake that sets it".into(),
+                            true => {
+                                "give the secret, or `await_handshake_minutes` for the handshake that sets it".into()
+                            }
                             false => "give a non-empty secret".into(),
                         },
                     });
