@@ -697,6 +697,40 @@ mod tests {
     }
 
     #[test]
+    fn a_parameter_with_json_content_is_parsed_before_its_schema_applies() {
+        let api = OpenApi::new(json!({
+            "openapi": "3.0.1",
+            "paths": {"/upload": {"post": {
+                "parameters": [{"in": "header", "name": "Api-Arg", "required": true, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["path"],
+                        "properties": {"path": {"type": "string"}}}}}}],
+                "responses": {"200": {"description": "ok"}}}}}
+        }))
+        .unwrap();
+        let (_, index, params) = api.find(&Method::POST, "/upload").expect("the operation");
+        let check = |value: Option<&str>| {
+            let parts = super::super::RequestParts {
+                method: "POST",
+                path: "/upload",
+                query: None,
+                headers: value
+                    .map(|v| ("api-arg".to_owned(), v.to_owned()))
+                    .into_iter()
+                    .collect(),
+                content_type: None,
+                body: b"",
+            };
+            api.check_request(index, &params, &parts, &[]).0
+        };
+        assert!(check(Some(r#"{"path": "/a.txt"}"#)).is_empty());
+        let wrong = check(Some(r#"{"size": 3}"#));
+        assert_eq!(wrong.len(), 1, "{wrong:?}");
+        let not_json = check(Some("/a.txt"));
+        assert!(not_json.iter().any(|v| v.message.contains("not JSON")), "{not_json:?}");
+        assert!(!check(None).is_empty(), "a required header is missing");
+    }
+
+    #[test]
     fn server_paths() {
         assert_eq!(server_path("https://api.stripe.com/"), "/");
         assert_eq!(server_path("https://api.hubapi.com"), "");
