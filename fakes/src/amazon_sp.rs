@@ -284,6 +284,14 @@ impl SellingPartner {
         lock(&self.orders).iter().find(|o| o["AmazonOrderId"] == id).cloned()
     }
 
+    /// Every order's id, oldest first.
+    pub fn order_ids(&self) -> Vec<String> {
+        lock(&self.orders)
+            .iter()
+            .filter_map(|o| o["AmazonOrderId"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// The id of the first order seeded.
     pub fn first_order_id(&self) -> Option<String> {
         lock(&self.orders)

@@ -4068,3 +4068,168 @@ async fn a_paypal_webhook_connection_takes_no_secret_and_needs_its_webhook_id() 
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["webhook_scheme"], "paypal", "{}", r.body);
 }
+
+/// A connection created through the API can wait for its provider's set-up handshake, as the
+/// CLI's `--await-handshake` does: Asana's `X-Hook-Secret` is taken once inside the window,
+/// Microsoft Graph's validations are echoed inside theirs, and `PATCH` re-opens a window (seen
+/// by a receiver that cached the connection while it expected none). A window a scheme cannot
+/// use, or one out of range, is refused with its field, and nothing is stored.
+#[tokio::test]
+async fn a_connection_created_through_the_api_awaits_its_webhook_handshake_and_a_patch_reopens_it() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-a", Role::Admin, Tier::Enterprise).await;
+    for (provider, webhook, field) in [
+        (
+            "stripe",
+            json!({"scheme": "stripe", "secret": WEBHOOK_SECRET, "await_handshake_minutes": 10}),
+            "webhook.await_handshake_minutes",
+        ),
+        ("asana", json!({}), "webhook.secret"),
+        (
+            "asana",
+            json!({"await_handshake_minutes": 0}),
+            "webhook.await_handshake_minutes",
+        ),
+        (
+            "asana",
+            json!({"await_handshake_minutes": 1441}),
+            "webhook.await_handshake_minutes",
+        ),
+        (
+            "microsoft-graph",
+            json!({"await_handshake_minutes": 10}),
+            "webhook.secret",
+        ),
+        (
+            "asana",
+            json!({"previous_secret": "old", "await_handshake_minutes": 10}),
+            "webhook.previous_secret",
+        ),
+    ] {
+        let r = api
+            .call(
+                "POST",
+                "/v1/connections",
+                &admin,
+                Some(json!({"id": "conn_refused", "provider": provider, "webhook": webhook})),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{provider} {webhook}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], field, "{provider} {webhook}: {}", r.body);
+        let r = api.call("GET", "/v1/connections/conn_refused", &admin, None).await;
+        assert_eq!(r.status, 404, "a refused connection is not stored");
+    }
+
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_asana_hs", "provider": "asana", "webhook": {"await_handshake_minutes": 10}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["webhook_scheme"], "asana");
+    assert_eq!(r.body["webhook_handshake_until"], NOW + 600);
+    let state = "graph-client-state-api-0c4e";
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_graph_hs", "provider": "microsoft-graph",
+                        "webhook": {"secret": state, "await_handshake_minutes": 15}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["webhook_handshake_until"], NOW + 900);
+
+    let config = switchyard::config::ReceiverConfig::from_lookup(|k| match k {
+        "TABLE_NAME" => Some(api.env.table.clone()),
+        "SYNC_QUEUE_URL" => Some(api.env.queue_url.clone()),
+        _ => None,
+    })
+    .expect("test config is complete");
+    let receiver = switchyard::receiver::ReceiverDeps::new(config, &api.env.clients, Arc::new(api.clock.clone()));
+    let hook_secret =
+        |secret: &str| crate::receiver::apigw_event("conn_asana_hs", &[("X-Hook-Secret", secret)], b"", false);
+    let resp = switchyard::receiver::handle(&receiver, hook_secret("asana-hook-secret-1")).await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(
+        resp.headers.get("x-hook-secret").and_then(|v| v.to_str().ok()),
+        Some("asana-hook-secret-1")
+    );
+    // Taken: a second handshake is refused, and the connection expects none.
+    let resp = switchyard::receiver::handle(&receiver, hook_secret("asana-hook-secret-2")).await;
+    assert_eq!(resp.status_code, 401);
+    let r = api.call("GET", "/v1/connections/conn_asana_hs", &admin, None).await;
+    assert_eq!(r.body["webhook_handshake_until"], Value::Null, "{}", r.body);
+
+    // The webhook is created again at Asana: PATCH re-opens the window, and the receiver, which
+    // cached the connection without one, takes the new handshake.
+    let r = api
+        .call(
+            "PATCH",
+            "/v1/connections/conn_asana_hs",
+            &admin,
+            Some(json!({"webhook": {"await_handshake_minutes": 5}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["webhook_handshake_until"], NOW + 300);
+    let resp = switchyard::receiver::handle(&receiver, hook_secret("asana-hook-secret-2")).await;
+    assert_eq!(resp.status_code, 200);
+
+    // Graph: validations are echoed inside the window, refused after it.
+    let validation = || {
+        crate::receiver::apigw_request(
+            "POST",
+            "conn_graph_hs",
+            "validationToken=api-validation-token",
+            "v1",
+            b"",
+        )
+    };
+    let resp = switchyard::receiver::handle(&receiver, validation()).await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(crate::receiver::text_body(&resp), "api-validation-token");
+    api.clock.set(NOW + 901);
+    let resp = switchyard::receiver::handle(&receiver, validation()).await;
+    assert_eq!(resp.status_code, 401, "the window closed");
+    api.clock.set(NOW);
+
+    // A PATCH window for a scheme without a handshake, or for a connection without webhooks,
+    // is refused and changes nothing.
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_stripe_hs", "provider": "stripe", "webhook": {"scheme": "stripe", "secret": WEBHOOK_SECRET}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_plain_hs", "provider": "hubspot", "credentials": {"access_token": CREDENTIAL}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    for id in ["conn_stripe_hs", "conn_plain_hs"] {
+        let r = api
+            .call(
+                "PATCH",
+                &format!("/v1/connections/{id}"),
+                &admin,
+                Some(json!({"name": "renamed", "webhook": {"await_handshake_minutes": 5}})),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{id}: {}", r.body);
+        let r = api.call("GET", &format!("/v1/connections/{id}"), &admin, None).await;
+        assert_ne!(r.body["name"], "renamed", "{id}: {}", r.body);
+        assert_eq!(r.body["webhook_handshake_until"], Value::Null, "{id}");
+    }
+}

@@ -1,5 +1,6 @@
 //! Integration tests against the local AWS emulator, in one test binary (one link of the AWS SDK).
 
+mod amazon_sp_api_flows;
 mod api;
 mod asana_flows;
 mod calendly_flows;

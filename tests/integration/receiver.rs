@@ -787,7 +787,7 @@ async fn woocommerce_ping_is_answered_without_an_event_and_deliveries_are_verifi
 }
 
 /// An API Gateway event with a method, query string and request id of the test's choosing.
-fn apigw_request(
+pub(crate) fn apigw_request(
     method: &str,
     connection_id: &str,
     query: &str,
@@ -801,7 +801,7 @@ fn apigw_request(
     ev
 }
 
-fn text_body(resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> String {
+pub(crate) fn text_body(resp: &aws_lambda_events::apigw::ApiGatewayV2httpResponse) -> String {
     match &resp.body {
         Some(Body::Text(t)) => t.clone(),
         other => panic!("unexpected body {other:?}"),

@@ -1,6 +1,6 @@
 //! Fake Dropbox API v2: one account's files and folders, listed with `list_folder` /
 //! `list_folder/continue`, looked up with `get_metadata`, folders created with
-//! `create_folder_v2`.
+//! `create_folder_v2`, files uploaded with `files/upload` on the content host.
 //!
 //! Every request and response is checked against `dropbox/openapi.yaml` from the specs folder
 //! (a partial description) with the operations and errors it lacks added from Dropbox's HTTP
@@ -17,6 +17,17 @@
 //! * Endpoint-specific errors are 409 `{"error_summary", "error": {".tag": ...}}`:
 //!   `path/not_found/` for an unknown path or id, `path/conflict/folder/` for an existing
 //!   folder path, `reset/` for a cursor the fake did not issue.
+//! * Content-upload endpoints live on another host (`content.dropboxapi.com`; here a second
+//!   server, [`DropboxFake::content`]) and take the same token. `files/upload` takes the raw
+//!   bytes as the body (`Content-Type: application/octet-stream`, anything else is 400) and
+//!   its arguments as JSON in the `Dropbox-API-Arg` header, which must be ASCII ("JSON
+//!   encoding": other characters escaped as `\uXXXX`); a header that is not is 400 "could not
+//!   decode input as JSON". Mode `add` (the default) refuses an existing path with 409
+//!   `path/conflict/file/` unless `autorename` (then `name (1).ext`); `overwrite` replaces the
+//!   file (a new rev, the same id). It answers the file's metadata, with `content_hash`
+//!   computed as Dropbox documents it ("Content hash": SHA-256 of the concatenated SHA-256s of
+//!   each 4 MiB block). The RPC host does not serve `files/upload`, nor the content host the
+//!   RPC endpoints (404, as Dropbox).
 //!
 //! Assumed, not documented: cursors are the fake's own opaque strings, an entry list in path
 //! order; the listing is not affected by changes made after the first page.
@@ -36,9 +47,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use sha2::{Digest, Sha256};
+
 use crate::faults::FaultConfig;
 use crate::server::{self, FakeHandle, Spec};
 use crate::spec::SpecCheck;
+use crate::spec::ViolationLog;
 use crate::timestamp::now_ms;
 
 /// The access token the fake accepts.
@@ -88,6 +102,23 @@ pub struct Dropbox {
     /// Issued cursors: the remaining entries of a listing.
     cursors: Mutex<BTreeMap<String, (Vec<Value>, usize)>>,
     next_id: Mutex<u64>,
+    /// Uploaded files' bytes, by id.
+    contents: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+/// A running fake: the RPC host (`api`, which the fake dereferences to) and the content host,
+/// sharing one account and one violation log.
+pub struct DropboxFake {
+    pub api: FakeHandle<Dropbox>,
+    pub content: FakeHandle<Dropbox>,
+}
+
+impl std::ops::Deref for DropboxFake {
+    type Target = FakeHandle<Dropbox>;
+
+    fn deref(&self) -> &FakeHandle<Dropbox> {
+        &self.api
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,15 +129,38 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// # Panics
 /// When a loopback port cannot be bound or the spec cannot be loaded.
-pub fn start(config: DropboxConfig) -> FakeHandle<Dropbox> {
+pub fn start(config: DropboxConfig) -> DropboxFake {
     let state = Arc::new(Dropbox {
         entries: Mutex::new(BTreeMap::new()),
         cursors: Mutex::new(BTreeMap::new()),
         next_id: Mutex::new(0),
+        contents: Mutex::new(BTreeMap::new()),
     });
     state.seed(config.files);
+    let violations: Arc<ViolationLog> = Default::default();
+    let content_state = state.clone();
+    let content = server::expect_started(
+        "dropbox-content",
+        server::spawn(
+            Spec {
+                name: "dropbox-content",
+                port: 0,
+                state: state.clone(),
+                faults: config.faults.clone(),
+                check: config.spec_check.clone(),
+                violations: violations.clone(),
+                respond: fault,
+            },
+            move |_| {
+                let api = Router::new()
+                    .route("/files/upload", post(upload))
+                    .with_state(content_state);
+                Router::new().nest(API_PATH, api)
+            },
+        ),
+    );
     let routes = state.clone();
-    server::expect_started(
+    let api = server::expect_started(
         "dropbox",
         server::spawn(
             Spec {
@@ -115,7 +169,7 @@ pub fn start(config: DropboxConfig) -> FakeHandle<Dropbox> {
                 state,
                 faults: config.faults,
                 check: config.spec_check,
-                violations: Default::default(),
+                violations,
                 respond: fault,
             },
             move |_| {
@@ -128,12 +182,29 @@ pub fn start(config: DropboxConfig) -> FakeHandle<Dropbox> {
                 Router::new().nest(API_PATH, api)
             },
         ),
-    )
+    );
+    DropboxFake { api, content }
 }
 
 /// The API's base URL on a running fake (`http://127.0.0.1:{port}/2`).
 pub fn api_url(handle: &FakeHandle<Dropbox>) -> String {
     format!("{}{API_PATH}", handle.base_url)
+}
+
+/// The content host's base URL on a running fake (`http://127.0.0.1:{port}/2`, as
+/// `https://content.dropboxapi.com/2`).
+pub fn content_url(fake: &DropboxFake) -> String {
+    format!("{}{API_PATH}", fake.content.base_url)
+}
+
+/// Dropbox's content hash of `bytes` ("Content hash" in the developer reference): the SHA-256
+/// of the concatenated SHA-256 digests of each 4 MiB block, hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    let mut outer = Sha256::new();
+    for block in bytes.chunks(4 * 1024 * 1024) {
+        outer.update(Sha256::digest(block));
+    }
+    hex::encode(outer.finalize())
 }
 
 fn seconds(ms: i64) -> String {
@@ -181,6 +252,40 @@ impl Dropbox {
                 self.add_folder(&folder);
             }
             self.add_file(&format!("{folder}/report-{n:04}.txt"), 100 + n as u64);
+        }
+    }
+
+    /// An uploaded file's bytes, by path (any case).
+    pub fn file_content(&self, path: &str) -> Option<Vec<u8>> {
+        let id = self.by_path(path)?["id"].as_str()?.to_owned();
+        lock(&self.contents).get(&id).cloned()
+    }
+
+    /// Stores an uploaded file at `display` (a new file, or a new revision of the one there).
+    fn store_file(&self, display: &str, bytes: Vec<u8>) -> Value {
+        let existing = self.by_path(display).filter(|e| e[".tag"] == "file");
+        let mut file = self.add_file(display, bytes.len() as u64);
+        if let Some(old) = existing {
+            // A new revision keeps the file's id.
+            file["id"] = old["id"].clone();
+            lock(&self.entries).insert(display.to_lowercase(), file.clone());
+        }
+        file["content_hash"] = json!(content_hash(&bytes));
+        lock(&self.entries).insert(display.to_lowercase(), file.clone());
+        let id = file["id"].as_str().unwrap_or_default().to_owned();
+        lock(&self.contents).insert(id, bytes);
+        file
+    }
+
+    /// Creates the folders above `path` that do not exist yet.
+    fn ensure_parents(&self, path: &str) {
+        let mut parent = String::new();
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        for segment in &segments[..segments.len().saturating_sub(1)] {
+            parent = format!("{parent}/{segment}");
+            if self.by_path(&parent).is_none() {
+                self.add_folder(&parent);
+            }
         }
     }
 
@@ -391,4 +496,89 @@ async fn create_folder(State(dropbox): State<Arc<Dropbox>>, headers: HeaderMap, 
         map.remove(".tag");
     }
     Json(json!({"metadata": metadata})).into_response()
+}
+
+fn bad_request(text: &str) -> Response {
+    (StatusCode::BAD_REQUEST, text.to_owned()).into_response()
+}
+
+/// `POST /files/upload` on the content host: the body is the file, `Dropbox-API-Arg` its
+/// arguments.
+async fn upload(State(dropbox): State<Arc<Dropbox>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(r) = authorized(&headers) {
+        return r;
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/octet-stream") {
+        return bad_request(&format!(
+            "Error in call to API function \"files/upload\": Bad HTTP \"Content-Type\" header: \"{content_type}\".  Expecting one of \"application/octet-stream\", \"text/plain; charset=dropbox-cors-hack\"."
+        ));
+    }
+    // A header value with bytes outside ASCII is not text to Dropbox.
+    let arg = headers
+        .get("dropbox-api-arg")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.is_ascii())
+        .and_then(|v| serde_json::from_str::<Value>(v).ok())
+        .filter(Value::is_object);
+    let Some(arg) = arg else {
+        return bad_request(
+            "Error in call to API function \"files/upload\": HTTP header \"Dropbox-API-Arg\": could not decode input as JSON",
+        );
+    };
+    let path = arg["path"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    if !path.starts_with('/') || path.len() < 2 {
+        return conflict(
+            "path/malformed_path/..",
+            json!({".tag": "path", "reason": {".tag": "malformed_path"}, "upload_session_id": ""}),
+        );
+    }
+    // A void union member is written as its tag ("add") or as {".tag": "add"}.
+    let mode = match &arg["mode"] {
+        Value::Null => "add",
+        Value::String(tag) => tag.as_str(),
+        other => other[".tag"].as_str().unwrap_or_default(),
+    };
+    let autorename = arg["autorename"].as_bool().unwrap_or(false);
+    let mut target = path.clone();
+    if let Some(existing) = dropbox.by_path(&path) {
+        let refuse = || {
+            conflict(
+                &format!("path/conflict/{}/..", existing[".tag"].as_str().unwrap_or("file")),
+                json!({".tag": "path", "reason": {".tag": "conflict", "conflict": {".tag": existing[".tag"]}}, "upload_session_id": ""}),
+            )
+        };
+        match mode {
+            "overwrite" if existing[".tag"] == "file" => {}
+            // {".tag": "update", "update": "<rev>"}: only over that revision.
+            "update" if existing[".tag"] == "file" && existing["rev"] == arg["mode"]["update"] => {}
+            "add" | "overwrite" if autorename => {
+                let (stem, ext) = match path.rsplit_once('.') {
+                    Some((stem, ext)) if !ext.contains('/') => (stem.to_owned(), format!(".{ext}")),
+                    _ => (path.clone(), String::new()),
+                };
+                target = (1..)
+                    .map(|n| format!("{stem} ({n}){ext}"))
+                    .find(|candidate| dropbox.by_path(candidate).is_none())
+                    .expect("some suffix is free");
+            }
+            "add" | "overwrite" | "update" => return refuse(),
+            _ => return bad_request(
+                "Error in call to API function \"files/upload\": HTTP header \"Dropbox-API-Arg\": mode: unknown tag",
+            ),
+        }
+    }
+    dropbox.ensure_parents(&target);
+    let mut metadata = dropbox.store_file(&target, body.to_vec());
+    if let Some(map) = metadata.as_object_mut() {
+        map.remove(".tag");
+    }
+    Json(metadata).into_response()
 }

@@ -45,6 +45,10 @@ struct Parameter {
     location: String,
     required: bool,
     schema: Value,
+    /// Declared with `content: {application/json: {schema}}` (OpenAPI 3: a parameter whose
+    /// value is a JSON document, such as Dropbox's `Dropbox-API-Arg` header): the value is
+    /// parsed before the schema is applied.
+    json: bool,
 }
 
 /// One operation of the description.
@@ -226,9 +230,19 @@ impl OpenApi {
                     }
                 }
                 _ => {
-                    let schema = match p.get("schema") {
-                        Some(schema) => schema.clone(),
-                        None => swagger_schema(p),
+                    let content = p.get("content").and_then(Value::as_object);
+                    let (schema, json) = match (p.get("schema"), content) {
+                        (Some(schema), _) => (schema.clone(), false),
+                        (None, Some(content)) => (
+                            content
+                                .values()
+                                .next()
+                                .and_then(|m| m.get("schema"))
+                                .cloned()
+                                .unwrap_or(Value::Bool(true)),
+                            content.keys().any(|media| media.contains("json")),
+                        ),
+                        (None, None) => (swagger_schema(p), false),
                     };
                     let name = if location == "header" {
                         name.to_ascii_lowercase()
@@ -242,6 +256,7 @@ impl OpenApi {
                         location,
                         required: required || p.get("in").and_then(Value::as_str) == Some("path"),
                         schema,
+                        json,
                     });
                 }
             }
@@ -437,6 +452,19 @@ impl OpenApi {
                     .find(|(n, _)| *n == p.name)
                     .map(|(_, v)| Value::String(v.clone())),
                 _ => None,
+            };
+            let value = match value {
+                Some(Value::String(text)) if p.json => match serde_json::from_str::<Value>(&text) {
+                    Ok(parsed) => Some(parsed),
+                    Err(e) => {
+                        violation(
+                            format!("/{}/{}", p.location, p.name),
+                            format!("the {} parameter is not JSON: {e}", p.location),
+                        );
+                        None
+                    }
+                },
+                other => other,
             };
             let group = instance
                 .entry(p.location.clone())
@@ -666,6 +694,40 @@ mod tests {
         assert!(b > a);
         assert_eq!(params, vec![("contactId".to_owned(), "search".to_owned())]);
         assert!(match_segments(&template_b, &split("/crm/v3/objects/deals/search")).is_none());
+    }
+
+    #[test]
+    fn a_parameter_with_json_content_is_parsed_before_its_schema_applies() {
+        let api = OpenApi::new(json!({
+            "openapi": "3.0.1",
+            "paths": {"/upload": {"post": {
+                "parameters": [{"in": "header", "name": "Api-Arg", "required": true, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["path"],
+                        "properties": {"path": {"type": "string"}}}}}}],
+                "responses": {"200": {"description": "ok"}}}}}
+        }))
+        .unwrap();
+        let (_, index, params) = api.find(&Method::POST, "/upload").expect("the operation");
+        let check = |value: Option<&str>| {
+            let parts = super::super::RequestParts {
+                method: "POST",
+                path: "/upload",
+                query: None,
+                headers: value
+                    .map(|v| ("api-arg".to_owned(), v.to_owned()))
+                    .into_iter()
+                    .collect(),
+                content_type: None,
+                body: b"",
+            };
+            api.check_request(index, &params, &parts, &[]).0
+        };
+        assert!(check(Some(r#"{"path": "/a.txt"}"#)).is_empty());
+        let wrong = check(Some(r#"{"size": 3}"#));
+        assert_eq!(wrong.len(), 1, "{wrong:?}");
+        let not_json = check(Some("/a.txt"));
+        assert!(not_json.iter().any(|v| v.message.contains("not JSON")), "{not_json:?}");
+        assert!(!check(None).is_empty(), "a required header is missing");
     }
 
     #[test]

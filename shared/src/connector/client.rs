@@ -8,7 +8,7 @@
 //! anything else come back as a [`ConnectorError`] whose class the caller acts on.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -80,6 +80,42 @@ fn render_base_url(id: &str, base: &str, config: &Map<String, Value>) -> Result<
             names.join(", ")
         ))
     })
+}
+
+/// The definition's other `hosts` for one connection: each base URL (the connection's
+/// `hosts.<name>` config, else the definition's with its `config` placeholders filled), checked
+/// like the main base URL, with whether it takes credentials.
+fn bind_hosts(
+    def: &ConnectorDefinition,
+    settings: &ClientSettings,
+    config: &Map<String, Value>,
+) -> Result<BTreeMap<String, (Url, bool)>, ConnectorError> {
+    let overrides = settings.config.get("hosts").and_then(Value::as_object);
+    let mut hosts = BTreeMap::new();
+    for (name, host) in &def.hosts {
+        let raw = match overrides.and_then(|o| o.get(name)) {
+            Some(Value::String(url)) => url.clone(),
+            Some(_) => {
+                return Err(ConnectorError::config(format!(
+                    "connector `{}`: config `hosts.{name}` must be a URL",
+                    def.id
+                )))
+            }
+            None => render_base_url(&def.id, &host.base_url, config)?,
+        };
+        let url = Url::parse(&raw).map_err(|_| {
+            ConnectorError::config(format!("connector `{}`: host `{name}` is not an absolute URL", def.id))
+        })?;
+        url_guard::check_static(&url, def.require_https, settings.allow_private_network).map_err(|e| {
+            ConnectorError::new(
+                ErrorClass::Permanent,
+                ErrorKind::UrlRejected,
+                format!("connector `{}`: host `{name}`: {e}", def.id),
+            )
+        })?;
+        hosts.insert(name.clone(), (url, host.credentials));
+    }
+    Ok(hosts)
 }
 
 /// The definition's auth alternatives with each OAuth2 `token_url` placeholder filled from
@@ -332,6 +368,8 @@ pub struct ConnectorClient {
     compiled: CompiledDefinition,
     settings: ClientSettings,
     base_url: Url,
+    /// The definition's other `hosts`: each one's base URL and whether it takes credentials.
+    hosts: BTreeMap<String, (Url, bool)>,
     config: Value,
     auth: Authenticator,
     credentials: Credentials,
@@ -392,6 +430,7 @@ impl ConnectorClient {
                 auth: Authenticator::new(&[], None, &credentials)?,
                 compiled,
                 base_url: Url::parse(&format!("{}://connection", def.kind.name())).expect("a constant URL"),
+                hosts: BTreeMap::new(),
                 config: Value::Object(settings.config.clone()),
                 credentials,
                 http,
@@ -467,6 +506,7 @@ impl ConnectorClient {
         let base_url = Url::parse(&base).map_err(|_| ConnectorError::config("the base_url is not an absolute URL"))?;
         url_guard::check_static(&base_url, def.require_https, settings.allow_private_network).map_err(url_rejected)?;
         config.insert("base_url".into(), Value::String(base_url.to_string()));
+        let hosts = bind_hosts(&def, &settings, &config)?;
         let config = Value::Object(config);
         let auth_specs = bind_token_urls(&def, &config, &credentials)?;
         let mut auth = Authenticator::new(&auth_specs, settings.auth.as_deref(), &credentials)?;
@@ -494,6 +534,7 @@ impl ConnectorClient {
             compiled,
             settings,
             base_url,
+            hosts,
             config,
             auth,
             credentials,
@@ -528,6 +569,25 @@ impl ConnectorClient {
             )
         })?;
         Ok(url)
+    }
+
+    /// The base URL a request goes to and whether it takes the connection's credentials: one
+    /// of the definition's `hosts` when the request names it, else the API's own.
+    fn base_for(&self, request: &CompiledRequest) -> Result<(Url, bool), ConnectorError> {
+        match request.host() {
+            None => Ok((self.current_base_url()?, true)),
+            Some(name) => self.hosts.get(name).cloned().ok_or_else(|| {
+                ConnectorError::config(format!("connector `{}` declares no host `{name}`", self.def.id))
+            }),
+        }
+    }
+
+    /// Renders a request on its base URL, the definition's headers and parameters first.
+    fn prepare(&self, request: &CompiledRequest, vars: &Vars<'_>) -> Result<PreparedRequest, ConnectorError> {
+        let (base, credentials) = self.base_for(request)?;
+        let mut prepared = request.prepare(&base, vars, &self.compiled.defaults)?;
+        prepared.credentials = credentials;
+        Ok(prepared)
     }
 
     /// Gets a token first when the base URL comes from the token response and none is known,
@@ -676,9 +736,7 @@ impl ConnectorClient {
             vars.set(name, part.map(|p| Value::String(p.to_owned())));
         }
         self.ensure_base_url().await?;
-        let prepared = search
-            .request
-            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let prepared = self.prepare(&search.request, &vars)?;
         let response = self
             .execute(
                 prepared,
@@ -951,8 +1009,8 @@ impl ConnectorClient {
         empty: &[u16],
     ) -> Result<(Url, Response), ConnectorError> {
         self.ensure_base_url().await?;
-        let base = self.current_base_url()?;
-        let mut prepared = template.prepare(&base, vars, &self.compiled.defaults)?;
+        let base = self.base_for(template)?.0;
+        let mut prepared = self.prepare(template, vars)?;
         if let Some(PageToken::Url(next)) = &state.page {
             prepared.url = Url::parse(next)
                 .map_err(|_| ConnectorError::invalid_response("the stored next-page URL is not a URL"))?;
@@ -1160,7 +1218,7 @@ impl ConnectorClient {
         let mut vars = self.vars();
         vars.set("id", Some(Value::String(id.to_owned())));
         self.ensure_base_url().await?;
-        let prepared = request.prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let prepared = self.prepare(request, &vars)?;
         let response = self
             .execute(
                 prepared,
@@ -1295,7 +1353,7 @@ impl ConnectorClient {
             .ok_or_else(|| ConnectorError::config(format!("connector `{}` has no check request", self.def.id)))?;
         let started = Instant::now();
         self.ensure_base_url().await?;
-        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.defaults)?;
+        let prepared = self.prepare(request, &self.vars())?;
         let response = self.execute(prepared, Exec::READ).await?;
         if let Some(expect) = self.def.check.as_ref().and_then(|c| c.expect.as_ref()) {
             if !expect.matches(&response.body) {
@@ -1331,8 +1389,7 @@ impl ConnectorClient {
         const MAX_PAGES: usize = 50;
         let hook_suffix = format!("/hooks/{connection_id}");
         self.ensure_base_url().await?;
-        let base = self.current_base_url()?;
-        let mut prepared = compiled.list.prepare(&base, &self.vars(), &self.compiled.defaults)?;
+        let mut prepared = self.prepare(&compiled.list, &self.vars())?;
         let mut found = Vec::new();
         for _ in 0..MAX_PAGES {
             let asked = prepared.url.clone();
@@ -1410,9 +1467,7 @@ impl ConnectorClient {
         vars.set("id", Some(Value::String(id.to_owned())));
         vars.set("expires_at", Some(Value::String(text)));
         self.ensure_base_url().await?;
-        let prepared = compiled
-            .request
-            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let prepared = self.prepare(&compiled.request, &vars)?;
         let response = self.execute(prepared, Exec::READ).await?;
         Ok(response
             .body
@@ -1680,9 +1735,7 @@ impl ConnectorClient {
             }
         }
         vars.set("records", Some(Value::Array(items)));
-        let prepared = compiled
-            .request
-            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let prepared = self.prepare(&compiled.request, &vars)?;
         Ok((prepared, inputs))
     }
 
@@ -1828,7 +1881,7 @@ impl ConnectorClient {
         vars: &Vars<'_>,
         bytes: &[u8],
     ) -> Result<Response, ConnectorError> {
-        let prepared = open.prepare(&self.current_base_url()?, vars, &self.compiled.defaults)?;
+        let prepared = self.prepare(open, vars)?;
         let opened = self
             .execute(
                 prepared,
@@ -1932,6 +1985,7 @@ impl ConnectorClient {
     async fn execute(&self, request: PreparedRequest, exec: Exec<'_>) -> Result<Response, ConnectorError> {
         let url = request.url.clone();
         let headers = request.headers.clone();
+        let credentials = request.credentials;
         let mut response = self.execute_once(request, exec).await?;
         let Some(poll) = &self.def.poll else {
             return Ok(response);
@@ -1943,13 +1997,14 @@ impl ConnectorClient {
                 Some(template) => {
                     let mut vars = self.vars();
                     vars.root("response", Cow::Borrowed(&response.body));
-                    let mut prepared = template.prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+                    let mut prepared = self.prepare(template, &vars)?;
                     let inherited: Vec<(String, String)> = headers
                         .iter()
                         .filter(|(k, _)| !prepared.headers.iter().any(|(own, _)| own.eq_ignore_ascii_case(k)))
                         .cloned()
                         .collect();
                     prepared.headers.extend(inherited);
+                    prepared.credentials = credentials;
                     prepared
                 }
                 None => {
@@ -1972,6 +2027,7 @@ impl ConnectorClient {
                         url: status_url,
                         headers: headers.clone(),
                         body: None,
+                        credentials,
                     }
                 }
             };
@@ -2053,7 +2109,7 @@ impl ConnectorClient {
             .as_ref()
             .expect("a compiled definition has the pre-flight request its spec declares");
         self.ensure_base_url().await?;
-        let prepared = request.prepare(&self.current_base_url()?, &self.vars(), &self.compiled.defaults)?;
+        let prepared = self.prepare(request, &self.vars())?;
         let exec = Exec {
             idempotent: true,
             pass: &[],
@@ -2085,7 +2141,8 @@ impl ConnectorClient {
         let mut logged_in_again = false;
         loop {
             self.guard(&request.url).await?;
-            let session = match exec.login {
+            // A request to a host the definition sends no credentials to carries none.
+            let session = match exec.login || !request.credentials {
                 true => None,
                 false => self.session_token().await?,
             };
@@ -2094,7 +2151,10 @@ impl ConnectorClient {
                 timeout: self.settings.request_timeout,
                 allow_private_network: self.settings.allow_private_network,
             };
-            let auth = self.auth.parts(&token_settings).await?;
+            let auth = match request.credentials {
+                true => self.auth.parts(&token_settings).await?,
+                false => Default::default(),
+            };
             // A pause longer than the client waits inline (a daily quota spent, a long
             // Retry-After) defers the work instead of holding the process: the caller
             // re-enqueues it for when the provider's budget is back.
@@ -2175,7 +2235,10 @@ impl ConnectorClient {
                     .collect(),
                 _ => Vec::new(),
             };
-            let signed = self.auth.signature_header(request.method.as_str(), &url, &form)?;
+            let signed = match request.credentials {
+                true => self.auth.signature_header(request.method.as_str(), &url, &form)?,
+                false => None,
+            };
             let mut builder = self
                 .http
                 .request(method(request.method), url)
@@ -2374,9 +2437,7 @@ impl ConnectorClient {
             .collect();
         vars.root("credentials", Cow::Owned(Value::Object(credentials)));
         self.ensure_token_base_url().await?;
-        let prepared = session
-            .login
-            .prepare(&self.current_base_url()?, &vars, &self.compiled.defaults)?;
+        let prepared = self.prepare(&session.login, &vars)?;
         let exec = Exec {
             idempotent: true,
             pass: &[],

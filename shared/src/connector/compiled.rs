@@ -185,6 +185,9 @@ fn compile_request(field: &str, spec: &super::definition::RequestSpec) -> Result
     for name in spec.headers.keys() {
         check_header_name(&format!("{field}.headers.{name}"), name)?;
     }
+    for name in spec.json_headers.keys() {
+        check_header_name(&format!("{field}.json_headers.{name}"), name)?;
+    }
     CompiledRequest::compile(spec)
         .map_err(|(at, e)| invalid(format!("{field}.{}", at.replace('/', ".")), e.to_string()))
 }
@@ -196,6 +199,12 @@ fn compile_request_in(
     def: &ConnectorDefinition,
 ) -> Result<CompiledRequest, Invalid> {
     let compiled = compile_request(field, spec)?;
+    if let Some(host) = spec.host.as_ref().filter(|h| !def.hosts.contains_key(*h)) {
+        return Err(invalid(
+            format!("{field}.host"),
+            format!("`{host}` is not one of the definition's `hosts`"),
+        ));
+    }
     check_slots(field, &compiled, &def.auth)?;
     check_session_values(field, &compiled, &def.auth)?;
     Ok(compiled)
@@ -285,9 +294,8 @@ impl Allowed<'_> {
 /// The definition's base URL with each `{{ config.<key> }}` filled with the first value the
 /// key allows: a placeholder there may only read a config key with `one_of` values (a region),
 /// so no connection can point the host anywhere else.
-fn base_url_example(def: &ConnectorDefinition) -> Result<String, Invalid> {
-    let base = def.base_url.as_deref().unwrap_or_default();
-    let template = Template::parse(base).map_err(|e| invalid("base_url", e.to_string()))?;
+fn base_url_example(def: &ConnectorDefinition, field: &str, base: &str) -> Result<String, Invalid> {
+    let template = Template::parse(base).map_err(|e| invalid(field, e.to_string()))?;
     if template.is_literal() {
         return Ok(base.to_owned());
     }
@@ -299,13 +307,13 @@ fn base_url_example(def: &ConnectorDefinition) -> Result<String, Invalid> {
             .filter(|k| !k.contains('.'))
             .ok_or_else(|| {
                 invalid(
-                    "base_url",
+                    field,
                     format!("placeholder `{var}` is not available here; use config.*"),
                 )
             })?;
         let first = def.config.get(key).and_then(|f| f.one_of.first()).ok_or_else(|| {
             invalid(
-                "base_url",
+                field,
                 format!("`{{{{ {var} }}}}` must read a config key the definition declares with `one_of` values"),
             )
         })?;
@@ -316,7 +324,7 @@ fn base_url_example(def: &ConnectorDefinition) -> Result<String, Invalid> {
     vars.root("config", std::borrow::Cow::Borrowed(&config));
     template
         .render(&vars, false)
-        .ok_or_else(|| invalid("base_url", "could not be filled from the config"))
+        .ok_or_else(|| invalid(field, "could not be filled from the config"))
 }
 
 impl CompiledDefinition {
@@ -337,12 +345,23 @@ impl CompiledDefinition {
                 }
             }
         }
-        if def.base_url.is_some() {
-            let url = Url::parse(&base_url_example(def)?).map_err(|_| invalid("base_url", "not an absolute URL"))?;
+        let hosts = def
+            .hosts
+            .iter()
+            .map(|(name, h)| (format!("hosts.{name}.base_url"), &h.base_url));
+        for (field, base) in def
+            .base_url
+            .as_ref()
+            .map(|b| ("base_url".to_owned(), b))
+            .into_iter()
+            .chain(hosts)
+        {
+            let url = Url::parse(&base_url_example(def, &field, base)?)
+                .map_err(|_| invalid(&field, "not an absolute URL"))?;
             match url.scheme() {
                 "https" => {}
                 "http" if !def.require_https => {}
-                _ => return Err(invalid("base_url", "the scheme must be https (or http)")),
+                _ => return Err(invalid(field, "the scheme must be https (or http)")),
             }
         }
         let config_only = Allowed {

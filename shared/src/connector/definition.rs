@@ -44,6 +44,13 @@ pub struct ConnectorDefinition {
     #[serde(default)]
     pub require_https: bool,
 
+    /// Other hosts of the same API, by name, that a request may name in its `host`
+    /// (Dropbox's content endpoints on `content.dropboxapi.com` beside the RPC ones on
+    /// `api.dropboxapi.com`). Checked like `base_url`; a connection's `hosts.<name>` config
+    /// overrides one as its `base_url` overrides the main one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, HostSpec>,
+
     /// Non-secret settings a connection may (or must) provide; templates read them as
     /// `{{ config.<name> }}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -128,6 +135,20 @@ pub struct ConnectorDefinition {
     /// A `kind: imap` connector's streams (the messages of a mailbox, read by UID).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imap: Option<super::imap::ImapSpec>,
+}
+
+/// Another host of the API (see [`ConnectorDefinition::hosts`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The host's base URL, request paths relative to it; templates over `config` keys with
+    /// `one_of` values, as the main `base_url`.
+    pub base_url: String,
+    /// Whether requests to this host carry the connection's credentials (its auth header,
+    /// query parameter or session). Off unless the definition says so: a host that needs
+    /// none never sees them.
+    #[serde(default)]
+    pub credentials: bool,
 }
 
 /// Polling work the API finishes after answering (see [`ConnectorDefinition::poll`]).
@@ -1179,6 +1200,18 @@ pub struct RequestSpec {
     /// Header templates, left out like query parameters when a value is unset.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, Scalar>,
+
+    /// Headers whose value is a JSON document: templates like `body` (a string that is one
+    /// placeholder becomes the value itself; an unset object key is removed), sent as compact
+    /// JSON in ASCII, every character above 0x7E escaped as `\uXXXX` (a header value is not
+    /// UTF-8). Dropbox's content endpoints take their arguments so, in `Dropbox-API-Arg`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub json_headers: BTreeMap<String, Value>,
+
+    /// The name of one of the definition's `hosts` the request goes to instead of the base
+    /// URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 
     /// Body template: any JSON value whose strings may hold placeholders. A string that is a
     /// single placeholder is replaced by the value itself (a number, an object, the batch's

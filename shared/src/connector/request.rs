@@ -18,6 +18,8 @@ pub struct CompiledRequest {
     path: Template,
     query: Vec<(String, Template)>,
     headers: Vec<(String, Template)>,
+    json_headers: Vec<(String, JsonTemplate)>,
+    host: Option<String>,
     body: Option<BodyTemplate>,
     body_format: BodyFormat,
 }
@@ -47,6 +49,9 @@ pub struct PreparedRequest {
     pub url: Url,
     pub headers: Vec<(String, String)>,
     pub body: Option<PreparedBody>,
+    /// Whether the connection's credentials go with it: true but for a request to one of the
+    /// definition's `hosts` that does not take them.
+    pub credentials: bool,
 }
 
 /// An encoded body.
@@ -102,6 +107,15 @@ impl CompiledRequest {
         let path = Template::parse(&spec.path).map_err(|e| ("path".to_owned(), e))?;
         let query = compile_pairs(&spec.query).map_err(|(k, e)| (format!("query.{k}"), e))?;
         let headers = compile_pairs(&spec.headers).map_err(|(k, e)| (format!("headers.{k}"), e))?;
+        let json_headers = spec
+            .json_headers
+            .iter()
+            .map(|(k, v)| {
+                JsonTemplate::compile(v)
+                    .map(|t| (k.clone(), t))
+                    .map_err(|(at, e)| (format!("json_headers.{k}{at}"), e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let body = match (&spec.body, spec.body_format) {
             (None, _) => None,
             (Some(Value::String(text)), BodyFormat::Xml) => Some(BodyTemplate::Xml(
@@ -120,9 +134,16 @@ impl CompiledRequest {
             path,
             query,
             headers,
+            json_headers,
+            host: spec.host.clone(),
             body,
             body_format: spec.body_format,
         })
+    }
+
+    /// The definition's `hosts` entry the request goes to, if not the base URL.
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
     }
 
     /// Every placeholder the request uses, with the field it is in.
@@ -133,6 +154,9 @@ impl CompiledRequest {
         }
         for (k, t) in &self.headers {
             out.extend(t.vars().map(|v| (format!("headers.{k}"), v)));
+        }
+        for (k, t) in &self.json_headers {
+            out.extend(t.vars().into_iter().map(|v| (format!("json_headers.{k}"), v)));
         }
         match &self.body {
             Some(BodyTemplate::Json(body)) => out.extend(body.vars().into_iter().map(|v| ("body".to_owned(), v))),
@@ -192,6 +216,12 @@ impl CompiledRequest {
                 headers.push((k.clone(), v));
             }
         }
+        for (k, t) in &self.json_headers {
+            if let Some(v) = t.render(vars) {
+                headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(k));
+                headers.push((k.clone(), ascii_json(&v)));
+            }
+        }
         let body = match &self.body {
             None => None,
             Some(BodyTemplate::Json(t)) => match t.render(vars) {
@@ -214,8 +244,29 @@ impl CompiledRequest {
             url,
             headers,
             body,
+            credentials: true,
         })
     }
+}
+
+/// `value` as compact JSON in printable ASCII: every character from 0x7F up escaped as
+/// `\uXXXX` (UTF-16 surrogate pairs above the Basic Multilingual Plane), as an HTTP header
+/// value must be and Dropbox's "JSON encoding" page asks for `Dropbox-API-Arg`. Only string
+/// contents can hold such characters, and there the escape means the same character.
+pub fn ascii_json(value: &Value) -> String {
+    let text = serde_json::to_string(value).expect("a JSON value always serialises");
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if (c as u32) < 0x7f {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// Appends `path` to `base`'s path (keeping a base path such as `/stripe`), and checks the
@@ -360,6 +411,37 @@ mod tests {
         );
         assert_eq!(p.headers, vec![("Stripe-Version".to_owned(), "2024-06-20".to_owned())]);
         assert_eq!(p.body, None);
+    }
+
+    #[test]
+    fn a_json_header_is_rendered_like_a_body_and_sent_as_ascii() {
+        let base = Url::parse("https://content.dropboxapi.com/2").unwrap();
+        let req = compile(
+            "{method: POST, path: /files/upload, host: content, \
+             json_headers: {Dropbox-API-Arg: {path: '/Projects/{{ record.name }}', mode: add, size: '{{ record.size }}', rev: '{{ record.rev }}'}}}",
+        );
+        assert_eq!(req.host(), Some("content"));
+        let mut vars = Vars::new();
+        vars.root(
+            "record",
+            Cow::Owned(json!({"name": "Ünïcödé \u{7f}\"q\" 😀.txt", "size": 12})),
+        );
+        let p = req.prepare(&base, &vars, &RequestDefaults::default()).unwrap();
+        let (name, value) = &p.headers[0];
+        assert_eq!(name, "Dropbox-API-Arg");
+        assert!(value.bytes().all(|b| (0x20..0x7f).contains(&b)), "{value}");
+        assert!(
+            value.contains(r#""path":"/Projects/\u00dcn\u00efc\u00f6d\u00e9 \u007f\"q\" \ud83d\ude00.txt""#),
+            "{value}"
+        );
+        assert!(!value.contains(": ") && !value.contains(", "), "compact: {value}");
+        // The escapes decode to the same document; an unset key is left out, a number stays one.
+        let back: Value = serde_json::from_str(value).unwrap();
+        assert_eq!(
+            back,
+            json!({"path": "/Projects/Ünïcödé \u{7f}\"q\" 😀.txt", "mode": "add", "size": 12})
+        );
+        assert!(p.credentials, "credentials are the client's to withhold");
     }
 
     #[test]

@@ -81,14 +81,24 @@ pub fn validate_upload(text: &[u8], allow_private_network: bool) -> Result<Conne
     if !id_ok {
         errors.push(err("id", "1 to 64 characters of lower-case letters, digits and `-`"));
     }
-    if let Some(base) = def.base_url.as_deref().filter(|b| !b.contains("{{")) {
+    let hosts = def
+        .hosts
+        .iter()
+        .map(|(name, h)| (format!("hosts.{name}.base_url"), h.base_url.as_str()));
+    let bases = def
+        .base_url
+        .as_deref()
+        .map(|b| ("base_url".to_owned(), b))
+        .into_iter()
+        .chain(hosts);
+    for (field, base) in bases.filter(|(_, b)| !b.contains("{{")) {
         match reqwest::Url::parse(base) {
             Ok(url) => {
                 if let Err(e) = super::url_guard::check_static(&url, def.require_https, allow_private_network) {
-                    errors.push(err("base_url", e.to_string()));
+                    errors.push(err(field, e.to_string()));
                 }
             }
-            Err(e) => errors.push(err("base_url", format!("not a URL: {e}"))),
+            Err(e) => errors.push(err(field, format!("not a URL: {e}"))),
         }
     }
     if errors.is_empty() {
@@ -164,6 +174,27 @@ streams:
             validate_upload(text.as_bytes(), false).unwrap_err()[0].field,
             "base_url"
         );
+    }
+
+    #[test]
+    fn another_host_is_checked_like_the_base_url() {
+        let with_host = |url: &str| {
+            PAGED.replace(
+                "base_url: https://api.example.com",
+                &format!(
+                    "base_url: https://api.example.com\nhosts:\n  content: {{base_url: '{url}', credentials: true}}"
+                ),
+            )
+        };
+        assert!(validate_upload(with_host("https://content.example.com/2").as_bytes(), false).is_ok());
+        let e = validate_upload(with_host("http://169.254.169.254/latest").as_bytes(), false).unwrap_err();
+        assert_eq!(e[0].field, "hosts.content.base_url", "{e:?}");
+        assert!(e[0].message.contains("169.254.169.254"), "{e:?}");
+        // A request naming a host the definition does not declare is refused at parse time.
+        let text = with_host("https://content.example.com/2")
+            .replace("request: {path: /items,", "request: {host: uploads, path: /items,");
+        let e = validate_upload(text.as_bytes(), false).unwrap_err();
+        assert_eq!(e[0].field, "streams.items.request.host", "{e:?}");
     }
 
     #[test]

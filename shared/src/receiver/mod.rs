@@ -428,6 +428,30 @@ async fn answer_handshake(
     arn: &str,
     handshake: webhook::Handshake<'_>,
 ) -> Reply {
+    // A window opened after the connection was cached (`PATCH /v1/connections/{id}` re-arming
+    // it) counts at once: a handshake the cached copy does not expect reads the connection
+    // again before it is refused. Handshakes are set-up traffic, so this is rare.
+    let fresh;
+    let expects_window = matches!(
+        handshake,
+        webhook::Handshake::SetSecret { .. } | webhook::Handshake::Expected { .. }
+    );
+    let settings = if expects_window
+        && settings
+            .handshake_until
+            .is_none_or(|until| until < deps.clock.now_unix())
+    {
+        deps.connection_cache.remove(&conn.id);
+        match deps.connection(&conn.id).await {
+            Ok(Some(c)) if c.webhook.is_some() => {
+                fresh = c;
+                fresh.webhook.as_ref().unwrap_or(settings)
+            }
+            _ => settings,
+        }
+    } else {
+        settings
+    };
     let (secret, header) = match handshake {
         webhook::Handshake::Answer { body, content_type } => {
             info!(message = "Answered a webhook set-up ping.", outcome = "handshake");

@@ -450,6 +450,32 @@ impl ConnectionStore {
         super::written(res, "UpdateItem")
     }
 
+    /// Opens (or re-opens) the connection's window for a set-up handshake: sets
+    /// `webhook.handshake_until`, only if the connection exists, belongs to `tenant` and
+    /// receives webhooks (`false` otherwise).
+    pub async fn expect_handshake(&self, tenant: &str, id: &str, until: i64) -> Result<bool, StoreError> {
+        if table::validate_id("connection id", id).is_err() {
+            return Ok(false);
+        }
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(table::connection_pk(id)))
+            .key(SK, AttributeValue::S(CONNECTION_SK.into()))
+            .update_expression("SET #w.#h = :until")
+            .condition_expression("attribute_exists(#pk) AND #tenant = :tenant AND attribute_exists(#w)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#tenant", "tenant")
+            .expression_attribute_names("#w", "webhook")
+            .expression_attribute_names("#h", "handshake_until")
+            .expression_attribute_values(":tenant", AttributeValue::S(tenant.into()))
+            .expression_attribute_values(":until", AttributeValue::N(until.to_string()))
+            .send()
+            .await;
+        super::written(res, "UpdateItem")
+    }
+
     /// Takes the connection's expectation of a secret-setting handshake: removes
     /// `webhook.handshake_until` only if it still holds `until`. Returns false when another
     /// handshake took it first (or it was re-armed meanwhile), so one handshake wins.

@@ -25,6 +25,10 @@ pub struct ConnectionView {
     pub webhook_scheme: Option<&'static str>,
     /// Where the provider sends webhooks, on this API's host.
     pub webhook_path: Option<String>,
+    /// Until when (unix seconds) the connection expects the provider's set-up handshake
+    /// (Asana's `X-Hook-Secret`, Microsoft Graph's subscription validation); absent when it
+    /// expects none (or Asana's came and was taken).
+    pub webhook_handshake_until: Option<i64>,
     /// Whether credentials are stored (in Secrets Manager).
     pub has_credentials: bool,
     /// Health state and circuit, from the health checker (absent before the first check).
@@ -37,6 +41,7 @@ fn view(c: Connection, health: Option<HealthRecord>) -> ConnectionView {
     ConnectionView {
         webhook_scheme: c.webhook.as_ref().map(|w| w.scheme.name()),
         webhook_path: c.webhook.as_ref().map(|_| format!("/hooks/{}", c.id)),
+        webhook_handshake_until: c.webhook.as_ref().and_then(|w| w.handshake_until),
         has_credentials: c.secret_arn.is_some(),
         id: c.id,
         provider: c.provider,
@@ -185,14 +190,46 @@ struct WebhookBody {
     /// event id and type pointers it names.
     #[serde(default)]
     scheme: Option<String>,
-    /// The signing secret; stored in Secrets Manager, never returned. Not given for `paypal`,
-    /// which signs with its certificate (the connection's `config.webhook_id` names the webhook).
+    /// The signing secret; stored in Secrets Manager, never returned. Microsoft Graph: the
+    /// subscriptions' `clientState`. Asana sets it in its handshake: leave it out and give
+    /// `await_handshake_minutes`. Not given for `paypal`, which signs with its certificate (the
+    /// connection's `config.webhook_id` names the webhook).
     #[serde(default)]
-    secret: String,
+    secret: Option<String>,
     #[serde(default)]
     previous_secret: Option<String>,
     #[serde(default)]
     tolerance_secs: Option<u64>,
+    /// Expect the provider's set-up handshake for this many minutes (1 to 1440), as the
+    /// CLI's `--await-handshake`: Asana's `X-Hook-Secret` (the first one sets the secret) and
+    /// Microsoft Graph's subscription validations (answered only in the window). Create the
+    /// webhook or subscription at the provider within it. Other schemes have no such handshake.
+    #[serde(default)]
+    await_handshake_minutes: Option<u32>,
+}
+
+/// The longest handshake window, minutes (a day, as the CLI's `--await-handshake`).
+const MAX_HANDSHAKE_MINUTES: u32 = 1440;
+
+/// Checks a handshake window for `scheme`; the error is the field's.
+fn handshake_window(scheme: &Scheme, minutes: u32, now: i64) -> Result<i64, FieldError> {
+    let field = "webhook.await_handshake_minutes".to_owned();
+    if !scheme.handshake_expected() {
+        return Err(FieldError {
+            field,
+            detail: format!(
+                "the `{}` scheme has no set-up handshake to wait for (Asana and Microsoft Graph have)",
+                scheme.name()
+            ),
+        });
+    }
+    if !(1..=MAX_HANDSHAKE_MINUTES).contains(&minutes) {
+        return Err(FieldError {
+            field,
+            detail: format!("1 to {MAX_HANDSHAKE_MINUTES} minutes"),
+        });
+    }
+    Ok(now + i64::from(minutes) * 60)
 }
 
 #[utoipa::path(
@@ -263,9 +300,10 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
                 return Err(Problem::validation(errors));
             }
         };
+        let secret = w.secret.filter(|s| !s.is_empty());
         match scheme {
             Ok(scheme) if !scheme.uses_secret() => {
-                if !w.secret.is_empty() || w.previous_secret.is_some() {
+                if secret.is_some() || w.previous_secret.is_some() {
                     errors.push(FieldError {
                         field: "webhook.secret".into(),
                         detail: format!(
@@ -286,22 +324,44 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
                     });
                 }
             }
-            Ok(scheme) if scheme.secret_set_by_handshake() || w.secret.is_empty() => errors.push(FieldError {
-                field: "webhook".into(),
-                detail: "give a non-empty secret; schemes that set it in a handshake are created with the CLI for now"
-                    .into(),
-            }),
             Ok(scheme) => {
+                let until = match w.await_handshake_minutes {
+                    None => None,
+                    Some(minutes) => match handshake_window(&scheme, minutes, deps.clock.now_unix()) {
+                        Ok(until) => Some(until),
+                        Err(e) => {
+                            errors.push(e);
+                            None
+                        }
+                    },
+                };
+                if secret.is_none() && !(scheme.secret_set_by_handshake() && w.await_handshake_minutes.is_some()) {
+                    errors.push(FieldError {
+                        field: "webhook.secret".into(),
+                        detail: match scheme.secret_set_by_handshake() {
+                            true => {
+                                "give the secret, or `await_handshake_minutes` for the handshake that sets it".into()
+                            }
+                            false => "give a non-empty secret".into(),
+                        },
+                    });
+                }
+                if secret.is_none() && w.previous_secret.is_some() {
+                    errors.push(FieldError {
+                        field: "webhook.previous_secret".into(),
+                        detail: "a previous secret needs a current one".into(),
+                    });
+                }
                 webhook = Some((
                     WebhookSettings {
                         scheme,
                         tolerance_secs: w.tolerance_secs,
-                        handshake_until: None,
+                        handshake_until: until,
                     },
-                    NewWebhookSecrets {
-                        current: SecretString::from(w.secret),
+                    secret.map(|current| NewWebhookSecrets {
+                        current: SecretString::from(current),
                         previous: w.previous_secret.map(SecretString::from),
-                    },
+                    }),
                 ))
             }
             Err(_) => errors.push(FieldError {
@@ -314,7 +374,7 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         return Err(Problem::validation(errors));
     }
     let (settings, secrets) = match webhook {
-        Some((s, w)) => (Some(s), Some(w)),
+        Some((s, w)) => (Some(s), w),
         None => (paypal_webhook, None),
     };
     let conn = Connection {
@@ -351,6 +411,19 @@ struct UpdateBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     config: Patch<serde_json::Map<String, serde_json::Value>>,
+    /// Re-opens the webhook's set-up handshake window (to create the webhook or subscription
+    /// at the provider again).
+    #[serde(default)]
+    webhook: Option<WebhookUpdate>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = ConnectionWebhookUpdate)]
+#[serde(deny_unknown_fields)]
+struct WebhookUpdate {
+    /// Expect the provider's set-up handshake for this many minutes from now (1 to 1440), as
+    /// at creation; Asana's, taken, sets a new secret.
+    await_handshake_minutes: u32,
 }
 
 #[utoipa::path(
@@ -386,12 +459,33 @@ pub async fn update(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest)
         Patch::Null => c.config.clear(),
         Patch::Value(config) => c.config = config,
     }
+    let until = match (&body.webhook, &c.webhook) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Problem::field(
+                "webhook",
+                "the connection receives no webhooks; create one with a `webhook`",
+            ))
+        }
+        (Some(w), Some(settings)) => Some(
+            handshake_window(&settings.scheme, w.await_handshake_minutes, deps.clock.now_unix())
+                .map_err(|e| Problem::validation(vec![e]))?,
+        ),
+    };
     if !deps
         .connections
         .update_details(&caller.tenant, id, &c.name, &c.config)
         .await?
     {
         return Err(not_found(id));
+    }
+    if let Some(until) = until {
+        if !deps.connections.expect_handshake(&caller.tenant, id, until).await? {
+            return Err(not_found(id));
+        }
+        if let Some(settings) = c.webhook.as_mut() {
+            settings.handshake_until = Some(until);
+        }
     }
     Ok(ApiResponse::json(200, &view(c, h)))
 }
