@@ -20,6 +20,7 @@ pub mod mail;
 pub mod runtime_api;
 pub mod samples;
 pub mod sync_bench;
+pub mod tls;
 
 use std::io::Write as _;
 use std::net::{TcpListener, TcpStream};
