@@ -101,6 +101,11 @@ pub fn bind_value(dialect: Dialect, column: &Column, value: &Value) -> BindValue
         (_, Value::Null) => BindValue::Null,
         (Dialect::Postgres, Value::String(s)) => BindValue::Text(s.clone()),
         (Dialect::Postgres, other) => BindValue::Text(other.to_string()),
+        // SQL Server: anything into a text column as text (a number bound as a number would
+        // make the server compare the column as numbers).
+        (Dialect::Sqlserver, other) if column.class == ColumnClass::Text && !other.is_string() => {
+            BindValue::Text(scalar_text(other).unwrap_or_else(|| other.to_string()))
+        }
         (_, Value::Bool(b)) => BindValue::Int(i64::from(*b)),
         (_, Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => BindValue::Int(i),
@@ -112,8 +117,7 @@ pub fn bind_value(dialect: Dialect, column: &Column, value: &Value) -> BindValue
         }
         // SQL Server: a date-time as RFC 3339 in UTC, which the statement reads through
         // `DATETIMEOFFSET`; base64 as bytes (text that is not base64 stays text, which SQL
-        // Server refuses for a binary column: the record fails alone); anything into a text
-        // column as text.
+        // Server refuses for a binary column: the record fails alone).
         (Dialect::Sqlserver, Value::String(s)) if column.class == ColumnClass::Timestamp => {
             BindValue::Text(to_rfc3339(s).unwrap_or_else(|| s.clone()))
         }
@@ -123,9 +127,6 @@ pub fn bind_value(dialect: Dialect, column: &Column, value: &Value) -> BindValue
                 Ok(bytes) => BindValue::Bytes(bytes),
                 Err(_) => BindValue::Text(s.clone()),
             }
-        }
-        (Dialect::Sqlserver, other) if column.class == ColumnClass::Text && !other.is_string() => {
-            BindValue::Text(scalar_text(other).unwrap_or_else(|| other.to_string()))
         }
         (_, Value::String(s)) => BindValue::Text(s.clone()),
         (_, other) => BindValue::Text(other.to_string()),
