@@ -85,7 +85,11 @@ impl MailServer {
             Security::Plain => None,
             Security::StartTls | Security::Tls => {
                 let ca = super::tls::make_certificates(&dir);
-                let flag = if security == Security::Tls { "--tls" } else { "--starttls" };
+                let flag = if security == Security::Tls {
+                    "--tls"
+                } else {
+                    "--starttls"
+                };
                 cmd.arg(flag).arg(dir.join("server.pem")).arg(dir.join("server.key"));
                 Some(ca)
             }

@@ -153,10 +153,7 @@ async fn smtp_over_starttls_and_tls_trusts_the_ca_the_connection_names() {
         let trusted = json!({"host": "localhost", "port": server.port, "security": name,
                              "ca_certificate": ca, "from": "Switchyard Alerts <alerts@switchyard.test>"});
         let c = bind(trusted.clone(), &secret, true).expect("binds");
-        let report = c
-            .check()
-            .await
-            .unwrap_or_else(|e| panic!("{name} with the CA: {e}"));
+        let report = c.check().await.unwrap_or_else(|e| panic!("{name} with the CA: {e}"));
         assert_eq!((report.status, report.auth), (250, "smtp_auth"), "{name}");
         let results = c
             .write_batch(
@@ -165,21 +162,40 @@ async fn smtp_over_starttls_and_tls_trusts_the_ca_the_connection_names() {
             )
             .await
             .unwrap_or_else(|e| panic!("{name}: the batch is answered: {e}"));
-        assert!(matches!(&results[0], WriteResult::Ok { destination_id: Some(_) }), "{name}: {results:?}");
+        assert!(
+            matches!(
+                &results[0],
+                WriteResult::Ok {
+                    destination_id: Some(_)
+                }
+            ),
+            "{name}: {results:?}"
+        );
         let received = server.received();
         assert_eq!(received.len(), 1, "{name}: {received:?}");
         assert_eq!(received[0].login.as_deref(), Some(USER), "{name}: AUTH inside TLS");
-        assert!(received[0].data.contains(&format!("Subject: Over {name}")), "{name}: {}", received[0].data);
+        assert!(
+            received[0].data.contains(&format!("Subject: Over {name}")),
+            "{name}: {}",
+            received[0].data
+        );
 
         // The web's roots alone do not trust the test CA.
         let mut untrusted = trusted.clone();
         untrusted.as_object_mut().expect("object").remove("ca_certificate");
         let c = bind(untrusted, &secret, true).expect("binds");
         let e = c.check().await.expect_err("an unknown issuer is refused");
-        assert_eq!((e.class, e.kind), (ErrorClass::Permanent, ErrorKind::Config), "{name}: {e}");
+        assert_eq!(
+            (e.class, e.kind),
+            (ErrorClass::Permanent, ErrorKind::Config),
+            "{name}: {e}"
+        );
         assert!(e.message.contains("the TLS connection failed"), "{name}: {e}");
         let e = c
-            .write_batch("message.send", &[json!({"to": "ada@example.com", "subject": "No", "text": "x"})])
+            .write_batch(
+                "message.send",
+                &[json!({"to": "ada@example.com", "subject": "No", "text": "x"})],
+            )
             .await
             .expect_err("nothing is sent to an untrusted server");
         assert!(e.message.contains("the TLS connection failed"), "{name}: {e}");
@@ -190,7 +206,11 @@ async fn smtp_over_starttls_and_tls_trusts_the_ca_the_connection_names() {
         other_name["host"] = json!("127.0.0.1");
         let c = bind(other_name, &secret, true).expect("binds");
         let e = c.check().await.expect_err("the certificate names localhost only");
-        assert_eq!((e.class, e.kind), (ErrorClass::Permanent, ErrorKind::Config), "{name}: {e}");
+        assert_eq!(
+            (e.class, e.kind),
+            (ErrorClass::Permanent, ErrorKind::Config),
+            "{name}: {e}"
+        );
         assert!(e.message.contains("the TLS connection failed"), "{name}: {e}");
         assert_eq!(server.received().len(), 1, "{name}: only the trusted message arrived");
     }
@@ -205,7 +225,10 @@ async fn smtp_over_starttls_and_tls_trusts_the_ca_the_connection_names() {
     )
     .expect("binds");
     let e = c
-        .write_batch("message.send", &[json!({"to": "ada@example.com", "subject": "Plain?", "text": "x"})])
+        .write_batch(
+            "message.send",
+            &[json!({"to": "ada@example.com", "subject": "Plain?", "text": "x"})],
+        )
         .await
         .expect_err("no STARTTLS, no mail");
     assert_eq!(e.class, ErrorClass::Permanent, "{e}");

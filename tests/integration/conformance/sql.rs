@@ -526,7 +526,10 @@ async fn sqlserver_unreachable_fails_as_a_network_error_naming_neither_url_nor_p
     assert_eq!(e.class, ErrorClass::Transient, "{e}");
     assert!(!e.message.contains("Secret"), "{}", e.message);
 
-    let mut bad = Credentials::new().with("url", format!("sqlserver://127.0.0.1:{port};encrypt=maybe;password=hunter22"));
+    let mut bad = Credentials::new().with(
+        "url",
+        format!("sqlserver://127.0.0.1:{port};encrypt=maybe;password=hunter22"),
+    );
     let e = ConnectorClient::new(def.clone(), settings.clone(), bad.clone(), http.clone())
         .expect_err("an unreadable URL is refused when bound");
     assert_eq!(e.kind, ErrorKind::Credentials, "{e}");

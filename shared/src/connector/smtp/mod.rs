@@ -230,10 +230,9 @@ impl SmtpClient {
             Some(code) => format!("the server replied {code}"),
             None if e.is_timeout() => "timed out".into(),
             None if e.is_tls() => "the TLS connection failed".into(),
-            None if tls_refusal(e).is_some() => format!(
-                "the TLS connection failed ({})",
-                tls_refusal(e).expect("checked")
-            ),
+            None if tls_refusal(e).is_some() => {
+                format!("the TLS connection failed ({})", tls_refusal(e).expect("checked"))
+            }
             None if e.is_client() => {
                 "the server does not offer what the connection requires (STARTTLS, or an AUTH mechanism)".into()
             }

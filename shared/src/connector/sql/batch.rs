@@ -191,7 +191,9 @@ mod tests {
         let sizes: Vec<usize> = shape(&steps).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![699, 699, 602]);
         for step in &steps {
-            let Step::Many { sql, params, .. } = step else { panic!("shared: {step:?}") };
+            let Step::Many { sql, params, .. } = step else {
+                panic!("shared: {step:?}")
+            };
             assert!(params.len() <= 2_098, "{}", params.len());
             assert!(sql.starts_with("MERGE INTO [t] WITH (HOLDLOCK)"), "{sql}");
             assert!(sql.contains(&format!("@P{}", params.len())) && !sql.contains(&format!("@P{}", params.len() + 1)));

@@ -147,7 +147,8 @@ impl Dialect {
             Dialect::Sqlite => scheme == "sqlite",
             // The JDBC form tiberius parses, with or without its `jdbc:` prefix.
             Dialect::Sqlserver => {
-                scheme == "sqlserver" || (scheme == "jdbc" && url.get(5..15).is_some_and(|s| s.eq_ignore_ascii_case("sqlserver:")))
+                scheme == "sqlserver"
+                    || (scheme == "jdbc" && url.get(5..15).is_some_and(|s| s.eq_ignore_ascii_case("sqlserver:")))
             }
         }
     }
@@ -808,7 +809,10 @@ mod tests {
         assert_eq!(d.table("contacts", Some("crm")), "[crm].[contacts]");
         assert_eq!(d.table("sales.orders", Some("crm")), "[sales].[orders]");
         assert_eq!(d.table("contacts", None), "[contacts]");
-        assert_eq!(d.unquote_table("[crm].[contacts]"), (Some("crm".into()), "contacts".into()));
+        assert_eq!(
+            d.unquote_table("[crm].[contacts]"),
+            (Some("crm".into()), "contacts".into())
+        );
         assert_eq!(d.unquote_table("[contacts]"), (None, "contacts".into()));
         // The same validation as every dialect: a bracket never reaches the quoting.
         for bad in ["a]b", "[t]", "t; DROP TABLE x", "dbo.t.x"] {
@@ -871,7 +875,10 @@ mod tests {
             d.select_one("[contacts]", &c[..2], &c[0]),
             "SELECT TOP (1) r.[id], r.[updated_at] FROM [contacts] AS r WHERE r.[id] = @P1"
         );
-        assert_eq!(d.describe_sql("(SELECT 1 AS x)"), "SELECT TOP (0) * FROM (SELECT 1 AS x) AS r");
+        assert_eq!(
+            d.describe_sql("(SELECT 1 AS x)"),
+            "SELECT TOP (0) * FROM (SELECT 1 AS x) AS r"
+        );
     }
 
     #[test]
@@ -890,7 +897,10 @@ mod tests {
         );
         // A composite key matches on every key column; only key columns: no update at all.
         let sql = d.insert("[t]", &[&c[0], &c[2]], &["id".into(), "email".into()], None);
-        assert!(sql.contains("ON t.[id] = s.[id] AND t.[email] = s.[email] WHEN NOT MATCHED"), "{sql}");
+        assert!(
+            sql.contains("ON t.[id] = s.[id] AND t.[email] = s.[email] WHEN NOT MATCHED"),
+            "{sql}"
+        );
         assert!(!sql.contains("WHEN MATCHED"), "{sql}");
         // The id the database generates comes back through OUTPUT.
         assert_eq!(

@@ -57,7 +57,7 @@ enum Pool {
     Pg(PgPool),
     My(MySqlPool),
     Lite(SqlitePool),
-    Mssql(sqlserver::MssqlPool),
+    Mssql(Box<sqlserver::MssqlPool>),
 }
 
 /// Binds [`BindValue`]s to a query of any engine.
@@ -208,7 +208,7 @@ impl SqlClient {
                         ),
                     )
                 })?;
-                Pool::Mssql(sqlserver::MssqlPool::new(config, size, timeout))
+                Pool::Mssql(Box::new(sqlserver::MssqlPool::new(config, size, timeout)))
             }
             Dialect::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose_secret())
@@ -310,8 +310,10 @@ impl SqlClient {
         let what_read = format!("{what} cannot be read");
         let result = if relation.starts_with('(') {
             let sql = self.dialect.describe_sql(relation);
-            self.with_mssql(pool, &what_read, |c| Box::pin(async move { sqlserver::query_columns(c, &sql).await }))
-                .await
+            self.with_mssql(pool, &what_read, |c| {
+                Box::pin(async move { sqlserver::query_columns(c, &sql).await })
+            })
+            .await
         } else {
             let (schema, table) = self.dialect.unquote_table(relation);
             self.with_mssql(pool, &what_read, |c| {

@@ -108,7 +108,11 @@ fn params(values: &[BindValue]) -> Vec<&dyn ToSql> {
 }
 
 /// Rows of a query, each decoded to a JSON object.
-pub(crate) async fn fetch(conn: &mut Conn, sql: &str, values: &[BindValue]) -> Result<Vec<Value>, tiberius::error::Error> {
+pub(crate) async fn fetch(
+    conn: &mut Conn,
+    sql: &str,
+    values: &[BindValue],
+) -> Result<Vec<Value>, tiberius::error::Error> {
     let p = params(values);
     let rows = conn.query(sql, &p).await?.into_first_result().await?;
     Ok(rows.iter().map(row_json).collect())
@@ -332,8 +336,7 @@ fn refuses_code(code: u32) -> bool {
         // type cannot hold (conversion, overflow, date-time out of range, not a GUID), 257
         // text into a binary column, 544 explicit value into an identity column.
         Some(
-            2627 | 2601 | 515 | 547 | 8152 | 2628 | 245 | 8114 | 8115 | 220 | 232 | 241 | 242 | 295 | 8169 | 257
-                | 544
+            2627 | 2601 | 515 | 547 | 8152 | 2628 | 245 | 8114 | 8115 | 220 | 232 | 241 | 242 | 295 | 8169 | 257 | 544
         )
     )
 }
@@ -350,8 +353,15 @@ pub(crate) fn describe(e: &tiberius::error::Error) -> String {
 /// (refused for one of its rows: rolled back and its rows written one by one), each single
 /// row under a savepoint of its own. An error that is not one record's fails the batch, which
 /// is rolled back.
-pub(crate) async fn write_chunk(conn: &mut Conn, steps: &[Step], url: &str) -> Result<Vec<WriteResult>, tiberius::error::Error> {
-    conn.simple_query("SET XACT_ABORT OFF; BEGIN TRANSACTION").await?.into_results().await?;
+pub(crate) async fn write_chunk(
+    conn: &mut Conn,
+    steps: &[Step],
+    url: &str,
+) -> Result<Vec<WriteResult>, tiberius::error::Error> {
+    conn.simple_query("SET XACT_ABORT OFF; BEGIN TRANSACTION")
+        .await?
+        .into_results()
+        .await?;
     match write_steps(conn, steps, url).await {
         Ok(out) => {
             conn.simple_query("COMMIT TRANSACTION").await?.into_results().await?;
@@ -375,8 +385,15 @@ async fn write_steps(conn: &mut Conn, steps: &[Step], url: &str) -> Result<Vec<W
     for step in steps {
         match step {
             Step::One(row) => out.push(write_row(conn, row, url).await?),
-            Step::Many { sql, params: values, rows } => {
-                conn.simple_query(d.savepoint("switchyard_rows")).await?.into_results().await?;
+            Step::Many {
+                sql,
+                params: values,
+                rows,
+            } => {
+                conn.simple_query(d.savepoint("switchyard_rows"))
+                    .await?
+                    .into_results()
+                    .await?;
                 let p = params(values);
                 let result = conn.execute(sql.as_str(), &p).await;
                 match result {
@@ -404,7 +421,10 @@ async fn write_steps(conn: &mut Conn, steps: &[Step], url: &str) -> Result<Vec<W
 /// refused alone.
 async fn write_row(conn: &mut Conn, row: &RowWrite, url: &str) -> Result<WriteResult, tiberius::error::Error> {
     let d = Dialect::Sqlserver;
-    conn.simple_query(d.savepoint("switchyard_record")).await?.into_results().await?;
+    conn.simple_query(d.savepoint("switchyard_record"))
+        .await?
+        .into_results()
+        .await?;
     let p = params(&row.params);
     let result: Result<Option<String>, tiberius::error::Error> = if row.sql.contains(" OUTPUT ") {
         match conn.query(row.sql.as_str(), &p).await {
@@ -559,8 +579,7 @@ mod tests {
 
     #[test]
     fn the_url_is_the_jdbc_form_with_or_without_its_prefix() {
-        let c = parse_url("sqlserver://db.internal:1444;database=crm;user=sync;password={p@ss;word}")
-            .expect("parses");
+        let c = parse_url("sqlserver://db.internal:1444;database=crm;user=sync;password={p@ss;word}").expect("parses");
         assert_eq!(c.get_addr(), "db.internal:1444");
         let c = parse_url("jdbc:sqlserver://db.internal;databaseName=crm;user=sync;password=x;encrypt=true")
             .expect("parses");
@@ -585,7 +604,11 @@ mod tests {
         assert_eq!(classify_code(18456), (ErrorClass::ReAuth, ErrorKind::Credentials));
         assert_eq!(classify_code(1205), (ErrorClass::Transient, ErrorKind::Database));
         assert_eq!(classify_code(40613), (ErrorClass::Transient, ErrorKind::Database));
-        assert_eq!(classify_code(208), (ErrorClass::Permanent, ErrorKind::Database), "no such table");
+        assert_eq!(
+            classify_code(208),
+            (ErrorClass::Permanent, ErrorKind::Database),
+            "no such table"
+        );
         for refused in [2627, 2601, 515, 547, 8152, 2628, 245, 8114, 257] {
             assert!(refuses_code(refused), "{refused}");
             assert_eq!(classify_code(refused).0, ErrorClass::Permanent);

@@ -263,7 +263,10 @@ mod tests {
         let ok = Column::new(d, "ok", "bit");
         assert_eq!(bind_value(d, &ok, &json!(true)), BindValue::Int(1));
         let injection = "x'); DROP TABLE t; --";
-        assert_eq!(bind_value(d, &code, &json!(injection)), BindValue::Text(injection.into()));
+        assert_eq!(
+            bind_value(d, &code, &json!(injection)),
+            BindValue::Text(injection.into())
+        );
     }
 
     #[test]
