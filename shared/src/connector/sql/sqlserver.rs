@@ -56,7 +56,8 @@ impl MssqlPool {
         }
     }
 
-    /// A free connection (opened if needed), or the first to come free.
+    /// A free connection (opened if needed); when every one is busy, the first slot once it
+    /// is free (waiting at most the connect timeout).
     pub(crate) async fn acquire(&self) -> Result<MutexGuard<'_, Option<Conn>>, tiberius::error::Error> {
         let mut guard = match self.slots.iter().find_map(|s| s.try_lock().ok()) {
             Some(guard) => guard,
