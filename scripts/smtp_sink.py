@@ -1,15 +1,18 @@
 """A real SMTP server (aiosmtpd) on 127.0.0.1 for the email connector's tests.
 
-Usage: python smtp_sink.py PORT MAILBOX_FILE [USERNAME PASSWORD]
+Usage: python smtp_sink.py PORT MAILBOX_FILE [USERNAME PASSWORD] [--starttls|--tls CERT KEY]
 
 Every accepted message is appended to MAILBOX_FILE as one JSON line: {"mail_from",
 "rcpt_tos", "data", "login"}. With USERNAME and PASSWORD, AUTH (PLAIN / LOGIN, allowed
 without TLS on loopback) is required and only that pair is accepted. Recipients whose local
 part starts with `refuse` get a permanent 550, with `busy` a transient 450, so tests can
-prove how refusals are handled. Runs until stdin closes.
+prove how refusals are handled. With `--starttls CERT KEY` the server offers STARTTLS with that
+certificate (PEM files) and requires it before MAIL; with `--tls CERT KEY` it speaks TLS from
+the first byte (implicit TLS, as on port 465). Runs until stdin closes.
 """
 
 import json
+import ssl
 import sys
 
 from aiosmtpd.controller import Controller
@@ -44,9 +47,24 @@ class Sink:
 
 
 def main():
-    port = int(sys.argv[1])
-    path = sys.argv[2]
-    auth = sys.argv[3:5] if len(sys.argv) >= 5 else None
+    args = sys.argv[1:]
+    tls_mode = None
+    for mode in ("--starttls", "--tls"):
+        if mode in args:
+            at = args.index(mode)
+            tls_mode, cert, key = mode, args[at + 1], args[at + 2]
+            del args[at : at + 3]
+    port = int(args[0])
+    path = args[1]
+    auth = args[2:4] if len(args) >= 4 else None
+    tls = {}
+    if tls_mode:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        if tls_mode == "--starttls":
+            tls = {"tls_context": context, "require_starttls": True}
+        else:
+            tls = {"ssl_context": context}
 
     def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (
@@ -64,6 +82,7 @@ def main():
         authenticator=authenticator if auth else None,
         auth_required=bool(auth),
         auth_require_tls=False,
+        **tls,
     )
     controller.start()
     try:

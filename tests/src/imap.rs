@@ -64,79 +64,6 @@ fn ids_of(user: &str) -> Option<(u32, u32)> {
     Some((id("-u")?, id("-g")?))
 }
 
-/// Runs `openssl` with `args` in `dir`, or panics with its output.
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("`openssl` did not run ({e}): install it (`apt-get install -y openssl`)"));
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Makes a CA (`ca.pem`) and a server certificate it issued (`server.pem`, `server.key`) for
-/// `localhost` (only: not 127.0.0.1) in `dir`: P-256 keys, valid for two days. Returns the
-/// CA's PEM.
-fn make_certificates(dir: &Path) -> String {
-    std::fs::write(
-        dir.join("ca.cnf"),
-        "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = Switchyard test CA\n\
-         [v3_ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
-         subjectKeyIdentifier = hash\n",
-    )
-    .expect("temp dir is writable");
-    std::fs::write(
-        dir.join("server.cnf"),
-        "basicConstraints = CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\n\
-         subjectAltName = DNS:localhost\n",
-    )
-    .expect("temp dir is writable");
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    openssl(
-        dir,
-        &[
-            &["req", "-x509", "-config", "ca.cnf", "-extensions", "v3_ca"][..],
-            &ec,
-            &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2"],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            &["req", "-new", "-subj", "/CN=localhost"][..],
-            &ec,
-            &["-keyout", "server.key", "-out", "server.csr"],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-extfile",
-            "server.cnf",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-        ],
-    );
-    std::fs::read_to_string(dir.join("ca.pem")).expect("openssl wrote ca.pem")
-}
-
 impl ImapServer {
     /// Starts Dovecot with user `support` and an empty INBOX, without TLS.
     pub fn start() -> Self {
@@ -217,7 +144,7 @@ impl ImapServer {
         };
         let d = dir.display();
         let (tls_port, ca_pem, ssl) = if tls {
-            let ca = make_certificates(&dir);
+            let ca = super::tls::make_certificates(&dir);
             if let Some((uid, gid)) = mail_owner {
                 // Read by Dovecot's own processes.
                 std::os::unix::fs::chown(dir.join("server.key"), Some(uid), Some(gid)).expect("chown the key");

@@ -21,6 +21,7 @@ pub mod paypal;
 pub mod runtime_api;
 pub mod samples;
 pub mod sync_bench;
+pub mod tls;
 pub mod two_way_soak;
 
 use std::io::Write as _;

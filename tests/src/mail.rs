@@ -21,9 +21,22 @@ pub struct Received {
     pub login: Option<String>,
 }
 
+/// How the server secures its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    Plain,
+    /// Offers STARTTLS and requires it before any mail.
+    StartTls,
+    /// TLS from the first byte (as on port 465).
+    Tls,
+}
+
 /// A running SMTP server; stopped when dropped.
 pub struct MailServer {
     pub port: u16,
+    /// With TLS: the PEM of the CA that issued the server's certificate (for `localhost`
+    /// only), made for this server ([`super::tls::make_certificates`]).
+    pub ca_pem: Option<String>,
     mailbox: PathBuf,
     child: Child,
 }
@@ -37,6 +50,12 @@ fn python() -> PathBuf {
 impl MailServer {
     /// Starts a server; with `auth`, AUTH with that user name and password is required.
     pub fn start(auth: Option<(&str, &str)>) -> Self {
+        Self::start_with(auth, Security::Plain)
+    }
+
+    /// Starts a server secured as `security` says, with a certificate for `localhost` from a
+    /// CA made for it ([`Self::ca_pem`]).
+    pub fn start_with(auth: Option<(&str, &str)>, security: Security) -> Self {
         let python = python();
         let has_aiosmtpd = Command::new(&python)
             .args(["-c", "import aiosmtpd"])
@@ -62,6 +81,19 @@ impl MailServer {
         if let Some((user, password)) = auth {
             cmd.arg(user).arg(password);
         }
+        let ca_pem = match security {
+            Security::Plain => None,
+            Security::StartTls | Security::Tls => {
+                let ca = super::tls::make_certificates(&dir);
+                let flag = if security == Security::Tls {
+                    "--tls"
+                } else {
+                    "--starttls"
+                };
+                cmd.arg(flag).arg(dir.join("server.pem")).arg(dir.join("server.key"));
+                Some(ca)
+            }
+        };
         let child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -79,7 +111,12 @@ impl MailServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self { port, mailbox, child }
+        Self {
+            port,
+            ca_pem,
+            mailbox,
+            child,
+        }
     }
 
     /// Every message accepted so far, in order.

@@ -1,7 +1,8 @@
 //! The email connector (`kind: smtp`, lettre) against a real SMTP server on loopback
 //! (aiosmtpd, see `switchyard_tests::mail`): the built-in definition's writes with a batch the
-//! server and the templates partly refuse, SMTP AUTH, and the check. The kind has no streams:
-//! reading one is a configuration error.
+//! server and the templates partly refuse, SMTP AUTH, and the check; STARTTLS and implicit TLS
+//! against the same server holding a certificate from a CA made by the test. The kind has no
+//! streams: reading one is a configuration error.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use switchyard::connector::{
     ClientSettings, ConnectorClient, ConnectorError, Credentials, ErrorClass, ErrorKind, Registry, StreamState,
     WriteResult,
 };
-use switchyard_tests::mail::MailServer;
+use switchyard_tests::mail::{MailServer, Security};
 
 const USER: &str = "switchyard";
 const PASSWORD: &str = "s3cret-pass";
@@ -136,4 +137,100 @@ async fn smtp_sends_templated_messages_and_refuses_records_alone() {
         .await
         .expect_err("no streams");
     assert_eq!(e.kind, ErrorKind::Config, "{e}");
+}
+
+/// Over STARTTLS and over implicit TLS, a message (after AUTH) arrives when the connection
+/// trusts the CA that issued the server's certificate, by the name the certificate holds.
+/// Without that CA, or by another name for the same server, the connection is refused before
+/// anything is sent; and `starttls` never falls back to plain text with a server that does not
+/// offer it.
+#[tokio::test]
+async fn smtp_over_starttls_and_tls_trusts_the_ca_the_connection_names() {
+    let secret = [("username", USER), ("password", PASSWORD)];
+    for (security, name) in [(Security::StartTls, "starttls"), (Security::Tls, "tls")] {
+        let server = MailServer::start_with(Some((USER, PASSWORD)), security);
+        let ca = server.ca_pem.clone().expect("a TLS server has a CA");
+        let trusted = json!({"host": "localhost", "port": server.port, "security": name,
+                             "ca_certificate": ca, "from": "Switchyard Alerts <alerts@switchyard.test>"});
+        let c = bind(trusted.clone(), &secret, true).expect("binds");
+        let report = c.check().await.unwrap_or_else(|e| panic!("{name} with the CA: {e}"));
+        assert_eq!((report.status, report.auth), (250, "smtp_auth"), "{name}");
+        let results = c
+            .write_batch(
+                "message.send",
+                &[json!({"to": "ada@example.com", "subject": format!("Over {name}"), "text": "Encrypted."})],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the batch is answered: {e}"));
+        assert!(
+            matches!(
+                &results[0],
+                WriteResult::Ok {
+                    destination_id: Some(_)
+                }
+            ),
+            "{name}: {results:?}"
+        );
+        let received = server.received();
+        assert_eq!(received.len(), 1, "{name}: {received:?}");
+        assert_eq!(received[0].login.as_deref(), Some(USER), "{name}: AUTH inside TLS");
+        assert!(
+            received[0].data.contains(&format!("Subject: Over {name}")),
+            "{name}: {}",
+            received[0].data
+        );
+
+        // The web's roots alone do not trust the test CA.
+        let mut untrusted = trusted.clone();
+        untrusted.as_object_mut().expect("object").remove("ca_certificate");
+        let c = bind(untrusted, &secret, true).expect("binds");
+        let e = c.check().await.expect_err("an unknown issuer is refused");
+        assert_eq!(
+            (e.class, e.kind),
+            (ErrorClass::Permanent, ErrorKind::Config),
+            "{name}: {e}"
+        );
+        assert!(e.message.contains("the TLS connection failed"), "{name}: {e}");
+        let e = c
+            .write_batch(
+                "message.send",
+                &[json!({"to": "ada@example.com", "subject": "No", "text": "x"})],
+            )
+            .await
+            .expect_err("nothing is sent to an untrusted server");
+        assert!(e.message.contains("the TLS connection failed"), "{name}: {e}");
+
+        // The CA does not excuse a name the certificate was not issued for: the same server
+        // by its address.
+        let mut other_name = trusted.clone();
+        other_name["host"] = json!("127.0.0.1");
+        let c = bind(other_name, &secret, true).expect("binds");
+        let e = c.check().await.expect_err("the certificate names localhost only");
+        assert_eq!(
+            (e.class, e.kind),
+            (ErrorClass::Permanent, ErrorKind::Config),
+            "{name}: {e}"
+        );
+        assert!(e.message.contains("the TLS connection failed"), "{name}: {e}");
+        assert_eq!(server.received().len(), 1, "{name}: only the trusted message arrived");
+    }
+
+    // `starttls` with a server that offers no STARTTLS: refused, nothing sent in plain text.
+    let plain = MailServer::start(Some((USER, PASSWORD)));
+    let c = bind(
+        json!({"host": "localhost", "port": plain.port, "security": "starttls",
+               "from": "Switchyard Alerts <alerts@switchyard.test>"}),
+        &secret,
+        true,
+    )
+    .expect("binds");
+    let e = c
+        .write_batch(
+            "message.send",
+            &[json!({"to": "ada@example.com", "subject": "Plain?", "text": "x"})],
+        )
+        .await
+        .expect_err("no STARTTLS, no mail");
+    assert_eq!(e.class, ErrorClass::Permanent, "{e}");
+    assert!(plain.received().is_empty(), "nothing arrived in plain text");
 }

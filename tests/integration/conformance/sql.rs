@@ -486,3 +486,55 @@ async fn sql_write_throughput() {
         db.drop().await;
     }
 }
+
+/// SQL Server (`sqlserver`, not tested against a server: none runs on these machines). What
+/// can be proved without one: the built-in definition binds with a URL in the JDBC form, and
+/// when nothing answers at the address the check and a write fail as a transient network
+/// error that names the connector, never the URL or its password, and a malformed URL is
+/// refused when the client is bound.
+#[tokio::test]
+async fn sqlserver_unreachable_fails_as_a_network_error_naming_neither_url_nor_password() {
+    use switchyard::connector::ErrorKind;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("an address").port()
+    };
+    let password = "Sup3r;Secret=pw";
+    let url = format!("sqlserver://127.0.0.1:{port};database=crm;user=sync;password={{{password}}};encrypt=false");
+    switchyard_tests::log_capture::install();
+    let registry = Registry::embedded().expect("built-in definitions");
+    let def = registry.get_shared("sqlserver").expect("built in");
+    let settings = ClientSettings::from_connection_config(&Default::default());
+    let http =
+        switchyard::connector::url_guard::http_client(std::time::Duration::from_secs(5), true).expect("HTTP client");
+    let c = ConnectorClient::new(
+        def.clone(),
+        settings.clone(),
+        Credentials::new().with("url", url.clone()),
+        http.clone(),
+    )
+    .expect("binds: the URL parses");
+    let e = c.check().await.expect_err("nothing listens there");
+    assert_eq!((e.class, e.kind), (ErrorClass::Transient, ErrorKind::Network), "{e}");
+    assert!(e.message.contains("connector `sqlserver`"), "{}", e.message);
+    assert!(!e.message.contains("Secret"), "{}", e.message);
+    assert!(!e.message.contains(&url), "{}", e.message);
+    let e = c
+        .write_batch("contacts.upsert", &[json!({"id": 1, "email": "a@example.com"})])
+        .await
+        .expect_err("nothing written: the first batch fails as a whole");
+    assert_eq!(e.class, ErrorClass::Transient, "{e}");
+    assert!(!e.message.contains("Secret"), "{}", e.message);
+
+    let mut bad = Credentials::new().with(
+        "url",
+        format!("sqlserver://127.0.0.1:{port};encrypt=maybe;password=hunter22"),
+    );
+    let e = ConnectorClient::new(def.clone(), settings.clone(), bad.clone(), http.clone())
+        .expect_err("an unreadable URL is refused when bound");
+    assert_eq!(e.kind, ErrorKind::Credentials, "{e}");
+    assert!(!e.message.contains("hunter22"), "{}", e.message);
+    bad = Credentials::new().with("url", "postgres://u:p@127.0.0.1/db");
+    let e = ConnectorClient::new(def, settings, bad, http).expect_err("another engine's URL");
+    assert!(e.message.contains("not a sqlserver URL"), "{}", e.message);
+}

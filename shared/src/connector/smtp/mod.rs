@@ -230,6 +230,9 @@ impl SmtpClient {
             Some(code) => format!("the server replied {code}"),
             None if e.is_timeout() => "timed out".into(),
             None if e.is_tls() => "the TLS connection failed".into(),
+            None if tls_refusal(e).is_some() => {
+                format!("the TLS connection failed ({})", tls_refusal(e).expect("checked"))
+            }
             None if e.is_client() => {
                 "the server does not offer what the connection requires (STARTTLS, or an AUTH mechanism)".into()
             }
@@ -339,9 +342,30 @@ pub fn classify(e: &lettre::transport::smtp::Error) -> (ErrorClass, ErrorKind) {
         _ if e.is_timeout() => (ErrorClass::Transient, ErrorKind::Timeout),
         // TLS failures and what the client refuses (a server without the STARTTLS the
         // connection requires) are configuration: retrying cannot help.
-        _ if e.is_tls() || e.is_client() => (ErrorClass::Permanent, ErrorKind::Config),
+        _ if e.is_tls() || e.is_client() || tls_refusal(e).is_some() => (ErrorClass::Permanent, ErrorKind::Config),
         _ => (ErrorClass::Transient, ErrorKind::Network),
     }
+}
+
+/// The TLS library's refusal behind `e` (an unknown issuer, a certificate for another name),
+/// if there is one. lettre reports a rustls handshake failure as a connection error (an I/O
+/// error wrapping rustls's), not as a TLS error, so the cause is looked for in the chain.
+fn tls_refusal(e: &lettre::transport::smtp::Error) -> Option<&tokio_rustls::rustls::Error> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<tokio_rustls::rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = c
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+        {
+            return Some(tls);
+        }
+        cause = c.source();
+    }
+    None
 }
 
 impl super::kind::KindClient for SmtpClient {

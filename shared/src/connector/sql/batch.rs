@@ -1,7 +1,7 @@
 //! How a batch of prepared rows becomes statements: consecutive rows that write the same
 //! columns share one `INSERT ... VALUES (...), (...)` (with its `ON CONFLICT` / `ON DUPLICATE
-//! KEY UPDATE`), bounded by the write's `rows_per_statement` and the database's parameter
-//! limit; the rest are written one by one. Pure: rows in, steps out.
+//! KEY UPDATE`, or SQL Server's `MERGE`), bounded by the write's `rows_per_statement`, the
+//! database's parameter limit and its row limit; the rest are written one by one. Pure: rows in, steps out.
 //!
 //! A shared statement either writes all its rows or none: when the database refuses it for
 //! one row (a constraint, a value), the writer rolls it back and writes those rows one by one,
@@ -76,6 +76,7 @@ pub(crate) fn plan(
         }
         let cap = rows_per_statement
             .min(dialect.max_params() / row.columns.len().max(1))
+            .min(dialect.max_rows())
             .max(1);
         let fits = group.first().is_some_and(|first| {
             first.columns == row.columns
@@ -182,6 +183,26 @@ mod tests {
         let steps = plan(Dialect::Sqlite, "t", &[], rows, 100_000);
         let sizes: Vec<usize> = shape(&steps).iter().map(Vec::len).collect();
         assert_eq!(sizes, vec![16_383, 3_617]);
+        // SQL Server: 2,098 parameters a statement (2,100 less sp_executesql's two).
+        let rows: Vec<RowWrite> = (0..2_000)
+            .map(|i| row(i, &["id", "email", "name"], Some(&i.to_string()), true))
+            .collect();
+        let steps = plan(Dialect::Sqlserver, "[t]", &["id".into()], rows, 10_000);
+        let sizes: Vec<usize> = shape(&steps).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![699, 699, 602]);
+        for step in &steps {
+            let Step::Many { sql, params, .. } = step else {
+                panic!("shared: {step:?}")
+            };
+            assert!(params.len() <= 2_098, "{}", params.len());
+            assert!(sql.starts_with("MERGE INTO [t] WITH (HOLDLOCK)"), "{sql}");
+            assert!(sql.contains(&format!("@P{}", params.len())) && !sql.contains(&format!("@P{}", params.len() + 1)));
+        }
+        // And 1,000 rows at most in one VALUES list, however few the columns.
+        let rows: Vec<RowWrite> = (0..2_500).map(|i| row(i, &["a"], None, true)).collect();
+        let steps = plan(Dialect::Sqlserver, "[t]", &[], rows, 10_000);
+        let sizes: Vec<usize> = shape(&steps).iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![1_000, 1_000, 500]);
         let rows: Vec<RowWrite> = (0..3).map(|i| row(i, &["a"], None, true)).collect();
         let steps = plan(Dialect::Sqlite, "t", &[], rows, 1);
         assert_eq!(shape(&steps), vec![vec![0], vec![1], vec![2]], "1: a statement per row");

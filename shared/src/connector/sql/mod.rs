@@ -1,4 +1,5 @@
-//! `kind: sql` connectors: PostgreSQL, MySQL/MariaDB and SQLite through `sqlx`, behind the same
+//! `kind: sql` connectors: PostgreSQL, MySQL/MariaDB and SQLite through `sqlx`, SQL Server
+//! through `tiberius` ([`sqlserver`]), behind the same
 //! [`super::ConnectorClient`] calls as HTTP connectors (read a page, fetch by id, write a
 //! batch, check), so sync jobs, cursors, checkpoints, record links and job counts do not care
 //! which kind a connection is.
@@ -8,6 +9,7 @@
 //! * [`values`]: rows to JSON records and record values to bind parameters.
 //! * [`redact`]: the connection URL kept out of every message.
 //! * [`batch`]: which rows of a batch share one multi-row `INSERT`.
+//! * [`sqlserver`]: SQL Server's connections, row decoding, batch writer and error numbers.
 //!
 //! Streams read in keyset-paginated chunks (`WHERE (cursor, key) > (?, ?) ORDER BY cursor, key
 //! LIMIT n`), never OFFSET. Writes run one transaction per batch. Rows that write the same
@@ -22,6 +24,7 @@ mod batch;
 pub mod dialect;
 pub mod redact;
 pub mod spec;
+mod sqlserver;
 pub mod values;
 
 use std::collections::HashMap;
@@ -54,6 +57,7 @@ enum Pool {
     Pg(PgPool),
     My(MySqlPool),
     Lite(SqlitePool),
+    Mssql(Box<sqlserver::MssqlPool>),
 }
 
 /// Binds [`BindValue`]s to a query of any engine.
@@ -66,6 +70,8 @@ macro_rules! bind_all {
                 BindValue::Int(i) => q.bind(*i),
                 BindValue::Float(f) => q.bind(*f),
                 BindValue::Text(s) => q.bind(s.as_str()),
+                BindValue::Bytes(b) => q.bind(b.as_slice()),
+                BindValue::NullBytes => q.bind(None::<Vec<u8>>),
             };
         }
         q
@@ -190,6 +196,20 @@ impl SqlClient {
                         .connect_lazy_with(options),
                 )
             }
+            Dialect::Sqlserver => {
+                let config = sqlserver::parse_url(url.expose_secret()).map_err(|e| {
+                    ConnectorError::new(
+                        ErrorClass::Permanent,
+                        ErrorKind::Credentials,
+                        format!(
+                            "connector `{}`: the connection URL cannot be read: {}",
+                            def.id,
+                            redact::redact(&e.to_string(), url.expose_secret())
+                        ),
+                    )
+                })?;
+                Pool::Mssql(Box::new(sqlserver::MssqlPool::new(config, size, timeout)))
+            }
             Dialect::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose_secret())
                     .map_err(bad_url)?
@@ -249,6 +269,67 @@ impl SqlClient {
         )
     }
 
+    /// A SQL Server error as a connector error, the URL redacted, with `what` in front.
+    fn mssql_error(&self, what: &str, e: &tiberius::error::Error) -> ConnectorError {
+        let (class, kind) = sqlserver::classify(e);
+        let message = redact::redact(&sqlserver::describe(e), self.url.expose_secret());
+        ConnectorError::new(
+            class,
+            kind,
+            format!("connector `{}`: {what}: {message}", self.connector),
+        )
+    }
+
+    /// Runs `f` on a pooled SQL Server connection; a connection the error broke is dropped
+    /// (the next use opens another).
+    async fn with_mssql<T>(
+        &self,
+        pool: &sqlserver::MssqlPool,
+        what: &str,
+        f: impl for<'c> FnOnce(&'c mut sqlserver::Conn) -> BoxFuture<'c, Result<T, tiberius::error::Error>>,
+    ) -> Result<T, ConnectorError> {
+        let mut guard = pool.acquire().await.map_err(|e| self.mssql_error(what, &e))?;
+        let conn = guard.as_mut().expect("acquire opens the connection");
+        let result = f(conn).await;
+        if let Err(e) = &result {
+            if sqlserver::breaks_connection(e) {
+                *guard = None;
+            }
+        }
+        result.map_err(|e| self.mssql_error(what, &e))
+    }
+
+    /// SQL Server: a table's columns from `INFORMATION_SCHEMA.COLUMNS`, a query's from its
+    /// result's metadata.
+    async fn mssql_columns(
+        &self,
+        pool: &sqlserver::MssqlPool,
+        relation: &str,
+        what: &str,
+    ) -> Result<Vec<Column>, ConnectorError> {
+        let what_read = format!("{what} cannot be read");
+        let result = if relation.starts_with('(') {
+            let sql = self.dialect.describe_sql(relation);
+            self.with_mssql(pool, &what_read, |c| {
+                Box::pin(async move { sqlserver::query_columns(c, &sql).await })
+            })
+            .await
+        } else {
+            let (schema, table) = self.dialect.unquote_table(relation);
+            self.with_mssql(pool, &what_read, |c| {
+                Box::pin(async move { sqlserver::table_columns(c, schema.as_deref(), &table).await })
+            })
+            .await
+        };
+        result.map_err(|mut err| {
+            if err.kind == ErrorKind::Database {
+                err.class = ErrorClass::Permanent;
+                err.kind = ErrorKind::Config;
+            }
+            err
+        })
+    }
+
     /// The columns of a relation, described by the database (once per client).
     async fn columns(&self, relation: &str, what: &str) -> Result<std::sync::Arc<Vec<Column>>, ConnectorError> {
         if let Some(hit) = self.columns.lock().await.get(relation) {
@@ -257,6 +338,7 @@ impl SqlClient {
         let sql = self.dialect.describe_sql(relation);
         let d = self.dialect;
         let described: Result<Vec<Column>, sqlx::Error> = match &self.pool {
+            Pool::Mssql(p) => Ok(self.mssql_columns(p, relation, what).await?),
             Pool::Pg(p) => p.describe(&sql).await.map(|x| {
                 x.columns()
                     .iter()
@@ -414,15 +496,29 @@ impl SqlClient {
             since,
             limit: spec.chunk_size,
         });
-        let rows = self
-            .fetch_json(&sql, &params)
-            .await
-            .map_err(|e| self.error(&format!("{what}: read"), &e))?;
+        let rows = match &self.pool {
+            Pool::Mssql(p) => {
+                self.with_mssql(p, &format!("{what}: read"), |c| {
+                    Box::pin(async move { sqlserver::fetch(c, &sql, &params).await })
+                })
+                .await?
+            }
+            _ => {
+                let texts = self
+                    .fetch_json(&sql, &params)
+                    .await
+                    .map_err(|e| self.error(&format!("{what}: read"), &e))?;
+                let mut rows = Vec::with_capacity(texts.len());
+                for text in texts {
+                    rows.push(serde_json::from_str::<Value>(&text).map_err(|_| {
+                        ConnectorError::invalid_response(format!("stream `{stream}`: a row did not convert to JSON"))
+                    })?);
+                }
+                rows
+            }
+        };
         let mut records = Vec::with_capacity(rows.len());
-        for text in rows {
-            let mut row: Value = serde_json::from_str(&text).map_err(|_| {
-                ConnectorError::invalid_response(format!("stream `{stream}`: a row did not convert to JSON"))
-            })?;
+        for mut row in rows {
             values::normalize_row(&columns, &mut row);
             records.push(row);
         }
@@ -482,6 +578,23 @@ impl SqlClient {
             (_, Ok(n)) => Value::from(n),
         };
         let params = [values::bind_value(self.dialect, key, &id_value)];
+        if let Pool::Mssql(p) = &self.pool {
+            let found = self
+                .with_mssql(p, &format!("{what}: fetch"), |c| {
+                    Box::pin(async move {
+                        match sqlserver::fetch(c, &sql, &params).await {
+                            // An id the key's type cannot hold (`abc` for a bigint): no row.
+                            Err(e) if matches!(sqlserver::code(&e), Some(245 | 8114 | 8169)) => Ok(Vec::new()),
+                            other => other,
+                        }
+                    })
+                })
+                .await?;
+            return Ok(found.into_iter().next().map(|mut row| {
+                values::normalize_row(&columns, &mut row);
+                row
+            }));
+        }
         let rows = match self.fetch_json(&sql, &params).await {
             Ok(rows) => rows,
             // PostgreSQL refuses an id its key type cannot hold (`abc` for a bigint): no row.
@@ -521,6 +634,7 @@ impl SqlClient {
                     .fetch_all(p)
                     .await
             }
+            Pool::Mssql(_) => unreachable!("SQL Server rows are read by `sqlserver::fetch`"),
         }
     }
 
@@ -536,6 +650,13 @@ impl SqlClient {
             Pool::Pg(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
             Pool::My(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
             Pool::Lite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Pool::Mssql(p) => {
+                self.with_mssql(p, "the database cannot be reached", |c| {
+                    Box::pin(async move { c.simple_query("SELECT 1").await?.into_results().await.map(|_| ()) })
+                })
+                .await?;
+                Ok(())
+            }
         };
         result.map_err(|e| self.error("the database cannot be reached", &e))?;
         self.validate_schema().await?;
@@ -628,12 +749,27 @@ impl SqlClient {
             // futures otherwise.
             let steps = batch::plan(self.dialect, &table, &spec.key, chunk.to_vec(), spec.rows_per_statement);
             let (dialect, url) = (self.dialect, self.url.expose_secret().to_owned());
-            let task = match &self.pool {
-                Pool::Pg(p) => tokio::spawn(write_chunk_pg(p.clone(), steps, dialect, url)),
-                Pool::My(p) => tokio::spawn(write_chunk_my(p.clone(), steps, dialect, url)),
-                Pool::Lite(p) => tokio::spawn(write_chunk_lite(p.clone(), steps, dialect, url)),
+            let rolled_back = format!("{what}: the batch was rolled back");
+            let outcome: Result<Vec<WriteResult>, ConnectorError> = match &self.pool {
+                Pool::Mssql(p) => {
+                    self.with_mssql(p, &rolled_back, |c| {
+                        Box::pin(async move { sqlserver::write_chunk(c, &steps, &url).await })
+                    })
+                    .await
+                }
+                pool => {
+                    let task = match pool {
+                        Pool::Pg(p) => tokio::spawn(write_chunk_pg(p.clone(), steps, dialect, url)),
+                        Pool::My(p) => tokio::spawn(write_chunk_my(p.clone(), steps, dialect, url)),
+                        Pool::Lite(p) => tokio::spawn(write_chunk_lite(p.clone(), steps, dialect, url)),
+                        Pool::Mssql(_) => unreachable!("matched above"),
+                    };
+                    task.await
+                        .map_err(|_| sqlx::Error::WorkerCrashed)
+                        .and_then(|r| r)
+                        .map_err(|e| self.error(&rolled_back, &e))
+                }
             };
-            let outcome = task.await.map_err(|_| sqlx::Error::WorkerCrashed).and_then(|r| r);
             match outcome {
                 Ok(out) => {
                     for (row, result) in chunk.iter().zip(out) {
@@ -641,7 +777,6 @@ impl SqlClient {
                     }
                 }
                 Err(e) => {
-                    let e = self.error(&format!("{what}: the batch was rolled back"), &e);
                     if !sent_any {
                         return Err(e);
                     }
@@ -759,7 +894,7 @@ impl SqlClient {
             let shareable = update.is_none()
                 && match self.dialect {
                     Dialect::Mysql => id.is_some(),
-                    Dialect::Postgres | Dialect::Sqlite => returning.is_none(),
+                    Dialect::Postgres | Dialect::Sqlite | Dialect::Sqlserver => returning.is_none(),
                 };
             RowWrite {
                 index: 0,
@@ -964,6 +1099,7 @@ fn refuses_record(dialect: Dialect, e: &sqlx::Error) -> bool {
             // CONSTRAINT, MISMATCH, RANGE, TOOBIG
             matches!(primary, 19 | 20 | 25 | 18)
         }
+        Dialect::Sqlserver => false,
     }
 }
 
@@ -981,6 +1117,7 @@ pub fn classify(dialect: Dialect, e: &sqlx::Error) -> (ErrorClass, ErrorKind) {
             let transient = match dialect {
                 // 08 connection, 40 rollback (serialization, deadlock), 53 resources,
                 // 57 operator intervention (shutdown, statement timeout), 58 system.
+                // (SQL Server's errors are tiberius's: `sqlserver::classify`.)
                 Dialect::Postgres => ["08", "40", "53", "57", "58"].iter().any(|p| code.starts_with(p)),
                 Dialect::Mysql => {
                     let number = db
@@ -995,6 +1132,7 @@ pub fn classify(dialect: Dialect, e: &sqlx::Error) -> (ErrorClass, ErrorKind) {
                     let primary = code.parse::<i64>().map(|c| c & 0xff).unwrap_or(0);
                     matches!(primary, 5 | 6 | 10 | 13)
                 }
+                Dialect::Sqlserver => false,
             };
             let reauth = match dialect {
                 Dialect::Postgres => code.starts_with("28"),
@@ -1003,7 +1141,7 @@ pub fn classify(dialect: Dialect, e: &sqlx::Error) -> (ErrorClass, ErrorKind) {
                         .map(|m| m.number()),
                     Some(1045) | Some(1044) | Some(1698)
                 ),
-                Dialect::Sqlite => false,
+                Dialect::Sqlite | Dialect::Sqlserver => false,
             };
             if reauth {
                 (ErrorClass::ReAuth, ErrorKind::Credentials)

@@ -17,11 +17,12 @@ use super::dialect::{check_identifier, Dialect};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSpec {
-    /// `postgres`, `mysql` (MySQL and MariaDB) or `sqlite`.
+    /// `postgres`, `mysql` (MySQL and MariaDB), `sqlite` or `sqlserver`.
     pub dialect: Dialect,
 
     /// Credential key of the connection URL (`postgres://user:password@host:5432/db`,
-    /// `mysql://...`, `sqlite:///path/file.db`). The URL lives in the connection's secret and
+    /// `mysql://...`, `sqlite:///path/file.db`, SQL Server's JDBC form
+    /// `sqlserver://host:1433;database=db;user=u;password={p}`). The URL lives in the connection's secret and
     /// is never logged: error messages redact it.
     #[serde(default = "default_url_credential")]
     pub url_credential: String,

@@ -16,6 +16,11 @@ pub enum BindValue {
     Int(i64),
     Float(f64),
     Text(String),
+    /// Bytes (SQL Server's binary columns, written from base64 text).
+    Bytes(Vec<u8>),
+    /// A null for a binary column: SQL Server types every parameter, even a null, and will
+    /// not convert a text one into bytes.
+    NullBytes,
 }
 
 /// A date-time as RFC 3339 in UTC (`2024-05-01T10:00:00.25Z`). Accepts RFC 3339 with any
@@ -92,9 +97,15 @@ pub fn normalize_row(columns: &[Column], row: &mut Value) {
 /// literal form.
 pub fn bind_value(dialect: Dialect, column: &Column, value: &Value) -> BindValue {
     match (dialect, value) {
+        (Dialect::Sqlserver, Value::Null) if column.class == ColumnClass::Binary => BindValue::NullBytes,
         (_, Value::Null) => BindValue::Null,
         (Dialect::Postgres, Value::String(s)) => BindValue::Text(s.clone()),
         (Dialect::Postgres, other) => BindValue::Text(other.to_string()),
+        // SQL Server: anything into a text column as text (a number bound as a number would
+        // make the server compare the column as numbers).
+        (Dialect::Sqlserver, other) if column.class == ColumnClass::Text && !other.is_string() => {
+            BindValue::Text(scalar_text(other).unwrap_or_else(|| other.to_string()))
+        }
         (_, Value::Bool(b)) => BindValue::Int(i64::from(*b)),
         (_, Value::Number(n)) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => BindValue::Int(i),
@@ -103,6 +114,19 @@ pub fn bind_value(dialect: Dialect, column: &Column, value: &Value) -> BindValue
         },
         (Dialect::Mysql, Value::String(s)) if column.class == ColumnClass::Timestamp => {
             BindValue::Text(to_mysql_datetime(s).unwrap_or_else(|| s.clone()))
+        }
+        // SQL Server: a date-time as RFC 3339 in UTC, which the statement reads through
+        // `DATETIMEOFFSET`; base64 as bytes (text that is not base64 stays text, which SQL
+        // Server refuses for a binary column: the record fails alone).
+        (Dialect::Sqlserver, Value::String(s)) if column.class == ColumnClass::Timestamp => {
+            BindValue::Text(to_rfc3339(s).unwrap_or_else(|| s.clone()))
+        }
+        (Dialect::Sqlserver, Value::String(s)) if column.class == ColumnClass::Binary => {
+            use base64::Engine as _;
+            match base64::engine::general_purpose::STANDARD.decode(s) {
+                Ok(bytes) => BindValue::Bytes(bytes),
+                Err(_) => BindValue::Text(s.clone()),
+            }
         }
         (_, Value::String(s)) => BindValue::Text(s.clone()),
         (_, other) => BindValue::Text(other.to_string()),
@@ -204,6 +228,43 @@ mod tests {
         let injection = "x'); DROP TABLE t; --";
         assert_eq!(
             bind_value(Dialect::Sqlite, &n, &json!(injection)),
+            BindValue::Text(injection.into())
+        );
+    }
+
+    #[test]
+    fn sqlserver_values_bind_by_the_columns_type() {
+        let d = Dialect::Sqlserver;
+        let at = Column::new(d, "at", "datetime2");
+        assert_eq!(
+            bind_value(d, &at, &json!("2024-05-01T12:00:00.25+02:00")),
+            BindValue::Text("2024-05-01T10:00:00.25Z".into())
+        );
+        assert_eq!(
+            bind_value(d, &at, &json!("2024-05-01 10:00:00")),
+            BindValue::Text("2024-05-01T10:00:00Z".into())
+        );
+        let photo = Column::new(d, "photo", "varbinary");
+        assert_eq!(
+            bind_value(d, &photo, &json!("AAEC/w==")),
+            BindValue::Bytes(vec![0, 1, 2, 255])
+        );
+        assert_eq!(
+            bind_value(d, &photo, &json!("not base64!")),
+            BindValue::Text("not base64!".into())
+        );
+        assert_eq!(bind_value(d, &photo, &Value::Null), BindValue::NullBytes);
+        let code = Column::new(d, "code", "nvarchar");
+        assert_eq!(bind_value(d, &code, &json!(42)), BindValue::Text("42".into()));
+        assert_eq!(bind_value(d, &code, &json!(true)), BindValue::Text("true".into()));
+        assert_eq!(bind_value(d, &code, &Value::Null), BindValue::Null);
+        let n = Column::new(d, "n", "bigint");
+        assert_eq!(bind_value(d, &n, &json!(42)), BindValue::Int(42));
+        let ok = Column::new(d, "ok", "bit");
+        assert_eq!(bind_value(d, &ok, &json!(true)), BindValue::Int(1));
+        let injection = "x'); DROP TABLE t; --";
+        assert_eq!(
+            bind_value(d, &code, &json!(injection)),
             BindValue::Text(injection.into())
         );
     }
