@@ -478,6 +478,16 @@ mod tests {
     }
 
     #[test]
+    fn calls_one_after_another_reuse_idle_sandbox_threads() {
+        // Tests running at the same time share the idle threads, so a few may be new; a
+        // thread per call would be 200.
+        let threads: std::collections::HashSet<_> = (0..200)
+            .map(|_| run_one((), bounds(1000), |_| std::thread::current().id()).unwrap())
+            .collect();
+        assert!(threads.len() < 50, "{} threads for 200 calls", threads.len());
+    }
+
+    #[test]
     fn work_runs_on_a_sandbox_thread_not_the_callers() {
         let name = run_one((), bounds(1000), |_| std::thread::current().name().map(str::to_owned)).unwrap();
         assert_eq!(name.as_deref(), Some("sandbox"));
