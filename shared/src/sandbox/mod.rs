@@ -17,8 +17,7 @@
 pub mod guard;
 mod limits;
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -68,9 +67,36 @@ pub struct Bounds {
 
 type Task = Box<dyn FnOnce(&guard::Shared) + Send>;
 
+/// Where a caller leaves a sandbox thread its next task. The thread parks while it is empty,
+/// so a hand-over is one unpark: no channel to build per call, and no spinning while waiting
+/// (which would take CPU from the very thread that is being waited for on a fractional vCPU).
+#[derive(Default)]
+struct Slot {
+    task: Mutex<Option<Task>>,
+    /// Set when the caller lets the thread go (the idle list is full, or it is stranded).
+    closed: AtomicBool,
+}
+
 struct Worker {
-    tasks: mpsc::Sender<Task>,
+    slot: Arc<Slot>,
     shared: Arc<guard::Shared>,
+    thread: std::thread::Thread,
+}
+
+impl Worker {
+    /// Hands `task` to the thread.
+    fn post(&self, task: Task) {
+        *self.slot.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        self.thread.unpark();
+    }
+}
+
+impl Drop for Worker {
+    /// An idle thread ends; a busy one ends after its task (a stranded one never runs again).
+    fn drop(&mut self) {
+        self.slot.closed.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
 }
 
 /// Idle sandbox threads, reused across calls.
@@ -85,24 +111,36 @@ fn take_worker() -> Option<Worker> {
     if let Some(w) = IDLE.lock().unwrap_or_else(|e| e.into_inner()).pop() {
         return Some(w);
     }
-    let (tx, rx) = mpsc::channel::<Task>();
+    let slot = Arc::new(Slot::default());
     let shared = Arc::new(guard::Shared::default());
-    let thread_shared = shared.clone();
-    std::thread::Builder::new()
+    let (thread_slot, thread_shared) = (slot.clone(), shared.clone());
+    let handle = std::thread::Builder::new()
         .name("sandbox".into())
         .stack_size(limits::MAX_STACK + STACK_MARGIN)
         .spawn(move || {
             guard::enter(&thread_shared);
-            while let Ok(task) = rx.recv() {
-                task(&thread_shared);
-                if thread_shared.is_cancelled() {
-                    break;
+            loop {
+                let task = thread_slot.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match task {
+                    Some(task) => {
+                        task(&thread_shared);
+                        if thread_shared.is_cancelled() {
+                            break;
+                        }
+                    }
+                    None if thread_slot.closed.load(Ordering::Acquire) => break,
+                    // A stray unpark only sends it round the loop again.
+                    None => std::thread::park(),
                 }
             }
             guard::leave(&thread_shared);
         })
         .ok()?;
-    Some(Worker { tasks: tx, shared })
+    Some(Worker {
+        slot,
+        shared,
+        thread: handle.thread().clone(),
+    })
 }
 
 fn give_back(worker: Worker) {
@@ -120,7 +158,8 @@ pub const WALL_FACTOR: u32 = 10;
 const POLL: Duration = Duration::from_millis(20);
 
 /// How much longer the item that started at `started` (on the thread's CPU clock at
-/// `cpu_since`, if known) may run before it is out of time.
+/// `cpu_since`, if known) may run before it is out of time. Reads the thread's CPU clock (a
+/// system call) only once the item has one.
 fn time_left(shared: &guard::Shared, started: Instant, cpu_since: Option<u64>, bound: Duration) -> Duration {
     if shared.exceeded().is_some() {
         // It stopped itself on its memory or stack bound and will use no more CPU.
@@ -128,9 +167,9 @@ fn time_left(shared: &guard::Shared, started: Instant, cpu_since: Option<u64>, b
     }
     let wall = started.elapsed();
     let wall_left = (bound * WALL_FACTOR).saturating_sub(wall);
-    let used = match (cpu_since, shared.cpu_nanos()) {
-        (Some(since), Some(now)) => Duration::from_nanos(now.saturating_sub(since)),
-        _ => wall,
+    let used = match cpu_since.and_then(|since| Some((since, shared.cpu_nanos()?))) {
+        Some((since, now)) => Duration::from_nanos(now.saturating_sub(since)),
+        None => wall,
     };
     bound.saturating_sub(used).min(wall_left)
 }
@@ -146,9 +185,31 @@ struct Progress<T> {
     cpu_since: AtomicU64,
     /// Results of the inputs finished so far (pushed outside the bounds, never while armed).
     done: Mutex<Vec<T>>,
+    /// [`RUNNING`] until the task ends, then [`FINISHED`] or [`ENDED_EARLY`].
+    state: AtomicU8,
 }
 
 const NO_CPU_CLOCK: u64 = u64::MAX;
+const RUNNING: u8 = 0;
+/// The task ran every input.
+const FINISHED: u8 = 1;
+/// The task ended before the last input: it was cancelled, or `f` panicked (unwinding builds;
+/// the thread is gone).
+const ENDED_EARLY: u8 = 2;
+
+/// Wakes the caller when a task ends, however it ends (a panic in `f` unwinds through it).
+struct WakeCaller<'a, T> {
+    progress: &'a Progress<T>,
+    caller: std::thread::Thread,
+    state: u8,
+}
+
+impl<T> Drop for WakeCaller<'_, T> {
+    fn drop(&mut self) {
+        self.progress.state.store(self.state, Ordering::Release);
+        self.caller.unpark();
+    }
+}
 
 fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -186,10 +247,16 @@ where
             since: AtomicU64::new(nanos_since_epoch()),
             cpu_since: AtomicU64::new(NO_CPU_CLOCK),
             done: Mutex::new(Vec::with_capacity(n - start)),
+            state: AtomicU8::new(RUNNING),
         });
-        let (finished_tx, finished_rx) = mpsc::channel::<()>();
         let (task_inputs, task_f, task_progress) = (inputs.clone(), f.clone(), progress.clone());
+        let caller = std::thread::current();
         let task: Task = Box::new(move |shared: &guard::Shared| {
+            let mut wake = WakeCaller {
+                progress: &task_progress,
+                caller,
+                state: ENDED_EARLY,
+            };
             for (i, input) in task_inputs[start..].iter().enumerate() {
                 if shared.is_cancelled() {
                     return;
@@ -203,29 +270,45 @@ where
                 guard::disarm();
                 task_progress.done.lock().unwrap_or_else(|e| e.into_inner()).push(out);
             }
-            let _ = finished_tx.send(());
+            wake.state = FINISHED;
         });
-        if worker.tasks.send(task).is_err() {
-            // The thread ended (it cannot, short of a bug); try another.
-            continue;
-        }
+        worker.post(task);
+        // The first wait needs no clock: the item has just started and has its whole bound.
+        let mut first = true;
         loop {
             let watched = progress.current.load(Ordering::Acquire);
             let since = progress.since.load(Ordering::Acquire);
             let cpu_since = Some(progress.cpu_since.load(Ordering::Acquire)).filter(|&c| c != NO_CPU_CLOCK);
             let started = epoch() + Duration::from_nanos(since);
-            let left = time_left(&worker.shared, started, cpu_since, bounds.time);
+            let left = if first {
+                bounds.time
+            } else {
+                time_left(&worker.shared, started, cpu_since, bounds.time)
+            };
+            first = false;
             // Out of time already (`left` is zero): look once more without waiting, then stop it.
-            // A thread that stops itself on a bound sends nothing, so a long item is looked at
-            // every `POLL`.
-            match finished_rx.recv_timeout(left.min(POLL)) {
-                Ok(()) => {
+            // A thread that stops itself on a bound wakes nobody, so a long item is looked at
+            // every `POLL`. A wake-up may also come early (a stray unpark): the state says.
+            if progress.state.load(Ordering::Acquire) == RUNNING && !left.is_zero() {
+                std::thread::park_timeout(left.min(POLL));
+            }
+            match progress.state.load(Ordering::Acquire) {
+                FINISHED => {
                     let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
                     results.extend(done.into_iter().map(Ok));
                     give_back(worker);
                     break;
                 }
-                Err(RecvTimeoutError::Timeout) => {
+                ENDED_EARLY => {
+                    // The task ended without finishing: a panic in `f` (unwinding builds).
+                    let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
+                    results.extend(done.into_iter().map(Ok));
+                    if results.len() < n {
+                        results.push(Err(Exceeded::Unavailable));
+                    }
+                    break;
+                }
+                _ => {
                     let moved_on = progress.current.load(Ordering::Acquire) != watched
                         || progress.since.load(Ordering::Acquire) != since;
                     if moved_on || !time_left(&worker.shared, started, cpu_since, bounds.time).is_zero() {
@@ -248,15 +331,6 @@ where
                             stranded = stranded() + 1
                         );
                         results.push(Err(exceeded));
-                    }
-                    break;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    // The task ended without finishing: a panic in `f` (unwinding builds).
-                    let done = std::mem::take(&mut *progress.done.lock().unwrap_or_else(|e| e.into_inner()));
-                    results.extend(done.into_iter().map(Ok));
-                    if results.len() < n {
-                        results.push(Err(Exceeded::Unavailable));
                     }
                     break;
                 }
@@ -401,6 +475,16 @@ mod tests {
         }
         let out = run_one(0u64, bounds(2000), |n| deep(*n));
         assert_eq!(out, Err(Exceeded::Stack(4 * 1024 * 1024)));
+    }
+
+    #[test]
+    fn calls_one_after_another_reuse_idle_sandbox_threads() {
+        // Tests running at the same time share the idle threads, so a few may be new; a
+        // thread per call would be 200.
+        let threads: std::collections::HashSet<_> = (0..200)
+            .map(|_| run_one((), bounds(1000), |_| std::thread::current().id()).unwrap())
+            .collect();
+        assert!(threads.len() < 50, "{} threads for 200 calls", threads.len());
     }
 
     #[test]
