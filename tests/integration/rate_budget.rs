@@ -144,9 +144,18 @@ async fn eight_workers_on_one_connection_share_one_budget_and_earn_no_429() {
 async fn a_long_pause_shared_by_another_process_defers_the_request_instead_of_sleeping() {
     let env = TestEnv::new().await;
     let hubspot = hubspot_with_limit();
-    let budget = || Arc::new(DynamoBudget::new(env.clients.dynamodb.clone(), &env.table, "conn_paused"));
+    let budget = || {
+        Arc::new(DynamoBudget::new(
+            env.clients.dynamodb.clone(),
+            &env.table,
+            "conn_paused",
+        ))
+    };
     let worker = worker_client(&hubspot.base_url).with_shared_budget(budget());
-    worker.check().await.expect("before any pause, the shared budget lets the check go");
+    worker
+        .check()
+        .await
+        .expect("before any pause, the shared budget lets the check go");
 
     // Another process on the connection was told to wait two minutes, and shared it.
     let other = budget();

@@ -86,14 +86,20 @@ async fn stripe() {
     let mut records = Vec::new();
     let mut state = Some(StreamState::incremental(Some(since)));
     while let Some(current) = state.take() {
-        let page = c.read_page("customers", &current).await.expect("the events feed is read");
+        let page = c
+            .read_page("customers", &current)
+            .await
+            .expect("the events feed is read");
         deleted.extend(page.deleted);
         records.extend(page.records);
         state = page.next;
     }
     assert_eq!(deleted, vec![doomed_id.clone()], "one tombstone, not a fetch");
     assert!(records.iter().all(|r| r["id"] != doomed_id.as_str()), "{records:?}");
-    assert!(records.iter().any(|r| r["id"] == kept["id"]), "the customer created since");
+    assert!(
+        records.iter().any(|r| r["id"] == kept["id"]),
+        "the customer created since"
+    );
 
     // Webhooks: Stripe's event embeds the object. `customer.deleted` (and a draft invoice's
     // `invoice.deleted`) embeds it as it was, so it must be read as a deletion, not as an
@@ -114,7 +120,11 @@ async fn stripe() {
                 assert_eq!((s.as_str(), deleted.as_str()), (stream, id.as_str()), "{event_type}");
             }
             EventRecord::Embedded { stream: s, record } if !deletion => {
-                assert_eq!((s.as_str(), record["id"].as_str()), (stream, Some(id.as_str())), "{event_type}");
+                assert_eq!(
+                    (s.as_str(), record["id"].as_str()),
+                    (stream, Some(id.as_str())),
+                    "{event_type}"
+                );
             }
             other => panic!("{event_type}: {other:?}"),
         }

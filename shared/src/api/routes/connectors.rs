@@ -542,12 +542,12 @@ pub(crate) async fn registry_for_connections<'a>(
     tenant: &str,
     ids: impl IntoIterator<Item = &'a String>,
 ) -> Result<Arc<Registry>, Problem> {
+    // One BatchGetItem for all of them (a flow names two), not a GetItem each.
+    let ids: Vec<&str> = ids.into_iter().map(String::as_str).collect();
     let mut providers = Vec::new();
-    for id in ids {
-        if let Some(c) = deps.connections.get(id).await? {
-            if c.tenant == tenant && deps.registry.get(&c.provider).is_none() {
-                providers.push(c.provider);
-            }
+    for c in deps.connections.get_many(&ids).await?.into_values() {
+        if c.tenant == tenant && deps.registry.get(&c.provider).is_none() && !providers.contains(&c.provider) {
+            providers.push(c.provider);
         }
     }
     if providers.is_empty() {
