@@ -21,7 +21,7 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, FeedOrder, HttpMethod, PaginationSpec, PreflightSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, HttpMethod, PaginationSpec, PreflightSpec,
     StreamSpec, WriteKind, WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
@@ -1104,12 +1104,7 @@ impl ConnectorClient {
         let mut max_cursor = cursor::MaxCursor::new(changes.cursor.kind, state.max_cursor.clone());
         let mut ids: Vec<String> = Vec::new();
         let mut deleted: Vec<String> = Vec::new();
-        // Oldest first, whatever order the feed lists them in.
-        let in_time: Box<dyn Iterator<Item = &Value>> = match changes.order {
-            FeedOrder::OldestFirst => Box::new(items.iter()),
-            FeedOrder::NewestFirst => Box::new(items.iter().rev()),
-        };
-        for item in in_time {
+        for item in &items {
             max_cursor.offer(item.pointer(&changes.cursor.field));
             if changes.only.as_ref().is_some_and(|m| !m.matches(item)) {
                 continue;

@@ -1518,27 +1518,6 @@ pub struct ChangesSpec {
     /// whatever the stream's own pagination.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unpaged: bool,
-
-    /// The order a page lists its items in. A record named twice takes its last change in
-    /// time: a tombstone after an update is a delete, an update after a tombstone a restore.
-    /// Stripe lists events newest first.
-    #[serde(default, skip_serializing_if = "FeedOrder::is_oldest_first")]
-    pub order: FeedOrder,
-}
-
-/// The order of a change feed's items within a page.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FeedOrder {
-    #[default]
-    OldestFirst,
-    NewestFirst,
-}
-
-impl FeedOrder {
-    fn is_oldest_first(&self) -> bool {
-        *self == FeedOrder::OldestFirst
-    }
 }
 
 fn default_primary_key() -> String {

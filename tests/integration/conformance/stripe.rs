@@ -73,8 +73,8 @@ async fn stripe() {
     }
     prove_check(&c).await;
 
-    // The Events API lists newest first: a customer updated and then deleted is one
-    // tombstone, however the two events fall (Stripe stamps events in whole seconds).
+    // A deleted customer's event is a tombstone: listed, not fetched. (This fake lists events
+    // oldest first, where Stripe lists them newest first; see the README.)
     let since = (fake.now_ms() / 1000 - 1).to_string();
     let doomed = fake.insert("customers", json!({"description": "to be deleted"}));
     let doomed_id = doomed["id"].as_str().expect("string ids").to_owned();
