@@ -21,8 +21,8 @@ use super::auth::{now_unix, Authenticator, Credentials, TokenRequestSettings};
 use super::compiled::{CompiledDefinition, CompiledStream, CompiledWrite};
 use super::cursor;
 use super::definition::{
-    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, HttpMethod, PaginationSpec, PreflightSpec,
-    StreamSpec, WriteKind, WriteSpec,
+    AuthSpec, ChangesSpec, ConnectorDefinition, CursorKind, HttpMethod, PaginationSpec, PreflightSpec, StreamSpec,
+    WriteKind, WriteSpec,
 };
 use super::errors::{classify, short_text, ConnectorError, ErrorClass, ErrorKind, Verdict};
 use super::mapping::Selector;
