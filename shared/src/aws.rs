@@ -124,6 +124,34 @@ where
     }
 }
 
+/// A failed SDK call as text for errors and logs: each error in the chain by its `Display`,
+/// joined by `": "`. Never the raw response: the SDK's `DisplayErrorContext` (and `Debug`)
+/// print it whole when a response cannot be parsed, body included, and a body may hold an
+/// item's attributes, a secret's value or a queue message.
+pub fn describe_sdk_error<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    describe_error(err)
+}
+
+/// Any error and its sources, each by its `Display`, joined by `": "` (a part already at the
+/// end of the text is not repeated).
+pub fn describe_error(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let part = e.to_string();
+        if !part.is_empty() && !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = e.source();
+    }
+    text
+}
+
 /// The status code of a raw response, whatever the SDK's response type.
 pub trait HttpStatus {
     fn status_code(&self) -> u16;
@@ -149,6 +177,30 @@ mod tests {
         let err = PutItemError::generic(ErrorMetadata::builder().code(code).message("m").build());
         let raw = HttpResponse::new(StatusCode::try_from(status).expect("valid status"), SdkBody::empty());
         SdkError::service_error(err, raw)
+    }
+
+    #[test]
+    fn a_described_error_names_the_failure_and_never_the_response_body() {
+        use aws_smithy_runtime_api::client::result::SdkError as E;
+        let body = r#"{"Items": [{"secret": {"S": "hunter2-in-the-body"}}]}"#;
+        let raw = HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from(body));
+        let parse = std::io::Error::other("failed to parse JSON: expected start object or null");
+        let err: E<PutItemError, HttpResponse> = E::service_error(PutItemError::unhandled(parse), raw);
+        // What the SDK's own formatting prints, which is why it is not used.
+        assert!(aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+            .to_string()
+            .contains("hunter2-in-the-body"));
+        let text = describe_sdk_error(&err);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("expected start object or null"), "{text}");
+
+        let with_code = service_error("ConditionalCheckFailedException", 400);
+        let text = describe_sdk_error(&with_code);
+        assert!(text.contains("ConditionalCheckFailedException"), "{text}");
+        let raw = HttpResponse::new(StatusCode::try_from(500).unwrap(), SdkBody::from(body));
+        let err: E<PutItemError, HttpResponse> = E::response_error(std::io::Error::other("truncated"), raw);
+        let text = describe_sdk_error(&err);
+        assert!(!text.contains("hunter2") && text.contains("truncated"), "{text}");
     }
 
     #[test]

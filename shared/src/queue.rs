@@ -1,6 +1,5 @@
 //! Messages on the sync queue, and sending them.
 
-use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 
@@ -167,12 +166,12 @@ impl QueueError {
     fn sdk<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
     where
         E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
-        R: crate::aws::HttpStatus + std::fmt::Debug,
+        R: crate::aws::HttpStatus + std::fmt::Debug + 'static,
     {
         QueueError {
             operation,
             failure: crate::aws::classify_sdk_error(&err),
-            message: DisplayErrorContext(err).to_string(),
+            message: crate::aws::describe_sdk_error(&err),
         }
     }
 }
@@ -268,7 +267,7 @@ impl SyncQueue {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(message = "Sending a batch to the sync queue failed.", error = %DisplayErrorContext(e));
+                    tracing::warn!(message = "Sending a batch to the sync queue failed.", error = %crate::aws::describe_sdk_error(&e));
                     failed.extend(base..base + chunk.len());
                 }
             }

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::error::DisplayErrorContext;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -34,12 +33,12 @@ impl SecretError {
     fn aws<E, R>(operation: &'static str, err: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Self
     where
         E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
-        R: crate::aws::HttpStatus + std::fmt::Debug,
+        R: crate::aws::HttpStatus + std::fmt::Debug + 'static,
     {
         SecretError::Aws {
             operation,
             failure: crate::aws::classify_sdk_error(&err),
-            message: DisplayErrorContext(err).to_string(),
+            message: crate::aws::describe_sdk_error(&err),
         }
     }
 

@@ -1142,6 +1142,57 @@ async fn malformed_bodies_unknown_fields_and_bad_ids_are_problem_details() {
     }
 }
 
+/// A tenant's config is any JSON object, kept exactly: keys named like DynamoDB's type tags,
+/// numbers beyond what a DynamoDB number holds, nesting past its 32 levels (schemathesis found
+/// such a config broke every later read of the tenant's connections when it was a map).
+#[tokio::test]
+async fn any_json_config_is_kept_exactly_through_create_read_list_and_update() {
+    let api = Api::new(|_| {}).await;
+    let admin = api.bootstrap("tenant-cfg", Role::Admin, Tier::Enterprise).await;
+    let mut deep = json!("bottom");
+    for _ in 0..40 {
+        deep = json!({"L": [deep]});
+    }
+    let config = json!({
+        "base_url": api.hubspot.base_url, "N": 10147212370429194u64, "L": [[{}], null, [1e300, "x"]],
+        "\u{80}": {"N": -514, "\u{11}\r": true}, "M": {"S": {"BOOL": 0.99999}}, "deep": deep,
+    });
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections",
+            &admin,
+            Some(json!({"id": "conn_cfg", "provider": "hubspot", "config": config,
+                        "credentials": {"access_token": CREDENTIAL}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["config"], config);
+    api.connection(&admin, "conn_plain").await;
+    let r = api.call("GET", "/v1/connections/conn_cfg", &admin, None).await;
+    assert_eq!((r.status, &r.body["config"]), (200, &config), "{}", r.body);
+    let r = api.call("GET", "/v1/connections", &admin, None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["config"], config);
+
+    let patched = json!({"S": [1e-300, {"NULL": true}], "": "empty key", "base_url": api.hubspot.base_url});
+    let r = api
+        .call(
+            "PATCH",
+            "/v1/connections/conn_cfg",
+            &admin,
+            Some(json!({"config": patched})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = api.call("GET", "/v1/connections/conn_cfg", &admin, None).await;
+    assert_eq!((r.status, &r.body["config"]), (200, &patched), "{}", r.body);
+    let r = api.call("GET", "/v1/connections", &admin, None).await;
+    assert_eq!(r.body["items"][0]["config"], patched, "{}", r.body);
+}
+
 #[tokio::test]
 async fn lists_page_through_every_item_once_with_opaque_cursors() {
     let api = Api::new(|_| {}).await;

@@ -228,7 +228,7 @@ pub async fn poll_queue(
             Err(e) => {
                 eprintln!(
                     "connector-sync    cannot poll the sync queue: {}",
-                    aws_sdk_sqs::error::DisplayErrorContext(e)
+                    switchyard::aws::describe_sdk_error(&e)
                 );
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 continue;
@@ -279,7 +279,7 @@ pub async fn poll_queue(
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                    .map_err(|e| switchyard::aws::describe_sdk_error(&e))
             } else {
                 sqs.delete_message()
                     .queue_url(&queue_url)
@@ -287,7 +287,7 @@ pub async fn poll_queue(
                     .send()
                     .await
                     .map(|_| ())
-                    .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())
+                    .map_err(|e| switchyard::aws::describe_sdk_error(&e))
             };
             if let Err(e) = settled {
                 eprintln!("{function:<17} cannot settle message {id}: {e}");

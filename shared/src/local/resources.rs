@@ -285,10 +285,10 @@ pub struct CreateError {
     pub message: String,
 }
 
-fn create_err(resource: &str, e: impl std::error::Error) -> CreateError {
+fn create_err(resource: &str, e: impl std::error::Error + 'static) -> CreateError {
     CreateError {
         resource: resource.to_string(),
-        message: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+        message: crate::aws::describe_error(&e),
     }
 }
 

@@ -32,11 +32,45 @@ pub struct Connection {
     /// ARN of the Secrets Manager secret holding this connection's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_arn: Option<String>,
-    /// Non-secret settings (base URL, account id, ...).
-    #[serde(default)]
+    /// Non-secret settings (base URL, account id, ...). Stored as JSON text (see
+    /// [`config_text`]).
+    #[serde(default, with = "config_text")]
     pub config: serde_json::Map<String, serde_json::Value>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+/// A connection's config in its item: one string attribute holding the JSON text, so any JSON
+/// object a tenant gives is stored exactly. As a DynamoDB map it would not be: a number
+/// DynamoDB cannot hold (over 38 digits, or beyond 1E+125) or nesting deeper than 32 levels
+/// is refused, and an emulator has been seen to mangle map keys named like the type tags
+/// (`N`, `L`). Items written before hold a map, which is still read.
+mod config_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::{Map, Value};
+
+    pub fn serialize<S: Serializer>(config: &Map<String, Value>, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::config_attribute_text(config))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Map<String, Value>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Stored {
+            Text(String),
+            Map(Map<String, Value>),
+        }
+        match Stored::deserialize(deserializer)? {
+            Stored::Text(text) => serde_json::from_str(&text).map_err(serde::de::Error::custom),
+            Stored::Map(map) => Ok(map),
+        }
+    }
+}
+
+/// The `config` attribute's text: the object as compact JSON.
+fn config_attribute_text(config: &serde_json::Map<String, serde_json::Value>) -> String {
+    // A map of JSON values always serialises (its keys are strings).
+    serde_json::to_string(config).unwrap_or_else(|_| "{}".to_string())
 }
 
 /// Webhook verification settings of a connection, stored flat:
@@ -265,10 +299,7 @@ impl ConnectionStore {
         if table::validate_id("connection id", id).is_err() {
             return Ok(false);
         }
-        let config = serde_dynamo::to_attribute_value(config).map_err(|e| StoreError::Invalid {
-            what: "connection config",
-            reason: e.to_string(),
-        })?;
+        let config = AttributeValue::S(config_attribute_text(config));
         let res = self
             .client
             .update_item()
@@ -595,6 +626,36 @@ mod tests {
             let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&conn).unwrap();
             assert_eq!(from_item(item, "k").unwrap(), conn);
         }
+    }
+
+    #[test]
+    fn config_is_stored_as_json_text_exactly_and_a_map_written_before_is_still_read() {
+        let mut conn = connection(Scheme::Stripe, None);
+        // What a DynamoDB map could not hold: keys named like its type tags, a number beyond
+        // its range, nesting deeper than its 32 levels.
+        let mut deep = serde_json::json!("bottom");
+        for _ in 0..40 {
+            deep = serde_json::json!({ "N": deep });
+        }
+        conn.config = serde_json::json!({
+            "N": 10147212370429194u64, "L": [[{}], null, [1e300, "x"]], "S": {"M": true},
+            "deep": deep, "\u{80}": {"N": -514},
+        })
+        .as_object()
+        .cloned()
+        .unwrap();
+        let item: HashMap<String, AttributeValue> = serde_dynamo::to_item(&conn).unwrap();
+        let text = item["config"].as_s().expect("config is one string attribute");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(text).unwrap(),
+            serde_json::Value::Object(conn.config.clone())
+        );
+        assert_eq!(from_item(item.clone(), "k").unwrap(), conn);
+
+        let mut before = item;
+        let old = serde_json::json!({"base_url": "https://api.example.com", "page_size": 50});
+        before.insert("config".into(), serde_dynamo::to_attribute_value(&old).unwrap());
+        assert_eq!(serde_json::Value::Object(from_item(before, "k").unwrap().config), old);
     }
 
     #[test]

@@ -23,8 +23,6 @@ pub mod tenant_connectors;
 pub mod usage;
 pub mod webhook_log;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
-
 /// A failure talking to the table, in the caller's terms.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -56,12 +54,12 @@ impl StoreError {
     ) -> Self
     where
         E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
-        R: crate::aws::HttpStatus + std::fmt::Debug,
+        R: crate::aws::HttpStatus + std::fmt::Debug + 'static,
     {
         StoreError::Dynamo {
             operation,
             failure: crate::aws::classify_sdk_error(&err),
-            message: DisplayErrorContext(err).to_string(),
+            message: crate::aws::describe_sdk_error(&err),
         }
     }
 
@@ -133,7 +131,7 @@ pub(crate) fn written<O, E, R>(
 ) -> Result<bool, StoreError>
 where
     E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: crate::aws::HttpStatus + std::fmt::Debug,
+    R: crate::aws::HttpStatus + std::fmt::Debug + 'static,
 {
     use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     match res {
