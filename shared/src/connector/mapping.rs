@@ -516,6 +516,10 @@ fn num_to_json(n: &jaq_json::Num) -> Value {
 /// Output a jq record selector may produce (a response page's records).
 const SELECTOR_MAX_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
 
+/// CPU time a jq record selector may take over one response page, at least (the deployment's
+/// per-record `MAPPING_TIMEOUT_MS` when that is longer): what compiling a program may take.
+const SELECTOR_MIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Where records are in a response: a JSON pointer or a jq program.
 #[derive(Debug, Clone)]
 pub enum Selector {
@@ -531,12 +535,15 @@ impl Selector {
         if text.is_empty() || text.starts_with('/') {
             Ok(Selector::Pointer(text.to_owned()))
         } else {
-            // A selector reads a whole response page, so its output may be as large as one;
-            // time and stack stay the deployment's.
+            // A selector reads a whole response page, so its output may be as large as one,
+            // and its time is a page's, not a record's (a grade report of a few hundred
+            // students flattened to one record per grade took half a record's 100 ms in a
+            // debug build); stack stays the deployment's.
             let global = Limits::global();
             let limits = Limits {
                 max_output_bytes: global.max_output_bytes.max(SELECTOR_MAX_OUTPUT_BYTES),
                 max_memory_bytes: global.max_memory_bytes.max(4 * SELECTOR_MAX_OUTPUT_BYTES),
+                time: global.time.max(SELECTOR_MIN_TIME),
                 ..*global
             };
             Ok(Selector::Jq(Box::new(Mapping::compile_with(text, &limits)?)))
@@ -712,6 +719,18 @@ mod tests {
         );
         // And the way back gives the record itself.
         assert_eq!(Mapping::compile(".").unwrap().apply(&record).unwrap(), record);
+    }
+
+    #[test]
+    fn a_jq_selector_has_a_pages_time_and_an_endless_one_still_stops() {
+        let Selector::Jq(selector) = Selector::parse(".data[]").unwrap() else {
+            panic!("a jq selector");
+        };
+        assert_eq!(selector.limits().time, Limits::global().time.max(SELECTOR_MIN_TIME));
+        assert!(selector.limits().time >= std::time::Duration::from_secs(2));
+        let endless = Selector::parse("last(repeat(.))").unwrap();
+        let err = endless.select(&json!({"data": []})).unwrap_err();
+        assert!(err.is_bound(), "{err}");
     }
 
     #[test]
