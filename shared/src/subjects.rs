@@ -30,7 +30,10 @@
 //!   address only.
 //! - A webhook delivery queued on SQS when its person is erased is not on the table to erase:
 //!   a retry whose log item is gone is dropped (the item is written before a retry is
-//!   queued), but a first attempt still in the queue is sent and logged again.
+//!   queued), and a first attempt finds the erasure marker the erasure leaves for 14 days
+//!   (SQS's longest retention; see [`crate::store::subjects`]) and is dropped. The marker holds
+//!   the address's digest and the time: like the audit entry, it says that someone with that
+//!   digest was erased, to whoever guesses the address.
 //! - Erasing a person removes the items found and the person's pointers; the pointers other
 //!   addresses hold to a removed item are left (they hold no personal data, events' expire with
 //!   the event's TTL) and are skipped, and removed by that address's own erasure.

@@ -1077,16 +1077,63 @@ async fn a_record_delivery_about_a_person_is_exported_and_erased_by_either_addre
         assert_eq!(payload["data"]["record"]["properties"]["email"], ada.as_str());
     }
 
+    // Two more deliveries wait on the queue for their first attempt, so nothing of them is on
+    // the table yet: one about bob, one about someone else.
+    let carl = format!("carl.{}@example.net", rig.tenant);
+    let about = |email: &str| {
+        OutboundEvent::new(
+            "record.created",
+            NOW,
+            json!({"flow_id": "flow_p", "source_id": "cus_2", "destination_id": "contact-2",
+                "record": {"properties": {"email": email}}}),
+        )
+    };
+    let (about_bob, about_carl) = (about(&bob), about(&carl));
+    for event in [&about_bob, &about_carl] {
+        let queued = rig
+            .publisher
+            .publish(&rig.tenant, std::slice::from_ref(event), (NOW * 1000) as u64)
+            .await;
+        assert_eq!(queued, 1);
+    }
+
     // Erased by the second address; the retry on the queue then finds its log item gone and
-    // is dropped, so the payload is neither sent again nor logged again.
+    // is dropped, so the payload is neither sent again nor logged again. The first attempt
+    // about bob finds his erasure (later than it was queued) and is dropped too; the one about
+    // carl is sent.
     let (status, erased) = rig.call("DELETE", &path(&bob), None).await;
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["erased"]["webhook_deliveries"], 1, "{erased}");
     *endpoint.status.lock().unwrap() = 200;
     rig.clock.advance(30);
-    assert_eq!(rig.deliver_queued().await, 1, "the retry was on the queue");
-    assert_eq!(endpoint.seen.lock().unwrap().len(), 1, "not sent again");
-    assert!(rig.deliveries(&id).await.is_empty(), "not logged again");
+    assert_eq!(
+        rig.deliver_queued().await,
+        3,
+        "the retry and both first attempts were on the queue"
+    );
+    let seen: Vec<String> = endpoint.seen.lock().unwrap().iter().map(|s| s.0.clone()).collect();
+    assert_eq!(
+        seen,
+        vec![event.id.clone(), about_carl.id.clone()],
+        "sent: the first failed attempt, then carl's"
+    );
+    let log = rig.deliveries(&id).await;
+    assert_eq!(log.len(), 1, "only carl's is logged: {log:?}");
+    assert_eq!(log[0]["event_id"], about_carl.id.as_str(), "{log:?}");
+
+    // Bob comes back later: a delivery about him created after the erasure is sent.
+    let back = about(&bob);
+    rig.publisher
+        .publish(&rig.tenant, std::slice::from_ref(&back), ((NOW + 31) * 1000) as u64)
+        .await;
+    assert_eq!(rig.deliver_queued().await, 1);
+    assert_eq!(
+        endpoint.seen.lock().unwrap().last().unwrap().0,
+        back.id,
+        "sent after the erasure"
+    );
+    let (status, erased) = rig.call("DELETE", &path(&bob), None).await;
+    assert_eq!(status, 200, "{erased}");
     for email in [&ada, &bob] {
         assert_eq!(rig.call("GET", &path(email), None).await.0, 404, "{email}");
     }

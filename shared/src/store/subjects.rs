@@ -9,6 +9,12 @@
 //! | webhook delivery (its payload) | `SUBJ#<tenant>#<digest>` | `WHSUB#<subscription>#DLV#<delivery id>` |
 //! | kept outbox delivery | `SUBJ#<tenant>#<digest>` | `OUTBOX#<delivery id>` |
 //! | pointer (pk `PTR#SUBJ#<tenant>#<digest>`, sk `<target pk>\|<target sk>`) | `SUBJ#<tenant>#<digest>` | the target's |
+//! | erasure marker (pk `ERASED#SUBJ#<tenant>#<digest>`, sk `ERASED`) | none | none |
+//!
+//! An **erasure marker** says when a subject was erased, for [`ERASED_MARKER_TTL_SECS`]: a
+//! webhook delivery still on the queue at the erasure (its first attempt, not yet on the
+//! table to erase) finds it and is dropped instead of sending the person's data. It holds the
+//! digest in its key and the time, nothing else.
 //!
 //! An item is indexed on itself under its first address. Each further address (up to
 //! [`MAX_OTHER_ADDRESSES`]) gets a **pointer item** in that address's partition naming the
@@ -32,6 +38,15 @@ pub const MAX_OTHER_ADDRESSES: usize = 10;
 
 /// The pk prefix of pointer items.
 pub const POINTER_PREFIX: &str = "PTR#";
+
+/// The pk prefix of erasure markers, and their sort key.
+const ERASED_PREFIX: &str = "ERASED#";
+const ERASED_SK: &str = "ERASED";
+const ERASED_AT: &str = "erased_at";
+
+/// How long an erasure marker is kept: SQS's longest message retention (14 days), so no
+/// message queued before the erasure can outlive it.
+pub const ERASED_MARKER_TTL_SECS: i64 = 14 * 86_400;
 
 /// The attributes naming a pointer's target.
 const TARGET_PK: &str = "target_pk";
@@ -210,6 +225,52 @@ impl SubjectStore {
             })
             .collect();
         super::batch::get_all(&self.client, &self.table, keys, false).await
+    }
+
+    /// Records that the subject `subject_key` was erased at `now` (one `PutItem`; a later
+    /// erasure moves the time on). See [`ERASED_MARKER_TTL_SECS`].
+    pub async fn mark_erased(&self, subject_key: &str, now: i64) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, AttributeValue::S(format!("{ERASED_PREFIX}{subject_key}")))
+            .item(SK, AttributeValue::S(ERASED_SK.into()))
+            .item(ERASED_AT, AttributeValue::N(now.to_string()))
+            .item(
+                super::table::EXPIRES_AT,
+                AttributeValue::N((now + ERASED_MARKER_TTL_SECS).to_string()),
+            )
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Whether any of these subjects was erased at or after `since` (unix seconds): one
+    /// `BatchGetItem` per 100 subjects, strongly consistent, none for no subjects.
+    pub async fn erased_since(&self, subject_keys: &[String], since: i64) -> Result<bool, StoreError> {
+        if subject_keys.is_empty() {
+            return Ok(false);
+        }
+        let mut wanted: Vec<&String> = subject_keys.iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        let keys = wanted
+            .into_iter()
+            .map(|k| {
+                HashMap::from([
+                    (PK.to_string(), AttributeValue::S(format!("{ERASED_PREFIX}{k}"))),
+                    (SK.to_string(), AttributeValue::S(ERASED_SK.into())),
+                ])
+            })
+            .collect();
+        let markers = super::batch::get_all(&self.client, &self.table, keys, true).await?;
+        Ok(markers.iter().any(|m| {
+            m.get(ERASED_AT)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .is_some_and(|at| at >= since)
+        }))
     }
 
     /// Deletes items by key: one `BatchWriteItem` per 25.

@@ -20,9 +20,25 @@ pub enum Outcome {
     Retrying(u64),
     /// Failed; no more attempts (used up, or the endpoint is disabled).
     Failed,
-    /// The subscription no longer exists, or a retry's delivery log item is gone (its
-    /// person was erased): nothing sent.
+    /// The subscription no longer exists, a retry's delivery log item is gone (its person was
+    /// erased), or a first attempt is about a person erased since it was queued: nothing sent.
     Dropped,
+}
+
+/// Whether a person `d`'s payload names was erased since `d` was created (its `dlv_<ulid>`
+/// id's time; any erasure the marker remembers when the id is not one). One `BatchGetItem`,
+/// and none for a payload that names no one.
+async fn erased_since_queued(deps: &SyncDeps, tenant: &str, d: &DeliveryRef) -> Result<bool, SyncError> {
+    let subjects = crate::subjects::subjects_of_bytes(tenant, d.payload.as_bytes());
+    if subjects.is_empty() {
+        return Ok(false);
+    }
+    let created = d
+        .delivery_id
+        .strip_prefix("dlv_")
+        .and_then(|u| ulid::Ulid::from_string(&u.to_uppercase()).ok())
+        .map_or(0, |u| (u.timestamp_ms() / 1000) as i64);
+    Ok(deps.subjects.erased_since(&subjects, created).await?)
 }
 
 /// One attempt of `d`. `Err` only when the table, the secret or the queue failed (the message
@@ -40,6 +56,12 @@ pub async fn deliver(deps: &SyncDeps, d: &DeliveryRef) -> Result<Outcome, SyncEr
         // the person its payload is about was erased (or it expired), and sending the
         // payload again would bring their data back.
         info!(message = "Webhook delivery's log item is gone (erased or expired); retry dropped.", subscription_id = %d.subscription_id, delivery_id = %d.delivery_id, attempt = d.attempt);
+        return Ok(Outcome::Dropped);
+    }
+    if logged.is_none() && d.attempt == 0 && erased_since_queued(deps, &sub.tenant, d).await? {
+        // A first attempt queued before its person was erased: there was nothing on the
+        // table to erase, and sending it would hand their data on after the erasure.
+        info!(message = "Webhook delivery is about a person erased since it was queued; dropped.", subscription_id = %d.subscription_id, delivery_id = %d.delivery_id);
         return Ok(Outcome::Dropped);
     }
     let mut delivery = logged.unwrap_or_else(|| Delivery {

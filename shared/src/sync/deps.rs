@@ -51,6 +51,8 @@ pub struct SyncDeps {
     pub subscriptions: crate::store::subscriptions::SubscriptionStore,
     /// Emits `job.*` and `record.*` events (and `dead_letter.parked` when parking).
     pub publisher: crate::subscriptions::Publisher,
+    /// Erasure markers: a queued webhook delivery about an erased person is dropped.
+    pub subjects: crate::store::subjects::SubjectStore,
 }
 
 impl SyncDeps {
@@ -103,6 +105,7 @@ impl SyncDeps {
                 (!config.sync_queue_url.is_empty()).then(|| SyncQueue::new(aws.sqs.clone(), &config.sync_queue_url)),
                 config.connection_cache_ttl,
             ),
+            subjects: crate::store::subjects::SubjectStore::new(aws.dynamodb.clone(), &config.table_name),
             secrets,
             clock,
             config,

@@ -578,6 +578,14 @@ pub async fn erase(deps: &ApiDeps, caller: &Caller, subject: &SubjectRef) -> Res
         webhook_outbox: found.outbox.len(),
     };
     deps.subjects.delete_all(&found.keys()).await?;
+    // A webhook delivery about the person still on the queue (its first attempt is not on the
+    // table yet) finds this and is dropped.
+    deps.subjects
+        .mark_erased(
+            &crate::subjects::subject_key(&caller.tenant, &subject.email),
+            deps.clock.now_unix(),
+        )
+        .await?;
     tracing::info!(
         message = "Subject erased.",
         tenant = %caller.tenant,
