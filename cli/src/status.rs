@@ -475,6 +475,7 @@ mod tests {
             continuations: 0,
             last_error: (status == JobStatus::Failed).then(|| "connection refused".to_string()),
             recent_failures: vec![],
+            seen: None,
         };
         let flows = [FlowStatus {
             flow,

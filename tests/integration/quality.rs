@@ -112,6 +112,7 @@ async fn concurrent_jobs_of_one_flow_both_count_in_the_baseline() {
         continuations: 0,
         last_error: None,
         recent_failures: vec![],
+        seen: None,
     };
     for round in 0..5u64 {
         let (first, second) = (job(2 * round), job(2 * round + 1));

@@ -1143,6 +1143,7 @@ async fn replaying_a_failed_job_reopens_it_with_a_fresh_attempt_count() {
         continuations: 0,
         last_error: Some("HubSpot said no".into()),
         recent_failures: vec![],
+        seen: None,
     };
     rig.deps.jobs.put(&job).await.unwrap();
     let envelope = Envelope::new(SyncMessage::SyncJob(SyncJobRef {

@@ -801,3 +801,97 @@ async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_d
         (2, 2)
     );
 }
+
+/// A two-way full run that fails half way hands the ids it had read to its retry, so the
+/// retry's deletion sweep does not fetch those contacts one by one (it fetched every one
+/// before: the soak's retried runs spent seconds on it); a contact deleted meanwhile on a page
+/// not yet read is still found and the delete propagated.
+#[tokio::test]
+async fn a_retried_full_run_sweeps_deletions_without_fetching_what_it_read_before_the_fault() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use switchyard::queue::SyncJobRef;
+    use switchyard::sync::{JobOutcome, SeenIds};
+
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, None).await;
+    link_flows(
+        &rig.deps.link_context(),
+        &a_to_b.id,
+        &b_to_a.id,
+        switchyard::sync::LinkPolicy {
+            rule: ConflictRule::NewestWins,
+            on_delete: switchyard::store::flows::DeleteRule::Propagate,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    seed(&rig.hubspot, 250).await;
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+    assert_eq!(b.count(ObjectType::Contacts), 250);
+
+    // B -> A again: once its first page (100 contacts) is checkpointed, B fails every request.
+    let job = switchyard::sync::start_job(&rig.deps, &b_to_a, "test", None, false)
+        .await
+        .unwrap();
+    let mut job_ref = SyncJobRef {
+        flow_id: b_to_a.id.clone(),
+        job_id: job.job_id.clone(),
+        attempt: 0,
+    };
+    let (faults, armed) = (b.faults.clone(), AtomicBool::new(false));
+    let err = switchyard::sync::run_job(&rig.deps, &job_ref, &switchyard::sync::Unlimited, &|j| {
+        if j.pages == 1 && !armed.swap(true, Ordering::SeqCst) {
+            faults.fail_next(1_000, 500);
+        }
+    })
+    .await
+    .unwrap_err();
+    assert!(err.is_retriable(), "{err}");
+    b.faults.disable();
+    let stored = rig.deps.jobs.get(&b_to_a.id, &job.job_id).await.unwrap().unwrap();
+    assert_eq!(stored.pages, 1);
+    let handed_over = SeenIds::unpack(stored.seen.as_deref());
+    assert_eq!(handed_over.len(), 100, "the first page's ids are handed over");
+
+    // Meanwhile the last contact in B (on the third page, not read yet) is deleted.
+    let last = b
+        .objects(ObjectType::Contacts)
+        .into_iter()
+        .max_by_key(|c| c.id.parse::<u64>().unwrap_or_default())
+        .unwrap();
+    let email = last.get("email").unwrap().to_string();
+    let status = reqwest::Client::new()
+        .delete(format!("{}/crm/v3/objects/contacts/{}", b.base_url, last.id))
+        .bearer_auth(hubspot::TEST_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 204);
+    assert!(!handed_over.contains(&last.id));
+
+    // The retry resumes at page 2 and fetches only the one linked contact it did not read.
+    let fetches = || {
+        b.requests
+            .count_where(|r| r.method == "GET" && r.path.starts_with("/crm/v3/objects/contacts/"))
+    };
+    let before = fetches();
+    job_ref.attempt = 1;
+    let done = match switchyard::sync::run_job(&rig.deps, &job_ref, &switchyard::sync::Unlimited, &|_| {})
+        .await
+        .unwrap()
+    {
+        JobOutcome::Finished(job) => job,
+        other => panic!("the retry did not finish: {other:?}"),
+    };
+    assert_eq!(fetches() - before, 1, "fetched: the deleted contact only");
+    assert_eq!((done.counts.deleted, done.counts.failed), (1, 0), "{:?}", done.counts);
+    assert!(
+        rig.hubspot.find(ObjectType::Contacts, "email", &email).is_none(),
+        "the delete reached A"
+    );
+    assert_eq!(rig.hubspot.count(ObjectType::Contacts), 249);
+    assert_eq!(done.seen, None, "nothing handed over once finished");
+}

@@ -101,6 +101,12 @@ pub struct Job {
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recent_failures: Vec<RecordFailure>,
+    /// A two-way full run handed over (to its next invocation or its retry): the source ids it
+    /// had read, as [`crate::sync::SeenIds`] packs them, so the resumed run's deletion sweep
+    /// does not fetch them one by one. Written at the hand-over only, never at a checkpoint;
+    /// internal (APIs leave it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<String>,
 }
 
 impl Job {
@@ -212,6 +218,7 @@ mod tests {
             continuations: 0,
             last_error: None,
             recent_failures: vec![],
+            seen: None,
         };
         for i in 0..25 {
             job.record_failure(&format!("rec_{i}"), "bad email", i);

@@ -170,15 +170,84 @@ pub async fn sync_deletions(
     Ok(counts)
 }
 
+/// The source ids a full run has read, as 64-bit digests (the first 8 bytes of their
+/// SHA-256: stable across processes and releases, and small enough that a run handing over
+/// to its next invocation or its retry carries them in its job item). Two ids sharing a digest
+/// (about one chance in 2^64 a pair) would let a deleted record go unnoticed until the next
+/// full run.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SeenIds(std::collections::HashSet<u64>);
+
+/// The most digests a job item carries (128 KiB packed, 171 KiB of text, within DynamoDB's
+/// 400 KB item): a larger run hands over this many, and its sweep fetches the rest.
+pub const MAX_HANDED_OVER_IDS: usize = 16_384;
+
+impl SeenIds {
+    fn digest(id: &str) -> u64 {
+        use sha2::{Digest, Sha256};
+        let hash = Sha256::digest(id.as_bytes());
+        u64::from_le_bytes(hash[..8].try_into().expect("8 bytes"))
+    }
+
+    pub fn insert(&mut self, id: &str) {
+        self.0.insert(Self::digest(id));
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains(&Self::digest(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// For the job item: the digests in ascending order, 8 bytes each (little-endian), in
+    /// base64; at most [`MAX_HANDED_OVER_IDS`] of them (the smallest: any subset is correct,
+    /// it only leaves more to fetch). `None` when there are none.
+    pub fn pack(&self) -> Option<String> {
+        use base64::Engine;
+        if self.0.is_empty() {
+            return None;
+        }
+        let mut digests: Vec<u64> = self.0.iter().copied().collect();
+        digests.sort_unstable();
+        digests.truncate(MAX_HANDED_OVER_IDS);
+        let bytes: Vec<u8> = digests.iter().flat_map(|d| d.to_le_bytes()).collect();
+        Some(base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes))
+    }
+
+    /// What [`Self::pack`] wrote; anything else reads as nothing seen (the sweep then fetches
+    /// every candidate, as a run that handed nothing over does).
+    pub fn unpack(text: Option<&str>) -> Self {
+        use base64::Engine;
+        let Some(bytes) = text.and_then(|t| base64::engine::general_purpose::STANDARD_NO_PAD.decode(t).ok()) else {
+            return Self::default();
+        };
+        if bytes.len() % 8 != 0 || bytes.len() / 8 > MAX_HANDED_OVER_IDS {
+            return Self::default();
+        }
+        Self(
+            bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        )
+    }
+}
+
 /// Of the links of `flow` not `seen` in a full run of its source stream, the source ids
 /// `source` no longer finds: records deleted since they were linked (for a stream whose full
 /// read lists every record, `missing_is_deleted`). Each candidate is fetched, so a record a
-/// continued run read in an earlier invocation is not taken for deleted.
+/// continued run read in an earlier invocation and did not hand over is not taken for deleted.
 pub async fn missing_from_full_read(
     flow: &Flow,
     source: &ConnectorClient,
     links: &LinkStore,
-    seen: &std::collections::HashSet<String>,
+    seen: &SeenIds,
 ) -> Result<Vec<String>, SyncError> {
     let mut gone = Vec::new();
     for link in links.list(&flow.id).await? {
@@ -194,4 +263,37 @@ pub async fn missing_from_full_read(
         }
     }
     Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_survive_packing_and_a_bad_or_oversized_text_reads_as_nothing_seen() {
+        let mut seen = SeenIds::default();
+        assert_eq!(seen.pack(), None);
+        for i in 0..1_000 {
+            seen.insert(&format!("contact-{i}"));
+        }
+        let text = seen.pack().unwrap();
+        assert_eq!(text.len(), (8_000usize * 4).div_ceil(3), "8 bytes an id, base64");
+        let back = SeenIds::unpack(Some(&text));
+        assert_eq!(back, seen);
+        assert!(back.contains("contact-999") && !back.contains("contact-1000"));
+        for bad in ["not base64!", "AAAA", ""] {
+            assert!(SeenIds::unpack(Some(bad)).is_empty(), "{bad:?}");
+        }
+        assert!(SeenIds::unpack(None).is_empty());
+
+        // Over the cap: the smallest digests are handed over, every one of them a real id's.
+        let mut many = SeenIds::default();
+        for i in 0..MAX_HANDED_OVER_IDS + 100 {
+            many.insert(&i.to_string());
+        }
+        let kept = SeenIds::unpack(Some(&many.pack().unwrap()));
+        assert_eq!(kept.len(), MAX_HANDED_OVER_IDS);
+        assert!(kept.0.is_subset(&many.0));
+        assert!(kept.0.iter().max() < many.0.difference(&kept.0).min());
+    }
 }

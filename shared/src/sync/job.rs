@@ -79,6 +79,7 @@ pub fn new_job(flow: &Flow, trigger: &str, mode: Option<SyncMode>, now: i64) -> 
         continuations: 0,
         last_error: None,
         recent_failures: vec![],
+        seen: None,
     }
 }
 
@@ -187,11 +188,15 @@ pub async fn run_job(
             .streams
             .get(&flow.source_stream)
             .is_some_and(|s| s.missing_is_deleted && s.fetch.is_some());
-    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // What earlier invocations of this run read, when they handed it over.
+    let mut seen = super::SeenIds::unpack(job.seen.take().as_deref());
     loop {
         if let Some(remaining) = budget.remaining() {
             if remaining < deps.config.time_reserve {
                 job.continuations += 1;
+                if sweep {
+                    job.seen = seen.pack();
+                }
                 job.updated_at = deps.clock.now_unix();
                 deps.jobs.put(&job).await?;
                 deps.queue.send(&SyncMessage::SyncJob(job_ref.clone())).await?;
@@ -201,27 +206,29 @@ pub async fn run_job(
         }
         let mut page = match source.read_page(&flow.source_stream, &state).await {
             Ok(p) => p,
-            Err(e) => return fail(deps, &flow, &mut job, SyncError::Connector(e)).await,
+            Err(e) => {
+                return fail_handing_over(deps, &flow, &mut job, SyncError::Connector(e), sweep.then_some(&seen)).await
+            }
         };
         let now = deps.clock.now_unix();
         if sweep {
-            seen.extend(
-                page.records
-                    .iter()
-                    .filter_map(|r| source.record_id(&flow.source_stream, r)),
-            );
+            for r in &page.records {
+                if let Some(id) = source.record_id(&flow.source_stream, r) {
+                    seen.insert(&id);
+                }
+            }
         }
         let mut deleted = std::mem::take(&mut page.deleted);
         if sweep && page.next.is_none() {
             match super::missing_from_full_read(&flow, &source, &deps.links, &seen).await {
                 Ok(gone) => deleted.extend(gone),
-                Err(e) => return fail(deps, &flow, &mut job, e).await,
+                Err(e) => return fail_handing_over(deps, &flow, &mut job, e, sweep.then_some(&seen)).await,
             }
         }
         let deletes =
             match super::sync_deletions(&flow, &destination, &deps.links, deleted, now, reverse.as_ref()).await {
                 Ok(c) => c,
-                Err(e) => return fail(deps, &flow, &mut job, e).await,
+                Err(e) => return fail_handing_over(deps, &flow, &mut job, e, sweep.then_some(&seen)).await,
             };
         job.counts.deleted += deletes.deleted;
         job.counts.echoes += deletes.echoes;
@@ -243,7 +250,7 @@ pub async fn run_job(
         .await
         {
             Ok(c) => c,
-            Err(e) => return fail(deps, &flow, &mut job, e).await,
+            Err(e) => return fail_handing_over(deps, &flow, &mut job, e, sweep.then_some(&seen)).await,
         };
         crate::subscriptions::emit::records(&deps.publisher, &flow, &counts.changes, now).await;
         crate::subscriptions::emit::records_deleted(
@@ -367,6 +374,20 @@ fn feed_reaches(max_age_secs: Option<u64>, kind: CursorKind, since: &str, now: i
 /// Records the error on the job. A retriable error keeps the job running from its last
 /// checkpoint (the message is tried again); any other fails it.
 async fn fail(deps: &SyncDeps, flow: &Flow, job: &mut Job, error: SyncError) -> Result<JobOutcome, SyncError> {
+    fail_handing_over(deps, flow, job, error, None).await
+}
+
+/// [`fail`], keeping what a two-way full run read for its retry (when the error is retriable).
+async fn fail_handing_over(
+    deps: &SyncDeps,
+    flow: &Flow,
+    job: &mut Job,
+    error: SyncError,
+    seen: Option<&super::SeenIds>,
+) -> Result<JobOutcome, SyncError> {
+    if let Some(seen) = seen.filter(|_| error.is_retriable()) {
+        job.seen = seen.pack();
+    }
     job.last_error = Some(error.to_string());
     job.updated_at = deps.clock.now_unix();
     if !error.is_retriable() {

@@ -18,7 +18,7 @@ mod two_way;
 
 pub use clients::ClientCache;
 pub use defer::{defer_if_circuit_open, open_circuit};
-pub use deletes::{missing_from_full_read, sync_deletions};
+pub use deletes::{missing_from_full_read, sync_deletions, SeenIds, MAX_HANDED_OVER_IDS};
 pub use deps::SyncDeps;
 pub use event::run_inbound_event;
 pub use handler::handle_sqs;

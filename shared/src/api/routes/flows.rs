@@ -113,7 +113,10 @@ pub async fn show(deps: &ApiDeps, caller: &Caller, id: &str, req: &ApiRequest) -
             .ok_or_else(|| Problem::field("jobs", "a whole number from 1 to 50"))?,
     };
     let flow = owned(deps, caller, id).await?;
-    let recent_jobs = deps.jobs.recent(id, jobs).await?;
+    let mut recent_jobs = deps.jobs.recent(id, jobs).await?;
+    for job in &mut recent_jobs {
+        job.seen = None;
+    }
     let anomalies = deps
         .quality
         .get(id)
