@@ -4128,6 +4128,22 @@ async fn a_paypal_webhook_connection_takes_no_secret_and_needs_its_webhook_id() 
     .await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["webhook_scheme"], "paypal", "{}", r.body);
+    // Nor does it take one later.
+    let r = api
+        .call(
+            "POST",
+            "/v1/connections/conn_pp1/rotate-secret",
+            &admin,
+            Some(json!({"webhook_secret": WEBHOOK_SECRET})),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(r.body["errors"][0]["field"], "webhook_secret", "{}", r.body);
+    assert!(
+        r.body["errors"][0]["detail"].as_str().unwrap().contains("certificate"),
+        "{}",
+        r.body
+    );
 }
 
 /// A connection created through the API can wait for its provider's set-up handshake, as the

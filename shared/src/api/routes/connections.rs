@@ -730,6 +730,13 @@ pub async fn rotate_secret(
             field: "webhook_secret".into(),
             detail: "this connection receives no webhooks".into(),
         }),
+        (Some(_), Some(w)) if !w.scheme.uses_secret() => errors.push(FieldError {
+            field: "webhook_secret".into(),
+            detail: format!(
+                "the {} scheme signs with the provider's certificate: there is no secret to rotate",
+                w.scheme.name()
+            ),
+        }),
         _ => {}
     }
     if !errors.is_empty() {
