@@ -45,7 +45,7 @@ mod handshake;
 mod headers;
 mod hubspot;
 mod intuit;
-mod json_scan;
+pub(crate) mod json_scan;
 mod linear;
 mod mailchimp;
 pub mod paypal;
