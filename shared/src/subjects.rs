@@ -162,7 +162,7 @@ fn emails_in_value(value: &serde_json::Value, out: &mut Vec<String>) {
 pub fn first_email_in_value(value: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
     match value {
-        Value::String(s) => emails_in_text(s).into_iter().next(),
+        Value::String(s) => next_email(s.as_bytes(), &mut 0),
         Value::Array(items) => items.iter().find_map(first_email_in_value),
         Value::Object(map) => map.values().find_map(first_email_in_value),
         _ => None,
@@ -170,11 +170,14 @@ pub fn first_email_in_value(value: &serde_json::Value) -> Option<String> {
 }
 
 /// The first address in a body. A body with `%40` (form-encoded) is percent-decoded first.
+/// The same address as the first of [`emails_in_bytes`], found without reading past it.
 pub fn first_email_in_bytes(body: &[u8]) -> Option<String> {
-    if !body.contains(&b'@') && !contains(body, b"%40") {
-        return None;
+    if contains(body, b"%40") {
+        let decoded: Vec<u8> = percent_encoding::percent_decode(body).collect();
+        next_email(&decoded, &mut 0)
+    } else {
+        next_email(body, &mut 0)
     }
-    emails_in_bytes(body).into_iter().next()
 }
 
 /// Every address in a body, lower-cased, in order of first appearance.
@@ -200,7 +203,7 @@ pub fn text_holds(text: &str, email: &str) -> bool {
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
+    memchr::memmem::find(haystack, needle).is_some()
 }
 
 fn local_char(b: u8) -> bool {
@@ -217,9 +220,19 @@ fn domain_char(b: u8) -> bool {
 fn scan(bytes: &[u8]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let mut at = 0;
-    while let Some(offset) = bytes[at..].iter().position(|b| *b == b'@') {
-        let i = at + offset;
-        at = i + 1;
+    while let Some(email) = next_email(bytes, &mut at) {
+        if !out.contains(&email) {
+            out.push(email);
+        }
+    }
+    out
+}
+
+/// The next address (lower-cased) around an `@` at or after `*at`; `*at` moves past that `@`.
+fn next_email(bytes: &[u8], at: &mut usize) -> Option<String> {
+    while let Some(offset) = memchr::memchr(b'@', &bytes[*at..]) {
+        let i = *at + offset;
+        *at = i + 1;
         let mut start = i;
         while start > 0 && local_char(bytes[start - 1]) {
             start -= 1;
@@ -234,23 +247,26 @@ fn scan(bytes: &[u8]) -> Vec<String> {
         while end > i + 1 && matches!(bytes[end - 1], b'.' | b'-') {
             end -= 1;
         }
-        if start == i || end <= i + 1 {
+        if start == i || end <= i + 1 || end - start > MAX_EMAIL || !domain_ok(&bytes[i + 1..end]) {
             continue;
         }
-        let domain = &bytes[i + 1..end];
-        let labels: Vec<&[u8]> = domain.split(|b| *b == b'.').collect();
-        let tld_ok = labels
-            .last()
-            .is_some_and(|t| t.len() >= 2 && t.iter().all(u8::is_ascii_alphabetic));
-        if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) || !tld_ok || end - start > MAX_EMAIL {
-            continue;
-        }
-        let email = String::from_utf8_lossy(&bytes[start..end]).to_ascii_lowercase();
-        if !out.contains(&email) {
-            out.push(email);
-        }
+        return Some(String::from_utf8_lossy(&bytes[start..end]).to_ascii_lowercase());
     }
-    out
+    None
+}
+
+/// At least two dot-separated labels, none empty, the last at least two letters.
+fn domain_ok(domain: &[u8]) -> bool {
+    let mut labels = 0;
+    let mut last: &[u8] = &[];
+    for label in domain.split(|b| *b == b'.') {
+        if label.is_empty() {
+            return false;
+        }
+        labels += 1;
+        last = label;
+    }
+    labels >= 2 && last.len() >= 2 && last.iter().all(u8::is_ascii_alphabetic)
 }
 
 #[cfg(test)]
@@ -292,6 +308,26 @@ mod tests {
         );
         assert_eq!(first_email_in_bytes(b"{\"handle\":\"@ada\",\"at\":\"x@y\"}"), None);
         assert_eq!(first_email_in_bytes(b""), None);
+    }
+
+    #[test]
+    fn the_first_address_skips_what_is_not_one_and_matches_the_full_scan() {
+        for body in [
+            &b"{\"handle\":\"@ada\",\"at\":\"x@y\",\"e\":\"Bob@Example.org\",\"f\":\"ada@example.com\"}"[..],
+            b"a@b.c1 .ada@-x.example.com- z@x..com y@example.com",
+            b"to=ada%40example.com&cc=bob@example.org",
+            b"no address here",
+        ] {
+            assert_eq!(first_email_in_bytes(body), emails_in_bytes(body).into_iter().next());
+        }
+        assert_eq!(
+            first_email_in_bytes(b"{\"handle\":\"@ada\",\"at\":\"x@y\",\"e\":\"Bob@Example.org\"}").as_deref(),
+            Some("bob@example.org")
+        );
+        assert_eq!(
+            first_email_in_bytes(b"to=ada%40example.com&cc=bob@example.org").as_deref(),
+            Some("ada@example.com")
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!   an arbitrary delivery; with the high bit of the first byte set, the delivery is signed
 //!   with [`crate::webhook::sign`] first and must then verify.
 //! * [`webhook_extract`]: every scheme's event id and type extraction; the events must keep
-//!   the documented bounds (id length, type length, batch size).
+//!   the documented bounds (id length, type length, batch size), and the receiver's fast JSON
+//!   scan must read the body as serde_json does whenever it answers.
 //! * [`connector_definition`]: the connector definition parser and validator (YAML or JSON);
 //!   a definition that loads must come back unchanged through its own JSON serialisation.
 //! * [`request_template`]: `{{ name }}` templates and request templates rendered against

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::crypto::sha256_hex;
 use super::form;
+use super::json_scan;
 use super::request::WebhookRequest;
 use super::scheme::Scheme;
 use super::standard;
@@ -169,8 +170,24 @@ fn json_document<'a>(scheme: &Scheme, req: &WebhookRequest<'a>) -> Option<Cow<'a
 ///
 /// UTF-8 is checked once over the whole body (std's check runs at memory speed over ASCII), so
 /// that serde_json reads a `&str` and does not check each string again.
+///
+/// Most documents are read by [`json_scan::well_formed`], which answers only when certain;
+/// serde_json decides the rest and words every error.
 pub(crate) fn check_json(bytes: &[u8]) -> Result<(), ExtractError> {
-    serde_json::from_str::<WellFormed>(utf8(bytes)?)
+    let text = utf8(bytes)?;
+    if json_scan::well_formed(text) {
+        debug_assert!(
+            check_json_serde(text).is_ok(),
+            "json_scan accepted what serde_json refuses"
+        );
+        return Ok(());
+    }
+    check_json_serde(text)
+}
+
+/// [`check_json`] by serde_json alone.
+pub(crate) fn check_json_serde(text: &str) -> Result<(), ExtractError> {
+    serde_json::from_str::<WellFormed>(text)
         .map(|_| ())
         .map_err(|e| json_error(&e))
 }
@@ -183,18 +200,37 @@ fn utf8(bytes: &[u8]) -> Result<&str, ExtractError> {
 /// Checks a whole JSON document as [`check_json`] does and, in the same pass, returns the raw
 /// values of the named top-level fields when the document is an object (all `None` for any
 /// other document). One pass instead of a check and a read: on the receiver's hot path the
-/// body is the largest thing it touches.
+/// body is the largest thing it touches. Most documents are read by [`json_scan::top_fields`],
+/// which answers only when certain; serde_json decides the rest and words every error.
 pub(crate) fn top_fields<'a, const N: usize>(
     bytes: &'a [u8],
     names: [&'static str; N],
 ) -> Result<TopFields<'a, N>, ExtractError> {
-    let mut de = serde_json::Deserializer::from_str(utf8(bytes)?);
+    let text = utf8(bytes)?;
+    if let Some(found) = json_scan::top_fields(text, names) {
+        debug_assert_eq!(
+            top_fields_serde(text, names).as_ref(),
+            Ok(&found),
+            "json_scan and serde_json read the document differently"
+        );
+        return Ok(found);
+    }
+    top_fields_serde(text, names)
+}
+
+/// [`top_fields`] by serde_json alone.
+pub(crate) fn top_fields_serde<'a, const N: usize>(
+    text: &'a str,
+    names: [&'static str; N],
+) -> Result<TopFields<'a, N>, ExtractError> {
+    let mut de = serde_json::Deserializer::from_str(text);
     serde::Deserializer::deserialize_any(&mut de, TopFieldsVisitor { names })
         .and_then(|found| de.end().map(|()| found))
         .map_err(|e| json_error(&e))
 }
 
 /// What [`top_fields`] found: whether the document is an object, and each named field.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct TopFields<'a, const N: usize> {
     pub(crate) is_object: bool,
     pub(crate) values: [Field<'a>; N],

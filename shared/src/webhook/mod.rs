@@ -45,6 +45,7 @@ mod handshake;
 mod headers;
 mod hubspot;
 mod intuit;
+pub(crate) mod json_scan;
 mod linear;
 mod mailchimp;
 pub mod paypal;
