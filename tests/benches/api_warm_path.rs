@@ -307,21 +307,33 @@ async fn run() {
         _ => (true, true),
     };
     let bench_ref = &bench;
-    let mut list = measure(bench_ref, "GET /v1/flows", warmup, if run_list { n } else { 0 }, |_| async move {
-        let (status, body) = bench_ref.call("GET", "/v1/flows", None).await;
-        if status == 200 {
-            let page: Value = serde_json::from_str(&body).expect("a JSON page");
-            let items = page["items"].as_array().map_or(0, Vec::len);
-            assert!(items >= flows.min(20), "the page lists the seeded flows: {body}");
-        }
-        (status, body)
-    })
+    let mut list = measure(
+        bench_ref,
+        "GET /v1/flows",
+        warmup,
+        if run_list { n } else { 0 },
+        |_| async move {
+            let (status, body) = bench_ref.call("GET", "/v1/flows", None).await;
+            if status == 200 {
+                let page: Value = serde_json::from_str(&body).expect("a JSON page");
+                let items = page["items"].as_array().map_or(0, Vec::len);
+                assert!(items >= flows.min(20), "the page lists the seeded flows: {body}");
+            }
+            (status, body)
+        },
+    )
     .await;
-    let mut create = measure(bench_ref, "POST /v1/flows", warmup, if run_create { n } else { 0 }, |i| async move {
-        bench_ref
-            .call("POST", "/v1/flows", Some(&flow_body(&format!("flow_bench_{i:05}"))))
-            .await
-    })
+    let mut create = measure(
+        bench_ref,
+        "POST /v1/flows",
+        warmup,
+        if run_create { n } else { 0 },
+        |i| async move {
+            bench_ref
+                .call("POST", "/v1/flows", Some(&flow_body(&format!("flow_bench_{i:05}"))))
+                .await
+        },
+    )
     .await;
 
     println!(

@@ -211,10 +211,7 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     };
     // Both connections in one read (one BatchGetItem), used twice: for the tenant's own
     // connectors beside the built-in ones, and by the flow's checks (tenant included).
-    let found = deps
-        .connections
-        .get_many(&[&draft.source, &draft.destination])
-        .await?;
+    let found = deps.connections.get_many(&[&draft.source, &draft.destination]).await?;
     let registry = super::connectors::registry_for_connections(deps, &caller.tenant, &found).await?;
     let flow = build_flow_with(&registry, found, &deps.flows, draft, deps.clock.now_unix())
         .await
