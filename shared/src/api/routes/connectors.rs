@@ -545,10 +545,10 @@ pub(crate) async fn registry_for_connections(
     tenant: &str,
     connections: &HashMap<String, Connection>,
 ) -> Result<Arc<Registry>, Problem> {
-    let mut providers: Vec<&str> = Vec::new();
+    let mut providers: Vec<String> = Vec::new();
     for c in connections.values() {
-        if c.tenant == tenant && deps.registry.get(&c.provider).is_none() && !providers.contains(&c.provider.as_str()) {
-            providers.push(&c.provider);
+        if c.tenant == tenant && deps.registry.get(&c.provider).is_none() && !providers.contains(&c.provider) {
+            providers.push(c.provider.clone());
         }
     }
     if providers.is_empty() {
@@ -556,6 +556,6 @@ pub(crate) async fn registry_for_connections(
     }
     Ok(deps
         .tenant_connectors
-        .registry_for(&deps.registry, tenant, providers.iter().copied())
+        .registry_for(&deps.registry, tenant, providers.iter().map(String::as_str))
         .await?)
 }
