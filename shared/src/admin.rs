@@ -156,9 +156,26 @@ fn reject(field: &'static str, message: impl Into<String>) -> FlowRejection {
 /// call this): the mapping compiles and maps the samples within its bounds, both connections
 /// exist and belong to the draft's tenant (another tenant's connection is reported as missing),
 /// the source connector has the stream and the destination connector the write operation.
+/// Both connections are read in one `BatchGetItem`; see [`build_flow_with`] for a caller that
+/// has read them already.
 pub async fn build_flow(
     registry: &crate::connector::Registry,
     connections: &ConnectionStore,
+    flows: &crate::store::flows::FlowStore,
+    draft: FlowDraft,
+    now: i64,
+) -> Result<crate::store::flows::Flow, FlowRejection> {
+    let found = connections.get_many(&[&draft.source, &draft.destination]).await?;
+    build_flow_with(registry, found, flows, draft, now).await
+}
+
+/// [`build_flow`] with the draft's connections already read (by id, as
+/// [`ConnectionStore::get_many`] returns them; a missing one is simply absent). The API reads
+/// them once for both the tenant's connectors and these checks. The checks are the same and run
+/// in the same order; whose connection it is is checked here, not by the caller.
+pub async fn build_flow_with(
+    registry: &crate::connector::Registry,
+    mut found: std::collections::HashMap<String, Connection>,
     flows: &crate::store::flows::FlowStore,
     draft: FlowDraft,
     now: i64,
@@ -189,8 +206,6 @@ pub async fn build_flow(
             ));
         }
     }
-    // Both connections in one read.
-    let mut found = connections.get_many(&[&draft.source, &draft.destination]).await?;
     let owned = |c: Option<Connection>| c.filter(|c| c.tenant == draft.tenant);
     let source = owned(found.get(&draft.source).cloned())
         .ok_or_else(|| reject("source", format!("connection {} does not exist", draft.source)))?;

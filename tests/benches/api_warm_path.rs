@@ -6,6 +6,7 @@
 //!     cargo bench --workspace --bench api_warm_path                    # 1,000 requests a route
 //!     API_BENCH_REQUESTS=200 cargo bench --workspace --bench api_warm_path
 //!     cargo test --workspace --bench api_warm_path -- --bench          # the same, dev profile
+//!     API_BENCH_ROUTES=create target/release/deps/api_warm_path-* --bench  # one route, for perf
 //!
 //! - **Latency** is the wall time of one `handle` call, moto's answers included (moto is a
 //!   Python server on loopback, far slower than DynamoDB: the latency is moto's, not ours).
@@ -298,22 +299,41 @@ async fn run() {
         assert_eq!(status, 201, "{body}");
     }
 
+    // `API_BENCH_ROUTES=list` or `=create` measures that route only (a profile of one route).
+    let routes = std::env::var("API_BENCH_ROUTES").unwrap_or_default();
+    let (run_list, run_create) = match routes.as_str() {
+        "list" => (true, false),
+        "create" => (false, true),
+        _ => (true, true),
+    };
     let bench_ref = &bench;
-    let mut list = measure(bench_ref, "GET /v1/flows", warmup, n, |_| async move {
-        let (status, body) = bench_ref.call("GET", "/v1/flows", None).await;
-        if status == 200 {
-            let page: Value = serde_json::from_str(&body).expect("a JSON page");
-            let items = page["items"].as_array().map_or(0, Vec::len);
-            assert!(items >= flows.min(20), "the page lists the seeded flows: {body}");
-        }
-        (status, body)
-    })
+    let mut list = measure(
+        bench_ref,
+        "GET /v1/flows",
+        warmup,
+        if run_list { n } else { 0 },
+        |_| async move {
+            let (status, body) = bench_ref.call("GET", "/v1/flows", None).await;
+            if status == 200 {
+                let page: Value = serde_json::from_str(&body).expect("a JSON page");
+                let items = page["items"].as_array().map_or(0, Vec::len);
+                assert!(items >= flows.min(20), "the page lists the seeded flows: {body}");
+            }
+            (status, body)
+        },
+    )
     .await;
-    let mut create = measure(bench_ref, "POST /v1/flows", warmup, n, |i| async move {
-        bench_ref
-            .call("POST", "/v1/flows", Some(&flow_body(&format!("flow_bench_{i:05}"))))
-            .await
-    })
+    let mut create = measure(
+        bench_ref,
+        "POST /v1/flows",
+        warmup,
+        if run_create { n } else { 0 },
+        |i| async move {
+            bench_ref
+                .call("POST", "/v1/flows", Some(&flow_body(&format!("flow_bench_{i:05}"))))
+                .await
+        },
+    )
     .await;
 
     println!(
@@ -331,6 +351,15 @@ async fn run() {
             "through the keep-alive proxy, connections reused as against DynamoDB"
         }
     );
+    if !run_create || !run_list {
+        // One route measured: its figures only, no verdict on the target.
+        if run_list {
+            list.print();
+        } else {
+            create.print();
+        }
+        return;
+    }
     list.print();
     create.print();
     let reads = list.dynamodb.values().sum::<usize>() as f64 / n as f64;

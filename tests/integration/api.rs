@@ -1008,6 +1008,36 @@ async fn a_read_is_two_dynamodb_calls_the_key_check_and_the_count_being_one_writ
 }
 
 #[tokio::test]
+async fn a_flows_create_reads_its_connections_once_four_dynamodb_calls_in_all() {
+    let api = Api::new(|_| {}).await;
+    let key = api.bootstrap("tenant-create-calls", Role::Editor, Tier::Free).await;
+    api.connection(&key, "conn_a").await;
+    api.connection(&key, "conn_b").await;
+    for id in ["flow_one", "flow_two"] {
+        api.env.counter.reset();
+        api.flow(&key, id, "conn_a", "conn_b").await;
+        let calls: std::collections::BTreeMap<String, usize> = api
+            .env
+            .counter
+            .snapshot()
+            .into_iter()
+            .filter(|(op, _)| op.starts_with("DynamoDB."))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("DynamoDB.BatchGetItem".to_string(), 1),
+                ("DynamoDB.PutItem".to_string(), 2),
+                ("DynamoDB.UpdateItem".to_string(), 1)
+            ]
+            .into(),
+            "the key check, one read of both connections (for the tenant's connectors and the \
+             flow's checks alike), the flow and its audit entry"
+        );
+    }
+}
+
+#[tokio::test]
 async fn refused_keys_write_nothing_and_a_keys_old_window_counters_are_removed() {
     let api = Api::new(|_| {}).await;
     let key = api.bootstrap("tenant-win", Role::Viewer, Tier::Free).await;

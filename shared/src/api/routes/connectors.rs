@@ -19,6 +19,7 @@
 //! Another tenant's connector is a 404 on every route, and unknown to connection and flow
 //! creation.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -27,6 +28,7 @@ use super::super::auth::Caller;
 use super::super::pagination::{page_of, PageRequest};
 use super::super::{ApiDeps, ApiRequest, ApiResponse, FieldError, Problem};
 use crate::connector::{ConnectorDefinition, Registry};
+use crate::store::connections::Connection;
 use crate::store::tenant_connectors::{ConnectorVersion, TenantConnector};
 
 /// What a connector offers.
@@ -535,19 +537,18 @@ impl VersionView {
     }
 }
 
-/// `registry` with the tenant's own connectors that its connections `ids` use (another
-/// tenant's connections, and unknown ones, add nothing: flow validation reports them).
-pub(crate) async fn registry_for_connections<'a>(
+/// `registry` with the tenant's own connectors that the `connections` (as read, by id) use:
+/// another tenant's connections, and unknown ones, add nothing (flow validation reports them).
+/// The caller reads the connections once and hands the same map on to the flow's checks.
+pub(crate) async fn registry_for_connections(
     deps: &ApiDeps,
     tenant: &str,
-    ids: impl IntoIterator<Item = &'a String>,
+    connections: &HashMap<String, Connection>,
 ) -> Result<Arc<Registry>, Problem> {
-    // One BatchGetItem for all of them (a flow names two), not a GetItem each.
-    let ids: Vec<&str> = ids.into_iter().map(String::as_str).collect();
-    let mut providers = Vec::new();
-    for c in deps.connections.get_many(&ids).await?.into_values() {
+    let mut providers: Vec<String> = Vec::new();
+    for c in connections.values() {
         if c.tenant == tenant && deps.registry.get(&c.provider).is_none() && !providers.contains(&c.provider) {
-            providers.push(c.provider);
+            providers.push(c.provider.clone());
         }
     }
     if providers.is_empty() {

@@ -1,4 +1,4 @@
-//! `/v1/flows`: create (checked by [`crate::admin::build_flow`], as the CLI checks), list,
+//! `/v1/flows`: create (checked by [`crate::admin::build_flow_with`], as the CLI checks), list,
 //! show, update, pause, resume, and run (a sync job enqueued like the dispatcher's).
 
 use serde::{Deserialize, Serialize};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::super::pagination::{PageBody, PageRequest};
 use super::super::{ApiDeps, ApiRequest, ApiResponse, Caller, Problem};
 use super::Patch;
-use crate::admin::{build_flow, check_mapping_text, FlowDraft, FlowRejection};
+use crate::admin::{build_flow_with, check_mapping_text, FlowDraft, FlowRejection};
 use crate::queue::{SyncJobRef, SyncMessage};
 use crate::store::flows::{Flow, SyncMode};
 use crate::store::jobs::Job;
@@ -212,10 +212,11 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
         event_types: body.event_types,
         lookups: body.lookups,
     };
-    // The tenant's own connectors beside the built-in ones.
-    let registry =
-        super::connectors::registry_for_connections(deps, &caller.tenant, [&draft.source, &draft.destination]).await?;
-    let flow = build_flow(&registry, &deps.connections, &deps.flows, draft, deps.clock.now_unix())
+    // Both connections in one read (one BatchGetItem), used twice: for the tenant's own
+    // connectors beside the built-in ones, and by the flow's checks (tenant included).
+    let found = deps.connections.get_many(&[&draft.source, &draft.destination]).await?;
+    let registry = super::connectors::registry_for_connections(deps, &caller.tenant, &found).await?;
+    let flow = build_flow_with(&registry, found, &deps.flows, draft, deps.clock.now_unix())
         .await
         .map_err(rejection)?;
     deps.flows.create(&flow).await?;
