@@ -480,7 +480,7 @@ fn to_json(val: Val, budget: &mut OutputBudget) -> Result<Value, MappingError> {
         }
         Val::TStr(bytes) | Val::BStr(bytes) => {
             budget.spend(bytes.len() + 2)?;
-            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+            Value::String(bytes_to_string(*bytes))
         }
         Val::Arr(items) => {
             budget.spend(2 + items.len())?;
@@ -496,7 +496,7 @@ fn to_json(val: Val, budget: &mut OutputBudget) -> Result<Value, MappingError> {
             let mut out = Map::new();
             for (k, v) in jaq_json::Rc::unwrap_or_clone(map) {
                 let key = match k {
-                    Val::TStr(bytes) | Val::BStr(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+                    Val::TStr(bytes) | Val::BStr(bytes) => bytes_to_string(*bytes),
                     other => return Err(MappingError::NotJson(format!("object key {other} is not a string"))),
                 };
                 budget.spend(key.len() + 4)?;
@@ -505,6 +505,12 @@ fn to_json(val: Val, budget: &mut OutputBudget) -> Result<Value, MappingError> {
             Value::Object(out)
         }
     })
+}
+
+/// A jaq string as a `String`: its buffer is taken over when jaq holds no other reference to
+/// it (no copy), and invalid UTF-8 is replaced as before.
+fn bytes_to_string(bytes: bytes::Bytes) -> String {
+    String::from_utf8(Vec::from(bytes)).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 fn num_to_json(n: &jaq_json::Num) -> Value {
