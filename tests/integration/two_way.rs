@@ -738,10 +738,8 @@ async fn edit(hub: &FakeHandle<hubspot::Hubspot>, email: &str, field: &str, valu
 /// write the rename to B's deleted contact (an update HubSpot refuses, or with an upsert, the
 /// contact brought back); it leaves it to B -> A, whose full run finds B's contact gone and
 /// deletes A's by the link's `propagate`. Both sides end without it, with no failure.
-#[tokio::test]
-async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_delete_wins() {
-    let rig = Rig::new().await;
-    let (b, a_to_b, b_to_a) = linked(&rig, None).await;
+/// Links the two flows newest-wins, with deletes propagated.
+async fn link_propagating_deletes(rig: &Rig, a_to_b: &Flow, b_to_a: &Flow) {
     link_flows(
         &rig.deps.link_context(),
         &a_to_b.id,
@@ -754,19 +752,31 @@ async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_d
     )
     .await
     .unwrap();
-    seed(&rig.hubspot, 3).await;
-    rig.run_flow(&a_to_b, None).await;
-    rig.run_flow(&b_to_a, None).await;
+}
 
-    let b_id = b.find(ObjectType::Contacts, "email", "p1@example.com").unwrap().id;
+/// Deletes a contact through the portal's API, as a person would.
+async fn delete_contact(hub: &FakeHandle<hubspot::Hubspot>, id: &str) {
     let status = reqwest::Client::new()
-        .delete(format!("{}/crm/v3/objects/contacts/{b_id}", b.base_url))
+        .delete(format!("{}/crm/v3/objects/contacts/{id}", hub.base_url))
         .bearer_auth(hubspot::TEST_TOKEN)
         .send()
         .await
         .unwrap()
         .status();
     assert_eq!(status.as_u16(), 204);
+}
+
+#[tokio::test]
+async fn a_change_to_a_record_deleted_on_the_other_side_is_not_written_and_the_delete_wins() {
+    let rig = Rig::new().await;
+    let (b, a_to_b, b_to_a) = linked(&rig, None).await;
+    link_propagating_deletes(&rig, &a_to_b, &b_to_a).await;
+    seed(&rig.hubspot, 3).await;
+    rig.run_flow(&a_to_b, None).await;
+    rig.run_flow(&b_to_a, None).await;
+
+    let b_id = b.find(ObjectType::Contacts, "email", "p1@example.com").unwrap().id;
+    delete_contact(&b, &b_id).await;
     rename(&rig.hubspot, "p1@example.com", "Renamed").await;
     let b_writes = b.writes();
 
@@ -814,18 +824,7 @@ async fn a_retried_full_run_sweeps_deletions_without_fetching_what_it_read_befor
 
     let rig = Rig::new().await;
     let (b, a_to_b, b_to_a) = linked(&rig, None).await;
-    link_flows(
-        &rig.deps.link_context(),
-        &a_to_b.id,
-        &b_to_a.id,
-        switchyard::sync::LinkPolicy {
-            rule: ConflictRule::NewestWins,
-            on_delete: switchyard::store::flows::DeleteRule::Propagate,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    link_propagating_deletes(&rig, &a_to_b, &b_to_a).await;
     seed(&rig.hubspot, 250).await;
     rig.run_flow(&a_to_b, None).await;
     rig.run_flow(&b_to_a, None).await;
@@ -862,14 +861,7 @@ async fn a_retried_full_run_sweeps_deletions_without_fetching_what_it_read_befor
         .max_by_key(|c| c.id.parse::<u64>().unwrap_or_default())
         .unwrap();
     let email = last.get("email").unwrap().to_string();
-    let status = reqwest::Client::new()
-        .delete(format!("{}/crm/v3/objects/contacts/{}", b.base_url, last.id))
-        .bearer_auth(hubspot::TEST_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status.as_u16(), 204);
+    delete_contact(&b, &last.id).await;
     assert!(!handed_over.contains(&last.id));
 
     // The retry resumes at page 2 and fetches only the one linked contact it did not read.
