@@ -157,6 +157,10 @@ impl Mapping {
         if nesting_depth(jq) > limits.max_nesting {
             return Err(MappingError::TooDeep(limits.max_nesting));
         }
+        // The standard library is parsed here, on the caller's thread, the first time: a
+        // sandbox thread stranded half way through the one-time parse would leave every later
+        // compile in this process waiting on it.
+        std_defs();
         let filter = sandbox::run_one(jq.to_owned(), limits.compile_bounds(), |jq| compile_filter(jq))
             .map_err(MappingError::Bound)??;
         Ok(Mapping {
