@@ -242,11 +242,12 @@ async fn alerts_go_to_the_webhook_once_even_when_two_runs_overlap() {
     rig.health.alerter = Alerter::none(reqwest::Client::new()).with_webhook(&sink.url("/alerts"));
     rig.bearer("conn_a").await;
     rig.tick().await;
-    // Every check now answers 504 after half a second, so both runs below read the same
-    // stored state before either writes.
+    // Every check now answers 504 after 1.2 s (inside the rig's 2 s check timeout), so both
+    // runs below read the same stored state before either writes (half a second was once not
+    // enough under a loaded `make test`).
     rig.hubspot.faults.configure(FaultConfig {
         timeout_ratio: 1.0,
-        timeout_delay: Duration::from_millis(500),
+        timeout_delay: Duration::from_millis(1200),
         timeout_mode: TimeoutMode::NotProcessed,
         ..FaultConfig::default()
     });
