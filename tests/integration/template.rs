@@ -361,3 +361,55 @@ fn every_queue_hides_a_message_for_at_least_six_of_its_consumers_timeouts() {
     }
     assert!(consumers >= 2, "connector-sync and retry-handler consume queues");
 }
+
+/// `switchyard local up` and every test's set-up create the template's resources in the
+/// emulator. A call the emulator fails on the way (moto has answered a pooled connection with
+/// "received unexpected message from connection", which the SDK does not retry) is tried again
+/// rather than ending the start-up.
+#[tokio::test]
+async fn creating_the_local_resources_survives_calls_that_fail_on_the_way() {
+    use switchyard_tests::faults::Fault;
+    let env = switchyard_tests::TestEnv::new().await;
+    // Each creating call fails on its first four attempts: more than the SDK's own retries
+    // (3 attempts, when it retries this failure at all) absorb.
+    for op in [
+        "DynamoDB.CreateTable",
+        "DynamoDB.UpdateTimeToLive",
+        "SQS.CreateQueue",
+        "SQS.GetQueueAttributes",
+    ] {
+        env.faults.fail(op, Fault::Unreachable, 4);
+    }
+    let ulid = ulid::Ulid::new().to_string().to_lowercase();
+    let stage = format!("r{}", &ulid[ulid.len() - 12..]);
+    let resources = switchyard::local::resources::parse(switchyard::local::resources::TEMPLATE, &stage)
+        .expect("infra/template.yaml parses");
+    let created = switchyard::local::resources::create(&env.clients, &resources)
+        .await
+        .expect("the resources are created despite the failed attempts");
+    let injected = env.faults.injected();
+    for op in [
+        "DynamoDB.CreateTable",
+        "DynamoDB.UpdateTimeToLive",
+        "SQS.CreateQueue",
+        "SQS.GetQueueAttributes",
+    ] {
+        assert_eq!(
+            injected.iter().filter(|i| *i == op).count(),
+            4,
+            "{op} failed four times and was tried again: {injected:?}"
+        );
+    }
+    let table = created.table("Table").expect("the table was created");
+    env.clients
+        .dynamodb
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("the table exists in the emulator");
+    for q in ["SyncQueue", "SyncDeadLetterQueue"] {
+        let url = created.queue_url(q).expect("the queue was created");
+        assert!(url.contains(&stage), "{q}'s URL names the stage: {url}");
+    }
+}

@@ -300,6 +300,36 @@ fn key(name: &str, kind: &str) -> KeySchemaElement {
         .expect("key schema element has its fields")
 }
 
+/// Attempts per creating call. The emulator sometimes fails a call on a pooled connection
+/// (hyper's "received unexpected message from connection", a dispatch failure the SDK does not
+/// retry); one such failure must not stop `switchyard local up` or a test's set-up.
+const CREATE_ATTEMPTS: u32 = 5;
+
+/// Sends `call` until it succeeds, fails for a reason retrying cannot change, or has been tried
+/// [`CREATE_ATTEMPTS`] times (50 ms, then doubling, between tries). Every creating call here is
+/// safe to repeat: an existing table answers `ResourceInUseException`, which the caller keeps,
+/// and `CreateQueue` with the same attributes returns the existing queue.
+async fn with_retries<T, E, R, F, Fut>(mut call: F) -> Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>>,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: crate::aws::HttpStatus + std::fmt::Debug + 'static,
+{
+    let mut delay = std::time::Duration::from_millis(50);
+    for _ in 1..CREATE_ATTEMPTS {
+        match call().await {
+            Err(e) if crate::aws::classify_sdk_error(&e).is_retriable() => {
+                tracing::warn!(error = %crate::aws::describe_error(&e), "creating a local resource failed; trying again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            done => return done,
+        }
+    }
+    call().await
+}
+
 /// Creates every table and queue (existing ones are kept) and returns their names and URLs.
 pub async fn create(clients: &AwsClients, resources: &Resources) -> Result<Created, CreateError> {
     let mut created = Created::default();
@@ -334,10 +364,10 @@ pub async fn create(clients: &AwsClients, resources: &Resources) -> Result<Creat
             }
             req = req.global_secondary_indexes(gsi.build().expect("index has its fields"));
         }
-        match req.send().await {
+        match with_retries(|| req.clone().send()).await {
             Ok(_) => {
                 if let Some(attr) = &t.ttl_attribute {
-                    clients
+                    let ttl = clients
                         .dynamodb
                         .update_time_to_live()
                         .table_name(&t.name)
@@ -347,8 +377,8 @@ pub async fn create(clients: &AwsClients, resources: &Resources) -> Result<Creat
                                 .enabled(true)
                                 .build()
                                 .expect("ttl spec has its fields"),
-                        )
-                        .send()
+                        );
+                    with_retries(|| ttl.clone().send())
                         .await
                         .map_err(|e| create_err(&t.logical_id, e))?;
                 }
@@ -374,18 +404,17 @@ pub async fn create(clients: &AwsClients, resources: &Resources) -> Result<Creat
             let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max.to_string()});
             req = req.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let url = req
-            .send()
+        let url = with_retries(|| req.clone().send())
             .await
             .map_err(|e| create_err(&q.logical_id, e))?
             .queue_url
             .unwrap_or_default();
-        let arn = clients
+        let get_arn = clients
             .sqs
             .get_queue_attributes()
             .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
+            .attribute_names(QueueAttributeName::QueueArn);
+        let arn = with_retries(|| get_arn.clone().send())
             .await
             .map_err(|e| create_err(&q.logical_id, e))?
             .attributes
