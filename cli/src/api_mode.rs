@@ -1,5 +1,5 @@
 //! The CLI through the management API: when `SWITCHYARD_API_URL` and `SWITCHYARD_API_KEY` are
-//! both set, `status`, `flows list|run|pause|resume`, `dead-letters list|show|replay` and
+//! both set, `status`, `flows create|list|run|pause|resume`, `dead-letters list|show|replay` and
 //! `connections list` ask `/v1/...` instead of DynamoDB, and act as the key's tenant with the
 //! key's role (a viewer key reads, a runner key runs and replays, an editor key pauses and
 //! resumes; no AWS credentials are needed). `connections test` and `connectors upload` work
@@ -184,6 +184,19 @@ fn refusal(status: u16, method: &str, path: &str, body: &Value) -> String {
         _ => "",
     };
     format!("the management API answered {status} for {method} /v1/{path}: {detail}{hint}")
+}
+
+/// Prints a refused write: the status, the problem's detail, and each invalid field.
+pub fn print_refusal(status: u16, body: &Value) {
+    let detail = body["detail"].as_str().unwrap_or("no detail");
+    println!("refused ({status}): {detail}");
+    for e in body["errors"].as_array().into_iter().flatten() {
+        println!(
+            "  field `{}`: {}",
+            e["field"].as_str().unwrap_or(""),
+            e["detail"].as_str().unwrap_or("")
+        );
+    }
 }
 
 /// A path segment, percent-encoded.

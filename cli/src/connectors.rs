@@ -144,14 +144,6 @@ async fn upload(file: &std::path::Path, new_version: bool) -> Outcome {
         );
         return Ok(true);
     }
-    let detail = body["detail"].as_str().unwrap_or("no detail");
-    println!("refused ({status}): {detail}");
-    for e in body["errors"].as_array().into_iter().flatten() {
-        println!(
-            "  field `{}`: {}",
-            e["field"].as_str().unwrap_or(""),
-            e["detail"].as_str().unwrap_or("")
-        );
-    }
+    crate::api_mode::print_refusal(status, &body);
     Ok(false)
 }

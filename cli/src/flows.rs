@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
-use switchyard::admin::{build_flow, FlowDraft, FlowRejection};
+use switchyard::admin::{build_flow_for_tenant, FlowDraft, FlowRejection};
 use switchyard::clock::{Clock, SystemClock};
 use switchyard::config::SyncConfig;
 use switchyard::connector::Registry;
@@ -215,7 +215,8 @@ pub struct SuggestArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[command(flatten)]
-    target: Target,
+    target: crate::api_mode::EitherTarget,
+    /// The tenant (direct mode; through the API the flow is the key's tenant's).
     #[arg(long, default_value = "default")]
     tenant: String,
     /// Flow id; default a new `flow_<ulid>`.
@@ -682,9 +683,7 @@ async fn create(args: CreateArgs) -> Outcome {
                 .collect(),
         ),
     };
-    let registry = Registry::embedded()?;
-    let aws = clients(&args.target).await;
-    let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &args.target.table);
+    let mode = args.target.mode()?;
     let draft = FlowDraft {
         tenant: args.tenant.clone(),
         id: args.id.clone(),
@@ -701,9 +700,28 @@ async fn create(args: CreateArgs) -> Outcome {
         event_types: args.event_types.clone(),
         lookups: args.lookups.clone(),
     };
-    let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &args.target.table);
-    // The same checks as the management API's `POST /v1/flows`.
-    let flow = match build_flow(&registry, &connections, &flows, draft, SystemClock.now_unix()).await {
+    let target = match mode {
+        crate::api_mode::Mode::Api(api) => return create_through_api(&api, draft).await,
+        crate::api_mode::Mode::Direct(target) => target,
+    };
+    let aws = clients(&target).await;
+    let connections = switchyard::store::connections::ConnectionStore::new(aws.dynamodb.clone(), &target.table);
+    let tenant_connectors =
+        switchyard::store::tenant_connectors::TenantConnectorStore::new(aws.dynamodb.clone(), &target.table);
+    let flows = switchyard::store::flows::FlowStore::new(aws.dynamodb, &target.table);
+    // The same checks as the management API's `POST /v1/flows`, the tenant's uploaded
+    // connectors included.
+    let registry = Arc::new(Registry::embedded()?);
+    let built = build_flow_for_tenant(
+        &registry,
+        &tenant_connectors,
+        &connections,
+        &flows,
+        draft,
+        SystemClock.now_unix(),
+    )
+    .await;
+    let flow = match built {
         Ok(flow) => flow,
         Err(FlowRejection::Field { message, .. }) => bail!("{message}"),
         Err(FlowRejection::Store(e)) => return Err(e.into()),
@@ -711,6 +729,46 @@ async fn create(args: CreateArgs) -> Outcome {
     flows.create(&flow).await?;
     println!("{}", serde_json::to_string_pretty(&flow)?);
     Ok(true)
+}
+
+/// `flows create` through `POST /v1/flows`: the key's tenant, the API's checks; a refusal is
+/// printed with each invalid field.
+async fn create_through_api(api: &crate::api_mode::ApiClient, draft: FlowDraft) -> Outcome {
+    if draft.tenant != "default" {
+        eprintln!(
+            "--tenant {} is ignored: through the API the flow is the key's tenant's",
+            draft.tenant
+        );
+    }
+    let mut body = serde_json::json!({
+        "source": draft.source,
+        "stream": draft.stream,
+        "destination": draft.destination,
+        "operation": draft.operation,
+        "mapping": draft.mapping,
+        "mode": draft.mode,
+        "event_types": draft.event_types,
+        "lookups": draft.lookups,
+    });
+    let optional = [
+        ("id", serde_json::to_value(&draft.id)?),
+        ("name", serde_json::to_value(&draft.name)?),
+        ("sample_records", serde_json::to_value(&draft.samples)?),
+        ("schedule_interval_secs", serde_json::to_value(draft.every)?),
+        ("retry_schedule_secs", serde_json::to_value(&draft.retry_schedule_secs)?),
+    ];
+    for (key, value) in optional {
+        if !value.is_null() {
+            body[key] = value;
+        }
+    }
+    let (status, answer) = api.post("flows", "application/json", body.to_string()).await?;
+    if status == 201 {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(true);
+    }
+    crate::api_mode::print_refusal(status, &answer);
+    Ok(false)
 }
 
 async fn list(target: crate::api_mode::EitherTarget, tenant: &str, json: bool) -> Outcome {

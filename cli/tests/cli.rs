@@ -966,7 +966,8 @@ async fn status_flows_list_and_dead_letters_go_through_the_api_when_its_url_and_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_prints_each_refused_field() {
+async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_flows_create_uses_it_through_the_api_and_directly(
+) {
     use switchyard::store::api_keys::{Role, Tier};
 
     let env = TestEnv::new().await;
@@ -1023,6 +1024,85 @@ async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_prints_
     let refused = upload(None, &private).await.unwrap();
     assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
     assert!(stdout(&refused).contains("field `base_url`"), "{}", stdout(&refused));
+
+    // A flow from a connection of the uploaded connector, created by `flows create` both ways:
+    // through the API (the key's tenant) and directly (`--tenant`, `--table`).
+    use switchyard::store::connections::{Connection, ConnectionStore};
+    let connections = ConnectionStore::new(env.clients.dynamodb.clone(), &env.table);
+    for (id, provider) in [("conn_custom", "custom-cli"), ("conn_stripe", "stripe")] {
+        connections
+            .create(&Connection {
+                id: id.into(),
+                tenant: tenant.clone(),
+                provider: provider.into(),
+                name: id.into(),
+                webhook: None,
+                secret_arn: None,
+                config: Default::default(),
+                created_at: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let flow_args = |id: &str, stream: &str| -> Vec<String> {
+        [
+            "flows",
+            "create",
+            "--id",
+            id,
+            "--source",
+            "conn_custom",
+            "--stream",
+            stream,
+            "--destination",
+            "conn_stripe",
+            "--operation",
+            "customers.create",
+            "--mapping",
+            "{email: .id}",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let through_api = run(flow_args("flow_custom_api", "items")).await.unwrap();
+    assert_eq!(
+        through_api.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&through_api),
+        stderr(&through_api)
+    );
+    let flow: serde_json::Value = serde_json::from_str(&stdout(&through_api)).expect("the flow is printed as JSON");
+    assert_eq!(flow["id"], "flow_custom_api");
+    assert_eq!(flow["tenant"], tenant.as_str(), "the key's tenant: {flow}");
+    assert_eq!(flow["source_stream"], "items");
+    // A stream the uploaded connector does not have: the API's field error, printed.
+    let no_stream = run(flow_args("flow_custom_bad", "nope")).await.unwrap();
+    assert_eq!(no_stream.status.code(), Some(1), "{}", stderr(&no_stream));
+    assert!(
+        stdout(&no_stream).contains("refused (422)") && stdout(&no_stream).contains("field `stream`"),
+        "{}",
+        stdout(&no_stream)
+    );
+
+    let endpoint = &emulator().endpoint;
+    let mut direct = flow_args("flow_custom_direct", "items");
+    direct.extend(["--tenant".into(), tenant.clone(), "--table".into(), env.table.clone()]);
+    direct.extend(["--endpoint-url".into(), endpoint.clone()]);
+    let direct = switchyard(&direct.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(direct.status.code(), Some(0), "{}{}", stdout(&direct), stderr(&direct));
+    let flows = switchyard::store::flows::FlowStore::new(env.clients.dynamodb.clone(), &env.table);
+    for id in ["flow_custom_api", "flow_custom_direct"] {
+        let saved = flows.get(id).await.unwrap().unwrap_or_else(|| panic!("{id} was saved"));
+        assert_eq!(
+            (saved.tenant.as_str(), saved.source_connection.as_str()),
+            (tenant.as_str(), "conn_custom")
+        );
+    }
+    assert!(
+        flows.get("flow_custom_bad").await.unwrap().is_none(),
+        "a refused flow leaves nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,6 +169,24 @@ pub async fn build_flow(
     build_flow_with(registry, found, flows, draft, now).await
 }
 
+/// [`build_flow`] for a tenant that may have uploaded connectors of its own: the draft's
+/// connections are read once (one `BatchGetItem`), and the uploaded connectors of those that
+/// are the tenant's join the built-in ones for the checks, as the API's `POST /v1/flows` does.
+pub async fn build_flow_for_tenant(
+    registry: &std::sync::Arc<crate::connector::Registry>,
+    tenant_connectors: &crate::store::tenant_connectors::TenantConnectorStore,
+    connections: &ConnectionStore,
+    flows: &crate::store::flows::FlowStore,
+    draft: FlowDraft,
+    now: i64,
+) -> Result<crate::store::flows::Flow, FlowRejection> {
+    let found = connections.get_many(&[&draft.source, &draft.destination]).await?;
+    let registry = tenant_connectors
+        .registry_for_connections(registry, &draft.tenant, &found)
+        .await?;
+    build_flow_with(&registry, found, flows, draft, now).await
+}
+
 /// [`build_flow`] with the draft's connections already read (by id, as
 /// [`ConnectionStore::get_many`] returns them; a missing one is simply absent). The API reads
 /// them once for both the tenant's connectors and these checks. The checks are the same and run

@@ -379,6 +379,27 @@ impl TenantConnectorStore {
         }
     }
 
+    /// `registry` with the tenant's own connectors of `connections` added: those of the
+    /// tenant's connections whose provider is not built in (another tenant's connection adds
+    /// nothing). What a flow's checks run with, so a flow can use an uploaded connector.
+    pub async fn registry_for_connections(
+        &self,
+        registry: &Arc<Registry>,
+        tenant: &str,
+        connections: &HashMap<String, crate::store::connections::Connection>,
+    ) -> Result<Arc<Registry>, StoreError> {
+        let mut providers: Vec<&str> = Vec::new();
+        for c in connections.values() {
+            if c.tenant == tenant && registry.get(&c.provider).is_none() && !providers.contains(&c.provider.as_str()) {
+                providers.push(&c.provider);
+            }
+        }
+        if providers.is_empty() {
+            return Ok(registry.clone());
+        }
+        self.registry_for(registry, tenant, providers).await
+    }
+
     /// `registry` with the tenant's own definitions of `ids` added (those that exist): what
     /// code that takes a `&Registry` (flow validation, connection checks) runs with.
     pub async fn registry_for<'a>(

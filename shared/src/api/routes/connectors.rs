@@ -545,17 +545,8 @@ pub(crate) async fn registry_for_connections(
     tenant: &str,
     connections: &HashMap<String, Connection>,
 ) -> Result<Arc<Registry>, Problem> {
-    let mut providers: Vec<String> = Vec::new();
-    for c in connections.values() {
-        if c.tenant == tenant && deps.registry.get(&c.provider).is_none() && !providers.contains(&c.provider) {
-            providers.push(c.provider.clone());
-        }
-    }
-    if providers.is_empty() {
-        return Ok(deps.registry.clone());
-    }
     Ok(deps
         .tenant_connectors
-        .registry_for(&deps.registry, tenant, providers.iter().map(String::as_str))
+        .registry_for_connections(&deps.registry, tenant, connections)
         .await?)
 }
