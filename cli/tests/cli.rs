@@ -1029,7 +1029,7 @@ async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_flows_c
     // through the API (the key's tenant) and directly (`--tenant`, `--table`).
     use switchyard::store::connections::{Connection, ConnectionStore};
     let connections = ConnectionStore::new(env.clients.dynamodb.clone(), &env.table);
-    for (id, provider) in [("conn_custom", "custom-cli"), ("conn_stripe", "stripe")] {
+    for (id, provider) in [("conn_custom", "custom-cli"), ("conn_hubspot", "hubspot")] {
         connections
             .create(&Connection {
                 id: id.into(),
@@ -1055,9 +1055,9 @@ async fn connectors_upload_sends_a_tenant_definition_through_the_api_and_flows_c
             "--stream",
             stream,
             "--destination",
-            "conn_stripe",
+            "conn_hubspot",
             "--operation",
-            "customers.create",
+            "contacts.upsert_by_email",
             "--mapping",
             "{email: .id}",
         ]
