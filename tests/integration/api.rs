@@ -1008,11 +1008,12 @@ async fn a_read_is_two_dynamodb_calls_the_key_check_and_the_count_being_one_writ
 }
 
 #[tokio::test]
-async fn a_flows_create_reads_its_connections_once_four_dynamodb_calls_in_all() {
+async fn a_flows_create_reads_its_connections_once_and_writes_with_its_audit_entry_three_dynamodb_calls_in_all() {
     let api = Api::new(|_| {}).await;
     let key = api.bootstrap("tenant-create-calls", Role::Editor, Tier::Free).await;
     api.connection(&key, "conn_a").await;
     api.connection(&key, "conn_b").await;
+    let audit = switchyard::store::audit::AuditStore::new(api.env.clients.dynamodb.clone(), &api.env.table);
     for id in ["flow_one", "flow_two"] {
         api.env.counter.reset();
         api.flow(&key, id, "conn_a", "conn_b").await;
@@ -1027,14 +1028,48 @@ async fn a_flows_create_reads_its_connections_once_four_dynamodb_calls_in_all() 
             calls,
             [
                 ("DynamoDB.BatchGetItem".to_string(), 1),
-                ("DynamoDB.PutItem".to_string(), 2),
+                ("DynamoDB.TransactWriteItems".to_string(), 1),
                 ("DynamoDB.UpdateItem".to_string(), 1)
             ]
             .into(),
             "the key check, one read of both connections (for the tenant's connectors and the \
-             flow's checks alike), the flow and its audit entry"
+             flow's checks alike), the flow with its audit entry"
+        );
+        // The entry is written once, by the transaction, not again after the answer.
+        let entries: Vec<_> = audit
+            .all(&api.tenant("tenant-create-calls"))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.target == id)
+            .collect();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(
+            (
+                entries[0].action.as_str(),
+                entries[0].status,
+                entries[0].route.as_deref()
+            ),
+            ("flow.create", Some(201), Some("POST /v1/flows")),
+            "{entries:?}"
         );
     }
+    // A flow id that exists: the transaction writes nothing, and the refusal is recorded once.
+    let before = audit.all(&api.tenant("tenant-create-calls")).await.unwrap().len();
+    let again = api
+        .call(
+            "POST",
+            "/v1/flows",
+            &key,
+            Some(json!({"id": "flow_one", "source": "conn_a", "stream": "contacts",
+                "destination": "conn_b", "operation": "contacts.upsert_by_email",
+                "mapping": "{properties: {email: .properties.email}}"})),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let after = audit.all(&api.tenant("tenant-create-calls")).await.unwrap();
+    assert_eq!(after.len(), before + 1, "one entry for the refusal");
+    assert_eq!(after.last().map(|e| e.status), Some(Some(409)));
 }
 
 #[tokio::test]

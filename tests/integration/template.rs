@@ -68,7 +68,9 @@ fn used_actions() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
             // shared/src/api: keys, rate-limit windows, connections, flows, jobs, dead letters,
             // the audit log and Idempotency-Key claims (GetItem/PutItem/UpdateItem/DeleteItem/
             // Query), runs and replays (SendMessage), connection secrets created and deleted,
-            // read by a connection test (which may store a refreshed token) and rotated.
+            // read by a connection test (which may store a refreshed token) and rotated. A flow
+            // and its audit entry go in one TransactWriteItems, whose Puts IAM authorises as
+            // PutItem (there is no TransactWriteItems action to grant).
             "ApiFunction",
             logs.iter()
                 .copied()

@@ -11,11 +11,12 @@ use super::ApiDeps;
 use crate::store::audit::AuditEntry;
 
 /// Records one answered request when its route is audited. A failure to record is logged, not
-/// answered: the work is done by then.
+/// answered: the work is done by then. An answer whose route wrote its entry in the same
+/// transaction as its change ([`ApiResponse::audited`]) is not recorded again.
 pub async fn record(deps: &ApiDeps, caller: &Caller, route: &Route, resp: &ApiResponse, replayed: bool) {
-    let Some(action) = route.audit_action() else {
+    if resp.audited && !replayed {
         return;
-    };
+    }
     let target = route
         .resource()
         .map(str::to_string)
@@ -26,19 +27,9 @@ pub async fn record(deps: &ApiDeps, caller: &Caller, route: &Route, resp: &ApiRe
                 .map(str::to_string)
         })
         .unwrap_or_default();
-    let mut entry = AuditEntry::new(
-        caller.tenant.clone(),
-        deps.clock.now_unix(),
-        caller.actor(),
-        action,
-        target,
-    );
-    entry.role = Some(caller.role.name().to_string());
-    entry.route = Some(route.name().to_string());
-    entry.status = Some(resp.status);
-    if replayed {
-        entry.detail = "idempotent replay: answered from the stored response, nothing done again".into();
-    }
+    let Some(entry) = entry(deps, caller, route, resp.status, target, replayed) else {
+        return;
+    };
     if let Err(e) = deps.audit.record(&entry).await {
         tracing::error!(
             message = "Could not write an audit entry.",
@@ -49,4 +40,34 @@ pub async fn record(deps: &ApiDeps, caller: &Caller, route: &Route, resp: &ApiRe
             error = %e
         );
     }
+}
+
+/// The entry an answer of `status` to `route` about `target` is recorded as (`None` for a
+/// route that is not audited). A route that creates something builds it before the write, for
+/// the status it answers on success, and writes it in the same transaction
+/// ([`crate::store::flows::FlowStore::create_audited`]), then marks its answer
+/// [`ApiResponse::audited`].
+pub fn entry(
+    deps: &ApiDeps,
+    caller: &Caller,
+    route: &Route,
+    status: u16,
+    target: String,
+    replayed: bool,
+) -> Option<AuditEntry> {
+    let action = route.audit_action()?;
+    let mut entry = AuditEntry::new(
+        caller.tenant.clone(),
+        deps.clock.now_unix(),
+        caller.actor(),
+        action,
+        target,
+    );
+    entry.role = Some(caller.role.name().to_string());
+    entry.route = Some(route.name().to_string());
+    entry.status = Some(status);
+    if replayed {
+        entry.detail = "idempotent replay: answered from the stored response, nothing done again".into();
+    }
+    Some(entry)
 }

@@ -220,6 +220,7 @@ pub fn serve(req: &ApiRequest, sso: Option<&SsoSettings>) -> ApiResponse {
             headers: Vec::new(),
             body: String::new(),
             replay_body: None,
+            audited: false,
         }
     } else if req.method == "HEAD" {
         ApiResponse::new(200, content_type, String::new())

@@ -14,6 +14,9 @@ pub struct ApiResponse {
     /// What an idempotent replay of this answer returns instead of `body`, when `body` holds
     /// something shown once (a new API key): see [`super::idempotency`].
     pub replay_body: Option<String>,
+    /// The route wrote its audit entry itself, in the same transaction as its change (see
+    /// [`super::auditing::entry`]): the generic record after the route is skipped.
+    pub audited: bool,
 }
 
 impl ApiResponse {
@@ -23,6 +26,7 @@ impl ApiResponse {
             headers: vec![("content-type".into(), content_type.into())],
             body,
             replay_body: None,
+            audited: false,
         }
     }
 
@@ -38,6 +42,7 @@ impl ApiResponse {
             headers: Vec::new(),
             body: String::new(),
             replay_body: None,
+            audited: false,
         }
     }
 
@@ -46,6 +51,12 @@ impl ApiResponse {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Marks the answer as audited by its route (see [`Self::audited`]).
+    pub fn audited(mut self) -> Self {
+        self.audited = true;
+        self
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {

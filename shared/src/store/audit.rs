@@ -115,16 +115,21 @@ impl AuditStore {
 
     /// Writes an entry: one `PutItem`.
     pub async fn record(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        super::put(&self.client, &self.table, Self::item(entry)?).await
+    }
+
+    /// The item an entry is stored as, for a caller that writes it in the same transaction as
+    /// the change it records (see [`crate::store::flows::FlowStore::create_audited`]).
+    pub fn item(entry: &AuditEntry) -> Result<std::collections::HashMap<String, AttributeValue>, StoreError> {
         table::validate_id("tenant", &entry.tenant)?;
-        let item = super::typed_item(
+        super::typed_item(
             KIND,
             entry,
             &[
                 (PK, pk(&entry.tenant)),
                 (SK, format!("{:012}#{}", entry.at.max(0), ulid::Ulid::new())),
             ],
-        )?;
-        super::put(&self.client, &self.table, item).await
+        )
     }
 
     /// Every entry of a tenant, oldest first.

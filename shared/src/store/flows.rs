@@ -235,6 +235,17 @@ impl FlowStore {
 
     /// Stores a new flow; `AlreadyExists` if the id is taken.
     pub async fn create(&self, flow: &Flow) -> Result<(), StoreError> {
+        self.create_with(flow, Vec::new()).await
+    }
+
+    /// [`Self::create`] with the audit entry that records it, both in one `TransactWriteItems`:
+    /// the entry is written exactly when the flow is, for one call fewer than two puts.
+    pub async fn create_audited(&self, flow: &Flow, entry: &crate::store::audit::AuditEntry) -> Result<(), StoreError> {
+        self.create_with(flow, vec![crate::store::audit::AuditStore::item(entry)?])
+            .await
+    }
+
+    async fn create_with(&self, flow: &Flow, also: Vec<HashMap<String, AttributeValue>>) -> Result<(), StoreError> {
         table::validate_id("flow id", &flow.id)?;
         table::validate_id("tenant", &flow.tenant)?;
         let mut keys = vec![
@@ -245,7 +256,7 @@ impl FlowStore {
         ];
         keys.extend(sched_keys(flow));
         let item = super::typed_item(KIND, flow, &keys)?;
-        if super::put_if_absent(&self.client, &self.table, item).await? {
+        if super::put_if_absent_with(&self.client, &self.table, item, also).await? {
             Ok(())
         } else {
             Err(StoreError::AlreadyExists {

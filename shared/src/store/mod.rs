@@ -175,6 +175,74 @@ pub(crate) async fn put_if_absent(
     written(res, "PutItem")
 }
 
+/// [`put_if_absent`] with further items written in the same `TransactWriteItems` (one call):
+/// all are written, or none when `item` exists already (`Ok(false)`). Without further items it
+/// is a plain conditional `PutItem`.
+pub(crate) async fn put_if_absent_with(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+    also: Vec<HashMap<String, AttributeValue>>,
+) -> Result<bool, StoreError> {
+    use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+    if also.is_empty() {
+        return put_if_absent(client, table, item).await;
+    }
+    let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid {
+        what: "transaction",
+        reason: e.to_string(),
+    };
+    let mut items = vec![TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", table::PK)
+                .build()
+                .map_err(invalid)?,
+        )
+        .build()];
+    for extra in also {
+        items.push(
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(extra))
+                        .build()
+                        .map_err(invalid)?,
+                )
+                .build(),
+        );
+    }
+    let res = client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) => {
+            // Cancelled because the first item's condition failed: it exists. Any other
+            // cancellation (a conflicting transaction, throttling) is an error to retry.
+            let exists = e.as_service_error().is_some_and(|s| match s {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
+                    .cancellation_reasons()
+                    .first()
+                    .and_then(|r| r.code())
+                    == Some("ConditionalCheckFailed"),
+                _ => false,
+            });
+            if exists {
+                Ok(false)
+            } else {
+                Err(StoreError::dynamo("TransactWriteItems", e))
+            }
+        }
+    }
+}
+
 /// Every item of a tenant whose index sort key starts with `prefix` (`CONN#`, `FLOW#`), from
 /// the `gsi1` index, with its primary key for error messages.
 pub(crate) async fn tenant_items(

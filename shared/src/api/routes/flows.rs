@@ -219,9 +219,15 @@ pub async fn create(deps: &ApiDeps, caller: &Caller, req: &ApiRequest) -> Result
     let flow = build_flow_with(&registry, found, &deps.flows, draft, deps.clock.now_unix())
         .await
         .map_err(rejection)?;
-    deps.flows.create(&flow).await?;
+    // The audit entry goes in the same transaction as the flow: one call fewer.
+    match crate::api::auditing::entry(deps, caller, &super::Route::CreateFlow, 201, flow.id.clone(), false) {
+        Some(entry) => deps.flows.create_audited(&flow, &entry).await?,
+        None => deps.flows.create(&flow).await?,
+    }
     let location = format!("/v1/flows/{}", flow.id);
-    Ok(ApiResponse::json(201, &flow).with_header("location", location))
+    Ok(ApiResponse::json(201, &flow)
+        .with_header("location", location)
+        .audited())
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
