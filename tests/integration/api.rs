@@ -979,6 +979,16 @@ async fn key_counters(api: &Api, key: &str) -> std::collections::BTreeMap<i64, S
         .collect()
 }
 
+/// The DynamoDB calls made since the counter was last reset, by operation.
+fn dynamo_calls(api: &Api) -> std::collections::BTreeMap<String, usize> {
+    api.env
+        .counter
+        .snapshot()
+        .into_iter()
+        .filter(|(op, _)| op.starts_with("DynamoDB."))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_read_is_two_dynamodb_calls_the_key_check_and_the_count_being_one_write() {
     let api = Api::new(|_| {}).await;
@@ -988,13 +998,7 @@ async fn a_read_is_two_dynamodb_calls_the_key_check_and_the_count_being_one_writ
         api.env.counter.reset();
         let r = api.call("GET", "/v1/flows", &key, None).await;
         assert_eq!(r.status, 200, "{}", r.body);
-        let calls: std::collections::BTreeMap<String, usize> = api
-            .env
-            .counter
-            .snapshot()
-            .into_iter()
-            .filter(|(op, _)| op.starts_with("DynamoDB."))
-            .collect();
+        let calls = dynamo_calls(&api);
         assert_eq!(
             calls,
             [
@@ -1017,13 +1021,7 @@ async fn a_flows_create_reads_its_connections_once_and_writes_with_its_audit_ent
     for id in ["flow_one", "flow_two"] {
         api.env.counter.reset();
         api.flow(&key, id, "conn_a", "conn_b").await;
-        let calls: std::collections::BTreeMap<String, usize> = api
-            .env
-            .counter
-            .snapshot()
-            .into_iter()
-            .filter(|(op, _)| op.starts_with("DynamoDB."))
-            .collect();
+        let calls = dynamo_calls(&api);
         assert_eq!(
             calls,
             [
