@@ -436,21 +436,58 @@ fn describe_load_errors(code: &str, errors: jaq_core::load::Errors<&str, ()>) ->
 
 /// Converts JSON to a jaq value directly (no serde visitor in between): objects are built
 /// at their final size, so neither the map's entries nor its index grow and move while filling.
+/// Object keys share one buffer per distinct key on this thread (see [`KeyCache`]).
 fn to_val(value: &Value) -> Val {
+    KEYS.with(|keys| to_val_with(value, &mut keys.borrow_mut()))
+}
+
+fn to_val_with(value: &Value, keys: &mut KeyCache) -> Val {
     match value {
         Value::Null => Val::Null,
         Value::Bool(b) => Val::Bool(*b),
         Value::Number(n) => Val::Num(num_to_val(n)),
         Value::String(s) => Val::utf8_str(s.as_bytes().to_vec()),
-        Value::Array(items) => Val::Arr(jaq_json::Rc::new(items.iter().map(to_val).collect())),
+        Value::Array(items) => Val::Arr(jaq_json::Rc::new(items.iter().map(|v| to_val_with(v, keys)).collect())),
         Value::Object(map) => {
             let mut out = jaq_json::Map::with_capacity_and_hasher(map.len(), Default::default());
             for (k, v) in map {
-                out.insert(Val::utf8_str(k.as_bytes().to_vec()), to_val(v));
+                out.insert(Val::utf8_str(keys.key(k)), to_val_with(v, keys));
             }
             Val::obj(out)
         }
     }
+}
+
+/// Most distinct object keys a sandbox thread keeps, and the longest it keeps.
+const KEY_CACHE_KEYS: usize = 1024;
+const KEY_CACHE_KEY_BYTES: usize = 64;
+
+/// The object keys records brought to this thread, each in one shared buffer: the records of
+/// a stream repeat the same few keys, and a key from here costs a reference count instead of
+/// an allocation, a copy and a free. Bounded ([`KEY_CACHE_KEYS`] keys of at most
+/// [`KEY_CACHE_KEY_BYTES`] bytes) and never emptied: once full, other keys are copied as before.
+/// So the sandbox's memory accounting stays exact: a buffer allocated under one record's bound
+/// is never freed under another's.
+#[derive(Default)]
+struct KeyCache(jaq_json::Map<Box<str>, bytes::Bytes>);
+
+impl KeyCache {
+    fn key(&mut self, k: &str) -> bytes::Bytes {
+        if let Some(shared) = self.0.get(k) {
+            return shared.clone();
+        }
+        let fresh = bytes::Bytes::copy_from_slice(k.as_bytes());
+        if k.len() > KEY_CACHE_KEY_BYTES || self.0.len() >= KEY_CACHE_KEYS {
+            return fresh;
+        }
+        // Cloned once here, so the buffer is shared (reference-counted) from now on.
+        self.0.insert(k.into(), fresh.clone());
+        fresh
+    }
+}
+
+thread_local! {
+    static KEYS: std::cell::RefCell<KeyCache> = std::cell::RefCell::new(KeyCache::default());
 }
 
 /// A JSON number as jaq reads it: integers that fit a machine word as such, larger ones as
@@ -716,6 +753,45 @@ mod tests {
         assert_eq!(out[1], json!(2.5));
         assert_eq!(out[2].as_f64().unwrap(), 12345678901234567890f64);
         assert_eq!(out[3], Value::Null);
+    }
+
+    #[test]
+    fn object_keys_share_one_buffer_per_thread_within_the_cache_bounds() {
+        // On a fresh thread: the cache is per thread.
+        std::thread::spawn(|| {
+            fn key_ptrs(val: &Val) -> Vec<*const u8> {
+                let Val::Obj(map) = val else { panic!("an object") };
+                map.keys()
+                    .map(|k| match k {
+                        Val::TStr(b) => b.as_ptr(),
+                        other => panic!("key {other}"),
+                    })
+                    .collect()
+            }
+            let long = "k".repeat(KEY_CACHE_KEY_BYTES + 1);
+            let record = |i: usize| json!({"id": i, "email": format!("{i}@example.com"), long.clone(): i});
+            let (a, b) = (to_val(&record(1)), to_val(&record(2)));
+            let (pa, pb) = (key_ptrs(&a), key_ptrs(&b));
+            // `id` and `email` come from one buffer; a key over the length bound is copied.
+            assert_eq!(pa[..2], pb[..2]);
+            assert_ne!(pa[2], pb[2]);
+            assert_eq!(to_val(&record(2)), b);
+            // Once full, the cache keeps what it has and further keys are copied (still right).
+            let many: Map<String, Value> = (0..KEY_CACHE_KEYS + 10)
+                .map(|i| (format!("key{i}"), json!(i)))
+                .collect();
+            let many = Value::Object(many);
+            let (x, y) = (to_val(&many), to_val(&many));
+            assert_eq!(x, y);
+            assert_eq!(KEYS.with(|k| k.borrow().0.len()), KEY_CACHE_KEYS);
+            let (px, py) = (key_ptrs(&x), key_ptrs(&y));
+            let shared = px.iter().zip(&py).filter(|(x, y)| x == y).count();
+            assert_eq!(shared, KEY_CACHE_KEYS - 2);
+            use serde::Deserialize as _;
+            assert_eq!(to_val(&record(3)), Val::deserialize(&record(3)).unwrap());
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
