@@ -417,7 +417,10 @@ mod tests {
     #[test]
     fn the_common_rfc3339_spelling_is_read_without_the_general_parser_and_agrees_with_it() {
         // The fast path takes the spelling most APIs write...
-        assert_eq!(rfc3339_utc_nanos("2024-01-01T00:16:40.000Z"), Some(1_704_068_200_000_000_000));
+        assert_eq!(
+            rfc3339_utc_nanos("2024-01-01T00:16:40.000Z"),
+            Some(1_704_068_200_000_000_000)
+        );
         assert_eq!(rfc3339_utc_nanos("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(rfc3339_utc_nanos("1969-12-31T23:59:59.999999999Z"), Some(-1));
         // ...and leaves every other one to the general parser.
