@@ -224,6 +224,54 @@ fn parse_value(kind: CursorKind, value: &Value) -> Option<Parsed> {
     }
 }
 
+/// A JSON pointer (RFC 6901) split and unescaped once, to look the same field up in every
+/// record of a page: [`Value::pointer`] splits and unescapes it again for each record, with
+/// two new strings a token. Finds what [`Value::pointer`] finds.
+pub struct FieldPointer {
+    /// `None`: the text is not a pointer (it does not start with `/`), so it finds nothing.
+    tokens: Option<Vec<String>>,
+}
+
+impl FieldPointer {
+    pub fn new(pointer: &str) -> Self {
+        let tokens = if pointer.is_empty() {
+            Some(Vec::new())
+        } else if pointer.starts_with('/') {
+            Some(
+                pointer
+                    .split('/')
+                    .skip(1)
+                    .map(|t| t.replace("~1", "/").replace("~0", "~"))
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Self { tokens }
+    }
+
+    /// The value the pointer finds in `doc`, as `doc.pointer(..)` finds it.
+    pub fn find<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
+        let mut target = doc;
+        for token in self.tokens.as_ref()? {
+            target = match target {
+                Value::Object(map) => map.get(token)?,
+                Value::Array(list) => list.get(array_index(token)?)?,
+                _ => return None,
+            };
+        }
+        Some(target)
+    }
+}
+
+/// An array index token as [`Value::pointer`] reads it: digits, no sign, no leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    if token.starts_with('+') || (token.starts_with('0') && token.len() != 1) {
+        return None;
+    }
+    token.parse().ok()
+}
+
 /// The highest cursor of a page, each value parsed once: offer each record's field value in
 /// turn, then take the text. The same result as folding [`from_value`] through [`max`].
 pub struct MaxCursor<'a> {
@@ -459,6 +507,45 @@ mod tests {
             }
         }
         assert!(fast > 1000, "the fast path read {fast} of the values");
+    }
+
+    #[test]
+    fn a_field_pointer_finds_what_value_pointer_finds() {
+        let doc = json!({
+            "updated_at": "2024-01-01T00:00:00Z",
+            "a/b": {"m~n": 1, "": 2},
+            "list": [{"at": 3}, 4],
+            "": {"x": 5},
+            "0": "zero"
+        });
+        let pointers = [
+            "",
+            "/",
+            "/updated_at",
+            "/missing",
+            "/a~1b",
+            "/a~1b/m~0n",
+            "/a~1b/",
+            "/list/0/at",
+            "/list/1",
+            "/list/2",
+            "/list/01",
+            "/list/+1",
+            "/list/-1",
+            "//x",
+            "/0",
+            "updated_at",
+            "/updated_at/0",
+            "/a~01b",
+        ];
+        for pointer in pointers {
+            assert_eq!(
+                FieldPointer::new(pointer).find(&doc),
+                doc.pointer(pointer),
+                "{pointer:?}"
+            );
+        }
+        assert_eq!(FieldPointer::new("/list/0/at").find(&doc), Some(&json!(3)));
     }
 
     #[test]
