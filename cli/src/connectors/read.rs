@@ -128,6 +128,12 @@ async fn fetch(client: &ConnectorClient, stream: &str, id: &str) -> Outcome {
     }
 }
 
+/// What a page prints: its records as read, or what the mapping made of each.
+enum Printed {
+    Read(Vec<serde_json::Value>),
+    Mapped(Vec<Result<serde_json::Value, switchyard::connector::MappingError>>),
+}
+
 /// Whether writing to stdout failed because the reader went away (`| head`): not an error.
 fn closed(e: &std::io::Error) -> bool {
     e.kind() == IoErrorKind::BrokenPipe
@@ -141,7 +147,8 @@ async fn read_stream(
     mapping: Option<&Mapping>,
 ) -> Outcome {
     let started = Instant::now();
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    // A page of records (about 170 KB for the fake source's) goes out in a few writes.
+    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let mut state = Some(match since {
         Some(cursor) => StreamState::incremental(Some(cursor)),
         None => StreamState::full_refresh(),
@@ -150,7 +157,7 @@ async fn read_stream(
     let mut max_cursor = None;
     let mut stopped = None;
     while let Some(current) = state.take() {
-        let page = match client.read_page(stream, &current).await {
+        let mut page = match client.read_page(stream, &current).await {
             Ok(page) => page,
             Err(e) => {
                 let _ = out.flush();
@@ -167,26 +174,28 @@ async fn read_stream(
         };
         pages += 1;
         let on_page = page.records.len();
-        let mapped = match mapping {
-            // One batch per page, as a sync job maps them; the page's records are kept for the
-            // cursor, so the mapping gets its own copy.
-            Some(mapping) => mapping.apply_each(Arc::new(page.records.clone())),
-            None => Vec::new(),
+        // One batch per page, as a sync job maps them. The page's cursor was worked out when it
+        // was read, so the records move into the mapping instead of being copied for it.
+        let printed = match mapping {
+            Some(mapping) => Printed::Mapped(mapping.apply_each(Arc::new(std::mem::take(&mut page.records)))),
+            None => Printed::Read(std::mem::take(&mut page.records)),
         };
-        for (index, record) in page.records.iter().enumerate() {
+        for index in 0..on_page {
             if limit.is_some_and(|n| records >= n) {
                 stopped = Some("--limit");
                 break;
             }
-            let record = match mapped.get(index) {
-                None => record,
-                Some(Ok(mapped)) => mapped,
-                Some(Err(e)) => {
-                    refused += 1;
-                    let _ = out.flush();
-                    eprintln!("page {pages}, record {}: mapping refused it: {e}", index + 1);
-                    continue;
-                }
+            let record = match &printed {
+                Printed::Read(read) => &read[index],
+                Printed::Mapped(mapped) => match &mapped[index] {
+                    Ok(mapped) => mapped,
+                    Err(e) => {
+                        refused += 1;
+                        let _ = out.flush();
+                        eprintln!("page {pages}, record {}: mapping refused it: {e}", index + 1);
+                        continue;
+                    }
+                },
             };
             let written = serde_json::to_writer(&mut out, record)
                 .map_err(std::io::Error::from)
@@ -202,7 +211,7 @@ async fn read_stream(
             Err(e) if closed(&e) => return Ok(true),
             Err(e) => return Err(e).context("cannot write to stdout"),
         }
-        max_cursor = page.max_cursor.clone();
+        max_cursor = page.max_cursor.take();
         eprintln!(
             "page {pages}: {on_page} records ({records} in all), {}",
             session::counters(&client.stats().snapshot(), started)

@@ -969,8 +969,9 @@ impl ConnectorClient {
             },
             Some(c) => {
                 let mut max = cursor::MaxCursor::new(c.kind, state.max_cursor.clone());
+                let field = cursor::FieldPointer::new(&c.field);
                 for record in selected.iter() {
-                    max.offer(record.pointer(&c.field));
+                    max.offer(field.find(record));
                 }
                 max.into_text()
             }
