@@ -152,12 +152,12 @@ fn reject(field: &'static str, message: impl Into<String>) -> FlowRejection {
     }
 }
 
-/// Checks a draft the way every flow is checked before it is saved (the CLI and the API both
-/// call this): the mapping compiles and maps the samples within its bounds, both connections
+/// Checks a draft the way every flow is checked before it is saved: the mapping compiles and maps the samples within its bounds, both connections
 /// exist and belong to the draft's tenant (another tenant's connection is reported as missing),
 /// the source connector has the stream and the destination connector the write operation.
-/// Both connections are read in one `BatchGetItem`; see [`build_flow_with`] for a caller that
-/// has read them already.
+/// Both connections are read in one `BatchGetItem`; only `registry`'s connectors are known.
+/// The CLI calls [`build_flow_for_tenant`] (the tenant's uploaded connectors too), the API
+/// [`build_flow_with`] (connections it has read already).
 pub async fn build_flow(
     registry: &crate::connector::Registry,
     connections: &ConnectionStore,

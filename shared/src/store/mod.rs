@@ -184,38 +184,28 @@ pub(crate) async fn put_if_absent_with(
     item: HashMap<String, AttributeValue>,
     also: Vec<HashMap<String, AttributeValue>>,
 ) -> Result<bool, StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
     if also.is_empty() {
         return put_if_absent(client, table, item).await;
     }
-    let invalid = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Invalid {
-        what: "transaction",
-        reason: e.to_string(),
-    };
-    let mut items = vec![TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
+    // The first put carries the condition; the others are written with it or not at all.
+    let put = |item, conditional: bool| -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(table).set_item(Some(item));
+        if conditional {
+            put = put
                 .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", table::PK)
-                .build()
-                .map_err(invalid)?,
-        )
-        .build()];
-    for extra in also {
-        items.push(
-            TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(table)
-                        .set_item(Some(extra))
-                        .build()
-                        .map_err(invalid)?,
-                )
-                .build(),
-        );
-    }
+                .expression_attribute_names("#pk", table::PK);
+        }
+        let put = put.build().map_err(|e| StoreError::Invalid {
+            what: "transaction",
+            reason: e.to_string(),
+        })?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    };
+    let items = std::iter::once(put(item, true))
+        .chain(also.into_iter().map(|extra| put(extra, false)))
+        .collect::<Result<Vec<_>, _>>()?;
     let res = client
         .transact_write_items()
         .set_transact_items(Some(items))
@@ -223,23 +213,18 @@ pub(crate) async fn put_if_absent_with(
         .await;
     match res {
         Ok(_) => Ok(true),
-        Err(e) => {
-            // Cancelled because the first item's condition failed: it exists. Any other
-            // cancellation (a conflicting transaction, throttling) is an error to retry.
-            let exists = e.as_service_error().is_some_and(|s| match s {
-                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
-                    .cancellation_reasons()
-                    .first()
-                    .and_then(|r| r.code())
-                    == Some("ConditionalCheckFailed"),
-                _ => false,
-            });
-            if exists {
-                Ok(false)
-            } else {
-                Err(StoreError::dynamo("TransactWriteItems", e))
-            }
+        // Cancelled because the first item's condition failed: it exists. Any other
+        // cancellation (a conflicting transaction, throttling) is an error to retry.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(TransactWriteItemsError::TransactionCanceledException(c))
+                    if c.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+            ) =>
+        {
+            Ok(false)
         }
+        Err(e) => Err(StoreError::dynamo("TransactWriteItems", e)),
     }
 }
 
