@@ -15,18 +15,22 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
   exit 2
 fi
 
-installed=$(.venv-peers/bin/python -m pip show airbyte-cdk 2>/dev/null || true)
-if ! grep -qx "Version: ${AIRBYTE_CDK#*==}" <<<"$installed"; then
-  echo "==> Installing $AIRBYTE_CDK into .venv-peers (from PyPI)" >&2
+# Every package of the environment is pinned (scripts/bench-peers-constraints.txt); the
+# environment is made again when that file changes.
+CONSTRAINTS=scripts/bench-peers-constraints.txt
+wanted=$(sha256sum "$CONSTRAINTS" | cut -d' ' -f1)
+if [ "$(cat .venv-peers/.constraints-sha256 2>/dev/null)" != "$wanted" ]; then
+  echo "==> Installing $AIRBYTE_CDK into .venv-peers (from PyPI, pinned by $CONSTRAINTS)" >&2
   if ! "$PYTHON" -m venv .venv-peers; then
     echo "error: '$PYTHON -m venv .venv-peers' failed. On Debian/Ubuntu install python3-venv." >&2
     exit 2
   fi
-  if ! .venv-peers/bin/python -m pip install --quiet --disable-pip-version-check "$AIRBYTE_CDK"; then
+  if ! .venv-peers/bin/python -m pip install --quiet --disable-pip-version-check -c "$CONSTRAINTS" "$AIRBYTE_CDK"; then
     echo "error: could not install $AIRBYTE_CDK into .venv-peers: is PyPI reachable, and is $PYTHON" >&2
     echo "       a version airbyte-cdk supports (3.10 to 3.13)? Remove .venv-peers and retry." >&2
     exit 2
   fi
+  echo "$wanted" > .venv-peers/.constraints-sha256
 fi
 if [ ! -x .venv-peers/bin/source-declarative-manifest ]; then
   echo "error: .venv-peers has airbyte-cdk but no source-declarative-manifest; remove .venv-peers and retry." >&2
