@@ -21,7 +21,8 @@
 //! Profiles: `FOOTPRINT_CARGO_PROFILE=profiling` builds the binaries with the `profiling` cargo
 //! profile (release with symbols), and `FOOTPRINT_PERF=1` attaches `perf record` to the webhook
 //! and sync functions after their cold start, so the profile holds warm invocations only; the
-//! run prints where each `perf.data` went.
+//! run prints where each `perf.data` went. `FOOTPRINT_CARGO_FEATURES` is passed to that build as
+//! `--features` (`switchyard/system-allocator` measures glibc's malloc in place of mimalloc).
 //!
 //! Under `cargo test` (no `--bench`) it builds the debug binaries (a no-op when they are fresh)
 //! and runs every scenario with a handful of events, to prove the harness works; those figures
@@ -173,7 +174,11 @@ fn main() {
         if smoke {
             "DEBUG (smoke run under `cargo test`: the figures mean nothing)".to_string()
         } else {
-            std::env::var("FOOTPRINT_CARGO_PROFILE").unwrap_or_else(|_| "release".into())
+            let profile = std::env::var("FOOTPRINT_CARGO_PROFILE").unwrap_or_else(|_| "release".into());
+            match cargo_features() {
+                Some(features) => format!("{profile} (features {features})"),
+                None => profile,
+            }
         },
         log_dir.display()
     );
@@ -234,6 +239,13 @@ fn main() {
 }
 
 /// Builds the four function binaries (release, or debug for the smoke run) and returns their paths.
+/// `FOOTPRINT_CARGO_FEATURES`: features for the measured build (not the smoke run's).
+fn cargo_features() -> Option<String> {
+    std::env::var("FOOTPRINT_CARGO_FEATURES")
+        .ok()
+        .filter(|f| !f.trim().is_empty())
+}
+
 fn build_functions(release: bool) -> HashMap<String, PathBuf> {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -249,6 +261,9 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
     // `switchyard_tests::cargo`).
     let mut command = switchyard_tests::cargo::command();
     command.args(["build", "--profile", &profile, "--workspace"]);
+    if let Some(features) = cargo_features().filter(|_| release) {
+        command.args(["--features", &features]);
+    }
     for f in FUNCTIONS {
         command.args(["--bin", f]);
     }
@@ -259,7 +274,11 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     eprintln!(
-        "footprint: building the function binaries: cargo build --profile {profile} --workspace --bin {}",
+        "footprint: building the function binaries: cargo build --profile {profile} --workspace{} --bin {}",
+        cargo_features()
+            .filter(|_| release)
+            .map(|f| format!(" --features {f}"))
+            .unwrap_or_default(),
         FUNCTIONS.join(" --bin ")
     );
     let output = command.output().unwrap_or_else(|e| panic!("could not run cargo: {e}"));

@@ -311,7 +311,13 @@ fn on_free(size: usize) {
 }
 
 /// What [`GuardedAlloc`] forwards every call to.
+#[cfg(not(feature = "system-allocator"))]
 static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// glibc's malloc instead, built only to measure the allocator's own effect (the footprint
+/// bench's `FOOTPRINT_CARGO_FEATURES=switchyard/system-allocator`); the guard is the same.
+#[cfg(feature = "system-allocator")]
+static INNER: std::alloc::System = std::alloc::System;
 
 // SAFETY: every call is forwarded to [`INNER`] unchanged; the checks around it
 // never allocate (const thread-locals) and strand the thread only outside the call to it.
