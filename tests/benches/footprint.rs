@@ -238,7 +238,6 @@ fn main() {
     }
 }
 
-/// Builds the four function binaries (release, or debug for the smoke run) and returns their paths.
 /// `FOOTPRINT_CARGO_FEATURES`: features for the measured build (not the smoke run's).
 fn cargo_features() -> Option<String> {
     std::env::var("FOOTPRINT_CARGO_FEATURES")
@@ -246,6 +245,7 @@ fn cargo_features() -> Option<String> {
         .filter(|f| !f.trim().is_empty())
 }
 
+/// Builds the four function binaries (release, or debug for the smoke run) and returns their paths.
 fn build_functions(release: bool) -> HashMap<String, PathBuf> {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
