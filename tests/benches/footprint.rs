@@ -23,6 +23,8 @@
 //! and sync functions after their cold start, so the profile holds warm invocations only; the
 //! run prints where each `perf.data` went. `FOOTPRINT_CARGO_FEATURES` is passed to that build as
 //! `--features` (`switchyard/system-allocator` measures glibc's malloc in place of mimalloc).
+//! `FOOTPRINT_BIN_DIR` runs the four binaries already built in that directory instead of
+//! building them, so two builds (one copied aside) can be run alternately, A B A B.
 //!
 //! Under `cargo test` (no `--bench`) it builds the debug binaries (a no-op when they are fresh)
 //! and runs every scenario with a handful of events, to prove the harness works; those figures
@@ -173,6 +175,8 @@ fn main() {
         "footprint: {} binaries; function output goes to {}/",
         if smoke {
             "DEBUG (smoke run under `cargo test`: the figures mean nothing)".to_string()
+        } else if let Some(dir) = bin_dir() {
+            format!("prebuilt ({})", dir.display())
         } else {
             let profile = std::env::var("FOOTPRINT_CARGO_PROFILE").unwrap_or_else(|_| "release".into());
             match cargo_features() {
@@ -245,8 +249,31 @@ fn cargo_features() -> Option<String> {
         .filter(|f| !f.trim().is_empty())
 }
 
-/// Builds the four function binaries (release, or debug for the smoke run) and returns their paths.
+/// `FOOTPRINT_BIN_DIR`: a directory holding the four function binaries to measure as they are
+/// (not the smoke run's).
+fn bin_dir() -> Option<PathBuf> {
+    std::env::var_os("FOOTPRINT_BIN_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Builds the four function binaries (release, or debug for the smoke run) and returns their
+/// paths; for a measured run with `FOOTPRINT_BIN_DIR`, the binaries in that directory.
 fn build_functions(release: bool) -> HashMap<String, PathBuf> {
+    if let Some(dir) = bin_dir().filter(|_| release) {
+        return FUNCTIONS
+            .iter()
+            .map(|f| {
+                let path = dir.join(f);
+                assert!(
+                    path.is_file(),
+                    "FOOTPRINT_BIN_DIR: no {f} binary at {} (copy the four from a build's target/<profile>/)",
+                    path.display()
+                );
+                (f.to_string(), path)
+            })
+            .collect();
+    }
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("tests/ lives inside the workspace")

@@ -23,7 +23,12 @@ const RECYCLE_AFTER_STRANDED: usize = 3;
 /// Time left for the runtime to post the response before the process exits.
 const RECYCLE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
 
-#[tokio::main]
+// One thread: every await is I/O, and the CPU work (jq) runs on the sandbox's own thread. A
+// multi-threaded runtime costs each page the wake-ups of parked worker threads and, for each
+// mapping call, `block_in_place` handing the worker's core to another thread (see
+// `switchyard::sandbox::blocking`); at the 512 MB it is deployed with (0.29 vCPU) no second
+// thread could run anyway.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     switchyard::logging::init_json();
     let config = SyncConfig::from_env()?;
