@@ -12,7 +12,9 @@ use switchyard::aws::AwsClients;
 use switchyard::clock::SystemClock;
 use switchyard::retry::{self, RetryConfig, RetryDeps};
 
-#[tokio::main]
+// One batch at a time, and every await is I/O: a single-threaded runtime spares each batch the
+// wake-ups of parked worker threads (as in webhook-receiver and connector-sync).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     switchyard::logging::init_json();
     let config = RetryConfig::from_env()?;

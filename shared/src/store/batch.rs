@@ -27,6 +27,15 @@ fn given_up(operation: &'static str) -> StoreError {
     }
 }
 
+/// `items` moved into requests of at most `size` (a page's links are not copied per request).
+fn in_chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    std::iter::from_fn(move || {
+        items.peek()?;
+        Some(items.by_ref().take(size).collect())
+    })
+}
+
 /// The items of these keys that exist (in no particular order).
 pub(crate) async fn get_all(
     client: &aws_sdk_dynamodb::Client,
@@ -35,11 +44,11 @@ pub(crate) async fn get_all(
     consistent: bool,
 ) -> Result<Vec<Item>, StoreError> {
     let mut out = Vec::with_capacity(keys.len());
-    for chunk in keys.chunks(GET_BATCH) {
+    for chunk in in_chunks(keys, GET_BATCH) {
         let mut request = Some(HashMap::from([(
             table.to_string(),
             KeysAndAttributes::builder()
-                .set_keys(Some(chunk.to_vec()))
+                .set_keys(Some(chunk))
                 .consistent_read(consistent)
                 .build()
                 .expect("keys are set"),
@@ -72,8 +81,8 @@ pub(crate) async fn write_all(
     table: &str,
     writes: Vec<WriteRequest>,
 ) -> Result<(), StoreError> {
-    for chunk in writes.chunks(WRITE_BATCH) {
-        let mut request = Some(HashMap::from([(table.to_string(), chunk.to_vec())]));
+    for chunk in in_chunks(writes, WRITE_BATCH) {
+        let mut request = Some(HashMap::from([(table.to_string(), chunk)]));
         let mut round = 0;
         while let Some(items) = request.take().filter(|r| !r.is_empty()) {
             if round >= MAX_UNPROCESSED_ROUNDS {
@@ -93,4 +102,18 @@ pub(crate) async fn write_all(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_chunks;
+
+    #[test]
+    fn chunks_keep_every_item_in_order_and_respect_the_limit() {
+        let chunks: Vec<Vec<u32>> = in_chunks((0..60).collect(), 25).collect();
+        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [25, 25, 10]);
+        assert_eq!(chunks.concat(), (0..60).collect::<Vec<_>>());
+        assert_eq!(in_chunks(Vec::<u32>::new(), 25).count(), 0);
+        assert_eq!(in_chunks((0..25).collect(), 25).count(), 1);
+    }
 }
