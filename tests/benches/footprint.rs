@@ -288,8 +288,9 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
     // `switchyard_tests::cargo`).
     let mut command = switchyard_tests::cargo::command();
     command.args(["build", "--profile", &profile, "--workspace"]);
-    if let Some(features) = cargo_features().filter(|_| release) {
-        command.args(["--features", &features]);
+    let features = cargo_features().filter(|_| release);
+    if let Some(features) = &features {
+        command.args(["--features", features]);
     }
     for f in FUNCTIONS {
         command.args(["--bin", f]);
@@ -302,10 +303,7 @@ fn build_functions(release: bool) -> HashMap<String, PathBuf> {
         .stderr(Stdio::inherit());
     eprintln!(
         "footprint: building the function binaries: cargo build --profile {profile} --workspace{} --bin {}",
-        cargo_features()
-            .filter(|_| release)
-            .map(|f| format!(" --features {f}"))
-            .unwrap_or_default(),
+        features.map(|f| format!(" --features {f}")).unwrap_or_default(),
         FUNCTIONS.join(" --bin ")
     );
     let output = command.output().unwrap_or_else(|e| panic!("could not run cargo: {e}"));
