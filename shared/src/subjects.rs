@@ -99,6 +99,19 @@ pub fn other_subjects_of_value(tenant: &str, value: &serde_json::Value) -> Vec<S
     others(tenant, emails)
 }
 
+/// A record's own subject key (its first address) and the keys of its further addresses,
+/// from one walk of its strings: what [`subject_of_value`] and [`other_subjects_of_value`]
+/// return, for the sync's written records, which need both.
+pub fn subject_and_others_of_value(tenant: &str, value: &serde_json::Value) -> (Option<String>, Vec<String>) {
+    if tenant.is_empty() {
+        return (None, Vec::new());
+    }
+    let mut emails = Vec::new();
+    emails_in_value(value, &mut emails);
+    let own = emails.first().map(|e| subject_key(tenant, e));
+    (own, others(tenant, emails))
+}
+
 /// The subject keys of every address in a body after the first.
 pub fn other_subjects_of_bytes(tenant: &str, body: &[u8]) -> Vec<String> {
     if !body.contains(&b'@') && !contains(body, b"%40") {
@@ -375,6 +388,29 @@ mod tests {
         assert_eq!(
             other_subjects_of_value("acme", &json!(many)).len(),
             crate::store::subjects::MAX_OTHER_ADDRESSES
+        );
+    }
+
+    #[test]
+    fn one_walk_gives_the_same_subject_and_further_keys_as_the_two_separate_ones() {
+        let many: Vec<String> = (0..30).map(|i| format!("p{i}@example.com")).collect();
+        for record in [
+            json!({"cc": ["bob@example.org", "Ada@example.com"], "email": "ada@example.com", "note": "ask eve@example.net"}),
+            json!({"email": "ada@example.com"}),
+            json!({"n": 1, "handle": "@ada"}),
+            json!(many),
+        ] {
+            let (own, others) = subject_and_others_of_value("acme", &record);
+            assert_eq!(own, subject_of_value("acme", &record), "{record}");
+            assert_eq!(others, other_subjects_of_value("acme", &record), "{record}");
+        }
+        let (own, others) = subject_and_others_of_value("acme", &json!({"a": "x@example.com", "b": "y@example.com"}));
+        assert_eq!(own.as_deref(), Some(subject_key("acme", "x@example.com").as_str()));
+        assert_eq!(others, [subject_key("acme", "y@example.com")]);
+        assert_eq!(
+            subject_and_others_of_value("", &json!({"a": "x@example.com", "b": "y@example.com"})),
+            (None, Vec::new()),
+            "no tenant, no subjects"
         );
     }
 }

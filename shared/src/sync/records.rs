@@ -252,7 +252,8 @@ pub async fn sync_records(
                     created,
                     record: mapped,
                 });
-                let others = crate::subjects::other_subjects_of_value(&flow.tenant, &inputs[i]);
+                // The record's strings are walked once for both its own subject and the rest.
+                let (subject, others) = crate::subjects::subject_and_others_of_value(&flow.tenant, &inputs[i]);
                 if !others.is_empty() {
                     other_subjects.push((source_id.clone(), others));
                 }
@@ -262,7 +263,7 @@ pub async fn sync_records(
                     content_hash: hash,
                     updated_at: now,
                     record: kept(i),
-                    subject: subject_of(i),
+                    subject,
                     predicted: false,
                     retired: false,
                 });
