@@ -4,8 +4,8 @@
 //!
 //! After Criterion's figures (wall time), `--bench` (unless filtered to other groups) prints CPU
 //! figures from alternating rounds, which a loaded machine distorts less:
-//! - reading a 1,000-record page (`read_page`) and its JSON parse alone, per record, on the
-//!   reading thread's CPU;
+//! - reading a 1,000-record page (`read_page`) and its JSON parse alone (as `read_page` parses,
+//!   and with `serde_json::from_slice` beside it), per record, on the reading thread's CPU;
 //! - the demo record mapped one record per hand-over to the sandbox thread three ways, on the
 //!   process's CPU: with the native `join`/`split` mappings use, with jaq's own jq definitions
 //!   of the two, and a constant object (the fixed cost of moving a record into jq and back);
@@ -242,9 +242,9 @@ fn bench_read(c: &mut Criterion, rig: &ReadRig) {
                 .unwrap()
         })
     });
-    // The JSON parse alone, for its share of the above.
+    // The JSON parse alone, as `read_page` parses, for its share of the above.
     group.bench_function("parse_page", |b| {
-        b.iter(|| serde_json::from_slice::<Value>(black_box(&rig.page)).unwrap())
+        b.iter(|| switchyard::json::from_bytes::<Value>(black_box(&rig.page)).unwrap())
     });
     group.finish();
 }
@@ -266,6 +266,7 @@ fn read_rounds(rig: &ReadRig) {
     const PAGES: usize = 20;
     let mut read = Vec::with_capacity(ROUNDS);
     let mut parse = Vec::with_capacity(ROUNDS);
+    let mut from_slice = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
         let started = thread_cpu_ns();
         for _ in 0..PAGES {
@@ -278,15 +279,20 @@ fn read_rounds(rig: &ReadRig) {
         read.push((thread_cpu_ns() - started) as f64 / (PAGES * 1000) as f64);
         let started = thread_cpu_ns();
         for _ in 0..PAGES {
-            black_box(serde_json::from_slice::<Value>(black_box(&rig.page)).unwrap());
+            black_box(switchyard::json::from_bytes::<Value>(black_box(&rig.page)).unwrap());
         }
         parse.push((thread_cpu_ns() - started) as f64 / (PAGES * 1000) as f64);
+        let started = thread_cpu_ns();
+        for _ in 0..PAGES {
+            black_box(serde_json::from_slice::<Value>(black_box(&rig.page)).unwrap());
+        }
+        from_slice.push((thread_cpu_ns() - started) as f64 / (PAGES * 1000) as f64);
     }
     let median = |s: &mut Vec<f64>| {
         s.sort_by(|a, b| a.total_cmp(b));
         s[s.len() / 2]
     };
-    let (read, parse) = (median(&mut read), median(&mut parse));
+    let (read, parse, from_slice) = (median(&mut read), median(&mut parse), median(&mut from_slice));
     println!(
         "\nreading 1,000-record pages, {ROUNDS} alternating rounds of {PAGES} pages, median CPU of the reading thread per record:"
     );
@@ -295,8 +301,12 @@ fn read_rounds(rig: &ReadRig) {
         read / 1000.0
     );
     println!(
-        "  the JSON parse alone                                    {:>6.3} us",
+        "  the JSON parse alone (switchyard::json::from_bytes)     {:>6.3} us",
         parse / 1000.0
+    );
+    println!(
+        "  the same with serde_json::from_slice                    {:>6.3} us",
+        from_slice / 1000.0
     );
 }
 

@@ -14,6 +14,7 @@ pub mod dispatch;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
+pub mod json;
 pub mod local;
 pub mod logging;
 pub mod metrics;

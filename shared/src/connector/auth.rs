@@ -879,7 +879,7 @@ impl OAuth2 {
                 "the OAuth token response could not be read",
             )
         })?;
-        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let body: Value = crate::json::from_bytes(&bytes).unwrap_or(Value::Null);
         let code = oauth_error_code(&body);
         let with_status = |mut e: ConnectorError| {
             e.status = Some(status);

@@ -2530,7 +2530,7 @@ impl ConnectorClient {
                 Err(_) => Value::Null,
             }
         } else {
-            match serde_json::from_slice(&bytes) {
+            match crate::json::from_bytes(&bytes) {
                 Ok(v) => v,
                 Err(_) if json && (200..300).contains(&status) => {
                     let mut e =

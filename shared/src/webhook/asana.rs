@@ -51,7 +51,7 @@ pub(crate) fn extract<'a>(req: &WebhookRequest<'a>) -> Result<Vec<InboundEvent<'
         #[serde(borrow)]
         events: Option<Vec<&'a RawValue>>,
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(req.body).map_err(|e| json_error(&e))?;
+    let envelope: Envelope<'_> = crate::json::from_bytes(req.body).map_err(|e| json_error(&e))?;
     let elements = split_array(
         envelope
             .events

@@ -435,7 +435,7 @@ pub(super) fn json_error(error: &serde_json::Error) -> ExtractError {
 }
 
 pub(super) fn parse_json(bytes: &[u8]) -> Result<Value, ExtractError> {
-    serde_json::from_slice(bytes).map_err(|e| json_error(&e))
+    crate::json::from_bytes(bytes).map_err(|e| json_error(&e))
 }
 
 pub(super) fn invalid(field: &str, reason: &str) -> ExtractError {
@@ -508,7 +508,7 @@ pub(super) fn split_array(elements: Vec<&RawValue>) -> Result<Vec<&RawValue>, Ex
 }
 
 fn parse_array(body: &[u8]) -> Result<Vec<&RawValue>, ExtractError> {
-    split_array(serde_json::from_slice(body).map_err(|e| json_error(&e))?)
+    split_array(crate::json::from_bytes(body).map_err(|e| json_error(&e))?)
 }
 
 pub(super) fn header<'r>(req: &WebhookRequest<'r>, names: &[&str]) -> Option<&'r str> {
@@ -672,7 +672,7 @@ fn xero(body: &[u8]) -> Result<Vec<InboundEvent<'_>>, ExtractError> {
         #[serde(borrow)]
         events: Option<Vec<&'a RawValue>>,
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+    let envelope: Envelope<'_> = crate::json::from_bytes(body).map_err(|e| json_error(&e))?;
     let elements = split_array(
         envelope
             .events

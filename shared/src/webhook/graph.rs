@@ -38,7 +38,7 @@ struct Envelope<'a> {
 }
 
 fn notifications(body: &[u8]) -> Result<Vec<&RawValue>, ExtractError> {
-    let envelope: Envelope<'_> = serde_json::from_slice(body).map_err(|e| json_error(&e))?;
+    let envelope: Envelope<'_> = crate::json::from_bytes(body).map_err(|e| json_error(&e))?;
     split_array(
         envelope
             .value

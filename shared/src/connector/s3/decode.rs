@@ -165,7 +165,7 @@ impl<R: AsyncRead + AsyncBufRead + Unpin + Send> RecordReader<R> {
             if text.is_empty() {
                 continue;
             }
-            return Ok(Some(match serde_json::from_slice::<Value>(text) {
+            return Ok(Some(match crate::json::from_bytes::<Value>(text) {
                 Ok(Value::Object(fields)) => Item::Record { line, fields },
                 Ok(_) => Item::Rejected {
                     line,
