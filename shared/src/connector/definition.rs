@@ -2176,11 +2176,11 @@ impl WebhookBody {
     /// The body as one JSON value; the error says why it is unreadable, never what it holds.
     pub fn read(&self, body: &[u8]) -> Result<Value, &'static str> {
         match self {
-            WebhookBody::Json => serde_json::from_slice(body).map_err(|_| "not JSON"),
+            WebhookBody::Json => crate::json::from_bytes(body).map_err(|_| "not JSON"),
             WebhookBody::Form => crate::webhook::form::to_json(body),
             // The same app's Events API callbacks are JSON.
             WebhookBody::FormJson(_) if body.trim_ascii_start().starts_with(b"{") => {
-                serde_json::from_slice(body).map_err(|_| "not JSON")
+                crate::json::from_bytes(body).map_err(|_| "not JSON")
             }
             WebhookBody::FormJson(field) => {
                 let form = crate::webhook::form::to_json(body)?;
