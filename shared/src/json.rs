@@ -3,7 +3,8 @@
 use serde::Deserialize;
 
 /// Parses `bytes` as JSON: what `serde_json::from_slice` returns, value or error, for about a
-/// fifth less CPU on a body of many short strings (a page of records).
+/// sixth less CPU on a body of many short strings (a page of records: 0.71 against 0.85 us a
+/// record, `cargo bench --workspace --bench sync -- read_`).
 ///
 /// Reading bytes, serde_json checks each string it meets for UTF-8 on its own, a call per
 /// string; reading text, it checks nothing, the text being UTF-8 already. A body that is UTF-8
