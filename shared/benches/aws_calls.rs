@@ -5,6 +5,12 @@
 //! measured is the SDK's work on our side of the socket: config layering, interceptors,
 //! serialisation, SigV4, endpoint resolution, hyper, response parsing.
 //!
+//! Then the record links of one page of 100 records as connector-sync's first sync makes them
+//! (issue 20, part 3): `LinkStore::get_many` of the page's 100 ids (one `BatchGetItem`) and
+//! `LinkStore::put_many` of their 100 links (four `BatchWriteItem`s of 25, DynamoDB's limit),
+//! each link with its subject for the GDPR index, printed per record. That is the DynamoDB work
+//! per record that one item per link costs through the SDK, before the page's checkpoint.
+//!
 //! Configurations, in alternating rounds, on the CPU time of the one thread that runs the
 //! calls (a current-thread runtime: hyper's connection tasks run on it too):
 //! - the SDK's defaults with our timeouts (what `switchyard::aws::load_config` was);
@@ -14,6 +20,7 @@
 //! ```text
 //! cargo bench --workspace --bench aws_calls
 //! cargo bench --workspace --bench aws_calls -- defaults   # one configuration, for `perf record`
+//! cargo bench --workspace --bench aws_calls -- links      # the record links only
 //! ```
 //!
 //! Under `cargo test --benches` (no `--bench`) it makes a handful of calls per configuration,
@@ -28,6 +35,7 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use switchyard::queue::{InboundEventRef, SyncMessage, SyncQueue};
+use switchyard::store::links::{LinkStore, RecordLink};
 use switchyard::store::events::{EventStore, PutOutcome, StoredEvent};
 
 /// Answers every request on a loopback port of its own with the canned reply for its
@@ -72,6 +80,14 @@ fn serve_canned() -> String {
                             r#"{"MD5OfMessageBody":"0123456789abcdef0123456789abcdef","MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}"#
                                 .to_string(),
                         ),
+                        // A first sync's lookup finds no links; every write is processed.
+                        "DynamoDB_20120810.BatchGetItem" => (
+                            "application/x-amz-json-1.0",
+                            r#"{"Responses":{"switchyard":[]},"UnprocessedKeys":{}}"#.to_string(),
+                        ),
+                        "DynamoDB_20120810.BatchWriteItem" => {
+                            ("application/x-amz-json-1.0", r#"{"UnprocessedItems":{}}"#.to_string())
+                        }
                         other => panic!("aws_calls: the canned server has no reply for {other:?}"),
                     };
                     let answer = format!(
@@ -135,8 +151,8 @@ struct Case {
     queue: SyncQueue,
 }
 
-async fn case(name: &'static str, loader: ConfigLoader, endpoint: &str) -> Case {
-    let config: SdkConfig = loader
+async fn sdk_config(loader: ConfigLoader, endpoint: &str) -> SdkConfig {
+    loader
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
@@ -147,7 +163,11 @@ async fn case(name: &'static str, loader: ConfigLoader, endpoint: &str) -> Case 
             "bench",
         ))
         .load()
-        .await;
+        .await
+}
+
+async fn case(name: &'static str, loader: ConfigLoader, endpoint: &str) -> Case {
+    let config = sdk_config(loader, endpoint).await;
     Case {
         name,
         events: EventStore::new(aws_sdk_dynamodb::Client::new(&config), "switchyard"),
@@ -169,6 +189,79 @@ async fn store_and_enqueue(case: &Case, stored: &StoredEvent, msg: &SyncMessage)
     case.queue.send(black_box(msg)).await.expect("SendMessage answered");
 }
 
+/// The ids and links of one page of 100 source records (Stripe customers, each with an email).
+fn link_page(page: usize) -> (Vec<String>, Vec<RecordLink>) {
+    let links: Vec<RecordLink> = (0..100)
+        .map(|i| {
+            let n = page * 100 + i;
+            RecordLink {
+                source_id: format!("cus_{n:014}"),
+                destination_id: format!("{}", 100_000 + n),
+                content_hash: format!("{:064x}", n as u128 * 0x9e37_79b9_7f4a_7c15),
+                updated_at: 1_700_000_000 + n as i64,
+                record: None,
+                subject: Some(switchyard::subjects::subject_key(
+                    "tenant_bench",
+                    &format!("person{n}@example.com"),
+                )),
+                predicted: false,
+                retired: false,
+            }
+        })
+        .collect();
+    (links.iter().map(|l| l.source_id.clone()).collect(), links)
+}
+
+/// One page's link lookup and link writes, as `sync::records` makes them.
+async fn page_links(links: &LinkStore, ids: &[String], page: &[RecordLink]) {
+    let found = links
+        .get_many("flow_bench", black_box(ids))
+        .await
+        .expect("BatchGetItem answered");
+    assert!(found.is_empty());
+    links
+        .put_many("flow_bench", black_box(page))
+        .await
+        .expect("BatchWriteItem answered");
+}
+
+/// The record links' rounds: median CPU of the calling thread per record.
+fn bench_links(rt: &tokio::runtime::Runtime, endpoint: &str, smoke: bool) {
+    let (rounds, pages, warm_up) = if smoke { (1, 2, 1) } else { (15, 100, 20) };
+    let links = rt.block_on(async {
+        let config = sdk_config(switchyard::aws::config_loader(), endpoint).await;
+        LinkStore::new(aws_sdk_dynamodb::Client::new(&config), "switchyard")
+    });
+    let data: Vec<(Vec<String>, Vec<RecordLink>)> = (0..8).map(link_page).collect();
+    rt.block_on(async {
+        for (ids, page) in data.iter().cycle().take(warm_up) {
+            page_links(&links, ids, page).await;
+        }
+    });
+    let mut samples = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let cpu = thread_cpu_ns();
+        rt.block_on(async {
+            for (ids, page) in data.iter().cycle().take(pages) {
+                page_links(&links, ids, page).await;
+            }
+        });
+        samples.push((thread_cpu_ns() - cpu) as f64 / (pages * 100) as f64);
+    }
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "\nRecord links of a page of 100 (one BatchGetItem of 100 keys, four BatchWriteItems of 25 links) against the canned server, switchyard::aws::config_loader(): {rounds} rounds of {pages} pages (load average {}):",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!(
+        "  median {:.2} us per record (rounds from {:.2} to {:.2} us)",
+        samples[samples.len() / 2] / 1000.0,
+        samples[0] / 1000.0,
+        samples[samples.len() - 1] / 1000.0
+    );
+}
+
 fn defaults() -> ConfigLoader {
     aws_config::defaults(BehaviorVersion::latest()).timeout_config(switchyard::aws::default_timeouts())
 }
@@ -177,13 +270,28 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = !args.iter().any(|a| a == "--bench");
     let filter = args.iter().skip(1).find(|a| !a.starts_with('-')).cloned();
-    let (rounds, per_round, warm_up) = if smoke { (1, 5, 2) } else { (15, 1_000, 300) };
 
     let endpoint = serve_canned();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    let links_only = filter.as_deref() == Some("links");
+    if !links_only {
+        bench_receiver(&rt, &endpoint, smoke, filter.as_deref());
+    }
+    if filter.is_none() || links_only {
+        bench_links(&rt, &endpoint, smoke);
+    }
+    if smoke {
+        println!("(smoke run under `cargo test`: the figures mean nothing)");
+    }
+}
+
+/// The receiver's two calls per event, configuration by configuration in alternating rounds.
+fn bench_receiver(rt: &tokio::runtime::Runtime, endpoint: &str, smoke: bool, filter: Option<&str>) {
+    let (rounds, per_round, warm_up) = if smoke { (1, 5, 2) } else { (15, 1_000, 300) };
+    let endpoint = endpoint.to_string();
     let events: Vec<(StoredEvent, SyncMessage)> = (0..64).map(event).collect();
     let cases = rt.block_on(async {
         let all = vec![
@@ -202,7 +310,7 @@ fn main() {
             .await,
         ];
         all.into_iter()
-            .filter(|c| filter.as_ref().is_none_or(|f| c.name.contains(f.as_str())))
+            .filter(|c| filter.is_none_or(|f| c.name.contains(f)))
             .collect::<Vec<_>>()
     });
     assert!(!cases.is_empty(), "aws_calls: no configuration matches {filter:?}");
@@ -250,8 +358,5 @@ fn main() {
             median / 1000.0,
             median / medians[0]
         );
-    }
-    if smoke {
-        println!("(smoke run under `cargo test`: the figures mean nothing)");
     }
 }
