@@ -35,12 +35,12 @@ use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 use switchyard::queue::{InboundEventRef, SyncMessage, SyncQueue};
-use switchyard::store::links::{LinkStore, RecordLink};
 use switchyard::store::events::{EventStore, PutOutcome, StoredEvent};
+use switchyard::store::links::{LinkStore, RecordLink};
 
 /// Answers every request on a loopback port of its own with the canned reply for its
-/// `x-amz-target` (DynamoDB `PutItem` or SQS `SendMessage`), reading each request's body by its
-/// `content-length`. Returns the endpoint URL.
+/// `x-amz-target` (DynamoDB `PutItem`, `BatchGetItem` and `BatchWriteItem`, SQS `SendMessage`),
+/// reading each request's body by its `content-length`. Returns the endpoint URL.
 fn serve_canned() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
