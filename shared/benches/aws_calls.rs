@@ -113,6 +113,12 @@ fn thread_cpu_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The 1, 5 and 15 minute load averages, printed beside each figure.
+fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 /// A Stripe event of about 10 KB as the receiver stores it.
 fn event(n: usize) -> (StoredEvent, SyncMessage) {
     let metadata: String = (0..200)
@@ -249,10 +255,9 @@ fn bench_links(rt: &tokio::runtime::Runtime, endpoint: &str, smoke: bool) {
         samples.push((thread_cpu_ns() - cpu) as f64 / (pages * 100) as f64);
     }
     samples.sort_by(|a, b| a.total_cmp(b));
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "\nRecord links of a page of 100 (one BatchGetItem of 100 keys, four BatchWriteItems of 25 links) against the canned server, switchyard::aws::config_loader(): {rounds} rounds of {pages} pages (load average {}):",
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load_average()
     );
     println!(
         "  median {:.2} us per record (rounds from {:.2} to {:.2} us)",
@@ -291,21 +296,20 @@ fn main() {
 /// The receiver's two calls per event, configuration by configuration in alternating rounds.
 fn bench_receiver(rt: &tokio::runtime::Runtime, endpoint: &str, smoke: bool, filter: Option<&str>) {
     let (rounds, per_round, warm_up) = if smoke { (1, 5, 2) } else { (15, 1_000, 300) };
-    let endpoint = endpoint.to_string();
     let events: Vec<(StoredEvent, SyncMessage)> = (0..64).map(event).collect();
     let cases = rt.block_on(async {
         let all = vec![
-            case("SDK defaults + our timeouts (before)", defaults(), &endpoint).await,
+            case("SDK defaults + our timeouts (before)", defaults(), endpoint).await,
             case(
                 "  stalled-stream protection off",
                 defaults().stalled_stream_protection(StalledStreamProtectionConfig::disabled()),
-                &endpoint,
+                endpoint,
             )
             .await,
             case(
                 "switchyard::aws::config_loader() (after)",
                 switchyard::aws::config_loader(),
-                &endpoint,
+                endpoint,
             )
             .await,
         ];
@@ -345,11 +349,10 @@ fn bench_receiver(rt: &tokio::runtime::Runtime, endpoint: &str, smoke: bool, fil
             s[s.len() / 2]
         })
         .collect();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "\nPutItem (10 KB event) + SendMessage against a canned loopback server: {rounds} alternating rounds of {per_round} events, median CPU of the calling thread per event ({:.1} s; load average {}):",
         started.elapsed().as_secs_f64(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load_average()
     );
     for (case, median) in cases.iter().zip(&medians) {
         println!(
